@@ -1,0 +1,58 @@
+# Makefile - the README's commands. The build itself is CMake (CMakeLists.txt); this
+# file only chains setup, configure, build and run.
+#
+#   make demo    install missing packages, build, run `drover demo`
+#   make check   install missing packages, build normal + sanitizer builds, run all tests
+#   make bench   build and run the placement benchmark
+#   make format  clang-format every .c/.h under src/ tests/ bench/
+#   make clean   remove the build directories
+
+BUILD_DIR  := build
+ASAN_DIR   := build-asan
+JOBS       ?= 2
+CMAKE      ?= cmake
+CTEST      ?= ctest
+
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+.NOTPARALLEL:
+.PHONY: all setup build build-asan demo check check-normal check-asan bench format clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+# Configuring every time is cheap and picks up new files (the globs use CONFIGURE_DEPENDS).
+build: setup
+	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDRV_SANITIZE=OFF
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS)
+
+build-asan: setup
+	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DDRV_SANITIZE=ON
+	$(CMAKE) --build $(ASAN_DIR) -j$(JOBS)
+
+demo: build
+	./$(BUILD_DIR)/drover demo
+
+check-normal: build
+	cd $(BUILD_DIR) && $(CTEST) --output-on-failure -j$(JOBS)
+
+check-asan: build-asan
+	cd $(ASAN_DIR) && $(ASAN_ENV) $(CTEST) --output-on-failure -j$(JOBS)
+
+# One build after the other (see .NOTPARALLEL): each already uses -j$(JOBS).
+check: check-normal check-asan
+
+bench: build
+	./$(BUILD_DIR)/bench/placement
+
+format:
+	@command -v clang-format >/dev/null 2>&1 || \
+		{ echo "make format: clang-format not found (apt-get install clang-format)" >&2; exit 1; }
+	find src tests bench \( -name '*.c' -o -name '*.h' \) -print0 2>/dev/null | \
+		xargs -0 -r clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)

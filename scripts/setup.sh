@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# setup.sh - installs the Debian packages drover needs to build and test.
+#
+# Idempotent: checks every package with dpkg-query first and prints nothing when all
+# are installed. Otherwise runs `apt-get update` once and installs only the missing
+# ones, as root or through sudo. Exits non-zero with a message naming the packages
+# when it cannot install them.
+set -euo pipefail
+
+packages=(
+    build-essential
+    cmake
+    pkg-config
+    libcmocka-dev
+    libjansson-dev
+    libuv1-dev
+    libwebsockets-dev
+    libsqlite3-dev
+    libncurses-dev
+    libssl-dev
+)
+
+die() {
+    echo "setup.sh: error: $*" >&2
+    exit 1
+}
+
+missing=()
+for pkg in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    if [[ "$status" != "installed" ]]; then
+        missing+=("$pkg")
+    fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    exit 0
+fi
+
+command -v apt-get >/dev/null 2>&1 ||
+    die "missing packages: ${missing[*]}; apt-get not found (drover expects Debian 12); install them by hand"
+
+if [[ $(id -u) -eq 0 ]]; then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+    # -n: never wait for a password prompt that nobody will answer (CI, no stdin).
+    if [[ -t 0 ]]; then as_root=(sudo); else as_root=(sudo -n); fi
+else
+    die "missing packages: ${missing[*]}; not root and sudo not found; run as root: apt-get install ${missing[*]}"
+fi
+
+echo "setup.sh: installing missing packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -q ||
+    die "apt-get update failed; cannot install: ${missing[*]}"
+"${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+    die "apt-get install failed for: ${missing[*]}"
+
+# Check again: a package that apt reported as installed but dpkg does not know is a failure.
+for pkg in "${missing[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    [[ "$status" == "installed" ]] || die "package $pkg is still not installed after apt-get install"
+done
+echo "setup.sh: done"

@@ -1,0 +1,197 @@
+/* balancer.h - where each test runs.
+ *
+ * The balancer holds the queue of tests and the fleet of workers and decides, again
+ * and again, which queued test goes to which worker: filter (capabilities, capacity,
+ * health, thermal admission, backpressure), score (the configured policy for that
+ * test), place. It also moves tests that a busy worker has not started to an idle one
+ * when that pays (work stealing), sizes the batches handed to workers, and applies the
+ * retry rules when a worker is lost or a test fails.
+ *
+ * Pure and deterministic: no I/O, no clock (every call takes `now` in seconds, any
+ * epoch, non-decreasing), no globals, no threads. The same calls in the same order give
+ * the same decisions. The coordinator and the simulator drive it through these calls.
+ *
+ * Handles: drv_balancer_submit() returns a task reference (drv_tref) valid until a
+ * decision reports the task final (passed, failed, cancelled, unschedulable); a worker
+ * index (drv_wref) is valid until drv_balancer_worker_remove(). Neither is reused while
+ * valid.
+ *
+ * Speed: a placement costs O(log queue + eligible worker classes x log class size): it
+ * does not scan the fleet. Workers with equal capabilities form a class; the balancer
+ * keeps, per class, the orderings its policies need (least loaded, least recently
+ * used, stride), and per requirement shape the set of classes that can run it. */
+#ifndef DRV_BALANCER_BALANCER_H
+#define DRV_BALANCER_BALANCER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "balancer/config.h"
+#include "core/predictor.h"
+#include "core/task.h"
+#include "core/worker.h"
+
+typedef uint32_t drv_tref;
+typedef uint32_t drv_wref;
+#define DRV_REF_NONE UINT32_MAX
+
+typedef struct drv_balancer drv_balancer;
+
+/* Why a decision was made; drv_decision_describe() turns it into words. */
+typedef enum drv_reason {
+    DRV_R_NONE = 0,
+    DRV_R_POLICY,              /* placed by the policy's choice */
+    DRV_R_STOLEN,              /* moved to an idle worker (work stealing) */
+    DRV_R_REBALANCED,          /* moved by a rebalancing pass */
+    DRV_R_WORKER_LOST,         /* its worker was lost */
+    DRV_R_INFRA_FAILURE,       /* the runner failed (spawn failure, crash) */
+    DRV_R_RETRIES_EXHAUSTED,   /* lost or infra-failed more often than max_retries */
+    DRV_R_EXIT_FAILURE,        /* exited non-zero or was killed by a signal */
+    DRV_R_EXIT_FAILURE_RETRY,  /* ...and asked to be retried */
+    DRV_R_TIMED_OUT,           /* killed at its timeout */
+    DRV_R_PASSED,
+    DRV_R_CANCELLED,
+    DRV_R_NO_ELIGIBLE_WORKER,  /* no worker in the fleet meets its requirements */
+    DRV_R_COUNT
+} drv_reason;
+
+typedef enum drv_decision_kind {
+    DRV_D_PLACED = 0,    /* task -> worker (assigned, not started) */
+    DRV_D_MOVED,         /* assigned task from from_worker -> worker */
+    DRV_D_REQUEUED,      /* back to the queue (from from_worker) */
+    DRV_D_FINAL,         /* the task is final with state; its tref is released */
+} drv_decision_kind;
+
+typedef struct drv_decision {
+    drv_decision_kind kind;
+    drv_reason reason;
+    drv_task_state state; /* the task's state after the decision */
+    drv_tref task;
+    uint64_t task_id;
+    drv_wref worker;      /* PLACED, MOVED: the new worker; else DRV_REF_NONE */
+    drv_wref from_worker; /* MOVED, REQUEUED, FINAL after a worker: the old one */
+    int unmet;            /* DRV_R_NO_ELIGIBLE_WORKER: the drv_unmet no worker meets */
+    int unmet_tag;        /* ...and its tag, or -1 */
+    uint32_t shape;       /* the test's requirement shape (shapes live as long as the balancer) */
+} drv_decision;
+
+/* Creates a balancer. cfg is copied. tags and pred are borrowed and must outlive it
+ * (pred may be NULL: the analyzer's estimates are used and nothing is learned).
+ * Returns NULL with err filled on an invalid configuration. */
+drv_balancer *drv_balancer_new(const drv_balancer_config *cfg, drv_tag_table *tags,
+                               drv_predictor *pred, drv_error *err);
+void drv_balancer_free(drv_balancer *b);
+
+/* ---- the fleet ---- */
+
+typedef struct drv_worker_spec {
+    const char *name;       /* unique; copied */
+    drv_capabilities caps;
+    uint32_t slots;         /* 0 = caps.cpu_cores (at least 1) */
+    float speed;            /* relative speed, 0 = 1 */
+} drv_worker_spec;
+
+/* Adds a worker (COLD, healthy). Returns its index, or -1 with err filled when the name
+ * is taken or empty. A worker removed earlier with the same name is a new worker. */
+int64_t drv_balancer_worker_add(drv_balancer *b, const drv_worker_spec *spec, double now,
+                                drv_error *err);
+/* The worker was lost (missed heartbeats, disconnected): what it held goes back to the
+ * queue (a running test uses one of its retries; an assigned one does not) or fails
+ * when out of retries. Appends the decisions to out (at most max; returns how many
+ * were written; call again while it returns max). The worker stays known as LOST. */
+size_t drv_balancer_worker_lost(drv_balancer *b, drv_wref w, double now, drv_decision *out,
+                                size_t max);
+/* A lost worker came back (reconnected within the grace period). */
+void drv_balancer_worker_back(drv_balancer *b, drv_wref w, double now);
+/* Forgets a worker that holds nothing (after lost or drained). Returns -1 if it still
+ * holds tests. */
+int drv_balancer_worker_remove(drv_balancer *b, drv_wref w, drv_error *err);
+/* A heartbeat: reported load (0..1), temperature (< 0 unknown), throttling and
+ * overload. An overloaded worker gets nothing new until a heartbeat clears it. */
+void drv_balancer_worker_heartbeat(drv_balancer *b, drv_wref w, double now, double load,
+                                   double temperature_c, bool throttled, bool overloaded);
+/* Operator actions: drain (take nothing new), quarantine with a reason, clear (OK). */
+void drv_balancer_worker_set_health(drv_balancer *b, drv_wref w, drv_health h,
+                                    const char *reason, double now);
+const drv_worker *drv_balancer_worker(const drv_balancer *b, drv_wref w);
+/* Index of the worker with this name, or -1. */
+int64_t drv_balancer_worker_find(const drv_balancer *b, const char *name);
+uint32_t drv_balancer_worker_count(const drv_balancer *b);
+
+/* ---- the queue ---- */
+
+/* Queues a test (copies what the balancer needs; t is not kept). The policy is chosen
+ * from the config by the test's model family and test type; the predicted duration
+ * from the predictor, the analyzer's estimate as fallback. Returns the reference, or
+ * -1 with err filled (priority out of range, missing name). */
+int64_t drv_balancer_submit(drv_balancer *b, const drv_task *t, double now, drv_error *err);
+/* Cancels a test in any non-final state; writes the FINAL decision to *out (if not
+ * NULL). A running test is released from its worker: stopping its process is the
+ * caller's job. Returns -1 if tref is not a live task. */
+int drv_balancer_cancel(drv_balancer *b, drv_tref t, double now, drv_decision *out);
+
+/* ---- placement ---- */
+
+/* Places queued tests on workers that can take them, best first (priority with aging,
+ * then longest predicted first), at most max decisions. Tests that no worker of the
+ * fleet could ever run are reported FINAL/UNSCHEDULABLE (after the grace setting)
+ * instead. Returns the number of decisions written; fewer than max means nothing else
+ * can be placed now. */
+size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t max);
+
+/* The worker started an assigned test. */
+int drv_balancer_started(drv_balancer *b, drv_tref t, double now);
+
+typedef struct drv_result {
+    int exit_code;      /* when exited */
+    int signal;         /* when killed by a signal, else 0 */
+    bool timed_out;
+    bool infra_failure; /* the runner failed, not the test (spawn failure, crash) */
+    double duration_s;  /* run time; learned by the predictor when the test exited */
+} drv_result;
+
+/* A test finished on its worker. Writes the decision (FINAL, or REQUEUED for a retry)
+ * to *out. Returns -1 if tref is not a live assigned or running task. */
+int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_result *r,
+                          drv_decision *out);
+
+/* ---- stealing, rebalancing, batching ---- */
+
+/* Worker `thief` has free capacity: move tests other workers hold but have not started
+ * to it when the predicted finish improves by more than the migration cost. Highest
+ * priority first; a test moved within the hold-off is not moved again. */
+size_t drv_balancer_steal(drv_balancer *b, drv_wref thief, double now, drv_decision *out,
+                          size_t max);
+/* Runs stealing for every worker with free capacity (bounded by max moves). */
+size_t drv_balancer_rebalance(drv_balancer *b, double now, drv_decision *out, size_t max);
+/* How many tests to hand worker w at once now: from its free slots, the queue length
+ * and predicted durations (short tests in bigger batches). 0 when it takes nothing. */
+uint32_t drv_balancer_batch_size(const drv_balancer *b, drv_wref w, double now);
+
+/* ---- looking inside ---- */
+
+/* Why queued test t is not running yet, in one or two sentences a user understands.
+ * For other states, what it is doing. Returns -1 if t is not live. */
+int drv_balancer_explain(const drv_balancer *b, drv_tref t, double now, char *buf, size_t len);
+/* A decision in words: "placed bert/test_fp16 on gpu-3 (performance_based)". */
+void drv_decision_describe(const drv_balancer *b, const drv_decision *d, char *buf, size_t len);
+const char *drv_reason_name(drv_reason r);
+
+typedef struct drv_balancer_stats {
+    uint64_t queued, assigned, running;
+    uint64_t placed, moved, requeued, finished, unschedulable;
+    uint32_t workers, worker_classes, shapes;
+    size_t bytes;             /* balancer memory: records, heaps, indexes */
+    size_t bytes_per_task;    /* per live task record + queue entry */
+} drv_balancer_stats;
+void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s);
+
+/* Live task record accessors. */
+drv_task_state drv_balancer_task_state(const drv_balancer *b, drv_tref t);
+uint64_t drv_balancer_task_id(const drv_balancer *b, drv_tref t);
+drv_wref drv_balancer_task_worker(const drv_balancer *b, drv_tref t);
+/* Predicted duration of t on worker w (mean and p90), as the policies see it. */
+drv_prediction drv_balancer_predict(const drv_balancer *b, drv_tref t, drv_wref w);
+
+#endif

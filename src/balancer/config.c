@@ -1,0 +1,599 @@
+/* config.c - parsing the balancer's JSON configuration (see config.h for the shape).
+ *
+ * The parser walks the whole document and records every problem it finds, each with
+ * the full key path ("default_scheduler.algorithms[1].weight: ..."), instead of
+ * stopping at the first one, so a user fixes a config in one round. It fills a local
+ * copy and only hands it to the caller when there was no problem at all. */
+#include "balancer/config.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/analyzer.h"
+
+_Static_assert(DRV_FAMILY_MAX <= 64, "drv_balancer_config.family_set holds 64 families");
+
+/* Config names, indexed by drv_policy_kind. */
+static const char *const policy_names[DRV_POLICY_KIND_COUNT] = {
+    [DRV_POLICY_ROUND_ROBIN] = "round_robin",
+    [DRV_POLICY_WEIGHTED_ROUND_ROBIN] = "weighted_round_robin",
+    [DRV_POLICY_RESOURCE_AWARE] = "resource_aware",
+    [DRV_POLICY_PRIORITY] = "priority",
+    [DRV_POLICY_AFFINITY] = "affinity",
+    [DRV_POLICY_PERFORMANCE] = "performance_based",
+    [DRV_POLICY_COMPOSITE] = "composite",
+};
+
+#define KNOWN_POLICIES                                                                             \
+    "round_robin, weighted_round_robin, resource_aware, priority, affinity, "                      \
+    "performance_based, composite"
+
+/* Longest key path shown in a message; longer ones end in "...". */
+#define PATH_MAX_LEN 160
+
+/* ---- problem list ---------------------------------------------------------------- */
+
+/* Every problem found so far, joined by "; ". Room for a final "; ..." is always kept,
+ * so a list that does not fit ends visibly truncated rather than cut mid-sentence. */
+typedef struct problems {
+    char msg[DRV_ERROR_MAX];
+    size_t len;
+    unsigned count;
+    int full;
+} problems;
+
+#define ELLIPSIS_ROOM 5 /* strlen("; ...") */
+
+/* Appends one formatted problem. Once the list is full, later problems are counted
+ * but not shown; the list then ends in "...". */
+__attribute__((format(printf, 2, 3))) static void problem(problems *p, const char *fmt, ...)
+{
+    char one[DRV_ERROR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(one, sizeof one, fmt, ap);
+    va_end(ap);
+
+    p->count++;
+    if (p->full)
+        return;
+    const char *sep = p->len ? "; " : "";
+    size_t need = strlen(sep) + strlen(one);
+    size_t cap = sizeof p->msg - 1; /* characters, without the terminator */
+    if (p->len + need + ELLIPSIS_ROOM <= cap) {
+        memcpy(p->msg + p->len, sep, strlen(sep));
+        memcpy(p->msg + p->len + strlen(sep), one, strlen(one));
+        p->len += need;
+        p->msg[p->len] = '\0';
+        return;
+    }
+    p->full = 1;
+    if (p->len == 0) {
+        /* A single problem longer than the whole buffer: cut it and mark the cut. */
+        size_t keep = cap - 3;
+        memcpy(p->msg, one, keep);
+        memcpy(p->msg + keep, "...", 4);
+        p->len = cap;
+    } else {
+        memcpy(p->msg + p->len, "; ...", ELLIPSIS_ROOM + 1);
+        p->len += ELLIPSIS_ROOM;
+    }
+}
+
+/* ---- helpers --------------------------------------------------------------------- */
+
+/* Writes "base.key" (or "key" when base is empty) into out; a path that does not fit
+ * ends in "...". */
+static void path_key(char out[PATH_MAX_LEN], const char *base, const char *key)
+{
+    int n = snprintf(out, PATH_MAX_LEN, "%s%s%s", base, *base ? "." : "", key);
+    if (n >= PATH_MAX_LEN)
+        memcpy(out + PATH_MAX_LEN - 4, "...", 4);
+}
+
+/* Writes "base[index]" into out, truncated like path_key. */
+static void path_index(char out[PATH_MAX_LEN], const char *base, size_t index)
+{
+    int n = snprintf(out, PATH_MAX_LEN, "%s[%zu]", base, index);
+    if (n >= PATH_MAX_LEN)
+        memcpy(out + PATH_MAX_LEN - 4, "...", 4);
+}
+
+/* The JSON type of v as a user reads it: "object", "array", "string", "number",
+ * "boolean" or "null". */
+static const char *json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "boolean";
+    case JSON_NULL:
+        return "null";
+    }
+    return "value";
+}
+
+/* Describes the value v that was given: the number itself, a quoted string (cut after
+ * 40 characters), or its JSON type for anything else. */
+static void describe_value(const json_t *v, char *buf, size_t len)
+{
+    if (json_is_number(v)) {
+        snprintf(buf, len, "%.17g", json_number_value(v));
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        snprintf(buf, len, "\"%.40s%s\"", s, strlen(s) > 40 ? "..." : "");
+    } else {
+        snprintf(buf, len, "%s", json_kind(v));
+    }
+}
+
+/* ---- schedulers ------------------------------------------------------------------ */
+
+/* Reads the policy name of the string value v at path into *kind. Records a problem
+ * and returns -1 when v is not a string or names no known policy. */
+static int parse_kind(problems *p, const char *path, const json_t *v, drv_policy_kind *kind)
+{
+    if (!json_is_string(v)) {
+        problem(p, "%s: must be a string, got %s", path, json_kind(v));
+        return -1;
+    }
+    int k = drv_policy_kind_parse(json_string_value(v));
+    if (k < 0) {
+        problem(p, "%s: unknown scheduler type \"%.40s\" (known: " KNOWN_POLICIES ")", path,
+                json_string_value(v));
+        return -1;
+    }
+    *kind = (drv_policy_kind)k;
+    return 0;
+}
+
+/* Parses one entry of a composite's "algorithms" array, {"type": single, "weight": w},
+ * at path, adding its weight to spec. Problems are recorded; nothing is returned. */
+static void parse_algorithm(problems *p, const char *path, const json_t *v, drv_policy_spec *spec)
+{
+    char sub[PATH_MAX_LEN];
+    if (!json_is_object(v)) {
+        problem(p, "%s: must be an object {\"type\": ..., \"weight\": ...}, got %s", path,
+                json_kind(v));
+        return;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        if (strcmp(key, "type") != 0 && strcmp(key, "weight") != 0) {
+            path_key(sub, path, key);
+            problem(p, "%s: unknown key", sub);
+        }
+    }
+
+    drv_policy_kind kind = DRV_POLICY_COMPOSITE;
+    int kind_ok = 0;
+    const json_t *type = json_object_get(v, "type");
+    path_key(sub, path, "type");
+    if (!type) {
+        problem(p, "%s: required", sub);
+    } else if (parse_kind(p, sub, type, &kind) == 0) {
+        if (kind == DRV_POLICY_COMPOSITE)
+            problem(p, "%s: composite cannot nest", sub);
+        else if (spec->weights[kind] > 0)
+            problem(p, "%s: %s listed twice", sub, drv_policy_kind_name(kind));
+        else
+            kind_ok = 1;
+    }
+
+    const json_t *weight = json_object_get(v, "weight");
+    path_key(sub, path, "weight");
+    if (!weight) {
+        problem(p, "%s: required", sub);
+        return;
+    }
+    if (!json_is_number(weight) || !(json_number_value(weight) > 0)) {
+        char got[64];
+        describe_value(weight, got, sizeof got);
+        problem(p, "%s: must be a number > 0, got %s", sub, got);
+        return;
+    }
+    if (kind_ok)
+        spec->weights[kind] = json_number_value(weight);
+}
+
+/* Parses a scheduler at path: a bare policy name, or {"type": NAME} with "algorithms"
+ * for a composite. On any problem *out is left as it was. */
+static void parse_scheduler(problems *p, const char *path, const json_t *v, drv_policy_spec *out)
+{
+    char sub[PATH_MAX_LEN];
+    drv_policy_spec spec;
+    memset(&spec, 0, sizeof spec);
+    unsigned before = p->count;
+
+    if (json_is_string(v)) {
+        if (parse_kind(p, path, v, &spec.kind) != 0)
+            return;
+        if (spec.kind == DRV_POLICY_COMPOSITE) {
+            path_key(sub, path, "algorithms");
+            problem(p, "%s: required for type composite", sub);
+            return;
+        }
+        *out = spec;
+        return;
+    }
+    if (!json_is_object(v)) {
+        problem(p, "%s: must be a scheduler name or an object, got %s", path, json_kind(v));
+        return;
+    }
+
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        if (strcmp(key, "type") != 0 && strcmp(key, "algorithms") != 0) {
+            path_key(sub, path, key);
+            problem(p, "%s: unknown key", sub);
+        }
+    }
+
+    const json_t *type = json_object_get(v, "type");
+    const json_t *algorithms = json_object_get(v, "algorithms");
+    path_key(sub, path, "type");
+    if (!type) {
+        problem(p, "%s: required", sub);
+        return;
+    }
+    if (parse_kind(p, sub, type, &spec.kind) != 0)
+        return;
+
+    path_key(sub, path, "algorithms");
+    if (spec.kind != DRV_POLICY_COMPOSITE) {
+        if (algorithms)
+            problem(p, "%s: only allowed for type composite, not %s", sub,
+                    drv_policy_kind_name(spec.kind));
+    } else if (!algorithms) {
+        problem(p, "%s: required for type composite", sub);
+    } else if (!json_is_array(algorithms)) {
+        problem(p, "%s: must be an array, got %s", sub, json_kind(algorithms));
+    } else if (json_array_size(algorithms) == 0) {
+        problem(p, "%s: must list at least one algorithm", sub);
+    } else {
+        char item[PATH_MAX_LEN];
+        for (size_t i = 0; i < json_array_size(algorithms); i++) {
+            path_index(item, sub, i);
+            parse_algorithm(p, item, json_array_get(algorithms, i), &spec);
+        }
+    }
+    if (p->count == before)
+        *out = spec;
+}
+
+/* ---- per test type and per model family ------------------------------------------- */
+
+/* Parses "test_type_schedulers": {name: scheduler, ...} into cfg->test_types. */
+static void parse_test_types(problems *p, const char *path, const json_t *v,
+                             drv_balancer_config *cfg)
+{
+    char sub[PATH_MAX_LEN];
+    if (!json_is_object(v)) {
+        problem(p, "%s: must be an object, got %s", path, json_kind(v));
+        return;
+    }
+    if (json_object_size(v) > DRV_CONFIG_TEST_TYPES_MAX) {
+        problem(p, "%s: at most %d test types, got %zu", path, DRV_CONFIG_TEST_TYPES_MAX,
+                json_object_size(v));
+        return;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        path_key(sub, path, key);
+        if (key[0] == '\0') {
+            problem(p, "%s: test type name must not be empty", path);
+            continue;
+        }
+        if (strlen(key) >= DRV_TEST_TYPE_NAME_MAX) {
+            problem(p, "%s: test type name longer than %d characters", sub,
+                    DRV_TEST_TYPE_NAME_MAX - 1);
+            continue;
+        }
+        drv_test_type_policy *tt = &cfg->test_types[cfg->n_test_types];
+        unsigned before = p->count;
+        parse_scheduler(p, sub, val, &tt->spec);
+        if (p->count == before) {
+            memcpy(tt->name, key, strlen(key) + 1);
+            cfg->n_test_types++;
+        }
+    }
+}
+
+/* Parses "model_family_schedulers": {family: scheduler, ...} into cfg->family_*. */
+static void parse_families(problems *p, const char *path, const json_t *v, drv_balancer_config *cfg)
+{
+    char sub[PATH_MAX_LEN];
+    if (!json_is_object(v)) {
+        problem(p, "%s: must be an object, got %s", path, json_kind(v));
+        return;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        path_key(sub, path, key);
+        int family = drv_family_lookup(key);
+        if (family <= DRV_FAMILY_UNKNOWN ||
+            (size_t)family >= sizeof cfg->family_set / sizeof cfg->family_set[0]) {
+            problem(p, "%s: unknown model family", sub);
+            continue;
+        }
+        unsigned before = p->count;
+        parse_scheduler(p, sub, val, &cfg->family_policy[family]);
+        if (p->count == before)
+            cfg->family_set[family] = true;
+    }
+}
+
+/* ---- settings -------------------------------------------------------------------- */
+
+typedef enum field_kind { FIELD_DOUBLE, FIELD_U32 } field_kind;
+
+/* One numeric setting: its key (the struct field's name), where it lives, and the
+ * accepted range. min_open means "> min" rather than ">= min"; max < 0 means no upper
+ * bound. */
+typedef struct field_rule {
+    const char *key;
+    size_t offset;
+    field_kind kind;
+    double min;
+    double max;
+    int min_open;
+} field_rule;
+
+#define SETTING(field, kind, min, max, open)                                                       \
+    {                                                                                              \
+#field, offsetof(drv_balancer_settings, field), kind, min, max, open                       \
+    }
+#define THERMAL(field, kind, min, max, open)                                                       \
+    {                                                                                              \
+#field, offsetof(drv_thermal_config, field), kind, min, max, open                          \
+    }
+
+static const field_rule settings_rules[] = {
+    SETTING(aging_interval_s, FIELD_DOUBLE, 0, -1, 1),
+    SETTING(prefetch_max, FIELD_U32, 0, 1024, 0),
+    SETTING(batch_target_s, FIELD_DOUBLE, 0, -1, 1),
+    SETTING(migration_cost_s, FIELD_DOUBLE, 0, -1, 0),
+    SETTING(steal_holdoff_s, FIELD_DOUBLE, 0, -1, 0),
+    SETTING(unschedulable_grace_s, FIELD_DOUBLE, 0, -1, 0),
+    SETTING(quarantine_after, FIELD_U32, 1, 1000000, 0),
+};
+
+static const field_rule thermal_rules[] = {
+    THERMAL(ramp_s, FIELD_DOUBLE, 0, -1, 0),
+    THERMAL(initial_share, FIELD_DOUBLE, 0, 1, 1),
+    THERMAL(overload_load, FIELD_DOUBLE, 0, -1, 1),
+    THERMAL(overload_sustain_s, FIELD_DOUBLE, 0, -1, 0),
+    THERMAL(error_threshold, FIELD_U32, 1, 1000000, 0),
+    THERMAL(temperature_limit_c, FIELD_DOUBLE, 0, -1, 1),
+    THERMAL(cooling_share, FIELD_DOUBLE, 0, 1, 1),
+    THERMAL(cooldown_s, FIELD_DOUBLE, 0, -1, 0),
+    THERMAL(idle_cold_s, FIELD_DOUBLE, 0, -1, 0),
+};
+
+/* Writes the accepted range of rule r as a user reads it: "an integer 0..1024",
+ * "a number > 0", "a number >= 0", "a number > 0 and <= 1". */
+static void describe_rule(const field_rule *r, char *buf, size_t len)
+{
+    if (r->kind == FIELD_U32)
+        snprintf(buf, len, "an integer %.0f..%.0f", r->min, r->max);
+    else if (r->max < 0)
+        snprintf(buf, len, "a number %s %g", r->min_open ? ">" : ">=", r->min);
+    else
+        snprintf(buf, len, "a number %s %g and <= %g", r->min_open ? ">" : ">=", r->min, r->max);
+}
+
+/* Checks v against rule r and stores it at base + r->offset; records a problem and
+ * stores nothing when v is not a number in range (an integer field also accepts a
+ * whole real such as 4.0). */
+static void parse_field(problems *p, const char *path, const field_rule *r, const json_t *v,
+                        void *base)
+{
+    int ok = json_is_number(v);
+    double x = ok ? json_number_value(v) : 0;
+    if (ok) {
+        ok = r->min_open ? x > r->min : x >= r->min;
+        if (r->max >= 0 && !(x <= r->max))
+            ok = 0;
+        if (r->kind == FIELD_U32 && x != floor(x))
+            ok = 0;
+    }
+    if (!ok) {
+        char want[64], got[64];
+        describe_rule(r, want, sizeof want);
+        describe_value(v, got, sizeof got);
+        problem(p, "%s: must be %s, got %s", path, want, got);
+        return;
+    }
+    char *at = (char *)base + r->offset;
+    if (r->kind == FIELD_U32) {
+        uint32_t u = (uint32_t)x;
+        memcpy(at, &u, sizeof u);
+    } else {
+        memcpy(at, &x, sizeof x);
+    }
+}
+
+/* Parses an object of numeric fields described by rules[0..n) into base. "extra",
+ * when not NULL, names one more key that the caller handles (returned in *extra_v). */
+static void parse_fields(problems *p, const char *path, const json_t *v, const field_rule *rules,
+                         size_t n, void *base, const char *extra, const json_t **extra_v)
+{
+    char sub[PATH_MAX_LEN];
+    if (!json_is_object(v)) {
+        problem(p, "%s: must be an object, got %s", path, json_kind(v));
+        return;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        path_key(sub, path, key);
+        if (extra && strcmp(key, extra) == 0) {
+            *extra_v = val;
+            continue;
+        }
+        size_t i = 0;
+        while (i < n && strcmp(rules[i].key, key) != 0)
+            i++;
+        if (i == n)
+            problem(p, "%s: unknown key", sub);
+        else
+            parse_field(p, sub, &rules[i], val, base);
+    }
+}
+
+/* Parses "settings": {field: value, ..., "thermal": {field: value, ...}}. */
+static void parse_settings(problems *p, const char *path, const json_t *v, drv_balancer_settings *s)
+{
+    const json_t *thermal = NULL;
+    parse_fields(p, path, v, settings_rules, sizeof settings_rules / sizeof settings_rules[0], s,
+                 "thermal", &thermal);
+    if (thermal) {
+        char sub[PATH_MAX_LEN];
+        path_key(sub, path, "thermal");
+        parse_fields(p, sub, thermal, thermal_rules, sizeof thermal_rules / sizeof thermal_rules[0],
+                     &s->thermal, NULL, NULL);
+    }
+}
+
+/* ---- public ---------------------------------------------------------------------- */
+
+void drv_balancer_config_default(drv_balancer_config *cfg)
+{
+    if (!cfg)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->default_policy.kind = DRV_POLICY_COMPOSITE;
+    cfg->default_policy.weights[DRV_POLICY_PERFORMANCE] = 0.4;
+    cfg->default_policy.weights[DRV_POLICY_RESOURCE_AWARE] = 0.2;
+    cfg->default_policy.weights[DRV_POLICY_AFFINITY] = 0.2;
+    cfg->default_policy.weights[DRV_POLICY_PRIORITY] = 0.1;
+    cfg->default_policy.weights[DRV_POLICY_ROUND_ROBIN] = 0.1;
+
+    drv_balancer_settings *s = &cfg->settings;
+    s->aging_interval_s = 6;
+    s->prefetch_max = 4;
+    s->batch_target_s = 2;
+    s->migration_cost_s = 1;
+    s->steal_holdoff_s = 30;
+    s->unschedulable_grace_s = 0;
+    s->quarantine_after = 3;
+    drv_thermal_config_default(&s->thermal);
+}
+
+/* Whether the len bytes at text are all JSON whitespace (true for len 0). */
+static int only_whitespace(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r')
+            return 0;
+    return 1;
+}
+
+int drv_balancer_config_parse(const char *json, size_t len, drv_balancer_config *cfg,
+                              drv_error *err)
+{
+    if (!cfg)
+        return drv_error_set(err, "config: no output structure given");
+    drv_balancer_config_default(cfg);
+    if (!json || only_whitespace(json, len))
+        return drv_error_set(err, "config: empty input (expected a JSON object)");
+
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (!root)
+        return drv_error_set(err, "config: invalid JSON at line %d, column %d: %s", jerr.line,
+                             jerr.column, jerr.text);
+    if (!json_is_object(root)) {
+        int rc = drv_error_set(err, "config: must be an object, got %s", json_kind(root));
+        json_decref(root);
+        return rc;
+    }
+
+    /* The parse goes into a copy so that cfg stays at the defaults on any problem. */
+    drv_balancer_config next;
+    drv_balancer_config_default(&next);
+    problems p;
+    memset(&p, 0, sizeof p);
+
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val)
+    {
+        if (strcmp(key, "default_scheduler") == 0) {
+            parse_scheduler(&p, key, val, &next.default_policy);
+        } else if (strcmp(key, "test_type_schedulers") == 0) {
+            parse_test_types(&p, key, val, &next);
+        } else if (strcmp(key, "model_family_schedulers") == 0) {
+            parse_families(&p, key, val, &next);
+        } else if (strcmp(key, "settings") == 0) {
+            parse_settings(&p, key, val, &next.settings);
+        } else {
+            char sub[PATH_MAX_LEN];
+            path_key(sub, "", key);
+            problem(&p, "%s: unknown key", sub);
+        }
+    }
+    json_decref(root);
+
+    if (p.count > 0)
+        return drv_error_set(err, "%s", p.msg);
+    *cfg = next;
+    return 0;
+}
+
+int drv_policy_kind_parse(const char *name)
+{
+    if (!name)
+        return -1;
+    if (strcmp(name, "performance") == 0)
+        return DRV_POLICY_PERFORMANCE;
+    for (int k = 0; k < DRV_POLICY_KIND_COUNT; k++)
+        if (strcmp(name, policy_names[k]) == 0)
+            return k;
+    return -1;
+}
+
+const char *drv_policy_kind_name(drv_policy_kind k)
+{
+    if ((unsigned)k >= DRV_POLICY_KIND_COUNT)
+        return "unknown";
+    return policy_names[k];
+}
+
+const drv_policy_spec *drv_balancer_config_policy_for(const drv_balancer_config *cfg, int family,
+                                                      const char *test_type)
+{
+    if (!cfg)
+        return NULL;
+    if (family > DRV_FAMILY_UNKNOWN &&
+        (size_t)family < sizeof cfg->family_set / sizeof cfg->family_set[0] &&
+        cfg->family_set[family])
+        return &cfg->family_policy[family];
+    if (test_type) {
+        for (uint32_t i = 0; i < cfg->n_test_types && i < DRV_CONFIG_TEST_TYPES_MAX; i++)
+            if (strcmp(cfg->test_types[i].name, test_type) == 0)
+                return &cfg->test_types[i].spec;
+    }
+    return &cfg->default_policy;
+}

@@ -1,0 +1,187 @@
+/* engine.h - the balancer's internal state, shared by the balancer's own files.
+ * Not a public header: the coordinator and the simulator use balancer.h only. */
+#ifndef DRV_BALANCER_ENGINE_H
+#define DRV_BALANCER_ENGINE_H
+
+#include "balancer/balancer.h"
+#include "balancer/policy.h"
+#include "core/queue.h"
+
+/* One live test. 80 bytes; the queue entry that points at it is 16 more. */
+typedef struct drv_btask {
+    uint64_t id;
+    uint64_t test_key;
+    uint64_t key;       /* queue order (drv_queue_key) */
+    double enqueued;    /* first submission: aging counts from here */
+    double moved_at;    /* last steal, -1e300 when never */
+    uint32_t seq;       /* submission order */
+    uint32_t shape;
+    drv_wref worker;    /* holder while assigned or running */
+    drv_tref prev, next; /* in the holder's list; next links the free list */
+    float pred_ref_s;   /* predicted mean at reference speed */
+    float pred_high_s;  /* predicted p90 at reference speed */
+    float pred_held_s;  /* predicted run on the holder, added to its backlog */
+    int16_t priority;
+    uint8_t family;
+    uint8_t policy;     /* index into drv_balancer.specs */
+    uint8_t state;      /* drv_task_state, or TASK_FREE */
+    uint8_t retries_left;
+    uint8_t flags;
+    uint8_t pad;
+} drv_btask;
+
+#define TASK_FREE 0xFF
+#define TF_RETRY_ON_FAILURE 0x01
+#define TF_IN_QUEUE 0x02 /* a queue entry points at it (freed when it surfaces) */
+
+/* One worker plus the engine's bookkeeping. */
+typedef struct drv_bworker {
+    drv_worker w;
+    uint32_t heap_pos[DRV_ORDER_COUNT]; /* in its class's heaps; UINT32_MAX = absent */
+    drv_tref held;      /* list of assigned and running tests */
+    uint32_t cap_limit; /* admitted slots + prefetch: most tests it may hold */
+    float avg_pred_s;   /* EWMA of predicted run of tests it got (batch sizing) */
+    bool live;          /* not removed */
+    bool in_fresh;      /* on the fresh-capacity list */
+    bool warming;       /* on the warming list (admission grows with time) */
+    bool overloaded;    /* reported overload */
+} drv_bworker;
+
+#define POS_NONE UINT32_MAX
+
+/* Workers with equal capabilities and speed. */
+typedef struct drv_wclass {
+    drv_capabilities caps;
+    float speed;
+    uint64_t hash;
+    int backend;        /* primary back-end tag, for the predictor */
+    float richness;     /* 0..1: how scarce what it offers is (GPUs, back-ends, tags) */
+    uint32_t members;   /* live workers */
+    uint32_t reachable; /* live workers that are not lost */
+    uint32_t *heap[DRV_ORDER_COUNT]; /* available workers, per ordering in use */
+    uint32_t n[DRV_ORDER_COUNT];
+    uint32_t cap;
+} drv_wclass;
+
+/* Per shape: which classes can run it. */
+typedef struct drv_shape_info {
+    uint64_t *elig;       /* bitset over classes */
+    uint32_t reachable;   /* workers that are reachable and eligible */
+    double first_blocked; /* when its tests first found no eligible worker, < 0 none */
+} drv_shape_info;
+
+/* Affinity: per family, the workers that ran it well. */
+#define AFFINITY_SLOTS 8
+typedef struct drv_affinity_row {
+    drv_wref worker[AFFINITY_SLOTS];
+    float score[AFFINITY_SLOTS];
+} drv_affinity_row;
+
+#define DRV_SPECS_MAX (2 + DRV_CONFIG_TEST_TYPES_MAX + 64)
+
+struct drv_balancer {
+    drv_balancer_config cfg;
+    drv_tag_table *tags;
+    drv_predictor *pred;
+
+    /* policies: specs[0] is the default; tests carry an index */
+    drv_policy_spec specs[DRV_SPECS_MAX];
+    uint32_t n_specs;
+    uint8_t family_spec[64];
+    uint8_t type_spec[DRV_CONFIG_TEST_TYPES_MAX];
+    bool order_used[DRV_ORDER_COUNT];
+
+    /* tasks */
+    drv_btask *tasks;
+    uint32_t n_tasks, cap_tasks;
+    drv_tref free_task;
+    uint32_t seq;
+    drv_queue *queue;
+    uint64_t n_queued, n_assigned, n_running;
+
+    /* workers */
+    drv_bworker *workers;
+    uint32_t n_workers, cap_workers;
+    uint32_t *name_index; /* open addressing: worker + 1 */
+    uint32_t name_cap;
+    uint32_t *fresh; /* workers whose capacity grew since the last placement */
+    uint32_t n_fresh, cap_fresh;
+    uint32_t *warming_list;
+    uint32_t n_warming, cap_warming;
+    uint64_t assign_seq;
+    uint64_t stride_vtime;
+    uint32_t n_live_workers, n_reachable;
+
+    /* classes */
+    drv_wclass *classes;
+    uint32_t n_classes, cap_classes;
+    uint32_t class_words; /* words in every class bitset */
+    uint64_t *avail;      /* classes with at least one available worker */
+    float *speed;         /* [class * 64 + family]: learned relative speed */
+    float *class_affinity; /* [class * 64 + family]: 0..1 */
+
+    /* shapes (indexed like the queue's) */
+    drv_shape_info *shapes;
+    uint32_t n_shapes, cap_shapes;
+
+    drv_affinity_row affinity[64];
+
+    /* counters */
+    uint64_t placed, moved, requeued, finished, unschedulable;
+};
+
+/* ---- fleet.c ---- */
+void drv_fleet_free(drv_balancer *b);
+/* Recomputes w's capacity and availability and its place in its class's orderings
+ * after anything about it changed. Marks it fresh when it can take more than before. */
+void drv_fleet_update(drv_balancer *b, drv_wref w, double now);
+/* True when w can take one more test with these requirements now. */
+bool drv_fleet_fits(const drv_balancer *b, const drv_bworker *w, const drv_requirements *req);
+/* The best available worker of class c under ordering o that fits req, or POS_NONE. */
+uint32_t drv_fleet_candidate(const drv_balancer *b, uint32_t c, drv_ordering o,
+                             const drv_requirements *req);
+/* Computes the eligibility bitset of shape s against every class. */
+void drv_fleet_shape_added(drv_balancer *b, uint32_t s);
+bool drv_fleet_worker_available(const drv_bworker *w);
+
+/* ---- placement.c ---- */
+/* Holds t on worker w (assigned), updating both. */
+void drv_engine_assign(drv_balancer *b, drv_tref t, drv_wref w, double now);
+/* Releases t from its holder (running or assigned). */
+void drv_engine_release(drv_balancer *b, drv_tref t, double now);
+/* Puts t back in the queue (keeps its age). */
+void drv_engine_enqueue(drv_balancer *b, drv_tref t);
+/* Frees the record of a final task that no queue entry points at. */
+void drv_engine_free_task(drv_balancer *b, drv_tref t);
+/* Predicted run of t on class c, seconds. */
+double drv_engine_predict_on(const drv_balancer *b, const drv_btask *t, uint32_t c);
+/* The best worker for t among the available eligible ones, or DRV_REF_NONE. hint (or
+ * DRV_REF_NONE) is a worker to consider besides each class's candidates. */
+drv_wref drv_engine_choose(const drv_balancer *b, const drv_btask *t, double now, drv_wref hint);
+/* Fills a FINAL/REQUEUED/... decision. */
+void drv_engine_decision(const drv_balancer *b, drv_decision *d, drv_decision_kind kind,
+                         drv_reason reason, drv_tref t, drv_wref w, drv_wref from);
+
+/* ---- policy_performance.c ---- */
+/* Predicted finish of ctx->t on w: wait for a slot plus predicted run on w's class. */
+double drv_policy_predicted_finish(const drv_place_ctx *ctx, const drv_bworker *w);
+
+/* ---- lifecycle.c / fleet.c ---- */
+void drv_fleet_mark_lost(drv_balancer *b, drv_wref w, double now);
+
+/* ---- policy_affinity.c ---- */
+double drv_affinity_of(const drv_balancer *b, int family, drv_wref w, uint32_t c);
+
+static inline bool drv_bit_get(const uint64_t *set, uint32_t i)
+{
+    return (set[i >> 6] >> (i & 63)) & 1;
+}
+static inline void drv_bit_set(uint64_t *set, uint32_t i, bool on)
+{
+    if (on)
+        set[i >> 6] |= (uint64_t)1 << (i & 63);
+    else
+        set[i >> 6] &= ~((uint64_t)1 << (i & 63));
+}
+
+#endif

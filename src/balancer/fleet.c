@@ -1,0 +1,516 @@
+/* fleet.c - workers, capability classes and the per-class orderings of available
+ * workers.
+ *
+ * Workers with equal capabilities and speed form a class. A class keeps, for each
+ * ordering a configured policy needs, a binary heap of its *available* workers (live,
+ * healthy, not overloaded, holding fewer tests than their capacity). Placement reads
+ * the top of a heap per eligible class, so it never scans the fleet. Every change to a
+ * worker goes through drv_fleet_update(), which re-derives its capacity and fixes its
+ * place in the heaps. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "balancer/engine.h"
+#include "core/analyzer.h"
+
+/* ---- orderings ---- */
+
+static bool worker_before(const drv_balancer *b, drv_ordering o, uint32_t x, uint32_t y)
+{
+    const drv_bworker *a = &b->workers[x], *c = &b->workers[y];
+    switch (o) {
+    case DRV_ORDER_LEAST_LOADED: {
+        double la = a->w.predicted_load_s / a->w.slots, lc = c->w.predicted_load_s / c->w.slots;
+        if (la != lc)
+            return la < lc;
+        uint32_t ha = a->w.running + a->w.assigned, hc = c->w.running + c->w.assigned;
+        if (ha * c->w.slots != hc * a->w.slots)
+            return (uint64_t)ha * c->w.slots < (uint64_t)hc * a->w.slots;
+        break;
+    }
+    case DRV_ORDER_MOST_LOADED: {
+        uint64_t fa = (uint64_t)(a->w.running + a->w.assigned) * c->cap_limit;
+        uint64_t fc = (uint64_t)(c->w.running + c->w.assigned) * a->cap_limit;
+        if (fa != fc)
+            return fa > fc;
+        break;
+    }
+    case DRV_ORDER_STRIDE:
+        if (a->w.stride_pass != c->w.stride_pass)
+            return a->w.stride_pass < c->w.stride_pass;
+        return x < y;
+    case DRV_ORDER_LRU:
+    case DRV_ORDER_COUNT:
+        break;
+    }
+    if (a->w.last_assign_seq != c->w.last_assign_seq)
+        return a->w.last_assign_seq < c->w.last_assign_seq;
+    return x < y;
+}
+
+static void heap_place(drv_balancer *b, drv_wclass *cl, drv_ordering o, uint32_t i, uint32_t w)
+{
+    cl->heap[o][i] = w;
+    b->workers[w].heap_pos[o] = i;
+}
+
+static void heap_up(drv_balancer *b, drv_wclass *cl, drv_ordering o, uint32_t i)
+{
+    uint32_t w = cl->heap[o][i];
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (!worker_before(b, o, w, cl->heap[o][p]))
+            break;
+        heap_place(b, cl, o, i, cl->heap[o][p]);
+        i = p;
+    }
+    heap_place(b, cl, o, i, w);
+}
+
+static void heap_down(drv_balancer *b, drv_wclass *cl, drv_ordering o, uint32_t i)
+{
+    uint32_t w = cl->heap[o][i], n = cl->n[o];
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && worker_before(b, o, cl->heap[o][c + 1], cl->heap[o][c]))
+            c++;
+        if (!worker_before(b, o, cl->heap[o][c], w))
+            break;
+        heap_place(b, cl, o, i, cl->heap[o][c]);
+        i = c;
+    }
+    heap_place(b, cl, o, i, w);
+}
+
+static void heap_insert(drv_balancer *b, drv_wclass *cl, drv_ordering o, uint32_t w)
+{
+    if (cl->n[o] == cl->cap) {
+        uint32_t nc = cl->cap ? cl->cap * 2 : 8;
+        for (int k = 0; k < DRV_ORDER_COUNT; k++)
+            if (b->order_used[k])
+                cl->heap[k] = drv_xrealloc(cl->heap[k], nc * sizeof(uint32_t));
+        cl->cap = nc;
+    }
+    uint32_t i = cl->n[o]++;
+    heap_place(b, cl, o, i, w);
+    heap_up(b, cl, o, i);
+}
+
+static void heap_remove(drv_balancer *b, drv_wclass *cl, drv_ordering o, uint32_t w)
+{
+    uint32_t i = b->workers[w].heap_pos[o];
+    b->workers[w].heap_pos[o] = POS_NONE;
+    uint32_t last = cl->heap[o][--cl->n[o]];
+    if (last == w)
+        return;
+    heap_place(b, cl, o, i, last);
+    heap_up(b, cl, o, i);
+    heap_down(b, cl, o, b->workers[last].heap_pos[o]);
+}
+
+/* How deep into a class's heap a candidate is looked for when the top does not fit. */
+#define CANDIDATE_LOOKAHEAD 15
+
+/* ---- capacity ---- */
+
+bool drv_fleet_worker_available(const drv_bworker *w)
+{
+    return w->live && w->w.health == DRV_HEALTH_OK && !w->overloaded &&
+           w->w.running + w->w.assigned < w->cap_limit;
+}
+
+bool drv_fleet_fits(const drv_balancer *b, const drv_bworker *w, const drv_requirements *req)
+{
+    (void)b;
+    const drv_capabilities *c = &w->w.caps;
+    return drv_fleet_worker_available(w) && w->w.used_cpu + req->cpu_cores <= c->cpu_cores &&
+           w->w.used_gpu + req->gpu_count <= c->gpu_count &&
+           w->w.used_memory_mb + req->memory_mb <= c->memory_mb;
+}
+
+/* Tests a worker may hold beyond its admitted slots, so it never waits for a round
+ * trip: about batch_target_s of predicted work, at most prefetch_max; one until it
+ * has a history. */
+static uint32_t prefetch(const drv_balancer *b, const drv_bworker *w)
+{
+    uint32_t max = b->cfg.settings.prefetch_max;
+    if (w->avg_pred_s <= 0)
+        return max < 1 ? max : 1;
+    double n = floor(b->cfg.settings.batch_target_s / w->avg_pred_s);
+    return n >= max ? max : (uint32_t)n;
+}
+
+void drv_fleet_update(drv_balancer *b, drv_wref wi, double now)
+{
+    drv_bworker *w = &b->workers[wi];
+    drv_wclass *cl = &b->classes[w->w.wclass];
+    uint32_t admitted = drv_thermal_admitted(&w->w.thermal, &b->cfg.settings.thermal, w->w.slots, now);
+    uint32_t old_limit = w->cap_limit;
+    w->cap_limit = admitted + prefetch(b, w);
+    bool warming = w->live && admitted < w->w.slots;
+    if (warming && !w->warming) {
+        if (b->n_warming == b->cap_warming) {
+            b->cap_warming = b->cap_warming ? b->cap_warming * 2 : 16;
+            b->warming_list = drv_xrealloc(b->warming_list, b->cap_warming * sizeof(uint32_t));
+        }
+        b->warming_list[b->n_warming++] = wi;
+        w->warming = true;
+    }
+    bool avail = drv_fleet_worker_available(w);
+    for (int o = 0; o < DRV_ORDER_COUNT; o++) {
+        if (!b->order_used[o])
+            continue;
+        bool in = w->heap_pos[o] != POS_NONE;
+        if (avail && !in) {
+            heap_insert(b, cl, (drv_ordering)o, wi);
+        } else if (!avail && in) {
+            heap_remove(b, cl, (drv_ordering)o, wi);
+        } else if (in) {
+            heap_up(b, cl, (drv_ordering)o, w->heap_pos[o]);
+            heap_down(b, cl, (drv_ordering)o, w->heap_pos[o]);
+        }
+    }
+    uint32_t any = 0;
+    for (int o = 0; o < DRV_ORDER_COUNT; o++)
+        any |= cl->n[o];
+    drv_bit_set(b->avail, w->w.wclass, any != 0);
+    (void)old_limit;
+    if (avail && !w->in_fresh) {
+        if (b->n_fresh == b->cap_fresh) {
+            b->cap_fresh = b->cap_fresh ? b->cap_fresh * 2 : 64;
+            b->fresh = drv_xrealloc(b->fresh, b->cap_fresh * sizeof(uint32_t));
+        }
+        b->fresh[b->n_fresh++] = wi;
+        w->in_fresh = true;
+    }
+}
+
+uint32_t drv_fleet_candidate(const drv_balancer *b, uint32_t c, drv_ordering o,
+                             const drv_requirements *req)
+{
+    const drv_wclass *cl = &b->classes[c];
+    if (cl->n[o] == 0)
+        return POS_NONE;
+    uint32_t top = cl->heap[o][0];
+    if (drv_fleet_fits(b, &b->workers[top], req))
+        return top;
+    /* The best by the ordering lacks cores, memory or GPUs for this test. Look a little
+     * further (the heap's top levels hold the next best) but not through the class: a
+     * placement must not cost in proportion to the fleet. A worker deeper down that fits
+     * is found when its capacity grows (it becomes fresh and is offered as a hint). */
+    uint32_t best = POS_NONE;
+    uint32_t n = cl->n[o] < CANDIDATE_LOOKAHEAD ? cl->n[o] : CANDIDATE_LOOKAHEAD;
+    for (uint32_t i = 1; i < n; i++) {
+        uint32_t w = cl->heap[o][i];
+        if (drv_fleet_fits(b, &b->workers[w], req) &&
+            (best == POS_NONE || worker_before(b, o, w, best)))
+            best = w;
+    }
+    return best;
+}
+
+/* ---- classes ---- */
+
+static const int backend_preference[] = {DRV_TAG_CUDA,   DRV_TAG_ROCM,   DRV_TAG_MPS,
+                                         DRV_TAG_QNN,    DRV_TAG_OPENVINO, DRV_TAG_WEBGPU,
+                                         DRV_TAG_WEBNN,  DRV_TAG_CPU};
+
+static int primary_backend(const drv_capabilities *c)
+{
+    for (size_t i = 0; i < sizeof backend_preference / sizeof *backend_preference; i++)
+        if (drv_tagset_has(&c->tags, backend_preference[i]))
+            return backend_preference[i];
+    return DRV_TAG_CPU;
+}
+
+/* How much a class offers that few others do: GPUs count most, then special back-ends
+ * and browsers, then labels. Used by the priority policy to keep rich workers for
+ * urgent tests. */
+static float richness(const drv_capabilities *c)
+{
+    float r = 0;
+    if (c->gpu_count > 0)
+        r += 0.5f;
+    int special = 0;
+    for (int t = DRV_TAG_CUDA; t <= DRV_TAG_LAST_BROWSER; t++)
+        special += drv_tagset_has(&c->tags, t);
+    r += 0.3f * (special > 3 ? 1.0f : special / 3.0f);
+    int all = drv_tagset_count(&c->tags);
+    r += 0.2f * (all > 8 ? 1.0f : all / 8.0f);
+    return r;
+}
+
+static void grow_class_words(drv_balancer *b, uint32_t words)
+{
+    for (uint32_t s = 0; s < b->n_shapes; s++) {
+        b->shapes[s].elig = drv_xrealloc(b->shapes[s].elig, words * sizeof(uint64_t));
+        memset(b->shapes[s].elig + b->class_words, 0, (words - b->class_words) * sizeof(uint64_t));
+    }
+    b->avail = drv_xrealloc(b->avail, words * sizeof(uint64_t));
+    memset(b->avail + b->class_words, 0, (words - b->class_words) * sizeof(uint64_t));
+    b->class_words = words;
+}
+
+static uint32_t class_intern(drv_balancer *b, const drv_capabilities *caps, float speed)
+{
+    uint64_t h = drv_capabilities_hash(caps) ^ ((uint64_t)(speed * 1000.0f) * 0x9E3779B97F4A7C15ULL);
+    for (uint32_t i = 0; i < b->n_classes; i++)
+        if (b->classes[i].hash == h && b->classes[i].speed == speed &&
+            drv_capabilities_equal(&b->classes[i].caps, caps))
+            return i;
+    if (b->n_classes == b->cap_classes) {
+        uint32_t nc = b->cap_classes ? b->cap_classes * 2 : 16;
+        b->classes = drv_xrealloc(b->classes, nc * sizeof *b->classes);
+        b->speed = drv_xrealloc(b->speed, (size_t)nc * 64 * sizeof(float));
+        b->class_affinity = drv_xrealloc(b->class_affinity, (size_t)nc * 64 * sizeof(float));
+        b->cap_classes = nc;
+        if ((nc + 63) / 64 > b->class_words)
+            grow_class_words(b, (nc + 63) / 64);
+    }
+    uint32_t id = b->n_classes++;
+    drv_wclass *cl = &b->classes[id];
+    memset(cl, 0, sizeof *cl);
+    cl->caps = *caps;
+    cl->speed = speed;
+    cl->hash = h;
+    cl->backend = primary_backend(caps);
+    cl->richness = richness(caps);
+    for (int f = 0; f < 64; f++) {
+        b->speed[(size_t)id * 64 + f] = speed;
+        b->class_affinity[(size_t)id * 64 + f] = 0;
+    }
+    for (uint32_t s = 0; s < b->n_shapes; s++)
+        drv_bit_set(b->shapes[s].elig, id,
+                    drv_requirements_met(drv_queue_shape_req(b->queue, s), caps));
+    return id;
+}
+
+/* Adds delta reachable workers of class c to every shape that class can run. */
+static void shapes_reachable(drv_balancer *b, uint32_t c, int delta)
+{
+    b->classes[c].reachable += delta;
+    b->n_reachable += delta;
+    for (uint32_t s = 0; s < b->n_shapes; s++)
+        if (drv_bit_get(b->shapes[s].elig, c))
+            b->shapes[s].reachable += delta;
+}
+
+void drv_fleet_shape_added(drv_balancer *b, uint32_t s)
+{
+    if (s >= b->cap_shapes) {
+        uint32_t nc = b->cap_shapes ? b->cap_shapes * 2 : 16;
+        while (nc <= s)
+            nc *= 2;
+        b->shapes = drv_xrealloc(b->shapes, nc * sizeof *b->shapes);
+        b->cap_shapes = nc;
+    }
+    drv_shape_info *si = &b->shapes[s];
+    si->elig = drv_xcalloc(b->class_words ? b->class_words : 1, sizeof(uint64_t));
+    si->reachable = 0;
+    si->first_blocked = -1;
+    const drv_requirements *req = drv_queue_shape_req(b->queue, s);
+    for (uint32_t c = 0; c < b->n_classes; c++)
+        if (drv_requirements_met(req, &b->classes[c].caps)) {
+            drv_bit_set(si->elig, c, true);
+            si->reachable += b->classes[c].reachable;
+        }
+    b->n_shapes = s + 1;
+}
+
+void drv_fleet_free(drv_balancer *b)
+{
+    for (uint32_t c = 0; c < b->n_classes; c++)
+        for (int o = 0; o < DRV_ORDER_COUNT; o++)
+            free(b->classes[c].heap[o]);
+    for (uint32_t s = 0; s < b->n_shapes; s++)
+        free(b->shapes[s].elig);
+    free(b->classes);
+    free(b->speed);
+    free(b->class_affinity);
+    free(b->shapes);
+    free(b->avail);
+    free(b->workers);
+    free(b->name_index);
+    free(b->fresh);
+    free(b->warming_list);
+}
+
+/* ---- the public fleet calls ---- */
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void name_index_insert(drv_balancer *b, uint32_t wi)
+{
+    uint32_t mask = b->name_cap - 1;
+    uint32_t i = (uint32_t)name_hash(b->workers[wi].w.name) & mask;
+    while (b->name_index[i])
+        i = (i + 1) & mask;
+    b->name_index[i] = wi + 1;
+}
+
+static void name_index_rebuild(drv_balancer *b, uint32_t cap)
+{
+    free(b->name_index);
+    b->name_cap = cap;
+    b->name_index = drv_xcalloc(cap, sizeof(uint32_t));
+    for (uint32_t i = 0; i < b->n_workers; i++)
+        if (b->workers[i].live)
+            name_index_insert(b, i);
+}
+
+int64_t drv_balancer_worker_find(const drv_balancer *b, const char *name)
+{
+    if (!b->name_cap)
+        return -1;
+    uint32_t mask = b->name_cap - 1;
+    for (uint32_t i = (uint32_t)name_hash(name) & mask; b->name_index[i]; i = (i + 1) & mask) {
+        uint32_t wi = b->name_index[i] - 1;
+        if (b->workers[wi].live && strcmp(b->workers[wi].w.name, name) == 0)
+            return wi;
+    }
+    return -1;
+}
+
+int64_t drv_balancer_worker_add(drv_balancer *b, const drv_worker_spec *spec, double now,
+                                drv_error *err)
+{
+    if (!spec->name || !spec->name[0])
+        return drv_error_set(err, "worker name: must not be empty");
+    if (strlen(spec->name) >= DRV_WORKER_NAME_MAX)
+        return drv_error_set(err, "worker name \"%.40s...\": longer than %d bytes", spec->name,
+                             DRV_WORKER_NAME_MAX - 1);
+    if (drv_balancer_worker_find(b, spec->name) >= 0)
+        return drv_error_set(err, "worker name \"%s\": already registered", spec->name);
+    if (!(spec->speed >= 0) || spec->speed > 1000)
+        return drv_error_set(err, "worker \"%s\" speed: must be 0..1000, got %g", spec->name,
+                             (double)spec->speed);
+    if (b->n_workers == b->cap_workers) {
+        b->cap_workers = b->cap_workers ? b->cap_workers * 2 : 64;
+        b->workers = drv_xrealloc(b->workers, b->cap_workers * sizeof *b->workers);
+    }
+    uint32_t wi = b->n_workers++;
+    drv_bworker *w = &b->workers[wi];
+    memset(w, 0, sizeof *w);
+    strcpy(w->w.name, spec->name);
+    w->w.caps = spec->caps;
+    w->w.speed = spec->speed > 0 ? spec->speed : 1.0f;
+    w->w.slots = spec->slots ? spec->slots : (spec->caps.cpu_cores ? spec->caps.cpu_cores : 1);
+    w->w.health = DRV_HEALTH_OK;
+    w->w.joined_at = now;
+    w->w.stride_pass = b->stride_vtime;
+    drv_thermal_init(&w->w.thermal, now);
+    for (int o = 0; o < DRV_ORDER_COUNT; o++)
+        w->heap_pos[o] = POS_NONE;
+    w->held = DRV_REF_NONE;
+    w->live = true;
+    w->w.wclass = class_intern(b, &w->w.caps, w->w.speed);
+    b->classes[w->w.wclass].members++;
+    b->n_live_workers++;
+    shapes_reachable(b, w->w.wclass, 1);
+    if ((uint64_t)b->n_workers * 2 > b->name_cap)
+        name_index_rebuild(b, b->name_cap ? b->name_cap * 2 : 128);
+    else
+        name_index_insert(b, wi);
+    drv_fleet_update(b, wi, now);
+    return wi;
+}
+
+void drv_balancer_worker_back(drv_balancer *b, drv_wref wi, double now)
+{
+    drv_bworker *w = &b->workers[wi];
+    if (!w->live || w->w.health != DRV_HEALTH_LOST)
+        return;
+    w->w.health = DRV_HEALTH_OK;
+    w->w.health_reason[0] = 0;
+    shapes_reachable(b, w->w.wclass, 1);
+    drv_fleet_update(b, wi, now);
+}
+
+/* Called by drv_balancer_worker_lost() once the worker's tests are released. */
+void drv_fleet_mark_lost(drv_balancer *b, drv_wref wi, double now)
+{
+    drv_bworker *w = &b->workers[wi];
+    if (w->w.health == DRV_HEALTH_LOST)
+        return;
+    w->w.health = DRV_HEALTH_LOST;
+    snprintf(w->w.health_reason, sizeof w->w.health_reason, "lost at %.1f s", now);
+    shapes_reachable(b, w->w.wclass, -1);
+    drv_fleet_update(b, wi, now);
+}
+
+int drv_balancer_worker_remove(drv_balancer *b, drv_wref wi, drv_error *err)
+{
+    if (wi >= b->n_workers || !b->workers[wi].live)
+        return drv_error_set(err, "worker %u: not registered", wi);
+    drv_bworker *w = &b->workers[wi];
+    if (w->held != DRV_REF_NONE)
+        return drv_error_set(err, "worker \"%s\": still holds %u tests", w->w.name,
+                             w->w.running + w->w.assigned);
+    if (w->w.health != DRV_HEALTH_LOST)
+        shapes_reachable(b, w->w.wclass, -1);
+    w->live = false;
+    drv_fleet_update(b, wi, w->w.joined_at);
+    b->classes[w->w.wclass].members--;
+    b->n_live_workers--;
+    for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++) {
+        const drv_policy_ops *ops = drv_policy_get((drv_policy_kind)k);
+        if (ops && ops->worker_removed)
+            ops->worker_removed(b, wi);
+    }
+    name_index_rebuild(b, b->name_cap);
+    return 0;
+}
+
+void drv_balancer_worker_heartbeat(drv_balancer *b, drv_wref wi, double now, double load,
+                                   double temperature_c, bool throttled, bool overloaded)
+{
+    drv_bworker *w = &b->workers[wi];
+    if (!w->live)
+        return;
+    w->w.reported_load = (float)load;
+    w->overloaded = overloaded;
+    drv_thermal_signal sig = {.load = load,
+                              .temperature_c = temperature_c,
+                              .throttled = throttled,
+                              .busy = w->w.running + w->w.assigned > 0};
+    drv_thermal_observe(&w->w.thermal, &b->cfg.settings.thermal, now, &sig);
+    if (w->w.health == DRV_HEALTH_OK && overloaded)
+        w->w.health = DRV_HEALTH_OVERLOADED;
+    else if (w->w.health == DRV_HEALTH_OVERLOADED && !overloaded)
+        w->w.health = DRV_HEALTH_OK;
+    drv_fleet_update(b, wi, now);
+}
+
+void drv_balancer_worker_set_health(drv_balancer *b, drv_wref wi, drv_health h,
+                                    const char *reason, double now)
+{
+    drv_bworker *w = &b->workers[wi];
+    if (!w->live || h == DRV_HEALTH_LOST)
+        return; /* lost is reported through drv_balancer_worker_lost() */
+    if (w->w.health == DRV_HEALTH_LOST)
+        shapes_reachable(b, w->w.wclass, 1);
+    w->w.health = h;
+    if (h == DRV_HEALTH_OK) {
+        w->overloaded = false;
+        w->w.history.infra_failure_run = 0;
+    }
+    snprintf(w->w.health_reason, sizeof w->w.health_reason, "%s", reason ? reason : "");
+    drv_fleet_update(b, wi, now);
+}
+
+const drv_worker *drv_balancer_worker(const drv_balancer *b, drv_wref wi)
+{
+    return wi < b->n_workers ? &b->workers[wi].w : NULL;
+}
+
+uint32_t drv_balancer_worker_count(const drv_balancer *b) { return b->n_live_workers; }

@@ -1,0 +1,172 @@
+/* lifecycle.c - what happens to a test after placement: started, finished, retried,
+ * cancelled, or handed back when its worker is lost.
+ *
+ * Retry rules: a test whose worker was lost while running it, or whose runner failed
+ * (spawn failure, crash: an infrastructure failure), goes back to the queue while it has
+ * retries left and then fails with DRV_R_RETRIES_EXHAUSTED. A test that was only
+ * assigned (not started) to a lost worker goes back without using a retry. A test that
+ * exits non-zero, is killed or times out is not retried unless it asked to be
+ * (retry_on_failure). A worker with quarantine_after infrastructure failures in a row is
+ * quarantined. */
+#include <stdio.h>
+#include <string.h>
+
+#include "balancer/engine.h"
+
+
+static bool live_held(const drv_balancer *b, drv_tref t)
+{
+    if (t >= b->n_tasks)
+        return false;
+    uint8_t s = b->tasks[t].state;
+    return s == DRV_TASK_ASSIGNED || s == DRV_TASK_RUNNING;
+}
+
+int drv_balancer_started(drv_balancer *b, drv_tref t, double now)
+{
+    (void)now;
+    if (t >= b->n_tasks || b->tasks[t].state != DRV_TASK_ASSIGNED)
+        return -1;
+    drv_btask *r = &b->tasks[t];
+    drv_bworker *w = &b->workers[r->worker];
+    r->state = DRV_TASK_RUNNING;
+    w->w.assigned--;
+    w->w.running++;
+    b->n_assigned--;
+    b->n_running++;
+    return 0;
+}
+
+/* Requeues t when it has a retry left (using one when `costs`), otherwise makes it
+ * final and failed. Fills *d. */
+static void retry_or_fail(drv_balancer *b, drv_tref t, bool costs, drv_reason why, drv_wref from,
+                          drv_decision *d)
+{
+    drv_btask *r = &b->tasks[t];
+    if (!costs || r->retries_left > 0) {
+        if (costs)
+            r->retries_left--;
+        drv_engine_enqueue(b, t);
+        b->requeued++;
+        drv_engine_decision(b, d, DRV_D_REQUEUED, why, t, DRV_REF_NONE, from);
+        return;
+    }
+    r->state = DRV_TASK_FAILED;
+    drv_engine_decision(b, d, DRV_D_FINAL, DRV_R_RETRIES_EXHAUSTED, t, DRV_REF_NONE, from);
+    drv_engine_free_task(b, t);
+}
+
+static void note_infra_failure(drv_balancer *b, drv_wref wi, double now, const char *what)
+{
+    drv_bworker *w = &b->workers[wi];
+    w->w.history.infra_failures++;
+    w->w.history.infra_failure_run++;
+    drv_thermal_on_result(&w->w.thermal, &b->cfg.settings.thermal, now, true);
+    uint32_t q = b->cfg.settings.quarantine_after;
+    if (q > 0 && w->w.history.infra_failure_run >= q && w->w.health == DRV_HEALTH_OK) {
+        w->w.health = DRV_HEALTH_QUARANTINED;
+        snprintf(w->w.health_reason, sizeof w->w.health_reason,
+                 "%u infrastructure failures in a row (last: %s)", w->w.history.infra_failure_run,
+                 what);
+    }
+}
+
+int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_result *res,
+                          drv_decision *out)
+{
+    if (!live_held(b, t))
+        return -1;
+    drv_btask *r = &b->tasks[t];
+    drv_wref wi = r->worker;
+    drv_bworker *w = &b->workers[wi];
+    drv_decision scratch;
+    drv_decision *d = out ? out : &scratch;
+    drv_engine_release(b, t, now);
+    b->finished++;
+
+    if (res->infra_failure) {
+        note_infra_failure(b, wi, now, "the runner failed");
+        retry_or_fail(b, t, true, DRV_R_INFRA_FAILURE, wi, d);
+        drv_fleet_update(b, wi, now);
+        return 0;
+    }
+    w->w.history.finished++;
+    w->w.history.infra_failure_run = 0;
+    w->w.history.busy_s += res->duration_s > 0 ? res->duration_s : 0;
+    drv_thermal_on_result(&w->w.thermal, &b->cfg.settings.thermal, now, false);
+    bool passed = !res->timed_out && res->signal == 0 && res->exit_code == 0;
+    if (passed)
+        w->w.history.passed++;
+
+    /* Learn: durations of tests that ran to their end (a timeout is a lower bound, not a
+     * duration). */
+    if (!res->timed_out && res->duration_s > 0 && b->pred) {
+        uint32_t c = w->w.wclass;
+        drv_predictor_observe(b->pred, r->test_key, r->family, b->classes[c].backend, c,
+                              res->duration_s);
+        b->speed[(size_t)c * 64 + r->family] = (float)drv_predictor_speed(b->pred, r->family, c);
+    }
+    for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++) {
+        const drv_policy_ops *ops = drv_policy_get((drv_policy_kind)k);
+        if (ops->task_finished)
+            ops->task_finished(b, r, wi, res);
+    }
+
+    if (passed) {
+        r->state = DRV_TASK_PASSED;
+        drv_engine_decision(b, d, DRV_D_FINAL, DRV_R_PASSED, t, DRV_REF_NONE, wi);
+        drv_engine_free_task(b, t);
+    } else if ((r->flags & TF_RETRY_ON_FAILURE) && r->retries_left > 0) {
+        retry_or_fail(b, t, true, DRV_R_EXIT_FAILURE_RETRY, wi, d);
+    } else {
+        r->state = res->timed_out ? DRV_TASK_TIMED_OUT : DRV_TASK_FAILED;
+        drv_engine_decision(b, d, DRV_D_FINAL, res->timed_out ? DRV_R_TIMED_OUT : DRV_R_EXIT_FAILURE,
+                            t, DRV_REF_NONE, wi);
+        drv_engine_free_task(b, t);
+    }
+    return 0;
+}
+
+size_t drv_balancer_worker_lost(drv_balancer *b, drv_wref wi, double now, drv_decision *out,
+                                size_t max)
+{
+    if (wi >= b->n_workers || !b->workers[wi].live)
+        return 0;
+    drv_bworker *w = &b->workers[wi];
+    size_t n = 0;
+    bool was_running = false;
+    while (w->held != DRV_REF_NONE && n < max) {
+        drv_tref t = w->held;
+        bool running = b->tasks[t].state == DRV_TASK_RUNNING;
+        was_running |= running;
+        drv_engine_release(b, t, now);
+        retry_or_fail(b, t, running, DRV_R_WORKER_LOST, wi, &out[n++]);
+    }
+    if (w->held == DRV_REF_NONE) {
+        if (was_running)
+            note_infra_failure(b, wi, now, "lost while running tests");
+        drv_fleet_mark_lost(b, wi, now);
+    }
+    return n;
+}
+
+int drv_balancer_cancel(drv_balancer *b, drv_tref t, double now, drv_decision *out)
+{
+    if (t >= b->n_tasks || b->tasks[t].state == TASK_FREE ||
+        drv_task_state_final((drv_task_state)b->tasks[t].state))
+        return -1;
+    drv_btask *r = &b->tasks[t];
+    drv_wref from = r->worker;
+    if (r->state == DRV_TASK_QUEUED) {
+        /* The queue entry stays until it surfaces; the record is freed then. */
+        b->n_queued--;
+        r->state = DRV_TASK_CANCELLED;
+        drv_engine_decision(b, out, DRV_D_FINAL, DRV_R_CANCELLED, t, DRV_REF_NONE, DRV_REF_NONE);
+        return 0;
+    }
+    drv_engine_release(b, t, now);
+    r->state = DRV_TASK_CANCELLED;
+    drv_engine_decision(b, out, DRV_D_FINAL, DRV_R_CANCELLED, t, DRV_REF_NONE, from);
+    drv_engine_free_task(b, t);
+    return 0;
+}

@@ -1,0 +1,565 @@
+/* placement.c - the matching engine: submission, filter, score, place.
+ *
+ * place() repeatedly takes the best queued test (drv_queue_peek: priority with aging,
+ * then longest predicted first) and asks its policy for the best worker among the
+ * available workers of the classes that can run it. A shape whose tests find no worker
+ * is blocked; a worker whose capacity grows (a test finished, it warmed up, it
+ * recovered) is "fresh", and when nothing else is placeable the engine unblocks the best
+ * blocked shape that fresh worker can run. So a saturated fleet costs one cheap check
+ * per freed slot, not a sweep of the queue. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "balancer/engine.h"
+#include "core/analyzer.h"
+
+/* ---- construction ---- */
+
+static uint8_t spec_index(drv_balancer *b, const drv_policy_spec *s)
+{
+    for (uint32_t i = 0; i < b->n_specs; i++)
+        if (memcmp(&b->specs[i], s, sizeof *s) == 0)
+            return (uint8_t)i;
+    b->specs[b->n_specs] = *s;
+    return (uint8_t)b->n_specs++;
+}
+
+static void mark_orderings(drv_balancer *b, const drv_policy_spec *s)
+{
+    if (s->kind == DRV_POLICY_COMPOSITE) {
+        b->order_used[DRV_ORDER_LEAST_LOADED] = true;
+        return;
+    }
+    b->order_used[drv_policy_get(s->kind)->ordering] = true;
+}
+
+drv_balancer *drv_balancer_new(const drv_balancer_config *cfg, drv_tag_table *tags,
+                               drv_predictor *pred, drv_error *err)
+{
+    const drv_balancer_settings *st = &cfg->settings;
+    if (!(st->aging_interval_s > 0)) {
+        drv_error_set(err, "settings.aging_interval_s: must be > 0, got %g", st->aging_interval_s);
+        return NULL;
+    }
+    if (cfg->default_policy.kind == DRV_POLICY_COMPOSITE) {
+        double sum = 0;
+        for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++)
+            sum += cfg->default_policy.weights[k];
+        if (!(sum > 0)) {
+            drv_error_set(err, "default_scheduler.algorithms: the weights must add up to > 0");
+            return NULL;
+        }
+    }
+    drv_balancer *b = drv_xcalloc(1, sizeof *b);
+    b->cfg = *cfg;
+    b->tags = tags;
+    b->pred = pred;
+    b->queue = drv_queue_new();
+    b->free_task = DRV_REF_NONE;
+    b->class_words = 1;
+    b->avail = drv_xcalloc(1, sizeof(uint64_t));
+    spec_index(b, &cfg->default_policy);
+    mark_orderings(b, &cfg->default_policy);
+    b->order_used[DRV_ORDER_LEAST_LOADED] = true; /* explain and stealing read it */
+    for (int f = 0; f < 64; f++) {
+        b->family_spec[f] = 0;
+        if (cfg->family_set[f]) {
+            b->family_spec[f] = spec_index(b, &cfg->family_policy[f]);
+            mark_orderings(b, &cfg->family_policy[f]);
+        }
+    }
+    for (uint32_t i = 0; i < cfg->n_test_types; i++) {
+        b->type_spec[i] = spec_index(b, &cfg->test_types[i].spec);
+        mark_orderings(b, &cfg->test_types[i].spec);
+    }
+    return b;
+}
+
+void drv_balancer_free(drv_balancer *b)
+{
+    if (!b)
+        return;
+    drv_fleet_free(b);
+    drv_queue_free(b->queue);
+    free(b->tasks);
+    free(b);
+}
+
+/* ---- task records ---- */
+
+static drv_tref task_alloc(drv_balancer *b)
+{
+    if (b->free_task != DRV_REF_NONE) {
+        drv_tref t = b->free_task;
+        b->free_task = b->tasks[t].next;
+        return t;
+    }
+    if (b->n_tasks == b->cap_tasks) {
+        b->cap_tasks = b->cap_tasks ? b->cap_tasks * 2 : 1024;
+        b->tasks = drv_xrealloc(b->tasks, (size_t)b->cap_tasks * sizeof *b->tasks);
+    }
+    return b->n_tasks++;
+}
+
+void drv_engine_free_task(drv_balancer *b, drv_tref t)
+{
+    b->tasks[t].state = TASK_FREE;
+    b->tasks[t].flags = 0;
+    b->tasks[t].next = b->free_task;
+    b->free_task = t;
+}
+
+static bool task_live(const drv_balancer *b, drv_tref t)
+{
+    return t < b->n_tasks && b->tasks[t].state != TASK_FREE &&
+           !drv_task_state_final((drv_task_state)b->tasks[t].state);
+}
+
+double drv_engine_predict_on(const drv_balancer *b, const drv_btask *t, uint32_t c)
+{
+    return t->pred_ref_s / b->speed[(size_t)c * 64 + t->family];
+}
+
+void drv_engine_enqueue(drv_balancer *b, drv_tref t)
+{
+    drv_btask *r = &b->tasks[t];
+    r->state = DRV_TASK_QUEUED;
+    r->worker = DRV_REF_NONE;
+    r->flags |= TF_IN_QUEUE;
+    drv_queue_push(b->queue, r->shape, (drv_queue_entry){.key = r->key, .seq = r->seq, .ref = t});
+    b->n_queued++;
+}
+
+static uint8_t policy_of(const drv_balancer *b, int family, const char *test_type)
+{
+    if (family > 0 && family < 64 && b->cfg.family_set[family])
+        return b->family_spec[family];
+    if (test_type)
+        for (uint32_t i = 0; i < b->cfg.n_test_types; i++)
+            if (strcmp(b->cfg.test_types[i].name, test_type) == 0)
+                return b->type_spec[i];
+    return 0;
+}
+
+int64_t drv_balancer_submit(drv_balancer *b, const drv_task *t, double now, drv_error *err)
+{
+    if (!t->name || !t->name[0])
+        return drv_error_set(err, "test %llu: name must not be empty", (unsigned long long)t->id);
+    if (t->priority < DRV_PRIORITY_MIN || t->priority > DRV_PRIORITY_MAX)
+        return drv_error_set(err, "test \"%s\" priority: must be %d..%d, got %d", t->name,
+                             DRV_PRIORITY_MIN, DRV_PRIORITY_MAX, t->priority);
+    if (t->max_retries > 255)
+        return drv_error_set(err, "test \"%s\" max_retries: must be 0..255, got %u", t->name,
+                             t->max_retries);
+    if (b->n_tasks == UINT32_MAX - 1 && b->free_task == DRV_REF_NONE)
+        return drv_error_set(err, "test \"%s\": the balancer holds too many tests", t->name);
+    int family = t->family;
+    if (family <= 0 && t->model_id)
+        family = drv_analyzer_family(t->model_id);
+    if (family < 0 || family >= 64)
+        family = 0;
+
+    bool is_new;
+    uint32_t shape = drv_queue_shape(b->queue, &t->req, &is_new);
+    if (is_new)
+        drv_fleet_shape_added(b, shape);
+
+    drv_tref ref = task_alloc(b);
+    drv_btask *r = &b->tasks[ref];
+    memset(r, 0, sizeof *r);
+    r->id = t->id;
+    r->test_key = drv_test_key(t->name);
+    r->enqueued = now;
+    r->moved_at = -1e300;
+    r->seq = b->seq++;
+    r->shape = shape;
+    r->worker = DRV_REF_NONE;
+    r->prev = r->next = DRV_REF_NONE;
+    double est = drv_analyzer_estimate_s(family, t->test_type);
+    drv_prediction p = b->pred ? drv_predictor_predict_reference(b->pred, r->test_key, family, est)
+                               : (drv_prediction){.mean_s = est, .high_s = est * 1.25};
+    r->pred_ref_s = (float)p.mean_s;
+    r->pred_high_s = (float)p.high_s;
+    r->priority = (int16_t)t->priority;
+    r->family = (uint8_t)family;
+    r->policy = policy_of(b, family, t->test_type);
+    r->retries_left = (uint8_t)t->max_retries;
+    r->flags = t->retry_on_failure ? TF_RETRY_ON_FAILURE : 0;
+    r->key = drv_queue_key(t->priority, now, b->cfg.settings.aging_interval_s, p.mean_s);
+    drv_engine_enqueue(b, ref);
+    return ref;
+}
+
+/* ---- choosing a worker ---- */
+
+static double score_single(drv_policy_kind k, const drv_place_ctx *ctx, const drv_bworker *w,
+                           const drv_wclass *c)
+{
+    return drv_policy_get(k)->score(ctx, w, c);
+}
+
+static double score_composite(const drv_policy_spec *spec, const drv_place_ctx *ctx,
+                              const drv_bworker *w, const drv_wclass *c)
+{
+    double s = 0, sum = 0;
+    for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++) {
+        double wt = spec->weights[k];
+        if (wt > 0) {
+            s += wt * score_single((drv_policy_kind)k, ctx, w, c);
+            sum += wt;
+        }
+    }
+    return sum > 0 ? s / sum : 0;
+}
+
+static inline double score_spec(const drv_policy_spec *spec, const drv_place_ctx *ctx,
+                                const drv_bworker *w, const drv_wclass *c)
+{
+    return spec->kind == DRV_POLICY_COMPOSITE ? score_composite(spec, ctx, w, c)
+                                              : score_single(spec->kind, ctx, w, c);
+}
+
+/* Scores candidate w for t and keeps it in *best when it beats the best so far (ties to
+ * the lower index). */
+static inline void consider(const drv_policy_spec *spec, const drv_place_ctx *ctx,
+                            const drv_balancer *b, drv_wref w, drv_wref *best, double *best_s)
+{
+    double s = score_spec(spec, ctx, &b->workers[w], &b->classes[b->workers[w].w.wclass]);
+    if (s > *best_s || (s == *best_s && w < *best)) {
+        *best_s = s;
+        *best = w;
+    }
+}
+
+drv_wref drv_engine_choose(const drv_balancer *b, const drv_btask *t, double now, drv_wref hint)
+{
+    const drv_policy_spec *spec = &b->specs[t->policy];
+    const drv_requirements *req = drv_queue_shape_req(b->queue, t->shape);
+    drv_ordering o = spec->kind == DRV_POLICY_COMPOSITE ? DRV_ORDER_LEAST_LOADED
+                                                        : drv_policy_get(spec->kind)->ordering;
+    drv_place_ctx ctx = {.b = b, .t = t, .req = req, .now = now};
+    const uint64_t *elig = b->shapes[t->shape].elig;
+    drv_wref best = DRV_REF_NONE;
+    double best_s = -1;
+    for (uint32_t i = 0; i < b->class_words; i++) {
+        uint64_t m = elig[i] & b->avail[i];
+        while (m) {
+            uint32_t c = i * 64 + (uint32_t)__builtin_ctzll(m);
+            m &= m - 1;
+            uint32_t w = drv_fleet_candidate(b, c, o, req);
+            if (w != POS_NONE)
+                consider(spec, &ctx, b, w, &best, &best_s);
+        }
+    }
+    if (hint != DRV_REF_NONE && hint != best && drv_bit_get(elig, b->workers[hint].w.wclass) &&
+        drv_fleet_fits(b, &b->workers[hint], req))
+        consider(spec, &ctx, b, hint, &best, &best_s);
+    /* Workers that ran this family well are candidates of their own: within a class they
+     * need not be the top of the ordering. */
+    bool affinity = spec->kind == DRV_POLICY_AFFINITY ||
+                    (spec->kind == DRV_POLICY_COMPOSITE && spec->weights[DRV_POLICY_AFFINITY] > 0);
+    if (affinity && t->family != 0) {
+        const drv_affinity_row *row = &b->affinity[t->family];
+        for (int k = 0; k < AFFINITY_SLOTS; k++) {
+            drv_wref w = row->worker[k];
+            if (row->score[k] <= 0 || w == DRV_REF_NONE || w == best)
+                continue;
+            const drv_bworker *bw = &b->workers[w];
+            if (!drv_bit_get(elig, bw->w.wclass) || !drv_fleet_fits(b, bw, req))
+                continue;
+            consider(spec, &ctx, b, w, &best, &best_s);
+        }
+    }
+    return best;
+}
+
+/* ---- holding tests on workers ---- */
+
+void drv_engine_assign(drv_balancer *b, drv_tref t, drv_wref wi, double now)
+{
+    drv_btask *r = &b->tasks[t];
+    drv_bworker *w = &b->workers[wi];
+    const drv_requirements *req = drv_queue_shape_req(b->queue, r->shape);
+    r->state = DRV_TASK_ASSIGNED;
+    r->worker = wi;
+    r->prev = DRV_REF_NONE;
+    r->next = w->held;
+    if (w->held != DRV_REF_NONE)
+        b->tasks[w->held].prev = t;
+    w->held = t;
+    r->pred_held_s = (float)drv_engine_predict_on(b, r, w->w.wclass);
+    w->w.assigned++;
+    w->w.used_cpu += req->cpu_cores;
+    w->w.used_gpu += req->gpu_count;
+    w->w.used_memory_mb += req->memory_mb;
+    w->w.predicted_load_s += r->pred_held_s;
+    w->w.last_assign_seq = ++b->assign_seq;
+    if (w->w.stride_pass > b->stride_vtime)
+        b->stride_vtime = w->w.stride_pass;
+    w->w.stride_pass += (uint64_t)(1e6 / ((double)w->w.slots * w->w.speed));
+    w->avg_pred_s = w->avg_pred_s > 0 ? 0.8f * w->avg_pred_s + 0.2f * r->pred_held_s
+                                      : r->pred_held_s;
+    drv_thermal_on_work(&w->w.thermal, &b->cfg.settings.thermal, now);
+    w->w.thermal.last_work = now;
+    b->n_assigned++;
+    drv_fleet_update(b, wi, now);
+}
+
+void drv_engine_release(drv_balancer *b, drv_tref t, double now)
+{
+    drv_btask *r = &b->tasks[t];
+    drv_wref wi = r->worker;
+    drv_bworker *w = &b->workers[wi];
+    const drv_requirements *req = drv_queue_shape_req(b->queue, r->shape);
+    if (r->prev != DRV_REF_NONE)
+        b->tasks[r->prev].next = r->next;
+    else
+        w->held = r->next;
+    if (r->next != DRV_REF_NONE)
+        b->tasks[r->next].prev = r->prev;
+    r->prev = r->next = DRV_REF_NONE;
+    if (r->state == DRV_TASK_RUNNING) {
+        w->w.running--;
+        b->n_running--;
+    } else {
+        w->w.assigned--;
+        b->n_assigned--;
+    }
+    w->w.used_cpu -= req->cpu_cores;
+    w->w.used_gpu -= req->gpu_count;
+    w->w.used_memory_mb -= req->memory_mb;
+    w->w.predicted_load_s -= r->pred_held_s;
+    if (w->w.predicted_load_s < 1e-9 || w->held == DRV_REF_NONE)
+        w->w.predicted_load_s = 0;
+    w->w.thermal.last_work = now;
+    r->worker = DRV_REF_NONE;
+    drv_fleet_update(b, wi, now);
+}
+
+void drv_engine_decision(const drv_balancer *b, drv_decision *d, drv_decision_kind kind,
+                         drv_reason reason, drv_tref t, drv_wref w, drv_wref from)
+{
+    if (!d)
+        return;
+    d->kind = kind;
+    d->reason = reason;
+    d->state = (drv_task_state)b->tasks[t].state;
+    d->task = t;
+    d->task_id = b->tasks[t].id;
+    d->worker = w;
+    d->from_worker = from;
+    d->unmet = 0;
+    d->unmet_tag = -1;
+    d->shape = b->tasks[t].shape;
+}
+
+/* ---- placing ---- */
+
+/* Finds a fresh worker and the best blocked shape it can run. False when no fresh
+ * worker can run any blocked shape (those workers are dropped from the fresh list). */
+static bool fresh_match(drv_balancer *b, drv_wref *worker, uint32_t *shape)
+{
+    while (b->n_fresh > 0) {
+        drv_wref wi = b->fresh[b->n_fresh - 1];
+        drv_bworker *w = &b->workers[wi];
+        uint32_t best = DRV_SHAPE_NONE;
+        drv_queue_entry be = {0}, e;
+        if (drv_fleet_worker_available(w)) {
+            for (uint32_t s = 0; s < b->n_shapes; s++) {
+                if (!drv_queue_shape_blocked(b->queue, s) ||
+                    !drv_bit_get(b->shapes[s].elig, w->w.wclass) ||
+                    !drv_queue_shape_peek(b->queue, s, &e) ||
+                    !drv_fleet_fits(b, w, drv_queue_shape_req(b->queue, s)))
+                    continue;
+                if (best == DRV_SHAPE_NONE || e.key < be.key || (e.key == be.key && e.seq < be.seq)) {
+                    best = s;
+                    be = e;
+                }
+            }
+        }
+        if (best != DRV_SHAPE_NONE) {
+            *worker = wi; /* it stays fresh while it has room */
+            *shape = best;
+            return true;
+        }
+        b->n_fresh--;
+        w->in_fresh = false;
+    }
+    return false;
+}
+
+/* Warming workers admit more as time passes; blocked shapes that no worker could ever
+ * run become reportable once their grace has passed. */
+static void advance_time(drv_balancer *b, double now)
+{
+    for (uint32_t i = 0; i < b->n_warming;) {
+        drv_wref wi = b->warming_list[i];
+        drv_bworker *w = &b->workers[wi];
+        drv_thermal_tick(&w->w.thermal, &b->cfg.settings.thermal, now);
+        drv_fleet_update(b, wi, now);
+        if (!w->live || drv_thermal_admitted(&w->w.thermal, &b->cfg.settings.thermal,
+                                             w->w.slots, now) >= w->w.slots) {
+            w->warming = false;
+            b->warming_list[i] = b->warming_list[--b->n_warming];
+        } else {
+            i++;
+        }
+    }
+    if (b->n_reachable == 0)
+        return;
+    for (uint32_t s = 0; s < b->n_shapes; s++)
+        if (b->shapes[s].reachable == 0 && drv_queue_shape_blocked(b->queue, s) &&
+            b->shapes[s].first_blocked >= 0 &&
+            now - b->shapes[s].first_blocked >= b->cfg.settings.unschedulable_grace_s)
+            drv_queue_shape_unblock(b->queue, s);
+}
+
+/* The requirement of shape s that no reachable worker meets, for the report. */
+static void unmet_of(const drv_balancer *b, uint32_t s, int *unmet, int *tag);
+
+size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t max)
+{
+    size_t n = 0;
+    advance_time(b, now);
+    while (n < max) {
+        drv_queue_entry e;
+        uint32_t s;
+        drv_wref hint = DRV_REF_NONE;
+        if (!drv_queue_peek(b->queue, &e, &s)) {
+            /* Nothing placeable: a worker whose capacity grew pulls the best blocked shape
+             * it can run. Its test is placed with that worker as a sure candidate, then
+             * the shape competes normally again. */
+            if (!fresh_match(b, &hint, &s))
+                break;
+            drv_queue_shape_unblock(b->queue, s);
+            drv_queue_shape_peek(b->queue, s, &e);
+        }
+        drv_btask *r = &b->tasks[e.ref];
+        if (r->state != DRV_TASK_QUEUED) { /* cancelled while queued */
+            drv_queue_shape_pop(b->queue, s);
+            drv_engine_free_task(b, e.ref);
+            continue;
+        }
+        drv_shape_info *si = &b->shapes[s];
+        if (si->reachable == 0) {
+            if (si->first_blocked < 0)
+                si->first_blocked = now;
+            if (b->n_reachable == 0 ||
+                now - si->first_blocked < b->cfg.settings.unschedulable_grace_s) {
+                drv_queue_shape_block(b->queue, s);
+                continue;
+            }
+            drv_queue_shape_pop(b->queue, s);
+            r->flags &= ~TF_IN_QUEUE;
+            r->state = DRV_TASK_UNSCHEDULABLE;
+            b->n_queued--;
+            b->unschedulable++;
+            drv_decision *d = &out[n++];
+            drv_engine_decision(b, d, DRV_D_FINAL, DRV_R_NO_ELIGIBLE_WORKER, e.ref, DRV_REF_NONE,
+                                DRV_REF_NONE);
+            unmet_of(b, s, &d->unmet, &d->unmet_tag);
+            drv_engine_free_task(b, e.ref);
+            continue;
+        }
+        si->first_blocked = -1;
+        drv_wref w = drv_engine_choose(b, r, now, hint);
+        if (w == DRV_REF_NONE) {
+            drv_queue_shape_block(b->queue, s);
+            continue;
+        }
+        drv_queue_shape_pop(b->queue, s);
+        r->flags &= ~TF_IN_QUEUE;
+        b->n_queued--;
+        drv_engine_assign(b, e.ref, w, now);
+        b->placed++;
+        drv_engine_decision(b, &out[n++], DRV_D_PLACED, DRV_R_POLICY, e.ref, w, DRV_REF_NONE);
+    }
+    return n;
+}
+
+static void unmet_of(const drv_balancer *b, uint32_t s, int *unmet, int *tag)
+{
+    /* Among the classes with reachable workers, report the predicate that fails on the
+     * class that fails latest (the closest one): its first unmet requirement. */
+    const drv_requirements *req = drv_queue_shape_req(b->queue, s);
+    int best = -1;
+    *unmet = DRV_UNMET_NONE;
+    *tag = -1;
+    for (uint32_t c = 0; c < b->n_classes; c++) {
+        if (!b->classes[c].reachable)
+            continue;
+        int tg;
+        drv_unmet u = drv_requirements_check(req, &b->classes[c].caps, &tg);
+        if ((int)u > best) {
+            best = (int)u;
+            *unmet = u;
+            *tag = tg;
+        }
+    }
+}
+
+/* ---- accessors and statistics ---- */
+
+drv_task_state drv_balancer_task_state(const drv_balancer *b, drv_tref t)
+{
+    if (t >= b->n_tasks || b->tasks[t].state == TASK_FREE)
+        return DRV_TASK_STATE_COUNT;
+    return (drv_task_state)b->tasks[t].state;
+}
+
+uint64_t drv_balancer_task_id(const drv_balancer *b, drv_tref t)
+{
+    return t < b->n_tasks ? b->tasks[t].id : 0;
+}
+
+drv_wref drv_balancer_task_worker(const drv_balancer *b, drv_tref t)
+{
+    return task_live(b, t) ? b->tasks[t].worker : DRV_REF_NONE;
+}
+
+drv_prediction drv_balancer_predict(const drv_balancer *b, drv_tref t, drv_wref w)
+{
+    const drv_btask *r = &b->tasks[t];
+    const drv_bworker *bw = &b->workers[w];
+    double sp = b->speed[(size_t)bw->w.wclass * 64 + r->family];
+    if (b->pred) {
+        double est = r->pred_ref_s / sp;
+        return drv_predictor_predict(b->pred, r->test_key, r->family,
+                                     b->classes[bw->w.wclass].backend, bw->w.wclass, est);
+    }
+    return (drv_prediction){.mean_s = r->pred_ref_s / sp,
+                            .high_s = r->pred_high_s / sp,
+                            .source = DRV_PRED_ESTIMATE};
+}
+
+void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    s->queued = b->n_queued;
+    s->assigned = b->n_assigned;
+    s->running = b->n_running;
+    s->placed = b->placed;
+    s->moved = b->moved;
+    s->requeued = b->requeued;
+    s->finished = b->finished;
+    s->unschedulable = b->unschedulable;
+    s->workers = b->n_live_workers;
+    s->worker_classes = b->n_classes;
+    s->shapes = b->n_shapes;
+    size_t task_bytes = (size_t)b->cap_tasks * sizeof(drv_btask) + drv_queue_bytes(b->queue);
+    size_t bytes = sizeof *b + task_bytes;
+    bytes += (size_t)b->cap_workers * sizeof(drv_bworker) + b->name_cap * sizeof(uint32_t);
+    bytes += (size_t)b->cap_fresh * 4 + (size_t)b->cap_warming * 4;
+    bytes += (size_t)b->cap_classes * (sizeof(drv_wclass) + 64 * 2 * sizeof(float));
+    for (uint32_t c = 0; c < b->n_classes; c++)
+        for (int o = 0; o < DRV_ORDER_COUNT; o++)
+            if (b->classes[c].heap[o])
+                bytes += (size_t)b->classes[c].cap * sizeof(uint32_t);
+    bytes += (size_t)b->cap_shapes * sizeof(drv_shape_info) +
+             (size_t)b->n_shapes * b->class_words * sizeof(uint64_t);
+    s->bytes = bytes;
+    uint64_t live = b->n_queued + b->n_assigned + b->n_running;
+    s->bytes_per_task = live ? task_bytes / live : 0;
+}

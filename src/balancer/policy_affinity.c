@@ -1,0 +1,83 @@
+/* policy_affinity.c - tests of a model family go to the workers that ran that family
+ * well: models stay loaded, caches warm, drivers proven.
+ *
+ * Per family the balancer remembers up to AFFINITY_SLOTS workers with a score (EWMA of
+ * "passed, and as fast as predicted": 1 for a pass at or under the predicted time, less
+ * when slower, 0 for a failure), and per (family, class) the same average. A worker's
+ * affinity is 0.7 x its own score + 0.3 x its class's. The engine offers the remembered
+ * workers as candidates besides each class's least loaded one. */
+#include "balancer/engine.h"
+
+#define AFFINITY_ALPHA 0.3f
+
+double drv_affinity_of(const drv_balancer *b, int family, drv_wref w, uint32_t c)
+{
+    if (family <= 0 || family >= 64)
+        return 0;
+    const drv_affinity_row *row = &b->affinity[family];
+    double own = 0;
+    for (int k = 0; k < AFFINITY_SLOTS; k++)
+        if (row->worker[k] == w && row->score[k] > 0) {
+            own = row->score[k];
+            break;
+        }
+    return 0.7 * own + 0.3 * b->class_affinity[(size_t)c * 64 + family];
+}
+
+static double affinity_score(const drv_place_ctx *ctx, const drv_bworker *w, const drv_wclass *c)
+{
+    (void)c;
+    const drv_balancer *b = ctx->b;
+    drv_wref wi = (drv_wref)(w - b->workers);
+    return drv_affinity_of(b, ctx->t->family, wi, w->w.wclass);
+}
+
+static void affinity_finished(drv_balancer *b, const drv_btask *t, drv_wref wi, const drv_result *r)
+{
+    if (t->family == 0)
+        return;
+    float sample = 0;
+    if (!r->timed_out && r->signal == 0 && r->exit_code == 0) {
+        double pred = t->pred_held_s > 0 ? t->pred_held_s : 1e-3;
+        sample = r->duration_s <= pred ? 1.0f : (float)(pred / r->duration_s);
+    }
+    uint32_t c = b->workers[wi].w.wclass;
+    float *ca = &b->class_affinity[(size_t)c * 64 + t->family];
+    *ca = *ca + AFFINITY_ALPHA * (sample - *ca);
+
+    drv_affinity_row *row = &b->affinity[t->family];
+    int slot = -1, weakest = 0;
+    for (int k = 0; k < AFFINITY_SLOTS; k++) {
+        if (row->score[k] > 0 && row->worker[k] == wi) {
+            slot = k;
+            break;
+        }
+        if (row->score[k] < row->score[weakest])
+            weakest = k;
+    }
+    if (slot >= 0) {
+        row->score[slot] += AFFINITY_ALPHA * (sample - row->score[slot]);
+        if (row->score[slot] <= 0)
+            row->score[slot] = 0;
+    } else if (sample > row->score[weakest]) {
+        row->worker[weakest] = wi;
+        row->score[weakest] = sample;
+    }
+}
+
+static void affinity_worker_removed(drv_balancer *b, drv_wref wi)
+{
+    for (int f = 0; f < 64; f++)
+        for (int k = 0; k < AFFINITY_SLOTS; k++)
+            if (b->affinity[f].worker[k] == wi)
+                b->affinity[f].score[k] = 0;
+}
+
+const drv_policy_ops drv_policy_affinity = {
+    .name = "affinity",
+    .kind = DRV_POLICY_AFFINITY,
+    .ordering = DRV_ORDER_LEAST_LOADED,
+    .score = affinity_score,
+    .task_finished = affinity_finished,
+    .worker_removed = affinity_worker_removed,
+};

@@ -1,0 +1,350 @@
+/* predictor.c - learned test durations: EWMA tables keyed by test, class and family.
+ *
+ * Storage. Three open-addressing tables (linear probing, power-of-two capacity, no
+ * per-entry allocation) hold one moving average each per key:
+ *   - by_class:  (test key, worker class)        raw durations on that class;
+ *   - by_test:   (test key)                      durations normalised to reference speed;
+ *   - by_family: (family, back-end)              raw durations of the family's tests on
+ *                                                that back-end, and (family | FAMILY_ALL)
+ *                                                their reference-normalised durations.
+ * Class speeds live in a dense array indexed [wclass][family], grown lazily to the
+ * highest class seen, so drv_predictor_speed() is one bounds check and one load.
+ *
+ * Moving averages: West's exponentially weighted mean and variance,
+ *   diff = x - mean; mean += alpha * diff; var = (1 - alpha) * (var + alpha * diff^2),
+ * started at mean = x, var = 0 by the first sample.
+ *
+ * Bootstrapping class speeds. The reference speed of a family is the speed of the
+ * first worker class that reported a test of that family (its "anchor"): the anchor's
+ * speed is 1 and is never learned, which fixes the scale (otherwise the references and
+ * the speeds could drift together, as only their ratios are observable). A class's
+ * first speed sample for a family replaces the default 1 instead of being blended
+ * with it, so one run of a test on two classes already gives the right ratio, and the
+ * test's reference is updated with a speed that is already close. A test's reference
+ * is "calibrated" when it was built from a run on a class whose speed was known (the
+ * anchor or a class with a learned speed); only calibrated references produce speed
+ * samples, so a test first seen on a class of unknown speed cannot pull that class's
+ * speed toward 1. When such a test later runs on a class of known speed, its
+ * reference restarts from that run and becomes calibrated. */
+#include "core/predictor.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+#define P90_Z           1.2816
+#define ONE_SAMPLE_CV   0.25 /* sigma / mean assumed with a single sample */
+#define SPEED_MIN       0.01
+#define SPEED_MAX       100.0
+#define TABLE_MIN_CAP   64u
+#define FAMILY_ALL      (1ULL << 32) /* or-ed into the by_family key of a family-wide mean */
+#define ENTRY_USED      1u
+#define ENTRY_CALIBRATE 2u /* by_test only: the reference is at reference speed */
+
+typedef struct stat_entry {
+    uint64_t k1;
+    uint32_t k2;
+    uint32_t flags; /* ENTRY_* */
+    double mean;
+    double var;
+    uint32_t n;
+} stat_entry;
+
+typedef struct stat_table {
+    stat_entry *slots;
+    size_t cap; /* power of two, or 0 before the first insert */
+    size_t len;
+} stat_table;
+
+struct drv_predictor {
+    double alpha;
+    stat_table by_class;
+    stat_table by_test;
+    stat_table by_family;
+    double *speed;        /* [speed_rows][DRV_FAMILY_MAX], 1 when unknown */
+    uint32_t *speed_n;    /* samples behind each speed */
+    uint32_t speed_rows;  /* classes with a row */
+    uint32_t anchor[DRV_FAMILY_MAX]; /* reference class + 1 per family, 0 = none yet */
+};
+
+/* ---- hashing ---- */
+
+static inline uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static inline size_t slot_of(uint64_t k1, uint32_t k2, size_t cap)
+{
+    return (size_t)(mix64(k1 ^ mix64((uint64_t)k2 + 0x9e3779b97f4a7c15ULL)) & (cap - 1));
+}
+
+uint64_t drv_test_key(const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 offset basis: the key of "" and NULL */
+    if (!name)
+        return h;
+    for (const unsigned char *s = (const unsigned char *)name; *s; s++) {
+        h ^= *s;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* ---- open-addressing tables ---- */
+
+/* The entry of (k1, k2), or NULL when absent (or the table is empty). */
+static const stat_entry *table_find(const stat_table *t, uint64_t k1, uint32_t k2)
+{
+    if (t->cap == 0)
+        return NULL;
+    for (size_t i = slot_of(k1, k2, t->cap);; i = (i + 1) & (t->cap - 1)) {
+        const stat_entry *e = &t->slots[i];
+        if (!(e->flags & ENTRY_USED))
+            return NULL;
+        if (e->k1 == k1 && e->k2 == k2)
+            return e;
+    }
+}
+
+/* Re-inserts every entry into a table of new_cap slots. */
+static void table_grow(stat_table *t, size_t new_cap)
+{
+    stat_entry *old = t->slots;
+    size_t old_cap = t->cap;
+    t->slots = drv_xcalloc(new_cap, sizeof *t->slots);
+    t->cap = new_cap;
+    for (size_t j = 0; j < old_cap; j++) {
+        if (!(old[j].flags & ENTRY_USED))
+            continue;
+        size_t i = slot_of(old[j].k1, old[j].k2, new_cap);
+        while (t->slots[i].flags & ENTRY_USED)
+            i = (i + 1) & (new_cap - 1);
+        t->slots[i] = old[j];
+    }
+    free(old);
+}
+
+/* The entry of (k1, k2), inserted empty (n = 0) when absent. Keeps the load <= 3/4.
+ * The pointer is valid until the next insert into t. */
+static stat_entry *table_upsert(stat_table *t, uint64_t k1, uint32_t k2)
+{
+    if (t->cap == 0 || (t->len + 1) * 4 > t->cap * 3)
+        table_grow(t, t->cap ? t->cap * 2 : TABLE_MIN_CAP);
+    for (size_t i = slot_of(k1, k2, t->cap);; i = (i + 1) & (t->cap - 1)) {
+        stat_entry *e = &t->slots[i];
+        if (!(e->flags & ENTRY_USED)) {
+            memset(e, 0, sizeof *e);
+            e->k1 = k1;
+            e->k2 = k2;
+            e->flags = ENTRY_USED;
+            t->len++;
+            return e;
+        }
+        if (e->k1 == k1 && e->k2 == k2)
+            return e;
+    }
+}
+
+/* ---- moving averages ---- */
+
+/* Adds x to the West EWMA of e (the first sample starts it). */
+static void stat_add(stat_entry *e, double alpha, double x)
+{
+    if (e->n == 0) {
+        e->mean = x;
+        e->var = 0;
+    } else {
+        double diff = x - e->mean;
+        double incr = alpha * diff;
+        e->mean += incr;
+        e->var = (1 - alpha) * (e->var + diff * incr);
+    }
+    if (e->n < UINT32_MAX)
+        e->n++;
+}
+
+/* A prediction from an average scaled by 1 / speed. */
+static drv_prediction prediction_of(const stat_entry *e, double speed, drv_prediction_source src)
+{
+    drv_prediction r;
+    double mean = e->mean / speed;
+    double sigma = e->n <= 1 ? ONE_SAMPLE_CV * mean : sqrt(e->var > 0 ? e->var : 0) / speed;
+    r.mean_s = mean;
+    r.high_s = mean + P90_Z * sigma;
+    if (!(r.high_s >= mean))
+        r.high_s = mean;
+    r.samples = e->n;
+    r.source = src;
+    return r;
+}
+
+/* The caller's estimate, with the one-sample spread; a bad estimate gives 0. */
+static drv_prediction prediction_estimate(double estimate_s)
+{
+    drv_prediction r;
+    double mean = isfinite(estimate_s) && estimate_s > 0 ? estimate_s : 0;
+    r.mean_s = mean;
+    r.high_s = mean + P90_Z * ONE_SAMPLE_CV * mean;
+    r.samples = 0;
+    r.source = DRV_PRED_ESTIMATE;
+    return r;
+}
+
+static inline uint32_t family_index(int family)
+{
+    return family >= 0 && family < DRV_FAMILY_MAX ? (uint32_t)family : 0;
+}
+
+/* ---- class speeds ---- */
+
+/* Makes sure wclass has a row of speeds (all 1, no samples). wclass must be below
+ * DRV_PREDICTOR_CLASSES_MAX. */
+static void speed_reserve(drv_predictor *p, uint32_t wclass)
+{
+    if (wclass < p->speed_rows)
+        return;
+    uint32_t rows = p->speed_rows ? p->speed_rows : 4;
+    while (rows <= wclass)
+        rows *= 2;
+    if (rows > DRV_PREDICTOR_CLASSES_MAX)
+        rows = DRV_PREDICTOR_CLASSES_MAX;
+    size_t n = (size_t)rows * DRV_FAMILY_MAX;
+    p->speed = drv_xrealloc(p->speed, n * sizeof *p->speed);
+    p->speed_n = drv_xrealloc(p->speed_n, n * sizeof *p->speed_n);
+    for (size_t i = (size_t)p->speed_rows * DRV_FAMILY_MAX; i < n; i++) {
+        p->speed[i] = 1.0;
+        p->speed_n[i] = 0;
+    }
+    p->speed_rows = rows;
+}
+
+double drv_predictor_speed(const drv_predictor *p, int family, uint32_t wclass)
+{
+    if (!p || wclass >= p->speed_rows)
+        return 1.0;
+    return p->speed[(size_t)wclass * DRV_FAMILY_MAX + family_index(family)];
+}
+
+/* ---- public ---- */
+
+drv_predictor *drv_predictor_new(double alpha)
+{
+    if (!(alpha > 0 && alpha <= 1))
+        return NULL;
+    drv_predictor *p = drv_xcalloc(1, sizeof *p); /* owned by the caller: drv_predictor_free */
+    p->alpha = alpha;
+    return p;
+}
+
+void drv_predictor_free(drv_predictor *p)
+{
+    if (!p)
+        return;
+    free(p->by_class.slots);
+    free(p->by_test.slots);
+    free(p->by_family.slots);
+    free(p->speed);
+    free(p->speed_n);
+    free(p);
+}
+
+void drv_predictor_observe(drv_predictor *p, uint64_t test_key, int family, int backend,
+                           uint32_t wclass, double duration_s)
+{
+    if (!p || !isfinite(duration_s) || duration_s <= 0 || wclass >= DRV_PREDICTOR_CLASSES_MAX)
+        return;
+    uint32_t f = family_index(family);
+    speed_reserve(p, wclass);
+    size_t si = (size_t)wclass * DRV_FAMILY_MAX + f;
+    if (p->anchor[f] == 0)
+        p->anchor[f] = wclass + 1;
+    bool is_anchor = p->anchor[f] == wclass + 1;
+
+    stat_add(table_upsert(&p->by_class, test_key, wclass), p->alpha, duration_s);
+    stat_add(table_upsert(&p->by_family, f, (uint32_t)backend), p->alpha, duration_s);
+
+    stat_entry *ref = table_upsert(&p->by_test, test_key, 0);
+    bool first_speed = false;
+    /* Learn the class's speed from a calibrated reference. */
+    if (!is_anchor && ref->n > 0 && (ref->flags & ENTRY_CALIBRATE)) {
+        double sample = ref->mean / duration_s;
+        if (sample < SPEED_MIN)
+            sample = SPEED_MIN;
+        if (sample > SPEED_MAX)
+            sample = SPEED_MAX;
+        first_speed = p->speed_n[si] == 0;
+        if (first_speed)
+            p->speed[si] = sample;
+        else
+            p->speed[si] += p->alpha * (sample - p->speed[si]);
+        if (p->speed_n[si] < UINT32_MAX)
+            p->speed_n[si]++;
+    }
+    bool known = is_anchor || p->speed_n[si] > 0;
+    double normalised = duration_s * p->speed[si];
+    if (known && !(ref->flags & ENTRY_CALIBRATE)) {
+        /* First run at a known speed: restart the reference from it. */
+        ref->n = 0;
+        ref->flags |= ENTRY_CALIBRATE;
+    }
+    /* A class's first speed sample makes this run equal to the reference by
+     * construction: it tells nothing more about the test. */
+    if (!first_speed && (known || !(ref->flags & ENTRY_CALIBRATE)))
+        stat_add(ref, p->alpha, normalised);
+    stat_add(table_upsert(&p->by_family, f | FAMILY_ALL, 0), p->alpha, normalised);
+}
+
+drv_prediction drv_predictor_predict(const drv_predictor *p, uint64_t test_key, int family,
+                                     int backend, uint32_t wclass, double estimate_s)
+{
+    if (!p)
+        return prediction_estimate(estimate_s);
+    const stat_entry *e = table_find(&p->by_class, test_key, wclass);
+    if (e && e->n > 0)
+        return prediction_of(e, 1.0, DRV_PRED_TEST_CLASS);
+    e = table_find(&p->by_test, test_key, 0);
+    if (e && e->n > 0)
+        return prediction_of(e, drv_predictor_speed(p, family, wclass), DRV_PRED_TEST);
+    e = table_find(&p->by_family, family_index(family), (uint32_t)backend);
+    if (e && e->n > 0)
+        return prediction_of(e, 1.0, DRV_PRED_FAMILY);
+    return prediction_estimate(estimate_s);
+}
+
+drv_prediction drv_predictor_predict_reference(const drv_predictor *p, uint64_t test_key,
+                                               int family, double estimate_s)
+{
+    if (!p)
+        return prediction_estimate(estimate_s);
+    const stat_entry *e = table_find(&p->by_test, test_key, 0);
+    if (e && e->n > 0)
+        return prediction_of(e, 1.0, DRV_PRED_TEST);
+    e = table_find(&p->by_family, family_index(family) | FAMILY_ALL, 0);
+    if (e && e->n > 0)
+        return prediction_of(e, 1.0, DRV_PRED_FAMILY);
+    return prediction_estimate(estimate_s);
+}
+
+size_t drv_predictor_bytes(const drv_predictor *p)
+{
+    if (!p)
+        return 0;
+    size_t cells = (size_t)p->speed_rows * DRV_FAMILY_MAX;
+    return sizeof *p +
+           (p->by_class.cap + p->by_test.cap + p->by_family.cap) * sizeof(stat_entry) +
+           cells * (sizeof *p->speed + sizeof *p->speed_n);
+}
+
+size_t drv_predictor_tests(const drv_predictor *p)
+{
+    return p ? p->by_test.len : 0;
+}

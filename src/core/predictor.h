@@ -1,0 +1,69 @@
+/* predictor.h - learned test durations.
+ *
+ * What it learns, from every finished test (test key, family, worker class and its
+ * primary back-end, duration):
+ *   - per (test, worker class): EWMA of the duration and of its variance;
+ *   - per test, normalised to reference speed: the same, so a test that ran on one
+ *     class has an estimate on another;
+ *   - per (family, back-end): the same, for tests never seen;
+ *   - per (family, worker class): the class's relative speed for that family
+ *     (reference / observed, EWMA; 1 until learned).
+ * A prediction falls back in that order and finally to the caller's estimate (the
+ * analyzer's). It gives the mean and a high quantile (mean + 1.2816 sigma, p90 under
+ * a normal approximation; never below the mean), and which level it came from.
+ *
+ * Pure: no clock, no I/O. Memory grows with the distinct tests seen (about 80 bytes
+ * each per class they ran on). Not thread-safe. */
+#ifndef DRV_CORE_PREDICTOR_H
+#define DRV_CORE_PREDICTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/analyzer.h"
+
+typedef enum drv_prediction_source {
+    DRV_PRED_TEST_CLASS = 0, /* this test on this worker class */
+    DRV_PRED_TEST,           /* this test on another class, scaled by class speed */
+    DRV_PRED_FAMILY,         /* its family on this back-end */
+    DRV_PRED_ESTIMATE,       /* the caller's estimate */
+} drv_prediction_source;
+
+typedef struct drv_prediction {
+    double mean_s;
+    double high_s; /* p90 estimate, >= mean_s */
+    uint32_t samples;
+    drv_prediction_source source;
+} drv_prediction;
+
+#define DRV_PREDICTOR_CLASSES_MAX 4096
+
+typedef struct drv_predictor drv_predictor;
+
+/* alpha: weight of a new sample in the moving averages, 0 < alpha <= 1 (0.3 is a
+ * good default). Returns NULL on a bad alpha. */
+drv_predictor *drv_predictor_new(double alpha);
+void drv_predictor_free(drv_predictor *p);
+
+/* Learns one run. wclass < DRV_PREDICTOR_CLASSES_MAX; backend is a DRV_TAG_* id;
+ * durations <= 0 or not finite are ignored. */
+void drv_predictor_observe(drv_predictor *p, uint64_t test_key, int family, int backend,
+                           uint32_t wclass, double duration_s);
+
+/* Prediction for test_key on worker class wclass. */
+drv_prediction drv_predictor_predict(const drv_predictor *p, uint64_t test_key, int family,
+                                     int backend, uint32_t wclass, double estimate_s);
+/* Prediction at reference speed, independent of the class. */
+drv_prediction drv_predictor_predict_reference(const drv_predictor *p, uint64_t test_key,
+                                               int family, double estimate_s);
+/* Learned relative speed of wclass for family (> 0; 1 when nothing is known). A test
+ * with reference duration d is predicted to take d / speed on that class. */
+double drv_predictor_speed(const drv_predictor *p, int family, uint32_t wclass);
+
+/* Stable 64-bit key of a test name (FNV-1a). */
+uint64_t drv_test_key(const char *name);
+
+size_t drv_predictor_bytes(const drv_predictor *p);
+size_t drv_predictor_tests(const drv_predictor *p);
+
+#endif

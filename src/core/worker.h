@@ -1,0 +1,62 @@
+/* worker.h - a machine of the fleet as the balancer sees it.
+ *
+ * The balancer owns its workers (drv_balancer_worker_add() copies the capabilities).
+ * Counts of running and assigned tests, reserved resources, thermal state and health
+ * live here; the tests themselves are linked from the balancer's task records. */
+#ifndef DRV_CORE_WORKER_H
+#define DRV_CORE_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/requirements.h"
+#include "core/thermal.h"
+
+typedef enum drv_health {
+    DRV_HEALTH_OK = 0,
+    DRV_HEALTH_OVERLOADED,  /* reported overload: nothing new until it recovers */
+    DRV_HEALTH_DRAINING,    /* finishing what it holds, takes nothing new */
+    DRV_HEALTH_QUARANTINED, /* repeated infrastructure failures: held until cleared */
+    DRV_HEALTH_LOST,        /* missed heartbeats or disconnected */
+    DRV_HEALTH_COUNT
+} drv_health;
+
+const char *drv_health_name(drv_health h);
+
+/* What the worker has done, for quarantine and the dashboard. */
+typedef struct drv_worker_history {
+    uint32_t finished;          /* tests that ran to an exit status */
+    uint32_t passed;
+    uint32_t infra_failures;    /* runner crash, spawn failure, lost connection */
+    uint32_t infra_failure_run; /* consecutive infrastructure failures */
+    double busy_s;              /* summed run time of finished tests */
+} drv_worker_history;
+
+#define DRV_WORKER_NAME_MAX 64
+
+typedef struct drv_worker {
+    char name[DRV_WORKER_NAME_MAX]; /* unique, e.g. the host name plus an index */
+    drv_capabilities caps;
+    float speed;    /* relative speed, 1 = reference; learned or configured */
+    uint32_t slots; /* tests it runs at once */
+    uint32_t wclass; /* capability class: workers with equal capabilities share one */
+
+    /* what it holds */
+    uint32_t running;          /* started tests */
+    uint32_t assigned;         /* assigned, not started (the backpressure window) */
+    uint32_t used_cpu;         /* reserved by running and assigned tests */
+    uint32_t used_gpu;
+    uint64_t used_memory_mb;
+    double predicted_load_s;   /* summed predicted run time of what it holds */
+    uint64_t last_assign_seq;  /* order of its last assignment, for round robin */
+    uint64_t stride_pass;      /* weighted round robin virtual time */
+
+    drv_health health;
+    char health_reason[96];
+    float reported_load; /* 0..1 from its heartbeat */
+    drv_thermal thermal;
+    drv_worker_history history;
+    double joined_at;
+} drv_worker;
+
+#endif
