@@ -147,6 +147,7 @@ typedef struct result {
     uint64_t queued;
     double placements_per_s;
     double bytes_per_queued_test;
+    double bytes_per_worker;
     double submit_per_s;
     double finish_per_s;
     uint64_t placed;
@@ -188,6 +189,7 @@ static result run(drv_policy_kind kind, uint32_t n_workers, uint64_t n_tests, ui
                   .workers = n_workers,
                   .queued = st.queued,
                   .bytes_per_queued_test = (double)st.bytes / (double)st.queued,
+                  .bytes_per_worker = (double)st.bytes_per_worker,
                   .submit_per_s = n_tests / submit_s};
 
     /* Running tests in placement order; the oldest finish first. */
@@ -241,13 +243,14 @@ static void print(const result *r, bool json)
 {
     if (json)
         printf("{\"policy\":\"%s\",\"placements_per_s\":%.0f,\"bytes_per_queued_test\":%.1f,"
-               "\"workers\":%u,\"queued\":%llu,\"submits_per_s\":%.0f,\"finishes_per_s\":%.0f}\n",
-               r->policy, r->placements_per_s, r->bytes_per_queued_test, r->workers,
-               (unsigned long long)r->queued, r->submit_per_s, r->finish_per_s);
+               "\"bytes_per_worker\":%.0f,\"workers\":%u,\"queued\":%llu,\"submits_per_s\":%.0f,"
+               "\"finishes_per_s\":%.0f}\n",
+               r->policy, r->placements_per_s, r->bytes_per_queued_test, r->bytes_per_worker,
+               r->workers, (unsigned long long)r->queued, r->submit_per_s, r->finish_per_s);
     else
-        printf("%-22s %8u %9llu %14.0f %10.1f %12.0f %12.0f\n", r->policy, r->workers,
+        printf("%-22s %8u %9llu %14.0f %10.1f %10.0f %12.0f %12.0f\n", r->policy, r->workers,
                (unsigned long long)r->queued, r->placements_per_s, r->bytes_per_queued_test,
-               r->submit_per_s, r->finish_per_s);
+               r->bytes_per_worker, r->submit_per_s, r->finish_per_s);
 }
 
 int main(int argc, char **argv)
@@ -277,8 +280,8 @@ int main(int argc, char **argv)
         }
     }
     if (!json)
-        printf("%-22s %8s %9s %14s %10s %12s %12s\n", "policy", "workers", "queued",
-               "placements/s", "B/queued", "submits/s", "finishes/s");
+        printf("%-22s %8s %9s %14s %10s %10s %12s %12s\n", "policy", "workers", "queued",
+               "placements/s", "B/queued", "B/worker", "submits/s", "finishes/s");
     for (int k = DRV_POLICY_COMPOSITE; k >= 0; k--) {
         drv_policy_kind kind = (drv_policy_kind)k;
         const char *name = kind == DRV_POLICY_COMPOSITE ? "composite" : drv_policy_kind_name(kind);

@@ -184,6 +184,7 @@ typedef struct drv_balancer_stats {
     uint32_t workers, worker_classes, shapes;
     size_t bytes;             /* balancer memory: records, heaps, indexes */
     size_t bytes_per_task;    /* per live task record + queue entry */
+    size_t bytes_per_worker;  /* per live worker: its record, heap slots, name index */
 } drv_balancer_stats;
 void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s);
 

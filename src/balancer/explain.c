@@ -57,12 +57,12 @@ static size_t tests_ahead(const drv_balancer *b, const drv_btask *r)
             shares = (mine[i] & b->shapes[s].elig[i]) != 0;
         if (!shares && s != r->shape)
             continue;
-        size_t n;
-        const drv_queue_entry *e = drv_queue_shape_entries(b->queue, s, &n);
+        size_t n = drv_queue_shape_len(b->queue, s);
         for (size_t k = 0; k < n; k++) {
-            const drv_btask *o = &b->tasks[e[k].ref];
+            const drv_queue_entry *e = drv_queue_shape_at(b->queue, s, k);
+            const drv_btask *o = &b->tasks[e->ref];
             if (o->state == DRV_TASK_QUEUED &&
-                (e[k].key < r->key || (e[k].key == r->key && e[k].seq < r->seq)))
+                (e->key < r->key || (e->key == r->key && e->seq < r->seq)))
                 ahead++;
         }
     }
@@ -95,9 +95,10 @@ static void explain_queued(const drv_balancer *b, const drv_btask *r, double now
                 tag = tg;
             }
         }
-        char d[160];
-        drv_unmet_describe(what, req, tag, b->tags, d, sizeof d);
-        put(buf, len, &off, "No worker in the fleet has %s; it cannot run anywhere", d);
+        char d[256];
+        drv_unmet_sentence(what, req, tag, b->tags, d, sizeof d);
+        d[0] = (char)(d[0] - 'a' + 'A');
+        put(buf, len, &off, "%s; it cannot run anywhere", d);
         if (b->cfg.settings.unschedulable_grace_s > 0 && si->first_blocked >= 0)
             put(buf, len, &off, " and will be reported unschedulable in %.0f s",
                 b->cfg.settings.unschedulable_grace_s - (now - si->first_blocked));
@@ -226,10 +227,10 @@ void drv_decision_describe(const drv_balancer *b, const drv_decision *d, char *b
         put(buf, len, &off, "test %llu %s (%s)", (unsigned long long)d->task_id,
             drv_task_state_name(d->state), drv_reason_name(d->reason));
         if (d->reason == DRV_R_NO_ELIGIBLE_WORKER) {
-            char u[160];
-            drv_unmet_describe((drv_unmet)d->unmet, drv_queue_shape_req(b->queue, d->shape),
+            char u[256];
+            drv_unmet_sentence((drv_unmet)d->unmet, drv_queue_shape_req(b->queue, d->shape),
                                d->unmet_tag, b->tags, u, sizeof u);
-            put(buf, len, &off, ": no worker in the fleet has %s", u);
+            put(buf, len, &off, ": %s", u);
         }
         break;
     }

@@ -10,7 +10,9 @@
 typedef struct shape {
     drv_requirements req;
     uint64_t hash;
-    drv_queue_entry *heap; /* 4-ary min-heap */
+    drv_queue_entry *run; /* sorted ascending; live part is [head, run_n) */
+    size_t head, run_n;
+    drv_queue_entry *heap; /* 4-ary min-heap of entries pushed since the last merge */
     size_t n, cap;
     uint32_t active_pos; /* index in q->active, or DRV_SHAPE_NONE */
     bool blocked;
@@ -43,8 +45,10 @@ void drv_queue_free(drv_queue *q)
 {
     if (!q)
         return;
-    for (uint32_t i = 0; i < q->n_shapes; i++)
+    for (uint32_t i = 0; i < q->n_shapes; i++) {
         free(q->shapes[i].heap);
+        free(q->shapes[i].run);
+    }
     free(q->shapes);
     free(q->index);
     free(q->active);
@@ -72,11 +76,23 @@ uint64_t drv_queue_key(int32_t priority, double enqueued, double aging_interval_
     return ((uint64_t)level << 32) | (uint64_t)(UINT32_MAX - pc);
 }
 
+/* The best entry of a non-empty shape: the front of its run or the top of its heap. */
+static inline const drv_queue_entry *shape_top(const shape *sh)
+{
+    if (sh->head == sh->run_n)
+        return &sh->heap[0];
+    if (sh->n == 0 || entry_less(&sh->run[sh->head], &sh->heap[0]))
+        return &sh->run[sh->head];
+    return &sh->heap[0];
+}
+
+static inline size_t shape_len(const shape *sh) { return sh->run_n - sh->head + sh->n; }
+
 /* ---- the heap of active shapes ---- */
 
 static inline bool shape_less(const drv_queue *q, uint32_t a, uint32_t b)
 {
-    return entry_less(&q->shapes[a].heap[0], &q->shapes[b].heap[0]);
+    return entry_less(shape_top(&q->shapes[a]), shape_top(&q->shapes[b]));
 }
 
 static void active_set(drv_queue *q, uint32_t i, uint32_t s)
@@ -140,7 +156,7 @@ static void active_remove(drv_queue *q, uint32_t s)
 static void active_update(drv_queue *q, uint32_t s)
 {
     shape *sh = &q->shapes[s];
-    bool want = sh->n > 0 && !sh->blocked;
+    bool want = shape_len(sh) > 0 && !sh->blocked;
     if (sh->active_pos == DRV_SHAPE_NONE) {
         if (want)
             active_insert(q, s);
@@ -209,11 +225,94 @@ const drv_requirements *drv_queue_shape_req(const drv_queue *q, uint32_t s)
 
 uint32_t drv_queue_shape_count(const drv_queue *q) { return q->n_shapes; }
 
-/* ---- per-shape 4-ary heaps ---- */
+/* ---- sorting and merging ---- */
 
-void drv_queue_push(drv_queue *q, uint32_t s, drv_queue_entry e)
+static void insertion_sort(drv_queue_entry *a, size_t n)
 {
-    shape *sh = &q->shapes[s];
+    for (size_t i = 1; i < n; i++) {
+        drv_queue_entry x = a[i];
+        size_t j = i;
+        while (j > 0 && entry_less(&x, &a[j - 1])) {
+            a[j] = a[j - 1];
+            j--;
+        }
+        a[j] = x;
+    }
+}
+
+/* Quicksort with median-of-three pivots, recursing into the smaller side (so the stack
+ * depth is O(log n)) and finishing small ranges with insertion sort. */
+static void sort_entries(drv_queue_entry *a, size_t n)
+{
+    while (n > 24) {
+        drv_queue_entry *m = &a[n / 2], *z = &a[n - 1], t;
+        if (entry_less(m, a)) {
+            t = *m, *m = *a, *a = t;
+        }
+        if (entry_less(z, m)) {
+            t = *z, *z = *m, *m = t;
+            if (entry_less(m, a)) {
+                t = *m, *m = *a, *a = t;
+            }
+        }
+        drv_queue_entry p = *m;
+        size_t i = 0, j = n - 1;
+        for (;;) {
+            while (entry_less(&a[i], &p))
+                i++;
+            while (entry_less(&p, &a[j]))
+                j--;
+            if (i >= j)
+                break;
+            t = a[i], a[i] = a[j], a[j] = t;
+            i++;
+            j--;
+        }
+        size_t left = j + 1;
+        if (left < n - left) {
+            sort_entries(a, left);
+            a += left;
+            n -= left;
+        } else {
+            sort_entries(a + left, n - left);
+            n = left;
+        }
+    }
+    insertion_sort(a, n);
+}
+
+/* Merges the heap's entries into the run: sorts them, then merges with the run's live
+ * part into a new array. */
+static void shape_merge(shape *sh)
+{
+    sort_entries(sh->heap, sh->n);
+    size_t live = sh->run_n - sh->head, total = live + sh->n;
+    drv_queue_entry *out = drv_xmalloc(total * sizeof *out);
+    size_t i = sh->head, j = 0, k = 0;
+    while (i < sh->run_n && j < sh->n)
+        out[k++] = entry_less(&sh->heap[j], &sh->run[i]) ? sh->heap[j++] : sh->run[i++];
+    while (i < sh->run_n)
+        out[k++] = sh->run[i++];
+    while (j < sh->n)
+        out[k++] = sh->heap[j++];
+    free(sh->run);
+    sh->run = out;
+    sh->head = 0;
+    sh->run_n = total;
+    sh->n = 0;
+    if (sh->cap > 4096) { /* the heap's burst is over: give the memory back */
+        free(sh->heap);
+        sh->heap = NULL;
+        sh->cap = 0;
+    }
+}
+
+#define MERGE_MIN 512
+
+/* ---- per-shape run + heap ---- */
+
+static void heap_push(shape *sh, drv_queue_entry e)
+{
     if (sh->n == sh->cap) {
         sh->cap = sh->cap ? sh->cap * 2 : 8;
         sh->heap = drv_xrealloc(sh->heap, sh->cap * sizeof *sh->heap);
@@ -227,35 +326,55 @@ void drv_queue_push(drv_queue *q, uint32_t s, drv_queue_entry e)
         i = p;
     }
     sh->heap[i] = e;
+}
+
+static void heap_pop(shape *sh)
+{
+    drv_queue_entry last = sh->heap[--sh->n];
+    size_t n = sh->n, i = 0;
+    if (n == 0)
+        return;
+    for (;;) {
+        size_t c = 4 * i + 1;
+        if (c >= n)
+            break;
+        size_t best = c;
+        size_t end = c + 4 < n ? c + 4 : n;
+        for (size_t k = c + 1; k < end; k++)
+            if (entry_less(&sh->heap[k], &sh->heap[best]))
+                best = k;
+        if (!entry_less(&sh->heap[best], &last))
+            break;
+        sh->heap[i] = sh->heap[best];
+        i = best;
+    }
+    sh->heap[i] = last;
+}
+
+void drv_queue_push(drv_queue *q, uint32_t s, drv_queue_entry e)
+{
+    shape *sh = &q->shapes[s];
+    bool was_top = shape_len(sh) == 0 || entry_less(&e, shape_top(sh));
+    heap_push(sh, e);
+    if (sh->n >= MERGE_MIN && sh->n >= sh->run_n - sh->head)
+        shape_merge(sh);
     q->len++;
-    if (i == 0)
+    if (was_top)
         active_update(q, s);
 }
 
 void drv_queue_shape_pop(drv_queue *q, uint32_t s)
 {
     shape *sh = &q->shapes[s];
-    if (sh->n == 0)
+    if (shape_len(sh) == 0)
         return;
     q->len--;
-    drv_queue_entry last = sh->heap[--sh->n];
-    size_t n = sh->n, i = 0;
-    if (n > 0) {
-        for (;;) {
-            size_t c = 4 * i + 1;
-            if (c >= n)
-                break;
-            size_t best = c;
-            size_t end = c + 4 < n ? c + 4 : n;
-            for (size_t k = c + 1; k < end; k++)
-                if (entry_less(&sh->heap[k], &sh->heap[best]))
-                    best = k;
-            if (!entry_less(&sh->heap[best], &last))
-                break;
-            sh->heap[i] = sh->heap[best];
-            i = best;
-        }
-        sh->heap[i] = last;
+    if (shape_top(sh) == &sh->run[sh->head]) {
+        sh->head++;
+        if (sh->head == sh->run_n)
+            sh->head = sh->run_n = 0;
+    } else {
+        heap_pop(sh);
     }
     active_update(q, s);
 }
@@ -266,7 +385,7 @@ bool drv_queue_peek(const drv_queue *q, drv_queue_entry *e, uint32_t *s)
         return false;
     uint32_t best = q->active[0];
     if (e)
-        *e = q->shapes[best].heap[0];
+        *e = *shape_top(&q->shapes[best]);
     if (s)
         *s = best;
     return true;
@@ -275,18 +394,22 @@ bool drv_queue_peek(const drv_queue *q, drv_queue_entry *e, uint32_t *s)
 bool drv_queue_shape_peek(const drv_queue *q, uint32_t s, drv_queue_entry *e)
 {
     const shape *sh = &q->shapes[s];
-    if (sh->n == 0)
+    if (shape_len(sh) == 0)
         return false;
-    *e = sh->heap[0];
+    *e = *shape_top(sh);
     return true;
 }
 
-size_t drv_queue_shape_len(const drv_queue *q, uint32_t s) { return q->shapes[s].n; }
+size_t drv_queue_shape_len(const drv_queue *q, uint32_t s) { return shape_len(&q->shapes[s]); }
 
-const drv_queue_entry *drv_queue_shape_entries(const drv_queue *q, uint32_t s, size_t *n)
+const drv_queue_entry *drv_queue_shape_at(const drv_queue *q, uint32_t s, size_t i)
 {
-    *n = q->shapes[s].n;
-    return q->shapes[s].heap;
+    const shape *sh = &q->shapes[s];
+    size_t live = sh->run_n - sh->head;
+    if (i < live)
+        return &sh->run[sh->head + i];
+    i -= live;
+    return i < sh->n ? &sh->heap[i] : NULL;
 }
 
 void drv_queue_shape_block(drv_queue *q, uint32_t s)
@@ -312,6 +435,6 @@ size_t drv_queue_bytes(const drv_queue *q)
     size_t b = sizeof *q + q->cap_shapes * (sizeof(shape) + sizeof(uint32_t)) +
                q->index_cap * sizeof(uint32_t);
     for (uint32_t i = 0; i < q->n_shapes; i++)
-        b += q->shapes[i].cap * sizeof(drv_queue_entry);
+        b += (q->shapes[i].cap + q->shapes[i].run_n) * sizeof(drv_queue_entry);
     return b;
 }

@@ -14,6 +14,12 @@
  * Enqueue times are quantised to the aging interval, and among tests whose priority
  * and quantised time are equal, the longest predicted runs first (good for makespan).
  *
+ * Inside a shape, entries live in a sorted run plus a small 4-ary heap of newer arrivals;
+ * when the heap grows as large as what is left of the run, the two are merged into a new
+ * run. A suite submitted in bulk is thus sorted once and then taken from the front in
+ * order (sequential memory, no sift-down through a deep heap per test), while a trickle
+ * of arrivals costs O(log k) each.
+ *
  * Entries are references (uint32) owned by the caller; the queue never frees them.
  * Removal of an arbitrary entry is lazy: the caller marks it dead and skips it when
  * it surfaces. Pure, no allocation per entry beyond the heaps' arrays. */
@@ -56,8 +62,9 @@ bool drv_queue_shape_peek(const drv_queue *q, uint32_t shape, drv_queue_entry *e
 /* Removes the best entry of shape. Nothing when it is empty. */
 void drv_queue_shape_pop(drv_queue *q, uint32_t shape);
 size_t drv_queue_shape_len(const drv_queue *q, uint32_t shape);
-/* The entries of a shape in heap order (not sorted), for inspection. */
-const drv_queue_entry *drv_queue_shape_entries(const drv_queue *q, uint32_t shape, size_t *n);
+/* Entry i (0 <= i < drv_queue_shape_len) of a shape, in no particular order, for
+ * inspection. */
+const drv_queue_entry *drv_queue_shape_at(const drv_queue *q, uint32_t shape, size_t i);
 
 /* A blocked shape is skipped by drv_queue_peek() until unblocked (no worker can take
  * its tests now). */

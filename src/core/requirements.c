@@ -166,8 +166,8 @@ static void format_tags(const drv_tag_table *tags, const drv_tagset *set, char *
  *   DRIVER       "driver version 535.104.5 or newer"
  *   TAG_MISSING  "the tag webgpu" (tag; all of all_of when tag is -1)
  *   TAG_NONE_OF  "one of the tags cuda, rocm" ("the tag cuda" when there is one)
- *   TAG_FORBIDDEN "the tag edge absent" (tag; all of none_of when tag is -1), so the
- *                sentence reads "no worker in the fleet has the tag edge absent".
+ *   TAG_FORBIDDEN "the tag edge" (tag; all of none_of when tag is -1): the tag the
+ *                test must not meet; drv_unmet_sentence() words it the other way round.
  * Memory is shown in GiB when a whole number of GiB, else in MiB. DRV_UNMET_NONE
  * gives "everything it needs"; an out-of-range value gives "an unknown requirement".
  * tags may be NULL (names print as "?"). buf is always NUL-terminated when len > 0. */
@@ -215,7 +215,7 @@ void drv_unmet_describe(drv_unmet what, const drv_requirements *req, int tag,
             all = &one;
         }
         format_tags(tags, all, part, sizeof part);
-        snprintf(buf, len, "%s%s", part, what == DRV_UNMET_TAG_FORBIDDEN ? " absent" : "");
+        snprintf(buf, len, "%s", part);
         return;
     }
     case DRV_UNMET_TAG_NONE_OF:
@@ -304,4 +304,23 @@ int drv_cuda_cc_parse(const char *s, uint32_t *out, drv_error *err)
                              s);
     *out = parts[0];
     return 0;
+}
+
+/* A whole clause for an unmet predicate that no worker of the fleet meets:
+ * "no worker in the fleet has a GPU with at least 24 GiB of memory", or for a forbidden
+ * tag "every worker in the fleet that could run it has the tag edge, which it must not
+ * run with". */
+void drv_unmet_sentence(drv_unmet what, const drv_requirements *req, int tag,
+                        const drv_tag_table *tags, char *buf, size_t len)
+{
+    char part[DRV_ERROR_MAX];
+    if (len == 0)
+        return;
+    drv_unmet_describe(what, req, tag, tags, part, sizeof part);
+    if (what == DRV_UNMET_TAG_FORBIDDEN)
+        snprintf(buf, len,
+                 "every worker in the fleet that could run it has %s, which it must not run with",
+                 part);
+    else
+        snprintf(buf, len, "no worker in the fleet has %s", part);
 }

@@ -75,9 +75,15 @@ static inline bool drv_requirements_met(const drv_requirements *req, const drv_c
 }
 
 /* Describes the predicate `what` of req as a user reads it, completing the phrase
- * "no worker in the fleet has ...": "a GPU with >= 24 GiB of memory", "the tag webgpu",
- * "none of the tags edge". tag is the id drv_requirements_check() returned. */
+ * "no worker in the fleet has ...": "a GPU with at least 24 GiB of memory", "the tag webgpu",
+ * "one of the tags cuda, rocm"; for a forbidden tag just "the tag edge". tag is the id drv_requirements_check() returned. */
 void drv_unmet_describe(drv_unmet what, const drv_requirements *req, int tag,
+                        const drv_tag_table *tags, char *buf, size_t len);
+
+/* The whole clause for a predicate no worker meets: "no worker in the fleet has a GPU
+ * with at least 24 GiB of memory"; for a forbidden tag "every worker in the fleet that
+ * could run it has the tag edge, which it must not run with". */
+void drv_unmet_sentence(drv_unmet what, const drv_requirements *req, int tag,
                         const drv_tag_table *tags, char *buf, size_t len);
 
 /* Parses "535", "535.104" or "535.104.05" (also "12.2") into major*1000000 +

@@ -52,7 +52,7 @@ static void test_each_predicate_alone(void **state)
         {DRIVER, DRV_UNMET_DRIVER, NULL, "driver version 535.104.5 or newer"},
         {MISSING, DRV_UNMET_TAG_MISSING, "zone-a", "the tag zone-a"},
         {NONE_OF, DRV_UNMET_TAG_NONE_OF, NULL, "one of the tags chromium, edge"},
-        {FORBIDDEN, DRV_UNMET_TAG_FORBIDDEN, "gpu-busy", "the tag gpu-busy absent"},
+        {FORBIDDEN, DRV_UNMET_TAG_FORBIDDEN, "gpu-busy", "the tag gpu-busy"},
     };
     _Static_assert(sizeof rows / sizeof rows[0] == CASES, "one row per predicate");
     for (size_t i = 0; i < CASES; i++) {
@@ -208,8 +208,8 @@ static void test_describe_wording(void **state)
         {DRV_UNMET_TAG_MISSING, 0, DRV_TAG_WEBGPU, "the tag webgpu"},
         {DRV_UNMET_TAG_MISSING, 0, -1, "the tags webgpu, chromium"},
         {DRV_UNMET_TAG_NONE_OF, 0, -1, "the tag cuda"},
-        {DRV_UNMET_TAG_FORBIDDEN, 0, DRV_TAG_EDGE, "the tag edge absent"},
-        {DRV_UNMET_TAG_FORBIDDEN, 0, -1, "the tags firefox, edge absent"},
+        {DRV_UNMET_TAG_FORBIDDEN, 0, DRV_TAG_EDGE, "the tag edge"},
+        {DRV_UNMET_TAG_FORBIDDEN, 0, -1, "the tags firefox, edge"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char buf[128];
