@@ -158,6 +158,9 @@ double drv_engine_predict_on(const drv_balancer *b, const drv_btask *t, uint32_t
 /* The best worker for t among the available eligible ones, or DRV_REF_NONE. hint (or
  * DRV_REF_NONE) is a worker to consider besides each class's candidates. */
 drv_wref drv_engine_choose(const drv_balancer *b, const drv_btask *t, double now, drv_wref hint);
+/* The requirement of shape s that keeps it off the reachable fleet: the first unmet
+ * predicate of the class that comes closest (fails latest in the check order). */
+void drv_engine_unmet(const drv_balancer *b, uint32_t s, int *unmet, int *tag);
 /* Fills a FINAL/REQUEUED/... decision. */
 void drv_engine_decision(const drv_balancer *b, drv_decision *d, drv_decision_kind kind,
                          drv_reason reason, drv_tref t, drv_wref w, drv_wref from);

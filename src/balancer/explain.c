@@ -81,22 +81,10 @@ static void explain_queued(const drv_balancer *b, const drv_btask *r, double now
         return;
     }
     if (si->reachable == 0) {
-        /* the closest class's first unmet requirement */
-        int best = -1, tag = -1;
-        drv_unmet what = DRV_UNMET_NONE;
-        for (uint32_t c = 0; c < b->n_classes; c++) {
-            if (!b->classes[c].reachable)
-                continue;
-            int tg;
-            drv_unmet u = drv_requirements_check(req, &b->classes[c].caps, &tg);
-            if ((int)u > best) {
-                best = (int)u;
-                what = u;
-                tag = tg;
-            }
-        }
+        int what, tag;
+        drv_engine_unmet(b, r->shape, &what, &tag);
         char d[256];
-        drv_unmet_sentence(what, req, tag, b->tags, d, sizeof d);
+        drv_unmet_sentence((drv_unmet)what, req, tag, b->tags, d, sizeof d);
         d[0] = (char)(d[0] - 'a' + 'A');
         put(buf, len, &off, "%s; it cannot run anywhere", d);
         if (b->cfg.settings.unschedulable_grace_s > 0 && si->first_blocked >= 0)
@@ -139,36 +127,24 @@ static void explain_queued(const drv_balancer *b, const drv_btask *r, double now
         return;
     }
     put(buf, len, &off, ", none can take it now:");
+    const struct {
+        uint32_t count;
+        const char *what;
+    } why[] = {
+        {full, "busy (every slot taken)"},
+        {warming, "warming up (admitting part of their slots)"},
+        {backpressure, "held back by backpressure (tests assigned, not yet started)"},
+        {overloaded, "reported overload"},
+        {no_room, "without enough free cores, memory or GPUs"},
+        {draining, "draining"},
+        {quarantined, "quarantined"},
+    };
     const char *sep = " ";
-    if (full) {
-        put(buf, len, &off, "%s%u busy (every slot taken)", sep, full);
-        sep = ", ";
-    }
-    if (warming) {
-        put(buf, len, &off, "%s%u warming up (admitting part of their slots)", sep, warming);
-        sep = ", ";
-    }
-    if (backpressure) {
-        put(buf, len, &off, "%s%u held back by backpressure (tests assigned, not yet started)",
-            sep, backpressure);
-        sep = ", ";
-    }
-    if (overloaded) {
-        put(buf, len, &off, "%s%u reported overload", sep, overloaded);
-        sep = ", ";
-    }
-    if (no_room) {
-        put(buf, len, &off, "%s%u without enough free cores, memory or GPUs", sep, no_room);
-        sep = ", ";
-    }
-    if (draining) {
-        put(buf, len, &off, "%s%u draining", sep, draining);
-        sep = ", ";
-    }
-    if (quarantined) {
-        put(buf, len, &off, "%s%u quarantined", sep, quarantined);
-        sep = ", ";
-    }
+    for (size_t i = 0; i < sizeof why / sizeof *why; i++)
+        if (why[i].count) {
+            put(buf, len, &off, "%s%u %s", sep, why[i].count, why[i].what);
+            sep = ", ";
+        }
     size_t ahead = tests_ahead(b, r);
     put(buf, len, &off, ". %zu test%s ahead of it; waiting %.0f s.", ahead, ahead == 1 ? " is" : "s are",
         now - r->enqueued);

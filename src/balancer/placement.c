@@ -416,8 +416,6 @@ static void advance_time(drv_balancer *b, double now)
             drv_queue_shape_unblock(b->queue, s);
 }
 
-/* The requirement of shape s that no reachable worker meets, for the report. */
-static void unmet_of(const drv_balancer *b, uint32_t s, int *unmet, int *tag);
 
 size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t max)
 {
@@ -459,7 +457,7 @@ size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t
             drv_decision *d = &out[n++];
             drv_engine_decision(b, d, DRV_D_FINAL, DRV_R_NO_ELIGIBLE_WORKER, e.ref, DRV_REF_NONE,
                                 DRV_REF_NONE);
-            unmet_of(b, s, &d->unmet, &d->unmet_tag);
+            drv_engine_unmet(b, s, &d->unmet, &d->unmet_tag);
             drv_engine_free_task(b, e.ref);
             continue;
         }
@@ -484,7 +482,7 @@ size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t
     return n;
 }
 
-static void unmet_of(const drv_balancer *b, uint32_t s, int *unmet, int *tag)
+void drv_engine_unmet(const drv_balancer *b, uint32_t s, int *unmet, int *tag)
 {
     /* Among the classes with reachable workers, report the predicate that fails on the
      * class that fails latest (the closest one): its first unmet requirement. */
