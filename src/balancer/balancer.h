@@ -174,7 +174,9 @@ uint32_t drv_balancer_batch_size(const drv_balancer *b, drv_wref w, double now);
 /* Why queued test t is not running yet, in one or two sentences a user understands.
  * For other states, what it is doing. Returns -1 if t is not live. */
 int drv_balancer_explain(const drv_balancer *b, drv_tref t, double now, char *buf, size_t len);
-/* A decision in words: "placed bert/test_fp16 on gpu-3 (performance_based)". */
+/* A decision in words: "test 12 placed on gpu-3 (composite)", "test 12 moved from a to b
+ * (stolen)", "test 12 failed (retries_exhausted)". The balancer keeps no test names: the
+ * caller adds them. */
 void drv_decision_describe(const drv_balancer *b, const drv_decision *d, char *buf, size_t len);
 const char *drv_reason_name(drv_reason r);
 

@@ -56,6 +56,8 @@ typedef struct drv_wclass {
     uint64_t hash;
     int backend;        /* primary back-end tag, for the predictor */
     float richness;     /* 0..1: how scarce what it offers is (GPUs, back-ends, tags) */
+    bool special;       /* it offers a back-end other than cpu, or a browser */
+    drv_tagset special_tags; /* those back-ends and browsers */
     uint32_t members;   /* live workers */
     uint32_t reachable; /* live workers that are not lost */
     uint32_t *heap[DRV_ORDER_COUNT]; /* available workers, per ordering in use */
@@ -119,6 +121,7 @@ struct drv_balancer {
     uint64_t *avail;      /* classes with at least one available worker */
     float *speed;         /* [class * 64 + family]: learned relative speed */
     float *class_affinity; /* [class * 64 + family]: 0..1 */
+    float fastest[64];     /* per family: the highest speed of any class */
 
     /* shapes (indexed like the queue's) */
     drv_shape_info *shapes;
@@ -171,6 +174,9 @@ double drv_policy_predicted_finish(const drv_place_ctx *ctx, const drv_bworker *
 
 /* ---- lifecycle.c / fleet.c ---- */
 void drv_fleet_mark_lost(drv_balancer *b, drv_wref w, double now);
+
+/* Recomputes b->fastest[family] over the classes that have workers. */
+void drv_fleet_fastest_update(drv_balancer *b, int family);
 
 /* ---- policy_affinity.c ---- */
 double drv_affinity_of(const drv_balancer *b, int family, drv_wref w, uint32_t c);

@@ -190,6 +190,9 @@ void drv_decision_describe(const drv_balancer *b, const drv_decision *d, char *b
     switch (d->kind) {
     case DRV_D_PLACED:
         put(buf, len, &off, "test %llu placed on %s", (unsigned long long)d->task_id, to);
+        if (d->task < b->n_tasks && b->tasks[d->task].state != TASK_FREE &&
+            b->tasks[d->task].id == d->task_id)
+            put(buf, len, &off, " (%s)", policy_name(&b->specs[b->tasks[d->task].policy]));
         break;
     case DRV_D_MOVED:
         put(buf, len, &off, "test %llu moved from %s to %s (%s)", (unsigned long long)d->task_id,

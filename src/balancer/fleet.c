@@ -279,14 +279,32 @@ static uint32_t class_intern(drv_balancer *b, const drv_capabilities *caps, floa
     cl->hash = h;
     cl->backend = primary_backend(caps);
     cl->richness = richness(caps);
+    drv_tagset_clear(&cl->special_tags);
+    for (int t = DRV_TAG_CUDA; t <= DRV_TAG_LAST_BROWSER; t++)
+        if (drv_tagset_has(&caps->tags, t))
+            drv_tagset_add(&cl->special_tags, t);
+    cl->special = !drv_tagset_empty(&cl->special_tags);
+    if (b->pred)
+        drv_predictor_set_class_speed(b->pred, id, speed);
     for (int f = 0; f < 64; f++) {
-        b->speed[(size_t)id * 64 + f] = speed;
+        b->speed[(size_t)id * 64 + f] = b->pred ? (float)drv_predictor_speed(b->pred, f, id) : speed;
         b->class_affinity[(size_t)id * 64 + f] = 0;
     }
     for (uint32_t s = 0; s < b->n_shapes; s++)
         drv_bit_set(b->shapes[s].elig, id,
                     drv_requirements_met(drv_queue_shape_req(b->queue, s), caps));
     return id;
+}
+
+void drv_fleet_fastest_update(drv_balancer *b, int family)
+{
+    float best = 0;
+    for (uint32_t c = 0; c < b->n_classes; c++) {
+        float sp = b->speed[(size_t)c * 64 + family];
+        if (b->classes[c].members && sp > best)
+            best = sp;
+    }
+    b->fastest[family] = best;
 }
 
 /* Adds delta reachable workers of class c to every shape that class can run. */
@@ -416,6 +434,9 @@ int64_t drv_balancer_worker_add(drv_balancer *b, const drv_worker_spec *spec, do
     w->w.wclass = class_intern(b, &w->w.caps, w->w.speed);
     b->classes[w->w.wclass].members++;
     b->n_live_workers++;
+    for (int f = 0; f < 64; f++)
+        if (b->speed[(size_t)w->w.wclass * 64 + f] > b->fastest[f])
+            b->fastest[f] = b->speed[(size_t)w->w.wclass * 64 + f];
     shapes_reachable(b, w->w.wclass, 1);
     if ((uint64_t)b->n_workers * 2 > b->name_cap)
         name_index_rebuild(b, b->name_cap ? b->name_cap * 2 : 128);

@@ -105,6 +105,7 @@ int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_res
         drv_predictor_observe(b->pred, r->test_key, r->family, b->classes[c].backend, c,
                               res->duration_s);
         b->speed[(size_t)c * 64 + r->family] = (float)drv_predictor_speed(b->pred, r->family, c);
+        drv_fleet_fastest_update(b, r->family);
     }
     for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++) {
         const drv_policy_ops *ops = drv_policy_get((drv_policy_kind)k);

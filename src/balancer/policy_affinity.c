@@ -4,8 +4,11 @@
  * Per family the balancer remembers up to AFFINITY_SLOTS workers with a score (EWMA of
  * "passed, and as fast as predicted": 1 for a pass at or under the predicted time, less
  * when slower, 0 for a failure), and per (family, class) the same average. A worker's
- * affinity is 0.7 x its own score + 0.3 x its class's. The engine offers the remembered
- * workers as candidates besides each class's least loaded one. */
+ * affinity is 0.7 x its own score + 0.3 x its class's, counted only when it has a free
+ * slot (a warm worker with a queue in front of the test is no better than a cold free
+ * one) and scaled by the class's learned speed for the family against the fastest
+ * class's. The engine offers the remembered workers as candidates besides each class's
+ * least loaded one. */
 #include "balancer/engine.h"
 
 #define AFFINITY_ALPHA 0.3f
@@ -29,7 +32,15 @@ static double affinity_score(const drv_place_ctx *ctx, const drv_bworker *w, con
     (void)c;
     const drv_balancer *b = ctx->b;
     drv_wref wi = (drv_wref)(w - b->workers);
-    return drv_affinity_of(b, ctx->t->family, wi, w->w.wclass);
+    /* Affinity is worth something only where the test can start now: a warm worker with
+     * a queue in front of the test is no better than a cold one that is free. */
+    if (w->w.running + w->w.assigned >= w->w.slots)
+        return 0;
+    /* "Ran it well" includes "ran it fast": scaled by the class's speed for the family
+     * against the fastest class, affinity never pulls a test to a slow machine. */
+    int f = ctx->t->family;
+    float fastest = b->fastest[f] > 0 ? b->fastest[f] : 1;
+    return drv_affinity_of(b, f, wi, w->w.wclass) * b->speed[(size_t)w->w.wclass * 64 + f] / fastest;
 }
 
 static void affinity_finished(drv_balancer *b, const drv_btask *t, drv_wref wi, const drv_result *r)

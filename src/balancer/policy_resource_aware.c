@@ -1,7 +1,8 @@
 /* policy_resource_aware.c - best fit on slots, cores, memory and GPUs: the worker left
  * with the least unused capacity after taking the test wins, so big workers stay free
- * for big tests and a CPU-only test does not sit on a GPU machine (its idle GPUs count as
- * waste). Inside a class the fullest available worker is the candidate. */
+ * for big tests, and a CPU-only test does not sit on a GPU machine or a browser machine
+ * (idle GPUs and unused special back-ends count as waste). Inside a class the fullest
+ * available worker is the candidate. */
 #include "balancer/engine.h"
 
 static double left_after(double total, double used, double need)
@@ -14,7 +15,6 @@ static double left_after(double total, double used, double need)
 
 static double resource_score(const drv_place_ctx *ctx, const drv_bworker *w, const drv_wclass *c)
 {
-    (void)c;
     const drv_requirements *r = ctx->req;
     const drv_worker *x = &w->w;
     double dims[4] = {
@@ -30,8 +30,14 @@ static double resource_score(const drv_place_ctx *ctx, const drv_bworker *w, con
             sum += dims[i];
             n++;
         }
-    /* A test that uses none of a worker's GPUs wastes all of them. */
+    /* A test that uses none of a worker's GPUs wastes all of them; one that needs none
+     * of its special back-ends or browsers (cuda, webgpu, chromium, ...) wastes those. */
     if (x->caps.gpu_count > 0 && r->gpu_count == 0) {
+        sum += 1.0;
+        n++;
+    }
+    if (c->special && !drv_tagset_intersects(&c->special_tags, &r->all_of) &&
+        !drv_tagset_intersects(&c->special_tags, &r->any_of)) {
         sum += 1.0;
         n++;
     }

@@ -16,9 +16,10 @@
  *
  * Bootstrapping class speeds. The reference speed of a family is the speed of the
  * first worker class that reported a test of that family (its "anchor"): the anchor's
- * speed is 1 and is never learned, which fixes the scale (otherwise the references and
+ * speed is its prior (the configured speed of its class, drv_predictor_set_class_speed,
+ * 1 by default) and is never learned, which fixes the scale (otherwise the references and
  * the speeds could drift together, as only their ratios are observable). A class's
- * first speed sample for a family replaces the default 1 instead of being blended
+ * first speed sample for a family replaces the prior instead of being blended
  * with it, so one run of a test on two classes already gives the right ratio, and the
  * test's reference is updated with a speed that is already close. A test's reference
  * is "calibrated" when it was built from a run on a class whose speed was known (the
@@ -64,9 +65,10 @@ struct drv_predictor {
     stat_table by_class;
     stat_table by_test;
     stat_table by_family;
-    double *speed;        /* [speed_rows][DRV_FAMILY_MAX], 1 when unknown */
-    uint32_t *speed_n;    /* samples behind each speed */
-    uint32_t speed_rows;  /* classes with a row */
+    double *speed;                   /* [speed_rows][DRV_FAMILY_MAX], the prior when unknown */
+    double *prior;                   /* [speed_rows]: configured speed of each class, 1 */
+    uint32_t *speed_n;               /* samples behind each speed */
+    uint32_t speed_rows;             /* classes with a row */
     uint32_t anchor[DRV_FAMILY_MAX]; /* reference class + 1 per family, 0 = none yet */
 };
 
@@ -220,11 +222,27 @@ static void speed_reserve(drv_predictor *p, uint32_t wclass)
     size_t n = (size_t)rows * DRV_FAMILY_MAX;
     p->speed = drv_xrealloc(p->speed, n * sizeof *p->speed);
     p->speed_n = drv_xrealloc(p->speed_n, n * sizeof *p->speed_n);
+    p->prior = drv_xrealloc(p->prior, rows * sizeof *p->prior);
     for (size_t i = (size_t)p->speed_rows * DRV_FAMILY_MAX; i < n; i++) {
         p->speed[i] = 1.0;
         p->speed_n[i] = 0;
     }
+    for (uint32_t r = p->speed_rows; r < rows; r++)
+        p->prior[r] = 1.0;
     p->speed_rows = rows;
+}
+
+void drv_predictor_set_class_speed(drv_predictor *p, uint32_t wclass, double speed)
+{
+    if (!p || wclass >= DRV_PREDICTOR_CLASSES_MAX || !(speed >= SPEED_MIN) || speed > SPEED_MAX)
+        return;
+    speed_reserve(p, wclass);
+    p->prior[wclass] = speed;
+    for (int f = 0; f < DRV_FAMILY_MAX; f++) {
+        size_t si = (size_t)wclass * DRV_FAMILY_MAX + (size_t)f;
+        if (p->speed_n[si] == 0)
+            p->speed[si] = speed;
+    }
 }
 
 double drv_predictor_speed(const drv_predictor *p, int family, uint32_t wclass)
@@ -254,6 +272,7 @@ void drv_predictor_free(drv_predictor *p)
     free(p->by_family.slots);
     free(p->speed);
     free(p->speed_n);
+    free(p->prior);
     free(p);
 }
 
@@ -339,9 +358,8 @@ size_t drv_predictor_bytes(const drv_predictor *p)
     if (!p)
         return 0;
     size_t cells = (size_t)p->speed_rows * DRV_FAMILY_MAX;
-    return sizeof *p +
-           (p->by_class.cap + p->by_test.cap + p->by_family.cap) * sizeof(stat_entry) +
-           cells * (sizeof *p->speed + sizeof *p->speed_n);
+    return sizeof *p + (p->by_class.cap + p->by_test.cap + p->by_family.cap) * sizeof(stat_entry) +
+           cells * (sizeof *p->speed + sizeof *p->speed_n) + p->speed_rows * sizeof *p->prior;
 }
 
 size_t drv_predictor_tests(const drv_predictor *p)

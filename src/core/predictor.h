@@ -7,7 +7,7 @@
  *     class has an estimate on another;
  *   - per (family, back-end): the same, for tests never seen;
  *   - per (family, worker class): the class's relative speed for that family
- *     (reference / observed, EWMA; 1 until learned).
+ *     (reference / observed, EWMA; the class's configured speed until learned).
  * A prediction falls back in that order and finally to the caller's estimate (the
  * analyzer's). It gives the mean and a high quantile (mean + 1.2816 sigma, p90 under
  * a normal approximation; never below the mean), and which level it came from.
@@ -59,6 +59,11 @@ drv_prediction drv_predictor_predict_reference(const drv_predictor *p, uint64_t 
 /* Learned relative speed of wclass for family (> 0; 1 when nothing is known). A test
  * with reference duration d is predicted to take d / speed on that class. */
 double drv_predictor_speed(const drv_predictor *p, int family, uint32_t wclass);
+
+/* The configured relative speed of worker class wclass (1 by default): what
+ * drv_predictor_speed() answers for a family until runs teach otherwise, and the scale
+ * of reference durations. Ignored for a speed outside [0.01, 100]. */
+void drv_predictor_set_class_speed(drv_predictor *p, uint32_t wclass, double speed);
 
 /* Stable 64-bit key of a test name (FNV-1a). */
 uint64_t drv_test_key(const char *name);

@@ -53,8 +53,8 @@ void drv_thermal_init(drv_thermal *th, double now)
 }
 
 /* Moves to state at `at` for reason (with its figure). */
-static void enter(drv_thermal *th, drv_thermal_state state, drv_thermal_reason reason,
-                  double value, double at)
+static void enter(drv_thermal *th, drv_thermal_state state, drv_thermal_reason reason, double value,
+                  double at)
 {
     th->state = state;
     th->reason = reason;
@@ -192,8 +192,8 @@ static double share_at(const drv_thermal *th, const drv_thermal_config *cfg, dou
     }
 }
 
-uint32_t drv_thermal_admitted(const drv_thermal *th, const drv_thermal_config *cfg,
-                              uint32_t slots, double now)
+uint32_t drv_thermal_admitted(const drv_thermal *th, const drv_thermal_config *cfg, uint32_t slots,
+                              double now)
 {
     if (slots == 0)
         return 0;
@@ -221,14 +221,10 @@ const char *drv_thermal_state_name(drv_thermal_state s)
 const char *drv_thermal_reason_name(drv_thermal_reason r)
 {
     static const char *const names[DRV_THERMAL_R_COUNT] = {
-        [DRV_THERMAL_R_JOINED] = "joined",
-        [DRV_THERMAL_R_FIRST_WORK] = "first work",
-        [DRV_THERMAL_R_RAMP_DONE] = "ramp done",
-        [DRV_THERMAL_R_IDLE] = "idle",
-        [DRV_THERMAL_R_OVERLOAD] = "overload",
-        [DRV_THERMAL_R_ERRORS] = "errors",
-        [DRV_THERMAL_R_TEMPERATURE] = "temperature",
-        [DRV_THERMAL_R_THROTTLED] = "throttled",
+        [DRV_THERMAL_R_JOINED] = "joined",           [DRV_THERMAL_R_FIRST_WORK] = "first work",
+        [DRV_THERMAL_R_RAMP_DONE] = "ramp done",     [DRV_THERMAL_R_IDLE] = "idle",
+        [DRV_THERMAL_R_OVERLOAD] = "overload",       [DRV_THERMAL_R_ERRORS] = "errors",
+        [DRV_THERMAL_R_TEMPERATURE] = "temperature", [DRV_THERMAL_R_THROTTLED] = "throttled",
         [DRV_THERMAL_R_RECOVERED] = "recovered",
     };
     return (unsigned)r < DRV_THERMAL_R_COUNT ? names[r] : "unknown";
