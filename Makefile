@@ -4,6 +4,7 @@
 #   make demo    install missing packages, build, run `drover demo`
 #   make check   install missing packages, build normal + sanitizer builds, run all tests
 #   make bench   build and run the placement benchmark
+#   make fuzz    build the libFuzzer targets with clang and run each for FUZZ_SECONDS
 #   make format  clang-format every .c/.h under src/ tests/ bench/
 #   make clean   remove the build directories
 
@@ -17,7 +18,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 .NOTPARALLEL:
-.PHONY: all setup build build-asan demo check check-normal check-asan bench format clean
+.PHONY: all setup build build-asan demo check check-normal check-asan bench fuzz format clean
 
 all: build
 
@@ -47,6 +48,16 @@ check: check-normal check-asan
 
 bench: build
 	./$(BUILD_DIR)/bench/placement
+
+# Each fuzz target for FUZZ_SECONDS (libFuzzer with ASan+UBSan, clang).
+FUZZ_DIR     := build-fuzz
+FUZZ_SECONDS ?= 30
+fuzz:
+	@scripts/setup.sh --fuzz
+	$(CMAKE) -S . -B $(FUZZ_DIR) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DDRV_SANITIZE=ON -DDRV_FUZZ=ON
+	$(CMAKE) --build $(FUZZ_DIR) -j$(JOBS)
+	for f in $(FUZZ_DIR)/fuzz_*; do mkdir -p $(FUZZ_DIR)/corpus/$${f##*/}; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(FUZZ_DIR)/corpus/$${f##*/} examples || exit 1; done
 
 format:
 	@command -v clang-format >/dev/null 2>&1 || \

@@ -20,6 +20,11 @@ packages=(
     libssl-dev
 )
 
+# `setup.sh --fuzz` also installs clang and its libFuzzer runtime (make fuzz).
+if [[ "${1:-}" == "--fuzz" ]]; then
+    packages+=(clang libclang-rt-14-dev)
+fi
+
 die() {
     echo "setup.sh: error: $*" >&2
     exit 1
