@@ -36,7 +36,10 @@ static uint64_t rnd(void)
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
 }
-static double rnd01(void) { return (rnd() >> 11) * (1.0 / 9007199254740992.0); }
+static double rnd01(void)
+{
+    return (rnd() >> 11) * (1.0 / 9007199254740992.0);
+}
 
 typedef struct worker_kind {
     const char *name;
@@ -62,11 +65,19 @@ static const worker_kind kinds[] = {
 #define N_KINDS (sizeof kinds / sizeof *kinds)
 static const char *zones[] = {"zone-a", "zone-b", "zone-c"};
 
-static const char *models[] = {"bert-base-uncased", "roberta-large", "t5-small", "gpt2",
-                               "meta-llama/Llama-2-7b-hf", "google/vit-base-patch16-224",
-                               "microsoft/resnet-50", "facebook/detr-resnet-50",
-                               "openai/whisper-tiny", "facebook/wav2vec2-base",
-                               "openai/clip-vit-base-patch32", "llava-hf/llava-1.5-7b-hf", NULL};
+static const char *models[] = {"bert-base-uncased",
+                               "roberta-large",
+                               "t5-small",
+                               "gpt2",
+                               "meta-llama/Llama-2-7b-hf",
+                               "google/vit-base-patch16-224",
+                               "microsoft/resnet-50",
+                               "facebook/detr-resnet-50",
+                               "openai/whisper-tiny",
+                               "facebook/wav2vec2-base",
+                               "openai/clip-vit-base-patch32",
+                               "llava-hf/llava-1.5-7b-hf",
+                               NULL};
 #define N_MODELS 13
 
 static void add_fleet(drv_balancer *b, drv_tag_table *tags, uint32_t n)

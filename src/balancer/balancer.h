@@ -41,26 +41,26 @@ typedef struct drv_balancer drv_balancer;
 /* Why a decision was made; drv_decision_describe() turns it into words. */
 typedef enum drv_reason {
     DRV_R_NONE = 0,
-    DRV_R_POLICY,              /* placed by the policy's choice */
-    DRV_R_STOLEN,              /* moved to an idle worker (work stealing) */
-    DRV_R_REBALANCED,          /* moved by a rebalancing pass */
-    DRV_R_WORKER_LOST,         /* its worker was lost */
-    DRV_R_INFRA_FAILURE,       /* the runner failed (spawn failure, crash) */
-    DRV_R_RETRIES_EXHAUSTED,   /* lost or infra-failed more often than max_retries */
-    DRV_R_EXIT_FAILURE,        /* exited non-zero or was killed by a signal */
-    DRV_R_EXIT_FAILURE_RETRY,  /* ...and asked to be retried */
-    DRV_R_TIMED_OUT,           /* killed at its timeout */
+    DRV_R_POLICY,             /* placed by the policy's choice */
+    DRV_R_STOLEN,             /* moved to an idle worker (work stealing) */
+    DRV_R_REBALANCED,         /* moved by a rebalancing pass */
+    DRV_R_WORKER_LOST,        /* its worker was lost */
+    DRV_R_INFRA_FAILURE,      /* the runner failed (spawn failure, crash) */
+    DRV_R_RETRIES_EXHAUSTED,  /* lost or infra-failed more often than max_retries */
+    DRV_R_EXIT_FAILURE,       /* exited non-zero or was killed by a signal */
+    DRV_R_EXIT_FAILURE_RETRY, /* ...and asked to be retried */
+    DRV_R_TIMED_OUT,          /* killed at its timeout */
     DRV_R_PASSED,
     DRV_R_CANCELLED,
-    DRV_R_NO_ELIGIBLE_WORKER,  /* no worker in the fleet meets its requirements */
+    DRV_R_NO_ELIGIBLE_WORKER, /* no worker in the fleet meets its requirements */
     DRV_R_COUNT
 } drv_reason;
 
 typedef enum drv_decision_kind {
-    DRV_D_PLACED = 0,    /* task -> worker (assigned, not started) */
-    DRV_D_MOVED,         /* assigned task from from_worker -> worker */
-    DRV_D_REQUEUED,      /* back to the queue (from from_worker) */
-    DRV_D_FINAL,         /* the task is final with state; its tref is released */
+    DRV_D_PLACED = 0, /* task -> worker (assigned, not started) */
+    DRV_D_MOVED,      /* assigned task from from_worker -> worker */
+    DRV_D_REQUEUED,   /* back to the queue (from from_worker) */
+    DRV_D_FINAL,      /* the task is final with state; its tref is released */
 } drv_decision_kind;
 
 typedef struct drv_decision {
@@ -86,10 +86,10 @@ void drv_balancer_free(drv_balancer *b);
 /* ---- the fleet ---- */
 
 typedef struct drv_worker_spec {
-    const char *name;       /* unique; copied */
+    const char *name; /* unique; copied */
     drv_capabilities caps;
-    uint32_t slots;         /* 0 = caps.cpu_cores (at least 1) */
-    float speed;            /* relative speed, 0 = 1 */
+    uint32_t slots; /* 0 = caps.cpu_cores (at least 1) */
+    float speed;    /* relative speed, 0 = 1 */
 } drv_worker_spec;
 
 /* Adds a worker (COLD, healthy). Returns its index, or -1 with err filled when the name
@@ -112,8 +112,8 @@ int drv_balancer_worker_remove(drv_balancer *b, drv_wref w, drv_error *err);
 void drv_balancer_worker_heartbeat(drv_balancer *b, drv_wref w, double now, double load,
                                    double temperature_c, bool throttled, bool overloaded);
 /* Operator actions: drain (take nothing new), quarantine with a reason, clear (OK). */
-void drv_balancer_worker_set_health(drv_balancer *b, drv_wref w, drv_health h,
-                                    const char *reason, double now);
+void drv_balancer_worker_set_health(drv_balancer *b, drv_wref w, drv_health h, const char *reason,
+                                    double now);
 const drv_worker *drv_balancer_worker(const drv_balancer *b, drv_wref w);
 /* Index of the worker with this name, or -1. */
 int64_t drv_balancer_worker_find(const drv_balancer *b, const char *name);
@@ -144,8 +144,8 @@ size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t
 int drv_balancer_started(drv_balancer *b, drv_tref t, double now);
 
 typedef struct drv_result {
-    int exit_code;      /* when exited */
-    int signal;         /* when killed by a signal, else 0 */
+    int exit_code; /* when exited */
+    int signal;    /* when killed by a signal, else 0 */
     bool timed_out;
     bool infra_failure; /* the runner failed, not the test (spawn failure, crash) */
     double duration_s;  /* run time; learned by the predictor when the test exited */
@@ -184,9 +184,9 @@ typedef struct drv_balancer_stats {
     uint64_t queued, assigned, running;
     uint64_t placed, moved, requeued, finished, unschedulable;
     uint32_t workers, worker_classes, shapes;
-    size_t bytes;             /* balancer memory: records, heaps, indexes */
-    size_t bytes_per_task;    /* per live task record + queue entry */
-    size_t bytes_per_worker;  /* per live worker: its record, heap slots, name index */
+    size_t bytes;            /* balancer memory: records, heaps, indexes */
+    size_t bytes_per_task;   /* per live task record + queue entry */
+    size_t bytes_per_worker; /* per live worker: its record, heap slots, name index */
 } drv_balancer_stats;
 void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s);
 

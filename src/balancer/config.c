@@ -484,9 +484,9 @@ void drv_balancer_config_default(drv_balancer_config *cfg)
         return;
     memset(cfg, 0, sizeof *cfg);
     cfg->default_policy.kind = DRV_POLICY_COMPOSITE;
-    cfg->default_policy.weights[DRV_POLICY_PERFORMANCE] = 0.4;
-    cfg->default_policy.weights[DRV_POLICY_RESOURCE_AWARE] = 0.2;
-    cfg->default_policy.weights[DRV_POLICY_AFFINITY] = 0.2;
+    cfg->default_policy.weights[DRV_POLICY_PERFORMANCE] = 0.6;
+    cfg->default_policy.weights[DRV_POLICY_RESOURCE_AWARE] = 0.1;
+    cfg->default_policy.weights[DRV_POLICY_AFFINITY] = 0.1;
     cfg->default_policy.weights[DRV_POLICY_PRIORITY] = 0.1;
     cfg->default_policy.weights[DRV_POLICY_ROUND_ROBIN] = 0.1;
 

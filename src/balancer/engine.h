@@ -11,40 +11,40 @@
 typedef struct drv_btask {
     uint64_t id;
     uint64_t test_key;
-    uint64_t key;       /* queue order (drv_queue_key) */
-    double enqueued;    /* first submission: aging counts from here */
-    double moved_at;    /* last steal, -1e300 when never */
-    uint32_t seq;       /* submission order */
+    uint64_t key;    /* queue order (drv_queue_key) */
+    double enqueued; /* first submission: aging counts from here */
+    double moved_at; /* last steal, -1e300 when never */
+    uint32_t seq;    /* submission order */
     uint32_t shape;
-    drv_wref worker;    /* holder while assigned or running */
+    drv_wref worker;     /* holder while assigned or running */
     drv_tref prev, next; /* in the holder's list; next links the free list */
-    float pred_ref_s;   /* predicted mean at reference speed */
-    float pred_high_s;  /* predicted p90 at reference speed */
-    float pred_held_s;  /* predicted run on the holder, added to its backlog */
+    float pred_ref_s;    /* predicted mean at reference speed */
+    float pred_high_s;   /* predicted p90 at reference speed */
+    float pred_held_s;   /* predicted run on the holder, added to its backlog */
     int16_t priority;
     uint8_t family;
-    uint8_t policy;     /* index into drv_balancer.specs */
-    uint8_t state;      /* drv_task_state, or TASK_FREE */
+    uint8_t policy; /* index into drv_balancer.specs */
+    uint8_t state;  /* drv_task_state, or TASK_FREE */
     uint8_t retries_left;
     uint8_t flags;
     uint8_t pad;
 } drv_btask;
 
-#define TASK_FREE 0xFF
+#define TASK_FREE           0xFF
 #define TF_RETRY_ON_FAILURE 0x01
-#define TF_IN_QUEUE 0x02 /* a queue entry points at it (freed when it surfaces) */
+#define TF_IN_QUEUE         0x02 /* a queue entry points at it (freed when it surfaces) */
 
 /* One worker plus the engine's bookkeeping. */
 typedef struct drv_bworker {
     drv_worker w;
     uint32_t heap_pos[DRV_ORDER_COUNT]; /* in its class's heaps; UINT32_MAX = absent */
-    drv_tref held;      /* list of assigned and running tests */
-    uint32_t cap_limit; /* admitted slots + prefetch: most tests it may hold */
-    float avg_pred_s;   /* EWMA of predicted run of tests it got (batch sizing) */
-    bool live;          /* not removed */
-    bool in_fresh;      /* on the fresh-capacity list */
-    bool warming;       /* on the warming list (admission grows with time) */
-    bool overloaded;    /* reported overload */
+    drv_tref held;                      /* list of assigned and running tests */
+    uint32_t cap_limit;                 /* admitted slots + prefetch: most tests it may hold */
+    float avg_pred_s;                   /* EWMA of predicted run of tests it got (batch sizing) */
+    bool live;                          /* not removed */
+    bool in_fresh;                      /* on the fresh-capacity list */
+    bool warming;                       /* on the warming list (admission grows with time) */
+    bool overloaded;                    /* reported overload */
 } drv_bworker;
 
 #define POS_NONE UINT32_MAX
@@ -54,12 +54,12 @@ typedef struct drv_wclass {
     drv_capabilities caps;
     float speed;
     uint64_t hash;
-    int backend;        /* primary back-end tag, for the predictor */
-    float richness;     /* 0..1: how scarce what it offers is (GPUs, back-ends, tags) */
-    bool special;       /* it offers a back-end other than cpu, or a browser */
+    int backend;             /* primary back-end tag, for the predictor */
+    float richness;          /* 0..1: how scarce what it offers is (GPUs, back-ends, tags) */
+    bool special;            /* it offers a back-end other than cpu, or a browser */
     drv_tagset special_tags; /* those back-ends and browsers */
-    uint32_t members;   /* live workers */
-    uint32_t reachable; /* live workers that are not lost */
+    uint32_t members;        /* live workers */
+    uint32_t reachable;      /* registered workers (lost ones too: they may come back) */
     uint32_t *heap[DRV_ORDER_COUNT]; /* available workers, per ordering in use */
     uint32_t n[DRV_ORDER_COUNT];
     uint32_t cap;
@@ -68,7 +68,7 @@ typedef struct drv_wclass {
 /* Per shape: which classes can run it. */
 typedef struct drv_shape_info {
     uint64_t *elig;       /* bitset over classes */
-    uint32_t reachable;   /* workers that are reachable and eligible */
+    uint32_t reachable;   /* registered workers that can run it (lost ones included) */
     double first_blocked; /* when its tests first found no eligible worker, < 0 none */
 } drv_shape_info;
 
@@ -92,6 +92,7 @@ struct drv_balancer {
     uint8_t family_spec[64];
     uint8_t type_spec[DRV_CONFIG_TEST_TYPES_MAX];
     bool order_used[DRV_ORDER_COUNT];
+    uint8_t spec_order[DRV_SPECS_MAX]; /* drv_ordering giving each spec's candidates */
 
     /* tasks */
     drv_btask *tasks;
@@ -117,9 +118,9 @@ struct drv_balancer {
     /* classes */
     drv_wclass *classes;
     uint32_t n_classes, cap_classes;
-    uint32_t class_words; /* words in every class bitset */
-    uint64_t *avail;      /* classes with at least one available worker */
-    float *speed;         /* [class * 64 + family]: learned relative speed */
+    uint32_t class_words;  /* words in every class bitset */
+    uint64_t *avail;       /* classes with at least one available worker */
+    float *speed;          /* [class * 64 + family]: learned relative speed */
     float *class_affinity; /* [class * 64 + family]: 0..1 */
     float fastest[64];     /* per family: the highest speed of any class */
 

@@ -76,8 +76,9 @@ static void explain_queued(const drv_balancer *b, const drv_btask *r, double now
     const drv_shape_info *si = &b->shapes[r->shape];
     const drv_requirements *req = drv_queue_shape_req(b->queue, r->shape);
     if (b->n_reachable == 0) {
-        put(buf, len, &off, "No worker is connected yet; it will be placed when one that "
-                            "meets its requirements registers.");
+        put(buf, len, &off,
+            "No worker is connected yet; it will be placed when one that "
+            "meets its requirements registers.");
         return;
     }
     if (si->reachable == 0) {
@@ -94,15 +95,19 @@ static void explain_queued(const drv_balancer *b, const drv_btask *r, double now
         return;
     }
     uint32_t eligible = 0, full = 0, warming = 0, overloaded = 0, draining = 0, quarantined = 0,
-             no_room = 0, free_fit = 0, backpressure = 0;
+             no_room = 0, free_fit = 0, backpressure = 0, lost = 0;
     for (uint32_t wi = 0; wi < b->n_workers; wi++) {
         const drv_bworker *w = &b->workers[wi];
-        if (!w->live || w->w.health == DRV_HEALTH_LOST || !drv_bit_get(si->elig, w->w.wclass))
+        if (!w->live || !drv_bit_get(si->elig, w->w.wclass))
             continue;
         eligible++;
+        if (w->w.health == DRV_HEALTH_LOST) {
+            lost++;
+            continue;
+        }
         uint32_t held = w->w.running + w->w.assigned;
-        uint32_t admitted = drv_thermal_admitted(&w->w.thermal, &b->cfg.settings.thermal,
-                                                 w->w.slots, now);
+        uint32_t admitted =
+            drv_thermal_admitted(&w->w.thermal, &b->cfg.settings.thermal, w->w.slots, now);
         if (w->w.health == DRV_HEALTH_QUARANTINED)
             quarantined++;
         else if (w->w.health == DRV_HEALTH_DRAINING)
@@ -138,6 +143,7 @@ static void explain_queued(const drv_balancer *b, const drv_btask *r, double now
         {no_room, "without enough free cores, memory or GPUs"},
         {draining, "draining"},
         {quarantined, "quarantined"},
+        {lost, "lost (it may reconnect)"},
     };
     const char *sep = " ";
     for (size_t i = 0; i < sizeof why / sizeof *why; i++)
@@ -146,8 +152,8 @@ static void explain_queued(const drv_balancer *b, const drv_btask *r, double now
             sep = ", ";
         }
     size_t ahead = tests_ahead(b, r);
-    put(buf, len, &off, ". %zu test%s ahead of it; waiting %.0f s.", ahead, ahead == 1 ? " is" : "s are",
-        now - r->enqueued);
+    put(buf, len, &off, ". %zu test%s ahead of it; waiting %.0f s.", ahead,
+        ahead == 1 ? " is" : "s are", now - r->enqueued);
 }
 
 int drv_balancer_explain(const drv_balancer *b, drv_tref t, double now, char *buf, size_t len)

@@ -148,7 +148,8 @@ void drv_fleet_update(drv_balancer *b, drv_wref wi, double now)
 {
     drv_bworker *w = &b->workers[wi];
     drv_wclass *cl = &b->classes[w->w.wclass];
-    uint32_t admitted = drv_thermal_admitted(&w->w.thermal, &b->cfg.settings.thermal, w->w.slots, now);
+    uint32_t admitted =
+        drv_thermal_admitted(&w->w.thermal, &b->cfg.settings.thermal, w->w.slots, now);
     uint32_t old_limit = w->cap_limit;
     w->cap_limit = admitted + prefetch(b, w);
     bool warming = w->live && admitted < w->w.slots;
@@ -215,9 +216,9 @@ uint32_t drv_fleet_candidate(const drv_balancer *b, uint32_t c, drv_ordering o,
 
 /* ---- classes ---- */
 
-static const int backend_preference[] = {DRV_TAG_CUDA,   DRV_TAG_ROCM,   DRV_TAG_MPS,
-                                         DRV_TAG_QNN,    DRV_TAG_OPENVINO, DRV_TAG_WEBGPU,
-                                         DRV_TAG_WEBNN,  DRV_TAG_CPU};
+static const int backend_preference[] = {DRV_TAG_CUDA,  DRV_TAG_ROCM,     DRV_TAG_MPS,
+                                         DRV_TAG_QNN,   DRV_TAG_OPENVINO, DRV_TAG_WEBGPU,
+                                         DRV_TAG_WEBNN, DRV_TAG_CPU};
 
 static int primary_backend(const drv_capabilities *c)
 {
@@ -257,7 +258,8 @@ static void grow_class_words(drv_balancer *b, uint32_t words)
 
 static uint32_t class_intern(drv_balancer *b, const drv_capabilities *caps, float speed)
 {
-    uint64_t h = drv_capabilities_hash(caps) ^ ((uint64_t)(speed * 1000.0f) * 0x9E3779B97F4A7C15ULL);
+    uint64_t h =
+        drv_capabilities_hash(caps) ^ ((uint64_t)(speed * 1000.0f) * 0x9E3779B97F4A7C15ULL);
     for (uint32_t i = 0; i < b->n_classes; i++)
         if (b->classes[i].hash == h && b->classes[i].speed == speed &&
             drv_capabilities_equal(&b->classes[i].caps, caps))
@@ -287,7 +289,8 @@ static uint32_t class_intern(drv_balancer *b, const drv_capabilities *caps, floa
     if (b->pred)
         drv_predictor_set_class_speed(b->pred, id, speed);
     for (int f = 0; f < 64; f++) {
-        b->speed[(size_t)id * 64 + f] = b->pred ? (float)drv_predictor_speed(b->pred, f, id) : speed;
+        b->speed[(size_t)id * 64 + f] =
+            b->pred ? (float)drv_predictor_speed(b->pred, f, id) : speed;
         b->class_affinity[(size_t)id * 64 + f] = 0;
     }
     for (uint32_t s = 0; s < b->n_shapes; s++)
@@ -307,14 +310,23 @@ void drv_fleet_fastest_update(drv_balancer *b, int family)
     b->fastest[family] = best;
 }
 
-/* Adds delta reachable workers of class c to every shape that class can run. */
+/* Adds delta reachable workers of class c to every shape that class can run. A worker
+ * is reachable from registration to removal: a lost worker may reconnect, so losing it
+ * is no verdict on the tests only it can run. A shape that no worker can run any more
+ * is unblocked, so that the next placement round looks at it again (and reports its
+ * tests unschedulable once the grace has passed). */
 static void shapes_reachable(drv_balancer *b, uint32_t c, int delta)
 {
     b->classes[c].reachable += delta;
     b->n_reachable += delta;
     for (uint32_t s = 0; s < b->n_shapes; s++)
-        if (drv_bit_get(b->shapes[s].elig, c))
+        if (drv_bit_get(b->shapes[s].elig, c)) {
             b->shapes[s].reachable += delta;
+            if (b->shapes[s].reachable == 0) {
+                b->shapes[s].first_blocked = -1;
+                drv_queue_shape_unblock(b->queue, s);
+            }
+        }
 }
 
 void drv_fleet_shape_added(drv_balancer *b, uint32_t s)
@@ -453,7 +465,6 @@ void drv_balancer_worker_back(drv_balancer *b, drv_wref wi, double now)
         return;
     w->w.health = DRV_HEALTH_OK;
     w->w.health_reason[0] = 0;
-    shapes_reachable(b, w->w.wclass, 1);
     drv_fleet_update(b, wi, now);
 }
 
@@ -465,7 +476,6 @@ void drv_fleet_mark_lost(drv_balancer *b, drv_wref wi, double now)
         return;
     w->w.health = DRV_HEALTH_LOST;
     snprintf(w->w.health_reason, sizeof w->w.health_reason, "lost at %.1f s", now);
-    shapes_reachable(b, w->w.wclass, -1);
     drv_fleet_update(b, wi, now);
 }
 
@@ -477,8 +487,7 @@ int drv_balancer_worker_remove(drv_balancer *b, drv_wref wi, drv_error *err)
     if (w->held != DRV_REF_NONE)
         return drv_error_set(err, "worker \"%s\": still holds %u tests", w->w.name,
                              w->w.running + w->w.assigned);
-    if (w->w.health != DRV_HEALTH_LOST)
-        shapes_reachable(b, w->w.wclass, -1);
+    shapes_reachable(b, w->w.wclass, -1);
     w->live = false;
     drv_fleet_update(b, wi, w->w.joined_at);
     b->classes[w->w.wclass].members--;
@@ -512,14 +521,12 @@ void drv_balancer_worker_heartbeat(drv_balancer *b, drv_wref wi, double now, dou
     drv_fleet_update(b, wi, now);
 }
 
-void drv_balancer_worker_set_health(drv_balancer *b, drv_wref wi, drv_health h,
-                                    const char *reason, double now)
+void drv_balancer_worker_set_health(drv_balancer *b, drv_wref wi, drv_health h, const char *reason,
+                                    double now)
 {
     drv_bworker *w = &b->workers[wi];
-    if (!w->live || h == DRV_HEALTH_LOST)
-        return; /* lost is reported through drv_balancer_worker_lost() */
-    if (w->w.health == DRV_HEALTH_LOST)
-        shapes_reachable(b, w->w.wclass, 1);
+    if (!w->live || h == DRV_HEALTH_LOST || w->w.health == DRV_HEALTH_LOST)
+        return; /* lost and back are reported through worker_lost() and worker_back() */
     w->w.health = h;
     if (h == DRV_HEALTH_OK) {
         w->overloaded = false;
@@ -534,4 +541,7 @@ const drv_worker *drv_balancer_worker(const drv_balancer *b, drv_wref wi)
     return wi < b->n_workers ? &b->workers[wi].w : NULL;
 }
 
-uint32_t drv_balancer_worker_count(const drv_balancer *b) { return b->n_live_workers; }
+uint32_t drv_balancer_worker_count(const drv_balancer *b)
+{
+    return b->n_live_workers;
+}

@@ -13,7 +13,6 @@
 
 #include "balancer/engine.h"
 
-
 static bool live_held(const drv_balancer *b, drv_tref t)
 {
     if (t >= b->n_tasks)
@@ -121,8 +120,9 @@ int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_res
         retry_or_fail(b, t, true, DRV_R_EXIT_FAILURE_RETRY, wi, d);
     } else {
         r->state = res->timed_out ? DRV_TASK_TIMED_OUT : DRV_TASK_FAILED;
-        drv_engine_decision(b, d, DRV_D_FINAL, res->timed_out ? DRV_R_TIMED_OUT : DRV_R_EXIT_FAILURE,
-                            t, DRV_REF_NONE, wi);
+        drv_engine_decision(b, d, DRV_D_FINAL,
+                            res->timed_out ? DRV_R_TIMED_OUT : DRV_R_EXIT_FAILURE, t, DRV_REF_NONE,
+                            wi);
         drv_engine_free_task(b, t);
     }
     return 0;

@@ -17,22 +17,32 @@
 
 /* ---- construction ---- */
 
+/* The per-class ordering that gives a spec's candidate inside a class: a single
+ * policy's own; for a composite, that of its heaviest policy (the first on a tie), so a
+ * composite dominated by resource_aware packs and one dominated by round_robin rotates. */
+static drv_ordering spec_ordering(const drv_policy_spec *s)
+{
+    if (s->kind != DRV_POLICY_COMPOSITE)
+        return drv_policy_get(s->kind)->ordering;
+    int heaviest = DRV_POLICY_PERFORMANCE;
+    double w = 0;
+    for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++)
+        if (s->weights[k] > w) {
+            w = s->weights[k];
+            heaviest = k;
+        }
+    return drv_policy_get((drv_policy_kind)heaviest)->ordering;
+}
+
 static uint8_t spec_index(drv_balancer *b, const drv_policy_spec *s)
 {
     for (uint32_t i = 0; i < b->n_specs; i++)
         if (memcmp(&b->specs[i], s, sizeof *s) == 0)
             return (uint8_t)i;
     b->specs[b->n_specs] = *s;
+    b->spec_order[b->n_specs] = (uint8_t)spec_ordering(s);
+    b->order_used[spec_ordering(s)] = true;
     return (uint8_t)b->n_specs++;
-}
-
-static void mark_orderings(drv_balancer *b, const drv_policy_spec *s)
-{
-    if (s->kind == DRV_POLICY_COMPOSITE) {
-        b->order_used[DRV_ORDER_LEAST_LOADED] = true;
-        return;
-    }
-    b->order_used[drv_policy_get(s->kind)->ordering] = true;
 }
 
 drv_balancer *drv_balancer_new(const drv_balancer_config *cfg, drv_tag_table *tags,
@@ -61,18 +71,15 @@ drv_balancer *drv_balancer_new(const drv_balancer_config *cfg, drv_tag_table *ta
     b->class_words = 1;
     b->avail = drv_xcalloc(1, sizeof(uint64_t));
     spec_index(b, &cfg->default_policy);
-    mark_orderings(b, &cfg->default_policy);
     b->order_used[DRV_ORDER_LEAST_LOADED] = true; /* explain and stealing read it */
     for (int f = 0; f < 64; f++) {
         b->family_spec[f] = 0;
         if (cfg->family_set[f]) {
             b->family_spec[f] = spec_index(b, &cfg->family_policy[f]);
-            mark_orderings(b, &cfg->family_policy[f]);
         }
     }
     for (uint32_t i = 0; i < cfg->n_test_types; i++) {
         b->type_spec[i] = spec_index(b, &cfg->test_types[i].spec);
-        mark_orderings(b, &cfg->test_types[i].spec);
     }
     return b;
 }
@@ -237,8 +244,7 @@ drv_wref drv_engine_choose(const drv_balancer *b, const drv_btask *t, double now
 {
     const drv_policy_spec *spec = &b->specs[t->policy];
     const drv_requirements *req = drv_queue_shape_req(b->queue, t->shape);
-    drv_ordering o = spec->kind == DRV_POLICY_COMPOSITE ? DRV_ORDER_LEAST_LOADED
-                                                        : drv_policy_get(spec->kind)->ordering;
+    drv_ordering o = (drv_ordering)b->spec_order[t->policy];
     drv_place_ctx ctx = {.b = b, .t = t, .req = req, .now = now};
     const uint64_t *elig = b->shapes[t->shape].elig;
     drv_wref best = DRV_REF_NONE;
@@ -299,8 +305,8 @@ void drv_engine_assign(drv_balancer *b, drv_tref t, drv_wref wi, double now)
     if (w->w.stride_pass > b->stride_vtime)
         b->stride_vtime = w->w.stride_pass;
     w->w.stride_pass += (uint64_t)(1e6 / ((double)w->w.slots * w->w.speed));
-    w->avg_pred_s = w->avg_pred_s > 0 ? 0.8f * w->avg_pred_s + 0.2f * r->pred_held_s
-                                      : r->pred_held_s;
+    w->avg_pred_s =
+        w->avg_pred_s > 0 ? 0.8f * w->avg_pred_s + 0.2f * r->pred_held_s : r->pred_held_s;
     drv_thermal_on_work(&w->w.thermal, &b->cfg.settings.thermal, now);
     w->w.thermal.last_work = now;
     b->n_assigned++;
@@ -373,7 +379,8 @@ static bool fresh_match(drv_balancer *b, drv_wref *worker, uint32_t *shape)
                     !drv_queue_shape_peek(b->queue, s, &e) ||
                     !drv_fleet_fits(b, w, drv_queue_shape_req(b->queue, s)))
                     continue;
-                if (best == DRV_SHAPE_NONE || e.key < be.key || (e.key == be.key && e.seq < be.seq)) {
+                if (best == DRV_SHAPE_NONE || e.key < be.key ||
+                    (e.key == be.key && e.seq < be.seq)) {
                     best = s;
                     be = e;
                 }
@@ -399,8 +406,8 @@ static void advance_time(drv_balancer *b, double now)
         drv_bworker *w = &b->workers[wi];
         drv_thermal_tick(&w->w.thermal, &b->cfg.settings.thermal, now);
         drv_fleet_update(b, wi, now);
-        if (!w->live || drv_thermal_admitted(&w->w.thermal, &b->cfg.settings.thermal,
-                                             w->w.slots, now) >= w->w.slots) {
+        if (!w->live || drv_thermal_admitted(&w->w.thermal, &b->cfg.settings.thermal, w->w.slots,
+                                             now) >= w->w.slots) {
             w->warming = false;
             b->warming_list[i] = b->warming_list[--b->n_warming];
         } else {
@@ -415,7 +422,6 @@ static void advance_time(drv_balancer *b, double now)
             now - b->shapes[s].first_blocked >= b->cfg.settings.unschedulable_grace_s)
             drv_queue_shape_unblock(b->queue, s);
 }
-
 
 size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t max)
 {
@@ -532,9 +538,8 @@ drv_prediction drv_balancer_predict(const drv_balancer *b, drv_tref t, drv_wref 
         return drv_predictor_predict(b->pred, r->test_key, r->family,
                                      b->classes[bw->w.wclass].backend, bw->w.wclass, est);
     }
-    return (drv_prediction){.mean_s = r->pred_ref_s / sp,
-                            .high_s = r->pred_high_s / sp,
-                            .source = DRV_PRED_ESTIMATE};
+    return (drv_prediction){
+        .mean_s = r->pred_ref_s / sp, .high_s = r->pred_high_s / sp, .source = DRV_PRED_ESTIMATE};
 }
 
 void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s)

@@ -9,6 +9,7 @@
  *   - score: how good it is to place this test on this candidate, in [0, 1], higher
  *     better. Across classes the engine takes the best score; the composite policy
  *     takes a weighted sum of the single policies' scores.
+ * A composite takes its candidates from the ordering of its heaviest policy.
  * Scores are pure functions of the balancer's state; ties go to the lower worker
  * index, so placement is deterministic. */
 #ifndef DRV_BALANCER_POLICY_H
@@ -37,7 +38,7 @@ typedef struct drv_place_ctx {
 } drv_place_ctx;
 
 typedef struct drv_policy_ops {
-    const char *name;     /* the config name */
+    const char *name; /* the config name */
     drv_policy_kind kind;
     drv_ordering ordering;
     /* Required: score of placing ctx->t on w (of class c), in [0, 1]. */

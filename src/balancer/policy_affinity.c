@@ -40,7 +40,8 @@ static double affinity_score(const drv_place_ctx *ctx, const drv_bworker *w, con
      * against the fastest class, affinity never pulls a test to a slow machine. */
     int f = ctx->t->family;
     float fastest = b->fastest[f] > 0 ? b->fastest[f] : 1;
-    return drv_affinity_of(b, f, wi, w->w.wclass) * b->speed[(size_t)w->w.wclass * 64 + f] / fastest;
+    return drv_affinity_of(b, f, wi, w->w.wclass) * b->speed[(size_t)w->w.wclass * 64 + f] /
+           fastest;
 }
 
 static void affinity_finished(drv_balancer *b, const drv_btask *t, drv_wref wi, const drv_result *r)

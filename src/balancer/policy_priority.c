@@ -7,7 +7,6 @@
  * GPU machines and browser machines to those who need them. */
 #include "balancer/engine.h"
 
-
 static double priority_score(const drv_place_ctx *ctx, const drv_bworker *w, const drv_wclass *c)
 {
     double u = ctx->t->priority / (2.0 * DRV_PRIORITY_DEFAULT);

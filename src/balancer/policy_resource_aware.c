@@ -21,7 +21,8 @@ static double resource_score(const drv_place_ctx *ctx, const drv_bworker *w, con
         left_after(w->cap_limit, x->running + x->assigned, 1),
         left_after(x->caps.cpu_cores, x->used_cpu, r->cpu_cores),
         left_after((double)x->caps.memory_mb, (double)x->used_memory_mb, (double)r->memory_mb),
-        left_after(x->caps.gpu_count, x->used_gpu, r->gpu_count),
+        /* a test that uses no GPU is not scored on GPUs: only their waste counts */
+        r->gpu_count ? left_after(x->caps.gpu_count, x->used_gpu, r->gpu_count) : -1,
     };
     double sum = 0;
     int n = 0;
@@ -30,18 +31,17 @@ static double resource_score(const drv_place_ctx *ctx, const drv_bworker *w, con
             sum += dims[i];
             n++;
         }
-    /* A test that uses none of a worker's GPUs wastes all of them; one that needs none
-     * of its special back-ends or browsers (cuda, webgpu, chromium, ...) wastes those. */
-    if (x->caps.gpu_count > 0 && r->gpu_count == 0) {
-        sum += 1.0;
-        n++;
-    }
+    double fit = n ? 1.0 - sum / n : 0.5;
+    /* Waste is not one more dimension to average (it would be diluted by the others):
+     * a test that uses none of a worker's GPUs wastes all of them, one that needs none of
+     * its special back-ends or browsers (cuda, webgpu, chromium, ...) wastes those, and
+     * either divides the fit. */
+    if (x->caps.gpu_count > 0 && r->gpu_count == 0)
+        fit *= 0.25;
     if (c->special && !drv_tagset_intersects(&c->special_tags, &r->all_of) &&
-        !drv_tagset_intersects(&c->special_tags, &r->any_of)) {
-        sum += 1.0;
-        n++;
-    }
-    return n ? 1.0 - sum / n : 0.5;
+        !drv_tagset_intersects(&c->special_tags, &r->any_of))
+        fit *= 0.5;
+    return fit;
 }
 
 const drv_policy_ops drv_policy_resource_aware = {

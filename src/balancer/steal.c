@@ -16,7 +16,6 @@
 
 #include "balancer/engine.h"
 
-
 /* Predicted wait before t starts on its holder w: the backlog ahead of it per slot,
  * or 0 when the holder has a free slot for it. */
 static double wait_on_holder(const drv_balancer *b, const drv_btask *t, const drv_bworker *w)
@@ -46,7 +45,8 @@ size_t drv_balancer_steal(drv_balancer *b, drv_wref thief, double now, drv_decis
                 continue;
             for (drv_tref t = v->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
                 const drv_btask *r = &b->tasks[t];
-                if (r->state != DRV_TASK_ASSIGNED || now - r->moved_at < b->cfg.settings.steal_holdoff_s)
+                if (r->state != DRV_TASK_ASSIGNED ||
+                    now - r->moved_at < b->cfg.settings.steal_holdoff_s)
                     continue;
                 if (!drv_bit_get(b->shapes[r->shape].elig, tw->w.wclass) ||
                     !drv_fleet_fits(b, tw, drv_queue_shape_req(b->queue, r->shape)))

@@ -25,18 +25,18 @@ typedef enum drv_modality {
     DRV_MODALITY_COUNT
 } drv_modality;
 
-#define DRV_FAMILY_UNKNOWN 0
-#define DRV_FAMILY_MAX 64 /* families fit in this many ids */
+#define DRV_FAMILY_UNKNOWN      0
+#define DRV_FAMILY_MAX          64 /* families fit in this many ids */
 #define DRV_FAMILY_BACKENDS_MAX 4
 
 typedef struct drv_family_info {
-    const char *name;        /* "bert" */
+    const char *name; /* "bert" */
     drv_modality modality;
     int backends[DRV_FAMILY_BACKENDS_MAX]; /* DRV_TAG_* back-ends, best first; -1 ends */
-    int browser;             /* DRV_TAG_* browser preferred for web back-ends, or -1 */
-    uint32_t batch_size;     /* suggested batch size on the reference hardware */
-    double estimate_s;       /* first duration estimate of one test, reference speed */
-    double memory_mb;        /* typical memory a test of it needs */
+    int browser;         /* DRV_TAG_* browser preferred for web back-ends, or -1 */
+    uint32_t batch_size; /* suggested batch size on the reference hardware */
+    double estimate_s;   /* first duration estimate of one test, reference speed */
+    double memory_mb;    /* typical memory a test of it needs */
 } drv_family_info;
 
 /* The family id of model_id (0 when NULL, empty or unmatched). */

@@ -86,7 +86,10 @@ static inline const drv_queue_entry *shape_top(const shape *sh)
     return &sh->heap[0];
 }
 
-static inline size_t shape_len(const shape *sh) { return sh->run_n - sh->head + sh->n; }
+static inline size_t shape_len(const shape *sh)
+{
+    return sh->run_n - sh->head + sh->n;
+}
 
 /* ---- the heap of active shapes ---- */
 
@@ -223,7 +226,10 @@ const drv_requirements *drv_queue_shape_req(const drv_queue *q, uint32_t s)
     return &q->shapes[s].req;
 }
 
-uint32_t drv_queue_shape_count(const drv_queue *q) { return q->n_shapes; }
+uint32_t drv_queue_shape_count(const drv_queue *q)
+{
+    return q->n_shapes;
+}
 
 /* ---- sorting and merging ---- */
 
@@ -400,7 +406,10 @@ bool drv_queue_shape_peek(const drv_queue *q, uint32_t s, drv_queue_entry *e)
     return true;
 }
 
-size_t drv_queue_shape_len(const drv_queue *q, uint32_t s) { return shape_len(&q->shapes[s]); }
+size_t drv_queue_shape_len(const drv_queue *q, uint32_t s)
+{
+    return shape_len(&q->shapes[s]);
+}
 
 const drv_queue_entry *drv_queue_shape_at(const drv_queue *q, uint32_t s, size_t i)
 {
@@ -426,9 +435,15 @@ void drv_queue_shape_unblock(drv_queue *q, uint32_t s)
     active_update(q, s);
 }
 
-bool drv_queue_shape_blocked(const drv_queue *q, uint32_t s) { return q->shapes[s].blocked; }
+bool drv_queue_shape_blocked(const drv_queue *q, uint32_t s)
+{
+    return q->shapes[s].blocked;
+}
 
-size_t drv_queue_len(const drv_queue *q) { return q->len; }
+size_t drv_queue_len(const drv_queue *q)
+{
+    return q->len;
+}
 
 size_t drv_queue_bytes(const drv_queue *q)
 {

@@ -76,7 +76,8 @@ static inline bool drv_requirements_met(const drv_requirements *req, const drv_c
 
 /* Describes the predicate `what` of req as a user reads it, completing the phrase
  * "no worker in the fleet has ...": "a GPU with at least 24 GiB of memory", "the tag webgpu",
- * "one of the tags cuda, rocm"; for a forbidden tag just "the tag edge". tag is the id drv_requirements_check() returned. */
+ * "one of the tags cuda, rocm"; for a forbidden tag just "the tag edge". tag is the id
+ * drv_requirements_check() returned. */
 void drv_unmet_describe(drv_unmet what, const drv_requirements *req, int tag,
                         const drv_tag_table *tags, char *buf, size_t len);
 

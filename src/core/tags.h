@@ -18,7 +18,7 @@
 
 #include "core/error.h"
 
-#define DRV_TAGS_MAX 256
+#define DRV_TAGS_MAX     256
 #define DRV_TAG_NAME_MAX 63
 
 /* Well-known tags, interned in this order by drv_tag_table_new(). */
@@ -38,9 +38,9 @@ enum {
     DRV_TAG_WELL_KNOWN_COUNT
 };
 #define DRV_TAG_FIRST_BACKEND DRV_TAG_CPU
-#define DRV_TAG_LAST_BACKEND DRV_TAG_QNN
+#define DRV_TAG_LAST_BACKEND  DRV_TAG_QNN
 #define DRV_TAG_FIRST_BROWSER DRV_TAG_CHROMIUM
-#define DRV_TAG_LAST_BROWSER DRV_TAG_EDGE
+#define DRV_TAG_LAST_BROWSER  DRV_TAG_EDGE
 
 typedef struct drv_tagset {
     uint64_t w[DRV_TAGS_MAX / 64];
@@ -66,7 +66,10 @@ int drv_tagset_parse(drv_tag_table *t, const char *list, drv_tagset *set, drv_er
 /* Writes the names in set, comma-separated, into buf (always NUL-terminated). */
 void drv_tagset_format(const drv_tag_table *t, const drv_tagset *set, char *buf, size_t len);
 
-static inline void drv_tagset_clear(drv_tagset *s) { memset(s, 0, sizeof *s); }
+static inline void drv_tagset_clear(drv_tagset *s)
+{
+    memset(s, 0, sizeof *s);
+}
 static inline void drv_tagset_add(drv_tagset *s, int id)
 {
     s->w[id >> 6] |= (uint64_t)1 << (id & 63);

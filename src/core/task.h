@@ -33,19 +33,19 @@ static inline bool drv_task_state_final(drv_task_state s)
     return s >= DRV_TASK_PASSED;
 }
 
-#define DRV_PRIORITY_MIN 0
-#define DRV_PRIORITY_MAX 1000
+#define DRV_PRIORITY_MIN     0
+#define DRV_PRIORITY_MAX     1000
 #define DRV_PRIORITY_DEFAULT 100 /* higher runs first */
 
 typedef struct drv_task {
     uint64_t id;
-    char *name;       /* unique name of the test, e.g. "tests/test_bert.py::test_fp16" */
-    char **argv;      /* NULL-terminated; argv[0] is the program */
-    char **env;       /* NULL-terminated "KEY=VALUE" added to the worker's env; may be NULL */
-    char *cwd;        /* may be NULL: the worker's directory */
+    char *name;  /* unique name of the test, e.g. "tests/test_bert.py::test_fp16" */
+    char **argv; /* NULL-terminated; argv[0] is the program */
+    char **env;  /* NULL-terminated "KEY=VALUE" added to the worker's env; may be NULL */
+    char *cwd;   /* may be NULL: the worker's directory */
     drv_requirements req;
-    int32_t priority; /* DRV_PRIORITY_MIN..MAX, higher first */
-    double timeout_s; /* 0 = none */
+    int32_t priority;      /* DRV_PRIORITY_MIN..MAX, higher first */
+    double timeout_s;      /* 0 = none */
     uint32_t max_retries;  /* re-placements after a lost worker */
     bool retry_on_failure; /* also retry a non-zero exit */
     char *model_id;        /* e.g. "bert-base-uncased"; may be NULL */

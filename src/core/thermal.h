@@ -31,15 +31,15 @@ typedef enum drv_thermal_state {
 } drv_thermal_state;
 
 typedef enum drv_thermal_reason {
-    DRV_THERMAL_R_JOINED = 0,   /* registered, nothing run yet */
-    DRV_THERMAL_R_FIRST_WORK,   /* cold -> warming */
-    DRV_THERMAL_R_RAMP_DONE,    /* warming -> warm */
-    DRV_THERMAL_R_IDLE,         /* warm -> cold after idle_cold_s without work */
-    DRV_THERMAL_R_OVERLOAD,     /* -> cooling: load >= overload_load for overload_sustain_s */
-    DRV_THERMAL_R_ERRORS,       /* -> cooling: error_threshold consecutive infra errors */
-    DRV_THERMAL_R_TEMPERATURE,  /* -> cooling: temperature >= temperature_limit_c */
-    DRV_THERMAL_R_THROTTLED,    /* -> cooling: the worker reported throttling */
-    DRV_THERMAL_R_RECOVERED,    /* cooling -> warm after cooldown_s calm */
+    DRV_THERMAL_R_JOINED = 0,  /* registered, nothing run yet */
+    DRV_THERMAL_R_FIRST_WORK,  /* cold -> warming */
+    DRV_THERMAL_R_RAMP_DONE,   /* warming -> warm */
+    DRV_THERMAL_R_IDLE,        /* warm -> cold after idle_cold_s without work */
+    DRV_THERMAL_R_OVERLOAD,    /* -> cooling: load >= overload_load for overload_sustain_s */
+    DRV_THERMAL_R_ERRORS,      /* -> cooling: error_threshold consecutive infra errors */
+    DRV_THERMAL_R_TEMPERATURE, /* -> cooling: temperature >= temperature_limit_c */
+    DRV_THERMAL_R_THROTTLED,   /* -> cooling: the worker reported throttling */
+    DRV_THERMAL_R_RECOVERED,   /* cooling -> warm after cooldown_s calm */
     DRV_THERMAL_R_COUNT
 } drv_thermal_reason;
 
@@ -93,8 +93,8 @@ bool drv_thermal_tick(drv_thermal *th, const drv_thermal_config *cfg, double now
 
 /* How many of slots it admits at now: at least 1 of a non-zero slot count, never more
  * than slots. COLD admits like the start of the ramp. */
-uint32_t drv_thermal_admitted(const drv_thermal *th, const drv_thermal_config *cfg,
-                              uint32_t slots, double now);
+uint32_t drv_thermal_admitted(const drv_thermal *th, const drv_thermal_config *cfg, uint32_t slots,
+                              double now);
 
 const char *drv_thermal_state_name(drv_thermal_state s);
 const char *drv_thermal_reason_name(drv_thermal_reason r);

@@ -25,7 +25,7 @@ const char *drv_health_name(drv_health h);
 
 /* What the worker has done, for quarantine and the dashboard. */
 typedef struct drv_worker_history {
-    uint32_t finished;          /* tests that ran to an exit status */
+    uint32_t finished; /* tests that ran to an exit status */
     uint32_t passed;
     uint32_t infra_failures;    /* runner crash, spawn failure, lost connection */
     uint32_t infra_failure_run; /* consecutive infrastructure failures */
@@ -37,19 +37,19 @@ typedef struct drv_worker_history {
 typedef struct drv_worker {
     char name[DRV_WORKER_NAME_MAX]; /* unique, e.g. the host name plus an index */
     drv_capabilities caps;
-    float speed;    /* relative speed, 1 = reference; learned or configured */
-    uint32_t slots; /* tests it runs at once */
+    float speed;     /* relative speed, 1 = reference; learned or configured */
+    uint32_t slots;  /* tests it runs at once */
     uint32_t wclass; /* capability class: workers with equal capabilities share one */
 
     /* what it holds */
-    uint32_t running;          /* started tests */
-    uint32_t assigned;         /* assigned, not started (the backpressure window) */
-    uint32_t used_cpu;         /* reserved by running and assigned tests */
+    uint32_t running;  /* started tests */
+    uint32_t assigned; /* assigned, not started (the backpressure window) */
+    uint32_t used_cpu; /* reserved by running and assigned tests */
     uint32_t used_gpu;
     uint64_t used_memory_mb;
-    double predicted_load_s;   /* summed predicted run time of what it holds */
-    uint64_t last_assign_seq;  /* order of its last assignment, for round robin */
-    uint64_t stride_pass;      /* weighted round robin virtual time */
+    double predicted_load_s;  /* summed predicted run time of what it holds */
+    uint64_t last_assign_seq; /* order of its last assignment, for round robin */
+    uint64_t stride_pass;     /* weighted round robin virtual time */
 
     drv_health health;
     char health_reason[96];

@@ -37,9 +37,9 @@ static void test_defaults(void **state)
     drv_balancer_config_default(&cfg);
     const drv_policy_spec *d = &cfg.default_policy;
     assert_int_equal(d->kind, DRV_POLICY_COMPOSITE);
-    assert_true(d->weights[DRV_POLICY_PERFORMANCE] == 0.4);
-    assert_true(d->weights[DRV_POLICY_RESOURCE_AWARE] == 0.2);
-    assert_true(d->weights[DRV_POLICY_AFFINITY] == 0.2);
+    assert_true(d->weights[DRV_POLICY_PERFORMANCE] == 0.6);
+    assert_true(d->weights[DRV_POLICY_RESOURCE_AWARE] == 0.1);
+    assert_true(d->weights[DRV_POLICY_AFFINITY] == 0.1);
     assert_true(d->weights[DRV_POLICY_PRIORITY] == 0.1);
     assert_true(d->weights[DRV_POLICY_ROUND_ROBIN] == 0.1);
     assert_true(d->weights[DRV_POLICY_WEIGHTED_ROUND_ROBIN] == 0);
@@ -217,7 +217,7 @@ static void test_composite_per_test_type_and_family(void **state)
     assert_true(s->weights[DRV_POLICY_PRIORITY] == 1);
     assert_true(s->weights[DRV_POLICY_AFFINITY] == 0);
     /* The default is untouched. */
-    assert_true(cfg.default_policy.weights[DRV_POLICY_PERFORMANCE] == 0.4);
+    assert_true(cfg.default_policy.weights[DRV_POLICY_PERFORMANCE] == 0.6);
 }
 
 static void test_test_type_limits_accepted(void **state)
