@@ -18,6 +18,7 @@ packages=(
     libsqlite3-dev
     libncurses-dev
     libssl-dev
+    zlib1g-dev
 )
 
 # `setup.sh --fuzz` also installs clang and its libFuzzer runtime (make fuzz).
