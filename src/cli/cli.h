@@ -29,6 +29,9 @@
 int drv_cmd_demo(int argc, char **argv);
 /* Prints the usage of `drover demo` to out. */
 void drv_cmd_demo_usage(FILE *out);
+/* drover worker --probe (cmd_worker_probe.c); the worker itself comes with the coordinator. */
+int drv_cmd_worker_probe(int argc, char **argv);
+void drv_cmd_worker_probe_usage(FILE *out);
 
 /* ---- helpers (main.c) ---- */
 
