@@ -59,7 +59,9 @@ static const char *write_file(fixture *fx, const char *name, const char *text, s
 {
     assert_true(fx->n_files < MAX_FILES);
     char *path = fx->files[fx->n_files++];
-    snprintf(path, sizeof fx->files[0], "%s/%s", fx->dir, name);
+    char built[sizeof fx->files[0]];
+    snprintf(built, sizeof built, "%s/%s", fx->dir, name);
+    memcpy(path, built, sizeof built);
     if (gz) {
         gzFile g = gzopen(path, "wb9");
         assert_non_null(g);
