@@ -1,0 +1,369 @@
+/* store.h - the coordinator's durable state: runs, tests, attempts, workers, events and
+ * metrics in one SQLite file.
+ *
+ * Durability model. The store keeps one write transaction open at a time. It is begun
+ * lazily by the first write (BEGIN IMMEDIATE) and ended by drv_store_commit(), which the
+ * coordinator calls once per loop turn; only after it returns 0 does the coordinator
+ * acknowledge that turn's submissions and send that turn's dispatches and results.
+ * Rule for callers: send nothing that names a task or an attempt (an acknowledgement, a
+ * dispatch) before the commit that wrote it. Otherwise a kill -9 between the send and the
+ * commit lets a restarted coordinator give the same id to another test.
+ *
+ * The file is in WAL mode with synchronous=NORMAL by default: a committed transaction
+ * survives a kill -9 of the coordinator (the failure drover must survive), because the
+ * WAL frames are already in the OS page cache; it may be lost on power loss or an OS
+ * crash. drv_store_options.sync_full selects synchronous=FULL (an fsync per commit),
+ * durable across power loss as well. Foreign keys are enforced.
+ *
+ * Schema (version DRV_STORE_SCHEMA_VERSION in PRAGMA user_version). A new file gets the
+ * current schema; an older one is migrated in one transaction; a newer one is refused
+ * with an error naming the file and both versions. Times are seconds (REAL) as the
+ * caller passes them: the store has no clock.
+ *   runs(id, name, created_at, submitted)   submitted counts the run's tasks (a trigger)
+ *   tasks(id INTEGER PRIMARY KEY, run_id, name, argv, env, cwd, requirements, priority,
+ *         timeout_s, max_retries, retry_on_failure, model_id, family, test_type,
+ *         batch_size, labels, state, attempts, submitted_at, finished_at, worker,
+ *         exit_code, signal, duration_s, reason)
+ *   attempts(task_id, attempt, worker, state, assigned_at, started_at, finished_at,
+ *         exit_code, signal, timed_out, infra_failure, duration_s, peak_memory_kb,
+ *         output_tail; UNIQUE(task_id, attempt))
+ *   workers(name PRIMARY KEY, capabilities, slots, labels, health, health_reason,
+ *         first_seen, last_seen)
+ *   events(id, t, kind, task_id, worker, message)
+ *   metrics(t, name, value)
+ * Indexes: tasks(state), tasks(run_id, state), attempts(task_id, attempt) (the UNIQUE
+ * constraint), events(t), metrics(name, t).
+ *
+ * JSON columns (written by the store, NULL where the C value is NULL):
+ *   argv, env, labels: arrays of strings (env entries are "KEY=VALUE"); strings must be
+ *     valid UTF-8, anything else is refused at insert.
+ *   requirements: {"cpu":N,"memory_mb":N,"gpus":N,"gpu_memory_mb":N,"cuda_cc":N,
+ *     "driver_version":N,"all_of":[tag names],"any_of":[...],"none_of":[...]}; a member
+ *     that is 0 or empty is left out. Tags are stored by name, not id, and re-interned
+ *     into the caller's drv_tag_table when read, so ids may differ between runs.
+ *   workers.capabilities: {"cpu","memory_mb","gpus","gpu_memory_mb","cuda_cc",
+ *     "driver_version","tags":[every tag name]}, zeros and no tags left out as above;
+ *     workers.labels: a JSON array of the tags that are not well-known back-ends or
+ *     browsers (id >= DRV_TAG_WELL_KNOWN_COUNT), for display.
+ *
+ * Attempts and late results. Every result names its (task, attempt). An attempt row is
+ * 'assigned', then 'running', then either 'finished' (it has a result) or 'abandoned'
+ * (the coordinator gave it up: its worker was lost past the grace period, or the test
+ * was cancelled). Beginning attempt N abandons every earlier attempt of the task that
+ * is still open (a trigger), so at most one attempt of a task is open. A result counts
+ * only when it finishes an open attempt: drv_store_attempt_finish() returns 1 then, and
+ * 0 for a duplicate or a late result from an abandoned attempt, which it does not record.
+ *
+ * Ownership: the store owns its connection and statements. Strings passed in are
+ * borrowed for the call. Rows handed to a callback are owned by the store and valid only
+ * during the callback, except where a function says the caller may take (move) them.
+ * Structs filled for the caller (drv_store_task_detail, drv_store_run_summary) are owned
+ * by the caller and released with their *_clear() function.
+ *
+ * Not thread-safe: one store per thread (the coordinator's loop thread). */
+#ifndef DRV_COORDINATOR_STORE_H
+#define DRV_COORDINATOR_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/tags.h"
+#include "core/task.h"
+#include "core/worker.h"
+
+#define DRV_STORE_SCHEMA_VERSION 1
+
+typedef struct drv_store drv_store;
+
+typedef struct drv_store_options {
+    bool sync_full;      /* synchronous=FULL: durable across power loss; slower commits */
+    int busy_timeout_ms; /* wait this long for a lock held by another connection; 0 = 5000 */
+} drv_store_options;
+
+/* Opens (creating if needed) the store at path with the default options (see
+ * drv_store_open_with). Returns NULL with err filled, naming path, on failure. */
+drv_store *drv_store_open(const char *path, drv_error *err);
+
+/* Opens (creating if needed) the store at path: WAL, the chosen synchronous level,
+ * foreign keys, busy timeout, schema created or migrated. opt NULL means defaults.
+ * Returns NULL with err naming path when the file cannot be opened, is not an SQLite
+ * database, is not a drover store, or has a newer schema version than this drover.
+ * The caller owns the store and closes it with drv_store_close(). */
+drv_store *drv_store_open_with(const char *path, const drv_store_options *opt, drv_error *err);
+
+/* Closes the store. An open (uncommitted) transaction is rolled back: its writes were
+ * never acknowledged. Call drv_store_commit() first to keep them. NULL is a no-op. */
+void drv_store_close(drv_store *s);
+
+/* The path the store was opened with (owned by the store). */
+const char *drv_store_path(const drv_store *s);
+
+/* ---- transactions ---- */
+
+/* Commits the open transaction, making every write since the last commit durable.
+ * Nothing open: returns 0 and does nothing. On failure returns -1 with SQLite's message
+ * in err; the transaction is rolled back, so none of its writes are in the store and
+ * the caller must not acknowledge them. */
+int drv_store_commit(drv_store *s, drv_error *err);
+
+/* Discards every write since the last commit. Nothing open: a no-op. Returns 0, or -1
+ * with err filled if SQLite refuses. */
+int drv_store_rollback(drv_store *s, drv_error *err);
+
+/* True while a write transaction is open (writes not yet committed). */
+bool drv_store_pending(const drv_store *s);
+
+/* A mark inside the open transaction, so that one request's writes can be undone
+ * without losing the rest of the turn: drv_store_mark() (begins the transaction if
+ * needed), then drv_store_mark_release() to keep the writes since the mark, or
+ * drv_store_mark_undo() to drop them. Marks nest (last in, first out). Each returns 0,
+ * or -1 with err filled. */
+int drv_store_mark(drv_store *s, drv_error *err);
+int drv_store_mark_release(drv_store *s, drv_error *err);
+int drv_store_mark_undo(drv_store *s, drv_error *err);
+
+/* ---- writes (each joins the open transaction, beginning it if needed) ---- */
+
+/* Creates a run named name (NULL stores NULL) at time created_at. Returns its id (> 0),
+ * or -1 with err filled. */
+int64_t drv_store_run_create(drv_store *s, const char *name, double created_at, drv_error *err);
+
+/* Inserts task t as a test of run run_id (0: no run) submitted at submitted_at, with
+ * state t->state and attempts t->attempts. t->id 0 lets SQLite choose the id; any other
+ * value is used as the id (an id already used fails). Tag ids in t->req are written by
+ * name using tags. Returns the task's id (> 0), or -1 with err filled when the run does
+ * not exist, a string is not valid UTF-8, a tag id is not in tags, or SQLite fails;
+ * nothing is written then. */
+int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
+                              const drv_tag_table *tags, double submitted_at, drv_error *err);
+
+/* A task's new state, as the coordinator decided it. Every field is written as given. */
+typedef struct drv_store_task_update {
+    drv_task_state state;
+    uint32_t attempts;  /* attempts started so far */
+    const char *worker; /* worker of the current or last attempt; NULL: none */
+    const char *reason; /* why it is in this state, for a user; NULL: none */
+    double finished_at; /* when it reached a final state; 0: not finished (stored NULL) */
+    bool has_exit;      /* the fields below hold the final attempt's outcome */
+    int exit_code;
+    int signal; /* 0: not killed by a signal */
+    double duration_s;
+} drv_store_task_update;
+
+/* Writes u into task id. Returns 0, or -1 with err filled when there is no such task or
+ * SQLite fails. */
+int drv_store_task_update_state(drv_store *s, uint64_t id, const drv_store_task_update *u,
+                                drv_error *err);
+
+typedef enum drv_store_attempt_state {
+    DRV_ATTEMPT_ASSIGNED = 0, /* sent to its worker, not started */
+    DRV_ATTEMPT_RUNNING,      /* its worker started the process */
+    DRV_ATTEMPT_FINISHED,     /* a result was recorded */
+    DRV_ATTEMPT_ABANDONED,    /* given up by the coordinator; its result will not count */
+    DRV_ATTEMPT_STATE_COUNT
+} drv_store_attempt_state;
+
+/* "assigned", "running", "finished", "abandoned"; "?" out of range. */
+const char *drv_store_attempt_state_name(drv_store_attempt_state st);
+
+/* Records that attempt number attempt (1 for the first) of task_id was assigned to
+ * worker at assigned_at. Every earlier attempt of the task still open becomes
+ * abandoned. Returns 0, or -1 with err filled when the task does not exist, that
+ * attempt was already begun, or SQLite fails. */
+int drv_store_attempt_begin(drv_store *s, uint64_t task_id, uint32_t attempt, const char *worker,
+                            double assigned_at, drv_error *err);
+
+/* Records that the attempt's process started at started_at. Returns 1 when recorded, 0
+ * when the attempt is no longer 'assigned' (already running, finished or abandoned:
+ * nothing changes), -1 with err filled when there is no such attempt or SQLite fails. */
+int drv_store_attempt_started(drv_store *s, uint64_t task_id, uint32_t attempt, double started_at,
+                              drv_error *err);
+
+/* Gives up an open attempt (its worker is lost for good, or the test was cancelled).
+ * Returns 1 when abandoned now, 0 when it was already finished or abandoned, -1 with
+ * err filled when there is no such attempt or SQLite fails. */
+int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, drv_error *err);
+
+/* What a worker reported for one attempt. */
+typedef struct drv_store_result {
+    double finished_at;
+    int exit_code;
+    int signal; /* 0: none */
+    bool timed_out;
+    bool infra_failure; /* the runner, not the test, failed (spawn error, runner crash) */
+    double duration_s;
+    uint64_t peak_memory_kb;
+    const char *output_tail; /* may be NULL; borrowed */
+} drv_store_result;
+
+/* Records result r for (task_id, attempt) if that attempt is open (assigned or
+ * running). Returns 1 when recorded now; 0 when the attempt already has a result or was
+ * abandoned (a duplicate or late result: nothing changes, the caller must not count it);
+ * -1 with err filled when there is no such attempt or SQLite fails. prior (may be NULL)
+ * receives the attempt's state before the call when the return is 0 or 1. */
+int drv_store_attempt_finish(drv_store *s, uint64_t task_id, uint32_t attempt,
+                             const drv_store_result *r, drv_store_attempt_state *prior,
+                             drv_error *err);
+
+/* Inserts or updates worker w (by name): capabilities (tag names from tags), slots,
+ * health and reason; first_seen is set on insert only, last_seen to now. Returns 0, or
+ * -1 with err filled (empty name, a tag id not in tags, SQLite failure). */
+int drv_store_worker_upsert(drv_store *s, const drv_worker *w, const drv_tag_table *tags,
+                            double now, drv_error *err);
+
+/* Sets the health of worker name (reason NULL stores NULL) and last_seen to now.
+ * Returns 0, or -1 with err filled when there is no such worker or SQLite fails. */
+int drv_store_worker_health(drv_store *s, const char *name, drv_health health, const char *reason,
+                            double now, drv_error *err);
+
+/* Appends an event at time t: kind (required, e.g. "worker_lost"), task_id (0: none),
+ * worker (NULL: none), message (NULL: none). Returns the event id (> 0), or -1 with err
+ * filled. */
+int64_t drv_store_event_append(drv_store *s, double t, const char *kind, uint64_t task_id,
+                               const char *worker, const char *message, drv_error *err);
+
+/* Appends one sample of metric name at time t. Returns 0, or -1 with err filled. */
+int drv_store_metric_append(drv_store *s, double t, const char *name, double value, drv_error *err);
+
+/* ---- queries (see the open transaction's writes too) ---- */
+
+/* One non-final task found at start. task is owned by the store for the duration of
+ * the callback; the callback may take it with `*mine = *r->task; drv_task_init(r->task);`
+ * (the store then frees nothing of it) or copy it with drv_task_copy(). */
+typedef struct drv_store_recovered {
+    drv_task *task;     /* rebuilt from the row: id, state, attempts and all fields */
+    int64_t run_id;     /* 0: none */
+    const char *worker; /* worker of the current attempt; NULL: none */
+    double submitted_at;
+} drv_store_recovered;
+
+/* Callbacks return 0 to go on, 1 to stop (the query then returns 0), or -1 to fail (the
+ * query returns -1 with whatever the callback wrote into err). */
+typedef int (*drv_store_recover_fn)(void *ctx, drv_store_recovered *r, drv_error *err);
+
+/* Calls fn for every task not in a final state (queued, assigned, running), in id
+ * order, with tag names re-interned into tags. Returns 0, or -1 with err filled (a row
+ * that cannot be rebuilt names its task id). The callback may read the store but should
+ * not change tasks (SQLite does not define which rows a running query sees after they
+ * change): collect what to place again and write it after this returns. */
+int drv_store_recover(drv_store *s, drv_tag_table *tags, drv_store_recover_fn fn, void *ctx,
+                      drv_error *err);
+
+/* Which tasks drv_store_task_list() returns. Zero-initialised (plus state = -1) matches
+ * every task. */
+typedef struct drv_store_filter {
+    int state;               /* a drv_task_state, or -1 for any */
+    int64_t run_id;          /* 0: any run */
+    const char *name_prefix; /* NULL or "": any name */
+    uint32_t limit;          /* 0: no limit */
+    uint32_t offset;         /* rows skipped first (by id order) */
+} drv_store_filter;
+
+/* One task as a listing shows it; strings owned by the store, valid during the
+ * callback only. */
+typedef struct drv_store_task_row {
+    uint64_t id;
+    int64_t run_id; /* 0: none */
+    const char *name;
+    drv_task_state state;
+    uint32_t attempts;
+    int32_t priority;
+    const char *worker; /* NULL: none */
+    const char *reason; /* NULL: none */
+    double submitted_at;
+    double finished_at; /* 0: not finished */
+    bool has_exit;
+    int exit_code;
+    int signal;
+    double duration_s;
+} drv_store_task_row;
+
+typedef int (*drv_store_row_fn)(void *ctx, const drv_store_task_row *row, drv_error *err);
+
+/* Calls fn for each task matching f, in id order. Returns the number of rows passed to
+ * fn (>= 0), or -1 with err filled (an unknown state in f, SQLite failure, or the
+ * callback's -1). */
+int64_t drv_store_task_list(drv_store *s, const drv_store_filter *f, drv_store_row_fn fn, void *ctx,
+                            drv_error *err);
+
+/* One attempt of a task, owned by its drv_store_task_detail. */
+typedef struct drv_store_attempt {
+    uint32_t attempt;
+    char *worker; /* NULL: none */
+    drv_store_attempt_state state;
+    double assigned_at;
+    double started_at;  /* 0: not started */
+    double finished_at; /* 0: no result */
+    bool has_result;    /* state is FINISHED: the fields below are the result */
+    int exit_code;
+    int signal;
+    bool timed_out;
+    bool infra_failure;
+    double duration_s;
+    uint64_t peak_memory_kb;
+    char *output_tail; /* NULL: none */
+} drv_store_attempt;
+
+/* A task with everything the store knows of it. Owned by the caller: release with
+ * drv_store_task_detail_clear(). */
+typedef struct drv_store_task_detail {
+    drv_task task;
+    int64_t run_id;
+    double submitted_at;
+    double finished_at;
+    char *worker;
+    char *reason;
+    bool has_exit;
+    int exit_code;
+    int signal;
+    double duration_s;
+    drv_store_attempt *attempts; /* by attempt number */
+    size_t n_attempts;
+} drv_store_task_detail;
+
+/* Frees what d owns and zeroes it (its task is re-initialised). NULL is a no-op. */
+void drv_store_task_detail_clear(drv_store_task_detail *d);
+
+/* Fills out (which the caller must have zeroed or cleared; its old contents are not
+ * freed) with task id and its attempts, tags re-interned into tags. Returns 1 when
+ * found, 0 when there is no such task (out left empty), -1 with err filled. */
+int drv_store_task_get(drv_store *s, uint64_t id, drv_tag_table *tags, drv_store_task_detail *out,
+                       drv_error *err);
+
+typedef struct drv_store_counts {
+    uint64_t by_state[DRV_TASK_STATE_COUNT];
+    uint64_t total;
+} drv_store_counts;
+
+/* Counts the tasks of the whole store by state. Returns 0, or -1 with err filled. */
+int drv_store_count(drv_store *s, drv_store_counts *out, drv_error *err);
+
+typedef struct drv_store_run_summary {
+    int64_t id;
+    char *name; /* owned; NULL when the run has no name */
+    double created_at;
+    uint64_t submitted;
+    drv_store_counts counts;
+} drv_store_run_summary;
+
+/* Frees what r owns and zeroes it. NULL is a no-op. */
+void drv_store_run_summary_clear(drv_store_run_summary *r);
+
+/* Fills out (zeroed or cleared by the caller) with run id and its tasks counted by
+ * state. Returns 1 when found, 0 when there is no such run, -1 with err filled. */
+int drv_store_run_summary_get(drv_store *s, int64_t run_id, drv_store_run_summary *out,
+                              drv_error *err);
+
+/* One stored worker, rebuilt: name, caps (tags re-interned), slots, health,
+ * health_reason, joined_at = first_seen; every other field zero. Owned by the store,
+ * valid during the callback; copy the struct to keep it (it owns no pointers). */
+typedef int (*drv_store_worker_fn)(void *ctx, const drv_worker *w, double last_seen,
+                                   drv_error *err);
+
+/* Calls fn for every stored worker, in name order. Returns 0, or -1 with err filled. */
+int drv_store_worker_list(drv_store *s, drv_tag_table *tags, drv_store_worker_fn fn, void *ctx,
+                          drv_error *err);
+
+#endif

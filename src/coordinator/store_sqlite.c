@@ -1,0 +1,1152 @@
+/* store_sqlite.c - the store on SQLite: opening, schema and migrations, the grouped
+ * write transaction, the statement cache, and the JSON codecs of the task model.
+ * Writes are here; queries are in store_queries.c. See store.h for the model. */
+#include "coordinator/store_sqlite.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- schema ---- */
+
+/* migrations[v] takes a store from schema version v to v + 1, in one transaction. */
+static const char *const migrations[DRV_STORE_SCHEMA_VERSION] = {
+    /* 0 -> 1: the first schema. */
+    "CREATE TABLE runs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT,"
+    "  created_at REAL NOT NULL,"
+    "  submitted INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE tasks ("
+    "  id INTEGER PRIMARY KEY,"
+    "  run_id INTEGER REFERENCES runs(id),"
+    "  name TEXT,"
+    "  argv TEXT,"
+    "  env TEXT,"
+    "  cwd TEXT,"
+    "  requirements TEXT NOT NULL,"
+    "  priority INTEGER NOT NULL,"
+    "  timeout_s REAL NOT NULL,"
+    "  max_retries INTEGER NOT NULL,"
+    "  retry_on_failure INTEGER NOT NULL,"
+    "  model_id TEXT,"
+    "  family INTEGER NOT NULL,"
+    "  test_type TEXT,"
+    "  batch_size INTEGER NOT NULL,"
+    "  labels TEXT,"
+    "  state TEXT NOT NULL CHECK (state IN ('queued', 'assigned', 'running', 'passed',"
+    "    'failed', 'timed_out', 'cancelled', 'unschedulable')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  submitted_at REAL NOT NULL,"
+    "  finished_at REAL,"
+    "  worker TEXT,"
+    "  exit_code INTEGER,"
+    "  signal INTEGER,"
+    "  duration_s REAL,"
+    "  reason TEXT);"
+    "CREATE INDEX tasks_state ON tasks(state);"
+    "CREATE INDEX tasks_run ON tasks(run_id, state);"
+    /* A run counts its tasks in the same statement that inserts one. */
+    "CREATE TRIGGER tasks_count_in_run AFTER INSERT ON tasks WHEN NEW.run_id IS NOT NULL"
+    " BEGIN UPDATE runs SET submitted = submitted + 1 WHERE id = NEW.run_id; END;"
+    "CREATE TABLE attempts ("
+    "  task_id INTEGER NOT NULL REFERENCES tasks(id),"
+    "  attempt INTEGER NOT NULL CHECK (attempt >= 1),"
+    "  worker TEXT,"
+    "  state TEXT NOT NULL CHECK (state IN ('assigned', 'running', 'finished', 'abandoned')),"
+    "  assigned_at REAL NOT NULL,"
+    "  started_at REAL,"
+    "  finished_at REAL,"
+    "  exit_code INTEGER,"
+    "  signal INTEGER,"
+    "  timed_out INTEGER,"
+    "  infra_failure INTEGER,"
+    "  duration_s REAL,"
+    "  peak_memory_kb INTEGER,"
+    "  output_tail TEXT,"
+    "  UNIQUE (task_id, attempt));"
+    /* At most one open attempt per task: a new one supersedes the older open ones, so a
+     * late result of those is recognised and not counted. */
+    "CREATE TRIGGER attempts_supersede AFTER INSERT ON attempts BEGIN"
+    " UPDATE attempts SET state = 'abandoned' WHERE task_id = NEW.task_id"
+    "  AND attempt < NEW.attempt AND state IN ('assigned', 'running'); END;"
+    "CREATE TABLE workers ("
+    "  name TEXT PRIMARY KEY,"
+    "  capabilities TEXT NOT NULL,"
+    "  slots INTEGER NOT NULL,"
+    "  labels TEXT,"
+    "  health TEXT NOT NULL,"
+    "  health_reason TEXT,"
+    "  first_seen REAL NOT NULL,"
+    "  last_seen REAL NOT NULL);"
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  t REAL NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  task_id INTEGER,"
+    "  worker TEXT,"
+    "  message TEXT);"
+    "CREATE INDEX events_t ON events(t);"
+    "CREATE TABLE metrics ("
+    "  t REAL NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  value REAL NOT NULL);"
+    "CREATE INDEX metrics_name_t ON metrics(name, t);",
+};
+
+/* ---- the statement cache ---- */
+
+static const char *const stmt_sql[ST_LIST_FIRST] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT drv_mark",
+    [ST_RELEASE] = "RELEASE drv_mark",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO drv_mark",
+    [ST_RUN_INSERT] = "INSERT INTO runs (name, created_at) VALUES (?1, ?2)",
+    [ST_TASK_INSERT] =
+        "INSERT INTO tasks (id, run_id, name, argv, env, cwd, requirements, priority, timeout_s,"
+        " max_retries, retry_on_failure, model_id, family, test_type, batch_size, labels, state,"
+        " attempts, submitted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+        " ?14, ?15, ?16, ?17, ?18, ?19)",
+    [ST_TASK_UPDATE] = "UPDATE tasks SET state = ?1, attempts = ?2, worker = ?3, reason = ?4,"
+                       " finished_at = ?5, exit_code = ?6, signal = ?7, duration_s = ?8"
+                       " WHERE id = ?9",
+    [ST_ATTEMPT_BEGIN] = "INSERT INTO attempts (task_id, attempt, worker, state, assigned_at)"
+                         " VALUES (?1, ?2, ?3, 'assigned', ?4)",
+    [ST_ATTEMPT_STATE] = "SELECT state FROM attempts WHERE task_id = ?1 AND attempt = ?2",
+    [ST_ATTEMPT_STARTED] = "UPDATE attempts SET state = 'running', started_at = ?3"
+                           " WHERE task_id = ?1 AND attempt = ?2",
+    [ST_ATTEMPT_ABANDON] = "UPDATE attempts SET state = 'abandoned'"
+                           " WHERE task_id = ?1 AND attempt = ?2",
+    [ST_ATTEMPT_FINISH] =
+        "UPDATE attempts SET state = 'finished', finished_at = ?3, exit_code = ?4, signal = ?5,"
+        " timed_out = ?6, infra_failure = ?7, duration_s = ?8, peak_memory_kb = ?9,"
+        " output_tail = ?10 WHERE task_id = ?1 AND attempt = ?2",
+    [ST_WORKER_UPSERT] =
+        "INSERT INTO workers (name, capabilities, slots, labels, health, health_reason,"
+        " first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"
+        " ON CONFLICT (name) DO UPDATE SET capabilities = excluded.capabilities,"
+        " slots = excluded.slots, labels = excluded.labels, health = excluded.health,"
+        " health_reason = excluded.health_reason, last_seen = excluded.last_seen",
+    [ST_WORKER_HEALTH] = "UPDATE workers SET health = ?2, health_reason = ?3, last_seen = ?4"
+                         " WHERE name = ?1",
+    [ST_EVENT] = "INSERT INTO events (t, kind, task_id, worker, message)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_METRIC] = "INSERT INTO metrics (t, name, value) VALUES (?1, ?2, ?3)",
+    [ST_RECOVER] = "SELECT " DRV_STORE_TASK_COLS " FROM tasks"
+                   " WHERE state IN ('queued', 'assigned', 'running') ORDER BY id",
+    [ST_TASK_GET] = "SELECT " DRV_STORE_TASK_COLS " FROM tasks WHERE id = ?1",
+    [ST_ATTEMPTS_OF] = "SELECT attempt, worker, state, assigned_at, started_at, finished_at,"
+                       " exit_code, signal, timed_out, infra_failure, duration_s,"
+                       " peak_memory_kb, output_tail FROM attempts WHERE task_id = ?1"
+                       " ORDER BY attempt",
+    [ST_COUNT_ALL] = "SELECT state, count(*) FROM tasks GROUP BY state",
+    [ST_RUN_GET] = "SELECT name, created_at, submitted FROM runs WHERE id = ?1",
+    [ST_RUN_COUNT] = "SELECT state, count(*) FROM tasks WHERE run_id = ?1 GROUP BY state",
+    [ST_WORKER_LIST] = "SELECT name, capabilities, slots, health, health_reason, first_seen,"
+                       " last_seen FROM workers ORDER BY name",
+};
+
+/* Builds the listing query for the filter combination mask (DRV_STORE_LIST_* bits). */
+static void list_sql(int mask, char *buf, size_t len)
+{
+    snprintf(buf, len,
+             "SELECT id, run_id, name, state, attempts, priority, worker, reason, submitted_at,"
+             " finished_at, exit_code, signal, duration_s FROM tasks WHERE 1%s%s%s"
+             " ORDER BY id LIMIT :limit OFFSET :offset",
+             (mask & DRV_STORE_LIST_STATE) ? " AND state = :state" : "",
+             (mask & DRV_STORE_LIST_RUN) ? " AND run_id = :run" : "",
+             (mask & DRV_STORE_LIST_PREFIX) ? " AND substr(name, 1, length(:prefix)) = :prefix"
+                                            : "");
+}
+
+/* Returns the cached statement id, preparing it on first use; NULL with err filled if
+ * SQLite cannot prepare it. The statement stays owned by the store. */
+sqlite3_stmt *drv_store_stmt(drv_store *s, drv_store_stmt_id id, drv_error *err)
+{
+    if (s->stmts[id])
+        return s->stmts[id];
+    char buf[512];
+    const char *sql = stmt_sql[id < ST_LIST_FIRST ? id : 0];
+    if (id >= ST_LIST_FIRST) {
+        list_sql((int)(id - ST_LIST_FIRST), buf, sizeof buf);
+        sql = buf;
+    }
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[id], NULL) !=
+        SQLITE_OK) {
+        s->stmts[id] = NULL;
+        drv_error_set(err, "%s: cannot prepare a store query: %s", s->path, sqlite3_errmsg(s->db));
+        return NULL;
+    }
+    return s->stmts[id];
+}
+
+/* Resets st for its next use and drops its bindings (some point into the caller's
+ * strings). NULL is a no-op. */
+void drv_store_reset(sqlite3_stmt *st)
+{
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+}
+
+/* Fills err with "path: what: SQLite's message" and returns -1. When the failure ended
+ * the open transaction (SQLite rolls back on I/O errors, a full disk, out of memory),
+ * the message says that the uncommitted writes are gone. */
+int drv_store_fail(drv_store *s, drv_error *err, const char *what)
+{
+    const char *lost = "";
+    if (s->in_txn && sqlite3_get_autocommit(s->db)) {
+        s->in_txn = false;
+        s->marks = 0;
+        lost = " (the open transaction was rolled back: its uncommitted writes are lost)";
+    }
+    return drv_error_set(err, "%s: %s: %s%s", s->path, what, sqlite3_errmsg(s->db), lost);
+}
+
+/* Runs a statement that returns no rows (or whose rows are ignored) to completion and
+ * resets it. Returns 0, or -1 with err filled naming what. */
+static int run_stmt(drv_store *s, sqlite3_stmt *st, const char *what, drv_error *err)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    if (rc != SQLITE_DONE) {
+        drv_store_fail(s, err, what);
+        drv_store_reset(st);
+        return -1;
+    }
+    drv_store_reset(st);
+    return 0;
+}
+
+/* Runs the cached statement id to completion. Returns 0 or -1 with err filled. */
+static int exec_cached(drv_store *s, drv_store_stmt_id id, const char *what, drv_error *err)
+{
+    sqlite3_stmt *st = drv_store_stmt(s, id, err);
+    return st ? run_stmt(s, st, what, err) : -1;
+}
+
+/* Begins the write transaction unless one is open. Returns 0 or -1 with err filled (for
+ * example "database is locked" when another connection writes past the busy timeout). */
+static int begin_write(drv_store *s, drv_error *err)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        return 0;
+    s->in_txn = false;
+    s->marks = 0;
+    if (exec_cached(s, ST_BEGIN, "cannot begin a write transaction", err) < 0)
+        return -1;
+    s->in_txn = true;
+    return 0;
+}
+
+/* ---- opening and closing ---- */
+
+/* Runs a one-shot SQL script (no cached statement). Returns 0 or -1 with err filled. */
+static int exec_script(drv_store *s, const char *sql, const char *what, drv_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        drv_error_set(err, "%s: %s: %s", s->path, what, msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads one integer from a single-row query (a PRAGMA or a count). Returns 0 or -1. */
+static int query_int(drv_store *s, const char *sql, int64_t *out, const char *what, drv_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        drv_error_set(err, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+        sqlite3_finalize(st);
+        return -1;
+    }
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        drv_error_set(err, "%s: %s: %s", s->path, what,
+                      rc == SQLITE_DONE ? "no result" : sqlite3_errmsg(s->db));
+        sqlite3_finalize(st);
+        return -1;
+    }
+    *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* Sets the connection up: WAL, synchronous level, foreign keys, busy timeout. The first
+ * statement that reads the file is here, so "file is not a database" is reported here. */
+static int configure(drv_store *s, const drv_store_options *opt, drv_error *err)
+{
+    sqlite3_busy_timeout(s->db, opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 5000);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        drv_error_set(err, "%s: cannot open the store: %s", s->path, sqlite3_errmsg(s->db));
+        sqlite3_finalize(st);
+        return -1;
+    }
+    const char *mode = (const char *)sqlite3_column_text(st, 0);
+    if (!mode || (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)) {
+        drv_error_set(err, "%s: cannot switch the store to WAL mode (journal mode stays %s)",
+                      s->path, mode ? mode : "unknown");
+        sqlite3_finalize(st);
+        return -1;
+    }
+    sqlite3_finalize(st);
+    return exec_script(s,
+                       opt->sync_full ? "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+                                      : "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                       "cannot configure the store", err);
+}
+
+/* Creates or migrates the schema to DRV_STORE_SCHEMA_VERSION in one transaction, or
+ * refuses a file that is newer or is some other program's database. */
+static int migrate(drv_store *s, drv_error *err)
+{
+    if (exec_script(s, "BEGIN IMMEDIATE", "cannot read the schema", err) < 0)
+        return -1;
+    int64_t version, tables;
+    if (query_int(s, "PRAGMA user_version", &version, "cannot read the schema version", err) < 0 ||
+        query_int(s, "SELECT count(*) FROM sqlite_master", &tables, "cannot read the schema", err) <
+            0)
+        goto err;
+    if (version > DRV_STORE_SCHEMA_VERSION) {
+        drv_error_set(err,
+                      "%s: the store has schema version %" PRId64
+                      ", newer than this drover understands (%d); use a newer drover or "
+                      "another store file",
+                      s->path, version, DRV_STORE_SCHEMA_VERSION);
+        goto err;
+    }
+    if (version < 0 || (version == 0 && tables > 0)) {
+        drv_error_set(err,
+                      "%s: not a drover store (an SQLite database with other tables and "
+                      "schema version %" PRId64 ")",
+                      s->path, version);
+        goto err;
+    }
+    for (int64_t v = version; v < DRV_STORE_SCHEMA_VERSION; v++) {
+        char what[64];
+        snprintf(what, sizeof what, "cannot migrate the schema to version %" PRId64, v + 1);
+        if (exec_script(s, migrations[v], what, err) < 0)
+            goto err;
+    }
+    if (version < DRV_STORE_SCHEMA_VERSION) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", DRV_STORE_SCHEMA_VERSION);
+        if (exec_script(s, sql, "cannot write the schema version", err) < 0)
+            goto err;
+    }
+    return exec_script(s, "COMMIT", "cannot write the schema", err);
+err:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+/* Opens with the default options: synchronous=NORMAL, 5 s busy timeout. */
+drv_store *drv_store_open(const char *path, drv_error *err)
+{
+    return drv_store_open_with(path, NULL, err);
+}
+
+/* Opens path (see store.h). On failure everything opened so far is closed. */
+drv_store *drv_store_open_with(const char *path, const drv_store_options *opt, drv_error *err)
+{
+    static const drv_store_options defaults = {0};
+    if (!path || !*path) {
+        drv_error_set(err, "store: no path given");
+        return NULL;
+    }
+    if (!opt)
+        opt = &defaults;
+    drv_store *s = drv_xcalloc(1, sizeof *s);
+    s->path = drv_xstrdup(path);
+    int rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                 SQLITE_OPEN_EXRESCODE,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        drv_error_set(err, "%s: cannot open the store: %s", path,
+                      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto err;
+    }
+    if (configure(s, opt, err) < 0 || migrate(s, err) < 0)
+        goto err;
+    return s;
+err:
+    drv_store_close(s);
+    return NULL;
+}
+
+/* Rolls back what is uncommitted, finalizes the statements, closes the file. */
+void drv_store_close(drv_store *s)
+{
+    if (!s)
+        return;
+    if (s->db && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->stmts[i]);
+    sqlite3_close(s->db);
+    free(s->path);
+    free(s);
+}
+
+/* The path given to drv_store_open. */
+const char *drv_store_path(const drv_store *s)
+{
+    return s->path;
+}
+
+/* ---- transactions ---- */
+
+/* Commits the open transaction; on failure rolls it back so the store is never left
+ * half-way (see store.h). */
+int drv_store_commit(drv_store *s, drv_error *err)
+{
+    if (sqlite3_get_autocommit(s->db)) {
+        s->in_txn = false;
+        return 0;
+    }
+    if (exec_cached(s, ST_COMMIT, "cannot commit", err) < 0) {
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        s->in_txn = false;
+        s->marks = 0;
+        return drv_error_prefix(err, "nothing of this transaction was stored");
+    }
+    s->in_txn = false;
+    s->marks = 0;
+    return 0;
+}
+
+/* Rolls back the open transaction, if any. */
+int drv_store_rollback(drv_store *s, drv_error *err)
+{
+    if (sqlite3_get_autocommit(s->db)) {
+        s->in_txn = false;
+        return 0;
+    }
+    int rc = exec_cached(s, ST_ROLLBACK, "cannot roll back", err);
+    s->in_txn = false;
+    s->marks = 0;
+    return rc;
+}
+
+/* True while uncommitted writes exist. */
+bool drv_store_pending(const drv_store *s)
+{
+    return !sqlite3_get_autocommit(s->db);
+}
+
+/* Sets a savepoint inside the (possibly new) write transaction. */
+int drv_store_mark(drv_store *s, drv_error *err)
+{
+    if (begin_write(s, err) < 0 || exec_cached(s, ST_SAVEPOINT, "cannot set a mark", err) < 0)
+        return -1;
+    s->marks++;
+    return 0;
+}
+
+/* Keeps the writes since the last mark and forgets the mark; no mark: error. */
+int drv_store_mark_release(drv_store *s, drv_error *err)
+{
+    if (s->marks == 0 || sqlite3_get_autocommit(s->db))
+        return drv_error_set(err, "%s: release of a mark that was not set", s->path);
+    if (exec_cached(s, ST_RELEASE, "cannot release a mark", err) < 0)
+        return -1;
+    s->marks--;
+    return 0;
+}
+
+/* Drops the writes since the last mark and forgets the mark; no mark: error. */
+int drv_store_mark_undo(drv_store *s, drv_error *err)
+{
+    if (s->marks == 0 || sqlite3_get_autocommit(s->db))
+        return drv_error_set(err, "%s: undo to a mark that was not set", s->path);
+    if (exec_cached(s, ST_ROLLBACK_TO, "cannot undo to a mark", err) < 0 ||
+        exec_cached(s, ST_RELEASE, "cannot undo to a mark", err) < 0)
+        return -1;
+    s->marks--;
+    return 0;
+}
+
+/* ---- JSON codecs ---- */
+
+/* Encodes the NULL-terminated vector v as a JSON array into *out (free()'d by the
+ * caller); v NULL gives *out NULL. what names the field in errors ("task \"x\": argv").
+ * Returns 0, or -1 when a string is not valid UTF-8. */
+int drv_store_strv_encode(char *const *v, char **out, const char *what, drv_error *err)
+{
+    *out = NULL;
+    if (!v)
+        return 0;
+    json_t *a = json_array();
+    for (size_t i = 0; v[i]; i++) {
+        json_t *str = json_string(v[i]);
+        if (!str) {
+            json_decref(a);
+            return drv_error_set(err, "%s[%zu]: not valid UTF-8", what, i);
+        }
+        json_array_append_new(a, str);
+    }
+    *out = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    if (!*out)
+        return drv_error_set(err, "%s: cannot encode as JSON", what);
+    return 0;
+}
+
+/* Decodes a JSON array of strings into a new NULL-terminated vector (*out, owned by the
+ * caller: drv_strv_free); text NULL gives *out NULL. Returns 0, or -1 when text is not
+ * such an array. */
+int drv_store_strv_decode(const char *text, char ***out, const char *what, drv_error *err)
+{
+    *out = NULL;
+    if (!text)
+        return 0;
+    json_error_t je;
+    json_t *a = json_loads(text, 0, &je);
+    if (!a || !json_is_array(a)) {
+        json_decref(a);
+        return drv_error_set(err, "%s: not a JSON array of strings", what);
+    }
+    size_t n = json_array_size(a);
+    char **v = drv_xcalloc(n + 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        const char *str = json_string_value(json_array_get(a, i));
+        if (!str) {
+            drv_strv_free(v);
+            json_decref(a);
+            return drv_error_set(err, "%s[%zu]: not a string", what, i);
+        }
+        v[i] = drv_xstrdup(str);
+    }
+    json_decref(a);
+    *out = v;
+    return 0;
+}
+
+/* The numbers shared by requirements and capabilities. */
+typedef struct numbers {
+    uint32_t cpu, gpus, cuda_cc, driver_version;
+    uint64_t memory_mb, gpu_memory_mb;
+} numbers;
+
+/* Adds the non-zero numbers to o. Returns 0, or -1 when one does not fit a JSON
+ * integer. */
+static int numbers_encode(json_t *o, const numbers *n, const char *what, drv_error *err)
+{
+    if (n->memory_mb > INT64_MAX || n->gpu_memory_mb > INT64_MAX)
+        return drv_error_set(err, "%s: a memory size is too large", what);
+    const struct {
+        const char *key;
+        uint64_t v;
+    } f[] = {
+        {"cpu", n->cpu},         {"memory_mb", n->memory_mb},
+        {"gpus", n->gpus},       {"gpu_memory_mb", n->gpu_memory_mb},
+        {"cuda_cc", n->cuda_cc}, {"driver_version", n->driver_version},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].v)
+            json_object_set_new(o, f[i].key, json_integer((json_int_t)f[i].v));
+    return 0;
+}
+
+/* Reads member key of o into *out: absent gives 0; anything but an integer in
+ * 0..max is an error. */
+static int get_uint(const json_t *o, const char *key, uint64_t max, uint64_t *out, const char *what,
+                    drv_error *err)
+{
+    json_t *v = json_object_get(o, key);
+    *out = 0;
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
+        return drv_error_set(err, "%s.%s: not an integer in 0..%" PRIu64, what, key, max);
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int numbers_decode(const json_t *o, numbers *n, const char *what, drv_error *err)
+{
+    uint64_t cpu = 0, gpus = 0, cc = 0, drv = 0;
+    if (get_uint(o, "cpu", UINT32_MAX, &cpu, what, err) < 0 ||
+        get_uint(o, "gpus", UINT32_MAX, &gpus, what, err) < 0 ||
+        get_uint(o, "cuda_cc", UINT32_MAX, &cc, what, err) < 0 ||
+        get_uint(o, "driver_version", UINT32_MAX, &drv, what, err) < 0 ||
+        get_uint(o, "memory_mb", INT64_MAX, &n->memory_mb, what, err) < 0 ||
+        get_uint(o, "gpu_memory_mb", INT64_MAX, &n->gpu_memory_mb, what, err) < 0)
+        return -1;
+    n->cpu = (uint32_t)cpu;
+    n->gpus = (uint32_t)gpus;
+    n->cuda_cc = (uint32_t)cc;
+    n->driver_version = (uint32_t)drv;
+    return 0;
+}
+
+/* Adds set as an array of tag names under key (nothing when set is empty). Returns 0,
+ * or -1 when a tag id is not in tags. */
+static int tagset_encode(json_t *o, const char *key, const drv_tagset *set,
+                         const drv_tag_table *tags, const char *what, drv_error *err)
+{
+    if (drv_tagset_empty(set))
+        return 0;
+    json_t *a = json_array();
+    int count = drv_tag_count(tags);
+    for (int id = 0; id < DRV_TAGS_MAX; id++) {
+        if (!drv_tagset_has(set, id))
+            continue;
+        if (id >= count) {
+            json_decref(a);
+            return drv_error_set(err, "%s.%s: tag id %d is not in the tag table", what, key, id);
+        }
+        json_array_append_new(a, json_string(drv_tag_name(tags, id)));
+    }
+    json_object_set_new(o, key, a);
+    return 0;
+}
+
+/* Reads the array of tag names under key (absent: empty) into set, interning them. */
+static int tagset_decode(const json_t *o, const char *key, drv_tag_table *tags, drv_tagset *set,
+                         const char *what, drv_error *err)
+{
+    drv_tagset_clear(set);
+    json_t *a = json_object_get(o, key);
+    if (!a)
+        return 0;
+    if (!json_is_array(a))
+        return drv_error_set(err, "%s.%s: not an array of tag names", what, key);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const char *name = json_string_value(json_array_get(a, i));
+        if (!name)
+            return drv_error_set(err, "%s.%s[%zu]: not a string", what, key, i);
+        int id = drv_tag_intern(tags, name, err);
+        if (id < 0)
+            return drv_error_prefix(err, "%s.%s[%zu]", what, key, i);
+        drv_tagset_add(set, id);
+    }
+    return 0;
+}
+
+/* Dumps o into *out (caller frees) and drops o. */
+static int dump(json_t *o, char **out, const char *what, drv_error *err)
+{
+    *out = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return *out ? 0 : drv_error_set(err, "%s: cannot encode as JSON", what);
+}
+
+/* Encodes requirements r (the shape in store.h) into *out, owned by the caller. */
+int drv_store_req_encode(const drv_requirements *r, const drv_tag_table *tags, char **out,
+                         const char *what, drv_error *err)
+{
+    numbers n = {r->cpu_cores,      r->gpu_count, r->cuda_cc,
+                 r->driver_version, r->memory_mb, r->gpu_memory_mb};
+    json_t *o = json_object();
+    *out = NULL;
+    if (numbers_encode(o, &n, what, err) < 0 ||
+        tagset_encode(o, "all_of", &r->all_of, tags, what, err) < 0 ||
+        tagset_encode(o, "any_of", &r->any_of, tags, what, err) < 0 ||
+        tagset_encode(o, "none_of", &r->none_of, tags, what, err) < 0) {
+        json_decref(o);
+        return -1;
+    }
+    return dump(o, out, what, err);
+}
+
+/* Decodes text into *r, interning tag names into tags. */
+int drv_store_req_decode(const char *text, drv_tag_table *tags, drv_requirements *r,
+                         const char *what, drv_error *err)
+{
+    drv_requirements_init(r);
+    json_error_t je;
+    json_t *o = text ? json_loads(text, 0, &je) : NULL;
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return drv_error_set(err, "%s: not a JSON object", what);
+    }
+    numbers n = {0};
+    int rc = -1;
+    if (numbers_decode(o, &n, what, err) == 0 &&
+        tagset_decode(o, "all_of", tags, &r->all_of, what, err) == 0 &&
+        tagset_decode(o, "any_of", tags, &r->any_of, what, err) == 0 &&
+        tagset_decode(o, "none_of", tags, &r->none_of, what, err) == 0) {
+        r->cpu_cores = n.cpu;
+        r->gpu_count = n.gpus;
+        r->memory_mb = n.memory_mb;
+        r->gpu_memory_mb = n.gpu_memory_mb;
+        r->cuda_cc = n.cuda_cc;
+        r->driver_version = n.driver_version;
+        rc = 0;
+    }
+    json_decref(o);
+    return rc;
+}
+
+/* Encodes capabilities c into *caps_out and the non-well-known tags into *labels_out
+ * (both owned by the caller). */
+static int caps_encode(const drv_capabilities *c, const drv_tag_table *tags, char **caps_out,
+                       char **labels_out, const char *what, drv_error *err)
+{
+    numbers n = {c->cpu_cores,      c->gpu_count, c->cuda_cc,
+                 c->driver_version, c->memory_mb, c->gpu_memory_mb};
+    *caps_out = *labels_out = NULL;
+    json_t *o = json_object();
+    if (numbers_encode(o, &n, what, err) < 0 ||
+        tagset_encode(o, "tags", &c->tags, tags, what, err) < 0) {
+        json_decref(o);
+        return -1;
+    }
+    drv_tagset labels = c->tags;
+    for (int id = 0; id < DRV_TAG_WELL_KNOWN_COUNT; id++)
+        drv_tagset_remove(&labels, id);
+    json_t *l = json_object();
+    if (tagset_encode(l, "labels", &labels, tags, what, err) < 0) {
+        json_decref(o);
+        json_decref(l);
+        return -1;
+    }
+    json_t *arr = json_object_get(l, "labels");
+    if (dump(o, caps_out, what, err) < 0) {
+        json_decref(l);
+        return -1;
+    }
+    if (dump(json_incref(arr ? arr : json_array()), labels_out, what, err) < 0) {
+        json_decref(l);
+        free(*caps_out);
+        *caps_out = NULL;
+        return -1;
+    }
+    json_decref(l);
+    return 0;
+}
+
+/* Decodes capabilities text into *c, interning tags. */
+int drv_store_caps_decode(const char *text, drv_tag_table *tags, drv_capabilities *c,
+                          const char *what, drv_error *err)
+{
+    drv_capabilities_init(c);
+    json_error_t je;
+    json_t *o = text ? json_loads(text, 0, &je) : NULL;
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return drv_error_set(err, "%s: not a JSON object", what);
+    }
+    numbers n = {0};
+    int rc = -1;
+    if (numbers_decode(o, &n, what, err) == 0 &&
+        tagset_decode(o, "tags", tags, &c->tags, what, err) == 0) {
+        c->cpu_cores = n.cpu;
+        c->gpu_count = n.gpus;
+        c->memory_mb = n.memory_mb;
+        c->gpu_memory_mb = n.gpu_memory_mb;
+        c->cuda_cc = n.cuda_cc;
+        c->driver_version = n.driver_version;
+        rc = 0;
+    }
+    json_decref(o);
+    return rc;
+}
+
+/* ---- writes ---- */
+
+/* Binds text, or NULL for a NULL pointer. The string must outlive the step. */
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Binds a non-zero id, or NULL for 0. */
+static void bind_id(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Binds a time, or NULL for 0 (not happened). */
+static void bind_time(sqlite3_stmt *st, int i, double t)
+{
+    if (t != 0)
+        sqlite3_bind_double(st, i, t);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Creates a run. */
+int64_t drv_store_run_create(drv_store *s, const char *name, double created_at, drv_error *err)
+{
+    if (begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st = drv_store_stmt(s, ST_RUN_INSERT, err);
+    if (!st)
+        return -1;
+    bind_text(st, 1, name);
+    sqlite3_bind_double(st, 2, created_at);
+    if (run_stmt(s, st, "cannot create a run", err) < 0)
+        return -1;
+    return sqlite3_last_insert_rowid(s->db);
+}
+
+/* Inserts a task (see store.h): encodes its vectors and requirements, then one INSERT
+ * (the run's counter follows through a trigger, so it is all or nothing). */
+int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
+                              const drv_tag_table *tags, double submitted_at, drv_error *err)
+{
+    char what[160];
+    if (t->id)
+        snprintf(what, sizeof what, "task %" PRIu64, t->id);
+    else
+        snprintf(what, sizeof what, "task \"%.120s\"", t->name ? t->name : "(unnamed)");
+    if (t->id > INT64_MAX)
+        return drv_error_set(err, "%s: id too large for the store", what);
+    if ((int)t->state < 0 || t->state >= DRV_TASK_STATE_COUNT)
+        return drv_error_set(err, "%s: unknown state %d", what, (int)t->state);
+
+    char *argv = NULL, *env = NULL, *labels = NULL, *req = NULL;
+    char field[200];
+    int64_t id = -1;
+    snprintf(field, sizeof field, "%s: argv", what);
+    if (drv_store_strv_encode(t->argv, &argv, field, err) < 0)
+        goto out;
+    snprintf(field, sizeof field, "%s: env", what);
+    if (drv_store_strv_encode(t->env, &env, field, err) < 0)
+        goto out;
+    snprintf(field, sizeof field, "%s: labels", what);
+    if (drv_store_strv_encode(t->labels, &labels, field, err) < 0)
+        goto out;
+    snprintf(field, sizeof field, "%s: requirements", what);
+    if (drv_store_req_encode(&t->req, tags, &req, field, err) < 0)
+        goto out;
+    if (begin_write(s, err) < 0)
+        goto out;
+    sqlite3_stmt *st = drv_store_stmt(s, ST_TASK_INSERT, err);
+    if (!st)
+        goto out;
+    bind_id(st, 1, (int64_t)t->id);
+    bind_id(st, 2, run_id);
+    bind_text(st, 3, t->name);
+    bind_text(st, 4, argv);
+    bind_text(st, 5, env);
+    bind_text(st, 6, t->cwd);
+    bind_text(st, 7, req);
+    sqlite3_bind_int(st, 8, t->priority);
+    sqlite3_bind_double(st, 9, t->timeout_s);
+    sqlite3_bind_int64(st, 10, t->max_retries);
+    sqlite3_bind_int(st, 11, t->retry_on_failure);
+    bind_text(st, 12, t->model_id);
+    sqlite3_bind_int(st, 13, t->family);
+    bind_text(st, 14, t->test_type);
+    sqlite3_bind_int64(st, 15, t->batch_size);
+    bind_text(st, 16, labels);
+    bind_text(st, 17, drv_task_state_name(t->state));
+    sqlite3_bind_int64(st, 18, t->attempts);
+    sqlite3_bind_double(st, 19, submitted_at);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        id = sqlite3_last_insert_rowid(s->db);
+    } else if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        drv_error_set(err, "%s: run %" PRId64 ": no such run", what, run_id);
+    } else if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        drv_error_set(err, "%s: the id is already used by another task", what);
+    } else {
+        drv_store_fail(s, err, what);
+    }
+    drv_store_reset(st);
+out:
+    free(argv);
+    free(env);
+    free(labels);
+    free(req);
+    return id;
+}
+
+/* Writes the coordinator's view of one task. */
+int drv_store_task_update_state(drv_store *s, uint64_t id, const drv_store_task_update *u,
+                                drv_error *err)
+{
+    if ((int)u->state < 0 || u->state >= DRV_TASK_STATE_COUNT)
+        return drv_error_set(err, "task %" PRIu64 ": unknown state %d", id, (int)u->state);
+    if (begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st = drv_store_stmt(s, ST_TASK_UPDATE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, drv_task_state_name(u->state), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, u->attempts);
+    bind_text(st, 3, u->worker);
+    bind_text(st, 4, u->reason);
+    bind_time(st, 5, u->finished_at);
+    if (u->has_exit) {
+        sqlite3_bind_int(st, 6, u->exit_code);
+        sqlite3_bind_int(st, 7, u->signal);
+        sqlite3_bind_double(st, 8, u->duration_s);
+    }
+    sqlite3_bind_int64(st, 9, (int64_t)id);
+    char what[64];
+    snprintf(what, sizeof what, "task %" PRIu64 ": cannot update", id);
+    if (run_stmt(s, st, what, err) < 0)
+        return -1;
+    if (sqlite3_changes(s->db) == 0)
+        return drv_error_set(err, "task %" PRIu64 ": no such task", id);
+    return 0;
+}
+
+static const char *const attempt_state_names[DRV_ATTEMPT_STATE_COUNT] = {
+    [DRV_ATTEMPT_ASSIGNED] = "assigned",
+    [DRV_ATTEMPT_RUNNING] = "running",
+    [DRV_ATTEMPT_FINISHED] = "finished",
+    [DRV_ATTEMPT_ABANDONED] = "abandoned",
+};
+
+/* Names an attempt state; "?" for a value out of range. */
+const char *drv_store_attempt_state_name(drv_store_attempt_state st)
+{
+    if ((int)st < 0 || st >= DRV_ATTEMPT_STATE_COUNT)
+        return "?";
+    return attempt_state_names[st];
+}
+
+/* Parses an attempt state name; -1 for NULL or an unknown name. */
+int drv_store_attempt_state_parse(const char *name)
+{
+    for (int i = 0; name && i < DRV_ATTEMPT_STATE_COUNT; i++)
+        if (strcmp(attempt_state_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+/* Begins an attempt; the supersede trigger abandons older open attempts. */
+int drv_store_attempt_begin(drv_store *s, uint64_t task_id, uint32_t attempt, const char *worker,
+                            double assigned_at, drv_error *err)
+{
+    if (attempt == 0)
+        return drv_error_set(err, "task %" PRIu64 ": attempt numbers start at 1", task_id);
+    if (begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st = drv_store_stmt(s, ST_ATTEMPT_BEGIN, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, (int64_t)task_id);
+    sqlite3_bind_int64(st, 2, attempt);
+    bind_text(st, 3, worker);
+    sqlite3_bind_double(st, 4, assigned_at);
+    int rc = sqlite3_step(st), ext = sqlite3_extended_errcode(s->db);
+    int out = 0;
+    if (rc == SQLITE_DONE)
+        out = 0;
+    else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+        out = drv_error_set(err, "task %" PRIu64 " attempt %" PRIu32 ": no such task", task_id,
+                            attempt);
+    else if (ext == SQLITE_CONSTRAINT_UNIQUE)
+        out = drv_error_set(err, "task %" PRIu64 " attempt %" PRIu32 ": already begun", task_id,
+                            attempt);
+    else
+        out = drv_store_fail(s, err, "cannot begin an attempt");
+    drv_store_reset(st);
+    return out;
+}
+
+/* Reads the state of (task_id, attempt). Returns 1 with *state set, 0 when there is no
+ * such attempt, -1 with err filled. */
+static int attempt_state(drv_store *s, uint64_t task_id, uint32_t attempt,
+                         drv_store_attempt_state *state, drv_error *err)
+{
+    sqlite3_stmt *st = drv_store_stmt(s, ST_ATTEMPT_STATE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, (int64_t)task_id);
+    sqlite3_bind_int64(st, 2, attempt);
+    int rc = sqlite3_step(st), out;
+    if (rc == SQLITE_ROW) {
+        int v = drv_store_attempt_state_parse((const char *)sqlite3_column_text(st, 0));
+        out = v < 0 ? drv_error_set(err, "task %" PRIu64 " attempt %" PRIu32 ": unknown state",
+                                    task_id, attempt)
+                    : 1;
+        if (v >= 0)
+            *state = (drv_store_attempt_state)v;
+    } else if (rc == SQLITE_DONE) {
+        out = 0;
+    } else {
+        out = drv_store_fail(s, err, "cannot read an attempt");
+    }
+    drv_store_reset(st);
+    return out;
+}
+
+/* The common part of started/abandon/finish: looks the attempt up, decides whether
+ * the transition applies (allowed is a bit mask of drv_store_attempt_state), and
+ * returns 1 (apply), 0 (do not) or -1 (no such attempt, or error). */
+static int attempt_check(drv_store *s, uint64_t task_id, uint32_t attempt, unsigned allowed,
+                         drv_store_attempt_state *prior, drv_error *err)
+{
+    if (begin_write(s, err) < 0)
+        return -1;
+    drv_store_attempt_state cur = DRV_ATTEMPT_ASSIGNED;
+    int found = attempt_state(s, task_id, attempt, &cur, err);
+    if (found < 0)
+        return -1;
+    if (found == 0)
+        return drv_error_set(err, "task %" PRIu64 " attempt %" PRIu32 ": no such attempt", task_id,
+                             attempt);
+    if (prior)
+        *prior = cur;
+    return (allowed >> cur) & 1u;
+}
+
+/* Marks an assigned attempt as running. */
+int drv_store_attempt_started(drv_store *s, uint64_t task_id, uint32_t attempt, double started_at,
+                              drv_error *err)
+{
+    int rc = attempt_check(s, task_id, attempt, 1u << DRV_ATTEMPT_ASSIGNED, NULL, err);
+    if (rc <= 0)
+        return rc;
+    sqlite3_stmt *st = drv_store_stmt(s, ST_ATTEMPT_STARTED, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, (int64_t)task_id);
+    sqlite3_bind_int64(st, 2, attempt);
+    sqlite3_bind_double(st, 3, started_at);
+    return run_stmt(s, st, "cannot record an attempt's start", err) < 0 ? -1 : 1;
+}
+
+#define OPEN_ATTEMPT ((1u << DRV_ATTEMPT_ASSIGNED) | (1u << DRV_ATTEMPT_RUNNING))
+
+/* Gives up an open attempt. */
+int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, drv_error *err)
+{
+    int rc = attempt_check(s, task_id, attempt, OPEN_ATTEMPT, NULL, err);
+    if (rc <= 0)
+        return rc;
+    sqlite3_stmt *st = drv_store_stmt(s, ST_ATTEMPT_ABANDON, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, (int64_t)task_id);
+    sqlite3_bind_int64(st, 2, attempt);
+    return run_stmt(s, st, "cannot abandon an attempt", err) < 0 ? -1 : 1;
+}
+
+/* Records a result if the attempt is open; see store.h for 1/0/-1. */
+int drv_store_attempt_finish(drv_store *s, uint64_t task_id, uint32_t attempt,
+                             const drv_store_result *r, drv_store_attempt_state *prior,
+                             drv_error *err)
+{
+    int rc = attempt_check(s, task_id, attempt, OPEN_ATTEMPT, prior, err);
+    if (rc <= 0)
+        return rc;
+    sqlite3_stmt *st = drv_store_stmt(s, ST_ATTEMPT_FINISH, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, (int64_t)task_id);
+    sqlite3_bind_int64(st, 2, attempt);
+    sqlite3_bind_double(st, 3, r->finished_at);
+    sqlite3_bind_int(st, 4, r->exit_code);
+    sqlite3_bind_int(st, 5, r->signal);
+    sqlite3_bind_int(st, 6, r->timed_out);
+    sqlite3_bind_int(st, 7, r->infra_failure);
+    sqlite3_bind_double(st, 8, r->duration_s);
+    sqlite3_bind_int64(st, 9,
+                       r->peak_memory_kb > INT64_MAX ? INT64_MAX : (int64_t)r->peak_memory_kb);
+    bind_text(st, 10, r->output_tail);
+    return run_stmt(s, st, "cannot record a result", err) < 0 ? -1 : 1;
+}
+
+/* Inserts or updates a worker. */
+int drv_store_worker_upsert(drv_store *s, const drv_worker *w, const drv_tag_table *tags,
+                            double now, drv_error *err)
+{
+    if (!w->name[0])
+        return drv_error_set(err, "store: a worker without a name");
+    if ((int)w->health < 0 || w->health >= DRV_HEALTH_COUNT)
+        return drv_error_set(err, "worker %s: unknown health %d", w->name, (int)w->health);
+    char what[96], *caps = NULL, *labels = NULL;
+    snprintf(what, sizeof what, "worker %s: capabilities", w->name);
+    if (caps_encode(&w->caps, tags, &caps, &labels, what, err) < 0)
+        return -1;
+    int rc = -1;
+    sqlite3_stmt *st;
+    if (begin_write(s, err) == 0 && (st = drv_store_stmt(s, ST_WORKER_UPSERT, err))) {
+        sqlite3_bind_text(st, 1, w->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, caps, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, w->slots);
+        bind_text(st, 4, labels);
+        sqlite3_bind_text(st, 5, drv_health_name(w->health), -1, SQLITE_STATIC);
+        bind_text(st, 6, w->health_reason[0] ? w->health_reason : NULL);
+        sqlite3_bind_double(st, 7, now);
+        snprintf(what, sizeof what, "worker %s: cannot store", w->name);
+        rc = run_stmt(s, st, what, err);
+    }
+    free(caps);
+    free(labels);
+    return rc;
+}
+
+/* Sets a worker's health. */
+int drv_store_worker_health(drv_store *s, const char *name, drv_health health, const char *reason,
+                            double now, drv_error *err)
+{
+    if (!name || (int)health < 0 || health >= DRV_HEALTH_COUNT)
+        return drv_error_set(err, "worker %s: bad health update", name ? name : "(null)");
+    if (begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st = drv_store_stmt(s, ST_WORKER_HEALTH, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, drv_health_name(health), -1, SQLITE_STATIC);
+    bind_text(st, 3, reason);
+    sqlite3_bind_double(st, 4, now);
+    if (run_stmt(s, st, "cannot update a worker's health", err) < 0)
+        return -1;
+    if (sqlite3_changes(s->db) == 0)
+        return drv_error_set(err, "worker %s: no such worker", name);
+    return 0;
+}
+
+/* Appends an event. */
+int64_t drv_store_event_append(drv_store *s, double t, const char *kind, uint64_t task_id,
+                               const char *worker, const char *message, drv_error *err)
+{
+    if (!kind || !*kind)
+        return drv_error_set(err, "store: an event without a kind");
+    if (begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st = drv_store_stmt(s, ST_EVENT, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_double(st, 1, t);
+    sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+    bind_id(st, 3, (int64_t)task_id);
+    bind_text(st, 4, worker);
+    bind_text(st, 5, message);
+    if (run_stmt(s, st, "cannot append an event", err) < 0)
+        return -1;
+    return sqlite3_last_insert_rowid(s->db);
+}
+
+/* Appends a metric sample. */
+int drv_store_metric_append(drv_store *s, double t, const char *name, double value, drv_error *err)
+{
+    if (!name || !*name)
+        return drv_error_set(err, "store: a metric without a name");
+    if (begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st = drv_store_stmt(s, ST_METRIC, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_double(st, 1, t);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 3, value);
+    return run_stmt(s, st, "cannot append a metric", err);
+}

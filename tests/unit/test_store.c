@@ -1,0 +1,949 @@
+/* test_store.c - the coordinator's SQLite store on real files: a task survives the round
+ * trip exactly, grouped commits are invisible until committed and all-or-nothing across
+ * a kill -9, late and duplicate results are never counted twice, recovery finds exactly
+ * the unfinished tests, listings and counts, and clear errors for files it must refuse.
+ * Each test works in its own mkdtemp directory, removed afterwards. */
+#include <dirent.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+
+#include "coordinator/store.h"
+
+typedef struct fixture {
+    char dir[64];
+    char path[128];
+    drv_tag_table *tags;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = drv_xcalloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/drv_store_XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof f->path, "%s/drover.db", f->dir);
+    f->tags = drv_tag_table_new();
+    *state = f;
+    return 0;
+}
+
+/* Removes every file of the test's directory (the store, its -wal and -shm) and it. */
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    DIR *d = opendir(f->dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char p[512];
+            snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(f->dir);
+    drv_tag_table_free(f->tags);
+    free(f);
+    return 0;
+}
+
+static drv_store *open_ok(const char *path)
+{
+    drv_error err = {{0}};
+    drv_store *s = drv_store_open(path, &err);
+    if (!s)
+        fail_msg("open %s: %s", path, err.msg);
+    return s;
+}
+
+static void commit_ok(drv_store *s)
+{
+    drv_error err = {{0}};
+    if (drv_store_commit(s, &err) != 0)
+        fail_msg("commit: %s", err.msg);
+}
+
+/* One integer from a second, read-only connection that bypasses the store. */
+static int64_t raw_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    else
+        fail_msg("raw query %s: %s", sql, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Runs sql on the file directly (to tamper with it as a user or another program). */
+static void raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("raw exec %s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+/* A task with every field set, strings that need escaping, and custom tags. */
+static void full_task(drv_task *t, drv_tag_table *tags)
+{
+    static char *const argv[] = {"python",         "-m", "pytest", "a b", "quo\"te", "back\\slash",
+                                 "tab\tnew\nline", "",   NULL};
+    static char *const env[] = {"CUDA_VISIBLE_DEVICES=0,1", "EMPTY=", "UNICODE=\xc3\xa9t\xc3\xa9",
+                                NULL};
+    static char *const labels[] = {"nightly", "fp16", NULL};
+    drv_task_init(t);
+    t->name = drv_xstrdup("tests/test_bert.py::test_fp16[\xe2\x9c\x93]");
+    t->argv = drv_strv_dup(argv);
+    t->env = drv_strv_dup(env);
+    t->cwd = drv_xstrdup("/srv/models");
+    t->req.cpu_cores = 8;
+    t->req.memory_mb = 32768;
+    t->req.gpu_count = 2;
+    t->req.gpu_memory_mb = 24576;
+    t->req.cuda_cc = 86;
+    t->req.driver_version = 535104005;
+    assert_int_equal(drv_tagset_parse(tags, "cuda,zone-a", &t->req.all_of, NULL), 0);
+    assert_int_equal(drv_tagset_parse(tags, "chromium,edge", &t->req.any_of, NULL), 0);
+    assert_int_equal(drv_tagset_parse(tags, "gpu-busy", &t->req.none_of, NULL), 0);
+    t->priority = 750;
+    t->timeout_s = 123.25;
+    t->max_retries = 3;
+    t->retry_on_failure = true;
+    t->model_id = drv_xstrdup("bert-base-uncased");
+    t->family = 4;
+    t->test_type = drv_xstrdup("integration");
+    t->batch_size = 16;
+    t->labels = drv_strv_dup(labels);
+    t->state = DRV_TASK_RUNNING;
+    t->attempts = 2;
+}
+
+/* A task with only argv: NULL env, cwd and strings; an empty (not NULL) label vector. */
+static void minimal_task(drv_task *t, const char *name)
+{
+    static char *const argv[] = {"true", NULL};
+    static char *const none[] = {NULL};
+    drv_task_init(t);
+    t->name = name ? drv_xstrdup(name) : NULL;
+    t->argv = drv_strv_dup(argv);
+    t->labels = drv_strv_dup(none);
+}
+
+static void assert_strv_equal(char *const *a, char *const *b)
+{
+    assert_true((a == NULL) == (b == NULL));
+    if (!a)
+        return;
+    assert_int_equal(drv_strv_len(a), drv_strv_len(b));
+    for (size_t i = 0; a[i]; i++)
+        assert_string_equal(a[i], b[i]);
+}
+
+static void assert_opt_string_equal(const char *a, const char *b)
+{
+    assert_true((a == NULL) == (b == NULL));
+    if (a)
+        assert_string_equal(a, b);
+}
+
+static void assert_tagset_names(const drv_tag_table *ta, const drv_tagset *a,
+                                const drv_tag_table *tb, const drv_tagset *b)
+{
+    char x[256], y[256];
+    drv_tagset_format(ta, a, x, sizeof x);
+    drv_tagset_format(tb, b, y, sizeof y);
+    assert_string_equal(x, y);
+    assert_int_equal(drv_tagset_count(a), drv_tagset_count(b));
+}
+
+/* Every field of two tasks equal, tags compared by name (their tables may differ). */
+static void assert_task_equal(const drv_task *a, const drv_tag_table *ta, const drv_task *b,
+                              const drv_tag_table *tb)
+{
+    assert_int_equal(a->id, b->id);
+    assert_opt_string_equal(a->name, b->name);
+    assert_strv_equal(a->argv, b->argv);
+    assert_strv_equal(a->env, b->env);
+    assert_opt_string_equal(a->cwd, b->cwd);
+    assert_int_equal(a->req.cpu_cores, b->req.cpu_cores);
+    assert_int_equal(a->req.memory_mb, b->req.memory_mb);
+    assert_int_equal(a->req.gpu_count, b->req.gpu_count);
+    assert_int_equal(a->req.gpu_memory_mb, b->req.gpu_memory_mb);
+    assert_int_equal(a->req.cuda_cc, b->req.cuda_cc);
+    assert_int_equal(a->req.driver_version, b->req.driver_version);
+    assert_tagset_names(ta, &a->req.all_of, tb, &b->req.all_of);
+    assert_tagset_names(ta, &a->req.any_of, tb, &b->req.any_of);
+    assert_tagset_names(ta, &a->req.none_of, tb, &b->req.none_of);
+    assert_int_equal(a->priority, b->priority);
+    assert_true(a->timeout_s == b->timeout_s);
+    assert_int_equal(a->max_retries, b->max_retries);
+    assert_int_equal(a->retry_on_failure, b->retry_on_failure);
+    assert_opt_string_equal(a->model_id, b->model_id);
+    assert_int_equal(a->family, b->family);
+    assert_opt_string_equal(a->test_type, b->test_type);
+    assert_int_equal(a->batch_size, b->batch_size);
+    assert_strv_equal(a->labels, b->labels);
+    assert_int_equal(a->state, b->state);
+    assert_int_equal(a->attempts, b->attempts);
+}
+
+static void test_task_round_trip(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    drv_task full, min;
+    full_task(&full, f->tags);
+    minimal_task(&min, NULL);
+
+    drv_store *s = open_ok(f->path);
+    int64_t run = drv_store_run_create(s, "nightly", 1000.5, &err);
+    assert_true(run > 0);
+    int64_t id1 = drv_store_task_insert(s, run, &full, f->tags, 1001.25, &err);
+    int64_t id2 = drv_store_task_insert(s, 0, &min, f->tags, 1002, &err);
+    assert_true(id1 > 0 && id2 > id1);
+    min.id = 1000; /* an id chosen by the caller is kept; used twice it is refused */
+    assert_int_equal(drv_store_task_insert(s, run, &min, f->tags, 1003, &err), 1000);
+    assert_int_equal(drv_store_task_insert(s, run, &min, f->tags, 1003, &err), -1);
+    assert_non_null(strstr(err.msg, "task 1000: the id is already used"));
+    commit_ok(s);
+    drv_store_close(s);
+    full.id = (uint64_t)id1;
+    min.id = (uint64_t)id2;
+
+    /* A fresh table where a new tag comes first: custom tag ids differ, names match. */
+    drv_tag_table *fresh = drv_tag_table_new();
+    assert_true(drv_tag_intern(fresh, "zzz-first", NULL) >= 0);
+    s = open_ok(f->path);
+    assert_false(drv_store_pending(s));
+    drv_store_task_detail d = {0};
+    assert_int_equal(drv_store_task_get(s, (uint64_t)id1, fresh, &d, &err), 1);
+    assert_task_equal(&full, f->tags, &d.task, fresh);
+    assert_int_not_equal(drv_tag_lookup(fresh, "zone-a"), drv_tag_lookup(f->tags, "zone-a"));
+    assert_int_equal(d.run_id, run);
+    assert_true(d.submitted_at == 1001.25);
+    assert_int_equal(d.n_attempts, 0);
+    assert_false(d.has_exit);
+    drv_store_task_detail_clear(&d);
+
+    /* In the same table the requirements are identical, ids and all. */
+    assert_int_equal(drv_store_task_get(s, (uint64_t)id1, f->tags, &d, &err), 1);
+    assert_true(drv_requirements_equal(&full.req, &d.task.req));
+    drv_store_task_detail_clear(&d);
+
+    assert_int_equal(drv_store_task_get(s, (uint64_t)id2, fresh, &d, &err), 1);
+    assert_task_equal(&min, f->tags, &d.task, fresh);
+    assert_null(d.task.env);
+    assert_non_null(d.task.labels); /* empty stays empty, not NULL */
+    assert_int_equal(d.run_id, 0);
+    drv_store_task_detail_clear(&d);
+    assert_int_equal(drv_store_task_get(s, 424242, fresh, &d, &err), 0);
+    drv_store_close(s);
+    drv_tag_table_free(fresh);
+    drv_task_clear(&full);
+    drv_task_clear(&min);
+}
+
+/* What an insert refuses writes nothing and says which field of which task. */
+static void test_insert_refusals(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *case_name;
+        int breaks; /* 0 bad UTF-8 in argv, 1 tag id unknown to the table, 2 no such run */
+        const char *expect;
+    } rows[] = {
+        {"bad utf-8", 0, "task \"t\": argv[1]: not valid UTF-8"},
+        {"unknown tag id", 1, "task \"t\": requirements.none_of: tag id 200 is not in the tag"},
+        {"no such run", 2, "task \"t\": run 77: no such run"},
+    };
+    drv_store *s = open_ok(f->path);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        drv_task t;
+        minimal_task(&t, "t");
+        int64_t run = 0;
+        if (rows[i].breaks == 0) {
+            drv_strv_free(t.argv);
+            char *bad[] = {"echo", "caf\xe9", NULL};
+            t.argv = drv_strv_dup(bad);
+        } else if (rows[i].breaks == 1) {
+            drv_tagset_add(&t.req.none_of, 200);
+        } else {
+            run = 77;
+        }
+        drv_error err = {{0}};
+        assert_int_equal(drv_store_task_insert(s, run, &t, f->tags, 1, &err), -1);
+        if (!strstr(err.msg, rows[i].expect))
+            fail_msg("%s: got \"%s\"", rows[i].case_name, err.msg);
+        drv_task_clear(&t);
+    }
+    commit_ok(s);
+    drv_store_counts c;
+    assert_int_equal(drv_store_count(s, &c, NULL), 0);
+    assert_int_equal(c.total, 0);
+    drv_store_close(s);
+}
+
+static void test_grouped_commit_visibility(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    assert_false(drv_store_pending(s));
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), DRV_STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+    for (int i = 0; i < 3; i++) {
+        drv_task t;
+        minimal_task(&t, "a");
+        assert_true(drv_store_task_insert(s, 0, &t, f->tags, i, &err) > 0);
+        drv_task_clear(&t);
+    }
+    assert_true(drv_store_pending(s));
+    /* The store's own connection sees its writes; another one does not yet. */
+    drv_store_counts c;
+    assert_int_equal(drv_store_count(s, &c, &err), 0);
+    assert_int_equal(c.total, 3);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks"), 0);
+    commit_ok(s);
+    assert_false(drv_store_pending(s));
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks"), 3);
+
+    /* Rolled back: gone for everyone. */
+    drv_task t;
+    minimal_task(&t, "b");
+    assert_true(drv_store_task_insert(s, 0, &t, f->tags, 9, &err) > 0);
+    assert_int_equal(drv_store_rollback(s, &err), 0);
+    assert_false(drv_store_pending(s));
+    assert_int_equal(drv_store_count(s, &c, &err), 0);
+    assert_int_equal(c.total, 3);
+
+    /* Marks: one request undone, the rest of the turn kept. */
+    assert_true(drv_store_task_insert(s, 0, &t, f->tags, 10, &err) > 0); /* kept */
+    assert_int_equal(drv_store_mark(s, &err), 0);
+    assert_true(drv_store_task_insert(s, 0, &t, f->tags, 11, &err) > 0); /* undone */
+    assert_int_equal(drv_store_mark_undo(s, &err), 0);
+    assert_int_equal(drv_store_mark(s, &err), 0);
+    assert_true(drv_store_task_insert(s, 0, &t, f->tags, 12, &err) > 0); /* kept */
+    assert_int_equal(drv_store_mark_release(s, &err), 0);
+    assert_int_equal(drv_store_mark_release(s, &err), -1);
+    assert_non_null(strstr(err.msg, "not set"));
+    commit_ok(s);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks"), 5);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks WHERE submitted_at = 11"), 0);
+    assert_int_equal(drv_store_commit(s, &err), 0); /* nothing open: nothing to do */
+    drv_task_clear(&t);
+    drv_store_close(s);
+}
+
+enum { CRASH_COMMITTED = 50, CRASH_UNCOMMITTED = 2000 };
+
+/* The child of the crash test: commits CRASH_COMMITTED tasks (with an attempt each),
+ * then writes much more without committing (enough that SQLite spills pages into the
+ * WAL before any commit) and kills itself. Exits with a status only on a failure. */
+static void crash_child(const char *path)
+{
+    drv_tag_table *tags = drv_tag_table_new();
+    drv_store *s = drv_store_open(path, NULL);
+    if (!s)
+        _exit(10);
+    int64_t run = drv_store_run_create(s, "crash", 1, NULL);
+    for (int i = 0; i < CRASH_COMMITTED; i++) {
+        drv_task t;
+        minimal_task(&t, "committed");
+        int64_t id = drv_store_task_insert(s, run, &t, tags, 2, NULL);
+        drv_task_clear(&t);
+        if (id <= 0 || drv_store_attempt_begin(s, (uint64_t)id, 1, "w1", 3, NULL) < 0)
+            _exit(11);
+    }
+    if (drv_store_commit(s, NULL) < 0)
+        _exit(12);
+
+    static char big[2048];
+    memset(big, 'x', sizeof big - 1);
+    char *labels[] = {big, NULL};
+    for (int i = 0; i < CRASH_UNCOMMITTED; i++) {
+        drv_task t;
+        minimal_task(&t, "uncommitted");
+        drv_strv_free(t.labels);
+        t.labels = drv_strv_dup(labels);
+        if (drv_store_task_insert(s, run, &t, tags, 4, NULL) <= 0)
+            _exit(13);
+        drv_task_clear(&t);
+    }
+    drv_store_result r = {.finished_at = 5, .exit_code = 0, .duration_s = 1};
+    drv_store_task_update u = {.state = DRV_TASK_PASSED, .attempts = 1, .finished_at = 5};
+    if (drv_store_attempt_finish(s, 1, 1, &r, NULL, NULL) != 1 ||
+        drv_store_task_update_state(s, 1, &u, NULL) < 0 ||
+        drv_store_event_append(s, 5, "uncommitted", 1, "w1", "lost", NULL) < 0 ||
+        !drv_store_pending(s))
+        _exit(14);
+    kill(getpid(), SIGKILL);
+    _exit(15);
+}
+
+static void test_kill9_keeps_exactly_the_committed(void **state)
+{
+    fixture *f = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        crash_child(f->path);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+        fail_msg("the child did not die of SIGKILL (exit status %d)",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+
+    /* The uncommitted transaction reached the WAL file (spilled pages) and must still
+     * not count: SQLite replays only frames up to the last commit. */
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    struct stat st;
+    assert_int_equal(stat(wal, &st), 0);
+    assert_true(st.st_size > 1024 * 1024);
+
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    drv_store_counts c;
+    assert_int_equal(drv_store_count(s, &c, &err), 0);
+    assert_int_equal(c.total, CRASH_COMMITTED);
+    assert_int_equal(c.by_state[DRV_TASK_QUEUED], CRASH_COMMITTED);
+    drv_store_run_summary r = {0};
+    assert_int_equal(drv_store_run_summary_get(s, 1, &r, &err), 1);
+    assert_int_equal(r.submitted, CRASH_COMMITTED);
+    drv_store_run_summary_clear(&r);
+    drv_store_task_detail d = {0};
+    assert_int_equal(drv_store_task_get(s, 1, f->tags, &d, &err), 1);
+    assert_int_equal(d.task.state, DRV_TASK_QUEUED);
+    assert_int_equal(d.n_attempts, 1);
+    assert_int_equal(d.attempts[0].state, DRV_ATTEMPT_ASSIGNED);
+    drv_store_task_detail_clear(&d);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM events"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT integrity_check = 'ok' FROM pragma_integrity_check"),
+                     1);
+    /* The result that was never committed can be reported again and counts once. */
+    drv_store_result res = {.finished_at = 6, .exit_code = 0};
+    assert_int_equal(drv_store_attempt_finish(s, 1, 1, &res, NULL, &err), 1);
+    commit_ok(s);
+    drv_store_close(s);
+}
+
+enum op { BEGIN, STARTED, FINISH, ABANDON };
+
+static void test_attempts_count_once(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        enum op op;
+        uint32_t attempt;
+        int exit_code; /* FINISH: the reported exit code */
+        int expect;
+        int prior; /* FINISH: the state before, or -1 not checked */
+        const char *error;
+    } rows[] = {
+        {BEGIN, 1, 0, 0, -1, NULL},
+        {STARTED, 1, 0, 1, -1, NULL},
+        {STARTED, 1, 0, 0, -1, NULL}, /* repeated start message: no change */
+        {FINISH, 1, 0, 1, DRV_ATTEMPT_RUNNING, NULL},
+        {FINISH, 1, 7, 0, DRV_ATTEMPT_FINISHED, NULL}, /* duplicate: not recorded */
+        {ABANDON, 1, 0, 0, -1, NULL},                  /* finished stays finished */
+        {BEGIN, 1, 0, -1, -1, "task 1 attempt 1: already begun"},
+        {BEGIN, 2, 0, 0, -1, NULL},
+        {BEGIN, 3, 0, 0, -1, NULL},                     /* supersedes open attempt 2 */
+        {FINISH, 2, 1, 0, DRV_ATTEMPT_ABANDONED, NULL}, /* late result of attempt 2 */
+        {STARTED, 2, 0, 0, -1, NULL},
+        {FINISH, 3, 3, 1, DRV_ATTEMPT_ASSIGNED, NULL}, /* result without a start message */
+        {BEGIN, 4, 0, 0, -1, NULL},
+        {ABANDON, 4, 0, 1, -1, NULL}, /* worker lost past the grace period */
+        {FINISH, 4, 0, 0, DRV_ATTEMPT_ABANDONED, NULL},
+        {FINISH, 9, 0, -1, -1, "task 1 attempt 9: no such attempt"},
+        {STARTED, 9, 0, -1, -1, "task 1 attempt 9: no such attempt"},
+        {BEGIN, 0, 0, -1, -1, "attempt numbers start at 1"},
+    };
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    drv_task t;
+    minimal_task(&t, "flaky");
+    assert_int_equal(drv_store_task_insert(s, 0, &t, f->tags, 1, &err), 1);
+    drv_task_clear(&t);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        drv_store_attempt_state prior = DRV_ATTEMPT_STATE_COUNT;
+        drv_store_result r = {.finished_at = 10 + i,
+                              .exit_code = rows[i].exit_code,
+                              .timed_out = rows[i].attempt == 3,
+                              .infra_failure = false,
+                              .duration_s = 2.5,
+                              .peak_memory_kb = 1u << 20,
+                              .output_tail = "last line\n"};
+        int rc = -2;
+        err.msg[0] = 0;
+        switch (rows[i].op) {
+        case BEGIN:
+            rc = drv_store_attempt_begin(s, 1, rows[i].attempt, "w1", 5, &err);
+            break;
+        case STARTED:
+            rc = drv_store_attempt_started(s, 1, rows[i].attempt, 6, &err);
+            break;
+        case FINISH:
+            rc = drv_store_attempt_finish(s, 1, rows[i].attempt, &r, &prior, &err);
+            break;
+        case ABANDON:
+            rc = drv_store_attempt_abandon(s, 1, rows[i].attempt, &err);
+            break;
+        }
+        if (rc != rows[i].expect)
+            fail_msg("row %zu: returned %d, expected %d (%s)", i, rc, rows[i].expect, err.msg);
+        if (rows[i].prior >= 0 && (int)prior != rows[i].prior)
+            fail_msg("row %zu: prior state %s", i, drv_store_attempt_state_name(prior));
+        if (rows[i].error && !strstr(err.msg, rows[i].error))
+            fail_msg("row %zu: error \"%s\"", i, err.msg);
+    }
+    assert_int_equal(drv_store_attempt_begin(s, 999, 1, "w1", 5, &err), -1);
+    assert_non_null(strstr(err.msg, "task 999 attempt 1: no such task"));
+    commit_ok(s);
+    drv_store_close(s);
+
+    /* After a restart the decisions hold: results are where they were first recorded. */
+    s = open_ok(f->path);
+    drv_store_result again = {.finished_at = 99, .exit_code = 42};
+    assert_int_equal(drv_store_attempt_finish(s, 1, 1, &again, NULL, &err), 0);
+    assert_int_equal(drv_store_attempt_finish(s, 1, 2, &again, NULL, &err), 0);
+    drv_store_task_detail d = {0};
+    assert_int_equal(drv_store_task_get(s, 1, f->tags, &d, &err), 1);
+    static const drv_store_attempt_state want[] = {DRV_ATTEMPT_FINISHED, DRV_ATTEMPT_ABANDONED,
+                                                   DRV_ATTEMPT_FINISHED, DRV_ATTEMPT_ABANDONED};
+    assert_int_equal(d.n_attempts, 4);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(d.attempts[i].attempt, i + 1);
+        assert_int_equal(d.attempts[i].state, want[i]);
+        assert_int_equal(d.attempts[i].has_result, want[i] == DRV_ATTEMPT_FINISHED);
+    }
+    assert_int_equal(d.attempts[0].exit_code, 0); /* not the duplicate's 7 */
+    assert_true(d.attempts[0].started_at == 6);
+    assert_int_equal(d.attempts[2].exit_code, 3);
+    assert_true(d.attempts[2].timed_out);
+    assert_false(d.attempts[2].infra_failure);
+    assert_true(d.attempts[2].duration_s == 2.5);
+    assert_int_equal(d.attempts[2].peak_memory_kb, 1u << 20);
+    assert_string_equal(d.attempts[2].output_tail, "last line\n");
+    assert_string_equal(d.attempts[2].worker, "w1");
+    assert_true(d.attempts[2].started_at == 0);
+    assert_null(d.attempts[1].output_tail);
+    drv_store_task_detail_clear(&d);
+    drv_store_close(s);
+}
+
+typedef struct seen {
+    uint64_t ids[16];
+    drv_task_state states[16];
+    uint32_t attempts[16];
+    char workers[16][16];
+    int n;
+    int stop_after; /* 0: never */
+    drv_task kept;  /* the first task, moved out of the callback */
+} seen;
+
+static int on_recovered(void *ctx, drv_store_recovered *r, drv_error *err)
+{
+    (void)err;
+    seen *v = ctx;
+    if (v->n == 0) {
+        v->kept = *r->task; /* take ownership: the store frees nothing of it now */
+        drv_task_init(r->task);
+    }
+    v->ids[v->n] = v->n == 0 ? v->kept.id : r->task->id;
+    v->states[v->n] = v->n == 0 ? v->kept.state : r->task->state;
+    v->attempts[v->n] = v->n == 0 ? v->kept.attempts : r->task->attempts;
+    snprintf(v->workers[v->n], sizeof v->workers[0], "%s", r->worker ? r->worker : "-");
+    v->n++;
+    return v->stop_after && v->n == v->stop_after ? 1 : 0;
+}
+
+static int fail_recover(void *ctx, drv_store_recovered *r, drv_error *err)
+{
+    (void)ctx;
+    (void)r;
+    return drv_error_set(err, "callback refused");
+}
+
+static void test_recovery_lists_unfinished(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    /* One task in each state, in enum order; ids 1..8. */
+    for (int st = 0; st < DRV_TASK_STATE_COUNT; st++) {
+        drv_task t;
+        full_task(&t, f->tags);
+        t.state = DRV_TASK_QUEUED;
+        t.attempts = 0;
+        assert_int_equal(drv_store_task_insert(s, 0, &t, f->tags, st, &err), st + 1);
+        drv_task_clear(&t);
+        drv_store_task_update u = {
+            .state = (drv_task_state)st,
+            .attempts = st >= DRV_TASK_ASSIGNED ? 1 : 0,
+            .worker = st == DRV_TASK_ASSIGNED  ? "w-assigned"
+                      : st == DRV_TASK_RUNNING ? "w-run"
+                                               : NULL,
+            .finished_at = drv_task_state_final((drv_task_state)st) ? 50 : 0,
+        };
+        assert_int_equal(drv_store_task_update_state(s, (uint64_t)st + 1, &u, &err), 0);
+    }
+    drv_store_task_update u = {.state = DRV_TASK_PASSED};
+    assert_int_equal(drv_store_task_update_state(s, 77, &u, &err), -1);
+    assert_non_null(strstr(err.msg, "task 77: no such task"));
+    commit_ok(s);
+    drv_store_close(s);
+
+    s = open_ok(f->path);
+    drv_tag_table *fresh = drv_tag_table_new();
+    seen v = {.n = 0};
+    assert_int_equal(drv_store_recover(s, fresh, on_recovered, &v, &err), 0);
+    assert_int_equal(v.n, 3);
+    static const drv_task_state want[] = {DRV_TASK_QUEUED, DRV_TASK_ASSIGNED, DRV_TASK_RUNNING};
+    static const char *const want_worker[] = {"-", "w-assigned", "w-run"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(v.ids[i], i + 1);
+        assert_int_equal(v.states[i], want[i]);
+        assert_int_equal(v.attempts[i], i == 0 ? 0 : 1);
+        assert_string_equal(v.workers[i], want_worker[i]);
+    }
+    /* The moved-out task is complete and ours to free. */
+    drv_task ref;
+    full_task(&ref, f->tags);
+    ref.id = 1;
+    ref.state = DRV_TASK_QUEUED;
+    ref.attempts = 0;
+    assert_task_equal(&ref, f->tags, &v.kept, fresh);
+    drv_task_clear(&ref);
+    drv_task_clear(&v.kept);
+
+    seen once = {.stop_after = 1};
+    assert_int_equal(drv_store_recover(s, fresh, on_recovered, &once, &err), 0);
+    assert_int_equal(once.n, 1);
+    drv_task_clear(&once.kept);
+    assert_int_equal(drv_store_recover(s, fresh, fail_recover, NULL, &err), -1);
+    assert_string_equal(err.msg, "callback refused");
+    drv_tag_table_free(fresh);
+    drv_store_close(s);
+}
+
+typedef struct listed {
+    uint64_t ids[32];
+    int n;
+} listed;
+
+static int on_row(void *ctx, const drv_store_task_row *row, drv_error *err)
+{
+    (void)err;
+    listed *l = ctx;
+    l->ids[l->n++] = row->id;
+    return 0;
+}
+
+static void test_list_filters_and_counts(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    int64_t ra = drv_store_run_create(s, "A", 10, &err);
+    int64_t rb = drv_store_run_create(s, NULL, 11, &err);
+    static const struct {
+        const char *name;
+        int run; /* 0: A, 1: B */
+        drv_task_state state;
+    } tasks[] = {
+        {"a_1", 0, DRV_TASK_QUEUED},  {"ab1", 0, DRV_TASK_PASSED},  {"a_2", 0, DRV_TASK_PASSED},
+        {"b/1", 0, DRV_TASK_FAILED},  {"b/2", 0, DRV_TASK_RUNNING}, {"a_3", 1, DRV_TASK_PASSED},
+        {"c", 1, DRV_TASK_TIMED_OUT}, {"b/3", 1, DRV_TASK_QUEUED},
+    };
+    for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
+        drv_task t;
+        minimal_task(&t, tasks[i].name);
+        t.state = tasks[i].state;
+        assert_int_equal(
+            drv_store_task_insert(s, tasks[i].run ? rb : ra, &t, f->tags, (double)i, &err),
+            (int64_t)i + 1);
+        drv_task_clear(&t);
+    }
+    drv_store_task_update u = {.state = DRV_TASK_FAILED,
+                               .attempts = 1,
+                               .worker = "w9",
+                               .reason = "exit 2",
+                               .finished_at = 40,
+                               .has_exit = true,
+                               .exit_code = 2,
+                               .duration_s = 1.5};
+    assert_int_equal(drv_store_task_update_state(s, 4, &u, &err), 0);
+    commit_ok(s);
+
+    static const struct {
+        int state;
+        int run; /* 0: any, 1: A, 2: B */
+        const char *prefix;
+        uint32_t limit, offset;
+        const char *want; /* ids, comma-separated */
+    } rows[] = {
+        {-1, 0, NULL, 0, 0, "1,2,3,4,5,6,7,8"},
+        {DRV_TASK_PASSED, 0, NULL, 0, 0, "2,3,6"},
+        {DRV_TASK_PASSED, 1, NULL, 0, 0, "2,3"},
+        {-1, 2, NULL, 0, 0, "6,7,8"},
+        {-1, 0, "a_", 0, 0, "1,3,6"}, /* '_' is not a wildcard */
+        {-1, 0, "b/", 0, 0, "4,5,8"},
+        {DRV_TASK_QUEUED, 2, "b/", 0, 0, "8"},
+        {-1, 0, "", 3, 2, "3,4,5"},
+        {-1, 1, NULL, 10, 4, "5"},
+        {DRV_TASK_CANCELLED, 0, NULL, 0, 0, ""},
+        {-1, 0, "zzz", 0, 0, ""},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        drv_store_filter flt = {rows[i].state,
+                                rows[i].run == 1   ? ra
+                                : rows[i].run == 2 ? rb
+                                                   : 0,
+                                rows[i].prefix, rows[i].limit, rows[i].offset};
+        listed l = {.n = 0};
+        int64_t n = drv_store_task_list(s, &flt, on_row, &l, &err);
+        char got[128] = "";
+        for (int k = 0; k < l.n; k++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", k ? "," : "",
+                     (unsigned long long)l.ids[k]);
+        if (n != l.n || strcmp(got, rows[i].want) != 0)
+            fail_msg("filter row %zu: got \"%s\" (returned %lld), want \"%s\"", i, got,
+                     (long long)n, rows[i].want);
+    }
+    drv_store_filter bad = {.state = 99};
+    assert_int_equal(drv_store_task_list(s, &bad, on_row, NULL, &err), -1);
+
+    drv_store_run_summary r = {0};
+    assert_int_equal(drv_store_run_summary_get(s, ra, &r, &err), 1);
+    assert_string_equal(r.name, "A");
+    assert_int_equal(r.submitted, 5);
+    assert_int_equal(r.counts.total, 5);
+    assert_int_equal(r.counts.by_state[DRV_TASK_PASSED], 2);
+    assert_int_equal(r.counts.by_state[DRV_TASK_FAILED], 1);
+    assert_int_equal(r.counts.by_state[DRV_TASK_RUNNING], 1);
+    assert_int_equal(r.counts.by_state[DRV_TASK_QUEUED], 1);
+    drv_store_run_summary_clear(&r);
+    assert_int_equal(drv_store_run_summary_get(s, rb, &r, &err), 1);
+    assert_null(r.name);
+    assert_int_equal(r.counts.by_state[DRV_TASK_TIMED_OUT], 1);
+    assert_int_equal(r.counts.total, 3);
+    drv_store_run_summary_clear(&r);
+    assert_int_equal(drv_store_run_summary_get(s, 99, &r, &err), 0);
+
+    drv_store_counts c;
+    assert_int_equal(drv_store_count(s, &c, &err), 0);
+    static const uint64_t want[DRV_TASK_STATE_COUNT] = {[DRV_TASK_QUEUED] = 2,
+                                                        [DRV_TASK_RUNNING] = 1,
+                                                        [DRV_TASK_PASSED] = 3,
+                                                        [DRV_TASK_FAILED] = 1,
+                                                        [DRV_TASK_TIMED_OUT] = 1};
+    assert_memory_equal(c.by_state, want, sizeof want);
+    assert_int_equal(c.total, 8);
+
+    drv_store_task_detail d = {0};
+    assert_int_equal(drv_store_task_get(s, 4, f->tags, &d, &err), 1);
+    assert_string_equal(d.worker, "w9");
+    assert_string_equal(d.reason, "exit 2");
+    assert_true(d.has_exit && d.exit_code == 2 && d.duration_s == 1.5 && d.finished_at == 40);
+    drv_store_task_detail_clear(&d);
+    drv_store_close(s);
+}
+
+static int on_worker(void *ctx, const drv_worker *w, double last_seen, drv_error *err)
+{
+    (void)err;
+    drv_worker *out = ctx;
+    *out = *w;
+    out->reported_load = (float)last_seen; /* smuggle it out for the test */
+    return 0;
+}
+
+static void test_workers_events_metrics(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    drv_worker w;
+    memset(&w, 0, sizeof w);
+    snprintf(w.name, sizeof w.name, "gpu-01");
+    w.caps.cpu_cores = 32;
+    w.caps.memory_mb = 131072;
+    w.caps.gpu_count = 4;
+    w.caps.gpu_memory_mb = 81920;
+    w.caps.cuda_cc = 90;
+    w.caps.driver_version = 550054014;
+    assert_int_equal(drv_tagset_parse(f->tags, "cpu,cuda,zone-b", &w.caps.tags, NULL), 0);
+    w.slots = 4;
+    assert_int_equal(drv_store_worker_upsert(s, &w, f->tags, 100, &err), 0);
+    w.slots = 6;
+    assert_int_equal(drv_store_worker_upsert(s, &w, f->tags, 200, &err), 0);
+    assert_int_equal(drv_store_worker_health(s, "gpu-01", DRV_HEALTH_QUARANTINED,
+                                             "3 infrastructure failures in a row", 300, &err),
+                     0);
+    assert_int_equal(drv_store_worker_health(s, "nobody", DRV_HEALTH_OK, NULL, 300, &err), -1);
+    assert_non_null(strstr(err.msg, "worker nobody: no such worker"));
+    int64_t e1 = drv_store_event_append(s, 1, "worker_joined", 0, "gpu-01", NULL, &err);
+    int64_t e2 = drv_store_event_append(s, 2, "task_retried", 7, NULL, "lost worker", &err);
+    assert_true(e1 > 0 && e2 > e1);
+    assert_int_equal(drv_store_event_append(s, 3, "", 0, NULL, NULL, &err), -1);
+    assert_int_equal(drv_store_metric_append(s, 1, "queue_depth", 12, &err), 0);
+    assert_int_equal(drv_store_metric_append(s, 2, "queue_depth", 9, &err), 0);
+    commit_ok(s);
+    assert_string_equal(
+        (raw_int(f->path, "SELECT labels = '[\"zone-b\"]' FROM workers") ? "ok" : "bad"), "ok");
+    assert_int_equal(raw_int(f->path, "SELECT sum(value) FROM metrics"), 21);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM events WHERE task_id IS NULL"), 1);
+
+    drv_tag_table *fresh = drv_tag_table_new();
+    drv_worker got;
+    memset(&got, 0, sizeof got);
+    assert_int_equal(drv_store_worker_list(s, fresh, on_worker, &got, &err), 0);
+    assert_string_equal(got.name, "gpu-01");
+    assert_int_equal(got.slots, 6);
+    assert_int_equal(got.caps.memory_mb, 131072);
+    assert_int_equal(got.caps.cuda_cc, 90);
+    assert_int_equal(got.caps.driver_version, 550054014);
+    assert_tagset_names(f->tags, &w.caps.tags, fresh, &got.caps.tags);
+    assert_int_equal(got.health, DRV_HEALTH_QUARANTINED);
+    assert_string_equal(got.health_reason, "3 infrastructure failures in a row");
+    assert_true(got.joined_at == 100); /* first_seen kept by the second upsert */
+    assert_true(got.reported_load == 300);
+    drv_tag_table_free(fresh);
+    drv_store_close(s);
+}
+
+static void test_refuses_newer_schema(void **state)
+{
+    fixture *f = *state;
+    drv_store_close(open_ok(f->path));
+    raw_exec(f->path, "PRAGMA user_version = 999");
+    drv_error err = {{0}};
+    assert_null(drv_store_open(f->path, &err));
+    assert_non_null(strstr(err.msg, f->path));
+    assert_non_null(strstr(err.msg, "schema version 999, newer than this drover understands"));
+
+    /* Another program's database is not taken over either. */
+    char other[160];
+    snprintf(other, sizeof other, "%s/other.db", f->dir);
+    raw_exec(other, "CREATE TABLE foo (x)");
+    assert_null(drv_store_open(other, &err));
+    assert_non_null(strstr(err.msg, other));
+    assert_non_null(strstr(err.msg, "not a drover store"));
+}
+
+static void test_refuses_corrupt_file(void **state)
+{
+    fixture *f = *state;
+    FILE *fp = fopen(f->path, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < 400; i++)
+        fputs("this is a text file, not a database\n", fp);
+    fclose(fp);
+    drv_error err = {{0}};
+    assert_null(drv_store_open(f->path, &err));
+    assert_non_null(strstr(err.msg, f->path));
+    assert_non_null(strstr(err.msg, "not a database"));
+
+    char missing[160];
+    snprintf(missing, sizeof missing, "%s/no/such/dir/x.db", f->dir);
+    assert_null(drv_store_open(missing, &err));
+    assert_non_null(strstr(err.msg, missing));
+    assert_non_null(strstr(err.msg, "unable to open"));
+}
+
+/* Another writer holding the lock past the busy timeout: the write fails with SQLite's
+ * reason and leaves no transaction open. */
+static void test_locked_store_reports(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    drv_store_options opt = {.busy_timeout_ms = 20};
+    drv_store *s = drv_store_open_with(f->path, &opt, &err);
+    assert_non_null(s);
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    drv_task t;
+    minimal_task(&t, "x");
+    assert_int_equal(drv_store_task_insert(s, 0, &t, f->tags, 1, &err), -1);
+    assert_non_null(strstr(err.msg, "cannot begin a write transaction: database is locked"));
+    assert_false(drv_store_pending(s));
+    assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(drv_store_task_insert(s, 0, &t, f->tags, 1, &err), 1);
+    commit_ok(s);
+    drv_task_clear(&t);
+    drv_store_close(s);
+}
+
+/* Not a check: prints how many full tasks one grouped commit stores per second. */
+static void test_insert_rate(void **state)
+{
+    fixture *f = *state;
+    enum { N = 10000 };
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    int64_t run = drv_store_run_create(s, "bench", 0, &err);
+    commit_ok(s);
+    drv_task t;
+    full_task(&t, f->tags);
+    t.state = DRV_TASK_QUEUED;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < N; i++)
+        if (drv_store_task_insert(s, run, &t, f->tags, i, &err) < 0)
+            fail_msg("insert %d: %s", i, err.msg);
+    commit_ok(s);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double dt = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9;
+    printf("# store: %d full tasks in one grouped commit: %.3f s, %.0f inserts/s\n", N, dt, N / dt);
+    drv_store_counts c;
+    assert_int_equal(drv_store_count(s, &c, &err), 0);
+    assert_int_equal(c.total, N);
+    drv_task_clear(&t);
+    drv_store_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_task_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_insert_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_grouped_commit_visibility, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_keeps_exactly_the_committed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attempts_count_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_lists_unfinished, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_filters_and_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_workers_events_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refuses_corrupt_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_locked_store_reports, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_insert_rate, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
