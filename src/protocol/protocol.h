@@ -1,0 +1,320 @@
+/* protocol.h - the wire protocol: worker channel messages and a test as JSON.
+ *
+ * Workers talk to the coordinator over one WebSocket at DRV_PROTOCOL_PATH. Every frame
+ * is one JSON object {"type": ..., "v": 1, ...}; docs/protocol.md describes each
+ * message, its direction and its rules. This header turns those frames into a tagged
+ * struct (drv_msg) and back, and turns a submitted test (JSON) into a drv_task and
+ * back, for the REST API, `drover submit FILE` and the store.
+ *
+ * Decoding is strict: a frame that is not valid JSON, exceeds a limit, has an unknown
+ * or missing field or a value of the wrong type or range gives -1 and one sentence
+ * naming the field path ("assign.tests[2].argv: must be an array of strings, got
+ * number"); nothing is returned from a failed decode.
+ *
+ * Ownership: a decoded drv_msg owns every string and array it points to; drv_msg_free()
+ * releases them. drv_msg_encode() returns a malloc'd string the caller frees with
+ * free(). drv_tasks_parse() returns an array the caller frees with drv_tasks_free(). */
+#ifndef DRV_PROTOCOL_PROTOCOL_H
+#define DRV_PROTOCOL_PROTOCOL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/requirements.h"
+#include "core/tags.h"
+#include "core/task.h"
+
+#define DRV_PROTOCOL_VERSION 1
+#define DRV_PROTOCOL_PATH    "/ws/worker/v1"
+
+/* Limits, enforced on decode (docs/protocol.md, "Limits"). */
+#define DRV_MSG_MAX_BYTES    (8u * 1024 * 1024) /* one frame */
+#define DRV_ASSIGN_MAX_TESTS 1024               /* tests in one assign */
+#define DRV_ARGV_MAX         4096               /* arguments of one test */
+#define DRV_ARG_MAX_BYTES    131072             /* one argument or env value (Linux's) */
+#define DRV_ENV_MAX          1024               /* env entries of one test */
+#define DRV_RUNNING_MAX      4096               /* entries of hello/heartbeat "running" */
+#define DRV_OUTPUT_CHUNK_MAX (256u * 1024)      /* bytes of one output chunk's data */
+#define DRV_OUTPUT_TAIL_MAX  (64u * 1024)       /* bytes of finished.output_tail */
+#define DRV_STRING_MAX       4096               /* names, tokens, paths, messages */
+#define DRV_LABELS_MAX       64                 /* labels of one test */
+#define DRV_SUBMIT_MAX_TESTS 1000000            /* tests in one submission */
+#define DRV_SHELL_PATH       "/bin/sh"          /* the one shell a test may ask for */
+
+/* ---- worker channel messages ------------------------------------------------------ */
+
+typedef enum drv_msg_type {
+    DRV_MSG_NONE = 0,  /* empty: what drv_msg_init(NONE) and a failed decode leave */
+    DRV_MSG_HELLO,     /* worker -> coordinator: first frame, token and capabilities */
+    DRV_MSG_WELCOME,   /* coordinator -> worker: accepted */
+    DRV_MSG_HEARTBEAT, /* worker -> coordinator: load and what it runs */
+    DRV_MSG_ASSIGN,    /* coordinator -> worker: a batch of tests */
+    DRV_MSG_STARTED,   /* worker -> coordinator: a test's process started */
+    DRV_MSG_OUTPUT,    /* worker -> coordinator: a chunk of a test's output */
+    DRV_MSG_FINISHED,  /* worker -> coordinator: a test's outcome */
+    DRV_MSG_CANCEL,    /* coordinator -> worker: stop an attempt */
+    DRV_MSG_DRAIN,     /* both ways: take nothing new, finish what is held */
+    DRV_MSG_ERROR,     /* both ways: the last frame was refused */
+    DRV_MSG_TYPE_COUNT
+} drv_msg_type;
+
+/* Who may send a message type (bit set). */
+#define DRV_MSG_FROM_WORKER      1u
+#define DRV_MSG_FROM_COORDINATOR 2u
+
+/* Which attempt of which test a message is about. Attempts count from 1; a result whose
+ * attempt is not the test's current one is late and is ignored, never counted. */
+typedef struct drv_attempt_ref {
+    uint64_t task_id; /* 0..INT64_MAX */
+    uint32_t attempt; /* >= 1 */
+} drv_attempt_ref;
+
+/* What a worker probed about its machine (hello.capabilities). */
+typedef struct drv_msg_caps {
+    uint32_t cpu_cores;
+    uint64_t memory_mb;
+    uint32_t gpu_count;
+    uint64_t gpu_memory_mb;
+    char *cuda_cc;        /* "8.6", or NULL when no CUDA device */
+    char *driver_version; /* "535.104.05", or NULL */
+    char **tags;          /* NULL-terminated valid tag names; may be NULL */
+    char *os;             /* "linux"; may be NULL */
+    char *arch;           /* "x86_64"; may be NULL */
+} drv_msg_caps;
+
+typedef struct drv_msg_hello {
+    char *token; /* required, non-empty */
+    char *name;  /* required, non-empty, < DRV_WORKER_NAME_MAX bytes */
+    drv_msg_caps caps;
+    uint32_t slots;           /* >= 1 */
+    double speed;             /* > 0; 1 when absent */
+    drv_attempt_ref *running; /* what it still runs after a reconnect */
+    size_t running_count;
+} drv_msg_hello;
+
+typedef struct drv_msg_welcome {
+    uint64_t worker_id;
+    double heartbeat_interval_s; /* > 0 */
+    double server_time;          /* seconds since the Unix epoch */
+} drv_msg_welcome;
+
+typedef struct drv_msg_heartbeat {
+    double load;          /* >= 0; 1 = fully busy */
+    double temperature_c; /* < 0 when unknown (null on the wire) */
+    bool throttled;
+    bool overloaded;
+    drv_attempt_ref *running;
+    size_t running_count;
+    uint32_t free_slots;
+} drv_msg_heartbeat;
+
+/* One test of an assign. shell is true exactly when argv is {DRV_SHELL_PATH, "-c",
+ * command}: the test asked for a shell (a worker may refuse such tests). */
+typedef struct drv_msg_test {
+    uint64_t task_id;
+    uint32_t attempt;
+    char *name;                /* required */
+    char **argv;               /* required, NULL-terminated, at least argv[0] (non-empty) */
+    char **env;                /* NULL-terminated "KEY=VALUE"; may be NULL */
+    char *cwd;                 /* may be NULL */
+    double timeout_s;          /* 0 = none */
+    uint64_t output_cap_bytes; /* 0 = the worker's default */
+    bool shell;
+} drv_msg_test;
+
+typedef struct drv_msg_assign {
+    drv_msg_test *tests; /* 1..DRV_ASSIGN_MAX_TESTS */
+    size_t count;
+} drv_msg_assign;
+
+typedef struct drv_msg_started {
+    drv_attempt_ref ref;
+    int64_t pid; /* >= 1 */
+    double t;    /* start time, seconds since the Unix epoch (worker's clock) */
+} drv_msg_started;
+
+typedef enum drv_stream { DRV_STREAM_STDOUT = 0, DRV_STREAM_STDERR } drv_stream;
+
+/* Output data travels as a UTF-8 JSON string: the encoder replaces each invalid byte
+ * with U+FFFD. data is NUL-terminated and may hold NUL bytes (len counts them). */
+typedef struct drv_msg_output {
+    drv_attempt_ref ref;
+    drv_stream stream;
+    char *data;
+    size_t len;   /* <= DRV_OUTPUT_CHUNK_MAX */
+    uint64_t seq; /* per attempt, from 0, both streams share one sequence */
+} drv_msg_output;
+
+/* Exactly one of exit code and signal is set, unless infra_failure is true (the test
+ * could not be run: spawn failure, runner crash), which needs error. */
+typedef struct drv_msg_finished {
+    drv_attempt_ref ref;
+    bool has_exit_code;
+    int exit_code; /* 0..255 */
+    bool has_signal;
+    int signal; /* 1..127 */
+    bool timed_out;
+    bool infra_failure;
+    char *error; /* why it could not run; may be NULL */
+    double duration_s;
+    uint64_t peak_memory_kb;
+    char *output_tail; /* last bytes of output, like output data; may be NULL */
+    size_t output_tail_len;
+} drv_msg_finished;
+
+typedef struct drv_msg_cancel {
+    drv_attempt_ref ref;
+} drv_msg_cancel;
+
+typedef struct drv_msg_drain {
+    char *reason; /* required, may be empty */
+} drv_msg_drain;
+
+typedef struct drv_msg_error {
+    char *message; /* required */
+    char *field;   /* the field path it is about; may be NULL */
+} drv_msg_error;
+
+typedef struct drv_msg {
+    drv_msg_type type;
+    union {
+        drv_msg_hello hello;
+        drv_msg_welcome welcome;
+        drv_msg_heartbeat heartbeat;
+        drv_msg_assign assign;
+        drv_msg_started started;
+        drv_msg_output output;
+        drv_msg_finished finished;
+        drv_msg_cancel cancel;
+        drv_msg_drain drain;
+        drv_msg_error error;
+    };
+} drv_msg;
+
+/* Makes m an empty message of type (all fields zero, hello.speed 1, heartbeat
+ * temperature unknown). Does not free what m held. */
+void drv_msg_init(drv_msg *m, drv_msg_type type);
+/* Frees every string and array m owns and leaves it DRV_MSG_NONE; NULL is a no-op. */
+void drv_msg_free(drv_msg *m);
+
+/* Decodes one frame of len bytes (need not be NUL-terminated). On success fills *out,
+ * which then owns its strings, and returns 0. On any problem returns -1 with err naming
+ * the field path and the reason, and leaves *out DRV_MSG_NONE (nothing to free). */
+int drv_msg_decode(const char *buf, size_t len, drv_msg *out, drv_error *err);
+
+/* Encodes m as one compact JSON object. Returns a NUL-terminated string the caller
+ * frees with free(), its length in *len when len is not NULL. NULL optional strings
+ * are left out; strings are made valid UTF-8. Returns NULL with err filled only for a
+ * type out of range (DRV_MSG_NONE included). The result decodes to m when m obeys the
+ * rules above. */
+char *drv_msg_encode(const drv_msg *m, size_t *len, drv_error *err);
+
+/* "hello", ...; "?" out of range. */
+const char *drv_msg_type_name(drv_msg_type t);
+/* The type named name, or -1 (DRV_MSG_NONE is not a name). */
+int drv_msg_type_parse(const char *name);
+/* DRV_MSG_FROM_WORKER / DRV_MSG_FROM_COORDINATOR bits of who may send t; 0 for NONE. */
+unsigned drv_msg_senders(drv_msg_type t);
+/* When m is about one attempt (started, output, finished, cancel), copies its
+ * reference into *ref and returns true; false otherwise. */
+bool drv_msg_attempt(const drv_msg *m, drv_attempt_ref *ref);
+
+/* Converts a hello's capabilities into the balancer's form, interning its tags into
+ * tags. Returns -1 with err ("hello.capabilities.cuda_cc: ...") when a value does not
+ * parse or the tags do not fit in the table; then nothing is interned. */
+int drv_msg_caps_to_capabilities(const drv_msg_caps *caps, drv_tag_table *tags,
+                                 drv_capabilities *out, drv_error *err);
+
+/* Fills out (whose old contents are not freed) with a deep copy of what a worker needs
+ * to run attempt `attempt` of t. out owns its strings; free them through the assign
+ * message it is put in, or drv_msg_test_clear(). */
+void drv_msg_test_from_task(drv_msg_test *out, const drv_task *t, uint32_t attempt,
+                            uint64_t output_cap_bytes);
+/* Frees what one test owns and zeroes it. */
+void drv_msg_test_clear(drv_msg_test *t);
+
+/* True when argv is exactly {DRV_SHELL_PATH, "-c", command}: the test asked for a
+ * shell. NULL or shorter vectors give false. */
+bool drv_argv_is_shell(char *const *argv);
+
+/* ---- a test as JSON (submissions, the store) -------------------------------------- */
+
+/* Reads one submitted test from obj. where prefixes every error path ("tests[3]"; may be
+ * NULL or ""). New tag names are interned into tags only when the whole test is valid.
+ * Returns 0 with *out filled (out is initialised here; its old contents are not freed)
+ * or -1 with err, *out then empty. Unknown fields are errors; a command goes through a
+ * shell only with "shell": true. */
+int drv_task_from_json(const json_t *obj, drv_task *out, drv_tag_table *tags, const char *where,
+                       drv_error *err);
+/* Like drv_task_from_json() and also reads what the store keeps: id, state, attempts. */
+int drv_task_from_json_record(const json_t *obj, drv_task *out, drv_tag_table *tags,
+                              const char *where, drv_error *err);
+/* The submission form of t (a new reference, never NULL). drv_task_from_json() of it
+ * gives back t (its id, state and attempts aside). */
+json_t *drv_task_to_json(const drv_task *t, const drv_tag_table *tags);
+/* The store's form: the submission form plus id, state and attempts. */
+json_t *drv_task_to_json_record(const drv_task *t, const drv_tag_table *tags);
+
+/* Parses a submission of len bytes: a JSON array of tests, one test object, or JSON
+ * lines (one object per line; blank lines ignored). All or nothing: on success returns
+ * 0 with *out a new array of *count (>= 1) tasks; on the first problem returns -1 with
+ * err naming "tests[3].priority: ..." or "line 7: priority: ...", *out NULL, *count 0
+ * and no tag interned. An input without any test is an error. */
+int drv_tasks_parse(const char *buf, size_t len, drv_tag_table *tags, drv_task **out, size_t *count,
+                    drv_error *err);
+/* Clears and frees n tasks from drv_tasks_parse(); NULL is a no-op. */
+void drv_tasks_free(drv_task *tasks, size_t n);
+
+/* ---- JSON field readers (shared by the protocol and the REST API) ---------------- */
+
+/* Field flags. */
+#define DRV_JSON_REQUIRED 1u /* absent (or null) is an error */
+#define DRV_JSON_NONEMPTY 2u /* strings: not ""; arrays: at least one item */
+
+#define DRV_JSON_PATH_MAX 160
+
+/* The JSON type as a user reads it: "object", "array", "string", "number", "boolean",
+ * "null". */
+const char *drv_json_kind(const json_t *v);
+/* The value as shown in an error: the number, a quoted string (cut after 40 bytes), or
+ * its kind. */
+void drv_json_describe(const json_t *v, char *buf, size_t len);
+/* "base.key" ("key" when base is NULL or empty), cut with "..." when too long. */
+void drv_json_path_key(char out[DRV_JSON_PATH_MAX], const char *base, const char *key);
+/* "base[index]". */
+void drv_json_path_index(char out[DRV_JSON_PATH_MAX], const char *base, size_t index);
+
+/* Each reader looks up key in obj (an object) and returns 1 with *out set when it is
+ * present and valid, 0 when absent or null and not DRV_JSON_REQUIRED (*out untouched),
+ * -1 with err "path.key: must be ..., got ..." otherwise. Strings must not hold NUL
+ * bytes; *out points into obj. */
+int drv_json_string(const json_t *obj, const char *path, const char *key, unsigned flags,
+                    size_t max_len, const char **out, drv_error *err);
+int drv_json_uint(const json_t *obj, const char *path, const char *key, unsigned flags,
+                  uint64_t min, uint64_t max, uint64_t *out, drv_error *err);
+int drv_json_int(const json_t *obj, const char *path, const char *key, unsigned flags, int64_t min,
+                 int64_t max, int64_t *out, drv_error *err);
+int drv_json_number(const json_t *obj, const char *path, const char *key, unsigned flags,
+                    double min, double max, double *out, drv_error *err);
+int drv_json_bool(const json_t *obj, const char *path, const char *key, unsigned flags, bool *out,
+                  drv_error *err);
+/* An array of at most max_items strings of at most max_len bytes; *out is a new
+ * NULL-terminated vector (free with drv_strv_free). */
+int drv_json_strv(const json_t *obj, const char *path, const char *key, unsigned flags,
+                  size_t max_items, size_t max_len, char ***out, drv_error *err);
+/* An object of strings {"KEY": "VALUE"} (at most DRV_ENV_MAX; names non-empty, without
+ * '=') into a new NULL-terminated vector of "KEY=VALUE" (free with drv_strv_free). */
+int drv_json_env(const json_t *obj, const char *path, const char *key, unsigned flags, char ***out,
+                 drv_error *err);
+/* A JSON string of the n bytes at s (a new reference), each byte that is not part of
+ * valid UTF-8 replaced by U+FFFD; NULL gives JSON null. Never fails. */
+json_t *drv_json_text(const char *s, size_t n);
+/* Checks that obj holds only keys of the NULL-terminated list known. -1 with err
+ * "path.key: unknown field (known: a, b)" otherwise. */
+int drv_json_check_keys(const json_t *obj, const char *path, const char *const *known,
+                        drv_error *err);
+
+#endif

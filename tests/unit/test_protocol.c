@@ -1,0 +1,753 @@
+/* test_protocol.c - the worker channel messages and the test JSON of submissions: what
+ * round-trips, and what a sender of a bad frame or a bad submission is told. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/analyzer.h"
+#include "protocol/protocol.h"
+
+/* Asserts that haystack contains needle, printing both when it does not. */
+static void assert_contains(const char *haystack, const char *needle)
+{
+    if (!strstr(haystack, needle)) {
+        print_error("expected \"%s\" in \"%s\"\n", needle, haystack);
+        fail();
+    }
+}
+
+static char **strv(const char *a, const char *b, const char *c)
+{
+    const char *in[] = {a, b, c};
+    char **v = calloc(4, sizeof *v);
+    size_t n = 0;
+    for (size_t i = 0; i < 3; i++)
+        if (in[i])
+            v[n++] = drv_xstrdup(in[i]);
+    return v;
+}
+
+/* Encodes m, decodes the text, encodes again: the two texts must be equal and the
+ * decoded message of m's type. Returns the decoded message in *back. */
+static void round_trip(const drv_msg *m, drv_msg *back)
+{
+    drv_error err = {{0}};
+    size_t len = 0;
+    char *text = drv_msg_encode(m, &len, &err);
+    assert_non_null(text);
+    assert_int_equal(len, strlen(text));
+    if (drv_msg_decode(text, len, back, &err) != 0) {
+        print_error("decode of %s failed: %s\n", text, err.msg);
+        fail();
+    }
+    assert_int_equal(back->type, m->type);
+    char *again = drv_msg_encode(back, NULL, &err);
+    assert_string_equal(text, again);
+    free(text);
+    free(again);
+}
+
+/* ---- messages: round trips --------------------------------------------------------- */
+
+static void test_round_trip_hello(void **state)
+{
+    (void)state;
+    drv_msg m, b;
+    drv_msg_init(&m, DRV_MSG_HELLO);
+    m.hello.token = drv_xstrdup("s3cret");
+    m.hello.name = drv_xstrdup("gpu-box-1");
+    m.hello.caps.cpu_cores = 16;
+    m.hello.caps.memory_mb = 65536;
+    m.hello.caps.gpu_count = 2;
+    m.hello.caps.gpu_memory_mb = 24576;
+    m.hello.caps.cuda_cc = drv_xstrdup("8.6");
+    m.hello.caps.driver_version = drv_xstrdup("535.104.05");
+    m.hello.caps.tags = strv("cuda", "chromium", "zone-a");
+    m.hello.caps.os = drv_xstrdup("linux");
+    m.hello.caps.arch = drv_xstrdup("x86_64");
+    m.hello.slots = 4;
+    m.hello.speed = 1.5;
+    m.hello.running = calloc(2, sizeof *m.hello.running);
+    m.hello.running[0] = (drv_attempt_ref){7, 1};
+    m.hello.running[1] = (drv_attempt_ref){9, 3};
+    m.hello.running_count = 2;
+    round_trip(&m, &b);
+    assert_string_equal(b.hello.token, "s3cret");
+    assert_string_equal(b.hello.caps.driver_version, "535.104.05");
+    assert_string_equal(b.hello.caps.tags[2], "zone-a");
+    assert_int_equal(b.hello.caps.gpu_memory_mb, 24576);
+    assert_int_equal(b.hello.running_count, 2);
+    assert_int_equal(b.hello.running[1].task_id, 9);
+    assert_int_equal(b.hello.running[1].attempt, 3);
+    assert_true(b.hello.speed == 1.5);
+
+    drv_tag_table *tags = drv_tag_table_new();
+    drv_capabilities caps;
+    drv_error err;
+    assert_int_equal(drv_msg_caps_to_capabilities(&b.hello.caps, tags, &caps, &err), 0);
+    assert_int_equal(caps.cuda_cc, 86);
+    assert_int_equal(caps.driver_version, 535104005);
+    assert_true(drv_tagset_has(&caps.tags, DRV_TAG_CUDA));
+    assert_true(drv_tagset_has(&caps.tags, drv_tag_lookup(tags, "zone-a")));
+    assert_int_equal(drv_tagset_count(&caps.tags), 3);
+    drv_tag_table_free(tags);
+    drv_msg_free(&m);
+    drv_msg_free(&b);
+    assert_int_equal(b.type, DRV_MSG_NONE);
+}
+
+static void test_round_trip_coordinator_messages(void **state)
+{
+    (void)state;
+    drv_msg m, b;
+
+    drv_msg_init(&m, DRV_MSG_WELCOME);
+    m.welcome.worker_id = 42;
+    m.welcome.heartbeat_interval_s = 1;
+    m.welcome.server_time = 1700000000.25;
+    round_trip(&m, &b);
+    assert_int_equal(b.welcome.worker_id, 42);
+    assert_true(b.welcome.server_time == 1700000000.25);
+    drv_msg_free(&b);
+
+    drv_msg_init(&m, DRV_MSG_CANCEL);
+    m.cancel.ref = (drv_attempt_ref){123456789012345ull, 2};
+    round_trip(&m, &b);
+    assert_true(b.cancel.ref.task_id == 123456789012345ull);
+    assert_int_equal(b.cancel.ref.attempt, 2);
+    drv_msg_free(&b);
+
+    drv_msg_init(&m, DRV_MSG_DRAIN);
+    m.drain.reason = drv_xstrdup("coordinator shutting down");
+    round_trip(&m, &b);
+    assert_string_equal(b.drain.reason, "coordinator shutting down");
+    drv_msg_free(&b);
+    drv_msg_free(&m);
+
+    drv_msg_init(&m, DRV_MSG_ERROR);
+    m.error.message = drv_xstrdup("hello.token: not accepted");
+    m.error.field = drv_xstrdup("hello.token");
+    round_trip(&m, &b);
+    assert_string_equal(b.error.field, "hello.token");
+    drv_msg_free(&b);
+    drv_msg_free(&m);
+
+    drv_msg_init(&m, DRV_MSG_ASSIGN);
+    m.assign.count = 2;
+    m.assign.tests = calloc(2, sizeof *m.assign.tests);
+    drv_msg_test *t = &m.assign.tests[0];
+    t->task_id = 5;
+    t->attempt = 1;
+    t->name = drv_xstrdup("tests/test_a.py::test_x");
+    t->argv = strv("pytest", "-x", "tests/test_a.py::test_x");
+    t->env = strv("CUDA_VISIBLE_DEVICES=0", "EMPTY=", "EQ=a=b");
+    t->cwd = drv_xstrdup("/src");
+    t->timeout_s = 30;
+    t->output_cap_bytes = 1 << 20;
+    t = &m.assign.tests[1];
+    t->task_id = 6;
+    t->attempt = 4;
+    t->name = drv_xstrdup("shell test");
+    t->argv = strv("/bin/sh", "-c", "echo hi | wc -c");
+    t->shell = true;
+    round_trip(&m, &b);
+    assert_int_equal(b.assign.count, 2);
+    assert_string_equal(b.assign.tests[0].argv[2], "tests/test_a.py::test_x");
+    assert_null(b.assign.tests[0].argv[3]);
+    assert_string_equal(b.assign.tests[0].env[1], "EMPTY=");
+    assert_string_equal(b.assign.tests[0].env[2], "EQ=a=b");
+    assert_string_equal(b.assign.tests[0].cwd, "/src");
+    assert_false(b.assign.tests[0].shell);
+    assert_true(b.assign.tests[1].shell);
+    assert_null(b.assign.tests[1].env);
+    assert_int_equal(b.assign.tests[1].attempt, 4);
+    drv_msg_free(&b);
+    drv_msg_free(&m);
+}
+
+static void test_round_trip_worker_messages(void **state)
+{
+    (void)state;
+    drv_msg m, b;
+
+    drv_msg_init(&m, DRV_MSG_HEARTBEAT);
+    m.heartbeat.load = 0.75;
+    m.heartbeat.temperature_c = 71.5;
+    m.heartbeat.throttled = true;
+    m.heartbeat.free_slots = 3;
+    m.heartbeat.running = calloc(1, sizeof *m.heartbeat.running);
+    m.heartbeat.running[0] = (drv_attempt_ref){11, 1};
+    m.heartbeat.running_count = 1;
+    round_trip(&m, &b);
+    assert_true(b.heartbeat.temperature_c == 71.5);
+    assert_true(b.heartbeat.throttled);
+    assert_false(b.heartbeat.overloaded);
+    assert_int_equal(b.heartbeat.free_slots, 3);
+    assert_int_equal(b.heartbeat.running[0].task_id, 11);
+    drv_msg_free(&b);
+    drv_msg_free(&m);
+
+    /* Unknown temperature travels as null and comes back unknown. */
+    drv_msg_init(&m, DRV_MSG_HEARTBEAT);
+    round_trip(&m, &b);
+    assert_true(b.heartbeat.temperature_c < 0);
+    drv_msg_free(&b);
+
+    drv_msg_init(&m, DRV_MSG_STARTED);
+    m.started.ref = (drv_attempt_ref){5, 2};
+    m.started.pid = 4242;
+    m.started.t = 1700000001.5;
+    round_trip(&m, &b);
+    assert_int_equal(b.started.pid, 4242);
+    drv_msg_free(&b);
+
+    drv_msg_init(&m, DRV_MSG_OUTPUT);
+    m.output.ref = (drv_attempt_ref){5, 2};
+    m.output.stream = DRV_STREAM_STDERR;
+    m.output.data = drv_xstrdup("x");
+    m.output.data[0] = '\0'; /* a NUL byte is data too */
+    m.output.len = 1;
+    m.output.seq = 17;
+    round_trip(&m, &b);
+    assert_int_equal(b.output.stream, DRV_STREAM_STDERR);
+    assert_int_equal(b.output.len, 1);
+    assert_int_equal(b.output.data[0], 0);
+    assert_int_equal(b.output.seq, 17);
+    drv_msg_free(&b);
+    drv_msg_free(&m);
+
+    drv_msg_init(&m, DRV_MSG_FINISHED);
+    m.finished.ref = (drv_attempt_ref){5, 2};
+    m.finished.has_signal = true;
+    m.finished.signal = 9;
+    m.finished.timed_out = true;
+    m.finished.duration_s = 30.01;
+    m.finished.peak_memory_kb = 123456;
+    m.finished.output_tail = drv_xstrdup("killed\n");
+    m.finished.output_tail_len = 7;
+    round_trip(&m, &b);
+    assert_false(b.finished.has_exit_code);
+    assert_true(b.finished.has_signal);
+    assert_int_equal(b.finished.signal, 9);
+    assert_true(b.finished.timed_out);
+    assert_int_equal(b.finished.peak_memory_kb, 123456);
+    assert_string_equal(b.finished.output_tail, "killed\n");
+    drv_msg_free(&b);
+    drv_msg_free(&m);
+
+    drv_msg_init(&m, DRV_MSG_FINISHED);
+    m.finished.ref = (drv_attempt_ref){8, 1};
+    m.finished.infra_failure = true;
+    m.finished.error = drv_xstrdup("spawn pytest: No such file or directory");
+    round_trip(&m, &b);
+    assert_true(b.finished.infra_failure);
+    assert_false(b.finished.has_exit_code || b.finished.has_signal);
+    assert_string_equal(b.finished.error, "spawn pytest: No such file or directory");
+    drv_msg_free(&b);
+    drv_msg_free(&m);
+}
+
+/* Output bytes that are not UTF-8 arrive with each bad byte replaced by U+FFFD. */
+static void test_output_invalid_utf8_replaced(void **state)
+{
+    (void)state;
+    static const char raw[] = "ok\xff\xc3(\xe2\x82\xac end";
+    drv_msg m, b;
+    drv_error err;
+    drv_msg_init(&m, DRV_MSG_OUTPUT);
+    m.output.ref = (drv_attempt_ref){1, 1};
+    m.output.data = drv_xstrdup(raw);
+    m.output.len = sizeof raw - 1;
+    char *text = drv_msg_encode(&m, NULL, &err);
+    assert_int_equal(drv_msg_decode(text, strlen(text), &b, &err), 0);
+    assert_string_equal(b.output.data, "ok\xEF\xBF\xBD\xEF\xBF\xBD(\xe2\x82\xac end");
+    free(text);
+    drv_msg_free(&b);
+    drv_msg_free(&m);
+}
+
+/* Every result names its attempt, so a late one can be told apart. */
+static void test_attempt_of_results(void **state)
+{
+    (void)state;
+    static const char *const frames[] = {
+        "{\"type\":\"finished\",\"v\":1,\"task_id\":3,\"attempt\":2,\"exit_code\":0,"
+        "\"duration_s\":1}",
+        "{\"type\":\"started\",\"v\":1,\"task_id\":3,\"attempt\":2,\"pid\":10,\"t\":5}",
+        "{\"type\":\"output\",\"v\":1,\"task_id\":3,\"attempt\":2,\"stream\":\"stdout\","
+        "\"data\":\"hi\",\"seq\":0}",
+    };
+    for (size_t i = 0; i < sizeof frames / sizeof *frames; i++) {
+        drv_msg m;
+        drv_error err;
+        drv_attempt_ref ref = {0, 0};
+        assert_int_equal(drv_msg_decode(frames[i], strlen(frames[i]), &m, &err), 0);
+        assert_true(drv_msg_attempt(&m, &ref));
+        assert_int_equal(ref.task_id, 3);
+        assert_int_equal(ref.attempt, 2);
+        assert_true(drv_msg_senders(m.type) == DRV_MSG_FROM_WORKER);
+        drv_msg_free(&m);
+    }
+    drv_msg hb;
+    drv_msg_init(&hb, DRV_MSG_HEARTBEAT);
+    drv_attempt_ref ref;
+    assert_false(drv_msg_attempt(&hb, &ref));
+    assert_true(drv_msg_senders(DRV_MSG_ASSIGN) == DRV_MSG_FROM_COORDINATOR);
+}
+
+/* ---- messages: bad frames ------------------------------------------------------------ */
+
+typedef struct bad_frame {
+    const char *json;
+    const char *expect;
+} bad_frame;
+
+#define FIN     "{\"type\":\"finished\",\"v\":1,\"task_id\":1,\"attempt\":1,"
+#define TEST_OK "{\"task_id\":1,\"attempt\":1,\"name\":\"a\",\"argv\":[\"true\"]}"
+
+static const bad_frame bad_frames[] = {
+    {"hello there", "message: not valid JSON"},
+    {"", "message: not valid JSON"},
+    {"[1,2]", "message: must be a JSON object, got array"},
+    {"{\"v\":1}", "type: required"},
+    {"{\"type\":7,\"v\":1}", "type: must be a string, got 7"},
+    {"{\"type\":\"hellp\",\"v\":1}", "unknown message type \"hellp\""},
+    {"{\"type\":\"none\",\"v\":1}", "unknown message type \"none\""},
+    {"{\"type\":\"cancel\",\"task_id\":1,\"attempt\":1}", "v: required"},
+    {"{\"type\":\"cancel\",\"v\":2,\"task_id\":1,\"attempt\":1}",
+     "v: unsupported protocol version 2"},
+    {"{\"type\":\"cancel\",\"v\":\"1\",\"task_id\":1,\"attempt\":1}", "v: must be an integer"},
+    {"{\"type\":\"cancel\",\"v\":1,\"v\":1,\"task_id\":1,\"attempt\":1}", "duplicate object key"},
+    {"{\"type\":\"cancel\",\"v\":1,\"task_id\":1.5,\"attempt\":1}",
+     "cancel.task_id: must be an integer 0..9223372036854775807, got 1.5"},
+    {"{\"type\":\"cancel\",\"v\":1,\"task_id\":\"7\",\"attempt\":1}",
+     "cancel.task_id: must be an integer 0..9223372036854775807, got \"7\""},
+    {"{\"type\":\"cancel\",\"v\":1,\"task_id\":-1,\"attempt\":1}", "cancel.task_id: must be"},
+    {"{\"type\":\"cancel\",\"v\":1,\"task_id\":1,\"attempt\":0}",
+     "cancel.attempt: must be an integer 1..4294967295, got 0"},
+    {"{\"type\":\"cancel\",\"v\":1,\"task_id\":1}", "cancel.attempt: required"},
+    {"{\"type\":\"cancel\",\"v\":1,\"task_id\":1,\"attempt\":1,\"force\":true}",
+     "cancel.force: unknown field (known: task_id, attempt)"},
+    {"{\"type\":\"assign\",\"v\":1,\"tests\":[" TEST_OK "," TEST_OK
+     ",{\"task_id\":3,\"attempt\":1,\"name\":\"c\",\"argv\":5}]}",
+     "assign.tests[2].argv: must be an array of strings, got 5"},
+    {"{\"type\":\"assign\",\"v\":1,\"tests\":[{\"task_id\":3,\"attempt\":1,\"name\":\"c\","
+     "\"argv\":[\"ls\",3]}]}",
+     "assign.tests[0].argv[1]: must be a string, got 3"},
+    {"{\"type\":\"assign\",\"v\":1,\"tests\":[{\"task_id\":3,\"attempt\":1,\"name\":\"c\","
+     "\"argv\":[]}]}",
+     "assign.tests[0].argv: must not be empty"},
+    {"{\"type\":\"assign\",\"v\":1,\"tests\":[{\"task_id\":3,\"attempt\":1,\"name\":\"c\","
+     "\"argv\":[\"a\\u0000b\"]}]}",
+     "assign.tests[0].argv[0]: must not contain NUL bytes"},
+    {"{\"type\":\"assign\",\"v\":1,\"tests\":[{\"task_id\":3,\"attempt\":1,\"name\":\"c\","
+     "\"argv\":[\"echo hi\"],\"shell\":true}]}",
+     "assign.tests[0].shell: true needs argv [\"/bin/sh\", \"-c\", COMMAND]"},
+    {"{\"type\":\"assign\",\"v\":1,\"tests\":[{\"task_id\":3,\"attempt\":1,\"name\":\"c\","
+     "\"argv\":[\"x\"],\"env\":{\"A=B\":\"c\"}}]}",
+     "assign.tests[0].env.A=B: variable name must be non-empty and without '='"},
+    {"{\"type\":\"assign\",\"v\":1,\"tests\":[]}", "assign.tests: must not be empty"},
+    {"{\"type\":\"assign\",\"v\":1}", "assign.tests: required"},
+    {FIN "\"exit_code\":0,\"duration_s\":-1}",
+     "finished.duration_s: must be a number 0..1e+09, got -1"},
+    {FIN "\"exit_code\":0}", "finished.duration_s: required"},
+    {FIN "\"exit_code\":0,\"signal\":9,\"duration_s\":1}",
+     "exactly one of exit_code and signal (got both)"},
+    {FIN "\"duration_s\":1}", "exactly one of exit_code and signal (got neither)"},
+    {FIN "\"exit_code\":256,\"duration_s\":1}", "finished.exit_code: must be an integer 0..255"},
+    {FIN "\"infra_failure\":true,\"duration_s\":0}",
+     "finished.error: required when infra_failure is true"},
+    {FIN "\"exit_code\":0,\"duration_s\":1,\"timed_out\":1}",
+     "finished.timed_out: must be true or false, got 1"},
+    {"{\"type\":\"output\",\"v\":1,\"task_id\":1,\"attempt\":1,\"stream\":\"stdin\","
+     "\"data\":\"\",\"seq\":0}",
+     "output.stream: must be \"stdout\" or \"stderr\", got \"stdin\""},
+    {"{\"type\":\"hello\",\"v\":1,\"token\":\"\",\"name\":\"w\",\"capabilities\":{"
+     "\"cpu_cores\":1,\"memory_mb\":1},\"slots\":1}",
+     "hello.token: must not be empty"},
+    {"{\"type\":\"hello\",\"v\":1,\"token\":\"t\",\"name\":\"w\",\"slots\":1}",
+     "hello.capabilities: required"},
+    {"{\"type\":\"hello\",\"v\":1,\"token\":\"t\",\"name\":\"w\",\"capabilities\":{"
+     "\"cpu_cores\":1,\"memory_mb\":1,\"cuda_cc\":\"eight\"},\"slots\":1}",
+     "hello.capabilities.cuda_cc: "},
+    {"{\"type\":\"hello\",\"v\":1,\"token\":\"t\",\"name\":\"w\",\"capabilities\":{"
+     "\"cpu_cores\":1,\"memory_mb\":1,\"tags\":[\"cuda\",\"Zone A\"]},\"slots\":1}",
+     "hello.capabilities.tags[1]: tag \"Zone A\""},
+    {"{\"type\":\"hello\",\"v\":1,\"token\":\"t\",\"name\":\"w\",\"capabilities\":{"
+     "\"cpu_cores\":1,\"memory_mb\":1},\"slots\":1,\"running\":[{\"task_id\":1}]}",
+     "hello.running[0].attempt: required"},
+    {"{\"type\":\"heartbeat\",\"v\":1,\"load\":-0.5,\"free_slots\":0}",
+     "heartbeat.load: must be a number 0..1e+06, got -0.5"},
+    {"{\"type\":\"drain\",\"v\":1}", "drain.reason: required"},
+    {"{\"type\":\"error\",\"v\":1,\"message\":\"\"}", "error.message: must not be empty"},
+};
+
+static void test_bad_frames(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bad_frames / sizeof *bad_frames; i++) {
+        drv_msg m;
+        drv_error err = {{0}};
+        const char *json = bad_frames[i].json;
+        if (drv_msg_decode(json, strlen(json), &m, &err) != -1) {
+            print_error("accepted: %s\n", json);
+            fail();
+        }
+        assert_int_equal(m.type, DRV_MSG_NONE);
+        assert_contains(err.msg, bad_frames[i].expect);
+    }
+}
+
+static void test_frame_over_limit(void **state)
+{
+    (void)state;
+    size_t len = DRV_MSG_MAX_BYTES + 1;
+    char *buf = malloc(len);
+    memset(buf, ' ', len);
+    memcpy(buf, "{\"type\":\"drain\",\"v\":1,\"reason\":\"x\"}", 35);
+    drv_msg m;
+    drv_error err;
+    assert_int_equal(drv_msg_decode(buf, len, &m, &err), -1);
+    assert_contains(err.msg, "longer than the limit of 8388608 bytes");
+    /* The same frame within the limit is fine: only the size was wrong. */
+    assert_int_equal(drv_msg_decode(buf, len - 1, &m, &err), 0);
+    assert_string_equal(m.drain.reason, "x");
+    drv_msg_free(&m);
+    free(buf);
+}
+
+static void test_assign_over_limit(void **state)
+{
+    (void)state;
+    size_t n = DRV_ASSIGN_MAX_TESTS + 1, cap = 64 + n * (sizeof TEST_OK + 1);
+    char *buf = malloc(cap);
+    size_t len = (size_t)snprintf(buf, cap, "{\"type\":\"assign\",\"v\":1,\"tests\":[");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s" TEST_OK, i ? "," : "");
+    len += (size_t)snprintf(buf + len, cap - len, "]}");
+    drv_msg m;
+    drv_error err;
+    assert_int_equal(drv_msg_decode(buf, len, &m, &err), -1);
+    assert_contains(err.msg, "assign.tests: 1025 tests, more than the limit of 1024");
+    free(buf);
+}
+
+/* ---- task JSON ----------------------------------------------------------------------- */
+
+static const char full_task[] =
+    "{\"name\":\"tests/test_bert.py::test_fp16\",\"argv\":[\"pytest\",\"-x\",\"t.py\"],"
+    "\"env\":{\"HF_HOME\":\"/cache\",\"SEED\":\"1\"},\"cwd\":\"/src\","
+    "\"requirements\":{\"cpu\":4,\"memory_gb\":1.5,\"gpus\":1,\"gpu_memory_gb\":24,"
+    "\"cuda_cc\":\"8.6\",\"driver_version\":\"535.104.05\",\"tags\":[\"zone-a\"],"
+    "\"any_of\":[\"cuda\",\"rocm\"],\"none_of\":[\"flaky-host\"],\"browser\":\"chromium\","
+    "\"backend\":\"webgpu\"},"
+    "\"priority\":700,\"timeout_s\":120.5,\"max_retries\":2,\"retry_on_failure\":true,"
+    "\"model_id\":\"google/vit-base-patch16-224\",\"test_type\":\"integration\","
+    "\"batch_size\":8,\"labels\":[\"nightly\",\"gpu\"]}";
+
+static void assert_tasks_equal(const drv_task *a, const drv_task *b)
+{
+    assert_string_equal(a->name, b->name);
+    assert_int_equal(drv_strv_len(a->argv), drv_strv_len(b->argv));
+    for (size_t i = 0; a->argv[i]; i++)
+        assert_string_equal(a->argv[i], b->argv[i]);
+    assert_int_equal(drv_strv_len(a->env), drv_strv_len(b->env));
+    for (size_t i = 0; a->env && a->env[i]; i++)
+        assert_string_equal(a->env[i], b->env[i]);
+    assert_int_equal(drv_strv_len(a->labels), drv_strv_len(b->labels));
+    for (size_t i = 0; a->labels && a->labels[i]; i++)
+        assert_string_equal(a->labels[i], b->labels[i]);
+    if (a->cwd || b->cwd)
+        assert_string_equal(a->cwd, b->cwd);
+    if (a->model_id || b->model_id)
+        assert_string_equal(a->model_id, b->model_id);
+    if (a->test_type || b->test_type)
+        assert_string_equal(a->test_type, b->test_type);
+    assert_true(drv_requirements_equal(&a->req, &b->req));
+    assert_int_equal(a->priority, b->priority);
+    assert_true(a->timeout_s == b->timeout_s);
+    assert_int_equal(a->max_retries, b->max_retries);
+    assert_int_equal(a->retry_on_failure, b->retry_on_failure);
+    assert_int_equal(a->family, b->family);
+    assert_int_equal(a->batch_size, b->batch_size);
+}
+
+static int parse_one(const char *json, drv_task *t, drv_tag_table *tags, drv_error *err)
+{
+    json_t *o = json_loads(json, 0, NULL);
+    assert_non_null(o);
+    int rc = drv_task_from_json(o, t, tags, "", err);
+    json_decref(o);
+    return rc;
+}
+
+static void test_task_full_round_trip(void **state)
+{
+    (void)state;
+    drv_tag_table *tags = drv_tag_table_new();
+    drv_task t, back;
+    drv_error err = {{0}};
+    if (parse_one(full_task, &t, tags, &err) != 0) {
+        print_error("%s\n", err.msg);
+        fail();
+    }
+    assert_string_equal(t.argv[1], "-x");
+    assert_string_equal(t.env[0], "HF_HOME=/cache");
+    assert_int_equal(t.req.cpu_cores, 4);
+    assert_int_equal(t.req.memory_mb, 1536);
+    assert_int_equal(t.req.gpu_memory_mb, 24576);
+    assert_int_equal(t.req.cuda_cc, 86);
+    assert_int_equal(t.req.driver_version, 535104005);
+    assert_true(drv_tagset_has(&t.req.all_of, drv_tag_lookup(tags, "zone-a")));
+    assert_true(drv_tagset_has(&t.req.all_of, DRV_TAG_CHROMIUM));
+    assert_true(drv_tagset_has(&t.req.all_of, DRV_TAG_WEBGPU));
+    assert_true(drv_tagset_has(&t.req.any_of, DRV_TAG_ROCM));
+    assert_true(drv_tagset_has(&t.req.none_of, drv_tag_lookup(tags, "flaky-host")));
+    assert_int_equal(t.priority, 700);
+    assert_int_equal(t.family, drv_family_lookup("vit")); /* from the model id */
+    assert_true(t.retry_on_failure);
+
+    json_t *j = drv_task_to_json(&t, tags);
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    assert_int_equal(parse_one(text, &back, tags, &err), 0);
+    assert_tasks_equal(&t, &back);
+    drv_task_clear(&back);
+    free(text);
+
+    /* The store's form keeps id, state and attempts too. */
+    t.id = 99;
+    t.state = DRV_TASK_RUNNING;
+    t.attempts = 2;
+    j = drv_task_to_json_record(&t, tags);
+    drv_task rec;
+    assert_int_equal(drv_task_from_json_record(j, &rec, tags, "", &err), 0);
+    assert_tasks_equal(&t, &rec);
+    assert_int_equal(rec.id, 99);
+    assert_int_equal(rec.state, DRV_TASK_RUNNING);
+    assert_int_equal(rec.attempts, 2);
+    /* A submission cannot set them. */
+    assert_int_equal(drv_task_from_json(j, &back, tags, "tests[0]", &err), -1);
+    assert_contains(err.msg, "tests[0].");
+    assert_contains(err.msg, ": unknown field");
+    json_decref(j);
+
+    drv_task_clear(&rec);
+    drv_task_clear(&t);
+    drv_tag_table_free(tags);
+}
+
+/* A shell runs only when asked, and what was asked survives the round trip. */
+static void test_task_shell_explicit(void **state)
+{
+    (void)state;
+    drv_tag_table *tags = drv_tag_table_new();
+    drv_task t;
+    drv_error err;
+    assert_int_equal(
+        parse_one("{\"name\":\"a\",\"command\":\"make test | tee log\"}", &t, tags, &err), -1);
+    assert_contains(err.msg, "command: a command string runs through a shell");
+    assert_contains(err.msg, "\"shell\": true");
+    assert_int_equal(parse_one("{\"name\":\"a\",\"argv\":[\"ls\"],\"shell\":true}", &t, tags, &err),
+                     -1);
+    assert_contains(err.msg, "shell: true needs \"command\"");
+    assert_int_equal(
+        parse_one("{\"name\":\"a\",\"argv\":[\"ls\"],\"command\":\"ls\",\"shell\":true}", &t, tags,
+                  &err),
+        -1);
+    assert_contains(err.msg, "command: give argv or command, not both");
+
+    assert_int_equal(
+        parse_one("{\"name\":\"a\",\"command\":\"make test | tee log\",\"shell\":true}", &t, tags,
+                  &err),
+        0);
+    assert_string_equal(t.argv[0], "/bin/sh");
+    assert_string_equal(t.argv[1], "-c");
+    assert_string_equal(t.argv[2], "make test | tee log");
+    json_t *j = drv_task_to_json(&t, tags);
+    assert_string_equal(json_string_value(json_object_get(j, "command")), "make test | tee log");
+    assert_true(json_is_true(json_object_get(j, "shell")));
+    assert_null(json_object_get(j, "argv"));
+    json_decref(j);
+
+    drv_msg_test mt;
+    t.id = 3;
+    drv_msg_test_from_task(&mt, &t, 1, 0);
+    assert_true(mt.shell);
+    drv_msg_test_clear(&mt);
+    drv_task_clear(&t);
+
+    /* An argv that mentions a shell word is still not run through a shell. */
+    assert_int_equal(parse_one("{\"name\":\"a\",\"argv\":[\"echo\",\"a;b\"]}", &t, tags, &err), 0);
+    drv_msg_test_from_task(&mt, &t, 1, 0);
+    assert_false(mt.shell);
+    assert_int_equal(drv_strv_len(mt.argv), 2);
+    drv_msg_test_clear(&mt);
+    drv_task_clear(&t);
+    drv_tag_table_free(tags);
+}
+
+static void test_tasks_array_and_lines(void **state)
+{
+    (void)state;
+    static const char array[] = "  [{\"name\":\"a\",\"argv\":[\"true\"]},\n"
+                                "   {\"name\":\"b\",\"argv\":[\"false\"],\"priority\":5}]\n";
+    static const char lines[] = "{\"name\":\"a\",\"argv\":[\"true\"]}\n"
+                                "\n"
+                                "   \r\n"
+                                "{\"name\":\"b\",\"argv\":[\"false\"],\"priority\":5}\r\n";
+    static const char pretty_one[] = "{\n  \"name\": \"a\",\n  \"argv\": [\"true\"]\n}\n";
+    const char *inputs[] = {array, lines};
+    for (size_t k = 0; k < 2; k++) {
+        drv_tag_table *tags = drv_tag_table_new();
+        drv_task *v;
+        size_t n;
+        drv_error err = {{0}};
+        if (drv_tasks_parse(inputs[k], strlen(inputs[k]), tags, &v, &n, &err) != 0) {
+            print_error("%s\n", err.msg);
+            fail();
+        }
+        assert_int_equal(n, 2);
+        assert_string_equal(v[0].name, "a");
+        assert_int_equal(v[0].priority, DRV_PRIORITY_DEFAULT);
+        assert_string_equal(v[1].argv[0], "false");
+        assert_int_equal(v[1].priority, 5);
+        drv_tasks_free(v, n);
+        drv_tag_table_free(tags);
+    }
+    drv_task *v;
+    size_t n;
+    drv_error err;
+    drv_tag_table *tags = drv_tag_table_new();
+    assert_int_equal(drv_tasks_parse(pretty_one, strlen(pretty_one), tags, &v, &n, &err), 0);
+    assert_int_equal(n, 1);
+    drv_tasks_free(v, n);
+    drv_tag_table_free(tags);
+}
+
+typedef struct bad_submission {
+    const char *input;
+    const char *expect;
+} bad_submission;
+
+static const bad_submission bad_submissions[] = {
+    {"[{\"name\":\"a\",\"argv\":[\"x\"]},{\"name\":\"b\",\"argv\":[\"x\"]},"
+     "{\"name\":\"c\",\"argv\":[\"x\"]},{\"name\":\"d\",\"argv\":[\"x\"],\"priority\":5000}]",
+     "tests[3].priority: must be an integer 0..1000, got 5000"},
+    {"{\"name\":\"a\",\"argv\":[\"x\"]}\n\n{\"name\":\"b\",\"argv\":[\"x\"]}\n"
+     "{\"name\":\"c\",\"argv\":[\"x\"],\"requirements\":{\"cuda_cc\":\"eight\"}}\n",
+     "line 4: requirements.cuda_cc: "},
+    {"{\"name\":\"a\",\"argv\":[\"x\"]}\n{\"name\":\"b\",\"argv\":[\"x\"],\n",
+     "line 2: not valid JSON"},
+    {"[{\"name\":\"a\",\"argv\":[\"x\"],\"retries\":2}]",
+     "tests[0].retries: unknown field (known: name, argv, command"},
+    {"[{\"argv\":[\"x\"]}]", "tests[0].name: required"},
+    {"[{\"name\":\"a\"}]", "tests[0].argv: required"},
+    {"[{\"name\":\"a\",\"argv\":\"ls -l\"}]", "tests[0].argv: must be an array of strings"},
+    {"[{\"name\":\"a\",\"argv\":[\"\"]}]", "tests[0].argv[0]: the program must not be empty"},
+    {"[{\"name\":\"a\",\"argv\":[\"x\"],\"env\":{\"A\":1}}]", "tests[0].env.A: must be a string"},
+    {"[{\"name\":\"a\",\"argv\":[\"x\"],\"requirements\":{\"memory_mb\":1,\"memory_gb\":1}}]",
+     "tests[0].requirements.memory_gb: give memory_mb or memory_gb, not both"},
+    {"[{\"name\":\"a\",\"argv\":[\"x\"],\"requirements\":{\"browser\":\"netscape\"}}]",
+     "tests[0].requirements.browser: unknown browser \"netscape\" (known: chromium, chrome"},
+    {"[{\"name\":\"a\",\"argv\":[\"x\"],\"requirements\":{\"tags\":[\"GPU\"]}}]",
+     "tests[0].requirements.tags[0]: tag \"GPU\""},
+    {"[{\"name\":\"a\",\"argv\":[\"x\"],\"requirements\":{\"all_of\":[\"a\"],"
+     "\"none_of\":[\"a\"]}}]",
+     "tests[0].requirements.none_of: a tag both required and forbidden"},
+    {"[{\"name\":\"a\",\"argv\":[\"x\"],\"family\":\"bertt\"}]",
+     "tests[0].family: unknown model family \"bertt\" (known: "},
+    {"[{\"name\":\"a\",\"argv\":[\"x\"],\"timeout_s\":-3}]", "tests[0].timeout_s: must be"},
+    {"[{\"name\":\"a\",\"argv\":[\"x\"],\"priority\":1.5}]", "tests[0].priority: must be"},
+    {"[{\"name\":\"a\",\"argv\":[\"x\"],\"name\":\"b\"}]", "duplicate object key"},
+    {"[1]", "tests[0]: must be an object (one test), got 1"},
+    {"[]", "tests: the array is empty"},
+    {"", "tests: the input is empty"},
+    {"\n  \n", "tests: the input is empty"},
+    {"[{\"name\":\"a\",\"argv\":[\"x\"]}", "tests: not valid JSON"},
+};
+
+/* Each bad submission names where it is wrong, returns nothing and interns no tag even
+ * when earlier tests brought new tags. */
+static void test_tasks_errors_all_or_nothing(void **state)
+{
+    (void)state;
+    drv_tag_table *tags = drv_tag_table_new();
+    int before = drv_tag_count(tags);
+    for (size_t i = 0; i < sizeof bad_submissions / sizeof *bad_submissions; i++) {
+        drv_task *v = (drv_task *)1;
+        size_t n = 7;
+        drv_error err = {{0}};
+        const char *in = bad_submissions[i].input;
+        if (drv_tasks_parse(in, strlen(in), tags, &v, &n, &err) != -1) {
+            print_error("accepted: %s\n", in);
+            fail();
+        }
+        assert_null(v);
+        assert_int_equal(n, 0);
+        assert_contains(err.msg, bad_submissions[i].expect);
+    }
+    static const char late_error[] =
+        "[{\"name\":\"a\",\"argv\":[\"x\"],\"requirements\":{\"tags\":[\"zone-new\"]}},"
+        "{\"name\":\"b\",\"argv\":[\"x\"],\"requirements\":{\"any_of\":[\"other-new\"]}},"
+        "{\"name\":\"c\",\"argv\":[\"x\"],\"cwd\":\"\"}]";
+    drv_task *v;
+    size_t n;
+    drv_error err;
+    assert_int_equal(drv_tasks_parse(late_error, strlen(late_error), tags, &v, &n, &err), -1);
+    assert_contains(err.msg, "tests[2].cwd: must not be empty");
+    assert_int_equal(drv_tag_count(tags), before);
+    assert_int_equal(drv_tag_lookup(tags, "zone-new"), -1);
+    drv_tag_table_free(tags);
+}
+
+/* New tags get their ids only once the whole submission is good, and the ids match. */
+static void test_tasks_tags_committed(void **state)
+{
+    (void)state;
+    static const char in[] =
+        "{\"name\":\"a\",\"argv\":[\"x\"],\"requirements\":{\"tags\":[\"zone-b\",\"cuda\"]}}\n"
+        "{\"name\":\"b\",\"argv\":[\"x\"],\"requirements\":{\"none_of\":[\"zone-c\",\"zone-b\"]}}"
+        "\n";
+    drv_tag_table *tags = drv_tag_table_new();
+    drv_task *v;
+    size_t n;
+    drv_error err = {{0}};
+    assert_int_equal(drv_tasks_parse(in, strlen(in), tags, &v, &n, &err), 0);
+    int b = drv_tag_lookup(tags, "zone-b"), c = drv_tag_lookup(tags, "zone-c");
+    assert_int_equal(b, DRV_TAG_WELL_KNOWN_COUNT);
+    assert_int_equal(c, DRV_TAG_WELL_KNOWN_COUNT + 1);
+    assert_true(drv_tagset_has(&v[0].req.all_of, b));
+    assert_true(drv_tagset_has(&v[0].req.all_of, DRV_TAG_CUDA));
+    assert_int_equal(drv_tagset_count(&v[0].req.all_of), 2);
+    assert_true(drv_tagset_has(&v[1].req.none_of, b));
+    assert_true(drv_tagset_has(&v[1].req.none_of, c));
+    drv_tasks_free(v, n);
+    drv_tag_table_free(tags);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip_hello),
+        cmocka_unit_test(test_round_trip_coordinator_messages),
+        cmocka_unit_test(test_round_trip_worker_messages),
+        cmocka_unit_test(test_output_invalid_utf8_replaced),
+        cmocka_unit_test(test_attempt_of_results),
+        cmocka_unit_test(test_bad_frames),
+        cmocka_unit_test(test_frame_over_limit),
+        cmocka_unit_test(test_assign_over_limit),
+        cmocka_unit_test(test_task_full_round_trip),
+        cmocka_unit_test(test_task_shell_explicit),
+        cmocka_unit_test(test_tasks_array_and_lines),
+        cmocka_unit_test(test_tasks_errors_all_or_nothing),
+        cmocka_unit_test(test_tasks_tags_committed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
