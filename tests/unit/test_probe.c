@@ -493,8 +493,8 @@ static void test_json_shape(void **state)
         "\"driver_version\":535104005",
         "\"tags\":[\"cpu\",\"cuda\",\"zone-a\"]",
         "\"labels\":[\"zone-a\"]",
-        "\"gpus\":[{\"vendor\":\"nvidia\",\"name\":\"NVIDIA GeForce RTX 3090\",\"memory_mb\":24576,"
-        "\"cuda_cc\":86,\"driver\":\"535.104.05\",\"source\":\"nvidia-smi\"}]",
+        ("\"gpus\":[{\"vendor\":\"nvidia\",\"name\":\"NVIDIA GeForce RTX 3090\",\"memory_mb\":24576,"
+         "\"cuda_cc\":86,\"driver\":\"535.104.05\",\"source\":\"nvidia-smi\"}]"),
         "\"browsers\":[{\"name\":\"chromium\",\"path\":\"/usr/bin/chromium\"}]",
         "\"warnings\":[\"rocm-smi: exited with status 2\"]",
     };
