@@ -33,6 +33,10 @@ void drv_cmd_demo_usage(FILE *out);
 int drv_cmd_worker_probe(int argc, char **argv);
 void drv_cmd_worker_probe_usage(FILE *out);
 
+/* `drover sim` (cmd_sim.c): policies side by side on a simulated fleet; and its usage. */
+int drv_cmd_sim(int argc, char **argv);
+void drv_cmd_sim_usage(FILE *out);
+
 /* ---- helpers (main.c) ---- */
 
 /* Reads the whole file at path into a new NUL-terminated buffer (the caller frees it)

@@ -201,6 +201,8 @@ static const cli_command commands[] = {
      drv_cmd_demo, drv_cmd_demo_usage},
     {"explain-config", "check a balancer config file and show what it resolves to",
      cmd_explain_config, explain_config_usage},
+    {"sim", "compare scheduling policies on a simulated fleet and suite", drv_cmd_sim,
+     drv_cmd_sim_usage},
     {"worker", "run a worker; --probe prints what this machine offers, as JSON",
      drv_cmd_worker_probe, drv_cmd_worker_probe_usage},
 };

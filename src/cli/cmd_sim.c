@@ -1,0 +1,354 @@
+/* cmd_sim.c - `drover sim`: every scheduling policy side by side on a simulated fleet.
+ *
+ * Builds a workload from a named scenario (sim/generate.c), runs each requested policy
+ * through its own balancer on a virtual clock (sim/engine.c) plus the baselines, and
+ * prints the report as a table or as JSON. Options are read in two passes: first
+ * --scenario, whose defaults are applied, then every other option on top of them, so
+ * `--scenario failures --crash-rate 0` is the failures scenario without crashes.
+ *
+ * Workload sources: today the generators. Real traces (--trace, --durations,
+ * --gpu-trace) will fill the same drv_workload through the trace readers and take the
+ * place of build_workload()'s generator call; the engine takes any drv_workload.
+ *
+ * Ownership: the workload, the report and the JSON text are owned here and freed
+ * before returning. */
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "sim/sim.h"
+
+#define POLICIES_MAX 32
+
+typedef enum opt_kind { OPT_SIZE, OPT_U64, OPT_DOUBLE, OPT_STRING, OPT_FLAG } opt_kind;
+
+/* Everything the command line sets. */
+typedef struct sim_args {
+    const char *scenario;
+    const char *policies;
+    const char *config;
+    bool json, no_timing;
+    double ramp_s, heartbeat_s, rebalance_s, max_time_s;
+    drv_sim_params p;
+} sim_args;
+
+typedef struct opt_rule {
+    const char *name;
+    opt_kind kind;
+    size_t offset;   /* in sim_args */
+    double min, max; /* numbers: accepted range */
+} opt_rule;
+
+#define ARG(field) offsetof(sim_args, field)
+#define PAR(field) (offsetof(sim_args, p) + offsetof(drv_sim_params, field))
+
+static const opt_rule rules[] = {
+    {"--scenario", OPT_STRING, ARG(scenario), 0, 0},
+    {"--policies", OPT_STRING, ARG(policies), 0, 0},
+    {"--config", OPT_STRING, ARG(config), 0, 0},
+    {"--json", OPT_FLAG, ARG(json), 0, 0},
+    {"--no-timing", OPT_FLAG, ARG(no_timing), 0, 0},
+    {"--workers", OPT_SIZE, PAR(workers), 1, 1e6},
+    {"--tests", OPT_SIZE, PAR(tests), 0, 1e8},
+    {"--seed", OPT_U64, PAR(seed), 0, 0},
+    {"--load", OPT_DOUBLE, PAR(load), 1e-6, 100},
+    {"--spike-factor", OPT_DOUBLE, PAR(spike_factor), 1, 1e4},
+    {"--spike-at", OPT_DOUBLE, PAR(spike_at_s), 0, 1e9},
+    {"--spike-len", OPT_DOUBLE, PAR(spike_len_s), 0, 1e9},
+    {"--late-share", OPT_DOUBLE, PAR(late_share), 0, 1},
+    {"--join-rate", OPT_DOUBLE, PAR(join_rate_per_h), 0, 1e6},
+    {"--leave-rate", OPT_DOUBLE, PAR(leave_rate_per_h), 0, 1e6},
+    {"--crash-rate", OPT_DOUBLE, PAR(crash_rate_per_h), 0, 1e6},
+    {"--crash-down", OPT_DOUBLE, PAR(crash_down_s), -1, 1e9},
+    {"--flaky-share", OPT_DOUBLE, PAR(flaky_share), 0, 1},
+    {"--flaky-p", OPT_DOUBLE, PAR(flaky_p), 0, 1},
+    {"--spread", OPT_DOUBLE, PAR(spread), 0, 0.95},
+    {"--sigma", OPT_DOUBLE, PAR(sigma), 0, 5},
+    {"--ramp", OPT_DOUBLE, ARG(ramp_s), 0, 1e6},
+    {"--heartbeat", OPT_DOUBLE, ARG(heartbeat_s), 0, 1e6},
+    {"--rebalance", OPT_DOUBLE, ARG(rebalance_s), 0, 1e6},
+    {"--max-time", OPT_DOUBLE, ARG(max_time_s), 1, 1e12},
+};
+#define N_RULES (sizeof rules / sizeof rules[0])
+
+void drv_cmd_sim_usage(FILE *out)
+{
+    size_t n_sc = 0, n_pol = 0;
+    const drv_sim_scenario *sc = drv_sim_scenarios(&n_sc);
+    const char *const *pol = drv_sim_policy_names(&n_pol);
+    drv_sim_params d;
+    drv_sim_params_default(&d);
+    fprintf(out, "usage: drover sim [--scenario NAME] [--workers N] [--tests N] [--seed S]\n"
+                 "                  [--policies all|a,b,c] [--json] [options]\n"
+                 "\n"
+                 "Simulates a fleet and a suite on a virtual clock and runs every policy through\n"
+                 "the real balancer (a fresh one per policy), next to two baselines that do not\n"
+                 "use it, and reports makespan against the lower bound, waits, slowdown,\n"
+                 "utilization, moves, retries and the balancer's placement speed.\n"
+                 "\n"
+                 "scenarios:\n");
+    for (size_t i = 0; i < n_sc; i++)
+        fprintf(out, "  %-14s %s\n", sc[i].name, sc[i].summary);
+    fprintf(out, "\npolicies (--policies all runs these):\n ");
+    for (size_t i = 0; i < n_pol; i++)
+        fprintf(out, " %s", pol[i]);
+    fprintf(
+        out,
+        "\n  and \"config\": the --config file's schedulers as they are. greedy: each test to\n"
+        "  the eligible slot free first, true durations, no balancer. static_split:\n"
+        "  pytest-split style shares packed on recorded durations (meant for identical\n"
+        "  workers; it shows what a static split loses on a heterogeneous fleet).\n"
+        "\n"
+        "options (NAME VALUE or NAME=VALUE):\n"
+        "  --scenario NAME    one of the above (default burst)\n"
+        "  --workers N        fleet size (default %zu)\n"
+        "  --tests N          suite size (default %zu)\n"
+        "  --seed S           seed of everything random (default %llu); same seed, same report\n"
+        "  --policies LIST    all, or a comma-separated list (default all)\n"
+        "  --config FILE      balancer config (default: the built-in defaults)\n"
+        "  --json             print a JSON array, one object per policy and run\n"
+        "  --no-timing        leave wall-clock figures out (placements/s, events/s)\n"
+        "  --load F           steady, spike: arrival rate as a share of capacity (%g):\n"
+        "                     reference seconds of work per second over sum(slots x speed);\n"
+        "                     hidden family speed-ups leave the slots less busy than that\n"
+        "  --spike-factor F   spike: rate multiplier in the window (%g)\n"
+        "  --spike-at S       spike: window start, s (default 30%% of the arrival span)\n"
+        "  --spike-len S      spike: window length, s (default 10%% of the span)\n"
+        "  --late-share F     worker_churn: share of workers joining late (%g)\n"
+        "  --join-rate R      late workers join at R per hour each (worker_churn %g)\n"
+        "  --leave-rate R     workers leave at R per hour each (worker_churn 2)\n"
+        "  --crash-rate R     workers crash at R per hour each (worker_churn 2, failures 3)\n"
+        "  --crash-down S     a crashed worker is back after S s; -1 never (%g)\n"
+        "  --flaky-share F    share of flaky tests (failures 0.05)\n"
+        "  --flaky-p F        failure probability of a flaky test per run (%g)\n"
+        "  --spread F         run-to-run variation of true durations (second_run 0.15)\n"
+        "  --sigma F          lognormal shape of test durations (%g)\n"
+        "  --ramp S           thermal warm-up ramp of cold workers, s (config's, 30)\n"
+        "  --heartbeat S      worker heartbeat period, s (1); 0 none\n"
+        "  --rebalance S      rebalancing period, s (5); 0 never\n"
+        "  --max-time S       virtual time limit per run (1e7 s)\n"
+        "\n"
+        "Traces (--trace, --durations, --gpu-trace) come with the trace readers.\n"
+        "Exits 0 when every run finished, 1 when one did not or failed, 2 on a wrong\n"
+        "command line.\n",
+        d.workers, d.tests, (unsigned long long)d.seed, d.load, d.spike_factor, d.late_share,
+        d.join_rate_per_h, d.crash_down_s, d.flaky_p, d.sigma);
+}
+
+/* Parses value for rule r into a. Returns 0, or -1 after printing why. */
+static int set_value(sim_args *a, const opt_rule *r, const char *value)
+{
+    char *base = (char *)a + r->offset;
+    if (r->kind == OPT_STRING) {
+        *(const char **)(void *)base = value;
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    if (r->kind == OPT_U64 || r->kind == OPT_SIZE) {
+        unsigned long long v = strtoull(value, &end, 10);
+        if (!*value || *end || value[0] == '-' || errno != 0 ||
+            (r->kind == OPT_SIZE && (v < r->min || v > r->max))) {
+            if (r->kind == OPT_SIZE)
+                fprintf(stderr, "drover sim: %s: expected an integer %.0f..%.0f, got \"%s\"\n",
+                        r->name, r->min, r->max, value);
+            else
+                fprintf(stderr, "drover sim: %s: expected a non-negative integer, got \"%s\"\n",
+                        r->name, value);
+            return -1;
+        }
+        if (r->kind == OPT_SIZE)
+            *(size_t *)(void *)base = (size_t)v;
+        else
+            *(uint64_t *)(void *)base = (uint64_t)v;
+        return 0;
+    }
+    double v = strtod(value, &end);
+    if (!*value || *end || errno != 0 || !isfinite(v) || v < r->min || v > r->max) {
+        fprintf(stderr, "drover sim: %s: expected a number %g..%g, got \"%s\"\n", r->name, r->min,
+                r->max, value);
+        return -1;
+    }
+    *(double *)(void *)base = v;
+    return 0;
+}
+
+/* One pass over argv: with only_scenario, reads --scenario alone; otherwise everything
+ * but --scenario. Returns 0, or -1 after printing the problem. */
+static int parse_pass(int argc, char **argv, sim_args *a, bool only_scenario)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const opt_rule *r = NULL;
+        const char *value = NULL;
+        for (size_t k = 0; k < N_RULES && !r; k++) {
+            size_t n = strlen(rules[k].name);
+            if (strncmp(arg, rules[k].name, n) != 0)
+                continue;
+            if (arg[n] == '=') {
+                r = &rules[k];
+                value = arg + n + 1;
+            } else if (arg[n] == '\0') {
+                r = &rules[k];
+            }
+        }
+        if (!r) {
+            fprintf(stderr, "drover sim: unknown argument \"%s\" (see drover sim --help)\n", arg);
+            return -1;
+        }
+        if (r->kind == OPT_FLAG) {
+            if (value) {
+                fprintf(stderr, "drover sim: %s takes no value\n", r->name);
+                return -1;
+            }
+        } else if (!value) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "drover sim: %s needs a value\n", r->name);
+                return -1;
+            }
+            value = argv[++i];
+        }
+        bool is_scenario = strcmp(r->name, "--scenario") == 0;
+        if (is_scenario != only_scenario)
+            continue;
+        if (r->kind == OPT_FLAG)
+            *(bool *)(void *)((char *)a + r->offset) = true;
+        else if (set_value(a, r, value) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Splits the --policies list into names (pointers into buf). Returns the count, or -1
+ * after printing the unknown name. */
+static int parse_policies(const char *list, char *buf, size_t len, const char **names)
+{
+    size_t n_all = 0;
+    const char *const *all = drv_sim_policy_names(&n_all);
+    if (!list || strcmp(list, "all") == 0) {
+        for (size_t i = 0; i < n_all; i++)
+            names[i] = all[i];
+        return (int)n_all;
+    }
+    snprintf(buf, len, "%s", list);
+    int n = 0;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        bool known = strcmp(tok, "config") == 0;
+        for (size_t i = 0; i < n_all && !known; i++)
+            known = strcmp(tok, all[i]) == 0;
+        if (!known && drv_policy_kind_parse(tok) >= 0)
+            known = true; /* an alias such as "performance" */
+        if (!known) {
+            fprintf(stderr, "drover sim: --policies: unknown policy \"%s\" (known: all, config",
+                    tok);
+            for (size_t i = 0; i < n_all; i++)
+                fprintf(stderr, ", %s", all[i]);
+            fprintf(stderr, ")\n");
+            return -1;
+        }
+        if (n == POLICIES_MAX) {
+            fprintf(stderr, "drover sim: --policies: more than %d names\n", POLICIES_MAX);
+            return -1;
+        }
+        names[n++] = tok;
+    }
+    if (n == 0) {
+        fprintf(stderr, "drover sim: --policies: empty list\n");
+        return -1;
+    }
+    return n;
+}
+
+int drv_cmd_sim(int argc, char **argv)
+{
+    sim_args a;
+    memset(&a, 0, sizeof a);
+    a.scenario = "burst";
+    a.ramp_s = -1;
+    a.heartbeat_s = -1;
+    a.rebalance_s = -1;
+    a.max_time_s = -1;
+    drv_sim_params_default(&a.p);
+    if (parse_pass(argc, argv, &a, true) != 0)
+        return DRV_EXIT_USAGE;
+    const drv_sim_scenario *sc = drv_sim_scenario_find(a.scenario);
+    if (!sc) {
+        size_t n = 0;
+        const drv_sim_scenario *all = drv_sim_scenarios(&n);
+        fprintf(stderr, "drover sim: --scenario: unknown scenario \"%s\" (known:", a.scenario);
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, " %s", all[i].name);
+        fprintf(stderr, ")\n");
+        return DRV_EXIT_USAGE;
+    }
+    sc->defaults(&a.p);
+    if (parse_pass(argc, argv, &a, false) != 0)
+        return DRV_EXIT_USAGE;
+    char polbuf[1024];
+    const char *names[POLICIES_MAX];
+    int n_names = parse_policies(a.policies, polbuf, sizeof polbuf, names);
+    if (n_names < 0)
+        return DRV_EXIT_USAGE;
+
+    drv_balancer_config cfg;
+    drv_error err = {{0}};
+    if (a.config) {
+        if (drv_cli_load_config(a.config, &cfg, &err) != 0) {
+            fprintf(stderr, "drover sim: %s\n", err.msg);
+            return DRV_EXIT_FAILURE;
+        }
+    } else {
+        drv_balancer_config_default(&cfg);
+    }
+    if (a.ramp_s >= 0)
+        cfg.settings.thermal.ramp_s = a.ramp_s;
+
+    drv_workload w;
+    drv_workload_init(&w);
+    drv_sim_options opt;
+    sc->build(&a.p, &w, &opt);
+    if (a.heartbeat_s >= 0)
+        opt.heartbeat_s = a.heartbeat_s;
+    if (a.rebalance_s >= 0)
+        opt.rebalance_s = a.rebalance_s;
+    if (a.max_time_s > 0)
+        opt.max_time_s = a.max_time_s;
+    opt.timing = !a.no_timing;
+
+    drv_sim_report rep;
+    memset(&rep, 0, sizeof rep);
+    snprintf(rep.scenario, sizeof rep.scenario, "%s", sc->name);
+    int rc = DRV_EXIT_OK;
+    if (drv_sim_run_all(&w, &cfg, names, (size_t)n_names, &opt, &rep, &err) != 0) {
+        fprintf(stderr, "drover sim: %s\n", err.msg);
+        rc = DRV_EXIT_FAILURE;
+    } else {
+        if (a.json) {
+            char *text = drv_sim_report_json(&rep, opt.timing);
+            printf("%s\n", text);
+            free(text);
+            if (opt.timing && rep.wall_s > 0)
+                fprintf(stderr, "drover sim: simulated %llu events in %.2f s (%.0f events/s)\n",
+                        (unsigned long long)rep.events, rep.wall_s,
+                        (double)rep.events / rep.wall_s);
+        } else {
+            drv_sim_report_print(stdout, &rep, opt.timing);
+        }
+        for (size_t k = 0; k < rep.n_results; k++) {
+            if (rep.results[k].unfinished > 0) {
+                fprintf(stderr, "drover sim: %s run %u left %llu tests unfinished\n",
+                        rep.results[k].policy, rep.results[k].run,
+                        (unsigned long long)rep.results[k].unfinished);
+                rc = DRV_EXIT_FAILURE;
+            }
+        }
+    }
+    drv_sim_report_free(&rep);
+    drv_workload_free(&w);
+    return rc;
+}

@@ -1,0 +1,538 @@
+/* test_sim.c - the simulator: the lower bound on hand-made workloads, the baselines,
+ * the engine's determinism and conservation of tests in every scenario, that a policy
+ * that knows speeds beats one that ignores them, and that a second run learns. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "balancer/config.h"
+#include "core/task.h"
+#include "sim/sim.h"
+
+/* ---- hand-made workloads ------------------------------------------------------------ */
+
+/* Adds a CPU worker (8 cores, 32 GiB, tag cpu; gpus GPUs with tag cuda when > 0) with
+ * these slots and speed, family speeds 1, except fam_speed for family `fam` (> 0). */
+static void add_worker(drv_workload *w, const char *name, uint32_t slots, float speed,
+                       uint32_t gpus, int fam, float fam_speed)
+{
+    drv_sim_worker sw;
+    memset(&sw, 0, sizeof sw);
+    snprintf(sw.name, sizeof sw.name, "%s", name);
+    snprintf(sw.kind, sizeof sw.kind, "%s", gpus ? "gpu" : "cpu");
+    drv_capabilities_init(&sw.caps);
+    sw.caps.cpu_cores = 8;
+    sw.caps.memory_mb = 32 * 1024;
+    drv_tagset_add(&sw.caps.tags, DRV_TAG_CPU);
+    if (gpus) {
+        sw.caps.gpu_count = gpus;
+        sw.caps.gpu_memory_mb = 16 * 1024;
+        drv_tagset_add(&sw.caps.tags, DRV_TAG_CUDA);
+    }
+    sw.slots = slots;
+    sw.speed = speed;
+    for (int f = 0; f < DRV_FAMILY_MAX; f++)
+        sw.family_speed[f] = 1;
+    if (fam > 0)
+        sw.family_speed[fam] = fam_speed;
+    sw.leave_at = -1;
+    drv_workload_add_worker(w, &sw);
+}
+
+/* Adds a test of duration d arriving at `at`; gpus > 0 makes it need that many CUDA
+ * GPUs; needs_qnn makes it unschedulable on these fleets. */
+static void add_test(drv_workload *w, double d, double at, uint32_t gpus, int family,
+                     bool needs_qnn)
+{
+    char name[64];
+    snprintf(name, sizeof name, "hand/test_%03zu", w->n_tests);
+    drv_sim_test t;
+    memset(&t, 0, sizeof t);
+    t.id = w->n_tests + 1;
+    t.name = name;
+    t.arrival_s = at;
+    t.duration_s = d;
+    drv_requirements_init(&t.req);
+    if (gpus) {
+        t.req.gpu_count = gpus;
+        drv_tagset_add(&t.req.all_of, DRV_TAG_CUDA);
+    }
+    if (needs_qnn)
+        drv_tagset_add(&t.req.all_of, DRV_TAG_QNN);
+    t.priority = DRV_PRIORITY_DEFAULT;
+    t.family = family;
+    t.max_retries = 2;
+    drv_workload_add_test(w, &t);
+}
+
+/* ---- the lower bound ---------------------------------------------------------------- */
+
+typedef struct bound_case {
+    const char *what;
+    struct {
+        uint32_t slots;
+        float speed;
+        uint32_t gpus;
+        float fam_speed; /* for family FAM */
+    } workers[4];
+    struct {
+        double d, at;
+        uint32_t gpus;
+        bool fam, qnn;
+    } tests[8];
+    double expect;
+} bound_case;
+
+#define FAM 1 /* a family id (bert) */
+
+static const bound_case bound_cases[] = {
+    {"4 tests of 10 s on 2 one-slot workers",
+     {{1, 1, 0, 1}, {1, 1, 0, 1}},
+     {{10, 0, 0, 0, 0}, {10, 0, 0, 0, 0}, {10, 0, 0, 0, 0}, {10, 0, 0, 0, 0}},
+     20},
+    {"one 100 s test dominates",
+     {{1, 1, 0, 1}, {1, 1, 0, 1}},
+     {{100, 0, 0, 0, 0}, {10, 0, 0, 0, 0}, {10, 0, 0, 0, 0}},
+     100},
+    {"speeds: 90 s of work on capacity 3",
+     {{1, 2, 0, 1}, {1, 1, 0, 1}},
+     {{30, 0, 0, 0, 0}, {30, 0, 0, 0, 0}, {30, 0, 0, 0, 0}},
+     30},
+    {"the longest test runs on the fastest worker",
+     {{1, 4, 0, 1}, {1, 1, 0, 1}},
+     {{100, 0, 0, 0, 0}},
+     25},
+    {"slots: 2 slots count twice", {{2, 1, 0, 1}}, {{10, 0, 0, 0, 0}, {10, 0, 0, 0, 0}}, 10},
+    {"family speed shortens the longest test", {{1, 1, 0, 2}}, {{40, 0, 0, 1, 0}}, 20},
+    {"a late arrival ends after it arrives",
+     {{1, 1, 0, 1}, {1, 1, 0, 1}},
+     {{10, 0, 0, 0, 0}, {10, 50, 0, 0, 0}},
+     60},
+    {"unschedulable tests are left out",
+     {{1, 1, 0, 1}},
+     {{10, 0, 0, 0, 0}, {1000, 0, 0, 0, 1}},
+     10},
+    {"GPU tests share the worker's one GPU",
+     {{4, 1, 1, 1}},
+     {{10, 0, 1, 0, 0}, {10, 0, 1, 0, 0}, {10, 0, 1, 0, 0}},
+     30},
+    {"tests only the GPU worker can run are bounded by it",
+     {{1, 1, 1, 1}, {1, 1, 0, 1}},
+     {{10, 0, 1, 0, 0}, {10, 0, 1, 0, 0}, {1, 0, 0, 0, 0}},
+     20},
+};
+
+static void build_case(const bound_case *c, drv_workload *w)
+{
+    drv_workload_init(w);
+    for (int k = 0; k < 4 && c->workers[k].slots; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "w%d", k);
+        add_worker(w, name, c->workers[k].slots, c->workers[k].speed, c->workers[k].gpus, FAM,
+                   c->workers[k].fam_speed);
+    }
+    for (int k = 0; k < 8 && c->tests[k].d > 0; k++)
+        add_test(w, c->tests[k].d, c->tests[k].at, c->tests[k].gpus, c->tests[k].fam ? FAM : 0,
+                 c->tests[k].qnn);
+}
+
+static void test_lower_bound_cases(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bound_cases / sizeof bound_cases[0]; i++) {
+        const bound_case *c = &bound_cases[i];
+        drv_workload w;
+        build_case(c, &w);
+        double got = drv_sim_lower_bound(&w, NULL);
+        if (fabs(got - c->expect) > 1e-9)
+            fail_msg("%s: lower bound %g, expected %g", c->what, got, c->expect);
+        drv_workload_free(&w);
+    }
+}
+
+static void test_lower_bound_empty(void **state)
+{
+    (void)state;
+    drv_workload w;
+    drv_workload_init(&w);
+    assert_true(drv_sim_lower_bound(&w, NULL) == 0);
+    add_test(&w, 10, 0, 0, 0, false);
+    assert_true(drv_sim_lower_bound(&w, NULL) == 0); /* no fleet */
+    drv_workload_free(&w);
+}
+
+/* No policy and no baseline ends before the bound, on a generated workload. */
+static void test_no_schedule_beats_the_bound(void **state)
+{
+    (void)state;
+    drv_sim_params p;
+    drv_sim_params_default(&p);
+    p.workers = 12;
+    p.tests = 300;
+    p.seed = 5;
+    drv_workload w;
+    drv_workload_init(&w);
+    drv_sim_options opt;
+    drv_sim_scenario_find("burst")->build(&p, &w, &opt);
+    opt.timing = false;
+    drv_balancer_config cfg;
+    drv_balancer_config_default(&cfg);
+    size_t n = 0;
+    const char *const *names = drv_sim_policy_names(&n);
+    drv_sim_report rep;
+    memset(&rep, 0, sizeof rep);
+    drv_error err = {{0}};
+    assert_int_equal(drv_sim_run_all(&w, &cfg, names, n, &opt, &rep, &err), 0);
+    assert_int_equal(rep.n_results, n);
+    for (size_t k = 0; k < rep.n_results; k++) {
+        const drv_sim_result *r = &rep.results[k];
+        if (!(r->lower_bound_s > 0 && r->makespan_s >= r->lower_bound_s - 1e-6))
+            fail_msg("%s: makespan %g below the bound %g", r->policy, r->makespan_s,
+                     r->lower_bound_s);
+    }
+    drv_sim_report_free(&rep);
+    drv_workload_free(&w);
+}
+
+/* ---- quantiles ---------------------------------------------------------------------- */
+
+static void test_quantile(void **state)
+{
+    (void)state;
+    double v[] = {5, 1, 4, 2, 3, 3, 3, 9, 0, 7};
+    size_t n = sizeof v / sizeof v[0];
+    static const struct {
+        double q, expect;
+    } rows[] = {{0.0, 0}, {0.1, 0}, {0.5, 3}, {0.9, 7}, {0.95, 9}, {1.0, 9}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        double copy[10];
+        memcpy(copy, v, sizeof v);
+        double got = drv_sim_quantile(copy, n, rows[i].q);
+        if (got != rows[i].expect)
+            fail_msg("q %g: got %g, expected %g", rows[i].q, got, rows[i].expect);
+    }
+    assert_true(drv_sim_quantile(v, 0, 0.5) == 0);
+    double same[1000];
+    for (size_t i = 0; i < 1000; i++)
+        same[i] = i < 990 ? 0 : 1;
+    assert_true(drv_sim_quantile(same, 1000, 0.99) == 0);
+    assert_true(drv_sim_quantile(same, 1000, 0.995) == 1);
+}
+
+/* ---- baselines ---------------------------------------------------------------------- */
+
+static void test_baselines_on_identical_workers(void **state)
+{
+    (void)state;
+    drv_workload w;
+    build_case(&bound_cases[0], &w); /* 4 x 10 s on 2 one-slot workers */
+    drv_sim_options opt;
+    drv_sim_options_default(&opt);
+    drv_sim_result r;
+    drv_sim_run_greedy(&w, &opt, &r);
+    assert_true(fabs(r.makespan_s - 20) < 1e-9);
+    assert_true(fabs(r.ratio_to_bound - 1) < 1e-9);
+    assert_int_equal(r.passed, 4);
+    drv_sim_run_static_split(&w, &opt, &r);
+    assert_true(fabs(r.makespan_s - 20) < 1e-9);
+    assert_int_equal(r.passed, 4);
+    drv_workload_free(&w);
+}
+
+/* static_split packs on known durations and ignores speeds: on a fast and a slow worker
+ * it gives each half the work, greedy sends more to the fast one. */
+static void test_static_split_ignores_speed(void **state)
+{
+    (void)state;
+    drv_workload w;
+    drv_workload_init(&w);
+    add_worker(&w, "fast", 1, 4, 0, 0, 1);
+    add_worker(&w, "slow", 1, 1, 0, 0, 1);
+    for (int k = 0; k < 8; k++)
+        add_test(&w, 10, 0, 0, 0, false);
+    drv_sim_options opt;
+    drv_sim_options_default(&opt);
+    drv_sim_result split, greedy;
+    drv_sim_run_static_split(&w, &opt, &split);
+    drv_sim_run_greedy(&w, &opt, &greedy);
+    assert_true(fabs(split.makespan_s - 40) < 1e-9); /* 4 tests of 10 s on the slow one */
+    assert_true(greedy.makespan_s < split.makespan_s);
+    assert_true(greedy.makespan_s >= greedy.lower_bound_s - 1e-9);
+    drv_workload_free(&w);
+}
+
+/* A GPU test in greedy waits for the worker's one GPU even when slots are free. */
+static void test_greedy_respects_gpus(void **state)
+{
+    (void)state;
+    drv_workload w;
+    build_case(&bound_cases[8], &w); /* 3 GPU tests of 10 s, 4 slots, 1 GPU */
+    drv_sim_options opt;
+    drv_sim_options_default(&opt);
+    drv_sim_result r;
+    drv_sim_run_greedy(&w, &opt, &r);
+    assert_true(fabs(r.makespan_s - 30) < 1e-9);
+    drv_workload_free(&w);
+}
+
+/* ---- the engine --------------------------------------------------------------------- */
+
+/* Builds scenario `name` at a small size into w and opt. */
+static void small_scenario(const char *name, uint64_t seed, drv_workload *w, drv_sim_options *opt)
+{
+    const drv_sim_scenario *sc = drv_sim_scenario_find(name);
+    assert_non_null(sc);
+    drv_sim_params p;
+    drv_sim_params_default(&p);
+    sc->defaults(&p);
+    p.workers = 16;
+    p.tests = 400;
+    p.seed = seed;
+    drv_workload_init(w);
+    sc->build(&p, w, opt);
+    opt->timing = false;
+}
+
+/* The JSON report of scenario name with the given policies. */
+static char *scenario_json(const char *name, uint64_t seed, const char *const *policies, size_t n)
+{
+    drv_workload w;
+    drv_sim_options opt;
+    small_scenario(name, seed, &w, &opt);
+    drv_balancer_config cfg;
+    drv_balancer_config_default(&cfg);
+    drv_sim_report rep;
+    memset(&rep, 0, sizeof rep);
+    snprintf(rep.scenario, sizeof rep.scenario, "%s", name);
+    drv_error err = {{0}};
+    if (drv_sim_run_all(&w, &cfg, policies, n, &opt, &rep, &err) != 0)
+        fail_msg("%s: %s", name, err.msg);
+    char *text = drv_sim_report_json(&rep, false);
+    drv_sim_report_free(&rep);
+    drv_workload_free(&w);
+    return text;
+}
+
+static void test_deterministic_for_a_seed(void **state)
+{
+    (void)state;
+    static const char *const policies[] = {"composite", "round_robin", "greedy"};
+    char *a = scenario_json("failures", 3, policies, 3);
+    char *b = scenario_json("failures", 3, policies, 3);
+    char *c = scenario_json("failures", 4, policies, 3);
+    assert_string_equal(a, b);
+    assert_true(strcmp(a, c) != 0); /* the seed matters */
+    assert_non_null(strstr(a, "\"makespan_s\""));
+    assert_non_null(strstr(a, "\"utilization\": {"));
+    free(a);
+    free(b);
+    free(c);
+}
+
+/* Every scenario runs every balancer policy and the baselines to the end, and every
+ * test submitted ends passed, failed or unschedulable. */
+static void test_every_scenario_conserves_tests(void **state)
+{
+    (void)state;
+    size_t n_sc = 0, n_pol = 0;
+    const drv_sim_scenario *sc = drv_sim_scenarios(&n_sc);
+    const char *const *pol = drv_sim_policy_names(&n_pol);
+    assert_int_equal(n_sc, 6);
+    for (size_t s = 0; s < n_sc; s++) {
+        drv_workload w;
+        drv_sim_options opt;
+        small_scenario(sc[s].name, 11, &w, &opt);
+        drv_balancer_config cfg;
+        drv_balancer_config_default(&cfg);
+        drv_sim_report rep;
+        memset(&rep, 0, sizeof rep);
+        drv_error err = {{0}};
+        if (drv_sim_run_all(&w, &cfg, pol, n_pol, &opt, &rep, &err) != 0)
+            fail_msg("%s: %s", sc[s].name, err.msg);
+        for (size_t k = 0; k < rep.n_results; k++) {
+            const drv_sim_result *r = &rep.results[k];
+            if (r->unfinished != 0 || r->submitted != w.n_tests ||
+                r->passed + r->failed + r->unschedulable != r->submitted)
+                fail_msg("%s/%s run %u: %llu submitted, %llu passed + %llu failed + %llu "
+                         "unschedulable, %llu unfinished",
+                         sc[s].name, r->policy, r->run, (unsigned long long)r->submitted,
+                         (unsigned long long)r->passed, (unsigned long long)r->failed,
+                         (unsigned long long)r->unschedulable, (unsigned long long)r->unfinished);
+            if (!(r->makespan_s > 0))
+                fail_msg("%s/%s: makespan %g", sc[s].name, r->policy, r->makespan_s);
+        }
+        if (strcmp(sc[s].name, "failures") == 0 || strcmp(sc[s].name, "worker_churn") == 0) {
+            /* crashes happened and their tests were requeued */
+            const drv_sim_result *r = &rep.results[0];
+            if (r->crashes == 0 || r->retries == 0)
+                fail_msg("%s/%s: %llu crashes, %llu retries", sc[s].name, r->policy,
+                         (unsigned long long)r->crashes, (unsigned long long)r->retries);
+        }
+        drv_sim_report_free(&rep);
+        drv_workload_free(&w);
+    }
+}
+
+/* Two slow and two fast workers, two long tests, every worker free: performance_based
+ * puts them on the fast workers (25 s), round_robin on the workers it has not used yet
+ * in index order, the slow ones (100 s). (With more long tests than fast workers both
+ * end at 100 s: a full worker takes no long test ahead of time, so the rest go to the
+ * slow ones either way.) */
+static void test_performance_beats_round_robin(void **state)
+{
+    (void)state;
+    drv_workload w;
+    drv_workload_init(&w);
+    add_worker(&w, "slow-1", 1, 1, 0, 0, 1);
+    add_worker(&w, "slow-2", 1, 1, 0, 0, 1);
+    add_worker(&w, "fast-1", 1, 4, 0, 0, 1);
+    add_worker(&w, "fast-2", 1, 4, 0, 0, 1);
+    for (int k = 0; k < 2; k++)
+        add_test(&w, 100, 0, 0, 0, false);
+    drv_balancer_config cfg;
+    drv_balancer_config_default(&cfg);
+    drv_sim_options opt;
+    drv_sim_options_default(&opt);
+    opt.timing = false;
+    drv_sim_result perf, rr;
+    drv_error err = {{0}};
+    assert_int_equal(drv_sim_run_policy(&w, &cfg, "performance_based", &opt, &perf, &err), 0);
+    assert_int_equal(drv_sim_run_policy(&w, &cfg, "round_robin", &opt, &rr, &err), 0);
+    assert_int_equal(perf.passed, 2);
+    assert_int_equal(rr.passed, 2);
+    bool better = perf.makespan_s < rr.makespan_s;
+    double p = perf.makespan_s, r = rr.makespan_s;
+    drv_workload_free(&w);
+    if (!better)
+        fail_msg("performance_based %g s, round_robin %g s", p, r);
+    assert_true(fabs(p - 25) < 1e-6);
+}
+
+/* second_run: the run with learned durations is closer to its bound. */
+static void test_second_run_learns(void **state)
+{
+    (void)state;
+    drv_workload w;
+    drv_sim_options opt;
+    small_scenario("second_run", 1, &w, &opt);
+    assert_int_equal(opt.runs, 2);
+    drv_balancer_config cfg;
+    drv_balancer_config_default(&cfg);
+    drv_sim_result r[2];
+    drv_error err = {{0}};
+    assert_int_equal(drv_sim_run_policy(&w, &cfg, "composite", &opt, r, &err), 0);
+    assert_int_equal(r[0].run, 1);
+    assert_int_equal(r[1].run, 2);
+    if (!(r[1].ratio_to_bound < r[0].ratio_to_bound))
+        fail_msg("run 1 ratio %g, run 2 ratio %g", r[0].ratio_to_bound, r[1].ratio_to_bound);
+    drv_workload_free(&w);
+}
+
+/* A crashed worker's running test is requeued and passes elsewhere. */
+static void test_crash_requeues(void **state)
+{
+    (void)state;
+    drv_workload w;
+    drv_workload_init(&w);
+    add_worker(&w, "a", 1, 1, 0, 0, 1);
+    add_worker(&w, "b", 1, 1, 0, 0, 1);
+    for (int k = 0; k < 10; k++)
+        add_test(&w, 600, 0, 0, 0, false);
+    drv_balancer_config cfg;
+    drv_balancer_config_default(&cfg);
+    drv_sim_options opt;
+    drv_sim_options_default(&opt);
+    opt.timing = false;
+    opt.crash_rate_per_h = 2;
+    opt.crash_down_s = 30;
+    drv_sim_result r;
+    drv_error err = {{0}};
+    assert_int_equal(drv_sim_run_policy(&w, &cfg, "composite", &opt, &r, &err), 0);
+    assert_true(r.crashes > 0);
+    assert_true(r.retries > 0);
+    assert_int_equal(r.passed + r.failed, 10);
+    assert_int_equal(r.unfinished, 0);
+    drv_workload_free(&w);
+}
+
+static void test_unknown_policy(void **state)
+{
+    (void)state;
+    drv_workload w;
+    build_case(&bound_cases[0], &w);
+    drv_balancer_config cfg;
+    drv_balancer_config_default(&cfg);
+    drv_sim_options opt;
+    drv_sim_options_default(&opt);
+    drv_sim_result r;
+    drv_error err = {{0}};
+    assert_int_equal(drv_sim_run_policy(&w, &cfg, "fastest_first", &opt, &r, &err), -1);
+    assert_non_null(strstr(err.msg, "fastest_first"));
+    drv_workload_free(&w);
+}
+
+/* Generators: same seed, same fleet and suite; every kind present; arrivals rise. */
+static void test_generators(void **state)
+{
+    (void)state;
+    drv_workload a, b;
+    drv_workload_init(&a);
+    drv_workload_init(&b);
+    drv_sim_generate_fleet(&a, 40, 9);
+    drv_sim_generate_fleet(&b, 40, 9);
+    drv_sim_suite_spec s;
+    drv_sim_suite_spec_default(&s);
+    s.tests = 500;
+    s.seed = 9;
+    drv_sim_generate_suite(&a, &s);
+    drv_sim_generate_suite(&b, &s);
+    assert_int_equal(a.n_workers, 40);
+    assert_int_equal(a.n_tests, 500);
+    for (size_t i = 0; i < a.n_tests; i++) {
+        assert_string_equal(a.tests[i].name, b.tests[i].name);
+        assert_true(a.tests[i].duration_s == b.tests[i].duration_s);
+        assert_true(a.tests[i].duration_s > 0 && a.tests[i].duration_s <= 600);
+    }
+    bool browser = false, cuda = false, rocm = false;
+    for (size_t j = 0; j < a.n_workers; j++) {
+        browser |= drv_tagset_has(&a.workers[j].caps.tags, DRV_TAG_WEBGPU);
+        cuda |= drv_tagset_has(&a.workers[j].caps.tags, DRV_TAG_CUDA);
+        rocm |= drv_tagset_has(&a.workers[j].caps.tags, DRV_TAG_ROCM);
+    }
+    assert_true(browser && cuda && rocm);
+    drv_sim_arrivals_poisson(&a, 10, 1, 0, 0, 9);
+    for (size_t i = 1; i < a.n_tests; i++)
+        assert_true(a.tests[i].arrival_s >= a.tests[i - 1].arrival_s);
+    /* 500 arrivals at 10/s: about 50 s */
+    assert_true(a.tests[a.n_tests - 1].arrival_s > 35 && a.tests[a.n_tests - 1].arrival_s < 65);
+    drv_workload_free(&a);
+    drv_workload_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lower_bound_cases),
+        cmocka_unit_test(test_lower_bound_empty),
+        cmocka_unit_test(test_no_schedule_beats_the_bound),
+        cmocka_unit_test(test_quantile),
+        cmocka_unit_test(test_baselines_on_identical_workers),
+        cmocka_unit_test(test_static_split_ignores_speed),
+        cmocka_unit_test(test_greedy_respects_gpus),
+        cmocka_unit_test(test_deterministic_for_a_seed),
+        cmocka_unit_test(test_every_scenario_conserves_tests),
+        cmocka_unit_test(test_performance_beats_round_robin),
+        cmocka_unit_test(test_second_run_learns),
+        cmocka_unit_test(test_crash_requeues),
+        cmocka_unit_test(test_unknown_policy),
+        cmocka_unit_test(test_generators),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
