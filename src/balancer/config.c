@@ -5,6 +5,7 @@
  * stopping at the first one, so a user fixes a config in one round. It fills a local
  * copy and only hands it to the caller when there was no problem at all. */
 #include "balancer/config.h"
+#include "core/json_words.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -102,29 +103,6 @@ static void path_index(char out[PATH_MAX_LEN], const char *base, size_t index)
         memcpy(out + PATH_MAX_LEN - 4, "...", 4);
 }
 
-/* The JSON type of v as a user reads it: "object", "array", "string", "number",
- * "boolean" or "null". */
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "object";
-    case JSON_ARRAY:
-        return "array";
-    case JSON_STRING:
-        return "string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "value";
-}
-
 /* Describes the value v that was given: the number itself, a quoted string (cut after
  * 40 characters), or its JSON type for anything else. */
 static void describe_value(const json_t *v, char *buf, size_t len)
@@ -135,7 +113,7 @@ static void describe_value(const json_t *v, char *buf, size_t len)
         const char *s = json_string_value(v);
         snprintf(buf, len, "\"%.40s%s\"", s, strlen(s) > 40 ? "..." : "");
     } else {
-        snprintf(buf, len, "%s", json_kind(v));
+        snprintf(buf, len, "%s", drv_json_kind(v));
     }
 }
 
@@ -146,7 +124,7 @@ static void describe_value(const json_t *v, char *buf, size_t len)
 static int parse_kind(problems *p, const char *path, const json_t *v, drv_policy_kind *kind)
 {
     if (!json_is_string(v)) {
-        problem(p, "%s: must be a string, got %s", path, json_kind(v));
+        problem(p, "%s: must be a string, got %s", path, drv_json_kind(v));
         return -1;
     }
     int k = drv_policy_kind_parse(json_string_value(v));
@@ -166,7 +144,7 @@ static void parse_algorithm(problems *p, const char *path, const json_t *v, drv_
     char sub[PATH_MAX_LEN];
     if (!json_is_object(v)) {
         problem(p, "%s: must be an object {\"type\": ..., \"weight\": ...}, got %s", path,
-                json_kind(v));
+                drv_json_kind(v));
         return;
     }
     const char *key;
@@ -231,7 +209,7 @@ static void parse_scheduler(problems *p, const char *path, const json_t *v, drv_
         return;
     }
     if (!json_is_object(v)) {
-        problem(p, "%s: must be a scheduler name or an object, got %s", path, json_kind(v));
+        problem(p, "%s: must be a scheduler name or an object, got %s", path, drv_json_kind(v));
         return;
     }
 
@@ -263,7 +241,7 @@ static void parse_scheduler(problems *p, const char *path, const json_t *v, drv_
     } else if (!algorithms) {
         problem(p, "%s: required for type composite", sub);
     } else if (!json_is_array(algorithms)) {
-        problem(p, "%s: must be an array, got %s", sub, json_kind(algorithms));
+        problem(p, "%s: must be an array, got %s", sub, drv_json_kind(algorithms));
     } else if (json_array_size(algorithms) == 0) {
         problem(p, "%s: must list at least one algorithm", sub);
     } else {
@@ -285,7 +263,7 @@ static void parse_test_types(problems *p, const char *path, const json_t *v,
 {
     char sub[PATH_MAX_LEN];
     if (!json_is_object(v)) {
-        problem(p, "%s: must be an object, got %s", path, json_kind(v));
+        problem(p, "%s: must be an object, got %s", path, drv_json_kind(v));
         return;
     }
     if (json_object_size(v) > DRV_CONFIG_TEST_TYPES_MAX) {
@@ -322,7 +300,7 @@ static void parse_families(problems *p, const char *path, const json_t *v, drv_b
 {
     char sub[PATH_MAX_LEN];
     if (!json_is_object(v)) {
-        problem(p, "%s: must be an object, got %s", path, json_kind(v));
+        problem(p, "%s: must be an object, got %s", path, drv_json_kind(v));
         return;
     }
     const char *key;
@@ -440,7 +418,7 @@ static void parse_fields(problems *p, const char *path, const json_t *v, const f
 {
     char sub[PATH_MAX_LEN];
     if (!json_is_object(v)) {
-        problem(p, "%s: must be an object, got %s", path, json_kind(v));
+        problem(p, "%s: must be an object, got %s", path, drv_json_kind(v));
         return;
     }
     const char *key;
@@ -525,7 +503,7 @@ int drv_balancer_config_parse(const char *json, size_t len, drv_balancer_config 
         return drv_error_set(err, "config: invalid JSON at line %d, column %d: %s", jerr.line,
                              jerr.column, jerr.text);
     if (!json_is_object(root)) {
-        int rc = drv_error_set(err, "config: must be an object, got %s", json_kind(root));
+        int rc = drv_error_set(err, "config: must be an object, got %s", drv_json_kind(root));
         json_decref(root);
         return rc;
     }

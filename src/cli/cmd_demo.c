@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/json_words.h"
 #include "balancer/balancer.h"
 #include "cli/cli.h"
 #include "core/analyzer.h"
@@ -58,28 +59,6 @@ __attribute__((format(printf, 2, 3))) static void bad(input_ctx *in, const char 
     fprintf(stderr, "%s: %s\n", in->file, msg);
 }
 
-/* The JSON type of v in words. */
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "a value";
-}
-
 /* Reports every key of obj (at path) that is not in the NULL-terminated list allowed. */
 static void check_keys(input_ctx *in, const char *path, json_t *obj, const char *const *allowed)
 {
@@ -112,7 +91,7 @@ static bool read_int(input_ctx *in, const char *path, json_t *obj, const char *k
             bad(in, "%s.%s: must be an integer %lld..%lld, got %g", path, key, min, max, x);
         else
             bad(in, "%s.%s: must be an integer %lld..%lld, got %s", path, key, min, max,
-                json_kind(v));
+                drv_json_kind_a(v));
         return false;
     }
     *out = (long long)x;
@@ -137,7 +116,7 @@ static bool read_number(input_ctx *in, const char *path, json_t *obj, const char
         if (json_is_number(v))
             snprintf(got, sizeof got, "%g", x);
         else
-            snprintf(got, sizeof got, "%s", json_kind(v));
+            snprintf(got, sizeof got, "%s", drv_json_kind_a(v));
         bad(in, "%s.%s: must be a number %s %g and <= %g, got %s", path, key,
             min_open ? ">" : ">=", min, max, got);
         return false;
@@ -159,7 +138,7 @@ static const char *read_string(input_ctx *in, const char *path, json_t *obj, con
     }
     if (!json_is_string(v) || json_string_length(v) == 0) {
         bad(in, "%s.%s: must be a non-empty string, got %s", path, key,
-            json_is_string(v) ? "an empty string" : json_kind(v));
+            json_is_string(v) ? "an empty string" : drv_json_kind_a(v));
         return NULL;
     }
     return json_string_value(v);
@@ -172,7 +151,7 @@ static void read_bool(input_ctx *in, const char *path, json_t *obj, const char *
     if (!v)
         return;
     if (!json_is_boolean(v)) {
-        bad(in, "%s.%s: must be true or false, got %s", path, key, json_kind(v));
+        bad(in, "%s.%s: must be true or false, got %s", path, key, drv_json_kind_a(v));
         return;
     }
     *out = json_is_true(v);
@@ -186,7 +165,7 @@ static void read_tags(input_ctx *in, drv_tag_table *tags, const char *path, json
     if (!v)
         return;
     if (!json_is_array(v)) {
-        bad(in, "%s.%s: must be a list of tag names, got %s", path, key, json_kind(v));
+        bad(in, "%s.%s: must be a list of tag names, got %s", path, key, drv_json_kind_a(v));
         return;
     }
     size_t i;
@@ -195,7 +174,7 @@ static void read_tags(input_ctx *in, drv_tag_table *tags, const char *path, json
     {
         if (!json_is_string(item)) {
             bad(in, "%s.%s[%zu]: must be a tag name (a string), got %s", path, key, i,
-                json_kind(item));
+                drv_json_kind_a(item));
             continue;
         }
         drv_error err = {{0}};
@@ -215,7 +194,7 @@ static void read_cuda_cc(input_ctx *in, const char *path, json_t *obj, const cha
     if (!v)
         return;
     if (!json_is_string(v)) {
-        bad(in, "%s.%s: must be a string such as \"8.6\", got %s", path, key, json_kind(v));
+        bad(in, "%s.%s: must be a string such as \"8.6\", got %s", path, key, drv_json_kind_a(v));
         return;
     }
     drv_error err = {{0}};
@@ -242,7 +221,7 @@ static json_t *load_list(input_ctx *in, const char *text, size_t len, const char
         return NULL;
     }
     if (!json_is_object(*root)) {
-        bad(in, "must be an object {\"%s\": [...]}, got %s", member, json_kind(*root));
+        bad(in, "must be an object {\"%s\": [...]}, got %s", member, drv_json_kind_a(*root));
         return NULL;
     }
     const char *key;
@@ -259,7 +238,7 @@ static json_t *load_list(input_ctx *in, const char *text, size_t len, const char
     }
     if (!json_is_array(list) || json_array_size(list) == 0) {
         bad(in, "%s: must be a non-empty list, got %s", member,
-            json_is_array(list) ? "an empty list" : json_kind(list));
+            json_is_array(list) ? "an empty list" : drv_json_kind_a(list));
         return NULL;
     }
     return list;
@@ -346,7 +325,7 @@ static int parse_fleet(demo *d, const char *path, const char *text, size_t len)
             char p[64];
             snprintf(p, sizeof p, "workers[%zu]", i);
             if (!json_is_object(o)) {
-                bad(&in, "%s: must be an object, got %s", p, json_kind(o));
+                bad(&in, "%s: must be an object, got %s", p, drv_json_kind_a(o));
                 continue;
             }
             check_keys(&in, p, o, keys);
@@ -394,7 +373,7 @@ static void parse_requirements(input_ctx *in, drv_tag_table *tags, const char *p
     static const char *const keys[] = {
         "cpu", "memory_gb", "gpus", "gpu_memory_gb", "cuda_cc", "tags", "any_of", "none_of", NULL};
     if (!json_is_object(o)) {
-        bad(in, "%s: must be an object, got %s", path, json_kind(o));
+        bad(in, "%s: must be an object, got %s", path, drv_json_kind_a(o));
         return;
     }
     check_keys(in, path, o, keys);
@@ -433,7 +412,7 @@ static int parse_suite(demo *d, const char *path, const char *text, size_t len)
             char p[64];
             snprintf(p, sizeof p, "tests[%zu]", i);
             if (!json_is_object(o)) {
-                bad(&in, "%s: must be an object, got %s", p, json_kind(o));
+                bad(&in, "%s: must be an object, got %s", p, drv_json_kind_a(o));
                 continue;
             }
             check_keys(&in, p, o, keys);

@@ -17,30 +17,6 @@
 
 /* ---- JSON field readers ---------------------------------------------------------- */
 
-/* Returns the JSON type of v as a user reads it; "value" for NULL. */
-const char *drv_json_kind(const json_t *v)
-{
-    if (!v)
-        return "value";
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "object";
-    case JSON_ARRAY:
-        return "array";
-    case JSON_STRING:
-        return "string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "value";
-}
-
 /* Writes the value as shown in an error: an integer exactly, a real with %.17g, a
  * string quoted and cut after 40 bytes, anything else as its kind. */
 void drv_json_describe(const json_t *v, char *buf, size_t len)

@@ -18,6 +18,8 @@
 #define DRV_PROTOCOL_PROTOCOL_H
 
 #include <jansson.h>
+
+#include "core/json_words.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -276,9 +278,6 @@ void drv_tasks_free(drv_task *tasks, size_t n);
 
 #define DRV_JSON_PATH_MAX 160
 
-/* The JSON type as a user reads it: "object", "array", "string", "number", "boolean",
- * "null". */
-const char *drv_json_kind(const json_t *v);
 /* The value as shown in an error: the number, a quoted string (cut after 40 bytes), or
  * its kind. */
 void drv_json_describe(const json_t *v, char *buf, size_t len);

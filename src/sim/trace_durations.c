@@ -13,6 +13,7 @@
  * (in file order) in the text; a key written with escapes that cannot be found gives
  * the line where the object starts. Duplicate keys and malformed JSON refuse the file
  * whatever the mode, naming the line jansson reports. */
+#include "core/json_words.h"
 #include "sim/trace_lines.h"
 #include "sim/workload.h"
 
@@ -91,28 +92,6 @@ static size_t key_line(durations_text *t, const char *key)
     return t->object_line;
 }
 
-/* The JSON type of v as a user says it. */
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "something else";
-}
-
 /* Checks one entry. Returns 0 with *seconds, or -1 with why "NAME:LINE: reason". */
 static int durations_entry(durations_text *t, const char *name, const char *key,
                            const json_t *value, double *seconds, drv_error *why)
@@ -122,7 +101,7 @@ static int durations_entry(durations_text *t, const char *name, const char *key,
         return drv_error_set(why, "%s:%zu: empty test id", name, line);
     if (!json_is_number(value))
         return drv_error_set(why, "%s:%zu: \"%.200s\": the value is %s, expected seconds", name,
-                             line, key, json_kind(value));
+                             line, key, drv_json_kind_a(value));
     double s = json_number_value(value);
     if (!isfinite(s) || s < 0)
         return drv_error_set(why, "%s:%zu: \"%.200s\": %g seconds is negative", name, line, key, s);
@@ -209,7 +188,7 @@ int drv_trace_durations_read(const char *path, drv_workload *w, drv_trace_option
         rc = drv_error_set(err,
                            "%s:%zu: the top level is %s, expected an object of test id -> "
                            "seconds",
-                           name, t.object_line, json_kind(root));
+                           name, t.object_line, drv_json_kind_a(root));
     }
     if (rc == 0)
         rc = durations_pass(&t, name, root, NULL, opt, err);
