@@ -340,12 +340,7 @@ int drv_trace_alibaba_read(const char *nodes_csv, const char *pods_csv, drv_work
                            drv_trace_options *opt, drv_error *err)
 {
     drv_trace_options defaults;
-    if (!opt) {
-        memset(&defaults, 0, sizeof defaults);
-        opt = &defaults;
-    }
-    opt->skipped = 0;
-    opt->first_skip[0] = '\0';
+    opt = drv_trace_options_begin(opt, &defaults);
     if (!w)
         return drv_error_set(err, "Alibaba trace: no workload to read into");
     if (!nodes_csv && !pods_csv)

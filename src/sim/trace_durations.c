@@ -153,12 +153,7 @@ int drv_trace_durations_read(const char *path, drv_workload *w, drv_trace_option
                              drv_error *err)
 {
     drv_trace_options defaults;
-    if (!opt) {
-        memset(&defaults, 0, sizeof defaults);
-        opt = &defaults;
-    }
-    opt->skipped = 0;
-    opt->first_skip[0] = '\0';
+    opt = drv_trace_options_begin(opt, &defaults);
     if (!w)
         return drv_error_set(err, "durations file %s: no workload to read into", path ? path : "");
     durations_text t;

@@ -228,3 +228,14 @@ void drv_trace_note_source(drv_workload *w, const char *path)
     else if (used + 4 < sizeof w->source)
         snprintf(w->source + used, sizeof w->source - used, " + %s", name);
 }
+
+drv_trace_options *drv_trace_options_begin(drv_trace_options *opt, drv_trace_options *defaults)
+{
+    if (!opt) {
+        memset(defaults, 0, sizeof *defaults);
+        opt = defaults;
+    }
+    opt->skipped = 0;
+    opt->first_skip[0] = '\0';
+    return opt;
+}

@@ -530,12 +530,7 @@ int drv_trace_swf_read(const char *path, const char *machines_path, drv_workload
                        drv_trace_options *opt, drv_error *err)
 {
     drv_trace_options defaults;
-    if (!opt) {
-        memset(&defaults, 0, sizeof defaults);
-        opt = &defaults;
-    }
-    opt->skipped = 0;
-    opt->first_skip[0] = '\0';
+    opt = drv_trace_options_begin(opt, &defaults);
     if (!w)
         return drv_error_set(err, "SWF trace %s: no workload to read into", path ? path : "");
     swf_reader r;
