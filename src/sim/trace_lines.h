@@ -61,11 +61,12 @@ int drv_parse_number(const char *s, double *out);
  * adds one to opt->skipped and keeps the first reason in opt->first_skip. */
 int drv_trace_bad_line(drv_trace_options *opt, bool count, const drv_error *why, drv_error *err);
 
-/* Removes the tests and workers added after the first n_tests / n_workers (their strings
- * freed), so that a reader that fails leaves w as it found it. */
 /* The options a reader works with: opt, or *defaults (lenient, no limit) when opt is
  * NULL; its out fields are reset for this call. */
 drv_trace_options *drv_trace_options_begin(drv_trace_options *opt, drv_trace_options *defaults);
+
+/* Removes the tests and workers added after the first n_tests / n_workers (their strings
+ * freed), so that a reader that fails leaves w as it found it. */
 void drv_trace_rollback(drv_workload *w, size_t n_tests, size_t n_workers);
 
 /* Records in w->source that the file at path was read: "trace: NAME" when source is
