@@ -6,9 +6,10 @@
  * --scenario, whose defaults are applied, then every other option on top of them, so
  * `--scenario failures --crash-rate 0` is the failures scenario without crashes.
  *
- * Workload sources: today the generators. Real traces (--trace, --durations,
- * --gpu-trace) will fill the same drv_workload through the trace readers and take the
- * place of build_workload()'s generator call; the engine takes any drv_workload.
+ * Workload sources: a scenario's generators, or a real trace (--trace, --durations,
+ * --gpu-trace) read by the trace readers (drv_sim_load_trace gives it a fleet when it
+ * has none); the engine takes any drv_workload. With a trace, heartbeats and
+ * rebalancing default to about 100,000 over the trace's span.
  *
  * Ownership: the workload, the report and the JSON text are owned here and freed
  * before returning. */
@@ -35,6 +36,10 @@ typedef struct sim_args {
     bool json, no_timing;
     double ramp_s, heartbeat_s, rebalance_s, max_time_s;
     drv_sim_params p;
+    /* real traces */
+    const char *trace, *machines, *durations, *gpu_nodes, *gpu_pods;
+    bool strict;
+    size_t max_tests, slots;
 } sim_args;
 
 typedef struct opt_rule {
@@ -73,6 +78,13 @@ static const opt_rule rules[] = {
     {"--heartbeat", OPT_DOUBLE, ARG(heartbeat_s), 0, 1e6},
     {"--rebalance", OPT_DOUBLE, ARG(rebalance_s), 0, 1e6},
     {"--max-time", OPT_DOUBLE, ARG(max_time_s), 1, 1e12},
+    {"--trace", OPT_STRING, ARG(trace), 0, 0},
+    {"--machines", OPT_STRING, ARG(machines), 0, 0},
+    {"--durations", OPT_STRING, ARG(durations), 0, 0},
+    {"--gpu-trace", OPT_STRING, ARG(gpu_nodes), 0, 0},
+    {"--strict", OPT_FLAG, ARG(strict), 0, 0},
+    {"--max-tests", OPT_SIZE, ARG(max_tests), 0, 1e9},
+    {"--slots", OPT_SIZE, ARG(slots), 1, 4096},
 };
 #define N_RULES (sizeof rules / sizeof rules[0])
 
@@ -133,7 +145,15 @@ void drv_cmd_sim_usage(FILE *out)
         "  --rebalance S      rebalancing period, s (5); 0 never\n"
         "  --max-time S       virtual time limit per run (1e7 s)\n"
         "\n"
-        "Traces (--trace, --durations, --gpu-trace) come with the trace readers.\n"
+        "Real traces (arrivals as recorded; --scenario burst or second_run):\n"
+        "  --trace FILE[.gz]  Standard Workload Format log (--machines FILE: an Alea\n"
+        "                     .machines fleet; else --workers identical nodes as large\n"
+        "                     as the largest job, 1 by default)\n"
+        "  --durations FILE   test id -> seconds (pytest-split, knapsack) on --workers\n"
+        "                     identical workers (8) of --slots slots (1)\n"
+        "  --gpu-trace NODES.csv PODS.csv  the Alibaba GPU cluster trace\n"
+        "  --strict           refuse a file with a bad line (else skip and count them)\n"
+        "  --max-tests N      read at most N tests\n"
         "Exits 0 when every run finished, 1 when one did not or failed, 2 on a wrong\n"
         "command line.\n",
         d.workers, d.tests, (unsigned long long)d.seed, d.load, d.spike_factor, d.late_share,
@@ -213,6 +233,14 @@ static int parse_pass(int argc, char **argv, sim_args *a, bool only_scenario)
             }
             value = argv[++i];
         }
+        const char *second = NULL; /* --gpu-trace NODES.csv PODS.csv */
+        if (strcmp(r->name, "--gpu-trace") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "drover sim: --gpu-trace needs two files: NODES.csv PODS.csv\n");
+                return -1;
+            }
+            second = argv[++i];
+        }
         bool is_scenario = strcmp(r->name, "--scenario") == 0;
         if (is_scenario != only_scenario)
             continue;
@@ -220,6 +248,8 @@ static int parse_pass(int argc, char **argv, sim_args *a, bool only_scenario)
             *(bool *)(void *)((char *)a + r->offset) = true;
         else if (set_value(a, r, value) != 0)
             return -1;
+        if (second)
+            a->gpu_pods = second;
     }
     return 0;
 }
@@ -262,6 +292,16 @@ static int parse_policies(const char *list, char *buf, size_t len, const char **
         return -1;
     }
     return n;
+}
+
+/* True when --workers appears on the command line (a trace's fleet size defaults
+ * differently from the generators'). */
+static bool workers_given(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--workers") == 0 || strncmp(argv[i], "--workers=", 10) == 0)
+            return true;
+    return false;
 }
 
 int drv_cmd_sim(int argc, char **argv)
@@ -311,7 +351,53 @@ int drv_cmd_sim(int argc, char **argv)
     drv_workload w;
     drv_workload_init(&w);
     drv_sim_options opt;
-    sc->build(&a.p, &w, &opt);
+    if (a.trace || a.durations || a.gpu_nodes) {
+        /* A real trace brings its own arrivals: burst means "as recorded", second_run
+         * replays it twice; the other scenarios generate arrivals and do not apply. */
+        if (strcmp(sc->name, "burst") != 0 && strcmp(sc->name, "second_run") != 0) {
+            fprintf(stderr,
+                    "drover sim: --scenario %s generates its own arrivals; with a trace use "
+                    "burst (as recorded) or second_run\n",
+                    sc->name);
+            drv_workload_free(&w);
+            return DRV_EXIT_USAGE;
+        }
+        drv_sim_trace_spec ts = {.swf = a.trace,
+                                 .machines = a.machines,
+                                 .durations = a.durations,
+                                 .gpu_nodes = a.gpu_nodes,
+                                 .gpu_pods = a.gpu_pods,
+                                 .workers = workers_given(argc, argv) ? a.p.workers : 0,
+                                 .slots = (uint32_t)a.slots};
+        drv_trace_options topt = {.strict = a.strict, .max_tests = a.max_tests};
+        if (drv_sim_load_trace(&ts, &w, &topt, &err) != 0) {
+            fprintf(stderr, "drover sim: %s\n", err.msg);
+            drv_workload_free(&w);
+            return DRV_EXIT_FAILURE;
+        }
+        if (topt.skipped)
+            fprintf(stderr,
+                    "drover sim: skipped %zu bad line%s (first: %s); --strict refuses them\n",
+                    topt.skipped, topt.skipped == 1 ? "" : "s", topt.first_skip);
+        drv_sim_options_default(&opt);
+        opt.seed = a.p.seed;
+        opt.spread = a.p.spread;
+        opt.runs = strcmp(sc->name, "second_run") == 0 ? 2 : 1;
+        /* A log spans months: heartbeats and rebalancing every virtual second would be
+         * billions of events. Unless set, they come about 100,000 times over the span. */
+        double span = 0;
+        for (size_t i = 0; i < w.n_tests; i++)
+            if (w.tests[i].arrival_s + w.tests[i].duration_s > span)
+                span = w.tests[i].arrival_s + w.tests[i].duration_s;
+        if (span / 1e5 > opt.heartbeat_s)
+            opt.heartbeat_s = span / 1e5;
+        if (span / 1e5 > opt.rebalance_s)
+            opt.rebalance_s = span / 1e5;
+        if (opt.max_time_s > 0 && opt.max_time_s < 4 * span)
+            opt.max_time_s = 4 * span; /* room for the recorded span and the queueing */
+    } else {
+        sc->build(&a.p, &w, &opt);
+    }
     if (a.heartbeat_s >= 0)
         opt.heartbeat_s = a.heartbeat_s;
     if (a.rebalance_s >= 0)

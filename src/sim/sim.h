@@ -307,4 +307,20 @@ void drv_sim_report_print(FILE *out, const drv_sim_report *rep, bool timing);
  * the inputs. Returns a new string the caller frees. */
 char *drv_sim_report_json(const drv_sim_report *rep, bool timing);
 
+/* ---- real traces (trace_load.c) ---- */
+
+/* Where a simulation's workload comes from when it is a real trace: exactly one of swf
+ * (with machines optional), durations, gpu_nodes (with gpu_pods). */
+typedef struct drv_sim_trace_spec {
+    const char *swf, *machines, *durations, *gpu_nodes, *gpu_pods;
+    size_t workers; /* identical workers for a trace without a fleet (0: 8 for durations,
+                     * 1 node for a log) */
+    uint32_t slots; /* slots of each of those for durations (0: 1) */
+} drv_sim_trace_spec;
+
+/* Reads the trace into w and gives it a fleet when the trace has none (see trace_load.c).
+ * Returns 0, or -1 with err naming the file and line. */
+int drv_sim_load_trace(const drv_sim_trace_spec *spec, drv_workload *w, drv_trace_options *opt,
+                       drv_error *err);
+
 #endif
