@@ -661,17 +661,28 @@ int drv_store_req_encode(const drv_requirements *r, const drv_tag_table *tags, c
     return dump(o, out, what, err);
 }
 
+/* Parses text (may be NULL) as a JSON object. Returns it (the caller decrefs), or NULL
+ * with err naming what when it is not one. */
+static json_t *load_object(const char *text, const char *what, drv_error *err)
+{
+    json_error_t je;
+    json_t *o = text ? json_loads(text, 0, &je) : NULL;
+    if (!json_is_object(o)) {
+        json_decref(o);
+        drv_error_set(err, "%s: not a JSON object", what);
+        return NULL;
+    }
+    return o;
+}
+
 /* Decodes text into *r, interning tag names into tags. */
 int drv_store_req_decode(const char *text, drv_tag_table *tags, drv_requirements *r,
                          const char *what, drv_error *err)
 {
     drv_requirements_init(r);
-    json_error_t je;
-    json_t *o = text ? json_loads(text, 0, &je) : NULL;
-    if (!json_is_object(o)) {
-        json_decref(o);
-        return drv_error_set(err, "%s: not a JSON object", what);
-    }
+    json_t *o = load_object(text, what, err);
+    if (!o)
+        return -1;
     numbers n = {0};
     int rc = -1;
     if (numbers_decode(o, &n, what, err) == 0 &&
@@ -733,12 +744,9 @@ int drv_store_caps_decode(const char *text, drv_tag_table *tags, drv_capabilitie
                           const char *what, drv_error *err)
 {
     drv_capabilities_init(c);
-    json_error_t je;
-    json_t *o = text ? json_loads(text, 0, &je) : NULL;
-    if (!json_is_object(o)) {
-        json_decref(o);
-        return drv_error_set(err, "%s: not a JSON object", what);
-    }
+    json_t *o = load_object(text, what, err);
+    if (!o)
+        return -1;
     numbers n = {0};
     int rc = -1;
     if (numbers_decode(o, &n, what, err) == 0 &&
