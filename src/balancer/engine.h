@@ -32,7 +32,6 @@ typedef struct drv_btask {
 
 #define TASK_FREE           0xFF
 #define TF_RETRY_ON_FAILURE 0x01
-#define TF_IN_QUEUE         0x02 /* a queue entry points at it (freed when it surfaces) */
 
 /* One worker plus the engine's bookkeeping. */
 typedef struct drv_bworker {

@@ -150,7 +150,6 @@ void drv_fleet_update(drv_balancer *b, drv_wref wi, double now)
     drv_wclass *cl = &b->classes[w->w.wclass];
     uint32_t admitted =
         drv_thermal_admitted(&w->w.thermal, &b->cfg.settings.thermal, w->w.slots, now);
-    uint32_t old_limit = w->cap_limit;
     w->cap_limit = admitted + prefetch(b, w);
     bool warming = w->live && admitted < w->w.slots;
     if (warming && !w->warming) {
@@ -179,7 +178,6 @@ void drv_fleet_update(drv_balancer *b, drv_wref wi, double now)
     for (int o = 0; o < DRV_ORDER_COUNT; o++)
         any |= cl->n[o];
     drv_bit_set(b->avail, w->w.wclass, any != 0);
-    (void)old_limit;
     if (avail && !w->in_fresh) {
         if (b->n_fresh == b->cap_fresh) {
             b->cap_fresh = b->cap_fresh ? b->cap_fresh * 2 : 64;

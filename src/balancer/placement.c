@@ -134,7 +134,6 @@ void drv_engine_enqueue(drv_balancer *b, drv_tref t)
     drv_btask *r = &b->tasks[t];
     r->state = DRV_TASK_QUEUED;
     r->worker = DRV_REF_NONE;
-    r->flags |= TF_IN_QUEUE;
     drv_queue_push(b->queue, r->shape, (drv_queue_entry){.key = r->key, .seq = r->seq, .ref = t});
     b->n_queued++;
 }
@@ -456,7 +455,6 @@ size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t
                 continue;
             }
             drv_queue_shape_pop(b->queue, s);
-            r->flags &= ~TF_IN_QUEUE;
             r->state = DRV_TASK_UNSCHEDULABLE;
             b->n_queued--;
             b->unschedulable++;
@@ -479,7 +477,6 @@ size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t
         const drv_queue_entry *ahead = drv_queue_shape_at(b->queue, s, 4);
         if (ahead)
             __builtin_prefetch(&b->tasks[ahead->ref]);
-        r->flags &= ~TF_IN_QUEUE;
         b->n_queued--;
         drv_engine_assign(b, e.ref, w, now);
         b->placed++;

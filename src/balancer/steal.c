@@ -18,9 +18,8 @@
 
 /* Predicted wait before t starts on its holder w: the backlog ahead of it per slot,
  * or 0 when the holder has a free slot for it. */
-static double wait_on_holder(const drv_balancer *b, const drv_btask *t, const drv_bworker *w)
+static double wait_on_holder(const drv_btask *t, const drv_bworker *w)
 {
-    (void)b;
     if (w->w.running + w->w.assigned <= w->w.slots)
         return 0;
     double ahead = w->w.predicted_load_s - t->pred_held_s;
@@ -52,7 +51,7 @@ size_t drv_balancer_steal(drv_balancer *b, drv_wref thief, double now, drv_decis
                     !drv_fleet_fits(b, tw, drv_queue_shape_req(b->queue, r->shape)))
                     continue;
                 drv_place_ctx ctx = {.b = b, .t = r, .req = NULL, .now = now};
-                double here = wait_on_holder(b, r, v) + r->pred_held_s;
+                double here = wait_on_holder(r, v) + r->pred_held_s;
                 double there = drv_policy_predicted_finish(&ctx, tw);
                 double gain = here - there;
                 if (gain <= b->cfg.settings.migration_cost_s)
