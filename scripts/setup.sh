@@ -18,6 +18,8 @@ packages=(
     libsqlite3-dev
     libncurses-dev
     libssl-dev
+    libcurl4-openssl-dev
+    curl
     zlib1g-dev
 )
 

@@ -126,6 +126,12 @@ uint32_t drv_balancer_worker_count(const drv_balancer *b);
  * from the predictor, the analyzer's estimate as fallback. Returns the reference, or
  * -1 with err filled (priority out of range, missing name). */
 int64_t drv_balancer_submit(drv_balancer *b, const drv_task *t, double now, drv_error *err);
+/* Takes back a test that worker w already holds (assigned, or running when `running`),
+ * as after a coordinator restart when the worker reconnects and still runs it. Like
+ * drv_balancer_submit() otherwise. w must be live (a LOST worker is brought back first
+ * with drv_balancer_worker_back()). Returns the reference, or -1 with err filled. */
+int64_t drv_balancer_adopt(drv_balancer *b, const drv_task *t, drv_wref w, bool running, double now,
+                           drv_error *err);
 /* Cancels a test in any non-final state; writes the FINAL decision to *out (if not
  * NULL). A running test is released from its worker: stopping its process is the
  * caller's job. Returns -1 if tref is not a live task. */

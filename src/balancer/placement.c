@@ -149,7 +149,9 @@ static uint8_t policy_of(const drv_balancer *b, int family, const char *test_typ
     return 0;
 }
 
-int64_t drv_balancer_submit(drv_balancer *b, const drv_task *t, double now, drv_error *err)
+/* Checks t and makes its task record (not queued, not held). Returns the reference, or
+ * -1 with err filled. */
+static int64_t task_record_new(drv_balancer *b, const drv_task *t, double now, drv_error *err)
 {
     if (!t->name || !t->name[0])
         return drv_error_set(err, "test %llu: name must not be empty", (unsigned long long)t->id);
@@ -194,7 +196,29 @@ int64_t drv_balancer_submit(drv_balancer *b, const drv_task *t, double now, drv_
     r->retries_left = (uint8_t)t->max_retries;
     r->flags = t->retry_on_failure ? TF_RETRY_ON_FAILURE : 0;
     r->key = drv_queue_key(t->priority, now, b->cfg.settings.aging_interval_s, p.mean_s);
-    drv_engine_enqueue(b, ref);
+    return ref;
+}
+
+int64_t drv_balancer_submit(drv_balancer *b, const drv_task *t, double now, drv_error *err)
+{
+    int64_t ref = task_record_new(b, t, now, err);
+    if (ref >= 0)
+        drv_engine_enqueue(b, (drv_tref)ref);
+    return ref;
+}
+
+int64_t drv_balancer_adopt(drv_balancer *b, const drv_task *t, drv_wref w, bool running, double now,
+                           drv_error *err)
+{
+    if (w >= b->n_workers || !b->workers[w].live)
+        return drv_error_set(err, "test \"%s\": adopted by worker %u, which is not in the fleet",
+                             t->name ? t->name : "?", w);
+    int64_t ref = task_record_new(b, t, now, err);
+    if (ref < 0)
+        return -1;
+    drv_engine_assign(b, (drv_tref)ref, w, now);
+    if (running)
+        drv_balancer_started(b, (drv_tref)ref, now);
     return ref;
 }
 

@@ -356,6 +356,10 @@ void drv_store_run_summary_clear(drv_store_run_summary *r);
 int drv_store_run_summary_get(drv_store *s, int64_t run_id, drv_store_run_summary *out,
                               drv_error *err);
 
+/* Writes the ids of the most recent runs (at most limit, newest first) into out, which
+ * holds limit ids. Returns how many, or -1 with err filled. */
+int64_t drv_store_run_ids(drv_store *s, uint32_t limit, int64_t *out, drv_error *err);
+
 /* One stored worker, rebuilt: name, caps (tags re-interned), slots, health,
  * health_reason, joined_at = first_seen; every other field zero. Owned by the store,
  * valid during the callback; copy the struct to keep it (it owns no pointers). */

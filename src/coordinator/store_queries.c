@@ -411,3 +411,21 @@ int drv_store_worker_list(drv_store *s, drv_tag_table *tags, drv_store_worker_fn
     drv_store_reset(st);
     return out;
 }
+
+/* Lists run ids, most recent first; see store.h. */
+int64_t drv_store_run_ids(drv_store *s, uint32_t limit, int64_t *out, drv_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT id FROM runs ORDER BY id DESC LIMIT ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return drv_store_fail(s, err, "cannot list runs");
+    sqlite3_bind_int64(st, 1, limit);
+    int64_t n = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && (uint32_t)n < limit)
+        out[n++] = sqlite3_column_int64(st, 0);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        n = drv_store_fail(s, err, "cannot list runs");
+    sqlite3_finalize(st);
+    return n;
+}

@@ -1,0 +1,296 @@
+/* channel.c - the worker channel (docs/protocol.md): hello and its token, heartbeats,
+ * started, output, finished, drain. Results count only for a test's current attempt on
+ * the worker that holds it; anything else is a late result, acknowledged and ignored. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator/coord.h"
+
+/* Sends an error frame about a refused message; the connection stays open. */
+static void reply_error(drv_wsession *s, const char *message, const char *field)
+{
+    drv_msg m;
+    drv_msg_init(&m, DRV_MSG_ERROR);
+    m.error.message = (char *)message;
+    m.error.field = (char *)field;
+    size_t len = 0;
+    char *text = drv_msg_encode(&m, &len, NULL);
+    if (text)
+        drv_server_queue(s, text, len);
+    free(text);
+}
+
+static bool token_equal(const char *got, const char *want)
+{
+    size_t a = strlen(got), b = strlen(want);
+    unsigned diff = (unsigned)(a ^ b);
+    for (size_t i = 0; i < b; i++)
+        diff |= (unsigned)(unsigned char)want[i] ^ (unsigned)(unsigned char)(i < a ? got[i] : 0);
+    return diff == 0;
+}
+
+static void on_hello(drv_coordinator *c, drv_wsession *s, const drv_msg_hello *h)
+{
+    if (c->worker_token && !token_equal(h->token, c->worker_token)) {
+        drv_coord_log(c, "refused worker \"%s\": bad worker token", h->name);
+        drv_server_refuse(s, "hello.token: bad worker token", "hello.token");
+        return;
+    }
+    double now = drv_coord_now();
+    drv_error err;
+    drv_capabilities caps;
+    if (drv_msg_caps_to_capabilities(&h->caps, c->tags, &caps, &err) < 0) {
+        drv_server_refuse(s, err.msg, "hello.capabilities");
+        return;
+    }
+    int64_t w = drv_balancer_worker_find(c->bal, h->name);
+    if (w >= 0 && (size_t)w < c->cap_workers && c->workers[w].session) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "hello.name: a worker named \"%.64s\" is already connected (give each worker"
+                 " its own --name)",
+                 h->name);
+        drv_server_refuse(s, msg, "hello.name");
+        return;
+    }
+    bool back = false;
+    if (w >= 0) {
+        const drv_worker *k = drv_balancer_worker(c->bal, (drv_wref)w);
+        if (!drv_capabilities_equal(&k->caps, &caps) || k->slots != h->slots) {
+            /* The machine changed: forget the old record once it holds nothing. */
+            if (c->workers[w].lost && drv_balancer_worker_remove(c->bal, (drv_wref)w, &err) == 0) {
+                c->workers[w].known = false;
+                w = -1;
+            }
+        }
+    }
+    if (w < 0) {
+        drv_worker_spec spec = {
+            .name = h->name, .caps = caps, .slots = h->slots, .speed = (float)h->speed};
+        w = drv_balancer_worker_add(c->bal, &spec, now, &err);
+        if (w < 0) {
+            drv_server_refuse(s, err.msg, "hello.name");
+            return;
+        }
+        drv_coord_reserve_worker(c, (drv_wref)w);
+        drv_cworker *cw = &c->workers[w];
+        free(cw->batch);
+        free(cw->cancels);
+        memset(cw, 0, sizeof *cw);
+        cw->known = true;
+    } else {
+        back = true;
+        if (c->workers[w].lost)
+            drv_balancer_worker_back(c->bal, (drv_wref)w, now);
+    }
+    drv_cworker *cw = &c->workers[w];
+    const drv_worker *k = drv_balancer_worker(c->bal, (drv_wref)w);
+    if (cw->parked || (cw->lost && k->health == DRV_HEALTH_LOST)) {
+        drv_balancer_worker_set_health(c->bal, (drv_wref)w, DRV_HEALTH_OK, NULL, now);
+    }
+    cw->parked = false;
+    cw->lost = false;
+    cw->session = s;
+    cw->last_seen = now;
+    cw->free_slots = h->slots;
+    s->worker = (drv_wref)w;
+    s->has_worker = true;
+    if (drv_store_worker_upsert(c->store, k, c->tags, now, &err) < 0 ||
+        drv_store_event_append(c->store, now, back ? "worker_back" : "worker_joined", 0, h->name,
+                               NULL, &err) < 0)
+        drv_coord_fatal(c, &err);
+    char tags[512];
+    drv_tagset_format(c->tags, &k->caps.tags, tags, sizeof tags);
+    drv_coord_log(c, "worker %s %s: %u slots, %u cores, %llu MB, %u GPUs, tags %s", h->name,
+                  back ? "is back" : "joined", k->slots, k->caps.cpu_cores,
+                  (unsigned long long)k->caps.memory_mb, k->caps.gpu_count, tags);
+    drv_recovery_hello(c, (drv_wref)w, h->running, h->running_count, now);
+    cw->welcome = true;
+    drv_coord_mark_send(c, (drv_wref)w);
+    c->place_needed = true;
+}
+
+static void on_heartbeat(drv_coordinator *c, drv_wsession *s, const drv_msg_heartbeat *hb)
+{
+    drv_cworker *cw = &c->workers[s->worker];
+    double now = drv_coord_now();
+    cw->last_seen = now;
+    cw->load = hb->load;
+    cw->free_slots = hb->free_slots;
+    drv_balancer_worker_heartbeat(c->bal, s->worker, now, hb->load, hb->temperature_c,
+                                  hb->throttled, hb->overloaded);
+    if (cw->reconciling)
+        drv_recovery_settle(c, s->worker, now);
+    c->place_needed = true;
+}
+
+/* The live test this message is about, when it is the current attempt held by the
+ * sending worker; NULL (counted as late) otherwise. */
+static drv_ctask *current(drv_coordinator *c, drv_wsession *s, const drv_attempt_ref *ref,
+                          drv_tref *t)
+{
+    drv_ctask *ct = drv_coord_task_by_id(c, ref->task_id, t);
+    if (!ct || ct->task.attempts != ref->attempt ||
+        drv_balancer_task_worker(c->bal, *t) != s->worker)
+        return NULL;
+    return ct;
+}
+
+static void on_started(drv_coordinator *c, drv_wsession *s, const drv_msg_started *m)
+{
+    drv_tref t;
+    drv_ctask *ct = current(c, s, &m->ref, &t);
+    drv_cworker *cw = &c->workers[s->worker];
+    cw->last_seen = drv_coord_now();
+    if (!ct)
+        return; /* a start of an attempt given up: its finished will be ignored too */
+    double now = cw->last_seen;
+    drv_error err;
+    int r = drv_store_attempt_started(c->store, ct->task.id, ct->task.attempts, now, &err);
+    if (r < 0)
+        drv_coord_fatal(c, &err);
+    ct->unconfirmed = false;
+    if (drv_balancer_task_state(c->bal, t) != DRV_TASK_ASSIGNED)
+        return;
+    drv_balancer_started(c->bal, t, now);
+    drv_store_task_update u = {.state = DRV_TASK_RUNNING,
+                               .attempts = ct->task.attempts,
+                               .worker = drv_balancer_worker(c->bal, s->worker)->name};
+    if (drv_store_task_update_state(c->store, ct->task.id, &u, &err) < 0)
+        drv_coord_fatal(c, &err);
+}
+
+static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finished *m)
+{
+    double now = drv_coord_now();
+    drv_cworker *cw = &c->workers[s->worker];
+    cw->last_seen = now;
+    drv_tref t;
+    drv_ctask *ct = current(c, s, &m->ref, &t);
+    if (!ct) {
+        c->late_results++;
+        return;
+    }
+    drv_store_result r = {
+        .finished_at = now,
+        .exit_code = m->has_exit_code ? m->exit_code : -1,
+        .signal = m->has_signal ? m->signal : 0,
+        .timed_out = m->timed_out,
+        .infra_failure = m->infra_failure,
+        .duration_s = m->duration_s,
+        .peak_memory_kb = m->peak_memory_kb,
+        .output_tail = m->infra_failure && m->error ? m->error : m->output_tail,
+    };
+    drv_error err;
+    int rec = drv_store_attempt_finish(c->store, ct->task.id, ct->task.attempts, &r, NULL, &err);
+    if (rec < 0)
+        drv_coord_fatal(c, &err);
+    if (rec == 0) {
+        c->late_results++;
+        return;
+    }
+    if (drv_balancer_task_state(c->bal, t) == DRV_TASK_ASSIGNED)
+        drv_balancer_started(c->bal, t, now); /* its started frame never came */
+    drv_result res = {.exit_code = r.exit_code,
+                      .signal = r.signal,
+                      .timed_out = m->timed_out,
+                      .infra_failure = m->infra_failure,
+                      .duration_s = m->duration_s};
+    drv_decision d;
+    if (drv_balancer_finished(c->bal, t, now, &res, &d) == 0)
+        drv_dispatch_decision(c, &d, &r);
+    if (m->infra_failure)
+        drv_coord_log(c, "test %llu attempt %u on %s: infrastructure failure: %s",
+                      (unsigned long long)m->ref.task_id, m->ref.attempt,
+                      drv_balancer_worker(c->bal, s->worker)->name,
+                      m->error ? m->error : "(no reason given)");
+    c->place_needed = true;
+}
+
+static void on_drain(drv_coordinator *c, drv_wsession *s, const drv_msg_drain *m)
+{
+    double now = drv_coord_now();
+    const char *name = drv_balancer_worker(c->bal, s->worker)->name;
+    char reason[160];
+    snprintf(reason, sizeof reason, "the worker is draining%s%.120s", m->reason[0] ? ": " : "",
+             m->reason);
+    drv_balancer_worker_set_health(c->bal, s->worker, DRV_HEALTH_DRAINING, reason, now);
+    drv_error err;
+    if (drv_store_worker_health(c->store, name, DRV_HEALTH_DRAINING, reason, now, &err) < 0)
+        drv_coord_fatal(c, &err);
+    drv_coord_log(c, "worker %s: %s", name, reason);
+    c->place_needed = true;
+}
+
+void drv_channel_frame(drv_coordinator *c, drv_wsession *s, const char *text, size_t len)
+{
+    drv_msg m;
+    drv_error err;
+    if (drv_msg_decode(text, len, &m, &err) < 0) {
+        if (!s->has_worker)
+            drv_server_refuse(s, err.msg, NULL);
+        else
+            reply_error(s, err.msg, NULL);
+        return;
+    }
+    if (!(drv_msg_senders(m.type) & DRV_MSG_FROM_WORKER)) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s: sent by the coordinator, never by a worker",
+                 drv_msg_type_name(m.type));
+        reply_error(s, msg, "type");
+    } else if (!s->has_worker && m.type != DRV_MSG_HELLO) {
+        drv_server_refuse(s, "the first frame must be hello", "type");
+    } else if (s->has_worker && m.type == DRV_MSG_HELLO) {
+        reply_error(s, "hello: this connection already said hello", "type");
+    } else {
+        switch (m.type) {
+        case DRV_MSG_HELLO:
+            on_hello(c, s, &m.hello);
+            break;
+        case DRV_MSG_HEARTBEAT:
+            on_heartbeat(c, s, &m.heartbeat);
+            break;
+        case DRV_MSG_STARTED:
+            on_started(c, s, &m.started);
+            break;
+        case DRV_MSG_OUTPUT:
+            c->workers[s->worker].last_seen = drv_coord_now();
+            break;
+        case DRV_MSG_FINISHED:
+            on_finished(c, s, &m.finished);
+            break;
+        case DRV_MSG_DRAIN:
+            on_drain(c, s, &m.drain);
+            break;
+        case DRV_MSG_ERROR:
+            drv_coord_log(c, "worker %s refused a frame: %s",
+                          drv_balancer_worker(c->bal, s->worker)->name, m.error.message);
+            break;
+        default:
+            break;
+        }
+    }
+    drv_msg_free(&m);
+}
+
+void drv_channel_closed(drv_coordinator *c, drv_wsession *s)
+{
+    if (!s->has_worker || c->stopping)
+        return;
+    drv_wref w = s->worker;
+    s->has_worker = false;
+    if (w >= c->cap_workers || c->workers[w].session != s)
+        return;
+    drv_cworker *cw = &c->workers[w];
+    cw->session = NULL;
+    const drv_worker *k = drv_balancer_worker(c->bal, w);
+    drv_coord_log(c, "worker %s disconnected; lost unless it is back within %.1f s", k->name,
+                  c->opt.heartbeat_timeout_s);
+    /* Nothing new for it while it is away; what it holds waits for the timeout. */
+    if (k->health == DRV_HEALTH_OK && !cw->lost) {
+        drv_balancer_worker_set_health(c->bal, w, DRV_HEALTH_DRAINING, "disconnected",
+                                       drv_coord_now());
+        cw->parked = true;
+    }
+}

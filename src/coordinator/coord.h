@@ -1,0 +1,211 @@
+/* coord.h - the coordinator's state, shared by its files; not a public header (that is
+ * coordinator.h). Who does what:
+ *   coordinator.c  start, stop, the end-of-turn step (place, commit, send), the tick
+ *                  (lost workers, recovery grace, rebalancing), logging
+ *   server.c       libwebsockets: the HTTP protocol (requests in, responses out) and the
+ *                  worker WebSocket protocol (frames in, queued frames out)
+ *   api.c          the REST API: routes and handlers (docs/api.md)
+ *   channel.c      worker messages: hello, heartbeat, started, output, finished, drain
+ *   dispatch.c     the balancer's decisions turned into store writes and frames
+ *   recovery.c     start-up recovery, adoption of running tests after a reconnect,
+ *                  lost workers
+ * Everything runs on the loop thread. */
+#ifndef DRV_COORDINATOR_COORD_H
+#define DRV_COORDINATOR_COORD_H
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "balancer/balancer.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/store.h"
+#include "core/idmap.h"
+#include "core/predictor.h"
+#include "protocol/protocol.h"
+
+#define DRV_WORKER_PROTOCOL "drover-worker"
+
+/* An outgoing WebSocket frame: LWS_PRE bytes of headroom, then len bytes. Owned by the
+ * session's queue; freed once written or when the session closes. */
+typedef struct drv_frame {
+    struct drv_frame *next;
+    size_t len;
+    unsigned char buf[]; /* LWS_PRE + len */
+} drv_frame;
+
+/* One worker WebSocket connection (libwebsockets per-session data, zeroed by lws). */
+typedef struct drv_wsession {
+    struct lws *wsi;
+    drv_wref worker; /* DRV_REF_NONE + 1 == 0 means no hello yet: see has_worker */
+    bool has_worker;
+    bool closing; /* an error frame was queued; close once it is out */
+    char *rx;     /* the frame being received, across fragments (owned) */
+    size_t rx_len, rx_cap;
+    drv_frame *out_head, *out_tail; /* committed frames to send */
+} drv_wsession;
+
+typedef enum drv_http_method { DRV_HTTP_GET = 0, DRV_HTTP_POST, DRV_HTTP_OTHER } drv_http_method;
+
+/* One HTTP request and its response (libwebsockets per-session data of the HTTP
+ * protocol; reset for each request of a keep-alive connection). */
+typedef struct drv_hsession {
+    struct lws *wsi;
+    drv_http_method method;
+    char path[512];
+    char query[2048]; /* "a=1&b=2", URL-decoded per argument by lws */
+    char auth[512];   /* the Authorization header */
+    char *body;       /* owned */
+    size_t body_len, body_cap;
+    bool body_too_large;
+    bool in_request; /* between the request line and the response */
+    int status;      /* the response, once decided */
+    char *resp;      /* owned JSON text */
+    size_t resp_len, resp_off;
+    bool headers_sent;
+    bool waiting_commit;                        /* respond after the turn's commit */
+    struct drv_hsession *pend_prev, *pend_next; /* the coordinator's waiting list */
+} drv_hsession;
+
+/* A test the coordinator holds (by balancer reference). */
+typedef struct drv_ctask {
+    drv_task task; /* everything a worker needs; task.attempts = current attempt */
+    int64_t run_id;
+    bool live;
+    bool unconfirmed; /* held by a worker that reconnected and did not list it */
+} drv_ctask;
+
+/* A worker the balancer knows (by balancer index). */
+typedef struct drv_cworker {
+    drv_wsession *session; /* NULL: not connected */
+    double last_seen;
+    double load;
+    uint32_t free_slots;
+    bool known;
+    bool lost;
+    bool parked;         /* we set it DRAINING because its connection dropped */
+    bool reconciling;    /* said hello; unconfirmed tests are settled at its next heartbeat */
+    bool welcome;        /* a welcome waits for the commit */
+    bool dirty;          /* on the coordinator's send list */
+    drv_msg_test *batch; /* tests placed this turn (borrowed strings), sent after commit */
+    size_t n_batch, cap_batch;
+    drv_attempt_ref *cancels; /* attempts to cancel, sent after commit */
+    size_t n_cancels, cap_cancels;
+} drv_cworker;
+
+/* A test found assigned or running at start, waiting for its worker to come back. */
+typedef struct drv_orphan {
+    drv_task task;
+    int64_t run_id;
+    char *worker;
+    bool done; /* adopted or queued again */
+} drv_orphan;
+
+struct drv_coordinator {
+    uv_loop_t *loop;
+    drv_coordinator_options opt; /* strings point into the copies below */
+    char *listen_host, *db_path, *client_token, *worker_token, *tls_cert, *tls_key;
+    int listen_port;
+    void *foreign_loops[1]; /* read by lws_create_context */
+    struct lws_context *lws;
+    struct lws_vhost *vhost;
+    int port;
+
+    drv_store *store;
+    int lock_fd;
+    char *lock_path;
+    drv_tag_table *tags;
+    drv_predictor *pred;
+    drv_balancer *bal;
+
+    drv_ctask *tasks; /* by drv_tref */
+    size_t cap_tasks;
+    drv_idmap by_id;      /* task id -> tref of live tasks */
+    drv_cworker *workers; /* by drv_wref */
+    size_t cap_workers;
+    uint32_t *send_list; /* wrefs with something to send after the commit */
+    size_t n_send, cap_send;
+    drv_orphan *orphans;
+    size_t n_orphans, orphans_left;
+    double recovery_deadline;
+
+    drv_hsession *pending; /* responses that wait for the commit */
+    uv_check_t turn;
+    uv_timer_t tick;
+    bool place_needed;
+    bool stopping;
+    double started_at;
+    double last_rebalance;
+    void (*stop_done)(void *);
+    void *stop_data;
+    uint64_t late_results;
+};
+
+/* ---- coordinator.c ---- */
+double drv_coord_now(void); /* seconds since the Unix epoch */
+void drv_coord_log(drv_coordinator *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A store write failed where it cannot be undone: logs and exits with status 3. */
+_Noreturn void drv_coord_fatal(drv_coordinator *c, const drv_error *err);
+/* Makes sure c->tasks / c->workers can be indexed by ref. */
+void drv_coord_reserve_task(drv_coordinator *c, drv_tref t);
+void drv_coord_reserve_worker(drv_coordinator *c, drv_wref w);
+/* The live test with this id, or NULL. */
+drv_ctask *drv_coord_task_by_id(drv_coordinator *c, uint64_t id, drv_tref *tref);
+/* Puts w on the list of workers to send to after the commit. */
+void drv_coord_mark_send(drv_coordinator *c, drv_wref w);
+
+/* ---- server.c ---- */
+int drv_server_start(drv_coordinator *c, drv_error *err);
+/* Queues text (len bytes) as one frame on s, to be sent when writable. */
+void drv_server_queue(drv_wsession *s, const char *text, size_t len);
+/* Asks lws to call back when s (or h) can be written. */
+void drv_server_want_write(struct lws *wsi);
+/* Queues an error frame and closes the connection once it is out. */
+void drv_server_refuse(drv_wsession *s, const char *message, const char *field);
+
+/* ---- api.c ---- */
+/* Handles the complete request in h: sets h->status and h->resp, and waiting_commit
+ * when the answer must wait for the turn's commit. */
+void drv_api_handle(drv_coordinator *c, drv_hsession *h);
+/* Sets a JSON error response {"error": message, "field": field}. */
+void drv_api_error(drv_hsession *h, int status, const char *message, const char *field);
+
+/* ---- channel.c ---- */
+/* One complete text frame from a worker connection. */
+void drv_channel_frame(drv_coordinator *c, drv_wsession *s, const char *text, size_t len);
+/* The connection closed (either side). */
+void drv_channel_closed(drv_coordinator *c, drv_wsession *s);
+
+/* ---- dispatch.c ---- */
+/* Applies one balancer decision: store writes and frames to send after the commit.
+ * res (may be NULL) is the result that led to it, for a final test's exit status. */
+void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_store_result *res);
+/* Places what can be placed now. */
+void drv_dispatch_place(drv_coordinator *c, double now);
+/* After the commit: sends welcomes, assigns and cancels of every worker on the list. */
+void drv_dispatch_flush(drv_coordinator *c);
+/* Queues t (its current attempt, already begun in the store) for worker w's next
+ * assign. */
+void drv_dispatch_queue_assign(drv_coordinator *c, drv_wref w, drv_tref t);
+/* Queues a cancel of (task, attempt) for worker w. */
+void drv_dispatch_queue_cancel(drv_coordinator *c, drv_wref w, uint64_t task_id, uint32_t attempt);
+/* Releases the coordinator's record of a final test. */
+void drv_dispatch_forget(drv_coordinator *c, drv_tref t);
+
+/* ---- recovery.c ---- */
+/* Takes back every test not final from the store (at start). */
+int drv_recovery_load(drv_coordinator *c, double now, drv_error *err);
+/* Worker w said hello listing running[]: adopts its orphans and reconciles what the
+ * balancer thinks it holds. */
+void drv_recovery_hello(drv_coordinator *c, drv_wref w, const drv_attempt_ref *running,
+                        size_t n_running, double now);
+/* Worker w sent a heartbeat after a reconnect: tests still unconfirmed are lost. */
+void drv_recovery_settle(drv_coordinator *c, drv_wref w, double now);
+/* Orphans whose grace is over are queued again. */
+void drv_recovery_expire(drv_coordinator *c, double now);
+/* w is lost (silent too long): its tests go back through the retry rule. */
+void drv_recovery_worker_lost(drv_coordinator *c, drv_wref w, double now, const char *why);
+
+#endif

@@ -1,0 +1,372 @@
+/* coordinator.c - start, stop, the end-of-turn step and the tick (see coordinator.h and
+ * coord.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coordinator/coord.h"
+
+#define TICK_MS            100
+#define REBALANCE_EVERY_S  1.0
+#define DECISIONS_PER_CALL 256
+
+void drv_coordinator_options_default(drv_coordinator_options *o)
+{
+    memset(o, 0, sizeof *o);
+    drv_balancer_config_default(&o->balancer);
+    o->heartbeat_interval_s = 1.0;
+    o->heartbeat_timeout_s = 3.0;
+    o->recovery_grace_s = 10.0;
+    o->max_body = DRV_COORDINATOR_MAX_BODY;
+}
+
+double drv_coord_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void drv_coord_log(drv_coordinator *c, const char *fmt, ...)
+{
+    if (c->opt.quiet)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
+    fprintf(stderr, "%s coordinator: %s\n", stamp, line);
+}
+
+_Noreturn void drv_coord_fatal(drv_coordinator *c, const drv_error *err)
+{
+    fprintf(stderr,
+            "drover coordinator: fatal: store %s: %s; exiting (a restart recovers"
+            " everything that was acknowledged)\n",
+            c->db_path, err->msg);
+    exit(3);
+}
+
+void drv_coord_reserve_task(drv_coordinator *c, drv_tref t)
+{
+    if (t < c->cap_tasks)
+        return;
+    size_t cap = c->cap_tasks ? c->cap_tasks : 1024;
+    while (cap <= t)
+        cap *= 2;
+    c->tasks = drv_xrealloc(c->tasks, cap * sizeof *c->tasks);
+    memset(c->tasks + c->cap_tasks, 0, (cap - c->cap_tasks) * sizeof *c->tasks);
+    c->cap_tasks = cap;
+}
+
+void drv_coord_reserve_worker(drv_coordinator *c, drv_wref w)
+{
+    if (w < c->cap_workers)
+        return;
+    size_t cap = c->cap_workers ? c->cap_workers : 64;
+    while (cap <= w)
+        cap *= 2;
+    c->workers = drv_xrealloc(c->workers, cap * sizeof *c->workers);
+    memset(c->workers + c->cap_workers, 0, (cap - c->cap_workers) * sizeof *c->workers);
+    c->cap_workers = cap;
+}
+
+drv_ctask *drv_coord_task_by_id(drv_coordinator *c, uint64_t id, drv_tref *tref)
+{
+    uint32_t t;
+    if (!drv_idmap_get(&c->by_id, id, &t) || t >= c->cap_tasks || !c->tasks[t].live)
+        return NULL;
+    if (tref)
+        *tref = t;
+    return &c->tasks[t];
+}
+
+void drv_coord_mark_send(drv_coordinator *c, drv_wref w)
+{
+    drv_cworker *cw = &c->workers[w];
+    if (cw->dirty)
+        return;
+    cw->dirty = true;
+    if (c->n_send == c->cap_send) {
+        c->cap_send = c->cap_send ? c->cap_send * 2 : 64;
+        c->send_list = drv_xrealloc(c->send_list, c->cap_send * sizeof *c->send_list);
+    }
+    c->send_list[c->n_send++] = w;
+}
+
+/* ---- the end of a loop turn: place, commit, send ---- */
+
+static void release_responses(drv_coordinator *c)
+{
+    while (c->pending) {
+        drv_hsession *h = c->pending;
+        c->pending = h->pend_next;
+        h->pend_prev = h->pend_next = NULL;
+        h->waiting_commit = false;
+        drv_server_want_write(h->wsi);
+    }
+}
+
+static void on_turn(uv_check_t *handle)
+{
+    drv_coordinator *c = handle->data;
+    if (c->stopping)
+        return;
+    if (c->place_needed) {
+        c->place_needed = false;
+        drv_dispatch_place(c, drv_coord_now());
+    }
+    drv_error err;
+    if (drv_store_pending(c->store) && drv_store_commit(c->store, &err) < 0)
+        drv_coord_fatal(c, &err);
+    release_responses(c);
+    drv_dispatch_flush(c);
+}
+
+/* ---- the tick: lost workers, recovery grace, rebalancing ---- */
+
+static void on_tick(uv_timer_t *timer)
+{
+    drv_coordinator *c = timer->data;
+    if (c->stopping)
+        return;
+    double now = drv_coord_now();
+    uint32_t n = drv_balancer_worker_count(c->bal);
+    for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
+        drv_cworker *cw = &c->workers[w];
+        if (!cw->known || cw->lost)
+            continue;
+        if (now - cw->last_seen > c->opt.heartbeat_timeout_s) {
+            char why[96];
+            snprintf(why, sizeof why, "no heartbeat for %.1f s", now - cw->last_seen);
+            drv_recovery_worker_lost(c, w, now, why);
+        }
+    }
+    if (c->orphans_left > 0)
+        drv_recovery_expire(c, now);
+    if (now - c->last_rebalance >= REBALANCE_EVERY_S) {
+        c->last_rebalance = now;
+        drv_decision d[DECISIONS_PER_CALL];
+        size_t k = drv_balancer_rebalance(c->bal, now, d, DECISIONS_PER_CALL);
+        for (size_t i = 0; i < k; i++)
+            drv_dispatch_decision(c, &d[i], NULL);
+    }
+    /* Admission ramps and aging change with time alone. */
+    c->place_needed = true;
+}
+
+/* ---- start and stop ---- */
+
+static int parse_listen(drv_coordinator *c, const char *listen, drv_error *err)
+{
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen)
+        return drv_error_set(err, "--listen \"%s\": expected HOST:PORT, e.g. 127.0.0.1:7070",
+                             listen);
+    char *end = NULL;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno || !end || *end || end == colon + 1 || port < 0 || port > 65535)
+        return drv_error_set(err, "--listen \"%s\": port must be 0..65535", listen);
+    c->listen_host = drv_xmalloc((size_t)(colon - listen) + 1);
+    memcpy(c->listen_host, listen, (size_t)(colon - listen));
+    c->listen_host[colon - listen] = '\0';
+    c->listen_port = (int)port;
+    return 0;
+}
+
+/* Takes an exclusive lock on DB.lock so two coordinators never share one store. */
+static int lock_store(drv_coordinator *c, drv_error *err)
+{
+    size_t n = strlen(c->db_path) + 6;
+    c->lock_path = drv_xmalloc(n);
+    snprintf(c->lock_path, n, "%s.lock", c->db_path);
+    c->lock_fd = open(c->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (c->lock_fd < 0)
+        return drv_error_set(err, "%s: cannot open: %s", c->lock_path, strerror(errno));
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(c->lock_fd, F_SETLK, &fl) < 0) {
+        int e = errno;
+        if (e == EACCES || e == EAGAIN) {
+            struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+            long pid = fcntl(c->lock_fd, F_GETLK, &who) == 0 ? (long)who.l_pid : 0;
+            return drv_error_set(err, "%s is in use by another coordinator (pid %ld)", c->db_path,
+                                 pid);
+        }
+        return drv_error_set(err, "%s: cannot lock: %s", c->lock_path, strerror(e));
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(c->lock_fd, 0) == 0 && write(c->lock_fd, pid, (size_t)len) < 0) {
+        /* The pid in the file is a courtesy; the lock is what counts. */
+    }
+    return 0;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s && *s ? drv_xstrdup(s) : NULL;
+}
+
+drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_options *o,
+                                       drv_error *err)
+{
+    drv_coordinator *c = drv_xcalloc(1, sizeof *c);
+    c->loop = loop;
+    c->lock_fd = -1;
+    c->opt = *o;
+    if (c->opt.heartbeat_interval_s <= 0)
+        c->opt.heartbeat_interval_s = 1.0;
+    if (c->opt.heartbeat_timeout_s <= 0)
+        c->opt.heartbeat_timeout_s = 3.0;
+    if (c->opt.recovery_grace_s <= 0)
+        c->opt.recovery_grace_s = 10.0;
+    if (c->opt.max_body == 0)
+        c->opt.max_body = DRV_COORDINATOR_MAX_BODY;
+    c->db_path = drv_xstrdup(o->db_path && *o->db_path ? o->db_path : DRV_COORDINATOR_DEFAULT_DB);
+    c->client_token = dup_or_null(o->client_token);
+    c->worker_token = dup_or_null(o->worker_token);
+    c->tls_cert = dup_or_null(o->tls_cert);
+    c->tls_key = dup_or_null(o->tls_key);
+    c->opt.db_path = c->db_path;
+    c->opt.client_token = c->client_token;
+    c->opt.worker_token = c->worker_token;
+    c->opt.tls_cert = c->tls_cert;
+    c->opt.tls_key = c->tls_key;
+    c->opt.listen = NULL;
+    drv_idmap_init(&c->by_id);
+    c->started_at = drv_coord_now();
+
+    if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
+        drv_error_set(err, "TLS needs both --tls-cert and --tls-key");
+        goto fail;
+    }
+    if (parse_listen(c, o->listen && *o->listen ? o->listen : DRV_COORDINATOR_DEFAULT_LISTEN, err) <
+        0)
+        goto fail;
+    if (lock_store(c, err) < 0)
+        goto fail;
+    drv_store_options so = {.sync_full = o->sync_full};
+    c->store = drv_store_open_with(c->db_path, &so, err);
+    if (!c->store)
+        goto fail;
+    c->tags = drv_tag_table_new();
+    c->pred = drv_predictor_new(0.3);
+    c->bal = drv_balancer_new(&c->opt.balancer, c->tags, c->pred, err);
+    if (!c->bal)
+        goto fail;
+    if (drv_recovery_load(c, c->started_at, err) < 0 || drv_store_commit(c->store, err) < 0)
+        goto fail;
+    if (drv_server_start(c, err) < 0)
+        goto fail;
+
+    uv_check_init(loop, &c->turn);
+    c->turn.data = c;
+    uv_check_start(&c->turn, on_turn);
+    uv_timer_init(loop, &c->tick);
+    c->tick.data = c;
+    uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
+    c->last_rebalance = c->started_at;
+    c->place_needed = true;
+    if (!c->client_token)
+        drv_coord_log(c, "warning: no client token: anyone who reaches %s:%d can submit tests",
+                      c->listen_host, c->port);
+    if (!c->worker_token)
+        drv_coord_log(c, "warning: no worker token: any worker may join");
+    return c;
+
+fail:
+    drv_coordinator_free(c);
+    return NULL;
+}
+
+int drv_coordinator_port(const drv_coordinator *c)
+{
+    return c->port;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    drv_coordinator *c = h->data;
+    if (uv_is_closing((uv_handle_t *)&c->turn) && uv_is_closing((uv_handle_t *)&c->tick) &&
+        h == (uv_handle_t *)&c->tick && c->stop_done)
+        c->stop_done(c->stop_data);
+}
+
+void drv_coordinator_stop(drv_coordinator *c, void (*done)(void *data), void *data)
+{
+    if (c->stopping)
+        return;
+    c->stopping = true;
+    c->stop_done = done;
+    c->stop_data = data;
+    drv_error err;
+    if (drv_store_pending(c->store) && drv_store_commit(c->store, &err) < 0)
+        drv_coord_log(c, "store %s: last commit failed: %s", c->db_path, err.msg);
+    if (c->lws) {
+        lws_context_destroy(c->lws);
+        c->lws = NULL;
+    }
+    uv_check_stop(&c->turn);
+    uv_timer_stop(&c->tick);
+    uv_close((uv_handle_t *)&c->turn, on_handle_closed);
+    uv_close((uv_handle_t *)&c->tick, on_handle_closed);
+}
+
+void drv_coordinator_free(drv_coordinator *c)
+{
+    if (!c)
+        return;
+    if (c->lws)
+        lws_context_destroy(c->lws);
+    for (size_t t = 0; t < c->cap_tasks; t++)
+        if (c->tasks[t].live)
+            drv_task_clear(&c->tasks[t].task);
+    free(c->tasks);
+    for (size_t w = 0; w < c->cap_workers; w++) {
+        free(c->workers[w].batch);
+        free(c->workers[w].cancels);
+    }
+    free(c->workers);
+    for (size_t i = 0; i < c->n_orphans; i++) {
+        drv_task_clear(&c->orphans[i].task);
+        free(c->orphans[i].worker);
+    }
+    free(c->orphans);
+    free(c->send_list);
+    drv_idmap_clear(&c->by_id);
+    drv_balancer_free(c->bal);
+    drv_predictor_free(c->pred);
+    drv_tag_table_free(c->tags);
+    if (c->store) {
+        drv_error err;
+        if (drv_store_pending(c->store) && drv_store_commit(c->store, &err) < 0)
+            fprintf(stderr, "drover coordinator: store %s: last commit failed: %s\n", c->db_path,
+                    err.msg);
+        drv_store_close(c->store);
+    }
+    if (c->lock_fd >= 0) {
+        unlink(c->lock_path);
+        close(c->lock_fd);
+    }
+    free(c->lock_path);
+    free(c->listen_host);
+    free(c->db_path);
+    free(c->client_token);
+    free(c->worker_token);
+    free(c->tls_cert);
+    free(c->tls_key);
+    free(c);
+}

@@ -1,0 +1,81 @@
+/* coordinator.h - the coordinator: one libuv loop serving the REST API (docs/api.md)
+ * and the worker channel (docs/protocol.md) with libwebsockets, the balancer deciding
+ * where tests run, and the store (SQLite) keeping everything durable.
+ *
+ * Turns. Every request and every worker message is applied at once to the balancer
+ * and written into the store's open transaction; what must be durable before the
+ * world learns of it (a submission's acknowledgement, an assign naming an attempt) is
+ * held. At the end of each loop turn (a uv_check handle) the coordinator places what
+ * can be placed, commits the store once, and only then sends the held responses and
+ * frames. A commit that fails ends the process (exit status 3): the store has only
+ * what was acknowledged, and a restart recovers from it.
+ *
+ * Start and recovery. The store is opened (a lock file next to it keeps a second
+ * coordinator away), then every test not final is taken back: queued ones are queued
+ * again; assigned or running ones wait up to recovery_grace_s for their worker to say
+ * hello and list them (they are then adopted where they run), otherwise their attempt
+ * is abandoned and they are queued again.
+ *
+ * Failure detection. A worker silent for heartbeat_timeout_s (its connection closed or
+ * not) is lost: what it held goes back through the balancer's retry rule, its open
+ * attempts are abandoned (a result from them later is acknowledged and ignored). A
+ * reconnecting worker lists what it still holds; tests it held and no longer lists by
+ * its first heartbeat are treated as lost by it (an infrastructure failure).
+ *
+ * Ownership: drv_coordinator_start() returns a coordinator the caller frees with
+ * drv_coordinator_free() after drv_coordinator_stop() and after the loop has run until
+ * the stop completed (the done callback). Options are copied. */
+#ifndef DRV_COORDINATOR_COORDINATOR_H
+#define DRV_COORDINATOR_COORDINATOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "balancer/config.h"
+#include "core/error.h"
+
+#define DRV_COORDINATOR_DEFAULT_LISTEN "127.0.0.1:7070"
+#define DRV_COORDINATOR_DEFAULT_DB     "drover.db"
+#define DRV_COORDINATOR_MAX_BODY       (64u * 1024u * 1024u)
+
+typedef struct drv_coordinator drv_coordinator;
+
+typedef struct drv_coordinator_options {
+    const char *listen;       /* "HOST:PORT"; NULL: DRV_COORDINATOR_DEFAULT_LISTEN; port 0: any */
+    const char *db_path;      /* NULL: DRV_COORDINATOR_DEFAULT_DB */
+    const char *client_token; /* NULL or "": requests are not authenticated */
+    const char *worker_token; /* NULL or "": any worker is accepted */
+    bool open_read;           /* GET requests need no token */
+    const char *tls_cert;     /* PEM files; both or neither */
+    const char *tls_key;
+    drv_balancer_config balancer;
+    double heartbeat_interval_s; /* told to workers; 0: 1 s */
+    double heartbeat_timeout_s;  /* silence after which a worker is lost; 0: 3 s */
+    double recovery_grace_s;     /* after a restart, wait this long for workers; 0: 10 s */
+    size_t max_body;             /* largest request body; 0: DRV_COORDINATOR_MAX_BODY */
+    bool sync_full;              /* fsync every commit (survives power loss) */
+    bool quiet;                  /* no log lines on stderr */
+} drv_coordinator_options;
+
+/* Fills o with the defaults (the balancer's default config included). */
+void drv_coordinator_options_default(drv_coordinator_options *o);
+
+/* Opens the store, recovers, and starts serving on loop. Returns NULL with err filled
+ * (the listen address is wrong or taken, the store cannot be opened or is locked by
+ * another coordinator, the TLS files cannot be read). */
+drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_options *o,
+                                       drv_error *err);
+
+/* The TCP port it listens on (useful with port 0). */
+int drv_coordinator_port(const drv_coordinator *c);
+
+/* Stops: commits, closes every connection and the listener, closes the store. done
+ * (may be NULL) is called from the loop once everything is closed; the caller then
+ * frees the coordinator. Calling it twice is harmless. */
+void drv_coordinator_stop(drv_coordinator *c, void (*done)(void *data), void *data);
+
+/* Frees a stopped coordinator. NULL is a no-op. */
+void drv_coordinator_free(drv_coordinator *c);
+
+#endif

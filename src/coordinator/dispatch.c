@@ -1,0 +1,201 @@
+/* dispatch.c - the balancer's decisions made durable and sent: each placement begins an
+ * attempt in the store and joins its worker's next assign; moves, requeues and final
+ * states abandon the old attempt (cancelling it on a worker that is still there) and
+ * write the test's new state. Frames leave only after the turn's commit
+ * (drv_dispatch_flush). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator/coord.h"
+
+#define PLACE_BATCH 256
+
+static const char *worker_name(drv_coordinator *c, drv_wref w)
+{
+    return w == DRV_REF_NONE ? NULL : drv_balancer_worker(c->bal, w)->name;
+}
+
+void drv_dispatch_queue_assign(drv_coordinator *c, drv_wref w, drv_tref t)
+{
+    drv_cworker *cw = &c->workers[w];
+    if (cw->n_batch == cw->cap_batch) {
+        cw->cap_batch = cw->cap_batch ? cw->cap_batch * 2 : 16;
+        cw->batch = drv_xrealloc(cw->batch, cw->cap_batch * sizeof *cw->batch);
+    }
+    const drv_task *task = &c->tasks[t].task;
+    drv_msg_test_from_task(&cw->batch[cw->n_batch++], task, task->attempts, 0);
+    drv_coord_mark_send(c, w);
+}
+
+void drv_dispatch_queue_cancel(drv_coordinator *c, drv_wref w, uint64_t task_id, uint32_t attempt)
+{
+    drv_cworker *cw = &c->workers[w];
+    if (!cw->session)
+        return; /* gone: it learns nothing, and its result will not count */
+    if (cw->n_cancels == cw->cap_cancels) {
+        cw->cap_cancels = cw->cap_cancels ? cw->cap_cancels * 2 : 8;
+        cw->cancels = drv_xrealloc(cw->cancels, cw->cap_cancels * sizeof *cw->cancels);
+    }
+    cw->cancels[cw->n_cancels++] = (drv_attempt_ref){.task_id = task_id, .attempt = attempt};
+    drv_coord_mark_send(c, w);
+}
+
+void drv_dispatch_forget(drv_coordinator *c, drv_tref t)
+{
+    drv_ctask *ct = &c->tasks[t];
+    if (!ct->live)
+        return;
+    drv_idmap_del(&c->by_id, ct->task.id);
+    drv_task_clear(&ct->task);
+    ct->live = false;
+    ct->unconfirmed = false;
+}
+
+/* Begins the next attempt of t on worker w. */
+static void begin_attempt(drv_coordinator *c, drv_tref t, drv_wref w, double now)
+{
+    drv_ctask *ct = &c->tasks[t];
+    ct->task.attempts++;
+    ct->unconfirmed = false;
+    drv_error err;
+    const char *name = worker_name(c, w);
+    drv_store_task_update u = {
+        .state = DRV_TASK_ASSIGNED, .attempts = ct->task.attempts, .worker = name};
+    if (drv_store_attempt_begin(c->store, ct->task.id, ct->task.attempts, name, now, &err) < 0 ||
+        drv_store_task_update_state(c->store, ct->task.id, &u, &err) < 0)
+        drv_coord_fatal(c, &err);
+    drv_dispatch_queue_assign(c, w, t);
+}
+
+/* Gives up t's current attempt on worker from (cancelling it there if it is connected). */
+static void abandon_attempt(drv_coordinator *c, drv_ctask *ct, drv_wref from)
+{
+    if (ct->task.attempts == 0)
+        return;
+    drv_error err;
+    int r = drv_store_attempt_abandon(c->store, ct->task.id, ct->task.attempts, &err);
+    if (r < 0)
+        drv_coord_fatal(c, &err);
+    if (r == 1 && from != DRV_REF_NONE)
+        drv_dispatch_queue_cancel(c, from, ct->task.id, ct->task.attempts);
+}
+
+void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_store_result *res)
+{
+    if (d->task >= c->cap_tasks || !c->tasks[d->task].live)
+        return;
+    drv_ctask *ct = &c->tasks[d->task];
+    double now = drv_coord_now();
+    drv_error err;
+    switch (d->kind) {
+    case DRV_D_PLACED:
+        begin_attempt(c, d->task, d->worker, now);
+        return;
+    case DRV_D_MOVED:
+        abandon_attempt(c, ct, d->from_worker);
+        begin_attempt(c, d->task, d->worker, now);
+        return;
+    case DRV_D_REQUEUED: {
+        abandon_attempt(c, ct, d->from_worker);
+        drv_store_task_update u = {.state = DRV_TASK_QUEUED,
+                                   .attempts = ct->task.attempts,
+                                   .worker = worker_name(c, d->from_worker),
+                                   .reason = drv_reason_name(d->reason)};
+        if (drv_store_task_update_state(c->store, ct->task.id, &u, &err) < 0)
+            drv_coord_fatal(c, &err);
+        return;
+    }
+    case DRV_D_FINAL:
+        break;
+    }
+    char reason[512];
+    snprintf(reason, sizeof reason, "%s", drv_reason_name(d->reason));
+    if (d->reason == DRV_R_NO_ELIGIBLE_WORKER)
+        drv_unmet_sentence((drv_unmet)d->unmet, &ct->task.req, d->unmet_tag, c->tags, reason,
+                           sizeof reason);
+    if (d->from_worker != DRV_REF_NONE && !res)
+        abandon_attempt(c, ct, d->from_worker); /* cancelled, or lost with no retry left */
+    drv_store_task_update u = {.state = d->state,
+                               .attempts = ct->task.attempts,
+                               .worker = worker_name(c, d->from_worker),
+                               .reason = reason,
+                               .finished_at = now};
+    if (res) {
+        u.has_exit = true;
+        u.exit_code = res->exit_code;
+        u.signal = res->signal;
+        u.duration_s = res->duration_s;
+    }
+    if (drv_store_task_update_state(c->store, ct->task.id, &u, &err) < 0)
+        drv_coord_fatal(c, &err);
+    if (d->state == DRV_TASK_UNSCHEDULABLE)
+        drv_coord_log(c, "test %llu (%s) is unschedulable: %s", (unsigned long long)ct->task.id,
+                      ct->task.name, reason);
+    drv_dispatch_forget(c, d->task);
+}
+
+void drv_dispatch_place(drv_coordinator *c, double now)
+{
+    drv_decision d[PLACE_BATCH];
+    size_t n;
+    do {
+        n = drv_balancer_place(c->bal, now, d, PLACE_BATCH);
+        for (size_t i = 0; i < n; i++)
+            drv_dispatch_decision(c, &d[i], NULL);
+    } while (n == PLACE_BATCH);
+}
+
+/* Encodes m and queues it on s. */
+static void send_msg(drv_wsession *s, const drv_msg *m)
+{
+    size_t len = 0;
+    drv_error err;
+    char *text = drv_msg_encode(m, &len, &err);
+    if (text)
+        drv_server_queue(s, text, len);
+    free(text);
+}
+
+static void flush_worker(drv_coordinator *c, drv_wref w)
+{
+    drv_cworker *cw = &c->workers[w];
+    cw->dirty = false;
+    drv_wsession *s = cw->session;
+    drv_msg m;
+    if (s && cw->welcome) {
+        drv_msg_init(&m, DRV_MSG_WELCOME);
+        m.welcome.worker_id = (uint64_t)w + 1;
+        m.welcome.heartbeat_interval_s = c->opt.heartbeat_interval_s;
+        m.welcome.server_time = drv_coord_now();
+        send_msg(s, &m);
+    }
+    cw->welcome = false;
+    for (size_t i = 0; s && i < cw->n_cancels; i++) {
+        drv_msg_init(&m, DRV_MSG_CANCEL);
+        m.cancel.ref = cw->cancels[i];
+        send_msg(s, &m);
+    }
+    cw->n_cancels = 0;
+    for (size_t i = 0; s && i < cw->n_batch; i += DRV_ASSIGN_MAX_TESTS) {
+        size_t k = cw->n_batch - i;
+        if (k > DRV_ASSIGN_MAX_TESTS)
+            k = DRV_ASSIGN_MAX_TESTS;
+        drv_msg_init(&m, DRV_MSG_ASSIGN);
+        m.assign.tests = cw->batch + i;
+        m.assign.count = k;
+        send_msg(s, &m);
+    }
+    /* Without a connection the tests stay assigned: a reconnect re-sends them, a loss
+     * requeues them. */
+    for (size_t i = 0; i < cw->n_batch; i++)
+        drv_msg_test_clear(&cw->batch[i]);
+    cw->n_batch = 0;
+}
+
+void drv_dispatch_flush(drv_coordinator *c)
+{
+    for (size_t i = 0; i < c->n_send; i++)
+        flush_worker(c, c->send_list[i]);
+    c->n_send = 0;
+}

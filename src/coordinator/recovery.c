@@ -1,0 +1,238 @@
+/* recovery.c - taking tests back: at start from the store, after a worker reconnects
+ * (what it still holds), and when a worker is lost. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator/coord.h"
+
+#define LOST_BATCH 256
+
+/* Makes t a live test of the coordinator under balancer reference ref (t is moved). */
+static void hold(drv_coordinator *c, int64_t ref, drv_task *t, int64_t run_id)
+{
+    drv_coord_reserve_task(c, (drv_tref)ref);
+    drv_ctask *ct = &c->tasks[ref];
+    ct->task = *t;
+    drv_task_init(t);
+    ct->run_id = run_id;
+    ct->live = true;
+    ct->unconfirmed = false;
+    drv_idmap_put(&c->by_id, ct->task.id, (uint32_t)ref);
+}
+
+/* Queues t again (a new attempt will be begun when it is placed). */
+static int requeue(drv_coordinator *c, drv_task *t, int64_t run_id, double now, drv_error *err)
+{
+    drv_store_task_update u = {.state = DRV_TASK_QUEUED,
+                               .attempts = t->attempts,
+                               .reason = "recovered after a coordinator restart"};
+    if (drv_store_task_update_state(c->store, t->id, &u, err) < 0)
+        return -1;
+    t->state = DRV_TASK_QUEUED;
+    drv_error e;
+    int64_t ref = drv_balancer_submit(c->bal, t, now, &e);
+    if (ref < 0) {
+        drv_store_task_update f = {
+            .state = DRV_TASK_FAILED, .attempts = t->attempts, .reason = e.msg, .finished_at = now};
+        return drv_store_task_update_state(c->store, t->id, &f, err);
+    }
+    hold(c, ref, t, run_id);
+    return 0;
+}
+
+typedef struct recovered {
+    drv_task *tasks;
+    int64_t *runs;
+    char **workers;
+    size_t n, cap;
+} recovered;
+
+static int collect(void *ctx, drv_store_recovered *r, drv_error *err)
+{
+    (void)err;
+    recovered *v = ctx;
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 256;
+        v->tasks = drv_xrealloc(v->tasks, v->cap * sizeof *v->tasks);
+        v->runs = drv_xrealloc(v->runs, v->cap * sizeof *v->runs);
+        v->workers = drv_xrealloc(v->workers, v->cap * sizeof *v->workers);
+    }
+    v->tasks[v->n] = *r->task;
+    drv_task_init(r->task); /* taken */
+    v->runs[v->n] = r->run_id;
+    v->workers[v->n] = r->worker ? drv_xstrdup(r->worker) : NULL;
+    v->n++;
+    return 0;
+}
+
+int drv_recovery_load(drv_coordinator *c, double now, drv_error *err)
+{
+    recovered v = {0};
+    int rc = drv_store_recover(c->store, c->tags, collect, &v, err);
+    size_t queued = 0, waiting = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        drv_task *t = &v.tasks[i];
+        bool held = t->state != DRV_TASK_QUEUED && t->attempts > 0 && v.workers[i];
+        if (rc == 0 && held) {
+            if (c->n_orphans == 0)
+                c->orphans = drv_xcalloc(v.n, sizeof *c->orphans);
+            drv_orphan *o = &c->orphans[c->n_orphans++];
+            o->task = *t;
+            drv_task_init(t);
+            o->run_id = v.runs[i];
+            o->worker = v.workers[i];
+            v.workers[i] = NULL;
+            waiting++;
+        } else if (rc == 0) {
+            if (t->state != DRV_TASK_QUEUED && t->attempts > 0 &&
+                drv_store_attempt_abandon(c->store, t->id, t->attempts, err) < 0)
+                rc = -1;
+            if (rc == 0 && requeue(c, t, v.runs[i], now, err) < 0)
+                rc = -1;
+            queued++;
+        }
+        drv_task_clear(t);
+        free(v.workers[i]);
+    }
+    free(v.tasks);
+    free(v.runs);
+    free(v.workers);
+    c->orphans_left = waiting;
+    c->recovery_deadline = now + c->opt.recovery_grace_s;
+    if (rc == 0 && (queued || waiting))
+        drv_coord_log(c,
+                      "recovered %zu queued tests and %zu that were running (waiting %.0f s"
+                      " for their workers)",
+                      queued, waiting, c->opt.recovery_grace_s);
+    return rc;
+}
+
+void drv_recovery_hello(drv_coordinator *c, drv_wref w, const drv_attempt_ref *running,
+                        size_t n_running, double now)
+{
+    drv_cworker *cw = &c->workers[w];
+    const char *name = drv_balancer_worker(c->bal, w)->name;
+    drv_error err;
+    /* Tests found at start that this worker held: adopt them where they are. */
+    for (size_t i = 0; i < c->n_orphans && c->orphans_left > 0; i++) {
+        drv_orphan *o = &c->orphans[i];
+        if (o->done || strcmp(o->worker, name) != 0)
+            continue;
+        o->done = true;
+        c->orphans_left--;
+        int64_t ref =
+            drv_balancer_adopt(c->bal, &o->task, w, o->task.state == DRV_TASK_RUNNING, now, &err);
+        if (ref < 0) {
+            if (drv_store_attempt_abandon(c->store, o->task.id, o->task.attempts, &err) < 0 ||
+                requeue(c, &o->task, o->run_id, now, &err) < 0)
+                drv_coord_fatal(c, &err);
+            continue;
+        }
+        hold(c, ref, &o->task, o->run_id);
+    }
+    /* Everything the balancer has on this worker is unconfirmed until listed. */
+    bool any = false;
+    for (size_t t = 0; t < c->cap_tasks; t++) {
+        drv_ctask *ct = &c->tasks[t];
+        if (ct->live && drv_balancer_task_worker(c->bal, (drv_tref)t) == w) {
+            ct->unconfirmed = true;
+            any = true;
+        }
+    }
+    for (size_t i = 0; i < n_running; i++) {
+        drv_tref t;
+        drv_ctask *ct = drv_coord_task_by_id(c, running[i].task_id, &t);
+        if (ct && ct->task.attempts == running[i].attempt &&
+            drv_balancer_task_worker(c->bal, t) == w) {
+            ct->unconfirmed = false;
+        } else {
+            /* An attempt that was given up: stop it. */
+            drv_dispatch_queue_cancel(c, w, running[i].task_id, running[i].attempt);
+        }
+    }
+    cw->reconciling = any;
+}
+
+void drv_recovery_settle(drv_coordinator *c, drv_wref w, double now)
+{
+    drv_cworker *cw = &c->workers[w];
+    cw->reconciling = false;
+    for (size_t t = 0; t < c->cap_tasks; t++) {
+        drv_ctask *ct = &c->tasks[t];
+        if (!ct->live || !ct->unconfirmed || drv_balancer_task_worker(c->bal, (drv_tref)t) != w)
+            continue;
+        ct->unconfirmed = false;
+        if (drv_balancer_task_state(c->bal, (drv_tref)t) == DRV_TASK_ASSIGNED) {
+            /* Its assign never reached the worker (sent while it was away): send again. */
+            drv_dispatch_queue_assign(c, w, (drv_tref)t);
+            continue;
+        }
+        /* It was running there and the worker no longer has it: lost by the worker. */
+        drv_store_result r = {.finished_at = now,
+                              .exit_code = -1,
+                              .infra_failure = true,
+                              .output_tail = "the worker no longer had this test after"
+                                             " reconnecting"};
+        drv_error err;
+        int rec =
+            drv_store_attempt_finish(c->store, ct->task.id, ct->task.attempts, &r, NULL, &err);
+        if (rec < 0)
+            drv_coord_fatal(c, &err);
+        drv_result res = {.exit_code = -1, .infra_failure = true};
+        drv_decision d;
+        if (drv_balancer_finished(c->bal, (drv_tref)t, now, &res, &d) == 0)
+            drv_dispatch_decision(c, &d, &r);
+    }
+    c->place_needed = true;
+}
+
+void drv_recovery_expire(drv_coordinator *c, double now)
+{
+    if (now < c->recovery_deadline)
+        return;
+    drv_error err;
+    for (size_t i = 0; i < c->n_orphans; i++) {
+        drv_orphan *o = &c->orphans[i];
+        if (o->done)
+            continue;
+        o->done = true;
+        drv_coord_log(c, "test %llu: worker %s did not come back within %.0f s; placing it again",
+                      (unsigned long long)o->task.id, o->worker, c->opt.recovery_grace_s);
+        if (drv_store_attempt_abandon(c->store, o->task.id, o->task.attempts, &err) < 0 ||
+            requeue(c, &o->task, o->run_id, now, &err) < 0)
+            drv_coord_fatal(c, &err);
+    }
+    c->orphans_left = 0;
+    c->place_needed = true;
+}
+
+void drv_recovery_worker_lost(drv_coordinator *c, drv_wref w, double now, const char *why)
+{
+    drv_cworker *cw = &c->workers[w];
+    const char *name = drv_balancer_worker(c->bal, w)->name;
+    cw->lost = true;
+    cw->parked = false;
+    cw->reconciling = false;
+    if (cw->session) {
+        drv_wsession *s = cw->session;
+        cw->session = NULL;
+        s->has_worker = false;
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+    }
+    size_t moved = 0, n;
+    drv_decision d[LOST_BATCH];
+    do {
+        n = drv_balancer_worker_lost(c->bal, w, now, d, LOST_BATCH);
+        for (size_t i = 0; i < n; i++)
+            drv_dispatch_decision(c, &d[i], NULL);
+        moved += n;
+    } while (n == LOST_BATCH);
+    drv_error err;
+    if (drv_store_worker_health(c->store, name, DRV_HEALTH_LOST, why, now, &err) < 0 ||
+        drv_store_event_append(c->store, now, "worker_lost", 0, name, why, &err) < 0)
+        drv_coord_fatal(c, &err);
+    drv_coord_log(c, "worker %s lost (%s); %zu of its tests go back to the queue", name, why,
+                  moved);
+    c->place_needed = true;
+}

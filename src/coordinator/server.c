@@ -1,0 +1,385 @@
+/* server.c - libwebsockets on the coordinator's loop: the HTTP protocol (a request in,
+ * a JSON response out, possibly after the turn's commit) and the worker WebSocket
+ * protocol (frames in, queued frames out). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator/coord.h"
+
+#define RESPONSE_CHUNK (64u * 1024u)
+#define RX_BUFFER      (64u * 1024u)
+
+static drv_coordinator *coord_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+void drv_server_want_write(struct lws *wsi)
+{
+    if (wsi)
+        lws_callback_on_writable(wsi);
+}
+
+/* ---- HTTP ---------------------------------------------------------------------- */
+
+static void http_reset(drv_hsession *h)
+{
+    free(h->body);
+    free(h->resp);
+    h->body = NULL;
+    h->resp = NULL;
+    h->body_len = h->body_cap = 0;
+    h->resp_len = h->resp_off = 0;
+    h->body_too_large = false;
+    h->headers_sent = false;
+    h->waiting_commit = false;
+    h->in_request = false;
+    h->status = 0;
+    h->path[0] = h->query[0] = h->auth[0] = '\0';
+}
+
+static void unlink_pending(drv_coordinator *c, drv_hsession *h)
+{
+    if (!h->waiting_commit)
+        return;
+    if (h->pend_prev)
+        h->pend_prev->pend_next = h->pend_next;
+    else if (c->pending == h)
+        c->pending = h->pend_next;
+    if (h->pend_next)
+        h->pend_next->pend_prev = h->pend_prev;
+    h->pend_prev = h->pend_next = NULL;
+    h->waiting_commit = false;
+}
+
+/* The request is complete: handle it, then answer now or after the commit. */
+static void http_dispatch(drv_coordinator *c, drv_hsession *h)
+{
+    if (h->body_too_large) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "request body larger than the limit of %zu bytes",
+                 c->opt.max_body);
+        drv_api_error(h, 413, msg, NULL);
+    } else {
+        drv_api_handle(c, h);
+    }
+    if (h->waiting_commit) {
+        h->pend_prev = NULL;
+        h->pend_next = c->pending;
+        if (c->pending)
+            c->pending->pend_prev = h;
+        c->pending = h;
+    } else {
+        lws_callback_on_writable(h->wsi);
+    }
+}
+
+static void http_begin(drv_coordinator *c, drv_hsession *h, struct lws *wsi, const char *uri)
+{
+    http_reset(h);
+    h->wsi = wsi;
+    h->in_request = true;
+    snprintf(h->path, sizeof h->path, "%s", uri ? uri : "/");
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
+        h->method = DRV_HTTP_GET;
+    else if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI))
+        h->method = DRV_HTTP_POST;
+    else
+        h->method = DRV_HTTP_OTHER;
+    /* Query arguments, joined back with '&' (each already URL-decoded by lws). */
+    size_t q = 0;
+    char frag[512];
+    for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) > 0;
+         i++) {
+        int n = snprintf(h->query + q, sizeof h->query - q, "%s%s", q ? "&" : "", frag);
+        if (n < 0 || (size_t)n >= sizeof h->query - q)
+            break;
+        q += (size_t)n;
+    }
+    if (lws_hdr_copy(wsi, h->auth, sizeof h->auth, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+        h->auth[0] = '\0';
+    if (h->method != DRV_HTTP_POST) {
+        http_dispatch(c, h);
+        return;
+    }
+    char cl[32] = "";
+    long long length = -1;
+    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        length = atoll(cl);
+    if (length > 0 && (unsigned long long)length > c->opt.max_body) {
+        h->body_too_large = true;
+        http_dispatch(c, h);
+    } else if (length <= 0) {
+        http_dispatch(c, h);
+    }
+}
+
+static void http_body(drv_coordinator *c, drv_hsession *h, const char *in, size_t len)
+{
+    if (h->body_too_large || h->status)
+        return;
+    if (h->body_len + len > c->opt.max_body) {
+        h->body_too_large = true;
+        return;
+    }
+    if (h->body_len + len + 1 > h->body_cap) {
+        size_t cap = h->body_cap ? h->body_cap : 4096;
+        while (cap < h->body_len + len + 1)
+            cap *= 2;
+        h->body = drv_xrealloc(h->body, cap);
+        h->body_cap = cap;
+    }
+    memcpy(h->body + h->body_len, in, len);
+    h->body_len += len;
+    h->body[h->body_len] = '\0';
+}
+
+/* Writes the headers, then the body a chunk per call. Returns -1 to close. */
+static int http_write(drv_hsession *h, struct lws *wsi)
+{
+    if (!h->in_request || h->waiting_commit || !h->status)
+        return 0;
+    if (!h->headers_sent) {
+        unsigned char hb[LWS_PRE + 1024];
+        unsigned char *start = hb + LWS_PRE, *p = start, *end = hb + sizeof hb - 1;
+        if (lws_add_http_common_headers(wsi, (unsigned)h->status, "application/json", h->resp_len,
+                                        &p, end))
+            return -1;
+        if (h->status == 401 &&
+            lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+                                        (const unsigned char *)"Bearer", 6, &p, end))
+            return -1;
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                        (const unsigned char *)"no-store", 8, &p, end))
+            return -1;
+        if (lws_finalize_write_http_header(wsi, start, &p, end))
+            return -1;
+        h->headers_sent = true;
+        if (h->resp_len > 0) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    if (h->resp_off < h->resp_len) {
+        size_t n = h->resp_len - h->resp_off;
+        if (n > RESPONSE_CHUNK)
+            n = RESPONSE_CHUNK;
+        bool last = h->resp_off + n == h->resp_len;
+        /* resp was allocated with LWS_PRE bytes before the text (see drv_api_*). */
+        if (lws_write(wsi, (unsigned char *)h->resp + LWS_PRE + h->resp_off, n,
+                      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
+            return -1;
+        h->resp_off += n;
+        if (!last) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    bool close = h->status == 413;
+    http_reset(h);
+    if (close)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len)
+{
+    drv_hsession *h = user;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        http_begin(coord_of(wsi), h, wsi, in);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY:
+        http_body(coord_of(wsi), h, in, len);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (h->in_request && !h->status)
+            http_dispatch(coord_of(wsi), h);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return http_write(h, wsi);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (h) {
+            unlink_pending(coord_of(wsi), h);
+            http_reset(h);
+            h->wsi = NULL;
+        }
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+/* ---- worker WebSocket ------------------------------------------------------------ */
+
+void drv_server_queue(drv_wsession *s, const char *text, size_t len)
+{
+    drv_frame *f = drv_xmalloc(sizeof *f + LWS_PRE + len);
+    f->next = NULL;
+    f->len = len;
+    memcpy(f->buf + LWS_PRE, text, len);
+    if (s->out_tail)
+        s->out_tail->next = f;
+    else
+        s->out_head = f;
+    s->out_tail = f;
+    lws_callback_on_writable(s->wsi);
+}
+
+void drv_server_refuse(drv_wsession *s, const char *message, const char *field)
+{
+    drv_msg m;
+    drv_msg_init(&m, DRV_MSG_ERROR);
+    m.error.message = (char *)message;
+    m.error.field = (char *)field;
+    size_t len = 0;
+    char *text = drv_msg_encode(&m, &len, NULL);
+    if (text)
+        drv_server_queue(s, text, len);
+    free(text);
+    s->closing = true;
+}
+
+static void free_frames(drv_wsession *s)
+{
+    while (s->out_head) {
+        drv_frame *f = s->out_head;
+        s->out_head = f->next;
+        free(f);
+    }
+    s->out_tail = NULL;
+    free(s->rx);
+    s->rx = NULL;
+    s->rx_len = s->rx_cap = 0;
+}
+
+static int ws_receive(drv_coordinator *c, drv_wsession *s, struct lws *wsi, const char *in,
+                      size_t len)
+{
+    if (lws_frame_is_binary(wsi)) {
+        drv_server_refuse(s, "binary frames are refused: send JSON text frames", NULL);
+        return 0;
+    }
+    if (s->rx_len + len > DRV_MSG_MAX_BYTES) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "frame larger than the limit of %u bytes", DRV_MSG_MAX_BYTES);
+        drv_server_refuse(s, msg, NULL);
+        return 0;
+    }
+    bool whole = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
+    if (whole && s->rx_len == 0) {
+        drv_channel_frame(c, s, in, len); /* the common case: no copy */
+        return 0;
+    }
+    if (s->rx_len + len > s->rx_cap) {
+        size_t cap = s->rx_cap ? s->rx_cap : RX_BUFFER;
+        while (cap < s->rx_len + len)
+            cap *= 2;
+        s->rx = drv_xrealloc(s->rx, cap);
+        s->rx_cap = cap;
+    }
+    memcpy(s->rx + s->rx_len, in, len);
+    s->rx_len += len;
+    if (whole) {
+        size_t n = s->rx_len;
+        s->rx_len = 0;
+        drv_channel_frame(c, s, s->rx, n);
+    }
+    return 0;
+}
+
+static int ws_write(drv_wsession *s, struct lws *wsi)
+{
+    drv_frame *f = s->out_head;
+    if (!f)
+        return 0;
+    if (lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) < (int)f->len)
+        return -1;
+    s->out_head = f->next;
+    if (!s->out_head)
+        s->out_tail = NULL;
+    free(f);
+    if (s->out_head) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (s->closing) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+static int cb_worker(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len)
+{
+    drv_wsession *s = user;
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        char uri[256];
+        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 ||
+            strcmp(uri, DRV_PROTOCOL_PATH) != 0)
+            return 1; /* the worker channel lives at one path only */
+        return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED:
+        memset(s, 0, sizeof *s);
+        s->wsi = wsi;
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        if (s->closing)
+            return 0;
+        return ws_receive(coord_of(wsi), s, wsi, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return ws_write(s, wsi);
+    case LWS_CALLBACK_CLOSED:
+        drv_channel_closed(coord_of(wsi), s);
+        free_frames(s);
+        s->wsi = NULL;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", cb_http, sizeof(drv_hsession), 0, 0, NULL, 0},
+    {DRV_WORKER_PROTOCOL, cb_worker, sizeof(drv_wsession), RX_BUFFER, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+int drv_server_start(drv_coordinator *c, drv_error *err)
+{
+    lws_set_log_level(LLL_ERR, NULL);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    c->foreign_loops[0] = c->loop;
+    info.foreign_loops = c->foreign_loops;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.port = c->listen_port;
+    bool any = strcmp(c->listen_host, "0.0.0.0") == 0 || strcmp(c->listen_host, "*") == 0 ||
+               c->listen_host[0] == '\0';
+    info.iface = any ? NULL : c->listen_host;
+    info.protocols = protocols;
+    info.user = c;
+    info.pt_serv_buf_size = 64 * 1024;
+    info.alpn = "http/1.1";
+    if (c->tls_cert) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = c->tls_cert;
+        info.ssl_private_key_filepath = c->tls_key;
+    }
+    c->lws = lws_create_context(&info);
+    if (!c->lws)
+        return drv_error_set(err,
+                             "cannot listen on %s:%d%s (address in use, not local, or TLS files"
+                             " unreadable)",
+                             c->listen_host, c->listen_port, c->tls_cert ? " with TLS" : "");
+    c->vhost = lws_get_vhost_by_name(c->lws, "default");
+    c->port = c->vhost ? lws_get_vhost_listen_port(c->vhost) : c->listen_port;
+    drv_coord_log(c, "listening on %s://%s:%d (store %s)", c->tls_cert ? "https" : "http",
+                  c->listen_host, c->port, c->db_path);
+    return 0;
+}
