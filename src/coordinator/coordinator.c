@@ -315,10 +315,8 @@ void drv_coordinator_stop(drv_coordinator *c, void (*done)(void *data), void *da
     drv_error err;
     if (drv_store_pending(c->store) && drv_store_commit(c->store, &err) < 0)
         drv_coord_log(c, "store %s: last commit failed: %s", c->db_path, err.msg);
-    if (c->lws) {
-        lws_context_destroy(c->lws);
-        c->lws = NULL;
-    }
+    if (c->lws)
+        lws_context_destroy(c->lws); /* the first stage; see drv_coordinator_free() */
     uv_check_stop(&c->turn);
     uv_timer_stop(&c->tick);
     uv_close((uv_handle_t *)&c->turn, on_handle_closed);
@@ -329,6 +327,8 @@ void drv_coordinator_free(drv_coordinator *c)
 {
     if (!c)
         return;
+    /* With a foreign loop lws finishes its destruction in a second call, once the loop
+     * has closed its handles (without it, its per-thread buffers leak). */
     if (c->lws)
         lws_context_destroy(c->lws);
     for (size_t t = 0; t < c->cap_tasks; t++)

@@ -729,7 +729,7 @@ static int caps_encode(const drv_capabilities *c, const drv_tag_table *tags, cha
         json_decref(l);
         return -1;
     }
-    if (dump(json_incref(arr ? arr : json_array()), labels_out, what, err) < 0) {
+    if (dump(arr ? json_incref(arr) : json_array(), labels_out, what, err) < 0) {
         json_decref(l);
         free(*caps_out);
         *caps_out = NULL;

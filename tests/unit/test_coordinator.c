@@ -1,0 +1,621 @@
+/* test_coordinator.c - the coordinator on a real loop (its own thread), a real SQLite
+ * file and real sockets on 127.0.0.1. The test plays clients and workers with plain
+ * blocking sockets: raw HTTP requests and raw WebSocket frames, so every byte the
+ * coordinator sees is under the test's control. Covered: dispatch and results end to
+ * end, duplicate and late results never counted twice, a silent worker lost and its test
+ * finished elsewhere, a restart that adopts a test still running on its worker, refused
+ * frames (before hello, bad token, unknown type, wrong field type, duplicate name) with
+ * the coordinator serving on. Every socket read is bounded (SO_RCVTIMEO); alarm() bounds
+ * each test. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "coordinator/coordinator.h"
+#include "protocol/protocol.h"
+
+/* ---- the coordinator in a thread ---- */
+
+typedef struct server {
+    char dir[64];
+    char db[128];
+    uv_loop_t loop;
+    uv_async_t stop;
+    drv_coordinator *c;
+    pthread_t thread;
+    int port;
+} server;
+
+static void on_stop(uv_async_t *a)
+{
+    server *s = a->data;
+    drv_coordinator_stop(s->c, NULL, NULL);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *server_main(void *arg)
+{
+    server *s = arg;
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static void server_start(server *s, double heartbeat_timeout_s, double grace_s)
+{
+    drv_coordinator_options o;
+    drv_coordinator_options_default(&o);
+    o.listen = "127.0.0.1:0";
+    o.db_path = s->db;
+    o.client_token = "client-t";
+    o.worker_token = "worker-t";
+    o.heartbeat_timeout_s = heartbeat_timeout_s;
+    o.recovery_grace_s = grace_s;
+    o.quiet = true;
+    o.max_body = 1 << 20;
+    uv_loop_init(&s->loop);
+    drv_error err = {{0}};
+    s->c = drv_coordinator_start(&s->loop, &o, &err);
+    if (!s->c)
+        fail_msg("coordinator: %s", err.msg);
+    s->port = drv_coordinator_port(s->c);
+    uv_async_init(&s->loop, &s->stop, on_stop);
+    s->stop.data = s;
+    assert_int_equal(pthread_create(&s->thread, NULL, server_main, s), 0);
+}
+
+static void server_stop(server *s)
+{
+    uv_async_send(&s->stop);
+    pthread_join(s->thread, NULL);
+    drv_coordinator_free(s->c);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&s->loop), 0);
+    s->c = NULL;
+}
+
+static int setup(void **state)
+{
+    server *s = drv_xcalloc(1, sizeof *s);
+    snprintf(s->dir, sizeof s->dir, "/tmp/drv_coord_XXXXXX");
+    if (!mkdtemp(s->dir)) {
+        free(s);
+        return -1;
+    }
+    snprintf(s->db, sizeof s->db, "%s/drover.db", s->dir);
+    *state = s;
+    alarm(60);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    server *s = *state;
+    if (s->c)
+        server_stop(s);
+    DIR *d = opendir(s->dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            char p[512];
+            snprintf(p, sizeof p, "%s/%s", s->dir, e->d_name);
+            if (e->d_name[0] != '.')
+                unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(s->dir);
+    free(s);
+    alarm(0);
+    return 0;
+}
+
+/* ---- sockets ---- */
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int dial(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+static void send_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        assert_true(n > 0);
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* One HTTP request; returns the status and stores the body (the caller frees it). */
+static int http(const server *s, const char *method, const char *path, const char *token,
+                const char *body, char **out)
+{
+    int fd = dial(s->port);
+    char head[1024];
+    size_t blen = body ? strlen(body) : 0;
+    int n = snprintf(head, sizeof head,
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                     "Content-Length: %zu\r\n%s%s%s\r\n",
+                     method, path, blen, token ? "Authorization: Bearer " : "", token ? token : "",
+                     token ? "\r\n" : "");
+    send_all(fd, head, (size_t)n);
+    if (blen)
+        send_all(fd, body, blen);
+    size_t cap = 1 << 16, len = 0;
+    char *buf = drv_xmalloc(cap);
+    for (;;) {
+        if (len + 1 == cap)
+            buf = drv_xrealloc(buf, cap *= 2);
+        ssize_t k = recv(fd, buf + len, cap - len - 1, 0);
+        if (k <= 0)
+            break;
+        len += (size_t)k;
+        buf[len] = '\0';
+        /* Connection: close may not be honoured: stop at Content-Length. */
+        char *end = strstr(buf, "\r\n\r\n");
+        const char *cl = strstr(buf, "content-length: ");
+        if (end && cl && len - (size_t)(end + 4 - buf) >= (size_t)atol(cl + 16))
+            break;
+    }
+    buf[len] = '\0';
+    close(fd);
+    int status = 0;
+    sscanf(buf, "HTTP/1.1 %d", &status);
+    char *b = strstr(buf, "\r\n\r\n");
+    *out = drv_xstrdup(b ? b + 4 : "");
+    free(buf);
+    return status;
+}
+
+static json_t *get_json(const server *s, const char *path)
+{
+    char *body;
+    int st = http(s, "GET", path, "client-t", NULL, &body);
+    assert_int_equal(st, 200);
+    json_t *j = json_loads(body, 0, NULL);
+    free(body);
+    assert_non_null(j);
+    return j;
+}
+
+static const char *test_state(const server *s, int id, char *buf, size_t len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/tests/%d", id);
+    json_t *j = get_json(s, path);
+    snprintf(buf, len, "%s", json_string_value(json_object_get(j, "state")));
+    json_decref(j);
+    return buf;
+}
+
+/* Polls until test id reaches state (5 s at most). */
+static void wait_state(const server *s, int id, const char *state)
+{
+    char buf[32];
+    for (int i = 0; i < 250; i++) {
+        if (strcmp(test_state(s, id, buf, sizeof buf), state) == 0)
+            return;
+        nap_ms(20);
+    }
+    fail_msg("test %d: state %s, expected %s", id, buf, state);
+}
+
+/* ---- a raw WebSocket client ---- */
+
+static int ws_open(const server *s)
+{
+    int fd = dial(s->port);
+    const char *req = "GET " DRV_PROTOCOL_PATH " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: drover-worker\r\n"
+                      "\r\n";
+    send_all(fd, req, strlen(req));
+    char buf[2048];
+    size_t len = 0;
+    while (len < sizeof buf - 1) {
+        ssize_t k = recv(fd, buf + len, 1, 0);
+        assert_true(k == 1);
+        len++;
+        if (len >= 4 && memcmp(buf + len - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    buf[len] = '\0';
+    assert_non_null(strstr(buf, " 101 "));
+    return fd;
+}
+
+static void ws_send(int fd, const char *text)
+{
+    size_t len = strlen(text);
+    unsigned char h[14];
+    size_t hl = 0;
+    h[hl++] = 0x81;
+    if (len < 126) {
+        h[hl++] = (unsigned char)(0x80 | len);
+    } else if (len < 65536) {
+        h[hl++] = 0x80 | 126;
+        h[hl++] = (unsigned char)(len >> 8);
+        h[hl++] = (unsigned char)len;
+    } else {
+        h[hl++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--)
+            h[hl++] = (unsigned char)((uint64_t)len >> (8 * i));
+    }
+    const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    memcpy(h + hl, mask, 4);
+    hl += 4;
+    unsigned char *frame = drv_xmalloc(hl + len);
+    memcpy(frame, h, hl);
+    for (size_t i = 0; i < len; i++)
+        frame[hl + i] = (unsigned char)text[i] ^ mask[i % 4];
+    send_all(fd, frame, hl + len);
+    free(frame);
+}
+
+static bool recv_exact(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t k = recv(fd, p, len, 0);
+        if (k <= 0)
+            return false;
+        p += k;
+        len -= (size_t)k;
+    }
+    return true;
+}
+
+/* The next text frame (the caller frees it), or NULL when the connection closed. */
+static char *ws_recv(int fd)
+{
+    for (;;) {
+        unsigned char h[2];
+        if (!recv_exact(fd, h, 2))
+            return NULL;
+        uint64_t len = h[1] & 0x7f;
+        if (len == 126) {
+            unsigned char e[2];
+            assert_true(recv_exact(fd, e, 2));
+            len = ((uint64_t)e[0] << 8) | e[1];
+        } else if (len == 127) {
+            unsigned char e[8];
+            assert_true(recv_exact(fd, e, 8));
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = (len << 8) | e[i];
+        }
+        char *p = drv_xmalloc(len + 1);
+        assert_true(recv_exact(fd, p, len));
+        p[len] = '\0';
+        int op = h[0] & 0x0f;
+        if (op == 0x8) {
+            free(p);
+            return NULL;
+        }
+        if (op == 0x1)
+            return p;
+        free(p); /* ping/pong */
+    }
+}
+
+/* The next frame decoded; its type must be want. */
+static void ws_expect(int fd, drv_msg_type want, drv_msg *m)
+{
+    char *text = ws_recv(fd);
+    if (!text)
+        fail_msg("connection closed, expected %s", drv_msg_type_name(want));
+    drv_error err;
+    if (drv_msg_decode(text, strlen(text), m, &err) < 0)
+        fail_msg("bad frame %s: %s", text, err.msg);
+    if (m->type != want)
+        fail_msg("got %s, expected %s", text, drv_msg_type_name(want));
+    free(text);
+}
+
+static void send_msg(int fd, const drv_msg *m)
+{
+    char *text = drv_msg_encode(m, NULL, NULL);
+    assert_non_null(text);
+    ws_send(fd, text);
+    free(text);
+}
+
+/* Connects a worker and reads its welcome. running (may be NULL) is its hello list. */
+static int worker_join(const server *s, const char *name, uint32_t slots, drv_attempt_ref *running,
+                       size_t n_running)
+{
+    int fd = ws_open(s);
+    drv_msg m;
+    drv_msg_init(&m, DRV_MSG_HELLO);
+    m.hello.token = "worker-t";
+    m.hello.name = (char *)name;
+    m.hello.caps.cpu_cores = 4;
+    m.hello.caps.memory_mb = 8192;
+    m.hello.slots = slots;
+    m.hello.running = running;
+    m.hello.running_count = n_running;
+    send_msg(fd, &m);
+    drv_msg w;
+    ws_expect(fd, DRV_MSG_WELCOME, &w);
+    drv_msg_free(&w);
+    return fd;
+}
+
+static void heartbeat(int fd, drv_attempt_ref *running, size_t n)
+{
+    drv_msg m;
+    drv_msg_init(&m, DRV_MSG_HEARTBEAT);
+    m.heartbeat.free_slots = 1;
+    m.heartbeat.running = running;
+    m.heartbeat.running_count = n;
+    send_msg(fd, &m);
+}
+
+static void finish(int fd, uint64_t task, uint32_t attempt, int exit_code)
+{
+    drv_msg m;
+    drv_msg_init(&m, DRV_MSG_FINISHED);
+    m.finished.ref = (drv_attempt_ref){task, attempt};
+    m.finished.has_exit_code = true;
+    m.finished.exit_code = exit_code;
+    m.finished.duration_s = 0.25;
+    m.finished.output_tail = "bye\n";
+    m.finished.output_tail_len = 4;
+    send_msg(fd, &m);
+}
+
+static void submit(const server *s, const char *body, int expect_count)
+{
+    char *out;
+    int st = http(s, "POST", "/api/v1/tests?run=t", "client-t", body, &out);
+    if (st != 201)
+        fail_msg("submit: %d %s", st, out);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(j, "count")), expect_count);
+    json_decref(j);
+    free(out);
+}
+
+/* ---- tests ---- */
+
+static void test_dispatch_and_results(void **state)
+{
+    server *s = *state;
+    server_start(s, 3.0, 10.0);
+    submit(s,
+           "[{\"name\":\"ok\",\"argv\":[\"true\"]},{\"name\":\"bad\",\"argv\":[\"false\"]},"
+           "{\"name\":\"gpu\",\"argv\":[\"nvidia-smi\"],\"requirements\":{\"gpus\":1}}]",
+           3);
+    int w = worker_join(s, "w1", 4, NULL, 0);
+    /* Two assigns in all (a new worker warms up: they may come one by one); the GPU
+     * test fits no worker. */
+    drv_msg a;
+    for (int got = 0; got < 2;) {
+        ws_expect(w, DRV_MSG_ASSIGN, &a);
+        for (size_t i = 0; i < a.assign.count; i++, got++) {
+            assert_int_equal(a.assign.tests[i].attempt, 1);
+            bool ok = strcmp(a.assign.tests[i].name, "ok") == 0;
+            assert_string_equal(a.assign.tests[i].argv[0], ok ? "true" : "false");
+            finish(w, a.assign.tests[i].task_id, 1, ok ? 0 : 1);
+        }
+        drv_msg_free(&a);
+    }
+    wait_state(s, 1, "passed");
+    wait_state(s, 2, "failed");
+    wait_state(s, 3, "unschedulable");
+    /* The same result again is a duplicate: acknowledged, not counted. */
+    finish(w, 1, 1, 1);
+    heartbeat(w, NULL, 0);
+    json_t *st = get_json(s, "/api/v1/status");
+    for (int i = 0; i < 100 && json_integer_value(json_object_get(st, "late_results")) < 1; i++) {
+        json_decref(st);
+        nap_ms(20);
+        st = get_json(s, "/api/v1/status");
+    }
+    assert_int_equal(json_integer_value(json_object_get(st, "late_results")), 1);
+    json_t *counts = json_object_get(st, "counts");
+    assert_int_equal(json_integer_value(json_object_get(counts, "passed")), 1);
+    assert_int_equal(json_integer_value(json_object_get(counts, "failed")), 1);
+    json_decref(st);
+    json_t *t = get_json(s, "/api/v1/tests/1");
+    assert_int_equal(json_integer_value(json_object_get(t, "exit_code")), 0);
+    json_t *att = json_array_get(json_object_get(t, "attempts"), 0);
+    assert_string_equal(json_string_value(json_object_get(att, "output_tail")), "bye\n");
+    json_decref(t);
+    t = get_json(s, "/api/v1/tests/3/explain");
+    assert_non_null(strstr(json_string_value(json_object_get(t, "explain")), "GPU"));
+    json_decref(t);
+    close(w);
+}
+
+static void test_refused_frames(void **state)
+{
+    server *s = *state;
+    server_start(s, 3.0, 10.0);
+    /* A frame before hello: an error, then the connection closes. */
+    int fd = ws_open(s);
+    ws_send(fd, "{\"type\":\"heartbeat\",\"v\":1,\"load\":0,\"free_slots\":1}");
+    drv_msg m;
+    ws_expect(fd, DRV_MSG_ERROR, &m);
+    assert_non_null(strstr(m.error.message, "first frame must be hello"));
+    drv_msg_free(&m);
+    assert_null(ws_recv(fd));
+    close(fd);
+    /* A bad token. */
+    fd = ws_open(s);
+    ws_send(fd, "{\"type\":\"hello\",\"v\":1,\"token\":\"nope\",\"name\":\"x\",\"slots\":1,"
+                "\"capabilities\":{\"cpu_cores\":1,\"memory_mb\":1}}");
+    ws_expect(fd, DRV_MSG_ERROR, &m);
+    assert_non_null(strstr(m.error.message, "bad worker token"));
+    drv_msg_free(&m);
+    assert_null(ws_recv(fd));
+    close(fd);
+    /* After a good hello: an unknown type and a wrong field type are refused, and the
+     * connection stays. */
+    int w = worker_join(s, "w1", 1, NULL, 0);
+    ws_send(w, "{\"type\":\"hellp\",\"v\":1}");
+    ws_expect(w, DRV_MSG_ERROR, &m);
+    assert_non_null(strstr(m.error.message, "unknown message type \"hellp\""));
+    drv_msg_free(&m);
+    ws_send(w, "{\"type\":\"heartbeat\",\"v\":1,\"load\":\"high\",\"free_slots\":1}");
+    ws_expect(w, DRV_MSG_ERROR, &m);
+    assert_non_null(strstr(m.error.message, "heartbeat.load"));
+    drv_msg_free(&m);
+    ws_send(w, "not json");
+    ws_expect(w, DRV_MSG_ERROR, &m);
+    assert_non_null(strstr(m.error.message, "not valid JSON"));
+    drv_msg_free(&m);
+    /* A second worker with the same name is refused. */
+    fd = ws_open(s);
+    ws_send(fd, "{\"type\":\"hello\",\"v\":1,\"token\":\"worker-t\",\"name\":\"w1\",\"slots\":1,"
+                "\"capabilities\":{\"cpu_cores\":1,\"memory_mb\":1}}");
+    ws_expect(fd, DRV_MSG_ERROR, &m);
+    assert_non_null(strstr(m.error.message, "already connected"));
+    drv_msg_free(&m);
+    close(fd);
+    /* Still serving: w1 gets work. */
+    submit(s, "{\"name\":\"after\",\"argv\":[\"true\"]}", 1);
+    ws_expect(w, DRV_MSG_ASSIGN, &m);
+    assert_string_equal(m.assign.tests[0].name, "after");
+    drv_msg_free(&m);
+    close(w);
+}
+
+static void test_lost_worker(void **state)
+{
+    server *s = *state;
+    server_start(s, 0.5, 10.0);
+    submit(s, "{\"name\":\"t\",\"argv\":[\"sleep\",\"1\"],\"max_retries\":2}", 1);
+    int a = worker_join(s, "a", 1, NULL, 0);
+    drv_msg m;
+    ws_expect(a, DRV_MSG_ASSIGN, &m);
+    assert_int_equal(m.assign.tests[0].attempt, 1);
+    drv_msg_free(&m);
+    drv_msg st;
+    drv_msg_init(&st, DRV_MSG_STARTED);
+    st.started.ref = (drv_attempt_ref){1, 1};
+    st.started.pid = 99;
+    st.started.t = 1;
+    send_msg(a, &st);
+    wait_state(s, 1, "running");
+    /* b joins; a goes silent and is lost: the test moves to b as attempt 2. */
+    int b = worker_join(s, "b", 1, NULL, 0);
+    for (int i = 0; i < 10; i++) {
+        heartbeat(b, NULL, 0);
+        nap_ms(100);
+    }
+    ws_expect(b, DRV_MSG_ASSIGN, &m);
+    assert_int_equal(m.assign.tests[0].task_id, 1);
+    assert_int_equal(m.assign.tests[0].attempt, 2);
+    drv_msg_free(&m);
+    /* a's late result for attempt 1 does not count (a was lost). */
+    finish(a, 1, 1, 1);
+    finish(b, 1, 2, 0);
+    wait_state(s, 1, "passed");
+    json_t *t = get_json(s, "/api/v1/tests/1");
+    json_t *atts = json_object_get(t, "attempts");
+    assert_int_equal(json_array_size(atts), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(atts, 0), "state")),
+                        "abandoned");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(atts, 1), "state")),
+                        "finished");
+    json_decref(t);
+    t = get_json(s, "/api/v1/workers/a");
+    assert_string_equal(json_string_value(json_object_get(t, "health")), "lost");
+    json_decref(t);
+    close(a);
+    close(b);
+}
+
+static void test_restart_adopts_running(void **state)
+{
+    server *s = *state;
+    server_start(s, 3.0, 5.0);
+    submit(
+        s,
+        "[{\"name\":\"long\",\"argv\":[\"sleep\",\"9\"]},{\"name\":\"next\",\"argv\":[\"true\"]}]",
+        2);
+    int w = worker_join(s, "w", 1, NULL, 0);
+    drv_msg m;
+    ws_expect(w, DRV_MSG_ASSIGN, &m);
+    uint64_t first = m.assign.tests[0].task_id;
+    drv_msg_free(&m);
+    drv_msg st;
+    drv_msg_init(&st, DRV_MSG_STARTED);
+    st.started.ref = (drv_attempt_ref){first, 1};
+    st.started.pid = 42;
+    st.started.t = 1;
+    send_msg(w, &st);
+    wait_state(s, (int)first, "running");
+    close(w);
+    server_stop(s);
+
+    /* A new coordinator on the same file: the running test waits for its worker, which
+     * comes back still running it; its result then counts once. */
+    server_start(s, 3.0, 5.0);
+    char buf[32];
+    assert_string_equal(test_state(s, (int)first, buf, sizeof buf), "running");
+    drv_attempt_ref held = {first, 1};
+    w = worker_join(s, "w", 2, &held, 1);
+    heartbeat(w, &held, 1);
+    finish(w, first, 1, 0);
+    wait_state(s, (int)first, "passed");
+    json_t *t = get_json(s, "/api/v1/tests/1");
+    assert_int_equal(json_integer_value(json_object_get(t, "attempt_count")), 1);
+    json_decref(t);
+    /* The other test was queued (or assigned and never started) and runs now. */
+    uint64_t other = first == 1 ? 2 : 1;
+    for (;;) {
+        ws_expect(w, DRV_MSG_ASSIGN, &m);
+        bool found = m.assign.tests[0].task_id == other;
+        uint32_t att = m.assign.tests[0].attempt;
+        drv_msg_free(&m);
+        if (found) {
+            finish(w, other, att, 0);
+            break;
+        }
+    }
+    wait_state(s, (int)other, "passed");
+    close(w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_dispatch_and_results, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_frames, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_adopts_running, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
