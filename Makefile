@@ -1,7 +1,8 @@
 # Makefile - the README's commands. The build itself is CMake (CMakeLists.txt); this
 # file only chains setup, configure, build and run.
 #
-#   make demo    install missing packages, build, run `drover demo`
+#   make demo    install missing packages, build, run the live demo (scripts/demo.sh:
+#                a coordinator on SQLite, four local workers, the sample suite)
 #   make check   install missing packages, build normal + sanitizer builds, run all tests
 #   make bench   build and run the placement benchmark
 #   make fuzz    build the libFuzzer targets with clang and run each for FUZZ_SECONDS
@@ -35,7 +36,7 @@ build-asan: setup
 	$(CMAKE) --build $(ASAN_DIR) -j$(JOBS)
 
 demo: build
-	./$(BUILD_DIR)/drover demo
+	scripts/demo.sh $(BUILD_DIR)
 
 check-normal: build
 	cd $(BUILD_DIR) && $(CTEST) --output-on-failure -j$(JOBS)
@@ -48,6 +49,7 @@ check: check-normal check-asan
 
 bench: build
 	./$(BUILD_DIR)/bench/placement
+	bench/e2e.sh $(BUILD_DIR)
 
 # Each fuzz target for FUZZ_SECONDS (libFuzzer with ASan+UBSan, clang).
 FUZZ_DIR     := build-fuzz

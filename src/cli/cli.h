@@ -10,7 +10,9 @@
 #ifndef DRV_CLI_CLI_H
 #define DRV_CLI_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "balancer/config.h"
@@ -29,13 +31,77 @@
 int drv_cmd_demo(int argc, char **argv);
 /* Prints the usage of `drover demo` to out. */
 void drv_cmd_demo_usage(FILE *out);
-/* drover worker --probe (cmd_worker_probe.c); the worker itself comes with the coordinator. */
-int drv_cmd_worker_probe(int argc, char **argv);
-void drv_cmd_worker_probe_usage(FILE *out);
+/* `drover worker` (cmd_worker.c): a worker connected to a coordinator, or --probe; and
+ * its usage. */
+int drv_cmd_worker(int argc, char **argv);
+void drv_cmd_worker_usage(FILE *out);
 
 /* `drover sim` (cmd_sim.c): policies side by side on a simulated fleet; and its usage. */
 int drv_cmd_sim(int argc, char **argv);
 void drv_cmd_sim_usage(FILE *out);
+
+/* ---- clients of a coordinator's REST API (docs/api.md) ---- */
+
+/* `drover submit` and `drover run` (submit, then wait) (cmd_submit.c). */
+int drv_cmd_submit(int argc, char **argv);
+void drv_cmd_submit_usage(FILE *out);
+int drv_cmd_run(int argc, char **argv);
+void drv_cmd_run_usage(FILE *out);
+/* `drover status`, `wait`, `cancel`, `explain` (cmd_status.c). */
+int drv_cmd_status(int argc, char **argv);
+void drv_cmd_status_usage(FILE *out);
+int drv_cmd_wait(int argc, char **argv);
+void drv_cmd_wait_usage(FILE *out);
+int drv_cmd_cancel(int argc, char **argv);
+void drv_cmd_cancel_usage(FILE *out);
+int drv_cmd_explain(int argc, char **argv);
+void drv_cmd_explain_usage(FILE *out);
+/* `drover report` (cmd_report.c): JUnit XML and JSON reports of a run. */
+int drv_cmd_report(int argc, char **argv);
+void drv_cmd_report_usage(FILE *out);
+
+struct drv_client; /* client/client.h */
+
+/* How a client command reaches the coordinator: --url, --token, --request-timeout. */
+typedef struct drv_cli_conn {
+    const char *url;          /* NULL: $DROVER_URL, else http://127.0.0.1:7070 */
+    const char *token;        /* NULL: $DROVER_TOKEN, else none */
+    double request_timeout_s; /* 0: the client's default */
+} drv_cli_conn;
+
+/* The usage lines of the connection options, for every client command's --help. */
+#define DRV_CLI_CONN_USAGE                                                                         \
+    "connection:\n"                                                                                \
+    "  --url URL            the coordinator (default: $DROVER_URL, else\n"                         \
+    "                       http://127.0.0.1:7070)\n"                                              \
+    "  --token T            the client token (default: $DROVER_TOKEN)\n"                           \
+    "  --request-timeout S  give up on one request after S seconds (default 60)\n"
+
+/* Reads option name at argv[*i], given as `name VALUE` or `name=VALUE`. Returns 1 with
+ * *value set and *i on the option's last word; 0 when argv[*i] is not that option; -1
+ * after printing "drover CMD: NAME needs a value" to stderr. (cmd_status.c) */
+int drv_cli_option(const char *cmd, const char *name, int argc, char **argv, int *i,
+                   const char **value);
+/* Reads a connection option at argv[*i] into conn: 1 read (*i advanced over its value),
+ * 0 not one, -1 after printing the problem (a missing value, a bad timeout). */
+int drv_cli_conn_option(drv_cli_conn *conn, const char *cmd, int argc, char **argv, int *i);
+/* Opens the client for conn. NULL after printing "drover CMD: ..." (a bad URL). */
+struct drv_client *drv_cli_connect(const drv_cli_conn *conn, const char *cmd);
+/* Parses a test or run id (a positive integer) into *out. -1 after printing
+ * "drover CMD: WHAT \"x\": expected a positive integer". */
+int drv_cli_parse_id(const char *cmd, const char *what, const char *s, uint64_t *out);
+/* Waits until run run_id is done, polling the coordinator (and riding out a restart of
+ * it for up to a minute). Progress goes to stderr: one line rewritten in place on a
+ * terminal, a line now and then otherwise, nothing when quiet. Then the run's summary and
+ * its tests that did not pass (with the end of their output) go to stdout. timeout_s 0
+ * waits without limit. Returns DRV_EXIT_OK when every test passed, DRV_EXIT_FAILURE
+ * otherwise, on timeout (after saying so) and when the coordinator is gone. */
+int drv_cli_wait_run(struct drv_client *c, const char *cmd, uint64_t run_id, double timeout_s,
+                     bool quiet);
+
+/* `drover coordinator` (cmd_coordinator.c): serve until SIGINT/SIGTERM; and its usage. */
+int drv_cmd_coordinator(int argc, char **argv);
+void drv_cmd_coordinator_usage(FILE *out);
 
 /* ---- helpers (main.c) ---- */
 

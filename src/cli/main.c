@@ -197,14 +197,27 @@ typedef struct cli_command {
 } cli_command;
 
 static const cli_command commands[] = {
+    {"cancel", "cancel tests, or every unfinished test of a run", drv_cmd_cancel,
+     drv_cmd_cancel_usage},
+    {"coordinator", "run the coordinator: queue, balancer, REST API, worker channel, store",
+     drv_cmd_coordinator, drv_cmd_coordinator_usage},
     {"demo", "run the balancer on a sample fleet and suite, twice, on a virtual clock",
      drv_cmd_demo, drv_cmd_demo_usage},
+    {"explain", "say why a queued test is not running", drv_cmd_explain, drv_cmd_explain_usage},
     {"explain-config", "check a balancer config file and show what it resolves to",
      cmd_explain_config, explain_config_usage},
+    {"report", "write a run's report: JUnit XML (--junit FILE), JSON (--json FILE)", drv_cmd_report,
+     drv_cmd_report_usage},
+    {"run", "submit tests and wait for them, with a progress line", drv_cmd_run, drv_cmd_run_usage},
     {"sim", "compare scheduling policies on a simulated fleet and suite", drv_cmd_sim,
      drv_cmd_sim_usage},
-    {"worker", "run a worker; --probe prints what this machine offers, as JSON",
-     drv_cmd_worker_probe, drv_cmd_worker_probe_usage},
+    {"status", "the coordinator, a run (RUN), the workers (--workers) or a test (--test ID)",
+     drv_cmd_status, drv_cmd_status_usage},
+    {"submit", "submit tests: a JSON/JSONL file, or -- a command with requirement flags",
+     drv_cmd_submit, drv_cmd_submit_usage},
+    {"wait", "wait for a run; exit 0 only if every test passed", drv_cmd_wait, drv_cmd_wait_usage},
+    {"worker", "run a worker; --probe prints what this machine offers, as JSON", drv_cmd_worker,
+     drv_cmd_worker_usage},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
@@ -269,6 +282,8 @@ int main(int argc, char **argv)
     if (!c)
         return unknown_command(name);
     for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break; /* what follows is a test's command line, not drover's */
         if (is_help(argv[i])) {
             c->usage(stdout);
             return DRV_EXIT_OK;

@@ -86,7 +86,11 @@ static void on_hello(drv_coordinator *c, drv_wsession *s, const drv_msg_hello *h
     }
     drv_cworker *cw = &c->workers[w];
     const drv_worker *k = drv_balancer_worker(c->bal, (drv_wref)w);
-    if (cw->parked || (cw->lost && k->health == DRV_HEALTH_LOST)) {
+    /* A new connection is a new worker process: what the old one said (it was draining,
+     * it disconnected) no longer holds. An operator's drain and a quarantine stay. */
+    bool self_drained = k->health == DRV_HEALTH_DRAINING &&
+                        strncmp(k->health_reason, "the worker is draining", 22) == 0;
+    if (cw->parked || self_drained || (cw->lost && k->health == DRV_HEALTH_LOST)) {
         drv_balancer_worker_set_health(c->bal, (drv_wref)w, DRV_HEALTH_OK, NULL, now);
     }
     cw->parked = false;

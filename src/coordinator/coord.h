@@ -26,7 +26,7 @@
 #include "core/predictor.h"
 #include "protocol/protocol.h"
 
-#define DRV_WORKER_PROTOCOL "drover-worker"
+#define DRV_WORKER_PROTOCOL DRV_PROTOCOL_SUBPROTOCOL
 
 /* An outgoing WebSocket frame: LWS_PRE bytes of headroom, then len bytes. Owned by the
  * session's queue; freed once written or when the session closes. */

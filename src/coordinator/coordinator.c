@@ -20,6 +20,9 @@ void drv_coordinator_options_default(drv_coordinator_options *o)
 {
     memset(o, 0, sizeof *o);
     drv_balancer_config_default(&o->balancer);
+    /* Workers join over time: a test nobody can run yet waits a little before it is
+     * called unschedulable (a config file may set another grace). */
+    o->balancer.settings.unschedulable_grace_s = 5.0;
     o->heartbeat_interval_s = 1.0;
     o->heartbeat_timeout_s = 3.0;
     o->recovery_grace_s = 10.0;

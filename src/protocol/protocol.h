@@ -29,8 +29,9 @@
 #include "core/tags.h"
 #include "core/task.h"
 
-#define DRV_PROTOCOL_VERSION 1
-#define DRV_PROTOCOL_PATH    "/ws/worker/v1"
+#define DRV_PROTOCOL_VERSION     1
+#define DRV_PROTOCOL_PATH        "/ws/worker/v1"
+#define DRV_PROTOCOL_SUBPROTOCOL "drover-worker" /* Sec-WebSocket-Protocol of the channel */
 
 /* Limits, enforced on decode (docs/protocol.md, "Limits"). */
 #define DRV_MSG_MAX_BYTES    (8u * 1024 * 1024) /* one frame */

@@ -67,6 +67,7 @@ static void server_start(server *s, double heartbeat_timeout_s, double grace_s)
     o.recovery_grace_s = grace_s;
     o.quiet = true;
     o.max_body = 1 << 20;
+    o.balancer.settings.unschedulable_grace_s = 0.2;
     uv_loop_init(&s->loop);
     drv_error err = {{0}};
     s->c = drv_coordinator_start(&s->loop, &o, &err);

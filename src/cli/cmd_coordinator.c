@@ -1,0 +1,191 @@
+/* cmd_coordinator.c - `drover coordinator`: serves the REST API and the worker channel
+ * until SIGINT or SIGTERM (see src/coordinator/coordinator.h). */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "coordinator/coordinator.h"
+
+void drv_cmd_coordinator_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: drover coordinator [OPTIONS]\n"
+            "\n"
+            "Runs the coordinator: the queue, the balancer, the REST API (docs/api.md) and\n"
+            "the worker channel (docs/protocol.md), with every state change kept in an\n"
+            "SQLite file. Stops on SIGINT or SIGTERM; a restart on the same file recovers\n"
+            "every accepted test.\n"
+            "\n"
+            "  --listen HOST:PORT        address to serve (default %s; port 0: any free port)\n"
+            "  --db FILE                 the store (default ./%s)\n"
+            "  --config FILE             balancer configuration (see drover explain-config)\n"
+            "  --client-token T          token for submitting and cancelling\n"
+            "                            (env DROVER_CLIENT_TOKEN)\n"
+            "  --worker-token T          token workers present (env DROVER_WORKER_TOKEN)\n"
+            "  --open-read               reading (GET) needs no token\n"
+            "  --tls-cert FILE --tls-key FILE   serve HTTPS and WSS\n"
+            "  --heartbeat-interval S    heartbeat period told to workers (default 1)\n"
+            "  --heartbeat-timeout S     a silent worker is lost after S seconds (default 3)\n"
+            "  --recovery-grace S        after a restart, wait S seconds for workers to\n"
+            "                            report what they still run (default 10)\n"
+            "  --max-body BYTES          largest request body (default %u)\n"
+            "  --sync-full               fsync every commit (survives power loss; slower)\n"
+            "  --port-file FILE          write the port once listening (for scripts)\n"
+            "  --quiet                   no log lines\n",
+            DRV_COORDINATOR_DEFAULT_LISTEN, DRV_COORDINATOR_DEFAULT_DB, DRV_COORDINATOR_MAX_BODY);
+}
+
+typedef struct run_state {
+    uv_loop_t *loop;
+    drv_coordinator *c;
+    uv_signal_t sigint, sigterm;
+    bool stopped;
+} run_state;
+
+static void on_stopped(void *data)
+{
+    run_state *r = data;
+    r->stopped = true;
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    run_state *r = h->data;
+    fprintf(stderr, "drover coordinator: %s: stopping\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    uv_close((uv_handle_t *)&r->sigint, NULL);
+    uv_close((uv_handle_t *)&r->sigterm, NULL);
+    drv_coordinator_stop(r->c, on_stopped, r);
+}
+
+static int parse_seconds(const char *opt, const char *v, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (!*v || *end || errno || !isfinite(x) || x <= 0 || x > 86400) {
+        fprintf(stderr, "drover coordinator: %s: expected seconds > 0, got \"%s\"\n", opt, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+int drv_cmd_coordinator(int argc, char **argv)
+{
+    drv_coordinator_options o;
+    drv_coordinator_options_default(&o);
+    o.client_token = getenv("DROVER_CLIENT_TOKEN");
+    o.worker_token = getenv("DROVER_WORKER_TOKEN");
+    const char *config = NULL, *port_file = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool flag = strcmp(a, "--open-read") == 0 || strcmp(a, "--sync-full") == 0 ||
+                    strcmp(a, "--quiet") == 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            drv_cmd_coordinator_usage(stdout);
+            return DRV_EXIT_OK;
+        }
+        if (flag) {
+            if (strcmp(a, "--open-read") == 0)
+                o.open_read = true;
+            else if (strcmp(a, "--sync-full") == 0)
+                o.sync_full = true;
+            else
+                o.quiet = true;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0 || i + 1 >= argc) {
+            fprintf(stderr, "drover coordinator: %s \"%s\" (see drover coordinator --help)\n",
+                    strncmp(a, "--", 2) == 0 ? "missing value for" : "unexpected argument", a);
+            return DRV_EXIT_USAGE;
+        }
+        const char *v = argv[++i];
+        if (strcmp(a, "--listen") == 0)
+            o.listen = v;
+        else if (strcmp(a, "--db") == 0)
+            o.db_path = v;
+        else if (strcmp(a, "--config") == 0)
+            config = v;
+        else if (strcmp(a, "--client-token") == 0)
+            o.client_token = v;
+        else if (strcmp(a, "--worker-token") == 0)
+            o.worker_token = v;
+        else if (strcmp(a, "--tls-cert") == 0)
+            o.tls_cert = v;
+        else if (strcmp(a, "--tls-key") == 0)
+            o.tls_key = v;
+        else if (strcmp(a, "--port-file") == 0)
+            port_file = v;
+        else if (strcmp(a, "--heartbeat-interval") == 0) {
+            if (parse_seconds(a, v, &o.heartbeat_interval_s) < 0)
+                return DRV_EXIT_USAGE;
+        } else if (strcmp(a, "--heartbeat-timeout") == 0) {
+            if (parse_seconds(a, v, &o.heartbeat_timeout_s) < 0)
+                return DRV_EXIT_USAGE;
+        } else if (strcmp(a, "--recovery-grace") == 0) {
+            if (parse_seconds(a, v, &o.recovery_grace_s) < 0)
+                return DRV_EXIT_USAGE;
+        } else if (strcmp(a, "--max-body") == 0) {
+            char *end = NULL;
+            unsigned long long n = strtoull(v, &end, 10);
+            if (!*v || *end || v[0] == '-' || n < 1024) {
+                fprintf(stderr,
+                        "drover coordinator: --max-body: expected bytes >= 1024, got"
+                        " \"%s\"\n",
+                        v);
+                return DRV_EXIT_USAGE;
+            }
+            o.max_body = (size_t)n;
+        } else {
+            fprintf(stderr,
+                    "drover coordinator: unknown option \"%s\" (see drover coordinator"
+                    " --help)\n",
+                    a);
+            return DRV_EXIT_USAGE;
+        }
+    }
+    drv_error err = {{0}};
+    if (config && drv_cli_load_config(config, &o.balancer, &err) < 0) {
+        fprintf(stderr, "drover coordinator: %s\n", err.msg);
+        return DRV_EXIT_FAILURE;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    run_state r = {.loop = &loop};
+    r.c = drv_coordinator_start(&loop, &o, &err);
+    if (!r.c) {
+        fprintf(stderr, "drover coordinator: %s\n", err.msg);
+        uv_run(&loop, UV_RUN_NOWAIT);
+        uv_loop_close(&loop);
+        return DRV_EXIT_FAILURE;
+    }
+    if (port_file) {
+        FILE *f = fopen(port_file, "w");
+        if (!f || fprintf(f, "%d\n", drv_coordinator_port(r.c)) < 0 || fclose(f) != 0) {
+            fprintf(stderr, "drover coordinator: --port-file %s: cannot write: %s\n", port_file,
+                    strerror(errno));
+            drv_coordinator_stop(r.c, NULL, NULL);
+            uv_run(&loop, UV_RUN_DEFAULT);
+            drv_coordinator_free(r.c);
+            uv_loop_close(&loop);
+            return DRV_EXIT_FAILURE;
+        }
+    }
+    uv_signal_init(&loop, &r.sigint);
+    uv_signal_init(&loop, &r.sigterm);
+    r.sigint.data = r.sigterm.data = &r;
+    uv_signal_start(&r.sigint, on_signal, SIGINT);
+    uv_signal_start(&r.sigterm, on_signal, SIGTERM);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    drv_coordinator_free(r.c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&loop);
+    if (rc != 0)
+        fprintf(stderr, "drover coordinator: loop not empty at exit: %s\n", uv_strerror(rc));
+    return DRV_EXIT_OK;
+}

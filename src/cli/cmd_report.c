@@ -1,0 +1,133 @@
+/* cmd_report.c - `drover report [RUN] --junit FILE --json FILE`: a run's report for CI
+ * (JUnit XML) and for scripts (JSON), written by client/report_*.c from the API's
+ * answers: the run summary, every test of the run, and the full record (attempts,
+ * output) of each test that failed.
+ *
+ * A file is written under a temporary name and renamed into place, so a CI job never
+ * reads half a report. "-" writes to stdout. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "client/client.h"
+
+void drv_cmd_report_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: drover report [RUN] [--junit FILE] [--json FILE] [options]\n"
+            "\n"
+            "Writes the report of run RUN (default: the most recent run); at least one of:\n"
+            "  --junit FILE   JUnit XML: a <testsuite> for the run, a <testcase> per test;\n"
+            "                 failed and timed out tests carry a <failure> with the end of\n"
+            "                 their output, infrastructure failures an <error>, cancelled,\n"
+            "                 unschedulable and unfinished tests <skipped>\n"
+            "  --json FILE    JSON: {\"run\": the run's summary, \"tests\": every test, those\n"
+            "                 that failed with their attempts and output}\n"
+            "FILE - is stdout (for one of the two). Both may be given at once.\n"
+            "\n" DRV_CLI_CONN_USAGE "\n"
+            "Exits 0 when the reports were written, whatever the tests' outcome (drover wait\n"
+            "tells that); 1 when the coordinator cannot be reached or a file cannot be\n"
+            "written; 2 on a wrong command line.\n");
+}
+
+typedef int (*report_writer)(FILE *out, const json_t *run, const json_t *tests, drv_error *err);
+
+/* Writes one report to path ("-": stdout) through a temporary file renamed into place.
+ * Returns 0, or -1 with err. */
+static int write_report(const char *path, report_writer write, const json_t *run,
+                        const json_t *tests, drv_error *err)
+{
+    if (strcmp(path, "-") == 0)
+        return write(stdout, run, tests, err);
+    size_t n = strlen(path) + 16;
+    char *tmp = drv_xmalloc(n); /* freed below */
+    snprintf(tmp, n, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        drv_error_set(err, "%s: cannot create: %s", tmp, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    int rc = write(f, run, tests, err);
+    if (fclose(f) != 0 && rc == 0)
+        rc = drv_error_set(err, "%s: cannot write: %s", tmp, strerror(errno));
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = drv_error_set(err, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+    if (rc != 0) {
+        remove(tmp);
+        drv_error_prefix(err, "%s", path);
+    }
+    free(tmp);
+    return rc;
+}
+
+int drv_cmd_report(int argc, char **argv)
+{
+    const char *cmd = "report";
+    drv_cli_conn conn = {0};
+    const char *junit = NULL, *json_path = NULL, *run_arg = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int rc = drv_cli_conn_option(&conn, cmd, argc, argv, &i);
+        if (rc == 0)
+            rc = drv_cli_option(cmd, "--junit", argc, argv, &i, &junit);
+        if (rc == 0)
+            rc = drv_cli_option(cmd, "--json", argc, argv, &i, &json_path);
+        if (rc < 0)
+            return DRV_EXIT_USAGE;
+        if (rc > 0)
+            continue;
+        if (a[0] == '-') {
+            fprintf(stderr, "drover %s: unknown option \"%s\" (see drover %s --help)\n", cmd, a,
+                    cmd);
+            return DRV_EXIT_USAGE;
+        }
+        if (run_arg) {
+            fprintf(stderr, "drover %s: one RUN at most, got \"%s\" and \"%s\"\n", cmd, run_arg, a);
+            return DRV_EXIT_USAGE;
+        }
+        run_arg = a;
+    }
+    if (!junit && !json_path) {
+        fprintf(stderr,
+                "drover %s: expected --junit FILE, --json FILE or both (see drover %s "
+                "--help)\n",
+                cmd, cmd);
+        return DRV_EXIT_USAGE;
+    }
+    if (junit && json_path && strcmp(junit, json_path) == 0) {
+        fprintf(stderr, "drover %s: --junit and --json both name \"%s\"\n", cmd, junit);
+        return DRV_EXIT_USAGE;
+    }
+    uint64_t run_id = 0;
+    if (run_arg && drv_cli_parse_id(cmd, "run", run_arg, &run_id) < 0)
+        return DRV_EXIT_USAGE;
+
+    drv_client *c = drv_cli_connect(&conn, cmd);
+    if (!c)
+        return DRV_EXIT_USAGE;
+    drv_error err = {{0}};
+    json_t *run = NULL, *tests = NULL; /* released at the end */
+    int code = DRV_EXIT_FAILURE;
+    if ((!run_arg && drv_client_latest_run(c, &run_id, &err) < 0) ||
+        !(run = drv_client_run(c, run_id, &err)) ||
+        !(tests = drv_client_run_tests(c, run_id, NULL, 0, &err)) ||
+        drv_client_add_details(c, tests, &err) < 0 ||
+        (junit && write_report(junit, drv_report_junit, run, tests, &err) < 0) ||
+        (json_path && write_report(json_path, drv_report_json, run, tests, &err) < 0)) {
+        fprintf(stderr, "drover %s: %s\n", cmd, err.msg);
+    } else {
+        drv_run_counts rc;
+        drv_run_counts_read(run, &rc);
+        fprintf(stderr, "run %llu: %zu test%s%s reported%s%s%s%s\n", (unsigned long long)run_id,
+                json_array_size(tests), json_array_size(tests) == 1 ? "" : "s",
+                rc.done ? "" : " (not finished yet)", junit ? " in " : "", junit ? junit : "",
+                json_path ? (junit ? " and " : " in ") : "", json_path ? json_path : "");
+        code = DRV_EXIT_OK;
+    }
+    json_decref(run);
+    json_decref(tests);
+    drv_client_close(c);
+    return code;
+}

@@ -1,0 +1,252 @@
+/* cmd_submit.c - `drover submit` and `drover run`: send tests to the coordinator.
+ *
+ *   drover submit [--run NAME] [--quiet] FILE|-
+ *   drover submit [--run NAME] [--quiet] [TEST FLAGS] -- PROGRAM ARGS...
+ *   drover run    (the same, then waits for the run like `drover wait`)
+ *
+ * A file (JSON array, one object, or JSON lines) is checked here with the coordinator's
+ * own parser before anything is sent, so a bad line is reported with its number and
+ * nothing is submitted. A command after `--` becomes one test, its fields from the test
+ * flags (client.h, drv_test_flag_at). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "client/client.h"
+
+/* What the command line of submit and run says. */
+typedef struct submit_args {
+    drv_cli_conn conn;
+    const char *file;    /* FILE or "-"; NULL with a command */
+    char **command;      /* the words after "--"; NULL with a file */
+    const char *run;     /* --run NAME */
+    bool quiet;          /* --quiet */
+    double wait_timeout; /* run: --wait-timeout S; 0 none */
+    const char *first_test_flag;
+    drv_test_builder test; /* the test flags given */
+} submit_args;
+
+/* Prints the lines of the test flags for a usage text. */
+static void test_flags_usage(FILE *out)
+{
+    fprintf(out, "test flags (with -- PROGRAM ARGS...):\n");
+    for (size_t i = 0; drv_test_flag_at(i); i++) {
+        const drv_test_flag *f = drv_test_flag_at(i);
+        char left[40];
+        snprintf(left, sizeof left, "%s%s%s", f->name, f->value ? " " : "",
+                 f->value ? f->value : "");
+        fprintf(out, "  %-20s %s\n", left, f->help);
+    }
+}
+
+void drv_cmd_submit_usage(FILE *out)
+{
+    fprintf(out, "usage: drover submit [--run NAME] [--quiet] [options] FILE|-\n"
+                 "       drover submit [--run NAME] [--quiet] [test flags] [options]\n"
+                 "                     -- PROGRAM ARGS...\n"
+                 "\n"
+                 "Submits tests to the coordinator as one run: the tests of FILE (a JSON array of\n"
+                 "tests, one test object, or JSON lines; - reads stdin; see docs/protocol.md,\n"
+                 "\"Tests as JSON\"), or one test running PROGRAM ARGS (without a shell unless\n"
+                 "--shell). A file is checked first: a bad test is reported with its index or\n"
+                 "line and the field, and nothing is submitted.\n"
+                 "Prints \"submitted N tests as run R\".\n"
+                 "\n"
+                 "  --run NAME           name the run\n"
+                 "  --quiet              print only the run id (for scripts)\n"
+                 "\n");
+    test_flags_usage(out);
+    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+                 "Exits 0 when the coordinator accepted the tests; 1 on a bad file or when the\n"
+                 "coordinator cannot be reached or refuses them; 2 on a wrong command line.\n");
+}
+
+void drv_cmd_run_usage(FILE *out)
+{
+    fprintf(out, "usage: drover run [--run NAME] [--quiet] [--wait-timeout S] [options] FILE|-\n"
+                 "       drover run [--run NAME] [--quiet] [--wait-timeout S] [test flags]\n"
+                 "                  [options] -- PROGRAM ARGS...\n"
+                 "\n"
+                 "Submits tests like `drover submit`, then waits for the run like `drover wait`:\n"
+                 "its progress on stderr (\"run 4: 37/40 done, 2 running, 1 queued, 1 failed,\n"
+                 "12.3 s\", one line rewritten in place on a terminal), then its counts and the\n"
+                 "tests that did not pass, with the end of their output.\n"
+                 "\n"
+                 "  --run NAME           name the run\n"
+                 "  --quiet              no progress lines, only the result\n"
+                 "  --wait-timeout S     stop waiting after S seconds (the tests keep running)\n"
+                 "\n");
+    test_flags_usage(out);
+    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+                 "Exits 0 only if every test passed; 1 when one did not, on a bad file, on\n"
+                 "timeout or when the coordinator cannot be reached; 2 on a wrong command\n"
+                 "line.\n");
+}
+
+/* Reads the command line of submit (is_run false) or run into a. Returns -1 when it is
+ * right, else the exit code after printing the problem. */
+static int parse_args(const char *cmd, bool is_run, int argc, char **argv, submit_args *a)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *v = NULL;
+        if (strcmp(arg, "--") == 0) {
+            a->command = argv + i + 1;
+            break;
+        }
+        int rc = drv_cli_conn_option(&a->conn, cmd, argc, argv, &i);
+        if (rc == 0)
+            rc = drv_cli_option(cmd, "--run", argc, argv, &i, &a->run);
+        if (rc == 0 && is_run &&
+            (rc = drv_cli_option(cmd, "--wait-timeout", argc, argv, &i, &v)) > 0) {
+            char *end = NULL;
+            a->wait_timeout = strtod(v, &end);
+            if (!*v || *end || !(a->wait_timeout > 0) || a->wait_timeout > 1e9) {
+                fprintf(stderr,
+                        "drover %s: --wait-timeout: expected a number of seconds > 0, "
+                        "got \"%s\"\n",
+                        cmd, v);
+                return DRV_EXIT_USAGE;
+            }
+        }
+        if (rc < 0)
+            return DRV_EXIT_USAGE;
+        if (rc > 0)
+            continue;
+        if (strcmp(arg, "--quiet") == 0) {
+            a->quiet = true;
+            continue;
+        }
+        char name[32];
+        size_t n = strcspn(arg, "=");
+        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : 0), arg);
+        const drv_test_flag *f = drv_test_flag_find(name);
+        if (f) {
+            if (f->value && drv_cli_option(cmd, f->name, argc, argv, &i, &v) < 0)
+                return DRV_EXIT_USAGE;
+            if (!f->value && arg[n] == '=') {
+                fprintf(stderr, "drover %s: %s takes no value\n", cmd, f->name);
+                return DRV_EXIT_USAGE;
+            }
+            drv_error err = {{0}};
+            if (drv_test_builder_set(&a->test, f, f->value ? v : NULL, &err) < 0) {
+                fprintf(stderr, "drover %s: %s\n", cmd, err.msg);
+                return DRV_EXIT_USAGE;
+            }
+            if (!a->first_test_flag)
+                a->first_test_flag = f->name;
+            continue;
+        }
+        if (arg[0] == '-' && arg[1] != '\0') {
+            fprintf(stderr, "drover %s: unknown option \"%s\" (see drover %s --help)\n", cmd, arg,
+                    cmd);
+            return DRV_EXIT_USAGE;
+        }
+        if (a->file) {
+            fprintf(stderr, "drover %s: one FILE at most, got \"%s\" and \"%s\"\n", cmd, a->file,
+                    arg);
+            return DRV_EXIT_USAGE;
+        }
+        a->file = arg;
+    }
+    if (a->command && !a->command[0]) {
+        fprintf(stderr, "drover %s: expected a PROGRAM after -- (see drover %s --help)\n", cmd,
+                cmd);
+        return DRV_EXIT_USAGE;
+    }
+    if (a->command && a->file) {
+        fprintf(stderr, "drover %s: give a FILE or a command after --, not both\n", cmd);
+        return DRV_EXIT_USAGE;
+    }
+    if (!a->command && !a->file) {
+        fprintf(stderr,
+                "drover %s: expected FILE, - (stdin) or -- PROGRAM ARGS... (see drover %s "
+                "--help)\n",
+                cmd, cmd);
+        return DRV_EXIT_USAGE;
+    }
+    if (a->file && a->first_test_flag) {
+        fprintf(stderr,
+                "drover %s: %s applies to a command given after --; the tests of a file "
+                "carry their own fields\n",
+                cmd, a->first_test_flag);
+        return DRV_EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* Submits what a names. Returns 0 with *out filled, or the exit code after printing why. */
+static int submit(const char *cmd, submit_args *a, drv_client *c, drv_submit_result *out)
+{
+    drv_error err = {{0}};
+    char *body = NULL; /* freed below */
+    size_t len = 0;
+    const char *source = NULL;
+    if (a->command) {
+        json_t *test = drv_test_builder_finish(&a->test, a->command, &err);
+        if (!test) {
+            fprintf(stderr, "drover %s: %s\n", cmd, err.msg);
+            return DRV_EXIT_USAGE;
+        }
+        body = json_dumps(test, JSON_COMPACT);
+        json_decref(test);
+        len = body ? strlen(body) : 0;
+    } else {
+        bool in = strcmp(a->file, "-") == 0;
+        source = in ? "stdin" : a->file;
+        body = drv_cli_read_file(in ? "/dev/stdin" : a->file, &len, &err);
+        if (!body) {
+            fprintf(stderr, "drover %s: %s\n", cmd, err.msg);
+            return DRV_EXIT_FAILURE;
+        }
+    }
+    int rc = drv_client_submit(c, body, len, source, a->run, out, &err);
+    free(body);
+    if (rc < 0) {
+        fprintf(stderr, "drover %s: %s\n", cmd, err.msg);
+        return DRV_EXIT_FAILURE;
+    }
+    return 0;
+}
+
+/* submit (is_run false) and run. */
+static int submit_command(const char *cmd, bool is_run, int argc, char **argv)
+{
+    submit_args a = {0};
+    drv_test_builder_init(&a.test);
+    int code = parse_args(cmd, is_run, argc, argv, &a);
+    if (code >= 0)
+        goto out;
+    drv_client *c = drv_cli_connect(&a.conn, cmd);
+    if (!c) {
+        code = DRV_EXIT_USAGE;
+        goto out;
+    }
+    drv_submit_result r;
+    code = submit(cmd, &a, c, &r);
+    if (code == 0) {
+        if (a.quiet && !is_run)
+            printf("%llu\n", (unsigned long long)r.run_id);
+        else if (!a.quiet)
+            printf("submitted %zu test%s as run %llu%s%s%s\n", r.count, r.count == 1 ? "" : "s",
+                   (unsigned long long)r.run_id, a.run ? " (" : "", a.run ? a.run : "",
+                   a.run ? ")" : "");
+        fflush(stdout);
+        if (is_run)
+            code = drv_cli_wait_run(c, cmd, r.run_id, a.wait_timeout, a.quiet);
+    }
+    drv_client_close(c);
+out:
+    drv_test_builder_clear(&a.test);
+    return code;
+}
+
+int drv_cmd_submit(int argc, char **argv)
+{
+    return submit_command("submit", false, argc, argv);
+}
+
+int drv_cmd_run(int argc, char **argv)
+{
+    return submit_command("run", true, argc, argv);
+}

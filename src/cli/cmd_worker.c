@@ -1,0 +1,385 @@
+/* cmd_worker.c - `drover worker`: runs this machine as a worker of a coordinator, or
+ * (--probe) prints what it would offer as JSON (src/worker/probe.h says where each
+ * figure comes from; src/worker/agent.h what the worker does on the wire).
+ *
+ *   drover worker [--url URL] [--token T] [--name N] [--label TAG]... [--slots N]
+ *                 [--ack-only] [--output-cap BYTES] [--drain-timeout S] [--ca FILE]
+ *   drover worker --probe [--label TAG]... [--slots N] [--compact]
+ *
+ * The URL comes from --url or DROVER_URL; the token from --token, DROVER_WORKER_TOKEN or
+ * DROVER_TOKEN. The name defaults to the host name (cut to 63 bytes): one worker per
+ * machine is the normal case; give --name to run several on one machine.
+ *
+ * Signals: the first SIGTERM or SIGINT drains (see agent.h: no new work, running tests
+ * get up to --drain-timeout, every result is delivered, exit 0); a second one stops at
+ * once (running tests are killed and reported if the connection allows).
+ *
+ * Exit codes: 0 drained or probed, 1 the coordinator refused the hello (bad token) or
+ * results could not be delivered or the probe failed, 2 a wrong command line. */
+#include <errno.h>
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "cli/cli.h"
+#include "core/worker.h"
+#include "worker/agent.h"
+#include "worker/probe.h"
+#include "worker/runner.h"
+
+void drv_cmd_worker_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: drover worker [--url URL] [--token T] [--name N] [--label TAG]...\n"
+            "                     [--slots N] [--ack-only] [--output-cap BYTES]\n"
+            "                     [--drain-timeout S] [--ca FILE]\n"
+            "       drover worker --probe [--label TAG]... [--slots N] [--compact]\n"
+            "\n"
+            "Connects to a coordinator, registers this machine's capabilities, and runs the\n"
+            "tests it is given, each as a child process in its own process group. Keeps\n"
+            "running what it holds when the coordinator goes away and reconnects with\n"
+            "backoff. SIGTERM or SIGINT drains (no new tests, running ones finish, results\n"
+            "delivered, exit 0); a second signal stops at once.\n"
+            "\n"
+            "  --url URL          coordinator, ws://HOST:PORT (also wss://, http://, https://);\n"
+            "                     default: $DROVER_URL\n"
+            "  --token T          worker token; default: $DROVER_WORKER_TOKEN, else $DROVER_TOKEN\n"
+            "  --name N           worker name (1..63 bytes); default: the host name\n"
+            "  --ca FILE          PEM certificate authority for a wss:// coordinator\n"
+            "                     (default: the system's)\n"
+            "  --label TAG        add TAG (lower-case [a-z0-9._:/-]) to the worker's tags, e.g.\n"
+            "                     cuda or webgpu to offer a back-end by hand; repeatable, or\n"
+            "                     comma-separated\n"
+            "  --slots N          tests run at once (1..%d; default: one per core)\n"
+            "  --ack-only         run nothing: report every test passed at once (benchmarks)\n"
+            "  --output-cap BYTES output streamed and kept per test when the test does not\n"
+            "                     say (default %u)\n"
+            "  --drain-timeout S  on SIGTERM, how long running tests may take before they\n"
+            "                     are killed (default %g)\n"
+            "  --probe            print what this machine offers as JSON and exit\n"
+            "  --compact          with --probe: one line of JSON instead of indented\n"
+            "\n"
+            "Exit status: 0 drained (or probed), 1 refused by the coordinator, results not\n"
+            "delivered, or the probe failed, 2 a wrong command line.\n",
+            DRV_PROBE_SLOTS_MAX, DRV_RUN_OUTPUT_CAP_DEFAULT, DRV_AGENT_DRAIN_TIMEOUT_S);
+}
+
+/* Parses a slot count 1..DRV_PROBE_SLOTS_MAX; -1 on anything else. */
+static long parse_slots(const char *s)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 1 || v > DRV_PROBE_SLOTS_MAX)
+        return -1;
+    return v;
+}
+
+/* Parses a non-negative number of at most max into *out; -1 on anything else. */
+static int parse_number(const char *s, double max, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= 0) || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* What `drover worker` was asked to do. */
+typedef struct worker_opts {
+    bool probe, compact, ack_only;
+    long slots;
+    const char *url, *token, *name, *ca;
+    double output_cap, drain_timeout;
+    char **labels; /* NULL-terminated, owned (split at commas) */
+    size_t n_labels;
+} worker_opts;
+
+/* Reads the command line into *o. Returns 0, or DRV_EXIT_USAGE after printing why. */
+static int parse_args(int argc, char **argv, worker_opts *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        static const char *const valued[] = {"--label", "--slots",         "--url",
+                                             "--token", "--name",          "--output-cap",
+                                             "--ca",    "--drain-timeout", NULL};
+        bool needs_value = false;
+        for (int k = 0; valued[k]; k++)
+            needs_value |= strcmp(a, valued[k]) == 0;
+        if (needs_value && i + 1 >= argc) {
+            fprintf(stderr, "drover worker: %s needs a value\n", a);
+            return DRV_EXIT_USAGE;
+        }
+        if (strcmp(a, "--probe") == 0) {
+            o->probe = true;
+        } else if (strcmp(a, "--compact") == 0) {
+            o->compact = true;
+        } else if (strcmp(a, "--ack-only") == 0) {
+            o->ack_only = true;
+        } else if (strcmp(a, "--url") == 0) {
+            o->url = argv[++i];
+        } else if (strcmp(a, "--token") == 0) {
+            o->token = argv[++i];
+        } else if (strcmp(a, "--name") == 0) {
+            o->name = argv[++i];
+        } else if (strcmp(a, "--ca") == 0) {
+            o->ca = argv[++i];
+        } else if (strcmp(a, "--output-cap") == 0) {
+            if (parse_number(argv[++i], 1e12, &o->output_cap) < 0 || o->output_cap < 1) {
+                fprintf(stderr,
+                        "drover worker: --output-cap \"%s\": expected a number of bytes >= 1\n",
+                        argv[i]);
+                return DRV_EXIT_USAGE;
+            }
+        } else if (strcmp(a, "--drain-timeout") == 0) {
+            if (parse_number(argv[++i], 86400, &o->drain_timeout) < 0 || o->drain_timeout <= 0) {
+                fprintf(stderr,
+                        "drover worker: --drain-timeout \"%s\": expected seconds, 0 < S <= 86400\n",
+                        argv[i]);
+                return DRV_EXIT_USAGE;
+            }
+        } else if (strcmp(a, "--slots") == 0) {
+            o->slots = parse_slots(argv[++i]);
+            if (o->slots < 0) {
+                fprintf(stderr, "drover worker: --slots \"%s\": expected a number 1..%d\n", argv[i],
+                        DRV_PROBE_SLOTS_MAX);
+                return DRV_EXIT_USAGE;
+            }
+        } else if (strcmp(a, "--label") == 0) {
+            const char *list = argv[++i];
+            /* "a,b" is two labels; an empty item is passed on so the probe names it. */
+            for (const char *p = list;;) {
+                size_t len = strcspn(p, ",");
+                o->labels = drv_xrealloc(o->labels, (o->n_labels + 2) * sizeof *o->labels);
+                o->labels[o->n_labels] = drv_xmalloc(len + 1);
+                memcpy(o->labels[o->n_labels], p, len);
+                o->labels[o->n_labels][len] = '\0';
+                o->labels[++o->n_labels] = NULL;
+                if (p[len] != ',')
+                    break;
+                p += len + 1;
+            }
+        } else {
+            fprintf(stderr, "drover worker: unknown option \"%s\"\n", a);
+            drv_cmd_worker_usage(stderr);
+            return DRV_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* Probes the machine with the options' labels and slots. Returns 0, or the exit code
+ * after printing why. */
+static int probe(const worker_opts *o, drv_probe_result *r, drv_tag_table *tags)
+{
+    drv_probe_options opt = {.labels = o->labels, .slots = (uint32_t)o->slots};
+    drv_error err = {{0}};
+    if (drv_probe_run(r, &opt, tags, &err) == 0)
+        return 0;
+    fprintf(stderr, "drover worker: %s\n", err.msg);
+    /* A bad label or slot count is the command line's fault; the rest the machine's. */
+    return strncmp(err.msg, "label ", 6) == 0 || strncmp(err.msg, "slots", 5) == 0
+               ? DRV_EXIT_USAGE
+               : DRV_EXIT_FAILURE;
+}
+
+/* ---- running ---------------------------------------------------------------------- */
+
+/* The state the loop's callbacks share. */
+typedef struct worker_run {
+    uv_loop_t *loop;
+    drv_agent *agent;
+    uv_signal_t sigterm, sigint;
+    int signals; /* received so far */
+    int status;  /* exit status once DONE */
+    bool done;
+    double drain_timeout;
+} worker_run;
+
+/* Prints the agent's events: progress on stdout, problems on stderr; DONE ends the loop. */
+static void on_agent_event(drv_agent *agent, const drv_agent_event *ev, void *data)
+{
+    (void)agent;
+    worker_run *w = data;
+    switch (ev->kind) {
+    case DRV_AGENT_EV_CONNECTED:
+    case DRV_AGENT_EV_DRAIN:
+        printf("%s\n", ev->message);
+        fflush(stdout);
+        break;
+    case DRV_AGENT_EV_DISCONNECTED:
+    case DRV_AGENT_EV_REMOTE_ERROR:
+    case DRV_AGENT_EV_LOCAL_ERROR:
+        fprintf(stderr, "drover worker: %s\n", ev->message);
+        break;
+    case DRV_AGENT_EV_DONE:
+        if (ev->status != 0)
+            fprintf(stderr, "drover worker: %s\n", ev->message);
+        else
+            printf("drover worker: %s\n", ev->message);
+        fflush(stdout);
+        w->status = ev->status == 0 ? DRV_EXIT_OK : DRV_EXIT_FAILURE;
+        w->done = true;
+        uv_stop(w->loop); /* the hub is destroyed outside of its own callbacks */
+        break;
+    }
+}
+
+/* SIGTERM/SIGINT: the first drains, the second stops now. */
+static void on_signal(uv_signal_t *h, int signum)
+{
+    worker_run *w = h->data;
+    if (++w->signals == 1) {
+        fprintf(stderr,
+                "drover worker: %s: draining (running tests get up to %g s; send it again to "
+                "stop now)\n",
+                signum == SIGTERM ? "SIGTERM" : "SIGINT", w->drain_timeout);
+        drv_agent_drain(w->agent, signum == SIGTERM ? "worker stopping (SIGTERM)"
+                                                    : "worker stopping (SIGINT)");
+    } else {
+        fprintf(stderr, "drover worker: second signal: stopping now\n");
+        drv_agent_abort(w->agent);
+    }
+}
+
+/* Close callback of the signal handles (they live on the stack of run_worker). */
+static void on_closed_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Fills o->url and o->token from the environment when not given and checks them and
+ * the name before anything is probed. Returns 0, or DRV_EXIT_USAGE after printing why. */
+static int resolve_target(worker_opts *o)
+{
+    if (!o->url)
+        o->url = getenv("DROVER_URL");
+    if (!o->token || !*o->token)
+        o->token = getenv("DROVER_WORKER_TOKEN");
+    if (!o->token || !*o->token)
+        o->token = getenv("DROVER_TOKEN");
+    drv_agent_url url;
+    drv_error err = {{0}};
+    if (!o->url || !*o->url) {
+        fprintf(stderr, "drover worker: no coordinator address: give --url or set DROVER_URL\n");
+        return DRV_EXIT_USAGE;
+    }
+    if (drv_agent_parse_url(o->url, &url, &err) < 0) {
+        fprintf(stderr, "drover worker: %s\n", err.msg);
+        return DRV_EXIT_USAGE;
+    }
+    if (!o->token || !*o->token) {
+        fprintf(stderr, "drover worker: no worker token: give --token or set "
+                        "DROVER_WORKER_TOKEN (or DROVER_TOKEN)\n");
+        return DRV_EXIT_USAGE;
+    }
+    if (o->ca && access(o->ca, R_OK) != 0) {
+        fprintf(stderr, "drover worker: --ca %s: cannot read it: %s\n", o->ca, strerror(errno));
+        return DRV_EXIT_USAGE;
+    }
+    if (o->name && (!*o->name || strlen(o->name) >= DRV_WORKER_NAME_MAX)) {
+        fprintf(stderr, "drover worker: --name \"%s\": must be 1..%d bytes\n", o->name,
+                DRV_WORKER_NAME_MAX - 1);
+        return DRV_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Connects and runs until the agent is done; returns the exit code. */
+static int run_worker(const worker_opts *o, const drv_probe_result *r, drv_tag_table *tags)
+{
+    /* The host name, cut to what a worker name may hold. */
+    char name[DRV_WORKER_NAME_MAX];
+    const char *src = o->name ? o->name : r->hostname[0] ? r->hostname : "worker";
+    size_t nlen = strnlen(src, sizeof name - 1);
+    memcpy(name, src, nlen);
+    name[nlen] = '\0';
+
+    drv_msg_caps caps;
+    drv_agent_caps_from_probe(r, tags, &caps);
+    drv_agent_config cfg = {
+        .url = o->url,
+        .token = o->token,
+        .name = name,
+        .caps = &caps,
+        .slots = r->slots,
+        .ack_only = o->ack_only,
+        .output_cap_bytes = (uint64_t)o->output_cap,
+        .drain_timeout_s = o->drain_timeout,
+        .on_event = on_agent_event,
+    };
+    worker_run w = {.status = DRV_EXIT_FAILURE,
+                    .drain_timeout =
+                        o->drain_timeout > 0 ? o->drain_timeout : DRV_AGENT_DRAIN_TIMEOUT_S};
+    cfg.data = &w;
+
+    /* lws writes its own log lines to stderr; the agent's events say what matters. */
+    lws_set_log_level(0, NULL);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    w.loop = &loop;
+    int rc = DRV_EXIT_FAILURE;
+    drv_error err = {{0}};
+    drv_agent_hub *hub = drv_agent_hub_new(&loop, o->ca, &err);
+    if (!hub) {
+        fprintf(stderr, "drover worker: %s\n", err.msg);
+        goto out;
+    }
+    if (drv_agent_start(hub, &cfg, &w.agent, &err) < 0) {
+        fprintf(stderr, "drover worker: %s\n", err.msg);
+        rc = DRV_EXIT_USAGE; /* the url, token or name given */
+        goto out;
+    }
+    uv_signal_init(&loop, &w.sigterm);
+    uv_signal_init(&loop, &w.sigint);
+    w.sigterm.data = w.sigint.data = &w;
+    uv_signal_start(&w.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&w.sigint, on_signal, SIGINT);
+    while (!w.done)
+        uv_run(&loop, UV_RUN_DEFAULT);
+    rc = w.status;
+    uv_close((uv_handle_t *)&w.sigterm, on_closed_noop);
+    uv_close((uv_handle_t *)&w.sigint, on_closed_noop);
+out:
+    drv_agent_free(w.agent);
+    drv_agent_hub_free(hub);
+    uv_run(&loop, UV_RUN_DEFAULT); /* let every handle close */
+    if (uv_loop_close(&loop) != 0)
+        fprintf(stderr, "drover worker: warning: the event loop still had open handles\n");
+    drv_agent_caps_clear(&caps);
+    return rc;
+}
+
+int drv_cmd_worker(int argc, char **argv)
+{
+    worker_opts o = {0};
+    o.labels = drv_xcalloc(1, sizeof *o.labels); /* freed at the end with its strings */
+    int rc = parse_args(argc, argv, &o);
+    if (rc == 0 && !o.probe)
+        rc = resolve_target(&o);
+    if (rc == 0) {
+        drv_tag_table *tags = drv_tag_table_new();
+        drv_probe_result r;
+        rc = probe(&o, &r, tags);
+        if (rc == 0 && o.probe) {
+            json_t *j = drv_probe_to_json(&r, tags);
+            char *text = json_dumps(j, o.compact ? JSON_COMPACT : JSON_INDENT(2));
+            json_decref(j);
+            printf("%s\n", text ? text : "{}");
+            free(text);
+        } else if (rc == 0) {
+            rc = run_worker(&o, &r, tags);
+        }
+        drv_tag_table_free(tags);
+    }
+    for (size_t i = 0; i < o.n_labels; i++)
+        free(o.labels[i]);
+    free(o.labels);
+    return rc;
+}

@@ -1,0 +1,288 @@
+/* report_junit.c - a run as JUnit XML, the report CI systems read (Jenkins, GitLab,
+ * GitHub Actions' test reporters).
+ *
+ *   <testsuites name="drover" tests= failures= errors= skipped= time=>
+ *     <testsuite name="RUN" tests= failures= errors= skipped= time= timestamp=>
+ *       <properties><property name="drover.run_id" value="4"/></properties>
+ *       <testcase name="test_x" classname="tests/test_a.py" time="0.120"/>
+ *       <testcase ...><failure message="exit 3" type="failed">OUTPUT TAIL</failure></testcase>
+ *
+ * A test's name is split for the classname at its last "::" (pytest ids), else at its
+ * last '/', else the classname is the suite's name: CI tools show classname.name, so the
+ * whole name stays readable. failed and timed_out tests are failures, infrastructure
+ * failures (the runner, not the test, failed; or the worker was lost) errors, cancelled,
+ * unschedulable and unfinished tests skipped. Suite time is the run's wall-clock time
+ * (first submission to last result) when known, else the sum of the tests' times. */
+#include "client/client.h"
+
+#include <string.h>
+#include <time.h>
+
+typedef enum case_kind { CASE_PASSED, CASE_FAILURE, CASE_ERROR, CASE_SKIPPED } case_kind;
+
+/* Decodes one UTF-8 character at s (n bytes left) into *cp; returns its length, or 0
+ * for an invalid sequence (overlong, surrogate, past U+10FFFF, truncated). */
+static size_t utf8_decode(const unsigned char *s, size_t n, unsigned *cp)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+        len = 2, min = 0x80, c &= 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3, min = 0x800, c &= 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4, min = 0x10000, c &= 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3F);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+        return 0;
+    *cp = c;
+    return len;
+}
+
+/* True for a character XML 1.0 allows in a document. */
+static bool xml_allowed(unsigned cp)
+{
+    return cp == 0x9 || cp == 0xA || cp == 0xD || (cp >= 0x20 && cp <= 0xD7FF) ||
+           (cp >= 0xE000 && cp <= 0xFFFD) || (cp >= 0x10000 && cp <= 0x10FFFF);
+}
+
+/* Writes the n bytes at s XML-escaped: & < > " ' as entities, characters XML 1.0 forbids
+ * (NUL and the other control characters but tab and line breaks) dropped, bytes that are
+ * not UTF-8 as U+FFFD. In an attribute (attr) tab and line breaks are written as
+ * character references, so a parser gives them back instead of spaces; CR always is.
+ * NULL writes nothing. */
+static void xml_escape_n(FILE *out, const char *s, size_t n, bool attr)
+{
+    if (!s)
+        return;
+    const unsigned char *p = (const unsigned char *)s;
+    while (n > 0) {
+        unsigned cp = 0;
+        size_t len = utf8_decode(p, n, &cp);
+        if (len == 0) {
+            fputs("\xEF\xBF\xBD", out);
+            p++, n--;
+            continue;
+        }
+        switch (cp) {
+        case '&':
+            fputs("&amp;", out);
+            break;
+        case '<':
+            fputs("&lt;", out);
+            break;
+        case '>':
+            fputs("&gt;", out);
+            break;
+        case '"':
+            fputs("&quot;", out);
+            break;
+        case '\'':
+            fputs("&apos;", out);
+            break;
+        case '\r':
+            fputs("&#13;", out);
+            break;
+        case '\n':
+        case '\t':
+            if (attr)
+                fprintf(out, "&#%u;", cp);
+            else
+                fputc((int)cp, out);
+            break;
+        default:
+            if (xml_allowed(cp))
+                fwrite(p, 1, len, out);
+        }
+        p += len, n -= len;
+    }
+}
+
+/* xml_escape_n() of a NUL-terminated string. */
+static void xml_escape(FILE *out, const char *s, bool attr)
+{
+    xml_escape_n(out, s, s ? strlen(s) : 0, attr);
+}
+
+/* Writes ` key="value"` with value escaped. */
+static void xml_attr(FILE *out, const char *key, const char *value)
+{
+    fprintf(out, " %s=\"", key);
+    xml_escape(out, value, true);
+    fputc('"', out);
+}
+
+/* The last attempt of a full record, or NULL. */
+static const json_t *last_attempt(const json_t *t)
+{
+    const json_t *a = json_object_get(t, "attempts");
+    size_t n = json_array_size(a);
+    return n ? json_array_get(a, n - 1) : NULL;
+}
+
+/* What a test is in the report, with the message its element carries in msg. */
+static case_kind classify(const json_t *t, char *msg, size_t len)
+{
+    const char *state = drv_api_string(t, "state");
+    int s = state ? drv_task_state_parse(state) : -1;
+    drv_test_outcome_format(t, msg, len);
+    if (s < 0) {
+        snprintf(msg, len, "unknown state \"%.40s\"", state ? state : "(none)");
+        return CASE_ERROR;
+    }
+    const json_t *last = last_attempt(t);
+    const char *last_state = drv_api_string(last, "state");
+    switch ((drv_task_state)s) {
+    case DRV_TASK_PASSED:
+        return CASE_PASSED;
+    case DRV_TASK_FAILED:
+    case DRV_TASK_TIMED_OUT:
+        if (drv_api_true(last, "infra_failure"))
+            return CASE_ERROR;
+        if (last_state && strcmp(last_state, "abandoned") == 0) {
+            const char *reason = drv_api_string(t, "reason");
+            snprintf(msg, len, "worker lost%s%s", reason ? ": " : "", reason ? reason : "");
+            return CASE_ERROR;
+        }
+        return CASE_FAILURE;
+    case DRV_TASK_CANCELLED:
+    case DRV_TASK_UNSCHEDULABLE:
+        return CASE_SKIPPED;
+    case DRV_TASK_QUEUED:
+    case DRV_TASK_ASSIGNED:
+    case DRV_TASK_RUNNING:
+        snprintf(msg, len, "not finished when the report was made (%s)", state);
+        return CASE_SKIPPED;
+    case DRV_TASK_STATE_COUNT:
+        break;
+    }
+    return CASE_ERROR;
+}
+
+/* Splits name into classname (written to cls, suite when name has no separator) and
+ * the case's own name (returned, a pointer into name). */
+static const char *split_name(const char *name, const char *suite, char *cls, size_t len)
+{
+    const char *cut = NULL, *rest = NULL;
+    for (const char *p = strstr(name, "::"); p; p = strstr(p + 2, "::"))
+        cut = p, rest = p + 2;
+    if (!cut) {
+        cut = strrchr(name, '/');
+        rest = cut ? cut + 1 : NULL;
+    }
+    if (!cut || cut == name || !*rest) {
+        snprintf(cls, len, "%s", suite);
+        return name;
+    }
+    snprintf(cls, len, "%.*s", (int)(cut - name), name);
+    return rest;
+}
+
+int drv_report_junit(FILE *out, const json_t *run, const json_t *tests, drv_error *err)
+{
+    if (!json_is_object(run))
+        return drv_error_set(err, "junit report: the run must be an object");
+    if (!json_is_array(tests))
+        return drv_error_set(err, "junit report: the tests must be an array");
+    size_t i;
+    const json_t *t;
+    json_array_foreach(tests, i, t)
+    {
+        if (!json_is_object(t) || !drv_api_string(t, "name"))
+            return drv_error_set(err, "junit report: tests[%zu] is not a test with a name", i);
+    }
+
+    /* Counts and times first: they are attributes of the suite. */
+    size_t counts[4] = {0};
+    double sum_s = 0, last_end = 0;
+    char msg[DRV_ERROR_MAX];
+    json_array_foreach(tests, i, t)
+    {
+        counts[classify(t, msg, sizeof msg)]++;
+        sum_s += drv_api_number(t, "duration_s", 0);
+        double end = drv_api_number(t, "finished_at", 0);
+        if (end > last_end)
+            last_end = end;
+    }
+    double created = drv_api_number(run, "created_at", 0);
+    double wall_s = created > 0 && last_end >= created ? last_end - created : sum_s;
+    int64_t run_id = drv_api_int(run, "id", 0);
+    char suite[256], id_text[32];
+    const char *run_name = drv_api_string(run, "name");
+    if (run_name && *run_name)
+        snprintf(suite, sizeof suite, "%s", run_name);
+    else
+        snprintf(suite, sizeof suite, "run %lld", (long long)run_id);
+    snprintf(id_text, sizeof id_text, "%lld", (long long)run_id);
+
+    size_t n = json_array_size(tests);
+    fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", out);
+    fprintf(out,
+            "<testsuites name=\"drover\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" "
+            "skipped=\"%zu\" time=\"%.3f\">\n",
+            n, counts[CASE_FAILURE], counts[CASE_ERROR], counts[CASE_SKIPPED], wall_s);
+    fputs("  <testsuite", out);
+    xml_attr(out, "name", suite);
+    fprintf(out, " tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\"", n,
+            counts[CASE_FAILURE], counts[CASE_ERROR], counts[CASE_SKIPPED], wall_s);
+    if (created > 0) {
+        time_t secs = (time_t)created;
+        struct tm tm;
+        char stamp[32];
+        if (gmtime_r(&secs, &tm) && strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm))
+            xml_attr(out, "timestamp", stamp);
+    }
+    fputs(">\n    <properties>\n      <property name=\"drover.run_id\"", out);
+    xml_attr(out, "value", id_text);
+    fputs("/>\n    </properties>\n", out);
+
+    json_array_foreach(tests, i, t)
+    {
+        case_kind kind = classify(t, msg, sizeof msg);
+        char cls[512];
+        const char *name = split_name(drv_api_string(t, "name"), suite, cls, sizeof cls);
+        fputs("    <testcase", out);
+        xml_attr(out, "name", name);
+        xml_attr(out, "classname", cls);
+        fprintf(out, " time=\"%.3f\"", drv_api_number(t, "duration_s", 0));
+        if (kind == CASE_PASSED) {
+            fputs("/>\n", out);
+            continue;
+        }
+        fputs(">\n", out);
+        size_t tail_len = 0;
+        const char *tail = drv_test_output_tail(t, &tail_len);
+        if (kind == CASE_SKIPPED) {
+            fputs("      <skipped", out);
+            xml_attr(out, "message", msg);
+            fputs("/>\n", out);
+        } else {
+            const char *elem = kind == CASE_FAILURE ? "failure" : "error";
+            fprintf(out, "      <%s", elem);
+            xml_attr(out, "message", msg);
+            xml_attr(out, "type",
+                     kind == CASE_FAILURE ? drv_api_string(t, "state") : "infrastructure");
+            fputs(">", out);
+            xml_escape_n(out, tail, tail_len, false);
+            fprintf(out, "</%s>\n", elem);
+        }
+        fputs("    </testcase>\n", out);
+    }
+    fputs("  </testsuite>\n</testsuites>\n", out);
+    if (fflush(out) != 0 || ferror(out))
+        return drv_error_set(err, "junit report: writing failed");
+    return 0;
+}
