@@ -20,6 +20,7 @@ packages=(
     libssl-dev
     libcurl4-openssl-dev
     curl
+    openssl
     zlib1g-dev
 )
 

@@ -67,6 +67,7 @@ typedef struct drv_cli_conn {
     const char *url;          /* NULL: $DROVER_URL, else http://127.0.0.1:7070 */
     const char *token;        /* NULL: $DROVER_TOKEN, else none */
     double request_timeout_s; /* 0: the client's default */
+    const char *ca_file;      /* NULL: $DROVER_CA, else the system's CAs */
 } drv_cli_conn;
 
 /* The usage lines of the connection options, for every client command's --help. */
@@ -75,7 +76,8 @@ typedef struct drv_cli_conn {
     "  --url URL            the coordinator (default: $DROVER_URL, else\n"                         \
     "                       http://127.0.0.1:7070)\n"                                              \
     "  --token T            the client token (default: $DROVER_TOKEN)\n"                           \
-    "  --request-timeout S  give up on one request after S seconds (default 60)\n"
+    "  --request-timeout S  give up on one request after S seconds (default 60)\n"                 \
+    "  --ca FILE            PEM certificate authority of an https:// coordinator ($DROVER_CA)\n"
 
 /* Reads option name at argv[*i], given as `name VALUE` or `name=VALUE`. Returns 1 with
  * *value set and *i on the option's last word; 0 when argv[*i] is not that option; -1

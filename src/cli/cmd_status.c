@@ -80,6 +80,11 @@ int drv_cli_conn_option(drv_cli_conn *conn, const char *cmd, int argc, char **ar
             conn->token = v;
         return rc;
     }
+    if ((rc = drv_cli_option(cmd, "--ca", argc, argv, i, &v)) != 0) {
+        if (rc > 0)
+            conn->ca_file = v;
+        return rc;
+    }
     if ((rc = drv_cli_option(cmd, "--request-timeout", argc, argv, i, &v)) != 0) {
         if (rc > 0 && parse_seconds(cmd, "--request-timeout", v, &conn->request_timeout_s) < 0)
             return -1;
@@ -90,8 +95,10 @@ int drv_cli_conn_option(drv_cli_conn *conn, const char *cmd, int argc, char **ar
 
 drv_client *drv_cli_connect(const drv_cli_conn *conn, const char *cmd)
 {
-    drv_client_options opt = {
-        .url = conn->url, .token = conn->token, .request_timeout_s = conn->request_timeout_s};
+    drv_client_options opt = {.url = conn->url,
+                              .token = conn->token,
+                              .request_timeout_s = conn->request_timeout_s,
+                              .ca_file = conn->ca_file};
     drv_error err = {{0}};
     drv_client *c = drv_client_open(&opt, &err);
     if (!c)

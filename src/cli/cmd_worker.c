@@ -49,7 +49,7 @@ void drv_cmd_worker_usage(FILE *out)
             "                     default: $DROVER_URL\n"
             "  --token T          worker token; default: $DROVER_WORKER_TOKEN, else $DROVER_TOKEN\n"
             "  --name N           worker name (1..63 bytes); default: the host name\n"
-            "  --ca FILE          PEM certificate authority for a wss:// coordinator\n"
+            "  --ca FILE          PEM certificate authority for a wss:// coordinator ($DROVER_CA)\n"
             "                     (default: the system's)\n"
             "  --label TAG        add TAG (lower-case [a-z0-9._:/-]) to the worker's tags, e.g.\n"
             "                     cuda or webgpu to offer a back-end by hand; repeatable, or\n"
@@ -264,6 +264,8 @@ static int resolve_target(worker_opts *o)
         o->token = getenv("DROVER_WORKER_TOKEN");
     if (!o->token || !*o->token)
         o->token = getenv("DROVER_TOKEN");
+    if (!o->ca || !*o->ca)
+        o->ca = getenv("DROVER_CA");
     drv_agent_url url;
     drv_error err = {{0}};
     if (!o->url || !*o->url) {

@@ -38,6 +38,8 @@ typedef struct drv_client_options {
     const char *token;        /* NULL: $DROVER_TOKEN, else none (no Authorization header) */
     double request_timeout_s; /* whole request; 0: DRV_CLIENT_REQUEST_TIMEOUT_S */
     double connect_timeout_s; /* 0: DRV_CLIENT_CONNECT_TIMEOUT_S */
+    const char *ca_file;      /* PEM CA for an https:// coordinator; NULL: $DROVER_CA, else
+                                 the system's */
 } drv_client_options;
 
 /* Opens a client for the coordinator named by opt (NULL: all defaults). Nothing is sent

@@ -134,6 +134,9 @@ drv_client *drv_client_open(const drv_client_options *opt, drv_error *err)
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
                      timeout_ms(opt->request_timeout_s, DRV_CLIENT_REQUEST_TIMEOUT_S));
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    const char *ca = opt->ca_file ? opt->ca_file : getenv("DROVER_CA");
+    if (ca && *ca)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, ca);
     return c;
 }
 

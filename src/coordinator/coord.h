@@ -138,6 +138,7 @@ struct drv_coordinator {
     bool stopping;
     double started_at;
     double last_rebalance;
+    double last_metrics;
     void (*stop_done)(void *);
     void *stop_data;
     uint64_t late_results;

@@ -14,6 +14,7 @@
 
 #define TICK_MS            100
 #define REBALANCE_EVERY_S  1.0
+#define METRICS_EVERY_S    5.0
 #define DECISIONS_PER_CALL 256
 
 void drv_coordinator_options_default(drv_coordinator_options *o)
@@ -138,7 +139,33 @@ static void on_turn(uv_check_t *handle)
     drv_dispatch_flush(c);
 }
 
-/* ---- the tick: lost workers, recovery grace, rebalancing ---- */
+/* ---- the tick: lost workers, recovery grace, rebalancing, metrics ---- */
+
+/* Appends the queue and fleet figures of this moment to the store's time series. */
+static void sample_metrics(drv_coordinator *c, double now)
+{
+    drv_balancer_stats st;
+    drv_balancer_stats_get(c->bal, &st);
+    uint32_t connected = 0;
+    for (size_t w = 0; w < c->cap_workers; w++)
+        connected += c->workers[w].known && c->workers[w].session;
+    const struct {
+        const char *name;
+        double value;
+    } m[] = {
+        {"queued", (double)st.queued},
+        {"assigned", (double)st.assigned},
+        {"running", (double)st.running},
+        {"finished_total", (double)st.finished},
+        {"placed_total", (double)st.placed},
+        {"workers_connected", (double)connected},
+        {"late_results_total", (double)c->late_results},
+    };
+    drv_error err;
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        if (drv_store_metric_append(c->store, now, m[i].name, m[i].value, &err) < 0)
+            drv_coord_fatal(c, &err);
+}
 
 static void on_tick(uv_timer_t *timer)
 {
@@ -165,6 +192,10 @@ static void on_tick(uv_timer_t *timer)
         size_t k = drv_balancer_rebalance(c->bal, now, d, DECISIONS_PER_CALL);
         for (size_t i = 0; i < k; i++)
             drv_dispatch_decision(c, &d[i], NULL);
+    }
+    if (now - c->last_metrics >= METRICS_EVERY_S) {
+        c->last_metrics = now;
+        sample_metrics(c, now);
     }
     /* Admission ramps and aging change with time alone. */
     c->place_needed = true;

@@ -610,6 +610,58 @@ static void test_restart_adopts_running(void **state)
     close(w);
 }
 
+/* A worker whose tests keep failing for infrastructure reasons is quarantined (no more
+ * work, the reason visible in the API) until an operator clears it. */
+static void test_quarantine_and_clear(void **state)
+{
+    server *s = *state;
+    server_start(s, 3.0, 10.0);
+    submit(s,
+           "[{\"name\":\"a\",\"argv\":[\"x\"],\"max_retries\":5},"
+           "{\"name\":\"b\",\"argv\":[\"x\"],\"max_retries\":5},"
+           "{\"name\":\"c\",\"argv\":[\"x\"],\"max_retries\":5}]",
+           3);
+    int w = worker_join(s, "flaky", 1, NULL, 0);
+    for (int k = 0; k < 3; k++) {
+        drv_msg m;
+        ws_expect(w, DRV_MSG_ASSIGN, &m);
+        drv_msg f;
+        drv_msg_init(&f, DRV_MSG_FINISHED);
+        f.finished.ref = (drv_attempt_ref){m.assign.tests[0].task_id, m.assign.tests[0].attempt};
+        f.finished.infra_failure = true;
+        f.finished.error = "spawn x: No such file or directory";
+        send_msg(w, &f);
+        drv_msg_free(&m);
+        heartbeat(w, NULL, 0);
+    }
+    json_t *k = NULL;
+    for (int i = 0; i < 100; i++) {
+        json_decref(k);
+        k = get_json(s, "/api/v1/workers/flaky");
+        if (strcmp(json_string_value(json_object_get(k, "health")), "quarantined") == 0)
+            break;
+        nap_ms(20);
+    }
+    assert_string_equal(json_string_value(json_object_get(k, "health")), "quarantined");
+    assert_non_null(strstr(json_string_value(json_object_get(k, "health_reason")),
+                           "3 infrastructure failures in a row"));
+    json_decref(k);
+    /* Nothing more for it while quarantined: the tests wait. */
+    char buf[32];
+    for (int id = 1; id <= 3; id++)
+        assert_string_equal(test_state(s, id, buf, sizeof buf), "queued");
+    char *out;
+    assert_int_equal(http(s, "POST", "/api/v1/workers/flaky/clear", NULL, NULL, &out), 401);
+    free(out);
+    assert_int_equal(http(s, "POST", "/api/v1/workers/flaky/clear", "client-t", NULL, &out), 200);
+    free(out);
+    drv_msg m;
+    ws_expect(w, DRV_MSG_ASSIGN, &m); /* work again */
+    assert_true(m.assign.tests[0].task_id >= 1 && m.assign.tests[0].task_id <= 3);
+    drv_msg_free(&m);
+    close(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -617,6 +669,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused_frames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_adopts_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quarantine_and_clear, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
