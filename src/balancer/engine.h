@@ -40,6 +40,7 @@ typedef struct drv_bworker {
     drv_tref held;                      /* list of assigned and running tests */
     uint32_t cap_limit;                 /* admitted slots + prefetch: most tests it may hold */
     float avg_pred_s;                   /* EWMA of predicted run of tests it got (batch sizing) */
+    float avg_run_s;                    /* EWMA of measured runs of tests it finished; 0: none */
     bool live;                          /* not removed */
     bool in_fresh;                      /* on the fresh-capacity list */
     bool warming;                       /* on the warming list (admission grows with time) */

@@ -133,14 +133,19 @@ bool drv_fleet_fits(const drv_balancer *b, const drv_bworker *w, const drv_requi
 }
 
 /* Tests a worker may hold beyond its admitted slots, so it never waits for a round
- * trip: about batch_target_s of predicted work, at most prefetch_max; one until it
- * has a history. */
+ * trip: about batch_target_s of work, at most prefetch_max; one until it has a history.
+ * The work is the predicted run of what it got, or what its tests really took when that
+ * is less: tests queued before anything was learned keep the first guess, and a worker
+ * finishing them far faster should not wait a round trip for each. */
 static uint32_t prefetch(const drv_balancer *b, const drv_bworker *w)
 {
     uint32_t max = b->cfg.settings.prefetch_max;
-    if (w->avg_pred_s <= 0)
+    double per_test = w->avg_pred_s;
+    if (w->avg_run_s > 0 && w->avg_run_s < per_test)
+        per_test = w->avg_run_s;
+    if (per_test <= 0)
         return max < 1 ? max : 1;
-    double n = floor(b->cfg.settings.batch_target_s / w->avg_pred_s);
+    double n = floor(b->cfg.settings.batch_target_s / per_test);
     return n >= max ? max : (uint32_t)n;
 }
 

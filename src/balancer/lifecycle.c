@@ -80,7 +80,11 @@ int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_res
     drv_bworker *w = &b->workers[wi];
     drv_decision scratch;
     drv_decision *d = out ? out : &scratch;
-    drv_engine_release(b, t, now);
+    if (!res->infra_failure && !res->timed_out && res->duration_s > 0) {
+        float run = (float)res->duration_s;
+        w->avg_run_s = w->avg_run_s > 0 ? 0.8f * w->avg_run_s + 0.2f * run : run;
+    }
+    drv_engine_release(b, t, now); /* also recomputes its window (drv_fleet_update) */
     b->finished++;
 
     if (res->infra_failure) {

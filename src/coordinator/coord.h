@@ -134,6 +134,9 @@ struct drv_coordinator {
     drv_hsession *pending; /* responses that wait for the commit */
     uv_check_t turn;
     uv_timer_t tick;
+    uv_timer_t commit_timer; /* ends a commit pause (see on_turn) */
+    uint64_t last_commit_ms; /* loop time of the last commit */
+    int closed_handles;      /* of turn, tick and commit_timer, after stop */
     bool place_needed;
     bool stopping;
     double started_at;

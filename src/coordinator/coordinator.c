@@ -12,9 +12,13 @@
 
 #include "coordinator/coord.h"
 
-#define TICK_MS            100
-#define REBALANCE_EVERY_S  1.0
-#define METRICS_EVERY_S    5.0
+#define TICK_MS           100
+#define REBALANCE_EVERY_S 1.0
+#define METRICS_EVERY_S   5.0
+/* Commits are at least this far apart. Under load a turn then carries many results
+ * instead of a few: one commit, one WAL append of the hot pages and one frame per worker
+ * for all of them. Idle, the first change commits at once. */
+#define COMMIT_GAP_MS      3
 #define DECISIONS_PER_CALL 256
 
 void drv_coordinator_options_default(drv_coordinator_options *o)
@@ -24,6 +28,9 @@ void drv_coordinator_options_default(drv_coordinator_options *o)
     /* Workers join over time: a test nobody can run yet waits a little before it is
      * called unschedulable (a config file may set another grace). */
     o->balancer.settings.unschedulable_grace_s = 5.0;
+    /* A worker holds about batch_target_s of predicted work beyond its free slots, so it
+     * never waits for a round trip: for tests of a few milliseconds that is hundreds. */
+    o->balancer.settings.prefetch_max = 1024;
     o->heartbeat_interval_s = 1.0;
     o->heartbeat_timeout_s = 3.0;
     o->recovery_grace_s = 10.0;
@@ -123,6 +130,11 @@ static void release_responses(drv_coordinator *c)
     }
 }
 
+static void on_commit_timer(uv_timer_t *t)
+{
+    (void)t; /* its only job is a loop turn: on_turn runs after it */
+}
+
 static void on_turn(uv_check_t *handle)
 {
     drv_coordinator *c = handle->data;
@@ -132,9 +144,20 @@ static void on_turn(uv_check_t *handle)
         c->place_needed = false;
         drv_dispatch_place(c, drv_coord_now());
     }
-    drv_error err;
-    if (drv_store_pending(c->store) && drv_store_commit(c->store, &err) < 0)
-        drv_coord_fatal(c, &err);
+    if (drv_store_pending(c->store)) {
+        uint64_t now_ms = uv_now(c->loop);
+        if (now_ms < c->last_commit_ms + COMMIT_GAP_MS) {
+            /* Too soon after the last one: hold everything for the rest of the gap. */
+            if (!uv_is_active((uv_handle_t *)&c->commit_timer))
+                uv_timer_start(&c->commit_timer, on_commit_timer,
+                               c->last_commit_ms + COMMIT_GAP_MS - now_ms, 0);
+            return;
+        }
+        drv_error err;
+        if (drv_store_commit(c->store, &err) < 0)
+            drv_coord_fatal(c, &err);
+        c->last_commit_ms = now_ms;
+    }
     release_responses(c);
     drv_dispatch_flush(c);
 }
@@ -309,6 +332,8 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
     uv_check_init(loop, &c->turn);
     c->turn.data = c;
     uv_check_start(&c->turn, on_turn);
+    uv_timer_init(loop, &c->commit_timer);
+    c->commit_timer.data = c;
     uv_timer_init(loop, &c->tick);
     c->tick.data = c;
     uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
@@ -334,8 +359,7 @@ int drv_coordinator_port(const drv_coordinator *c)
 static void on_handle_closed(uv_handle_t *h)
 {
     drv_coordinator *c = h->data;
-    if (uv_is_closing((uv_handle_t *)&c->turn) && uv_is_closing((uv_handle_t *)&c->tick) &&
-        h == (uv_handle_t *)&c->tick && c->stop_done)
+    if (++c->closed_handles == 3 && c->stop_done)
         c->stop_done(c->stop_data);
 }
 
@@ -355,6 +379,8 @@ void drv_coordinator_stop(drv_coordinator *c, void (*done)(void *data), void *da
     uv_timer_stop(&c->tick);
     uv_close((uv_handle_t *)&c->turn, on_handle_closed);
     uv_close((uv_handle_t *)&c->tick, on_handle_closed);
+    uv_timer_stop(&c->commit_timer);
+    uv_close((uv_handle_t *)&c->commit_timer, on_handle_closed);
 }
 
 void drv_coordinator_free(drv_coordinator *c)

@@ -80,6 +80,7 @@ typedef struct drv_store drv_store;
 typedef struct drv_store_options {
     bool sync_full;      /* synchronous=FULL: durable across power loss; slower commits */
     int busy_timeout_ms; /* wait this long for a lock held by another connection; 0 = 5000 */
+    int cache_kib;       /* page cache; 0 = 65536 (64 MiB) */
 } drv_store_options;
 
 /* Opens (creating if needed) the store at path with the default options (see

@@ -299,10 +299,15 @@ static int configure(drv_store *s, const drv_store_options *opt, drv_error *err)
         return -1;
     }
     sqlite3_finalize(st);
-    return exec_script(s,
-                       opt->sync_full ? "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
-                                      : "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                       "cannot configure the store", err);
+    /* A page cache of 64 MiB by default (SQLite's is 2 MiB): a large submission's
+     * transaction then stays in memory until its commit instead of spilling pages to the
+     * WAL one by one, and the hot index pages stay cached between turns. */
+    char script[256];
+    snprintf(script, sizeof script,
+             "PRAGMA synchronous = %s; PRAGMA foreign_keys = ON; PRAGMA cache_size = -%d;"
+             " PRAGMA temp_store = MEMORY;",
+             opt->sync_full ? "FULL" : "NORMAL", opt->cache_kib > 0 ? opt->cache_kib : 65536);
+    return exec_script(s, script, "cannot configure the store", err);
 }
 
 /* Creates or migrates the schema to DRV_STORE_SCHEMA_VERSION in one transaction, or

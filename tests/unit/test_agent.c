@@ -832,7 +832,8 @@ static void test_ack_only(void **state)
             continue;
         assert_true(f->msgs[i].finished.has_exit_code);
         assert_int_equal(f->msgs[i].finished.exit_code, 0);
-        assert_true(f->msgs[i].finished.duration_s == 0);
+        /* About a microsecond: short, but learnable (a duration of 0 is not learned). */
+        assert_true(f->msgs[i].finished.duration_s > 0 && f->msgs[i].finished.duration_s < 1e-3);
     }
     assert_int_equal(finished_of(f, N)->ref.task_id, N);
     env_stop(&e);

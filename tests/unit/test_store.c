@@ -366,7 +366,9 @@ enum { CRASH_COMMITTED = 50, CRASH_UNCOMMITTED = 2000 };
 static void crash_child(const char *path)
 {
     drv_tag_table *tags = drv_tag_table_new();
-    drv_store *s = drv_store_open(path, NULL);
+    /* A small page cache, so the uncommitted transaction spills pages into the WAL. */
+    drv_store_options o = {.cache_kib = 256};
+    drv_store *s = drv_store_open_with(path, &o, NULL);
     if (!s)
         _exit(10);
     int64_t run = drv_store_run_create(s, "crash", 1, NULL);
