@@ -56,6 +56,9 @@ int drv_cmd_cancel(int argc, char **argv);
 void drv_cmd_cancel_usage(FILE *out);
 int drv_cmd_explain(int argc, char **argv);
 void drv_cmd_explain_usage(FILE *out);
+/* `drover fleet drain|clear NAME...`: operator actions on workers (cmd_status.c). */
+int drv_cmd_fleet(int argc, char **argv);
+void drv_cmd_fleet_usage(FILE *out);
 /* `drover report` (cmd_report.c): JUnit XML and JSON reports of a run. */
 int drv_cmd_report(int argc, char **argv);
 void drv_cmd_report_usage(FILE *out);

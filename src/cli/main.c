@@ -206,6 +206,8 @@ static const cli_command commands[] = {
     {"explain", "say why a queued test is not running", drv_cmd_explain, drv_cmd_explain_usage},
     {"explain-config", "check a balancer config file and show what it resolves to",
      cmd_explain_config, explain_config_usage},
+    {"fleet", "operator actions on workers: drain, clear a quarantine", drv_cmd_fleet,
+     drv_cmd_fleet_usage},
     {"report", "write a run's report: JUnit XML (--junit FILE), JSON (--json FILE)", drv_cmd_report,
      drv_cmd_report_usage},
     {"run", "submit tests and wait for them, with a progress line", drv_cmd_run, drv_cmd_run_usage},

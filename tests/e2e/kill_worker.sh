@@ -17,6 +17,11 @@ t0=$SECONDS
 "$DROVER" wait 1 --timeout 30 || fail "the run did not pass after the worker was killed"
 lost=$(api GET /api/v1/workers/doomed | head -n 1)
 grep -q '"health":"lost"' <<<"$lost" || fail "doomed is not lost: $lost"
+# An operator drains the survivor: it takes nothing new until cleared.
+"$DROVER" fleet drain survivor | grep -q "worker survivor: draining" || fail "fleet drain"
+"$DROVER" fleet clear survivor | grep -q "worker survivor: ok" || fail "fleet clear"
+out=$("$DROVER" fleet clear nobody 2>&1) && fail "fleet clear of an unknown worker succeeded"
+grep -q 'no worker "nobody"' <<<"$out" || fail "fleet clear of an unknown worker: $out"
 for id in 1 2; do
     t=$(api GET /api/v1/tests/$id | head -n 1)
     grep -q '"state":"passed"' <<<"$t" || fail "test $id: $t"
