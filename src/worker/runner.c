@@ -1,35 +1,70 @@
 /* runner.c - the child-process runner (see runner.h for the contract).
  *
- * A run owns six libuv handles: the process, the stdout and stderr pipes, and three
- * timers (deadline: the timeout then the kill grace; sampler: peak memory; drain: the
- * wait for the pipes after the exit). It is over when the main process has exited and
- * both pipes are closed (EOF, or the drain timer gave up on them); then every handle is
+ * Starting: posix_spawn(), which glibc implements with a vfork-style clone: the child
+ * shares the worker's memory until it execs, so nothing is copied and the worker's
+ * pages do not become copy-on-write (fork(), which uv_spawn uses, copies the page
+ * tables of the whole worker for every test, and the worker then faults on its own
+ * memory). The child gets its own session (setsid), stdin from /dev/null, stdout and
+ * stderr on two pipes, the default disposition for every signal and an empty signal
+ * mask, and the working directory, all applied by posix_spawn before the exec.
+ *
+ * Exit: libuv reaps only the children it spawned itself, so the runner watches SIGCHLD
+ * on its own. The runs of one loop share one "reaper": a uv_signal_t on SIGCHLD whose
+ * data is the list of that loop's runs not yet reaped. It is found through the loop's
+ * own handle list (uv_walk: a SIGCHLD handle whose callback is on_sigchld), created by
+ * the first run and closed when its last run is reaped, so there is no global and
+ * nothing is hung on the caller's loop->data. On every SIGCHLD it calls waitpid(pid,
+ * WNOHANG) for each of its runs' pids and never waitpid(-1): other children of the
+ * process (uv_spawn's, anybody's) are left to their owners, and libuv's own SIGCHLD
+ * watcher keeps working beside it (libuv delivers a signal to every handle watching
+ * it). The reaper is started before posix_spawn, so a child that exits at once still
+ * finds a watcher; SIGCHLDs that merge into one are harmless because every pid is
+ * checked on each.
+ *
+ * A run owns five libuv handles: the stdout and stderr pipes, and three timers
+ * (deadline: the timeout then the kill grace; sampler: peak memory; drain: the wait for
+ * the pipes after the exit). It is over when the main process has been reaped and both
+ * pipes are closed (EOF, or the drain timer gave up on them); then every handle is
  * closed and, when the last close callback runs, on_exit is called. Nothing touches the
  * run after on_exit returns, so on_exit may free it. */
+#define _GNU_SOURCE  /* pipe2, POSIX_SPAWN_SETSID, posix_spawn_file_actions_add{chdir,closefrom}_np \
+                      */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "worker/runner.h"
 
 extern char **environ;
 
-#define TREE_MAX 4096 /* processes visited per memory sample */
+#define TREE_MAX     4096            /* processes visited per memory sample */
+#define DEFAULT_PATH "/bin:/usr/bin" /* what execvp searches when PATH is unset */
+
+/* The SIGCHLD watcher shared by the runs of one loop (see the top of this file). Owned
+ * by itself: freed by its close callback, once its last run is reaped. */
+typedef struct reaper {
+    uv_signal_t sig; /* sig.data is the reaper */
+    drv_run *runs;   /* runs not yet reaped, linked by reap_next/reap_prev */
+} reaper;
 
 struct drv_run {
     uv_loop_t *loop;
-    uv_process_t proc;
     uv_pipe_t out, err;
     uv_timer_t deadline, sampler, drain;
     int open_handles; /* handles not yet through their close callback */
     bool spawned, exited, out_done, err_done, term_sent, closing, delivered, free_requested;
     int pid;
+    reaper *reaper; /* while the main process is not reaped; NULL otherwise */
+    drv_run *reap_prev, *reap_next;
     uint64_t start_ns;
     double kill_grace_s;
     unsigned sample_ms;
@@ -191,7 +226,6 @@ static void maybe_finish(drv_run *r)
     close_handle((uv_handle_t *)&r->deadline);
     close_handle((uv_handle_t *)&r->sampler);
     close_handle((uv_handle_t *)&r->drain);
-    close_handle((uv_handle_t *)&r->proc);
 }
 
 /* Stops reading a pipe and closes it. */
@@ -212,7 +246,9 @@ static void on_drain_timeout(uv_timer_t *t)
     pipe_done(r, &r->err);
 }
 
-/* Sends sig to the run's whole process group. */
+/* Sends sig to the run's whole process group. Callers stop once the main process is
+ * reaped (process_exited sends the last SIGKILL right then): the group id stays reserved
+ * only while some member of the group lives. */
 static void signal_group(drv_run *r, int sig)
 {
     if (r->pid > 0)
@@ -234,20 +270,129 @@ static void on_deadline(uv_timer_t *t)
     }
 }
 
-static void on_process_exit(uv_process_t *p, int64_t exit_status, int term_signal)
+/* ---- reaping ----------------------------------------------------------------------- */
+
+static void on_sigchld(uv_signal_t *h, int signum);
+
+/* uv_walk callback: stores in *arg the reaper of the loop, if it has a live one. */
+static void find_reaper(uv_handle_t *h, void *arg)
 {
-    drv_run *r = p->data;
+    reaper **found = arg;
+    if (*found || h->type != UV_SIGNAL || uv_is_closing(h))
+        return;
+    uv_signal_t *s = (uv_signal_t *)h;
+    if (s->signum == SIGCHLD && s->signal_cb == on_sigchld)
+        *found = h->data;
+}
+
+static void on_reaper_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* Puts r on the list of its loop's reaper, creating and starting the reaper if the loop
+ * has none. Returns 0, or a libuv error code when SIGCHLD cannot be watched (r is then
+ * on no list). */
+static int reaper_add(drv_run *r)
+{
+    reaper *rp = NULL;
+    uv_walk(r->loop, find_reaper, &rp);
+    if (!rp) {
+        rp = drv_xcalloc(1, sizeof *rp); /* freed by on_reaper_closed */
+        int rc = uv_signal_init(r->loop, &rp->sig);
+        if (rc != 0) {
+            free(rp);
+            return rc;
+        }
+        rp->sig.data = rp;
+        rc = uv_signal_start(&rp->sig, on_sigchld, SIGCHLD);
+        if (rc != 0) {
+            uv_close((uv_handle_t *)&rp->sig, on_reaper_closed);
+            return rc;
+        }
+    }
+    r->reaper = rp;
+    r->reap_prev = NULL;
+    r->reap_next = rp->runs;
+    if (rp->runs)
+        rp->runs->reap_prev = r;
+    rp->runs = r;
+    return 0;
+}
+
+/* Takes r off its reaper's list (nothing if it is on none); the reaper closes when that
+ * was its last run. */
+static void reaper_remove(drv_run *r)
+{
+    reaper *rp = r->reaper;
+    if (!rp)
+        return;
+    if (r->reap_prev)
+        r->reap_prev->reap_next = r->reap_next;
+    else
+        rp->runs = r->reap_next;
+    if (r->reap_next)
+        r->reap_next->reap_prev = r->reap_prev;
+    r->reaper = NULL;
+    r->reap_prev = r->reap_next = NULL;
+    if (!rp->runs)
+        uv_close((uv_handle_t *)&rp->sig, on_reaper_closed);
+}
+
+/* The main process has been reaped: records how it ended, kills what is left of its
+ * group (its pipes then close and the run can end) and starts the drain timer. */
+static void process_exited(drv_run *r, int exit_code, int term_signal)
+{
+    reaper_remove(r);
     r->exited = true;
     r->result.duration_s = (double)(uv_hrtime() - r->start_ns) / 1e9;
     r->result.term_signal = term_signal;
-    r->result.exit_code = term_signal ? -1 : (int)exit_status;
-    /* What is left of the group goes now: its pipes then close and the run can end. */
+    r->result.exit_code = exit_code;
     signal_group(r, SIGKILL);
     uv_timer_stop(&r->deadline);
     uv_timer_stop(&r->sampler);
     uv_timer_start(&r->drain, on_drain_timeout, DRV_RUN_DRAIN_MS, 0);
     maybe_finish(r);
 }
+
+/* Reaps r's main process if it has ended (waitpid on its pid only, WNOHANG). */
+static void try_reap(drv_run *r)
+{
+    if (r->pid <= 0)
+        return; /* waitpid(0) would wait for any child of our own group */
+    int status = 0;
+    pid_t got;
+    do
+        got = waitpid(r->pid, &status, WNOHANG);
+    while (got < 0 && errno == EINTR);
+    if (got == 0)
+        return; /* still running (or only stopped: stops are not reported) */
+    if (got < 0) {
+        /* ECHILD: somebody else in the process reaped it (waitpid(-1)); its status is
+         * lost, but the run must still end. */
+        process_exited(r, -1, 0);
+        return;
+    }
+    if (WIFEXITED(status))
+        process_exited(r, WEXITSTATUS(status), 0);
+    else if (WIFSIGNALED(status))
+        process_exited(r, -1, WTERMSIG(status));
+}
+
+/* SIGCHLD: checks every run of this loop's reaper (one signal may stand for several
+ * exits). try_reap only ever takes its own run off the list, and the reaper is freed
+ * only by its close callback, so walking on with the saved next is safe. */
+static void on_sigchld(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    reaper *rp = h->data;
+    for (drv_run *r = rp->runs, *next; r; r = next) {
+        next = r->reap_next;
+        try_reap(r);
+    }
+}
+
+/* ---- output pipes ------------------------------------------------------------------ */
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -270,6 +415,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     free(buf->base);
     if (nread < 0)
         pipe_done(r, (uv_pipe_t *)s);
+}
+
+/* Hands the read end fd to p and starts reading it; on failure (fd is then closed) marks
+ * the pipe done, and the run ends when the process does. */
+static void open_pipe(drv_run *r, uv_pipe_t *p, int fd)
+{
+    if (uv_pipe_open(p, fd) != 0) {
+        close(fd);
+        pipe_done(r, p);
+    } else if (uv_read_start((uv_stream_t *)p, on_alloc, on_read) != 0) {
+        pipe_done(r, p); /* closing p closes fd */
+    }
 }
 
 /* ---- starting ---------------------------------------------------------------------- */
@@ -311,6 +468,123 @@ static char **merge_env(char *const *additions)
     return env;
 }
 
+/* Finds prog (a name without '/') on the PATH of env, the child's environment, the way
+ * execvp in the child did under uv_spawn: entries in order, an empty entry meaning the
+ * current directory, PATH unset meaning DEFAULT_PATH; a relative entry is relative to
+ * cwd (the child's directory) when cwd is set. Returns the path of the first executable
+ * regular file (new string, the caller frees it), or NULL with *errn set to EACCES when
+ * only files that cannot be executed were found, ENOENT when nothing was. */
+static char *search_path(const char *prog, char *const *env, const char *cwd, int *errn)
+{
+    const char *path = DEFAULT_PATH;
+    for (size_t i = 0; env[i]; i++)
+        if (strncmp(env[i], "PATH=", 5) == 0)
+            path = env[i] + 5;
+    size_t cap = strlen(path) + (cwd ? strlen(cwd) : 0) + strlen(prog) + 4;
+    char *cand = drv_xmalloc(cap); /* returned, or freed below */
+    bool denied = false;
+    for (const char *p = path;; p++) {
+        size_t n = strcspn(p, ":");
+        const char *dir = n ? p : ".";
+        int dlen = n ? (int)n : 1;
+        if (dir[0] != '/' && cwd)
+            snprintf(cand, cap, "%s/%.*s/%s", cwd, dlen, dir, prog);
+        else
+            snprintf(cand, cap, "%.*s/%s", dlen, dir, prog);
+        struct stat st;
+        if (stat(cand, &st) == 0) {
+            if (S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
+                return cand;
+            denied = true;
+        } else if (errno == EACCES) {
+            denied = true;
+        }
+        p += n;
+        if (!*p)
+            break;
+    }
+    free(cand);
+    *errn = denied ? EACCES : ENOENT;
+    return NULL;
+}
+
+/* Moves *fd to a descriptor above 2 (close-on-exec) if it is 0, 1 or 2, which only
+ * happens when the worker runs with a standard stream closed: the child's file actions
+ * would otherwise overwrite it before copying it. Returns 0, or an errno value. */
+static int above_stdio(int *fd)
+{
+    if (*fd > 2)
+        return 0;
+    int moved = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+    if (moved < 0)
+        return errno;
+    close(*fd);
+    *fd = moved;
+    return 0;
+}
+
+/* posix_spawn of file with args and env as the contract wants it: stdin /dev/null,
+ * stdout and stderr the write ends out_w and err_w, cwd (if set), a new session, an
+ * empty signal mask and every signal at its default. A file the kernel cannot execute
+ * (ENOEXEC: a script without "#!") is run by /bin/sh, as execvp does. Returns 0 with
+ * *pid set, or an errno value. */
+static int spawn_child(const char *file, char *const *args, char *const *env, const char *cwd,
+                       int out_w, int err_w, pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t empty, all;
+    int rc = posix_spawn_file_actions_init(&fa);
+    if (rc != 0)
+        return rc;
+    rc = posix_spawnattr_init(&attr);
+    if (rc != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        return rc;
+    }
+    sigemptyset(&empty);
+    sigemptyset(&all);
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            sigaddset(&all, s); /* glibc refuses its own internal signals: fine */
+    if (!rc)
+        rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (!rc)
+        rc = posix_spawn_file_actions_adddup2(&fa, out_w, 1);
+    if (!rc)
+        rc = posix_spawn_file_actions_adddup2(&fa, err_w, 2);
+    /* Nothing of the worker's reaches the test: no socket to the coordinator, no pipe of
+     * libwebsockets or libuv, whatever flags they were opened with. */
+    if (!rc)
+        rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    if (!rc && cwd)
+        rc = posix_spawn_file_actions_addchdir_np(&fa, cwd);
+    if (!rc)
+        rc = posix_spawnattr_setsigmask(&attr, &empty);
+    if (!rc)
+        rc = posix_spawnattr_setsigdefault(&attr, &all);
+    if (!rc)
+        rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                                 POSIX_SPAWN_SETSIGDEF);
+    if (!rc)
+        rc = posix_spawn(pid, file, &fa, &attr, args, env);
+    if (rc == ENOEXEC) {
+        size_t argc = 0;
+        while (args[argc])
+            argc++;
+        char **sh = drv_xcalloc(argc + 2, sizeof *sh); /* freed below */
+        sh[0] = "/bin/sh";
+        sh[1] = (char *)file;
+        for (size_t i = 1; i < argc; i++)
+            sh[i + 1] = args[i];
+        rc = posix_spawn(pid, "/bin/sh", &fa, &attr, sh, env);
+        free(sh);
+    }
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    return rc;
+}
+
 /* Checks what drv_runner_start() rejects outright. */
 static int check_spec(const drv_run_spec *spec, drv_error *err)
 {
@@ -327,6 +601,55 @@ static int check_spec(const drv_run_spec *spec, drv_error *err)
     if (!(spec->timeout_s >= 0) || !(spec->kill_grace_s >= 0))
         return drv_error_set(err, "run: timeout %g s and kill grace %g s must be >= 0",
                              spec->timeout_s, spec->kill_grace_s);
+    return 0;
+}
+
+/* Starts the child of r (args, env, cwd as drv_runner_start prepared them): the output
+ * pipes, the reaper, posix_spawn. Returns 0 with r->pid set and both read ends handed
+ * to r->out and r->err, or an errno value with nothing left open and r on no reaper. */
+static int start_child(drv_run *r, char *const *args, char *const *env, const char *cwd)
+{
+    int out[2] = {-1, -1}, err[2] = {-1, -1};
+    int rc = 0;
+    char *found = NULL; /* the program found on PATH; freed below */
+    const char *file = args[0];
+    if (!strchr(file, '/')) {
+        found = search_path(file, env, cwd, &rc);
+        if (!found)
+            return rc;
+        file = found;
+    }
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
+        rc = errno;
+    if (!rc)
+        rc = above_stdio(&out[1]);
+    if (!rc)
+        rc = above_stdio(&err[1]);
+    /* The reaper watches SIGCHLD before the child exists: its exit cannot be missed. */
+    if (!rc && reaper_add(r) != 0)
+        rc = EAGAIN;
+    pid_t pid = 0;
+    if (!rc) {
+        r->start_ns = uv_hrtime();
+        rc = spawn_child(file, args, env, cwd, out[1], err[1], &pid);
+        if (rc != 0)
+            reaper_remove(r);
+    }
+    free(found);
+    /* The write ends belong to the child now (or to nobody); the read ends are handed
+     * to the loop, or closed when nothing runs. */
+    for (int i = 1; i >= 0; i--) {
+        if (out[i] >= 0 && (i == 1 || rc != 0))
+            close(out[i]);
+        if (err[i] >= 0 && (i == 1 || rc != 0))
+            close(err[i]);
+    }
+    if (rc != 0)
+        return rc;
+    r->pid = pid;
+    r->result.pid = pid;
+    open_pipe(r, &r->out, out[0]);
+    open_pipe(r, &r->err, err[0]);
     return 0;
 }
 
@@ -359,8 +682,7 @@ int drv_runner_start(uv_loop_t *loop, const drv_run_spec *spec, drv_run **out, d
     uv_timer_init(loop, &r->drain);
     for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++)
         handles[i]->data = r;
-    r->proc.data = r;
-    r->open_handles = 6;
+    r->open_handles = 5;
 
     /* argv as executed: the spec's, or /bin/sh -c COMMAND [ARGS...]. Freed below. */
     size_t argc = 0;
@@ -377,38 +699,16 @@ int drv_runner_start(uv_loop_t *loop, const drv_run_spec *spec, drv_run **out, d
     args[k] = NULL;
     char **env = merge_env(spec->env);
 
-    uv_stdio_container_t stdio[3];
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = (uv_stream_t *)&r->out;
-    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[2].data.stream = (uv_stream_t *)&r->err;
-    uv_process_options_t opts;
-    memset(&opts, 0, sizeof opts);
-    opts.exit_cb = on_process_exit;
-    opts.file = args[0];
-    opts.args = args;
-    opts.env = env;
-    opts.cwd = spec->cwd;
-    opts.flags = UV_PROCESS_DETACHED;
-    opts.stdio_count = 3;
-    opts.stdio = stdio;
-
     struct stat st;
-    int rc = 0;
-    bool proc_init = false;
+    int rc = -1;
     if (spec->cwd && stat(spec->cwd, &st) != 0) {
         infra_failure(r, "working directory %s: %s", spec->cwd, strerror(errno));
-        rc = -1;
     } else if (spec->cwd && !S_ISDIR(st.st_mode)) {
         infra_failure(r, "working directory %s: not a directory", spec->cwd);
-        rc = -1;
     } else {
-        r->start_ns = uv_hrtime();
-        rc = uv_spawn(loop, &r->proc, &opts);
-        proc_init = true; /* even a failed uv_spawn leaves a handle to close */
+        rc = start_child(r, args, env, spec->cwd);
         if (rc != 0)
-            infra_failure(r, "spawn %s: %s", args[0], uv_strerror(rc));
+            infra_failure(r, "spawn %s: %s", args[0], uv_strerror(uv_translate_sys_error(rc)));
     }
     free(args);
     free(env);
@@ -417,24 +717,20 @@ int drv_runner_start(uv_loop_t *loop, const drv_run_spec *spec, drv_run **out, d
     if (rc != 0) {
         /* Nothing runs: close everything; the last close callback delivers the result. */
         r->exited = r->out_done = r->err_done = r->closing = true;
-        r->open_handles = proc_init ? 6 : 5;
         for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++)
             uv_close(handles[i], on_closed);
-        if (proc_init)
-            uv_close((uv_handle_t *)&r->proc, on_closed);
         return 0;
     }
     r->spawned = true;
-    r->pid = r->proc.pid;
-    r->result.pid = r->proc.pid;
-    uv_read_start((uv_stream_t *)&r->out, on_alloc, on_read);
-    uv_read_start((uv_stream_t *)&r->err, on_alloc, on_read);
     uv_timer_start(&r->sampler, on_sample, 0, r->sample_ms);
     /* The loop's cached time may be old (a slow spawn, a caller that blocked): the
      * timeout counts from now. */
     uv_update_time(loop);
     if (spec->timeout_s > 0)
         uv_timer_start(&r->deadline, on_deadline, (uint64_t)(spec->timeout_s * 1000.0 + 0.5), 0);
+    /* A child that is already gone is reaped now rather than at the next loop turn (its
+     * SIGCHLD then finds nothing to do); on_exit still comes from the loop. */
+    try_reap(r);
     return 0;
 }
 

@@ -2,9 +2,11 @@
  *
  * The child gets its argv (executed directly, never through a shell unless spec->shell),
  * the worker's environment plus the spec's additions, a working directory, stdin from
- * /dev/null, and its own session and process group (UV_PROCESS_DETACHED: setsid(), so
- * the group id is the child's pid). Everything the test starts stays in that group
- * unless it calls setsid()/setpgid() itself.
+ * /dev/null, no blocked signal and every signal at its default disposition (glibc's
+ * posix_spawn leaves its two internal signals, 32 and 33, ignored), and its own session
+ * and process group (posix_spawn with POSIX_SPAWN_SETSID, so the group id is the
+ * child's pid). Everything the test starts stays in that group unless it calls
+ * setsid()/setpgid() itself.
  *
  * Ending: at the timeout, or on drv_run_cancel(), the whole group gets SIGTERM, and
  * SIGKILL kill_grace_s later if the main process is still alive. When the main process
@@ -77,9 +79,10 @@ typedef void (*drv_run_output_cb)(drv_run *run, drv_run_stream stream, const cha
 typedef void (*drv_run_exit_cb)(drv_run *run, const drv_run_result *result, void *data);
 
 typedef struct drv_run_spec {
-    char *const *argv; /* NULL-terminated; argv[0] the program (searched on PATH if it
-                          has no '/'); with shell, argv[0] is a command line for
-                          /bin/sh -c and argv[1..] become $0, $1, ... */
+    char *const *argv; /* NULL-terminated; argv[0] the program (searched on the PATH
+                          of the child's environment if it has no '/'); with shell,
+                          argv[0] is a command line for /bin/sh -c and argv[1..] become
+                          $0, $1, ... */
     bool shell;
     char *const *env;            /* NULL-terminated "KEY=VALUE" added to (or replacing in) the
                                     worker's environment; may be NULL */
