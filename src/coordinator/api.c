@@ -123,18 +123,12 @@ static bool parse_id(const char *s, size_t len, uint64_t *id)
     return true;
 }
 
-/* Constant-time comparison of the bearer token with want. */
+/* Whether the Authorization header carries the bearer token want. */
 static bool token_ok(const char *auth, const char *want)
 {
     const char *prefix = "Bearer ";
-    if (strncmp(auth, prefix, strlen(prefix)) != 0)
-        return false;
-    const char *got = auth + strlen(prefix);
-    size_t a = strlen(got), b = strlen(want);
-    unsigned diff = (unsigned)(a ^ b);
-    for (size_t i = 0; i < b; i++)
-        diff |= (unsigned)(unsigned char)want[i] ^ (unsigned)(unsigned char)(i < a ? got[i] : 0);
-    return diff == 0;
+    return strncmp(auth, prefix, strlen(prefix)) == 0 &&
+           drv_coord_token_equal(auth + strlen(prefix), want);
 }
 
 /* ---- tests ---- */

@@ -7,21 +7,7 @@
 
 #include "coordinator/coord.h"
 
-/* Sends an error frame about a refused message; the connection stays open. */
-static void reply_error(drv_wsession *s, const char *message, const char *field)
-{
-    drv_msg m;
-    drv_msg_init(&m, DRV_MSG_ERROR);
-    m.error.message = (char *)message;
-    m.error.field = (char *)field;
-    size_t len = 0;
-    char *text = drv_msg_encode(&m, &len, NULL);
-    if (text)
-        drv_server_queue(s, text, len);
-    free(text);
-}
-
-static bool token_equal(const char *got, const char *want)
+bool drv_coord_token_equal(const char *got, const char *want)
 {
     size_t a = strlen(got), b = strlen(want);
     unsigned diff = (unsigned)(a ^ b);
@@ -32,7 +18,7 @@ static bool token_equal(const char *got, const char *want)
 
 static void on_hello(drv_coordinator *c, drv_wsession *s, const drv_msg_hello *h)
 {
-    if (c->worker_token && !token_equal(h->token, c->worker_token)) {
+    if (c->worker_token && !drv_coord_token_equal(h->token, c->worker_token)) {
         drv_coord_log(c, "refused worker \"%s\": bad worker token", h->name);
         drv_server_refuse(s, "hello.token: bad worker token", "hello.token");
         return;
@@ -235,18 +221,18 @@ void drv_channel_frame(drv_coordinator *c, drv_wsession *s, const char *text, si
         if (!s->has_worker)
             drv_server_refuse(s, err.msg, NULL);
         else
-            reply_error(s, err.msg, NULL);
+            drv_server_send_error(s, err.msg, NULL);
         return;
     }
     if (!(drv_msg_senders(m.type) & DRV_MSG_FROM_WORKER)) {
         char msg[128];
         snprintf(msg, sizeof msg, "%s: sent by the coordinator, never by a worker",
                  drv_msg_type_name(m.type));
-        reply_error(s, msg, "type");
+        drv_server_send_error(s, msg, "type");
     } else if (!s->has_worker && m.type != DRV_MSG_HELLO) {
         drv_server_refuse(s, "the first frame must be hello", "type");
     } else if (s->has_worker && m.type == DRV_MSG_HELLO) {
-        reply_error(s, "hello: this connection already said hello", "type");
+        drv_server_send_error(s, "hello: this connection already said hello", "type");
     } else {
         switch (m.type) {
         case DRV_MSG_HELLO:

@@ -166,6 +166,8 @@ int drv_server_start(drv_coordinator *c, drv_error *err);
 void drv_server_queue(drv_wsession *s, const char *text, size_t len);
 /* Asks lws to call back when s (or h) can be written. */
 void drv_server_want_write(struct lws *wsi);
+/* Queues an error frame about a refused message; the connection stays open. */
+void drv_server_send_error(drv_wsession *s, const char *message, const char *field);
 /* Queues an error frame and closes the connection once it is out. */
 void drv_server_refuse(drv_wsession *s, const char *message, const char *field);
 
@@ -177,6 +179,9 @@ void drv_api_handle(drv_coordinator *c, drv_hsession *h);
 void drv_api_error(drv_hsession *h, int status, const char *message, const char *field);
 
 /* ---- channel.c ---- */
+/* Compares a presented token with the expected one in time that does not depend on
+ * where they differ (only on the expected one's length). */
+bool drv_coord_token_equal(const char *got, const char *want);
 /* One complete text frame from a worker connection. */
 void drv_channel_frame(drv_coordinator *c, drv_wsession *s, const char *text, size_t len);
 /* The connection closed (either side). */

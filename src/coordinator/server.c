@@ -228,7 +228,7 @@ void drv_server_queue(drv_wsession *s, const char *text, size_t len)
     lws_callback_on_writable(s->wsi);
 }
 
-void drv_server_refuse(drv_wsession *s, const char *message, const char *field)
+void drv_server_send_error(drv_wsession *s, const char *message, const char *field)
 {
     drv_msg m;
     drv_msg_init(&m, DRV_MSG_ERROR);
@@ -239,6 +239,11 @@ void drv_server_refuse(drv_wsession *s, const char *message, const char *field)
     if (text)
         drv_server_queue(s, text, len);
     free(text);
+}
+
+void drv_server_refuse(drv_wsession *s, const char *message, const char *field)
+{
+    drv_server_send_error(s, message, field);
     s->closing = true;
 }
 
