@@ -370,6 +370,10 @@ drv_store *drv_store_open_with(const char *path, const drv_store_options *opt, d
     }
     if (!opt)
         opt = &defaults;
+    /* No memory statistics: they take a global mutex on every allocation and drover
+     * reads none of them. Only possible before SQLite initialises (the first open); a
+     * later call is refused and changes nothing. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     drv_store *s = drv_xcalloc(1, sizeof *s);
     s->path = drv_xstrdup(path);
     int rc = sqlite3_open_v2(path, &s->db,
