@@ -34,22 +34,56 @@ void drv_json_describe(const json_t *v, char *buf, size_t len)
     }
 }
 
-/* Writes "base.key", or "key" when base is NULL or empty; too long a path ends in "...". */
+/* Appends the n bytes at s to out (holding *len bytes), as far as they fit; returns false
+ * when they did not all fit. */
+static bool path_append(char out[DRV_JSON_PATH_MAX], size_t *len, const char *s, size_t n)
+{
+    size_t room = DRV_JSON_PATH_MAX - 1 - *len;
+    bool fits = n <= room;
+    if (!fits)
+        n = room;
+    memcpy(out + *len, s, n);
+    *len += n;
+    return fits;
+}
+
+/* Ends a path of len bytes; one that did not fit ends in "...". */
+static void path_end(char out[DRV_JSON_PATH_MAX], size_t len, bool fits)
+{
+    out[len] = '\0';
+    if (!fits)
+        memcpy(out + DRV_JSON_PATH_MAX - 4, "...", 4);
+}
+
+/* Writes "base.key", or "key" when base is NULL or empty; too long a path ends in "...".
+ * Built by hand, not with snprintf: every field of every message and test gets its path,
+ * whether or not anything is wrong with it. */
 void drv_json_path_key(char out[DRV_JSON_PATH_MAX], const char *base, const char *key)
 {
-    bool has_base = base && *base;
-    int n =
-        snprintf(out, DRV_JSON_PATH_MAX, "%s%s%s", has_base ? base : "", has_base ? "." : "", key);
-    if (n >= DRV_JSON_PATH_MAX)
-        memcpy(out + DRV_JSON_PATH_MAX - 4, "...", 4);
+    size_t len = 0;
+    bool fits = true;
+    if (base && *base)
+        fits = path_append(out, &len, base, strlen(base)) && path_append(out, &len, ".", 1);
+    if (fits)
+        fits = path_append(out, &len, key, strlen(key));
+    path_end(out, len, fits);
 }
 
 /* Writes "base[index]"; too long a path ends in "...". */
 void drv_json_path_index(char out[DRV_JSON_PATH_MAX], const char *base, size_t index)
 {
-    int n = snprintf(out, DRV_JSON_PATH_MAX, "%s[%zu]", base ? base : "", index);
-    if (n >= DRV_JSON_PATH_MAX)
-        memcpy(out + DRV_JSON_PATH_MAX - 4, "...", 4);
+    char digits[24];
+    size_t nd = 0;
+    do {
+        digits[sizeof digits - 1 - nd++] = (char)('0' + index % 10);
+        index /= 10;
+    } while (index > 0);
+    size_t len = 0;
+    bool fits = !base || path_append(out, &len, base, strlen(base));
+    fits = fits && path_append(out, &len, "[", 1) &&
+           path_append(out, &len, digits + sizeof digits - nd, nd) &&
+           path_append(out, &len, "]", 1);
+    path_end(out, len, fits);
 }
 
 /* Looks key up in obj and writes its path. Returns the value, or NULL when absent or

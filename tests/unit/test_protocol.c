@@ -732,6 +732,37 @@ static void test_tasks_tags_committed(void **state)
     drv_tag_table_free(tags);
 }
 
+/* Field paths as errors show them: joined, indexed, and cut with "..." when too long. */
+static void test_json_paths(void **state)
+{
+    (void)state;
+    char out[DRV_JSON_PATH_MAX];
+    drv_json_path_key(out, NULL, "priority");
+    assert_string_equal(out, "priority");
+    drv_json_path_key(out, "", "priority");
+    assert_string_equal(out, "priority");
+    drv_json_path_key(out, "tests[3]", "priority");
+    assert_string_equal(out, "tests[3].priority");
+    drv_json_path_index(out, "tests", 0);
+    assert_string_equal(out, "tests[0]");
+    drv_json_path_index(out, "assign.tests", 18446744073709551615ull);
+    assert_string_equal(out, "assign.tests[18446744073709551615]");
+    char base[300];
+    memset(base, 'a', sizeof base - 1);
+    base[sizeof base - 1] = '\0';
+    drv_json_path_key(out, base, "k");
+    assert_int_equal(strlen(out), DRV_JSON_PATH_MAX - 1);
+    assert_string_equal(out + DRV_JSON_PATH_MAX - 4, "...");
+    base[DRV_JSON_PATH_MAX - 3] = '\0'; /* the key's dot no longer fits */
+    drv_json_path_key(out, base, "key");
+    assert_int_equal(strlen(out), DRV_JSON_PATH_MAX - 1);
+    assert_string_equal(out + DRV_JSON_PATH_MAX - 4, "...");
+    base[DRV_JSON_PATH_MAX - 6] = '\0'; /* "[7]" fits exactly */
+    drv_json_path_index(out, base, 7);
+    assert_int_equal(strlen(out), DRV_JSON_PATH_MAX - 3);
+    assert_string_equal(out + DRV_JSON_PATH_MAX - 7, "a[7]");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -748,6 +779,7 @@ int main(void)
         cmocka_unit_test(test_tasks_array_and_lines),
         cmocka_unit_test(test_tasks_errors_all_or_nothing),
         cmocka_unit_test(test_tasks_tags_committed),
+        cmocka_unit_test(test_json_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
