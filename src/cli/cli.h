@@ -104,6 +104,11 @@ int drv_cli_parse_id(const char *cmd, const char *what, const char *s, uint64_t 
 int drv_cli_wait_run(struct drv_client *c, const char *cmd, uint64_t run_id, double timeout_s,
                      bool quiet);
 
+/* `drover stress` (cmd_stress.c): fake workers over the real protocol against a
+ * coordinator (started or attached), with throughput, latency and memory; its usage. */
+int drv_cmd_stress(int argc, char **argv);
+void drv_cmd_stress_usage(FILE *out);
+
 /* `drover coordinator` (cmd_coordinator.c): serve until SIGINT/SIGTERM; and its usage. */
 int drv_cmd_coordinator(int argc, char **argv);
 void drv_cmd_coordinator_usage(FILE *out);

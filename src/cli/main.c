@@ -215,6 +215,8 @@ static const cli_command commands[] = {
      drv_cmd_sim_usage},
     {"status", "the coordinator, a run (RUN), the workers (--workers) or a test (--test ID)",
      drv_cmd_status, drv_cmd_status_usage},
+    {"stress", "load-test a coordinator with fake workers over the real protocol", drv_cmd_stress,
+     drv_cmd_stress_usage},
     {"submit", "submit tests: a JSON/JSONL file, or -- a command with requirement flags",
      drv_cmd_submit, drv_cmd_submit_usage},
     {"wait", "wait for a run; exit 0 only if every test passed", drv_cmd_wait, drv_cmd_wait_usage},

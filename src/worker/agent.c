@@ -17,6 +17,7 @@
  * and closes the four timers; the memory goes in the last close callback, so code
  * still on the stack under an event callback can read the agent safely. */
 #include <libwebsockets.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,10 +149,14 @@ typedef struct test_list {
 struct agent_test {
     agent_test *prev, *next; /* in the agent's queue or running list */
     drv_agent *agent;
-    drv_msg_test t; /* owned (moved out of the assign) */
-    drv_run *run;   /* owned while running */
-    uint64_t seq;   /* next output chunk's seq */
-    uint64_t cap;   /* output bytes that may be streamed */
+    drv_msg_test t;        /* owned (moved out of the assign) */
+    drv_run *run;          /* owned while running (a real run) */
+    uv_timer_t *sim_timer; /* owned while running (a simulated run; freed when closed) */
+    double sim_s;          /* simulated: the drawn duration */
+    double sim_start;      /* simulated: when it took its slot (monotonic seconds) */
+    bool sim_killed;       /* simulated: cancelled; the timer reports it now */
+    uint64_t seq;          /* next output chunk's seq */
+    uint64_t cap;          /* output bytes that may be streamed */
     uint64_t streamed;
     bool cap_noted;
     bool stopped; /* killed because the worker stops (drain deadline, abort, refusal) */
@@ -189,6 +194,7 @@ struct drv_agent {
     unsigned failures;      /* connection attempts failed since the last welcome */
     char drain_reason[128]; /* sent again after a reconnect while draining */
     uint64_t rng;
+    uint64_t sim_rng; /* simulated durations (seeded by cfg.sim_seed) */
 
     agent_mode mode;
     bool deliver_phase; /* worker drain: the runs' deadline passed, delivery time left */
@@ -348,6 +354,8 @@ static void send_drain(drv_agent *a, const char *reason)
 
 static void check_done(drv_agent *a);
 static void pump(drv_agent *a);
+static void sim_release(agent_test *t);
+static void sim_cancel(agent_test *t);
 
 /* Stops for good: status and message go to the DONE event. Runs still alive are killed
  * without a report; the connection is dropped. Nothing touches a after the event. */
@@ -364,6 +372,7 @@ static void finish(drv_agent *a, int status, const char *message)
         agent_test *t = a->running.head;
         list_remove(&a->running, t);
         drv_run_free(t->run); /* kills it; no on_exit */
+        sim_release(t);
         test_free(t);
     }
     while (a->queue.head) {
@@ -391,7 +400,10 @@ static void cancel_all(drv_agent *a, bool runs)
     if (runs)
         for (agent_test *t = a->running.head; t; t = t->next) {
             t->stopped = true;
-            drv_run_cancel(t->run);
+            if (t->sim_timer)
+                sim_cancel(t);
+            else
+                drv_run_cancel(t->run);
         }
 }
 
@@ -596,9 +608,116 @@ static void on_run_exit(drv_run *run, const drv_run_result *res, void *data)
     check_done(a);
 }
 
+/* ---- simulated runs ---------------------------------------------------------------- */
+
+/* A uniform number in (0, 1) from the simulation's xorshift generator. */
+static double sim_random(drv_agent *a)
+{
+    a->sim_rng ^= a->sim_rng << 13;
+    a->sim_rng ^= a->sim_rng >> 7;
+    a->sim_rng ^= a->sim_rng << 17;
+    return ((double)(a->sim_rng >> 11) + 0.5) / 9007199254740992.0;
+}
+
+/* The duration of a simulated test: the caller's function, unless it returns a negative
+ * number (or has none), else lognormal with the
+ * configured mean and sigma (Box-Muller), else the mean itself. Never negative. */
+static double sim_draw(drv_agent *a, const drv_msg_test *t)
+{
+    double d = a->cfg.sim_duration ? a->cfg.sim_duration(t, a->cfg.sim_data) : -1;
+    if (d >= 0) {
+        /* the caller's */
+    } else if (a->cfg.sim_mean_s > 0 && a->cfg.sim_sigma > 0) {
+        double s = a->cfg.sim_sigma;
+        double mu = log(a->cfg.sim_mean_s) - s * s / 2; /* so that the mean is sim_mean_s */
+        double u1 = sim_random(a), u2 = sim_random(a);
+        double z = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+        d = exp(mu + s * z);
+    } else {
+        d = a->cfg.sim_mean_s;
+    }
+    return d > 0 && isfinite(d) ? d : 0;
+}
+
+/* Close callback of a simulated run's timer: the timer is the only thing freed. */
+static void on_sim_timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Stops and releases t's simulation timer (no report); nothing for a real run. */
+static void sim_release(agent_test *t)
+{
+    if (!t->sim_timer)
+        return;
+    t->sim_timer->data = NULL;
+    uv_close((uv_handle_t *)t->sim_timer, on_sim_timer_closed);
+    t->sim_timer = NULL;
+}
+
+/* The simulated run of t is over (its time passed, or it was cancelled): its finished
+ * (exit 0, or signal 15 when cancelled), then the next queued test. */
+static void on_sim_timer(uv_timer_t *timer)
+{
+    agent_test *t = timer->data;
+    if (!t)
+        return;
+    drv_agent *a = t->agent;
+    drv_run_result res;
+    memset(&res, 0, sizeof res);
+    if (t->sim_killed) {
+        res.term_signal = 15;
+        res.duration_s = mono_now() - t->sim_start;
+    } else {
+        res.duration_s = t->sim_s;
+    }
+    char why[160];
+    snprintf(why, sizeof why, "killed: the worker %s",
+             a->mode == MODE_WORKER_DRAIN ? "was draining and its drain timeout passed"
+                                          : "was stopping");
+    send_finished(a, &t->t, &res, t->stopped ? why : NULL);
+    list_remove(&a->running, t);
+    sim_release(t);
+    test_free(t);
+    pump(a);
+    check_done(a);
+}
+
+/* Cancels a simulated run: reported (as a killed process would be) on the next turn. */
+static void sim_cancel(agent_test *t)
+{
+    t->sim_killed = true;
+    uv_timer_start(t->sim_timer, on_sim_timer, 0, 0);
+}
+
+/* Starts simulated test t (already off the queue): a timer of its drawn duration. */
+static void sim_start(drv_agent *a, agent_test *t)
+{
+    t->sim_timer = drv_xmalloc(sizeof *t->sim_timer); /* freed by on_sim_timer_closed */
+    uv_timer_init(a->hub->loop, t->sim_timer);
+    t->sim_timer->data = t;
+    t->sim_start = mono_now();
+    list_append(&a->running, t);
+    a->st.started++;
+    uv_timer_start(t->sim_timer, on_sim_timer, (uint64_t)(t->sim_s * 1000.0 + 0.5), 0);
+    if (a->cfg.sim_started) {
+        drv_msg m;
+        drv_msg_init(&m, DRV_MSG_STARTED);
+        m.started.ref.task_id = t->t.task_id;
+        m.started.ref.attempt = t->t.attempt;
+        m.started.pid = getpid();
+        m.started.t = wall_now();
+        enqueue(a, &m, m.started.ref);
+    }
+}
+
 /* Starts test t (already off the queue): a run, or an infra-failure finished. */
 static void start_test(drv_agent *a, agent_test *t)
 {
+    if (a->cfg.simulate) {
+        sim_start(a, t);
+        return;
+    }
     uint64_t cap = t->t.output_cap_bytes ? t->t.output_cap_bytes : a->cfg.output_cap_bytes;
     t->cap = cap;
     /* The runner keeps the tail for finished: no more than the protocol's tail limit,
@@ -748,6 +867,8 @@ static void on_assign(drv_agent *a, drv_msg_assign *as)
         t->agent = a;
         t->t = as->tests[i];
         memset(&as->tests[i], 0, sizeof as->tests[i]); /* moved: the message frees nothing */
+        if (a->cfg.simulate)
+            t->sim_s = sim_draw(a, &t->t);
         list_append(&a->queue, t);
     }
     pump(a);
@@ -759,7 +880,10 @@ static void on_cancel(drv_agent *a, drv_attempt_ref ref)
 {
     agent_test *t = list_find(&a->running, ref);
     if (t) {
-        drv_run_cancel(t->run); /* its finished comes from on_run_exit */
+        if (t->sim_timer)
+            sim_cancel(t); /* its finished comes from on_sim_timer */
+        else
+            drv_run_cancel(t->run); /* its finished comes from on_run_exit */
         return;
     }
     t = list_find(&a->queue, ref);
@@ -800,7 +924,10 @@ static void on_welcome(drv_agent *a, const drv_msg_welcome *w)
     char msg[1024];
     snprintf(msg, sizeof msg, "worker %s %s %s, %u slot%s, tags: %s%s", a->name,
              a->st.connects > 1 ? "reconnected to" : "connected to", a->url_text, a->cfg.slots,
-             a->cfg.slots == 1 ? "" : "s", a->tags_text, a->cfg.ack_only ? " (ack-only)" : "");
+             a->cfg.slots == 1 ? "" : "s", a->tags_text,
+             a->cfg.ack_only   ? " (ack-only)"
+             : a->cfg.simulate ? " (simulated)"
+                               : "");
     emit(a, DRV_AGENT_EV_CONNECTED, msg, 0, 0);
     want_write(a);
     check_done(a);
@@ -1324,8 +1451,10 @@ int drv_agent_start(drv_agent_hub *hub, const drv_agent_config *cfg, drv_agent *
         return drv_error_set(err, "worker slots: %u, expected 1..%d", cfg->slots,
                              DRV_PROBE_SLOTS_MAX);
     if (!(cfg->speed >= 0) || !(cfg->drain_timeout_s >= 0) || !(cfg->kill_grace_s >= 0) ||
-        !(cfg->backoff_min_s >= 0) || !(cfg->backoff_max_s >= 0))
-        return drv_error_set(err, "worker: speed, timeouts and backoff must be >= 0");
+        !(cfg->backoff_min_s >= 0) || !(cfg->backoff_max_s >= 0) || !(cfg->sim_mean_s >= 0) ||
+        !(cfg->sim_sigma >= 0))
+        return drv_error_set(err, "worker: speed, timeouts, backoff and simulated durations "
+                                  "must be >= 0");
 
     drv_agent *a = drv_xcalloc(1, sizeof *a); /* freed by drv_agent_free (release) */
     a->hub = hub;
@@ -1357,6 +1486,11 @@ int drv_agent_start(drv_agent_hub *hub, const drv_agent_config *cfg, drv_agent *
     a->rng = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)a;
     if (a->rng == 0)
         a->rng = 0x9E3779B97F4A7C15ull;
+    /* splitmix64 of the seed: nearby seeds give unrelated sequences. */
+    uint64_t z = cfg->sim_seed + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    a->sim_rng = (z ^ (z >> 31)) ? (z ^ (z >> 31)) : 1;
 
     size_t tl = 1;
     for (size_t i = 0; a->caps.tags && a->caps.tags[i]; i++)
@@ -1417,6 +1551,14 @@ void drv_agent_abort(drv_agent *a)
     check_done(a);
 }
 
+void drv_agent_disconnect(drv_agent *a)
+{
+    if (!a || a->freeing || a->mode == MODE_DONE || !a->wsi)
+        return;
+    /* lws closes it without a close frame; its CLOSED callback runs connection_lost(). */
+    lws_set_timeout(a->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
 void drv_agent_get_stats(const drv_agent *a, drv_agent_stats *out)
 {
     *out = a->st;
@@ -1440,4 +1582,23 @@ void drv_agent_free(drv_agent *a)
     uv_timer_t *timers[] = {&a->retry_timer, &a->hb_timer, &a->flush_timer, &a->deadline_timer};
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
         uv_close((uv_handle_t *)timers[i], on_timer_closed);
+}
+
+void drv_agent_caps_make(uint32_t cores, uint64_t memory_mb, uint32_t gpus, const char *const *tags,
+                         drv_msg_caps *out)
+{
+    memset(out, 0, sizeof *out);
+    out->cpu_cores = cores ? cores : 1;
+    out->memory_mb = memory_mb;
+    out->gpu_count = gpus;
+    if (tags) {
+        size_t n = 0;
+        while (tags[n])
+            n++;
+        out->tags = drv_xcalloc(n + 1, sizeof *out->tags); /* owned by out */
+        for (size_t i = 0; i < n; i++)
+            out->tags[i] = drv_xstrdup(tags[i]);
+    }
+    out->os = drv_xstrdup("linux");
+    out->arch = drv_xstrdup("x86_64");
 }

@@ -29,6 +29,14 @@
  *     A test that cannot be spawned is `finished` with infra_failure and error.
  *   - ack_only: no process at all; every assigned test is answered at once with a
  *     `finished` of exit code 0 and duration 0 (no `started`, no `output`).
+ *   - simulate (benchmarks: `drover stress`): no process either, but each test is
+ *     queued and holds a slot as a real one does, for a duration given by the
+ *     caller's sim_duration or drawn (lognormal with mean sim_mean_s and sigma
+ *     sim_sigma, from a generator seeded with sim_seed: the same seed gives the same
+ *     durations in the same order); a uv timer ends it with a `finished` of exit code
+ *     0 and that duration (`started` first when sim_started). cancel, drain and abort
+ *     treat a simulated test as a running process (a cancelled one is reported as
+ *     signal 15 after the time it had run).
  *   - cancel: a running attempt's process group is killed (drv_run_cancel) and its
  *     `finished` (signal) is reported as usual; a queued attempt is dropped and nothing
  *     is reported for it (the coordinator gave it up). An unknown attempt is ignored.
@@ -152,26 +160,48 @@ typedef struct drv_agent_event {
     int status;        /* DONE: 0 = drained and delivered everything; 1 = refused or lost */
 } drv_agent_event;
 
+/* Simulated mode: the duration in seconds test t will "run" for; a negative number (or
+ * NaN) means "draw it as without a function" (from sim_mean_s and sim_sigma), so the
+ * function can serve as a hook that only watches.
+ * Called on the loop once per test, when the assign holding it is received (so a caller
+ * can time the assign), in arrival order; t and its strings live only during the call. */
+typedef double (*drv_agent_duration_fn)(const drv_msg_test *t, void *data);
+
+/* Fills *out with capabilities given by hand instead of probed (fake workers, tests):
+ * cores (0 counts as 1), memory_mb, gpus, tags (NULL-terminated valid tag names, copied;
+ * NULL: none), os "linux", arch "x86_64". Release with drv_agent_caps_clear(). */
+void drv_agent_caps_make(uint32_t cores, uint64_t memory_mb, uint32_t gpus, const char *const *tags,
+                         drv_msg_caps *out);
+
 /* Called on the loop for every event. The agent may be freed from inside a DONE
  * event (and only from a DONE event). */
 typedef void (*drv_agent_event_cb)(drv_agent *agent, const drv_agent_event *ev, void *data);
 
 typedef struct drv_agent_config {
-    const char *url;             /* required; see drv_agent_parse_url() */
-    const char *token;           /* required, non-empty */
-    const char *name;            /* required, 1..63 bytes */
-    const drv_msg_caps *caps;    /* required (cpu_cores >= 1); copied */
-    uint32_t slots;              /* 1..DRV_PROBE_SLOTS_MAX */
-    double speed;                /* 0 = 1 */
-    bool ack_only;               /* answer every test with exit 0 without running it */
-    uint64_t output_cap_bytes;   /* 0 = DRV_RUN_OUTPUT_CAP_DEFAULT */
-    double drain_timeout_s;      /* 0 = DRV_AGENT_DRAIN_TIMEOUT_S */
-    double kill_grace_s;         /* 0 = the runner's default */
-    double backoff_min_s;        /* 0 = DRV_AGENT_BACKOFF_MIN_S */
-    double backoff_max_s;        /* 0 = DRV_AGENT_BACKOFF_MAX_S */
-    unsigned output_flush_ms;    /* 0 = DRV_AGENT_FLUSH_MS */
-    drv_agent_event_cb on_event; /* may be NULL */
-    void *data;                  /* passed to on_event */
+    const char *url;          /* required; see drv_agent_parse_url() */
+    const char *token;        /* required, non-empty */
+    const char *name;         /* required, 1..63 bytes */
+    const drv_msg_caps *caps; /* required (cpu_cores >= 1); copied */
+    uint32_t slots;           /* 1..DRV_PROBE_SLOTS_MAX */
+    double speed;             /* 0 = 1 */
+    bool ack_only;            /* answer every test with exit 0 without running it */
+    /* Simulated mode (ignored with ack_only): no process; each test holds a slot for a
+     * drawn duration (a uv timer), then is finished with exit 0 and that duration. */
+    bool simulate;
+    drv_agent_duration_fn sim_duration; /* NULL or < 0: drawn from sim_mean_s / sim_sigma */
+    void *sim_data;                     /* passed to sim_duration */
+    double sim_mean_s;                  /* mean duration of the draw; 0: finish at once */
+    double sim_sigma;                   /* lognormal sigma; 0: every test takes the mean */
+    uint64_t sim_seed;                  /* seeds the agent's draws (0: 1) */
+    bool sim_started;                   /* also send `started` (pid: this process's) */
+    uint64_t output_cap_bytes;          /* 0 = DRV_RUN_OUTPUT_CAP_DEFAULT */
+    double drain_timeout_s;             /* 0 = DRV_AGENT_DRAIN_TIMEOUT_S */
+    double kill_grace_s;                /* 0 = the runner's default */
+    double backoff_min_s;               /* 0 = DRV_AGENT_BACKOFF_MIN_S */
+    double backoff_max_s;               /* 0 = DRV_AGENT_BACKOFF_MAX_S */
+    unsigned output_flush_ms;           /* 0 = DRV_AGENT_FLUSH_MS */
+    drv_agent_event_cb on_event;        /* may be NULL */
+    void *data;                         /* passed to on_event */
 } drv_agent_config;
 
 /* What an agent did, for tests, `drover stress` and logs. */
@@ -207,6 +237,12 @@ void drv_agent_drain(drv_agent *agent, const char *reason);
 /* Stops now: cancels every run, drops the queue, delivers what it can in
  * DRV_AGENT_ABORT_GRACE_S, then DONE. Does nothing once the agent is done. */
 void drv_agent_abort(drv_agent *agent);
+
+/* Drops the connection as if the network lost it: nothing is said to the coordinator,
+ * what the agent holds keeps running, and it reconnects after its backoff (the results
+ * written shortly before are sent again, see above). Does nothing while not connected
+ * or once the agent is done. */
+void drv_agent_disconnect(drv_agent *agent);
 
 /* Copies the agent's counters into *out. */
 void drv_agent_get_stats(const drv_agent *agent, drv_agent_stats *out);
