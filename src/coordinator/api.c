@@ -670,6 +670,27 @@ static void worker_action(drv_coordinator *c, drv_hsession *h, const char *name,
 
 /* ---- status ---- */
 
+/* The coordinator's resident memory now and at its peak, in KiB, from /proc/self/status
+ * (Linux); null members where it cannot be read. */
+static json_t *memory_json(void)
+{
+    long long rss = -1, hwm = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            rss = atoll(line + 6);
+        else if (strncmp(line, "VmHWM:", 6) == 0)
+            hwm = atoll(line + 6);
+    }
+    if (f)
+        fclose(f);
+    json_t *o = json_object();
+    json_object_set_new(o, "rss_kb", rss >= 0 ? json_integer(rss) : json_null());
+    json_object_set_new(o, "hwm_kb", hwm >= 0 ? json_integer(hwm) : json_null());
+    return o;
+}
+
 static void status(drv_coordinator *c, drv_hsession *h)
 {
     drv_store_counts k;
@@ -699,6 +720,7 @@ static void status(drv_coordinator *c, drv_hsession *h)
     json_object_set_new(wk, "quarantined", json_integer(quarantined));
     json_object_set_new(o, "workers", wk);
     json_object_set_new(o, "late_results", json_integer((json_int_t)c->late_results));
+    json_object_set_new(o, "memory", memory_json());
     respond(h, 200, o);
 }
 

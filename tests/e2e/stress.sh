@@ -17,6 +17,8 @@ cat "$WORK/burst.out"
 grep -Eq '^passed: 2000/2000 .*: [0-9]+\.[0-9] tests/s' "$WORK/burst.out" ||
     fail "stress burst printed no tests/s figure"
 grep -q '^assign latency: p50 ' "$WORK/burst.out" || fail "stress burst printed no latency"
+grep -Eq '^coordinator memory: .*[0-9]+ kB' "$WORK/burst.out" ||
+    fail "stress burst printed no coordinator memory"
 
 "$DROVER" stress --url "$URL" --workers 20 --tests 400 --rate 200 --scenario worker_churn \
     --time-limit 30 >"$WORK/churn.out" 2>>"$WORK/stress.log" || {
