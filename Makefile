@@ -4,7 +4,8 @@
 #   make demo    install missing packages, build, run the live demo (scripts/demo.sh:
 #                a coordinator on SQLite, four local workers, the sample suite)
 #   make check   install missing packages, build normal + sanitizer builds, run all tests
-#   make bench   build and run the placement benchmark
+#   make bench   build and run the placement and end-to-end benchmarks
+#   make bench-policies  the standard policy comparison on the simulator (minutes)
 #   make fuzz    build the libFuzzer targets with clang and run each for FUZZ_SECONDS
 #   make format  clang-format every .c/.h under src/ tests/ bench/
 #   make clean   remove the build directories
@@ -19,7 +20,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 .NOTPARALLEL:
-.PHONY: all setup build build-asan demo check check-normal check-asan bench fuzz format clean
+.PHONY: all setup build build-asan demo check check-normal check-asan bench bench-policies fuzz format clean
 
 all: build
 
@@ -50,6 +51,9 @@ check: check-normal check-asan
 bench: build
 	./$(BUILD_DIR)/bench/placement
 	bench/e2e.sh $(BUILD_DIR)
+
+bench-policies: build
+	bench/policies.sh $(BUILD_DIR)
 
 # Each fuzz target for FUZZ_SECONDS (libFuzzer with ASan+UBSan, clang).
 FUZZ_DIR     := build-fuzz
