@@ -200,6 +200,11 @@ void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s);
 drv_task_state drv_balancer_task_state(const drv_balancer *b, drv_tref t);
 uint64_t drv_balancer_task_id(const drv_balancer *b, drv_tref t);
 drv_wref drv_balancer_task_worker(const drv_balancer *b, drv_tref t);
+/* The tests worker w holds (assigned or running), most recently given first:
+ * for (t = drv_balancer_held_first(b, w); t != DRV_REF_NONE; t = drv_balancer_held_next(b, t)).
+ * The walk is valid while nothing is placed, released or finished. */
+drv_tref drv_balancer_held_first(const drv_balancer *b, drv_wref w);
+drv_tref drv_balancer_held_next(const drv_balancer *b, drv_tref t);
 /* Predicted duration of t on worker w (mean and p90), as the policies see it. */
 drv_prediction drv_balancer_predict(const drv_balancer *b, drv_tref t, drv_wref w);
 

@@ -549,6 +549,16 @@ drv_wref drv_balancer_task_worker(const drv_balancer *b, drv_tref t)
     return task_live(b, t) ? b->tasks[t].worker : DRV_REF_NONE;
 }
 
+drv_tref drv_balancer_held_first(const drv_balancer *b, drv_wref w)
+{
+    return w < b->n_workers && b->workers[w].live ? b->workers[w].held : DRV_REF_NONE;
+}
+
+drv_tref drv_balancer_held_next(const drv_balancer *b, drv_tref t)
+{
+    return task_live(b, t) && b->tasks[t].worker != DRV_REF_NONE ? b->tasks[t].next : DRV_REF_NONE;
+}
+
 drv_prediction drv_balancer_predict(const drv_balancer *b, drv_tref t, drv_wref w)
 {
     const drv_btask *r = &b->tasks[t];

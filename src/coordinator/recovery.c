@@ -133,10 +133,10 @@ void drv_recovery_hello(drv_coordinator *c, drv_wref w, const drv_attempt_ref *r
     }
     /* Everything the balancer has on this worker is unconfirmed until listed. */
     bool any = false;
-    for (size_t t = 0; t < c->cap_tasks; t++) {
-        drv_ctask *ct = &c->tasks[t];
-        if (ct->live && drv_balancer_task_worker(c->bal, (drv_tref)t) == w) {
-            ct->unconfirmed = true;
+    for (drv_tref t = drv_balancer_held_first(c->bal, w); t != DRV_REF_NONE;
+         t = drv_balancer_held_next(c->bal, t)) {
+        if (t < c->cap_tasks && c->tasks[t].live) {
+            c->tasks[t].unconfirmed = true;
             any = true;
         }
     }
@@ -158,10 +158,22 @@ void drv_recovery_settle(drv_coordinator *c, drv_wref w, double now)
 {
     drv_cworker *cw = &c->workers[w];
     cw->reconciling = false;
-    for (size_t t = 0; t < c->cap_tasks; t++) {
-        drv_ctask *ct = &c->tasks[t];
-        if (!ct->live || !ct->unconfirmed || drv_balancer_task_worker(c->bal, (drv_tref)t) != w)
+    /* The walk changes what the worker holds (a lost test is finished), so collect first. */
+    size_t n = 0, cap = 0;
+    drv_tref *lost = NULL;
+    for (drv_tref t = drv_balancer_held_first(c->bal, w); t != DRV_REF_NONE;
+         t = drv_balancer_held_next(c->bal, t)) {
+        if (t >= c->cap_tasks || !c->tasks[t].live || !c->tasks[t].unconfirmed)
             continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            lost = drv_xrealloc(lost, cap * sizeof *lost); /* freed below */
+        }
+        lost[n++] = t;
+    }
+    for (size_t i = 0; i < n; i++) {
+        drv_tref t = lost[i];
+        drv_ctask *ct = &c->tasks[t];
         ct->unconfirmed = false;
         if (drv_balancer_task_state(c->bal, (drv_tref)t) == DRV_TASK_ASSIGNED) {
             /* Its assign never reached the worker (sent while it was away): send again. */
@@ -184,6 +196,7 @@ void drv_recovery_settle(drv_coordinator *c, drv_wref w, double now)
         if (drv_balancer_finished(c->bal, (drv_tref)t, now, &res, &d) == 0)
             drv_dispatch_decision(c, &d, &r);
     }
+    free(lost);
     c->place_needed = true;
 }
 

@@ -65,9 +65,10 @@ static void server_start(server *s, double heartbeat_timeout_s, double grace_s)
     o.worker_token = "worker-t";
     o.heartbeat_timeout_s = heartbeat_timeout_s;
     o.recovery_grace_s = grace_s;
-    o.quiet = true;
+    o.quiet = getenv("DRV_TEST_VERBOSE") == NULL;
     o.max_body = 1 << 20;
     o.balancer.settings.unschedulable_grace_s = 0.2;
+    o.balancer.settings.thermal.initial_share = 1; /* no warm-up ramp: not what is tested */
     uv_loop_init(&s->loop);
     drv_error err = {{0}};
     s->c = drv_coordinator_start(&s->loop, &o, &err);
@@ -610,6 +611,70 @@ static void test_restart_adopts_running(void **state)
     close(w);
 }
 
+/* A worker that reconnects within the heartbeat timeout and no longer holds what it was
+ * given: an assigned test it never got is sent again (same attempt); a running test it
+ * lost comes back as a new attempt (an infrastructure failure of the old one). */
+static void test_reconnect_reconciles(void **state)
+{
+    server *s = *state;
+    server_start(s, 3.0, 10.0);
+    submit(s,
+           "[{\"name\":\"a\",\"argv\":[\"true\"],\"max_retries\":2},"
+           "{\"name\":\"b\",\"argv\":[\"true\"],\"max_retries\":2}]",
+           2);
+    int w = worker_join(s, "w", 2, NULL, 0);
+    uint64_t started_id = 0, other = 0;
+    for (int got = 0; got < 2;) {
+        drv_msg m;
+        ws_expect(w, DRV_MSG_ASSIGN, &m);
+        for (size_t i = 0; i < m.assign.count; i++, got++) {
+            if (!started_id)
+                started_id = m.assign.tests[i].task_id;
+            else
+                other = m.assign.tests[i].task_id;
+        }
+        drv_msg_free(&m);
+    }
+    drv_msg st;
+    drv_msg_init(&st, DRV_MSG_STARTED);
+    st.started.ref = (drv_attempt_ref){started_id, 1};
+    st.started.pid = 7;
+    st.started.t = 1;
+    send_msg(w, &st);
+    wait_state(s, (int)started_id, "running");
+    close(w);
+    /* Back at once, holding nothing. */
+    w = worker_join(s, "w", 2, NULL, 0);
+    heartbeat(w, NULL, 0);
+    bool resent = false, replaced = false;
+    while (!resent || !replaced) {
+        drv_msg m;
+        ws_expect(w, DRV_MSG_ASSIGN, &m);
+        for (size_t i = 0; i < m.assign.count; i++) {
+            const drv_msg_test *t = &m.assign.tests[i];
+            if (t->task_id == other) {
+                assert_int_equal(t->attempt, 1); /* never reached it: the same attempt */
+                resent = true;
+            } else {
+                assert_int_equal(t->task_id, started_id);
+                assert_int_equal(t->attempt, 2); /* lost while running: a new attempt */
+                replaced = true;
+            }
+            finish(w, t->task_id, t->attempt, 0);
+        }
+        drv_msg_free(&m);
+    }
+    wait_state(s, (int)started_id, "passed");
+    wait_state(s, (int)other, "passed");
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/tests/%llu", (unsigned long long)started_id);
+    json_t *t = get_json(s, path);
+    json_t *first = json_array_get(json_object_get(t, "attempts"), 0);
+    assert_true(json_is_true(json_object_get(first, "infra_failure")));
+    json_decref(t);
+    close(w);
+}
+
 /* A worker whose tests keep failing for infrastructure reasons is quarantined (no more
  * work, the reason visible in the API) until an operator clears it. */
 static void test_quarantine_and_clear(void **state)
@@ -669,6 +734,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused_frames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_adopts_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconnect_reconciles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_and_clear, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
