@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# setup.sh - installs the Debian packages drover needs to build and test.
+# setup.sh - installs the Debian packages drover needs to build and test, then the npm
+# packages of package-lock.json (uPlot, inlined into `drover sim --html` reports, and
+# playwright-core, which drives Debian's chromium in the browser tests).
 #
 # Idempotent: checks every package with dpkg-query first and prints nothing when all
-# are installed. Otherwise runs `apt-get update` once and installs only the missing
-# ones, as root or through sudo. Exits non-zero with a message naming the packages
-# when it cannot install them.
+# are installed and node_modules matches package-lock.json. Otherwise runs `apt-get update` once
+# and installs only the missing ones, as root or through sudo (npm too, when
+# node_modules needs installing and no npm is on the PATH: a NodeSource node is kept),
+# then `npm ci` in the repository root. Exits non-zero with a message naming what it
+# cannot install.
 set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 packages=(
     build-essential
@@ -22,6 +28,7 @@ packages=(
     curl
     openssl
     zlib1g-dev
+    chromium
 )
 
 # `setup.sh --fuzz` also installs clang and its libFuzzer runtime (make fuzz).
@@ -42,7 +49,29 @@ for pkg in "${packages[@]}"; do
     fi
 done
 
+# npm ci when a package is missing or package-lock.json changed since the last install
+# (npm writes node_modules/.package-lock.json).
+need_npm_ci=false
+if [[ ! -f "$root/node_modules/uplot/dist/uPlot.iife.min.js" ||
+    ! -f "$root/node_modules/playwright-core/package.json" ||
+    "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]]; then
+    need_npm_ci=true
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
+
+# npm ci in the repository root: the exact versions of package-lock.json.
+npm_install() {
+    [[ "$need_npm_ci" == true ]] || return 0
+    echo "setup.sh: installing npm packages (npm ci in $root)"
+    (cd "$root" && npm ci --no-audit --no-fund --loglevel=error) ||
+        die "npm ci failed in $root (needs the npm registry; see package-lock.json)"
+    [[ -f "$root/node_modules/uplot/dist/uPlot.iife.min.js" &&
+        -f "$root/node_modules/playwright-core/package.json" ]] ||
+        die "npm ci did not install uplot and playwright-core in $root/node_modules"
+}
+
 if [[ ${#missing[@]} -eq 0 ]]; then
+    npm_install
     exit 0
 fi
 
@@ -70,4 +99,5 @@ for pkg in "${missing[@]}"; do
     status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
     [[ "$status" == "installed" ]] || die "package $pkg is still not installed after apt-get install"
 done
+npm_install
 echo "setup.sh: done"

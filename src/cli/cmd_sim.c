@@ -2,7 +2,8 @@
  *
  * Builds a workload from a named scenario (sim/generate.c), runs each requested policy
  * through its own balancer on a virtual clock (sim/engine.c) plus the baselines, and
- * prints the report as a table or as JSON. Options are read in two passes: first
+ * prints the report as a table or as JSON, and with --html also writes it as a page. Options are
+ * read in two passes: first
  * --scenario, whose defaults are applied, then every other option on top of them, so
  * `--scenario failures --crash-rate 0` is the failures scenario without crashes.
  *
@@ -11,8 +12,8 @@
  * has none); the engine takes any drv_workload. With a trace, heartbeats and
  * rebalancing default to about 100,000 over the trace's span.
  *
- * Ownership: the workload, the report and the JSON text are owned here and freed
- * before returning. */
+ * Ownership: the workload, the report, the JSON text and the HTML file are owned here
+ * and freed (closed) before returning. */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -33,6 +34,7 @@ typedef struct sim_args {
     const char *scenario;
     const char *policies;
     const char *config;
+    const char *html; /* --html FILE */
     bool json, no_timing;
     double ramp_s, heartbeat_s, rebalance_s, max_time_s;
     drv_sim_params p;
@@ -57,6 +59,7 @@ static const opt_rule rules[] = {
     {"--policies", OPT_STRING, ARG(policies), 0, 0},
     {"--config", OPT_STRING, ARG(config), 0, 0},
     {"--json", OPT_FLAG, ARG(json), 0, 0},
+    {"--html", OPT_STRING, ARG(html), 0, 0},
     {"--no-timing", OPT_FLAG, ARG(no_timing), 0, 0},
     {"--workers", OPT_SIZE, PAR(workers), 1, 1e6},
     {"--tests", OPT_SIZE, PAR(tests), 0, 1e8},
@@ -96,7 +99,7 @@ void drv_cmd_sim_usage(FILE *out)
     drv_sim_params d;
     drv_sim_params_default(&d);
     fprintf(out, "usage: drover sim [--scenario NAME] [--workers N] [--tests N] [--seed S]\n"
-                 "                  [--policies all|a,b,c] [--json] [options]\n"
+                 "                  [--policies all|a,b,c] [--json] [--html FILE] [options]\n"
                  "\n"
                  "Simulates a fleet and a suite on a virtual clock and runs every policy through\n"
                  "the real balancer (a fresh one per policy), next to two baselines that do not\n"
@@ -124,6 +127,8 @@ void drv_cmd_sim_usage(FILE *out)
         "  --policies LIST    all, or a comma-separated list (default all)\n"
         "  --config FILE      balancer config (default: the built-in defaults)\n"
         "  --json             print a JSON array, one object per policy and run\n"
+        "  --html FILE        also write a self-contained HTML report (charts inlined:\n"
+        "                     comparison, utilization and queue length over time)\n"
         "  --no-timing        leave wall-clock figures out (placements/s, events/s)\n"
         "  --load F           steady, spike: arrival rate as a share of capacity (%g):\n"
         "                     reference seconds of work per second over sum(slots x speed);\n"
@@ -304,6 +309,24 @@ static bool workers_given(int argc, char **argv)
     return false;
 }
 
+/* Writes the HTML report of rep to path (replacing the file). Returns 0, or -1 after
+ * printing what failed. */
+static int write_html(const char *path, const drv_sim_report *rep, bool timing)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "drover sim: --html: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    drv_error err = {{0}};
+    int rc = drv_sim_report_html(f, rep, timing, &err);
+    if (fclose(f) != 0 && rc == 0)
+        rc = drv_error_set(&err, "HTML report: write failed");
+    if (rc != 0)
+        fprintf(stderr, "drover sim: --html %s: %s\n", path, err.msg);
+    return rc;
+}
+
 int drv_cmd_sim(int argc, char **argv)
 {
     sim_args a;
@@ -425,6 +448,8 @@ int drv_cmd_sim(int argc, char **argv)
         } else {
             drv_sim_report_print(stdout, &rep, opt.timing);
         }
+        if (a.html && write_html(a.html, &rep, opt.timing) != 0)
+            rc = DRV_EXIT_FAILURE;
         for (size_t k = 0; k < rep.n_results; k++) {
             if (rep.results[k].unfinished > 0) {
                 fprintf(stderr, "drover sim: %s run %u left %llu tests unfinished\n",

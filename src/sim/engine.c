@@ -199,6 +199,7 @@ typedef struct sim {
     size_t n_final, n_running;
     size_t fleet_pending; /* JOIN, LEAVE, BACK events in the heap */
     bool changed;
+    double fleet_slots; /* slots of every worker of the workload: the series' denominator */
     drv_sim_result *res;
     drv_error *err;
     int failed; /* a call the run cannot go on after failed (err filled) */
@@ -648,6 +649,38 @@ static void setup_fleet(sim *s)
     }
 }
 
+/* ---- sampling over virtual time ------------------------------------------------------ */
+
+/* Appends the current state to the run's series; when the series is full, first keeps
+ * every other sample and doubles the interval (so the appended sample's time, the next
+ * grid point, stays the same). */
+static void sample_one(sim *s)
+{
+    drv_sim_result *r = s->res;
+    if (r->n_series == DRV_SIM_SERIES_MAX) {
+        for (uint32_t k = 1; 2 * k < DRV_SIM_SERIES_MAX; k++) {
+            r->series_util[k] = r->series_util[2 * k];
+            r->series_queue[k] = r->series_queue[2 * k];
+        }
+        r->n_series = DRV_SIM_SERIES_MAX / 2;
+        r->series_dt_s *= 2;
+    }
+    size_t arrived = s->next_arrival, done = s->n_final + s->n_running;
+    r->series_queue[r->n_series] = (float)(arrived > done ? arrived - done : 0);
+    r->series_util[r->n_series] =
+        s->fleet_slots > 0 ? (float)((double)s->n_running / s->fleet_slots) : 0;
+    r->n_series++;
+}
+
+/* Records the state, unchanged since the last event, at every grid point before t. One
+ * comparison per event when there is nothing to record. */
+static void sample_until(sim *s, double t)
+{
+    drv_sim_result *r = s->res;
+    while (s->t0 + r->n_series * r->series_dt_s < t)
+        sample_one(s);
+}
+
 /* Whether the run can still make progress: something runs, or tests, workers or
  * returning workers are still to come, or it has not been stuck for long. */
 static bool can_progress(const sim *s)
@@ -668,6 +701,10 @@ static void run_once(sim *s, drv_sim_result *res)
     s->next_arrival = 0;
     s->t0 = s->now;
     s->last_progress = s->now;
+    res->series_dt_s = DRV_SIM_SERIES_DT0;
+    s->fleet_slots = 0;
+    for (size_t j = 0; j < w->n_workers; j++)
+        s->fleet_slots += w->workers[j].slots;
     for (size_t i = 0; i < w->n_tests; i++)
         s->ts[i] = (sim_test){.ref = DRV_REF_NONE, .status = T_PENDING};
     setup_fleet(s);
@@ -683,6 +720,7 @@ static void run_once(sim *s, drv_sim_result *res)
         sim_event e = heap_pop(&s->heap);
         if (e.t - s->t0 > s->opt->max_time_s)
             break;
+        sample_until(s, e.t);
         s->now = e.t;
         handle(s, &e);
         while (!s->failed && s->heap.n > 0 && s->heap.v[0].t == s->now) {
@@ -699,6 +737,8 @@ static void run_once(sim *s, drv_sim_result *res)
             break;
     }
     sample_memory(s);
+    sample_until(s, s->now);
+    sample_one(s); /* the state at the end, at the first grid point at or after it */
 
     /* results */
     drv_sim_outcome *o = drv_xmalloc((w->n_tests + 1) * sizeof *o);
@@ -902,6 +942,50 @@ static bool baseline_fails(const drv_workload *w, size_t i, unsigned run, uint64
     return p > 0 && drv_sim_hash01(seed ^ 0xF1A4, i, run, 1) < p;
 }
 
+/* The grid index of time t: the first k with k x dt >= t, at most n. */
+static size_t grid_index(double t, double dt, size_t n)
+{
+    double k = ceil(t / dt);
+    return k <= 0 ? 0 : k >= (double)n ? n : (size_t)k;
+}
+
+/* The series of a baseline from per-test start and run times (start < 0: never ran):
+ * the engine's grid (DRV_SIM_SERIES_DT0 doubled until the makespan fits), counted with
+ * difference arrays in O(tests + samples). */
+static void baseline_series(drv_sim_result *r, const drv_workload *w, const double *start,
+                            const double *run)
+{
+    double dt = DRV_SIM_SERIES_DT0;
+    while (r->makespan_s / dt + 2 > DRV_SIM_SERIES_MAX)
+        dt *= 2;
+    size_t n = (size_t)(r->makespan_s / dt) + 2; /* the last grid point is past the end */
+    if (n > DRV_SIM_SERIES_MAX)
+        n = DRV_SIM_SERIES_MAX;
+    long *dq = drv_xcalloc(n + 1, sizeof *dq), *dr = drv_xcalloc(n + 1, sizeof *dr);
+    double slots = 0;
+    for (size_t j = 0; j < w->n_workers; j++)
+        slots += w->workers[j].slots;
+    for (size_t i = 0; i < w->n_tests; i++) {
+        if (start[i] < 0)
+            continue; /* unschedulable: final on arrival */
+        dq[grid_index(w->tests[i].arrival_s, dt, n)]++;
+        dq[grid_index(start[i], dt, n)]--;
+        dr[grid_index(start[i], dt, n)]++;
+        dr[grid_index(start[i] + run[i], dt, n)]--;
+    }
+    long q = 0, running = 0;
+    for (size_t k = 0; k < n; k++) {
+        q += dq[k];
+        running += dr[k];
+        r->series_queue[k] = (float)q;
+        r->series_util[k] = slots > 0 ? (float)((double)running / slots) : 0;
+    }
+    r->n_series = (uint32_t)n;
+    r->series_dt_s = dt;
+    free(dq);
+    free(dr);
+}
+
 /* Fills the result of a baseline from per-test start and run times (start < 0: never
  * ran, unschedulable). */
 static void baseline_finish(drv_sim_result *r, const drv_workload *w, const double *start,
@@ -924,6 +1008,7 @@ static void baseline_finish(drv_sim_result *r, const drv_workload *w, const doub
     drv_sim_result_fill(r, w, o, busy, drv_sim_lower_bound(w, dur));
     r->events = w->n_tests;
     free(o);
+    baseline_series(r, w, start, run);
 }
 
 void drv_sim_run_greedy(const drv_workload *w, const drv_sim_options *opt, drv_sim_result *out)

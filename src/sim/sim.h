@@ -12,6 +12,7 @@
  *               not use the balancer (greedy list scheduling, pytest-split style shares)
  *   metrics.c   the lower bound, percentiles, per-run results
  *   report.c    the terminal table and the JSON array
+ *   report_html.c  the self-contained HTML report (uPlot charts, inlined)
  *
  * Ownership: a drv_sim_report owns its results (drv_sim_report_free); everything else
  * is either caller-owned or borrowed for the duration of a call. */
@@ -103,8 +104,10 @@ typedef struct drv_sim_options {
 
 void drv_sim_options_default(drv_sim_options *o);
 
-#define DRV_SIM_KINDS_MAX 24 /* worker kinds reported apart; the rest are "other" */
-#define DRV_SIM_NAME_MAX  32
+#define DRV_SIM_KINDS_MAX  24 /* worker kinds reported apart; the rest are "other" */
+#define DRV_SIM_NAME_MAX   32
+#define DRV_SIM_SERIES_MAX 2000       /* samples of utilization and queue per run */
+#define DRV_SIM_SERIES_DT0 (1.0 / 64) /* the first sampling interval, s */
 
 /* One policy's figures for one run. Times are seconds from the run's start. */
 typedef struct drv_sim_result {
@@ -131,6 +134,14 @@ typedef struct drv_sim_result {
     size_t balancer_bytes;   /* the most drv_balancer_stats reported during the run */
     uint64_t events;         /* simulated events (arrivals, finishes, fleet events, ticks) */
     double wall_s;           /* wall time of the whole run */
+    /* Over virtual time: sample k is the state at k x series_dt_s from the run's start
+     * (after every event up to then), k < n_series; the last sample is at the run's end
+     * or just after. The engine starts at DRV_SIM_SERIES_DT0 and doubles the interval
+     * (keeping every other sample) whenever DRV_SIM_SERIES_MAX are taken. */
+    uint32_t n_series;
+    double series_dt_s;
+    float series_util[DRV_SIM_SERIES_MAX];  /* running tests / slots of the whole fleet */
+    float series_queue[DRV_SIM_SERIES_MAX]; /* tests arrived, not running, not final */
 } drv_sim_result;
 
 /* Runs w through a fresh balancer (and predictor) whose default scheduler is `policy`:
@@ -306,6 +317,21 @@ void drv_sim_report_print(FILE *out, const drv_sim_report *rep, bool timing);
  * and the counts). Without timing, placements_per_s is 0, so the text depends only on
  * the inputs. Returns a new string the caller frees. */
 char *drv_sim_report_json(const drv_sim_report *rep, bool timing);
+
+/* Writes rep as one self-contained HTML page to out (report_html.c): the terminal
+ * tables, the policy comparison (makespan against the bound, wait percentiles) and, per
+ * policy and run, utilization and queue length over time, drawn by uPlot (inlined from
+ * drv_sim_uplot_js/css: the page needs no network). The figures go in as a JSON blob.
+ * Every string from the input is escaped. Returns 0, or -1 with err filled when
+ * writing fails. */
+int drv_sim_report_html(FILE *out, const drv_sim_report *rep, bool timing, drv_error *err);
+
+/* uPlot's uPlot.iife.min.js and uPlot.min.css (npm package uplot), embedded at build time
+ * (cmake/embed_files.cmake): NUL-terminated, _len without the NUL. */
+extern const unsigned char drv_sim_uplot_js[];
+extern const size_t drv_sim_uplot_js_len;
+extern const unsigned char drv_sim_uplot_css[];
+extern const size_t drv_sim_uplot_css_len;
 
 /* ---- real traces (trace_load.c) ---- */
 
