@@ -49,10 +49,12 @@ export DROVER_URL=http://127.0.0.1:$(cat "$out/port")
 
 echo "drover demo: coordinator at $DROVER_URL (store $out/drover.db)"
 echo "  watch it:  curl $DROVER_URL/api/v1/status   (REST API: docs/api.md; reads are open)"
+# --no-detect: each worker offers what its labels say, whatever GPUs and browsers this
+# machine has, so the demo routes the same way everywhere.
 start_worker() {
     local name=$1
     shift
-    "$drover" worker --url "$DROVER_URL" --name "$name" "$@" >"$out/worker-$name.log" 2>&1 &
+    "$drover" worker --url "$DROVER_URL" --name "$name" --no-detect "$@" >"$out/worker-$name.log" 2>&1 &
     pids+=($!)
     echo "  worker $name $*"
 }

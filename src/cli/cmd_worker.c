@@ -36,8 +36,9 @@ void drv_cmd_worker_usage(FILE *out)
     fprintf(out,
             "usage: drover worker [--url URL] [--token T] [--name N] [--label TAG]...\n"
             "                     [--slots N] [--ack-only] [--output-cap BYTES]\n"
-            "                     [--drain-timeout S] [--ca FILE]\n"
-            "       drover worker --probe [--label TAG]... [--slots N] [--compact]\n"
+            "                     [--drain-timeout S] [--ca FILE] [--no-detect]\n"
+            "       drover worker --probe [--label TAG]... [--slots N] [--no-detect]\n"
+            "                     [--compact]\n"
             "\n"
             "Connects to a coordinator, registers this machine's capabilities, and runs the\n"
             "tests it is given, each as a child process in its own process group. Keeps\n"
@@ -60,6 +61,8 @@ void drv_cmd_worker_usage(FILE *out)
             "                     say (default %u)\n"
             "  --drain-timeout S  on SIGTERM, how long running tests may take before they\n"
             "                     are killed (default %g)\n"
+            "  --no-detect        offer no GPU or browser found on this machine: only cores,\n"
+            "                     memory and --label tags (to hide a device; tests)\n"
             "  --probe            print what this machine offers as JSON and exit\n"
             "  --compact          with --probe: one line of JSON instead of indented\n"
             "\n"
@@ -93,7 +96,7 @@ static int parse_number(const char *s, double max, double *out)
 
 /* What `drover worker` was asked to do. */
 typedef struct worker_opts {
-    bool probe, compact, ack_only;
+    bool probe, compact, ack_only, no_detect;
     long slots;
     const char *url, *token, *name, *ca;
     double output_cap, drain_timeout;
@@ -122,6 +125,8 @@ static int parse_args(int argc, char **argv, worker_opts *o)
             o->compact = true;
         } else if (strcmp(a, "--ack-only") == 0) {
             o->ack_only = true;
+        } else if (strcmp(a, "--no-detect") == 0) {
+            o->no_detect = true;
         } else if (strcmp(a, "--url") == 0) {
             o->url = argv[++i];
         } else if (strcmp(a, "--token") == 0) {
@@ -178,7 +183,8 @@ static int parse_args(int argc, char **argv, worker_opts *o)
  * after printing why. */
 static int probe(const worker_opts *o, drv_probe_result *r, drv_tag_table *tags)
 {
-    drv_probe_options opt = {.labels = o->labels, .slots = (uint32_t)o->slots};
+    drv_probe_options opt = {
+        .labels = o->labels, .slots = (uint32_t)o->slots, .no_detect = o->no_detect};
     drv_error err = {{0}};
     if (drv_probe_run(r, &opt, tags, &err) == 0)
         return 0;

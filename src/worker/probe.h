@@ -100,6 +100,9 @@ typedef struct drv_probe_options {
      * (".../firefox-esr" is firefox); NULL = the built-in list (Debian, Ubuntu snap,
      * Google, Microsoft, Mozilla, macOS install paths). Tests pass an empty list. */
     const char *const *browser_paths;
+    /* Offer no GPU and no browser found on the machine: only cores, memory and the
+     * labels (`drover worker --no-detect`: hiding a device, tests on any machine). */
+    bool no_detect;
 } drv_probe_options;
 
 /* Probes the machine as described at the top of this file and fills *out (cleared

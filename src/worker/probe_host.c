@@ -241,8 +241,10 @@ int drv_probe_run(drv_probe_result *out, const drv_probe_options *opt, drv_tag_t
 
     out->slots = opt->slots ? opt->slots : out->caps.cpu_cores;
     drv_tagset_add(&out->caps.tags, DRV_TAG_CPU);
-    drv_probe_gpus(out, opt);
-    drv_probe_browsers(out, opt);
+    if (!opt->no_detect) {
+        drv_probe_gpus(out, opt);
+        drv_probe_browsers(out, opt);
+    }
     return 0;
 }
 

@@ -87,10 +87,11 @@ start_coordinator() {
 }
 
 # start_worker NAME [ARGS...]: a worker connected to the coordinator; sets WORKER_PID.
+# --no-detect: it offers what its labels say, not this machine's GPUs and browsers.
 start_worker() {
     local name=$1
     shift
-    "$DROVER" worker --url "$URL" --name "$name" "$@" >>"$WORK/worker-$name.log" 2>&1 &
+    "$DROVER" worker --url "$URL" --name "$name" --no-detect "$@" >>"$WORK/worker-$name.log" 2>&1 &
     WORKER_PID=$!
     PIDS+=("$WORKER_PID")
 }

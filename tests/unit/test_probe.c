@@ -263,6 +263,26 @@ static void test_run_on_fake_proc(void **state)
     assert_true(drv_tagset_has(&r.caps.tags, DRV_TAG_CPU));
     assert_int_equal(drv_tagset_count(&r.caps.tags), 2);
     assert_int_equal(r.n_warnings, 0);
+
+    /* --no-detect: the same machine with a browser on the path offers neither the GPUs
+     * nor the browser, only cores, memory and its labels. */
+    write_file(bin, "chromium", "#!/bin/sh\n", 0755);
+    char *labels[] = {"webgpu", NULL};
+    opt.labels = labels;
+    opt.no_detect = true;
+    assert_int_equal(drv_probe_run(&r, &opt, tags, &err), 0);
+    assert_int_equal(r.caps.memory_mb, 64239);
+    assert_int_equal(r.caps.gpu_count, 0);
+    assert_int_equal(r.n_gpus, 0);
+    assert_int_equal(r.n_browsers, 0);
+    assert_false(drv_tagset_has(&r.caps.tags, DRV_TAG_CUDA));
+    assert_false(drv_tagset_has(&r.caps.tags, DRV_TAG_CHROMIUM));
+    assert_true(drv_tagset_has(&r.caps.tags, DRV_TAG_WEBGPU));
+    assert_int_equal(drv_tagset_count(&r.caps.tags), 2); /* cpu, webgpu */
+    opt.no_detect = false;
+    assert_int_equal(drv_probe_run(&r, &opt, tags, &err), 0);
+    assert_int_equal(r.n_browsers, 1);
+    assert_int_equal(r.caps.gpu_count, 2);
     drv_tag_table_free(tags);
     remove_tree(dir);
 }
@@ -493,7 +513,8 @@ static void test_json_shape(void **state)
         "\"driver_version\":535104005",
         "\"tags\":[\"cpu\",\"cuda\",\"zone-a\"]",
         "\"labels\":[\"zone-a\"]",
-        ("\"gpus\":[{\"vendor\":\"nvidia\",\"name\":\"NVIDIA GeForce RTX 3090\",\"memory_mb\":24576,"
+        ("\"gpus\":[{\"vendor\":\"nvidia\",\"name\":\"NVIDIA GeForce RTX "
+         "3090\",\"memory_mb\":24576,"
          "\"cuda_cc\":86,\"driver\":\"535.104.05\",\"source\":\"nvidia-smi\"}]"),
         "\"browsers\":[{\"name\":\"chromium\",\"path\":\"/usr/bin/chromium\"}]",
         "\"warnings\":[\"rocm-smi: exited with status 2\"]",
