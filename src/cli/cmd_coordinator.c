@@ -32,6 +32,10 @@ void drv_cmd_coordinator_usage(FILE *out)
             "  --heartbeat-timeout S     a silent worker is lost after S seconds (default 3)\n"
             "  --recovery-grace S        after a restart, wait S seconds for workers to\n"
             "                            report what they still run (default 10)\n"
+            "  --probe-interval S|never  probe a quarantined worker every S seconds; a probe\n"
+            "                            that passes clears the quarantine (default 30)\n"
+            "  --probe-command PROGRAM   what the probe runs on the worker, without\n"
+            "                            arguments; exit status 0 passes (default: true)\n"
             "  --max-body BYTES          largest request body (default %u)\n"
             "  --sync-full               fsync every commit (survives power loss; slower)\n"
             "  --port-file FILE          write the port once listening (for scripts)\n"
@@ -126,6 +130,17 @@ int drv_cmd_coordinator(int argc, char **argv)
         } else if (strcmp(a, "--heartbeat-timeout") == 0) {
             if (parse_seconds(a, v, &o.heartbeat_timeout_s) < 0)
                 return DRV_EXIT_USAGE;
+        } else if (strcmp(a, "--probe-interval") == 0) {
+            if (strcmp(v, "never") == 0)
+                o.probe_interval_s = -1;
+            else if (parse_seconds(a, v, &o.probe_interval_s) < 0)
+                return DRV_EXIT_USAGE;
+        } else if (strcmp(a, "--probe-command") == 0) {
+            if (!*v) {
+                fprintf(stderr, "drover coordinator: --probe-command: expected a program\n");
+                return DRV_EXIT_USAGE;
+            }
+            o.probe_command = v;
         } else if (strcmp(a, "--recovery-grace") == 0) {
             if (parse_seconds(a, v, &o.recovery_grace_s) < 0)
                 return DRV_EXIT_USAGE;

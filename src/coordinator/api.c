@@ -652,7 +652,7 @@ static void worker_action(drv_coordinator *c, drv_hsession *h, const char *name,
         reason = NULL;
     } else {
         health = DRV_HEALTH_DRAINING;
-        reason = "drained by an operator";
+        reason = DRV_HEALTH_OPERATOR_DRAIN;
     }
     drv_balancer_worker_set_health(c->bal, (drv_wref)w, health, reason, now);
     drv_error err;

@@ -86,6 +86,7 @@ static void on_hello(drv_coordinator *c, drv_wsession *s, const drv_msg_hello *h
     cw->free_slots = h->slots;
     s->worker = (drv_wref)w;
     s->has_worker = true;
+    drv_health_hello(c, (drv_wref)w, now);
     if (drv_store_worker_upsert(c->store, k, c->tags, now, &err) < 0 ||
         drv_store_event_append(c->store, now, back ? "worker_back" : "worker_joined", 0, h->name,
                                NULL, &err) < 0)
@@ -129,6 +130,10 @@ static drv_ctask *current(drv_coordinator *c, drv_wsession *s, const drv_attempt
 
 static void on_started(drv_coordinator *c, drv_wsession *s, const drv_msg_started *m)
 {
+    if (m->ref.task_id == 0) { /* a health probe (health.c): only its end matters */
+        c->workers[s->worker].last_seen = drv_coord_now();
+        return;
+    }
     drv_tref t;
     drv_ctask *ct = current(c, s, &m->ref, &t);
     drv_cworker *cw = &c->workers[s->worker];
@@ -156,6 +161,10 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
     double now = drv_coord_now();
     drv_cworker *cw = &c->workers[s->worker];
     cw->last_seen = now;
+    if (m->ref.task_id == 0) {
+        drv_health_probe_finished(c, s, m);
+        return;
+    }
     drv_tref t;
     drv_ctask *ct = current(c, s, &m->ref, &t);
     if (!ct) {
@@ -188,8 +197,10 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
                       .infra_failure = m->infra_failure,
                       .duration_s = m->duration_s};
     drv_decision d;
+    drv_health before = drv_balancer_worker(c->bal, s->worker)->health;
     if (drv_balancer_finished(c->bal, t, now, &res, &d) == 0)
         drv_dispatch_decision(c, &d, &r);
+    drv_health_changed(c, s->worker, before, now);
     if (m->infra_failure)
         drv_coord_log(c, "test %llu attempt %u on %s: infrastructure failure: %s",
                       (unsigned long long)m->ref.task_id, m->ref.attempt,

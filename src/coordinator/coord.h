@@ -93,6 +93,11 @@ typedef struct drv_cworker {
     size_t n_batch, cap_batch;
     drv_attempt_ref *cancels; /* attempts to cancel, sent after commit */
     size_t n_cancels, cap_cancels;
+    /* the quarantine probe (health.c) */
+    uint32_t probe_seq;   /* the last probe's number (its attempt; task id 0) */
+    bool probe_pending;   /* sent, no result yet */
+    double probe_sent_at; /* when the pending probe was sent */
+    double probe_next;    /* when the next probe is due; 0: not scheduled */
 } drv_cworker;
 
 /* A test found assigned or running at start, waiting for its worker to come back. */
@@ -107,6 +112,7 @@ struct drv_coordinator {
     uv_loop_t *loop;
     drv_coordinator_options opt; /* strings point into the copies below */
     char *listen_host, *db_path, *client_token, *worker_token, *tls_cert, *tls_key;
+    char *probe_command;
     int listen_port;
     void *foreign_loops[1]; /* read by lws_create_context */
     struct lws_context *lws;
@@ -200,8 +206,27 @@ void drv_dispatch_flush(drv_coordinator *c);
 void drv_dispatch_queue_assign(drv_coordinator *c, drv_wref w, drv_tref t);
 /* Queues a cancel of (task, attempt) for worker w. */
 void drv_dispatch_queue_cancel(drv_coordinator *c, drv_wref w, uint64_t task_id, uint32_t attempt);
+/* Encodes m and queues it on s (sent when s is writable). */
+void drv_dispatch_send(drv_wsession *s, const drv_msg *m);
 /* Releases the coordinator's record of a final test. */
 void drv_dispatch_forget(drv_coordinator *c, drv_tref t);
+
+/* ---- health.c ---- */
+/* The reason an operator's drain is stored with (api.c). */
+#define DRV_HEALTH_OPERATOR_DRAIN "drained by an operator"
+/* Whether health h (with its reason) is about the machine and outlives a connection:
+ * a quarantine, an operator's drain. */
+bool drv_health_persists(drv_health h, const char *reason);
+/* Worker w said hello: a quarantine or operator's drain stored for it is applied again
+ * (before its record is written back). */
+void drv_health_hello(drv_coordinator *c, drv_wref w, double now);
+/* Worker w's health went from before to what the balancer says now after a result: a
+ * new quarantine is stored and logged. */
+void drv_health_changed(drv_coordinator *c, drv_wref w, drv_health before, double now);
+/* Sends due probes to quarantined workers and gives up on unanswered ones. */
+void drv_health_tick(drv_coordinator *c, double now);
+/* A finished frame about task id 0: a probe's outcome. */
+void drv_health_probe_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finished *m);
 
 /* ---- recovery.c ---- */
 /* Takes back every test not final from the store (at start). */

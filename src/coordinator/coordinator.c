@@ -34,6 +34,7 @@ void drv_coordinator_options_default(drv_coordinator_options *o)
     o->heartbeat_interval_s = 1.0;
     o->heartbeat_timeout_s = 3.0;
     o->recovery_grace_s = 10.0;
+    o->probe_interval_s = 30.0;
     o->max_body = DRV_COORDINATOR_MAX_BODY;
 }
 
@@ -209,6 +210,7 @@ static void on_tick(uv_timer_t *timer)
     }
     if (c->orphans_left > 0)
         drv_recovery_expire(c, now);
+    drv_health_tick(c, now);
     if (now - c->last_rebalance >= REBALANCE_EVERY_S) {
         c->last_rebalance = now;
         drv_decision d[DECISIONS_PER_CALL];
@@ -292,16 +294,21 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
         c->opt.recovery_grace_s = 10.0;
     if (c->opt.max_body == 0)
         c->opt.max_body = DRV_COORDINATOR_MAX_BODY;
+    if (c->opt.probe_interval_s == 0)
+        c->opt.probe_interval_s = 30.0;
     c->db_path = drv_xstrdup(o->db_path && *o->db_path ? o->db_path : DRV_COORDINATOR_DEFAULT_DB);
     c->client_token = dup_or_null(o->client_token);
     c->worker_token = dup_or_null(o->worker_token);
     c->tls_cert = dup_or_null(o->tls_cert);
     c->tls_key = dup_or_null(o->tls_key);
+    c->probe_command =
+        drv_xstrdup(o->probe_command && *o->probe_command ? o->probe_command : "true");
     c->opt.db_path = c->db_path;
     c->opt.client_token = c->client_token;
     c->opt.worker_token = c->worker_token;
     c->opt.tls_cert = c->tls_cert;
     c->opt.tls_key = c->tls_key;
+    c->opt.probe_command = c->probe_command;
     c->opt.listen = NULL;
     drv_idmap_init(&c->by_id);
     c->started_at = drv_coord_now();
@@ -428,5 +435,6 @@ void drv_coordinator_free(drv_coordinator *c)
     free(c->worker_token);
     free(c->tls_cert);
     free(c->tls_key);
+    free(c->probe_command);
     free(c);
 }

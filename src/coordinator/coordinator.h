@@ -55,6 +55,10 @@ typedef struct drv_coordinator_options {
     double recovery_grace_s;     /* after a restart, wait this long for workers; 0: 10 s */
     size_t max_body;             /* largest request body; 0: DRV_COORDINATOR_MAX_BODY */
     bool sync_full;              /* fsync every commit (survives power loss) */
+    double probe_interval_s;     /* a quarantined worker is probed this often; 0: 30 s;
+                                    < 0: never (only an operator clears it) */
+    const char *probe_command;   /* the probe's program, run with no arguments; NULL:
+                                    "true" (can the worker start a process at all) */
     bool quiet;                  /* no log lines on stderr */
 } drv_coordinator_options;
 

@@ -146,8 +146,7 @@ void drv_dispatch_place(drv_coordinator *c, double now)
     } while (n == PLACE_BATCH);
 }
 
-/* Encodes m and queues it on s. */
-static void send_msg(drv_wsession *s, const drv_msg *m)
+void drv_dispatch_send(drv_wsession *s, const drv_msg *m)
 {
     size_t len = 0;
     drv_error err;
@@ -168,13 +167,13 @@ static void flush_worker(drv_coordinator *c, drv_wref w)
         m.welcome.worker_id = (uint64_t)w + 1;
         m.welcome.heartbeat_interval_s = c->opt.heartbeat_interval_s;
         m.welcome.server_time = drv_coord_now();
-        send_msg(s, &m);
+        drv_dispatch_send(s, &m);
     }
     cw->welcome = false;
     for (size_t i = 0; s && i < cw->n_cancels; i++) {
         drv_msg_init(&m, DRV_MSG_CANCEL);
         m.cancel.ref = cw->cancels[i];
-        send_msg(s, &m);
+        drv_dispatch_send(s, &m);
     }
     cw->n_cancels = 0;
     for (size_t i = 0; s && i < cw->n_batch; i += DRV_ASSIGN_MAX_TESTS) {
@@ -184,7 +183,7 @@ static void flush_worker(drv_coordinator *c, drv_wref w)
         drv_msg_init(&m, DRV_MSG_ASSIGN);
         m.assign.tests = cw->batch + i;
         m.assign.count = k;
-        send_msg(s, &m);
+        drv_dispatch_send(s, &m);
     }
     /* Without a connection the tests stay assigned: a reconnect re-sends them, a loss
      * requeues them. */

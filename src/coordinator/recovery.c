@@ -193,8 +193,10 @@ void drv_recovery_settle(drv_coordinator *c, drv_wref w, double now)
             drv_coord_fatal(c, &err);
         drv_result res = {.exit_code = -1, .infra_failure = true};
         drv_decision d;
+        drv_health before = drv_balancer_worker(c->bal, w)->health;
         if (drv_balancer_finished(c->bal, (drv_tref)t, now, &res, &d) == 0)
             drv_dispatch_decision(c, &d, &r);
+        drv_health_changed(c, w, before, now);
     }
     free(lost);
     c->place_needed = true;
@@ -223,7 +225,10 @@ void drv_recovery_expire(drv_coordinator *c, double now)
 void drv_recovery_worker_lost(drv_coordinator *c, drv_wref w, double now, const char *why)
 {
     drv_cworker *cw = &c->workers[w];
-    const char *name = drv_balancer_worker(c->bal, w)->name;
+    const drv_worker *k = drv_balancer_worker(c->bal, w);
+    const char *name = k->name;
+    /* A quarantine or an operator's drain stays in the store for its return. */
+    bool keep = drv_health_persists(k->health, k->health_reason);
     cw->lost = true;
     cw->parked = false;
     cw->reconciling = false;
@@ -242,7 +247,7 @@ void drv_recovery_worker_lost(drv_coordinator *c, drv_wref w, double now, const 
         moved += n;
     } while (n == LOST_BATCH);
     drv_error err;
-    if (drv_store_worker_health(c->store, name, DRV_HEALTH_LOST, why, now, &err) < 0 ||
+    if ((!keep && drv_store_worker_health(c->store, name, DRV_HEALTH_LOST, why, now, &err) < 0) ||
         drv_store_event_append(c->store, now, "worker_lost", 0, name, why, &err) < 0)
         drv_coord_fatal(c, &err);
     drv_coord_log(c, "worker %s lost (%s); %zu of its tests go back to the queue", name, why,

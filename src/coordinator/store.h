@@ -219,6 +219,12 @@ int drv_store_worker_upsert(drv_store *s, const drv_worker *w, const drv_tag_tab
 int drv_store_worker_health(drv_store *s, const char *name, drv_health health, const char *reason,
                             double now, drv_error *err);
 
+/* Reads the stored health of worker name into *health and its reason into reason
+ * (len bytes, "" when none). Returns 1, 0 when there is no such worker, or -1 with err
+ * filled (SQLite failure, an unknown health name). */
+int drv_store_worker_health_get(drv_store *s, const char *name, drv_health *health, char *reason,
+                                size_t len, drv_error *err);
+
 /* Appends an event at time t: kind (required, e.g. "worker_lost"), task_id (0: none),
  * worker (NULL: none), message (NULL: none). Returns the event id (> 0), or -1 with err
  * filled. */

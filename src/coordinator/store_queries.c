@@ -364,6 +364,15 @@ int drv_store_run_summary_get(drv_store *s, int64_t run_id, drv_store_run_summar
     return found;
 }
 
+/* The health named name, or DRV_HEALTH_COUNT. */
+static drv_health health_by_name(const char *name)
+{
+    for (int h = 0; h < DRV_HEALTH_COUNT && name; h++)
+        if (strcmp(drv_health_name((drv_health)h), name) == 0)
+            return (drv_health)h;
+    return DRV_HEALTH_COUNT;
+}
+
 /* Rebuilds every stored worker; see store.h. */
 int drv_store_worker_list(drv_store *s, drv_tag_table *tags, drv_store_worker_fn fn, void *ctx,
                           drv_error *err)
@@ -388,10 +397,7 @@ int drv_store_worker_list(drv_store *s, drv_tag_table *tags, drv_store_worker_fn
             break;
         }
         w.slots = (uint32_t)sqlite3_column_int64(st, 2);
-        w.health = DRV_HEALTH_COUNT;
-        for (int h = 0; h < DRV_HEALTH_COUNT && health; h++)
-            if (strcmp(drv_health_name((drv_health)h), health) == 0)
-                w.health = (drv_health)h;
+        w.health = health_by_name(health);
         if (w.health == DRV_HEALTH_COUNT) {
             out = drv_error_set(err, "worker %s: unknown health \"%s\"", w.name,
                                 health ? health : "");
@@ -409,6 +415,30 @@ int drv_store_worker_list(drv_store *s, drv_tag_table *tags, drv_store_worker_fn
     if (out == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
         out = drv_store_fail(s, err, "cannot read the workers");
     drv_store_reset(st);
+    return out;
+}
+
+/* One worker's stored health; see store.h. Prepared per call: it runs once per hello. */
+int drv_store_worker_health_get(drv_store *s, const char *name, drv_health *health, char *reason,
+                                size_t len, drv_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT health, health_reason FROM workers WHERE name = ?1", -1,
+                           &st, NULL) != SQLITE_OK)
+        return drv_store_fail(s, err, "cannot read a worker's health");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), out = 0;
+    if (rc == SQLITE_ROW) {
+        const char *h = col_text(st, 0), *why = col_text(st, 1);
+        *health = health_by_name(h);
+        snprintf(reason, len, "%s", why ? why : "");
+        out = *health == DRV_HEALTH_COUNT
+                  ? drv_error_set(err, "worker %s: unknown health \"%s\"", name, h ? h : "")
+                  : 1;
+    } else if (rc != SQLITE_DONE) {
+        out = drv_store_fail(s, err, "cannot read a worker's health");
+    }
+    sqlite3_finalize(st);
     return out;
 }
 

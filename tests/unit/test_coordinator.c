@@ -55,6 +55,10 @@ static void *server_main(void *arg)
     return NULL;
 }
 
+/* The quarantine probe's interval for the next server_start: never, unless a test
+ * about probes sets it. */
+static double probe_interval_s = -1;
+
 static void server_start(server *s, double heartbeat_timeout_s, double grace_s)
 {
     drv_coordinator_options o;
@@ -65,6 +69,7 @@ static void server_start(server *s, double heartbeat_timeout_s, double grace_s)
     o.worker_token = "worker-t";
     o.heartbeat_timeout_s = heartbeat_timeout_s;
     o.recovery_grace_s = grace_s;
+    o.probe_interval_s = probe_interval_s;
     o.quiet = getenv("DRV_TEST_VERBOSE") == NULL;
     o.max_body = 1 << 20;
     o.balancer.settings.unschedulable_grace_s = 0.2;
@@ -101,6 +106,7 @@ static int setup(void **state)
     snprintf(s->db, sizeof s->db, "%s/drover.db", s->dir);
     *state = s;
     alarm(60);
+    probe_interval_s = -1;
     return 0;
 }
 
@@ -727,6 +733,124 @@ static void test_quarantine_and_clear(void **state)
     close(w);
 }
 
+/* Polls worker name's health until it is want (5 s at most); returns its reason (the
+ * caller frees). */
+static char *wait_health(const server *s, const char *name, const char *want)
+{
+    char path[128], *reason = NULL;
+    snprintf(path, sizeof path, "/api/v1/workers/%s", name);
+    const char *got = "";
+    for (int i = 0; i < 250; i++) {
+        json_t *k = get_json(s, path);
+        got = json_string_value(json_object_get(k, "health"));
+        if (got && strcmp(got, want) == 0) {
+            const char *r = json_string_value(json_object_get(k, "health_reason"));
+            reason = drv_xstrdup(r ? r : "");
+            json_decref(k);
+            return reason;
+        }
+        json_decref(k);
+        nap_ms(20);
+    }
+    fail_msg("worker %s: health never became %s", name, want);
+    return NULL;
+}
+
+/* The next assign, which must be a health probe (task id 0); returns its number. */
+static uint32_t expect_probe(int fd)
+{
+    drv_msg m;
+    ws_expect(fd, DRV_MSG_ASSIGN, &m);
+    assert_int_equal(m.assign.count, 1);
+    assert_int_equal(m.assign.tests[0].task_id, 0);
+    assert_string_equal(m.assign.tests[0].argv[0], "true");
+    uint32_t n = m.assign.tests[0].attempt;
+    drv_msg_free(&m);
+    return n;
+}
+
+/* A quarantine is about the machine: it outlives the worker's connection, its loss and
+ * a coordinator restart. A failing probe keeps it (and says so); a passing one lifts
+ * it, and the worker gets work again. */
+static void test_quarantine_outlives_and_probe_clears(void **state)
+{
+    server *s = *state;
+    probe_interval_s = 0.3;
+    server_start(s, 1.0, 10.0);
+    submit(s,
+           "[{\"name\":\"a\",\"argv\":[\"x\"],\"max_retries\":5},"
+           "{\"name\":\"b\",\"argv\":[\"x\"],\"max_retries\":5},"
+           "{\"name\":\"c\",\"argv\":[\"x\"],\"max_retries\":5}]",
+           3);
+    int w = worker_join(s, "flaky", 1, NULL, 0);
+    for (int k = 0; k < 3; k++) {
+        drv_msg m;
+        ws_expect(w, DRV_MSG_ASSIGN, &m);
+        drv_msg f;
+        drv_msg_init(&f, DRV_MSG_FINISHED);
+        f.finished.ref = (drv_attempt_ref){m.assign.tests[0].task_id, m.assign.tests[0].attempt};
+        f.finished.infra_failure = true;
+        f.finished.error = "spawn x: No such file or directory";
+        send_msg(w, &f);
+        drv_msg_free(&m);
+        heartbeat(w, NULL, 0);
+    }
+    free(wait_health(s, "flaky", "quarantined"));
+
+    /* Lost (silent past the timeout), then back: still quarantined. */
+    close(w);
+    free(wait_health(s, "flaky", "lost"));
+    w = worker_join(s, "flaky", 1, NULL, 0);
+    char *why = wait_health(s, "flaky", "quarantined");
+    assert_non_null(strstr(why, "3 infrastructure failures in a row"));
+    free(why);
+    close(w);
+
+    /* A restarted coordinator knows it from the store. */
+    server_stop(s);
+    server_start(s, 1.0, 10.0);
+    w = worker_join(s, "flaky", 1, NULL, 0);
+    free(wait_health(s, "flaky", "quarantined"));
+
+    /* The first probe fails: still quarantined, and the reason says why. */
+    uint32_t p = expect_probe(w);
+    drv_msg f;
+    drv_msg_init(&f, DRV_MSG_FINISHED);
+    f.finished.ref = (drv_attempt_ref){0, p};
+    f.finished.has_exit_code = true;
+    f.finished.exit_code = 1;
+    send_msg(w, &f);
+    heartbeat(w, NULL, 0);
+    for (int i = 0; i < 100; i++) {
+        why = wait_health(s, "flaky", "quarantined");
+        if (strstr(why, "failed: exit status 1"))
+            break;
+        free(why);
+        why = NULL;
+        nap_ms(20);
+    }
+    assert_non_null(why);
+    assert_non_null(strstr(why, "3 infrastructure failures in a row"));
+    free(why);
+    char buf[32];
+    for (int id = 1; id <= 3; id++)
+        assert_string_equal(test_state(s, id, buf, sizeof buf), "queued");
+
+    /* The next one passes: the worker is cleared and gets the tests. */
+    uint32_t p2 = expect_probe(w);
+    assert_true(p2 > p);
+    f.finished.ref = (drv_attempt_ref){0, p2};
+    f.finished.exit_code = 0;
+    send_msg(w, &f);
+    heartbeat(w, NULL, 0);
+    drv_msg m;
+    ws_expect(w, DRV_MSG_ASSIGN, &m);
+    assert_true(m.assign.tests[0].task_id >= 1 && m.assign.tests[0].task_id <= 3);
+    drv_msg_free(&m);
+    free(wait_health(s, "flaky", "ok"));
+    close(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -736,6 +860,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_adopts_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_reconciles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_and_clear, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quarantine_outlives_and_probe_clears, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
