@@ -382,6 +382,11 @@ static void test_get(drv_coordinator *c, drv_hsession *h, uint64_t id, bool only
         json_object_set_new(o, "attempt_count", json_integer(d.task.attempts));
         json_object_set_new(o, "attempts", atts);
         json_object_set_new(o, "explain", waiting ? json_string(why) : json_null());
+        drv_tref t;
+        const drv_ctask *ct = waiting ? drv_coord_task_by_id(c, id, &t) : NULL;
+        json_object_set_new(o, "live_output",
+                            ct && ct->live_out ? drv_json_text(ct->live_out, ct->live_len)
+                                               : json_null());
     }
     drv_store_task_detail_clear(&d);
     respond(h, 200, o);

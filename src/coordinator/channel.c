@@ -255,9 +255,14 @@ void drv_channel_frame(drv_coordinator *c, drv_wsession *s, const char *text, si
         case DRV_MSG_STARTED:
             on_started(c, s, &m.started);
             break;
-        case DRV_MSG_OUTPUT:
+        case DRV_MSG_OUTPUT: {
             c->workers[s->worker].last_seen = drv_coord_now();
+            drv_tref t;
+            drv_ctask *ct = current(c, s, &m.output.ref, &t);
+            if (ct) /* else: a given-up attempt's output, dropped */
+                drv_dispatch_live_output(ct, m.output.data, m.output.len);
             break;
+        }
         case DRV_MSG_FINISHED:
             on_finished(c, s, &m.finished);
             break;

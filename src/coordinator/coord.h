@@ -75,7 +75,14 @@ typedef struct drv_ctask {
     int64_t run_id;
     bool live;
     bool unconfirmed; /* held by a worker that reconnected and did not list it */
+    /* The last DRV_LIVE_OUTPUT_MAX bytes the current attempt streamed (output frames),
+     * shown by GET /api/v1/tests/ID while it runs; owned, NULL when none. Not stored:
+     * the finished frame's tail is. */
+    char *live_out;
+    uint32_t live_len;
 } drv_ctask;
+
+#define DRV_LIVE_OUTPUT_MAX 8192
 
 /* A worker the balancer knows (by balancer index). */
 typedef struct drv_cworker {
@@ -208,6 +215,9 @@ void drv_dispatch_queue_assign(drv_coordinator *c, drv_wref w, drv_tref t);
 void drv_dispatch_queue_cancel(drv_coordinator *c, drv_wref w, uint64_t task_id, uint32_t attempt);
 /* Encodes m and queues it on s (sent when s is writable). */
 void drv_dispatch_send(drv_wsession *s, const drv_msg *m);
+/* Appends output of t's current attempt to its live tail (keeping the last
+ * DRV_LIVE_OUTPUT_MAX bytes); drops the tail when data is NULL. */
+void drv_dispatch_live_output(drv_ctask *ct, const char *data, size_t len);
 /* Releases the coordinator's record of a final test. */
 void drv_dispatch_forget(drv_coordinator *c, drv_tref t);
 

@@ -398,9 +398,11 @@ void drv_coordinator_free(drv_coordinator *c)
      * has closed its handles (without it, its per-thread buffers leak). */
     if (c->lws)
         lws_context_destroy(c->lws);
-    for (size_t t = 0; t < c->cap_tasks; t++)
+    for (size_t t = 0; t < c->cap_tasks; t++) {
         if (c->tasks[t].live)
             drv_task_clear(&c->tasks[t].task);
+        free(c->tasks[t].live_out);
+    }
     free(c->tasks);
     for (size_t w = 0; w < c->cap_workers; w++) {
         free(c->workers[w].batch);

@@ -41,9 +41,35 @@ void drv_dispatch_queue_cancel(drv_coordinator *c, drv_wref w, uint64_t task_id,
     drv_coord_mark_send(c, w);
 }
 
+void drv_dispatch_live_output(drv_ctask *ct, const char *data, size_t len)
+{
+    if (!data) {
+        free(ct->live_out);
+        ct->live_out = NULL;
+        ct->live_len = 0;
+        return;
+    }
+    if (len >= DRV_LIVE_OUTPUT_MAX) {
+        data += len - DRV_LIVE_OUTPUT_MAX;
+        len = DRV_LIVE_OUTPUT_MAX;
+    }
+    if (!ct->live_out)
+        ct->live_out = drv_xmalloc(DRV_LIVE_OUTPUT_MAX + 1);
+    size_t keep = ct->live_len;
+    if (keep + len > DRV_LIVE_OUTPUT_MAX) { /* drop the oldest bytes */
+        size_t drop = keep + len - DRV_LIVE_OUTPUT_MAX;
+        memmove(ct->live_out, ct->live_out + drop, keep - drop);
+        keep -= drop;
+    }
+    memcpy(ct->live_out + keep, data, len);
+    ct->live_len = (uint32_t)(keep + len);
+    ct->live_out[ct->live_len] = '\0';
+}
+
 void drv_dispatch_forget(drv_coordinator *c, drv_tref t)
 {
     drv_ctask *ct = &c->tasks[t];
+    drv_dispatch_live_output(ct, NULL, 0);
     if (!ct->live)
         return;
     drv_idmap_del(&c->by_id, ct->task.id);
@@ -58,6 +84,7 @@ static void begin_attempt(drv_coordinator *c, drv_tref t, drv_wref w, double now
     drv_ctask *ct = &c->tasks[t];
     ct->task.attempts++;
     ct->unconfirmed = false;
+    drv_dispatch_live_output(ct, NULL, 0); /* the last attempt's output is in the store */
     drv_error err;
     const char *name = worker_name(c, w);
     drv_store_task_update u = {

@@ -416,6 +416,68 @@ static void submit(const server *s, const char *body, int expect_count)
 
 /* ---- tests ---- */
 
+/* Streams 6,000 bytes of 'x' then 6,000 of 'y': the live output keeps the last 8,192. */
+static void live_output_tail(const server *s, int fd, uint64_t task)
+{
+    char *buf = drv_xmalloc(6001);
+    for (int i = 0; i < 2; i++) {
+        memset(buf, i ? 'y' : 'x', 6000);
+        buf[6000] = 0;
+        drv_msg m;
+        drv_msg_init(&m, DRV_MSG_OUTPUT);
+        m.output.ref = (drv_attempt_ref){task, 1};
+        m.output.data = buf;
+        m.output.len = 6000;
+        m.output.seq = (uint64_t)i;
+        send_msg(fd, &m);
+    }
+    free(buf);
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/tests/%llu", (unsigned long long)task);
+    for (int i = 0; i < 250; i++) {
+        json_t *t = get_json(s, path);
+        const char *got = json_string_value(json_object_get(t, "live_output"));
+        if (got && strlen(got) == 8192 && got[8191] == 'y') {
+            assert_int_equal(strspn(got, "x"), 8192 - 6000);
+            assert_int_equal(strspn(got + 2192, "y"), 6000);
+            json_decref(t);
+            return;
+        }
+        json_decref(t);
+        nap_ms(20);
+    }
+    fail_msg("test %llu: live output is not the last 8,192 bytes", (unsigned long long)task);
+}
+
+/* Streams two output chunks of task's first attempt and waits until GET /tests/ID shows
+ * them as its live output. */
+static void live_output(const server *s, int fd, uint64_t task)
+{
+    static const char *const chunks[] = {"collecting 3 items\n", "test_a PASSED\n"};
+    for (int i = 0; i < 2; i++) {
+        drv_msg m;
+        drv_msg_init(&m, DRV_MSG_OUTPUT);
+        m.output.ref = (drv_attempt_ref){task, 1};
+        m.output.data = (char *)chunks[i];
+        m.output.len = strlen(chunks[i]);
+        m.output.seq = (uint64_t)i;
+        send_msg(fd, &m);
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/tests/%llu", (unsigned long long)task);
+    const char *want = "collecting 3 items\ntest_a PASSED\n";
+    for (int i = 0; i < 250; i++) {
+        json_t *t = get_json(s, path);
+        const char *got = json_string_value(json_object_get(t, "live_output"));
+        bool done = got && strcmp(got, want) == 0;
+        json_decref(t);
+        if (done)
+            return;
+        nap_ms(20);
+    }
+    fail_msg("test %llu: live output never became the streamed chunks", (unsigned long long)task);
+}
+
 static void test_dispatch_and_results(void **state)
 {
     server *s = *state;
@@ -434,6 +496,10 @@ static void test_dispatch_and_results(void **state)
             assert_int_equal(a.assign.tests[i].attempt, 1);
             bool ok = strcmp(a.assign.tests[i].name, "ok") == 0;
             assert_string_equal(a.assign.tests[i].argv[0], ok ? "true" : "false");
+            if (ok)
+                live_output(s, w, a.assign.tests[i].task_id);
+            else
+                live_output_tail(s, w, a.assign.tests[i].task_id);
             finish(w, a.assign.tests[i].task_id, 1, ok ? 0 : 1);
         }
         drv_msg_free(&a);
@@ -459,6 +525,7 @@ static void test_dispatch_and_results(void **state)
     assert_int_equal(json_integer_value(json_object_get(t, "exit_code")), 0);
     json_t *att = json_array_get(json_object_get(t, "attempts"), 0);
     assert_string_equal(json_string_value(json_object_get(att, "output_tail")), "bye\n");
+    assert_true(json_is_null(json_object_get(t, "live_output"))); /* final: the tail counts */
     json_decref(t);
     t = get_json(s, "/api/v1/tests/3/explain");
     assert_non_null(strstr(json_string_value(json_object_get(t, "explain")), "GPU"));
