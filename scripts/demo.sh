@@ -48,7 +48,8 @@ for _ in $(seq 1 100); do [[ -s "$out/port" ]] && break; sleep 0.05; done
 export DROVER_URL=http://127.0.0.1:$(cat "$out/port")
 
 echo "drover demo: coordinator at $DROVER_URL (store $out/drover.db)"
-echo "  watch it:  curl $DROVER_URL/api/v1/status   (REST API: docs/api.md; reads are open)"
+echo "  dashboard: $DROVER_URL/   (live; reads are open)"
+echo "  REST API:  curl $DROVER_URL/api/v1/status   (docs/api.md)"
 # --no-detect: each worker offers what its labels say, whatever GPUs and browsers this
 # machine has, so the demo routes the same way everywhere.
 start_worker() {

@@ -777,6 +777,8 @@ static bool method_is(drv_hsession *h, drv_http_method m)
 
 void drv_api_handle(drv_coordinator *c, drv_hsession *h)
 {
+    if (drv_web_handle(c, h))
+        return;
     if (strncmp(h->path, API_PREFIX, strlen(API_PREFIX)) != 0 ||
         (h->path[strlen(API_PREFIX)] != '/' && h->path[strlen(API_PREFIX)] != '\0')) {
         not_found(h);

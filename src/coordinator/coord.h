@@ -60,9 +60,10 @@ typedef struct drv_hsession {
     char *body;       /* owned */
     size_t body_len, body_cap;
     bool body_too_large;
-    bool in_request; /* between the request line and the response */
-    int status;      /* the response, once decided */
-    char *resp;      /* owned JSON text */
+    bool in_request;          /* between the request line and the response */
+    int status;               /* the response, once decided */
+    char *resp;               /* owned JSON text */
+    const char *content_type; /* static; NULL: application/json */
     size_t resp_len, resp_off;
     bool headers_sent;
     bool waiting_commit;                        /* respond after the turn's commit */
@@ -120,6 +121,8 @@ struct drv_coordinator {
     drv_coordinator_options opt; /* strings point into the copies below */
     char *listen_host, *db_path, *client_token, *worker_token, *tls_cert, *tls_key;
     char *probe_command;
+    char *dashboard; /* the composed page (web.c), LWS_PRE bytes before it; owned */
+    size_t dashboard_len;
     int listen_port;
     void *foreign_loops[1]; /* read by lws_create_context */
     struct lws_context *lws;
@@ -220,6 +223,16 @@ void drv_dispatch_send(drv_wsession *s, const drv_msg *m);
 void drv_dispatch_live_output(drv_ctask *ct, const char *data, size_t len);
 /* Releases the coordinator's record of a final test. */
 void drv_dispatch_forget(drv_coordinator *c, drv_tref t);
+
+/* ---- web.c ---- */
+/* Serves the dashboard page for GET / and /dashboard; returns false for other paths. */
+bool drv_web_handle(drv_coordinator *c, drv_hsession *h);
+/* web/ and uPlot's files, embedded at build time (cmake/embed_files.cmake):
+ * NUL-terminated, _len without the NUL. */
+extern const unsigned char drv_web_dashboard_html[], drv_web_dashboard_js[],
+    drv_web_dashboard_css[], drv_web_uplot_js[], drv_web_uplot_css[];
+extern const size_t drv_web_dashboard_html_len, drv_web_dashboard_js_len, drv_web_dashboard_css_len,
+    drv_web_uplot_js_len, drv_web_uplot_css_len;
 
 /* ---- health.c ---- */
 /* The reason an operator's drain is stored with (api.c). */

@@ -438,5 +438,6 @@ void drv_coordinator_free(drv_coordinator *c)
     free(c->tls_cert);
     free(c->tls_key);
     free(c->probe_command);
+    free(c->dashboard);
     free(c);
 }

@@ -31,6 +31,7 @@ static void http_reset(drv_hsession *h)
     h->resp = NULL;
     h->body_len = h->body_cap = 0;
     h->resp_len = h->resp_off = 0;
+    h->content_type = NULL;
     h->body_too_large = false;
     h->headers_sent = false;
     h->waiting_commit = false;
@@ -143,8 +144,9 @@ static int http_write(drv_hsession *h, struct lws *wsi)
     if (!h->headers_sent) {
         unsigned char hb[LWS_PRE + 1024];
         unsigned char *start = hb + LWS_PRE, *p = start, *end = hb + sizeof hb - 1;
-        if (lws_add_http_common_headers(wsi, (unsigned)h->status, "application/json", h->resp_len,
-                                        &p, end))
+        if (lws_add_http_common_headers(wsi, (unsigned)h->status,
+                                        h->content_type ? h->content_type : "application/json",
+                                        h->resp_len, &p, end))
             return -1;
         if (h->status == 401 &&
             lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",

@@ -1,0 +1,152 @@
+// dashboard.js - the coordinator's live page: polls the REST API (docs/api.md) once a
+// second and draws what it reads: counts, throughput and queue over the last minutes
+// (uPlot), the workers with their health and why, the recent runs.
+//
+// Reads need the client token unless the coordinator runs with --open-read: the page
+// takes it from the address (#token=...) or the form, and keeps it for this tab only.
+(function () {
+  "use strict";
+  var POLL_MS = 1000, KEEP = 600; // 10 minutes of samples
+  var token = sessionStorage.getItem("drover-token") || "";
+  var m = /(?:^|[#&])token=([^&]*)/.exec(location.hash);
+  if (m) {
+    token = decodeURIComponent(m[1]);
+    sessionStorage.setItem("drover-token", token);
+    history.replaceState(null, "", location.pathname);
+  }
+  var $ = function (id) { return document.getElementById(id); };
+  var FINAL = ["passed", "failed", "timed_out", "cancelled", "unschedulable"];
+
+  function get(path) {
+    var h = token ? { Authorization: "Bearer " + token } : {};
+    return fetch(path, { headers: h, cache: "no-store" }).then(function (r) {
+      if (r.status === 401) throw { auth: true };
+      if (!r.ok) throw new Error(path + ": HTTP " + r.status);
+      return r.json();
+    });
+  }
+
+  function td(tr, text, cls) {
+    var c = document.createElement("td");
+    c.textContent = text == null ? "" : String(text);
+    if (cls) c.className = cls;
+    tr.appendChild(c);
+    return c;
+  }
+
+  // ---- charts ----
+  var series = { t: [], rate: [], queued: [], running: [] };
+  var lastFinal = null, lastT = null;
+  function chart(el, labels, colors) {
+    var s = [{}].concat(labels.map(function (l, i) {
+      return { label: l, stroke: colors[i], width: 1.5 };
+    }));
+    var w = Math.max(320, Math.min(620, (document.body.clientWidth - 60) / 2));
+    return new uPlot({ width: w, height: 220, series: s, scales: { x: { time: true } },
+      axes: [{}, { size: 60 }] }, [[]].concat(labels.map(function () { return []; })), el);
+  }
+  var rateChart = chart($("chart-rate"), ["tests/s"], ["#1f77b4"]);
+  var queueChart = chart($("chart-queue"), ["queued", "running"], ["#ff7f0e", "#2ca02c"]);
+
+  function sample(st) {
+    var now = Date.now() / 1000, c = st.counts, fin = 0;
+    FINAL.forEach(function (k) { fin += c[k] || 0; });
+    var rate = lastFinal == null ? 0 : Math.max(0, (fin - lastFinal) / Math.max(0.001, now - lastT));
+    lastFinal = fin; lastT = now;
+    series.t.push(now); series.rate.push(rate);
+    series.queued.push(c.queued || 0); series.running.push((c.running || 0) + (c.assigned || 0));
+    if (series.t.length > KEEP) Object.keys(series).forEach(function (k) { series[k].shift(); });
+    rateChart.setData([series.t, series.rate]);
+    queueChart.setData([series.t, series.queued, series.running]);
+    return rate;
+  }
+
+  // ---- tables ----
+  function cards(st, rate) {
+    var c = st.counts, el = $("cards");
+    el.textContent = "";
+    [["queued", c.queued], ["running", (c.running || 0) + (c.assigned || 0)],
+     ["passed", c.passed], ["failed", (c.failed || 0) + (c.timed_out || 0)],
+     ["unschedulable", c.unschedulable], ["tests/s", rate.toFixed(1)],
+     ["workers", st.workers.connected], ["lost", st.workers.lost],
+     ["quarantined", st.workers.quarantined]].forEach(function (p) {
+      var d = document.createElement("div"), b = document.createElement("b"),
+          s = document.createElement("span");
+      d.className = "card"; b.textContent = p[1] == null ? 0 : p[1]; s.textContent = p[0];
+      d.appendChild(b); d.appendChild(s); el.appendChild(d);
+    });
+    $("meta").textContent = "drover " + st.version + " · store " + st.store + " · up " +
+      Math.round(st.uptime_s) + " s";
+  }
+
+  function workers(list) {
+    var body = $("workers").tBodies[0];
+    body.textContent = "";
+    list.forEach(function (w) {
+      var tr = document.createElement("tr");
+      tr.className = w.health;
+      tr.dataset.name = w.name;
+      td(tr, w.name);
+      td(tr, w.connected ? w.health : (w.health === "lost" ? "lost" : w.health + " (away)"));
+      td(tr, w.thermal); td(tr, w.slots); td(tr, w.running); td(tr, w.assigned);
+      td(tr, w.load == null ? "" : w.load.toFixed(2)); td(tr, w.finished);
+      td(tr, w.infra_failures);
+      td(tr, (w.capabilities && w.capabilities.tags || []).join(", "));
+      td(tr, w.health_reason, "why");
+      body.appendChild(tr);
+    });
+    $("workers-count").textContent = list.length + " known";
+  }
+
+  function runs(list) {
+    var body = $("runs").tBodies[0];
+    body.textContent = "";
+    list.forEach(function (r) {
+      var c = r.counts, tr = document.createElement("tr");
+      tr.dataset.id = r.id;
+      td(tr, r.id); td(tr, r.name || "");
+      var p = td(tr, ""), bar = document.createElement("span"), fill = document.createElement("i");
+      bar.className = "bar"; fill.style.width = Math.round(100 * (r.progress || 0)) + "%";
+      bar.appendChild(fill); p.appendChild(bar);
+      p.appendChild(document.createTextNode(" " + Math.round(100 * (r.progress || 0)) + "%" +
+        (r.done ? " done" : "")));
+      td(tr, c.passed); td(tr, c.failed); td(tr, c.timed_out); td(tr, c.unschedulable);
+      td(tr, c.cancelled); td(tr, (c.queued || 0) + (c.assigned || 0) + (c.running || 0));
+      body.appendChild(tr);
+    });
+  }
+
+  function setConn(text, ok) {
+    var el = $("conn");
+    el.textContent = text;
+    el.className = "pill " + (ok ? "ok" : "bad");
+  }
+
+  function poll() {
+    Promise.all([get("/api/v1/status"), get("/api/v1/workers"), get("/api/v1/runs?limit=10")])
+      .then(function (r) {
+        $("login").hidden = true;
+        var rate = sample(r[0]);
+        cards(r[0], rate);
+        workers(r[1].workers);
+        runs(r[2].runs);
+        setConn("live", true);
+      })
+      .catch(function (e) {
+        if (e && e.auth) {
+          $("login").hidden = false;
+          setConn(token ? "wrong token" : "token needed", false);
+        } else {
+          setConn("coordinator unreachable", false);
+        }
+      })
+      .then(function () { setTimeout(poll, POLL_MS); });
+  }
+
+  $("login").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    token = $("token").value;
+    sessionStorage.setItem("drover-token", token);
+  });
+  poll();
+})();
