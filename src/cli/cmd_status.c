@@ -361,7 +361,8 @@ void drv_cmd_status_usage(FILE *out)
                  "Shows what the coordinator holds: tests by state and workers connected, lost\n"
                  "and quarantined; a run's counts and progress; a table of the workers (name,\n"
                  "health, thermal state, slots, tests running, load, tags); or one test with\n"
-                 "each attempt (worker, outcome, duration, the end of its output).\n"
+                 "each attempt (worker, outcome, duration, the end of its output; while it\n"
+                 "runs, its output so far).\n"
                  "\n"
                  "  --workers       the workers\n"
                  "  --test ID       one test\n"
@@ -541,6 +542,11 @@ static int show_test(const json_t *t)
             printf(", peak %lld KiB", (long long)drv_api_int(a, "peak_memory_kb", 0));
         printf("\n");
         print_output(stdout, drv_api_string(a, "output_tail"), SUMMARY_OUTPUT_LINES);
+    }
+    const char *live = drv_api_string(t, "live_output");
+    if (live) {
+        printf("output so far:\n");
+        print_output(stdout, live, SUMMARY_OUTPUT_LINES);
     }
     const char *explain = drv_api_string(t, "explain");
     if (explain)
