@@ -53,6 +53,7 @@ typedef enum drv_reason {
     DRV_R_PASSED,
     DRV_R_CANCELLED,
     DRV_R_NO_ELIGIBLE_WORKER, /* no worker in the fleet meets its requirements */
+    DRV_R_HANDED_BACK,        /* its worker gave it back unrun (it is stopping) */
     DRV_R_COUNT
 } drv_reason;
 
@@ -136,6 +137,11 @@ int64_t drv_balancer_adopt(drv_balancer *b, const drv_task *t, drv_wref w, bool 
  * NULL). A running test is released from its worker: stopping its process is the
  * caller's job. Returns -1 if tref is not a live task. */
 int drv_balancer_cancel(drv_balancer *b, drv_tref t, double now, drv_decision *out);
+/* t's worker gives it back without having run it (the worker is stopping): t is queued
+ * again without using a retry, and the REQUEUED decision (reason DRV_R_HANDED_BACK) is
+ * written to *out. Returns -1, changing nothing, when t is not assigned (a running test
+ * is finished or lost, never handed back). */
+int drv_balancer_handback(drv_balancer *b, drv_tref t, double now, drv_decision *out);
 
 /* ---- placement ---- */
 

@@ -19,6 +19,7 @@ static const char *const reason_names[DRV_R_COUNT] = {
     [DRV_R_PASSED] = "passed",
     [DRV_R_CANCELLED] = "cancelled",
     [DRV_R_NO_ELIGIBLE_WORKER] = "no_eligible_worker",
+    [DRV_R_HANDED_BACK] = "handed_back",
 };
 
 const char *drv_reason_name(drv_reason r)

@@ -175,3 +175,13 @@ int drv_balancer_cancel(drv_balancer *b, drv_tref t, double now, drv_decision *o
     drv_engine_free_task(b, t);
     return 0;
 }
+
+int drv_balancer_handback(drv_balancer *b, drv_tref t, double now, drv_decision *out)
+{
+    if (t >= b->n_tasks || b->tasks[t].state != DRV_TASK_ASSIGNED)
+        return -1;
+    drv_wref from = b->tasks[t].worker;
+    drv_engine_release(b, t, now);
+    retry_or_fail(b, t, false, DRV_R_HANDED_BACK, from, out);
+    return 0;
+}

@@ -209,6 +209,46 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
     c->place_needed = true;
 }
 
+/* Whether keeps[] lists (task_id, attempt). */
+static bool kept(const drv_attempt_ref *keeps, size_t n, uint64_t task_id, uint32_t attempt)
+{
+    for (size_t i = 0; i < n; i++)
+        if (keeps[i].task_id == task_id && keeps[i].attempt == attempt)
+            return true;
+    return false;
+}
+
+/* Worker w is draining and keeps only keeps[]: every test assigned to it and not kept
+ * was dropped there or will be refused, so it goes back to the queue now, without
+ * using a retry. */
+static void hand_back(drv_coordinator *c, drv_wref w, const drv_attempt_ref *keeps, size_t n,
+                      double now)
+{
+    size_t cap = 0, k = 0;
+    drv_tref *back = NULL;
+    for (drv_tref t = drv_balancer_held_first(c->bal, w); t != DRV_REF_NONE;
+         t = drv_balancer_held_next(c->bal, t)) {
+        const drv_ctask *ct = &c->tasks[t];
+        if (drv_balancer_task_state(c->bal, t) != DRV_TASK_ASSIGNED ||
+            kept(keeps, n, ct->task.id, ct->task.attempts))
+            continue;
+        if (k == cap) {
+            cap = cap ? cap * 2 : 64;
+            back = drv_xrealloc(back, cap * sizeof *back);
+        }
+        back[k++] = t;
+    }
+    for (size_t i = 0; i < k; i++) {
+        drv_decision d;
+        if (drv_balancer_handback(c->bal, back[i], now, &d) == 0)
+            drv_dispatch_decision(c, &d, NULL);
+    }
+    free(back);
+    if (k > 0)
+        drv_coord_log(c, "worker %s gave back %zu tests it had not started",
+                      drv_balancer_worker(c->bal, w)->name, k);
+}
+
 static void on_drain(drv_coordinator *c, drv_wsession *s, const drv_msg_drain *m)
 {
     double now = drv_coord_now();
@@ -221,6 +261,8 @@ static void on_drain(drv_coordinator *c, drv_wsession *s, const drv_msg_drain *m
     if (drv_store_worker_health(c->store, name, DRV_HEALTH_DRAINING, reason, now, &err) < 0)
         drv_coord_fatal(c, &err);
     drv_coord_log(c, "worker %s: %s", name, reason);
+    if (m->has_keeps)
+        hand_back(c, s->worker, m->keeps, m->keeps_count, now);
     c->place_needed = true;
 }
 

@@ -490,6 +490,7 @@ void drv_msg_free(drv_msg *m)
         break;
     case DRV_MSG_DRAIN:
         free(m->drain.reason);
+        free(m->drain.keeps);
         break;
     case DRV_MSG_ERROR:
         free(m->error.message);
@@ -961,10 +962,14 @@ static int dec_cancel(const json_t *o, drv_msg_cancel *c, drv_error *err)
 
 static int dec_drain(const json_t *o, drv_msg_drain *d, drv_error *err)
 {
-    static const char *const known[] = {"type", "v", "reason", NULL};
+    static const char *const known[] = {"type", "v", "reason", "keeps", NULL};
     if (drv_json_check_keys(o, "drain", known, err) < 0 ||
         dup_string(o, "drain", "reason", DRV_JSON_REQUIRED, DRV_STRING_MAX, &d->reason, err) < 0)
         return -1;
+    int rc = read_refs(o, "drain", "keeps", &d->keeps, &d->keeps_count, err);
+    if (rc < 0)
+        return -1;
+    d->has_keeps = rc > 0;
     return 0;
 }
 
@@ -1229,6 +1234,8 @@ char *drv_msg_encode(const drv_msg *m, size_t *len, drv_error *err)
         break;
     case DRV_MSG_DRAIN:
         set(o, "reason", jstr(m->drain.reason ? m->drain.reason : ""));
+        if (m->drain.has_keeps)
+            set(o, "keeps", enc_refs(m->drain.keeps, m->drain.keeps_count));
         break;
     case DRV_MSG_ERROR:
         set(o, "message", jstr(m->error.message ? m->error.message : "error"));

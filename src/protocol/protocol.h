@@ -174,6 +174,12 @@ typedef struct drv_msg_cancel {
 
 typedef struct drv_msg_drain {
     char *reason; /* required, may be empty */
+    /* From a worker: the attempts it keeps (finishes); every other test the coordinator
+     * assigned it is given back, never run (it refuses assigns from now on). Optional:
+     * has_keeps false when absent. */
+    bool has_keeps;
+    drv_attempt_ref *keeps;
+    size_t keeps_count;
 } drv_msg_drain;
 
 typedef struct drv_msg_error {

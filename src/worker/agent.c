@@ -342,12 +342,24 @@ static void send_error(drv_agent *a, const char *message, const char *field)
 }
 
 /* Queues a drain frame with reason. */
+static drv_attempt_ref *held_refs(const drv_agent *a, bool outbox, size_t *count);
+
+/* Queues a drain. When the worker itself drains (its queue already dropped), it lists
+ * what it keeps: the running attempts and the results not yet delivered; the coordinator
+ * gives back every other test it assigned here. Without the whole list (over
+ * DRV_RUNNING_MAX) it says nothing, and the coordinator waits for the worker to leave. */
 static void send_drain(drv_agent *a, const char *reason)
 {
     drv_msg m;
     drv_msg_init(&m, DRV_MSG_DRAIN);
     m.drain.reason = (char *)reason;
+    if (a->mode == MODE_WORKER_DRAIN && a->queue.n == 0 &&
+        a->running.n + a->outq.finished <= DRV_RUNNING_MAX) {
+        m.drain.has_keeps = true;
+        m.drain.keeps = held_refs(a, true, &m.drain.keeps_count);
+    }
     enqueue(a, &m, NO_REF);
+    free(m.drain.keeps);
 }
 
 /* ---- finishing ------------------------------------------------------------------------ */

@@ -888,6 +888,11 @@ static void test_worker_drain(void **state)
     long d = find_msg(f, DRV_MSG_DRAIN, 0);
     assert_true(d >= 0);
     assert_string_equal(f->msgs[d].drain.reason, "unit test");
+    /* It keeps the running test 1 and nothing else: 2 (queued, dropped) goes back. */
+    assert_true(f->msgs[d].drain.has_keeps);
+    assert_int_equal(f->msgs[d].drain.keeps_count, 1);
+    assert_true(f->msgs[d].drain.keeps[0].task_id == 1);
+    assert_int_equal(f->msgs[d].drain.keeps[0].attempt, 1);
     /* Killed at the drain timeout: not the test's failure, an infra one. */
     assert_true(finished_of(f, 1)->infra_failure);
     assert_false(finished_of(f, 1)->has_signal);

@@ -918,6 +918,67 @@ static void test_quarantine_outlives_and_probe_clears(void **state)
     close(w);
 }
 
+/* A worker that drains lists what it keeps; every other test it was assigned goes back
+ * to the queue at once, without using a retry, and another worker runs it. */
+static void test_drain_hands_back(void **state)
+{
+    server *s = *state;
+    server_start(s, 30.0, 10.0); /* no loss within the test: only the drain gives back */
+    submit(s,
+           "[{\"name\":\"a\",\"argv\":[\"x\"],\"max_retries\":0},"
+           "{\"name\":\"b\",\"argv\":[\"x\"],\"max_retries\":0},"
+           "{\"name\":\"c\",\"argv\":[\"x\"],\"max_retries\":0}]",
+           3);
+    int w = worker_join(s, "leaving", 3, NULL, 0);
+    /* It holds all three; one has started when it drains (the others it drops). */
+    drv_attempt_ref got[3];
+    size_t n = 0;
+    while (n < 3) {
+        drv_msg m;
+        ws_expect(w, DRV_MSG_ASSIGN, &m);
+        for (size_t i = 0; i < m.assign.count && n < 3; i++)
+            got[n++] = (drv_attempt_ref){m.assign.tests[i].task_id, m.assign.tests[i].attempt};
+        drv_msg_free(&m);
+    }
+    drv_msg st;
+    drv_msg_init(&st, DRV_MSG_STARTED);
+    st.started.ref = got[0];
+    st.started.pid = 4242;
+    st.started.t = 1;
+    send_msg(w, &st);
+    wait_state(s, (int)got[0].task_id, "running");
+
+    drv_msg d;
+    drv_msg_init(&d, DRV_MSG_DRAIN);
+    d.drain.reason = "worker stopping (SIGTERM)";
+    d.drain.has_keeps = true;
+    d.drain.keeps = &got[0];
+    d.drain.keeps_count = 1;
+    send_msg(w, &d);
+    for (int k = 1; k < 3; k++)
+        wait_state(s, (int)got[k].task_id, "queued");
+    char buf[32];
+    assert_string_equal(test_state(s, (int)got[0].task_id, buf, sizeof buf), "running");
+
+    /* Another worker takes them: their second attempt, the first was never run. */
+    int w2 = worker_join(s, "other", 2, NULL, 0);
+    for (size_t k = 0; k < 2;) {
+        drv_msg m;
+        ws_expect(w2, DRV_MSG_ASSIGN, &m);
+        for (size_t i = 0; i < m.assign.count; i++, k++) {
+            assert_true(m.assign.tests[i].task_id != got[0].task_id);
+            finish(w2, m.assign.tests[i].task_id, m.assign.tests[i].attempt, 0);
+        }
+        drv_msg_free(&m);
+    }
+    for (int k = 1; k < 3; k++)
+        wait_state(s, (int)got[k].task_id, "passed"); /* max_retries 0: no retry was used */
+    finish(w, got[0].task_id, got[0].attempt, 0);
+    wait_state(s, (int)got[0].task_id, "passed");
+    close(w2);
+    close(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -928,6 +989,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reconnect_reconciles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_and_clear, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_outlives_and_probe_clears, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_hands_back, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -127,6 +127,31 @@ static void test_round_trip_coordinator_messages(void **state)
     m.drain.reason = drv_xstrdup("coordinator shutting down");
     round_trip(&m, &b);
     assert_string_equal(b.drain.reason, "coordinator shutting down");
+    assert_false(b.drain.has_keeps);
+    drv_msg_free(&b);
+    drv_msg_free(&m);
+
+    drv_msg_init(&m, DRV_MSG_DRAIN);
+    m.drain.reason = drv_xstrdup("worker stopping");
+    m.drain.has_keeps = true;
+    m.drain.keeps = drv_xcalloc(2, sizeof *m.drain.keeps);
+    m.drain.keeps[0] = (drv_attempt_ref){7, 1};
+    m.drain.keeps[1] = (drv_attempt_ref){9, 3};
+    m.drain.keeps_count = 2;
+    round_trip(&m, &b);
+    assert_true(b.drain.has_keeps);
+    assert_int_equal(b.drain.keeps_count, 2);
+    assert_true(b.drain.keeps[1].task_id == 9 && b.drain.keeps[1].attempt == 3);
+    drv_msg_free(&b);
+    drv_msg_free(&m);
+
+    drv_msg_init(&m, DRV_MSG_DRAIN); /* keeps present but empty: it keeps nothing */
+    m.drain.reason = drv_xstrdup("");
+    m.drain.has_keeps = true;
+    m.drain.keeps = drv_xcalloc(1, sizeof *m.drain.keeps);
+    round_trip(&m, &b);
+    assert_true(b.drain.has_keeps);
+    assert_int_equal(b.drain.keeps_count, 0);
     drv_msg_free(&b);
     drv_msg_free(&m);
 
@@ -385,6 +410,8 @@ static const bad_frame bad_frames[] = {
     {"{\"type\":\"heartbeat\",\"v\":1,\"load\":-0.5,\"free_slots\":0}",
      "heartbeat.load: must be a number 0..1e+06, got -0.5"},
     {"{\"type\":\"drain\",\"v\":1}", "drain.reason: required"},
+    {"{\"type\":\"drain\",\"v\":1,\"reason\":\"\",\"keeps\":[{\"task_id\":1,\"attempt\":0}]}",
+     "drain.keeps[0].attempt"},
     {"{\"type\":\"error\",\"v\":1,\"message\":\"\"}", "error.message: must not be empty"},
 };
 
