@@ -779,8 +779,9 @@ void drv_api_handle(drv_coordinator *c, drv_hsession *h)
 {
     if (drv_web_handle(c, h))
         return;
-    if (strncmp(h->path, API_PREFIX, strlen(API_PREFIX)) != 0 ||
-        (h->path[strlen(API_PREFIX)] != '/' && h->path[strlen(API_PREFIX)] != '\0')) {
+    bool metrics = strcmp(h->path, "/metrics") == 0;
+    if (!metrics && (strncmp(h->path, API_PREFIX, strlen(API_PREFIX)) != 0 ||
+                     (h->path[strlen(API_PREFIX)] != '/' && h->path[strlen(API_PREFIX)] != '\0'))) {
         not_found(h);
         return;
     }
@@ -789,6 +790,11 @@ void drv_api_handle(drv_coordinator *c, drv_hsession *h)
         drv_api_error(
             h, 401, h->auth[0] ? "wrong token" : "missing token: send Authorization: Bearer TOKEN",
             NULL);
+        return;
+    }
+    if (metrics) {
+        if (method_is(h, DRV_HTTP_GET))
+            drv_metrics_text(c, h);
         return;
     }
     const char *seg[3];

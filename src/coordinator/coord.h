@@ -224,6 +224,10 @@ void drv_dispatch_live_output(drv_ctask *ct, const char *data, size_t len);
 /* Releases the coordinator's record of a final test. */
 void drv_dispatch_forget(drv_coordinator *c, drv_tref t);
 
+/* ---- metrics_text.c ---- */
+/* GET /metrics: the coordinator's figures in Prometheus' text format. */
+void drv_metrics_text(drv_coordinator *c, drv_hsession *h);
+
 /* ---- web.c ---- */
 /* Serves the dashboard page for GET / and /dashboard; returns false for other paths. */
 bool drv_web_handle(drv_coordinator *c, drv_hsession *h);

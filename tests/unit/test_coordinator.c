@@ -530,6 +530,20 @@ static void test_dispatch_and_results(void **state)
     t = get_json(s, "/api/v1/tests/3/explain");
     assert_non_null(strstr(json_string_value(json_object_get(t, "explain")), "GPU"));
     json_decref(t);
+
+    /* The same figures for Prometheus: reads need the token here. */
+    char *out;
+    assert_int_equal(http(s, "GET", "/metrics", NULL, NULL, &out), 401);
+    free(out);
+    assert_int_equal(http(s, "GET", "/metrics", "client-t", NULL, &out), 200);
+    assert_non_null(strstr(out, "# TYPE drover_tests gauge\n"));
+    assert_non_null(strstr(out, "\ndrover_tests{state=\"passed\"} 1\n"));
+    assert_non_null(strstr(out, "\ndrover_tests{state=\"unschedulable\"} 1\n"));
+    assert_non_null(strstr(out, "\ndrover_results_total 2\n"));
+    assert_non_null(strstr(out, "\ndrover_late_results_total 1\n"));
+    assert_non_null(strstr(out, "\ndrover_worker_finished_total{worker=\"w1\"} 2\n"));
+    assert_non_null(strstr(out, "\ndrover_worker_up{worker=\"w1\"} 1\n"));
+    free(out);
     close(w);
 }
 
