@@ -10,6 +10,7 @@
 #ifndef DRV_CLI_CLI_H
 #define DRV_CLI_CLI_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,6 +57,16 @@ int drv_cmd_cancel(int argc, char **argv);
 void drv_cmd_cancel_usage(FILE *out);
 int drv_cmd_explain(int argc, char **argv);
 void drv_cmd_explain_usage(FILE *out);
+/* The views of `drover status` (cmd_status.c), each from the API's answer, written to
+ * out; `drover top` redraws them. Each returns DRV_EXIT_OK. */
+int drv_cli_show_overview(FILE *out, const json_t *status, const char *url);
+int drv_cli_show_run(FILE *out, const json_t *run);
+int drv_cli_show_workers(FILE *out, const json_t *workers_answer);
+
+/* `drover top`: the terminal dashboard (cmd_top.c). */
+int drv_cmd_top(int argc, char **argv);
+void drv_cmd_top_usage(FILE *out);
+
 /* `drover fleet drain|clear NAME...`: operator actions on workers (cmd_status.c). */
 int drv_cmd_fleet(int argc, char **argv);
 void drv_cmd_fleet_usage(FILE *out);

@@ -373,32 +373,32 @@ void drv_cmd_status_usage(FILE *out)
 }
 
 /* `drover status`: the coordinator's overview. */
-static int show_overview(const json_t *s, const char *url)
+int drv_cli_show_overview(FILE *out, const json_t *s, const char *url)
 {
     char span[64], counts[512];
     format_span(drv_api_number(s, "uptime_s", 0), span, sizeof span);
     const char *version = drv_api_string(s, "version");
     const char *store = drv_api_string(s, "store");
-    printf("coordinator %s: drover %s, up %s%s%s\n", url, version ? version : "?", span,
-           store ? ", store " : "", store ? store : "");
+    fprintf(out, "coordinator %s: drover %s, up %s%s%s\n", url, version ? version : "?", span,
+            store ? ", store " : "", store ? store : "");
     const char *policy = drv_api_string(s, "policy");
     if (policy)
-        printf("policy: %s\n", policy);
+        fprintf(out, "policy: %s\n", policy);
     drv_run_counts rc;
     drv_run_counts_read(s, &rc);
     int64_t total = drv_api_int(s, "total", (int64_t)rc.submitted);
     format_counts(&rc, counts, sizeof counts);
-    printf("tests: %lld%s%s%s\n", (long long)total, total ? " (" : "", total ? counts : "",
-           total ? ")" : "");
+    fprintf(out, "tests: %lld%s%s%s\n", (long long)total, total ? " (" : "", total ? counts : "",
+            total ? ")" : "");
     const json_t *w = json_object_get(s, "workers");
-    printf("workers: connected %lld, lost %lld, quarantined %lld\n",
-           (long long)drv_api_int(w, "connected", 0), (long long)drv_api_int(w, "lost", 0),
-           (long long)drv_api_int(w, "quarantined", 0));
+    fprintf(out, "workers: connected %lld, lost %lld, quarantined %lld\n",
+            (long long)drv_api_int(w, "connected", 0), (long long)drv_api_int(w, "lost", 0),
+            (long long)drv_api_int(w, "quarantined", 0));
     return DRV_EXIT_OK;
 }
 
 /* `drover status RUN`. */
-static int show_run(const json_t *run)
+int drv_cli_show_run(FILE *out, const json_t *run)
 {
     drv_run_counts rc;
     drv_run_counts_read(run, &rc);
@@ -406,13 +406,15 @@ static int show_run(const json_t *run)
     format_counts(&rc, counts, sizeof counts);
     format_time(drv_api_number(run, "created_at", 0), created, sizeof created);
     const char *name = drv_api_string(run, "name");
-    printf("run %lld%s%s%s, submitted %s: %llu test%s: %s\n", (long long)drv_api_int(run, "id", 0),
-           name ? " (" : "", name ? name : "", name ? ")" : "", created,
-           (unsigned long long)rc.submitted, rc.submitted == 1 ? "" : "s", counts);
+    fprintf(out, "run %lld%s%s%s, submitted %s: %llu test%s: %s\n",
+            (long long)drv_api_int(run, "id", 0), name ? " (" : "", name ? name : "",
+            name ? ")" : "", created, (unsigned long long)rc.submitted,
+            rc.submitted == 1 ? "" : "s", counts);
     double progress =
         drv_api_number(run, "progress", rc.submitted ? (double)rc.final / (double)rc.submitted : 0);
-    printf("%s: %.0f%% of the tests are final%s\n", rc.done ? "done" : "not done", progress * 100,
-           rc.done ? (drv_run_counts_all_passed(&rc) ? ", all passed" : ", not all passed") : "");
+    fprintf(out, "%s: %.0f%% of the tests are final%s\n", rc.done ? "done" : "not done",
+            progress * 100,
+            rc.done ? (drv_run_counts_all_passed(&rc) ? ", all passed" : ", not all passed") : "");
     return DRV_EXIT_OK;
 }
 
@@ -434,13 +436,13 @@ static void format_tags(const json_t *w, char *buf, size_t len)
 }
 
 /* `drover status --workers`: a table, then why each unhealthy worker is so. */
-static int show_workers(const json_t *ans)
+int drv_cli_show_workers(FILE *out, const json_t *ans)
 {
     const json_t *workers = json_object_get(ans, "workers");
     size_t n = json_array_size(workers), i;
     const json_t *w;
     if (n == 0) {
-        printf("no workers have registered\n");
+        fprintf(out, "no workers have registered\n");
         return DRV_EXIT_OK;
     }
     int width = 4;
@@ -450,25 +452,26 @@ static int show_workers(const json_t *ans)
         if (name && (int)strlen(name) > width)
             width = (int)strlen(name);
     }
-    printf("%-*s  %-11s  %-8s  %5s  %7s  %5s  %s\n", width, "NAME", "HEALTH", "THERMAL", "SLOTS",
-           "RUNNING", "LOAD", "TAGS");
+    fprintf(out, "%-*s  %-11s  %-8s  %5s  %7s  %5s  %s\n", width, "NAME", "HEALTH", "THERMAL",
+            "SLOTS", "RUNNING", "LOAD", "TAGS");
     json_array_foreach(workers, i, w)
     {
         char tags[1024];
         format_tags(w, tags, sizeof tags);
         const char *health = drv_api_string(w, "health");
         const char *thermal = drv_api_string(w, "thermal");
-        printf("%-*s  %-11s  %-8s  %5lld  %7lld  %5.2f  %s\n", width, drv_api_string(w, "name"),
-               health ? health : "?", thermal ? thermal : "?",
-               (long long)drv_api_int(w, "slots", 0),
-               (long long)(drv_api_int(w, "running", 0) + drv_api_int(w, "assigned", 0)),
-               drv_api_number(w, "load", 0), tags);
+        fprintf(out, "%-*s  %-11s  %-8s  %5lld  %7lld  %5.2f  %s\n", width,
+                drv_api_string(w, "name"), health ? health : "?", thermal ? thermal : "?",
+                (long long)drv_api_int(w, "slots", 0),
+                (long long)(drv_api_int(w, "running", 0) + drv_api_int(w, "assigned", 0)),
+                drv_api_number(w, "load", 0), tags);
     }
     json_array_foreach(workers, i, w)
     {
         const char *reason = drv_api_string(w, "health_reason");
         if (reason)
-            printf("%s: %s: %s\n", drv_api_string(w, "name"), drv_api_string(w, "health"), reason);
+            fprintf(out, "%s: %s: %s\n", drv_api_string(w, "name"), drv_api_string(w, "health"),
+                    reason);
     }
     return DRV_EXIT_OK;
 }
@@ -603,13 +606,13 @@ int drv_cmd_status(int argc, char **argv)
     else if (json)
         print_json(ans), code = DRV_EXIT_OK;
     else if (run_arg)
-        code = show_run(ans);
+        code = drv_cli_show_run(stdout, ans);
     else if (test_arg)
         code = show_test(ans);
     else if (workers)
-        code = show_workers(ans);
+        code = drv_cli_show_workers(stdout, ans);
     else
-        code = show_overview(ans, drv_client_url(c));
+        code = drv_cli_show_overview(stdout, ans, drv_client_url(c));
     json_decref(ans);
     drv_client_close(c);
     return code;

@@ -219,6 +219,8 @@ static const cli_command commands[] = {
      drv_cmd_stress_usage},
     {"submit", "submit tests: a JSON/JSONL file, or -- a command with requirement flags",
      drv_cmd_submit, drv_cmd_submit_usage},
+    {"top", "the terminal dashboard: the coordinator, runs and workers, live", drv_cmd_top,
+     drv_cmd_top_usage},
     {"wait", "wait for a run; exit 0 only if every test passed", drv_cmd_wait, drv_cmd_wait_usage},
     {"worker", "run a worker; --probe prints what this machine offers, as JSON", drv_cmd_worker,
      drv_cmd_worker_usage},

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The dashboard in a real browser: a coordinator and two workers run a small suite, then
+# The dashboards: a coordinator and two workers run a small suite, then
 # tests/browser/dashboard.mjs opens GET / in chromium (playwright-core) and checks the
-# token prompt, the workers, the run at 100%, the counts and both charts.
+# token prompt, the workers, the run at 100%, the counts and both charts; then
+# `drover top --once` prints the same as text.
 source "$(dirname "$0")/lib.sh"
 start_coordinator
 start_worker dash-a --slots 2
@@ -23,4 +24,12 @@ node "$DRV_SOURCE_DIR/tests/browser/dashboard.mjs" "$URL" "$DROVER_TOKEN" dash-a
     ${DRV_DASHBOARD_SCREENSHOT:+"$DRV_DASHBOARD_SCREENSHOT"} >"$WORK/browser.log" 2>&1 ||
     { cat "$WORK/browser.log" >&2; fail "the dashboard check failed"; }
 cat "$WORK/browser.log"
+
+# The terminal dashboard, one frame as text: the counts, the run, both workers.
+"$DROVER" top --once >"$WORK/top.out" 2>&1 || { cat "$WORK/top.out" >&2; fail "drover top --once failed"; }
+cat "$WORK/top.out"
+grep -q '^tests: 6 (5 passed, 1 failed)' "$WORK/top.out" || fail "top: wrong counts"
+grep -q '^run 1 (dash).*6 tests' "$WORK/top.out" || fail "top: the run is missing"
+grep -q '^done: 100%' "$WORK/top.out" || fail "top: the run is not done"
+grep -q '^dash-a ' "$WORK/top.out" && grep -q '^dash-b ' "$WORK/top.out" || fail "top: a worker is missing"
 echo "e2e dashboard: ok"
