@@ -5,7 +5,8 @@
 # varied durations and requirements, one that fails, one that times out, one no worker
 # can run), live progress, the report, and everything it started stopped again.
 #
-# Usage: scripts/demo.sh [BUILD_DIR]   (default: build). Files go to demo/ (kept: the
+# Usage: scripts/demo.sh [BUILD_DIR]   (default: build); DEMO_KEEP=1 keeps it running
+# after the report until Ctrl-C. Files go to demo/ (kept: the
 # store demo/drover.db, the JUnit report demo/report.xml and every process's log).
 set -euo pipefail
 
@@ -77,4 +78,10 @@ echo
 echo
 echo "drover demo: done (logs in $out/); the suite has a failing, a timed-out and an"
 echo "unschedulable test on purpose, so \`drover run\` exited $status."
+# DEMO_KEEP=1 make demo: leave everything running to look around (the dashboard,
+# drover top, drover status) until Ctrl-C.
+if [[ "${DEMO_KEEP:-}" == 1 ]]; then
+    echo "DEMO_KEEP=1: still running; dashboard $DROVER_URL/ ; Ctrl-C stops everything"
+    while kill -0 "${pids[0]}" 2>/dev/null; do sleep 1; done
+fi
 exit 0
