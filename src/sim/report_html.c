@@ -9,7 +9,7 @@
  * read by a small inline script that builds the charts.
  *
  * Escaping: every string from the input (scenario, source, policy names) is written
- * through html_text() in the markup; inside the JSON blob every '<' is written as \u003c,
+ * through drv_markup_escape() (core/markup.h); inside the JSON blob every '<' is written as \u003c,
  * so no "</script>" or "<!--" can end or confuse the script element; the charts set
  * labels through textContent (uPlot does).
  *
@@ -21,34 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/markup.h"
 #include "sim/sim.h"
-
-/* Writes s as HTML text (also safe inside a double-quoted attribute). NULL writes
- * nothing. */
-static void html_text(FILE *out, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '&':
-            fputs("&amp;", out);
-            break;
-        case '<':
-            fputs("&lt;", out);
-            break;
-        case '>':
-            fputs("&gt;", out);
-            break;
-        case '"':
-            fputs("&quot;", out);
-            break;
-        case '\'':
-            fputs("&#39;", out);
-            break;
-        default:
-            fputc(*s, out);
-        }
-    }
-}
 
 /* Writes JSON text s with every '<' as \u003c (valid JSON: '<' only occurs inside
  * strings), so the text cannot close or open markup inside a <script> element. */
@@ -196,17 +170,17 @@ int drv_sim_report_html(FILE *out, const drv_sim_report *rep, bool timing, drv_e
           "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
           "<title>drover sim: ",
           out);
-    html_text(out, rep->scenario);
+    drv_markup_escape(out, rep->scenario, false);
     fputs("</title>\n<style>\n", out);
     fwrite(drv_sim_uplot_css, 1, drv_sim_uplot_css_len, out);
     fprintf(out, "\n</style>\n<style>%s</style>\n<script>\n", page_css);
     fwrite(drv_sim_uplot_js, 1, drv_sim_uplot_js_len, out);
     fputs("\n</script>\n</head>\n<body>\n<h1>drover sim: scenario ", out);
-    html_text(out, rep->scenario);
+    drv_markup_escape(out, rep->scenario, false);
     fprintf(out,
             "</h1>\n<p class=\"meta\">%zu workers, %zu tests, seed %llu; source: ", rep->workers,
             rep->tests, (unsigned long long)rep->seed);
-    html_text(out, rep->source);
+    drv_markup_escape(out, rep->source, false);
     fputs("</p>\n"
           "<h2>Makespan over the lower bound</h2>\n<div class=\"chart\" id=\"drv-ratio\"></div>\n"
           "<h2>Makespan and lower bound</h2>\n<div class=\"chart\" id=\"drv-makespan\"></div>\n"
@@ -218,7 +192,7 @@ int drv_sim_report_html(FILE *out, const drv_sim_report *rep, bool timing, drv_e
           "running nor final</p>\n<div class=\"chart\" id=\"drv-queue\"></div>\n"
           "<h2>Tables</h2>\n<pre>",
           out);
-    html_text(out, table);
+    drv_markup_escape(out, table, false);
     free(table);
     fputs("</pre>\n<script type=\"application/json\" id=\"drv-data\">", out);
     char *blob = report_blob(rep);

@@ -762,12 +762,11 @@ static void test_reconnect_reconciles(void **state)
     close(w);
 }
 
-/* A worker whose tests keep failing for infrastructure reasons is quarantined (no more
- * work, the reason visible in the API) until an operator clears it. */
-static void test_quarantine_and_clear(void **state)
+/* Submits three tests and connects a 1-slot worker "flaky" that fails each for an
+ * infrastructure reason (spawn failure): three in a row, a quarantine. Returns its
+ * connection. */
+static int join_flaky_worker(const server *s)
 {
-    server *s = *state;
-    server_start(s, 3.0, 10.0);
     submit(s,
            "[{\"name\":\"a\",\"argv\":[\"x\"],\"max_retries\":5},"
            "{\"name\":\"b\",\"argv\":[\"x\"],\"max_retries\":5},"
@@ -786,6 +785,16 @@ static void test_quarantine_and_clear(void **state)
         drv_msg_free(&m);
         heartbeat(w, NULL, 0);
     }
+    return w;
+}
+
+/* A worker whose tests keep failing for infrastructure reasons is quarantined (no more
+ * work, the reason visible in the API) until an operator clears it. */
+static void test_quarantine_and_clear(void **state)
+{
+    server *s = *state;
+    server_start(s, 3.0, 10.0);
+    int w = join_flaky_worker(s);
     json_t *k = NULL;
     for (int i = 0; i < 100; i++) {
         json_decref(k);
@@ -858,24 +867,7 @@ static void test_quarantine_outlives_and_probe_clears(void **state)
     server *s = *state;
     probe_interval_s = 0.3;
     server_start(s, 1.0, 10.0);
-    submit(s,
-           "[{\"name\":\"a\",\"argv\":[\"x\"],\"max_retries\":5},"
-           "{\"name\":\"b\",\"argv\":[\"x\"],\"max_retries\":5},"
-           "{\"name\":\"c\",\"argv\":[\"x\"],\"max_retries\":5}]",
-           3);
-    int w = worker_join(s, "flaky", 1, NULL, 0);
-    for (int k = 0; k < 3; k++) {
-        drv_msg m;
-        ws_expect(w, DRV_MSG_ASSIGN, &m);
-        drv_msg f;
-        drv_msg_init(&f, DRV_MSG_FINISHED);
-        f.finished.ref = (drv_attempt_ref){m.assign.tests[0].task_id, m.assign.tests[0].attempt};
-        f.finished.infra_failure = true;
-        f.finished.error = "spawn x: No such file or directory";
-        send_msg(w, &f);
-        drv_msg_free(&m);
-        heartbeat(w, NULL, 0);
-    }
+    int w = join_flaky_worker(s);
     free(wait_health(s, "flaky", "quarantined"));
 
     /* Lost (silent past the timeout), then back: still quarantined. */
