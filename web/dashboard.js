@@ -98,12 +98,92 @@
     $("workers-count").textContent = list.length + " known";
   }
 
+  // ---- a run's tests that did not pass, and one test's attempts ----
+  var selectedRun = null, selectedTest = null, seenBad = null;
+  var BAD = ["failed", "timed_out", "unschedulable"];
+
+  function badCount(r) {
+    var c = r.counts;
+    return BAD.reduce(function (n, k) { return n + (c[k] || 0); }, 0);
+  }
+
+  function showNotPassed(runId) {
+    Promise.all(BAD.map(function (st) {
+      return get("/api/v1/tests?run=" + runId + "&state=" + st + "&limit=100");
+    })).then(function (answers) {
+      var tests = [];
+      answers.forEach(function (a) { tests = tests.concat(a.tests || []); });
+      tests.sort(function (a, b) { return a.id - b.id; });
+      var body = $("notpassed").tBodies[0];
+      body.textContent = "";
+      tests.forEach(function (t) {
+        var tr = document.createElement("tr");
+        tr.dataset.id = t.id;
+        if (t.id === selectedTest) tr.className = "selected";
+        td(tr, t.id); td(tr, t.name); td(tr, t.state); td(tr, t.worker);
+        td(tr, t.state === "failed" && t.exit_code != null && t.signal == null
+          ? "exit " + t.exit_code : t.signal != null ? "signal " + t.signal : t.reason, "why");
+        td(tr, t.duration_s == null ? "" : t.duration_s.toFixed(2) + " s");
+        tr.addEventListener("click", function () { showTest(t.id); });
+        body.appendChild(tr);
+      });
+      $("notpassed").hidden = tests.length === 0;
+      $("notpassed-none").hidden = tests.length !== 0;
+    }).catch(function () {});
+  }
+
+  function showTest(id) {
+    selectedTest = id;
+    Array.prototype.forEach.call($("notpassed").tBodies[0].rows, function (tr) {
+      tr.className = Number(tr.dataset.id) === id ? "selected" : "";
+    });
+    get("/api/v1/tests/" + id).then(function (t) {
+      $("test").hidden = false;
+      $("test-title").textContent = "Test " + t.id + ": " + t.name + " (" + t.state + ")";
+      var lines = [];
+      if (t.explain) lines.push("why: " + t.explain);
+      if (t.reason && t.state === "unschedulable") lines.push("why: " + t.reason);
+      (t.attempts || []).forEach(function (a) {
+        var what = a.infra_failure ? "infrastructure failure" : a.timed_out ? "timed out" :
+          a.signal != null ? "signal " + a.signal : a.exit_code != null ? "exit " + a.exit_code : a.state;
+        lines.push("attempt " + a.attempt + " on " + (a.worker || "?") + ": " + what +
+          (a.duration_s != null ? ", " + a.duration_s.toFixed(3) + " s" : ""));
+        if (a.output_tail) lines.push(a.output_tail.replace(/\n$/, "").split("\n").map(function (l) {
+          return "    | " + l;
+        }).join("\n"));
+      });
+      if (t.live_output) lines.push("output so far:\n" + t.live_output);
+      $("test-body").textContent = lines.join("\n");
+    }).catch(function () {});
+  }
+
+  function selectRun(r) {
+    if (selectedRun !== r.id) {
+      selectedRun = r.id; selectedTest = null; seenBad = null;
+      $("test").hidden = true;
+    }
+    $("detail").hidden = false;
+    $("detail-title").textContent = "Run " + r.id + (r.name ? " (" + r.name + ")" : "") +
+      ": tests that did not pass";
+    var bad = badCount(r);
+    if (bad !== seenBad) { seenBad = bad; showNotPassed(r.id); }
+  }
+
   function runs(list) {
     var body = $("runs").tBodies[0];
     body.textContent = "";
     list.forEach(function (r) {
+      if (r.id === selectedRun) selectRun(r); // new failures show up while it runs
+    });
+    list.forEach(function (r) {
       var c = r.counts, tr = document.createElement("tr");
       tr.dataset.id = r.id;
+      if (r.id === selectedRun) tr.className = "selected";
+      tr.addEventListener("click", function () {
+        Array.prototype.forEach.call(body.rows, function (x) { x.className = ""; });
+        tr.className = "selected";
+        selectRun(r);
+      });
       td(tr, r.id); td(tr, r.name || "");
       var p = td(tr, ""), bar = document.createElement("span"), fill = document.createElement("i");
       bar.className = "bar"; fill.style.width = Math.round(100 * (r.progress || 0)) + "%";

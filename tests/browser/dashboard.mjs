@@ -60,10 +60,26 @@ try {
     const text = await run.innerText();
     if (!/100% done/.test(text)) failures.push(`run ${runId} is not shown done: ${text}`);
   }
+  // 4. The run's tests that did not pass, and one test's attempts.
+  if ((await run.count()) === 1) {
+    await run.click();
+    const bad = page.locator("#notpassed tbody tr");
+    await bad.first().waitFor().catch(() => failures.push("no failed test listed for the run"));
+    const rows = await bad.allInnerTexts();
+    if (rows.length !== 1 || !/\bno\b.*failed.*exit 1/s.test(rows[0]))
+      failures.push(`the run's not-passed list is wrong: ${JSON.stringify(rows)}`);
+    if (rows.length >= 1) {
+      await bad.first().click();
+      await page.waitForSelector("#test:not([hidden])");
+      const body = await page.locator("#test-body").innerText();
+      if (!/attempt 1 on dash-[ab]: exit 1/.test(body))
+        failures.push(`the test's detail is wrong: ${body}`);
+    }
+  }
   const cards = await page.locator("#cards").innerText();
   if (!/passed/.test(cards)) failures.push(`no passed count: ${cards}`);
 
-  // 4. Charts: both drawn, with a few samples in them.
+  // 5. Charts: both drawn, with a few samples in them.
   await page.waitForTimeout(2500);
   for (const id of ["chart-rate", "chart-queue"]) {
     const ok = await page.evaluate((sel) => {
