@@ -10,67 +10,98 @@
 
 /* ---- schema ---- */
 
-/* migrations[v] takes a store from schema version v to v + 1, in one transaction. */
-static const char *const migrations[DRV_STORE_SCHEMA_VERSION] = {
-    /* 0 -> 1: the first schema. */
-    "CREATE TABLE runs ("
-    "  id INTEGER PRIMARY KEY,"
-    "  name TEXT,"
-    "  created_at REAL NOT NULL,"
-    "  submitted INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE tasks ("
-    "  id INTEGER PRIMARY KEY,"
-    "  run_id INTEGER REFERENCES runs(id),"
-    "  name TEXT,"
-    "  argv TEXT,"
-    "  env TEXT,"
-    "  cwd TEXT,"
-    "  requirements TEXT NOT NULL,"
-    "  priority INTEGER NOT NULL,"
-    "  timeout_s REAL NOT NULL,"
-    "  max_retries INTEGER NOT NULL,"
-    "  retry_on_failure INTEGER NOT NULL,"
-    "  model_id TEXT,"
-    "  family INTEGER NOT NULL,"
-    "  test_type TEXT,"
-    "  batch_size INTEGER NOT NULL,"
-    "  labels TEXT,"
-    "  state TEXT NOT NULL CHECK (state IN ('queued', 'assigned', 'running', 'passed',"
-    "    'failed', 'timed_out', 'cancelled', 'unschedulable')),"
-    "  attempts INTEGER NOT NULL DEFAULT 0,"
-    "  submitted_at REAL NOT NULL,"
-    "  finished_at REAL,"
-    "  worker TEXT,"
-    "  exit_code INTEGER,"
-    "  signal INTEGER,"
-    "  duration_s REAL,"
+/* Version 2 tables and what hangs on them, by name (the v1 -> v2 migration builds them
+ * under other names first). Why they look the way they do (each state change of a test
+ * is on the hot path, at tens of thousands of tests per second):
+ *   - CHECKs list the states with OR, not IN: SQLite builds an IN list of more than two
+ *     constants as a temporary table, once per statement run, and that (a pager, a
+ *     b-tree, eight inserts) cost more than the row write itself;
+ *   - no index on tasks(state) alone: every state change moved an entry in it; the
+ *     whole-store count by state scans tasks_run instead, and start-up recovery scans
+ *     the table once;
+ *   - attempts are a WITHOUT ROWID table keyed by (task_id, attempt): one b-tree per
+ *     write instead of a table and its UNIQUE index. */
+#define TASKS_TABLE(name, runs)                                                                    \
+    "CREATE TABLE " name " ("                                                                      \
+    "  id INTEGER PRIMARY KEY,"                                                                    \
+    "  run_id INTEGER REFERENCES " runs "(id),"                                                    \
+    "  name TEXT,"                                                                                 \
+    "  argv TEXT,"                                                                                 \
+    "  env TEXT,"                                                                                  \
+    "  cwd TEXT,"                                                                                  \
+    "  requirements TEXT NOT NULL,"                                                                \
+    "  priority INTEGER NOT NULL,"                                                                 \
+    "  timeout_s REAL NOT NULL,"                                                                   \
+    "  max_retries INTEGER NOT NULL,"                                                              \
+    "  retry_on_failure INTEGER NOT NULL,"                                                         \
+    "  model_id TEXT,"                                                                             \
+    "  family INTEGER NOT NULL,"                                                                   \
+    "  test_type TEXT,"                                                                            \
+    "  batch_size INTEGER NOT NULL,"                                                               \
+    "  labels TEXT,"                                                                               \
+    "  state TEXT NOT NULL CHECK (state = 'queued' OR state = 'assigned' OR state = 'running'"     \
+    "    OR state = 'passed' OR state = 'failed' OR state = 'timed_out' OR state = 'cancelled'"    \
+    "    OR state = 'unschedulable'),"                                                             \
+    "  attempts INTEGER NOT NULL DEFAULT 0,"                                                       \
+    "  submitted_at REAL NOT NULL,"                                                                \
+    "  finished_at REAL,"                                                                          \
+    "  worker TEXT,"                                                                               \
+    "  exit_code INTEGER,"                                                                         \
+    "  signal INTEGER,"                                                                            \
+    "  duration_s REAL,"                                                                           \
     "  reason TEXT);"
-    "CREATE INDEX tasks_state ON tasks(state);"
-    "CREATE INDEX tasks_run ON tasks(run_id, state);"
-    /* A run counts its tasks in the same statement that inserts one. */
-    "CREATE TRIGGER tasks_count_in_run AFTER INSERT ON tasks WHEN NEW.run_id IS NOT NULL"
-    " BEGIN UPDATE runs SET submitted = submitted + 1 WHERE id = NEW.run_id; END;"
-    "CREATE TABLE attempts ("
-    "  task_id INTEGER NOT NULL REFERENCES tasks(id),"
-    "  attempt INTEGER NOT NULL CHECK (attempt >= 1),"
-    "  worker TEXT,"
-    "  state TEXT NOT NULL CHECK (state IN ('assigned', 'running', 'finished', 'abandoned')),"
-    "  assigned_at REAL NOT NULL,"
-    "  started_at REAL,"
-    "  finished_at REAL,"
-    "  exit_code INTEGER,"
-    "  signal INTEGER,"
-    "  timed_out INTEGER,"
-    "  infra_failure INTEGER,"
-    "  duration_s REAL,"
-    "  peak_memory_kb INTEGER,"
-    "  output_tail TEXT,"
-    "  UNIQUE (task_id, attempt));"
-    /* At most one open attempt per task: a new one supersedes the older open ones, so a
-     * late result of those is recognised and not counted. */
-    "CREATE TRIGGER attempts_supersede AFTER INSERT ON attempts BEGIN"
-    " UPDATE attempts SET state = 'abandoned' WHERE task_id = NEW.task_id"
-    "  AND attempt < NEW.attempt AND state IN ('assigned', 'running'); END;"
+
+#define ATTEMPTS_TABLE(name, tasks)                                                                \
+    "CREATE TABLE " name " ("                                                                      \
+    "  task_id INTEGER NOT NULL REFERENCES " tasks "(id),"                                         \
+    "  attempt INTEGER NOT NULL CHECK (attempt >= 1),"                                             \
+    "  worker TEXT,"                                                                               \
+    "  state TEXT NOT NULL CHECK (state = 'assigned' OR state = 'running' OR state = 'finished'"   \
+    "    OR state = 'abandoned'),"                                                                 \
+    "  assigned_at REAL NOT NULL,"                                                                 \
+    "  started_at REAL,"                                                                           \
+    "  finished_at REAL,"                                                                          \
+    "  exit_code INTEGER,"                                                                         \
+    "  signal INTEGER,"                                                                            \
+    "  timed_out INTEGER,"                                                                         \
+    "  infra_failure INTEGER,"                                                                     \
+    "  duration_s REAL,"                                                                           \
+    "  peak_memory_kb INTEGER,"                                                                    \
+    "  output_tail TEXT,"                                                                          \
+    "  PRIMARY KEY (task_id, attempt)) WITHOUT ROWID;"
+
+/* The indexes and triggers of tasks and attempts (created once both have their names). */
+#define TASKS_ATTEMPTS_EXTRAS                                                                      \
+    "CREATE INDEX tasks_run ON tasks(run_id, state);" /* A run counts its tasks in the same        \
+                                                         statement that inserts one. */            \
+    "CREATE TRIGGER tasks_count_in_run AFTER INSERT ON tasks WHEN NEW.run_id IS NOT NULL"          \
+    " BEGIN UPDATE runs SET submitted = submitted + 1 WHERE id = NEW.run_id; END;" /* At most one  \
+                                                                                    * open attempt \
+                                                                                    * per task: a  \
+                                                                                    * new one      \
+                                                                                    * supersedes   \
+                                                                                    * the older    \
+                                                                                    * open ones,   \
+                                                                                    * so a late                                                                                              \
+                                                                                    * result of    \
+                                                                                    * those is     \
+                                                                                    * recognised   \
+                                                                                    * and not      \
+                                                                                    * counted. A   \
+                                                                                    * first        \
+                                                                                    * attempt has  \
+                                                                                    * none. */     \
+    "CREATE TRIGGER attempts_supersede AFTER INSERT ON attempts WHEN NEW.attempt > 1 BEGIN"        \
+    " UPDATE attempts SET state = 'abandoned' WHERE task_id = NEW.task_id"                         \
+    "  AND attempt < NEW.attempt AND (state = 'assigned' OR state = 'running'); END;"
+
+/* The current schema, for a new file. */
+static const char schema[] = "CREATE TABLE runs ("
+                             "  id INTEGER PRIMARY KEY,"
+                             "  name TEXT,"
+                             "  created_at REAL NOT NULL,"
+                             "  submitted INTEGER NOT NULL DEFAULT 0);" TASKS_TABLE("tasks", "runs")
+                                 ATTEMPTS_TABLE("attempts", "tasks") TASKS_ATTEMPTS_EXTRAS
     "CREATE TABLE workers ("
     "  name TEXT PRIMARY KEY,"
     "  capabilities TEXT NOT NULL,"
@@ -92,7 +123,27 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION] = {
     "  t REAL NOT NULL,"
     "  name TEXT NOT NULL,"
     "  value REAL NOT NULL);"
-    "CREATE INDEX metrics_name_t ON metrics(name, t);",
+    "CREATE INDEX metrics_name_t ON metrics(name, t);";
+
+/* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
+ * that opens it. A new file gets `schema` at once instead. */
+static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
+    /* 1 -> 2: the tables of tasks and attempts rebuilt (a CHECK and a key cannot be
+     * changed in place), same columns and rows. The new attempts table references the
+     * new tasks table, so dropping the old tasks (with foreign keys enforced) meets no
+     * child rows; renaming tasks_v2 rewrites that reference to "tasks". */
+    TASKS_TABLE("tasks_v2", "runs") ATTEMPTS_TABLE(
+        "attempts_v2",
+        "tasks_v2") "INSERT INTO tasks_v2 SELECT * FROM tasks;"
+                    "INSERT INTO attempts_v2 SELECT task_id, attempt, worker, state, assigned_at, "
+                    "started_at,"
+                    "  finished_at, exit_code, signal, timed_out, infra_failure, duration_s, "
+                    "peak_memory_kb,"
+                    "  output_tail FROM attempts;"
+                    "DROP TABLE attempts;"
+                    "DROP TABLE tasks;"
+                    "ALTER TABLE tasks_v2 RENAME TO tasks;"
+                    "ALTER TABLE attempts_v2 RENAME TO attempts;" TASKS_ATTEMPTS_EXTRAS,
 };
 
 /* ---- the statement cache ---- */
@@ -336,10 +387,14 @@ static int migrate(drv_store *s, drv_error *err)
                       s->path, version);
         goto err;
     }
-    for (int64_t v = version; v < DRV_STORE_SCHEMA_VERSION; v++) {
-        char what[64];
-        snprintf(what, sizeof what, "cannot migrate the schema to version %" PRId64, v + 1);
-        if (exec_script(s, migrations[v], what, err) < 0)
+    if (version == 0 && exec_script(s, schema, "cannot create the schema", err) < 0)
+        goto err;
+    for (int64_t v = version ? version : DRV_STORE_SCHEMA_VERSION; v < DRV_STORE_SCHEMA_VERSION;
+         v++) {
+        char what[96];
+        snprintf(what, sizeof what,
+                 "cannot migrate the schema from version %" PRId64 " to %" PRId64, v, v + 1);
+        if (exec_script(s, migrations[v - 1], what, err) < 0)
             goto err;
     }
     if (version < DRV_STORE_SCHEMA_VERSION) {
@@ -971,7 +1026,7 @@ int drv_store_attempt_begin(drv_store *s, uint64_t task_id, uint32_t attempt, co
     else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
         out = drv_error_set(err, "task %" PRIu64 " attempt %" PRIu32 ": no such task", task_id,
                             attempt);
-    else if (ext == SQLITE_CONSTRAINT_UNIQUE)
+    else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
         out = drv_error_set(err, "task %" PRIu64 " attempt %" PRIu32 ": already begun", task_id,
                             attempt);
     else
