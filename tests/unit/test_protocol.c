@@ -388,6 +388,189 @@ static const bad_frame bad_frames[] = {
     {"{\"type\":\"error\",\"v\":1,\"message\":\"\"}", "error.message: must not be empty"},
 };
 
+/* The assign and finished frames are written without jansson (message.c says why):
+ * their text must be exactly what json_dumps(JSON_COMPACT) writes for the same JSON,
+ * strings with every kind of escape and invalid UTF-8 included; a finished decodes back. */
+static void test_fast_encoding_is_jansson_text(void **state)
+{
+    (void)state;
+    char *argv1[] = {"py\"test\\",
+                     "tab\there\nnl\r\b\f\x01\x1f\x7f",
+                     "caf\xc3\xa9 \xe2\x82\xac",
+                     "bad \xff\xc3 utf8 \xed\xa0\x80",
+                     "",
+                     NULL};
+    char *env1[] = {"A=1", "PATH=/usr/bin:/bin", "EMPTY=", "NOEQ", "Q=\"x\"", NULL};
+    char *argv2[] = {"true", NULL};
+    drv_msg_test tests[3] = {
+        {.task_id = 1,
+         .attempt = 1,
+         .name = "t/\"1\"",
+         .argv = argv1,
+         .env = env1,
+         .cwd = "/tmp/d\\x",
+         .timeout_s = 1e-6,
+         .output_cap_bytes = 65536,
+         .shell = false},
+        {.task_id = INT64_MAX,
+         .attempt = UINT32_MAX,
+         .name = "t2",
+         .argv = argv2,
+         .timeout_s = 30.25},
+        {.task_id = 3, .attempt = 2, .name = NULL, .argv = argv2, .timeout_s = 1e300},
+    };
+    drv_msg m;
+    drv_msg_init(&m, DRV_MSG_ASSIGN);
+    m.assign.tests = tests;
+    m.assign.count = 3;
+    drv_msg fin[3];
+    for (int i = 0; i < 3; i++)
+        drv_msg_init(&fin[i], DRV_MSG_FINISHED);
+    fin[0].finished = (drv_msg_finished){.ref = {7, 3}, .has_exit_code = true, .duration_s = 1e-6};
+    fin[1].finished = (drv_msg_finished){.ref = {8, 1},
+                                         .has_signal = true,
+                                         .signal = 9,
+                                         .timed_out = true,
+                                         .duration_s = 12345678.5,
+                                         .peak_memory_kb = 42,
+                                         .output_tail = "out\n\x00zero \xff",
+                                         .output_tail_len = 13};
+    fin[2].finished = (drv_msg_finished){.ref = {9, 1},
+                                         .infra_failure = true,
+                                         .error = "spawn \"x\": no such file",
+                                         .duration_s = 0};
+    const drv_msg *all[] = {&m, &fin[0], &fin[1], &fin[2]};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        size_t len = 0;
+        drv_error err = {{0}};
+        char *text = drv_msg_encode(all[i], &len, &err);
+        assert_non_null(text);
+        assert_int_equal(len, strlen(text));
+        json_error_t jerr;
+        json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+        if (!j)
+            fail_msg("not JSON (%s): %s", jerr.text, text);
+        char *again = json_dumps(j, JSON_COMPACT);
+        assert_string_equal(text, again);
+        drv_msg back; /* the assign holds values a worker refuses (empty name, argv "") */
+        if (all[i]->type == DRV_MSG_FINISHED) {
+            if (drv_msg_decode(text, len, &back, &err) != 0)
+                fail_msg("%s: %s", text, err.msg);
+            assert_int_equal(back.type, DRV_MSG_FINISHED);
+            drv_msg_free(&back);
+        }
+        free(again);
+        json_decref(j);
+        free(text);
+    }
+    /* One spot check of the exact text, reals and escapes included. */
+    char *text = drv_msg_encode(&fin[0], NULL, NULL);
+    assert_string_equal(text, "{\"type\":\"finished\",\"v\":1,\"task_id\":7,\"attempt\":3,"
+                              "\"exit_code\":0,\"signal\":null,\"timed_out\":false,"
+                              "\"infra_failure\":false,\"duration_s\":9.9999999999999995e-7,"
+                              "\"peak_memory_kb\":0}");
+    free(text);
+}
+
+/* A plain "finished" frame takes the coordinator's fast path (flat_json.h); the same
+ * frame with its "type" key written with an escape takes jansson's. Both must decode
+ * to the same message, and whatever the fast path does not accept must still decode
+ * (or fail) the general way. */
+static void test_finished_fast_path_agrees(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {
+        "\"task_id\":1,\"attempt\":1,\"exit_code\":0,\"duration_s\":1e-06}",
+        " \"task_id\" : 9223372036854775807 , \"attempt\" : 4294967295 , \"exit_code\" : 255 ,"
+        " \"signal\" : null, \"timed_out\" : false, \"duration_s\" : 0 }\n",
+        "\"task_id\":7,\"attempt\":2,\"signal\":9,\"timed_out\":true,\"duration_s\":30.25,"
+        "\"peak_memory_kb\":123456,\"output_tail\":\"killed at the timeout\"}",
+        "\"task_id\":8,\"attempt\":1,\"infra_failure\":true,\"error\":\"spawn: no such file\","
+        "\"duration_s\":-0.0,\"exit_code\":null}",
+        "\"task_id\":3,\"attempt\":1,\"exit_code\":1,\"duration_s\":1000000000,"
+        "\"output_tail\":\"\",\"error\":\"x\"}",
+        /* Not flat-plain: escapes, non-ASCII; still fine through jansson. */
+        "\"task_id\":4,\"attempt\":1,\"exit_code\":1,\"duration_s\":2.5E1,"
+        "\"output_tail\":\"line\\nnext \\u00e9 \xc3\xa9\"}",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        char fast[512], slow[512];
+        snprintf(fast, sizeof fast, "{\"type\":\"finished\",\"v\":1,%s", bodies[i]);
+        snprintf(slow, sizeof slow, "{\"typ\\u0065\":\"finished\",\"v\":1,%s", bodies[i]);
+        drv_msg a, b;
+        drv_error err = {{0}};
+        if (drv_msg_decode(fast, strlen(fast), &a, &err) != 0)
+            fail_msg("%s: %s", fast, err.msg);
+        if (drv_msg_decode(slow, strlen(slow), &b, &err) != 0)
+            fail_msg("%s: %s", slow, err.msg);
+        assert_int_equal(a.type, DRV_MSG_FINISHED);
+        assert_int_equal(b.type, DRV_MSG_FINISHED);
+        const drv_msg_finished *x = &a.finished, *y = &b.finished;
+        assert_true(x->ref.task_id == y->ref.task_id && x->ref.attempt == y->ref.attempt);
+        assert_int_equal(x->has_exit_code, y->has_exit_code);
+        assert_int_equal(x->exit_code, y->exit_code);
+        assert_int_equal(x->has_signal, y->has_signal);
+        assert_int_equal(x->signal, y->signal);
+        assert_int_equal(x->timed_out, y->timed_out);
+        assert_int_equal(x->infra_failure, y->infra_failure);
+        assert_true(x->duration_s == y->duration_s);
+        assert_true(x->peak_memory_kb == y->peak_memory_kb);
+        assert_true((x->error == NULL) == (y->error == NULL));
+        if (x->error)
+            assert_string_equal(x->error, y->error);
+        assert_true((x->output_tail == NULL) == (y->output_tail == NULL));
+        assert_int_equal(x->output_tail_len, y->output_tail_len);
+        if (x->output_tail)
+            assert_memory_equal(x->output_tail, y->output_tail, x->output_tail_len);
+        drv_msg_free(&a);
+        drv_msg_free(&b);
+    }
+    /* Shapes the fast path must leave to jansson, which refuses them with its words. */
+    static const struct {
+        const char *frame, *want;
+    } bad[] = {
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":1,\"task_id\":2,\"attempt\":1,"
+         "\"exit_code\":0,\"duration_s\":1}",
+         "duplicate object key"},
+        {"{\"type\":\"finished\",\"v\":1.0,\"task_id\":1,\"attempt\":1,\"exit_code\":0,"
+         "\"duration_s\":1}",
+         "v: must be an integer protocol version"},
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":01,\"attempt\":1,\"exit_code\":0,"
+         "\"duration_s\":1}",
+         "not valid JSON"},
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":1,\"attempt\":1,\"exit_code\":0,"
+         "\"duration_s\":1} x",
+         "not valid JSON"},
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":1,\"attempt\":1,\"exit_code\":0,"
+         "\"duration_s\":1e999}",
+         "not valid JSON"},
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":99999999999999999999,\"attempt\":1,"
+         "\"exit_code\":0,\"duration_s\":1}",
+         "not valid JSON"},
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":1,\"attempt\":0,\"exit_code\":0,"
+         "\"duration_s\":1}",
+         "finished.attempt: must be an integer 1..4294967295, got 0"},
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":1,\"attempt\":1,\"exit_code\":0,"
+         "\"signal\":9,\"duration_s\":1}",
+         "give exactly one of exit_code and signal (got both)"},
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":1,\"attempt\":1,\"exit_code\":0,"
+         "\"duration_s\":1,\"extra\":1}",
+         "extra"},
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":1,\"attempt\":1,\"exit_code\":0,"
+         "\"duration_s\":+1}",
+         "not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        drv_msg m;
+        drv_error err = {{0}};
+        if (drv_msg_decode(bad[i].frame, strlen(bad[i].frame), &m, &err) == 0)
+            fail_msg("accepted: %s", bad[i].frame);
+        if (!strstr(err.msg, bad[i].want))
+            fail_msg("%s: got \"%s\", want \"%s\"", bad[i].frame, err.msg, bad[i].want);
+        assert_int_equal(m.type, DRV_MSG_NONE);
+    }
+}
+
 static void test_bad_frames(void **state)
 {
     (void)state;
@@ -772,6 +955,8 @@ int main(void)
         cmocka_unit_test(test_output_invalid_utf8_replaced),
         cmocka_unit_test(test_attempt_of_results),
         cmocka_unit_test(test_bad_frames),
+        cmocka_unit_test(test_finished_fast_path_agrees),
+        cmocka_unit_test(test_fast_encoding_is_jansson_text),
         cmocka_unit_test(test_frame_over_limit),
         cmocka_unit_test(test_assign_over_limit),
         cmocka_unit_test(test_task_full_round_trip),
