@@ -82,7 +82,7 @@
                                                                                     * supersedes   \
                                                                                     * the older    \
                                                                                     * open ones,   \
-                                                                                    * so a late                                                                                              \
+                                                                                    * so a late    \
                                                                                     * result of    \
                                                                                     * those is     \
                                                                                     * recognised   \
@@ -174,7 +174,8 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_ATTEMPT_FINISH] =
         "UPDATE attempts SET state = 'finished', finished_at = ?3, exit_code = ?4, signal = ?5,"
         " timed_out = ?6, infra_failure = ?7, duration_s = ?8, peak_memory_kb = ?9,"
-        " output_tail = ?10 WHERE task_id = ?1 AND attempt = ?2",
+        " output_tail = ?10 WHERE task_id = ?1 AND attempt = ?2"
+        " AND (state = 'assigned' OR state = 'running')",
     [ST_WORKER_UPSERT] =
         "INSERT INTO workers (name, capabilities, slots, labels, health, health_reason,"
         " first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"
@@ -971,10 +972,8 @@ int drv_store_task_update_state(drv_store *s, uint64_t id, const drv_store_task_
         sqlite3_bind_double(st, 8, u->duration_s);
     }
     sqlite3_bind_int64(st, 9, (int64_t)id);
-    char what[64];
-    snprintf(what, sizeof what, "task %" PRIu64 ": cannot update", id);
-    if (run_stmt(s, st, what, err) < 0)
-        return -1;
+    if (run_stmt(s, st, "cannot update a task", err) < 0)
+        return drv_error_prefix(err, "task %" PRIu64, id);
     if (sqlite3_changes(s->db) == 0)
         return drv_error_set(err, "task %" PRIu64 ": no such task", id);
     return 0;
@@ -1114,14 +1113,22 @@ int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, 
     return run_stmt(s, st, "cannot abandon an attempt", err) < 0 ? -1 : 1;
 }
 
-/* Records a result if the attempt is open; see store.h for 1/0/-1. */
+/* Records a result if the attempt is open; see store.h for 1/0/-1. One result per test
+ * is the common case: without a prior to report, the guarded UPDATE alone decides (it
+ * changes the row only while the attempt is open), and the state is read only when it
+ * changed nothing, to tell a late or duplicate result from a missing attempt. */
 int drv_store_attempt_finish(drv_store *s, uint64_t task_id, uint32_t attempt,
                              const drv_store_result *r, drv_store_attempt_state *prior,
                              drv_error *err)
 {
-    int rc = attempt_check(s, task_id, attempt, OPEN_ATTEMPT, prior, err);
-    if (rc <= 0)
-        return rc;
+    int rc;
+    if (prior) {
+        rc = attempt_check(s, task_id, attempt, OPEN_ATTEMPT, prior, err);
+        if (rc <= 0)
+            return rc;
+    } else if (begin_write(s, err) < 0) {
+        return -1;
+    }
     sqlite3_stmt *st = drv_store_stmt(s, ST_ATTEMPT_FINISH, err);
     if (!st)
         return -1;
@@ -1136,7 +1143,15 @@ int drv_store_attempt_finish(drv_store *s, uint64_t task_id, uint32_t attempt,
     sqlite3_bind_int64(st, 9,
                        r->peak_memory_kb > INT64_MAX ? INT64_MAX : (int64_t)r->peak_memory_kb);
     bind_text(st, 10, r->output_tail);
-    return run_stmt(s, st, "cannot record a result", err) < 0 ? -1 : 1;
+    if (run_stmt(s, st, "cannot record a result", err) < 0)
+        return -1;
+    if (prior || sqlite3_changes(s->db) == 1)
+        return 1;
+    rc = attempt_check(s, task_id, attempt, OPEN_ATTEMPT, NULL, err);
+    if (rc > 0) /* open, yet the guarded UPDATE did not change it: cannot happen */
+        return drv_error_set(err, "task %" PRIu64 " attempt %" PRIu32 ": result not recorded",
+                             task_id, attempt);
+    return rc;
 }
 
 /* Inserts or updates a worker. */
