@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol/protocol.h"
+
 /* ---- schema ---- */
 
 /* Version 2 tables and what hangs on them, by name (the v1 -> v2 migration builds them
@@ -552,19 +554,10 @@ int drv_store_strv_encode(char *const *v, char **out, const char *what, drv_erro
     *out = NULL;
     if (!v)
         return 0;
-    json_t *a = json_array();
-    for (size_t i = 0; v[i]; i++) {
-        json_t *str = json_string(v[i]);
-        if (!str) {
-            json_decref(a);
-            return drv_error_set(err, "%s[%zu]: not valid UTF-8", what, i);
-        }
-        json_array_append_new(a, str);
-    }
-    *out = json_dumps(a, JSON_COMPACT);
-    json_decref(a);
+    size_t bad = 0;
+    *out = drv_json_strv_dump(v, &bad); /* jansson's text, without a jansson tree */
     if (!*out)
-        return drv_error_set(err, "%s: cannot encode as JSON", what);
+        return drv_error_set(err, "%s[%zu]: not valid UTF-8", what, bad);
     return 0;
 }
 
@@ -714,8 +707,14 @@ int drv_store_req_encode(const drv_requirements *r, const drv_tag_table *tags, c
 {
     numbers n = {r->cpu_cores,      r->gpu_count, r->cuda_cc,
                  r->driver_version, r->memory_mb, r->gpu_memory_mb};
-    json_t *o = json_object();
     *out = NULL;
+    if (!n.cpu && !n.gpus && !n.cuda_cc && !n.driver_version && !n.memory_mb && !n.gpu_memory_mb &&
+        drv_tagset_empty(&r->all_of) && drv_tagset_empty(&r->any_of) &&
+        drv_tagset_empty(&r->none_of)) {
+        *out = drv_xstrdup("{}"); /* most tests ask for nothing: what dump() would write */
+        return 0;
+    }
+    json_t *o = json_object();
     if (numbers_encode(o, &n, what, err) < 0 ||
         tagset_encode(o, "all_of", &r->all_of, tags, what, err) < 0 ||
         tagset_encode(o, "any_of", &r->any_of, tags, what, err) < 0 ||

@@ -1323,8 +1323,9 @@ static void jb_raw(jbuf *b, const char *s, size_t n)
 #define JB_LIT(b, lit) jb_raw((b), lit, sizeof lit - 1)
 
 /* A JSON string of the n bytes at s: escaped as jansson's dump_string does, each byte
- * that starts no valid UTF-8 sequence replaced by U+FFFD as drv_json_text does. */
-static void jb_str(jbuf *b, const char *s, size_t n)
+ * that starts no valid UTF-8 sequence replaced by U+FFFD as drv_json_text does; or,
+ * when strict, false at the first such byte (as jansson's json_string refuses it). */
+static bool jb_str_mode(jbuf *b, const char *s, size_t n, bool strict)
 {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *u = (const unsigned char *)s;
@@ -1357,6 +1358,8 @@ static void jb_str(jbuf *b, const char *s, size_t n)
             ubuf[6] = '\0';
             esc = ubuf;
         } else if (c >= 0x80 && (k = utf8_seq(u + i, n - i)) == 0) {
+            if (strict)
+                return false;
             esc = "\xEF\xBF\xBD";
             k = 1;
         }
@@ -1372,6 +1375,12 @@ static void jb_str(jbuf *b, const char *s, size_t n)
     }
     jb_raw(b, (const char *)u + n - run, run);
     JB_LIT(b, "\"");
+    return true;
+}
+
+static void jb_str(jbuf *b, const char *s, size_t n)
+{
+    jb_str_mode(b, s, n, false);
 }
 
 static void jb_cstr(jbuf *b, const char *s)
@@ -1480,6 +1489,25 @@ static bool jb_test(jbuf *b, const drv_msg_test *t)
     jb_bool(b, t->shell);
     JB_LIT(b, "}");
     return true;
+}
+
+/* See protocol.h. */
+char *drv_json_strv_dump(char *const *v, size_t *bad)
+{
+    jbuf b = {0};
+    JB_LIT(&b, "[");
+    for (size_t i = 0; v && v[i]; i++) {
+        if (i)
+            JB_LIT(&b, ",");
+        if (!jb_str_mode(&b, v[i], strlen(v[i]), true)) {
+            if (bad)
+                *bad = i;
+            free(b.p);
+            return NULL;
+        }
+    }
+    JB_LIT(&b, "]");
+    return b.p;
 }
 
 /* Encodes an assign or a finished the fast way. Returns the text (owned by the caller)

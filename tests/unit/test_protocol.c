@@ -463,6 +463,24 @@ static void test_fast_encoding_is_jansson_text(void **state)
         json_decref(j);
         free(text);
     }
+    /* The store's JSON arrays of strings: jansson's text, and invalid UTF-8 refused. */
+    char *vecs[][4] = {
+        {NULL}, {"true", NULL}, {"a\"b\\", "\x01\n\x7f", "\xc3\xa9\xe2\x82\xac", NULL}};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *a = json_array();
+        for (size_t k = 0; vecs[i][k]; k++)
+            json_array_append_new(a, json_string(vecs[i][k]));
+        char *want = json_dumps(a, JSON_COMPACT), *got = drv_json_strv_dump(vecs[i], NULL);
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        free(want);
+        free(got);
+        json_decref(a);
+    }
+    char *invalid[] = {"ok", "\xed\xa0\x80", NULL};
+    size_t bad = 99;
+    assert_null(drv_json_strv_dump(invalid, &bad));
+    assert_int_equal(bad, 1);
     /* One spot check of the exact text, reals and escapes included. */
     char *text = drv_msg_encode(&fin[0], NULL, NULL);
     assert_string_equal(text, "{\"type\":\"finished\",\"v\":1,\"task_id\":7,\"attempt\":3,"
