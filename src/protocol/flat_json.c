@@ -7,9 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct scan {
-    const char *p, *end;
-} scan;
+typedef drv_flat_cursor scan;
 
 static void skip_ws(scan *s)
 {
@@ -177,4 +175,32 @@ const drv_flat_member *drv_flat_get(const drv_flat_object *o, const char *key)
         if (o->m[i].key_len == n && memcmp(o->m[i].key, key, n) == 0)
             return &o->m[i];
     return NULL;
+}
+
+bool drv_flat_take(drv_flat_cursor *c, char ch)
+{
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ch) {
+        c->p++;
+        return true;
+    }
+    return false;
+}
+
+bool drv_flat_string(drv_flat_cursor *c, const char **str, size_t *len)
+{
+    skip_ws(c);
+    return plain_string(c, str, len);
+}
+
+bool drv_flat_scalar(drv_flat_cursor *c, drv_flat_member *m)
+{
+    skip_ws(c);
+    return value(c, m);
+}
+
+bool drv_flat_at_end(drv_flat_cursor *c)
+{
+    skip_ws(c);
+    return c->p == c->end;
 }

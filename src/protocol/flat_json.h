@@ -50,4 +50,21 @@ bool drv_flat_parse(const char *buf, size_t len, drv_flat_object *out);
 /* The member named key, or NULL. */
 const drv_flat_member *drv_flat_get(const drv_flat_object *o, const char *key);
 
+/* A cursor over a buffer, for a caller that scans one known nested shape itself (the
+ * assign frame: an array of tests, each with an argv array and an env object) with
+ * the same subset of JSON. Each call skips whitespace first; false means "not in the
+ * subset here" and leaves the cursor anywhere (the caller gives up the fast path). */
+typedef struct drv_flat_cursor {
+    const char *p, *end;
+} drv_flat_cursor;
+
+/* Consumes ch if it is the next character. */
+bool drv_flat_take(drv_flat_cursor *c, char ch);
+/* A plain string (see DRV_FLAT_STRING): its bytes, in the buffer. */
+bool drv_flat_string(drv_flat_cursor *c, const char **str, size_t *len);
+/* A scalar: number, plain string, true, false or null (m's key is left alone). */
+bool drv_flat_scalar(drv_flat_cursor *c, drv_flat_member *m);
+/* Only whitespace is left. */
+bool drv_flat_at_end(drv_flat_cursor *c);
+
 #endif

@@ -1062,6 +1062,232 @@ static int dec_finished_flat(const char *buf, size_t len, drv_msg *out)
     return 1;
 }
 
+/* ---- the fast path of "assign" (flat_json.h says why; a worker decodes one per up to
+ * DRV_ASSIGN_MAX_TESTS tests) ---- */
+
+/* Whether the n bytes at key are the NUL-terminated name. */
+static bool key_is(const char *key, size_t n, const char *name)
+{
+    return strlen(name) == n && memcmp(key, name, n) == 0;
+}
+
+/* Marks member bit in *seen; false when it was seen already (a duplicate key). */
+static bool first_time(unsigned *seen, unsigned bit)
+{
+    if (*seen & bit)
+        return false;
+    *seen |= bit;
+    return true;
+}
+
+/* argv: a non-empty array of plain strings, each at most DRV_ARG_MAX_BYTES, the first
+ * not empty; into a new vector (owned by t). */
+static bool fast_argv(drv_flat_cursor *c, drv_msg_test *t)
+{
+    if (!drv_flat_take(c, '['))
+        return false;
+    size_t n = 0, cap = 4;
+    char **v = drv_xmalloc(cap * sizeof *v);
+    v[0] = NULL;
+    t->argv = v;
+    if (drv_flat_take(c, ']'))
+        return false; /* empty: the general decoder words it */
+    do {
+        const char *str;
+        size_t len;
+        if (n == DRV_ARGV_MAX || !drv_flat_string(c, &str, &len) || len > DRV_ARG_MAX_BYTES ||
+            (n == 0 && len == 0))
+            return false;
+        if (n + 2 > cap) {
+            cap *= 2;
+            v = t->argv = drv_xrealloc(v, cap * sizeof *v);
+        }
+        v[n] = drv_xmalloc(len + 1);
+        memcpy(v[n], str, len);
+        v[n][len] = '\0';
+        v[++n] = NULL;
+    } while (drv_flat_take(c, ','));
+    return drv_flat_take(c, ']');
+}
+
+/* env: an object of plain strings, names non-empty, without '=', at most
+ * DRV_STRING_MAX, not repeated; into "NAME=VALUE" entries (owned by t). */
+static bool fast_env(drv_flat_cursor *c, drv_msg_test *t)
+{
+    if (!drv_flat_take(c, '{'))
+        return false;
+    size_t n = 0, cap = 4;
+    char **v = drv_xmalloc(cap * sizeof *v);
+    v[0] = NULL;
+    t->env = v;
+    if (drv_flat_take(c, '}'))
+        return true;
+    do {
+        const char *name, *val;
+        size_t nl, vl;
+        if (n == DRV_ENV_MAX || !drv_flat_string(c, &name, &nl) || nl == 0 || nl > DRV_STRING_MAX ||
+            memchr(name, '=', nl) || !drv_flat_take(c, ':') || !drv_flat_string(c, &val, &vl) ||
+            vl > DRV_ARG_MAX_BYTES)
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if (strncmp(v[i], name, nl) == 0 && v[i][nl] == '=')
+                return false;
+        if (n + 2 > cap) {
+            cap *= 2;
+            v = t->env = drv_xrealloc(v, cap * sizeof *v);
+        }
+        v[n] = drv_xmalloc(nl + vl + 2);
+        memcpy(v[n], name, nl);
+        v[n][nl] = '=';
+        memcpy(v[n] + nl + 1, val, vl);
+        v[n][nl + 1 + vl] = '\0';
+        v[++n] = NULL;
+    } while (drv_flat_take(c, ','));
+    return drv_flat_take(c, '}');
+}
+
+/* One test object, accepted exactly when dec_test would accept it. */
+static bool fast_test(drv_flat_cursor *c, drv_msg_test *t)
+{
+    enum {
+        K_ID = 1,
+        K_ATT = 2,
+        K_NAME = 4,
+        K_ARGV = 8,
+        K_ENV = 16,
+        K_CWD = 32,
+        K_TMO = 64,
+        K_CAP = 128,
+        K_SHELL = 256
+    };
+    unsigned seen = 0, present = 0;
+    int64_t id = 0, attempt = 0;
+    if (!drv_flat_take(c, '{'))
+        return false;
+    if (!drv_flat_take(c, '}')) {
+        do {
+            const char *key;
+            size_t kn;
+            if (!drv_flat_string(c, &key, &kn) || !drv_flat_take(c, ':'))
+                return false;
+            drv_flat_member m = {0};
+            if (key_is(key, kn, "argv")) {
+                if (!first_time(&seen, K_ARGV) || !fast_argv(c, t))
+                    return false;
+                present |= K_ARGV;
+                continue;
+            }
+            if (key_is(key, kn, "env")) {
+                if (!first_time(&seen, K_ENV))
+                    return false;
+                if (drv_flat_take(c, 'n')) { /* null: as if absent */
+                    if (c->end - c->p < 3 || memcmp(c->p, "ull", 3) != 0)
+                        return false;
+                    c->p += 3;
+                    continue;
+                }
+                if (!fast_env(c, t))
+                    return false;
+                continue;
+            }
+            if (!drv_flat_scalar(c, &m))
+                return false;
+            bool null = m.kind == DRV_FLAT_NULL, str = m.kind == DRV_FLAT_STRING,
+                 num = m.kind == DRV_FLAT_INT || m.kind == DRV_FLAT_REAL;
+            if (key_is(key, kn, "task_id")) {
+                if (!first_time(&seen, K_ID) || m.kind != DRV_FLAT_INT || m.i < 0)
+                    return false;
+                id = m.i;
+                present |= K_ID;
+            } else if (key_is(key, kn, "attempt")) {
+                if (!first_time(&seen, K_ATT) || m.kind != DRV_FLAT_INT || m.i < 1 ||
+                    m.i > UINT32_MAX)
+                    return false;
+                attempt = m.i;
+                present |= K_ATT;
+            } else if (key_is(key, kn, "name")) {
+                if (!first_time(&seen, K_NAME) || !str || m.str_len == 0 ||
+                    m.str_len > DRV_STRING_MAX)
+                    return false;
+                t->name = flat_dup(&m);
+                present |= K_NAME;
+            } else if (key_is(key, kn, "cwd")) {
+                if (!first_time(&seen, K_CWD) ||
+                    !(null || (str && m.str_len > 0 && m.str_len <= DRV_STRING_MAX)))
+                    return false;
+                if (str)
+                    t->cwd = flat_dup(&m);
+            } else if (key_is(key, kn, "timeout_s")) {
+                if (!first_time(&seen, K_TMO) || !(null || (num && m.d >= 0 && m.d <= 1e9)))
+                    return false;
+                if (num)
+                    t->timeout_s = m.d;
+            } else if (key_is(key, kn, "output_cap_bytes")) {
+                if (!first_time(&seen, K_CAP) || !(null || (m.kind == DRV_FLAT_INT && m.i >= 0)))
+                    return false;
+                if (!null)
+                    t->output_cap_bytes = (uint64_t)m.i;
+            } else if (key_is(key, kn, "shell")) {
+                if (!first_time(&seen, K_SHELL) ||
+                    !(null || m.kind == DRV_FLAT_TRUE || m.kind == DRV_FLAT_FALSE))
+                    return false;
+                t->shell = m.kind == DRV_FLAT_TRUE;
+            } else {
+                return false; /* an unknown member */
+            }
+        } while (drv_flat_take(c, ','));
+        if (!drv_flat_take(c, '}'))
+            return false;
+    }
+    if ((present & (K_ID | K_ATT | K_NAME | K_ARGV)) != (K_ID | K_ATT | K_NAME | K_ARGV) ||
+        t->shell != drv_argv_is_shell(t->argv))
+        return false;
+    t->task_id = (uint64_t)id;
+    t->attempt = (uint32_t)attempt;
+    return true;
+}
+
+/* Decodes an assign frame of the common shape ({"type":"assign","v":1,"tests":[...]}
+ * in that order, plain strings) exactly as dec_assign would. Returns 1 with *out
+ * filled (owned by the caller), or 0 for anything else: the caller then decodes the
+ * general way, which gives the same message for a good frame and the error for a bad
+ * one. */
+static int dec_assign_fast(const char *buf, size_t len, drv_msg *out)
+{
+    static const char head[] = "{\"type\":\"assign\",\"v\":1,\"tests\":[";
+    if (len < sizeof head - 1 || memcmp(buf, head, sizeof head - 1) != 0)
+        return 0;
+    drv_flat_cursor c = {buf + sizeof head - 1, buf + len};
+    drv_msg_assign a = {0};
+    size_t cap = 0;
+    bool ok = false;
+    do {
+        if (a.count == DRV_ASSIGN_MAX_TESTS)
+            break;
+        if (a.count == cap) {
+            cap = cap ? cap * 2 : 64;
+            a.tests = drv_xrealloc(a.tests, cap * sizeof *a.tests);
+        }
+        memset(&a.tests[a.count], 0, sizeof a.tests[a.count]);
+        a.count++; /* counted before it is filled, so a failure frees what it holds */
+        if (!fast_test(&c, &a.tests[a.count - 1]))
+            break;
+        if (!drv_flat_take(&c, ',')) {
+            ok = drv_flat_take(&c, ']') && drv_flat_take(&c, '}') && drv_flat_at_end(&c);
+            break;
+        }
+    } while (true);
+    if (!ok) {
+        for (size_t i = 0; i < a.count; i++)
+            drv_msg_test_clear(&a.tests[i]);
+        free(a.tests);
+        return 0;
+    }
+    drv_msg_init(out, DRV_MSG_ASSIGN);
+    out->assign = a;
+    return 1;
+}
+
 static int dec_cancel(const json_t *o, drv_msg_cancel *c, drv_error *err)
 {
     static const char *const known[] = {"type", "v", "task_id", "attempt", NULL};
@@ -1128,7 +1354,7 @@ int drv_msg_decode(const char *buf, size_t len, drv_msg *out, drv_error *err)
     if (len > DRV_MSG_MAX_BYTES)
         return drv_error_set(err, "message: %zu bytes, longer than the limit of %u bytes", len,
                              DRV_MSG_MAX_BYTES);
-    if (dec_finished_flat(buf, len, out))
+    if (dec_finished_flat(buf, len, out) || dec_assign_fast(buf, len, out))
         return 0;
     json_error_t jerr;
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);

@@ -490,6 +490,107 @@ static void test_fast_encoding_is_jansson_text(void **state)
     free(text);
 }
 
+/* Compares two decoded tests field by field. */
+static void assert_same_test(const drv_msg_test *x, const drv_msg_test *y)
+{
+    assert_true(x->task_id == y->task_id && x->attempt == y->attempt);
+    assert_string_equal(x->name, y->name);
+    for (size_t k = 0; x->argv[k] || y->argv[k]; k++) {
+        assert_non_null(x->argv[k]);
+        assert_non_null(y->argv[k]);
+        assert_string_equal(x->argv[k], y->argv[k]);
+    }
+    assert_true((x->env == NULL) == (y->env == NULL));
+    for (size_t k = 0; x->env && (x->env[k] || y->env[k]); k++) {
+        assert_non_null(x->env[k]);
+        assert_non_null(y->env[k]);
+        assert_string_equal(x->env[k], y->env[k]);
+    }
+    assert_true((x->cwd == NULL) == (y->cwd == NULL));
+    if (x->cwd)
+        assert_string_equal(x->cwd, y->cwd);
+    assert_true(x->timeout_s == y->timeout_s);
+    assert_true(x->output_cap_bytes == y->output_cap_bytes);
+    assert_int_equal(x->shell, y->shell);
+}
+
+/* A worker decodes the coordinator's assign frames on a fast path (message.c); the
+ * same frame with its "type" key escaped goes through jansson. Both must give the same
+ * tests, and frames the fast path does not take must still decode or fail the general
+ * way, with its words. */
+static void test_assign_fast_path_agrees(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {
+        "{\"task_id\":1,\"attempt\":1,\"name\":\"r2-t1\",\"argv\":[\"true\"],\"timeout_s\":0,"
+        "\"output_cap_bytes\":0,\"shell\":false}]}",
+        "{\"task_id\":9223372036854775807,\"attempt\":4294967295,\"name\":\"a b\","
+        "\"argv\":[\"/bin/sh\",\"-c\",\"echo hi\"],\"env\":{\"A\":\"1\",\"EMPTY\":\"\"},"
+        "\"cwd\":\"/tmp\",\"timeout_s\":2.5,\"output_cap_bytes\":65536,\"shell\":true},"
+        " { \"name\" : \"x\" , \"attempt\" : 2 , \"task_id\" : 3 , \"argv\" : [ \"p\" , \"\" ] ,"
+        " \"env\" : null , \"cwd\" : null , \"timeout_s\" : null , \"shell\" : null } ] }\n",
+        "{\"task_id\":5,\"attempt\":1,\"name\":\"n\",\"argv\":[\"p\"],\"env\":{},"
+        "\"timeout_s\":1e3}]}",
+        /* Not plain: an escape and non-ASCII, taken by jansson alike. */
+        "{\"task_id\":6,\"attempt\":1,\"name\":\"caf\xc3\xa9\",\"argv\":[\"a\\tb\"]}]}",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        char fast[1024], slow[1024];
+        snprintf(fast, sizeof fast, "{\"type\":\"assign\",\"v\":1,\"tests\":[%s", bodies[i]);
+        snprintf(slow, sizeof slow, "{\"typ\\u0065\":\"assign\",\"v\":1,\"tests\":[%s", bodies[i]);
+        drv_msg a, b;
+        drv_error err = {{0}};
+        if (drv_msg_decode(fast, strlen(fast), &a, &err) != 0)
+            fail_msg("%s: %s", fast, err.msg);
+        if (drv_msg_decode(slow, strlen(slow), &b, &err) != 0)
+            fail_msg("%s: %s", slow, err.msg);
+        assert_int_equal(a.type, DRV_MSG_ASSIGN);
+        assert_int_equal(a.assign.count, b.assign.count);
+        for (size_t k = 0; k < a.assign.count; k++)
+            assert_same_test(&a.assign.tests[k], &b.assign.tests[k]);
+        drv_msg_free(&a);
+        drv_msg_free(&b);
+    }
+    static const struct {
+        const char *tests, *want;
+    } bad[] = {
+        {"{\"task_id\":1,\"task_id\":2,\"attempt\":1,\"name\":\"n\",\"argv\":[\"p\"]}",
+         "duplicate object key"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[\"p\"],\"extra\":1}", "extra"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[]}",
+         "assign.tests[0].argv: must not be empty"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[\"\"]}",
+         "assign.tests[0].argv[0]: the program must not be empty"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"\",\"argv\":[\"p\"]}",
+         "assign.tests[0].name: must not be empty"},
+        {"{\"task_id\":1,\"attempt\":0,\"name\":\"n\",\"argv\":[\"p\"]}",
+         "assign.tests[0].attempt: must be an integer 1..4294967295, got 0"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[\"p\"],\"shell\":true}",
+         "assign.tests[0].shell: true needs argv"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[\"/bin/sh\",\"-c\",\"x\"]}",
+         "argv runs a shell command, so shell must be true"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[\"p\"],\"env\":{\"A=B\":\"1\"}}",
+         "variable name must be non-empty and without '='"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[\"p\"],"
+         "\"env\":{\"A\":\"1\",\"A\":\"2\"}}",
+         "duplicate object key"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[\"p\"],\"timeout_s\":-1}",
+         "assign.tests[0].timeout_s: must be a number 0..1e+09, got -1"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[\"p\"]},", "not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char frame[512];
+        snprintf(frame, sizeof frame, "{\"type\":\"assign\",\"v\":1,\"tests\":[%s]}", bad[i].tests);
+        drv_msg m;
+        drv_error err = {{0}};
+        if (drv_msg_decode(frame, strlen(frame), &m, &err) == 0)
+            fail_msg("accepted: %s", frame);
+        if (!strstr(err.msg, bad[i].want))
+            fail_msg("%s: got \"%s\", want \"%s\"", frame, err.msg, bad[i].want);
+        assert_int_equal(m.type, DRV_MSG_NONE);
+    }
+}
+
 /* A plain "finished" frame takes the coordinator's fast path (flat_json.h); the same
  * frame with its "type" key written with an escape takes jansson's. Both must decode
  * to the same message, and whatever the fast path does not accept must still decode
@@ -974,6 +1075,7 @@ int main(void)
         cmocka_unit_test(test_attempt_of_results),
         cmocka_unit_test(test_bad_frames),
         cmocka_unit_test(test_finished_fast_path_agrees),
+        cmocka_unit_test(test_assign_fast_path_agrees),
         cmocka_unit_test(test_fast_encoding_is_jansson_text),
         cmocka_unit_test(test_frame_over_limit),
         cmocka_unit_test(test_assign_over_limit),
