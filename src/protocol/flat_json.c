@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error.h"
+
 typedef drv_flat_cursor scan;
 
 static void skip_ws(scan *s)
@@ -203,4 +205,31 @@ bool drv_flat_at_end(drv_flat_cursor *c)
 {
     skip_ws(c);
     return c->p == c->end;
+}
+
+bool drv_flat_strv(drv_flat_cursor *c, size_t max_items, size_t max_len, char ***out)
+{
+    size_t n = 0, cap = 4;
+    char **v = drv_xmalloc(cap * sizeof *v);
+    v[0] = NULL;
+    *out = v;
+    if (!drv_flat_take(c, '['))
+        return false;
+    if (drv_flat_take(c, ']'))
+        return true;
+    do {
+        const char *str;
+        size_t len;
+        if (n == max_items || !drv_flat_string(c, &str, &len) || len > max_len)
+            return false;
+        if (n + 2 > cap) {
+            cap *= 2;
+            v = *out = drv_xrealloc(v, cap * sizeof *v);
+        }
+        v[n] = drv_xmalloc(len + 1);
+        memcpy(v[n], str, len);
+        v[n][len] = '\0';
+        v[++n] = NULL;
+    } while (drv_flat_take(c, ','));
+    return drv_flat_take(c, ']');
 }

@@ -66,5 +66,8 @@ bool drv_flat_string(drv_flat_cursor *c, const char **str, size_t *len);
 bool drv_flat_scalar(drv_flat_cursor *c, drv_flat_member *m);
 /* Only whitespace is left. */
 bool drv_flat_at_end(drv_flat_cursor *c);
+/* An array of at most max_items plain strings of at most max_len bytes each, into a new
+ * NULL-terminated vector *out (also on false: the caller frees it with drv_strv_free). */
+bool drv_flat_strv(drv_flat_cursor *c, size_t max_items, size_t max_len, char ***out);
 
 #endif

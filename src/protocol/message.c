@@ -1084,30 +1084,8 @@ static bool first_time(unsigned *seen, unsigned bit)
  * not empty; into a new vector (owned by t). */
 static bool fast_argv(drv_flat_cursor *c, drv_msg_test *t)
 {
-    if (!drv_flat_take(c, '['))
-        return false;
-    size_t n = 0, cap = 4;
-    char **v = drv_xmalloc(cap * sizeof *v);
-    v[0] = NULL;
-    t->argv = v;
-    if (drv_flat_take(c, ']'))
-        return false; /* empty: the general decoder words it */
-    do {
-        const char *str;
-        size_t len;
-        if (n == DRV_ARGV_MAX || !drv_flat_string(c, &str, &len) || len > DRV_ARG_MAX_BYTES ||
-            (n == 0 && len == 0))
-            return false;
-        if (n + 2 > cap) {
-            cap *= 2;
-            v = t->argv = drv_xrealloc(v, cap * sizeof *v);
-        }
-        v[n] = drv_xmalloc(len + 1);
-        memcpy(v[n], str, len);
-        v[n][len] = '\0';
-        v[++n] = NULL;
-    } while (drv_flat_take(c, ','));
-    return drv_flat_take(c, ']');
+    return drv_flat_strv(c, DRV_ARGV_MAX, DRV_ARG_MAX_BYTES, &t->argv) && t->argv[0] &&
+           t->argv[0][0];
 }
 
 /* env: an object of plain strings, names non-empty, without '=', at most

@@ -975,6 +975,87 @@ static const bad_submission bad_submissions[] = {
     {"[{\"name\":\"a\",\"argv\":[\"x\"]}", "tests: not valid JSON"},
 };
 
+/* JSON lines of the common shape are read on a fast path (task_json.c); the same
+ * tests as a JSON array go through jansson. Both must give the same tasks, and lines
+ * the fast path does not take must still parse or fail the general way. */
+static void test_task_lines_fast_path_agrees(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "{\"name\":\"r2-t1\",\"argv\":[\"true\"]}",
+        " { \"argv\" : [ \"pytest\" , \"-x\" , \"\" ] , \"name\" : \"a/b::c\" , \"priority\" : "
+        "1000 ,"
+        " \"timeout_s\" : 2.5e1 , \"max_retries\" : 100 , \"retry_on_failure\" : true ,"
+        " \"model_id\" : \"bert-base-uncased\" , \"test_type\" : \"unit\" , \"batch_size\" : 8 ,"
+        " \"cwd\" : \"/tmp\" } ",
+        "{\"name\":\"n\",\"argv\":[\"p\"],\"cwd\":null,\"priority\":null,\"timeout_s\":0,"
+        "\"model_id\":null,\"retry_on_failure\":false,\"batch_size\":0,\"max_retries\":0}",
+        /* Not on the fast path (env, requirements, an escape): the same either way. */
+        "{\"name\":\"e\",\"argv\":[\"p\"],\"env\":{\"A\":\"1\"},\"requirements\":{\"cpu\":2}}",
+        "{\"name\":\"t\\u0041b\",\"argv\":[\"p\"],\"family\":\"bert\"}",
+    };
+    size_t n = sizeof lines / sizeof lines[0];
+    char jsonl[2048] = "", array[2048] = "[";
+    for (size_t i = 0; i < n; i++) {
+        strcat(jsonl, lines[i]);
+        strcat(jsonl, "\n");
+        strcat(array, lines[i]);
+        strcat(array, i + 1 < n ? "," : "]");
+    }
+    drv_tag_table *tags = drv_tag_table_new();
+    drv_task *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    drv_error err = {{0}};
+    if (drv_tasks_parse(jsonl, strlen(jsonl), tags, &a, &na, &err) != 0)
+        fail_msg("lines: %s", err.msg);
+    if (drv_tasks_parse(array, strlen(array), tags, &b, &nb, &err) != 0)
+        fail_msg("array: %s", err.msg);
+    assert_int_equal(na, n);
+    assert_int_equal(nb, n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = drv_task_to_json(&a[i], tags), *y = drv_task_to_json(&b[i], tags);
+        char *xs = json_dumps(x, JSON_COMPACT | JSON_SORT_KEYS);
+        char *ys = json_dumps(y, JSON_COMPACT | JSON_SORT_KEYS);
+        assert_string_equal(xs, ys);
+        assert_int_equal(a[i].family, b[i].family);
+        assert_int_equal(a[i].state, b[i].state);
+        free(xs);
+        free(ys);
+        json_decref(x);
+        json_decref(y);
+    }
+    drv_tasks_free(a, na);
+    drv_tasks_free(b, nb);
+    static const struct {
+        const char *line, *want;
+    } bad[] = {
+        {"{\"name\":\"n\",\"name\":\"m\",\"argv\":[\"p\"]}", "line 2: not valid JSON: duplicate"},
+        {"{\"name\":\"n\",\"argv\":[]}", "line 2: argv: must not be empty"},
+        {"{\"name\":\"n\",\"argv\":[\"\"]}", "line 2: argv[0]: the program must not be empty"},
+        {"{\"name\":\"\",\"argv\":[\"p\"]}", "line 2: name: must not be empty"},
+        {"{\"name\":null,\"argv\":[\"p\"]}", "line 2: name: required"},
+        {"{\"name\":\"n\"}", "line 2: argv: required"},
+        {"{\"name\":\"n\",\"argv\":[\"p\"],\"priority\":1001}", "line 2: priority: must be"},
+        {"{\"name\":\"n\",\"argv\":[\"p\"],\"priority\":1.0}", "line 2: priority: must be"},
+        {"{\"name\":\"n\",\"argv\":[\"p\"],\"max_retries\":101}", "line 2: max_retries: must be"},
+        {"{\"name\":\"n\",\"argv\":[\"p\"],\"cwd\":\"\"}", "line 2: cwd: must not be empty"},
+        {"{\"name\":\"n\",\"argv\":[\"p\"],\"bogus\":1}", "line 2: "},
+        {"{\"name\":\"n\",\"argv\":[\"p\"]} x", "line 2: not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char input[512];
+        snprintf(input, sizeof input, "%s\n%s\n", lines[0], bad[i].line);
+        drv_task *t = NULL;
+        size_t nt = 0;
+        if (drv_tasks_parse(input, strlen(input), tags, &t, &nt, &err) == 0)
+            fail_msg("accepted: %s", bad[i].line);
+        if (!strstr(err.msg, bad[i].want))
+            fail_msg("%s: got \"%s\", want \"%s\"", bad[i].line, err.msg, bad[i].want);
+        assert_null(t);
+    }
+    drv_tag_table_free(tags);
+}
+
 /* Each bad submission names where it is wrong, returns nothing and interns no tag even
  * when earlier tests brought new tags. */
 static void test_tasks_errors_all_or_nothing(void **state)
@@ -1083,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_task_shell_explicit),
         cmocka_unit_test(test_tasks_array_and_lines),
         cmocka_unit_test(test_tasks_errors_all_or_nothing),
+        cmocka_unit_test(test_task_lines_fast_path_agrees),
         cmocka_unit_test(test_tasks_tags_committed),
         cmocka_unit_test(test_json_paths),
     };
