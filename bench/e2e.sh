@@ -12,7 +12,8 @@
 #   on a shared machine the rate moves with the neighbours' load, the CPU cost far less.
 #
 # Usage: bench/e2e.sh [BUILD_DIR]; env N (default 2000), ACK_N (100000), WORKERS (2),
-# SLOTS (2), WARMUP (200 tests run first, untimed); N=0 skips part 1, ACK_N=0 part 2.
+# SLOTS (2), WARMUP (200 tests run first, untimed), POLL_S (0.02: see run_done); N=0
+# skips part 1, ACK_N=0 part 2.
 # Prints figures; asserts nothing (these machines are shared and noisy).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +23,7 @@ ACK_N=${ACK_N:-100000}
 WORKERS=${WORKERS:-2}
 SLOTS=${SLOTS:-2}
 WARMUP=${WARMUP:-200}
+POLL_S=${POLL_S:-0.02}
 P=$((WORKERS * SLOTS))
 work=$(mktemp -d "${TMPDIR:-/tmp}/drover-bench.XXXXXX")
 pids=()
@@ -40,10 +42,12 @@ trap "exit 143" TERM INT
 now() { date +%s.%N; }
 calc() { awk "BEGIN { print $1 }"; }
 
-# run_done URL RUN: true once GET /api/v1/runs/RUN says "done":true. Polled every 10 ms,
-# so it spawns nothing (no curl, grep or sleep per poll: on two cores those took a tenth
-# of the CPU away from the system being measured): an HTTP/1.0 request over bash's
-# /dev/tcp, and the 10 ms wait is a read with a timeout on a FIFO nobody writes.
+# run_done URL RUN: true once GET /api/v1/runs/RUN says "done":true. Polled every POLL_S
+# seconds (default 0.02: under 1% of a 2 s run; each poll makes the coordinator count the
+# run's tests by state, which at 10 ms was a tenth of its CPU in a 100,000-test run), and
+# it spawns nothing (curl, grep and sleep per poll took a tenth of the two cores away
+# from the system measured): an HTTP/1.0 request over bash's /dev/tcp, and the wait is a
+# read with a timeout on a FIFO nobody writes.
 run_done() {
     local hostport=${1#http://} resp=""
     exec {conn}<>"/dev/tcp/${hostport%:*}/${hostport##*:}" || return 1
@@ -63,7 +67,7 @@ submit_and_wait() {
     local t0 t1
     t0=$(now)
     curl -s -f -X POST --data-binary @"$dir/tests.jsonl" "$url/api/v1/tests?run=bench" >/dev/null
-    until run_done "$url" "$run"; do read -r -t 0.01 -u "$tick_fd" || true; done
+    until run_done "$url" "$run"; do read -r -t "$POLL_S" -u "$tick_fd" || true; done
     t1=$(now)
     local passed
     passed=$(curl -s "$url/api/v1/runs/$run" | grep -o '"passed":[0-9]*' | cut -d: -f2)
