@@ -434,7 +434,7 @@ static void test_fast_encoding_is_jansson_text(void **state)
                                          .duration_s = 12345678.5,
                                          .peak_memory_kb = 42,
                                          .output_tail = "out\n\x00zero \xff",
-                                         .output_tail_len = 13};
+                                         .output_tail_len = 11};
     fin[2].finished = (drv_msg_finished){.ref = {9, 1},
                                          .infra_failure = true,
                                          .error = "spawn \"x\": no such file",
