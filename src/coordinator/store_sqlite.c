@@ -256,6 +256,7 @@ int drv_store_fail(drv_store *s, drv_error *err, const char *what)
     if (s->in_txn && sqlite3_get_autocommit(s->db)) {
         s->in_txn = false;
         s->marks = 0;
+        drv_store_live_rollback(s);
         lost = " (the open transaction was rolled back: its uncommitted writes are lost)";
     }
     return drv_error_set(err, "%s: %s: %s%s", s->path, what, sqlite3_errmsg(s->db), lost);
@@ -292,6 +293,7 @@ static int begin_write(drv_store *s, drv_error *err)
         return 0;
     s->in_txn = false;
     s->marks = 0;
+    drv_store_live_rollback(s); /* a transaction that ended without our commit was undone */
     if (exec_cached(s, ST_BEGIN, "cannot begin a write transaction", err) < 0)
         return -1;
     s->in_txn = true;
@@ -461,6 +463,7 @@ void drv_store_close(drv_store *s)
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     sqlite3_close(s->db);
+    drv_store_live_free(s);
     free(s->path);
     free(s);
 }
@@ -486,10 +489,12 @@ int drv_store_commit(drv_store *s, drv_error *err)
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         s->in_txn = false;
         s->marks = 0;
+        drv_store_live_rollback(s);
         return drv_error_prefix(err, "nothing of this transaction was stored");
     }
     s->in_txn = false;
     s->marks = 0;
+    drv_store_live_commit(s);
     return 0;
 }
 
@@ -503,6 +508,8 @@ int drv_store_rollback(drv_store *s, drv_error *err)
     int rc = exec_cached(s, ST_ROLLBACK, "cannot roll back", err);
     s->in_txn = false;
     s->marks = 0;
+    if (sqlite3_get_autocommit(s->db))
+        drv_store_live_rollback(s);
     return rc;
 }
 
@@ -518,6 +525,7 @@ int drv_store_mark(drv_store *s, drv_error *err)
     if (begin_write(s, err) < 0 || exec_cached(s, ST_SAVEPOINT, "cannot set a mark", err) < 0)
         return -1;
     s->marks++;
+    drv_store_live_mark(s);
     return 0;
 }
 
@@ -529,6 +537,7 @@ int drv_store_mark_release(drv_store *s, drv_error *err)
     if (exec_cached(s, ST_RELEASE, "cannot release a mark", err) < 0)
         return -1;
     s->marks--;
+    drv_store_live_mark_release(s);
     return 0;
 }
 
@@ -541,6 +550,7 @@ int drv_store_mark_undo(drv_store *s, drv_error *err)
         exec_cached(s, ST_RELEASE, "cannot undo to a mark", err) < 0)
         return -1;
     s->marks--;
+    drv_store_live_mark_undo(s);
     return 0;
 }
 
@@ -868,7 +878,9 @@ int64_t drv_store_run_create(drv_store *s, const char *name, double created_at, 
     sqlite3_bind_double(st, 2, created_at);
     if (run_stmt(s, st, "cannot create a run", err) < 0)
         return -1;
-    return sqlite3_last_insert_rowid(s->db);
+    int64_t id = sqlite3_last_insert_rowid(s->db);
+    drv_store_live_run_created(s, id);
+    return id;
 }
 
 /* Inserts a task (see store.h): encodes its vectors and requirements, then one INSERT
@@ -931,6 +943,7 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         id = sqlite3_last_insert_rowid(s->db);
+        drv_store_live_insert(s, id, run_id, t->state);
     } else {
         task_what(t, what, sizeof what);
         if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
@@ -975,6 +988,7 @@ int drv_store_task_update_state(drv_store *s, uint64_t id, const drv_store_task_
         return drv_error_prefix(err, "task %" PRIu64, id);
     if (sqlite3_changes(s->db) == 0)
         return drv_error_set(err, "task %" PRIu64 ": no such task", id);
+    drv_store_live_update(s, (int64_t)id, u->state);
     return 0;
 }
 

@@ -987,6 +987,95 @@ static void test_migrates_version_1(void **state)
     drv_store_close(s);
 }
 
+/* A run's counts by state are kept in memory for the runs this store created
+ * (store_counts.c), so they must follow every write, mark, undo, rollback and commit
+ * exactly: after each commit they are compared with a count of the file's rows through
+ * a second connection. A run with a task inserted under an explicit id far ahead of the
+ * others falls back to the count by query, and must be right too. */
+static void test_run_counts_follow_writes(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    int64_t runs[16];
+    int n_runs = 0;
+    uint64_t ids[4096];
+    size_t n_ids = 0;
+    uint32_t seed = 12345;
+#define RND(n) ((seed = seed * 1103515245u + 12345u) >> 8) % (n)
+    for (int step = 0; step < 600; step++) {
+        unsigned op = RND(100);
+        if (n_runs == 0 || (op < 4 && n_runs < 16)) {
+            int64_t r = drv_store_run_create(s, "r", step, &err);
+            assert_true(r > 0);
+            runs[n_runs++] = r;
+        } else if (op < 45 && n_ids < 4000) {
+            drv_task t;
+            minimal_task(&t, "t");
+            t.state = (drv_task_state)RND(DRV_TASK_STATE_COUNT);
+            if (RND(200) == 0)
+                t.id = 5000000 + (uint64_t)step; /* far ahead: that run is counted by query */
+            int64_t id = drv_store_task_insert(s, runs[RND(n_runs)], &t, f->tags, step, &err);
+            if (id < 0)
+                fail_msg("insert: %s", err.msg);
+            ids[n_ids++] = (uint64_t)id;
+            drv_task_clear(&t);
+        } else if (op < 75 && n_ids > 0) {
+            drv_store_task_update u = {.state = (drv_task_state)RND(DRV_TASK_STATE_COUNT)};
+            /* An id rolled back since is "no such task": fine, nothing changes. */
+            drv_store_task_update_state(s, ids[RND(n_ids)], &u, &err);
+        } else if (op < 85) {
+            assert_int_equal(drv_store_mark(s, &err), 0);
+            drv_task t;
+            minimal_task(&t, "marked");
+            int64_t id = drv_store_task_insert(s, runs[RND(n_runs)], &t, f->tags, step, &err);
+            drv_task_clear(&t);
+            drv_store_task_update u = {.state = DRV_TASK_RUNNING};
+            if (n_ids > 0)
+                drv_store_task_update_state(s, ids[RND(n_ids)], &u, &err);
+            if (RND(2)) {
+                assert_int_equal(drv_store_mark_undo(s, &err), 0);
+            } else {
+                assert_int_equal(drv_store_mark_release(s, &err), 0);
+                ids[n_ids++] = (uint64_t)id;
+            }
+        } else if (op < 90) {
+            assert_int_equal(drv_store_rollback(s, &err), 0);
+            /* The runs and ids of the rolled-back writes may be reused: forget what is
+             * not in the file (a later update of such an id fails harmlessly). */
+            while (n_runs > 0) {
+                char sql[96];
+                snprintf(sql, sizeof sql, "SELECT count(*) FROM runs WHERE id = %lld",
+                         (long long)runs[n_runs - 1]);
+                if (raw_int(f->path, sql))
+                    break;
+                n_runs--;
+            }
+        } else {
+            commit_ok(s);
+            for (int r = 0; r < n_runs; r++) {
+                drv_store_run_summary sum = {0};
+                assert_int_equal(drv_store_run_summary_get(s, runs[r], &sum, &err), 1);
+                for (int k = 0; k < DRV_TASK_STATE_COUNT; k++) {
+                    char sql[160];
+                    snprintf(sql, sizeof sql,
+                             "SELECT count(*) FROM tasks WHERE run_id = %lld AND state = '%s'",
+                             (long long)runs[r], drv_task_state_name((drv_task_state)k));
+                    if ((int64_t)sum.counts.by_state[k] != raw_int(f->path, sql))
+                        fail_msg("step %d run %lld %s: counted %llu, the file has %lld", step,
+                                 (long long)runs[r], drv_task_state_name((drv_task_state)k),
+                                 (unsigned long long)sum.counts.by_state[k],
+                                 (long long)raw_int(f->path, sql));
+                }
+                assert_int_equal(sum.counts.total, sum.submitted);
+                drv_store_run_summary_clear(&sum);
+            }
+        }
+    }
+#undef RND
+    drv_store_close(s);
+}
+
 static void test_refuses_newer_schema(void **state)
 {
     fixture *f = *state;
@@ -1092,6 +1181,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_workers_events_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_version_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_counts_follow_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_corrupt_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked_store_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_rate, setup, teardown),
