@@ -55,6 +55,10 @@
  * only when it finishes an open attempt: drv_store_attempt_finish() returns 1 then, and
  * 0 for a duplicate or a late result from an abandoned attempt, which it does not record.
  *
+ * Run counts. drv_store_run_summary_get() answers from memory for the runs this store
+ * created (store_counts.c: kept through every write, mark, undo and rollback, 5 bytes
+ * per task inserted since the store was opened) and by query for the others.
+ *
  * Ownership: the store owns its connection and statements. Strings passed in are
  * borrowed for the call. Rows handed to a callback are owned by the store and valid only
  * during the callback, except where a function says the caller may take (move) them.
