@@ -8,7 +8,11 @@
 #include "coordinator/coord.h"
 
 #define RESPONSE_CHUNK (64u * 1024u)
-#define RX_BUFFER      (64u * 1024u)
+/* What lws reads from one worker connection per loop turn. Each finished frame read is
+ * handled in that turn, about 100 bytes and 20 us each: 64 KiB made turns of 15-40 ms
+ * under full load, and an HTTP request (two turns) waited 40-90 ms; 16 KiB keeps it at
+ * 13-38 ms at the same throughput (bench/e2e.sh, acknowledge-only part). */
+#define RX_BUFFER (16u * 1024u)
 
 static drv_coordinator *coord_of(struct lws *wsi)
 {

@@ -26,13 +26,14 @@
  *         exit_code, signal, duration_s, reason)
  *   attempts(task_id, attempt, worker, state, assigned_at, started_at, finished_at,
  *         exit_code, signal, timed_out, infra_failure, duration_s, peak_memory_kb,
- *         output_tail; UNIQUE(task_id, attempt))
+ *         output_tail; PRIMARY KEY (task_id, attempt), WITHOUT ROWID)
  *   workers(name PRIMARY KEY, capabilities, slots, labels, health, health_reason,
  *         first_seen, last_seen)
  *   events(id, t, kind, task_id, worker, message)
  *   metrics(t, name, value)
- * Indexes: tasks(state), tasks(run_id, state), attempts(task_id, attempt) (the UNIQUE
- * constraint), events(t), metrics(name, t).
+ * Indexes: tasks(run_id, state), events(t), metrics(name, t). Version 1 (an index on
+ * tasks(state), attempts with a rowid and a UNIQUE index, IN-list CHECKs) is migrated to
+ * 2 by rebuilding tasks and attempts; store_sqlite.c says why version 2 looks as it does.
  *
  * JSON columns (written by the store, NULL where the C value is NULL):
  *   argv, env, labels: arrays of strings (env entries are "KEY=VALUE"); strings must be
@@ -54,6 +55,10 @@
  * only when it finishes an open attempt: drv_store_attempt_finish() returns 1 then, and
  * 0 for a duplicate or a late result from an abandoned attempt, which it does not record.
  *
+ * Run counts. drv_store_run_summary_get() answers from memory for the runs this store
+ * created (store_counts.c: kept through every write, mark, undo and rollback, 5 bytes
+ * per task inserted since the store was opened) and by query for the others.
+ *
  * Ownership: the store owns its connection and statements. Strings passed in are
  * borrowed for the call. Rows handed to a callback are owned by the store and valid only
  * during the callback, except where a function says the caller may take (move) them.
@@ -73,7 +78,7 @@
 #include "core/task.h"
 #include "core/worker.h"
 
-#define DRV_STORE_SCHEMA_VERSION 1
+#define DRV_STORE_SCHEMA_VERSION 2
 
 typedef struct drv_store drv_store;
 

@@ -349,7 +349,7 @@ int drv_store_run_summary_get(drv_store *s, int64_t run_id, drv_store_run_summar
         found = drv_store_fail(s, err, "cannot read a run");
     }
     drv_store_reset(st);
-    if (found == 1) {
+    if (found == 1 && !drv_store_live_counts(s, run_id, &out->counts)) {
         st = drv_store_stmt(s, ST_RUN_COUNT, err);
         if (!st)
             found = -1;

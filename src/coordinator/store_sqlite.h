@@ -77,13 +77,30 @@ enum drv_store_task_col {
     TC_REASON
 };
 
+typedef struct drv_store_live drv_store_live;
+
 struct drv_store {
     sqlite3 *db;
     char *path;  /* owned */
     bool in_txn; /* this store began the open transaction (to notice SQLite ending it) */
     int marks;   /* savepoints set inside it */
     sqlite3_stmt *stmts[ST_COUNT];
+    drv_store_live *live; /* owned; store_counts.c; NULL until the first write */
 };
+
+/* store_counts.c: in-memory counts by state of the runs this store created, told of
+ * every successful write and of every commit, rollback and mark. */
+void drv_store_live_run_created(drv_store *s, int64_t run_id);
+void drv_store_live_insert(drv_store *s, int64_t id, int64_t run_id, drv_task_state st);
+void drv_store_live_update(drv_store *s, int64_t id, drv_task_state st);
+void drv_store_live_commit(drv_store *s);
+void drv_store_live_rollback(drv_store *s);
+void drv_store_live_mark(drv_store *s);
+void drv_store_live_mark_release(drv_store *s);
+void drv_store_live_mark_undo(drv_store *s);
+/* Fills out and returns true when run_id is counted here; false: count by query. */
+bool drv_store_live_counts(drv_store *s, int64_t run_id, drv_store_counts *out);
+void drv_store_live_free(drv_store *s);
 
 sqlite3_stmt *drv_store_stmt(drv_store *s, drv_store_stmt_id id, drv_error *err);
 void drv_store_reset(sqlite3_stmt *st);

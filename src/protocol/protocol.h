@@ -47,6 +47,12 @@
 #define DRV_SUBMIT_MAX_TESTS 1000000            /* tests in one submission */
 #define DRV_SHELL_PATH       "/bin/sh"          /* the one shell a test may ask for */
 
+/* Writes the NULL-terminated strings of v (NULL: none) as a compact JSON array, the
+ * same text json_dumps(JSON_COMPACT) writes for a jansson array of them, without
+ * building one (the store writes argv, env and labels of every submitted test). Returns
+ * the text (the caller frees it), or NULL when v[*bad] is not valid UTF-8. */
+char *drv_json_strv_dump(char *const *v, size_t *bad);
+
 /* ---- worker channel messages ------------------------------------------------------ */
 
 typedef enum drv_msg_type {

@@ -9,7 +9,8 @@
  * a connection lost right after a write does not lose a result.
  *
  * Life of a connection: connect (lws) -> ESTABLISHED: hello is written -> welcome:
- * heartbeats start and the outbox is written, one frame per WRITEABLE callback ->
+ * heartbeats start and the outbox is written, up to FRAMES_PER_WRITEABLE frames per
+ * WRITEABLE callback while lws says the socket is not choked ->
  * CLOSED or CONNECTION_ERROR: the outbox keeps what is about attempts, the retry timer
  * waits the backoff and connects again.
  *
@@ -30,13 +31,14 @@
 
 /* The WebSocket subprotocol the coordinator serves the worker channel under (the
  * coordinator's DRV_WORKER_PROTOCOL; not yet in protocol.h). */
-#define AGENT_PROTOCOL_NAME DRV_PROTOCOL_SUBPROTOCOL
-#define AGENT_RX_BUFFER     16384
-#define AGENT_TX_PACKET     (256u * 1024)
-#define SENT_LOG_MAX_BYTES  (16u * 1024 * 1024)
-#define RX_KEEP_BYTES       (1024u * 1024) /* a larger receive buffer is freed after use */
-#define NOTE_CAP            "\n[drover: output cap of %llu bytes reached; the rest is not streamed]\n"
-#define REFUSED_LIST_MAX    16 /* attempts named in a refused-assign error */
+#define AGENT_PROTOCOL_NAME  DRV_PROTOCOL_SUBPROTOCOL
+#define AGENT_RX_BUFFER      16384
+#define AGENT_TX_PACKET      (256u * 1024)
+#define SENT_LOG_MAX_BYTES   (16u * 1024 * 1024)
+#define RX_KEEP_BYTES        (1024u * 1024) /* a larger receive buffer is freed after use */
+#define NOTE_CAP             "\n[drover: output cap of %llu bytes reached; the rest is not streamed]\n"
+#define REFUSED_LIST_MAX     16 /* attempts named in a refused-assign error */
+#define FRAMES_PER_WRITEABLE 64 /* most frames written in one WRITEABLE callback */
 
 /* ---- the byte queue of frames -------------------------------------------------------- */
 
@@ -1222,7 +1224,7 @@ static void on_receive(drv_agent *a, struct lws *wsi, const void *in, size_t len
     }
 }
 
-/* One frame per WRITEABLE callback: the hello, then (after the welcome) the outbox.
+/* The hello, then (after the welcome) frames of the outbox, several per callback.
  * Returns -1 to close the connection. */
 static int on_writeable(drv_agent *a, struct lws *wsi)
 {
@@ -1236,7 +1238,12 @@ static int on_writeable(drv_agent *a, struct lws *wsi)
     }
     if (!a->welcomed)
         return 0;
-    if (a->outq.count > 0) {
+    /* Several frames per callback while the socket takes them: one frame per callback
+     * cost a poll round (an epoll_ctl to ask for POLLOUT, an epoll_wait) per frame,
+     * which was most of an acknowledge-only worker's time. */
+    for (int k = 0;
+         a->outq.count > 0 && k < FRAMES_PER_WRITEABLE && (k == 0 || !lws_send_pipe_choked(wsi));
+         k++) {
         frame_hdr h;
         unsigned char *p = fq_at(&a->outq, a->outq.head, &h);
         if (h.type == DRV_MSG_FINISHED) {

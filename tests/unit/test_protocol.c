@@ -415,6 +415,308 @@ static const bad_frame bad_frames[] = {
     {"{\"type\":\"error\",\"v\":1,\"message\":\"\"}", "error.message: must not be empty"},
 };
 
+/* The assign and finished frames are written without jansson (message.c says why):
+ * their text must be exactly what json_dumps(JSON_COMPACT) writes for the same JSON,
+ * strings with every kind of escape and invalid UTF-8 included; a finished decodes back. */
+static void test_fast_encoding_is_jansson_text(void **state)
+{
+    (void)state;
+    char *argv1[] = {"py\"test\\",
+                     "tab\there\nnl\r\b\f\x01\x1f\x7f",
+                     "caf\xc3\xa9 \xe2\x82\xac",
+                     "bad \xff\xc3 utf8 \xed\xa0\x80",
+                     "",
+                     NULL};
+    char *env1[] = {"A=1", "PATH=/usr/bin:/bin", "EMPTY=", "NOEQ", "Q=\"x\"", NULL};
+    char *argv2[] = {"true", NULL};
+    drv_msg_test tests[3] = {
+        {.task_id = 1,
+         .attempt = 1,
+         .name = "t/\"1\"",
+         .argv = argv1,
+         .env = env1,
+         .cwd = "/tmp/d\\x",
+         .timeout_s = 1e-6,
+         .output_cap_bytes = 65536,
+         .shell = false},
+        {.task_id = INT64_MAX,
+         .attempt = UINT32_MAX,
+         .name = "t2",
+         .argv = argv2,
+         .timeout_s = 30.25},
+        {.task_id = 3, .attempt = 2, .name = NULL, .argv = argv2, .timeout_s = 1e300},
+    };
+    drv_msg m;
+    drv_msg_init(&m, DRV_MSG_ASSIGN);
+    m.assign.tests = tests;
+    m.assign.count = 3;
+    drv_msg fin[3];
+    for (int i = 0; i < 3; i++)
+        drv_msg_init(&fin[i], DRV_MSG_FINISHED);
+    fin[0].finished = (drv_msg_finished){.ref = {7, 3}, .has_exit_code = true, .duration_s = 1e-6};
+    fin[1].finished = (drv_msg_finished){.ref = {8, 1},
+                                         .has_signal = true,
+                                         .signal = 9,
+                                         .timed_out = true,
+                                         .duration_s = 12345678.5,
+                                         .peak_memory_kb = 42,
+                                         .output_tail = "out\n\x00zero \xff",
+                                         .output_tail_len = 11};
+    fin[2].finished = (drv_msg_finished){.ref = {9, 1},
+                                         .infra_failure = true,
+                                         .error = "spawn \"x\": no such file",
+                                         .duration_s = 0};
+    const drv_msg *all[] = {&m, &fin[0], &fin[1], &fin[2]};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        size_t len = 0;
+        drv_error err = {{0}};
+        char *text = drv_msg_encode(all[i], &len, &err);
+        assert_non_null(text);
+        assert_int_equal(len, strlen(text));
+        json_error_t jerr;
+        json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+        if (!j)
+            fail_msg("not JSON (%s): %s", jerr.text, text);
+        char *again = json_dumps(j, JSON_COMPACT);
+        assert_string_equal(text, again);
+        drv_msg back; /* the assign holds values a worker refuses (empty name, argv "") */
+        if (all[i]->type == DRV_MSG_FINISHED) {
+            if (drv_msg_decode(text, len, &back, &err) != 0)
+                fail_msg("%s: %s", text, err.msg);
+            assert_int_equal(back.type, DRV_MSG_FINISHED);
+            drv_msg_free(&back);
+        }
+        free(again);
+        json_decref(j);
+        free(text);
+    }
+    /* The store's JSON arrays of strings: jansson's text, and invalid UTF-8 refused. */
+    char *vecs[][4] = {
+        {NULL}, {"true", NULL}, {"a\"b\\", "\x01\n\x7f", "\xc3\xa9\xe2\x82\xac", NULL}};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *a = json_array();
+        for (size_t k = 0; vecs[i][k]; k++)
+            json_array_append_new(a, json_string(vecs[i][k]));
+        char *want = json_dumps(a, JSON_COMPACT), *got = drv_json_strv_dump(vecs[i], NULL);
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        free(want);
+        free(got);
+        json_decref(a);
+    }
+    char *invalid[] = {"ok", "\xed\xa0\x80", NULL};
+    size_t bad = 99;
+    assert_null(drv_json_strv_dump(invalid, &bad));
+    assert_int_equal(bad, 1);
+    /* One spot check of the exact text, reals and escapes included. */
+    char *text = drv_msg_encode(&fin[0], NULL, NULL);
+    assert_string_equal(text, "{\"type\":\"finished\",\"v\":1,\"task_id\":7,\"attempt\":3,"
+                              "\"exit_code\":0,\"signal\":null,\"timed_out\":false,"
+                              "\"infra_failure\":false,\"duration_s\":9.9999999999999995e-7,"
+                              "\"peak_memory_kb\":0}");
+    free(text);
+}
+
+/* Compares two decoded tests field by field. */
+static void assert_same_test(const drv_msg_test *x, const drv_msg_test *y)
+{
+    assert_true(x->task_id == y->task_id && x->attempt == y->attempt);
+    assert_string_equal(x->name, y->name);
+    for (size_t k = 0; x->argv[k] || y->argv[k]; k++) {
+        assert_non_null(x->argv[k]);
+        assert_non_null(y->argv[k]);
+        assert_string_equal(x->argv[k], y->argv[k]);
+    }
+    assert_true((x->env == NULL) == (y->env == NULL));
+    for (size_t k = 0; x->env && (x->env[k] || y->env[k]); k++) {
+        assert_non_null(x->env[k]);
+        assert_non_null(y->env[k]);
+        assert_string_equal(x->env[k], y->env[k]);
+    }
+    assert_true((x->cwd == NULL) == (y->cwd == NULL));
+    if (x->cwd)
+        assert_string_equal(x->cwd, y->cwd);
+    assert_true(x->timeout_s == y->timeout_s);
+    assert_true(x->output_cap_bytes == y->output_cap_bytes);
+    assert_int_equal(x->shell, y->shell);
+}
+
+/* A worker decodes the coordinator's assign frames on a fast path (message.c); the
+ * same frame with its "type" key escaped goes through jansson. Both must give the same
+ * tests, and frames the fast path does not take must still decode or fail the general
+ * way, with its words. */
+static void test_assign_fast_path_agrees(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {
+        "{\"task_id\":1,\"attempt\":1,\"name\":\"r2-t1\",\"argv\":[\"true\"],\"timeout_s\":0,"
+        "\"output_cap_bytes\":0,\"shell\":false}]}",
+        "{\"task_id\":9223372036854775807,\"attempt\":4294967295,\"name\":\"a b\","
+        "\"argv\":[\"/bin/sh\",\"-c\",\"echo hi\"],\"env\":{\"A\":\"1\",\"EMPTY\":\"\"},"
+        "\"cwd\":\"/tmp\",\"timeout_s\":2.5,\"output_cap_bytes\":65536,\"shell\":true},"
+        " { \"name\" : \"x\" , \"attempt\" : 2 , \"task_id\" : 3 , \"argv\" : [ \"p\" , \"\" ] ,"
+        " \"env\" : null , \"cwd\" : null , \"timeout_s\" : null , \"shell\" : null } ] }\n",
+        "{\"task_id\":5,\"attempt\":1,\"name\":\"n\",\"argv\":[\"p\"],\"env\":{},"
+        "\"timeout_s\":1e3}]}",
+        /* Not plain: an escape and non-ASCII, taken by jansson alike. */
+        "{\"task_id\":6,\"attempt\":1,\"name\":\"caf\xc3\xa9\",\"argv\":[\"a\\tb\"]}]}",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        char fast[1024], slow[1024];
+        snprintf(fast, sizeof fast, "{\"type\":\"assign\",\"v\":1,\"tests\":[%s", bodies[i]);
+        snprintf(slow, sizeof slow, "{\"typ\\u0065\":\"assign\",\"v\":1,\"tests\":[%s", bodies[i]);
+        drv_msg a, b;
+        drv_error err = {{0}};
+        if (drv_msg_decode(fast, strlen(fast), &a, &err) != 0)
+            fail_msg("%s: %s", fast, err.msg);
+        if (drv_msg_decode(slow, strlen(slow), &b, &err) != 0)
+            fail_msg("%s: %s", slow, err.msg);
+        assert_int_equal(a.type, DRV_MSG_ASSIGN);
+        assert_int_equal(a.assign.count, b.assign.count);
+        for (size_t k = 0; k < a.assign.count; k++)
+            assert_same_test(&a.assign.tests[k], &b.assign.tests[k]);
+        drv_msg_free(&a);
+        drv_msg_free(&b);
+    }
+    static const struct {
+        const char *tests, *want;
+    } bad[] = {
+        {"{\"task_id\":1,\"task_id\":2,\"attempt\":1,\"name\":\"n\",\"argv\":[\"p\"]}",
+         "duplicate object key"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[\"p\"],\"extra\":1}", "extra"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[]}",
+         "assign.tests[0].argv: must not be empty"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[\"\"]}",
+         "assign.tests[0].argv[0]: the program must not be empty"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"\",\"argv\":[\"p\"]}",
+         "assign.tests[0].name: must not be empty"},
+        {"{\"task_id\":1,\"attempt\":0,\"name\":\"n\",\"argv\":[\"p\"]}",
+         "assign.tests[0].attempt: must be an integer 1..4294967295, got 0"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[\"p\"],\"shell\":true}",
+         "assign.tests[0].shell: true needs argv"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[\"/bin/sh\",\"-c\",\"x\"]}",
+         "argv runs a shell command, so shell must be true"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[\"p\"],\"env\":{\"A=B\":\"1\"}}",
+         "variable name must be non-empty and without '='"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[\"p\"],"
+         "\"env\":{\"A\":\"1\",\"A\":\"2\"}}",
+         "duplicate object key"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[\"p\"],\"timeout_s\":-1}",
+         "assign.tests[0].timeout_s: must be a number 0..1e+09, got -1"},
+        {"{\"task_id\":1,\"attempt\":1,\"name\":\"n\",\"argv\":[\"p\"]},", "not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char frame[512];
+        snprintf(frame, sizeof frame, "{\"type\":\"assign\",\"v\":1,\"tests\":[%s]}", bad[i].tests);
+        drv_msg m;
+        drv_error err = {{0}};
+        if (drv_msg_decode(frame, strlen(frame), &m, &err) == 0)
+            fail_msg("accepted: %s", frame);
+        if (!strstr(err.msg, bad[i].want))
+            fail_msg("%s: got \"%s\", want \"%s\"", frame, err.msg, bad[i].want);
+        assert_int_equal(m.type, DRV_MSG_NONE);
+    }
+}
+
+/* A plain "finished" frame takes the coordinator's fast path (flat_json.h); the same
+ * frame with its "type" key written with an escape takes jansson's. Both must decode
+ * to the same message, and whatever the fast path does not accept must still decode
+ * (or fail) the general way. */
+static void test_finished_fast_path_agrees(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {
+        "\"task_id\":1,\"attempt\":1,\"exit_code\":0,\"duration_s\":1e-06}",
+        " \"task_id\" : 9223372036854775807 , \"attempt\" : 4294967295 , \"exit_code\" : 255 ,"
+        " \"signal\" : null, \"timed_out\" : false, \"duration_s\" : 0 }\n",
+        "\"task_id\":7,\"attempt\":2,\"signal\":9,\"timed_out\":true,\"duration_s\":30.25,"
+        "\"peak_memory_kb\":123456,\"output_tail\":\"killed at the timeout\"}",
+        "\"task_id\":8,\"attempt\":1,\"infra_failure\":true,\"error\":\"spawn: no such file\","
+        "\"duration_s\":-0.0,\"exit_code\":null}",
+        "\"task_id\":3,\"attempt\":1,\"exit_code\":1,\"duration_s\":1000000000,"
+        "\"output_tail\":\"\",\"error\":\"x\"}",
+        /* Not flat-plain: escapes, non-ASCII; still fine through jansson. */
+        "\"task_id\":4,\"attempt\":1,\"exit_code\":1,\"duration_s\":2.5E1,"
+        "\"output_tail\":\"line\\nnext \\u00e9 \xc3\xa9\"}",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        char fast[512], slow[512];
+        snprintf(fast, sizeof fast, "{\"type\":\"finished\",\"v\":1,%s", bodies[i]);
+        snprintf(slow, sizeof slow, "{\"typ\\u0065\":\"finished\",\"v\":1,%s", bodies[i]);
+        drv_msg a, b;
+        drv_error err = {{0}};
+        if (drv_msg_decode(fast, strlen(fast), &a, &err) != 0)
+            fail_msg("%s: %s", fast, err.msg);
+        if (drv_msg_decode(slow, strlen(slow), &b, &err) != 0)
+            fail_msg("%s: %s", slow, err.msg);
+        assert_int_equal(a.type, DRV_MSG_FINISHED);
+        assert_int_equal(b.type, DRV_MSG_FINISHED);
+        const drv_msg_finished *x = &a.finished, *y = &b.finished;
+        assert_true(x->ref.task_id == y->ref.task_id && x->ref.attempt == y->ref.attempt);
+        assert_int_equal(x->has_exit_code, y->has_exit_code);
+        assert_int_equal(x->exit_code, y->exit_code);
+        assert_int_equal(x->has_signal, y->has_signal);
+        assert_int_equal(x->signal, y->signal);
+        assert_int_equal(x->timed_out, y->timed_out);
+        assert_int_equal(x->infra_failure, y->infra_failure);
+        assert_true(x->duration_s == y->duration_s);
+        assert_true(x->peak_memory_kb == y->peak_memory_kb);
+        assert_true((x->error == NULL) == (y->error == NULL));
+        if (x->error)
+            assert_string_equal(x->error, y->error);
+        assert_true((x->output_tail == NULL) == (y->output_tail == NULL));
+        assert_int_equal(x->output_tail_len, y->output_tail_len);
+        if (x->output_tail)
+            assert_memory_equal(x->output_tail, y->output_tail, x->output_tail_len);
+        drv_msg_free(&a);
+        drv_msg_free(&b);
+    }
+    /* Shapes the fast path must leave to jansson, which refuses them with its words. */
+    static const struct {
+        const char *frame, *want;
+    } bad[] = {
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":1,\"task_id\":2,\"attempt\":1,"
+         "\"exit_code\":0,\"duration_s\":1}",
+         "duplicate object key"},
+        {"{\"type\":\"finished\",\"v\":1.0,\"task_id\":1,\"attempt\":1,\"exit_code\":0,"
+         "\"duration_s\":1}",
+         "v: must be an integer protocol version"},
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":01,\"attempt\":1,\"exit_code\":0,"
+         "\"duration_s\":1}",
+         "not valid JSON"},
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":1,\"attempt\":1,\"exit_code\":0,"
+         "\"duration_s\":1} x",
+         "not valid JSON"},
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":1,\"attempt\":1,\"exit_code\":0,"
+         "\"duration_s\":1e999}",
+         "not valid JSON"},
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":99999999999999999999,\"attempt\":1,"
+         "\"exit_code\":0,\"duration_s\":1}",
+         "not valid JSON"},
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":1,\"attempt\":0,\"exit_code\":0,"
+         "\"duration_s\":1}",
+         "finished.attempt: must be an integer 1..4294967295, got 0"},
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":1,\"attempt\":1,\"exit_code\":0,"
+         "\"signal\":9,\"duration_s\":1}",
+         "give exactly one of exit_code and signal (got both)"},
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":1,\"attempt\":1,\"exit_code\":0,"
+         "\"duration_s\":1,\"extra\":1}",
+         "extra"},
+        {"{\"type\":\"finished\",\"v\":1,\"task_id\":1,\"attempt\":1,\"exit_code\":0,"
+         "\"duration_s\":+1}",
+         "not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        drv_msg m;
+        drv_error err = {{0}};
+        if (drv_msg_decode(bad[i].frame, strlen(bad[i].frame), &m, &err) == 0)
+            fail_msg("accepted: %s", bad[i].frame);
+        if (!strstr(err.msg, bad[i].want))
+            fail_msg("%s: got \"%s\", want \"%s\"", bad[i].frame, err.msg, bad[i].want);
+        assert_int_equal(m.type, DRV_MSG_NONE);
+    }
+}
+
 static void test_bad_frames(void **state)
 {
     (void)state;
@@ -700,6 +1002,87 @@ static const bad_submission bad_submissions[] = {
     {"[{\"name\":\"a\",\"argv\":[\"x\"]}", "tests: not valid JSON"},
 };
 
+/* JSON lines of the common shape are read on a fast path (task_json.c); the same
+ * tests as a JSON array go through jansson. Both must give the same tasks, and lines
+ * the fast path does not take must still parse or fail the general way. */
+static void test_task_lines_fast_path_agrees(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "{\"name\":\"r2-t1\",\"argv\":[\"true\"]}",
+        " { \"argv\" : [ \"pytest\" , \"-x\" , \"\" ] , \"name\" : \"a/b::c\" , \"priority\" : "
+        "1000 ,"
+        " \"timeout_s\" : 2.5e1 , \"max_retries\" : 100 , \"retry_on_failure\" : true ,"
+        " \"model_id\" : \"bert-base-uncased\" , \"test_type\" : \"unit\" , \"batch_size\" : 8 ,"
+        " \"cwd\" : \"/tmp\" } ",
+        "{\"name\":\"n\",\"argv\":[\"p\"],\"cwd\":null,\"priority\":null,\"timeout_s\":0,"
+        "\"model_id\":null,\"retry_on_failure\":false,\"batch_size\":0,\"max_retries\":0}",
+        /* Not on the fast path (env, requirements, an escape): the same either way. */
+        "{\"name\":\"e\",\"argv\":[\"p\"],\"env\":{\"A\":\"1\"},\"requirements\":{\"cpu\":2}}",
+        "{\"name\":\"t\\u0041b\",\"argv\":[\"p\"],\"family\":\"bert\"}",
+    };
+    size_t n = sizeof lines / sizeof lines[0];
+    char jsonl[2048] = "", array[2048] = "[";
+    for (size_t i = 0; i < n; i++) {
+        strcat(jsonl, lines[i]);
+        strcat(jsonl, "\n");
+        strcat(array, lines[i]);
+        strcat(array, i + 1 < n ? "," : "]");
+    }
+    drv_tag_table *tags = drv_tag_table_new();
+    drv_task *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    drv_error err = {{0}};
+    if (drv_tasks_parse(jsonl, strlen(jsonl), tags, &a, &na, &err) != 0)
+        fail_msg("lines: %s", err.msg);
+    if (drv_tasks_parse(array, strlen(array), tags, &b, &nb, &err) != 0)
+        fail_msg("array: %s", err.msg);
+    assert_int_equal(na, n);
+    assert_int_equal(nb, n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = drv_task_to_json(&a[i], tags), *y = drv_task_to_json(&b[i], tags);
+        char *xs = json_dumps(x, JSON_COMPACT | JSON_SORT_KEYS);
+        char *ys = json_dumps(y, JSON_COMPACT | JSON_SORT_KEYS);
+        assert_string_equal(xs, ys);
+        assert_int_equal(a[i].family, b[i].family);
+        assert_int_equal(a[i].state, b[i].state);
+        free(xs);
+        free(ys);
+        json_decref(x);
+        json_decref(y);
+    }
+    drv_tasks_free(a, na);
+    drv_tasks_free(b, nb);
+    static const struct {
+        const char *line, *want;
+    } bad[] = {
+        {"{\"name\":\"n\",\"name\":\"m\",\"argv\":[\"p\"]}", "line 2: not valid JSON: duplicate"},
+        {"{\"name\":\"n\",\"argv\":[]}", "line 2: argv: must not be empty"},
+        {"{\"name\":\"n\",\"argv\":[\"\"]}", "line 2: argv[0]: the program must not be empty"},
+        {"{\"name\":\"\",\"argv\":[\"p\"]}", "line 2: name: must not be empty"},
+        {"{\"name\":null,\"argv\":[\"p\"]}", "line 2: name: required"},
+        {"{\"name\":\"n\"}", "line 2: argv: required"},
+        {"{\"name\":\"n\",\"argv\":[\"p\"],\"priority\":1001}", "line 2: priority: must be"},
+        {"{\"name\":\"n\",\"argv\":[\"p\"],\"priority\":1.0}", "line 2: priority: must be"},
+        {"{\"name\":\"n\",\"argv\":[\"p\"],\"max_retries\":101}", "line 2: max_retries: must be"},
+        {"{\"name\":\"n\",\"argv\":[\"p\"],\"cwd\":\"\"}", "line 2: cwd: must not be empty"},
+        {"{\"name\":\"n\",\"argv\":[\"p\"],\"bogus\":1}", "line 2: "},
+        {"{\"name\":\"n\",\"argv\":[\"p\"]} x", "line 2: not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char input[512];
+        snprintf(input, sizeof input, "%s\n%s\n", lines[0], bad[i].line);
+        drv_task *t = NULL;
+        size_t nt = 0;
+        if (drv_tasks_parse(input, strlen(input), tags, &t, &nt, &err) == 0)
+            fail_msg("accepted: %s", bad[i].line);
+        if (!strstr(err.msg, bad[i].want))
+            fail_msg("%s: got \"%s\", want \"%s\"", bad[i].line, err.msg, bad[i].want);
+        assert_null(t);
+    }
+    drv_tag_table_free(tags);
+}
+
 /* Each bad submission names where it is wrong, returns nothing and interns no tag even
  * when earlier tests brought new tags. */
 static void test_tasks_errors_all_or_nothing(void **state)
@@ -799,12 +1182,16 @@ int main(void)
         cmocka_unit_test(test_output_invalid_utf8_replaced),
         cmocka_unit_test(test_attempt_of_results),
         cmocka_unit_test(test_bad_frames),
+        cmocka_unit_test(test_finished_fast_path_agrees),
+        cmocka_unit_test(test_assign_fast_path_agrees),
+        cmocka_unit_test(test_fast_encoding_is_jansson_text),
         cmocka_unit_test(test_frame_over_limit),
         cmocka_unit_test(test_assign_over_limit),
         cmocka_unit_test(test_task_full_round_trip),
         cmocka_unit_test(test_task_shell_explicit),
         cmocka_unit_test(test_tasks_array_and_lines),
         cmocka_unit_test(test_tasks_errors_all_or_nothing),
+        cmocka_unit_test(test_task_lines_fast_path_agrees),
         cmocka_unit_test(test_tasks_tags_committed),
         cmocka_unit_test(test_json_paths),
     };

@@ -839,6 +839,243 @@ static void test_workers_events_metrics(void **state)
     drv_store_close(s);
 }
 
+/* The version 1 schema exactly as drover 0.3 wrote it, to check the migration. */
+static const char schema_v1[] =
+    "CREATE TABLE runs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT,"
+    "  created_at REAL NOT NULL,"
+    "  submitted INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE tasks ("
+    "  id INTEGER PRIMARY KEY,"
+    "  run_id INTEGER REFERENCES runs(id),"
+    "  name TEXT,"
+    "  argv TEXT,"
+    "  env TEXT,"
+    "  cwd TEXT,"
+    "  requirements TEXT NOT NULL,"
+    "  priority INTEGER NOT NULL,"
+    "  timeout_s REAL NOT NULL,"
+    "  max_retries INTEGER NOT NULL,"
+    "  retry_on_failure INTEGER NOT NULL,"
+    "  model_id TEXT,"
+    "  family INTEGER NOT NULL,"
+    "  test_type TEXT,"
+    "  batch_size INTEGER NOT NULL,"
+    "  labels TEXT,"
+    "  state TEXT NOT NULL CHECK (state IN ('queued', 'assigned', 'running', 'passed',"
+    "    'failed', 'timed_out', 'cancelled', 'unschedulable')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  submitted_at REAL NOT NULL,"
+    "  finished_at REAL,"
+    "  worker TEXT,"
+    "  exit_code INTEGER,"
+    "  signal INTEGER,"
+    "  duration_s REAL,"
+    "  reason TEXT);"
+    "CREATE INDEX tasks_state ON tasks(state);"
+    "CREATE INDEX tasks_run ON tasks(run_id, state);"
+    "CREATE TRIGGER tasks_count_in_run AFTER INSERT ON tasks WHEN NEW.run_id IS NOT NULL"
+    " BEGIN UPDATE runs SET submitted = submitted + 1 WHERE id = NEW.run_id; END;"
+    "CREATE TABLE attempts ("
+    "  task_id INTEGER NOT NULL REFERENCES tasks(id),"
+    "  attempt INTEGER NOT NULL CHECK (attempt >= 1),"
+    "  worker TEXT,"
+    "  state TEXT NOT NULL CHECK (state IN ('assigned', 'running', 'finished', 'abandoned')),"
+    "  assigned_at REAL NOT NULL,"
+    "  started_at REAL,"
+    "  finished_at REAL,"
+    "  exit_code INTEGER,"
+    "  signal INTEGER,"
+    "  timed_out INTEGER,"
+    "  infra_failure INTEGER,"
+    "  duration_s REAL,"
+    "  peak_memory_kb INTEGER,"
+    "  output_tail TEXT,"
+    "  UNIQUE (task_id, attempt));"
+    "CREATE TRIGGER attempts_supersede AFTER INSERT ON attempts BEGIN"
+    " UPDATE attempts SET state = 'abandoned' WHERE task_id = NEW.task_id"
+    "  AND attempt < NEW.attempt AND state IN ('assigned', 'running'); END;"
+    "CREATE TABLE workers ("
+    "  name TEXT PRIMARY KEY,"
+    "  capabilities TEXT NOT NULL,"
+    "  slots INTEGER NOT NULL,"
+    "  labels TEXT,"
+    "  health TEXT NOT NULL,"
+    "  health_reason TEXT,"
+    "  first_seen REAL NOT NULL,"
+    "  last_seen REAL NOT NULL);"
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  t REAL NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  task_id INTEGER,"
+    "  worker TEXT,"
+    "  message TEXT);"
+    "CREATE INDEX events_t ON events(t);"
+    "CREATE TABLE metrics ("
+    "  t REAL NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  value REAL NOT NULL);"
+    "CREATE INDEX metrics_name_t ON metrics(name, t);";
+
+/* A version 1 file (with a run, a finished test, a test with an abandoned and an open
+ * attempt, and a queued test) is migrated to the current version on open, with every
+ * row kept, and behaves like a new one afterwards. */
+static void test_migrates_version_1(void **state)
+{
+    fixture *f = *state;
+    raw_exec(f->path, schema_v1);
+    raw_exec(f->path,
+             "PRAGMA user_version = 1;"
+             "INSERT INTO runs (name, created_at) VALUES ('old', 1);"
+             "INSERT INTO tasks (id, run_id, name, argv, requirements, priority, timeout_s,"
+             " max_retries, retry_on_failure, family, batch_size, state, attempts, submitted_at,"
+             " finished_at, worker, exit_code, signal, duration_s, reason) VALUES"
+             " (1, 1, 'done', '[\"true\"]', '{}', 100, 0, 0, 0, 0, 0, 'passed', 1, 2, 3, 'w1', 0,"
+             "  0, 0.5, 'passed'),"
+             " (2, 1, 'moved', '[\"true\"]', '{}', 100, 0, 1, 0, 0, 0, 'running', 2, 2, NULL,"
+             "  'w2', NULL, NULL, NULL, NULL),"
+             " (3, 1, 'waiting', '[\"true\"]', '{}', 100, 0, 0, 0, 0, 0, 'queued', 0, 2, NULL,"
+             "  NULL, NULL, NULL, NULL, NULL);"
+             "INSERT INTO attempts (task_id, attempt, worker, state, assigned_at, finished_at,"
+             " exit_code) VALUES (1, 1, 'w1', 'finished', 2, 3, 0);"
+             "INSERT INTO attempts (task_id, attempt, worker, state, assigned_at) VALUES"
+             " (2, 1, 'w1', 'assigned', 2), (2, 2, 'w2', 'running', 3);");
+    assert_int_equal(raw_int(f->path, "SELECT state = 'abandoned' FROM attempts WHERE task_id = 2"
+                                      " AND attempt = 1"),
+                     1);
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), DRV_STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                                      " ('tasks_v2', 'attempts_v2', 'tasks_state')"),
+                     0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+
+    drv_store_run_summary r = {0};
+    assert_int_equal(drv_store_run_summary_get(s, 1, &r, &err), 1);
+    assert_int_equal(r.submitted, 3);
+    assert_int_equal(r.counts.by_state[DRV_TASK_PASSED], 1);
+    assert_int_equal(r.counts.by_state[DRV_TASK_RUNNING], 1);
+    assert_int_equal(r.counts.by_state[DRV_TASK_QUEUED], 1);
+    drv_store_run_summary_clear(&r);
+
+    drv_store_task_detail d = {0};
+    assert_int_equal(drv_store_task_get(s, 2, f->tags, &d, &err), 1);
+    assert_int_equal(d.n_attempts, 2);
+    assert_int_equal(d.attempts[0].state, DRV_ATTEMPT_ABANDONED);
+    assert_int_equal(d.attempts[1].state, DRV_ATTEMPT_RUNNING);
+    assert_string_equal(d.attempts[1].worker, "w2");
+    drv_store_task_detail_clear(&d);
+
+    /* The open attempt still takes its result once; the abandoned one's is not counted;
+     * the run's counter and the attempt key work as before. */
+    drv_store_result res = {.finished_at = 5, .duration_s = 1};
+    assert_int_equal(drv_store_attempt_finish(s, 2, 1, &res, NULL, &err), 0);
+    assert_int_equal(drv_store_attempt_finish(s, 2, 2, &res, NULL, &err), 1);
+    assert_int_equal(drv_store_attempt_finish(s, 2, 2, &res, NULL, &err), 0);
+    assert_int_equal(drv_store_attempt_begin(s, 3, 1, "w1", 6, &err), 0);
+    assert_int_equal(drv_store_attempt_begin(s, 3, 1, "w1", 6, &err), -1);
+    assert_non_null(strstr(err.msg, "task 3 attempt 1: already begun"));
+    drv_task t;
+    minimal_task(&t, "new");
+    assert_int_equal(drv_store_task_insert(s, 1, &t, f->tags, 7, &err), 4);
+    drv_task_clear(&t);
+    commit_ok(s);
+    assert_int_equal(raw_int(f->path, "SELECT submitted FROM runs WHERE id = 1"), 4);
+    drv_store_close(s);
+}
+
+/* A run's counts by state are kept in memory for the runs this store created
+ * (store_counts.c), so they must follow every write, mark, undo, rollback and commit
+ * exactly: after each commit they are compared with a count of the file's rows through
+ * a second connection. A run with a task inserted under an explicit id far ahead of the
+ * others falls back to the count by query, and must be right too. */
+static void test_run_counts_follow_writes(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    int64_t runs[16];
+    int n_runs = 0;
+    uint64_t ids[4096];
+    size_t n_ids = 0;
+    uint32_t seed = 12345;
+#define RND(n) ((seed = seed * 1103515245u + 12345u) >> 8) % (n)
+    for (int step = 0; step < 600; step++) {
+        unsigned op = RND(100);
+        if (n_runs == 0 || (op < 4 && n_runs < 16)) {
+            int64_t r = drv_store_run_create(s, "r", step, &err);
+            assert_true(r > 0);
+            runs[n_runs++] = r;
+        } else if (op < 45 && n_ids < 4000) {
+            drv_task t;
+            minimal_task(&t, "t");
+            t.state = (drv_task_state)RND(DRV_TASK_STATE_COUNT);
+            if (RND(200) == 0)
+                t.id = 5000000 + (uint64_t)step; /* far ahead: that run is counted by query */
+            int64_t id = drv_store_task_insert(s, runs[RND(n_runs)], &t, f->tags, step, &err);
+            if (id < 0)
+                fail_msg("insert: %s", err.msg);
+            ids[n_ids++] = (uint64_t)id;
+            drv_task_clear(&t);
+        } else if (op < 75 && n_ids > 0) {
+            drv_store_task_update u = {.state = (drv_task_state)RND(DRV_TASK_STATE_COUNT)};
+            /* An id rolled back since is "no such task": fine, nothing changes. */
+            drv_store_task_update_state(s, ids[RND(n_ids)], &u, &err);
+        } else if (op < 85) {
+            assert_int_equal(drv_store_mark(s, &err), 0);
+            drv_task t;
+            minimal_task(&t, "marked");
+            int64_t id = drv_store_task_insert(s, runs[RND(n_runs)], &t, f->tags, step, &err);
+            drv_task_clear(&t);
+            drv_store_task_update u = {.state = DRV_TASK_RUNNING};
+            if (n_ids > 0)
+                drv_store_task_update_state(s, ids[RND(n_ids)], &u, &err);
+            if (RND(2)) {
+                assert_int_equal(drv_store_mark_undo(s, &err), 0);
+            } else {
+                assert_int_equal(drv_store_mark_release(s, &err), 0);
+                ids[n_ids++] = (uint64_t)id;
+            }
+        } else if (op < 90) {
+            assert_int_equal(drv_store_rollback(s, &err), 0);
+            /* The runs and ids of the rolled-back writes may be reused: forget what is
+             * not in the file (a later update of such an id fails harmlessly). */
+            while (n_runs > 0) {
+                char sql[96];
+                snprintf(sql, sizeof sql, "SELECT count(*) FROM runs WHERE id = %lld",
+                         (long long)runs[n_runs - 1]);
+                if (raw_int(f->path, sql))
+                    break;
+                n_runs--;
+            }
+        } else {
+            commit_ok(s);
+            for (int r = 0; r < n_runs; r++) {
+                drv_store_run_summary sum = {0};
+                assert_int_equal(drv_store_run_summary_get(s, runs[r], &sum, &err), 1);
+                for (int k = 0; k < DRV_TASK_STATE_COUNT; k++) {
+                    char sql[160];
+                    snprintf(sql, sizeof sql,
+                             "SELECT count(*) FROM tasks WHERE run_id = %lld AND state = '%s'",
+                             (long long)runs[r], drv_task_state_name((drv_task_state)k));
+                    if ((int64_t)sum.counts.by_state[k] != raw_int(f->path, sql))
+                        fail_msg("step %d run %lld %s: counted %llu, the file has %lld", step,
+                                 (long long)runs[r], drv_task_state_name((drv_task_state)k),
+                                 (unsigned long long)sum.counts.by_state[k],
+                                 (long long)raw_int(f->path, sql));
+                }
+                assert_int_equal(sum.counts.total, sum.submitted);
+                drv_store_run_summary_clear(&sum);
+            }
+        }
+    }
+#undef RND
+    drv_store_close(s);
+}
+
 static void test_refuses_newer_schema(void **state)
 {
     fixture *f = *state;
@@ -943,6 +1180,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_filters_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workers_events_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_version_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_counts_follow_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_corrupt_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked_store_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_rate, setup, teardown),

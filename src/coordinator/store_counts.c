@@ -1,0 +1,240 @@
+/* store_counts.c - counts by state of the runs this store created, kept in memory so a
+ * run's summary is not a scan of its tasks: a dashboard or `drover wait` polling a run
+ * of 100,000 tests made the coordinator count them all at every poll (a tenth of its
+ * CPU in bench/e2e.sh). The store's own writes are the only way a task's state changes,
+ * so it sees every change: an insert adds one to (run, state), an update moves one from
+ * the task's previous state (remembered here, a byte per task inserted since the store
+ * was opened) to the new one.
+ *
+ * Undo. Every change since the last commit is journaled; drv_store_mark_undo() replays
+ * the journal back to the mark, and a rollback (asked for, or done by SQLite after an
+ * error) replays all of it, so the counts always equal what the file holds for this
+ * connection. A run whose tasks cannot all be followed (a task inserted with an explicit
+ * id out of sequence) is dropped from the counts for good; its summary is then counted
+ * by query, as a run created by an earlier process is.
+ *
+ * Memory: 5 bytes per task inserted since the store was opened, 80 per run created. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator/store_sqlite.h"
+
+#define NO_RUN  UINT32_MAX
+#define MAX_GAP (1u << 20) /* ids skipped by an explicit id before the run is dropped */
+
+typedef struct live_run {
+    int64_t id;
+    bool tracked;
+    uint64_t by_state[DRV_TASK_STATE_COUNT];
+} live_run;
+
+enum { J_RUN, J_INSERT, J_UPDATE };
+
+typedef struct journal_entry {
+    uint8_t kind, from, to;
+    uint32_t run; /* index into runs */
+    int64_t id;   /* task id (J_INSERT, J_UPDATE) */
+} journal_entry;
+
+struct drv_store_live {
+    live_run *runs; /* in id order: runs are created with increasing ids */
+    size_t n_runs, cap_runs;
+    int64_t first_id; /* id of the first task inserted (0: none yet) */
+    uint8_t *state;   /* by id - first_id */
+    uint32_t *run;    /* by id - first_id: index into runs, or NO_RUN */
+    size_t n, cap;
+    journal_entry *j; /* since the last commit */
+    size_t n_j, cap_j;
+    size_t *marks; /* journal lengths at the open marks, innermost last */
+    size_t n_marks, cap_marks;
+};
+
+static drv_store_live *live(drv_store *s)
+{
+    if (!s->live)
+        s->live = drv_xcalloc(1, sizeof *s->live);
+    return s->live;
+}
+
+static void journal(drv_store_live *l, journal_entry e)
+{
+    if (l->n_j == l->cap_j) {
+        l->cap_j = l->cap_j ? l->cap_j * 2 : 256;
+        l->j = drv_xrealloc(l->j, l->cap_j * sizeof *l->j);
+    }
+    l->j[l->n_j++] = e;
+}
+
+/* The index of run id in l->runs, or NO_RUN. */
+static uint32_t find_run(const drv_store_live *l, int64_t id)
+{
+    size_t lo = 0, hi = l->n_runs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (l->runs[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < l->n_runs && l->runs[lo].id == id ? (uint32_t)lo : NO_RUN;
+}
+
+void drv_store_live_run_created(drv_store *s, int64_t run_id)
+{
+    drv_store_live *l = live(s);
+    if (l->n_runs && l->runs[l->n_runs - 1].id >= run_id)
+        return; /* out of order (cannot happen with SQLite's rowids): leave it to queries */
+    if (l->n_runs == l->cap_runs) {
+        l->cap_runs = l->cap_runs ? l->cap_runs * 2 : 16;
+        l->runs = drv_xrealloc(l->runs, l->cap_runs * sizeof *l->runs);
+    }
+    l->runs[l->n_runs] = (live_run){.id = run_id, .tracked = true};
+    journal(l, (journal_entry){.kind = J_RUN, .run = (uint32_t)l->n_runs});
+    l->n_runs++;
+}
+
+void drv_store_live_insert(drv_store *s, int64_t id, int64_t run_id, drv_task_state st)
+{
+    drv_store_live *l = live(s);
+    uint32_t r = run_id ? find_run(l, run_id) : NO_RUN;
+    if (!l->first_id)
+        l->first_id = id;
+    if (id < l->first_id || (uint64_t)(id - l->first_id) >= (uint64_t)l->n + MAX_GAP) {
+        if (r != NO_RUN)
+            l->runs[r].tracked = false; /* cannot be followed: queries count it */
+        return;
+    }
+    size_t k = (size_t)(id - l->first_id);
+    if (k >= l->cap) {
+        size_t cap = l->cap ? l->cap : 4096;
+        while (cap <= k)
+            cap *= 2;
+        l->state = drv_xrealloc(l->state, cap);
+        l->run = drv_xrealloc(l->run, cap * sizeof *l->run);
+        l->cap = cap;
+    }
+    for (; l->n <= k; l->n++)
+        l->run[l->n] = NO_RUN;
+    l->state[k] = (uint8_t)st;
+    l->run[k] = r;
+    if (r != NO_RUN && l->runs[r].tracked)
+        l->runs[r].by_state[st]++;
+    journal(l, (journal_entry){.kind = J_INSERT, .to = (uint8_t)st, .run = r, .id = id});
+}
+
+void drv_store_live_update(drv_store *s, int64_t id, drv_task_state st)
+{
+    drv_store_live *l = s->live;
+    if (!l || !l->first_id || id < l->first_id || (uint64_t)(id - l->first_id) >= l->n)
+        return; /* not inserted by this store: its run is not counted here */
+    size_t k = (size_t)(id - l->first_id);
+    uint32_t r = l->run[k];
+    if (r == NO_RUN)
+        return;
+    uint8_t from = l->state[k];
+    if (l->runs[r].tracked) {
+        l->runs[r].by_state[from]--;
+        l->runs[r].by_state[st]++;
+    }
+    l->state[k] = (uint8_t)st;
+    journal(l,
+            (journal_entry){.kind = J_UPDATE, .from = from, .to = (uint8_t)st, .run = r, .id = id});
+}
+
+/* Undoes the journal back to length keep, newest first. */
+static void replay(drv_store_live *l, size_t keep)
+{
+    while (l->n_j > keep) {
+        journal_entry *e = &l->j[--l->n_j];
+        live_run *r = e->run != NO_RUN ? &l->runs[e->run] : NULL;
+        size_t k = (size_t)(e->id - l->first_id);
+        switch (e->kind) {
+        case J_RUN:
+            l->n_runs = e->run; /* the newest run: it never existed */
+            break;
+        case J_INSERT:
+            if (r && e->run < l->n_runs && r->tracked)
+                r->by_state[e->to]--;
+            l->run[k] = NO_RUN;
+            while (l->n > 0 && l->run[l->n - 1] == NO_RUN)
+                l->n--; /* SQLite gives the ids of rolled-back rows out again */
+            if (l->n == 0)
+                l->first_id = 0;
+            break;
+        case J_UPDATE:
+            if (r && e->run < l->n_runs && r->tracked) {
+                r->by_state[e->to]--;
+                r->by_state[e->from]++;
+            }
+            l->state[k] = e->from;
+            break;
+        }
+    }
+}
+
+void drv_store_live_commit(drv_store *s)
+{
+    if (s->live) {
+        s->live->n_j = 0;
+        s->live->n_marks = 0;
+    }
+}
+
+void drv_store_live_rollback(drv_store *s)
+{
+    if (s->live) {
+        replay(s->live, 0);
+        s->live->n_marks = 0;
+    }
+}
+
+void drv_store_live_mark(drv_store *s)
+{
+    drv_store_live *l = live(s);
+    if (l->n_marks == l->cap_marks) {
+        l->cap_marks = l->cap_marks ? l->cap_marks * 2 : 4;
+        l->marks = drv_xrealloc(l->marks, l->cap_marks * sizeof *l->marks);
+    }
+    l->marks[l->n_marks++] = l->n_j;
+}
+
+void drv_store_live_mark_release(drv_store *s)
+{
+    if (s->live && s->live->n_marks)
+        s->live->n_marks--;
+}
+
+void drv_store_live_mark_undo(drv_store *s)
+{
+    drv_store_live *l = s->live;
+    if (l && l->n_marks)
+        replay(l, l->marks[--l->n_marks]);
+}
+
+bool drv_store_live_counts(drv_store *s, int64_t run_id, drv_store_counts *out)
+{
+    drv_store_live *l = s->live;
+    uint32_t r = l ? find_run(l, run_id) : NO_RUN;
+    if (r == NO_RUN || !l->runs[r].tracked)
+        return false;
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < DRV_TASK_STATE_COUNT; i++) {
+        out->by_state[i] = l->runs[r].by_state[i];
+        out->total += out->by_state[i];
+    }
+    return true;
+}
+
+void drv_store_live_free(drv_store *s)
+{
+    drv_store_live *l = s->live;
+    if (!l)
+        return;
+    free(l->runs);
+    free(l->state);
+    free(l->run);
+    free(l->j);
+    free(l->marks);
+    free(l);
+    s->live = NULL;
+}
