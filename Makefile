@@ -63,7 +63,7 @@ fuzz:
 	$(CMAKE) -S . -B $(FUZZ_DIR) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DDRV_SANITIZE=ON -DDRV_FUZZ=ON
 	$(CMAKE) --build $(FUZZ_DIR) -j$(JOBS)
 	for f in $(FUZZ_DIR)/fuzz_*; do mkdir -p $(FUZZ_DIR)/corpus/$${f##*/}; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(FUZZ_DIR)/corpus/$${f##*/} examples || exit 1; done
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(FUZZ_DIR)/corpus/$${f##*/} examples tests/fuzz/seeds || exit 1; done
 
 format:
 	@command -v clang-format >/dev/null 2>&1 || \

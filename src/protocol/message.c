@@ -1328,6 +1328,8 @@ static int dec_header(const json_t *o, drv_error *err)
     return type;
 }
 
+bool drv_protocol_fast_paths = true;
+
 /* Decodes one frame; see protocol.h. */
 int drv_msg_decode(const char *buf, size_t len, drv_msg *out, drv_error *err)
 {
@@ -1337,7 +1339,8 @@ int drv_msg_decode(const char *buf, size_t len, drv_msg *out, drv_error *err)
     if (len > DRV_MSG_MAX_BYTES)
         return drv_error_set(err, "message: %zu bytes, longer than the limit of %u bytes", len,
                              DRV_MSG_MAX_BYTES);
-    if (dec_finished_flat(buf, len, out) || dec_assign_fast(buf, len, out))
+    if (drv_protocol_fast_paths &&
+        (dec_finished_flat(buf, len, out) || dec_assign_fast(buf, len, out)))
         return 0;
     json_error_t jerr;
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
@@ -1779,7 +1782,7 @@ static char *encode_fast(const drv_msg *m, size_t *len)
 /* Encodes m; see protocol.h. */
 char *drv_msg_encode(const drv_msg *m, size_t *len, drv_error *err)
 {
-    char *fast = encode_fast(m, len);
+    char *fast = drv_protocol_fast_paths ? encode_fast(m, len) : NULL;
     if (fast)
         return fast;
     if ((int)m->type <= DRV_MSG_NONE || m->type >= DRV_MSG_TYPE_COUNT)

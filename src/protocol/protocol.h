@@ -215,6 +215,12 @@ void drv_msg_init(drv_msg *m, drv_msg_type type);
 /* Frees every string and array m owns and leaves it DRV_MSG_NONE; NULL is a no-op. */
 void drv_msg_free(drv_msg *m);
 
+/* Whether the hand-written fast paths (flat_json.h: the common shapes of finished and
+ * assign frames and of submission lines) are used before jansson. They must give
+ * exactly what jansson's path gives; fuzz_protocol turns them off to compare. Default
+ * true; not thread-safe to change while decoding. */
+extern bool drv_protocol_fast_paths;
+
 /* Decodes one frame of len bytes (need not be NUL-terminated). On success fills *out,
  * which then owns its strings, and returns 0. On any problem returns -1 with err naming
  * the field path and the reason, and leaves *out DRV_MSG_NONE (nothing to free). */

@@ -757,7 +757,7 @@ static int parse_lines(const char *buf, size_t len, tag_stage *st, task_list *l,
             return drv_error_set(err, "line %zu: more than the limit of %d tests per submission",
                                  line, DRV_SUBMIT_MAX_TESTS);
         drv_task *t = list_push(l);
-        if (parse_task_fast(a, (size_t)(e - a), t))
+        if (drv_protocol_fast_paths && parse_task_fast(a, (size_t)(e - a), t))
             continue;
         json_error_t jerr;
         json_t *obj = json_loadb(a, (size_t)(e - a), JSON_REJECT_DUPLICATES, &jerr);

@@ -5,7 +5,8 @@
  * of bounds. What decodes must encode to a frame that decodes again to the same
  * encoding; a failed submission must leave the tag table untouched; what parses as a
  * submission must survive its own JSON form; and any bytes sent as output must arrive
- * as a valid frame. */
+ * as a valid frame. The hand-written fast paths (drv_protocol_fast_paths) must agree with
+ * jansson's: the same verdict, the same error, the same encoding, the same tests. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,37 @@ static void check_error(const drv_error *err)
         abort();
 }
 
+/* Decodes and re-encodes the input with the fast paths on or off: "E:" and the error,
+ * or the encoding. Returns a new string. */
+static char *verdict(const char *buf, size_t size, bool fast)
+{
+    drv_protocol_fast_paths = fast;
+    drv_msg m;
+    drv_error err = {{0}};
+    char *out;
+    if (drv_msg_decode(buf, size, &m, &err) < 0) {
+        out = malloc(strlen(err.msg) + 3);
+        strcpy(out, "E:");
+        strcat(out, err.msg);
+    } else {
+        out = drv_msg_encode(&m, NULL, &err);
+        if (!out)
+            abort();
+        drv_msg_free(&m);
+    }
+    drv_protocol_fast_paths = true;
+    return out;
+}
+
 /* Decodes the input as a frame; a frame that decodes must round-trip. */
 static void fuzz_message(const char *buf, size_t size)
 {
+    char *fast = verdict(buf, size, true), *slow = verdict(buf, size, false);
+    if (strcmp(fast, slow) != 0)
+        abort(); /* the fast paths disagree with jansson's */
+    free(fast);
+    free(slow);
+
     drv_msg m, back;
     drv_error err = {{0}};
     if (drv_msg_decode(buf, size, &m, &err) < 0) {
@@ -45,9 +74,42 @@ static void fuzz_message(const char *buf, size_t size)
     drv_msg_free(&m);
 }
 
+/* The input parsed as a submission, every test in its JSON form, or "E:" and the error,
+ * with the fast paths on or off. Returns a new string. */
+static char *tasks_verdict(const char *buf, size_t size, bool fast)
+{
+    drv_protocol_fast_paths = fast;
+    drv_tag_table *tags = drv_tag_table_new();
+    drv_task *v = NULL;
+    size_t n = 0;
+    drv_error err = {{0}};
+    char *out;
+    if (drv_tasks_parse(buf, size, tags, &v, &n, &err) < 0) {
+        out = malloc(strlen(err.msg) + 3);
+        strcpy(out, "E:");
+        strcat(out, err.msg);
+    } else {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, drv_task_to_json(&v[i], tags));
+        out = json_dumps(arr, JSON_SORT_KEYS | JSON_COMPACT);
+        json_decref(arr);
+        drv_tasks_free(v, n);
+    }
+    drv_tag_table_free(tags);
+    drv_protocol_fast_paths = true;
+    return out;
+}
+
 /* Parses the input as a submission. */
 static void fuzz_tasks(const char *buf, size_t size)
 {
+    char *fast = tasks_verdict(buf, size, true), *slow = tasks_verdict(buf, size, false);
+    if (!fast || !slow || strcmp(fast, slow) != 0)
+        abort(); /* the fast path disagrees with jansson's */
+    free(fast);
+    free(slow);
+
     drv_tag_table *tags = drv_tag_table_new();
     int before = drv_tag_count(tags);
     drv_task *v = NULL;

@@ -1010,13 +1010,13 @@ static void test_task_lines_fast_path_agrees(void **state)
     (void)state;
     static const char *const lines[] = {
         "{\"name\":\"r2-t1\",\"argv\":[\"true\"]}",
-        " { \"argv\" : [ \"pytest\" , \"-x\" , \"\" ] , \"name\" : \"a/b::c\" , \"priority\" : "
-        "1000 ,"
-        " \"timeout_s\" : 2.5e1 , \"max_retries\" : 100 , \"retry_on_failure\" : true ,"
-        " \"model_id\" : \"bert-base-uncased\" , \"test_type\" : \"unit\" , \"batch_size\" : 8 ,"
-        " \"cwd\" : \"/tmp\" } ",
-        "{\"name\":\"n\",\"argv\":[\"p\"],\"cwd\":null,\"priority\":null,\"timeout_s\":0,"
-        "\"model_id\":null,\"retry_on_failure\":false,\"batch_size\":0,\"max_retries\":0}",
+        (" { \"argv\" : [ \"pytest\" , \"-x\" , \"\" ] , \"name\" : \"a/b::c\" , \"priority\" : "
+         "1000 ,"
+         " \"timeout_s\" : 2.5e1 , \"max_retries\" : 100 , \"retry_on_failure\" : true ,"
+         " \"model_id\" : \"bert-base-uncased\" , \"test_type\" : \"unit\" , \"batch_size\" : 8 ,"
+         " \"cwd\" : \"/tmp\" } "),
+        ("{\"name\":\"n\",\"argv\":[\"p\"],\"cwd\":null,\"priority\":null,\"timeout_s\":0,"
+         "\"model_id\":null,\"retry_on_failure\":false,\"batch_size\":0,\"max_retries\":0}"),
         /* Not on the fast path (env, requirements, an escape): the same either way. */
         "{\"name\":\"e\",\"argv\":[\"p\"],\"env\":{\"A\":\"1\"},\"requirements\":{\"cpu\":2}}",
         "{\"name\":\"t\\u0041b\",\"argv\":[\"p\"],\"family\":\"bert\"}",
