@@ -27,10 +27,15 @@ POLL_S=${POLL_S:-0.02}
 P=$((WORKERS * SLOTS))
 work=$(mktemp -d "${TMPDIR:-/tmp}/drover-bench.XXXXXX")
 pids=()
+# SIGTERM (workers drain, the coordinator commits), up to 5 s, then SIGKILL; disowned
+# first so bash reports no "Killed" lines.
 stop_started() {
+    disown -a 2>/dev/null || true
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    sleep 0.3
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+        kill -9 "$pid" 2>/dev/null || true
+    done
     pids=()
 }
 stop_all() {
