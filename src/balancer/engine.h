@@ -44,6 +44,7 @@ typedef struct drv_bworker {
     float avg_run_s;                    /* EWMA of measured runs of tests it finished; 0: none */
     bool live;                          /* not removed */
     bool in_fresh;                      /* on the fresh-capacity list */
+    bool freed;                         /* a test released its slot: capacity grew */
     uint32_t warm_pos;                  /* in the warming heap, or POS_NONE */
     double warm_due;                    /* when its admission may next grow; INFINITY: never */
     bool overloaded;                    /* reported overload */
@@ -146,7 +147,8 @@ struct drv_balancer {
 /* ---- fleet.c ---- */
 void drv_fleet_free(drv_balancer *b);
 /* Recomputes w's capacity and availability and its place in its class's orderings
- * after anything about it changed. Marks it fresh when it can take more than before. */
+ * after anything about it changed. Marks it fresh when it can take more than before
+ * (it became available, its limit grew, or `freed` was set: a test released a slot). */
 void drv_fleet_update(drv_balancer *b, drv_wref w, double now);
 /* True when w can take one more test with these requirements now. */
 bool drv_fleet_fits(const drv_balancer *b, const drv_bworker *w, const drv_requirements *req);

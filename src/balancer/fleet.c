@@ -248,6 +248,8 @@ void drv_fleet_update(drv_balancer *b, drv_wref wi, double now)
     drv_wclass *cl = &b->classes[w->w.wclass];
     const drv_thermal_config *tc = &b->cfg.settings.thermal;
     uint32_t admitted = drv_thermal_admitted(&w->w.thermal, tc, w->w.slots, now);
+    uint32_t old_limit = w->cap_limit;
+    bool was_avail = w->heap_pos[DRV_ORDER_LEAST_LOADED] != POS_NONE; /* always in use */
     w->cap_limit = admitted + prefetch(b, w);
     /* A cold worker's admission grows with work, not time: it stays out of the heap. */
     warm_set(b, wi,
@@ -273,7 +275,12 @@ void drv_fleet_update(drv_balancer *b, drv_wref wi, double now)
     for (int o = 0; o < DRV_ORDER_COUNT; o++)
         any |= cl->n[o];
     drv_bit_set(b->avail, w->w.wclass, any != 0);
-    if (avail && !w->in_fresh) {
+    /* Fresh only when it can take more than before: it became available, its limit
+     * grew or a test released what it held. A heartbeat that changes nothing must not
+     * make the next placement look at every worker again. */
+    bool grew = !was_avail || w->cap_limit > old_limit || w->freed;
+    w->freed = false;
+    if (avail && grew && !w->in_fresh) {
         if (b->n_fresh == b->cap_fresh) {
             b->cap_fresh = b->cap_fresh ? b->cap_fresh * 2 : 64;
             b->fresh = drv_xrealloc(b->fresh, b->cap_fresh * sizeof(uint32_t));

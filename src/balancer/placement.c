@@ -393,6 +393,7 @@ void drv_engine_release(drv_balancer *b, drv_tref t, double now)
         w->w.predicted_load_s = 0;
     w->w.thermal.last_work = now;
     r->worker = DRV_REF_NONE;
+    w->freed = true;
     drv_fleet_update(b, wi, now);
 }
 
