@@ -348,6 +348,7 @@ typedef struct field_rule {
 
 static const field_rule settings_rules[] = {
     SETTING(aging_interval_s, FIELD_DOUBLE, 0, -1, 1),
+    SETTING(length_aging, FIELD_DOUBLE, 0, -1, 0),
     SETTING(prefetch_max, FIELD_U32, 0, 1024, 0),
     SETTING(batch_target_s, FIELD_DOUBLE, 0, -1, 1),
     SETTING(migration_cost_s, FIELD_DOUBLE, 0, -1, 0),
@@ -470,6 +471,7 @@ void drv_balancer_config_default(drv_balancer_config *cfg)
 
     drv_balancer_settings *s = &cfg->settings;
     s->aging_interval_s = 6;
+    s->length_aging = 4;
     s->prefetch_max = 4;
     s->batch_target_s = 2;
     s->migration_cost_s = 1;

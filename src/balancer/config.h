@@ -57,6 +57,7 @@ typedef struct drv_test_type_policy {
 
 typedef struct drv_balancer_settings {
     double aging_interval_s;      /* a waiting test gains one priority level per interval (6) */
+    double length_aging;          /* a second of predicted run counts as this much waiting (4) */
     uint32_t prefetch_max;        /* most tests a worker may hold beyond its free slots (4) */
     double batch_target_s;        /* work to hand a worker at once, in predicted seconds (2) */
     double migration_cost_s;      /* predicted gain a steal must exceed (1) */

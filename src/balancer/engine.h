@@ -27,11 +27,12 @@ typedef struct drv_btask {
     uint8_t state;  /* drv_task_state, or TASK_FREE */
     uint8_t retries_left;
     uint8_t flags;
-    uint8_t pad;
+    uint8_t kind; /* drv_analyzer_type_kind of its test type */
 } drv_btask;
 
 #define TASK_FREE           0xFF
 #define TF_RETRY_ON_FAILURE 0x01
+#define TF_FIRST_RUN        0x02 /* nothing was learned of it before it was submitted */
 
 /* One worker plus the engine's bookkeeping. */
 typedef struct drv_bworker {
@@ -43,7 +44,9 @@ typedef struct drv_bworker {
     float avg_run_s;                    /* EWMA of measured runs of tests it finished; 0: none */
     bool live;                          /* not removed */
     bool in_fresh;                      /* on the fresh-capacity list */
-    bool warming;                       /* on the warming list (admission grows with time) */
+    bool freed;                         /* a test released its slot: capacity grew */
+    uint32_t warm_pos;                  /* in the warming heap, or POS_NONE */
+    double warm_due;                    /* when its admission may next grow; INFINITY: never */
     bool overloaded;                    /* reported overload */
 } drv_bworker;
 
@@ -109,8 +112,15 @@ struct drv_balancer {
     uint32_t name_cap;
     uint32_t *fresh; /* workers whose capacity grew since the last placement */
     uint32_t n_fresh, cap_fresh;
-    uint32_t *warming_list;
-    uint32_t n_warming, cap_warming;
+    /* Workers whose admission grows with time alone (warming up, cooling down), by when
+     * it next may (warm_due, then index): placement looks only at those that are due. */
+    uint32_t *warm_heap;
+    uint32_t n_warm, cap_warm;
+    /* Workers holding a test they have not started behind full slots (what stealing can
+     * take), as a bitset over worker indexes: stealing visits them in index order and
+     * never scans the fleet. */
+    uint64_t *victims;
+    uint32_t victim_words, n_victims;
     uint64_t assign_seq;
     uint64_t stride_vtime;
     uint32_t n_live_workers, n_reachable;
@@ -137,7 +147,8 @@ struct drv_balancer {
 /* ---- fleet.c ---- */
 void drv_fleet_free(drv_balancer *b);
 /* Recomputes w's capacity and availability and its place in its class's orderings
- * after anything about it changed. Marks it fresh when it can take more than before. */
+ * after anything about it changed. Marks it fresh when it can take more than before
+ * (it became available, its limit grew, or `freed` was set: a test released a slot). */
 void drv_fleet_update(drv_balancer *b, drv_wref w, double now);
 /* True when w can take one more test with these requirements now. */
 bool drv_fleet_fits(const drv_balancer *b, const drv_bworker *w, const drv_requirements *req);
@@ -147,6 +158,11 @@ uint32_t drv_fleet_candidate(const drv_balancer *b, uint32_t c, drv_ordering o,
 /* Computes the eligibility bitset of shape s against every class. */
 void drv_fleet_shape_added(drv_balancer *b, uint32_t s);
 bool drv_fleet_worker_available(const drv_bworker *w);
+
+/* Re-derives whether w is a victim for stealing (after its held counts changed). */
+void drv_fleet_victim_update(drv_balancer *b, drv_wref w);
+/* Brings every worker whose admission was due to grow by now up to date. */
+void drv_fleet_advance(drv_balancer *b, double now);
 
 /* ---- placement.c ---- */
 /* Holds t on worker w (assigned), updating both. */
@@ -172,6 +188,10 @@ void drv_engine_decision(const drv_balancer *b, drv_decision *d, drv_decision_ki
 /* ---- policy_performance.c ---- */
 /* Predicted finish of ctx->t on w: wait for a slot plus predicted run on w's class. */
 double drv_policy_predicted_finish(const drv_place_ctx *ctx, const drv_bworker *w);
+/* The earliest-finish score of ctx->t on w, in (0, 1]: the test's run on the fastest
+ * class there is for its family over its predicted finish on w (1 when it starts now on
+ * the fastest class). */
+double drv_policy_finish_score(const drv_place_ctx *ctx, const drv_bworker *w);
 
 /* ---- lifecycle.c / fleet.c ---- */
 void drv_fleet_mark_lost(drv_balancer *b, drv_wref w, double now);

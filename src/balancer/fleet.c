@@ -149,22 +149,114 @@ static uint32_t prefetch(const drv_balancer *b, const drv_bworker *w)
     return n >= max ? max : (uint32_t)n;
 }
 
+/* ---- the warming heap: workers by when their admission next grows ---- */
+
+static bool warm_before(const drv_balancer *b, uint32_t x, uint32_t y)
+{
+    double dx = b->workers[x].warm_due, dy = b->workers[y].warm_due;
+    return dx < dy || (dx == dy && x < y);
+}
+
+static void warm_place(drv_balancer *b, uint32_t i, uint32_t w)
+{
+    b->warm_heap[i] = w;
+    b->workers[w].warm_pos = i;
+}
+
+static void warm_sift(drv_balancer *b, uint32_t i)
+{
+    uint32_t w = b->warm_heap[i];
+    while (i > 0 && warm_before(b, w, b->warm_heap[(i - 1) / 2])) {
+        warm_place(b, i, b->warm_heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= b->n_warm)
+            break;
+        if (c + 1 < b->n_warm && warm_before(b, b->warm_heap[c + 1], b->warm_heap[c]))
+            c++;
+        if (!warm_before(b, b->warm_heap[c], w))
+            break;
+        warm_place(b, i, b->warm_heap[c]);
+        i = c;
+    }
+    warm_place(b, i, w);
+}
+
+/* Puts w in the warming heap at due (INFINITY: out of it). */
+static void warm_set(drv_balancer *b, drv_wref wi, double due)
+{
+    drv_bworker *w = &b->workers[wi];
+    if (due == w->warm_due)
+        return;
+    w->warm_due = due;
+    if (due == INFINITY) {
+        uint32_t i = w->warm_pos;
+        w->warm_pos = POS_NONE;
+        uint32_t last = b->warm_heap[--b->n_warm];
+        if (last != wi) {
+            warm_place(b, i, last);
+            warm_sift(b, i);
+        }
+        return;
+    }
+    if (w->warm_pos == POS_NONE) {
+        if (b->n_warm == b->cap_warm) {
+            b->cap_warm = b->cap_warm ? b->cap_warm * 2 : 16;
+            b->warm_heap = drv_xrealloc(b->warm_heap, b->cap_warm * sizeof(uint32_t));
+        }
+        warm_place(b, b->n_warm++, wi);
+    }
+    warm_sift(b, w->warm_pos);
+}
+
+void drv_fleet_victim_update(drv_balancer *b, drv_wref wi)
+{
+    const drv_bworker *w = &b->workers[wi];
+    bool victim = w->live && w->w.assigned > 0 && w->w.running + w->w.assigned > w->w.slots;
+    uint32_t word = wi >> 6;
+    if (word >= b->victim_words) {
+        if (!victim)
+            return;
+        uint32_t words = b->victim_words ? b->victim_words : 4;
+        while (words <= word)
+            words *= 2;
+        b->victims = drv_xrealloc(b->victims, words * sizeof(uint64_t));
+        memset(b->victims + b->victim_words, 0, (words - b->victim_words) * sizeof(uint64_t));
+        b->victim_words = words;
+    }
+    if (drv_bit_get(b->victims, wi) != victim) {
+        drv_bit_set(b->victims, wi, victim);
+        b->n_victims += victim ? 1 : -1;
+    }
+}
+
+void drv_fleet_advance(drv_balancer *b, double now)
+{
+    /* Each update moves the top's due past now or takes it out of the heap. */
+    while (b->n_warm > 0 && b->workers[b->warm_heap[0]].warm_due <= now) {
+        drv_wref wi = b->warm_heap[0];
+        drv_thermal_tick(&b->workers[wi].w.thermal, &b->cfg.settings.thermal, now);
+        drv_fleet_update(b, wi, now);
+    }
+}
+
 void drv_fleet_update(drv_balancer *b, drv_wref wi, double now)
 {
     drv_bworker *w = &b->workers[wi];
     drv_wclass *cl = &b->classes[w->w.wclass];
-    uint32_t admitted =
-        drv_thermal_admitted(&w->w.thermal, &b->cfg.settings.thermal, w->w.slots, now);
+    const drv_thermal_config *tc = &b->cfg.settings.thermal;
+    uint32_t admitted = drv_thermal_admitted(&w->w.thermal, tc, w->w.slots, now);
+    uint32_t old_limit = w->cap_limit;
+    bool was_avail = w->heap_pos[DRV_ORDER_LEAST_LOADED] != POS_NONE; /* always in use */
     w->cap_limit = admitted + prefetch(b, w);
-    bool warming = w->live && admitted < w->w.slots;
-    if (warming && !w->warming) {
-        if (b->n_warming == b->cap_warming) {
-            b->cap_warming = b->cap_warming ? b->cap_warming * 2 : 16;
-            b->warming_list = drv_xrealloc(b->warming_list, b->cap_warming * sizeof(uint32_t));
-        }
-        b->warming_list[b->n_warming++] = wi;
-        w->warming = true;
-    }
+    /* A cold worker's admission grows with work, not time: it stays out of the heap. */
+    warm_set(b, wi,
+             w->live && admitted < w->w.slots
+                 ? drv_thermal_next_growth(&w->w.thermal, tc, w->w.slots, now)
+                 : INFINITY);
+    drv_fleet_victim_update(b, wi);
     bool avail = drv_fleet_worker_available(w);
     for (int o = 0; o < DRV_ORDER_COUNT; o++) {
         if (!b->order_used[o])
@@ -183,7 +275,12 @@ void drv_fleet_update(drv_balancer *b, drv_wref wi, double now)
     for (int o = 0; o < DRV_ORDER_COUNT; o++)
         any |= cl->n[o];
     drv_bit_set(b->avail, w->w.wclass, any != 0);
-    if (avail && !w->in_fresh) {
+    /* Fresh only when it can take more than before: it became available, its limit
+     * grew or a test released what it held. A heartbeat that changes nothing must not
+     * make the next placement look at every worker again. */
+    bool grew = !was_avail || w->cap_limit > old_limit || w->freed;
+    w->freed = false;
+    if (avail && grew && !w->in_fresh) {
         if (b->n_fresh == b->cap_fresh) {
             b->cap_fresh = b->cap_fresh ? b->cap_fresh * 2 : 64;
             b->fresh = drv_xrealloc(b->fresh, b->cap_fresh * sizeof(uint32_t));
@@ -369,7 +466,8 @@ void drv_fleet_free(drv_balancer *b)
     free(b->workers);
     free(b->name_index);
     free(b->fresh);
-    free(b->warming_list);
+    free(b->warm_heap);
+    free(b->victims);
 }
 
 /* ---- the public fleet calls ---- */
@@ -444,6 +542,8 @@ int64_t drv_balancer_worker_add(drv_balancer *b, const drv_worker_spec *spec, do
     drv_thermal_init(&w->w.thermal, now);
     for (int o = 0; o < DRV_ORDER_COUNT; o++)
         w->heap_pos[o] = POS_NONE;
+    w->warm_pos = POS_NONE;
+    w->warm_due = INFINITY;
     w->held = DRV_REF_NONE;
     w->live = true;
     w->w.wclass = class_intern(b, &w->w.caps, w->w.speed);

@@ -33,6 +33,7 @@ int drv_balancer_started(drv_balancer *b, drv_tref t, double now)
     w->w.running++;
     b->n_assigned--;
     b->n_running++;
+    drv_fleet_victim_update(b, r->worker);
     return 0;
 }
 
@@ -107,7 +108,13 @@ int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_res
         uint32_t c = w->w.wclass;
         drv_predictor_observe(b->pred, r->test_key, r->family, b->classes[c].backend, c,
                               res->duration_s);
-        b->speed[(size_t)c * 64 + r->family] = (float)drv_predictor_speed(b->pred, r->family, c);
+        /* First runs say how fast the class is even before any test ran on two
+         * classes. */
+        bool all = (r->flags & TF_FIRST_RUN) &&
+                   drv_predictor_observe_first(b->pred, r->family, r->kind, c, res->duration_s);
+        for (uint32_t k = all ? 0 : c; k < (all ? b->n_classes : c + 1); k++)
+            b->speed[(size_t)k * 64 + r->family] =
+                (float)drv_predictor_speed(b->pred, r->family, k);
         drv_fleet_fastest_update(b, r->family);
     }
     for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++) {

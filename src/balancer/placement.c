@@ -195,7 +195,15 @@ static int64_t task_record_new(drv_balancer *b, const drv_task *t, double now, d
     r->policy = policy_of(b, family, t->test_type);
     r->retries_left = (uint8_t)t->max_retries;
     r->flags = t->retry_on_failure ? TF_RETRY_ON_FAILURE : 0;
-    r->key = drv_queue_key(t->priority, now, b->cfg.settings.aging_interval_s, p.mean_s);
+    if (p.source != DRV_PRED_TEST)
+        r->flags |= TF_FIRST_RUN;
+    r->kind = (uint8_t)drv_analyzer_type_kind(t->test_type);
+    /* A test that runs long ends the run late if it starts late: its predicted run
+     * counts as waiting (length_aging seconds per second), so it may go ahead of
+     * shorter tests a few priority levels higher. */
+    double head_start = b->cfg.settings.length_aging * p.mean_s;
+    r->key =
+        drv_queue_key(t->priority, now - head_start, b->cfg.settings.aging_interval_s, p.mean_s);
     return ref;
 }
 
@@ -263,6 +271,26 @@ static inline void consider(const drv_policy_spec *spec, const drv_place_ctx *ct
     }
 }
 
+/* The fastest learned speed for t's family among the classes with workers that can run
+ * it. Per (shape, family) it changes only when a speed is learned or a class gains or
+ * loses its workers, but classes are few: recomputing is cheaper than tracking. */
+static double best_eligible_speed(const drv_balancer *b, const drv_btask *t)
+{
+    const uint64_t *elig = b->shapes[t->shape].elig;
+    double best = 0;
+    for (uint32_t i = 0; i < b->class_words; i++) {
+        uint64_t m = elig[i];
+        while (m) {
+            uint32_t c = i * 64 + (uint32_t)__builtin_ctzll(m);
+            m &= m - 1;
+            double sp = b->speed[(size_t)c * 64 + t->family];
+            if (b->classes[c].members && sp > best)
+                best = sp;
+        }
+    }
+    return best;
+}
+
 drv_wref drv_engine_choose(const drv_balancer *b, const drv_btask *t, double now, drv_wref hint)
 {
     const drv_policy_spec *spec = &b->specs[t->policy];
@@ -270,6 +298,7 @@ drv_wref drv_engine_choose(const drv_balancer *b, const drv_btask *t, double now
     drv_ordering o = (drv_ordering)b->spec_order[t->policy];
     drv_place_ctx ctx = {.b = b, .t = t, .req = req, .now = now};
     const uint64_t *elig = b->shapes[t->shape].elig;
+    ctx.best_speed = best_eligible_speed(b, t);
     drv_wref best = DRV_REF_NONE;
     double best_s = -1;
     for (uint32_t i = 0; i < b->class_words; i++) {
@@ -364,6 +393,7 @@ void drv_engine_release(drv_balancer *b, drv_tref t, double now)
         w->w.predicted_load_s = 0;
     w->w.thermal.last_work = now;
     r->worker = DRV_REF_NONE;
+    w->freed = true;
     drv_fleet_update(b, wi, now);
 }
 
@@ -424,19 +454,7 @@ static bool fresh_match(drv_balancer *b, drv_wref *worker, uint32_t *shape)
  * run become reportable once their grace has passed. */
 static void advance_time(drv_balancer *b, double now)
 {
-    for (uint32_t i = 0; i < b->n_warming;) {
-        drv_wref wi = b->warming_list[i];
-        drv_bworker *w = &b->workers[wi];
-        drv_thermal_tick(&w->w.thermal, &b->cfg.settings.thermal, now);
-        drv_fleet_update(b, wi, now);
-        if (!w->live || drv_thermal_admitted(&w->w.thermal, &b->cfg.settings.thermal, w->w.slots,
-                                             now) >= w->w.slots) {
-            w->warming = false;
-            b->warming_list[i] = b->warming_list[--b->n_warming];
-        } else {
-            i++;
-        }
-    }
+    drv_fleet_advance(b, now);
     if (b->n_reachable == 0)
         return;
     for (uint32_t s = 0; s < b->n_shapes; s++)
@@ -591,7 +609,7 @@ void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s)
     size_t bytes = sizeof *b + task_bytes;
     size_t worker_bytes = (size_t)b->cap_workers * sizeof(drv_bworker) +
                           b->name_cap * sizeof(uint32_t) + (size_t)b->cap_fresh * 4 +
-                          (size_t)b->cap_warming * 4;
+                          (size_t)b->cap_warm * 4 + (size_t)b->victim_words * 8;
     bytes += worker_bytes;
     bytes += (size_t)b->cap_classes * (sizeof(drv_wclass) + 64 * 2 * sizeof(float));
     for (uint32_t c = 0; c < b->n_classes; c++)

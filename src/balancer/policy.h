@@ -35,6 +35,9 @@ typedef struct drv_place_ctx {
     const struct drv_btask *t;
     const drv_requirements *req;
     double now;
+    /* The learned speed for t's family of the fastest class that can run it (0: use the
+     * fastest class of the fleet). Scores finishing times against the best possible. */
+    double best_speed;
 } drv_place_ctx;
 
 typedef struct drv_policy_ops {

@@ -9,9 +9,10 @@
  * The highest-priority candidate moves first. A moved test is not moved again within
  * steal_holdoff_s, so two workers can never hand one test back and forth.
  *
- * Cost: a steal looks at every worker holding tests it has not started (the candidates
- * are only there); rebalance runs it for each idle worker. Both are rare next to
- * placement. */
+ * Cost: a steal looks at the tests not started of the victims only (workers holding
+ * tests they have not started behind full slots, kept as a bitset, visited in index
+ * order); rebalance runs it for each worker with a free slot while there are victims.
+ * Neither scans every worker for every thief. */
 #include <math.h>
 
 #include "balancer/engine.h"
@@ -37,32 +38,33 @@ size_t drv_balancer_steal(drv_balancer *b, drv_wref thief, double now, drv_decis
            tw->w.running + tw->w.assigned < tw->w.slots) {
         drv_tref best = DRV_REF_NONE;
         double best_gain = 0;
-        for (uint32_t vi = 0; vi < b->n_workers; vi++) {
-            const drv_bworker *v = &b->workers[vi];
-            if (vi == thief || !v->live || v->w.assigned == 0 ||
-                v->w.running + v->w.assigned <= v->w.slots)
-                continue;
-            for (drv_tref t = v->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
-                const drv_btask *r = &b->tasks[t];
-                if (r->state != DRV_TASK_ASSIGNED ||
-                    now - r->moved_at < b->cfg.settings.steal_holdoff_s)
+        for (uint32_t word = 0; word < b->victim_words; word++)
+            for (uint64_t m = b->victims[word]; m; m &= m - 1) {
+                uint32_t vi = word * 64 + (uint32_t)__builtin_ctzll(m);
+                const drv_bworker *v = &b->workers[vi];
+                if (vi == thief)
                     continue;
-                if (!drv_bit_get(b->shapes[r->shape].elig, tw->w.wclass) ||
-                    !drv_fleet_fits(b, tw, drv_queue_shape_req(b->queue, r->shape)))
-                    continue;
-                drv_place_ctx ctx = {.b = b, .t = r, .req = NULL, .now = now};
-                double here = wait_on_holder(r, v) + r->pred_held_s;
-                double there = drv_policy_predicted_finish(&ctx, tw);
-                double gain = here - there;
-                if (gain <= b->cfg.settings.migration_cost_s)
-                    continue;
-                if (best == DRV_REF_NONE || r->key < b->tasks[best].key ||
-                    (r->key == b->tasks[best].key && gain > best_gain)) {
-                    best = t;
-                    best_gain = gain;
+                for (drv_tref t = v->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
+                    const drv_btask *r = &b->tasks[t];
+                    if (r->state != DRV_TASK_ASSIGNED ||
+                        now - r->moved_at < b->cfg.settings.steal_holdoff_s)
+                        continue;
+                    if (!drv_bit_get(b->shapes[r->shape].elig, tw->w.wclass) ||
+                        !drv_fleet_fits(b, tw, drv_queue_shape_req(b->queue, r->shape)))
+                        continue;
+                    drv_place_ctx ctx = {.b = b, .t = r, .req = NULL, .now = now};
+                    double here = wait_on_holder(r, v) + r->pred_held_s;
+                    double there = drv_policy_predicted_finish(&ctx, tw);
+                    double gain = here - there;
+                    if (gain <= b->cfg.settings.migration_cost_s)
+                        continue;
+                    if (best == DRV_REF_NONE || r->key < b->tasks[best].key ||
+                        (r->key == b->tasks[best].key && gain > best_gain)) {
+                        best = t;
+                        best_gain = gain;
+                    }
                 }
             }
-        }
         if (best == DRV_REF_NONE)
             break;
         drv_wref from = b->tasks[best].worker;
@@ -78,7 +80,7 @@ size_t drv_balancer_steal(drv_balancer *b, drv_wref thief, double now, drv_decis
 size_t drv_balancer_rebalance(drv_balancer *b, double now, drv_decision *out, size_t max)
 {
     size_t n = 0;
-    for (uint32_t wi = 0; wi < b->n_workers && n < max; wi++) {
+    for (uint32_t wi = 0; wi < b->n_workers && n < max && b->n_victims > 0; wi++) {
         drv_bworker *w = &b->workers[wi];
         if (!drv_fleet_worker_available(w) || w->w.running + w->w.assigned >= w->w.slots)
             continue;

@@ -118,10 +118,11 @@ static void print_settings(const drv_balancer_settings *s)
 {
     const drv_thermal_config *t = &s->thermal;
     printf("settings:\n"
-           "  aging_interval_s %g, prefetch_max %u, batch_target_s %g, migration_cost_s %g,\n"
-           "  steal_holdoff_s %g, unschedulable_grace_s %g, quarantine_after %u\n",
-           s->aging_interval_s, s->prefetch_max, s->batch_target_s, s->migration_cost_s,
-           s->steal_holdoff_s, s->unschedulable_grace_s, s->quarantine_after);
+           "  aging_interval_s %g, length_aging %g, prefetch_max %u, batch_target_s %g,\n"
+           "  migration_cost_s %g, steal_holdoff_s %g, unschedulable_grace_s %g, quarantine_after "
+           "%u\n",
+           s->aging_interval_s, s->length_aging, s->prefetch_max, s->batch_target_s,
+           s->migration_cost_s, s->steal_holdoff_s, s->unschedulable_grace_s, s->quarantine_after);
     printf("  thermal: ramp_s %g, initial_share %g, overload_load %g, overload_sustain_s %g,\n"
            "  error_threshold %u, temperature_limit_c %g, cooling_share %g, cooldown_s %g,\n"
            "  idle_cold_s %g\n",

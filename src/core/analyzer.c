@@ -176,6 +176,17 @@ double drv_analyzer_estimate_s(int family, const char *test_type)
     return est;
 }
 
+int drv_analyzer_type_kind(const char *test_type)
+{
+    if (!test_type)
+        return 1;
+    if (equal_nocase(test_type, "unit"))
+        return 0;
+    if (equal_nocase(test_type, "performance") || equal_nocase(test_type, "benchmark"))
+        return 2;
+    return 1;
+}
+
 /* Returns the 0-based position of backend in the family's preference list, or
  * DRV_FAMILY_BACKENDS_MAX when it is not listed (also for the unknown family and for
  * backend -1). */

@@ -55,6 +55,10 @@ uint32_t drv_analyzer_batch_size(int family, uint64_t gpu_memory_mb);
  * test type scales it ("unit" tests are shorter than "integration" or "performance"
  * ones); test_type may be NULL. */
 double drv_analyzer_estimate_s(int family, const char *test_type);
+/* The kind of a test type the estimate scales by: 0 unit, 2 performance or benchmark,
+ * 1 anything else (NULL too). Tests of one family and kind are alike before they ran. */
+#define DRV_TYPE_KINDS 3
+int drv_analyzer_type_kind(const char *test_type);
 /* 0-based rank of back-end tag `backend` in the family's preference list, or
  * DRV_FAMILY_BACKENDS_MAX when it is not listed. */
 int drv_analyzer_backend_rank(int family, int backend);

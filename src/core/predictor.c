@@ -26,7 +26,18 @@
  * anchor or a class with a learned speed); only calibrated references produce speed
  * samples, so a test first seen on a class of unknown speed cannot pull that class's
  * speed toward 1. When such a test later runs on a class of known speed, its
- * reference restarts from that run and becomes calibrated. */
+ * reference restarts from that run and becomes calibrated.
+ *
+ * Speeds before any test ran twice. A suite run once gives no calibrated pair, yet its
+ * tests say how fast each class is: before they ran, tests of one family and one kind
+ * (the caller's grouping: the balancer uses unit / other / performance) are alike, and
+ * which class gets which of them does not depend on their true durations (unknown), so
+ * the difference of the mean log durations of a family and kind on the anchor and on a
+ * class estimates the class's speed against the anchor. Kinds are compared apart, as
+ * the order in which tests start (longest predicted first) gives classes different
+ * mixes of kinds. drv_predictor_observe_first() collects these samples; until a class
+ * has a calibrated sample for a family, that estimate replaces the prior once
+ * RATIO_MIN pairs back it. */
 #include "core/predictor.h"
 
 #include <math.h>
@@ -44,6 +55,7 @@
 #define FAMILY_ALL      (1ULL << 32) /* or-ed into the by_family key of a family-wide mean */
 #define ENTRY_USED      1u
 #define ENTRY_CALIBRATE 2u /* by_test only: the reference is at reference speed */
+#define RATIO_MIN       8u /* paired first runs behind a speed from first runs */
 
 typedef struct stat_entry {
     uint64_t k1;
@@ -65,10 +77,12 @@ struct drv_predictor {
     stat_table by_class;
     stat_table by_test;
     stat_table by_family;
-    double *speed;                   /* [speed_rows][DRV_FAMILY_MAX], the prior when unknown */
-    double *prior;                   /* [speed_rows]: configured speed of each class, 1 */
-    uint32_t *speed_n;               /* samples behind each speed */
-    uint32_t speed_rows;             /* classes with a row */
+    double *speed;       /* [speed_rows][DRV_FAMILY_MAX], the prior when unknown */
+    double *prior;       /* [speed_rows]: configured speed of each class, 1 */
+    uint32_t *speed_n;   /* samples behind each speed */
+    double *first;       /* [speed_rows][DRV_FAMILY_MAX][DRV_TYPE_KINDS]: mean log duration */
+    uint32_t *first_n;   /* first runs behind each mean */
+    uint32_t speed_rows; /* classes with a row */
     uint32_t anchor[DRV_FAMILY_MAX]; /* reference class + 1 per family, 0 = none yet */
 };
 
@@ -223,6 +237,12 @@ static void speed_reserve(drv_predictor *p, uint32_t wclass)
     p->speed = drv_xrealloc(p->speed, n * sizeof *p->speed);
     p->speed_n = drv_xrealloc(p->speed_n, n * sizeof *p->speed_n);
     p->prior = drv_xrealloc(p->prior, rows * sizeof *p->prior);
+    p->first = drv_xrealloc(p->first, n * DRV_TYPE_KINDS * sizeof *p->first);
+    p->first_n = drv_xrealloc(p->first_n, n * DRV_TYPE_KINDS * sizeof *p->first_n);
+    memset(p->first + (size_t)p->speed_rows * DRV_FAMILY_MAX * DRV_TYPE_KINDS, 0,
+           (n - (size_t)p->speed_rows * DRV_FAMILY_MAX) * DRV_TYPE_KINDS * sizeof *p->first);
+    memset(p->first_n + (size_t)p->speed_rows * DRV_FAMILY_MAX * DRV_TYPE_KINDS, 0,
+           (n - (size_t)p->speed_rows * DRV_FAMILY_MAX) * DRV_TYPE_KINDS * sizeof *p->first_n);
     for (size_t i = (size_t)p->speed_rows * DRV_FAMILY_MAX; i < n; i++) {
         p->speed[i] = 1.0;
         p->speed_n[i] = 0;
@@ -272,6 +292,8 @@ void drv_predictor_free(drv_predictor *p)
     free(p->by_family.slots);
     free(p->speed);
     free(p->speed_n);
+    free(p->first);
+    free(p->first_n);
     free(p->prior);
     free(p);
 }
@@ -322,6 +344,57 @@ void drv_predictor_observe(drv_predictor *p, uint64_t test_key, int family, int 
     stat_add(table_upsert(&p->by_family, f | FAMILY_ALL, 0), p->alpha, normalised);
 }
 
+/* Sets class r's speed for family f from its first runs against the anchor's, kind by
+ * kind, when it has no calibrated sample and enough pairs. Each kind weighs by the
+ * fewer of its two counts. */
+static void speed_from_first(drv_predictor *p, uint32_t f, uint32_t r)
+{
+    uint32_t a = p->anchor[f] - 1;
+    size_t si = (size_t)r * DRV_FAMILY_MAX + f, ai = (size_t)a * DRV_FAMILY_MAX + f;
+    if (r == a || p->speed_n[si] > 0)
+        return;
+    double sum = 0, weight = 0;
+    for (int k = 0; k < DRV_TYPE_KINDS; k++) {
+        size_t rk = si * DRV_TYPE_KINDS + (size_t)k, ak = ai * DRV_TYPE_KINDS + (size_t)k;
+        double w = p->first_n[rk] < p->first_n[ak] ? p->first_n[rk] : p->first_n[ak];
+        sum += w * (p->first[ak] - p->first[rk]);
+        weight += w;
+    }
+    if (weight < RATIO_MIN)
+        return;
+    double sp = p->speed[ai] * exp(sum / weight);
+    p->speed[si] = sp < SPEED_MIN ? SPEED_MIN : sp > SPEED_MAX ? SPEED_MAX : sp;
+}
+
+bool drv_predictor_observe_first(drv_predictor *p, int family, int kind, uint32_t wclass,
+                                 double duration_s)
+{
+    if (!p || !isfinite(duration_s) || duration_s <= 0 || kind < 0 || kind >= DRV_TYPE_KINDS ||
+        wclass >= DRV_PREDICTOR_CLASSES_MAX)
+        return false;
+    uint32_t f = family_index(family);
+    speed_reserve(p, wclass);
+    if (p->anchor[f] == 0)
+        p->anchor[f] = wclass + 1;
+    /* The mean of logarithms: durations spread log-normally, and one outlier must not
+     * decide a class's speed. A plain mean over every sample, not a moving one: short
+     * tests finish first, so recent samples are not a fair draw. */
+    double x = log(duration_s);
+    size_t k = ((size_t)wclass * DRV_FAMILY_MAX + f) * DRV_TYPE_KINDS + (size_t)kind;
+    if (p->first_n[k] == UINT32_MAX)
+        return false;
+    p->first_n[k]++;
+    p->first[k] += (x - p->first[k]) / p->first_n[k];
+    if (wclass != p->anchor[f] - 1) {
+        speed_from_first(p, f, wclass);
+        return false;
+    }
+    /* The anchor's mean moved: every class's estimate against it moves too. */
+    for (uint32_t r = 0; r < p->speed_rows; r++)
+        speed_from_first(p, f, r);
+    return true;
+}
+
 drv_prediction drv_predictor_predict(const drv_predictor *p, uint64_t test_key, int family,
                                      int backend, uint32_t wclass, double estimate_s)
 {
@@ -359,7 +432,9 @@ size_t drv_predictor_bytes(const drv_predictor *p)
         return 0;
     size_t cells = (size_t)p->speed_rows * DRV_FAMILY_MAX;
     return sizeof *p + (p->by_class.cap + p->by_test.cap + p->by_family.cap) * sizeof(stat_entry) +
-           cells * (sizeof *p->speed + sizeof *p->speed_n) + p->speed_rows * sizeof *p->prior;
+           cells * (sizeof *p->speed + sizeof *p->speed_n +
+                    DRV_TYPE_KINDS * (sizeof *p->first + sizeof *p->first_n)) +
+           p->speed_rows * sizeof *p->prior;
 }
 
 size_t drv_predictor_tests(const drv_predictor *p)

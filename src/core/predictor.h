@@ -17,6 +17,7 @@
 #ifndef DRV_CORE_PREDICTOR_H
 #define DRV_CORE_PREDICTOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,16 @@ void drv_predictor_free(drv_predictor *p);
  * durations <= 0 or not finite are ignored. */
 void drv_predictor_observe(drv_predictor *p, uint64_t test_key, int family, int backend,
                            uint32_t wclass, double duration_s);
+
+/* The first run of a test (nothing was learned of it before) of this family and kind
+ * (0 .. DRV_TYPE_KINDS - 1: drv_analyzer_type_kind of its type): tests of a family and
+ * kind are alike before they ran, so their durations on a class against those on the
+ * family's anchor class say how fast the class is, before any test ran on two classes
+ * (see predictor.c). Call it besides drv_predictor_observe(). Returns true when the
+ * sample may have changed the family's speed on every class (it ran on the anchor),
+ * false when at most wclass's changed. */
+bool drv_predictor_observe_first(drv_predictor *p, int family, int kind, uint32_t wclass,
+                                 double duration_s);
 
 /* Prediction for test_key on worker class wclass. */
 drv_prediction drv_predictor_predict(const drv_predictor *p, uint64_t test_key, int family,

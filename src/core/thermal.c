@@ -207,6 +207,29 @@ uint32_t drv_thermal_admitted(const drv_thermal *th, const drv_thermal_config *c
     return (uint32_t)n;
 }
 
+double drv_thermal_next_growth(const drv_thermal *th, const drv_thermal_config *cfg, uint32_t slots,
+                               double now)
+{
+    if (!th || !cfg || slots == 0)
+        return INFINITY;
+    double due = INFINITY;
+    if (th->state == DRV_THERMAL_COOLING) {
+        due = th->calm_since + (cfg->cooldown_s > 0 ? cfg->cooldown_s : 0);
+    } else if (th->state == DRV_THERMAL_WARMING) {
+        uint32_t n = drv_thermal_admitted(th, cfg, slots, now);
+        double initial = cfg->initial_share;
+        if (!(initial >= 0))
+            initial = 0;
+        if (n >= slots || !(cfg->ramp_s > 0) || initial >= 1)
+            return INFINITY;
+        /* admitted = ceil(share x slots - eps) passes n once share > (n + eps) / slots */
+        double f = ((n + SHARE_EPSILON) / slots - initial) / (1 - initial);
+        due = th->since + cfg->ramp_s * (f < 1 ? f : 1);
+    }
+    /* Rounding may put the step at or before now: look again just after it. */
+    return due > now ? due : nextafter(now, INFINITY);
+}
+
 const char *drv_thermal_state_name(drv_thermal_state s)
 {
     static const char *const names[DRV_THERMAL_STATE_COUNT] = {

@@ -96,6 +96,12 @@ bool drv_thermal_tick(drv_thermal *th, const drv_thermal_config *cfg, double now
 uint32_t drv_thermal_admitted(const drv_thermal *th, const drv_thermal_config *cfg, uint32_t slots,
                               double now);
 
+/* The first time after now at which drv_thermal_admitted() may grow without any other
+ * call: the next step of the warm-up ramp, or the end of a cool-down. INFINITY when it
+ * cannot grow by itself (COLD waits for work, WARM admits every slot). Always > now. */
+double drv_thermal_next_growth(const drv_thermal *th, const drv_thermal_config *cfg, uint32_t slots,
+                               double now);
+
 const char *drv_thermal_state_name(drv_thermal_state s);
 const char *drv_thermal_reason_name(drv_thermal_reason r);
 /* One sentence: "warming since 3.0 s (first work): admits 2 of 8 slots". */

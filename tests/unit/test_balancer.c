@@ -439,9 +439,11 @@ static void test_warming_worker_ramps_up(void **state)
 static void test_equal_priority_longest_predicted_first(void **state)
 {
     (void)state;
-    /* From the analyzer's estimates: unit (x0.25) < plain < performance (x3). */
+    /* From the analyzer's estimates: unit (x0.25) < plain < performance (x3). Without
+     * length_aging a priority level outweighs any length. */
     fx f;
     fx_open(&f);
+    f.cfg.settings.length_aging = 0;
     fx_start(&f);
     fx_cpu_worker(&f, "w0", 8, 0);
     const char *types[] = {"unit", NULL, "performance", "unit", "performance"};
@@ -479,6 +481,37 @@ static void test_equal_priority_longest_predicted_first(void **state)
     assert_int_equal(d[0].task_id, 2); /* long */
     assert_int_equal(d[1].task_id, 3); /* mid */
     assert_int_equal(d[2].task_id, 1); /* short */
+    fx_close(&f);
+}
+
+static void test_long_test_goes_ahead_of_short_slightly_urgent_ones(void **state)
+{
+    (void)state;
+    /* Default length_aging: a test predicted to run d seconds is ordered as if it had
+     * waited length_aging x d longer. A 50 s test counts 200 s, 33 priority levels at
+     * 6 s per level: ahead of a 5 s test of priority 120 (5 s count 20 s, 3 levels),
+     * behind one of priority 200. */
+    fx f;
+    fx_open_pred(&f);
+    static const struct {
+        const char *name;
+        double seconds;
+    } hist[] = {{"short", 5}, {"long", 50}, {"urgent", 5}};
+    for (int k = 0; k < 3; k++)
+        drv_predictor_observe(f.pred, drv_test_key(hist[k].name), 0, DRV_TAG_CPU, 0,
+                              hist[k].seconds);
+    fx_start(&f);
+    fx_cpu_worker(&f, "w0", 8, 0);
+    fx_test tests[] = {{.id = 1, .name = "short", .priority = 120},
+                       {.id = 2, .name = "long", .priority = 100},
+                       {.id = 3, .name = "urgent", .priority = 200}};
+    for (int k = 0; k < 3; k++)
+        fx_submit_spec(&f, &tests[k], 0);
+    drv_decision d[FX_MAX_DECISIONS];
+    assert_int_equal(fx_place(&f, 0, d), 3);
+    assert_int_equal(d[0].task_id, 3); /* priority 200 */
+    assert_int_equal(d[1].task_id, 2); /* long, priority 100 */
+    assert_int_equal(d[2].task_id, 1); /* short, priority 120 */
     fx_close(&f);
 }
 
@@ -1283,6 +1316,7 @@ int main(void)
         cmocka_unit_test(test_explain_busy_backpressure_warming_overload),
         cmocka_unit_test(test_warming_worker_ramps_up),
         cmocka_unit_test(test_equal_priority_longest_predicted_first),
+        cmocka_unit_test(test_long_test_goes_ahead_of_short_slightly_urgent_ones),
         cmocka_unit_test(test_overloaded_worker_gets_nothing_until_cleared),
         cmocka_unit_test(test_prefetch_window_bounds_assigned_tests),
         cmocka_unit_test(test_batch_size_adapts_to_test_length),

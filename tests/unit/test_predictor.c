@@ -258,6 +258,51 @@ static void test_class_speed_transfers(void **state)
     }
 }
 
+/* First runs only (no test runs twice): the anchor class (the first to report) gets
+ * mostly short unit tests, the other class mostly long performance tests at half the
+ * anchor's durations. Compared kind by kind, the other class is twice as fast; pooled
+ * it would look slower. Too few samples leave the prior alone. */
+static void test_speed_from_first_runs_compares_kinds_apart(void **state)
+{
+    (void)state;
+    drv_predictor *p = drv_predictor_new(0.3);
+    drv_predictor_set_class_speed(p, FAST, 1.0);
+    drv_predictor_set_class_speed(p, SLOW, 1.0);
+    /* Pairs of durations with geometric means 4 s (unit, kind 0) and 120 s
+     * (performance, kind 2) on the anchor; each class gets n pairs of one kind and 2
+     * pairs of the other. */
+    static const double unit_s[] = {2, 8}, perf_s[] = {60, 240};
+    for (int i = 0; i < 26; i++) { /* SLOW reports first: it is the anchor */
+        if (i < 22)
+            drv_predictor_observe_first(p, FAM, 0, SLOW, unit_s[i % 2]);
+        else
+            drv_predictor_observe_first(p, FAM, 2, SLOW, perf_s[i % 2]);
+    }
+    assert_true(drv_predictor_speed(p, FAM, FAST) == 1.0);
+    for (int i = 0; i < 26; i++) {
+        bool all;
+        if (i < 22)
+            all = drv_predictor_observe_first(p, FAM, 2, FAST, perf_s[i % 2] / 2);
+        else
+            all = drv_predictor_observe_first(p, FAM, 0, FAST, unit_s[i % 2] / 2);
+        assert_false(all); /* not the anchor: only FAST's speed moves */
+        if (i == 5)
+            assert_true(drv_predictor_speed(p, FAM, FAST) == 1.0); /* 4 pairs: too few */
+    }
+    print_message("speed fast %.3f slow %.3f\n", drv_predictor_speed(p, FAM, FAST),
+                  drv_predictor_speed(p, FAM, SLOW));
+    assert_true(fabs(drv_predictor_speed(p, FAM, FAST) - 2.0) < 1e-9);
+    assert_true(drv_predictor_speed(p, FAM, SLOW) == 1.0); /* the anchor keeps its prior */
+    assert_true(drv_predictor_speed(p, OTHER_FAM, FAST) == 1.0);
+    /* A sample on the anchor moves every class's estimate. */
+    assert_true(drv_predictor_observe_first(p, FAM, 0, SLOW, 4));
+    /* Bad input is ignored. */
+    assert_false(drv_predictor_observe_first(p, FAM, 3, FAST, 1));
+    assert_false(drv_predictor_observe_first(p, FAM, 0, FAST, -1));
+    assert_false(drv_predictor_observe_first(NULL, FAM, 0, FAST, 1));
+    drv_predictor_free(p);
+}
+
 static void test_class_of_unknown_speed_does_not_poison(void **state)
 {
     (void)state;
@@ -380,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_high_quantile_tracks_spread),
         cmocka_unit_test(test_fallback_order),
         cmocka_unit_test(test_class_speed_transfers),
+        cmocka_unit_test(test_speed_from_first_runs_compares_kinds_apart),
         cmocka_unit_test(test_class_of_unknown_speed_does_not_poison),
         cmocka_unit_test(test_bad_durations_ignored),
         cmocka_unit_test(test_deterministic),

@@ -451,6 +451,42 @@ static void test_admitted_never_decreases_along_the_ramp(void **state)
     assert_int_equal(prev, 16);
 }
 
+/* next_growth names the first instant admission grows: just before it the count is
+ * still the old one, just after it is larger; cold and warm workers never grow alone;
+ * a cooling one grows when its calm period ends. */
+static void test_next_growth(void **state)
+{
+    (void)state;
+    drv_thermal_config cfg;
+    drv_thermal_config_default(&cfg);
+    drv_thermal th;
+    drv_thermal_init(&th, 0);
+    assert_true(isinf(drv_thermal_next_growth(&th, &cfg, 16, 0))); /* cold */
+    reach(&th, &cfg, DRV_THERMAL_WARMING);
+    double t = th.since;
+    int steps = 0;
+    while (!isinf(t)) {
+        uint32_t before = drv_thermal_admitted(&th, &cfg, 16, t);
+        double next = drv_thermal_next_growth(&th, &cfg, 16, t);
+        assert_true(next > t);
+        if (isinf(next))
+            break;
+        assert_int_equal(drv_thermal_admitted(&th, &cfg, 16, (t + next) / 2), before);
+        double after = next + 1e-6;
+        if (drv_thermal_admitted(&th, &cfg, 16, after) > before)
+            steps++;
+        t = after;
+    }
+    assert_int_equal(steps, 12); /* 4 -> 16, one slot at a time */
+    assert_int_equal(drv_thermal_admitted(&th, &cfg, 16, t), 16);
+    drv_thermal_tick(&th, &cfg, th.since + cfg.ramp_s);
+    assert_true(isinf(drv_thermal_next_growth(&th, &cfg, 16, th.since + cfg.ramp_s))); /* warm */
+    reach(&th, &cfg, DRV_THERMAL_COOLING);
+    double due = drv_thermal_next_growth(&th, &cfg, 16, th.since);
+    assert_true(fabs(due - (th.calm_since + cfg.cooldown_s)) < 1e-9);
+    assert_true(isinf(drv_thermal_next_growth(NULL, &cfg, 16, 0)));
+}
+
 static void test_describe(void **state)
 {
     (void)state;
@@ -558,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_transitions),
         cmocka_unit_test(test_admitted),
         cmocka_unit_test(test_admitted_never_decreases_along_the_ramp),
+        cmocka_unit_test(test_next_growth),
         cmocka_unit_test(test_describe),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_defaults),
