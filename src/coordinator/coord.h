@@ -158,6 +158,7 @@ struct drv_coordinator {
     double started_at;
     double last_rebalance;
     double last_metrics;
+    double last_learned; /* learned durations last written */
     void (*stop_done)(void *);
     void *stop_data;
     uint64_t late_results;

@@ -15,6 +15,7 @@
 #define TICK_MS           100
 #define REBALANCE_EVERY_S 1.0
 #define METRICS_EVERY_S   5.0
+#define LEARNED_EVERY_S   60.0 /* learned durations written at most this long after */
 /* Commits are at least this far apart. Under load a turn then carries many results
  * instead of a few: one commit, one WAL append of the hot pages and one frame per worker
  * for all of them. Idle, the first change commits at once. */
@@ -191,6 +192,33 @@ static void sample_metrics(drv_coordinator *c, double now)
             drv_coord_fatal(c, &err);
 }
 
+/* Writes the durations learned since the last call (all of them with changed_only
+ * false) into the store's open transaction. */
+typedef struct learned_ctx {
+    drv_coordinator *c;
+    drv_error *err;
+    int failed;
+} learned_ctx;
+
+static void save_learned(void *ctx, const drv_learned_test *t)
+{
+    learned_ctx *l = ctx;
+    if (!l->failed && drv_store_learned_save(l->c->store, t, l->err) < 0)
+        l->failed = -1;
+}
+
+static int keep_learned(drv_coordinator *c, drv_error *err)
+{
+    learned_ctx l = {c, err, 0};
+    drv_predictor_export_tests(c->pred, true, save_learned, &l);
+    return l.failed;
+}
+
+static void load_learned(void *ctx, const drv_learned_test *t)
+{
+    drv_predictor_import_test(ctx, t);
+}
+
 static void on_tick(uv_timer_t *timer)
 {
     drv_coordinator *c = timer->data;
@@ -217,6 +245,12 @@ static void on_tick(uv_timer_t *timer)
         size_t k = drv_balancer_rebalance(c->bal, now, d, DECISIONS_PER_CALL);
         for (size_t i = 0; i < k; i++)
             drv_dispatch_decision(c, &d[i], NULL);
+    }
+    if (now - c->last_learned >= LEARNED_EVERY_S) {
+        c->last_learned = now;
+        drv_error err;
+        if (keep_learned(c, &err) < 0)
+            drv_coord_fatal(c, &err);
     }
     if (now - c->last_metrics >= METRICS_EVERY_S) {
         c->last_metrics = now;
@@ -331,6 +365,9 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
     c->bal = drv_balancer_new(&c->opt.balancer, c->tags, c->pred, err);
     if (!c->bal)
         goto fail;
+    /* What earlier runs taught: how long each test takes, before recovery queues them. */
+    if (drv_store_learned_load(c->store, load_learned, c->pred, err) < 0)
+        goto fail;
     if (drv_recovery_load(c, c->started_at, err) < 0 || drv_store_commit(c->store, err) < 0)
         goto fail;
     if (drv_server_start(c, err) < 0)
@@ -344,7 +381,7 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
     uv_timer_init(loop, &c->tick);
     c->tick.data = c;
     uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
-    c->last_rebalance = c->started_at;
+    c->last_rebalance = c->last_learned = c->started_at;
     c->place_needed = true;
     if (!c->client_token)
         drv_coord_log(c, "warning: no client token: anyone who reaches %s:%d can submit tests",
@@ -378,6 +415,8 @@ void drv_coordinator_stop(drv_coordinator *c, void (*done)(void *data), void *da
     c->stop_done = done;
     c->stop_data = data;
     drv_error err;
+    if (keep_learned(c, &err) < 0)
+        drv_coord_log(c, "store %s: cannot keep the learned durations: %s", c->db_path, err.msg);
     if (drv_store_pending(c->store) && drv_store_commit(c->store, &err) < 0)
         drv_coord_log(c, "store %s: last commit failed: %s", c->db_path, err.msg);
     if (c->lws)

@@ -31,9 +31,11 @@
  *         first_seen, last_seen)
  *   events(id, t, kind, task_id, worker, message)
  *   metrics(t, name, value)
+ *   learned(key INTEGER PRIMARY KEY, mean_s, var, n)   the predictor's per-test estimates
  * Indexes: tasks(run_id, state), events(t), metrics(name, t). Version 1 (an index on
  * tasks(state), attempts with a rowid and a UNIQUE index, IN-list CHECKs) is migrated to
- * 2 by rebuilding tasks and attempts; store_sqlite.c says why version 2 looks as it does.
+ * 2 by rebuilding tasks and attempts; store_sqlite.c says why version 2 looks as it does. Version 3
+ * adds the learned table.
  *
  * JSON columns (written by the store, NULL where the C value is NULL):
  *   argv, env, labels: arrays of strings (env entries are "KEY=VALUE"); strings must be
@@ -74,11 +76,12 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/predictor.h"
 #include "core/tags.h"
 #include "core/task.h"
 #include "core/worker.h"
 
-#define DRV_STORE_SCHEMA_VERSION 2
+#define DRV_STORE_SCHEMA_VERSION 3
 
 typedef struct drv_store drv_store;
 
@@ -229,6 +232,12 @@ int drv_store_worker_health(drv_store *s, const char *name, drv_health health, c
  * filled (SQLite failure, an unknown health name). */
 int drv_store_worker_health_get(drv_store *s, const char *name, drv_health *health, char *reason,
                                 size_t len, drv_error *err);
+
+/* Keeps test t's learned duration (replacing what was kept for its key), in the open
+ * transaction. Returns 0, or -1 with err filled. */
+int drv_store_learned_save(drv_store *s, const drv_learned_test *t, drv_error *err);
+/* Calls fn for every kept learned duration. Returns 0, or -1 with err filled. */
+int drv_store_learned_load(drv_store *s, drv_learned_fn fn, void *ctx, drv_error *err);
 
 /* Appends an event at time t: kind (required, e.g. "worker_lost"), task_id (0: none),
  * worker (NULL: none), message (NULL: none). Returns the event id (> 0), or -1 with err

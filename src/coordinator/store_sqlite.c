@@ -97,6 +97,15 @@
     " UPDATE attempts SET state = 'abandoned' WHERE task_id = NEW.task_id"                         \
     "  AND attempt < NEW.attempt AND (state = 'assigned' OR state = 'running'); END;"
 
+/* Learned test durations (the predictor's per-test reference estimates), by test key
+ * (drv_test_key of the name, as a signed 64-bit integer): a restart keeps them. */
+#define LEARNED_TABLE                                                                              \
+    "CREATE TABLE learned ("                                                                       \
+    "  key INTEGER PRIMARY KEY,"                                                                   \
+    "  mean_s REAL NOT NULL,"                                                                      \
+    "  var REAL NOT NULL,"                                                                         \
+    "  n INTEGER NOT NULL);"
+
 /* The current schema, for a new file. */
 static const char schema[] = "CREATE TABLE runs ("
                              "  id INTEGER PRIMARY KEY,"
@@ -125,7 +134,7 @@ static const char schema[] = "CREATE TABLE runs ("
     "  t REAL NOT NULL,"
     "  name TEXT NOT NULL,"
     "  value REAL NOT NULL);"
-    "CREATE INDEX metrics_name_t ON metrics(name, t);";
+    "CREATE INDEX metrics_name_t ON metrics(name, t);" LEARNED_TABLE;
 
 /* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
  * that opens it. A new file gets `schema` at once instead. */
@@ -146,6 +155,8 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
                     "DROP TABLE tasks;"
                     "ALTER TABLE tasks_v2 RENAME TO tasks;"
                     "ALTER TABLE attempts_v2 RENAME TO attempts;" TASKS_ATTEMPTS_EXTRAS,
+    /* 2 -> 3: learned test durations. */
+    LEARNED_TABLE,
 };
 
 /* ---- the statement cache ---- */
@@ -189,6 +200,9 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_EVENT] = "INSERT INTO events (t, kind, task_id, worker, message)"
                  " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_METRIC] = "INSERT INTO metrics (t, name, value) VALUES (?1, ?2, ?3)",
+    [ST_LEARNED_SAVE] = "INSERT OR REPLACE INTO learned (key, mean_s, var, n)"
+                        " VALUES (?1, ?2, ?3, ?4)",
+    [ST_LEARNED_LOAD] = "SELECT key, mean_s, var, n FROM learned",
     [ST_RECOVER] = "SELECT " DRV_STORE_TASK_COLS " FROM tasks"
                    " WHERE state IN ('queued', 'assigned', 'running') ORDER BY id",
     [ST_TASK_GET] = "SELECT " DRV_STORE_TASK_COLS " FROM tasks WHERE id = ?1",
@@ -1254,4 +1268,41 @@ int drv_store_metric_append(drv_store *s, double t, const char *name, double val
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 3, value);
     return run_stmt(s, st, "cannot append a metric", err);
+}
+
+/* Keeps one learned duration; see store.h. */
+int drv_store_learned_save(drv_store *s, const drv_learned_test *t, drv_error *err)
+{
+    if (begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st = drv_store_stmt(s, ST_LEARNED_SAVE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)t->key);
+    sqlite3_bind_double(st, 2, t->mean_s);
+    sqlite3_bind_double(st, 3, t->var);
+    sqlite3_bind_int64(st, 4, t->n);
+    return run_stmt(s, st, "cannot keep a learned duration", err);
+}
+
+/* Reads every learned duration; see store.h. */
+int drv_store_learned_load(drv_store *s, drv_learned_fn fn, void *ctx, drv_error *err)
+{
+    sqlite3_stmt *st = drv_store_stmt(s, ST_LEARNED_LOAD, err);
+    if (!st)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        sqlite3_int64 n = sqlite3_column_int64(st, 3);
+        drv_learned_test t = {.key = (uint64_t)sqlite3_column_int64(st, 0),
+                              .mean_s = sqlite3_column_double(st, 1),
+                              .var = sqlite3_column_double(st, 2),
+                              .n = n < 0            ? 0
+                                   : n > UINT32_MAX ? UINT32_MAX
+                                                    : (uint32_t)n};
+        fn(ctx, &t);
+    }
+    int out = rc == SQLITE_DONE ? 0 : drv_store_fail(s, err, "cannot read the learned durations");
+    drv_store_reset(st);
+    return out;
 }

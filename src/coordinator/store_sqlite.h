@@ -30,6 +30,8 @@ typedef enum drv_store_stmt_id {
     ST_WORKER_HEALTH,
     ST_EVENT,
     ST_METRIC,
+    ST_LEARNED_SAVE,
+    ST_LEARNED_LOAD,
     ST_RECOVER,
     ST_TASK_GET,
     ST_ATTEMPTS_OF,

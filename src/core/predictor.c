@@ -55,6 +55,7 @@
 #define FAMILY_ALL      (1ULL << 32) /* or-ed into the by_family key of a family-wide mean */
 #define ENTRY_USED      1u
 #define ENTRY_CALIBRATE 2u /* by_test only: the reference is at reference speed */
+#define ENTRY_DIRTY     4u /* by_test only: changed since drv_predictor_export_tests() */
 #define RATIO_MIN       8u /* paired first runs behind a speed from first runs */
 
 typedef struct stat_entry {
@@ -339,8 +340,10 @@ void drv_predictor_observe(drv_predictor *p, uint64_t test_key, int family, int 
     }
     /* A class's first speed sample makes this run equal to the reference by
      * construction: it tells nothing more about the test. */
-    if (!first_speed && (known || !(ref->flags & ENTRY_CALIBRATE)))
+    if (!first_speed && (known || !(ref->flags & ENTRY_CALIBRATE))) {
         stat_add(ref, p->alpha, normalised);
+        ref->flags |= ENTRY_DIRTY;
+    }
     stat_add(table_upsert(&p->by_family, f | FAMILY_ALL, 0), p->alpha, normalised);
 }
 
@@ -440,4 +443,36 @@ size_t drv_predictor_bytes(const drv_predictor *p)
 size_t drv_predictor_tests(const drv_predictor *p)
 {
     return p ? p->by_test.len : 0;
+}
+
+/* ---- what outlives the process (the coordinator's store) ---- */
+
+size_t drv_predictor_export_tests(drv_predictor *p, bool changed_only, drv_learned_fn fn, void *ctx)
+{
+    size_t n = 0;
+    for (size_t i = 0; p && i < p->by_test.cap; i++) {
+        stat_entry *e = &p->by_test.slots[i];
+        if (!(e->flags & ENTRY_USED) || e->n == 0 || (changed_only && !(e->flags & ENTRY_DIRTY)))
+            continue;
+        e->flags &= ~ENTRY_DIRTY;
+        drv_learned_test t = {.key = e->k1, .mean_s = e->mean, .var = e->var, .n = e->n};
+        fn(ctx, &t);
+        n++;
+    }
+    return n;
+}
+
+void drv_predictor_import_test(drv_predictor *p, const drv_learned_test *t)
+{
+    if (!p || !t || t->n == 0 || !isfinite(t->mean_s) || t->mean_s <= 0 || !isfinite(t->var) ||
+        t->var < 0)
+        return;
+    stat_entry *e = table_upsert(&p->by_test, t->key, 0);
+    if (e->n > 0)
+        return; /* learned in this process: newer */
+    /* Not calibrated: its scale is the old process's anchors; the first run on a class of
+     * known speed restarts it (see the top of this file). Not dirty: nothing new. */
+    e->mean = t->mean_s;
+    e->var = t->var;
+    e->n = t->n;
 }

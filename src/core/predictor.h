@@ -76,6 +76,25 @@ double drv_predictor_speed(const drv_predictor *p, int family, uint32_t wclass);
  * of reference durations. Ignored for a speed outside [0.01, 100]. */
 void drv_predictor_set_class_speed(drv_predictor *p, uint32_t wclass, double speed);
 
+/* What the predictor knows of one test, at reference speed: what a coordinator keeps in
+ * its store so that a restart does not forget how long each test takes. */
+typedef struct drv_learned_test {
+    uint64_t key; /* drv_test_key() of its name */
+    double mean_s, var;
+    uint32_t n; /* samples behind it */
+} drv_learned_test;
+typedef void (*drv_learned_fn)(void *ctx, const drv_learned_test *t);
+
+/* Calls fn for every test with a reference estimate (changed_only: only those changed
+ * since the last export), and marks them unchanged. Returns how many. */
+size_t drv_predictor_export_tests(drv_predictor *p, bool changed_only, drv_learned_fn fn,
+                                  void *ctx);
+/* Seeds test t->key's reference estimate from a previous process, unless this one has
+ * learned it already. It counts as an estimate of unknown scale until the test runs on a
+ * worker class of known speed, which restarts it (class speeds are not kept: classes are
+ * numbered anew in each process). A value that is not a duration is ignored. */
+void drv_predictor_import_test(drv_predictor *p, const drv_learned_test *t);
+
 /* Stable 64-bit key of a test name (FNV-1a). */
 uint64_t drv_test_key(const char *name);
 

@@ -985,6 +985,43 @@ static void test_drain_hands_back(void **state)
     close(w);
 }
 
+/* Durations learned before a restart are kept in the store: after it, the test known
+ * to be long is placed before the short one submitted ahead of it. */
+static void test_restart_keeps_learned_durations(void **state)
+{
+    server *s = *state;
+    server_start(s, 30.0, 10.0);
+    submit(s, "[{\"name\":\"short\",\"argv\":[\"x\"]},{\"name\":\"long\",\"argv\":[\"x\"]}]", 2);
+    int w = worker_join(s, "w", 2, NULL, 0);
+    for (size_t k = 0; k < 2;) {
+        drv_msg m;
+        ws_expect(w, DRV_MSG_ASSIGN, &m);
+        for (size_t i = 0; i < m.assign.count; i++, k++) {
+            drv_msg f;
+            drv_msg_init(&f, DRV_MSG_FINISHED);
+            f.finished.ref =
+                (drv_attempt_ref){m.assign.tests[i].task_id, m.assign.tests[i].attempt};
+            f.finished.has_exit_code = true;
+            f.finished.duration_s = strcmp(m.assign.tests[i].name, "long") == 0 ? 120 : 0.5;
+            send_msg(w, &f);
+        }
+        drv_msg_free(&m);
+    }
+    wait_state(s, 1, "passed");
+    wait_state(s, 2, "passed");
+    close(w);
+    server_stop(s);
+
+    server_start(s, 30.0, 10.0);
+    submit(s, "[{\"name\":\"short\",\"argv\":[\"x\"]},{\"name\":\"long\",\"argv\":[\"x\"]}]", 2);
+    w = worker_join(s, "w", 1, NULL, 0);
+    drv_msg m;
+    ws_expect(w, DRV_MSG_ASSIGN, &m);
+    assert_string_equal(m.assign.tests[0].name, "long");
+    drv_msg_free(&m);
+    close(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -996,6 +1033,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quarantine_and_clear, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_outlives_and_probe_clears, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_hands_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_keeps_learned_durations, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

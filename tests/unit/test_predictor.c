@@ -333,6 +333,60 @@ static void test_class_of_unknown_speed_does_not_poison(void **state)
     drv_predictor_free(p);
 }
 
+static void collect(void *ctx, const drv_learned_test *t)
+{
+    drv_learned_test *out = ctx;
+    for (int i = 0; i < 4; i++)
+        if (out[i].n == 0) {
+            out[i] = *t;
+            return;
+        }
+    fail_msg("more exported tests than expected");
+}
+
+/* What a coordinator keeps across a restart: per-test reference estimates, exported
+ * (all, then only what changed) and imported into a new predictor, where they predict
+ * until the test runs again on a class of known speed, which restarts them. */
+static void test_export_import(void **state)
+{
+    (void)state;
+    drv_predictor *p = drv_predictor_new(1.0);
+    uint64_t a = drv_test_key("a"), b = drv_test_key("b");
+    drv_predictor_observe(p, a, FAM, DRV_TAG_CUDA, FAST, 40);
+    drv_predictor_observe(p, b, FAM, DRV_TAG_CUDA, FAST, 2);
+    drv_learned_test got[4] = {{0}};
+    assert_int_equal(drv_predictor_export_tests(p, true, collect, got), 2);
+    memset(got, 0, sizeof got);
+    assert_int_equal(drv_predictor_export_tests(p, true, collect, got), 0); /* nothing new */
+    drv_predictor_observe(p, b, FAM, DRV_TAG_CUDA, FAST, 3);
+    assert_int_equal(drv_predictor_export_tests(p, true, collect, got), 1);
+    assert_true(got[0].key == b && fabs(got[0].mean_s - 3) < 1e-9 && got[0].n == 2);
+    memset(got, 0, sizeof got);
+    assert_int_equal(drv_predictor_export_tests(p, false, collect, got), 2);
+
+    drv_predictor *q = drv_predictor_new(1.0);
+    for (int i = 0; i < 2; i++)
+        drv_predictor_import_test(q, &got[i]);
+    drv_learned_test bad = {.key = drv_test_key("c"), .mean_s = -1, .n = 1};
+    drv_predictor_import_test(q, &bad); /* not a duration: ignored */
+    assert_int_equal(drv_predictor_tests(q), 2);
+    drv_prediction pa = drv_predictor_predict(q, a, FAM, DRV_TAG_CUDA, FAST, 1);
+    assert_int_equal(pa.source, DRV_PRED_TEST);
+    assert_true(fabs(pa.mean_s - 40) < 1e-9);
+    assert_true(drv_predictor_predict_reference(q, b, FAM, 1).mean_s > 2.9);
+    /* An import never overrides what this predictor learned. */
+    drv_predictor_observe(q, a, FAM, DRV_TAG_CUDA, FAST, 10);
+    drv_learned_test old = {.key = a, .mean_s = 99, .var = 0, .n = 5};
+    drv_predictor_import_test(q, &old);
+    assert_true(fabs(drv_predictor_predict_reference(q, a, FAM, 1).mean_s - 10) < 1e-9);
+    /* Imported ones are not changed, so not exported again until they are. */
+    memset(got, 0, sizeof got);
+    assert_int_equal(drv_predictor_export_tests(q, true, collect, got), 1);
+    assert_true(got[0].key == a);
+    drv_predictor_free(p);
+    drv_predictor_free(q);
+}
+
 static void test_bad_durations_ignored(void **state)
 {
     (void)state;
@@ -427,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_class_speed_transfers),
         cmocka_unit_test(test_speed_from_first_runs_compares_kinds_apart),
         cmocka_unit_test(test_class_of_unknown_speed_does_not_poison),
+        cmocka_unit_test(test_export_import),
         cmocka_unit_test(test_bad_durations_ignored),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_many_tests_and_memory),
