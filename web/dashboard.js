@@ -1,5 +1,6 @@
-// dashboard.js - the coordinator's live page: polls the REST API (docs/api.md) once a
-// second and draws what it reads: counts, throughput and queue over the last minutes
+// dashboard.js - the coordinator's live page: takes the snapshots the coordinator pushes
+// each second on its live feed (WebSocket /ws/dashboard/v1; polling the REST API,
+// docs/api.md, when that cannot be opened) and draws them: counts, throughput and queue over the last minutes
 // (uPlot), the workers with their health and why, the recent runs.
 //
 // Reads need the client token unless the coordinator runs with --open-read: the page
@@ -200,33 +201,84 @@
     var el = $("conn");
     el.textContent = text;
     el.className = "pill " + (ok ? "ok" : "bad");
+    el.dataset.transport = transport;
+    el.title = ok ? "updated by " + transport : "";
   }
 
+  function render(status, workersAnswer, runsAnswer) {
+    $("login").hidden = true;
+    var rate = sample(status);
+    cards(status, rate);
+    workers(workersAnswer.workers);
+    runs(runsAnswer.runs);
+    setConn("live", true);
+  }
+
+  function needToken() {
+    $("login").hidden = false;
+    setConn(token ? "wrong token" : "token needed", false);
+  }
+
+  // Polling: when the live feed cannot be opened (a proxy without WebSocket, say).
+  var polling = false;
   function poll() {
+    polling = true;
+    transport = "polling";
     Promise.all([get("/api/v1/status"), get("/api/v1/workers"), get("/api/v1/runs?limit=10")])
-      .then(function (r) {
-        $("login").hidden = true;
-        var rate = sample(r[0]);
-        cards(r[0], rate);
-        workers(r[1].workers);
-        runs(r[2].runs);
-        setConn("live", true);
-      })
+      .then(function (r) { render(r[0], r[1], r[2]); })
       .catch(function (e) {
-        if (e && e.auth) {
-          $("login").hidden = false;
-          setConn(token ? "wrong token" : "token needed", false);
-        } else {
-          setConn("coordinator unreachable", false);
-        }
+        if (e && e.auth) needToken();
+        else setConn("coordinator unreachable", false);
       })
       .then(function () { setTimeout(poll, POLL_MS); });
+  }
+
+  // The live feed: the coordinator pushes a snapshot (status, workers, runs) each second
+  // on /ws/dashboard/v1; the page's first message carries the token when it has one.
+  var transport = "websocket", socket = null;
+  function openFeed() {
+    var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
+      "/ws/dashboard/v1";
+    var got = false;
+    try {
+      socket = new WebSocket(url, "drover-dashboard");
+    } catch (e) {
+      poll();
+      return;
+    }
+    socket.onopen = function () {
+      if (token) socket.send(JSON.stringify({ token: token }));
+    };
+    socket.onmessage = function (ev) {
+      var m = JSON.parse(ev.data);
+      if (m.type !== "snapshot") return;
+      got = true;
+      transport = "websocket";
+      render(m.status, m.workers, m.runs);
+    };
+    socket.onclose = function (ev) {
+      socket = null;
+      if (ev.code === 1008) needToken();
+      else if (!got) poll(); // never worked: poll instead
+      else { setConn("reconnecting", false); setTimeout(start, 1000); }
+    };
+  }
+
+  // Whether reads need a token decides what the page asks first.
+  function start() {
+    get("/api/v1/status")
+      .then(function () { openFeed(); })
+      .catch(function (e) {
+        if (e && e.auth) needToken();
+        else { setConn("coordinator unreachable", false); setTimeout(start, 2000); }
+      });
   }
 
   $("login").addEventListener("submit", function (ev) {
     ev.preventDefault();
     token = $("token").value;
     sessionStorage.setItem("drover-token", token);
+    if (!polling && !socket) start();
   });
-  poll();
+  start();
 })();

@@ -503,24 +503,34 @@ static void runs_list(drv_coordinator *c, drv_hsession *h)
         return;
     if (limit == 0)
         limit = 20;
-    int64_t ids[RUNS_LIMIT_MAX];
     drv_error err;
-    int64_t n = drv_store_run_ids(c->store, (uint32_t)limit, ids, &err);
-    if (n < 0) {
+    json_t *o = drv_api_runs_json(c, (uint32_t)limit, &err);
+    if (!o) {
         drv_api_error(h, 503, err.msg, NULL);
         return;
     }
+    respond(h, 200, o);
+}
+
+json_t *drv_api_runs_json(drv_coordinator *c, uint32_t limit, drv_error *err)
+{
+    int64_t ids[RUNS_LIMIT_MAX];
+    if (limit > RUNS_LIMIT_MAX)
+        limit = RUNS_LIMIT_MAX;
+    int64_t n = drv_store_run_ids(c->store, limit, ids, err);
+    if (n < 0)
+        return NULL;
     json_t *arr = json_array();
     for (int64_t i = 0; i < n; i++) {
         drv_store_run_summary r;
-        if (drv_store_run_summary_get(c->store, ids[i], &r, &err) == 1) {
+        if (drv_store_run_summary_get(c->store, ids[i], &r, err) == 1) {
             json_array_append_new(arr, run_json(&r));
             drv_store_run_summary_clear(&r);
         }
     }
     json_t *o = json_object();
     json_object_set_new(o, "runs", arr);
-    respond(h, 200, o);
+    return o;
 }
 
 typedef struct id_list {
@@ -632,7 +642,7 @@ static int64_t find_worker(drv_coordinator *c, drv_hsession *h, const char *name
     return w;
 }
 
-static void workers_list(drv_coordinator *c, drv_hsession *h)
+json_t *drv_api_workers_json(drv_coordinator *c)
 {
     json_t *arr = json_array();
     uint32_t n = drv_balancer_worker_count(c->bal);
@@ -641,7 +651,12 @@ static void workers_list(drv_coordinator *c, drv_hsession *h)
             json_array_append_new(arr, worker_json(c, w));
     json_t *o = json_object();
     json_object_set_new(o, "workers", arr);
-    respond(h, 200, o);
+    return o;
+}
+
+static void workers_list(drv_coordinator *c, drv_hsession *h)
+{
+    respond(h, 200, drv_api_workers_json(c));
 }
 
 static void worker_action(drv_coordinator *c, drv_hsession *h, const char *name, const char *action)
@@ -698,12 +713,20 @@ static json_t *memory_json(void)
 
 static void status(drv_coordinator *c, drv_hsession *h)
 {
-    drv_store_counts k;
     drv_error err;
-    if (drv_store_count(c->store, &k, &err) < 0) {
+    json_t *o = drv_api_status_json(c, &err);
+    if (!o) {
         drv_api_error(h, 503, err.msg, NULL);
         return;
     }
+    respond(h, 200, o);
+}
+
+json_t *drv_api_status_json(drv_coordinator *c, drv_error *err)
+{
+    drv_store_counts k;
+    if (drv_store_count(c->store, &k, err) < 0)
+        return NULL;
     uint32_t connected = 0, lost = 0, quarantined = 0;
     uint32_t n = drv_balancer_worker_count(c->bal);
     for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
@@ -726,7 +749,7 @@ static void status(drv_coordinator *c, drv_hsession *h)
     json_object_set_new(o, "workers", wk);
     json_object_set_new(o, "late_results", json_integer((json_int_t)c->late_results));
     json_object_set_new(o, "memory", memory_json());
-    respond(h, 200, o);
+    return o;
 }
 
 /* ---- routing ---- */

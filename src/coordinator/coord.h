@@ -47,6 +47,11 @@ typedef struct drv_wsession {
     drv_frame *out_head, *out_tail; /* committed frames to send */
 } drv_wsession;
 
+/* A dashboard page's live feed (dashboard.c); opaque outside it but for its size, which
+ * libwebsockets allocates (dashboard.c checks it is enough). */
+typedef struct drv_dsession drv_dsession;
+#define DRV_DSESSION_SIZE 64
+
 typedef enum drv_http_method { DRV_HTTP_GET = 0, DRV_HTTP_POST, DRV_HTTP_OTHER } drv_http_method;
 
 /* One HTTP request and its response (libwebsockets per-session data of the HTTP
@@ -158,7 +163,9 @@ struct drv_coordinator {
     double started_at;
     double last_rebalance;
     double last_metrics;
-    double last_learned; /* learned durations last written */
+    double last_learned;      /* learned durations last written */
+    drv_dsession *dashboards; /* pages watching the live feed (dashboard.c) */
+    double last_push;         /* the last snapshot pushed to them */
     void (*stop_done)(void *);
     void *stop_data;
     uint64_t late_results;
@@ -192,6 +199,12 @@ void drv_server_refuse(drv_wsession *s, const char *message, const char *field);
 /* Handles the complete request in h: sets h->status and h->resp, and waiting_commit
  * when the answer must wait for the turn's commit. */
 void drv_api_handle(drv_coordinator *c, drv_hsession *h);
+/* The answers of GET /api/v1/status, /workers and /runs?limit= as JSON (new references),
+ * for the dashboard's push (dashboard.c) as for the API. status and runs return NULL
+ * with err filled when the store cannot be read. */
+json_t *drv_api_status_json(drv_coordinator *c, drv_error *err);
+json_t *drv_api_workers_json(drv_coordinator *c);
+json_t *drv_api_runs_json(drv_coordinator *c, uint32_t limit, drv_error *err);
 /* Sets a JSON error response {"error": message, "field": field}. */
 void drv_api_error(drv_hsession *h, int status, const char *message, const char *field);
 
@@ -228,6 +241,13 @@ void drv_dispatch_forget(drv_coordinator *c, drv_tref t);
 /* ---- metrics_text.c ---- */
 /* GET /metrics: the coordinator's figures in Prometheus' text format. */
 void drv_metrics_text(drv_coordinator *c, drv_hsession *h);
+
+/* ---- dashboard.c ---- */
+/* libwebsockets' callback of DRV_DASHBOARD_PROTOCOL. */
+int drv_dashboard_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                           size_t len);
+/* Pushes a snapshot to every watching page, at most once a second. */
+void drv_dashboard_tick(drv_coordinator *c, double now);
 
 /* ---- web.c ---- */
 /* Serves the dashboard page for GET / and /dashboard; returns false for other paths. */

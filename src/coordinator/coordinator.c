@@ -239,6 +239,7 @@ static void on_tick(uv_timer_t *timer)
     if (c->orphans_left > 0)
         drv_recovery_expire(c, now);
     drv_health_tick(c, now);
+    drv_dashboard_tick(c, now);
     if (now - c->last_rebalance >= REBALANCE_EVERY_S) {
         c->last_rebalance = now;
         drv_decision d[DECISIONS_PER_CALL];

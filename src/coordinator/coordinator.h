@@ -38,6 +38,9 @@
 #define DRV_COORDINATOR_DEFAULT_LISTEN "127.0.0.1:7070"
 #define DRV_COORDINATOR_DEFAULT_DB     "drover.db"
 #define DRV_COORDINATOR_MAX_BODY       (64u * 1024u * 1024u)
+/* The dashboard's live feed (docs/api.md): a WebSocket with this path and subprotocol. */
+#define DRV_DASHBOARD_PATH     "/ws/dashboard/v1"
+#define DRV_DASHBOARD_PROTOCOL "drover-dashboard"
 
 typedef struct drv_coordinator drv_coordinator;
 

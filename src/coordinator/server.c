@@ -358,6 +358,7 @@ static int cb_worker(struct lws *wsi, enum lws_callback_reasons reason, void *us
 static const struct lws_protocols protocols[] = {
     {"http", cb_http, sizeof(drv_hsession), 0, 0, NULL, 0},
     {DRV_WORKER_PROTOCOL, cb_worker, sizeof(drv_wsession), RX_BUFFER, 0, NULL, 0},
+    {DRV_DASHBOARD_PROTOCOL, drv_dashboard_callback, DRV_DSESSION_SIZE, 4096, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

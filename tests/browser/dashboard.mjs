@@ -4,7 +4,7 @@
 //   node tests/browser/dashboard.mjs URL TOKEN WORKER[,WORKER...] RUN_ID [SCREENSHOT.png]
 //
 // Checks what a user sees: without a token the page asks for one; with it the page goes
-// live, lists every worker and the run (done, 100%), counts the passed tests, draws both
+// live on the coordinator's WebSocket feed, lists every worker and the run (done, 100%), counts the passed tests, draws both
 // charts, and raises no script error. Prints "dashboard ok" and exits 0, else exits 1.
 import { chromium } from "playwright-core";
 import { existsSync } from "node:fs";
@@ -48,6 +48,8 @@ try {
   expect401 = false;
   await page.waitForFunction(() => document.getElementById("conn").textContent === "live");
   if (await page.locator("#login").isVisible()) failures.push("the token form stays visible");
+  const transport = await page.locator("#conn").getAttribute("data-transport");
+  if (transport !== "websocket") failures.push(`updated by ${transport}, not the live feed`);
 
   // 3. Workers and the run.
   for (const name of workerList.split(",")) {

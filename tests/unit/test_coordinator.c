@@ -239,14 +239,18 @@ static void wait_state(const server *s, int id, const char *state)
 
 /* ---- a raw WebSocket client ---- */
 
-static int ws_open(const server *s)
+/* Opens a WebSocket at path with subprotocol protocol. */
+static int ws_open_at(const server *s, const char *path, const char *protocol)
 {
     int fd = dial(s->port);
-    const char *req = "GET " DRV_PROTOCOL_PATH " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: drover-worker\r\n"
-                      "\r\n";
+    char req[512];
+    snprintf(req, sizeof req,
+             "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n"
+             "\r\n",
+             path, protocol);
     send_all(fd, req, strlen(req));
     char buf[2048];
     size_t len = 0;
@@ -260,6 +264,12 @@ static int ws_open(const server *s)
     buf[len] = '\0';
     assert_non_null(strstr(buf, " 101 "));
     return fd;
+}
+
+/* The worker channel. */
+static int ws_open(const server *s)
+{
+    return ws_open_at(s, DRV_PROTOCOL_PATH, "drover-worker");
 }
 
 static void ws_send(int fd, const char *text)
@@ -1022,6 +1032,46 @@ static void test_restart_keeps_learned_durations(void **state)
     close(w);
 }
 
+/* The dashboard's live feed: nothing before the token, a wrong one closes it, the right
+ * one gets a snapshot of status, workers and runs, and another each second. */
+static void test_dashboard_feed(void **state)
+{
+    server *s = *state;
+    server_start(s, 30.0, 10.0);
+    submit(s, "[{\"name\":\"a\",\"argv\":[\"x\"]}]", 1);
+    int w = worker_join(s, "feeder", 1, NULL, 0);
+
+    int bad = ws_open_at(s, DRV_DASHBOARD_PATH, DRV_DASHBOARD_PROTOCOL);
+    ws_send(bad, "{\"token\":\"nope\"}");
+    char *text = ws_recv(bad); /* closed, or a close frame: no snapshot */
+    assert_true(text == NULL || strstr(text, "snapshot") == NULL);
+    free(text);
+    close(bad);
+
+    int d = ws_open_at(s, DRV_DASHBOARD_PATH, DRV_DASHBOARD_PROTOCOL);
+    ws_send(d, "{\"token\":\"client-t\"}");
+    for (int shot = 0; shot < 2; shot++) {
+        text = ws_recv(d);
+        assert_non_null(text);
+        json_error_t jerr;
+        json_t *m = json_loads(text, 0, &jerr);
+        assert_non_null(m);
+        assert_string_equal(json_string_value(json_object_get(m, "type")), "snapshot");
+        json_t *status = json_object_get(m, "status");
+        assert_int_equal(json_integer_value(json_object_get(status, "total")), 1);
+        json_t *workers = json_object_get(json_object_get(m, "workers"), "workers");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(workers, 0), "name")),
+                            "feeder");
+        json_t *runs = json_object_get(json_object_get(m, "runs"), "runs");
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(runs, 0), "submitted")),
+                         1);
+        json_decref(m);
+        free(text);
+    }
+    close(d);
+    close(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1034,6 +1084,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quarantine_outlives_and_probe_clears, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_hands_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_keeps_learned_durations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dashboard_feed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
