@@ -148,12 +148,7 @@ static void on_started(drv_coordinator *c, drv_wsession *s, const drv_msg_starte
     ct->unconfirmed = false;
     if (drv_balancer_task_state(c->bal, t) != DRV_TASK_ASSIGNED)
         return;
-    drv_balancer_started(c->bal, t, now);
-    drv_store_task_update u = {.state = DRV_TASK_RUNNING,
-                               .attempts = ct->task.attempts,
-                               .worker = drv_balancer_worker(c->bal, s->worker)->name};
-    if (drv_store_task_update_state(c->store, ct->task.id, &u, &err) < 0)
-        drv_coord_fatal(c, &err);
+    drv_balancer_started(c->bal, t, now); /* the store shows it running by its attempt */
 }
 
 static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finished *m)

@@ -86,11 +86,10 @@ static void begin_attempt(drv_coordinator *c, drv_tref t, drv_wref w, double now
     ct->unconfirmed = false;
     drv_dispatch_live_output(ct, NULL, 0); /* the last attempt's output is in the store */
     drv_error err;
-    const char *name = worker_name(c, w);
-    drv_store_task_update u = {
-        .state = DRV_TASK_ASSIGNED, .attempts = ct->task.attempts, .worker = name};
-    if (drv_store_attempt_begin(c->store, ct->task.id, ct->task.attempts, name, now, &err) < 0 ||
-        drv_store_task_update_state(c->store, ct->task.id, &u, &err) < 0)
+    /* The attempt row alone: the test's row stays as it is until the test is requeued or
+     * final, and the store shows the open attempt's state and worker (store_sqlite.h). */
+    if (drv_store_attempt_begin(c->store, ct->task.id, ct->task.attempts, worker_name(c, w), now,
+                                &err) < 0)
         drv_coord_fatal(c, &err);
     drv_dispatch_queue_assign(c, w, t);
 }

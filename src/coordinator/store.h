@@ -35,7 +35,20 @@
  * Indexes: tasks(run_id, state), events(t), metrics(name, t). Version 1 (an index on
  * tasks(state), attempts with a rowid and a UNIQUE index, IN-list CHECKs) is migrated to
  * 2 by rebuilding tasks and attempts; store_sqlite.c says why version 2 looks as it does. Version 3
- * adds the learned table.
+ * adds the learned table. Version 4 changes what a row of tasks means, not the tables: see
+ * "A test's state" below; rows of version 3 that say 'assigned' or 'running' while their
+ * attempt is open become 'queued' (an older drover must not open such a file: it would
+ * take them for tests never placed).
+ *
+ * A test's state. The row of a test is written when it is submitted, when it goes back
+ * to the queue (requeued: its attempt abandoned, the reason kept) and when it is final,
+ * not at each assignment or start (two writes of the wide row per test, a fifth of the
+ * coordinator's CPU at tens of thousands of tests per second). While a test is placed
+ * its row says 'queued' and its open attempt says where it is: every query (recovery,
+ * listings, one task, counts, run summaries) shows such a test in its attempt's state
+ * (assigned or running), with that attempt's number and worker and no reason, which is
+ * what the row said when it was written at each step. A row written with any other
+ * state is shown as written.
  *
  * JSON columns (written by the store, NULL where the C value is NULL):
  *   argv, env, labels: arrays of strings (env entries are "KEY=VALUE"); strings must be
@@ -53,9 +66,11 @@
  * 'assigned', then 'running', then either 'finished' (it has a result) or 'abandoned'
  * (the coordinator gave it up: its worker was lost past the grace period, or the test
  * was cancelled). Beginning attempt N abandons every earlier attempt of the task that
- * is still open (a trigger), so at most one attempt of a task is open. A result counts
- * only when it finishes an open attempt: drv_store_attempt_finish() returns 1 then, and
- * 0 for a duplicate or a late result from an abandoned attempt, which it does not record.
+ * is still open (a trigger), so at most one attempt of a task is open when attempts are
+ * begun in increasing order (as the coordinator does; the shown state relies on it). A
+ * result counts only when it finishes an open attempt: drv_store_attempt_finish()
+ * returns 1 then, and 0 for a duplicate or a late result from an abandoned attempt,
+ * which it does not record.
  *
  * Run counts. drv_store_run_summary_get() answers from memory for the runs this store
  * created (store_counts.c: kept through every write, mark, undo and rollback, 5 bytes
@@ -81,7 +96,7 @@
 #include "core/task.h"
 #include "core/worker.h"
 
-#define DRV_STORE_SCHEMA_VERSION 3
+#define DRV_STORE_SCHEMA_VERSION 4
 
 typedef struct drv_store drv_store;
 
@@ -148,7 +163,8 @@ int64_t drv_store_run_create(drv_store *s, const char *name, double created_at, 
 int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
                               const drv_tag_table *tags, double submitted_at, drv_error *err);
 
-/* A task's new state, as the coordinator decided it. Every field is written as given. */
+/* A task's new state, as the coordinator decided it. Every field is written as given.
+ * A placed test needs no update: its open attempt gives its state (see above). */
 typedef struct drv_store_task_update {
     drv_task_state state;
     uint32_t attempts;  /* attempts started so far */
@@ -264,8 +280,9 @@ typedef struct drv_store_recovered {
  * query returns -1 with whatever the callback wrote into err). */
 typedef int (*drv_store_recover_fn)(void *ctx, drv_store_recovered *r, drv_error *err);
 
-/* Calls fn for every task not in a final state (queued, assigned, running), in id
- * order, with tag names re-interned into tags. Returns 0, or -1 with err filled (a row
+/* Calls fn for every task not in a final state (queued, assigned, running: as shown,
+ * with the open attempt's number and worker), in id order, with tag names re-interned
+ * into tags. Returns 0, or -1 with err filled (a row
  * that cannot be rebuilt names its task id). The callback may read the store but should
  * not change tasks (SQLite does not define which rows a running query sees after they
  * change): collect what to place again and write it after this returns. */

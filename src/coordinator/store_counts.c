@@ -4,7 +4,10 @@
  * CPU in bench/e2e.sh). The store's own writes are the only way a task's state changes,
  * so it sees every change: an insert adds one to (run, state), an update moves one from
  * the task's previous state (remembered here, a byte per task inserted since the store
- * was opened) to the new one.
+ * was opened) to the new one. The state counted is the one queries show
+ * (DRV_STORE_TASKS_JOIN): a 'queued' row with an open attempt counts as assigned or
+ * running, so the byte holds the row's state (low 4 bits) and whether the task has an
+ * open attempt and which (DRV_STORE_OPEN_*, bits 4-5), kept by the attempt writes.
  *
  * Undo. Every change since the last commit is journaled; drv_store_mark_undo() replays
  * the journal back to the mark, and a rollback (asked for, or done by SQLite after an
@@ -30,17 +33,29 @@ typedef struct live_run {
 
 enum { J_RUN, J_INSERT, J_UPDATE };
 
+#define ROW_STATE 0x0f
+#define OPEN_BITS 4
+
+/* The state a task with byte b is counted under. */
+static int shown(uint8_t b)
+{
+    int open = b >> OPEN_BITS;
+    if ((b & ROW_STATE) != DRV_TASK_QUEUED || open == DRV_STORE_OPEN_NONE)
+        return b & ROW_STATE;
+    return open == DRV_STORE_OPEN_ASSIGNED ? DRV_TASK_ASSIGNED : DRV_TASK_RUNNING;
+}
+
 typedef struct journal_entry {
-    uint8_t kind, from, to;
-    uint32_t run; /* index into runs */
-    int64_t id;   /* task id (J_INSERT, J_UPDATE) */
+    uint8_t kind, from, to; /* bytes as in drv_store_live.state */
+    uint32_t run;           /* index into runs */
+    int64_t id;             /* task id (J_INSERT, J_UPDATE) */
 } journal_entry;
 
 struct drv_store_live {
     live_run *runs; /* in id order: runs are created with increasing ids */
     size_t n_runs, cap_runs;
     int64_t first_id; /* id of the first task inserted (0: none yet) */
-    uint8_t *state;   /* by id - first_id */
+    uint8_t *state;   /* by id - first_id: row state | open attempt << OPEN_BITS */
     uint32_t *run;    /* by id - first_id: index into runs, or NO_RUN */
     size_t n, cap;
     journal_entry *j; /* since the last commit */
@@ -122,7 +137,8 @@ void drv_store_live_insert(drv_store *s, int64_t id, int64_t run_id, drv_task_st
     journal(l, (journal_entry){.kind = J_INSERT, .to = (uint8_t)st, .run = r, .id = id});
 }
 
-void drv_store_live_update(drv_store *s, int64_t id, drv_task_state st)
+/* Sets task id's byte to what change makes of it (keep bits of the old one, or add). */
+static void set_byte(drv_store *s, int64_t id, uint8_t keep, uint8_t add)
 {
     drv_store_live *l = s->live;
     if (!l || !l->first_id || id < l->first_id || (uint64_t)(id - l->first_id) >= l->n)
@@ -131,14 +147,23 @@ void drv_store_live_update(drv_store *s, int64_t id, drv_task_state st)
     uint32_t r = l->run[k];
     if (r == NO_RUN)
         return;
-    uint8_t from = l->state[k];
+    uint8_t from = l->state[k], to = (uint8_t)((from & keep) | add);
     if (l->runs[r].tracked) {
-        l->runs[r].by_state[from]--;
-        l->runs[r].by_state[st]++;
+        l->runs[r].by_state[shown(from)]--;
+        l->runs[r].by_state[shown(to)]++;
     }
-    l->state[k] = (uint8_t)st;
-    journal(l,
-            (journal_entry){.kind = J_UPDATE, .from = from, .to = (uint8_t)st, .run = r, .id = id});
+    l->state[k] = to;
+    journal(l, (journal_entry){.kind = J_UPDATE, .from = from, .to = to, .run = r, .id = id});
+}
+
+void drv_store_live_update(drv_store *s, int64_t id, drv_task_state st)
+{
+    set_byte(s, id, (uint8_t)~ROW_STATE, (uint8_t)st);
+}
+
+void drv_store_live_attempt(drv_store *s, int64_t id, int open)
+{
+    set_byte(s, id, ROW_STATE, (uint8_t)(open << OPEN_BITS));
 }
 
 /* Undoes the journal back to length keep, newest first. */
@@ -154,7 +179,7 @@ static void replay(drv_store_live *l, size_t keep)
             break;
         case J_INSERT:
             if (r && e->run < l->n_runs && r->tracked)
-                r->by_state[e->to]--;
+                r->by_state[shown(e->to)]--;
             l->run[k] = NO_RUN;
             while (l->n > 0 && l->run[l->n - 1] == NO_RUN)
                 l->n--; /* SQLite gives the ids of rolled-back rows out again */
@@ -163,8 +188,8 @@ static void replay(drv_store_live *l, size_t keep)
             break;
         case J_UPDATE:
             if (r && e->run < l->n_runs && r->tracked) {
-                r->by_state[e->to]--;
-                r->by_state[e->from]++;
+                r->by_state[shown(e->to)]--;
+                r->by_state[shown(e->from)]++;
             }
             l->state[k] = e->from;
             break;

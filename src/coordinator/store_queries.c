@@ -138,8 +138,11 @@ int64_t drv_store_task_list(drv_store *s, const drv_store_filter *f, drv_store_r
 {
     if (f->state < -1 || f->state >= DRV_TASK_STATE_COUNT)
         return drv_error_set(err, "task list: unknown state %d", f->state);
-    int mask = (f->state >= 0 ? DRV_STORE_LIST_STATE : 0) | (f->run_id ? DRV_STORE_LIST_RUN : 0) |
-               (f->name_prefix && *f->name_prefix ? DRV_STORE_LIST_PREFIX : 0);
+    int mask =
+        (f->state >= 0 ? DRV_STORE_LIST_STATE : 0) | (f->run_id ? DRV_STORE_LIST_RUN : 0) |
+        (f->name_prefix && *f->name_prefix ? DRV_STORE_LIST_PREFIX : 0) |
+        (f->state >= 0 && !drv_task_state_final((drv_task_state)f->state) ? DRV_STORE_LIST_LIVE
+                                                                          : 0);
     sqlite3_stmt *st = drv_store_stmt(s, (drv_store_stmt_id)(ST_LIST_FIRST + mask), err);
     if (!st)
         return -1;

@@ -157,6 +157,13 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
                     "ALTER TABLE attempts_v2 RENAME TO attempts;" TASKS_ATTEMPTS_EXTRAS,
     /* 2 -> 3: learned test durations. */
     LEARNED_TABLE,
+    /* 3 -> 4: a placed test's row stays 'queued', its open attempt says where it is
+     * (store_sqlite.h, DRV_STORE_TASKS_JOIN); rows written at an assignment or a start
+     * take that form. The version also keeps an older drover off the file: it would take
+     * such a row for a test never placed and begin an attempt number already used. */
+    "UPDATE tasks SET state = 'queued' WHERE (state = 'assigned' OR state = 'running')"
+    " AND EXISTS (SELECT 1 FROM attempts a WHERE a.task_id = tasks.id"
+    " AND (a.state = 'assigned' OR a.state = 'running'));",
 };
 
 /* ---- the statement cache ---- */
@@ -203,16 +210,19 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_LEARNED_SAVE] = "INSERT OR REPLACE INTO learned (key, mean_s, var, n)"
                         " VALUES (?1, ?2, ?3, ?4)",
     [ST_LEARNED_LOAD] = "SELECT key, mean_s, var, n FROM learned",
-    [ST_RECOVER] = "SELECT " DRV_STORE_TASK_COLS " FROM tasks"
-                   " WHERE state IN ('queued', 'assigned', 'running') ORDER BY id",
-    [ST_TASK_GET] = "SELECT " DRV_STORE_TASK_COLS " FROM tasks WHERE id = ?1",
+    [ST_RECOVER] = "SELECT " DRV_STORE_TASK_COLS " FROM" DRV_STORE_TASKS_JOIN
+                   " WHERE tasks.state = 'queued' OR tasks.state = 'assigned'"
+                   " OR tasks.state = 'running' ORDER BY tasks.id",
+    [ST_TASK_GET] =
+        "SELECT " DRV_STORE_TASK_COLS " FROM" DRV_STORE_TASKS_JOIN " WHERE tasks.id = ?1",
     [ST_ATTEMPTS_OF] = "SELECT attempt, worker, state, assigned_at, started_at, finished_at,"
                        " exit_code, signal, timed_out, infra_failure, duration_s,"
                        " peak_memory_kb, output_tail FROM attempts WHERE task_id = ?1"
                        " ORDER BY attempt",
-    [ST_COUNT_ALL] = "SELECT state, count(*) FROM tasks GROUP BY state",
+    [ST_COUNT_ALL] = "SELECT " DRV_STORE_COUNTED_STATE ", count(*) FROM tasks GROUP BY 1",
     [ST_RUN_GET] = "SELECT name, created_at, submitted FROM runs WHERE id = ?1",
-    [ST_RUN_COUNT] = "SELECT state, count(*) FROM tasks WHERE run_id = ?1 GROUP BY state",
+    [ST_RUN_COUNT] = "SELECT " DRV_STORE_COUNTED_STATE ", count(*) FROM tasks"
+                     " WHERE tasks.run_id = ?1 GROUP BY 1",
     [ST_WORKER_LIST] = "SELECT name, capabilities, slots, health, health_reason, first_seen,"
                        " last_seen FROM workers ORDER BY name",
 };
@@ -220,14 +230,24 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
 /* Builds the listing query for the filter combination mask (DRV_STORE_LIST_* bits). */
 static void list_sql(int mask, char *buf, size_t len)
 {
+    /* A final state is the row's own (and the index on (run_id, state) gives the rows in
+     * id order). A live one is shown for a 'queued' row, or (a caller that writes it) a
+     * row of its own name: the first test narrows to those rows. */
     snprintf(buf, len,
-             "SELECT id, run_id, name, state, attempts, priority, worker, reason, submitted_at,"
-             " finished_at, exit_code, signal, duration_s FROM tasks WHERE 1%s%s%s"
-             " ORDER BY id LIMIT :limit OFFSET :offset",
-             (mask & DRV_STORE_LIST_STATE) ? " AND state = :state" : "",
-             (mask & DRV_STORE_LIST_RUN) ? " AND run_id = :run" : "",
-             (mask & DRV_STORE_LIST_PREFIX) ? " AND substr(name, 1, length(:prefix)) = :prefix"
-                                            : "");
+             "SELECT tasks.id, tasks.run_id, tasks.name, " DRV_STORE_LIVE_STATE
+             ", " DRV_STORE_LIVE_ATTEMPTS ", tasks.priority, " DRV_STORE_LIVE_WORKER
+             ", " DRV_STORE_LIVE_REASON ", tasks.submitted_at, tasks.finished_at,"
+             " tasks.exit_code, tasks.signal, tasks.duration_s FROM" DRV_STORE_TASKS_JOIN
+             " WHERE 1%s%s%s ORDER BY tasks.id LIMIT :limit OFFSET :offset",
+             !(mask & DRV_STORE_LIST_STATE) ? ""
+             : (mask & DRV_STORE_LIST_LIVE)
+                 ? " AND (tasks.state = :state OR tasks.state = 'queued') AND " DRV_STORE_LIVE_STATE
+                   " = :state"
+                 : " AND tasks.state = :state",
+             (mask & DRV_STORE_LIST_RUN) ? " AND tasks.run_id = :run" : "",
+             (mask & DRV_STORE_LIST_PREFIX)
+                 ? " AND substr(tasks.name, 1, length(:prefix)) = :prefix"
+                 : "");
 }
 
 /* Returns the cached statement id, preparing it on first use; NULL with err filled if
@@ -236,7 +256,7 @@ sqlite3_stmt *drv_store_stmt(drv_store *s, drv_store_stmt_id id, drv_error *err)
 {
     if (s->stmts[id])
         return s->stmts[id];
-    char buf[512];
+    char buf[1024];
     const char *sql = stmt_sql[id < ST_LIST_FIRST ? id : 0];
     if (id >= ST_LIST_FIRST) {
         list_sql((int)(id - ST_LIST_FIRST), buf, sizeof buf);
@@ -1048,7 +1068,7 @@ int drv_store_attempt_begin(drv_store *s, uint64_t task_id, uint32_t attempt, co
     int rc = sqlite3_step(st), ext = sqlite3_extended_errcode(s->db);
     int out = 0;
     if (rc == SQLITE_DONE)
-        out = 0;
+        drv_store_live_attempt(s, (int64_t)task_id, DRV_STORE_OPEN_ASSIGNED);
     else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
         out = drv_error_set(err, "task %" PRIu64 " attempt %" PRIu32 ": no such task", task_id,
                             attempt);
@@ -1121,7 +1141,10 @@ int drv_store_attempt_started(drv_store *s, uint64_t task_id, uint32_t attempt, 
     sqlite3_bind_int64(st, 1, (int64_t)task_id);
     sqlite3_bind_int64(st, 2, attempt);
     sqlite3_bind_double(st, 3, started_at);
-    return run_stmt(s, st, "cannot record an attempt's start", err) < 0 ? -1 : 1;
+    if (run_stmt(s, st, "cannot record an attempt's start", err) < 0)
+        return -1;
+    drv_store_live_attempt(s, (int64_t)task_id, DRV_STORE_OPEN_RUNNING);
+    return 1;
 }
 
 #define OPEN_ATTEMPT ((1u << DRV_ATTEMPT_ASSIGNED) | (1u << DRV_ATTEMPT_RUNNING))
@@ -1137,7 +1160,10 @@ int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, 
         return -1;
     sqlite3_bind_int64(st, 1, (int64_t)task_id);
     sqlite3_bind_int64(st, 2, attempt);
-    return run_stmt(s, st, "cannot abandon an attempt", err) < 0 ? -1 : 1;
+    if (run_stmt(s, st, "cannot abandon an attempt", err) < 0)
+        return -1;
+    drv_store_live_attempt(s, (int64_t)task_id, DRV_STORE_OPEN_NONE);
+    return 1;
 }
 
 /* Records a result if the attempt is open; see store.h for 1/0/-1. One result per test
@@ -1172,8 +1198,10 @@ int drv_store_attempt_finish(drv_store *s, uint64_t task_id, uint32_t attempt,
     bind_text(st, 10, r->output_tail);
     if (run_stmt(s, st, "cannot record a result", err) < 0)
         return -1;
-    if (prior || sqlite3_changes(s->db) == 1)
+    if (prior || sqlite3_changes(s->db) == 1) {
+        drv_store_live_attempt(s, (int64_t)task_id, DRV_STORE_OPEN_NONE);
         return 1;
+    }
     rc = attempt_check(s, task_id, attempt, OPEN_ATTEMPT, NULL, err);
     if (rc > 0) /* open, yet the guarded UPDATE did not change it: cannot happen */
         return drv_error_set(err, "task %" PRIu64 " attempt %" PRIu32 ": result not recorded",

@@ -40,16 +40,49 @@ typedef enum drv_store_stmt_id {
     ST_RUN_COUNT,
     ST_WORKER_LIST,
     ST_LIST_FIRST,
-    ST_COUNT = ST_LIST_FIRST + 8
+    ST_COUNT = ST_LIST_FIRST + 16
 } drv_store_stmt_id;
 
-enum { DRV_STORE_LIST_STATE = 1, DRV_STORE_LIST_RUN = 2, DRV_STORE_LIST_PREFIX = 4 };
+/* Listing filters; LIVE: the state filtered on is queued, assigned or running (shown
+ * through the open attempt) rather than final (the row's own). */
+enum {
+    DRV_STORE_LIST_STATE = 1,
+    DRV_STORE_LIST_RUN = 2,
+    DRV_STORE_LIST_PREFIX = 4,
+    DRV_STORE_LIST_LIVE = 8
+};
 
-/* The columns a full task is rebuilt from, in the order of enum drv_store_task_col. */
+/* A task's live state is not written into its row (schema 4): while a test is placed
+ * its row stays 'queued' and its open attempt (assigned or running; at most one, as
+ * attempts are begun in increasing order and a new one supersedes the older open ones)
+ * says where it is. Every query that shows a task reads it through this join, which
+ * finds the open attempt of a 'queued' row only, and the
+ * DRV_STORE_LIVE_* expressions below: state, attempts, worker and reason as the row would
+ * hold them had it been written at each assignment and start (reason NULL then). */
+#define DRV_STORE_TASKS_JOIN                                                                       \
+    " tasks LEFT JOIN attempts AS oa ON tasks.state = 'queued' AND oa.task_id = tasks.id"          \
+    " AND (oa.state = 'assigned' OR oa.state = 'running')"
+#define DRV_STORE_LIVE_STATE "coalesce(oa.state, tasks.state)"
+/* The same state without the join, for counts over many rows: the lookup is made for
+ * 'queued' rows only (SQLite makes the join's for every row: 4 times the plain count's
+ * time over final tests, this twice). */
+#define DRV_STORE_COUNTED_STATE                                                                    \
+    "CASE WHEN tasks.state = 'queued' THEN coalesce((SELECT a.state FROM attempts a"               \
+    " WHERE a.task_id = tasks.id AND (a.state = 'assigned' OR a.state = 'running')), 'queued')"    \
+    " ELSE tasks.state END"
+#define DRV_STORE_LIVE_ATTEMPTS "coalesce(oa.attempt, tasks.attempts)"
+#define DRV_STORE_LIVE_WORKER   "CASE WHEN oa.state IS NULL THEN tasks.worker ELSE oa.worker END"
+#define DRV_STORE_LIVE_REASON   "CASE WHEN oa.state IS NULL THEN tasks.reason END"
+
+/* The columns a full task is rebuilt from (FROM DRV_STORE_TASKS_JOIN), in the order of
+ * enum drv_store_task_col. */
 #define DRV_STORE_TASK_COLS                                                                        \
-    "id, run_id, name, argv, env, cwd, requirements, priority, timeout_s, max_retries,"            \
-    " retry_on_failure, model_id, family, test_type, batch_size, labels, state, attempts,"         \
-    " submitted_at, finished_at, worker, exit_code, signal, duration_s, reason"
+    "tasks.id, tasks.run_id, tasks.name, tasks.argv, tasks.env, tasks.cwd, tasks.requirements,"    \
+    " tasks.priority, tasks.timeout_s, tasks.max_retries, tasks.retry_on_failure,"                 \
+    " tasks.model_id, tasks.family, tasks.test_type, tasks.batch_size, "                           \
+    "tasks.labels, " DRV_STORE_LIVE_STATE ", " DRV_STORE_LIVE_ATTEMPTS                             \
+    ", tasks.submitted_at, tasks.finished_at, " DRV_STORE_LIVE_WORKER                              \
+    ", tasks.exit_code, tasks.signal, tasks.duration_s, " DRV_STORE_LIVE_REASON
 
 enum drv_store_task_col {
     TC_ID,
@@ -95,6 +128,9 @@ struct drv_store {
 void drv_store_live_run_created(drv_store *s, int64_t run_id);
 void drv_store_live_insert(drv_store *s, int64_t id, int64_t run_id, drv_task_state st);
 void drv_store_live_update(drv_store *s, int64_t id, drv_task_state st);
+/* The task's open attempt changed: DRV_STORE_OPEN_NONE, _ASSIGNED or _RUNNING. */
+enum { DRV_STORE_OPEN_NONE = 0, DRV_STORE_OPEN_ASSIGNED = 1, DRV_STORE_OPEN_RUNNING = 2 };
+void drv_store_live_attempt(drv_store *s, int64_t id, int open);
 void drv_store_live_commit(drv_store *s);
 void drv_store_live_rollback(drv_store *s);
 void drv_store_live_mark(drv_store *s);

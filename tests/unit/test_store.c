@@ -432,14 +432,17 @@ static void test_kill9_keeps_exactly_the_committed(void **state)
     drv_store_counts c;
     assert_int_equal(drv_store_count(s, &c, &err), 0);
     assert_int_equal(c.total, CRASH_COMMITTED);
-    assert_int_equal(c.by_state[DRV_TASK_QUEUED], CRASH_COMMITTED);
+    /* Each committed test has its committed first attempt open, nothing more. */
+    assert_int_equal(c.by_state[DRV_TASK_ASSIGNED], CRASH_COMMITTED);
     drv_store_run_summary r = {0};
     assert_int_equal(drv_store_run_summary_get(s, 1, &r, &err), 1);
     assert_int_equal(r.submitted, CRASH_COMMITTED);
     drv_store_run_summary_clear(&r);
     drv_store_task_detail d = {0};
     assert_int_equal(drv_store_task_get(s, 1, f->tags, &d, &err), 1);
-    assert_int_equal(d.task.state, DRV_TASK_QUEUED);
+    assert_int_equal(d.task.state, DRV_TASK_ASSIGNED);
+    assert_int_equal(d.task.attempts, 1);
+    assert_string_equal(d.worker, "w1");
     assert_int_equal(d.n_attempts, 1);
     assert_int_equal(d.attempts[0].state, DRV_ATTEMPT_ASSIGNED);
     drv_store_task_detail_clear(&d);
@@ -776,6 +779,137 @@ static void test_list_filters_and_counts(void **state)
     drv_store_close(s);
 }
 
+/* Collects a listing's ids, states, attempts and workers into a seen. */
+static int on_live_row(void *ctx, const drv_store_task_row *row, drv_error *err)
+{
+    (void)err;
+    seen *v = ctx;
+    v->ids[v->n] = row->id;
+    v->states[v->n] = row->state;
+    v->attempts[v->n] = row->attempts;
+    snprintf(v->workers[v->n], sizeof v->workers[0], "%s%s", row->worker ? row->worker : "-",
+             row->reason ? "+reason" : "");
+    v->n++;
+    return 0;
+}
+
+/* Checks the run's counts and the whole store's: queued, assigned, running, passed. */
+static void assert_live_counts(drv_store *s, uint64_t q, uint64_t a, uint64_t r, uint64_t p)
+{
+    drv_error err = {{0}};
+    drv_store_run_summary sum = {0};
+    drv_store_counts c;
+    assert_int_equal(drv_store_run_summary_get(s, 1, &sum, &err), 1);
+    assert_int_equal(drv_store_count(s, &c, &err), 0);
+    const drv_store_counts *both[] = {&sum.counts, &c};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(both[i]->by_state[DRV_TASK_QUEUED], q);
+        assert_int_equal(both[i]->by_state[DRV_TASK_ASSIGNED], a);
+        assert_int_equal(both[i]->by_state[DRV_TASK_RUNNING], r);
+        assert_int_equal(both[i]->by_state[DRV_TASK_PASSED], p);
+        assert_int_equal(both[i]->total, q + a + r + p);
+    }
+    drv_store_run_summary_clear(&sum);
+}
+
+/* The coordinator writes a test's row only when it is requeued or final: while placed,
+ * every read (listing by state, one task, counts in memory and by query, recovery)
+ * shows the state, attempt number and worker of its open attempt, as the row showed
+ * them when it was written at each assignment and start. */
+static void test_live_state_from_attempts(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    assert_int_equal(drv_store_run_create(s, "live", 1, &err), 1);
+    for (int i = 1; i <= 5; i++) {
+        drv_task t;
+        minimal_task(&t, "t");
+        assert_int_equal(drv_store_task_insert(s, 1, &t, f->tags, 1, &err), i);
+        drv_task_clear(&t);
+    }
+    drv_store_result res = {.finished_at = 4, .duration_s = 1};
+    drv_store_task_update lost = {
+        .state = DRV_TASK_QUEUED, .attempts = 1, .worker = "w1", .reason = "worker lost"};
+    drv_store_task_update passed = {.state = DRV_TASK_PASSED,
+                                    .attempts = 1,
+                                    .worker = "w1",
+                                    .reason = "exited 0",
+                                    .finished_at = 4,
+                                    .has_exit = true};
+    /* 1 assigned; 2 running; 3 lost, requeued, placed again on w2; 4 passed; 5 queued. */
+    for (uint64_t id = 1; id <= 4; id++)
+        assert_int_equal(drv_store_attempt_begin(s, id, 1, "w1", 2, &err), 0);
+    assert_int_equal(drv_store_attempt_started(s, 2, 1, 3, &err), 1);
+    assert_int_equal(drv_store_attempt_abandon(s, 3, 1, &err), 1);
+    assert_int_equal(drv_store_task_update_state(s, 3, &lost, &err), 0);
+    assert_live_counts(s, 2, 2, 1, 0);
+    assert_int_equal(drv_store_attempt_begin(s, 3, 2, "w2", 3, &err), 0);
+    assert_int_equal(drv_store_attempt_finish(s, 4, 1, &res, NULL, &err), 1);
+    assert_int_equal(drv_store_task_update_state(s, 4, &passed, &err), 0);
+    assert_live_counts(s, 1, 2, 1, 1);
+    /* An undone placement is undone in the counts too. */
+    assert_int_equal(drv_store_mark(s, &err), 0);
+    assert_int_equal(drv_store_attempt_begin(s, 5, 1, "w1", 4, &err), 0);
+    assert_live_counts(s, 0, 3, 1, 1);
+    assert_int_equal(drv_store_mark_undo(s, &err), 0);
+    assert_live_counts(s, 1, 2, 1, 1);
+    commit_ok(s);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks WHERE state = 'queued'"), 4);
+
+    static const struct {
+        drv_task_state state;
+        uint32_t attempts;
+        const char *worker;
+    } want[] = {{DRV_TASK_ASSIGNED, 1, "w1"},
+                {DRV_TASK_RUNNING, 1, "w1"},
+                {DRV_TASK_ASSIGNED, 2, "w2"},
+                {DRV_TASK_PASSED, 1, "w1+reason"},
+                {DRV_TASK_QUEUED, 0, "-"}};
+    /* Twice: counted in memory, then (a run of an earlier process) by query. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int st = DRV_TASK_QUEUED; st <= DRV_TASK_PASSED; st++) {
+            drv_store_filter fl = {.state = st, .run_id = pass ? 1 : 0};
+            seen v = {.n = 0};
+            int64_t n = drv_store_task_list(s, &fl, on_live_row, &v, &err);
+            for (int64_t i = 0; i < n; i++) {
+                int k = (int)v.ids[i] - 1;
+                assert_int_equal(v.states[i], st);
+                assert_int_equal(want[k].state, st);
+                assert_int_equal(v.attempts[i], want[k].attempts);
+                assert_string_equal(v.workers[i], want[k].worker);
+            }
+            assert_int_equal(n, st == DRV_TASK_ASSIGNED ? 2 : 1);
+        }
+        for (uint64_t id = 1; id <= 5; id++) {
+            drv_store_task_detail d = {0};
+            assert_int_equal(drv_store_task_get(s, id, f->tags, &d, &err), 1);
+            assert_int_equal(d.task.state, want[id - 1].state);
+            assert_int_equal(d.task.attempts, want[id - 1].attempts);
+            char w[24];
+            snprintf(w, sizeof w, "%s%s", d.worker ? d.worker : "-", d.reason ? "+reason" : "");
+            assert_string_equal(w, want[id - 1].worker);
+            drv_store_task_detail_clear(&d);
+        }
+        assert_live_counts(s, 1, 2, 1, 1);
+        drv_store_close(s);
+        s = open_ok(f->path);
+    }
+    seen v = {.n = 0};
+    assert_int_equal(drv_store_recover(s, f->tags, on_recovered, &v, &err), 0);
+    assert_int_equal(v.n, 4);
+    static const uint64_t ids[] = {1, 2, 3, 5};
+    for (int i = 0; i < 4; i++) {
+        const char *w = want[ids[i] - 1].worker;
+        assert_int_equal(v.ids[i], ids[i]);
+        assert_int_equal(v.states[i], want[ids[i] - 1].state);
+        assert_int_equal(v.attempts[i], want[ids[i] - 1].attempts);
+        assert_string_equal(v.workers[i], w);
+    }
+    drv_task_clear(&v.kept);
+    drv_store_close(s);
+}
+
 static int on_worker(void *ctx, const drv_worker *w, double last_seen, drv_error *err)
 {
     (void)err;
@@ -967,6 +1101,11 @@ static void test_migrates_version_1(void **state)
     assert_int_equal(d.attempts[0].state, DRV_ATTEMPT_ABANDONED);
     assert_int_equal(d.attempts[1].state, DRV_ATTEMPT_RUNNING);
     assert_string_equal(d.attempts[1].worker, "w2");
+    /* Version 4: the row says 'queued'; the test shows running on w2 by its attempt. */
+    assert_int_equal(d.task.state, DRV_TASK_RUNNING);
+    assert_int_equal(d.task.attempts, 2);
+    assert_string_equal(d.worker, "w2");
+    assert_int_equal(raw_int(f->path, "SELECT state = 'queued' FROM tasks WHERE id = 2"), 1);
     drv_store_task_detail_clear(&d);
 
     /* The open attempt still takes its result once; the abandoned one's is not counted;
@@ -1178,6 +1317,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_attempts_count_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_lists_unfinished, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_filters_and_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_live_state_from_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workers_events_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_version_1, setup, teardown),
