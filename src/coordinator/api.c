@@ -16,21 +16,29 @@
 
 /* ---- responses ---- */
 
+void drv_api_respond_text(drv_hsession *h, int status, const char *content_type, const char *text,
+                          size_t len)
+{
+    bool newline = len == 0 || text[len - 1] != '\n';
+    free(h->resp);
+    /* LWS_PRE bytes of headroom before the text: server.c writes from resp + LWS_PRE. */
+    h->resp = drv_xmalloc(LWS_PRE + len + 1);
+    if (len)
+        memcpy(h->resp + LWS_PRE, text, len);
+    if (newline)
+        h->resp[LWS_PRE + len] = '\n';
+    h->resp_len = len + newline;
+    h->resp_off = 0;
+    h->status = status;
+    h->content_type = content_type;
+}
+
 /* Takes body (a JSON value, stolen) as the response with status. */
 static void respond(drv_hsession *h, int status, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    size_t len = text ? strlen(text) : 0;
-    free(h->resp);
-    /* LWS_PRE bytes of headroom before the text: server.c writes from resp + LWS_PRE. */
-    h->resp = drv_xmalloc(LWS_PRE + len + 2);
-    if (text)
-        memcpy(h->resp + LWS_PRE, text, len);
-    h->resp[LWS_PRE + len] = '\n';
-    h->resp_len = len + 1;
-    h->resp_off = 0;
-    h->status = status;
+    drv_api_respond_text(h, status, NULL, text, text ? strlen(text) : 0);
     free(text);
 }
 
@@ -690,21 +698,27 @@ static void worker_action(drv_coordinator *c, drv_hsession *h, const char *name,
 
 /* ---- status ---- */
 
-/* The coordinator's resident memory now and at its peak, in KiB, from /proc/self/status
- * (Linux); null members where it cannot be read. */
-static json_t *memory_json(void)
+void drv_api_memory_kb(long long *rss_kb, long long *hwm_kb)
 {
-    long long rss = -1, hwm = -1;
+    *rss_kb = *hwm_kb = -1;
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     while (f && fgets(line, sizeof line, f)) {
         if (strncmp(line, "VmRSS:", 6) == 0)
-            rss = atoll(line + 6);
+            *rss_kb = atoll(line + 6);
         else if (strncmp(line, "VmHWM:", 6) == 0)
-            hwm = atoll(line + 6);
+            *hwm_kb = atoll(line + 6);
     }
     if (f)
         fclose(f);
+}
+
+/* The coordinator's resident memory now and at its peak, in KiB; null members where it
+ * cannot be read. */
+static json_t *memory_json(void)
+{
+    long long rss, hwm;
+    drv_api_memory_kb(&rss, &hwm);
     json_t *o = json_object();
     json_object_set_new(o, "rss_kb", rss >= 0 ? json_integer(rss) : json_null());
     json_object_set_new(o, "hwm_kb", hwm >= 0 ? json_integer(hwm) : json_null());

@@ -126,7 +126,7 @@ struct drv_coordinator {
     drv_coordinator_options opt; /* strings point into the copies below */
     char *listen_host, *db_path, *client_token, *worker_token, *tls_cert, *tls_key;
     char *probe_command;
-    char *dashboard; /* the composed page (web.c), LWS_PRE bytes before it; owned */
+    char *dashboard; /* the composed page (web.c); owned */
     size_t dashboard_len;
     int listen_port;
     void *foreign_loops[1]; /* read by lws_create_context */
@@ -205,6 +205,13 @@ void drv_api_handle(drv_coordinator *c, drv_hsession *h);
 json_t *drv_api_status_json(drv_coordinator *c, drv_error *err);
 json_t *drv_api_workers_json(drv_coordinator *c);
 json_t *drv_api_runs_json(drv_coordinator *c, uint32_t limit, drv_error *err);
+/* Sets the response: status, content_type (static; NULL: application/json) and the len
+ * bytes of text (copied; a final newline added when it has none). */
+void drv_api_respond_text(drv_hsession *h, int status, const char *content_type, const char *text,
+                          size_t len);
+/* The coordinator's resident memory now and at its peak, in KiB, from /proc/self/status
+ * (Linux); -1 where it cannot be read. */
+void drv_api_memory_kb(long long *rss_kb, long long *hwm_kb);
 /* Sets a JSON error response {"error": message, "field": field}. */
 void drv_api_error(drv_hsession *h, int status, const char *message, const char *field);
 

@@ -32,19 +32,6 @@ static void head(FILE *out, const char *name, const char *type, const char *help
     fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* The resident set of this process in bytes, or -1. */
-static long long rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long long pages = -1, rss = -1;
-    if (f) {
-        if (fscanf(f, "%lld %lld", &pages, &rss) != 2)
-            rss = -1;
-        fclose(f);
-    }
-    return rss < 0 ? -1 : rss * 4096;
-}
-
 /* One per-worker family: for every known worker, value(w). */
 static void per_worker(FILE *out, drv_coordinator *c, const char *name, const char *type,
                        const char *help, double (*value)(drv_coordinator *, drv_wref))
@@ -173,19 +160,13 @@ void drv_metrics_text(drv_coordinator *c, drv_hsession *h)
 
     head(out, "drover_uptime_seconds", "gauge", "Seconds since the coordinator started.");
     fprintf(out, "drover_uptime_seconds %.3f\n", drv_coord_now() - c->started_at);
-    long long rss = rss_bytes();
-    if (rss >= 0) {
+    long long rss_kb, hwm_kb;
+    drv_api_memory_kb(&rss_kb, &hwm_kb);
+    if (rss_kb >= 0) {
         head(out, "drover_resident_bytes", "gauge", "Resident memory of the coordinator.");
-        fprintf(out, "drover_resident_bytes %lld\n", rss);
+        fprintf(out, "drover_resident_bytes %lld\n", rss_kb * 1024);
     }
     fclose(out);
-
-    free(h->resp);
-    h->resp = drv_xmalloc(LWS_PRE + len + 1);
-    memcpy(h->resp + LWS_PRE, text, len);
+    drv_api_respond_text(h, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     free(text);
-    h->resp_len = len;
-    h->resp_off = 0;
-    h->status = 200;
-    h->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }

@@ -23,15 +23,14 @@ static const struct {
     {"/*APP_JS*/", drv_web_dashboard_js, &drv_web_dashboard_js_len},
 };
 
-/* Builds the page: the template with every marker replaced. The result has LWS_PRE
- * bytes of headroom before the text, as every response does (server.c). */
+/* Builds the page: the template with every marker replaced. */
 static void compose(drv_coordinator *c)
 {
     const char *tpl = (const char *)drv_web_dashboard_html;
     size_t total = drv_web_dashboard_html_len;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         total += *parts[i].len;
-    char *page = drv_xmalloc(LWS_PRE + total + 1), *out = page + LWS_PRE;
+    char *page = drv_xmalloc(total + 1), *out = page;
     const char *p = tpl;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         const char *at = strstr(p, parts[i].marker);
@@ -46,7 +45,7 @@ static void compose(drv_coordinator *c)
     size_t rest = strlen(p);
     memcpy(out, p, rest);
     out += rest;
-    c->dashboard_len = (size_t)(out - (page + LWS_PRE));
+    c->dashboard_len = (size_t)(out - page);
     c->dashboard = page;
 }
 
@@ -60,12 +59,6 @@ bool drv_web_handle(drv_coordinator *c, drv_hsession *h)
     }
     if (!c->dashboard)
         compose(c);
-    free(h->resp);
-    h->resp = drv_xmalloc(LWS_PRE + c->dashboard_len);
-    memcpy(h->resp + LWS_PRE, c->dashboard + LWS_PRE, c->dashboard_len);
-    h->resp_len = c->dashboard_len;
-    h->resp_off = 0;
-    h->status = 200;
-    h->content_type = "text/html; charset=utf-8";
+    drv_api_respond_text(h, 200, "text/html; charset=utf-8", c->dashboard, c->dashboard_len);
     return true;
 }
