@@ -50,9 +50,9 @@ static void on_output_cb(drv_run *run, drv_run_stream stream, const char *chunk,
     o->streamed[stream] += len;
 }
 
-/* Counts the processes of group pgid that are not zombies (a zombie is dead; whether it
- * is reaped depends on the container's init, not on the runner). */
-static unsigned live_in_group(int pgid)
+/* Counts the processes in /proc whose state, parent and process group match: pgid and
+ * ppid 0 match any; skip_zombies leaves zombies out, only_zombies counts them alone. */
+static unsigned count_procs(int pgid, int ppid, bool skip_zombies, bool only_zombies)
 {
     DIR *d = opendir("/proc");
     if (!d)
@@ -72,13 +72,23 @@ static unsigned live_in_group(int pgid)
         buf[k] = '\0';
         char *rp = strrchr(buf, ')');
         char state;
-        int ppid, pgrp;
-        if (rp && sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid &&
-            state != 'Z')
-            n++;
+        int parent, pgrp;
+        if (!rp || sscanf(rp + 1, " %c %d %d", &state, &parent, &pgrp) != 3)
+            continue;
+        if ((pgid && pgrp != pgid) || (ppid && parent != ppid) || (skip_zombies && state == 'Z') ||
+            (only_zombies && state != 'Z'))
+            continue;
+        n++;
     }
     closedir(d);
     return n;
+}
+
+/* Counts the processes of group pgid that are not zombies (a zombie is dead; whether it
+ * is reaped depends on the container's init, not on the runner). */
+static unsigned live_in_group(int pgid)
+{
+    return count_procs(pgid, 0, true, false);
 }
 
 /* Waits up to one second for group pgid to have no live process (one killed a moment
@@ -97,31 +107,7 @@ static unsigned live_after_wait(int pgid)
  * zombies (dead, not reaped). */
 static unsigned children_of_self(bool zombies_only)
 {
-    DIR *d = opendir("/proc");
-    if (!d)
-        return 0;
-    unsigned n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t k = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[k] = '\0';
-        char *rp = strrchr(buf, ')');
-        char state;
-        int ppid;
-        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == (int)getpid() &&
-            (!zombies_only || state == 'Z'))
-            n++;
-    }
-    closedir(d);
-    return n;
+    return count_procs(0, (int)getpid(), false, zombies_only);
 }
 
 static void sleep_ms(long ms)
