@@ -186,6 +186,8 @@ void drv_coord_mark_send(drv_coordinator *c, drv_wref w);
 
 /* ---- server.c ---- */
 int drv_server_start(drv_coordinator *c, drv_error *err);
+/* The coordinator a libwebsockets connection belongs to (the context's user data). */
+drv_coordinator *drv_server_coord(struct lws *wsi);
 /* Queues text (len bytes) as one frame on s, to be sent when writable. */
 void drv_server_queue(drv_wsession *s, const char *text, size_t len);
 /* Asks lws to call back when s (or h) can be written. */

@@ -34,11 +34,6 @@ struct drv_dsession {
 
 _Static_assert(sizeof(drv_dsession) <= DRV_DSESSION_SIZE, "DRV_DSESSION_SIZE is too small");
 
-static drv_coordinator *coord_of(struct lws *wsi)
-{
-    return lws_context_user(lws_get_context(wsi));
-}
-
 static bool reads_need_token(const drv_coordinator *c)
 {
     return c->client_token && !c->opt.open_read;
@@ -139,7 +134,7 @@ int drv_dashboard_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return 0;
     }
     case LWS_CALLBACK_ESTABLISHED:
-        c = coord_of(wsi);
+        c = drv_server_coord(wsi);
         memset(d, 0, sizeof *d);
         d->wsi = wsi;
         d->authed = !reads_need_token(c);
@@ -151,7 +146,7 @@ int drv_dashboard_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
             push_one(c, d);
         return 0;
     case LWS_CALLBACK_RECEIVE:
-        c = coord_of(wsi);
+        c = drv_server_coord(wsi);
         if (!d->authed && !d->refused)
             authenticate(c, d, in, len);
         return 0; /* after that, what a page says is ignored */
@@ -171,7 +166,7 @@ int drv_dashboard_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         d->pending = NULL;
         return 0;
     case LWS_CALLBACK_CLOSED:
-        c = coord_of(wsi);
+        c = drv_server_coord(wsi);
         if (d->prev)
             d->prev->next = d->next;
         else if (c->dashboards == d)

@@ -14,7 +14,7 @@
  * 13-38 ms at the same throughput (bench/e2e.sh, acknowledge-only part). */
 #define RX_BUFFER (16u * 1024u)
 
-static drv_coordinator *coord_of(struct lws *wsi)
+drv_coordinator *drv_server_coord(struct lws *wsi)
 {
     return lws_context_user(lws_get_context(wsi));
 }
@@ -195,20 +195,20 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
     drv_hsession *h = user;
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        http_begin(coord_of(wsi), h, wsi, in);
+        http_begin(drv_server_coord(wsi), h, wsi, in);
         return 0;
     case LWS_CALLBACK_HTTP_BODY:
-        http_body(coord_of(wsi), h, in, len);
+        http_body(drv_server_coord(wsi), h, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (h->in_request && !h->status)
-            http_dispatch(coord_of(wsi), h);
+            http_dispatch(drv_server_coord(wsi), h);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return http_write(h, wsi);
     case LWS_CALLBACK_CLOSED_HTTP:
         if (h) {
-            unlink_pending(coord_of(wsi), h);
+            unlink_pending(drv_server_coord(wsi), h);
             http_reset(h);
             h->wsi = NULL;
         }
@@ -342,11 +342,11 @@ static int cb_worker(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_RECEIVE:
         if (s->closing)
             return 0;
-        return ws_receive(coord_of(wsi), s, wsi, in, len);
+        return ws_receive(drv_server_coord(wsi), s, wsi, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return ws_write(s, wsi);
     case LWS_CALLBACK_CLOSED:
-        drv_channel_closed(coord_of(wsi), s);
+        drv_channel_closed(drv_server_coord(wsi), s);
         free_frames(s);
         s->wsi = NULL;
         return 0;
