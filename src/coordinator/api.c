@@ -279,6 +279,7 @@ static void tests_submit(drv_coordinator *c, drv_hsession *h)
         ct->run_id = run_id;
         ct->live = true;
         ct->unconfirmed = false;
+        ct->attempt_open = false;
         drv_idmap_put(&c->by_id, ct->task.id, (uint32_t)ref);
     }
     free(tasks);
@@ -502,6 +503,9 @@ static void run_get(drv_coordinator *c, drv_hsession *h, uint64_t id)
     json_t *o = run_json(&r);
     drv_store_run_summary_clear(&r);
     respond(h, 200, o);
+    /* A run's counts are kept in memory as the writes are made: they are told once those
+     * writes are durable (a run shown done stays done after a crash). */
+    h->waiting_commit = true;
 }
 
 static void runs_list(drv_coordinator *c, drv_hsession *h)
@@ -518,6 +522,7 @@ static void runs_list(drv_coordinator *c, drv_hsession *h)
         return;
     }
     respond(h, 200, o);
+    h->waiting_commit = true; /* as run_get */
 }
 
 json_t *drv_api_runs_json(drv_coordinator *c, uint32_t limit, drv_error *err)

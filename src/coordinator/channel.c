@@ -138,7 +138,7 @@ static void on_started(drv_coordinator *c, drv_wsession *s, const drv_msg_starte
     drv_ctask *ct = current(c, s, &m->ref, &t);
     drv_cworker *cw = &c->workers[s->worker];
     cw->last_seen = drv_coord_now();
-    if (!ct)
+    if (!ct || !ct->attempt_open)
         return; /* a start of an attempt given up: its finished will be ignored too */
     double now = cw->last_seen;
     drv_error err;
@@ -162,7 +162,7 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
     }
     drv_tref t;
     drv_ctask *ct = current(c, s, &m->ref, &t);
-    if (!ct) {
+    if (!ct || !ct->attempt_open) {
         c->late_results++;
         return;
     }
@@ -177,13 +177,9 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
         .output_tail = m->infra_failure && m->error ? m->error : m->output_tail,
     };
     drv_error err;
-    int rec = drv_store_attempt_finish(c->store, ct->task.id, ct->task.attempts, &r, NULL, &err);
-    if (rec < 0)
+    if (drv_store_attempt_finish(c->store, ct->task.id, ct->task.attempts, &r, NULL, &err) < 0)
         drv_coord_fatal(c, &err);
-    if (rec == 0) {
-        c->late_results++;
-        return;
-    }
+    ct->attempt_open = false;
     if (drv_balancer_task_state(c->bal, t) == DRV_TASK_ASSIGNED)
         drv_balancer_started(c->bal, t, now); /* its started frame never came */
     drv_result res = {.exit_code = r.exit_code,

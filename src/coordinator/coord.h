@@ -32,6 +32,7 @@
  * session's queue; freed once written or when the session closes. */
 typedef struct drv_frame {
     struct drv_frame *next;
+    uint64_t seq; /* sent once the store's commit seq is durable (0: at once) */
     size_t len;
     unsigned char buf[]; /* LWS_PRE + len */
 } drv_frame;
@@ -44,7 +45,10 @@ typedef struct drv_wsession {
     bool closing; /* an error frame was queued; close once it is out */
     char *rx;     /* the frame being received, across fragments (owned) */
     size_t rx_len, rx_cap;
-    drv_frame *out_head, *out_tail; /* committed frames to send */
+    drv_frame *out_head, *out_tail; /* frames to send */
+    bool blocked; /* on the coordinator's list of sessions whose next frame waits for
+                     a commit to be durable */
+    struct drv_wsession *blocked_next;
 } drv_wsession;
 
 /* A dashboard page's live feed (dashboard.c); opaque outside it but for its size, which
@@ -71,7 +75,8 @@ typedef struct drv_hsession {
     const char *content_type; /* static; NULL: application/json */
     size_t resp_len, resp_off;
     bool headers_sent;
-    bool waiting_commit;                        /* respond after the turn's commit */
+    bool waiting_commit; /* respond after the turn's commit */
+    uint64_t wait_seq;   /* that commit's number, once handed to the store (0: not yet) */
     struct drv_hsession *pend_prev, *pend_next; /* the coordinator's waiting list */
 } drv_hsession;
 
@@ -81,6 +86,9 @@ typedef struct drv_ctask {
     int64_t run_id;
     bool live;
     bool unconfirmed; /* held by a worker that reconnected and did not list it */
+    /* The current attempt is open (assigned or running, no result, not abandoned). The
+     * store's guarded writes only queue with its writer running: this decides. */
+    bool attempt_open;
     /* The last DRV_LIVE_OUTPUT_MAX bytes the current attempt streamed (output frames),
      * shown by GET /api/v1/tests/ID while it runs; owned, NULL when none. Not stored:
      * the finished frame's tail is. */
@@ -153,11 +161,13 @@ struct drv_coordinator {
     double recovery_deadline;
 
     drv_hsession *pending; /* responses that wait for the commit */
+    uint64_t frame_seq;    /* frames queued now wait for this commit (on_turn) */
+    uint64_t durable_seq;  /* the newest commit known durable */
+    drv_wsession *blocked; /* sessions whose next frame waits for a commit */
     uv_check_t turn;
     uv_timer_t tick;
-    uv_timer_t commit_timer; /* ends a commit pause (see on_turn) */
-    uint64_t last_commit_ms; /* loop time of the last commit */
-    int closed_handles;      /* of turn, tick and commit_timer, after stop */
+    uv_async_t durable; /* the store's writer made a commit durable (or failed) */
+    int closed_handles; /* of turn, tick and durable, after stop */
     bool place_needed;
     bool stopping;
     double started_at;
@@ -192,6 +202,8 @@ drv_coordinator *drv_server_coord(struct lws *wsi);
 void drv_server_queue(drv_wsession *s, const char *text, size_t len);
 /* Asks lws to call back when s (or h) can be written. */
 void drv_server_want_write(struct lws *wsi);
+/* Asks lws to call back every session whose next frame waited for a commit. */
+void drv_server_wake(drv_coordinator *c);
 /* Queues an error frame about a refused message; the connection stays open. */
 void drv_server_send_error(drv_wsession *s, const char *message, const char *field);
 /* Queues an error frame and closes the connection once it is out. */

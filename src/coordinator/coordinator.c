@@ -12,14 +12,10 @@
 
 #include "coordinator/coord.h"
 
-#define TICK_MS           100
-#define REBALANCE_EVERY_S 1.0
-#define METRICS_EVERY_S   5.0
-#define LEARNED_EVERY_S   60.0 /* learned durations written at most this long after */
-/* Commits are at least this far apart. Under load a turn then carries many results
- * instead of a few: one commit, one WAL append of the hot pages and one frame per worker
- * for all of them. Idle, the first change commits at once. */
-#define COMMIT_GAP_MS      3
+#define TICK_MS            100
+#define REBALANCE_EVERY_S  1.0
+#define METRICS_EVERY_S    5.0
+#define LEARNED_EVERY_S    60.0 /* learned durations written at most this long after */
 #define DECISIONS_PER_CALL 256
 
 void drv_coordinator_options_default(drv_coordinator_options *o)
@@ -121,22 +117,61 @@ void drv_coord_mark_send(drv_coordinator *c, drv_wref w)
 
 /* ---- the end of a loop turn: place, commit, send ---- */
 
-static void release_responses(drv_coordinator *c)
+/* Releases the responses whose commit is durable. */
+static void release_responses(drv_coordinator *c, uint64_t durable)
 {
-    while (c->pending) {
-        drv_hsession *h = c->pending;
-        c->pending = h->pend_next;
-        h->pend_prev = h->pend_next = NULL;
-        h->waiting_commit = false;
-        drv_server_want_write(h->wsi);
+    drv_hsession *h = c->pending;
+    while (h) {
+        drv_hsession *next = h->pend_next;
+        if (h->wait_seq && h->wait_seq <= durable) {
+            if (h->pend_prev)
+                h->pend_prev->pend_next = next;
+            else
+                c->pending = next;
+            if (next)
+                next->pend_prev = h->pend_prev;
+            h->pend_prev = h->pend_next = NULL;
+            h->waiting_commit = false;
+            drv_server_want_write(h->wsi);
+        }
+        h = next;
     }
 }
 
-static void on_commit_timer(uv_timer_t *t)
+/* What became durable: held responses go out, and worker connections holding frames
+ * that waited for it are woken. */
+static void durable_moved(drv_coordinator *c)
 {
-    (void)t; /* its only job is a loop turn: on_turn runs after it */
+    drv_error err;
+    uint64_t seq;
+    if (drv_store_durable(c->store, &seq, &err) < 0)
+        drv_coord_fatal(c, &err);
+    if (seq == c->durable_seq)
+        return;
+    c->durable_seq = seq;
+    release_responses(c, seq);
+    drv_server_wake(c);
 }
 
+static void on_durable(uv_async_t *a)
+{
+    drv_coordinator *c = a->data;
+    if (!c->stopping)
+        durable_moved(c);
+}
+
+/* Called by the store's writer thread: only a signal to the loop. */
+static void notify_durable(void *ctx)
+{
+    drv_coordinator *c = ctx;
+    uv_async_send(&c->durable);
+}
+
+/* The end of a turn: places what can be placed, hands the turn's writes to the store's
+ * writer (the commit) and queues the responses and frames that wait for them, tagged
+ * with that commit's number: they leave once it is durable (durable_moved). The writer
+ * commits while the loop goes on with the next turns; what they write is grouped into
+ * its next commit. */
 static void on_turn(uv_check_t *handle)
 {
     drv_coordinator *c = handle->data;
@@ -146,22 +181,16 @@ static void on_turn(uv_check_t *handle)
         c->place_needed = false;
         drv_dispatch_place(c, drv_coord_now());
     }
-    if (drv_store_pending(c->store)) {
-        uint64_t now_ms = uv_now(c->loop);
-        if (now_ms < c->last_commit_ms + COMMIT_GAP_MS) {
-            /* Too soon after the last one: hold everything for the rest of the gap. */
-            if (!uv_is_active((uv_handle_t *)&c->commit_timer))
-                uv_timer_start(&c->commit_timer, on_commit_timer,
-                               c->last_commit_ms + COMMIT_GAP_MS - now_ms, 0);
-            return;
-        }
-        drv_error err;
-        if (drv_store_commit(c->store, &err) < 0)
-            drv_coord_fatal(c, &err);
-        c->last_commit_ms = now_ms;
-    }
-    release_responses(c);
+    drv_error err;
+    if (drv_store_pending(c->store) && drv_store_commit(c->store, &err) < 0)
+        drv_coord_fatal(c, &err);
+    c->frame_seq = drv_store_handed(c->store);
+    for (drv_hsession *h = c->pending; h; h = h->pend_next)
+        if (!h->wait_seq)
+            h->wait_seq = c->frame_seq;
     drv_dispatch_flush(c);
+    release_responses(c, c->durable_seq); /* those that wrote nothing new */
+    durable_moved(c);
 }
 
 /* ---- the tick: lost workers, recovery grace, rebalancing, metrics ---- */
@@ -371,14 +400,19 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
         goto fail;
     if (drv_recovery_load(c, c->started_at, err) < 0 || drv_store_commit(c->store, err) < 0)
         goto fail;
+    /* From here on the store's statements run on its writer thread (nothing is handed to
+     * it before the first turn, so it has nothing to notify before the handle exists). */
+    if (drv_store_writer_start(c->store, notify_durable, c, err) < 0 ||
+        drv_store_durable(c->store, &c->durable_seq, err) < 0)
+        goto fail;
     if (drv_server_start(c, err) < 0)
         goto fail;
 
+    uv_async_init(loop, &c->durable, on_durable);
+    c->durable.data = c;
     uv_check_init(loop, &c->turn);
     c->turn.data = c;
     uv_check_start(&c->turn, on_turn);
-    uv_timer_init(loop, &c->commit_timer);
-    c->commit_timer.data = c;
     uv_timer_init(loop, &c->tick);
     c->tick.data = c;
     uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
@@ -418,16 +452,16 @@ void drv_coordinator_stop(drv_coordinator *c, void (*done)(void *data), void *da
     drv_error err;
     if (keep_learned(c, &err) < 0)
         drv_coord_log(c, "store %s: cannot keep the learned durations: %s", c->db_path, err.msg);
-    if (drv_store_pending(c->store) && drv_store_commit(c->store, &err) < 0)
+    if (drv_store_sync(c->store, &err) < 0)
         drv_coord_log(c, "store %s: last commit failed: %s", c->db_path, err.msg);
+    drv_store_writer_quiet(c->store);
     if (c->lws)
         lws_context_destroy(c->lws); /* the first stage; see drv_coordinator_free() */
     uv_check_stop(&c->turn);
     uv_timer_stop(&c->tick);
     uv_close((uv_handle_t *)&c->turn, on_handle_closed);
     uv_close((uv_handle_t *)&c->tick, on_handle_closed);
-    uv_timer_stop(&c->commit_timer);
-    uv_close((uv_handle_t *)&c->commit_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->durable, on_handle_closed);
 }
 
 void drv_coordinator_free(drv_coordinator *c)

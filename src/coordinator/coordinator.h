@@ -3,12 +3,15 @@
  * where tests run, and the store (SQLite) keeping everything durable.
  *
  * Turns. Every request and every worker message is applied at once to the balancer
- * and written into the store's open transaction; what must be durable before the
- * world learns of it (a submission's acknowledgement, an assign naming an attempt) is
- * held. At the end of each loop turn (a uv_check handle) the coordinator places what
- * can be placed, commits the store once, and only then sends the held responses and
- * frames. A commit that fails ends the process (exit status 3): the store has only
- * what was acknowledged, and a restart recovers from it.
+ * and recorded as a store write; what must be durable before the world learns of it (a
+ * submission's acknowledgement, an assign naming an attempt, a run's counts) is held.
+ * At the end of each loop turn (a uv_check handle) the coordinator places what can be
+ * placed and hands the turn's writes to the store's writer thread as one commit; the
+ * held responses and frames are tagged with that commit and leave once the writer says
+ * it is durable (a uv_async handle), while the loop goes on with the next turns (whose
+ * writes the writer groups into its next commit). A commit that fails ends the process
+ * (exit status 3): the store has only what was acknowledged, and a restart recovers
+ * from it.
  *
  * Start and recovery. The store is opened (a lock file next to it keeps a second
  * coordinator away), then every test not final is taken back: queued ones are queued

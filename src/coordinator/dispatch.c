@@ -76,6 +76,7 @@ void drv_dispatch_forget(drv_coordinator *c, drv_tref t)
     drv_task_clear(&ct->task);
     ct->live = false;
     ct->unconfirmed = false;
+    ct->attempt_open = false;
 }
 
 /* Begins the next attempt of t on worker w. */
@@ -84,6 +85,7 @@ static void begin_attempt(drv_coordinator *c, drv_tref t, drv_wref w, double now
     drv_ctask *ct = &c->tasks[t];
     ct->task.attempts++;
     ct->unconfirmed = false;
+    ct->attempt_open = true;
     drv_dispatch_live_output(ct, NULL, 0); /* the last attempt's output is in the store */
     drv_error err;
     /* The attempt row alone: the test's row stays as it is until the test is requeued or
@@ -97,13 +99,13 @@ static void begin_attempt(drv_coordinator *c, drv_tref t, drv_wref w, double now
 /* Gives up t's current attempt on worker from (cancelling it there if it is connected). */
 static void abandon_attempt(drv_coordinator *c, drv_ctask *ct, drv_wref from)
 {
-    if (ct->task.attempts == 0)
-        return;
+    if (ct->task.attempts == 0 || !ct->attempt_open)
+        return; /* none, or it has its result */
     drv_error err;
-    int r = drv_store_attempt_abandon(c->store, ct->task.id, ct->task.attempts, &err);
-    if (r < 0)
+    if (drv_store_attempt_abandon(c->store, ct->task.id, ct->task.attempts, &err) < 0)
         drv_coord_fatal(c, &err);
-    if (r == 1 && from != DRV_REF_NONE)
+    ct->attempt_open = false;
+    if (from != DRV_REF_NONE)
         drv_dispatch_queue_cancel(c, from, ct->task.id, ct->task.attempts);
 }
 

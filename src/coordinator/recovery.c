@@ -9,7 +9,7 @@
 #define LOST_BATCH 256
 
 /* Makes t a live test of the coordinator under balancer reference ref (t is moved). */
-static void hold(drv_coordinator *c, int64_t ref, drv_task *t, int64_t run_id)
+static void hold(drv_coordinator *c, int64_t ref, drv_task *t, int64_t run_id, bool open)
 {
     drv_coord_reserve_task(c, (drv_tref)ref);
     drv_ctask *ct = &c->tasks[ref];
@@ -18,6 +18,7 @@ static void hold(drv_coordinator *c, int64_t ref, drv_task *t, int64_t run_id)
     ct->run_id = run_id;
     ct->live = true;
     ct->unconfirmed = false;
+    ct->attempt_open = open;
     drv_idmap_put(&c->by_id, ct->task.id, (uint32_t)ref);
 }
 
@@ -37,7 +38,7 @@ static int requeue(drv_coordinator *c, drv_task *t, int64_t run_id, double now, 
             .state = DRV_TASK_FAILED, .attempts = t->attempts, .reason = e.msg, .finished_at = now};
         return drv_store_task_update_state(c->store, t->id, &f, err);
     }
-    hold(c, ref, t, run_id);
+    hold(c, ref, t, run_id, false);
     return 0;
 }
 
@@ -129,7 +130,7 @@ void drv_recovery_hello(drv_coordinator *c, drv_wref w, const drv_attempt_ref *r
                 drv_coord_fatal(c, &err);
             continue;
         }
-        hold(c, ref, &o->task, o->run_id);
+        hold(c, ref, &o->task, o->run_id, true);
     }
     /* Everything the balancer has on this worker is unconfirmed until listed. */
     bool any = false;
@@ -187,10 +188,9 @@ void drv_recovery_settle(drv_coordinator *c, drv_wref w, double now)
                               .output_tail = "the worker no longer had this test after"
                                              " reconnecting"};
         drv_error err;
-        int rec =
-            drv_store_attempt_finish(c->store, ct->task.id, ct->task.attempts, &r, NULL, &err);
-        if (rec < 0)
+        if (drv_store_attempt_finish(c->store, ct->task.id, ct->task.attempts, &r, NULL, &err) < 0)
             drv_coord_fatal(c, &err);
+        ct->attempt_open = false;
         drv_result res = {.exit_code = -1, .infra_failure = true};
         drv_decision d;
         drv_health before = drv_balancer_worker(c->bal, w)->health;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "coordinator/coord.h"
 
@@ -39,6 +40,7 @@ static void http_reset(drv_hsession *h)
     h->body_too_large = false;
     h->headers_sent = false;
     h->waiting_commit = false;
+    h->wait_seq = 0;
     h->in_request = false;
     h->status = 0;
     h->path[0] = h->query[0] = h->auth[0] = '\0';
@@ -80,6 +82,20 @@ static void http_dispatch(drv_coordinator *c, drv_hsession *h)
     }
 }
 
+/* A client that sent "Expect: 100-continue" (curl does for bodies over 1 MiB) holds the
+ * body back until it hears "100 Continue", or for a second (curl) when it never does. */
+static void http_continue(struct lws *wsi)
+{
+    char expect[32];
+    if (lws_hdr_copy(wsi, expect, sizeof expect, WSI_TOKEN_HTTP_EXPECT) <= 0 ||
+        strcasecmp(expect, "100-continue") != 0)
+        return;
+    static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    unsigned char buf[LWS_PRE + sizeof line];
+    memcpy(buf + LWS_PRE, line, sizeof line - 1);
+    lws_write(wsi, buf + LWS_PRE, sizeof line - 1, LWS_WRITE_HTTP);
+}
+
 static void http_begin(drv_coordinator *c, drv_hsession *h, struct lws *wsi, const char *uri)
 {
     http_reset(h);
@@ -114,9 +130,11 @@ static void http_begin(drv_coordinator *c, drv_hsession *h, struct lws *wsi, con
         length = atoll(cl);
     if (length > 0 && (unsigned long long)length > c->opt.max_body) {
         h->body_too_large = true;
-        http_dispatch(c, h);
+        http_dispatch(c, h); /* a final answer instead of 100 Continue: nothing is sent */
     } else if (length <= 0) {
         http_dispatch(c, h);
+    } else {
+        http_continue(wsi);
     }
 }
 
@@ -224,6 +242,7 @@ void drv_server_queue(drv_wsession *s, const char *text, size_t len)
 {
     drv_frame *f = drv_xmalloc(sizeof *f + LWS_PRE + len);
     f->next = NULL;
+    f->seq = drv_server_coord(s->wsi)->frame_seq;
     f->len = len;
     memcpy(f->buf + LWS_PRE, text, len);
     if (s->out_tail)
@@ -301,11 +320,50 @@ static int ws_receive(drv_coordinator *c, drv_wsession *s, struct lws *wsi, cons
     return 0;
 }
 
-static int ws_write(drv_wsession *s, struct lws *wsi)
+/* Puts s on the list of sessions woken when a commit is durable. */
+static void block(drv_coordinator *c, drv_wsession *s)
+{
+    if (s->blocked)
+        return;
+    s->blocked = true;
+    s->blocked_next = c->blocked;
+    c->blocked = s;
+}
+
+static void unblock(drv_coordinator *c, drv_wsession *s)
+{
+    if (!s->blocked)
+        return;
+    for (drv_wsession **p = &c->blocked; *p; p = &(*p)->blocked_next)
+        if (*p == s) {
+            *p = s->blocked_next;
+            break;
+        }
+    s->blocked = false;
+    s->blocked_next = NULL;
+}
+
+void drv_server_wake(drv_coordinator *c)
+{
+    while (c->blocked) {
+        drv_wsession *s = c->blocked;
+        c->blocked = s->blocked_next;
+        s->blocked = false;
+        s->blocked_next = NULL;
+        lws_callback_on_writable(s->wsi);
+    }
+}
+
+/* Writes the next frame of s, unless it waits for a commit that is not durable yet. */
+static int ws_write(drv_coordinator *c, drv_wsession *s, struct lws *wsi)
 {
     drv_frame *f = s->out_head;
     if (!f)
         return 0;
+    if (f->seq > c->durable_seq) {
+        block(c, s);
+        return 0;
+    }
     if (lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) < (int)f->len)
         return -1;
     s->out_head = f->next;
@@ -344,9 +402,10 @@ static int cb_worker(struct lws *wsi, enum lws_callback_reasons reason, void *us
             return 0;
         return ws_receive(drv_server_coord(wsi), s, wsi, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return ws_write(s, wsi);
+        return ws_write(drv_server_coord(wsi), s, wsi);
     case LWS_CALLBACK_CLOSED:
         drv_channel_closed(drv_server_coord(wsi), s);
+        unblock(drv_server_coord(wsi), s);
         free_frames(s);
         s->wsi = NULL;
         return 0;

@@ -3,8 +3,9 @@
  *
  * Durability model. The store keeps one write transaction open at a time. It is begun
  * lazily by the first write (BEGIN IMMEDIATE) and ended by drv_store_commit(), which the
- * coordinator calls once per loop turn; only after it returns 0 does the coordinator
- * acknowledge that turn's submissions and send that turn's dispatches and results.
+ * coordinator calls once per loop turn; only once that commit is durable (at once
+ * without a writer thread, see below; when drv_store_durable() reaches it with one) does
+ * the coordinator acknowledge that turn's submissions and send its dispatches.
  * Rule for callers: send nothing that names a task or an attempt (an acknowledgement, a
  * dispatch) before the commit that wrote it. Otherwise a kill -9 between the send and the
  * commit lets a restarted coordinator give the same id to another test.
@@ -82,7 +83,22 @@
  * Structs filled for the caller (drv_store_task_detail, drv_store_run_summary) are owned
  * by the caller and released with their *_clear() function.
  *
- * Not thread-safe: one store per thread (the coordinator's loop thread). */
+ * The writer thread (drv_store_writer_start). By default every write is executed at
+ * once in the open transaction. The coordinator starts a writer instead: writes are
+ * then recorded (their values copied) and drv_store_commit() hands the turn's writes to
+ * a thread of the store's own, which executes and commits them on its own connection
+ * while the caller goes on; drv_store_durable() tells how far that got, and the notify
+ * callback (called on the writer thread) says when it moved. Queries then read on a
+ * second connection and see what is committed, not the writes still queued. Ids are
+ * given by the store either way (the next task and run ids are kept in memory), so a
+ * write needs no answer from SQLite; the guarded writes (started, abandon, finish) are
+ * then only queued and return 1, and the caller decides from what it knows (the
+ * coordinator knows which attempt of each test is open). A failure of the writer (a
+ * full disk, an I/O error) rolls its transaction back and stops it; every later commit
+ * or durability query returns -1 with the error.
+ *
+ * Not thread-safe: one store per thread (the coordinator's loop thread); the writer
+ * thread is the store's own. */
 #ifndef DRV_COORDINATOR_STORE_H
 #define DRV_COORDINATOR_STORE_H
 
@@ -129,7 +145,9 @@ const char *drv_store_path(const drv_store *s);
 /* Commits the open transaction, making every write since the last commit durable.
  * Nothing open: returns 0 and does nothing. On failure returns -1 with SQLite's message
  * in err; the transaction is rolled back, so none of its writes are in the store and
- * the caller must not acknowledge them. */
+ * the caller must not acknowledge them. With the writer: hands the writes to it and
+ * returns at once (durable later; see drv_store_durable), -1 only when the writer has
+ * failed already. */
 int drv_store_commit(drv_store *s, drv_error *err);
 
 /* Discards every write since the last commit. Nothing open: a no-op. Returns 0, or -1
@@ -148,6 +166,33 @@ int drv_store_mark(drv_store *s, drv_error *err);
 int drv_store_mark_release(drv_store *s, drv_error *err);
 int drv_store_mark_undo(drv_store *s, drv_error *err);
 
+/* ---- the writer thread (see above) ---- */
+
+/* Called on the writer thread after each commit or failure of the writer, with the
+ * store's mutex held: it must only signal (uv_async_send, a write to an eventfd). */
+typedef void (*drv_store_notify_fn)(void *ctx);
+
+/* Starts the writer: opens the connection for reads (an in-memory store cannot have
+ * one) and the thread. Nothing may be pending (commit first). Returns 0 or -1 with err
+ * filled. drv_store_close() stops it after it has written what it was handed. */
+int drv_store_writer_start(drv_store *s, drv_store_notify_fn notify, void *ctx, drv_error *err);
+
+/* No notify call after this returns (one in progress is waited for): for a caller that
+ * is going away while the writer finishes. */
+void drv_store_writer_quiet(drv_store *s);
+
+/* The number of the newest commit made (without a writer) or handed to the writer: the
+ * writes made before the last drv_store_commit() are durable once drv_store_durable()
+ * reaches it. */
+uint64_t drv_store_handed(const drv_store *s);
+
+/* Sets *seq (may be NULL) to the number of the newest commit that is durable. Returns 0,
+ * or -1 with err filled when the writer failed. */
+int drv_store_durable(drv_store *s, uint64_t *seq, drv_error *err);
+
+/* Commits and waits until everything is durable. Returns 0 or -1 with err filled. */
+int drv_store_sync(drv_store *s, drv_error *err);
+
 /* ---- writes (each joins the open transaction, beginning it if needed) ---- */
 
 /* Creates a run named name (NULL stores NULL) at time created_at. Returns its id (> 0),
@@ -155,11 +200,12 @@ int drv_store_mark_undo(drv_store *s, drv_error *err);
 int64_t drv_store_run_create(drv_store *s, const char *name, double created_at, drv_error *err);
 
 /* Inserts task t as a test of run run_id (0: no run) submitted at submitted_at, with
- * state t->state and attempts t->attempts. t->id 0 lets SQLite choose the id; any other
- * value is used as the id (an id already used fails). Tag ids in t->req are written by
- * name using tags. Returns the task's id (> 0), or -1 with err filled when the run does
- * not exist, a string is not valid UTF-8, a tag id is not in tags, or SQLite fails;
- * nothing is written then. */
+ * state t->state and attempts t->attempts. t->id 0 gives it the next id (one more than
+ * the largest ever committed or written since); any other value is used as the id (an
+ * id already used fails; with the writer, any id below the next one is refused). Tag ids in t->req
+ * are written by name using tags. Returns the task's id (> 0), or -1 with err filled when the run
+ * does not exist, a string is not valid UTF-8, a tag id is not in tags, or SQLite fails; nothing is
+ * written then. */
 int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
                               const drv_tag_table *tags, double submitted_at, drv_error *err);
 
@@ -264,7 +310,8 @@ int64_t drv_store_event_append(drv_store *s, double t, const char *kind, uint64_
 /* Appends one sample of metric name at time t. Returns 0, or -1 with err filled. */
 int drv_store_metric_append(drv_store *s, double t, const char *name, double value, drv_error *err);
 
-/* ---- queries (see the open transaction's writes too) ---- */
+/* ---- queries (see the open transaction's writes too; with the writer, what is
+ * committed) ---- */
 
 /* One non-final task found at start. task is owned by the store for the duration of
  * the callback; the callback may take it with `*mine = *r->task; drv_task_init(r->task);`

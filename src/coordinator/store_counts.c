@@ -161,8 +161,13 @@ void drv_store_live_update(drv_store *s, int64_t id, drv_task_state st)
     set_byte(s, id, (uint8_t)~ROW_STATE, (uint8_t)st);
 }
 
-void drv_store_live_attempt(drv_store *s, int64_t id, int open)
+void drv_store_live_attempt(drv_store *s, int64_t id, int open, int only_if)
 {
+    drv_store_live *l = s->live;
+    if (only_if != DRV_STORE_OPEN_ANY && l && l->first_id && id >= l->first_id &&
+        (uint64_t)(id - l->first_id) < l->n &&
+        l->state[id - l->first_id] >> OPEN_BITS != (uint8_t)only_if)
+        return; /* the guarded write will not change the row either */
     set_byte(s, id, ROW_STATE, (uint8_t)(open << OPEN_BITS));
 }
 

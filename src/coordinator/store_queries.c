@@ -426,8 +426,8 @@ int drv_store_worker_health_get(drv_store *s, const char *name, drv_health *heal
                                 size_t len, drv_error *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, "SELECT health, health_reason FROM workers WHERE name = ?1", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->rd->db, "SELECT health, health_reason FROM workers WHERE name = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
         return drv_store_fail(s, err, "cannot read a worker's health");
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st), out = 0;
@@ -449,8 +449,8 @@ int drv_store_worker_health_get(drv_store *s, const char *name, drv_health *heal
 int64_t drv_store_run_ids(drv_store *s, uint32_t limit, int64_t *out, drv_error *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, "SELECT id FROM runs ORDER BY id DESC LIMIT ?1", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(s->rd->db, "SELECT id FROM runs ORDER BY id DESC LIMIT ?1", -1, &st,
+                           NULL) != SQLITE_OK)
         return drv_store_fail(s, err, "cannot list runs");
     sqlite3_bind_int64(st, 1, limit);
     int64_t n = 0;

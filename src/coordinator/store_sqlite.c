@@ -175,7 +175,7 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_SAVEPOINT] = "SAVEPOINT drv_mark",
     [ST_RELEASE] = "RELEASE drv_mark",
     [ST_ROLLBACK_TO] = "ROLLBACK TO drv_mark",
-    [ST_RUN_INSERT] = "INSERT INTO runs (name, created_at) VALUES (?1, ?2)",
+    [ST_RUN_INSERT] = "INSERT INTO runs (id, name, created_at) VALUES (?1, ?2, ?3)",
     [ST_TASK_INSERT] =
         "INSERT INTO tasks (id, run_id, name, argv, env, cwd, requirements, priority, timeout_s,"
         " max_retries, retry_on_failure, model_id, family, test_type, batch_size, labels, state,"
@@ -188,9 +188,10 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
                          " VALUES (?1, ?2, ?3, 'assigned', ?4)",
     [ST_ATTEMPT_STATE] = "SELECT state FROM attempts WHERE task_id = ?1 AND attempt = ?2",
     [ST_ATTEMPT_STARTED] = "UPDATE attempts SET state = 'running', started_at = ?3"
-                           " WHERE task_id = ?1 AND attempt = ?2",
+                           " WHERE task_id = ?1 AND attempt = ?2 AND state = 'assigned'",
     [ST_ATTEMPT_ABANDON] = "UPDATE attempts SET state = 'abandoned'"
-                           " WHERE task_id = ?1 AND attempt = ?2",
+                           " WHERE task_id = ?1 AND attempt = ?2"
+                           " AND (state = 'assigned' OR state = 'running')",
     [ST_ATTEMPT_FINISH] =
         "UPDATE attempts SET state = 'finished', finished_at = ?3, exit_code = ?4, signal = ?5,"
         " timed_out = ?6, infra_failure = ?7, duration_s = ?8, peak_memory_kb = ?9,"
@@ -254,21 +255,24 @@ static void list_sql(int mask, char *buf, size_t len)
  * SQLite cannot prepare it. The statement stays owned by the store. */
 sqlite3_stmt *drv_store_stmt(drv_store *s, drv_store_stmt_id id, drv_error *err)
 {
-    if (s->stmts[id])
-        return s->stmts[id];
+    /* Writes (and the state lookup the synchronous writes make) on the write connection,
+     * the rest on the read connection (the same one without a writer). */
+    drv_store_conn *k = id <= ST_LEARNED_SAVE ? &s->wr : s->rd;
+    if (k->stmts[id])
+        return k->stmts[id];
     char buf[1024];
     const char *sql = stmt_sql[id < ST_LIST_FIRST ? id : 0];
     if (id >= ST_LIST_FIRST) {
         list_sql((int)(id - ST_LIST_FIRST), buf, sizeof buf);
         sql = buf;
     }
-    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[id], NULL) !=
+    if (sqlite3_prepare_v3(k->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &k->stmts[id], NULL) !=
         SQLITE_OK) {
-        s->stmts[id] = NULL;
-        drv_error_set(err, "%s: cannot prepare a store query: %s", s->path, sqlite3_errmsg(s->db));
+        k->stmts[id] = NULL;
+        drv_error_set(err, "%s: cannot prepare a store query: %s", s->path, sqlite3_errmsg(k->db));
         return NULL;
     }
-    return s->stmts[id];
+    return k->stmts[id];
 }
 
 /* Resets st for its next use and drops its bindings (some point into the caller's
@@ -281,19 +285,38 @@ void drv_store_reset(sqlite3_stmt *st)
     }
 }
 
-/* Fills err with "path: what: SQLite's message" and returns -1. When the failure ended
- * the open transaction (SQLite rolls back on I/O errors, a full disk, out of memory),
- * the message says that the uncommitted writes are gone. */
+/* The open transaction ended without the store's commit (a rollback, asked for or
+ * made by SQLite after an error): what the store remembered of it goes too. */
+static void txn_lost(drv_store *s)
+{
+    s->in_txn = false;
+    s->n_marks = 0;
+    s->ids = s->ids_committed;
+    s->log.n_ops = s->log.n_vals = s->log.n_text = 0;
+    drv_store_live_rollback(s);
+}
+
+/* Fills err with "path: what: SQLite's message" (of the read connection) and returns
+ * -1. */
 int drv_store_fail(drv_store *s, drv_error *err, const char *what)
 {
+    if (s->rd == &s->wr)
+        return drv_store_write_fail(s, err, what);
+    return drv_error_set(err, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->rd->db));
+}
+
+/* Fills err with "path: what: SQLite's message" (of the write connection) and returns
+ * -1. When the failure ended the open transaction of the synchronous mode (SQLite rolls
+ * back on I/O errors, a full disk, out of memory), the message says that the
+ * uncommitted writes are gone. On the writer thread it only fills err. */
+int drv_store_write_fail(drv_store *s, drv_error *err, const char *what)
+{
     const char *lost = "";
-    if (s->in_txn && sqlite3_get_autocommit(s->db)) {
-        s->in_txn = false;
-        s->marks = 0;
-        drv_store_live_rollback(s);
+    if (!s->writer && s->in_txn && sqlite3_get_autocommit(s->wr.db)) {
+        txn_lost(s);
         lost = " (the open transaction was rolled back: its uncommitted writes are lost)";
     }
-    return drv_error_set(err, "%s: %s: %s%s", s->path, what, sqlite3_errmsg(s->db), lost);
+    return drv_error_set(err, "%s: %s: %s%s", s->path, what, sqlite3_errmsg(s->wr.db), lost);
 }
 
 /* Runs a statement that returns no rows (or whose rows are ignored) to completion and
@@ -304,7 +327,7 @@ static int run_stmt(drv_store *s, sqlite3_stmt *st, const char *what, drv_error 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         ;
     if (rc != SQLITE_DONE) {
-        drv_store_fail(s, err, what);
+        drv_store_write_fail(s, err, what);
         drv_store_reset(st);
         return -1;
     }
@@ -320,14 +343,16 @@ static int exec_cached(drv_store *s, drv_store_stmt_id id, const char *what, drv
 }
 
 /* Begins the write transaction unless one is open. Returns 0 or -1 with err filled (for
- * example "database is locked" when another connection writes past the busy timeout). */
-static int begin_write(drv_store *s, drv_error *err)
+ * example "database is locked" when another connection writes past the busy timeout).
+ * On the writer thread it only begins. */
+int drv_store_begin_write(drv_store *s, drv_error *err)
 {
-    if (!sqlite3_get_autocommit(s->db))
+    if (!sqlite3_get_autocommit(s->wr.db))
         return 0;
-    s->in_txn = false;
-    s->marks = 0;
-    drv_store_live_rollback(s); /* a transaction that ended without our commit was undone */
+    if (s->writer)
+        return exec_cached(s, ST_BEGIN, "cannot begin a write transaction", err);
+    if (s->in_txn)
+        txn_lost(s); /* a transaction that ended without our commit was undone */
     if (exec_cached(s, ST_BEGIN, "cannot begin a write transaction", err) < 0)
         return -1;
     s->in_txn = true;
@@ -340,8 +365,8 @@ static int begin_write(drv_store *s, drv_error *err)
 static int exec_script(drv_store *s, const char *sql, const char *what, drv_error *err)
 {
     char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        drv_error_set(err, "%s: %s: %s", s->path, what, msg ? msg : sqlite3_errmsg(s->db));
+    if (sqlite3_exec(s->wr.db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        drv_error_set(err, "%s: %s: %s", s->path, what, msg ? msg : sqlite3_errmsg(s->wr.db));
         sqlite3_free(msg);
         return -1;
     }
@@ -352,15 +377,15 @@ static int exec_script(drv_store *s, const char *sql, const char *what, drv_erro
 static int query_int(drv_store *s, const char *sql, int64_t *out, const char *what, drv_error *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        drv_error_set(err, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+    if (sqlite3_prepare_v2(s->wr.db, sql, -1, &st, NULL) != SQLITE_OK) {
+        drv_error_set(err, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->wr.db));
         sqlite3_finalize(st);
         return -1;
     }
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         drv_error_set(err, "%s: %s: %s", s->path, what,
-                      rc == SQLITE_DONE ? "no result" : sqlite3_errmsg(s->db));
+                      rc == SQLITE_DONE ? "no result" : sqlite3_errmsg(s->wr.db));
         sqlite3_finalize(st);
         return -1;
     }
@@ -373,11 +398,11 @@ static int query_int(drv_store *s, const char *sql, int64_t *out, const char *wh
  * statement that reads the file is here, so "file is not a database" is reported here. */
 static int configure(drv_store *s, const drv_store_options *opt, drv_error *err)
 {
-    sqlite3_busy_timeout(s->db, opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 5000);
+    sqlite3_busy_timeout(s->wr.db, opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 5000);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v2(s->wr.db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW) {
-        drv_error_set(err, "%s: cannot open the store: %s", s->path, sqlite3_errmsg(s->db));
+        drv_error_set(err, "%s: cannot open the store: %s", s->path, sqlite3_errmsg(s->wr.db));
         sqlite3_finalize(st);
         return -1;
     }
@@ -444,7 +469,7 @@ static int migrate(drv_store *s, drv_error *err)
     }
     return exec_script(s, "COMMIT", "cannot write the schema", err);
 err:
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_exec(s->wr.db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
 }
 
@@ -470,34 +495,50 @@ drv_store *drv_store_open_with(const char *path, const drv_store_options *opt, d
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     drv_store *s = drv_xcalloc(1, sizeof *s);
     s->path = drv_xstrdup(path);
-    int rc = sqlite3_open_v2(path, &s->db,
+    int rc = sqlite3_open_v2(path, &s->wr.db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
                                  SQLITE_OPEN_EXRESCODE,
                              NULL);
     if (rc != SQLITE_OK) {
         drv_error_set(err, "%s: cannot open the store: %s", path,
-                      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+                      s->wr.db ? sqlite3_errmsg(s->wr.db) : sqlite3_errstr(rc));
         goto err;
     }
-    if (configure(s, opt, err) < 0 || migrate(s, err) < 0)
+    s->rd = &s->wr;
+    if (configure(s, opt, err) < 0 || migrate(s, err) < 0 ||
+        query_int(s, "SELECT coalesce(max(id), 0) + 1 FROM tasks", &s->ids.task,
+                  "cannot read the tasks", err) < 0 ||
+        query_int(s, "SELECT coalesce(max(id), 0) + 1 FROM runs", &s->ids.run,
+                  "cannot read the runs", err) < 0)
         goto err;
+    s->ids_committed = s->ids;
     return s;
 err:
     drv_store_close(s);
     return NULL;
 }
 
-/* Rolls back what is uncommitted, finalizes the statements, closes the file. */
+static void conn_close(drv_store_conn *k)
+{
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(k->stmts[i]);
+    sqlite3_close(k->db);
+}
+
+/* Lets the writer finish what it was handed, rolls back what is uncommitted, finalizes
+ * the statements, closes the file. */
 void drv_store_close(drv_store *s)
 {
     if (!s)
         return;
-    if (s->db && !sqlite3_get_autocommit(s->db))
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    for (int i = 0; i < ST_COUNT; i++)
-        sqlite3_finalize(s->stmts[i]);
-    sqlite3_close(s->db);
+    drv_store_writer_stop(s);
+    if (s->wr.db && !sqlite3_get_autocommit(s->wr.db))
+        sqlite3_exec(s->wr.db, "ROLLBACK", NULL, NULL, NULL);
+    conn_close(&s->rconn);
+    conn_close(&s->wr);
+    drv_store_log_free(&s->log);
     drv_store_live_free(s);
+    free(s->marks);
     free(s->path);
     free(s);
 }
@@ -510,67 +551,86 @@ const char *drv_store_path(const drv_store *s)
 
 /* ---- transactions ---- */
 
-/* Commits the open transaction; on failure rolls it back so the store is never left
- * half-way (see store.h). */
+/* Commits the open transaction, or hands the turn's writes to the writer; on failure
+ * rolls it back so the store is never left half-way (see store.h). */
 int drv_store_commit(drv_store *s, drv_error *err)
 {
-    if (sqlite3_get_autocommit(s->db)) {
+    if (s->writer)
+        return drv_store_writer_commit(s, err);
+    if (sqlite3_get_autocommit(s->wr.db)) {
         s->in_txn = false;
         return 0;
     }
     if (exec_cached(s, ST_COMMIT, "cannot commit", err) < 0) {
-        if (!sqlite3_get_autocommit(s->db))
-            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        s->in_txn = false;
-        s->marks = 0;
-        drv_store_live_rollback(s);
+        if (!sqlite3_get_autocommit(s->wr.db))
+            sqlite3_exec(s->wr.db, "ROLLBACK", NULL, NULL, NULL);
+        txn_lost(s);
         return drv_error_prefix(err, "nothing of this transaction was stored");
     }
     s->in_txn = false;
-    s->marks = 0;
+    s->n_marks = 0;
+    s->ids_committed = s->ids;
+    s->commits++;
     drv_store_live_commit(s);
     return 0;
 }
 
-/* Rolls back the open transaction, if any. */
+/* Rolls back the open transaction (or drops the writes not yet handed to the writer). */
 int drv_store_rollback(drv_store *s, drv_error *err)
 {
-    if (sqlite3_get_autocommit(s->db)) {
+    if (s->writer) {
+        txn_lost(s);
+        return 0;
+    }
+    if (sqlite3_get_autocommit(s->wr.db)) {
         s->in_txn = false;
         return 0;
     }
     int rc = exec_cached(s, ST_ROLLBACK, "cannot roll back", err);
-    s->in_txn = false;
-    s->marks = 0;
-    if (sqlite3_get_autocommit(s->db))
-        drv_store_live_rollback(s);
+    if (sqlite3_get_autocommit(s->wr.db))
+        txn_lost(s);
     return rc;
 }
 
-/* True while uncommitted writes exist. */
+/* True while uncommitted writes exist (with the writer: writes not yet handed to it). */
 bool drv_store_pending(const drv_store *s)
 {
-    return !sqlite3_get_autocommit(s->db);
+    if (s->writer)
+        return s->log.n_ops > 0;
+    return !sqlite3_get_autocommit(s->wr.db);
 }
 
-/* Sets a savepoint inside the (possibly new) write transaction. */
+/* Sets a mark: where the log and the ids stand, and (synchronous) a savepoint inside
+ * the (possibly new) write transaction. */
 int drv_store_mark(drv_store *s, drv_error *err)
 {
-    if (begin_write(s, err) < 0 || exec_cached(s, ST_SAVEPOINT, "cannot set a mark", err) < 0)
+    if (!s->writer && (drv_store_begin_write(s, err) < 0 ||
+                       exec_cached(s, ST_SAVEPOINT, "cannot set a mark", err) < 0))
         return -1;
-    s->marks++;
+    if (s->n_marks == s->cap_marks) {
+        s->cap_marks = s->cap_marks ? s->cap_marks * 2 : 4;
+        s->marks = drv_xrealloc(s->marks, s->cap_marks * sizeof *s->marks);
+    }
+    s->marks[s->n_marks++] = (drv_store_mark_at){
+        .n_ops = s->log.n_ops, .n_vals = s->log.n_vals, .n_text = s->log.n_text, .ids = s->ids};
     drv_store_live_mark(s);
     return 0;
+}
+
+/* Whether a mark is set (and, synchronous, its transaction still open). */
+static bool mark_set(const drv_store *s)
+{
+    return s->n_marks > 0 && (s->writer || !sqlite3_get_autocommit(s->wr.db));
 }
 
 /* Keeps the writes since the last mark and forgets the mark; no mark: error. */
 int drv_store_mark_release(drv_store *s, drv_error *err)
 {
-    if (s->marks == 0 || sqlite3_get_autocommit(s->db))
+    if (!mark_set(s))
         return drv_error_set(err, "%s: release of a mark that was not set", s->path);
-    if (exec_cached(s, ST_RELEASE, "cannot release a mark", err) < 0)
+    if (!s->writer && exec_cached(s, ST_RELEASE, "cannot release a mark", err) < 0)
         return -1;
-    s->marks--;
+    s->n_marks--;
     drv_store_live_mark_release(s);
     return 0;
 }
@@ -578,12 +638,18 @@ int drv_store_mark_release(drv_store *s, drv_error *err)
 /* Drops the writes since the last mark and forgets the mark; no mark: error. */
 int drv_store_mark_undo(drv_store *s, drv_error *err)
 {
-    if (s->marks == 0 || sqlite3_get_autocommit(s->db))
+    if (!mark_set(s))
         return drv_error_set(err, "%s: undo to a mark that was not set", s->path);
-    if (exec_cached(s, ST_ROLLBACK_TO, "cannot undo to a mark", err) < 0 ||
-        exec_cached(s, ST_RELEASE, "cannot undo to a mark", err) < 0)
+    if (!s->writer && (exec_cached(s, ST_ROLLBACK_TO, "cannot undo to a mark", err) < 0 ||
+                       exec_cached(s, ST_RELEASE, "cannot undo to a mark", err) < 0))
         return -1;
-    s->marks--;
+    const drv_store_mark_at *m = &s->marks[--s->n_marks];
+    if (s->writer) {
+        s->log.n_ops = m->n_ops;
+        s->log.n_vals = m->n_vals;
+        s->log.n_text = m->n_text;
+    }
+    s->ids = m->ids;
     drv_store_live_mark_undo(s);
     return 0;
 }
@@ -874,51 +940,39 @@ int drv_store_caps_decode(const char *text, drv_tag_table *tags, drv_capabilitie
 /* ---- writes ---- */
 
 /* Binds text, or NULL for a NULL pointer. The string must outlive the step. */
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
+/* Records a non-zero id, or NULL for 0. */
+static void rec_id(drv_store *s, int64_t v)
 {
     if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+        drv_store_rec_int(s, v);
     else
-        sqlite3_bind_null(st, i);
+        drv_store_rec_null(s);
 }
 
-/* Binds a non-zero id, or NULL for 0. */
-static void bind_id(sqlite3_stmt *st, int i, int64_t v)
-{
-    if (v)
-        sqlite3_bind_int64(st, i, v);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-/* Binds a time, or NULL for 0 (not happened). */
-static void bind_time(sqlite3_stmt *st, int i, double t)
+/* Records a time, or NULL for 0 (not happened). */
+static void rec_time(drv_store *s, double t)
 {
     if (t != 0)
-        sqlite3_bind_double(st, i, t);
+        drv_store_rec_double(s, t);
     else
-        sqlite3_bind_null(st, i);
+        drv_store_rec_null(s);
 }
 
-/* Creates a run. */
+/* Creates a run, with the next id. */
 int64_t drv_store_run_create(drv_store *s, const char *name, double created_at, drv_error *err)
 {
-    if (begin_write(s, err) < 0)
+    int64_t id = s->ids.run;
+    drv_store_rec_begin(s, ST_RUN_INSERT, "cannot create a run");
+    drv_store_rec_int(s, id);
+    drv_store_rec_text(s, name);
+    drv_store_rec_double(s, created_at);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
         return -1;
-    sqlite3_stmt *st = drv_store_stmt(s, ST_RUN_INSERT, err);
-    if (!st)
-        return -1;
-    bind_text(st, 1, name);
-    sqlite3_bind_double(st, 2, created_at);
-    if (run_stmt(s, st, "cannot create a run", err) < 0)
-        return -1;
-    int64_t id = sqlite3_last_insert_rowid(s->db);
+    s->ids.run = id + 1;
     drv_store_live_run_created(s, id);
     return id;
 }
 
-/* Inserts a task (see store.h): encodes its vectors and requirements, then one INSERT
- * (the run's counter follows through a trigger, so it is all or nothing). */
 /* How an error names task t: by id when it has one, else by name. Written only when
  * something failed (inserting 100,000 tests must not print 500,000 strings). */
 static void task_what(const drv_task *t, char *what, size_t len)
@@ -929,6 +983,8 @@ static void task_what(const drv_task *t, char *what, size_t len)
         snprintf(what, len, "task \"%.120s\"", t->name ? t->name : "(unnamed)");
 }
 
+/* Inserts a task (see store.h): encodes its vectors and requirements, then one INSERT
+ * (the run's counter follows through a trigger, so it is all or nothing). */
 int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
                               const drv_tag_table *tags, double submitted_at, drv_error *err)
 {
@@ -938,6 +994,15 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
         if (t->id > INT64_MAX)
             return drv_error_set(err, "%s: id too large for the store", what);
         return drv_error_set(err, "%s: unknown state %d", what, (int)t->state);
+    }
+    if (s->writer && run_id >= s->ids.run) {
+        task_what(t, what, sizeof what);
+        return drv_error_set(err, "%s: run %" PRId64 ": no such run", what, run_id);
+    }
+    if (s->writer && t->id && (int64_t)t->id < s->ids.task) {
+        /* Ids below the next one may be taken: only SQLite could tell, later. */
+        task_what(t, what, sizeof what);
+        return drv_error_set(err, "%s: the id may be used by another task", what);
     }
 
     char *argv = NULL, *env = NULL, *labels = NULL, *req = NULL;
@@ -950,44 +1015,43 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
         drv_error_prefix(err, "%s", what);
         goto out;
     }
-    if (begin_write(s, err) < 0)
-        goto out;
-    sqlite3_stmt *st = drv_store_stmt(s, ST_TASK_INSERT, err);
-    if (!st)
-        goto out;
-    bind_id(st, 1, (int64_t)t->id);
-    bind_id(st, 2, run_id);
-    bind_text(st, 3, t->name);
-    bind_text(st, 4, argv);
-    bind_text(st, 5, env);
-    bind_text(st, 6, t->cwd);
-    bind_text(st, 7, req);
-    sqlite3_bind_int(st, 8, t->priority);
-    sqlite3_bind_double(st, 9, t->timeout_s);
-    sqlite3_bind_int64(st, 10, t->max_retries);
-    sqlite3_bind_int(st, 11, t->retry_on_failure);
-    bind_text(st, 12, t->model_id);
-    sqlite3_bind_int(st, 13, t->family);
-    bind_text(st, 14, t->test_type);
-    sqlite3_bind_int64(st, 15, t->batch_size);
-    bind_text(st, 16, labels);
-    bind_text(st, 17, drv_task_state_name(t->state));
-    sqlite3_bind_int64(st, 18, t->attempts);
-    sqlite3_bind_double(st, 19, submitted_at);
-    int rc = sqlite3_step(st);
+    int64_t give = t->id ? (int64_t)t->id : s->ids.task;
+    drv_store_rec_begin(s, ST_TASK_INSERT, "cannot insert a task");
+    drv_store_rec_int(s, give);
+    rec_id(s, run_id);
+    drv_store_rec_text(s, t->name);
+    drv_store_rec_text(s, argv);
+    drv_store_rec_text(s, env);
+    drv_store_rec_text(s, t->cwd);
+    drv_store_rec_text(s, req);
+    drv_store_rec_int(s, t->priority);
+    drv_store_rec_double(s, t->timeout_s);
+    drv_store_rec_int(s, t->max_retries);
+    drv_store_rec_int(s, t->retry_on_failure);
+    drv_store_rec_text(s, t->model_id);
+    drv_store_rec_int(s, t->family);
+    drv_store_rec_text(s, t->test_type);
+    drv_store_rec_int(s, t->batch_size);
+    drv_store_rec_text(s, labels);
+    drv_store_rec_text(s, drv_task_state_name(t->state));
+    drv_store_rec_int(s, t->attempts);
+    drv_store_rec_double(s, submitted_at);
+    int rc = drv_store_rec_end(s, err);
     if (rc == SQLITE_DONE) {
-        id = sqlite3_last_insert_rowid(s->db);
+        id = give;
+        if (id >= s->ids.task)
+            s->ids.task = id + 1;
         drv_store_live_insert(s, id, run_id, t->state);
     } else {
         task_what(t, what, sizeof what);
-        if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+        int ext = sqlite3_extended_errcode(s->wr.db);
+        if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
             drv_error_set(err, "%s: run %" PRId64 ": no such run", what, run_id);
-        else if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
+        else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
             drv_error_set(err, "%s: the id is already used by another task", what);
         else
-            drv_store_fail(s, err, what);
+            drv_error_prefix(err, "%s", what);
     }
-    drv_store_reset(st);
 out:
     free(argv);
     free(env);
@@ -1002,25 +1066,25 @@ int drv_store_task_update_state(drv_store *s, uint64_t id, const drv_store_task_
 {
     if ((int)u->state < 0 || u->state >= DRV_TASK_STATE_COUNT)
         return drv_error_set(err, "task %" PRIu64 ": unknown state %d", id, (int)u->state);
-    if (begin_write(s, err) < 0)
-        return -1;
-    sqlite3_stmt *st = drv_store_stmt(s, ST_TASK_UPDATE, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, drv_task_state_name(u->state), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, u->attempts);
-    bind_text(st, 3, u->worker);
-    bind_text(st, 4, u->reason);
-    bind_time(st, 5, u->finished_at);
+    drv_store_rec_begin(s, ST_TASK_UPDATE, "cannot update a task");
+    drv_store_rec_text(s, drv_task_state_name(u->state));
+    drv_store_rec_int(s, u->attempts);
+    drv_store_rec_text(s, u->worker);
+    drv_store_rec_text(s, u->reason);
+    rec_time(s, u->finished_at);
     if (u->has_exit) {
-        sqlite3_bind_int(st, 6, u->exit_code);
-        sqlite3_bind_int(st, 7, u->signal);
-        sqlite3_bind_double(st, 8, u->duration_s);
+        drv_store_rec_int(s, u->exit_code);
+        drv_store_rec_int(s, u->signal);
+        drv_store_rec_double(s, u->duration_s);
+    } else {
+        drv_store_rec_null(s);
+        drv_store_rec_null(s);
+        drv_store_rec_null(s);
     }
-    sqlite3_bind_int64(st, 9, (int64_t)id);
-    if (run_stmt(s, st, "cannot update a task", err) < 0)
+    drv_store_rec_int(s, (int64_t)id);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
         return drv_error_prefix(err, "task %" PRIu64, id);
-    if (sqlite3_changes(s->db) == 0)
+    if (!s->writer && sqlite3_changes(s->wr.db) == 0)
         return drv_error_set(err, "task %" PRIu64 ": no such task", id);
     drv_store_live_update(s, (int64_t)id, u->state);
     return 0;
@@ -1056,33 +1120,28 @@ int drv_store_attempt_begin(drv_store *s, uint64_t task_id, uint32_t attempt, co
 {
     if (attempt == 0)
         return drv_error_set(err, "task %" PRIu64 ": attempt numbers start at 1", task_id);
-    if (begin_write(s, err) < 0)
-        return -1;
-    sqlite3_stmt *st = drv_store_stmt(s, ST_ATTEMPT_BEGIN, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, (int64_t)task_id);
-    sqlite3_bind_int64(st, 2, attempt);
-    bind_text(st, 3, worker);
-    sqlite3_bind_double(st, 4, assigned_at);
-    int rc = sqlite3_step(st), ext = sqlite3_extended_errcode(s->db);
-    int out = 0;
-    if (rc == SQLITE_DONE)
-        drv_store_live_attempt(s, (int64_t)task_id, DRV_STORE_OPEN_ASSIGNED);
-    else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
-        out = drv_error_set(err, "task %" PRIu64 " attempt %" PRIu32 ": no such task", task_id,
-                            attempt);
-    else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
-        out = drv_error_set(err, "task %" PRIu64 " attempt %" PRIu32 ": already begun", task_id,
-                            attempt);
-    else
-        out = drv_store_fail(s, err, "cannot begin an attempt");
-    drv_store_reset(st);
-    return out;
+    drv_store_rec_begin(s, ST_ATTEMPT_BEGIN, "cannot begin an attempt");
+    drv_store_rec_int(s, (int64_t)task_id);
+    drv_store_rec_int(s, attempt);
+    drv_store_rec_text(s, worker);
+    drv_store_rec_double(s, assigned_at);
+    int rc = drv_store_rec_end(s, err);
+    if (rc == SQLITE_DONE) {
+        drv_store_live_attempt(s, (int64_t)task_id, DRV_STORE_OPEN_ASSIGNED, DRV_STORE_OPEN_ANY);
+        return 0;
+    }
+    int ext = sqlite3_extended_errcode(s->wr.db);
+    if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return drv_error_set(err, "task %" PRIu64 " attempt %" PRIu32 ": no such task", task_id,
+                             attempt);
+    if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
+        return drv_error_set(err, "task %" PRIu64 " attempt %" PRIu32 ": already begun", task_id,
+                             attempt);
+    return -1;
 }
 
-/* Reads the state of (task_id, attempt). Returns 1 with *state set, 0 when there is no
- * such attempt, -1 with err filled. */
+/* Reads the state of (task_id, attempt) (synchronous mode). Returns 1 with *state set,
+ * 0 when there is no such attempt, -1 with err filled. */
 static int attempt_state(drv_store *s, uint64_t task_id, uint32_t attempt,
                          drv_store_attempt_state *state, drv_error *err)
 {
@@ -1102,19 +1161,20 @@ static int attempt_state(drv_store *s, uint64_t task_id, uint32_t attempt,
     } else if (rc == SQLITE_DONE) {
         out = 0;
     } else {
-        out = drv_store_fail(s, err, "cannot read an attempt");
+        out = drv_store_write_fail(s, err, "cannot read an attempt");
     }
     drv_store_reset(st);
     return out;
 }
 
-/* The common part of started/abandon/finish: looks the attempt up, decides whether
- * the transition applies (allowed is a bit mask of drv_store_attempt_state), and
- * returns 1 (apply), 0 (do not) or -1 (no such attempt, or error). */
+/* The common part of started/abandon/finish in the synchronous mode: looks the
+ * attempt up, decides whether the transition applies (allowed is a bit mask of
+ * drv_store_attempt_state), and returns 1 (apply), 0 (do not) or -1 (no such attempt,
+ * or error). */
 static int attempt_check(drv_store *s, uint64_t task_id, uint32_t attempt, unsigned allowed,
                          drv_store_attempt_state *prior, drv_error *err)
 {
-    if (begin_write(s, err) < 0)
+    if (drv_store_begin_write(s, err) < 0)
         return -1;
     drv_store_attempt_state cur = DRV_ATTEMPT_ASSIGNED;
     int found = attempt_state(s, task_id, attempt, &cur, err);
@@ -1128,84 +1188,88 @@ static int attempt_check(drv_store *s, uint64_t task_id, uint32_t attempt, unsig
     return (allowed >> cur) & 1u;
 }
 
-/* Marks an assigned attempt as running. */
+#define OPEN_ATTEMPT ((1u << DRV_ATTEMPT_ASSIGNED) | (1u << DRV_ATTEMPT_RUNNING))
+
+/* After a guarded UPDATE of (task_id, attempt) that may have changed nothing: 1 when
+ * it changed the row, else (synchronous mode) 0 for an attempt in another state or -1
+ * when there is none. With the writer the write is only queued: 1. */
+static int guarded_outcome(drv_store *s, uint64_t task_id, uint32_t attempt, unsigned allowed,
+                           drv_error *err)
+{
+    if (s->writer || sqlite3_changes(s->wr.db) == 1)
+        return 1;
+    int rc = attempt_check(s, task_id, attempt, allowed, NULL, err);
+    if (rc > 0) /* in a state the guard admits, yet the UPDATE did not change it */
+        return drv_error_set(err, "task %" PRIu64 " attempt %" PRIu32 ": not written", task_id,
+                             attempt);
+    return rc;
+}
+
+/* Marks an assigned attempt as running: one guarded UPDATE. */
 int drv_store_attempt_started(drv_store *s, uint64_t task_id, uint32_t attempt, double started_at,
                               drv_error *err)
 {
-    int rc = attempt_check(s, task_id, attempt, 1u << DRV_ATTEMPT_ASSIGNED, NULL, err);
-    if (rc <= 0)
-        return rc;
-    sqlite3_stmt *st = drv_store_stmt(s, ST_ATTEMPT_STARTED, err);
-    if (!st)
+    drv_store_rec_begin(s, ST_ATTEMPT_STARTED, "cannot record an attempt's start");
+    drv_store_rec_int(s, (int64_t)task_id);
+    drv_store_rec_int(s, attempt);
+    drv_store_rec_double(s, started_at);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
         return -1;
-    sqlite3_bind_int64(st, 1, (int64_t)task_id);
-    sqlite3_bind_int64(st, 2, attempt);
-    sqlite3_bind_double(st, 3, started_at);
-    if (run_stmt(s, st, "cannot record an attempt's start", err) < 0)
-        return -1;
-    drv_store_live_attempt(s, (int64_t)task_id, DRV_STORE_OPEN_RUNNING);
-    return 1;
+    int rc = guarded_outcome(s, task_id, attempt, 1u << DRV_ATTEMPT_ASSIGNED, err);
+    if (rc == 1)
+        drv_store_live_attempt(s, (int64_t)task_id, DRV_STORE_OPEN_RUNNING,
+                               DRV_STORE_OPEN_ASSIGNED);
+    return rc;
 }
 
-#define OPEN_ATTEMPT ((1u << DRV_ATTEMPT_ASSIGNED) | (1u << DRV_ATTEMPT_RUNNING))
-
-/* Gives up an open attempt. */
+/* Gives up an open attempt: one guarded UPDATE. */
 int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, drv_error *err)
 {
-    int rc = attempt_check(s, task_id, attempt, OPEN_ATTEMPT, NULL, err);
-    if (rc <= 0)
-        return rc;
-    sqlite3_stmt *st = drv_store_stmt(s, ST_ATTEMPT_ABANDON, err);
-    if (!st)
+    drv_store_rec_begin(s, ST_ATTEMPT_ABANDON, "cannot abandon an attempt");
+    drv_store_rec_int(s, (int64_t)task_id);
+    drv_store_rec_int(s, attempt);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
         return -1;
-    sqlite3_bind_int64(st, 1, (int64_t)task_id);
-    sqlite3_bind_int64(st, 2, attempt);
-    if (run_stmt(s, st, "cannot abandon an attempt", err) < 0)
-        return -1;
-    drv_store_live_attempt(s, (int64_t)task_id, DRV_STORE_OPEN_NONE);
-    return 1;
+    int rc = guarded_outcome(s, task_id, attempt, OPEN_ATTEMPT, err);
+    if (rc == 1)
+        drv_store_live_attempt(s, (int64_t)task_id, DRV_STORE_OPEN_NONE, DRV_STORE_OPEN_ANY);
+    return rc;
 }
 
 /* Records a result if the attempt is open; see store.h for 1/0/-1. One result per test
- * is the common case: without a prior to report, the guarded UPDATE alone decides (it
- * changes the row only while the attempt is open), and the state is read only when it
- * changed nothing, to tell a late or duplicate result from a missing attempt. */
+ * is the common case: the guarded UPDATE alone decides (it changes the row only while
+ * the attempt is open), and the state is read only when it changed nothing, to tell a
+ * late or duplicate result from a missing attempt. */
 int drv_store_attempt_finish(drv_store *s, uint64_t task_id, uint32_t attempt,
                              const drv_store_result *r, drv_store_attempt_state *prior,
                              drv_error *err)
 {
-    int rc;
     if (prior) {
-        rc = attempt_check(s, task_id, attempt, OPEN_ATTEMPT, prior, err);
+        if (s->writer)
+            return drv_error_set(err,
+                                 "task %" PRIu64 " attempt %" PRIu32
+                                 ": the prior state is not known while the writer runs",
+                                 task_id, attempt);
+        int rc = attempt_check(s, task_id, attempt, OPEN_ATTEMPT, prior, err);
         if (rc <= 0)
             return rc;
-    } else if (begin_write(s, err) < 0) {
-        return -1;
     }
-    sqlite3_stmt *st = drv_store_stmt(s, ST_ATTEMPT_FINISH, err);
-    if (!st)
+    drv_store_rec_begin(s, ST_ATTEMPT_FINISH, "cannot record a result");
+    drv_store_rec_int(s, (int64_t)task_id);
+    drv_store_rec_int(s, attempt);
+    drv_store_rec_double(s, r->finished_at);
+    drv_store_rec_int(s, r->exit_code);
+    drv_store_rec_int(s, r->signal);
+    drv_store_rec_int(s, r->timed_out);
+    drv_store_rec_int(s, r->infra_failure);
+    drv_store_rec_double(s, r->duration_s);
+    drv_store_rec_int(s, r->peak_memory_kb > INT64_MAX ? INT64_MAX : (int64_t)r->peak_memory_kb);
+    drv_store_rec_text(s, r->output_tail);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
         return -1;
-    sqlite3_bind_int64(st, 1, (int64_t)task_id);
-    sqlite3_bind_int64(st, 2, attempt);
-    sqlite3_bind_double(st, 3, r->finished_at);
-    sqlite3_bind_int(st, 4, r->exit_code);
-    sqlite3_bind_int(st, 5, r->signal);
-    sqlite3_bind_int(st, 6, r->timed_out);
-    sqlite3_bind_int(st, 7, r->infra_failure);
-    sqlite3_bind_double(st, 8, r->duration_s);
-    sqlite3_bind_int64(st, 9,
-                       r->peak_memory_kb > INT64_MAX ? INT64_MAX : (int64_t)r->peak_memory_kb);
-    bind_text(st, 10, r->output_tail);
-    if (run_stmt(s, st, "cannot record a result", err) < 0)
-        return -1;
-    if (prior || sqlite3_changes(s->db) == 1) {
-        drv_store_live_attempt(s, (int64_t)task_id, DRV_STORE_OPEN_NONE);
-        return 1;
-    }
-    rc = attempt_check(s, task_id, attempt, OPEN_ATTEMPT, NULL, err);
-    if (rc > 0) /* open, yet the guarded UPDATE did not change it: cannot happen */
-        return drv_error_set(err, "task %" PRIu64 " attempt %" PRIu32 ": result not recorded",
-                             task_id, attempt);
+    int rc = guarded_outcome(s, task_id, attempt, OPEN_ATTEMPT, err);
+    if (rc == 1)
+        drv_store_live_attempt(s, (int64_t)task_id, DRV_STORE_OPEN_NONE, DRV_STORE_OPEN_ANY);
     return rc;
 }
 
@@ -1221,19 +1285,16 @@ int drv_store_worker_upsert(drv_store *s, const drv_worker *w, const drv_tag_tab
     snprintf(what, sizeof what, "worker %s: capabilities", w->name);
     if (caps_encode(&w->caps, tags, &caps, &labels, what, err) < 0)
         return -1;
-    int rc = -1;
-    sqlite3_stmt *st;
-    if (begin_write(s, err) == 0 && (st = drv_store_stmt(s, ST_WORKER_UPSERT, err))) {
-        sqlite3_bind_text(st, 1, w->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, caps, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, w->slots);
-        bind_text(st, 4, labels);
-        sqlite3_bind_text(st, 5, drv_health_name(w->health), -1, SQLITE_STATIC);
-        bind_text(st, 6, w->health_reason[0] ? w->health_reason : NULL);
-        sqlite3_bind_double(st, 7, now);
-        snprintf(what, sizeof what, "worker %s: cannot store", w->name);
-        rc = run_stmt(s, st, what, err);
-    }
+    drv_store_rec_begin(s, ST_WORKER_UPSERT, "cannot store a worker");
+    drv_store_rec_text(s, w->name);
+    drv_store_rec_text(s, caps);
+    drv_store_rec_int(s, w->slots);
+    drv_store_rec_text(s, labels);
+    drv_store_rec_text(s, drv_health_name(w->health));
+    drv_store_rec_text(s, w->health_reason[0] ? w->health_reason : NULL);
+    drv_store_rec_double(s, now);
+    int rc =
+        drv_store_rec_end(s, err) == SQLITE_DONE ? 0 : drv_error_prefix(err, "worker %s", w->name);
     free(caps);
     free(labels);
     return rc;
@@ -1245,18 +1306,14 @@ int drv_store_worker_health(drv_store *s, const char *name, drv_health health, c
 {
     if (!name || (int)health < 0 || health >= DRV_HEALTH_COUNT)
         return drv_error_set(err, "worker %s: bad health update", name ? name : "(null)");
-    if (begin_write(s, err) < 0)
+    drv_store_rec_begin(s, ST_WORKER_HEALTH, "cannot update a worker's health");
+    drv_store_rec_text(s, name);
+    drv_store_rec_text(s, drv_health_name(health));
+    drv_store_rec_text(s, reason);
+    drv_store_rec_double(s, now);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
         return -1;
-    sqlite3_stmt *st = drv_store_stmt(s, ST_WORKER_HEALTH, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, drv_health_name(health), -1, SQLITE_STATIC);
-    bind_text(st, 3, reason);
-    sqlite3_bind_double(st, 4, now);
-    if (run_stmt(s, st, "cannot update a worker's health", err) < 0)
-        return -1;
-    if (sqlite3_changes(s->db) == 0)
+    if (!s->writer && sqlite3_changes(s->wr.db) == 0)
         return drv_error_set(err, "worker %s: no such worker", name);
     return 0;
 }
@@ -1267,19 +1324,15 @@ int64_t drv_store_event_append(drv_store *s, double t, const char *kind, uint64_
 {
     if (!kind || !*kind)
         return drv_error_set(err, "store: an event without a kind");
-    if (begin_write(s, err) < 0)
+    drv_store_rec_begin(s, ST_EVENT, "cannot append an event");
+    drv_store_rec_double(s, t);
+    drv_store_rec_text(s, kind);
+    rec_id(s, (int64_t)task_id);
+    drv_store_rec_text(s, worker);
+    drv_store_rec_text(s, message);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
         return -1;
-    sqlite3_stmt *st = drv_store_stmt(s, ST_EVENT, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_double(st, 1, t);
-    sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-    bind_id(st, 3, (int64_t)task_id);
-    bind_text(st, 4, worker);
-    bind_text(st, 5, message);
-    if (run_stmt(s, st, "cannot append an event", err) < 0)
-        return -1;
-    return sqlite3_last_insert_rowid(s->db);
+    return s->writer ? 0 : sqlite3_last_insert_rowid(s->wr.db);
 }
 
 /* Appends a metric sample. */
@@ -1287,30 +1340,26 @@ int drv_store_metric_append(drv_store *s, double t, const char *name, double val
 {
     if (!name || !*name)
         return drv_error_set(err, "store: a metric without a name");
-    if (begin_write(s, err) < 0)
+    drv_store_rec_begin(s, ST_METRIC, "cannot append a metric");
+    drv_store_rec_double(s, t);
+    drv_store_rec_text(s, name);
+    drv_store_rec_double(s, value);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
         return -1;
-    sqlite3_stmt *st = drv_store_stmt(s, ST_METRIC, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_double(st, 1, t);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 3, value);
-    return run_stmt(s, st, "cannot append a metric", err);
+    return 0;
 }
 
 /* Keeps one learned duration; see store.h. */
 int drv_store_learned_save(drv_store *s, const drv_learned_test *t, drv_error *err)
 {
-    if (begin_write(s, err) < 0)
+    drv_store_rec_begin(s, ST_LEARNED_SAVE, "cannot keep a learned duration");
+    drv_store_rec_int(s, (int64_t)t->key);
+    drv_store_rec_double(s, t->mean_s);
+    drv_store_rec_double(s, t->var);
+    drv_store_rec_int(s, t->n);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
         return -1;
-    sqlite3_stmt *st = drv_store_stmt(s, ST_LEARNED_SAVE, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)t->key);
-    sqlite3_bind_double(st, 2, t->mean_s);
-    sqlite3_bind_double(st, 3, t->var);
-    sqlite3_bind_int64(st, 4, t->n);
-    return run_stmt(s, st, "cannot keep a learned duration", err);
+    return 0;
 }
 
 /* Reads every learned duration; see store.h. */

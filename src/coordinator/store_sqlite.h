@@ -114,23 +114,110 @@ enum drv_store_task_col {
 
 typedef struct drv_store_live drv_store_live;
 
-struct drv_store {
+/* One SQLite connection and its statement cache. */
+typedef struct drv_store_conn {
     sqlite3 *db;
+    sqlite3_stmt *stmts[ST_COUNT];
+} drv_store_conn;
+
+/* Writes as data (store_writer.c): each is a cached write statement and its bound
+ * values, kept until they are executed. A turn's writes are one log; in the writer's
+ * mode the log is handed to the writer thread at drv_store_commit(), otherwise each
+ * write is executed as soon as it is complete. Texts are copied into the log (by
+ * offset, so the buffers may grow). */
+typedef struct drv_store_op {
+    uint32_t stmt;    /* drv_store_stmt_id */
+    uint32_t n;       /* values */
+    size_t first;     /* index of the first value */
+    const char *what; /* static: "cannot ...", for an error */
+} drv_store_op;
+
+typedef union drv_store_val {
+    int64_t i;
+    double d;
+    struct {
+        size_t off, len;
+    } t;
+} drv_store_val;
+
+typedef struct drv_store_log {
+    drv_store_op *ops;
+    size_t n_ops, cap_ops;
+    drv_store_val *vals;
+    unsigned char *types; /* SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT or SQLITE_NULL */
+    size_t n_vals, cap_vals;
+    char *text;
+    size_t n_text, cap_text;
+} drv_store_log;
+
+/* The ids the store gives out next, kept at each commit and mark to be restored when
+ * the writes since are dropped (SQLite gives the ids of rolled-back rows out again; so
+ * does the store). */
+typedef struct drv_store_ids {
+    int64_t task, run;
+} drv_store_ids;
+
+/* A mark: where the log and the ids stood (store_writer.c also keeps them in the
+ * synchronous mode, where SQLite's savepoint undoes the rows). */
+typedef struct drv_store_mark_at {
+    size_t n_ops, n_vals, n_text;
+    drv_store_ids ids;
+} drv_store_mark_at;
+
+typedef struct drv_store_writer drv_store_writer;
+
+struct drv_store {
+    drv_store_conn wr;  /* writes; on the writer thread once it runs */
+    drv_store_conn *rd; /* reads: &wr, or &rconn while the writer runs */
+    drv_store_conn rconn;
     char *path;  /* owned */
     bool in_txn; /* this store began the open transaction (to notice SQLite ending it) */
-    int marks;   /* savepoints set inside it */
-    sqlite3_stmt *stmts[ST_COUNT];
-    drv_store_live *live; /* owned; store_counts.c; NULL until the first write */
+    drv_store_mark_at *marks; /* open marks, innermost last */
+    size_t n_marks, cap_marks;
+    drv_store_ids ids, ids_committed;
+    uint64_t commits;         /* commits made (synchronous) or handed to the writer */
+    drv_store_log log;        /* the writes being built (synchronous: the one being built) */
+    size_t op_start;          /* where the write being built starts in log */
+    drv_store_writer *writer; /* NULL: writes are executed at once (synchronous) */
+    drv_store_live *live;     /* owned; store_counts.c; NULL until the first write */
 };
+
+/* store_writer.c: building a write (rec_*), and executing it. */
+void drv_store_rec_begin(drv_store *s, drv_store_stmt_id id, const char *what);
+void drv_store_rec_int(drv_store *s, int64_t v);
+void drv_store_rec_double(drv_store *s, double v);
+void drv_store_rec_text(drv_store *s, const char *v); /* NULL: NULL */
+void drv_store_rec_null(drv_store *s);
+/* Ends the write begun by drv_store_rec_begin(). Synchronous: executes it in the open
+ * transaction (beginning one) and returns SQLite's result code (SQLITE_DONE when it
+ * succeeded; sqlite3_changes() and the error are the write connection's); err is filled
+ * on failure. With the writer: queues it and returns SQLITE_DONE. */
+int drv_store_rec_end(drv_store *s, drv_error *err);
+/* Executes log's operations on conn (the writer's connection), in its transaction.
+ * Returns 0 or -1 with err filled. */
+int drv_store_log_apply(drv_store *s, const drv_store_log *log, drv_error *err);
+void drv_store_log_free(drv_store_log *log);
+/* Commit, marks and close of the writer's mode (store_sqlite.c calls them when
+ * s->writer is set). */
+int drv_store_writer_commit(drv_store *s, drv_error *err);
+void drv_store_writer_stop(drv_store *s);
+/* Begins the write transaction on the write connection unless one is open. */
+int drv_store_begin_write(drv_store *s, drv_error *err);
 
 /* store_counts.c: in-memory counts by state of the runs this store created, told of
  * every successful write and of every commit, rollback and mark. */
 void drv_store_live_run_created(drv_store *s, int64_t run_id);
 void drv_store_live_insert(drv_store *s, int64_t id, int64_t run_id, drv_task_state st);
 void drv_store_live_update(drv_store *s, int64_t id, drv_task_state st);
-/* The task's open attempt changed: DRV_STORE_OPEN_NONE, _ASSIGNED or _RUNNING. */
-enum { DRV_STORE_OPEN_NONE = 0, DRV_STORE_OPEN_ASSIGNED = 1, DRV_STORE_OPEN_RUNNING = 2 };
-void drv_store_live_attempt(drv_store *s, int64_t id, int open);
+/* The task's open attempt changed to open (DRV_STORE_OPEN_NONE, _ASSIGNED or _RUNNING),
+ * if it was only_if (DRV_STORE_OPEN_ANY: whatever it was): the guard of the write. */
+enum {
+    DRV_STORE_OPEN_NONE = 0,
+    DRV_STORE_OPEN_ASSIGNED = 1,
+    DRV_STORE_OPEN_RUNNING = 2,
+    DRV_STORE_OPEN_ANY = 3
+};
+void drv_store_live_attempt(drv_store *s, int64_t id, int open, int only_if);
 void drv_store_live_commit(drv_store *s);
 void drv_store_live_rollback(drv_store *s);
 void drv_store_live_mark(drv_store *s);
@@ -140,9 +227,14 @@ void drv_store_live_mark_undo(drv_store *s);
 bool drv_store_live_counts(drv_store *s, int64_t run_id, drv_store_counts *out);
 void drv_store_live_free(drv_store *s);
 
+/* The cached statement id on its connection: a read on s->rd, a write on s->wr. */
 sqlite3_stmt *drv_store_stmt(drv_store *s, drv_store_stmt_id id, drv_error *err);
 void drv_store_reset(sqlite3_stmt *st);
+/* A read failed: fills err from the read connection and returns -1. */
 int drv_store_fail(drv_store *s, drv_error *err, const char *what);
+/* A write failed: fills err from the write connection and returns -1; when SQLite ended
+ * the transaction, drops what the store remembered of it (synchronous mode). */
+int drv_store_write_fail(drv_store *s, drv_error *err, const char *what);
 
 int drv_store_strv_encode(char *const *v, char **out, const char *what, drv_error *err);
 int drv_store_strv_decode(const char *text, char ***out, const char *what, drv_error *err);

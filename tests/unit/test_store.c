@@ -1131,11 +1131,43 @@ static void test_migrates_version_1(void **state)
  * exactly: after each commit they are compared with a count of the file's rows through
  * a second connection. A run with a task inserted under an explicit id far ahead of the
  * others falls back to the count by query, and must be right too. */
-static void test_run_counts_follow_writes(void **state)
+/* Waits until every commit handed to s's writer is in the file. */
+static void settle(drv_store *s)
 {
-    fixture *f = *state;
+    drv_error err = {{0}};
+    uint64_t durable = 0;
+    for (int i = 0; i < 10000; i++) {
+        if (drv_store_durable(s, &durable, &err) < 0)
+            fail_msg("writer: %s", err.msg);
+        if (durable == drv_store_handed(s))
+            return;
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    }
+    fail_msg("the writer did not write commit %llu in 10 s",
+             (unsigned long long)drv_store_handed(s));
+}
+
+static void notified(void *ctx)
+{
+    __atomic_add_fetch((int *)ctx, 1, __ATOMIC_SEQ_CST);
+}
+
+static void writer_ok(drv_store *s, int *notes)
+{
+    drv_error err = {{0}};
+    if (drv_store_writer_start(s, notes ? notified : NULL, notes, &err) < 0)
+        fail_msg("writer: %s", err.msg);
+}
+
+/* The run counts kept in memory equal the file's after random inserts, updates, marks
+ * undone or kept, rollbacks and commits; with_writer: the same through the writer
+ * thread (a commit is then checked once the writer has written it). */
+static void run_counts_follow_writes(fixture *f, bool with_writer)
+{
     drv_error err = {{0}};
     drv_store *s = open_ok(f->path);
+    if (with_writer)
+        writer_ok(s, NULL);
     int64_t runs[16];
     int n_runs = 0;
     uint64_t ids[4096];
@@ -1179,6 +1211,8 @@ static void test_run_counts_follow_writes(void **state)
                 ids[n_ids++] = (uint64_t)id;
             }
         } else if (op < 90) {
+            if (with_writer)
+                settle(s); /* what was handed is written: only the rest is rolled back */
             assert_int_equal(drv_store_rollback(s, &err), 0);
             /* The runs and ids of the rolled-back writes may be reused: forget what is
              * not in the file (a later update of such an id fails harmlessly). */
@@ -1192,6 +1226,8 @@ static void test_run_counts_follow_writes(void **state)
             }
         } else {
             commit_ok(s);
+            if (with_writer)
+                settle(s);
             for (int r = 0; r < n_runs; r++) {
                 drv_store_run_summary sum = {0};
                 assert_int_equal(drv_store_run_summary_get(s, runs[r], &sum, &err), 1);
@@ -1213,6 +1249,146 @@ static void test_run_counts_follow_writes(void **state)
     }
 #undef RND
     drv_store_close(s);
+}
+
+static void test_run_counts_follow_writes(void **state)
+{
+    run_counts_follow_writes(*state, false);
+}
+
+static void test_run_counts_follow_writes_with_writer(void **state)
+{
+    run_counts_follow_writes(*state, true);
+}
+
+/* The writer thread: writes are invisible to reads until handed and written, ids are
+ * given without asking SQLite, guarded writes queue, the notify callback fires, and what
+ * was handed before a close is in the file after it. */
+static void test_writer_thread(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    /* Something committed before the writer: its ids go on from there. */
+    int64_t run0 = drv_store_run_create(s, "before", 1, &err);
+    drv_task t;
+    minimal_task(&t, "before");
+    int64_t id0 = drv_store_task_insert(s, run0, &t, f->tags, 1, &err);
+    drv_task_clear(&t);
+    assert_true(id0 > 0);
+    assert_int_equal(drv_store_writer_start(s, NULL, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "commit before starting the writer"));
+    commit_ok(s);
+    int notes = 0;
+    writer_ok(s, &notes);
+    assert_int_equal(drv_store_writer_start(s, NULL, NULL, &err), -1);
+
+    uint64_t handed = drv_store_handed(s);
+    int64_t run = drv_store_run_create(s, "r", 2, &err);
+    assert_int_equal(run, run0 + 1);
+    int64_t ids[3];
+    for (int i = 0; i < 3; i++) {
+        minimal_task(&t, "w");
+        ids[i] = drv_store_task_insert(s, run, &t, f->tags, 2, &err);
+        drv_task_clear(&t);
+        assert_int_equal(ids[i], id0 + 1 + i);
+    }
+    /* Refused at once, with the writer: a run not created, an id that may be taken. */
+    minimal_task(&t, "bad");
+    assert_int_equal(drv_store_task_insert(s, run + 5, &t, f->tags, 2, &err), -1);
+    assert_non_null(strstr(err.msg, "no such run"));
+    t.id = (uint64_t)id0;
+    assert_int_equal(drv_store_task_insert(s, run, &t, f->tags, 2, &err), -1);
+    assert_non_null(strstr(err.msg, "may be used by another task"));
+    drv_task_clear(&t);
+    assert_int_equal(drv_store_attempt_begin(s, (uint64_t)ids[0], 1, "w1", 3, &err), 0);
+    assert_int_equal(drv_store_attempt_started(s, (uint64_t)ids[0], 1, 4, &err), 1);
+    drv_store_result r = {.finished_at = 5, .exit_code = 0, .duration_s = 1, .output_tail = "ok"};
+    assert_int_equal(drv_store_attempt_finish(s, (uint64_t)ids[0], 1, &r, NULL, &err), 1);
+    drv_store_attempt_state prior;
+    assert_int_equal(drv_store_attempt_finish(s, (uint64_t)ids[0], 1, &r, &prior, &err), -1);
+    /* A duplicate result is queued too; the guard in the file keeps the first. */
+    drv_store_result dup = {.finished_at = 6, .exit_code = 9};
+    assert_int_equal(drv_store_attempt_finish(s, (uint64_t)ids[0], 1, &dup, NULL, &err), 1);
+    drv_store_task_update u = {
+        .state = DRV_TASK_PASSED, .attempts = 1, .finished_at = 5, .has_exit = true};
+    assert_int_equal(drv_store_task_update_state(s, (uint64_t)ids[0], &u, &err), 0);
+    assert_true(drv_store_pending(s));
+
+    /* Nothing of it is visible to reads, nor in the file, before the commit. */
+    drv_store_counts c;
+    assert_int_equal(drv_store_count(s, &c, &err), 0);
+    assert_int_equal(c.total, 1);
+    assert_int_equal(drv_store_handed(s), handed);
+    commit_ok(s);
+    assert_false(drv_store_pending(s));
+    assert_int_equal(drv_store_handed(s), handed + 1);
+    assert_int_equal(drv_store_sync(s, &err), 0);
+    uint64_t durable = 0;
+    assert_int_equal(drv_store_durable(s, &durable, &err), 0);
+    assert_int_equal(durable, handed + 1);
+    assert_true(__atomic_load_n(&notes, __ATOMIC_SEQ_CST) >= 1);
+    assert_int_equal(drv_store_count(s, &c, &err), 0);
+    assert_int_equal(c.total, 4);
+    assert_int_equal(c.by_state[DRV_TASK_PASSED], 1);
+    assert_int_equal(raw_int(f->path, "SELECT exit_code FROM attempts WHERE attempt = 1"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT submitted FROM runs WHERE name = 'r'"), 3);
+    drv_store_run_summary sum = {0};
+    assert_int_equal(drv_store_run_summary_get(s, run, &sum, &err), 1);
+    assert_int_equal(sum.counts.by_state[DRV_TASK_PASSED], 1);
+    assert_int_equal(sum.counts.by_state[DRV_TASK_QUEUED], 2);
+    drv_store_run_summary_clear(&sum);
+
+    /* A mark undone drops its writes and gives its ids out again. */
+    assert_int_equal(drv_store_mark(s, &err), 0);
+    minimal_task(&t, "undone");
+    int64_t gone = drv_store_task_insert(s, run, &t, f->tags, 7, &err);
+    assert_int_equal(drv_store_mark_undo(s, &err), 0);
+    int64_t again = drv_store_task_insert(s, run, &t, f->tags, 7, &err);
+    drv_task_clear(&t);
+    assert_int_equal(gone, again);
+    /* Handed, not waited for: the close writes it. */
+    commit_ok(s);
+    drv_store_close(s);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks WHERE name = 'undone'"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT submitted FROM runs WHERE name = 'r'"), 4);
+
+    /* Reopened, the ids go on after what the file holds. */
+    s = open_ok(f->path);
+    writer_ok(s, NULL);
+    minimal_task(&t, "after");
+    assert_int_equal(drv_store_task_insert(s, 0, &t, f->tags, 8, &err), again + 1);
+    drv_task_clear(&t);
+    drv_store_close(s); /* never handed: not in the file */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks WHERE name = 'after'"), 0);
+}
+
+/* A write that fails on the writer thread (here: a result for a test that does not
+ * exist, which the foreign key refuses) rolls its whole commit back and stops the
+ * writer; every later commit and durability query says why. */
+static void test_writer_failure_is_reported(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    writer_ok(s, NULL);
+    drv_task t;
+    minimal_task(&t, "lost");
+    assert_true(drv_store_task_insert(s, 0, &t, f->tags, 1, &err) > 0);
+    drv_task_clear(&t);
+    assert_int_equal(drv_store_attempt_begin(s, 999, 1, "w", 1, &err), 0);
+    commit_ok(s);
+    assert_int_equal(drv_store_sync(s, &err), -1);
+    assert_non_null(strstr(err.msg, "cannot begin an attempt"));
+    assert_non_null(strstr(err.msg, "nothing of this transaction was stored"));
+    uint64_t durable = 7;
+    assert_int_equal(drv_store_durable(s, &durable, &err), -1);
+    minimal_task(&t, "later");
+    assert_true(drv_store_task_insert(s, 0, &t, f->tags, 1, &err) > 0);
+    drv_task_clear(&t);
+    assert_int_equal(drv_store_commit(s, &err), -1);
+    drv_store_close(s);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks"), 0);
 }
 
 static void test_refuses_newer_schema(void **state)
@@ -1322,6 +1498,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_version_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_counts_follow_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_counts_follow_writes_with_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_failure_is_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_corrupt_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked_store_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_rate, setup, teardown),
