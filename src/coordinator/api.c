@@ -258,6 +258,11 @@ static void tests_submit(drv_coordinator *c, drv_hsession *h)
     }
     if (drv_store_mark_release(c->store, &err) < 0)
         drv_coord_fatal(c, &err);
+    /* Handed to the store's writer now rather than at the end of the turn: it inserts
+     * while this turn queues and places the tests (the answer still waits for the end of
+     * the turn, and for this commit). */
+    if (drv_store_commit(c->store, &err) < 0)
+        drv_coord_fatal(c, &err);
 
     json_t *ids = json_array();
     for (size_t i = 0; i < n; i++) {

@@ -20,7 +20,7 @@
  * current schema; an older one is migrated in one transaction; a newer one is refused
  * with an error naming the file and both versions. Times are seconds (REAL) as the
  * caller passes them: the store has no clock.
- *   runs(id, name, created_at, submitted)   submitted counts the run's tasks (a trigger)
+ *   runs(id, name, created_at, submitted)   submitted counts the run's tasks
  *   tasks(id INTEGER PRIMARY KEY, run_id, name, argv, env, cwd, requirements, priority,
  *         timeout_s, max_retries, retry_on_failure, model_id, family, test_type,
  *         batch_size, labels, state, attempts, submitted_at, finished_at, worker,
@@ -33,13 +33,14 @@
  *   events(id, t, kind, task_id, worker, message)
  *   metrics(t, name, value)
  *   learned(key INTEGER PRIMARY KEY, mean_s, var, n)   the predictor's per-test estimates
- * Indexes: tasks(run_id, state), events(t), metrics(name, t). Version 1 (an index on
+ * Indexes: tasks(run_id), events(t), metrics(name, t). Version 1 (an index on
  * tasks(state), attempts with a rowid and a UNIQUE index, IN-list CHECKs) is migrated to
  * 2 by rebuilding tasks and attempts; store_sqlite.c says why version 2 looks as it does. Version 3
  * adds the learned table. Version 4 changes what a row of tasks means, not the tables: see
  * "A test's state" below; rows of version 3 that say 'assigned' or 'running' while their
  * attempt is open become 'queued' (an older drover must not open such a file: it would
- * take them for tests never placed).
+ * take them for tests never placed). Version 5 keys tasks_run by run alone and counts a
+ * run's tasks without a trigger (the store's inserts add to runs.submitted).
  *
  * A test's state. The row of a test is written when it is submitted, when it goes back
  * to the queue (requeued: its attempt abandoned, the reason kept) and when it is final,
@@ -112,7 +113,7 @@
 #include "core/task.h"
 #include "core/worker.h"
 
-#define DRV_STORE_SCHEMA_VERSION 4
+#define DRV_STORE_SCHEMA_VERSION 5
 
 typedef struct drv_store drv_store;
 

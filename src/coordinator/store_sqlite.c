@@ -18,9 +18,9 @@
  *   - CHECKs list the states with OR, not IN: SQLite builds an IN list of more than two
  *     constants as a temporary table, once per statement run, and that (a pager, a
  *     b-tree, eight inserts) cost more than the row write itself;
- *   - no index on tasks(state) alone: every state change moved an entry in it; the
- *     whole-store count by state scans tasks_run instead, and start-up recovery scans
- *     the table once;
+ *   - no index on tasks(state): every state change moved an entry in it; the
+ *     whole-store count by state and start-up recovery scan the table once (version 5
+ *     takes state out of the run index for the same reason);
  *   - attempts are a WITHOUT ROWID table keyed by (task_id, attempt): one b-tree per
  *     write instead of a table and its UNIQUE index. */
 #define TASKS_TABLE(name, runs)                                                                    \
@@ -72,28 +72,21 @@
     "  output_tail TEXT,"                                                                          \
     "  PRIMARY KEY (task_id, attempt)) WITHOUT ROWID;"
 
-/* The indexes and triggers of tasks and attempts (created once both have their names). */
+/* The indexes and triggers of tasks and attempts (created once both have their names).
+ * Version 5 keys tasks_run by run alone (a state change moved an entry of the version 2
+ * index on (run_id, state): a quarter of the final update's cost) and drops the trigger
+ * that counted a run's tasks at each insert: the store bumps runs.submitted itself, once
+ * per submission with the writer (store_sqlite.c, bump_run). The migration to 5 makes the
+ * same change, so these are written to be run again. */
 #define TASKS_ATTEMPTS_EXTRAS                                                                      \
-    "CREATE INDEX tasks_run ON tasks(run_id, state);" /* A run counts its tasks in the same        \
-                                                         statement that inserts one. */            \
-    "CREATE TRIGGER tasks_count_in_run AFTER INSERT ON tasks WHEN NEW.run_id IS NOT NULL"          \
-    " BEGIN UPDATE runs SET submitted = submitted + 1 WHERE id = NEW.run_id; END;" /* At most one  \
-                                                                                    * open attempt \
-                                                                                    * per task: a  \
-                                                                                    * new one      \
-                                                                                    * supersedes   \
-                                                                                    * the older    \
-                                                                                    * open ones,   \
-                                                                                    * so a late    \
-                                                                                    * result of    \
-                                                                                    * those is     \
-                                                                                    * recognised   \
-                                                                                    * and not      \
-                                                                                    * counted. A   \
-                                                                                    * first        \
-                                                                                    * attempt has  \
-                                                                                    * none. */     \
-    "CREATE TRIGGER attempts_supersede AFTER INSERT ON attempts WHEN NEW.attempt > 1 BEGIN"        \
+    "DROP TRIGGER IF EXISTS tasks_count_in_run;"                                                   \
+    "DROP INDEX IF EXISTS tasks_run;"                                                              \
+    "CREATE INDEX tasks_run ON tasks(run_id);" /* At most one open attempt per task: a new one     \
+                                                * supersedes the older open ones, so a late        \
+                                                * result of those is recognised and not counted.   \
+                                                * A first attempt has none. */                     \
+    "CREATE TRIGGER IF NOT EXISTS attempts_supersede AFTER INSERT ON attempts"                     \
+    " WHEN NEW.attempt > 1 BEGIN"                                                                  \
     " UPDATE attempts SET state = 'abandoned' WHERE task_id = NEW.task_id"                         \
     "  AND attempt < NEW.attempt AND (state = 'assigned' OR state = 'running'); END;"
 
@@ -164,6 +157,8 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
     "UPDATE tasks SET state = 'queued' WHERE (state = 'assigned' OR state = 'running')"
     " AND EXISTS (SELECT 1 FROM attempts a WHERE a.task_id = tasks.id"
     " AND (a.state = 'assigned' OR a.state = 'running'));",
+    /* 4 -> 5: tasks_run on run_id alone, no counting trigger (TASKS_ATTEMPTS_EXTRAS). */
+    TASKS_ATTEMPTS_EXTRAS,
 };
 
 /* ---- the statement cache ---- */
@@ -176,6 +171,7 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_RELEASE] = "RELEASE drv_mark",
     [ST_ROLLBACK_TO] = "ROLLBACK TO drv_mark",
     [ST_RUN_INSERT] = "INSERT INTO runs (id, name, created_at) VALUES (?1, ?2, ?3)",
+    [ST_RUN_BUMP] = "UPDATE runs SET submitted = submitted + ?2 WHERE id = ?1",
     [ST_TASK_INSERT] =
         "INSERT INTO tasks (id, run_id, name, argv, env, cwd, requirements, priority, timeout_s,"
         " max_retries, retry_on_failure, model_id, family, test_type, batch_size, labels, state,"
@@ -231,8 +227,8 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
 /* Builds the listing query for the filter combination mask (DRV_STORE_LIST_* bits). */
 static void list_sql(int mask, char *buf, size_t len)
 {
-    /* A final state is the row's own (and the index on (run_id, state) gives the rows in
-     * id order). A live one is shown for a 'queued' row, or (a caller that writes it) a
+    /* A final state is the row's own (and the index on run_id gives a run's rows in id
+     * order). A live one is shown for a 'queued' row, or (a caller that writes it) a
      * row of its own name: the first test narrows to those rows. */
     snprintf(buf, len,
              "SELECT tasks.id, tasks.run_id, tasks.name, " DRV_STORE_LIVE_STATE
@@ -289,6 +285,7 @@ void drv_store_reset(sqlite3_stmt *st)
  * made by SQLite after an error): what the store remembered of it goes too. */
 static void txn_lost(drv_store *s)
 {
+    s->bump_op = SIZE_MAX;
     s->in_txn = false;
     s->n_marks = 0;
     s->ids = s->ids_committed;
@@ -505,6 +502,7 @@ drv_store *drv_store_open_with(const char *path, const drv_store_options *opt, d
         goto err;
     }
     s->rd = &s->wr;
+    s->bump_op = SIZE_MAX;
     if (configure(s, opt, err) < 0 || migrate(s, err) < 0 ||
         query_int(s, "SELECT coalesce(max(id), 0) + 1 FROM tasks", &s->ids.task,
                   "cannot read the tasks", err) < 0 ||
@@ -611,6 +609,7 @@ int drv_store_mark(drv_store *s, drv_error *err)
         s->cap_marks = s->cap_marks ? s->cap_marks * 2 : 4;
         s->marks = drv_xrealloc(s->marks, s->cap_marks * sizeof *s->marks);
     }
+    s->bump_op = SIZE_MAX; /* inserts after the mark count in a statement of their own */
     s->marks[s->n_marks++] = (drv_store_mark_at){
         .n_ops = s->log.n_ops, .n_vals = s->log.n_vals, .n_text = s->log.n_text, .ids = s->ids};
     drv_store_live_mark(s);
@@ -644,6 +643,7 @@ int drv_store_mark_undo(drv_store *s, drv_error *err)
                        exec_cached(s, ST_RELEASE, "cannot undo to a mark", err) < 0))
         return -1;
     const drv_store_mark_at *m = &s->marks[--s->n_marks];
+    s->bump_op = SIZE_MAX;
     if (s->writer) {
         s->log.n_ops = m->n_ops;
         s->log.n_vals = m->n_vals;
@@ -973,6 +973,27 @@ int64_t drv_store_run_create(drv_store *s, const char *name, double created_at, 
     return id;
 }
 
+/* Adds one to run_id's count of tasks. With the writer, consecutive inserts into one run
+ * share one statement: the value of the last one queued grows (not across a mark, which
+ * may be undone, nor a commit, which handed it over). Returns 0 or -1 with err filled. */
+static int bump_run(drv_store *s, int64_t run_id, drv_error *err)
+{
+    if (s->writer && s->bump_op != SIZE_MAX && s->bump_run == run_id) {
+        s->log.vals[s->log.ops[s->bump_op].first + 1].i++;
+        return 0;
+    }
+    drv_store_rec_begin(s, ST_RUN_BUMP, "cannot count a run's tasks");
+    drv_store_rec_int(s, run_id);
+    drv_store_rec_int(s, 1);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
+        return -1;
+    if (s->writer) {
+        s->bump_op = s->log.n_ops - 1;
+        s->bump_run = run_id;
+    }
+    return 0;
+}
+
 /* How an error names task t: by id when it has one, else by name. Written only when
  * something failed (inserting 100,000 tests must not print 500,000 strings). */
 static void task_what(const drv_task *t, char *what, size_t len)
@@ -1037,6 +1058,13 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
     drv_store_rec_int(s, t->attempts);
     drv_store_rec_double(s, submitted_at);
     int rc = drv_store_rec_end(s, err);
+    if (rc == SQLITE_DONE && run_id && bump_run(s, run_id, err) < 0) {
+        /* Synchronous only (with the writer it is queued): the insert is in SQLite's
+         * transaction, the run's count is not; that transaction is not to be committed. */
+        task_what(t, what, sizeof what);
+        drv_error_prefix(err, "%s", what);
+        goto out;
+    }
     if (rc == SQLITE_DONE) {
         id = give;
         if (id >= s->ids.task)

@@ -320,6 +320,7 @@ int drv_store_writer_commit(drv_store *s, drv_error *err)
     h->seq = ++w->handed;
     h->log = s->log;
     memset(&s->log, 0, sizeof s->log);
+    s->bump_op = SIZE_MAX;
     s->commits = h->seq;
     s->ids_committed = s->ids;
     drv_store_live_commit(s);

@@ -1086,6 +1086,11 @@ static void test_migrates_version_1(void **state)
                                       " ('tasks_v2', 'attempts_v2', 'tasks_state')"),
                      0);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    /* Version 5: a run's tasks are counted by the store, the run index is on run_id. */
+    assert_int_equal(
+        raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'tasks_count_in_run'"),
+        0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_index_info('tasks_run')"), 1);
 
     drv_store_run_summary r = {0};
     assert_int_equal(drv_store_run_summary_get(s, 1, &r, &err), 1);
@@ -1126,11 +1131,6 @@ static void test_migrates_version_1(void **state)
     drv_store_close(s);
 }
 
-/* A run's counts by state are kept in memory for the runs this store created
- * (store_counts.c), so they must follow every write, mark, undo, rollback and commit
- * exactly: after each commit they are compared with a count of the file's rows through
- * a second connection. A run with a task inserted under an explicit id far ahead of the
- * others falls back to the count by query, and must be right too. */
 /* Waits until every commit handed to s's writer is in the file. */
 static void settle(drv_store *s)
 {
@@ -1159,9 +1159,12 @@ static void writer_ok(drv_store *s, int *notes)
         fail_msg("writer: %s", err.msg);
 }
 
-/* The run counts kept in memory equal the file's after random inserts, updates, marks
- * undone or kept, rollbacks and commits; with_writer: the same through the writer
- * thread (a commit is then checked once the writer has written it). */
+/* A run's counts by state are kept in memory for the runs this store created
+ * (store_counts.c), so they must follow every write, mark, undo, rollback and commit
+ * exactly: after each commit they are compared with a count of the file's rows through
+ * a second connection. A run with a task inserted under an explicit id far ahead of the
+ * others falls back to the count by query, and must be right too. with_writer: the same
+ * through the writer thread (a commit is checked once the writer has written it). */
 static void run_counts_follow_writes(fixture *f, bool with_writer)
 {
     drv_error err = {{0}};
