@@ -9,6 +9,10 @@
 
 #include "cli/cli.h"
 #include "coordinator/coordinator.h"
+#include "core/heap.h"
+
+/* The heap grows in steps of this much (core/heap.h). */
+#define HEAP_PAD (256u * 1024u * 1024u)
 
 void drv_cmd_coordinator_usage(FILE *out)
 {
@@ -80,6 +84,7 @@ static int parse_seconds(const char *opt, const char *v, double *out)
 
 int drv_cmd_coordinator(int argc, char **argv)
 {
+    drv_heap_tune(HEAP_PAD); /* a long-running process: see core/heap.h */
     drv_coordinator_options o;
     drv_coordinator_options_default(&o);
     o.client_token = getenv("DROVER_CLIENT_TOKEN");

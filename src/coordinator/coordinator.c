@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "coordinator/coord.h"
+#include "core/heap.h"
 
 #define TICK_MS            100
 #define REBALANCE_EVERY_S  1.0
@@ -177,6 +178,7 @@ static void on_turn(uv_check_t *handle)
     drv_coordinator *c = handle->data;
     if (c->stopping)
         return;
+    drv_heap_advise(); /* what the heap grew by this turn, if the process tuned it */
     if (c->place_needed) {
         c->place_needed = false;
         drv_dispatch_place(c, drv_coord_now());

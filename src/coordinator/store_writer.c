@@ -152,7 +152,9 @@ static int exec_op(drv_store *s, const drv_store_log *log, const drv_store_op *o
         ;
     if (rc != SQLITE_DONE)
         drv_store_write_fail(s, err, op->what);
-    drv_store_reset(st);
+    /* Every operation binds all of its statement's parameters: no clearing needed, and
+     * the texts bound are the log's, which outlives the statement's next use. */
+    sqlite3_reset(st);
     return rc;
 }
 
