@@ -77,6 +77,10 @@
  * Run counts. drv_store_run_summary_get() answers from memory for the runs this store
  * created (store_counts.c: kept through every write, mark, undo and rollback, 5 bytes
  * per task inserted since the store was opened) and by query for the others.
+ * drv_store_count() answers from memory too: the file is counted once at open, the
+ * tests found not final are registered by drv_store_recover(), and writes move the
+ * counts from there (a write to a test that is neither, which the coordinator never
+ * makes, sends it back to counting by query). Both include writes not yet committed.
  *
  * Ownership: the store owns its connection and statements. Strings passed in are
  * borrowed for the call. Rows handed to a callback are owned by the store and valid only

@@ -105,6 +105,7 @@ int drv_store_recover(drv_store *s, drv_tag_table *tags, drv_store_recover_fn fn
             out = -1;
             break;
         }
+        drv_store_live_recovered(s, (int64_t)t.id, t.state);
         drv_store_recovered r = {
             .task = &t,
             .run_id = sqlite3_column_int64(st, TC_RUN_ID),
@@ -316,9 +317,12 @@ static int read_counts(drv_store *s, sqlite3_stmt *st, drv_store_counts *c, drv_
     return out;
 }
 
-/* Counts every task by state. */
+/* Counts every task by state: from memory when the counts kept there are known
+ * (store_counts.c), else by a scan. */
 int drv_store_count(drv_store *s, drv_store_counts *out, drv_error *err)
 {
+    if (drv_store_live_totals(s, out))
+        return 0;
     sqlite3_stmt *st = drv_store_stmt(s, ST_COUNT_ALL, err);
     return st ? read_counts(s, st, out, err) : -1;
 }

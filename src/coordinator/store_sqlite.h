@@ -227,6 +227,12 @@ void drv_store_live_rollback(drv_store *s);
 void drv_store_live_mark(drv_store *s);
 void drv_store_live_mark_release(drv_store *s);
 void drv_store_live_mark_undo(drv_store *s);
+/* The whole store's counts: set from a count at open; a task found not final at start
+ * (drv_store_recover) with the state it is shown in; filled into out when known (false:
+ * count by query). */
+void drv_store_live_totals_init(drv_store *s, const drv_store_counts *c);
+void drv_store_live_recovered(drv_store *s, int64_t id, drv_task_state shown_state);
+bool drv_store_live_totals(drv_store *s, drv_store_counts *out);
 /* Fills out and returns true when run_id is counted here; false: count by query. */
 bool drv_store_live_counts(drv_store *s, int64_t run_id, drv_store_counts *out);
 void drv_store_live_free(drv_store *s);

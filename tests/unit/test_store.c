@@ -1248,6 +1248,19 @@ static void run_counts_follow_writes(fixture *f, bool with_writer)
                 assert_int_equal(sum.counts.total, sum.submitted);
                 drv_store_run_summary_clear(&sum);
             }
+            /* The whole store's counts (kept in memory until a task inserted far ahead
+             * makes them unknown, then counted by query). */
+            drv_store_counts all;
+            assert_int_equal(drv_store_count(s, &all, &err), 0);
+            for (int k = 0; k < DRV_TASK_STATE_COUNT; k++) {
+                char sql[128];
+                snprintf(sql, sizeof sql, "SELECT count(*) FROM tasks WHERE state = '%s'",
+                         drv_task_state_name((drv_task_state)k));
+                if ((int64_t)all.by_state[k] != raw_int(f->path, sql))
+                    fail_msg("step %d: %s: counted %llu in all, the file has %lld", step,
+                             drv_task_state_name((drv_task_state)k),
+                             (unsigned long long)all.by_state[k], (long long)raw_int(f->path, sql));
+            }
         }
     }
 #undef RND
@@ -1318,10 +1331,13 @@ static void test_writer_thread(void **state)
     assert_int_equal(drv_store_task_update_state(s, (uint64_t)ids[0], &u, &err), 0);
     assert_true(drv_store_pending(s));
 
-    /* Nothing of it is visible to reads, nor in the file, before the commit. */
+    /* Nothing of it is visible to reads before the commit is written, but the counts
+     * kept in memory follow the writes as they are made. */
+    drv_store_task_detail d = {0};
+    assert_int_equal(drv_store_task_get(s, (uint64_t)ids[1], f->tags, &d, &err), 0);
     drv_store_counts c;
     assert_int_equal(drv_store_count(s, &c, &err), 0);
-    assert_int_equal(c.total, 1);
+    assert_int_equal(c.total, 4);
     assert_int_equal(drv_store_handed(s), handed);
     commit_ok(s);
     assert_false(drv_store_pending(s));
@@ -1331,6 +1347,8 @@ static void test_writer_thread(void **state)
     assert_int_equal(drv_store_durable(s, &durable, &err), 0);
     assert_int_equal(durable, handed + 1);
     assert_true(__atomic_load_n(&notes, __ATOMIC_SEQ_CST) >= 1);
+    assert_int_equal(drv_store_task_get(s, (uint64_t)ids[1], f->tags, &d, &err), 1);
+    drv_store_task_detail_clear(&d);
     assert_int_equal(drv_store_count(s, &c, &err), 0);
     assert_int_equal(c.total, 4);
     assert_int_equal(c.by_state[DRV_TASK_PASSED], 1);
@@ -1364,6 +1382,112 @@ static void test_writer_thread(void **state)
     drv_task_clear(&t);
     drv_store_close(s); /* never handed: not in the file */
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks WHERE name = 'after'"), 0);
+}
+
+/* The file's count of tasks shown in each state (a 'queued' row with an open attempt
+ * shows the attempt's state) equals drv_store_count's. */
+static void check_counts(drv_store *s, const char *path)
+{
+    drv_error err = {{0}};
+    assert_false(drv_store_pending(s)); /* what is compared is in the file */
+    drv_store_counts c;
+    assert_int_equal(drv_store_count(s, &c, &err), 0);
+    for (int k = 0; k < DRV_TASK_STATE_COUNT; k++) {
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM tasks WHERE (CASE WHEN state = 'queued' THEN"
+                 " coalesce((SELECT a.state FROM attempts a WHERE a.task_id = tasks.id AND"
+                 " (a.state = 'assigned' OR a.state = 'running')), 'queued') ELSE state END)"
+                 " = '%s'",
+                 drv_task_state_name((drv_task_state)k));
+        int64_t want = raw_int(path, sql);
+        if ((int64_t)c.by_state[k] != want)
+            fail_msg("%s: counted %llu, the file has %lld", drv_task_state_name((drv_task_state)k),
+                     (unsigned long long)c.by_state[k], (long long)want);
+    }
+}
+
+static int count_recovered(void *ctx, drv_store_recovered *r, drv_error *err)
+{
+    (void)r;
+    (void)err;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* The whole store's counts after a restart: counted once at open, then followed through
+ * the writes to tests found not final (recovered, with open attempts) and to new ones;
+ * always equal to a count of the file. */
+static void test_counts_follow_recovered_tests(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    int64_t run = drv_store_run_create(s, "r", 1, &err);
+    for (int i = 0; i < 6; i++) {
+        drv_task t;
+        minimal_task(&t, "t");
+        assert_int_equal(drv_store_task_insert(s, run, &t, f->tags, 1, &err), i + 1);
+        drv_task_clear(&t);
+    }
+    /* 1 passed, 2 running, 3 assigned, 4-6 queued. */
+    drv_store_task_update done = {.state = DRV_TASK_PASSED, .attempts = 1, .finished_at = 2};
+    assert_int_equal(drv_store_attempt_begin(s, 1, 1, "w", 1, &err), 0);
+    drv_store_result ok = {.finished_at = 2};
+    assert_int_equal(drv_store_attempt_finish(s, 1, 1, &ok, NULL, &err), 1);
+    assert_int_equal(drv_store_task_update_state(s, 1, &done, &err), 0);
+    assert_int_equal(drv_store_attempt_begin(s, 2, 1, "w", 1, &err), 0);
+    assert_int_equal(drv_store_attempt_started(s, 2, 1, 2, &err), 1);
+    assert_int_equal(drv_store_attempt_begin(s, 3, 1, "w", 1, &err), 0);
+    commit_ok(s);
+    drv_store_close(s);
+
+    /* Sync, then with the writer: recovery registers the tests not final, which then
+     * change; a final one is changed too (the counts go by query from there). */
+    for (int with_writer = 0; with_writer < 2; with_writer++) {
+        s = open_ok(f->path);
+        check_counts(s, f->path);
+        int found = 0;
+        assert_int_equal(drv_store_recover(s, f->tags, count_recovered, &found, &err), 0);
+        assert_int_equal(found, with_writer ? 4 : 5);
+        if (with_writer)
+            writer_ok(s, NULL);
+        if (!with_writer) {
+            /* 2 finishes, 3 goes back to the queue, 4 is cancelled, a new one comes. */
+            assert_int_equal(drv_store_attempt_finish(s, 2, 1, &ok, NULL, &err), 1);
+            drv_store_task_update failed = {.state = DRV_TASK_FAILED, .attempts = 1};
+            assert_int_equal(drv_store_task_update_state(s, 2, &failed, &err), 0);
+            assert_int_equal(drv_store_attempt_abandon(s, 3, 1, &err), 1);
+            drv_store_task_update back = {.state = DRV_TASK_QUEUED, .attempts = 1};
+            assert_int_equal(drv_store_task_update_state(s, 3, &back, &err), 0);
+            drv_store_task_update gone = {.state = DRV_TASK_CANCELLED};
+            assert_int_equal(drv_store_task_update_state(s, 4, &gone, &err), 0);
+            drv_task t;
+            minimal_task(&t, "new");
+            assert_int_equal(drv_store_task_insert(s, run, &t, f->tags, 3, &err), 7);
+            drv_task_clear(&t);
+            commit_ok(s);
+            check_counts(s, f->path);
+        } else {
+            assert_int_equal(drv_store_attempt_begin(s, 5, 1, "w", 4, &err), 0);
+            assert_int_equal(drv_store_attempt_started(s, 5, 1, 4, &err), 1);
+            assert_int_equal(drv_store_attempt_begin(s, 3, 2, "w", 4, &err), 0);
+            /* Not yet in the file: only the counts kept in memory can know. */
+            drv_store_counts c;
+            assert_int_equal(drv_store_count(s, &c, &err), 0);
+            assert_int_equal(c.by_state[DRV_TASK_RUNNING], 1);
+            assert_int_equal(c.by_state[DRV_TASK_ASSIGNED], 1);
+            assert_int_equal(c.by_state[DRV_TASK_QUEUED], 2);
+            commit_ok(s);
+            assert_int_equal(drv_store_sync(s, &err), 0);
+            check_counts(s, f->path);
+            /* A final test written again: not followed, counted by query, still right. */
+            assert_int_equal(drv_store_task_update_state(s, 1, &done, &err), 0);
+            assert_int_equal(drv_store_sync(s, &err), 0);
+            check_counts(s, f->path);
+        }
+        drv_store_close(s);
+    }
 }
 
 /* A write that fails on the writer thread (here: a result for a test that does not
@@ -1504,6 +1628,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_run_counts_follow_writes_with_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_failure_is_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counts_follow_recovered_tests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_corrupt_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked_store_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_rate, setup, teardown),
