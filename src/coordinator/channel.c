@@ -257,7 +257,8 @@ static void on_drain(drv_coordinator *c, drv_wsession *s, const drv_msg_drain *m
     c->place_needed = true;
 }
 
-void drv_channel_frame(drv_coordinator *c, drv_wsession *s, const char *text, size_t len)
+/* One message from a worker connection. */
+static void channel_message(drv_coordinator *c, drv_wsession *s, const char *text, size_t len)
 {
     drv_msg m;
     drv_error err;
@@ -311,6 +312,24 @@ void drv_channel_frame(drv_coordinator *c, drv_wsession *s, const char *text, si
         }
     }
     drv_msg_free(&m);
+}
+
+void drv_channel_frame(drv_coordinator *c, drv_wsession *s, const char *text, size_t len)
+{
+    if (!s->lines) {
+        channel_message(c, s, text, len);
+        return;
+    }
+    /* DRV_PROTOCOL_SUBPROTOCOL_LINES: one message per line, empty lines skipped; what a
+     * message starts (a refused hello closing the connection) ends the frame. */
+    const char *p = text, *end = text + len;
+    while (p < end && !s->closing) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        if (e > p)
+            channel_message(c, s, p, (size_t)(e - p));
+        p = nl ? nl + 1 : end;
+    }
 }
 
 void drv_channel_closed(drv_coordinator *c, drv_wsession *s)

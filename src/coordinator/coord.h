@@ -26,7 +26,8 @@
 #include "core/predictor.h"
 #include "protocol/protocol.h"
 
-#define DRV_WORKER_PROTOCOL DRV_PROTOCOL_SUBPROTOCOL
+#define DRV_WORKER_PROTOCOL       DRV_PROTOCOL_SUBPROTOCOL
+#define DRV_WORKER_PROTOCOL_LINES DRV_PROTOCOL_SUBPROTOCOL_LINES
 
 /* An outgoing WebSocket frame: LWS_PRE bytes of headroom, then len bytes. Owned by the
  * session's queue; freed once written or when the session closes. */
@@ -43,6 +44,7 @@ typedef struct drv_wsession {
     drv_wref worker; /* DRV_REF_NONE + 1 == 0 means no hello yet: see has_worker */
     bool has_worker;
     bool closing; /* an error frame was queued; close once it is out */
+    bool lines;   /* DRV_PROTOCOL_SUBPROTOCOL_LINES: several messages per frame */
     char *rx;     /* the frame being received, across fragments (owned) */
     size_t rx_len, rx_cap;
     drv_frame *out_head, *out_tail; /* frames to send */
@@ -78,6 +80,11 @@ typedef struct drv_hsession {
     bool waiting_commit; /* respond after the turn's commit */
     uint64_t wait_seq;   /* that commit's number, once handed to the store (0: not yet) */
     struct drv_hsession *pend_prev, *pend_next; /* the coordinator's waiting list */
+    /* A read waits until the writes made before it arrived are durable (they are what
+     * reads see), in the coordinator's deferred list. */
+    uint64_t read_seq;
+    struct drv_hsession *defer_prev, *defer_next;
+    bool deferred;
 } drv_hsession;
 
 /* A test the coordinator holds (by balancer reference). */
@@ -160,10 +167,11 @@ struct drv_coordinator {
     size_t n_orphans, orphans_left;
     double recovery_deadline;
 
-    drv_hsession *pending; /* responses that wait for the commit */
-    uint64_t frame_seq;    /* frames queued now wait for this commit (on_turn) */
-    uint64_t durable_seq;  /* the newest commit known durable */
-    drv_wsession *blocked; /* sessions whose next frame waits for a commit */
+    drv_hsession *pending;  /* responses that wait for the commit */
+    drv_hsession *deferred; /* reads that wait for earlier writes to be durable */
+    uint64_t frame_seq;     /* frames queued now wait for this commit (on_turn) */
+    uint64_t durable_seq;   /* the newest commit known durable */
+    drv_wsession *blocked;  /* sessions whose next frame waits for a commit */
     uv_check_t turn;
     uv_timer_t tick;
     uv_async_t durable; /* the store's writer made a commit durable (or failed) */
@@ -204,6 +212,8 @@ void drv_server_queue(drv_wsession *s, const char *text, size_t len);
 void drv_server_want_write(struct lws *wsi);
 /* Asks lws to call back every session whose next frame waited for a commit. */
 void drv_server_wake(drv_coordinator *c);
+/* Handles the deferred reads whose writes are now durable (c->durable_seq). */
+void drv_server_run_deferred(drv_coordinator *c);
 /* Queues an error frame about a refused message; the connection stays open. */
 void drv_server_send_error(drv_wsession *s, const char *message, const char *field);
 /* Queues an error frame and closes the connection once it is out. */
@@ -233,7 +243,8 @@ void drv_api_error(drv_hsession *h, int status, const char *message, const char 
 /* Compares a presented token with the expected one in time that does not depend on
  * where they differ (only on the expected one's length). */
 bool drv_coord_token_equal(const char *got, const char *want);
-/* One complete text frame from a worker connection. */
+/* One complete text frame from a worker connection (one message, or one per line on
+ * the lines subprotocol). */
 void drv_channel_frame(drv_coordinator *c, drv_wsession *s, const char *text, size_t len);
 /* The connection closed (either side). */
 void drv_channel_closed(drv_coordinator *c, drv_wsession *s);

@@ -147,11 +147,12 @@ static void durable_moved(drv_coordinator *c)
     uint64_t seq;
     if (drv_store_durable(c->store, &seq, &err) < 0)
         drv_coord_fatal(c, &err);
-    if (seq == c->durable_seq)
-        return;
-    c->durable_seq = seq;
-    release_responses(c, seq);
-    drv_server_wake(c);
+    if (seq != c->durable_seq) {
+        c->durable_seq = seq;
+        release_responses(c, seq);
+        drv_server_wake(c);
+    }
+    drv_server_run_deferred(c);
 }
 
 static void on_durable(uv_async_t *a)
@@ -186,13 +187,13 @@ static void on_turn(uv_check_t *handle)
     drv_error err;
     if (drv_store_pending(c->store) && drv_store_commit(c->store, &err) < 0)
         drv_coord_fatal(c, &err);
+    durable_moved(c); /* reads deferred until now are handled here (they write nothing) */
     c->frame_seq = drv_store_handed(c->store);
     for (drv_hsession *h = c->pending; h; h = h->pend_next)
         if (!h->wait_seq)
             h->wait_seq = c->frame_seq;
     drv_dispatch_flush(c);
     release_responses(c, c->durable_seq); /* those that wrote nothing new */
-    durable_moved(c);
 }
 
 /* ---- the tick: lost workers, recovery grace, rebalancing, metrics ---- */

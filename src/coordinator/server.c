@@ -41,6 +41,7 @@ static void http_reset(drv_hsession *h)
     h->headers_sent = false;
     h->waiting_commit = false;
     h->wait_seq = 0;
+    h->read_seq = 0;
     h->in_request = false;
     h->status = 0;
     h->path[0] = h->query[0] = h->auth[0] = '\0';
@@ -60,8 +61,22 @@ static void unlink_pending(drv_coordinator *c, drv_hsession *h)
     h->waiting_commit = false;
 }
 
-/* The request is complete: handle it, then answer now or after the commit. */
-static void http_dispatch(drv_coordinator *c, drv_hsession *h)
+static void unlink_deferred(drv_coordinator *c, drv_hsession *h)
+{
+    if (!h->deferred)
+        return;
+    if (h->defer_prev)
+        h->defer_prev->defer_next = h->defer_next;
+    else
+        c->deferred = h->defer_next;
+    if (h->defer_next)
+        h->defer_next->defer_prev = h->defer_prev;
+    h->defer_prev = h->defer_next = NULL;
+    h->deferred = false;
+}
+
+/* Handles the complete request in h, then answers now or after the commit. */
+static void http_handle(drv_coordinator *c, drv_hsession *h)
 {
     if (h->body_too_large) {
         char msg[128];
@@ -79,6 +94,39 @@ static void http_dispatch(drv_coordinator *c, drv_hsession *h)
         c->pending = h;
     } else {
         lws_callback_on_writable(h->wsi);
+    }
+}
+
+/* The request is complete. A read is handled once every write made before it arrived
+ * is durable: the store's reads see what is committed, and a client that saw a change
+ * (an answer, another endpoint) must not read the state before it. The writes of this
+ * turn, not handed yet, become the next commit. */
+static void http_dispatch(drv_coordinator *c, drv_hsession *h)
+{
+    uint64_t need = drv_store_handed(c->store) + (drv_store_pending(c->store) ? 1 : 0);
+    if (h->method != DRV_HTTP_GET || h->body_too_large || need <= c->durable_seq) {
+        http_handle(c, h);
+        return;
+    }
+    h->read_seq = need;
+    h->deferred = true;
+    h->defer_prev = NULL;
+    h->defer_next = c->deferred;
+    if (c->deferred)
+        c->deferred->defer_prev = h;
+    c->deferred = h;
+}
+
+void drv_server_run_deferred(drv_coordinator *c)
+{
+    drv_hsession *h = c->deferred;
+    while (h) {
+        drv_hsession *next = h->defer_next;
+        if (h->read_seq <= c->durable_seq) {
+            unlink_deferred(c, h);
+            http_handle(c, h);
+        }
+        h = next;
     }
 }
 
@@ -227,6 +275,7 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_CLOSED_HTTP:
         if (h) {
             unlink_pending(drv_server_coord(wsi), h);
+            unlink_deferred(drv_server_coord(wsi), h);
             http_reset(h);
             h->wsi = NULL;
         }
@@ -396,6 +445,7 @@ static int cb_worker(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_ESTABLISHED:
         memset(s, 0, sizeof *s);
         s->wsi = wsi;
+        s->lines = strcmp(lws_get_protocol(wsi)->name, DRV_WORKER_PROTOCOL_LINES) == 0;
         return 0;
     case LWS_CALLBACK_RECEIVE:
         if (s->closing)
@@ -417,6 +467,7 @@ static int cb_worker(struct lws *wsi, enum lws_callback_reasons reason, void *us
 static const struct lws_protocols protocols[] = {
     {"http", cb_http, sizeof(drv_hsession), 0, 0, NULL, 0},
     {DRV_WORKER_PROTOCOL, cb_worker, sizeof(drv_wsession), RX_BUFFER, 0, NULL, 0},
+    {DRV_WORKER_PROTOCOL_LINES, cb_worker, sizeof(drv_wsession), RX_BUFFER, 0, NULL, 0},
     {DRV_DASHBOARD_PROTOCOL, drv_dashboard_callback, DRV_DSESSION_SIZE, 4096, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };

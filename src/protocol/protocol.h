@@ -32,6 +32,9 @@
 #define DRV_PROTOCOL_VERSION     1
 #define DRV_PROTOCOL_PATH        "/ws/worker/v1"
 #define DRV_PROTOCOL_SUBPROTOCOL "drover-worker" /* Sec-WebSocket-Protocol of the channel */
+/* The same channel where a worker's frame may carry several messages, one per line
+ * (docs/protocol.md): a worker offers it first, a coordinator that knows it picks it. */
+#define DRV_PROTOCOL_SUBPROTOCOL_LINES "drover-worker.lines"
 
 /* Limits, enforced on decode (docs/protocol.md, "Limits"). */
 #define DRV_MSG_MAX_BYTES    (8u * 1024 * 1024) /* one frame */

@@ -10,7 +10,8 @@
  *
  * Life of a connection: connect (lws) -> ESTABLISHED: hello is written -> welcome:
  * heartbeats start and the outbox is written, up to FRAMES_PER_WRITEABLE frames per
- * WRITEABLE callback while lws says the socket is not choked ->
+ * WRITEABLE callback while lws says the socket is not choked (on the lines
+ * subprotocol each frame joins as many messages as fit in BATCH_BYTES) ->
  * CLOSED or CONNECTION_ERROR: the outbox keeps what is about attempts, the retry timer
  * waits the backoff and connects again.
  *
@@ -29,9 +30,12 @@
 #include "worker/agent.h"
 #include "worker/runner.h"
 
-/* The WebSocket subprotocol the coordinator serves the worker channel under (the
- * coordinator's DRV_WORKER_PROTOCOL; not yet in protocol.h). */
+/* The WebSocket subprotocols offered, best first: a coordinator that knows the lines
+ * variant (several messages per frame) picks it. AGENT_PROTOCOL_NAME binds either to
+ * the agent's callback. */
 #define AGENT_PROTOCOL_NAME  DRV_PROTOCOL_SUBPROTOCOL
+#define AGENT_PROTOCOLS      DRV_PROTOCOL_SUBPROTOCOL_LINES ", " DRV_PROTOCOL_SUBPROTOCOL
+#define BATCH_BYTES          (64u * 1024) /* most bytes of messages joined into one frame */
 #define AGENT_RX_BUFFER      16384
 #define AGENT_TX_PACKET      (256u * 1024)
 #define SENT_LOG_MAX_BYTES   (16u * 1024 * 1024)
@@ -189,6 +193,8 @@ struct drv_agent {
     char conn_error[256];
     char close_reason[160];
     bool welcomed, writable_requested, want_close, hb_queued;
+    bool lines;           /* the coordinator took DRV_PROTOCOL_SUBPROTOCOL_LINES */
+    unsigned char *batch; /* LWS_PRE + BATCH_BYTES: messages joined for one frame (owned) */
     unsigned char *hello; /* LWS_PRE + hello_len bytes while the hello waits (owned) */
     size_t hello_len;
     double hb_interval_s;
@@ -1137,7 +1143,7 @@ static void agent_connect(drv_agent *a)
     i.path = a->url.path;
     i.host = a->host_header;
     i.origin = a->host_header;
-    i.protocol = AGENT_PROTOCOL_NAME; /* Sec-WebSocket-Protocol */
+    i.protocol = AGENT_PROTOCOLS; /* Sec-WebSocket-Protocol */
     i.local_protocol_name = AGENT_PROTOCOL_NAME;
     i.userdata = a;
     i.retry_and_idle_policy = &idle_policy;
@@ -1224,6 +1230,66 @@ static void on_receive(drv_agent *a, struct lws *wsi, const void *in, size_t len
     }
 }
 
+/* The outbox's first frame, leaving it: a finished frame is copied to the sent log
+ * first (a write masks the text in place; the copy is sent again after a reconnect).
+ * Returns its text; *h gets its header. Call outbox_pop() once it is written. */
+static unsigned char *outbox_take(drv_agent *a, frame_hdr *h)
+{
+    unsigned char *p = fq_at(&a->outq, a->outq.head, h);
+    if (h->type == DRV_MSG_FINISHED) {
+        double now = mono_now();
+        h->t = now;
+        fq_push(&a->sent, h, p);
+        frame_hdr old;
+        while (a->sent.count > 0) {
+            fq_at(&a->sent, a->sent.head, &old);
+            if (old.t >= now - DRV_AGENT_RESEND_WINDOW_S && a->sent.bytes <= SENT_LOG_MAX_BYTES)
+                break;
+            fq_pop(&a->sent);
+        }
+    }
+    return p;
+}
+
+/* Gone from the outbox either way: the text is masked now. A failed write loses the
+ * connection; a finished frame is sent again from the sent log. */
+static void outbox_pop(drv_agent *a, const frame_hdr *h)
+{
+    fq_pop(&a->outq);
+    if (h->type == DRV_MSG_HEARTBEAT)
+        a->hb_queued = false;
+}
+
+/* Lines subprotocol: the outbox's first messages joined, one per line, into one frame
+ * of up to BATCH_BYTES (a larger message goes alone). One frame instead of one per
+ * message: an acknowledge-only worker spent most of its time in three system calls per
+ * frame (the send, the mask's random bytes, a poll). Returns lws_write's result. */
+static int write_batch(drv_agent *a, struct lws *wsi)
+{
+    if (!a->batch)
+        a->batch = drv_xmalloc(LWS_PRE + BATCH_BYTES);
+    unsigned char *out = a->batch + LWS_PRE;
+    size_t len = 0;
+    frame_hdr h;
+    while (a->outq.count > 0) {
+        fq_at(&a->outq, a->outq.head, &h);
+        if (len + (len > 0) + h.len > BATCH_BYTES)
+            break;
+        unsigned char *p = outbox_take(a, &h);
+        if (len > 0)
+            out[len++] = '\n';
+        memcpy(out + len, p, h.len);
+        len += h.len;
+        outbox_pop(a, &h);
+    }
+    if (len > 0)
+        return lws_write(wsi, out, len, LWS_WRITE_TEXT);
+    unsigned char *p = outbox_take(a, &h);
+    int n = lws_write(wsi, p, h.len, LWS_WRITE_TEXT);
+    outbox_pop(a, &h);
+    return n;
+}
+
 /* The hello, then (after the welcome) frames of the outbox, several per callback.
  * Returns -1 to close the connection. */
 static int on_writeable(drv_agent *a, struct lws *wsi)
@@ -1244,27 +1310,15 @@ static int on_writeable(drv_agent *a, struct lws *wsi)
     for (int k = 0;
          a->outq.count > 0 && k < FRAMES_PER_WRITEABLE && (k == 0 || !lws_send_pipe_choked(wsi));
          k++) {
-        frame_hdr h;
-        unsigned char *p = fq_at(&a->outq, a->outq.head, &h);
-        if (h.type == DRV_MSG_FINISHED) {
-            /* Copied before lws_write, which masks the client's payload in place. */
-            double now = mono_now();
-            h.t = now;
-            fq_push(&a->sent, &h, p);
-            frame_hdr old;
-            while (a->sent.count > 0) {
-                fq_at(&a->sent, a->sent.head, &old);
-                if (old.t >= now - DRV_AGENT_RESEND_WINDOW_S && a->sent.bytes <= SENT_LOG_MAX_BYTES)
-                    break;
-                fq_pop(&a->sent);
-            }
+        int n;
+        if (a->lines) {
+            n = write_batch(a, wsi);
+        } else {
+            frame_hdr h;
+            unsigned char *p = outbox_take(a, &h);
+            n = lws_write(wsi, p, h.len, LWS_WRITE_TEXT);
+            outbox_pop(a, &h);
         }
-        int n = lws_write(wsi, p, h.len, LWS_WRITE_TEXT);
-        /* Gone from the outbox either way: the text is masked now. A failed write loses
-         * the connection; a finished frame is sent again from the sent log. */
-        fq_pop(&a->outq);
-        if (h.type == DRV_MSG_HEARTBEAT)
-            a->hb_queued = false;
         if (n < 0)
             return -1;
         a->st.frames_out++;
@@ -1308,6 +1362,13 @@ static int agent_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void 
         }
         return 0;
     }
+    case LWS_CALLBACK_CLIENT_FILTER_PRE_ESTABLISH:
+        if (a && a->wsi == wsi) {
+            char chosen[64];
+            a->lines = lws_hdr_copy(wsi, chosen, sizeof chosen, WSI_TOKEN_PROTOCOL) > 0 &&
+                       strcmp(chosen, DRV_PROTOCOL_SUBPROTOCOL_LINES) == 0;
+        }
+        return 0;
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         if (a && a->wsi == wsi) {
             make_hello(a);
@@ -1434,6 +1495,7 @@ static void release(drv_agent *a)
     fq_free(&a->sent);
     free(a->rx);
     free(a->hello);
+    free(a->batch);
     free(a->url_text);
     free(a->token);
     free(a->name);

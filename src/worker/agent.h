@@ -9,8 +9,9 @@
  * the loop until it is empty (lws and the agents close their handles asynchronously).
  *
  * What an agent does (docs/protocol.md, "Worker channel"):
- *   - Connects to URL + DRV_PROTOCOL_PATH with the WebSocket subprotocol
- *     "drover-worker" (Sec-WebSocket-Protocol, as the coordinator serves it), sends
+ *   - Connects to URL + DRV_PROTOCOL_PATH offering the WebSocket subprotocols
+ *     "drover-worker.lines" then "drover-worker" (Sec-WebSocket-Protocol; on the first,
+ *     which a coordinator that knows it picks, its frames join several messages), sends
  *     hello (token, name, capabilities, slots, running), waits for welcome, then sends a
  *     heartbeat every heartbeat_interval_s the welcome gave (load = running / slots;
  *     free_slots = slots - running - queued, 0 while draining; running = the attempts

@@ -53,7 +53,13 @@ typedef struct fake {
     int *msg_conn; /* on which connection (1, 2, ...) */
     size_t n_msgs, cap_msgs;
     int undecodable; /* frames from the agent that did not decode (a defect) */
+    bool lines;      /* the connection took the lines subprotocol */
+    int frames_in;   /* frames from the agent after its hello */
 } fake;
+
+/* The next fake serves only the plain subprotocol (as a coordinator that does not know
+ * the lines one). */
+static bool fake_plain_only;
 
 /* Queues one frame of text for the agent. */
 static void fake_send_raw(fake *f, const char *text, size_t len)
@@ -86,7 +92,7 @@ static void fake_clear_out(fake *f)
     f->n_out = f->out_head = 0;
 }
 
-static void fake_on_frame(fake *f, const unsigned char *buf, size_t len)
+static void fake_on_message(fake *f, const unsigned char *buf, size_t len)
 {
     drv_msg m;
     drv_error err;
@@ -125,6 +131,20 @@ static void fake_on_frame(fake *f, const unsigned char *buf, size_t len)
     fake_send(f, &r);
 }
 
+/* One frame: one message, or on the lines subprotocol one per line. */
+static void fake_on_frame(fake *f, const unsigned char *buf, size_t len)
+{
+    if (f->n_msgs > 0)
+        f->frames_in++;
+    const unsigned char *p = buf, *end = buf + len;
+    while (p < end) {
+        const unsigned char *nl = f->lines ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+        const unsigned char *e = nl ? nl : end;
+        fake_on_message(f, p, (size_t)(e - p));
+        p = nl ? nl + 1 : end;
+    }
+}
+
 static int fake_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                    size_t len)
 {
@@ -140,6 +160,7 @@ static int fake_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         fake_clear_out(f);
         lws_hdr_copy(wsi, f->path, sizeof f->path, WSI_TOKEN_GET_URI);
         lws_hdr_copy(wsi, f->subprotocol, sizeof f->subprotocol, WSI_TOKEN_PROTOCOL);
+        f->lines = strcmp(lws_get_protocol(wsi)->name, DRV_PROTOCOL_SUBPROTOCOL_LINES) == 0;
         return 0;
     case LWS_CALLBACK_RECEIVE:
         if (f->rx_len + len > f->rx_cap) {
@@ -181,8 +202,14 @@ static int fake_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+/* The subprotocols a coordinator serves (plain_protocols: an older one). */
 static const struct lws_protocols fake_protocols[] = {
-    {"drover-worker", fake_cb, 0, 65536, 0, NULL, 0}, /* the subprotocol workers ask for */
+    {"drover-worker", fake_cb, 0, 65536, 0, NULL, 0},
+    {"drover-worker.lines", fake_cb, 0, 65536, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+static const struct lws_protocols plain_protocols[] = {
+    {"drover-worker", fake_cb, 0, 65536, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -204,7 +231,7 @@ static void fake_start(fake *f)
     memset(&info, 0, sizeof info);
     info.port = 0;
     info.iface = "127.0.0.1";
-    info.protocols = fake_protocols;
+    info.protocols = fake_plain_only ? plain_protocols : fake_protocols;
     info.options = LWS_SERVER_OPTION_LIBUV;
     info.foreign_loops = loops;
     info.user = f;
@@ -548,7 +575,9 @@ static void test_hello_and_results(void **state)
     env_start(&e, (drv_agent_config){.slots = 2}, true);
     fake *f = &e.f;
     assert_string_equal(f->path, DRV_PROTOCOL_PATH);
-    assert_string_equal(f->subprotocol, "drover-worker");
+    /* Offered best first; the coordinator here knows the lines variant. */
+    assert_string_equal(f->subprotocol, "drover-worker.lines, drover-worker");
+    assert_true(f->lines);
     assert_int_equal(f->msgs[0].type, DRV_MSG_HELLO);
     const drv_msg_hello *h = &f->msgs[0].hello;
     assert_string_equal(h->token, "s3cret");
@@ -836,7 +865,21 @@ static void test_ack_only(void **state)
         assert_true(f->msgs[i].finished.duration_s > 0 && f->msgs[i].finished.duration_s < 1e-3);
     }
     assert_int_equal(finished_of(f, N)->ref.task_id, N);
+    /* Many results per frame on the lines subprotocol (one each on the plain one). */
+    print_message("ack-only: %zu messages in %d frames\n", f->n_msgs - 1, f->frames_in);
+    if (f->lines)
+        assert_true((size_t)f->frames_in * 10 < f->n_msgs);
+    else
+        assert_int_equal((size_t)f->frames_in, f->n_msgs - 1);
     env_stop(&e);
+}
+
+/* A coordinator that serves only the plain subprotocol gets one message per frame. */
+static void test_ack_only_plain_subprotocol(void **state)
+{
+    fake_plain_only = true;
+    test_ack_only(state);
+    fake_plain_only = false;
 }
 
 static void test_coordinator_drain(void **state)
@@ -977,6 +1020,7 @@ int main(void)
         cmocka_unit_test_setup(test_bad_token_stops, setup_alarm),
         cmocka_unit_test_setup(test_bad_frames_answered, setup_alarm),
         cmocka_unit_test_setup(test_ack_only, setup_alarm),
+        cmocka_unit_test_setup(test_ack_only_plain_subprotocol, setup_alarm),
         cmocka_unit_test_setup(test_coordinator_drain, setup_alarm),
         cmocka_unit_test_setup(test_worker_drain, setup_alarm),
         cmocka_unit_test_setup(test_abort_stops_now, setup_alarm),

@@ -557,6 +557,78 @@ static void test_dispatch_and_results(void **state)
     close(w);
 }
 
+/* The text of a finished message for (task, attempt 1), exit code 0 (malloc'd). */
+static char *finished_text(uint64_t task)
+{
+    drv_msg m;
+    drv_msg_init(&m, DRV_MSG_FINISHED);
+    m.finished.ref = (drv_attempt_ref){task, 1};
+    m.finished.has_exit_code = true;
+    m.finished.duration_s = 0.01;
+    char *text = drv_msg_encode(&m, NULL, NULL);
+    assert_non_null(text);
+    return text;
+}
+
+/* On the lines subprotocol a frame carries several messages, one per line: each is
+ * handled (a bad one gets its error frame, the others count); on the plain one such a
+ * frame is one message, and refused. */
+static void test_lines_subprotocol(void **state)
+{
+    server *s = *state;
+    server_start(s, 3.0, 10.0);
+    submit(s,
+           "[{\"name\":\"a\",\"argv\":[\"true\"]},{\"name\":\"b\",\"argv\":[\"true\"]},"
+           "{\"name\":\"c\",\"argv\":[\"true\"]}]",
+           3);
+    int fd = ws_open_at(s, DRV_PROTOCOL_PATH, DRV_PROTOCOL_SUBPROTOCOL_LINES);
+    drv_msg m;
+    drv_msg_init(&m, DRV_MSG_HELLO);
+    m.hello.token = "worker-t";
+    m.hello.name = "lines";
+    m.hello.caps.cpu_cores = 4;
+    m.hello.caps.memory_mb = 8192;
+    m.hello.slots = 4;
+    send_msg(fd, &m);
+    drv_msg w;
+    ws_expect(fd, DRV_MSG_WELCOME, &w);
+    drv_msg_free(&w);
+    for (int got = 0; got < 3;) {
+        ws_expect(fd, DRV_MSG_ASSIGN, &w);
+        got += (int)w.assign.count;
+        drv_msg_free(&w);
+    }
+    char *f1 = finished_text(1), *f2 = finished_text(2), *f3 = finished_text(3);
+    char frame[2048];
+    snprintf(frame, sizeof frame, "%s\n{\"type\":\"nope\",\"v\":1}\n\n%s\n%s", f1, f2, f3);
+    ws_send(fd, frame);
+    ws_expect(fd, DRV_MSG_ERROR, &w);
+    assert_non_null(strstr(w.error.message, "unknown message type"));
+    drv_msg_free(&w);
+    wait_state(s, 1, "passed");
+    wait_state(s, 2, "passed");
+    wait_state(s, 3, "passed");
+    close(fd);
+
+    /* The plain subprotocol: the same two messages in one frame are one bad message. */
+    submit(s, "{\"name\":\"d\",\"argv\":[\"true\"]}", 1);
+    fd = worker_join(s, "plain", 4, NULL, 0);
+    ws_expect(fd, DRV_MSG_ASSIGN, &w);
+    assert_int_equal(w.assign.tests[0].task_id, 4);
+    drv_msg_free(&w);
+    char *f4 = finished_text(4);
+    snprintf(frame, sizeof frame, "%s\n%s", f4, f4);
+    ws_send(fd, frame);
+    ws_expect(fd, DRV_MSG_ERROR, &w);
+    drv_msg_free(&w);
+    assert_string_equal(test_state(s, 4, frame, sizeof frame), "assigned");
+    free(f1);
+    free(f2);
+    free(f3);
+    free(f4);
+    close(fd);
+}
+
 static void test_refused_frames(void **state)
 {
     server *s = *state;
@@ -1077,6 +1149,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dispatch_and_results, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_frames, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lines_subprotocol, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_adopts_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_reconciles, setup, teardown),
