@@ -333,7 +333,7 @@ static int run_stmt(drv_store *s, sqlite3_stmt *st, const char *what, drv_error 
 }
 
 /* Runs the cached statement id to completion. Returns 0 or -1 with err filled. */
-static int exec_cached(drv_store *s, drv_store_stmt_id id, const char *what, drv_error *err)
+int drv_store_exec_cached(drv_store *s, drv_store_stmt_id id, const char *what, drv_error *err)
 {
     sqlite3_stmt *st = drv_store_stmt(s, id, err);
     return st ? run_stmt(s, st, what, err) : -1;
@@ -347,10 +347,10 @@ int drv_store_begin_write(drv_store *s, drv_error *err)
     if (!sqlite3_get_autocommit(s->wr.db))
         return 0;
     if (s->writer)
-        return exec_cached(s, ST_BEGIN, "cannot begin a write transaction", err);
+        return drv_store_exec_cached(s, ST_BEGIN, "cannot begin a write transaction", err);
     if (s->in_txn)
         txn_lost(s); /* a transaction that ended without our commit was undone */
-    if (exec_cached(s, ST_BEGIN, "cannot begin a write transaction", err) < 0)
+    if (drv_store_exec_cached(s, ST_BEGIN, "cannot begin a write transaction", err) < 0)
         return -1;
     s->in_txn = true;
     return 0;
@@ -563,7 +563,7 @@ int drv_store_commit(drv_store *s, drv_error *err)
         s->in_txn = false;
         return 0;
     }
-    if (exec_cached(s, ST_COMMIT, "cannot commit", err) < 0) {
+    if (drv_store_exec_cached(s, ST_COMMIT, "cannot commit", err) < 0) {
         if (!sqlite3_get_autocommit(s->wr.db))
             sqlite3_exec(s->wr.db, "ROLLBACK", NULL, NULL, NULL);
         txn_lost(s);
@@ -588,7 +588,7 @@ int drv_store_rollback(drv_store *s, drv_error *err)
         s->in_txn = false;
         return 0;
     }
-    int rc = exec_cached(s, ST_ROLLBACK, "cannot roll back", err);
+    int rc = drv_store_exec_cached(s, ST_ROLLBACK, "cannot roll back", err);
     if (sqlite3_get_autocommit(s->wr.db))
         txn_lost(s);
     return rc;
@@ -607,7 +607,7 @@ bool drv_store_pending(const drv_store *s)
 int drv_store_mark(drv_store *s, drv_error *err)
 {
     if (!s->writer && (drv_store_begin_write(s, err) < 0 ||
-                       exec_cached(s, ST_SAVEPOINT, "cannot set a mark", err) < 0))
+                       drv_store_exec_cached(s, ST_SAVEPOINT, "cannot set a mark", err) < 0))
         return -1;
     if (s->n_marks == s->cap_marks) {
         s->cap_marks = s->cap_marks ? s->cap_marks * 2 : 4;
@@ -631,7 +631,7 @@ int drv_store_mark_release(drv_store *s, drv_error *err)
 {
     if (!mark_set(s))
         return drv_error_set(err, "%s: release of a mark that was not set", s->path);
-    if (!s->writer && exec_cached(s, ST_RELEASE, "cannot release a mark", err) < 0)
+    if (!s->writer && drv_store_exec_cached(s, ST_RELEASE, "cannot release a mark", err) < 0)
         return -1;
     s->n_marks--;
     drv_store_live_mark_release(s);
@@ -643,8 +643,8 @@ int drv_store_mark_undo(drv_store *s, drv_error *err)
 {
     if (!mark_set(s))
         return drv_error_set(err, "%s: undo to a mark that was not set", s->path);
-    if (!s->writer && (exec_cached(s, ST_ROLLBACK_TO, "cannot undo to a mark", err) < 0 ||
-                       exec_cached(s, ST_RELEASE, "cannot undo to a mark", err) < 0))
+    if (!s->writer && (drv_store_exec_cached(s, ST_ROLLBACK_TO, "cannot undo to a mark", err) < 0 ||
+                       drv_store_exec_cached(s, ST_RELEASE, "cannot undo to a mark", err) < 0))
         return -1;
     const drv_store_mark_at *m = &s->marks[--s->n_marks];
     s->bump_op = SIZE_MAX;

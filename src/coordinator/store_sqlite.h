@@ -197,14 +197,14 @@ void drv_store_rec_null(drv_store *s);
  * succeeded; sqlite3_changes() and the error are the write connection's); err is filled
  * on failure. With the writer: queues it and returns SQLITE_DONE. */
 int drv_store_rec_end(drv_store *s, drv_error *err);
-/* Executes log's operations on conn (the writer's connection), in its transaction.
- * Returns 0 or -1 with err filled. */
-int drv_store_log_apply(drv_store *s, const drv_store_log *log, drv_error *err);
 void drv_store_log_free(drv_store_log *log);
 /* Commit, marks and close of the writer's mode (store_sqlite.c calls them when
  * s->writer is set). */
 int drv_store_writer_commit(drv_store *s, drv_error *err);
 void drv_store_writer_stop(drv_store *s);
+/* Runs the cached write statement id (one that returns no rows) to completion. Returns
+ * 0, or -1 with err filled naming what. */
+int drv_store_exec_cached(drv_store *s, drv_store_stmt_id id, const char *what, drv_error *err);
 /* Begins the write transaction on the write connection unless one is open. */
 int drv_store_begin_write(drv_store *s, drv_error *err);
 

@@ -169,7 +169,9 @@ int drv_store_rec_end(drv_store *s, drv_error *err)
     return rc;
 }
 
-int drv_store_log_apply(drv_store *s, const drv_store_log *log, drv_error *err)
+/* Executes log's operations on the write connection, in its transaction. Returns 0 or
+ * -1 with err filled. */
+static int log_apply(drv_store *s, const drv_store_log *log, drv_error *err)
 {
     for (size_t i = 0; i < log->n_ops; i++)
         if (exec_op(s, log, &log->ops[i], err) != SQLITE_DONE)
@@ -194,18 +196,10 @@ static int write_logs(drv_store *s, handed_log *list, drv_error *err)
     if (drv_store_begin_write(s, err) < 0)
         return -1;
     for (handed_log *h = list; h; h = h->next)
-        if (drv_store_log_apply(s, &h->log, err) < 0)
+        if (log_apply(s, &h->log, err) < 0)
             goto fail;
-    sqlite3_stmt *st = drv_store_stmt(s, ST_COMMIT, err);
-    if (!st)
+    if (drv_store_exec_cached(s, ST_COMMIT, "cannot commit", err) < 0)
         goto fail;
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE) {
-        drv_store_write_fail(s, err, "cannot commit");
-        drv_store_reset(st);
-        goto fail;
-    }
-    drv_store_reset(st);
     return 0;
 fail:
     if (!sqlite3_get_autocommit(s->wr.db))
