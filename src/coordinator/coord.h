@@ -9,7 +9,8 @@
  *   dispatch.c     the balancer's decisions turned into store writes and frames
  *   recovery.c     start-up recovery, adoption of running tests after a reconnect,
  *                  lost workers
- * Everything runs on the loop thread. */
+ * Everything here runs on the loop thread; the store executes its writes on a thread of
+ * its own (store_writer.c), which only signals the loop (the durable handle). */
 #ifndef DRV_COORDINATOR_COORD_H
 #define DRV_COORDINATOR_COORD_H
 
