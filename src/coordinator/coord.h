@@ -213,6 +213,8 @@ void drv_server_queue(drv_wsession *s, const char *text, size_t len);
 void drv_server_want_write(struct lws *wsi);
 /* Asks lws to call back every session whose next frame waited for a commit. */
 void drv_server_wake(drv_coordinator *c);
+/* Takes h off the list of responses waiting for a commit (no-op when it is not). */
+void drv_server_unlink_pending(drv_coordinator *c, drv_hsession *h);
 /* Handles the deferred reads whose writes are now durable (c->durable_seq). */
 void drv_server_run_deferred(drv_coordinator *c);
 /* Queues an error frame about a refused message; the connection stays open. */

@@ -125,14 +125,7 @@ static void release_responses(drv_coordinator *c, uint64_t durable)
     while (h) {
         drv_hsession *next = h->pend_next;
         if (h->wait_seq && h->wait_seq <= durable) {
-            if (h->pend_prev)
-                h->pend_prev->pend_next = next;
-            else
-                c->pending = next;
-            if (next)
-                next->pend_prev = h->pend_prev;
-            h->pend_prev = h->pend_next = NULL;
-            h->waiting_commit = false;
+            drv_server_unlink_pending(c, h);
             drv_server_want_write(h->wsi);
         }
         h = next;

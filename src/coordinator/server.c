@@ -47,7 +47,7 @@ static void http_reset(drv_hsession *h)
     h->path[0] = h->query[0] = h->auth[0] = '\0';
 }
 
-static void unlink_pending(drv_coordinator *c, drv_hsession *h)
+void drv_server_unlink_pending(drv_coordinator *c, drv_hsession *h)
 {
     if (!h->waiting_commit)
         return;
@@ -274,7 +274,7 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return http_write(h, wsi);
     case LWS_CALLBACK_CLOSED_HTTP:
         if (h) {
-            unlink_pending(drv_server_coord(wsi), h);
+            drv_server_unlink_pending(drv_server_coord(wsi), h);
             unlink_deferred(drv_server_coord(wsi), h);
             http_reset(h);
             h->wsi = NULL;
