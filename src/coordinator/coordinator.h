@@ -66,6 +66,10 @@ typedef struct drv_coordinator_options {
     const char *probe_command;   /* the probe's program, run with no arguments; NULL:
                                     "true" (can the worker start a process at all) */
     bool quiet;                  /* no log lines on stderr */
+    /* monitoring (part "mon"; docs/api.md, "Monitoring") */
+    const char *read_token;     /* NULL or "": none; else reads (GET) accept it too */
+    double metrics_retention_s; /* 10 min samples kept this long; 0: default (30 days);
+                                   < 0: for ever */
 } drv_coordinator_options;
 
 /* Fills o with the defaults (the balancer's default config included). */
