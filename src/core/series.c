@@ -40,12 +40,14 @@ int drv_series_pick(double now, double from, double to, double step, double rete
         if (drv_series_steps[r] <= step && (keep < 0 || from >= now - keep))
             return r;
     }
-    /* None is both fine enough and kept that far back: the longest kept one whose step
-     * fits, else the coarsest. */
-    for (int r = DRV_SERIES_RESOLUTIONS - 1; r >= 0; r--)
-        if (drv_series_steps[r] <= step)
+    /* None is both fine enough and kept that far back: the finest kept that far back
+     * (its points are further apart than the step asked), else the coarsest. */
+    for (int r = 0; r < DRV_SERIES_RESOLUTIONS; r++) {
+        double keep = drv_series_keep_s(r, retention_s);
+        if (keep < 0 || from >= now - keep)
             return r;
-    return 0;
+    }
+    return DRV_SERIES_RESOLUTIONS - 1;
 }
 
 double drv_series_default_step(double now, double from, double to, int max_points,

@@ -40,7 +40,7 @@ bool drv_rollup_add(drv_rollup *r, int step, double t, double v, int64_t *out_t,
 
 /* The resolution (index into drv_series_steps) a query over [from, to] with a step of
  * step seconds reads, at time now: the finest whose step <= step and which is kept back
- * to from; the coarsest when none is. */
+ * to from; when none is both, the finest kept back to from; else the coarsest. */
 int drv_series_pick(double now, double from, double to, double step, double retention_s);
 
 /* The step a query gets when it names none: the finest step (1, 60, 600 or a multiple of
