@@ -144,7 +144,7 @@ static const metric_def metrics[M_COUNT] = {
     [M_DURATION_P99] = {"test_duration_p99", "seconds",
                         "99th percentile of run time of finished tests.", K_GAUGE, 0},
     [M_UTILIZATION] = {"utilization", "ratio",
-                       "Busy slots over slots of connected workers (the fleet).", K_GAUGE, 0},
+                       "Running tests over slots of connected workers (the fleet).", K_GAUGE, 0},
     [M_PLACEMENTS] = {"placements", "events/s", "Tests placed on a worker, per second.", K_RATE, 0},
     [M_STEALS] = {"steals", "events/s", "Tests stolen by an idle worker, per second.", K_RATE, 0},
     [M_MOVES] = {"moves", "events/s", "Tests moved between workers, per second.", K_RATE, 0},
@@ -161,11 +161,9 @@ static const metric_def metrics[M_COUNT] = {
     [M_FEED_CPU] = {"feed_cpu", "ratio",
                     "Loop CPU seconds per second spent building the dashboard's feed.", K_GAUGE, 0},
     [M_WORKER_UTILIZATION] = {"worker_utilization", "ratio",
-                              "Running and assigned tests over slots, per worker.", K_GAUGE,
-                              PER_WORKER},
+                              "Running tests over slots, per worker.", K_GAUGE, PER_WORKER},
     [M_CLASS_UTILIZATION] = {"class_utilization", "ratio",
-                             "Running and assigned tests over slots, per worker class.", K_GAUGE,
-                             PER_CLASS},
+                             "Running tests over slots, per worker class.", K_GAUGE, PER_CLASS},
 };
 
 /* One series being written: its id in the store and its coarser accumulators. */
@@ -619,12 +617,15 @@ static void sample(drv_coordinator *c, double now, double dt)
         connected++;
         if ((unsigned)k->thermal.state < DRV_THERMAL_STATE_COUNT)
             by_thermal[k->thermal.state]++;
+        /* Busy: running tests (assigned ones wait in the worker's window and may exceed
+         * its slots); free: slots neither running nor promised. */
         double held = k->running + k->assigned, sl = k->slots ? k->slots : 1;
-        busy += held;
+        double run = k->running < sl ? k->running : sl;
+        busy += run;
         slots += sl;
         if (k->health == DRV_HEALTH_OK && held < sl)
             free_slots += (uint64_t)(sl - held);
-        emit(c, &mon(c, w)->util, M_WORKER_UTILIZATION, k->name, t, held / sl);
+        emit(c, &mon(c, w)->util, M_WORKER_UTILIZATION, k->name, t, run / sl);
         if (k->wclass >= n_cls) {
             size_t cap = n_cls ? n_cls : 16;
             while (cap <= k->wclass)
@@ -635,7 +636,7 @@ static void sample(drv_coordinator *c, double now, double dt)
                 cls_busy[j] = cls_slots[j] = 0;
             n_cls = cap;
         }
-        cls_busy[k->wclass] += held;
+        cls_busy[k->wclass] += run;
         cls_slots[k->wclass] += sl;
     }
     for (size_t j = 0; j < n_cls; j++)
