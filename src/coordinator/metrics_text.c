@@ -5,8 +5,10 @@
  * by health and connection, per worker its load, slots, running and assigned tests, the
  * balancer's memory, the process's resident memory. Counters (since this coordinator
  * started): placements, moves, requeues, results, unschedulable tests, late results,
- * per worker its finished tests and infrastructure failures. Worker names are label
- * values, escaped as the format asks (backslash, double quote, newline). */
+ * per worker its finished tests and infrastructure failures; the build info; and the
+ * monitor's families (sampler.c: latency histograms, thermal states, scores, anomalies).
+ * Worker names are label values, escaped as the format asks (backslash, double quote,
+ * newline). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
