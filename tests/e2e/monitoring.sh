@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Monitoring: a coordinator and four workers of one class, one of them slowed (its tests
-# read DROVER_E2E_SLOWDOWN from the worker's environment and sleep 5x longer). Checks
-# that the history has points after a few seconds (JSON and CSV), that the tests' CSV
-# parses, that the slowed worker is flagged slow_worker with its evidence and its score
-# drops below the others', that GET /metrics parses with a strict parser (Debian's
+# Monitoring: a coordinator and five workers of one class, one of them slowed (its tests
+# read DROVER_E2E_SLOWDOWN from the worker's environment and sleep 5x longer), one whose
+# tests all fail (DROVER_E2E_FAIL). Checks that the history has points after a few
+# seconds (JSON and CSV), that the tests' CSV parses, that the slowed worker is flagged
+# slow_worker with its evidence and its score drops below the others', that the failing
+# one is flagged failure_rate while the others pass, that GET /metrics parses with a strict parser (Debian's
 # python3-prometheus-client) and has the histograms, the build info and the thermal
 # states, and that the read-only token reads but cannot change anything.
 source "$(dirname "$0")/lib.sh"
@@ -14,12 +15,13 @@ $PY -c 'from prometheus_client.parser import text_string_to_metric_families' ||
 start_coordinator --read-token reader-secret
 for n in a b c; do start_worker mon-$n --slots 1; done
 DROVER_E2E_SLOWDOWN=5 start_worker mon-slow --slots 1
-wait_workers 4
+DROVER_E2E_FAIL=1 start_worker mon-fail --slots 1
+wait_workers 5
 
-# 0.3 s per test, 1.5 s on the slowed worker.
+# 0.3 s per test, 1.5 s on the slowed worker; exit status 1 on the failing one.
 $PY -c '
 import json
-cmd = "sleep $(awk \"BEGIN{print 0.3*${DROVER_E2E_SLOWDOWN:-1}}\")"
+cmd = "sleep $(awk \"BEGIN{print 0.3*${DROVER_E2E_SLOWDOWN:-1}}\"); [ -z \"$DROVER_E2E_FAIL\" ]"
 for i in range(1, 49):
     print(json.dumps({"name": "m-%d" % i, "argv": ["sh", "-c", cmd]}))
 ' >"$WORK/suite.jsonl"
@@ -32,7 +34,7 @@ read_api() { # read_api PATH: GET with the read-only token; body, then the statu
 # The history has points after a few seconds; JSON parses and names the series.
 history_has_points() {
     read_api "/api/v1/metrics/history?metric=workers_connected&from=-60" | head -n 1 |
-        $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if len(d["points"]) >= 3 and d["points"][-1][1] == 4 else 1)'
+        $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if len(d["points"]) >= 3 and d["points"][-1][1] == 5 else 1)'
 }
 wait_until 20 history_has_points
 read_api "/api/v1/metrics" | head -n 1 | $PY -c '
@@ -68,6 +70,18 @@ assert "mon-slow" in a["summary"], a
 others = [a for a in d["anomalies"] if a.get("worker") not in (None, "mon-slow") and a["kind"] == "slow_worker"]
 assert not others, others
 PYEOF
+# The failing worker: flagged failure_rate with its counts; nobody else is.
+fail_flagged() {
+    read_api /api/v1/anomalies | head -n 1 | $PY -c '
+import json, sys
+d = json.load(sys.stdin)
+hits = [a for a in d["anomalies"] if a["kind"] == "failure_rate" and a["active"]]
+assert [a["worker"] for a in hits] == ["mon-fail"], hits
+ev = hits[0]["evidence"]
+assert ev["failed"] == ev["tests"] >= 5 and ev["rate"] == 1 and ev["fleet_rate"] == 0, ev
+assert hits[0]["severity"] == "critical", hits'
+}
+wait_until 60 fail_flagged
 read_api /api/v1/workers | head -n 1 | $PY -c '
 import json, sys
 ws = {w["name"]: w["score"] for w in json.load(sys.stdin)["workers"]}
@@ -75,6 +89,8 @@ slow = ws["mon-slow"]
 assert slow["speed"] <= 40 and slow["speed_ratio"] >= 3, slow
 for n in ("mon-a", "mon-b", "mon-c"):
     assert ws[n]["value"] >= slow["value"] + 25, (n, ws[n], slow)
+    assert ws[n]["value"] >= ws["mon-fail"]["value"] + 25, (n, ws[n], ws["mon-fail"])
+assert ws["mon-fail"]["reliability"] == 0, ws["mon-fail"]
 ' || fail "the slowed worker's score did not drop: $(read_api /api/v1/workers | head -n 1)"
 
 # CSV: the history and the tests parse, with the header docs/api.md gives.
@@ -88,15 +104,18 @@ assert len(rows) >= 4, rows
 assert all(0 <= float(v) <= 1 for t, v in rows[1:]), rows
 assert any(float(v) > 0 for t, v in rows[1:]), rows
 ' || fail "history CSV does not parse"
-wait_until 60 at_least 48 passed
+run_done() { api GET /api/v1/runs/1 | head -n 1 | grep -q '"done":true'; }
+wait_until 60 run_done
 read_api "/api/v1/tests?run=1&format=csv&limit=100" >"$WORK/t.csv"
 sed '$d' "$WORK/t.csv" | $PY -c '
 import csv, sys
 rows = list(csv.DictReader(sys.stdin))
 assert len(rows) == 48, len(rows)
-assert all(r["state"] == "passed" and r["exit_code"] == "0" and float(r["duration_s"]) > 0 for r in rows)
+for r in rows:
+    want = ("failed", "1") if r["worker"] == "mon-fail" else ("passed", "0")
+    assert (r["state"], r["exit_code"]) == want and float(r["duration_s"]) > 0, r
 slow = [float(r["duration_s"]) for r in rows if r["worker"] == "mon-slow"]
-fast = [float(r["duration_s"]) for r in rows if r["worker"] != "mon-slow"]
+fast = [float(r["duration_s"]) for r in rows if r["worker"] not in ("mon-slow", "mon-fail")]
 assert slow and fast and min(slow) > 3 * max(fast), (slow, fast)
 ' || fail "tests CSV does not parse or is wrong"
 
@@ -124,7 +143,7 @@ total = [s.value for s in dur.samples if s.name.endswith("_count")][0]
 assert bucket(0.1) == 0 and 0 < bucket(0.5) < total, (bucket(0.1), bucket(0.5), total)  # 0.3 s and 1.5 s
 assert [s.labels["version"] for s in fams["drover_build_info"].samples]
 th = [s for s in fams["drover_worker_thermal_state"].samples if s.value == 1]
-assert sorted(s.labels["worker"] for s in th) == ["mon-a", "mon-b", "mon-c", "mon-slow"], th
+assert sorted(s.labels["worker"] for s in th) == ["mon-a", "mon-b", "mon-c", "mon-fail", "mon-slow"], th
 assert "drover_worker_score" in fams and "drover_anomalies" in fams
 PYEOF
 
