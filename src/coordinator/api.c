@@ -822,10 +822,27 @@ static bool method_is(drv_hsession *h, drv_http_method m)
     return false;
 }
 
+/* GET /healthz: alive and serving, for load balancers and supervisors; no token, and
+ * nothing in it that needs one. Like every read it waits for earlier writes to be
+ * durable: a store writer that is stuck makes it slow, not "ok". */
+static void healthz(drv_coordinator *c, drv_hsession *h)
+{
+    if (!method_is(h, DRV_HTTP_GET))
+        return;
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string(c->stopping ? "stopping" : "ok"));
+    json_object_set_new(o, "uptime_s", json_real(drv_coord_now() - c->started_at));
+    respond(h, c->stopping ? 503 : 200, o);
+}
+
 void drv_api_handle(drv_coordinator *c, drv_hsession *h)
 {
     if (drv_web_handle(c, h))
         return;
+    if (strcmp(h->path, "/healthz") == 0) {
+        healthz(c, h);
+        return;
+    }
     bool metrics = strcmp(h->path, "/metrics") == 0;
     if (!metrics && (strncmp(h->path, API_PREFIX, strlen(API_PREFIX)) != 0 ||
                      (h->path[strlen(API_PREFIX)] != '/' && h->path[strlen(API_PREFIX)] != '\0'))) {

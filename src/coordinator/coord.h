@@ -137,6 +137,18 @@ typedef struct drv_orphan {
     bool done; /* adopted or queued again */
 } drv_orphan;
 
+/* The listening socket (listener.c). */
+typedef struct drv_listener {
+    int fd; /* -1: none */
+    uv_poll_t poll;
+    uv_timer_t pause; /* accepting resumes when it fires */
+    bool started;     /* poll and pause are initialised (closed by drv_listener_close) */
+    bool paused;
+    long long fd_limit; /* RLIMIT_NOFILE after raising it */
+    double last_report; /* out of descriptors last logged (0: never) */
+    uint64_t refused;   /* accept failures since then */
+} drv_listener;
+
 struct drv_coordinator {
     uv_loop_t *loop;
     drv_coordinator_options opt; /* strings point into the copies below */
@@ -188,11 +200,27 @@ struct drv_coordinator {
     void (*stop_done)(void *);
     void *stop_data;
     uint64_t late_results;
+    drv_listener listener; /* srv: our own listening socket */
 };
+
+/* ---- log.c ---- */
+typedef enum drv_log_level { DRV_LOG_ERROR = 0, DRV_LOG_WARN, DRV_LOG_INFO } drv_log_level;
+/* Process-wide: one JSON object per line instead of text; quiet drops info lines. */
+void drv_log_configure(bool json, bool quiet);
+/* One line on stderr: RFC 3339 UTC time with milliseconds, level, source, message. */
+void drv_log(drv_log_level level, const char *source, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* libwebsockets' emit function (lws_set_log_level): its lines in the same format. */
+void drv_log_lws(int level, const char *line);
+/* The first error line libwebsockets logged ("" when none since the last forget). */
+const char *drv_log_last_lws_error(void);
+void drv_log_forget_lws_error(void);
 
 /* ---- coordinator.c ---- */
 double drv_coord_now(void); /* seconds since the Unix epoch */
+/* An info line (nothing with --quiet); drv_coord_warn a warning (printed even then). */
 void drv_coord_log(drv_coordinator *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void drv_coord_warn(drv_coordinator *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A store write failed where it cannot be undone: logs and exits with status 3. */
 _Noreturn void drv_coord_fatal(drv_coordinator *c, const drv_error *err);
 /* Makes sure c->tasks / c->workers can be indexed by ref. */
@@ -202,6 +230,18 @@ void drv_coord_reserve_worker(drv_coordinator *c, drv_wref w);
 drv_ctask *drv_coord_task_by_id(drv_coordinator *c, uint64_t id, drv_tref *tref);
 /* Puts w on the list of workers to send to after the commit. */
 void drv_coord_mark_send(drv_coordinator *c, drv_wref w);
+
+/* ---- listener.c ---- */
+/* Raises the soft RLIMIT_NOFILE to the hard one (at most 2^20); returns the limit now
+ * (-1: unknown) and sets *before to what it was. */
+long long drv_listener_raise_nofile(long long *before);
+/* Resolves c->listen_host, binds and listens on c->listen_port; sets c->port. On failure
+ * err says why (in use, not local, does not resolve) and nothing is open. */
+int drv_listener_open(drv_coordinator *c, drv_error *err);
+/* Starts accepting on the loop (connections go to c->vhost). */
+void drv_listener_start(drv_coordinator *c);
+/* Stops accepting and closes the socket (the handles close on the loop). */
+void drv_listener_close(drv_coordinator *c);
 
 /* ---- server.c ---- */
 int drv_server_start(drv_coordinator *c, drv_error *err);

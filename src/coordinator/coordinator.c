@@ -52,19 +52,25 @@ void drv_coord_log(drv_coordinator *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    time_t t = time(NULL);
-    struct tm tm;
-    localtime_r(&t, &tm);
-    char stamp[32];
-    strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
-    fprintf(stderr, "%s coordinator: %s\n", stamp, line);
+    drv_log(DRV_LOG_INFO, "coordinator", "%s", line);
+}
+
+void drv_coord_warn(drv_coordinator *c, const char *fmt, ...)
+{
+    (void)c;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    drv_log(DRV_LOG_WARN, "coordinator", "%s", line);
 }
 
 _Noreturn void drv_coord_fatal(drv_coordinator *c, const drv_error *err)
 {
-    fprintf(stderr,
-            "drover coordinator: fatal: store %s: %s; exiting (a restart recovers"
-            " everything that was acknowledged)\n",
+    drv_log(DRV_LOG_ERROR, "coordinator",
+            "fatal: store %s: %s; exiting (a restart recovers everything that was"
+            " acknowledged)",
             c->db_path, err->msg);
     exit(3);
 }
@@ -345,6 +351,7 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
     drv_coordinator *c = drv_xcalloc(1, sizeof *c);
     c->loop = loop;
     c->lock_fd = -1;
+    c->listener.fd = -1;
     c->opt = *o;
     if (c->opt.heartbeat_interval_s <= 0)
         c->opt.heartbeat_interval_s = 1.0;
@@ -415,10 +422,10 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
     c->last_rebalance = c->last_learned = c->started_at;
     c->place_needed = true;
     if (!c->client_token)
-        drv_coord_log(c, "warning: no client token: anyone who reaches %s:%d can submit tests",
-                      c->listen_host, c->port);
+        drv_coord_warn(c, "no client token: anyone who reaches %s:%d can submit tests",
+                       c->listen_host, c->port);
     if (!c->worker_token)
-        drv_coord_log(c, "warning: no worker token: any worker may join");
+        drv_coord_warn(c, "no worker token: any worker may join");
     return c;
 
 fail:
@@ -451,6 +458,7 @@ void drv_coordinator_stop(drv_coordinator *c, void (*done)(void *data), void *da
     if (drv_store_sync(c->store, &err) < 0)
         drv_coord_log(c, "store %s: last commit failed: %s", c->db_path, err.msg);
     drv_store_writer_quiet(c->store);
+    drv_listener_close(c);
     if (c->lws)
         lws_context_destroy(c->lws); /* the first stage; see drv_coordinator_free() */
     uv_check_stop(&c->turn);
@@ -468,6 +476,7 @@ void drv_coordinator_free(drv_coordinator *c)
      * has closed its handles (without it, its per-thread buffers leak). */
     if (c->lws)
         lws_context_destroy(c->lws);
+    drv_listener_close(c);
     for (size_t t = 0; t < c->cap_tasks; t++) {
         if (c->tasks[t].live)
             drv_task_clear(&c->tasks[t].task);

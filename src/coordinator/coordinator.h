@@ -65,7 +65,8 @@ typedef struct drv_coordinator_options {
                                     < 0: never (only an operator clears it) */
     const char *probe_command;   /* the probe's program, run with no arguments; NULL:
                                     "true" (can the worker start a process at all) */
-    bool quiet;                  /* no log lines on stderr */
+    bool quiet;                  /* no info lines on stderr (warnings and errors still) */
+    bool log_json;               /* log lines as JSON objects (srv) */
 } drv_coordinator_options;
 
 /* Fills o with the defaults (the balancer's default config included). */

@@ -1,10 +1,14 @@
 /* server.c - libwebsockets on the coordinator's loop: the HTTP protocol (a request in,
  * a JSON response out, possibly after the turn's commit) and the worker WebSocket
  * protocol (frames in, queued frames out). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "coordinator/coord.h"
 
@@ -472,18 +476,63 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* Says whether path can be opened for reading (err names the option and the reason). */
+static int check_readable(const char *option, const char *path, drv_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return drv_error_set(err, "%s %s: cannot read: %s", option, path, strerror(errno));
+    fclose(f);
+    return 0;
+}
+
+/* Loads the certificate chain and key as lws will, so that a file that is not PEM or a
+ * key that does not match is an error here, with OpenSSL's reason (lws would log it and
+ * leave a context without a server). */
+static int check_tls_files(const char *cert, const char *key, drv_error *err)
+{
+    if (check_readable("--tls-cert", cert, err) < 0 || check_readable("--tls-key", key, err) < 0)
+        return -1;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return drv_error_set(err, "TLS: cannot create an OpenSSL context");
+    int rc = 0;
+    const char *what = NULL, *file = NULL;
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+        what = "not a PEM certificate", file = cert;
+    else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+        what = "not a PEM private key", file = key;
+    else if (SSL_CTX_check_private_key(ctx) != 1)
+        what = "the key does not match the certificate", file = key;
+    if (what) {
+        char reason[256];
+        ERR_error_string_n(ERR_get_error(), reason, sizeof reason);
+        rc = drv_error_set(err, "TLS file %s: %s (%s)", file, what, reason);
+    }
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return rc;
+}
+
 int drv_server_start(drv_coordinator *c, drv_error *err)
 {
-    lws_set_log_level(LLL_ERR, NULL);
+    drv_log_configure(c->opt.log_json, c->opt.quiet);
+    lws_set_log_level(LLL_ERR | LLL_WARN, drv_log_lws);
+    drv_log_forget_lws_error();
+    if (c->tls_cert && check_tls_files(c->tls_cert, c->tls_key, err) < 0)
+        return -1;
+    /* Before the listening socket and lws: lws sizes its tables by the limit. */
+    long long before = 0;
+    c->listener.fd_limit = drv_listener_raise_nofile(&before);
+    if (drv_listener_open(c, err) < 0)
+        return -1;
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     c->foreign_loops[0] = c->loop;
     info.foreign_loops = c->foreign_loops;
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
-    info.port = c->listen_port;
-    bool any = strcmp(c->listen_host, "0.0.0.0") == 0 || strcmp(c->listen_host, "*") == 0 ||
-               c->listen_host[0] == '\0';
-    info.iface = any ? NULL : c->listen_host;
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* listener.c accepts and hands over */
     info.protocols = protocols;
     info.user = c;
     info.pt_serv_buf_size = 64 * 1024;
@@ -494,14 +543,31 @@ int drv_server_start(drv_coordinator *c, drv_error *err)
         info.ssl_private_key_filepath = c->tls_key;
     }
     c->lws = lws_create_context(&info);
-    if (!c->lws)
-        return drv_error_set(err,
-                             "cannot listen on %s:%d%s (address in use, not local, or TLS files"
-                             " unreadable)",
-                             c->listen_host, c->listen_port, c->tls_cert ? " with TLS" : "");
-    c->vhost = lws_get_vhost_by_name(c->lws, "default");
-    c->port = c->vhost ? lws_get_vhost_listen_port(c->vhost) : c->listen_port;
+    c->vhost = c->lws ? lws_get_vhost_by_name(c->lws, "default") : NULL;
+    if (!c->vhost) {
+        const char *why = drv_log_last_lws_error();
+        drv_error_set(err, "cannot serve on %s:%d%s: libwebsockets refused to start%s%s",
+                      c->listen_host, c->port,
+                      c->tls_cert ? " (are --tls-cert and --tls-key a PEM certificate and its key?)"
+                                  : "",
+                      *why ? ": " : "", why);
+        drv_listener_close(c);
+        /* lws 4.1 cannot destroy a context whose default vhost failed on a foreign
+         * loop (its event library is unloaded under its own handles): it is left, the
+         * process is about to exit. check_tls_files() keeps this path for the rare. */
+        c->lws = NULL;
+        return -1;
+    }
+    drv_listener_start(c);
     drv_coord_log(c, "listening on %s://%s:%d (store %s)", c->tls_cert ? "https" : "http",
                   c->listen_host, c->port, c->db_path);
+    if (c->listener.fd_limit > 0) {
+        char raised[48] = "";
+        if (before > 0 && before != c->listener.fd_limit)
+            snprintf(raised, sizeof raised, " (raised from %lld)", before);
+        drv_coord_log(c, "file descriptors: limit %lld%s: room for about %lld workers",
+                      c->listener.fd_limit, raised,
+                      c->listener.fd_limit > 64 ? c->listener.fd_limit - 64 : 0);
+    }
     return 0;
 }
