@@ -41,6 +41,8 @@ void drv_cmd_coordinator_usage(FILE *out)
             "  --probe-command PROGRAM   what the probe runs on the worker, without\n"
             "                            arguments; exit status 0 passes (default: true)\n"
             "  --max-body BYTES          largest request body (default %u)\n"
+            "  --auth-timeout S          close a worker or dashboard connection that has not\n"
+            "                            authenticated after S seconds (default 10)\n"
             "  --sync-full               fsync every commit (survives power loss; slower)\n"
             "  --port-file FILE          write the port once listening (for scripts)\n"
             "  --quiet                   no info lines (warnings and errors still)\n"
@@ -157,6 +159,9 @@ int drv_cmd_coordinator(int argc, char **argv)
                 return DRV_EXIT_USAGE;
             }
             o.probe_command = v;
+        } else if (strcmp(a, "--auth-timeout") == 0) {
+            if (parse_seconds(a, v, &o.auth_timeout_s) < 0)
+                return DRV_EXIT_USAGE;
         } else if (strcmp(a, "--recovery-grace") == 0) {
             if (parse_seconds(a, v, &o.recovery_grace_s) < 0)
                 return DRV_EXIT_USAGE;

@@ -86,6 +86,13 @@ typedef struct drv_hsession {
     uint64_t read_seq;
     struct drv_hsession *defer_prev, *defer_next;
     bool deferred;
+    /* srv: a body sent with Transfer-Encoding: chunked, decoded by server.c (lws 4.1
+     * hands the raw chunks on); the connection closes after the answer. */
+    bool chunked;
+    uint8_t chunk_state;    /* server.c's decoder state */
+    uint64_t chunk_left;    /* bytes of the current chunk still to come, or its size */
+    const char *body_error; /* static: the body is malformed (400 with this) */
+    bool close_after;       /* answered before its body: close after the answer */
 } drv_hsession;
 
 /* A test the coordinator holds (by balancer reference). */
@@ -249,6 +256,9 @@ int drv_server_start(drv_coordinator *c, drv_error *err);
 drv_coordinator *drv_server_coord(struct lws *wsi);
 /* Queues text (len bytes) as one frame on s, to be sent when writable. */
 void drv_server_queue(drv_wsession *s, const char *text, size_t len);
+/* Closes wsi (an upgraded connection) unless it authenticates within the coordinator's
+ * auth_timeout_s: lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0) once it has. */
+void drv_server_auth_deadline(drv_coordinator *c, struct lws *wsi);
 /* Asks lws to call back when s (or h) can be written. */
 void drv_server_want_write(struct lws *wsi);
 /* Asks lws to call back every session whose next frame waited for a commit. */

@@ -67,6 +67,9 @@ typedef struct drv_coordinator_options {
                                     "true" (can the worker start a process at all) */
     bool quiet;                  /* no info lines on stderr (warnings and errors still) */
     bool log_json;               /* log lines as JSON objects (srv) */
+    double auth_timeout_s;       /* an upgraded connection that has not authenticated (a
+                                    worker's hello, a dashboard's token) is closed after
+                                    this long; 0: 10 s (srv) */
 } drv_coordinator_options;
 
 /* Fills o with the defaults (the balancer's default config included). */

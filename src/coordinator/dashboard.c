@@ -113,6 +113,7 @@ static void authenticate(drv_coordinator *c, drv_dsession *d, const char *in, si
     d->authed = token && drv_coord_token_equal(token, c->client_token);
     json_decref(o);
     if (d->authed) {
+        lws_set_timeout(d->wsi, NO_PENDING_TIMEOUT, 0);
         push_one(c, d);
         return;
     }
@@ -144,11 +145,21 @@ int drv_dashboard_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         c->dashboards = d;
         if (d->authed)
             push_one(c, d);
+        else
+            drv_server_auth_deadline(c, wsi); /* its token, or it is closed */
         return 0;
     case LWS_CALLBACK_RECEIVE:
         c = drv_server_coord(wsi);
         if (!d->authed && !d->refused)
             authenticate(c, d, in, len);
+        if (d->refused) {
+            /* Closed from here: lws 4.1 sends the close frame (1008) when a receive
+             * callback returns -1 after lws_close_reason(), not a writeable one. */
+            static const char why[] = "wrong token";
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why,
+                             sizeof why - 1);
+            return -1;
+        }
         return 0; /* after that, what a page says is ignored */
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (d->refused) {
