@@ -213,7 +213,8 @@ typedef struct drv_agent_stats {
     uint64_t refused;        /* tests refused while draining */
     uint64_t started;        /* processes spawned */
     uint64_t finished;       /* finished messages made */
-    uint64_t dropped;        /* queued tests dropped (cancel, drain, abort) */
+    uint64_t dropped;        /* queued tests dropped (cancel, drain, abort, fencing) */
+    uint64_t fenced;         /* tests not started because of fencing (docs/protocol.md) */
     uint64_t frames_out;     /* frames written */
     uint64_t frames_in;      /* frames received */
     uint64_t bad_frames;     /* coordinator frames refused */
