@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "core/worker.h"
+#include "worker/guardian.h"
 #include "worker/agent.h"
 #include "worker/runner.h"
 
@@ -630,6 +631,7 @@ static void on_run_exit(drv_run *run, const drv_run_result *res, void *data)
              a->mode == MODE_WORKER_DRAIN ? "was draining and its drain timeout passed"
                                           : "was stopping");
     send_finished(a, &t->t, res, t->stopped ? why : NULL);
+    drv_guardian_forget(a->cfg.guardian, drv_run_pid(run));
     list_remove(&a->running, t);
     drv_run_free(run);
     test_free(t);
@@ -773,6 +775,7 @@ static void start_test(drv_agent *a, agent_test *t)
     list_append(&a->running, t);
     int pid = drv_run_pid(t->run);
     if (pid > 0) {
+        drv_guardian_watch(a->cfg.guardian, pid); /* the group dies with this worker */
         a->st.started++;
         drv_msg m;
         drv_msg_init(&m, DRV_MSG_STARTED);

@@ -203,6 +203,8 @@ typedef struct drv_agent_config {
     unsigned output_flush_ms;           /* 0 = DRV_AGENT_FLUSH_MS */
     drv_agent_event_cb on_event;        /* may be NULL */
     void *data;                         /* passed to on_event */
+    struct drv_guardian *guardian;      /* told each test's process group (guardian.h); NULL:
+                                           none (a test may outlive a killed worker) */
 } drv_agent_config;
 
 /* What an agent did, for tests, `drover stress` and logs. */
