@@ -48,7 +48,7 @@ typedef enum drv_reason {
     DRV_R_INFRA_FAILURE,      /* the runner failed (spawn failure, crash) */
     DRV_R_RETRIES_EXHAUSTED,  /* lost or infra-failed more often than max_retries */
     DRV_R_EXIT_FAILURE,       /* exited non-zero or was killed by a signal */
-    DRV_R_EXIT_FAILURE_RETRY, /* ...and asked to be retried */
+    DRV_R_EXIT_FAILURE_RETRY, /* failed (exit, signal, timeout) and runs again: a rerun */
     DRV_R_TIMED_OUT,          /* killed at its timeout */
     DRV_R_PASSED,
     DRV_R_CANCELLED,
@@ -64,6 +64,14 @@ typedef enum drv_decision_kind {
     DRV_D_FINAL,      /* the task is final with state; its tref is released */
 } drv_decision_kind;
 
+/* Which budget a REQUEUED decision used (docs/operations.md, "Retries and reruns"). */
+typedef enum drv_charge {
+    DRV_CHARGE_NONE = 0, /* none: it never started (handed back, lost while only assigned) */
+    DRV_CHARGE_RETRY,    /* one of max_retries: its worker was lost while it ran, or the
+                            runner failed */
+    DRV_CHARGE_RERUN,    /* one of reruns: the test itself failed */
+} drv_charge;
+
 typedef struct drv_decision {
     drv_decision_kind kind;
     drv_reason reason;
@@ -75,6 +83,7 @@ typedef struct drv_decision {
     int unmet;            /* DRV_R_NO_ELIGIBLE_WORKER: the drv_unmet no worker meets */
     int unmet_tag;        /* ...and its tag, or -1 */
     uint32_t shape;       /* the test's requirement shape (shapes live as long as the balancer) */
+    drv_charge charged;   /* REQUEUED: the budget this re-run used */
 } drv_decision;
 
 /* Creates a balancer. cfg is copied. tags and pred are borrowed and must outlive it

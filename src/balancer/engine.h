@@ -7,7 +7,7 @@
 #include "balancer/policy.h"
 #include "core/queue.h"
 
-/* One live test. 80 bytes; the queue entry that points at it is 16 more. */
+/* One live test. 88 bytes; the queue entry that points at it is 16 more. */
 typedef struct drv_btask {
     uint64_t id;
     uint64_t test_key;
@@ -23,16 +23,16 @@ typedef struct drv_btask {
     float pred_held_s;   /* predicted run on the holder, added to its backlog */
     int16_t priority;
     uint8_t family;
-    uint8_t policy; /* index into drv_balancer.specs */
-    uint8_t state;  /* drv_task_state, or TASK_FREE */
-    uint8_t retries_left;
+    uint8_t policy;       /* index into drv_balancer.specs */
+    uint8_t state;        /* drv_task_state, or TASK_FREE */
+    uint8_t retries_left; /* of max_retries: losses of infrastructure */
+    uint8_t reruns_left;  /* of reruns: the test's own failures */
     uint8_t flags;
     uint8_t kind; /* drv_analyzer_type_kind of its test type */
 } drv_btask;
 
-#define TASK_FREE           0xFF
-#define TF_RETRY_ON_FAILURE 0x01
-#define TF_FIRST_RUN        0x02 /* nothing was learned of it before it was submitted */
+#define TASK_FREE    0xFF
+#define TF_FIRST_RUN 0x02 /* nothing was learned of it before it was submitted */
 
 /* One worker plus the engine's bookkeeping. */
 typedef struct drv_bworker {

@@ -161,6 +161,8 @@ static int64_t task_record_new(drv_balancer *b, const drv_task *t, double now, d
     if (t->max_retries > 255)
         return drv_error_set(err, "test \"%s\" max_retries: must be 0..255, got %u", t->name,
                              t->max_retries);
+    if (t->reruns > 255)
+        return drv_error_set(err, "test \"%s\" reruns: must be 0..255, got %u", t->name, t->reruns);
     if (b->n_tasks == UINT32_MAX - 1 && b->free_task == DRV_REF_NONE)
         return drv_error_set(err, "test \"%s\": the balancer holds too many tests", t->name);
     int family = t->family;
@@ -193,8 +195,12 @@ static int64_t task_record_new(drv_balancer *b, const drv_task *t, double now, d
     r->priority = (int16_t)t->priority;
     r->family = (uint8_t)family;
     r->policy = policy_of(b, family, t->test_type);
-    r->retries_left = (uint8_t)t->max_retries;
-    r->flags = t->retry_on_failure ? TF_RETRY_ON_FAILURE : 0;
+    /* What is left of each budget: a test taken back after a restart has used some. */
+    uint32_t reruns = drv_task_reruns(t);
+    r->retries_left =
+        (uint8_t)(t->max_retries > t->retries_used ? t->max_retries - t->retries_used : 0);
+    r->reruns_left = (uint8_t)(reruns > t->reruns_used ? reruns - t->reruns_used : 0);
+    r->flags = 0;
     if (p.source != DRV_PRED_TEST)
         r->flags |= TF_FIRST_RUN;
     r->kind = (uint8_t)drv_analyzer_type_kind(t->test_type);
@@ -412,6 +418,7 @@ void drv_engine_decision(const drv_balancer *b, drv_decision *d, drv_decision_ki
     d->unmet = 0;
     d->unmet_tag = -1;
     d->shape = b->tasks[t].shape;
+    d->charged = DRV_CHARGE_NONE;
 }
 
 /* ---- placing ---- */

@@ -28,6 +28,7 @@
 #include "cli/cli.h"
 #include "core/worker.h"
 #include "worker/agent.h"
+#include "worker/guardian.h"
 #include "worker/probe.h"
 #include "worker/runner.h"
 
@@ -99,6 +100,7 @@ typedef struct worker_opts {
     bool probe, compact, ack_only, no_detect;
     long slots;
     const char *url, *token, *name, *ca;
+    bool token_from_client_env; /* the token is $DROVER_TOKEN: tests must not see it */
     double output_cap, drain_timeout;
     char **labels; /* NULL-terminated, owned (split at commas) */
     size_t n_labels;
@@ -268,8 +270,10 @@ static int resolve_target(worker_opts *o)
         o->url = getenv("DROVER_URL");
     if (!o->token || !*o->token)
         o->token = getenv("DROVER_WORKER_TOKEN");
-    if (!o->token || !*o->token)
+    if (!o->token || !*o->token) {
         o->token = getenv("DROVER_TOKEN");
+        o->token_from_client_env = o->token && *o->token;
+    }
     if (!o->ca || !*o->ca)
         o->ca = getenv("DROVER_CA");
     drv_agent_url url;
@@ -327,6 +331,15 @@ static int run_worker(const worker_opts *o, const drv_probe_result *r, drv_tag_t
                         o->drain_timeout > 0 ? o->drain_timeout : DRV_AGENT_DRAIN_TIMEOUT_S};
     cfg.data = &w;
 
+    /* No orphans: the guardian kills the tests' process groups when this process ends,
+     * however it ends (guardian.h). Started before the loop opens anything. */
+    drv_error gerr = {{0}};
+    drv_guardian *guardian = o->ack_only ? NULL : drv_guardian_start(&gerr);
+    if (!guardian && !o->ack_only)
+        fprintf(stderr, "drover worker: warning: %s; a test may outlive a killed worker\n",
+                gerr.msg);
+    cfg.guardian = guardian;
+
     /* lws writes its own log lines to stderr; the agent's events say what matters. */
     lws_set_log_level(0, NULL);
     uv_loop_t loop;
@@ -344,6 +357,11 @@ static int run_worker(const worker_opts *o, const drv_probe_result *r, drv_tag_t
         rc = DRV_EXIT_USAGE; /* the url, token or name given */
         goto out;
     }
+    /* Secrets stay with the worker: the agent has its copy of the token, and tests get
+     * the worker's environment (runner.h), so the variables that may hold it go. */
+    unsetenv("DROVER_WORKER_TOKEN");
+    if (o->token_from_client_env)
+        unsetenv("DROVER_TOKEN");
     uv_signal_init(&loop, &w.sigterm);
     uv_signal_init(&loop, &w.sigint);
     w.sigterm.data = w.sigint.data = &w;
@@ -360,6 +378,7 @@ out:
     uv_run(&loop, UV_RUN_DEFAULT); /* let every handle close */
     if (uv_loop_close(&loop) != 0)
         fprintf(stderr, "drover worker: warning: the event loop still had open handles\n");
+    drv_guardian_stop(guardian);
     drv_agent_caps_clear(&caps);
     return rc;
 }

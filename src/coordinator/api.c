@@ -329,9 +329,17 @@ static json_t *attempt_json(const drv_store_attempt *a)
 static void explain(drv_coordinator *c, uint64_t id, char *buf, size_t len)
 {
     drv_tref t;
-    if (drv_coord_task_by_id(c, id, &t)) {
-        if (drv_balancer_explain(c->bal, t, drv_coord_now(), buf, len) == 0)
-            return;
+    drv_ctask *ct = drv_coord_task_by_id(c, id, &t);
+    if (ct && drv_balancer_explain(c->bal, t, drv_coord_now(), buf, len) == 0) {
+        /* exec (issue 11): which budget its re-runs used, and what is left. */
+        size_t off = strlen(buf);
+        const drv_task *k = &ct->task;
+        if (off < len)
+            snprintf(buf + off, len - off,
+                     " Used %u of max_retries %u (lost worker, runner failure) and %u of"
+                     " reruns %u (its own failures).",
+                     k->retries_used, k->max_retries, k->reruns_used, drv_task_reruns(k));
+        return;
     }
     for (size_t i = 0; i < c->n_orphans; i++)
         if (!c->orphans[i].done && c->orphans[i].task.id == id) {

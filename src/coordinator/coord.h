@@ -199,6 +199,7 @@ struct drv_coordinator {
     bool place_needed;
     bool stopping;
     double started_at;
+    uint64_t epoch; /* this start's number (store epochs): every welcome and assign says it */
     double last_rebalance;
     double last_metrics;
     double last_learned;      /* learned durations last written */

@@ -401,7 +401,8 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
     /* What earlier runs taught: how long each test takes, before recovery queues them. */
     if (drv_store_learned_load(c->store, load_learned, c->pred, err) < 0)
         goto fail;
-    if (drv_recovery_load(c, c->started_at, err) < 0 || drv_store_commit(c->store, err) < 0)
+    if (drv_store_epoch_begin(c->store, c->started_at, &c->epoch, err) < 0 ||
+        drv_recovery_load(c, c->started_at, err) < 0 || drv_store_commit(c->store, err) < 0)
         goto fail;
     /* From here on the store's statements run on its writer thread (nothing is handed to
      * it before the first turn, so it has nothing to notify before the handle exists). */

@@ -22,12 +22,32 @@ static void hold(drv_coordinator *c, int64_t ref, drv_task *t, int64_t run_id, b
     drv_idmap_put(&c->by_id, ct->task.id, (uint32_t)ref);
 }
 
-/* Queues t again (a new attempt will be begun when it is placed). */
-static int requeue(drv_coordinator *c, drv_task *t, int64_t run_id, double now, drv_error *err)
+/* Queues t again (a new attempt will be begun when it is placed). An attempt that was
+ * running when it was given up (its worker did not come back) uses one of max_retries,
+ * as a worker lost while the coordinator runs does (lifecycle.c); with none left the
+ * test ends failed. */
+static int requeue(drv_coordinator *c, drv_task *t, int64_t run_id, bool was_running, double now,
+                   drv_error *err)
 {
-    drv_store_task_update u = {.state = DRV_TASK_QUEUED,
-                               .attempts = t->attempts,
-                               .reason = "recovered after a coordinator restart"};
+    if (was_running && ++t->retries_used > t->max_retries) {
+        char why[256];
+        snprintf(why, sizeof why,
+                 "%s (max_retries: %u of %u used; its worker was lost with a coordinator"
+                 " restart)",
+                 drv_reason_name(DRV_R_RETRIES_EXHAUSTED), t->max_retries, t->max_retries);
+        drv_store_task_update f = {
+            .state = DRV_TASK_FAILED, .attempts = t->attempts, .reason = why, .finished_at = now};
+        return drv_store_task_update_state(c->store, t->id, &f, err);
+    }
+    char why[160];
+    if (was_running)
+        snprintf(why, sizeof why,
+                 "recovered after a coordinator restart; its worker did not come back"
+                 " (max_retries: %u of %u used)",
+                 t->retries_used, t->max_retries);
+    else
+        snprintf(why, sizeof why, "recovered after a coordinator restart");
+    drv_store_task_update u = {.state = DRV_TASK_QUEUED, .attempts = t->attempts, .reason = why};
     if (drv_store_task_update_state(c->store, t->id, &u, err) < 0)
         return -1;
     t->state = DRV_TASK_QUEUED;
@@ -89,7 +109,7 @@ int drv_recovery_load(drv_coordinator *c, double now, drv_error *err)
             if (t->state != DRV_TASK_QUEUED && t->attempts > 0 &&
                 drv_store_attempt_abandon(c->store, t->id, t->attempts, err) < 0)
                 rc = -1;
-            if (rc == 0 && requeue(c, t, v.runs[i], now, err) < 0)
+            if (rc == 0 && requeue(c, t, v.runs[i], t->state == DRV_TASK_RUNNING, now, err) < 0)
                 rc = -1;
             queued++;
         }
@@ -126,7 +146,7 @@ void drv_recovery_hello(drv_coordinator *c, drv_wref w, const drv_attempt_ref *r
             drv_balancer_adopt(c->bal, &o->task, w, o->task.state == DRV_TASK_RUNNING, now, &err);
         if (ref < 0) {
             if (drv_store_attempt_abandon(c->store, o->task.id, o->task.attempts, &err) < 0 ||
-                requeue(c, &o->task, o->run_id, now, &err) < 0)
+                requeue(c, &o->task, o->run_id, false, now, &err) < 0)
                 drv_coord_fatal(c, &err);
             continue;
         }
@@ -215,7 +235,7 @@ void drv_recovery_expire(drv_coordinator *c, double now)
         drv_coord_log(c, "test %llu: worker %s did not come back within %.0f s; placing it again",
                       (unsigned long long)o->task.id, o->worker, c->opt.recovery_grace_s);
         if (drv_store_attempt_abandon(c->store, o->task.id, o->task.attempts, &err) < 0 ||
-            requeue(c, &o->task, o->run_id, now, &err) < 0)
+            requeue(c, &o->task, o->run_id, o->task.state == DRV_TASK_RUNNING, now, &err) < 0)
             drv_coord_fatal(c, &err);
     }
     c->orphans_left = 0;

@@ -40,7 +40,14 @@
  * "A test's state" below; rows of version 3 that say 'assigned' or 'running' while their
  * attempt is open become 'queued' (an older drover must not open such a file: it would
  * take them for tests never placed). Version 5 keys tasks_run by run alone and counts a
- * run's tasks without a trigger (the store's inserts add to runs.submitted).
+ * run's tasks without a trigger (the store's inserts add to runs.submitted). Version 6
+ * (exec, issue 11) stores a test's reruns (a count) in tasks.retry_on_failure, migrated
+ * from the flag as reruns = max_retries, and adds epochs(epoch, started_at), one row per
+ * coordinator start (drv_store_epoch_begin).
+ *
+ * Retry budgets. What a test used of max_retries and reruns is not stored as a number:
+ * drv_store_recover() derives it from the attempts (store_sqlite.h,
+ * DRV_STORE_RETRIES_USED), so a restart neither resets nor charges twice.
  *
  * A test's state. The row of a test is written when it is submitted, when it goes back
  * to the queue (requeued: its attempt abandoned, the reason kept) and when it is final,
@@ -117,7 +124,7 @@
 #include "core/task.h"
 #include "core/worker.h"
 
-#define DRV_STORE_SCHEMA_VERSION 5
+#define DRV_STORE_SCHEMA_VERSION 6
 
 typedef struct drv_store drv_store;
 
@@ -261,6 +268,12 @@ int drv_store_attempt_started(drv_store *s, uint64_t task_id, uint32_t attempt, 
  * Returns 1 when abandoned now, 0 when it was already finished or abandoned, -1 with
  * err filled when there is no such attempt or SQLite fails. */
 int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, drv_error *err);
+
+/* exec (issue 11): a coordinator start. Stores epoch = the last one + 1 (1 for a new
+ * file) in the open write transaction (committed by the next drv_store_commit()) and
+ * writes it to *epoch. Call before the writer thread starts. Returns 0, or -1 with err
+ * filled. */
+int drv_store_epoch_begin(drv_store *s, double now, uint64_t *epoch, drv_error *err);
 
 /* What a worker reported for one attempt. */
 typedef struct drv_store_result {

@@ -71,7 +71,8 @@ static int row_to_task(sqlite3_stmt *st, drv_tag_table *tags, drv_task *t, drv_e
     t->priority = sqlite3_column_int(st, TC_PRIORITY);
     t->timeout_s = sqlite3_column_double(st, TC_TIMEOUT_S);
     t->max_retries = (uint32_t)max_retries;
-    t->retry_on_failure = sqlite3_column_int(st, TC_RETRY_ON_FAILURE) != 0;
+    /* The column holds reruns since schema version 6 (migrated from the flag). */
+    t->reruns = (uint32_t)sqlite3_column_int(st, TC_RETRY_ON_FAILURE);
     t->family = sqlite3_column_int(st, TC_FAMILY);
     t->batch_size = (uint32_t)batch_size;
     t->state = (drv_task_state)state;
@@ -106,6 +107,8 @@ int drv_store_recover(drv_store *s, drv_tag_table *tags, drv_store_recover_fn fn
             break;
         }
         drv_store_live_recovered(s, (int64_t)t.id, t.state);
+        t.retries_used = (uint32_t)sqlite3_column_int64(st, TC_RETRIES_USED);
+        t.reruns_used = (uint32_t)sqlite3_column_int64(st, TC_RERUNS_USED);
         drv_store_recovered r = {
             .task = &t,
             .run_id = sqlite3_column_int64(st, TC_RUN_ID),

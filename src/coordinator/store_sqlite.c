@@ -99,6 +99,13 @@
     "  var REAL NOT NULL,"                                                                         \
     "  n INTEGER NOT NULL);"
 
+/* exec (issue 11): one row per coordinator start; the newest is the epoch every
+ * assignment of that start carries (docs/protocol.md, "Fencing"). */
+#define EPOCHS_TABLE                                                                               \
+    "CREATE TABLE epochs ("                                                                        \
+    "  epoch INTEGER PRIMARY KEY,"                                                                 \
+    "  started_at REAL NOT NULL);"
+
 /* The current schema, for a new file. */
 static const char schema[] = "CREATE TABLE runs ("
                              "  id INTEGER PRIMARY KEY,"
@@ -127,7 +134,7 @@ static const char schema[] = "CREATE TABLE runs ("
     "  t REAL NOT NULL,"
     "  name TEXT NOT NULL,"
     "  value REAL NOT NULL);"
-    "CREATE INDEX metrics_name_t ON metrics(name, t);" LEARNED_TABLE;
+    "CREATE INDEX metrics_name_t ON metrics(name, t);" LEARNED_TABLE EPOCHS_TABLE;
 
 /* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
  * that opens it. A new file gets `schema` at once instead. */
@@ -159,6 +166,9 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
     " AND (a.state = 'assigned' OR a.state = 'running'));",
     /* 4 -> 5: tasks_run on run_id alone, no counting trigger (TASKS_ATTEMPTS_EXTRAS). */
     TASKS_ATTEMPTS_EXTRAS,
+    /* 5 -> 6 (exec, issue 11): tasks.retry_on_failure holds the test's reruns (a count;
+     * the old flag meant "rerun as often as max_retries"), and the coordinator's epochs. */
+    "UPDATE tasks SET retry_on_failure = max_retries WHERE retry_on_failure <> 0;" EPOCHS_TABLE,
 };
 
 /* ---- the statement cache ---- */
@@ -207,9 +217,10 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_LEARNED_SAVE] = "INSERT OR REPLACE INTO learned (key, mean_s, var, n)"
                         " VALUES (?1, ?2, ?3, ?4)",
     [ST_LEARNED_LOAD] = "SELECT key, mean_s, var, n FROM learned",
-    [ST_RECOVER] = "SELECT " DRV_STORE_TASK_COLS " FROM" DRV_STORE_TASKS_JOIN
-                   " WHERE tasks.state = 'queued' OR tasks.state = 'assigned'"
-                   " OR tasks.state = 'running' ORDER BY tasks.id",
+    [ST_RECOVER] =
+        "SELECT " DRV_STORE_TASK_COLS ", " DRV_STORE_RETRIES_USED ", " DRV_STORE_RERUNS_USED
+        " FROM" DRV_STORE_TASKS_JOIN " WHERE tasks.state = 'queued' OR tasks.state = 'assigned'"
+        " OR tasks.state = 'running' ORDER BY tasks.id",
     [ST_TASK_GET] =
         "SELECT " DRV_STORE_TASK_COLS " FROM" DRV_STORE_TASKS_JOIN " WHERE tasks.id = ?1",
     [ST_ATTEMPTS_OF] = "SELECT attempt, worker, state, assigned_at, started_at, finished_at,"
@@ -388,6 +399,23 @@ static int query_int(drv_store *s, const char *sql, int64_t *out, const char *wh
     }
     *out = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
+    return 0;
+}
+
+/* Records a coordinator start; see store.h. */
+int drv_store_epoch_begin(drv_store *s, double now, uint64_t *epoch, drv_error *err)
+{
+    int64_t last = 0;
+    if (drv_store_begin_write(s, err) < 0 ||
+        query_int(s, "SELECT coalesce(max(epoch), 0) FROM epochs", &last,
+                  "cannot read the coordinator's epoch", err) < 0)
+        return -1;
+    char sql[128];
+    snprintf(sql, sizeof sql, "INSERT INTO epochs (epoch, started_at) VALUES (%lld, %.6f)",
+             (long long)last + 1, now);
+    if (exec_script(s, sql, "cannot record the coordinator's epoch", err) < 0)
+        return -1;
+    *epoch = (uint64_t)last + 1;
     return 0;
 }
 
@@ -1052,7 +1080,7 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
     drv_store_rec_int(s, t->priority);
     drv_store_rec_double(s, t->timeout_s);
     drv_store_rec_int(s, t->max_retries);
-    drv_store_rec_int(s, t->retry_on_failure);
+    drv_store_rec_int(s, drv_task_reruns(t)); /* the column holds reruns since version 6 */
     drv_store_rec_text(s, t->model_id);
     drv_store_rec_int(s, t->family);
     drv_store_rec_text(s, t->test_type);

@@ -85,6 +85,20 @@ enum {
     ", tasks.submitted_at, tasks.finished_at, " DRV_STORE_LIVE_WORKER                              \
     ", tasks.exit_code, tasks.signal, tasks.duration_s, " DRV_STORE_LIVE_REASON
 
+/* exec (issue 11): the budgets a test used, derived from its attempts (store.h, "Retry
+ * budgets"): an attempt whose runner failed, or that was given up after it started
+ * (its worker lost), used one of max_retries; one that failed by itself one of reruns.
+ * An attempt given up before it started (handed back, moved) used nothing. Read by
+ * ST_RECOVER after DRV_STORE_TASK_COLS (TC_RETRIES_USED, TC_RERUNS_USED). */
+#define DRV_STORE_RETRIES_USED                                                                     \
+    "(SELECT count(*) FROM attempts a WHERE a.task_id = tasks.id AND ((a.state = 'finished'"       \
+    " AND coalesce(a.infra_failure, 0) <> 0) OR (a.state = 'abandoned'"                            \
+    " AND a.started_at IS NOT NULL)))"
+#define DRV_STORE_RERUNS_USED                                                                      \
+    "(SELECT count(*) FROM attempts a WHERE a.task_id = tasks.id AND a.state = 'finished'"         \
+    " AND coalesce(a.infra_failure, 0) = 0 AND (coalesce(a.timed_out, 0) <> 0"                     \
+    " OR coalesce(a.exit_code, 0) <> 0 OR coalesce(a.signal, 0) <> 0))"
+
 enum drv_store_task_col {
     TC_ID,
     TC_RUN_ID,
@@ -110,7 +124,9 @@ enum drv_store_task_col {
     TC_EXIT_CODE,
     TC_SIGNAL,
     TC_DURATION_S,
-    TC_REASON
+    TC_REASON,
+    TC_RETRIES_USED, /* ST_RECOVER only */
+    TC_RERUNS_USED,  /* ST_RECOVER only */
 };
 
 typedef struct drv_store_live drv_store_live;

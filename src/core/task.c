@@ -108,3 +108,14 @@ size_t drv_strv_len(char *const *v)
             n++;
     return n;
 }
+
+void drv_task_apply_retry_alias(drv_task *t)
+{
+    t->reruns = drv_task_reruns(t);
+    t->retry_on_failure = false;
+}
+
+uint32_t drv_task_reruns(const drv_task *t)
+{
+    return t->reruns ? t->reruns : t->retry_on_failure ? t->max_retries : 0;
+}

@@ -46,8 +46,9 @@ typedef struct drv_task {
     drv_requirements req;
     int32_t priority;      /* DRV_PRIORITY_MIN..MAX, higher first */
     double timeout_s;      /* 0 = none */
-    uint32_t max_retries;  /* re-placements after a lost worker */
-    bool retry_on_failure; /* also retry a non-zero exit */
+    uint32_t max_retries;  /* re-runs after a loss of infrastructure (worker lost, runner crash) */
+    uint32_t reruns;       /* re-runs after the test's own failure (non-zero exit, timeout) */
+    bool retry_on_failure; /* old spelling: when reruns is 0, reruns = max_retries */
     char *model_id;        /* e.g. "bert-base-uncased"; may be NULL */
     int family;            /* drv_family id from the analyzer; 0 = unknown */
     char *test_type;       /* e.g. "unit", "integration", "performance"; may be NULL */
@@ -55,9 +56,21 @@ typedef struct drv_task {
     char **labels;         /* NULL-terminated free-form labels; may be NULL */
     drv_task_state state;
     uint32_t attempts; /* attempts started so far */
+    /* Charged so far (from the stored attempts at a restart): an attempt lost while it
+     * ran or whose runner failed uses one of max_retries; a failing one of reruns. */
+    uint32_t retries_used;
+    uint32_t reruns_used;
 } drv_task;
 
+/* max_retries of a submitted test that does not say (the API's default). */
+#define DRV_MAX_RETRIES_DEFAULT 2
+
 void drv_task_init(drv_task *t);
+/* The compatibility alias: a test with retry_on_failure and no reruns gets reruns =
+ * max_retries; retry_on_failure is cleared (reruns says it from here on). */
+void drv_task_apply_retry_alias(drv_task *t);
+/* t's reruns with the alias applied (t is not changed). */
+uint32_t drv_task_reruns(const drv_task *t);
 void drv_task_clear(drv_task *t);
 /* Deep copy; dst must be initialised (its old contents are cleared). */
 void drv_task_copy(drv_task *dst, const drv_task *src);

@@ -736,15 +736,16 @@ static int dec_hello(const json_t *o, drv_msg_hello *h, drv_error *err)
 
 static int dec_welcome(const json_t *o, drv_msg_welcome *w, drv_error *err)
 {
-    static const char *const known[] = {"type",        "v", "worker_id", "heartbeat_interval_s",
-                                        "server_time", NULL};
+    static const char *const known[] = {"type",        "v",     "worker_id", "heartbeat_interval_s",
+                                        "server_time", "epoch", NULL};
     if (drv_json_check_keys(o, "welcome", known, err) < 0 ||
         drv_json_uint(o, "welcome", "worker_id", DRV_JSON_REQUIRED, 0, ID_MAX, &w->worker_id, err) <
             0 ||
         drv_json_number(o, "welcome", "heartbeat_interval_s", DRV_JSON_REQUIRED, 0.001, 3600,
                         &w->heartbeat_interval_s, err) < 0 ||
         drv_json_number(o, "welcome", "server_time", DRV_JSON_REQUIRED, 0, 1e11, &w->server_time,
-                        err) < 0)
+                        err) < 0 ||
+        drv_json_uint(o, "welcome", "epoch", 0, 0, ID_MAX, &w->epoch, err) < 0)
         return -1;
     return 0;
 }
@@ -856,8 +857,11 @@ static int dec_test(const json_t *o, const char *path, drv_msg_test *t, drv_erro
 
 static int dec_assign(const json_t *o, drv_msg_assign *a, drv_error *err)
 {
-    static const char *const known[] = {"type", "v", "tests", NULL};
-    if (drv_json_check_keys(o, "assign", known, err) < 0)
+    static const char *const known[] = {"type", "v", "tests", "epoch", "sent_at", "lease_s", NULL};
+    if (drv_json_check_keys(o, "assign", known, err) < 0 ||
+        drv_json_uint(o, "assign", "epoch", 0, 0, ID_MAX, &a->epoch, err) < 0 ||
+        drv_json_number(o, "assign", "sent_at", 0, 0, 1e11, &a->sent_at, err) < 0 ||
+        drv_json_number(o, "assign", "lease_s", 0, 0, 1e6, &a->lease_s, err) < 0)
         return -1;
     const json_t *tests = json_object_get(o, "tests");
     if (!tests || json_is_null(tests))
@@ -1226,6 +1230,35 @@ static bool fast_test(drv_flat_cursor *c, drv_msg_test *t)
     return true;
 }
 
+/* Reads the fencing members that may follow an assign's tests, in the order the encoder
+ * writes them (,"epoch":N,"sent_at":T,"lease_s":L), into a. False for anything else. */
+static bool fast_fence(drv_flat_cursor *c, drv_msg_assign *a)
+{
+    static const char *const keys[] = {"epoch", "sent_at", "lease_s"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *key;
+        size_t kn;
+        drv_flat_member m = {0};
+        if (!drv_flat_take(c, ','))
+            return i == 0;
+        if (!drv_flat_string(c, &key, &kn) || kn != strlen(keys[i]) ||
+            memcmp(key, keys[i], kn) != 0 || !drv_flat_take(c, ':') || !drv_flat_scalar(c, &m))
+            return false;
+        if (i == 0 && (m.kind != DRV_FLAT_INT || m.i < 0))
+            return false;
+        if (i > 0 && ((m.kind != DRV_FLAT_INT && m.kind != DRV_FLAT_REAL) || !(m.d >= 0) ||
+                      m.d > (i == 1 ? 1e11 : 1e6)))
+            return false;
+        if (i == 0)
+            a->epoch = (uint64_t)m.i;
+        else if (i == 1)
+            a->sent_at = m.d;
+        else
+            a->lease_s = m.d;
+    }
+    return true;
+}
+
 /* Decodes an assign frame of the common shape ({"type":"assign","v":1,"tests":[...]}
  * in that order, plain strings) exactly as dec_assign would. Returns 1 with *out
  * filled (owned by the caller), or 0 for anything else: the caller then decodes the
@@ -1252,7 +1285,8 @@ static int dec_assign_fast(const char *buf, size_t len, drv_msg *out)
         if (!fast_test(&c, &a.tests[a.count - 1]))
             break;
         if (!drv_flat_take(&c, ',')) {
-            ok = drv_flat_take(&c, ']') && drv_flat_take(&c, '}') && drv_flat_at_end(&c);
+            ok = drv_flat_take(&c, ']') && fast_fence(&c, &a) && drv_flat_take(&c, '}') &&
+                 drv_flat_at_end(&c);
             break;
         }
     } while (true);
@@ -1737,7 +1771,15 @@ static char *encode_fast(const drv_msg *m, size_t *len)
                 return NULL;
             }
         }
-        JB_LIT(&b, "]}");
+        JB_LIT(&b, "]");
+        if (m->assign.epoch || m->assign.sent_at > 0 || m->assign.lease_s > 0) {
+            char fence[128];
+            int n =
+                snprintf(fence, sizeof fence, ",\"epoch\":%llu,\"sent_at\":%.6f,\"lease_s\":%.3f",
+                         (unsigned long long)m->assign.epoch, m->assign.sent_at, m->assign.lease_s);
+            jb_raw(&b, fence, (size_t)n);
+        }
+        JB_LIT(&b, "}");
     } else if (m->type == DRV_MSG_FINISHED) {
         const drv_msg_finished *f = &m->finished;
         JB_LIT(&b, "{\"type\":\"finished\",\"v\":1,\"task_id\":");
@@ -1798,6 +1840,8 @@ char *drv_msg_encode(const drv_msg *m, size_t *len, drv_error *err)
         set(o, "worker_id", json_integer((json_int_t)m->welcome.worker_id));
         set(o, "heartbeat_interval_s", jreal(m->welcome.heartbeat_interval_s));
         set(o, "server_time", jreal(m->welcome.server_time));
+        if (m->welcome.epoch)
+            set(o, "epoch", json_integer((json_int_t)m->welcome.epoch));
         break;
     case DRV_MSG_HEARTBEAT:
         set(o, "load", jreal(m->heartbeat.load));
@@ -1813,6 +1857,11 @@ char *drv_msg_encode(const drv_msg *m, size_t *len, drv_error *err)
         for (size_t i = 0; i < m->assign.count; i++)
             enc_test(a, &m->assign.tests[i]);
         set(o, "tests", a);
+        if (m->assign.epoch || m->assign.sent_at > 0 || m->assign.lease_s > 0) {
+            set(o, "epoch", json_integer((json_int_t)m->assign.epoch));
+            set(o, "sent_at", jreal(m->assign.sent_at));
+            set(o, "lease_s", jreal(m->assign.lease_s));
+        }
         break;
     }
     case DRV_MSG_STARTED:

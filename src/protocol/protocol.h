@@ -111,6 +111,7 @@ typedef struct drv_msg_welcome {
     uint64_t worker_id;
     double heartbeat_interval_s; /* > 0 */
     double server_time;          /* seconds since the Unix epoch */
+    uint64_t epoch;              /* the coordinator's start number; 0: not sent */
 } drv_msg_welcome;
 
 typedef struct drv_msg_heartbeat {
@@ -140,6 +141,12 @@ typedef struct drv_msg_test {
 typedef struct drv_msg_assign {
     drv_msg_test *tests; /* 1..DRV_ASSIGN_MAX_TESTS */
     size_t count;
+    /* Fencing (docs/protocol.md): the coordinator's epoch, when it sent the assign (its
+     * clock, seconds since the Unix epoch) and for how long after that a worker may still
+     * take it. 0: not sent (no fencing). */
+    uint64_t epoch;
+    double sent_at;
+    double lease_s;
 } drv_msg_assign;
 
 typedef struct drv_msg_started {

@@ -328,13 +328,28 @@ static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *w
                                         "env",       "cwd",         "requirements",     "priority",
                                         "timeout_s", "max_retries", "retry_on_failure", "model_id",
                                         "family",    "test_type",   "batch_size",       "labels",
-                                        NULL};
-    static const char *const known_record[] = {
-        "name",      "argv",        "command",          "shell",
-        "env",       "cwd",         "requirements",     "priority",
-        "timeout_s", "max_retries", "retry_on_failure", "model_id",
-        "family",    "test_type",   "batch_size",       "labels",
-        "id",        "state",       "attempts",         NULL};
+                                        "reruns",    NULL};
+    static const char *const known_record[] = {"name",
+                                               "argv",
+                                               "command",
+                                               "shell",
+                                               "env",
+                                               "cwd",
+                                               "requirements",
+                                               "priority",
+                                               "timeout_s",
+                                               "max_retries",
+                                               "retry_on_failure",
+                                               "model_id",
+                                               "family",
+                                               "test_type",
+                                               "batch_size",
+                                               "labels",
+                                               "reruns",
+                                               "id",
+                                               "state",
+                                               "attempts",
+                                               NULL};
     drv_task_init(t);
     if (!where)
         where = "";
@@ -345,7 +360,7 @@ static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *w
                              *where ? where : "test", got);
     }
     int64_t prio = DRV_PRIORITY_DEFAULT;
-    uint64_t u = 0;
+    uint64_t u = DRV_MAX_RETRIES_DEFAULT, reruns = 0;
     const char *name = NULL;
     if (drv_json_check_keys(o, where, record ? known_record : known, err) < 0 ||
         drv_json_string(o, where, "name", DRV_JSON_REQUIRED | DRV_JSON_NONEMPTY, DRV_STRING_MAX,
@@ -358,6 +373,7 @@ static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *w
         drv_json_int(o, where, "priority", 0, DRV_PRIORITY_MIN, DRV_PRIORITY_MAX, &prio, err) < 0 ||
         drv_json_number(o, where, "timeout_s", 0, 0, 1e9, &t->timeout_s, err) < 0 ||
         drv_json_uint(o, where, "max_retries", 0, 0, 100, &u, err) < 0 ||
+        drv_json_uint(o, where, "reruns", 0, 0, 100, &reruns, err) < 0 ||
         drv_json_bool(o, where, "retry_on_failure", 0, &t->retry_on_failure, err) < 0 ||
         dup_field(o, where, "model_id", 256, &t->model_id, err) < 0 ||
         read_family(o, where, &t->family, err) < 0 ||
@@ -366,6 +382,8 @@ static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *w
         return -1;
     t->priority = (int32_t)prio;
     t->max_retries = (uint32_t)u;
+    t->reruns = (uint32_t)reruns;
+    drv_task_apply_retry_alias(t);
     u = 0;
     if (drv_json_uint(o, where, "batch_size", 0, 0, 1000000, &u, err) < 0)
         return -1;
@@ -520,10 +538,9 @@ static json_t *task_json(const drv_task *t, const drv_tag_table *tags, bool reco
     set(o, "priority", json_integer(t->priority));
     if (t->timeout_s > 0 && isfinite(t->timeout_s))
         set(o, "timeout_s", json_real(t->timeout_s));
-    if (t->max_retries)
-        set(o, "max_retries", json_integer(t->max_retries));
-    if (t->retry_on_failure)
-        set(o, "retry_on_failure", json_true());
+    set(o, "max_retries", json_integer(t->max_retries)); /* 0 is not the default */
+    if (t->reruns)
+        set(o, "reruns", json_integer(t->reruns));
     if (t->model_id)
         set(o, "model_id", text(t->model_id));
     if (t->family != DRV_FAMILY_UNKNOWN)
@@ -629,7 +646,8 @@ static bool parse_task_fast(const char *buf, size_t len, drv_task *t)
         K_ROF = 64,
         K_MODEL = 128,
         K_TYPE = 256,
-        K_BATCH = 512
+        K_BATCH = 512,
+        K_RERUNS = 1024
     };
     static const struct {
         const char *key;
@@ -643,8 +661,10 @@ static bool parse_task_fast(const char *buf, size_t len, drv_task *t)
                 {"retry_on_failure", K_ROF},
                 {"model_id", K_MODEL},
                 {"test_type", K_TYPE},
-                {"batch_size", K_BATCH}};
+                {"batch_size", K_BATCH},
+                {"reruns", K_RERUNS}};
     drv_task_init(t);
+    t->max_retries = DRV_MAX_RETRIES_DEFAULT;
     drv_flat_cursor c = {buf, buf + len};
     unsigned seen = 0;
     if (!drv_flat_take(&c, '{'))
@@ -709,6 +729,11 @@ static bool parse_task_fast(const char *buf, size_t len, drv_task *t)
                 goto fail;
             t->max_retries = (uint32_t)m.i;
             continue;
+        case K_RERUNS:
+            if (m.kind != DRV_FLAT_INT || m.i < 0 || m.i > 100)
+                goto fail;
+            t->reruns = (uint32_t)m.i;
+            continue;
         case K_ROF:
             if (m.kind != DRV_FLAT_TRUE && m.kind != DRV_FLAT_FALSE)
                 goto fail;
@@ -731,6 +756,7 @@ static bool parse_task_fast(const char *buf, size_t len, drv_task *t)
     if (!drv_flat_take(&c, '}') || !drv_flat_at_end(&c) || !t->name || !(seen & K_ARGV))
         goto fail;
     t->family = drv_analyzer_family(t->model_id);
+    drv_task_apply_retry_alias(t);
     return true;
 fail:
     drv_task_clear(t);

@@ -203,6 +203,8 @@ typedef struct drv_agent_config {
     unsigned output_flush_ms;           /* 0 = DRV_AGENT_FLUSH_MS */
     drv_agent_event_cb on_event;        /* may be NULL */
     void *data;                         /* passed to on_event */
+    struct drv_guardian *guardian;      /* told each test's process group (guardian.h); NULL:
+                                           none (a test may outlive a killed worker) */
 } drv_agent_config;
 
 /* What an agent did, for tests, `drover stress` and logs. */
@@ -213,7 +215,8 @@ typedef struct drv_agent_stats {
     uint64_t refused;        /* tests refused while draining */
     uint64_t started;        /* processes spawned */
     uint64_t finished;       /* finished messages made */
-    uint64_t dropped;        /* queued tests dropped (cancel, drain, abort) */
+    uint64_t dropped;        /* queued tests dropped (cancel, drain, abort, fencing) */
+    uint64_t fenced;         /* tests not started because of fencing (docs/protocol.md) */
     uint64_t frames_out;     /* frames written */
     uint64_t frames_in;      /* frames received */
     uint64_t bad_frames;     /* coordinator frames refused */

@@ -802,7 +802,7 @@ static void assert_tasks_equal(const drv_task *a, const drv_task *b)
     assert_int_equal(a->priority, b->priority);
     assert_true(a->timeout_s == b->timeout_s);
     assert_int_equal(a->max_retries, b->max_retries);
-    assert_int_equal(a->retry_on_failure, b->retry_on_failure);
+    assert_int_equal(a->reruns, b->reruns);
     assert_int_equal(a->family, b->family);
     assert_int_equal(a->batch_size, b->batch_size);
 }
@@ -840,7 +840,9 @@ static void test_task_full_round_trip(void **state)
     assert_true(drv_tagset_has(&t.req.none_of, drv_tag_lookup(tags, "flaky-host")));
     assert_int_equal(t.priority, 700);
     assert_int_equal(t.family, drv_family_lookup("vit")); /* from the model id */
-    assert_true(t.retry_on_failure);
+    /* The old flag is an alias: reruns as many as max_retries. */
+    assert_false(t.retry_on_failure);
+    assert_int_equal(t.reruns, 2);
 
     json_t *j = drv_task_to_json(&t, tags);
     char *text = json_dumps(j, JSON_COMPACT);
