@@ -368,13 +368,42 @@ static void test_explain_busy_backpressure_warming_overload(void **state)
     fx_assert_lacks(why, "busy");
     fx_close(&f);
 
-    /* Warming: a new 4-slot worker admits 1 slot at first (initial share 0.25). */
+    /* Warming: with a ramp configured (initial share 0.25) a new 4-slot worker admits 1
+     * slot at first. */
+    fx_open(&f);
+    drv_balancer_config_default(&f.cfg);
+    f.cfg.settings.prefetch_max = 0;
+    f.cfg.settings.thermal.initial_share = 0.25;
+    fx_start(&f);
+    explain_scene(&f, 4, 1, true, why, sizeof why, 0);
+    fx_assert_contains(why, "1 warming up (admitting part of their slots)");
+    fx_assert_lacks(why, "cooling");
+    fx_close(&f);
+
+    /* Cooling, told apart from warming, with the measured reason: memory pressure. */
     fx_open(&f);
     drv_balancer_config_default(&f.cfg);
     f.cfg.settings.prefetch_max = 0;
     fx_start(&f);
-    explain_scene(&f, 4, 1, true, why, sizeof why, 0);
-    fx_assert_contains(why, "1 warming up (admitting part of their slots)");
+    {
+        drv_wref cw = fx_cpu_worker(&f, "hot", 4, 0);
+        drv_thermal_signal sig = DRV_THERMAL_SIGNAL_UNKNOWN;
+        sig.load = 0;
+        sig.memory_pressure = 0.4;
+        drv_balancer_worker_signal(f.b, cw, 0, &sig, false);
+        drv_balancer_worker_signal(f.b, cw, 10, &sig, false);
+        drv_tref waiting = DRV_REF_NONE;
+        for (uint64_t id = 1; id <= 3; id++)
+            waiting = fx_submit(&f, id, 1);
+        drv_decision dd[FX_MAX_DECISIONS];
+        assert_int_equal(fx_place(&f, 10, dd), 2); /* cooling_share 0.5 of 4 */
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(drv_balancer_started(f.b, dd[i].task, 10), 0);
+        assert_int_equal(drv_balancer_explain(f.b, waiting, 10, why, sizeof why), 0);
+        fx_assert_contains(why, "1 cooling down (hot is cooling for 0.0 s (memory pressure 0.40 "
+                                ">= 0.20 for 10 s): admits 2 of 4 slots)");
+        fx_assert_lacks(why, "warming");
+    }
     fx_close(&f);
 
     /* Overload: reported through a heartbeat, the worker has free slots. */
@@ -416,7 +445,8 @@ static void test_warming_worker_ramps_up(void **state)
     (void)state;
     fx f;
     fx_open(&f);
-    drv_balancer_config_default(&f.cfg); /* ramp 30 s from a share of 0.25 */
+    drv_balancer_config_default(&f.cfg);
+    f.cfg.settings.thermal.initial_share = 0.25; /* ramp 30 s from a share of 0.25 */
     f.cfg.settings.prefetch_max = 0;
     fx_start(&f);
     drv_wref w = fx_cpu_worker(&f, "w0", 8, 0);
