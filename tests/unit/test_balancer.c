@@ -514,6 +514,40 @@ static void test_equal_priority_longest_predicted_first(void **state)
     fx_close(&f);
 }
 
+/* Aging at 0.05 s on a real epoch clock: a test that waited 1 s (20 aging levels)
+ * goes before a newer one 10 priority levels higher; one that waited 0.25 s (5
+ * levels) does not. Before keys were counted from the queue's base, every test had the
+ * same level at this interval and priority alone decided. */
+static void test_aging_works_at_50_ms_with_an_epoch_clock(void **state)
+{
+    (void)state;
+    const double t0 = 1796300000.0;
+    fx f;
+    fx_open(&f);
+    f.cfg.settings.aging_interval_s = 0.05;
+    f.cfg.settings.length_aging = 0;
+    f.cfg.settings.prefetch_max = 0;
+    fx_start(&f);
+    fx_submit_prio(&f, 1, 100, NULL, t0);        /* old, low */
+    fx_submit_prio(&f, 2, 100, NULL, t0 + 0.75); /* younger, low */
+    fx_submit_prio(&f, 3, 110, NULL, t0 + 1.0);  /* new, 10 levels higher */
+    fx_cpu_worker(&f, "w0", 1, t0 + 1.0);
+    const uint64_t want[] = {1, 3, 2};
+    double now = t0 + 1.0;
+    for (int k = 0; k < 3; k++) {
+        drv_decision d[FX_MAX_DECISIONS];
+        assert_int_equal(fx_place(&f, now, d), 1);
+        if (d[0].task_id != want[k])
+            fail_msg("placement %d: test %llu, want %llu", k, (unsigned long long)d[0].task_id,
+                     (unsigned long long)want[k]);
+        assert_int_equal(drv_balancer_started(f.b, d[0].task, now), 0);
+        drv_result ok = fx_exit(0, 1);
+        now += 1;
+        assert_int_equal(drv_balancer_finished(f.b, d[0].task, now, &ok, NULL), 0);
+    }
+    fx_close(&f);
+}
+
 static void test_long_test_goes_ahead_of_short_slightly_urgent_ones(void **state)
 {
     (void)state;
@@ -1345,6 +1379,7 @@ int main(void)
         cmocka_unit_test(test_explain_no_workers_yet),
         cmocka_unit_test(test_explain_busy_backpressure_warming_overload),
         cmocka_unit_test(test_warming_worker_ramps_up),
+        cmocka_unit_test(test_aging_works_at_50_ms_with_an_epoch_clock),
         cmocka_unit_test(test_equal_priority_longest_predicted_first),
         cmocka_unit_test(test_long_test_goes_ahead_of_short_slightly_urgent_ones),
         cmocka_unit_test(test_overloaded_worker_gets_nothing_until_cleared),
