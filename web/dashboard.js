@@ -89,11 +89,11 @@
       tr.dataset.name = w.name;
       td(tr, w.name);
       td(tr, w.connected ? w.health : (w.health === "lost" ? "lost" : w.health + " (away)"));
-      td(tr, w.thermal); td(tr, w.slots); td(tr, w.running); td(tr, w.assigned);
+      td(tr, w.thermal).title = w.thermal_reason || ""; td(tr, w.slots); td(tr, w.running); td(tr, w.assigned);
       td(tr, w.load == null ? "" : w.load.toFixed(2)); td(tr, w.finished);
       td(tr, w.infra_failures);
       td(tr, (w.capabilities && w.capabilities.tags || []).join(", "));
-      td(tr, w.health_reason, "why");
+      td(tr, [w.health_reason, w.thermal_reason].filter(Boolean).join("; "), "why");
       body.appendChild(tr);
     });
     $("workers-count").textContent = list.length + " known";

@@ -117,8 +117,13 @@ void drv_balancer_worker_back(drv_balancer *b, drv_wref w, double now);
 /* Forgets a worker that holds nothing (after lost or drained). Returns -1 if it still
  * holds tests. */
 int drv_balancer_worker_remove(drv_balancer *b, drv_wref w, drv_error *err);
-/* A heartbeat: reported load (0..1), temperature (< 0 unknown), throttling and
- * overload. An overloaded worker gets nothing new until a heartbeat clears it. */
+/* A heartbeat: what the worker measured (sig: load = running / slots, shown only;
+ * pressures, clock, temperature, throttling drive its thermal state, core/thermal.h;
+ * sig->busy is set here from what it holds) and whether it declares itself overloaded.
+ * An overloaded worker gets nothing new until a heartbeat clears it. */
+void drv_balancer_worker_signal(drv_balancer *b, drv_wref w, double now,
+                                const drv_thermal_signal *sig, bool overloaded);
+/* The same with only load, temperature (< 0 unknown) and throttling measured. */
 void drv_balancer_worker_heartbeat(drv_balancer *b, drv_wref w, double now, double load,
                                    double temperature_c, bool throttled, bool overloaded);
 /* Operator actions: drain (take nothing new), quarantine with a reason, clear (OK). */

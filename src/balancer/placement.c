@@ -208,8 +208,8 @@ static int64_t task_record_new(drv_balancer *b, const drv_task *t, double now, d
      * counts as waiting (length_aging seconds per second), so it may go ahead of
      * shorter tests a few priority levels higher. */
     double head_start = b->cfg.settings.length_aging * p.mean_s;
-    r->key =
-        drv_queue_key(t->priority, now - head_start, b->cfg.settings.aging_interval_s, p.mean_s);
+    double waited_from = now - head_start - drv_queue_base(b->queue, now);
+    r->key = drv_queue_key(t->priority, waited_from, b->cfg.settings.aging_interval_s, p.mean_s);
     return ref;
 }
 

@@ -38,6 +38,7 @@ void drv_cmd_worker_usage(FILE *out)
             "usage: drover worker [--url URL] [--token T] [--name N] [--label TAG]...\n"
             "                     [--slots N] [--ack-only] [--output-cap BYTES]\n"
             "                     [--drain-timeout S] [--ca FILE] [--no-detect]\n"
+            "                     [--pressure-root DIR]\n"
             "       drover worker --probe [--label TAG]... [--slots N] [--no-detect]\n"
             "                     [--compact]\n"
             "\n"
@@ -64,6 +65,9 @@ void drv_cmd_worker_usage(FILE *out)
             "                     are killed (default %g)\n"
             "  --no-detect        offer no GPU or browser found on this machine: only cores,\n"
             "                     memory and --label tags (to hide a device; tests)\n"
+            "  --pressure-root DIR read the pressure, temperature and clock sent with every\n"
+            "                     heartbeat from DIR/proc and DIR/sys instead of /proc and\n"
+            "                     /sys (tests; an empty directory measures nothing)\n"
             "  --probe            print what this machine offers as JSON and exit\n"
             "  --compact          with --probe: one line of JSON instead of indented\n"
             "\n"
@@ -99,7 +103,7 @@ static int parse_number(const char *s, double max, double *out)
 typedef struct worker_opts {
     bool probe, compact, ack_only, no_detect;
     long slots;
-    const char *url, *token, *name, *ca;
+    const char *url, *token, *name, *ca, *pressure_root;
     bool token_from_client_env; /* the token is $DROVER_TOKEN: tests must not see it */
     double output_cap, drain_timeout;
     char **labels; /* NULL-terminated, owned (split at commas) */
@@ -111,9 +115,9 @@ static int parse_args(int argc, char **argv, worker_opts *o)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        static const char *const valued[] = {"--label", "--slots",         "--url",
-                                             "--token", "--name",          "--output-cap",
-                                             "--ca",    "--drain-timeout", NULL};
+        static const char *const valued[] = {
+            "--label",      "--slots", "--url",           "--token",         "--name",
+            "--output-cap", "--ca",    "--drain-timeout", "--pressure-root", NULL};
         bool needs_value = false;
         for (int k = 0; valued[k]; k++)
             needs_value |= strcmp(a, valued[k]) == 0;
@@ -137,6 +141,8 @@ static int parse_args(int argc, char **argv, worker_opts *o)
             o->name = argv[++i];
         } else if (strcmp(a, "--ca") == 0) {
             o->ca = argv[++i];
+        } else if (strcmp(a, "--pressure-root") == 0) {
+            o->pressure_root = argv[++i];
         } else if (strcmp(a, "--output-cap") == 0) {
             if (parse_number(argv[++i], 1e12, &o->output_cap) < 0 || o->output_cap < 1) {
                 fprintf(stderr,
@@ -325,7 +331,10 @@ static int run_worker(const worker_opts *o, const drv_probe_result *r, drv_tag_t
         .output_cap_bytes = (uint64_t)o->output_cap,
         .drain_timeout_s = o->drain_timeout,
         .on_event = on_agent_event,
+        .pressure_root = o->pressure_root,
     };
+    for (unsigned g = 0; g < r->n_gpus; g++)
+        cfg.measure_gpus |= !o->pressure_root && strcmp(r->gpus[g].source, "nvidia-smi") == 0;
     worker_run w = {.status = DRV_EXIT_FAILURE,
                     .drain_timeout =
                         o->drain_timeout > 0 ? o->drain_timeout : DRV_AGENT_DRAIN_TIMEOUT_S};

@@ -631,6 +631,32 @@ static json_t *caps_json(drv_coordinator *c, const drv_capabilities *k)
     return o;
 }
 
+/* The thermal state's last transition and what it admits, as drv_thermal_describe
+ * says it: "cooling for 12.0 s (memory pressure 0.35 >= 0.20 for 10 s): admits 4 of 8
+ * slots". */
+static json_t *thermal_reason_json(const drv_coordinator *c, const drv_worker *k)
+{
+    char why[256];
+    drv_thermal_describe(&k->thermal, &c->opt.balancer.settings.thermal, k->slots,
+                         drv_coord_now(), why, sizeof why);
+    return json_string(why);
+}
+
+/* What the worker last measured (docs/protocol.md, heartbeat): null when unknown. */
+static json_t *pressure_json(const drv_thermal_signal *m)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "cpu", m->cpu_pressure >= 0 ? json_real(m->cpu_pressure) : json_null());
+    json_object_set_new(o, "memory",
+                        m->memory_pressure >= 0 ? json_real(m->memory_pressure) : json_null());
+    json_object_set_new(o, "freq_ratio",
+                        m->freq_ratio >= 0 ? json_real(m->freq_ratio) : json_null());
+    json_object_set_new(o, "temperature_c",
+                        m->temperature_c >= 0 ? json_real(m->temperature_c) : json_null());
+    json_object_set_new(o, "throttled", json_boolean(m->throttled));
+    return o;
+}
+
 static json_t *worker_json(drv_coordinator *c, drv_wref w)
 {
     const drv_worker *k = drv_balancer_worker(c->bal, w);
@@ -645,6 +671,8 @@ static json_t *worker_json(drv_coordinator *c, drv_wref w)
                             ? json_string(k->health_reason)
                             : json_null());
     json_object_set_new(o, "thermal", json_string(drv_thermal_state_name(k->thermal.state)));
+    json_object_set_new(o, "thermal_reason", thermal_reason_json(c, k));
+    json_object_set_new(o, "pressure", pressure_json(&k->thermal.last));
     json_object_set_new(o, "slots", json_integer(k->slots));
     json_object_set_new(o, "assigned", json_integer(k->assigned));
     json_object_set_new(o, "running", json_integer(k->running));

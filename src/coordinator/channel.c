@@ -109,8 +109,13 @@ static void on_heartbeat(drv_coordinator *c, drv_wsession *s, const drv_msg_hear
     cw->last_seen = now;
     cw->load = hb->load;
     cw->free_slots = hb->free_slots;
-    drv_balancer_worker_heartbeat(c->bal, s->worker, now, hb->load, hb->temperature_c,
-                                  hb->throttled, hb->overloaded);
+    drv_thermal_signal sig = {.load = hb->load,
+                              .cpu_pressure = hb->cpu_pressure,
+                              .memory_pressure = hb->memory_pressure,
+                              .freq_ratio = hb->freq_ratio,
+                              .temperature_c = hb->temperature_c,
+                              .throttled = hb->throttled};
+    drv_balancer_worker_signal(c->bal, s->worker, now, &sig, hb->overloaded);
     if (cw->reconciling)
         drv_recovery_settle(c, s->worker, now);
     c->place_needed = true;

@@ -442,8 +442,12 @@ void drv_msg_init(drv_msg *m, drv_msg_type type)
     m->type = type;
     if (type == DRV_MSG_HELLO)
         m->hello.speed = 1;
-    if (type == DRV_MSG_HEARTBEAT)
+    if (type == DRV_MSG_HEARTBEAT) {
         m->heartbeat.temperature_c = -1;
+        m->heartbeat.cpu_pressure = -1;
+        m->heartbeat.memory_pressure = -1;
+        m->heartbeat.freq_ratio = -1;
+    }
 }
 
 /* Frees what one test owns and zeroes it; NULL is a no-op. */
@@ -752,9 +756,9 @@ static int dec_welcome(const json_t *o, drv_msg_welcome *w, drv_error *err)
 
 static int dec_heartbeat(const json_t *o, drv_msg_heartbeat *hb, drv_error *err)
 {
-    static const char *const known[] = {"type",          "v",          "load",
-                                        "temperature_c", "throttled",  "overloaded",
-                                        "running",       "free_slots", NULL};
+    static const char *const known[] = {
+        "type",    "v",          "load",         "temperature_c",   "throttled",  "overloaded",
+        "running", "free_slots", "cpu_pressure", "memory_pressure", "freq_ratio", NULL};
     uint64_t u = 0;
     if (drv_json_check_keys(o, "heartbeat", known, err) < 0 ||
         drv_json_number(o, "heartbeat", "load", DRV_JSON_REQUIRED, 0, 1e6, &hb->load, err) < 0 ||
@@ -762,6 +766,10 @@ static int dec_heartbeat(const json_t *o, drv_msg_heartbeat *hb, drv_error *err)
                         err) < 0 ||
         drv_json_bool(o, "heartbeat", "throttled", 0, &hb->throttled, err) < 0 ||
         drv_json_bool(o, "heartbeat", "overloaded", 0, &hb->overloaded, err) < 0 ||
+        drv_json_number(o, "heartbeat", "cpu_pressure", 0, 0, 1, &hb->cpu_pressure, err) < 0 ||
+        drv_json_number(o, "heartbeat", "memory_pressure", 0, 0, 1, &hb->memory_pressure, err) <
+            0 ||
+        drv_json_number(o, "heartbeat", "freq_ratio", 0, 0, 1, &hb->freq_ratio, err) < 0 ||
         drv_json_uint(o, "heartbeat", "free_slots", DRV_JSON_REQUIRED, 0, 1u << 16, &u, err) < 0)
         return -1;
     hb->free_slots = (uint32_t)u;
@@ -1849,6 +1857,13 @@ char *drv_msg_encode(const drv_msg *m, size_t *len, drv_error *err)
             m->heartbeat.temperature_c < 0 ? json_null() : jreal(m->heartbeat.temperature_c));
         set(o, "throttled", json_boolean(m->heartbeat.throttled));
         set(o, "overloaded", json_boolean(m->heartbeat.overloaded));
+        /* Measurements: sent only when known, so older coordinators see nothing new. */
+        if (m->heartbeat.cpu_pressure >= 0)
+            set(o, "cpu_pressure", jreal(m->heartbeat.cpu_pressure));
+        if (m->heartbeat.memory_pressure >= 0)
+            set(o, "memory_pressure", jreal(m->heartbeat.memory_pressure));
+        if (m->heartbeat.freq_ratio >= 0)
+            set(o, "freq_ratio", jreal(m->heartbeat.freq_ratio));
         set(o, "running", enc_refs(m->heartbeat.running, m->heartbeat.running_count));
         set(o, "free_slots", json_integer(m->heartbeat.free_slots));
         break;

@@ -115,8 +115,13 @@ typedef struct drv_msg_welcome {
 } drv_msg_welcome;
 
 typedef struct drv_msg_heartbeat {
-    double load;          /* >= 0; 1 = fully busy */
+    double load;          /* running / slots: >= 0; 1 = every slot busy (not overload) */
     double temperature_c; /* < 0 when unknown (null on the wire) */
+    /* What the worker measured (worker/probe.h, drv_pressure_read); each < 0 when
+     * unknown (null or absent on the wire: older workers send none). */
+    double cpu_pressure;    /* 0..1 */
+    double memory_pressure; /* 0..1 */
+    double freq_ratio;      /* CPU clock / maximum, 0..1 */
     bool throttled;
     bool overloaded;
     drv_attempt_ref *running;

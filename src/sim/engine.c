@@ -37,7 +37,6 @@
 
 #define DECISIONS_MAX   4096
 #define STUCK_AFTER_S   3600.0 /* nothing running, nothing to come: give up after this long */
-#define LOAD_HEARTBEAT  0.9    /* reported load of a full worker: below the overload mark */
 #define PREDICTOR_ALPHA 0.3
 #define MIN_RUN_FACTOR  0.05 /* a run-to-run factor never goes below this */
 
@@ -538,10 +537,17 @@ static void on_tick(sim *s)
 {
     for (size_t j = 0; j < s->w->n_workers; j++) {
         sim_worker *sw = &s->ws[j];
-        if (sw->status == W_PRESENT)
-            drv_balancer_worker_heartbeat(
-                s->b, sw->ref, s->now, LOAD_HEARTBEAT * sw->running / (sw->slots ? sw->slots : 1),
-                -1, false, false);
+        if (sw->status == W_PRESENT) {
+            /* What `drover worker` sends: occupancy (1 when full, never overload by
+             * itself) and its measurements: a simulated machine has no pressure from
+             * outside and runs at full clock; its temperature is unknown. */
+            drv_thermal_signal sig = {.load = (double)sw->running / (sw->slots ? sw->slots : 1),
+                                      .cpu_pressure = 0,
+                                      .memory_pressure = 0,
+                                      .freq_ratio = 1,
+                                      .temperature_c = -1};
+            drv_balancer_worker_signal(s->b, sw->ref, s->now, &sig, false);
+        }
     }
     sample_memory(s);
     heap_push(&s->heap, s->now + s->opt->heartbeat_s, EV_TICK, 0, 0);

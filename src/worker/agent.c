@@ -29,6 +29,7 @@
 #include "core/worker.h"
 #include "worker/guardian.h"
 #include "worker/agent.h"
+#include "worker/probe.h"
 #include "worker/runner.h"
 
 /* The WebSocket subprotocols offered, best first: a coordinator that knows the lines
@@ -183,8 +184,13 @@ struct drv_agent_hub {
 struct drv_agent {
     drv_agent_hub *hub;
     drv_agent_config cfg; /* strings point to the owned copies below; caps to `caps` */
-    char *url_text, *token, *name;
+    char *url_text, *token, *name, *pressure_root;
     drv_msg_caps caps;
+    uint64_t throttles;     /* CPU throttle events at the last heartbeat */
+    bool has_throttles;     /* throttles was read */
+    double gpu_checked;     /* monotonic time of the last nvidia-smi query; 0 = never */
+    double gpu_temperature; /* its answer, kept between queries (< 0 unknown) */
+    bool gpu_throttled;
     char *tags_text; /* "cpu, cuda" */
     drv_agent_url url;
     char host_header[300];
@@ -872,7 +878,41 @@ static drv_attempt_ref *held_refs(const drv_agent *a, bool outbox, size_t *count
     return refs;
 }
 
-/* Queues a heartbeat (load, free slots, the attempts held) unless one still waits. */
+/* Fills hb's measurements (docs/protocol.md): pressures, clock, the hottest sensor, and
+ * throttled when the CPU throttle counters rose since the last heartbeat or a GPU
+ * slows down for heat or power. A simulated agent measures nothing (it has no machine
+ * of its own). */
+static void measure(drv_agent *a, drv_msg_heartbeat *hb)
+{
+    if (a->cfg.simulate)
+        return;
+    drv_pressure p;
+    drv_pressure_read(a->cfg.pressure_root, a->cfg.caps->cpu_cores, &p);
+    if (a->cfg.measure_gpus) {
+        double now = (double)uv_now(a->hub->loop) / 1000.0;
+        if (a->gpu_checked == 0 || now - a->gpu_checked >= DRV_AGENT_GPU_QUERY_S) {
+            drv_pressure gpu = {.temperature_c = -1};
+            drv_error err = {{0}};
+            bool ok = drv_pressure_read_gpus(NULL, &gpu, &err) == 0;
+            a->gpu_temperature = ok ? gpu.temperature_c : -1;
+            a->gpu_throttled = ok && gpu.gpu_throttled;
+            a->gpu_checked = now;
+        }
+        if (a->gpu_temperature > p.temperature_c)
+            p.temperature_c = a->gpu_temperature;
+    }
+    hb->cpu_pressure = p.cpu;
+    hb->memory_pressure = p.memory;
+    hb->freq_ratio = p.freq_ratio;
+    hb->temperature_c = p.temperature_c;
+    hb->throttled =
+        a->gpu_throttled || (p.has_throttles && a->has_throttles && p.throttles > a->throttles);
+    a->throttles = p.throttles;
+    a->has_throttles = p.has_throttles;
+}
+
+/* Queues a heartbeat (load, free slots, the attempts held, what it measured) unless one
+ * still waits. */
 static void on_hb_timer(uv_timer_t *timer)
 {
     drv_agent *a = timer->data;
@@ -885,6 +925,7 @@ static void on_hb_timer(uv_timer_t *timer)
     m.heartbeat.load = (double)a->running.n / (double)a->cfg.slots;
     m.heartbeat.free_slots = a->mode == MODE_RUN && busy < a->cfg.slots ? a->cfg.slots - busy : 0;
     m.heartbeat.running = held_refs(a, false, &m.heartbeat.running_count);
+    measure(a, &m.heartbeat);
     enqueue(a, &m, NO_REF);
     free(m.heartbeat.running);
     a->hb_queued = true;
@@ -1591,6 +1632,7 @@ static void release(drv_agent *a)
     free(a->url_text);
     free(a->token);
     free(a->name);
+    free(a->pressure_root);
     free(a->tags_text);
     drv_agent_caps_clear(&a->caps);
     free(a);
@@ -1641,6 +1683,9 @@ int drv_agent_start(drv_agent_hub *hub, const drv_agent_config *cfg, drv_agent *
     a->cfg.token = a->token;
     a->cfg.name = a->name;
     a->cfg.caps = &a->caps;
+    a->pressure_root = cfg->pressure_root ? drv_xstrdup(cfg->pressure_root) : NULL;
+    a->cfg.pressure_root = a->pressure_root;
+    a->gpu_temperature = -1;
     if (a->cfg.speed == 0)
         a->cfg.speed = 1;
     if (a->cfg.output_cap_bytes == 0)

@@ -55,6 +55,12 @@ try {
   for (const name of workerList.split(",")) {
     const row = page.locator(`#workers tr[data-name="${name}"]`);
     await row.waitFor().catch(() => failures.push(`worker ${name} is not listed`));
+    // Its thermal state comes with its reason (drv_thermal_describe).
+    if ((await row.count()) === 1) {
+      const text = await row.innerText();
+      if (!/(cold|warm|warming|cooling) for [\d.]+ s \(.+\): admits \d+ of \d+ slots/.test(text))
+        failures.push(`worker ${name} shows no thermal reason: ${text}`);
+    }
   }
   const run = page.locator(`#runs tr[data-id="${runId}"]`);
   await run.waitFor().catch(() => failures.push(`run ${runId} is not listed`));

@@ -368,13 +368,42 @@ static void test_explain_busy_backpressure_warming_overload(void **state)
     fx_assert_lacks(why, "busy");
     fx_close(&f);
 
-    /* Warming: a new 4-slot worker admits 1 slot at first (initial share 0.25). */
+    /* Warming: with a ramp configured (initial share 0.25) a new 4-slot worker admits 1
+     * slot at first. */
+    fx_open(&f);
+    drv_balancer_config_default(&f.cfg);
+    f.cfg.settings.prefetch_max = 0;
+    f.cfg.settings.thermal.initial_share = 0.25;
+    fx_start(&f);
+    explain_scene(&f, 4, 1, true, why, sizeof why, 0);
+    fx_assert_contains(why, "1 warming up (admitting part of their slots)");
+    fx_assert_lacks(why, "cooling");
+    fx_close(&f);
+
+    /* Cooling, told apart from warming, with the measured reason: memory pressure. */
     fx_open(&f);
     drv_balancer_config_default(&f.cfg);
     f.cfg.settings.prefetch_max = 0;
     fx_start(&f);
-    explain_scene(&f, 4, 1, true, why, sizeof why, 0);
-    fx_assert_contains(why, "1 warming up (admitting part of their slots)");
+    {
+        drv_wref cw = fx_cpu_worker(&f, "hot", 4, 0);
+        drv_thermal_signal sig = DRV_THERMAL_SIGNAL_UNKNOWN;
+        sig.load = 0;
+        sig.memory_pressure = 0.4;
+        drv_balancer_worker_signal(f.b, cw, 0, &sig, false);
+        drv_balancer_worker_signal(f.b, cw, 10, &sig, false);
+        drv_tref waiting = DRV_REF_NONE;
+        for (uint64_t id = 1; id <= 3; id++)
+            waiting = fx_submit(&f, id, 1);
+        drv_decision dd[FX_MAX_DECISIONS];
+        assert_int_equal(fx_place(&f, 10, dd), 2); /* cooling_share 0.5 of 4 */
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(drv_balancer_started(f.b, dd[i].task, 10), 0);
+        assert_int_equal(drv_balancer_explain(f.b, waiting, 10, why, sizeof why), 0);
+        fx_assert_contains(why, "1 cooling down (hot is cooling for 0.0 s (memory pressure 0.40 "
+                                ">= 0.20 for 10 s): admits 2 of 4 slots)");
+        fx_assert_lacks(why, "warming");
+    }
     fx_close(&f);
 
     /* Overload: reported through a heartbeat, the worker has free slots. */
@@ -416,7 +445,8 @@ static void test_warming_worker_ramps_up(void **state)
     (void)state;
     fx f;
     fx_open(&f);
-    drv_balancer_config_default(&f.cfg); /* ramp 30 s from a share of 0.25 */
+    drv_balancer_config_default(&f.cfg);
+    f.cfg.settings.thermal.initial_share = 0.25; /* ramp 30 s from a share of 0.25 */
     f.cfg.settings.prefetch_max = 0;
     fx_start(&f);
     drv_wref w = fx_cpu_worker(&f, "w0", 8, 0);
@@ -481,6 +511,40 @@ static void test_equal_priority_longest_predicted_first(void **state)
     assert_int_equal(d[0].task_id, 2); /* long */
     assert_int_equal(d[1].task_id, 3); /* mid */
     assert_int_equal(d[2].task_id, 1); /* short */
+    fx_close(&f);
+}
+
+/* Aging at 0.05 s on a real epoch clock: a test that waited 1 s (20 aging levels)
+ * goes before a newer one 10 priority levels higher; one that waited 0.25 s (5
+ * levels) does not. Before keys were counted from the queue's base, every test had the
+ * same level at this interval and priority alone decided. */
+static void test_aging_works_at_50_ms_with_an_epoch_clock(void **state)
+{
+    (void)state;
+    const double t0 = 1796300000.0;
+    fx f;
+    fx_open(&f);
+    f.cfg.settings.aging_interval_s = 0.05;
+    f.cfg.settings.length_aging = 0;
+    f.cfg.settings.prefetch_max = 0;
+    fx_start(&f);
+    fx_submit_prio(&f, 1, 100, NULL, t0);        /* old, low */
+    fx_submit_prio(&f, 2, 100, NULL, t0 + 0.75); /* younger, low */
+    fx_submit_prio(&f, 3, 110, NULL, t0 + 1.0);  /* new, 10 levels higher */
+    fx_cpu_worker(&f, "w0", 1, t0 + 1.0);
+    const uint64_t want[] = {1, 3, 2};
+    double now = t0 + 1.0;
+    for (int k = 0; k < 3; k++) {
+        drv_decision d[FX_MAX_DECISIONS];
+        assert_int_equal(fx_place(&f, now, d), 1);
+        if (d[0].task_id != want[k])
+            fail_msg("placement %d: test %llu, want %llu", k, (unsigned long long)d[0].task_id,
+                     (unsigned long long)want[k]);
+        assert_int_equal(drv_balancer_started(f.b, d[0].task, now), 0);
+        drv_result ok = fx_exit(0, 1);
+        now += 1;
+        assert_int_equal(drv_balancer_finished(f.b, d[0].task, now, &ok, NULL), 0);
+    }
     fx_close(&f);
 }
 
@@ -1315,6 +1379,7 @@ int main(void)
         cmocka_unit_test(test_explain_no_workers_yet),
         cmocka_unit_test(test_explain_busy_backpressure_warming_overload),
         cmocka_unit_test(test_warming_worker_ramps_up),
+        cmocka_unit_test(test_aging_works_at_50_ms_with_an_epoch_clock),
         cmocka_unit_test(test_equal_priority_longest_predicted_first),
         cmocka_unit_test(test_long_test_goes_ahead_of_short_slightly_urgent_ones),
         cmocka_unit_test(test_overloaded_worker_gets_nothing_until_cleared),

@@ -218,11 +218,39 @@ static void test_round_trip_worker_messages(void **state)
     drv_msg_free(&b);
     drv_msg_free(&m);
 
-    /* Unknown temperature travels as null and comes back unknown. */
+    /* Unknown temperature travels as null and comes back unknown; unknown measurements
+     * are left out. */
     drv_msg_init(&m, DRV_MSG_HEARTBEAT);
     round_trip(&m, &b);
     assert_true(b.heartbeat.temperature_c < 0);
+    assert_true(b.heartbeat.cpu_pressure < 0 && b.heartbeat.memory_pressure < 0);
+    assert_true(b.heartbeat.freq_ratio < 0);
     drv_msg_free(&b);
+
+    /* Measured pressures and clock travel. */
+    drv_msg_init(&m, DRV_MSG_HEARTBEAT);
+    m.heartbeat.cpu_pressure = 0.25;
+    m.heartbeat.memory_pressure = 0;
+    m.heartbeat.freq_ratio = 0.875;
+    round_trip(&m, &b);
+    assert_true(b.heartbeat.cpu_pressure == 0.25 && b.heartbeat.memory_pressure == 0);
+    assert_true(b.heartbeat.freq_ratio == 0.875);
+    drv_msg_free(&b);
+
+    /* An older worker's heartbeat (no measurements) is accepted: all unknown. A pressure
+     * outside 0..1 is refused, naming the field. */
+    {
+        drv_error err;
+        const char *old = "{\"type\":\"heartbeat\",\"v\":1,\"load\":1,\"free_slots\":0}";
+        assert_int_equal(drv_msg_decode(old, strlen(old), &b, &err), 0);
+        assert_true(b.heartbeat.cpu_pressure < 0 && b.heartbeat.memory_pressure < 0 &&
+                    b.heartbeat.freq_ratio < 0);
+        drv_msg_free(&b);
+        const char *bad = "{\"type\":\"heartbeat\",\"v\":1,\"load\":1,\"free_slots\":0,"
+                          "\"memory_pressure\":1.5}";
+        assert_int_equal(drv_msg_decode(bad, strlen(bad), &b, &err), -1);
+        assert_non_null(strstr(err.msg, "memory_pressure"));
+    }
 
     drv_msg_init(&m, DRV_MSG_STARTED);
     m.started.ref = (drv_attempt_ref){5, 2};
