@@ -323,6 +323,12 @@ static void place_all(sim *s)
             apply(s, &s->dec[k]);
         }
     } while (n == DECISIONS_MAX);
+    /* As the coordinator does after placing: idle workers take what others hold. */
+    do {
+        n = drv_balancer_steal_idle(s->b, s->now, s->dec, DECISIONS_MAX);
+        for (size_t k = 0; k < n; k++)
+            apply(s, &s->dec[k]);
+    } while (n == DECISIONS_MAX);
 }
 
 static void start_test(sim *s, uint32_t i, uint32_t j)
