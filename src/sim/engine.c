@@ -457,8 +457,10 @@ static void add_worker(sim *s, uint32_t j)
 {
     const drv_sim_worker *src = &s->w->workers[j];
     sim_worker *sw = &s->ws[j];
-    drv_worker_spec spec = {
-        .name = src->name, .caps = src->caps, .slots = src->slots, .speed = src->speed};
+    drv_worker_spec spec = {.name = src->name,
+                            .caps = src->caps,
+                            .slots = src->slots,
+                            .speed = src->announced_speed > 0 ? src->announced_speed : src->speed};
     int64_t ref = drv_balancer_worker_add(s->b, &spec, s->now, s->err);
     if (ref < 0) {
         s->failed = drv_error_prefix(s->err, "adding worker %s", src->name);
