@@ -7,6 +7,7 @@
 #                and build the Release configuration (compile check only)
 #   make bench   build and run the placement and end-to-end benchmarks
 #   make bench-policies  the standard policy comparison on the simulator (minutes)
+#   make bench-live  the balancer on real processes against a pull-queue and the simulator
 #   make fuzz    build the libFuzzer targets with clang and run each for FUZZ_SECONDS
 #   make format  clang-format every .c/.h under src/ tests/ bench/
 #   make clean   remove the build directories
@@ -22,7 +23,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 .NOTPARALLEL:
-.PHONY: all setup build build-asan build-release demo check check-normal check-asan bench bench-policies fuzz format clean
+.PHONY: all setup build build-asan build-release demo check check-normal check-asan bench bench-policies bench-live fuzz format clean
 
 all: build
 
@@ -62,6 +63,10 @@ bench: build
 
 bench-policies: build
 	bench/policies.sh $(BUILD_DIR)
+
+# bench/live.sh: real coordinator and workers of different speeds (about 5 minutes).
+bench-live: build
+	bench/live.sh $(BUILD_DIR)
 
 # Each fuzz target for FUZZ_SECONDS (libFuzzer with ASan+UBSan, clang).
 FUZZ_DIR     := build-fuzz

@@ -189,6 +189,12 @@ int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_res
  * priority first; a test moved within the hold-off is not moved again. */
 size_t drv_balancer_steal(drv_balancer *b, drv_wref thief, double now, drv_decision *out,
                           size_t max);
+/* Call after drv_balancer_place() (bal): when the queue is empty, a worker with a free
+ * slot has nothing to take but what others hold and have not started, so stealing runs
+ * for every such worker at once (reason DRV_R_STOLEN) instead of waiting for the next
+ * rebalancing pass. Returns 0 at once while tests are queued or nothing is held unstarted
+ * behind full slots. */
+size_t drv_balancer_steal_idle(drv_balancer *b, double now, drv_decision *out, size_t max);
 /* Runs stealing for every worker with free capacity (bounded by max moves). */
 size_t drv_balancer_rebalance(drv_balancer *b, double now, drv_decision *out, size_t max);
 /* How many tests to hand worker w at once now: from its free slots, the queue length

@@ -150,10 +150,20 @@ void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_
     case DRV_D_PLACED:
         begin_attempt(c, d->task, d->worker, now);
         return;
-    case DRV_D_MOVED:
+    case DRV_D_MOVED: {
+        /* The move is an event with its reason (stolen, rebalanced); the attempt on the
+         * old worker is abandoned and the next one begins on the new worker. */
+        char msg[256];
+        snprintf(msg, sizeof msg, "attempt %u moved from %s to %s (%s)", ct->task.attempts,
+                 worker_name(c, d->from_worker), worker_name(c, d->worker),
+                 drv_reason_name(d->reason));
+        if (drv_store_event_append(c->store, now, "test_moved", ct->task.id,
+                                   worker_name(c, d->worker), msg, &err) < 0)
+            drv_coord_fatal(c, &err);
         abandon_attempt(c, ct, d->from_worker);
         begin_attempt(c, d->task, d->worker, now);
         return;
+    }
     case DRV_D_REQUEUED: {
         abandon_attempt(c, ct, d->from_worker);
         char why[160];
@@ -204,6 +214,10 @@ void drv_dispatch_place(drv_coordinator *c, double now)
         for (size_t i = 0; i < n; i++)
             drv_dispatch_decision(c, &d[i], NULL);
     } while (n == PLACE_BATCH);
+    /* An idle worker with an empty queue takes what others hold unstarted, at once. */
+    n = drv_balancer_steal_idle(c->bal, now, d, PLACE_BATCH);
+    for (size_t i = 0; i < n; i++)
+        drv_dispatch_decision(c, &d[i], NULL);
 }
 
 void drv_dispatch_send(drv_wsession *s, const drv_msg *m)

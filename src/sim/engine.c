@@ -322,6 +322,12 @@ static void place_all(sim *s)
             apply(s, &s->dec[k]);
         }
     } while (n == DECISIONS_MAX);
+    /* As the coordinator does after placing: idle workers take what others hold. */
+    do {
+        n = drv_balancer_steal_idle(s->b, s->now, s->dec, DECISIONS_MAX);
+        for (size_t k = 0; k < n; k++)
+            apply(s, &s->dec[k]);
+    } while (n == DECISIONS_MAX);
 }
 
 static void start_test(sim *s, uint32_t i, uint32_t j)
@@ -450,8 +456,10 @@ static void add_worker(sim *s, uint32_t j)
 {
     const drv_sim_worker *src = &s->w->workers[j];
     sim_worker *sw = &s->ws[j];
-    drv_worker_spec spec = {
-        .name = src->name, .caps = src->caps, .slots = src->slots, .speed = src->speed};
+    drv_worker_spec spec = {.name = src->name,
+                            .caps = src->caps,
+                            .slots = src->slots,
+                            .speed = src->announced_speed > 0 ? src->announced_speed : src->speed};
     int64_t ref = drv_balancer_worker_add(s->b, &spec, s->now, s->err);
     if (ref < 0) {
         s->failed = drv_error_prefix(s->err, "adding worker %s", src->name);

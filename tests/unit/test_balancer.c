@@ -10,6 +10,8 @@
 #include <cmocka.h>
 
 #include "balancer_fixture.h"
+#include "core/analyzer.h"
+#include "core/tags.h"
 
 /* ---- requirement routing ---- */
 
@@ -1079,6 +1081,70 @@ static void test_rebalance_moves_to_idle_workers(void **state)
     fx_close(&s.f);
 }
 
+/* After placing, an idle worker takes what others hold unstarted at once when the queue
+ * is empty (reason stolen); while tests are queued that is placement's job. */
+static void test_steal_idle_acts_when_the_queue_is_empty(void **state)
+{
+    (void)state;
+    steal_scene s;
+    steal_setup(&s, 1, 1, 1);
+    drv_decision d[8];
+    drv_requirements req = fx_req(&s.f, "nobody-has-this", NULL, NULL);
+    drv_tref q = fx_submit_prio(&s.f, 99, 100, &req, 1);
+    assert_int_equal(drv_balancer_steal_idle(s.f.b, 1, d, 8), 0);
+    assert_int_equal(drv_balancer_cancel(s.f.b, q, 1, d), 0);
+    assert_int_equal(drv_balancer_steal_idle(s.f.b, 1, d, 8), 1);
+    assert_int_equal(d[0].kind, DRV_D_MOVED);
+    assert_int_equal(d[0].reason, DRV_R_STOLEN);
+    assert_int_equal(d[0].task, s.t[1]);
+    assert_int_equal(d[0].worker, s.thief);
+    drv_balancer_stats st;
+    drv_balancer_stats_get(s.f.b, &st);
+    assert_int_equal(st.moved, 1);
+    fx_close(&s.f);
+}
+
+/* The steal rule uses what the predictor knows now, not the prediction of the moment a
+ * test was assigned: bert tests placed as "0.01 s" (their family's only run) sit behind
+ * a running one; once they are known to take 20 s, an idle worker takes one. */
+static void test_steal_uses_current_predictions(void **state)
+{
+    (void)state;
+    for (int learned = 0; learned < 2; learned++) {
+        fx f;
+        fx_open_pred(&f);
+        f.cfg.settings.prefetch_max = 4;
+        f.cfg.settings.batch_target_s = 100;
+        fx_start_policy(&f, DRV_POLICY_PERFORMANCE);
+        drv_wref w0 = fx_cpu_worker(&f, "w0", 1, 0);
+        uint32_t c0 = drv_balancer_worker(f.b, w0)->wclass;
+        int bert = drv_analyzer_family("bert-base-uncased");
+        drv_predictor_observe(f.pred, drv_test_key("bert/warm"), bert, DRV_TAG_CPU, c0, 0.01);
+        drv_tref t[3];
+        for (int k = 0; k < 3; k++) {
+            fx_test spec = {.id = (uint64_t)k + 1, .model_id = "bert-base-uncased"};
+            t[k] = fx_submit_spec(&f, &spec, 0);
+        }
+        drv_decision d[FX_MAX_DECISIONS];
+        assert_int_equal(fx_place(&f, 0, d), 3);
+        assert_int_equal(fx_held(&f, w0), 3);
+        assert_int_equal(drv_balancer_started(f.b, t[0], 0), 0);
+        if (learned)
+            for (int k = 1; k < 3; k++) {
+                char name[32];
+                snprintf(name, sizeof name, "test-%d", k + 1);
+                drv_predictor_observe(f.pred, drv_test_key(name), bert, DRV_TAG_CPU, c0, 20);
+            }
+        drv_wref thief = fx_cpu_worker(&f, "thief", 1, 1);
+        size_t n = drv_balancer_steal(f.b, thief, 1, d, 8);
+        if (n != (learned ? 1u : 0u))
+            fail_msg("learned %d: %zu steals", learned, n);
+        if (n)
+            assert_int_equal(d[0].from_worker, w0);
+        fx_close(&f);
+    }
+}
+
 static void test_a_moved_test_is_not_moved_back_within_the_holdoff(void **state)
 {
     (void)state;
@@ -1394,6 +1460,8 @@ int main(void)
         cmocka_unit_test(test_idle_worker_steals_when_it_pays),
         cmocka_unit_test(test_steals_highest_priority_first),
         cmocka_unit_test(test_rebalance_moves_to_idle_workers),
+        cmocka_unit_test(test_steal_idle_acts_when_the_queue_is_empty),
+        cmocka_unit_test(test_steal_uses_current_predictions),
         cmocka_unit_test(test_a_moved_test_is_not_moved_back_within_the_holdoff),
         cmocka_unit_test(test_busy_worker_steals_nothing),
         cmocka_unit_test(test_cancel_queued_and_assigned),
