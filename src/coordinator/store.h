@@ -33,6 +33,8 @@
  *   events(id, t, kind, task_id, worker, message)
  *   metrics(t, name, value)
  *   learned(key INTEGER PRIMARY KEY, mean_s, var, n)   the predictor's per-test estimates
+ *   learned_fleet(kind, key, family, value, n; PRIMARY KEY (kind, key, family), WITHOUT
+ *         ROWID)   what the balancer learned of its fleet (drv_learned_fact)
  * Indexes: tasks(run_id), events(t), metrics(name, t). Version 1 (an index on
  * tasks(state), attempts with a rowid and a UNIQUE index, IN-list CHECKs) is migrated to
  * 2 by rebuilding tasks and attempts; store_sqlite.c says why version 2 looks as it does. Version 3
@@ -40,7 +42,8 @@
  * "A test's state" below; rows of version 3 that say 'assigned' or 'running' while their
  * attempt is open become 'queued' (an older drover must not open such a file: it would
  * take them for tests never placed). Version 5 keys tasks_run by run alone and counts a
- * run's tasks without a trigger (the store's inserts add to runs.submitted).
+ * run's tasks without a trigger (the store's inserts add to runs.submitted). Version 6
+ * adds learned_fleet.
  *
  * A test's state. The row of a test is written when it is submitted, when it goes back
  * to the queue (requeued: its attempt abandoned, the reason kept) and when it is final,
@@ -111,13 +114,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "balancer/balancer.h" /* drv_learned_fact */
 #include "core/error.h"
 #include "core/predictor.h"
 #include "core/tags.h"
 #include "core/task.h"
 #include "core/worker.h"
 
-#define DRV_STORE_SCHEMA_VERSION 5
+#define DRV_STORE_SCHEMA_VERSION 6
 
 typedef struct drv_store drv_store;
 
@@ -305,6 +309,11 @@ int drv_store_worker_health_get(drv_store *s, const char *name, drv_health *heal
 int drv_store_learned_save(drv_store *s, const drv_learned_test *t, drv_error *err);
 /* Calls fn for every kept learned duration. Returns 0, or -1 with err filled. */
 int drv_store_learned_load(drv_store *s, drv_learned_fn fn, void *ctx, drv_error *err);
+/* Keeps one fact the balancer learned of its fleet (replacing what was kept for its kind,
+ * key and family), in the open transaction. Returns 0, or -1 with err filled. */
+int drv_store_learned_fact_save(drv_store *s, const drv_learned_fact *f, drv_error *err);
+/* Calls fn for every kept fact of the fleet. Returns 0, or -1 with err filled. */
+int drv_store_learned_fact_load(drv_store *s, drv_learned_fact_fn fn, void *ctx, drv_error *err);
 
 /* Appends an event at time t: kind (required, e.g. "worker_lost"), task_id (0: none),
  * worker (NULL: none), message (NULL: none). Returns the event id (> 0), or -1 with err
