@@ -201,6 +201,42 @@ size_t drv_balancer_rebalance(drv_balancer *b, double now, drv_decision *out, si
  * and predicted durations (short tests in bigger batches). 0 when it takes nothing. */
 uint32_t drv_balancer_batch_size(const drv_balancer *b, drv_wref w, double now);
 
+/* ---- what outlives the process ---- */
+
+/* What the balancer learned of its fleet besides test durations (the predictor keeps
+ * those): how fast each kind of worker runs each family, which workers and kinds ran a
+ * family well, and how much slower or faster than its kind each worker runs. A kind of
+ * worker (a class) is keyed by drv_balancer_class_key() of its capabilities by tag name
+ * and its configured speed, a worker by drv_test_key() of its name: keys that do not
+ * depend on the order in which classes and tags were numbered, so a coordinator keeps
+ * these in its store and a restarted one knows its fleet again. */
+typedef enum drv_learned_kind {
+    DRV_LEARNED_CLASS_SPEED = 1,     /* class, family: relative speed (n: calibrated samples) */
+    DRV_LEARNED_CLASS_AFFINITY = 2,  /* class, family: 0..1, how well the kind ran it */
+    DRV_LEARNED_WORKER_AFFINITY = 3, /* worker, family: 0..1, how well the worker ran it */
+    DRV_LEARNED_WORKER_PACE = 4,     /* worker, family -1: log(its runs / its class's) */
+} drv_learned_kind;
+
+typedef struct drv_learned_fact {
+    uint32_t kind;  /* drv_learned_kind */
+    uint64_t key;   /* the class's or the worker's key */
+    int32_t family; /* 0..63, or -1 */
+    double value;
+    uint32_t n; /* samples behind value */
+} drv_learned_fact;
+typedef void (*drv_learned_fact_fn)(void *ctx, const drv_learned_fact *f);
+
+/* The key of a class of workers with these capabilities and configured speed, from
+ * the names of their tags (not their ids). */
+uint64_t drv_balancer_class_key(const drv_balancer *b, const drv_capabilities *caps, float speed);
+/* Calls fn for every fact the balancer knows now (learned here, or imported for a class
+ * or worker that has not joined). Returns how many. */
+size_t drv_balancer_export_learned(const drv_balancer *b, drv_learned_fact_fn fn, void *ctx);
+/* Keeps a fact from a previous process; it takes effect when its class or worker joins
+ * (call it before adding workers: facts of those already in the fleet wait until they
+ * join again). Returns -1, keeping nothing, for an unknown kind or a value out of range. */
+int drv_balancer_import_learned(drv_balancer *b, const drv_learned_fact *f);
+
 /* ---- looking inside ---- */
 
 /* Why queued test t is not running yet, in one or two sentences a user understands.

@@ -48,6 +48,12 @@ typedef struct drv_bworker {
     uint32_t warm_pos;                  /* in the warming heap, or POS_NONE */
     double warm_due;                    /* when its admission may next grow; INFINITY: never */
     bool overloaded;                    /* reported overload */
+    /* Its own pace against its class (learning.c): log of its runs over its class's mean
+     * for the same tests, EWMA, and the samples behind it; `pace` multiplies its class's
+     * predictions once there are enough (1 before). */
+    float pace_log;
+    float pace;
+    uint32_t pace_n;
 } drv_bworker;
 
 #define POS_NONE UINT32_MAX
@@ -66,6 +72,7 @@ typedef struct drv_wclass {
     uint32_t *heap[DRV_ORDER_COUNT]; /* available workers, per ordering in use */
     uint32_t n[DRV_ORDER_COUNT];
     uint32_t cap;
+    uint64_t key; /* drv_balancer_class_key(): what its learning is kept under */
 } drv_wclass;
 
 /* Per shape: which classes can run it. */
@@ -142,6 +149,15 @@ struct drv_balancer {
 
     /* counters */
     uint64_t placed, moved, requeued, finished, unschedulable;
+
+    /* learning.c: facts of earlier processes, sorted by (kind, key, family) once looked
+     * up; `taken` once a class or worker took it (it exports its own from then on) */
+    struct drv_learned_entry {
+        drv_learned_fact f;
+        bool taken;
+    } * learned;
+    uint32_t n_learned, cap_learned;
+    bool learned_sorted;
 };
 
 /* ---- fleet.c ---- */
@@ -198,6 +214,17 @@ void drv_fleet_mark_lost(drv_balancer *b, drv_wref w, double now);
 
 /* Recomputes b->fastest[family] over the classes that have workers. */
 void drv_fleet_fastest_update(drv_balancer *b, int family);
+
+/* ---- learning.c ---- */
+/* Class c was just made: gives it what earlier processes learned of its kind. */
+void drv_learning_class_added(drv_balancer *b, uint32_t c);
+/* Worker w was just added: gives it what earlier processes learned of it. */
+void drv_learning_worker_added(drv_balancer *b, drv_wref w);
+/* Test t ran duration_s on worker w (before the predictor learns the run): w's pace. */
+void drv_learning_pace_sample(drv_balancer *b, const drv_btask *t, drv_wref w, double duration_s);
+/* Predicted run of t on worker w: its class's, times w's own pace. */
+double drv_engine_predict_worker(const drv_balancer *b, const drv_btask *t, drv_wref w);
+void drv_learning_free(drv_balancer *b);
 
 /* ---- policy_affinity.c ---- */
 double drv_affinity_of(const drv_balancer *b, int family, drv_wref w, uint32_t c);

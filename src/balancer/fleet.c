@@ -28,6 +28,8 @@ static bool worker_before(const drv_balancer *b, drv_ordering o, uint32_t x, uin
         uint32_t ha = a->w.running + a->w.assigned, hc = c->w.running + c->w.assigned;
         if (ha * c->w.slots != hc * a->w.slots)
             return (uint64_t)ha * c->w.slots < (uint64_t)hc * a->w.slots;
+        if (a->pace != c->pace) /* the faster of its class (learning.c) */
+            return a->pace < c->pace;
         break;
     }
     case DRV_ORDER_MOST_LOADED: {
@@ -396,6 +398,7 @@ static uint32_t class_intern(drv_balancer *b, const drv_capabilities *caps, floa
     for (uint32_t s = 0; s < b->n_shapes; s++)
         drv_bit_set(b->shapes[s].elig, id,
                     drv_requirements_met(drv_queue_shape_req(b->queue, s), caps));
+    drv_learning_class_added(b, id);
     return id;
 }
 
@@ -460,6 +463,7 @@ void drv_fleet_free(drv_balancer *b)
         free(b->shapes[s].elig);
     free(b->classes);
     free(b->speed);
+    drv_learning_free(b);
     free(b->class_affinity);
     free(b->shapes);
     free(b->avail);
@@ -547,6 +551,7 @@ int64_t drv_balancer_worker_add(drv_balancer *b, const drv_worker_spec *spec, do
     w->held = DRV_REF_NONE;
     w->live = true;
     w->w.wclass = class_intern(b, &w->w.caps, w->w.speed);
+    drv_learning_worker_added(b, wi);
     b->classes[w->w.wclass].members++;
     b->n_live_workers++;
     for (int f = 0; f < 64; f++)

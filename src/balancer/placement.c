@@ -353,7 +353,7 @@ void drv_engine_assign(drv_balancer *b, drv_tref t, drv_wref wi, double now)
     if (w->held != DRV_REF_NONE)
         b->tasks[w->held].prev = t;
     w->held = t;
-    r->pred_held_s = (float)drv_engine_predict_on(b, r, w->w.wclass);
+    r->pred_held_s = (float)drv_engine_predict_worker(b, r, wi);
     w->w.assigned++;
     w->w.used_cpu += req->cpu_cores;
     w->w.used_gpu += req->gpu_count;
@@ -589,13 +589,18 @@ drv_prediction drv_balancer_predict(const drv_balancer *b, drv_tref t, drv_wref 
     const drv_btask *r = &b->tasks[t];
     const drv_bworker *bw = &b->workers[w];
     double sp = b->speed[(size_t)bw->w.wclass * 64 + r->family];
+    double pace = bw->pace > 0 ? bw->pace : 1; /* the worker against its class */
     if (b->pred) {
         double est = r->pred_ref_s / sp;
-        return drv_predictor_predict(b->pred, r->test_key, r->family,
-                                     b->classes[bw->w.wclass].backend, bw->w.wclass, est);
+        drv_prediction p = drv_predictor_predict(
+            b->pred, r->test_key, r->family, b->classes[bw->w.wclass].backend, bw->w.wclass, est);
+        p.mean_s *= pace;
+        p.high_s *= pace;
+        return p;
     }
-    return (drv_prediction){
-        .mean_s = r->pred_ref_s / sp, .high_s = r->pred_high_s / sp, .source = DRV_PRED_ESTIMATE};
+    return (drv_prediction){.mean_s = pace * r->pred_ref_s / sp,
+                            .high_s = pace * r->pred_high_s / sp,
+                            .source = DRV_PRED_ESTIMATE};
 }
 
 void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s)

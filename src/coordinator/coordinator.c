@@ -238,11 +238,28 @@ static void save_learned(void *ctx, const drv_learned_test *t)
         l->failed = -1;
 }
 
+/* What the balancer learned of the fleet (class speeds, affinity, each worker's pace):
+ * a few rows per class and worker, written whole each time. */
+static void save_learned_fact(void *ctx, const drv_learned_fact *f)
+{
+    learned_ctx *l = ctx;
+    if (!l->failed && drv_store_learned_fact_save(l->c->store, f, l->err) < 0)
+        l->failed = -1;
+}
+
 static int keep_learned(drv_coordinator *c, drv_error *err)
 {
     learned_ctx l = {c, err, 0};
     drv_predictor_export_tests(c->pred, true, save_learned, &l);
+    drv_balancer_export_learned(c->bal, save_learned_fact, &l);
     return l.failed;
+}
+
+/* A fact the balancer refuses (a row from elsewhere, out of range) is left out: the
+ * balancer learns it again. */
+static void load_learned_fact(void *ctx, const drv_learned_fact *f)
+{
+    (void)drv_balancer_import_learned(ctx, f);
 }
 
 static void load_learned(void *ctx, const drv_learned_test *t)
@@ -399,7 +416,8 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
     if (!c->bal)
         goto fail;
     /* What earlier runs taught: how long each test takes, before recovery queues them. */
-    if (drv_store_learned_load(c->store, load_learned, c->pred, err) < 0)
+    if (drv_store_learned_load(c->store, load_learned, c->pred, err) < 0 ||
+        drv_store_learned_fact_load(c->store, load_learned_fact, c->bal, err) < 0)
         goto fail;
     if (drv_store_epoch_begin(c->store, c->started_at, &c->epoch, err) < 0 ||
         drv_recovery_load(c, c->started_at, err) < 0 || drv_store_commit(c->store, err) < 0)

@@ -33,6 +33,8 @@
  *   events(id, t, kind, task_id, worker, message)
  *   metrics(t, name, value)
  *   learned(key INTEGER PRIMARY KEY, mean_s, var, n)   the predictor's per-test estimates
+ *   learned_fleet(kind, key, family, value, n; PRIMARY KEY (kind, key, family), WITHOUT
+ *         ROWID)   what the balancer learned of its fleet (drv_learned_fact)
  * Indexes: tasks(run_id), events(t), metrics(name, t). Version 1 (an index on
  * tasks(state), attempts with a rowid and a UNIQUE index, IN-list CHECKs) is migrated to
  * 2 by rebuilding tasks and attempts; store_sqlite.c says why version 2 looks as it does. Version 3
@@ -41,9 +43,10 @@
  * attempt is open become 'queued' (an older drover must not open such a file: it would
  * take them for tests never placed). Version 5 keys tasks_run by run alone and counts a
  * run's tasks without a trigger (the store's inserts add to runs.submitted). Version 6
- * (exec, issue 11) stores a test's reruns (a count) in tasks.retry_on_failure, migrated
+ * stores a test's reruns (a count) in tasks.retry_on_failure, migrated
  * from the flag as reruns = max_retries, and adds epochs(epoch, started_at), one row per
- * coordinator start (drv_store_epoch_begin).
+ * coordinator start (drv_store_epoch_begin), and learned_fleet (what the balancer learned
+ * of its fleet besides test durations).
  *
  * Retry budgets. What a test used of max_retries and reruns is not stored as a number:
  * drv_store_recover() derives it from the attempts (store_sqlite.h,
@@ -118,6 +121,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "balancer/balancer.h" /* drv_learned_fact */
 #include "core/error.h"
 #include "core/predictor.h"
 #include "core/tags.h"
@@ -318,6 +322,11 @@ int drv_store_worker_health_get(drv_store *s, const char *name, drv_health *heal
 int drv_store_learned_save(drv_store *s, const drv_learned_test *t, drv_error *err);
 /* Calls fn for every kept learned duration. Returns 0, or -1 with err filled. */
 int drv_store_learned_load(drv_store *s, drv_learned_fn fn, void *ctx, drv_error *err);
+/* Keeps one fact the balancer learned of its fleet (replacing what was kept for its kind,
+ * key and family), in the open transaction. Returns 0, or -1 with err filled. */
+int drv_store_learned_fact_save(drv_store *s, const drv_learned_fact *f, drv_error *err);
+/* Calls fn for every kept fact of the fleet. Returns 0, or -1 with err filled. */
+int drv_store_learned_fact_load(drv_store *s, drv_learned_fact_fn fn, void *ctx, drv_error *err);
 
 /* Appends an event at time t: kind (required, e.g. "worker_lost"), task_id (0: none),
  * worker (NULL: none), message (NULL: none). Returns the event id (> 0), or -1 with err

@@ -106,6 +106,19 @@
     "  epoch INTEGER PRIMARY KEY,"                                                                 \
     "  started_at REAL NOT NULL);"
 
+/* spec (issue 10, learning that lasts): what the balancer learned of its fleet besides
+ * test durations (drv_learned_fact: class speeds per family, affinity, each worker's
+ * pace), by kind, the class's or worker's key (as a signed 64-bit integer) and family
+ * (-1: none). Schema version 6. */
+#define LEARNED_FLEET_TABLE                                                                        \
+    "CREATE TABLE learned_fleet ("                                                                 \
+    "  kind INTEGER NOT NULL,"                                                                     \
+    "  key INTEGER NOT NULL,"                                                                      \
+    "  family INTEGER NOT NULL,"                                                                   \
+    "  value REAL NOT NULL,"                                                                       \
+    "  n INTEGER NOT NULL,"                                                                        \
+    "  PRIMARY KEY (kind, key, family)) WITHOUT ROWID;"
+
 /* The current schema, for a new file. */
 static const char schema[] = "CREATE TABLE runs ("
                              "  id INTEGER PRIMARY KEY,"
@@ -134,7 +147,8 @@ static const char schema[] = "CREATE TABLE runs ("
     "  t REAL NOT NULL,"
     "  name TEXT NOT NULL,"
     "  value REAL NOT NULL);"
-    "CREATE INDEX metrics_name_t ON metrics(name, t);" LEARNED_TABLE EPOCHS_TABLE;
+    "CREATE INDEX metrics_name_t ON metrics(name, t);" LEARNED_TABLE EPOCHS_TABLE
+        LEARNED_FLEET_TABLE;
 
 /* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
  * that opens it. A new file gets `schema` at once instead. */
@@ -167,8 +181,10 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
     /* 4 -> 5: tasks_run on run_id alone, no counting trigger (TASKS_ATTEMPTS_EXTRAS). */
     TASKS_ATTEMPTS_EXTRAS,
     /* 5 -> 6 (exec, issue 11): tasks.retry_on_failure holds the test's reruns (a count;
-     * the old flag meant "rerun as often as max_retries"), and the coordinator's epochs. */
-    "UPDATE tasks SET retry_on_failure = max_retries WHERE retry_on_failure <> 0;" EPOCHS_TABLE,
+     * the old flag meant "rerun as often as max_retries"), and the coordinator's epochs.
+     * (spec, issue 10): what the balancer learned of its fleet. */
+    "UPDATE tasks SET retry_on_failure = max_retries WHERE retry_on_failure <> 0;" EPOCHS_TABLE
+        LEARNED_FLEET_TABLE,
 };
 
 /* ---- the statement cache ---- */
@@ -214,9 +230,12 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_EVENT] = "INSERT INTO events (t, kind, task_id, worker, message)"
                  " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_METRIC] = "INSERT INTO metrics (t, name, value) VALUES (?1, ?2, ?3)",
+    [ST_LEARNED_FLEET_SAVE] = "INSERT OR REPLACE INTO learned_fleet (kind, key, family, value, n)"
+                              " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_LEARNED_SAVE] = "INSERT OR REPLACE INTO learned (key, mean_s, var, n)"
                         " VALUES (?1, ?2, ?3, ?4)",
     [ST_LEARNED_LOAD] = "SELECT key, mean_s, var, n FROM learned",
+    [ST_LEARNED_FLEET_LOAD] = "SELECT kind, key, family, value, n FROM learned_fleet",
     [ST_RECOVER] =
         "SELECT " DRV_STORE_TASK_COLS ", " DRV_STORE_RETRIES_USED ", " DRV_STORE_RERUNS_USED
         " FROM" DRV_STORE_TASKS_JOIN " WHERE tasks.state = 'queued' OR tasks.state = 'assigned'"
@@ -1440,6 +1459,46 @@ int drv_store_learned_load(drv_store *s, drv_learned_fn fn, void *ctx, drv_error
         fn(ctx, &t);
     }
     int out = rc == SQLITE_DONE ? 0 : drv_store_fail(s, err, "cannot read the learned durations");
+    drv_store_reset(st);
+    return out;
+}
+
+/* Keeps one fact the balancer learned of its fleet; see store.h. */
+int drv_store_learned_fact_save(drv_store *s, const drv_learned_fact *f, drv_error *err)
+{
+    drv_store_rec_begin(s, ST_LEARNED_FLEET_SAVE, "cannot keep what was learned of the fleet");
+    drv_store_rec_int(s, f->kind);
+    drv_store_rec_int(s, (int64_t)f->key);
+    drv_store_rec_int(s, f->family);
+    drv_store_rec_double(s, f->value);
+    drv_store_rec_int(s, f->n);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
+        return -1;
+    return 0;
+}
+
+/* Reads every kept fact of the fleet; see store.h. */
+int drv_store_learned_fact_load(drv_store *s, drv_learned_fact_fn fn, void *ctx, drv_error *err)
+{
+    sqlite3_stmt *st = drv_store_stmt(s, ST_LEARNED_FLEET_LOAD, err);
+    if (!st)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        sqlite3_int64 kind = sqlite3_column_int64(st, 0), family = sqlite3_column_int64(st, 2),
+                      n = sqlite3_column_int64(st, 4);
+        drv_learned_fact f = {.kind = kind < 0 || kind > UINT32_MAX ? 0 : (uint32_t)kind,
+                              .key = (uint64_t)sqlite3_column_int64(st, 1),
+                              .family = family < INT32_MIN || family > INT32_MAX ? INT32_MIN
+                                                                                 : (int32_t)family,
+                              .value = sqlite3_column_double(st, 3),
+                              .n = n < 0            ? 0
+                                   : n > UINT32_MAX ? UINT32_MAX
+                                                    : (uint32_t)n};
+        fn(ctx, &f);
+    }
+    int out =
+        rc == SQLITE_DONE ? 0 : drv_store_fail(s, err, "cannot read what was learned of the fleet");
     drv_store_reset(st);
     return out;
 }

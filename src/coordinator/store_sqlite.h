@@ -31,8 +31,10 @@ typedef enum drv_store_stmt_id {
     ST_WORKER_HEALTH,
     ST_EVENT,
     ST_METRIC,
+    ST_LEARNED_FLEET_SAVE, /* spec: before ST_LEARNED_SAVE, the last write */
     ST_LEARNED_SAVE,
     ST_LEARNED_LOAD,
+    ST_LEARNED_FLEET_LOAD,
     ST_RECOVER,
     ST_TASK_GET,
     ST_ATTEMPTS_OF,

@@ -490,3 +490,29 @@ void drv_predictor_import_test(drv_predictor *p, const drv_learned_test *t)
     e->var = t->var;
     e->n = t->n;
 }
+
+bool drv_predictor_speed_learned(const drv_predictor *p, int family, uint32_t wclass, double *speed,
+                                 uint32_t *n)
+{
+    if (!p || wclass >= p->speed_rows)
+        return false;
+    size_t si = (size_t)wclass * DRV_FAMILY_MAX + family_index(family);
+    if (p->speed_n[si] == 0 && p->speed[si] == p->prior[wclass])
+        return false;
+    *speed = p->speed[si];
+    *n = p->speed_n[si];
+    return true;
+}
+
+void drv_predictor_seed_speed(drv_predictor *p, int family, uint32_t wclass, double speed,
+                              uint32_t n)
+{
+    if (!p || wclass >= DRV_PREDICTOR_CLASSES_MAX || !(speed >= SPEED_MIN) || speed > SPEED_MAX)
+        return;
+    speed_reserve(p, wclass);
+    size_t si = (size_t)wclass * DRV_FAMILY_MAX + family_index(family);
+    if (p->speed_n[si] > 0)
+        return; /* learned in this process: newer */
+    p->speed[si] = speed;
+    p->speed_n[si] = n > 0 ? n : 1;
+}
