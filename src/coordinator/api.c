@@ -95,6 +95,16 @@ static const char *query_get(const drv_hsession *h, const char *name, char *buf,
     return NULL;
 }
 
+const char *drv_api_query(const drv_hsession *h, const char *name, char *buf, size_t len)
+{
+    return query_get(h, name, buf, len);
+}
+
+const char *drv_api_version(void)
+{
+    return DRV_VERSION_STR;
+}
+
 /* Parses a non-negative integer query parameter; -1 with a 400 response when bad. */
 static int query_uint(drv_hsession *h, const char *name, uint64_t max, uint64_t *out)
 {
@@ -169,6 +179,77 @@ static int list_row(void *ctx, const drv_store_task_row *row, drv_error *err)
     return 0;
 }
 
+/* Writes s as one CSV field (RFC 4180: quoted when it holds a comma, a quote or a line
+ * break; NULL: empty). */
+static void csv_field(FILE *out, const char *s)
+{
+    if (!s)
+        return;
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static int csv_row(void *ctx, const drv_store_task_row *r, drv_error *err)
+{
+    (void)err;
+    FILE *out = ctx;
+    fprintf(out, "%llu,", (unsigned long long)r->id);
+    if (r->run_id)
+        fprintf(out, "%lld", (long long)r->run_id);
+    fputc(',', out);
+    csv_field(out, r->name);
+    fprintf(out, ",%s,%u,%d,", drv_task_state_name(r->state), r->attempts, r->priority);
+    csv_field(out, r->worker);
+    fputc(',', out);
+    if (r->has_exit && !r->signal)
+        fprintf(out, "%d", r->exit_code);
+    fputc(',', out);
+    if (r->has_exit && r->signal)
+        fprintf(out, "%d", r->signal);
+    fputc(',', out);
+    if (r->has_exit)
+        fprintf(out, "%.6f", r->duration_s);
+    fputc(',', out);
+    csv_field(out, r->reason);
+    fprintf(out, ",%.6f,", r->submitted_at);
+    if (r->finished_at > 0)
+        fprintf(out, "%.6f", r->finished_at);
+    fputc('\n', out);
+    return 0;
+}
+
+/* GET /api/v1/tests?format=csv: the listing as CSV (docs/api.md). */
+static void tests_csv(drv_coordinator *c, drv_hsession *h, const drv_store_filter *f)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out) {
+        drv_api_error(h, 503, "cannot build the CSV", NULL);
+        return;
+    }
+    fputs("id,run_id,name,state,attempts,priority,worker,exit_code,signal,duration_s,reason,"
+          "submitted_at,finished_at\n",
+          out);
+    drv_error err;
+    int64_t n = drv_store_task_list(c->store, f, csv_row, out, &err);
+    fclose(out);
+    if (n < 0)
+        drv_api_error(h, 503, err.msg, NULL);
+    else
+        drv_api_respond_text(h, 200, "text/csv; charset=utf-8", text, len);
+    free(text);
+}
+
 static void tests_list(drv_coordinator *c, drv_hsession *h)
 {
     drv_store_filter f = {.state = -1, .limit = LIST_LIMIT};
@@ -201,6 +282,16 @@ static void tests_list(drv_coordinator *c, drv_hsession *h)
     if (r)
         f.offset = (uint32_t)v;
     f.name_prefix = query_get(h, "name", nbuf, sizeof nbuf);
+    char fbuf[16];
+    const char *format = query_get(h, "format", fbuf, sizeof fbuf);
+    if (format && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
+        drv_api_error(h, 400, "format: must be csv or json", "format");
+        return;
+    }
+    if (format && strcmp(format, "csv") == 0) {
+        tests_csv(c, h, &f);
+        return;
+    }
     json_t *arr = json_array();
     drv_error err;
     if (drv_store_task_list(c->store, &f, list_row, arr, &err) < 0) {
@@ -286,6 +377,7 @@ static void tests_submit(drv_coordinator *c, drv_hsession *h)
         ct->unconfirmed = false;
         ct->attempt_open = false;
         drv_idmap_put(&c->by_id, ct->task.id, (uint32_t)ref);
+        drv_sampler_queued(c, ct, now);
     }
     free(tasks);
     c->place_needed = true;
@@ -681,6 +773,7 @@ static json_t *worker_json(drv_coordinator *c, drv_wref w)
     json_object_set_new(o, "infra_failures", json_integer(k->history.infra_failures));
     json_object_set_new(o, "capabilities", caps_json(c, &k->caps));
     json_object_set_new(o, "last_seen", json_real(cw->last_seen));
+    json_object_set_new(o, "score", drv_sampler_score_json(c, w));
     return o;
 }
 
@@ -871,6 +964,14 @@ static void healthz(drv_coordinator *c, drv_hsession *h)
     respond(h, c->stopping ? 503 : 200, o);
 }
 
+bool drv_api_authorized(const drv_coordinator *c, const char *auth, bool write)
+{
+    if (!c->client_token || (!write && c->opt.open_read))
+        return true;
+    return token_ok(auth, c->client_token) ||
+           (!write && c->read_token && token_ok(auth, c->read_token));
+}
+
 void drv_api_handle(drv_coordinator *c, drv_hsession *h)
 {
     if (drv_web_handle(c, h))
@@ -886,7 +987,7 @@ void drv_api_handle(drv_coordinator *c, drv_hsession *h)
         return;
     }
     bool write = h->method != DRV_HTTP_GET;
-    if (c->client_token && (write || !c->opt.open_read) && !token_ok(h->auth, c->client_token)) {
+    if (!drv_api_authorized(c, h->auth, write)) {
         drv_api_error(
             h, 401, h->auth[0] ? "wrong token" : "missing token: send Authorization: Bearer TOKEN",
             NULL);
@@ -943,6 +1044,17 @@ void drv_api_handle(drv_coordinator *c, drv_hsession *h)
         } else {
             not_found(h);
         }
+    } else if (seg_is(seg[0], len[0], "metrics") &&
+               (n == 1 || (n == 2 && seg_is(seg[1], len[1], "history")))) {
+        if (method_is(h, DRV_HTTP_GET)) {
+            if (n == 1)
+                respond(h, 200, drv_sampler_metrics_json(c));
+            else
+                drv_sampler_history(c, h);
+        }
+    } else if (seg_is(seg[0], len[0], "anomalies") && n == 1) {
+        if (method_is(h, DRV_HTTP_GET))
+            respond(h, 200, drv_sampler_anomalies_json(c));
     } else if (seg_is(seg[0], len[0], "workers")) {
         char name[DRV_WORKER_NAME_MAX + 1] = "";
         if (n >= 2) {

@@ -116,6 +116,7 @@ static void on_heartbeat(drv_coordinator *c, drv_wsession *s, const drv_msg_hear
                               .temperature_c = hb->temperature_c,
                               .throttled = hb->throttled};
     drv_balancer_worker_signal(c->bal, s->worker, now, &sig, hb->overloaded);
+    drv_sampler_heartbeat(c, s->worker, now);
     if (cw->reconciling)
         drv_recovery_settle(c, s->worker, now);
     c->place_needed = true;
@@ -153,6 +154,7 @@ static void on_started(drv_coordinator *c, drv_wsession *s, const drv_msg_starte
     ct->unconfirmed = false;
     if (drv_balancer_task_state(c->bal, t) != DRV_TASK_ASSIGNED)
         return;
+    drv_sampler_started(c, ct, now);
     drv_balancer_started(c->bal, t, now); /* the store shows it running by its attempt */
 }
 
@@ -193,6 +195,7 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
                       .infra_failure = m->infra_failure,
                       .duration_s = m->duration_s};
     drv_decision d;
+    drv_sampler_result(c, s->worker, t, &res, now);
     drv_health before = drv_balancer_worker(c->bal, s->worker)->health;
     if (drv_balancer_finished(c->bal, t, now, &res, &d) == 0)
         drv_dispatch_decision(c, &d, &r);
@@ -347,6 +350,7 @@ void drv_channel_closed(drv_coordinator *c, drv_wsession *s)
         return;
     drv_cworker *cw = &c->workers[w];
     cw->session = NULL;
+    drv_sampler_loss(c, w, drv_coord_now());
     const drv_worker *k = drv_balancer_worker(c->bal, w);
     drv_coord_log(c, "worker %s disconnected; lost unless it is back within %.1f s", k->name,
                   c->opt.heartbeat_timeout_s);

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "balancer/balancer.h"
 #include "coordinator/coordinator.h"
@@ -109,6 +110,8 @@ typedef struct drv_ctask {
      * the finished frame's tail is. */
     char *live_out;
     uint32_t live_len;
+    double queued_at; /* when it last entered the queue (sampler.c); 0: unknown */
+    double placed_at; /* when its current attempt was placed (sampler.c) */
 } drv_ctask;
 
 #define DRV_LIVE_OUTPUT_MAX 8192
@@ -135,6 +138,9 @@ typedef struct drv_cworker {
     double probe_sent_at; /* when the pending probe was sent */
     double probe_next;    /* when the next probe is due; 0: not scheduled */
 } drv_cworker;
+
+/* The monitor's state (sampler.c); opaque. */
+typedef struct drv_sampler drv_sampler;
 
 /* A test found assigned or running at start, waiting for its worker to come back. */
 typedef struct drv_orphan {
@@ -201,7 +207,8 @@ struct drv_coordinator {
     double started_at;
     uint64_t epoch; /* this start's number (store epochs): every welcome and assign says it */
     double last_rebalance;
-    double last_metrics;
+    drv_sampler *sampler;     /* the monitor (sampler.c) */
+    char *read_token;         /* reads only (--read-token); NULL: none */
     double last_learned;      /* learned durations last written */
     drv_dsession *dashboards; /* pages watching the live feed (dashboard.c) */
     double last_push;         /* the last snapshot pushed to them */
@@ -226,6 +233,7 @@ void drv_log_forget_lws_error(void);
 
 /* ---- coordinator.c ---- */
 double drv_coord_now(void); /* seconds since the Unix epoch */
+double drv_coord_thread_cpu(void); /* CPU seconds of the calling thread */
 /* An info line (nothing with --quiet); drv_coord_warn a warning (printed even then). */
 void drv_coord_log(drv_coordinator *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void drv_coord_warn(drv_coordinator *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -324,7 +332,48 @@ void drv_dispatch_live_output(drv_ctask *ct, const char *data, size_t len);
 /* Releases the coordinator's record of a final test. */
 void drv_dispatch_forget(drv_coordinator *c, drv_tref t);
 
+/* The coordinator's version ("0.3.0"). */
+const char *drv_api_version(void);
+/* The value of query parameter name (NULL when absent), copied into buf (len bytes). */
+const char *drv_api_query(const drv_hsession *h, const char *name, char *buf, size_t len);
+/* Whether the Authorization header auth lets a request through: the client token, or
+ * for a read (write false) the read token or --open-read. */
+bool drv_api_authorized(const drv_coordinator *c, const char *auth, bool write);
+
+/* ---- sampler.c (monitoring: docs/api.md, "Monitoring") ---- */
+/* Creates c->sampler, reading the series the store has. Returns 0 or -1 with err. */
+int drv_sampler_start(drv_coordinator *c, double retention_s, drv_error *err);
+void drv_sampler_free(drv_coordinator *c);
+/* Samples every second (called by the tick), runs the anomaly detectors and, once a
+ * minute, deletes samples past their resolution's keep time. */
+void drv_sampler_tick(drv_coordinator *c, double now);
+/* What happens, as it happens: a test entered the queue (submitted or recovered); a
+ * balancer decision about ct (before the dispatch acts on it); an attempt started; a
+ * result of worker w about test t (before the balancer counts it: t is still held); a
+ * heartbeat; a connection lost; a speculative copy started. */
+void drv_sampler_queued(drv_coordinator *c, drv_ctask *ct, double now);
+void drv_sampler_decision(drv_coordinator *c, const drv_decision *d, drv_ctask *ct, double now);
+void drv_sampler_started(drv_coordinator *c, drv_ctask *ct, double now);
+void drv_sampler_result(drv_coordinator *c, drv_wref w, drv_tref t, const drv_result *r,
+                        double now);
+void drv_sampler_heartbeat(drv_coordinator *c, drv_wref w, double now);
+void drv_sampler_loss(drv_coordinator *c, drv_wref w, double now);
+void drv_sampler_speculation(drv_coordinator *c);
+/* Adds loop CPU seconds spent on the sampler (which 0) or the dashboard feed (1). */
+void drv_sampler_loop_cpu(drv_coordinator *c, int which, double seconds);
+/* GET /api/v1/metrics, GET /api/v1/anomalies (new references), a worker's score (JSON
+ * null before its first assessment). */
+json_t *drv_sampler_metrics_json(drv_coordinator *c);
+json_t *drv_sampler_anomalies_json(drv_coordinator *c);
+json_t *drv_sampler_score_json(drv_coordinator *c, drv_wref w);
+/* GET /api/v1/metrics/history: parses h's query and sets the response. */
+void drv_sampler_history(drv_coordinator *c, drv_hsession *h);
+/* The monitoring families of /metrics: histograms, thermal states, scores, anomalies. */
+void drv_sampler_prometheus(drv_coordinator *c, FILE *out);
+
 /* ---- metrics_text.c ---- */
+/* Writes s as a Prometheus label value (without the quotes). */
+void drv_metrics_label(FILE *out, const char *s);
 /* GET /metrics: the coordinator's figures in Prometheus' text format. */
 void drv_metrics_text(drv_coordinator *c, drv_hsession *h);
 

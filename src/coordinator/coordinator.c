@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include "coordinator/coord.h"
+#include "core/series.h"
 #include "core/heap.h"
 
 #define TICK_MS            100
 #define REBALANCE_EVERY_S  1.0
-#define METRICS_EVERY_S    5.0
 #define LEARNED_EVERY_S    60.0 /* learned durations written at most this long after */
 #define DECISIONS_PER_CALL 256
 
@@ -197,30 +197,11 @@ static void on_turn(uv_check_t *handle)
 
 /* ---- the tick: lost workers, recovery grace, rebalancing, metrics ---- */
 
-/* Appends the queue and fleet figures of this moment to the store's time series. */
-static void sample_metrics(drv_coordinator *c, double now)
+double drv_coord_thread_cpu(void)
 {
-    drv_balancer_stats st;
-    drv_balancer_stats_get(c->bal, &st);
-    uint32_t connected = 0;
-    for (size_t w = 0; w < c->cap_workers; w++)
-        connected += c->workers[w].known && c->workers[w].session;
-    const struct {
-        const char *name;
-        double value;
-    } m[] = {
-        {"queued", (double)st.queued},
-        {"assigned", (double)st.assigned},
-        {"running", (double)st.running},
-        {"finished_total", (double)st.finished},
-        {"placed_total", (double)st.placed},
-        {"workers_connected", (double)connected},
-        {"late_results_total", (double)c->late_results},
-    };
-    drv_error err;
-    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
-        if (drv_store_metric_append(c->store, now, m[i].name, m[i].value, &err) < 0)
-            drv_coord_fatal(c, &err);
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Writes the durations learned since the last call (all of them with changed_only
@@ -287,7 +268,9 @@ static void on_tick(uv_timer_t *timer)
     if (c->orphans_left > 0)
         drv_recovery_expire(c, now);
     drv_health_tick(c, now);
+    double feed_t0 = drv_coord_thread_cpu();
     drv_dashboard_tick(c, now);
+    drv_sampler_loop_cpu(c, 1, drv_coord_thread_cpu() - feed_t0);
     if (now - c->last_rebalance >= REBALANCE_EVERY_S) {
         c->last_rebalance = now;
         drv_decision d[DECISIONS_PER_CALL];
@@ -301,10 +284,7 @@ static void on_tick(uv_timer_t *timer)
         if (keep_learned(c, &err) < 0)
             drv_coord_fatal(c, &err);
     }
-    if (now - c->last_metrics >= METRICS_EVERY_S) {
-        c->last_metrics = now;
-        sample_metrics(c, now);
-    }
+    drv_sampler_tick(c, now);
     /* Admission ramps and aging change with time alone. */
     c->place_needed = true;
 }
@@ -383,6 +363,7 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
     c->db_path = drv_xstrdup(o->db_path && *o->db_path ? o->db_path : DRV_COORDINATOR_DEFAULT_DB);
     c->client_token = dup_or_null(o->client_token);
     c->worker_token = dup_or_null(o->worker_token);
+    c->read_token = dup_or_null(o->read_token);
     c->tls_cert = dup_or_null(o->tls_cert);
     c->tls_key = dup_or_null(o->tls_key);
     c->probe_command =
@@ -414,6 +395,12 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
     c->pred = drv_predictor_new(0.3);
     c->bal = drv_balancer_new(&c->opt.balancer, c->tags, c->pred, err);
     if (!c->bal)
+        goto fail;
+    if (drv_sampler_start(c,
+                          o->metrics_retention_s == 0  ? DRV_SERIES_DEFAULT_RETENTION_S
+                          : o->metrics_retention_s < 0 ? 0
+                                                       : o->metrics_retention_s,
+                          err) < 0)
         goto fail;
     /* What earlier runs taught: how long each test takes, before recovery queues them. */
     if (drv_store_learned_load(c->store, load_learned, c->pred, err) < 0 ||
@@ -533,6 +520,8 @@ void drv_coordinator_free(drv_coordinator *c)
     free(c->db_path);
     free(c->client_token);
     free(c->worker_token);
+    free(c->read_token);
+    drv_sampler_free(c);
     free(c->tls_cert);
     free(c->tls_key);
     free(c->probe_command);

@@ -70,6 +70,10 @@ typedef struct drv_coordinator_options {
     double auth_timeout_s;       /* an upgraded connection that has not authenticated (a
                                     worker's hello, a dashboard's token) is closed after
                                     this long; 0: 10 s (srv) */
+    /* monitoring (part "mon"; docs/api.md, "Monitoring") */
+    const char *read_token;     /* NULL or "": none; else reads (GET) accept it too */
+    double metrics_retention_s; /* 10 min samples kept this long; 0: default (30 days);
+                                   < 0: for ever */
 } drv_coordinator_options;
 
 /* Fills o with the defaults (the balancer's default config included). */

@@ -56,6 +56,7 @@ static char *snapshot(drv_coordinator *c, size_t *len)
     json_object_set_new(o, "status", status);
     json_object_set_new(o, "workers", drv_api_workers_json(c));
     json_object_set_new(o, "runs", runs);
+    json_object_set_new(o, "anomalies", drv_sampler_anomalies_json(c));
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!text)
@@ -110,7 +111,8 @@ static void authenticate(drv_coordinator *c, drv_dsession *d, const char *in, si
     json_error_t jerr;
     json_t *o = len <= AUTH_FRAME_MAX ? json_loadb(in, len, 0, &jerr) : NULL;
     const char *token = json_string_value(json_object_get(o, "token"));
-    d->authed = token && drv_coord_token_equal(token, c->client_token);
+    d->authed = token && (drv_coord_token_equal(token, c->client_token) ||
+                          (c->read_token && drv_coord_token_equal(token, c->read_token)));
     json_decref(o);
     if (d->authed) {
         lws_set_timeout(d->wsi, NO_PENDING_TIMEOUT, 0);

@@ -145,6 +145,7 @@ void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_
         return;
     drv_ctask *ct = &c->tasks[d->task];
     double now = drv_coord_now();
+    drv_sampler_decision(c, d, ct, now);
     drv_error err;
     switch (d->kind) {
     case DRV_D_PLACED:

@@ -59,6 +59,7 @@ static int requeue(drv_coordinator *c, drv_task *t, int64_t run_id, bool was_run
         return drv_store_task_update_state(c->store, t->id, &f, err);
     }
     hold(c, ref, t, run_id, false);
+    drv_sampler_queued(c, &c->tasks[ref], now);
     return 0;
 }
 
@@ -255,6 +256,7 @@ void drv_recovery_worker_lost(drv_coordinator *c, drv_wref w, double now, const 
     if (cw->session) {
         drv_wsession *s = cw->session;
         cw->session = NULL;
+        drv_sampler_loss(c, w, now); /* silent while connected */
         s->has_worker = false;
         lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
     }

@@ -1,5 +1,5 @@
 /* store.h - the coordinator's durable state: runs, tests, attempts, workers, events and
- * metrics in one SQLite file.
+ * the metrics history in one SQLite file.
  *
  * Durability model. The store keeps one write transaction open at a time. It is begun
  * lazily by the first write (BEGIN IMMEDIATE) and ended by drv_store_commit(), which the
@@ -31,11 +31,11 @@
  *   workers(name PRIMARY KEY, capabilities, slots, labels, health, health_reason,
  *         first_seen, last_seen)
  *   events(id, t, kind, task_id, worker, message)
- *   metrics(t, name, value)
+ *   sample_series(id, name, key), samples(series, res, t, value)   the metrics history
  *   learned(key INTEGER PRIMARY KEY, mean_s, var, n)   the predictor's per-test estimates
  *   learned_fleet(kind, key, family, value, n; PRIMARY KEY (kind, key, family), WITHOUT
  *         ROWID)   what the balancer learned of its fleet (drv_learned_fact)
- * Indexes: tasks(run_id), events(t), metrics(name, t). Version 1 (an index on
+ * Indexes: tasks(run_id), events(t). Version 1 (an index on
  * tasks(state), attempts with a rowid and a UNIQUE index, IN-list CHECKs) is migrated to
  * 2 by rebuilding tasks and attempts; store_sqlite.c says why version 2 looks as it does. Version 3
  * adds the learned table. Version 4 changes what a row of tasks means, not the tables: see
@@ -46,7 +46,7 @@
  * stores a test's reruns (a count) in tasks.retry_on_failure, migrated
  * from the flag as reruns = max_retries, and adds epochs(epoch, started_at), one row per
  * coordinator start (drv_store_epoch_begin), and learned_fleet (what the balancer learned
- * of its fleet besides test durations).
+ * of its fleet besides test durations), and replaces the metrics table with the metrics history (sample_series, samples).
  *
  * Retry budgets. What a test used of max_retries and reruns is not stored as a number:
  * drv_store_recover() derives it from the attempts (store_sqlite.h,
@@ -334,8 +334,35 @@ int drv_store_learned_fact_load(drv_store *s, drv_learned_fact_fn fn, void *ctx,
 int64_t drv_store_event_append(drv_store *s, double t, const char *kind, uint64_t task_id,
                                const char *worker, const char *message, drv_error *err);
 
-/* Appends one sample of metric name at time t. Returns 0, or -1 with err filled. */
-int drv_store_metric_append(drv_store *s, double t, const char *name, double value, drv_error *err);
+/* ---- the metrics history (sampler.c; docs/api.md) ----
+ * A series is a metric name and a key (a worker's name or a class number for per-worker
+ * and per-class metrics, "" for the fleet) under an id the caller gives (ids are kept in
+ * memory by the sampler, so that a write needs no answer). A sample is (series,
+ * resolution in seconds, t in whole seconds, value); a second sample of the same series,
+ * resolution and t replaces the first. */
+
+/* Records series id as (name, key); an id already recorded is left as it is. Returns 0,
+ * or -1 with err filled. */
+int drv_store_series_add(drv_store *s, int64_t id, const char *name, const char *key,
+                         drv_error *err);
+/* Appends one sample. Returns 0, or -1 with err filled. */
+int drv_store_sample_append(drv_store *s, int64_t series, int res, int64_t t, double value,
+                            drv_error *err);
+/* Deletes the samples of series at resolution res older than before. Returns 0 or -1. */
+int drv_store_sample_prune(drv_store *s, int64_t series, int res, int64_t before, drv_error *err);
+
+/* Calls fn for every recorded series, in id order (committed ones, with the writer).
+ * fn returns 0 to go on, 1 to stop, -1 to fail. Returns 0, or -1 with err filled. */
+typedef int (*drv_store_series_fn)(void *ctx, int64_t id, const char *name, const char *key,
+                                   drv_error *err);
+int drv_store_series_list(drv_store *s, drv_store_series_fn fn, void *ctx, drv_error *err);
+
+/* Calls fn(ctx, bucket start, average) for the samples of series at resolution res with
+ * from <= t <= to, averaged into buckets of step seconds (>= 1), oldest first; fn returns
+ * non-zero to stop. Returns the number of points passed, or -1 with err filled. */
+typedef int (*drv_store_point_fn)(void *ctx, int64_t t, double value);
+int64_t drv_store_sample_query(drv_store *s, int64_t series, int res, int64_t from, int64_t to,
+                               int64_t step, drv_store_point_fn fn, void *ctx, drv_error *err);
 
 /* ---- queries (see the open transaction's writes too; with the writer, what is
  * committed) ---- */

@@ -119,6 +119,22 @@
     "  n INTEGER NOT NULL,"                                                                        \
     "  PRIMARY KEY (kind, key, family)) WITHOUT ROWID;"
 
+/* The metrics history (part "mon": sampler.c, docs/api.md): one row per series (a
+ * metric, and the worker or class it is about: key, '' for the fleet), one row per
+ * sample at a resolution res (1, 60 or 600 s), t in whole seconds. */
+#define SAMPLES_TABLES                                                                             \
+    "CREATE TABLE sample_series ("                                                                 \
+    "  id INTEGER PRIMARY KEY,"                                                                    \
+    "  name TEXT NOT NULL,"                                                                        \
+    "  key TEXT NOT NULL DEFAULT '',"                                                              \
+    "  UNIQUE (name, key));"                                                                       \
+    "CREATE TABLE samples ("                                                                       \
+    "  series INTEGER NOT NULL,"                                                                   \
+    "  res INTEGER NOT NULL,"                                                                      \
+    "  t INTEGER NOT NULL,"                                                                        \
+    "  value REAL NOT NULL,"                                                                       \
+    "  PRIMARY KEY (series, res, t)) WITHOUT ROWID;"
+
 /* The current schema, for a new file. */
 static const char schema[] = "CREATE TABLE runs ("
                              "  id INTEGER PRIMARY KEY,"
@@ -142,13 +158,8 @@ static const char schema[] = "CREATE TABLE runs ("
     "  task_id INTEGER,"
     "  worker TEXT,"
     "  message TEXT);"
-    "CREATE INDEX events_t ON events(t);"
-    "CREATE TABLE metrics ("
-    "  t REAL NOT NULL,"
-    "  name TEXT NOT NULL,"
-    "  value REAL NOT NULL);"
-    "CREATE INDEX metrics_name_t ON metrics(name, t);" LEARNED_TABLE EPOCHS_TABLE
-        LEARNED_FLEET_TABLE;
+    "CREATE INDEX events_t ON events(t);" LEARNED_TABLE EPOCHS_TABLE LEARNED_FLEET_TABLE
+        SAMPLES_TABLES;
 
 /* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
  * that opens it. A new file gets `schema` at once instead. */
@@ -184,7 +195,10 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
      * the old flag meant "rerun as often as max_retries"), and the coordinator's epochs.
      * (spec, issue 10): what the balancer learned of its fleet. */
     "UPDATE tasks SET retry_on_failure = max_retries WHERE retry_on_failure <> 0;" EPOCHS_TABLE
-        LEARNED_FLEET_TABLE,
+        LEARNED_FLEET_TABLE
+    /* (mon, issue 12): the metrics history at three resolutions replaces the metrics
+     * table (7 series every 5 s that nothing read). */
+    "DROP INDEX IF EXISTS metrics_name_t; DROP TABLE IF EXISTS metrics;" SAMPLES_TABLES,
 };
 
 /* ---- the statement cache ---- */
@@ -229,7 +243,9 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
                          " WHERE name = ?1",
     [ST_EVENT] = "INSERT INTO events (t, kind, task_id, worker, message)"
                  " VALUES (?1, ?2, ?3, ?4, ?5)",
-    [ST_METRIC] = "INSERT INTO metrics (t, name, value) VALUES (?1, ?2, ?3)",
+    [ST_SERIES_ADD] = "INSERT OR IGNORE INTO sample_series (id, name, key) VALUES (?1, ?2, ?3)",
+    [ST_SAMPLE] = "INSERT OR REPLACE INTO samples (series, res, t, value) VALUES (?1, ?2, ?3, ?4)",
+    [ST_SAMPLE_PRUNE] = "DELETE FROM samples WHERE series = ?1 AND res = ?2 AND t < ?3",
     [ST_LEARNED_FLEET_SAVE] = "INSERT OR REPLACE INTO learned_fleet (kind, key, family, value, n)"
                               " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_LEARNED_SAVE] = "INSERT OR REPLACE INTO learned (key, mean_s, var, n)"
@@ -250,6 +266,10 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_RUN_GET] = "SELECT name, created_at, submitted FROM runs WHERE id = ?1",
     [ST_RUN_COUNT] = "SELECT " DRV_STORE_COUNTED_STATE ", count(*) FROM tasks"
                      " WHERE tasks.run_id = ?1 GROUP BY 1",
+    [ST_SERIES_LIST] = "SELECT id, name, key FROM sample_series ORDER BY id",
+    [ST_SAMPLE_QUERY] = "SELECT (t / ?5) * ?5 AS b, avg(value) FROM samples"
+                        " WHERE series = ?1 AND res = ?2 AND t >= ?3 AND t <= ?4"
+                        " GROUP BY b ORDER BY b",
     [ST_WORKER_LIST] = "SELECT name, capabilities, slots, health, health_reason, first_seen,"
                        " last_seen FROM workers ORDER BY name",
 };
@@ -1414,18 +1434,85 @@ int64_t drv_store_event_append(drv_store *s, double t, const char *kind, uint64_
     return s->writer ? 0 : sqlite3_last_insert_rowid(s->wr.db);
 }
 
-/* Appends a metric sample. */
-int drv_store_metric_append(drv_store *s, double t, const char *name, double value, drv_error *err)
+/* ---- the metrics history; see store.h ---- */
+
+int drv_store_series_add(drv_store *s, int64_t id, const char *name, const char *key,
+                         drv_error *err)
 {
-    if (!name || !*name)
-        return drv_error_set(err, "store: a metric without a name");
-    drv_store_rec_begin(s, ST_METRIC, "cannot append a metric");
-    drv_store_rec_double(s, t);
+    if (id <= 0 || !name || !*name)
+        return drv_error_set(err, "store: a series needs an id > 0 and a name");
+    drv_store_rec_begin(s, ST_SERIES_ADD, "cannot add a metrics series");
+    drv_store_rec_int(s, id);
     drv_store_rec_text(s, name);
+    drv_store_rec_text(s, key ? key : "");
+    return drv_store_rec_end(s, err) == SQLITE_DONE ? 0 : -1;
+}
+
+int drv_store_sample_append(drv_store *s, int64_t series, int res, int64_t t, double value,
+                            drv_error *err)
+{
+    drv_store_rec_begin(s, ST_SAMPLE, "cannot append a metrics sample");
+    drv_store_rec_int(s, series);
+    drv_store_rec_int(s, res);
+    drv_store_rec_int(s, t);
     drv_store_rec_double(s, value);
-    if (drv_store_rec_end(s, err) != SQLITE_DONE)
+    return drv_store_rec_end(s, err) == SQLITE_DONE ? 0 : -1;
+}
+
+int drv_store_sample_prune(drv_store *s, int64_t series, int res, int64_t before, drv_error *err)
+{
+    drv_store_rec_begin(s, ST_SAMPLE_PRUNE, "cannot delete old metrics samples");
+    drv_store_rec_int(s, series);
+    drv_store_rec_int(s, res);
+    drv_store_rec_int(s, before);
+    return drv_store_rec_end(s, err) == SQLITE_DONE ? 0 : -1;
+}
+
+int drv_store_series_list(drv_store *s, drv_store_series_fn fn, void *ctx, drv_error *err)
+{
+    sqlite3_stmt *st = drv_store_stmt(s, ST_SERIES_LIST, err);
+    if (!st)
         return -1;
-    return 0;
+    int rc, out = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        const char *key = (const char *)sqlite3_column_text(st, 2);
+        int r = fn(ctx, sqlite3_column_int64(st, 0), name ? name : "", key ? key : "", err);
+        if (r != 0) {
+            out = r < 0 ? -1 : 0;
+            break;
+        }
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = drv_store_fail(s, err, "cannot read the metrics series");
+    drv_store_reset(st);
+    return out;
+}
+
+int64_t drv_store_sample_query(drv_store *s, int64_t series, int res, int64_t from, int64_t to,
+                               int64_t step, drv_store_point_fn fn, void *ctx, drv_error *err)
+{
+    if (step < 1)
+        return drv_error_set(err, "store: a history step must be at least 1 s");
+    sqlite3_stmt *st = drv_store_stmt(s, ST_SAMPLE_QUERY, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, series);
+    sqlite3_bind_int(st, 2, res);
+    sqlite3_bind_int64(st, 3, from);
+    sqlite3_bind_int64(st, 4, to);
+    sqlite3_bind_int64(st, 5, step);
+    int rc;
+    int64_t n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1)) != 0)
+            break;
+        n++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        n = drv_store_fail(s, err, "cannot read the metrics history");
+    drv_store_reset(st);
+    return n;
 }
 
 /* Keeps one learned duration; see store.h. */

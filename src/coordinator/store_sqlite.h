@@ -30,7 +30,9 @@ typedef enum drv_store_stmt_id {
     ST_WORKER_UPSERT,
     ST_WORKER_HEALTH,
     ST_EVENT,
-    ST_METRIC,
+    ST_SERIES_ADD,
+    ST_SAMPLE,
+    ST_SAMPLE_PRUNE,
     ST_LEARNED_FLEET_SAVE, /* spec: before ST_LEARNED_SAVE, the last write */
     ST_LEARNED_SAVE,
     ST_LEARNED_LOAD,
@@ -41,6 +43,8 @@ typedef enum drv_store_stmt_id {
     ST_COUNT_ALL,
     ST_RUN_GET,
     ST_RUN_COUNT,
+    ST_SERIES_LIST,
+    ST_SAMPLE_QUERY,
     ST_WORKER_LIST,
     ST_LIST_FIRST,
     ST_COUNT = ST_LIST_FIRST + 16
