@@ -672,6 +672,11 @@ json_t *drv_api_workers_json(drv_coordinator *c)
     return o;
 }
 
+json_t *drv_api_worker_json(drv_coordinator *c, drv_wref w)
+{
+    return worker_json(c, w);
+}
+
 static void workers_list(drv_coordinator *c, drv_hsession *h)
 {
     respond(h, 200, drv_api_workers_json(c));

@@ -232,6 +232,8 @@ void drv_api_handle(drv_coordinator *c, drv_hsession *h);
 json_t *drv_api_status_json(drv_coordinator *c, drv_error *err);
 json_t *drv_api_workers_json(drv_coordinator *c);
 json_t *drv_api_runs_json(drv_coordinator *c, uint32_t limit, drv_error *err);
+/* One worker as GET /api/v1/workers lists it (a new reference); w must be known. */
+json_t *drv_api_worker_json(drv_coordinator *c, drv_wref w);
 /* Sets the response: status, content_type (static; NULL: application/json) and the len
  * bytes of text (copied; a final newline added when it has none). */
 void drv_api_respond_text(drv_hsession *h, int status, const char *content_type, const char *text,
