@@ -291,6 +291,8 @@ void drv_api_handle(drv_coordinator *c, drv_hsession *h);
 json_t *drv_api_status_json(drv_coordinator *c, drv_error *err);
 json_t *drv_api_workers_json(drv_coordinator *c);
 json_t *drv_api_runs_json(drv_coordinator *c, uint32_t limit, drv_error *err);
+/* One worker as GET /api/v1/workers lists it (a new reference); w must be known. */
+json_t *drv_api_worker_json(drv_coordinator *c, drv_wref w);
 /* Sets the response: status, content_type (static; NULL: application/json) and the len
  * bytes of text (copied; a final newline added when it has none). */
 void drv_api_respond_text(drv_hsession *h, int status, const char *content_type, const char *text,
@@ -383,6 +385,10 @@ int drv_dashboard_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
                            size_t len);
 /* Pushes a snapshot to every watching page, at most once a second. */
 void drv_dashboard_tick(drv_coordinator *c, double now);
+/* The queued tests by priority band, {"high": N, "normal": N, "low": N} (high >= 500,
+ * normal 1..499, low 0, as the sampled series cut them); a new reference. Counts the
+ * live tests in memory (no store read). */
+json_t *drv_dashboard_queue_bands(drv_coordinator *c);
 
 /* ---- web.c ---- */
 /* Serves the dashboard page for GET / and /dashboard; returns false for other paths. */
