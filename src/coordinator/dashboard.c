@@ -229,24 +229,11 @@ static void row_key_json(drv_drow *r, const json_t *o, const char *sort)
     r->key = json_is_number(v) ? json_number_value(v) : -1e300;
 }
 
-/* One worker's row: its GET /api/v1/workers form plus thermal_reason and what it holds
- * now (current_count and the names of the first CURRENT_SHOWN). */
+/* One worker's row: its GET /api/v1/workers form (thermal_reason included) and what it
+ * holds now (current_count and the names of the first CURRENT_SHOWN). */
 static json_t *row_json(drv_coordinator *c, drv_wref w)
 {
     json_t *o = drv_api_worker_json(c, w);
-    const drv_worker *k = drv_balancer_worker(c->bal, w);
-    /* Why it is in its thermal state, and what that admits: "overload (0.97): admits 2
-     * of 4 slots". */
-    char why[160];
-    const drv_thermal *th = &k->thermal;
-    char value[32] = "";
-    if (th->reason_value != 0)
-        snprintf(value, sizeof value, " (%.3g)", th->reason_value);
-    snprintf(why, sizeof why, "%s%s: admits %u of %u slots", drv_thermal_reason_name(th->reason),
-             value,
-             drv_thermal_admitted(th, &c->opt.balancer.settings.thermal, k->slots, drv_coord_now()),
-             k->slots);
-    json_object_set_new(o, "thermal_reason", json_string(why));
     json_t *cur = json_array();
     uint32_t count = 0;
     for (drv_tref t = drv_balancer_held_first(c->bal, w); t != DRV_REF_NONE;
