@@ -174,6 +174,8 @@ int drv_balancer_cancel(drv_balancer *b, drv_tref t, double now, drv_decision *o
         b->n_queued--;
         r->state = DRV_TASK_CANCELLED;
         drv_engine_decision(b, out, DRV_D_FINAL, DRV_R_CANCELLED, t, DRV_REF_NONE, DRV_REF_NONE);
+        if (r->flags & (TF_WAITING | TF_PARKED)) /* off the queue: no entry will surface */
+            drv_engine_free_task(b, t);
         return 0;
     }
     drv_engine_release(b, t, now);
