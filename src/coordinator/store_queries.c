@@ -85,6 +85,14 @@ static int row_to_task(sqlite3_stmt *st, drv_tag_table *tags, drv_task *t, drv_e
     snprintf(field, sizeof field, "%s: labels", what);
     if (drv_store_strv_decode(col_text(st, TC_LABELS), &t->labels, field, err) < 0)
         return -1;
+    snprintf(field, sizeof field, "%s: after", what);
+    if (drv_store_strv_decode(col_text(st, TC_AFTER), &t->after, field, err) < 0)
+        return -1;
+    snprintf(field, sizeof field, "%s: locks", what);
+    if (drv_store_strv_decode(col_text(st, TC_LOCKS), &t->locks, field, err) < 0)
+        return -1;
+    t->run_anyway = sqlite3_column_int(st, TC_RUN_ANYWAY) != 0;
+    t->exclusive = sqlite3_column_int(st, TC_RUN_ALONE) != 0;
     snprintf(field, sizeof field, "%s: requirements", what);
     return drv_store_req_decode(col_text(st, TC_REQUIREMENTS), tags, &t->req, field, err);
 }

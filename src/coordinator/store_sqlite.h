@@ -83,7 +83,8 @@ enum {
     " tasks.model_id, tasks.family, tasks.test_type, tasks.batch_size, "                           \
     "tasks.labels, " DRV_STORE_LIVE_STATE ", " DRV_STORE_LIVE_ATTEMPTS                             \
     ", tasks.submitted_at, tasks.finished_at, " DRV_STORE_LIVE_WORKER                              \
-    ", tasks.exit_code, tasks.signal, tasks.duration_s, " DRV_STORE_LIVE_REASON
+    ", tasks.exit_code, tasks.signal, tasks.duration_s, " DRV_STORE_LIVE_REASON                    \
+    ", tasks.after_tests, tasks.run_anyway, tasks.lock_names, tasks.run_alone"
 
 enum drv_store_task_col {
     TC_ID,
@@ -110,7 +111,11 @@ enum drv_store_task_col {
     TC_EXIT_CODE,
     TC_SIGNAL,
     TC_DURATION_S,
-    TC_REASON
+    TC_REASON,
+    TC_AFTER, /* suite: ordering and exclusion (version 6) */
+    TC_RUN_ANYWAY,
+    TC_LOCKS,
+    TC_RUN_ALONE
 };
 
 typedef struct drv_store_live drv_store_live;
