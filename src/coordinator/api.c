@@ -180,7 +180,7 @@ static void tests_list(drv_coordinator *c, drv_hsession *h)
             char msg[128];
             snprintf(msg, sizeof msg,
                      "state: unknown state \"%s\" (known: queued, assigned, running, passed,"
-                     " failed, timed_out, cancelled, unschedulable)",
+                     " failed, timed_out, cancelled, unschedulable, skipped)",
                      state);
             drv_api_error(h, 400, msg, "state");
             return;
