@@ -55,6 +55,7 @@ typedef enum drv_reason {
     DRV_R_NO_ELIGIBLE_WORKER, /* no worker in the fleet meets its requirements */
     DRV_R_HANDED_BACK,        /* its worker gave it back unrun (it is stopping) */
     DRV_R_AFTER_NOT_PASSED,   /* skipped: a test it runs after did not pass */
+    DRV_R_SAID_SKIPPED,       /* skipped: it exited with its skip code */
     DRV_R_COUNT
 } drv_reason;
 
@@ -185,6 +186,7 @@ typedef struct drv_result {
     int signal;    /* when killed by a signal, else 0 */
     bool timed_out;
     bool infra_failure; /* the runner failed, not the test (spawn failure, crash) */
+    bool skipped;       /* it exited with the code that says it skipped itself */
     double duration_s;  /* run time; learned by the predictor when the test exited */
 } drv_result;
 

@@ -21,6 +21,7 @@ static const char *const reason_names[DRV_R_COUNT] = {
     [DRV_R_NO_ELIGIBLE_WORKER] = "no_eligible_worker",
     [DRV_R_HANDED_BACK] = "handed_back",
     [DRV_R_AFTER_NOT_PASSED] = "after_not_passed",
+    [DRV_R_SAID_SKIPPED] = "said_skipped",
 };
 
 const char *drv_reason_name(drv_reason r)

@@ -123,7 +123,11 @@ int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_res
             ops->task_finished(b, r, wi, res);
     }
 
-    if (passed) {
+    if (res->skipped && !res->timed_out && res->signal == 0) {
+        r->state = DRV_TASK_SKIPPED;
+        drv_engine_decision(b, d, DRV_D_FINAL, DRV_R_SAID_SKIPPED, t, DRV_REF_NONE, wi);
+        drv_engine_free_task(b, t);
+    } else if (passed) {
         r->state = DRV_TASK_PASSED;
         drv_engine_decision(b, d, DRV_D_FINAL, DRV_R_PASSED, t, DRV_REF_NONE, wi);
         drv_engine_free_task(b, t);

@@ -56,6 +56,17 @@ void drv_after_submit(drv_coordinator *c, drv_task *tasks, size_t n, int64_t run
                     after[n_after++] = d;
             }
         }
+        if (tasks[i].disabled) { /* stored skipped; never runs */
+            if (ref_of)
+                ref_of[i] = DRV_REF_NONE;
+            drv_store_task_update u = {.state = DRV_TASK_SKIPPED,
+                                       .reason = "disabled: not run (it says so)",
+                                       .finished_at = now};
+            if (drv_store_task_update_state(c->store, tasks[i].id, &u, &err) < 0)
+                drv_coord_fatal(c, &err);
+            drv_task_clear(&tasks[i]);
+            continue;
+        }
         int64_t ref =
             drv_balancer_submit_after(c->bal, &tasks[i], after, n_after, not_passed, now, &err);
         if (ref_of)

@@ -238,7 +238,7 @@ static void tests_submit(drv_coordinator *c, drv_hsession *h)
     run_id = drv_store_run_create(c->store, run_name, now, &err);
     for (size_t i = 0; run_id > 0 && i < n; i++) {
         tasks[i].id = 0;
-        tasks[i].state = DRV_TASK_QUEUED;
+        tasks[i].state = tasks[i].disabled ? DRV_TASK_SKIPPED : DRV_TASK_QUEUED;
         tasks[i].attempts = 0;
         int64_t id = drv_store_task_insert(c->store, run_id, &tasks[i], c->tags, now, &err);
         if (id < 0) {

@@ -32,9 +32,11 @@
  * it runs after (JSON array), whether it runs when one of them did not pass, the names of
  * the locks it holds (JSON array), whether it runs alone (docs/api.md). */
 #define TASKS_TABLE_V6(name, runs)                                                                 \
-    TASKS_TABLE_OF(name, runs, TASKS_STATES_V2 " OR state = 'skipped'",                            \
-                   ", after_tests TEXT, run_anyway INTEGER NOT NULL DEFAULT 0, lock_names TEXT,"   \
-                   " run_alone INTEGER NOT NULL DEFAULT 0")
+    TASKS_TABLE_OF(                                                                                \
+        name, runs, TASKS_STATES_V2 " OR state = 'skipped'",                                       \
+        ", after_tests TEXT, run_anyway INTEGER NOT NULL DEFAULT 0, lock_names TEXT,"              \
+        " run_alone INTEGER NOT NULL DEFAULT 0, skip_exit_code INTEGER NOT NULL DEFAULT 0,"        \
+        " disabled INTEGER NOT NULL DEFAULT 0")
 #define TASKS_TABLE_OF(name, runs, states, extra)                                                  \
     "CREATE TABLE " name " ("                                                                      \
     "  id INTEGER PRIMARY KEY,"                                                                    \
@@ -175,7 +177,7 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
      * as 1 -> 2 does. */
     TASKS_TABLE_V6("tasks_v6", "runs") ATTEMPTS_TABLE(
         "attempts_v6",
-        "tasks_v6") "INSERT INTO tasks_v6 SELECT *, NULL, 0, NULL, 0 FROM tasks;"
+        "tasks_v6") "INSERT INTO tasks_v6 SELECT *, NULL, 0, NULL, 0, 0, 0 FROM tasks;"
                     "INSERT INTO attempts_v6 SELECT * FROM attempts;"
                     "DROP TABLE attempts;"
                     "DROP TABLE tasks;"
@@ -197,9 +199,9 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_TASK_INSERT] =
         "INSERT INTO tasks (id, run_id, name, argv, env, cwd, requirements, priority, timeout_s,"
         " max_retries, retry_on_failure, model_id, family, test_type, batch_size, labels, state,"
-        " attempts, submitted_at, after_tests, run_anyway, lock_names, run_alone) VALUES (?1, ?2,"
-        " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
-        " ?22, ?23)",
+        " attempts, submitted_at, after_tests, run_anyway, lock_names, run_alone, skip_exit_code,"
+        " disabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+        " ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     [ST_TASK_UPDATE] = "UPDATE tasks SET state = ?1, attempts = ?2, worker = ?3, reason = ?4,"
                        " finished_at = ?5, exit_code = ?6, signal = ?7, duration_s = ?8"
                        " WHERE id = ?9",
@@ -1090,6 +1092,8 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
     drv_store_rec_int(s, t->run_anyway);
     drv_store_rec_text(s, locks);
     drv_store_rec_int(s, t->exclusive);
+    drv_store_rec_int(s, t->skip_exit_code);
+    drv_store_rec_int(s, t->disabled);
     int rc = drv_store_rec_end(s, err);
     if (rc == SQLITE_DONE && run_id && bump_run(s, run_id, err) < 0) {
         /* Synchronous only (with the writer it is queued): the insert is in SQLite's

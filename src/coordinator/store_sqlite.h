@@ -84,7 +84,8 @@ enum {
     "tasks.labels, " DRV_STORE_LIVE_STATE ", " DRV_STORE_LIVE_ATTEMPTS                             \
     ", tasks.submitted_at, tasks.finished_at, " DRV_STORE_LIVE_WORKER                              \
     ", tasks.exit_code, tasks.signal, tasks.duration_s, " DRV_STORE_LIVE_REASON                    \
-    ", tasks.after_tests, tasks.run_anyway, tasks.lock_names, tasks.run_alone"
+    ", tasks.after_tests, tasks.run_anyway, tasks.lock_names, tasks.run_alone,"                    \
+    " tasks.skip_exit_code, tasks.disabled"
 
 enum drv_store_task_col {
     TC_ID,
@@ -115,7 +116,9 @@ enum drv_store_task_col {
     TC_AFTER, /* suite: ordering and exclusion (version 6) */
     TC_RUN_ANYWAY,
     TC_LOCKS,
-    TC_RUN_ALONE
+    TC_RUN_ALONE,
+    TC_SKIP_EXIT_CODE,
+    TC_DISABLED
 };
 
 typedef struct drv_store_live drv_store_live;

@@ -55,10 +55,12 @@ typedef struct drv_task {
     uint32_t batch_size;   /* 0 = let the analyzer suggest */
     char **labels;         /* NULL-terminated free-form labels; may be NULL */
     /* Ordering and exclusion (docs/api.md, "after" and "locks"). */
-    char **after;    /* names of tests of the same submission it waits for; may be NULL */
-    bool run_anyway; /* run even when one of those did not pass (else it is skipped) */
-    char **locks;    /* names of locks it holds while assigned or running; may be NULL */
-    bool exclusive;  /* runs alone: nothing else is placed while it is held (RUN_SERIAL) */
+    char **after;           /* names of tests of the same submission it waits for; may be NULL */
+    bool run_anyway;        /* run even when one of those did not pass (else it is skipped) */
+    char **locks;           /* names of locks it holds while assigned or running; may be NULL */
+    bool exclusive;         /* runs alone: nothing else is placed while it is held (RUN_SERIAL) */
+    uint8_t skip_exit_code; /* 1..255: this exit code means "skipped" (automake's 77); 0 none */
+    bool disabled;          /* not run: final skipped at submission (CTest's DISABLED) */
     drv_task_state state;
     uint32_t attempts; /* attempts started so far */
 } drv_task;

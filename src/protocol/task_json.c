@@ -359,6 +359,8 @@ static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *w
                                         "run_anyway",
                                         "locks",
                                         "exclusive",
+                                        "skip_exit_code",
+                                        "disabled",
                                         NULL};
     static const char *const known_record[] = {"name",
                                                "argv",
@@ -380,6 +382,8 @@ static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *w
                                                "run_anyway",
                                                "locks",
                                                "exclusive",
+                                               "skip_exit_code",
+                                               "disabled",
                                                "id",
                                                "state",
                                                "attempts",
@@ -416,6 +420,7 @@ static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *w
         drv_json_bool(o, where, "run_anyway", 0, &t->run_anyway, err) < 0 ||
         drv_json_strv(o, where, "locks", 0, DRV_LOCKS_MAX, 256, &t->locks, err) < 0 ||
         drv_json_bool(o, where, "exclusive", 0, &t->exclusive, err) < 0 ||
+        drv_json_bool(o, where, "disabled", 0, &t->disabled, err) < 0 ||
         check_names(o, where, "after", t->after, err) < 0 ||
         check_names(o, where, "locks", t->locks, err) < 0)
         return -1;
@@ -425,6 +430,10 @@ static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *w
     if (drv_json_uint(o, where, "batch_size", 0, 0, 1000000, &u, err) < 0)
         return -1;
     t->batch_size = (uint32_t)u;
+    u = 0;
+    if (drv_json_uint(o, where, "skip_exit_code", 0, 1, 255, &u, err) < 0)
+        return -1;
+    t->skip_exit_code = (uint8_t)u;
     if (t->family == DRV_FAMILY_UNKNOWN)
         t->family = drv_analyzer_family(t->model_id);
     if (record) {
@@ -597,6 +606,10 @@ static json_t *task_json(const drv_task *t, const drv_tag_table *tags, bool reco
         set(o, "locks", strv_json(t->locks));
     if (t->exclusive)
         set(o, "exclusive", json_true());
+    if (t->skip_exit_code)
+        set(o, "skip_exit_code", json_integer(t->skip_exit_code));
+    if (t->disabled)
+        set(o, "disabled", json_true());
     if (record) {
         set(o, "id", json_integer((json_int_t)t->id));
         set(o, "state", json_string(drv_task_state_name(t->state)));
