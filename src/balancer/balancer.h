@@ -54,6 +54,8 @@ typedef enum drv_reason {
     DRV_R_CANCELLED,
     DRV_R_NO_ELIGIBLE_WORKER, /* no worker in the fleet meets its requirements */
     DRV_R_HANDED_BACK,        /* its worker gave it back unrun (it is stopping) */
+    DRV_R_AFTER_NOT_PASSED,   /* skipped: a test it runs after did not pass */
+    DRV_R_SAID_SKIPPED,       /* skipped: it exited with its skip code */
     DRV_R_COUNT
 } drv_reason;
 
@@ -141,6 +143,30 @@ uint32_t drv_balancer_worker_count(const drv_balancer *b);
  * from the predictor, the analyzer's estimate as fallback. Returns the reference, or
  * -1 with err filled (priority out of range, missing name). */
 int64_t drv_balancer_submit(drv_balancer *b, const drv_task *t, double now, drv_error *err);
+
+/* ---- ordering and exclusion ----
+ *
+ * after: a test submitted with drv_balancer_submit_after() is held in the balancer, off
+ * the queue (its state says queued), until every test it runs after is final. Then it is
+ * queued when they all passed or it has t->run_anyway; otherwise it becomes final,
+ * SKIPPED (reason DRV_R_AFTER_NOT_PASSED), reported by the next drv_balancer_place() like
+ * any final decision, which in turn tells the tests that run after it.
+ *
+ * locks: a test holds each lock named in t->locks while it is assigned or running; a
+ * test is placed only when none of its locks is held (checked at placement: the best
+ * queued test whose lock is taken is parked off the queue until the lock's last holder
+ * leaves, then queued again in its old place). Lock names are the balancer's, across
+ * every test it holds. t->exclusive is one lock over everything: such a test is placed
+ * only when no test is assigned or running, and while it waits for that or runs, no
+ * other test is placed. */
+
+/* Like drv_balancer_submit(), and t runs after the live tests `after` (n_after of them),
+ * and after after_not_passed tests that are already final and did not pass (a caller
+ * that resolves names keeps those: after a restart, say). Returns -1 with err filled
+ * when one of `after` is not live. */
+int64_t drv_balancer_submit_after(drv_balancer *b, const drv_task *t, const drv_tref *after,
+                                  size_t n_after, uint32_t after_not_passed, double now,
+                                  drv_error *err);
 /* Takes back a test that worker w already holds (assigned, or running when `running`),
  * as after a coordinator restart when the worker reconnects and still runs it. Like
  * drv_balancer_submit() otherwise. w must be live (a LOST worker is brought back first
@@ -174,6 +200,7 @@ typedef struct drv_result {
     int signal;    /* when killed by a signal, else 0 */
     bool timed_out;
     bool infra_failure; /* the runner failed, not the test (spawn failure, crash) */
+    bool skipped;       /* it exited with the code that says it skipped itself */
     double duration_s;  /* run time; learned by the predictor when the test exited */
 } drv_result;
 
@@ -251,6 +278,7 @@ const char *drv_reason_name(drv_reason r);
 typedef struct drv_balancer_stats {
     uint64_t queued, assigned, running;
     uint64_t placed, moved, requeued, finished, unschedulable;
+    uint64_t skipped; /* final because a test they run after did not pass */
     uint32_t workers, worker_classes, shapes;
     size_t bytes;            /* balancer memory: records, heaps, indexes */
     size_t bytes_per_task;   /* per live task record + queue entry */

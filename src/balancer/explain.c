@@ -20,6 +20,8 @@ static const char *const reason_names[DRV_R_COUNT] = {
     [DRV_R_CANCELLED] = "cancelled",
     [DRV_R_NO_ELIGIBLE_WORKER] = "no_eligible_worker",
     [DRV_R_HANDED_BACK] = "handed_back",
+    [DRV_R_AFTER_NOT_PASSED] = "after_not_passed",
+    [DRV_R_SAID_SKIPPED] = "said_skipped",
 };
 
 const char *drv_reason_name(drv_reason r)
@@ -182,7 +184,10 @@ int drv_balancer_explain(const drv_balancer *b, drv_tref t, double now, char *bu
     size_t off = 0;
     switch ((drv_task_state)r->state) {
     case DRV_TASK_QUEUED:
-        explain_queued(b, r, now, buf, len);
+        if (r->flags & (TF_WAITING | TF_PARKED))
+            drv_order_explain(b, t, buf, len);
+        else
+            explain_queued(b, r, now, buf, len);
         break;
     case DRV_TASK_ASSIGNED:
         put(buf, len, &off, "Assigned to %s (%s), waiting for it to start.",

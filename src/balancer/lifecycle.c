@@ -130,7 +130,11 @@ int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_res
             ops->task_finished(b, r, wi, res);
     }
 
-    if (passed) {
+    if (res->skipped && !res->timed_out && res->signal == 0) {
+        r->state = DRV_TASK_SKIPPED;
+        drv_engine_decision(b, d, DRV_D_FINAL, DRV_R_SAID_SKIPPED, t, DRV_REF_NONE, wi);
+        drv_engine_free_task(b, t);
+    } else if (passed) {
         r->state = DRV_TASK_PASSED;
         drv_engine_decision(b, d, DRV_D_FINAL, DRV_R_PASSED, t, DRV_REF_NONE, wi);
         drv_engine_free_task(b, t);
@@ -185,6 +189,8 @@ int drv_balancer_cancel(drv_balancer *b, drv_tref t, double now, drv_decision *o
         b->n_queued--;
         r->state = DRV_TASK_CANCELLED;
         drv_engine_decision(b, out, DRV_D_FINAL, DRV_R_CANCELLED, t, DRV_REF_NONE, DRV_REF_NONE);
+        if (r->flags & (TF_WAITING | TF_PARKED)) /* off the queue: no entry will surface */
+            drv_engine_free_task(b, t);
         return 0;
     }
     drv_engine_release(b, t, now);

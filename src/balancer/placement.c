@@ -89,6 +89,7 @@ void drv_balancer_free(drv_balancer *b)
     if (!b)
         return;
     drv_fleet_free(b);
+    drv_order_destroy(b);
     drv_queue_free(b->queue);
     free(b->tasks);
     free(b);
@@ -106,12 +107,19 @@ static drv_tref task_alloc(drv_balancer *b)
     if (b->n_tasks == b->cap_tasks) {
         b->cap_tasks = b->cap_tasks ? b->cap_tasks * 2 : 1024;
         b->tasks = drv_xrealloc(b->tasks, (size_t)b->cap_tasks * sizeof *b->tasks);
+        if (b->order_of) {
+            b->order_of = drv_xrealloc(b->order_of, (size_t)b->cap_tasks * sizeof *b->order_of);
+            memset(b->order_of + b->n_tasks, 0,
+                   (size_t)(b->cap_tasks - b->n_tasks) * sizeof *b->order_of);
+        }
     }
     return b->n_tasks++;
 }
 
 void drv_engine_free_task(drv_balancer *b, drv_tref t)
 {
+    if (b->tasks[t].flags & TF_ORDERED)
+        drv_order_free(b, t);
     b->tasks[t].state = TASK_FREE;
     b->tasks[t].flags = 0;
     b->tasks[t].next = b->free_task;
@@ -215,9 +223,29 @@ static int64_t task_record_new(drv_balancer *b, const drv_task *t, double now, d
 
 int64_t drv_balancer_submit(drv_balancer *b, const drv_task *t, double now, drv_error *err)
 {
+    return drv_balancer_submit_after(b, t, NULL, 0, 0, now, err);
+}
+
+int64_t drv_balancer_submit_after(drv_balancer *b, const drv_task *t, const drv_tref *after,
+                                  size_t n_after, uint32_t after_not_passed, double now,
+                                  drv_error *err)
+{
     int64_t ref = task_record_new(b, t, now, err);
-    if (ref >= 0)
+    if (ref < 0)
+        return -1;
+    if (drv_order_attach(b, (drv_tref)ref, t, after, n_after, after_not_passed, err) < 0) {
+        b->tasks[ref].state = DRV_TASK_CANCELLED;
+        drv_engine_free_task(b, (drv_tref)ref);
+        return -1;
+    }
+    drv_btask *r = &b->tasks[ref];
+    if (r->flags & TF_WAITING) { /* queued for the user, held here until it is ready */
+        r->state = DRV_TASK_QUEUED;
+        r->worker = DRV_REF_NONE;
+        b->n_queued++;
+    } else {
         drv_engine_enqueue(b, (drv_tref)ref);
+    }
     return ref;
 }
 
@@ -230,6 +258,7 @@ int64_t drv_balancer_adopt(drv_balancer *b, const drv_task *t, drv_wref w, bool 
     int64_t ref = task_record_new(b, t, now, err);
     if (ref < 0)
         return -1;
+    drv_order_attach(b, (drv_tref)ref, t, NULL, 0, 0, err); /* locks only: cannot fail */
     drv_engine_assign(b, (drv_tref)ref, w, now);
     if (running)
         drv_balancer_started(b, (drv_tref)ref, now);
@@ -368,6 +397,8 @@ void drv_engine_assign(drv_balancer *b, drv_tref t, drv_wref wi, double now)
     drv_thermal_on_work(&w->w.thermal, &b->cfg.settings.thermal, now);
     w->w.thermal.last_work = now;
     b->n_assigned++;
+    if (r->flags & TF_LOCKING)
+        drv_order_acquire(b, t);
     drv_fleet_update(b, wi, now);
 }
 
@@ -400,12 +431,16 @@ void drv_engine_release(drv_balancer *b, drv_tref t, double now)
     w->w.thermal.last_work = now;
     r->worker = DRV_REF_NONE;
     w->freed = true;
+    if ((r->flags & TF_LOCKING) || b->n_excl_parked || b->n_gate_parked)
+        drv_order_release(b, t);
     drv_fleet_update(b, wi, now);
 }
 
-void drv_engine_decision(const drv_balancer *b, drv_decision *d, drv_decision_kind kind,
+void drv_engine_decision(drv_balancer *b, drv_decision *d, drv_decision_kind kind,
                          drv_reason reason, drv_tref t, drv_wref w, drv_wref from)
 {
+    if (kind == DRV_D_FINAL && (b->tasks[t].flags & TF_ORDERED))
+        drv_order_final(b, t, b->tasks[t].state == DRV_TASK_PASSED);
     if (!d)
         return;
     d->kind = kind;
@@ -475,6 +510,8 @@ size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t
 {
     size_t n = 0;
     advance_time(b, now);
+    if (b->settled_head < b->n_settled)
+        n = drv_order_settle(b, out, max);
     while (n < max) {
         drv_queue_entry e;
         uint32_t s;
@@ -515,6 +552,12 @@ size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t
             continue;
         }
         si->first_blocked = -1;
+        /* Locks and exclusive tests: one flag and one counter for the tests without. */
+        if (((r->flags & TF_LOCKING) || (b->excl_held | b->excl_pending)) &&
+            !drv_order_admit(b, e.ref)) {
+            drv_queue_shape_pop(b->queue, s); /* parked until what it waits for is free */
+            continue;
+        }
         drv_wref w = drv_engine_choose(b, r, now, hint);
         if (w == DRV_REF_NONE) {
             drv_queue_shape_block(b->queue, s);
@@ -614,6 +657,7 @@ void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s)
     s->requeued = b->requeued;
     s->finished = b->finished;
     s->unschedulable = b->unschedulable;
+    s->skipped = b->skipped;
     s->workers = b->n_live_workers;
     s->worker_classes = b->n_classes;
     s->shapes = b->n_shapes;

@@ -261,7 +261,7 @@ static void tests_list(drv_coordinator *c, drv_hsession *h)
             char msg[128];
             snprintf(msg, sizeof msg,
                      "state: unknown state \"%s\" (known: queued, assigned, running, passed,"
-                     " failed, timed_out, cancelled, unschedulable)",
+                     " failed, timed_out, cancelled, unschedulable, skipped)",
                      state);
             drv_api_error(h, 400, msg, "state");
             return;
@@ -329,7 +329,7 @@ static void tests_submit(drv_coordinator *c, drv_hsession *h)
     run_id = drv_store_run_create(c->store, run_name, now, &err);
     for (size_t i = 0; run_id > 0 && i < n; i++) {
         tasks[i].id = 0;
-        tasks[i].state = DRV_TASK_QUEUED;
+        tasks[i].state = tasks[i].disabled ? DRV_TASK_SKIPPED : DRV_TASK_QUEUED;
         tasks[i].attempts = 0;
         int64_t id = drv_store_task_insert(c->store, run_id, &tasks[i], c->tags, now, &err);
         if (id < 0) {
@@ -356,29 +356,9 @@ static void tests_submit(drv_coordinator *c, drv_hsession *h)
         drv_coord_fatal(c, &err);
 
     json_t *ids = json_array();
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         json_array_append_new(ids, json_integer((json_int_t)tasks[i].id));
-        int64_t ref = drv_balancer_submit(c->bal, &tasks[i], now, &err);
-        if (ref < 0) {
-            /* drv_tasks_parse checks what the balancer checks; should it ever refuse, the
-             * test fails visibly instead of waiting for ever. */
-            drv_store_task_update u = {
-                .state = DRV_TASK_FAILED, .reason = err.msg, .finished_at = now};
-            if (drv_store_task_update_state(c->store, tasks[i].id, &u, &err) < 0)
-                drv_coord_fatal(c, &err);
-            drv_task_clear(&tasks[i]);
-            continue;
-        }
-        drv_coord_reserve_task(c, (drv_tref)ref);
-        drv_ctask *ct = &c->tasks[ref];
-        ct->task = tasks[i]; /* moved: tasks[i] is not cleared below */
-        ct->run_id = run_id;
-        ct->live = true;
-        ct->unconfirmed = false;
-        ct->attempt_open = false;
-        drv_idmap_put(&c->by_id, ct->task.id, (uint32_t)ref);
-        drv_sampler_queued(c, ct, now);
-    }
+    drv_after_submit(c, tasks, n, run_id, now); /* moves the tasks to the coordinator */
     free(tasks);
     c->place_needed = true;
     json_t *o = json_object();

@@ -193,7 +193,9 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
                       .signal = r.signal,
                       .timed_out = m->timed_out,
                       .infra_failure = m->infra_failure,
-                      .duration_s = m->duration_s};
+                      .duration_s = m->duration_s,
+                      .skipped = ct->task.skip_exit_code && m->has_exit_code &&
+                                 m->exit_code == ct->task.skip_exit_code};
     drv_decision d;
     drv_sampler_result(c, s->worker, t, &res, now);
     drv_health before = drv_balancer_worker(c->bal, s->worker)->health;

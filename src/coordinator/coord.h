@@ -192,6 +192,10 @@ struct drv_coordinator {
     drv_orphan *orphans;
     size_t n_orphans, orphans_left;
     double recovery_deadline;
+    /* suite: tests found queued at start whose after names a test not in the balancer
+     * yet (an orphan, or another of these): submitted once those are (recovery.c). */
+    drv_orphan *after_waiting;
+    size_t n_after_waiting;
 
     drv_hsession *pending;  /* responses that wait for the commit */
     drv_hsession *deferred; /* reads that wait for earlier writes to be durable */
@@ -416,6 +420,21 @@ void drv_health_changed(drv_coordinator *c, drv_wref w, drv_health before, doubl
 void drv_health_tick(drv_coordinator *c, double now);
 /* A finished frame about task id 0: a probe's outcome. */
 void drv_health_probe_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finished *m);
+
+/* ---- after.c ---- */
+/* Hands the n tests of one submission (stored, with ids) to the balancer, each after the
+ * tests it runs after, and makes them live tests of the coordinator (the tasks are moved
+ * out: the caller frees only the array). A test the balancer refuses is stored failed. */
+void drv_after_submit(drv_coordinator *c, drv_task *tasks, size_t n, int64_t run_id, double now);
+/* Why t was skipped, in words: "a test it runs after did not pass (after: a, b)". */
+void drv_after_reason(const drv_task *t, char *buf, size_t len);
+/* Resolves t's after names within run run_id (after a restart): live tests into *after
+ * (n_after; owned by the caller), final ones that did not pass counted in *not_passed.
+ * Returns 0; 1 when pending(ctx, run, name) says one is not in the balancer yet (try
+ * again later; *after is NULL); -1 with err when the store cannot tell. */
+int drv_after_resolve(drv_coordinator *c, const drv_task *t, int64_t run_id,
+                      bool (*pending)(void *ctx, int64_t run_id, const char *name), void *ctx,
+                      drv_tref **after, size_t *n_after, uint32_t *not_passed, drv_error *err);
 
 /* ---- recovery.c ---- */
 /* Takes back every test not final from the store (at start). */

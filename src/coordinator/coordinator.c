@@ -499,6 +499,9 @@ void drv_coordinator_free(drv_coordinator *c)
         free(c->orphans[i].worker);
     }
     free(c->orphans);
+    for (size_t i = 0; i < c->n_after_waiting; i++)
+        drv_task_clear(&c->after_waiting[i].task);
+    free(c->after_waiting);
     free(c->send_list);
     drv_idmap_clear(&c->by_id);
     drv_balancer_free(c->bal);

@@ -185,6 +185,8 @@ void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_
     if (d->reason == DRV_R_NO_ELIGIBLE_WORKER)
         drv_unmet_sentence((drv_unmet)d->unmet, &ct->task.req, d->unmet_tag, c->tags, reason,
                            sizeof reason);
+    if (d->reason == DRV_R_AFTER_NOT_PASSED)
+        drv_after_reason(&ct->task, reason, sizeof reason);
     if (d->from_worker != DRV_REF_NONE && !res)
         abandon_attempt(c, ct, d->from_worker); /* cancelled, or lost with no retry left */
     drv_store_task_update u = {.state = d->state,

@@ -24,7 +24,8 @@
  *   tasks(id INTEGER PRIMARY KEY, run_id, name, argv, env, cwd, requirements, priority,
  *         timeout_s, max_retries, retry_on_failure, model_id, family, test_type,
  *         batch_size, labels, state, attempts, submitted_at, finished_at, worker,
- *         exit_code, signal, duration_s, reason)
+ *         exit_code, signal, duration_s, reason, after_tests, run_anyway, lock_names,
+         run_alone, skip_exit_code, disabled)   the last six since version 6 (suite)
  *   attempts(task_id, attempt, worker, state, assigned_at, started_at, finished_at,
  *         exit_code, signal, timed_out, infra_failure, duration_s, peak_memory_kb,
  *         output_tail; PRIMARY KEY (task_id, attempt), WITHOUT ROWID)

@@ -86,6 +86,17 @@ static int row_to_task(sqlite3_stmt *st, drv_tag_table *tags, drv_task *t, drv_e
     snprintf(field, sizeof field, "%s: labels", what);
     if (drv_store_strv_decode(col_text(st, TC_LABELS), &t->labels, field, err) < 0)
         return -1;
+    snprintf(field, sizeof field, "%s: after", what);
+    if (drv_store_strv_decode(col_text(st, TC_AFTER), &t->after, field, err) < 0)
+        return -1;
+    snprintf(field, sizeof field, "%s: locks", what);
+    if (drv_store_strv_decode(col_text(st, TC_LOCKS), &t->locks, field, err) < 0)
+        return -1;
+    t->run_anyway = sqlite3_column_int(st, TC_RUN_ANYWAY) != 0;
+    t->exclusive = sqlite3_column_int(st, TC_RUN_ALONE) != 0;
+    int skip = sqlite3_column_int(st, TC_SKIP_EXIT_CODE);
+    t->skip_exit_code = (uint8_t)(skip > 0 && skip < 256 ? skip : 0);
+    t->disabled = sqlite3_column_int(st, TC_DISABLED) != 0;
     snprintf(field, sizeof field, "%s: requirements", what);
     return drv_store_req_decode(col_text(st, TC_REQUIREMENTS), tags, &t->req, field, err);
 }

@@ -23,7 +23,21 @@
  *     takes state out of the run index for the same reason);
  *   - attempts are a WITHOUT ROWID table keyed by (task_id, attempt): one b-tree per
  *     write instead of a table and its UNIQUE index. */
-#define TASKS_TABLE(name, runs)                                                                    \
+#define TASKS_TABLE(name, runs) TASKS_TABLE_OF(name, runs, TASKS_STATES_V2, "")
+#define TASKS_STATES_V2                                                                            \
+    "state = 'queued' OR state = 'assigned' OR state = 'running'"                                  \
+    "    OR state = 'passed' OR state = 'failed' OR state = 'timed_out' OR state = 'cancelled'"    \
+    "    OR state = 'unschedulable'"
+/* suite (version 6): the state 'skipped', and what orders and excludes a test: the names
+ * it runs after (JSON array), whether it runs when one of them did not pass, the names of
+ * the locks it holds (JSON array), whether it runs alone (docs/api.md). */
+#define TASKS_TABLE_V6(name, runs)                                                                 \
+    TASKS_TABLE_OF(                                                                                \
+        name, runs, TASKS_STATES_V2 " OR state = 'skipped'",                                       \
+        ", after_tests TEXT, run_anyway INTEGER NOT NULL DEFAULT 0, lock_names TEXT,"              \
+        " run_alone INTEGER NOT NULL DEFAULT 0, skip_exit_code INTEGER NOT NULL DEFAULT 0,"        \
+        " disabled INTEGER NOT NULL DEFAULT 0")
+#define TASKS_TABLE_OF(name, runs, states, extra)                                                  \
     "CREATE TABLE " name " ("                                                                      \
     "  id INTEGER PRIMARY KEY,"                                                                    \
     "  run_id INTEGER REFERENCES " runs "(id),"                                                    \
@@ -41,9 +55,7 @@
     "  test_type TEXT,"                                                                            \
     "  batch_size INTEGER NOT NULL,"                                                               \
     "  labels TEXT,"                                                                               \
-    "  state TEXT NOT NULL CHECK (state = 'queued' OR state = 'assigned' OR state = 'running'"     \
-    "    OR state = 'passed' OR state = 'failed' OR state = 'timed_out' OR state = 'cancelled'"    \
-    "    OR state = 'unschedulable'),"                                                             \
+    "  state TEXT NOT NULL CHECK (" states "),"                                                    \
     "  attempts INTEGER NOT NULL DEFAULT 0,"                                                       \
     "  submitted_at REAL NOT NULL,"                                                                \
     "  finished_at REAL,"                                                                          \
@@ -51,7 +63,7 @@
     "  exit_code INTEGER,"                                                                         \
     "  signal INTEGER,"                                                                            \
     "  duration_s REAL,"                                                                           \
-    "  reason TEXT);"
+    "  reason TEXT" extra ");"
 
 #define ATTEMPTS_TABLE(name, tasks)                                                                \
     "CREATE TABLE " name " ("                                                                      \
@@ -136,12 +148,13 @@
     "  PRIMARY KEY (series, res, t)) WITHOUT ROWID;"
 
 /* The current schema, for a new file. */
-static const char schema[] = "CREATE TABLE runs ("
-                             "  id INTEGER PRIMARY KEY,"
-                             "  name TEXT,"
-                             "  created_at REAL NOT NULL,"
-                             "  submitted INTEGER NOT NULL DEFAULT 0);" TASKS_TABLE("tasks", "runs")
-                                 ATTEMPTS_TABLE("attempts", "tasks") TASKS_ATTEMPTS_EXTRAS
+static const char schema[] =
+    "CREATE TABLE runs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT,"
+    "  created_at REAL NOT NULL,"
+    "  submitted INTEGER NOT NULL DEFAULT 0);" TASKS_TABLE_V6("tasks", "runs")
+        ATTEMPTS_TABLE("attempts", "tasks") TASKS_ATTEMPTS_EXTRAS
     "CREATE TABLE workers ("
     "  name TEXT PRIMARY KEY,"
     "  capabilities TEXT NOT NULL,"
@@ -191,14 +204,26 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
     " AND (a.state = 'assigned' OR a.state = 'running'));",
     /* 4 -> 5: tasks_run on run_id alone, no counting trigger (TASKS_ATTEMPTS_EXTRAS). */
     TASKS_ATTEMPTS_EXTRAS,
-    /* 5 -> 6 (exec, issue 11): tasks.retry_on_failure holds the test's reruns (a count;
-     * the old flag meant "rerun as often as max_retries"), and the coordinator's epochs.
-     * (spec, issue 10): what the balancer learned of its fleet. */
-    "UPDATE tasks SET retry_on_failure = max_retries WHERE retry_on_failure <> 0;" EPOCHS_TABLE
-        LEARNED_FLEET_TABLE
-    /* (mon, issue 12): the metrics history at three resolutions replaces the metrics
+    /* 5 -> 6. (exec, issue 11): tasks.retry_on_failure holds the test's reruns (a count;
+     * the old flag meant "rerun as often as max_retries"). (suite, issue 13): tasks gain
+     * the state 'skipped' and the ordering columns (TASKS_TABLE_V6); a CHECK cannot change
+     * in place, so tasks and attempts are rebuilt as 1 -> 2 does. (exec): the
+     * coordinator's epochs. (spec, issue 10): what the balancer learned of its fleet.
+     * (mon, issue 12): the metrics history at three resolutions replaces the metrics
      * table (7 series every 5 s that nothing read). */
-    "DROP INDEX IF EXISTS metrics_name_t; DROP TABLE IF EXISTS metrics;" SAMPLES_TABLES,
+    "UPDATE tasks SET retry_on_failure = max_retries WHERE retry_on_failure <> 0;" TASKS_TABLE_V6(
+        "tasks_v6", "runs")
+        ATTEMPTS_TABLE(
+            "attempts_v6",
+            "tasks_v6") "INSERT INTO tasks_v6 SELECT *, NULL, 0, NULL, 0, 0, 0 FROM tasks;"
+                        "INSERT INTO attempts_v6 SELECT * FROM attempts;"
+                        "DROP TABLE attempts;"
+                        "DROP TABLE tasks;"
+                        "ALTER TABLE tasks_v6 RENAME TO tasks;"
+                        "ALTER TABLE attempts_v6 RENAME TO attempts;" TASKS_ATTEMPTS_EXTRAS
+                            EPOCHS_TABLE LEARNED_FLEET_TABLE
+                        "DROP INDEX IF EXISTS metrics_name_t; DROP TABLE IF EXISTS "
+                        "metrics;" SAMPLES_TABLES,
 };
 
 /* ---- the statement cache ---- */
@@ -215,8 +240,9 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_TASK_INSERT] =
         "INSERT INTO tasks (id, run_id, name, argv, env, cwd, requirements, priority, timeout_s,"
         " max_retries, retry_on_failure, model_id, family, test_type, batch_size, labels, state,"
-        " attempts, submitted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-        " ?14, ?15, ?16, ?17, ?18, ?19)",
+        " attempts, submitted_at, after_tests, run_anyway, lock_names, run_alone, skip_exit_code,"
+        " disabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+        " ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     [ST_TASK_UPDATE] = "UPDATE tasks SET state = ?1, attempts = ?2, worker = ?3, reason = ?4,"
                        " finished_at = ?5, exit_code = ?6, signal = ?7, duration_s = ?8"
                        " WHERE id = ?9",
@@ -1097,11 +1123,13 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
         return drv_error_set(err, "%s: the id may be used by another task", what);
     }
 
-    char *argv = NULL, *env = NULL, *labels = NULL, *req = NULL;
+    char *argv = NULL, *env = NULL, *labels = NULL, *req = NULL, *after = NULL, *locks = NULL;
     int64_t id = -1;
     if (drv_store_strv_encode(t->argv, &argv, "argv", err) < 0 ||
         drv_store_strv_encode(t->env, &env, "env", err) < 0 ||
         drv_store_strv_encode(t->labels, &labels, "labels", err) < 0 ||
+        drv_store_strv_encode(t->after, &after, "after", err) < 0 ||
+        drv_store_strv_encode(t->locks, &locks, "locks", err) < 0 ||
         drv_store_req_encode(&t->req, tags, &req, "requirements", err) < 0) {
         task_what(t, what, sizeof what);
         drv_error_prefix(err, "%s", what);
@@ -1128,6 +1156,12 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
     drv_store_rec_text(s, drv_task_state_name(t->state));
     drv_store_rec_int(s, t->attempts);
     drv_store_rec_double(s, submitted_at);
+    drv_store_rec_text(s, after);
+    drv_store_rec_int(s, t->run_anyway);
+    drv_store_rec_text(s, locks);
+    drv_store_rec_int(s, t->exclusive);
+    drv_store_rec_int(s, t->skip_exit_code);
+    drv_store_rec_int(s, t->disabled);
     int rc = drv_store_rec_end(s, err);
     if (rc == SQLITE_DONE && run_id && bump_run(s, run_id, err) < 0) {
         /* Synchronous only (with the writer it is queued): the insert is in SQLite's
@@ -1156,6 +1190,8 @@ out:
     free(env);
     free(labels);
     free(req);
+    free(after);
+    free(locks);
     return id;
 }
 

@@ -89,7 +89,9 @@ enum {
     " tasks.model_id, tasks.family, tasks.test_type, tasks.batch_size, "                           \
     "tasks.labels, " DRV_STORE_LIVE_STATE ", " DRV_STORE_LIVE_ATTEMPTS                             \
     ", tasks.submitted_at, tasks.finished_at, " DRV_STORE_LIVE_WORKER                              \
-    ", tasks.exit_code, tasks.signal, tasks.duration_s, " DRV_STORE_LIVE_REASON
+    ", tasks.exit_code, tasks.signal, tasks.duration_s, " DRV_STORE_LIVE_REASON                    \
+    ", tasks.after_tests, tasks.run_anyway, tasks.lock_names, tasks.run_alone,"                    \
+    " tasks.skip_exit_code, tasks.disabled"
 
 /* exec (issue 11): the budgets a test used, derived from its attempts (store.h, "Retry
  * budgets"): an attempt whose runner failed, or that was given up after it started
@@ -131,6 +133,12 @@ enum drv_store_task_col {
     TC_SIGNAL,
     TC_DURATION_S,
     TC_REASON,
+    TC_AFTER, /* suite: ordering and exclusion (version 6) */
+    TC_RUN_ANYWAY,
+    TC_LOCKS,
+    TC_RUN_ALONE,
+    TC_SKIP_EXIT_CODE,
+    TC_DISABLED,
     TC_RETRIES_USED, /* ST_RECOVER only */
     TC_RERUNS_USED,  /* ST_RECOVER only */
 };

@@ -22,6 +22,7 @@ typedef enum drv_task_state {
     DRV_TASK_TIMED_OUT,     /* killed at its timeout */
     DRV_TASK_CANCELLED,     /* cancelled by a user */
     DRV_TASK_UNSCHEDULABLE, /* no worker in the fleet can run it */
+    DRV_TASK_SKIPPED,       /* not run: a test it runs after did not pass, or it said skipped */
     DRV_TASK_STATE_COUNT
 } drv_task_state;
 
@@ -54,6 +55,13 @@ typedef struct drv_task {
     char *test_type;       /* e.g. "unit", "integration", "performance"; may be NULL */
     uint32_t batch_size;   /* 0 = let the analyzer suggest */
     char **labels;         /* NULL-terminated free-form labels; may be NULL */
+    /* Ordering and exclusion (docs/api.md, "after" and "locks"). */
+    char **after;           /* names of tests of the same submission it waits for; may be NULL */
+    bool run_anyway;        /* run even when one of those did not pass (else it is skipped) */
+    char **locks;           /* names of locks it holds while assigned or running; may be NULL */
+    bool exclusive;         /* runs alone: nothing else is placed while it is held (RUN_SERIAL) */
+    uint8_t skip_exit_code; /* 1..255: this exit code means "skipped" (automake's 77); 0 none */
+    bool disabled;          /* not run: final skipped at submission (CTest's DISABLED) */
     drv_task_state state;
     uint32_t attempts; /* attempts started so far */
     /* Charged so far (from the stored attempts at a restart): an attempt lost while it

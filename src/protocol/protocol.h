@@ -47,6 +47,8 @@
 #define DRV_OUTPUT_TAIL_MAX  (64u * 1024)       /* bytes of finished.output_tail */
 #define DRV_STRING_MAX       4096               /* names, tokens, paths, messages */
 #define DRV_LABELS_MAX       64                 /* labels of one test */
+#define DRV_AFTER_MAX        4096               /* tests one test runs after */
+#define DRV_LOCKS_MAX        64                 /* locks one test holds */
 #define DRV_SUBMIT_MAX_TESTS 1000000            /* tests in one submission */
 #define DRV_SHELL_PATH       "/bin/sh"          /* the one shell a test may ask for */
 
@@ -303,6 +305,21 @@ int drv_tasks_parse(const char *buf, size_t len, drv_tag_table *tags, drv_task *
                     drv_error *err);
 /* Clears and frees n tasks from drv_tasks_parse(); NULL is a no-op. */
 void drv_tasks_free(drv_task *tasks, size_t n);
+
+/* How the tests of one submission run after each other: order lists every index so that
+ * each test comes after those it runs after; after_of[after_start[i] .. after_start[i+1])
+ * are the indexes test i runs after. All NULL when no test uses after. */
+typedef struct drv_tasks_plan {
+    size_t *order;
+    uint32_t *after_start; /* n + 1 entries */
+    uint32_t *after_of;
+} drv_tasks_plan;
+
+/* Checks a submission as a whole: every name once (else "tests: duplicate names: ..."
+ * with the names), every after naming another test of it, and no cycle (named). Fills
+ * *plan when not NULL (free it with drv_tasks_plan_free). Returns 0, or -1 with err. */
+int drv_tasks_check(const drv_task *tasks, size_t n, drv_tasks_plan *plan, drv_error *err);
+void drv_tasks_plan_free(drv_tasks_plan *plan);
 
 /* ---- JSON field readers (shared by the protocol and the REST API) ---------------- */
 

@@ -1030,6 +1030,20 @@ static const bad_submission bad_submissions[] = {
     {"", "tests: the input is empty"},
     {"\n  \n", "tests: the input is empty"},
     {"[{\"name\":\"a\",\"argv\":[\"x\"]}", "tests: not valid JSON"},
+    /* A submission as a whole: unique names, after inside it, no cycle. */
+    {"[{\"name\":\"a\",\"argv\":[\"x\"]},{\"name\":\"b\",\"argv\":[\"x\"]},"
+     "{\"name\":\"a\",\"argv\":[\"y\"]},{\"name\":\"b\",\"argv\":[\"y\"]}]",
+     "2 duplicates: \"a\" (tests[0] and tests[2]), \"b\" (tests[1] and tests[3])"},
+    {"{\"name\":\"a\",\"argv\":[\"x\"]}\n{\"name\":\"b\",\"argv\":[\"x\"],\"after\":[\"a\",\"zz\"]}"
+     "\n",
+     "tests[1].after[1]: \"zz\" is not a test of this submission"},
+    {"[{\"name\":\"a\",\"argv\":[\"x\"],\"after\":[\"c\"]},{\"name\":\"b\",\"argv\":[\"x\"],"
+     "\"after\":[\"a\"]},{\"name\":\"c\",\"argv\":[\"x\"],\"after\":[\"b\"]},"
+     "{\"name\":\"d\",\"argv\":[\"x\"],\"after\":[\"a\"]}]",
+     "after forms a cycle (4 tests can never start): \"c\", \"b\", \"a\", \"c\""},
+    {"{\"name\":\"a\",\"argv\":[\"x\"],\"after\":[\"a\"]}", "a test cannot run after itself"},
+    {"{\"name\":\"a\",\"argv\":[\"x\"],\"locks\":[\"\"]}", "locks[0]: must not be empty"},
+    {"{\"name\":\"a\",\"argv\":[\"x\"],\"exclusive\":1}", "exclusive"},
 };
 
 /* JSON lines of the common shape are read on a fast path (task_json.c); the same
@@ -1147,6 +1161,50 @@ static void test_tasks_errors_all_or_nothing(void **state)
     drv_tag_table_free(tags);
 }
 
+/* after and locks round-trip, and the plan orders every test after those it runs after. */
+static void test_tasks_after_plan(void **state)
+{
+    (void)state;
+    drv_tag_table *tags = drv_tag_table_new();
+    static const char in[] =
+        "[{\"name\":\"cleanup\",\"argv\":[\"x\"],\"after\":[\"setup\",\"use\"],"
+        "\"run_anyway\":true},"
+        "{\"name\":\"use\",\"argv\":[\"x\"],\"after\":[\"setup\"],\"locks\":[\"db\"]},"
+        "{\"name\":\"setup\",\"argv\":[\"x\"],\"exclusive\":true}]";
+    drv_task *v;
+    size_t n;
+    drv_error err = {{0}};
+    if (drv_tasks_parse(in, strlen(in), tags, &v, &n, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(n, 3);
+    assert_true(v[0].run_anyway);
+    assert_string_equal(v[1].locks[0], "db");
+    assert_true(v[2].exclusive);
+    drv_tasks_plan plan;
+    assert_int_equal(drv_tasks_check(v, n, &plan, &err), 0);
+    assert_int_equal(plan.order[0], 2);
+    assert_int_equal(plan.order[1], 1);
+    assert_int_equal(plan.order[2], 0);
+    assert_int_equal(plan.after_start[1] - plan.after_start[0], 2);
+    assert_int_equal(plan.after_of[plan.after_start[1]], 2);
+    drv_tasks_plan_free(&plan);
+    json_t *o = drv_task_to_json(&v[0], tags);
+    drv_task back;
+    assert_int_equal(drv_task_from_json(o, &back, tags, "", &err), 0);
+    assert_string_equal(back.after[1], "use");
+    assert_true(back.run_anyway);
+    drv_task_clear(&back);
+    json_decref(o);
+    /* Without after, no plan is needed. */
+    drv_tasks_plan none;
+    v[0].after = (drv_strv_free(v[0].after), NULL);
+    v[1].after = (drv_strv_free(v[1].after), NULL);
+    assert_int_equal(drv_tasks_check(v, n, &none, &err), 0);
+    assert_null(none.order);
+    drv_tasks_free(v, n);
+    drv_tag_table_free(tags);
+}
+
 /* New tags get their ids only once the whole submission is good, and the ids match. */
 static void test_tasks_tags_committed(void **state)
 {
@@ -1224,6 +1282,7 @@ int main(void)
         cmocka_unit_test(test_task_lines_fast_path_agrees),
         cmocka_unit_test(test_tasks_tags_committed),
         cmocka_unit_test(test_json_paths),
+        cmocka_unit_test(test_tasks_after_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
