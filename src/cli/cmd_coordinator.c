@@ -45,9 +45,13 @@ void drv_cmd_coordinator_usage(FILE *out)
             "  --probe-command PROGRAM   what the probe runs on the worker, without\n"
             "                            arguments; exit status 0 passes (default: true)\n"
             "  --max-body BYTES          largest request body (default %u)\n"
+            "  --auth-timeout S          close a worker or dashboard connection that has not\n"
+            "                            authenticated after S seconds (default 10)\n"
             "  --sync-full               fsync every commit (survives power loss; slower)\n"
             "  --port-file FILE          write the port once listening (for scripts)\n"
-            "  --quiet                   no log lines\n",
+            "  --quiet                   no info lines (warnings and errors still)\n"
+            "  --log-format text|json    log lines as text (default) or one JSON object\n"
+            "                            each (time, level, source, msg)\n",
             DRV_COORDINATOR_DEFAULT_LISTEN, DRV_COORDINATOR_DEFAULT_DB, DRV_COORDINATOR_MAX_BODY);
 }
 
@@ -167,7 +171,16 @@ int drv_cmd_coordinator(int argc, char **argv)
             o.tls_key = v;
         else if (strcmp(a, "--port-file") == 0)
             port_file = v;
-        else if (strcmp(a, "--heartbeat-interval") == 0) {
+        else if (strcmp(a, "--log-format") == 0) {
+            if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0) {
+                fprintf(stderr,
+                        "drover coordinator: --log-format: expected text or json, got"
+                        " \"%s\"\n",
+                        v);
+                return DRV_EXIT_USAGE;
+            }
+            o.log_json = strcmp(v, "json") == 0;
+        } else if (strcmp(a, "--heartbeat-interval") == 0) {
             if (parse_seconds(a, v, &o.heartbeat_interval_s) < 0)
                 return DRV_EXIT_USAGE;
         } else if (strcmp(a, "--heartbeat-timeout") == 0) {
@@ -184,6 +197,9 @@ int drv_cmd_coordinator(int argc, char **argv)
                 return DRV_EXIT_USAGE;
             }
             o.probe_command = v;
+        } else if (strcmp(a, "--auth-timeout") == 0) {
+            if (parse_seconds(a, v, &o.auth_timeout_s) < 0)
+                return DRV_EXIT_USAGE;
         } else if (strcmp(a, "--recovery-grace") == 0) {
             if (parse_seconds(a, v, &o.recovery_grace_s) < 0)
                 return DRV_EXIT_USAGE;

@@ -109,8 +109,13 @@ static void on_heartbeat(drv_coordinator *c, drv_wsession *s, const drv_msg_hear
     cw->last_seen = now;
     cw->load = hb->load;
     cw->free_slots = hb->free_slots;
-    drv_balancer_worker_heartbeat(c->bal, s->worker, now, hb->load, hb->temperature_c,
-                                  hb->throttled, hb->overloaded);
+    drv_thermal_signal sig = {.load = hb->load,
+                              .cpu_pressure = hb->cpu_pressure,
+                              .memory_pressure = hb->memory_pressure,
+                              .freq_ratio = hb->freq_ratio,
+                              .temperature_c = hb->temperature_c,
+                              .throttled = hb->throttled};
+    drv_balancer_worker_signal(c->bal, s->worker, now, &sig, hb->overloaded);
     drv_sampler_heartbeat(c, s->worker, now);
     if (cw->reconciling)
         drv_recovery_settle(c, s->worker, now);
@@ -188,7 +193,9 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
                       .signal = r.signal,
                       .timed_out = m->timed_out,
                       .infra_failure = m->infra_failure,
-                      .duration_s = m->duration_s};
+                      .duration_s = m->duration_s,
+                      .skipped = ct->task.skip_exit_code && m->has_exit_code &&
+                                 m->exit_code == ct->task.skip_exit_code};
     drv_decision d;
     drv_sampler_result(c, s->worker, t, &res, now);
     drv_health before = drv_balancer_worker(c->bal, s->worker)->health;

@@ -87,6 +87,13 @@ typedef struct drv_hsession {
     uint64_t read_seq;
     struct drv_hsession *defer_prev, *defer_next;
     bool deferred;
+    /* srv: a body sent with Transfer-Encoding: chunked, decoded by server.c (lws 4.1
+     * hands the raw chunks on); the connection closes after the answer. */
+    bool chunked;
+    uint8_t chunk_state;    /* server.c's decoder state */
+    uint64_t chunk_left;    /* bytes of the current chunk still to come, or its size */
+    const char *body_error; /* static: the body is malformed (400 with this) */
+    bool close_after;       /* answered before its body: close after the answer */
 } drv_hsession;
 
 /* A test the coordinator holds (by balancer reference). */
@@ -143,6 +150,18 @@ typedef struct drv_orphan {
     bool done; /* adopted or queued again */
 } drv_orphan;
 
+/* The listening socket (listener.c). */
+typedef struct drv_listener {
+    int fd; /* -1: none */
+    uv_poll_t poll;
+    uv_timer_t pause; /* accepting resumes when it fires */
+    bool started;     /* poll and pause are initialised (closed by drv_listener_close) */
+    bool paused;
+    long long fd_limit; /* RLIMIT_NOFILE after raising it */
+    double last_report; /* out of descriptors last logged (0: never) */
+    uint64_t refused;   /* accept failures since then */
+} drv_listener;
+
 struct drv_coordinator {
     uv_loop_t *loop;
     drv_coordinator_options opt; /* strings point into the copies below */
@@ -173,6 +192,10 @@ struct drv_coordinator {
     drv_orphan *orphans;
     size_t n_orphans, orphans_left;
     double recovery_deadline;
+    /* suite: tests found queued at start whose after names a test not in the balancer
+     * yet (an orphan, or another of these): submitted once those are (recovery.c). */
+    drv_orphan *after_waiting;
+    size_t n_after_waiting;
 
     drv_hsession *pending;  /* responses that wait for the commit */
     drv_hsession *deferred; /* reads that wait for earlier writes to be durable */
@@ -186,6 +209,7 @@ struct drv_coordinator {
     bool place_needed;
     bool stopping;
     double started_at;
+    uint64_t epoch; /* this start's number (store epochs): every welcome and assign says it */
     double last_rebalance;
     drv_sampler *sampler;     /* the monitor (sampler.c) */
     char *read_token;         /* reads only (--read-token); NULL: none */
@@ -195,12 +219,28 @@ struct drv_coordinator {
     void (*stop_done)(void *);
     void *stop_data;
     uint64_t late_results;
+    drv_listener listener; /* srv: our own listening socket */
 };
 
+/* ---- log.c ---- */
+typedef enum drv_log_level { DRV_LOG_ERROR = 0, DRV_LOG_WARN, DRV_LOG_INFO } drv_log_level;
+/* Process-wide: one JSON object per line instead of text; quiet drops info lines. */
+void drv_log_configure(bool json, bool quiet);
+/* One line on stderr: RFC 3339 UTC time with milliseconds, level, source, message. */
+void drv_log(drv_log_level level, const char *source, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* libwebsockets' emit function (lws_set_log_level): its lines in the same format. */
+void drv_log_lws(int level, const char *line);
+/* The first error line libwebsockets logged ("" when none since the last forget). */
+const char *drv_log_last_lws_error(void);
+void drv_log_forget_lws_error(void);
+
 /* ---- coordinator.c ---- */
-double drv_coord_now(void);        /* seconds since the Unix epoch */
+double drv_coord_now(void); /* seconds since the Unix epoch */
 double drv_coord_thread_cpu(void); /* CPU seconds of the calling thread */
+/* An info line (nothing with --quiet); drv_coord_warn a warning (printed even then). */
 void drv_coord_log(drv_coordinator *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void drv_coord_warn(drv_coordinator *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A store write failed where it cannot be undone: logs and exits with status 3. */
 _Noreturn void drv_coord_fatal(drv_coordinator *c, const drv_error *err);
 /* Makes sure c->tasks / c->workers can be indexed by ref. */
@@ -211,12 +251,27 @@ drv_ctask *drv_coord_task_by_id(drv_coordinator *c, uint64_t id, drv_tref *tref)
 /* Puts w on the list of workers to send to after the commit. */
 void drv_coord_mark_send(drv_coordinator *c, drv_wref w);
 
+/* ---- listener.c ---- */
+/* Raises the soft RLIMIT_NOFILE to the hard one (at most 2^20); returns the limit now
+ * (-1: unknown) and sets *before to what it was. */
+long long drv_listener_raise_nofile(long long *before);
+/* Resolves c->listen_host, binds and listens on c->listen_port; sets c->port. On failure
+ * err says why (in use, not local, does not resolve) and nothing is open. */
+int drv_listener_open(drv_coordinator *c, drv_error *err);
+/* Starts accepting on the loop (connections go to c->vhost). */
+void drv_listener_start(drv_coordinator *c);
+/* Stops accepting and closes the socket (the handles close on the loop). */
+void drv_listener_close(drv_coordinator *c);
+
 /* ---- server.c ---- */
 int drv_server_start(drv_coordinator *c, drv_error *err);
 /* The coordinator a libwebsockets connection belongs to (the context's user data). */
 drv_coordinator *drv_server_coord(struct lws *wsi);
 /* Queues text (len bytes) as one frame on s, to be sent when writable. */
 void drv_server_queue(drv_wsession *s, const char *text, size_t len);
+/* Closes wsi (an upgraded connection) unless it authenticates within the coordinator's
+ * auth_timeout_s: lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0) once it has. */
+void drv_server_auth_deadline(drv_coordinator *c, struct lws *wsi);
 /* Asks lws to call back when s (or h) can be written. */
 void drv_server_want_write(struct lws *wsi);
 /* Asks lws to call back every session whose next frame waited for a commit. */
@@ -240,6 +295,8 @@ void drv_api_handle(drv_coordinator *c, drv_hsession *h);
 json_t *drv_api_status_json(drv_coordinator *c, drv_error *err);
 json_t *drv_api_workers_json(drv_coordinator *c);
 json_t *drv_api_runs_json(drv_coordinator *c, uint32_t limit, drv_error *err);
+/* One worker as GET /api/v1/workers lists it (a new reference); w must be known. */
+json_t *drv_api_worker_json(drv_coordinator *c, drv_wref w);
 /* Sets the response: status, content_type (static; NULL: application/json) and the len
  * bytes of text (copied; a final newline added when it has none). */
 void drv_api_respond_text(drv_hsession *h, int status, const char *content_type, const char *text,
@@ -332,6 +389,10 @@ int drv_dashboard_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
                            size_t len);
 /* Pushes a snapshot to every watching page, at most once a second. */
 void drv_dashboard_tick(drv_coordinator *c, double now);
+/* The queued tests by priority band, {"high": N, "normal": N, "low": N} (high >= 500,
+ * normal 1..499, low 0, as the sampled series cut them); a new reference. Counts the
+ * live tests in memory (no store read). */
+json_t *drv_dashboard_queue_bands(drv_coordinator *c);
 
 /* ---- web.c ---- */
 /* Serves the dashboard page for GET / and /dashboard; returns false for other paths. */
@@ -359,6 +420,21 @@ void drv_health_changed(drv_coordinator *c, drv_wref w, drv_health before, doubl
 void drv_health_tick(drv_coordinator *c, double now);
 /* A finished frame about task id 0: a probe's outcome. */
 void drv_health_probe_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finished *m);
+
+/* ---- after.c ---- */
+/* Hands the n tests of one submission (stored, with ids) to the balancer, each after the
+ * tests it runs after, and makes them live tests of the coordinator (the tasks are moved
+ * out: the caller frees only the array). A test the balancer refuses is stored failed. */
+void drv_after_submit(drv_coordinator *c, drv_task *tasks, size_t n, int64_t run_id, double now);
+/* Why t was skipped, in words: "a test it runs after did not pass (after: a, b)". */
+void drv_after_reason(const drv_task *t, char *buf, size_t len);
+/* Resolves t's after names within run run_id (after a restart): live tests into *after
+ * (n_after; owned by the caller), final ones that did not pass counted in *not_passed.
+ * Returns 0; 1 when pending(ctx, run, name) says one is not in the balancer yet (try
+ * again later; *after is NULL); -1 with err when the store cannot tell. */
+int drv_after_resolve(drv_coordinator *c, const drv_task *t, int64_t run_id,
+                      bool (*pending)(void *ctx, int64_t run_id, const char *name), void *ctx,
+                      drv_tref **after, size_t *n_after, uint32_t *not_passed, drv_error *err);
 
 /* ---- recovery.c ---- */
 /* Takes back every test not final from the store (at start). */

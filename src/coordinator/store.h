@@ -24,7 +24,8 @@
  *   tasks(id INTEGER PRIMARY KEY, run_id, name, argv, env, cwd, requirements, priority,
  *         timeout_s, max_retries, retry_on_failure, model_id, family, test_type,
  *         batch_size, labels, state, attempts, submitted_at, finished_at, worker,
- *         exit_code, signal, duration_s, reason)
+ *         exit_code, signal, duration_s, reason, after_tests, run_anyway, lock_names,
+         run_alone, skip_exit_code, disabled)   the last six since version 6 (suite)
  *   attempts(task_id, attempt, worker, state, assigned_at, started_at, finished_at,
  *         exit_code, signal, timed_out, infra_failure, duration_s, peak_memory_kb,
  *         output_tail; PRIMARY KEY (task_id, attempt), WITHOUT ROWID)
@@ -33,6 +34,8 @@
  *   events(id, t, kind, task_id, worker, message)
  *   sample_series(id, name, key), samples(series, res, t, value)   the metrics history
  *   learned(key INTEGER PRIMARY KEY, mean_s, var, n)   the predictor's per-test estimates
+ *   learned_fleet(kind, key, family, value, n; PRIMARY KEY (kind, key, family), WITHOUT
+ *         ROWID)   what the balancer learned of its fleet (drv_learned_fact)
  * Indexes: tasks(run_id), events(t). Version 1 (an index on
  * tasks(state), attempts with a rowid and a UNIQUE index, IN-list CHECKs) is migrated to
  * 2 by rebuilding tasks and attempts; store_sqlite.c says why version 2 looks as it does. Version 3
@@ -41,8 +44,14 @@
  * attempt is open become 'queued' (an older drover must not open such a file: it would
  * take them for tests never placed). Version 5 keys tasks_run by run alone and counts a
  * run's tasks without a trigger (the store's inserts add to runs.submitted). Version 6
- * (part "mon") replaces the metrics table with the metrics history (sample_series,
- * samples).
+ * stores a test's reruns (a count) in tasks.retry_on_failure, migrated
+ * from the flag as reruns = max_retries, and adds epochs(epoch, started_at), one row per
+ * coordinator start (drv_store_epoch_begin), and learned_fleet (what the balancer learned
+ * of its fleet besides test durations), and replaces the metrics table with the metrics history (sample_series, samples).
+ *
+ * Retry budgets. What a test used of max_retries and reruns is not stored as a number:
+ * drv_store_recover() derives it from the attempts (store_sqlite.h,
+ * DRV_STORE_RETRIES_USED), so a restart neither resets nor charges twice.
  *
  * A test's state. The row of a test is written when it is submitted, when it goes back
  * to the queue (requeued: its attempt abandoned, the reason kept) and when it is final,
@@ -113,6 +122,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "balancer/balancer.h" /* drv_learned_fact */
 #include "core/error.h"
 #include "core/predictor.h"
 #include "core/tags.h"
@@ -264,6 +274,12 @@ int drv_store_attempt_started(drv_store *s, uint64_t task_id, uint32_t attempt, 
  * err filled when there is no such attempt or SQLite fails. */
 int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, drv_error *err);
 
+/* exec (issue 11): a coordinator start. Stores epoch = the last one + 1 (1 for a new
+ * file) in the open write transaction (committed by the next drv_store_commit()) and
+ * writes it to *epoch. Call before the writer thread starts. Returns 0, or -1 with err
+ * filled. */
+int drv_store_epoch_begin(drv_store *s, double now, uint64_t *epoch, drv_error *err);
+
 /* What a worker reported for one attempt. */
 typedef struct drv_store_result {
     double finished_at;
@@ -307,6 +323,11 @@ int drv_store_worker_health_get(drv_store *s, const char *name, drv_health *heal
 int drv_store_learned_save(drv_store *s, const drv_learned_test *t, drv_error *err);
 /* Calls fn for every kept learned duration. Returns 0, or -1 with err filled. */
 int drv_store_learned_load(drv_store *s, drv_learned_fn fn, void *ctx, drv_error *err);
+/* Keeps one fact the balancer learned of its fleet (replacing what was kept for its kind,
+ * key and family), in the open transaction. Returns 0, or -1 with err filled. */
+int drv_store_learned_fact_save(drv_store *s, const drv_learned_fact *f, drv_error *err);
+/* Calls fn for every kept fact of the fleet. Returns 0, or -1 with err filled. */
+int drv_store_learned_fact_load(drv_store *s, drv_learned_fact_fn fn, void *ctx, drv_error *err);
 
 /* Appends an event at time t: kind (required, e.g. "worker_lost"), task_id (0: none),
  * worker (NULL: none), message (NULL: none). Returns the event id (> 0), or -1 with err

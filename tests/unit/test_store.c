@@ -201,7 +201,7 @@ static void assert_task_equal(const drv_task *a, const drv_tag_table *ta, const 
     assert_int_equal(a->priority, b->priority);
     assert_true(a->timeout_s == b->timeout_s);
     assert_int_equal(a->max_retries, b->max_retries);
-    assert_int_equal(a->retry_on_failure, b->retry_on_failure);
+    assert_int_equal(drv_task_reruns(a), drv_task_reruns(b)); /* the flag is stored as reruns */
     assert_opt_string_equal(a->model_id, b->model_id);
     assert_int_equal(a->family, b->family);
     assert_opt_string_equal(a->test_type, b->test_type);
