@@ -156,6 +156,14 @@ typedef struct drv_listener {
     uint64_t refused;   /* accept failures since then */
 } drv_listener;
 
+/* Store retention's progress (retention.c). */
+typedef struct drv_retention {
+    int64_t cursor;                        /* the run the next step starts from */
+    uint64_t wait_seq;                     /* the commit holding the last step's deletions */
+    double next;                           /* when the next step is due */
+    uint64_t runs, tasks, events, samples; /* removed since the last log line */
+} drv_retention;
+
 struct drv_coordinator {
     uv_loop_t *loop;
     drv_coordinator_options opt; /* strings point into the copies below */
@@ -207,7 +215,8 @@ struct drv_coordinator {
     void (*stop_done)(void *);
     void *stop_data;
     uint64_t late_results;
-    drv_listener listener; /* srv: our own listening socket */
+    drv_listener listener;   /* srv: our own listening socket */
+    drv_retention retention; /* srv: store retention */
 };
 
 /* ---- log.c ---- */
@@ -249,6 +258,13 @@ int drv_listener_open(drv_coordinator *c, drv_error *err);
 void drv_listener_start(drv_coordinator *c);
 /* Stops accepting and closes the socket (the handles close on the loop). */
 void drv_listener_close(drv_coordinator *c);
+
+/* ---- retention.c ---- */
+/* One retention step when due (opt.retention_days > 0). */
+void drv_retention_tick(drv_coordinator *c, double now);
+/* The time before which finished runs, events and samples are removed (0: none are):
+ * for other tables that keep history (metrics history, srv/mon). */
+double drv_retention_cutoff(const drv_coordinator *c, double now);
 
 /* ---- server.c ---- */
 int drv_server_start(drv_coordinator *c, drv_error *err);

@@ -34,6 +34,7 @@ void drv_coordinator_options_default(drv_coordinator_options *o)
     o->recovery_grace_s = 10.0;
     o->probe_interval_s = 30.0;
     o->max_body = DRV_COORDINATOR_MAX_BODY;
+    o->retention_days = 14.0;
 }
 
 double drv_coord_now(void)
@@ -271,6 +272,7 @@ static void on_tick(uv_timer_t *timer)
         drv_recovery_expire(c, now);
     drv_health_tick(c, now);
     drv_dashboard_tick(c, now);
+    drv_retention_tick(c, now);
     if (now - c->last_rebalance >= REBALANCE_EVERY_S) {
         c->last_rebalance = now;
         drv_decision d[DECISIONS_PER_CALL];

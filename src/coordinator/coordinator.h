@@ -70,6 +70,9 @@ typedef struct drv_coordinator_options {
     double auth_timeout_s;       /* an upgraded connection that has not authenticated (a
                                     worker's hello, a dashboard's token) is closed after
                                     this long; 0: 10 s (srv) */
+    double retention_days;       /* finished runs, events and metrics samples older than
+                                    this are removed; 0 (options_default: 14): kept
+                                    forever (srv) */
 } drv_coordinator_options;
 
 /* Fills o with the defaults (the balancer's default config included). */
