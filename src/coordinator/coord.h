@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "balancer/balancer.h"
+#include "coordinator/chunked.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/store.h"
 #include "core/idmap.h"
@@ -89,8 +90,8 @@ typedef struct drv_hsession {
     /* srv: a body sent with Transfer-Encoding: chunked, decoded by server.c (lws 4.1
      * hands the raw chunks on); the connection closes after the answer. */
     bool chunked;
-    uint8_t chunk_state;    /* server.c's decoder state */
-    uint64_t chunk_left;    /* bytes of the current chunk still to come, or its size */
+    drv_chunked chunk;      /* its decoder (chunked.h) */
+    bool chunk_over;        /* the decoder finished (the end, an error or too large) */
     const char *body_error; /* static: the body is malformed (400 with this) */
     bool close_after;       /* answered before its body: close after the answer */
 } drv_hsession;
