@@ -15,6 +15,7 @@
 #define DRV_COORDINATOR_COORD_H
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <libwebsockets.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -227,6 +228,8 @@ void drv_log_configure(bool json, bool quiet);
 /* One line on stderr: RFC 3339 UTC time with milliseconds, level, source, message. */
 void drv_log(drv_log_level level, const char *source, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void drv_logv(drv_log_level level, const char *source, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* libwebsockets' emit function (lws_set_log_level): its lines in the same format. */
 void drv_log_lws(int level, const char *line);
 /* The first error line libwebsockets logged ("" when none since the last forget). */

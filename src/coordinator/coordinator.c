@@ -48,23 +48,19 @@ void drv_coord_log(drv_coordinator *c, const char *fmt, ...)
 {
     if (c->opt.quiet)
         return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    drv_logv(DRV_LOG_INFO, "coordinator", fmt, ap);
     va_end(ap);
-    drv_log(DRV_LOG_INFO, "coordinator", "%s", line);
 }
 
 void drv_coord_warn(drv_coordinator *c, const char *fmt, ...)
 {
     (void)c;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    drv_logv(DRV_LOG_WARN, "coordinator", fmt, ap);
     va_end(ap);
-    drv_log(DRV_LOG_WARN, "coordinator", "%s", line);
 }
 
 _Noreturn void drv_coord_fatal(drv_coordinator *c, const drv_error *err)
