@@ -45,6 +45,9 @@ void drv_cmd_coordinator_usage(FILE *out)
             "  --probe-command PROGRAM   what the probe runs on the worker, without\n"
             "                            arguments; exit status 0 passes (default: true)\n"
             "  --max-body BYTES          largest request body (default %u)\n"
+            "  --retention DAYS|forever  remove finished runs (their tests, attempts and\n"
+            "                            output), events and metrics samples older than\n"
+            "                            DAYS (default 14; fractions allowed)\n"
             "  --auth-timeout S          close a worker or dashboard connection that has not\n"
             "                            authenticated after S seconds (default 10)\n"
             "  --sync-full               fsync every commit (survives power loss; slower)\n"
@@ -197,6 +200,20 @@ int drv_cmd_coordinator(int argc, char **argv)
                 return DRV_EXIT_USAGE;
             }
             o.probe_command = v;
+        } else if (strcmp(a, "--retention") == 0) {
+            char *end = NULL;
+            double d = strtod(v, &end);
+            if (strcmp(v, "forever") == 0) {
+                o.retention_days = 0;
+            } else if (!*v || *end || !isfinite(d) || d <= 0 || d > 36500) {
+                fprintf(stderr,
+                        "drover coordinator: --retention: expected days > 0 or \"forever\", got"
+                        " \"%s\"\n",
+                        v);
+                return DRV_EXIT_USAGE;
+            } else {
+                o.retention_days = d;
+            }
         } else if (strcmp(a, "--auth-timeout") == 0) {
             if (parse_seconds(a, v, &o.auth_timeout_s) < 0)
                 return DRV_EXIT_USAGE;

@@ -53,6 +53,7 @@
 
 #include "cli/cli.h"
 #include "client/client.h"
+#include "sys/proc_status.h"
 #include "worker/agent.h"
 
 #define STRESS_BATCH_MAX      5000 /* tests per POST */
@@ -445,19 +446,10 @@ static int coord_start(own_coord *c)
 /* Reads VmRSS and VmHWM (kB) of pid into *rss and *hwm (-1 when unreadable). */
 static void read_proc_memory(pid_t pid, long *rss, long *hwm)
 {
-    char path[64], line[256];
-    *rss = *hwm = -1;
-    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            *rss = strtol(line + 6, NULL, 10);
-        else if (strncmp(line, "VmHWM:", 6) == 0)
-            *hwm = strtol(line + 6, NULL, 10);
-    }
-    fclose(f);
+    long long r, h;
+    drv_proc_memory_kb((int)pid, &r, &h);
+    *rss = (long)r;
+    *hwm = (long)h;
 }
 
 /* ---- the client thread ------------------------------------------------------------------ */

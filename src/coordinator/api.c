@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "coordinator/coord.h"
+#include "sys/proc_status.h"
 
 #define API_PREFIX      "/api/v1"
 #define LIST_LIMIT      1000u
@@ -709,8 +710,8 @@ static json_t *caps_json(drv_coordinator *c, const drv_capabilities *k)
 static json_t *thermal_reason_json(const drv_coordinator *c, const drv_worker *k)
 {
     char why[256];
-    drv_thermal_describe(&k->thermal, &c->opt.balancer.settings.thermal, k->slots,
-                         drv_coord_now(), why, sizeof why);
+    drv_thermal_describe(&k->thermal, &c->opt.balancer.settings.thermal, k->slots, drv_coord_now(),
+                         why, sizeof why);
     return json_string(why);
 }
 
@@ -824,17 +825,7 @@ static void worker_action(drv_coordinator *c, drv_hsession *h, const char *name,
 
 void drv_api_memory_kb(long long *rss_kb, long long *hwm_kb)
 {
-    *rss_kb = *hwm_kb = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    while (f && fgets(line, sizeof line, f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            *rss_kb = atoll(line + 6);
-        else if (strncmp(line, "VmHWM:", 6) == 0)
-            *hwm_kb = atoll(line + 6);
-    }
-    if (f)
-        fclose(f);
+    drv_proc_memory_kb(0, rss_kb, hwm_kb);
 }
 
 /* The coordinator's resident memory now and at its peak, in KiB; null members where it

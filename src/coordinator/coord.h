@@ -15,6 +15,7 @@
 #define DRV_COORDINATOR_COORD_H
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <libwebsockets.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 #include <stdio.h>
 
 #include "balancer/balancer.h"
+#include "coordinator/chunked.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/store.h"
 #include "core/idmap.h"
@@ -90,8 +92,8 @@ typedef struct drv_hsession {
     /* srv: a body sent with Transfer-Encoding: chunked, decoded by server.c (lws 4.1
      * hands the raw chunks on); the connection closes after the answer. */
     bool chunked;
-    uint8_t chunk_state;    /* server.c's decoder state */
-    uint64_t chunk_left;    /* bytes of the current chunk still to come, or its size */
+    drv_chunked chunk;      /* its decoder (chunked.h) */
+    bool chunk_over;        /* the decoder finished (the end, an error or too large) */
     const char *body_error; /* static: the body is malformed (400 with this) */
     bool close_after;       /* answered before its body: close after the answer */
 } drv_hsession;
@@ -162,6 +164,14 @@ typedef struct drv_listener {
     uint64_t refused;   /* accept failures since then */
 } drv_listener;
 
+/* Store retention's progress (retention.c). */
+typedef struct drv_retention {
+    int64_t cursor;               /* the run the next step starts from */
+    uint64_t wait_seq;            /* the commit holding the last step's deletions */
+    double next;                  /* when the next step is due */
+    uint64_t runs, tasks, events; /* removed since the last log line */
+} drv_retention;
+
 struct drv_coordinator {
     uv_loop_t *loop;
     drv_coordinator_options opt; /* strings point into the copies below */
@@ -219,7 +229,8 @@ struct drv_coordinator {
     void (*stop_done)(void *);
     void *stop_data;
     uint64_t late_results;
-    drv_listener listener; /* srv: our own listening socket */
+    drv_listener listener;   /* srv: our own listening socket */
+    drv_retention retention; /* srv: store retention */
 };
 
 /* ---- log.c ---- */
@@ -229,6 +240,8 @@ void drv_log_configure(bool json, bool quiet);
 /* One line on stderr: RFC 3339 UTC time with milliseconds, level, source, message. */
 void drv_log(drv_log_level level, const char *source, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void drv_logv(drv_log_level level, const char *source, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* libwebsockets' emit function (lws_set_log_level): its lines in the same format. */
 void drv_log_lws(int level, const char *line);
 /* The first error line libwebsockets logged ("" when none since the last forget). */
@@ -236,7 +249,7 @@ const char *drv_log_last_lws_error(void);
 void drv_log_forget_lws_error(void);
 
 /* ---- coordinator.c ---- */
-double drv_coord_now(void); /* seconds since the Unix epoch */
+double drv_coord_now(void);        /* seconds since the Unix epoch */
 double drv_coord_thread_cpu(void); /* CPU seconds of the calling thread */
 /* An info line (nothing with --quiet); drv_coord_warn a warning (printed even then). */
 void drv_coord_log(drv_coordinator *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -262,6 +275,13 @@ int drv_listener_open(drv_coordinator *c, drv_error *err);
 void drv_listener_start(drv_coordinator *c);
 /* Stops accepting and closes the socket (the handles close on the loop). */
 void drv_listener_close(drv_coordinator *c);
+
+/* ---- retention.c ---- */
+/* One retention step when due (opt.retention_days > 0). */
+void drv_retention_tick(drv_coordinator *c, double now);
+/* The time before which finished runs and events are removed (0: none are):
+ * for other tables that keep history (metrics history, srv/mon). */
+double drv_retention_cutoff(const drv_coordinator *c, double now);
 
 /* ---- server.c ---- */
 int drv_server_start(drv_coordinator *c, drv_error *err);

@@ -34,6 +34,7 @@ void drv_coordinator_options_default(drv_coordinator_options *o)
     o->recovery_grace_s = 10.0;
     o->probe_interval_s = 30.0;
     o->max_body = DRV_COORDINATOR_MAX_BODY;
+    o->retention_days = 14.0;
 }
 
 double drv_coord_now(void)
@@ -47,23 +48,19 @@ void drv_coord_log(drv_coordinator *c, const char *fmt, ...)
 {
     if (c->opt.quiet)
         return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    drv_logv(DRV_LOG_INFO, "coordinator", fmt, ap);
     va_end(ap);
-    drv_log(DRV_LOG_INFO, "coordinator", "%s", line);
 }
 
 void drv_coord_warn(drv_coordinator *c, const char *fmt, ...)
 {
     (void)c;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    drv_logv(DRV_LOG_WARN, "coordinator", fmt, ap);
     va_end(ap);
-    drv_log(DRV_LOG_WARN, "coordinator", "%s", line);
 }
 
 _Noreturn void drv_coord_fatal(drv_coordinator *c, const drv_error *err)
@@ -271,6 +268,7 @@ static void on_tick(uv_timer_t *timer)
     double feed_t0 = drv_coord_thread_cpu();
     drv_dashboard_tick(c, now);
     drv_sampler_loop_cpu(c, 1, drv_coord_thread_cpu() - feed_t0);
+    drv_retention_tick(c, now);
     if (now - c->last_rebalance >= REBALANCE_EVERY_S) {
         c->last_rebalance = now;
         drv_decision d[DECISIONS_PER_CALL];

@@ -74,6 +74,9 @@ typedef struct drv_coordinator_options {
     const char *read_token;     /* NULL or "": none; else reads (GET) accept it too */
     double metrics_retention_s; /* 10 min samples kept this long; 0: default (30 days);
                                    < 0: for ever */
+    double retention_days;      /* finished runs and events older than this are
+                                   removed (the metrics history has its own); 0 (options_default: 14):
+                                   kept      forever (srv) */
 } drv_coordinator_options;
 
 /* Fills o with the defaults (the balancer's default config included). */

@@ -47,7 +47,8 @@
  * stores a test's reruns (a count) in tasks.retry_on_failure, migrated
  * from the flag as reruns = max_retries, and adds epochs(epoch, started_at), one row per
  * coordinator start (drv_store_epoch_begin), and learned_fleet (what the balancer learned
- * of its fleet besides test durations), and replaces the metrics table with the metrics history (sample_series, samples).
+ * of its fleet besides test durations), and replaces the metrics table with the metrics history
+ (sample_series, samples).
  *
  * Retry budgets. What a test used of max_retries and reruns is not stored as a number:
  * drv_store_recover() derives it from the attempts (store_sqlite.h,
@@ -509,5 +510,38 @@ typedef int (*drv_store_worker_fn)(void *ctx, const drv_worker *w, double last_s
 /* Calls fn for every stored worker, in name order. Returns 0, or -1 with err filled. */
 int drv_store_worker_list(drv_store *s, drv_tag_table *tags, drv_store_worker_fn fn, void *ctx,
                           drv_error *err);
+
+/* ---- retention (srv; store_retention.c) ----
+ * What is older than a cutoff goes, in batches recorded as writes like any other (with
+ * the writer they are executed on its thread, in the turn's commit):
+ *   a run whose every test is final and finished before the cutoff (created before it
+ *     too), with its tests and their attempts (and so their output tails);
+ *   events with t before the cutoff (the metrics history has its own retention:
+ *     sampler.c, --metrics-retention).
+ * Runs still open keep everything, however old. A new store file has
+ * auto_vacuum=INCREMENTAL and drv_store_vacuum_step() gives freed pages back to the
+ * file system; on an older file (auto_vacuum none) freed pages are reused instead and
+ * the step does nothing (docs/operations.md: a VACUUM converts it). */
+
+/* What one retention step removed (or recorded for removal). */
+typedef struct drv_store_pruned {
+    int64_t run_id;  /* the run whose tests went (0: none) */
+    uint64_t tasks;  /* tests of it removed in this step */
+    bool run_gone;   /* the run itself was removed (it had no tests left) */
+    uint64_t events; /* events removed */
+} drv_store_pruned;
+
+/* One step: finds the oldest run from *cursor on that is prunable at cutoff (the cursor
+ * stays on it, and goes back to 0 when there is none; start with 0), removes up to limit
+ * of its tests and, once it has none left, the run; and up to limit events
+ * older than cutoff. Reads see committed data only, so a caller with the
+ * writer takes the next step only once the previous one is durable. Returns 1 when a
+ * limit was reached (more to do), 0 when not, -1 with err filled. */
+int drv_store_prune_step(drv_store *s, double cutoff, uint32_t limit, int64_t *cursor,
+                         drv_store_pruned *out, drv_error *err);
+
+/* Records an incremental vacuum step (pages freed by earlier deletions go back to the
+ * file system). Returns 0 or -1 with err filled. */
+int drv_store_vacuum_step(drv_store *s, drv_error *err);
 
 #endif

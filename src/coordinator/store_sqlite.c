@@ -274,6 +274,17 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_SAMPLE_PRUNE] = "DELETE FROM samples WHERE series = ?1 AND res = ?2 AND t < ?3",
     [ST_LEARNED_FLEET_SAVE] = "INSERT OR REPLACE INTO learned_fleet (kind, key, family, value, n)"
                               " VALUES (?1, ?2, ?3, ?4, ?5)",
+    /* srv: retention (store_retention.c). A finished run goes in batches of its tests
+     * (ids up to ?2), attempts first (they refer to their test), then the run. Events by
+     * time (the metrics history has its own retention: sampler.c). */
+    [ST_PRUNE_ATTEMPTS] = "DELETE FROM attempts WHERE task_id IN"
+                          " (SELECT id FROM tasks WHERE run_id = ?1 AND id <= ?2)",
+    [ST_PRUNE_TASKS] = "DELETE FROM tasks WHERE run_id = ?1 AND id <= ?2",
+    [ST_PRUNE_RUN] = "DELETE FROM runs WHERE id = ?1"
+                     " AND NOT EXISTS (SELECT 1 FROM tasks WHERE run_id = ?1)",
+    [ST_PRUNE_EVENTS] = "DELETE FROM events WHERE id IN"
+                        " (SELECT id FROM events WHERE t < ?1 ORDER BY t LIMIT ?2)",
+    [ST_VACUUM_STEP] = "PRAGMA incremental_vacuum(" DRV_STORE_VACUUM_PAGES_TEXT ")",
     [ST_LEARNED_SAVE] = "INSERT OR REPLACE INTO learned (key, mean_s, var, n)"
                         " VALUES (?1, ?2, ?3, ?4)",
     [ST_LEARNED_LOAD] = "SELECT key, mean_s, var, n FROM learned",
@@ -298,6 +309,16 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
                         " GROUP BY b ORDER BY b",
     [ST_WORKER_LIST] = "SELECT name, capabilities, slots, health, health_reason, first_seen,"
                        " last_seen FROM workers ORDER BY name",
+    /* srv: retention. The oldest run from ?2 on, created before ?1, whose every test is final
+     * (its row not 'queued') and finished before ?1. */
+    [ST_PRUNE_FIND_RUN] = "SELECT r.id FROM runs r WHERE r.id >= ?2 AND r.created_at < ?1"
+                          " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = r.id"
+                          " AND (t.state = 'queued' OR t.finished_at IS NULL"
+                          " OR t.finished_at >= ?1)) ORDER BY r.id LIMIT 1",
+    [ST_PRUNE_BATCH] = "SELECT state, count(*), max(id) FROM (SELECT id, state FROM tasks"
+                       " WHERE run_id = ?1 ORDER BY id LIMIT ?2) GROUP BY state",
+    [ST_PRUNE_OLD_EVENTS] =
+        "SELECT count(*) FROM (SELECT 1 FROM events WHERE t < ?1 ORDER BY t LIMIT ?2)",
 };
 
 /* Builds the listing query for the filter combination mask (DRV_STORE_LIST_* bits). */
@@ -489,6 +510,11 @@ int drv_store_epoch_begin(drv_store *s, double now, uint64_t *epoch, drv_error *
 static int configure(drv_store *s, const drv_store_options *opt, drv_error *err)
 {
     sqlite3_busy_timeout(s->wr.db, opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 5000);
+    /* srv: a new file frees the pages retention empties (store_retention.c); it must be
+     * said before WAL mode writes the first page. On an existing file it changes nothing
+     * (that needs a VACUUM: docs/operations.md), and its error, if any, is the next
+     * statement's to report. */
+    sqlite3_exec(s->wr.db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->wr.db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW) {

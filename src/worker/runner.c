@@ -42,6 +42,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sys/proc_status.h"
 #include "worker/runner.h"
 
 extern char **environ;
@@ -126,23 +127,13 @@ static void build_output(drv_run *r)
 
 /* ---- peak memory ------------------------------------------------------------------- */
 
-/* Reads the "Key:   N kB" value of key from /proc/PID/status; 0 when absent. */
+/* VmRSS and VmHWM of pid in KiB (proc_status.h); 0 where they cannot be read. */
 static void read_status(int pid, uint64_t *rss_kb, uint64_t *hwm_kb)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    *rss_kb = *hwm_kb = 0;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long long v;
-        if (sscanf(line, "VmRSS: %llu", &v) == 1)
-            *rss_kb = v;
-        else if (sscanf(line, "VmHWM: %llu", &v) == 1)
-            *hwm_kb = v;
-    }
-    fclose(f);
+    long long rss, hwm;
+    drv_proc_memory_kb(pid, &rss, &hwm);
+    *rss_kb = rss > 0 ? (uint64_t)rss : 0;
+    *hwm_kb = hwm > 0 ? (uint64_t)hwm : 0;
 }
 
 /* Adds the pids listed in /proc/PID/task/PID/children to the stack. */
