@@ -171,6 +171,13 @@ void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_
     }
     char reason[512];
     budget_words(ct, d, reason, sizeof reason);
+    /* Whose fault: a test that could not start because of itself says why. */
+    size_t pre = strlen(DRV_SPAWN_FAILED_PREFIX);
+    if (res && res->output_tail && strncmp(res->output_tail, DRV_SPAWN_FAILED_PREFIX, pre) == 0) {
+        size_t off = strlen(reason);
+        snprintf(reason + off, sizeof reason - off, ": could not start: %.300s",
+                 res->output_tail + pre);
+    }
     if (d->reason == DRV_R_NO_ELIGIBLE_WORKER)
         drv_unmet_sentence((drv_unmet)d->unmet, &ct->task.req, d->unmet_tag, c->tags, reason,
                            sizeof reason);

@@ -582,6 +582,22 @@ static void send_finished(drv_agent *a, const drv_msg_test *t, const drv_run_res
 {
     char why[DRV_ERROR_MAX];
     bool infra = !res || res->infra_failure;
+    if (res && res->infra_failure && res->test_fault) {
+        /* Whose fault: the test's, not this machine's. It fails like a shell's "command
+         * not found" (127) or "cannot execute" (126), saying why; no quarantine. */
+        snprintf(why, sizeof why, "%s%.400s", DRV_SPAWN_FAILED_PREFIX, res->error);
+        drv_msg m;
+        drv_msg_init(&m, DRV_MSG_FINISHED);
+        m.finished.ref.task_id = t->task_id;
+        m.finished.ref.attempt = t->attempt;
+        m.finished.has_exit_code = true;
+        m.finished.exit_code = strstr(res->error, "no such file") ? 127 : 126;
+        m.finished.output_tail = why;
+        m.finished.output_tail_len = strlen(why);
+        a->st.finished++;
+        enqueue(a, &m, m.finished.ref);
+        return;
+    }
     if (res && res->infra_failure) {
         error = res->error;
     } else if (res && error && res->term_signal > 0) {
