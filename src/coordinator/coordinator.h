@@ -66,6 +66,9 @@ typedef struct drv_coordinator_options {
     const char *probe_command;   /* the probe's program, run with no arguments; NULL:
                                     "true" (can the worker start a process at all) */
     bool quiet;                  /* no log lines on stderr */
+    double forget_workers_s;     /* a lost or left worker holding nothing is forgotten this
+                                    long after it went (tests only it could run become
+                                    unschedulable); 0: 3600 s; < 0: never */
 } drv_coordinator_options;
 
 /* Fills o with the defaults (the balancer's default config included). */

@@ -249,6 +249,16 @@ void drv_recovery_worker_lost(drv_coordinator *c, drv_wref w, double now, const 
     const char *name = k->name;
     /* A quarantine or an operator's drain stays in the store for its return. */
     bool keep = drv_health_persists(k->health, k->health_reason);
+    /* A worker that drained itself (SIGTERM) and went has left: not a failure. */
+    bool left = k->health == DRV_HEALTH_DRAINING &&
+                strncmp(k->health_reason, "the worker is draining", 22) == 0;
+    if (left)
+        snprintf(cw->gone_reason, sizeof cw->gone_reason, "left after draining (%s)",
+                 k->health_reason);
+    else
+        snprintf(cw->gone_reason, sizeof cw->gone_reason, "lost: %s", why);
+    cw->left = left;
+    cw->gone_at = now;
     cw->lost = true;
     cw->parked = false;
     cw->reconciling = false;
@@ -267,10 +277,33 @@ void drv_recovery_worker_lost(drv_coordinator *c, drv_wref w, double now, const 
         moved += n;
     } while (n == LOST_BATCH);
     drv_error err;
-    if ((!keep && drv_store_worker_health(c->store, name, DRV_HEALTH_LOST, why, now, &err) < 0) ||
-        drv_store_event_append(c->store, now, "worker_lost", 0, name, why, &err) < 0)
+    if ((!keep && drv_store_worker_health(c->store, name, left ? DRV_HEALTH_LEFT : DRV_HEALTH_LOST,
+                                          cw->gone_reason, now, &err) < 0) ||
+        drv_store_event_append(c->store, now, left ? "worker_left" : "worker_lost", 0, name,
+                               cw->gone_reason, &err) < 0)
         drv_coord_fatal(c, &err);
-    drv_coord_log(c, "worker %s lost (%s); %zu of its tests go back to the queue", name, why,
-                  moved);
+    drv_coord_log(c, "worker %s %s (%s); %zu of its tests go back to the queue", name,
+                  left ? "left" : "lost", left ? cw->gone_reason : why, moved);
     c->place_needed = true;
+}
+
+void drv_recovery_forget_workers(drv_coordinator *c, double now)
+{
+    if (c->opt.forget_workers_s < 0)
+        return;
+    uint32_t n = drv_balancer_worker_count(c->bal);
+    for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
+        drv_cworker *cw = &c->workers[w];
+        if (!cw->known || !cw->lost || cw->session || now - cw->gone_at < c->opt.forget_workers_s)
+            continue;
+        char name[DRV_WORKER_NAME_MAX];
+        snprintf(name, sizeof name, "%s", drv_balancer_worker(c->bal, w)->name);
+        drv_error err;
+        if (drv_balancer_worker_remove(c->bal, w, &err) < 0)
+            continue; /* it still holds tests: they are settled first */
+        cw->known = false;
+        drv_coord_log(c, "worker %s forgotten: %s %.0f s ago", name, cw->gone_reason,
+                      now - cw->gone_at);
+        c->place_needed = true; /* tests only it could run may be unschedulable now */
+    }
 }
