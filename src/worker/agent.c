@@ -770,10 +770,21 @@ static void start_test(drv_agent *a, agent_test *t)
     /* The runner keeps the tail for finished: no more than the protocol's tail limit,
      * minus room for its "[drover: N bytes of output dropped]" line. */
     size_t keep = DRV_OUTPUT_TAIL_MAX - 64;
+    /* The test's own additions, then who it is: DROVER_TEST_ID and DROVER_ATTEMPT (a
+     * test may log them; the chaos suite checks executions with them). */
+    size_t ne = drv_strv_len(t->t.env);
+    char **env = drv_xcalloc(ne + 3, sizeof *env); /* freed below; strings borrowed */
+    for (size_t i = 0; i < ne; i++)
+        env[i] = t->t.env[i];
+    char id_var[48], attempt_var[32];
+    snprintf(id_var, sizeof id_var, "DROVER_TEST_ID=%llu", (unsigned long long)t->t.task_id);
+    snprintf(attempt_var, sizeof attempt_var, "DROVER_ATTEMPT=%u", t->t.attempt);
+    env[ne] = id_var;
+    env[ne + 1] = attempt_var;
     drv_run_spec spec = {
         .argv = t->t.shell ? t->t.argv + 2 : t->t.argv, /* {"/bin/sh", "-c", COMMAND} */
         .shell = t->t.shell,
-        .env = t->t.env,
+        .env = env,
         .cwd = t->t.cwd,
         .timeout_s = t->t.timeout_s,
         .kill_grace_s = a->cfg.kill_grace_s,
@@ -783,7 +794,9 @@ static void start_test(drv_agent *a, agent_test *t)
         .data = t,
     };
     drv_error err = {{0}};
-    if (drv_runner_start(a->hub->loop, &spec, &t->run, &err) < 0) {
+    int started = drv_runner_start(a->hub->loop, &spec, &t->run, &err);
+    free(env);
+    if (started < 0) {
         send_finished(a, &t->t, NULL, err.msg);
         test_free(t);
         return;
