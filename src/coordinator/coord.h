@@ -97,6 +97,10 @@ typedef struct drv_ctask {
     /* The current attempt is open (assigned or running, no result, not abandoned). The
      * store's guarded writes only queue with its writer running: this decides. */
     bool attempt_open;
+    /* Its assign went out to the worker (exec, issue 11): the test may have started
+     * there even before the worker's `started` arrives, so losing that worker charges
+     * one of max_retries (recovery.c). */
+    bool sent;
     /* The last DRV_LIVE_OUTPUT_MAX bytes the current attempt streamed (output frames),
      * shown by GET /api/v1/tests/ID while it runs; owned, NULL when none. Not stored:
      * the finished frame's tail is. */

@@ -84,6 +84,7 @@ static void begin_attempt(drv_coordinator *c, drv_tref t, drv_wref w, double now
 {
     drv_ctask *ct = &c->tasks[t];
     ct->task.attempts++;
+    ct->sent = false;
     ct->unconfirmed = false;
     ct->attempt_open = true;
     drv_dispatch_live_output(ct, NULL, 0); /* the last attempt's output is in the store */
@@ -260,8 +261,13 @@ static void flush_worker(drv_coordinator *c, drv_wref w)
     }
     /* Without a connection the tests stay assigned: a reconnect re-sends them, a loss
      * requeues them. */
-    for (size_t i = 0; i < cw->n_batch; i++)
+    for (size_t i = 0; i < cw->n_batch; i++) {
+        drv_tref t;
+        drv_ctask *ct = s ? drv_coord_task_by_id(c, cw->batch[i].task_id, &t) : NULL;
+        if (ct && ct->task.attempts == cw->batch[i].attempt)
+            ct->sent = true;
         drv_msg_test_clear(&cw->batch[i]);
+    }
     cw->n_batch = 0;
 }
 

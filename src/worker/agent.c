@@ -220,7 +220,8 @@ struct drv_agent {
     double clock_offset;
     double lease_s;
     double last_tick;
-    bool fencing; /* fenced: this connection is being dropped, it takes nothing more */
+    double hello_wall; /* our clock when the hello was written */
+    bool fencing;      /* fenced: this connection is being dropped, it takes nothing more */
     frame_queue outq, sent;
     unsigned char *rx;
     size_t rx_len, rx_cap;
@@ -1038,7 +1039,10 @@ static void on_welcome(drv_agent *a, const drv_msg_welcome *w)
     a->hb_interval_s = w->heartbeat_interval_s;
     a->epoch = w->epoch;
     a->fencing = false;
-    a->clock_offset = w->server_time > 0 ? w->server_time - wall_now() : 0;
+    /* The coordinator's clock from when our hello left, not from when the welcome was
+     * read: a welcome read late (this process was stopped) must not make its assigns
+     * look fresh. The estimate runs ahead by the hello's trip: leases look shorter. */
+    a->clock_offset = w->server_time > 0 && a->hello_wall > 0 ? w->server_time - a->hello_wall : 0;
     a->last_tick = mono_now();
     uint64_t ms = (uint64_t)(w->heartbeat_interval_s * 1000.0 + 0.5);
     uv_timer_start(&a->hb_timer, on_hb_timer, ms ? ms : 1, ms ? ms : 1);
@@ -1417,6 +1421,7 @@ static int on_writeable(drv_agent *a, struct lws *wsi)
 {
     a->writable_requested = false;
     if (a->hello) {
+        a->hello_wall = wall_now(); /* the welcome's server_time comes after this */
         int n = lws_write(wsi, a->hello + LWS_PRE, a->hello_len, LWS_WRITE_TEXT);
         free(a->hello);
         a->hello = NULL;
