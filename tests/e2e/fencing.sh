@@ -17,6 +17,9 @@ grep -q '"count":1' <<<"$out" || fail "submit: $out"
 wait_until 5 workers_are 0 # lost, its assign given back
 start_worker other --slots 2
 wait_until 15 at_least 1 passed
+t=$(api GET /api/v1/tests/1 | head -n 1)
+grep -q '"attempt":1,"worker":"frozen"' <<<"$t" ||
+    fail "setup: the assign did not go to the frozen worker (machine too slow?): $t"
 kill -CONT "$frozen"
 # The resumed worker reconnects (fenced); give it the time to start the stale test.
 wait_until 15 grep -q "fenced" "$WORK/worker-frozen.log"
