@@ -833,12 +833,18 @@ static uint32_t drop_queue(drv_agent *a)
     return n;
 }
 
-/* Whether the loop stood still for longer than a lease (the process was stopped, or
- * blocked): the coordinator may have taken this worker for lost and placed its tests
- * elsewhere, so nothing received before may start. */
+/* Whether the heartbeat timer stood still so long (the process was stopped, or its loop
+ * blocked) that the coordinator may have missed heartbeats for its lease (its heartbeat
+ * timeout), taken this worker for lost and placed its tests elsewhere: then nothing
+ * received before may start. The timer runs every heartbeat interval, so a gap of the
+ * lease minus one interval is already too long (never less than 1.5 intervals: timer
+ * jitter is not a stall). */
 static bool stalled(const drv_agent *a)
 {
-    return a->lease_s > 0 && a->last_tick > 0 && mono_now() - a->last_tick > a->lease_s;
+    double limit = a->lease_s - a->hb_interval_s;
+    if (limit < 1.5 * a->hb_interval_s)
+        limit = 1.5 * a->hb_interval_s;
+    return a->lease_s > 0 && a->last_tick > 0 && mono_now() - a->last_tick > limit;
 }
 
 /* The worker was away (stalled, or an assign came after its lease): drop what it was
@@ -906,6 +912,14 @@ static drv_attempt_ref *held_refs(const drv_agent *a, bool outbox, size_t *count
 static void on_hb_timer(uv_timer_t *timer)
 {
     drv_agent *a = timer->data;
+    /* After a stop the timer may run before the socket and the children are read. */
+    if (a->welcomed && !a->fencing && stalled(a)) {
+        char why[128];
+        snprintf(why, sizeof why, "this worker did not run for %.1f s (lease %.1f s)",
+                 mono_now() - a->last_tick, a->lease_s);
+        fence(a, why);
+        return;
+    }
     a->last_tick = mono_now();
     if (!a->welcomed || a->hb_queued)
         return; /* one heartbeat waiting is enough */

@@ -142,6 +142,7 @@ class Chaos:
         args = [self.a.drover, "coordinator", "--listen", f"127.0.0.1:{self.port}",
                 "--db", self.db, "--port-file", port_file, "--client-token", CLIENT_TOKEN,
                 "--worker-token", WORKER_TOKEN, "--heartbeat-timeout", str(self.a.heartbeat_timeout),
+                "--heartbeat-interval", str(self.a.heartbeat_interval),
                 "--recovery-grace", "2"]
         out = open(os.path.join(self.dir, "coordinator.log"), "a")
         for _ in range(50):  # a port in TIME_WAIT or the old store lock may need a moment
@@ -457,7 +458,8 @@ def main():
     ap.add_argument("--workers", type=int, default=4, help="direct workers (one more is proxied)")
     ap.add_argument("--slots", type=int, default=3)
     ap.add_argument("--batch", type=int, default=50)
-    ap.add_argument("--heartbeat-timeout", type=float, default=1.0)
+    ap.add_argument("--heartbeat-timeout", type=float, default=1.5)
+    ap.add_argument("--heartbeat-interval", type=float, default=0.5)
     ap.add_argument("--worker-kills", type=int, default=12)
     ap.add_argument("--freezes", type=int, default=7)
     ap.add_argument("--coordinator-kills", type=int, default=3)
