@@ -40,6 +40,8 @@ void drv_cmd_coordinator_usage(FILE *out)
             "  --heartbeat-timeout S     a silent worker is lost after S seconds (default 3)\n"
             "  --recovery-grace S        after a restart, wait S seconds for workers to\n"
             "                            report what they still run (default 10)\n"
+            "  --forget-workers-after S|never   forget a lost or left worker S seconds\n"
+            "                            after it went (default 3600)\n"
             "  --probe-interval S|never  probe a quarantined worker every S seconds; a probe\n"
             "                            that passes clears the quarantine (default 30)\n"
             "  --probe-command PROGRAM   what the probe runs on the worker, without\n"
@@ -216,6 +218,11 @@ int drv_cmd_coordinator(int argc, char **argv)
             }
         } else if (strcmp(a, "--auth-timeout") == 0) {
             if (parse_seconds(a, v, &o.auth_timeout_s) < 0)
+                return DRV_EXIT_USAGE;
+        } else if (strcmp(a, "--forget-workers-after") == 0) {
+            if (strcmp(v, "never") == 0)
+                o.forget_workers_s = -1;
+            else if (parse_seconds(a, v, &o.forget_workers_s) < 0)
                 return DRV_EXIT_USAGE;
         } else if (strcmp(a, "--recovery-grace") == 0) {
             if (parse_seconds(a, v, &o.recovery_grace_s) < 0)

@@ -737,10 +737,11 @@ static json_t *worker_json(drv_coordinator *c, drv_wref w)
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(k->name));
     json_object_set_new(o, "connected", json_boolean(cw->session != NULL));
-    const char *health = cw->lost ? "lost" : drv_health_name(k->health);
+    const char *health = cw->left ? "left" : cw->lost ? "lost" : drv_health_name(k->health);
     json_object_set_new(o, "health", json_string(health));
     json_object_set_new(o, "health_reason",
-                        k->health_reason[0] && k->health != DRV_HEALTH_OK
+                        cw->lost ? json_string(cw->gone_reason)
+                        : k->health_reason[0] && k->health != DRV_HEALTH_OK
                             ? json_string(k->health_reason)
                             : json_null());
     json_object_set_new(o, "thermal", json_string(drv_thermal_state_name(k->thermal.state)));
@@ -856,13 +857,14 @@ json_t *drv_api_status_json(drv_coordinator *c, drv_error *err)
     drv_store_counts k;
     if (drv_store_count(c->store, &k, err) < 0)
         return NULL;
-    uint32_t connected = 0, lost = 0, quarantined = 0;
+    uint32_t connected = 0, lost = 0, left = 0, quarantined = 0;
     uint32_t n = drv_balancer_worker_count(c->bal);
     for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
         if (!c->workers[w].known)
             continue;
         connected += c->workers[w].session != NULL;
-        lost += c->workers[w].lost;
+        lost += c->workers[w].lost && !c->workers[w].left;
+        left += c->workers[w].left;
         quarantined += drv_balancer_worker(c->bal, w)->health == DRV_HEALTH_QUARANTINED;
     }
     json_t *o = json_object();
@@ -874,6 +876,7 @@ json_t *drv_api_status_json(drv_coordinator *c, drv_error *err)
     json_t *wk = json_object();
     json_object_set_new(wk, "connected", json_integer(connected));
     json_object_set_new(wk, "lost", json_integer(lost));
+    json_object_set_new(wk, "left", json_integer(left));
     json_object_set_new(wk, "quarantined", json_integer(quarantined));
     json_object_set_new(o, "workers", wk);
     json_object_set_new(o, "late_results", json_integer((json_int_t)c->late_results));

@@ -107,6 +107,10 @@ typedef struct drv_ctask {
     /* The current attempt is open (assigned or running, no result, not abandoned). The
      * store's guarded writes only queue with its writer running: this decides. */
     bool attempt_open;
+    /* Its assign went out to the worker (exec, issue 11): the test may have started
+     * there even before the worker's `started` arrives, so losing that worker charges
+     * one of max_retries (recovery.c). */
+    bool sent;
     /* The last DRV_LIVE_OUTPUT_MAX bytes the current attempt streamed (output frames),
      * shown by GET /api/v1/tests/ID while it runs; owned, NULL when none. Not stored:
      * the finished frame's tail is. */
@@ -126,11 +130,14 @@ typedef struct drv_cworker {
     uint32_t free_slots;
     bool known;
     bool lost;
-    bool parked;         /* we set it DRAINING because its connection dropped */
-    bool reconciling;    /* said hello; unconfirmed tests are settled at its next heartbeat */
-    bool welcome;        /* a welcome waits for the commit */
-    bool dirty;          /* on the coordinator's send list */
-    drv_msg_test *batch; /* tests placed this turn (borrowed strings), sent after commit */
+    bool left;             /* lost after it drained itself: it left (not a failure) */
+    double gone_at;        /* when it was lost or left */
+    char gone_reason[192]; /* why, for people ("no heartbeat for 3.1 s") */
+    bool parked;           /* we set it DRAINING because its connection dropped */
+    bool reconciling;      /* said hello; unconfirmed tests are settled at its next heartbeat */
+    bool welcome;          /* a welcome waits for the commit */
+    bool dirty;            /* on the coordinator's send list */
+    drv_msg_test *batch;   /* tests placed this turn (borrowed strings), sent after commit */
     size_t n_batch, cap_batch;
     drv_attempt_ref *cancels; /* attempts to cancel, sent after commit */
     size_t n_cancels, cap_cancels;
@@ -468,6 +475,9 @@ void drv_recovery_settle(drv_coordinator *c, drv_wref w, double now);
 /* Orphans whose grace is over are queued again. */
 void drv_recovery_expire(drv_coordinator *c, double now);
 /* w is lost (silent too long): its tests go back through the retry rule. */
+/* Forgets lost and left workers that hold nothing, forget_workers_s after they went
+ * (exec, issue 11). */
+void drv_recovery_forget_workers(drv_coordinator *c, double now);
 void drv_recovery_worker_lost(drv_coordinator *c, drv_wref w, double now, const char *why);
 
 #endif

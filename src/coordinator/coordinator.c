@@ -33,6 +33,7 @@ void drv_coordinator_options_default(drv_coordinator_options *o)
     o->heartbeat_timeout_s = 3.0;
     o->recovery_grace_s = 10.0;
     o->probe_interval_s = 30.0;
+    o->forget_workers_s = 3600.0;
     o->max_body = DRV_COORDINATOR_MAX_BODY;
     o->retention_days = 14.0;
 }
@@ -264,6 +265,7 @@ static void on_tick(uv_timer_t *timer)
     }
     if (c->orphans_left > 0)
         drv_recovery_expire(c, now);
+    drv_recovery_forget_workers(c, now);
     drv_health_tick(c, now);
     double feed_t0 = drv_coord_thread_cpu();
     drv_dashboard_tick(c, now);
@@ -358,6 +360,8 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
         c->opt.max_body = DRV_COORDINATOR_MAX_BODY;
     if (c->opt.probe_interval_s == 0)
         c->opt.probe_interval_s = 30.0;
+    if (c->opt.forget_workers_s == 0)
+        c->opt.forget_workers_s = 3600.0;
     c->db_path = drv_xstrdup(o->db_path && *o->db_path ? o->db_path : DRV_COORDINATOR_DEFAULT_DB);
     c->client_token = dup_or_null(o->client_token);
     c->worker_token = dup_or_null(o->worker_token);

@@ -84,6 +84,7 @@ static void begin_attempt(drv_coordinator *c, drv_tref t, drv_wref w, double now
 {
     drv_ctask *ct = &c->tasks[t];
     ct->task.attempts++;
+    ct->sent = false;
     ct->unconfirmed = false;
     ct->attempt_open = true;
     drv_dispatch_live_output(ct, NULL, 0); /* the last attempt's output is in the store */
@@ -182,6 +183,13 @@ void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_
     }
     char reason[512];
     budget_words(ct, d, reason, sizeof reason);
+    /* Whose fault: a test that could not start because of itself says why. */
+    size_t pre = strlen(DRV_SPAWN_FAILED_PREFIX);
+    if (res && res->output_tail && strncmp(res->output_tail, DRV_SPAWN_FAILED_PREFIX, pre) == 0) {
+        size_t off = strlen(reason);
+        snprintf(reason + off, sizeof reason - off, ": could not start: %.300s",
+                 res->output_tail + pre);
+    }
     if (d->reason == DRV_R_NO_ELIGIBLE_WORKER)
         drv_unmet_sentence((drv_unmet)d->unmet, &ct->task.req, d->unmet_tag, c->tags, reason,
                            sizeof reason);
@@ -270,8 +278,13 @@ static void flush_worker(drv_coordinator *c, drv_wref w)
     }
     /* Without a connection the tests stay assigned: a reconnect re-sends them, a loss
      * requeues them. */
-    for (size_t i = 0; i < cw->n_batch; i++)
+    for (size_t i = 0; i < cw->n_batch; i++) {
+        drv_tref t;
+        drv_ctask *ct = s ? drv_coord_task_by_id(c, cw->batch[i].task_id, &t) : NULL;
+        if (ct && ct->task.attempts == cw->batch[i].attempt)
+            ct->sent = true;
         drv_msg_test_clear(&cw->batch[i]);
+    }
     cw->n_batch = 0;
 }
 

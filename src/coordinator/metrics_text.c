@@ -136,8 +136,9 @@ void drv_metrics_text(drv_coordinator *c, drv_hsession *h)
     for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
         if (!c->workers[w].known)
             continue;
-        drv_health hl =
-            c->workers[w].lost ? DRV_HEALTH_LOST : drv_balancer_worker(c->bal, w)->health;
+        drv_health hl = c->workers[w].left   ? DRV_HEALTH_LEFT
+                        : c->workers[w].lost ? DRV_HEALTH_LOST
+                                             : drv_balancer_worker(c->bal, w)->health;
         by_health[hl < DRV_HEALTH_COUNT ? hl : DRV_HEALTH_LOST]++;
         connected += c->workers[w].session != NULL;
     }

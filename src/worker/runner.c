@@ -576,6 +576,14 @@ static int spawn_child(const char *file, char *const *args, char *const *env, co
     return rc;
 }
 
+/* Whether a spawn that failed with errno e failed because of what the test asked for
+ * (its program, its arguments, its directory) rather than the machine. */
+static bool test_fault(int e)
+{
+    return e == ENOENT || e == EACCES || e == ENOTDIR || e == ENOEXEC || e == ELOOP ||
+           e == ENAMETOOLONG || e == E2BIG || e == EISDIR || e == EPERM;
+}
+
 /* Checks what drv_runner_start() rejects outright. */
 static int check_spec(const drv_run_spec *spec, drv_error *err)
 {
@@ -694,12 +702,16 @@ int drv_runner_start(uv_loop_t *loop, const drv_run_spec *spec, drv_run **out, d
     int rc = -1;
     if (spec->cwd && stat(spec->cwd, &st) != 0) {
         infra_failure(r, "working directory %s: %s", spec->cwd, strerror(errno));
+        r->result.test_fault = true;
     } else if (spec->cwd && !S_ISDIR(st.st_mode)) {
         infra_failure(r, "working directory %s: not a directory", spec->cwd);
+        r->result.test_fault = true;
     } else {
         rc = start_child(r, args, env, spec->cwd);
-        if (rc != 0)
+        if (rc != 0) {
             infra_failure(r, "spawn %s: %s", args[0], uv_strerror(uv_translate_sys_error(rc)));
+            r->result.test_fault = test_fault(rc);
+        }
     }
     free(args);
     free(env);
