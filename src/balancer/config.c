@@ -474,11 +474,16 @@ void drv_balancer_config_default(drv_balancer_config *cfg)
     drv_balancer_settings *s = &cfg->settings;
     s->aging_interval_s = 6;
     s->length_aging = 4;
+    /* A worker holds about batch_target_s of predicted work beyond its free slots, at
+     * most this many: more is hoarding (tests a faster worker could have run). A
+     * benchmark of millisecond tests sets more (bench/e2e-balancer.json: 1024). */
     s->prefetch_max = 4;
     s->batch_target_s = 2;
     s->migration_cost_s = 1;
     s->steal_holdoff_s = 30;
-    s->unschedulable_grace_s = 0;
+    /* Workers join over time: a test nobody can run yet waits a little before it is
+     * called unschedulable. */
+    s->unschedulable_grace_s = 5;
     s->quarantine_after = 3;
     drv_thermal_config_default(&s->thermal);
 }

@@ -53,7 +53,7 @@ static void test_defaults(void **state)
     assert_true(s->batch_target_s == 2);
     assert_true(s->migration_cost_s == 1);
     assert_true(s->steal_holdoff_s == 30);
-    assert_true(s->unschedulable_grace_s == 0);
+    assert_true(s->unschedulable_grace_s == 5);
     assert_int_equal(s->quarantine_after, 3);
 
     drv_thermal_config th;
@@ -70,6 +70,24 @@ static void test_empty_object_gives_defaults(void **state)
     memset(&cfg, 0x5a, sizeof cfg);
     assert_int_equal(parse("  {}\n", &cfg, &err), 0);
     assert_memory_equal(&cfg, &def, sizeof cfg);
+}
+
+/* A file changes only the keys it sets: one setting, one thermal key, one family. */
+static void test_a_file_changes_only_its_keys(void **state)
+{
+    (void)state;
+    drv_balancer_config cfg, want;
+    drv_error err;
+    assert_int_equal(parse("{\"settings\": {\"aging_interval_s\": 2, \"thermal\": "
+                           "{\"cooldown_s\": 7}}}",
+                           &cfg, &err),
+                     0);
+    drv_balancer_config_default(&want);
+    want.settings.aging_interval_s = 2;
+    want.settings.thermal.cooldown_s = 7;
+    assert_memory_equal(&cfg, &want, sizeof cfg);
+    assert_int_equal(cfg.settings.prefetch_max, 4);       /* not 1024 or 0 */
+    assert_true(cfg.settings.unschedulable_grace_s == 5); /* not 0 */
 }
 
 /* ---- every scheduler type -------------------------------------------------------- */
@@ -613,6 +631,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_empty_object_gives_defaults),
+        cmocka_unit_test(test_a_file_changes_only_its_keys),
         cmocka_unit_test(test_every_type_parses),
         cmocka_unit_test(test_composite_weights_stored_as_given),
         cmocka_unit_test(test_policy_for_precedence),
