@@ -514,6 +514,70 @@ static void test_equal_priority_longest_predicted_first(void **state)
     fx_close(&f);
 }
 
+/* The analyzer's hardware preference is a soft preference: a vision test without
+ * requirements goes to the free GPU worker before the CPU box (same speed, same slots),
+ * and of six the GPU worker takes half (before: the first and 4 of 6 went to the CPU
+ * box; round robin still spreads them); a test without a model id still leaves the
+ * GPU worker alone; a faster CPU box still wins. Browser preference counts
+ * for web tests: a vit WebGPU test goes to the chromium worker before the firefox one. */
+static void test_analyzer_preference_is_soft(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f);
+    fx_start(&f);
+    drv_wref cpu = fx_cpu_worker(&f, "cpu", 4, 0);
+    drv_wref gpu = fx_worker(&f, "gpu", fx_gpu_caps(&f, 8, 1, 16, NULL), 4, 1, 0);
+    for (uint64_t id = 1; id <= 6; id++) {
+        fx_test s = {.id = id, .model_id = "google/vit-base-patch16-224"};
+        fx_submit_spec(&f, &s, 0);
+    }
+    drv_decision d[FX_MAX_DECISIONS];
+    assert_int_equal(fx_place(&f, 0, d), 6);
+    assert_int_equal(d[0].worker, gpu);
+    int on_gpu = 0;
+    for (int k = 0; k < 6; k++)
+        on_gpu += d[k].worker == gpu;
+    assert_int_equal(on_gpu, 3);
+    fx_close(&f);
+
+    /* No model id: family unknown, no preference: the plain worker first. */
+    fx_open(&f);
+    fx_start(&f);
+    cpu = fx_cpu_worker(&f, "cpu", 4, 0);
+    gpu = fx_worker(&f, "gpu", fx_gpu_caps(&f, 8, 1, 16, NULL), 4, 1, 0);
+    fx_submit(&f, 1, 0);
+    assert_int_equal(fx_place(&f, 0, d), 1);
+    assert_int_equal(d[0].worker, cpu);
+    fx_close(&f);
+
+    /* A CPU box twice as fast still wins: the preference is a bonus, not a rule. */
+    fx_open(&f);
+    fx_start(&f);
+    cpu = fx_worker(&f, "fast-cpu", fx_cpu_caps(&f, 8, 32, NULL), 4, 2.0f, 0);
+    gpu = fx_worker(&f, "gpu", fx_gpu_caps(&f, 8, 1, 16, NULL), 4, 1, 0);
+    fx_test v = {.id = 1, .model_id = "google/vit-base-patch16-224"};
+    fx_submit_spec(&f, &v, 0);
+    assert_int_equal(fx_place(&f, 0, d), 1);
+    assert_int_equal(d[0].worker, cpu);
+    fx_close(&f);
+
+    /* Browser: vit prefers chromium for WebGPU. */
+    fx_open(&f);
+    fx_start(&f);
+    drv_wref fox = fx_worker(&f, "fox", fx_cpu_caps(&f, 8, 32, "webgpu,firefox"), 4, 1, 0);
+    drv_wref chr = fx_worker(&f, "chr", fx_cpu_caps(&f, 8, 32, "webgpu,chromium"), 4, 1, 0);
+    drv_requirements web = fx_req(&f, "webgpu", NULL, NULL);
+    fx_test wt = {.id = 1, .model_id = "google/vit-base-patch16-224", .req = &web};
+    fx_submit_spec(&f, &wt, 0);
+    fx_test wa = {.id = 2, .model_id = "openai/whisper-tiny", .req = &web}; /* firefox */
+    fx_submit_spec(&f, &wa, 0);
+    assert_int_equal(fx_place(&f, 0, d), 2);
+    assert_int_equal(d[0].task_id == 1 ? d[0].worker : d[1].worker, chr);
+    assert_int_equal(d[0].task_id == 2 ? d[0].worker : d[1].worker, fox);
+    fx_close(&f);
+}
+
 /* Aging at 0.05 s on a real epoch clock: a test that waited 1 s (20 aging levels)
  * goes before a newer one 10 priority levels higher; one that waited 0.25 s (5
  * levels) does not. Before keys were counted from the queue's base, every test had the
@@ -1380,6 +1444,7 @@ int main(void)
         cmocka_unit_test(test_explain_busy_backpressure_warming_overload),
         cmocka_unit_test(test_warming_worker_ramps_up),
         cmocka_unit_test(test_aging_works_at_50_ms_with_an_epoch_clock),
+        cmocka_unit_test(test_analyzer_preference_is_soft),
         cmocka_unit_test(test_equal_priority_longest_predicted_first),
         cmocka_unit_test(test_long_test_goes_ahead_of_short_slightly_urgent_ones),
         cmocka_unit_test(test_overloaded_worker_gets_nothing_until_cleared),
