@@ -236,6 +236,21 @@ static void test_backend_rank(void **state)
     assert_int_equal(drv_analyzer_backend_rank(idefics, DRV_TAG_CPU), DRV_FAMILY_BACKENDS_MAX);
 }
 
+/* What a test is handed as DROVER_BATCH_SIZE: its own, else its family's for the
+ * worker, else nothing. */
+static void test_test_batch_size(void **state)
+{
+    (void)state;
+    int vit = drv_family_lookup("vit");
+    assert_int_equal(drv_analyzer_test_batch_size(0, vit, 16384), 32);
+    assert_int_equal(drv_analyzer_test_batch_size(0, vit, 0), 8); /* CPU only: a quarter */
+    assert_int_equal(drv_analyzer_test_batch_size(3, vit, 16384), 3);
+    assert_int_equal(drv_analyzer_test_batch_size(5, DRV_FAMILY_UNKNOWN, 0), 5);
+    assert_int_equal(drv_analyzer_test_batch_size(0, DRV_FAMILY_UNKNOWN, 16384), 0);
+    assert_int_equal(drv_analyzer_test_batch_size(0, 12345, 16384), 0);
+    assert_int_equal(drv_analyzer_test_batch_size(0, drv_family_lookup("sdxl"), 32768), 2);
+}
+
 static void test_batch_size_scaling(void **state)
 {
     (void)state;
@@ -289,7 +304,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_family_of_model_ids), cmocka_unit_test(test_table_integrity),
         cmocka_unit_test(test_preferences),         cmocka_unit_test(test_backend_rank),
-        cmocka_unit_test(test_batch_size_scaling),  cmocka_unit_test(test_estimates),
+        cmocka_unit_test(test_batch_size_scaling),  cmocka_unit_test(test_test_batch_size),
+        cmocka_unit_test(test_estimates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
