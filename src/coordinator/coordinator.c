@@ -22,13 +22,8 @@
 void drv_coordinator_options_default(drv_coordinator_options *o)
 {
     memset(o, 0, sizeof *o);
+    /* The balancer's defaults, the same with or without a config file (config.c). */
     drv_balancer_config_default(&o->balancer);
-    /* Workers join over time: a test nobody can run yet waits a little before it is
-     * called unschedulable (a config file may set another grace). */
-    o->balancer.settings.unschedulable_grace_s = 5.0;
-    /* A worker holds about batch_target_s of predicted work beyond its free slots, so it
-     * never waits for a round trip: for tests of a few milliseconds that is hundreds. */
-    o->balancer.settings.prefetch_max = 1024;
     o->heartbeat_interval_s = 1.0;
     o->heartbeat_timeout_s = 3.0;
     o->recovery_grace_s = 10.0;

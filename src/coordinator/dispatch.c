@@ -16,6 +16,20 @@ static const char *worker_name(drv_coordinator *c, drv_wref w)
     return w == DRV_REF_NONE ? NULL : drv_balancer_worker(c->bal, w)->name;
 }
 
+/* Appends "KEY=value" to the test's environment unless the test sets KEY itself. */
+static void env_default(drv_msg_test *m, const char *key, const char *value)
+{
+    size_t n = drv_strv_len(m->env), klen = strlen(key);
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(m->env[i], key, klen) == 0 && m->env[i][klen] == '=')
+            return;
+    m->env = drv_xrealloc(m->env, (n + 2) * sizeof *m->env);
+    size_t len = klen + 1 + strlen(value) + 1;
+    m->env[n] = drv_xmalloc(len); /* owned by the message, freed with it */
+    snprintf(m->env[n], len, "%s=%s", key, value);
+    m->env[n + 1] = NULL;
+}
+
 void drv_dispatch_queue_assign(drv_coordinator *c, drv_wref w, drv_tref t)
 {
     drv_cworker *cw = &c->workers[w];
@@ -24,7 +38,17 @@ void drv_dispatch_queue_assign(drv_coordinator *c, drv_wref w, drv_tref t)
         cw->batch = drv_xrealloc(cw->batch, cw->cap_batch * sizeof *cw->batch);
     }
     const drv_task *task = &c->tasks[t].task;
-    drv_msg_test_from_task(&cw->batch[cw->n_batch++], task, task->attempts, 0);
+    drv_msg_test *m = &cw->batch[cw->n_batch++];
+    drv_msg_test_from_task(m, task, task->attempts, 0);
+    /* The analyzer's batch size for this worker's GPUs (or the test's own): the test
+     * reads DROVER_BATCH_SIZE (docs/protocol.md). */
+    uint32_t batch = drv_analyzer_test_batch_size(
+        task->batch_size, task->family, drv_balancer_worker(c->bal, w)->caps.gpu_memory_mb);
+    if (batch) {
+        char text[16];
+        snprintf(text, sizeof text, "%u", batch);
+        env_default(m, "DROVER_BATCH_SIZE", text);
+    }
     drv_coord_mark_send(c, w);
 }
 
