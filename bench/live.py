@@ -37,10 +37,10 @@ SCENARIOS = {
     "late": dict(fleet=[(1, 2, 1.0, 0.0), (1, 2, 1.0, 3.0)], runs=1,
                  what="2-slot worker + one joining 3 s after the submission", bar=1.2,
                  bar_what="ideal"),
-    "restart": dict(fleet=MIXED, runs=2, restart=True,
+    "restart": dict(fleet=MIXED, runs=2, restart=True, sim_note="sim: no restart",
                     what="mixed fleet, coordinator restarted between the runs, run 2", bar=1.15,
                     bar_what="bound"),
-    "stragglers": dict(fleet=MIXED, runs=2, hang=(3, 10.0),
+    "stragglers": dict(fleet=MIXED, runs=2, hang=(3, 10.0), sim_note="sim: no hangs",
                        what="mixed fleet, run 2: the first 3 tests on one fast worker hang 10 s",
                        bar=1.2, bar_what="bound without the hangs"),
 }
@@ -336,7 +336,8 @@ def main():
             qtxt = f"{queue:6.1f}s {queue / bound:6.3f}" if queue is not None else f"{'-':>7} {'-':>6}"
             print(f"{name:<11} {mk:6.1f}s {bound:6.1f}s {ratio:6.3f} {qtxt} {sim[-1]:6.1f}s "
                   f"{sim[-1] / mk:8.3f} {moves:5d}  <= {sc['bar']:g} x {sc['bar_what']}"
-                  f"{' and < queue' if sc.get('beat_queue') else ''}: {'ok' if ok else 'MISSED'}",
+                  f"{' and < queue' if sc.get('beat_queue') else ''}: {'ok' if ok else 'MISSED'}"
+                  + (f" ({sc['sim_note']})" if sc.get("sim_note") else ""),
                   flush=True)
             if len(live) > 1:
                 print(f"{'':<11} run 1 {live[0][0]:.1f}s ({live[0][0] / bound:.3f} x bound), "
