@@ -199,11 +199,18 @@ class Live:
         on = {}
         for t in rows:
             on[t["worker"]] = on.get(t["worker"], 0) + 1
+        # What a test cost beyond its sleep (process start, awk, reporting), by the
+        # worker's own measure: what the simulator does not model.
+        slow = {w[0]: w[3] for w in workers_of(self.sc["fleet"])}
+        base = {t["name"]: float(t["argv"][1]) for t in tests}
+        over = [t["duration_s"] - base[t["name"]] * slow[t["worker"]] for t in rows
+                if t["worker"] in slow and t.get("duration_s") is not None]
+        self.overhead_ms = 1000 * sum(over) / len(over) if over else 0
         moves = 0
         for line in self.api("GET", "/metrics").splitlines():
             if line.startswith("drover_moves_total "):
                 moves = int(float(line.split()[1]))
-        return makespan, moves, on
+        return makespan, moves, on, self.overhead_ms
 
 
 def run_live(drover, work, config, sc, tests):
@@ -275,7 +282,16 @@ def run_queue(sc, durations, work):
     return last[0]
 
 
-def run_sim(drover, work, config, sc, names, durations):
+def process_cost(n=20):
+    """Mean wall time of `live_task.sh 0` on this machine now: what a test costs beyond
+    its sleep (shell, awk, sleep's own start), given to the simulator as --test-overhead."""
+    t0 = time.monotonic()
+    for _ in range(n):
+        subprocess.run([HELPER, "0"], check=True)
+    return (time.monotonic() - t0) / n
+
+
+def run_sim(drover, work, config, sc, names, durations, overhead_s):
     path = os.path.join(work, "durations.json")
     with open(path, "w") as f:
         json.dump(dict(zip(names, durations)), f)
@@ -283,7 +299,7 @@ def run_sim(drover, work, config, sc, names, durations):
                      for c, s, slow, j in sc["fleet"])
     cmd = [drover, "sim", "--durations", path, "--fleet", fleet, "--policies", "composite",
            "--scenario", "second_run" if sc["runs"] == 2 else "burst", "--spread", "0",
-           "--rebalance", "1", "--no-timing", "--json"]
+           "--rebalance", "1", "--no-timing", "--json", "--test-overhead", f"{overhead_s:.4f}"]
     if config:
         cmd += ["--config", config]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -329,8 +345,12 @@ def main():
             log(f"bench/live: {name}: {sc['what']}")
             live = run_live(args.drover, sdir, config, sc, tests)
             queue = None if args.no_queue else run_queue(sc, durations, sdir)
-            sim = run_sim(args.drover, sdir, config, sc, names, durations)
-            mk, moves, on = live[-1]
+            # The simulator is told what a test costs beyond its sleep on this machine:
+            # as the workers measured it in run 1 when there is one, else what a process
+            # of the helper costs here (measured now).
+            cost = live[0][3] / 1000 if len(live) > 1 else process_cost()
+            sim = run_sim(args.drover, sdir, config, sc, names, durations, cost)
+            mk, moves, on, over_ms = live[-1]
             ratio = mk / bound
             ok = ratio <= sc["bar"] and (not sc.get("beat_queue") or queue is None or mk < queue)
             qtxt = f"{queue:6.1f}s {queue / bound:6.3f}" if queue is not None else f"{'-':>7} {'-':>6}"
@@ -339,10 +359,12 @@ def main():
                   f"{' and < queue' if sc.get('beat_queue') else ''}: {'ok' if ok else 'MISSED'}"
                   + (f" ({sc['sim_note']})" if sc.get("sim_note") else ""),
                   flush=True)
-            if len(live) > 1:
-                print(f"{'':<11} run 1 {live[0][0]:.1f}s ({live[0][0] / bound:.3f} x bound), "
-                      f"sim run 1 {sim[0]:.1f}s; tests per worker in the last run: "
-                      + ", ".join(f"{w} {n}" for w, n in sorted(on.items())), flush=True)
+            first = (f"run 1 {live[0][0]:.1f}s ({live[0][0] / bound:.3f} x bound), "
+                     f"sim run 1 {sim[0]:.1f}s; " if len(live) > 1 else "")
+            print(f"{'':<11} {first}per test {over_ms:.0f} ms beyond its sleep; the sim's "
+                  f"--test-overhead {1000 * cost:.0f} ms; tests per worker "
+                  "in the last run: " + ", ".join(f"{w} {n}" for w, n in sorted(on.items())),
+                  flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
