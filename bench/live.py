@@ -282,15 +282,6 @@ def run_queue(sc, durations, work):
     return last[0]
 
 
-def process_cost(n=20):
-    """Mean wall time of `live_task.sh 0` on this machine now: what a test costs beyond
-    its sleep (shell, awk, sleep's own start), given to the simulator as --test-overhead."""
-    t0 = time.monotonic()
-    for _ in range(n):
-        subprocess.run([HELPER, "0"], check=True)
-    return (time.monotonic() - t0) / n
-
-
 def run_sim(drover, work, config, sc, names, durations, overhead_s):
     path = os.path.join(work, "durations.json")
     with open(path, "w") as f:
@@ -345,10 +336,11 @@ def main():
             log(f"bench/live: {name}: {sc['what']}")
             live = run_live(args.drover, sdir, config, sc, tests)
             queue = None if args.no_queue else run_queue(sc, durations, sdir)
-            # The simulator is told what a test costs beyond its sleep on this machine:
-            # as the workers measured it in run 1 when there is one, else what a process
-            # of the helper costs here (measured now).
-            cost = live[0][3] / 1000 if len(live) > 1 else process_cost()
+            # The simulator is told what a test costs beyond its sleep on this machine, as
+            # the workers measured it in the run compared (in run 1 with hangs, which
+            # would count as cost): on a shared machine process starts take 5 to 40 ms
+            # with the neighbours' load, and sim against live should compare scheduling.
+            cost = live[0 if sc.get("hang") else -1][3] / 1000
             sim = run_sim(args.drover, sdir, config, sc, names, durations, cost)
             mk, moves, on, over_ms = live[-1]
             ratio = mk / bound
