@@ -27,7 +27,8 @@
  *         exit_code, signal, duration_s, reason)
  *   attempts(task_id, attempt, worker, state, assigned_at, started_at, finished_at,
  *         exit_code, signal, timed_out, infra_failure, duration_s, peak_memory_kb,
- *         output_tail; PRIMARY KEY (task_id, attempt), WITHOUT ROWID)
+ *         output_tail, reason (version 6: why it was abandoned when the balancer moved
+ *         the test); PRIMARY KEY (task_id, attempt), WITHOUT ROWID)
  *   workers(name PRIMARY KEY, capabilities, slots, labels, health, health_reason,
  *         first_seen, last_seen)
  *   events(id, t, kind, task_id, worker, message)
@@ -117,7 +118,7 @@
 #include "core/task.h"
 #include "core/worker.h"
 
-#define DRV_STORE_SCHEMA_VERSION 5
+#define DRV_STORE_SCHEMA_VERSION 6
 
 typedef struct drv_store drv_store;
 
@@ -261,6 +262,10 @@ int drv_store_attempt_started(drv_store *s, uint64_t task_id, uint32_t attempt, 
  * Returns 1 when abandoned now, 0 when it was already finished or abandoned, -1 with
  * err filled when there is no such attempt or SQLite fails. */
 int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, drv_error *err);
+/* drv_store_attempt_abandon() with the reason it was given up, kept on the attempt (bal:
+ * "stolen" or "rebalanced" when the balancer moved the test to another worker). */
+int drv_store_attempt_abandon_why(drv_store *s, uint64_t task_id, uint32_t attempt,
+                                  const char *reason, drv_error *err);
 
 /* What a worker reported for one attempt. */
 typedef struct drv_store_result {
@@ -394,6 +399,7 @@ typedef struct drv_store_attempt {
     double duration_s;
     uint64_t peak_memory_kb;
     char *output_tail; /* NULL: none */
+    char *reason;      /* why it was abandoned when that was kept ("stolen"); NULL: none */
 } drv_store_attempt;
 
 /* A task with everything the store knows of it. Owned by the caller: release with

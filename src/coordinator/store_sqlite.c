@@ -99,6 +99,11 @@
     "  var REAL NOT NULL,"                                                                         \
     "  n INTEGER NOT NULL);"
 
+/* bal: why an attempt was abandoned, when that is more than "its worker is gone" (the
+ * balancer moved the test: "stolen", "rebalanced"). Added by ALTER in the fresh schema
+ * too: ATTEMPTS_TABLE also builds version 2's table, which a migration copies into. */
+#define ATTEMPTS_REASON "ALTER TABLE attempts ADD COLUMN reason TEXT;"
+
 /* The current schema, for a new file. */
 static const char schema[] = "CREATE TABLE runs ("
                              "  id INTEGER PRIMARY KEY,"
@@ -127,7 +132,7 @@ static const char schema[] = "CREATE TABLE runs ("
     "  t REAL NOT NULL,"
     "  name TEXT NOT NULL,"
     "  value REAL NOT NULL);"
-    "CREATE INDEX metrics_name_t ON metrics(name, t);" LEARNED_TABLE;
+    "CREATE INDEX metrics_name_t ON metrics(name, t);" LEARNED_TABLE ATTEMPTS_REASON;
 
 /* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
  * that opens it. A new file gets `schema` at once instead. */
@@ -159,6 +164,8 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
     " AND (a.state = 'assigned' OR a.state = 'running'));",
     /* 4 -> 5: tasks_run on run_id alone, no counting trigger (TASKS_ATTEMPTS_EXTRAS). */
     TASKS_ATTEMPTS_EXTRAS,
+    /* 5 -> 6 (bal): attempts.reason, why an attempt was abandoned (a move's reason). */
+    ATTEMPTS_REASON,
 };
 
 /* ---- the statement cache ---- */
@@ -188,6 +195,9 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_ATTEMPT_ABANDON] = "UPDATE attempts SET state = 'abandoned'"
                            " WHERE task_id = ?1 AND attempt = ?2"
                            " AND (state = 'assigned' OR state = 'running')",
+    [ST_ATTEMPT_ABANDON_WHY] = "UPDATE attempts SET state = 'abandoned', reason = ?3"
+                               " WHERE task_id = ?1 AND attempt = ?2"
+                               " AND (state = 'assigned' OR state = 'running')",
     [ST_ATTEMPT_FINISH] =
         "UPDATE attempts SET state = 'finished', finished_at = ?3, exit_code = ?4, signal = ?5,"
         " timed_out = ?6, infra_failure = ?7, duration_s = ?8, peak_memory_kb = ?9,"
@@ -214,7 +224,7 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
         "SELECT " DRV_STORE_TASK_COLS " FROM" DRV_STORE_TASKS_JOIN " WHERE tasks.id = ?1",
     [ST_ATTEMPTS_OF] = "SELECT attempt, worker, state, assigned_at, started_at, finished_at,"
                        " exit_code, signal, timed_out, infra_failure, duration_s,"
-                       " peak_memory_kb, output_tail FROM attempts WHERE task_id = ?1"
+                       " peak_memory_kb, output_tail, reason FROM attempts WHERE task_id = ?1"
                        " ORDER BY attempt",
     [ST_COUNT_ALL] = "SELECT " DRV_STORE_COUNTED_STATE ", count(*) FROM tasks GROUP BY 1",
     [ST_RUN_GET] = "SELECT name, created_at, submitted FROM runs WHERE id = ?1",
@@ -1254,18 +1264,27 @@ int drv_store_attempt_started(drv_store *s, uint64_t task_id, uint32_t attempt, 
     return rc;
 }
 
-/* Gives up an open attempt: one guarded UPDATE. */
-int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, drv_error *err)
+/* Gives up an open attempt: one guarded UPDATE (keeping the reason when given). */
+int drv_store_attempt_abandon_why(drv_store *s, uint64_t task_id, uint32_t attempt,
+                                  const char *reason, drv_error *err)
 {
-    drv_store_rec_begin(s, ST_ATTEMPT_ABANDON, "cannot abandon an attempt");
+    drv_store_rec_begin(s, reason ? ST_ATTEMPT_ABANDON_WHY : ST_ATTEMPT_ABANDON,
+                        "cannot abandon an attempt");
     drv_store_rec_int(s, (int64_t)task_id);
     drv_store_rec_int(s, attempt);
+    if (reason)
+        drv_store_rec_text(s, reason);
     if (drv_store_rec_end(s, err) != SQLITE_DONE)
         return -1;
     int rc = guarded_outcome(s, task_id, attempt, OPEN_ATTEMPT, err);
     if (rc == 1)
         drv_store_live_attempt(s, (int64_t)task_id, DRV_STORE_OPEN_NONE, DRV_STORE_OPEN_ANY);
     return rc;
+}
+
+int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, drv_error *err)
+{
+    return drv_store_attempt_abandon_why(s, task_id, attempt, NULL, err);
 }
 
 /* Records a result if the attempt is open; see store.h for 1/0/-1. One result per test
