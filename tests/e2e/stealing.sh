@@ -28,9 +28,10 @@ stolen=0
 for id in $(grep -o '"id":[0-9]*' <<<"$rows" | cut -d: -f2); do
     t=$(api GET "/api/v1/tests/$id" | head -n 1)
     if grep -q '"reason":"stolen"' <<<"$t"; then
-        grep -q '"state":"abandoned","assigned_at":[0-9.e+]*,"started_at":null' <<<"$t" ||
-            grep -q '"worker":"holder","state":"abandoned"' <<<"$t" ||
+        grep -q '"worker":"holder","state":"abandoned"' <<<"$t" ||
             fail "a stolen attempt is not the holder's abandoned one: $t"
+        grep -q '"worker":"thief","state":"finished"' <<<"$t" ||
+            fail "a stolen test did not finish on the thief: $t"
         stolen=$((stolen + 1))
     fi
 done
