@@ -395,6 +395,7 @@ static json_t *attempt_json(const drv_store_attempt *a)
     json_object_set_new(o, "output_tail",
                         a->output_tail ? drv_json_text(a->output_tail, strlen(a->output_tail))
                                        : json_null());
+    json_object_set_new(o, "reason", str_or_null(a->reason));
     return o;
 }
 

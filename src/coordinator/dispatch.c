@@ -121,13 +121,14 @@ static void begin_attempt(drv_coordinator *c, drv_tref t, drv_wref w, double now
     drv_dispatch_queue_assign(c, w, t);
 }
 
-/* Gives up t's current attempt on worker from (cancelling it there if it is connected). */
-static void abandon_attempt(drv_coordinator *c, drv_ctask *ct, drv_wref from)
+/* Gives up t's current attempt on worker from (cancelling it there if it is connected),
+ * keeping why on the attempt when `why` is not NULL. */
+static void abandon_attempt_why(drv_coordinator *c, drv_ctask *ct, drv_wref from, const char *why)
 {
     if (ct->task.attempts == 0 || !ct->attempt_open)
         return; /* none, or it has its result */
     drv_error err;
-    if (drv_store_attempt_abandon(c->store, ct->task.id, ct->task.attempts, &err) < 0)
+    if (drv_store_attempt_abandon_why(c->store, ct->task.id, ct->task.attempts, why, &err) < 0)
         drv_coord_fatal(c, &err);
     ct->attempt_open = false;
     if (from != DRV_REF_NONE)
@@ -164,6 +165,11 @@ static void budget_words(drv_ctask *ct, const drv_decision *d, char *buf, size_t
     }
 }
 
+static void abandon_attempt(drv_coordinator *c, drv_ctask *ct, drv_wref from)
+{
+    abandon_attempt_why(c, ct, from, NULL);
+}
+
 void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_store_result *res)
 {
     if (d->task >= c->cap_tasks || !c->tasks[d->task].live)
@@ -186,7 +192,7 @@ void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_
         if (drv_store_event_append(c->store, now, "test_moved", ct->task.id,
                                    worker_name(c, d->worker), msg, &err) < 0)
             drv_coord_fatal(c, &err);
-        abandon_attempt(c, ct, d->from_worker);
+        abandon_attempt_why(c, ct, d->from_worker, drv_reason_name(d->reason));
         begin_attempt(c, d->task, d->worker, now);
         return;
     }

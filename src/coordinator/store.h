@@ -28,7 +28,8 @@
          run_alone, skip_exit_code, disabled)   the last six since version 6 (suite)
  *   attempts(task_id, attempt, worker, state, assigned_at, started_at, finished_at,
  *         exit_code, signal, timed_out, infra_failure, duration_s, peak_memory_kb,
- *         output_tail; PRIMARY KEY (task_id, attempt), WITHOUT ROWID)
+ *         output_tail, reason (version 6: why it was abandoned when the balancer moved
+ *         the test); PRIMARY KEY (task_id, attempt), WITHOUT ROWID)
  *   workers(name PRIMARY KEY, capabilities, slots, labels, health, health_reason,
  *         first_seen, last_seen)
  *   events(id, t, kind, task_id, worker, message)
@@ -274,6 +275,10 @@ int drv_store_attempt_started(drv_store *s, uint64_t task_id, uint32_t attempt, 
  * Returns 1 when abandoned now, 0 when it was already finished or abandoned, -1 with
  * err filled when there is no such attempt or SQLite fails. */
 int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, drv_error *err);
+/* drv_store_attempt_abandon() with the reason it was given up, kept on the attempt (bal:
+ * "stolen" or "rebalanced" when the balancer moved the test to another worker). */
+int drv_store_attempt_abandon_why(drv_store *s, uint64_t task_id, uint32_t attempt,
+                                  const char *reason, drv_error *err);
 
 /* exec (issue 11): a coordinator start. Stores epoch = the last one + 1 (1 for a new
  * file) in the open write transaction (committed by the next drv_store_commit()) and
@@ -445,6 +450,7 @@ typedef struct drv_store_attempt {
     double duration_s;
     uint64_t peak_memory_kb;
     char *output_tail; /* NULL: none */
+    char *reason;      /* why it was abandoned when that was kept ("stolen"); NULL: none */
 } drv_store_attempt;
 
 /* A task with everything the store knows of it. Owned by the caller: release with

@@ -147,6 +147,11 @@
     "  value REAL NOT NULL,"                                                                       \
     "  PRIMARY KEY (series, res, t)) WITHOUT ROWID;"
 
+/* bal (issue 10): why an attempt was abandoned, when that is more than "its worker is gone" (the
+ * balancer moved the test: "stolen", "rebalanced"). Added by ALTER in the fresh schema
+ * too: ATTEMPTS_TABLE also builds version 2's table, which a migration copies into. */
+#define ATTEMPTS_REASON "ALTER TABLE attempts ADD COLUMN reason TEXT;"
+
 /* The current schema, for a new file. */
 static const char schema[] =
     "CREATE TABLE runs ("
@@ -172,7 +177,7 @@ static const char schema[] =
     "  worker TEXT,"
     "  message TEXT);"
     "CREATE INDEX events_t ON events(t);" LEARNED_TABLE EPOCHS_TABLE LEARNED_FLEET_TABLE
-        SAMPLES_TABLES;
+        SAMPLES_TABLES ATTEMPTS_REASON;
 
 /* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
  * that opens it. A new file gets `schema` at once instead. */
@@ -210,7 +215,8 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
      * in place, so tasks and attempts are rebuilt as 1 -> 2 does. (exec): the
      * coordinator's epochs. (spec, issue 10): what the balancer learned of its fleet.
      * (mon, issue 12): the metrics history at three resolutions replaces the metrics
-     * table (7 series every 5 s that nothing read). */
+     * table (7 series every 5 s that nothing read). (bal, issue 10): attempts.reason,
+     * why an attempt was abandoned (a move's reason). */
     "UPDATE tasks SET retry_on_failure = max_retries WHERE retry_on_failure <> 0;" TASKS_TABLE_V6(
         "tasks_v6", "runs")
         ATTEMPTS_TABLE(
@@ -223,7 +229,7 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
                         "ALTER TABLE attempts_v6 RENAME TO attempts;" TASKS_ATTEMPTS_EXTRAS
                             EPOCHS_TABLE LEARNED_FLEET_TABLE
                         "DROP INDEX IF EXISTS metrics_name_t; DROP TABLE IF EXISTS "
-                        "metrics;" SAMPLES_TABLES,
+                        "metrics;" SAMPLES_TABLES ATTEMPTS_REASON,
 };
 
 /* ---- the statement cache ---- */
@@ -254,6 +260,9 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_ATTEMPT_ABANDON] = "UPDATE attempts SET state = 'abandoned'"
                            " WHERE task_id = ?1 AND attempt = ?2"
                            " AND (state = 'assigned' OR state = 'running')",
+    [ST_ATTEMPT_ABANDON_WHY] = "UPDATE attempts SET state = 'abandoned', reason = ?3"
+                               " WHERE task_id = ?1 AND attempt = ?2"
+                               " AND (state = 'assigned' OR state = 'running')",
     [ST_ATTEMPT_FINISH] =
         "UPDATE attempts SET state = 'finished', finished_at = ?3, exit_code = ?4, signal = ?5,"
         " timed_out = ?6, infra_failure = ?7, duration_s = ?8, peak_memory_kb = ?9,"
@@ -297,7 +306,7 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
         "SELECT " DRV_STORE_TASK_COLS " FROM" DRV_STORE_TASKS_JOIN " WHERE tasks.id = ?1",
     [ST_ATTEMPTS_OF] = "SELECT attempt, worker, state, assigned_at, started_at, finished_at,"
                        " exit_code, signal, timed_out, infra_failure, duration_s,"
-                       " peak_memory_kb, output_tail FROM attempts WHERE task_id = ?1"
+                       " peak_memory_kb, output_tail, reason FROM attempts WHERE task_id = ?1"
                        " ORDER BY attempt",
     [ST_COUNT_ALL] = "SELECT " DRV_STORE_COUNTED_STATE ", count(*) FROM tasks GROUP BY 1",
     [ST_RUN_GET] = "SELECT name, created_at, submitted FROM runs WHERE id = ?1",
@@ -1383,18 +1392,27 @@ int drv_store_attempt_started(drv_store *s, uint64_t task_id, uint32_t attempt, 
     return rc;
 }
 
-/* Gives up an open attempt: one guarded UPDATE. */
-int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, drv_error *err)
+/* Gives up an open attempt: one guarded UPDATE (keeping the reason when given). */
+int drv_store_attempt_abandon_why(drv_store *s, uint64_t task_id, uint32_t attempt,
+                                  const char *reason, drv_error *err)
 {
-    drv_store_rec_begin(s, ST_ATTEMPT_ABANDON, "cannot abandon an attempt");
+    drv_store_rec_begin(s, reason ? ST_ATTEMPT_ABANDON_WHY : ST_ATTEMPT_ABANDON,
+                        "cannot abandon an attempt");
     drv_store_rec_int(s, (int64_t)task_id);
     drv_store_rec_int(s, attempt);
+    if (reason)
+        drv_store_rec_text(s, reason);
     if (drv_store_rec_end(s, err) != SQLITE_DONE)
         return -1;
     int rc = guarded_outcome(s, task_id, attempt, OPEN_ATTEMPT, err);
     if (rc == 1)
         drv_store_live_attempt(s, (int64_t)task_id, DRV_STORE_OPEN_NONE, DRV_STORE_OPEN_ANY);
     return rc;
+}
+
+int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, drv_error *err)
+{
+    return drv_store_attempt_abandon_why(s, task_id, attempt, NULL, err);
 }
 
 /* Records a result if the attempt is open; see store.h for 1/0/-1. One result per test

@@ -29,6 +29,7 @@ typedef enum drv_store_stmt_id {
     ST_ATTEMPT_STATE,
     ST_ATTEMPT_STARTED,
     ST_ATTEMPT_ABANDON,
+    ST_ATTEMPT_ABANDON_WHY, /* bal; writes come before ST_LEARNED_SAVE (drv_store_stmt) */
     ST_ATTEMPT_FINISH,
     ST_WORKER_UPSERT,
     ST_WORKER_HEALTH,
