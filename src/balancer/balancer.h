@@ -181,6 +181,32 @@ size_t drv_balancer_rebalance(drv_balancer *b, double now, drv_decision *out, si
  * and predicted durations (short tests in bigger batches). 0 when it takes nothing. */
 uint32_t drv_balancer_batch_size(const drv_balancer *b, drv_wref w, double now);
 
+/* ---- stragglers (speculative re-execution) ---- */
+
+/* A running test worth a copy on another worker. */
+typedef struct drv_straggler {
+    drv_tref task;    /* the running test */
+    drv_wref holder;  /* where it runs */
+    drv_wref target;  /* where its copy should run */
+    double running_s; /* how long it has run */
+    double high_s;    /* its predicted p90 on holder */
+    double copy_s;    /* the copy's predicted run on target */
+} drv_straggler;
+
+/* Which running tests to copy now, most overdue first (at most max, written to out):
+ * a test that has run longer than its predicted p90 on its worker plus
+ * settings.speculation_margin x that p90 and at least settings.speculation_min_s more,
+ * that allows copies (not "idempotent": false) and was not copied yet, gets a copy on
+ * the eligible worker with a free slot where it is predicted to run shortest (a faster
+ * class first; its own worker never), when that run is shorter than what the test has
+ * run already. Each target's free slots are used at most once per call. Nothing when
+ * settings.speculation is off. Call it right after drv_balancer_place() placed all it
+ * could: slots still free then would otherwise idle. Pure: changes nothing. */
+size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler *out, size_t max);
+/* A copy of running test t was started: t is not proposed again. Returns -1 if t is
+ * not a live running test. */
+int drv_balancer_speculated(drv_balancer *b, drv_tref t);
+
 /* ---- what outlives the process ---- */
 
 /* What the balancer learned of its fleet besides test durations (the predictor keeps

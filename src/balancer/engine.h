@@ -7,7 +7,7 @@
 #include "balancer/policy.h"
 #include "core/queue.h"
 
-/* One live test. 80 bytes; the queue entry that points at it is 16 more. */
+/* One live test. 88 bytes; the queue entry that points at it is 16 more. */
 typedef struct drv_btask {
     uint64_t id;
     uint64_t test_key;
@@ -27,12 +27,15 @@ typedef struct drv_btask {
     uint8_t state;  /* drv_task_state, or TASK_FREE */
     uint8_t retries_left;
     uint8_t flags;
-    uint8_t kind; /* drv_analyzer_type_kind of its test type */
+    uint8_t kind;      /* drv_analyzer_type_kind of its test type */
+    double started_at; /* when it started running (speculation.c) */
 } drv_btask;
 
 #define TASK_FREE           0xFF
 #define TF_RETRY_ON_FAILURE 0x01
 #define TF_FIRST_RUN        0x02 /* nothing was learned of it before it was submitted */
+#define TF_NOT_IDEMPOTENT   0x04 /* never two copies at once (speculation.c) */
+#define TF_SPECULATED       0x08 /* a copy of it was started (speculation.c) */
 
 /* One worker plus the engine's bookkeeping. */
 typedef struct drv_bworker {

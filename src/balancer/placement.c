@@ -195,6 +195,8 @@ static int64_t task_record_new(drv_balancer *b, const drv_task *t, double now, d
     r->policy = policy_of(b, family, t->test_type);
     r->retries_left = (uint8_t)t->max_retries;
     r->flags = t->retry_on_failure ? TF_RETRY_ON_FAILURE : 0;
+    if (t->not_idempotent)
+        r->flags |= TF_NOT_IDEMPOTENT;
     if (p.source != DRV_PRED_TEST)
         r->flags |= TF_FIRST_RUN;
     r->kind = (uint8_t)drv_analyzer_type_kind(t->test_type);

@@ -48,6 +48,8 @@ typedef struct drv_task {
     double timeout_s;      /* 0 = none */
     uint32_t max_retries;  /* re-placements after a lost worker */
     bool retry_on_failure; /* also retry a non-zero exit */
+    bool not_idempotent;   /* "idempotent": false: never run two copies at once (no
+                              speculative copy of a straggler) */
     char *model_id;        /* e.g. "bert-base-uncased"; may be NULL */
     int family;            /* drv_family id from the analyzer; 0 = unknown */
     char *test_type;       /* e.g. "unit", "integration", "performance"; may be NULL */

@@ -319,22 +319,34 @@ static int read_family(const json_t *o, const char *where, int *family, drv_erro
     return 1;
 }
 
+/* "idempotent" (default true): false keeps a test from ever running as two copies at
+ * once (speculative re-execution, docs/balancer.md). */
+static int read_idempotent(const json_t *o, const char *where, drv_task *t, drv_error *err)
+{
+    bool idempotent = true;
+    if (drv_json_bool(o, where, "idempotent", 0, &idempotent, err) < 0)
+        return -1;
+    t->not_idempotent = !idempotent;
+    return 0;
+}
+
 /* Parses one test object into t (initialised here). On -1, t may hold part of the test:
  * the caller clears it. */
 static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *where, bool record,
                       drv_error *err)
 {
-    static const char *const known[] = {"name",      "argv",        "command",          "shell",
-                                        "env",       "cwd",         "requirements",     "priority",
-                                        "timeout_s", "max_retries", "retry_on_failure", "model_id",
-                                        "family",    "test_type",   "batch_size",       "labels",
-                                        NULL};
+    static const char *const known[] = {"name",       "argv",        "command",          "shell",
+                                        "env",        "cwd",         "requirements",     "priority",
+                                        "timeout_s",  "max_retries", "retry_on_failure", "model_id",
+                                        "family",     "test_type",   "batch_size",       "labels",
+                                        "idempotent", NULL};
     static const char *const known_record[] = {
         "name",      "argv",        "command",          "shell",
         "env",       "cwd",         "requirements",     "priority",
         "timeout_s", "max_retries", "retry_on_failure", "model_id",
         "family",    "test_type",   "batch_size",       "labels",
-        "id",        "state",       "attempts",         NULL};
+        "id",        "state",       "attempts",         "idempotent",
+        NULL};
     drv_task_init(t);
     if (!where)
         where = "";
@@ -359,6 +371,7 @@ static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *w
         drv_json_number(o, where, "timeout_s", 0, 0, 1e9, &t->timeout_s, err) < 0 ||
         drv_json_uint(o, where, "max_retries", 0, 0, 100, &u, err) < 0 ||
         drv_json_bool(o, where, "retry_on_failure", 0, &t->retry_on_failure, err) < 0 ||
+        read_idempotent(o, where, t, err) < 0 ||
         dup_field(o, where, "model_id", 256, &t->model_id, err) < 0 ||
         read_family(o, where, &t->family, err) < 0 ||
         dup_field(o, where, "test_type", 64, &t->test_type, err) < 0 ||
@@ -524,6 +537,8 @@ static json_t *task_json(const drv_task *t, const drv_tag_table *tags, bool reco
         set(o, "max_retries", json_integer(t->max_retries));
     if (t->retry_on_failure)
         set(o, "retry_on_failure", json_true());
+    if (t->not_idempotent)
+        set(o, "idempotent", json_false());
     if (t->model_id)
         set(o, "model_id", text(t->model_id));
     if (t->family != DRV_FAMILY_UNKNOWN)
