@@ -207,6 +207,15 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
  * not a live running test. */
 int drv_balancer_speculated(drv_balancer *b, drv_tref t);
 
+/* Starts a copy of running test t on worker target (not its own): a new task record with
+ * the same id and t's retry budgets, assigned to target like a placement and not stolen
+ * within steal_holdoff_s; t is marked copied. Whichever finishes first is the result:
+ * the caller finishes it (drv_balancer_finished) and drops the other with
+ * drv_balancer_cancel(), which uses no retry (a copy lost with its worker is dropped the
+ * same way by the caller: the other copy's budgets are untouched). Returns the copy's reference, or
+ * -1 with err filled (t not running, target not live, full or t's own). */
+int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double now, drv_error *err);
+
 /* ---- what outlives the process ---- */
 
 /* What the balancer learned of its fleet besides test durations (the predictor keeps

@@ -190,6 +190,8 @@ void drv_engine_assign(drv_balancer *b, drv_tref t, drv_wref w, double now);
 void drv_engine_release(drv_balancer *b, drv_tref t, double now);
 /* Puts t back in the queue (keeps its age). */
 void drv_engine_enqueue(drv_balancer *b, drv_tref t);
+/* A task record to fill (from the free list, or a new one: b->tasks may move). */
+drv_tref drv_engine_task_alloc(drv_balancer *b);
 /* Frees the record of a final task that no queue entry points at. */
 void drv_engine_free_task(drv_balancer *b, drv_tref t);
 /* Predicted run of t on class c, seconds. */

@@ -110,6 +110,11 @@ static drv_tref task_alloc(drv_balancer *b)
     return b->n_tasks++;
 }
 
+drv_tref drv_engine_task_alloc(drv_balancer *b)
+{
+    return task_alloc(b);
+}
+
 void drv_engine_free_task(drv_balancer *b, drv_tref t)
 {
     b->tasks[t].state = TASK_FREE;

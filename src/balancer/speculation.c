@@ -130,3 +130,28 @@ int drv_balancer_speculated(drv_balancer *b, drv_tref t)
     b->tasks[t].flags |= TF_SPECULATED;
     return 0;
 }
+
+int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double now, drv_error *err)
+{
+    if (t >= b->n_tasks || b->tasks[t].state != DRV_TASK_RUNNING)
+        return drv_error_set(err, "copy of test %u: it is not running", t);
+    if (target >= b->n_workers || !b->workers[target].live || b->tasks[t].worker == target)
+        return drv_error_set(err, "copy of test %llu: worker %u is not another live worker",
+                             (unsigned long long)b->tasks[t].id, target);
+    const drv_bworker *w = &b->workers[target];
+    if (w->w.running + w->w.assigned >= w->w.slots ||
+        !drv_fleet_fits(b, w, drv_queue_shape_req(b->queue, b->tasks[t].shape)))
+        return drv_error_set(err, "copy of test %llu: %s has no room for it",
+                             (unsigned long long)b->tasks[t].id, w->w.name);
+    drv_tref c = drv_engine_task_alloc(b); /* b->tasks may move */
+    b->tasks[t].flags |= TF_SPECULATED;
+    drv_btask *r = &b->tasks[c];
+    *r = b->tasks[t];
+    r->worker = DRV_REF_NONE;
+    r->prev = r->next = DRV_REF_NONE;
+    r->seq = b->seq++;
+    r->flags |= TF_SPECULATED; /* its budgets are t's: whichever wins is the test */
+    r->moved_at = now;         /* not stolen within the hold-off */
+    drv_engine_assign(b, c, target, now);
+    return c;
+}

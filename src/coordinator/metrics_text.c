@@ -120,6 +120,9 @@ void drv_metrics_text(drv_coordinator *c, drv_hsession *h)
     head(out, "drover_late_results_total", "counter",
          "Results of attempts already given up: acknowledged, not counted.");
     fprintf(out, "drover_late_results_total %llu\n", (unsigned long long)c->late_results);
+    head(out, "drover_speculations_total", "counter",
+         "Speculative copies of straggling tests started (docs/balancer.md, Stragglers).");
+    fprintf(out, "drover_speculations_total %llu\n", (unsigned long long)c->speculations);
     head(out, "drover_balancer_tests", "gauge", "Tests the balancer holds, by state.");
     fprintf(out,
             "drover_balancer_tests{state=\"queued\"} %llu\n"

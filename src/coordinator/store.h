@@ -255,6 +255,17 @@ const char *drv_store_attempt_state_name(drv_store_attempt_state st);
 int drv_store_attempt_begin(drv_store *s, uint64_t task_id, uint32_t attempt, const char *worker,
                             double assigned_at, drv_error *err);
 
+/* Records attempt number attempt of task_id as a speculative copy of its open attempt
+ * copy_of (< attempt), assigned to worker at assigned_at: unlike
+ * drv_store_attempt_begin() it leaves the open attempts open. Returns 0, or -1 with
+ * err filled. */
+int drv_store_attempt_begin_copy(drv_store *s, uint64_t task_id, uint32_t attempt, uint32_t copy_of,
+                                 const char *worker, double assigned_at, drv_error *err);
+/* The other copy's result counts: gives up open attempt `attempt` of task_id as
+ * superseded by attempt `by`. Returns 1, 0 when it was not open, -1 with err filled. */
+int drv_store_attempt_supersede(drv_store *s, uint64_t task_id, uint32_t attempt, uint32_t by,
+                                drv_error *err);
+
 /* Records that the attempt's process started at started_at. Returns 1 when recorded, 0
  * when the attempt is no longer 'assigned' (already running, finished or abandoned:
  * nothing changes), -1 with err filled when there is no such attempt or SQLite fails. */
@@ -402,7 +413,9 @@ typedef struct drv_store_attempt {
     bool infra_failure;
     double duration_s;
     uint64_t peak_memory_kb;
-    char *output_tail; /* NULL: none */
+    char *output_tail;      /* NULL: none */
+    uint32_t copy_of;       /* a speculative copy of this attempt; 0: not a copy */
+    uint32_t superseded_by; /* lost to this attempt (state abandoned); 0: not superseded */
 } drv_store_attempt;
 
 /* A task with everything the store knows of it. Owned by the caller: release with

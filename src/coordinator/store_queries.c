@@ -251,6 +251,8 @@ static int read_attempts(drv_store *s, uint64_t id, drv_store_task_detail *d, dr
             .duration_s = sqlite3_column_double(st, 10),
             .peak_memory_kb = (uint64_t)sqlite3_column_int64(st, 11),
             .output_tail = col_dup(st, 12),
+            .copy_of = (uint32_t)sqlite3_column_int64(st, 13),
+            .superseded_by = (uint32_t)sqlite3_column_int64(st, 14),
         };
     }
     if (out == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)

@@ -112,6 +112,20 @@
     "  n INTEGER NOT NULL,"                                                                        \
     "  PRIMARY KEY (kind, key, family)) WITHOUT ROWID;"
 
+/* spec (issue 10, stragglers): a speculative copy of a running test is an attempt of
+ * its own, begun while the test's attempt still runs: copy_of names the attempt it
+ * copies (NULL for any other), and such an insert does not abandon the open attempts
+ * (the trigger of TASKS_ATTEMPTS_EXTRAS, made again). The copy that loses is abandoned
+ * with superseded_by naming the attempt whose result counts. Schema version 6. */
+#define ATTEMPT_COPIES                                                                             \
+    "ALTER TABLE attempts ADD COLUMN copy_of INTEGER;"                                             \
+    "ALTER TABLE attempts ADD COLUMN superseded_by INTEGER;"                                       \
+    "DROP TRIGGER IF EXISTS attempts_supersede;"                                                   \
+    "CREATE TRIGGER attempts_supersede AFTER INSERT ON attempts"                                   \
+    " WHEN NEW.attempt > 1 AND NEW.copy_of IS NULL BEGIN"                                          \
+    " UPDATE attempts SET state = 'abandoned' WHERE task_id = NEW.task_id"                         \
+    "  AND attempt < NEW.attempt AND (state = 'assigned' OR state = 'running'); END;"
+
 /* The current schema, for a new file. */
 static const char schema[] = "CREATE TABLE runs ("
                              "  id INTEGER PRIMARY KEY,"
@@ -140,7 +154,8 @@ static const char schema[] = "CREATE TABLE runs ("
     "  t REAL NOT NULL,"
     "  name TEXT NOT NULL,"
     "  value REAL NOT NULL);"
-    "CREATE INDEX metrics_name_t ON metrics(name, t);" LEARNED_TABLE LEARNED_FLEET_TABLE;
+    "CREATE INDEX metrics_name_t ON metrics(name, t);" LEARNED_TABLE LEARNED_FLEET_TABLE
+        ATTEMPT_COPIES;
 
 /* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
  * that opens it. A new file gets `schema` at once instead. */
@@ -172,8 +187,8 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
     " AND (a.state = 'assigned' OR a.state = 'running'));",
     /* 4 -> 5: tasks_run on run_id alone, no counting trigger (TASKS_ATTEMPTS_EXTRAS). */
     TASKS_ATTEMPTS_EXTRAS,
-    /* 5 -> 6 (spec): what the balancer learned of its fleet. */
-    LEARNED_FLEET_TABLE,
+    /* 5 -> 6 (spec): what the balancer learned of its fleet; speculative copies. */
+    LEARNED_FLEET_TABLE ATTEMPT_COPIES,
 };
 
 /* ---- the statement cache ---- */
@@ -219,6 +234,12 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_EVENT] = "INSERT INTO events (t, kind, task_id, worker, message)"
                  " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_METRIC] = "INSERT INTO metrics (t, name, value) VALUES (?1, ?2, ?3)",
+    [ST_ATTEMPT_BEGIN_COPY] =
+        "INSERT INTO attempts (task_id, attempt, worker, state, assigned_at, copy_of)"
+        " VALUES (?1, ?2, ?3, 'assigned', ?4, ?5)",
+    [ST_ATTEMPT_SUPERSEDE] = "UPDATE attempts SET state = 'abandoned', superseded_by = ?3"
+                             " WHERE task_id = ?1 AND attempt = ?2"
+                             " AND (state = 'assigned' OR state = 'running')",
     [ST_LEARNED_FLEET_SAVE] = "INSERT OR REPLACE INTO learned_fleet (kind, key, family, value, n)"
                               " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_LEARNED_SAVE] = "INSERT OR REPLACE INTO learned (key, mean_s, var, n)"
@@ -232,7 +253,8 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
         "SELECT " DRV_STORE_TASK_COLS " FROM" DRV_STORE_TASKS_JOIN " WHERE tasks.id = ?1",
     [ST_ATTEMPTS_OF] = "SELECT attempt, worker, state, assigned_at, started_at, finished_at,"
                        " exit_code, signal, timed_out, infra_failure, duration_s,"
-                       " peak_memory_kb, output_tail FROM attempts WHERE task_id = ?1"
+                       " peak_memory_kb, output_tail, copy_of, superseded_by FROM attempts"
+                       " WHERE task_id = ?1"
                        " ORDER BY attempt",
     [ST_COUNT_ALL] = "SELECT " DRV_STORE_COUNTED_STATE ", count(*) FROM tasks GROUP BY 1",
     [ST_RUN_GET] = "SELECT name, created_at, submitted FROM runs WHERE id = ?1",
@@ -1472,4 +1494,37 @@ int drv_store_learned_fact_load(drv_store *s, drv_learned_fact_fn fn, void *ctx,
         rc == SQLITE_DONE ? 0 : drv_store_fail(s, err, "cannot read what was learned of the fleet");
     drv_store_reset(st);
     return out;
+}
+
+/* Begins a speculative copy of attempt copy_of; see store.h. */
+int drv_store_attempt_begin_copy(drv_store *s, uint64_t task_id, uint32_t attempt, uint32_t copy_of,
+                                 const char *worker, double assigned_at, drv_error *err)
+{
+    if (copy_of == 0 || attempt <= copy_of)
+        return drv_error_set(err,
+                             "task %" PRIu64 ": a copy of attempt %" PRIu32
+                             " must have a later number, got %" PRIu32,
+                             task_id, copy_of, attempt);
+    drv_store_rec_begin(s, ST_ATTEMPT_BEGIN_COPY, "cannot begin a speculative copy");
+    drv_store_rec_int(s, (int64_t)task_id);
+    drv_store_rec_int(s, attempt);
+    drv_store_rec_text(s, worker);
+    drv_store_rec_double(s, assigned_at);
+    drv_store_rec_int(s, copy_of);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
+        return -1;
+    return 0;
+}
+
+/* Gives up the copy that lost; see store.h. */
+int drv_store_attempt_supersede(drv_store *s, uint64_t task_id, uint32_t attempt, uint32_t by,
+                                drv_error *err)
+{
+    drv_store_rec_begin(s, ST_ATTEMPT_SUPERSEDE, "cannot supersede an attempt");
+    drv_store_rec_int(s, (int64_t)task_id);
+    drv_store_rec_int(s, attempt);
+    drv_store_rec_int(s, by);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
+        return -1;
+    return guarded_outcome(s, task_id, attempt, OPEN_ATTEMPT, err);
 }

@@ -31,7 +31,9 @@ typedef enum drv_store_stmt_id {
     ST_WORKER_HEALTH,
     ST_EVENT,
     ST_METRIC,
-    ST_LEARNED_FLEET_SAVE, /* spec: before ST_LEARNED_SAVE, the last write */
+    ST_ATTEMPT_BEGIN_COPY, /* spec: writes, before ST_LEARNED_SAVE, the last write */
+    ST_ATTEMPT_SUPERSEDE,
+    ST_LEARNED_FLEET_SAVE,
     ST_LEARNED_SAVE,
     ST_LEARNED_LOAD,
     ST_LEARNED_FLEET_LOAD,
@@ -64,7 +66,12 @@ enum {
  * hold them had it been written at each assignment and start (reason NULL then). */
 #define DRV_STORE_TASKS_JOIN                                                                       \
     " tasks LEFT JOIN attempts AS oa ON tasks.state = 'queued' AND oa.task_id = tasks.id"          \
-    " AND (oa.state = 'assigned' OR oa.state = 'running')"
+    " AND (oa.state = 'assigned' OR oa.state = 'running')" DRV_STORE_LATEST_OPEN
+/* spec: while a speculative copy runs, a test has two open attempts; the latest is the
+ * one a listing and recovery see (one row per test). */
+#define DRV_STORE_LATEST_OPEN                                                                      \
+    " AND NOT EXISTS (SELECT 1 FROM attempts AS nx WHERE nx.task_id = tasks.id"                    \
+    " AND nx.attempt > oa.attempt AND (nx.state = 'assigned' OR nx.state = 'running'))"
 #define DRV_STORE_LIVE_STATE "coalesce(oa.state, tasks.state)"
 /* The same state without the join, for counts over many rows: the lookup is made for
  * 'queued' rows only (SQLite makes the join's for every row: 4 times the plain count's
