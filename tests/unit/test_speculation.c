@@ -140,6 +140,50 @@ static void test_fastest_free_place_first_and_never_a_slower_one(void **state)
     fx_close(&r.f);
 }
 
+/* A copy holds a slot on its worker like a placement; the first to finish is the test,
+ * the other is cancelled without using a retry; a full or own worker is refused. */
+static void test_a_copy_holds_a_slot_and_uses_no_retry(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, true);
+    drv_task t;
+    drv_task_init(&t);
+    t.id = 50;
+    t.name = "k";
+    t.max_retries = 2;
+    drv_error err = {{0}};
+    drv_tref orig = (drv_tref)drv_balancer_submit(r.f.b, &t, 10, &err);
+    assert_int_equal(fx_place_one(&r.f, 10), r.a);
+    assert_int_equal(drv_balancer_started(r.f.b, orig, 10), 0);
+    r.b = fx_cpu_worker(&r.f, "b", 1, 10);
+    assert_true(drv_balancer_copy(r.f.b, orig, r.a, 15, &err) < 0); /* its own worker */
+    int64_t copy = drv_balancer_copy(r.f.b, orig, r.b, 15, &err);
+    assert_true(copy >= 0);
+    assert_int_equal(drv_balancer_task_id(r.f.b, (drv_tref)copy), 50);
+    assert_int_equal(drv_balancer_task_worker(r.f.b, (drv_tref)copy), r.b);
+    assert_int_equal(fx_held(&r.f, r.b), 1);
+    assert_true(drv_balancer_copy(r.f.b, orig, r.b, 15, &err) < 0); /* b is full now */
+    drv_straggler s[8];
+    assert_int_equal(stragglers(&r, 100, s), 0); /* copied: never again */
+    /* The copy finishes first: it is the test; the original is cancelled. */
+    drv_decision d;
+    assert_int_equal(drv_balancer_started(r.f.b, (drv_tref)copy, 15), 0);
+    drv_result ok = fx_exit(0, 2);
+    assert_int_equal(drv_balancer_finished(r.f.b, (drv_tref)copy, 17, &ok, &d), 0);
+    assert_int_equal(d.kind, DRV_D_FINAL);
+    assert_int_equal(d.state, DRV_TASK_PASSED);
+    assert_int_equal(d.task_id, 50);
+    assert_int_equal(drv_balancer_cancel(r.f.b, orig, 17, &d), 0);
+    assert_int_equal(fx_held(&r.f, r.a), 0);
+    assert_int_equal(fx_held(&r.f, r.b), 0);
+    drv_balancer_stats st;
+    drv_balancer_stats_get(r.f.b, &st);
+    assert_int_equal(st.requeued, 0);
+    assert_int_equal(st.running + st.assigned + st.queued, 0);
+    fx_close(&r.f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -147,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_not_idempotent_or_off_gets_no_copy),
         cmocka_unit_test(test_no_free_slot_no_copy),
         cmocka_unit_test(test_fastest_free_place_first_and_never_a_slower_one),
+        cmocka_unit_test(test_a_copy_holds_a_slot_and_uses_no_retry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
