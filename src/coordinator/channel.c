@@ -121,14 +121,7 @@ static void on_heartbeat(drv_coordinator *c, drv_wsession *s, const drv_msg_hear
 static drv_ctask *current(drv_coordinator *c, drv_wsession *s, const drv_attempt_ref *ref,
                           drv_tref *t)
 {
-    drv_ctask *ct = drv_coord_task_by_id(c, ref->task_id, t);
-    if (ct && ct->paired && ct->task.attempts != ref->attempt) { /* its speculative twin? */
-        drv_tref u = ct->twin;
-        if (c->tasks[u].task.attempts == ref->attempt) {
-            *t = u;
-            ct = &c->tasks[u];
-        }
-    }
+    drv_ctask *ct = drv_speculate_task(c, ref->task_id, ref->attempt, t);
     if (!ct || ct->task.attempts != ref->attempt ||
         drv_balancer_task_worker(c->bal, *t) != s->worker)
         return NULL;

@@ -204,6 +204,9 @@ struct drv_coordinator {
 };
 
 /* ---- speculate.c ---- */
+/* The live record of test id for attempt `attempt`: as drv_coord_task_by_id(), but of a
+ * pair the copy that runs that attempt (the other when neither does). */
+drv_ctask *drv_speculate_task(drv_coordinator *c, uint64_t id, uint32_t attempt, drv_tref *t);
 /* Starts speculative copies of stragglers (drv_balancer_stragglers) where slots idle. */
 void drv_speculate_tick(drv_coordinator *c, double now);
 /* Test t, one of a pair, has its result (its attempt is recorded): true when the result

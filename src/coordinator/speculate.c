@@ -51,6 +51,17 @@ static void drop(drv_coordinator *c, drv_tref x, uint32_t by, drv_wref worker)
     c->place_needed = true;
 }
 
+drv_ctask *drv_speculate_task(drv_coordinator *c, uint64_t id, uint32_t attempt, drv_tref *t)
+{
+    drv_ctask *ct = drv_coord_task_by_id(c, id, t);
+    if (ct && ct->paired && ct->task.attempts != attempt &&
+        c->tasks[ct->twin].task.attempts == attempt) {
+        *t = ct->twin;
+        ct = &c->tasks[*t];
+    }
+    return ct;
+}
+
 void drv_speculate_tick(drv_coordinator *c, double now)
 {
     drv_straggler s[STRAGGLERS_PER_TICK];
