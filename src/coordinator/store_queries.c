@@ -72,6 +72,7 @@ static int row_to_task(sqlite3_stmt *st, drv_tag_table *tags, drv_task *t, drv_e
     t->timeout_s = sqlite3_column_double(st, TC_TIMEOUT_S);
     t->max_retries = (uint32_t)max_retries;
     t->retry_on_failure = sqlite3_column_int(st, TC_RETRY_ON_FAILURE) != 0;
+    t->not_idempotent = sqlite3_column_int(st, TC_NOT_IDEMPOTENT) != 0;
     t->family = sqlite3_column_int(st, TC_FAMILY);
     t->batch_size = (uint32_t)batch_size;
     t->state = (drv_task_state)state;

@@ -116,8 +116,10 @@
  * its own, begun while the test's attempt still runs: copy_of names the attempt it
  * copies (NULL for any other), and such an insert does not abandon the open attempts
  * (the trigger of TASKS_ATTEMPTS_EXTRAS, made again). The copy that loses is abandoned
- * with superseded_by naming the attempt whose result counts. Schema version 6. */
+ * with superseded_by naming the attempt whose result counts. A test that must never run
+ * twice at once ("idempotent": false) keeps it in tasks.not_idempotent. Schema version 6. */
 #define ATTEMPT_COPIES                                                                             \
+    "ALTER TABLE tasks ADD COLUMN not_idempotent INTEGER NOT NULL DEFAULT 0;"                      \
     "ALTER TABLE attempts ADD COLUMN copy_of INTEGER;"                                             \
     "ALTER TABLE attempts ADD COLUMN superseded_by INTEGER;"                                       \
     "DROP TRIGGER IF EXISTS attempts_supersede;"                                                   \
@@ -205,8 +207,8 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_TASK_INSERT] =
         "INSERT INTO tasks (id, run_id, name, argv, env, cwd, requirements, priority, timeout_s,"
         " max_retries, retry_on_failure, model_id, family, test_type, batch_size, labels, state,"
-        " attempts, submitted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-        " ?14, ?15, ?16, ?17, ?18, ?19)",
+        " attempts, submitted_at, not_idempotent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+        " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     [ST_TASK_UPDATE] = "UPDATE tasks SET state = ?1, attempts = ?2, worker = ?3, reason = ?4,"
                        " finished_at = ?5, exit_code = ?6, signal = ?7, duration_s = ?8"
                        " WHERE id = ?9",
@@ -1101,6 +1103,7 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
     drv_store_rec_text(s, drv_task_state_name(t->state));
     drv_store_rec_int(s, t->attempts);
     drv_store_rec_double(s, submitted_at);
+    drv_store_rec_int(s, t->not_idempotent);
     int rc = drv_store_rec_end(s, err);
     if (rc == SQLITE_DONE && run_id && bump_run(s, run_id, err) < 0) {
         /* Synchronous only (with the writer it is queued): the insert is in SQLite's

@@ -92,7 +92,8 @@ enum {
     " tasks.model_id, tasks.family, tasks.test_type, tasks.batch_size, "                           \
     "tasks.labels, " DRV_STORE_LIVE_STATE ", " DRV_STORE_LIVE_ATTEMPTS                             \
     ", tasks.submitted_at, tasks.finished_at, " DRV_STORE_LIVE_WORKER                              \
-    ", tasks.exit_code, tasks.signal, tasks.duration_s, " DRV_STORE_LIVE_REASON
+    ", tasks.exit_code, tasks.signal, tasks.duration_s, " DRV_STORE_LIVE_REASON                \
+    ", tasks.not_idempotent"
 
 enum drv_store_task_col {
     TC_ID,
@@ -119,7 +120,8 @@ enum drv_store_task_col {
     TC_EXIT_CODE,
     TC_SIGNAL,
     TC_DURATION_S,
-    TC_REASON
+    TC_REASON,
+    TC_NOT_IDEMPOTENT, /* spec: schema 6 */
 };
 
 typedef struct drv_store_live drv_store_live;
