@@ -24,10 +24,10 @@
  *   tasks(id INTEGER PRIMARY KEY, run_id, name, argv, env, cwd, requirements, priority,
  *         timeout_s, max_retries, retry_on_failure, model_id, family, test_type,
  *         batch_size, labels, state, attempts, submitted_at, finished_at, worker,
- *         exit_code, signal, duration_s, reason)
+ *         exit_code, signal, duration_s, reason, not_idempotent)
  *   attempts(task_id, attempt, worker, state, assigned_at, started_at, finished_at,
  *         exit_code, signal, timed_out, infra_failure, duration_s, peak_memory_kb,
- *         output_tail; PRIMARY KEY (task_id, attempt), WITHOUT ROWID)
+ *         output_tail, copy_of, superseded_by; PRIMARY KEY (task_id, attempt), WITHOUT ROWID)
  *   workers(name PRIMARY KEY, capabilities, slots, labels, health, health_reason,
  *         first_seen, last_seen)
  *   events(id, t, kind, task_id, worker, message)
@@ -43,7 +43,8 @@
  * attempt is open become 'queued' (an older drover must not open such a file: it would
  * take them for tests never placed). Version 5 keys tasks_run by run alone and counts a
  * run's tasks without a trigger (the store's inserts add to runs.submitted). Version 6
- * adds learned_fleet.
+ * adds learned_fleet, tasks.not_idempotent, attempts.copy_of and .superseded_by (a
+ * speculative copy, which does not abandon the attempt it copies).
  *
  * A test's state. The row of a test is written when it is submitted, when it goes back
  * to the queue (requeued: its attempt abandoned, the reason kept) and when it is final,
