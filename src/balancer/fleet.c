@@ -612,15 +612,23 @@ int drv_balancer_worker_remove(drv_balancer *b, drv_wref wi, drv_error *err)
 void drv_balancer_worker_heartbeat(drv_balancer *b, drv_wref wi, double now, double load,
                                    double temperature_c, bool throttled, bool overloaded)
 {
+    drv_thermal_signal sig = DRV_THERMAL_SIGNAL_UNKNOWN;
+    sig.load = load;
+    sig.temperature_c = temperature_c;
+    sig.throttled = throttled;
+    drv_balancer_worker_signal(b, wi, now, &sig, overloaded);
+}
+
+void drv_balancer_worker_signal(drv_balancer *b, drv_wref wi, double now,
+                                const drv_thermal_signal *measured, bool overloaded)
+{
     drv_bworker *w = &b->workers[wi];
     if (!w->live)
         return;
-    w->w.reported_load = (float)load;
+    drv_thermal_signal sig = measured ? *measured : DRV_THERMAL_SIGNAL_UNKNOWN;
+    sig.busy = w->w.running + w->w.assigned > 0;
+    w->w.reported_load = (float)(sig.load > 0 ? sig.load : 0);
     w->overloaded = overloaded;
-    drv_thermal_signal sig = {.load = load,
-                              .temperature_c = temperature_c,
-                              .throttled = throttled,
-                              .busy = w->w.running + w->w.assigned > 0};
     drv_thermal_observe(&w->w.thermal, &b->cfg.settings.thermal, now, &sig);
     if (w->w.health == DRV_HEALTH_OK && overloaded)
         w->w.health = DRV_HEALTH_OVERLOADED;

@@ -76,7 +76,11 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
             continue;
         for (drv_tref t = w->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
             const drv_btask *r = &b->tasks[t];
-            if (r->state != DRV_TASK_RUNNING || (r->flags & (TF_NOT_IDEMPOTENT | TF_SPECULATED)))
+            /* Not a test that must not run twice, nor one copied already, nor one with
+             * ordering (after, locks, exclusive: ordering.c keeps one record per test,
+             * and a copy would run outside its locks). */
+            if (r->state != DRV_TASK_RUNNING ||
+                (r->flags & (TF_NOT_IDEMPOTENT | TF_SPECULATED | TF_ORDERED | TF_LOCKING)))
                 continue;
             double high = drv_balancer_predict(b, t, wi).high_s;
             double running = now - r->started_at;
@@ -135,6 +139,9 @@ int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double n
 {
     if (t >= b->n_tasks || b->tasks[t].state != DRV_TASK_RUNNING)
         return drv_error_set(err, "copy of test %u: it is not running", t);
+    if (b->tasks[t].flags & (TF_ORDERED | TF_LOCKING))
+        return drv_error_set(err, "copy of test %llu: it runs in order or under locks",
+                             (unsigned long long)b->tasks[t].id);
     if (target >= b->n_workers || !b->workers[target].live || b->tasks[t].worker == target)
         return drv_error_set(err, "copy of test %llu: worker %u is not another live worker",
                              (unsigned long long)b->tasks[t].id, target);
@@ -150,8 +157,10 @@ int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double n
     r->worker = DRV_REF_NONE;
     r->prev = r->next = DRV_REF_NONE;
     r->seq = b->seq++;
-    r->flags |= TF_SPECULATED; /* its budgets are t's: whichever wins is the test */
-    r->moved_at = now;         /* not stolen within the hold-off */
+    /* Its budgets are t's: whichever wins is the test. No ordering record (t has none:
+     * drv_balancer_stragglers() leaves ordered tests alone). */
+    r->flags = (uint8_t)((r->flags & (TF_FIRST_RUN | TF_NOT_IDEMPOTENT)) | TF_SPECULATED);
+    r->moved_at = now; /* not stolen within the hold-off */
     drv_engine_assign(b, c, target, now);
     return c;
 }

@@ -48,7 +48,8 @@ int drv_cmd_submit(int argc, char **argv);
 void drv_cmd_submit_usage(FILE *out);
 int drv_cmd_run(int argc, char **argv);
 void drv_cmd_run_usage(FILE *out);
-/* `drover status`, `wait`, `cancel`, `explain` (cmd_status.c). */
+/* `drover status` (cmd_status.c), `wait` (cmd_wait.c), `cancel` (cmd_cancel.c),
+ * `explain` (cmd_explain.c). */
 int drv_cmd_status(int argc, char **argv);
 void drv_cmd_status_usage(FILE *out);
 int drv_cmd_wait(int argc, char **argv);
@@ -57,17 +58,28 @@ int drv_cmd_cancel(int argc, char **argv);
 void drv_cmd_cancel_usage(FILE *out);
 int drv_cmd_explain(int argc, char **argv);
 void drv_cmd_explain_usage(FILE *out);
-/* The views of `drover status` (cmd_status.c), each from the API's answer, written to
+/* The views of `drover status` (status_views.c), each from the API's answer, written to
  * out; `drover top` redraws them. Each returns DRV_EXIT_OK. */
 int drv_cli_show_overview(FILE *out, const json_t *status, const char *url);
 int drv_cli_show_run(FILE *out, const json_t *run);
 int drv_cli_show_workers(FILE *out, const json_t *workers_answer);
+struct drv_run_counts; /* client/client.h */
+/* Writes a run's counts as "37 passed, 2 failed, 1 timed out" (zero counts left out,
+ * final states first; "no tests" when all are zero) into buf. */
+void drv_cli_format_counts(const struct drv_run_counts *rc, char *buf, size_t len);
+/* Prints each line of text (its last max_lines) indented as "      | LINE"; nothing for
+ * NULL. */
+void drv_cli_print_output(FILE *out, const char *text, size_t max_lines);
+/* Writes seconds as "12.5 s", "3 min 20 s" or "2 h 5 min" into buf. */
+void drv_cli_format_span(double s, char *buf, size_t len);
+/* Writes a time since the Unix epoch as "2025-11-23 12:13:20 UTC" ("?" when unknown). */
+void drv_cli_format_time(double t, char *buf, size_t len);
 
 /* `drover top`: the terminal dashboard (cmd_top.c). */
 int drv_cmd_top(int argc, char **argv);
 void drv_cmd_top_usage(FILE *out);
 
-/* `drover fleet drain|clear NAME...`: operator actions on workers (cmd_status.c). */
+/* `drover fleet drain|clear NAME...`: operator actions on workers (cmd_fleet.c). */
 int drv_cmd_fleet(int argc, char **argv);
 void drv_cmd_fleet_usage(FILE *out);
 /* `drover report` (cmd_report.c): JUnit XML and JSON reports of a run. */
@@ -95,7 +107,8 @@ typedef struct drv_cli_conn {
 
 /* Reads option name at argv[*i], given as `name VALUE` or `name=VALUE`. Returns 1 with
  * *value set and *i on the option's last word; 0 when argv[*i] is not that option; -1
- * after printing "drover CMD: NAME needs a value" to stderr. (cmd_status.c) */
+ * after printing "drover CMD: NAME needs a value" to stderr. (client_args.c, as the
+ * functions below up to drv_cli_print_json) */
 int drv_cli_option(const char *cmd, const char *name, int argc, char **argv, int *i,
                    const char **value);
 /* Reads a connection option at argv[*i] into conn: 1 read (*i advanced over its value),
@@ -106,12 +119,22 @@ struct drv_client *drv_cli_connect(const drv_cli_conn *conn, const char *cmd);
 /* Parses a test or run id (a positive integer) into *out. -1 after printing
  * "drover CMD: WHAT \"x\": expected a positive integer". */
 int drv_cli_parse_id(const char *cmd, const char *what, const char *s, uint64_t *out);
+/* Parses a number of seconds > 0 (at most 1e9) given for option name into *out. -1 after
+ * printing "drover CMD: NAME: expected a number of seconds > 0, got \"x\"". */
+int drv_cli_parse_seconds(const char *cmd, const char *name, const char *s, double *out);
+/* Prints "drover CMD: WHAT \"ARG\" (see drover CMD --help)" (ARG may be NULL) to stderr
+ * and returns DRV_EXIT_USAGE. */
+int drv_cli_usage_error(const char *cmd, const char *what, const char *arg);
+/* Prints "drover CMD: " and err's message to stderr and returns DRV_EXIT_FAILURE. */
+int drv_cli_request_failed(const char *cmd, const drv_error *err);
+/* Prints an answer as indented JSON (keys in order) on stdout. */
+void drv_cli_print_json(const json_t *j);
 /* Waits until run run_id is done, polling the coordinator (and riding out a restart of
  * it for up to a minute). Progress goes to stderr: one line rewritten in place on a
  * terminal, a line now and then otherwise, nothing when quiet. Then the run's summary and
  * its tests that did not pass (with the end of their output) go to stdout. timeout_s 0
  * waits without limit. Returns DRV_EXIT_OK when every test passed, DRV_EXIT_FAILURE
- * otherwise, on timeout (after saying so) and when the coordinator is gone. */
+ * otherwise, on timeout (after saying so) and when the coordinator is gone. (cmd_wait.c) */
 int drv_cli_wait_run(struct drv_client *c, const char *cmd, uint64_t run_id, double timeout_s,
                      bool quiet);
 

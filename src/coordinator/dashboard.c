@@ -1,19 +1,29 @@
 /* dashboard.c - the dashboard's live feed: a WebSocket at DRV_DASHBOARD_PATH (protocol
- * DRV_DASHBOARD_PROTOCOL) on which the coordinator pushes, once a second, one snapshot
- * of what the REST API's status, workers and runs answers say:
+ * DRV_DASHBOARD_PROTOCOL) on which the coordinator pushes, once a second, one snapshot:
  *
- *   {"type": "snapshot", "t": 1763900000.5, "status": {...}, "workers": {...},
+ *   {"type": "snapshot", "t": 1763900000.5, "status": {...}, "fleet": {...},
+ *    "workers": {"total": N, "matched": M, "offset": 0, "limit": 50, "sort": "name",
+ *                "dir": "asc", "filter": "", "workers": [...one page...]},
  *    "runs": {...}}
  *
- * The snapshot is built once per second for every page watching (not once per page and
- * request, as polling costs), and only when a page watches. When reads need the client
- * token (a client token and no --open-read), the page's first message must be
- * {"token": "..."}; nothing is sent before it, and a wrong token closes the connection
- * (status 1008, "wrong token"). A page that reads slower than once a second gets the
- * latest snapshot, never a backlog: each session holds at most one unsent snapshot.
+ * status and runs are what the REST API answers; fleet is the whole fleet summed up
+ * (workers by health and thermal state, slots, running, utilization, the queue by
+ * priority band); workers is ONE PAGE of the workers table, sorted and filtered as the
+ * page asked: a page sends {"view": {"sort": KEY, "dir": "asc"|"desc", "filter": TEXT,
+ * "offset": N, "limit": N}} whenever its view changes (and may put it beside the token
+ * in its first message), and gets a snapshot at once. So a page's bytes per second do
+ * not grow with the fleet (docs/operations.md has the figures). The parts every page
+ * shares are built once per second, the page per session, and only when a page watches.
  *
- * Ownership: each session's pending text is its own (freed when written, replaced or
- * closed); the list of sessions is the coordinator's (c->dashboards). */
+ * When reads need the client token (a client token and no --open-read), the page's
+ * first message must be {"token": "..."}; nothing is sent before it, and a wrong token
+ * closes the connection (status 1008, "wrong token"). A page that reads slower than once
+ * a second gets the latest snapshot, never a backlog: each session holds at most one
+ * unsent snapshot.
+ *
+ * Ownership: each session's pending text and view are its own (freed when written,
+ * replaced or closed); the list of sessions is the coordinator's (c->dashboards). */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +32,18 @@
 #define PUSH_EVERY_S   1.0
 #define RUNS_IN_SHOT   10
 #define AUTH_FRAME_MAX 4096
+#define PAGE_DEFAULT   50
+#define PAGE_MAX       500
+#define FILTER_MAX     120
+#define CURRENT_SHOWN  3 /* test names listed per worker row */
+
+/* What one page shows of the workers table. */
+typedef struct drv_dview {
+    char sort[32]; /* a worker field: name, health, thermal, load, running, ... */
+    bool desc;
+    char filter[FILTER_MAX + 1]; /* words each found in the name, health, thermal or a tag */
+    uint32_t offset, limit;
+} drv_dview;
 
 struct drv_dsession {
     struct lws *wsi;
@@ -29,6 +51,7 @@ struct drv_dsession {
     bool refused;  /* close once the close reason is set */
     char *pending; /* a snapshot to write, LWS_PRE bytes before the text; owned */
     size_t pending_len;
+    drv_dview *view; /* owned; NULL until the first message (then defaults) */
     drv_dsession *prev, *next;
 };
 
@@ -39,9 +62,237 @@ static bool reads_need_token(const drv_coordinator *c)
     return c->client_token && !c->opt.open_read;
 }
 
-/* The snapshot as text with LWS_PRE bytes of headroom, or NULL when the store cannot be
+static const drv_dview default_view = {.sort = "name", .limit = PAGE_DEFAULT};
+
+/* ---- the fleet summed up ---- */
+
+json_t *drv_dashboard_queue_bands(drv_coordinator *c)
+{
+    uint64_t band[3] = {0};
+    for (size_t i = 0; i < c->cap_tasks; i++) {
+        const drv_ctask *ct = &c->tasks[i];
+        if (ct->live && ct->task.state == DRV_TASK_QUEUED)
+            band[ct->task.priority >= 500 ? 0 : ct->task.priority > 0 ? 1 : 2]++;
+    }
+    json_t *q = json_object();
+    json_object_set_new(q, "high", json_integer((json_int_t)band[0]));
+    json_object_set_new(q, "normal", json_integer((json_int_t)band[1]));
+    json_object_set_new(q, "low", json_integer((json_int_t)band[2]));
+    return q;
+}
+
+static json_t *fleet_json(drv_coordinator *c)
+{
+    uint32_t by_health[5] = {0}, by_thermal[DRV_THERMAL_STATE_COUNT] = {0};
+    uint64_t slots = 0, running = 0, assigned = 0, known = 0, connected = 0;
+    double load = 0;
+    uint32_t n = drv_balancer_worker_count(c->bal);
+    for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
+        if (!c->workers[w].known)
+            continue;
+        const drv_worker *k = drv_balancer_worker(c->bal, w);
+        known++;
+        by_health[c->workers[w].lost ? 4 : (unsigned)k->health < 4 ? (unsigned)k->health : 0]++;
+        if ((unsigned)k->thermal.state < DRV_THERMAL_STATE_COUNT)
+            by_thermal[k->thermal.state]++;
+        if (!c->workers[w].session)
+            continue;
+        connected++;
+        slots += k->slots;
+        running += k->running;
+        assigned += k->assigned;
+        load += c->workers[w].load;
+    }
+    json_t *o = json_object(), *h = json_object(), *th = json_object();
+    for (unsigned i = 0; i < 4; i++)
+        json_object_set_new(h, drv_health_name((drv_health)i), json_integer(by_health[i]));
+    json_object_set_new(h, "lost", json_integer(by_health[4]));
+    for (unsigned i = 0; i < DRV_THERMAL_STATE_COUNT; i++)
+        json_object_set_new(th, drv_thermal_state_name((drv_thermal_state)i),
+                            json_integer(by_thermal[i]));
+    json_object_set_new(o, "known", json_integer((json_int_t)known));
+    json_object_set_new(o, "connected", json_integer((json_int_t)connected));
+    json_object_set_new(o, "by_health", h);
+    json_object_set_new(o, "by_thermal", th);
+    json_object_set_new(o, "slots", json_integer((json_int_t)slots));
+    json_object_set_new(o, "running", json_integer((json_int_t)running));
+    json_object_set_new(o, "assigned", json_integer((json_int_t)assigned));
+    json_object_set_new(o, "utilization",
+                        json_real(slots ? (double)(running + assigned) / (double)slots : 0));
+    json_object_set_new(o, "load_mean", json_real(connected ? load / (double)connected : 0));
+    json_object_set_new(o, "queued_by_priority", drv_dashboard_queue_bands(c));
+    return o;
+}
+
+/* ---- one page of the workers table ---- */
+
+/* Whether needle (lower case) is in hay, ignoring case. */
+static bool has_word(const char *hay, const char *needle, size_t n)
+{
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == needle[i])
+            i++;
+        if (i == n)
+            return true;
+    }
+    return false;
+}
+
+/* Whether worker w matches every word of filter (lower case, space separated): each
+ * found in its name, health, thermal state or one of its tags. */
+static bool worker_matches(drv_coordinator *c, drv_wref w, const char *filter)
+{
+    const drv_worker *k = drv_balancer_worker(c->bal, w);
+    const char *health = c->workers[w].lost ? "lost" : drv_health_name(k->health);
+    int ntags = drv_tag_count(c->tags);
+    for (const char *p = filter; *p;) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        if (!n)
+            break;
+        bool found = has_word(k->name, p, n) || has_word(health, p, n) ||
+                     has_word(drv_thermal_state_name(k->thermal.state), p, n);
+        for (int t = 0; !found && t < ntags; t++)
+            found = drv_tagset_has(&k->caps.tags, t) && has_word(drv_tag_name(c->tags, t), p, n);
+        if (!found)
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+/* A row to sort: its worker and the key (a number, or text when key_text). */
+typedef struct drv_drow {
+    drv_wref w;
+    double key;
+    const char *key_text; /* borrowed: the worker's name, or a string of obj */
+    json_t *obj;          /* its row, when sorting by a JSON field; owned */
+} drv_drow;
+
+static int row_cmp(const void *a, const void *b)
+{
+    const drv_drow *x = a, *y = b;
+    int r = 0;
+    if (x->key_text || y->key_text)
+        r = strcmp(x->key_text ? x->key_text : "", y->key_text ? y->key_text : "");
+    else
+        r = (x->key > y->key) - (x->key < y->key);
+    return r ? r : (x->w > y->w) - (x->w < y->w);
+}
+
+static int row_cmp_desc(const void *a, const void *b)
+{
+    return row_cmp(b, a);
+}
+
+/* Sets row r's key for sort (a field of GET /api/v1/workers); false when sort is not one
+ * this file knows (the caller then sorts by the worker's JSON). */
+static bool row_key(drv_coordinator *c, drv_drow *r, const char *sort)
+{
+    const drv_worker *k = drv_balancer_worker(c->bal, r->w);
+    const drv_cworker *cw = &c->workers[r->w];
+    r->key_text = NULL;
+    r->key = 0;
+    if (strcmp(sort, "name") == 0)
+        r->key_text = k->name;
+    else if (strcmp(sort, "health") == 0)
+        r->key_text = cw->lost ? "lost" : drv_health_name(k->health);
+    else if (strcmp(sort, "thermal") == 0)
+        r->key = k->thermal.state;
+    else if (strcmp(sort, "slots") == 0)
+        r->key = k->slots;
+    else if (strcmp(sort, "running") == 0)
+        r->key = k->running + k->assigned;
+    else if (strcmp(sort, "load") == 0)
+        r->key = cw->load;
+    else if (strcmp(sort, "finished") == 0)
+        r->key = (double)k->history.finished;
+    else if (strcmp(sort, "infra_failures") == 0)
+        r->key = (double)k->history.infra_failures;
+    else if (strcmp(sort, "last_seen") == 0)
+        r->key = cw->last_seen;
+    else
+        return false;
+    return true;
+}
+
+/* The key for sort from a worker's JSON: numbers as numbers, text as text, an object's
+ * "value" (a score), anything else (missing, null) below every number. */
+static void row_key_json(drv_drow *r, const json_t *o, const char *sort)
+{
+    const json_t *v = json_object_get(o, sort);
+    if (json_is_object(v)) /* {"value": 62, ...} as the score is */
+        v = json_object_get(v, "value");
+    r->key_text = json_is_string(v) ? json_string_value(v) : NULL;
+    r->key = json_is_number(v) ? json_number_value(v) : -1e300;
+}
+
+/* One worker's row: its GET /api/v1/workers form (thermal_reason included) and what it
+ * holds now (current_count and the names of the first CURRENT_SHOWN). */
+static json_t *row_json(drv_coordinator *c, drv_wref w)
+{
+    json_t *o = drv_api_worker_json(c, w);
+    json_t *cur = json_array();
+    uint32_t count = 0;
+    for (drv_tref t = drv_balancer_held_first(c->bal, w); t != DRV_REF_NONE;
+         t = drv_balancer_held_next(c->bal, t)) {
+        if (count++ < CURRENT_SHOWN && t < c->cap_tasks && c->tasks[t].live) {
+            json_t *e = json_object();
+            json_object_set_new(e, "id", json_integer((json_int_t)c->tasks[t].task.id));
+            json_object_set_new(e, "name", json_string(c->tasks[t].task.name));
+            json_array_append_new(cur, e);
+        }
+    }
+    json_object_set_new(o, "current", cur);
+    json_object_set_new(o, "current_count", json_integer(count));
+    return o;
+}
+
+/* The page of the workers table view v asks for. */
+static json_t *workers_page(drv_coordinator *c, const drv_dview *v)
+{
+    uint32_t n = drv_balancer_worker_count(c->bal), known = 0, matched = 0;
+    drv_drow *rows = drv_xcalloc(n ? n : 1, sizeof *rows);
+    for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
+        if (!c->workers[w].known)
+            continue;
+        known++;
+        if (v->filter[0] && !worker_matches(c, w, v->filter))
+            continue;
+        drv_drow *r = &rows[matched++];
+        r->w = w;
+        if (!row_key(c, r, v->sort)) { /* a field this file does not know: from the JSON */
+            r->obj = row_json(c, w);
+            row_key_json(r, r->obj, v->sort);
+        }
+    }
+    qsort(rows, matched, sizeof *rows, v->desc ? row_cmp_desc : row_cmp);
+    json_t *list = json_array();
+    for (uint32_t i = v->offset; i < matched && i - v->offset < v->limit; i++)
+        json_array_append_new(list,
+                              rows[i].obj ? json_incref(rows[i].obj) : row_json(c, rows[i].w));
+    for (uint32_t i = 0; i < matched; i++)
+        json_decref(rows[i].obj);
+    free(rows);
+    json_t *o = json_object();
+    json_object_set_new(o, "total", json_integer(known));
+    json_object_set_new(o, "matched", json_integer(matched));
+    json_object_set_new(o, "offset", json_integer(v->offset));
+    json_object_set_new(o, "limit", json_integer(v->limit));
+    json_object_set_new(o, "sort", json_string(v->sort));
+    json_object_set_new(o, "dir", json_string(v->desc ? "desc" : "asc"));
+    json_object_set_new(o, "filter", json_string(v->filter));
+    json_object_set_new(o, "workers", list);
+    return o;
+}
+
+/* ---- the snapshot ---- */
+
+/* The parts every page shares (status, fleet, runs), or NULL when the store cannot be
  * read now (the next second tries again). */
-static char *snapshot(drv_coordinator *c, size_t *len)
+static json_t *shared_part(drv_coordinator *c)
 {
     drv_error err;
     json_t *status = drv_api_status_json(c, &err);
@@ -54,8 +305,18 @@ static char *snapshot(drv_coordinator *c, size_t *len)
     json_object_set_new(o, "type", json_string("snapshot"));
     json_object_set_new(o, "t", json_real(drv_coord_now()));
     json_object_set_new(o, "status", status);
-    json_object_set_new(o, "workers", drv_api_workers_json(c));
+    json_object_set_new(o, "fleet", fleet_json(c));
     json_object_set_new(o, "runs", runs);
+    json_object_set_new(o, "anomalies", drv_sampler_anomalies_json(c));
+    return o;
+}
+
+/* Session d's snapshot as text with LWS_PRE bytes of headroom: shared plus its page. */
+static char *snapshot(drv_coordinator *c, const drv_dsession *d, json_t *shared, size_t *len)
+{
+    json_t *o = json_object();
+    json_object_update(o, shared); /* shares the members (references), copies nothing */
+    json_object_set_new(o, "workers", workers_page(c, d->view ? d->view : &default_view));
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!text)
@@ -67,24 +328,26 @@ static char *snapshot(drv_coordinator *c, size_t *len)
     return buf;
 }
 
-/* Makes text (len bytes, headroom included; copied) the session's next frame. */
-static void queue(drv_dsession *d, const char *buf, size_t len)
+/* Makes buf (len bytes after LWS_PRE of headroom; taken over) the session's next frame,
+ * in place of one not written yet. */
+static void queue(drv_dsession *d, char *buf, size_t len)
 {
     free(d->pending);
-    d->pending = drv_xmalloc(LWS_PRE + len);
-    memcpy(d->pending + LWS_PRE, buf + LWS_PRE, len);
+    d->pending = buf;
     d->pending_len = len;
     lws_callback_on_writable(d->wsi);
 }
 
-/* Sends one session a snapshot now (a page that just connected or authenticated). */
+/* Sends one session a snapshot now (a page that just connected, authenticated or
+ * changed its view). */
 static void push_one(drv_coordinator *c, drv_dsession *d)
 {
+    json_t *shared = shared_part(c);
     size_t len = 0;
-    char *buf = snapshot(c, &len);
+    char *buf = shared ? snapshot(c, d, shared, &len) : NULL;
     if (buf)
         queue(d, buf, len);
-    free(buf);
+    json_decref(shared);
 }
 
 void drv_dashboard_tick(drv_coordinator *c, double now)
@@ -92,32 +355,74 @@ void drv_dashboard_tick(drv_coordinator *c, double now)
     if (!c->dashboards || now - c->last_push < PUSH_EVERY_S)
         return;
     c->last_push = now;
-    size_t len = 0;
-    char *buf = NULL;
+    json_t *shared = NULL;
     for (drv_dsession *d = c->dashboards; d; d = d->next) {
         if (!d->authed || d->refused)
             continue;
-        if (!buf && !(buf = snapshot(c, &len)))
+        if (!shared && !(shared = shared_part(c)))
             return;
-        queue(d, buf, len);
+        size_t len = 0;
+        char *buf = snapshot(c, d, shared, &len);
+        if (buf)
+            queue(d, buf, len);
     }
-    free(buf);
+    json_decref(shared);
 }
 
-/* The page's first message: {"token": "..."}. */
-static void authenticate(drv_coordinator *c, drv_dsession *d, const char *in, size_t len)
+/* Reads a view from the page's {"view": {...}} into d's (members left out keep their
+ * values; wrong ones are ignored: the page sees what it gets in the snapshot). */
+static void read_view(drv_dsession *d, const json_t *v)
 {
+    if (!json_is_object(v))
+        return;
+    if (!d->view) {
+        d->view = drv_xmalloc(sizeof *d->view);
+        *d->view = default_view;
+    }
+    drv_dview *w = d->view;
+    const char *s = json_string_value(json_object_get(v, "sort"));
+    if (s && strlen(s) < sizeof w->sort)
+        snprintf(w->sort, sizeof w->sort, "%s", s);
+    s = json_string_value(json_object_get(v, "dir"));
+    if (s)
+        w->desc = strcmp(s, "desc") == 0;
+    s = json_string_value(json_object_get(v, "filter"));
+    if (s) {
+        size_t i = 0;
+        for (; s[i] && i < FILTER_MAX; i++)
+            w->filter[i] = (char)tolower((unsigned char)s[i]);
+        w->filter[i] = '\0';
+    }
+    const json_t *n = json_object_get(v, "offset");
+    if (json_is_integer(n) && json_integer_value(n) >= 0 && json_integer_value(n) < UINT32_MAX)
+        w->offset = (uint32_t)json_integer_value(n);
+    n = json_object_get(v, "limit");
+    if (json_is_integer(n) && json_integer_value(n) >= 1)
+        w->limit = json_integer_value(n) > PAGE_MAX ? PAGE_MAX : (uint32_t)json_integer_value(n);
+}
+
+/* A message from the page: {"token": "..."} first when reads need it, {"view": {...}}
+ * at any time (beside the token too). Anything else is ignored. */
+static void receive(drv_coordinator *c, drv_dsession *d, const char *in, size_t len)
+{
+    if (d->refused)
+        return;
     json_error_t jerr;
     json_t *o = len <= AUTH_FRAME_MAX ? json_loadb(in, len, 0, &jerr) : NULL;
-    const char *token = json_string_value(json_object_get(o, "token"));
-    d->authed = token && drv_coord_token_equal(token, c->client_token);
-    json_decref(o);
-    if (d->authed) {
-        push_one(c, d);
-        return;
+    if (!d->authed) {
+        const char *token = json_string_value(json_object_get(o, "token"));
+        d->authed = token && (drv_coord_token_equal(token, c->client_token) ||
+                              (c->read_token && drv_coord_token_equal(token, c->read_token)));
+        if (!d->authed) {
+            json_decref(o);
+            d->refused = true;
+            return;
+        }
+        lws_set_timeout(d->wsi, NO_PENDING_TIMEOUT, 0);
     }
-    d->refused = true;
-    lws_callback_on_writable(d->wsi);
+    read_view(d, json_object_get(o, "view"));
+    json_decref(o);
+    push_one(c, d);
 }
 
 int drv_dashboard_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -144,12 +449,21 @@ int drv_dashboard_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         c->dashboards = d;
         if (d->authed)
             push_one(c, d);
+        else
+            drv_server_auth_deadline(c, wsi); /* its token, or it is closed */
         return 0;
     case LWS_CALLBACK_RECEIVE:
         c = drv_server_coord(wsi);
-        if (!d->authed && !d->refused)
-            authenticate(c, d, in, len);
-        return 0; /* after that, what a page says is ignored */
+        receive(c, d, in, len);
+        if (d->refused) {
+            /* Closed from here: lws 4.1 sends the close frame (1008) when a receive
+             * callback returns -1 after lws_close_reason(), not a writeable one. */
+            static const char why[] = "wrong token";
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why,
+                             sizeof why - 1);
+            return -1;
+        }
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (d->refused) {
             static const char why[] = "wrong token";
@@ -174,6 +488,7 @@ int drv_dashboard_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         if (d->next)
             d->next->prev = d->prev;
         free(d->pending);
+        free(d->view);
         memset(d, 0, sizeof *d);
         return 0;
     default:

@@ -14,8 +14,7 @@
 
 #include "coordinator/coord.h"
 
-/* Writes s as a label value (without the quotes). */
-static void label(FILE *out, const char *s)
+void drv_metrics_label(FILE *out, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\' || *s == '"')
@@ -42,7 +41,7 @@ static void per_worker(FILE *out, drv_coordinator *c, const char *name, const ch
         if (!c->workers[w].known)
             continue;
         fprintf(out, "%s{worker=\"", name);
-        label(out, drv_balancer_worker(c->bal, w)->name);
+        drv_metrics_label(out, drv_balancer_worker(c->bal, w)->name);
         fprintf(out, "\"} %.17g\n", value(c, w));
     }
 }
@@ -120,9 +119,6 @@ void drv_metrics_text(drv_coordinator *c, drv_hsession *h)
     head(out, "drover_late_results_total", "counter",
          "Results of attempts already given up: acknowledged, not counted.");
     fprintf(out, "drover_late_results_total %llu\n", (unsigned long long)c->late_results);
-    head(out, "drover_speculations_total", "counter",
-         "Speculative copies of straggling tests started (docs/balancer.md, Stragglers).");
-    fprintf(out, "drover_speculations_total %llu\n", (unsigned long long)c->speculations);
     head(out, "drover_balancer_tests", "gauge", "Tests the balancer holds, by state.");
     fprintf(out,
             "drover_balancer_tests{state=\"queued\"} %llu\n"
@@ -169,6 +165,11 @@ void drv_metrics_text(drv_coordinator *c, drv_hsession *h)
         head(out, "drover_resident_bytes", "gauge", "Resident memory of the coordinator.");
         fprintf(out, "drover_resident_bytes %lld\n", rss_kb * 1024);
     }
+    head(out, "drover_build_info", "gauge", "The coordinator's version (always 1).");
+    fputs("drover_build_info{version=\"", out);
+    drv_metrics_label(out, drv_api_version());
+    fputs("\"} 1\n", out);
+    drv_sampler_prometheus(c, out);
     fclose(out);
     drv_api_respond_text(h, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     free(text);

@@ -21,21 +21,20 @@ static const char *name_of(drv_coordinator *c, drv_wref w)
     return w == DRV_REF_NONE ? "?" : drv_balancer_worker(c->bal, w)->name;
 }
 
-/* Gives up x, one of a pair: its open attempt superseded by attempt `by` (0: abandoned),
- * its process cancelled on `worker` (DRV_REF_NONE: none to tell), its balancer record
- * released (no retry used), its record forgotten. The twin is the test from now on. */
-static void drop(drv_coordinator *c, drv_tref x, uint32_t by, drv_wref worker)
+/* Gives up x, one of a pair: its attempt superseded by the twin's (abandoned if open, so
+ * it charges no retry budget, and a result it has does not count), its process
+ * cancelled on `worker` (DRV_REF_NONE: none to tell), its balancer record released (no
+ * retry used), its record forgotten. The twin is the test from now on. */
+static void drop(drv_coordinator *c, drv_tref x, drv_wref worker)
 {
     drv_ctask *cx = &c->tasks[x];
     drv_tref y = cx->twin;
     drv_ctask *cy = &c->tasks[y];
     uint64_t id = cx->task.id;
     drv_error err;
+    if (drv_store_attempt_supersede(c->store, id, cx->task.attempts, cy->task.attempts, &err) < 0)
+        drv_coord_fatal(c, &err);
     if (cx->attempt_open) {
-        int rc = by ? drv_store_attempt_supersede(c->store, id, cx->task.attempts, by, &err)
-                    : drv_store_attempt_abandon(c->store, id, cx->task.attempts, &err);
-        if (rc < 0)
-            drv_coord_fatal(c, &err);
         cx->attempt_open = false;
         if (worker != DRV_REF_NONE)
             drv_dispatch_queue_cancel(c, worker, id, cx->task.attempts);
@@ -97,7 +96,8 @@ void drv_speculate_tick(drv_coordinator *c, double now)
             drv_coord_fatal(c, &err);
         cu->attempt_open = true;
         drv_dispatch_queue_assign(c, target, (drv_tref)u);
-        c->speculations++;
+        cu->placed_at = now;
+        drv_sampler_speculation(c); /* drover_speculations_total */
         drv_coord_log(c,
                       "test %llu (%s) has run %.1f s on %s, past its p90 of %.1f s: a copy "
                       "(attempt %u) on %s, predicted %.1f s",
@@ -117,14 +117,14 @@ bool drv_speculate_finished(drv_coordinator *c, drv_tref t, bool infra_failure)
         drv_coord_log(c, "test %llu: attempt %u failed to run; attempt %u goes on",
                       (unsigned long long)ct->task.id, ct->task.attempts,
                       c->tasks[y].task.attempts);
-        drop(c, t, 0, DRV_REF_NONE);
+        drop(c, t, DRV_REF_NONE);
         return true;
     }
     drv_coord_log(c, "test %llu: attempt %u on %s finished first; attempt %u on %s superseded",
                   (unsigned long long)ct->task.id, ct->task.attempts,
                   name_of(c, drv_balancer_task_worker(c->bal, t)), c->tasks[y].task.attempts,
                   name_of(c, drv_balancer_task_worker(c->bal, y)));
-    drop(c, y, ct->task.attempts, drv_balancer_task_worker(c->bal, y));
+    drop(c, y, drv_balancer_task_worker(c->bal, y));
     return false;
 }
 
@@ -139,7 +139,7 @@ bool drv_speculate_decision(drv_coordinator *c, const drv_decision *d)
     case DRV_D_FINAL:
         if (d->reason == DRV_R_CANCELLED) { /* the test is cancelled: both copies go */
             drv_tref y = cx->twin;
-            drop(c, y, 0, drv_balancer_task_worker(c->bal, y));
+            drop(c, y, drv_balancer_task_worker(c->bal, y));
             return false;
         }
         break;
@@ -152,6 +152,6 @@ bool drv_speculate_decision(drv_coordinator *c, const drv_decision *d)
     drv_coord_log(c, "test %llu: attempt %u dropped (%s); attempt %u goes on",
                   (unsigned long long)cx->task.id, cx->task.attempts, drv_reason_name(d->reason),
                   c->tasks[cx->twin].task.attempts);
-    drop(c, d->task, 0, d->from_worker);
+    drop(c, d->task, d->from_worker);
     return true;
 }

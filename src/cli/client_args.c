@@ -1,0 +1,119 @@
+/* client_args.c - what every client command of the `drover` binary shares (cli.h): the
+ * connection options (--url, --token, --ca, --request-timeout), opening the client, ids
+ * and seconds on the command line, and the messages for a wrong command line and a
+ * failed request. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "client/client.h"
+
+int drv_cli_option(const char *cmd, const char *name, int argc, char **argv, int *i,
+                   const char **value)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "drover %s: %s needs a value (see drover %s --help)\n", cmd, name, cmd);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+int drv_cli_parse_seconds(const char *cmd, const char *name, const char *s, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v) || v <= 0 || v > 1e9) {
+        fprintf(stderr, "drover %s: %s: expected a number of seconds > 0, got \"%s\"\n", cmd, name,
+                s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int drv_cli_conn_option(drv_cli_conn *conn, const char *cmd, int argc, char **argv, int *i)
+{
+    const char *v = NULL;
+    int rc;
+    if ((rc = drv_cli_option(cmd, "--url", argc, argv, i, &v)) != 0) {
+        if (rc > 0)
+            conn->url = v;
+        return rc;
+    }
+    if ((rc = drv_cli_option(cmd, "--token", argc, argv, i, &v)) != 0) {
+        if (rc > 0)
+            conn->token = v;
+        return rc;
+    }
+    if ((rc = drv_cli_option(cmd, "--ca", argc, argv, i, &v)) != 0) {
+        if (rc > 0)
+            conn->ca_file = v;
+        return rc;
+    }
+    if ((rc = drv_cli_option(cmd, "--request-timeout", argc, argv, i, &v)) != 0) {
+        if (rc > 0 &&
+            drv_cli_parse_seconds(cmd, "--request-timeout", v, &conn->request_timeout_s) < 0)
+            return -1;
+        return rc;
+    }
+    return 0;
+}
+
+drv_client *drv_cli_connect(const drv_cli_conn *conn, const char *cmd)
+{
+    drv_client_options opt = {.url = conn->url,
+                              .token = conn->token,
+                              .request_timeout_s = conn->request_timeout_s,
+                              .ca_file = conn->ca_file};
+    drv_error err = {{0}};
+    drv_client *c = drv_client_open(&opt, &err);
+    if (!c)
+        fprintf(stderr, "drover %s: %s\n", cmd, err.msg);
+    return c;
+}
+
+int drv_cli_parse_id(const char *cmd, const char *what, const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || errno || s[0] == '-' || s[0] == '+' || v == 0 || v > INT64_MAX) {
+        fprintf(stderr, "drover %s: %s \"%s\": expected a positive integer\n", cmd, what, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int drv_cli_usage_error(const char *cmd, const char *what, const char *arg)
+{
+    fprintf(stderr, "drover %s: %s%s%s%s (see drover %s --help)\n", cmd, what, arg ? " \"" : "",
+            arg ? arg : "", arg ? "\"" : "", cmd);
+    return DRV_EXIT_USAGE;
+}
+
+int drv_cli_request_failed(const char *cmd, const drv_error *err)
+{
+    fprintf(stderr, "drover %s: %s\n", cmd, err->msg);
+    return DRV_EXIT_FAILURE;
+}
+
+void drv_cli_print_json(const json_t *j)
+{
+    json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+}
