@@ -97,8 +97,12 @@ void drv_log_lws(int level, const char *line)
     drv_log_level l = (level & LLL_ERR)    ? DRV_LOG_ERROR
                       : (level & LLL_WARN) ? DRV_LOG_WARN
                                            : DRV_LOG_INFO;
-    if (l == DRV_LOG_ERROR && !last_lws_error[0]) /* the first says most */
-        snprintf(last_lws_error, sizeof last_lws_error, "%s", msg);
+    if (l == DRV_LOG_ERROR && !last_lws_error[0]) {
+        /* The first says most; cut to fit (a long line's start says what failed). */
+        size_t k = n < sizeof last_lws_error - 1 ? n : sizeof last_lws_error - 1;
+        memcpy(last_lws_error, msg, k);
+        last_lws_error[k] = '\0';
+    }
     emit(l, "libwebsockets", msg);
 }
 
