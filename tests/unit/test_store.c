@@ -662,6 +662,57 @@ static int on_recovered(void *ctx, drv_store_recovered *r, drv_error *err)
     return v->stop_after && v->n == v->stop_after ? 1 : 0;
 }
 
+/* spec: what recovery sees of a test with a speculative copy running. */
+typedef struct copy_seen {
+    int n;
+    uint32_t attempt, retries_used;
+    char worker[16];
+} copy_seen;
+
+static int on_copy_recovered(void *ctx, drv_store_recovered *r, drv_error *err)
+{
+    (void)err;
+    copy_seen *v = ctx;
+    v->n++;
+    v->attempt = r->task->attempts;
+    v->retries_used = r->task->retries_used;
+    snprintf(v->worker, sizeof v->worker, "%s", r->worker ? r->worker : "-");
+    return 0;
+}
+
+/* While a copy runs the test has two open attempts: recovery (and listings) see one row,
+ * the latest attempt's; the original, superseded after it started, uses no retry. */
+static void test_recovery_sees_one_row_per_copied_test(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    drv_task t;
+    minimal_task(&t, "copied");
+    t.max_retries = 2;
+    assert_int_equal(drv_store_task_insert(s, 0, &t, f->tags, 1, &err), 1);
+    drv_task_clear(&t);
+    assert_int_equal(drv_store_attempt_begin(s, 1, 1, "slow", 2, &err), 0);
+    assert_int_equal(drv_store_attempt_started(s, 1, 1, 2, &err), 1);
+    assert_int_equal(drv_store_attempt_begin_copy(s, 1, 2, 1, "fast", 5, &err), 0);
+    assert_int_equal(drv_store_attempt_started(s, 1, 2, 5, &err), 1);
+    commit_ok(s);
+    copy_seen v = {0};
+    assert_int_equal(drv_store_recover(s, f->tags, on_copy_recovered, &v, &err), 0);
+    assert_int_equal(v.n, 1);
+    assert_int_equal(v.attempt, 2);
+    assert_string_equal(v.worker, "fast");
+    /* The original loses (its worker lost): superseded, it charges no retry. */
+    assert_int_equal(drv_store_attempt_supersede(s, 1, 1, 2, &err), 1);
+    commit_ok(s);
+    memset(&v, 0, sizeof v);
+    assert_int_equal(drv_store_recover(s, f->tags, on_copy_recovered, &v, &err), 0);
+    assert_int_equal(v.n, 1);
+    assert_int_equal(v.attempt, 2);
+    assert_int_equal(v.retries_used, 0);
+    drv_store_close(s);
+}
+
 static int fail_recover(void *ctx, drv_store_recovered *r, drv_error *err)
 {
     (void)ctx;
@@ -1751,6 +1802,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kill9_keeps_exactly_the_committed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attempts_count_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_speculative_copies_and_learning_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_sees_one_row_per_copied_test, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_recovery_lists_unfinished, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_filters_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_live_state_from_attempts, setup, teardown),
