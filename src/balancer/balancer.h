@@ -225,6 +225,41 @@ size_t drv_balancer_steal_idle(drv_balancer *b, double now, drv_decision *out, s
 /* Runs stealing for every worker with free capacity (bounded by max moves). */
 size_t drv_balancer_rebalance(drv_balancer *b, double now, drv_decision *out, size_t max);
 
+/* ---- stragglers (speculative re-execution) ---- */
+
+/* A running test worth a copy on another worker. */
+typedef struct drv_straggler {
+    drv_tref task;    /* the running test */
+    drv_wref holder;  /* where it runs */
+    drv_wref target;  /* where its copy should run */
+    double running_s; /* how long it has run */
+    double high_s;    /* its predicted p90 on holder */
+    double copy_s;    /* the copy's predicted run on target */
+} drv_straggler;
+
+/* Which running tests to copy now, most overdue first (at most max, written to out):
+ * a test that has run longer than its predicted p90 on its worker plus
+ * settings.speculation_margin x that p90 and at least settings.speculation_min_s more,
+ * that allows copies (not "idempotent": false) and was not copied yet, gets a copy on
+ * the eligible worker with a free slot where it is predicted to run shortest (a faster
+ * class first; its own worker never), when that run is shorter than what the test has
+ * run already. Each target's free slots are used at most once per call. Nothing when
+ * settings.speculation is off. Call it right after drv_balancer_place() placed all it
+ * could: slots still free then would otherwise idle. Pure: changes nothing. */
+size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler *out, size_t max);
+/* A copy of running test t was started: t is not proposed again. Returns -1 if t is
+ * not a live running test. */
+int drv_balancer_speculated(drv_balancer *b, drv_tref t);
+
+/* Starts a copy of running test t on worker target (not its own): a new task record with
+ * the same id and t's retry budgets, assigned to target like a placement and not stolen
+ * within steal_holdoff_s; t is marked copied. Whichever finishes first is the result:
+ * the caller finishes it (drv_balancer_finished) and drops the other with
+ * drv_balancer_cancel(), which uses no retry (a copy lost with its worker is dropped the
+ * same way by the caller: the other copy's budgets are untouched). Returns the copy's reference, or
+ * -1 with err filled (t not running, target not live, full or t's own). */
+int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double now, drv_error *err);
+
 /* ---- what outlives the process ---- */
 
 /* What the balancer learned of its fleet besides test durations (the predictor keeps

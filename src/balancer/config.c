@@ -377,7 +377,7 @@ static void parse_families(problems *p, const char *path, const json_t *v, drv_b
 
 /* ---- settings -------------------------------------------------------------------- */
 
-typedef enum field_kind { FIELD_DOUBLE, FIELD_U32 } field_kind;
+typedef enum field_kind { FIELD_DOUBLE, FIELD_U32, FIELD_BOOL } field_kind;
 
 /* One numeric setting: its key (the struct field's name), where it lives, and the
  * accepted range. min_open means "> min" rather than ">= min"; max < 0 means no upper
@@ -409,6 +409,9 @@ static const field_rule settings_rules[] = {
     SETTING(steal_holdoff_s, FIELD_DOUBLE, 0, -1, 0),
     SETTING(unschedulable_grace_s, FIELD_DOUBLE, 0, -1, 0),
     SETTING(quarantine_after, FIELD_U32, 1, 1000000, 0),
+    SETTING(speculation, FIELD_BOOL, 0, 1, 0),
+    SETTING(speculation_margin, FIELD_DOUBLE, 0, -1, 0),
+    SETTING(speculation_min_s, FIELD_DOUBLE, 0, -1, 0),
 };
 
 static const field_rule thermal_rules[] = {
@@ -429,7 +432,9 @@ static const field_rule thermal_rules[] = {
  * "a number > 0", "a number >= 0", "a number > 0 and <= 1". */
 static void describe_rule(const field_rule *r, char *buf, size_t len)
 {
-    if (r->kind == FIELD_U32)
+    if (r->kind == FIELD_BOOL)
+        snprintf(buf, len, "true or false");
+    else if (r->kind == FIELD_U32)
         snprintf(buf, len, "an integer %.0f..%.0f", r->min, r->max);
     else if (r->max < 0)
         snprintf(buf, len, "a number %s %g", r->min_open ? ">" : ">=", r->min);
@@ -443,6 +448,17 @@ static void describe_rule(const field_rule *r, char *buf, size_t len)
 static void parse_field(problems *p, const char *path, const field_rule *r, const json_t *v,
                         void *base)
 {
+    if (r->kind == FIELD_BOOL) {
+        if (!json_is_boolean(v)) {
+            char got[64];
+            describe_value(v, got, sizeof got);
+            problem(p, "%s: must be true or false, got %s", path, got);
+            return;
+        }
+        bool on = json_is_true(v);
+        memcpy((char *)base + r->offset, &on, sizeof on);
+        return;
+    }
     int ok = json_is_number(v);
     double x = ok ? json_number_value(v) : 0;
     if (ok) {
@@ -539,6 +555,9 @@ void drv_balancer_config_default(drv_balancer_config *cfg)
      * called unschedulable. */
     s->unschedulable_grace_s = 5;
     s->quarantine_after = 3;
+    s->speculation = true;
+    s->speculation_margin = 0.5;
+    s->speculation_min_s = 2;
     drv_thermal_config_default(&s->thermal);
 }
 

@@ -64,6 +64,11 @@ typedef struct drv_balancer_settings {
     double steal_holdoff_s;       /* a moved test is not moved again for this long (30) */
     double unschedulable_grace_s; /* how long a test no worker can run waits first (0) */
     uint32_t quarantine_after;    /* consecutive infra failures that quarantine a worker (3) */
+    /* Stragglers (drv_balancer_stragglers): a running test past its predicted p90 by
+     * speculation_margin x p90 and at least speculation_min_s gets a copy elsewhere. */
+    bool speculation;          /* on (true) */
+    double speculation_margin; /* 0.5 */
+    double speculation_min_s;  /* 2 */
     drv_thermal_config thermal;
 } drv_balancer_settings;
 

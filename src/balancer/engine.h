@@ -28,16 +28,19 @@ typedef struct drv_btask {
     uint8_t retries_left; /* of max_retries: losses of infrastructure */
     uint8_t reruns_left;  /* of reruns: the test's own failures */
     uint8_t flags;
-    uint8_t kind; /* drv_analyzer_type_kind of its test type */
+    uint8_t kind;      /* drv_analyzer_type_kind of its test type */
+    double started_at; /* when it started running (speculation.c) */
 } drv_btask;
 
-#define TASK_FREE       0xFF
-#define TF_FIRST_RUN    0x02 /* nothing was learned of it before it was submitted */
-#define TF_ORDERED      0x04 /* it has an ordering record (after, locks): ordering.c */
-#define TF_WAITING      0x08 /* queued, held back until what it runs after is final */
-#define TF_PARKED       0x10 /* queued, taken off the queue until a lock it needs is free */
-#define TF_LOCKING      0x20 /* it takes locks or runs exclusive when placed */
-#define TF_EXCL_PENDING 0x40 /* an exclusive test that waits for the fleet to empty */
+#define TASK_FREE         0xFF
+#define TF_FIRST_RUN      0x02 /* nothing was learned of it before it was submitted */
+#define TF_ORDERED        0x04 /* it has an ordering record (after, locks): ordering.c */
+#define TF_WAITING        0x08 /* queued, held back until what it runs after is final */
+#define TF_PARKED         0x10 /* queued, taken off the queue until a lock it needs is free */
+#define TF_LOCKING        0x20 /* it takes locks or runs exclusive when placed */
+#define TF_EXCL_PENDING   0x40 /* an exclusive test that waits for the fleet to empty */
+#define TF_NOT_IDEMPOTENT 0x01 /* never two copies at once (speculation.c) */
+#define TF_SPECULATED     0x80 /* a copy of it was started (speculation.c) */
 
 /* What ordering.c keeps of a test that uses after or locks (see balancer.h). */
 typedef struct drv_task_link {
@@ -244,6 +247,8 @@ void drv_engine_assign(drv_balancer *b, drv_tref t, drv_wref w, double now);
 void drv_engine_release(drv_balancer *b, drv_tref t, double now);
 /* Puts t back in the queue (keeps its age). */
 void drv_engine_enqueue(drv_balancer *b, drv_tref t);
+/* A task record to fill (from the free list, or a new one: b->tasks may move). */
+drv_tref drv_engine_task_alloc(drv_balancer *b);
 /* Frees the record of a final task that no queue entry points at. */
 void drv_engine_free_task(drv_balancer *b, drv_tref t);
 /* Predicted run of t on class c, seconds. */

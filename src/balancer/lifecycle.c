@@ -26,12 +26,12 @@ static bool live_held(const drv_balancer *b, drv_tref t)
 
 int drv_balancer_started(drv_balancer *b, drv_tref t, double now)
 {
-    (void)now;
     if (t >= b->n_tasks || b->tasks[t].state != DRV_TASK_ASSIGNED)
         return -1;
     drv_btask *r = &b->tasks[t];
     drv_bworker *w = &b->workers[r->worker];
     r->state = DRV_TASK_RUNNING;
+    r->started_at = now;
     w->w.assigned--;
     w->w.running++;
     b->n_assigned--;

@@ -116,6 +116,11 @@ static drv_tref task_alloc(drv_balancer *b)
     return b->n_tasks++;
 }
 
+drv_tref drv_engine_task_alloc(drv_balancer *b)
+{
+    return task_alloc(b);
+}
+
 void drv_engine_free_task(drv_balancer *b, drv_tref t)
 {
     if (b->tasks[t].flags & TF_ORDERED)
@@ -209,6 +214,8 @@ static int64_t task_record_new(drv_balancer *b, const drv_task *t, double now, d
         (uint8_t)(t->max_retries > t->retries_used ? t->max_retries - t->retries_used : 0);
     r->reruns_left = (uint8_t)(reruns > t->reruns_used ? reruns - t->reruns_used : 0);
     r->flags = 0;
+    if (t->not_idempotent)
+        r->flags |= TF_NOT_IDEMPOTENT;
     if (p.source != DRV_PRED_TEST)
         r->flags |= TF_FIRST_RUN;
     r->kind = (uint8_t)drv_analyzer_type_kind(t->test_type);

@@ -167,5 +167,27 @@ bool drv_report_needs_detail(const json_t *test)
     const char *state = drv_api_string(test, "state");
     if (!state || json_is_array(json_object_get(test, "attempts")))
         return false; /* a listing's "attempts" is a count; the detail's is the array */
-    return strcmp(state, "failed") == 0 || strcmp(state, "timed_out") == 0;
+    return strcmp(state, "failed") == 0 || strcmp(state, "timed_out") == 0 ||
+           drv_api_int(test, "attempts", 0) > 1;
+}
+
+drv_speculation_info drv_test_speculation(const json_t *test)
+{
+    drv_speculation_info s = {0};
+    size_t i;
+    const json_t *a;
+    json_array_foreach(json_object_get(test, "attempts"), i, a)
+    {
+        const char *state = drv_api_string(a, "state");
+        if (json_object_get(a, "copy_of") || (state && strcmp(state, "superseded") == 0))
+            s.speculated = true;
+        if (state && strcmp(state, "finished") == 0) {
+            s.winner = (uint32_t)drv_api_int(a, "attempt", 0);
+            s.winner_worker = drv_api_string(a, "worker");
+            s.copy_won = json_object_get(a, "copy_of") != NULL;
+        }
+    }
+    if (!s.speculated)
+        s = (drv_speculation_info){0};
+    return s;
 }

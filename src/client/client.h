@@ -191,8 +191,20 @@ char *drv_command_line(char *const *words);
 /* ---- reports ------------------------------------------------------------------------ */
 
 /* True for a test whose report needs its full record (its attempts): failed, timed out,
- * or any test given without attempts whose state is one of those. */
+ * or with more than one attempt (a retry, or a speculative copy: the report says which
+ * copy won), given as a listing item. */
 bool drv_report_needs_detail(const json_t *test);
+
+/* A test's speculative copy, from its full record's attempts: whether it had one, and if
+ * so the attempt whose result counts (0 while none has one), that attempt's worker, and
+ * whether the copy (not the attempt it copied) won. */
+typedef struct drv_speculation_info {
+    bool speculated;
+    uint32_t winner;
+    const char *winner_worker; /* borrowed from the record; NULL when unknown */
+    bool copy_won;
+} drv_speculation_info;
+drv_speculation_info drv_test_speculation(const json_t *test);
 
 /* Writes the JUnit XML report of one run to out: a <testsuites> with one <testsuite> for
  * the run (tests, failures, errors, skipped, time counts) and one <testcase name

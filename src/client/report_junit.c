@@ -163,11 +163,25 @@ int drv_report_junit(FILE *out, const json_t *run, const json_t *tests, drv_erro
         xml_attr(out, "name", name);
         xml_attr(out, "classname", cls);
         fprintf(out, " time=\"%.3f\"", drv_api_number(t, "duration_s", 0));
-        if (kind == CASE_PASSED) {
+        drv_speculation_info spec = drv_test_speculation(t);
+        if (kind == CASE_PASSED && !spec.speculated) {
             fputs("/>\n", out);
             continue;
         }
         fputs(">\n", out);
+        if (spec.speculated) { /* which copy's result this is */
+            char v[160];
+            snprintf(v, sizeof v, "%s won: attempt %u on %s",
+                     spec.copy_won ? "the speculative copy" : "the first attempt", spec.winner,
+                     spec.winner_worker ? spec.winner_worker : "?");
+            fputs("      <properties><property name=\"drover.speculation\"", out);
+            xml_attr(out, "value", v);
+            fputs("/></properties>\n", out);
+        }
+        if (kind == CASE_PASSED) {
+            fputs("    </testcase>\n", out);
+            continue;
+        }
         size_t tail_len = 0;
         const char *tail = drv_test_output_tail(t, &tail_len);
         if (kind == CASE_SKIPPED) {

@@ -380,7 +380,14 @@ static json_t *attempt_json(const drv_store_attempt *a)
     json_t *o = json_object();
     json_object_set_new(o, "attempt", json_integer(a->attempt));
     json_object_set_new(o, "worker", str_or_null(a->worker));
-    json_object_set_new(o, "state", json_string(drv_store_attempt_state_name(a->state)));
+    /* A speculative copy that lost is "superseded" (stored abandoned, with the winner). */
+    json_object_set_new(
+        o, "state",
+        json_string(a->superseded_by ? "superseded" : drv_store_attempt_state_name(a->state)));
+    if (a->superseded_by)
+        json_object_set_new(o, "superseded_by", json_integer(a->superseded_by));
+    if (a->copy_of)
+        json_object_set_new(o, "copy_of", json_integer(a->copy_of));
     json_object_set_new(o, "assigned_at", json_real(a->assigned_at));
     json_object_set_new(o, "started_at", num_or_null(a->started_at > 0, a->started_at));
     json_object_set_new(o, "finished_at", num_or_null(a->finished_at > 0, a->finished_at));

@@ -128,7 +128,7 @@ static void on_heartbeat(drv_coordinator *c, drv_wsession *s, const drv_msg_hear
 static drv_ctask *current(drv_coordinator *c, drv_wsession *s, const drv_attempt_ref *ref,
                           drv_tref *t)
 {
-    drv_ctask *ct = drv_coord_task_by_id(c, ref->task_id, t);
+    drv_ctask *ct = drv_speculate_task(c, ref->task_id, ref->attempt, t);
     if (!ct || ct->task.attempts != ref->attempt ||
         drv_balancer_task_worker(c->bal, *t) != s->worker)
         return NULL;
@@ -188,6 +188,10 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
     if (drv_store_attempt_finish(c->store, ct->task.id, ct->task.attempts, &r, NULL, &err) < 0)
         drv_coord_fatal(c, &err);
     ct->attempt_open = false;
+    if (ct->paired && drv_speculate_finished(c, t, m->infra_failure)) {
+        c->place_needed = true;
+        return; /* a copy that failed to run: the other goes on */
+    }
     if (drv_balancer_task_state(c->bal, t) == DRV_TASK_ASSIGNED)
         drv_balancer_started(c->bal, t, now); /* its started frame never came */
     drv_result res = {.exit_code = r.exit_code,

@@ -118,7 +118,18 @@ typedef struct drv_ctask {
     uint32_t live_len;
     double queued_at; /* when it last entered the queue (sampler.c); 0: unknown */
     double placed_at; /* when its current attempt was placed (sampler.c) */
+    /* A speculative copy runs (speculate.c): this record and twin's are the two copies
+     * of one test, each with its own attempt; the first result counts. */
+    bool paired;
+    drv_tref twin;
+    uint32_t attempts_used; /* the highest attempt number begun (a copy's too) */
 } drv_ctask;
+
+/* The number of the last attempt begun for ct's test (a speculative copy's included). */
+static inline uint32_t drv_ctask_attempts(const drv_ctask *ct)
+{
+    return ct->attempts_used > ct->task.attempts ? ct->attempts_used : ct->task.attempts;
+}
 
 #define DRV_LIVE_OUTPUT_MAX 8192
 
@@ -238,7 +249,22 @@ struct drv_coordinator {
     uint64_t late_results;
     drv_listener listener;   /* srv: our own listening socket */
     drv_retention retention; /* srv: store retention */
+    bool speculate_due;      /* a tick passed: look for stragglers after the next placement */
 };
+
+/* ---- speculate.c ---- */
+/* The live record of test id for attempt `attempt`: as drv_coord_task_by_id(), but of a
+ * pair the copy that runs that attempt (the other when neither does). */
+drv_ctask *drv_speculate_task(drv_coordinator *c, uint64_t id, uint32_t attempt, drv_tref *t);
+/* Starts speculative copies of stragglers (drv_balancer_stragglers) where slots idle. */
+void drv_speculate_tick(drv_coordinator *c, double now);
+/* Test t, one of a pair, has its result (its attempt is recorded): true when the result
+ * does not count (an infrastructure failure: t is dropped and the other copy goes on),
+ * false when it does (the other copy is superseded and killed; t is the test). */
+bool drv_speculate_finished(drv_coordinator *c, drv_tref t, bool infra_failure);
+/* A decision about t, one of a pair, other than its result: true when handled here (the
+ * copy is dropped, the test goes on with the other), false to go on as usual. */
+bool drv_speculate_decision(drv_coordinator *c, const drv_decision *d);
 
 /* ---- log.c ---- */
 typedef enum drv_log_level { DRV_LOG_ERROR = 0, DRV_LOG_WARN, DRV_LOG_INFO } drv_log_level;

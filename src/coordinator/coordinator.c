@@ -176,6 +176,10 @@ static void on_turn(uv_check_t *handle)
         c->place_needed = false;
         drv_dispatch_place(c, drv_coord_now());
     }
+    if (c->speculate_due) { /* right after a placement: free slots now would idle */
+        c->speculate_due = false;
+        drv_speculate_tick(c, drv_coord_now());
+    }
     drv_error err;
     if (drv_store_pending(c->store) && drv_store_commit(c->store, &err) < 0)
         drv_coord_fatal(c, &err);
@@ -282,6 +286,7 @@ static void on_tick(uv_timer_t *timer)
     drv_sampler_tick(c, now);
     /* Admission ramps and aging change with time alone. */
     c->place_needed = true;
+    c->speculate_due = true;
 }
 
 /* ---- start and stop ---- */

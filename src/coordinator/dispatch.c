@@ -99,6 +99,8 @@ void drv_dispatch_forget(drv_coordinator *c, drv_tref t)
     drv_idmap_del(&c->by_id, ct->task.id);
     drv_task_clear(&ct->task);
     ct->live = false;
+    ct->paired = false;
+    ct->attempts_used = 0;
     ct->unconfirmed = false;
     ct->attempt_open = false;
 }
@@ -107,7 +109,7 @@ void drv_dispatch_forget(drv_coordinator *c, drv_tref t)
 static void begin_attempt(drv_coordinator *c, drv_tref t, drv_wref w, double now)
 {
     drv_ctask *ct = &c->tasks[t];
-    ct->task.attempts++;
+    ct->task.attempts = drv_ctask_attempts(ct) + 1; /* after a speculative copy's too */
     ct->sent = false;
     ct->unconfirmed = false;
     ct->attempt_open = true;
@@ -175,6 +177,8 @@ void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_
     if (d->task >= c->cap_tasks || !c->tasks[d->task].live)
         return;
     drv_ctask *ct = &c->tasks[d->task];
+    if (ct->paired && drv_speculate_decision(c, d))
+        return; /* one copy of a pair dropped; the other goes on */
     double now = drv_coord_now();
     drv_sampler_decision(c, d, ct, now);
     drv_error err;
@@ -201,7 +205,7 @@ void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_
         char why[160];
         budget_words(ct, d, why, sizeof why);
         drv_store_task_update u = {.state = DRV_TASK_QUEUED,
-                                   .attempts = ct->task.attempts,
+                                   .attempts = drv_ctask_attempts(ct),
                                    .worker = worker_name(c, d->from_worker),
                                    .reason = why};
         if (drv_store_task_update_state(c->store, ct->task.id, &u, &err) < 0)
@@ -228,7 +232,7 @@ void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_
     if (d->from_worker != DRV_REF_NONE && !res)
         abandon_attempt(c, ct, d->from_worker); /* cancelled, or lost with no retry left */
     drv_store_task_update u = {.state = d->state,
-                               .attempts = ct->task.attempts,
+                               .attempts = drv_ctask_attempts(ct),
                                .worker = worker_name(c, d->from_worker),
                                .reason = reason,
                                .finished_at = now};

@@ -257,7 +257,7 @@ void drv_recovery_hello(drv_coordinator *c, drv_wref w, const drv_attempt_ref *r
     }
     for (size_t i = 0; i < n_running; i++) {
         drv_tref t;
-        drv_ctask *ct = drv_coord_task_by_id(c, running[i].task_id, &t);
+        drv_ctask *ct = drv_speculate_task(c, running[i].task_id, running[i].attempt, &t);
         if (ct && ct->task.attempts == running[i].attempt &&
             drv_balancer_task_worker(c->bal, t) == w) {
             ct->unconfirmed = false;

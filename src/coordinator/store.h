@@ -25,11 +25,13 @@
  *         timeout_s, max_retries, retry_on_failure, model_id, family, test_type,
  *         batch_size, labels, state, attempts, submitted_at, finished_at, worker,
  *         exit_code, signal, duration_s, reason, after_tests, run_anyway, lock_names,
-         run_alone, skip_exit_code, disabled)   the last six since version 6 (suite)
+ *         run_alone, skip_exit_code, disabled, not_idempotent)   six since version 6 (suite),
+ *         not_idempotent since 7 (spec)
  *   attempts(task_id, attempt, worker, state, assigned_at, started_at, finished_at,
  *         exit_code, signal, timed_out, infra_failure, duration_s, peak_memory_kb,
  *         output_tail, reason (version 6: why it was abandoned when the balancer moved
- *         the test); PRIMARY KEY (task_id, attempt), WITHOUT ROWID)
+ *         the test), copy_of, superseded_by (version 7); PRIMARY KEY (task_id, attempt),
+ *         WITHOUT ROWID)
  *   workers(name PRIMARY KEY, capabilities, slots, labels, health, health_reason,
  *         first_seen, last_seen)
  *   events(id, t, kind, task_id, worker, message)
@@ -49,11 +51,14 @@
  * from the flag as reruns = max_retries, and adds epochs(epoch, started_at), one row per
  * coordinator start (drv_store_epoch_begin), and learned_fleet (what the balancer learned
  * of its fleet besides test durations), and replaces the metrics table with the metrics history
- (sample_series, samples).
+ * (sample_series, samples). Version 7 adds tasks.not_idempotent, attempts.copy_of and
+ * .superseded_by (a speculative copy, which does not abandon the attempt it copies; the loser is
+ * superseded).
  *
  * Retry budgets. What a test used of max_retries and reruns is not stored as a number:
  * drv_store_recover() derives it from the attempts (store_sqlite.h,
- * DRV_STORE_RETRIES_USED), so a restart neither resets nor charges twice.
+ * DRV_STORE_RETRIES_USED), so a restart neither resets nor charges twice. A superseded
+ * attempt (a speculative copy that did not give the result) charges neither budget.
  *
  * A test's state. The row of a test is written when it is submitted, when it goes back
  * to the queue (requeued: its attempt abandoned, the reason kept) and when it is final,
@@ -131,7 +136,7 @@
 #include "core/task.h"
 #include "core/worker.h"
 
-#define DRV_STORE_SCHEMA_VERSION 6
+#define DRV_STORE_SCHEMA_VERSION 7
 
 typedef struct drv_store drv_store;
 
@@ -264,6 +269,19 @@ const char *drv_store_attempt_state_name(drv_store_attempt_state st);
  * attempt was already begun, or SQLite fails. */
 int drv_store_attempt_begin(drv_store *s, uint64_t task_id, uint32_t attempt, const char *worker,
                             double assigned_at, drv_error *err);
+
+/* Records attempt number attempt of task_id as a speculative copy of its open attempt
+ * copy_of (< attempt), assigned to worker at assigned_at: unlike
+ * drv_store_attempt_begin() it leaves the open attempts open. Returns 0, or -1 with
+ * err filled. */
+int drv_store_attempt_begin_copy(drv_store *s, uint64_t task_id, uint32_t attempt, uint32_t copy_of,
+                                 const char *worker, double assigned_at, drv_error *err);
+/* The other copy's result counts: marks attempt `attempt` of task_id superseded by
+ * attempt `by` (abandoned if it was open; a result it has does not count). Returns 1,
+ * 0 when it was superseded already or does not exist (synchronous mode), -1 with err
+ * filled. */
+int drv_store_attempt_supersede(drv_store *s, uint64_t task_id, uint32_t attempt, uint32_t by,
+                                drv_error *err);
 
 /* Records that the attempt's process started at started_at. Returns 1 when recorded, 0
  * when the attempt is no longer 'assigned' (already running, finished or abandoned:
@@ -449,8 +467,10 @@ typedef struct drv_store_attempt {
     bool infra_failure;
     double duration_s;
     uint64_t peak_memory_kb;
-    char *output_tail; /* NULL: none */
-    char *reason;      /* why it was abandoned when that was kept ("stolen"); NULL: none */
+    char *output_tail;      /* NULL: none */
+    char *reason;           /* why it was abandoned when that was kept ("stolen"); NULL: none */
+    uint32_t copy_of;       /* a speculative copy of this attempt; 0: not a copy */
+    uint32_t superseded_by; /* lost to this attempt (state abandoned); 0: not superseded */
 } drv_store_attempt;
 
 /* A task with everything the store knows of it. Owned by the caller: release with

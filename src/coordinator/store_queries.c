@@ -73,6 +73,7 @@ static int row_to_task(sqlite3_stmt *st, drv_tag_table *tags, drv_task *t, drv_e
     t->max_retries = (uint32_t)max_retries;
     /* The column holds reruns since schema version 6 (migrated from the flag). */
     t->reruns = (uint32_t)sqlite3_column_int(st, TC_RETRY_ON_FAILURE);
+    t->not_idempotent = sqlite3_column_int(st, TC_NOT_IDEMPOTENT) != 0;
     t->family = sqlite3_column_int(st, TC_FAMILY);
     t->batch_size = (uint32_t)batch_size;
     t->state = (drv_task_state)state;
@@ -267,6 +268,8 @@ static int read_attempts(drv_store *s, uint64_t id, drv_store_task_detail *d, dr
             .peak_memory_kb = (uint64_t)sqlite3_column_int64(st, 11),
             .output_tail = col_dup(st, 12),
             .reason = col_dup(st, 13),
+            .copy_of = (uint32_t)sqlite3_column_int64(st, 14),
+            .superseded_by = (uint32_t)sqlite3_column_int64(st, 15),
         };
     }
     if (out == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)

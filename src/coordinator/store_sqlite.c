@@ -152,6 +152,23 @@
  * too: ATTEMPTS_TABLE also builds version 2's table, which a migration copies into. */
 #define ATTEMPTS_REASON "ALTER TABLE attempts ADD COLUMN reason TEXT;"
 
+/* spec (issue 10, stragglers): a speculative copy of a running test is an attempt of
+ * its own, begun while the test's attempt still runs: copy_of names the attempt it
+ * copies (NULL for any other), and such an insert does not abandon the open attempts
+ * (the trigger of TASKS_ATTEMPTS_EXTRAS, made again). The copy that loses is abandoned
+ * with superseded_by naming the attempt whose result counts (so is a copy dropped when its
+ * worker is lost or its runner fails: it charges no budget). A test that must never run
+ * twice at once ("idempotent": false) keeps it in tasks.not_idempotent. Schema version 7. */
+#define ATTEMPT_COPIES                                                                             \
+    "ALTER TABLE tasks ADD COLUMN not_idempotent INTEGER NOT NULL DEFAULT 0;"                      \
+    "ALTER TABLE attempts ADD COLUMN copy_of INTEGER;"                                             \
+    "ALTER TABLE attempts ADD COLUMN superseded_by INTEGER;"                                       \
+    "DROP TRIGGER IF EXISTS attempts_supersede;"                                                   \
+    "CREATE TRIGGER attempts_supersede AFTER INSERT ON attempts"                                   \
+    " WHEN NEW.attempt > 1 AND NEW.copy_of IS NULL BEGIN"                                          \
+    " UPDATE attempts SET state = 'abandoned' WHERE task_id = NEW.task_id"                         \
+    "  AND attempt < NEW.attempt AND (state = 'assigned' OR state = 'running'); END;"
+
 /* The current schema, for a new file. */
 static const char schema[] =
     "CREATE TABLE runs ("
@@ -177,7 +194,7 @@ static const char schema[] =
     "  worker TEXT,"
     "  message TEXT);"
     "CREATE INDEX events_t ON events(t);" LEARNED_TABLE EPOCHS_TABLE LEARNED_FLEET_TABLE
-        SAMPLES_TABLES ATTEMPTS_REASON;
+        SAMPLES_TABLES ATTEMPTS_REASON ATTEMPT_COPIES;
 
 /* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
  * that opens it. A new file gets `schema` at once instead. */
@@ -230,6 +247,9 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
                             EPOCHS_TABLE LEARNED_FLEET_TABLE
                         "DROP INDEX IF EXISTS metrics_name_t; DROP TABLE IF EXISTS "
                         "metrics;" SAMPLES_TABLES ATTEMPTS_REASON,
+    /* 6 -> 7 (spec, issue 10): speculative copies (copy_of, superseded_by, the trigger
+     * that leaves a copied attempt open) and tasks.not_idempotent. */
+    ATTEMPT_COPIES,
 };
 
 /* ---- the statement cache ---- */
@@ -247,8 +267,8 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
         "INSERT INTO tasks (id, run_id, name, argv, env, cwd, requirements, priority, timeout_s,"
         " max_retries, retry_on_failure, model_id, family, test_type, batch_size, labels, state,"
         " attempts, submitted_at, after_tests, run_anyway, lock_names, run_alone, skip_exit_code,"
-        " disabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-        " ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+        " disabled, not_idempotent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+        " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
     [ST_TASK_UPDATE] = "UPDATE tasks SET state = ?1, attempts = ?2, worker = ?3, reason = ?4,"
                        " finished_at = ?5, exit_code = ?6, signal = ?7, duration_s = ?8"
                        " WHERE id = ?9",
@@ -281,6 +301,13 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_SERIES_ADD] = "INSERT OR IGNORE INTO sample_series (id, name, key) VALUES (?1, ?2, ?3)",
     [ST_SAMPLE] = "INSERT OR REPLACE INTO samples (series, res, t, value) VALUES (?1, ?2, ?3, ?4)",
     [ST_SAMPLE_PRUNE] = "DELETE FROM samples WHERE series = ?1 AND res = ?2 AND t < ?3",
+    [ST_ATTEMPT_BEGIN_COPY] =
+        "INSERT INTO attempts (task_id, attempt, worker, state, assigned_at, copy_of)"
+        " VALUES (?1, ?2, ?3, 'assigned', ?4, ?5)",
+    [ST_ATTEMPT_SUPERSEDE] =
+        "UPDATE attempts SET superseded_by = ?3, state = CASE WHEN state = 'assigned'"
+        " OR state = 'running' THEN 'abandoned' ELSE state END"
+        " WHERE task_id = ?1 AND attempt = ?2 AND superseded_by IS NULL",
     [ST_LEARNED_FLEET_SAVE] = "INSERT OR REPLACE INTO learned_fleet (kind, key, family, value, n)"
                               " VALUES (?1, ?2, ?3, ?4, ?5)",
     /* srv: retention (store_retention.c). A finished run goes in batches of its tests
@@ -306,7 +333,8 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
         "SELECT " DRV_STORE_TASK_COLS " FROM" DRV_STORE_TASKS_JOIN " WHERE tasks.id = ?1",
     [ST_ATTEMPTS_OF] = "SELECT attempt, worker, state, assigned_at, started_at, finished_at,"
                        " exit_code, signal, timed_out, infra_failure, duration_s,"
-                       " peak_memory_kb, output_tail, reason FROM attempts WHERE task_id = ?1"
+                       " peak_memory_kb, output_tail, reason, copy_of, superseded_by FROM attempts"
+                       " WHERE task_id = ?1"
                        " ORDER BY attempt",
     [ST_COUNT_ALL] = "SELECT " DRV_STORE_COUNTED_STATE ", count(*) FROM tasks GROUP BY 1",
     [ST_RUN_GET] = "SELECT name, created_at, submitted FROM runs WHERE id = ?1",
@@ -1197,6 +1225,7 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
     drv_store_rec_int(s, t->exclusive);
     drv_store_rec_int(s, t->skip_exit_code);
     drv_store_rec_int(s, t->disabled);
+    drv_store_rec_int(s, t->not_idempotent);
     int rc = drv_store_rec_end(s, err);
     if (rc == SQLITE_DONE && run_id && bump_run(s, run_id, err) < 0) {
         /* Synchronous only (with the writer it is queued): the insert is in SQLite's
@@ -1668,4 +1697,37 @@ int drv_store_learned_fact_load(drv_store *s, drv_learned_fact_fn fn, void *ctx,
         rc == SQLITE_DONE ? 0 : drv_store_fail(s, err, "cannot read what was learned of the fleet");
     drv_store_reset(st);
     return out;
+}
+
+/* Begins a speculative copy of attempt copy_of; see store.h. */
+int drv_store_attempt_begin_copy(drv_store *s, uint64_t task_id, uint32_t attempt, uint32_t copy_of,
+                                 const char *worker, double assigned_at, drv_error *err)
+{
+    if (copy_of == 0 || attempt <= copy_of)
+        return drv_error_set(err,
+                             "task %" PRIu64 ": a copy of attempt %" PRIu32
+                             " must have a later number, got %" PRIu32,
+                             task_id, copy_of, attempt);
+    drv_store_rec_begin(s, ST_ATTEMPT_BEGIN_COPY, "cannot begin a speculative copy");
+    drv_store_rec_int(s, (int64_t)task_id);
+    drv_store_rec_int(s, attempt);
+    drv_store_rec_text(s, worker);
+    drv_store_rec_double(s, assigned_at);
+    drv_store_rec_int(s, copy_of);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
+        return -1;
+    return 0;
+}
+
+/* Gives up the copy that lost; see store.h. */
+int drv_store_attempt_supersede(drv_store *s, uint64_t task_id, uint32_t attempt, uint32_t by,
+                                drv_error *err)
+{
+    drv_store_rec_begin(s, ST_ATTEMPT_SUPERSEDE, "cannot supersede an attempt");
+    drv_store_rec_int(s, (int64_t)task_id);
+    drv_store_rec_int(s, attempt);
+    drv_store_rec_int(s, by);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
+        return -1;
+    return s->writer || sqlite3_changes(s->wr.db) == 1 ? 1 : 0;
 }

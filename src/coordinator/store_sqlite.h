@@ -37,8 +37,10 @@ typedef enum drv_store_stmt_id {
     ST_SERIES_ADD,
     ST_SAMPLE,
     ST_SAMPLE_PRUNE,
-    ST_LEARNED_FLEET_SAVE, /* spec: before ST_LEARNED_SAVE, the last write */
-    ST_PRUNE_ATTEMPTS,     /* srv: retention (store_retention.c), writes */
+    ST_ATTEMPT_BEGIN_COPY, /* spec: writes, before ST_LEARNED_SAVE, the last write */
+    ST_ATTEMPT_SUPERSEDE,
+    ST_LEARNED_FLEET_SAVE,
+    ST_PRUNE_ATTEMPTS, /* srv: retention (store_retention.c), writes */
     ST_PRUNE_TASKS,
     ST_PRUNE_RUN,
     ST_PRUNE_EVENTS,
@@ -80,7 +82,12 @@ enum {
  * hold them had it been written at each assignment and start (reason NULL then). */
 #define DRV_STORE_TASKS_JOIN                                                                       \
     " tasks LEFT JOIN attempts AS oa ON tasks.state = 'queued' AND oa.task_id = tasks.id"          \
-    " AND (oa.state = 'assigned' OR oa.state = 'running')"
+    " AND (oa.state = 'assigned' OR oa.state = 'running')" DRV_STORE_LATEST_OPEN
+/* spec: while a speculative copy runs, a test has two open attempts; the latest is the
+ * one a listing and recovery see (one row per test). */
+#define DRV_STORE_LATEST_OPEN                                                                      \
+    " AND NOT EXISTS (SELECT 1 FROM attempts AS nx WHERE nx.task_id = tasks.id"                    \
+    " AND nx.attempt > oa.attempt AND (nx.state = 'assigned' OR nx.state = 'running'))"
 #define DRV_STORE_LIVE_STATE "coalesce(oa.state, tasks.state)"
 /* The same state without the join, for counts over many rows: the lookup is made for
  * 'queued' rows only (SQLite makes the join's for every row: 4 times the plain count's
@@ -103,7 +110,7 @@ enum {
     ", tasks.submitted_at, tasks.finished_at, " DRV_STORE_LIVE_WORKER                              \
     ", tasks.exit_code, tasks.signal, tasks.duration_s, " DRV_STORE_LIVE_REASON                    \
     ", tasks.after_tests, tasks.run_anyway, tasks.lock_names, tasks.run_alone,"                    \
-    " tasks.skip_exit_code, tasks.disabled"
+    " tasks.skip_exit_code, tasks.disabled, tasks.not_idempotent"
 
 /* exec (issue 11): the budgets a test used, derived from its attempts (store.h, "Retry
  * budgets"): an attempt whose runner failed, or that was given up after it started
@@ -113,11 +120,12 @@ enum {
 #define DRV_STORE_RETRIES_USED                                                                     \
     "(SELECT count(*) FROM attempts a WHERE a.task_id = tasks.id AND ((a.state = 'finished'"       \
     " AND coalesce(a.infra_failure, 0) <> 0) OR (a.state = 'abandoned'"                            \
-    " AND a.started_at IS NOT NULL)))"
+    " AND a.started_at IS NOT NULL)) AND a.superseded_by IS NULL)"
 #define DRV_STORE_RERUNS_USED                                                                      \
     "(SELECT count(*) FROM attempts a WHERE a.task_id = tasks.id AND a.state = 'finished'"         \
     " AND coalesce(a.infra_failure, 0) = 0 AND (coalesce(a.timed_out, 0) <> 0"                     \
-    " OR coalesce(a.exit_code, 0) <> 0 OR coalesce(a.signal, 0) <> 0))"
+    " OR coalesce(a.exit_code, 0) <> 0 OR coalesce(a.signal, 0) <> 0) AND a.superseded_by IS "     \
+    "NULL)"
 
 enum drv_store_task_col {
     TC_ID,
@@ -151,8 +159,9 @@ enum drv_store_task_col {
     TC_RUN_ALONE,
     TC_SKIP_EXIT_CODE,
     TC_DISABLED,
-    TC_RETRIES_USED, /* ST_RECOVER only */
-    TC_RERUNS_USED,  /* ST_RECOVER only */
+    TC_NOT_IDEMPOTENT, /* spec: schema 7 */
+    TC_RETRIES_USED,   /* ST_RECOVER only */
+    TC_RERUNS_USED,    /* ST_RECOVER only */
 };
 
 typedef struct drv_store_live drv_store_live;

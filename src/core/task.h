@@ -50,6 +50,8 @@ typedef struct drv_task {
     uint32_t max_retries;  /* re-runs after a loss of infrastructure (worker lost, runner crash) */
     uint32_t reruns;       /* re-runs after the test's own failure (non-zero exit, timeout) */
     bool retry_on_failure; /* old spelling: when reruns is 0, reruns = max_retries */
+    bool not_idempotent;   /* "idempotent": false: never run two copies at once (no
+                              speculative copy of a straggler) */
     char *model_id;        /* e.g. "bert-base-uncased"; may be NULL */
     int family;            /* drv_family id from the analyzer; 0 = unknown */
     char *test_type;       /* e.g. "unit", "integration", "performance"; may be NULL */

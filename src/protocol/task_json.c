@@ -320,6 +320,17 @@ static int read_family(const json_t *o, const char *where, int *family, drv_erro
     return 1;
 }
 
+/* "idempotent" (default true): false keeps a test from ever running as two copies at
+ * once (speculative re-execution, docs/balancer.md). */
+static int read_idempotent(const json_t *o, const char *where, drv_task *t, drv_error *err)
+{
+    bool idempotent = true;
+    if (drv_json_bool(o, where, "idempotent", 0, &idempotent, err) < 0)
+        return -1;
+    t->not_idempotent = !idempotent;
+    return 0;
+}
+
 /* An after or locks entry must name something: "" is refused. */
 static int check_names(const json_t *o, const char *where, const char *key, char *const *v,
                        drv_error *err)
@@ -362,6 +373,7 @@ static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *w
                                         "skip_exit_code",
                                         "disabled",
                                         "reruns",
+                                        "idempotent",
                                         NULL};
     static const char *const known_record[] = {"name",
                                                "argv",
@@ -389,6 +401,7 @@ static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *w
                                                "id",
                                                "state",
                                                "attempts",
+                                               "idempotent",
                                                NULL};
     drv_task_init(t);
     if (!where)
@@ -415,6 +428,7 @@ static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *w
         drv_json_uint(o, where, "max_retries", 0, 0, 100, &u, err) < 0 ||
         drv_json_uint(o, where, "reruns", 0, 0, 100, &reruns, err) < 0 ||
         drv_json_bool(o, where, "retry_on_failure", 0, &t->retry_on_failure, err) < 0 ||
+        read_idempotent(o, where, t, err) < 0 ||
         dup_field(o, where, "model_id", 256, &t->model_id, err) < 0 ||
         read_family(o, where, &t->family, err) < 0 ||
         dup_field(o, where, "test_type", 64, &t->test_type, err) < 0 ||
@@ -592,6 +606,8 @@ static json_t *task_json(const drv_task *t, const drv_tag_table *tags, bool reco
     set(o, "max_retries", json_integer(t->max_retries)); /* 0 is not the default */
     if (t->reruns)
         set(o, "reruns", json_integer(t->reruns));
+    if (t->not_idempotent)
+        set(o, "idempotent", json_false());
     if (t->model_id)
         set(o, "model_id", text(t->model_id));
     if (t->family != DRV_FAMILY_UNKNOWN)

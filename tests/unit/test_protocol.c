@@ -844,6 +844,35 @@ static int parse_one(const char *json, drv_task *t, drv_tag_table *tags, drv_err
     return rc;
 }
 
+/* "idempotent" defaults to true; false survives the round trip; anything but a boolean
+ * is refused, naming the field. */
+static void test_task_idempotent(void **state)
+{
+    (void)state;
+    drv_tag_table *tags = drv_tag_table_new();
+    drv_task t, back;
+    drv_error err = {{0}};
+    assert_int_equal(parse_one("{\"name\":\"a\",\"argv\":[\"x\"]}", &t, tags, &err), 0);
+    assert_false(t.not_idempotent);
+    drv_task_clear(&t);
+    assert_int_equal(
+        parse_one("{\"name\":\"a\",\"argv\":[\"x\"],\"idempotent\":false}", &t, tags, &err), 0);
+    assert_true(t.not_idempotent);
+    json_t *j = drv_task_to_json(&t, tags);
+    assert_true(json_is_false(json_object_get(j, "idempotent")));
+    assert_int_equal(drv_task_from_json(j, &back, tags, "", &err), 0);
+    assert_true(back.not_idempotent);
+    json_decref(j);
+    drv_task_clear(&back);
+    drv_task_clear(&t);
+    assert_int_equal(
+        parse_one("{\"name\":\"a\",\"argv\":[\"x\"],\"idempotent\":\"no\"}", &t, tags, &err), -1);
+    if (!strstr(err.msg, "idempotent"))
+        fail_msg("the error does not name the field: %s", err.msg);
+    drv_task_clear(&t);
+    drv_tag_table_free(tags);
+}
+
 static void test_task_full_round_trip(void **state)
 {
     (void)state;
@@ -1276,6 +1305,7 @@ int main(void)
         cmocka_unit_test(test_frame_over_limit),
         cmocka_unit_test(test_assign_over_limit),
         cmocka_unit_test(test_task_full_round_trip),
+        cmocka_unit_test(test_task_idempotent),
         cmocka_unit_test(test_task_shell_explicit),
         cmocka_unit_test(test_tasks_array_and_lines),
         cmocka_unit_test(test_tasks_errors_all_or_nothing),

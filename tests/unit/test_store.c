@@ -571,6 +571,81 @@ typedef struct seen {
     drv_task kept;  /* the first task, moved out of the callback */
 } seen;
 
+/* spec: a speculative copy is an attempt of its own that leaves the running one open;
+ * the loser is superseded (abandoned, naming the winner); a test's "idempotent": false
+ * is kept; what the balancer learned of its fleet survives a reopen. */
+static void keep_fact(void *ctx, const drv_learned_fact *fact)
+{
+    drv_learned_fact *out = ctx;
+    out[fact->kind == DRV_LEARNED_CLASS_SPEED ? 0 : 1] = *fact;
+}
+
+static void test_speculative_copies_and_learning_kept(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    drv_task t;
+    minimal_task(&t, "straggler");
+    t.not_idempotent = true;
+    assert_int_equal(drv_store_task_insert(s, 0, &t, f->tags, 1, &err), 1);
+    drv_task_clear(&t);
+    assert_int_equal(drv_store_attempt_begin(s, 1, 1, "slow", 2, &err), 0);
+    assert_int_equal(drv_store_attempt_started(s, 1, 1, 2, &err), 1);
+    assert_int_equal(drv_store_attempt_begin_copy(s, 1, 2, 1, "fast", 5, &err), 0);
+    assert_int_equal(drv_store_attempt_begin_copy(s, 1, 2, 2, "fast", 5, &err), -1);
+    drv_store_result r = {.finished_at = 6, .exit_code = 0, .duration_s = 1};
+    drv_store_attempt_state prior = DRV_ATTEMPT_STATE_COUNT;
+    assert_int_equal(drv_store_attempt_finish(s, 1, 2, &r, &prior, &err), 1);
+    assert_int_equal(drv_store_attempt_supersede(s, 1, 1, 2, &err), 1);
+    assert_int_equal(drv_store_attempt_supersede(s, 1, 1, 2, &err), 0); /* superseded already */
+    drv_learned_fact facts[2] = {
+        {.kind = DRV_LEARNED_CLASS_SPEED,
+         .key = UINT64_MAX - 3,
+         .family = 5,
+         .value = 0.25,
+         .n = 4},
+        {.kind = DRV_LEARNED_WORKER_PACE, .key = 77, .family = -1, .value = -0.5, .n = 9},
+    };
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(drv_store_learned_fact_save(s, &facts[i], &err), 0);
+    commit_ok(s);
+    drv_store_close(s);
+
+    s = open_ok(f->path);
+    drv_store_task_detail d;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(drv_store_task_get(s, 1, f->tags, &d, &err), 1);
+    assert_true(d.task.not_idempotent);
+    assert_int_equal(d.n_attempts, 2);
+    assert_int_equal(d.attempts[0].state, DRV_ATTEMPT_ABANDONED); /* the copy did not close it */
+    assert_int_equal(d.attempts[0].superseded_by, 2);
+    assert_int_equal(d.attempts[0].copy_of, 0);
+    assert_int_equal(d.attempts[1].state, DRV_ATTEMPT_FINISHED);
+    assert_int_equal(d.attempts[1].copy_of, 1);
+    drv_store_task_detail_clear(&d);
+    drv_learned_fact back[2] = {{0}};
+    assert_int_equal(drv_store_learned_fact_load(s, keep_fact, back, &err), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(back[i].kind, facts[i].kind);
+        assert_true(back[i].key == facts[i].key);
+        assert_int_equal(back[i].family, facts[i].family);
+        assert_true(back[i].value == facts[i].value);
+        assert_int_equal(back[i].n, facts[i].n);
+    }
+    /* A plain new attempt still gives up the open ones (the copy's trigger exception is
+     * for copies only). */
+    assert_int_equal(drv_store_attempt_begin(s, 1, 3, "w", 7, &err), 0);
+    assert_int_equal(drv_store_attempt_begin(s, 1, 4, "w", 8, &err), 0);
+    commit_ok(s);
+    memset(&d, 0, sizeof d);
+    assert_int_equal(drv_store_task_get(s, 1, f->tags, &d, &err), 1);
+    assert_int_equal(d.attempts[2].state, DRV_ATTEMPT_ABANDONED);
+    assert_int_equal(d.attempts[2].superseded_by, 0);
+    drv_store_task_detail_clear(&d);
+    drv_store_close(s);
+}
+
 static int on_recovered(void *ctx, drv_store_recovered *r, drv_error *err)
 {
     (void)err;
@@ -585,6 +660,57 @@ static int on_recovered(void *ctx, drv_store_recovered *r, drv_error *err)
     snprintf(v->workers[v->n], sizeof v->workers[0], "%s", r->worker ? r->worker : "-");
     v->n++;
     return v->stop_after && v->n == v->stop_after ? 1 : 0;
+}
+
+/* spec: what recovery sees of a test with a speculative copy running. */
+typedef struct copy_seen {
+    int n;
+    uint32_t attempt, retries_used;
+    char worker[16];
+} copy_seen;
+
+static int on_copy_recovered(void *ctx, drv_store_recovered *r, drv_error *err)
+{
+    (void)err;
+    copy_seen *v = ctx;
+    v->n++;
+    v->attempt = r->task->attempts;
+    v->retries_used = r->task->retries_used;
+    snprintf(v->worker, sizeof v->worker, "%s", r->worker ? r->worker : "-");
+    return 0;
+}
+
+/* While a copy runs the test has two open attempts: recovery (and listings) see one row,
+ * the latest attempt's; the original, superseded after it started, uses no retry. */
+static void test_recovery_sees_one_row_per_copied_test(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    drv_task t;
+    minimal_task(&t, "copied");
+    t.max_retries = 2;
+    assert_int_equal(drv_store_task_insert(s, 0, &t, f->tags, 1, &err), 1);
+    drv_task_clear(&t);
+    assert_int_equal(drv_store_attempt_begin(s, 1, 1, "slow", 2, &err), 0);
+    assert_int_equal(drv_store_attempt_started(s, 1, 1, 2, &err), 1);
+    assert_int_equal(drv_store_attempt_begin_copy(s, 1, 2, 1, "fast", 5, &err), 0);
+    assert_int_equal(drv_store_attempt_started(s, 1, 2, 5, &err), 1);
+    commit_ok(s);
+    copy_seen v = {0};
+    assert_int_equal(drv_store_recover(s, f->tags, on_copy_recovered, &v, &err), 0);
+    assert_int_equal(v.n, 1);
+    assert_int_equal(v.attempt, 2);
+    assert_string_equal(v.worker, "fast");
+    /* The original loses (its worker lost): superseded, it charges no retry. */
+    assert_int_equal(drv_store_attempt_supersede(s, 1, 1, 2, &err), 1);
+    commit_ok(s);
+    memset(&v, 0, sizeof v);
+    assert_int_equal(drv_store_recover(s, f->tags, on_copy_recovered, &v, &err), 0);
+    assert_int_equal(v.n, 1);
+    assert_int_equal(v.attempt, 2);
+    assert_int_equal(v.retries_used, 0);
+    drv_store_close(s);
 }
 
 static int fail_recover(void *ctx, drv_store_recovered *r, drv_error *err)
@@ -1705,6 +1831,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_grouped_commit_visibility, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_keeps_exactly_the_committed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attempts_count_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_speculative_copies_and_learning_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_sees_one_row_per_copied_test, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_recovery_lists_unfinished, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_filters_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_live_state_from_attempts, setup, teardown),

@@ -1,0 +1,166 @@
+/* speculation.c - stragglers: which running tests deserve a copy on another worker.
+ *
+ * A test that has run far past its predicted high quantile is often stuck on its worker
+ * (a hung device, a slow disk, a noisy neighbour) rather than long by nature. When
+ * slots would otherwise idle, starting a copy elsewhere costs nothing but the idle slot,
+ * and the first copy to finish ends the test (MapReduce's backup tasks). This file only
+ * decides which test to copy and where, given `now`; the caller starts the copy and
+ * stops the loser.
+ *
+ * Cost: one walk of the workers' held lists (running tests only count), then per chosen
+ * test one candidate per eligible class, as placement does: it never scans the fleet per
+ * test. The coordinator calls it once per tick, not per placement. */
+#include "balancer/engine.h"
+#include "core/thermal.h"
+
+/* Whether worker w has a slot its thermal state admits and nothing holds. */
+static bool has_free_slot(const drv_balancer *b, const drv_bworker *w, double now)
+{
+    uint32_t admitted =
+        drv_thermal_admitted(&w->w.thermal, &b->cfg.settings.thermal, w->w.slots, now);
+    return w->w.running + w->w.assigned < admitted;
+}
+
+/* How many entries of out[0..n) already send a copy to w. */
+static uint32_t copies_to(const drv_straggler *out, size_t n, drv_wref w)
+{
+    uint32_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += out[i].target == w;
+    return k;
+}
+
+/* The best worker for a copy of t (running on holder) among those with a free slot and
+ * not already given one by out[0..n): the shortest predicted run, ties to the lower
+ * index. DRV_REF_NONE when none. */
+static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref holder,
+                            const drv_straggler *out, size_t n, double now, double *run)
+{
+    const drv_requirements *req = drv_queue_shape_req(b->queue, t->shape);
+    const uint64_t *elig = b->shapes[t->shape].elig;
+    drv_wref best = DRV_REF_NONE;
+    double best_run = 0;
+    for (uint32_t i = 0; i < b->class_words; i++) {
+        uint64_t m = elig[i] & b->avail[i];
+        while (m) {
+            uint32_t c = i * 64 + (uint32_t)__builtin_ctzll(m);
+            m &= m - 1;
+            uint32_t w = drv_fleet_candidate(b, c, DRV_ORDER_LEAST_LOADED, req);
+            if (w == POS_NONE || w == holder)
+                continue;
+            const drv_bworker *bw = &b->workers[w];
+            if (bw->w.health != DRV_HEALTH_OK || !has_free_slot(b, bw, now) ||
+                bw->w.running + bw->w.assigned + copies_to(out, n, w) >= bw->w.slots)
+                continue;
+            double r = drv_engine_predict_worker(b, t, w);
+            if (best == DRV_REF_NONE || r < best_run || (r == best_run && w < best)) {
+                best = w;
+                best_run = r;
+            }
+        }
+    }
+    *run = best_run;
+    return best;
+}
+
+size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler *out, size_t max)
+{
+    const drv_balancer_settings *s = &b->cfg.settings;
+    if (!s->speculation || max == 0 || b->n_running == 0)
+        return 0;
+    /* The most overdue first: keep the max with the highest running / p90, in order. */
+    size_t n = 0;
+    for (drv_wref wi = 0; wi < b->n_workers; wi++) {
+        const drv_bworker *w = &b->workers[wi];
+        if (!w->live || w->w.running == 0)
+            continue;
+        for (drv_tref t = w->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
+            const drv_btask *r = &b->tasks[t];
+            /* Not a test that must not run twice, nor one copied already, nor one with
+             * ordering (after, locks, exclusive: ordering.c keeps one record per test,
+             * and a copy would run outside its locks). */
+            if (r->state != DRV_TASK_RUNNING ||
+                (r->flags & (TF_NOT_IDEMPOTENT | TF_SPECULATED | TF_ORDERED | TF_LOCKING)))
+                continue;
+            double high = drv_balancer_predict(b, t, wi).high_s;
+            double running = now - r->started_at;
+            double extra = s->speculation_margin * high;
+            if (extra < s->speculation_min_s)
+                extra = s->speculation_min_s;
+            if (!(running > high + extra))
+                continue;
+            double overdue = high > 0 ? running / high : running;
+            size_t at = n < max ? n : max;
+            while (at > 0) {
+                const drv_straggler *o = &out[at - 1];
+                double o_overdue = o->high_s > 0 ? o->running_s / o->high_s : o->running_s;
+                if (o_overdue >= overdue)
+                    break;
+                at--;
+            }
+            if (at >= max)
+                continue;
+            size_t last = n < max ? n : max - 1;
+            for (size_t k = last; k > at; k--)
+                out[k] = out[k - 1];
+            out[at] = (drv_straggler){.task = t,
+                                      .holder = wi,
+                                      .target = DRV_REF_NONE,
+                                      .running_s = running,
+                                      .high_s = high};
+            if (n < max)
+                n++;
+        }
+    }
+    /* Then a place for each, in that order; a test without one (or only a slower one
+     * than what it has run already) is dropped. */
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        drv_straggler st = out[i];
+        double run = 0;
+        st.target = copy_target(b, &b->tasks[st.task], st.holder, out, kept, now, &run);
+        if (st.target == DRV_REF_NONE || !(run < st.running_s))
+            continue;
+        st.copy_s = run;
+        out[kept++] = st;
+    }
+    return kept;
+}
+
+int drv_balancer_speculated(drv_balancer *b, drv_tref t)
+{
+    if (t >= b->n_tasks || b->tasks[t].state != DRV_TASK_RUNNING)
+        return -1;
+    b->tasks[t].flags |= TF_SPECULATED;
+    return 0;
+}
+
+int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double now, drv_error *err)
+{
+    if (t >= b->n_tasks || b->tasks[t].state != DRV_TASK_RUNNING)
+        return drv_error_set(err, "copy of test %u: it is not running", t);
+    if (b->tasks[t].flags & (TF_ORDERED | TF_LOCKING))
+        return drv_error_set(err, "copy of test %llu: it runs in order or under locks",
+                             (unsigned long long)b->tasks[t].id);
+    if (target >= b->n_workers || !b->workers[target].live || b->tasks[t].worker == target)
+        return drv_error_set(err, "copy of test %llu: worker %u is not another live worker",
+                             (unsigned long long)b->tasks[t].id, target);
+    const drv_bworker *w = &b->workers[target];
+    if (w->w.running + w->w.assigned >= w->w.slots ||
+        !drv_fleet_fits(b, w, drv_queue_shape_req(b->queue, b->tasks[t].shape)))
+        return drv_error_set(err, "copy of test %llu: %s has no room for it",
+                             (unsigned long long)b->tasks[t].id, w->w.name);
+    drv_tref c = drv_engine_task_alloc(b); /* b->tasks may move */
+    b->tasks[t].flags |= TF_SPECULATED;
+    drv_btask *r = &b->tasks[c];
+    *r = b->tasks[t];
+    r->worker = DRV_REF_NONE;
+    r->prev = r->next = DRV_REF_NONE;
+    r->seq = b->seq++;
+    /* Its budgets are t's: whichever wins is the test. No ordering record (t has none:
+     * drv_balancer_stragglers() leaves ordered tests alone). */
+    r->flags = (uint8_t)((r->flags & (TF_FIRST_RUN | TF_NOT_IDEMPOTENT)) | TF_SPECULATED);
+    r->moved_at = now; /* not stolen within the hold-off */
+    drv_engine_assign(b, c, target, now);
+    return c;
+}

@@ -1,0 +1,197 @@
+/* test_speculation.c - which running tests get a speculative copy, and where: only
+ * past their predicted p90 by the margin, never a test marked not idempotent or one
+ * copied already, never on its own worker or a full one, the fastest free place first,
+ * never where the copy would take longer than the test has run; nothing when off. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include "balancer_fixture.h"
+
+/* A balancer whose predictor knows test "k": 2 s on a speed-1 worker, with one worker,
+ * a (speed 1), that will hold it; the test adds b (speed 1) and others after start_k(). */
+typedef struct rig {
+    fx f;
+    drv_wref a, b;
+    uint64_t next_id;
+} rig;
+
+static void rig_open(rig *r, bool speculation)
+{
+    fx_open_pred(&r->f);
+    r->f.cfg.settings.speculation = speculation;
+    fx_start(&r->f);
+    r->a = fx_cpu_worker(&r->f, "a", 1, 0);
+    r->b = DRV_REF_NONE;
+    r->next_id = 1;
+    /* Learn "k" (2 s) on a. */
+    fx_test t = {.id = r->next_id++, .name = "k"};
+    drv_tref ref = fx_submit_spec(&r->f, &t, 0);
+    assert_int_equal(fx_place_one(&r->f, 0), r->a);
+    fx_run(&r->f, ref, 0, fx_exit(0, 2));
+}
+
+/* Submits "k" (not idempotent when asked) at `now`, places it on a and starts it, then
+ * adds b; returns its reference. */
+static drv_tref start_k(rig *r, double now, bool not_idempotent)
+{
+    drv_task t;
+    drv_task_init(&t);
+    t.id = r->next_id++;
+    t.name = "k";
+    t.not_idempotent = not_idempotent;
+    drv_error err = {{0}};
+    int64_t ref = drv_balancer_submit(r->f.b, &t, now, &err);
+    assert_true(ref >= 0);
+    drv_wref w = fx_place_one(&r->f, now);
+    assert_int_equal(w, r->a);
+    assert_int_equal(drv_balancer_started(r->f.b, (drv_tref)ref, now), 0);
+    r->b = fx_cpu_worker(&r->f, "b", 1, now);
+    return (drv_tref)ref;
+}
+
+static size_t stragglers(rig *r, double now, drv_straggler *out)
+{
+    return drv_balancer_stragglers(r->f.b, now, out, 8);
+}
+
+static void test_only_past_p90_and_the_margin(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, true);
+    drv_tref t = start_k(&r, 10, false);
+    drv_straggler s[8];
+    /* p90 of one 2 s sample is 2.64 s; the margin is max(0.5 x p90, 2 s) = 2 s. */
+    assert_int_equal(stragglers(&r, 10 + 2.5, s), 0);
+    assert_int_equal(stragglers(&r, 10 + 4.5, s), 0);
+    assert_int_equal(stragglers(&r, 10 + 4.8, s), 1);
+    assert_int_equal(s[0].task, t);
+    assert_int_equal(s[0].holder, r.a);
+    assert_int_equal(s[0].target, r.b);
+    assert_true(s[0].running_s > 4.7 && s[0].running_s < 4.9);
+    assert_true(s[0].copy_s > 1.9 && s[0].copy_s < 2.1);
+    /* Once copied, never again. */
+    assert_int_equal(drv_balancer_speculated(r.f.b, t), 0);
+    assert_int_equal(stragglers(&r, 10 + 60, s), 0);
+    fx_close(&r.f);
+}
+
+static void test_not_idempotent_or_off_gets_no_copy(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, true);
+    start_k(&r, 10, true);
+    drv_straggler s[8];
+    assert_int_equal(stragglers(&r, 100, s), 0);
+    fx_close(&r.f);
+
+    rig_open(&r, false);
+    start_k(&r, 10, false);
+    assert_int_equal(stragglers(&r, 100, s), 0);
+    fx_close(&r.f);
+}
+
+static void test_no_free_slot_no_copy(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, true);
+    start_k(&r, 10, false);
+    /* b busy with something else. */
+    fx_test other = {.id = 99, .name = "other"};
+    fx_submit_spec(&r.f, &other, 10);
+    assert_int_equal(fx_place_one(&r.f, 10), r.b);
+    drv_straggler s[8];
+    assert_int_equal(stragglers(&r, 100, s), 0);
+    fx_close(&r.f);
+}
+
+/* The copy goes where it runs shortest (a faster class before b), never to a class where
+ * it would take longer than the test has run already. */
+static void test_fastest_free_place_first_and_never_a_slower_one(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, true);
+    drv_tref t = start_k(&r, 10, false);
+    drv_wref quick = fx_worker(&r.f, "quick", fx_cpu_caps(&r.f, 8, 32, "quick"), 1, 4.0f, 10);
+    drv_straggler s[8];
+    assert_int_equal(stragglers(&r, 16, s), 1);
+    assert_int_equal(s[0].task, t);
+    assert_int_equal(s[0].target, quick);
+    fx_close(&r.f);
+
+    /* Only a 10x slower place is free: a copy there would run 20 s; after 6 s, none. */
+    rig_open(&r, true);
+    start_k(&r, 10, false);
+    fx_test other = {.id = 99, .name = "other"};
+    fx_submit_spec(&r.f, &other, 10);
+    assert_int_equal(fx_place_one(&r.f, 10), r.b);
+    drv_wref crawl = fx_worker(&r.f, "crawl", fx_cpu_caps(&r.f, 8, 32, "crawl"), 1, 0.1f, 10);
+    assert_int_equal(stragglers(&r, 16, s), 0);
+    /* ...after 30 s it is worth it even there. */
+    assert_int_equal(stragglers(&r, 40, s), 1);
+    assert_int_equal(s[0].target, crawl);
+    fx_close(&r.f);
+}
+
+/* A copy holds a slot on its worker like a placement; the first to finish is the test,
+ * the other is cancelled without using a retry; a full or own worker is refused. */
+static void test_a_copy_holds_a_slot_and_uses_no_retry(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, true);
+    drv_task t;
+    drv_task_init(&t);
+    t.id = 50;
+    t.name = "k";
+    t.max_retries = 2;
+    drv_error err = {{0}};
+    drv_tref orig = (drv_tref)drv_balancer_submit(r.f.b, &t, 10, &err);
+    assert_int_equal(fx_place_one(&r.f, 10), r.a);
+    assert_int_equal(drv_balancer_started(r.f.b, orig, 10), 0);
+    r.b = fx_cpu_worker(&r.f, "b", 1, 10);
+    assert_true(drv_balancer_copy(r.f.b, orig, r.a, 15, &err) < 0); /* its own worker */
+    int64_t copy = drv_balancer_copy(r.f.b, orig, r.b, 15, &err);
+    assert_true(copy >= 0);
+    assert_int_equal(drv_balancer_task_id(r.f.b, (drv_tref)copy), 50);
+    assert_int_equal(drv_balancer_task_worker(r.f.b, (drv_tref)copy), r.b);
+    assert_int_equal(fx_held(&r.f, r.b), 1);
+    assert_true(drv_balancer_copy(r.f.b, orig, r.b, 15, &err) < 0); /* b is full now */
+    drv_straggler s[8];
+    assert_int_equal(stragglers(&r, 100, s), 0); /* copied: never again */
+    /* The copy finishes first: it is the test; the original is cancelled. */
+    drv_decision d;
+    assert_int_equal(drv_balancer_started(r.f.b, (drv_tref)copy, 15), 0);
+    drv_result ok = fx_exit(0, 2);
+    assert_int_equal(drv_balancer_finished(r.f.b, (drv_tref)copy, 17, &ok, &d), 0);
+    assert_int_equal(d.kind, DRV_D_FINAL);
+    assert_int_equal(d.state, DRV_TASK_PASSED);
+    assert_int_equal(d.task_id, 50);
+    assert_int_equal(drv_balancer_cancel(r.f.b, orig, 17, &d), 0);
+    assert_int_equal(fx_held(&r.f, r.a), 0);
+    assert_int_equal(fx_held(&r.f, r.b), 0);
+    drv_balancer_stats st;
+    drv_balancer_stats_get(r.f.b, &st);
+    assert_int_equal(st.requeued, 0);
+    assert_int_equal(st.running + st.assigned + st.queued, 0);
+    fx_close(&r.f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_only_past_p90_and_the_margin),
+        cmocka_unit_test(test_not_idempotent_or_off_gets_no_copy),
+        cmocka_unit_test(test_no_free_slot_no_copy),
+        cmocka_unit_test(test_fastest_free_place_first_and_never_a_slower_one),
+        cmocka_unit_test(test_a_copy_holds_a_slot_and_uses_no_retry),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
