@@ -29,6 +29,7 @@ packages=(
     openssl
     zlib1g-dev
     chromium
+    tmux
 )
 
 # `setup.sh --fuzz` also installs clang and its libFuzzer runtime (make fuzz).

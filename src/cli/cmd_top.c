@@ -1,15 +1,19 @@
 /* cmd_top.c - `drover top`: the terminal dashboard.
  *
- *   drover top [--interval S] [--once] [connection options]
+ *   drover top [--interval S] [--once] [--sort KEY] [--filter TEXT] [connection options]
  *
- * Every interval it reads the REST API (status, the recent runs, the workers) and
- * redraws, with ncurses, the views `drover status` prints: the coordinator and its
- * counts with the rate of tests finishing, the runs not done (and the last one done),
- * the workers table with why each unhealthy worker is so. q quits; r redraws now.
- * --once prints one frame as plain text and exits (scripts, tests, terminals without
- * curses). A coordinator that stops answering is said on the screen; top keeps trying.
+ * Every interval it reads the REST API (status, the recent runs, the workers, and the
+ * anomalies where the coordinator detects them) and redraws with ncurses: a header with
+ * the totals and a sparkline of tests finishing per second, the queue by priority, an
+ * alerts line, the runs not done, and a table of the workers (load bars, thermal state,
+ * score) that scrolls. Keys: s sort by the next column (S reverses), / filter, p or
+ * space pause, arrows and PgUp/PgDn scroll, ? help, q quit. --once prints one frame as
+ * plain text and exits (scripts, tests, terminals without curses); so does top when its
+ * output is not a terminal. A coordinator that stops answering is said on the screen;
+ * top keeps trying.
  *
- * Ownership: each frame's JSON answers and text are freed before the next. */
+ * Ownership: the latest answers live in top_state (replaced each frame, freed at the
+ * end); each frame's text is freed before the next. */
 #include <curses.h>
 #include <errno.h>
 #include <math.h>
@@ -17,25 +21,41 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "client/client.h"
 
 #define RUNS_SHOWN 5
+#define SPARK_LEN  60 /* seconds of throughput in the sparkline */
+#define FILTER_MAX 64
+#define BAR_WIDTH  10
+#define ALERTS_MAX 3
 
 void drv_cmd_top_usage(FILE *out)
 {
-    fprintf(out, "usage: drover top [--interval S] [--once] [options]\n"
-                 "\n"
-                 "The terminal dashboard: the coordinator's counts and the rate of tests\n"
-                 "finishing, the runs in progress, and the workers with their health and why,\n"
-                 "redrawn every S seconds. q quits, r redraws now.\n"
-                 "\n"
-                 "  --interval S   seconds between redraws (default 1; 0.1..3600)\n"
-                 "  --once         print one frame as text and exit (no terminal needed)\n"
-                 "\n" DRV_CLI_CONN_USAGE "\n"
-                 "Exits 0 when quit (or printed), 1 when --once cannot reach the coordinator,\n"
-                 "2 on a wrong command line.\n");
+    fprintf(out,
+            "usage: drover top [--interval S] [--once] [--sort KEY] [--filter TEXT] [options]\n"
+            "\n"
+            "The terminal dashboard: the coordinator's totals and a sparkline of tests\n"
+            "finishing per second, the queue by priority, active anomalies, the runs in\n"
+            "progress, and the workers with load bars, thermal state and score, redrawn\n"
+            "every S seconds.\n"
+            "\n"
+            "keys: s sort by the next column (S: reverse)   / filter (Enter applies,\n"
+            "      Esc clears)   p or space pause   arrows, PgUp/PgDn, Home/End scroll\n"
+            "      r redraw now   ? help   q quit\n"
+            "\n"
+            "  --interval S   seconds between redraws (default 1; 0.1..3600)\n"
+            "  --once         print one frame as text and exit (also when stdout is not a\n"
+            "                 terminal)\n"
+            "  --sort KEY     sort the workers by name, health, thermal, load, score or\n"
+            "                 finished (default name; -KEY reverses)\n"
+            "  --filter TEXT  only workers whose name, health, thermal state or a tag hold\n"
+            "                 every word of TEXT\n"
+            "\n" DRV_CLI_CONN_USAGE "\n"
+            "Exits 0 when quit (or printed), 1 when --once cannot reach the coordinator,\n"
+            "2 on a wrong command line.\n");
 }
 
 static double now_s(void)
@@ -45,46 +65,323 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* What the previous frame saw, for the rate. */
+/* The columns the workers table sorts by, in the order s goes through them. */
+static const char *const sort_keys[] = {"name", "health", "thermal", "load", "score", "finished"};
+#define SORT_KEYS (sizeof sort_keys / sizeof sort_keys[0])
+
 typedef struct top_state {
+    /* the rate */
     bool have_prev;
     double prev_t;
     uint64_t prev_final;
+    double spark[SPARK_LEN]; /* tests/s, oldest first */
+    size_t n_spark;
+    /* the view */
+    unsigned sort;
+    bool desc;
+    char filter[FILTER_MAX + 1];
+    int scroll; /* first worker row shown */
+    bool paused, help;
+    bool anomalies_missing; /* the coordinator answered 404: do not ask again */
 } top_state;
 
-/* Writes one frame into out. Returns 0, or -1 with err filled when the coordinator
- * could not be read (nothing written then). */
-static int frame(drv_client *c, top_state *st, FILE *out, drv_error *err)
+/* ---- the workers table ---- */
+
+/* Whether hay holds needle (n bytes), ignoring case. */
+static bool holds(const char *hay, const char *needle, size_t n)
 {
-    json_t *status = drv_client_get(c, "/api/v1/status", err);
-    if (!status)
-        return -1;
+    for (; hay && *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0)
+            return true;
+    return false;
+}
+
+/* Whether worker w holds every word of filter in its name, health, thermal state or a
+ * tag (what the web page's filter does). */
+static bool worker_matches(const json_t *w, const char *filter)
+{
+    const json_t *tags = json_object_get(json_object_get(w, "capabilities"), "tags");
+    for (const char *p = filter; *p;) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        if (!n)
+            break;
+        bool found = holds(drv_api_string(w, "name"), p, n) ||
+                     holds(drv_api_string(w, "health"), p, n) ||
+                     holds(drv_api_string(w, "thermal"), p, n);
+        size_t i;
+        const json_t *tag;
+        json_array_foreach(tags, i, tag)
+        {
+            found = found || holds(json_string_value(tag), p, n);
+        }
+        if (!found)
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+/* A worker's score value, or -1 when the coordinator gives none. */
+static double score_of(const json_t *w)
+{
+    const json_t *s = json_object_get(w, "score");
+    if (json_is_object(s))
+        s = json_object_get(s, "value");
+    return json_is_number(s) ? json_number_value(s) : -1;
+}
+
+static int thermal_rank(const char *t)
+{
+    static const char *const order[] = {"cold", "warming", "warm", "cooling"};
+    for (int i = 0; i < 4; i++)
+        if (t && strcmp(t, order[i]) == 0)
+            return i;
+    return 4;
+}
+
+static const char *sort_key_now; /* qsort has no user pointer: the key of this sort */
+static bool sort_desc_now;
+
+static int worker_cmp(const void *a, const void *b)
+{
+    const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
+    const char *k = sort_key_now;
+    double dx = 0, dy = 0;
+    int r = 0;
+    if (strcmp(k, "name") == 0 || strcmp(k, "health") == 0) {
+        const char *sx = drv_api_string(x, k), *sy = drv_api_string(y, k);
+        r = strcmp(sx ? sx : "", sy ? sy : "");
+    } else {
+        if (strcmp(k, "thermal") == 0) {
+            dx = thermal_rank(drv_api_string(x, k));
+            dy = thermal_rank(drv_api_string(y, k));
+        } else if (strcmp(k, "load") == 0) {
+            double sx = (double)drv_api_int(x, "slots", 0), sy = (double)drv_api_int(y, "slots", 0);
+            dx = (double)(drv_api_int(x, "running", 0) + drv_api_int(x, "assigned", 0)) /
+                 (sx > 0 ? sx : 1);
+            dy = (double)(drv_api_int(y, "running", 0) + drv_api_int(y, "assigned", 0)) /
+                 (sy > 0 ? sy : 1);
+        } else if (strcmp(k, "score") == 0) {
+            dx = score_of(x);
+            dy = score_of(y);
+        } else {
+            dx = (double)drv_api_int(x, k, 0);
+            dy = (double)drv_api_int(y, k, 0);
+        }
+        r = (dx > dy) - (dx < dy);
+    }
+    if (r == 0) {
+        const char *nx = drv_api_string(x, "name"), *ny = drv_api_string(y, "name");
+        return strcmp(nx ? nx : "", ny ? ny : "");
+    }
+    return sort_desc_now ? -r : r;
+}
+
+/* Writes a load bar "[####......]" for busy of slots into buf. */
+static void load_bar(int64_t busy, int64_t slots, char *buf)
+{
+    int fill = slots > 0 ? (int)((busy * BAR_WIDTH + slots - 1) / slots) : 0;
+    if (fill > BAR_WIDTH)
+        fill = BAR_WIDTH;
+    buf[0] = '[';
+    for (int i = 0; i < BAR_WIDTH; i++)
+        buf[1 + i] = i < fill ? '#' : '.';
+    buf[BAR_WIDTH + 1] = ']';
+    buf[BAR_WIDTH + 2] = '\0';
+}
+
+/* Writes the workers table (its header line, then one line per worker matching the
+ * filter, in the state's order) to out. Returns the number of worker lines. */
+static size_t workers_table(FILE *out, const json_t *ans, const top_state *st)
+{
+    const json_t *workers = json_object_get(ans, "workers");
+    size_t n = json_array_size(workers), shown = 0;
+    const json_t **rows = drv_xcalloc(n ? n : 1, sizeof *rows);
+    int width = 4;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *w = json_array_get(workers, i);
+        if (st->filter[0] && !worker_matches(w, st->filter))
+            continue;
+        rows[shown++] = w;
+        const char *name = drv_api_string(w, "name");
+        if (name && (int)strlen(name) > width)
+            width = (int)strlen(name);
+    }
+    sort_key_now = sort_keys[st->sort];
+    sort_desc_now = st->desc;
+    qsort(rows, shown, sizeof *rows, worker_cmp);
+    fprintf(out, "%-*s  %-11s  %-8s  %5s  %-12s %5s  %5s  %8s  %s\n", width, "NAME", "HEALTH",
+            "THERMAL", "SCORE", "LOAD", "BUSY", "RLOAD", "FINISHED", "TAGS");
+    for (size_t i = 0; i < shown; i++) {
+        const json_t *w = rows[i];
+        const json_t *tags = json_object_get(json_object_get(w, "capabilities"), "tags");
+        char bar[BAR_WIDTH + 3], busy[32], score[16], tagtext[256] = "";
+        int64_t slots = drv_api_int(w, "slots", 0);
+        int64_t held = drv_api_int(w, "running", 0) + drv_api_int(w, "assigned", 0);
+        load_bar(held, slots, bar);
+        snprintf(busy, sizeof busy, "%lld/%lld", (long long)held, (long long)slots);
+        double s = score_of(w);
+        snprintf(score, sizeof score, s >= 0 ? "%.0f" : "-", s);
+        size_t off = 0, k;
+        const json_t *tag;
+        json_array_foreach(tags, k, tag)
+        {
+            int m = snprintf(tagtext + off, sizeof tagtext - off, "%s%s", k ? "," : "",
+                             json_string_value(tag));
+            if (m < 0 || (size_t)m >= sizeof tagtext - off)
+                break;
+            off += (size_t)m;
+        }
+        const char *health = drv_api_string(w, "health");
+        const char *thermal = drv_api_string(w, "thermal");
+        fprintf(out, "%-*s  %-11s  %-8s  %5s  %s %5s  %5.2f  %8lld  %s\n", width,
+                drv_api_string(w, "name"), health ? health : "?", thermal ? thermal : "?", score,
+                bar, busy, drv_api_number(w, "load", 0), (long long)drv_api_int(w, "finished", 0),
+                tagtext);
+    }
+    free(rows);
+    return shown;
+}
+
+/* ---- the header ---- */
+
+/* Writes the last samples as a sparkline of ASCII levels, scaled to their maximum. */
+static void sparkline(const top_state *st, char *buf, size_t len)
+{
+    static const char levels[] = " .:-=+*#%@";
+    double max = 0;
+    for (size_t i = 0; i < st->n_spark; i++)
+        max = st->spark[i] > max ? st->spark[i] : max;
+    size_t k = 0;
+    for (size_t i = 0; i < st->n_spark && k + 1 < len; i++)
+        buf[k++] = max > 0 ? levels[(int)lround(st->spark[i] / max * 9)] : levels[0];
+    buf[k] = '\0';
+}
+
+/* Prints the active anomalies (at most ALERTS_MAX, then how many more) on one line. */
+static void alerts_line(FILE *out, const json_t *ans)
+{
+    const json_t *list = json_object_get(ans, "anomalies");
+    size_t i, active = 0;
+    const json_t *a;
+    json_array_foreach(list, i, a)
+    {
+        active += json_is_true(json_object_get(a, "active"));
+    }
+    if (!ans) {
+        fprintf(out, "alerts: - (no anomaly detection on this coordinator)\n");
+        return;
+    }
+    if (!active) {
+        fprintf(out, "alerts: none\n");
+        return;
+    }
+    fprintf(out, "alerts: %zu active:", active);
+    size_t shown = 0;
+    json_array_foreach(list, i, a)
+    {
+        if (!json_is_true(json_object_get(a, "active")) || shown == ALERTS_MAX)
+            continue;
+        const char *sev = drv_api_string(a, "severity"), *summary = drv_api_string(a, "summary");
+        fprintf(out, "%s [%s] %s", shown ? ";" : "", sev ? sev : "?",
+                summary ? summary : drv_api_string(a, "kind"));
+        shown++;
+    }
+    if (active > shown)
+        fprintf(out, "; +%zu more", active - shown);
+    fprintf(out, "\n");
+}
+
+/* The latest answers, kept so a paused screen can be redrawn (scrolled) as it was. */
+typedef struct top_data {
+    json_t *status, *runs, *workers, *anomalies; /* anomalies NULL: not detected there */
+} top_data;
+
+static void data_free(top_data *d)
+{
+    json_decref(d->status);
+    json_decref(d->runs);
+    json_decref(d->workers);
+    json_decref(d->anomalies);
+    memset(d, 0, sizeof *d);
+}
+
+/* Reads the coordinator into d (replacing what it held) and adds a throughput sample.
+ * Returns 0, or -1 with err filled (d unchanged). */
+static int fetch(drv_client *c, top_state *st, top_data *d, drv_error *err)
+{
+    top_data n = {0};
     char path[64];
     snprintf(path, sizeof path, "/api/v1/runs?limit=%d", RUNS_SHOWN);
-    json_t *runs = drv_client_get(c, path, err);
-    json_t *workers = runs ? drv_client_get(c, "/api/v1/workers", err) : NULL;
-    if (!runs || !workers) {
-        json_decref(status);
-        json_decref(runs);
+    if (!(n.status = drv_client_get(c, "/api/v1/status", err)) ||
+        !(n.runs = drv_client_get(c, path, err)) ||
+        !(n.workers = drv_client_get(c, "/api/v1/workers", err))) {
+        data_free(&n);
         return -1;
     }
-    drv_cli_show_overview(out, status, drv_client_url(c));
-
-    /* The rate: tests that became final since the last frame, per second. */
+    if (!st->anomalies_missing) {
+        drv_error aerr;
+        n.anomalies = drv_client_get(c, "/api/v1/anomalies", &aerr);
+        st->anomalies_missing = !n.anomalies && drv_client_status(c) == 404;
+    }
+    data_free(d);
+    *d = n;
+    /* The rate: tests that became final since the last read, per second. */
     drv_run_counts all;
-    drv_run_counts_read(status, &all);
+    drv_run_counts_read(d->status, &all);
     double t = now_s();
-    if (st->have_prev && t > st->prev_t && all.final >= st->prev_final)
-        fprintf(out, "finishing: %.1f tests/s\n",
-                (double)(all.final - st->prev_final) / (t - st->prev_t));
-    else
-        fprintf(out, "finishing: -\n");
+    if (st->have_prev && t > st->prev_t && all.final >= st->prev_final) {
+        if (st->n_spark == SPARK_LEN) {
+            memmove(st->spark, st->spark + 1, (SPARK_LEN - 1) * sizeof st->spark[0]);
+            st->n_spark--;
+        }
+        st->spark[st->n_spark++] = (double)(all.final - st->prev_final) / (t - st->prev_t);
+    }
     st->have_prev = true;
     st->prev_t = t;
     st->prev_final = all.final;
+    return 0;
+}
 
-    fprintf(out, "\n");
-    const json_t *list = json_object_get(runs, "runs");
+/* Writes one frame from d into out: the header lines, then the workers table. Sets
+ * *table_at to the line of the table's header. */
+static void frame(drv_client *c, const top_state *st, const top_data *d, FILE *out,
+                  size_t *table_at)
+{
+    size_t lines = 0;
+    char *head = NULL;
+    size_t head_len = 0;
+    FILE *h = open_memstream(&head, &head_len);
+    if (!h)
+        return;
+    drv_cli_show_overview(h, d->status, drv_client_url(c));
+    char spark[SPARK_LEN + 1];
+    sparkline(st, spark, sizeof spark);
+    if (st->n_spark)
+        fprintf(h, "finishing: %.1f tests/s  [%s]\n", st->spark[st->n_spark - 1], spark);
+    else
+        fprintf(h, "finishing: -\n");
+    const json_t *q = json_object_get(d->status, "queued_by_priority");
+    drv_run_counts rc;
+    drv_run_counts_read(d->status, &rc);
+    if (q)
+        fprintf(
+            h,
+            "queue: %llu queued: high %lld, normal %lld, low %lld; %llu assigned, %llu running\n",
+            (unsigned long long)rc.by_state[DRV_TASK_QUEUED], (long long)drv_api_int(q, "high", 0),
+            (long long)drv_api_int(q, "normal", 0), (long long)drv_api_int(q, "low", 0),
+            (unsigned long long)rc.by_state[DRV_TASK_ASSIGNED],
+            (unsigned long long)rc.by_state[DRV_TASK_RUNNING]);
+    else
+        fprintf(h, "queue: %llu queued, %llu assigned, %llu running\n",
+                (unsigned long long)rc.by_state[DRV_TASK_QUEUED],
+                (unsigned long long)rc.by_state[DRV_TASK_ASSIGNED],
+                (unsigned long long)rc.by_state[DRV_TASK_RUNNING]);
+    alerts_line(h, st->anomalies_missing ? NULL : d->anomalies);
+    fprintf(h, "\n");
+    const json_t *list = json_object_get(d->runs, "runs");
     size_t i, shown = 0;
     const json_t *run;
     json_array_foreach(list, i, run)
@@ -92,43 +389,125 @@ static int frame(drv_client *c, top_state *st, FILE *out, drv_error *err)
         /* Every run not done, and the most recent one even when done. */
         if (i > 0 && json_is_true(json_object_get(run, "done")))
             continue;
-        drv_cli_show_run(out, run);
+        drv_cli_show_run(h, run);
         shown++;
     }
     if (shown == 0)
-        fprintf(out, "no runs yet\n");
-    fprintf(out, "\n");
-    drv_cli_show_workers(out, workers);
-    json_decref(status);
-    json_decref(runs);
-    json_decref(workers);
-    return 0;
+        fprintf(h, "no runs yet\n");
+    fprintf(h, "\n");
+    fclose(h);
+    for (const char *p = head; p && *p; p++)
+        lines += *p == '\n';
+    fputs(head ? head : "", out);
+    free(head);
+    *table_at = lines;
+    if (json_array_size(json_object_get(d->workers, "workers")) == 0)
+        fprintf(out, "no workers have registered\n");
+    else
+        workers_table(out, d->workers, st);
 }
 
-/* Draws text (lines) from the top of the screen, each cut to the screen's width, with
- * the title line reversed and a status line at the bottom. */
-static void draw(const char *text, const char *bottom)
+/* ---- the terminal ---- */
+
+static const char *const help_text[] = {
+    "drover top: keys",
+    "",
+    "  s          sort the workers by the next column (name, health, thermal, load,",
+    "             score, finished)",
+    "  S          reverse the order",
+    "  /          filter: type words (each must be in the name, health, thermal state",
+    "             or a tag), Enter applies, Esc clears",
+    "  p, space   pause (the screen stays as it is; scrolling still works)",
+    "  arrows     scroll the workers one line; PgUp/PgDn a page; Home/End",
+    "  r          read the coordinator now",
+    "  ?          this help (any key closes it)",
+    "  q          quit",
+    NULL,
+};
+
+/* Draws text: its first table_at + 1 lines (the header and the table's column names)
+ * fixed, the worker lines below them from st->scroll, each cut to the screen's width;
+ * the bottom line reversed. Clamps st->scroll. */
+static void draw(const char *text, size_t table_at, top_state *st, const char *bottom)
 {
     erase();
     int rows = LINES, cols = COLS, y = 0;
-    for (const char *p = text; *p && y < rows - 1;) {
+    size_t line = 0;
+    size_t total = 0;
+    for (const char *p = text; *p; p++)
+        total += *p == '\n';
+    int fixed = (int)table_at + 1;
+    int room = rows - 1 - fixed;
+    int body = (int)total - fixed;
+    if (room < 1)
+        room = 1;
+    if (st->scroll > body - room)
+        st->scroll = body - room;
+    if (st->scroll < 0)
+        st->scroll = 0;
+    for (const char *p = text; *p && y < rows - 1; line++) {
         const char *nl = strchr(p, '\n');
         int len = nl ? (int)(nl - p) : (int)strlen(p);
-        if (y == 0)
-            attron(A_BOLD);
-        mvaddnstr(y, 0, p, len < cols ? len : cols);
-        if (y == 0)
-            attroff(A_BOLD);
-        y++;
+        bool show = (int)line < fixed || (int)line >= fixed + st->scroll;
+        if (show) {
+            if (y == 0 || (int)line == (int)table_at)
+                attron(A_BOLD);
+            mvaddnstr(y, 0, p, len < cols ? len : cols);
+            if (y == 0 || (int)line == (int)table_at)
+                attroff(A_BOLD);
+            y++;
+        }
         p += len + (nl ? 1 : 0);
     }
+    if (st->help) {
+        int top = 2, w = cols - 4 < 84 ? cols - 4 : 84;
+        for (int k = 0; help_text[k] && top + k < rows - 1; k++) {
+            mvhline(top + k, 2, ' ', w);
+            mvaddnstr(top + k, 3, help_text[k], w - 2);
+        }
+    }
     attron(A_REVERSE);
+    mvhline(rows - 1, 0, ' ', cols);
     mvaddnstr(rows - 1, 0, bottom, cols);
     attroff(A_REVERSE);
     refresh();
 }
 
-static int run_curses(drv_client *c, double interval_s)
+/* Reads the filter on the bottom line; Enter keeps it, Esc clears it. */
+static void read_filter(top_state *st)
+{
+    char buf[FILTER_MAX + 1];
+    snprintf(buf, sizeof buf, "%s", st->filter);
+    size_t n = strlen(buf);
+    timeout(-1);
+    curs_set(1);
+    for (;;) {
+        attron(A_REVERSE);
+        mvhline(LINES - 1, 0, ' ', COLS);
+        mvprintw(LINES - 1, 0, " filter (Enter applies, Esc clears): %s", buf);
+        attroff(A_REVERSE);
+        refresh();
+        int ch = getch();
+        if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+            snprintf(st->filter, sizeof st->filter, "%s", buf);
+            break;
+        }
+        if (ch == 27) {
+            st->filter[0] = '\0';
+            break;
+        }
+        if ((ch == KEY_BACKSPACE || ch == 127 || ch == 8) && n > 0)
+            buf[--n] = '\0';
+        else if (ch >= 32 && ch < 127 && n < FILTER_MAX) {
+            buf[n++] = (char)ch;
+            buf[n] = '\0';
+        }
+    }
+    curs_set(0);
+    st->scroll = 0;
+}
+
+static int run_curses(drv_client *c, double interval_s, top_state *st)
 {
     if (!initscr()) {
         fprintf(stderr, "drover top: cannot start the terminal (TERM=%s); try --once\n",
@@ -139,34 +518,111 @@ static int run_curses(drv_client *c, double interval_s)
     noecho();
     curs_set(0);
     keypad(stdscr, TRUE);
-    top_state st = {0};
-    char bottom[DRV_ERROR_MAX + 128];
+    set_escdelay(25);
+    top_data d = {0};
+    char bottom[DRV_ERROR_MAX + 256];
+    char errmsg[DRV_ERROR_MAX] = "";
+    bool have = false;
+    double next_read = 0;
     for (;;) {
+        double t = now_s();
+        if (!st->paused && t >= next_read) {
+            drv_error err = {{0}};
+            if (fetch(c, st, &d, &err) == 0) {
+                have = true;
+                errmsg[0] = '\0';
+            } else {
+                snprintf(errmsg, sizeof errmsg, "%s", err.msg);
+            }
+            next_read = t + interval_s;
+        }
         char *text = NULL;
-        size_t len = 0;
+        size_t len = 0, table_at = 0;
         FILE *mem = open_memstream(&text, &len);
-        drv_error err = {{0}};
-        int rc = mem ? frame(c, &st, mem, &err) : -1;
-        if (mem)
+        if (mem) {
+            if (have)
+                frame(c, st, &d, mem, &table_at);
             fclose(mem);
+        }
         time_t wall = time(NULL);
         char clock[16];
         strftime(clock, sizeof clock, "%H:%M:%S", localtime(&wall));
-        if (rc == 0)
-            snprintf(bottom, sizeof bottom, " %s  every %.1f s  q quit  r redraw", clock,
-                     interval_s);
+        if (errmsg[0])
+            snprintf(bottom, sizeof bottom, " %s  %.400s (retrying)  q quit", clock, errmsg);
         else
-            snprintf(bottom, sizeof bottom, " %s  %.400s (retrying)  q quit", clock,
-                     mem ? err.msg : "out of memory");
-        draw(rc == 0 && text ? text : "", bottom);
+            snprintf(bottom, sizeof bottom,
+                     " %s  %s  sort %s%s%s%s  s sort  / filter  p pause  arrows scroll  ? help  "
+                     "q quit",
+                     clock, st->paused ? "PAUSED" : "live", sort_keys[st->sort],
+                     st->desc ? " (reversed)" : "", st->filter[0] ? "  filter: " : "", st->filter);
+        draw(text ? text : "", table_at, st, bottom);
         free(text);
-        timeout((int)(interval_s * 1000));
+        double wait = st->paused ? 1.0 : next_read - now_s();
+        timeout(wait > 0 ? (int)(wait * 1000) + 1 : 0);
         int ch = getch();
-        if (ch == 'q' || ch == 'Q')
+        if (ch == ERR)
+            continue;
+        if (st->help) { /* any key closes the help */
+            st->help = false;
+            if (ch != 'q' && ch != 'Q')
+                continue;
+        }
+        int page = LINES - 2 - (int)table_at > 1 ? LINES - 2 - (int)table_at : 1;
+        switch (ch) {
+        case 'q':
+        case 'Q':
+            data_free(&d);
+            endwin();
+            return DRV_EXIT_OK;
+        case 's':
+            st->sort = (st->sort + 1) % SORT_KEYS;
+            st->desc = strcmp(sort_keys[st->sort], "name") != 0 &&
+                       strcmp(sort_keys[st->sort], "health") != 0;
+            st->scroll = 0;
             break;
+        case 'S':
+            st->desc = !st->desc;
+            st->scroll = 0;
+            break;
+        case '/':
+            read_filter(st);
+            break;
+        case 'p':
+        case ' ':
+            st->paused = !st->paused;
+            next_read = 0;
+            break;
+        case '?':
+        case 'h':
+            st->help = true;
+            break;
+        case 'r':
+            next_read = 0;
+            break;
+        case KEY_DOWN:
+        case 'j':
+            st->scroll++;
+            break;
+        case KEY_UP:
+        case 'k':
+            st->scroll--;
+            break;
+        case KEY_NPAGE:
+            st->scroll += page;
+            break;
+        case KEY_PPAGE:
+            st->scroll -= page;
+            break;
+        case KEY_HOME:
+            st->scroll = 0;
+            break;
+        case KEY_END:
+            st->scroll = 1 << 30;
+            break;
+        default:
+            break;
+        }
     }
-    endwin();
-    return DRV_EXIT_OK;
 }
 
 int drv_cmd_top(int argc, char **argv)
@@ -175,6 +631,7 @@ int drv_cmd_top(int argc, char **argv)
     drv_cli_conn conn = {0};
     bool once = false;
     double interval_s = 1;
+    top_state st = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         int rc = drv_cli_conn_option(&conn, cmd, argc, argv, &i);
@@ -194,25 +651,49 @@ int drv_cmd_top(int argc, char **argv)
                         v);
                 return DRV_EXIT_USAGE;
             }
+        } else if ((rc = drv_cli_option(cmd, "--sort", argc, argv, &i, &v)) != 0) {
+            if (rc < 0)
+                return DRV_EXIT_USAGE;
+            st.desc = v[0] == '-';
+            const char *k = v + st.desc;
+            unsigned found = SORT_KEYS;
+            for (unsigned s = 0; s < SORT_KEYS; s++)
+                if (strcmp(k, sort_keys[s]) == 0)
+                    found = s;
+            if (found == SORT_KEYS)
+                return drv_cli_usage_error(cmd,
+                                           "--sort: expected name, health, thermal, load, "
+                                           "score or finished (-KEY reverses), got",
+                                           v);
+            st.sort = found;
+        } else if ((rc = drv_cli_option(cmd, "--filter", argc, argv, &i, &v)) != 0) {
+            if (rc < 0)
+                return DRV_EXIT_USAGE;
+            if (strlen(v) > FILTER_MAX)
+                return drv_cli_usage_error(cmd, "--filter: longer than 64 characters", v);
+            snprintf(st.filter, sizeof st.filter, "%s", v);
         } else if (strcmp(a, "--once") == 0) {
             once = true;
         } else {
-            fprintf(stderr, "drover top: unknown argument \"%s\" (see drover top --help)\n", a);
-            return DRV_EXIT_USAGE;
+            return drv_cli_usage_error(cmd, "unknown argument", a);
         }
     }
     drv_client *c = drv_cli_connect(&conn, cmd);
     if (!c)
         return DRV_EXIT_USAGE;
     int code;
-    if (once) {
-        top_state st = {0};
+    if (once || !isatty(STDOUT_FILENO)) {
+        top_data d = {0};
         drv_error err = {{0}};
-        code = frame(c, &st, stdout, &err) == 0 ? DRV_EXIT_OK : DRV_EXIT_FAILURE;
-        if (code != DRV_EXIT_OK)
+        size_t table_at = 0;
+        code = fetch(c, &st, &d, &err) == 0 ? DRV_EXIT_OK : DRV_EXIT_FAILURE;
+        if (code == DRV_EXIT_OK)
+            frame(c, &st, &d, stdout, &table_at);
+        else
             fprintf(stderr, "drover top: %s\n", err.msg);
+        data_free(&d);
     } else {
-        code = run_curses(c, interval_s);
+        code = run_curses(c, interval_s, &st);
     }
     drv_client_close(c);
     return code;

@@ -777,6 +777,7 @@ json_t *drv_api_status_json(drv_coordinator *c, drv_error *err)
     json_object_set_new(wk, "quarantined", json_integer(quarantined));
     json_object_set_new(o, "workers", wk);
     json_object_set_new(o, "late_results", json_integer((json_int_t)c->late_results));
+    json_object_set_new(o, "queued_by_priority", drv_dashboard_queue_bands(c)); /* dash */
     json_object_set_new(o, "memory", memory_json());
     return o;
 }

@@ -285,6 +285,10 @@ int drv_dashboard_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
                            size_t len);
 /* Pushes a snapshot to every watching page, at most once a second. */
 void drv_dashboard_tick(drv_coordinator *c, double now);
+/* The queued tests by priority band, {"high": N, "normal": N, "low": N} (high >= 500,
+ * normal 1..499, low 0, as the sampled series cut them); a new reference. Counts the
+ * live tests in memory (no store read). */
+json_t *drv_dashboard_queue_bands(drv_coordinator *c);
 
 /* ---- web.c ---- */
 /* Serves the dashboard page for GET / and /dashboard; returns false for other paths. */

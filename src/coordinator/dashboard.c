@@ -66,6 +66,21 @@ static const drv_dview default_view = {.sort = "name", .limit = PAGE_DEFAULT};
 
 /* ---- the fleet summed up ---- */
 
+json_t *drv_dashboard_queue_bands(drv_coordinator *c)
+{
+    uint64_t band[3] = {0};
+    for (size_t i = 0; i < c->cap_tasks; i++) {
+        const drv_ctask *ct = &c->tasks[i];
+        if (ct->live && ct->task.state == DRV_TASK_QUEUED)
+            band[ct->task.priority >= 500 ? 0 : ct->task.priority > 0 ? 1 : 2]++;
+    }
+    json_t *q = json_object();
+    json_object_set_new(q, "high", json_integer((json_int_t)band[0]));
+    json_object_set_new(q, "normal", json_integer((json_int_t)band[1]));
+    json_object_set_new(q, "low", json_integer((json_int_t)band[2]));
+    return q;
+}
+
 static json_t *fleet_json(drv_coordinator *c)
 {
     uint32_t by_health[5] = {0}, by_thermal[DRV_THERMAL_STATE_COUNT] = {0};
@@ -105,20 +120,7 @@ static json_t *fleet_json(drv_coordinator *c)
     json_object_set_new(o, "utilization",
                         json_real(slots ? (double)(running + assigned) / (double)slots : 0));
     json_object_set_new(o, "load_mean", json_real(connected ? load / (double)connected : 0));
-    /* The queue by priority band, as the sampled series cut it: high >= 500, normal
-     * 1..499, low 0. */
-    uint64_t band[3] = {0};
-    for (size_t i = 0; i < c->cap_tasks; i++) {
-        const drv_ctask *ct = &c->tasks[i];
-        if (!ct->live || ct->task.state != DRV_TASK_QUEUED)
-            continue;
-        band[ct->task.priority >= 500 ? 0 : ct->task.priority > 0 ? 1 : 2]++;
-    }
-    json_t *q = json_object();
-    json_object_set_new(q, "high", json_integer((json_int_t)band[0]));
-    json_object_set_new(q, "normal", json_integer((json_int_t)band[1]));
-    json_object_set_new(q, "low", json_integer((json_int_t)band[2]));
-    json_object_set_new(o, "queued_by_priority", q);
+    json_object_set_new(o, "queued_by_priority", drv_dashboard_queue_bands(c));
     return o;
 }
 
