@@ -150,6 +150,7 @@
       var d = chartData(c);
       c.plot.setData(d);
       c.box.dataset.points = d[0].length;
+      c.box.dataset.first = d[0].length ? d[0][0] : "";
       c.empty.textContent = d[0].length ? "" : historyState === "ok" ? "no samples in this range" :
         "no history yet" + (c.series.some(function (s) { return s.live; }) ? " (filling from now on)" : "");
     });
