@@ -3,15 +3,18 @@
 #
 #   make demo    install missing packages, build, run the live demo (scripts/demo.sh:
 #                a coordinator on SQLite, four local workers, the sample suite)
-#   make check   install missing packages, build normal + sanitizer builds, run all tests
+#   make check   install missing packages, build normal + sanitizer builds, run all tests,
+#                and build the Release configuration (compile check only)
 #   make bench   build and run the placement and end-to-end benchmarks
 #   make bench-policies  the standard policy comparison on the simulator (minutes)
+#   make bench-live  the balancer on real processes against a pull-queue and the simulator
 #   make fuzz    build the libFuzzer targets with clang and run each for FUZZ_SECONDS
 #   make format  clang-format every .c/.h under src/ tests/ bench/
 #   make clean   remove the build directories
 
 BUILD_DIR  := build
 ASAN_DIR   := build-asan
+RELEASE_DIR := build-release
 JOBS       ?= 2
 CMAKE      ?= cmake
 CTEST      ?= ctest
@@ -20,7 +23,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 .NOTPARALLEL:
-.PHONY: all setup build build-asan demo check check-normal check-asan bench bench-policies fuzz format clean
+.PHONY: all setup build build-asan build-release demo check check-normal check-asan bench bench-policies bench-live fuzz format clean
 
 all: build
 
@@ -36,6 +39,12 @@ build-asan: setup
 	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DDRV_SANITIZE=ON
 	$(CMAKE) --build $(ASAN_DIR) -j$(JOBS)
 
+# Release (-O3, NDEBUG) warns about things the other levels do not (format-truncation):
+# make check builds it too, with -Werror as everywhere, and runs nothing from it.
+build-release: setup
+	$(CMAKE) -S . -B $(RELEASE_DIR) -DCMAKE_BUILD_TYPE=Release -DDRV_SANITIZE=OFF
+	$(CMAKE) --build $(RELEASE_DIR) -j$(JOBS)
+
 demo: build
 	scripts/demo.sh $(BUILD_DIR)
 
@@ -46,7 +55,7 @@ check-asan: build-asan
 	cd $(ASAN_DIR) && $(ASAN_ENV) $(CTEST) --output-on-failure -j$(JOBS)
 
 # One build after the other (see .NOTPARALLEL): each already uses -j$(JOBS).
-check: check-normal check-asan
+check: check-normal check-asan build-release
 
 bench: build
 	./$(BUILD_DIR)/bench/placement
@@ -54,6 +63,10 @@ bench: build
 
 bench-policies: build
 	bench/policies.sh $(BUILD_DIR)
+
+# bench/live.sh: real coordinator and workers of different speeds (about 5 minutes).
+bench-live: build
+	bench/live.sh $(BUILD_DIR)
 
 # Each fuzz target for FUZZ_SECONDS (libFuzzer with ASan+UBSan, clang).
 FUZZ_DIR     := build-fuzz
@@ -72,4 +85,4 @@ format:
 		xargs -0 -r clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(RELEASE_DIR)

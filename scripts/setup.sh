@@ -29,6 +29,7 @@ packages=(
     openssl
     zlib1g-dev
     chromium
+    python3-prometheus-client # /metrics checked by a strict parser (tests/e2e/monitoring.sh)
     tmux
 )
 

@@ -184,6 +184,9 @@
     }
     var b = rangeBounds(), span = b[1] - b[0];
     var step = span <= 600 ? 1 : Math.ceil(span / 600);
+    // The coordinator answers from the finest resolution kept over the whole range: a
+    // range ending now is cut by 2 s so "1 h" still reads the 1 s samples of the last hour.
+    if (range.to == null) b = [b[0] + 2, b[1]];
     var metrics = [];
     CHARTS.forEach(function (c) { c.series.forEach(function (s) { metrics.push(s.metric); }); });
     Promise.all(metrics.map(function (name) {

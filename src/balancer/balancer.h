@@ -48,12 +48,14 @@ typedef enum drv_reason {
     DRV_R_INFRA_FAILURE,      /* the runner failed (spawn failure, crash) */
     DRV_R_RETRIES_EXHAUSTED,  /* lost or infra-failed more often than max_retries */
     DRV_R_EXIT_FAILURE,       /* exited non-zero or was killed by a signal */
-    DRV_R_EXIT_FAILURE_RETRY, /* ...and asked to be retried */
+    DRV_R_EXIT_FAILURE_RETRY, /* failed (exit, signal, timeout) and runs again: a rerun */
     DRV_R_TIMED_OUT,          /* killed at its timeout */
     DRV_R_PASSED,
     DRV_R_CANCELLED,
     DRV_R_NO_ELIGIBLE_WORKER, /* no worker in the fleet meets its requirements */
     DRV_R_HANDED_BACK,        /* its worker gave it back unrun (it is stopping) */
+    DRV_R_AFTER_NOT_PASSED,   /* skipped: a test it runs after did not pass */
+    DRV_R_SAID_SKIPPED,       /* skipped: it exited with its skip code */
     DRV_R_COUNT
 } drv_reason;
 
@@ -63,6 +65,14 @@ typedef enum drv_decision_kind {
     DRV_D_REQUEUED,   /* back to the queue (from from_worker) */
     DRV_D_FINAL,      /* the task is final with state; its tref is released */
 } drv_decision_kind;
+
+/* Which budget a REQUEUED decision used (docs/operations.md, "Retries and reruns"). */
+typedef enum drv_charge {
+    DRV_CHARGE_NONE = 0, /* none: it never started (handed back, lost while only assigned) */
+    DRV_CHARGE_RETRY,    /* one of max_retries: its worker was lost while it ran, or the
+                            runner failed */
+    DRV_CHARGE_RERUN,    /* one of reruns: the test itself failed */
+} drv_charge;
 
 typedef struct drv_decision {
     drv_decision_kind kind;
@@ -75,6 +85,7 @@ typedef struct drv_decision {
     int unmet;            /* DRV_R_NO_ELIGIBLE_WORKER: the drv_unmet no worker meets */
     int unmet_tag;        /* ...and its tag, or -1 */
     uint32_t shape;       /* the test's requirement shape (shapes live as long as the balancer) */
+    drv_charge charged;   /* REQUEUED: the budget this re-run used */
 } drv_decision;
 
 /* Creates a balancer. cfg is copied. tags and pred are borrowed and must outlive it
@@ -108,8 +119,13 @@ void drv_balancer_worker_back(drv_balancer *b, drv_wref w, double now);
 /* Forgets a worker that holds nothing (after lost or drained). Returns -1 if it still
  * holds tests. */
 int drv_balancer_worker_remove(drv_balancer *b, drv_wref w, drv_error *err);
-/* A heartbeat: reported load (0..1), temperature (< 0 unknown), throttling and
- * overload. An overloaded worker gets nothing new until a heartbeat clears it. */
+/* A heartbeat: what the worker measured (sig: load = running / slots, shown only;
+ * pressures, clock, temperature, throttling drive its thermal state, core/thermal.h;
+ * sig->busy is set here from what it holds) and whether it declares itself overloaded.
+ * An overloaded worker gets nothing new until a heartbeat clears it. */
+void drv_balancer_worker_signal(drv_balancer *b, drv_wref w, double now,
+                                const drv_thermal_signal *sig, bool overloaded);
+/* The same with only load, temperature (< 0 unknown) and throttling measured. */
 void drv_balancer_worker_heartbeat(drv_balancer *b, drv_wref w, double now, double load,
                                    double temperature_c, bool throttled, bool overloaded);
 /* Operator actions: drain (take nothing new), quarantine with a reason, clear (OK). */
@@ -127,6 +143,30 @@ uint32_t drv_balancer_worker_count(const drv_balancer *b);
  * from the predictor, the analyzer's estimate as fallback. Returns the reference, or
  * -1 with err filled (priority out of range, missing name). */
 int64_t drv_balancer_submit(drv_balancer *b, const drv_task *t, double now, drv_error *err);
+
+/* ---- ordering and exclusion ----
+ *
+ * after: a test submitted with drv_balancer_submit_after() is held in the balancer, off
+ * the queue (its state says queued), until every test it runs after is final. Then it is
+ * queued when they all passed or it has t->run_anyway; otherwise it becomes final,
+ * SKIPPED (reason DRV_R_AFTER_NOT_PASSED), reported by the next drv_balancer_place() like
+ * any final decision, which in turn tells the tests that run after it.
+ *
+ * locks: a test holds each lock named in t->locks while it is assigned or running; a
+ * test is placed only when none of its locks is held (checked at placement: the best
+ * queued test whose lock is taken is parked off the queue until the lock's last holder
+ * leaves, then queued again in its old place). Lock names are the balancer's, across
+ * every test it holds. t->exclusive is one lock over everything: such a test is placed
+ * only when no test is assigned or running, and while it waits for that or runs, no
+ * other test is placed. */
+
+/* Like drv_balancer_submit(), and t runs after the live tests `after` (n_after of them),
+ * and after after_not_passed tests that are already final and did not pass (a caller
+ * that resolves names keeps those: after a restart, say). Returns -1 with err filled
+ * when one of `after` is not live. */
+int64_t drv_balancer_submit_after(drv_balancer *b, const drv_task *t, const drv_tref *after,
+                                  size_t n_after, uint32_t after_not_passed, double now,
+                                  drv_error *err);
 /* Takes back a test that worker w already holds (assigned, or running when `running`),
  * as after a coordinator restart when the worker reconnects and still runs it. Like
  * drv_balancer_submit() otherwise. w must be live (a LOST worker is brought back first
@@ -160,6 +200,7 @@ typedef struct drv_result {
     int signal;    /* when killed by a signal, else 0 */
     bool timed_out;
     bool infra_failure; /* the runner failed, not the test (spawn failure, crash) */
+    bool skipped;       /* it exited with the code that says it skipped itself */
     double duration_s;  /* run time; learned by the predictor when the test exited */
 } drv_result;
 
@@ -175,11 +216,53 @@ int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_res
  * priority first; a test moved within the hold-off is not moved again. */
 size_t drv_balancer_steal(drv_balancer *b, drv_wref thief, double now, drv_decision *out,
                           size_t max);
+/* Call after drv_balancer_place() (bal): when the queue is empty, a worker with a free
+ * slot has nothing to take but what others hold and have not started, so stealing runs
+ * for every such worker at once (reason DRV_R_STOLEN) instead of waiting for the next
+ * rebalancing pass. Returns 0 at once while tests are queued or nothing is held unstarted
+ * behind full slots. */
+size_t drv_balancer_steal_idle(drv_balancer *b, double now, drv_decision *out, size_t max);
 /* Runs stealing for every worker with free capacity (bounded by max moves). */
 size_t drv_balancer_rebalance(drv_balancer *b, double now, drv_decision *out, size_t max);
 /* How many tests to hand worker w at once now: from its free slots, the queue length
  * and predicted durations (short tests in bigger batches). 0 when it takes nothing. */
 uint32_t drv_balancer_batch_size(const drv_balancer *b, drv_wref w, double now);
+
+/* ---- what outlives the process ---- */
+
+/* What the balancer learned of its fleet besides test durations (the predictor keeps
+ * those): how fast each kind of worker runs each family, which workers and kinds ran a
+ * family well, and how much slower or faster than its kind each worker runs. A kind of
+ * worker (a class) is keyed by drv_balancer_class_key() of its capabilities by tag name
+ * and its configured speed, a worker by drv_test_key() of its name: keys that do not
+ * depend on the order in which classes and tags were numbered, so a coordinator keeps
+ * these in its store and a restarted one knows its fleet again. */
+typedef enum drv_learned_kind {
+    DRV_LEARNED_CLASS_SPEED = 1,     /* class, family: relative speed (n: calibrated samples) */
+    DRV_LEARNED_CLASS_AFFINITY = 2,  /* class, family: 0..1, how well the kind ran it */
+    DRV_LEARNED_WORKER_AFFINITY = 3, /* worker, family: 0..1, how well the worker ran it */
+    DRV_LEARNED_WORKER_PACE = 4,     /* worker, family -1: log(its runs / its class's) */
+} drv_learned_kind;
+
+typedef struct drv_learned_fact {
+    uint32_t kind;  /* drv_learned_kind */
+    uint64_t key;   /* the class's or the worker's key */
+    int32_t family; /* 0..63, or -1 */
+    double value;
+    uint32_t n; /* samples behind value */
+} drv_learned_fact;
+typedef void (*drv_learned_fact_fn)(void *ctx, const drv_learned_fact *f);
+
+/* The key of a class of workers with these capabilities and configured speed, from
+ * the names of their tags (not their ids). */
+uint64_t drv_balancer_class_key(const drv_balancer *b, const drv_capabilities *caps, float speed);
+/* Calls fn for every fact the balancer knows now (learned here, or imported for a class
+ * or worker that has not joined). Returns how many. */
+size_t drv_balancer_export_learned(const drv_balancer *b, drv_learned_fact_fn fn, void *ctx);
+/* Keeps a fact from a previous process; it takes effect when its class or worker joins
+ * (call it before adding workers: facts of those already in the fleet wait until they
+ * join again). Returns -1, keeping nothing, for an unknown kind or a value out of range. */
+int drv_balancer_import_learned(drv_balancer *b, const drv_learned_fact *f);
 
 /* ---- looking inside ---- */
 
@@ -195,6 +278,7 @@ const char *drv_reason_name(drv_reason r);
 typedef struct drv_balancer_stats {
     uint64_t queued, assigned, running;
     uint64_t placed, moved, requeued, finished, unschedulable;
+    uint64_t skipped; /* final because a test they run after did not pass */
     uint32_t workers, worker_classes, shapes;
     size_t bytes;            /* balancer memory: records, heaps, indexes */
     size_t bytes_per_task;   /* per live task record + queue entry */

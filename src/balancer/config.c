@@ -360,7 +360,9 @@ static const field_rule settings_rules[] = {
 static const field_rule thermal_rules[] = {
     THERMAL(ramp_s, FIELD_DOUBLE, 0, -1, 0),
     THERMAL(initial_share, FIELD_DOUBLE, 0, 1, 1),
-    THERMAL(overload_load, FIELD_DOUBLE, 0, -1, 1),
+    THERMAL(cpu_pressure_limit, FIELD_DOUBLE, 0, -1, 1),
+    THERMAL(memory_pressure_limit, FIELD_DOUBLE, 0, -1, 1),
+    THERMAL(freq_ratio_limit, FIELD_DOUBLE, 0, 1, 0),
     THERMAL(overload_sustain_s, FIELD_DOUBLE, 0, -1, 0),
     THERMAL(error_threshold, FIELD_U32, 1, 1000000, 0),
     THERMAL(temperature_limit_c, FIELD_DOUBLE, 0, -1, 1),

@@ -7,7 +7,7 @@
 #include "balancer/policy.h"
 #include "core/queue.h"
 
-/* One live test. 80 bytes; the queue entry that points at it is 16 more. */
+/* One live test. 88 bytes; the queue entry that points at it is 16 more. */
 typedef struct drv_btask {
     uint64_t id;
     uint64_t test_key;
@@ -23,16 +23,53 @@ typedef struct drv_btask {
     float pred_held_s;   /* predicted run on the holder, added to its backlog */
     int16_t priority;
     uint8_t family;
-    uint8_t policy; /* index into drv_balancer.specs */
-    uint8_t state;  /* drv_task_state, or TASK_FREE */
-    uint8_t retries_left;
+    uint8_t policy;       /* index into drv_balancer.specs */
+    uint8_t state;        /* drv_task_state, or TASK_FREE */
+    uint8_t retries_left; /* of max_retries: losses of infrastructure */
+    uint8_t reruns_left;  /* of reruns: the test's own failures */
     uint8_t flags;
     uint8_t kind; /* drv_analyzer_type_kind of its test type */
 } drv_btask;
 
-#define TASK_FREE           0xFF
-#define TF_RETRY_ON_FAILURE 0x01
-#define TF_FIRST_RUN        0x02 /* nothing was learned of it before it was submitted */
+#define TASK_FREE       0xFF
+#define TF_FIRST_RUN    0x02 /* nothing was learned of it before it was submitted */
+#define TF_ORDERED      0x04 /* it has an ordering record (after, locks): ordering.c */
+#define TF_WAITING      0x08 /* queued, held back until what it runs after is final */
+#define TF_PARKED       0x10 /* queued, taken off the queue until a lock it needs is free */
+#define TF_LOCKING      0x20 /* it takes locks or runs exclusive when placed */
+#define TF_EXCL_PENDING 0x40 /* an exclusive test that waits for the fleet to empty */
+
+/* What ordering.c keeps of a test that uses after or locks (see balancer.h). */
+typedef struct drv_task_link {
+    drv_tref t;
+    uint32_t seq; /* the task's seq when linked: a reused record does not match */
+} drv_task_link;
+
+typedef struct drv_order_rec {
+    uint32_t waiting_on; /* tests it runs after that are not final yet */
+    uint32_t not_passed; /* ...that became final without passing */
+    bool run_anyway;
+    bool exclusive;
+    uint32_t *locks; /* lock ids, owned */
+    uint32_t n_locks;
+    drv_task_link *dependents; /* tests that run after this one, owned */
+    uint32_t n_dependents, cap_dependents;
+    uint32_t next_free;
+} drv_order_rec;
+
+/* A lock: how many held tests hold it and the tests parked until it is free. */
+typedef struct drv_lock {
+    char *name;
+    uint32_t holders;
+    drv_task_link *parked;
+    uint32_t n_parked, cap_parked;
+} drv_lock;
+
+/* A final test whose dependents are still to be told. */
+typedef struct drv_settled {
+    drv_task_link dependent;
+    bool passed;
+} drv_settled;
 
 /* One worker plus the engine's bookkeeping. */
 typedef struct drv_bworker {
@@ -48,6 +85,12 @@ typedef struct drv_bworker {
     uint32_t warm_pos;                  /* in the warming heap, or POS_NONE */
     double warm_due;                    /* when its admission may next grow; INFINITY: never */
     bool overloaded;                    /* reported overload */
+    /* Its own pace against its class (learning.c): log of its runs over its class's mean
+     * for the same tests, EWMA, and the samples behind it; `pace` multiplies its class's
+     * predictions once there are enough (1 before). */
+    float pace_log;
+    float pace;
+    uint32_t pace_n;
 } drv_bworker;
 
 #define POS_NONE UINT32_MAX
@@ -66,6 +109,7 @@ typedef struct drv_wclass {
     uint32_t *heap[DRV_ORDER_COUNT]; /* available workers, per ordering in use */
     uint32_t n[DRV_ORDER_COUNT];
     uint32_t cap;
+    uint64_t key; /* drv_balancer_class_key(): what its learning is kept under */
 } drv_wclass;
 
 /* Per shape: which classes can run it. */
@@ -140,8 +184,34 @@ struct drv_balancer {
 
     drv_affinity_row affinity[64];
 
+    /* ordering and exclusion (ordering.c); all NULL/0 until a test uses after or locks */
+    uint32_t *order_of; /* [tref]: index + 1 into orders, 0 = none (sized cap_tasks) */
+    drv_order_rec *orders;
+    uint32_t n_orders, cap_orders, free_order;
+    drv_lock *locks;
+    uint32_t n_locks, cap_locks;
+    uint32_t *lock_index; /* open addressing over names: lock + 1 */
+    uint32_t lock_index_cap;
+    drv_settled *settled; /* dependents to tell, oldest first from settled_head */
+    uint32_t n_settled, cap_settled, settled_head;
+    /* Exclusive tests: held ones, waiting ones (which close the gate to everything else),
+     * and the tests parked behind that gate or until the fleet is empty. */
+    uint32_t excl_held, excl_pending;
+    drv_task_link *gate_parked, *excl_parked;
+    uint32_t n_gate_parked, cap_gate_parked, n_excl_parked, cap_excl_parked;
+    uint64_t skipped;
+
     /* counters */
     uint64_t placed, moved, requeued, finished, unschedulable;
+
+    /* learning.c: facts of earlier processes, sorted by (kind, key, family) once looked
+     * up; `taken` once a class or worker took it (it exports its own from then on) */
+    struct drv_learned_entry {
+        drv_learned_fact f;
+        bool taken;
+    } * learned;
+    uint32_t n_learned, cap_learned;
+    bool learned_sorted;
 };
 
 /* ---- fleet.c ---- */
@@ -181,9 +251,34 @@ drv_wref drv_engine_choose(const drv_balancer *b, const drv_btask *t, double now
 /* The requirement of shape s that keeps it off the reachable fleet: the first unmet
  * predicate of the class that comes closest (fails latest in the check order). */
 void drv_engine_unmet(const drv_balancer *b, uint32_t s, int *unmet, int *tag);
-/* Fills a FINAL/REQUEUED/... decision. */
-void drv_engine_decision(const drv_balancer *b, drv_decision *d, drv_decision_kind kind,
+/* Fills a FINAL/REQUEUED/... decision (a FINAL one also tells the tests that run after
+ * t: ordering.c). */
+void drv_engine_decision(drv_balancer *b, drv_decision *d, drv_decision_kind kind,
                          drv_reason reason, drv_tref t, drv_wref w, drv_wref from);
+
+/* ---- ordering.c ---- */
+/* Makes t's ordering record from its after list (live references) and what it locks;
+ * sets t's flags. Returns 0, or -1 with err filled (a reference that is not live). */
+int drv_order_attach(drv_balancer *b, drv_tref t, const drv_task *task, const drv_tref *after,
+                     size_t n_after, uint32_t after_not_passed, drv_error *err);
+/* t is final: its dependents learn it at the next placement. */
+void drv_order_final(drv_balancer *b, drv_tref t, bool passed);
+/* Frees everything ordering.c holds (the balancer is being freed). */
+void drv_order_destroy(drv_balancer *b);
+/* Frees t's ordering record (t is being freed). */
+void drv_order_free(drv_balancer *b, drv_tref t);
+/* Tells dependents of final tests: releases them to the queue, or makes them final
+ * (skipped) with a decision in out. Returns the number of decisions written (<= max). */
+size_t drv_order_settle(drv_balancer *b, drv_decision *out, size_t max);
+/* Whether queued t may be placed now as far as locks and exclusive tests go; when not,
+ * it is parked (the caller has taken it off the queue) until that changes. */
+bool drv_order_admit(drv_balancer *b, drv_tref t);
+/* t was placed on a worker (or adopted): it takes its locks. */
+void drv_order_acquire(drv_balancer *b, drv_tref t);
+/* t left its worker: it gives its locks back; parked tests that may now run are queued. */
+void drv_order_release(drv_balancer *b, drv_tref t);
+/* Why waiting or parked t is not queued, in a sentence. */
+void drv_order_explain(const drv_balancer *b, drv_tref t, char *buf, size_t len);
 
 /* ---- policy_performance.c ---- */
 /* Predicted finish of ctx->t on w: wait for a slot plus predicted run on w's class. */
@@ -198,6 +293,17 @@ void drv_fleet_mark_lost(drv_balancer *b, drv_wref w, double now);
 
 /* Recomputes b->fastest[family] over the classes that have workers. */
 void drv_fleet_fastest_update(drv_balancer *b, int family);
+
+/* ---- learning.c ---- */
+/* Class c was just made: gives it what earlier processes learned of its kind. */
+void drv_learning_class_added(drv_balancer *b, uint32_t c);
+/* Worker w was just added: gives it what earlier processes learned of it. */
+void drv_learning_worker_added(drv_balancer *b, drv_wref w);
+/* Test t ran duration_s on worker w (before the predictor learns the run): w's pace. */
+void drv_learning_pace_sample(drv_balancer *b, const drv_btask *t, drv_wref w, double duration_s);
+/* Predicted run of t on worker w: its class's, times w's own pace. */
+double drv_engine_predict_worker(const drv_balancer *b, const drv_btask *t, drv_wref w);
+void drv_learning_free(drv_balancer *b);
 
 /* ---- policy_affinity.c ---- */
 double drv_affinity_of(const drv_balancer *b, int family, drv_wref w, uint32_t c);

@@ -20,6 +20,8 @@ static const char *const reason_names[DRV_R_COUNT] = {
     [DRV_R_CANCELLED] = "cancelled",
     [DRV_R_NO_ELIGIBLE_WORKER] = "no_eligible_worker",
     [DRV_R_HANDED_BACK] = "handed_back",
+    [DRV_R_AFTER_NOT_PASSED] = "after_not_passed",
+    [DRV_R_SAID_SKIPPED] = "said_skipped",
 };
 
 const char *drv_reason_name(drv_reason r)
@@ -95,8 +97,9 @@ static void explain_queued(const drv_balancer *b, const drv_btask *r, double now
         put(buf, len, &off, ".");
         return;
     }
-    uint32_t eligible = 0, full = 0, warming = 0, overloaded = 0, draining = 0, quarantined = 0,
-             no_room = 0, free_fit = 0, backpressure = 0, lost = 0;
+    uint32_t eligible = 0, full = 0, warming = 0, cooling = 0, overloaded = 0, draining = 0,
+             quarantined = 0, no_room = 0, free_fit = 0, backpressure = 0, lost = 0;
+    char cooling_why[256] = ""; /* the first cooling worker's state, with its reason */
     for (uint32_t wi = 0; wi < b->n_workers; wi++) {
         const drv_bworker *w = &b->workers[wi];
         if (!w->live || !drv_bit_get(si->elig, w->w.wclass))
@@ -117,7 +120,15 @@ static void explain_queued(const drv_balancer *b, const drv_btask *r, double now
             overloaded++;
         else if (held >= w->cap_limit && w->w.assigned > 0 && w->w.running < w->w.slots)
             backpressure++;
-        else if (held >= w->cap_limit && admitted < w->w.slots)
+        else if (held >= w->cap_limit && admitted < w->w.slots &&
+                 w->w.thermal.state == DRV_THERMAL_COOLING) {
+            if (!cooling++) {
+                char state[192];
+                drv_thermal_describe(&w->w.thermal, &b->cfg.settings.thermal, w->w.slots, now,
+                                     state, sizeof state);
+                snprintf(cooling_why, sizeof cooling_why, "%.60s is %s", w->w.name, state);
+            }
+        } else if (held >= w->cap_limit && admitted < w->w.slots)
             warming++;
         else if (held >= w->cap_limit)
             full++;
@@ -136,20 +147,24 @@ static void explain_queued(const drv_balancer *b, const drv_btask *r, double now
     const struct {
         uint32_t count;
         const char *what;
+        const char *detail; /* NULL or said in parentheses after it */
     } why[] = {
-        {full, "busy (every slot taken)"},
-        {warming, "warming up (admitting part of their slots)"},
-        {backpressure, "held back by backpressure (tests assigned, not yet started)"},
-        {overloaded, "reported overload"},
-        {no_room, "without enough free cores, memory or GPUs"},
-        {draining, "draining"},
-        {quarantined, "quarantined"},
-        {lost, "lost (it may reconnect)"},
+        {full, "busy (every slot taken)", NULL},
+        {warming, "warming up (admitting part of their slots)", NULL},
+        {cooling, "cooling down", cooling_why},
+        {backpressure, "held back by backpressure (tests assigned, not yet started)", NULL},
+        {overloaded, "reported overload", NULL},
+        {no_room, "without enough free cores, memory or GPUs", NULL},
+        {draining, "draining", NULL},
+        {quarantined, "quarantined", NULL},
+        {lost, "lost (it may reconnect)", NULL},
     };
     const char *sep = " ";
     for (size_t i = 0; i < sizeof why / sizeof *why; i++)
         if (why[i].count) {
             put(buf, len, &off, "%s%u %s", sep, why[i].count, why[i].what);
+            if (why[i].detail)
+                put(buf, len, &off, " (%s)", why[i].detail);
             sep = ", ";
         }
     size_t ahead = tests_ahead(b, r);
@@ -169,7 +184,10 @@ int drv_balancer_explain(const drv_balancer *b, drv_tref t, double now, char *bu
     size_t off = 0;
     switch ((drv_task_state)r->state) {
     case DRV_TASK_QUEUED:
-        explain_queued(b, r, now, buf, len);
+        if (r->flags & (TF_WAITING | TF_PARKED))
+            drv_order_explain(b, t, buf, len);
+        else
+            explain_queued(b, r, now, buf, len);
         break;
     case DRV_TASK_ASSIGNED:
         put(buf, len, &off, "Assigned to %s (%s), waiting for it to start.",

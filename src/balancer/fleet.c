@@ -28,6 +28,8 @@ static bool worker_before(const drv_balancer *b, drv_ordering o, uint32_t x, uin
         uint32_t ha = a->w.running + a->w.assigned, hc = c->w.running + c->w.assigned;
         if (ha * c->w.slots != hc * a->w.slots)
             return (uint64_t)ha * c->w.slots < (uint64_t)hc * a->w.slots;
+        if (a->pace != c->pace) /* the faster of its class (learning.c) */
+            return a->pace < c->pace;
         break;
     }
     case DRV_ORDER_MOST_LOADED: {
@@ -396,6 +398,7 @@ static uint32_t class_intern(drv_balancer *b, const drv_capabilities *caps, floa
     for (uint32_t s = 0; s < b->n_shapes; s++)
         drv_bit_set(b->shapes[s].elig, id,
                     drv_requirements_met(drv_queue_shape_req(b->queue, s), caps));
+    drv_learning_class_added(b, id);
     return id;
 }
 
@@ -460,6 +463,7 @@ void drv_fleet_free(drv_balancer *b)
         free(b->shapes[s].elig);
     free(b->classes);
     free(b->speed);
+    drv_learning_free(b);
     free(b->class_affinity);
     free(b->shapes);
     free(b->avail);
@@ -547,6 +551,7 @@ int64_t drv_balancer_worker_add(drv_balancer *b, const drv_worker_spec *spec, do
     w->held = DRV_REF_NONE;
     w->live = true;
     w->w.wclass = class_intern(b, &w->w.caps, w->w.speed);
+    drv_learning_worker_added(b, wi);
     b->classes[w->w.wclass].members++;
     b->n_live_workers++;
     for (int f = 0; f < 64; f++)
@@ -607,15 +612,23 @@ int drv_balancer_worker_remove(drv_balancer *b, drv_wref wi, drv_error *err)
 void drv_balancer_worker_heartbeat(drv_balancer *b, drv_wref wi, double now, double load,
                                    double temperature_c, bool throttled, bool overloaded)
 {
+    drv_thermal_signal sig = DRV_THERMAL_SIGNAL_UNKNOWN;
+    sig.load = load;
+    sig.temperature_c = temperature_c;
+    sig.throttled = throttled;
+    drv_balancer_worker_signal(b, wi, now, &sig, overloaded);
+}
+
+void drv_balancer_worker_signal(drv_balancer *b, drv_wref wi, double now,
+                                const drv_thermal_signal *measured, bool overloaded)
+{
     drv_bworker *w = &b->workers[wi];
     if (!w->live)
         return;
-    w->w.reported_load = (float)load;
+    drv_thermal_signal sig = measured ? *measured : DRV_THERMAL_SIGNAL_UNKNOWN;
+    sig.busy = w->w.running + w->w.assigned > 0;
+    w->w.reported_load = (float)(sig.load > 0 ? sig.load : 0);
     w->overloaded = overloaded;
-    drv_thermal_signal sig = {.load = load,
-                              .temperature_c = temperature_c,
-                              .throttled = throttled,
-                              .busy = w->w.running + w->w.assigned > 0};
     drv_thermal_observe(&w->w.thermal, &b->cfg.settings.thermal, now, &sig);
     if (w->w.health == DRV_HEALTH_OK && overloaded)
         w->w.health = DRV_HEALTH_OVERLOADED;

@@ -1,13 +1,16 @@
 /* lifecycle.c - what happens to a test after placement: started, finished, retried,
  * cancelled, or handed back when its worker is lost.
  *
- * Retry rules: a test whose worker was lost while running it, or whose runner failed
- * (spawn failure, crash: an infrastructure failure), goes back to the queue while it has
- * retries left and then fails with DRV_R_RETRIES_EXHAUSTED. A test that was only
- * assigned (not started) to a lost worker goes back without using a retry. A test that
- * exits non-zero, is killed or times out is not retried unless it asked to be
- * (retry_on_failure). A worker with quarantine_after infrastructure failures in a row is
- * quarantined. */
+ * Retry rules: two budgets. A test whose worker was lost while running it, or whose
+ * runner failed (a crash: an infrastructure failure), goes back to the queue while it
+ * has retries left (max_retries) and then fails with DRV_R_RETRIES_EXHAUSTED. A test that
+ * was only assigned (not started) to a lost worker goes back without using one. A test
+ * that exits non-zero, is killed or times out runs again while it has reruns left (the
+ * test asks for them; 0 by default) and then ends failed or timed out. What is left of
+ * both is set at submission from what the task says it used (retries_used, reruns_used:
+ * the coordinator derives them from the stored attempts after a restart), so a restart
+ * charges nothing twice and forgets nothing. A worker with quarantine_after
+ * infrastructure failures in a row is quarantined. */
 #include <stdio.h>
 #include <string.h>
 
@@ -49,6 +52,8 @@ static void retry_or_fail(drv_balancer *b, drv_tref t, bool costs, drv_reason wh
         drv_engine_enqueue(b, t);
         b->requeued++;
         drv_engine_decision(b, d, DRV_D_REQUEUED, why, t, DRV_REF_NONE, from);
+        if (d)
+            d->charged = costs ? DRV_CHARGE_RETRY : DRV_CHARGE_NONE;
         return;
     }
     r->state = DRV_TASK_FAILED;
@@ -84,6 +89,8 @@ int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_res
     if (!res->infra_failure && !res->timed_out && res->duration_s > 0) {
         float run = (float)res->duration_s;
         w->avg_run_s = w->avg_run_s > 0 ? 0.8f * w->avg_run_s + 0.2f * run : run;
+        /* Before the release (it re-sorts the class by pace) and the predictor's update. */
+        drv_learning_pace_sample(b, r, wi, res->duration_s);
     }
     drv_engine_release(b, t, now); /* also recomputes its window (drv_fleet_update) */
     b->finished++;
@@ -123,12 +130,20 @@ int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_res
             ops->task_finished(b, r, wi, res);
     }
 
-    if (passed) {
+    if (res->skipped && !res->timed_out && res->signal == 0) {
+        r->state = DRV_TASK_SKIPPED;
+        drv_engine_decision(b, d, DRV_D_FINAL, DRV_R_SAID_SKIPPED, t, DRV_REF_NONE, wi);
+        drv_engine_free_task(b, t);
+    } else if (passed) {
         r->state = DRV_TASK_PASSED;
         drv_engine_decision(b, d, DRV_D_FINAL, DRV_R_PASSED, t, DRV_REF_NONE, wi);
         drv_engine_free_task(b, t);
-    } else if ((r->flags & TF_RETRY_ON_FAILURE) && r->retries_left > 0) {
-        retry_or_fail(b, t, true, DRV_R_EXIT_FAILURE_RETRY, wi, d);
+    } else if (r->reruns_left > 0) {
+        r->reruns_left--;
+        drv_engine_enqueue(b, t);
+        b->requeued++;
+        drv_engine_decision(b, d, DRV_D_REQUEUED, DRV_R_EXIT_FAILURE_RETRY, t, DRV_REF_NONE, wi);
+        d->charged = DRV_CHARGE_RERUN;
     } else {
         r->state = res->timed_out ? DRV_TASK_TIMED_OUT : DRV_TASK_FAILED;
         drv_engine_decision(b, d, DRV_D_FINAL,
@@ -174,6 +189,8 @@ int drv_balancer_cancel(drv_balancer *b, drv_tref t, double now, drv_decision *o
         b->n_queued--;
         r->state = DRV_TASK_CANCELLED;
         drv_engine_decision(b, out, DRV_D_FINAL, DRV_R_CANCELLED, t, DRV_REF_NONE, DRV_REF_NONE);
+        if (r->flags & (TF_WAITING | TF_PARKED)) /* off the queue: no entry will surface */
+            drv_engine_free_task(b, t);
         return 0;
     }
     drv_engine_release(b, t, now);

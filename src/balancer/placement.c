@@ -89,6 +89,7 @@ void drv_balancer_free(drv_balancer *b)
     if (!b)
         return;
     drv_fleet_free(b);
+    drv_order_destroy(b);
     drv_queue_free(b->queue);
     free(b->tasks);
     free(b);
@@ -106,12 +107,19 @@ static drv_tref task_alloc(drv_balancer *b)
     if (b->n_tasks == b->cap_tasks) {
         b->cap_tasks = b->cap_tasks ? b->cap_tasks * 2 : 1024;
         b->tasks = drv_xrealloc(b->tasks, (size_t)b->cap_tasks * sizeof *b->tasks);
+        if (b->order_of) {
+            b->order_of = drv_xrealloc(b->order_of, (size_t)b->cap_tasks * sizeof *b->order_of);
+            memset(b->order_of + b->n_tasks, 0,
+                   (size_t)(b->cap_tasks - b->n_tasks) * sizeof *b->order_of);
+        }
     }
     return b->n_tasks++;
 }
 
 void drv_engine_free_task(drv_balancer *b, drv_tref t)
 {
+    if (b->tasks[t].flags & TF_ORDERED)
+        drv_order_free(b, t);
     b->tasks[t].state = TASK_FREE;
     b->tasks[t].flags = 0;
     b->tasks[t].next = b->free_task;
@@ -161,6 +169,8 @@ static int64_t task_record_new(drv_balancer *b, const drv_task *t, double now, d
     if (t->max_retries > 255)
         return drv_error_set(err, "test \"%s\" max_retries: must be 0..255, got %u", t->name,
                              t->max_retries);
+    if (t->reruns > 255)
+        return drv_error_set(err, "test \"%s\" reruns: must be 0..255, got %u", t->name, t->reruns);
     if (b->n_tasks == UINT32_MAX - 1 && b->free_task == DRV_REF_NONE)
         return drv_error_set(err, "test \"%s\": the balancer holds too many tests", t->name);
     int family = t->family;
@@ -193,8 +203,12 @@ static int64_t task_record_new(drv_balancer *b, const drv_task *t, double now, d
     r->priority = (int16_t)t->priority;
     r->family = (uint8_t)family;
     r->policy = policy_of(b, family, t->test_type);
-    r->retries_left = (uint8_t)t->max_retries;
-    r->flags = t->retry_on_failure ? TF_RETRY_ON_FAILURE : 0;
+    /* What is left of each budget: a test taken back after a restart has used some. */
+    uint32_t reruns = drv_task_reruns(t);
+    r->retries_left =
+        (uint8_t)(t->max_retries > t->retries_used ? t->max_retries - t->retries_used : 0);
+    r->reruns_left = (uint8_t)(reruns > t->reruns_used ? reruns - t->reruns_used : 0);
+    r->flags = 0;
     if (p.source != DRV_PRED_TEST)
         r->flags |= TF_FIRST_RUN;
     r->kind = (uint8_t)drv_analyzer_type_kind(t->test_type);
@@ -202,16 +216,36 @@ static int64_t task_record_new(drv_balancer *b, const drv_task *t, double now, d
      * counts as waiting (length_aging seconds per second), so it may go ahead of
      * shorter tests a few priority levels higher. */
     double head_start = b->cfg.settings.length_aging * p.mean_s;
-    r->key =
-        drv_queue_key(t->priority, now - head_start, b->cfg.settings.aging_interval_s, p.mean_s);
+    double waited_from = now - head_start - drv_queue_base(b->queue, now);
+    r->key = drv_queue_key(t->priority, waited_from, b->cfg.settings.aging_interval_s, p.mean_s);
     return ref;
 }
 
 int64_t drv_balancer_submit(drv_balancer *b, const drv_task *t, double now, drv_error *err)
 {
+    return drv_balancer_submit_after(b, t, NULL, 0, 0, now, err);
+}
+
+int64_t drv_balancer_submit_after(drv_balancer *b, const drv_task *t, const drv_tref *after,
+                                  size_t n_after, uint32_t after_not_passed, double now,
+                                  drv_error *err)
+{
     int64_t ref = task_record_new(b, t, now, err);
-    if (ref >= 0)
+    if (ref < 0)
+        return -1;
+    if (drv_order_attach(b, (drv_tref)ref, t, after, n_after, after_not_passed, err) < 0) {
+        b->tasks[ref].state = DRV_TASK_CANCELLED;
+        drv_engine_free_task(b, (drv_tref)ref);
+        return -1;
+    }
+    drv_btask *r = &b->tasks[ref];
+    if (r->flags & TF_WAITING) { /* queued for the user, held here until it is ready */
+        r->state = DRV_TASK_QUEUED;
+        r->worker = DRV_REF_NONE;
+        b->n_queued++;
+    } else {
         drv_engine_enqueue(b, (drv_tref)ref);
+    }
     return ref;
 }
 
@@ -224,6 +258,7 @@ int64_t drv_balancer_adopt(drv_balancer *b, const drv_task *t, drv_wref w, bool 
     int64_t ref = task_record_new(b, t, now, err);
     if (ref < 0)
         return -1;
+    drv_order_attach(b, (drv_tref)ref, t, NULL, 0, 0, err); /* locks only: cannot fail */
     drv_engine_assign(b, (drv_tref)ref, w, now);
     if (running)
         drv_balancer_started(b, (drv_tref)ref, now);
@@ -347,7 +382,7 @@ void drv_engine_assign(drv_balancer *b, drv_tref t, drv_wref wi, double now)
     if (w->held != DRV_REF_NONE)
         b->tasks[w->held].prev = t;
     w->held = t;
-    r->pred_held_s = (float)drv_engine_predict_on(b, r, w->w.wclass);
+    r->pred_held_s = (float)drv_engine_predict_worker(b, r, wi);
     w->w.assigned++;
     w->w.used_cpu += req->cpu_cores;
     w->w.used_gpu += req->gpu_count;
@@ -362,6 +397,8 @@ void drv_engine_assign(drv_balancer *b, drv_tref t, drv_wref wi, double now)
     drv_thermal_on_work(&w->w.thermal, &b->cfg.settings.thermal, now);
     w->w.thermal.last_work = now;
     b->n_assigned++;
+    if (r->flags & TF_LOCKING)
+        drv_order_acquire(b, t);
     drv_fleet_update(b, wi, now);
 }
 
@@ -394,12 +431,16 @@ void drv_engine_release(drv_balancer *b, drv_tref t, double now)
     w->w.thermal.last_work = now;
     r->worker = DRV_REF_NONE;
     w->freed = true;
+    if ((r->flags & TF_LOCKING) || b->n_excl_parked || b->n_gate_parked)
+        drv_order_release(b, t);
     drv_fleet_update(b, wi, now);
 }
 
-void drv_engine_decision(const drv_balancer *b, drv_decision *d, drv_decision_kind kind,
+void drv_engine_decision(drv_balancer *b, drv_decision *d, drv_decision_kind kind,
                          drv_reason reason, drv_tref t, drv_wref w, drv_wref from)
 {
+    if (kind == DRV_D_FINAL && (b->tasks[t].flags & TF_ORDERED))
+        drv_order_final(b, t, b->tasks[t].state == DRV_TASK_PASSED);
     if (!d)
         return;
     d->kind = kind;
@@ -412,6 +453,7 @@ void drv_engine_decision(const drv_balancer *b, drv_decision *d, drv_decision_ki
     d->unmet = 0;
     d->unmet_tag = -1;
     d->shape = b->tasks[t].shape;
+    d->charged = DRV_CHARGE_NONE;
 }
 
 /* ---- placing ---- */
@@ -468,6 +510,8 @@ size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t
 {
     size_t n = 0;
     advance_time(b, now);
+    if (b->settled_head < b->n_settled)
+        n = drv_order_settle(b, out, max);
     while (n < max) {
         drv_queue_entry e;
         uint32_t s;
@@ -508,6 +552,12 @@ size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t
             continue;
         }
         si->first_blocked = -1;
+        /* Locks and exclusive tests: one flag and one counter for the tests without. */
+        if (((r->flags & TF_LOCKING) || (b->excl_held | b->excl_pending)) &&
+            !drv_order_admit(b, e.ref)) {
+            drv_queue_shape_pop(b->queue, s); /* parked until what it waits for is free */
+            continue;
+        }
         drv_wref w = drv_engine_choose(b, r, now, hint);
         if (w == DRV_REF_NONE) {
             drv_queue_shape_block(b->queue, s);
@@ -582,13 +632,18 @@ drv_prediction drv_balancer_predict(const drv_balancer *b, drv_tref t, drv_wref 
     const drv_btask *r = &b->tasks[t];
     const drv_bworker *bw = &b->workers[w];
     double sp = b->speed[(size_t)bw->w.wclass * 64 + r->family];
+    double pace = bw->pace > 0 ? bw->pace : 1; /* the worker against its class */
     if (b->pred) {
         double est = r->pred_ref_s / sp;
-        return drv_predictor_predict(b->pred, r->test_key, r->family,
-                                     b->classes[bw->w.wclass].backend, bw->w.wclass, est);
+        drv_prediction p = drv_predictor_predict(
+            b->pred, r->test_key, r->family, b->classes[bw->w.wclass].backend, bw->w.wclass, est);
+        p.mean_s *= pace;
+        p.high_s *= pace;
+        return p;
     }
-    return (drv_prediction){
-        .mean_s = r->pred_ref_s / sp, .high_s = r->pred_high_s / sp, .source = DRV_PRED_ESTIMATE};
+    return (drv_prediction){.mean_s = pace * r->pred_ref_s / sp,
+                            .high_s = pace * r->pred_high_s / sp,
+                            .source = DRV_PRED_ESTIMATE};
 }
 
 void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s)
@@ -602,6 +657,7 @@ void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s)
     s->requeued = b->requeued;
     s->finished = b->finished;
     s->unschedulable = b->unschedulable;
+    s->skipped = b->skipped;
     s->workers = b->n_live_workers;
     s->worker_classes = b->n_classes;
     s->shapes = b->n_shapes;

@@ -20,7 +20,7 @@ double drv_policy_predicted_finish(const drv_place_ctx *ctx, const drv_bworker *
     double wait = 0;
     if (w->w.running + w->w.assigned >= admitted)
         wait = w->w.predicted_load_s / (admitted ? admitted : 1);
-    return wait + drv_engine_predict_on(b, ctx->t, w->w.wclass);
+    return wait + drv_engine_predict_worker(b, ctx->t, (drv_wref)(w - b->workers));
 }
 
 double drv_policy_finish_score(const drv_place_ctx *ctx, const drv_bworker *w)

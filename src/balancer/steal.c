@@ -6,6 +6,8 @@
  *     finish_here = wait on the holder + run on the holder's class
  *     finish_there = wait on the thief  + run on the thief's class
  *     move when finish_here - finish_there > migration_cost_s.
+ * Runs and backlogs are the predictor's current ones, not those of the moment the tests
+ * were assigned (a test assigned as "unknown" may have a history by now).
  * The highest-priority candidate moves first. A moved test is not moved again within
  * steal_holdoff_s, so two workers can never hand one test back and forth.
  *
@@ -17,14 +19,39 @@
 
 #include "balancer/engine.h"
 
-/* Predicted wait before t starts on its holder w: the backlog ahead of it per slot,
- * or 0 when the holder has a free slot for it. */
-static double wait_on_holder(const drv_btask *t, const drv_bworker *w)
+/* t's predicted run on class c by what the predictor knows now (bal): a test's
+ * reference prediction is taken at submission and may be stale (its family's first runs,
+ * an estimate before anything ran); the steal rule compares finishes with the current
+ * one and keeps it on the record. pred_held_s, what the holder's backlog counts, is left
+ * as it is (release subtracts it). */
+static double current_run(drv_balancer *b, drv_btask *t, uint32_t c)
 {
-    if (w->w.running + w->w.assigned <= w->w.slots)
+    if (b->pred) {
+        drv_prediction p =
+            drv_predictor_predict_reference(b->pred, t->test_key, t->family, t->pred_ref_s);
+        t->pred_ref_s = (float)p.mean_s;
+        t->pred_high_s = (float)p.high_s;
+    }
+    return drv_engine_predict_on(b, t, c);
+}
+
+/* The predicted work worker v holds (running and assigned), by current predictions. */
+static double holder_backlog(drv_balancer *b, const drv_bworker *v)
+{
+    double sum = 0;
+    for (drv_tref t = v->held; t != DRV_REF_NONE; t = b->tasks[t].next)
+        sum += current_run(b, &b->tasks[t], v->w.wclass);
+    return sum;
+}
+
+/* Predicted wait before a test of predicted run `run` starts on its holder v: the rest of
+ * the backlog per slot, or 0 when the holder has a free slot for it. */
+static double wait_on_holder(const drv_bworker *v, double backlog, double run)
+{
+    if (v->w.running + v->w.assigned <= v->w.slots)
         return 0;
-    double ahead = w->w.predicted_load_s - t->pred_held_s;
-    return ahead > 0 ? ahead / w->w.slots : 0;
+    double ahead = backlog - run;
+    return ahead > 0 ? ahead / v->w.slots : 0;
 }
 
 size_t drv_balancer_steal(drv_balancer *b, drv_wref thief, double now, drv_decision *out,
@@ -44,6 +71,7 @@ size_t drv_balancer_steal(drv_balancer *b, drv_wref thief, double now, drv_decis
                 const drv_bworker *v = &b->workers[vi];
                 if (vi == thief)
                     continue;
+                double backlog = holder_backlog(b, v);
                 for (drv_tref t = v->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
                     const drv_btask *r = &b->tasks[t];
                     if (r->state != DRV_TASK_ASSIGNED ||
@@ -53,7 +81,8 @@ size_t drv_balancer_steal(drv_balancer *b, drv_wref thief, double now, drv_decis
                         !drv_fleet_fits(b, tw, drv_queue_shape_req(b->queue, r->shape)))
                         continue;
                     drv_place_ctx ctx = {.b = b, .t = r, .req = NULL, .now = now};
-                    double here = wait_on_holder(r, v) + r->pred_held_s;
+                    double run = drv_engine_predict_on(b, r, v->w.wclass);
+                    double here = wait_on_holder(v, backlog, run) + run;
                     double there = drv_policy_predicted_finish(&ctx, tw);
                     double gain = here - there;
                     if (gain <= b->cfg.settings.migration_cost_s)
@@ -77,7 +106,9 @@ size_t drv_balancer_steal(drv_balancer *b, drv_wref thief, double now, drv_decis
     return n;
 }
 
-size_t drv_balancer_rebalance(drv_balancer *b, double now, drv_decision *out, size_t max)
+/* Runs stealing for every available worker with a free slot, each move with reason. */
+static size_t steal_for_free(drv_balancer *b, double now, drv_decision *out, size_t max,
+                             drv_reason reason)
 {
     size_t n = 0;
     for (uint32_t wi = 0; wi < b->n_workers && n < max && b->n_victims > 0; wi++) {
@@ -86,10 +117,22 @@ size_t drv_balancer_rebalance(drv_balancer *b, double now, drv_decision *out, si
             continue;
         size_t k = drv_balancer_steal(b, wi, now, out + n, max - n);
         for (size_t i = n; i < n + k; i++)
-            out[i].reason = DRV_R_REBALANCED;
+            out[i].reason = reason;
         n += k;
     }
     return n;
+}
+
+size_t drv_balancer_steal_idle(drv_balancer *b, double now, drv_decision *out, size_t max)
+{
+    if (b->n_queued > 0)
+        return 0;
+    return steal_for_free(b, now, out, max, DRV_R_STOLEN);
+}
+
+size_t drv_balancer_rebalance(drv_balancer *b, double now, drv_decision *out, size_t max)
+{
+    return steal_for_free(b, now, out, max, DRV_R_REBALANCED);
 }
 
 uint32_t drv_balancer_batch_size(const drv_balancer *b, drv_wref wi, double now)

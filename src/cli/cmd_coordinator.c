@@ -31,6 +31,10 @@ void drv_cmd_coordinator_usage(FILE *out)
             "                            (env DROVER_CLIENT_TOKEN)\n"
             "  --worker-token T          token workers present (env DROVER_WORKER_TOKEN)\n"
             "  --open-read               reading (GET) needs no token\n"
+            "  --read-token T            token for reading only (GET, /metrics, the\n"
+            "                            dashboard); env DROVER_READ_TOKEN\n"
+            "  --metrics-retention D     keep the metrics history D (e.g. 7d, 12h, 3600;\n"
+            "                            0 or forever: no limit; default 30d)\n"
             "  --tls-cert FILE --tls-key FILE   serve HTTPS and WSS\n"
             "  --heartbeat-interval S    heartbeat period told to workers (default 1)\n"
             "  --heartbeat-timeout S     a silent worker is lost after S seconds (default 3)\n"
@@ -41,9 +45,13 @@ void drv_cmd_coordinator_usage(FILE *out)
             "  --probe-command PROGRAM   what the probe runs on the worker, without\n"
             "                            arguments; exit status 0 passes (default: true)\n"
             "  --max-body BYTES          largest request body (default %u)\n"
+            "  --auth-timeout S          close a worker or dashboard connection that has not\n"
+            "                            authenticated after S seconds (default 10)\n"
             "  --sync-full               fsync every commit (survives power loss; slower)\n"
             "  --port-file FILE          write the port once listening (for scripts)\n"
-            "  --quiet                   no log lines\n",
+            "  --quiet                   no info lines (warnings and errors still)\n"
+            "  --log-format text|json    log lines as text (default) or one JSON object\n"
+            "                            each (time, level, source, msg)\n",
             DRV_COORDINATOR_DEFAULT_LISTEN, DRV_COORDINATOR_DEFAULT_DB, DRV_COORDINATOR_MAX_BODY);
 }
 
@@ -82,6 +90,34 @@ static int parse_seconds(const char *opt, const char *v, double *out)
     return 0;
 }
 
+/* A retention: a number with an optional unit (s, m, h, d); 0 or "forever": no limit
+ * (stored as -1). */
+static int parse_retention(const char *opt, const char *v, double *out)
+{
+    if (strcmp(v, "forever") == 0) {
+        *out = -1;
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    double x = strtod(v, &end);
+    double unit = !*end                   ? 1
+                  : strcmp(end, "s") == 0 ? 1
+                  : strcmp(end, "m") == 0 ? 60
+                  : strcmp(end, "h") == 0 ? 3600
+                  : strcmp(end, "d") == 0 ? 86400
+                                          : 0;
+    if (!*v || end == v || errno || unit == 0 || !isfinite(x) || x < 0) {
+        fprintf(stderr,
+                "drover coordinator: %s: expected a duration such as 7d, 12h, 90m or 3600 (or "
+                "forever), got \"%s\"\n",
+                opt, v);
+        return -1;
+    }
+    *out = x == 0 ? -1 : x * unit;
+    return 0;
+}
+
 int drv_cmd_coordinator(int argc, char **argv)
 {
     drv_heap_tune(HEAP_PAD); /* a long-running process: see core/heap.h */
@@ -89,6 +125,7 @@ int drv_cmd_coordinator(int argc, char **argv)
     drv_coordinator_options_default(&o);
     o.client_token = getenv("DROVER_CLIENT_TOKEN");
     o.worker_token = getenv("DROVER_WORKER_TOKEN");
+    o.read_token = getenv("DROVER_READ_TOKEN");
     const char *config = NULL, *port_file = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -123,13 +160,27 @@ int drv_cmd_coordinator(int argc, char **argv)
             o.client_token = v;
         else if (strcmp(a, "--worker-token") == 0)
             o.worker_token = v;
-        else if (strcmp(a, "--tls-cert") == 0)
+        else if (strcmp(a, "--read-token") == 0)
+            o.read_token = v;
+        else if (strcmp(a, "--metrics-retention") == 0) {
+            if (parse_retention(a, v, &o.metrics_retention_s) < 0)
+                return DRV_EXIT_USAGE;
+        } else if (strcmp(a, "--tls-cert") == 0)
             o.tls_cert = v;
         else if (strcmp(a, "--tls-key") == 0)
             o.tls_key = v;
         else if (strcmp(a, "--port-file") == 0)
             port_file = v;
-        else if (strcmp(a, "--heartbeat-interval") == 0) {
+        else if (strcmp(a, "--log-format") == 0) {
+            if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0) {
+                fprintf(stderr,
+                        "drover coordinator: --log-format: expected text or json, got"
+                        " \"%s\"\n",
+                        v);
+                return DRV_EXIT_USAGE;
+            }
+            o.log_json = strcmp(v, "json") == 0;
+        } else if (strcmp(a, "--heartbeat-interval") == 0) {
             if (parse_seconds(a, v, &o.heartbeat_interval_s) < 0)
                 return DRV_EXIT_USAGE;
         } else if (strcmp(a, "--heartbeat-timeout") == 0) {
@@ -146,6 +197,9 @@ int drv_cmd_coordinator(int argc, char **argv)
                 return DRV_EXIT_USAGE;
             }
             o.probe_command = v;
+        } else if (strcmp(a, "--auth-timeout") == 0) {
+            if (parse_seconds(a, v, &o.auth_timeout_s) < 0)
+                return DRV_EXIT_USAGE;
         } else if (strcmp(a, "--recovery-grace") == 0) {
             if (parse_seconds(a, v, &o.recovery_grace_s) < 0)
                 return DRV_EXIT_USAGE;

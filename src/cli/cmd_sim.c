@@ -39,7 +39,7 @@ typedef struct sim_args {
     double ramp_s, heartbeat_s, rebalance_s, max_time_s;
     drv_sim_params p;
     /* real traces */
-    const char *trace, *machines, *durations, *gpu_nodes, *gpu_pods;
+    const char *trace, *machines, *durations, *gpu_nodes, *gpu_pods, *fleet;
     bool strict;
     size_t max_tests, slots;
 } sim_args;
@@ -84,6 +84,7 @@ static const opt_rule rules[] = {
     {"--trace", OPT_STRING, ARG(trace), 0, 0},
     {"--machines", OPT_STRING, ARG(machines), 0, 0},
     {"--durations", OPT_STRING, ARG(durations), 0, 0},
+    {"--fleet", OPT_STRING, ARG(fleet), 0, 0},
     {"--gpu-trace", OPT_STRING, ARG(gpu_nodes), 0, 0},
     {"--strict", OPT_FLAG, ARG(strict), 0, 0},
     {"--max-tests", OPT_SIZE, ARG(max_tests), 0, 1e9},
@@ -145,7 +146,8 @@ void drv_cmd_sim_usage(FILE *out)
         "  --flaky-p F        failure probability of a flaky test per run (%g)\n"
         "  --spread F         run-to-run variation of true durations (second_run 0.15)\n"
         "  --sigma F          lognormal shape of test durations (%g)\n"
-        "  --ramp S           thermal warm-up ramp of cold workers, s (config's, 30)\n"
+        "  --ramp S           thermal warm-up ramp of cold workers, s (config's ramp_s;\n"
+        "                     used when thermal.initial_share < 1; default 1: no ramp)\n"
         "  --heartbeat S      worker heartbeat period, s (1); 0 none\n"
         "  --rebalance S      rebalancing period, s (5); 0 never\n"
         "  --max-time S       virtual time limit per run (1e7 s)\n"
@@ -156,6 +158,9 @@ void drv_cmd_sim_usage(FILE *out)
         "                     as the largest job, 1 by default)\n"
         "  --durations FILE   test id -> seconds (pytest-split, knapsack) on --workers\n"
         "                     identical workers (8) of --slots slots (1)\n"
+        "  --fleet GROUPS     with --durations, this fleet instead: COUNTxSLOTS@SPEED[+JOIN]\n"
+        "                     groups, comma-separated (\"2x2@1,2x2@0.333\"); each group a\n"
+        "                     class of its own; workers announce speed 1 (bench/live.sh)\n"
         "  --gpu-trace NODES.csv PODS.csv  the Alibaba GPU cluster trace\n"
         "  --strict           refuse a file with a bad line (else skip and count them)\n"
         "  --max-tests N      read at most N tests\n"
@@ -391,7 +396,8 @@ int drv_cmd_sim(int argc, char **argv)
                                  .gpu_nodes = a.gpu_nodes,
                                  .gpu_pods = a.gpu_pods,
                                  .workers = workers_given(argc, argv) ? a.p.workers : 0,
-                                 .slots = (uint32_t)a.slots};
+                                 .slots = (uint32_t)a.slots,
+                                 .fleet = a.fleet};
         drv_trace_options topt = {.strict = a.strict, .max_tests = a.max_tests};
         if (drv_sim_load_trace(&ts, &w, &topt, &err) != 0) {
             fprintf(stderr, "drover sim: %s\n", err.msg);

@@ -28,6 +28,7 @@
 #include "cli/cli.h"
 #include "core/worker.h"
 #include "worker/agent.h"
+#include "worker/guardian.h"
 #include "worker/probe.h"
 #include "worker/runner.h"
 
@@ -37,6 +38,7 @@ void drv_cmd_worker_usage(FILE *out)
             "usage: drover worker [--url URL] [--token T] [--name N] [--label TAG]...\n"
             "                     [--slots N] [--ack-only] [--output-cap BYTES]\n"
             "                     [--drain-timeout S] [--ca FILE] [--no-detect]\n"
+            "                     [--pressure-root DIR]\n"
             "       drover worker --probe [--label TAG]... [--slots N] [--no-detect]\n"
             "                     [--compact]\n"
             "\n"
@@ -63,6 +65,9 @@ void drv_cmd_worker_usage(FILE *out)
             "                     are killed (default %g)\n"
             "  --no-detect        offer no GPU or browser found on this machine: only cores,\n"
             "                     memory and --label tags (to hide a device; tests)\n"
+            "  --pressure-root DIR read the pressure, temperature and clock sent with every\n"
+            "                     heartbeat from DIR/proc and DIR/sys instead of /proc and\n"
+            "                     /sys (tests; an empty directory measures nothing)\n"
             "  --probe            print what this machine offers as JSON and exit\n"
             "  --compact          with --probe: one line of JSON instead of indented\n"
             "\n"
@@ -98,7 +103,8 @@ static int parse_number(const char *s, double max, double *out)
 typedef struct worker_opts {
     bool probe, compact, ack_only, no_detect;
     long slots;
-    const char *url, *token, *name, *ca;
+    const char *url, *token, *name, *ca, *pressure_root;
+    bool token_from_client_env; /* the token is $DROVER_TOKEN: tests must not see it */
     double output_cap, drain_timeout;
     char **labels; /* NULL-terminated, owned (split at commas) */
     size_t n_labels;
@@ -109,9 +115,9 @@ static int parse_args(int argc, char **argv, worker_opts *o)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        static const char *const valued[] = {"--label", "--slots",         "--url",
-                                             "--token", "--name",          "--output-cap",
-                                             "--ca",    "--drain-timeout", NULL};
+        static const char *const valued[] = {
+            "--label",      "--slots", "--url",           "--token",         "--name",
+            "--output-cap", "--ca",    "--drain-timeout", "--pressure-root", NULL};
         bool needs_value = false;
         for (int k = 0; valued[k]; k++)
             needs_value |= strcmp(a, valued[k]) == 0;
@@ -135,6 +141,8 @@ static int parse_args(int argc, char **argv, worker_opts *o)
             o->name = argv[++i];
         } else if (strcmp(a, "--ca") == 0) {
             o->ca = argv[++i];
+        } else if (strcmp(a, "--pressure-root") == 0) {
+            o->pressure_root = argv[++i];
         } else if (strcmp(a, "--output-cap") == 0) {
             if (parse_number(argv[++i], 1e12, &o->output_cap) < 0 || o->output_cap < 1) {
                 fprintf(stderr,
@@ -268,8 +276,10 @@ static int resolve_target(worker_opts *o)
         o->url = getenv("DROVER_URL");
     if (!o->token || !*o->token)
         o->token = getenv("DROVER_WORKER_TOKEN");
-    if (!o->token || !*o->token)
+    if (!o->token || !*o->token) {
         o->token = getenv("DROVER_TOKEN");
+        o->token_from_client_env = o->token && *o->token;
+    }
     if (!o->ca || !*o->ca)
         o->ca = getenv("DROVER_CA");
     drv_agent_url url;
@@ -321,11 +331,23 @@ static int run_worker(const worker_opts *o, const drv_probe_result *r, drv_tag_t
         .output_cap_bytes = (uint64_t)o->output_cap,
         .drain_timeout_s = o->drain_timeout,
         .on_event = on_agent_event,
+        .pressure_root = o->pressure_root,
     };
+    for (unsigned g = 0; g < r->n_gpus; g++)
+        cfg.measure_gpus |= !o->pressure_root && strcmp(r->gpus[g].source, "nvidia-smi") == 0;
     worker_run w = {.status = DRV_EXIT_FAILURE,
                     .drain_timeout =
                         o->drain_timeout > 0 ? o->drain_timeout : DRV_AGENT_DRAIN_TIMEOUT_S};
     cfg.data = &w;
+
+    /* No orphans: the guardian kills the tests' process groups when this process ends,
+     * however it ends (guardian.h). Started before the loop opens anything. */
+    drv_error gerr = {{0}};
+    drv_guardian *guardian = o->ack_only ? NULL : drv_guardian_start(&gerr);
+    if (!guardian && !o->ack_only)
+        fprintf(stderr, "drover worker: warning: %s; a test may outlive a killed worker\n",
+                gerr.msg);
+    cfg.guardian = guardian;
 
     /* lws writes its own log lines to stderr; the agent's events say what matters. */
     lws_set_log_level(0, NULL);
@@ -344,6 +366,11 @@ static int run_worker(const worker_opts *o, const drv_probe_result *r, drv_tag_t
         rc = DRV_EXIT_USAGE; /* the url, token or name given */
         goto out;
     }
+    /* Secrets stay with the worker: the agent has its copy of the token, and tests get
+     * the worker's environment (runner.h), so the variables that may hold it go. */
+    unsetenv("DROVER_WORKER_TOKEN");
+    if (o->token_from_client_env)
+        unsetenv("DROVER_TOKEN");
     uv_signal_init(&loop, &w.sigterm);
     uv_signal_init(&loop, &w.sigint);
     w.sigterm.data = w.sigint.data = &w;
@@ -360,6 +387,7 @@ out:
     uv_run(&loop, UV_RUN_DEFAULT); /* let every handle close */
     if (uv_loop_close(&loop) != 0)
         fprintf(stderr, "drover worker: warning: the event loop still had open handles\n");
+    drv_guardian_stop(guardian);
     drv_agent_caps_clear(&caps);
     return rc;
 }

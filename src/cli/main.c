@@ -123,11 +123,13 @@ static void print_settings(const drv_balancer_settings *s)
            "%u\n",
            s->aging_interval_s, s->length_aging, s->prefetch_max, s->batch_target_s,
            s->migration_cost_s, s->steal_holdoff_s, s->unschedulable_grace_s, s->quarantine_after);
-    printf("  thermal: ramp_s %g, initial_share %g, overload_load %g, overload_sustain_s %g,\n"
+    printf("  thermal: ramp_s %g, initial_share %g, cpu_pressure_limit %g,\n"
+           "  memory_pressure_limit %g, freq_ratio_limit %g, overload_sustain_s %g,\n"
            "  error_threshold %u, temperature_limit_c %g, cooling_share %g, cooldown_s %g,\n"
            "  idle_cold_s %g\n",
-           t->ramp_s, t->initial_share, t->overload_load, t->overload_sustain_s, t->error_threshold,
-           t->temperature_limit_c, t->cooling_share, t->cooldown_s, t->idle_cold_s);
+           t->ramp_s, t->initial_share, t->cpu_pressure_limit, t->memory_pressure_limit,
+           t->freq_ratio_limit, t->overload_sustain_s, t->error_threshold, t->temperature_limit_c,
+           t->cooling_share, t->cooldown_s, t->idle_cold_s);
 }
 
 /* `drover explain-config FILE`: exit 0 and the resolved config, or exit 1 and the

@@ -165,6 +165,9 @@ int drv_cli_show_workers(FILE *out, const json_t *ans)
         if (reason)
             fprintf(out, "%s: %s: %s\n", drv_api_string(w, "name"), drv_api_string(w, "health"),
                     reason);
+        const char *thermal = drv_api_string(w, "thermal_reason");
+        if (thermal)
+            fprintf(out, "%s: thermal: %s\n", drv_api_string(w, "name"), thermal);
     }
     return DRV_EXIT_OK;
 }

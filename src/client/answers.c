@@ -77,6 +77,7 @@ void drv_run_progress_format(uint64_t run_id, const drv_run_counts *rc, double e
     add_count(buf, len, &off, s[DRV_TASK_FAILED] + s[DRV_TASK_TIMED_OUT], "failed");
     add_count(buf, len, &off, s[DRV_TASK_UNSCHEDULABLE], "unschedulable");
     add_count(buf, len, &off, s[DRV_TASK_CANCELLED], "cancelled");
+    add_count(buf, len, &off, s[DRV_TASK_SKIPPED], "skipped");
     if (elapsed_s >= 0 && off < len)
         snprintf(buf + off, len - off, ", %.1f s", elapsed_s);
 }

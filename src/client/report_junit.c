@@ -64,6 +64,7 @@ static case_kind classify(const json_t *t, char *msg, size_t len)
         return CASE_FAILURE;
     case DRV_TASK_CANCELLED:
     case DRV_TASK_UNSCHEDULABLE:
+    case DRV_TASK_SKIPPED:
         return CASE_SKIPPED;
     case DRV_TASK_QUEUED:
     case DRV_TASK_ASSIGNED:

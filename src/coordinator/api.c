@@ -95,6 +95,16 @@ static const char *query_get(const drv_hsession *h, const char *name, char *buf,
     return NULL;
 }
 
+const char *drv_api_query(const drv_hsession *h, const char *name, char *buf, size_t len)
+{
+    return query_get(h, name, buf, len);
+}
+
+const char *drv_api_version(void)
+{
+    return DRV_VERSION_STR;
+}
+
 /* Parses a non-negative integer query parameter; -1 with a 400 response when bad. */
 static int query_uint(drv_hsession *h, const char *name, uint64_t max, uint64_t *out)
 {
@@ -169,6 +179,77 @@ static int list_row(void *ctx, const drv_store_task_row *row, drv_error *err)
     return 0;
 }
 
+/* Writes s as one CSV field (RFC 4180: quoted when it holds a comma, a quote or a line
+ * break; NULL: empty). */
+static void csv_field(FILE *out, const char *s)
+{
+    if (!s)
+        return;
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static int csv_row(void *ctx, const drv_store_task_row *r, drv_error *err)
+{
+    (void)err;
+    FILE *out = ctx;
+    fprintf(out, "%llu,", (unsigned long long)r->id);
+    if (r->run_id)
+        fprintf(out, "%lld", (long long)r->run_id);
+    fputc(',', out);
+    csv_field(out, r->name);
+    fprintf(out, ",%s,%u,%d,", drv_task_state_name(r->state), r->attempts, r->priority);
+    csv_field(out, r->worker);
+    fputc(',', out);
+    if (r->has_exit && !r->signal)
+        fprintf(out, "%d", r->exit_code);
+    fputc(',', out);
+    if (r->has_exit && r->signal)
+        fprintf(out, "%d", r->signal);
+    fputc(',', out);
+    if (r->has_exit)
+        fprintf(out, "%.6f", r->duration_s);
+    fputc(',', out);
+    csv_field(out, r->reason);
+    fprintf(out, ",%.6f,", r->submitted_at);
+    if (r->finished_at > 0)
+        fprintf(out, "%.6f", r->finished_at);
+    fputc('\n', out);
+    return 0;
+}
+
+/* GET /api/v1/tests?format=csv: the listing as CSV (docs/api.md). */
+static void tests_csv(drv_coordinator *c, drv_hsession *h, const drv_store_filter *f)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out) {
+        drv_api_error(h, 503, "cannot build the CSV", NULL);
+        return;
+    }
+    fputs("id,run_id,name,state,attempts,priority,worker,exit_code,signal,duration_s,reason,"
+          "submitted_at,finished_at\n",
+          out);
+    drv_error err;
+    int64_t n = drv_store_task_list(c->store, f, csv_row, out, &err);
+    fclose(out);
+    if (n < 0)
+        drv_api_error(h, 503, err.msg, NULL);
+    else
+        drv_api_respond_text(h, 200, "text/csv; charset=utf-8", text, len);
+    free(text);
+}
+
 static void tests_list(drv_coordinator *c, drv_hsession *h)
 {
     drv_store_filter f = {.state = -1, .limit = LIST_LIMIT};
@@ -180,7 +261,7 @@ static void tests_list(drv_coordinator *c, drv_hsession *h)
             char msg[128];
             snprintf(msg, sizeof msg,
                      "state: unknown state \"%s\" (known: queued, assigned, running, passed,"
-                     " failed, timed_out, cancelled, unschedulable)",
+                     " failed, timed_out, cancelled, unschedulable, skipped)",
                      state);
             drv_api_error(h, 400, msg, "state");
             return;
@@ -201,6 +282,16 @@ static void tests_list(drv_coordinator *c, drv_hsession *h)
     if (r)
         f.offset = (uint32_t)v;
     f.name_prefix = query_get(h, "name", nbuf, sizeof nbuf);
+    char fbuf[16];
+    const char *format = query_get(h, "format", fbuf, sizeof fbuf);
+    if (format && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
+        drv_api_error(h, 400, "format: must be csv or json", "format");
+        return;
+    }
+    if (format && strcmp(format, "csv") == 0) {
+        tests_csv(c, h, &f);
+        return;
+    }
     json_t *arr = json_array();
     drv_error err;
     if (drv_store_task_list(c->store, &f, list_row, arr, &err) < 0) {
@@ -238,7 +329,7 @@ static void tests_submit(drv_coordinator *c, drv_hsession *h)
     run_id = drv_store_run_create(c->store, run_name, now, &err);
     for (size_t i = 0; run_id > 0 && i < n; i++) {
         tasks[i].id = 0;
-        tasks[i].state = DRV_TASK_QUEUED;
+        tasks[i].state = tasks[i].disabled ? DRV_TASK_SKIPPED : DRV_TASK_QUEUED;
         tasks[i].attempts = 0;
         int64_t id = drv_store_task_insert(c->store, run_id, &tasks[i], c->tags, now, &err);
         if (id < 0) {
@@ -265,28 +356,9 @@ static void tests_submit(drv_coordinator *c, drv_hsession *h)
         drv_coord_fatal(c, &err);
 
     json_t *ids = json_array();
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         json_array_append_new(ids, json_integer((json_int_t)tasks[i].id));
-        int64_t ref = drv_balancer_submit(c->bal, &tasks[i], now, &err);
-        if (ref < 0) {
-            /* drv_tasks_parse checks what the balancer checks; should it ever refuse, the
-             * test fails visibly instead of waiting for ever. */
-            drv_store_task_update u = {
-                .state = DRV_TASK_FAILED, .reason = err.msg, .finished_at = now};
-            if (drv_store_task_update_state(c->store, tasks[i].id, &u, &err) < 0)
-                drv_coord_fatal(c, &err);
-            drv_task_clear(&tasks[i]);
-            continue;
-        }
-        drv_coord_reserve_task(c, (drv_tref)ref);
-        drv_ctask *ct = &c->tasks[ref];
-        ct->task = tasks[i]; /* moved: tasks[i] is not cleared below */
-        ct->run_id = run_id;
-        ct->live = true;
-        ct->unconfirmed = false;
-        ct->attempt_open = false;
-        drv_idmap_put(&c->by_id, ct->task.id, (uint32_t)ref);
-    }
+    drv_after_submit(c, tasks, n, run_id, now); /* moves the tasks to the coordinator */
     free(tasks);
     c->place_needed = true;
     json_t *o = json_object();
@@ -329,9 +401,17 @@ static json_t *attempt_json(const drv_store_attempt *a)
 static void explain(drv_coordinator *c, uint64_t id, char *buf, size_t len)
 {
     drv_tref t;
-    if (drv_coord_task_by_id(c, id, &t)) {
-        if (drv_balancer_explain(c->bal, t, drv_coord_now(), buf, len) == 0)
-            return;
+    drv_ctask *ct = drv_coord_task_by_id(c, id, &t);
+    if (ct && drv_balancer_explain(c->bal, t, drv_coord_now(), buf, len) == 0) {
+        /* exec (issue 11): which budget its re-runs used, and what is left. */
+        size_t off = strlen(buf);
+        const drv_task *k = &ct->task;
+        if (off < len)
+            snprintf(buf + off, len - off,
+                     " Used %u of max_retries %u (lost worker, runner failure) and %u of"
+                     " reruns %u (its own failures).",
+                     k->retries_used, k->max_retries, k->reruns_used, drv_task_reruns(k));
+        return;
     }
     for (size_t i = 0; i < c->n_orphans; i++)
         if (!c->orphans[i].done && c->orphans[i].task.id == id) {
@@ -623,6 +703,32 @@ static json_t *caps_json(drv_coordinator *c, const drv_capabilities *k)
     return o;
 }
 
+/* The thermal state's last transition and what it admits, as drv_thermal_describe
+ * says it: "cooling for 12.0 s (memory pressure 0.35 >= 0.20 for 10 s): admits 4 of 8
+ * slots". */
+static json_t *thermal_reason_json(const drv_coordinator *c, const drv_worker *k)
+{
+    char why[256];
+    drv_thermal_describe(&k->thermal, &c->opt.balancer.settings.thermal, k->slots,
+                         drv_coord_now(), why, sizeof why);
+    return json_string(why);
+}
+
+/* What the worker last measured (docs/protocol.md, heartbeat): null when unknown. */
+static json_t *pressure_json(const drv_thermal_signal *m)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "cpu", m->cpu_pressure >= 0 ? json_real(m->cpu_pressure) : json_null());
+    json_object_set_new(o, "memory",
+                        m->memory_pressure >= 0 ? json_real(m->memory_pressure) : json_null());
+    json_object_set_new(o, "freq_ratio",
+                        m->freq_ratio >= 0 ? json_real(m->freq_ratio) : json_null());
+    json_object_set_new(o, "temperature_c",
+                        m->temperature_c >= 0 ? json_real(m->temperature_c) : json_null());
+    json_object_set_new(o, "throttled", json_boolean(m->throttled));
+    return o;
+}
+
 static json_t *worker_json(drv_coordinator *c, drv_wref w)
 {
     const drv_worker *k = drv_balancer_worker(c->bal, w);
@@ -637,6 +743,8 @@ static json_t *worker_json(drv_coordinator *c, drv_wref w)
                             ? json_string(k->health_reason)
                             : json_null());
     json_object_set_new(o, "thermal", json_string(drv_thermal_state_name(k->thermal.state)));
+    json_object_set_new(o, "thermal_reason", thermal_reason_json(c, k));
+    json_object_set_new(o, "pressure", pressure_json(&k->thermal.last));
     json_object_set_new(o, "slots", json_integer(k->slots));
     json_object_set_new(o, "assigned", json_integer(k->assigned));
     json_object_set_new(o, "running", json_integer(k->running));
@@ -645,6 +753,7 @@ static json_t *worker_json(drv_coordinator *c, drv_wref w)
     json_object_set_new(o, "infra_failures", json_integer(k->history.infra_failures));
     json_object_set_new(o, "capabilities", caps_json(c, &k->caps));
     json_object_set_new(o, "last_seen", json_real(cw->last_seen));
+    json_object_set_new(o, "score", drv_sampler_score_json(c, w));
     return o;
 }
 
@@ -828,10 +937,35 @@ static bool method_is(drv_hsession *h, drv_http_method m)
     return false;
 }
 
+/* GET /healthz: alive and serving, for load balancers and supervisors; no token, and
+ * nothing in it that needs one. Like every read it waits for earlier writes to be
+ * durable: a store writer that is stuck makes it slow, not "ok". */
+static void healthz(drv_coordinator *c, drv_hsession *h)
+{
+    if (!method_is(h, DRV_HTTP_GET))
+        return;
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string(c->stopping ? "stopping" : "ok"));
+    json_object_set_new(o, "uptime_s", json_real(drv_coord_now() - c->started_at));
+    respond(h, c->stopping ? 503 : 200, o);
+}
+
+bool drv_api_authorized(const drv_coordinator *c, const char *auth, bool write)
+{
+    if (!c->client_token || (!write && c->opt.open_read))
+        return true;
+    return token_ok(auth, c->client_token) ||
+           (!write && c->read_token && token_ok(auth, c->read_token));
+}
+
 void drv_api_handle(drv_coordinator *c, drv_hsession *h)
 {
     if (drv_web_handle(c, h))
         return;
+    if (strcmp(h->path, "/healthz") == 0) {
+        healthz(c, h);
+        return;
+    }
     bool metrics = strcmp(h->path, "/metrics") == 0;
     if (!metrics && (strncmp(h->path, API_PREFIX, strlen(API_PREFIX)) != 0 ||
                      (h->path[strlen(API_PREFIX)] != '/' && h->path[strlen(API_PREFIX)] != '\0'))) {
@@ -839,7 +973,7 @@ void drv_api_handle(drv_coordinator *c, drv_hsession *h)
         return;
     }
     bool write = h->method != DRV_HTTP_GET;
-    if (c->client_token && (write || !c->opt.open_read) && !token_ok(h->auth, c->client_token)) {
+    if (!drv_api_authorized(c, h->auth, write)) {
         drv_api_error(
             h, 401, h->auth[0] ? "wrong token" : "missing token: send Authorization: Bearer TOKEN",
             NULL);
@@ -896,6 +1030,17 @@ void drv_api_handle(drv_coordinator *c, drv_hsession *h)
         } else {
             not_found(h);
         }
+    } else if (seg_is(seg[0], len[0], "metrics") &&
+               (n == 1 || (n == 2 && seg_is(seg[1], len[1], "history")))) {
+        if (method_is(h, DRV_HTTP_GET)) {
+            if (n == 1)
+                respond(h, 200, drv_sampler_metrics_json(c));
+            else
+                drv_sampler_history(c, h);
+        }
+    } else if (seg_is(seg[0], len[0], "anomalies") && n == 1) {
+        if (method_is(h, DRV_HTTP_GET))
+            respond(h, 200, drv_sampler_anomalies_json(c));
     } else if (seg_is(seg[0], len[0], "workers")) {
         char name[DRV_WORKER_NAME_MAX + 1] = "";
         if (n >= 2) {

@@ -109,8 +109,14 @@ static void on_heartbeat(drv_coordinator *c, drv_wsession *s, const drv_msg_hear
     cw->last_seen = now;
     cw->load = hb->load;
     cw->free_slots = hb->free_slots;
-    drv_balancer_worker_heartbeat(c->bal, s->worker, now, hb->load, hb->temperature_c,
-                                  hb->throttled, hb->overloaded);
+    drv_thermal_signal sig = {.load = hb->load,
+                              .cpu_pressure = hb->cpu_pressure,
+                              .memory_pressure = hb->memory_pressure,
+                              .freq_ratio = hb->freq_ratio,
+                              .temperature_c = hb->temperature_c,
+                              .throttled = hb->throttled};
+    drv_balancer_worker_signal(c->bal, s->worker, now, &sig, hb->overloaded);
+    drv_sampler_heartbeat(c, s->worker, now);
     if (cw->reconciling)
         drv_recovery_settle(c, s->worker, now);
     c->place_needed = true;
@@ -148,6 +154,7 @@ static void on_started(drv_coordinator *c, drv_wsession *s, const drv_msg_starte
     ct->unconfirmed = false;
     if (drv_balancer_task_state(c->bal, t) != DRV_TASK_ASSIGNED)
         return;
+    drv_sampler_started(c, ct, now);
     drv_balancer_started(c->bal, t, now); /* the store shows it running by its attempt */
 }
 
@@ -186,8 +193,11 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
                       .signal = r.signal,
                       .timed_out = m->timed_out,
                       .infra_failure = m->infra_failure,
-                      .duration_s = m->duration_s};
+                      .duration_s = m->duration_s,
+                      .skipped = ct->task.skip_exit_code && m->has_exit_code &&
+                                 m->exit_code == ct->task.skip_exit_code};
     drv_decision d;
+    drv_sampler_result(c, s->worker, t, &res, now);
     drv_health before = drv_balancer_worker(c->bal, s->worker)->health;
     if (drv_balancer_finished(c->bal, t, now, &res, &d) == 0)
         drv_dispatch_decision(c, &d, &r);
@@ -342,6 +352,7 @@ void drv_channel_closed(drv_coordinator *c, drv_wsession *s)
         return;
     drv_cworker *cw = &c->workers[w];
     cw->session = NULL;
+    drv_sampler_loss(c, w, drv_coord_now());
     const drv_worker *k = drv_balancer_worker(c->bal, w);
     drv_coord_log(c, "worker %s disconnected; lost unless it is back within %.1f s", k->name,
                   c->opt.heartbeat_timeout_s);

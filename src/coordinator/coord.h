@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "balancer/balancer.h"
 #include "coordinator/coordinator.h"
@@ -86,6 +87,13 @@ typedef struct drv_hsession {
     uint64_t read_seq;
     struct drv_hsession *defer_prev, *defer_next;
     bool deferred;
+    /* srv: a body sent with Transfer-Encoding: chunked, decoded by server.c (lws 4.1
+     * hands the raw chunks on); the connection closes after the answer. */
+    bool chunked;
+    uint8_t chunk_state;    /* server.c's decoder state */
+    uint64_t chunk_left;    /* bytes of the current chunk still to come, or its size */
+    const char *body_error; /* static: the body is malformed (400 with this) */
+    bool close_after;       /* answered before its body: close after the answer */
 } drv_hsession;
 
 /* A test the coordinator holds (by balancer reference). */
@@ -102,6 +110,8 @@ typedef struct drv_ctask {
      * the finished frame's tail is. */
     char *live_out;
     uint32_t live_len;
+    double queued_at; /* when it last entered the queue (sampler.c); 0: unknown */
+    double placed_at; /* when its current attempt was placed (sampler.c) */
 } drv_ctask;
 
 #define DRV_LIVE_OUTPUT_MAX 8192
@@ -129,6 +139,9 @@ typedef struct drv_cworker {
     double probe_next;    /* when the next probe is due; 0: not scheduled */
 } drv_cworker;
 
+/* The monitor's state (sampler.c); opaque. */
+typedef struct drv_sampler drv_sampler;
+
 /* A test found assigned or running at start, waiting for its worker to come back. */
 typedef struct drv_orphan {
     drv_task task;
@@ -136,6 +149,18 @@ typedef struct drv_orphan {
     char *worker;
     bool done; /* adopted or queued again */
 } drv_orphan;
+
+/* The listening socket (listener.c). */
+typedef struct drv_listener {
+    int fd; /* -1: none */
+    uv_poll_t poll;
+    uv_timer_t pause; /* accepting resumes when it fires */
+    bool started;     /* poll and pause are initialised (closed by drv_listener_close) */
+    bool paused;
+    long long fd_limit; /* RLIMIT_NOFILE after raising it */
+    double last_report; /* out of descriptors last logged (0: never) */
+    uint64_t refused;   /* accept failures since then */
+} drv_listener;
 
 struct drv_coordinator {
     uv_loop_t *loop;
@@ -167,6 +192,10 @@ struct drv_coordinator {
     drv_orphan *orphans;
     size_t n_orphans, orphans_left;
     double recovery_deadline;
+    /* suite: tests found queued at start whose after names a test not in the balancer
+     * yet (an orphan, or another of these): submitted once those are (recovery.c). */
+    drv_orphan *after_waiting;
+    size_t n_after_waiting;
 
     drv_hsession *pending;  /* responses that wait for the commit */
     drv_hsession *deferred; /* reads that wait for earlier writes to be durable */
@@ -180,19 +209,38 @@ struct drv_coordinator {
     bool place_needed;
     bool stopping;
     double started_at;
+    uint64_t epoch; /* this start's number (store epochs): every welcome and assign says it */
     double last_rebalance;
-    double last_metrics;
+    drv_sampler *sampler;     /* the monitor (sampler.c) */
+    char *read_token;         /* reads only (--read-token); NULL: none */
     double last_learned;      /* learned durations last written */
     drv_dsession *dashboards; /* pages watching the live feed (dashboard.c) */
     double last_push;         /* the last snapshot pushed to them */
     void (*stop_done)(void *);
     void *stop_data;
     uint64_t late_results;
+    drv_listener listener; /* srv: our own listening socket */
 };
+
+/* ---- log.c ---- */
+typedef enum drv_log_level { DRV_LOG_ERROR = 0, DRV_LOG_WARN, DRV_LOG_INFO } drv_log_level;
+/* Process-wide: one JSON object per line instead of text; quiet drops info lines. */
+void drv_log_configure(bool json, bool quiet);
+/* One line on stderr: RFC 3339 UTC time with milliseconds, level, source, message. */
+void drv_log(drv_log_level level, const char *source, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* libwebsockets' emit function (lws_set_log_level): its lines in the same format. */
+void drv_log_lws(int level, const char *line);
+/* The first error line libwebsockets logged ("" when none since the last forget). */
+const char *drv_log_last_lws_error(void);
+void drv_log_forget_lws_error(void);
 
 /* ---- coordinator.c ---- */
 double drv_coord_now(void); /* seconds since the Unix epoch */
+double drv_coord_thread_cpu(void); /* CPU seconds of the calling thread */
+/* An info line (nothing with --quiet); drv_coord_warn a warning (printed even then). */
 void drv_coord_log(drv_coordinator *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void drv_coord_warn(drv_coordinator *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A store write failed where it cannot be undone: logs and exits with status 3. */
 _Noreturn void drv_coord_fatal(drv_coordinator *c, const drv_error *err);
 /* Makes sure c->tasks / c->workers can be indexed by ref. */
@@ -203,12 +251,27 @@ drv_ctask *drv_coord_task_by_id(drv_coordinator *c, uint64_t id, drv_tref *tref)
 /* Puts w on the list of workers to send to after the commit. */
 void drv_coord_mark_send(drv_coordinator *c, drv_wref w);
 
+/* ---- listener.c ---- */
+/* Raises the soft RLIMIT_NOFILE to the hard one (at most 2^20); returns the limit now
+ * (-1: unknown) and sets *before to what it was. */
+long long drv_listener_raise_nofile(long long *before);
+/* Resolves c->listen_host, binds and listens on c->listen_port; sets c->port. On failure
+ * err says why (in use, not local, does not resolve) and nothing is open. */
+int drv_listener_open(drv_coordinator *c, drv_error *err);
+/* Starts accepting on the loop (connections go to c->vhost). */
+void drv_listener_start(drv_coordinator *c);
+/* Stops accepting and closes the socket (the handles close on the loop). */
+void drv_listener_close(drv_coordinator *c);
+
 /* ---- server.c ---- */
 int drv_server_start(drv_coordinator *c, drv_error *err);
 /* The coordinator a libwebsockets connection belongs to (the context's user data). */
 drv_coordinator *drv_server_coord(struct lws *wsi);
 /* Queues text (len bytes) as one frame on s, to be sent when writable. */
 void drv_server_queue(drv_wsession *s, const char *text, size_t len);
+/* Closes wsi (an upgraded connection) unless it authenticates within the coordinator's
+ * auth_timeout_s: lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0) once it has. */
+void drv_server_auth_deadline(drv_coordinator *c, struct lws *wsi);
 /* Asks lws to call back when s (or h) can be written. */
 void drv_server_want_write(struct lws *wsi);
 /* Asks lws to call back every session whose next frame waited for a commit. */
@@ -275,7 +338,48 @@ void drv_dispatch_live_output(drv_ctask *ct, const char *data, size_t len);
 /* Releases the coordinator's record of a final test. */
 void drv_dispatch_forget(drv_coordinator *c, drv_tref t);
 
+/* The coordinator's version ("0.3.0"). */
+const char *drv_api_version(void);
+/* The value of query parameter name (NULL when absent), copied into buf (len bytes). */
+const char *drv_api_query(const drv_hsession *h, const char *name, char *buf, size_t len);
+/* Whether the Authorization header auth lets a request through: the client token, or
+ * for a read (write false) the read token or --open-read. */
+bool drv_api_authorized(const drv_coordinator *c, const char *auth, bool write);
+
+/* ---- sampler.c (monitoring: docs/api.md, "Monitoring") ---- */
+/* Creates c->sampler, reading the series the store has. Returns 0 or -1 with err. */
+int drv_sampler_start(drv_coordinator *c, double retention_s, drv_error *err);
+void drv_sampler_free(drv_coordinator *c);
+/* Samples every second (called by the tick), runs the anomaly detectors and, once a
+ * minute, deletes samples past their resolution's keep time. */
+void drv_sampler_tick(drv_coordinator *c, double now);
+/* What happens, as it happens: a test entered the queue (submitted or recovered); a
+ * balancer decision about ct (before the dispatch acts on it); an attempt started; a
+ * result of worker w about test t (before the balancer counts it: t is still held); a
+ * heartbeat; a connection lost; a speculative copy started. */
+void drv_sampler_queued(drv_coordinator *c, drv_ctask *ct, double now);
+void drv_sampler_decision(drv_coordinator *c, const drv_decision *d, drv_ctask *ct, double now);
+void drv_sampler_started(drv_coordinator *c, drv_ctask *ct, double now);
+void drv_sampler_result(drv_coordinator *c, drv_wref w, drv_tref t, const drv_result *r,
+                        double now);
+void drv_sampler_heartbeat(drv_coordinator *c, drv_wref w, double now);
+void drv_sampler_loss(drv_coordinator *c, drv_wref w, double now);
+void drv_sampler_speculation(drv_coordinator *c);
+/* Adds loop CPU seconds spent on the sampler (which 0) or the dashboard feed (1). */
+void drv_sampler_loop_cpu(drv_coordinator *c, int which, double seconds);
+/* GET /api/v1/metrics, GET /api/v1/anomalies (new references), a worker's score (JSON
+ * null before its first assessment). */
+json_t *drv_sampler_metrics_json(drv_coordinator *c);
+json_t *drv_sampler_anomalies_json(drv_coordinator *c);
+json_t *drv_sampler_score_json(drv_coordinator *c, drv_wref w);
+/* GET /api/v1/metrics/history: parses h's query and sets the response. */
+void drv_sampler_history(drv_coordinator *c, drv_hsession *h);
+/* The monitoring families of /metrics: histograms, thermal states, scores, anomalies. */
+void drv_sampler_prometheus(drv_coordinator *c, FILE *out);
+
 /* ---- metrics_text.c ---- */
+/* Writes s as a Prometheus label value (without the quotes). */
+void drv_metrics_label(FILE *out, const char *s);
 /* GET /metrics: the coordinator's figures in Prometheus' text format. */
 void drv_metrics_text(drv_coordinator *c, drv_hsession *h);
 
@@ -316,6 +420,21 @@ void drv_health_changed(drv_coordinator *c, drv_wref w, drv_health before, doubl
 void drv_health_tick(drv_coordinator *c, double now);
 /* A finished frame about task id 0: a probe's outcome. */
 void drv_health_probe_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finished *m);
+
+/* ---- after.c ---- */
+/* Hands the n tests of one submission (stored, with ids) to the balancer, each after the
+ * tests it runs after, and makes them live tests of the coordinator (the tasks are moved
+ * out: the caller frees only the array). A test the balancer refuses is stored failed. */
+void drv_after_submit(drv_coordinator *c, drv_task *tasks, size_t n, int64_t run_id, double now);
+/* Why t was skipped, in words: "a test it runs after did not pass (after: a, b)". */
+void drv_after_reason(const drv_task *t, char *buf, size_t len);
+/* Resolves t's after names within run run_id (after a restart): live tests into *after
+ * (n_after; owned by the caller), final ones that did not pass counted in *not_passed.
+ * Returns 0; 1 when pending(ctx, run, name) says one is not in the balancer yet (try
+ * again later; *after is NULL); -1 with err when the store cannot tell. */
+int drv_after_resolve(drv_coordinator *c, const drv_task *t, int64_t run_id,
+                      bool (*pending)(void *ctx, int64_t run_id, const char *name), void *ctx,
+                      drv_tref **after, size_t *n_after, uint32_t *not_passed, drv_error *err);
 
 /* ---- recovery.c ---- */
 /* Takes back every test not final from the store (at start). */

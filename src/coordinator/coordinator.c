@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include "coordinator/coord.h"
+#include "core/series.h"
 #include "core/heap.h"
 
 #define TICK_MS            100
 #define REBALANCE_EVERY_S  1.0
-#define METRICS_EVERY_S    5.0
 #define LEARNED_EVERY_S    60.0 /* learned durations written at most this long after */
 #define DECISIONS_PER_CALL 256
 
@@ -52,19 +52,25 @@ void drv_coord_log(drv_coordinator *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    time_t t = time(NULL);
-    struct tm tm;
-    localtime_r(&t, &tm);
-    char stamp[32];
-    strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
-    fprintf(stderr, "%s coordinator: %s\n", stamp, line);
+    drv_log(DRV_LOG_INFO, "coordinator", "%s", line);
+}
+
+void drv_coord_warn(drv_coordinator *c, const char *fmt, ...)
+{
+    (void)c;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    drv_log(DRV_LOG_WARN, "coordinator", "%s", line);
 }
 
 _Noreturn void drv_coord_fatal(drv_coordinator *c, const drv_error *err)
 {
-    fprintf(stderr,
-            "drover coordinator: fatal: store %s: %s; exiting (a restart recovers"
-            " everything that was acknowledged)\n",
+    drv_log(DRV_LOG_ERROR, "coordinator",
+            "fatal: store %s: %s; exiting (a restart recovers everything that was"
+            " acknowledged)",
             c->db_path, err->msg);
     exit(3);
 }
@@ -191,30 +197,11 @@ static void on_turn(uv_check_t *handle)
 
 /* ---- the tick: lost workers, recovery grace, rebalancing, metrics ---- */
 
-/* Appends the queue and fleet figures of this moment to the store's time series. */
-static void sample_metrics(drv_coordinator *c, double now)
+double drv_coord_thread_cpu(void)
 {
-    drv_balancer_stats st;
-    drv_balancer_stats_get(c->bal, &st);
-    uint32_t connected = 0;
-    for (size_t w = 0; w < c->cap_workers; w++)
-        connected += c->workers[w].known && c->workers[w].session;
-    const struct {
-        const char *name;
-        double value;
-    } m[] = {
-        {"queued", (double)st.queued},
-        {"assigned", (double)st.assigned},
-        {"running", (double)st.running},
-        {"finished_total", (double)st.finished},
-        {"placed_total", (double)st.placed},
-        {"workers_connected", (double)connected},
-        {"late_results_total", (double)c->late_results},
-    };
-    drv_error err;
-    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
-        if (drv_store_metric_append(c->store, now, m[i].name, m[i].value, &err) < 0)
-            drv_coord_fatal(c, &err);
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Writes the durations learned since the last call (all of them with changed_only
@@ -232,11 +219,28 @@ static void save_learned(void *ctx, const drv_learned_test *t)
         l->failed = -1;
 }
 
+/* What the balancer learned of the fleet (class speeds, affinity, each worker's pace):
+ * a few rows per class and worker, written whole each time. */
+static void save_learned_fact(void *ctx, const drv_learned_fact *f)
+{
+    learned_ctx *l = ctx;
+    if (!l->failed && drv_store_learned_fact_save(l->c->store, f, l->err) < 0)
+        l->failed = -1;
+}
+
 static int keep_learned(drv_coordinator *c, drv_error *err)
 {
     learned_ctx l = {c, err, 0};
     drv_predictor_export_tests(c->pred, true, save_learned, &l);
+    drv_balancer_export_learned(c->bal, save_learned_fact, &l);
     return l.failed;
+}
+
+/* A fact the balancer refuses (a row from elsewhere, out of range) is left out: the
+ * balancer learns it again. */
+static void load_learned_fact(void *ctx, const drv_learned_fact *f)
+{
+    (void)drv_balancer_import_learned(ctx, f);
 }
 
 static void load_learned(void *ctx, const drv_learned_test *t)
@@ -264,7 +268,9 @@ static void on_tick(uv_timer_t *timer)
     if (c->orphans_left > 0)
         drv_recovery_expire(c, now);
     drv_health_tick(c, now);
+    double feed_t0 = drv_coord_thread_cpu();
     drv_dashboard_tick(c, now);
+    drv_sampler_loop_cpu(c, 1, drv_coord_thread_cpu() - feed_t0);
     if (now - c->last_rebalance >= REBALANCE_EVERY_S) {
         c->last_rebalance = now;
         drv_decision d[DECISIONS_PER_CALL];
@@ -278,10 +284,7 @@ static void on_tick(uv_timer_t *timer)
         if (keep_learned(c, &err) < 0)
             drv_coord_fatal(c, &err);
     }
-    if (now - c->last_metrics >= METRICS_EVERY_S) {
-        c->last_metrics = now;
-        sample_metrics(c, now);
-    }
+    drv_sampler_tick(c, now);
     /* Admission ramps and aging change with time alone. */
     c->place_needed = true;
 }
@@ -345,6 +348,7 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
     drv_coordinator *c = drv_xcalloc(1, sizeof *c);
     c->loop = loop;
     c->lock_fd = -1;
+    c->listener.fd = -1;
     c->opt = *o;
     if (c->opt.heartbeat_interval_s <= 0)
         c->opt.heartbeat_interval_s = 1.0;
@@ -359,6 +363,7 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
     c->db_path = drv_xstrdup(o->db_path && *o->db_path ? o->db_path : DRV_COORDINATOR_DEFAULT_DB);
     c->client_token = dup_or_null(o->client_token);
     c->worker_token = dup_or_null(o->worker_token);
+    c->read_token = dup_or_null(o->read_token);
     c->tls_cert = dup_or_null(o->tls_cert);
     c->tls_key = dup_or_null(o->tls_key);
     c->probe_command =
@@ -391,10 +396,18 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
     c->bal = drv_balancer_new(&c->opt.balancer, c->tags, c->pred, err);
     if (!c->bal)
         goto fail;
-    /* What earlier runs taught: how long each test takes, before recovery queues them. */
-    if (drv_store_learned_load(c->store, load_learned, c->pred, err) < 0)
+    if (drv_sampler_start(c,
+                          o->metrics_retention_s == 0  ? DRV_SERIES_DEFAULT_RETENTION_S
+                          : o->metrics_retention_s < 0 ? 0
+                                                       : o->metrics_retention_s,
+                          err) < 0)
         goto fail;
-    if (drv_recovery_load(c, c->started_at, err) < 0 || drv_store_commit(c->store, err) < 0)
+    /* What earlier runs taught: how long each test takes, before recovery queues them. */
+    if (drv_store_learned_load(c->store, load_learned, c->pred, err) < 0 ||
+        drv_store_learned_fact_load(c->store, load_learned_fact, c->bal, err) < 0)
+        goto fail;
+    if (drv_store_epoch_begin(c->store, c->started_at, &c->epoch, err) < 0 ||
+        drv_recovery_load(c, c->started_at, err) < 0 || drv_store_commit(c->store, err) < 0)
         goto fail;
     /* From here on the store's statements run on its writer thread (nothing is handed to
      * it before the first turn, so it has nothing to notify before the handle exists). */
@@ -415,10 +428,10 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
     c->last_rebalance = c->last_learned = c->started_at;
     c->place_needed = true;
     if (!c->client_token)
-        drv_coord_log(c, "warning: no client token: anyone who reaches %s:%d can submit tests",
-                      c->listen_host, c->port);
+        drv_coord_warn(c, "no client token: anyone who reaches %s:%d can submit tests",
+                       c->listen_host, c->port);
     if (!c->worker_token)
-        drv_coord_log(c, "warning: no worker token: any worker may join");
+        drv_coord_warn(c, "no worker token: any worker may join");
     return c;
 
 fail:
@@ -451,6 +464,7 @@ void drv_coordinator_stop(drv_coordinator *c, void (*done)(void *data), void *da
     if (drv_store_sync(c->store, &err) < 0)
         drv_coord_log(c, "store %s: last commit failed: %s", c->db_path, err.msg);
     drv_store_writer_quiet(c->store);
+    drv_listener_close(c);
     if (c->lws)
         lws_context_destroy(c->lws); /* the first stage; see drv_coordinator_free() */
     uv_check_stop(&c->turn);
@@ -468,6 +482,7 @@ void drv_coordinator_free(drv_coordinator *c)
      * has closed its handles (without it, its per-thread buffers leak). */
     if (c->lws)
         lws_context_destroy(c->lws);
+    drv_listener_close(c);
     for (size_t t = 0; t < c->cap_tasks; t++) {
         if (c->tasks[t].live)
             drv_task_clear(&c->tasks[t].task);
@@ -484,6 +499,9 @@ void drv_coordinator_free(drv_coordinator *c)
         free(c->orphans[i].worker);
     }
     free(c->orphans);
+    for (size_t i = 0; i < c->n_after_waiting; i++)
+        drv_task_clear(&c->after_waiting[i].task);
+    free(c->after_waiting);
     free(c->send_list);
     drv_idmap_clear(&c->by_id);
     drv_balancer_free(c->bal);
@@ -505,6 +523,8 @@ void drv_coordinator_free(drv_coordinator *c)
     free(c->db_path);
     free(c->client_token);
     free(c->worker_token);
+    free(c->read_token);
+    drv_sampler_free(c);
     free(c->tls_cert);
     free(c->tls_key);
     free(c->probe_command);

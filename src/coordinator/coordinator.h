@@ -65,7 +65,15 @@ typedef struct drv_coordinator_options {
                                     < 0: never (only an operator clears it) */
     const char *probe_command;   /* the probe's program, run with no arguments; NULL:
                                     "true" (can the worker start a process at all) */
-    bool quiet;                  /* no log lines on stderr */
+    bool quiet;                  /* no info lines on stderr (warnings and errors still) */
+    bool log_json;               /* log lines as JSON objects (srv) */
+    double auth_timeout_s;       /* an upgraded connection that has not authenticated (a
+                                    worker's hello, a dashboard's token) is closed after
+                                    this long; 0: 10 s (srv) */
+    /* monitoring (part "mon"; docs/api.md, "Monitoring") */
+    const char *read_token;     /* NULL or "": none; else reads (GET) accept it too */
+    double metrics_retention_s; /* 10 min samples kept this long; 0: default (30 days);
+                                   < 0: for ever */
 } drv_coordinator_options;
 
 /* Fills o with the defaults (the balancer's default config included). */

@@ -229,24 +229,11 @@ static void row_key_json(drv_drow *r, const json_t *o, const char *sort)
     r->key = json_is_number(v) ? json_number_value(v) : -1e300;
 }
 
-/* One worker's row: its GET /api/v1/workers form plus thermal_reason and what it holds
- * now (current_count and the names of the first CURRENT_SHOWN). */
+/* One worker's row: its GET /api/v1/workers form (thermal_reason included) and what it
+ * holds now (current_count and the names of the first CURRENT_SHOWN). */
 static json_t *row_json(drv_coordinator *c, drv_wref w)
 {
     json_t *o = drv_api_worker_json(c, w);
-    const drv_worker *k = drv_balancer_worker(c->bal, w);
-    /* Why it is in its thermal state, and what that admits: "overload (0.97): admits 2
-     * of 4 slots". */
-    char why[160];
-    const drv_thermal *th = &k->thermal;
-    char value[32] = "";
-    if (th->reason_value != 0)
-        snprintf(value, sizeof value, " (%.3g)", th->reason_value);
-    snprintf(why, sizeof why, "%s%s: admits %u of %u slots", drv_thermal_reason_name(th->reason),
-             value,
-             drv_thermal_admitted(th, &c->opt.balancer.settings.thermal, k->slots, drv_coord_now()),
-             k->slots);
-    json_object_set_new(o, "thermal_reason", json_string(why));
     json_t *cur = json_array();
     uint32_t count = 0;
     for (drv_tref t = drv_balancer_held_first(c->bal, w); t != DRV_REF_NONE;
@@ -320,6 +307,7 @@ static json_t *shared_part(drv_coordinator *c)
     json_object_set_new(o, "status", status);
     json_object_set_new(o, "fleet", fleet_json(c));
     json_object_set_new(o, "runs", runs);
+    json_object_set_new(o, "anomalies", drv_sampler_anomalies_json(c));
     return o;
 }
 
@@ -423,13 +411,14 @@ static void receive(drv_coordinator *c, drv_dsession *d, const char *in, size_t 
     json_t *o = len <= AUTH_FRAME_MAX ? json_loadb(in, len, 0, &jerr) : NULL;
     if (!d->authed) {
         const char *token = json_string_value(json_object_get(o, "token"));
-        d->authed = token && drv_coord_token_equal(token, c->client_token);
+        d->authed = token && (drv_coord_token_equal(token, c->client_token) ||
+                              (c->read_token && drv_coord_token_equal(token, c->read_token)));
         if (!d->authed) {
             json_decref(o);
             d->refused = true;
-            lws_callback_on_writable(d->wsi);
             return;
         }
+        lws_set_timeout(d->wsi, NO_PENDING_TIMEOUT, 0);
     }
     read_view(d, json_object_get(o, "view"));
     json_decref(o);
@@ -460,10 +449,20 @@ int drv_dashboard_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         c->dashboards = d;
         if (d->authed)
             push_one(c, d);
+        else
+            drv_server_auth_deadline(c, wsi); /* its token, or it is closed */
         return 0;
     case LWS_CALLBACK_RECEIVE:
         c = drv_server_coord(wsi);
         receive(c, d, in, len);
+        if (d->refused) {
+            /* Closed from here: lws 4.1 sends the close frame (1008) when a receive
+             * callback returns -1 after lws_close_reason(), not a writeable one. */
+            static const char why[] = "wrong token";
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why,
+                             sizeof why - 1);
+            return -1;
+        }
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (d->refused) {

@@ -109,27 +109,70 @@ static void abandon_attempt(drv_coordinator *c, drv_ctask *ct, drv_wref from)
         drv_dispatch_queue_cancel(c, from, ct->task.id, ct->task.attempts);
 }
 
+/* The reason stored for a requeue or a final state: the balancer's reason name, and for
+ * a re-run or an end that depends on a budget, which budget and how much of it is used
+ * ("worker_lost (max_retries: 1 of 2 used)", "retries_exhausted (max_retries: 2 of 2
+ * used; its worker was lost or its runner failed each time)", "exit_failure (reruns: 1 of
+ * 1 used)"). Counts a charged requeue into ct's task. */
+static void budget_words(drv_ctask *ct, const drv_decision *d, char *buf, size_t len)
+{
+    drv_task *t = &ct->task;
+    uint32_t reruns = drv_task_reruns(t);
+    const char *name = drv_reason_name(d->reason);
+    if (d->kind == DRV_D_REQUEUED && d->charged == DRV_CHARGE_RETRY) {
+        t->retries_used++;
+        snprintf(buf, len, "%s (max_retries: %u of %u used)", name, t->retries_used,
+                 t->max_retries);
+    } else if (d->kind == DRV_D_REQUEUED && d->charged == DRV_CHARGE_RERUN) {
+        t->reruns_used++;
+        snprintf(buf, len, "%s (reruns: %u of %u used)", name, t->reruns_used, reruns);
+    } else if (d->kind == DRV_D_FINAL && d->reason == DRV_R_RETRIES_EXHAUSTED) {
+        snprintf(buf, len,
+                 "%s (max_retries: %u of %u used; the last attempt's worker was lost or its"
+                 " runner failed)",
+                 name, t->retries_used, t->max_retries);
+    } else if (d->kind == DRV_D_FINAL && reruns > 0 &&
+               (d->reason == DRV_R_EXIT_FAILURE || d->reason == DRV_R_TIMED_OUT)) {
+        snprintf(buf, len, "%s (reruns: %u of %u used)", name, t->reruns_used, reruns);
+    } else {
+        snprintf(buf, len, "%s", name);
+    }
+}
+
 void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_store_result *res)
 {
     if (d->task >= c->cap_tasks || !c->tasks[d->task].live)
         return;
     drv_ctask *ct = &c->tasks[d->task];
     double now = drv_coord_now();
+    drv_sampler_decision(c, d, ct, now);
     drv_error err;
     switch (d->kind) {
     case DRV_D_PLACED:
         begin_attempt(c, d->task, d->worker, now);
         return;
-    case DRV_D_MOVED:
+    case DRV_D_MOVED: {
+        /* The move is an event with its reason (stolen, rebalanced); the attempt on the
+         * old worker is abandoned and the next one begins on the new worker. */
+        char msg[256];
+        snprintf(msg, sizeof msg, "attempt %u moved from %s to %s (%s)", ct->task.attempts,
+                 worker_name(c, d->from_worker), worker_name(c, d->worker),
+                 drv_reason_name(d->reason));
+        if (drv_store_event_append(c->store, now, "test_moved", ct->task.id,
+                                   worker_name(c, d->worker), msg, &err) < 0)
+            drv_coord_fatal(c, &err);
         abandon_attempt(c, ct, d->from_worker);
         begin_attempt(c, d->task, d->worker, now);
         return;
+    }
     case DRV_D_REQUEUED: {
         abandon_attempt(c, ct, d->from_worker);
+        char why[160];
+        budget_words(ct, d, why, sizeof why);
         drv_store_task_update u = {.state = DRV_TASK_QUEUED,
                                    .attempts = ct->task.attempts,
                                    .worker = worker_name(c, d->from_worker),
-                                   .reason = drv_reason_name(d->reason)};
+                                   .reason = why};
         if (drv_store_task_update_state(c->store, ct->task.id, &u, &err) < 0)
             drv_coord_fatal(c, &err);
         return;
@@ -138,10 +181,12 @@ void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_
         break;
     }
     char reason[512];
-    snprintf(reason, sizeof reason, "%s", drv_reason_name(d->reason));
+    budget_words(ct, d, reason, sizeof reason);
     if (d->reason == DRV_R_NO_ELIGIBLE_WORKER)
         drv_unmet_sentence((drv_unmet)d->unmet, &ct->task.req, d->unmet_tag, c->tags, reason,
                            sizeof reason);
+    if (d->reason == DRV_R_AFTER_NOT_PASSED)
+        drv_after_reason(&ct->task, reason, sizeof reason);
     if (d->from_worker != DRV_REF_NONE && !res)
         abandon_attempt(c, ct, d->from_worker); /* cancelled, or lost with no retry left */
     drv_store_task_update u = {.state = d->state,
@@ -172,6 +217,10 @@ void drv_dispatch_place(drv_coordinator *c, double now)
         for (size_t i = 0; i < n; i++)
             drv_dispatch_decision(c, &d[i], NULL);
     } while (n == PLACE_BATCH);
+    /* An idle worker with an empty queue takes what others hold unstarted, at once. */
+    n = drv_balancer_steal_idle(c->bal, now, d, PLACE_BATCH);
+    for (size_t i = 0; i < n; i++)
+        drv_dispatch_decision(c, &d[i], NULL);
 }
 
 void drv_dispatch_send(drv_wsession *s, const drv_msg *m)
@@ -195,6 +244,7 @@ static void flush_worker(drv_coordinator *c, drv_wref w)
         m.welcome.worker_id = (uint64_t)w + 1;
         m.welcome.heartbeat_interval_s = c->opt.heartbeat_interval_s;
         m.welcome.server_time = drv_coord_now();
+        m.welcome.epoch = c->epoch;
         drv_dispatch_send(s, &m);
     }
     cw->welcome = false;
@@ -211,6 +261,11 @@ static void flush_worker(drv_coordinator *c, drv_wref w)
         drv_msg_init(&m, DRV_MSG_ASSIGN);
         m.assign.tests = cw->batch + i;
         m.assign.count = k;
+        /* Fencing: a worker takes these only on this connection and within the time after
+         * which this coordinator would take it for lost (docs/protocol.md). */
+        m.assign.epoch = c->epoch;
+        m.assign.sent_at = drv_coord_now();
+        m.assign.lease_s = c->opt.heartbeat_timeout_s;
         drv_dispatch_send(s, &m);
     }
     /* Without a connection the tests stay assigned: a reconnect re-sends them, a loss

@@ -14,8 +14,7 @@
 
 #include "coordinator/coord.h"
 
-/* Writes s as a label value (without the quotes). */
-static void label(FILE *out, const char *s)
+void drv_metrics_label(FILE *out, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\' || *s == '"')
@@ -42,7 +41,7 @@ static void per_worker(FILE *out, drv_coordinator *c, const char *name, const ch
         if (!c->workers[w].known)
             continue;
         fprintf(out, "%s{worker=\"", name);
-        label(out, drv_balancer_worker(c->bal, w)->name);
+        drv_metrics_label(out, drv_balancer_worker(c->bal, w)->name);
         fprintf(out, "\"} %.17g\n", value(c, w));
     }
 }
@@ -166,6 +165,11 @@ void drv_metrics_text(drv_coordinator *c, drv_hsession *h)
         head(out, "drover_resident_bytes", "gauge", "Resident memory of the coordinator.");
         fprintf(out, "drover_resident_bytes %lld\n", rss_kb * 1024);
     }
+    head(out, "drover_build_info", "gauge", "The coordinator's version (always 1).");
+    fputs("drover_build_info{version=\"", out);
+    drv_metrics_label(out, drv_api_version());
+    fputs("\"} 1\n", out);
+    drv_sampler_prometheus(c, out);
     fclose(out);
     drv_api_respond_text(h, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     free(text);

@@ -22,23 +22,121 @@ static void hold(drv_coordinator *c, int64_t ref, drv_task *t, int64_t run_id, b
     drv_idmap_put(&c->by_id, ct->task.id, (uint32_t)ref);
 }
 
-/* Queues t again (a new attempt will be begun when it is placed). */
-static int requeue(drv_coordinator *c, drv_task *t, int64_t run_id, double now, drv_error *err)
+/* Queues t again (a new attempt will be begun when it is placed) with reason why, after
+ * the live tests `after` and after_not_passed final ones that did not pass. */
+static int requeue_after(drv_coordinator *c, drv_task *t, int64_t run_id, const drv_tref *after,
+                         size_t n_after, uint32_t after_not_passed, const char *why, double now,
+                         drv_error *err)
 {
-    drv_store_task_update u = {.state = DRV_TASK_QUEUED,
-                               .attempts = t->attempts,
-                               .reason = "recovered after a coordinator restart"};
+    drv_store_task_update u = {.state = DRV_TASK_QUEUED, .attempts = t->attempts, .reason = why};
     if (drv_store_task_update_state(c->store, t->id, &u, err) < 0)
         return -1;
     t->state = DRV_TASK_QUEUED;
     drv_error e;
-    int64_t ref = drv_balancer_submit(c->bal, t, now, &e);
+    int64_t ref = drv_balancer_submit_after(c->bal, t, after, n_after, after_not_passed, now, &e);
     if (ref < 0) {
         drv_store_task_update f = {
             .state = DRV_TASK_FAILED, .attempts = t->attempts, .reason = e.msg, .finished_at = now};
         return drv_store_task_update_state(c->store, t->id, &f, err);
     }
     hold(c, ref, t, run_id, false);
+    drv_sampler_queued(c, &c->tasks[ref], now);
+    return 0;
+}
+
+/* True when run_id's test called name is found at start and not in the balancer yet. */
+static bool after_pending(void *ctx, int64_t run_id, const char *name)
+{
+    drv_coordinator *c = ctx;
+    for (size_t i = 0; i < c->n_orphans; i++)
+        if (!c->orphans[i].done && c->orphans[i].run_id == run_id &&
+            strcmp(c->orphans[i].task.name, name) == 0)
+            return true;
+    for (size_t i = 0; i < c->n_after_waiting; i++)
+        if (!c->after_waiting[i].done && c->after_waiting[i].run_id == run_id &&
+            strcmp(c->after_waiting[i].task.name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Queues t again; one that runs after other tests waits in c->after_waiting until
+ * after_retry() finds what it runs after live or final (the caller calls it). */
+static int requeue(drv_coordinator *c, drv_task *t, int64_t run_id, bool was_running, double now,
+                   drv_error *err)
+{
+    /* An attempt that was running when it was given up (its worker did not come back)
+     * uses one of max_retries, as a worker lost while the coordinator runs does
+     * (lifecycle.c); with none left the test ends failed. */
+    if (was_running && ++t->retries_used > t->max_retries) {
+        char why[256];
+        snprintf(why, sizeof why,
+                 "%s (max_retries: %u of %u used; its worker was lost with a coordinator"
+                 " restart)",
+                 drv_reason_name(DRV_R_RETRIES_EXHAUSTED), t->max_retries, t->max_retries);
+        drv_store_task_update f = {
+            .state = DRV_TASK_FAILED, .attempts = t->attempts, .reason = why, .finished_at = now};
+        return drv_store_task_update_state(c->store, t->id, &f, err);
+    }
+    char why[160];
+    if (was_running)
+        snprintf(why, sizeof why,
+                 "recovered after a coordinator restart; its worker did not come back"
+                 " (max_retries: %u of %u used)",
+                 t->retries_used, t->max_retries);
+    else
+        snprintf(why, sizeof why, "recovered after a coordinator restart");
+    if (!t->after)
+        return requeue_after(c, t, run_id, NULL, 0, 0, why, now, err);
+    c->after_waiting =
+        drv_xrealloc(c->after_waiting, (c->n_after_waiting + 1) * sizeof *c->after_waiting);
+    drv_orphan *w = &c->after_waiting[c->n_after_waiting++];
+    memset(w, 0, sizeof *w);
+    w->task = *t; /* moved */
+    drv_task_init(t);
+    w->run_id = run_id;
+    return 0;
+}
+
+/* Queues the tests of c->after_waiting whose after tests are all in the balancer or
+ * final now, until none is left or none can go. */
+static int after_retry(drv_coordinator *c, double now, drv_error *err)
+{
+    bool progress = true;
+    while (progress) {
+        progress = false;
+        size_t left = 0;
+        for (size_t i = 0; i < c->n_after_waiting; i++) {
+            drv_orphan *w = &c->after_waiting[i];
+            if (w->done)
+                continue;
+            drv_tref *after;
+            size_t n_after;
+            uint32_t not_passed;
+            w->done = true; /* not pending for itself */
+            int rc = drv_after_resolve(c, &w->task, w->run_id, after_pending, c, &after, &n_after,
+                                       &not_passed, err);
+            if (rc < 0)
+                return -1;
+            if (rc == 1) {
+                w->done = false;
+                left++;
+                continue;
+            }
+            rc = requeue_after(c, &w->task, w->run_id, after, n_after, not_passed,
+                               "recovered after a coordinator restart", now, err);
+            free(after);
+            drv_task_clear(&w->task);
+            if (rc < 0)
+                return -1;
+            progress = true;
+        }
+        if (left == 0) {
+            free(c->after_waiting);
+            c->after_waiting = NULL;
+            c->n_after_waiting = 0;
+            return 0;
+        }
+    }
     return 0;
 }
 
@@ -89,7 +187,7 @@ int drv_recovery_load(drv_coordinator *c, double now, drv_error *err)
             if (t->state != DRV_TASK_QUEUED && t->attempts > 0 &&
                 drv_store_attempt_abandon(c->store, t->id, t->attempts, err) < 0)
                 rc = -1;
-            if (rc == 0 && requeue(c, t, v.runs[i], now, err) < 0)
+            if (rc == 0 && requeue(c, t, v.runs[i], t->state == DRV_TASK_RUNNING, now, err) < 0)
                 rc = -1;
             queued++;
         }
@@ -101,6 +199,8 @@ int drv_recovery_load(drv_coordinator *c, double now, drv_error *err)
     free(v.workers);
     c->orphans_left = waiting;
     c->recovery_deadline = now + c->opt.recovery_grace_s;
+    if (rc == 0 && c->n_after_waiting && after_retry(c, now, err) < 0)
+        rc = -1;
     if (rc == 0 && (queued || waiting))
         drv_coord_log(c,
                       "recovered %zu queued tests and %zu that were running (waiting %.0f s"
@@ -126,12 +226,14 @@ void drv_recovery_hello(drv_coordinator *c, drv_wref w, const drv_attempt_ref *r
             drv_balancer_adopt(c->bal, &o->task, w, o->task.state == DRV_TASK_RUNNING, now, &err);
         if (ref < 0) {
             if (drv_store_attempt_abandon(c->store, o->task.id, o->task.attempts, &err) < 0 ||
-                requeue(c, &o->task, o->run_id, now, &err) < 0)
+                requeue(c, &o->task, o->run_id, false, now, &err) < 0)
                 drv_coord_fatal(c, &err);
             continue;
         }
         hold(c, ref, &o->task, o->run_id, true);
     }
+    if (c->n_after_waiting && after_retry(c, now, &err) < 0)
+        drv_coord_fatal(c, &err);
     /* Everything the balancer has on this worker is unconfirmed until listed. */
     bool any = false;
     for (drv_tref t = drv_balancer_held_first(c->bal, w); t != DRV_REF_NONE;
@@ -215,10 +317,12 @@ void drv_recovery_expire(drv_coordinator *c, double now)
         drv_coord_log(c, "test %llu: worker %s did not come back within %.0f s; placing it again",
                       (unsigned long long)o->task.id, o->worker, c->opt.recovery_grace_s);
         if (drv_store_attempt_abandon(c->store, o->task.id, o->task.attempts, &err) < 0 ||
-            requeue(c, &o->task, o->run_id, now, &err) < 0)
+            requeue(c, &o->task, o->run_id, o->task.state == DRV_TASK_RUNNING, now, &err) < 0)
             drv_coord_fatal(c, &err);
     }
     c->orphans_left = 0;
+    if (c->n_after_waiting && after_retry(c, now, &err) < 0)
+        drv_coord_fatal(c, &err);
     c->place_needed = true;
 }
 
@@ -235,6 +339,7 @@ void drv_recovery_worker_lost(drv_coordinator *c, drv_wref w, double now, const 
     if (cw->session) {
         drv_wsession *s = cw->session;
         cw->session = NULL;
+        drv_sampler_loss(c, w, now); /* silent while connected */
         s->has_worker = false;
         lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
     }

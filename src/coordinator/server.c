@@ -1,10 +1,14 @@
 /* server.c - libwebsockets on the coordinator's loop: the HTTP protocol (a request in,
  * a JSON response out, possibly after the turn's commit) and the worker WebSocket
  * protocol (frames in, queued frames out). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "coordinator/coord.h"
 
@@ -20,6 +24,12 @@ drv_coordinator *drv_server_coord(struct lws *wsi)
     return lws_context_user(lws_get_context(wsi));
 }
 
+void drv_server_auth_deadline(drv_coordinator *c, struct lws *wsi)
+{
+    int secs = (int)(c->opt.auth_timeout_s > 0 ? c->opt.auth_timeout_s + 0.999 : 10);
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, secs);
+}
+
 void drv_server_want_write(struct lws *wsi)
 {
     if (wsi)
@@ -27,6 +37,19 @@ void drv_server_want_write(struct lws *wsi)
 }
 
 /* ---- HTTP ---------------------------------------------------------------------- */
+
+/* The chunked-body decoder's states (drv_hsession.chunk_state). */
+enum {
+    CH_SIZE = 1,  /* the first hex digit of a chunk size */
+    CH_SIZE_MORE, /* more hex digits, extensions or CRLF */
+    CH_EXT,       /* up to the LF that ends the size line */
+    CH_DATA,      /* chunk_left bytes of data */
+    CH_DATA_CR,   /* the CRLF after the data */
+    CH_DATA_LF,
+    CH_TRAILER, /* after the last chunk: a trailer line or the final CRLF */
+    CH_TRAILER_LINE,
+    CH_DONE
+};
 
 static void http_reset(drv_hsession *h)
 {
@@ -44,6 +67,11 @@ static void http_reset(drv_hsession *h)
     h->read_seq = 0;
     h->in_request = false;
     h->status = 0;
+    h->chunked = false;
+    h->chunk_state = 0;
+    h->chunk_left = 0;
+    h->body_error = NULL;
+    h->close_after = false;
     h->path[0] = h->query[0] = h->auth[0] = '\0';
 }
 
@@ -78,7 +106,9 @@ static void unlink_deferred(drv_coordinator *c, drv_hsession *h)
 /* Handles the complete request in h, then answers now or after the commit. */
 static void http_handle(drv_coordinator *c, drv_hsession *h)
 {
-    if (h->body_too_large) {
+    if (h->body_error) {
+        drv_api_error(h, 400, h->body_error, NULL);
+    } else if (h->body_too_large) {
         char msg[128];
         snprintf(msg, sizeof msg, "request body larger than the limit of %zu bytes",
                  c->opt.max_body);
@@ -144,6 +174,32 @@ static void http_continue(struct lws *wsi)
     lws_write(wsi, buf + LWS_PRE, sizeof line - 1, LWS_WRITE_HTTP);
 }
 
+/* Whether te (a Transfer-Encoding value) ends with "chunked", as a body that uses it
+ * must. */
+static bool strcasestr_chunked(const char *te)
+{
+    size_t n = strlen(te);
+    while (n > 0 && (te[n - 1] == ' ' || te[n - 1] == '\t'))
+        n--;
+    return n >= 7 && strncasecmp(te + n - 7, "chunked", 7) == 0;
+}
+
+/* Whether the request's body is sent with Transfer-Encoding: chunked. */
+static bool is_chunked(struct lws *wsi)
+{
+    char te[64];
+    return lws_hdr_copy(wsi, te, sizeof te, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 &&
+           strcasestr_chunked(te);
+}
+
+/* Whether the n bytes at s are valid UTF-8 (jansson's check). */
+static bool utf8_ok(const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+    json_decref(j);
+    return j != NULL;
+}
+
 static void http_begin(drv_coordinator *c, drv_hsession *h, struct lws *wsi, const char *uri)
 {
     http_reset(h);
@@ -159,8 +215,17 @@ static void http_begin(drv_coordinator *c, drv_hsession *h, struct lws *wsi, con
     /* Query arguments, joined back with '&' (each already URL-decoded by lws). */
     size_t q = 0;
     char frag[512];
-    for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) > 0;
+    const char *bad_arg = NULL;
+    char bad_name[64];
+    int flen;
+    for (int i = 0;
+         (flen = lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i)) > 0;
          i++) {
+        if (!bad_arg && !utf8_ok(frag, (size_t)flen)) {
+            size_t nl = strcspn(frag, "=");
+            snprintf(bad_name, sizeof bad_name, "%.*s", (int)(nl < 60 ? nl : 60), frag);
+            bad_arg = utf8_ok(bad_name, strlen(bad_name)) ? bad_name : "?";
+        }
         int n = snprintf(h->query + q, sizeof h->query - q, "%s%s", q ? "&" : "", frag);
         if (n < 0 || (size_t)n >= sizeof h->query - q)
             break;
@@ -168,6 +233,15 @@ static void http_begin(drv_coordinator *c, drv_hsession *h, struct lws *wsi, con
     }
     if (lws_hdr_copy(wsi, h->auth, sizeof h->auth, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
         h->auth[0] = '\0';
+    if (bad_arg) {
+        /* Answered before any body: the connection closes after it (see http_write). */
+        char msg[160];
+        snprintf(msg, sizeof msg, "query parameter \"%s\": not valid UTF-8 once decoded", bad_arg);
+        drv_api_error(h, 400, msg, bad_arg);
+        h->close_after = h->method == DRV_HTTP_POST;
+        lws_callback_on_writable(wsi);
+        return;
+    }
     if (h->method != DRV_HTTP_POST) {
         http_dispatch(c, h);
         return;
@@ -176,6 +250,14 @@ static void http_begin(drv_coordinator *c, drv_hsession *h, struct lws *wsi, con
     long long length = -1;
     if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
         length = atoll(cl);
+    if (length < 0 && is_chunked(wsi)) {
+        /* lws 4.1 passes the chunks on undecoded (LWS_CALLBACK_HTTP_BODY) and never
+         * sees their end: http_body() decodes them and dispatches at the last one. */
+        h->chunked = true;
+        h->chunk_state = CH_SIZE;
+        http_continue(wsi);
+        return;
+    }
     if (length > 0 && (unsigned long long)length > c->opt.max_body) {
         h->body_too_large = true;
         http_dispatch(c, h); /* a final answer instead of 100 Continue: nothing is sent */
@@ -186,7 +268,101 @@ static void http_begin(drv_coordinator *c, drv_hsession *h, struct lws *wsi, con
     }
 }
 
+static void body_append(drv_coordinator *c, drv_hsession *h, const char *in, size_t len);
+
+/* Decodes len bytes of a chunked body (RFC 9112 7.1): sizes in hex with optional
+ * extensions, CRLF after each chunk, trailers after the last (ignored). Returns true
+ * when the request is complete: the last chunk seen, the body malformed or too large. */
+static bool chunked_body(drv_coordinator *c, drv_hsession *h, const char *in, size_t len)
+{
+    for (size_t i = 0; i < len && h->chunk_state != CH_DONE;) {
+        char ch = in[i];
+        switch (h->chunk_state) {
+        case CH_SIZE:
+        case CH_SIZE_MORE: {
+            int d = ch >= '0' && ch <= '9'   ? ch - '0'
+                    : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                    : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                             : -1;
+            i++;
+            if (d >= 0) {
+                if (h->chunk_left > c->opt.max_body) {
+                    h->body_too_large = true;
+                    h->chunk_state = CH_DONE;
+                    break;
+                }
+                h->chunk_left = h->chunk_left * 16 + (uint64_t)d;
+                h->chunk_state = CH_SIZE_MORE;
+            } else if (h->chunk_state == CH_SIZE_MORE && (ch == ';' || ch == ' ' || ch == '\t')) {
+                h->chunk_state = CH_EXT;
+            } else if (h->chunk_state == CH_SIZE_MORE && ch == '\r') {
+                h->chunk_state = CH_EXT;
+            } else {
+                h->body_error = "malformed chunked body: expected a chunk size in hex";
+                h->chunk_state = CH_DONE;
+            }
+            break;
+        }
+        case CH_EXT: /* extensions and the CR, up to the LF */
+            i++;
+            if (ch == '\n')
+                h->chunk_state = h->chunk_left ? CH_DATA : CH_TRAILER;
+            break;
+        case CH_DATA: {
+            size_t n = len - i;
+            if (n > h->chunk_left)
+                n = (size_t)h->chunk_left;
+            body_append(c, h, in + i, n);
+            i += n;
+            h->chunk_left -= n;
+            if (h->body_too_large)
+                h->chunk_state = CH_DONE;
+            else if (h->chunk_left == 0)
+                h->chunk_state = CH_DATA_CR;
+            break;
+        }
+        case CH_DATA_CR:
+        case CH_DATA_LF:
+            i++;
+            if (ch == '\r' && h->chunk_state == CH_DATA_CR) {
+                h->chunk_state = CH_DATA_LF;
+            } else if (ch == '\n') {
+                h->chunk_state = CH_SIZE;
+            } else {
+                h->body_error = "malformed chunked body: expected CRLF after a chunk";
+                h->chunk_state = CH_DONE;
+            }
+            break;
+        case CH_TRAILER: /* the start of a trailer line, or the empty line that ends */
+            i++;
+            if (ch == '\n')
+                h->chunk_state = CH_DONE;
+            else if (ch != '\r')
+                h->chunk_state = CH_TRAILER_LINE;
+            break;
+        case CH_TRAILER_LINE:
+            i++;
+            if (ch == '\n')
+                h->chunk_state = CH_TRAILER;
+            break;
+        }
+    }
+    return h->chunk_state == CH_DONE;
+}
+
 static void http_body(drv_coordinator *c, drv_hsession *h, const char *in, size_t len)
+{
+    if (h->chunked) {
+        if (!h->in_request || h->status || h->chunk_state == CH_DONE)
+            return;
+        if (chunked_body(c, h, in, len))
+            http_dispatch(c, h);
+        return;
+    }
+    body_append(c, h, in, len);
+}
+
+static void body_append(drv_coordinator *c, drv_hsession *h, const char *in, size_t len)
 {
     if (h->body_too_large || h->status)
         return;
@@ -248,7 +424,8 @@ static int http_write(drv_hsession *h, struct lws *wsi)
             return 0;
         }
     }
-    bool close = h->status == 413;
+    /* A body left unread or chunked: lws cannot find the next request. */
+    bool close = h->status == 413 || h->chunked || h->close_after;
     http_reset(h);
     if (close)
         return -1;
@@ -267,7 +444,7 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
         http_body(drv_server_coord(wsi), h, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (h->in_request && !h->status)
+        if (h->in_request && !h->status && !h->chunked)
             http_dispatch(drv_server_coord(wsi), h);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -446,11 +623,17 @@ static int cb_worker(struct lws *wsi, enum lws_callback_reasons reason, void *us
         memset(s, 0, sizeof *s);
         s->wsi = wsi;
         s->lines = strcmp(lws_get_protocol(wsi)->name, DRV_WORKER_PROTOCOL_LINES) == 0;
+        drv_server_auth_deadline(drv_server_coord(wsi), wsi);
         return 0;
-    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_RECEIVE: {
         if (s->closing)
             return 0;
-        return ws_receive(drv_server_coord(wsi), s, wsi, in, len);
+        bool had = s->has_worker;
+        int rc = ws_receive(drv_server_coord(wsi), s, wsi, in, len);
+        if (!had && s->has_worker)
+            lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* hello accepted */
+        return rc;
+    }
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return ws_write(drv_server_coord(wsi), s, wsi);
     case LWS_CALLBACK_CLOSED:
@@ -472,18 +655,63 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* Says whether path can be opened for reading (err names the option and the reason). */
+static int check_readable(const char *option, const char *path, drv_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return drv_error_set(err, "%s %s: cannot read: %s", option, path, strerror(errno));
+    fclose(f);
+    return 0;
+}
+
+/* Loads the certificate chain and key as lws will, so that a file that is not PEM or a
+ * key that does not match is an error here, with OpenSSL's reason (lws would log it and
+ * leave a context without a server). */
+static int check_tls_files(const char *cert, const char *key, drv_error *err)
+{
+    if (check_readable("--tls-cert", cert, err) < 0 || check_readable("--tls-key", key, err) < 0)
+        return -1;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return drv_error_set(err, "TLS: cannot create an OpenSSL context");
+    int rc = 0;
+    const char *what = NULL, *file = NULL;
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+        what = "not a PEM certificate", file = cert;
+    else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+        what = "not a PEM private key", file = key;
+    else if (SSL_CTX_check_private_key(ctx) != 1)
+        what = "the key does not match the certificate", file = key;
+    if (what) {
+        char reason[256];
+        ERR_error_string_n(ERR_get_error(), reason, sizeof reason);
+        rc = drv_error_set(err, "TLS file %s: %s (%s)", file, what, reason);
+    }
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return rc;
+}
+
 int drv_server_start(drv_coordinator *c, drv_error *err)
 {
-    lws_set_log_level(LLL_ERR, NULL);
+    drv_log_configure(c->opt.log_json, c->opt.quiet);
+    lws_set_log_level(LLL_ERR | LLL_WARN, drv_log_lws);
+    drv_log_forget_lws_error();
+    if (c->tls_cert && check_tls_files(c->tls_cert, c->tls_key, err) < 0)
+        return -1;
+    /* Before the listening socket and lws: lws sizes its tables by the limit. */
+    long long before = 0;
+    c->listener.fd_limit = drv_listener_raise_nofile(&before);
+    if (drv_listener_open(c, err) < 0)
+        return -1;
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     c->foreign_loops[0] = c->loop;
     info.foreign_loops = c->foreign_loops;
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
-    info.port = c->listen_port;
-    bool any = strcmp(c->listen_host, "0.0.0.0") == 0 || strcmp(c->listen_host, "*") == 0 ||
-               c->listen_host[0] == '\0';
-    info.iface = any ? NULL : c->listen_host;
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* listener.c accepts and hands over */
     info.protocols = protocols;
     info.user = c;
     info.pt_serv_buf_size = 64 * 1024;
@@ -494,14 +722,31 @@ int drv_server_start(drv_coordinator *c, drv_error *err)
         info.ssl_private_key_filepath = c->tls_key;
     }
     c->lws = lws_create_context(&info);
-    if (!c->lws)
-        return drv_error_set(err,
-                             "cannot listen on %s:%d%s (address in use, not local, or TLS files"
-                             " unreadable)",
-                             c->listen_host, c->listen_port, c->tls_cert ? " with TLS" : "");
-    c->vhost = lws_get_vhost_by_name(c->lws, "default");
-    c->port = c->vhost ? lws_get_vhost_listen_port(c->vhost) : c->listen_port;
+    c->vhost = c->lws ? lws_get_vhost_by_name(c->lws, "default") : NULL;
+    if (!c->vhost) {
+        const char *why = drv_log_last_lws_error();
+        drv_error_set(err, "cannot serve on %s:%d%s: libwebsockets refused to start%s%s",
+                      c->listen_host, c->port,
+                      c->tls_cert ? " (are --tls-cert and --tls-key a PEM certificate and its key?)"
+                                  : "",
+                      *why ? ": " : "", why);
+        drv_listener_close(c);
+        /* lws 4.1 cannot destroy a context whose default vhost failed on a foreign
+         * loop (its event library is unloaded under its own handles): it is left, the
+         * process is about to exit. check_tls_files() keeps this path for the rare. */
+        c->lws = NULL;
+        return -1;
+    }
+    drv_listener_start(c);
     drv_coord_log(c, "listening on %s://%s:%d (store %s)", c->tls_cert ? "https" : "http",
                   c->listen_host, c->port, c->db_path);
+    if (c->listener.fd_limit > 0) {
+        char raised[48] = "";
+        if (before > 0 && before != c->listener.fd_limit)
+            snprintf(raised, sizeof raised, " (raised from %lld)", before);
+        drv_coord_log(c, "file descriptors: limit %lld%s: room for about %lld workers",
+                      c->listener.fd_limit, raised,
+                      c->listener.fd_limit > 64 ? c->listener.fd_limit - 64 : 0);
+    }
     return 0;
 }

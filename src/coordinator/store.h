@@ -1,5 +1,5 @@
 /* store.h - the coordinator's durable state: runs, tests, attempts, workers, events and
- * metrics in one SQLite file.
+ * the metrics history in one SQLite file.
  *
  * Durability model. The store keeps one write transaction open at a time. It is begun
  * lazily by the first write (BEGIN IMMEDIATE) and ended by drv_store_commit(), which the
@@ -24,23 +24,34 @@
  *   tasks(id INTEGER PRIMARY KEY, run_id, name, argv, env, cwd, requirements, priority,
  *         timeout_s, max_retries, retry_on_failure, model_id, family, test_type,
  *         batch_size, labels, state, attempts, submitted_at, finished_at, worker,
- *         exit_code, signal, duration_s, reason)
+ *         exit_code, signal, duration_s, reason, after_tests, run_anyway, lock_names,
+         run_alone, skip_exit_code, disabled)   the last six since version 6 (suite)
  *   attempts(task_id, attempt, worker, state, assigned_at, started_at, finished_at,
  *         exit_code, signal, timed_out, infra_failure, duration_s, peak_memory_kb,
  *         output_tail; PRIMARY KEY (task_id, attempt), WITHOUT ROWID)
  *   workers(name PRIMARY KEY, capabilities, slots, labels, health, health_reason,
  *         first_seen, last_seen)
  *   events(id, t, kind, task_id, worker, message)
- *   metrics(t, name, value)
+ *   sample_series(id, name, key), samples(series, res, t, value)   the metrics history
  *   learned(key INTEGER PRIMARY KEY, mean_s, var, n)   the predictor's per-test estimates
- * Indexes: tasks(run_id), events(t), metrics(name, t). Version 1 (an index on
+ *   learned_fleet(kind, key, family, value, n; PRIMARY KEY (kind, key, family), WITHOUT
+ *         ROWID)   what the balancer learned of its fleet (drv_learned_fact)
+ * Indexes: tasks(run_id), events(t). Version 1 (an index on
  * tasks(state), attempts with a rowid and a UNIQUE index, IN-list CHECKs) is migrated to
  * 2 by rebuilding tasks and attempts; store_sqlite.c says why version 2 looks as it does. Version 3
  * adds the learned table. Version 4 changes what a row of tasks means, not the tables: see
  * "A test's state" below; rows of version 3 that say 'assigned' or 'running' while their
  * attempt is open become 'queued' (an older drover must not open such a file: it would
  * take them for tests never placed). Version 5 keys tasks_run by run alone and counts a
- * run's tasks without a trigger (the store's inserts add to runs.submitted).
+ * run's tasks without a trigger (the store's inserts add to runs.submitted). Version 6
+ * stores a test's reruns (a count) in tasks.retry_on_failure, migrated
+ * from the flag as reruns = max_retries, and adds epochs(epoch, started_at), one row per
+ * coordinator start (drv_store_epoch_begin), and learned_fleet (what the balancer learned
+ * of its fleet besides test durations), and replaces the metrics table with the metrics history (sample_series, samples).
+ *
+ * Retry budgets. What a test used of max_retries and reruns is not stored as a number:
+ * drv_store_recover() derives it from the attempts (store_sqlite.h,
+ * DRV_STORE_RETRIES_USED), so a restart neither resets nor charges twice.
  *
  * A test's state. The row of a test is written when it is submitted, when it goes back
  * to the queue (requeued: its attempt abandoned, the reason kept) and when it is final,
@@ -111,13 +122,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "balancer/balancer.h" /* drv_learned_fact */
 #include "core/error.h"
 #include "core/predictor.h"
 #include "core/tags.h"
 #include "core/task.h"
 #include "core/worker.h"
 
-#define DRV_STORE_SCHEMA_VERSION 5
+#define DRV_STORE_SCHEMA_VERSION 6
 
 typedef struct drv_store drv_store;
 
@@ -262,6 +274,12 @@ int drv_store_attempt_started(drv_store *s, uint64_t task_id, uint32_t attempt, 
  * err filled when there is no such attempt or SQLite fails. */
 int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, drv_error *err);
 
+/* exec (issue 11): a coordinator start. Stores epoch = the last one + 1 (1 for a new
+ * file) in the open write transaction (committed by the next drv_store_commit()) and
+ * writes it to *epoch. Call before the writer thread starts. Returns 0, or -1 with err
+ * filled. */
+int drv_store_epoch_begin(drv_store *s, double now, uint64_t *epoch, drv_error *err);
+
 /* What a worker reported for one attempt. */
 typedef struct drv_store_result {
     double finished_at;
@@ -305,6 +323,11 @@ int drv_store_worker_health_get(drv_store *s, const char *name, drv_health *heal
 int drv_store_learned_save(drv_store *s, const drv_learned_test *t, drv_error *err);
 /* Calls fn for every kept learned duration. Returns 0, or -1 with err filled. */
 int drv_store_learned_load(drv_store *s, drv_learned_fn fn, void *ctx, drv_error *err);
+/* Keeps one fact the balancer learned of its fleet (replacing what was kept for its kind,
+ * key and family), in the open transaction. Returns 0, or -1 with err filled. */
+int drv_store_learned_fact_save(drv_store *s, const drv_learned_fact *f, drv_error *err);
+/* Calls fn for every kept fact of the fleet. Returns 0, or -1 with err filled. */
+int drv_store_learned_fact_load(drv_store *s, drv_learned_fact_fn fn, void *ctx, drv_error *err);
 
 /* Appends an event at time t: kind (required, e.g. "worker_lost"), task_id (0: none),
  * worker (NULL: none), message (NULL: none). Returns the event id (> 0), or -1 with err
@@ -312,8 +335,35 @@ int drv_store_learned_load(drv_store *s, drv_learned_fn fn, void *ctx, drv_error
 int64_t drv_store_event_append(drv_store *s, double t, const char *kind, uint64_t task_id,
                                const char *worker, const char *message, drv_error *err);
 
-/* Appends one sample of metric name at time t. Returns 0, or -1 with err filled. */
-int drv_store_metric_append(drv_store *s, double t, const char *name, double value, drv_error *err);
+/* ---- the metrics history (sampler.c; docs/api.md) ----
+ * A series is a metric name and a key (a worker's name or a class number for per-worker
+ * and per-class metrics, "" for the fleet) under an id the caller gives (ids are kept in
+ * memory by the sampler, so that a write needs no answer). A sample is (series,
+ * resolution in seconds, t in whole seconds, value); a second sample of the same series,
+ * resolution and t replaces the first. */
+
+/* Records series id as (name, key); an id already recorded is left as it is. Returns 0,
+ * or -1 with err filled. */
+int drv_store_series_add(drv_store *s, int64_t id, const char *name, const char *key,
+                         drv_error *err);
+/* Appends one sample. Returns 0, or -1 with err filled. */
+int drv_store_sample_append(drv_store *s, int64_t series, int res, int64_t t, double value,
+                            drv_error *err);
+/* Deletes the samples of series at resolution res older than before. Returns 0 or -1. */
+int drv_store_sample_prune(drv_store *s, int64_t series, int res, int64_t before, drv_error *err);
+
+/* Calls fn for every recorded series, in id order (committed ones, with the writer).
+ * fn returns 0 to go on, 1 to stop, -1 to fail. Returns 0, or -1 with err filled. */
+typedef int (*drv_store_series_fn)(void *ctx, int64_t id, const char *name, const char *key,
+                                   drv_error *err);
+int drv_store_series_list(drv_store *s, drv_store_series_fn fn, void *ctx, drv_error *err);
+
+/* Calls fn(ctx, bucket start, average) for the samples of series at resolution res with
+ * from <= t <= to, averaged into buckets of step seconds (>= 1), oldest first; fn returns
+ * non-zero to stop. Returns the number of points passed, or -1 with err filled. */
+typedef int (*drv_store_point_fn)(void *ctx, int64_t t, double value);
+int64_t drv_store_sample_query(drv_store *s, int64_t series, int res, int64_t from, int64_t to,
+                               int64_t step, drv_store_point_fn fn, void *ctx, drv_error *err);
 
 /* ---- queries (see the open transaction's writes too; with the writer, what is
  * committed) ---- */

@@ -71,7 +71,8 @@ static int row_to_task(sqlite3_stmt *st, drv_tag_table *tags, drv_task *t, drv_e
     t->priority = sqlite3_column_int(st, TC_PRIORITY);
     t->timeout_s = sqlite3_column_double(st, TC_TIMEOUT_S);
     t->max_retries = (uint32_t)max_retries;
-    t->retry_on_failure = sqlite3_column_int(st, TC_RETRY_ON_FAILURE) != 0;
+    /* The column holds reruns since schema version 6 (migrated from the flag). */
+    t->reruns = (uint32_t)sqlite3_column_int(st, TC_RETRY_ON_FAILURE);
     t->family = sqlite3_column_int(st, TC_FAMILY);
     t->batch_size = (uint32_t)batch_size;
     t->state = (drv_task_state)state;
@@ -85,6 +86,17 @@ static int row_to_task(sqlite3_stmt *st, drv_tag_table *tags, drv_task *t, drv_e
     snprintf(field, sizeof field, "%s: labels", what);
     if (drv_store_strv_decode(col_text(st, TC_LABELS), &t->labels, field, err) < 0)
         return -1;
+    snprintf(field, sizeof field, "%s: after", what);
+    if (drv_store_strv_decode(col_text(st, TC_AFTER), &t->after, field, err) < 0)
+        return -1;
+    snprintf(field, sizeof field, "%s: locks", what);
+    if (drv_store_strv_decode(col_text(st, TC_LOCKS), &t->locks, field, err) < 0)
+        return -1;
+    t->run_anyway = sqlite3_column_int(st, TC_RUN_ANYWAY) != 0;
+    t->exclusive = sqlite3_column_int(st, TC_RUN_ALONE) != 0;
+    int skip = sqlite3_column_int(st, TC_SKIP_EXIT_CODE);
+    t->skip_exit_code = (uint8_t)(skip > 0 && skip < 256 ? skip : 0);
+    t->disabled = sqlite3_column_int(st, TC_DISABLED) != 0;
     snprintf(field, sizeof field, "%s: requirements", what);
     return drv_store_req_decode(col_text(st, TC_REQUIREMENTS), tags, &t->req, field, err);
 }
@@ -106,6 +118,8 @@ int drv_store_recover(drv_store *s, drv_tag_table *tags, drv_store_recover_fn fn
             break;
         }
         drv_store_live_recovered(s, (int64_t)t.id, t.state);
+        t.retries_used = (uint32_t)sqlite3_column_int64(st, TC_RETRIES_USED);
+        t.reruns_used = (uint32_t)sqlite3_column_int64(st, TC_RERUNS_USED);
         drv_store_recovered r = {
             .task = &t,
             .run_id = sqlite3_column_int64(st, TC_RUN_ID),

@@ -23,7 +23,21 @@
  *     takes state out of the run index for the same reason);
  *   - attempts are a WITHOUT ROWID table keyed by (task_id, attempt): one b-tree per
  *     write instead of a table and its UNIQUE index. */
-#define TASKS_TABLE(name, runs)                                                                    \
+#define TASKS_TABLE(name, runs) TASKS_TABLE_OF(name, runs, TASKS_STATES_V2, "")
+#define TASKS_STATES_V2                                                                            \
+    "state = 'queued' OR state = 'assigned' OR state = 'running'"                                  \
+    "    OR state = 'passed' OR state = 'failed' OR state = 'timed_out' OR state = 'cancelled'"    \
+    "    OR state = 'unschedulable'"
+/* suite (version 6): the state 'skipped', and what orders and excludes a test: the names
+ * it runs after (JSON array), whether it runs when one of them did not pass, the names of
+ * the locks it holds (JSON array), whether it runs alone (docs/api.md). */
+#define TASKS_TABLE_V6(name, runs)                                                                 \
+    TASKS_TABLE_OF(                                                                                \
+        name, runs, TASKS_STATES_V2 " OR state = 'skipped'",                                       \
+        ", after_tests TEXT, run_anyway INTEGER NOT NULL DEFAULT 0, lock_names TEXT,"              \
+        " run_alone INTEGER NOT NULL DEFAULT 0, skip_exit_code INTEGER NOT NULL DEFAULT 0,"        \
+        " disabled INTEGER NOT NULL DEFAULT 0")
+#define TASKS_TABLE_OF(name, runs, states, extra)                                                  \
     "CREATE TABLE " name " ("                                                                      \
     "  id INTEGER PRIMARY KEY,"                                                                    \
     "  run_id INTEGER REFERENCES " runs "(id),"                                                    \
@@ -41,9 +55,7 @@
     "  test_type TEXT,"                                                                            \
     "  batch_size INTEGER NOT NULL,"                                                               \
     "  labels TEXT,"                                                                               \
-    "  state TEXT NOT NULL CHECK (state = 'queued' OR state = 'assigned' OR state = 'running'"     \
-    "    OR state = 'passed' OR state = 'failed' OR state = 'timed_out' OR state = 'cancelled'"    \
-    "    OR state = 'unschedulable'),"                                                             \
+    "  state TEXT NOT NULL CHECK (" states "),"                                                    \
     "  attempts INTEGER NOT NULL DEFAULT 0,"                                                       \
     "  submitted_at REAL NOT NULL,"                                                                \
     "  finished_at REAL,"                                                                          \
@@ -51,7 +63,7 @@
     "  exit_code INTEGER,"                                                                         \
     "  signal INTEGER,"                                                                            \
     "  duration_s REAL,"                                                                           \
-    "  reason TEXT);"
+    "  reason TEXT" extra ");"
 
 #define ATTEMPTS_TABLE(name, tasks)                                                                \
     "CREATE TABLE " name " ("                                                                      \
@@ -99,13 +111,50 @@
     "  var REAL NOT NULL,"                                                                         \
     "  n INTEGER NOT NULL);"
 
+/* exec (issue 11): one row per coordinator start; the newest is the epoch every
+ * assignment of that start carries (docs/protocol.md, "Fencing"). */
+#define EPOCHS_TABLE                                                                               \
+    "CREATE TABLE epochs ("                                                                        \
+    "  epoch INTEGER PRIMARY KEY,"                                                                 \
+    "  started_at REAL NOT NULL);"
+
+/* spec (issue 10, learning that lasts): what the balancer learned of its fleet besides
+ * test durations (drv_learned_fact: class speeds per family, affinity, each worker's
+ * pace), by kind, the class's or worker's key (as a signed 64-bit integer) and family
+ * (-1: none). Schema version 6. */
+#define LEARNED_FLEET_TABLE                                                                        \
+    "CREATE TABLE learned_fleet ("                                                                 \
+    "  kind INTEGER NOT NULL,"                                                                     \
+    "  key INTEGER NOT NULL,"                                                                      \
+    "  family INTEGER NOT NULL,"                                                                   \
+    "  value REAL NOT NULL,"                                                                       \
+    "  n INTEGER NOT NULL,"                                                                        \
+    "  PRIMARY KEY (kind, key, family)) WITHOUT ROWID;"
+
+/* The metrics history (part "mon": sampler.c, docs/api.md): one row per series (a
+ * metric, and the worker or class it is about: key, '' for the fleet), one row per
+ * sample at a resolution res (1, 60 or 600 s), t in whole seconds. */
+#define SAMPLES_TABLES                                                                             \
+    "CREATE TABLE sample_series ("                                                                 \
+    "  id INTEGER PRIMARY KEY,"                                                                    \
+    "  name TEXT NOT NULL,"                                                                        \
+    "  key TEXT NOT NULL DEFAULT '',"                                                              \
+    "  UNIQUE (name, key));"                                                                       \
+    "CREATE TABLE samples ("                                                                       \
+    "  series INTEGER NOT NULL,"                                                                   \
+    "  res INTEGER NOT NULL,"                                                                      \
+    "  t INTEGER NOT NULL,"                                                                        \
+    "  value REAL NOT NULL,"                                                                       \
+    "  PRIMARY KEY (series, res, t)) WITHOUT ROWID;"
+
 /* The current schema, for a new file. */
-static const char schema[] = "CREATE TABLE runs ("
-                             "  id INTEGER PRIMARY KEY,"
-                             "  name TEXT,"
-                             "  created_at REAL NOT NULL,"
-                             "  submitted INTEGER NOT NULL DEFAULT 0);" TASKS_TABLE("tasks", "runs")
-                                 ATTEMPTS_TABLE("attempts", "tasks") TASKS_ATTEMPTS_EXTRAS
+static const char schema[] =
+    "CREATE TABLE runs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT,"
+    "  created_at REAL NOT NULL,"
+    "  submitted INTEGER NOT NULL DEFAULT 0);" TASKS_TABLE_V6("tasks", "runs")
+        ATTEMPTS_TABLE("attempts", "tasks") TASKS_ATTEMPTS_EXTRAS
     "CREATE TABLE workers ("
     "  name TEXT PRIMARY KEY,"
     "  capabilities TEXT NOT NULL,"
@@ -122,12 +171,8 @@ static const char schema[] = "CREATE TABLE runs ("
     "  task_id INTEGER,"
     "  worker TEXT,"
     "  message TEXT);"
-    "CREATE INDEX events_t ON events(t);"
-    "CREATE TABLE metrics ("
-    "  t REAL NOT NULL,"
-    "  name TEXT NOT NULL,"
-    "  value REAL NOT NULL);"
-    "CREATE INDEX metrics_name_t ON metrics(name, t);" LEARNED_TABLE;
+    "CREATE INDEX events_t ON events(t);" LEARNED_TABLE EPOCHS_TABLE LEARNED_FLEET_TABLE
+        SAMPLES_TABLES;
 
 /* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
  * that opens it. A new file gets `schema` at once instead. */
@@ -159,6 +204,26 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
     " AND (a.state = 'assigned' OR a.state = 'running'));",
     /* 4 -> 5: tasks_run on run_id alone, no counting trigger (TASKS_ATTEMPTS_EXTRAS). */
     TASKS_ATTEMPTS_EXTRAS,
+    /* 5 -> 6. (exec, issue 11): tasks.retry_on_failure holds the test's reruns (a count;
+     * the old flag meant "rerun as often as max_retries"). (suite, issue 13): tasks gain
+     * the state 'skipped' and the ordering columns (TASKS_TABLE_V6); a CHECK cannot change
+     * in place, so tasks and attempts are rebuilt as 1 -> 2 does. (exec): the
+     * coordinator's epochs. (spec, issue 10): what the balancer learned of its fleet.
+     * (mon, issue 12): the metrics history at three resolutions replaces the metrics
+     * table (7 series every 5 s that nothing read). */
+    "UPDATE tasks SET retry_on_failure = max_retries WHERE retry_on_failure <> 0;" TASKS_TABLE_V6(
+        "tasks_v6", "runs")
+        ATTEMPTS_TABLE(
+            "attempts_v6",
+            "tasks_v6") "INSERT INTO tasks_v6 SELECT *, NULL, 0, NULL, 0, 0, 0 FROM tasks;"
+                        "INSERT INTO attempts_v6 SELECT * FROM attempts;"
+                        "DROP TABLE attempts;"
+                        "DROP TABLE tasks;"
+                        "ALTER TABLE tasks_v6 RENAME TO tasks;"
+                        "ALTER TABLE attempts_v6 RENAME TO attempts;" TASKS_ATTEMPTS_EXTRAS
+                            EPOCHS_TABLE LEARNED_FLEET_TABLE
+                        "DROP INDEX IF EXISTS metrics_name_t; DROP TABLE IF EXISTS "
+                        "metrics;" SAMPLES_TABLES,
 };
 
 /* ---- the statement cache ---- */
@@ -175,8 +240,9 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_TASK_INSERT] =
         "INSERT INTO tasks (id, run_id, name, argv, env, cwd, requirements, priority, timeout_s,"
         " max_retries, retry_on_failure, model_id, family, test_type, batch_size, labels, state,"
-        " attempts, submitted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-        " ?14, ?15, ?16, ?17, ?18, ?19)",
+        " attempts, submitted_at, after_tests, run_anyway, lock_names, run_alone, skip_exit_code,"
+        " disabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+        " ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     [ST_TASK_UPDATE] = "UPDATE tasks SET state = ?1, attempts = ?2, worker = ?3, reason = ?4,"
                        " finished_at = ?5, exit_code = ?6, signal = ?7, duration_s = ?8"
                        " WHERE id = ?9",
@@ -203,13 +269,19 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
                          " WHERE name = ?1",
     [ST_EVENT] = "INSERT INTO events (t, kind, task_id, worker, message)"
                  " VALUES (?1, ?2, ?3, ?4, ?5)",
-    [ST_METRIC] = "INSERT INTO metrics (t, name, value) VALUES (?1, ?2, ?3)",
+    [ST_SERIES_ADD] = "INSERT OR IGNORE INTO sample_series (id, name, key) VALUES (?1, ?2, ?3)",
+    [ST_SAMPLE] = "INSERT OR REPLACE INTO samples (series, res, t, value) VALUES (?1, ?2, ?3, ?4)",
+    [ST_SAMPLE_PRUNE] = "DELETE FROM samples WHERE series = ?1 AND res = ?2 AND t < ?3",
+    [ST_LEARNED_FLEET_SAVE] = "INSERT OR REPLACE INTO learned_fleet (kind, key, family, value, n)"
+                              " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_LEARNED_SAVE] = "INSERT OR REPLACE INTO learned (key, mean_s, var, n)"
                         " VALUES (?1, ?2, ?3, ?4)",
     [ST_LEARNED_LOAD] = "SELECT key, mean_s, var, n FROM learned",
-    [ST_RECOVER] = "SELECT " DRV_STORE_TASK_COLS " FROM" DRV_STORE_TASKS_JOIN
-                   " WHERE tasks.state = 'queued' OR tasks.state = 'assigned'"
-                   " OR tasks.state = 'running' ORDER BY tasks.id",
+    [ST_LEARNED_FLEET_LOAD] = "SELECT kind, key, family, value, n FROM learned_fleet",
+    [ST_RECOVER] =
+        "SELECT " DRV_STORE_TASK_COLS ", " DRV_STORE_RETRIES_USED ", " DRV_STORE_RERUNS_USED
+        " FROM" DRV_STORE_TASKS_JOIN " WHERE tasks.state = 'queued' OR tasks.state = 'assigned'"
+        " OR tasks.state = 'running' ORDER BY tasks.id",
     [ST_TASK_GET] =
         "SELECT " DRV_STORE_TASK_COLS " FROM" DRV_STORE_TASKS_JOIN " WHERE tasks.id = ?1",
     [ST_ATTEMPTS_OF] = "SELECT attempt, worker, state, assigned_at, started_at, finished_at,"
@@ -220,6 +292,10 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_RUN_GET] = "SELECT name, created_at, submitted FROM runs WHERE id = ?1",
     [ST_RUN_COUNT] = "SELECT " DRV_STORE_COUNTED_STATE ", count(*) FROM tasks"
                      " WHERE tasks.run_id = ?1 GROUP BY 1",
+    [ST_SERIES_LIST] = "SELECT id, name, key FROM sample_series ORDER BY id",
+    [ST_SAMPLE_QUERY] = "SELECT (t / ?5) * ?5 AS b, avg(value) FROM samples"
+                        " WHERE series = ?1 AND res = ?2 AND t >= ?3 AND t <= ?4"
+                        " GROUP BY b ORDER BY b",
     [ST_WORKER_LIST] = "SELECT name, capabilities, slots, health, health_reason, first_seen,"
                        " last_seen FROM workers ORDER BY name",
 };
@@ -388,6 +464,23 @@ static int query_int(drv_store *s, const char *sql, int64_t *out, const char *wh
     }
     *out = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
+    return 0;
+}
+
+/* Records a coordinator start; see store.h. */
+int drv_store_epoch_begin(drv_store *s, double now, uint64_t *epoch, drv_error *err)
+{
+    int64_t last = 0;
+    if (drv_store_begin_write(s, err) < 0 ||
+        query_int(s, "SELECT coalesce(max(epoch), 0) FROM epochs", &last,
+                  "cannot read the coordinator's epoch", err) < 0)
+        return -1;
+    char sql[128];
+    snprintf(sql, sizeof sql, "INSERT INTO epochs (epoch, started_at) VALUES (%lld, %.6f)",
+             (long long)last + 1, now);
+    if (exec_script(s, sql, "cannot record the coordinator's epoch", err) < 0)
+        return -1;
+    *epoch = (uint64_t)last + 1;
     return 0;
 }
 
@@ -1030,11 +1123,13 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
         return drv_error_set(err, "%s: the id may be used by another task", what);
     }
 
-    char *argv = NULL, *env = NULL, *labels = NULL, *req = NULL;
+    char *argv = NULL, *env = NULL, *labels = NULL, *req = NULL, *after = NULL, *locks = NULL;
     int64_t id = -1;
     if (drv_store_strv_encode(t->argv, &argv, "argv", err) < 0 ||
         drv_store_strv_encode(t->env, &env, "env", err) < 0 ||
         drv_store_strv_encode(t->labels, &labels, "labels", err) < 0 ||
+        drv_store_strv_encode(t->after, &after, "after", err) < 0 ||
+        drv_store_strv_encode(t->locks, &locks, "locks", err) < 0 ||
         drv_store_req_encode(&t->req, tags, &req, "requirements", err) < 0) {
         task_what(t, what, sizeof what);
         drv_error_prefix(err, "%s", what);
@@ -1052,7 +1147,7 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
     drv_store_rec_int(s, t->priority);
     drv_store_rec_double(s, t->timeout_s);
     drv_store_rec_int(s, t->max_retries);
-    drv_store_rec_int(s, t->retry_on_failure);
+    drv_store_rec_int(s, drv_task_reruns(t)); /* the column holds reruns since version 6 */
     drv_store_rec_text(s, t->model_id);
     drv_store_rec_int(s, t->family);
     drv_store_rec_text(s, t->test_type);
@@ -1061,6 +1156,12 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
     drv_store_rec_text(s, drv_task_state_name(t->state));
     drv_store_rec_int(s, t->attempts);
     drv_store_rec_double(s, submitted_at);
+    drv_store_rec_text(s, after);
+    drv_store_rec_int(s, t->run_anyway);
+    drv_store_rec_text(s, locks);
+    drv_store_rec_int(s, t->exclusive);
+    drv_store_rec_int(s, t->skip_exit_code);
+    drv_store_rec_int(s, t->disabled);
     int rc = drv_store_rec_end(s, err);
     if (rc == SQLITE_DONE && run_id && bump_run(s, run_id, err) < 0) {
         /* Synchronous only (with the writer it is queued): the insert is in SQLite's
@@ -1089,6 +1190,8 @@ out:
     free(env);
     free(labels);
     free(req);
+    free(after);
+    free(locks);
     return id;
 }
 
@@ -1367,18 +1470,85 @@ int64_t drv_store_event_append(drv_store *s, double t, const char *kind, uint64_
     return s->writer ? 0 : sqlite3_last_insert_rowid(s->wr.db);
 }
 
-/* Appends a metric sample. */
-int drv_store_metric_append(drv_store *s, double t, const char *name, double value, drv_error *err)
+/* ---- the metrics history; see store.h ---- */
+
+int drv_store_series_add(drv_store *s, int64_t id, const char *name, const char *key,
+                         drv_error *err)
 {
-    if (!name || !*name)
-        return drv_error_set(err, "store: a metric without a name");
-    drv_store_rec_begin(s, ST_METRIC, "cannot append a metric");
-    drv_store_rec_double(s, t);
+    if (id <= 0 || !name || !*name)
+        return drv_error_set(err, "store: a series needs an id > 0 and a name");
+    drv_store_rec_begin(s, ST_SERIES_ADD, "cannot add a metrics series");
+    drv_store_rec_int(s, id);
     drv_store_rec_text(s, name);
+    drv_store_rec_text(s, key ? key : "");
+    return drv_store_rec_end(s, err) == SQLITE_DONE ? 0 : -1;
+}
+
+int drv_store_sample_append(drv_store *s, int64_t series, int res, int64_t t, double value,
+                            drv_error *err)
+{
+    drv_store_rec_begin(s, ST_SAMPLE, "cannot append a metrics sample");
+    drv_store_rec_int(s, series);
+    drv_store_rec_int(s, res);
+    drv_store_rec_int(s, t);
     drv_store_rec_double(s, value);
-    if (drv_store_rec_end(s, err) != SQLITE_DONE)
+    return drv_store_rec_end(s, err) == SQLITE_DONE ? 0 : -1;
+}
+
+int drv_store_sample_prune(drv_store *s, int64_t series, int res, int64_t before, drv_error *err)
+{
+    drv_store_rec_begin(s, ST_SAMPLE_PRUNE, "cannot delete old metrics samples");
+    drv_store_rec_int(s, series);
+    drv_store_rec_int(s, res);
+    drv_store_rec_int(s, before);
+    return drv_store_rec_end(s, err) == SQLITE_DONE ? 0 : -1;
+}
+
+int drv_store_series_list(drv_store *s, drv_store_series_fn fn, void *ctx, drv_error *err)
+{
+    sqlite3_stmt *st = drv_store_stmt(s, ST_SERIES_LIST, err);
+    if (!st)
         return -1;
-    return 0;
+    int rc, out = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        const char *key = (const char *)sqlite3_column_text(st, 2);
+        int r = fn(ctx, sqlite3_column_int64(st, 0), name ? name : "", key ? key : "", err);
+        if (r != 0) {
+            out = r < 0 ? -1 : 0;
+            break;
+        }
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = drv_store_fail(s, err, "cannot read the metrics series");
+    drv_store_reset(st);
+    return out;
+}
+
+int64_t drv_store_sample_query(drv_store *s, int64_t series, int res, int64_t from, int64_t to,
+                               int64_t step, drv_store_point_fn fn, void *ctx, drv_error *err)
+{
+    if (step < 1)
+        return drv_error_set(err, "store: a history step must be at least 1 s");
+    sqlite3_stmt *st = drv_store_stmt(s, ST_SAMPLE_QUERY, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, series);
+    sqlite3_bind_int(st, 2, res);
+    sqlite3_bind_int64(st, 3, from);
+    sqlite3_bind_int64(st, 4, to);
+    sqlite3_bind_int64(st, 5, step);
+    int rc;
+    int64_t n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1)) != 0)
+            break;
+        n++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        n = drv_store_fail(s, err, "cannot read the metrics history");
+    drv_store_reset(st);
+    return n;
 }
 
 /* Keeps one learned duration; see store.h. */
@@ -1412,6 +1582,46 @@ int drv_store_learned_load(drv_store *s, drv_learned_fn fn, void *ctx, drv_error
         fn(ctx, &t);
     }
     int out = rc == SQLITE_DONE ? 0 : drv_store_fail(s, err, "cannot read the learned durations");
+    drv_store_reset(st);
+    return out;
+}
+
+/* Keeps one fact the balancer learned of its fleet; see store.h. */
+int drv_store_learned_fact_save(drv_store *s, const drv_learned_fact *f, drv_error *err)
+{
+    drv_store_rec_begin(s, ST_LEARNED_FLEET_SAVE, "cannot keep what was learned of the fleet");
+    drv_store_rec_int(s, f->kind);
+    drv_store_rec_int(s, (int64_t)f->key);
+    drv_store_rec_int(s, f->family);
+    drv_store_rec_double(s, f->value);
+    drv_store_rec_int(s, f->n);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
+        return -1;
+    return 0;
+}
+
+/* Reads every kept fact of the fleet; see store.h. */
+int drv_store_learned_fact_load(drv_store *s, drv_learned_fact_fn fn, void *ctx, drv_error *err)
+{
+    sqlite3_stmt *st = drv_store_stmt(s, ST_LEARNED_FLEET_LOAD, err);
+    if (!st)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        sqlite3_int64 kind = sqlite3_column_int64(st, 0), family = sqlite3_column_int64(st, 2),
+                      n = sqlite3_column_int64(st, 4);
+        drv_learned_fact f = {.kind = kind < 0 || kind > UINT32_MAX ? 0 : (uint32_t)kind,
+                              .key = (uint64_t)sqlite3_column_int64(st, 1),
+                              .family = family < INT32_MIN || family > INT32_MAX ? INT32_MIN
+                                                                                 : (int32_t)family,
+                              .value = sqlite3_column_double(st, 3),
+                              .n = n < 0            ? 0
+                                   : n > UINT32_MAX ? UINT32_MAX
+                                                    : (uint32_t)n};
+        fn(ctx, &f);
+    }
+    int out =
+        rc == SQLITE_DONE ? 0 : drv_store_fail(s, err, "cannot read what was learned of the fleet");
     drv_store_reset(st);
     return out;
 }

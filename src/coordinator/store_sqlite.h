@@ -30,15 +30,21 @@ typedef enum drv_store_stmt_id {
     ST_WORKER_UPSERT,
     ST_WORKER_HEALTH,
     ST_EVENT,
-    ST_METRIC,
+    ST_SERIES_ADD,
+    ST_SAMPLE,
+    ST_SAMPLE_PRUNE,
+    ST_LEARNED_FLEET_SAVE, /* spec: before ST_LEARNED_SAVE, the last write */
     ST_LEARNED_SAVE,
     ST_LEARNED_LOAD,
+    ST_LEARNED_FLEET_LOAD,
     ST_RECOVER,
     ST_TASK_GET,
     ST_ATTEMPTS_OF,
     ST_COUNT_ALL,
     ST_RUN_GET,
     ST_RUN_COUNT,
+    ST_SERIES_LIST,
+    ST_SAMPLE_QUERY,
     ST_WORKER_LIST,
     ST_LIST_FIRST,
     ST_COUNT = ST_LIST_FIRST + 16
@@ -83,7 +89,23 @@ enum {
     " tasks.model_id, tasks.family, tasks.test_type, tasks.batch_size, "                           \
     "tasks.labels, " DRV_STORE_LIVE_STATE ", " DRV_STORE_LIVE_ATTEMPTS                             \
     ", tasks.submitted_at, tasks.finished_at, " DRV_STORE_LIVE_WORKER                              \
-    ", tasks.exit_code, tasks.signal, tasks.duration_s, " DRV_STORE_LIVE_REASON
+    ", tasks.exit_code, tasks.signal, tasks.duration_s, " DRV_STORE_LIVE_REASON                    \
+    ", tasks.after_tests, tasks.run_anyway, tasks.lock_names, tasks.run_alone,"                    \
+    " tasks.skip_exit_code, tasks.disabled"
+
+/* exec (issue 11): the budgets a test used, derived from its attempts (store.h, "Retry
+ * budgets"): an attempt whose runner failed, or that was given up after it started
+ * (its worker lost), used one of max_retries; one that failed by itself one of reruns.
+ * An attempt given up before it started (handed back, moved) used nothing. Read by
+ * ST_RECOVER after DRV_STORE_TASK_COLS (TC_RETRIES_USED, TC_RERUNS_USED). */
+#define DRV_STORE_RETRIES_USED                                                                     \
+    "(SELECT count(*) FROM attempts a WHERE a.task_id = tasks.id AND ((a.state = 'finished'"       \
+    " AND coalesce(a.infra_failure, 0) <> 0) OR (a.state = 'abandoned'"                            \
+    " AND a.started_at IS NOT NULL)))"
+#define DRV_STORE_RERUNS_USED                                                                      \
+    "(SELECT count(*) FROM attempts a WHERE a.task_id = tasks.id AND a.state = 'finished'"         \
+    " AND coalesce(a.infra_failure, 0) = 0 AND (coalesce(a.timed_out, 0) <> 0"                     \
+    " OR coalesce(a.exit_code, 0) <> 0 OR coalesce(a.signal, 0) <> 0))"
 
 enum drv_store_task_col {
     TC_ID,
@@ -110,7 +132,15 @@ enum drv_store_task_col {
     TC_EXIT_CODE,
     TC_SIGNAL,
     TC_DURATION_S,
-    TC_REASON
+    TC_REASON,
+    TC_AFTER, /* suite: ordering and exclusion (version 6) */
+    TC_RUN_ANYWAY,
+    TC_LOCKS,
+    TC_RUN_ALONE,
+    TC_SKIP_EXIT_CODE,
+    TC_DISABLED,
+    TC_RETRIES_USED, /* ST_RECOVER only */
+    TC_RERUNS_USED,  /* ST_RECOVER only */
 };
 
 typedef struct drv_store_live drv_store_live;

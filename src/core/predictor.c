@@ -398,6 +398,20 @@ bool drv_predictor_observe_first(drv_predictor *p, int family, int kind, uint32_
     return true;
 }
 
+/* Whether a family-level average says something about a test of that family that never
+ * ran (bal): not for the "unknown" family (0), which every test without a model id
+ * shares, so one earlier `true` would make every new unknown test "about 0 s"; and not
+ * when the family's runs spread wider than their mean (sigma > mean): a new test may
+ * then be anything. A test without its own history and without an informative family
+ * gets the caller's estimate: an unknown duration counts as unknown, not as the
+ * shortest seen. */
+static bool family_informative(uint32_t f, const stat_entry *e)
+{
+    if (f == 0 || !e || e->n == 0)
+        return false;
+    return e->n <= 1 || e->var <= e->mean * e->mean;
+}
+
 drv_prediction drv_predictor_predict(const drv_predictor *p, uint64_t test_key, int family,
                                      int backend, uint32_t wclass, double estimate_s)
 {
@@ -410,7 +424,7 @@ drv_prediction drv_predictor_predict(const drv_predictor *p, uint64_t test_key, 
     if (e && e->n > 0)
         return prediction_of(e, drv_predictor_speed(p, family, wclass), DRV_PRED_TEST);
     e = table_find(&p->by_family, family_index(family), (uint32_t)backend);
-    if (e && e->n > 0)
+    if (family_informative(family_index(family), e))
         return prediction_of(e, 1.0, DRV_PRED_FAMILY);
     return prediction_estimate(estimate_s);
 }
@@ -424,7 +438,7 @@ drv_prediction drv_predictor_predict_reference(const drv_predictor *p, uint64_t 
     if (e && e->n > 0)
         return prediction_of(e, 1.0, DRV_PRED_TEST);
     e = table_find(&p->by_family, family_index(family) | FAMILY_ALL, 0);
-    if (e && e->n > 0)
+    if (family_informative(family_index(family), e))
         return prediction_of(e, 1.0, DRV_PRED_FAMILY);
     return prediction_estimate(estimate_s);
 }
@@ -475,4 +489,30 @@ void drv_predictor_import_test(drv_predictor *p, const drv_learned_test *t)
     e->mean = t->mean_s;
     e->var = t->var;
     e->n = t->n;
+}
+
+bool drv_predictor_speed_learned(const drv_predictor *p, int family, uint32_t wclass, double *speed,
+                                 uint32_t *n)
+{
+    if (!p || wclass >= p->speed_rows)
+        return false;
+    size_t si = (size_t)wclass * DRV_FAMILY_MAX + family_index(family);
+    if (p->speed_n[si] == 0 && p->speed[si] == p->prior[wclass])
+        return false;
+    *speed = p->speed[si];
+    *n = p->speed_n[si];
+    return true;
+}
+
+void drv_predictor_seed_speed(drv_predictor *p, int family, uint32_t wclass, double speed,
+                              uint32_t n)
+{
+    if (!p || wclass >= DRV_PREDICTOR_CLASSES_MAX || !(speed >= SPEED_MIN) || speed > SPEED_MAX)
+        return;
+    speed_reserve(p, wclass);
+    size_t si = (size_t)wclass * DRV_FAMILY_MAX + family_index(family);
+    if (p->speed_n[si] > 0)
+        return; /* learned in this process: newer */
+    p->speed[si] = speed;
+    p->speed_n[si] = n > 0 ? n : 1;
 }

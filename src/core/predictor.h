@@ -91,9 +91,24 @@ size_t drv_predictor_export_tests(drv_predictor *p, bool changed_only, drv_learn
                                   void *ctx);
 /* Seeds test t->key's reference estimate from a previous process, unless this one has
  * learned it already. It counts as an estimate of unknown scale until the test runs on a
- * worker class of known speed, which restarts it (class speeds are not kept: classes are
- * numbered anew in each process). A value that is not a duration is ignored. */
+ * worker class of known speed, which restarts it (classes are numbered anew in each
+ * process; a class's speeds come back through drv_predictor_seed_speed(), and until the
+ * test runs the estimate is scaled by them). A value that is not a duration is ignored. */
 void drv_predictor_import_test(drv_predictor *p, const drv_learned_test *t);
+
+/* What a previous process learned of how fast worker class wclass runs family (what a
+ * coordinator keeps in its store, by a key of the class that does not depend on the
+ * order classes were numbered in): true, with *speed and the calibrated samples behind
+ * it in *n, when this process knows more than the class's configured speed (a speed
+ * from calibrated runs, or from first runs, n 0). */
+bool drv_predictor_speed_learned(const drv_predictor *p, int family, uint32_t wclass, double *speed,
+                                 uint32_t *n);
+/* Seeds class wclass's speed for family from a previous process (n: the samples behind
+ * it, at least 1 is counted): the class counts as of known speed, so a test's reference
+ * built from a run on it is calibrated. Ignored when this process has learned that speed
+ * itself, or for a speed outside [0.01, 100]. */
+void drv_predictor_seed_speed(drv_predictor *p, int family, uint32_t wclass, double speed,
+                              uint32_t n);
 
 /* Stable 64-bit key of a test name (FNV-1a). */
 uint64_t drv_test_key(const char *name);

@@ -26,6 +26,7 @@ struct drv_queue {
     uint32_t *active; /* binary min-heap of shape ids by their best entry */
     uint32_t n_active;
     size_t len;
+    double base; /* drv_queue_base(); NAN until asked */
 };
 
 static inline bool entry_less(const drv_queue_entry *a, const drv_queue_entry *b)
@@ -38,7 +39,15 @@ drv_queue *drv_queue_new(void)
     drv_queue *q = drv_xcalloc(1, sizeof *q);
     q->index_cap = 64;
     q->index = drv_xcalloc(q->index_cap, sizeof *q->index);
+    q->base = NAN;
     return q;
+}
+
+double drv_queue_base(drv_queue *q, double now)
+{
+    if (isnan(q->base))
+        q->base = now;
+    return q->base;
 }
 
 void drv_queue_free(drv_queue *q)

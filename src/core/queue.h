@@ -13,6 +13,11 @@
  * waiting low-priority test overtakes newer high-priority ones without any re-sorting.
  * Enqueue times are quantised to the aging interval, and among tests whose priority
  * and quantised time are equal, the longest predicted runs first (good for makespan).
+ * Enqueue times are counted from the queue's base time (drv_queue_base: the first
+ * time it is asked for one), not from the epoch: a key holds about 2e9 aging steps,
+ * which at an aging interval of 0.05 s is three years of uptime, while an epoch time
+ * (1.8e9 s) divided by anything below 0.9 s would not fit and every test would get
+ * the same level.
  *
  * Inside a shape, entries live in a sorted run plus a small 4-ary heap of newer arrivals;
  * when the heap grows as large as what is left of the run, the two are merged into a new
@@ -45,7 +50,12 @@ typedef struct drv_queue drv_queue;
 drv_queue *drv_queue_new(void);
 void drv_queue_free(drv_queue *q);
 
-/* The key of a test: see above. aging_interval_s > 0; predicted_s >= 0. */
+/* The time enqueue times are counted from: now at the first call on q, the same value
+ * at every later call. */
+double drv_queue_base(drv_queue *q, double now);
+
+/* The key of a test: see above. enqueued is seconds since drv_queue_base() (earlier
+ * is fine: negative down to -1e9 aging steps); aging_interval_s > 0; predicted_s >= 0. */
 uint64_t drv_queue_key(int32_t priority, double enqueued, double aging_interval_s,
                        double predicted_s);
 

@@ -174,7 +174,7 @@ static void format_tags(const drv_tag_table *tags, const drv_tagset *set, char *
 void drv_unmet_describe(drv_unmet what, const drv_requirements *req, int tag,
                         const drv_tag_table *tags, char *buf, size_t len)
 {
-    char part[DRV_ERROR_MAX];
+    char part[32]; /* a size or a version: "18446744073709551615 MiB" fits */
     if (len == 0)
         return;
     switch (what) {
@@ -214,14 +214,15 @@ void drv_unmet_describe(drv_unmet what, const drv_requirements *req, int tag,
             drv_tagset_add(&one, tag);
             all = &one;
         }
-        format_tags(tags, all, part, sizeof part);
-        snprintf(buf, len, "%s", part);
+        format_tags(tags, all, buf, len);
         return;
     }
-    case DRV_UNMET_TAG_NONE_OF:
-        format_tags(tags, &req->any_of, part, sizeof part);
-        snprintf(buf, len, "%s%s", drv_tagset_count(&req->any_of) > 1 ? "one of " : "", part);
+    case DRV_UNMET_TAG_NONE_OF: {
+        int w = snprintf(buf, len, "%s", drv_tagset_count(&req->any_of) > 1 ? "one of " : "");
+        if (w >= 0 && (size_t)w < len)
+            format_tags(tags, &req->any_of, buf + w, len - (size_t)w);
         return;
+    }
     case DRV_UNMET_COUNT:
         break;
     }

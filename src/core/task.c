@@ -9,6 +9,7 @@ static const char *const state_names[DRV_TASK_STATE_COUNT] = {
     [DRV_TASK_RUNNING] = "running",     [DRV_TASK_PASSED] = "passed",
     [DRV_TASK_FAILED] = "failed",       [DRV_TASK_TIMED_OUT] = "timed_out",
     [DRV_TASK_CANCELLED] = "cancelled", [DRV_TASK_UNSCHEDULABLE] = "unschedulable",
+    [DRV_TASK_SKIPPED] = "skipped",
 };
 
 /* Returns the lower-case name of s ("timed_out"), or "?" for a value out of range. */
@@ -50,6 +51,8 @@ void drv_task_clear(drv_task *t)
     free(t->model_id);
     free(t->test_type);
     drv_strv_free(t->labels);
+    drv_strv_free(t->after);
+    drv_strv_free(t->locks);
     drv_task_init(t);
 }
 
@@ -73,6 +76,8 @@ void drv_task_copy(drv_task *dst, const drv_task *src)
     dst->model_id = dup_or_null(src->model_id);
     dst->test_type = dup_or_null(src->test_type);
     dst->labels = drv_strv_dup(src->labels);
+    dst->after = drv_strv_dup(src->after);
+    dst->locks = drv_strv_dup(src->locks);
 }
 
 /* Returns a deep copy of the NULL-terminated vector v, owned by the caller (free it
@@ -107,4 +112,15 @@ size_t drv_strv_len(char *const *v)
         while (v[n])
             n++;
     return n;
+}
+
+void drv_task_apply_retry_alias(drv_task *t)
+{
+    t->reruns = drv_task_reruns(t);
+    t->retry_on_failure = false;
+}
+
+uint32_t drv_task_reruns(const drv_task *t)
+{
+    return t->reruns ? t->reruns : t->retry_on_failure ? t->max_retries : 0;
 }

@@ -22,6 +22,7 @@ typedef enum drv_task_state {
     DRV_TASK_TIMED_OUT,     /* killed at its timeout */
     DRV_TASK_CANCELLED,     /* cancelled by a user */
     DRV_TASK_UNSCHEDULABLE, /* no worker in the fleet can run it */
+    DRV_TASK_SKIPPED,       /* not run: a test it runs after did not pass, or it said skipped */
     DRV_TASK_STATE_COUNT
 } drv_task_state;
 
@@ -46,18 +47,38 @@ typedef struct drv_task {
     drv_requirements req;
     int32_t priority;      /* DRV_PRIORITY_MIN..MAX, higher first */
     double timeout_s;      /* 0 = none */
-    uint32_t max_retries;  /* re-placements after a lost worker */
-    bool retry_on_failure; /* also retry a non-zero exit */
+    uint32_t max_retries;  /* re-runs after a loss of infrastructure (worker lost, runner crash) */
+    uint32_t reruns;       /* re-runs after the test's own failure (non-zero exit, timeout) */
+    bool retry_on_failure; /* old spelling: when reruns is 0, reruns = max_retries */
     char *model_id;        /* e.g. "bert-base-uncased"; may be NULL */
     int family;            /* drv_family id from the analyzer; 0 = unknown */
     char *test_type;       /* e.g. "unit", "integration", "performance"; may be NULL */
     uint32_t batch_size;   /* 0 = let the analyzer suggest */
     char **labels;         /* NULL-terminated free-form labels; may be NULL */
+    /* Ordering and exclusion (docs/api.md, "after" and "locks"). */
+    char **after;           /* names of tests of the same submission it waits for; may be NULL */
+    bool run_anyway;        /* run even when one of those did not pass (else it is skipped) */
+    char **locks;           /* names of locks it holds while assigned or running; may be NULL */
+    bool exclusive;         /* runs alone: nothing else is placed while it is held (RUN_SERIAL) */
+    uint8_t skip_exit_code; /* 1..255: this exit code means "skipped" (automake's 77); 0 none */
+    bool disabled;          /* not run: final skipped at submission (CTest's DISABLED) */
     drv_task_state state;
     uint32_t attempts; /* attempts started so far */
+    /* Charged so far (from the stored attempts at a restart): an attempt lost while it
+     * ran or whose runner failed uses one of max_retries; a failing one of reruns. */
+    uint32_t retries_used;
+    uint32_t reruns_used;
 } drv_task;
 
+/* max_retries of a submitted test that does not say (the API's default). */
+#define DRV_MAX_RETRIES_DEFAULT 2
+
 void drv_task_init(drv_task *t);
+/* The compatibility alias: a test with retry_on_failure and no reruns gets reruns =
+ * max_retries; retry_on_failure is cleared (reruns says it from here on). */
+void drv_task_apply_retry_alias(drv_task *t);
+/* t's reruns with the alias applied (t is not changed). */
+uint32_t drv_task_reruns(const drv_task *t);
 void drv_task_clear(drv_task *t);
 /* Deep copy; dst must be initialised (its old contents are cleared). */
 void drv_task_copy(drv_task *dst, const drv_task *src);

@@ -13,9 +13,15 @@
  *     one call (WARMING -> WARM -> COLD after a long silence).
  *   - Triggers are applied before the time-driven transitions, so a trigger seen at
  *     the very end of a cooldown extends it instead of being lost.
- *   - error_threshold 0 disables the error trigger; a temperature < 0 or a load < 0
- *     is unknown and triggers nothing. When several triggers arrive in one heartbeat,
- *     the reason recorded is the first of temperature, throttled, overload. */
+ *   - error_threshold 0 disables the error trigger; a measurement < 0 is unknown and
+ *     triggers nothing (an older worker that sends none is never cooled by pressure).
+ *     The load (running / slots) is kept for display and triggers nothing.
+ *   - One overload clock runs while any pressure is over its limit (memory, cpu, or a
+ *     slow clock while busy: an idle machine's governor lowers its clock on purpose);
+ *     when it has run overload_sustain_s the reason is the first of memory, cpu, clock
+ *     still over. When several triggers arrive in one heartbeat, the reason recorded is
+ *     the first of temperature, throttled, pressure.
+ *   - initial_share >= 1 means no ramp: first work moves COLD straight to WARM. */
 #include "core/thermal.h"
 
 #include <math.h>
@@ -28,8 +34,10 @@ void drv_thermal_config_default(drv_thermal_config *cfg)
     if (!cfg)
         return;
     cfg->ramp_s = 30;
-    cfg->initial_share = 0.25;
-    cfg->overload_load = 0.95;
+    cfg->initial_share = 1;
+    cfg->cpu_pressure_limit = 0.9;
+    cfg->memory_pressure_limit = 0.2;
+    cfg->freq_ratio_limit = 0.5;
     cfg->overload_sustain_s = 10;
     cfg->error_threshold = 3;
     cfg->temperature_limit_c = 85;
@@ -50,6 +58,7 @@ void drv_thermal_init(drv_thermal *th, double now)
     th->calm_since = now;
     th->last_work = now;
     th->error_run = 0;
+    th->last = DRV_THERMAL_SIGNAL_UNKNOWN;
 }
 
 /* Moves to state at `at` for reason (with its figure). */
@@ -114,10 +123,32 @@ bool drv_thermal_on_work(drv_thermal *th, const drv_thermal_config *cfg, double 
     bool changed = drv_thermal_tick(th, cfg, now);
     th->last_work = now;
     if (th->state == DRV_THERMAL_COLD) {
-        enter(th, DRV_THERMAL_WARMING, DRV_THERMAL_R_FIRST_WORK, 0, now);
+        bool ramp = cfg->initial_share < 1 && cfg->ramp_s > 0;
+        enter(th, ramp ? DRV_THERMAL_WARMING : DRV_THERMAL_WARM, DRV_THERMAL_R_FIRST_WORK, 0, now);
         changed = true;
     }
     return changed;
+}
+
+/* The first pressure of sig over its limit (memory, cpu, then a slow clock while busy),
+ * or DRV_THERMAL_R_COUNT when none is. */
+static drv_thermal_reason pressure_over(const drv_thermal_config *cfg,
+                                        const drv_thermal_signal *sig)
+{
+    if (sig->memory_pressure >= 0 && sig->memory_pressure >= cfg->memory_pressure_limit)
+        return DRV_THERMAL_R_MEMORY_PRESSURE;
+    if (sig->cpu_pressure >= 0 && sig->cpu_pressure >= cfg->cpu_pressure_limit)
+        return DRV_THERMAL_R_CPU_PRESSURE;
+    if (sig->busy && sig->freq_ratio >= 0 && sig->freq_ratio < cfg->freq_ratio_limit)
+        return DRV_THERMAL_R_SLOW_CLOCK;
+    return DRV_THERMAL_R_COUNT;
+}
+
+static double pressure_value(const drv_thermal_signal *sig, drv_thermal_reason r)
+{
+    return r == DRV_THERMAL_R_MEMORY_PRESSURE ? sig->memory_pressure
+           : r == DRV_THERMAL_R_CPU_PRESSURE  ? sig->cpu_pressure
+                                              : sig->freq_ratio;
 }
 
 bool drv_thermal_observe(drv_thermal *th, const drv_thermal_config *cfg, double now,
@@ -128,9 +159,11 @@ bool drv_thermal_observe(drv_thermal *th, const drv_thermal_config *cfg, double 
     if (!sig)
         return drv_thermal_tick(th, cfg, now);
     bool changed = false;
+    th->last = *sig;
     if (sig->busy)
         th->last_work = now;
-    if (sig->load >= 0 && sig->load >= cfg->overload_load) {
+    drv_thermal_reason over = pressure_over(cfg, sig);
+    if (over != DRV_THERMAL_R_COUNT) {
         if (th->overload_since < 0)
             th->overload_since = now;
     } else {
@@ -141,7 +174,7 @@ bool drv_thermal_observe(drv_thermal *th, const drv_thermal_config *cfg, double 
     else if (sig->throttled)
         changed = trigger(th, DRV_THERMAL_R_THROTTLED, 0, now);
     else if (th->overload_since >= 0 && now - th->overload_since >= cfg->overload_sustain_s)
-        changed = trigger(th, DRV_THERMAL_R_OVERLOAD, sig->load, now);
+        changed = trigger(th, over, pressure_value(sig, over), now);
     return drv_thermal_tick(th, cfg, now) || changed;
 }
 
@@ -244,11 +277,17 @@ const char *drv_thermal_state_name(drv_thermal_state s)
 const char *drv_thermal_reason_name(drv_thermal_reason r)
 {
     static const char *const names[DRV_THERMAL_R_COUNT] = {
-        [DRV_THERMAL_R_JOINED] = "joined",           [DRV_THERMAL_R_FIRST_WORK] = "first work",
-        [DRV_THERMAL_R_RAMP_DONE] = "ramp done",     [DRV_THERMAL_R_IDLE] = "idle",
-        [DRV_THERMAL_R_OVERLOAD] = "overload",       [DRV_THERMAL_R_ERRORS] = "errors",
-        [DRV_THERMAL_R_TEMPERATURE] = "temperature", [DRV_THERMAL_R_THROTTLED] = "throttled",
+        [DRV_THERMAL_R_JOINED] = "joined",
+        [DRV_THERMAL_R_FIRST_WORK] = "first work",
+        [DRV_THERMAL_R_RAMP_DONE] = "ramp done",
+        [DRV_THERMAL_R_IDLE] = "idle",
+        [DRV_THERMAL_R_CPU_PRESSURE] = "cpu pressure",
+        [DRV_THERMAL_R_ERRORS] = "errors",
+        [DRV_THERMAL_R_TEMPERATURE] = "temperature",
+        [DRV_THERMAL_R_THROTTLED] = "throttled",
         [DRV_THERMAL_R_RECOVERED] = "recovered",
+        [DRV_THERMAL_R_MEMORY_PRESSURE] = "memory pressure",
+        [DRV_THERMAL_R_SLOW_CLOCK] = "slow clock",
     };
     return (unsigned)r < DRV_THERMAL_R_COUNT ? names[r] : "unknown";
 }
@@ -267,9 +306,20 @@ void drv_thermal_describe(const drv_thermal *th, const drv_thermal_config *cfg, 
     case DRV_THERMAL_R_IDLE:
         snprintf(why, sizeof why, "idle for %.0f s", th->reason_value);
         break;
-    case DRV_THERMAL_R_OVERLOAD:
-        snprintf(why, sizeof why, "load %.2f >= %.2f for %.0f s", th->reason_value,
-                 cfg->overload_load, cfg->overload_sustain_s);
+    case DRV_THERMAL_R_CPU_PRESSURE:
+        snprintf(why, sizeof why, "cpu pressure %.2f >= %.2f for %.0f s", th->reason_value,
+                 cfg->cpu_pressure_limit, cfg->overload_sustain_s);
+        break;
+    case DRV_THERMAL_R_MEMORY_PRESSURE:
+        snprintf(why, sizeof why, "memory pressure %.2f >= %.2f for %.0f s", th->reason_value,
+                 cfg->memory_pressure_limit, cfg->overload_sustain_s);
+        break;
+    case DRV_THERMAL_R_SLOW_CLOCK:
+        snprintf(why, sizeof why, "cpu clock at %.0f%% of its maximum < %.0f%% for %.0f s",
+                 th->reason_value * 100, cfg->freq_ratio_limit * 100, cfg->overload_sustain_s);
+        break;
+    case DRV_THERMAL_R_THROTTLED:
+        snprintf(why, sizeof why, "throttled, as the worker measured");
         break;
     case DRV_THERMAL_R_ERRORS:
         snprintf(why, sizeof why, "%.0f consecutive infrastructure errors", th->reason_value);
@@ -285,7 +335,8 @@ void drv_thermal_describe(const drv_thermal *th, const drv_thermal_config *cfg, 
         snprintf(why, sizeof why, "%s", drv_thermal_reason_name(th->reason));
         break;
     }
-    snprintf(buf, len, "%s since %.1f s (%s): admits %u of %u slots",
-             drv_thermal_state_name(th->state), th->since, why,
+    double lasted = now - th->since;
+    snprintf(buf, len, "%s for %.1f s (%s): admits %u of %u slots",
+             drv_thermal_state_name(th->state), lasted > 0 ? lasted : 0, why,
              drv_thermal_admitted(th, cfg, slots, now), slots);
 }

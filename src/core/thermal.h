@@ -6,13 +6,20 @@
  *                                                │
  *                                 calm for cooldown_s ──▶ WARM
  *
- * A cold worker has empty caches, unloaded models, a browser not yet started: it is
- * given a growing share of its slots over a ramp (initial_share at the start, all of
- * them after ramp_s). A trigger is sustained overload (reported load >= overload_load
- * for overload_sustain_s), error_threshold consecutive infrastructure errors, a
- * temperature at or above temperature_limit_c, or a throttle signal; a cooling worker
- * admits cooling_share of its slots until it has been calm for cooldown_s. Every
- * transition records a reason that can be shown to a user.
+ * A fresh worker admits every slot at once (initial_share 1, the default: COLD goes
+ * straight to WARM on its first work). With initial_share < 1 a cold worker is given a
+ * growing share of its slots over a ramp (initial_share at the start, all of them after
+ * ramp_s), for machines whose first tests are known to be slow.
+ *
+ * Triggers come only from what the worker measured, never from how many of its slots
+ * are busy (a worker whose slots are all taken is doing its job): CPU pressure >=
+ * cpu_pressure_limit, memory pressure >= memory_pressure_limit, or (while it has work)
+ * a CPU clock below freq_ratio_limit of its maximum, each sustained for
+ * overload_sustain_s; a temperature at or above temperature_limit_c; a throttle signal
+ * (thermal throttle counters or GPU throttle reasons); error_threshold consecutive
+ * infrastructure errors. A cooling worker admits cooling_share of its slots until it
+ * has been calm for cooldown_s. Every transition records a reason that can be shown to
+ * a user (drv_thermal_describe).
  *
  * Pure: time is passed in, nothing is allocated. */
 #ifndef DRV_CORE_THERMAL_H
@@ -31,48 +38,64 @@ typedef enum drv_thermal_state {
 } drv_thermal_state;
 
 typedef enum drv_thermal_reason {
-    DRV_THERMAL_R_JOINED = 0,  /* registered, nothing run yet */
-    DRV_THERMAL_R_FIRST_WORK,  /* cold -> warming */
-    DRV_THERMAL_R_RAMP_DONE,   /* warming -> warm */
-    DRV_THERMAL_R_IDLE,        /* warm -> cold after idle_cold_s without work */
-    DRV_THERMAL_R_OVERLOAD,    /* -> cooling: load >= overload_load for overload_sustain_s */
-    DRV_THERMAL_R_ERRORS,      /* -> cooling: error_threshold consecutive infra errors */
-    DRV_THERMAL_R_TEMPERATURE, /* -> cooling: temperature >= temperature_limit_c */
-    DRV_THERMAL_R_THROTTLED,   /* -> cooling: the worker reported throttling */
-    DRV_THERMAL_R_RECOVERED,   /* cooling -> warm after cooldown_s calm */
+    DRV_THERMAL_R_JOINED = 0,      /* registered, nothing run yet */
+    DRV_THERMAL_R_FIRST_WORK,      /* cold -> warming */
+    DRV_THERMAL_R_RAMP_DONE,       /* warming -> warm */
+    DRV_THERMAL_R_IDLE,            /* warm -> cold after idle_cold_s without work */
+    DRV_THERMAL_R_CPU_PRESSURE,    /* -> cooling: cpu pressure >= limit for overload_sustain_s */
+    DRV_THERMAL_R_ERRORS,          /* -> cooling: error_threshold consecutive infra errors */
+    DRV_THERMAL_R_TEMPERATURE,     /* -> cooling: temperature >= temperature_limit_c */
+    DRV_THERMAL_R_THROTTLED,       /* -> cooling: the worker reported throttling */
+    DRV_THERMAL_R_RECOVERED,       /* cooling -> warm after cooldown_s calm */
+    DRV_THERMAL_R_MEMORY_PRESSURE, /* -> cooling: memory pressure >= limit, sustained */
+    DRV_THERMAL_R_SLOW_CLOCK,      /* -> cooling: busy with the clock < freq_ratio_limit */
     DRV_THERMAL_R_COUNT
 } drv_thermal_reason;
 
 typedef struct drv_thermal_config {
-    double ramp_s;              /* warming duration (default 30) */
-    double initial_share;       /* share of slots admitted when warming starts (0.25) */
-    double overload_load;       /* reported load counted as overload (0.95) */
-    double overload_sustain_s;  /* how long overload must last (10) */
-    uint32_t error_threshold;   /* consecutive infra errors that trigger cooling (3) */
-    double temperature_limit_c; /* (85) */
-    double cooling_share;       /* share admitted while cooling (0.5) */
-    double cooldown_s;          /* calm time before cooling ends (30) */
-    double idle_cold_s;         /* idle time after which a warm worker is cold again (600) */
+    double ramp_s;                /* warming duration when initial_share < 1 (default 30) */
+    double initial_share;         /* share of slots admitted when warming starts (1) */
+    double cpu_pressure_limit;    /* cpu pressure counted as overload (0.9) */
+    double memory_pressure_limit; /* memory pressure counted as overload (0.2) */
+    double freq_ratio_limit;      /* clock / max clock below this is slow (0.5; 0 = off) */
+    double overload_sustain_s;    /* how long a pressure must last (10) */
+    uint32_t error_threshold;     /* consecutive infra errors that trigger cooling (3) */
+    double temperature_limit_c;   /* (85) */
+    double cooling_share;         /* share admitted while cooling (0.5) */
+    double cooldown_s;            /* calm time before cooling ends (30) */
+    double idle_cold_s;           /* idle time after which a warm worker is cold again (600) */
 } drv_thermal_config;
+
+/* A heartbeat's worth of what the worker says about itself (docs/protocol.md). */
+typedef struct drv_thermal_signal {
+    double load;            /* running / slots: shown, never a trigger; < 0 when unknown */
+    double cpu_pressure;    /* 0..1 share of time tasks waited for a CPU; < 0 unknown */
+    double memory_pressure; /* 0..1 share of time tasks waited for memory; < 0 unknown */
+    double freq_ratio;      /* CPU clock / maximum clock, 0..1; < 0 unknown */
+    double temperature_c;   /* hottest sensor (CPU zones, GPUs); < 0 when unknown */
+    bool throttled;         /* throttle counters rose, or a GPU throttles for heat/power */
+    bool busy;              /* it runs or holds at least one test */
+} drv_thermal_signal;
+
+/* A signal that says nothing: every measurement unknown, not throttled, not busy. */
+#define DRV_THERMAL_SIGNAL_UNKNOWN                                                                 \
+    ((drv_thermal_signal){.load = -1,                                                              \
+                          .cpu_pressure = -1,                                                      \
+                          .memory_pressure = -1,                                                   \
+                          .freq_ratio = -1,                                                        \
+                          .temperature_c = -1})
 
 typedef struct drv_thermal {
     drv_thermal_state state;
     drv_thermal_reason reason; /* of the last transition */
-    double reason_value;       /* the figure behind it: load, error count, temperature */
+    double reason_value;       /* the figure behind it: pressure, error count, temperature */
     double since;              /* when the current state began */
     double overload_since;     /* start of the current overload, < 0 when none */
     double calm_since;         /* last trigger seen while cooling */
     double last_work;          /* last time it had work (running or assigned) */
     uint32_t error_run;        /* consecutive infrastructure errors */
+    drv_thermal_signal last;   /* the last heartbeat's measurements (all unknown at first) */
 } drv_thermal;
-
-/* A heartbeat's worth of what the worker says about itself. */
-typedef struct drv_thermal_signal {
-    double load;          /* 0..1 (or more when oversubscribed); < 0 when unknown */
-    double temperature_c; /* < 0 when unknown */
-    bool throttled;
-    bool busy; /* it runs or holds at least one test */
-} drv_thermal_signal;
 
 void drv_thermal_config_default(drv_thermal_config *cfg);
 /* Starts COLD with reason JOINED at now. */
@@ -104,7 +127,8 @@ double drv_thermal_next_growth(const drv_thermal *th, const drv_thermal_config *
 
 const char *drv_thermal_state_name(drv_thermal_state s);
 const char *drv_thermal_reason_name(drv_thermal_reason r);
-/* One sentence: "warming since 3.0 s (first work): admits 2 of 8 slots". */
+/* One sentence: "cooling for 12.0 s (memory pressure 0.35 >= 0.20 for 10 s): admits 4 of
+ * 8 slots"; the time is how long the state has lasted at now. */
 void drv_thermal_describe(const drv_thermal *th, const drv_thermal_config *cfg, uint32_t slots,
                           double now, char *buf, size_t len);
 

@@ -442,8 +442,12 @@ void drv_msg_init(drv_msg *m, drv_msg_type type)
     m->type = type;
     if (type == DRV_MSG_HELLO)
         m->hello.speed = 1;
-    if (type == DRV_MSG_HEARTBEAT)
+    if (type == DRV_MSG_HEARTBEAT) {
         m->heartbeat.temperature_c = -1;
+        m->heartbeat.cpu_pressure = -1;
+        m->heartbeat.memory_pressure = -1;
+        m->heartbeat.freq_ratio = -1;
+    }
 }
 
 /* Frees what one test owns and zeroes it; NULL is a no-op. */
@@ -736,24 +740,25 @@ static int dec_hello(const json_t *o, drv_msg_hello *h, drv_error *err)
 
 static int dec_welcome(const json_t *o, drv_msg_welcome *w, drv_error *err)
 {
-    static const char *const known[] = {"type",        "v", "worker_id", "heartbeat_interval_s",
-                                        "server_time", NULL};
+    static const char *const known[] = {"type",        "v",     "worker_id", "heartbeat_interval_s",
+                                        "server_time", "epoch", NULL};
     if (drv_json_check_keys(o, "welcome", known, err) < 0 ||
         drv_json_uint(o, "welcome", "worker_id", DRV_JSON_REQUIRED, 0, ID_MAX, &w->worker_id, err) <
             0 ||
         drv_json_number(o, "welcome", "heartbeat_interval_s", DRV_JSON_REQUIRED, 0.001, 3600,
                         &w->heartbeat_interval_s, err) < 0 ||
         drv_json_number(o, "welcome", "server_time", DRV_JSON_REQUIRED, 0, 1e11, &w->server_time,
-                        err) < 0)
+                        err) < 0 ||
+        drv_json_uint(o, "welcome", "epoch", 0, 0, ID_MAX, &w->epoch, err) < 0)
         return -1;
     return 0;
 }
 
 static int dec_heartbeat(const json_t *o, drv_msg_heartbeat *hb, drv_error *err)
 {
-    static const char *const known[] = {"type",          "v",          "load",
-                                        "temperature_c", "throttled",  "overloaded",
-                                        "running",       "free_slots", NULL};
+    static const char *const known[] = {
+        "type",    "v",          "load",         "temperature_c",   "throttled",  "overloaded",
+        "running", "free_slots", "cpu_pressure", "memory_pressure", "freq_ratio", NULL};
     uint64_t u = 0;
     if (drv_json_check_keys(o, "heartbeat", known, err) < 0 ||
         drv_json_number(o, "heartbeat", "load", DRV_JSON_REQUIRED, 0, 1e6, &hb->load, err) < 0 ||
@@ -761,6 +766,10 @@ static int dec_heartbeat(const json_t *o, drv_msg_heartbeat *hb, drv_error *err)
                         err) < 0 ||
         drv_json_bool(o, "heartbeat", "throttled", 0, &hb->throttled, err) < 0 ||
         drv_json_bool(o, "heartbeat", "overloaded", 0, &hb->overloaded, err) < 0 ||
+        drv_json_number(o, "heartbeat", "cpu_pressure", 0, 0, 1, &hb->cpu_pressure, err) < 0 ||
+        drv_json_number(o, "heartbeat", "memory_pressure", 0, 0, 1, &hb->memory_pressure, err) <
+            0 ||
+        drv_json_number(o, "heartbeat", "freq_ratio", 0, 0, 1, &hb->freq_ratio, err) < 0 ||
         drv_json_uint(o, "heartbeat", "free_slots", DRV_JSON_REQUIRED, 0, 1u << 16, &u, err) < 0)
         return -1;
     hb->free_slots = (uint32_t)u;
@@ -856,8 +865,11 @@ static int dec_test(const json_t *o, const char *path, drv_msg_test *t, drv_erro
 
 static int dec_assign(const json_t *o, drv_msg_assign *a, drv_error *err)
 {
-    static const char *const known[] = {"type", "v", "tests", NULL};
-    if (drv_json_check_keys(o, "assign", known, err) < 0)
+    static const char *const known[] = {"type", "v", "tests", "epoch", "sent_at", "lease_s", NULL};
+    if (drv_json_check_keys(o, "assign", known, err) < 0 ||
+        drv_json_uint(o, "assign", "epoch", 0, 0, ID_MAX, &a->epoch, err) < 0 ||
+        drv_json_number(o, "assign", "sent_at", 0, 0, 1e11, &a->sent_at, err) < 0 ||
+        drv_json_number(o, "assign", "lease_s", 0, 0, 1e6, &a->lease_s, err) < 0)
         return -1;
     const json_t *tests = json_object_get(o, "tests");
     if (!tests || json_is_null(tests))
@@ -1226,6 +1238,35 @@ static bool fast_test(drv_flat_cursor *c, drv_msg_test *t)
     return true;
 }
 
+/* Reads the fencing members that may follow an assign's tests, in the order the encoder
+ * writes them (,"epoch":N,"sent_at":T,"lease_s":L), into a. False for anything else. */
+static bool fast_fence(drv_flat_cursor *c, drv_msg_assign *a)
+{
+    static const char *const keys[] = {"epoch", "sent_at", "lease_s"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *key;
+        size_t kn;
+        drv_flat_member m = {0};
+        if (!drv_flat_take(c, ','))
+            return i == 0;
+        if (!drv_flat_string(c, &key, &kn) || kn != strlen(keys[i]) ||
+            memcmp(key, keys[i], kn) != 0 || !drv_flat_take(c, ':') || !drv_flat_scalar(c, &m))
+            return false;
+        if (i == 0 && (m.kind != DRV_FLAT_INT || m.i < 0))
+            return false;
+        if (i > 0 && ((m.kind != DRV_FLAT_INT && m.kind != DRV_FLAT_REAL) || !(m.d >= 0) ||
+                      m.d > (i == 1 ? 1e11 : 1e6)))
+            return false;
+        if (i == 0)
+            a->epoch = (uint64_t)m.i;
+        else if (i == 1)
+            a->sent_at = m.d;
+        else
+            a->lease_s = m.d;
+    }
+    return true;
+}
+
 /* Decodes an assign frame of the common shape ({"type":"assign","v":1,"tests":[...]}
  * in that order, plain strings) exactly as dec_assign would. Returns 1 with *out
  * filled (owned by the caller), or 0 for anything else: the caller then decodes the
@@ -1252,7 +1293,8 @@ static int dec_assign_fast(const char *buf, size_t len, drv_msg *out)
         if (!fast_test(&c, &a.tests[a.count - 1]))
             break;
         if (!drv_flat_take(&c, ',')) {
-            ok = drv_flat_take(&c, ']') && drv_flat_take(&c, '}') && drv_flat_at_end(&c);
+            ok = drv_flat_take(&c, ']') && fast_fence(&c, &a) && drv_flat_take(&c, '}') &&
+                 drv_flat_at_end(&c);
             break;
         }
     } while (true);
@@ -1737,7 +1779,15 @@ static char *encode_fast(const drv_msg *m, size_t *len)
                 return NULL;
             }
         }
-        JB_LIT(&b, "]}");
+        JB_LIT(&b, "]");
+        if (m->assign.epoch || m->assign.sent_at > 0 || m->assign.lease_s > 0) {
+            char fence[128];
+            int n =
+                snprintf(fence, sizeof fence, ",\"epoch\":%llu,\"sent_at\":%.6f,\"lease_s\":%.3f",
+                         (unsigned long long)m->assign.epoch, m->assign.sent_at, m->assign.lease_s);
+            jb_raw(&b, fence, (size_t)n);
+        }
+        JB_LIT(&b, "}");
     } else if (m->type == DRV_MSG_FINISHED) {
         const drv_msg_finished *f = &m->finished;
         JB_LIT(&b, "{\"type\":\"finished\",\"v\":1,\"task_id\":");
@@ -1798,6 +1848,8 @@ char *drv_msg_encode(const drv_msg *m, size_t *len, drv_error *err)
         set(o, "worker_id", json_integer((json_int_t)m->welcome.worker_id));
         set(o, "heartbeat_interval_s", jreal(m->welcome.heartbeat_interval_s));
         set(o, "server_time", jreal(m->welcome.server_time));
+        if (m->welcome.epoch)
+            set(o, "epoch", json_integer((json_int_t)m->welcome.epoch));
         break;
     case DRV_MSG_HEARTBEAT:
         set(o, "load", jreal(m->heartbeat.load));
@@ -1805,6 +1857,13 @@ char *drv_msg_encode(const drv_msg *m, size_t *len, drv_error *err)
             m->heartbeat.temperature_c < 0 ? json_null() : jreal(m->heartbeat.temperature_c));
         set(o, "throttled", json_boolean(m->heartbeat.throttled));
         set(o, "overloaded", json_boolean(m->heartbeat.overloaded));
+        /* Measurements: sent only when known, so older coordinators see nothing new. */
+        if (m->heartbeat.cpu_pressure >= 0)
+            set(o, "cpu_pressure", jreal(m->heartbeat.cpu_pressure));
+        if (m->heartbeat.memory_pressure >= 0)
+            set(o, "memory_pressure", jreal(m->heartbeat.memory_pressure));
+        if (m->heartbeat.freq_ratio >= 0)
+            set(o, "freq_ratio", jreal(m->heartbeat.freq_ratio));
         set(o, "running", enc_refs(m->heartbeat.running, m->heartbeat.running_count));
         set(o, "free_slots", json_integer(m->heartbeat.free_slots));
         break;
@@ -1813,6 +1872,11 @@ char *drv_msg_encode(const drv_msg *m, size_t *len, drv_error *err)
         for (size_t i = 0; i < m->assign.count; i++)
             enc_test(a, &m->assign.tests[i]);
         set(o, "tests", a);
+        if (m->assign.epoch || m->assign.sent_at > 0 || m->assign.lease_s > 0) {
+            set(o, "epoch", json_integer((json_int_t)m->assign.epoch));
+            set(o, "sent_at", jreal(m->assign.sent_at));
+            set(o, "lease_s", jreal(m->assign.lease_s));
+        }
         break;
     }
     case DRV_MSG_STARTED:

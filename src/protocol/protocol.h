@@ -47,6 +47,8 @@
 #define DRV_OUTPUT_TAIL_MAX  (64u * 1024)       /* bytes of finished.output_tail */
 #define DRV_STRING_MAX       4096               /* names, tokens, paths, messages */
 #define DRV_LABELS_MAX       64                 /* labels of one test */
+#define DRV_AFTER_MAX        4096               /* tests one test runs after */
+#define DRV_LOCKS_MAX        64                 /* locks one test holds */
 #define DRV_SUBMIT_MAX_TESTS 1000000            /* tests in one submission */
 #define DRV_SHELL_PATH       "/bin/sh"          /* the one shell a test may ask for */
 
@@ -111,11 +113,17 @@ typedef struct drv_msg_welcome {
     uint64_t worker_id;
     double heartbeat_interval_s; /* > 0 */
     double server_time;          /* seconds since the Unix epoch */
+    uint64_t epoch;              /* the coordinator's start number; 0: not sent */
 } drv_msg_welcome;
 
 typedef struct drv_msg_heartbeat {
-    double load;          /* >= 0; 1 = fully busy */
+    double load;          /* running / slots: >= 0; 1 = every slot busy (not overload) */
     double temperature_c; /* < 0 when unknown (null on the wire) */
+    /* What the worker measured (worker/probe.h, drv_pressure_read); each < 0 when
+     * unknown (null or absent on the wire: older workers send none). */
+    double cpu_pressure;    /* 0..1 */
+    double memory_pressure; /* 0..1 */
+    double freq_ratio;      /* CPU clock / maximum, 0..1 */
     bool throttled;
     bool overloaded;
     drv_attempt_ref *running;
@@ -140,6 +148,12 @@ typedef struct drv_msg_test {
 typedef struct drv_msg_assign {
     drv_msg_test *tests; /* 1..DRV_ASSIGN_MAX_TESTS */
     size_t count;
+    /* Fencing (docs/protocol.md): the coordinator's epoch, when it sent the assign (its
+     * clock, seconds since the Unix epoch) and for how long after that a worker may still
+     * take it. 0: not sent (no fencing). */
+    uint64_t epoch;
+    double sent_at;
+    double lease_s;
 } drv_msg_assign;
 
 typedef struct drv_msg_started {
@@ -291,6 +305,21 @@ int drv_tasks_parse(const char *buf, size_t len, drv_tag_table *tags, drv_task *
                     drv_error *err);
 /* Clears and frees n tasks from drv_tasks_parse(); NULL is a no-op. */
 void drv_tasks_free(drv_task *tasks, size_t n);
+
+/* How the tests of one submission run after each other: order lists every index so that
+ * each test comes after those it runs after; after_of[after_start[i] .. after_start[i+1])
+ * are the indexes test i runs after. All NULL when no test uses after. */
+typedef struct drv_tasks_plan {
+    size_t *order;
+    uint32_t *after_start; /* n + 1 entries */
+    uint32_t *after_of;
+} drv_tasks_plan;
+
+/* Checks a submission as a whole: every name once (else "tests: duplicate names: ..."
+ * with the names), every after naming another test of it, and no cycle (named). Fills
+ * *plan when not NULL (free it with drv_tasks_plan_free). Returns 0, or -1 with err. */
+int drv_tasks_check(const drv_task *tasks, size_t n, drv_tasks_plan *plan, drv_error *err);
+void drv_tasks_plan_free(drv_tasks_plan *plan);
 
 /* ---- JSON field readers (shared by the protocol and the REST API) ---------------- */
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/analyzer.h"
+#include "core/predictor.h"
 #include "protocol/flat_json.h"
 
 /* ---- staged tags ----------------------------------------------------------------- */
@@ -319,22 +320,76 @@ static int read_family(const json_t *o, const char *where, int *family, drv_erro
     return 1;
 }
 
+/* An after or locks entry must name something: "" is refused. */
+static int check_names(const json_t *o, const char *where, const char *key, char *const *v,
+                       drv_error *err)
+{
+    (void)o;
+    for (size_t i = 0; v && v[i]; i++)
+        if (!v[i][0]) {
+            char sub[DRV_JSON_PATH_MAX];
+            drv_json_path_key(sub, where, key);
+            return drv_error_set(err, "%s[%zu]: must not be empty", sub, i);
+        }
+    return 0;
+}
+
 /* Parses one test object into t (initialised here). On -1, t may hold part of the test:
  * the caller clears it. */
 static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *where, bool record,
                       drv_error *err)
 {
-    static const char *const known[] = {"name",      "argv",        "command",          "shell",
-                                        "env",       "cwd",         "requirements",     "priority",
-                                        "timeout_s", "max_retries", "retry_on_failure", "model_id",
-                                        "family",    "test_type",   "batch_size",       "labels",
+    static const char *const known[] = {"name",
+                                        "argv",
+                                        "command",
+                                        "shell",
+                                        "env",
+                                        "cwd",
+                                        "requirements",
+                                        "priority",
+                                        "timeout_s",
+                                        "max_retries",
+                                        "retry_on_failure",
+                                        "model_id",
+                                        "family",
+                                        "test_type",
+                                        "batch_size",
+                                        "labels",
+                                        "after",
+                                        "run_anyway",
+                                        "locks",
+                                        "exclusive",
+                                        "skip_exit_code",
+                                        "disabled",
+                                        "reruns",
                                         NULL};
-    static const char *const known_record[] = {
-        "name",      "argv",        "command",          "shell",
-        "env",       "cwd",         "requirements",     "priority",
-        "timeout_s", "max_retries", "retry_on_failure", "model_id",
-        "family",    "test_type",   "batch_size",       "labels",
-        "id",        "state",       "attempts",         NULL};
+    static const char *const known_record[] = {"name",
+                                               "argv",
+                                               "command",
+                                               "shell",
+                                               "env",
+                                               "cwd",
+                                               "requirements",
+                                               "priority",
+                                               "timeout_s",
+                                               "max_retries",
+                                               "retry_on_failure",
+                                               "model_id",
+                                               "family",
+                                               "test_type",
+                                               "batch_size",
+                                               "labels",
+                                               "reruns",
+                                               "after",
+                                               "run_anyway",
+                                               "locks",
+                                               "exclusive",
+                                               "skip_exit_code",
+                                               "disabled",
+                                               "id",
+                                               "state",
+                                               "attempts",
+                                               NULL};
     drv_task_init(t);
     if (!where)
         where = "";
@@ -345,7 +400,7 @@ static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *w
                              *where ? where : "test", got);
     }
     int64_t prio = DRV_PRIORITY_DEFAULT;
-    uint64_t u = 0;
+    uint64_t u = DRV_MAX_RETRIES_DEFAULT, reruns = 0;
     const char *name = NULL;
     if (drv_json_check_keys(o, where, record ? known_record : known, err) < 0 ||
         drv_json_string(o, where, "name", DRV_JSON_REQUIRED | DRV_JSON_NONEMPTY, DRV_STRING_MAX,
@@ -358,18 +413,32 @@ static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *w
         drv_json_int(o, where, "priority", 0, DRV_PRIORITY_MIN, DRV_PRIORITY_MAX, &prio, err) < 0 ||
         drv_json_number(o, where, "timeout_s", 0, 0, 1e9, &t->timeout_s, err) < 0 ||
         drv_json_uint(o, where, "max_retries", 0, 0, 100, &u, err) < 0 ||
+        drv_json_uint(o, where, "reruns", 0, 0, 100, &reruns, err) < 0 ||
         drv_json_bool(o, where, "retry_on_failure", 0, &t->retry_on_failure, err) < 0 ||
         dup_field(o, where, "model_id", 256, &t->model_id, err) < 0 ||
         read_family(o, where, &t->family, err) < 0 ||
         dup_field(o, where, "test_type", 64, &t->test_type, err) < 0 ||
-        drv_json_strv(o, where, "labels", 0, DRV_LABELS_MAX, 256, &t->labels, err) < 0)
+        drv_json_strv(o, where, "labels", 0, DRV_LABELS_MAX, 256, &t->labels, err) < 0 ||
+        drv_json_strv(o, where, "after", 0, DRV_AFTER_MAX, DRV_STRING_MAX, &t->after, err) < 0 ||
+        drv_json_bool(o, where, "run_anyway", 0, &t->run_anyway, err) < 0 ||
+        drv_json_strv(o, where, "locks", 0, DRV_LOCKS_MAX, 256, &t->locks, err) < 0 ||
+        drv_json_bool(o, where, "exclusive", 0, &t->exclusive, err) < 0 ||
+        drv_json_bool(o, where, "disabled", 0, &t->disabled, err) < 0 ||
+        check_names(o, where, "after", t->after, err) < 0 ||
+        check_names(o, where, "locks", t->locks, err) < 0)
         return -1;
     t->priority = (int32_t)prio;
     t->max_retries = (uint32_t)u;
+    t->reruns = (uint32_t)reruns;
+    drv_task_apply_retry_alias(t);
     u = 0;
     if (drv_json_uint(o, where, "batch_size", 0, 0, 1000000, &u, err) < 0)
         return -1;
     t->batch_size = (uint32_t)u;
+    u = 0;
+    if (drv_json_uint(o, where, "skip_exit_code", 0, 1, 255, &u, err) < 0)
+        return -1;
+    t->skip_exit_code = (uint8_t)u;
     if (t->family == DRV_FAMILY_UNKNOWN)
         t->family = drv_analyzer_family(t->model_id);
     if (record) {
@@ -520,10 +589,9 @@ static json_t *task_json(const drv_task *t, const drv_tag_table *tags, bool reco
     set(o, "priority", json_integer(t->priority));
     if (t->timeout_s > 0 && isfinite(t->timeout_s))
         set(o, "timeout_s", json_real(t->timeout_s));
-    if (t->max_retries)
-        set(o, "max_retries", json_integer(t->max_retries));
-    if (t->retry_on_failure)
-        set(o, "retry_on_failure", json_true());
+    set(o, "max_retries", json_integer(t->max_retries)); /* 0 is not the default */
+    if (t->reruns)
+        set(o, "reruns", json_integer(t->reruns));
     if (t->model_id)
         set(o, "model_id", text(t->model_id));
     if (t->family != DRV_FAMILY_UNKNOWN)
@@ -534,6 +602,18 @@ static json_t *task_json(const drv_task *t, const drv_tag_table *tags, bool reco
         set(o, "batch_size", json_integer(t->batch_size));
     if (t->labels)
         set(o, "labels", strv_json(t->labels));
+    if (t->after)
+        set(o, "after", strv_json(t->after));
+    if (t->run_anyway)
+        set(o, "run_anyway", json_true());
+    if (t->locks)
+        set(o, "locks", strv_json(t->locks));
+    if (t->exclusive)
+        set(o, "exclusive", json_true());
+    if (t->skip_exit_code)
+        set(o, "skip_exit_code", json_integer(t->skip_exit_code));
+    if (t->disabled)
+        set(o, "disabled", json_true());
     if (record) {
         set(o, "id", json_integer((json_int_t)t->id));
         set(o, "state", json_string(drv_task_state_name(t->state)));
@@ -629,7 +709,8 @@ static bool parse_task_fast(const char *buf, size_t len, drv_task *t)
         K_ROF = 64,
         K_MODEL = 128,
         K_TYPE = 256,
-        K_BATCH = 512
+        K_BATCH = 512,
+        K_RERUNS = 1024
     };
     static const struct {
         const char *key;
@@ -643,8 +724,10 @@ static bool parse_task_fast(const char *buf, size_t len, drv_task *t)
                 {"retry_on_failure", K_ROF},
                 {"model_id", K_MODEL},
                 {"test_type", K_TYPE},
-                {"batch_size", K_BATCH}};
+                {"batch_size", K_BATCH},
+                {"reruns", K_RERUNS}};
     drv_task_init(t);
+    t->max_retries = DRV_MAX_RETRIES_DEFAULT;
     drv_flat_cursor c = {buf, buf + len};
     unsigned seen = 0;
     if (!drv_flat_take(&c, '{'))
@@ -709,6 +792,11 @@ static bool parse_task_fast(const char *buf, size_t len, drv_task *t)
                 goto fail;
             t->max_retries = (uint32_t)m.i;
             continue;
+        case K_RERUNS:
+            if (m.kind != DRV_FLAT_INT || m.i < 0 || m.i > 100)
+                goto fail;
+            t->reruns = (uint32_t)m.i;
+            continue;
         case K_ROF:
             if (m.kind != DRV_FLAT_TRUE && m.kind != DRV_FLAT_FALSE)
                 goto fail;
@@ -731,6 +819,7 @@ static bool parse_task_fast(const char *buf, size_t len, drv_task *t)
     if (!drv_flat_take(&c, '}') || !drv_flat_at_end(&c) || !t->name || !(seen & K_ARGV))
         goto fail;
     t->family = drv_analyzer_family(t->model_id);
+    drv_task_apply_retry_alias(t);
     return true;
 fail:
     drv_task_clear(t);
@@ -804,6 +893,8 @@ int drv_tasks_parse(const char *buf, size_t len, drv_tag_table *tags, drv_task *
         }
     }
     if (rc == 0)
+        rc = drv_tasks_check(l.v, l.n, NULL, err);
+    if (rc == 0)
         rc = stage_commit(&st, err);
     stage_free(&st);
     if (rc < 0) {
@@ -813,4 +904,205 @@ int drv_tasks_parse(const char *buf, size_t len, drv_tag_table *tags, drv_task *
     *out = l.v; /* the caller owns the array and every task (drv_tasks_free) */
     *count = l.n;
     return 0;
+}
+
+/* ---- a submission as a whole: names and after --------------------------------------- */
+
+/* An index of the tests' names: open addressing, index + 1 per slot. */
+typedef struct name_index {
+    uint32_t *slot;
+    size_t cap;
+} name_index;
+
+/* Index i of tasks by name, or the index of the test that has its name already. */
+static size_t name_put(name_index *x, const drv_task *tasks, size_t i)
+{
+    size_t h = (size_t)drv_test_key(tasks[i].name) & (x->cap - 1);
+    while (x->slot[h]) {
+        size_t j = x->slot[h] - 1;
+        if (strcmp(tasks[j].name, tasks[i].name) == 0)
+            return j;
+        h = (h + 1) & (x->cap - 1);
+    }
+    x->slot[h] = (uint32_t)i + 1;
+    return i;
+}
+
+static bool name_find(const name_index *x, const drv_task *tasks, const char *name, size_t *at)
+{
+    size_t h = (size_t)drv_test_key(name) & (x->cap - 1);
+    while (x->slot[h]) {
+        size_t j = x->slot[h] - 1;
+        if (strcmp(tasks[j].name, name) == 0) {
+            *at = j;
+            return true;
+        }
+        h = (h + 1) & (x->cap - 1);
+    }
+    return false;
+}
+
+/* Appends to buf at *off without overflowing; "..." once it is full. */
+static void list_add(char *buf, size_t len, size_t *off, const char *what)
+{
+    if (*off + 1 >= len)
+        return;
+    int k = snprintf(buf + *off, len - *off, "%s%s", *off ? ", " : "", what);
+    if (k < 0 || (size_t)k >= len - *off) {
+        if (len > 4)
+            memcpy(buf + len - 4, "...", 4);
+        *off = len;
+        return;
+    }
+    *off += (size_t)k;
+}
+
+void drv_tasks_plan_free(drv_tasks_plan *plan)
+{
+    if (!plan)
+        return;
+    free(plan->order);
+    free(plan->after_start);
+    free(plan->after_of);
+    memset(plan, 0, sizeof *plan);
+}
+
+/* Names a cycle among the tests left with unmet after (indeg > 0) into msg. */
+static void name_cycle(const drv_task *tasks, size_t n, const uint32_t *start, const uint32_t *of,
+                       const uint32_t *indeg, char *msg, size_t len)
+{
+    /* Walk back along after edges from a test left over; a walk of n steps repeats. */
+    size_t at = 0;
+    while (at < n && indeg[at] == 0)
+        at++;
+    for (size_t k = 0; k < n; k++) {
+        size_t next = at;
+        for (uint32_t e = start[at]; e < start[at + 1]; e++)
+            if (indeg[of[e]] > 0) {
+                next = of[e];
+                break;
+            }
+        at = next;
+    }
+    size_t off = 0, first = at;
+    msg[0] = '\0';
+    for (size_t k = 0; k <= n; k++) {
+        char item[300];
+        snprintf(item, sizeof item, "\"%.250s\"", tasks[at].name);
+        list_add(msg, len, &off, item);
+        if (k > 0 && at == first)
+            break;
+        for (uint32_t e = start[at]; e < start[at + 1]; e++)
+            if (indeg[of[e]] > 0) {
+                at = of[e];
+                break;
+            }
+    }
+}
+
+int drv_tasks_check(const drv_task *tasks, size_t n, drv_tasks_plan *plan, drv_error *err)
+{
+    if (plan)
+        memset(plan, 0, sizeof *plan);
+    name_index x = {NULL, 16};
+    while (x.cap < 2 * n)
+        x.cap *= 2;
+    x.slot = drv_xcalloc(x.cap, sizeof *x.slot);
+    char dups[480];
+    size_t off = 0, n_dups = 0, n_after = 0;
+    dups[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t j = name_put(&x, tasks, i);
+        if (j != i) {
+            char item[320];
+            snprintf(item, sizeof item, "\"%.200s\" (tests[%zu] and tests[%zu])", tasks[i].name, j,
+                     i);
+            list_add(dups, sizeof dups, &off, item);
+            n_dups++;
+        }
+        n_after += drv_strv_len(tasks[i].after);
+    }
+    if (n_dups) {
+        free(x.slot);
+        return drv_error_set(err,
+                             "tests: names must be unique in a submission; %zu duplicate%s: %s",
+                             n_dups, n_dups == 1 ? "" : "s", dups);
+    }
+    if (n_after == 0) {
+        free(x.slot);
+        return 0;
+    }
+    uint32_t *start = drv_xmalloc((n + 1) * sizeof *start);
+    uint32_t *of = drv_xmalloc(n_after * sizeof *of);
+    uint32_t *indeg = drv_xcalloc(n ? n : 1, sizeof *indeg);
+    size_t e = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        start[i] = (uint32_t)e;
+        for (size_t k = 0; tasks[i].after && tasks[i].after[k]; k++) {
+            size_t j;
+            if (!name_find(&x, tasks, tasks[i].after[k], &j)) {
+                rc = drv_error_set(err,
+                                   "tests[%zu].after[%zu]: \"%.200s\" is not a test of this "
+                                   "submission (after names tests submitted with it)",
+                                   i, k, tasks[i].after[k]);
+                break;
+            }
+            if (j == i) {
+                rc = drv_error_set(err, "tests[%zu].after[%zu]: a test cannot run after itself", i,
+                                   k);
+                break;
+            }
+            of[e++] = (uint32_t)j;
+            indeg[i]++;
+        }
+    }
+    start[n] = (uint32_t)e;
+    free(x.slot);
+    size_t *order = NULL;
+    if (rc == 0) {
+        /* Kahn: tests with nothing left to wait for, in submission order where possible. */
+        uint32_t *rstart = drv_xcalloc(n + 1, sizeof *rstart);
+        uint32_t *rof = drv_xmalloc((e ? e : 1) * sizeof *rof);
+        for (size_t k = 0; k < e; k++)
+            rstart[of[k] + 1]++;
+        for (size_t i = 0; i < n; i++)
+            rstart[i + 1] += rstart[i];
+        uint32_t *fill = drv_xmalloc((n + 1) * sizeof *fill);
+        memcpy(fill, rstart, (n + 1) * sizeof *fill);
+        for (size_t i = 0; i < n; i++)
+            for (uint32_t k = start[i]; k < start[i + 1]; k++)
+                rof[fill[of[k]]++] = (uint32_t)i;
+        free(fill);
+        order = drv_xmalloc(n * sizeof *order);
+        size_t head = 0, tail = 0;
+        for (size_t i = 0; i < n; i++)
+            if (indeg[i] == 0)
+                order[tail++] = i;
+        while (head < tail) {
+            size_t i = order[head++];
+            for (uint32_t k = rstart[i]; k < rstart[i + 1]; k++)
+                if (--indeg[rof[k]] == 0)
+                    order[tail++] = rof[k];
+        }
+        free(rstart);
+        free(rof);
+        if (tail < n) {
+            char cyc[480];
+            name_cycle(tasks, n, start, of, indeg, cyc, sizeof cyc);
+            rc = drv_error_set(err, "tests: after forms a cycle (%zu tests can never start): %s",
+                               n - tail, cyc);
+        }
+    }
+    free(indeg);
+    if (rc == 0 && plan) {
+        plan->order = order;
+        plan->after_start = start;
+        plan->after_of = of;
+        return 0;
+    }
+    free(order);
+    free(start);
+    free(of);
+    return rc;
 }

@@ -37,7 +37,6 @@
 
 #define DECISIONS_MAX   4096
 #define STUCK_AFTER_S   3600.0 /* nothing running, nothing to come: give up after this long */
-#define LOAD_HEARTBEAT  0.9    /* reported load of a full worker: below the overload mark */
 #define PREDICTOR_ALPHA 0.3
 #define MIN_RUN_FACTOR  0.05 /* a run-to-run factor never goes below this */
 
@@ -323,6 +322,12 @@ static void place_all(sim *s)
             apply(s, &s->dec[k]);
         }
     } while (n == DECISIONS_MAX);
+    /* As the coordinator does after placing: idle workers take what others hold. */
+    do {
+        n = drv_balancer_steal_idle(s->b, s->now, s->dec, DECISIONS_MAX);
+        for (size_t k = 0; k < n; k++)
+            apply(s, &s->dec[k]);
+    } while (n == DECISIONS_MAX);
 }
 
 static void start_test(sim *s, uint32_t i, uint32_t j)
@@ -451,8 +456,10 @@ static void add_worker(sim *s, uint32_t j)
 {
     const drv_sim_worker *src = &s->w->workers[j];
     sim_worker *sw = &s->ws[j];
-    drv_worker_spec spec = {
-        .name = src->name, .caps = src->caps, .slots = src->slots, .speed = src->speed};
+    drv_worker_spec spec = {.name = src->name,
+                            .caps = src->caps,
+                            .slots = src->slots,
+                            .speed = src->announced_speed > 0 ? src->announced_speed : src->speed};
     int64_t ref = drv_balancer_worker_add(s->b, &spec, s->now, s->err);
     if (ref < 0) {
         s->failed = drv_error_prefix(s->err, "adding worker %s", src->name);
@@ -538,10 +545,17 @@ static void on_tick(sim *s)
 {
     for (size_t j = 0; j < s->w->n_workers; j++) {
         sim_worker *sw = &s->ws[j];
-        if (sw->status == W_PRESENT)
-            drv_balancer_worker_heartbeat(
-                s->b, sw->ref, s->now, LOAD_HEARTBEAT * sw->running / (sw->slots ? sw->slots : 1),
-                -1, false, false);
+        if (sw->status == W_PRESENT) {
+            /* What `drover worker` sends: occupancy (1 when full, never overload by
+             * itself) and its measurements: a simulated machine has no pressure from
+             * outside and runs at full clock; its temperature is unknown. */
+            drv_thermal_signal sig = {.load = (double)sw->running / (sw->slots ? sw->slots : 1),
+                                      .cpu_pressure = 0,
+                                      .memory_pressure = 0,
+                                      .freq_ratio = 1,
+                                      .temperature_c = -1};
+            drv_balancer_worker_signal(s->b, sw->ref, s->now, &sig, false);
+        }
     }
     sample_memory(s);
     heap_push(&s->heap, s->now + s->opt->heartbeat_s, EV_TICK, 0, 0);

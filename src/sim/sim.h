@@ -339,10 +339,21 @@ extern const size_t drv_sim_uplot_css_len;
  * (with machines optional), durations, gpu_nodes (with gpu_pods). */
 typedef struct drv_sim_trace_spec {
     const char *swf, *machines, *durations, *gpu_nodes, *gpu_pods;
-    size_t workers; /* identical workers for a trace without a fleet (0: 8 for durations,
-                     * 1 node for a log) */
-    uint32_t slots; /* slots of each of those for durations (0: 1) */
+    size_t workers;    /* identical workers for a trace without a fleet (0: 8 for durations,
+                        * 1 node for a log) */
+    uint32_t slots;    /* slots of each of those for durations (0: 1) */
+    const char *fleet; /* durations: the fleet as groups instead (drv_sim_fleet_parse); NULL */
 } drv_sim_trace_spec;
+
+/* Appends the fleet described by spec to w (bal; what bench/live.sh runs live):
+ * comma-separated groups COUNTxSLOTS@SPEED[+JOIN], e.g. "2x2@1,2x2@0.333,1x2@1+3": COUNT
+ * workers of SLOTS slots, true speed SPEED (a test of reference duration d takes
+ * d / SPEED), joining JOIN seconds after the start (0). Each group is its own class, as
+ * live workers started with their own --label are: its workers carry the tag "group-K"
+ * (K from 1) and are named "gK-I". They announce speed 1, as `drover worker` does: the
+ * balancer learns how fast each group is. Returns 0, or -1 with err naming the group
+ * that is wrong, w unchanged. */
+int drv_sim_fleet_parse(const char *spec, drv_workload *w, drv_error *err);
 
 /* Reads the trace into w and gives it a fleet when the trace has none (see trace_load.c).
  * Returns 0, or -1 with err naming the file and line. */

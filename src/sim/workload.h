@@ -27,6 +27,8 @@ typedef struct drv_sim_worker {
     float family_speed[DRV_FAMILY_MAX]; /* multiplies speed per model family (1 = same) */
     double join_at;                     /* seconds; 0 = from the start */
     double leave_at;                    /* seconds; < 0 = never */
+    float announced_speed; /* the speed the balancer is told; 0 = the true speed (a live
+                            * `drover worker` announces 1: the balancer learns the rest) */
 } drv_sim_worker;
 
 typedef struct drv_sim_test {

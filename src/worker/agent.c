@@ -27,7 +27,9 @@
 #include <unistd.h>
 
 #include "core/worker.h"
+#include "worker/guardian.h"
 #include "worker/agent.h"
+#include "worker/probe.h"
 #include "worker/runner.h"
 
 /* The WebSocket subprotocols offered, best first: a coordinator that knows the lines
@@ -182,8 +184,13 @@ struct drv_agent_hub {
 struct drv_agent {
     drv_agent_hub *hub;
     drv_agent_config cfg; /* strings point to the owned copies below; caps to `caps` */
-    char *url_text, *token, *name;
+    char *url_text, *token, *name, *pressure_root;
     drv_msg_caps caps;
+    uint64_t throttles;     /* CPU throttle events at the last heartbeat */
+    bool has_throttles;     /* throttles was read */
+    double gpu_checked;     /* monotonic time of the last nvidia-smi query; 0 = never */
+    double gpu_temperature; /* its answer, kept between queries (< 0 unknown) */
+    bool gpu_throttled;
     char *tags_text; /* "cpu, cuda" */
     drv_agent_url url;
     char host_header[300];
@@ -211,6 +218,15 @@ struct drv_agent {
     uv_timer_t retry_timer, hb_timer, flush_timer, deadline_timer;
 
     test_list queue, running;
+    /* Fencing (docs/protocol.md): the coordinator's epoch and clock (server_time minus
+     * ours, at the welcome), the lease of its assigns, and when the heartbeat timer last
+     * ran: a loop that did not run for a lease (the worker was frozen) takes nothing it
+     * was sent before. */
+    uint64_t epoch;
+    double clock_offset;
+    double lease_s;
+    double last_tick;
+    bool fencing; /* fenced: this connection is being dropped, it takes nothing more */
     frame_queue outq, sent;
     unsigned char *rx;
     size_t rx_len, rx_cap;
@@ -621,6 +637,7 @@ static void on_run_exit(drv_run *run, const drv_run_result *res, void *data)
              a->mode == MODE_WORKER_DRAIN ? "was draining and its drain timeout passed"
                                           : "was stopping");
     send_finished(a, &t->t, res, t->stopped ? why : NULL);
+    drv_guardian_forget(a->cfg.guardian, drv_run_pid(run));
     list_remove(&a->running, t);
     drv_run_free(run);
     test_free(t);
@@ -764,6 +781,7 @@ static void start_test(drv_agent *a, agent_test *t)
     list_append(&a->running, t);
     int pid = drv_run_pid(t->run);
     if (pid > 0) {
+        drv_guardian_watch(a->cfg.guardian, pid); /* the group dies with this worker */
         a->st.started++;
         drv_msg m;
         drv_msg_init(&m, DRV_MSG_STARTED);
@@ -775,11 +793,56 @@ static void start_test(drv_agent *a, agent_test *t)
     }
 }
 
+/* Drops every queued test (not started; the coordinator sends again those that are still
+ * this worker's after the next hello). Returns how many. */
+static uint32_t drop_queue(drv_agent *a)
+{
+    uint32_t n = 0;
+    while (a->queue.head) {
+        agent_test *t = a->queue.head;
+        list_remove(&a->queue, t);
+        test_free(t);
+        a->st.dropped++;
+        a->st.fenced++;
+        n++;
+    }
+    return n;
+}
+
+/* Whether the loop stood still for longer than a lease (the process was stopped, or
+ * blocked): the coordinator may have taken this worker for lost and placed its tests
+ * elsewhere, so nothing received before may start. */
+static bool stalled(const drv_agent *a)
+{
+    return a->lease_s > 0 && a->last_tick > 0 && mono_now() - a->last_tick > a->lease_s;
+}
+
+/* The worker was away (stalled, or an assign came after its lease): drop what it was
+ * sent and start over on a new connection, whose hello says what it still runs. */
+static void fence(drv_agent *a, const char *why)
+{
+    uint32_t n = drop_queue(a);
+    a->last_tick = mono_now(); /* once */
+    a->fencing = true;
+    char msg[512];
+    snprintf(msg, sizeof msg, "fenced: %s; dropped %u queued test%s unstarted, reconnecting", why,
+             n, n == 1 ? "" : "s");
+    emit(a, DRV_AGENT_EV_LOCAL_ERROR, msg, 0, 0);
+    drv_agent_disconnect(a);
+}
+
 /* Starts queued tests while slots are free and the mode allows it. */
 static void pump(drv_agent *a)
 {
     if (a->mode != MODE_RUN && a->mode != MODE_COORD_DRAIN)
         return;
+    if (a->queue.head && stalled(a)) {
+        char why[128];
+        snprintf(why, sizeof why, "this worker did not run for %.1f s (lease %.1f s)",
+                 mono_now() - a->last_tick, a->lease_s);
+        fence(a, why);
+        return;
+    }
     while (a->queue.head && a->running.n < a->cfg.slots) {
         agent_test *t = a->queue.head;
         list_remove(&a->queue, t);
@@ -815,10 +878,45 @@ static drv_attempt_ref *held_refs(const drv_agent *a, bool outbox, size_t *count
     return refs;
 }
 
-/* Queues a heartbeat (load, free slots, the attempts held) unless one still waits. */
+/* Fills hb's measurements (docs/protocol.md): pressures, clock, the hottest sensor, and
+ * throttled when the CPU throttle counters rose since the last heartbeat or a GPU
+ * slows down for heat or power. A simulated agent measures nothing (it has no machine
+ * of its own). */
+static void measure(drv_agent *a, drv_msg_heartbeat *hb)
+{
+    if (a->cfg.simulate)
+        return;
+    drv_pressure p;
+    drv_pressure_read(a->cfg.pressure_root, a->cfg.caps->cpu_cores, &p);
+    if (a->cfg.measure_gpus) {
+        double now = (double)uv_now(a->hub->loop) / 1000.0;
+        if (a->gpu_checked == 0 || now - a->gpu_checked >= DRV_AGENT_GPU_QUERY_S) {
+            drv_pressure gpu = {.temperature_c = -1};
+            drv_error err = {{0}};
+            bool ok = drv_pressure_read_gpus(NULL, &gpu, &err) == 0;
+            a->gpu_temperature = ok ? gpu.temperature_c : -1;
+            a->gpu_throttled = ok && gpu.gpu_throttled;
+            a->gpu_checked = now;
+        }
+        if (a->gpu_temperature > p.temperature_c)
+            p.temperature_c = a->gpu_temperature;
+    }
+    hb->cpu_pressure = p.cpu;
+    hb->memory_pressure = p.memory;
+    hb->freq_ratio = p.freq_ratio;
+    hb->temperature_c = p.temperature_c;
+    hb->throttled =
+        a->gpu_throttled || (p.has_throttles && a->has_throttles && p.throttles > a->throttles);
+    a->throttles = p.throttles;
+    a->has_throttles = p.has_throttles;
+}
+
+/* Queues a heartbeat (load, free slots, the attempts held, what it measured) unless one
+ * still waits. */
 static void on_hb_timer(uv_timer_t *timer)
 {
     drv_agent *a = timer->data;
+    a->last_tick = mono_now();
     if (!a->welcomed || a->hb_queued)
         return; /* one heartbeat waiting is enough */
     drv_msg m;
@@ -827,6 +925,7 @@ static void on_hb_timer(uv_timer_t *timer)
     m.heartbeat.load = (double)a->running.n / (double)a->cfg.slots;
     m.heartbeat.free_slots = a->mode == MODE_RUN && busy < a->cfg.slots ? a->cfg.slots - busy : 0;
     m.heartbeat.running = held_refs(a, false, &m.heartbeat.running_count);
+    measure(a, &m.heartbeat);
     enqueue(a, &m, NO_REF);
     free(m.heartbeat.running);
     a->hb_queued = true;
@@ -864,6 +963,33 @@ static void on_assign(drv_agent *a, drv_msg_assign *as)
                  list);
         a->st.refused += as->count;
         send_error(a, msg, "assign");
+        return;
+    }
+    /* Fencing: an assign of another start of the coordinator, or one that arrives after
+     * its lease (sent before this worker was frozen or cut off), is not taken. */
+    char why[192] = "";
+    double late = as->sent_at > 0 && as->lease_s > 0
+                      ? wall_now() + a->clock_offset - (as->sent_at + as->lease_s)
+                      : 0;
+    if (a->fencing)
+        snprintf(why, sizeof why, "an assign on a connection being dropped");
+    else if (as->epoch && a->epoch && as->epoch != a->epoch)
+        snprintf(why, sizeof why,
+                 "an assign of coordinator epoch %llu on a connection of epoch %llu",
+                 (unsigned long long)as->epoch, (unsigned long long)a->epoch);
+    else if (late > 0)
+        snprintf(why, sizeof why,
+                 "an assign of %zu test%s arrived %.1f s after its lease of %.1f s", as->count,
+                 as->count == 1 ? "" : "s", late, as->lease_s);
+    else if (stalled(a))
+        snprintf(why, sizeof why, "this worker did not run for %.1f s (lease %.1f s)",
+                 mono_now() - a->last_tick, a->lease_s);
+    if (as->lease_s > 0)
+        a->lease_s = as->lease_s;
+    if (why[0]) {
+        a->st.fenced += as->count;
+        if (!a->fencing)
+            fence(a, why);
         return;
     }
     a->st.assigned += as->count;
@@ -922,6 +1048,10 @@ static void on_welcome(drv_agent *a, const drv_msg_welcome *w)
     bool again = a->welcomed;
     a->welcomed = true;
     a->hb_interval_s = w->heartbeat_interval_s;
+    a->epoch = w->epoch;
+    a->fencing = false;
+    a->clock_offset = w->server_time > 0 ? w->server_time - wall_now() : 0;
+    a->last_tick = mono_now();
     uint64_t ms = (uint64_t)(w->heartbeat_interval_s * 1000.0 + 0.5);
     uv_timer_start(&a->hb_timer, on_hb_timer, ms ? ms : 1, ms ? ms : 1);
     if (again)
@@ -1075,6 +1205,9 @@ static void connection_lost(drv_agent *a, const char *why)
     uv_timer_stop(&a->hb_timer);
     if (a->mode == MODE_DONE)
         return;
+    /* Fencing: nothing received on a lost connection starts; the coordinator sends again
+     * what is still this worker's once the next hello lists what runs. */
+    drop_queue(a);
 
     /* The outbox keeps what is about attempts; finished frames written recently may
      * not have arrived and go first, unless we closed the connection ourselves after
@@ -1499,6 +1632,7 @@ static void release(drv_agent *a)
     free(a->url_text);
     free(a->token);
     free(a->name);
+    free(a->pressure_root);
     free(a->tags_text);
     drv_agent_caps_clear(&a->caps);
     free(a);
@@ -1549,6 +1683,9 @@ int drv_agent_start(drv_agent_hub *hub, const drv_agent_config *cfg, drv_agent *
     a->cfg.token = a->token;
     a->cfg.name = a->name;
     a->cfg.caps = &a->caps;
+    a->pressure_root = cfg->pressure_root ? drv_xstrdup(cfg->pressure_root) : NULL;
+    a->cfg.pressure_root = a->pressure_root;
+    a->gpu_temperature = -1;
     if (a->cfg.speed == 0)
         a->cfg.speed = 1;
     if (a->cfg.output_cap_bytes == 0)

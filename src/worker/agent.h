@@ -98,6 +98,7 @@
 #define DRV_AGENT_BACKOFF_MIN_S   0.1
 #define DRV_AGENT_BACKOFF_MAX_S   5.0
 #define DRV_AGENT_FLUSH_MS        100
+#define DRV_AGENT_GPU_QUERY_S     10 /* nvidia-smi for temperature and throttling, at most */
 #define DRV_AGENT_FLUSH_BYTES     (64u * 1024)
 #define DRV_AGENT_DRAIN_TIMEOUT_S 30.0
 #define DRV_AGENT_ABORT_GRACE_S   3.0
@@ -201,8 +202,15 @@ typedef struct drv_agent_config {
     double backoff_min_s;               /* 0 = DRV_AGENT_BACKOFF_MIN_S */
     double backoff_max_s;               /* 0 = DRV_AGENT_BACKOFF_MAX_S */
     unsigned output_flush_ms;           /* 0 = DRV_AGENT_FLUSH_MS */
-    drv_agent_event_cb on_event;        /* may be NULL */
-    void *data;                         /* passed to on_event */
+    /* Pressure measured for each heartbeat (worker/probe.h, drv_pressure_read), except
+     * in simulated mode: the root of the /proc and /sys read (NULL = "/"; tests give a
+     * fake tree), and whether to ask nvidia-smi (at most every DRV_AGENT_GPU_QUERY_S). */
+    const char *pressure_root;
+    bool measure_gpus;
+    drv_agent_event_cb on_event; /* may be NULL */
+    void *data;                  /* passed to on_event */
+    struct drv_guardian *guardian; /* told each test's process group (guardian.h); NULL:
+                                      none (a test may outlive a killed worker) */
 } drv_agent_config;
 
 /* What an agent did, for tests, `drover stress` and logs. */
@@ -213,7 +221,8 @@ typedef struct drv_agent_stats {
     uint64_t refused;        /* tests refused while draining */
     uint64_t started;        /* processes spawned */
     uint64_t finished;       /* finished messages made */
-    uint64_t dropped;        /* queued tests dropped (cancel, drain, abort) */
+    uint64_t dropped;        /* queued tests dropped (cancel, drain, abort, fencing) */
+    uint64_t fenced;         /* tests not started because of fencing (docs/protocol.md) */
     uint64_t frames_out;     /* frames written */
     uint64_t frames_in;      /* frames received */
     uint64_t bad_frames;     /* coordinator frames refused */

@@ -163,6 +163,56 @@ bool drv_probe_which(const char *search_path, const char *name, char *buf, size_
  * caller frees. Returns NULL (errno set) when it cannot be opened or read. */
 char *drv_probe_read_text(const char *path, size_t max);
 
+/* ---- pressure: what a worker measures for every heartbeat (probe_pressure.c) ----
+ *
+ * Where each figure comes from (ROOT is the root passed, "/" normally; tests point it
+ * at a fake tree):
+ *   cpu          ROOT/proc/pressure/cpu "some avg10" / 100 (the share of the last 10 s
+ *                in which some task waited for a CPU); without PSI, the 1-minute load
+ *                average of ROOT/proc/loadavg beyond the cores, (load - cores) / cores,
+ *                clamped to 0..1.
+ *   memory       ROOT/proc/pressure/memory "some avg10" / 100; unknown without PSI.
+ *   temperature  the hottest ROOT/sys/class/thermal/thermal_zone*\/temp (millidegrees;
+ *                readings <= 0 or >= 200 C are ignored as broken sensors), and the GPUs'
+ *                (drv_pressure_read_gpus).
+ *   freq_ratio   the mean over ROOT/sys/devices/system/cpu/cpuN/cpufreq of
+ *                scaling_cur_freq / cpuinfo_max_freq.
+ *   throttles    the sum of ROOT/sys/devices/system/cpu/cpuN/thermal_throttle/
+ *                {core,package}_throttle_count: the caller compares it with the last
+ *                reading (a rise is throttling).
+ * Every figure is < 0 (throttles: has_throttles false) when its source is absent. */
+typedef struct drv_pressure {
+    double cpu;             /* 0..1, < 0 unknown */
+    const char *cpu_source; /* static: "psi", "loadavg"; NULL when unknown */
+    double memory;          /* 0..1, < 0 unknown */
+    double temperature_c;   /* < 0 unknown */
+    double freq_ratio;      /* 0..1, < 0 unknown */
+    uint64_t throttles;     /* CPU thermal throttle events so far */
+    bool has_throttles;
+    bool gpu_throttled; /* a GPU slows down for heat or power (drv_pressure_read_gpus) */
+} drv_pressure;
+
+/* Measures under root (NULL or "" = "/"); cores (>= 1) is what the load average is
+ * compared with. Never fails: what cannot be read stays unknown. */
+void drv_pressure_read(const char *root, uint32_t cores, drv_pressure *out);
+
+/* The "some avg10" of a PSI file's text as a share 0..1, or -1 when text is NULL or has
+ * no valid "some avg10=" figure. */
+double drv_pressure_parse_psi(const char *text);
+
+/* Parses `nvidia-smi --query-gpu=temperature.gpu,clocks_throttle_reasons.active
+ * --format=csv,noheader,nounits` ("72, 0x0000000000000004" a line): raises
+ * p->temperature_c to the hottest GPU and sets p->gpu_throttled when a GPU's active
+ * reasons include a hardware slowdown, a thermal slowdown (software or hardware) or a
+ * power brake (0x8, 0x20, 0x40, 0x80; power capping 0x4 is normal at full load).
+ * "[N/A]" fields are skipped. Returns -1 with err naming the line when a line is not
+ * two fields. */
+int drv_pressure_parse_nvidia(const char *csv, drv_pressure *p, drv_error *err);
+
+/* Runs the query above when nvidia-smi is on search_path (NULL = $PATH) and applies it
+ * to p. Returns 0, or -1 with err when the tool is absent, fails or answers nonsense. */
+int drv_pressure_read_gpus(const char *search_path, drv_pressure *p, drv_error *err);
+
 /* Appends a warning to r (printf-style); warnings past DRV_PROBE_WARNINGS_MAX are
  * dropped. */
 void drv_probe_warn(drv_probe_result *r, const char *fmt, ...)

@@ -460,3 +460,18 @@ void drv_probe_gpus(drv_probe_result *out, const drv_probe_options *opt)
         first_nvidia = false;
     }
 }
+
+int drv_pressure_read_gpus(const char *search_path, drv_pressure *p, drv_error *err)
+{
+    char exe[DRV_PROBE_PATH_MAX];
+    if (!drv_probe_which(search_path, "nvidia-smi", exe, sizeof exe))
+        return drv_error_set(err, "nvidia-smi: not on the search path");
+    char *argv[] = {exe, "--query-gpu=temperature.gpu,clocks_throttle_reasons.active",
+                    "--format=csv,noheader,nounits", NULL};
+    char *text = run_tool(argv, err);
+    if (!text)
+        return -1;
+    int rc = drv_pressure_parse_nvidia(text, p, err);
+    free(text);
+    return rc;
+}

@@ -88,6 +88,15 @@ try {
   const names = workerList.split(",");
   for (const name of names)
     await check(`worker ${name} is not listed`, () => page.locator(`#workers tr[data-name="${name}"]`).waitFor());
+  // Each worker's thermal state comes with its reason (drv_thermal_describe).
+  for (const name of names) {
+    const row = page.locator(`#workers tr[data-name="${name}"]`);
+    if ((await row.count()) === 1) {
+      const text = await row.innerText();
+      if (!/(cold|warm|warming|cooling) for [\d.]+ s \(.+\): admits \d+ of \d+ slots/.test(text))
+        failures.push(`worker ${name} shows no thermal reason: ${text}`);
+    }
+  }
   const run = page.locator(`#runs tr[data-id="${runId}"]`);
   await check(`run ${runId} is not listed`, () => run.waitFor());
   if (!/100% done/.test(await run.innerText())) failures.push(`run ${runId} is not shown done`);
@@ -173,7 +182,8 @@ try {
   await bad.first().click();
   await check("the failed test's detail", async () => {
     await page.waitForSelector("#test:not([hidden])");
-    await page.waitForFunction(() => /attempt \d+ on dash-[a-c]: exit 1/.test(document.getElementById("test-body").textContent));
+    await page.waitForFunction(() => /attempt \d+ on dash-[a-c]: exit 1/.test(document.getElementById("test-body").textContent))
+      .catch(async (e) => { throw new Error(`${e.message}: ${(await page.locator("#test-body").textContent()).replace(/\n/g, " | ")}`); });
   });
   await page.selectOption("#detail-state", "passed");
   await check("the passed tests are not listed", () =>
@@ -181,7 +191,8 @@ try {
   await page.locator("#tests tbody tr").first().click();
   await check("a passed test's detail", () =>
     page.waitForFunction(() => /\(passed\)/.test(document.getElementById("test-title").textContent) &&
-      /attempt 1 on dash-[a-c]: exit 0/.test(document.getElementById("test-body").textContent)));
+      /attempt \d+ on dash-[a-c]: exit 0/.test(document.getElementById("test-body").textContent))
+      .catch(async (e) => { throw new Error(`${e.message}: ${await page.locator("#test-title").textContent()} / ${(await page.locator("#test-body").textContent()).replace(/\n/g, " | ")}`); }));
   await page.selectOption("#detail-state", "");
   await check("the run's tests export", async () => {
     const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#export-tests-csv")]);

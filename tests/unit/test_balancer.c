@@ -10,6 +10,8 @@
 #include <cmocka.h>
 
 #include "balancer_fixture.h"
+#include "core/analyzer.h"
+#include "core/tags.h"
 
 /* ---- requirement routing ---- */
 
@@ -368,13 +370,42 @@ static void test_explain_busy_backpressure_warming_overload(void **state)
     fx_assert_lacks(why, "busy");
     fx_close(&f);
 
-    /* Warming: a new 4-slot worker admits 1 slot at first (initial share 0.25). */
+    /* Warming: with a ramp configured (initial share 0.25) a new 4-slot worker admits 1
+     * slot at first. */
+    fx_open(&f);
+    drv_balancer_config_default(&f.cfg);
+    f.cfg.settings.prefetch_max = 0;
+    f.cfg.settings.thermal.initial_share = 0.25;
+    fx_start(&f);
+    explain_scene(&f, 4, 1, true, why, sizeof why, 0);
+    fx_assert_contains(why, "1 warming up (admitting part of their slots)");
+    fx_assert_lacks(why, "cooling");
+    fx_close(&f);
+
+    /* Cooling, told apart from warming, with the measured reason: memory pressure. */
     fx_open(&f);
     drv_balancer_config_default(&f.cfg);
     f.cfg.settings.prefetch_max = 0;
     fx_start(&f);
-    explain_scene(&f, 4, 1, true, why, sizeof why, 0);
-    fx_assert_contains(why, "1 warming up (admitting part of their slots)");
+    {
+        drv_wref cw = fx_cpu_worker(&f, "hot", 4, 0);
+        drv_thermal_signal sig = DRV_THERMAL_SIGNAL_UNKNOWN;
+        sig.load = 0;
+        sig.memory_pressure = 0.4;
+        drv_balancer_worker_signal(f.b, cw, 0, &sig, false);
+        drv_balancer_worker_signal(f.b, cw, 10, &sig, false);
+        drv_tref waiting = DRV_REF_NONE;
+        for (uint64_t id = 1; id <= 3; id++)
+            waiting = fx_submit(&f, id, 1);
+        drv_decision dd[FX_MAX_DECISIONS];
+        assert_int_equal(fx_place(&f, 10, dd), 2); /* cooling_share 0.5 of 4 */
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(drv_balancer_started(f.b, dd[i].task, 10), 0);
+        assert_int_equal(drv_balancer_explain(f.b, waiting, 10, why, sizeof why), 0);
+        fx_assert_contains(why, "1 cooling down (hot is cooling for 0.0 s (memory pressure 0.40 "
+                                ">= 0.20 for 10 s): admits 2 of 4 slots)");
+        fx_assert_lacks(why, "warming");
+    }
     fx_close(&f);
 
     /* Overload: reported through a heartbeat, the worker has free slots. */
@@ -416,7 +447,8 @@ static void test_warming_worker_ramps_up(void **state)
     (void)state;
     fx f;
     fx_open(&f);
-    drv_balancer_config_default(&f.cfg); /* ramp 30 s from a share of 0.25 */
+    drv_balancer_config_default(&f.cfg);
+    f.cfg.settings.thermal.initial_share = 0.25; /* ramp 30 s from a share of 0.25 */
     f.cfg.settings.prefetch_max = 0;
     fx_start(&f);
     drv_wref w = fx_cpu_worker(&f, "w0", 8, 0);
@@ -481,6 +513,40 @@ static void test_equal_priority_longest_predicted_first(void **state)
     assert_int_equal(d[0].task_id, 2); /* long */
     assert_int_equal(d[1].task_id, 3); /* mid */
     assert_int_equal(d[2].task_id, 1); /* short */
+    fx_close(&f);
+}
+
+/* Aging at 0.05 s on a real epoch clock: a test that waited 1 s (20 aging levels)
+ * goes before a newer one 10 priority levels higher; one that waited 0.25 s (5
+ * levels) does not. Before keys were counted from the queue's base, every test had the
+ * same level at this interval and priority alone decided. */
+static void test_aging_works_at_50_ms_with_an_epoch_clock(void **state)
+{
+    (void)state;
+    const double t0 = 1796300000.0;
+    fx f;
+    fx_open(&f);
+    f.cfg.settings.aging_interval_s = 0.05;
+    f.cfg.settings.length_aging = 0;
+    f.cfg.settings.prefetch_max = 0;
+    fx_start(&f);
+    fx_submit_prio(&f, 1, 100, NULL, t0);        /* old, low */
+    fx_submit_prio(&f, 2, 100, NULL, t0 + 0.75); /* younger, low */
+    fx_submit_prio(&f, 3, 110, NULL, t0 + 1.0);  /* new, 10 levels higher */
+    fx_cpu_worker(&f, "w0", 1, t0 + 1.0);
+    const uint64_t want[] = {1, 3, 2};
+    double now = t0 + 1.0;
+    for (int k = 0; k < 3; k++) {
+        drv_decision d[FX_MAX_DECISIONS];
+        assert_int_equal(fx_place(&f, now, d), 1);
+        if (d[0].task_id != want[k])
+            fail_msg("placement %d: test %llu, want %llu", k, (unsigned long long)d[0].task_id,
+                     (unsigned long long)want[k]);
+        assert_int_equal(drv_balancer_started(f.b, d[0].task, now), 0);
+        drv_result ok = fx_exit(0, 1);
+        now += 1;
+        assert_int_equal(drv_balancer_finished(f.b, d[0].task, now, &ok, NULL), 0);
+    }
     fx_close(&f);
 }
 
@@ -1015,6 +1081,70 @@ static void test_rebalance_moves_to_idle_workers(void **state)
     fx_close(&s.f);
 }
 
+/* After placing, an idle worker takes what others hold unstarted at once when the queue
+ * is empty (reason stolen); while tests are queued that is placement's job. */
+static void test_steal_idle_acts_when_the_queue_is_empty(void **state)
+{
+    (void)state;
+    steal_scene s;
+    steal_setup(&s, 1, 1, 1);
+    drv_decision d[8];
+    drv_requirements req = fx_req(&s.f, "nobody-has-this", NULL, NULL);
+    drv_tref q = fx_submit_prio(&s.f, 99, 100, &req, 1);
+    assert_int_equal(drv_balancer_steal_idle(s.f.b, 1, d, 8), 0);
+    assert_int_equal(drv_balancer_cancel(s.f.b, q, 1, d), 0);
+    assert_int_equal(drv_balancer_steal_idle(s.f.b, 1, d, 8), 1);
+    assert_int_equal(d[0].kind, DRV_D_MOVED);
+    assert_int_equal(d[0].reason, DRV_R_STOLEN);
+    assert_int_equal(d[0].task, s.t[1]);
+    assert_int_equal(d[0].worker, s.thief);
+    drv_balancer_stats st;
+    drv_balancer_stats_get(s.f.b, &st);
+    assert_int_equal(st.moved, 1);
+    fx_close(&s.f);
+}
+
+/* The steal rule uses what the predictor knows now, not the prediction of the moment a
+ * test was assigned: bert tests placed as "0.01 s" (their family's only run) sit behind
+ * a running one; once they are known to take 20 s, an idle worker takes one. */
+static void test_steal_uses_current_predictions(void **state)
+{
+    (void)state;
+    for (int learned = 0; learned < 2; learned++) {
+        fx f;
+        fx_open_pred(&f);
+        f.cfg.settings.prefetch_max = 4;
+        f.cfg.settings.batch_target_s = 100;
+        fx_start_policy(&f, DRV_POLICY_PERFORMANCE);
+        drv_wref w0 = fx_cpu_worker(&f, "w0", 1, 0);
+        uint32_t c0 = drv_balancer_worker(f.b, w0)->wclass;
+        int bert = drv_analyzer_family("bert-base-uncased");
+        drv_predictor_observe(f.pred, drv_test_key("bert/warm"), bert, DRV_TAG_CPU, c0, 0.01);
+        drv_tref t[3];
+        for (int k = 0; k < 3; k++) {
+            fx_test spec = {.id = (uint64_t)k + 1, .model_id = "bert-base-uncased"};
+            t[k] = fx_submit_spec(&f, &spec, 0);
+        }
+        drv_decision d[FX_MAX_DECISIONS];
+        assert_int_equal(fx_place(&f, 0, d), 3);
+        assert_int_equal(fx_held(&f, w0), 3);
+        assert_int_equal(drv_balancer_started(f.b, t[0], 0), 0);
+        if (learned)
+            for (int k = 1; k < 3; k++) {
+                char name[32];
+                snprintf(name, sizeof name, "test-%d", k + 1);
+                drv_predictor_observe(f.pred, drv_test_key(name), bert, DRV_TAG_CPU, c0, 20);
+            }
+        drv_wref thief = fx_cpu_worker(&f, "thief", 1, 1);
+        size_t n = drv_balancer_steal(f.b, thief, 1, d, 8);
+        if (n != (learned ? 1u : 0u))
+            fail_msg("learned %d: %zu steals", learned, n);
+        if (n)
+            assert_int_equal(d[0].from_worker, w0);
+        fx_close(&f);
+    }
+}
+
 static void test_a_moved_test_is_not_moved_back_within_the_holdoff(void **state)
 {
     (void)state;
@@ -1315,6 +1445,7 @@ int main(void)
         cmocka_unit_test(test_explain_no_workers_yet),
         cmocka_unit_test(test_explain_busy_backpressure_warming_overload),
         cmocka_unit_test(test_warming_worker_ramps_up),
+        cmocka_unit_test(test_aging_works_at_50_ms_with_an_epoch_clock),
         cmocka_unit_test(test_equal_priority_longest_predicted_first),
         cmocka_unit_test(test_long_test_goes_ahead_of_short_slightly_urgent_ones),
         cmocka_unit_test(test_overloaded_worker_gets_nothing_until_cleared),
@@ -1329,6 +1460,8 @@ int main(void)
         cmocka_unit_test(test_idle_worker_steals_when_it_pays),
         cmocka_unit_test(test_steals_highest_priority_first),
         cmocka_unit_test(test_rebalance_moves_to_idle_workers),
+        cmocka_unit_test(test_steal_idle_acts_when_the_queue_is_empty),
+        cmocka_unit_test(test_steal_uses_current_predictions),
         cmocka_unit_test(test_a_moved_test_is_not_moved_back_within_the_holdoff),
         cmocka_unit_test(test_busy_worker_steals_nothing),
         cmocka_unit_test(test_cancel_queued_and_assigned),

@@ -259,7 +259,7 @@ static void test_settings_every_key(void **state)
                        " \"steal_holdoff_s\": 11, \"unschedulable_grace_s\": 12.5,"
                        " \"quarantine_after\": 9,"
                        " \"thermal\": {\"ramp_s\": 60, \"initial_share\": 0.5,"
-                       "   \"overload_load\": 0.8, \"overload_sustain_s\": 4,"
+                       "   \"cpu_pressure_limit\": 0.8, \"overload_sustain_s\": 4,"
                        "   \"error_threshold\": 7, \"temperature_limit_c\": 90,"
                        "   \"cooling_share\": 0.25, \"cooldown_s\": 15, \"idle_cold_s\": 100}}}";
     if (parse(json, &cfg, &err) != 0) {
@@ -276,7 +276,7 @@ static void test_settings_every_key(void **state)
     assert_int_equal(s->quarantine_after, 9);
     assert_true(s->thermal.ramp_s == 60);
     assert_true(s->thermal.initial_share == 0.5);
-    assert_true(s->thermal.overload_load == 0.8);
+    assert_true(s->thermal.cpu_pressure_limit == 0.8);
     assert_true(s->thermal.overload_sustain_s == 4);
     assert_int_equal(s->thermal.error_threshold, 7);
     assert_true(s->thermal.temperature_limit_c == 90);

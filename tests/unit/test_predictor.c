@@ -191,6 +191,40 @@ static void test_fallback_order(void **state)
     drv_predictor_free(p);
 }
 
+/* A test with no history of its own and no informative family is predicted by the
+ * caller's estimate: every test without a model id shares the "unknown" family (0), so
+ * one earlier `true` must not make every new unknown test "about 0 s"; nor may a family
+ * whose runs spread wider than their mean. */
+static void test_uninformative_family_gives_estimate(void **state)
+{
+    (void)state;
+    drv_predictor *p = drv_predictor_new(0.3);
+    uint64_t unseen = drv_test_key("unknown/new");
+    drv_predictor_observe(p, drv_test_key("unknown/true"), 0, DRV_TAG_CPU, FAST, 0.001);
+    drv_prediction r = drv_predictor_predict(p, unseen, 0, DRV_TAG_CPU, FAST, 10);
+    assert_int_equal(r.source, DRV_PRED_ESTIMATE);
+    assert_true(r.mean_s == 10);
+    r = drv_predictor_predict_reference(p, unseen, 0, 10);
+    assert_int_equal(r.source, DRV_PRED_ESTIMATE);
+    assert_true(r.mean_s == 10);
+
+    /* A named family with a tight history does predict its new tests... */
+    for (int i = 0; i < 4; i++)
+        drv_predictor_observe(p, drv_test_key("fam/a") + (uint64_t)i, FAM, DRV_TAG_CPU, FAST, 2);
+    r = drv_predictor_predict_reference(p, unseen, FAM, 10);
+    assert_int_equal(r.source, DRV_PRED_FAMILY);
+    assert_true(fabs(r.mean_s - 2) < 1e-9);
+    /* ...one whose runs go from 1 ms to a minute does not. */
+    drv_predictor_observe(p, drv_test_key("wide/a"), OTHER_FAM, DRV_TAG_CPU, FAST, 0.001);
+    drv_predictor_observe(p, drv_test_key("wide/b"), OTHER_FAM, DRV_TAG_CPU, FAST, 60);
+    drv_predictor_observe(p, drv_test_key("wide/c"), OTHER_FAM, DRV_TAG_CPU, FAST, 0.001);
+    r = drv_predictor_predict(p, unseen, OTHER_FAM, DRV_TAG_CPU, FAST, 10);
+    assert_int_equal(r.source, DRV_PRED_ESTIMATE);
+    r = drv_predictor_predict_reference(p, unseen, OTHER_FAM, 10);
+    assert_int_equal(r.source, DRV_PRED_ESTIMATE);
+    drv_predictor_free(p);
+}
+
 /* Each of a family's tests runs on FAST and SLOW (SLOW factor times slower), with
  * noise; returns the predictor. `slow_first` starts every test on the slow class, so
  * the slow class is the family's reference. */
@@ -478,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_tracks_a_change),
         cmocka_unit_test(test_high_quantile_tracks_spread),
         cmocka_unit_test(test_fallback_order),
+        cmocka_unit_test(test_uninformative_family_gives_estimate),
         cmocka_unit_test(test_class_speed_transfers),
         cmocka_unit_test(test_speed_from_first_runs_compares_kinds_apart),
         cmocka_unit_test(test_class_of_unknown_speed_does_not_poison),

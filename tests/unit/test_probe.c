@@ -2,6 +2,7 @@
  * with recorded outputs (tests/data/probe/), a fake /proc and /sys, GPU tools replaced by
  * stub scripts, browser detection on a fake PATH, labels and slots, the JSON, and the
  * real machine (which may have no GPU and no browser). */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,7 +38,8 @@ static char *data_text(const char *name)
 static void write_file(const char *dir, const char *name, const char *text, mode_t mode)
 {
     char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int w = snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_true(w > 0 && (size_t)w < sizeof path);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs(text, f);
@@ -546,6 +548,103 @@ static void test_which(void **state)
     remove_tree(dir);
 }
 
+/* ---- pressure (probe_pressure.c) over the fake trees of tests/data/pressure ---- */
+
+static const char *pressure_root(const char *name, char *buf, size_t len)
+{
+    const char *src = getenv("DRV_SOURCE_DIR");
+    snprintf(buf, len, "%s/tests/data/pressure/%s", src ? src : ".", name);
+    return buf;
+}
+
+static void test_pressure_calm_hot_legacy(void **state)
+{
+    (void)state;
+    char root[512];
+    drv_pressure p;
+
+    drv_pressure_read(pressure_root("calm", root, sizeof root), 8, &p);
+    assert_true(fabs(p.cpu - 0.035) < 1e-9);
+    assert_string_equal(p.cpu_source, "psi");
+    assert_true(p.memory == 0);
+    assert_true(fabs(p.temperature_c - 52.5) < 1e-9); /* the hotter of two zones */
+    assert_true(fabs(p.freq_ratio - 0.75) < 1e-9);    /* mean of 1.0 and 0.5 */
+    assert_true(p.has_throttles && p.throttles == 0);
+    assert_false(p.gpu_throttled);
+
+    drv_pressure_read(pressure_root("hot", root, sizeof root), 8, &p);
+    assert_true(fabs(p.cpu - 0.9725) < 1e-9);
+    assert_true(fabs(p.memory - 0.45) < 1e-9);
+    assert_true(fabs(p.temperature_c - 91) < 1e-9); /* the broken -273 C zone is ignored */
+    assert_true(fabs(p.freq_ratio - 0.4) < 1e-9);
+    assert_true(p.has_throttles && p.throttles == 20);
+
+    /* No PSI: the load average beyond the cores. 12 on 8 cores: (12 - 8) / 8. */
+    drv_pressure_read(pressure_root("legacy", root, sizeof root), 8, &p);
+    assert_true(fabs(p.cpu - 0.5) < 1e-9);
+    assert_string_equal(p.cpu_source, "loadavg");
+    assert_true(p.memory < 0 && p.temperature_c < 0 && p.freq_ratio < 0);
+    assert_false(p.has_throttles);
+    drv_pressure_read(pressure_root("legacy", root, sizeof root), 16, &p);
+    assert_true(p.cpu == 0); /* 12 runnable on 16 cores is no pressure */
+
+    /* Nothing there: everything unknown. */
+    drv_pressure_read(pressure_root("no-such-tree", root, sizeof root), 8, &p);
+    assert_true(p.cpu < 0 && p.memory < 0 && p.temperature_c < 0 && p.freq_ratio < 0);
+    assert_null(p.cpu_source);
+    drv_pressure_read(NULL, 2, NULL); /* no crash */
+}
+
+static void test_pressure_parse_psi(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        double want;
+    } rows[] = {
+        {"some avg10=12.50 avg60=1.00 avg300=0.00 total=5\n", 0.125},
+        {"some avg10=100.00 avg60=1 avg300=0 total=5\nfull avg10=99.00\n", 1},
+        {"full avg10=50.00 avg60=1 avg300=0 total=5\nsome avg10=5.00 avg60=1\n", 0.05},
+        {"full avg10=50.00 avg60=1 avg300=0 total=5\n", -1},
+        {"some avg60=5.00\n", -1},
+        {"some avg10=x\n", -1},
+        {"", -1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        double got = drv_pressure_parse_psi(rows[i].text);
+        print_message("row %zu: %g\n", i, got);
+        assert_true(fabs(got - rows[i].want) < 1e-9);
+    }
+    assert_true(drv_pressure_parse_psi(NULL) < 0);
+}
+
+static void test_pressure_parse_nvidia(void **state)
+{
+    (void)state;
+    drv_error err = {{0}};
+    drv_pressure p = {.temperature_c = 50};
+    char path[512];
+    char *calm = drv_probe_read_text(pressure_root("nvidia-smi-calm.csv", path, sizeof path), 4096);
+    assert_non_null(calm);
+    assert_int_equal(drv_pressure_parse_nvidia(calm, &p, &err), 0);
+    assert_true(p.temperature_c == 72);
+    assert_false(p.gpu_throttled); /* power capping at full load is normal */
+    free(calm);
+    char *hot = drv_probe_read_text(pressure_root("nvidia-smi-hot.csv", path, sizeof path), 4096);
+    assert_non_null(hot);
+    assert_int_equal(drv_pressure_parse_nvidia(hot, &p, &err), 0);
+    assert_true(p.temperature_c == 88);
+    assert_true(p.gpu_throttled); /* hardware thermal slowdown */
+    free(hot);
+    /* A CPU reading hotter than the GPUs is kept. */
+    drv_pressure q = {.temperature_c = 95};
+    assert_int_equal(drv_pressure_parse_nvidia("70, 0x0\n", &q, &err), 0);
+    assert_true(q.temperature_c == 95);
+    assert_int_equal(drv_pressure_parse_nvidia("70, 0x0, 3\n", &q, &err), -1);
+    assert_non_null(strstr(err.msg, "line 1"));
+    assert_int_equal(drv_pressure_parse_nvidia(NULL, &q, &err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,6 +662,9 @@ int main(void)
         cmocka_unit_test(test_real_machine),
         cmocka_unit_test(test_json_shape),
         cmocka_unit_test(test_which),
+        cmocka_unit_test(test_pressure_calm_hot_legacy),
+        cmocka_unit_test(test_pressure_parse_psi),
+        cmocka_unit_test(test_pressure_parse_nvidia),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

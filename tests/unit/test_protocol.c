@@ -218,11 +218,39 @@ static void test_round_trip_worker_messages(void **state)
     drv_msg_free(&b);
     drv_msg_free(&m);
 
-    /* Unknown temperature travels as null and comes back unknown. */
+    /* Unknown temperature travels as null and comes back unknown; unknown measurements
+     * are left out. */
     drv_msg_init(&m, DRV_MSG_HEARTBEAT);
     round_trip(&m, &b);
     assert_true(b.heartbeat.temperature_c < 0);
+    assert_true(b.heartbeat.cpu_pressure < 0 && b.heartbeat.memory_pressure < 0);
+    assert_true(b.heartbeat.freq_ratio < 0);
     drv_msg_free(&b);
+
+    /* Measured pressures and clock travel. */
+    drv_msg_init(&m, DRV_MSG_HEARTBEAT);
+    m.heartbeat.cpu_pressure = 0.25;
+    m.heartbeat.memory_pressure = 0;
+    m.heartbeat.freq_ratio = 0.875;
+    round_trip(&m, &b);
+    assert_true(b.heartbeat.cpu_pressure == 0.25 && b.heartbeat.memory_pressure == 0);
+    assert_true(b.heartbeat.freq_ratio == 0.875);
+    drv_msg_free(&b);
+
+    /* An older worker's heartbeat (no measurements) is accepted: all unknown. A pressure
+     * outside 0..1 is refused, naming the field. */
+    {
+        drv_error err;
+        const char *old = "{\"type\":\"heartbeat\",\"v\":1,\"load\":1,\"free_slots\":0}";
+        assert_int_equal(drv_msg_decode(old, strlen(old), &b, &err), 0);
+        assert_true(b.heartbeat.cpu_pressure < 0 && b.heartbeat.memory_pressure < 0 &&
+                    b.heartbeat.freq_ratio < 0);
+        drv_msg_free(&b);
+        const char *bad = "{\"type\":\"heartbeat\",\"v\":1,\"load\":1,\"free_slots\":0,"
+                          "\"memory_pressure\":1.5}";
+        assert_int_equal(drv_msg_decode(bad, strlen(bad), &b, &err), -1);
+        assert_non_null(strstr(err.msg, "memory_pressure"));
+    }
 
     drv_msg_init(&m, DRV_MSG_STARTED);
     m.started.ref = (drv_attempt_ref){5, 2};
@@ -802,7 +830,7 @@ static void assert_tasks_equal(const drv_task *a, const drv_task *b)
     assert_int_equal(a->priority, b->priority);
     assert_true(a->timeout_s == b->timeout_s);
     assert_int_equal(a->max_retries, b->max_retries);
-    assert_int_equal(a->retry_on_failure, b->retry_on_failure);
+    assert_int_equal(a->reruns, b->reruns);
     assert_int_equal(a->family, b->family);
     assert_int_equal(a->batch_size, b->batch_size);
 }
@@ -840,7 +868,9 @@ static void test_task_full_round_trip(void **state)
     assert_true(drv_tagset_has(&t.req.none_of, drv_tag_lookup(tags, "flaky-host")));
     assert_int_equal(t.priority, 700);
     assert_int_equal(t.family, drv_family_lookup("vit")); /* from the model id */
-    assert_true(t.retry_on_failure);
+    /* The old flag is an alias: reruns as many as max_retries. */
+    assert_false(t.retry_on_failure);
+    assert_int_equal(t.reruns, 2);
 
     json_t *j = drv_task_to_json(&t, tags);
     char *text = json_dumps(j, JSON_COMPACT);
@@ -1000,6 +1030,20 @@ static const bad_submission bad_submissions[] = {
     {"", "tests: the input is empty"},
     {"\n  \n", "tests: the input is empty"},
     {"[{\"name\":\"a\",\"argv\":[\"x\"]}", "tests: not valid JSON"},
+    /* A submission as a whole: unique names, after inside it, no cycle. */
+    {"[{\"name\":\"a\",\"argv\":[\"x\"]},{\"name\":\"b\",\"argv\":[\"x\"]},"
+     "{\"name\":\"a\",\"argv\":[\"y\"]},{\"name\":\"b\",\"argv\":[\"y\"]}]",
+     "2 duplicates: \"a\" (tests[0] and tests[2]), \"b\" (tests[1] and tests[3])"},
+    {"{\"name\":\"a\",\"argv\":[\"x\"]}\n{\"name\":\"b\",\"argv\":[\"x\"],\"after\":[\"a\",\"zz\"]}"
+     "\n",
+     "tests[1].after[1]: \"zz\" is not a test of this submission"},
+    {"[{\"name\":\"a\",\"argv\":[\"x\"],\"after\":[\"c\"]},{\"name\":\"b\",\"argv\":[\"x\"],"
+     "\"after\":[\"a\"]},{\"name\":\"c\",\"argv\":[\"x\"],\"after\":[\"b\"]},"
+     "{\"name\":\"d\",\"argv\":[\"x\"],\"after\":[\"a\"]}]",
+     "after forms a cycle (4 tests can never start): \"c\", \"b\", \"a\", \"c\""},
+    {"{\"name\":\"a\",\"argv\":[\"x\"],\"after\":[\"a\"]}", "a test cannot run after itself"},
+    {"{\"name\":\"a\",\"argv\":[\"x\"],\"locks\":[\"\"]}", "locks[0]: must not be empty"},
+    {"{\"name\":\"a\",\"argv\":[\"x\"],\"exclusive\":1}", "exclusive"},
 };
 
 /* JSON lines of the common shape are read on a fast path (task_json.c); the same
@@ -1117,6 +1161,50 @@ static void test_tasks_errors_all_or_nothing(void **state)
     drv_tag_table_free(tags);
 }
 
+/* after and locks round-trip, and the plan orders every test after those it runs after. */
+static void test_tasks_after_plan(void **state)
+{
+    (void)state;
+    drv_tag_table *tags = drv_tag_table_new();
+    static const char in[] =
+        "[{\"name\":\"cleanup\",\"argv\":[\"x\"],\"after\":[\"setup\",\"use\"],"
+        "\"run_anyway\":true},"
+        "{\"name\":\"use\",\"argv\":[\"x\"],\"after\":[\"setup\"],\"locks\":[\"db\"]},"
+        "{\"name\":\"setup\",\"argv\":[\"x\"],\"exclusive\":true}]";
+    drv_task *v;
+    size_t n;
+    drv_error err = {{0}};
+    if (drv_tasks_parse(in, strlen(in), tags, &v, &n, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(n, 3);
+    assert_true(v[0].run_anyway);
+    assert_string_equal(v[1].locks[0], "db");
+    assert_true(v[2].exclusive);
+    drv_tasks_plan plan;
+    assert_int_equal(drv_tasks_check(v, n, &plan, &err), 0);
+    assert_int_equal(plan.order[0], 2);
+    assert_int_equal(plan.order[1], 1);
+    assert_int_equal(plan.order[2], 0);
+    assert_int_equal(plan.after_start[1] - plan.after_start[0], 2);
+    assert_int_equal(plan.after_of[plan.after_start[1]], 2);
+    drv_tasks_plan_free(&plan);
+    json_t *o = drv_task_to_json(&v[0], tags);
+    drv_task back;
+    assert_int_equal(drv_task_from_json(o, &back, tags, "", &err), 0);
+    assert_string_equal(back.after[1], "use");
+    assert_true(back.run_anyway);
+    drv_task_clear(&back);
+    json_decref(o);
+    /* Without after, no plan is needed. */
+    drv_tasks_plan none;
+    v[0].after = (drv_strv_free(v[0].after), NULL);
+    v[1].after = (drv_strv_free(v[1].after), NULL);
+    assert_int_equal(drv_tasks_check(v, n, &none, &err), 0);
+    assert_null(none.order);
+    drv_tasks_free(v, n);
+    drv_tag_table_free(tags);
+}
+
 /* New tags get their ids only once the whole submission is good, and the ids match. */
 static void test_tasks_tags_committed(void **state)
 {
@@ -1194,6 +1282,7 @@ int main(void)
         cmocka_unit_test(test_task_lines_fast_path_agrees),
         cmocka_unit_test(test_tasks_tags_committed),
         cmocka_unit_test(test_json_paths),
+        cmocka_unit_test(test_tasks_after_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -145,6 +145,30 @@ static void test_key_is_monotonic_in_its_inputs(void **state)
     assert_true(drv_queue_key(100, 60, AGING, 1e12) <= drv_queue_key(100, 60, AGING, 1e6));
 }
 
+/* Aging at 0.05 s with a real epoch clock: enqueue times counted from the queue's base
+ * keep one level per 0.05 s of waiting, so a test that waited 1 s (20 levels) passes a
+ * newer one 10 priority levels higher, and one that waited 0.4 s (8 levels) does not. */
+static void test_aging_at_50_ms_with_an_epoch_clock(void **state)
+{
+    (void)state;
+    const double aging = 0.05, epoch = 1796300000.25;
+    drv_queue *q = drv_queue_new();
+    assert_true(drv_queue_base(q, epoch) == epoch);
+    assert_true(drv_queue_base(q, epoch + 99) == epoch); /* chosen once */
+    double base = drv_queue_base(q, epoch + 5);
+    uint64_t old_low = drv_queue_key(0, epoch - base, aging, 1);
+    uint64_t new_high = drv_queue_key(10, epoch + 1.0 - base, aging, 1);
+    uint64_t mid_low = drv_queue_key(0, epoch + 0.6 - base, aging, 1);
+    assert_true(old_low < new_high); /* 20 levels of waiting beat 10 of priority */
+    assert_true(new_high < mid_low); /* 8 levels do not */
+    /* Every 0.05 s step is a level, hours later too. */
+    for (double t = 3600; t < 3601; t += 0.05)
+        assert_true(drv_queue_key(0, t, aging, 1) < drv_queue_key(0, t + 0.05 + 1e-6, aging, 1));
+    /* Times before the base (a long test's head start) still order. */
+    assert_true(drv_queue_key(0, -10, aging, 1) < drv_queue_key(0, -9, aging, 1));
+    drv_queue_free(q);
+}
+
 static void test_equal_requirements_share_a_shape(void **state)
 {
     (void)state;
@@ -372,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_blocked_shapes_are_skipped_until_unblocked),
         cmocka_unit_test(test_len_counts_every_entry),
         cmocka_unit_test(test_bulk_and_trickle_keep_the_order),
+        cmocka_unit_test(test_aging_at_50_ms_with_an_epoch_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -531,7 +531,8 @@ static void test_many_quick_runs(void **state)
 static void write_file(const char *dir, const char *name, const char *text, mode_t mode)
 {
     char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int w = snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_true(w > 0 && (size_t)w < sizeof path);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs(text, f);

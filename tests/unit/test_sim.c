@@ -445,6 +445,58 @@ static void test_second_run_learns(void **state)
     }
 }
 
+/* --fleet groups (bench/live.sh): each group its own class (its own tag), the true speed
+ * hidden from the balancer (announced 1, as `drover worker` does), joins kept; a wrong
+ * group is refused by name and adds nothing. */
+static void test_fleet_groups(void **state)
+{
+    (void)state;
+    drv_workload w;
+    drv_workload_init(&w);
+    drv_error err = {{0}};
+    static const char *const bad[] = {"2x0@1", "2x2",      "2x2@1,", "x",
+                                      "2x2@0", "2x2@1+-1", "2x2@1zz"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        if (drv_sim_fleet_parse(bad[i], &w, &err) != -1)
+            fail_msg("%s was accepted", bad[i]);
+        assert_non_null(strstr(err.msg, "--fleet"));
+        assert_int_equal(w.n_workers, 0);
+    }
+    assert_int_equal(drv_sim_fleet_parse("2x2@1,1x3@0.25+3", &w, &err), 0);
+    assert_int_equal(w.n_workers, 3);
+    assert_string_equal(w.workers[0].name, "g1-1");
+    assert_string_equal(w.workers[2].name, "g2-1");
+    assert_int_equal(w.workers[2].slots, 3);
+    assert_true(w.workers[2].speed == 0.25f && w.workers[2].announced_speed == 1);
+    assert_true(w.workers[0].join_at == 0 && w.workers[2].join_at == 3);
+    assert_false(drv_tagset_equal(&w.workers[0].caps.tags, &w.workers[2].caps.tags));
+    assert_true(drv_tagset_equal(&w.workers[0].caps.tags, &w.workers[1].caps.tags));
+    drv_workload_free(&w);
+
+    /* 24 tests of 1 s on a fast and a 4x slower 2-slot worker: the first run knows nothing
+     * of the speeds and feeds the slow one like the fast; from those first runs the
+     * balancer learns the slow class, and the second run ends near the bound. */
+    drv_workload_init(&w);
+    assert_int_equal(drv_sim_fleet_parse("1x2@1,1x2@0.25", &w, &err), 0);
+    for (int k = 0; k < 24; k++)
+        add_test(&w, 1, 0, 0, 0, false);
+    drv_balancer_config cfg;
+    drv_balancer_config_default(&cfg);
+    cfg.settings.thermal.initial_share = 1;
+    drv_sim_options opt;
+    drv_sim_options_default(&opt);
+    opt.timing = false;
+    opt.runs = 2;
+    drv_sim_result r[2];
+    assert_int_equal(drv_sim_run_policy(&w, &cfg, "composite", &opt, r, &err), 0);
+    print_message("run 1 %.3f s, run 2 %.3f s, bound %.3f s\n", r[0].makespan_s, r[1].makespan_s,
+                  r[1].lower_bound_s);
+    drv_workload_free(&w);
+    assert_true(fabs(r[1].lower_bound_s - 9.6) < 1e-6); /* 24 / (2 + 2 x 0.25) */
+    if (!(r[1].makespan_s < r[0].makespan_s && r[1].makespan_s <= 1.1 * r[1].lower_bound_s))
+        fail_msg("run 1 %g s, run 2 %g s", r[0].makespan_s, r[1].makespan_s);
+}
+
 /* A crashed worker's running test is requeued and passes elsewhere. */
 static void test_crash_requeues(void **state)
 {
@@ -540,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_every_scenario_conserves_tests),
         cmocka_unit_test(test_performance_beats_round_robin),
         cmocka_unit_test(test_second_run_learns),
+        cmocka_unit_test(test_fleet_groups),
         cmocka_unit_test(test_crash_requeues),
         cmocka_unit_test(test_unknown_policy),
         cmocka_unit_test(test_generators),

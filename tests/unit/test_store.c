@@ -201,7 +201,7 @@ static void assert_task_equal(const drv_task *a, const drv_tag_table *ta, const 
     assert_int_equal(a->priority, b->priority);
     assert_true(a->timeout_s == b->timeout_s);
     assert_int_equal(a->max_retries, b->max_retries);
-    assert_int_equal(a->retry_on_failure, b->retry_on_failure);
+    assert_int_equal(drv_task_reruns(a), drv_task_reruns(b)); /* the flag is stored as reruns */
     assert_opt_string_equal(a->model_id, b->model_id);
     assert_int_equal(a->family, b->family);
     assert_opt_string_equal(a->test_type, b->test_type);
@@ -919,6 +919,62 @@ static int on_worker(void *ctx, const drv_worker *w, double last_seen, drv_error
     return 0;
 }
 
+static int collect_point(void *ctx, int64_t t, double value)
+{
+    double *out = ctx;
+    size_t n = (size_t)out[0];
+    out[1 + 2 * n] = (double)t;
+    out[2 + 2 * n] = value;
+    out[0] = (double)(n + 1);
+    return 0;
+}
+
+static int collect_series(void *ctx, int64_t id, const char *name, const char *key, drv_error *err)
+{
+    (void)err;
+    char *out = ctx;
+    size_t len = strlen(out);
+    snprintf(out + len, 256 - len, "%lld:%s:%s;", (long long)id, name, key);
+    return 0;
+}
+
+/* The metrics history: series by id, samples averaged into buckets of the asked step, one
+ * resolution at a time, a repeated sample replacing the first, old samples pruned. */
+static void test_metrics_history(void **state)
+{
+    fixture *f = *state;
+    drv_store *s = open_ok(f->path);
+    drv_error err;
+    assert_int_equal(drv_store_series_add(s, 1, "tests_queued", "", &err), 0);
+    assert_int_equal(drv_store_series_add(s, 2, "worker_utilization", "w1", &err), 0);
+    assert_int_equal(drv_store_series_add(s, 2, "ignored", "x", &err), 0); /* id kept */
+    assert_int_equal(drv_store_series_add(s, 0, "bad", "", &err), -1);
+    for (int t = 100; t < 106; t++)
+        assert_int_equal(drv_store_sample_append(s, 1, 1, t, t - 100, &err), 0);
+    assert_int_equal(drv_store_sample_append(s, 1, 1, 105, 50, &err), 0); /* replaces 5 */
+    assert_int_equal(drv_store_sample_append(s, 1, 60, 60, 7, &err), 0);
+    assert_int_equal(drv_store_sample_append(s, 2, 1, 100, 0.5, &err), 0);
+    commit_ok(s);
+    char names[256] = "";
+    assert_int_equal(drv_store_series_list(s, collect_series, names, &err), 0);
+    assert_string_equal(names, "1:tests_queued:;2:worker_utilization:w1;");
+    double pts[1 + 2 * 16] = {0};
+    assert_int_equal(drv_store_sample_query(s, 1, 1, 100, 105, 2, collect_point, pts, &err), 3);
+    /* buckets 100: (0+1)/2, 102: (2+3)/2, 104: (4+50)/2 */
+    assert_true(pts[1] == 100 && pts[2] == 0.5 && pts[3] == 102 && pts[4] == 2.5 && pts[5] == 104 &&
+                pts[6] == 27);
+    memset(pts, 0, sizeof pts);
+    assert_int_equal(drv_store_sample_query(s, 1, 60, 0, 1000, 60, collect_point, pts, &err), 1);
+    assert_true(pts[1] == 60 && pts[2] == 7);
+    assert_int_equal(drv_store_sample_query(s, 1, 1, 0, 1000, 0, collect_point, pts, &err), -1);
+    assert_int_equal(drv_store_sample_prune(s, 1, 1, 104, &err), 0);
+    commit_ok(s);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM samples WHERE series = 1 AND res = 1"),
+                     2);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM samples"), 4);
+    drv_store_close(s);
+}
+
 static void test_workers_events_metrics(void **state)
 {
     fixture *f = *state;
@@ -947,12 +1003,13 @@ static void test_workers_events_metrics(void **state)
     int64_t e2 = drv_store_event_append(s, 2, "task_retried", 7, NULL, "lost worker", &err);
     assert_true(e1 > 0 && e2 > e1);
     assert_int_equal(drv_store_event_append(s, 3, "", 0, NULL, NULL, &err), -1);
-    assert_int_equal(drv_store_metric_append(s, 1, "queue_depth", 12, &err), 0);
-    assert_int_equal(drv_store_metric_append(s, 2, "queue_depth", 9, &err), 0);
+    assert_int_equal(drv_store_series_add(s, 1, "queue_depth", "", &err), 0);
+    assert_int_equal(drv_store_sample_append(s, 1, 1, 1, 12, &err), 0);
+    assert_int_equal(drv_store_sample_append(s, 1, 1, 2, 9, &err), 0);
     commit_ok(s);
     assert_string_equal(
         (raw_int(f->path, "SELECT labels = '[\"zone-b\"]' FROM workers") ? "ok" : "bad"), "ok");
-    assert_int_equal(raw_int(f->path, "SELECT sum(value) FROM metrics"), 21);
+    assert_int_equal(raw_int(f->path, "SELECT sum(value) FROM samples"), 21);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM events WHERE task_id IS NULL"), 1);
 
     drv_tag_table *fresh = drv_tag_table_new();
@@ -1622,6 +1679,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_filters_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_live_state_from_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workers_events_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_version_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_counts_follow_writes, setup, teardown),

@@ -21,6 +21,7 @@ static void test_state_names(void **state)
         {DRV_TASK_RUNNING, "running", false},    {DRV_TASK_PASSED, "passed", true},
         {DRV_TASK_FAILED, "failed", true},       {DRV_TASK_TIMED_OUT, "timed_out", true},
         {DRV_TASK_CANCELLED, "cancelled", true}, {DRV_TASK_UNSCHEDULABLE, "unschedulable", true},
+        {DRV_TASK_SKIPPED, "skipped", true},
     };
     _Static_assert(sizeof rows / sizeof rows[0] == DRV_TASK_STATE_COUNT, "one row per state");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {

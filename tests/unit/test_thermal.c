@@ -1,6 +1,7 @@
 /* test_thermal.c - the warm-up / cool-down state machine: every arrow of the diagram
- * with its reason, admitted slots along the ramp, sustained overload, error runs,
- * extended cooling and the sentence shown to users. */
+ * with its reason, admitted slots along the ramp, sustained measured pressure (never
+ * slot occupancy), error runs, extended cooling and the sentence shown to users. The
+ * ramp tests use initial_share 0.25 (ramp_config); the defaults have no ramp. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +22,9 @@ typedef struct step {
     double temp;
     bool throttled;
     bool busy;
+    double cpu;  /* cpu pressure, < 0 unknown */
+    double mem;  /* memory pressure, < 0 unknown */
+    double freq; /* clock ratio, < 0 unknown */
 } step;
 
 typedef struct transition_row {
@@ -34,35 +38,35 @@ typedef struct transition_row {
     bool want_changed; /* return value of the last step */
 } transition_row;
 
+/* A heartbeat: occupancy l, temperature c, throttled, busy, cpu and memory pressure and
+ * clock ratio (< 0 unknown). */
+#define BEATX(at, l, c, thr, b, p_cpu, p_mem, f)                                                   \
+    {                                                                                              \
+        .kind = SIG, .t = (at), .load = (l), .temp = (c), .throttled = (thr), .busy = (b),         \
+        .cpu = (p_cpu), .mem = (p_mem), .freq = (f)                                                \
+    }
+#define BEAT(at, l, c, thr, b) BEATX(at, l, c, thr, b, -1, -1, -1)
 /* A heartbeat with nothing unusual in it. */
-#define CALM(at)                                                                                   \
+#define CALM(at)         BEAT(at, 0.3, 60, false, true)
+#define LOAD(at, l)      BEAT(at, l, 60, false, true)
+#define CPU(at, p)       BEATX(at, 0.5, 60, false, true, p, -1, -1)
+#define MEM(at, p)       BEATX(at, 0.5, 60, false, true, -1, p, -1)
+#define CLOCK(at, f, b)  BEATX(at, 0.5, 60, false, b, -1, -1, f)
+#define HOT(at, c)       BEAT(at, 0.3, c, false, true)
+#define THROTTLE(at)     BEAT(at, 0.3, 60, true, true)
+#define IDLE_BEAT(at)    BEAT(at, 0.0, 40, false, false)
+#define UNKNOWN_BEAT(at) BEAT(at, -1, -1, false, true)
+#define DO(k, at)                                                                                  \
     {                                                                                              \
-        SIG, (at), 0.3, 60, false, true                                                            \
+        .kind = (k), .t = (at)                                                                     \
     }
-#define LOAD(at, l)                                                                                \
-    {                                                                                              \
-        SIG, (at), (l), 60, false, true                                                            \
-    }
-#define HOT(at, c)                                                                                 \
-    {                                                                                              \
-        SIG, (at), 0.3, (c), false, true                                                           \
-    }
-#define THROTTLE(at)                                                                               \
-    {                                                                                              \
-        SIG, (at), 0.3, 60, true, true                                                             \
-    }
-#define IDLE_BEAT(at)                                                                              \
-    {                                                                                              \
-        SIG, (at), 0.0, 40, false, false                                                           \
-    }
-#define UNKNOWN_BEAT(at)                                                                           \
-    {                                                                                              \
-        SIG, (at), -1, -1, false, true                                                             \
-    }
-#define DO(kind, at)                                                                               \
-    {                                                                                              \
-        (kind), (at), 0, 0, false, false                                                           \
-    }
+
+/* The defaults with a warm-up ramp: a quarter of the slots at first, all after 30 s. */
+static void ramp_config(drv_thermal_config *cfg)
+{
+    drv_thermal_config_default(cfg);
+    cfg->initial_share = 0.25;
+}
 
 /* Brings th into state `from` with the default config:
  * COLD since 0; WARMING since 0; WARM since 30 (last work 0); COOLING since 40 (throttled). */
@@ -77,15 +81,23 @@ static void reach(drv_thermal *th, const drv_thermal_config *cfg, drv_thermal_st
     assert_true(drv_thermal_tick(th, cfg, 30));
     if (from == DRV_THERMAL_WARM)
         return;
-    drv_thermal_signal sig = {.load = 0.3, .temperature_c = 60, .throttled = true, .busy = true};
+    drv_thermal_signal sig = DRV_THERMAL_SIGNAL_UNKNOWN;
+    sig.load = 0.3;
+    sig.temperature_c = 60;
+    sig.throttled = sig.busy = true;
     assert_true(drv_thermal_observe(th, cfg, 40, &sig));
     assert_int_equal(th->state, DRV_THERMAL_COOLING);
 }
 
 static bool run_step(drv_thermal *th, const drv_thermal_config *cfg, const step *s)
 {
-    drv_thermal_signal sig = {
-        .load = s->load, .temperature_c = s->temp, .throttled = s->throttled, .busy = s->busy};
+    drv_thermal_signal sig = {.load = s->load,
+                              .cpu_pressure = s->cpu,
+                              .memory_pressure = s->mem,
+                              .freq_ratio = s->freq,
+                              .temperature_c = s->temp,
+                              .throttled = s->throttled,
+                              .busy = s->busy};
     switch (s->kind) {
     case WORK:
         return drv_thermal_on_work(th, cfg, s->t);
@@ -196,11 +208,11 @@ static const transition_row transitions[] = {
      NAN,
      5,
      true},
-    {"warming: sustained overload",
+    {"warming: sustained cpu pressure",
      DRV_THERMAL_WARMING,
-     {LOAD(2, 0.97), LOAD(12, 0.98)},
+     {CPU(2, 0.97), CPU(12, 0.98)},
      DRV_THERMAL_COOLING,
-     DRV_THERMAL_R_OVERLOAD,
+     DRV_THERMAL_R_CPU_PRESSURE,
      0.98,
      12,
      true},
@@ -229,12 +241,28 @@ static const transition_row transitions[] = {
      NAN,
      50,
      true},
-    {"warm: sustained overload",
+    {"warm: sustained memory pressure",
      DRV_THERMAL_WARM,
-     {LOAD(50, 0.95), LOAD(55, 1.2), LOAD(60, 1.0)},
+     {MEM(50, 0.25), MEM(55, 0.5), MEM(60, 0.3)},
      DRV_THERMAL_COOLING,
-     DRV_THERMAL_R_OVERLOAD,
-     1.0,
+     DRV_THERMAL_R_MEMORY_PRESSURE,
+     0.3,
+     60,
+     true},
+    {"warm: memory and cpu over: memory is the reason",
+     DRV_THERMAL_WARM,
+     {CPU(50, 0.95), BEATX(60, 0.5, 60, false, true, 0.95, 0.4, -1)},
+     DRV_THERMAL_COOLING,
+     DRV_THERMAL_R_MEMORY_PRESSURE,
+     0.4,
+     60,
+     true},
+    {"warm: a slow clock while busy",
+     DRV_THERMAL_WARM,
+     {CLOCK(50, 0.3, true), CLOCK(60, 0.4, true)},
+     DRV_THERMAL_COOLING,
+     DRV_THERMAL_R_SLOW_CLOCK,
+     0.4,
      60,
      true},
     {"warm: infra errors",
@@ -304,17 +332,34 @@ static const transition_row transitions[] = {
      NAN,
      30,
      false},
-    {"a short spike of load is not overload",
+    {"every slot busy for a long time is not overload",
      DRV_THERMAL_WARM,
-     {LOAD(50, 0.99), LOAD(58, 0.99), CALM(59), LOAD(60, 0.99), LOAD(69, 0.99)},
+     {LOAD(50, 1.0), LOAD(60, 1.0), LOAD(70, 1.0), LOAD(80, 1.5), LOAD(90, 1.0)},
      DRV_THERMAL_WARM,
      DRV_THERMAL_R_RAMP_DONE,
      NAN,
      30,
      false},
-    {"load just below overload_load",
+    {"a slow clock while idle is the governor's choice",
      DRV_THERMAL_WARM,
-     {LOAD(50, 0.94), LOAD(80, 0.94)},
+     {CLOCK(50, 0.2, false), CLOCK(60, 0.2, false), CLOCK(70, 0.2, false)},
+     DRV_THERMAL_WARM,
+     DRV_THERMAL_R_RAMP_DONE,
+     NAN,
+     30,
+     false},
+    {"a short spike of pressure is not overload",
+     DRV_THERMAL_WARM,
+     {CPU(50, 0.99), CPU(58, 0.99), CALM(59), CPU(60, 0.99), CPU(69, 0.99)},
+     DRV_THERMAL_WARM,
+     DRV_THERMAL_R_RAMP_DONE,
+     NAN,
+     30,
+     false},
+    {"pressures and clock just inside their limits",
+     DRV_THERMAL_WARM,
+     {BEATX(50, 1, 60, false, true, 0.89, 0.19, 0.5),
+      BEATX(80, 1, 60, false, true, 0.89, 0.19, 0.5)},
      DRV_THERMAL_WARM,
      DRV_THERMAL_R_RAMP_DONE,
      NAN,
@@ -357,7 +402,7 @@ static const transition_row transitions[] = {
      true},
     {"cooling: overload that persists keeps it cooling",
      DRV_THERMAL_COOLING,
-     {LOAD(45, 0.99), LOAD(55, 0.99), LOAD(65, 0.99), LOAD(75, 0.99), LOAD(84, 0.99)},
+     {CPU(45, 0.99), CPU(55, 0.99), CPU(65, 0.99), CPU(75, 0.99), CPU(84, 0.99)},
      DRV_THERMAL_COOLING,
      DRV_THERMAL_R_THROTTLED,
      NAN,
@@ -369,7 +414,7 @@ static void test_transitions(void **state)
 {
     (void)state;
     drv_thermal_config cfg;
-    drv_thermal_config_default(&cfg);
+    ramp_config(&cfg);
     for (size_t i = 0; i < sizeof transitions / sizeof transitions[0]; i++) {
         const transition_row *row = &transitions[i];
         drv_thermal th;
@@ -399,7 +444,7 @@ static void test_admitted(void **state)
 {
     (void)state;
     drv_thermal_config cfg;
-    drv_thermal_config_default(&cfg);
+    ramp_config(&cfg);
     /* WARMING since 0, WARM since 30, COOLING since 40, COLD since 0. */
     static const admit_row rows[] = {
         {DRV_THERMAL_COLD, 0, 8, 2},       {DRV_THERMAL_COLD, 1000, 8, 2},
@@ -427,7 +472,7 @@ static void test_admitted(void **state)
     reach(&th, &cfg, DRV_THERMAL_COOLING);
     assert_int_equal(drv_thermal_admitted(&th, &cfg, 30, 41), 3);
     /* A ramp of 0 admits everything at once. */
-    drv_thermal_config_default(&cfg);
+    ramp_config(&cfg);
     cfg.ramp_s = 0;
     drv_thermal_init(&th, 0);
     drv_thermal_on_work(&th, &cfg, 0);
@@ -438,7 +483,7 @@ static void test_admitted_never_decreases_along_the_ramp(void **state)
 {
     (void)state;
     drv_thermal_config cfg;
-    drv_thermal_config_default(&cfg);
+    ramp_config(&cfg);
     drv_thermal th;
     reach(&th, &cfg, DRV_THERMAL_WARMING);
     uint32_t prev = 0;
@@ -458,7 +503,7 @@ static void test_next_growth(void **state)
 {
     (void)state;
     drv_thermal_config cfg;
-    drv_thermal_config_default(&cfg);
+    ramp_config(&cfg);
     drv_thermal th;
     drv_thermal_init(&th, 0);
     assert_true(isinf(drv_thermal_next_growth(&th, &cfg, 16, 0))); /* cold */
@@ -491,27 +536,28 @@ static void test_describe(void **state)
 {
     (void)state;
     drv_thermal_config cfg;
-    drv_thermal_config_default(&cfg);
+    ramp_config(&cfg);
     drv_thermal th;
     char buf[160];
 
     drv_thermal_init(&th, 0);
     drv_thermal_describe(&th, &cfg, 8, 1, buf, sizeof buf);
-    assert_string_equal(buf, "cold since 0.0 s (joined): admits 2 of 8 slots");
+    assert_string_equal(buf, "cold for 1.0 s (joined): admits 2 of 8 slots");
 
     drv_thermal_on_work(&th, &cfg, 3);
     drv_thermal_describe(&th, &cfg, 8, 3, buf, sizeof buf);
-    assert_string_equal(buf, "warming since 3.0 s (first work): admits 2 of 8 slots");
+    assert_string_equal(buf, "warming for 0.0 s (first work): admits 2 of 8 slots");
 
-    drv_thermal_signal hot = {.load = 0.5, .temperature_c = 91, .throttled = false, .busy = true};
+    drv_thermal_signal hot = DRV_THERMAL_SIGNAL_UNKNOWN;
+    hot.temperature_c = 91;
+    hot.busy = true;
     drv_thermal_observe(&th, &cfg, 12, &hot);
-    drv_thermal_describe(&th, &cfg, 8, 12, buf, sizeof buf);
-    assert_string_equal(buf,
-                        "cooling since 12.0 s (temperature 91 C >= 85 C): admits 4 of 8 slots");
+    drv_thermal_describe(&th, &cfg, 8, 14, buf, sizeof buf);
+    assert_string_equal(buf, "cooling for 2.0 s (temperature 91 C >= 85 C): admits 4 of 8 slots");
 
     drv_thermal_tick(&th, &cfg, 50);
     drv_thermal_describe(&th, &cfg, 8, 50, buf, sizeof buf);
-    assert_string_equal(buf, "warm since 42.0 s (recovered after 30 s calm): admits 8 of 8 slots");
+    assert_string_equal(buf, "warm for 8.0 s (recovered after 30 s calm): admits 8 of 8 slots");
 
     drv_thermal_init(&th, 0);
     drv_thermal_on_work(&th, &cfg, 0);
@@ -519,16 +565,39 @@ static void test_describe(void **state)
         drv_thermal_on_result(&th, &cfg, 5, true);
     drv_thermal_describe(&th, &cfg, 8, 5, buf, sizeof buf);
     assert_string_equal(
-        buf, "cooling since 5.0 s (3 consecutive infrastructure errors): admits 4 of 8 slots");
+        buf, "cooling for 0.0 s (3 consecutive infrastructure errors): admits 4 of 8 slots");
 
-    drv_thermal_init(&th, 0);
-    drv_thermal_on_work(&th, &cfg, 0);
-    drv_thermal_signal busy = {.load = 0.97, .temperature_c = -1, .throttled = false, .busy = true};
-    drv_thermal_observe(&th, &cfg, 1, &busy);
-    drv_thermal_observe(&th, &cfg, 11, &busy);
-    drv_thermal_describe(&th, &cfg, 8, 11, buf, sizeof buf);
-    assert_string_equal(buf,
-                        "cooling since 11.0 s (load 0.97 >= 0.95 for 10 s): admits 4 of 8 slots");
+    /* Each measured trigger names its figure and its limit. */
+    static const struct {
+        double cpu, mem, freq;
+        bool throttled;
+        const char *want;
+    } rows[] = {
+        {0.97, -1, -1, false,
+         "cooling for 0.0 s (cpu pressure 0.97 >= 0.90 for 10 s): admits 4 of 8 slots"},
+        {-1, 0.35, -1, false,
+         "cooling for 0.0 s (memory pressure 0.35 >= 0.20 for 10 s): admits 4 of 8 slots"},
+        {-1, -1, 0.42, false,
+         "cooling for 0.0 s (cpu clock at 42% of its maximum < 50% for 10 s): admits 4 of 8 "
+         "slots"},
+        {-1, -1, -1, true,
+         "cooling for 0.0 s (throttled, as the worker measured): admits 4 of 8 slots"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        drv_thermal_init(&th, 0);
+        drv_thermal_on_work(&th, &cfg, 0);
+        drv_thermal_signal sig = DRV_THERMAL_SIGNAL_UNKNOWN;
+        sig.cpu_pressure = rows[i].cpu;
+        sig.memory_pressure = rows[i].mem;
+        sig.freq_ratio = rows[i].freq;
+        sig.throttled = rows[i].throttled;
+        sig.busy = true;
+        drv_thermal_observe(&th, &cfg, 1, &sig);
+        drv_thermal_observe(&th, &cfg, 11, &sig);
+        drv_thermal_describe(&th, &cfg, 8, th.since, buf, sizeof buf);
+        assert_string_equal(buf, rows[i].want);
+        assert_true(th.last.cpu_pressure == rows[i].cpu); /* the last measurement is kept */
+    }
 
     /* A short buffer is truncated and terminated, never overrun. */
     char small[8];
@@ -536,6 +605,47 @@ static void test_describe(void **state)
     drv_thermal_describe(&th, &cfg, 8, 11, small, sizeof small);
     assert_string_equal(small, "cooling");
     drv_thermal_describe(&th, &cfg, 8, 11, NULL, 0); /* no crash */
+}
+
+/* The defaults: a fresh worker admits every slot at its first work, and a worker whose
+ * slots are all busy for minutes (load 1, no pressure) stays warm at every slot. An
+ * older worker that measures nothing is never cooled by pressure. */
+static void test_default_no_ramp_busy_is_not_overload(void **state)
+{
+    (void)state;
+    drv_thermal_config cfg;
+    drv_thermal_config_default(&cfg);
+    drv_thermal th;
+    drv_thermal_init(&th, 0);
+    assert_int_equal(drv_thermal_admitted(&th, &cfg, 8, 0), 8);
+    assert_true(drv_thermal_on_work(&th, &cfg, 1));
+    assert_int_equal(th.state, DRV_THERMAL_WARM);
+    assert_int_equal(th.reason, DRV_THERMAL_R_FIRST_WORK);
+    assert_int_equal(drv_thermal_admitted(&th, &cfg, 8, 1), 8);
+    assert_true(isinf(drv_thermal_next_growth(&th, &cfg, 8, 1)));
+    for (int t = 2; t < 300; t++) {
+        drv_thermal_signal full = DRV_THERMAL_SIGNAL_UNKNOWN;
+        full.load = 1.0;
+        full.busy = true;
+        if (t % 2) { /* half of them from a worker that measures: calm */
+            full.cpu_pressure = 0.3;
+            full.memory_pressure = 0;
+            full.freq_ratio = 1;
+            full.temperature_c = 60;
+        }
+        assert_false(drv_thermal_observe(&th, &cfg, t, &full));
+        assert_int_equal(drv_thermal_admitted(&th, &cfg, 8, t), 8);
+    }
+    assert_int_equal(th.state, DRV_THERMAL_WARM);
+
+    /* Measured pressure before any work still cools it: it is not handed every slot. */
+    drv_thermal_init(&th, 0);
+    drv_thermal_signal mem = DRV_THERMAL_SIGNAL_UNKNOWN;
+    mem.memory_pressure = 0.5;
+    drv_thermal_observe(&th, &cfg, 0, &mem);
+    assert_true(drv_thermal_observe(&th, &cfg, 10, &mem));
+    assert_int_equal(th.state, DRV_THERMAL_COOLING);
+    assert_int_equal(drv_thermal_admitted(&th, &cfg, 8, 10), 4);
 }
 
 static void test_names(void **state)
@@ -562,7 +672,8 @@ static void test_defaults(void **state)
     (void)state;
     drv_thermal_config cfg;
     drv_thermal_config_default(&cfg);
-    assert_true(cfg.ramp_s == 30 && cfg.initial_share == 0.25 && cfg.overload_load == 0.95);
+    assert_true(cfg.ramp_s == 30 && cfg.initial_share == 1 && cfg.cpu_pressure_limit == 0.9);
+    assert_true(cfg.memory_pressure_limit == 0.2 && cfg.freq_ratio_limit == 0.5);
     assert_true(cfg.overload_sustain_s == 10 && cfg.error_threshold == 3);
     assert_true(cfg.temperature_limit_c == 85 && cfg.cooling_share == 0.5);
     assert_true(cfg.cooldown_s == 30 && cfg.idle_cold_s == 600);
@@ -578,7 +689,7 @@ static void test_error_threshold_zero_disables(void **state)
 {
     (void)state;
     drv_thermal_config cfg;
-    drv_thermal_config_default(&cfg);
+    ramp_config(&cfg);
     cfg.error_threshold = 0;
     drv_thermal th;
     reach(&th, &cfg, DRV_THERMAL_WARM);
@@ -596,6 +707,7 @@ int main(void)
         cmocka_unit_test(test_admitted_never_decreases_along_the_ramp),
         cmocka_unit_test(test_next_growth),
         cmocka_unit_test(test_describe),
+        cmocka_unit_test(test_default_no_ramp_busy_is_not_overload),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_error_threshold_zero_disables),

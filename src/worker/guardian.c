@@ -1,0 +1,132 @@
+/* guardian.c - the process that kills a dead worker's test groups (see guardian.h).
+ *
+ * The pipe carries one int per message: +pgid when a group starts, -pgid when it ended.
+ * Writes of that size are atomic. The guardian keeps the live groups in a small array
+ * (grown as needed) and, at end of file, kills each with SIGKILL. */
+#define _GNU_SOURCE /* closefrom */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "worker/guardian.h"
+
+struct drv_guardian {
+    int fd;    /* write end of the pipe */
+    pid_t pid; /* the guardian */
+};
+
+/* The guardian's life: read until end of file, then kill what is listed. Never returns. */
+static void guard(int fd)
+{
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    size_t n = 0, cap = 64;
+    int *groups = malloc(cap * sizeof *groups);
+    int msg;
+    for (;;) {
+        ssize_t k = read(fd, &msg, sizeof msg);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k != (ssize_t)sizeof msg)
+            break; /* end of file (the worker is gone) or a read error */
+        if (msg > 0) {
+            if (n == cap) {
+                int *more = groups ? realloc(groups, 2 * cap * sizeof *groups) : NULL;
+                if (!more)
+                    continue; /* out of memory: this group is not guarded */
+                groups = more;
+                cap *= 2;
+            }
+            if (groups)
+                groups[n++] = msg;
+        } else {
+            for (size_t i = 0; i < n; i++)
+                if (groups[i] == -msg) {
+                    groups[i] = groups[--n];
+                    break;
+                }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        kill(-groups[i], SIGKILL);
+    _exit(0);
+}
+
+drv_guardian *drv_guardian_start(drv_error *err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        drv_error_set(err, "guardian: pipe: %s", strerror(errno));
+        return NULL;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        drv_error_set(err, "guardian: fork: %s", strerror(errno));
+        close(p[0]);
+        close(p[1]);
+        return NULL;
+    }
+    if (pid == 0) {
+        /* Only the read end stays open: nothing else of the worker is held here. */
+        int fd = p[0];
+        if (fd != 3) {
+            dup2(fd, 3);
+            fd = 3;
+        }
+        closefrom(4);
+        guard(fd);
+    }
+    close(p[0]);
+    /* A guardian that died must not take the worker with it (tests get every signal at
+     * its default again: runner.h). */
+    signal(SIGPIPE, SIG_IGN);
+    drv_guardian *g = drv_xcalloc(1, sizeof *g);
+    g->fd = p[1];
+    g->pid = pid;
+    return g;
+}
+
+/* Writes one message; a guardian that is gone is not written to again. */
+static void tell(drv_guardian *g, int msg)
+{
+    if (!g || g->fd < 0)
+        return;
+    ssize_t k;
+    do
+        k = write(g->fd, &msg, sizeof msg);
+    while (k < 0 && errno == EINTR);
+    if (k != (ssize_t)sizeof msg) {
+        close(g->fd);
+        g->fd = -1;
+    }
+}
+
+void drv_guardian_watch(drv_guardian *g, int pgid)
+{
+    if (pgid > 0)
+        tell(g, pgid);
+}
+
+void drv_guardian_forget(drv_guardian *g, int pgid)
+{
+    if (pgid > 0)
+        tell(g, -pgid);
+}
+
+void drv_guardian_stop(drv_guardian *g)
+{
+    if (!g)
+        return;
+    if (g->fd >= 0)
+        close(g->fd);
+    while (waitpid(g->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    free(g);
+}
