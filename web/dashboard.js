@@ -112,7 +112,10 @@
     c.plot = new uPlot({
       width: chartWidth(c.box), height: 180,
       series: [{}].concat(c.series.map(function (s) { return { label: s.label, stroke: s.color, width: 1.5, spanGaps: false }; })),
-      scales: { x: { time: true } }, axes: [{}, { size: 50 }], legend: { show: true }
+      // The x axis is the range picked, whatever the data covers (one point would
+      // otherwise stretch it over years).
+      scales: { x: { time: true, range: function () { return rangeBounds(); } } },
+      axes: [{}, { size: 50 }], legend: { show: true }
     }, [[]].concat(c.series.map(function () { return []; })), c.plotEl);
   });
   var resizeTimer = null;
