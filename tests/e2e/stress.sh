@@ -59,7 +59,8 @@ dash=$(sed -n 's/^dashboard: //p' "$WORK/keep.out")
 [[ $dash == http://127.0.0.1:*/#token=* ]] || fail "--start printed no dashboard address: $(cat "$WORK/keep.out")"
 base=${dash%%/#*}
 tok=${dash##*#token=}
-curl -s -S --max-time 5 "$base/" | grep -q 'var uPlot=' || fail "--keep: the dashboard is not served"
+curl -s -S --max-time 5 "$base/" >"$WORK/keep-page.html" || fail "--keep: GET / failed"
+grep -q 'var uPlot=' "$WORK/keep-page.html" || fail "--keep: the dashboard is not served"
 sleep 1
 curl -s -S --max-time 5 -H "Authorization: Bearer $tok" "$base/api/v1/status" >"$WORK/keep-status.json"
 grep -Eq '"connected": *3' "$WORK/keep-status.json" ||
