@@ -115,6 +115,63 @@ int drv_cli_parse_id(const char *cmd, const char *what, const char *s, uint64_t 
 int drv_cli_wait_run(struct drv_client *c, const char *cmd, uint64_t run_id, double timeout_s,
                      bool quiet);
 
+/* ---- the table-driven option parser (options.c) ---- */
+
+typedef enum drv_opt_kind {
+    DRV_OPT_FLAG,   /* bool */
+    DRV_OPT_STRING, /* const char *, the last one given */
+    DRV_OPT_LIST,   /* drv_opt_list: every one given, in order */
+    DRV_OPT_UINT,   /* uint64_t within [min, max] */
+    DRV_OPT_DOUBLE, /* double within [min, max] */
+} drv_opt_kind;
+
+#define DRV_OPT_LIST_MAX 32
+typedef struct drv_opt_list {
+    const char *v[DRV_OPT_LIST_MAX];
+    size_t n;
+} drv_opt_list;
+
+/* One option of a command: "--name VALUE", "--name=VALUE" or "ALIAS VALUE". */
+typedef struct drv_opt {
+    const char *name;  /* "--build-dir" */
+    const char *alias; /* "-L", or NULL */
+    drv_opt_kind kind;
+    size_t offset;     /* of the field in the command's argument struct */
+    double min, max;   /* numbers: the accepted range */
+    const char *value; /* the value's name in the usage ("DIR"); NULL for a flag */
+    const char *help;
+} drv_opt;
+
+/* Reads options from argv[1..] into args by the table (and the connection options into
+ * conn when not NULL) until "--" or the first word that is not an option; *rest is the
+ * index of the first word left (after "--" when there was one; argc when none). Returns
+ * -1 when the command line is right so far, else the exit code after printing what is
+ * wrong ("drover CMD: --x: expected an integer 1..64, got \"y\""). */
+int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, drv_cli_conn *conn,
+                  int argc, char **argv, int *rest);
+/* The usage lines of a table: "  -L, --label REGEX        help". */
+void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n);
+
+/* Runs argv (looked up in PATH) in directory dir (NULL: here) with stdout captured,
+ * stderr passed through. Returns 0 with *out (NUL-terminated, the caller frees), *len and
+ * the exit *status (128 + signal when killed), or -1 with err when it cannot start at
+ * all. (child_output.c) */
+int drv_cli_capture(char *const argv[], const char *dir, char **out, size_t *len, int *status,
+                    drv_error *err);
+/* Writes run run_id's JUnit report to junit and its JSON report to json_path (either may
+ * be NULL; "-" is stdout), as `drover report` does. Returns 0, or -1 after printing
+ * "drover CMD: ...". (cmd_report.c) */
+int drv_cli_write_reports(struct drv_client *c, const char *cmd, uint64_t run_id, const char *junit,
+                          const char *json_path);
+
+/* `drover judge` (cmd_judge.c): runs a command and decides pass, fail or skip from its
+ * exit code and output the way CTest does (the wrapper of `drover ctest`). */
+int drv_cmd_judge(int argc, char **argv);
+void drv_cmd_judge_usage(FILE *out);
+/* `drover ctest` (cmd_ctest.c): a CTest suite submitted as one run, and waited for. */
+int drv_cmd_ctest(int argc, char **argv);
+void drv_cmd_ctest_usage(FILE *out);
+
 /* `drover stress` (cmd_stress.c): fake workers over the real protocol against a
  * coordinator (started or attached), with throughput, latency and memory; its usage. */
 int drv_cmd_stress(int argc, char **argv);
