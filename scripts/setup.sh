@@ -29,6 +29,9 @@ packages=(
     openssl
     zlib1g-dev
     chromium
+    python3-pytest        # suite: drover pytest and its tests
+    python3-pytest-xdist  # suite: bench/pytest.sh compares with pytest -n
+    libxml2-utils         # suite: xmllint, the JUnit report checked in the tests
 )
 
 # `setup.sh --fuzz` also installs clang and its libFuzzer runtime (make fuzz).

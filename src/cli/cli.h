@@ -22,6 +22,8 @@
 #define DRV_EXIT_OK      0
 #define DRV_EXIT_FAILURE 1
 #define DRV_EXIT_USAGE   2
+#define DRV_EXIT_INFRA   3 /* the coordinator or a tool it needs cannot be used */
+#define DRV_EXIT_TIMEOUT 4 /* a wait ran out of time */
 
 /* Largest file the cli reads whole (configs, fleets, suites). */
 #define DRV_CLI_FILE_MAX (64u * 1024u * 1024u)
@@ -168,6 +170,9 @@ int drv_cli_write_reports(struct drv_client *c, const char *cmd, uint64_t run_id
  * exit code and output the way CTest does (the wrapper of `drover ctest`). */
 int drv_cmd_judge(int argc, char **argv);
 void drv_cmd_judge_usage(FILE *out);
+/* `drover pytest` (cmd_pytest.c): a pytest suite run in batches, a result per test. */
+int drv_cmd_pytest(int argc, char **argv);
+void drv_cmd_pytest_usage(FILE *out);
 /* `drover ctest` (cmd_ctest.c): a CTest suite submitted as one run, and waited for. */
 int drv_cmd_ctest(int argc, char **argv);
 void drv_cmd_ctest_usage(FILE *out);

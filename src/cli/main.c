@@ -213,6 +213,8 @@ static const cli_command commands[] = {
      drv_cmd_fleet_usage},
     {"judge", "run a command and judge it as CTest would (what drover ctest runs)", drv_cmd_judge,
      drv_cmd_judge_usage},
+    {"pytest", "run a pytest suite in batches on the fleet, a result per test", drv_cmd_pytest,
+     drv_cmd_pytest_usage},
     {"report", "write a run's report: JUnit XML (--junit FILE), JSON (--json FILE)", drv_cmd_report,
      drv_cmd_report_usage},
     {"run", "submit tests and wait for them, with a progress line", drv_cmd_run, drv_cmd_run_usage},
