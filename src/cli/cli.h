@@ -154,6 +154,10 @@ int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, dr
 /* The usage lines of a table: "  -L, --label REGEX        help". */
 void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n);
 
+/* The exit code of a request to the coordinator that failed: DRV_EXIT_INFRA when it did
+ * not answer, failed itself or refused the token, DRV_EXIT_USAGE when it refused the
+ * request as wrong. (exit_codes.c) */
+int drv_cli_request_failure_code(const struct drv_client *c);
 /* Runs argv (looked up in PATH) in directory dir (NULL: here) with stdout captured,
  * stderr passed through. Returns 0 with *out (NUL-terminated, the caller frees), *len and
  * the exit *status (128 + signal when killed), or -1 with err when it cannot start at
@@ -170,6 +174,9 @@ int drv_cli_write_reports(struct drv_client *c, const char *cmd, uint64_t run_id
  * exit code and output the way CTest does (the wrapper of `drover ctest`). */
 int drv_cmd_judge(int argc, char **argv);
 void drv_cmd_judge_usage(FILE *out);
+/* `drover runs` (cmd_runs.c): the coordinator's runs, most recent first. */
+int drv_cmd_runs(int argc, char **argv);
+void drv_cmd_runs_usage(FILE *out);
 /* `drover pytest` (cmd_pytest.c): a pytest suite run in batches, a result per test. */
 int drv_cmd_pytest(int argc, char **argv);
 void drv_cmd_pytest_usage(FILE *out);

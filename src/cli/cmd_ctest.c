@@ -428,7 +428,7 @@ int drv_cmd_ctest(int argc, char **argv)
     drv_error err = {{0}};
     if (drv_client_submit(c, body, strlen(body), a.build_dir, a.run, &r, &err) < 0) {
         fprintf(stderr, "drover ctest: %s\n", err.msg);
-        code = DRV_EXIT_FAILURE;
+        code = drv_cli_request_failure_code(c);
     } else {
         printf("submitted %zu test%s as run %llu%s%s%s\n", r.count, r.count == 1 ? "" : "s",
                (unsigned long long)r.run_id, a.run ? " (" : "", a.run ? a.run : "",

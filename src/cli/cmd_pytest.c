@@ -352,7 +352,7 @@ static int run_batches(drv_client *c, const pytest_args *a, json_t *batches, sui
     free(body);
     if (rc < 0) {
         fprintf(stderr, "drover pytest: %s\n", err.msg);
-        return DRV_EXIT_INFRA;
+        return drv_cli_request_failure_code(c);
     }
     *run_id = r.run_id;
     fprintf(stderr, "submitted %zu batch%s as run %llu\n", r.count, r.count == 1 ? "" : "es",
