@@ -75,7 +75,9 @@ void drv_run_progress_format(uint64_t run_id, const drv_run_counts *rc, double e
     int w = snprintf(buf, len, "run %llu: %llu/%llu done", (unsigned long long)run_id,
                      (unsigned long long)rc->final, (unsigned long long)rc->submitted);
     size_t off = w > 0 ? (size_t)w : 0;
-    add_count(buf, len, &off, s[DRV_TASK_RUNNING] + s[DRV_TASK_ASSIGNED], "running");
+    /* running: started on a worker; assigned: given to one, not started yet */
+    add_count(buf, len, &off, s[DRV_TASK_RUNNING], "running");
+    add_count(buf, len, &off, s[DRV_TASK_ASSIGNED], "assigned");
     add_count(buf, len, &off, s[DRV_TASK_QUEUED], "queued");
     add_count(buf, len, &off, s[DRV_TASK_FAILED] + s[DRV_TASK_TIMED_OUT], "failed");
     add_count(buf, len, &off, s[DRV_TASK_UNSCHEDULABLE], "unschedulable");
