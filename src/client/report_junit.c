@@ -10,16 +10,17 @@
  *
  * The shape is Jenkins' junit-10 schema (what GitLab and GitHub's reporters read too):
  * no skipped count on testsuites, and a testcase holds skipped, error, failure,
- * system-out in that order and nothing else, so the worker that ran a test is the first
- * line of its system-out. Names are split as the tools write them: a pytest node id
- * "tests/test_a.py::TestX::test_y[1]" as classname "tests.test_a.TestX", name
- * "test_y[1]" (CI history carries over from pytest --junitxml); any other name as CTest
- * does, classname and name both the test's name. A failure's message is the outcome
- * and the first line of the output that says why (a `drover judge` verdict, a pytest
- * "E   " line, an assertion). failed and timed_out tests are failures, infrastructure
- * failures (the runner, not the test, failed; or the worker was lost) errors, cancelled,
- * unschedulable and unfinished tests skipped. Suite time is the run's wall-clock time
- * (first submission to last result) when known, else the sum of the tests' times. */
+ * system-out, system-err in that order and nothing else, so the worker that ran a test is
+ * the first line of its system-out; system-err is the end of its stderr alone (the
+ * failure's text is the end of both streams, as they came). Names are split as the tools write
+ * them: a pytest node id "tests/test_a.py::TestX::test_y[1]" as classname "tests.test_a.TestX",
+ * name "test_y[1]" (CI history carries over from pytest --junitxml); any other name as CTest does,
+ * classname and name both the test's name. A failure's message is the outcome and the first line of
+ * the output that says why (a `drover judge` verdict, a pytest "E   " line, an assertion). failed
+ * and timed_out tests are failures, infrastructure failures (the runner, not the test, failed; or
+ * the worker was lost) errors, cancelled, unschedulable and unfinished tests skipped. Suite time is
+ * the run's wall-clock time (first submission to last result) when known, else the sum of the
+ * tests' times. */
 #define _GNU_SOURCE /* memmem */
 #include "client/client.h"
 #include "core/markup.h"
@@ -256,6 +257,13 @@ int drv_report_junit(FILE *out, const json_t *run, const json_t *tests, drv_erro
             drv_markup_escape(out, worker, false);
             int64_t attempt = drv_api_int(t, "attempt_count", drv_api_int(t, "attempts", 1));
             fprintf(out, " (attempt %lld)\n</system-out>\n", (long long)attempt);
+        }
+        const json_t *err_tail = json_object_get(last_attempt(t), "stderr_tail");
+        if (json_string_length(err_tail) > 0) { /* kept apart by the worker */
+            fputs("      <system-err>", out);
+            drv_markup_escape_n(out, json_string_value(err_tail), json_string_length(err_tail),
+                                false);
+            fputs("</system-err>\n", out);
         }
         fputs("    </testcase>\n", out);
     }

@@ -303,6 +303,9 @@ static json_t *attempt_json(const drv_store_attempt *a)
     json_object_set_new(o, "output_tail",
                         a->output_tail ? drv_json_text(a->output_tail, strlen(a->output_tail))
                                        : json_null());
+    json_object_set_new(o, "stderr_tail",
+                        a->stderr_tail ? drv_json_text(a->stderr_tail, strlen(a->stderr_tail))
+                                       : json_null());
     return o;
 }
 

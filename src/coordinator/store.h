@@ -28,7 +28,8 @@
          run_alone, skip_exit_code, disabled)   the last six since version 6 (suite)
  *   attempts(task_id, attempt, worker, state, assigned_at, started_at, finished_at,
  *         exit_code, signal, timed_out, infra_failure, duration_s, peak_memory_kb,
- *         output_tail; PRIMARY KEY (task_id, attempt), WITHOUT ROWID)
+ *         output_tail, stderr_tail (version 6); PRIMARY KEY (task_id, attempt), WITHOUT
+ *         ROWID)
  *   workers(name PRIMARY KEY, capabilities, slots, labels, health, health_reason,
  *         first_seen, last_seen)
  *   events(id, t, kind, task_id, worker, message)
@@ -273,6 +274,7 @@ typedef struct drv_store_result {
     double duration_s;
     uint64_t peak_memory_kb;
     const char *output_tail; /* may be NULL; borrowed */
+    const char *stderr_tail; /* stderr alone; may be NULL; borrowed */
 } drv_store_result;
 
 /* Records result r for (task_id, attempt) if that attempt is open (assigned or
@@ -395,6 +397,7 @@ typedef struct drv_store_attempt {
     double duration_s;
     uint64_t peak_memory_kb;
     char *output_tail; /* NULL: none */
+    char *stderr_tail; /* NULL: none (older workers, or nothing on stderr) */
 } drv_store_attempt;
 
 /* A task with everything the store knows of it. Owned by the caller: release with

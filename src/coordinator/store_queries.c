@@ -220,6 +220,7 @@ void drv_store_task_detail_clear(drv_store_task_detail *d)
     for (size_t i = 0; i < d->n_attempts; i++) {
         free(d->attempts[i].worker);
         free(d->attempts[i].output_tail);
+        free(d->attempts[i].stderr_tail);
     }
     free(d->attempts);
     memset(d, 0, sizeof *d);
@@ -262,6 +263,7 @@ static int read_attempts(drv_store *s, uint64_t id, drv_store_task_detail *d, dr
             .duration_s = sqlite3_column_double(st, 10),
             .peak_memory_kb = (uint64_t)sqlite3_column_int64(st, 11),
             .output_tail = col_dup(st, 12),
+            .stderr_tail = col_dup(st, 13),
         };
     }
     if (out == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)

@@ -33,9 +33,16 @@ code 1 "$DROVER" run -- false
 code 0 "$DROVER" runs
 grep -q '^1 *first ' "$WORK/last.out" || fail "drover runs does not list run 1: $(cat "$WORK/last.out")"
 code 0 "$DROVER" runs --json --limit 1
-grep -q '"id": 2' "$WORK/last.out" || fail "runs --json --limit 1: $(cat "$WORK/last.out")"
+ grep -q '"id": 2' "$WORK/last.out" || fail "runs --json --limit 1: $(cat "$WORK/last.out")"
 
-# Ctrl-C cancels the run (run 3).
+# The worker keeps stderr apart, and a NUL byte does not cut the output (run 3).
+code 0 "$DROVER" run --quiet -- sh -c 'echo out; echo err >&2; printf "a\\000b\\n"'
+t=$(api GET /api/v1/tests/3 | head -n 1)
+grep -q '"stderr_tail":"err\\n"' <<<"$t" || fail "stderr is not kept apart: $t"
+grep -q 'a\\\\x00b\\n' <<<"$t" || fail "the NUL cut or lost the output: $t"
+"$DROVER" report 3 --junit "$WORK/r.xml" 2>/dev/null || fail "report 3"
+
+# Ctrl-C cancels the run (run 4).
 "$DROVER" run --quiet -- sleep 30 >"$WORK/int.out" 2>&1 &
 pid=$!
 wait_until 10 at_least 1 running
@@ -43,7 +50,7 @@ kill -INT "$pid"
 wait_until 10 at_least 1 cancelled
 wait "$pid" || true
 grep -q 'Ctrl-C: cancelling the run' "$WORK/int.out" || fail "Ctrl-C said nothing: $(cat "$WORK/int.out")"
-# A second Ctrl-C detaches at once, saying so (run 4).
+# A second Ctrl-C detaches at once, saying so (run 5).
 "$DROVER" run --quiet -- sleep 30 >"$WORK/int2.out" 2>&1 &
 pid=$!
 wait_until 10 at_least 1 running

@@ -569,7 +569,8 @@ static const char *fixture_tests =
     "  \"finished_at\": 1763900010.5, \"exit_code\": 3, \"worker\": \"w1\","
     "  \"attempts\": [{\"attempt\": 1, \"state\": \"finished\", \"exit_code\": 3, \"signal\": null,"
     "   \"timed_out\": false, \"infra_failure\": false,"
-    "   \"output_tail\": \"line1\\nassert 1 < 2 & \\\"x\\\" 'y'\\u001b[31m red\\u0000!\\n\"}]},"
+    "   \"output_tail\": \"line1\\nassert 1 < 2 & \\\"x\\\" 'y'\\u001b[31m red\\u0000!\\n\","
+    "   \"stderr_tail\": \"warning: <x>\\n\"}]},"
     " {\"id\": 103, \"name\": \"slow\", \"state\": \"timed_out\", \"duration_s\": 30.0,"
     "  \"test\": {\"name\": \"slow\", \"argv\": [\"sleep\", \"100\"], \"timeout_s\": 30},"
     "  \"attempts\": [{\"attempt\": 1, \"state\": \"finished\", \"signal\": 9, \"timed_out\": true,"
@@ -633,7 +634,8 @@ static void test_junit_report(void **state)
                          "&apos;y&apos;\\x1B[31m red !\" type=\"failed\">line1\n"
                          "assert 1 &lt; 2 &amp; &quot;x&quot; &apos;y&apos;\\x1B[31m red\\x00!\n"
                          "</failure>\n"
-                         "      <system-out>drover: ran on worker w1 (attempt 1)\n</system-out>\n");
+                         "      <system-out>drover: ran on worker w1 (attempt 1)\n</system-out>\n"
+                         "      <system-err>warning: &lt;x&gt;\n</system-err>\n");
     assert_contains(xml, "<testcase name=\"slow\" classname=\"slow\" "
                          "time=\"30.000\">\n"
                          "      <failure message=\"timed out after 30 s\" type=\"timed_out\">"
