@@ -403,6 +403,9 @@ static json_t *attempt_json(const drv_store_attempt *a)
                         a->output_tail ? drv_json_text(a->output_tail, strlen(a->output_tail))
                                        : json_null());
     json_object_set_new(o, "reason", str_or_null(a->reason));
+    json_object_set_new(o, "stderr_tail",
+                        a->stderr_tail ? drv_json_text(a->stderr_tail, strlen(a->stderr_tail))
+                                       : json_null());
     return o;
 }
 
