@@ -236,7 +236,7 @@ const char *drv_log_last_lws_error(void);
 void drv_log_forget_lws_error(void);
 
 /* ---- coordinator.c ---- */
-double drv_coord_now(void); /* seconds since the Unix epoch */
+double drv_coord_now(void);        /* seconds since the Unix epoch */
 double drv_coord_thread_cpu(void); /* CPU seconds of the calling thread */
 /* An info line (nothing with --quiet); drv_coord_warn a warning (printed even then). */
 void drv_coord_log(drv_coordinator *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -365,6 +365,8 @@ void drv_sampler_result(drv_coordinator *c, drv_wref w, drv_tref t, const drv_re
 void drv_sampler_heartbeat(drv_coordinator *c, drv_wref w, double now);
 void drv_sampler_loss(drv_coordinator *c, drv_wref w, double now);
 void drv_sampler_speculation(drv_coordinator *c);
+/* Tests queued now by priority band: [0] high (>= 500), [1] normal (1..499), [2] low (0). */
+void drv_sampler_queue_bands(drv_coordinator *c, uint64_t band[3]);
 /* Adds loop CPU seconds spent on the sampler (which 0) or the dashboard feed (1). */
 void drv_sampler_loop_cpu(drv_coordinator *c, int which, double seconds);
 /* GET /api/v1/metrics, GET /api/v1/anomalies (new references), a worker's score (JSON

@@ -423,6 +423,12 @@ void drv_sampler_decision(drv_coordinator *c, const drv_decision *d, drv_ctask *
     }
 }
 
+void drv_sampler_queue_bands(drv_coordinator *c, uint64_t band[3])
+{
+    for (int b = 0; b < 3; b++)
+        band[b] = c->sampler && c->sampler->band[b] > 0 ? (uint64_t)c->sampler->band[b] : 0;
+}
+
 void drv_sampler_speculation(drv_coordinator *c)
 {
     c->sampler->speculations++;

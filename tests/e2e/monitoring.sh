@@ -31,6 +31,22 @@ read_api() { # read_api PATH: GET with the read-only token; body, then the statu
     curl -s -S --max-time 10 -H "Authorization: Bearer reader-secret" -w '\n%{http_code}\n' "$URL$1"
 }
 
+# The queue by priority: once the status says nothing is queued while tests run (all
+# placed on the workers), no band counts a test: placed tests have left theirs.
+bands_drained() {
+    read_api /api/v1/status | head -n 1 | $PY -c '
+import json, sys
+d = json.load(sys.stdin)
+q, k = d["queued_by_priority"], d["counts"]
+if k["queued"] > 0 or k["running"] == 0:
+    sys.exit(1)
+if q != {"high": 0, "normal": 0, "low": 0}:
+    open(sys.argv[1], "w").write(json.dumps([q, k]))
+' "$WORK/bands_wrong"
+}
+wait_until 30 bands_drained
+[[ ! -f "$WORK/bands_wrong" ]] || fail "the queue by priority counts placed tests: $(cat "$WORK/bands_wrong")"
+
 # The history has points after a few seconds; JSON parses and names the series.
 history_has_points() {
     read_api "/api/v1/metrics/history?metric=workers_connected&from=-60" | head -n 1 |
