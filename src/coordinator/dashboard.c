@@ -68,12 +68,10 @@ static const drv_dview default_view = {.sort = "name", .limit = PAGE_DEFAULT};
 
 json_t *drv_dashboard_queue_bands(drv_coordinator *c)
 {
-    uint64_t band[3] = {0};
-    for (size_t i = 0; i < c->cap_tasks; i++) {
-        const drv_ctask *ct = &c->tasks[i];
-        if (ct->live && ct->task.state == DRV_TASK_QUEUED)
-            band[ct->task.priority >= 500 ? 0 : ct->task.priority > 0 ? 1 : 2]++;
-    }
+    /* The sampler keeps these counts as tests enter and leave the queue (a live test's
+     * task.state stays what it was at submission, so a scan counted placed ones too). */
+    uint64_t band[3];
+    drv_sampler_queue_bands(c, band);
     json_t *q = json_object();
     json_object_set_new(q, "high", json_integer((json_int_t)band[0]));
     json_object_set_new(q, "normal", json_integer((json_int_t)band[1]));
