@@ -82,8 +82,10 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
             if (r->state != DRV_TASK_RUNNING ||
                 (r->flags & (TF_NOT_IDEMPOTENT | TF_SPECULATED | TF_ORDERED | TF_LOCKING)))
                 continue;
-            double high = drv_balancer_predict(b, t, wi).high_s;
             double running = now - r->started_at;
+            if (!(running > s->speculation_min_s))
+                continue; /* cheap: most running tests stop here, before a prediction */
+            double high = drv_balancer_predict(b, t, wi).high_s;
             double extra = s->speculation_margin * high;
             if (extra < s->speculation_min_s)
                 extra = s->speculation_min_s;

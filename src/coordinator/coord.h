@@ -249,7 +249,8 @@ struct drv_coordinator {
     uint64_t late_results;
     drv_listener listener;   /* srv: our own listening socket */
     drv_retention retention; /* srv: store retention */
-    bool speculate_due;      /* a tick passed: look for stragglers after the next placement */
+    bool speculate_due;      /* look for stragglers after the next placement */
+    double last_speculate;   /* when speculate_due was last set */
 };
 
 /* ---- speculate.c ---- */

@@ -17,6 +17,7 @@
 #define TICK_MS            100
 #define REBALANCE_EVERY_S  1.0
 #define LEARNED_EVERY_S    60.0 /* learned durations written at most this long after */
+#define SPECULATE_EVERY_S  0.5  /* stragglers looked for at most this often (speculate.c) */
 #define DECISIONS_PER_CALL 256
 
 void drv_coordinator_options_default(drv_coordinator_options *o)
@@ -286,7 +287,10 @@ static void on_tick(uv_timer_t *timer)
     drv_sampler_tick(c, now);
     /* Admission ramps and aging change with time alone. */
     c->place_needed = true;
-    c->speculate_due = true;
+    if (now - c->last_speculate >= SPECULATE_EVERY_S) {
+        c->last_speculate = now;
+        c->speculate_due = true;
+    }
 }
 
 /* ---- start and stop ---- */
