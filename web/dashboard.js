@@ -412,10 +412,16 @@
   }
 
   // ---- one worker ----
-  var workerAnswer = null;
+  var workerAnswer = null, recentTests = null;
   function showWorker(name) {
     selectedWorker = name;
     workerAnswer = null;
+    recentTests = null;
+    get("/api/v1/tests?worker=" + encodeURIComponent(name) + "&order=desc&limit=20").then(function (a) {
+      if (selectedWorker !== name) return;
+      recentTests = a.tests || [];
+      fillWorker(rows[name] || workerAnswer, null);
+    }).catch(function () { recentTests = []; });
     $("worker").hidden = false;
     $("worker-title").textContent = "Worker " + name;
     fillWorker(rows[name] || { name: name }, null);
@@ -463,6 +469,20 @@
     cur.forEach(function (t) { var li = el("li"), a = el("a", t.name + " (test " + t.id + ")", "test"); a.addEventListener("click", function () { showTest(t.id); }); li.appendChild(a); ul.appendChild(li); });
     if (!cur.length) ul.appendChild(el("li", "nothing"));
     body.appendChild(ul);
+    body.appendChild(el("h3", "Recent tests", "meta"));
+    if (!recentTests) { body.appendChild(el("p", "reading…", "meta")); return; }
+    if (!recentTests.length) { body.appendChild(el("p", "none yet", "meta")); return; }
+    var box = el("div", null, "scroll"), table = el("table"), tb = el("tbody");
+    table.id = "worker-tests";
+    recentTests.forEach(function (t) {
+      var tr = el("tr");
+      tr.dataset.id = t.id;
+      td(tr, t.id); td(tr, t.name); td(tr, t.state);
+      td(tr, t.duration_s == null ? "" : t.duration_s.toFixed(2) + " s");
+      tr.addEventListener("click", function () { showTest(t.id); });
+      tb.appendChild(tr);
+    });
+    table.appendChild(tb); box.appendChild(table); body.appendChild(box);
   }
 
   // ---- runs, a run's tests, one test ----

@@ -47,7 +47,8 @@
  * stores a test's reruns (a count) in tasks.retry_on_failure, migrated
  * from the flag as reruns = max_retries, and adds epochs(epoch, started_at), one row per
  * coordinator start (drv_store_epoch_begin), and learned_fleet (what the balancer learned
- * of its fleet besides test durations), and replaces the metrics table with the metrics history (sample_series, samples).
+ * of its fleet besides test durations), and replaces the metrics table with the metrics history
+ (sample_series, samples).
  *
  * Retry budgets. What a test used of max_retries and reruns is not stored as a number:
  * drv_store_recover() derives it from the attempts (store_sqlite.h,
@@ -399,6 +400,9 @@ typedef struct drv_store_filter {
     const char *name_prefix; /* NULL or "": any name */
     uint32_t limit;          /* 0: no limit */
     uint32_t offset;         /* rows skipped first (by id order) */
+    const char *worker;      /* NULL or "": any; else the tests on that worker (the last
+                                attempt's, or the one running) */
+    bool newest_first;       /* by id descending */
 } drv_store_filter;
 
 /* One task as a listing shows it; strings owned by the store, valid during the

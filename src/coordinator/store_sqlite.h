@@ -47,7 +47,7 @@ typedef enum drv_store_stmt_id {
     ST_SAMPLE_QUERY,
     ST_WORKER_LIST,
     ST_LIST_FIRST,
-    ST_COUNT = ST_LIST_FIRST + 16
+    ST_COUNT = ST_LIST_FIRST + 64
 } drv_store_stmt_id;
 
 /* Listing filters; LIVE: the state filtered on is queued, assigned or running (shown
@@ -56,7 +56,9 @@ enum {
     DRV_STORE_LIST_STATE = 1,
     DRV_STORE_LIST_RUN = 2,
     DRV_STORE_LIST_PREFIX = 4,
-    DRV_STORE_LIST_LIVE = 8
+    DRV_STORE_LIST_LIVE = 8,
+    DRV_STORE_LIST_WORKER = 16, /* dash: the tests a worker ran (or runs) */
+    DRV_STORE_LIST_DESC = 32    /* dash: newest first */
 };
 
 /* A task's live state is not written into its row (schema 4): while a test is placed
