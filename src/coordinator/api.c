@@ -283,6 +283,14 @@ static void tests_list(drv_coordinator *c, drv_hsession *h)
     if (r)
         f.offset = (uint32_t)v;
     f.name_prefix = query_get(h, "name", nbuf, sizeof nbuf);
+    char wbuf[DRV_WORKER_NAME_MAX + 1], obuf[16]; /* dash: one worker's tests, newest first */
+    f.worker = query_get(h, "worker", wbuf, sizeof wbuf);
+    const char *order = query_get(h, "order", obuf, sizeof obuf);
+    if (order && strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0) {
+        drv_api_error(h, 400, "order: must be asc or desc", "order");
+        return;
+    }
+    f.newest_first = order && strcmp(order, "desc") == 0;
     char fbuf[16];
     const char *format = query_get(h, "format", fbuf, sizeof fbuf);
     if (format && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {

@@ -424,6 +424,9 @@ typedef struct drv_store_filter {
     const char *name_prefix; /* NULL or "": any name */
     uint32_t limit;          /* 0: no limit */
     uint32_t offset;         /* rows skipped first (by id order) */
+    const char *worker;      /* NULL or "": any; else the tests on that worker (the last
+                                attempt's, or the one running) */
+    bool newest_first;       /* by id descending */
 } drv_store_filter;
 
 /* One task as a listing shows it; strings owned by the store, valid during the

@@ -158,7 +158,9 @@ int64_t drv_store_task_list(drv_store *s, const drv_store_filter *f, drv_store_r
         (f->state >= 0 ? DRV_STORE_LIST_STATE : 0) | (f->run_id ? DRV_STORE_LIST_RUN : 0) |
         (f->name_prefix && *f->name_prefix ? DRV_STORE_LIST_PREFIX : 0) |
         (f->state >= 0 && !drv_task_state_final((drv_task_state)f->state) ? DRV_STORE_LIST_LIVE
-                                                                          : 0);
+                                                                          : 0) |
+        (f->worker && *f->worker ? DRV_STORE_LIST_WORKER : 0) |
+        (f->newest_first ? DRV_STORE_LIST_DESC : 0);
     sqlite3_stmt *st = drv_store_stmt(s, (drv_store_stmt_id)(ST_LIST_FIRST + mask), err);
     if (!st)
         return -1;
@@ -169,6 +171,9 @@ int64_t drv_store_task_list(drv_store *s, const drv_store_filter *f, drv_store_r
         bind_named_int(st, ":run", f->run_id);
     if (mask & DRV_STORE_LIST_PREFIX)
         sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":prefix"), f->name_prefix, -1,
+                          SQLITE_STATIC);
+    if (mask & DRV_STORE_LIST_WORKER)
+        sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":worker"), f->worker, -1,
                           SQLITE_STATIC);
     bind_named_int(st, ":limit", f->limit ? (int64_t)f->limit : -1);
     bind_named_int(st, ":offset", f->offset);

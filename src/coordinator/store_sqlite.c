@@ -373,7 +373,7 @@ static void list_sql(int mask, char *buf, size_t len)
              ", " DRV_STORE_LIVE_ATTEMPTS ", tasks.priority, " DRV_STORE_LIVE_WORKER
              ", " DRV_STORE_LIVE_REASON ", tasks.submitted_at, tasks.finished_at,"
              " tasks.exit_code, tasks.signal, tasks.duration_s FROM" DRV_STORE_TASKS_JOIN
-             " WHERE 1%s%s%s ORDER BY tasks.id LIMIT :limit OFFSET :offset",
+             " WHERE 1%s%s%s%s ORDER BY tasks.id%s LIMIT :limit OFFSET :offset",
              !(mask & DRV_STORE_LIST_STATE) ? ""
              : (mask & DRV_STORE_LIST_LIVE)
                  ? " AND (tasks.state = :state OR tasks.state = 'queued') AND " DRV_STORE_LIVE_STATE
@@ -382,7 +382,9 @@ static void list_sql(int mask, char *buf, size_t len)
              (mask & DRV_STORE_LIST_RUN) ? " AND tasks.run_id = :run" : "",
              (mask & DRV_STORE_LIST_PREFIX)
                  ? " AND substr(tasks.name, 1, length(:prefix)) = :prefix"
-                 : "");
+                 : "",
+             (mask & DRV_STORE_LIST_WORKER) ? " AND " DRV_STORE_LIVE_WORKER " = :worker" : "",
+             (mask & DRV_STORE_LIST_DESC) ? " DESC" : "");
 }
 
 /* Returns the cached statement id, preparing it on first use; NULL with err filled if
