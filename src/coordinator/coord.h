@@ -160,7 +160,7 @@ typedef struct drv_listener {
 
 /* Store retention's progress (retention.c). */
 typedef struct drv_retention {
-    int64_t cursor;                        /* the run the next step starts from */
+    int64_t run;                           /* the run being removed (0: none found yet) */
     uint64_t wait_seq;                     /* the commit holding the last step's deletions */
     double next;                           /* when the next step is due */
     uint64_t runs, tasks, events, samples; /* removed since the last log line */

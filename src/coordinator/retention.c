@@ -25,7 +25,7 @@ void drv_retention_tick(drv_coordinator *c, double now)
     double cutoff = drv_retention_cutoff(c, now);
     drv_store_pruned p;
     drv_error err;
-    int more = drv_store_prune_step(c->store, cutoff, BATCH, &r->cursor, &p, &err);
+    int more = drv_store_prune_step(c->store, cutoff, BATCH, &r->run, &p, &err);
     if (more < 0) {
         drv_coord_warn(c, "retention: %s (tried again in %.0f s)", err.msg, IDLE_EVERY_S);
         r->next = now + IDLE_EVERY_S;
