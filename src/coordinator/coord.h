@@ -178,13 +178,14 @@ typedef struct drv_listener {
     bool started;     /* poll and pause are initialised (closed by drv_listener_close) */
     bool paused;
     long long fd_limit; /* RLIMIT_NOFILE after raising it */
+    int fd_used;        /* descriptors open once serving began (-1: unknown) */
     double last_report; /* out of descriptors last logged (0: never) */
     uint64_t refused;   /* accept failures since then */
 } drv_listener;
 
 /* Store retention's progress (retention.c). */
 typedef struct drv_retention {
-    int64_t cursor;               /* the run the next step starts from */
+    int64_t run;                  /* the run being removed (0: none found yet) */
     uint64_t wait_seq;            /* the commit holding the last step's deletions */
     double next;                  /* when the next step is due */
     uint64_t runs, tasks, events; /* removed since the last log line */
@@ -305,6 +306,8 @@ long long drv_listener_raise_nofile(long long *before);
 /* Resolves c->listen_host, binds and listens on c->listen_port; sets c->port. On failure
  * err says why (in use, not local, does not resolve) and nothing is open. */
 int drv_listener_open(drv_coordinator *c, drv_error *err);
+/* About how many workers the descriptor limit leaves room for (one each). */
+long long drv_listener_room(const drv_coordinator *c);
 /* Starts accepting on the loop (connections go to c->vhost). */
 void drv_listener_start(drv_coordinator *c);
 /* Stops accepting and closes the socket (the handles close on the loop). */

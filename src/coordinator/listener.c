@@ -21,7 +21,7 @@
 #define PAUSE_MS         250  /* accepting pauses this long when out of descriptors */
 #define REPORT_EVERY_S   10.0 /* and says so at most this often */
 #define BACKLOG          4096 /* the kernel caps it at net.core.somaxconn */
-#define FD_RESERVE       64   /* descriptors kept for the store, the loop and clients */
+#define FD_SPARE         16   /* descriptors kept for HTTP clients and the store's files */
 #define FD_CEILING       (1 << 20)
 #define DEFER_ACCEPT_S   10   /* TCP_DEFER_ACCEPT: wait this long for the first bytes */
 #define PEEK_MAX         2048 /* bytes of a request line looked at */
@@ -122,6 +122,14 @@ int drv_listener_open(drv_coordinator *c, drv_error *err)
     return 0;
 }
 
+long long drv_listener_room(const drv_coordinator *c)
+{
+    const drv_listener *l = &c->listener;
+    long long used = l->fd_used > 0 ? l->fd_used : 32;
+    long long room = l->fd_limit - used - FD_SPARE;
+    return room > 0 ? room : 0;
+}
+
 static void report(drv_coordinator *c, int e)
 {
     drv_listener *l = &c->listener;
@@ -135,8 +143,7 @@ static void report(drv_coordinator *c, int e)
                        " accepting connections for %d ms at a time; %llu refused since the"
                        " last report (raise the hard limit: ulimit -Hn, LimitNOFILE=)",
                        e == EMFILE ? "this process" : "the whole system", l->fd_limit,
-                       l->fd_limit > FD_RESERVE ? l->fd_limit - FD_RESERVE : 0, PAUSE_MS,
-                       (unsigned long long)l->refused);
+                       drv_listener_room(c), PAUSE_MS, (unsigned long long)l->refused);
     else
         drv_coord_warn(c,
                        "accept: %s: not accepting connections for %d ms at a time; %llu"

@@ -12,6 +12,7 @@
 
 #include "coordinator/chunked.h"
 #include "coordinator/coord.h"
+#include "sys/proc_status.h"
 
 #define RESPONSE_CHUNK (64u * 1024u)
 /* What lws reads from one worker connection per loop turn. Each finished frame read is
@@ -663,9 +664,9 @@ int drv_server_start(drv_coordinator *c, drv_error *err)
         char raised[48] = "";
         if (before > 0 && before != c->listener.fd_limit)
             snprintf(raised, sizeof raised, " (raised from %lld)", before);
-        drv_coord_log(c, "file descriptors: limit %lld%s: room for about %lld workers",
-                      c->listener.fd_limit, raised,
-                      c->listener.fd_limit > 64 ? c->listener.fd_limit - 64 : 0);
+        c->listener.fd_used = drv_proc_open_fds();
+        drv_coord_log(c, "file descriptors: limit %lld%s, %d in use: room for about %lld workers",
+                      c->listener.fd_limit, raised, c->listener.fd_used, drv_listener_room(c));
     }
     return 0;
 }

@@ -562,13 +562,14 @@ typedef struct drv_store_pruned {
     uint64_t events; /* events removed */
 } drv_store_pruned;
 
-/* One step: finds the oldest run from *cursor on that is prunable at cutoff (the cursor
- * stays on it, and goes back to 0 when there is none; start with 0), removes up to limit
- * of its tests and, once it has none left, the run; and up to limit events
- * older than cutoff. Reads see committed data only, so a caller with the
- * writer takes the next step only once the previous one is durable. Returns 1 when a
- * limit was reached (more to do), 0 when not, -1 with err filled. */
-int drv_store_prune_step(drv_store *s, double cutoff, uint32_t limit, int64_t *cursor,
+/* One step: unless *run names the run being removed already, finds the oldest run
+ * prunable at cutoff (*run, 0: none; start with 0); removes up to limit of its tests
+ * and, once it has none left, the run (*run back to 0); and up to limit events older
+ * than cutoff (the metrics history has its own retention: sampler.c). A run once found is not
+ * checked again: a finished run does not change. Reads see committed data only, so a caller with
+ * the writer takes the next step only once the previous one is durable. Returns 1 when there may be
+ * more to do, 0 when not, -1 with err filled. */
+int drv_store_prune_step(drv_store *s, double cutoff, uint32_t limit, int64_t *run,
                          drv_store_pruned *out, drv_error *err);
 
 /* Records an incremental vacuum step (pages freed by earlier deletions go back to the

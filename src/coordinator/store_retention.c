@@ -17,19 +17,17 @@ static int step_int(drv_store *s, sqlite3_stmt *st, int64_t *out, const char *wh
     return res;
 }
 
-/* The oldest prunable run from *cursor on, or 0; the cursor stays on it (its next batch)
- * and goes back to 0 when there is none. */
-static int find_run(drv_store *s, double cutoff, int64_t *cursor, int64_t *run, drv_error *err)
+/* The oldest prunable run, or 0. A read over every test of the old runs that are not
+ * prunable and of the one found: done once per run, not per batch (the caller keeps the
+ * run until it is gone). */
+static int find_run(drv_store *s, double cutoff, int64_t *run, drv_error *err)
 {
     sqlite3_stmt *st = drv_store_stmt(s, ST_PRUNE_FIND_RUN, err);
     if (!st)
         return -1;
     sqlite3_bind_double(st, 1, cutoff);
-    sqlite3_bind_int64(st, 2, *cursor);
-    if (step_int(s, st, run, "cannot look for runs past the retention", err) < 0)
-        return -1;
-    *cursor = *run; /* 0 when none: the next step starts from the oldest again */
-    return 0;
+    sqlite3_bind_int64(st, 2, 0);
+    return step_int(s, st, run, "cannot look for runs past the retention", err);
 }
 
 /* Removes up to limit tests of run (their attempts first), or the run when it has none.
@@ -101,17 +99,18 @@ static int prune_rows(drv_store *s, drv_store_stmt_id query, drv_store_stmt_id o
     return drv_store_rec_end(s, err) == SQLITE_DONE ? 0 : -1;
 }
 
-int drv_store_prune_step(drv_store *s, double cutoff, uint32_t limit, int64_t *cursor,
+int drv_store_prune_step(drv_store *s, double cutoff, uint32_t limit, int64_t *run,
                          drv_store_pruned *out, drv_error *err)
 {
     memset(out, 0, sizeof *out);
     if (limit == 0)
         limit = 1;
-    int64_t run = 0;
-    if (find_run(s, cutoff, cursor, &run, err) < 0)
+    if (*run == 0 && find_run(s, cutoff, run, err) < 0)
         return -1;
-    if (run && prune_run(s, run, limit, out, err) < 0)
+    if (*run && prune_run(s, *run, limit, out, err) < 0)
         return -1;
+    if (out->run_gone)
+        *run = 0;
     if (prune_rows(s, ST_PRUNE_OLD_EVENTS, ST_PRUNE_EVENTS, cutoff, limit, &out->events, err) < 0)
         return -1;
     /* A run found may have tests left, or be left itself, or be followed by another. */

@@ -350,8 +350,8 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
                         " GROUP BY b ORDER BY b",
     [ST_WORKER_LIST] = "SELECT name, capabilities, slots, health, health_reason, first_seen,"
                        " last_seen FROM workers ORDER BY name",
-    /* srv: retention. The oldest run from ?2 on, created before ?1, whose every test is final
-     * (its row not 'queued') and finished before ?1. */
+    /* srv: retention. The oldest run from ?2 on, created before ?1, whose every test
+     * is final (its row not 'queued') and finished before ?1. */
     [ST_PRUNE_FIND_RUN] = "SELECT r.id FROM runs r WHERE r.id >= ?2 AND r.created_at < ?1"
                           " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = r.id"
                           " AND (t.state = 'queued' OR t.finished_at IS NULL"

@@ -1,6 +1,7 @@
 /* proc_status.c - /proc/PID/status (proc_status.h). */
 #include "sys/proc_status.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,4 +25,18 @@ int drv_proc_memory_kb(int pid, long long *rss_kb, long long *hwm_kb)
     }
     fclose(f);
     return 0;
+}
+
+int drv_proc_open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the directory's own descriptor */
 }

@@ -11,4 +11,8 @@
  * not. */
 int drv_proc_memory_kb(int pid, long long *rss_kb, long long *hwm_kb);
 
+/* The number of file descriptors this process has open (/proc/self/fd), or -1 when it
+ * cannot be read. */
+int drv_proc_open_fds(void);
+
 #endif

@@ -135,11 +135,11 @@ static void run_retention(void **state, bool writer)
 
     /* Steps of 2 until nothing is left to do; with the writer each step waits for the
      * previous one to be durable, as the coordinator does. */
-    int64_t cursor = 0;
+    int64_t run = 0;
     uint64_t tasks = 0, events = 0, runs = 0;
     for (int i = 0; i < 50; i++) {
         drv_store_pruned p;
-        int more = drv_store_prune_step(s, CUTOFF, 2, &cursor, &p, &err);
+        int more = drv_store_prune_step(s, CUTOFF, 2, &run, &p, &err);
         assert_true(more >= 0);
         assert_true(p.tasks <= 2 && p.events <= 2);
         tasks += p.tasks;
@@ -197,12 +197,12 @@ static void test_nothing_to_remove(void **state)
     drv_error err;
     drv_store *s = drv_store_open(f->path, &err);
     assert_non_null(s);
-    int64_t run = drv_store_run_create(s, "recent", NOW - DAY, &err);
-    add_tests(s, f->tags, run, 2, NOW - DAY, NOW - DAY / 2);
+    int64_t recent = drv_store_run_create(s, "recent", NOW - DAY, &err);
+    add_tests(s, f->tags, recent, 2, NOW - DAY, NOW - DAY / 2);
     assert_int_equal(drv_store_commit(s, &err), 0);
-    int64_t cursor = 0;
+    int64_t run = 0;
     drv_store_pruned p;
-    assert_int_equal(drv_store_prune_step(s, CUTOFF, 100, &cursor, &p, &err), 0);
+    assert_int_equal(drv_store_prune_step(s, CUTOFF, 100, &run, &p, &err), 0);
     assert_int_equal(p.tasks + p.events + p.run_gone, 0);
     assert_false(drv_store_pending(s));
     drv_store_close(s);
