@@ -104,6 +104,11 @@ class Live:
         self.coord = None
         self.workers = {}
         self.db = os.path.join(work, "drover.db")
+        # With thermal management off (a config given) the workers measure nothing.
+        self.unmeasured = None
+        if config:
+            self.unmeasured = os.path.join(work, "unmeasured")
+            os.makedirs(self.unmeasured, exist_ok=True)
 
     def api(self, method, path, body=None):
         req = urllib.request.Request(self.url + path, method=method, data=body)
@@ -148,6 +153,8 @@ class Live:
                        DROVER_BENCH_HANG_S=str(hang_s))
         cmd = [self.drover, "worker", "--url", f"ws://127.0.0.1:{self.port}", "--name", name,
                "--slots", str(slots), "--label", f"bench-g{group}", "--no-detect"]
+        if self.unmeasured:
+            cmd += ["--pressure-root", self.unmeasured]
         logf = open(os.path.join(self.work, f"worker-{name}.log"), "a")
         self.workers[name] = subprocess.Popen(cmd, env=env, stdout=logf, stderr=logf)
 
@@ -311,13 +318,17 @@ def main():
     work = tempfile.mkdtemp(prefix="drover-live.")
     config = None
     if args.thermal == "off":
-        # Thermal management off, the coordinator's own defaults for the rest (a config
-        # file sets prefetch_max 4 and unschedulable_grace_s 0 otherwise).
+        # Thermal management off: no ramp, no pressure limit a loaded machine can reach,
+        # and the workers measure nothing (an empty --pressure-root). prefetch_max as the
+        # figures in docs/balancer.md were measured.
         config = os.path.join(work, "balancer.json")
         with open(config, "w") as f:
             json.dump({"settings": {"prefetch_max": 1024, "unschedulable_grace_s": 5,
                                     "thermal": {"initial_share": 1, "ramp_s": 0,
-                                                "overload_load": 1e9}}}, f)
+                                                "cpu_pressure_limit": 1e9,
+                                                "memory_pressure_limit": 1e9,
+                                                "freq_ratio_limit": 0,
+                                                "temperature_limit_c": 1e9}}}, f)
     print(f"bench/live: {args.tests} tests per run, lognormal (sigma 1), seed {args.seed}, "
           f"work bound ~{args.target:g} s; thermal management {args.thermal}")
     print(f"{'scenario':<11} {'live':>7} {'bound':>7} {'ratio':>6} {'queue':>7} {'q/bnd':>6} "
