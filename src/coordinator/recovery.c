@@ -19,6 +19,7 @@ static void hold(drv_coordinator *c, int64_t ref, drv_task *t, int64_t run_id, b
     ct->live = true;
     ct->unconfirmed = false;
     ct->attempt_open = open;
+    ct->sent = open; /* an adopted attempt's assign went out before the restart */
     drv_idmap_put(&c->by_id, ct->task.id, (uint32_t)ref);
 }
 

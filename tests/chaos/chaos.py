@@ -175,7 +175,7 @@ class Chaos:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-            elif p.returncode == 3 and fsize_limit:  # filled while it started: room again
+            elif fsize_limit:  # its store filled while it started: room again
                 self.store_full_stops += 1
                 self.store_full = False
                 fsize_limit = None
@@ -283,15 +283,15 @@ class Chaos:
             self.log("kill -9 coordinator; restarted")
             self.fault("coordinator kill -9 and restart")
         elif kind == "store_full":
-            # Restarted with room for about 1 MiB more in each store file: the next
+            # Restarted with room for 512 KiB more in each store file: the next
             # commits fail, and the coordinator must stop (exit 3) acknowledging nothing
             # it could not store. It is then started with room again.
             self.coord.kill()
             self.coord.wait()
-            size = max(os.path.getsize(f) for f in (self.db, self.db + "-wal")
-                       if os.path.exists(f))
+            # The limit is per file: from the main file's size, which grows at each
+            # checkpoint (a WAL already past it fails at once: fine too).
             self.store_full = True
-            self.start_coordinator(fsize_limit=size + 1024 * 1024)
+            self.start_coordinator(fsize_limit=os.path.getsize(self.db) + 512 * 1024)
             self.log("coordinator restarted on a store that fills")
             self.fault("store full (coordinator restarted under a file size limit)")
         elif kind == "cut":
@@ -323,11 +323,15 @@ class Chaos:
         a = self.a
         kinds = (["kill_worker"] * a.worker_kills + ["freeze"] * a.freezes +
                  ["kill_coordinator"] * a.coordinator_kills + ["drain"] * a.drains +
-                 ["cut"] * a.cuts + ["store_full"] * a.store_fulls)
+                 ["cut"] * a.cuts)
         span = a.duration * 0.8
         times = sorted(self.rng.uniform(1.5, span) for _ in kinds)
         self.rng.shuffle(kinds)
-        return [(t0 + t, k) for t, k in zip(times, kinds)]
+        events = [(t0 + t, k) for t, k in zip(times, kinds)]
+        # A store that fills while tests are still being submitted (it has to fill).
+        events += [(t0 + self.rng.uniform(1.5, a.duration * 0.4), "store_full")
+                   for _ in range(a.store_fulls)]
+        return sorted(events)
 
     def run(self):
         a = self.a
