@@ -8,6 +8,7 @@
 #   make bench   build and run the placement and end-to-end benchmarks
 #   make bench-policies  the standard policy comparison on the simulator (minutes)
 #   make bench-live  the balancer on real processes against a pull-queue and the simulator
+#   make chaos   the chaos suite: seeded faults against real processes (a few minutes)
 #   make fuzz    build the libFuzzer targets with clang and run each for FUZZ_SECONDS
 #   make format  clang-format every .c/.h under src/ tests/ bench/
 #   make clean   remove the build directories
@@ -23,7 +24,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 .NOTPARALLEL:
-.PHONY: all setup build build-asan build-release demo check check-normal check-asan bench bench-policies bench-live fuzz format clean
+.PHONY: all setup build build-asan build-release demo check check-normal check-asan bench bench-policies bench-live chaos fuzz format clean
 
 all: build
 
@@ -67,6 +68,12 @@ bench-policies: build
 # bench/live.sh: real coordinator and workers of different speeds (about 5 minutes).
 bench-live: build
 	bench/live.sh $(BUILD_DIR)
+
+# The chaos suite (tests/chaos/chaos.py): 3,000 real tests under a seeded schedule of
+# worker kills, freezes, drains, coordinator kills and a connection cut; CHAOS_SEED.
+CHAOS_SEED ?= 1
+chaos: build
+	/usr/bin/python3 tests/chaos/chaos.py --drover $(BUILD_DIR)/drover --seed $(CHAOS_SEED)
 
 # Each fuzz target for FUZZ_SECONDS (libFuzzer with ASan+UBSan, clang).
 FUZZ_DIR     := build-fuzz

@@ -1,7 +1,8 @@
 /* store.c - the store's per-test cost on the coordinator's hot path, in the order the
  * coordinator writes: insert (submission), attempt begin (dispatch),
  * attempt finish + task update (result), with one commit per BATCH tests as a loop turn
- * groups them. Prints microseconds per test for each step; asserts nothing.
+ * groups them. Prints microseconds per test for each step; then the metrics history's
+ * writes at 1,000 workers (see samples()). Asserts nothing.
  *
  * Usage: store [N (default 50000)] [BATCH (default 1000)] [FILE (default a temp file)] */
 #include <stdio.h>
@@ -25,6 +26,44 @@ static void check(int rc, const drv_error *err)
         fprintf(stderr, "bench/store: %s\n", err->msg);
         exit(1);
     }
+}
+
+/* The metrics history's writes as the sampler makes them with 1,000 workers: each
+ * second one row per series (41 fleet series, 1,000 per worker, one class) and one
+ * commit; then the minute's pruning (three deletes per series). Executed at once here,
+ * as the coordinator's writer thread executes them. */
+static void samples(drv_store *s)
+{
+    enum { SERIES = 1042, SECONDS = 120 };
+    drv_error err;
+    double t0 = now_s();
+    for (int id = 1; id <= SERIES; id++) {
+        char name[32];
+        snprintf(name, sizeof name, "w%d", id);
+        check(drv_store_series_add(s, id, "worker_utilization", name, &err), &err);
+    }
+    check(drv_store_commit(s, &err), &err);
+    double t1 = now_s();
+    for (int sec = 0; sec < SECONDS; sec++) {
+        for (int id = 1; id <= SERIES; id++)
+            check(drv_store_sample_append(s, id, 1, 1000000 + sec, id * 0.001, &err), &err);
+        check(drv_store_commit(s, &err), &err);
+    }
+    double t2 = now_s();
+    for (int id = 1; id <= SERIES; id++)
+        for (int r = 0; r < 3; r++)
+            check(drv_store_sample_prune(s, id,
+                                         r == 0   ? 1
+                                         : r == 1 ? 60
+                                                  : 600,
+                                         1000000 + 60, &err),
+                  &err);
+    check(drv_store_commit(s, &err), &err);
+    double t3 = now_s();
+    printf("bench/store: metrics history, %d series: %.2f us per sample row, %.1f ms per "
+           "second of sampling, %.1f ms per minute's pruning (series registered in %.1f ms)\n",
+           SERIES, (t2 - t1) * 1e6 / ((double)SERIES * SECONDS), (t2 - t1) * 1e3 / SECONDS,
+           (t3 - t2) * 1e3, (t1 - t0) * 1e3);
 }
 
 int main(int argc, char **argv)
@@ -98,6 +137,7 @@ int main(int argc, char **argv)
            "%.2f us, commits %.2f us; total %.2f us/test\n",
            n, batch, t[0] * per, t[1] * per, t[2] * per, t[3] * per,
            (t[0] + t[1] + t[2] + t[3]) * per);
+    samples(s);
     drv_store_close(s);
     drv_tag_table_free(tags);
     free(ids);

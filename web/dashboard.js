@@ -112,7 +112,10 @@
     c.plot = new uPlot({
       width: chartWidth(c.box), height: 180,
       series: [{}].concat(c.series.map(function (s) { return { label: s.label, stroke: s.color, width: 1.5, spanGaps: false }; })),
-      scales: { x: { time: true } }, axes: [{}, { size: 50 }], legend: { show: true }
+      // The x axis is the range picked, whatever the data covers (one point would
+      // otherwise stretch it over years).
+      scales: { x: { time: true, range: function () { return rangeBounds(); } } },
+      axes: [{}, { size: 50 }], legend: { show: true }
     }, [[]].concat(c.series.map(function () { return []; })), c.plotEl);
   });
   var resizeTimer = null;
@@ -150,6 +153,7 @@
       var d = chartData(c);
       c.plot.setData(d);
       c.box.dataset.points = d[0].length;
+      c.box.dataset.first = d[0].length ? d[0][0] : "";
       c.empty.textContent = d[0].length ? "" : historyState === "ok" ? "no samples in this range" :
         "no history yet" + (c.series.some(function (s) { return s.live; }) ? " (filling from now on)" : "");
     });
@@ -183,6 +187,9 @@
     }
     var b = rangeBounds(), span = b[1] - b[0];
     var step = span <= 600 ? 1 : Math.ceil(span / 600);
+    // The coordinator answers from the finest resolution kept over the whole range: a
+    // range ending now is cut by 2 s so "1 h" still reads the 1 s samples of the last hour.
+    if (range.to == null) b = [b[0] + 2, b[1]];
     var metrics = [];
     CHARTS.forEach(function (c) { c.series.forEach(function (s) { metrics.push(s.metric); }); });
     Promise.all(metrics.map(function (name) {

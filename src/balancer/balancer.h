@@ -224,9 +224,6 @@ size_t drv_balancer_steal(drv_balancer *b, drv_wref thief, double now, drv_decis
 size_t drv_balancer_steal_idle(drv_balancer *b, double now, drv_decision *out, size_t max);
 /* Runs stealing for every worker with free capacity (bounded by max moves). */
 size_t drv_balancer_rebalance(drv_balancer *b, double now, drv_decision *out, size_t max);
-/* How many tests to hand worker w at once now: from its free slots, the queue length
- * and predicted durations (short tests in bigger batches). 0 when it takes nothing. */
-uint32_t drv_balancer_batch_size(const drv_balancer *b, drv_wref w, double now);
 
 /* ---- stragglers (speculative re-execution) ---- */
 

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/analyzer.h"
 
@@ -295,7 +296,42 @@ static void parse_test_types(problems *p, const char *path, const json_t *v,
     }
 }
 
-/* Parses "model_family_schedulers": {family: scheduler, ...} into cfg->family_*. */
+/* The modality named by a group key of model_family_schedulers ("vision", "text",
+ * "audio", "multimodal"), or DRV_MODALITY_UNKNOWN. */
+static drv_modality modality_group(const char *key)
+{
+    for (int m = DRV_MODALITY_UNKNOWN + 1; m < DRV_MODALITY_COUNT; m++)
+        if (strcmp(key, drv_modality_name((drv_modality)m)) == 0)
+            return (drv_modality)m;
+    return DRV_MODALITY_UNKNOWN;
+}
+
+/* Records that key at path names no family or group, listing the groups and the
+ * families spelled like it (the same first two letters; docs/balancer.md lists them
+ * all): short enough to leave room for the other problems in one message. */
+static void unknown_family(problems *p, const char *path, const char *key)
+{
+    char near[192];
+    size_t off = 0;
+    unsigned shown = 0;
+    for (int id = DRV_FAMILY_UNKNOWN + 1; id < drv_family_count() && shown < 6; id++) {
+        const char *name = drv_family_get(id)->name;
+        if (strncasecmp(name, key, 2) != 0)
+            continue;
+        off += (size_t)snprintf(near + off, sizeof near - off, "%s%s", shown ? ", " : "", name);
+        shown++;
+    }
+    if (shown)
+        problem(p,
+                "%s: unknown model family (groups: vision, text, audio, multimodal; like it: %s)",
+                path, near);
+    else
+        problem(p, "%s: unknown model family (groups: vision, text, audio, multimodal)", path);
+}
+
+/* Parses "model_family_schedulers": {family or group: scheduler, ...} into
+ * cfg->family_*. A group ("vision", ...) sets every family of that modality that the
+ * object does not name itself: a specific family wins over its group, in any order. */
 static void parse_families(problems *p, const char *path, const json_t *v, drv_balancer_config *cfg)
 {
     char sub[PATH_MAX_LEN];
@@ -303,21 +339,39 @@ static void parse_families(problems *p, const char *path, const json_t *v, drv_b
         problem(p, "%s: must be an object, got %s", path, drv_json_kind(v));
         return;
     }
+    bool named[DRV_FAMILY_MAX] = {false};
+    drv_policy_spec group_policy[DRV_MODALITY_COUNT];
+    bool group_set[DRV_MODALITY_COUNT] = {false};
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)v, key, val)
     {
         path_key(sub, path, key);
+        drv_modality group = modality_group(key);
+        if (group != DRV_MODALITY_UNKNOWN) {
+            unsigned before = p->count;
+            parse_scheduler(p, sub, val, &group_policy[group]);
+            group_set[group] = p->count == before;
+            continue;
+        }
         int family = drv_family_lookup(key);
         if (family <= DRV_FAMILY_UNKNOWN ||
             (size_t)family >= sizeof cfg->family_set / sizeof cfg->family_set[0]) {
-            problem(p, "%s: unknown model family", sub);
+            unknown_family(p, sub, key);
             continue;
         }
         unsigned before = p->count;
         parse_scheduler(p, sub, val, &cfg->family_policy[family]);
+        named[family] = true;
         if (p->count == before)
             cfg->family_set[family] = true;
+    }
+    for (int id = DRV_FAMILY_UNKNOWN + 1; id < drv_family_count() && id < DRV_FAMILY_MAX; id++) {
+        drv_modality m = drv_family_get(id)->modality;
+        if (!named[id] && group_set[m]) {
+            cfg->family_policy[id] = group_policy[m];
+            cfg->family_set[id] = true;
+        }
     }
 }
 
@@ -490,11 +544,16 @@ void drv_balancer_config_default(drv_balancer_config *cfg)
     drv_balancer_settings *s = &cfg->settings;
     s->aging_interval_s = 6;
     s->length_aging = 4;
+    /* A worker holds about batch_target_s of predicted work beyond its free slots, at
+     * most this many: more is hoarding (tests a faster worker could have run). A
+     * benchmark of millisecond tests sets more (bench/e2e-balancer.json: 1024). */
     s->prefetch_max = 4;
     s->batch_target_s = 2;
     s->migration_cost_s = 1;
     s->steal_holdoff_s = 30;
-    s->unschedulable_grace_s = 0;
+    /* Workers join over time: a test nobody can run yet waits a little before it is
+     * called unschedulable. */
+    s->unschedulable_grace_s = 5;
     s->quarantine_after = 3;
     s->speculation = true;
     s->speculation_margin = 0.5;
@@ -567,8 +626,18 @@ int drv_policy_kind_parse(const char *name)
 {
     if (!name)
         return -1;
-    if (strcmp(name, "performance") == 0)
-        return DRV_POLICY_PERFORMANCE;
+    /* Other names of the same policies, as the seeds' configs spell them. */
+    static const struct {
+        const char *name;
+        drv_policy_kind kind;
+    } aliases[] = {
+        {"performance", DRV_POLICY_PERFORMANCE},
+        {"priority_based", DRV_POLICY_PRIORITY},
+        {"affinity_based", DRV_POLICY_AFFINITY},
+    };
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strcmp(name, aliases[i].name) == 0)
+            return aliases[i].kind;
     for (int k = 0; k < DRV_POLICY_KIND_COUNT; k++)
         if (strcmp(name, policy_names[k]) == 0)
             return k;

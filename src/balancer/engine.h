@@ -113,6 +113,9 @@ typedef struct drv_wclass {
     uint32_t n[DRV_ORDER_COUNT];
     uint32_t cap;
     uint64_t key; /* drv_balancer_class_key(): what its learning is kept under */
+    /* Bit f: it offers one of family f's preferred back-ends other than cpu (the
+     * analyzer's table), or family f's preferred browser (counted for web tests). */
+    uint64_t hw_families, browser_families;
 } drv_wclass;
 
 /* Per shape: which classes can run it. */
@@ -312,6 +315,20 @@ void drv_learning_free(drv_balancer *b);
 
 /* ---- policy_affinity.c ---- */
 double drv_affinity_of(const drv_balancer *b, int family, drv_wref w, uint32_t c);
+
+/* Whether class c is where the analyzer says ctx->t's family runs best: it offers one
+ * of the family's preferred back-ends other than cpu, or, for a test that asks for a
+ * web back-end, the family's preferred browser. A soft preference, and a prior: only
+ * for a test nothing was learned of (TF_FIRST_RUN); once it has run, the learned speeds
+ * say where it runs best. The engine adds a small bonus to a composite's score
+ * (placement.c). */
+static inline bool drv_place_preferred(const drv_place_ctx *ctx, const drv_wclass *c)
+{
+    if (!(ctx->t->flags & TF_FIRST_RUN))
+        return false;
+    uint64_t bit = (uint64_t)1 << (ctx->t->family & 63);
+    return ((c->hw_families | (ctx->web ? c->browser_families : 0)) & bit) != 0;
+}
 
 static inline bool drv_bit_get(const uint64_t *set, uint32_t i)
 {

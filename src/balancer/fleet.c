@@ -347,6 +347,21 @@ static float richness(const drv_capabilities *c)
     return r;
 }
 
+/* The families whose preferred back-ends (other than cpu) the class offers, and those
+ * whose preferred browser it has (analyzer_table.c), as bitsets over family ids. */
+static void preferred_families(const drv_capabilities *c, uint64_t *hw, uint64_t *browser)
+{
+    *hw = *browser = 0;
+    for (int f = DRV_FAMILY_UNKNOWN + 1; f < drv_family_count() && f < 64; f++) {
+        const drv_family_info *info = drv_family_get(f);
+        for (int k = 0; k < DRV_FAMILY_BACKENDS_MAX && info->backends[k] >= 0; k++)
+            if (info->backends[k] != DRV_TAG_CPU && drv_tagset_has(&c->tags, info->backends[k]))
+                *hw |= (uint64_t)1 << f;
+        if (info->browser >= 0 && drv_tagset_has(&c->tags, info->browser))
+            *browser |= (uint64_t)1 << f;
+    }
+}
+
 static void grow_class_words(drv_balancer *b, uint32_t words)
 {
     for (uint32_t s = 0; s < b->n_shapes; s++) {
@@ -388,6 +403,7 @@ static uint32_t class_intern(drv_balancer *b, const drv_capabilities *caps, floa
         if (drv_tagset_has(&caps->tags, t))
             drv_tagset_add(&cl->special_tags, t);
     cl->special = !drv_tagset_empty(&cl->special_tags);
+    preferred_families(caps, &cl->hw_families, &cl->browser_families);
     if (b->pred)
         drv_predictor_set_class_speed(b->pred, id, speed);
     for (int f = 0; f < 64; f++) {

@@ -301,12 +301,24 @@ static inline double score_spec(const drv_policy_spec *spec, const drv_place_ctx
                                               : score_single(spec->kind, ctx, w, c);
 }
 
+/* The bonus of a class the analyzer prefers for the test's family (drv_place_preferred)
+ * under a composite (a single policy stays what its name says). It outweighs what the
+ * resource-aware and priority parts hold against a GPU or browser machine for a test
+ * that does not require one (about 0.04 at the default weights), so a vision test goes
+ * to the free GPU worker before the CPU box; it is worth a finish about 9% later in the
+ * performance part (0.6 x (1 - 1/1.09)), so a clearly faster place still wins. Only
+ * for tests nothing was learned of: their predictions are guesses anyway. */
+#define PREFERENCE_BONUS 0.05
+
 /* Scores candidate w for t and keeps it in *best when it beats the best so far (ties to
  * the lower index). */
 static inline void consider(const drv_policy_spec *spec, const drv_place_ctx *ctx,
                             const drv_balancer *b, drv_wref w, drv_wref *best, double *best_s)
 {
-    double s = score_spec(spec, ctx, &b->workers[w], &b->classes[b->workers[w].w.wclass]);
+    const drv_wclass *c = &b->classes[b->workers[w].w.wclass];
+    double s = score_spec(spec, ctx, &b->workers[w], c);
+    if (spec->kind == DRV_POLICY_COMPOSITE && drv_place_preferred(ctx, c))
+        s += PREFERENCE_BONUS;
     if (s > *best_s || (s == *best_s && w < *best)) {
         *best_s = s;
         *best = w;
@@ -339,6 +351,10 @@ drv_wref drv_engine_choose(const drv_balancer *b, const drv_btask *t, double now
     const drv_requirements *req = drv_queue_shape_req(b->queue, t->shape);
     drv_ordering o = (drv_ordering)b->spec_order[t->policy];
     drv_place_ctx ctx = {.b = b, .t = t, .req = req, .now = now};
+    ctx.web = drv_tagset_has(&req->all_of, DRV_TAG_WEBGPU) ||
+              drv_tagset_has(&req->all_of, DRV_TAG_WEBNN) ||
+              drv_tagset_has(&req->any_of, DRV_TAG_WEBGPU) ||
+              drv_tagset_has(&req->any_of, DRV_TAG_WEBNN);
     const uint64_t *elig = b->shapes[t->shape].elig;
     ctx.best_speed = best_eligible_speed(b, t);
     drv_wref best = DRV_REF_NONE;

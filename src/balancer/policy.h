@@ -38,6 +38,9 @@ typedef struct drv_place_ctx {
     /* The learned speed for t's family of the fastest class that can run it (0: use the
      * fastest class of the fleet). Scores finishing times against the best possible. */
     double best_speed;
+    /* The test asks for a web back-end (webgpu or webnn): the family's preferred browser
+     * counts (drv_place_preferred). */
+    bool web;
 } drv_place_ctx;
 
 typedef struct drv_policy_ops {

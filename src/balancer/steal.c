@@ -134,34 +134,3 @@ size_t drv_balancer_rebalance(drv_balancer *b, double now, drv_decision *out, si
 {
     return steal_for_free(b, now, out, max, DRV_R_REBALANCED);
 }
-
-uint32_t drv_balancer_batch_size(const drv_balancer *b, drv_wref wi, double now)
-{
-    (void)now;
-    if (wi >= b->n_workers)
-        return 0;
-    const drv_bworker *w = &b->workers[wi];
-    if (!drv_fleet_worker_available(w) || b->n_queued == 0)
-        return 0;
-    uint32_t held = w->w.running + w->w.assigned;
-    uint32_t room = w->cap_limit - held;
-    /* Long tests: no more than the free slots, so the rest stay in the queue where any
-     * worker can take them. Short tests: enough to cover batch_target_s of work. */
-    uint32_t slots_free = w->w.slots > held ? w->w.slots - held : 0;
-    uint32_t want = slots_free;
-    if (w->avg_pred_s > 0 && w->avg_pred_s < b->cfg.settings.batch_target_s) {
-        double per_slot = ceil(b->cfg.settings.batch_target_s / w->avg_pred_s);
-        double n = per_slot * (slots_free ? slots_free : 1);
-        want = n > room ? room : (uint32_t)n;
-    }
-    /* Fair share of the queue among the workers that have room. */
-    uint64_t avail = 0;
-    for (uint32_t c = 0; c < b->n_classes; c++)
-        avail += b->classes[c].n[DRV_ORDER_LEAST_LOADED];
-    uint64_t share = avail ? (b->n_queued + avail - 1) / avail : b->n_queued;
-    if (want > share)
-        want = (uint32_t)share;
-    if (want > room)
-        want = room;
-    return want ? want : 1;
-}

@@ -40,11 +40,16 @@ void drv_cmd_coordinator_usage(FILE *out)
             "  --heartbeat-timeout S     a silent worker is lost after S seconds (default 3)\n"
             "  --recovery-grace S        after a restart, wait S seconds for workers to\n"
             "                            report what they still run (default 10)\n"
+            "  --forget-workers-after S|never   forget a lost or left worker S seconds\n"
+            "                            after it went (default 3600)\n"
             "  --probe-interval S|never  probe a quarantined worker every S seconds; a probe\n"
             "                            that passes clears the quarantine (default 30)\n"
             "  --probe-command PROGRAM   what the probe runs on the worker, without\n"
             "                            arguments; exit status 0 passes (default: true)\n"
             "  --max-body BYTES          largest request body (default %u)\n"
+            "  --retention DAYS|forever  remove finished runs (their tests, attempts and\n"
+            "                            output), events and metrics samples older than\n"
+            "                            DAYS (default 14; fractions allowed)\n"
             "  --auth-timeout S          close a worker or dashboard connection that has not\n"
             "                            authenticated after S seconds (default 10)\n"
             "  --sync-full               fsync every commit (survives power loss; slower)\n"
@@ -197,8 +202,27 @@ int drv_cmd_coordinator(int argc, char **argv)
                 return DRV_EXIT_USAGE;
             }
             o.probe_command = v;
+        } else if (strcmp(a, "--retention") == 0) {
+            char *end = NULL;
+            double d = strtod(v, &end);
+            if (strcmp(v, "forever") == 0) {
+                o.retention_days = 0;
+            } else if (!*v || *end || !isfinite(d) || d <= 0 || d > 36500) {
+                fprintf(stderr,
+                        "drover coordinator: --retention: expected days > 0 or \"forever\", got"
+                        " \"%s\"\n",
+                        v);
+                return DRV_EXIT_USAGE;
+            } else {
+                o.retention_days = d;
+            }
         } else if (strcmp(a, "--auth-timeout") == 0) {
             if (parse_seconds(a, v, &o.auth_timeout_s) < 0)
+                return DRV_EXIT_USAGE;
+        } else if (strcmp(a, "--forget-workers-after") == 0) {
+            if (strcmp(v, "never") == 0)
+                o.forget_workers_s = -1;
+            else if (parse_seconds(a, v, &o.forget_workers_s) < 0)
                 return DRV_EXIT_USAGE;
         } else if (strcmp(a, "--recovery-grace") == 0) {
             if (parse_seconds(a, v, &o.recovery_grace_s) < 0)

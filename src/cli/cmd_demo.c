@@ -676,6 +676,12 @@ static void place_all(demo *d)
         for (size_t i = 0; i < n; i++)
             apply(d, &out[i], NULL);
     } while (n == DECISIONS_MAX);
+    /* As the coordinator does after placing: idle workers take what others hold. */
+    do {
+        n = drv_balancer_steal_idle(d->b, d->now, out, DECISIONS_MAX);
+        for (size_t i = 0; i < n; i++)
+            apply(d, &out[i], NULL);
+    } while (n == DECISIONS_MAX);
 }
 
 /* Every worker starts what it holds while it has a free slot. */

@@ -36,7 +36,7 @@ typedef struct sim_args {
     const char *config;
     const char *html; /* --html FILE */
     bool json, no_timing;
-    double ramp_s, heartbeat_s, rebalance_s, max_time_s;
+    double ramp_s, heartbeat_s, rebalance_s, max_time_s, test_overhead_s;
     drv_sim_params p;
     /* real traces */
     const char *trace, *machines, *durations, *gpu_nodes, *gpu_pods, *fleet;
@@ -81,6 +81,7 @@ static const opt_rule rules[] = {
     {"--heartbeat", OPT_DOUBLE, ARG(heartbeat_s), 0, 1e6},
     {"--rebalance", OPT_DOUBLE, ARG(rebalance_s), 0, 1e6},
     {"--max-time", OPT_DOUBLE, ARG(max_time_s), 1, 1e12},
+    {"--test-overhead", OPT_DOUBLE, ARG(test_overhead_s), 0, 1e6},
     {"--trace", OPT_STRING, ARG(trace), 0, 0},
     {"--machines", OPT_STRING, ARG(machines), 0, 0},
     {"--durations", OPT_STRING, ARG(durations), 0, 0},
@@ -151,6 +152,8 @@ void drv_cmd_sim_usage(FILE *out)
         "  --heartbeat S      worker heartbeat period, s (1); 0 none\n"
         "  --rebalance S      rebalancing period, s (5); 0 never\n"
         "  --max-time S       virtual time limit per run (1e7 s)\n"
+        "  --test-overhead S  seconds added to every test's run: a live worker's cost of\n"
+        "                     starting a process and reporting its end (0)\n"
         "\n"
         "Real traces (arrivals as recorded; --scenario burst or second_run):\n"
         "  --trace FILE[.gz]  Standard Workload Format log (--machines FILE: an Alea\n"
@@ -434,6 +437,7 @@ int drv_cmd_sim(int argc, char **argv)
     if (a.max_time_s > 0)
         opt.max_time_s = a.max_time_s;
     opt.timing = !a.no_timing;
+    opt.test_overhead_s = a.test_overhead_s;
 
     drv_sim_report rep;
     memset(&rep, 0, sizeof rep);

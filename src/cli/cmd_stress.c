@@ -53,6 +53,7 @@
 
 #include "cli/cli.h"
 #include "client/client.h"
+#include "sys/proc_status.h"
 #include "worker/agent.h"
 
 #define STRESS_BATCH_MAX      5000 /* tests per POST */
@@ -60,10 +61,13 @@
 #define STRESS_POLL_S         0.1  /* run polling period */
 #define STRESS_SAMPLE_MS      200  /* memory sampling period */
 #define STRESS_CHURN_MS       100  /* worker_churn: one event per period */
-#define STRESS_REJOIN_S       0.3  /* worker_churn: a killed worker's return */
 #define STRESS_WORKERS_MAX    10000
 #define STRESS_TESTS_MAX      10000000
-#define STRESS_CONNECT_WAIT_S 15.0 /* the workers' first connection */
+#define STRESS_CONNECT_WAIT_S 15.0  /* the workers' first connection, plus: */
+#define STRESS_CONNECT_PER_S  0.004 /* ... this much per worker */
+#define STRESS_WAVE           200   /* workers started per wave (a storm of 6,000 connects */
+#define STRESS_WAVE_MS        20    /* at once gets none through), one wave per period */
+#define STRESS_GRID_MAX       8     /* sizes in each list of --benchmark */
 
 void drv_cmd_stress_usage(FILE *out)
 {
@@ -71,7 +75,9 @@ void drv_cmd_stress_usage(FILE *out)
             "usage: drover stress [--url URL | --start] [--workers N] [--tests M]\n"
             "                     [--scenario steady|burst|spike|worker_churn]\n"
             "                     [--duration-mean S] [--sigma X] [--rate T] [--seed N]\n"
-            "                     [--time-limit S] [--slots K] [--json]\n"
+            "                     [--time-limit S] [--slots K] [--away S] [--keep] [--json]\n"
+            "       drover stress --benchmark [--grid-workers N,N,...] [--grid-tests M,M,...]\n"
+            "                     [other options as above]\n"
             "\n"
             "Load-tests a coordinator through the real path: N fake workers connect over\n"
             "WebSocket from this process (each test \"runs\" for a drawn duration, no\n"
@@ -79,7 +85,10 @@ void drv_cmd_stress_usage(FILE *out)
             "the run's throughput, assign latency and the coordinator's memory are printed.\n"
             "\n"
             "  --start            start a coordinator (this binary, a fresh temporary store,\n"
-            "                     a free port on 127.0.0.1) and stop it at the end\n"
+            "                     a free port on 127.0.0.1) and stop it at the end; its\n"
+            "                     dashboard's address is printed first\n"
+            "  --keep             with --start: after the run keep the coordinator and the\n"
+            "                     workers up (to look at the dashboard) until Ctrl-C\n"
             "  --url URL          attach to this coordinator instead (default: $DROVER_URL)\n"
             "  --token T          client token (default: $DROVER_TOKEN)\n"
             "  --worker-token T   worker token (default: $DROVER_WORKER_TOKEN)\n"
@@ -88,13 +97,22 @@ void drv_cmd_stress_usage(FILE *out)
             "  --scenario S       burst (all at once; default), steady (at --rate), spike\n"
             "                     (steady, the middle 40%% at 10x), worker_churn (steady while\n"
             "                     workers disconnect, reconnect, are killed and rejoin)\n"
+            "  --away S           worker_churn: a killed worker stays away S seconds before it\n"
+            "                     rejoins (default 0.3; past the coordinator's heartbeat\n"
+            "                     timeout, 3 s by default, it is lost and the fleet shrinks)\n"
             "  --rate T           tests/s of steady, spike, worker_churn (default M / 5 s)\n"
             "  --duration-mean S  mean simulated test duration (default 0.05; 0: at once)\n"
             "  --sigma X          lognormal sigma of the durations (default 0.5; 0: fixed)\n"
             "  --seed N           seeds the durations and the churn (default 1)\n"
             "  --slots K          slots per worker (default 4)\n"
+            "  --worker-prefix P  the workers are named P-0, P-1, ... (default stress; two\n"
+            "                     attached stress processes need different ones)\n"
             "  --time-limit S     give up after S seconds (default 120)\n"
             "  --json             print the figures as one JSON object\n"
+            "  --benchmark        run every pair of --grid-workers and --grid-tests, each on a\n"
+            "                     coordinator of its own (--start), and print one table\n"
+            "  --grid-workers L   fleet sizes (default 10,100,1000)\n"
+            "  --grid-tests L     test counts (default 1000,10000)\n"
             "\n"
             "Exit status: 0 every test passed in time, 1 otherwise, 2 a wrong command line.\n");
 }
@@ -110,11 +128,15 @@ static const char *const scenario_names[] = {"burst", "steady", "spike", "worker
 
 typedef struct stress_opts {
     const char *url, *token, *worker_token;
-    bool start, json;
+    bool start, json, keep, benchmark;
     long workers, tests, slots;
     stress_scenario scenario;
-    double mean, sigma, rate, time_limit;
+    double mean, sigma, rate, time_limit, away;
     uint64_t seed;
+    bool rate_given;
+    const char *worker_prefix; /* workers are PREFIX-0, PREFIX-1, ... */
+    long grid_workers[STRESS_GRID_MAX], grid_tests[STRESS_GRID_MAX];
+    size_t n_grid_workers, n_grid_tests;
 } stress_opts;
 
 /* One fake worker. */
@@ -136,8 +158,10 @@ typedef struct stress {
     drv_agent_hub *hub;
     stress_worker *workers;
     drv_msg_caps caps;
-    uv_timer_t sample_timer, churn_timer;
+    uv_timer_t sample_timer, churn_timer, start_timer;
+    long started; /* workers started so far (in waves of STRESS_WAVE) */
     uv_async_t done_async;
+    bool quiet; /* --benchmark: no report of each run */
     uint64_t churn_rng;
     uint64_t disconnects, kills;
     long connected; /* (mutex) workers connected now */
@@ -188,6 +212,29 @@ static int parse_double(const char *v, double min, double max, double *out)
     return 0;
 }
 
+/* Parses "N,N,..." (at most STRESS_GRID_MAX whole numbers in min..max) into out[] and
+ * *n. Returns 0, or -1 (out and *n unchanged). */
+static int parse_list(const char *v, double min, double max, long *out, size_t *n)
+{
+    long got[STRESS_GRID_MAX];
+    size_t k = 0;
+    char buf[256];
+    if (strlen(v) >= sizeof buf)
+        return -1;
+    snprintf(buf, sizeof buf, "%s", v);
+    for (char *save = NULL, *p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        double d = 0;
+        if (k == STRESS_GRID_MAX || parse_double(p, min, max, &d) < 0 || d != floor(d))
+            return -1;
+        got[k++] = (long)d;
+    }
+    if (k == 0)
+        return -1;
+    memcpy(out, got, k * sizeof got[0]);
+    *n = k;
+    return 0;
+}
+
 /* Reads the command line into *o. Returns 0, or DRV_EXIT_USAGE after printing why. */
 static int parse_args(int argc, char **argv, stress_opts *o)
 {
@@ -197,6 +244,12 @@ static int parse_args(int argc, char **argv, stress_opts *o)
                        .mean = 0.05,
                        .sigma = 0.5,
                        .time_limit = 120,
+                       .away = 0.3,
+                       .worker_prefix = "stress",
+                       .grid_workers = {10, 100, 1000},
+                       .n_grid_workers = 3,
+                       .grid_tests = {1000, 10000},
+                       .n_grid_tests = 2,
                        .seed = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
@@ -209,14 +262,23 @@ static int parse_args(int argc, char **argv, stress_opts *o)
             o->json = true;
             continue;
         }
+        if (strcmp(a, "--keep") == 0) {
+            o->keep = true;
+            continue;
+        }
+        if (strcmp(a, "--benchmark") == 0) {
+            o->benchmark = true;
+            continue;
+        }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             drv_cmd_stress_usage(stdout);
             exit(DRV_EXIT_OK);
         }
         static const char *const valued[] = {
-            "--url",  "--token", "--worker-token",  "--workers", "--tests",      "--scenario",
-            "--rate", "--seed",  "--duration-mean", "--sigma",   "--time-limit", "--slots",
-            NULL};
+            "--url",           "--token", "--worker-token", "--workers",       "--tests",
+            "--scenario",      "--rate",  "--seed",         "--duration-mean", "--sigma",
+            "--time-limit",    "--slots", "--away",         "--grid-workers",  "--grid-tests",
+            "--worker-prefix", NULL};
         const char *opt = NULL;
         for (int k = 0; valued[k] && !opt; k++) {
             int r = drv_cli_option("stress", valued[k], argc, argv, &i, &v);
@@ -261,6 +323,21 @@ static int parse_args(int argc, char **argv, stress_opts *o)
         } else if (IS("--rate")) {
             if (parse_double(v, 0.001, 1e9, &o->rate) < 0)
                 bad = "expected tests per second > 0";
+            o->rate_given = true;
+        } else if (IS("--worker-prefix")) {
+            if (!*v || strlen(v) > 20 || strchr(v, '/'))
+                bad = "expected 1..20 characters, no /";
+            o->worker_prefix = v;
+        } else if (IS("--away")) {
+            if (parse_double(v, 0, 3600, &o->away) < 0)
+                bad = "expected seconds, 0..3600";
+        } else if (IS("--grid-workers") || IS("--grid-tests")) {
+            bool w = IS("--grid-workers");
+            if (parse_list(v, 1, w ? STRESS_WORKERS_MAX : STRESS_TESTS_MAX,
+                           w ? o->grid_workers : o->grid_tests,
+                           w ? &o->n_grid_workers : &o->n_grid_tests) < 0)
+                bad = w ? "expected up to 8 whole numbers 1..10000, comma separated"
+                        : "expected up to 8 whole numbers 1..10000000, comma separated";
         } else if (IS("--seed")) {
             if (parse_double(v, 0, 1e18, &d) < 0 || d != floor(d))
                 bad = "expected a whole number >= 0";
@@ -285,6 +362,17 @@ static int parse_args(int argc, char **argv, stress_opts *o)
         fprintf(stderr, "drover stress: give --start or --url, not both\n");
         return DRV_EXIT_USAGE;
     }
+    if (o->benchmark && (o->url || o->keep || o->json)) {
+        fprintf(stderr, "drover stress: --benchmark starts coordinators of its own: no --url, "
+                        "--keep or --json with it\n");
+        return DRV_EXIT_USAGE;
+    }
+    if (o->keep && !o->start) {
+        fprintf(stderr, "drover stress: --keep keeps the coordinator --start started: give "
+                        "--start\n");
+        return DRV_EXIT_USAGE;
+    }
+    o->start = o->start || o->benchmark;
     if (!o->start) {
         if (!o->url)
             o->url = getenv("DROVER_URL");
@@ -445,19 +533,10 @@ static int coord_start(own_coord *c)
 /* Reads VmRSS and VmHWM (kB) of pid into *rss and *hwm (-1 when unreadable). */
 static void read_proc_memory(pid_t pid, long *rss, long *hwm)
 {
-    char path[64], line[256];
-    *rss = *hwm = -1;
-    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            *rss = strtol(line + 6, NULL, 10);
-        else if (strncmp(line, "VmHWM:", 6) == 0)
-            *hwm = strtol(line + 6, NULL, 10);
-    }
-    fclose(f);
+    long long r, h;
+    drv_proc_memory_kb((int)pid, &r, &h);
+    *rss = (long)r;
+    *hwm = (long)h;
 }
 
 /* ---- the client thread ------------------------------------------------------------------ */
@@ -603,7 +682,7 @@ static void client_thread(void *arg)
     double deadline = s->t0 + s->o.time_limit;
 
     /* Every worker connected first, so a burst is not all placed on the first one. */
-    double wait_end = now_s() + STRESS_CONNECT_WAIT_S;
+    double wait_end = now_s() + STRESS_CONNECT_WAIT_S + STRESS_CONNECT_PER_S * (double)s->o.workers;
     for (;;) {
         uv_mutex_lock(&s->mu);
         long c = s->connected;
@@ -612,7 +691,8 @@ static void client_thread(void *arg)
             break;
         if (now_s() > wait_end || now_s() > deadline) {
             snprintf(s->error, sizeof s->error, "only %ld of %ld workers connected in %.0f s", c,
-                     s->o.workers, STRESS_CONNECT_WAIT_S);
+                     s->o.workers,
+                     STRESS_CONNECT_WAIT_S + STRESS_CONNECT_PER_S * (double)s->o.workers);
             goto out;
         }
         sleep_s(0.01);
@@ -743,12 +823,14 @@ static void on_churn_timer(uv_timer_t *t)
 {
     stress *s = t->data;
     double now = now_s();
-    for (long i = 0; i < s->o.workers; i++) {
+    for (long i = 0; i < s->started; i++) {
         stress_worker *w = &s->workers[i];
         if (!w->agent && now >= w->rejoin_at)
             worker_start(s, w);
     }
     stress_worker *w = &s->workers[(long)(next_random(&s->churn_rng) * (double)s->o.workers)];
+    if (w - s->workers >= s->started)
+        return;
     if (!w->agent || !w->connected)
         return;
     if (next_random(&s->churn_rng) < 1.0 / 3.0) {
@@ -760,12 +842,30 @@ static void on_churn_timer(uv_timer_t *t)
             s->connected--;
             uv_mutex_unlock(&s->mu);
         }
-        w->rejoin_at = now + STRESS_REJOIN_S;
+        w->rejoin_at = now + s->o.away;
         s->kills++;
     } else {
         drv_agent_disconnect(w->agent);
         s->disconnects++;
     }
+}
+
+/* Starts the next wave of workers; stops itself once every worker is started. */
+static void on_start_timer(uv_timer_t *t)
+{
+    stress *s = t->data;
+    for (long k = 0; k < STRESS_WAVE && s->started < s->o.workers; k++, s->started++) {
+        stress_worker *w = &s->workers[s->started];
+        if (worker_start(s, w) < 0) {
+            uv_mutex_lock(&s->mu);
+            snprintf(s->error, sizeof s->error, "worker %s could not start", w->name);
+            s->stop = true;
+            uv_mutex_unlock(&s->mu);
+            s->started = s->o.workers;
+        }
+    }
+    if (s->started >= s->o.workers)
+        uv_timer_stop(t);
 }
 
 /* The client thread is over: stop the loop. */
@@ -795,8 +895,11 @@ static double quantile(const double *v, size_t n, double q)
     return v[k ? k - 1 : 0];
 }
 
-/* Prints the figures (text or JSON). */
-static void report(stress *s)
+/* The run's figures: seconds from the first submission to the end, tests/s that passed,
+ * assign latency p50, p99 and max in ms (NAN when none) and how many had one (max and
+ * count may be NULL). */
+static void figures(const stress *s, double *wall, double *tps, double *p50, double *p99,
+                    double *max, size_t *count)
 {
     size_t n = 0;
     double *lat = drv_xcalloc((size_t)s->o.tests, sizeof *lat); /* freed below */
@@ -804,12 +907,24 @@ static void report(stress *s)
         if (s->latency[i] >= 0)
             lat[n++] = s->latency[i];
     qsort(lat, n, sizeof *lat, cmp_double);
-    double p50 = quantile(lat, n, 0.5) * 1000, p99 = quantile(lat, n, 0.99) * 1000;
-    double max = n ? lat[n - 1] * 1000 : NAN;
+    *p50 = quantile(lat, n, 0.5) * 1000;
+    *p99 = quantile(lat, n, 0.99) * 1000;
+    if (max)
+        *max = n ? lat[n - 1] * 1000 : NAN;
+    if (count)
+        *count = n;
     free(lat);
     double end = s->all_done ? s->t_done : now_s();
-    double wall = s->t_first_send > 0 ? end - s->t_first_send : 0;
-    double tps = wall > 0 ? (double)s->passed / wall : 0;
+    *wall = s->t_first_send > 0 ? end - s->t_first_send : 0;
+    *tps = *wall > 0 ? (double)s->passed / *wall : 0;
+}
+
+/* Prints the figures (text or JSON). */
+static void report(stress *s)
+{
+    size_t n = 0;
+    double wall, tps, p50, p99, max;
+    figures(s, &wall, &tps, &p50, &p99, &max, &n);
     long rss = s->coord_pid > 0 ? s->rss_kb : s->status_rss_kb;
     long peak = s->coord_pid > 0 ? s->rss_peak_kb : s->status_rss_kb;
     long hwm = s->coord_pid > 0 ? s->hwm_kb : s->status_hwm_kb;
@@ -869,6 +984,30 @@ static void report(stress *s)
         printf("error: %s\n", s->error);
 }
 
+static void on_keep_signal(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    uv_stop(h->loop);
+}
+
+/* --keep: the workers stay connected (their heartbeats run on the loop) until SIGINT or
+ * SIGTERM. */
+static void keep_up(stress *s)
+{
+    uv_signal_t sig_int, sig_term;
+    uv_signal_init(&s->loop, &sig_int);
+    uv_signal_init(&s->loop, &sig_term);
+    uv_signal_start(&sig_int, on_keep_signal, SIGINT);
+    uv_signal_start(&sig_term, on_keep_signal, SIGTERM);
+    fprintf(stderr,
+            "drover stress: keeping the coordinator and %ld workers up; Ctrl-C stops them\n",
+            s->o.workers);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&sig_int, on_closed_noop);
+    uv_close((uv_handle_t *)&sig_term, on_closed_noop);
+    uv_run(&s->loop, UV_RUN_NOWAIT);
+}
+
 /* Runs the stress against url; returns the exit code. */
 static int run_stress(stress *s, const char *url, const char *token)
 {
@@ -901,13 +1040,13 @@ static int run_stress(stress *s, const char *url, const char *token)
     for (long i = 0; i < s->o.workers; i++) {
         stress_worker *w = &s->workers[i];
         w->s = s;
-        snprintf(w->name, sizeof w->name, "stress-%ld", i);
-        if (worker_start(s, w) < 0)
-            goto out;
+        snprintf(w->name, sizeof w->name, "%s-%ld", s->o.worker_prefix, i);
     }
     uv_timer_init(&s->loop, &s->sample_timer);
     uv_timer_init(&s->loop, &s->churn_timer);
-    s->sample_timer.data = s->churn_timer.data = s;
+    uv_timer_init(&s->loop, &s->start_timer);
+    s->sample_timer.data = s->churn_timer.data = s->start_timer.data = s;
+    uv_timer_start(&s->start_timer, on_start_timer, 0, STRESS_WAVE_MS);
     if (s->coord_pid > 0) {
         on_sample_timer(&s->sample_timer);
         uv_timer_start(&s->sample_timer, on_sample_timer, STRESS_SAMPLE_MS, STRESS_SAMPLE_MS);
@@ -928,7 +1067,11 @@ static int run_stress(stress *s, const char *url, const char *token)
     uv_thread_join(&th);
     if (s->coord_pid > 0)
         on_sample_timer(&s->sample_timer);
-    report(s);
+    if (!s->quiet)
+        report(s);
+    fflush(stdout);
+    if (s->o.keep)
+        keep_up(s);
     rc = s->all_done && s->passed == (uint64_t)s->o.tests ? DRV_EXIT_OK : DRV_EXIT_FAILURE;
     if (rc != DRV_EXIT_OK && !s->o.json && s->error[0])
         fprintf(stderr, "drover stress: %s\n", s->error);
@@ -936,6 +1079,7 @@ static int run_stress(stress *s, const char *url, const char *token)
 timers:
     uv_close((uv_handle_t *)&s->sample_timer, on_closed_noop);
     uv_close((uv_handle_t *)&s->churn_timer, on_closed_noop);
+    uv_close((uv_handle_t *)&s->start_timer, on_closed_noop);
 out:
     for (long i = 0; s->workers && i < s->o.workers; i++)
         drv_agent_free(s->workers[i].agent);
@@ -950,14 +1094,58 @@ out:
     return rc;
 }
 
-int drv_cmd_stress(int argc, char **argv)
+/* The figures --benchmark tabulates, of one finished run. */
+typedef struct stress_row {
+    long workers, tests;
+    uint64_t passed;
+    double seconds, tps, p50_ms, p99_ms;
+    long rss_peak_kb;
+    char error[80];
+} stress_row;
+
+static int run_one(const stress_opts *o, stress_row *row);
+
+/* --benchmark: every pair of the grid on a coordinator of its own, then one table. */
+static int benchmark(const stress_opts *o)
+{
+    size_t n = o->n_grid_workers * o->n_grid_tests, k = 0;
+    stress_row *rows = drv_xcalloc(n, sizeof *rows);
+    int rc = DRV_EXIT_OK;
+    for (size_t i = 0; i < o->n_grid_workers; i++)
+        for (size_t j = 0; j < o->n_grid_tests; j++, k++) {
+            stress_opts one = *o;
+            one.workers = o->grid_workers[i];
+            one.tests = o->grid_tests[j];
+            if (!o->rate_given)
+                one.rate = (double)one.tests / 5.0;
+            fprintf(stderr, "drover stress: benchmark %zu/%zu: %ld workers, %ld tests\n", k + 1, n,
+                    one.workers, one.tests);
+            if (run_one(&one, &rows[k]) != DRV_EXIT_OK)
+                rc = DRV_EXIT_FAILURE;
+        }
+    printf("stress benchmark: %s, %ld slots per worker, durations mean %.3f s sigma %.2f, seed "
+           "%llu\n",
+           scenario_names[o->scenario], o->slots, o->mean, o->sigma, (unsigned long long)o->seed);
+    printf("%8s %9s %9s %9s %10s %12s %12s %14s  %s\n", "workers", "tests", "passed", "seconds",
+           "tests/s", "assign p50", "assign p99", "coord peak", "");
+    for (k = 0; k < n; k++) {
+        const stress_row *r = &rows[k];
+        printf("%8ld %9ld %9llu %9.2f %10.1f %9.1f ms %9.1f ms %11ld kB  %s\n", r->workers,
+               r->tests, (unsigned long long)r->passed, r->seconds, r->tps, r->p50_ms, r->p99_ms,
+               r->rss_peak_kb, r->error);
+    }
+    free(rows);
+    return rc;
+}
+
+/* One run per o (starting a coordinator when o->start), its figures into row when not
+ * NULL (then no report is printed). Returns the exit code. */
+static int run_one(const stress_opts *o, stress_row *row)
 {
     stress *s = drv_xcalloc(1, sizeof *s); /* freed below */
-    int rc = parse_args(argc, argv, &s->o);
-    if (rc != 0) {
-        free(s);
-        return rc;
-    }
+    s->o = *o;
+    s->quiet = row != NULL;
+    int rc;
     snprintf(s->prefix, sizeof s->prefix, "stress-%ld-%llx", (long)getpid(),
              (unsigned long long)(uv_hrtime() & 0xffffffffu));
     own_coord c;
@@ -973,11 +1161,30 @@ int drv_cmd_stress(int argc, char **argv)
         token = c.client_token;
         s->worker_token = c.worker_token;
         s->coord_pid = c.pid;
+        if (!row)
+            fprintf(s->o.json ? stderr : stdout, "dashboard: %s/#token=%s\n", c.url,
+                    c.client_token);
+        fflush(stdout);
     }
     rc = run_stress(s, url, token);
+    if (row) {
+        *row = (stress_row){.workers = o->workers, .tests = o->tests, .passed = s->passed};
+        figures(s, &row->seconds, &row->tps, &row->p50_ms, &row->p99_ms, NULL, NULL);
+        row->rss_peak_kb = s->rss_peak_kb;
+        snprintf(row->error, sizeof row->error, "%.79s", s->error);
+    }
     coord_stop(&c);
     free(s->sent_at);
     free(s->latency);
     free(s);
     return rc;
+}
+
+int drv_cmd_stress(int argc, char **argv)
+{
+    stress_opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc != 0)
+        return rc;
+    return o.benchmark ? benchmark(&o) : run_one(&o, NULL);
 }

@@ -68,7 +68,8 @@ void drv_cmd_worker_usage(FILE *out)
             "  --pressure-root DIR read the pressure, temperature and clock sent with every\n"
             "                     heartbeat from DIR/proc and DIR/sys instead of /proc and\n"
             "                     /sys (tests; an empty directory measures nothing)\n"
-            "  --probe            print what this machine offers as JSON and exit\n"
+            "  --probe            print what this machine offers (and the pressure it would\n"
+            "                     report) as JSON and exit\n"
             "  --compact          with --probe: one line of JSON instead of indented\n"
             "\n"
             "Exit status: 0 drained (or probed), 1 refused by the coordinator, results not\n"
@@ -185,6 +186,24 @@ static int parse_args(int argc, char **argv, worker_opts *o)
         }
     }
     return 0;
+}
+
+/* What a heartbeat would carry now (worker/probe.h, drv_pressure_read): each figure
+ * null when unknown. */
+static json_t *pressure_json(const worker_opts *o, const drv_probe_result *r)
+{
+    drv_pressure p;
+    drv_pressure_read(o->pressure_root, r->caps.cpu_cores, &p);
+    json_t *j = json_object();
+    json_object_set_new(j, "cpu", p.cpu >= 0 ? json_real(p.cpu) : json_null());
+    json_object_set_new(j, "cpu_source", p.cpu_source ? json_string(p.cpu_source) : json_null());
+    json_object_set_new(j, "memory", p.memory >= 0 ? json_real(p.memory) : json_null());
+    json_object_set_new(j, "temperature_c",
+                        p.temperature_c >= 0 ? json_real(p.temperature_c) : json_null());
+    json_object_set_new(j, "freq_ratio", p.freq_ratio >= 0 ? json_real(p.freq_ratio) : json_null());
+    json_object_set_new(j, "throttle_events",
+                        p.has_throttles ? json_integer((json_int_t)p.throttles) : json_null());
+    return j;
 }
 
 /* Probes the machine with the options' labels and slots. Returns 0, or the exit code
@@ -405,6 +424,7 @@ int drv_cmd_worker(int argc, char **argv)
         rc = probe(&o, &r, tags);
         if (rc == 0 && o.probe) {
             json_t *j = drv_probe_to_json(&r, tags);
+            json_object_set_new(j, "pressure", pressure_json(&o, &r));
             char *text = json_dumps(j, o.compact ? JSON_COMPACT : JSON_INDENT(2));
             json_decref(j);
             printf("%s\n", text ? text : "{}");

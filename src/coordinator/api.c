@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "coordinator/coord.h"
+#include "sys/proc_status.h"
 
 #define API_PREFIX      "/api/v1"
 #define LIST_LIMIT      1000u
@@ -401,6 +402,7 @@ static json_t *attempt_json(const drv_store_attempt *a)
     json_object_set_new(o, "output_tail",
                         a->output_tail ? drv_json_text(a->output_tail, strlen(a->output_tail))
                                        : json_null());
+    json_object_set_new(o, "reason", str_or_null(a->reason));
     return o;
 }
 
@@ -716,8 +718,8 @@ static json_t *caps_json(drv_coordinator *c, const drv_capabilities *k)
 static json_t *thermal_reason_json(const drv_coordinator *c, const drv_worker *k)
 {
     char why[256];
-    drv_thermal_describe(&k->thermal, &c->opt.balancer.settings.thermal, k->slots,
-                         drv_coord_now(), why, sizeof why);
+    drv_thermal_describe(&k->thermal, &c->opt.balancer.settings.thermal, k->slots, drv_coord_now(),
+                         why, sizeof why);
     return json_string(why);
 }
 
@@ -743,10 +745,11 @@ static json_t *worker_json(drv_coordinator *c, drv_wref w)
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(k->name));
     json_object_set_new(o, "connected", json_boolean(cw->session != NULL));
-    const char *health = cw->lost ? "lost" : drv_health_name(k->health);
+    const char *health = cw->left ? "left" : cw->lost ? "lost" : drv_health_name(k->health);
     json_object_set_new(o, "health", json_string(health));
     json_object_set_new(o, "health_reason",
-                        k->health_reason[0] && k->health != DRV_HEALTH_OK
+                        cw->lost ? json_string(cw->gone_reason)
+                        : k->health_reason[0] && k->health != DRV_HEALTH_OK
                             ? json_string(k->health_reason)
                             : json_null());
     json_object_set_new(o, "thermal", json_string(drv_thermal_state_name(k->thermal.state)));
@@ -831,17 +834,7 @@ static void worker_action(drv_coordinator *c, drv_hsession *h, const char *name,
 
 void drv_api_memory_kb(long long *rss_kb, long long *hwm_kb)
 {
-    *rss_kb = *hwm_kb = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    while (f && fgets(line, sizeof line, f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            *rss_kb = atoll(line + 6);
-        else if (strncmp(line, "VmHWM:", 6) == 0)
-            *hwm_kb = atoll(line + 6);
-    }
-    if (f)
-        fclose(f);
+    drv_proc_memory_kb(0, rss_kb, hwm_kb);
 }
 
 /* The coordinator's resident memory now and at its peak, in KiB; null members where it
@@ -872,13 +865,14 @@ json_t *drv_api_status_json(drv_coordinator *c, drv_error *err)
     drv_store_counts k;
     if (drv_store_count(c->store, &k, err) < 0)
         return NULL;
-    uint32_t connected = 0, lost = 0, quarantined = 0;
+    uint32_t connected = 0, lost = 0, left = 0, quarantined = 0;
     uint32_t n = drv_balancer_worker_count(c->bal);
     for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
         if (!c->workers[w].known)
             continue;
         connected += c->workers[w].session != NULL;
-        lost += c->workers[w].lost;
+        lost += c->workers[w].lost && !c->workers[w].left;
+        left += c->workers[w].left;
         quarantined += drv_balancer_worker(c->bal, w)->health == DRV_HEALTH_QUARANTINED;
     }
     json_t *o = json_object();
@@ -890,6 +884,7 @@ json_t *drv_api_status_json(drv_coordinator *c, drv_error *err)
     json_t *wk = json_object();
     json_object_set_new(wk, "connected", json_integer(connected));
     json_object_set_new(wk, "lost", json_integer(lost));
+    json_object_set_new(wk, "left", json_integer(left));
     json_object_set_new(wk, "quarantined", json_integer(quarantined));
     json_object_set_new(o, "workers", wk);
     json_object_set_new(o, "late_results", json_integer((json_int_t)c->late_results));

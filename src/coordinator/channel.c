@@ -81,6 +81,7 @@ static void on_hello(drv_coordinator *c, drv_wsession *s, const drv_msg_hello *h
     }
     cw->parked = false;
     cw->lost = false;
+    cw->left = false;
     cw->session = s;
     cw->last_seen = now;
     cw->free_slots = h->slots;

@@ -15,6 +15,7 @@
 #define DRV_COORDINATOR_COORD_H
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <libwebsockets.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 #include <stdio.h>
 
 #include "balancer/balancer.h"
+#include "coordinator/chunked.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/store.h"
 #include "core/idmap.h"
@@ -90,8 +92,8 @@ typedef struct drv_hsession {
     /* srv: a body sent with Transfer-Encoding: chunked, decoded by server.c (lws 4.1
      * hands the raw chunks on); the connection closes after the answer. */
     bool chunked;
-    uint8_t chunk_state;    /* server.c's decoder state */
-    uint64_t chunk_left;    /* bytes of the current chunk still to come, or its size */
+    drv_chunked chunk;      /* its decoder (chunked.h) */
+    bool chunk_over;        /* the decoder finished (the end, an error or too large) */
     const char *body_error; /* static: the body is malformed (400 with this) */
     bool close_after;       /* answered before its body: close after the answer */
 } drv_hsession;
@@ -105,6 +107,10 @@ typedef struct drv_ctask {
     /* The current attempt is open (assigned or running, no result, not abandoned). The
      * store's guarded writes only queue with its writer running: this decides. */
     bool attempt_open;
+    /* Its assign went out to the worker (exec, issue 11): the test may have started
+     * there even before the worker's `started` arrives, so losing that worker charges
+     * one of max_retries (recovery.c). */
+    bool sent;
     /* The last DRV_LIVE_OUTPUT_MAX bytes the current attempt streamed (output frames),
      * shown by GET /api/v1/tests/ID while it runs; owned, NULL when none. Not stored:
      * the finished frame's tail is. */
@@ -135,11 +141,14 @@ typedef struct drv_cworker {
     uint32_t free_slots;
     bool known;
     bool lost;
-    bool parked;         /* we set it DRAINING because its connection dropped */
-    bool reconciling;    /* said hello; unconfirmed tests are settled at its next heartbeat */
-    bool welcome;        /* a welcome waits for the commit */
-    bool dirty;          /* on the coordinator's send list */
-    drv_msg_test *batch; /* tests placed this turn (borrowed strings), sent after commit */
+    bool left;             /* lost after it drained itself: it left (not a failure) */
+    double gone_at;        /* when it was lost or left */
+    char gone_reason[192]; /* why, for people ("no heartbeat for 3.1 s") */
+    bool parked;           /* we set it DRAINING because its connection dropped */
+    bool reconciling;      /* said hello; unconfirmed tests are settled at its next heartbeat */
+    bool welcome;          /* a welcome waits for the commit */
+    bool dirty;            /* on the coordinator's send list */
+    drv_msg_test *batch;   /* tests placed this turn (borrowed strings), sent after commit */
     size_t n_batch, cap_batch;
     drv_attempt_ref *cancels; /* attempts to cancel, sent after commit */
     size_t n_cancels, cap_cancels;
@@ -172,6 +181,14 @@ typedef struct drv_listener {
     double last_report; /* out of descriptors last logged (0: never) */
     uint64_t refused;   /* accept failures since then */
 } drv_listener;
+
+/* Store retention's progress (retention.c). */
+typedef struct drv_retention {
+    int64_t cursor;               /* the run the next step starts from */
+    uint64_t wait_seq;            /* the commit holding the last step's deletions */
+    double next;                  /* when the next step is due */
+    uint64_t runs, tasks, events; /* removed since the last log line */
+} drv_retention;
 
 struct drv_coordinator {
     uv_loop_t *loop;
@@ -230,9 +247,10 @@ struct drv_coordinator {
     void (*stop_done)(void *);
     void *stop_data;
     uint64_t late_results;
-    drv_listener listener; /* srv: our own listening socket */
-    bool speculate_due;    /* look for stragglers after the next placement */
-    double last_speculate; /* when speculate_due was last set */
+    drv_listener listener;   /* srv: our own listening socket */
+    drv_retention retention; /* srv: store retention */
+    bool speculate_due;      /* look for stragglers after the next placement */
+    double last_speculate;   /* when speculate_due was last set */
 };
 
 /* ---- speculate.c ---- */
@@ -256,6 +274,8 @@ void drv_log_configure(bool json, bool quiet);
 /* One line on stderr: RFC 3339 UTC time with milliseconds, level, source, message. */
 void drv_log(drv_log_level level, const char *source, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void drv_logv(drv_log_level level, const char *source, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* libwebsockets' emit function (lws_set_log_level): its lines in the same format. */
 void drv_log_lws(int level, const char *line);
 /* The first error line libwebsockets logged ("" when none since the last forget). */
@@ -289,6 +309,13 @@ int drv_listener_open(drv_coordinator *c, drv_error *err);
 void drv_listener_start(drv_coordinator *c);
 /* Stops accepting and closes the socket (the handles close on the loop). */
 void drv_listener_close(drv_coordinator *c);
+
+/* ---- retention.c ---- */
+/* One retention step when due (opt.retention_days > 0). */
+void drv_retention_tick(drv_coordinator *c, double now);
+/* The time before which finished runs and events are removed (0: none are):
+ * for other tables that keep history (metrics history, srv/mon). */
+double drv_retention_cutoff(const drv_coordinator *c, double now);
 
 /* ---- server.c ---- */
 int drv_server_start(drv_coordinator *c, drv_error *err);
@@ -475,6 +502,9 @@ void drv_recovery_settle(drv_coordinator *c, drv_wref w, double now);
 /* Orphans whose grace is over are queued again. */
 void drv_recovery_expire(drv_coordinator *c, double now);
 /* w is lost (silent too long): its tests go back through the retry rule. */
+/* Forgets lost and left workers that hold nothing, forget_workers_s after they went
+ * (exec, issue 11). */
+void drv_recovery_forget_workers(drv_coordinator *c, double now);
 void drv_recovery_worker_lost(drv_coordinator *c, drv_wref w, double now, const char *why);
 
 #endif

@@ -23,18 +23,15 @@
 void drv_coordinator_options_default(drv_coordinator_options *o)
 {
     memset(o, 0, sizeof *o);
+    /* The balancer's defaults, the same with or without a config file (config.c). */
     drv_balancer_config_default(&o->balancer);
-    /* Workers join over time: a test nobody can run yet waits a little before it is
-     * called unschedulable (a config file may set another grace). */
-    o->balancer.settings.unschedulable_grace_s = 5.0;
-    /* A worker holds about batch_target_s of predicted work beyond its free slots, so it
-     * never waits for a round trip: for tests of a few milliseconds that is hundreds. */
-    o->balancer.settings.prefetch_max = 1024;
     o->heartbeat_interval_s = 1.0;
     o->heartbeat_timeout_s = 3.0;
     o->recovery_grace_s = 10.0;
     o->probe_interval_s = 30.0;
+    o->forget_workers_s = 3600.0;
     o->max_body = DRV_COORDINATOR_MAX_BODY;
+    o->retention_days = 14.0;
 }
 
 double drv_coord_now(void)
@@ -48,23 +45,19 @@ void drv_coord_log(drv_coordinator *c, const char *fmt, ...)
 {
     if (c->opt.quiet)
         return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    drv_logv(DRV_LOG_INFO, "coordinator", fmt, ap);
     va_end(ap);
-    drv_log(DRV_LOG_INFO, "coordinator", "%s", line);
 }
 
 void drv_coord_warn(drv_coordinator *c, const char *fmt, ...)
 {
     (void)c;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    drv_logv(DRV_LOG_WARN, "coordinator", fmt, ap);
     va_end(ap);
-    drv_log(DRV_LOG_WARN, "coordinator", "%s", line);
 }
 
 _Noreturn void drv_coord_fatal(drv_coordinator *c, const drv_error *err)
@@ -272,10 +265,12 @@ static void on_tick(uv_timer_t *timer)
     }
     if (c->orphans_left > 0)
         drv_recovery_expire(c, now);
+    drv_recovery_forget_workers(c, now);
     drv_health_tick(c, now);
     double feed_t0 = drv_coord_thread_cpu();
     drv_dashboard_tick(c, now);
     drv_sampler_loop_cpu(c, 1, drv_coord_thread_cpu() - feed_t0);
+    drv_retention_tick(c, now);
     if (now - c->last_rebalance >= REBALANCE_EVERY_S) {
         c->last_rebalance = now;
         drv_decision d[DECISIONS_PER_CALL];
@@ -369,6 +364,8 @@ drv_coordinator *drv_coordinator_start(uv_loop_t *loop, const drv_coordinator_op
         c->opt.max_body = DRV_COORDINATOR_MAX_BODY;
     if (c->opt.probe_interval_s == 0)
         c->opt.probe_interval_s = 30.0;
+    if (c->opt.forget_workers_s == 0)
+        c->opt.forget_workers_s = 3600.0;
     c->db_path = drv_xstrdup(o->db_path && *o->db_path ? o->db_path : DRV_COORDINATOR_DEFAULT_DB);
     c->client_token = dup_or_null(o->client_token);
     c->worker_token = dup_or_null(o->worker_token);

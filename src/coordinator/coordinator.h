@@ -74,6 +74,12 @@ typedef struct drv_coordinator_options {
     const char *read_token;     /* NULL or "": none; else reads (GET) accept it too */
     double metrics_retention_s; /* 10 min samples kept this long; 0: default (30 days);
                                    < 0: for ever */
+    double retention_days;      /* finished runs and events older than this are removed
+                                   (the metrics history has its own); 0: kept forever;
+                                   options_default: 14 (srv) */
+    double forget_workers_s;    /* a lost or left worker holding nothing is forgotten this
+                                   long after it went (tests only it could run become
+                                   unschedulable); 0: 3600 s; < 0: never */
 } drv_coordinator_options;
 
 /* Fills o with the defaults (the balancer's default config included). */

@@ -16,6 +16,20 @@ static const char *worker_name(drv_coordinator *c, drv_wref w)
     return w == DRV_REF_NONE ? NULL : drv_balancer_worker(c->bal, w)->name;
 }
 
+/* Appends "KEY=value" to the test's environment unless the test sets KEY itself. */
+static void env_default(drv_msg_test *m, const char *key, const char *value)
+{
+    size_t n = drv_strv_len(m->env), klen = strlen(key);
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(m->env[i], key, klen) == 0 && m->env[i][klen] == '=')
+            return;
+    m->env = drv_xrealloc(m->env, (n + 2) * sizeof *m->env);
+    size_t len = klen + 1 + strlen(value) + 1;
+    m->env[n] = drv_xmalloc(len); /* owned by the message, freed with it */
+    snprintf(m->env[n], len, "%s=%s", key, value);
+    m->env[n + 1] = NULL;
+}
+
 void drv_dispatch_queue_assign(drv_coordinator *c, drv_wref w, drv_tref t)
 {
     drv_cworker *cw = &c->workers[w];
@@ -24,7 +38,17 @@ void drv_dispatch_queue_assign(drv_coordinator *c, drv_wref w, drv_tref t)
         cw->batch = drv_xrealloc(cw->batch, cw->cap_batch * sizeof *cw->batch);
     }
     const drv_task *task = &c->tasks[t].task;
-    drv_msg_test_from_task(&cw->batch[cw->n_batch++], task, task->attempts, 0);
+    drv_msg_test *m = &cw->batch[cw->n_batch++];
+    drv_msg_test_from_task(m, task, task->attempts, 0);
+    /* The analyzer's batch size for this worker's GPUs (or the test's own): the test
+     * reads DROVER_BATCH_SIZE (docs/protocol.md). */
+    uint32_t batch = drv_analyzer_test_batch_size(
+        task->batch_size, task->family, drv_balancer_worker(c->bal, w)->caps.gpu_memory_mb);
+    if (batch) {
+        char text[16];
+        snprintf(text, sizeof text, "%u", batch);
+        env_default(m, "DROVER_BATCH_SIZE", text);
+    }
     drv_coord_mark_send(c, w);
 }
 
@@ -86,6 +110,7 @@ static void begin_attempt(drv_coordinator *c, drv_tref t, drv_wref w, double now
 {
     drv_ctask *ct = &c->tasks[t];
     ct->task.attempts = drv_ctask_attempts(ct) + 1; /* after a speculative copy's too */
+    ct->sent = false;
     ct->unconfirmed = false;
     ct->attempt_open = true;
     drv_dispatch_live_output(ct, NULL, 0); /* the last attempt's output is in the store */
@@ -98,13 +123,14 @@ static void begin_attempt(drv_coordinator *c, drv_tref t, drv_wref w, double now
     drv_dispatch_queue_assign(c, w, t);
 }
 
-/* Gives up t's current attempt on worker from (cancelling it there if it is connected). */
-static void abandon_attempt(drv_coordinator *c, drv_ctask *ct, drv_wref from)
+/* Gives up t's current attempt on worker from (cancelling it there if it is connected),
+ * keeping why on the attempt when `why` is not NULL. */
+static void abandon_attempt_why(drv_coordinator *c, drv_ctask *ct, drv_wref from, const char *why)
 {
     if (ct->task.attempts == 0 || !ct->attempt_open)
         return; /* none, or it has its result */
     drv_error err;
-    if (drv_store_attempt_abandon(c->store, ct->task.id, ct->task.attempts, &err) < 0)
+    if (drv_store_attempt_abandon_why(c->store, ct->task.id, ct->task.attempts, why, &err) < 0)
         drv_coord_fatal(c, &err);
     ct->attempt_open = false;
     if (from != DRV_REF_NONE)
@@ -141,6 +167,11 @@ static void budget_words(drv_ctask *ct, const drv_decision *d, char *buf, size_t
     }
 }
 
+static void abandon_attempt(drv_coordinator *c, drv_ctask *ct, drv_wref from)
+{
+    abandon_attempt_why(c, ct, from, NULL);
+}
+
 void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_store_result *res)
 {
     if (d->task >= c->cap_tasks || !c->tasks[d->task].live)
@@ -165,7 +196,7 @@ void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_
         if (drv_store_event_append(c->store, now, "test_moved", ct->task.id,
                                    worker_name(c, d->worker), msg, &err) < 0)
             drv_coord_fatal(c, &err);
-        abandon_attempt(c, ct, d->from_worker);
+        abandon_attempt_why(c, ct, d->from_worker, drv_reason_name(d->reason));
         begin_attempt(c, d->task, d->worker, now);
         return;
     }
@@ -186,6 +217,13 @@ void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_
     }
     char reason[512];
     budget_words(ct, d, reason, sizeof reason);
+    /* Whose fault: a test that could not start because of itself says why. */
+    size_t pre = strlen(DRV_SPAWN_FAILED_PREFIX);
+    if (res && res->output_tail && strncmp(res->output_tail, DRV_SPAWN_FAILED_PREFIX, pre) == 0) {
+        size_t off = strlen(reason);
+        snprintf(reason + off, sizeof reason - off, ": could not start: %.300s",
+                 res->output_tail + pre);
+    }
     if (d->reason == DRV_R_NO_ELIGIBLE_WORKER)
         drv_unmet_sentence((drv_unmet)d->unmet, &ct->task.req, d->unmet_tag, c->tags, reason,
                            sizeof reason);
@@ -274,8 +312,13 @@ static void flush_worker(drv_coordinator *c, drv_wref w)
     }
     /* Without a connection the tests stay assigned: a reconnect re-sends them, a loss
      * requeues them. */
-    for (size_t i = 0; i < cw->n_batch; i++)
+    for (size_t i = 0; i < cw->n_batch; i++) {
+        drv_tref t;
+        drv_ctask *ct = s ? drv_coord_task_by_id(c, cw->batch[i].task_id, &t) : NULL;
+        if (ct && ct->task.attempts == cw->batch[i].attempt)
+            ct->sent = true;
         drv_msg_test_clear(&cw->batch[i]);
+    }
     cw->n_batch = 0;
 }
 

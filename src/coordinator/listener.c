@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -22,6 +23,8 @@
 #define BACKLOG          4096 /* the kernel caps it at net.core.somaxconn */
 #define FD_RESERVE       64   /* descriptors kept for the store, the loop and clients */
 #define FD_CEILING       (1 << 20)
+#define DEFER_ACCEPT_S   10   /* TCP_DEFER_ACCEPT: wait this long for the first bytes */
+#define PEEK_MAX         2048 /* bytes of a request line looked at */
 
 long long drv_listener_raise_nofile(long long *before)
 {
@@ -53,6 +56,11 @@ static int bind_one(const struct addrinfo *ai)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (ai->ai_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    /* A connection is accepted once its client has sent something (HTTP, WebSocket and
+     * TLS clients all speak first): idle connections never reach libwebsockets, and
+     * the request line can be looked at before it does (refuse_nul). */
+    int defer = DEFER_ACCEPT_S;
+    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, BACKLOG) != 0 ||
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
         int e = errno;
@@ -140,6 +148,59 @@ static void report(drv_coordinator *c, int e)
 
 static void on_readable(uv_poll_t *p, int status, int events);
 
+/* libwebsockets closes a connection whose request line decodes to a NUL byte ("%00")
+ * without an answer. On a plain HTTP connection the request line is looked at first
+ * (with MSG_PEEK: it stays for lws) and such a request gets a 400 naming the query
+ * parameter. Returns true when fd was answered and closed. Best effort: a request line
+ * not in the first bytes received is left to lws. */
+static bool refuse_nul(int fd)
+{
+    char buf[PEEK_MAX + 1];
+    ssize_t n = recv(fd, buf, PEEK_MAX, MSG_PEEK | MSG_DONTWAIT);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    char *eol = strchr(buf, '\n');
+    if (eol)
+        *eol = '\0';
+    char *q = strchr(buf, '?');
+    char *nul = q ? strstr(q, "%00") : NULL;
+    if (!nul)
+        return false;
+    /* The parameter: from the '?' or '&' before the %00 up to '='. */
+    char *start = nul;
+    while (start > q && start[-1] != '&' && start[-1] != '?')
+        start--;
+    size_t len = strcspn(start, "=& ");
+    char name[64];
+    size_t k = 0;
+    for (size_t i = 0; i < len && k < sizeof name - 1; i++)
+        if (start[i] > ' ' && start[i] < 127 && start[i] != '"' && start[i] != '\\')
+            name[k++] = start[i];
+    name[k] = '\0';
+    char body[256], resp[512];
+    int bl = snprintf(body, sizeof body,
+                      "{\"error\":\"query parameter \\\"%s\\\": %%00 (a NUL byte) is not"
+                      " allowed\",\"field\":\"%s\"}\n",
+                      name, name);
+    int rl = snprintf(resp, sizeof resp,
+                      "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                      "content-length: %d\r\ncache-control: no-store\r\nconnection: close\r\n"
+                      "\r\n%s",
+                      bl, body);
+    /* What was peeked is read first, so that closing does not reset the connection
+     * before the client reads the answer. */
+    if (recv(fd, buf, (size_t)n, MSG_DONTWAIT) < 0) {
+        /* nothing to do: the answer is sent anyway */
+    }
+    if (send(fd, resp, (size_t)rl, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+        /* the client went away */
+    }
+    shutdown(fd, SHUT_WR);
+    close(fd);
+    return true;
+}
+
 static void on_resume(uv_timer_t *t)
 {
     drv_coordinator *c = t->data;
@@ -178,6 +239,8 @@ static void on_readable(uv_poll_t *p, int status, int events)
             continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (!c->tls_cert && refuse_nul(fd))
+            continue;
         lws_adopt_socket_vhost(c->vhost, fd); /* on failure it closes fd */
     }
 }

@@ -75,16 +75,21 @@ static void emit(drv_log_level level, const char *source, const char *msg)
     json_decref(o);
 }
 
-void drv_log(drv_log_level level, const char *source, const char *fmt, ...)
+void drv_logv(drv_log_level level, const char *source, const char *fmt, va_list ap)
 {
     if (log_quiet && level == DRV_LOG_INFO)
         return;
     char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    emit(level, source, line);
+}
+
+void drv_log(drv_log_level level, const char *source, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    drv_logv(level, source, fmt, ap);
     va_end(ap);
-    emit(level, source, line);
 }
 
 void drv_log_lws(int level, const char *line)

@@ -5,8 +5,10 @@
  * by health and connection, per worker its load, slots, running and assigned tests, the
  * balancer's memory, the process's resident memory. Counters (since this coordinator
  * started): placements, moves, requeues, results, unschedulable tests, late results,
- * per worker its finished tests and infrastructure failures. Worker names are label
- * values, escaped as the format asks (backslash, double quote, newline). */
+ * per worker its finished tests and infrastructure failures; the build info; and the
+ * monitor's families (sampler.c: latency histograms, thermal states, scores, anomalies).
+ * Worker names are label values, escaped as the format asks (backslash, double quote,
+ * newline). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,8 +136,9 @@ void drv_metrics_text(drv_coordinator *c, drv_hsession *h)
     for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
         if (!c->workers[w].known)
             continue;
-        drv_health hl =
-            c->workers[w].lost ? DRV_HEALTH_LOST : drv_balancer_worker(c->bal, w)->health;
+        drv_health hl = c->workers[w].left   ? DRV_HEALTH_LEFT
+                        : c->workers[w].lost ? DRV_HEALTH_LOST
+                                             : drv_balancer_worker(c->bal, w)->health;
         by_health[hl < DRV_HEALTH_COUNT ? hl : DRV_HEALTH_LOST]++;
         connected += c->workers[w].session != NULL;
     }

@@ -140,6 +140,18 @@ static int after_retry(drv_coordinator *c, double now, drv_error *err)
     return 0;
 }
 
+/* Gives up t's open attempt, found at a restart, whose worker did not come back. It was
+ * sent (its assign left only after its commit), so it may have started: it is recorded
+ * as started (if it was not) so that the store charges it a retry, like requeue() does
+ * now. */
+static int give_up(drv_coordinator *c, const drv_task *t, double now, drv_error *err)
+{
+    if (drv_store_attempt_started(c->store, t->id, t->attempts, now, err) < 0 ||
+        drv_store_attempt_abandon(c->store, t->id, t->attempts, err) < 0)
+        return -1;
+    return 0;
+}
+
 typedef struct recovered {
     drv_task *tasks;
     int64_t *runs;
@@ -184,10 +196,10 @@ int drv_recovery_load(drv_coordinator *c, double now, drv_error *err)
             v.workers[i] = NULL;
             waiting++;
         } else if (rc == 0) {
-            if (t->state != DRV_TASK_QUEUED && t->attempts > 0 &&
-                drv_store_attempt_abandon(c->store, t->id, t->attempts, err) < 0)
+            bool open = t->state != DRV_TASK_QUEUED && t->attempts > 0;
+            if (open && give_up(c, t, now, err) < 0)
                 rc = -1;
-            if (rc == 0 && requeue(c, t, v.runs[i], t->state == DRV_TASK_RUNNING, now, err) < 0)
+            if (rc == 0 && requeue(c, t, v.runs[i], open, now, err) < 0)
                 rc = -1;
             queued++;
         }
@@ -316,8 +328,8 @@ void drv_recovery_expire(drv_coordinator *c, double now)
         o->done = true;
         drv_coord_log(c, "test %llu: worker %s did not come back within %.0f s; placing it again",
                       (unsigned long long)o->task.id, o->worker, c->opt.recovery_grace_s);
-        if (drv_store_attempt_abandon(c->store, o->task.id, o->task.attempts, &err) < 0 ||
-            requeue(c, &o->task, o->run_id, o->task.state == DRV_TASK_RUNNING, now, &err) < 0)
+        if (give_up(c, &o->task, now, &err) < 0 ||
+            requeue(c, &o->task, o->run_id, true, now, &err) < 0)
             drv_coord_fatal(c, &err);
     }
     c->orphans_left = 0;
@@ -333,7 +345,18 @@ void drv_recovery_worker_lost(drv_coordinator *c, drv_wref w, double now, const 
     const char *name = k->name;
     /* A quarantine or an operator's drain stays in the store for its return. */
     bool keep = drv_health_persists(k->health, k->health_reason);
+    /* A worker that drained itself (SIGTERM) and went has left: not a failure. */
+    bool left = k->health == DRV_HEALTH_DRAINING &&
+                strncmp(k->health_reason, "the worker is draining", 22) == 0;
+    if (left)
+        snprintf(cw->gone_reason, sizeof cw->gone_reason, "left after draining (%s)",
+                 k->health_reason);
+    else
+        snprintf(cw->gone_reason, sizeof cw->gone_reason, "lost: %s", why);
+    cw->left = left;
+    cw->gone_at = now;
     cw->lost = true;
+    drv_error err;
     cw->parked = false;
     cw->reconciling = false;
     if (cw->session) {
@@ -343,6 +366,20 @@ void drv_recovery_worker_lost(drv_coordinator *c, drv_wref w, double now, const 
         s->has_worker = false;
         lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
     }
+    /* An assigned test whose assign went out may have started there before its
+     * `started` could arrive: it is charged like a running one (it may run again
+     * elsewhere, so it counts against max_retries; docs/operations.md). A worker that
+     * drained itself said which it will not start (handed back). */
+    for (drv_tref t = drv_balancer_held_first(c->bal, w); t != DRV_REF_NONE;
+         t = drv_balancer_held_next(c->bal, t)) {
+        drv_ctask *ct = t < c->cap_tasks && c->tasks[t].live ? &c->tasks[t] : NULL;
+        if (left || !ct || !ct->sent || !ct->attempt_open ||
+            drv_balancer_task_state(c->bal, t) != DRV_TASK_ASSIGNED)
+            continue;
+        drv_balancer_started(c->bal, t, now);
+        if (drv_store_attempt_started(c->store, ct->task.id, ct->task.attempts, now, &err) < 0)
+            drv_coord_fatal(c, &err);
+    }
     size_t moved = 0, n;
     drv_decision d[LOST_BATCH];
     do {
@@ -351,11 +388,33 @@ void drv_recovery_worker_lost(drv_coordinator *c, drv_wref w, double now, const 
             drv_dispatch_decision(c, &d[i], NULL);
         moved += n;
     } while (n == LOST_BATCH);
-    drv_error err;
-    if ((!keep && drv_store_worker_health(c->store, name, DRV_HEALTH_LOST, why, now, &err) < 0) ||
-        drv_store_event_append(c->store, now, "worker_lost", 0, name, why, &err) < 0)
+    if ((!keep && drv_store_worker_health(c->store, name, left ? DRV_HEALTH_LEFT : DRV_HEALTH_LOST,
+                                          cw->gone_reason, now, &err) < 0) ||
+        drv_store_event_append(c->store, now, left ? "worker_left" : "worker_lost", 0, name,
+                               cw->gone_reason, &err) < 0)
         drv_coord_fatal(c, &err);
-    drv_coord_log(c, "worker %s lost (%s); %zu of its tests go back to the queue", name, why,
-                  moved);
+    drv_coord_log(c, "worker %s %s (%s); %zu of its tests go back to the queue", name,
+                  left ? "left" : "lost", left ? cw->gone_reason : why, moved);
     c->place_needed = true;
+}
+
+void drv_recovery_forget_workers(drv_coordinator *c, double now)
+{
+    if (c->opt.forget_workers_s < 0)
+        return;
+    uint32_t n = drv_balancer_worker_count(c->bal);
+    for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
+        drv_cworker *cw = &c->workers[w];
+        if (!cw->known || !cw->lost || cw->session || now - cw->gone_at < c->opt.forget_workers_s)
+            continue;
+        char name[DRV_WORKER_NAME_MAX];
+        snprintf(name, sizeof name, "%s", drv_balancer_worker(c->bal, w)->name);
+        drv_error err;
+        if (drv_balancer_worker_remove(c->bal, w, &err) < 0)
+            continue; /* it still holds tests: they are settled first */
+        cw->known = false;
+        drv_coord_log(c, "worker %s forgotten: %s %.0f s ago", name, cw->gone_reason,
+                      now - cw->gone_at);
+        c->place_needed = true; /* tests only it could run may be unschedulable now */
+    }
 }

@@ -144,7 +144,7 @@ static const metric_def metrics[M_COUNT] = {
     [M_DURATION_P99] = {"test_duration_p99", "seconds",
                         "99th percentile of run time of finished tests.", K_GAUGE, 0},
     [M_UTILIZATION] = {"utilization", "ratio",
-                       "Busy slots over slots of connected workers (the fleet).", K_GAUGE, 0},
+                       "Running tests over slots of connected workers (the fleet).", K_GAUGE, 0},
     [M_PLACEMENTS] = {"placements", "events/s", "Tests placed on a worker, per second.", K_RATE, 0},
     [M_STEALS] = {"steals", "events/s", "Tests stolen by an idle worker, per second.", K_RATE, 0},
     [M_MOVES] = {"moves", "events/s", "Tests moved between workers, per second.", K_RATE, 0},
@@ -161,16 +161,15 @@ static const metric_def metrics[M_COUNT] = {
     [M_FEED_CPU] = {"feed_cpu", "ratio",
                     "Loop CPU seconds per second spent building the dashboard's feed.", K_GAUGE, 0},
     [M_WORKER_UTILIZATION] = {"worker_utilization", "ratio",
-                              "Running and assigned tests over slots, per worker.", K_GAUGE,
-                              PER_WORKER},
+                              "Running tests over slots, per worker.", K_GAUGE, PER_WORKER},
     [M_CLASS_UTILIZATION] = {"class_utilization", "ratio",
-                             "Running and assigned tests over slots, per worker class.", K_GAUGE,
-                             PER_CLASS},
+                             "Running tests over slots, per worker class.", K_GAUGE, PER_CLASS},
 };
 
 /* One series being written: its id in the store and its coarser accumulators. */
 typedef struct series {
-    int64_t id; /* 0: not registered yet */
+    int64_t id;     /* 0: not registered yet */
+    uint32_t known; /* its index in the sampler's known series, once registered */
     drv_rollup roll[DRV_SERIES_RESOLUTIONS - 1];
 } series;
 
@@ -178,7 +177,8 @@ typedef struct series {
 typedef struct known_series {
     int64_t id;
     int metric;
-    char *key; /* owned */
+    char *key;         /* owned */
+    double last_write; /* its newest sample (or when the store was opened) */
 } known_series;
 
 /* What the monitor keeps per worker (by wref). */
@@ -219,6 +219,7 @@ struct drv_sampler {
     size_t cap_classes;
     known_series *known;
     size_t n_known, cap_known;
+    drv_idmap known_by_hash; /* series_hash() -> index into known */
     int64_t next_id;
     mon_worker *mw; /* by wref */
     size_t cap_mw;
@@ -251,6 +252,30 @@ static int metric_by_name(const char *name)
     return -1;
 }
 
+/* A 64-bit hash of (metric, key), below UINT64_MAX as the id map asks. */
+static uint64_t series_hash(int metric, const char *key)
+{
+    char buf[DRV_WORKER_NAME_MAX + 80];
+    snprintf(buf, sizeof buf, "%s\x1f%s", metrics[metric].name, key);
+    uint64_t h = drv_test_key(buf);
+    return h == UINT64_MAX ? 0 : h;
+}
+
+/* The index in s->known of series (metric, key), or -1. */
+static int64_t find_known(const drv_sampler *s, int metric, const char *key)
+{
+    uint32_t i;
+    if (!drv_idmap_get(&s->known_by_hash, series_hash(metric, key), &i))
+        return -1;
+    if (s->known[i].metric == metric && strcmp(s->known[i].key, key) == 0)
+        return i;
+    /* Another series with the same hash (the map holds the first): a scan finds it. */
+    for (size_t k = 0; k < s->n_known; k++)
+        if (s->known[k].metric == metric && strcmp(s->known[k].key, key) == 0)
+            return (int64_t)k;
+    return -1;
+}
+
 static int load_series(void *ctx, int64_t id, const char *name, const char *key, drv_error *err)
 {
     (void)err;
@@ -264,7 +289,11 @@ static int load_series(void *ctx, int64_t id, const char *name, const char *key,
         s->cap_known = s->cap_known ? s->cap_known * 2 : 64;
         s->known = drv_xrealloc(s->known, s->cap_known * sizeof *s->known);
     }
-    s->known[s->n_known++] = (known_series){id, m, drv_xstrdup(key)};
+    uint32_t i;
+    uint64_t h = series_hash(m, key);
+    if (!drv_idmap_get(&s->known_by_hash, h, &i))
+        drv_idmap_put(&s->known_by_hash, h, (uint32_t)s->n_known);
+    s->known[s->n_known++] = (known_series){id, m, drv_xstrdup(key), drv_coord_now()};
     return 0;
 }
 
@@ -273,6 +302,7 @@ int drv_sampler_start(drv_coordinator *c, double retention_s, drv_error *err)
     drv_sampler *s = drv_xcalloc(1, sizeof *s);
     s->retention_s = retention_s;
     s->next_id = 1;
+    drv_idmap_init(&s->known_by_hash);
     s->last_cpu = process_cpu();
     c->sampler = s;
     if (drv_store_series_list(c->store, load_series, s, err) < 0)
@@ -288,6 +318,7 @@ void drv_sampler_free(drv_coordinator *c)
     for (size_t i = 0; i < s->n_known; i++)
         free(s->known[i].key);
     free(s->known);
+    drv_idmap_clear(&s->known_by_hash);
     free(s->classes);
     free(s->mw);
     free(s->anoms);
@@ -295,19 +326,19 @@ void drv_sampler_free(drv_coordinator *c)
     c->sampler = NULL;
 }
 
-/* The id of series (metric, key), registering it in the store when new. */
-static int64_t series_id(drv_coordinator *c, int metric, const char *key)
+/* The index in s->known of series (metric, key), registering it in the store when new. */
+static uint32_t series_index(drv_coordinator *c, int metric, const char *key)
 {
     drv_sampler *s = c->sampler;
-    for (size_t i = 0; i < s->n_known; i++)
-        if (s->known[i].metric == metric && strcmp(s->known[i].key, key) == 0)
-            return s->known[i].id;
+    int64_t k = find_known(s, metric, key);
+    if (k >= 0)
+        return (uint32_t)k;
     int64_t id = s->next_id++;
     drv_error err;
     if (drv_store_series_add(c->store, id, metrics[metric].name, key, &err) < 0)
         drv_coord_fatal(c, &err);
     load_series(s, id, metrics[metric].name, key, NULL);
-    return id;
+    return (uint32_t)(s->n_known - 1);
 }
 
 /* Writes sample (t, v) of series x (metric, key) and the coarser averages it completes. */
@@ -315,8 +346,12 @@ static void emit(drv_coordinator *c, series *x, int metric, const char *key, int
 {
     if (!isfinite(v))
         return;
-    if (!x->id)
-        x->id = series_id(c, metric, key);
+    drv_sampler *s = c->sampler;
+    if (!x->id) {
+        x->known = series_index(c, metric, key);
+        x->id = s->known[x->known].id;
+    }
+    s->known[x->known].last_write = (double)t;
     drv_error err;
     if (drv_store_sample_append(c->store, x->id, drv_series_steps[0], t, v, &err) < 0)
         drv_coord_fatal(c, &err);
@@ -571,9 +606,12 @@ static void prune(drv_coordinator *c, double now)
     drv_error err;
     for (size_t i = 0; i < s->n_known; i++)
         for (int r = 0; r < DRV_SERIES_RESOLUTIONS; r++) {
+            /* A series not written for longer than the keep time (and two prunes) has no
+             * rows left there: a fleet that came and went costs nothing after that. */
             double keep = drv_series_keep_s(r, s->retention_s);
-            if (keep > 0 && drv_store_sample_prune(c->store, s->known[i].id, drv_series_steps[r],
-                                                   (int64_t)(now - keep), &err) < 0)
+            if (keep > 0 && s->known[i].last_write >= now - keep - 2 * PRUNE_EVERY_S &&
+                drv_store_sample_prune(c->store, s->known[i].id, drv_series_steps[r],
+                                       (int64_t)(now - keep), &err) < 0)
                 drv_coord_fatal(c, &err);
         }
 }
@@ -619,12 +657,15 @@ static void sample(drv_coordinator *c, double now, double dt)
         connected++;
         if ((unsigned)k->thermal.state < DRV_THERMAL_STATE_COUNT)
             by_thermal[k->thermal.state]++;
+        /* Busy: running tests (assigned ones wait in the worker's window and may exceed
+         * its slots); free: slots neither running nor promised. */
         double held = k->running + k->assigned, sl = k->slots ? k->slots : 1;
-        busy += held;
+        double run = k->running < sl ? k->running : sl;
+        busy += run;
         slots += sl;
         if (k->health == DRV_HEALTH_OK && held < sl)
             free_slots += (uint64_t)(sl - held);
-        emit(c, &mon(c, w)->util, M_WORKER_UTILIZATION, k->name, t, held / sl);
+        emit(c, &mon(c, w)->util, M_WORKER_UTILIZATION, k->name, t, run / sl);
         if (k->wclass >= n_cls) {
             size_t cap = n_cls ? n_cls : 16;
             while (cap <= k->wclass)
@@ -635,7 +676,7 @@ static void sample(drv_coordinator *c, double now, double dt)
                 cls_busy[j] = cls_slots[j] = 0;
             n_cls = cap;
         }
-        cls_busy[k->wclass] += held;
+        cls_busy[k->wclass] += run;
         cls_slots[k->wclass] += sl;
     }
     for (size_t j = 0; j < n_cls; j++)
@@ -877,11 +918,8 @@ void drv_sampler_history(drv_coordinator *c, drv_hsession *h)
     }
     int64_t istep = (int64_t)floor(step);
     int r = drv_series_pick(now, from, to, (double)istep, retention);
-    int64_t id = 0;
-    if (s)
-        for (size_t i = 0; i < s->n_known; i++)
-            if (s->known[i].metric == m && strcmp(s->known[i].key, key) == 0)
-                id = s->known[i].id;
+    int64_t k = s ? find_known(s, m, key) : -1;
+    int64_t id = k >= 0 ? s->known[k].id : 0;
     if (metrics[m].per == PER_WORKER && !id && drv_balancer_worker_find(c->bal, key) < 0) {
         char msg[160];
         snprintf(msg, sizeof msg, "worker: no worker \"%.100s\"", key);

@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "coordinator/chunked.h"
 #include "coordinator/coord.h"
 
 #define RESPONSE_CHUNK (64u * 1024u)
@@ -38,19 +39,6 @@ void drv_server_want_write(struct lws *wsi)
 
 /* ---- HTTP ---------------------------------------------------------------------- */
 
-/* The chunked-body decoder's states (drv_hsession.chunk_state). */
-enum {
-    CH_SIZE = 1,  /* the first hex digit of a chunk size */
-    CH_SIZE_MORE, /* more hex digits, extensions or CRLF */
-    CH_EXT,       /* up to the LF that ends the size line */
-    CH_DATA,      /* chunk_left bytes of data */
-    CH_DATA_CR,   /* the CRLF after the data */
-    CH_DATA_LF,
-    CH_TRAILER, /* after the last chunk: a trailer line or the final CRLF */
-    CH_TRAILER_LINE,
-    CH_DONE
-};
-
 static void http_reset(drv_hsession *h)
 {
     free(h->body);
@@ -68,8 +56,7 @@ static void http_reset(drv_hsession *h)
     h->in_request = false;
     h->status = 0;
     h->chunked = false;
-    h->chunk_state = 0;
-    h->chunk_left = 0;
+    h->chunk_over = false;
     h->body_error = NULL;
     h->close_after = false;
     h->path[0] = h->query[0] = h->auth[0] = '\0';
@@ -254,7 +241,7 @@ static void http_begin(drv_coordinator *c, drv_hsession *h, struct lws *wsi, con
         /* lws 4.1 passes the chunks on undecoded (LWS_CALLBACK_HTTP_BODY) and never
          * sees their end: http_body() decodes them and dispatches at the last one. */
         h->chunked = true;
-        h->chunk_state = CH_SIZE;
+        drv_chunked_init(&h->chunk, c->opt.max_body);
         http_continue(wsi);
         return;
     }
@@ -270,93 +257,25 @@ static void http_begin(drv_coordinator *c, drv_hsession *h, struct lws *wsi, con
 
 static void body_append(drv_coordinator *c, drv_hsession *h, const char *in, size_t len);
 
-/* Decodes len bytes of a chunked body (RFC 9112 7.1): sizes in hex with optional
- * extensions, CRLF after each chunk, trailers after the last (ignored). Returns true
- * when the request is complete: the last chunk seen, the body malformed or too large. */
-static bool chunked_body(drv_coordinator *c, drv_hsession *h, const char *in, size_t len)
+/* The chunked decoder's sink: the data goes to the body; too large stops it. */
+static int chunk_data(void *ctx, const char *data, size_t len)
 {
-    for (size_t i = 0; i < len && h->chunk_state != CH_DONE;) {
-        char ch = in[i];
-        switch (h->chunk_state) {
-        case CH_SIZE:
-        case CH_SIZE_MORE: {
-            int d = ch >= '0' && ch <= '9'   ? ch - '0'
-                    : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                    : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                             : -1;
-            i++;
-            if (d >= 0) {
-                if (h->chunk_left > c->opt.max_body) {
-                    h->body_too_large = true;
-                    h->chunk_state = CH_DONE;
-                    break;
-                }
-                h->chunk_left = h->chunk_left * 16 + (uint64_t)d;
-                h->chunk_state = CH_SIZE_MORE;
-            } else if (h->chunk_state == CH_SIZE_MORE && (ch == ';' || ch == ' ' || ch == '\t')) {
-                h->chunk_state = CH_EXT;
-            } else if (h->chunk_state == CH_SIZE_MORE && ch == '\r') {
-                h->chunk_state = CH_EXT;
-            } else {
-                h->body_error = "malformed chunked body: expected a chunk size in hex";
-                h->chunk_state = CH_DONE;
-            }
-            break;
-        }
-        case CH_EXT: /* extensions and the CR, up to the LF */
-            i++;
-            if (ch == '\n')
-                h->chunk_state = h->chunk_left ? CH_DATA : CH_TRAILER;
-            break;
-        case CH_DATA: {
-            size_t n = len - i;
-            if (n > h->chunk_left)
-                n = (size_t)h->chunk_left;
-            body_append(c, h, in + i, n);
-            i += n;
-            h->chunk_left -= n;
-            if (h->body_too_large)
-                h->chunk_state = CH_DONE;
-            else if (h->chunk_left == 0)
-                h->chunk_state = CH_DATA_CR;
-            break;
-        }
-        case CH_DATA_CR:
-        case CH_DATA_LF:
-            i++;
-            if (ch == '\r' && h->chunk_state == CH_DATA_CR) {
-                h->chunk_state = CH_DATA_LF;
-            } else if (ch == '\n') {
-                h->chunk_state = CH_SIZE;
-            } else {
-                h->body_error = "malformed chunked body: expected CRLF after a chunk";
-                h->chunk_state = CH_DONE;
-            }
-            break;
-        case CH_TRAILER: /* the start of a trailer line, or the empty line that ends */
-            i++;
-            if (ch == '\n')
-                h->chunk_state = CH_DONE;
-            else if (ch != '\r')
-                h->chunk_state = CH_TRAILER_LINE;
-            break;
-        case CH_TRAILER_LINE:
-            i++;
-            if (ch == '\n')
-                h->chunk_state = CH_TRAILER;
-            break;
-        }
-    }
-    return h->chunk_state == CH_DONE;
+    drv_hsession *h = ctx;
+    body_append(drv_server_coord(h->wsi), h, data, len);
+    return h->body_too_large;
 }
 
 static void http_body(drv_coordinator *c, drv_hsession *h, const char *in, size_t len)
 {
     if (h->chunked) {
-        if (!h->in_request || h->status || h->chunk_state == CH_DONE)
+        if (!h->in_request || h->status || h->chunk_over)
             return;
-        if (chunked_body(c, h, in, len))
+        if (drv_chunked_feed(&h->chunk, in, len, chunk_data, h)) {
+            h->chunk_over = true;
+            h->body_error = h->chunk.error;
+            h->body_too_large |= h->chunk.too_large != 0;
             http_dispatch(c, h);
+        }
         return;
     }
     body_append(c, h, in, len);

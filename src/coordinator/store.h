@@ -29,7 +29,9 @@
  *         not_idempotent since 7 (spec)
  *   attempts(task_id, attempt, worker, state, assigned_at, started_at, finished_at,
  *         exit_code, signal, timed_out, infra_failure, duration_s, peak_memory_kb,
- *         output_tail, copy_of, superseded_by; PRIMARY KEY (task_id, attempt), WITHOUT ROWID)
+ *         output_tail, reason (version 6: why it was abandoned when the balancer moved
+ *         the test), copy_of, superseded_by (version 7); PRIMARY KEY (task_id, attempt),
+ *         WITHOUT ROWID)
  *   workers(name PRIMARY KEY, capabilities, slots, labels, health, health_reason,
  *         first_seen, last_seen)
  *   events(id, t, kind, task_id, worker, message)
@@ -291,6 +293,10 @@ int drv_store_attempt_started(drv_store *s, uint64_t task_id, uint32_t attempt, 
  * Returns 1 when abandoned now, 0 when it was already finished or abandoned, -1 with
  * err filled when there is no such attempt or SQLite fails. */
 int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, drv_error *err);
+/* drv_store_attempt_abandon() with the reason it was given up, kept on the attempt (bal:
+ * "stolen" or "rebalanced" when the balancer moved the test to another worker). */
+int drv_store_attempt_abandon_why(drv_store *s, uint64_t task_id, uint32_t attempt,
+                                  const char *reason, drv_error *err);
 
 /* exec (issue 11): a coordinator start. Stores epoch = the last one + 1 (1 for a new
  * file) in the open write transaction (committed by the next drv_store_commit()) and
@@ -462,6 +468,7 @@ typedef struct drv_store_attempt {
     double duration_s;
     uint64_t peak_memory_kb;
     char *output_tail;      /* NULL: none */
+    char *reason;           /* why it was abandoned when that was kept ("stolen"); NULL: none */
     uint32_t copy_of;       /* a speculative copy of this attempt; 0: not a copy */
     uint32_t superseded_by; /* lost to this attempt (state abandoned); 0: not superseded */
 } drv_store_attempt;
@@ -529,5 +536,38 @@ typedef int (*drv_store_worker_fn)(void *ctx, const drv_worker *w, double last_s
 /* Calls fn for every stored worker, in name order. Returns 0, or -1 with err filled. */
 int drv_store_worker_list(drv_store *s, drv_tag_table *tags, drv_store_worker_fn fn, void *ctx,
                           drv_error *err);
+
+/* ---- retention (srv; store_retention.c) ----
+ * What is older than a cutoff goes, in batches recorded as writes like any other (with
+ * the writer they are executed on its thread, in the turn's commit):
+ *   a run whose every test is final and finished before the cutoff (created before it
+ *     too), with its tests and their attempts (and so their output tails);
+ *   events with t before the cutoff (the metrics history has its own retention:
+ *     sampler.c, --metrics-retention).
+ * Runs still open keep everything, however old. A new store file has
+ * auto_vacuum=INCREMENTAL and drv_store_vacuum_step() gives freed pages back to the
+ * file system; on an older file (auto_vacuum none) freed pages are reused instead and
+ * the step does nothing (docs/operations.md: a VACUUM converts it). */
+
+/* What one retention step removed (or recorded for removal). */
+typedef struct drv_store_pruned {
+    int64_t run_id;  /* the run whose tests went (0: none) */
+    uint64_t tasks;  /* tests of it removed in this step */
+    bool run_gone;   /* the run itself was removed (it had no tests left) */
+    uint64_t events; /* events removed */
+} drv_store_pruned;
+
+/* One step: finds the oldest run from *cursor on that is prunable at cutoff (the cursor
+ * stays on it, and goes back to 0 when there is none; start with 0), removes up to limit
+ * of its tests and, once it has none left, the run; and up to limit events
+ * older than cutoff. Reads see committed data only, so a caller with the
+ * writer takes the next step only once the previous one is durable. Returns 1 when a
+ * limit was reached (more to do), 0 when not, -1 with err filled. */
+int drv_store_prune_step(drv_store *s, double cutoff, uint32_t limit, int64_t *cursor,
+                         drv_store_pruned *out, drv_error *err);
+
+/* Records an incremental vacuum step (pages freed by earlier deletions go back to the
+ * file system). Returns 0 or -1 with err filled. */
+int drv_store_vacuum_step(drv_store *s, drv_error *err);
 
 #endif

@@ -350,3 +350,15 @@ void drv_store_live_free(drv_store *s)
     free(l);
     s->live = NULL;
 }
+
+void drv_store_live_pruned(drv_store *s, int64_t run_id, const uint64_t *by_state)
+{
+    drv_store_live *l = s->live;
+    if (!l)
+        return;
+    for (int i = 0; i < DRV_TASK_STATE_COUNT; i++)
+        l->totals[i] -= by_state[i] < l->totals[i] ? by_state[i] : l->totals[i];
+    uint32_t r = run_id ? find_run(l, run_id) : NO_RUN;
+    if (r != NO_RUN)
+        l->runs[r].tracked = false; /* its summary is asked of SQLite, which has it no more */
+}

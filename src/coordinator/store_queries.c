@@ -224,6 +224,7 @@ void drv_store_task_detail_clear(drv_store_task_detail *d)
     for (size_t i = 0; i < d->n_attempts; i++) {
         free(d->attempts[i].worker);
         free(d->attempts[i].output_tail);
+        free(d->attempts[i].reason);
     }
     free(d->attempts);
     memset(d, 0, sizeof *d);
@@ -266,8 +267,9 @@ static int read_attempts(drv_store *s, uint64_t id, drv_store_task_detail *d, dr
             .duration_s = sqlite3_column_double(st, 10),
             .peak_memory_kb = (uint64_t)sqlite3_column_int64(st, 11),
             .output_tail = col_dup(st, 12),
-            .copy_of = (uint32_t)sqlite3_column_int64(st, 13),
-            .superseded_by = (uint32_t)sqlite3_column_int64(st, 14),
+            .reason = col_dup(st, 13),
+            .copy_of = (uint32_t)sqlite3_column_int64(st, 14),
+            .superseded_by = (uint32_t)sqlite3_column_int64(st, 15),
         };
     }
     if (out == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)

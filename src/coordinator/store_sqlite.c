@@ -147,6 +147,11 @@
     "  value REAL NOT NULL,"                                                                       \
     "  PRIMARY KEY (series, res, t)) WITHOUT ROWID;"
 
+/* bal (issue 10): why an attempt was abandoned, when that is more than "its worker is gone" (the
+ * balancer moved the test: "stolen", "rebalanced"). Added by ALTER in the fresh schema
+ * too: ATTEMPTS_TABLE also builds version 2's table, which a migration copies into. */
+#define ATTEMPTS_REASON "ALTER TABLE attempts ADD COLUMN reason TEXT;"
+
 /* spec (issue 10, stragglers): a speculative copy of a running test is an attempt of
  * its own, begun while the test's attempt still runs: copy_of names the attempt it
  * copies (NULL for any other), and such an insert does not abandon the open attempts
@@ -189,7 +194,7 @@ static const char schema[] =
     "  worker TEXT,"
     "  message TEXT);"
     "CREATE INDEX events_t ON events(t);" LEARNED_TABLE EPOCHS_TABLE LEARNED_FLEET_TABLE
-        SAMPLES_TABLES ATTEMPT_COPIES;
+        SAMPLES_TABLES ATTEMPTS_REASON ATTEMPT_COPIES;
 
 /* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
  * that opens it. A new file gets `schema` at once instead. */
@@ -227,7 +232,8 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
      * in place, so tasks and attempts are rebuilt as 1 -> 2 does. (exec): the
      * coordinator's epochs. (spec, issue 10): what the balancer learned of its fleet.
      * (mon, issue 12): the metrics history at three resolutions replaces the metrics
-     * table (7 series every 5 s that nothing read). */
+     * table (7 series every 5 s that nothing read). (bal, issue 10): attempts.reason,
+     * why an attempt was abandoned (a move's reason). */
     "UPDATE tasks SET retry_on_failure = max_retries WHERE retry_on_failure <> 0;" TASKS_TABLE_V6(
         "tasks_v6", "runs")
         ATTEMPTS_TABLE(
@@ -240,7 +246,7 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
                         "ALTER TABLE attempts_v6 RENAME TO attempts;" TASKS_ATTEMPTS_EXTRAS
                             EPOCHS_TABLE LEARNED_FLEET_TABLE
                         "DROP INDEX IF EXISTS metrics_name_t; DROP TABLE IF EXISTS "
-                        "metrics;" SAMPLES_TABLES,
+                        "metrics;" SAMPLES_TABLES ATTEMPTS_REASON,
     /* 6 -> 7 (spec, issue 10): speculative copies (copy_of, superseded_by, the trigger
      * that leaves a copied attempt open) and tasks.not_idempotent. */
     ATTEMPT_COPIES,
@@ -274,6 +280,9 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_ATTEMPT_ABANDON] = "UPDATE attempts SET state = 'abandoned'"
                            " WHERE task_id = ?1 AND attempt = ?2"
                            " AND (state = 'assigned' OR state = 'running')",
+    [ST_ATTEMPT_ABANDON_WHY] = "UPDATE attempts SET state = 'abandoned', reason = ?3"
+                               " WHERE task_id = ?1 AND attempt = ?2"
+                               " AND (state = 'assigned' OR state = 'running')",
     [ST_ATTEMPT_FINISH] =
         "UPDATE attempts SET state = 'finished', finished_at = ?3, exit_code = ?4, signal = ?5,"
         " timed_out = ?6, infra_failure = ?7, duration_s = ?8, peak_memory_kb = ?9,"
@@ -301,6 +310,17 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
         " WHERE task_id = ?1 AND attempt = ?2 AND superseded_by IS NULL",
     [ST_LEARNED_FLEET_SAVE] = "INSERT OR REPLACE INTO learned_fleet (kind, key, family, value, n)"
                               " VALUES (?1, ?2, ?3, ?4, ?5)",
+    /* srv: retention (store_retention.c). A finished run goes in batches of its tests
+     * (ids up to ?2), attempts first (they refer to their test), then the run. Events by
+     * time (the metrics history has its own retention: sampler.c). */
+    [ST_PRUNE_ATTEMPTS] = "DELETE FROM attempts WHERE task_id IN"
+                          " (SELECT id FROM tasks WHERE run_id = ?1 AND id <= ?2)",
+    [ST_PRUNE_TASKS] = "DELETE FROM tasks WHERE run_id = ?1 AND id <= ?2",
+    [ST_PRUNE_RUN] = "DELETE FROM runs WHERE id = ?1"
+                     " AND NOT EXISTS (SELECT 1 FROM tasks WHERE run_id = ?1)",
+    [ST_PRUNE_EVENTS] = "DELETE FROM events WHERE id IN"
+                        " (SELECT id FROM events WHERE t < ?1 ORDER BY t LIMIT ?2)",
+    [ST_VACUUM_STEP] = "PRAGMA incremental_vacuum(" DRV_STORE_VACUUM_PAGES_TEXT ")",
     [ST_LEARNED_SAVE] = "INSERT OR REPLACE INTO learned (key, mean_s, var, n)"
                         " VALUES (?1, ?2, ?3, ?4)",
     [ST_LEARNED_LOAD] = "SELECT key, mean_s, var, n FROM learned",
@@ -313,7 +333,7 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
         "SELECT " DRV_STORE_TASK_COLS " FROM" DRV_STORE_TASKS_JOIN " WHERE tasks.id = ?1",
     [ST_ATTEMPTS_OF] = "SELECT attempt, worker, state, assigned_at, started_at, finished_at,"
                        " exit_code, signal, timed_out, infra_failure, duration_s,"
-                       " peak_memory_kb, output_tail, copy_of, superseded_by FROM attempts"
+                       " peak_memory_kb, output_tail, reason, copy_of, superseded_by FROM attempts"
                        " WHERE task_id = ?1"
                        " ORDER BY attempt",
     [ST_COUNT_ALL] = "SELECT " DRV_STORE_COUNTED_STATE ", count(*) FROM tasks GROUP BY 1",
@@ -326,6 +346,16 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
                         " GROUP BY b ORDER BY b",
     [ST_WORKER_LIST] = "SELECT name, capabilities, slots, health, health_reason, first_seen,"
                        " last_seen FROM workers ORDER BY name",
+    /* srv: retention. The oldest run from ?2 on, created before ?1, whose every test is final
+     * (its row not 'queued') and finished before ?1. */
+    [ST_PRUNE_FIND_RUN] = "SELECT r.id FROM runs r WHERE r.id >= ?2 AND r.created_at < ?1"
+                          " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.run_id = r.id"
+                          " AND (t.state = 'queued' OR t.finished_at IS NULL"
+                          " OR t.finished_at >= ?1)) ORDER BY r.id LIMIT 1",
+    [ST_PRUNE_BATCH] = "SELECT state, count(*), max(id) FROM (SELECT id, state FROM tasks"
+                       " WHERE run_id = ?1 ORDER BY id LIMIT ?2) GROUP BY state",
+    [ST_PRUNE_OLD_EVENTS] =
+        "SELECT count(*) FROM (SELECT 1 FROM events WHERE t < ?1 ORDER BY t LIMIT ?2)",
 };
 
 /* Builds the listing query for the filter combination mask (DRV_STORE_LIST_* bits). */
@@ -517,6 +547,11 @@ int drv_store_epoch_begin(drv_store *s, double now, uint64_t *epoch, drv_error *
 static int configure(drv_store *s, const drv_store_options *opt, drv_error *err)
 {
     sqlite3_busy_timeout(s->wr.db, opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 5000);
+    /* srv: a new file frees the pages retention empties (store_retention.c); it must be
+     * said before WAL mode writes the first page. On an existing file it changes nothing
+     * (that needs a VACUUM: docs/operations.md), and its error, if any, is the next
+     * statement's to report. */
+    sqlite3_exec(s->wr.db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->wr.db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW) {
@@ -1386,18 +1421,27 @@ int drv_store_attempt_started(drv_store *s, uint64_t task_id, uint32_t attempt, 
     return rc;
 }
 
-/* Gives up an open attempt: one guarded UPDATE. */
-int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, drv_error *err)
+/* Gives up an open attempt: one guarded UPDATE (keeping the reason when given). */
+int drv_store_attempt_abandon_why(drv_store *s, uint64_t task_id, uint32_t attempt,
+                                  const char *reason, drv_error *err)
 {
-    drv_store_rec_begin(s, ST_ATTEMPT_ABANDON, "cannot abandon an attempt");
+    drv_store_rec_begin(s, reason ? ST_ATTEMPT_ABANDON_WHY : ST_ATTEMPT_ABANDON,
+                        "cannot abandon an attempt");
     drv_store_rec_int(s, (int64_t)task_id);
     drv_store_rec_int(s, attempt);
+    if (reason)
+        drv_store_rec_text(s, reason);
     if (drv_store_rec_end(s, err) != SQLITE_DONE)
         return -1;
     int rc = guarded_outcome(s, task_id, attempt, OPEN_ATTEMPT, err);
     if (rc == 1)
         drv_store_live_attempt(s, (int64_t)task_id, DRV_STORE_OPEN_NONE, DRV_STORE_OPEN_ANY);
     return rc;
+}
+
+int drv_store_attempt_abandon(drv_store *s, uint64_t task_id, uint32_t attempt, drv_error *err)
+{
+    return drv_store_attempt_abandon_why(s, task_id, attempt, NULL, err);
 }
 
 /* Records a result if the attempt is open; see store.h for 1/0/-1. One result per test

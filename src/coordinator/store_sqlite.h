@@ -9,6 +9,9 @@
 
 #include "coordinator/store.h"
 
+/* Pages one incremental vacuum step gives back (4 KiB each). */
+#define DRV_STORE_VACUUM_PAGES_TEXT "1024"
+
 /* Cached statements. ST_LIST_FIRST + mask is the listing query for a filter
  * combination (mask of DRV_STORE_LIST_*). */
 typedef enum drv_store_stmt_id {
@@ -26,6 +29,7 @@ typedef enum drv_store_stmt_id {
     ST_ATTEMPT_STATE,
     ST_ATTEMPT_STARTED,
     ST_ATTEMPT_ABANDON,
+    ST_ATTEMPT_ABANDON_WHY, /* bal; writes come before ST_LEARNED_SAVE (drv_store_stmt) */
     ST_ATTEMPT_FINISH,
     ST_WORKER_UPSERT,
     ST_WORKER_HEALTH,
@@ -36,6 +40,11 @@ typedef enum drv_store_stmt_id {
     ST_ATTEMPT_BEGIN_COPY, /* spec: writes, before ST_LEARNED_SAVE, the last write */
     ST_ATTEMPT_SUPERSEDE,
     ST_LEARNED_FLEET_SAVE,
+    ST_PRUNE_ATTEMPTS, /* srv: retention (store_retention.c), writes */
+    ST_PRUNE_TASKS,
+    ST_PRUNE_RUN,
+    ST_PRUNE_EVENTS,
+    ST_VACUUM_STEP,
     ST_LEARNED_SAVE,
     ST_LEARNED_LOAD,
     ST_LEARNED_FLEET_LOAD,
@@ -48,6 +57,9 @@ typedef enum drv_store_stmt_id {
     ST_SERIES_LIST,
     ST_SAMPLE_QUERY,
     ST_WORKER_LIST,
+    ST_PRUNE_FIND_RUN, /* srv: retention, reads */
+    ST_PRUNE_BATCH,
+    ST_PRUNE_OLD_EVENTS,
     ST_LIST_FIRST,
     ST_COUNT = ST_LIST_FIRST + 16
 } drv_store_stmt_id;
@@ -275,6 +287,9 @@ bool drv_store_live_totals(drv_store *s, drv_store_counts *out);
 /* Fills out and returns true when run_id is counted here; false: count by query. */
 bool drv_store_live_counts(drv_store *s, int64_t run_id, drv_store_counts *out);
 void drv_store_live_free(drv_store *s);
+/* Takes tests deleted by retention out of the counts: by_state[i] tests in state i of
+ * run_id (0: none), whose counts are then asked of SQLite (srv). */
+void drv_store_live_pruned(drv_store *s, int64_t run_id, const uint64_t *by_state);
 
 /* The cached statement id on its connection: a read on s->rd, a write on s->wr. */
 sqlite3_stmt *drv_store_stmt(drv_store *s, drv_store_stmt_id id, drv_error *err);

@@ -200,3 +200,12 @@ int drv_analyzer_backend_rank(int family, int backend)
             return i;
     return DRV_FAMILY_BACKENDS_MAX;
 }
+
+uint32_t drv_analyzer_test_batch_size(uint32_t batch_size, int family, uint64_t gpu_memory_mb)
+{
+    if (batch_size)
+        return batch_size;
+    if (family <= DRV_FAMILY_UNKNOWN || family >= drv_family_count())
+        return 0;
+    return drv_analyzer_batch_size(family, gpu_memory_mb);
+}

@@ -51,6 +51,12 @@ const char *drv_modality_name(drv_modality m);
 /* Batch size for a test of family on a worker whose GPUs have gpu_memory_mb each
  * (0 = CPU only): the family's suggestion scaled to the memory, at least 1. */
 uint32_t drv_analyzer_batch_size(int family, uint64_t gpu_memory_mb);
+
+/* The batch size a test runs with on such a worker: its own batch_size when it set one,
+ * else the analyzer's suggestion for its family (above); 0 when it set none and its
+ * family is unknown (nothing to suggest). The coordinator hands it to the test as
+ * DROVER_BATCH_SIZE (docs/protocol.md). */
+uint32_t drv_analyzer_test_batch_size(uint32_t batch_size, int family, uint64_t gpu_memory_mb);
 /* First duration estimate in seconds at reference speed, before any history. The
  * test type scales it ("unit" tests are shorter than "integration" or "performance"
  * ones); test_type may be NULL. */

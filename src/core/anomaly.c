@@ -121,7 +121,7 @@ void drv_anomaly_assess(const drv_worker_window *w, size_t n, double now, drv_wo
         a[i].speed_ratio = 1;
     }
     /* The class's ratio without the worker itself: the median of the other workers'. */
-    if (n_bc) /* qsort(NULL, 0) is undefined (UBSan) */
+    if (n_bc > 1)
         qsort(bc, n_bc, sizeof *bc, cmp_by_class);
     double *sorted = n_bc ? drv_xmalloc(n_bc * sizeof *sorted) : NULL;
     for (size_t s = 0; s < n_bc;) {

@@ -7,6 +7,7 @@ static const char *const health_names[DRV_HEALTH_COUNT] = {
     [DRV_HEALTH_DRAINING] = "draining",
     [DRV_HEALTH_QUARANTINED] = "quarantined",
     [DRV_HEALTH_LOST] = "lost",
+    [DRV_HEALTH_LEFT] = "left",
 };
 
 /* Returns the lower-case name of h ("draining"), or "?" for a value out of range. */

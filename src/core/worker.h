@@ -18,6 +18,7 @@ typedef enum drv_health {
     DRV_HEALTH_DRAINING,    /* finishing what it holds, takes nothing new */
     DRV_HEALTH_QUARANTINED, /* repeated infrastructure failures: held until cleared */
     DRV_HEALTH_LOST,        /* missed heartbeats or disconnected */
+    DRV_HEALTH_LEFT,        /* drained itself (SIGTERM) and went: not a failure */
     DRV_HEALTH_COUNT
 } drv_health;
 

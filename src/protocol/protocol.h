@@ -109,6 +109,11 @@ typedef struct drv_msg_hello {
     size_t running_count;
 } drv_msg_hello;
 
+/* The output of a test that could not start because of itself (its program missing or
+ * not executable, its working directory wrong) starts with this; its finished says exit
+ * 127 (not found) or 126, not infra_failure (docs/protocol.md, "Whose fault"). */
+#define DRV_SPAWN_FAILED_PREFIX "drover: the test could not start: "
+
 typedef struct drv_msg_welcome {
     uint64_t worker_id;
     double heartbeat_interval_s; /* > 0 */

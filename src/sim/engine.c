@@ -346,7 +346,7 @@ static void start_test(sim *s, uint32_t i, uint32_t j)
     t->fails = wt->flaky_p > 0 &&
                drv_sim_hash01(s->opt->seed ^ 0xF1A4, i, s->run, t->attempt) < wt->flaky_p;
     double d = drv_sim_true_duration(s->w, i, s->run, s->opt->spread, s->opt->seed);
-    double run = run_time(&s->w->workers[j], wt, d);
+    double run = run_time(&s->w->workers[j], wt, d) + s->opt->test_overhead_s;
     heap_push(&s->heap, s->now + run, EV_FINISH, i, t->attempt);
     sw->run[sw->running++] = i;
     s->n_running++;

@@ -100,6 +100,8 @@ typedef struct drv_sim_options {
     bool retry_failures;     /* tests ask to be retried after a non-zero exit (true) */
     double max_time_s; /* virtual time limit per run (1e7); what is not final then is unfinished */
     bool timing;       /* measure wall time inside drv_balancer_place (true) */
+    double test_overhead_s; /* added to every run: what starting a process and reporting
+                             * its end costs a live worker (0; bench/live.sh measures it) */
 } drv_sim_options;
 
 void drv_sim_options_default(drv_sim_options *o);

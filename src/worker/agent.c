@@ -226,7 +226,8 @@ struct drv_agent {
     double clock_offset;
     double lease_s;
     double last_tick;
-    bool fencing; /* fenced: this connection is being dropped, it takes nothing more */
+    double hello_wall; /* our clock when the hello was written */
+    bool fencing;      /* fenced: this connection is being dropped, it takes nothing more */
     frame_queue outq, sent;
     unsigned char *rx;
     size_t rx_len, rx_cap;
@@ -588,6 +589,22 @@ static void send_finished(drv_agent *a, const drv_msg_test *t, const drv_run_res
 {
     char why[DRV_ERROR_MAX];
     bool infra = !res || res->infra_failure;
+    if (res && res->infra_failure && res->test_fault) {
+        /* Whose fault: the test's, not this machine's. It fails like a shell's "command
+         * not found" (127) or "cannot execute" (126), saying why; no quarantine. */
+        snprintf(why, sizeof why, "%s%.400s", DRV_SPAWN_FAILED_PREFIX, res->error);
+        drv_msg m;
+        drv_msg_init(&m, DRV_MSG_FINISHED);
+        m.finished.ref.task_id = t->task_id;
+        m.finished.ref.attempt = t->attempt;
+        m.finished.has_exit_code = true;
+        m.finished.exit_code = strstr(res->error, "no such file") ? 127 : 126;
+        m.finished.output_tail = why;
+        m.finished.output_tail_len = strlen(why);
+        a->st.finished++;
+        enqueue(a, &m, m.finished.ref);
+        return;
+    }
     if (res && res->infra_failure) {
         error = res->error;
     } else if (res && error && res->term_signal > 0) {
@@ -760,10 +777,21 @@ static void start_test(drv_agent *a, agent_test *t)
     /* The runner keeps the tail for finished: no more than the protocol's tail limit,
      * minus room for its "[drover: N bytes of output dropped]" line. */
     size_t keep = DRV_OUTPUT_TAIL_MAX - 64;
+    /* The test's own additions, then who it is: DROVER_TEST_ID and DROVER_ATTEMPT (a
+     * test may log them; the chaos suite checks executions with them). */
+    size_t ne = drv_strv_len(t->t.env);
+    char **env = drv_xcalloc(ne + 3, sizeof *env); /* freed below; strings borrowed */
+    for (size_t i = 0; i < ne; i++)
+        env[i] = t->t.env[i];
+    char id_var[48], attempt_var[32];
+    snprintf(id_var, sizeof id_var, "DROVER_TEST_ID=%llu", (unsigned long long)t->t.task_id);
+    snprintf(attempt_var, sizeof attempt_var, "DROVER_ATTEMPT=%u", t->t.attempt);
+    env[ne] = id_var;
+    env[ne + 1] = attempt_var;
     drv_run_spec spec = {
         .argv = t->t.shell ? t->t.argv + 2 : t->t.argv, /* {"/bin/sh", "-c", COMMAND} */
         .shell = t->t.shell,
-        .env = t->t.env,
+        .env = env,
         .cwd = t->t.cwd,
         .timeout_s = t->t.timeout_s,
         .kill_grace_s = a->cfg.kill_grace_s,
@@ -773,7 +801,9 @@ static void start_test(drv_agent *a, agent_test *t)
         .data = t,
     };
     drv_error err = {{0}};
-    if (drv_runner_start(a->hub->loop, &spec, &t->run, &err) < 0) {
+    int started = drv_runner_start(a->hub->loop, &spec, &t->run, &err);
+    free(env);
+    if (started < 0) {
         send_finished(a, &t->t, NULL, err.msg);
         test_free(t);
         return;
@@ -809,12 +839,18 @@ static uint32_t drop_queue(drv_agent *a)
     return n;
 }
 
-/* Whether the loop stood still for longer than a lease (the process was stopped, or
- * blocked): the coordinator may have taken this worker for lost and placed its tests
- * elsewhere, so nothing received before may start. */
+/* Whether the heartbeat timer stood still so long (the process was stopped, or its loop
+ * blocked) that the coordinator may have missed heartbeats for its lease (its heartbeat
+ * timeout), taken this worker for lost and placed its tests elsewhere: then nothing
+ * received before may start. The timer runs every heartbeat interval, so a gap of the
+ * lease minus one interval is already too long (never less than 1.5 intervals: timer
+ * jitter is not a stall). */
 static bool stalled(const drv_agent *a)
 {
-    return a->lease_s > 0 && a->last_tick > 0 && mono_now() - a->last_tick > a->lease_s;
+    double limit = a->lease_s - a->hb_interval_s;
+    if (limit < 1.5 * a->hb_interval_s)
+        limit = 1.5 * a->hb_interval_s;
+    return a->lease_s > 0 && a->last_tick > 0 && mono_now() - a->last_tick > limit;
 }
 
 /* The worker was away (stalled, or an assign came after its lease): drop what it was
@@ -916,6 +952,14 @@ static void measure(drv_agent *a, drv_msg_heartbeat *hb)
 static void on_hb_timer(uv_timer_t *timer)
 {
     drv_agent *a = timer->data;
+    /* After a stop the timer may run before the socket and the children are read. */
+    if (a->welcomed && !a->fencing && stalled(a)) {
+        char why[128];
+        snprintf(why, sizeof why, "this worker did not run for %.1f s (lease %.1f s)",
+                 mono_now() - a->last_tick, a->lease_s);
+        fence(a, why);
+        return;
+    }
     a->last_tick = mono_now();
     if (!a->welcomed || a->hb_queued)
         return; /* one heartbeat waiting is enough */
@@ -1050,7 +1094,10 @@ static void on_welcome(drv_agent *a, const drv_msg_welcome *w)
     a->hb_interval_s = w->heartbeat_interval_s;
     a->epoch = w->epoch;
     a->fencing = false;
-    a->clock_offset = w->server_time > 0 ? w->server_time - wall_now() : 0;
+    /* The coordinator's clock from when our hello left, not from when the welcome was
+     * read: a welcome read late (this process was stopped) must not make its assigns
+     * look fresh. The estimate runs ahead by the hello's trip: leases look shorter. */
+    a->clock_offset = w->server_time > 0 && a->hello_wall > 0 ? w->server_time - a->hello_wall : 0;
     a->last_tick = mono_now();
     uint64_t ms = (uint64_t)(w->heartbeat_interval_s * 1000.0 + 0.5);
     uv_timer_start(&a->hb_timer, on_hb_timer, ms ? ms : 1, ms ? ms : 1);
@@ -1429,6 +1476,7 @@ static int on_writeable(drv_agent *a, struct lws *wsi)
 {
     a->writable_requested = false;
     if (a->hello) {
+        a->hello_wall = wall_now(); /* the welcome's server_time comes after this */
         int n = lws_write(wsi, a->hello + LWS_PRE, a->hello_len, LWS_WRITE_TEXT);
         free(a->hello);
         a->hello = NULL;

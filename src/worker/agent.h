@@ -67,7 +67,10 @@
  *     `finished` twice and must ignore the second). The agent reconnects with
  *     exponential backoff (backoff_min_s doubling to backoff_max_s, each wait drawn
  *     from [d/2, d]); its hello lists under `running` every attempt it holds: running,
- *     queued, and finished but not yet delivered; after the welcome it sends `drain`
+ *     and finished but not yet delivered (fencing: the tests it had queued, unstarted,
+ *     are dropped at the loss; the coordinator sends those still this worker's again),
+ *     and a worker whose loop stood still longer than the assigns' lease (it was
+ *     stopped) drops its queue and reconnects too; after the welcome it sends `drain`
  *     again if it is draining, then the outbox, oldest first. A connection that stays
  *     silent is found dead with WebSocket pings (ping after 3 s idle, hang up after 10).
  *   - An `error` frame before the welcome is a refused hello: the agent cancels its

@@ -42,6 +42,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sys/proc_status.h"
 #include "worker/runner.h"
 
 extern char **environ;
@@ -126,23 +127,13 @@ static void build_output(drv_run *r)
 
 /* ---- peak memory ------------------------------------------------------------------- */
 
-/* Reads the "Key:   N kB" value of key from /proc/PID/status; 0 when absent. */
+/* VmRSS and VmHWM of pid in KiB (proc_status.h); 0 where they cannot be read. */
 static void read_status(int pid, uint64_t *rss_kb, uint64_t *hwm_kb)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    *rss_kb = *hwm_kb = 0;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long long v;
-        if (sscanf(line, "VmRSS: %llu", &v) == 1)
-            *rss_kb = v;
-        else if (sscanf(line, "VmHWM: %llu", &v) == 1)
-            *hwm_kb = v;
-    }
-    fclose(f);
+    long long rss, hwm;
+    drv_proc_memory_kb(pid, &rss, &hwm);
+    *rss_kb = rss > 0 ? (uint64_t)rss : 0;
+    *hwm_kb = hwm > 0 ? (uint64_t)hwm : 0;
 }
 
 /* Adds the pids listed in /proc/PID/task/PID/children to the stack. */
@@ -585,6 +576,14 @@ static int spawn_child(const char *file, char *const *args, char *const *env, co
     return rc;
 }
 
+/* Whether a spawn that failed with errno e failed because of what the test asked for
+ * (its program, its arguments, its directory) rather than the machine. */
+static bool test_fault(int e)
+{
+    return e == ENOENT || e == EACCES || e == ENOTDIR || e == ENOEXEC || e == ELOOP ||
+           e == ENAMETOOLONG || e == E2BIG || e == EISDIR || e == EPERM;
+}
+
 /* Checks what drv_runner_start() rejects outright. */
 static int check_spec(const drv_run_spec *spec, drv_error *err)
 {
@@ -703,12 +702,16 @@ int drv_runner_start(uv_loop_t *loop, const drv_run_spec *spec, drv_run **out, d
     int rc = -1;
     if (spec->cwd && stat(spec->cwd, &st) != 0) {
         infra_failure(r, "working directory %s: %s", spec->cwd, strerror(errno));
+        r->result.test_fault = true;
     } else if (spec->cwd && !S_ISDIR(st.st_mode)) {
         infra_failure(r, "working directory %s: not a directory", spec->cwd);
+        r->result.test_fault = true;
     } else {
         rc = start_child(r, args, env, spec->cwd);
-        if (rc != 0)
+        if (rc != 0) {
             infra_failure(r, "spawn %s: %s", args[0], uv_strerror(uv_translate_sys_error(rc)));
+            r->result.test_fault = test_fault(rc);
+        }
     }
     free(args);
     free(env);

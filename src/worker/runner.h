@@ -58,6 +58,8 @@ typedef enum drv_run_stream {
 
 typedef struct drv_run_result {
     bool infra_failure;        /* the test could not be started; error says why */
+    bool test_fault;           /* ...because of the test itself: its program is missing or
+                                  cannot be executed, its working directory is wrong */
     char error[DRV_ERROR_MAX]; /* "spawn /nonexistent: no such file or directory" */
     int pid;                   /* the main process, also the process group id; 0 if none */
     int exit_code;             /* -1 when killed by a signal or not started */

@@ -68,6 +68,7 @@ try {
   const check = async (what, fn) => { try { await fn(); } catch (e) { failures.push(`${what}: ${e.message.split("\n")[0]}`); } };
   const card = async (name) => Number(await page.locator(`#cards [data-card="${name}"] b`).innerText());
 
+  const openedAt = Date.now() / 1000;
   // 1. No token: the page says so and shows the form.
   await page.goto(`${url}/`, { waitUntil: "load" });
   await page.waitForSelector("#login:not([hidden])");
@@ -145,6 +146,23 @@ try {
       return false;
     }, `#${id} canvas`);
     if (!ok) failures.push(`#${id}: the chart is not drawn`);
+  }
+
+  // 6b. With the coordinator's metrics history (GET /api/v1/metrics answers), the charts
+  // show what happened before the page was opened, for each range picked.
+  const history = await page.evaluate(async (tok) =>
+    (await fetch("/api/v1/metrics", { headers: { Authorization: `Bearer ${tok}` } })).status, token);
+  if (history === 200) {
+    for (const range of ["300", "3600"]) {
+      await page.click(`#range button[data-range="${range}"]`);
+      await check(`range ${range} s: no history from before the page opened`, () => page.waitForFunction(
+        (before) => Number(document.getElementById("chart-throughput").dataset.first) < before, openedAt - 1));
+    }
+    await page.click('#range button[data-range="300"]');
+  } else {
+    if (!/no history yet/.test(await page.locator("#history-note").innerText()))
+      failures.push("without the history API the page does not say \"no history yet\"");
+    console.log(`dashboard.mjs: GET /api/v1/metrics answered ${history}: the history checks are skipped`);
   }
 
   // 7. A worker's detail.

@@ -7,8 +7,8 @@
 #   connection (which a browser reports as 1006);
 # - a body sent with Transfer-Encoding: chunked is read (extensions, trailers, several
 #   chunks), a malformed one is a 400;
-# - a query value that is not UTF-8 once decoded is a 400 naming the parameter, and
-#   nothing is stored.
+# - a query value that is not UTF-8 once decoded, or holds %00, is a 400 naming the
+#   parameter, and nothing is stored.
 source "$(dirname "$0")/lib.sh"
 WS="/usr/bin/python3 $(dirname "$0")/wsprobe.py"
 start_coordinator --auth-timeout 1
@@ -70,6 +70,11 @@ grep -q '"error":"query parameter \\"run\\": not valid UTF-8.*"field":"run"' <<<
     fail "?run=%FF: $out"
 out=$(api GET '/api/v1/tests?state=%C3')
 grep -q '"field":"state"' <<<"$out" || fail "?state=%C3: $out"
+# %00 (lws drops such a request line): a 400 naming the parameter too.
+out=$(api POST '/api/v1/tests?run=a%00b' --data-binary '[{"name":"u0","argv":["true"]}]')
+[[ "$(tail -n 1 <<<"$out")" == 400 ]] || fail "?run=a%00b: $out"
+grep -q '"error":"query parameter \\"run\\": %00 (a NUL byte) is not allowed","field":"run"' <<<"$out" ||
+    fail "?run=a%00b: $out"
 # UTF-8 that is valid is kept as sent.
 out=$(api POST '/api/v1/tests?run=%C3%A9t%C3%A9' --data-binary '[{"name":"u2","argv":["true"]}]')
 [[ "$(tail -n 1 <<<"$out")" == 201 ]] || fail "?run=été: $out"

@@ -2,9 +2,9 @@
 # A coordinator that cannot serve says why and exits non-zero before it writes its port
 # file or says "listening": the port taken by another process, a host that is not an
 # address of this machine, a host that does not resolve, TLS files that cannot be read or
-# are not PEM. One that can serves GET /healthz without a token, logs RFC 3339 UTC
-# times with a level (JSON with --log-format json), and says how many workers its
-# descriptor limit allows; out of descriptors it pauses accepting and says so once,
+# are not PEM. A host name (localhost) is resolved and served. One that can serves
+# GET /healthz without a token, logs RFC 3339 UTC times with a level (JSON with
+# --log-format json), and says how many workers its descriptor limit allows; out of descriptors it pauses accepting and says so once,
 # instead of a line per failed accept().
 source "$(dirname "$0")/lib.sh"
 
@@ -36,6 +36,19 @@ cannot_start "--tls-cert $WORK/missing\.pem: cannot read" --listen 127.0.0.1:0 \
 echo "not a certificate" >"$WORK/bad.pem"
 cannot_start "TLS file $WORK/bad\.pem: not a PEM certificate" --listen 127.0.0.1:0 \
     --tls-cert "$WORK/bad.pem" --tls-key "$WORK/bad.pem"
+
+# A host name is resolved: localhost serves (it used to serve nothing, silently).
+(
+    exec "$DROVER" coordinator --listen localhost:0 --db "$WORK/local.db" \
+        --port-file "$WORK/local.port" --client-token "$DROVER_TOKEN" \
+        --worker-token "$DROVER_WORKER_TOKEN" >"$WORK/local.log" 2>&1
+) &
+local_pid=$!
+PIDS+=("$local_pid")
+wait_until 10 test -s "$WORK/local.port"
+out=$(curl -s -S --max-time 5 "http://localhost:$(cat "$WORK/local.port")/healthz")
+grep -q '"status":"ok"' <<<"$out" || fail "--listen localhost:0 does not serve: $out"
+kill -TERM "$local_pid"
 
 # GET /healthz needs no token.
 out=$(curl -s -S --max-time 5 -w '\n%{http_code}\n' "$URL/healthz")

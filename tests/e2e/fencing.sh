@@ -17,6 +17,9 @@ grep -q '"count":1' <<<"$out" || fail "submit: $out"
 wait_until 5 workers_are 0 # lost, its assign given back
 start_worker other --slots 2
 wait_until 15 at_least 1 passed
+t=$(api GET /api/v1/tests/1 | head -n 1)
+grep -q '"attempt":1,"worker":"frozen"' <<<"$t" ||
+    fail "setup: the assign did not go to the frozen worker (machine too slow?): $t"
 kill -CONT "$frozen"
 # The resumed worker reconnects (fenced); give it the time to start the stale test.
 wait_until 15 grep -q "fenced" "$WORK/worker-frozen.log"
@@ -26,4 +29,21 @@ sleep 1
 grep -q "token=none" "$LOG" || fail "a test saw the worker token: $(cat "$LOG")"
 t=$(api GET /api/v1/tests/1 | head -n 1)
 [[ $(grep -o '"state":"finished"' <<<"$t" | wc -l) -eq 1 ]] || fail "not exactly one result: $t"
+# Whose fault: tests that cannot start (missing program, bad cwd) fail with the reason
+# and quarantine nobody.
+bad=""
+for i in 1 2 3 4; do
+    bad+="{\"name\":\"missing$i\",\"argv\":[\"/nonexistent/prog$i\"]}"$'\n'
+done
+bad+="{\"name\":\"badcwd\",\"argv\":[\"true\"],\"cwd\":\"/nonexistent/dir\"}"
+out=$(api POST '/api/v1/tests?run=bad' --data-binary "$bad")
+grep -q '"count":5' <<<"$out" || fail "submit: $out"
+wait_until 15 at_least 5 failed
+t=$(api GET /api/v1/tests/2 | head -n 1)
+grep -q 'could not start: spawn /nonexistent/prog1: no such file' <<<"$t" || fail "no reason: $t"
+[[ $(grep -o '"attempt":' <<<"$t" | wc -l) -eq 1 ]] || fail "a test's own spawn failure was retried: $t"
+for w in frozen other; do
+    h=$(api GET /api/v1/workers/$w | head -n 1)
+    grep -q '"health":"ok"' <<<"$h" || fail "worker $w: $h"
+done
 echo "ok"

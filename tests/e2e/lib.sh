@@ -88,10 +88,13 @@ start_coordinator() {
 
 # start_worker NAME [ARGS...]: a worker connected to the coordinator; sets WORKER_PID.
 # --no-detect: it offers what its labels say, not this machine's GPUs and browsers.
+# --pressure-root (an empty directory): it measures no pressure, so the load of a shared
+# test machine does not cool it in the middle of a test (ARGS may give another root).
 start_worker() {
     local name=$1
     shift
-    "$DROVER" worker --url "$URL" --name "$name" --no-detect "$@" >>"$WORK/worker-$name.log" 2>&1 &
+    "$DROVER" worker --url "$URL" --name "$name" --no-detect --pressure-root "$WORK/unmeasured" \
+        "$@" >>"$WORK/worker-$name.log" 2>&1 &
     WORKER_PID=$!
     PIDS+=("$WORKER_PID")
 }

@@ -5,6 +5,7 @@
 # (which the old occupancy rule called overload). Then its memory pressure rises (the
 # hot tree's PSI file): it cools to half its slots, with the measured reason in
 # GET /api/v1/workers, `drover status --workers` and `drover explain` of a waiting test.
+# Also (same processes): the analyzer's batch size reaches the test as DROVER_BATCH_SIZE.
 source "$(dirname "$0")/lib.sh"
 cp -r "$DRV_SOURCE_DIR/tests/data/pressure/calm" "$WORK/tree"
 # No prefetch: the worker starts whatever it holds, so what it holds is what it runs.
@@ -14,6 +15,20 @@ start_worker busy --slots 8 --pressure-root "$WORK/tree"
 wait_workers 1
 
 workers() { api GET /api/v1/workers | head -n 1; }
+
+# 0. DROVER_BATCH_SIZE: the analyzer's for a vit test on this CPU-only worker (32 / 4),
+# the test's own when it sets one, none without a model id or batch size.
+cat >"$WORK/batch.json" <<JSON
+[{"name": "batch/vit", "command": "echo \${DROVER_BATCH_SIZE-unset} > $WORK/vit.out", "shell": true,
+  "model_id": "google/vit-base-patch16-224"},
+ {"name": "batch/own", "command": "echo \${DROVER_BATCH_SIZE-unset} > $WORK/own.out", "shell": true,
+  "model_id": "google/vit-base-patch16-224", "batch_size": 3},
+ {"name": "batch/none", "command": "echo \${DROVER_BATCH_SIZE-unset} > $WORK/none.out", "shell": true}]
+JSON
+"$DROVER" run --quiet "$WORK/batch.json" >/dev/null || fail "the batch-size tests failed"
+[[ "$(cat "$WORK/vit.out")" == 8 ]] || fail "vit on a CPU worker: DROVER_BATCH_SIZE=$(cat "$WORK/vit.out"), expected 8"
+[[ "$(cat "$WORK/own.out")" == 3 ]] || fail "batch_size 3: DROVER_BATCH_SIZE=$(cat "$WORK/own.out")"
+[[ "$(cat "$WORK/none.out")" == unset ]] || fail "no model: DROVER_BATCH_SIZE=$(cat "$WORK/none.out")"
 running_now() { workers | grep -o '"running":[0-9]*' | head -n 1 | cut -d: -f2; }
 
 # 1. 24 tests of `sleep 1`: three rounds of 8, every slot busy for 3 s.
@@ -21,7 +36,7 @@ python3 -c 'import json; print(json.dumps([{"name": "sleep/%d" % i, "argv": ["sl
 "$DROVER" submit --run busy "$WORK/suite.json" >/dev/null
 most=0
 cooled=""
-until (($(count_in passed) == 24)); do
+until (($(count_in passed "&run=2") == 24)); do
     n=$(running_now)
     ((n > most)) && most=$n
     w=$(workers)

@@ -41,6 +41,7 @@ static inline void fx_config(drv_balancer_config *cfg)
     drv_balancer_config_default(cfg);
     cfg->settings.thermal.initial_share = 1.0;
     cfg->settings.prefetch_max = 0;
+    cfg->settings.unschedulable_grace_s = 0; /* decided in the round it is seen */
 }
 
 /* A tag table and the counting-friendly config; the balancer is made by fx_start(). */

@@ -40,7 +40,7 @@ static void test_family_of_model_ids(void **state)
         {"bigscience/bloom-560m", "bloom"},
         {"tiiuae/falcon-7b", "falcon"},
         {"mistralai/Mistral-7B-v0.1", "mistral"},
-        {"mistralai/Mixtral-8x7B-v0.1", "mistral"},
+        {"mistralai/Mixtral-8x7B-v0.1", "mixtral"},
         {"meta-llama/Llama-2-7b-hf", "llama"},
         {"TinyLlama/TinyLlama-1.1B-Chat-v1.0", "llama"},
         {"google/vit-base-patch16-224", "vit"},
@@ -77,7 +77,41 @@ static void test_family_of_model_ids(void **state)
         {"facebook/flava-full", "flava"},
         {"microsoft/git-base", "git"},
         {"HuggingFaceM4/idefics2-8b", "idefics"},
+        /* current families */
+        {"Qwen/Qwen2.5-7B-Instruct", "qwen"},
+        {"Qwen/Qwen1.5-0.5B", "qwen"},
+        {"Qwen/CodeQwen1.5-7B", "qwen"},
+        {"Qwen/Qwen2-VL-7B-Instruct", "qwen-vl"},
+        {"Qwen/Qwen-VL-Chat", "qwen-vl"},
+        {"microsoft/phi-2", "phi"},
+        {"microsoft/Phi-3-mini-4k-instruct", "phi"},
+        {"microsoft/phi-4", "phi"},
+        {"google/gemma-2b", "gemma"},
+        {"google/gemma-2-9b-it", "gemma"},
+        {"google/codegemma-7b", "gemma"},
+        {"google/paligemma-3b-pt-224", "paligemma"},
+        {"mosaicml/mpt-7b", "mpt"},
+        {"stabilityai/stable-diffusion-2-1", "stable-diffusion"},
+        {"runwayml/stable-diffusion-v1-5", "stable-diffusion"},
+        {"stabilityai/sd-turbo", "stable-diffusion"},
+        {"stabilityai/stable-diffusion-xl-base-1.0", "sdxl"},
+        {"stabilityai/sdxl-turbo", "sdxl"},
+        {"suno/bark-small", "bark"},
+        {"suno/bark", "bark"},
+        {"Salesforce/codegen-350M-mono", "codegen"},
+        {"Salesforce/codegen2-1B", "codegen"},
+        {"bigcode/starcoder2-3b", "starcoder"},
+        {"bigcode/santacoder", "starcoder"},
+        {"deepseek-ai/deepseek-coder-1.3b-base", "deepseek"},
+        {"tiiuae/falcon-40b-instruct", "falcon"},
+        {"llava-hf/llava-onevision-qwen2-0.5b-ov-hf", "llava"}, /* the longer pattern */
+        {"openai/whisper-large-v3", "whisper"},
+        {"openai/whisper-large-v3-turbo", "whisper"},
+        {"Systran/faster-whisper-small", "whisper"},
+        {"distil-whisper/distil-medium.en", "whisper"},
         /* short patterns only match as words */
+        {"my-org/graphic-model", NULL},
+        {"my-org/dumpty", NULL},
         {"my-org/adopt-model", NULL},
         {"digit-recognizer", NULL},
         {"my-sample-net", NULL},
@@ -202,6 +236,21 @@ static void test_backend_rank(void **state)
     assert_int_equal(drv_analyzer_backend_rank(idefics, DRV_TAG_CPU), DRV_FAMILY_BACKENDS_MAX);
 }
 
+/* What a test is handed as DROVER_BATCH_SIZE: its own, else its family's for the
+ * worker, else nothing. */
+static void test_test_batch_size(void **state)
+{
+    (void)state;
+    int vit = drv_family_lookup("vit");
+    assert_int_equal(drv_analyzer_test_batch_size(0, vit, 16384), 32);
+    assert_int_equal(drv_analyzer_test_batch_size(0, vit, 0), 8); /* CPU only: a quarter */
+    assert_int_equal(drv_analyzer_test_batch_size(3, vit, 16384), 3);
+    assert_int_equal(drv_analyzer_test_batch_size(5, DRV_FAMILY_UNKNOWN, 0), 5);
+    assert_int_equal(drv_analyzer_test_batch_size(0, DRV_FAMILY_UNKNOWN, 16384), 0);
+    assert_int_equal(drv_analyzer_test_batch_size(0, 12345, 16384), 0);
+    assert_int_equal(drv_analyzer_test_batch_size(0, drv_family_lookup("sdxl"), 32768), 2);
+}
+
 static void test_batch_size_scaling(void **state)
 {
     (void)state;
@@ -255,7 +304,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_family_of_model_ids), cmocka_unit_test(test_table_integrity),
         cmocka_unit_test(test_preferences),         cmocka_unit_test(test_backend_rank),
-        cmocka_unit_test(test_batch_size_scaling),  cmocka_unit_test(test_estimates),
+        cmocka_unit_test(test_batch_size_scaling),  cmocka_unit_test(test_test_batch_size),
+        cmocka_unit_test(test_estimates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

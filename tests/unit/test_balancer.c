@@ -516,6 +516,70 @@ static void test_equal_priority_longest_predicted_first(void **state)
     fx_close(&f);
 }
 
+/* The analyzer's hardware preference is a soft preference: a vision test without
+ * requirements goes to the free GPU worker before the CPU box (same speed, same slots),
+ * and of six the GPU worker takes half (before: the first and 4 of 6 went to the CPU
+ * box; round robin still spreads them); a test without a model id still leaves the
+ * GPU worker alone; a faster CPU box still wins. Browser preference counts
+ * for web tests: a vit WebGPU test goes to the chromium worker before the firefox one. */
+static void test_analyzer_preference_is_soft(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f);
+    fx_start(&f);
+    drv_wref cpu = fx_cpu_worker(&f, "cpu", 4, 0);
+    drv_wref gpu = fx_worker(&f, "gpu", fx_gpu_caps(&f, 8, 1, 16, NULL), 4, 1, 0);
+    for (uint64_t id = 1; id <= 6; id++) {
+        fx_test s = {.id = id, .model_id = "google/vit-base-patch16-224"};
+        fx_submit_spec(&f, &s, 0);
+    }
+    drv_decision d[FX_MAX_DECISIONS];
+    assert_int_equal(fx_place(&f, 0, d), 6);
+    assert_int_equal(d[0].worker, gpu);
+    int on_gpu = 0;
+    for (int k = 0; k < 6; k++)
+        on_gpu += d[k].worker == gpu;
+    assert_int_equal(on_gpu, 3);
+    fx_close(&f);
+
+    /* No model id: family unknown, no preference: the plain worker first. */
+    fx_open(&f);
+    fx_start(&f);
+    cpu = fx_cpu_worker(&f, "cpu", 4, 0);
+    gpu = fx_worker(&f, "gpu", fx_gpu_caps(&f, 8, 1, 16, NULL), 4, 1, 0);
+    fx_submit(&f, 1, 0);
+    assert_int_equal(fx_place(&f, 0, d), 1);
+    assert_int_equal(d[0].worker, cpu);
+    fx_close(&f);
+
+    /* A CPU box twice as fast still wins: the preference is a bonus, not a rule. */
+    fx_open(&f);
+    fx_start(&f);
+    cpu = fx_worker(&f, "fast-cpu", fx_cpu_caps(&f, 8, 32, NULL), 4, 2.0f, 0);
+    gpu = fx_worker(&f, "gpu", fx_gpu_caps(&f, 8, 1, 16, NULL), 4, 1, 0);
+    fx_test v = {.id = 1, .model_id = "google/vit-base-patch16-224"};
+    fx_submit_spec(&f, &v, 0);
+    assert_int_equal(fx_place(&f, 0, d), 1);
+    assert_int_equal(d[0].worker, cpu);
+    fx_close(&f);
+
+    /* Browser: vit prefers chromium for WebGPU. */
+    fx_open(&f);
+    fx_start(&f);
+    drv_wref fox = fx_worker(&f, "fox", fx_cpu_caps(&f, 8, 32, "webgpu,firefox"), 4, 1, 0);
+    drv_wref chr = fx_worker(&f, "chr", fx_cpu_caps(&f, 8, 32, "webgpu,chromium"), 4, 1, 0);
+    drv_requirements web = fx_req(&f, "webgpu", NULL, NULL);
+    fx_test wt = {.id = 1, .model_id = "google/vit-base-patch16-224", .req = &web};
+    fx_submit_spec(&f, &wt, 0);
+    fx_test wa = {.id = 2, .model_id = "openai/whisper-tiny", .req = &web}; /* firefox */
+    fx_submit_spec(&f, &wa, 0);
+    assert_int_equal(fx_place(&f, 0, d), 2);
+    assert_int_equal(d[0].task_id == 1 ? d[0].worker : d[1].worker, chr);
+    assert_int_equal(d[0].task_id == 2 ? d[0].worker : d[1].worker, fox);
+    fx_close(&f);
+}
+
 /* Aging at 0.05 s on a real epoch clock: a test that waited 1 s (20 aging levels)
  * goes before a newer one 10 priority levels higher; one that waited 0.25 s (5
  * levels) does not. Before keys were counted from the queue's base, every test had the
@@ -653,77 +717,6 @@ static void test_prefetch_window_bounds_assigned_tests(void **state)
         assert_int_equal(fx_held(&f, w), rows[i].holds);
         fx_close(&f);
     }
-}
-
-/* ---- batch size ---- */
-
-static void test_batch_size_adapts_to_test_length(void **state)
-{
-    (void)state;
-    fx f;
-    fx_open(&f);
-    f.cfg.settings.prefetch_max = 8;
-    f.cfg.settings.batch_target_s = 10;
-    fx_start(&f);
-    drv_wref quick = fx_worker(&f, "quick", fx_cpu_caps(&f, 8, 32, "quick"), 4, 1, 0);
-    drv_wref slow = fx_worker(&f, "slow", fx_cpu_caps(&f, 8, 32, "slow"), 4, 1, 0);
-    assert_int_equal(drv_balancer_batch_size(f.b, quick, 0), 0); /* nothing queued */
-    drv_requirements rq = fx_req(&f, "quick", NULL, NULL), rs = fx_req(&f, "slow", NULL, NULL);
-    fx_test unit = {.id = 1, .test_type = "unit", .req = &rq};        /* 2.5 s */
-    fx_test perf = {.id = 2, .test_type = "performance", .req = &rs}; /* 30 s */
-    fx_submit_spec(&f, &unit, 0);
-    fx_submit_spec(&f, &perf, 0);
-    drv_decision d[FX_MAX_DECISIONS];
-    assert_int_equal(fx_place(&f, 0, d), 2);
-    for (uint64_t id = 10; id < 110; id++) {
-        fx_test s = {
-            .id = id, .test_type = id % 2 ? "unit" : "performance", .req = id % 2 ? &rq : &rs};
-        fx_submit_spec(&f, &s, 1);
-    }
-    uint32_t bq = drv_balancer_batch_size(f.b, quick, 1);
-    uint32_t bs = drv_balancer_batch_size(f.b, slow, 1);
-    if (!(bq > bs))
-        fail_msg("short tests should come in bigger batches: quick %u, slow %u", bq, bs);
-    /* Long tests: no more than the free slots (the rest stay where anyone can take them). */
-    assert_true(bs >= 1);
-    assert_true(bs <= 4 - fx_held(&f, slow));
-    /* Never above what the worker may take: placing fills each to its capacity. */
-    uint32_t held_q = fx_held(&f, quick), held_s = fx_held(&f, slow);
-    size_t n = fx_place(&f, 1, d);
-    assert_true(n > 0);
-    uint32_t room_q = fx_held(&f, quick) - held_q, room_s = fx_held(&f, slow) - held_s;
-    if (bq > room_q || bs > room_s)
-        fail_msg("batches %u/%u exceed the free capacity %u/%u", bq, bs, room_q, room_s);
-    assert_int_equal(drv_balancer_batch_size(f.b, quick, 1), 0); /* full now */
-    /* An overloaded worker takes nothing. */
-    drv_result ok = fx_exit(0, 2);
-    assert_int_equal(drv_balancer_finished(f.b, d[0].task, 3, &ok, NULL), 0);
-    assert_true(drv_balancer_batch_size(f.b, d[0].worker, 3) > 0);
-    drv_balancer_worker_heartbeat(f.b, d[0].worker, 3, 0.5, -1, false, true);
-    assert_int_equal(drv_balancer_batch_size(f.b, d[0].worker, 3), 0);
-    fx_close(&f);
-}
-
-static void test_batch_size_shares_a_short_queue(void **state)
-{
-    (void)state;
-    fx f;
-    fx_open(&f);
-    f.cfg.settings.prefetch_max = 8;
-    f.cfg.settings.batch_target_s = 10;
-    fx_start(&f);
-    drv_wref w[4];
-    for (int k = 0; k < 4; k++) {
-        char name[8];
-        snprintf(name, sizeof name, "w%d", k);
-        w[k] = fx_cpu_worker(&f, name, 4, 0);
-    }
-    /* Two queued tests and four idle workers: nobody is told to take more than its share. */
-    fx_submit(&f, 1, 0);
-    fx_submit(&f, 2, 0);
-    for (int k = 0; k < 4; k++)
-        assert_int_equal(drv_balancer_batch_size(f.b, w[k], 0), 1);
-    fx_close(&f);
 }
 
 /* ---- retries ---- */
@@ -1446,12 +1439,11 @@ int main(void)
         cmocka_unit_test(test_explain_busy_backpressure_warming_overload),
         cmocka_unit_test(test_warming_worker_ramps_up),
         cmocka_unit_test(test_aging_works_at_50_ms_with_an_epoch_clock),
+        cmocka_unit_test(test_analyzer_preference_is_soft),
         cmocka_unit_test(test_equal_priority_longest_predicted_first),
         cmocka_unit_test(test_long_test_goes_ahead_of_short_slightly_urgent_ones),
         cmocka_unit_test(test_overloaded_worker_gets_nothing_until_cleared),
         cmocka_unit_test(test_prefetch_window_bounds_assigned_tests),
-        cmocka_unit_test(test_batch_size_adapts_to_test_length),
-        cmocka_unit_test(test_batch_size_shares_a_short_queue),
         cmocka_unit_test(test_lost_worker_requeues_then_retries_run_out),
         cmocka_unit_test(test_assigned_tests_of_a_lost_worker_keep_their_retries),
         cmocka_unit_test(test_lost_worker_hands_back_everything_in_pieces),

@@ -53,7 +53,7 @@ static void test_defaults(void **state)
     assert_true(s->batch_target_s == 2);
     assert_true(s->migration_cost_s == 1);
     assert_true(s->steal_holdoff_s == 30);
-    assert_true(s->unschedulable_grace_s == 0);
+    assert_true(s->unschedulable_grace_s == 5);
     assert_int_equal(s->quarantine_after, 3);
 
     drv_thermal_config th;
@@ -70,6 +70,82 @@ static void test_empty_object_gives_defaults(void **state)
     memset(&cfg, 0x5a, sizeof cfg);
     assert_int_equal(parse("  {}\n", &cfg, &err), 0);
     assert_memory_equal(&cfg, &def, sizeof cfg);
+}
+
+/* The seeds' shape: the _based names and the modality groups, a specific family winning
+ * over its group whichever comes first in the file. */
+static void test_seed_shape_names_and_groups(void **state)
+{
+    (void)state;
+    drv_balancer_config cfg;
+    drv_error err;
+    const char *json =
+        "{\"default_scheduler\": {\"type\": \"composite\", \"algorithms\": ["
+        "   {\"type\": \"performance_based\", \"weight\": 0.4},"
+        "   {\"type\": \"priority_based\", \"weight\": 0.3},"
+        "   {\"type\": \"affinity_based\", \"weight\": 0.3}]},"
+        " \"model_family_schedulers\": {\"vit\": \"round_robin\","
+        "   \"vision\": {\"type\": \"affinity_based\"}, \"text\": \"priority_based\","
+        "   \"audio\": {\"type\": \"performance_based\"}, \"multimodal\": \"resource_aware\","
+        "   \"whisper\": \"priority\"}}";
+    if (parse(json, &cfg, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_true(cfg.default_policy.weights[DRV_POLICY_PRIORITY] == 0.3);
+    assert_true(cfg.default_policy.weights[DRV_POLICY_AFFINITY] == 0.3);
+    static const struct {
+        const char *family;
+        drv_policy_kind want;
+    } rows[] = {
+        {"vit", DRV_POLICY_ROUND_ROBIN},  /* named before its group */
+        {"whisper", DRV_POLICY_PRIORITY}, /* named after its group */
+        {"deit", DRV_POLICY_AFFINITY},    /* vision */
+        {"stable-diffusion", DRV_POLICY_AFFINITY},
+        {"bert", DRV_POLICY_PRIORITY}, /* text */
+        {"qwen", DRV_POLICY_PRIORITY},
+        {"bark", DRV_POLICY_PERFORMANCE},    /* audio */
+        {"clip", DRV_POLICY_RESOURCE_AWARE}, /* multimodal */
+        {"llava", DRV_POLICY_RESOURCE_AWARE},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        int f = drv_family_lookup(rows[i].family);
+        assert_true(f > 0);
+        const drv_policy_spec *sp = drv_balancer_config_policy_for(&cfg, f, NULL);
+        if (sp->kind != rows[i].want)
+            fail_msg("%s: %s, want %s", rows[i].family, drv_policy_kind_name(sp->kind),
+                     drv_policy_kind_name(rows[i].want));
+    }
+    /* The unknown family (no model id) is in no group: the default scheduler. */
+    assert_int_equal(drv_balancer_config_policy_for(&cfg, 0, NULL)->kind, DRV_POLICY_COMPOSITE);
+
+    /* Unknown names list the known ones. */
+    assert_int_equal(parse("{\"model_family_schedulers\": {\"visual\": \"priority\"}}", &cfg, &err),
+                     -1);
+    assert_string_equal(err.msg, "model_family_schedulers.visual: unknown model family (groups: "
+                                 "vision, text, audio, multimodal; like it: vit)");
+    assert_int_equal(parse("{\"model_family_schedulers\": {\"zzz\": \"priority\"}}", &cfg, &err),
+                     -1);
+    assert_string_equal(err.msg, "model_family_schedulers.zzz: unknown model family (groups: "
+                                 "vision, text, audio, multimodal)");
+    assert_int_equal(parse("{\"default_scheduler\": \"fastest\"}", &cfg, &err), -1);
+    assert_non_null(strstr(err.msg, "(known: round_robin, weighted_round_robin"));
+}
+
+/* A file changes only the keys it sets: one setting, one thermal key, one family. */
+static void test_a_file_changes_only_its_keys(void **state)
+{
+    (void)state;
+    drv_balancer_config cfg, want;
+    drv_error err;
+    assert_int_equal(parse("{\"settings\": {\"aging_interval_s\": 2, \"thermal\": "
+                           "{\"cooldown_s\": 7}}}",
+                           &cfg, &err),
+                     0);
+    drv_balancer_config_default(&want);
+    want.settings.aging_interval_s = 2;
+    want.settings.thermal.cooldown_s = 7;
+    assert_memory_equal(&cfg, &want, sizeof cfg);
+    assert_int_equal(cfg.settings.prefetch_max, 4);       /* not 1024 or 0 */
+    assert_true(cfg.settings.unschedulable_grace_s == 5); /* not 0 */
 }
 
 /* ---- every scheduler type -------------------------------------------------------- */
@@ -613,6 +689,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_empty_object_gives_defaults),
+        cmocka_unit_test(test_a_file_changes_only_its_keys),
+        cmocka_unit_test(test_seed_shape_names_and_groups),
         cmocka_unit_test(test_every_type_parses),
         cmocka_unit_test(test_composite_weights_stored_as_given),
         cmocka_unit_test(test_policy_for_precedence),

@@ -1144,9 +1144,22 @@ static void test_dashboard_feed(void **state)
     close(w);
 }
 
+/* The coordinator runs with the balancer's defaults, unchanged: a config file that sets
+ * one key then changes only that key (no second set of defaults in coordinator.c). */
+static void test_coordinator_uses_the_balancer_defaults(void **state)
+{
+    (void)state;
+    drv_coordinator_options o;
+    drv_coordinator_options_default(&o);
+    drv_balancer_config want;
+    drv_balancer_config_default(&want);
+    assert_memory_equal(&o.balancer, &want, sizeof want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_coordinator_uses_the_balancer_defaults),
         cmocka_unit_test_setup_teardown(test_dispatch_and_results, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_frames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lines_subprotocol, setup, teardown),

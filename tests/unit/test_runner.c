@@ -330,6 +330,8 @@ static void test_spawn_failures_are_infra(void **state)
         drv_run *run = run_to_end(&spec, &o);
         if (!o.res.infra_failure)
             fail_msg("row %zu (%s): not an infra failure", i, rows[i].prog);
+        if (!o.res.test_fault) /* each is the test's fault, not the machine's */
+            fail_msg("row %zu (%s): not the test's fault", i, rows[i].prog);
         assert_int_equal(o.res.exit_code, -1);
         assert_int_equal(o.res.pid, 0);
         if (!strstr(o.res.error, rows[i].msg))

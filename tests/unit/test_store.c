@@ -938,6 +938,36 @@ static void assert_live_counts(drv_store *s, uint64_t q, uint64_t a, uint64_t r,
     drv_store_run_summary_clear(&sum);
 }
 
+/* A test the balancer moved keeps why on the abandoned attempt ("stolen"), readable
+ * with the test; an attempt abandoned for no given reason has none. */
+static void test_moved_attempt_keeps_its_reason(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    drv_store *s = open_ok(f->path);
+    assert_int_equal(drv_store_run_create(s, "moves", 1, &err), 1);
+    drv_task t;
+    minimal_task(&t, "t");
+    assert_int_equal(drv_store_task_insert(s, 1, &t, f->tags, 1, &err), 1);
+    drv_task_clear(&t);
+    assert_int_equal(drv_store_attempt_begin(s, 1, 1, "w1", 2, &err), 0);
+    assert_int_equal(drv_store_attempt_abandon_why(s, 1, 1, "stolen", &err), 1);
+    assert_int_equal(drv_store_attempt_begin(s, 1, 2, "w2", 3, &err), 0);
+    assert_int_equal(drv_store_attempt_abandon(s, 1, 2, &err), 1);
+    /* An attempt that is no longer open keeps what it had. */
+    assert_int_equal(drv_store_attempt_abandon_why(s, 1, 1, "rebalanced", &err), 0);
+    commit_ok(s);
+    drv_store_task_detail d;
+    assert_int_equal(drv_store_task_get(s, 1, f->tags, &d, &err), 1);
+    assert_int_equal(d.n_attempts, 2);
+    assert_int_equal(d.attempts[0].state, DRV_ATTEMPT_ABANDONED);
+    assert_string_equal(d.attempts[0].reason, "stolen");
+    assert_int_equal(d.attempts[1].state, DRV_ATTEMPT_ABANDONED);
+    assert_null(d.attempts[1].reason);
+    drv_store_task_detail_clear(&d);
+    drv_store_close(s);
+}
+
 /* The coordinator writes a test's row only when it is requeued or final: while placed,
  * every read (listing by state, one task, counts in memory and by query, recovery)
  * shows the state, attempt number and worker of its open attempt, as the row showed
@@ -1807,6 +1837,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recovery_lists_unfinished, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_filters_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_live_state_from_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_moved_attempt_keeps_its_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workers_events_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),

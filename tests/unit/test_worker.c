@@ -19,6 +19,7 @@ static void test_health_names(void **state)
         {DRV_HEALTH_DRAINING, "draining"},
         {DRV_HEALTH_QUARANTINED, "quarantined"},
         {DRV_HEALTH_LOST, "lost"},
+        {DRV_HEALTH_LEFT, "left"},
     };
     _Static_assert(sizeof rows / sizeof rows[0] == DRV_HEALTH_COUNT, "one row per state");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
