@@ -2,7 +2,7 @@
 // in chromium (playwright-core), lets it go live, then counts the bytes of the snapshots
 // it gets for SECONDS seconds.
 //
-//   node bench/dashboard_feed.mjs URL [SECONDS] [PAGE_SIZE]
+//   [SORT=COLUMN] node bench/dashboard_feed.mjs URL [SECONDS] [PAGE_SIZE]
 //
 // Prints one line: "frames N, bytes B, B/s X, rows R, workers known K".
 import { chromium } from "playwright-core";
@@ -22,6 +22,10 @@ try {
   await page.waitForFunction(() => document.getElementById("conn").textContent === "live", null, { timeout: 60000 });
   if (size) {
     await page.selectOption("#page-size", size);
+    await page.waitForTimeout(1500);
+  }
+  if (process.env.SORT) { // a column's header, clicked: the coordinator sorts by it
+    await page.click(`#workers th[data-sort="${process.env.SORT}"]`);
     await page.waitForTimeout(1500);
   }
   counting = true;

@@ -56,9 +56,13 @@ for n in ${WORKERS:-1000 10000}; do
     t1=$(cpu_ticks "$coord")
     page200=$(node "$root/bench/dashboard_feed.mjs" "$url" "${SECONDS_MEASURED:-10}" 200)
     with=$(( $(cpu_ticks "$coord") - t1 ))
+    t2=$(cpu_ticks "$coord")
+    byscore=$(SORT=score node "$root/bench/dashboard_feed.mjs" "$url" "${SECONDS_MEASURED:-10}")
+    scored=$(( $(cpu_ticks "$coord") - t2 ))
     hz=$(getconf CLK_TCK)
     echo "workers $n (connected ${k:-?}): page of 50 rows: $page"
     echo "workers $n: page of 200 rows: $page200"
+    echo "workers $n: page of 50 rows sorted by score: $byscore; coordinator CPU $(awk -v t="$scored" -v h="$(getconf CLK_TCK)" -v s="${SECONDS_MEASURED:-10}" 'BEGIN{printf "%.3f", t/h/(s+5.5)}') s/s"
     echo "workers $n: GET /api/v1/workers (the whole fleet, what each snapshot carried before): $full bytes"
     echo "workers $n: coordinator CPU idle $(awk -v t="$idle" -v h="$hz" -v s="${SECONDS_MEASURED:-10}" 'BEGIN{printf "%.3f", t/h/s}') s/s, with a page open (incl. page start-up) $(awk -v t="$with" -v h="$hz" -v s="${SECONDS_MEASURED:-10}" 'BEGIN{printf "%.3f", t/h/(s+4)}') s/s"
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done

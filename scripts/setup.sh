@@ -31,6 +31,9 @@ packages=(
     chromium
     python3-prometheus-client # /metrics checked by a strict parser (tests/e2e/monitoring.sh)
     tmux
+    python3-pytest        # suite: drover pytest and its tests
+    python3-pytest-xdist  # suite: bench/pytest.sh compares with pytest -n
+    libxml2-utils         # suite: xmllint, the JUnit report checked in the tests
 )
 
 # `setup.sh --fuzz` also installs clang and its libFuzzer runtime (make fuzz).

@@ -193,9 +193,19 @@
     var metrics = [];
     CHARTS.forEach(function (c) { c.series.forEach(function (s) { metrics.push(s.metric); }); });
     Promise.all(metrics.map(function (name) {
-      return get("/api/v1/metrics/history?metric=" + name + "&from=" + Math.floor(b[0]) +
+      // Once a series is read for this range, only what is newer than its last point.
+      var have = hist[name], last = have && have.length ? have[have.length - 1][0] : null;
+      var from = last != null && range.to == null ? last + step : Math.floor(b[0]);
+      return get("/api/v1/metrics/history?metric=" + name + "&from=" + from +
                  "&to=" + Math.ceil(b[1]) + "&step=" + step)
-        .then(function (a) { hist[name] = a.points || []; return true; })
+        .then(function (a) {
+          var pts = a.points || [];
+          hist[name] = last != null && range.to == null
+            ? have.concat(pts.filter(function (p) { return p[0] > last; }))
+                .filter(function (p) { return p[0] >= b[0]; })
+            : pts;
+          return true;
+        })
         .catch(function (e) {
           if (e && e.status === 404 && /metrics\/history/.test(e.message)) throw e;
           hist[name] = []; return false; // one series the coordinator does not have
@@ -278,7 +288,8 @@
 
   // ---- anomalies ----
   var anomalies = [], flagged = {};
-  function showAnomalies(list) {
+  // counts: {count, active} of all of them when the list is cut (the feed sends 50).
+  function showAnomalies(list, counts) {
     anomalies = list || [];
     flagged = {};
     var ul = $("anomalies"), active = 0, critical = 0;
@@ -297,6 +308,9 @@
       if (a.active) { active++; if (a.severity === "critical") critical++; if (a.worker) flagged[a.worker] = a; }
     });
     if (!anomalies.length) ul.appendChild(el("li", anomalyApi === false ? "no anomaly detection on this coordinator" : "none: the fleet looks healthy"));
+    if (counts && counts.active != null) active = counts.active;
+    if (counts && counts.count > anomalies.length)
+      ul.appendChild(el("li", "… and " + (counts.count - anomalies.length) + " more (GET /api/v1/anomalies lists them all)", "more"));
     $("anomalies-count").textContent = active ? active + " active" : "";
     var alert = $("alert");
     alert.hidden = !active;
@@ -398,10 +412,16 @@
   }
 
   // ---- one worker ----
-  var workerAnswer = null;
+  var workerAnswer = null, recentTests = null;
   function showWorker(name) {
     selectedWorker = name;
     workerAnswer = null;
+    recentTests = null;
+    get("/api/v1/tests?worker=" + encodeURIComponent(name) + "&order=desc&limit=20").then(function (a) {
+      if (selectedWorker !== name) return;
+      recentTests = a.tests || [];
+      fillWorker(rows[name] || workerAnswer, null);
+    }).catch(function () { recentTests = []; });
     $("worker").hidden = false;
     $("worker-title").textContent = "Worker " + name;
     fillWorker(rows[name] || { name: name }, null);
@@ -449,6 +469,20 @@
     cur.forEach(function (t) { var li = el("li"), a = el("a", t.name + " (test " + t.id + ")", "test"); a.addEventListener("click", function () { showTest(t.id); }); li.appendChild(a); ul.appendChild(li); });
     if (!cur.length) ul.appendChild(el("li", "nothing"));
     body.appendChild(ul);
+    body.appendChild(el("h3", "Recent tests", "meta"));
+    if (!recentTests) { body.appendChild(el("p", "reading…", "meta")); return; }
+    if (!recentTests.length) { body.appendChild(el("p", "none yet", "meta")); return; }
+    var box = el("div", null, "scroll"), table = el("table"), tb = el("tbody");
+    table.id = "worker-tests";
+    recentTests.forEach(function (t) {
+      var tr = el("tr");
+      tr.dataset.id = t.id;
+      td(tr, t.id); td(tr, t.name); td(tr, t.state);
+      td(tr, t.duration_s == null ? "" : t.duration_s.toFixed(2) + " s");
+      tr.addEventListener("click", function () { showTest(t.id); });
+      tb.appendChild(tr);
+    });
+    table.appendChild(tb); box.appendChild(table); body.appendChild(box);
   }
 
   // ---- runs, a run's tests, one test ----
@@ -620,7 +654,7 @@
     $("login").hidden = true;
     var rate = sample(m.status, m.fleet);
     cards(m.status, m.fleet, rate);
-    if (m.anomalies) { anomalyApi = true; showAnomalies(m.anomalies.anomalies); } else pollAnomalies();
+    if (m.anomalies) { anomalyApi = true; showAnomalies(m.anomalies.anomalies, m.anomalies); } else pollAnomalies();
     workers(m.workers);
     runs(m.runs.runs);
     setConn("live", true);

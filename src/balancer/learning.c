@@ -259,6 +259,12 @@ void drv_learning_pace_sample(drv_balancer *b, const drv_btask *t, drv_wref wi, 
     pace_set(w);
 }
 
+double drv_balancer_worker_pace(const drv_balancer *b, drv_wref wi)
+{
+    float pace = b->workers[wi].pace;
+    return pace > 0 ? pace : 1.0;
+}
+
 double drv_engine_predict_worker(const drv_balancer *b, const drv_btask *t, drv_wref wi)
 {
     const drv_bworker *w = &b->workers[wi];

@@ -22,6 +22,8 @@
 #define DRV_EXIT_OK      0
 #define DRV_EXIT_FAILURE 1
 #define DRV_EXIT_USAGE   2
+#define DRV_EXIT_INFRA   3 /* the coordinator or a tool it needs cannot be used */
+#define DRV_EXIT_TIMEOUT 4 /* a wait ran out of time */
 
 /* Largest file the cli reads whole (configs, fleets, suites). */
 #define DRV_CLI_FILE_MAX (64u * 1024u * 1024u)
@@ -137,6 +139,73 @@ void drv_cli_print_json(const json_t *j);
  * otherwise, on timeout (after saying so) and when the coordinator is gone. (cmd_wait.c) */
 int drv_cli_wait_run(struct drv_client *c, const char *cmd, uint64_t run_id, double timeout_s,
                      bool quiet);
+
+/* ---- the table-driven option parser (options.c) ---- */
+
+typedef enum drv_opt_kind {
+    DRV_OPT_FLAG,   /* bool */
+    DRV_OPT_STRING, /* const char *, the last one given */
+    DRV_OPT_LIST,   /* drv_opt_list: every one given, in order */
+    DRV_OPT_UINT,   /* uint64_t within [min, max] */
+    DRV_OPT_DOUBLE, /* double within [min, max] */
+} drv_opt_kind;
+
+#define DRV_OPT_LIST_MAX 32
+typedef struct drv_opt_list {
+    const char *v[DRV_OPT_LIST_MAX];
+    size_t n;
+} drv_opt_list;
+
+/* One option of a command: "--name VALUE", "--name=VALUE" or "ALIAS VALUE". */
+typedef struct drv_opt {
+    const char *name;  /* "--build-dir" */
+    const char *alias; /* "-L", or NULL */
+    drv_opt_kind kind;
+    size_t offset;     /* of the field in the command's argument struct */
+    double min, max;   /* numbers: the accepted range */
+    const char *value; /* the value's name in the usage ("DIR"); NULL for a flag */
+    const char *help;
+} drv_opt;
+
+/* Reads options from argv[1..] into args by the table (and the connection options into
+ * conn when not NULL) until "--" or the first word that is not an option; *rest is the
+ * index of the first word left (after "--" when there was one; argc when none). Returns
+ * -1 when the command line is right so far, else the exit code after printing what is
+ * wrong ("drover CMD: --x: expected an integer 1..64, got \"y\""). */
+int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, drv_cli_conn *conn,
+                  int argc, char **argv, int *rest);
+/* The usage lines of a table: "  -L, --label REGEX        help". */
+void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n);
+
+/* The exit code of a request to the coordinator that failed: DRV_EXIT_INFRA when it did
+ * not answer, failed itself or refused the token, DRV_EXIT_USAGE when it refused the
+ * request as wrong. (exit_codes.c) */
+int drv_cli_request_failure_code(const struct drv_client *c);
+/* Runs argv (looked up in PATH) in directory dir (NULL: here) with stdout captured,
+ * stderr passed through. Returns 0 with *out (NUL-terminated, the caller frees), *len and
+ * the exit *status (128 + signal when killed), or -1 with err when it cannot start at
+ * all. (child_output.c) */
+int drv_cli_capture(char *const argv[], const char *dir, char **out, size_t *len, int *status,
+                    drv_error *err);
+/* Writes run run_id's JUnit report to junit and its JSON report to json_path (either may
+ * be NULL; "-" is stdout), as `drover report` does. Returns 0, or -1 after printing
+ * "drover CMD: ...". (cmd_report.c) */
+int drv_cli_write_reports(struct drv_client *c, const char *cmd, uint64_t run_id, const char *junit,
+                          const char *json_path);
+
+/* `drover judge` (cmd_judge.c): runs a command and decides pass, fail or skip from its
+ * exit code and output the way CTest does (the wrapper of `drover ctest`). */
+int drv_cmd_judge(int argc, char **argv);
+void drv_cmd_judge_usage(FILE *out);
+/* `drover runs` (cmd_runs.c): the coordinator's runs, most recent first. */
+int drv_cmd_runs(int argc, char **argv);
+void drv_cmd_runs_usage(FILE *out);
+/* `drover pytest` (cmd_pytest.c): a pytest suite run in batches, a result per test. */
+int drv_cmd_pytest(int argc, char **argv);
+void drv_cmd_pytest_usage(FILE *out);
+/* `drover ctest` (cmd_ctest.c): a CTest suite submitted as one run, and waited for. */
+int drv_cmd_ctest(int argc, char **argv);
+void drv_cmd_ctest_usage(FILE *out);
 
 /* `drover stress` (cmd_stress.c): fake workers over the real protocol against a
  * coordinator (started or attached), with throughput, latency and memory; its usage. */

@@ -76,7 +76,7 @@ static void on_stopped(void *data)
 static void on_signal(uv_signal_t *h, int signum)
 {
     run_state *r = h->data;
-    fprintf(stderr, "drover coordinator: %s: stopping\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    drv_coordinator_log(r->c, false, "%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
     uv_close((uv_handle_t *)&r->sigint, NULL);
     uv_close((uv_handle_t *)&r->sigterm, NULL);
     drv_coordinator_stop(r->c, on_stopped, r);

@@ -107,11 +107,23 @@ int drv_cmd_report(int argc, char **argv)
     drv_client *c = drv_cli_connect(&conn, cmd);
     if (!c)
         return DRV_EXIT_USAGE;
+    int code = DRV_EXIT_FAILURE;
+    drv_error err = {{0}};
+    if (!run_arg && drv_client_latest_run(c, &run_id, &err) < 0)
+        fprintf(stderr, "drover %s: %s\n", cmd, err.msg);
+    else if (drv_cli_write_reports(c, cmd, run_id, junit, json_path) == 0)
+        code = DRV_EXIT_OK;
+    drv_client_close(c);
+    return code;
+}
+
+int drv_cli_write_reports(drv_client *c, const char *cmd, uint64_t run_id, const char *junit,
+                          const char *json_path)
+{
     drv_error err = {{0}};
     json_t *run = NULL, *tests = NULL; /* released at the end */
-    int code = DRV_EXIT_FAILURE;
-    if ((!run_arg && drv_client_latest_run(c, &run_id, &err) < 0) ||
-        !(run = drv_client_run(c, run_id, &err)) ||
+    int code = -1;
+    if (!(run = drv_client_run(c, run_id, &err)) ||
         !(tests = drv_client_run_tests(c, run_id, NULL, 0, &err)) ||
         drv_client_add_details(c, tests, &err) < 0 ||
         (junit && write_report(junit, drv_report_junit, run, tests, &err) < 0) ||
@@ -124,10 +136,9 @@ int drv_cmd_report(int argc, char **argv)
                 json_array_size(tests), json_array_size(tests) == 1 ? "" : "s",
                 rc.done ? "" : " (not finished yet)", junit ? " in " : "", junit ? junit : "",
                 json_path ? (junit ? " and " : " in ") : "", json_path ? json_path : "");
-        code = DRV_EXIT_OK;
+        code = 0;
     }
     json_decref(run);
     json_decref(tests);
-    drv_client_close(c);
     return code;
 }

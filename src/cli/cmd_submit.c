@@ -8,8 +8,10 @@
  * own parser before anything is sent, so a bad line is reported with its number and
  * nothing is submitted. A command after `--` becomes one test, its fields from the test
  * flags (client.h, drv_test_flag_at). */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "client/client.h"
@@ -21,6 +23,7 @@ typedef struct submit_args {
     char **command;      /* the words after "--"; NULL with a file */
     const char *run;     /* --run NAME */
     bool quiet;          /* --quiet */
+    bool json;           /* submit: --json */
     double wait_timeout; /* run: --wait-timeout S; 0 none */
     const char *first_test_flag;
     drv_test_builder test; /* the test flags given */
@@ -54,11 +57,13 @@ void drv_cmd_submit_usage(FILE *out)
                  "\n"
                  "  --run NAME           name the run\n"
                  "  --quiet              print only the run id (for scripts)\n"
+                 "  --json               print {\"run_id\": R, \"count\": N}\n"
                  "\n");
     test_flags_usage(out);
     fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
-                 "Exits 0 when the coordinator accepted the tests; 1 on a bad file or when the\n"
-                 "coordinator cannot be reached or refuses them; 2 on a wrong command line.\n");
+                 "Exits 0 when the coordinator accepted the tests; 2 on a wrong command line, a\n"
+                 "bad file or tests the coordinator refuses; 3 when the coordinator cannot be\n"
+                 "reached.\n");
 }
 
 void drv_cmd_run_usage(FILE *out)
@@ -68,19 +73,22 @@ void drv_cmd_run_usage(FILE *out)
                  "                  [options] -- PROGRAM ARGS...\n"
                  "\n"
                  "Submits tests like `drover submit`, then waits for the run like `drover wait`:\n"
-                 "its progress on stderr (\"run 4: 37/40 done, 2 running, 1 queued, 1 failed,\n"
-                 "12.3 s\", one line rewritten in place on a terminal), then its counts and the\n"
-                 "tests that did not pass, with the end of their output.\n"
+                 "its progress on stderr (\"run 4: 37/40 done, 1 running, 1 assigned, 1 queued,\n"
+                 "1 failed, 12.3 s\", one line rewritten in place on a terminal), then its counts\n"
+                 "and the tests that did not pass, with the end of their output.\n"
                  "\n"
                  "  --run NAME           name the run\n"
                  "  --quiet              no progress lines, only the result\n"
                  "  --wait-timeout S     stop waiting after S seconds (the tests keep running)\n"
+                 "\n"
+                 "Ctrl-C cancels the run (its tests stop); a second Ctrl-C detaches and leaves\n"
+                 "it running.\n"
                  "\n");
     test_flags_usage(out);
     fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
-                 "Exits 0 only if every test passed; 1 when one did not, on a bad file, on\n"
-                 "timeout or when the coordinator cannot be reached; 2 on a wrong command\n"
-                 "line.\n");
+                 "Exits 0 only if every test passed (or skipped itself); 1 when one did not or\n"
+                 "the wait stopped; 2 on a wrong command line or a bad file; 3 when the\n"
+                 "coordinator cannot be reached.\n");
 }
 
 /* Reads the command line of submit (is_run false) or run into a. Returns -1 when it is
@@ -115,6 +123,10 @@ static int parse_args(const char *cmd, bool is_run, int argc, char **argv, submi
             continue;
         if (strcmp(arg, "--quiet") == 0) {
             a->quiet = true;
+            continue;
+        }
+        if (!is_run && strcmp(arg, "--json") == 0) {
+            a->json = true;
             continue;
         }
         char name[32];
@@ -197,16 +209,81 @@ static int submit(const char *cmd, submit_args *a, drv_client *c, drv_submit_res
         body = drv_cli_read_file(in ? "/dev/stdin" : a->file, &len, &err);
         if (!body) {
             fprintf(stderr, "drover %s: %s\n", cmd, err.msg);
-            return DRV_EXIT_FAILURE;
+            return DRV_EXIT_USAGE;
+        }
+        if (drv_submission_check(body, len, &err) < 0) { /* bad input, not the coordinator */
+            fprintf(stderr, "drover %s: %s: %s; nothing was submitted\n", cmd, source, err.msg);
+            free(body);
+            return DRV_EXIT_USAGE;
         }
     }
     int rc = drv_client_submit(c, body, len, source, a->run, out, &err);
     free(body);
     if (rc < 0) {
         fprintf(stderr, "drover %s: %s\n", cmd, err.msg);
-        return DRV_EXIT_FAILURE;
+        return drv_cli_request_failure_code(c);
     }
     return 0;
+}
+
+/* Ctrl-C during `drover run`: the first cancels the run (a `drover cancel --run R`
+ * started from the handler: fork and exec are async-signal-safe), the second detaches. */
+static volatile sig_atomic_t interrupts;
+static char *cancel_argv[12];
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    if (interrupts++ == 0) {
+        static const char msg[] = "\ndrover run: Ctrl-C: cancelling the run (press Ctrl-C again "
+                                  "to detach and leave it running)\n";
+        (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+        pid_t p = fork();
+        if (p == 0) {
+            execv(cancel_argv[0], cancel_argv);
+            _exit(127);
+        }
+        return;
+    }
+    static const char msg[] = "\ndrover run: detached; the run goes on (drover wait RUN "
+                              "follows it)\n";
+    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+    _exit(130);
+}
+
+/* Makes Ctrl-C cancel run run_id (see on_interrupt). */
+static void cancel_on_interrupt(const submit_args *a, uint64_t run_id)
+{
+    static char self[4096], id[32];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (k <= 0)
+        return; /* Ctrl-C then just stops waiting */
+    self[k] = '\0';
+    snprintf(id, sizeof id, "%llu", (unsigned long long)run_id);
+    size_t n = 0;
+    cancel_argv[n++] = self;
+    cancel_argv[n++] = "cancel";
+    cancel_argv[n++] = "--run";
+    cancel_argv[n++] = id;
+    if (a->conn.url) {
+        cancel_argv[n++] = "--url";
+        cancel_argv[n++] = (char *)a->conn.url;
+    }
+    if (a->conn.token) {
+        cancel_argv[n++] = "--token";
+        cancel_argv[n++] = (char *)a->conn.token;
+    }
+    if (a->conn.ca_file) {
+        cancel_argv[n++] = "--ca";
+        cancel_argv[n++] = (char *)a->conn.ca_file;
+    }
+    cancel_argv[n] = NULL;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
 }
 
 /* submit (is_run false) and run. */
@@ -225,15 +302,19 @@ static int submit_command(const char *cmd, bool is_run, int argc, char **argv)
     drv_submit_result r;
     code = submit(cmd, &a, c, &r);
     if (code == 0) {
-        if (a.quiet && !is_run)
+        if (a.json)
+            printf("{\"run_id\": %llu, \"count\": %zu}\n", (unsigned long long)r.run_id, r.count);
+        else if (a.quiet && !is_run)
             printf("%llu\n", (unsigned long long)r.run_id);
         else if (!a.quiet)
             printf("submitted %zu test%s as run %llu%s%s%s\n", r.count, r.count == 1 ? "" : "s",
                    (unsigned long long)r.run_id, a.run ? " (" : "", a.run ? a.run : "",
                    a.run ? ")" : "");
         fflush(stdout);
-        if (is_run)
+        if (is_run) {
+            cancel_on_interrupt(&a, r.run_id);
             code = drv_cli_wait_run(c, cmd, r.run_id, a.wait_timeout, a.quiet);
+        }
     }
     drv_client_close(c);
 out:

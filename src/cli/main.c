@@ -13,6 +13,11 @@
 #include "cli/cli.h"
 #include "core/analyzer.h"
 
+#ifndef DRV_GIT_REV
+#define DRV_GIT_REV "unknown"
+#endif
+#define DRV_VERSION_TEXT "0.4.0-dev"
+
 /* ---- file helpers ---------------------------------------------------------------- */
 
 char *drv_cli_read_file(const char *path, size_t *len, drv_error *err)
@@ -206,6 +211,8 @@ static const cli_command commands[] = {
      drv_cmd_cancel_usage},
     {"coordinator", "run the coordinator: queue, balancer, REST API, worker channel, store",
      drv_cmd_coordinator, drv_cmd_coordinator_usage},
+    {"ctest", "submit a CTest suite (a build directory) as one run and wait for it", drv_cmd_ctest,
+     drv_cmd_ctest_usage},
     {"demo", "run the balancer on a sample fleet and suite, twice, on a virtual clock",
      drv_cmd_demo, drv_cmd_demo_usage},
     {"explain", "say why a queued test is not running", drv_cmd_explain, drv_cmd_explain_usage},
@@ -213,9 +220,14 @@ static const cli_command commands[] = {
      cmd_explain_config, explain_config_usage},
     {"fleet", "operator actions on workers: drain, clear a quarantine", drv_cmd_fleet,
      drv_cmd_fleet_usage},
+    {"judge", "run a command and judge it as CTest would (what drover ctest runs)", drv_cmd_judge,
+     drv_cmd_judge_usage},
+    {"pytest", "run a pytest suite in batches on the fleet, a result per test", drv_cmd_pytest,
+     drv_cmd_pytest_usage},
     {"report", "write a run's report: JUnit XML (--junit FILE), JSON (--json FILE)", drv_cmd_report,
      drv_cmd_report_usage},
     {"run", "submit tests and wait for them, with a progress line", drv_cmd_run, drv_cmd_run_usage},
+    {"runs", "list the coordinator's runs, most recent first", drv_cmd_runs, drv_cmd_runs_usage},
     {"sim", "compare scheduling policies on a simulated fleet and suite", drv_cmd_sim,
      drv_cmd_sim_usage},
     {"status", "the coordinator, a run (RUN), the workers (--workers) or a test (--test ID)",
@@ -253,7 +265,10 @@ static void main_usage(FILE *out)
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n"
-                 "`drover COMMAND --help` or `drover help COMMAND` shows a command's usage.\n");
+                 "`drover COMMAND --help` or `drover help COMMAND` shows a command's usage;\n"
+                 "`drover --version` the version. Exit codes of the client commands: 0 passed,\n"
+                 "1 tests failed, 2 usage or bad input, 3 coordinator unreachable or another\n"
+                 "infrastructure failure, 4 timed out.\n");
 }
 
 static int is_help(const char *arg)
@@ -278,6 +293,10 @@ int main(int argc, char **argv)
         return DRV_EXIT_USAGE;
     }
     const char *name = argv[1];
+    if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+        printf("drover %s (git %s)\n", DRV_VERSION_TEXT, DRV_GIT_REV);
+        return DRV_EXIT_OK;
+    }
     if (is_help(name) || strcmp(name, "help") == 0) {
         if (strcmp(name, "help") == 0 && argc >= 3) {
             const cli_command *c = find_command(argv[2]);

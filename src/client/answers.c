@@ -50,7 +50,10 @@ void drv_run_counts_read(const json_t *run, drv_run_counts *out)
 
 bool drv_run_counts_all_passed(const drv_run_counts *rc)
 {
-    return rc->submitted > 0 && rc->by_state[DRV_TASK_PASSED] == rc->submitted;
+    /* A test that skipped itself (or was disabled) is not a failure, as in CTest and
+     * pytest; one skipped because a test it runs after failed comes with that failure. */
+    return rc->submitted > 0 &&
+           rc->by_state[DRV_TASK_PASSED] + rc->by_state[DRV_TASK_SKIPPED] == rc->submitted;
 }
 
 /* Appends ", N WORD" to buf at *off when n > 0. */
@@ -72,7 +75,9 @@ void drv_run_progress_format(uint64_t run_id, const drv_run_counts *rc, double e
     int w = snprintf(buf, len, "run %llu: %llu/%llu done", (unsigned long long)run_id,
                      (unsigned long long)rc->final, (unsigned long long)rc->submitted);
     size_t off = w > 0 ? (size_t)w : 0;
-    add_count(buf, len, &off, s[DRV_TASK_RUNNING] + s[DRV_TASK_ASSIGNED], "running");
+    /* running: started on a worker; assigned: given to one, not started yet */
+    add_count(buf, len, &off, s[DRV_TASK_RUNNING], "running");
+    add_count(buf, len, &off, s[DRV_TASK_ASSIGNED], "assigned");
     add_count(buf, len, &off, s[DRV_TASK_QUEUED], "queued");
     add_count(buf, len, &off, s[DRV_TASK_FAILED] + s[DRV_TASK_TIMED_OUT], "failed");
     add_count(buf, len, &off, s[DRV_TASK_UNSCHEDULABLE], "unschedulable");

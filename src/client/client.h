@@ -125,9 +125,9 @@ typedef struct drv_run_counts {
 
 /* Reads a run summary (GET /api/v1/runs/ID) into *out; missing counts are 0. */
 void drv_run_counts_read(const json_t *run, drv_run_counts *out);
-/* True when every test of the run passed (and there is at least one). */
+/* True when every test of the run passed or skipped itself (and there is at least one). */
 bool drv_run_counts_all_passed(const drv_run_counts *rc);
-/* The progress line of a run: "run 4: 37/40 done, 2 running, 1 queued, 1 failed,
+/* The progress line of a run: "run 4: 37/40 done, 1 running, 1 assigned, 1 queued, 1 failed,
  * 12.3 s" (zero counts left out; "failed" counts failed and timed out; elapsed_s < 0
  * leaves the time out). Always NUL-terminates buf (len > 0). */
 void drv_run_progress_format(uint64_t run_id, const drv_run_counts *rc, double elapsed_s, char *buf,

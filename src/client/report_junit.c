@@ -1,18 +1,27 @@
 /* report_junit.c - a run as JUnit XML, the report CI systems read (Jenkins, GitLab,
  * GitHub Actions' test reporters).
  *
- *   <testsuites name="drover" tests= failures= errors= skipped= time=>
+ *   <testsuites name="drover" tests= failures= errors= time=>
  *     <testsuite name="RUN" tests= failures= errors= skipped= time= timestamp=>
  *       <properties><property name="drover.run_id" value="4"/></properties>
- *       <testcase name="test_x" classname="tests/test_a.py" time="0.120"/>
- *       <testcase ...><failure message="exit 3" type="failed">OUTPUT TAIL</failure></testcase>
+ *       <testcase name="test_x" classname="tests.test_a" time="0.120"/>
+ *       <testcase ...><failure message="exit 3: assert 1 == 2" type="failed">OUTPUT TAIL
+ *         </failure><system-out>drover: ran on worker w1</system-out></testcase>
  *
- * A test's name is split for the classname at its last "::" (pytest ids), else at its
- * last '/', else the classname is the suite's name: CI tools show classname.name, so the
- * whole name stays readable. failed and timed_out tests are failures, infrastructure
- * failures (the runner, not the test, failed; or the worker was lost) errors, cancelled,
- * unschedulable and unfinished tests skipped. Suite time is the run's wall-clock time
- * (first submission to last result) when known, else the sum of the tests' times. */
+ * The shape is Jenkins' junit-10 schema (what GitLab and GitHub's reporters read too):
+ * no skipped count on testsuites, and a testcase holds skipped, error, failure,
+ * system-out, system-err in that order and nothing else, so the worker that ran a test is
+ * the first line of its system-out; system-err is the end of its stderr alone (the
+ * failure's text is the end of both streams, as they came). Names are split as the tools write
+ * them: a pytest node id "tests/test_a.py::TestX::test_y[1]" as classname "tests.test_a.TestX",
+ * name "test_y[1]" (CI history carries over from pytest --junitxml); any other name as CTest does,
+ * classname and name both the test's name. A failure's message is the outcome and the first line of
+ * the output that says why (a `drover judge` verdict, a pytest "E   " line, an assertion). failed
+ * and timed_out tests are failures, infrastructure failures (the runner, not the test, failed; or
+ * the worker was lost) errors, cancelled, unschedulable and unfinished tests skipped. Suite time is
+ * the run's wall-clock time (first submission to last result) when known, else the sum of the
+ * tests' times. */
+#define _GNU_SOURCE /* memmem */
 #include "client/client.h"
 #include "core/markup.h"
 
@@ -77,23 +86,67 @@ static case_kind classify(const json_t *t, char *msg, size_t len)
     return CASE_ERROR;
 }
 
-/* Splits name into classname (written to cls, suite when name has no separator) and
- * the case's own name (returned, a pointer into name). */
-static const char *split_name(const char *name, const char *suite, char *cls, size_t len)
+/* Splits name into classname (written to cls) and the case's own name (returned, a
+ * pointer into name): a pytest node id as pytest --junitxml writes it, anything else as
+ * CTest does (both the whole name). */
+static const char *split_name(const char *name, char *cls, size_t len)
 {
-    const char *cut = NULL, *rest = NULL;
-    for (const char *p = strstr(name, "::"); p; p = strstr(p + 2, "::"))
-        cut = p, rest = p + 2;
-    if (!cut) {
-        cut = strrchr(name, '/');
-        rest = cut ? cut + 1 : NULL;
-    }
-    if (!cut || cut == name || !*rest) {
-        snprintf(cls, len, "%s", suite);
+    const char *cut = NULL;
+    /* the last "::" outside the parameters "[...]" of the test */
+    const char *bracket = strchr(name, '[');
+    for (const char *p = strstr(name, "::"); p && (!bracket || p < bracket);
+         p = strstr(p + 2, "::"))
+        cut = p;
+    if (!cut || cut == name || !cut[2]) {
+        snprintf(cls, len, "%s", name);
         return name;
     }
-    snprintf(cls, len, "%.*s", (int)(cut - name), name);
-    return rest;
+    size_t off = 0;
+    for (const char *p = name; p < cut && off + 1 < len; p++) {
+        if (p[0] == '.' && p[1] == 'p' && p[2] == 'y' && (p + 3 == cut || p[3] == ':')) {
+            p += 2; /* the file's ".py" */
+            continue;
+        }
+        if (p[0] == ':' && p[1] == ':') {
+            cls[off++] = '.';
+            p++;
+            continue;
+        }
+        cls[off++] = *p == '/' ? '.' : *p;
+    }
+    cls[off] = '\0';
+    return cut + 2;
+}
+
+/* The first line of text (len bytes) that says why a test failed, in *line (n bytes);
+ * false when none does. */
+static bool reason_line(const char *text, size_t len, const char **line, size_t *n)
+{
+    static const char *const marks[] = {"drover judge: ", "E   ",    "AssertionError", "Assertion ",
+                                        "assert ",        "Error: ", "FAILED"};
+    for (size_t m = 0; m < sizeof marks / sizeof marks[0]; m++) {
+        size_t ml = strlen(marks[m]);
+        for (const char *p = text; p && p < text + len;) {
+            const char *end = memchr(p, '\n', (size_t)(text + len - p));
+            size_t l = end ? (size_t)(end - p) : (size_t)(text + len - p);
+            const char *hit = l >= ml ? memmem(p, l, marks[m], ml) : NULL;
+            if (hit) {
+                if (m == 0) /* the verdict itself */
+                    hit += ml;
+                else if (m == 1)
+                    hit += 1;
+                while (hit < p + l && (*hit == ' ' || *hit == '\t'))
+                    hit++;
+                *line = hit;
+                *n = (size_t)(p + l - hit);
+                if (*n > 300)
+                    *n = 300;
+                return *n > 0;
+            }
+            p = end ? end + 1 : NULL;
+        }
+    }
+    return false;
 }
 
 int drv_report_junit(FILE *out, const json_t *run, const json_t *tests, drv_error *err)
@@ -137,8 +190,8 @@ int drv_report_junit(FILE *out, const json_t *run, const json_t *tests, drv_erro
     fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", out);
     fprintf(out,
             "<testsuites name=\"drover\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" "
-            "skipped=\"%zu\" time=\"%.3f\">\n",
-            n, counts[CASE_FAILURE], counts[CASE_ERROR], counts[CASE_SKIPPED], wall_s);
+            "time=\"%.3f\">\n",
+            n, counts[CASE_FAILURE], counts[CASE_ERROR], wall_s);
     fputs("  <testsuite", out);
     xml_attr(out, "name", suite);
     fprintf(out, " tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\"", n,
@@ -158,33 +211,35 @@ int drv_report_junit(FILE *out, const json_t *run, const json_t *tests, drv_erro
     {
         case_kind kind = classify(t, msg, sizeof msg);
         char cls[512];
-        const char *name = split_name(drv_api_string(t, "name"), suite, cls, sizeof cls);
+        const char *name = split_name(drv_api_string(t, "name"), cls, sizeof cls);
+        const char *worker = drv_api_string(t, "worker");
         fputs("    <testcase", out);
         xml_attr(out, "name", name);
         xml_attr(out, "classname", cls);
         fprintf(out, " time=\"%.3f\"", drv_api_number(t, "duration_s", 0));
         drv_speculation_info spec = drv_test_speculation(t);
-        if (kind == CASE_PASSED && !spec.speculated) {
+        if (kind == CASE_PASSED && !worker && !spec.speculated) {
             fputs("/>\n", out);
             continue;
         }
         fputs(">\n", out);
-        if (spec.speculated) { /* which copy's result this is */
-            char v[160];
-            snprintf(v, sizeof v, "%s won: attempt %u on %s",
-                     spec.copy_won ? "the speculative copy" : "the first attempt", spec.winner,
-                     spec.winner_worker ? spec.winner_worker : "?");
-            fputs("      <properties><property name=\"drover.speculation\"", out);
-            xml_attr(out, "value", v);
-            fputs("/></properties>\n", out);
-        }
-        if (kind == CASE_PASSED) {
-            fputs("    </testcase>\n", out);
-            continue;
-        }
         size_t tail_len = 0;
         const char *tail = drv_test_output_tail(t, &tail_len);
-        if (kind == CASE_SKIPPED) {
+        const char *why = NULL;
+        size_t why_len = 0;
+        if ((kind == CASE_FAILURE || kind == CASE_ERROR) && tail &&
+            reason_line(tail, tail_len, &why, &why_len)) {
+            size_t used = strlen(msg);
+            if (used + 3 + why_len < sizeof msg) {
+                memcpy(msg + used, ": ", 2);
+                for (size_t k = 0; k < why_len; k++) /* a NUL would end the message */
+                    msg[used + 2 + k] = why[k] ? why[k] : ' ';
+                msg[used + 2 + why_len] = '\0';
+            }
+        }
+        if (kind == CASE_PASSED) {
+            /* nothing but the worker below */
+        } else if (kind == CASE_SKIPPED) {
             fputs("      <skipped", out);
             xml_attr(out, "message", msg);
             fputs("/>\n", out);
@@ -197,6 +252,31 @@ int drv_report_junit(FILE *out, const json_t *run, const json_t *tests, drv_erro
             fputs(">", out);
             drv_markup_escape_n(out, tail, tail_len, false);
             fprintf(out, "</%s>\n", elem);
+        }
+        if (worker || spec.speculated) {
+            /* Where it ran, and which copy's result this is (the JUnit XSD has no testcase
+             * properties). */
+            fputs("      <system-out>", out);
+            if (worker) {
+                fputs("drover: ran on worker ", out);
+                drv_markup_escape(out, worker, false);
+                int64_t attempt = drv_api_int(t, "attempt_count", drv_api_int(t, "attempts", 1));
+                fprintf(out, " (attempt %lld)\n", (long long)attempt);
+            }
+            if (spec.speculated) {
+                fprintf(out, "drover: speculation: %s won: attempt %u on ",
+                        spec.copy_won ? "the speculative copy" : "the first attempt", spec.winner);
+                drv_markup_escape(out, spec.winner_worker ? spec.winner_worker : "?", false);
+                fputs("\n", out);
+            }
+            fputs("</system-out>\n", out);
+        }
+        const json_t *err_tail = json_object_get(last_attempt(t), "stderr_tail");
+        if (json_string_length(err_tail) > 0) { /* kept apart by the worker */
+            fputs("      <system-err>", out);
+            drv_markup_escape_n(out, json_string_value(err_tail), json_string_length(err_tail),
+                                false);
+            fputs("</system-err>\n", out);
         }
         fputs("    </testcase>\n", out);
     }

@@ -283,6 +283,14 @@ static void tests_list(drv_coordinator *c, drv_hsession *h)
     if (r)
         f.offset = (uint32_t)v;
     f.name_prefix = query_get(h, "name", nbuf, sizeof nbuf);
+    char wbuf[DRV_WORKER_NAME_MAX + 1], obuf[16]; /* dash: one worker's tests, newest first */
+    f.worker = query_get(h, "worker", wbuf, sizeof wbuf);
+    const char *order = query_get(h, "order", obuf, sizeof obuf);
+    if (order && strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0) {
+        drv_api_error(h, 400, "order: must be asc or desc", "order");
+        return;
+    }
+    f.newest_first = order && strcmp(order, "desc") == 0;
     char fbuf[16];
     const char *format = query_get(h, "format", fbuf, sizeof fbuf);
     if (format && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
@@ -403,6 +411,9 @@ static json_t *attempt_json(const drv_store_attempt *a)
                         a->output_tail ? drv_json_text(a->output_tail, strlen(a->output_tail))
                                        : json_null());
     json_object_set_new(o, "reason", str_or_null(a->reason));
+    json_object_set_new(o, "stderr_tail",
+                        a->stderr_tail ? drv_json_text(a->stderr_tail, strlen(a->stderr_tail))
+                                       : json_null());
     return o;
 }
 

@@ -159,6 +159,26 @@ static void on_started(drv_coordinator *c, drv_wsession *s, const drv_msg_starte
     drv_balancer_started(c->bal, t, now); /* the store shows it running by its attempt */
 }
 
+/* Text the store keeps as a C string: n bytes of p with each NUL written "\\x00" (the
+ * rest would be cut off at the first). Returns NULL when p has no NUL (use p as it is),
+ * else a new string the caller frees. */
+static char *nul_escaped(const char *p, size_t n)
+{
+    if (!p || !memchr(p, '\0', n))
+        return NULL;
+    char *out = drv_xmalloc(4 * n + 1), *w = out;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i]) {
+            *w++ = p[i];
+        } else {
+            memcpy(w, "\\x00", 4);
+            w += 4;
+        }
+    }
+    *w = '\0';
+    return out;
+}
+
 static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finished *m)
 {
     double now = drv_coord_now();
@@ -174,6 +194,8 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
         c->late_results++;
         return;
     }
+    char *tail = nul_escaped(m->output_tail, m->output_tail_len);
+    char *etail = nul_escaped(m->stderr_tail, m->stderr_tail_len);
     drv_store_result r = {
         .finished_at = now,
         .exit_code = m->has_exit_code ? m->exit_code : -1,
@@ -182,7 +204,10 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
         .infra_failure = m->infra_failure,
         .duration_s = m->duration_s,
         .peak_memory_kb = m->peak_memory_kb,
-        .output_tail = m->infra_failure && m->error ? m->error : m->output_tail,
+        .output_tail = m->infra_failure && m->error ? m->error
+                       : tail                       ? tail
+                                                    : m->output_tail,
+        .stderr_tail = etail ? etail : m->stderr_tail,
     };
     drv_error err;
     if (drv_store_attempt_finish(c->store, ct->task.id, ct->task.attempts, &r, NULL, &err) < 0)
@@ -206,6 +231,8 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
     drv_health before = drv_balancer_worker(c->bal, s->worker)->health;
     if (drv_balancer_finished(c->bal, t, now, &res, &d) == 0)
         drv_dispatch_decision(c, &d, &r);
+    free(tail);
+    free(etail);
     drv_health_changed(c, s->worker, before, now);
     if (m->infra_failure)
         drv_coord_log(c, "test %llu attempt %u on %s: infrastructure failure: %s",

@@ -419,6 +419,8 @@ void drv_sampler_result(drv_coordinator *c, drv_wref w, drv_tref t, const drv_re
 void drv_sampler_heartbeat(drv_coordinator *c, drv_wref w, double now);
 void drv_sampler_loss(drv_coordinator *c, drv_wref w, double now);
 void drv_sampler_speculation(drv_coordinator *c);
+/* Tests queued now by priority band: [0] high (>= 500), [1] normal (1..499), [2] low (0). */
+void drv_sampler_queue_bands(drv_coordinator *c, uint64_t band[3]);
 /* Adds loop CPU seconds spent on the sampler (which 0) or the dashboard feed (1). */
 void drv_sampler_loop_cpu(drv_coordinator *c, int which, double seconds);
 /* GET /api/v1/metrics, GET /api/v1/anomalies (new references), a worker's score (JSON

@@ -60,6 +60,16 @@ void drv_coord_warn(drv_coordinator *c, const char *fmt, ...)
     va_end(ap);
 }
 
+void drv_coordinator_log(drv_coordinator *c, bool warning, const char *fmt, ...)
+{
+    if (!warning && c->opt.quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    drv_logv(warning ? DRV_LOG_WARN : DRV_LOG_INFO, "coordinator", fmt, ap);
+    va_end(ap);
+}
+
 _Noreturn void drv_coord_fatal(drv_coordinator *c, const drv_error *err)
 {
     drv_log(DRV_LOG_ERROR, "coordinator",
@@ -516,7 +526,7 @@ void drv_coordinator_free(drv_coordinator *c)
     if (c->store) {
         drv_error err;
         if (drv_store_pending(c->store) && drv_store_commit(c->store, &err) < 0)
-            fprintf(stderr, "drover coordinator: store %s: last commit failed: %s\n", c->db_path,
+            drv_log(DRV_LOG_ERROR, "coordinator", "store %s: last commit failed: %s", c->db_path,
                     err.msg);
         drv_store_close(c->store);
     }

@@ -102,4 +102,10 @@ void drv_coordinator_stop(drv_coordinator *c, void (*done)(void *data), void *da
 /* Frees a stopped coordinator. NULL is a no-op. */
 void drv_coordinator_free(drv_coordinator *c);
 
+/* Writes one log line in the coordinator's format (time, level, source; JSON with
+ * log_json), for its command's own messages ("SIGTERM: stopping"); a warning is
+ * printed even with quiet (srv). */
+void drv_coordinator_log(drv_coordinator *c, bool warning, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -29,13 +29,14 @@
 
 #include "coordinator/coord.h"
 
-#define PUSH_EVERY_S   1.0
-#define RUNS_IN_SHOT   10
-#define AUTH_FRAME_MAX 4096
-#define PAGE_DEFAULT   50
-#define PAGE_MAX       500
-#define FILTER_MAX     120
-#define CURRENT_SHOWN  3 /* test names listed per worker row */
+#define PUSH_EVERY_S      1.0
+#define RUNS_IN_SHOT      10
+#define AUTH_FRAME_MAX    4096
+#define PAGE_DEFAULT      50
+#define PAGE_MAX          500
+#define FILTER_MAX        120
+#define CURRENT_SHOWN     3 /* test names listed per worker row */
+#define ANOMALIES_IN_SHOT 50
 
 /* What one page shows of the workers table. */
 typedef struct drv_dview {
@@ -68,12 +69,10 @@ static const drv_dview default_view = {.sort = "name", .limit = PAGE_DEFAULT};
 
 json_t *drv_dashboard_queue_bands(drv_coordinator *c)
 {
-    uint64_t band[3] = {0};
-    for (size_t i = 0; i < c->cap_tasks; i++) {
-        const drv_ctask *ct = &c->tasks[i];
-        if (ct->live && ct->task.state == DRV_TASK_QUEUED)
-            band[ct->task.priority >= 500 ? 0 : ct->task.priority > 0 ? 1 : 2]++;
-    }
+    /* The sampler keeps these counts as tests enter and leave the queue (a live test's
+     * task.state stays what it was at submission, so a scan counted placed ones too). */
+    uint64_t band[3];
+    drv_sampler_queue_bands(c, band);
     json_t *q = json_object();
     json_object_set_new(q, "high", json_integer((json_int_t)band[0]));
     json_object_set_new(q, "normal", json_integer((json_int_t)band[1]));
@@ -213,7 +212,11 @@ static bool row_key(drv_coordinator *c, drv_drow *r, const char *sort)
         r->key = (double)k->history.infra_failures;
     else if (strcmp(sort, "last_seen") == 0)
         r->key = cw->last_seen;
-    else
+    else if (strcmp(sort, "score") == 0) { /* the score's value alone; -1: not scored */
+        json_t *s = drv_sampler_score_json(c, r->w);
+        r->key = json_is_object(s) ? json_number_value(json_object_get(s, "value")) : -1;
+        json_decref(s);
+    } else
         return false;
     return true;
 }
@@ -290,6 +293,26 @@ static json_t *workers_page(drv_coordinator *c, const drv_dview *v)
 
 /* ---- the snapshot ---- */
 
+/* GET /api/v1/anomalies' answer cut to its first ANOMALIES_IN_SHOT (active ones come
+ * first), with "count" (all of them) and "active" beside: a large fleet can have
+ * thousands, which would make every snapshot as large as the fleet. */
+static json_t *anomalies_part(drv_coordinator *c)
+{
+    json_t *o = drv_sampler_anomalies_json(c);
+    json_t *list = json_object_get(o, "anomalies");
+    size_t n = json_array_size(list), active = 0, i;
+    json_t *a;
+    json_array_foreach(list, i, a)
+    {
+        active += json_is_true(json_object_get(a, "active"));
+    }
+    while (json_array_size(list) > ANOMALIES_IN_SHOT)
+        json_array_remove(list, json_array_size(list) - 1);
+    json_object_set_new(o, "count", json_integer((json_int_t)n));
+    json_object_set_new(o, "active", json_integer((json_int_t)active));
+    return o;
+}
+
 /* The parts every page shares (status, fleet, runs), or NULL when the store cannot be
  * read now (the next second tries again). */
 static json_t *shared_part(drv_coordinator *c)
@@ -307,7 +330,7 @@ static json_t *shared_part(drv_coordinator *c)
     json_object_set_new(o, "status", status);
     json_object_set_new(o, "fleet", fleet_json(c));
     json_object_set_new(o, "runs", runs);
-    json_object_set_new(o, "anomalies", drv_sampler_anomalies_json(c));
+    json_object_set_new(o, "anomalies", anomalies_part(c));
     return o;
 }
 

@@ -13,7 +13,7 @@
 
 static bool log_json;
 static bool log_quiet;
-static char last_lws_error[256];
+static char last_lws_error[512]; /* as large as a line drv_log_lws keeps */
 
 void drv_log_configure(bool json, bool quiet)
 {

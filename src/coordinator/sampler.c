@@ -423,6 +423,12 @@ void drv_sampler_decision(drv_coordinator *c, const drv_decision *d, drv_ctask *
     }
 }
 
+void drv_sampler_queue_bands(drv_coordinator *c, uint64_t band[3])
+{
+    for (int b = 0; b < 3; b++)
+        band[b] = c->sampler && c->sampler->band[b] > 0 ? (uint64_t)c->sampler->band[b] : 0;
+}
+
 void drv_sampler_speculation(drv_coordinator *c)
 {
     c->sampler->speculations++;
@@ -440,9 +446,12 @@ void drv_sampler_result(drv_coordinator *c, drv_wref w, drv_tref t, const drv_re
     float ratio = 0;
     if (!r->infra_failure) {
         drv_hist_add(&c->sampler->duration, r->duration_s);
+        /* Against its class's prediction: without the worker's own learned pace, which
+         * would make a slow worker's runs look as predicted once it is learned. */
         drv_prediction p = drv_balancer_predict(c->bal, t, w);
-        if (p.mean_s > 0 && r->duration_s > 0)
-            ratio = (float)(r->duration_s / p.mean_s);
+        double class_s = p.mean_s / drv_balancer_worker_pace(c->bal, w);
+        if (class_s > 0 && r->duration_s > 0)
+            ratio = (float)(r->duration_s / class_s);
     }
     mon_worker *m = mon(c, w);
     m->runs[m->runs_head] = (drv_run_obs){now, ratio, failed};

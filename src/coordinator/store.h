@@ -29,9 +29,9 @@
  *         not_idempotent since 7 (spec)
  *   attempts(task_id, attempt, worker, state, assigned_at, started_at, finished_at,
  *         exit_code, signal, timed_out, infra_failure, duration_s, peak_memory_kb,
- *         output_tail, reason (version 6: why it was abandoned when the balancer moved
- *         the test), copy_of, superseded_by (version 7); PRIMARY KEY (task_id, attempt),
- *         WITHOUT ROWID)
+ *         output_tail, stderr_tail (version 6), reason (version 6: why it was abandoned
+ *         when the balancer moved the test), copy_of, superseded_by (version 7); PRIMARY
+ *         KEY (task_id, attempt), WITHOUT ROWID)
  *   workers(name PRIMARY KEY, capabilities, slots, labels, health, health_reason,
  *         first_seen, last_seen)
  *   events(id, t, kind, task_id, worker, message)
@@ -314,6 +314,7 @@ typedef struct drv_store_result {
     double duration_s;
     uint64_t peak_memory_kb;
     const char *output_tail; /* may be NULL; borrowed */
+    const char *stderr_tail; /* stderr alone; may be NULL; borrowed */
 } drv_store_result;
 
 /* Records result r for (task_id, attempt) if that attempt is open (assigned or
@@ -423,6 +424,9 @@ typedef struct drv_store_filter {
     const char *name_prefix; /* NULL or "": any name */
     uint32_t limit;          /* 0: no limit */
     uint32_t offset;         /* rows skipped first (by id order) */
+    const char *worker;      /* NULL or "": any; else the tests on that worker (the last
+                                attempt's, or the one running) */
+    bool newest_first;       /* by id descending */
 } drv_store_filter;
 
 /* One task as a listing shows it; strings owned by the store, valid during the
@@ -468,6 +472,7 @@ typedef struct drv_store_attempt {
     double duration_s;
     uint64_t peak_memory_kb;
     char *output_tail;      /* NULL: none */
+    char *stderr_tail;      /* NULL: none (older workers, or nothing on stderr) */
     char *reason;           /* why it was abandoned when that was kept ("stolen"); NULL: none */
     uint32_t copy_of;       /* a speculative copy of this attempt; 0: not a copy */
     uint32_t superseded_by; /* lost to this attempt (state abandoned); 0: not superseded */

@@ -158,7 +158,9 @@ int64_t drv_store_task_list(drv_store *s, const drv_store_filter *f, drv_store_r
         (f->state >= 0 ? DRV_STORE_LIST_STATE : 0) | (f->run_id ? DRV_STORE_LIST_RUN : 0) |
         (f->name_prefix && *f->name_prefix ? DRV_STORE_LIST_PREFIX : 0) |
         (f->state >= 0 && !drv_task_state_final((drv_task_state)f->state) ? DRV_STORE_LIST_LIVE
-                                                                          : 0);
+                                                                          : 0) |
+        (f->worker && *f->worker ? DRV_STORE_LIST_WORKER : 0) |
+        (f->newest_first ? DRV_STORE_LIST_DESC : 0);
     sqlite3_stmt *st = drv_store_stmt(s, (drv_store_stmt_id)(ST_LIST_FIRST + mask), err);
     if (!st)
         return -1;
@@ -169,6 +171,9 @@ int64_t drv_store_task_list(drv_store *s, const drv_store_filter *f, drv_store_r
         bind_named_int(st, ":run", f->run_id);
     if (mask & DRV_STORE_LIST_PREFIX)
         sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":prefix"), f->name_prefix, -1,
+                          SQLITE_STATIC);
+    if (mask & DRV_STORE_LIST_WORKER)
+        sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":worker"), f->worker, -1,
                           SQLITE_STATIC);
     bind_named_int(st, ":limit", f->limit ? (int64_t)f->limit : -1);
     bind_named_int(st, ":offset", f->offset);
@@ -225,6 +230,7 @@ void drv_store_task_detail_clear(drv_store_task_detail *d)
         free(d->attempts[i].worker);
         free(d->attempts[i].output_tail);
         free(d->attempts[i].reason);
+        free(d->attempts[i].stderr_tail);
     }
     free(d->attempts);
     memset(d, 0, sizeof *d);
@@ -267,9 +273,10 @@ static int read_attempts(drv_store *s, uint64_t id, drv_store_task_detail *d, dr
             .duration_s = sqlite3_column_double(st, 10),
             .peak_memory_kb = (uint64_t)sqlite3_column_int64(st, 11),
             .output_tail = col_dup(st, 12),
-            .reason = col_dup(st, 13),
-            .copy_of = (uint32_t)sqlite3_column_int64(st, 14),
-            .superseded_by = (uint32_t)sqlite3_column_int64(st, 15),
+            .stderr_tail = col_dup(st, 13),
+            .reason = col_dup(st, 14),
+            .copy_of = (uint32_t)sqlite3_column_int64(st, 15),
+            .superseded_by = (uint32_t)sqlite3_column_int64(st, 16),
         };
     }
     if (out == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)

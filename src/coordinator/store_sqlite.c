@@ -65,7 +65,10 @@
     "  duration_s REAL,"                                                                           \
     "  reason TEXT" extra ");"
 
-#define ATTEMPTS_TABLE(name, tasks)                                                                \
+#define ATTEMPTS_TABLE(name, tasks) ATTEMPTS_TABLE_OF(name, tasks, "")
+/* suite (version 6): the tail of stderr alone, beside output_tail (both streams). */
+#define ATTEMPTS_TABLE_V6(name, tasks) ATTEMPTS_TABLE_OF(name, tasks, "  stderr_tail TEXT,")
+#define ATTEMPTS_TABLE_OF(name, tasks, extra)                                                      \
     "CREATE TABLE " name " ("                                                                      \
     "  task_id INTEGER NOT NULL REFERENCES " tasks "(id),"                                         \
     "  attempt INTEGER NOT NULL CHECK (attempt >= 1),"                                             \
@@ -81,8 +84,7 @@
     "  infra_failure INTEGER,"                                                                     \
     "  duration_s REAL,"                                                                           \
     "  peak_memory_kb INTEGER,"                                                                    \
-    "  output_tail TEXT,"                                                                          \
-    "  PRIMARY KEY (task_id, attempt)) WITHOUT ROWID;"
+    "  output_tail TEXT," extra "  PRIMARY KEY (task_id, attempt)) WITHOUT ROWID;"
 
 /* The indexes and triggers of tasks and attempts (created once both have their names).
  * Version 5 keys tasks_run by run alone (a state change moved an entry of the version 2
@@ -176,7 +178,7 @@ static const char schema[] =
     "  name TEXT,"
     "  created_at REAL NOT NULL,"
     "  submitted INTEGER NOT NULL DEFAULT 0);" TASKS_TABLE_V6("tasks", "runs")
-        ATTEMPTS_TABLE("attempts", "tasks") TASKS_ATTEMPTS_EXTRAS
+        ATTEMPTS_TABLE_V6("attempts", "tasks") TASKS_ATTEMPTS_EXTRAS
     "CREATE TABLE workers ("
     "  name TEXT PRIMARY KEY,"
     "  capabilities TEXT NOT NULL,"
@@ -228,7 +230,8 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
     TASKS_ATTEMPTS_EXTRAS,
     /* 5 -> 6. (exec, issue 11): tasks.retry_on_failure holds the test's reruns (a count;
      * the old flag meant "rerun as often as max_retries"). (suite, issue 13): tasks gain
-     * the state 'skipped' and the ordering columns (TASKS_TABLE_V6); a CHECK cannot change
+     * the state 'skipped' and the ordering columns (TASKS_TABLE_V6), attempts the tail of
+     * stderr (ATTEMPTS_TABLE_V6); a CHECK cannot change
      * in place, so tasks and attempts are rebuilt as 1 -> 2 does. (exec): the
      * coordinator's epochs. (spec, issue 10): what the balancer learned of its fleet.
      * (mon, issue 12): the metrics history at three resolutions replaces the metrics
@@ -236,10 +239,10 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
      * why an attempt was abandoned (a move's reason). */
     "UPDATE tasks SET retry_on_failure = max_retries WHERE retry_on_failure <> 0;" TASKS_TABLE_V6(
         "tasks_v6", "runs")
-        ATTEMPTS_TABLE(
+        ATTEMPTS_TABLE_V6(
             "attempts_v6",
             "tasks_v6") "INSERT INTO tasks_v6 SELECT *, NULL, 0, NULL, 0, 0, 0 FROM tasks;"
-                        "INSERT INTO attempts_v6 SELECT * FROM attempts;"
+                        "INSERT INTO attempts_v6 SELECT *, NULL FROM attempts;"
                         "DROP TABLE attempts;"
                         "DROP TABLE tasks;"
                         "ALTER TABLE tasks_v6 RENAME TO tasks;"
@@ -286,7 +289,7 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_ATTEMPT_FINISH] =
         "UPDATE attempts SET state = 'finished', finished_at = ?3, exit_code = ?4, signal = ?5,"
         " timed_out = ?6, infra_failure = ?7, duration_s = ?8, peak_memory_kb = ?9,"
-        " output_tail = ?10 WHERE task_id = ?1 AND attempt = ?2"
+        " output_tail = ?10, stderr_tail = ?11 WHERE task_id = ?1 AND attempt = ?2"
         " AND (state = 'assigned' OR state = 'running')",
     [ST_WORKER_UPSERT] =
         "INSERT INTO workers (name, capabilities, slots, labels, health, health_reason,"
@@ -333,7 +336,8 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
         "SELECT " DRV_STORE_TASK_COLS " FROM" DRV_STORE_TASKS_JOIN " WHERE tasks.id = ?1",
     [ST_ATTEMPTS_OF] = "SELECT attempt, worker, state, assigned_at, started_at, finished_at,"
                        " exit_code, signal, timed_out, infra_failure, duration_s,"
-                       " peak_memory_kb, output_tail, reason, copy_of, superseded_by FROM attempts"
+                       " peak_memory_kb, output_tail, stderr_tail, reason, copy_of, superseded_by"
+                       " FROM attempts"
                        " WHERE task_id = ?1"
                        " ORDER BY attempt",
     [ST_COUNT_ALL] = "SELECT " DRV_STORE_COUNTED_STATE ", count(*) FROM tasks GROUP BY 1",
@@ -369,7 +373,7 @@ static void list_sql(int mask, char *buf, size_t len)
              ", " DRV_STORE_LIVE_ATTEMPTS ", tasks.priority, " DRV_STORE_LIVE_WORKER
              ", " DRV_STORE_LIVE_REASON ", tasks.submitted_at, tasks.finished_at,"
              " tasks.exit_code, tasks.signal, tasks.duration_s FROM" DRV_STORE_TASKS_JOIN
-             " WHERE 1%s%s%s ORDER BY tasks.id LIMIT :limit OFFSET :offset",
+             " WHERE 1%s%s%s%s ORDER BY tasks.id%s LIMIT :limit OFFSET :offset",
              !(mask & DRV_STORE_LIST_STATE) ? ""
              : (mask & DRV_STORE_LIST_LIVE)
                  ? " AND (tasks.state = :state OR tasks.state = 'queued') AND " DRV_STORE_LIVE_STATE
@@ -378,7 +382,9 @@ static void list_sql(int mask, char *buf, size_t len)
              (mask & DRV_STORE_LIST_RUN) ? " AND tasks.run_id = :run" : "",
              (mask & DRV_STORE_LIST_PREFIX)
                  ? " AND substr(tasks.name, 1, length(:prefix)) = :prefix"
-                 : "");
+                 : "",
+             (mask & DRV_STORE_LIST_WORKER) ? " AND " DRV_STORE_LIVE_WORKER " = :worker" : "",
+             (mask & DRV_STORE_LIST_DESC) ? " DESC" : "");
 }
 
 /* Returns the cached statement id, preparing it on first use; NULL with err filled if
@@ -1473,6 +1479,7 @@ int drv_store_attempt_finish(drv_store *s, uint64_t task_id, uint32_t attempt,
     drv_store_rec_double(s, r->duration_s);
     drv_store_rec_int(s, r->peak_memory_kb > INT64_MAX ? INT64_MAX : (int64_t)r->peak_memory_kb);
     drv_store_rec_text(s, r->output_tail);
+    drv_store_rec_text(s, r->stderr_tail);
     if (drv_store_rec_end(s, err) != SQLITE_DONE)
         return -1;
     int rc = guarded_outcome(s, task_id, attempt, OPEN_ATTEMPT, err);

@@ -61,7 +61,7 @@ typedef enum drv_store_stmt_id {
     ST_PRUNE_BATCH,
     ST_PRUNE_OLD_EVENTS,
     ST_LIST_FIRST,
-    ST_COUNT = ST_LIST_FIRST + 16
+    ST_COUNT = ST_LIST_FIRST + 64
 } drv_store_stmt_id;
 
 /* Listing filters; LIVE: the state filtered on is queued, assigned or running (shown
@@ -70,7 +70,9 @@ enum {
     DRV_STORE_LIST_STATE = 1,
     DRV_STORE_LIST_RUN = 2,
     DRV_STORE_LIST_PREFIX = 4,
-    DRV_STORE_LIST_LIVE = 8
+    DRV_STORE_LIST_LIVE = 8,
+    DRV_STORE_LIST_WORKER = 16, /* dash: the tests a worker ran (or runs) */
+    DRV_STORE_LIST_DESC = 32    /* dash: newest first */
 };
 
 /* A task's live state is not written into its row (schema 4): while a test is placed

@@ -86,6 +86,8 @@ void drv_markup_escape_n(FILE *out, const char *s, size_t n, bool attr)
         default:
             if (xml_allowed(cp))
                 fwrite(p, 1, len, out);
+            else /* NUL, escape codes: shown, not lost (XML cannot carry them at all) */
+                fprintf(out, "\\x%02X", cp);
         }
         p += len, n -= len;
     }

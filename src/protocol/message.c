@@ -492,6 +492,7 @@ void drv_msg_free(drv_msg *m)
     case DRV_MSG_FINISHED:
         free(m->finished.error);
         free(m->finished.output_tail);
+        free(m->finished.stderr_tail);
         break;
     case DRV_MSG_DRAIN:
         free(m->drain.reason);
@@ -929,10 +930,9 @@ static int dec_output(const json_t *o, drv_msg_output *out, drv_error *err)
 static int dec_finished(const json_t *o, drv_msg_finished *f, drv_error *err)
 {
     static const char *const known[] = {
-        "type",      "v",          "task_id",        "attempt",
-        "exit_code", "signal",     "timed_out",      "infra_failure",
-        "error",     "duration_s", "peak_memory_kb", "output_tail",
-        NULL};
+        "type",           "v",           "task_id",       "attempt", "exit_code",
+        "signal",         "timed_out",   "infra_failure", "error",   "duration_s",
+        "peak_memory_kb", "output_tail", "stderr_tail",   NULL};
     int64_t code = 0, sig = 0;
     int has_code, has_sig;
     if (drv_json_check_keys(o, "finished", known, err) < 0 ||
@@ -946,7 +946,9 @@ static int dec_finished(const json_t *o, drv_msg_finished *f, drv_error *err)
                         err) < 0 ||
         drv_json_uint(o, "finished", "peak_memory_kb", 0, 0, ID_MAX, &f->peak_memory_kb, err) < 0 ||
         dup_data(o, "finished", "output_tail", 0, DRV_OUTPUT_TAIL_MAX, &f->output_tail,
-                 &f->output_tail_len, err) < 0)
+                 &f->output_tail_len, err) < 0 ||
+        dup_data(o, "finished", "stderr_tail", 0, DRV_STDERR_TAIL_MAX, &f->stderr_tail,
+                 &f->stderr_tail_len, err) < 0)
         return -1;
     f->has_exit_code = has_code > 0;
     f->exit_code = (int)code;
@@ -1019,10 +1021,9 @@ static char *flat_dup(const drv_flat_member *m)
 static int dec_finished_flat(const char *buf, size_t len, drv_msg *out)
 {
     static const char *const known[] = {
-        "type",      "v",          "task_id",        "attempt",
-        "exit_code", "signal",     "timed_out",      "infra_failure",
-        "error",     "duration_s", "peak_memory_kb", "output_tail",
-        NULL};
+        "type",           "v",           "task_id",       "attempt", "exit_code",
+        "signal",         "timed_out",   "infra_failure", "error",   "duration_s",
+        "peak_memory_kb", "output_tail", "stderr_tail",   NULL};
     drv_flat_object o;
     if (!drv_flat_parse(buf, len, &o))
         return 0;
@@ -1037,7 +1038,7 @@ static int dec_finished_flat(const char *buf, size_t len, drv_msg *out)
     const drv_flat_member *type = drv_flat_get(&o, "type"), *dur = drv_flat_get(&o, "duration_s");
     int64_t v = 0, id = 0, attempt = 0, code = 0, sig = 0, peak = 0;
     drv_msg_finished f = {0};
-    const drv_flat_member *error = NULL, *tail = NULL;
+    const drv_flat_member *error = NULL, *tail = NULL, *etail = NULL;
     if (!type || type->kind != DRV_FLAT_STRING || type->str_len != 8 ||
         memcmp(type->str, "finished", 8) != 0 || flat_int(&o, "v", INT64_MIN, INT64_MAX, &v) <= 0 ||
         v != DRV_PROTOCOL_VERSION || flat_int(&o, "task_id", 0, INT64_MAX, &id) <= 0 ||
@@ -1049,7 +1050,8 @@ static int dec_finished_flat(const char *buf, size_t len, drv_msg *out)
         flat_bool(&o, "infra_failure", &f.infra_failure) < 0 ||
         flat_string(&o, "error", DRV_STRING_MAX, &error) < 0 ||
         flat_int(&o, "peak_memory_kb", 0, INT64_MAX, &peak) < 0 ||
-        flat_string(&o, "output_tail", DRV_OUTPUT_TAIL_MAX, &tail) < 0)
+        flat_string(&o, "output_tail", DRV_OUTPUT_TAIL_MAX, &tail) < 0 ||
+        flat_string(&o, "stderr_tail", DRV_STDERR_TAIL_MAX, &etail) < 0)
         return 0;
     if (!dur || (dur->kind != DRV_FLAT_INT && dur->kind != DRV_FLAT_REAL) ||
         !(dur->d >= 0 && dur->d <= 1e9))
@@ -1069,6 +1071,10 @@ static int dec_finished_flat(const char *buf, size_t len, drv_msg *out)
     if (tail) {
         f.output_tail = flat_dup(tail);
         f.output_tail_len = tail->str_len;
+    }
+    if (etail) {
+        f.stderr_tail = flat_dup(etail);
+        f.stderr_tail_len = etail->str_len;
     }
     drv_msg_init(out, DRV_MSG_FINISHED);
     out->finished = f;
@@ -1541,6 +1547,8 @@ static void enc_finished(json_t *o, const drv_msg_finished *f)
     set(o, "peak_memory_kb", json_integer((json_int_t)f->peak_memory_kb));
     if (f->output_tail)
         set(o, "output_tail", drv_json_text(f->output_tail, f->output_tail_len));
+    if (f->stderr_tail)
+        set(o, "stderr_tail", drv_json_text(f->stderr_tail, f->stderr_tail_len));
 }
 
 /* ---- the fast path of "assign" and "finished" ----
@@ -1819,6 +1827,10 @@ static char *encode_fast(const drv_msg *m, size_t *len)
         if (f->output_tail) {
             JB_LIT(&b, ",\"output_tail\":");
             jb_str(&b, f->output_tail, f->output_tail_len);
+        }
+        if (f->stderr_tail) {
+            JB_LIT(&b, ",\"stderr_tail\":");
+            jb_str(&b, f->stderr_tail, f->stderr_tail_len);
         }
         JB_LIT(&b, "}");
     } else {

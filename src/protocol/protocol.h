@@ -45,6 +45,7 @@
 #define DRV_RUNNING_MAX      4096               /* entries of hello/heartbeat "running" */
 #define DRV_OUTPUT_CHUNK_MAX (256u * 1024)      /* bytes of one output chunk's data */
 #define DRV_OUTPUT_TAIL_MAX  (64u * 1024)       /* bytes of finished.output_tail */
+#define DRV_STDERR_TAIL_MAX  (16u * 1024)       /* bytes of finished.stderr_tail */
 #define DRV_STRING_MAX       4096               /* names, tokens, paths, messages */
 #define DRV_LABELS_MAX       64                 /* labels of one test */
 #define DRV_AFTER_MAX        4096               /* tests one test runs after */
@@ -194,6 +195,8 @@ typedef struct drv_msg_finished {
     uint64_t peak_memory_kb;
     char *output_tail; /* last bytes of output, like output data; may be NULL */
     size_t output_tail_len;
+    char *stderr_tail; /* last bytes of stderr alone (optional: older workers omit it) */
+    size_t stderr_tail_len;
 } drv_msg_finished;
 
 typedef struct drv_msg_cancel {

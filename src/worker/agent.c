@@ -171,6 +171,10 @@ struct agent_test {
     drv_stream pend_stream;
     char *pend; /* output not yet sent (owned) */
     size_t pend_len, pend_cap;
+    /* The last DRV_STDERR_TAIL_MAX bytes of stderr alone (owned; NULL until any), sent in
+     * finished beside the tail of both streams, so reports keep the two apart. */
+    char *err_tail;
+    size_t err_len;
 };
 
 struct drv_agent_hub {
@@ -301,6 +305,7 @@ static void test_free(agent_test *t)
 {
     drv_msg_test_clear(&t->t);
     free(t->pend);
+    free(t->err_tail);
     free(t);
 }
 
@@ -549,6 +554,25 @@ static void pend_append(agent_test *t, const char *p, size_t n)
     t->pend_len += n;
 }
 
+/* Keeps the last DRV_STDERR_TAIL_MAX bytes of a test's stderr. */
+static void keep_stderr(agent_test *t, const char *p, size_t n)
+{
+    if (!t->err_tail)
+        t->err_tail = drv_xmalloc(DRV_STDERR_TAIL_MAX);
+    if (n >= DRV_STDERR_TAIL_MAX) {
+        memcpy(t->err_tail, p + n - DRV_STDERR_TAIL_MAX, DRV_STDERR_TAIL_MAX);
+        t->err_len = DRV_STDERR_TAIL_MAX;
+        return;
+    }
+    if (t->err_len + n > DRV_STDERR_TAIL_MAX) {
+        size_t drop = t->err_len + n - DRV_STDERR_TAIL_MAX;
+        memmove(t->err_tail, t->err_tail + drop, t->err_len - drop);
+        t->err_len -= drop;
+    }
+    memcpy(t->err_tail + t->err_len, p, n);
+    t->err_len += n;
+}
+
 /* Output of a running test: coalesced per attempt and stream, capped at the test's
  * output cap (one note says so), sent at 64 KiB or by the flush timer. */
 static void on_run_output(drv_run *run, drv_run_stream stream, const char *chunk, size_t len,
@@ -558,6 +582,8 @@ static void on_run_output(drv_run *run, drv_run_stream stream, const char *chunk
     agent_test *t = data;
     drv_agent *a = t->agent;
     drv_stream s = stream == DRV_RUN_STDERR ? DRV_STREAM_STDERR : DRV_STREAM_STDOUT;
+    if (s == DRV_STREAM_STDERR)
+        keep_stderr(t, chunk, len);
     if (t->pend_len > 0 && t->pend_stream != s)
         flush_output(t, true);
     t->pend_stream = s;
@@ -582,10 +608,11 @@ static void on_run_output(drv_run *run, drv_run_stream stream, const char *chunk
 }
 
 /* Queues the finished message of test t from a run result (res NULL: infra failure with
- * error). A run killed because the worker stops is an infra failure too: the test did
- * not fail, so the coordinator may place it again. */
+ * error), with the tail of its stderr alone (err_tail, may be NULL). A run killed because the
+ * worker stops is an infra failure too: the test did not fail, so the coordinator may place it
+ * again. */
 static void send_finished(drv_agent *a, const drv_msg_test *t, const drv_run_result *res,
-                          const char *error)
+                          const char *error, const char *err_tail, size_t err_len)
 {
     char why[DRV_ERROR_MAX];
     bool infra = !res || res->infra_failure;
@@ -632,6 +659,10 @@ static void send_finished(drv_agent *a, const drv_msg_test *t, const drv_run_res
         f->timed_out = res->timed_out;
         f->duration_s = res->duration_s > 0 ? res->duration_s : 0;
         f->peak_memory_kb = res->peak_memory_kb;
+        if (err_tail && err_len) {
+            f->stderr_tail = (char *)err_tail;
+            f->stderr_tail_len = err_len;
+        }
         if (res->output && res->output_len > 0) {
             size_t n = res->output_len;
             size_t skip = n > DRV_OUTPUT_TAIL_MAX ? n - DRV_OUTPUT_TAIL_MAX : 0;
@@ -653,7 +684,7 @@ static void on_run_exit(drv_run *run, const drv_run_result *res, void *data)
     snprintf(why, sizeof why, "killed: the worker %s",
              a->mode == MODE_WORKER_DRAIN ? "was draining and its drain timeout passed"
                                           : "was stopping");
-    send_finished(a, &t->t, res, t->stopped ? why : NULL);
+    send_finished(a, &t->t, res, t->stopped ? why : NULL, t->err_tail, t->err_len);
     drv_guardian_forget(a->cfg.guardian, drv_run_pid(run));
     list_remove(&a->running, t);
     drv_run_free(run);
@@ -729,7 +760,7 @@ static void on_sim_timer(uv_timer_t *timer)
     snprintf(why, sizeof why, "killed: the worker %s",
              a->mode == MODE_WORKER_DRAIN ? "was draining and its drain timeout passed"
                                           : "was stopping");
-    send_finished(a, &t->t, &res, t->stopped ? why : NULL);
+    send_finished(a, &t->t, &res, t->stopped ? why : NULL, NULL, 0);
     list_remove(&a->running, t);
     sim_release(t);
     test_free(t);
@@ -804,7 +835,7 @@ static void start_test(drv_agent *a, agent_test *t)
     int started = drv_runner_start(a->hub->loop, &spec, &t->run, &err);
     free(env);
     if (started < 0) {
-        send_finished(a, &t->t, NULL, err.msg);
+        send_finished(a, &t->t, NULL, err.msg, NULL, 0);
         test_free(t);
         return;
     }

@@ -170,6 +170,8 @@ try {
   await check("the worker's detail does not open", () => page.waitForSelector("#worker:not([hidden])"));
   await check("the worker's detail lacks its capabilities", () =>
     page.waitForFunction(() => /capabilities[\s\S]*CPU cores/.test(document.getElementById("worker-body").innerText)));
+  await check("the worker's detail lists no recent test", () =>
+    page.waitForFunction(() => document.querySelectorAll("#worker-tests tbody tr").length > 0));
 
   // 8. The run's tests: the one that failed, then every test, a passed one's detail, and
   // the export as CSV.

@@ -8,7 +8,10 @@ failing, flaky with reruns, timing out, longer ones; various max_retries and rer
 and meanwhile injects faults drawn from the seed: workers killed with SIGKILL and
 replaced (some under the same name), workers frozen (SIGSTOP) past the heartbeat
 timeout and resumed, the coordinator killed with SIGKILL and restarted on the same
-store and port, workers drained (SIGTERM) and replaced, the proxy's connections cut.
+store and port, workers drained (SIGTERM) and replaced, the proxy's connections cut,
+and the coordinator restarted under a file size limit a little above its store's size
+(a disk that fills): it must stop with exit status 3, acknowledging nothing it could not
+store, and is started again with room.
 
 Every test appends "ID ATTEMPT START_TIME" to one execution log when it starts
 (DROVER_TEST_ID and DROVER_ATTEMPT come from the worker). At the end it checks:
@@ -27,6 +30,7 @@ a setup failure. Only the standard library; processes are ended by PID.
 import argparse
 import json
 import os
+import resource
 import random
 import shutil
 import signal
@@ -130,6 +134,8 @@ class Chaos:
         self.unacknowledged = 0
         self.violations = []
         self.rss_max_kb = 0
+        self.store_full = False  # the coordinator runs on a store that fills
+        self.store_full_stops = 0
 
     # ---- processes ----
 
@@ -137,7 +143,9 @@ class Chaos:
         if not self.a.quiet:
             print(f"chaos: {time.strftime('%H:%M:%S')} {msg}", flush=True)
 
-    def start_coordinator(self):
+    def start_coordinator(self, fsize_limit=None):
+        """Starts the coordinator on the store and port; with fsize_limit (bytes), under
+        that file size limit (SIGXFSZ ignored): its store fills as a full disk would."""
         port_file = os.path.join(self.dir, "port")
         if os.path.exists(port_file):
             os.unlink(port_file)
@@ -147,8 +155,13 @@ class Chaos:
                 "--heartbeat-interval", str(self.a.heartbeat_interval),
                 "--recovery-grace", "2"]
         out = open(os.path.join(self.dir, "coordinator.log"), "a")
+        def limit():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_limit, fsize_limit))
+
         for _ in range(50):  # a port in TIME_WAIT or the old store lock may need a moment
-            p = subprocess.Popen(args, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+            p = subprocess.Popen(args, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                                 preexec_fn=limit if fsize_limit else None)
             self.all_procs.append(p)
             end = time.time() + 10
             while time.time() < end and p.poll() is None and not os.path.exists(port_file):
@@ -162,6 +175,10 @@ class Chaos:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+            elif p.returncode == 3 and fsize_limit:  # filled while it started: room again
+                self.store_full_stops += 1
+                self.store_full = False
+                fsize_limit = None
             time.sleep(0.2)
         raise RuntimeError("the coordinator did not start (see coordinator.log)")
 
@@ -261,9 +278,22 @@ class Chaos:
             self.coord.kill()
             self.coord.wait()
             time.sleep(self.rng.uniform(0.1, 1.0))
+            self.store_full = False
             self.start_coordinator()
             self.log("kill -9 coordinator; restarted")
             self.fault("coordinator kill -9 and restart")
+        elif kind == "store_full":
+            # Restarted with room for about 1 MiB more in each store file: the next
+            # commits fail, and the coordinator must stop (exit 3) acknowledging nothing
+            # it could not store. It is then started with room again.
+            self.coord.kill()
+            self.coord.wait()
+            size = max(os.path.getsize(f) for f in (self.db, self.db + "-wal")
+                       if os.path.exists(f))
+            self.store_full = True
+            self.start_coordinator(fsize_limit=size + 1024 * 1024)
+            self.log("coordinator restarted on a store that fills")
+            self.fault("store full (coordinator restarted under a file size limit)")
         elif kind == "cut":
             n = self.proxy.cut()
             self.log(f"cut {n} proxied connection(s)")
@@ -293,7 +323,7 @@ class Chaos:
         a = self.a
         kinds = (["kill_worker"] * a.worker_kills + ["freeze"] * a.freezes +
                  ["kill_coordinator"] * a.coordinator_kills + ["drain"] * a.drains +
-                 ["cut"] * a.cuts)
+                 ["cut"] * a.cuts + ["store_full"] * a.store_fulls)
         span = a.duration * 0.8
         times = sorted(self.rng.uniform(1.5, span) for _ in kinds)
         self.rng.shuffle(kinds)
@@ -325,12 +355,23 @@ class Chaos:
                 next_submit = now + 1 / per_s if per_s > 0 else now
             self.sample_rss()
             if self.coord.poll() is not None:
-                self.violations.append(f"the coordinator exited by itself (status {self.coord.returncode})")
+                if self.store_full and self.coord.returncode == 3:
+                    self.log("the coordinator stopped on its full store (exit 3); room again")
+                    self.store_full_stops += 1
+                else:
+                    self.violations.append(
+                        f"the coordinator exited by itself (status {self.coord.returncode})")
+                self.store_full = False
                 self.start_coordinator()
             time.sleep(0.05)
         for _, k in events:
             self.inject(k)
         self.resume_frozen(0, all_of_them=True)
+        if self.store_full:  # it did not fill in time: room again
+            self.coord.kill()
+            self.coord.wait()
+            self.store_full = False
+            self.start_coordinator()
         self.wait_final()
 
     def wait_final(self):
@@ -432,7 +473,8 @@ class Chaos:
               f"away while starting {raced}, late results ignored "
               f"{late_results}, coordinator peak RSS {self.rss_max_kb // 1024} MiB")
         print(f"chaos: faults injected {sum(self.faults.values())}: " +
-              ", ".join(f"{v} {k}" for k, v in sorted(self.faults.items())))
+              ", ".join(f"{v} {k}" for k, v in sorted(self.faults.items())) +
+              f"; the full store stopped the coordinator {self.store_full_stops} time(s)")
         for v in self.violations[:30]:
             print(f"chaos: VIOLATION: {v}")
         if len(self.violations) > 30:
@@ -478,6 +520,8 @@ def main():
     ap.add_argument("--coordinator-kills", type=int, default=3)
     ap.add_argument("--drains", type=int, default=2)
     ap.add_argument("--cuts", type=int, default=2)
+    ap.add_argument("--store-fulls", type=int, default=1,
+                    help="restarts of the coordinator on a store that fills (exit 3 expected)")
     ap.add_argument("--max-rss-mb", type=int, default=256)
     ap.add_argument("--keep", action="store_true", help="keep the logs and the store")
     ap.add_argument("--strict-moves", action="store_true",

@@ -35,6 +35,8 @@ out=$(api POST /api/v1/status)
 expect 405 'use GET' "$out"
 out=$(api GET '/api/v1/tests?state=sleeping')
 expect 400 'unknown state' "$out"
+out=$(api GET '/api/v1/tests?worker=w1&order=sideways')
+expect 400 '"field":"order"' "$out"
 out=$(api POST /api/v1/tests/999/cancel)
 expect 404 'no test 999' "$out"
 

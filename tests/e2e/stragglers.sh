@@ -39,7 +39,7 @@ wait_until 10 bash -c "! kill -0 $(cat "$WORK/pid-1") 2>/dev/null"
 api GET /metrics | grep -q '^drover_speculations_total 1$' || fail "drover_speculations_total is not 1: $(api GET /metrics | grep speculations)"
 # The report says which copy won.
 "$DROVER" report 2 --junit "$WORK/report.xml" --json "$WORK/report.json" 2>/dev/null || fail "drover report failed"
-grep -q 'name="drover.speculation" value="the speculative copy won: attempt 2 on fast"' "$WORK/report.xml" ||
+grep -q 'drover: speculation: the speculative copy won: attempt 2 on fast' "$WORK/report.xml" ||
     fail "the JUnit report does not say which copy won: $(cat "$WORK/report.xml")"
 tr -d ' \n' <"$WORK/report.json" | grep -q '"speculation":{"winner_attempt":2,"winner_worker":"fast","copy_won":true}' ||
     fail "the JSON report does not say which copy won: $(cat "$WORK/report.json")"

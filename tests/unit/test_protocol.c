@@ -666,6 +666,9 @@ static void test_finished_fast_path_agrees(void **state)
         /* Not flat-plain: escapes, non-ASCII; still fine through jansson. */
         "\"task_id\":4,\"attempt\":1,\"exit_code\":1,\"duration_s\":2.5E1,"
         "\"output_tail\":\"line\\nnext \\u00e9 \xc3\xa9\"}",
+        /* stderr kept apart (optional: older workers send no stderr_tail) */
+        "\"task_id\":5,\"attempt\":1,\"exit_code\":1,\"duration_s\":1,"
+        "\"output_tail\":\"out\\nerr\\n\",\"stderr_tail\":\"err\\n\"}",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         char fast[512], slow[512];
@@ -696,6 +699,15 @@ static void test_finished_fast_path_agrees(void **state)
         assert_int_equal(x->output_tail_len, y->output_tail_len);
         if (x->output_tail)
             assert_memory_equal(x->output_tail, y->output_tail, x->output_tail_len);
+        assert_int_equal(x->stderr_tail_len, y->stderr_tail_len);
+        if (x->ref.task_id == 5) {
+            assert_int_equal(x->stderr_tail_len, 4);
+            assert_memory_equal(x->stderr_tail, "err\n", 4);
+            size_t len = 0;
+            char *text = drv_msg_encode(&a, &len, &err); /* and back, by the fast encoder */
+            assert_non_null(strstr(text, "\"stderr_tail\":\"err\\n\""));
+            free(text);
+        }
         drv_msg_free(&a);
         drv_msg_free(&b);
     }

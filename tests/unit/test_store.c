@@ -836,26 +836,33 @@ static void test_list_filters_and_counts(void **state)
         int run; /* 0: any, 1: A, 2: B */
         const char *prefix;
         uint32_t limit, offset;
+        const char *worker; /* NULL: any */
+        bool newest_first;
         const char *want; /* ids, comma-separated */
     } rows[] = {
-        {-1, 0, NULL, 0, 0, "1,2,3,4,5,6,7,8"},
-        {DRV_TASK_PASSED, 0, NULL, 0, 0, "2,3,6"},
-        {DRV_TASK_PASSED, 1, NULL, 0, 0, "2,3"},
-        {-1, 2, NULL, 0, 0, "6,7,8"},
-        {-1, 0, "a_", 0, 0, "1,3,6"}, /* '_' is not a wildcard */
-        {-1, 0, "b/", 0, 0, "4,5,8"},
-        {DRV_TASK_QUEUED, 2, "b/", 0, 0, "8"},
-        {-1, 0, "", 3, 2, "3,4,5"},
-        {-1, 1, NULL, 10, 4, "5"},
-        {DRV_TASK_CANCELLED, 0, NULL, 0, 0, ""},
-        {-1, 0, "zzz", 0, 0, ""},
+        {-1, 0, NULL, 0, 0, NULL, false, "1,2,3,4,5,6,7,8"},
+        {DRV_TASK_PASSED, 0, NULL, 0, 0, NULL, false, "2,3,6"},
+        {DRV_TASK_PASSED, 1, NULL, 0, 0, NULL, false, "2,3"},
+        {-1, 2, NULL, 0, 0, NULL, false, "6,7,8"},
+        {-1, 0, "a_", 0, 0, NULL, false, "1,3,6"}, /* '_' is not a wildcard */
+        {-1, 0, "b/", 0, 0, NULL, false, "4,5,8"},
+        {DRV_TASK_QUEUED, 2, "b/", 0, 0, NULL, false, "8"},
+        {-1, 0, "", 3, 2, NULL, false, "3,4,5"},
+        {-1, 1, NULL, 10, 4, NULL, false, "5"},
+        {DRV_TASK_CANCELLED, 0, NULL, 0, 0, NULL, false, ""},
+        {-1, 0, "zzz", 0, 0, NULL, false, ""},
+        {-1, 0, NULL, 0, 0, "w9", false, "4"},
+        {-1, 0, NULL, 0, 0, "w9", true, "4"},
+        {-1, 0, NULL, 0, 0, "nobody", false, ""},
+        {-1, 0, NULL, 3, 0, NULL, true, "8,7,6"},
+        {-1, 1, NULL, 2, 1, NULL, true, "4,3"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        drv_store_filter flt = {rows[i].state,
-                                rows[i].run == 1   ? ra
-                                : rows[i].run == 2 ? rb
-                                                   : 0,
-                                rows[i].prefix, rows[i].limit, rows[i].offset};
+        drv_store_filter flt = {
+            rows[i].state,       rows[i].run == 1 ? ra : rows[i].run == 2 ? rb : 0,
+            rows[i].prefix,      rows[i].limit,
+            rows[i].offset,      rows[i].worker,
+            rows[i].newest_first};
         listed l = {.n = 0};
         int64_t n = drv_store_task_list(s, &flt, on_row, &l, &err);
         char got[128] = "";

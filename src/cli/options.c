@@ -1,0 +1,139 @@
+/* options.c - the table-driven option parser of the commands that use it (cli.h,
+ * drv_opt): each command lists its options once, with where each goes in its argument
+ * struct, its kind, range and help; parsing and the usage lines come from that table. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+/* The option of the table that arg names ("--x", "--x=V", or the alias "-L"), with its
+ * inline value in *inline_value (NULL when none). */
+static const drv_opt *find(const drv_opt *opts, size_t n, const char *arg,
+                           const char **inline_value)
+{
+    *inline_value = NULL;
+    for (size_t k = 0; k < n; k++) {
+        const char *names[2] = {opts[k].name, opts[k].alias};
+        for (int j = 0; j < 2; j++) {
+            if (!names[j])
+                continue;
+            size_t len = strlen(names[j]);
+            if (strncmp(arg, names[j], len) != 0)
+                continue;
+            if (arg[len] == '\0')
+                return &opts[k];
+            if (arg[len] == '=' && j == 0) {
+                *inline_value = arg + len + 1;
+                return &opts[k];
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Stores value for o into args. Returns 0, or -1 after printing why. */
+static int store(const char *cmd, const drv_opt *o, void *args, const char *value)
+{
+    char *at = (char *)args + o->offset;
+    char *end = NULL;
+    errno = 0;
+    switch (o->kind) {
+    case DRV_OPT_FLAG:
+        *(bool *)(void *)at = true;
+        return 0;
+    case DRV_OPT_STRING:
+        *(const char **)(void *)at = value;
+        return 0;
+    case DRV_OPT_LIST: {
+        drv_opt_list *l = (drv_opt_list *)(void *)at;
+        if (l->n == DRV_OPT_LIST_MAX) {
+            fprintf(stderr, "drover %s: %s given more than %d times\n", cmd, o->name,
+                    DRV_OPT_LIST_MAX);
+            return -1;
+        }
+        l->v[l->n++] = value;
+        return 0;
+    }
+    case DRV_OPT_UINT: {
+        unsigned long long v = strtoull(value, &end, 10);
+        if (!*value || *end || value[0] == '-' || errno != 0 || (double)v < o->min ||
+            (double)v > o->max) {
+            fprintf(stderr, "drover %s: %s: expected an integer %.0f..%.0f, got \"%s\"\n", cmd,
+                    o->name, o->min, o->max, value);
+            return -1;
+        }
+        *(uint64_t *)(void *)at = (uint64_t)v;
+        return 0;
+    }
+    case DRV_OPT_DOUBLE: {
+        double v = strtod(value, &end);
+        if (!*value || *end || errno != 0 || !isfinite(v) || v < o->min || v > o->max) {
+            fprintf(stderr, "drover %s: %s: expected a number %g..%g, got \"%s\"\n", cmd, o->name,
+                    o->min, o->max, value);
+            return -1;
+        }
+        *(double *)(void *)at = v;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, drv_cli_conn *conn,
+                  int argc, char **argv, int *rest)
+{
+    *rest = argc;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--") == 0) {
+            *rest = i + 1;
+            return -1;
+        }
+        if (conn) {
+            int rc = drv_cli_conn_option(conn, cmd, argc, argv, &i);
+            if (rc < 0)
+                return DRV_EXIT_USAGE;
+            if (rc > 0)
+                continue;
+        }
+        const char *value;
+        const drv_opt *o = find(opts, n, arg, &value);
+        if (!o) {
+            if (arg[0] == '-' && arg[1] != '\0') {
+                fprintf(stderr, "drover %s: unknown option \"%s\" (see drover %s --help)\n", cmd,
+                        arg, cmd);
+                return DRV_EXIT_USAGE;
+            }
+            *rest = i; /* the first word that is not an option */
+            return -1;
+        }
+        if (o->kind == DRV_OPT_FLAG && value) {
+            fprintf(stderr, "drover %s: %s takes no value\n", cmd, o->name);
+            return DRV_EXIT_USAGE;
+        }
+        if (o->kind != DRV_OPT_FLAG && !value) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "drover %s: %s needs a value (%s)\n", cmd, o->name,
+                        o->value ? o->value : "VALUE");
+                return DRV_EXIT_USAGE;
+            }
+            value = argv[++i];
+        }
+        if (store(cmd, o, args, value) < 0)
+            return DRV_EXIT_USAGE;
+    }
+    return -1;
+}
+
+void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s%s%s", opts[k].alias ? opts[k].alias : "",
+                 opts[k].alias ? ", " : "", opts[k].name, opts[k].value ? " " : "",
+                 opts[k].value ? opts[k].value : "");
+        fprintf(out, "  %-24s %s\n", left, opts[k].help);
+    }
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The CLI as CI uses it: --version; exit codes (2 bad input, 3 coordinator unreachable,
+# 0 passed, 1 failed); submit --json gives the run id; drover runs lists runs; Ctrl-C on
+# `drover run` cancels the run and says so, a second Ctrl-C detaches and leaves it going.
+source "$(dirname "$0")/lib.sh"
+code() { # code EXPECTED CMD...: runs CMD and checks its exit status
+    local want=$1 got=0
+    shift
+    "$@" >"$WORK/last.out" 2>&1 || got=$?
+    [[ $got -eq $want ]] || { cat "$WORK/last.out"; fail "exit $got, expected $want: $*"; }
+}
+code 0 "$DROVER" --version
+grep -q '^drover [0-9]' "$WORK/last.out" || fail "--version: $(cat "$WORK/last.out")"
+
+echo '{"name":"a","argv":["true"]}' >"$WORK/ok.json"
+echo '[{"name":"a","argv":["true"]},{"name":"a","argv":["false"]}]' >"$WORK/dup.json"
+echo '{"name":"a","argv":["true"],"priority":5000}' >"$WORK/bad.json"
+# Nothing listens on this port (the coordinator is not started yet): infrastructure.
+code 3 "$DROVER" submit --url http://127.0.0.1:9 "$WORK/ok.json"
+code 3 "$DROVER" runs --url http://127.0.0.1:9
+code 2 "$DROVER" submit "$WORK/bad.json"
+code 2 "$DROVER" submit "$WORK/dup.json"
+grep -q '"a" (tests\[0\] and tests\[1\])' "$WORK/last.out" || fail "duplicates not named: $(cat "$WORK/last.out")"
+code 2 "$DROVER" submit "$WORK/missing.json"
+
+start_coordinator
+start_worker w1 --slots 2
+wait_workers 1
+code 0 "$DROVER" submit --json --run first "$WORK/ok.json"
+grep -q '^{"run_id": 1, "count": 1}$' "$WORK/last.out" || fail "submit --json: $(cat "$WORK/last.out")"
+code 0 "$DROVER" wait 1 --timeout 30
+code 1 "$DROVER" run -- false
+code 0 "$DROVER" runs
+grep -q '^1 *first ' "$WORK/last.out" || fail "drover runs does not list run 1: $(cat "$WORK/last.out")"
+code 0 "$DROVER" runs --json --limit 1
+ grep -q '"id": 2' "$WORK/last.out" || fail "runs --json --limit 1: $(cat "$WORK/last.out")"
+
+# The worker keeps stderr apart, and a NUL byte does not cut the output (run 3).
+code 0 "$DROVER" run --quiet -- sh -c 'echo out; echo err >&2; printf "a\\000b\\n"'
+t=$(api GET /api/v1/tests/3 | head -n 1)
+grep -q '"stderr_tail":"err\\n"' <<<"$t" || fail "stderr is not kept apart: $t"
+grep -q 'a\\\\x00b\\n' <<<"$t" || fail "the NUL cut or lost the output: $t"
+"$DROVER" report 3 --junit "$WORK/r.xml" 2>/dev/null || fail "report 3"
+
+# Ctrl-C cancels the run (run 4).
+"$DROVER" run --quiet -- sleep 30 >"$WORK/int.out" 2>&1 &
+pid=$!
+wait_until 10 at_least 1 running
+kill -INT "$pid"
+wait_until 10 at_least 1 cancelled
+wait "$pid" || true
+grep -q 'Ctrl-C: cancelling the run' "$WORK/int.out" || fail "Ctrl-C said nothing: $(cat "$WORK/int.out")"
+# A second Ctrl-C detaches at once, saying so (run 5).
+"$DROVER" run --quiet -- sleep 30 >"$WORK/int2.out" 2>&1 &
+pid=$!
+wait_until 10 at_least 1 running
+kill -INT "$pid"
+sleep 0.05
+kill -INT "$pid"
+status=0
+wait "$pid" || status=$?
+[[ $status -eq 130 ]] || fail "a second Ctrl-C exited $status, expected 130"
+grep -q 'detached' "$WORK/int2.out" || fail "the second Ctrl-C said nothing: $(cat "$WORK/int2.out")"
+echo ok
