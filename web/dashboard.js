@@ -78,13 +78,18 @@
       { label: "high", metric: "tests_queued_high", color: "#d62728", live: function (s) { return s.qh; } },
       { label: "normal", metric: "tests_queued_normal", color: "#ff7f0e", live: function (s) { return s.qn; } },
       { label: "low", metric: "tests_queued_low", color: "#7f7f7f", live: function (s) { return s.ql; } },
-      { label: "running", metric: "tests_running", color: "#2ca02c", live: function (s) { return s.running; } }] }
+      { label: "running", metric: "tests_running", color: "#2ca02c", live: function (s) { return s.running; } }] },
+    { id: "coordinator", title: "Coordinator (CPU, memory)", series: [
+      { label: "CPU %", metric: "coordinator_cpu", column: "coordinator_cpu_percent", color: "#1f77b4", map: function (v) { return 100 * v; } },
+      { label: "memory MiB", metric: "coordinator_rss_bytes", column: "coordinator_rss_mib", color: "#9467bd", scale: "mib",
+        map: function (v) { return v / 1048576; } }] }
   ];
   var range = { span: 300, from: null, to: null }; // to null: ends now
   var live = [];            // {t, rate, util, qh, qn, ql, running} seen by this page
   var hist = {};            // metric -> [[t, v], ...] from the history API
   var historyState = "unknown"; // "ok", "missing" (no API), "error"
   var lastFinal = null, lastT = null;
+  var coordStart = null; // when the coordinator started (from its uptime)
 
   function chartWidth(box) { return Math.max(200, box.clientWidth - 14); }
   CHARTS.forEach(function (c) {
@@ -111,11 +116,20 @@
   CHARTS.forEach(function (c) {
     c.plot = new uPlot({
       width: chartWidth(c.box), height: 180,
-      series: [{}].concat(c.series.map(function (s) { return { label: s.label, stroke: s.color, width: 1.5, spanGaps: false }; })),
-      // The x axis is the range picked, whatever the data covers (one point would
-      // otherwise stretch it over years).
-      scales: { x: { time: true, range: function () { return rangeBounds(); } } },
-      axes: [{}, { size: 50 }], legend: { show: true }
+      series: [{}].concat(c.series.map(function (s) {
+        return { label: s.label, stroke: s.color, width: 1.5, spanGaps: false, scale: s.scale || "y" };
+      })),
+      // The x axis is the range picked (one point would otherwise stretch it over
+      // years), less what is before both the coordinator's start and the first point.
+      scales: { x: { time: true, range: function (u, dmin) {
+        var b = rangeBounds(), lo = Math.min(dmin != null ? dmin : Infinity, coordStart || b[0]);
+        return [Math.max(b[0], lo), b[1]];
+      } } },
+      // A series on a scale of its own (memory beside CPU) gets its axis on the right.
+      axes: [{}, { size: 50 }].concat(c.series.filter(function (s) { return s.scale; }).map(function (s) {
+        return { scale: s.scale, side: 1, size: 50, grid: { show: false } };
+      })),
+      legend: { show: true }
     }, [[]].concat(c.series.map(function () { return []; })), c.plotEl);
   });
   var resizeTimer = null;
@@ -136,7 +150,9 @@
     var b = rangeBounds(), times = {}, cols = c.series.map(function () { return {}; });
     c.series.forEach(function (s, i) {
       var pts = hist[s.metric] || [], lastHist = pts.length ? pts[pts.length - 1][0] : -Infinity;
-      pts.forEach(function (p) { if (p[0] >= b[0] && p[0] <= b[1]) { times[p[0]] = 1; cols[i][p[0]] = p[1]; } });
+      pts.forEach(function (p) {
+        if (p[0] >= b[0] && p[0] <= b[1]) { times[p[0]] = 1; cols[i][p[0]] = s.map ? s.map(p[1]) : p[1]; }
+      });
       if (s.live && range.to == null) live.forEach(function (x) {
         var v = s.live(x);
         if (x.t > lastHist && x.t >= b[0] && v != null) { times[x.t] = 1; cols[i][x.t] = v; }
@@ -162,10 +178,10 @@
   function exportChart(c, format) {
     var d = chartData(c), rows = d[0].map(function (t, i) {
       var r = { t: t };
-      c.series.forEach(function (s, k) { r[s.metric] = d[k + 1][i]; });
+      c.series.forEach(function (s, k) { r[s.column || s.metric] = d[k + 1][i]; });
       return r;
     });
-    var cols = ["t"].concat(c.series.map(function (s) { return s.metric; }));
+    var cols = ["t"].concat(c.series.map(function (s) { return s.column || s.metric; }));
     if (format === "csv") download("drover-" + c.id + ".csv", "text/csv", toCsv(cols, rows));
     else download("drover-" + c.id + ".json", "application/json",
                   JSON.stringify({ chart: c.id, from: rangeBounds()[0], to: rangeBounds()[1], points: rows }, null, 1));
@@ -254,6 +270,7 @@
 
   function sample(st, fleet) {
     var now = Date.now() / 1000, c = st.counts, fin = 0;
+    if (st.uptime_s != null) coordStart = now - st.uptime_s;
     FINAL.forEach(function (k) { fin += c[k] || 0; });
     var rate = lastFinal == null ? null : Math.max(0, (fin - lastFinal) / Math.max(0.001, now - lastT));
     lastFinal = fin; lastT = now;
