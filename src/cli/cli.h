@@ -181,6 +181,11 @@ void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n);
  * not answer, failed itself or refused the token, DRV_EXIT_USAGE when it refused the
  * request as wrong. (exit_codes.c) */
 int drv_cli_request_failure_code(const struct drv_client *c);
+/* Polls run run_id until it is done and prints a line per test as it becomes final
+ * ("passed    name (1.20 s, on w1)"). Returns DRV_EXIT_OK once done, DRV_EXIT_TIMEOUT
+ * after timeout_s (> 0), or the request's failure code after printing why.
+ * (run_follow.c) */
+int drv_cli_follow_run(struct drv_client *c, const char *cmd, uint64_t run_id, double timeout_s);
 /* Runs argv (looked up in PATH) in directory dir (NULL: here) with stdout captured,
  * stderr passed through. Returns 0 with *out (NUL-terminated, the caller frees), *len and
  * the exit *status (128 + signal when killed), or -1 with err when it cannot start at

@@ -36,7 +36,7 @@ typedef struct ctest_args {
     const char *build_dir;
     drv_opt_list label, label_exclude, regex, exclude;
     const char *run, *junit, *ctest;
-    bool dry_run, quiet;
+    bool dry_run, quiet, verbose;
     double wait_timeout;
 } ctest_args;
 
@@ -56,6 +56,8 @@ static const drv_opt ctest_opts[] = {
     {"--wait-timeout", NULL, DRV_OPT_DOUBLE, C(wait_timeout), 0.001, 1e9, "S",
      "stop waiting after S seconds (the tests keep running)"},
     {"--quiet", NULL, DRV_OPT_FLAG, C(quiet), 0, 0, NULL, "no progress lines"},
+    {"--verbose", "-v", DRV_OPT_FLAG, C(verbose), 0, 0, NULL,
+     "a line per test as it finishes, with its worker"},
     {"--dry-run", NULL, DRV_OPT_FLAG, C(dry_run), 0, 0, NULL,
      "print the tests as drover JSON (an array) and submit nothing"},
     {"--ctest", NULL, DRV_OPT_STRING, C(ctest), 0, 0, "PATH", "the ctest program (default ctest)"},
@@ -434,7 +436,9 @@ int drv_cmd_ctest(int argc, char **argv)
                (unsigned long long)r.run_id, a.run ? " (" : "", a.run ? a.run : "",
                a.run ? ")" : "");
         fflush(stdout);
-        code = drv_cli_wait_run(c, "ctest", r.run_id, a.wait_timeout, a.quiet);
+        code = a.verbose ? drv_cli_follow_run(c, "ctest", r.run_id, a.wait_timeout) : DRV_EXIT_OK;
+        if (code == DRV_EXIT_OK) /* the summary (at once when followed to the end) */
+            code = drv_cli_wait_run(c, "ctest", r.run_id, a.wait_timeout, a.quiet || a.verbose);
         if (a.junit && drv_cli_write_reports(c, "ctest", r.run_id, a.junit, NULL) < 0 &&
             code == DRV_EXIT_OK)
             code = DRV_EXIT_FAILURE;

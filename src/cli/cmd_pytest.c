@@ -118,6 +118,7 @@ typedef struct pyresult {
     char *worker;
     bool started;
     uint32_t fails; /* failed runs before the last (flaky when it then passed) */
+    char *fail_msg; /* the message of the last of those (owned; NULL when none) */
 } pyresult;
 
 typedef struct suite {
@@ -131,6 +132,7 @@ static void suite_free(suite *s)
         free(s->t[i].id);
         free(s->t[i].message);
         free(s->t[i].worker);
+        free(s->t[i].fail_msg);
     }
     free(s->t);
 }
@@ -277,9 +279,12 @@ static void read_lines(suite *s, const char *text, const char *worker)
                 long i = find_test(s, id, idl);
                 if (i >= 0) {
                     pyresult *r = &s->t[i];
-                    if (r->outcome[0] && strcmp(outcome, "passed") == 0 &&
-                        (strcmp(r->outcome, "failed") == 0 || strcmp(r->outcome, "error") == 0))
-                        r->fails++; /* a rerun that passed */
+                    if (strcmp(r->outcome, "failed") == 0 || strcmp(r->outcome, "error") == 0) {
+                        r->fails++; /* this is a rerun of a failed test */
+                        free(r->fail_msg);
+                        r->fail_msg = r->message;
+                        r->message = NULL;
+                    }
                     snprintf(r->outcome, sizeof r->outcome, "%s", outcome);
                     r->duration = dur;
                     free(r->message);
@@ -399,6 +404,12 @@ static json_t *test_json(const pyresult *r)
         json_pack("{s:i,s:s,s:b}", "attempt", 1, "state", "finished", "infra_failure", err);
     json_object_set_new(at, "output_tail", json_string(r->message ? r->message : ""));
     json_object_set_new(t, "attempts", json_pack("[o]", at));
+    if (r->fails) { /* JUnit's flakyFailure / rerunFailure, one per failed run before */
+        json_t *prior = json_array();
+        for (uint32_t k = 0; k < r->fails; k++)
+            json_array_append_new(prior, json_string(r->fail_msg ? r->fail_msg : "failed"));
+        json_object_set_new(t, "rerun_failures", prior);
+    }
     return t;
 }
 

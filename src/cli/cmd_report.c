@@ -109,10 +109,20 @@ int drv_cmd_report(int argc, char **argv)
         return DRV_EXIT_USAGE;
     int code = DRV_EXIT_FAILURE;
     drv_error err = {{0}};
-    if (!run_arg && drv_client_latest_run(c, &run_id, &err) < 0)
+    if (!run_arg && drv_client_latest_run(c, &run_id, &err) < 0) {
         fprintf(stderr, "drover %s: %s\n", cmd, err.msg);
-    else if (drv_cli_write_reports(c, cmd, run_id, junit, json_path) == 0)
-        code = DRV_EXIT_OK;
+        code = drv_cli_request_failure_code(c);
+    } else {
+        if (!run_arg) /* on a shared coordinator that may be another job's run: say so */
+            fprintf(stderr,
+                    "drover %s: no RUN given: reporting run %llu, the most recent on %s (give "
+                    "the run id drover run/submit printed to be sure)\n",
+                    cmd, (unsigned long long)run_id, drv_client_url(c));
+        if (drv_cli_write_reports(c, cmd, run_id, junit, json_path) == 0)
+            code = DRV_EXIT_OK;
+        else
+            code = drv_client_status(c) == 0 ? DRV_EXIT_INFRA : DRV_EXIT_FAILURE;
+    }
     drv_client_close(c);
     return code;
 }

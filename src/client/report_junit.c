@@ -10,7 +10,9 @@
  *
  * The shape is Jenkins' junit-10 schema (what GitLab and GitHub's reporters read too):
  * no skipped count on testsuites, and a testcase holds skipped, error, failure,
- * system-out, system-err in that order and nothing else, so the worker that ran a test is
+ * system-out, system-err in that order and nothing else (a test that failed and was run
+ * again adds Maven Surefire's flakyFailure or rerunFailure after them: the readers of
+ * junit-10 files take those too), so the worker that ran a test is
  * the first line of its system-out; system-err is the end of its stderr alone (the
  * failure's text is the end of both streams, as they came). Names are split as the tools write
  * them: a pytest node id "tests/test_a.py::TestX::test_y[1]" as classname "tests.test_a.TestX",
@@ -218,7 +220,8 @@ int drv_report_junit(FILE *out, const json_t *run, const json_t *tests, drv_erro
         xml_attr(out, "classname", cls);
         fprintf(out, " time=\"%.3f\"", drv_api_number(t, "duration_s", 0));
         drv_speculation_info spec = drv_test_speculation(t);
-        if (kind == CASE_PASSED && !worker && !spec.speculated) {
+        if (kind == CASE_PASSED && !worker && !spec.speculated &&
+            !json_array_size(json_object_get(t, "rerun_failures"))) {
             fputs("/>\n", out);
             continue;
         }
@@ -252,6 +255,15 @@ int drv_report_junit(FILE *out, const json_t *run, const json_t *tests, drv_erro
             fputs(">", out);
             drv_markup_escape_n(out, tail, tail_len, false);
             fprintf(out, "</%s>\n", elem);
+        }
+        /* Runs that failed before this one (Maven Surefire's shape): flaky when it then
+         * passed, reruns that failed too when it did not. */
+        const json_t *prior = json_object_get(t, "rerun_failures");
+        for (size_t k = 0; k < json_array_size(prior); k++) {
+            const char *pm = json_string_value(json_array_get(prior, k));
+            fprintf(out, "      <%s", kind == CASE_PASSED ? "flakyFailure" : "rerunFailure");
+            xml_attr(out, "message", pm ? pm : "failed");
+            fputs(" type=\"failed\"/>\n", out);
         }
         if (worker || spec.speculated) {
             /* Where it ran, and which copy's result this is (the JUnit XSD has no testcase

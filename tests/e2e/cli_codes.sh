@@ -41,6 +41,9 @@ t=$(api GET /api/v1/tests/3 | head -n 1)
 grep -q '"stderr_tail":"err\\n"' <<<"$t" || fail "stderr is not kept apart: $t"
 grep -q 'a\\\\x00b\\n' <<<"$t" || fail "the NUL cut or lost the output: $t"
 "$DROVER" report 3 --junit "$WORK/r.xml" 2>/dev/null || fail "report 3"
+# Without a run id, report says which run it picked (another job's may be the latest).
+code 0 "$DROVER" report --junit "$WORK/r2.xml"
+grep -q 'no RUN given: reporting run 3, the most recent' "$WORK/last.out" || fail "report did not say: $(cat "$WORK/last.out")"
 
 # Ctrl-C cancels the run (run 4).
 "$DROVER" run --quiet -- sleep 30 >"$WORK/int.out" 2>&1 &

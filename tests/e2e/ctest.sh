@@ -44,10 +44,14 @@ start_worker w1 --slots 2
 start_worker w2 --slots 2 --label widget
 wait_workers 2
 status=0
-"$DROVER" ctest --build-dir "$WORK/proj" --run ctest --junit "$WORK/junit.xml" >"$WORK/run.out" 2>&1 || status=$?
+"$DROVER" ctest --build-dir "$WORK/proj" --run ctest --junit "$WORK/junit.xml" -v >"$WORK/run.out" 2>&1 || status=$?
 cat "$WORK/run.out"
 cat "$DRV_CTEST_LOG"
 [[ $status -eq 1 ]] || fail "drover ctest exited $status, expected 1 (tests failed)"
+# -v: a line per test as it finishes, with its worker and why it did not pass.
+grep -q '^passed    widget (.*, on w2)$' "$WORK/run.out" || fail "-v has no line for widget on w2"
+grep -q '^skipped   db_user .*a test it runs after did not pass' "$WORK/run.out" || fail "-v: db_user"
+grep -q '^failed    regex_fail .*exit 1' "$WORK/run.out" || fail "-v: regex_fail"
 
 state() { api GET "/api/v1/tests?name=$1&run=1" | head -n 1 | grep -o '"state":"[a-z_]*"' | head -n 1 | cut -d'"' -f4; }
 expect() { [[ "$(state "$1")" == "$2" ]] || fail "$1 is $(state "$1"), expected $2"; }

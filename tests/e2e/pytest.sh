@@ -52,6 +52,11 @@ grep -q '<testcase name="test_fail" classname="test_outcomes"' "$WORK/junit.xml"
 grep -q 'message="[^"]*the answer was wrong' "$WORK/junit.xml" || fail "the failure message lacks the assertion"
 grep -q '<testcase name="test_param\[2\]" classname="test_outcomes"' "$WORK/junit.xml" ||
     fail "a parametrized test is not named as pytest names it"
+# The flaky test as Maven Surefire writes one: passed, with the failed run before it.
+grep -A3 '<testcase name="test_flaky"' "$WORK/junit.xml" | grep -q '<flakyFailure message="AssertionError: first run fails' ||
+    fail "the flaky test has no flakyFailure"
+grep -A3 '<testcase name="test_fail"' "$WORK/junit.xml" | grep -q '<rerunFailure' ||
+    fail "the failed test run again has no rerunFailure"
 if command -v xmllint >/dev/null; then
     xmllint --noout "$WORK/junit.xml" || fail "the JUnit file is not well-formed XML"
 fi
