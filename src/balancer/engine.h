@@ -82,6 +82,7 @@ typedef struct drv_bworker {
     uint32_t cap_limit;                 /* admitted slots + prefetch: most tests it may hold */
     float avg_pred_s;                   /* EWMA of predicted run of tests it got (batch sizing) */
     float avg_run_s;                    /* EWMA of measured runs of tests it finished; 0: none */
+    uint32_t runs_n;                    /* measured runs behind avg_run_s */
     bool live;                          /* not removed */
     bool in_fresh;                      /* on the fresh-capacity list */
     bool freed;                         /* a test released its slot: capacity grew */
@@ -97,6 +98,10 @@ typedef struct drv_bworker {
 } drv_bworker;
 
 #define POS_NONE UINT32_MAX
+
+/* Measured runs a worker needs before their average sizes its prefetch (fleet.c): one
+ * `true` must not make it take every new test of unknown duration. */
+#define DRV_PREFETCH_MIN_RUNS 3
 
 /* Workers with equal capabilities and speed. */
 typedef struct drv_wclass {

@@ -137,13 +137,14 @@ bool drv_fleet_fits(const drv_balancer *b, const drv_bworker *w, const drv_requi
 /* Tests a worker may hold beyond its admitted slots, so it never waits for a round
  * trip: about batch_target_s of work, at most prefetch_max; one until it has a history.
  * The work is the predicted run of what it got, or what its tests really took when that
- * is less: tests queued before anything was learned keep the first guess, and a worker
- * finishing them far faster should not wait a round trip for each. */
+ * is less and at least DRV_PREFETCH_MIN_RUNS of them were measured: tests queued before
+ * anything was learned keep the first guess, and a worker finishing them far faster
+ * should not wait a round trip for each, but one `true` is no evidence of that. */
 static uint32_t prefetch(const drv_balancer *b, const drv_bworker *w)
 {
     uint32_t max = b->cfg.settings.prefetch_max;
     double per_test = w->avg_pred_s;
-    if (w->avg_run_s > 0 && w->avg_run_s < per_test)
+    if (w->runs_n >= DRV_PREFETCH_MIN_RUNS && w->avg_run_s > 0 && w->avg_run_s < per_test)
         per_test = w->avg_run_s;
     if (per_test <= 0)
         return max < 1 ? max : 1;

@@ -89,6 +89,7 @@ int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_res
     if (!res->infra_failure && !res->timed_out && res->duration_s > 0) {
         float run = (float)res->duration_s;
         w->avg_run_s = w->avg_run_s > 0 ? 0.8f * w->avg_run_s + 0.2f * run : run;
+        w->runs_n++;
         /* Before the release (it re-sorts the class by pace) and the predictor's update. */
         drv_learning_pace_sample(b, r, wi, res->duration_s);
     }

@@ -150,7 +150,7 @@ void drv_cmd_sim_usage(FILE *out)
         "  --ramp S           thermal warm-up ramp of cold workers, s (config's ramp_s;\n"
         "                     used when thermal.initial_share < 1; default 1: no ramp)\n"
         "  --heartbeat S      worker heartbeat period, s (1); 0 none\n"
-        "  --rebalance S      rebalancing period, s (5); 0 never\n"
+        "  --rebalance S      rebalancing period, s (1, as the coordinator); 0 never\n"
         "  --max-time S       virtual time limit per run (1e7 s)\n"
         "  --test-overhead S  seconds added to every test's run: a live worker's cost of\n"
         "                     starting a process and reporting its end (0)\n"

@@ -47,7 +47,7 @@ void drv_sim_options_default(drv_sim_options *o)
     o->runs = 1;
     o->spread = 0;
     o->heartbeat_s = 1;
-    o->rebalance_s = 5;
+    o->rebalance_s = 1; /* as the coordinator (REBALANCE_EVERY_S) */
     o->rebalance_max = 256;
     o->crash_rate_per_h = 0;
     o->crash_down_s = 60;

@@ -93,7 +93,7 @@ typedef struct drv_sim_options {
     unsigned runs;      /* passes of the suite through one balancer+predictor (1) */
     double spread;      /* a test's true duration varies by a factor in [1-s, 1+s] per run (0) */
     double heartbeat_s; /* heartbeat of every worker (1); <= 0: none */
-    double rebalance_s; /* drv_balancer_rebalance period (5); <= 0: never */
+    double rebalance_s; /* drv_balancer_rebalance period (1, as live); <= 0: never */
     uint32_t rebalance_max;  /* moves per rebalancing pass (256) */
     double crash_rate_per_h; /* crashes per worker per hour (0) */
     double crash_down_s;     /* a crashed worker comes back after this long (60); < 0: never */

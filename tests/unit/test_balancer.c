@@ -719,6 +719,47 @@ static void test_prefetch_window_bounds_assigned_tests(void **state)
     }
 }
 
+static void test_prefetch_by_measured_runs_needs_several(void **state)
+{
+    (void)state;
+    /* A 1-slot worker that may prefetch 8, 2 s of work per batch, and tests of unknown
+     * duration (estimate 10 s: no prefetch). Once it has finished a few tests of
+     * milliseconds (3, DRV_PREFETCH_MIN_RUNS in balancer/engine.h) it takes 8 more
+     * ahead; one `true` is no evidence of that. */
+    static const struct {
+        uint32_t fast_runs;
+        uint32_t holds;
+    } rows[] = {
+        {0, 1},
+        {1, 1},
+        {2, 1},
+        {3, 9},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        fx f;
+        fx_open_pred(&f);
+        f.cfg.settings.prefetch_max = 8;
+        f.cfg.settings.batch_target_s = 2;
+        fx_start(&f);
+        drv_wref w = fx_cpu_worker(&f, "w0", 1, 0);
+        uint64_t id = 1;
+        double now = 0;
+        for (uint32_t k = 0; k < rows[i].fast_runs; k++, now += 1) {
+            drv_tref t = fx_submit(&f, id++, now);
+            assert_int_equal(fx_place_one(&f, now), w);
+            fx_run(&f, t, now, fx_exit(0, 0.001));
+        }
+        for (int k = 0; k < 20; k++)
+            fx_submit(&f, id++, now);
+        drv_decision d[FX_MAX_DECISIONS];
+        size_t n = fx_place(&f, now, d);
+        if (n != rows[i].holds)
+            fail_msg("row %zu (%u fast runs): holds %zu, want %u", i, rows[i].fast_runs, n,
+                     rows[i].holds);
+        fx_close(&f);
+    }
+}
+
 /* ---- retries ---- */
 
 static void test_lost_worker_requeues_then_retries_run_out(void **state)
@@ -1444,6 +1485,7 @@ int main(void)
         cmocka_unit_test(test_long_test_goes_ahead_of_short_slightly_urgent_ones),
         cmocka_unit_test(test_overloaded_worker_gets_nothing_until_cleared),
         cmocka_unit_test(test_prefetch_window_bounds_assigned_tests),
+        cmocka_unit_test(test_prefetch_by_measured_runs_needs_several),
         cmocka_unit_test(test_lost_worker_requeues_then_retries_run_out),
         cmocka_unit_test(test_assigned_tests_of_a_lost_worker_keep_their_retries),
         cmocka_unit_test(test_lost_worker_hands_back_everything_in_pieces),

@@ -497,6 +497,18 @@ static void test_fleet_groups(void **state)
         fail_msg("run 1 %g s, run 2 %g s", r[0].makespan_s, r[1].makespan_s);
 }
 
+/* The simulator's clock ticks as the coordinator's: a heartbeat and a rebalancing pass
+ * every second (coordinator.c, REBALANCE_EVERY_S), so a move the live system makes within
+ * a second is not put off 5 s in the simulation. */
+static void test_options_default_as_live(void **state)
+{
+    (void)state;
+    drv_sim_options opt;
+    drv_sim_options_default(&opt);
+    assert_true(opt.heartbeat_s == 1);
+    assert_true(opt.rebalance_s == 1);
+}
+
 /* A crashed worker's running test is requeued and passes elsewhere. */
 static void test_crash_requeues(void **state)
 {
@@ -593,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_performance_beats_round_robin),
         cmocka_unit_test(test_second_run_learns),
         cmocka_unit_test(test_fleet_groups),
+        cmocka_unit_test(test_options_default_as_live),
         cmocka_unit_test(test_crash_requeues),
         cmocka_unit_test(test_unknown_policy),
         cmocka_unit_test(test_generators),
