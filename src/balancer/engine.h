@@ -95,6 +95,9 @@ typedef struct drv_bworker {
     float pace_log;
     float pace;
     uint32_t pace_n;
+    /* Per-policy state (policy.h), each written only by its policy's hooks. */
+    drv_rr_worker rr;
+    drv_wrr_worker wrr;
 } drv_bworker;
 
 #define POS_NONE UINT32_MAX
@@ -176,8 +179,6 @@ struct drv_balancer {
      * never scans the fleet. */
     uint64_t *victims;
     uint32_t victim_words, n_victims;
-    uint64_t assign_seq;
-    uint64_t stride_vtime;
     uint32_t n_live_workers, n_reachable;
 
     /* classes */
@@ -193,6 +194,11 @@ struct drv_balancer {
     drv_shape_info *shapes;
     uint32_t n_shapes, cap_shapes;
 
+    /* Per-policy state (policy.h), each written only by its policy's hooks (affinity's
+     * by policy_affinity.c, and by learning.c when it loads what earlier processes
+     * learned). */
+    drv_rr_state rr;
+    drv_wrr_state wrr;
     drv_affinity_row affinity[64];
 
     /* ordering and exclusion (ordering.c); all NULL/0 until a test uses after or locks */
@@ -264,6 +270,13 @@ drv_wref drv_engine_choose(const drv_balancer *b, const drv_btask *t, double now
 /* The requirement of shape s that keeps it off the reachable fleet: the first unmet
  * predicate of the class that comes closest (fails latest in the check order). */
 void drv_engine_unmet(const drv_balancer *b, uint32_t s, int *unmet, int *tag);
+/* Predicted finish of ctx->t on w: wait for a slot plus predicted run on w (its class's
+ * run times its own pace). */
+double drv_place_predicted_finish(const drv_place_ctx *ctx, const drv_bworker *w);
+/* The earliest-finish score of ctx->t on w, in (0, 1]: the test's run on the fastest
+ * class there is for its family over its predicted finish on w (1 when it starts now on
+ * the fastest class). Several policies score with it (performance_based, priority). */
+double drv_place_finish_score(const drv_place_ctx *ctx, const drv_bworker *w);
 /* Fills a FINAL/REQUEUED/... decision (a FINAL one also tells the tests that run after
  * t: ordering.c). */
 void drv_engine_decision(drv_balancer *b, drv_decision *d, drv_decision_kind kind,
@@ -293,14 +306,6 @@ void drv_order_release(drv_balancer *b, drv_tref t);
 /* Why waiting or parked t is not queued, in a sentence. */
 void drv_order_explain(const drv_balancer *b, drv_tref t, char *buf, size_t len);
 
-/* ---- policy_performance.c ---- */
-/* Predicted finish of ctx->t on w: wait for a slot plus predicted run on w's class. */
-double drv_policy_predicted_finish(const drv_place_ctx *ctx, const drv_bworker *w);
-/* The earliest-finish score of ctx->t on w, in (0, 1]: the test's run on the fastest
- * class there is for its family over its predicted finish on w (1 when it starts now on
- * the fastest class). */
-double drv_policy_finish_score(const drv_place_ctx *ctx, const drv_bworker *w);
-
 /* ---- lifecycle.c / fleet.c ---- */
 void drv_fleet_mark_lost(drv_balancer *b, drv_wref w, double now);
 
@@ -317,9 +322,6 @@ void drv_learning_pace_sample(drv_balancer *b, const drv_btask *t, drv_wref w, d
 /* Predicted run of t on worker w: its class's, times w's own pace. */
 double drv_engine_predict_worker(const drv_balancer *b, const drv_btask *t, drv_wref w);
 void drv_learning_free(drv_balancer *b);
-
-/* ---- policy_affinity.c ---- */
-double drv_affinity_of(const drv_balancer *b, int family, drv_wref w, uint32_t c);
 
 /* Whether class c is where the analyzer says ctx->t's family runs best: it offers one
  * of the family's preferred back-ends other than cpu, or, for a test that asks for a

@@ -39,16 +39,20 @@ static bool worker_before(const drv_balancer *b, drv_ordering o, uint32_t x, uin
             return fa > fc;
         break;
     }
-    case DRV_ORDER_STRIDE:
-        if (a->w.stride_pass != c->w.stride_pass)
-            return a->w.stride_pass < c->w.stride_pass;
+    case DRV_ORDER_STRIDE: {
+        int k = drv_policy_weighted_round_robin.compare(a, c);
+        if (k)
+            return k < 0;
         return x < y;
+    }
     case DRV_ORDER_LRU:
     case DRV_ORDER_COUNT:
         break;
     }
-    if (a->w.last_assign_seq != c->w.last_assign_seq)
-        return a->w.last_assign_seq < c->w.last_assign_seq;
+    /* Ties go to the least recently assigned: round robin's own order. */
+    int k = drv_policy_round_robin.compare(a, c);
+    if (k)
+        return k < 0;
     return x < y;
 }
 
@@ -559,7 +563,6 @@ int64_t drv_balancer_worker_add(drv_balancer *b, const drv_worker_spec *spec, do
     w->w.slots = spec->slots ? spec->slots : (spec->caps.cpu_cores ? spec->caps.cpu_cores : 1);
     w->w.health = DRV_HEALTH_OK;
     w->w.joined_at = now;
-    w->w.stride_pass = b->stride_vtime;
     drv_thermal_init(&w->w.thermal, now);
     for (int o = 0; o < DRV_ORDER_COUNT; o++)
         w->heap_pos[o] = POS_NONE;
@@ -567,6 +570,7 @@ int64_t drv_balancer_worker_add(drv_balancer *b, const drv_worker_spec *spec, do
     w->warm_due = INFINITY;
     w->held = DRV_REF_NONE;
     w->live = true;
+    drv_policies_worker_added(b, wi);
     w->w.wclass = class_intern(b, &w->w.caps, w->w.speed);
     drv_learning_worker_added(b, wi);
     b->classes[w->w.wclass].members++;
@@ -617,11 +621,7 @@ int drv_balancer_worker_remove(drv_balancer *b, drv_wref wi, drv_error *err)
     drv_fleet_update(b, wi, w->w.joined_at);
     b->classes[w->w.wclass].members--;
     b->n_live_workers--;
-    for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++) {
-        const drv_policy_ops *ops = drv_policy_get((drv_policy_kind)k);
-        if (ops && ops->worker_removed)
-            ops->worker_removed(b, wi);
-    }
+    drv_policies_worker_removed(b, wi);
     name_index_rebuild(b, b->name_cap);
     return 0;
 }

@@ -125,11 +125,7 @@ int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_res
                 (float)drv_predictor_speed(b->pred, r->family, k);
         drv_fleet_fastest_update(b, r->family);
     }
-    for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++) {
-        const drv_policy_ops *ops = drv_policy_get((drv_policy_kind)k);
-        if (ops->task_finished)
-            ops->task_finished(b, r, wi, res);
-    }
+    drv_policies_task_finished(b, r, wi, res);
 
     if (res->skipped && !res->timed_out && res->signal == 0) {
         r->state = DRV_TASK_SKIPPED;

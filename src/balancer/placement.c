@@ -17,31 +17,15 @@
 
 /* ---- construction ---- */
 
-/* The per-class ordering that gives a spec's candidate inside a class: a single
- * policy's own; for a composite, that of its heaviest policy (the first on a tie), so a
- * composite dominated by resource_aware packs and one dominated by round_robin rotates. */
-static drv_ordering spec_ordering(const drv_policy_spec *s)
-{
-    if (s->kind != DRV_POLICY_COMPOSITE)
-        return drv_policy_get(s->kind)->ordering;
-    int heaviest = DRV_POLICY_PERFORMANCE;
-    double w = 0;
-    for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++)
-        if (s->weights[k] > w) {
-            w = s->weights[k];
-            heaviest = k;
-        }
-    return drv_policy_get((drv_policy_kind)heaviest)->ordering;
-}
-
 static uint8_t spec_index(drv_balancer *b, const drv_policy_spec *s)
 {
     for (uint32_t i = 0; i < b->n_specs; i++)
         if (memcmp(&b->specs[i], s, sizeof *s) == 0)
             return (uint8_t)i;
     b->specs[b->n_specs] = *s;
-    b->spec_order[b->n_specs] = (uint8_t)spec_ordering(s);
-    b->order_used[spec_ordering(s)] = true;
+    drv_ordering o = drv_policy_ordering(s);
+    b->spec_order[b->n_specs] = (uint8_t)o;
+    b->order_used[o] = true;
     return (uint8_t)b->n_specs++;
 }
 
@@ -70,6 +54,7 @@ drv_balancer *drv_balancer_new(const drv_balancer_config *cfg, drv_tag_table *ta
     b->free_task = DRV_REF_NONE;
     b->class_words = 1;
     b->avail = drv_xcalloc(1, sizeof(uint64_t));
+    drv_policies_init(b);
     spec_index(b, &cfg->default_policy);
     b->order_used[DRV_ORDER_LEAST_LOADED] = true; /* explain and stealing read it */
     for (int f = 0; f < 64; f++) {
@@ -274,51 +259,37 @@ int64_t drv_balancer_adopt(drv_balancer *b, const drv_task *t, drv_wref w, bool 
 
 /* ---- choosing a worker ---- */
 
-static double score_single(drv_policy_kind k, const drv_place_ctx *ctx, const drv_bworker *w,
-                           const drv_wclass *c)
+/* ---- choosing a worker: the predicted finish ---- */
+
+double drv_place_predicted_finish(const drv_place_ctx *ctx, const drv_bworker *w)
 {
-    return drv_policy_get(k)->score(ctx, w, c);
+    const drv_balancer *b = ctx->b;
+    uint32_t admitted = w->cap_limit > 0 ? w->cap_limit : 1;
+    if (admitted > w->w.slots)
+        admitted = w->w.slots;
+    double wait = 0;
+    if (w->w.running + w->w.assigned >= admitted)
+        wait = w->w.predicted_load_s / (admitted ? admitted : 1);
+    return wait + drv_engine_predict_worker(b, ctx->t, (drv_wref)(w - b->workers));
 }
 
-static double score_composite(const drv_policy_spec *spec, const drv_place_ctx *ctx,
-                              const drv_bworker *w, const drv_wclass *c)
+double drv_place_finish_score(const drv_place_ctx *ctx, const drv_bworker *w)
 {
-    double s = 0, sum = 0;
-    for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++) {
-        double wt = spec->weights[k];
-        if (wt > 0) {
-            s += wt * score_single((drv_policy_kind)k, ctx, w, c);
-            sum += wt;
-        }
-    }
-    return sum > 0 ? s / sum : 0;
+    const drv_balancer *b = ctx->b;
+    double ref = ctx->t->pred_ref_s > 1e-3 ? ctx->t->pred_ref_s : 1e-3;
+    double fastest = ctx->best_speed > 0 ? ctx->best_speed : b->fastest[ctx->t->family];
+    double best = ref / (fastest > 0 ? fastest : 1);
+    double finish = drv_place_predicted_finish(ctx, w);
+    return finish > best ? best / finish : 1;
 }
-
-static inline double score_spec(const drv_policy_spec *spec, const drv_place_ctx *ctx,
-                                const drv_bworker *w, const drv_wclass *c)
-{
-    return spec->kind == DRV_POLICY_COMPOSITE ? score_composite(spec, ctx, w, c)
-                                              : score_single(spec->kind, ctx, w, c);
-}
-
-/* The bonus of a class the analyzer prefers for the test's family (drv_place_preferred)
- * under a composite (a single policy stays what its name says). It outweighs what the
- * resource-aware and priority parts hold against a GPU or browser machine for a test
- * that does not require one (about 0.04 at the default weights), so a vision test goes
- * to the free GPU worker before the CPU box; it is worth a finish about 9% later in the
- * performance part (0.6 x (1 - 1/1.09)), so a clearly faster place still wins. Only
- * for tests nothing was learned of: their predictions are guesses anyway. */
-#define PREFERENCE_BONUS 0.05
 
 /* Scores candidate w for t and keeps it in *best when it beats the best so far (ties to
  * the lower index). */
-static inline void consider(const drv_policy_spec *spec, const drv_place_ctx *ctx,
+static inline void consider(const drv_policy_ops *ops, const drv_place_ctx *ctx,
                             const drv_balancer *b, drv_wref w, drv_wref *best, double *best_s)
 {
     const drv_wclass *c = &b->classes[b->workers[w].w.wclass];
-    double s = score_spec(spec, ctx, &b->workers[w], c);
-    if (spec->kind == DRV_POLICY_COMPOSITE && drv_place_preferred(ctx, c))
-        s += PREFERENCE_BONUS;
+    double s = ops->score(ctx, &b->workers[w], c);
     if (s > *best_s || (s == *best_s && w < *best)) {
         *best_s = s;
         *best = w;
@@ -350,7 +321,10 @@ drv_wref drv_engine_choose(const drv_balancer *b, const drv_btask *t, double now
     const drv_policy_spec *spec = &b->specs[t->policy];
     const drv_requirements *req = drv_queue_shape_req(b->queue, t->shape);
     drv_ordering o = (drv_ordering)b->spec_order[t->policy];
-    drv_place_ctx ctx = {.b = b, .t = t, .req = req, .now = now};
+    /* The score is the hot path: one call per candidate (the composite's sums its
+     * parts'). */
+    const drv_policy_ops *ops = drv_policy_get(spec->kind);
+    drv_place_ctx ctx = {.b = b, .spec = spec, .t = t, .req = req, .now = now};
     ctx.web = drv_tagset_has(&req->all_of, DRV_TAG_WEBGPU) ||
               drv_tagset_has(&req->all_of, DRV_TAG_WEBNN) ||
               drv_tagset_has(&req->any_of, DRV_TAG_WEBGPU) ||
@@ -366,12 +340,12 @@ drv_wref drv_engine_choose(const drv_balancer *b, const drv_btask *t, double now
             m &= m - 1;
             uint32_t w = drv_fleet_candidate(b, c, o, req);
             if (w != POS_NONE)
-                consider(spec, &ctx, b, w, &best, &best_s);
+                consider(ops, &ctx, b, w, &best, &best_s);
         }
     }
     if (hint != DRV_REF_NONE && hint != best && drv_bit_get(elig, b->workers[hint].w.wclass) &&
         drv_fleet_fits(b, &b->workers[hint], req))
-        consider(spec, &ctx, b, hint, &best, &best_s);
+        consider(ops, &ctx, b, hint, &best, &best_s);
     /* Workers that ran this family well are candidates of their own: within a class they
      * need not be the top of the ordering. */
     bool affinity = spec->kind == DRV_POLICY_AFFINITY ||
@@ -385,7 +359,7 @@ drv_wref drv_engine_choose(const drv_balancer *b, const drv_btask *t, double now
             const drv_bworker *bw = &b->workers[w];
             if (!drv_bit_get(elig, bw->w.wclass) || !drv_fleet_fits(b, bw, req))
                 continue;
-            consider(spec, &ctx, b, w, &best, &best_s);
+            consider(ops, &ctx, b, w, &best, &best_s);
         }
     }
     return best;
@@ -411,10 +385,7 @@ void drv_engine_assign(drv_balancer *b, drv_tref t, drv_wref wi, double now)
     w->w.used_gpu += req->gpu_count;
     w->w.used_memory_mb += req->memory_mb;
     w->w.predicted_load_s += r->pred_held_s;
-    w->w.last_assign_seq = ++b->assign_seq;
-    if (w->w.stride_pass > b->stride_vtime)
-        b->stride_vtime = w->w.stride_pass;
-    w->w.stride_pass += (uint64_t)(1e6 / ((double)w->w.slots * w->w.speed));
+    drv_policies_task_assigned(b, r, wi);
     w->avg_pred_s =
         w->avg_pred_s > 0 ? 0.8f * w->avg_pred_s + 0.2f * r->pred_held_s : r->pred_held_s;
     drv_thermal_on_work(&w->w.thermal, &b->cfg.settings.thermal, now);

@@ -32,6 +32,7 @@ typedef enum drv_ordering {
 
 typedef struct drv_place_ctx {
     const drv_balancer *b;
+    const drv_policy_spec *spec; /* the test's policy (the composite reads its weights) */
     const struct drv_btask *t;
     const drv_requirements *req;
     double now;
@@ -43,18 +44,53 @@ typedef struct drv_place_ctx {
     bool web;
 } drv_place_ctx;
 
+/* Per-policy state, as HAProxy keeps each algorithm's state in the backend: no heap
+ * pointer per policy. Each part is owned by the policy file named beside it: only its
+ * hooks write it; the engine's orderings may read it (see fleet.c). */
+typedef struct drv_rr_worker { /* policy_round_robin.c */
+    uint64_t last_assign_seq;  /* order of its last assignment, 0 never */
+} drv_rr_worker;
+typedef struct drv_rr_state { /* policy_round_robin.c */
+    uint64_t assign_seq;      /* assignments so far */
+} drv_rr_state;
+typedef struct drv_wrr_worker { /* policy_weighted_round_robin.c */
+    uint64_t pass;              /* stride scheduling: its virtual time */
+} drv_wrr_worker;
+typedef struct drv_wrr_state { /* policy_weighted_round_robin.c */
+    uint64_t vtime;            /* the largest pass an assignment started from */
+} drv_wrr_state;
+
+/* A policy. Every hook but score is optional (NULL: the policy does not care). The
+ * engine calls the hooks of every single policy, whichever are configured, so a policy's
+ * state is current when a config names it for some tests only; the composite has no
+ * hooks of its own (its parts' run anyway). The per-placement score is the hot path:
+ * placement.c calls it directly (drv_policy_get(kind)->score, or the composite's sum). */
 typedef struct drv_policy_ops {
     const char *name; /* the config name */
     drv_policy_kind kind;
-    drv_ordering ordering;
-    /* Required: score of placing ctx->t on w (of class c), in [0, 1]. */
+    drv_ordering ordering; /* its candidate inside a class */
+    /* Optional: the ordering for spec s when it depends on the spec (the composite takes
+     * its heaviest part's); .ordering otherwise. */
+    drv_ordering (*ordering_for)(const drv_policy_spec *s);
+    /* Optional, for a policy whose ordering is its own (not one of the engine's loads):
+     * compares a and c on its key, < 0 when a comes first, 0 on a tie (the engine then
+     * breaks ties by recency, then worker index). */
+    int (*compare)(const struct drv_bworker *a, const struct drv_bworker *c);
+    /* Required: score of placing ctx->t on w (of class c), in [0, 1] (a composite may add
+     * a small preference bonus above 1). */
     double (*score)(const drv_place_ctx *ctx, const struct drv_bworker *w,
                     const struct drv_wclass *c);
+    /* Optional: the balancer was just made (its state is zeroed). */
+    void (*init)(drv_balancer *b);
+    /* Optional: w was just added, before it enters the orderings. */
+    void (*worker_added)(drv_balancer *b, drv_wref w);
+    /* Optional: w is being forgotten. */
+    void (*worker_removed)(drv_balancer *b, drv_wref w);
+    /* Optional: t was just assigned to w (w's held counts include it). */
+    void (*task_assigned)(drv_balancer *b, const struct drv_btask *t, drv_wref w);
     /* Optional: a test ran to an exit status on w (learning policies). */
     void (*task_finished)(drv_balancer *b, const struct drv_btask *t, drv_wref w,
                           const drv_result *r);
-    /* Optional: w is being forgotten. */
-    void (*worker_removed)(drv_balancer *b, drv_wref w);
 } drv_policy_ops;
 
 extern const drv_policy_ops drv_policy_round_robin;
@@ -63,8 +99,20 @@ extern const drv_policy_ops drv_policy_resource_aware;
 extern const drv_policy_ops drv_policy_priority;
 extern const drv_policy_ops drv_policy_affinity;
 extern const drv_policy_ops drv_policy_performance;
+extern const drv_policy_ops drv_policy_composite;
 
-/* The single policies indexed by drv_policy_kind (NULL for COMPOSITE). */
+/* The policy of kind k (the composite too), or NULL for an unknown kind. */
 const drv_policy_ops *drv_policy_get(drv_policy_kind k);
+
+/* Hook dispatch over every single policy (policy_table.c): the engine's only way into
+ * the policy files besides the per-placement score. */
+void drv_policies_init(drv_balancer *b);
+void drv_policies_worker_added(drv_balancer *b, drv_wref w);
+void drv_policies_worker_removed(drv_balancer *b, drv_wref w);
+void drv_policies_task_assigned(drv_balancer *b, const struct drv_btask *t, drv_wref w);
+void drv_policies_task_finished(drv_balancer *b, const struct drv_btask *t, drv_wref w,
+                                const drv_result *r);
+/* The ordering that gives spec s's candidate inside a class. */
+drv_ordering drv_policy_ordering(const drv_policy_spec *s);
 
 #endif

@@ -8,12 +8,16 @@
  * slot (a warm worker with a queue in front of the test is no better than a cold free
  * one) and scaled by the class's learned speed for the family against the fastest
  * class's. The engine offers the remembered workers as candidates besides each class's
- * least loaded one. */
+ * least loaded one.
+ *
+ * State: the per-family rows (drv_balancer.affinity) and the per (class, family) scores
+ * (drv_balancer.class_affinity), written by its hooks and, at start, by learning.c with
+ * what earlier processes learned. */
 #include "balancer/engine.h"
 
 #define AFFINITY_ALPHA 0.3f
 
-double drv_affinity_of(const drv_balancer *b, int family, drv_wref w, uint32_t c)
+static double affinity_of(const drv_balancer *b, int family, drv_wref w, uint32_t c)
 {
     if (family <= 0 || family >= 64)
         return 0;
@@ -40,8 +44,7 @@ static double affinity_score(const drv_place_ctx *ctx, const drv_bworker *w, con
      * against the fastest class, affinity never pulls a test to a slow machine. */
     int f = ctx->t->family;
     float fastest = b->fastest[f] > 0 ? b->fastest[f] : 1;
-    return drv_affinity_of(b, f, wi, w->w.wclass) * b->speed[(size_t)w->w.wclass * 64 + f] /
-           fastest;
+    return affinity_of(b, f, wi, w->w.wclass) * b->speed[(size_t)w->w.wclass * 64 + f] / fastest;
 }
 
 static void affinity_finished(drv_balancer *b, const drv_btask *t, drv_wref wi, const drv_result *r)
@@ -77,6 +80,14 @@ static void affinity_finished(drv_balancer *b, const drv_btask *t, drv_wref wi, 
     }
 }
 
+/* Every family's row starts empty: its slots name no worker. */
+static void affinity_init(drv_balancer *b)
+{
+    for (int f = 0; f < 64; f++)
+        for (int k = 0; k < AFFINITY_SLOTS; k++)
+            b->affinity[f].worker[k] = DRV_REF_NONE;
+}
+
 static void affinity_worker_removed(drv_balancer *b, drv_wref wi)
 {
     for (int f = 0; f < 64; f++)
@@ -90,6 +101,7 @@ const drv_policy_ops drv_policy_affinity = {
     .kind = DRV_POLICY_AFFINITY,
     .ordering = DRV_ORDER_LEAST_LOADED,
     .score = affinity_score,
+    .init = affinity_init,
     .task_finished = affinity_finished,
     .worker_removed = affinity_worker_removed,
 };

@@ -12,7 +12,7 @@ static double priority_score(const drv_place_ctx *ctx, const drv_bworker *w, con
     double u = ctx->t->priority / (2.0 * DRV_PRIORITY_DEFAULT);
     if (u > 1)
         u = 1;
-    double fast = drv_policy_finish_score(ctx, w);
+    double fast = drv_place_finish_score(ctx, w);
     return u * fast + (1 - u) * (1 - c->richness);
 }
 

@@ -1,17 +1,61 @@
-/* policy_table.c - the single policies by kind. The composite is not a policy of its own:
- * the engine sums the single policies' scores with the configured weights. */
+/* policy_table.c - the policies by kind, and the dispatch of their hooks: the engine
+ * tells every single policy of each event through these, whichever policies the config
+ * names (the composite has no hooks: its parts get the events themselves). */
 #include "balancer/engine.h"
 
-static const drv_policy_ops *const policies[DRV_POLICY_SINGLE_COUNT] = {
+static const drv_policy_ops *const policies[DRV_POLICY_KIND_COUNT] = {
     [DRV_POLICY_ROUND_ROBIN] = &drv_policy_round_robin,
     [DRV_POLICY_WEIGHTED_ROUND_ROBIN] = &drv_policy_weighted_round_robin,
     [DRV_POLICY_RESOURCE_AWARE] = &drv_policy_resource_aware,
     [DRV_POLICY_PRIORITY] = &drv_policy_priority,
     [DRV_POLICY_AFFINITY] = &drv_policy_affinity,
     [DRV_POLICY_PERFORMANCE] = &drv_policy_performance,
+    [DRV_POLICY_COMPOSITE] = &drv_policy_composite,
 };
 
 const drv_policy_ops *drv_policy_get(drv_policy_kind k)
 {
-    return (unsigned)k < DRV_POLICY_SINGLE_COUNT ? policies[k] : NULL;
+    return (unsigned)k < DRV_POLICY_KIND_COUNT ? policies[k] : NULL;
+}
+
+drv_ordering drv_policy_ordering(const drv_policy_spec *s)
+{
+    const drv_policy_ops *ops = drv_policy_get(s->kind);
+    return ops->ordering_for ? ops->ordering_for(s) : ops->ordering;
+}
+
+void drv_policies_init(drv_balancer *b)
+{
+    for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++)
+        if (policies[k]->init)
+            policies[k]->init(b);
+}
+
+void drv_policies_worker_added(drv_balancer *b, drv_wref w)
+{
+    for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++)
+        if (policies[k]->worker_added)
+            policies[k]->worker_added(b, w);
+}
+
+void drv_policies_worker_removed(drv_balancer *b, drv_wref w)
+{
+    for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++)
+        if (policies[k]->worker_removed)
+            policies[k]->worker_removed(b, w);
+}
+
+void drv_policies_task_assigned(drv_balancer *b, const drv_btask *t, drv_wref w)
+{
+    for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++)
+        if (policies[k]->task_assigned)
+            policies[k]->task_assigned(b, t, w);
+}
+
+void drv_policies_task_finished(drv_balancer *b, const drv_btask *t, drv_wref w,
+                                const drv_result *r)
+{
+    for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++)
+        if (policies[k]->task_finished)
+            policies[k]->task_finished(b, t, w, r);
 }

@@ -83,7 +83,7 @@ size_t drv_balancer_steal(drv_balancer *b, drv_wref thief, double now, drv_decis
                     drv_place_ctx ctx = {.b = b, .t = r, .req = NULL, .now = now};
                     double run = drv_engine_predict_on(b, r, v->w.wclass);
                     double here = wait_on_holder(v, backlog, run) + run;
-                    double there = drv_policy_predicted_finish(&ctx, tw);
+                    double there = drv_place_predicted_finish(&ctx, tw);
                     double gain = here - there;
                     if (gain <= b->cfg.settings.migration_cost_s)
                         continue;

@@ -48,9 +48,7 @@ typedef struct drv_worker {
     uint32_t used_cpu; /* reserved by running and assigned tests */
     uint32_t used_gpu;
     uint64_t used_memory_mb;
-    double predicted_load_s;  /* summed predicted run time of what it holds */
-    uint64_t last_assign_seq; /* order of its last assignment, for round robin */
-    uint64_t stride_pass;     /* weighted round robin virtual time */
+    double predicted_load_s; /* summed predicted run time of what it holds */
 
     drv_health health;
     char health_reason[96];
