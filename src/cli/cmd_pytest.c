@@ -7,9 +7,12 @@
  * 1. Collects node ids with `python3 -m pytest --collect-only -q PYTEST ARGS` here.
  * 2. Submits batches (one drover test each): several node ids in one interpreter, so the
  *    start of Python and pytest is paid once per batch, not per test. --by test: one id
- *    per batch; file: one file per batch; auto (default): a file per batch, files with
- *    more than --batch-size tests split, and small batches so the run has at least
- *    four batches per... file count permitting.
+ *    per batch; file: one file per batch; auto (default): with no durations known, a
+ *    file per batch (files of more than --batch-size tests split); once the durations
+ *    file (.drover-pytest-durations.json, written after each auto run like
+ *    pytest-split's) knows them, tests longest first packed into batches of about
+ *    --batch-seconds of predicted run, each batch's priority growing with its length
+ *    so the long ones start first.
  * 3. Each batch runs pytest in-process with a small plugin that prints one line per test
  *    as it starts and as it ends: "@@drover@@ start ID" and "@@drover@@ OUTCOME SECONDS
  *    ID<TAB>MESSAGE" (OUTCOME: passed failed error skipped xfailed xpassed). The lines
@@ -34,7 +37,8 @@
 #define ROUNDS_MAX     3 /* batches of unfinished tests after a crash */
 
 typedef struct pytest_args {
-    const char *by, *run, *junit, *python;
+    const char *by, *run, *junit, *python, *durations;
+    double batch_s;
     uint64_t batch_size, rerun_failures;
     bool verbose, quiet, dry_run;
     double wait_timeout;
@@ -54,6 +58,11 @@ static const drv_opt pytest_opts[] = {
     {"--quiet", NULL, DRV_OPT_FLAG, P(quiet), 0, 0, NULL, "no progress lines"},
     {"--wait-timeout", NULL, DRV_OPT_DOUBLE, P(wait_timeout), 0.001, 1e9, "S",
      "stop waiting after S seconds"},
+    {"--batch-seconds", NULL, DRV_OPT_DOUBLE, P(batch_s), 0.01, 3600, "S",
+     "auto: fill a batch up to S seconds of predicted run (default 2)"},
+    {"--durations", NULL, DRV_OPT_STRING, P(durations), 0, 0, "FILE",
+     "auto: the tests' measured durations, read and then updated (default "
+     ".drover-pytest-durations.json here)"},
     {"--python", NULL, DRV_OPT_STRING, P(python), 0, 0, "PATH",
      "the Python that runs pytest (default " DEFAULT_PYTHON ")"},
     {"--dry-run", NULL, DRV_OPT_FLAG, P(dry_run), 0, 0, NULL,
@@ -114,6 +123,7 @@ typedef struct pyresult {
     char *id;
     char outcome[16]; /* "" while unknown */
     double duration;
+    double predicted; /* from the durations file; < 0 unknown */
     char *message;
     char *worker;
     bool started;
@@ -234,12 +244,84 @@ static void add_batch(json_t *arr, const pytest_args *a, const suite *s, const s
     json_array_append_new(arr, o);
 }
 
-/* The batches of tests idx[0..n) (new JSON array); batch_of[k] gets each one's batch. */
-static json_t *make_batches(const pytest_args *a, const suite *s, const size_t *idx, size_t n,
+typedef struct by_pred {
+    size_t i;
+    double p;
+} by_pred;
+
+static int longest_first(const void *x, const void *y)
+{
+    const by_pred *a = x, *b = y;
+    if (a->p != b->p)
+        return a->p > b->p ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* --by auto with predictions: tests longest first, each batch filled up to batch_s of
+ * predicted run (a longer test alone), every batch submitted with a priority that grows
+ * with its predicted run so the long ones start first. Tests never measured count as the
+ * mean of those that were (0.05 s when none was). */
+static json_t *pack_batches(const pytest_args *a, const suite *s, size_t *idx, size_t n,
+                            const char *cwd, int round)
+{
+    double known = 0, mean = 0.05;
+    size_t n_known = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s->t[idx[i]].predicted >= 0) {
+            known += s->t[idx[i]].predicted;
+            n_known++;
+        }
+    if (n_known)
+        mean = known / (double)n_known;
+    double *pred = drv_xmalloc(s->n * sizeof *pred);
+    for (size_t i = 0; i < n; i++)
+        pred[idx[i]] = s->t[idx[i]].predicted >= 0 ? s->t[idx[i]].predicted : mean;
+    by_pred *order = drv_xmalloc(n * sizeof *order);
+    for (size_t i = 0; i < n; i++)
+        order[i] = (by_pred){idx[i], pred[idx[i]]};
+    qsort(order, n, sizeof *order, longest_first);
+    for (size_t i = 0; i < n; i++)
+        idx[i] = order[i].i;
+    free(order);
+    double target = a->batch_s > 0 ? a->batch_s : 2.0;
+    json_t *arr = json_array();
+    bool *used = drv_xcalloc(n, sizeof *used);
+    size_t *batch = drv_xmalloc(n * sizeof *batch);
+    for (size_t i = 0; i < n; i++) {
+        if (used[i])
+            continue;
+        size_t m = 0;
+        double sum = 0;
+        for (size_t j = i; j < n && m < a->batch_size; j++) /* first fit, longest first */
+            if (!used[j] && (m == 0 || sum + pred[idx[j]] <= target)) {
+                used[j] = true;
+                batch[m++] = idx[j];
+                sum += pred[idx[j]];
+            }
+        add_batch(arr, a, s, batch, m, cwd, round);
+        json_t *o = json_array_get(arr, json_array_size(arr) - 1);
+        int prio = 100 + (int)(sum * 10 < 900 ? sum * 10 : 900);
+        json_object_set_new(o, "priority", json_integer(prio));
+    }
+    free(batch);
+    free(used);
+    free(pred);
+    return arr;
+}
+
+/* The batches of tests idx[0..n) (new JSON array). */
+static json_t *make_batches(const pytest_args *a, const suite *s, size_t *idx, size_t n,
                             const char *cwd, int round)
 {
     json_t *arr = json_array();
     const char *by = a->by ? a->by : "auto";
+    if (strcmp(by, "auto") == 0) {
+        bool any = false;
+        for (size_t i = 0; i < n && !any; i++)
+            any = s->t[idx[i]].predicted >= 0;
+        if (any)
+            return pack_batches(a, s, idx, n, cwd, round);
+    }
     size_t max = strcmp(by, "test") == 0 ? 1 : strcmp(by, "file") == 0 ? SIZE_MAX : a->batch_size;
     size_t start = 0;
     while (start < n) {
@@ -387,6 +469,59 @@ static int run_batches(drv_client *c, const pytest_args *a, json_t *batches, sui
     return DRV_EXIT_OK;
 }
 
+/* The durations file: {"NODE ID": seconds, ...}. */
+static const char *durations_path(const pytest_args *a)
+{
+    return a->durations ? a->durations : ".drover-pytest-durations.json";
+}
+
+/* Sets each test's prediction from the durations file (none when it is missing). */
+static void load_durations(const pytest_args *a, suite *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        s->t[i].predicted = -1;
+    json_error_t je;
+    json_t *d = json_load_file(durations_path(a), 0, &je);
+    if (!json_is_object(d)) {
+        json_decref(d);
+        return;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        const json_t *v = json_object_get(d, s->t[i].id);
+        if (json_is_number(v) && json_number_value(v) >= 0)
+            s->t[i].predicted = json_number_value(v);
+    }
+    json_decref(d);
+}
+
+/* Writes what this run measured into the durations file (keeping other tests' entries),
+ * through a temporary file renamed into place. Says so on failure; it is not an error. */
+static void save_durations(const pytest_args *a, const suite *s)
+{
+    const char *path = durations_path(a);
+    json_error_t je;
+    json_t *d = json_load_file(path, 0, &je);
+    if (!json_is_object(d)) {
+        json_decref(d);
+        d = json_object();
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        const pyresult *r = &s->t[i];
+        if (r->outcome[0] && strcmp(r->outcome, "skipped") != 0 && r->duration >= 0)
+            json_object_set_new(d, r->id, json_real(r->duration));
+    }
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (json_dump_file(d, tmp, JSON_COMPACT | JSON_SORT_KEYS) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr,
+                "drover pytest: cannot write %s: %s (batches will not be sized by "
+                "duration next time)\n",
+                path, strerror(errno));
+        remove(tmp);
+    }
+    json_decref(d);
+}
+
 /* A test as the JUnit writer reads it from the API. */
 static json_t *test_json(const pyresult *r)
 {
@@ -464,6 +599,7 @@ int drv_cmd_pytest(int argc, char **argv)
         suite_free(&s);
         return DRV_EXIT_FAILURE;
     }
+    load_durations(&a, &s);
     size_t *idx = drv_xmalloc(s.n * sizeof *idx);
     for (size_t i = 0; i < s.n; i++)
         idx[i] = i;
@@ -527,6 +663,8 @@ int drv_cmd_pytest(int argc, char **argv)
     }
     free(idx);
     drv_client_close(c);
+    if (code == DRV_EXIT_OK && (!a.by || strcmp(a.by, "auto") == 0))
+        save_durations(&a, &s);
     if (code != DRV_EXIT_OK) {
         suite_free(&s);
         return code;

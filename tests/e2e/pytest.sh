@@ -52,6 +52,12 @@ grep -q '<testcase name="test_fail" classname="test_outcomes"' "$WORK/junit.xml"
 grep -q 'message="[^"]*the answer was wrong' "$WORK/junit.xml" || fail "the failure message lacks the assertion"
 grep -q '<testcase name="test_param\[2\]" classname="test_outcomes"' "$WORK/junit.xml" ||
     fail "a parametrized test is not named as pytest names it"
+# --by auto keeps the measured durations, and the next batches are packed by them
+# (longest first, a priority per batch).
+grep -q '"test_outcomes.py::test_pass":' .drover-pytest-durations.json || fail "no durations file"
+n=$("$DROVER" pytest --dry-run | grep -o '"priority"' | wc -l)
+[[ $n -ge 1 ]] || fail "the second run's batches are not packed by duration"
+
 # The flaky test as Maven Surefire writes one: passed, with the failed run before it.
 grep -A3 '<testcase name="test_flaky"' "$WORK/junit.xml" | grep -q '<flakyFailure message="AssertionError: first run fails' ||
     fail "the flaky test has no flakyFailure"
