@@ -77,8 +77,9 @@ void drv_cmd_ctest_usage(FILE *out)
             "\n");
     drv_opt_usage(out, ctest_opts, N_CTEST_OPTS);
     fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
-                 "Exits 0 when every test passed or was skipped, 1 when one failed or ctest or\n"
-                 "the coordinator failed, 2 on a wrong command line.\n");
+                 "Exits 0 when every test passed or was skipped, 1 when one did not, 2 on a wrong\n"
+                 "command line or a build directory without tests, 3 when ctest or the\n"
+                 "coordinator cannot be used.\n");
 }
 
 /* The value of property name of a ctest test, or NULL. */
@@ -408,11 +409,11 @@ int drv_cmd_ctest(int argc, char **argv)
     }
     json_t *suite = read_suite(&a);
     if (!suite)
-        return DRV_EXIT_FAILURE;
+        return DRV_EXIT_INFRA;
     if (json_array_size(suite) == 0) {
         fprintf(stderr, "drover ctest: no tests in %s (with these filters)\n", a.build_dir);
         json_decref(suite);
-        return DRV_EXIT_FAILURE;
+        return DRV_EXIT_USAGE;
     }
     char *body = json_dumps(suite, JSON_COMPACT);
     json_decref(suite);

@@ -247,20 +247,44 @@ static void add_batch(json_t *arr, const pytest_args *a, const suite *s, const s
 typedef struct by_pred {
     size_t i;
     double p;
+    const char *id; /* its file is id[0 .. file) */
+    size_t file;
 } by_pred;
 
-static int longest_first(const void *x, const void *y)
+/* By file, then longest first, then collection order. */
+static int file_then_longest(const void *x, const void *y)
 {
     const by_pred *a = x, *b = y;
+    size_t l = a->file < b->file ? a->file : b->file;
+    int c = memcmp(a->id, b->id, l);
+    if (c != 0 || a->file != b->file)
+        return c != 0 ? c : (a->file < b->file ? -1 : 1);
     if (a->p != b->p)
         return a->p > b->p ? -1 : 1;
     return a->i < b->i ? -1 : a->i > b->i;
 }
 
-/* --by auto with predictions: tests longest first, each batch filled up to batch_s of
- * predicted run (a longer test alone), every batch submitted with a priority that grows
- * with its predicted run so the long ones start first. Tests never measured count as the
- * mean of those that were (0.05 s when none was). */
+typedef struct chunk {
+    size_t first, count; /* in the sorted order */
+    double sum;
+} chunk;
+
+static int chunk_longest_first(const void *x, const void *y)
+{
+    const chunk *a = x, *b = y;
+    if (a->sum != b->sum)
+        return a->sum > b->sum ? -1 : 1;
+    return a->first < b->first ? -1 : a->first > b->first;
+}
+
+/* --by auto with predictions: the tests of each file, longest first, packed first fit
+ * into pieces of at most --batch-seconds of predicted run (a longer test alone) and
+ * --batch-size tests, then those pieces packed first fit into batches the same way: a
+ * batch holds a few files' tests (pytest collects the whole file of every node id it is
+ * given, so a batch spread over every file would collect them all). The batches go
+ * longest first, each with a priority that
+ * grows with its predicted run, so the long ones start first. Tests never measured count
+ * as the mean of those that were. */
 static json_t *pack_batches(const pytest_args *a, const suite *s, size_t *idx, size_t n,
                             const char *cwd, int round)
 {
@@ -273,39 +297,68 @@ static json_t *pack_batches(const pytest_args *a, const suite *s, size_t *idx, s
         }
     if (n_known)
         mean = known / (double)n_known;
-    double *pred = drv_xmalloc(s->n * sizeof *pred);
-    for (size_t i = 0; i < n; i++)
-        pred[idx[i]] = s->t[idx[i]].predicted >= 0 ? s->t[idx[i]].predicted : mean;
     by_pred *order = drv_xmalloc(n * sizeof *order);
-    for (size_t i = 0; i < n; i++)
-        order[i] = (by_pred){idx[i], pred[idx[i]]};
-    qsort(order, n, sizeof *order, longest_first);
-    for (size_t i = 0; i < n; i++)
-        idx[i] = order[i].i;
-    free(order);
-    double target = a->batch_s > 0 ? a->batch_s : 2.0;
-    json_t *arr = json_array();
-    bool *used = drv_xcalloc(n, sizeof *used);
-    size_t *batch = drv_xmalloc(n * sizeof *batch);
     for (size_t i = 0; i < n; i++) {
-        if (used[i])
+        const pyresult *r = &s->t[idx[i]];
+        order[i] =
+            (by_pred){idx[i], r->predicted >= 0 ? r->predicted : mean, r->id, file_len(r->id)};
+    }
+    qsort(order, n, sizeof *order, file_then_longest);
+    double target = a->batch_s > 0 ? a->batch_s : 2.0;
+    /* First fit within each file's range; the chosen tests are moved to the front of
+     * what is left of the range, so a batch is a contiguous run of order[]. */
+    chunk *chunks = drv_xmalloc(n * sizeof *chunks);
+    size_t n_chunks = 0;
+    for (size_t f = 0; f < n;) {
+        size_t fe = f + 1;
+        while (fe < n && order[fe].file == order[f].file &&
+               memcmp(order[fe].id, order[f].id, order[f].file) == 0)
+            fe++;
+        for (size_t i = f; i < fe;) {
+            size_t m = 1;
+            double sum = order[i].p;
+            for (size_t j = i + 1; j < fe && m < a->batch_size; j++)
+                if (sum + order[j].p <= target) {
+                    by_pred tmp = order[j];
+                    memmove(&order[i + m + 1], &order[i + m], (j - i - m) * sizeof *order);
+                    order[i + m] = tmp;
+                    sum += tmp.p;
+                    m++;
+                }
+            chunks[n_chunks++] = (chunk){i, m, sum};
+            i += m;
+        }
+        f = fe;
+    }
+    qsort(chunks, n_chunks, sizeof *chunks, chunk_longest_first);
+    /* Short files' chunks share a batch (first fit again): a few files per interpreter,
+     * each collected once, instead of an interpreter per small file. */
+    json_t *arr = json_array();
+    size_t *batch = drv_xmalloc(n * sizeof *batch);
+    bool *used = drv_xcalloc(n_chunks ? n_chunks : 1, sizeof *used);
+    for (size_t c = 0; c < n_chunks; c++) {
+        if (used[c])
             continue;
         size_t m = 0;
         double sum = 0;
-        for (size_t j = i; j < n && m < a->batch_size; j++) /* first fit, longest first */
-            if (!used[j] && (m == 0 || sum + pred[idx[j]] <= target)) {
-                used[j] = true;
-                batch[m++] = idx[j];
-                sum += pred[idx[j]];
-            }
+        for (size_t d = c; d < n_chunks; d++) {
+            if (used[d] ||
+                (m > 0 && (sum + chunks[d].sum > target || m + chunks[d].count > a->batch_size)))
+                continue;
+            used[d] = true;
+            for (size_t k = 0; k < chunks[d].count; k++)
+                batch[m++] = order[chunks[d].first + k].i;
+            sum += chunks[d].sum;
+        }
         add_batch(arr, a, s, batch, m, cwd, round);
         json_t *o = json_array_get(arr, json_array_size(arr) - 1);
         int prio = 100 + (int)(sum * 10 < 900 ? sum * 10 : 900);
         json_object_set_new(o, "priority", json_integer(prio));
     }
-    free(batch);
     free(used);
-    free(pred);
+    free(batch);
+    free(chunks);
+    free(order);
     return arr;
 }
 
