@@ -1,19 +1,21 @@
 /* cmd_demo.c - `drover demo`: the balancer at work on a sample fleet and suite.
  *
- * Reads a balancer config, a fleet and a suite (JSON), builds a tag table, a predictor
- * and a balancer, and runs the suite twice on a virtual clock: a discrete-event loop
- * in which every placement is "started" as soon as its worker has a free slot and
- * "finishes" after the test's true duration divided by the worker's speed (with a
- * small seeded jitter), with a heartbeat from every worker each virtual second and a
- * rebalancing pass every REBALANCE_EVERY_S. The first run starts from the analyzer's
- * estimates; midway through it the busiest worker that has a twin is lost, so its tests
- * are requeued. The second run reuses the same balancer and predictor (the lost worker
- * reconnects first), so its placements use the durations learned in the first run.
+ * Reads a balancer config, a fleet and a suite (JSON) into a simulator workload
+ * (sim/workload.h) and runs it twice through the simulator's engine (sim/engine.c) on a
+ * virtual clock, as `drover sim` does: the same event loop, heartbeats, stealing,
+ * rebalancing, lower bound and results. What the demo adds is the narration, through
+ * the engine's observer: every placement, move, requeue and verdict as it happens, why
+ * the first queued tests wait, and a per-worker table after each run. The first run
+ * starts from the analyzer's estimates; halfway through its lower bound the strongest
+ * worker that has a twin crashes (a planned crash of the engine, crash_at), so what it
+ * ran and held is requeued. The second run reuses the same balancer and predictor (the
+ * lost worker reconnects first), so its placements use the durations learned in the
+ * first run.
  *
- * Everything is deterministic for a seed: the only randomness is the jitter, drawn
- * from a splitmix64 stream; ties between events go to the earlier start.
+ * Everything is deterministic for a seed: it seeds the run-to-run jitter of the
+ * durations (the engine's spread).
  *
- * Ownership: the demo struct owns every worker, test, task and buffer it points to;
+ * Ownership: the demo struct owns the workload and every array it points to;
  * demo_free() releases them all. */
 #include <jansson.h>
 #include <math.h>
@@ -28,13 +30,12 @@
 #include "balancer/balancer.h"
 #include "cli/cli.h"
 #include "core/analyzer.h"
+#include "sim/sim.h"
 
-#define REBALANCE_EVERY_S 5.0
-#define RUN_LIMIT_S       3600.0 /* a run not finished after this much virtual time fails */
-#define JITTER            0.10   /* true durations vary by +-10% from run to run */
-#define PROBLEMS_SHOWN    30     /* input problems printed before "..." */
-#define DECISIONS_MAX     64     /* decisions fetched per balancer call */
-#define EXPLAIN_WAITING   2      /* queued tests explained after the first placement round */
+#define RUN_LIMIT_S     3600.0 /* a run not finished after this much virtual time fails */
+#define JITTER          0.10   /* true durations vary by +-10% from run to run */
+#define PROBLEMS_SHOWN  30     /* input problems printed before "..." */
+#define EXPLAIN_WAITING 2      /* queued tests explained after the first placement round */
 
 /* ---- input problems -------------------------------------------------------------- */
 
@@ -246,69 +247,30 @@ static json_t *load_list(input_ctx *in, const char *text, size_t len, const char
 
 /* ---- the demo's state ------------------------------------------------------------ */
 
+/* What the narration counts per worker in the current run. */
 typedef struct demo_worker {
-    char *name; /* owned */
-    drv_worker_spec spec;
-    drv_wref ref;
-    uint32_t slots; /* resolved by the balancer */
-    bool lost;
-    double lost_at;    /* relative to the run's start */
-    uint32_t running;  /* tests it runs now */
-    drv_tref *waiting; /* assigned, not started, in arrival order (owned) */
-    size_t n_waiting, cap_waiting;
-    double busy_s;  /* this run: summed run time */
-    uint32_t tests; /* this run: tests that ran to an end on it */
+    double busy_s;  /* summed run time of the tests that ran to an end on it */
+    uint32_t tests; /* those tests */
+    double lost_at; /* from the run's start; < 0: not lost */
 } demo_worker;
-
-typedef struct demo_test {
-    drv_task task;     /* owned: drv_task_clear */
-    double duration_s; /* true duration at reference speed */
-    int exit_code;
-    bool eligible;   /* some worker of the fleet meets its requirements */
-    double actual_s; /* this run: true duration with jitter, reference speed */
-    drv_task_state final;
-} demo_test;
-
-typedef struct running_test {
-    drv_tref t;
-    size_t test, worker;
-    double start, end, predicted_s;
-    uint64_t seq;
-} running_test;
-
-typedef struct run_result {
-    double makespan, lower_bound;
-    unsigned passed, failed, unschedulable, requeued, moved, lost;
-    double pred_err_sum;
-    unsigned pred_n;
-} run_result;
 
 typedef struct demo {
     bool quiet;
-    uint64_t rng;
     drv_balancer_config cfg;
-    drv_tag_table *tags;
-    drv_predictor *pred;
-    drv_balancer *b;
-    demo_worker *workers;
-    size_t n_workers;
-    demo_test *tests;
-    size_t n_tests;
-    size_t *test_of; /* tref -> test index, SIZE_MAX when none (owned) */
-    size_t cap_test_of;
-    running_test *running; /* owned */
-    size_t n_running, cap_running;
-    uint64_t next_id, start_seq;
-    double now, t0;
-    size_t pending; /* tests of this run not final yet */
-    run_result res[2];
-    run_result *cur;
+    drv_workload w;
+    demo_worker *workers; /* per worker of w (owned) */
+    double *predicted_s;  /* per test: its prediction when it last started (owned) */
+    uint8_t *final;       /* per test: its final state this run (owned) */
+    bool *eligible;       /* per test: some worker meets its requirements (owned) */
+    double pred_err_sum;  /* this run: |predicted - took| / took over finished runs */
+    unsigned pred_n;
+    drv_sim_result res[2];
 } demo;
 
 /* ---- reading the fleet and the suite ------------------------------------------------ */
 
-/* Parses the fleet file text into d->workers. Returns 0, or -1 after reporting every
- * problem on stderr. */
+/* Parses the fleet file text into d->w's workers (their true speed is announced, as a
+ * configured worker's is). Returns 0, or -1 after reporting every problem on stderr. */
 static int parse_fleet(demo *d, const char *path, const char *text, size_t len)
 {
     static const char *const keys[] = {"name",    "cores", "memory_gb", "gpus",  "gpu_memory_gb",
@@ -317,7 +279,6 @@ static int parse_fleet(demo *d, const char *path, const char *text, size_t len)
     json_t *root = NULL;
     json_t *list = load_list(&in, text, len, "workers", &root);
     if (list) {
-        d->workers = drv_xcalloc(json_array_size(list), sizeof *d->workers);
         size_t i;
         json_t *o;
         json_array_foreach(list, i, o)
@@ -329,35 +290,38 @@ static int parse_fleet(demo *d, const char *path, const char *text, size_t len)
                 continue;
             }
             check_keys(&in, p, o, keys);
-            demo_worker *w = &d->workers[d->n_workers++];
-            drv_capabilities_init(&w->spec.caps);
+            drv_sim_worker sw;
+            memset(&sw, 0, sizeof sw);
+            drv_capabilities_init(&sw.caps);
+            sw.leave_at = -1;
             long long v = 0;
             double x = 0;
             const char *name = read_string(&in, p, o, "name", true);
+            if (name && strlen(name) >= sizeof sw.name)
+                bad(&in, "%s.name: longer than %zu characters", p, sizeof sw.name - 1);
             if (name) {
-                for (size_t k = 0; k + 1 < d->n_workers; k++)
-                    if (strcmp(d->workers[k].name, name) == 0)
+                for (size_t k = 0; k < d->w.n_workers; k++)
+                    if (strcmp(d->w.workers[k].name, name) == 0)
                         bad(&in, "%s.name: \"%s\" is already the name of workers[%zu]", p, name, k);
-                w->name = drv_xstrdup(name);
-            } else {
-                w->name = drv_xstrdup("?");
             }
+            snprintf(sw.name, sizeof sw.name, "%s", name ? name : "?");
+            snprintf(sw.kind, sizeof sw.kind, "%.*s", (int)sizeof sw.kind - 1, sw.name);
             if (read_int(&in, p, o, "cores", true, 1, 1 << 20, &v))
-                w->spec.caps.cpu_cores = (uint32_t)v;
+                sw.caps.cpu_cores = (uint32_t)v;
             if (read_number(&in, p, o, "memory_gb", true, 0, true, 1 << 24, &x))
-                w->spec.caps.memory_mb = gb_to_mb(x);
+                sw.caps.memory_mb = gb_to_mb(x);
             if (read_int(&in, p, o, "gpus", false, 0, 1024, &v))
-                w->spec.caps.gpu_count = (uint32_t)v;
+                sw.caps.gpu_count = (uint32_t)v;
             if (read_number(&in, p, o, "gpu_memory_gb", false, 0, false, 1 << 20, &x))
-                w->spec.caps.gpu_memory_mb = gb_to_mb(x);
-            read_cuda_cc(&in, p, o, "cuda_cc", &w->spec.caps.cuda_cc);
-            read_tags(&in, d->tags, p, o, "tags", &w->spec.caps.tags);
+                sw.caps.gpu_memory_mb = gb_to_mb(x);
+            read_cuda_cc(&in, p, o, "cuda_cc", &sw.caps.cuda_cc);
+            read_tags(&in, d->w.tags, p, o, "tags", &sw.caps.tags);
             if (read_int(&in, p, o, "slots", false, 0, 1 << 16, &v))
-                w->spec.slots = (uint32_t)v;
-            w->spec.speed = 1.0f;
+                sw.slots = (uint32_t)v;
+            sw.speed = 1.0f;
             if (read_number(&in, p, o, "speed", false, 0, true, 1000, &x))
-                w->spec.speed = (float)x;
-            w->spec.name = w->name;
+                sw.speed = (float)x;
+            drv_workload_add_worker(&d->w, &sw);
         }
     }
     json_decref(root);
@@ -393,7 +357,8 @@ static void parse_requirements(input_ctx *in, drv_tag_table *tags, const char *p
     read_tags(in, tags, path, o, "none_of", &req->none_of);
 }
 
-/* Parses the suite file text into d->tests. Returns 0, or -1 after reporting every
+/* Parses the suite file text into d->w's tests, all arriving at 0. A test with a
+ * non-zero exit_code fails every run with it. Returns 0, or -1 after reporting every
  * problem on stderr. */
 static int parse_suite(demo *d, const char *path, const char *text, size_t len)
 {
@@ -404,7 +369,6 @@ static int parse_suite(demo *d, const char *path, const char *text, size_t len)
     json_t *root = NULL;
     json_t *list = load_list(&in, text, len, "tests", &root);
     if (list) {
-        d->tests = drv_xcalloc(json_array_size(list), sizeof *d->tests);
         size_t i;
         json_t *o;
         json_array_foreach(list, i, o)
@@ -416,38 +380,40 @@ static int parse_suite(demo *d, const char *path, const char *text, size_t len)
                 continue;
             }
             check_keys(&in, p, o, keys);
-            demo_test *t = &d->tests[d->n_tests++];
-            drv_task_init(&t->task);
-            t->task.priority = DRV_PRIORITY_DEFAULT;
-            t->task.max_retries = 1;
+            drv_sim_test t;
+            memset(&t, 0, sizeof t);
+            drv_requirements_init(&t.req);
+            t.id = d->w.n_tests + 1;
+            t.priority = DRV_PRIORITY_DEFAULT;
+            t.max_retries = 1;
             long long v = 0;
             const char *name = read_string(&in, p, o, "name", true);
             if (name) {
-                for (size_t k = 0; k + 1 < d->n_tests; k++)
-                    if (strcmp(d->tests[k].task.name, name) == 0)
+                for (size_t k = 0; k < d->w.n_tests; k++)
+                    if (strcmp(d->w.tests[k].name, name) == 0)
                         bad(&in, "%s.name: \"%s\" is already the name of tests[%zu]", p, name, k);
             }
-            t->task.name = drv_xstrdup(name ? name : "?");
-            const char *s = read_string(&in, p, o, "model_id", false);
-            if (s)
-                t->task.model_id = drv_xstrdup(s);
-            s = read_string(&in, p, o, "test_type", false);
-            if (s)
-                t->task.test_type = drv_xstrdup(s);
+            t.name = (char *)(name ? name : "?"); /* copied by drv_workload_add_test */
+            t.model_id = (char *)read_string(&in, p, o, "model_id", false);
+            t.test_type = (char *)read_string(&in, p, o, "test_type", false);
+            t.family = drv_analyzer_family(t.model_id);
             if (read_int(&in, p, o, "priority", false, DRV_PRIORITY_MIN, DRV_PRIORITY_MAX, &v))
-                t->task.priority = (int32_t)v;
+                t.priority = (int32_t)v;
             json_t *req = json_object_get(o, "requirements");
             if (req) {
                 char rp[96];
                 snprintf(rp, sizeof rp, "%s.requirements", p);
-                parse_requirements(&in, d->tags, rp, req, &t->task.req);
+                parse_requirements(&in, d->w.tags, rp, req, &t.req);
             }
-            read_number(&in, p, o, "duration_s", true, 0, true, RUN_LIMIT_S / 4, &t->duration_s);
+            read_number(&in, p, o, "duration_s", true, 0, true, RUN_LIMIT_S / 4, &t.duration_s);
             if (read_int(&in, p, o, "max_retries", false, 0, 255, &v))
-                t->task.max_retries = (uint32_t)v;
-            if (read_int(&in, p, o, "exit_code", false, 0, 255, &v))
-                t->exit_code = (int)v;
-            read_bool(&in, p, o, "retry_on_failure", &t->task.retry_on_failure);
+                t.max_retries = (uint32_t)v;
+            if (read_int(&in, p, o, "exit_code", false, 0, 255, &v)) {
+                t.exit_code = (int)v;
+                t.flaky_p = v != 0 ? 1 : 0;
+            }
+            read_bool(&in, p, o, "retry_on_failure", &t.retry_on_failure);
+            drv_workload_add_test(&d->w, &t);
         }
     }
     json_decref(root);
@@ -512,25 +478,11 @@ static int find_example(const char *name, const char *option, char *buf, size_t 
                          name, option);
 }
 
-/* ---- the virtual clock ------------------------------------------------------------- */
-
-/* splitmix64: the next pseudo-random 64 bits of the stream. */
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-/* A uniform number in [0, 1). */
-static double uniform(uint64_t *state)
-{
-    return (double)(next_random(state) >> 11) / 9007199254740992.0;
-}
+/* ---- the narration (the engine's observer) ---------------------------------------- */
 
 /* Prints "t=  3.0s  MESSAGE" (time relative to the run's start) unless quiet. */
-__attribute__((format(printf, 2, 3))) static void say(const demo *d, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void say(const demo *d, const drv_sim_view *v,
+                                                      const char *fmt, ...)
 {
     if (d->quiet)
         return;
@@ -539,491 +491,203 @@ __attribute__((format(printf, 2, 3))) static void say(const demo *d, const char 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    printf("t=%5.1fs  %s\n", d->now - d->t0, msg);
+    printf("t=%5.1fs  %s\n", v->t, msg);
 }
 
-static size_t worker_index(const demo *d, drv_wref ref)
+static const char *wname(const demo *d, uint32_t j)
 {
-    for (size_t i = 0; i < d->n_workers; i++)
-        if (d->workers[i].ref == ref)
-            return i;
-    return SIZE_MAX;
-}
-
-static const char *worker_name(const demo *d, drv_wref ref)
-{
-    size_t i = worker_index(d, ref);
-    return i == SIZE_MAX ? "?" : d->workers[i].name;
-}
-
-static const char *test_name(const demo *d, drv_tref t)
-{
-    return t < d->cap_test_of && d->test_of[t] != SIZE_MAX ? d->tests[d->test_of[t]].task.name
-                                                           : "?";
-}
-
-/* Remembers that tref t is suite test i. */
-static void map_tref(demo *d, drv_tref t, size_t i)
-{
-    if (t >= d->cap_test_of) {
-        size_t cap = d->cap_test_of ? d->cap_test_of : 64;
-        while (cap <= t)
-            cap *= 2;
-        d->test_of = drv_xrealloc(d->test_of, cap * sizeof *d->test_of);
-        for (size_t k = d->cap_test_of; k < cap; k++)
-            d->test_of[k] = SIZE_MAX;
-        d->cap_test_of = cap;
-    }
-    d->test_of[t] = i;
-}
-
-static void waiting_push(demo_worker *w, drv_tref t)
-{
-    if (w->n_waiting == w->cap_waiting) {
-        w->cap_waiting = w->cap_waiting ? w->cap_waiting * 2 : 16;
-        w->waiting = drv_xrealloc(w->waiting, w->cap_waiting * sizeof *w->waiting);
-    }
-    w->waiting[w->n_waiting++] = t;
-}
-
-/* Removes t from w's waiting list, keeping the order of the others. */
-static void waiting_remove(demo_worker *w, drv_tref t)
-{
-    for (size_t i = 0; i < w->n_waiting; i++) {
-        if (w->waiting[i] == t) {
-            memmove(&w->waiting[i], &w->waiting[i + 1], (w->n_waiting - i - 1) * sizeof(drv_tref));
-            w->n_waiting--;
-            return;
-        }
-    }
+    return j < d->w.n_workers ? d->w.workers[j].name : "?";
 }
 
 /* The scheduler name a test gets from the config, as the placement lines show it. */
-static const char *policy_of(const demo *d, drv_tref t)
+static const char *policy_of(const demo *d, uint32_t i)
 {
-    const drv_task *task = &d->tests[d->test_of[t]].task;
-    const drv_policy_spec *spec = drv_balancer_config_policy_for(
-        &d->cfg, drv_analyzer_family(task->model_id), task->test_type);
+    const drv_sim_test *t = &d->w.tests[i];
+    const drv_policy_spec *spec =
+        drv_balancer_config_policy_for(&d->cfg, drv_analyzer_family(t->model_id), t->test_type);
     return drv_policy_kind_name(spec->kind);
 }
 
-/* Applies one balancer decision to the simulated fleet and prints it. ran, when not
- * NULL, is the run that just ended (for a FINAL or REQUEUED after a finish). */
-static void apply(demo *d, const drv_decision *dec, const running_test *ran)
+static void on_run_start(void *ctx, const drv_sim_view *v)
 {
+    demo *d = ctx;
+    printf("\n== %s ==\n", v->run == 0 ? "first run: durations unknown, predictions are the "
+                                         "analyzer's estimates"
+                                       : "second run: durations learned in the first run");
+    for (size_t j = 0; j < d->w.n_workers; j++)
+        d->workers[j] = (demo_worker){.lost_at = -1};
+    memset(d->final, DRV_TASK_STATE_COUNT, d->w.n_tests);
+    d->pred_err_sum = 0;
+    d->pred_n = 0;
+}
+
+static void on_started(void *ctx, const drv_sim_view *v, uint32_t i, uint32_t j)
+{
+    demo *d = ctx;
+    drv_prediction p =
+        drv_balancer_predict(v->b, drv_sim_view_test(v, i), drv_sim_view_worker(v, j));
+    d->predicted_s[i] = p.mean_s;
+}
+
+static void on_decision(void *ctx, const drv_sim_view *v, const drv_sim_decision *sd)
+{
+    demo *d = ctx;
+    const drv_decision *dec = sd->d;
+    const drv_sim_test *t = &d->w.tests[sd->test];
+    if (sd->ran_s > 0) { /* the verdict on a run that ended now */
+        demo_worker *w = &d->workers[sd->from];
+        w->busy_s += sd->ran_s;
+        w->tests++;
+        d->pred_err_sum += fabs(d->predicted_s[sd->test] - sd->ran_s) / sd->ran_s;
+        d->pred_n++;
+    }
     char desc[512];
     switch (dec->kind) {
-    case DRV_D_PLACED: {
-        size_t wi = worker_index(d, dec->worker);
-        waiting_push(&d->workers[wi], dec->task);
-        say(d, "placed %s -> %s (%s)", test_name(d, dec->task), d->workers[wi].name,
-            policy_of(d, dec->task));
+    case DRV_D_PLACED:
+        say(d, v, "placed %s -> %s (%s)", t->name, wname(d, sd->worker), policy_of(d, sd->test));
         break;
-    }
-    case DRV_D_MOVED: {
-        waiting_remove(&d->workers[worker_index(d, dec->from_worker)], dec->task);
-        waiting_push(&d->workers[worker_index(d, dec->worker)], dec->task);
-        d->cur->moved++;
-        say(d, "moved %s %s -> %s (%s: it would have waited there)", test_name(d, dec->task),
-            worker_name(d, dec->from_worker), worker_name(d, dec->worker),
+    case DRV_D_MOVED:
+        say(d, v, "moved %s %s -> %s (%s: it would have waited there)", t->name, wname(d, sd->from),
+            wname(d, sd->worker), drv_reason_name(dec->reason));
+        break;
+    case DRV_D_REQUEUED:
+        say(d, v, "requeued %s from %s (%s)", t->name, wname(d, sd->from),
             drv_reason_name(dec->reason));
         break;
-    }
-    case DRV_D_REQUEUED:
-        d->cur->requeued++;
-        say(d, "requeued %s from %s (%s)", test_name(d, dec->task),
-            worker_name(d, dec->from_worker), drv_reason_name(dec->reason));
-        break;
-    case DRV_D_FINAL: {
-        size_t i = d->test_of[dec->task];
-        demo_test *t = &d->tests[i];
-        t->final = dec->state;
-        d->pending--;
-        d->cur->makespan = d->now - d->t0;
-        if (dec->state == DRV_TASK_PASSED)
-            d->cur->passed++;
-        else if (dec->state == DRV_TASK_UNSCHEDULABLE)
-            d->cur->unschedulable++;
-        else
-            d->cur->failed++;
-        if (dec->state == DRV_TASK_UNSCHEDULABLE) {
-            drv_decision_describe(d->b, dec, desc, sizeof desc);
-            say(d, "unschedulable %s: %s", t->task.name, desc);
-        } else if (ran) {
+    case DRV_D_FINAL:
+        d->final[sd->test] = (uint8_t)dec->state;
+        if (dec->state != DRV_TASK_UNSCHEDULABLE && sd->ran_s > 0) {
             char why[32] = "";
             if (dec->state != DRV_TASK_PASSED)
-                snprintf(why, sizeof why, ", exit code %d", t->exit_code);
-            say(d, "%s %s on %s in %.1f s (predicted %.1f s)%s",
-                dec->state == DRV_TASK_PASSED ? "passed" : "FAILED", t->task.name,
-                d->workers[ran->worker].name, ran->end - ran->start, ran->predicted_s, why);
+                snprintf(why, sizeof why, ", exit code %d", t->exit_code ? t->exit_code : 1);
+            say(d, v, "%s %s on %s in %.1f s (predicted %.1f s)%s",
+                dec->state == DRV_TASK_PASSED ? "passed" : "FAILED", t->name, wname(d, sd->from),
+                sd->ran_s, d->predicted_s[sd->test], why);
         } else {
-            drv_decision_describe(d->b, dec, desc, sizeof desc);
-            say(d, "%s %s: %s", drv_task_state_name(dec->state), t->task.name, desc);
+            drv_decision_describe(v->b, dec, desc, sizeof desc);
+            say(d, v, "%s %s: %s",
+                dec->state == DRV_TASK_UNSCHEDULABLE ? "unschedulable"
+                                                     : drv_task_state_name(dec->state),
+                t->name, desc);
         }
-        d->test_of[dec->task] = SIZE_MAX;
         break;
     }
-    }
 }
 
-/* Places everything the balancer will place now. */
-static void place_all(demo *d)
+static void on_fleet(void *ctx, const drv_sim_view *v, uint32_t j, drv_sim_fleet_event e,
+                     uint32_t running, uint32_t holding)
 {
-    drv_decision out[DECISIONS_MAX];
-    size_t n;
-    do {
-        n = drv_balancer_place(d->b, d->now, out, DECISIONS_MAX);
-        for (size_t i = 0; i < n; i++)
-            apply(d, &out[i], NULL);
-    } while (n == DECISIONS_MAX);
-    /* As the coordinator does after placing: idle workers take what others hold. */
-    do {
-        n = drv_balancer_steal_idle(d->b, d->now, out, DECISIONS_MAX);
-        for (size_t i = 0; i < n; i++)
-            apply(d, &out[i], NULL);
-    } while (n == DECISIONS_MAX);
-}
-
-/* Every worker starts what it holds while it has a free slot. */
-static void start_ready(demo *d)
-{
-    for (size_t wi = 0; wi < d->n_workers; wi++) {
-        demo_worker *w = &d->workers[wi];
-        while (!w->lost && w->running < w->slots && w->n_waiting > 0) {
-            drv_tref t = w->waiting[0];
-            waiting_remove(w, t);
-            drv_prediction p = drv_balancer_predict(d->b, t, w->ref);
-            if (drv_balancer_started(d->b, t, d->now) != 0) {
-                fprintf(stderr, "drover demo: the balancer refused to start %s on %s\n",
-                        test_name(d, t), w->name);
-                continue;
-            }
-            if (d->n_running == d->cap_running) {
-                d->cap_running = d->cap_running ? d->cap_running * 2 : 64;
-                d->running = drv_xrealloc(d->running, d->cap_running * sizeof *d->running);
-            }
-            size_t ti = d->test_of[t];
-            double run = d->tests[ti].actual_s / w->spec.speed;
-            d->running[d->n_running++] = (running_test){.t = t,
-                                                        .test = ti,
-                                                        .worker = wi,
-                                                        .start = d->now,
-                                                        .end = d->now + run,
-                                                        .predicted_s = p.mean_s,
-                                                        .seq = ++d->start_seq};
-            w->running++;
-        }
+    demo *d = ctx;
+    if (e == DRV_SIM_LOST) {
+        say(d, v, "worker %s lost (missed heartbeats) while running %u and holding %u more",
+            wname(d, j), running, holding);
+        d->workers[j].lost_at = v->t;
+    } else {
+        say(d, v, "worker %s reconnected", wname(d, j));
     }
-}
-
-/* Index of the run that ends first (ties: started first), or SIZE_MAX when none. */
-static size_t next_finish(const demo *d)
-{
-    size_t best = SIZE_MAX;
-    for (size_t i = 0; i < d->n_running; i++) {
-        const running_test *r = &d->running[i];
-        if (best == SIZE_MAX || r->end < d->running[best].end ||
-            (r->end == d->running[best].end && r->seq < d->running[best].seq))
-            best = i;
-    }
-    return best;
-}
-
-/* The run at index i ended now: report it to the balancer. */
-static void finish(demo *d, size_t i)
-{
-    running_test r = d->running[i];
-    d->running[i] = d->running[--d->n_running];
-    demo_worker *w = &d->workers[r.worker];
-    double took = r.end - r.start;
-    w->running--;
-    w->busy_s += took;
-    w->tests++;
-    d->cur->pred_err_sum += fabs(r.predicted_s - took) / took;
-    d->cur->pred_n++;
-    drv_result res = {.exit_code = d->tests[r.test].exit_code, .duration_s = took};
-    drv_decision dec;
-    if (drv_balancer_finished(d->b, r.t, d->now, &res, &dec) == 0)
-        apply(d, &dec, &r);
-}
-
-/* One virtual second: a heartbeat from every connected worker (its load is the share
- * of its slots in use, scaled so that a full simulated machine stays under the
- * overload threshold: this demo is about placement, not about cooling) and, every
- * REBALANCE_EVERY_S, a rebalancing pass. */
-static void tick(demo *d, double *next_rebalance)
-{
-    for (size_t wi = 0; wi < d->n_workers; wi++) {
-        demo_worker *w = &d->workers[wi];
-        if (!w->lost)
-            drv_balancer_worker_heartbeat(d->b, w->ref, d->now, 0.9 * w->running / w->slots, -1,
-                                          false, false);
-    }
-    if (d->now + 1e-9 >= *next_rebalance) {
-        *next_rebalance += REBALANCE_EVERY_S;
-        drv_decision out[DECISIONS_MAX];
-        size_t n = drv_balancer_rebalance(d->b, d->now, out, DECISIONS_MAX);
-        for (size_t i = 0; i < n; i++)
-            apply(d, &out[i], NULL);
-    }
-}
-
-/* The busiest connected worker that has a twin (another connected worker of its
- * capability class), so that losing it strands no test; SIZE_MAX when none runs
- * anything. */
-static size_t pick_victim(const demo *d)
-{
-    size_t best = SIZE_MAX;
-    for (size_t i = 0; i < d->n_workers; i++) {
-        const demo_worker *w = &d->workers[i];
-        if (w->lost || w->running == 0)
-            continue;
-        uint32_t cls = drv_balancer_worker(d->b, w->ref)->wclass;
-        bool twin = false;
-        for (size_t k = 0; k < d->n_workers && !twin; k++)
-            twin = k != i && !d->workers[k].lost &&
-                   drv_balancer_worker(d->b, d->workers[k].ref)->wclass == cls;
-        if (twin && (best == SIZE_MAX || w->running > d->workers[best].running))
-            best = i;
-    }
-    return best;
-}
-
-/* Worker wi stops answering: what it ran and held goes back through the balancer. */
-static void lose_worker(demo *d, size_t wi)
-{
-    demo_worker *w = &d->workers[wi];
-    say(d, "worker %s lost (missed heartbeats) while running %u and holding %zu more", w->name,
-        w->running, w->n_waiting);
-    for (size_t i = 0; i < d->n_running;) {
-        if (d->running[i].worker == wi) {
-            w->busy_s += d->now - d->running[i].start; /* wasted, but it was busy */
-            d->running[i] = d->running[--d->n_running];
-        } else {
-            i++;
-        }
-    }
-    w->running = 0;
-    w->n_waiting = 0;
-    w->lost = true;
-    w->lost_at = d->now - d->t0;
-    d->cur->lost++;
-    drv_decision out[DECISIONS_MAX];
-    size_t n;
-    do {
-        n = drv_balancer_worker_lost(d->b, w->ref, d->now, out, DECISIONS_MAX);
-        for (size_t i = 0; i < n; i++)
-            apply(d, &out[i], NULL);
-    } while (n == DECISIONS_MAX);
 }
 
 /* Prints drv_balancer_explain for a few tests still queued after the first placement
  * round: the first EXPLAIN_WAITING with different requirements, and every one that no
  * worker can run. */
-static void explain_waiting(const demo *d)
+static void on_first_round(void *ctx, const drv_sim_view *v)
 {
+    demo *d = ctx;
     if (d->quiet)
         return;
     const drv_requirements *seen[EXPLAIN_WAITING];
     size_t n_seen = 0;
     bool header = false;
-    for (size_t ti = 0; ti < d->n_tests; ti++) {
-        const demo_test *t = &d->tests[ti];
-        drv_tref ref = DRV_REF_NONE;
-        for (drv_tref r = 0; r < d->cap_test_of; r++)
-            if (d->test_of[r] == ti)
-                ref = r;
-        if (ref == DRV_REF_NONE || drv_balancer_task_state(d->b, ref) != DRV_TASK_QUEUED)
+    for (uint32_t i = 0; i < d->w.n_tests; i++) {
+        const drv_sim_test *t = &d->w.tests[i];
+        drv_tref ref = drv_sim_view_test(v, i);
+        if (ref == DRV_REF_NONE || drv_balancer_task_state(v->b, ref) != DRV_TASK_QUEUED)
             continue;
-        if (t->eligible) {
+        if (d->eligible[i]) {
             bool dup = n_seen == EXPLAIN_WAITING;
             for (size_t k = 0; k < n_seen && !dup; k++)
-                dup = drv_requirements_equal(seen[k], &t->task.req);
+                dup = drv_requirements_equal(seen[k], &t->req);
             if (dup)
                 continue;
-            seen[n_seen++] = &t->task.req;
+            seen[n_seen++] = &t->req;
         }
         char why[512];
-        if (drv_balancer_explain(d->b, ref, d->now, why, sizeof why) != 0)
+        if (drv_balancer_explain(v->b, ref, v->now, why, sizeof why) != 0)
             continue;
         if (!header) {
             printf("why are these tests still queued? (drv_balancer_explain)\n");
             header = true;
         }
-        printf("    %s: %s\n", t->task.name, why);
+        printf("    %s: %s\n", t->name, why);
     }
 }
 
-/* The makespan no placement can beat for this run's durations: the larger of the total
- * work over the fleet's capacity (slots x speed) and the longest test on the fastest
- * worker that can run it. Tests no worker can run are left out. */
-static double lower_bound(const demo *d)
+/* The run's figures, then the per-worker table and the tests no worker can run. */
+static void on_run_end(void *ctx, const drv_sim_view *v, const drv_sim_result *r)
 {
-    double capacity = 0, work = 0, longest = 0;
-    for (size_t wi = 0; wi < d->n_workers; wi++)
-        capacity += d->workers[wi].slots * (double)d->workers[wi].spec.speed;
-    for (size_t ti = 0; ti < d->n_tests; ti++) {
-        const demo_test *t = &d->tests[ti];
-        if (!t->eligible)
-            continue;
-        work += t->actual_s;
-        double fastest = 0;
-        for (size_t wi = 0; wi < d->n_workers; wi++)
-            if (drv_requirements_met(&t->task.req, &d->workers[wi].spec.caps) &&
-                d->workers[wi].spec.speed > fastest)
-                fastest = d->workers[wi].spec.speed;
-        if (t->actual_s / fastest > longest)
-            longest = t->actual_s / fastest;
-    }
-    double spread = capacity > 0 ? work / capacity : 0;
-    return spread > longest ? spread : longest;
-}
-
-/* Prints the per-worker table of the run that just ended. */
-static void print_utilization(const demo *d)
-{
-    double span = d->cur->makespan > 0 ? d->cur->makespan : 1;
+    demo *d = ctx;
+    printf("%s run: makespan %.1f s, lower bound %.1f s (+%.0f%%); %llu passed, %llu failed, "
+           "%llu unschedulable; %llu requeued, %llu moved; predictions off by %.0f%% on "
+           "average\n",
+           v->run == 0 ? "first" : "second", r->makespan_s, r->lower_bound_s,
+           r->lower_bound_s > 0 ? 100.0 * (r->makespan_s / r->lower_bound_s - 1) : 0,
+           (unsigned long long)r->passed, (unsigned long long)r->failed,
+           (unsigned long long)r->unschedulable, (unsigned long long)r->retries,
+           (unsigned long long)r->steals, d->pred_n ? 100.0 * d->pred_err_sum / d->pred_n : 0);
+    double span = r->makespan_s > 0 ? r->makespan_s : 1;
     printf("    %-18s %5s %6s %6s %8s %6s\n", "worker", "slots", "speed", "tests", "busy s",
            "util");
-    for (size_t wi = 0; wi < d->n_workers; wi++) {
-        const demo_worker *w = &d->workers[wi];
-        printf("    %-18s %5u %6.2f %6u %8.1f %5.0f%%", w->name, w->slots, (double)w->spec.speed,
-               w->tests, w->busy_s, 100.0 * w->busy_s / (w->slots * span));
-        if (w->lost)
+    for (uint32_t j = 0; j < d->w.n_workers; j++) {
+        const demo_worker *w = &d->workers[j];
+        const drv_worker *bw = drv_balancer_worker(v->b, drv_sim_view_worker(v, j));
+        uint32_t slots = bw ? bw->slots : d->w.workers[j].slots;
+        printf("    %-18s %5u %6.2f %6u %8.1f %5.0f%%", wname(d, j), slots,
+               (double)d->w.workers[j].speed, w->tests, w->busy_s,
+               slots ? 100.0 * w->busy_s / (slots * span) : 0);
+        if (w->lost_at >= 0)
             printf("  lost at %.1f s", w->lost_at);
         printf("\n");
     }
-}
-
-/* Runs the whole suite once, from d->now. Returns 0, or -1 when the balancer refused a
- * test or the run did not finish within RUN_LIMIT_S of virtual time. */
-static int run_suite(demo *d, int run)
-{
-    d->cur = &d->res[run];
-    memset(d->cur, 0, sizeof *d->cur);
-    d->t0 = d->now;
-    printf("\n== %s ==\n", run == 0 ? "first run: durations unknown, predictions are the "
-                                      "analyzer's estimates"
-                                    : "second run: durations learned in the first run");
-    for (size_t wi = 0; wi < d->n_workers; wi++) {
-        demo_worker *w = &d->workers[wi];
-        w->busy_s = 0;
-        w->tests = 0;
-        if (w->lost) {
-            drv_balancer_worker_back(d->b, w->ref, d->now);
-            w->lost = false;
-            say(d, "worker %s reconnected", w->name);
-        }
-    }
-    for (size_t ti = 0; ti < d->n_tests; ti++) {
-        demo_test *t = &d->tests[ti];
-        t->actual_s = t->duration_s * (1.0 + JITTER * (2.0 * uniform(&d->rng) - 1.0));
-        t->task.id = ++d->next_id;
-        drv_error err = {{0}};
-        int64_t ref = drv_balancer_submit(d->b, &t->task, d->now, &err);
-        if (ref < 0) {
-            fprintf(stderr, "drover demo: submitting %s: %s\n", t->task.name, err.msg);
-            return -1;
-        }
-        map_tref(d, (drv_tref)ref, ti);
-    }
-    d->pending = d->n_tests;
-    d->cur->lower_bound = lower_bound(d);
-
-    size_t schedulable = 0;
-    for (size_t ti = 0; ti < d->n_tests; ti++)
-        schedulable += d->tests[ti].eligible;
-    bool lose_one = run == 0;
-    double next_tick = d->now + 1, next_rebalance = d->now + REBALANCE_EVERY_S;
-    bool first = true;
-    for (;;) {
-        place_all(d);
-        start_ready(d);
-        if (first) {
-            explain_waiting(d);
-            first = false;
-        }
-        if (d->pending == 0)
-            break;
-        if (d->now - d->t0 > RUN_LIMIT_S) {
-            fprintf(stderr,
-                    "drover demo: the %s run did not finish within %.0f s of virtual time "
-                    "(%zu tests not final)\n",
-                    run == 0 ? "first" : "second", RUN_LIMIT_S, d->pending);
-            return -1;
-        }
-        size_t f = next_finish(d);
-        if (f != SIZE_MAX && d->running[f].end <= next_tick) {
-            d->now = d->running[f].end;
-            finish(d, f);
-        } else {
-            d->now = next_tick;
-            next_tick += 1;
-            tick(d, &next_rebalance);
-        }
-        if (lose_one && 2 * (d->cur->passed + d->cur->failed) >= schedulable) {
-            size_t victim = pick_victim(d);
-            if (victim != SIZE_MAX) {
-                lose_worker(d, victim);
-                lose_one = false;
-            }
-        }
-    }
-    run_result *r = d->cur;
-    printf("%s run: makespan %.1f s, lower bound %.1f s (+%.0f%%); %u passed, %u failed, "
-           "%u unschedulable; %u requeued, %u moved; predictions off by %.0f%% on average\n",
-           run == 0 ? "first" : "second", r->makespan, r->lower_bound,
-           r->lower_bound > 0 ? 100.0 * (r->makespan / r->lower_bound - 1) : 0, r->passed,
-           r->failed, r->unschedulable, r->requeued, r->moved,
-           r->pred_n ? 100.0 * r->pred_err_sum / r->pred_n : 0);
-    print_utilization(d);
-    for (size_t ti = 0; ti < d->n_tests; ti++)
-        if (d->tests[ti].final == DRV_TASK_UNSCHEDULABLE)
+    for (size_t i = 0; i < d->w.n_tests; i++)
+        if (d->final[i] == DRV_TASK_UNSCHEDULABLE)
             printf("    unschedulable: %s (no worker meets its requirements)\n",
-                   d->tests[ti].task.name);
-    /* The next run starts on the next whole second, so heartbeats stay aligned. */
-    d->now = floor(d->now) + 1;
-    return 0;
+                   d->w.tests[i].name);
 }
 
-/* ---- setup and teardown ------------------------------------------------------------ */
+/* Plans the first run's crash: the worker with the most capacity (slots x speed) among
+ * those that have a twin (a worker of equal capabilities, slots and speed), so losing it
+ * strands no test, halfway through the run's lower bound. Nothing when none has a twin. */
+static void plan_crash(demo *d)
+{
+    drv_workload *w = &d->w;
+    size_t best = SIZE_MAX;
+    double best_cap = 0;
+    for (size_t j = 0; j < w->n_workers; j++) {
+        const drv_sim_worker *a = &w->workers[j];
+        bool twin = false;
+        for (size_t k = 0; k < w->n_workers && !twin; k++) {
+            const drv_sim_worker *b = &w->workers[k];
+            twin = k != j && a->slots == b->slots && a->speed == b->speed &&
+                   drv_capabilities_equal(&a->caps, &b->caps);
+        }
+        double cap = (a->slots ? a->slots : a->caps.cpu_cores) * (double)a->speed;
+        if (twin && (best == SIZE_MAX || cap > best_cap)) {
+            best = j;
+            best_cap = cap;
+        }
+    }
+    double at = drv_sim_lower_bound(w, NULL) / 2;
+    if (best != SIZE_MAX && at > 0)
+        w->workers[best].crash_at = at;
+}
 
 static void demo_free(demo *d)
 {
-    drv_balancer_free(d->b);
-    drv_predictor_free(d->pred);
-    drv_tag_table_free(d->tags);
-    for (size_t i = 0; i < d->n_workers; i++) {
-        free(d->workers[i].name);
-        free(d->workers[i].waiting);
-    }
+    drv_workload_free(&d->w);
     free(d->workers);
-    for (size_t i = 0; i < d->n_tests; i++)
-        drv_task_clear(&d->tests[i].task);
-    free(d->tests);
-    free(d->test_of);
-    free(d->running);
-}
-
-/* Adds the fleet to the balancer (at d->now) and marks the tests some worker can run. */
-static int add_fleet(demo *d)
-{
-    for (size_t wi = 0; wi < d->n_workers; wi++) {
-        demo_worker *w = &d->workers[wi];
-        drv_error err = {{0}};
-        int64_t ref = drv_balancer_worker_add(d->b, &w->spec, d->now, &err);
-        if (ref < 0) {
-            fprintf(stderr, "drover demo: adding worker %s: %s\n", w->name, err.msg);
-            return -1;
-        }
-        w->ref = (drv_wref)ref;
-        w->slots = drv_balancer_worker(d->b, w->ref)->slots;
-    }
-    for (size_t ti = 0; ti < d->n_tests; ti++)
-        for (size_t wi = 0; wi < d->n_workers && !d->tests[ti].eligible; wi++)
-            d->tests[ti].eligible =
-                drv_requirements_met(&d->tests[ti].task.req, &d->workers[wi].spec.caps);
-    return 0;
+    free(d->predicted_s);
+    free(d->final);
+    free(d->eligible);
 }
 
 void drv_cmd_demo_usage(FILE *out)
@@ -1032,11 +696,12 @@ void drv_cmd_demo_usage(FILE *out)
             "usage: drover demo [--config FILE] [--fleet FILE] [--suite FILE] [--seed N] "
             "[--quiet]\n"
             "\n"
-            "Runs the balancer on a sample fleet and suite on a virtual clock, twice: the\n"
-            "first run from the analyzer's duration estimates (one worker is lost midway),\n"
-            "the second with the durations learned in the first. Prints the placements as\n"
-            "they happen, why the first queued tests wait, each run's makespan against its\n"
-            "lower bound with a per-worker utilization table, and a summary.\n"
+            "Runs the simulator's engine (as drover sim does) on a sample fleet and suite\n"
+            "on a virtual clock, twice: the first run from the analyzer's duration\n"
+            "estimates (one worker crashes midway), the second with the durations learned\n"
+            "in the first. Prints the placements as they happen, why the first queued tests\n"
+            "wait, each run's makespan against its lower bound (the simulator's) with a\n"
+            "per-worker utilization table, and a summary.\n"
             "\n"
             "  --config FILE  balancer config (default examples/balancer.json)\n"
             "  --fleet FILE   {\"workers\": [{name, cores, memory_gb, gpus, gpu_memory_gb,\n"
@@ -1126,39 +791,69 @@ int drv_cmd_demo(int argc, char **argv)
     demo d;
     memset(&d, 0, sizeof d);
     d.quiet = quiet;
-    d.rng = seed;
+    drv_workload_init(&d.w);
     int rc = DRV_EXIT_FAILURE;
     drv_error err = {{0}};
     if (drv_cli_load_config(paths[0], &d.cfg, &err) != 0) {
         fprintf(stderr, "drover demo: %s\n", err.msg);
-        return DRV_EXIT_FAILURE;
+        goto out;
     }
-    d.tags = drv_tag_table_new();
-    d.pred = drv_predictor_new(0.3);
     if (load_input(&d, paths[1], parse_fleet) != 0 || load_input(&d, paths[2], parse_suite) != 0)
         goto out;
-    d.b = drv_balancer_new(&d.cfg, d.tags, d.pred, &err);
-    if (!d.b) {
-        fprintf(stderr, "drover demo: %s: %s\n", paths[0], err.msg);
-        goto out;
-    }
-    if (add_fleet(&d) != 0)
-        goto out;
+    snprintf(d.w.source, sizeof d.w.source, "demo: %s, %s", paths[1], paths[2]);
+    d.workers = drv_xcalloc(d.w.n_workers + 1, sizeof *d.workers);
+    d.predicted_s = drv_xcalloc(d.w.n_tests + 1, sizeof *d.predicted_s);
+    d.final = drv_xcalloc(d.w.n_tests + 1, sizeof *d.final);
+    d.eligible = drv_xcalloc(d.w.n_tests + 1, sizeof *d.eligible);
+    drv_sim_eligible(&d.w, d.eligible);
+    plan_crash(&d);
 
     char policy[256];
     drv_cli_describe_policy(&d.cfg.default_policy, policy, sizeof policy);
-    printf("drover demo: %zu workers (%s), %zu tests (%s), seed %llu\n", d.n_workers, paths[1],
-           d.n_tests, paths[2], (unsigned long long)seed);
+    printf("drover demo: %zu workers (%s), %zu tests (%s), seed %llu\n", d.w.n_workers, paths[1],
+           d.w.n_tests, paths[2], (unsigned long long)seed);
     printf("balancer config %s: default scheduler %s\n", paths[0], policy);
-    if (run_suite(&d, 0) != 0 || run_suite(&d, 1) != 0)
-        goto out;
 
-    const run_result *a = &d.res[0], *b = &d.res[1];
-    printf("\nsummary: first run %u passed, %u failed, %u unschedulable, makespan %.1f s; "
-           "second run %u passed, %u failed, %u unschedulable, makespan %.1f s "
+    drv_sim_observer obs = {.ctx = &d,
+                            .run_start = on_run_start,
+                            .first_round = on_first_round,
+                            .decision = on_decision,
+                            .started = on_started,
+                            .fleet = on_fleet,
+                            .run_end = on_run_end};
+    drv_sim_options opt;
+    drv_sim_options_default(&opt);
+    opt.seed = seed;
+    opt.runs = 2;
+    opt.spread = JITTER;
+    opt.crash_down_s = -1;      /* the planned crash: back for the second run */
+    opt.retry_failures = false; /* as each test says */
+    opt.max_time_s = RUN_LIMIT_S;
+    opt.timing = false;
+    opt.observer = &obs;
+    if (drv_sim_run_policy(&d.w, &d.cfg, "config", &opt, d.res, &err) != 0) {
+        fprintf(stderr, "drover demo: %s: %s\n", paths[0], err.msg);
+        goto out;
+    }
+    for (int r = 0; r < 2; r++) {
+        if (d.res[r].unfinished > 0) {
+            fprintf(stderr,
+                    "drover demo: the %s run did not finish within %.0f s of virtual time "
+                    "(%llu tests not final)\n",
+                    r == 0 ? "first" : "second", RUN_LIMIT_S,
+                    (unsigned long long)d.res[r].unfinished);
+            goto out;
+        }
+    }
+
+    const drv_sim_result *a = &d.res[0], *b = &d.res[1];
+    printf("\nsummary: first run %llu passed, %llu failed, %llu unschedulable, makespan %.1f s; "
+           "second run %llu passed, %llu failed, %llu unschedulable, makespan %.1f s "
            "(lower bound %.1f s)\n",
-           a->passed, a->failed, a->unschedulable, a->makespan, b->passed, b->failed,
-           b->unschedulable, b->makespan, b->lower_bound);
+           (unsigned long long)a->passed, (unsigned long long)a->failed,
+           (unsigned long long)a->unschedulable, a->makespan_s, (unsigned long long)b->passed,
+           (unsigned long long)b->failed, (unsigned long long)b->unschedulable, b->makespan_s,
+           b->lower_bound_s);
     rc = DRV_EXIT_OK;
 out:
     demo_free(&d);

@@ -244,6 +244,51 @@ static void schedule_crash(sim *s, uint32_t j)
     heap_push(&s->heap, s->now - mean * log(1.0 - u), EV_CRASH, j, s->ws[j].gen);
 }
 
+/* ---- the observer -------------------------------------------------------------------- */
+
+static drv_sim_view view_of(const sim *s)
+{
+    return (drv_sim_view){
+        .b = s->b, .now = s->now, .w = s->w, .run = s->run, .t = s->now - s->t0, .sim = s};
+}
+
+drv_tref drv_sim_view_test(const drv_sim_view *v, uint32_t i)
+{
+    const sim *s = v->sim;
+    return i < s->w->n_tests ? s->ts[i].ref : DRV_REF_NONE;
+}
+
+drv_wref drv_sim_view_worker(const drv_sim_view *v, uint32_t j)
+{
+    const sim *s = v->sim;
+    return j < s->w->n_workers ? s->ws[j].ref : DRV_REF_NONE;
+}
+
+/* Tells the observer, if any, about decision d; from and ran_s as drv_sim_decision. */
+static void observe_decision(const sim *s, const drv_decision *d, uint32_t from, double ran_s)
+{
+    const drv_sim_observer *o = s->opt->observer;
+    if (!o || !o->decision)
+        return;
+    drv_sim_decision sd = {
+        .d = d, .test = s->test_of[d->task], .worker = DRV_SIM_NONE, .from = from, .ran_s = ran_s};
+    if (d->kind == DRV_D_PLACED || d->kind == DRV_D_MOVED)
+        sd.worker = s->worker_of[d->worker];
+    if ((d->kind == DRV_D_MOVED || d->kind == DRV_D_REQUEUED) && d->from_worker != DRV_REF_NONE)
+        sd.from = s->worker_of[d->from_worker];
+    drv_sim_view v = view_of(s);
+    o->decision(o->ctx, &v, &sd);
+}
+
+static void observe_fleet(const sim *s, uint32_t j, drv_sim_fleet_event e)
+{
+    const drv_sim_observer *o = s->opt->observer;
+    if (!o || !o->fleet)
+        return;
+    drv_sim_view v = view_of(s);
+    o->fleet(o->ctx, &v, j, e, s->ws[j].running, s->ws[j].n_wait);
+}
+
 /* ---- applying decisions ------------------------------------------------------------- */
 
 static void start_test(sim *s, uint32_t i, uint32_t j);
@@ -280,7 +325,8 @@ static void hold(sim *s, uint32_t i, uint32_t j)
         wait_push(sw, i);
 }
 
-static void apply(sim *s, const drv_decision *d)
+/* Applies d to the simulated fleet; the observer was told already (apply()). */
+static void apply_unseen(sim *s, const drv_decision *d)
 {
     uint32_t i = s->test_of[d->task];
     sim_test *t = &s->ts[i];
@@ -305,6 +351,12 @@ static void apply(sim *s, const drv_decision *d)
         s->last_progress = s->now;
         break;
     }
+}
+
+static void apply(sim *s, const drv_decision *d)
+{
+    observe_decision(s, d, DRV_SIM_NONE, -1);
+    apply_unseen(s, d);
 }
 
 /* Places everything the balancer will place now, timing the calls. */
@@ -335,6 +387,11 @@ static void start_test(sim *s, uint32_t i, uint32_t j)
     sim_test *t = &s->ts[i];
     sim_worker *sw = &s->ws[j];
     const drv_sim_test *wt = &s->w->tests[i];
+    const drv_sim_observer *o = s->opt->observer;
+    if (o && o->started) {
+        drv_sim_view v = view_of(s);
+        o->started(o->ctx, &v, i, j);
+    }
     if (drv_balancer_started(s->b, t->ref, s->now) != 0) {
         s->failed = drv_error_set(s->err, "the balancer refused to start test \"%s\" on %s",
                                   wt->name ? wt->name : "?", s->w->workers[j].name);
@@ -409,7 +466,7 @@ static void on_arrivals(sim *s)
         task.req = wt->req;
         task.priority = wt->priority;
         task.max_retries = wt->max_retries;
-        task.retry_on_failure = s->opt->retry_failures;
+        task.retry_on_failure = s->opt->retry_failures || wt->retry_on_failure;
         int64_t ref = drv_balancer_submit(s->b, &task, s->now, s->err);
         if (ref < 0) {
             s->failed = drv_error_prefix(s->err, "submitting test %u", i);
@@ -438,14 +495,16 @@ static void on_finish(sim *s, uint32_t i, uint32_t attempt)
     s->n_running--;
     sw->busy_s += took;
     t->last_run = (float)took;
-    drv_result r = {.exit_code = t->fails ? 1 : 0, .duration_s = took};
+    int code = s->w->tests[i].exit_code ? s->w->tests[i].exit_code : 1;
+    drv_result r = {.exit_code = t->fails ? code : 0, .duration_s = took};
     drv_decision d;
     if (drv_balancer_finished(s->b, t->ref, s->now, &r, &d) != 0) {
         s->failed = drv_error_set(s->err, "the balancer refused the result of test \"%s\"",
                                   s->w->tests[i].name ? s->w->tests[i].name : "?");
         return;
     }
-    apply(s, &d);
+    observe_decision(s, &d, j, took);
+    apply_unseen(s, &d);
     start_waiting(s, j);
     maybe_remove(s, j);
     s->last_progress = s->now;
@@ -500,6 +559,7 @@ static void on_crash(sim *s, uint32_t j)
             schedule_crash(s, j);
         return;
     }
+    observe_fleet(s, j, DRV_SIM_LOST);
     for (uint32_t k = 0; k < sw->running; k++) {
         sim_test *t = &s->ts[sw->run[k]];
         sw->busy_s += s->now - t->start; /* wasted, but the slot was busy */
@@ -529,6 +589,7 @@ static void on_back(sim *s, uint32_t j)
         return;
     drv_balancer_worker_back(s->b, sw->ref, s->now);
     sw->status = W_PRESENT;
+    observe_fleet(s, j, DRV_SIM_BACK);
     schedule_crash(s, j);
     s->changed = true;
 }
@@ -644,12 +705,15 @@ static void setup_fleet(sim *s)
                 add_worker(s, j);
             if (w->workers[j].leave_at >= 0)
                 push_fleet(s, s->t0 + w->workers[j].leave_at, EV_LEAVE, j);
+            if (w->workers[j].crash_at > 0)
+                heap_push(&s->heap, s->t0 + w->workers[j].crash_at, EV_CRASH, j, sw->gen);
             continue;
         }
         sw->gen++; /* void the previous run's fleet events */
         if (sw->status == W_LOST) {
             drv_balancer_worker_back(s->b, sw->ref, s->now);
             sw->status = W_PRESENT;
+            observe_fleet(s, j, DRV_SIM_BACK);
             schedule_crash(s, j);
         } else if (sw->status == W_PRESENT && sw->leaving) {
             drv_balancer_worker_set_health(s->b, sw->ref, DRV_HEALTH_OK, NULL, s->now);
@@ -721,6 +785,10 @@ static void run_once(sim *s, drv_sim_result *res)
         s->fleet_slots += w->workers[j].slots;
     for (size_t i = 0; i < w->n_tests; i++)
         s->ts[i] = (sim_test){.ref = DRV_REF_NONE, .status = T_PENDING};
+    const drv_sim_observer *obs = s->opt->observer;
+    drv_sim_view v = view_of(s);
+    if (obs && obs->run_start)
+        obs->run_start(obs->ctx, &v);
     setup_fleet(s);
     if (w->n_tests > 0)
         heap_push(&s->heap, s->t0 + w->tests[s->order[0]].arrival_s, EV_ARRIVAL, 0, 0);
@@ -729,6 +797,7 @@ static void run_once(sim *s, drv_sim_result *res)
     if (s->opt->rebalance_s > 0)
         heap_push(&s->heap, s->t0 + s->opt->rebalance_s, EV_REBALANCE, 0, 0);
     s->changed = true;
+    bool first_round = true;
 
     while (!s->failed && s->n_final < w->n_tests && s->heap.n > 0) {
         sim_event e = heap_pop(&s->heap);
@@ -746,6 +815,12 @@ static void run_once(sim *s, drv_sim_result *res)
         if (s->changed) {
             s->changed = false;
             place_all(s);
+        }
+        if (first_round && s->next_arrival > 0) {
+            first_round = false;
+            v = view_of(s);
+            if (obs && obs->first_round)
+                obs->first_round(obs->ctx, &v);
         }
         if (!can_progress(s))
             break;
@@ -775,6 +850,9 @@ static void run_once(sim *s, drv_sim_result *res)
     res->placements_per_s =
         s->opt->timing && res->place_wall_s > 0 ? (double)res->placements / res->place_wall_s : 0;
     res->wall_s = wall_clock() - wall0;
+    v = view_of(s);
+    if (obs && obs->run_end)
+        obs->run_end(obs->ctx, &v, res);
     /* The next run starts on the next whole second, so heartbeats stay aligned. */
     s->now = floor(s->now) + 1;
 }

@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "balancer/balancer.h"
 #include "balancer/config.h"
 #include "core/error.h"
 #include "sim/workload.h"
@@ -102,9 +103,64 @@ typedef struct drv_sim_options {
     bool timing;       /* measure wall time inside drv_balancer_place (true) */
     double test_overhead_s; /* added to every run: what starting a process and reporting
                              * its end costs a live worker (0; bench/live.sh measures it) */
+    const struct drv_sim_observer *observer; /* told what happens (drover demo); NULL: none */
 } drv_sim_options;
 
 void drv_sim_options_default(drv_sim_options *o);
+
+/* ---- watching a run (engine.c) --------------------------------------------------------
+ *
+ * An observer is told, as they happen on the virtual clock, what the balancer decided and
+ * what the fleet did: `drover demo` narrates a run with it. It only looks: it must not
+ * call anything that changes the balancer. Every hook may be NULL. */
+
+struct drv_sim_result; /* below */
+
+typedef struct drv_sim_view {
+    const drv_balancer *b; /* the run's balancer: predictions, explanations, workers */
+    double now;            /* its clock */
+    const drv_workload *w;
+    unsigned run; /* 0-based */
+    double t;     /* virtual seconds from the run's start */
+    const void *sim;
+} drv_sim_view;
+
+/* The balancer's reference of test i (workload index) in this run; DRV_REF_NONE before
+ * it arrived or once it is final. */
+drv_tref drv_sim_view_test(const drv_sim_view *v, uint32_t i);
+/* The balancer's reference of worker j; DRV_REF_NONE before it joined. */
+drv_wref drv_sim_view_worker(const drv_sim_view *v, uint32_t j);
+
+#define DRV_SIM_NONE UINT32_MAX
+
+/* A balancer decision about test `test` (workload index), as applied. */
+typedef struct drv_sim_decision {
+    const drv_decision *d;
+    uint32_t test;
+    uint32_t worker; /* PLACED, MOVED: where it went; else DRV_SIM_NONE */
+    uint32_t from;   /* MOVED, REQUEUED: the worker it left; a verdict on a run: the worker
+                      * that ran it; else DRV_SIM_NONE */
+    double ran_s;    /* the verdict on a run that ended now: its run time; else -1 */
+} drv_sim_decision;
+
+typedef enum drv_sim_fleet_event {
+    DRV_SIM_LOST, /* crashed: what it ran and held goes back through the balancer */
+    DRV_SIM_BACK, /* a lost worker reconnected */
+} drv_sim_fleet_event;
+
+typedef struct drv_sim_observer {
+    void *ctx;
+    void (*run_start)(void *ctx, const drv_sim_view *v);
+    /* After the run's first placement round. */
+    void (*first_round)(void *ctx, const drv_sim_view *v);
+    void (*decision)(void *ctx, const drv_sim_view *v, const drv_sim_decision *d);
+    /* Test i starts on worker j (before the balancer is told). */
+    void (*started)(void *ctx, const drv_sim_view *v, uint32_t i, uint32_t j);
+    /* Worker j was lost (running and holding: what it had then) or came back. */
+    void (*fleet)(void *ctx, const drv_sim_view *v, uint32_t j, drv_sim_fleet_event e,
+                  uint32_t running, uint32_t holding);
+    void (*run_end)(void *ctx, const drv_sim_view *v, const struct drv_sim_result *r);
+} drv_sim_observer;
 
 #define DRV_SIM_KINDS_MAX  24 /* worker kinds reported apart; the rest are "other" */
 #define DRV_SIM_NAME_MAX   32

@@ -29,6 +29,8 @@ typedef struct drv_sim_worker {
     double leave_at;                    /* seconds; < 0 = never */
     float announced_speed; /* the speed the balancer is told; 0 = the true speed (a live
                             * `drover worker` announces 1: the balancer learns the rest) */
+    double crash_at;       /* > 0: it crashes (is lost, running tests too) this many seconds
+                            * into the first run; 0 = no planned crash (drover demo) */
 } drv_sim_worker;
 
 typedef struct drv_sim_test {
@@ -42,7 +44,9 @@ typedef struct drv_sim_test {
     int32_t priority;
     int family;
     uint32_t max_retries;
-    double flaky_p; /* probability that a run fails (exit 1) */
+    double flaky_p;        /* probability that a run fails (exit 1) */
+    int exit_code;         /* what a failing run exits with; 0 = 1 */
+    bool retry_on_failure; /* retried after a failing run even when the options say no */
 } drv_sim_test;
 
 typedef struct drv_workload {

@@ -509,6 +509,134 @@ static void test_options_default_as_live(void **state)
     assert_true(opt.rebalance_s == 1);
 }
 
+/* What an observer saw (test_observer_sees_a_planned_crash). */
+typedef struct seen {
+    unsigned starts[2], runs_judged[2], placed[2], requeued_lost[2], lost[2], back[2];
+    unsigned run_starts, run_ends, first_rounds;
+    double lost_at;
+    uint32_t lost_worker, requeued_from;
+} seen;
+
+static void seen_run_start(void *ctx, const drv_sim_view *v)
+{
+    seen *x = ctx;
+    assert_true(v->t == 0);
+    x->run_starts++;
+}
+
+static void seen_first_round(void *ctx, const drv_sim_view *v)
+{
+    (void)v;
+    ((seen *)ctx)->first_rounds++;
+}
+
+static void seen_decision(void *ctx, const drv_sim_view *v, const drv_sim_decision *d)
+{
+    seen *x = ctx;
+    if (d->d->kind == DRV_D_PLACED) {
+        x->placed[v->run]++;
+        assert_true(d->worker < v->w->n_workers);
+    }
+    if (d->d->kind == DRV_D_REQUEUED && d->d->reason == DRV_R_WORKER_LOST) {
+        x->requeued_lost[v->run]++;
+        x->requeued_from = d->from;
+    }
+    if (d->ran_s > 0)
+        x->runs_judged[v->run]++;
+}
+
+static void seen_started(void *ctx, const drv_sim_view *v, uint32_t i, uint32_t j)
+{
+    seen *x = ctx;
+    assert_true(i < v->w->n_tests && j < v->w->n_workers);
+    assert_true(drv_sim_view_test(v, i) != DRV_REF_NONE);
+    x->starts[v->run]++;
+}
+
+static void seen_fleet(void *ctx, const drv_sim_view *v, uint32_t j, drv_sim_fleet_event e,
+                       uint32_t running, uint32_t holding)
+{
+    seen *x = ctx;
+    (void)holding;
+    if (e == DRV_SIM_LOST) {
+        x->lost[v->run]++;
+        x->lost_at = v->t;
+        x->lost_worker = j;
+        assert_int_equal(running, 1);
+    } else {
+        x->back[v->run]++;
+    }
+}
+
+static void seen_run_end(void *ctx, const drv_sim_view *v, const drv_sim_result *r)
+{
+    (void)v;
+    (void)r;
+    ((seen *)ctx)->run_ends++;
+}
+
+/* drover demo's scenario in the engine: two 1-slot twins, 10 tests of 10 s; b crashes
+ * 15 s into the first run (its running test is requeued, the crash is for good in that
+ * run) and is back for the second. The observer sees every start, placement and
+ * verdict, the loss and the return, in the order they happen. */
+static void test_observer_sees_a_planned_crash(void **state)
+{
+    (void)state;
+    drv_workload w;
+    drv_workload_init(&w);
+    add_worker(&w, "a", 1, 1, 0, 0, 1);
+    add_worker(&w, "b", 1, 1, 0, 0, 1);
+    w.workers[1].crash_at = 15;
+    for (int k = 0; k < 10; k++)
+        add_test(&w, 10, 0, 0, 0, false);
+    drv_balancer_config cfg;
+    drv_balancer_config_default(&cfg);
+    cfg.settings.thermal.initial_share = 1;
+    seen x;
+    memset(&x, 0, sizeof x);
+    drv_sim_observer obs = {.ctx = &x,
+                            .run_start = seen_run_start,
+                            .first_round = seen_first_round,
+                            .decision = seen_decision,
+                            .started = seen_started,
+                            .fleet = seen_fleet,
+                            .run_end = seen_run_end};
+    drv_sim_options opt;
+    drv_sim_options_default(&opt);
+    opt.timing = false;
+    opt.runs = 2;
+    opt.crash_down_s = -1;
+    opt.observer = &obs;
+    drv_sim_result r[2];
+    drv_error err = {{0}};
+    assert_int_equal(drv_sim_run_policy(&w, &cfg, "composite", &opt, r, &err), 0);
+    drv_workload_free(&w);
+    assert_int_equal(x.run_starts, 2);
+    assert_int_equal(x.run_ends, 2);
+    assert_int_equal(x.first_rounds, 2);
+    assert_int_equal(r[0].crashes, 1);
+    assert_int_equal(x.lost[0], 1);
+    assert_int_equal(x.lost[1], 0);
+    assert_int_equal(x.lost_worker, 1);
+    assert_true(x.lost_at == 15);
+    assert_int_equal(x.requeued_lost[0], 1);
+    assert_int_equal(x.requeued_from, 1);
+    assert_int_equal(x.back[0], 0);
+    assert_int_equal(x.back[1], 1); /* reconnected for the second run */
+    for (int run = 0; run < 2; run++) {
+        assert_int_equal(r[run].passed, 10);
+        assert_int_equal(x.runs_judged[run], 10);
+        assert_true(x.placed[run] >= 10);
+    }
+    assert_int_equal(x.starts[0], 11); /* the lost attempt, then again on a */
+    assert_int_equal(x.starts[1], 10);
+    /* b finished one test before it crashed; a, never idle, runs the other 9: 90 s. The
+     * bound is the whole fleet's (50 s). */
+    assert_true(fabs(r[0].makespan_s - 90) < 1e-6);
+    assert_true(fabs(r[0].lower_bound_s - 50) < 1e-9);
+    assert_true(r[1].makespan_s <= 60);
+}
+
 /* A crashed worker's running test is requeued and passes elsewhere. */
 static void test_crash_requeues(void **state)
 {
@@ -607,6 +735,7 @@ int main(void)
         cmocka_unit_test(test_fleet_groups),
         cmocka_unit_test(test_options_default_as_live),
         cmocka_unit_test(test_crash_requeues),
+        cmocka_unit_test(test_observer_sees_a_planned_crash),
         cmocka_unit_test(test_unknown_policy),
         cmocka_unit_test(test_generators),
     };
