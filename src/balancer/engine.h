@@ -154,6 +154,7 @@ struct drv_balancer {
     uint8_t type_spec[DRV_CONFIG_TEST_TYPES_MAX];
     bool order_used[DRV_ORDER_COUNT];
     uint8_t spec_order[DRV_SPECS_MAX]; /* drv_ordering giving each spec's candidates */
+    uint8_t spec_extra[DRV_SPECS_MAX]; /* bit k: policy kind k offers extra candidates */
 
     /* tasks */
     drv_btask *tasks;

@@ -24,6 +24,7 @@ static uint8_t spec_index(drv_balancer *b, const drv_policy_spec *s)
             return (uint8_t)i;
     b->specs[b->n_specs] = *s;
     drv_ordering o = drv_policy_ordering(s);
+    b->spec_extra[b->n_specs] = drv_policy_extra_candidates(s);
     b->spec_order[b->n_specs] = (uint8_t)o;
     b->order_used[o] = true;
     return (uint8_t)b->n_specs++;
@@ -346,15 +347,15 @@ drv_wref drv_engine_choose(const drv_balancer *b, const drv_btask *t, double now
     if (hint != DRV_REF_NONE && hint != best && drv_bit_get(elig, b->workers[hint].w.wclass) &&
         drv_fleet_fits(b, &b->workers[hint], req))
         consider(ops, &ctx, b, hint, &best, &best_s);
-    /* Workers that ran this family well are candidates of their own: within a class they
-     * need not be the top of the ordering. */
-    bool affinity = spec->kind == DRV_POLICY_AFFINITY ||
-                    (spec->kind == DRV_POLICY_COMPOSITE && spec->weights[DRV_POLICY_AFFINITY] > 0);
-    if (affinity && t->family != 0) {
-        const drv_affinity_row *row = &b->affinity[t->family];
-        for (int k = 0; k < AFFINITY_SLOTS; k++) {
-            drv_wref w = row->worker[k];
-            if (row->score[k] <= 0 || w == DRV_REF_NONE || w == best)
+    /* Candidates a policy offers besides each class's top (affinity: the workers that
+     * ran this family well, which within a class need not be the top of the ordering). */
+    for (uint32_t m = b->spec_extra[t->policy]; m; m &= m - 1) {
+        drv_wref extra[DRV_POLICY_EXTRA_MAX];
+        size_t n = drv_policy_get((drv_policy_kind)__builtin_ctz(m))
+                       ->candidates(&ctx, extra, DRV_POLICY_EXTRA_MAX);
+        for (size_t k = 0; k < n; k++) {
+            drv_wref w = extra[k];
+            if (w == best)
                 continue;
             const drv_bworker *bw = &b->workers[w];
             if (!drv_bit_get(elig, bw->w.wclass) || !drv_fleet_fits(b, bw, req))

@@ -80,6 +80,10 @@ typedef struct drv_policy_ops {
      * a small preference bonus above 1). */
     double (*score)(const drv_place_ctx *ctx, const struct drv_bworker *w,
                     const struct drv_wclass *c);
+    /* Optional: workers to consider for ctx->t besides each class's top, at most max
+     * into out (the engine checks that they are eligible, fit and are available). Used
+     * when the policy is the test's or a part of its composite with a weight > 0. */
+    size_t (*candidates)(const drv_place_ctx *ctx, drv_wref *out, size_t max);
     /* Optional: the balancer was just made (its state is zeroed). */
     void (*init)(drv_balancer *b);
     /* Optional: w was just added, before it enters the orderings. */
@@ -112,6 +116,10 @@ void drv_policies_worker_removed(drv_balancer *b, drv_wref w);
 void drv_policies_task_assigned(drv_balancer *b, const struct drv_btask *t, drv_wref w);
 void drv_policies_task_finished(drv_balancer *b, const struct drv_btask *t, drv_wref w,
                                 const drv_result *r);
+/* The kinds (bit k) whose candidates hook spec s uses: its own, or its composite's
+ * parts with a weight > 0. */
+uint32_t drv_policy_extra_candidates(const drv_policy_spec *s);
+#define DRV_POLICY_EXTRA_MAX 16 /* most extra candidates one policy offers */
 /* The ordering that gives spec s's candidate inside a class. */
 drv_ordering drv_policy_ordering(const drv_policy_spec *s);
 

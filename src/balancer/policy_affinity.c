@@ -47,6 +47,22 @@ static double affinity_score(const drv_place_ctx *ctx, const drv_bworker *w, con
     return affinity_of(b, f, wi, w->w.wclass) * b->speed[(size_t)w->w.wclass * 64 + f] / fastest;
 }
 
+_Static_assert(AFFINITY_SLOTS <= DRV_POLICY_EXTRA_MAX, "affinity offers a whole row");
+
+/* The workers that ran ctx->t's family well (none for an unknown family). */
+static size_t affinity_candidates(const drv_place_ctx *ctx, drv_wref *out, size_t max)
+{
+    int f = ctx->t->family;
+    if (f == 0)
+        return 0;
+    const drv_affinity_row *row = &ctx->b->affinity[f];
+    size_t n = 0;
+    for (int k = 0; k < AFFINITY_SLOTS && n < max; k++)
+        if (row->score[k] > 0 && row->worker[k] != DRV_REF_NONE)
+            out[n++] = row->worker[k];
+    return n;
+}
+
 static void affinity_finished(drv_balancer *b, const drv_btask *t, drv_wref wi, const drv_result *r)
 {
     if (t->family == 0)
@@ -101,6 +117,7 @@ const drv_policy_ops drv_policy_affinity = {
     .kind = DRV_POLICY_AFFINITY,
     .ordering = DRV_ORDER_LEAST_LOADED,
     .score = affinity_score,
+    .candidates = affinity_candidates,
     .init = affinity_init,
     .task_finished = affinity_finished,
     .worker_removed = affinity_worker_removed,

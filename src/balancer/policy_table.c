@@ -24,6 +24,17 @@ drv_ordering drv_policy_ordering(const drv_policy_spec *s)
     return ops->ordering_for ? ops->ordering_for(s) : ops->ordering;
 }
 
+uint32_t drv_policy_extra_candidates(const drv_policy_spec *s)
+{
+    uint32_t m = 0;
+    for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++) {
+        bool used = s->kind == DRV_POLICY_COMPOSITE ? s->weights[k] > 0 : (int)s->kind == k;
+        if (used && policies[k]->candidates)
+            m |= 1u << k;
+    }
+    return m;
+}
+
 void drv_policies_init(drv_balancer *b)
 {
     for (int k = 0; k < DRV_POLICY_SINGLE_COUNT; k++)

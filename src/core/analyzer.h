@@ -36,7 +36,6 @@ typedef struct drv_family_info {
     int browser;         /* DRV_TAG_* browser preferred for web back-ends, or -1 */
     uint32_t batch_size; /* suggested batch size on the reference hardware */
     double estimate_s;   /* first duration estimate of one test, reference speed */
-    double memory_mb;    /* typical memory a test of it needs */
 } drv_family_info;
 
 /* The family id of model_id (0 when NULL, empty or unmatched). */

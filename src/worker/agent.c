@@ -20,6 +20,7 @@
  * still on the stack under an event callback can read the agent safely. */
 #include <libwebsockets.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,10 +193,11 @@ struct drv_agent {
     drv_msg_caps caps;
     uint64_t throttles;     /* CPU throttle events at the last heartbeat */
     bool has_throttles;     /* throttles was read */
-    double gpu_checked;     /* monotonic time of the last nvidia-smi query; 0 = never */
-    double gpu_temperature; /* its answer, kept between queries (< 0 unknown) */
+    double gpu_checked;     /* loop time the last nvidia-smi query started; 0 = never */
+    double gpu_temperature; /* the last answer, kept between queries (< 0 unknown) */
     bool gpu_throttled;
-    char *tags_text; /* "cpu, cuda" */
+    struct gpu_query *gpu_query; /* the query in flight, or NULL (at most one) */
+    char *tags_text;             /* "cpu, cuda" */
     drv_agent_url url;
     char host_header[300];
 
@@ -945,6 +947,160 @@ static drv_attempt_ref *held_refs(const drv_agent *a, bool outbox, size_t *count
     return refs;
 }
 
+/* ---- the GPU query, off the event loop ----------------------------------------------
+ *
+ * nvidia-smi may take seconds to answer (up to DRV_PROBE_TOOL_TIMEOUT_S before it is
+ * killed); run synchronously it would stop the loop, and with it heartbeats, output and
+ * results. So it runs as a child process watched by the loop (uv_spawn, its stdout a
+ * pipe, a timer for the timeout), at most one at a time, and heartbeats carry its last
+ * answer. The query owns itself: the agent may be freed while it runs (the child is
+ * then killed and the answer dropped), and it frees itself when its three handles are
+ * closed. */
+typedef struct gpu_query {
+    drv_agent *agent; /* NULL once the agent is gone */
+    uv_process_t proc;
+    uv_pipe_t out;
+    uv_timer_t timer;
+    char buf[4096]; /* what it wrote; more is not read (one line per GPU) */
+    size_t n;
+    bool exited, eof, killed, finished;
+    int64_t status;
+    int term_signal;
+    int open_handles;
+} gpu_query;
+
+static void gpu_query_handle_closed(uv_handle_t *h)
+{
+    gpu_query *q = h->data;
+    if (--q->open_handles == 0)
+        free(q);
+}
+
+/* Applies the answer (when the agent is still there) and closes the handles. Called
+ * once the child exited and its output was read (or it was killed: what a child of
+ * it still holds open is not waited for). */
+static void gpu_query_finish(gpu_query *q)
+{
+    if (q->finished)
+        return;
+    q->finished = true;
+    drv_agent *a = q->agent;
+    if (a) {
+        a->gpu_query = NULL;
+        drv_pressure gpu = {.temperature_c = -1};
+        drv_error err = {{0}};
+        q->buf[q->n] = '\0';
+        bool ok = !q->killed && q->term_signal == 0 && q->status == 0 &&
+                  drv_pressure_parse_nvidia(q->buf, &gpu, &err) == 0;
+        a->gpu_temperature = ok ? gpu.temperature_c : -1;
+        a->gpu_throttled = ok && gpu.gpu_throttled;
+    }
+    uv_handle_t *hs[] = {(uv_handle_t *)&q->proc, (uv_handle_t *)&q->out, (uv_handle_t *)&q->timer};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+        if (!uv_is_closing(hs[i]))
+            uv_close(hs[i], gpu_query_handle_closed);
+}
+
+/* Gives up on q (timeout, or the agent is going): kills the child, whose exit then
+ * finishes q; when it already exited (a child of it holds its output open), at once. */
+static void gpu_query_abort(gpu_query *q)
+{
+    if (q->finished || q->killed)
+        return;
+    q->killed = true;
+    if (q->exited)
+        gpu_query_finish(q);
+    else
+        uv_process_kill(&q->proc, SIGKILL);
+}
+
+static void gpu_query_on_exit(uv_process_t *p, int64_t status, int term_signal)
+{
+    gpu_query *q = p->data;
+    q->exited = true;
+    q->status = status;
+    q->term_signal = term_signal;
+    if (q->eof || q->killed)
+        gpu_query_finish(q);
+}
+
+static void gpu_query_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    gpu_query *q = h->data;
+    size_t room = sizeof q->buf - 1 - q->n;
+    *buf = uv_buf_init(q->buf + q->n, (unsigned)room);
+}
+
+static void gpu_query_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    gpu_query *q = s->data;
+    if (nread > 0)
+        q->n += (size_t)nread;
+    if (nread < 0 || q->n + 1 >= sizeof q->buf) {
+        q->eof = true;
+        uv_read_stop(s);
+        if (q->exited)
+            gpu_query_finish(q);
+    }
+}
+
+static void gpu_query_on_timeout(uv_timer_t *t)
+{
+    gpu_query *q = t->data;
+    gpu_query_abort(q);
+}
+
+/* Starts the query unless nvidia-smi is gone from $PATH (then the answer is unknown). */
+static void gpu_query_start(drv_agent *a)
+{
+    char exe[DRV_PROBE_PATH_MAX];
+    if (!drv_probe_which(NULL, "nvidia-smi", exe, sizeof exe)) {
+        a->gpu_temperature = -1;
+        a->gpu_throttled = false;
+        return;
+    }
+    uv_loop_t *loop = a->hub->loop;
+    gpu_query *q = drv_xcalloc(1, sizeof *q); /* frees itself (gpu_query_handle_closed) */
+    q->agent = a;
+    q->proc.data = q->out.data = q->timer.data = q;
+    uv_pipe_init(loop, &q->out, 0);
+    uv_timer_init(loop, &q->timer);
+    q->open_handles = 2;
+    char *argv[] = {exe, DRV_PRESSURE_NVIDIA_ARGS, NULL};
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&q->out},
+        {.flags = UV_IGNORE},
+    };
+    uv_process_options_t opt = {
+        .exit_cb = gpu_query_on_exit, .file = exe, .args = argv, .stdio = stdio, .stdio_count = 3};
+    if (uv_spawn(loop, &q->proc, &opt) != 0) {
+        /* The handle is initialised even when spawning fails: it is closed too. */
+        q->open_handles++;
+        q->exited = true;
+        q->status = 127;
+        gpu_query_finish(q);
+        return;
+    }
+    q->open_handles++;
+    a->gpu_query = q;
+    uv_read_start((uv_stream_t *)&q->out, gpu_query_alloc, gpu_query_on_read);
+    uv_timer_start(&q->timer, gpu_query_on_timeout, DRV_PROBE_TOOL_TIMEOUT_S * 1000, 0);
+}
+
+/* The agent is going: the query in flight (if any) is killed and its answer dropped. */
+static void gpu_query_detach(drv_agent *a)
+{
+    gpu_query *q = a->gpu_query;
+    if (!q)
+        return;
+    a->gpu_query = NULL;
+    q->agent = NULL;
+    gpu_query_abort(q);
+}
+
 /* Fills hb's measurements (docs/protocol.md): pressures, clock, the hottest sensor, and
  * throttled when the CPU throttle counters rose since the last heartbeat or a GPU
  * slows down for heat or power. A simulated agent measures nothing (it has no machine
@@ -957,13 +1113,10 @@ static void measure(drv_agent *a, drv_msg_heartbeat *hb)
     drv_pressure_read(a->cfg.pressure_root, a->cfg.caps->cpu_cores, &p);
     if (a->cfg.measure_gpus) {
         double now = (double)uv_now(a->hub->loop) / 1000.0;
-        if (a->gpu_checked == 0 || now - a->gpu_checked >= DRV_AGENT_GPU_QUERY_S) {
-            drv_pressure gpu = {.temperature_c = -1};
-            drv_error err = {{0}};
-            bool ok = drv_pressure_read_gpus(NULL, &gpu, &err) == 0;
-            a->gpu_temperature = ok ? gpu.temperature_c : -1;
-            a->gpu_throttled = ok && gpu.gpu_throttled;
+        if (!a->gpu_query &&
+            (a->gpu_checked == 0 || now - a->gpu_checked >= DRV_AGENT_GPU_QUERY_S)) {
             a->gpu_checked = now;
+            gpu_query_start(a); /* answers later: this heartbeat has the last answer */
         }
         if (a->gpu_temperature > p.temperature_c)
             p.temperature_c = a->gpu_temperature;
@@ -1875,6 +2028,7 @@ void drv_agent_free(drv_agent *a)
     if (!a || a->freeing)
         return;
     a->freeing = true; /* no more events */
+    gpu_query_detach(a);
     finish(a, 0, NULL);
     uv_timer_t *timers[] = {&a->retry_timer, &a->hb_timer, &a->flush_timer, &a->deadline_timer};
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)

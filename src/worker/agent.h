@@ -207,11 +207,12 @@ typedef struct drv_agent_config {
     unsigned output_flush_ms;           /* 0 = DRV_AGENT_FLUSH_MS */
     /* Pressure measured for each heartbeat (worker/probe.h, drv_pressure_read), except
      * in simulated mode: the root of the /proc and /sys read (NULL = "/"; tests give a
-     * fake tree), and whether to ask nvidia-smi (at most every DRV_AGENT_GPU_QUERY_S). */
+     * fake tree), and whether to ask nvidia-smi (at most every DRV_AGENT_GPU_QUERY_S, as a
+     * child process the loop watches: heartbeats carry its last answer). */
     const char *pressure_root;
     bool measure_gpus;
-    drv_agent_event_cb on_event; /* may be NULL */
-    void *data;                  /* passed to on_event */
+    drv_agent_event_cb on_event;   /* may be NULL */
+    void *data;                    /* passed to on_event */
     struct drv_guardian *guardian; /* told each test's process group (guardian.h); NULL:
                                       none (a test may outlive a killed worker) */
 } drv_agent_config;

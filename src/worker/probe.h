@@ -209,8 +209,15 @@ double drv_pressure_parse_psi(const char *text);
  * two fields. */
 int drv_pressure_parse_nvidia(const char *csv, drv_pressure *p, drv_error *err);
 
+/* The arguments of that query after the program's path (drv_pressure_read_gpus, and the
+ * worker's asynchronous query in agent.c). */
+#define DRV_PRESSURE_NVIDIA_ARGS                                                                   \
+    "--query-gpu=temperature.gpu,clocks_throttle_reasons.active", "--format=csv,noheader,nounits"
+
 /* Runs the query above when nvidia-smi is on search_path (NULL = $PATH) and applies it
- * to p. Returns 0, or -1 with err when the tool is absent, fails or answers nonsense. */
+ * to p, blocking for up to DRV_PROBE_TOOL_TIMEOUT_S (the worker's event loop does not
+ * call it: agent.c runs the query asynchronously). Returns 0, or -1 with err when the tool is
+ * absent, fails or answers nonsense. */
 int drv_pressure_read_gpus(const char *search_path, drv_pressure *p, drv_error *err);
 
 /* Appends a warning to r (printf-style); warnings past DRV_PROBE_WARNINGS_MAX are

@@ -466,8 +466,7 @@ int drv_pressure_read_gpus(const char *search_path, drv_pressure *p, drv_error *
     char exe[DRV_PROBE_PATH_MAX];
     if (!drv_probe_which(search_path, "nvidia-smi", exe, sizeof exe))
         return drv_error_set(err, "nvidia-smi: not on the search path");
-    char *argv[] = {exe, "--query-gpu=temperature.gpu,clocks_throttle_reasons.active",
-                    "--format=csv,noheader,nounits", NULL};
+    char *argv[] = {exe, DRV_PRESSURE_NVIDIA_ARGS, NULL};
     char *text = run_tool(argv, err);
     if (!text)
         return -1;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 #include <cmocka.h>
@@ -1007,6 +1008,90 @@ static void test_start_refuses_bad_config(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- the GPU query runs off the loop ---------------------------------------------- */
+
+typedef struct fake_smi {
+    char dir[64];
+    char *old_path;
+} fake_smi;
+
+/* Puts a fake nvidia-smi first on $PATH: it sleeps `delay` seconds, then answers one GPU
+ * at 199 C with a thermal slowdown (0x40). */
+static void fake_smi_install(fake_smi *s, const char *delay)
+{
+    snprintf(s->dir, sizeof s->dir, "/tmp/drover-test-smi-XXXXXX");
+    assert_non_null(mkdtemp(s->dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/nvidia-smi", s->dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\nsleep %s\necho '199, 0x0000000000000040'\n", delay);
+    fclose(f);
+    assert_int_equal(chmod(path, 0755), 0);
+    const char *old = getenv("PATH");
+    s->old_path = strdup(old ? old : "/usr/bin:/bin");
+    char *path_var = malloc(strlen(s->dir) + strlen(s->old_path) + 2);
+    sprintf(path_var, "%s:%s", s->dir, s->old_path);
+    setenv("PATH", path_var, 1);
+    free(path_var);
+}
+
+static void fake_smi_remove(fake_smi *s)
+{
+    setenv("PATH", s->old_path, 1);
+    free(s->old_path);
+    char path[128];
+    snprintf(path, sizeof path, "%s/nvidia-smi", s->dir);
+    unlink(path);
+    rmdir(s->dir);
+}
+
+static bool hb_has_gpu_answer(const fake *f)
+{
+    for (size_t i = 0; i < f->n_msgs; i++)
+        if (f->msgs[i].type == DRV_MSG_HEARTBEAT && f->msgs[i].heartbeat.temperature_c == 199 &&
+            f->msgs[i].heartbeat.throttled)
+            return true;
+    return false;
+}
+
+/* An nvidia-smi that takes 1.5 s to answer does not stop the loop: heartbeats keep
+ * coming at the welcome's interval (0.05 s) while it runs, each with the last answer
+ * (none yet), and once it answers the next heartbeats carry its temperature and
+ * throttling. Run synchronously, the first heartbeat would have held the loop for
+ * 1.5 s. */
+static void test_gpu_query_does_not_block(void **state)
+{
+    (void)state;
+    fake_smi smi;
+    fake_smi_install(&smi, "1.5");
+    env e;
+    env_start(&e, (drv_agent_config){.measure_gpus = true}, true);
+    run_for(&e, 1.0);
+    assert_true(count_type(&e.f, DRV_MSG_HEARTBEAT) >= 5);
+    assert_false(hb_has_gpu_answer(&e.f));
+    WAIT_FOR(&e, hb_has_gpu_answer(&e.f));
+    env_stop(&e);
+    fake_smi_remove(&smi);
+}
+
+/* An agent freed while its query runs kills the query and closes everything
+ * (env_stop asserts the loop has nothing left open). */
+static void test_gpu_query_dropped_at_free(void **state)
+{
+    (void)state;
+    fake_smi smi;
+    fake_smi_install(&smi, "20");
+    env e;
+    env_start(&e, (drv_agent_config){.measure_gpus = true}, true);
+    WAIT_FOR(&e, count_type(&e.f, DRV_MSG_HEARTBEAT) >= 2);
+    double t0 = now_s();
+    env_stop(&e);
+    /* Not its 10 s timeout: the query was killed, not waited for. */
+    assert_true(now_s() - t0 < 8.0);
+    fake_smi_remove(&smi);
+}
+
 int main(void)
 {
     lws_set_log_level(0, NULL);
@@ -1027,6 +1112,8 @@ int main(void)
         cmocka_unit_test_setup(test_coordinator_drain, setup_alarm),
         cmocka_unit_test_setup(test_worker_drain, setup_alarm),
         cmocka_unit_test_setup(test_abort_stops_now, setup_alarm),
+        cmocka_unit_test_setup(test_gpu_query_does_not_block, setup_alarm),
+        cmocka_unit_test_setup(test_gpu_query_dropped_at_free, setup_alarm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
