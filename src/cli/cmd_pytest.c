@@ -366,7 +366,6 @@ static json_t *pack_batches(const pytest_args *a, const suite *s, size_t *idx, s
 static json_t *make_batches(const pytest_args *a, const suite *s, size_t *idx, size_t n,
                             const char *cwd, int round)
 {
-    json_t *arr = json_array();
     const char *by = a->by ? a->by : "auto";
     if (strcmp(by, "auto") == 0) {
         bool any = false;
@@ -375,6 +374,7 @@ static json_t *make_batches(const pytest_args *a, const suite *s, size_t *idx, s
         if (any)
             return pack_batches(a, s, idx, n, cwd, round);
     }
+    json_t *arr = json_array();
     size_t max = strcmp(by, "test") == 0 ? 1 : strcmp(by, "file") == 0 ? SIZE_MAX : a->batch_size;
     size_t start = 0;
     while (start < n) {
