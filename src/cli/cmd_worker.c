@@ -27,6 +27,7 @@
 
 #include "cli/cli.h"
 #include "core/worker.h"
+#include "sys/log.h"
 #include "worker/agent.h"
 #include "worker/guardian.h"
 #include "worker/probe.h"
@@ -38,7 +39,7 @@ void drv_cmd_worker_usage(FILE *out)
             "usage: drover worker [--url URL] [--token T] [--name N] [--label TAG]...\n"
             "                     [--slots N] [--ack-only] [--output-cap BYTES]\n"
             "                     [--drain-timeout S] [--ca FILE] [--no-detect]\n"
-            "                     [--pressure-root DIR]\n"
+            "                     [--pressure-root DIR] [--log-format text|json]\n"
             "       drover worker --probe [--label TAG]... [--slots N] [--no-detect]\n"
             "                     [--compact]\n"
             "\n"
@@ -68,6 +69,8 @@ void drv_cmd_worker_usage(FILE *out)
             "  --pressure-root DIR read the pressure, temperature and clock sent with every\n"
             "                     heartbeat from DIR/proc and DIR/sys instead of /proc and\n"
             "                     /sys (tests; an empty directory measures nothing)\n"
+            "  --log-format F     log lines as text (default: RFC 3339 UTC time, level,\n"
+            "                     source, message) or json (one object per line)\n"
             "  --probe            print what this machine offers (and the pressure it would\n"
             "                     report) as JSON and exit\n"
             "  --compact          with --probe: one line of JSON instead of indented\n"
@@ -106,6 +109,7 @@ typedef struct worker_opts {
     long slots;
     const char *url, *token, *name, *ca, *pressure_root;
     bool token_from_client_env; /* the token is $DROVER_TOKEN: tests must not see it */
+    bool log_json;              /* --log-format json */
     double output_cap, drain_timeout;
     char **labels; /* NULL-terminated, owned (split at commas) */
     size_t n_labels;
@@ -117,8 +121,9 @@ static int parse_args(int argc, char **argv, worker_opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         static const char *const valued[] = {
-            "--label",      "--slots", "--url",           "--token",         "--name",
-            "--output-cap", "--ca",    "--drain-timeout", "--pressure-root", NULL};
+            "--label",         "--slots",      "--url", "--token",
+            "--name",          "--output-cap", "--ca",  "--drain-timeout",
+            "--pressure-root", "--log-format", NULL};
         bool needs_value = false;
         for (int k = 0; valued[k]; k++)
             needs_value |= strcmp(a, valued[k]) == 0;
@@ -144,6 +149,13 @@ static int parse_args(int argc, char **argv, worker_opts *o)
             o->ca = argv[++i];
         } else if (strcmp(a, "--pressure-root") == 0) {
             o->pressure_root = argv[++i];
+        } else if (strcmp(a, "--log-format") == 0) {
+            const char *f = argv[++i];
+            if (strcmp(f, "text") != 0 && strcmp(f, "json") != 0) {
+                fprintf(stderr, "drover worker: --log-format \"%s\": expected text or json\n", f);
+                return DRV_EXIT_USAGE;
+            }
+            o->log_json = strcmp(f, "json") == 0;
         } else if (strcmp(a, "--output-cap") == 0) {
             if (parse_number(argv[++i], 1e12, &o->output_cap) < 0 || o->output_cap < 1) {
                 fprintf(stderr,
@@ -243,20 +255,17 @@ static void on_agent_event(drv_agent *agent, const drv_agent_event *ev, void *da
     switch (ev->kind) {
     case DRV_AGENT_EV_CONNECTED:
     case DRV_AGENT_EV_DRAIN:
-        printf("%s\n", ev->message);
-        fflush(stdout);
+        drv_log(DRV_LOG_INFO, "worker", "%s", ev->message);
         break;
     case DRV_AGENT_EV_DISCONNECTED:
+        drv_log(DRV_LOG_WARN, "worker", "%s", ev->message);
+        break;
     case DRV_AGENT_EV_REMOTE_ERROR:
     case DRV_AGENT_EV_LOCAL_ERROR:
-        fprintf(stderr, "drover worker: %s\n", ev->message);
+        drv_log(DRV_LOG_ERROR, "worker", "%s", ev->message);
         break;
     case DRV_AGENT_EV_DONE:
-        if (ev->status != 0)
-            fprintf(stderr, "drover worker: %s\n", ev->message);
-        else
-            printf("drover worker: %s\n", ev->message);
-        fflush(stdout);
+        drv_log(ev->status != 0 ? DRV_LOG_ERROR : DRV_LOG_INFO, "worker", "%s", ev->message);
         w->status = ev->status == 0 ? DRV_EXIT_OK : DRV_EXIT_FAILURE;
         w->done = true;
         uv_stop(w->loop); /* the hub is destroyed outside of its own callbacks */
@@ -269,14 +278,13 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     worker_run *w = h->data;
     if (++w->signals == 1) {
-        fprintf(stderr,
-                "drover worker: %s: draining (running tests get up to %g s; send it again to "
-                "stop now)\n",
+        drv_log(DRV_LOG_INFO, "worker",
+                "%s: draining (running tests get up to %g s; send it again to stop now)",
                 signum == SIGTERM ? "SIGTERM" : "SIGINT", w->drain_timeout);
         drv_agent_drain(w->agent, signum == SIGTERM ? "worker stopping (SIGTERM)"
                                                     : "worker stopping (SIGINT)");
     } else {
-        fprintf(stderr, "drover worker: second signal: stopping now\n");
+        drv_log(DRV_LOG_WARN, "worker", "second signal: stopping now");
         drv_agent_abort(w->agent);
     }
 }
@@ -364,12 +372,13 @@ static int run_worker(const worker_opts *o, const drv_probe_result *r, drv_tag_t
     drv_error gerr = {{0}};
     drv_guardian *guardian = o->ack_only ? NULL : drv_guardian_start(&gerr);
     if (!guardian && !o->ack_only)
-        fprintf(stderr, "drover worker: warning: %s; a test may outlive a killed worker\n",
-                gerr.msg);
+        drv_log(DRV_LOG_WARN, "worker", "%s; a test may outlive a killed worker", gerr.msg);
     cfg.guardian = guardian;
 
-    /* lws writes its own log lines to stderr; the agent's events say what matters. */
-    lws_set_log_level(0, NULL);
+    /* Our lines and libwebsockets' in one format (sys/log.h); of lws only its errors: the
+     * agent's events say what a reconnect or a refusal means. */
+    drv_log_configure(o->log_json, false);
+    lws_set_log_level(LLL_ERR, drv_log_lws);
     uv_loop_t loop;
     uv_loop_init(&loop);
     w.loop = &loop;
@@ -377,11 +386,11 @@ static int run_worker(const worker_opts *o, const drv_probe_result *r, drv_tag_t
     drv_error err = {{0}};
     drv_agent_hub *hub = drv_agent_hub_new(&loop, o->ca, &err);
     if (!hub) {
-        fprintf(stderr, "drover worker: %s\n", err.msg);
+        drv_log(DRV_LOG_ERROR, "worker", "%s", err.msg);
         goto out;
     }
     if (drv_agent_start(hub, &cfg, &w.agent, &err) < 0) {
-        fprintf(stderr, "drover worker: %s\n", err.msg);
+        drv_log(DRV_LOG_ERROR, "worker", "%s", err.msg);
         rc = DRV_EXIT_USAGE; /* the url, token or name given */
         goto out;
     }
@@ -405,7 +414,7 @@ out:
     drv_agent_hub_free(hub);
     uv_run(&loop, UV_RUN_DEFAULT); /* let every handle close */
     if (uv_loop_close(&loop) != 0)
-        fprintf(stderr, "drover worker: warning: the event loop still had open handles\n");
+        drv_log(DRV_LOG_WARN, "worker", "the event loop still had open handles");
     drv_guardian_stop(guardian);
     drv_agent_caps_clear(&caps);
     return rc;

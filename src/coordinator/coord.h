@@ -29,6 +29,7 @@
 #include "core/idmap.h"
 #include "core/predictor.h"
 #include "protocol/protocol.h"
+#include "sys/log.h"
 
 #define DRV_WORKER_PROTOCOL       DRV_PROTOCOL_SUBPROTOCOL
 #define DRV_WORKER_PROTOCOL_LINES DRV_PROTOCOL_SUBPROTOCOL_LINES
@@ -268,20 +269,7 @@ bool drv_speculate_finished(drv_coordinator *c, drv_tref t, bool infra_failure);
  * copy is dropped, the test goes on with the other), false to go on as usual. */
 bool drv_speculate_decision(drv_coordinator *c, const drv_decision *d);
 
-/* ---- log.c ---- */
-typedef enum drv_log_level { DRV_LOG_ERROR = 0, DRV_LOG_WARN, DRV_LOG_INFO } drv_log_level;
-/* Process-wide: one JSON object per line instead of text; quiet drops info lines. */
-void drv_log_configure(bool json, bool quiet);
-/* One line on stderr: RFC 3339 UTC time with milliseconds, level, source, message. */
-void drv_log(drv_log_level level, const char *source, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void drv_logv(drv_log_level level, const char *source, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
-/* libwebsockets' emit function (lws_set_log_level): its lines in the same format. */
-void drv_log_lws(int level, const char *line);
-/* The first error line libwebsockets logged ("" when none since the last forget). */
-const char *drv_log_last_lws_error(void);
-void drv_log_forget_lws_error(void);
+/* ---- log lines: sys/log.h ---- */
 
 /* ---- coordinator.c ---- */
 double drv_coord_now(void);        /* seconds since the Unix epoch */

@@ -4,7 +4,8 @@
 # address of this machine, a host that does not resolve, TLS files that cannot be read or
 # are not PEM. A host name (localhost) is resolved and served. One that can serves
 # GET /healthz without a token, logs RFC 3339 UTC times with a level (JSON with
-# --log-format json), and says how many workers its descriptor limit allows; out of descriptors it pauses accepting and says so once,
+# --log-format json; a worker in the same form), and says how many workers its descriptor
+# limit allows; out of descriptors it pauses accepting and says so once,
 # instead of a line per failed accept().
 source "$(dirname "$0")/lib.sh"
 
@@ -64,6 +65,14 @@ grep -q -E "^\{$ts,\"level\":\"info\",\"source\":\"coordinator\",\"msg\":\"liste
     "$WORK/coordinator.log" || fail "no JSON 'listening' line in the log"
 grep -q -E "\"msg\":\"file descriptors: limit [0-9]+.*room for about [0-9]+ workers\"" \
     "$WORK/coordinator.log" || fail "the log does not say how many workers the limit allows"
+
+# A worker's lines have the same form: its own (text by default, JSON when asked).
+start_worker plain
+start_worker structured --log-format json
+wait_until 10 grep -q -E '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z INFO worker: worker plain connected' \
+    "$WORK/worker-plain.log" || fail "worker text log line: $(head -n 3 "$WORK/worker-plain.log")"
+wait_until 10 grep -q -E "^\{$ts,\"level\":\"info\",\"source\":\"worker\",\"msg\":\"worker structured connected" \
+    "$WORK/worker-structured.log" || fail "worker JSON log line: $(head -n 3 "$WORK/worker-structured.log")"
 
 # Out of descriptors: a coordinator with a limit of 48 and 80 connections that hold on.
 # It logs the condition a few times at most (once per 10 s), keeps running, and serves

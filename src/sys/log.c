@@ -1,15 +1,15 @@
-/* log.c - the coordinator's log lines on stderr, ours and libwebsockets' in one format:
- *   2026-12-03T13:22:21.123Z INFO coordinator: listening on http://127.0.0.1:7070
- * or, with --log-format json, one object per line:
- *   {"time":"2026-12-03T13:22:21.123Z","level":"info","source":"coordinator","msg":"..."}
- * Times are RFC 3339 in UTC with milliseconds. The settings are process-wide (stderr is). */
+/* log.c - drover's log lines on stderr (sys/log.h says the format): the coordinator's,
+ * the worker's and libwebsockets' in each of them. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "coordinator/coord.h"
+#include <jansson.h>
+#include <libwebsockets.h>
+
+#include "sys/log.h"
 
 static bool log_json;
 static bool log_quiet;
