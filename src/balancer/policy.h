@@ -9,9 +9,12 @@
  *   - score: how good it is to place this test on this candidate, in [0, 1], higher
  *     better. Across classes the engine takes the best score; the composite policy
  *     takes a weighted sum of the single policies' scores.
- * A composite takes its candidates from the ordering of its heaviest policy.
- * Scores are pure functions of the balancer's state; ties go to the lower worker
- * index, so placement is deterministic. */
+ * A composite (policy_composite.c) takes its candidates from the ordering of its
+ * heaviest policy. Scores are pure functions of the balancer's state; ties go to the
+ * lower worker index, so placement is deterministic. Besides, a policy that keeps
+ * state (round robin's recency, weighted round robin's passes, affinity's memory) owns
+ * it and keeps it current through its hooks; the engine tells every single policy of
+ * each event through policy_table.c. */
 #ifndef DRV_BALANCER_POLICY_H
 #define DRV_BALANCER_POLICY_H
 
