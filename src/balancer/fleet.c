@@ -40,7 +40,7 @@ static bool worker_before(const drv_balancer *b, drv_ordering o, uint32_t x, uin
         break;
     }
     case DRV_ORDER_STRIDE: {
-        int k = drv_policy_weighted_round_robin.compare(a, c);
+        int k = drv_wrr_compare(&a->wrr, &c->wrr);
         if (k)
             return k < 0;
         return x < y;
@@ -50,7 +50,7 @@ static bool worker_before(const drv_balancer *b, drv_ordering o, uint32_t x, uin
         break;
     }
     /* Ties go to the least recently assigned: round robin's own order. */
-    int k = drv_policy_round_robin.compare(a, c);
+    int k = drv_rr_compare(&a->rr, &c->rr);
     if (k)
         return k < 0;
     return x < y;

@@ -9,9 +9,12 @@
  *   - score: how good it is to place this test on this candidate, in [0, 1], higher
  *     better. Across classes the engine takes the best score; the composite policy
  *     takes a weighted sum of the single policies' scores.
- * A composite takes its candidates from the ordering of its heaviest policy.
- * Scores are pure functions of the balancer's state; ties go to the lower worker
- * index, so placement is deterministic. */
+ * A composite (policy_composite.c) takes its candidates from the ordering of its
+ * heaviest policy. Scores are pure functions of the balancer's state; ties go to the
+ * lower worker index, so placement is deterministic. Besides, a policy that keeps
+ * state (round robin's recency, weighted round robin's passes, affinity's memory) owns
+ * it and keeps it current through its hooks; the engine tells every single policy of
+ * each event through policy_table.c. */
 #ifndef DRV_BALANCER_POLICY_H
 #define DRV_BALANCER_POLICY_H
 
@@ -60,6 +63,18 @@ typedef struct drv_wrr_state { /* policy_weighted_round_robin.c */
     uint64_t vtime;            /* the largest pass an assignment started from */
 } drv_wrr_state;
 
+/* The orders of round robin and weighted round robin on their state (< 0: a first, 0: a
+ * tie). Inline, as the engine's heaps compare workers on every change of load
+ * (fleet.c); their ops' compare hooks are these. */
+static inline int drv_rr_compare(const drv_rr_worker *a, const drv_rr_worker *c)
+{
+    return a->last_assign_seq < c->last_assign_seq ? -1 : a->last_assign_seq > c->last_assign_seq;
+}
+static inline int drv_wrr_compare(const drv_wrr_worker *a, const drv_wrr_worker *c)
+{
+    return a->pass < c->pass ? -1 : a->pass > c->pass;
+}
+
 /* A policy. Every hook but score is optional (NULL: the policy does not care). The
  * engine calls the hooks of every single policy, whichever are configured, so a policy's
  * state is current when a config names it for some tests only; the composite has no
@@ -105,8 +120,14 @@ extern const drv_policy_ops drv_policy_affinity;
 extern const drv_policy_ops drv_policy_performance;
 extern const drv_policy_ops drv_policy_composite;
 
+/* The policies by kind (policy_table.c). */
+extern const drv_policy_ops *const drv_policies[DRV_POLICY_KIND_COUNT];
+
 /* The policy of kind k (the composite too), or NULL for an unknown kind. */
-const drv_policy_ops *drv_policy_get(drv_policy_kind k);
+static inline const drv_policy_ops *drv_policy_get(drv_policy_kind k)
+{
+    return (unsigned)k < DRV_POLICY_KIND_COUNT ? drv_policies[k] : NULL;
+}
 
 /* Hook dispatch over every single policy (policy_table.c): the engine's only way into
  * the policy files besides the per-placement score. */

@@ -10,9 +10,7 @@
 
 static int rr_compare(const drv_bworker *a, const drv_bworker *c)
 {
-    if (a->rr.last_assign_seq != c->rr.last_assign_seq)
-        return a->rr.last_assign_seq < c->rr.last_assign_seq ? -1 : 1;
-    return 0;
+    return drv_rr_compare(&a->rr, &c->rr);
 }
 
 static double rr_score(const drv_place_ctx *ctx, const drv_bworker *w, const drv_wclass *c)

@@ -9,9 +9,7 @@
 
 static int wrr_compare(const drv_bworker *a, const drv_bworker *c)
 {
-    if (a->wrr.pass != c->wrr.pass)
-        return a->wrr.pass < c->wrr.pass ? -1 : 1;
-    return 0;
+    return drv_wrr_compare(&a->wrr, &c->wrr);
 }
 
 static double wrr_score(const drv_place_ctx *ctx, const drv_bworker *w, const drv_wclass *c)

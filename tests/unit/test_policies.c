@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "balancer_fixture.h"
+#include "balancer/policy.h"
 
 static const drv_policy_kind all_kinds[] = {
     DRV_POLICY_ROUND_ROBIN,    DRV_POLICY_WEIGHTED_ROUND_ROBIN,
@@ -29,6 +30,38 @@ static void start_kind(fx *f, drv_policy_kind k)
 }
 
 /* ---- every policy ---- */
+
+/* Each kind has its ops under its config name; a policy whose ordering is its own
+ * compares on it; the composite has no hooks (its parts get the events); affinity's
+ * extra candidates count where affinity is the policy or a weighted part. */
+static void test_policy_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < N_KINDS; i++) {
+        drv_policy_kind k = all_kinds[i];
+        const drv_policy_ops *ops = drv_policy_get(k);
+        assert_non_null(ops);
+        assert_int_equal(ops->kind, k);
+        assert_string_equal(ops->name, drv_policy_kind_name(k));
+        assert_non_null(ops->score);
+        bool own = ops->ordering == DRV_ORDER_LRU || ops->ordering == DRV_ORDER_STRIDE;
+        assert_int_equal(ops->compare != NULL, own);
+    }
+    assert_null(drv_policy_get(DRV_POLICY_KIND_COUNT));
+    const drv_policy_ops *c = drv_policy_get(DRV_POLICY_COMPOSITE);
+    assert_true(!c->init && !c->worker_added && !c->worker_removed && !c->task_assigned &&
+                !c->task_finished && !c->candidates);
+    drv_policy_spec spec = {.kind = DRV_POLICY_AFFINITY};
+    assert_int_equal(drv_policy_extra_candidates(&spec), 1u << DRV_POLICY_AFFINITY);
+    spec.kind = DRV_POLICY_ROUND_ROBIN;
+    assert_int_equal(drv_policy_extra_candidates(&spec), 0);
+    spec.kind = DRV_POLICY_COMPOSITE;
+    spec.weights[DRV_POLICY_RESOURCE_AWARE] = 1;
+    assert_int_equal(drv_policy_extra_candidates(&spec), 0);
+    assert_int_equal(drv_policy_ordering(&spec), DRV_ORDER_MOST_LOADED); /* its heaviest */
+    spec.weights[DRV_POLICY_AFFINITY] = 0.5;
+    assert_int_equal(drv_policy_extra_candidates(&spec), 1u << DRV_POLICY_AFFINITY);
+}
 
 static void test_empty_fleet_places_nothing(void **state)
 {
@@ -621,6 +654,7 @@ static void test_default_composite_places_on_the_fast_worker(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_policy_table),
         cmocka_unit_test(test_empty_fleet_places_nothing),
         cmocka_unit_test(test_ties_go_to_the_lowest_worker_index),
         cmocka_unit_test(test_round_robin_visits_in_turn_and_skips_full),
