@@ -1176,6 +1176,60 @@ static void test_move_waits_for_release(void **state)
     close(h);
 }
 
+/* A holder that goes silent while a move of its test waits: the move is dropped and the
+ * loss rule applies as to any test whose assign went out (it may have started there):
+ * one of max_retries is used and the next attempt goes to the other worker. */
+static void test_move_holder_lost(void **state)
+{
+    server *s = *state;
+    steal_eagerly = true;
+    server_start(s, 0.5, 10.0);
+    steal_eagerly = false;
+    submit(s,
+           "[{\"name\":\"a\",\"argv\":[\"x\"],\"max_retries\":1},"
+           "{\"name\":\"b\",\"argv\":[\"x\"],\"max_retries\":1}]",
+           2);
+    int h = worker_join(s, "holder", 1, NULL, 0);
+    for (size_t n = 0; n < 2;) {
+        drv_msg m;
+        ws_expect(h, DRV_MSG_ASSIGN, &m);
+        n += m.assign.count;
+        drv_msg_free(&m);
+    }
+    int th = worker_join(s, "thief", 2, NULL, 0);
+    drv_msg r;
+    ws_expect(h, DRV_MSG_RELEASE, &r);
+    uint64_t id = r.release.ref.task_id;
+    /* No answer: the holder goes silent and is lost; the thief stays. */
+    for (int i = 0; i < 12; i++) {
+        heartbeat(th, NULL, 0);
+        nap_ms(100);
+    }
+    char *text = metrics_text(s);
+    assert_non_null(strstr(text, "\ndrover_moves_pending 0\n"));
+    assert_non_null(strstr(text, "\ndrover_moves_dropped_total 1\n"));
+    free(text);
+    for (size_t n = 0; n < 2;) { /* both tests, each as its attempt 2 */
+        drv_msg m;
+        ws_expect(th, DRV_MSG_ASSIGN, &m);
+        for (size_t i = 0; i < m.assign.count; i++, n++) {
+            assert_int_equal(m.assign.tests[i].attempt, 2);
+            finish(th, m.assign.tests[i].task_id, 2, 0);
+        }
+        drv_msg_free(&m);
+    }
+    wait_state(s, (int)id, "passed");
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/tests/%llu", (unsigned long long)id);
+    json_t *j = get_json(s, path);
+    json_t *first = json_array_get(json_object_get(j, "attempts"), 0);
+    assert_string_equal(json_string_value(json_object_get(first, "worker")), "holder");
+    assert_non_null(first);
+    json_decref(j);
+    close(th);
+    close(h);
+}
+
 /* Durations learned before a restart are kept in the store: after it, the test known
  * to be long is placed before the short one submitted ahead of it. */
 static void test_restart_keeps_learned_durations(void **state)
@@ -1279,6 +1333,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quarantine_outlives_and_probe_clears, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_hands_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_move_waits_for_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_move_holder_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_keeps_learned_durations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dashboard_feed, setup, teardown),
     };
