@@ -224,6 +224,12 @@ size_t drv_balancer_steal(drv_balancer *b, drv_wref thief, double now, drv_decis
 size_t drv_balancer_steal_idle(drv_balancer *b, double now, drv_decision *out, size_t max);
 /* Runs stealing for every worker with free capacity (bounded by max moves). */
 size_t drv_balancer_rebalance(drv_balancer *b, double now, drv_decision *out, size_t max);
+/* A move of t (DRV_D_MOVED) is dropped: its old holder `from` had started it, or could
+ * not answer whether it had (exec2, the two-phase move in docs/balancer.md). t goes
+ * back to `from` assigned, counted there again and no longer on the thief; it keeps its
+ * moved_at, so it is not moved again within the hold-off. No decision. Returns -1,
+ * changing nothing, when t is not assigned or from is not a live worker. */
+int drv_balancer_unmove(drv_balancer *b, drv_tref t, drv_wref from, double now);
 
 /* ---- stragglers (speculative re-execution) ---- */
 

@@ -134,3 +134,17 @@ size_t drv_balancer_rebalance(drv_balancer *b, double now, drv_decision *out, si
 {
     return steal_for_free(b, now, out, max, DRV_R_REBALANCED);
 }
+
+int drv_balancer_unmove(drv_balancer *b, drv_tref t, drv_wref from, double now)
+{
+    if (t >= b->n_tasks || b->tasks[t].state != DRV_TASK_ASSIGNED || from >= b->n_workers ||
+        !b->workers[from].live)
+        return -1;
+    if (b->tasks[t].worker == from)
+        return 0;
+    drv_engine_release(b, t, now);
+    drv_engine_assign(b, t, from, now);
+    if (b->moved > 0)
+        b->moved--;
+    return 0;
+}

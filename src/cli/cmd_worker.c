@@ -360,6 +360,18 @@ static int run_worker(const worker_opts *o, const drv_probe_result *r, drv_tag_t
         .on_event = on_agent_event,
         .pressure_root = o->pressure_root,
     };
+    const char *stall = getenv("DROVER_TEST_START_STALL_S"); /* tests only (agent.h) */
+    if (stall && *stall) {
+        char *end;
+        double v = strtod(stall, &end);
+        if (*end || !(v >= 0 && v <= 10)) {
+            fprintf(stderr,
+                    "drover worker: DROVER_TEST_START_STALL_S=\"%s\": want seconds, 0..10\n",
+                    stall);
+            return DRV_EXIT_USAGE;
+        }
+        cfg.start_stall_s = v;
+    }
     for (unsigned g = 0; g < r->n_gpus; g++)
         cfg.measure_gpus |= !o->pressure_root && strcmp(r->gpus[g].source, "nvidia-smi") == 0;
     worker_run w = {.status = DRV_EXIT_FAILURE,

@@ -142,6 +142,7 @@ static void on_started(drv_coordinator *c, drv_wsession *s, const drv_msg_starte
         return;
     }
     drv_tref t;
+    drv_dispatch_move_kept(c, s->worker, &m->ref, drv_coord_now()); /* it runs here */
     drv_ctask *ct = current(c, s, &m->ref, &t);
     drv_cworker *cw = &c->workers[s->worker];
     cw->last_seen = drv_coord_now();
@@ -189,6 +190,7 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
         return;
     }
     drv_tref t;
+    drv_dispatch_move_kept(c, s->worker, &m->ref, now); /* it ran here */
     drv_ctask *ct = current(c, s, &m->ref, &t);
     if (!ct || !ct->attempt_open) {
         c->late_results++;
@@ -259,6 +261,8 @@ static void hand_back(drv_coordinator *c, drv_wref w, const drv_attempt_ref *kee
 {
     size_t cap = 0, k = 0;
     drv_tref *back = NULL;
+    drv_dispatch_moves_drop_for(c, w, "a worker at one end drains",
+                                now); /* what it holds is what it was sent */
     for (drv_tref t = drv_balancer_held_first(c->bal, w); t != DRV_REF_NONE;
          t = drv_balancer_held_next(c->bal, t)) {
         const drv_ctask *ct = &c->tasks[t];
@@ -328,6 +332,9 @@ static void channel_message(drv_coordinator *c, drv_wsession *s, const char *tex
         case DRV_MSG_HEARTBEAT:
             on_heartbeat(c, s, &m.heartbeat);
             break;
+        case DRV_MSG_RELEASED:
+            drv_dispatch_released(c, s->worker, &m.release, drv_coord_now());
+            break;
         case DRV_MSG_STARTED:
             on_started(c, s, &m.started);
             break;
@@ -348,6 +355,11 @@ static void channel_message(drv_coordinator *c, drv_wsession *s, const char *tex
         case DRV_MSG_ERROR:
             drv_coord_log(c, "worker %s refused a frame: %s",
                           drv_balancer_worker(c->bal, s->worker)->name, m.error.message);
+            /* A worker older than the two-phase move does not know release: its moves
+             * are dropped at once rather than when it starts the tests (exec2). */
+            if (strstr(m.error.message, "unknown message type \"release\""))
+                drv_dispatch_moves_drop_for(c, s->worker, "the holder does not know release",
+                                            drv_coord_now());
             break;
         default:
             break;
@@ -384,6 +396,8 @@ void drv_channel_closed(drv_coordinator *c, drv_wsession *s)
         return;
     drv_cworker *cw = &c->workers[w];
     cw->session = NULL;
+    drv_dispatch_moves_drop_for(c, w, "a worker at one end disconnected",
+                                drv_coord_now()); /* a release may be lost with it */
     drv_sampler_loss(c, w, drv_coord_now());
     const drv_worker *k = drv_balancer_worker(c->bal, w);
     drv_coord_log(c, "worker %s disconnected; lost unless it is back within %.1f s", k->name,

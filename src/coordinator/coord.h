@@ -124,6 +124,12 @@ typedef struct drv_ctask {
     bool paired;
     drv_tref twin;
     uint32_t attempts_used; /* the highest attempt number begun (a copy's too) */
+    /* A move waits for its old holder's answer (exec2, two-phase move, dispatch.c): the
+     * balancer holds the test on the thief already; its open attempt is still the one
+     * sent to move_from, which was asked to release it. */
+    bool move_pending;
+    drv_wref move_from;
+    uint8_t move_reason; /* drv_reason of the move (stolen, rebalanced) */
 } drv_ctask;
 
 /* The number of the last attempt begun for ct's test (a speculative copy's included). */
@@ -253,6 +259,11 @@ struct drv_coordinator {
     drv_retention retention; /* srv: store retention */
     bool speculate_due;      /* look for stragglers after the next placement */
     double last_speculate;   /* when speculate_due was last set */
+    /* exec2: tests whose move waits for the old holder's release (ctask.move_pending);
+     * few at a time. moves_done / moves_dropped count the outcomes. */
+    drv_tref *moves;
+    size_t n_moves, cap_moves;
+    uint64_t moves_done, moves_dropped;
 };
 
 /* ---- speculate.c ---- */
@@ -382,6 +393,15 @@ void drv_dispatch_send(drv_wsession *s, const drv_msg *m);
 void drv_dispatch_live_output(drv_ctask *ct, const char *data, size_t len);
 /* Releases the coordinator's record of a final test. */
 void drv_dispatch_forget(drv_coordinator *c, drv_tref t);
+/* The two-phase move (exec2, docs/balancer.md). Worker w answered a release. */
+void drv_dispatch_released(drv_coordinator *c, drv_wref w, const drv_msg_release *m, double now);
+/* Worker w reports a start or result of ref: a move of it away from w that waits is
+ * dropped first (it runs on w). */
+void drv_dispatch_move_kept(drv_coordinator *c, drv_wref w, const drv_attempt_ref *ref, double now);
+/* Every move that waits with w at either end is dropped, for `why` (w closed its
+ * connection, was lost, drains, or does not know release): its test stays with its old holder,
+ * where the usual rules apply. */
+void drv_dispatch_moves_drop_for(drv_coordinator *c, drv_wref w, const char *why, double now);
 
 /* The coordinator's version ("0.3.0"). */
 const char *drv_api_version(void);

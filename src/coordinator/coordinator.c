@@ -510,6 +510,7 @@ void drv_coordinator_free(drv_coordinator *c)
         free(c->workers[w].cancels);
     }
     free(c->workers);
+    free(c->moves);
     for (size_t i = 0; i < c->n_orphans; i++) {
         drv_task_clear(&c->orphans[i].task);
         free(c->orphans[i].worker);

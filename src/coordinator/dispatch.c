@@ -90,10 +90,14 @@ void drv_dispatch_live_output(drv_ctask *ct, const char *data, size_t len)
     ct->live_out[ct->live_len] = '\0';
 }
 
+static void move_unlist(drv_coordinator *c, drv_ctask *ct, drv_tref t);
+
 void drv_dispatch_forget(drv_coordinator *c, drv_tref t)
 {
     drv_ctask *ct = &c->tasks[t];
     drv_dispatch_live_output(ct, NULL, 0);
+    if (ct->move_pending)
+        move_unlist(c, ct, t);
     if (!ct->live)
         return;
     drv_idmap_del(&c->by_id, ct->task.id);
@@ -172,11 +176,166 @@ static void abandon_attempt(drv_coordinator *c, drv_ctask *ct, drv_wref from)
     abandon_attempt_why(c, ct, from, NULL);
 }
 
+/* ---- the two-phase move (exec2, issue 11; docs/balancer.md) ----
+ * A test whose assign has not left (ct->sent false) moves at once: it is taken out of
+ * its holder's pending assign. One whose assign left may be starting there: its holder
+ * is asked to release it and the test waits (move_pending) with the balancer holding it
+ * on the thief, its slot reserved. released{dropped: true} completes the move (the old
+ * attempt is abandoned, the next begins on the thief); a started, a finished or
+ * released{dropped: false} from the holder, its connection closing, the loss or drain of
+ * either worker drop it (drv_balancer_unmove: the test is the holder's again). */
+
+static void move_unlist(drv_coordinator *c, drv_ctask *ct, drv_tref t)
+{
+    ct->move_pending = false;
+    for (size_t i = 0; i < c->n_moves; i++)
+        if (c->moves[i] == t) {
+            c->moves[i] = c->moves[--c->n_moves];
+            break;
+        }
+}
+
+/* Takes t's current attempt out of worker w's assign that has not left yet. */
+static void unqueue_assign(drv_coordinator *c, drv_wref w, const drv_ctask *ct)
+{
+    if (w == DRV_REF_NONE)
+        return;
+    drv_cworker *cw = &c->workers[w];
+    for (size_t i = 0; i < cw->n_batch; i++)
+        if (cw->batch[i].task_id == ct->task.id && cw->batch[i].attempt == ct->task.attempts) {
+            drv_msg_test_clear(&cw->batch[i]);
+            memmove(&cw->batch[i], &cw->batch[i + 1], (cw->n_batch - i - 1) * sizeof *cw->batch);
+            cw->n_batch--;
+            return;
+        }
+}
+
+static void begin_attempt(drv_coordinator *c, drv_tref t, drv_wref w, double now);
+static void abandon_attempt_why(drv_coordinator *c, drv_ctask *ct, drv_wref from, const char *why);
+
+/* The move is done: an event with its reason (stolen, rebalanced), the attempt on the
+ * old worker abandoned (cancelled there when from is not NONE) and the next one begun on
+ * the new worker. */
+static void move_done(drv_coordinator *c, drv_tref t, drv_wref from, drv_wref to, drv_reason reason,
+                      bool cancel, double now)
+{
+    drv_ctask *ct = &c->tasks[t];
+    char msg[256];
+    drv_error err;
+    const char *fn = worker_name(c, from), *tn = worker_name(c, to);
+    snprintf(msg, sizeof msg, "attempt %u moved from %s to %s (%s)", ct->task.attempts,
+             fn ? fn : "-", tn ? tn : "-", drv_reason_name(reason));
+    if (drv_store_event_append(c->store, now, "test_moved", ct->task.id, worker_name(c, to), msg,
+                               &err) < 0)
+        drv_coord_fatal(c, &err);
+    abandon_attempt_why(c, ct, cancel ? from : DRV_REF_NONE, drv_reason_name(reason));
+    begin_attempt(c, t, to, now);
+    c->moves_done++;
+}
+
+static void move(drv_coordinator *c, const drv_decision *d, drv_ctask *ct, double now)
+{
+    if (ct->move_pending)
+        return; /* moved on again while the holder's answer is awaited: that thief waits */
+    drv_wref from = d->from_worker;
+    if (!ct->sent || !ct->attempt_open || from == DRV_REF_NONE) {
+        unqueue_assign(c, from, ct);
+        move_done(c, d->task, from, d->worker, d->reason, true, now);
+        return;
+    }
+    drv_wsession *s = c->workers[from].session;
+    if (!s) { /* it cannot be asked: the test stays, as if never moved */
+        drv_balancer_unmove(c->bal, d->task, from, now);
+        c->moves_dropped++;
+        return;
+    }
+    ct->move_pending = true;
+    ct->move_from = from;
+    ct->move_reason = (uint8_t)d->reason;
+    if (c->n_moves == c->cap_moves) {
+        c->cap_moves = c->cap_moves ? c->cap_moves * 2 : 16;
+        c->moves = drv_xrealloc(c->moves, c->cap_moves * sizeof *c->moves);
+    }
+    c->moves[c->n_moves++] = d->task;
+    drv_msg m; /* nothing to commit first: the assign it is about has left */
+    drv_msg_init(&m, DRV_MSG_RELEASE);
+    m.release.ref = (drv_attempt_ref){.task_id = ct->task.id, .attempt = ct->task.attempts};
+    drv_dispatch_send(s, &m);
+}
+
+/* The pending move of t is dropped (why): the test is its old holder's again. */
+static void move_drop(drv_coordinator *c, drv_tref t, const char *why, double now)
+{
+    drv_ctask *ct = &c->tasks[t];
+    drv_wref from = ct->move_from;
+    drv_coord_log(c, "test %llu stays on %s, not moved to %s: %s", (unsigned long long)ct->task.id,
+                  worker_name(c, from), worker_name(c, drv_balancer_task_worker(c->bal, t)), why);
+    move_unlist(c, ct, t);
+    drv_balancer_unmove(c->bal, t, from, now);
+    c->moves_dropped++;
+    c->place_needed = true; /* the thief's reserved slot is free again */
+}
+
+/* The pending move of the test of ref away from w, or NULL. */
+static drv_ctask *pending_move(drv_coordinator *c, drv_wref w, const drv_attempt_ref *ref,
+                               drv_tref *t)
+{
+    if (c->n_moves == 0)
+        return NULL; /* the usual case: one compare per started and finished */
+    drv_ctask *ct = drv_coord_task_by_id(c, ref->task_id, t);
+    if (!ct || !ct->move_pending || ct->move_from != w || ct->task.attempts != ref->attempt)
+        return NULL;
+    return ct;
+}
+
+void drv_dispatch_released(drv_coordinator *c, drv_wref w, const drv_msg_release *m, double now)
+{
+    drv_tref t;
+    drv_ctask *ct = pending_move(c, w, &m->ref, &t);
+    if (!ct)
+        return; /* no move waits on it (dropped already, or a resent answer) */
+    if (!m->dropped) {
+        move_drop(c, t, "it had started there", now);
+        return;
+    }
+    move_unlist(c, ct, t);
+    move_done(c, t, w, drv_balancer_task_worker(c->bal, t), (drv_reason)ct->move_reason, false,
+              now);
+}
+
+void drv_dispatch_move_kept(drv_coordinator *c, drv_wref w, const drv_attempt_ref *ref, double now)
+{
+    drv_tref t;
+    if (pending_move(c, w, ref, &t))
+        move_drop(c, t, "it had started there", now);
+}
+
+void drv_dispatch_moves_drop_for(drv_coordinator *c, drv_wref w, const char *why, double now)
+{
+    for (size_t i = c->n_moves; i-- > 0;) {
+        if (i >= c->n_moves)
+            continue;
+        drv_tref t = c->moves[i];
+        if (c->tasks[t].move_from == w || drv_balancer_task_worker(c->bal, t) == w)
+            move_drop(c, t, why, now);
+    }
+}
+
 void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_store_result *res)
 {
     if (d->task >= c->cap_tasks || !c->tasks[d->task].live)
         return;
     drv_ctask *ct = &c->tasks[d->task];
+    drv_decision moving;
+    if (ct->move_pending && d->kind != DRV_D_MOVED) {
+        /* Requeued or final while its holder was asked to release it: the open attempt
+         * is the holder's, so that is where a cancel goes. */
+        moving = *d;
+        if (moving.from_worker != DRV_REF_NONE)
+            moving.from_worker = ct->move_from;
+        move_unlist(c, ct, d->task);
+        d = &moving;
+    }
     if (ct->paired && drv_speculate_decision(c, d))
         return; /* one copy of a pair dropped; the other goes on */
     double now = drv_coord_now();
@@ -186,20 +345,9 @@ void drv_dispatch_decision(drv_coordinator *c, const drv_decision *d, const drv_
     case DRV_D_PLACED:
         begin_attempt(c, d->task, d->worker, now);
         return;
-    case DRV_D_MOVED: {
-        /* The move is an event with its reason (stolen, rebalanced); the attempt on the
-         * old worker is abandoned and the next one begins on the new worker. */
-        char msg[256];
-        snprintf(msg, sizeof msg, "attempt %u moved from %s to %s (%s)", ct->task.attempts,
-                 worker_name(c, d->from_worker), worker_name(c, d->worker),
-                 drv_reason_name(d->reason));
-        if (drv_store_event_append(c->store, now, "test_moved", ct->task.id,
-                                   worker_name(c, d->worker), msg, &err) < 0)
-            drv_coord_fatal(c, &err);
-        abandon_attempt_why(c, ct, d->from_worker, drv_reason_name(d->reason));
-        begin_attempt(c, d->task, d->worker, now);
+    case DRV_D_MOVED:
+        move(c, d, ct, now);
         return;
-    }
     case DRV_D_REQUEUED: {
         abandon_attempt(c, ct, d->from_worker);
         char why[160];

@@ -121,6 +121,13 @@ void drv_metrics_text(drv_coordinator *c, drv_hsession *h)
     head(out, "drover_late_results_total", "counter",
          "Results of attempts already given up: acknowledged, not counted.");
     fprintf(out, "drover_late_results_total %llu\n", (unsigned long long)c->late_results);
+    /* exec2: the two-phase move (docs/balancer.md). */
+    head(out, "drover_moves_dropped_total", "counter",
+         "Moves dropped because the old holder had started the test (or could not answer).");
+    fprintf(out, "drover_moves_dropped_total %llu\n", (unsigned long long)c->moves_dropped);
+    head(out, "drover_moves_pending", "gauge",
+         "Moves waiting for the old holder to release the test.");
+    fprintf(out, "drover_moves_pending %zu\n", c->n_moves);
     head(out, "drover_balancer_tests", "gauge", "Tests the balancer holds, by state.");
     fprintf(out,
             "drover_balancer_tests{state=\"queued\"} %llu\n"

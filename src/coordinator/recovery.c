@@ -367,6 +367,9 @@ void drv_recovery_worker_lost(drv_coordinator *c, drv_wref w, double now, const 
         s->has_worker = false;
         lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
     }
+    /* A move away from it or to it that waits is dropped first: its test is this
+     * worker's again, or stays with its holder (exec2). */
+    drv_dispatch_moves_drop_for(c, w, "a worker at one end was lost", now);
     /* An assigned test whose assign went out may have started there before its
      * `started` could arrive: it is charged like a running one (it may run again
      * elsewhere, so it counts against max_retries; docs/operations.md). A worker that

@@ -364,12 +364,13 @@ static json_t *jstr(const char *s)
 /* ---- names ----------------------------------------------------------------------- */
 
 static const char *const type_names[DRV_MSG_TYPE_COUNT] = {
-    [DRV_MSG_NONE] = "none",       [DRV_MSG_HELLO] = "hello",
-    [DRV_MSG_WELCOME] = "welcome", [DRV_MSG_HEARTBEAT] = "heartbeat",
-    [DRV_MSG_ASSIGN] = "assign",   [DRV_MSG_STARTED] = "started",
-    [DRV_MSG_OUTPUT] = "output",   [DRV_MSG_FINISHED] = "finished",
-    [DRV_MSG_CANCEL] = "cancel",   [DRV_MSG_DRAIN] = "drain",
-    [DRV_MSG_ERROR] = "error",
+    [DRV_MSG_NONE] = "none",         [DRV_MSG_HELLO] = "hello",
+    [DRV_MSG_WELCOME] = "welcome",   [DRV_MSG_HEARTBEAT] = "heartbeat",
+    [DRV_MSG_ASSIGN] = "assign",     [DRV_MSG_STARTED] = "started",
+    [DRV_MSG_OUTPUT] = "output",     [DRV_MSG_FINISHED] = "finished",
+    [DRV_MSG_CANCEL] = "cancel",     [DRV_MSG_DRAIN] = "drain",
+    [DRV_MSG_ERROR] = "error",       [DRV_MSG_RELEASE] = "release",
+    [DRV_MSG_RELEASED] = "released",
 };
 
 static const unsigned senders[DRV_MSG_TYPE_COUNT] = {
@@ -383,6 +384,8 @@ static const unsigned senders[DRV_MSG_TYPE_COUNT] = {
     [DRV_MSG_CANCEL] = DRV_MSG_FROM_COORDINATOR,
     [DRV_MSG_DRAIN] = DRV_MSG_FROM_WORKER | DRV_MSG_FROM_COORDINATOR,
     [DRV_MSG_ERROR] = DRV_MSG_FROM_WORKER | DRV_MSG_FROM_COORDINATOR,
+    [DRV_MSG_RELEASE] = DRV_MSG_FROM_COORDINATOR,
+    [DRV_MSG_RELEASED] = DRV_MSG_FROM_WORKER,
 };
 
 /* Returns the wire name of t, or "?" out of range. */
@@ -427,6 +430,10 @@ bool drv_msg_attempt(const drv_msg *m, drv_attempt_ref *ref)
         return true;
     case DRV_MSG_CANCEL:
         *ref = m->cancel.ref;
+        return true;
+    case DRV_MSG_RELEASE:
+    case DRV_MSG_RELEASED:
+        *ref = m->release.ref;
         return true;
     default:
         return false;
@@ -1323,6 +1330,24 @@ static int dec_cancel(const json_t *o, drv_msg_cancel *c, drv_error *err)
     return 0;
 }
 
+/* release and released (exec2): an attempt, and for released whether it was dropped. */
+static int dec_release(const json_t *o, bool answer, drv_msg_release *r, drv_error *err)
+{
+    static const char *const known[] = {"type", "v", "task_id", "attempt", NULL};
+    static const char *const known_answer[] = {"type", "v", "task_id", "attempt", "dropped", NULL};
+    const char *name = answer ? "released" : "release";
+    if (drv_json_check_keys(o, name, answer ? known_answer : known, err) < 0 ||
+        read_ref(o, name, &r->ref, err) < 0)
+        return -1;
+    if (!answer)
+        return 0;
+    const json_t *d = json_object_get(o, "dropped");
+    if (!d || !json_is_boolean(d))
+        return drv_error_set(err, "released.dropped: required, true or false");
+    r->dropped = json_is_true(d);
+    return 0;
+}
+
 static int dec_drain(const json_t *o, drv_msg_drain *d, drv_error *err)
 {
     static const char *const known[] = {"type", "v", "reason", "keeps", NULL};
@@ -1361,7 +1386,8 @@ static int dec_header(const json_t *o, drv_error *err)
         drv_json_describe(t, shown, sizeof shown);
         return drv_error_set(err,
                              "unknown message type %s (known: hello, welcome, heartbeat, assign, "
-                             "started, output, finished, cancel, drain, error)",
+                             "started, output, finished, cancel, drain, error, "
+                             "release, released)",
                              shown);
     }
     const json_t *v = json_object_get(o, "v");
@@ -1438,6 +1464,10 @@ int drv_msg_decode(const char *buf, size_t len, drv_msg *out, drv_error *err)
         break;
     case DRV_MSG_ERROR:
         rc = dec_error(root, &m.error, err);
+        break;
+    case DRV_MSG_RELEASE:
+    case DRV_MSG_RELEASED:
+        rc = dec_release(root, type == DRV_MSG_RELEASED, &m.release, err);
         break;
     default:
         break;
@@ -1908,6 +1938,13 @@ char *drv_msg_encode(const drv_msg *m, size_t *len, drv_error *err)
         break;
     case DRV_MSG_CANCEL:
         set_ref(o, &m->cancel.ref);
+        break;
+    case DRV_MSG_RELEASE:
+        set_ref(o, &m->release.ref);
+        break;
+    case DRV_MSG_RELEASED:
+        set_ref(o, &m->release.ref);
+        set(o, "dropped", json_boolean(m->release.dropped));
         break;
     case DRV_MSG_DRAIN:
         set(o, "reason", jstr(m->drain.reason ? m->drain.reason : ""));

@@ -73,6 +73,8 @@ typedef enum drv_msg_type {
     DRV_MSG_CANCEL,    /* coordinator -> worker: stop an attempt */
     DRV_MSG_DRAIN,     /* both ways: take nothing new, finish what is held */
     DRV_MSG_ERROR,     /* both ways: the last frame was refused */
+    DRV_MSG_RELEASE,   /* coordinator -> worker: give back an attempt not started (a move) */
+    DRV_MSG_RELEASED,  /* worker -> coordinator: the answer to release */
     DRV_MSG_TYPE_COUNT
 } drv_msg_type;
 
@@ -203,6 +205,15 @@ typedef struct drv_msg_cancel {
     drv_attempt_ref ref;
 } drv_msg_cancel;
 
+/* release (coordinator -> worker) and released (worker -> coordinator, exec2, issue 11):
+ * the first phase of a move. The worker drops the attempt if it has not started it and
+ * answers dropped true (also when it does not hold it); a started one runs on, dropped
+ * false. */
+typedef struct drv_msg_release {
+    drv_attempt_ref ref;
+    bool dropped; /* released only */
+} drv_msg_release;
+
 typedef struct drv_msg_drain {
     char *reason; /* required, may be empty */
     /* From a worker: the attempts it keeps (finishes); every other test the coordinator
@@ -229,6 +240,7 @@ typedef struct drv_msg {
         drv_msg_output output;
         drv_msg_finished finished;
         drv_msg_cancel cancel;
+        drv_msg_release release; /* release and released */
         drv_msg_drain drain;
         drv_msg_error error;
     };

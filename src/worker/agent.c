@@ -18,6 +18,7 @@
  * Freeing: drv_agent_free() detaches the connection, frees the runs (which kills them)
  * and closes the four timers; the memory goes in the last close callback, so code
  * still on the stack under an event callback can read the agent safely. */
+#include <errno.h>
 #include <libwebsockets.h>
 #include <math.h>
 #include <signal.h>
@@ -846,6 +847,13 @@ static void start_test(drv_agent *a, agent_test *t)
     if (pid > 0) {
         drv_guardian_watch(a->cfg.guardian, pid); /* the group dies with this worker */
         a->st.started++;
+        if (a->cfg.start_stall_s > 0) { /* tests only: the start and its `started` apart */
+            double whole = floor(a->cfg.start_stall_s);
+            struct timespec ts = {.tv_sec = (time_t)whole,
+                                  .tv_nsec = (long)((a->cfg.start_stall_s - whole) * 1e9)};
+            while (nanosleep(&ts, &ts) < 0 && errno == EINTR) /* the test's SIGCHLD */
+                ;
+        }
         drv_msg m;
         drv_msg_init(&m, DRV_MSG_STARTED);
         m.started.ref.task_id = t->t.task_id;
@@ -1269,6 +1277,26 @@ static void on_cancel(drv_agent *a, drv_attempt_ref ref)
     }
 }
 
+/* The first phase of a move (exec2, docs/protocol.md "release"): a queued attempt is
+ * dropped and given back, a started one runs on; either way the coordinator learns which,
+ * after any started or finished of it (frames leave in order). */
+static void on_release(drv_agent *a, drv_attempt_ref ref)
+{
+    drv_msg m;
+    drv_msg_init(&m, DRV_MSG_RELEASED);
+    m.release.ref = ref;
+    m.release.dropped = list_find(&a->running, ref) == NULL;
+    agent_test *t = list_find(&a->queue, ref);
+    if (t) {
+        list_remove(&a->queue, t);
+        test_free(t);
+        a->st.dropped++;
+    }
+    enqueue(a, &m, ref);
+    if (t)
+        check_done(a);
+}
+
 /* The hello was accepted: heartbeats start, a drain is repeated first when draining,
  * and the outbox goes out. A second welcome only changes the heartbeat interval. */
 static void on_welcome(drv_agent *a, const drv_msg_welcome *w)
@@ -1359,6 +1387,9 @@ static void on_frame(drv_agent *a, const char *buf, size_t len)
     case DRV_MSG_CANCEL:
         if (!a->cfg.ack_only)
             on_cancel(a, m.cancel.ref);
+        break;
+    case DRV_MSG_RELEASE:
+        on_release(a, m.release.ref);
         break;
     case DRV_MSG_DRAIN:
         if (a->mode == MODE_RUN) {

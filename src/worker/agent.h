@@ -205,6 +205,10 @@ typedef struct drv_agent_config {
     double backoff_min_s;               /* 0 = DRV_AGENT_BACKOFF_MIN_S */
     double backoff_max_s;               /* 0 = DRV_AGENT_BACKOFF_MAX_S */
     unsigned output_flush_ms;           /* 0 = DRV_AGENT_FLUSH_MS */
+    /* Tests only (exec2; `drover worker` reads DROVER_TEST_START_STALL_S): after a test's
+     * process starts, the agent stops this long before it says `started`, so a
+     * coordinator can try to move a test that already runs. 0: never. */
+    double start_stall_s;
     /* Pressure measured for each heartbeat (worker/probe.h, drv_pressure_read), except
      * in simulated mode: the root of the /proc and /sys read (NULL = "/"; tests give a
      * fake tree), and whether to ask nvidia-smi (at most every DRV_AGENT_GPU_QUERY_S, as a

@@ -59,6 +59,9 @@ static void *server_main(void *arg)
  * about probes sets it. */
 static double probe_interval_s = -1;
 
+/* Settings for the tests of the two-phase move (server_start). */
+static bool steal_eagerly;
+
 static void server_start(server *s, double heartbeat_timeout_s, double grace_s)
 {
     drv_coordinator_options o;
@@ -74,6 +77,11 @@ static void server_start(server *s, double heartbeat_timeout_s, double grace_s)
     o.max_body = 1 << 20;
     o.balancer.settings.unschedulable_grace_s = 0.2;
     o.balancer.settings.thermal.initial_share = 1; /* no warm-up ramp: not what is tested */
+    if (steal_eagerly) { /* a holder takes every test, a free worker steals at once */
+        o.balancer.settings.prefetch_max = 1024;
+        o.balancer.settings.batch_target_s = 1e6;
+        o.balancer.settings.migration_cost_s = 0;
+    }
     uv_loop_init(&s->loop);
     drv_error err = {{0}};
     s->c = drv_coordinator_start(&s->loop, &o, &err);
@@ -1067,6 +1075,161 @@ static void test_drain_hands_back(void **state)
     close(w);
 }
 
+/* The text of GET /metrics (freed by the caller). */
+static char *metrics_text(const server *s)
+{
+    char *body;
+    assert_int_equal(http(s, "GET", "/metrics", "client-t", NULL, &body), 200);
+    return body;
+}
+
+/* The two-phase move (exec2): a test whose assign reached its holder moves only once the
+ * holder released it. The thief gets nothing while the release is awaited; a released
+ * {dropped: true} gives it the next attempt; a holder that started the test keeps it
+ * (the move is dropped, no second attempt, the test passes once). */
+static void test_move_waits_for_release(void **state)
+{
+    server *s = *state;
+    steal_eagerly = true;
+    server_start(s, 30.0, 10.0);
+    steal_eagerly = false;
+    submit(s,
+           "[{\"name\":\"a\",\"argv\":[\"x\"],\"max_retries\":0},"
+           "{\"name\":\"b\",\"argv\":[\"x\"],\"max_retries\":0},"
+           "{\"name\":\"c\",\"argv\":[\"x\"],\"max_retries\":0}]",
+           3);
+    int h = worker_join(s, "holder", 1, NULL, 0);
+    drv_attempt_ref got[3];
+    size_t n = 0;
+    while (n < 3) {
+        drv_msg m;
+        ws_expect(h, DRV_MSG_ASSIGN, &m);
+        for (size_t i = 0; i < m.assign.count && n < 3; i++)
+            got[n++] = (drv_attempt_ref){m.assign.tests[i].task_id, m.assign.tests[i].attempt};
+        drv_msg_free(&m);
+    }
+    int th = worker_join(s, "thief", 1, NULL, 0);
+
+    /* 1: the holder is asked, not told: a release, and the move waits for its answer. */
+    drv_msg r;
+    ws_expect(h, DRV_MSG_RELEASE, &r);
+    drv_attempt_ref moved = r.release.ref;
+    assert_int_equal(moved.attempt, 1);
+    assert_true(moved.task_id == got[0].task_id || moved.task_id == got[1].task_id ||
+                moved.task_id == got[2].task_id);
+    char *text = metrics_text(s);
+    assert_non_null(strstr(text, "\ndrover_moves_pending 1\n"));
+    free(text);
+    char buf[32];
+    assert_string_equal(test_state(s, (int)moved.task_id, buf, sizeof buf), "assigned");
+    drv_msg a;
+    drv_msg_init(&a, DRV_MSG_RELEASED);
+    a.release.ref = moved;
+    a.release.dropped = true;
+    send_msg(h, &a);
+    drv_msg m;
+    ws_expect(th, DRV_MSG_ASSIGN, &m); /* only now */
+    assert_int_equal(m.assign.count, 1);
+    assert_int_equal(m.assign.tests[0].task_id, moved.task_id);
+    assert_int_equal(m.assign.tests[0].attempt, 2);
+    drv_msg_free(&m);
+    finish(th, moved.task_id, 2, 0);
+    wait_state(s, (int)moved.task_id, "passed");
+
+    /* 2: the thief is free again and the next move finds the test started there: the
+     * holder says so (started, then released{dropped: false}) and keeps it. */
+    ws_expect(h, DRV_MSG_RELEASE, &r);
+    drv_attempt_ref kept = r.release.ref;
+    assert_true(kept.task_id != moved.task_id);
+    drv_msg st;
+    drv_msg_init(&st, DRV_MSG_STARTED);
+    st.started.ref = kept;
+    st.started.pid = 4242;
+    st.started.t = 1;
+    send_msg(h, &st);
+    a.release.ref = kept;
+    a.release.dropped = false;
+    send_msg(h, &a);
+    wait_state(s, (int)kept.task_id, "running");
+    /* The third test is stolen in turn (it was not started), never the running one. */
+    ws_expect(h, DRV_MSG_RELEASE, &r);
+    assert_true(r.release.ref.task_id != kept.task_id && r.release.ref.task_id != moved.task_id);
+    a.release.ref = r.release.ref;
+    a.release.dropped = true;
+    send_msg(h, &a);
+    ws_expect(th, DRV_MSG_ASSIGN, &m);
+    assert_int_equal(m.assign.tests[0].task_id, r.release.ref.task_id);
+    finish(th, m.assign.tests[0].task_id, m.assign.tests[0].attempt, 0);
+    drv_msg_free(&m);
+    finish(h, kept.task_id, kept.attempt, 0);
+    wait_state(s, (int)kept.task_id, "passed");
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/tests/%llu", (unsigned long long)kept.task_id);
+    json_t *j = get_json(s, path);
+    assert_int_equal(json_array_size(json_object_get(j, "attempts")), 1); /* ran once */
+    json_decref(j);
+    text = metrics_text(s);
+    assert_non_null(strstr(text, "\ndrover_moves_dropped_total 1\n"));
+    assert_non_null(strstr(text, "\ndrover_moves_pending 0\n"));
+    free(text);
+    close(th);
+    close(h);
+}
+
+/* A holder that goes silent while a move of its test waits: the move is dropped and the
+ * loss rule applies as to any test whose assign went out (it may have started there):
+ * one of max_retries is used and the next attempt goes to the other worker. */
+static void test_move_holder_lost(void **state)
+{
+    server *s = *state;
+    steal_eagerly = true;
+    server_start(s, 0.5, 10.0);
+    steal_eagerly = false;
+    submit(s,
+           "[{\"name\":\"a\",\"argv\":[\"x\"],\"max_retries\":1},"
+           "{\"name\":\"b\",\"argv\":[\"x\"],\"max_retries\":1}]",
+           2);
+    int h = worker_join(s, "holder", 1, NULL, 0);
+    for (size_t n = 0; n < 2;) {
+        drv_msg m;
+        ws_expect(h, DRV_MSG_ASSIGN, &m);
+        n += m.assign.count;
+        drv_msg_free(&m);
+    }
+    int th = worker_join(s, "thief", 2, NULL, 0);
+    drv_msg r;
+    ws_expect(h, DRV_MSG_RELEASE, &r);
+    uint64_t id = r.release.ref.task_id;
+    /* No answer: the holder goes silent and is lost; the thief stays. */
+    for (int i = 0; i < 12; i++) {
+        heartbeat(th, NULL, 0);
+        nap_ms(100);
+    }
+    char *text = metrics_text(s);
+    assert_non_null(strstr(text, "\ndrover_moves_pending 0\n"));
+    assert_non_null(strstr(text, "\ndrover_moves_dropped_total 1\n"));
+    free(text);
+    for (size_t n = 0; n < 2;) { /* both tests, each as its attempt 2 */
+        drv_msg m;
+        ws_expect(th, DRV_MSG_ASSIGN, &m);
+        for (size_t i = 0; i < m.assign.count; i++, n++) {
+            assert_int_equal(m.assign.tests[i].attempt, 2);
+            finish(th, m.assign.tests[i].task_id, 2, 0);
+        }
+        drv_msg_free(&m);
+    }
+    wait_state(s, (int)id, "passed");
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/tests/%llu", (unsigned long long)id);
+    json_t *j = get_json(s, path);
+    json_t *first = json_array_get(json_object_get(j, "attempts"), 0);
+    assert_string_equal(json_string_value(json_object_get(first, "worker")), "holder");
+    assert_non_null(first);
+    json_decref(j);
+    close(th);
+    close(h);
+}
+
 /* Durations learned before a restart are kept in the store: after it, the test known
  * to be long is placed before the short one submitted ahead of it. */
 static void test_restart_keeps_learned_durations(void **state)
@@ -1169,6 +1332,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quarantine_and_clear, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_outlives_and_probe_clears, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_hands_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_move_waits_for_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_move_holder_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_keeps_learned_durations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dashboard_feed, setup, teardown),
     };

@@ -123,6 +123,26 @@ static void test_round_trip_coordinator_messages(void **state)
     assert_int_equal(b.cancel.ref.attempt, 2);
     drv_msg_free(&b);
 
+    /* The two-phase move (exec2): release, and the worker's answer. */
+    drv_msg_init(&m, DRV_MSG_RELEASE);
+    m.release.ref = (drv_attempt_ref){77, 3};
+    round_trip(&m, &b);
+    assert_true(b.release.ref.task_id == 77);
+    assert_int_equal(b.release.ref.attempt, 3);
+    assert_true(drv_msg_senders(DRV_MSG_RELEASE) == DRV_MSG_FROM_COORDINATOR);
+    drv_msg_free(&b);
+    drv_msg_init(&m, DRV_MSG_RELEASED);
+    m.release.ref = (drv_attempt_ref){77, 3};
+    m.release.dropped = true;
+    round_trip(&m, &b);
+    assert_true(b.release.dropped);
+    assert_true(drv_msg_senders(DRV_MSG_RELEASED) == DRV_MSG_FROM_WORKER);
+    drv_msg_free(&b);
+    m.release.dropped = false;
+    round_trip(&m, &b);
+    assert_false(b.release.dropped);
+    drv_msg_free(&b);
+
     drv_msg_init(&m, DRV_MSG_DRAIN);
     m.drain.reason = drv_xstrdup("coordinator shutting down");
     round_trip(&m, &b);
@@ -385,6 +405,12 @@ static const bad_frame bad_frames[] = {
     {"{\"type\":\"cancel\",\"v\":1,\"task_id\":1,\"attempt\":0}",
      "cancel.attempt: must be an integer 1..4294967295, got 0"},
     {"{\"type\":\"cancel\",\"v\":1,\"task_id\":1}", "cancel.attempt: required"},
+    {"{\"type\":\"released\",\"v\":1,\"task_id\":1,\"attempt\":1}",
+     "released.dropped: required, true or false"},
+    {"{\"type\":\"released\",\"v\":1,\"task_id\":1,\"attempt\":1,\"dropped\":1}",
+     "released.dropped: required, true or false"},
+    {"{\"type\":\"release\",\"v\":1,\"task_id\":1,\"attempt\":1,\"dropped\":true}",
+     "release.dropped: unknown field (known: task_id, attempt)"},
     {"{\"type\":\"cancel\",\"v\":1,\"task_id\":1,\"attempt\":1,\"force\":true}",
      "cancel.force: unknown field (known: task_id, attempt)"},
     {"{\"type\":\"assign\",\"v\":1,\"tests\":[" TEST_OK "," TEST_OK
