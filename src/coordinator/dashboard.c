@@ -84,7 +84,7 @@ static json_t *fleet_json(drv_coordinator *c)
 {
     uint32_t by_health[5] = {0}, by_thermal[DRV_THERMAL_STATE_COUNT] = {0};
     uint64_t slots = 0, running = 0, assigned = 0, known = 0, connected = 0;
-    double load = 0;
+    double load = 0, busy = 0, busy_of = 0;
     uint32_t n = drv_balancer_worker_count(c->bal);
     for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
         if (!c->workers[w].known)
@@ -100,6 +100,10 @@ static json_t *fleet_json(drv_coordinator *c)
         slots += k->slots;
         running += k->running;
         assigned += k->assigned;
+        double b, sl;
+        drv_worker_busy_slots(k, &b, &sl);
+        busy += b;
+        busy_of += sl;
         load += c->workers[w].load;
     }
     json_t *o = json_object(), *h = json_object(), *th = json_object();
@@ -116,8 +120,7 @@ static json_t *fleet_json(drv_coordinator *c)
     json_object_set_new(o, "slots", json_integer((json_int_t)slots));
     json_object_set_new(o, "running", json_integer((json_int_t)running));
     json_object_set_new(o, "assigned", json_integer((json_int_t)assigned));
-    json_object_set_new(o, "utilization",
-                        json_real(slots ? (double)(running + assigned) / (double)slots : 0));
+    json_object_set_new(o, "utilization", json_real(busy_of > 0 ? busy / busy_of : 0));
     json_object_set_new(o, "load_mean", json_real(connected ? load / (double)connected : 0));
     json_object_set_new(o, "queued_by_priority", drv_dashboard_queue_bands(c));
     return o;

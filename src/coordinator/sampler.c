@@ -668,8 +668,8 @@ static void sample(drv_coordinator *c, double now, double dt)
             by_thermal[k->thermal.state]++;
         /* Busy: running tests (assigned ones wait in the worker's window and may exceed
          * its slots); free: slots neither running nor promised. */
-        double held = k->running + k->assigned, sl = k->slots ? k->slots : 1;
-        double run = k->running < sl ? k->running : sl;
+        double held = k->running + k->assigned, sl, run;
+        drv_worker_busy_slots(k, &run, &sl);
         busy += run;
         slots += sl;
         if (k->health == DRV_HEALTH_OK && held < sl)

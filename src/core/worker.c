@@ -17,3 +17,10 @@ const char *drv_health_name(drv_health h)
         return "?";
     return health_names[h];
 }
+
+void drv_worker_busy_slots(const drv_worker *w, double *busy, double *slots)
+{
+    double sl = w->slots ? (double)w->slots : 1;
+    *slots = sl;
+    *busy = (double)w->running < sl ? (double)w->running : sl;
+}

@@ -58,4 +58,10 @@ typedef struct drv_worker {
     double joined_at;
 } drv_worker;
 
+/* The slots w keeps busy and the slots it has, for utilization = busy / slots, the one
+ * definition the sampler's series and the dashboard's feed share: running tests over
+ * slots, each worker's running capped at its slots (a worker reporting none counts one),
+ * so the ratio stays in [0, 1]; assigned tests wait in the window and are not busy. */
+void drv_worker_busy_slots(const drv_worker *w, double *busy, double *slots);
+
 #endif

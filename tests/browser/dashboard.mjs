@@ -48,6 +48,7 @@ function parseCsv(text) {
 
 const failures = [];
 let expect401 = true; // the first visit has no token: its 401s are expected
+let snapshots = 0; // snapshots read from the feed (below)
 const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"], timeout: 60000 });
 try {
   const ctx = await browser.newContext({ viewport: { width: 1300, height: 900 }, acceptDownloads: true });
@@ -65,6 +66,16 @@ try {
     if (!r.url().startsWith(url) && !r.url().startsWith("blob:"))
       failures.push(`the page requested ${r.url()} (not the coordinator)`);
   });
+  // The feed's fleet utilization is running over slots (docs/api.md): in [0, 1] in every
+  // snapshot, however many tests the workers' windows hold.
+  page.on("websocket", (ws) => ws.on("framereceived", (f) => {
+    let m;
+    try { m = JSON.parse(f.payload); } catch { return; }
+    if (m.type !== "snapshot" || !m.fleet) return;
+    snapshots++;
+    const u = m.fleet.utilization;
+    if (!(u >= 0 && u <= 1)) failures.push(`fleet utilization ${u} out of [0, 1]: ${JSON.stringify(m.fleet)}`);
+  }));
   const check = async (what, fn) => { try { await fn(); } catch (e) { failures.push(`${what}: ${e.message.split("\n")[0]}`); } };
   const card = async (name) => Number(await page.locator(`#cards [data-card="${name}"] b`).innerText());
 
@@ -230,6 +241,7 @@ try {
 } finally {
   await browser.close();
 }
+if (!snapshots) failures.push("no snapshot was read from the feed");
 if (failures.length) {
   for (const f of failures) console.error(`dashboard.mjs: ${f}`);
   process.exit(1);

@@ -120,6 +120,13 @@ assert len(rows) >= 4, rows
 assert all(0 <= float(v) <= 1 for t, v in rows[1:]), rows
 assert any(float(v) > 0 for t, v in rows[1:]), rows
 ' || fail "history CSV does not parse"
+# The fleet's utilization is running over slots (docs/api.md): never above 1 while the
+# workers' windows hold assigned tests beyond their slots.
+read_api "/api/v1/metrics/history?metric=utilization&from=-60" | head -n 1 | $PY -c '
+import json, sys
+p = [v for t, v in json.load(sys.stdin)["points"]]
+assert len(p) >= 4 and all(0 <= v <= 1 for v in p) and max(p) > 0.5, p
+' || fail "fleet utilization out of [0, 1]: $(read_api "/api/v1/metrics/history?metric=utilization&from=-60")"
 run_done() { api GET /api/v1/runs/1 | head -n 1 | grep -q '"done":true'; }
 wait_until 60 run_done
 # Still flagged at the end of the run (the comparison is with its class's prediction,
