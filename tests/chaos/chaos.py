@@ -408,6 +408,7 @@ class Chaos:
         total_exec = 0
         raced = 0
         speculative = 0
+        moves_done = 0
         for tid in sorted(self.accepted):
             max_retries, reruns, kind = self.accepted[tid]
             try:
@@ -441,6 +442,7 @@ class Chaos:
                        and x.get("superseded_by") is None}
             copies = {x["attempt"] for x in atts
                       if x["state"] == "superseded" or x.get("superseded_by") is not None}
+            moves_done += sum(1 for x in atts if x.get("reason") in ("stolen", "rebalanced"))
             moved = sum(1 for att, _ in ex if att in gave_up)
             copied = sum(1 for att, _ in ex if att in copies)
             raced += moved
@@ -489,6 +491,13 @@ class Chaos:
               f"up before they started {raced}, runs of superseded speculative copies "
               f"{speculative}, late results ignored "
               f"{late_results}, coordinator peak RSS {self.rss_max_kb // 1024} MiB")
+        # Moves: done ones are on the attempts (reason stolen or rebalanced); dropped ones
+        # (the holder had started the test, or could not answer) only in the log.
+        dropped = 0
+        log = os.path.join(self.dir, "coordinator.log")
+        if os.path.exists(log):
+            dropped = sum(1 for line in open(log, errors="replace") if ", not moved to " in line)
+        print(f"chaos: moves done {moves_done}, moves dropped (two-phase) {dropped}")
         print(f"chaos: faults injected {sum(self.faults.values())}: " +
               ", ".join(f"{v} {k}" for k, v in sorted(self.faults.items())) +
               f"; the full store stopped the coordinator {self.store_full_stops} time(s)")

@@ -1081,6 +1081,41 @@ static void test_idle_worker_steals_when_it_pays(void **state)
     }
 }
 
+/* A move dropped by the two-phase move (exec2): the test is the holder's again, counted
+ * there and not on the thief, it is not stolen again within the hold-off, and the thief
+ * takes the next one instead. */
+static void test_unmove_gives_the_test_back(void **state)
+{
+    (void)state;
+    steal_scene s;
+    steal_setup(&s, 1, 1, 1);
+    fx *f = &s.f;
+    drv_decision d[8];
+    assert_int_equal(drv_balancer_steal(f->b, s.thief, 1, d, 8), 1);
+    assert_int_equal(d[0].task, s.t[1]);
+    assert_int_equal(fx_held(f, s.thief), 1); /* its slot is reserved while the move waits */
+    assert_int_equal(drv_balancer_steal(f->b, s.thief, 1, d, 8), 0);
+    drv_balancer_stats st;
+    drv_balancer_stats_get(f->b, &st);
+    assert_int_equal(st.moved, 1);
+    assert_int_equal(drv_balancer_unmove(f->b, s.t[1], s.w0, 1.5), 0);
+    assert_int_equal(drv_balancer_task_worker(f->b, s.t[1]), s.w0);
+    assert_int_equal(fx_held(f, s.w0), 5);
+    assert_int_equal(fx_held(f, s.thief), 0);
+    drv_balancer_stats_get(f->b, &st);
+    assert_int_equal(st.moved, 0); /* a dropped move is not a move */
+    assert_int_equal(st.assigned, 4);
+    /* B is not taken again within the hold-off: C is. */
+    assert_int_equal(drv_balancer_steal(f->b, s.thief, 2, d, 8), 1);
+    assert_int_equal(d[0].task, s.t[2]);
+    /* Bad input changes nothing: a running test, a task already on that worker. */
+    assert_int_equal(drv_balancer_unmove(f->b, s.t[0], s.thief, 2), -1);
+    assert_int_equal(drv_balancer_task_worker(f->b, s.t[0]), s.w0);
+    assert_int_equal(drv_balancer_unmove(f->b, s.t[3], s.w0, 2), 0);
+    assert_int_equal(fx_held(f, s.w0), 4);
+    fx_close(f);
+}
+
 static void test_steals_highest_priority_first(void **state)
 {
     (void)state;
@@ -1493,6 +1528,7 @@ int main(void)
         cmocka_unit_test(test_infra_failures_quarantine_a_worker),
         cmocka_unit_test(test_idle_worker_steals_when_it_pays),
         cmocka_unit_test(test_steals_highest_priority_first),
+        cmocka_unit_test(test_unmove_gives_the_test_back),
         cmocka_unit_test(test_rebalance_moves_to_idle_workers),
         cmocka_unit_test(test_steal_idle_acts_when_the_queue_is_empty),
         cmocka_unit_test(test_steal_uses_current_predictions),
