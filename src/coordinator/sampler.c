@@ -450,8 +450,7 @@ void drv_sampler_result(drv_coordinator *c, drv_wref w, drv_tref t, const drv_re
          * would make a slow worker's runs look as predicted once it is learned. */
         drv_prediction p = drv_balancer_predict(c->bal, t, w);
         double class_s = p.mean_s / drv_balancer_worker_pace(c->bal, w);
-        if (class_s > 0 && r->duration_s > 0)
-            ratio = (float)(r->duration_s / class_s);
+        ratio = drv_anomaly_run_ratio(r->duration_s, class_s);
     }
     mon_worker *m = mon(c, w);
     m->runs[m->runs_head] = (drv_run_obs){now, ratio, failed};
