@@ -343,7 +343,7 @@ static char *snapshot(drv_coordinator *c, const drv_dsession *d, json_t *shared,
     json_t *o = json_object();
     json_object_update(o, shared); /* shares the members (references), copies nothing */
     json_object_set_new(o, "workers", workers_page(c, d->view ? d->view : &default_view));
-    char *text = json_dumps(o, JSON_COMPACT);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(DRV_JSON_REAL_DIGITS));
     json_decref(o);
     if (!text)
         return NULL;
