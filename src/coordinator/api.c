@@ -818,6 +818,8 @@ json_t *drv_api_worker_json(drv_coordinator *c, drv_wref w)
 
 static void workers_list(drv_coordinator *c, drv_hsession *h)
 {
+    if (drv_dashboard_workers_api(c, h)) /* a page: sort, dir, filter, offset, limit */
+        return;
     respond(h, 200, drv_api_workers_json(c));
 }
 

@@ -459,6 +459,10 @@ void drv_dashboard_tick(drv_coordinator *c, double now);
  * normal 1..499, low 0, as the sampled series cut them); a new reference. Counts the
  * live tests in memory (no store read). */
 json_t *drv_dashboard_queue_bands(drv_coordinator *c);
+/* GET /api/v1/workers with any of sort, dir, filter, offset, limit: answers one page of
+ * the workers table, the same view as the feed's (docs/api.md), or 400 naming a wrong
+ * parameter. Returns false (answering nothing) when none of them is given. */
+bool drv_dashboard_workers_api(drv_coordinator *c, drv_hsession *h);
 
 /* ---- web.c ---- */
 /* Serves the dashboard page for GET / and /dashboard; returns false for other paths. */
