@@ -475,7 +475,24 @@
     } else {
       kv("score", "not scored by this coordinator");
     }
-    if (w.speed_by_family) kv("speed per family", Object.keys(w.speed_by_family).map(function (f) { return f + " " + fmt(w.speed_by_family[f], 2) + "×"; }).join(", "));
+    // Measured speed per model family against its class (GET /api/v1/workers/NAME).
+    if (w.speed_by_family && w.speed_by_family.length) {
+      var fam = el("ul");
+      fam.id = "worker-families";
+      w.speed_by_family.forEach(function (f) {
+        var li = el("li", f.family + ": " + fmt(f.speed, 2) + "× its class's speed over " + f.tests + " test" + (f.tests === 1 ? "" : "s") +
+          " (class speed " + fmt(f.class_speed, 2) + (f.affinity != null ? ", affinity " + fmt(f.affinity, 2) : "") + ")");
+        li.dataset.family = f.family;
+        li.dataset.speed = f.speed;
+        fam.appendChild(li);
+      });
+      dl.appendChild(el("dt", "speed per family"));
+      var dd = el("dd");
+      dd.appendChild(fam);
+      dl.appendChild(dd);
+    } else if (answer || workerAnswer) {
+      kv("speed per family", "not measured yet");
+    }
     kv("last seen", when(w.last_seen));
     var fl = anomalies.filter(function (a) { return a.worker === w.name; });
     if (fl.length) kv("anomalies", fl.map(function (a) { return (a.active ? "" : "ended: ") + (a.summary || a.kind); }).join("; "));

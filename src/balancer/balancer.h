@@ -339,5 +339,13 @@ drv_prediction drv_balancer_predict(const drv_balancer *b, drv_tref t, drv_wref 
  * slower, 1 until known); drv_balancer_predict() includes it. For the monitor, which
  * compares a worker with its class's prediction without it. */
 double drv_balancer_worker_pace(const drv_balancer *b, drv_wref w);
+/* Test t's model family (0: unknown or no live test). */
+int drv_balancer_task_family(const drv_balancer *b, drv_tref t);
+/* What the balancer learned of worker w and family (learning.c), for the worker detail:
+ * *class_speed, its class's relative speed for the family (drv_predictor_speed: 1 =
+ * reference, 1 when nothing is known); *affinity, how well w itself ran the family
+ * (0..1, negative when it holds no affinity slot). */
+void drv_balancer_family_learned(const drv_balancer *b, drv_wref w, int family, double *class_speed,
+                                 double *affinity);
 
 #endif

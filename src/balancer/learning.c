@@ -270,3 +270,22 @@ double drv_engine_predict_worker(const drv_balancer *b, const drv_btask *t, drv_
     const drv_bworker *w = &b->workers[wi];
     return drv_engine_predict_on(b, t, w->w.wclass) * (w->pace > 0 ? w->pace : 1.0f);
 }
+
+int drv_balancer_task_family(const drv_balancer *b, drv_tref t)
+{
+    return t < b->n_tasks && b->tasks[t].state != TASK_FREE ? b->tasks[t].family : 0;
+}
+
+void drv_balancer_family_learned(const drv_balancer *b, drv_wref wi, int family,
+                                 double *class_speed, double *affinity)
+{
+    *class_speed = 1;
+    *affinity = -1;
+    if (wi >= b->n_workers || family < 0 || family >= 64)
+        return;
+    if (b->pred)
+        *class_speed = drv_predictor_speed(b->pred, family, b->workers[wi].w.wclass);
+    for (int k = 0; k < AFFINITY_SLOTS; k++)
+        if (b->affinity[family].worker[k] == wi && b->affinity[family].score[k] > 0)
+            *affinity = b->affinity[family].score[k];
+}

@@ -2,7 +2,8 @@
  *
  *   drover top [--interval S] [--once] [--sort KEY] [--filter TEXT] [connection options]
  *
- * Every interval it reads the REST API (status, the recent runs, the workers, and the
+ * Every interval it reads the REST API (status, the recent runs, one screen's page of
+ * the workers, sorted and filtered by the coordinator with their totals, and the
  * anomalies where the coordinator detects them) and redraws with ncurses: a header with
  * the totals and a sparkline of tests finishing per second, the queue by priority, an
  * alerts line, the runs not done, and a table of the workers (load bars, thermal state,
@@ -80,48 +81,14 @@ typedef struct top_state {
     unsigned sort;
     bool desc;
     char filter[FILTER_MAX + 1];
-    int scroll; /* first worker row shown */
+    int scroll;             /* first worker row shown: the page's offset */
+    int page;               /* rows the page asks for: one screen (--once: every worker) */
+    int64_t matched, total; /* of the last page: workers the filter kept, all */
     bool paused, help;
     bool anomalies_missing; /* the coordinator answered 404: do not ask again */
 } top_state;
 
 /* ---- the workers table ---- */
-
-/* Whether hay holds needle (n bytes), ignoring case. */
-static bool holds(const char *hay, const char *needle, size_t n)
-{
-    for (; hay && *hay; hay++)
-        if (strncasecmp(hay, needle, n) == 0)
-            return true;
-    return false;
-}
-
-/* Whether worker w holds every word of filter in its name, health, thermal state or a
- * tag (what the web page's filter does). */
-static bool worker_matches(const json_t *w, const char *filter)
-{
-    const json_t *tags = json_object_get(json_object_get(w, "capabilities"), "tags");
-    for (const char *p = filter; *p;) {
-        while (*p == ' ')
-            p++;
-        size_t n = strcspn(p, " ");
-        if (!n)
-            break;
-        bool found = holds(drv_api_string(w, "name"), p, n) ||
-                     holds(drv_api_string(w, "health"), p, n) ||
-                     holds(drv_api_string(w, "thermal"), p, n);
-        size_t i;
-        const json_t *tag;
-        json_array_foreach(tags, i, tag)
-        {
-            found = found || holds(json_string_value(tag), p, n);
-        }
-        if (!found)
-            return false;
-        p += n;
-    }
-    return true;
-}
 
 /* A worker's score value, or -1 when the coordinator gives none. */
 static double score_of(const json_t *w)
@@ -130,53 +97,6 @@ static double score_of(const json_t *w)
     if (json_is_object(s))
         s = json_object_get(s, "value");
     return json_is_number(s) ? json_number_value(s) : -1;
-}
-
-static int thermal_rank(const char *t)
-{
-    static const char *const order[] = {"cold", "warming", "warm", "cooling"};
-    for (int i = 0; i < 4; i++)
-        if (t && strcmp(t, order[i]) == 0)
-            return i;
-    return 4;
-}
-
-static const char *sort_key_now; /* qsort has no user pointer: the key of this sort */
-static bool sort_desc_now;
-
-static int worker_cmp(const void *a, const void *b)
-{
-    const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
-    const char *k = sort_key_now;
-    double dx = 0, dy = 0;
-    int r = 0;
-    if (strcmp(k, "name") == 0 || strcmp(k, "health") == 0) {
-        const char *sx = drv_api_string(x, k), *sy = drv_api_string(y, k);
-        r = strcmp(sx ? sx : "", sy ? sy : "");
-    } else {
-        if (strcmp(k, "thermal") == 0) {
-            dx = thermal_rank(drv_api_string(x, k));
-            dy = thermal_rank(drv_api_string(y, k));
-        } else if (strcmp(k, "load") == 0) {
-            double sx = (double)drv_api_int(x, "slots", 0), sy = (double)drv_api_int(y, "slots", 0);
-            dx = (double)(drv_api_int(x, "running", 0) + drv_api_int(x, "assigned", 0)) /
-                 (sx > 0 ? sx : 1);
-            dy = (double)(drv_api_int(y, "running", 0) + drv_api_int(y, "assigned", 0)) /
-                 (sy > 0 ? sy : 1);
-        } else if (strcmp(k, "score") == 0) {
-            dx = score_of(x);
-            dy = score_of(y);
-        } else {
-            dx = (double)drv_api_int(x, k, 0);
-            dy = (double)drv_api_int(y, k, 0);
-        }
-        r = (dx > dy) - (dx < dy);
-    }
-    if (r == 0) {
-        const char *nx = drv_api_string(x, "name"), *ny = drv_api_string(y, "name");
-        return strcmp(nx ? nx : "", ny ? ny : "");
-    }
-    return sort_desc_now ? -r : r;
 }
 
 /* Writes a load bar "[####......]" for busy of slots into buf. */
@@ -192,30 +112,23 @@ static void load_bar(int64_t busy, int64_t slots, char *buf)
     buf[BAR_WIDTH + 2] = '\0';
 }
 
-/* Writes the workers table (its header line, then one line per worker matching the
- * filter, in the state's order) to out. Returns the number of worker lines. */
-static size_t workers_table(FILE *out, const json_t *ans, const top_state *st)
+/* Writes the workers table (its header line, then one line per worker of the page the
+ * coordinator answered, in its order: it sorted and filtered them) to out. Returns the
+ * number of worker lines. */
+static size_t workers_table(FILE *out, const json_t *ans)
 {
     const json_t *workers = json_object_get(ans, "workers");
-    size_t n = json_array_size(workers), shown = 0;
-    const json_t **rows = drv_xcalloc(n ? n : 1, sizeof *rows);
+    size_t shown = json_array_size(workers);
     int width = 4;
-    for (size_t i = 0; i < n; i++) {
-        const json_t *w = json_array_get(workers, i);
-        if (st->filter[0] && !worker_matches(w, st->filter))
-            continue;
-        rows[shown++] = w;
-        const char *name = drv_api_string(w, "name");
+    for (size_t i = 0; i < shown; i++) {
+        const char *name = drv_api_string(json_array_get(workers, i), "name");
         if (name && (int)strlen(name) > width)
             width = (int)strlen(name);
     }
-    sort_key_now = sort_keys[st->sort];
-    sort_desc_now = st->desc;
-    qsort(rows, shown, sizeof *rows, worker_cmp);
     fprintf(out, "%-*s  %-11s  %-8s  %5s  %-12s %5s  %5s  %8s  %s\n", width, "NAME", "HEALTH",
             "THERMAL", "SCORE", "LOAD", "BUSY", "RLOAD", "FINISHED", "TAGS");
     for (size_t i = 0; i < shown; i++) {
-        const json_t *w = rows[i];
+        const json_t *w = json_array_get(workers, i);
         const json_t *tags = json_object_get(json_object_get(w, "capabilities"), "tags");
         char bar[BAR_WIDTH + 3], busy[32], score[16], tagtext[256] = "";
         int64_t slots = drv_api_int(w, "slots", 0);
@@ -241,7 +154,6 @@ static size_t workers_table(FILE *out, const json_t *ans, const top_state *st)
                 bar, busy, drv_api_number(w, "load", 0), (long long)drv_api_int(w, "finished", 0),
                 tagtext);
     }
-    free(rows);
     return shown;
 }
 
@@ -308,6 +220,63 @@ static void data_free(top_data *d)
     memset(d, 0, sizeof *d);
 }
 
+#define ONCE_PAGE 10000 /* --once: every worker (the coordinator's largest page) */
+
+/* Appends text to buf (at *off, len bytes) percent-encoded for a query string. */
+static void query_escape(char *buf, size_t len, size_t *off, const char *text)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)text; *p && *off + 4 < len; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-_.~", *p))
+            buf[(*off)++] = (char)*p;
+        else {
+            buf[(*off)++] = '%';
+            buf[(*off)++] = hex[*p >> 4];
+            buf[(*off)++] = hex[*p & 15];
+        }
+    }
+    buf[*off] = '\0';
+}
+
+/* Reads one page of the workers (the coordinator sorts and filters them: GET
+ * /api/v1/workers?sort=&dir=&filter=&offset=&limit=) into *out and st's totals; a scroll
+ * past the end is pulled back to the last page. Returns 0, or -1 with err filled. */
+static int fetch_workers(drv_client *c, top_state *st, json_t **out, drv_error *err)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        char path[64 + 3 * FILTER_MAX];
+        int n = snprintf(path, sizeof path, "/api/v1/workers?sort=%s&dir=%s&offset=%d&limit=%d",
+                         sort_keys[st->sort], st->desc ? "desc" : "asc", st->scroll,
+                         st->page > 0 ? st->page : ONCE_PAGE);
+        size_t off = (size_t)n;
+        if (st->filter[0]) {
+            snprintf(path + off, sizeof path - off, "&filter=");
+            off += strlen("&filter=");
+            query_escape(path, sizeof path, &off, st->filter);
+        }
+        json_t *w = drv_client_get(c, path, err);
+        if (!w)
+            return -1;
+        st->matched = drv_api_int(w, "matched", 0);
+        st->total = drv_api_int(w, "total", 0);
+        int last = st->page > 0 && st->matched > st->page ? (int)(st->matched - st->page) : 0;
+        if (pass == 0 && st->scroll > last &&
+            json_array_size(json_object_get(w, "workers")) <
+                (size_t)(st->page > 0 ? st->page : 1)) {
+            st->scroll = last; /* scrolled past the end: the last page instead */
+            json_decref(w);
+            continue;
+        }
+        if (st->scroll < 0)
+            st->scroll = 0;
+        json_decref(*out);
+        *out = w;
+        return 0;
+    }
+    return 0;
+}
+
 /* Reads the coordinator into d (replacing what it held) and adds a throughput sample.
  * Returns 0, or -1 with err filled (d unchanged). */
 static int fetch(drv_client *c, top_state *st, top_data *d, drv_error *err)
@@ -316,8 +285,7 @@ static int fetch(drv_client *c, top_state *st, top_data *d, drv_error *err)
     char path[64];
     snprintf(path, sizeof path, "/api/v1/runs?limit=%d", RUNS_SHOWN);
     if (!(n.status = drv_client_get(c, "/api/v1/status", err)) ||
-        !(n.runs = drv_client_get(c, path, err)) ||
-        !(n.workers = drv_client_get(c, "/api/v1/workers", err))) {
+        !(n.runs = drv_client_get(c, path, err)) || fetch_workers(c, st, &n.workers, err) < 0) {
         data_free(&n);
         return -1;
     }
@@ -401,10 +369,17 @@ static void frame(drv_client *c, const top_state *st, const top_data *d, FILE *o
     fputs(head ? head : "", out);
     free(head);
     *table_at = lines;
-    if (json_array_size(json_object_get(d->workers, "workers")) == 0)
+    size_t rows = 0;
+    if (st->total == 0)
         fprintf(out, "no workers have registered\n");
+    else if (st->matched == 0)
+        fprintf(out, "no worker matches the filter \"%s\" (of %lld)\n", st->filter,
+                (long long)st->total);
     else
-        workers_table(out, d->workers, st);
+        rows = workers_table(out, d->workers);
+    if (st->page <= 0 && (int64_t)rows < st->matched)
+        fprintf(out, "... and %lld more workers (--sort and --filter choose them)\n",
+                (long long)(st->matched - (int64_t)rows));
 }
 
 /* ---- the terminal ---- */
@@ -425,38 +400,24 @@ static const char *const help_text[] = {
     NULL,
 };
 
-/* Draws text: its first table_at + 1 lines (the header and the table's column names)
- * fixed, the worker lines below them from st->scroll, each cut to the screen's width;
- * the bottom line reversed. Clamps st->scroll. */
+/* Draws text (the header, the table's column names at line table_at, then the page of
+ * workers the coordinator answered from st->scroll), each line cut to the screen's
+ * width; the bottom line reversed. Sets st->page to the rows the table has room for. */
 static void draw(const char *text, size_t table_at, top_state *st, const char *bottom)
 {
     erase();
     int rows = LINES, cols = COLS, y = 0;
     size_t line = 0;
-    size_t total = 0;
-    for (const char *p = text; *p; p++)
-        total += *p == '\n';
-    int fixed = (int)table_at + 1;
-    int room = rows - 1 - fixed;
-    int body = (int)total - fixed;
-    if (room < 1)
-        room = 1;
-    if (st->scroll > body - room)
-        st->scroll = body - room;
-    if (st->scroll < 0)
-        st->scroll = 0;
-    for (const char *p = text; *p && y < rows - 1; line++) {
+    int room = rows - 1 - ((int)table_at + 1);
+    st->page = room > 1 ? room : 1;
+    for (const char *p = text; *p && y < rows - 1; line++, y++) {
         const char *nl = strchr(p, '\n');
         int len = nl ? (int)(nl - p) : (int)strlen(p);
-        bool show = (int)line < fixed || (int)line >= fixed + st->scroll;
-        if (show) {
-            if (y == 0 || (int)line == (int)table_at)
-                attron(A_BOLD);
-            mvaddnstr(y, 0, p, len < cols ? len : cols);
-            if (y == 0 || (int)line == (int)table_at)
-                attroff(A_BOLD);
-            y++;
-        }
+        if (y == 0 || line == table_at)
+            attron(A_BOLD);
+        mvaddnstr(y, 0, p, len < cols ? len : cols);
+        if (y == 0 || line == table_at)
+            attroff(A_BOLD);
         p += len + (nl ? 1 : 0);
     }
     if (st->help) {
@@ -522,10 +483,19 @@ static int run_curses(drv_client *c, double interval_s, top_state *st)
     top_data d = {0};
     char bottom[DRV_ERROR_MAX + 256];
     char errmsg[DRV_ERROR_MAX] = "";
-    bool have = false;
+    bool have = false, view_changed = false;
     double next_read = 0;
+    st->page = LINES > 2 ? LINES - 2 : 1; /* until the first frame says how many fit */
     for (;;) {
         double t = now_s();
+        if (view_changed && st->paused && have) { /* paused: only the page moves */
+            drv_error err = {{0}};
+            if (fetch_workers(c, st, &d.workers, &err) < 0)
+                snprintf(errmsg, sizeof errmsg, "%s", err.msg);
+        } else if (view_changed) {
+            next_read = 0;
+        }
+        view_changed = false;
         if (!st->paused && t >= next_read) {
             drv_error err = {{0}};
             if (fetch(c, st, &d, &err) == 0) {
@@ -551,10 +521,14 @@ static int run_curses(drv_client *c, double interval_s, top_state *st)
             snprintf(bottom, sizeof bottom, " %s  %.400s (retrying)  q quit", clock, errmsg);
         else
             snprintf(bottom, sizeof bottom,
-                     " %s  %s  sort %s%s%s%s  s sort  / filter  p pause  arrows scroll  ? help  "
-                     "q quit",
+                     " %s  %s  sort %s%s%s%s  rows %lld-%lld of %lld  s sort  / filter  p pause  "
+                     "arrows scroll  ? help  q quit",
                      clock, st->paused ? "PAUSED" : "live", sort_keys[st->sort],
-                     st->desc ? " (reversed)" : "", st->filter[0] ? "  filter: " : "", st->filter);
+                     st->desc ? " (reversed)" : "", st->filter[0] ? "  filter: " : "", st->filter,
+                     (long long)(st->matched ? st->scroll + 1 : 0),
+                     (long long)(st->scroll +
+                                 (int64_t)json_array_size(json_object_get(d.workers, "workers"))),
+                     (long long)st->matched);
         draw(text ? text : "", table_at, st, bottom);
         free(text);
         double wait = st->paused ? 1.0 : next_read - now_s();
@@ -567,7 +541,9 @@ static int run_curses(drv_client *c, double interval_s, top_state *st)
             if (ch != 'q' && ch != 'Q')
                 continue;
         }
-        int page = LINES - 2 - (int)table_at > 1 ? LINES - 2 - (int)table_at : 1;
+        int page = st->page, scroll = st->scroll;
+        unsigned sort = st->sort;
+        bool desc = st->desc;
         switch (ch) {
         case 'q':
         case 'Q':
@@ -622,6 +598,9 @@ static int run_curses(drv_client *c, double interval_s, top_state *st)
         default:
             break;
         }
+        if (st->scroll < 0)
+            st->scroll = 0;
+        view_changed = st->scroll != scroll || st->sort != sort || st->desc != desc || ch == '/';
     }
 }
 

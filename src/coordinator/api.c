@@ -43,6 +43,15 @@ static void respond(drv_hsession *h, int status, json_t *body)
     free(text);
 }
 
+/* respond() with reals to DRV_JSON_REAL_DIGITS digits (figures rounded when built). */
+static void respond_read(drv_hsession *h, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(DRV_JSON_REAL_DIGITS));
+    json_decref(body);
+    drv_api_respond_text(h, status, NULL, text, text ? strlen(text) : 0);
+    free(text);
+}
+
 void drv_api_error(drv_hsession *h, int status, const char *message, const char *field)
 {
     json_t *o = json_object();
@@ -809,6 +818,8 @@ json_t *drv_api_worker_json(drv_coordinator *c, drv_wref w)
 
 static void workers_list(drv_coordinator *c, drv_hsession *h)
 {
+    if (drv_dashboard_workers_api(c, h)) /* a page: sort, dir, filter, offset, limit */
+        return;
     respond(h, 200, drv_api_workers_json(c));
 }
 
@@ -1053,7 +1064,7 @@ void drv_api_handle(drv_coordinator *c, drv_hsession *h)
         }
     } else if (seg_is(seg[0], len[0], "anomalies") && n == 1) {
         if (method_is(h, DRV_HTTP_GET))
-            respond(h, 200, drv_sampler_anomalies_json(c));
+            respond_read(h, 200, drv_sampler_anomalies_json(c));
     } else if (seg_is(seg[0], len[0], "workers")) {
         char name[DRV_WORKER_NAME_MAX + 1] = "";
         if (n >= 2) {
@@ -1069,8 +1080,12 @@ void drv_api_handle(drv_coordinator *c, drv_hsession *h)
                 workers_list(c, h);
         } else if (n == 2) {
             int64_t w;
-            if (method_is(h, DRV_HTTP_GET) && (w = find_worker(c, h, name)) >= 0)
-                respond(h, 200, worker_json(c, (drv_wref)w));
+            if (method_is(h, DRV_HTTP_GET) && (w = find_worker(c, h, name)) >= 0) {
+                json_t *o = worker_json(c, (drv_wref)w);
+                json_object_set_new(o, "speed_by_family",
+                                    drv_sampler_speed_by_family_json(c, (drv_wref)w));
+                respond_read(h, 200, o);
+            }
         } else if (seg_is(seg[2], len[2], "clear") || seg_is(seg[2], len[2], "drain")) {
             if (method_is(h, DRV_HTTP_POST))
                 worker_action(c, h, name, seg_is(seg[2], len[2], "clear") ? "clear" : "drain");

@@ -439,6 +439,13 @@ void drv_sampler_loop_cpu(drv_coordinator *c, int which, double seconds);
 json_t *drv_sampler_metrics_json(drv_coordinator *c);
 json_t *drv_sampler_anomalies_json(drv_coordinator *c);
 json_t *drv_sampler_score_json(drv_coordinator *c, drv_wref w);
+/* Worker w's measured speed per model family against its class, with what the balancer
+ * learned of the family (docs/api.md, GET /api/v1/workers/NAME, speed_by_family). */
+json_t *drv_sampler_speed_by_family_json(drv_coordinator *c, drv_wref w);
+/* Digits of the reals in JSON people read (anomalies, the worker detail, the dashboard
+ * feed): figures rounded when built print as such (0.1513, not 0.15129999999999999);
+ * times keep 10 us. */
+#define DRV_JSON_REAL_DIGITS 15
 /* GET /api/v1/metrics/history: parses h's query and sets the response. */
 void drv_sampler_history(drv_coordinator *c, drv_hsession *h);
 /* The monitoring families of /metrics: histograms, thermal states, scores, anomalies. */
@@ -460,6 +467,10 @@ void drv_dashboard_tick(drv_coordinator *c, double now);
  * normal 1..499, low 0, as the sampled series cut them); a new reference. Counts the
  * live tests in memory (no store read). */
 json_t *drv_dashboard_queue_bands(drv_coordinator *c);
+/* GET /api/v1/workers with any of sort, dir, filter, offset, limit: answers one page of
+ * the workers table, the same view as the feed's (docs/api.md), or 400 naming a wrong
+ * parameter. Returns false (answering nothing) when none of them is given. */
+bool drv_dashboard_workers_api(drv_coordinator *c, drv_hsession *h);
 
 /* ---- web.c ---- */
 /* Serves the dashboard page for GET / and /dashboard; returns false for other paths. */

@@ -24,6 +24,7 @@
  * Ownership: each session's pending text and view are its own (freed when written,
  * replaced or closed); the list of sessions is the coordinator's (c->dashboards). */
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -294,6 +295,84 @@ static json_t *workers_page(drv_coordinator *c, const drv_dview *v)
     return o;
 }
 
+/* ---- GET /api/v1/workers?sort=&dir=&filter=&offset=&limit= ---- */
+
+#define API_PAGE_MAX 10000
+
+/* Reads parameter name as a whole number 0..max into *out (kept when absent). Returns
+ * -1 after answering 400 naming it. */
+static int query_count(drv_hsession *h, const char *name, uint32_t min, uint32_t max, uint32_t *out)
+{
+    char buf[32];
+    const char *v = drv_api_query(h, name, buf, sizeof buf);
+    if (!v)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (!*v || *end || errno || v[0] == '-' || n < min || n > max) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s: expected a whole number %u..%u, got \"%.40s\"", name, min,
+                 max, v);
+        drv_api_error(h, 400, msg, name);
+        return -1;
+    }
+    *out = (uint32_t)n;
+    return 0;
+}
+
+bool drv_dashboard_workers_api(drv_coordinator *c, drv_hsession *h)
+{
+    static const char *const params[] = {"sort", "dir", "filter", "offset", "limit"};
+    char buf[FILTER_MAX + 2];
+    bool any = false;
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
+        any = any || drv_api_query(h, params[i], buf, sizeof buf) != NULL;
+    if (!any)
+        return false;
+    drv_dview v = default_view;
+    const char *s = drv_api_query(h, "sort", buf, sizeof buf);
+    if (s) {
+        if (!*s || strlen(s) >= sizeof v.sort ||
+            strspn(s, "abcdefghijklmnopqrstuvwxyz_") != strlen(s)) {
+            drv_api_error(h, 400,
+                          "sort: expected a worker field (name, health, thermal, load, "
+                          "running, slots, score, finished, ...)",
+                          "sort");
+            return true;
+        }
+        snprintf(v.sort, sizeof v.sort, "%s", s);
+    }
+    s = drv_api_query(h, "dir", buf, sizeof buf);
+    if (s) {
+        if (strcmp(s, "asc") != 0 && strcmp(s, "desc") != 0) {
+            drv_api_error(h, 400, "dir: expected asc or desc", "dir");
+            return true;
+        }
+        v.desc = strcmp(s, "desc") == 0;
+    }
+    s = drv_api_query(h, "filter", buf, sizeof buf);
+    if (s) {
+        if (strlen(s) > FILTER_MAX) {
+            drv_api_error(h, 400, "filter: longer than 120 characters", "filter");
+            return true;
+        }
+        size_t i = 0;
+        for (; s[i]; i++)
+            v.filter[i] = (char)tolower((unsigned char)s[i]);
+        v.filter[i] = '\0';
+    }
+    if (query_count(h, "offset", 0, UINT32_MAX - 1, &v.offset) < 0 ||
+        query_count(h, "limit", 1, API_PAGE_MAX, &v.limit) < 0)
+        return true;
+    json_t *o = workers_page(c, &v);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(DRV_JSON_REAL_DIGITS));
+    json_decref(o);
+    drv_api_respond_text(h, 200, NULL, text ? text : "{}", text ? strlen(text) : 2);
+    free(text);
+    return true;
+}
+
 /* ---- the snapshot ---- */
 
 /* GET /api/v1/anomalies' answer cut to its first ANOMALIES_IN_SHOT (active ones come
@@ -343,7 +422,7 @@ static char *snapshot(drv_coordinator *c, const drv_dsession *d, json_t *shared,
     json_t *o = json_object();
     json_object_update(o, shared); /* shares the members (references), copies nothing */
     json_object_set_new(o, "workers", workers_page(c, d->view ? d->view : &default_view));
-    char *text = json_dumps(o, JSON_COMPACT);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(DRV_JSON_REAL_DIGITS));
     json_decref(o);
     if (!text)
         return NULL;

@@ -181,8 +181,18 @@ typedef struct known_series {
     double last_write; /* its newest sample (or when the store was opened) */
 } known_series;
 
+/* A worker's measured speed on one model family: its runs against its class's
+ * prediction (drv_anomaly_run_ratio), as the mean of log(ratio). */
+typedef struct family_pace {
+    int family;
+    uint32_t tests;
+    double log_sum;
+} family_pace;
+
 /* What the monitor keeps per worker (by wref). */
 typedef struct mon_worker {
+    family_pace *fam; /* families it ran, in the order it first ran them */
+    uint32_t n_fam, cap_fam;
     series util;
     drv_run_obs runs[DRV_ANOM_WINDOW_TESTS]; /* ring */
     uint32_t n_runs, runs_head;
@@ -235,6 +245,17 @@ struct drv_sampler {
     uint64_t next_anomaly;
     double last_detect;
 };
+
+/* v to 4 significant digits (0.15129999 -> 0.1513), for figures people read: anomaly
+ * evidence, speeds. Dumped with JSON_REAL_PRECISION(DRV_JSON_REAL_DIGITS) they print as
+ * such; not finite or 0: as is. */
+static double sig4(double v)
+{
+    if (!isfinite(v) || v == 0)
+        return v;
+    double scale = pow(10, 3 - floor(log10(fabs(v))));
+    return round(v * scale) / scale;
+}
 
 static double process_cpu(void)
 {
@@ -320,6 +341,8 @@ void drv_sampler_free(drv_coordinator *c)
     free(s->known);
     drv_idmap_clear(&s->known_by_hash);
     free(s->classes);
+    for (size_t i = 0; i < s->cap_mw; i++)
+        free(s->mw[i].fam);
     free(s->mw);
     free(s->anoms);
     free(s);
@@ -440,6 +463,22 @@ void drv_sampler_started(drv_coordinator *c, drv_ctask *ct, double now)
         drv_hist_add(&c->sampler->assign, now - ct->placed_at);
 }
 
+static void family_pace_add(mon_worker *m, int family, double ratio)
+{
+    uint32_t i = 0;
+    while (i < m->n_fam && m->fam[i].family != family)
+        i++;
+    if (i == m->n_fam) {
+        if (m->n_fam == m->cap_fam) {
+            m->cap_fam = m->cap_fam ? 2 * m->cap_fam : 4;
+            m->fam = drv_xrealloc(m->fam, m->cap_fam * sizeof *m->fam);
+        }
+        m->fam[m->n_fam++] = (family_pace){family, 0, 0};
+    }
+    m->fam[i].tests++;
+    m->fam[i].log_sum += log(ratio);
+}
+
 void drv_sampler_result(drv_coordinator *c, drv_wref w, drv_tref t, const drv_result *r, double now)
 {
     bool failed = r->infra_failure || r->timed_out || r->signal != 0 || r->exit_code != 0;
@@ -450,10 +489,11 @@ void drv_sampler_result(drv_coordinator *c, drv_wref w, drv_tref t, const drv_re
          * would make a slow worker's runs look as predicted once it is learned. */
         drv_prediction p = drv_balancer_predict(c->bal, t, w);
         double class_s = p.mean_s / drv_balancer_worker_pace(c->bal, w);
-        if (class_s > 0 && r->duration_s > 0)
-            ratio = (float)(r->duration_s / class_s);
+        ratio = drv_anomaly_run_ratio(r->duration_s, class_s);
     }
     mon_worker *m = mon(c, w);
+    if (ratio > 0)
+        family_pace_add(m, drv_balancer_task_family(c->bal, t), ratio);
     m->runs[m->runs_head] = (drv_run_obs){now, ratio, failed};
     m->runs_head = (m->runs_head + 1) % DRV_ANOM_WINDOW_TESTS;
     if (m->n_runs < DRV_ANOM_WINDOW_TESTS)
@@ -996,10 +1036,10 @@ static json_t *anomaly_json(const anomaly_rec *a)
     json_t *ev = json_object();
     for (uint32_t i = 0; i < a->n_ev; i++) {
         double v = a->ev[i].value;
-        /* whole numbers as integers, the rest to 4 decimals (ratios kept as floats) */
+        /* whole numbers as integers, the rest to 4 significant digits */
         json_object_set_new(ev, a->ev[i].name,
                             v == floor(v) && fabs(v) < 1e15 ? json_integer((json_int_t)v)
-                                                            : json_real(round(v * 1e4) / 1e4));
+                                                            : json_real(sig4(v)));
     }
     json_object_set_new(o, "evidence", ev);
     json_object_set_new(o, "start", json_real(a->start));
@@ -1039,6 +1079,58 @@ json_t *drv_sampler_score_json(drv_coordinator *c, drv_wref w)
     json_object_set_new(o, "losses", json_integer(m->a.losses));
     json_object_set_new(o, "jitter", json_boolean(m->a.jitter));
     return o;
+}
+
+static int cmp_family_tests(const void *pa, const void *pb)
+{
+    const family_pace *a = pa, *b = pb;
+    if (a->tests != b->tests)
+        return a->tests > b->tests ? -1 : 1;
+    return (a->family > b->family) - (a->family < b->family);
+}
+
+json_t *drv_sampler_speed_by_family_json(drv_coordinator *c, drv_wref w)
+{
+    drv_sampler *s = c->sampler;
+    json_t *arr = json_array();
+    if (!s || w >= s->cap_mw || !s->mw[w].n_fam)
+        return arr;
+    const mon_worker *m = &s->mw[w];
+    family_pace *f = drv_xmalloc(m->n_fam * sizeof *f);
+    memcpy(f, m->fam, m->n_fam * sizeof *f);
+    qsort(f, m->n_fam, sizeof *f, cmp_family_tests);
+    uint32_t wclass = drv_balancer_worker(c->bal, w)->wclass;
+    for (uint32_t i = 0; i < m->n_fam; i++) {
+        /* Its class: the mean over the class's other workers that ran the family of their
+         * mean log(measured/predicted); without any, the prediction itself (0). */
+        double class_log = 0;
+        uint32_t others = 0;
+        for (drv_wref v = 0; v < s->cap_mw && v < drv_balancer_worker_count(c->bal); v++) {
+            if (v == w || !s->mw[v].n_fam || drv_balancer_worker(c->bal, v)->wclass != wclass)
+                continue;
+            for (uint32_t j = 0; j < s->mw[v].n_fam; j++)
+                if (s->mw[v].fam[j].family == f[i].family) {
+                    class_log += s->mw[v].fam[j].log_sum / s->mw[v].fam[j].tests;
+                    others++;
+                }
+        }
+        if (others)
+            class_log /= others;
+        double class_speed, affinity;
+        drv_balancer_family_learned(c->bal, w, f[i].family, &class_speed, &affinity);
+        json_t *o = json_object();
+        json_object_set_new(o, "family", json_string(drv_family_get(f[i].family)->name));
+        json_object_set_new(o, "tests", json_integer(f[i].tests));
+        /* Its speed against its class: 1 = as its class, 0.2 = 5x slower. */
+        json_object_set_new(o, "speed",
+                            json_real(sig4(exp(class_log - f[i].log_sum / f[i].tests))));
+        json_object_set_new(o, "class_workers", json_integer(others));
+        json_object_set_new(o, "class_speed", json_real(sig4(class_speed)));
+        json_object_set_new(o, "affinity", affinity >= 0 ? json_real(sig4(affinity)) : json_null());
+        json_array_append_new(arr, o);
+    }
+    free(f);
+    return arr;
 }
 
 /* ---- /metrics ---- */

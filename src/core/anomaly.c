@@ -19,6 +19,15 @@ const char *drv_anomaly_severity_name(drv_anomaly_severity s)
     return s == DRV_ANOM_CRITICAL ? "critical" : "warning";
 }
 
+float drv_anomaly_run_ratio(double measured_s, double predicted_s)
+{
+    if (!(measured_s > 0) || !(predicted_s > 0))
+        return 0;
+    double m = measured_s > DRV_ANOM_MEASURABLE_S ? measured_s : DRV_ANOM_MEASURABLE_S;
+    double p = predicted_s > DRV_ANOM_MEASURABLE_S ? predicted_s : DRV_ANOM_MEASURABLE_S;
+    return (float)(m / p);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

@@ -3,7 +3,8 @@
  * intervals and connection losses; for the queue: its recent samples).
  *
  * Detectors (docs/api.md, "GET /api/v1/anomalies", says the same for users):
- *   slow_worker       the worker's median measured/predicted duration over its window is
+ *   slow_worker       the worker's median measured/predicted duration (each run's ratio
+ *                     from drv_anomaly_run_ratio, floored) over its window is
  *                     >= DRV_ANOM_SLOW_RATIO x its class's (the other workers of the
  *                     class; 1 when it is alone); critical from DRV_ANOM_SLOW_CRITICAL.
  *   failure_rate      >= DRV_ANOM_FAIL_MIN_TESTS results, rate >= 0.5, >= 3x the rest of
@@ -57,6 +58,15 @@ typedef struct drv_run_obs {
     float ratio;
     bool failed;
 } drv_run_obs;
+
+/* Runs shorter than this (measured or predicted, seconds) are too short to measure:
+ * start-up noise of a few milliseconds would read as several times slower. */
+#define DRV_ANOM_MEASURABLE_S 0.2
+
+/* The ratio of a drv_run_obs: measured over predicted duration with both raised to
+ * DRV_ANOM_MEASURABLE_S, so two runs both below it count as equal (1) and a run is only
+ * slower by what it took beyond that floor; 0 (unknown) when either is not > 0. */
+float drv_anomaly_run_ratio(double measured_s, double predicted_s);
 
 /* What was recorded of one worker; arrays oldest first, borrowed. */
 typedef struct drv_worker_window {

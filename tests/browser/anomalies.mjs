@@ -6,7 +6,7 @@
 // Checks that the page raises the alert banner, lists a slow_worker anomaly for
 // SLOW_WORKER with its evidence in the anomalies panel, marks its row in the workers
 // table, that sorting by score puts it last with a score below the others', and that
-// its detail shows the score's parts and the anomaly. Prints "anomalies ok", else exits 1.
+// its detail shows the score's parts, the anomaly and its measured speed per family. Prints "anomalies ok", else exits 1.
 import { chromium } from "playwright-core";
 import { existsSync } from "node:fs";
 
@@ -49,6 +49,12 @@ try {
   await check("the worker's detail lacks the score's parts or the anomaly", () => page.waitForFunction(() => {
     const t = document.getElementById("worker-body").innerText;
     return /score[\s\S]*speed \d+[\s\S]*reliability \d+/.test(t) && /anomalies/.test(t);
+  }));
+  // Its measured speed per family: the suite's tests (no model: family "unknown") run
+  // at about a fifth of its class's speed.
+  await check("the worker's detail lacks its slow speed per family", () => page.waitForFunction(() => {
+    const li = document.querySelector('#worker-families li[data-family="unknown"]');
+    return li && Number(li.dataset.speed) < 0.5 && /its class's speed over \d+ tests/.test(li.textContent);
   }));
   if (shotDir) await page.screenshot({ path: `${shotDir}/dashboard-anomalies.png`, fullPage: true });
 } finally {

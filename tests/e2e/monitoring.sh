@@ -109,6 +109,17 @@ for n in ("mon-a", "mon-b", "mon-c"):
 assert ws["mon-fail"]["reliability"] == 0, ws["mon-fail"]
 ' || fail "the slowed worker's score did not drop: $(read_api /api/v1/workers | head -n 1)"
 
+# A worker's detail has its measured speed per family against its class: the slowed one
+# about a fifth, the others about 1 (the suite's tests name no model: family "unknown").
+for n in mon-slow mon-a; do read_api "/api/v1/workers/$n" | head -n 1 >"$WORK/detail-$n.json"; done
+$PY - "$WORK/detail-mon-slow.json" "$WORK/detail-mon-a.json" <<'PYEOF' || fail "speed_by_family is wrong: $(cat "$WORK"/detail-*.json)"
+import json, sys
+slow, ok = (json.load(open(p))["speed_by_family"] for p in sys.argv[1:])
+assert [f["family"] for f in slow] == ["unknown"] and slow[0]["tests"] >= 3, slow
+assert slow[0]["speed"] <= 0.35 and ok[0]["speed"] >= 0.7, (slow, ok)
+assert slow[0]["class_speed"] > 0 and "affinity" in slow[0], slow
+PYEOF
+
 # CSV: the history and the tests parse, with the header docs/api.md gives.
 read_api "/api/v1/metrics/history?metric=worker_utilization&worker=mon-slow&from=-60&format=csv" >"$WORK/h.csv"
 [[ "$(tail -n 1 "$WORK/h.csv")" == 200 ]] || fail "history CSV: $(cat "$WORK/h.csv")"
@@ -138,6 +149,15 @@ hits = [a for a in d["anomalies"] if a["kind"] == "slow_worker" and a["active"]]
 assert [a["worker"] for a in hits] == ["mon-slow"] and hits[0]["evidence"]["tests"] >= 3, hits
 assert hits[0]["evidence"]["slower"] >= 3, hits
 ' || fail "the slowed worker is no longer flagged at the end of the run: $(read_api /api/v1/anomalies | head -n 1)"
+# Evidence prints rounded (4 significant digits), not 0.15129999999999999: read as text.
+read_api /api/v1/anomalies | head -n 1 | $PY -c '
+import json, re, sys
+d = json.loads(sys.stdin.read(), parse_float=str)
+nums = [v for a in d["anomalies"] for v in a["evidence"].values() if isinstance(v, str)]
+assert nums, d
+long = [v for v in nums if len(re.sub(r"^[-0.]*|[.]|e.*$", "", v)) > 4]
+assert not long, long
+' || fail "anomaly evidence is not rounded: $(read_api /api/v1/anomalies | head -n 1)"
 read_api "/api/v1/tests?run=1&format=csv&limit=100" >"$WORK/t.csv"
 sed '$d' "$WORK/t.csv" | $PY -c '
 import csv, sys

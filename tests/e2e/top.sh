@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# drover top in a real terminal (tmux, 100x24): a coordinator with 30 fake workers
+# GET /api/v1/workers' pages (sort, dir, filter, offset, limit), then drover top, which
+# reads one page of them per screen, in a real terminal (tmux, 100x24): a coordinator with 30 fake workers
 # (drover stress, attached, holding tests that run for a while) and a real one; then
 # keys sent with send-keys change what capture-pane shows: S reverses the order, s sorts
 # by the next column, / filters, p pauses (a new suite does not show) and unpauses,
@@ -15,7 +16,8 @@ wait_workers 31
 
 sock="$WORK/tmux.sock"
 stop_tmux() { tmux -S "$sock" kill-server 2>/dev/null || true; }
-trap 'stop_tmux; cleanup' EXIT
+# cleanup exits with the status it finds in $?: keep the script's past stop_tmux.
+trap 'rc=$?; stop_tmux; (exit $rc); cleanup' EXIT
 tmux -S "$sock" -f /dev/null new-session -d -x 100 -y 24 \
     "env TERM=screen DROVER_URL=$URL DROVER_TOKEN=$DROVER_TOKEN '$DROVER' top --interval 0.5 2>'$WORK/top.err'"
 screen() { tmux -S "$sock" capture-pane -p; }
@@ -30,6 +32,28 @@ first_not() { [[ "$(first_row)" != "$1" ]]; }
 rows_are() { [[ "$(rows_of | tr '\n' ' ')" == "$1" ]]; }
 more_rows_than() { (($(rows_of | wc -l) > $1)); }
 line_not() { [[ "$(screen | grep "^$1")" != "$2" ]]; }
+
+# GET /api/v1/workers pages as the feed does (what top asks for): sorted, filtered, cut,
+# with the totals; a wrong parameter is named; without parameters the whole list.
+api GET "/api/v1/workers?sort=name&dir=desc&offset=1&limit=5" >"$WORK/page.json"
+api GET "/api/v1/workers?filter=CUDA" >"$WORK/cuda.json"
+api GET "/api/v1/workers?limit=0" >"$WORK/bad.json"
+api GET "/api/v1/workers" >"$WORK/all.json"
+/usr/bin/python3 - "$WORK" <<'PYEOF' || fail "GET /api/v1/workers paging is wrong"
+import json, sys
+d = sys.argv[1]
+def load(n, status="200"):
+    lines = [l for l in open(f"{d}/{n}.json").read().split("\n") if l]
+    assert lines[-1] == status, (n, lines)
+    return json.loads(lines[0])
+page, cuda, bad, full = load("page"), load("cuda"), load("bad", "400"), load("all")
+names = sorted((w["name"] for w in full["workers"]), reverse=True)
+assert len(names) == 31 and "matched" not in full, full.keys()
+assert (page["total"], page["matched"], page["offset"], page["limit"]) == (31, 31, 1, 5), page
+assert [w["name"] for w in page["workers"]] == names[1:6], (page["workers"], names)
+assert [w["name"] for w in cuda["workers"]] == ["real-gpu"] and cuda["matched"] == 1, cuda
+assert bad["field"] == "limit", bad
+PYEOF
 
 wait_until 10 shows '^NAME '
 

@@ -169,6 +169,48 @@ static void test_slow_window(void **state)
     free(fl);
 }
 
+/* Recorded `true` runs (a few ms each, as tests/e2e/dashboard.sh's suite measured them):
+ * the class predicts 5 ms; w0 took 16.5 ms (3.3x), the others 4-6 ms. */
+static const double recorded_true_s[] = {0.0049, 0.0052, 0.0047, 0.0061, 0.0044, 0.0055, 0.0050};
+
+/* Runs too short to measure count as equal: w0's 3.3x on `true` is no slow_worker (it
+ * was with the raw ratio); a run of 1 s against 50 ms predicted still is. */
+static void test_slow_ignores_runs_too_short(void **state)
+{
+    (void)state;
+    fleet *fl = healthy();
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < RUNS; k++) {
+            double measured = i == 0 ? 0.0165 : recorded_true_s[(k + i) % 7];
+            fl->runs[i][k].ratio = (float)(measured / 0.005); /* raw, as before */
+        }
+    detect(fl);
+    assert_int_equal(fl->nf, 1); /* the false flag the floor removes */
+    assert_int_equal(fl->f[0].kind, DRV_ANOM_SLOW_WORKER);
+    assert_int_equal(fl->f[0].worker, 0);
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < RUNS; k++) {
+            double measured = i == 0 ? 0.0165 : recorded_true_s[(k + i) % 7];
+            fl->runs[i][k].ratio = drv_anomaly_run_ratio(measured, 0.005);
+        }
+    detect(fl);
+    assert_int_equal(fl->nf, 0);
+    assert_true(fl->a[0].ratio == 1.0 && fl->a[0].speed_ratio == 1.0);
+
+    /* Above the floor the ratio is the measured one: 1 s for 50 ms predicted is 5x. */
+    assert_true(fabs(drv_anomaly_run_ratio(1.0, 0.05) - 5.0f) < 1e-5);
+    assert_true(fabs(drv_anomaly_run_ratio(0.15, 0.6) - 0.2 / 0.6) < 1e-5); /* floored */
+    assert_true(drv_anomaly_run_ratio(0.19, 0.01) == 1.0f);
+    assert_true(drv_anomaly_run_ratio(0, 1) == 0 && drv_anomaly_run_ratio(1, 0) == 0);
+    for (int k = 0; k < RUNS; k++)
+        fl->runs[0][k].ratio = drv_anomaly_run_ratio(1.0, 0.05);
+    detect(fl);
+    assert_int_equal(fl->nf, 1);
+    assert_int_equal(fl->f[0].worker, 0);
+    assert_int_equal(fl->f[0].severity, DRV_ANOM_CRITICAL);
+    free(fl);
+}
+
 static void test_failing_worker_flagged(void **state)
 {
     (void)state;
@@ -303,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_slow_worker_flagged),
         cmocka_unit_test(test_slow_thresholds),
         cmocka_unit_test(test_slow_window),
+        cmocka_unit_test(test_slow_ignores_runs_too_short),
         cmocka_unit_test(test_failing_worker_flagged),
         cmocka_unit_test(test_fleet_wide_failures_not_flagged),
         cmocka_unit_test(test_heartbeat_jitter),
