@@ -329,6 +329,9 @@ drv_tref drv_balancer_held_first(const drv_balancer *b, drv_wref w);
 drv_tref drv_balancer_held_next(const drv_balancer *b, drv_tref t);
 /* Predicted duration of t on worker w (mean and p90), as the policies see it. */
 drv_prediction drv_balancer_predict(const drv_balancer *b, drv_tref t, drv_wref w);
+/* t's predicted run in seconds as the balancer last judged it (suite2, issue 13): on its
+ * holder while assigned or running, at reference speed while queued. For the CLI's ETA. */
+double drv_balancer_predicted_run(const drv_balancer *b, drv_tref t);
 /* Worker w's learned pace (learning.c): how much slower than its class it runs (> 1
  * slower, 1 until known); drv_balancer_predict() includes it. For the monitor, which
  * compares a worker with its class's prediction without it. */

@@ -622,6 +622,13 @@ drv_tref drv_balancer_held_next(const drv_balancer *b, drv_tref t)
     return task_live(b, t) && b->tasks[t].worker != DRV_REF_NONE ? b->tasks[t].next : DRV_REF_NONE;
 }
 
+double drv_balancer_predicted_run(const drv_balancer *b, drv_tref t)
+{
+    const drv_btask *r = &b->tasks[t];
+    bool held = r->state == DRV_TASK_ASSIGNED || r->state == DRV_TASK_RUNNING;
+    return held && r->pred_held_s > 0 ? (double)r->pred_held_s : (double)r->pred_ref_s;
+}
+
 drv_prediction drv_balancer_predict(const drv_balancer *b, drv_tref t, drv_wref w)
 {
     const drv_btask *r = &b->tasks[t];

@@ -439,7 +439,8 @@ int drv_cmd_ctest(int argc, char **argv)
         fflush(stdout);
         code = a.verbose ? drv_cli_follow_run(c, "ctest", r.run_id, a.wait_timeout) : DRV_EXIT_OK;
         if (code == DRV_EXIT_OK) /* the summary (at once when followed to the end) */
-            code = drv_cli_wait_run(c, "ctest", r.run_id, a.wait_timeout, a.quiet || a.verbose);
+            code =
+                drv_cli_wait_run(c, "ctest", r.run_id, a.wait_timeout, a.quiet || a.verbose, false);
         if (a.junit && drv_cli_write_reports(c, "ctest", r.run_id, a.junit, NULL) < 0 &&
             code == DRV_EXIT_OK)
             code = DRV_EXIT_FAILURE;

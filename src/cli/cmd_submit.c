@@ -68,27 +68,30 @@ void drv_cmd_submit_usage(FILE *out)
 
 void drv_cmd_run_usage(FILE *out)
 {
-    fprintf(out, "usage: drover run [--run NAME] [--quiet] [--wait-timeout S] [options] FILE|-\n"
-                 "       drover run [--run NAME] [--quiet] [--wait-timeout S] [test flags]\n"
-                 "                  [options] -- PROGRAM ARGS...\n"
-                 "\n"
-                 "Submits tests like `drover submit`, then waits for the run like `drover wait`:\n"
-                 "its progress on stderr (\"run 4: 37/40 done, 1 running, 1 assigned, 1 queued,\n"
-                 "1 failed, 12.3 s\", one line rewritten in place on a terminal), then its counts\n"
-                 "and the tests that did not pass, with the end of their output.\n"
-                 "\n"
-                 "  --run NAME           name the run\n"
-                 "  --quiet              no progress lines, only the result\n"
-                 "  --wait-timeout S     stop waiting after S seconds (the tests keep running)\n"
-                 "\n"
-                 "Ctrl-C cancels the run (its tests stop); a second Ctrl-C detaches and leaves\n"
-                 "it running.\n"
-                 "\n");
+    fprintf(out,
+            "usage: drover run [--run NAME] [--quiet] [--wait-timeout S] [options] FILE|-\n"
+            "       drover run [--run NAME] [--quiet] [--wait-timeout S] [test flags]\n"
+            "                  [options] -- PROGRAM ARGS...\n"
+            "\n"
+            "Submits tests like `drover submit`, then waits for the run like `drover wait`:\n"
+            "its progress on stderr (\"run 4: 37/40 done, 1 running, 1 assigned, 1 queued,\n"
+            "1 failed, 12.3 s, ETA 8 s\", one line rewritten in place on a terminal), then\n"
+            "its counts and the tests that did not pass, with the end of their output.\n"
+            "\n"
+            "  --run NAME           name the run\n"
+            "  --quiet              no progress lines, only the result\n"
+            "  --json               the result as the run's JSON answer (as drover wait --json)\n"
+            "  --wait-timeout S     stop waiting after S seconds, exit 4 (the tests keep\n"
+            "                       running)\n"
+            "\n"
+            "Ctrl-C cancels the run (its tests stop); a second Ctrl-C detaches and leaves\n"
+            "it running.\n"
+            "\n");
     test_flags_usage(out);
     fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
-                 "Exits 0 only if every test passed (or skipped itself); 1 when one did not or\n"
-                 "the wait stopped; 2 on a wrong command line or a bad file; 3 when the\n"
-                 "coordinator cannot be reached.\n");
+                 "Exits 0 only if every test passed (or skipped itself); 1 when one did not; 2\n"
+                 "on a wrong command line or a bad file; 3 when the coordinator cannot be\n"
+                 "reached; 4 when --wait-timeout ran out.\n");
 }
 
 /* Reads the command line of submit (is_run false) or run into a. Returns -1 when it is
@@ -125,7 +128,7 @@ static int parse_args(const char *cmd, bool is_run, int argc, char **argv, submi
             a->quiet = true;
             continue;
         }
-        if (!is_run && strcmp(arg, "--json") == 0) {
+        if (strcmp(arg, "--json") == 0) {
             a->json = true;
             continue;
         }
@@ -302,7 +305,9 @@ static int submit_command(const char *cmd, bool is_run, int argc, char **argv)
     drv_submit_result r;
     code = submit(cmd, &a, c, &r);
     if (code == 0) {
-        if (a.json)
+        if (a.json && is_run)
+            ; /* the run's answer comes when it is done */
+        else if (a.json)
             printf("{\"run_id\": %llu, \"count\": %zu}\n", (unsigned long long)r.run_id, r.count);
         else if (a.quiet && !is_run)
             printf("%llu\n", (unsigned long long)r.run_id);
@@ -313,7 +318,7 @@ static int submit_command(const char *cmd, bool is_run, int argc, char **argv)
         fflush(stdout);
         if (is_run) {
             cancel_on_interrupt(&a, r.run_id);
-            code = drv_cli_wait_run(c, cmd, r.run_id, a.wait_timeout, a.quiet);
+            code = drv_cli_wait_run(c, cmd, r.run_id, a.wait_timeout, a.quiet, a.json);
         }
     }
     drv_client_close(c);

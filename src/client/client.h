@@ -121,6 +121,7 @@ typedef struct drv_run_counts {
     uint64_t submitted;
     uint64_t final; /* passed + failed + timed_out + cancelled + unschedulable */
     bool done;
+    double eta_s; /* the coordinator's estimate of the time left (eta_s); < 0: not given */
 } drv_run_counts;
 
 /* Reads a run summary (GET /api/v1/runs/ID) into *out; missing counts are 0. */
@@ -128,8 +129,9 @@ void drv_run_counts_read(const json_t *run, drv_run_counts *out);
 /* True when every test of the run passed or skipped itself (and there is at least one). */
 bool drv_run_counts_all_passed(const drv_run_counts *rc);
 /* The progress line of a run: "run 4: 37/40 done, 1 running, 1 assigned, 1 queued, 1 failed,
- * 12.3 s" (zero counts left out; "failed" counts failed and timed out; elapsed_s < 0
- * leaves the time out). Always NUL-terminates buf (len > 0). */
+ * 12.3 s, ETA 8 s" (zero counts left out; "failed" counts failed and timed out; elapsed_s < 0
+ * leaves the time out; the ETA only while not done and when the coordinator gave one). Always
+ * NUL-terminates buf (len > 0). */
 void drv_run_progress_format(uint64_t run_id, const drv_run_counts *rc, double elapsed_s, char *buf,
                              size_t len);
 /* The outcome of a finished test in a few words: "exit 3", "signal 9", "timed out after

@@ -64,4 +64,23 @@ status=0
 wait "$pid" || status=$?
 [[ $status -eq 130 ]] || fail "a second Ctrl-C exited $status, expected 130"
 grep -q 'detached' "$WORK/int2.out" || fail "the second Ctrl-C said nothing: $(cat "$WORK/int2.out")"
+
+# A wait that runs out exits 4, its progress with an ETA; --json on wait, explain, cancel (run 6).
+code 0 "$DROVER" submit --quiet -- sleep 30
+code 4 "$DROVER" wait 6 --timeout 0.5
+grep -q 'gave up waiting after 0.5 s' "$WORK/last.out" || fail "wait timeout: $(cat "$WORK/last.out")"
+grep -Eq '^run 6: 0/1 done.*, ETA [0-9]+ s' "$WORK/last.out" || fail "no ETA: $(cat "$WORK/last.out")"
+code 4 "$DROVER" run --json --wait-timeout 0.3 -- sleep 30
+code 4 "$DROVER" wait --json --quiet --timeout 0.3 6
+grep -q '"timed_out": true' "$WORK/last.out" || fail "wait --json: $(cat "$WORK/last.out")"
+grep -q '"eta_s"' "$WORK/last.out" || fail "no eta_s in the run: $(cat "$WORK/last.out")"
+code 0 "$DROVER" explain --json 7
+grep -q '"state"' "$WORK/last.out" || fail "explain --json: $(cat "$WORK/last.out")"
+code 2 "$DROVER" explain 999
+code 0 "$DROVER" cancel --run 6 --json
+grep -q '"cancelled": 1' "$WORK/last.out" || fail "cancel --json --run: $(cat "$WORK/last.out")"
+code 1 "$DROVER" cancel 6 --json
+grep -q '"error"' "$WORK/last.out" || fail "cancel --json of a final test: $(cat "$WORK/last.out")"
+code 1 "$DROVER" wait 6 --json --quiet
+grep -q '"cancelled": 1' "$WORK/last.out" || fail "wait --json of a done run: $(cat "$WORK/last.out")"
 echo ok
