@@ -38,6 +38,7 @@ typedef struct ctest_args {
     const char *run, *junit, *ctest;
     bool dry_run, quiet, verbose;
     double wait_timeout;
+    uint64_t rerun_failures;
 } ctest_args;
 
 #define C(f) offsetof(ctest_args, f)
@@ -55,6 +56,8 @@ static const drv_opt ctest_opts[] = {
      "write the run's JUnit XML report when it is done (- is stdout)"},
     {"--wait-timeout", NULL, DRV_OPT_DOUBLE, C(wait_timeout), 0.001, 1e9, "S",
      "stop waiting after S seconds (the tests keep running)"},
+    {"--rerun-failures", NULL, DRV_OPT_UINT, C(rerun_failures), 0, 100, "N",
+     "a failed test runs again up to N times, on another worker where there is one"},
     {"--quiet", NULL, DRV_OPT_FLAG, C(quiet), 0, 0, NULL, "no progress lines"},
     {"--verbose", "-v", DRV_OPT_FLAG, C(verbose), 0, 0, NULL,
      "a line per test as it finishes, with its worker"},
@@ -415,6 +418,9 @@ int drv_cmd_ctest(int argc, char **argv)
         json_decref(suite);
         return DRV_EXIT_USAGE;
     }
+    for (size_t i = 0; a.rerun_failures && i < json_array_size(suite); i++)
+        json_object_set_new(json_array_get(suite, i), "reruns",
+                            json_integer((json_int_t)a.rerun_failures));
     char *body = json_dumps(suite, JSON_COMPACT);
     json_decref(suite);
     if (a.dry_run) {

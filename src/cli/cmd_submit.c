@@ -25,6 +25,7 @@ typedef struct submit_args {
     bool quiet;          /* --quiet */
     bool json;           /* submit: --json */
     double wait_timeout; /* run: --wait-timeout S; 0 none */
+    long rerun_failures; /* --rerun-failures N; -1 not given */
     const char *first_test_flag;
     drv_test_builder test; /* the test flags given */
 } submit_args;
@@ -83,6 +84,9 @@ void drv_cmd_run_usage(FILE *out)
             "  --json               the result as the run's JSON answer (as drover wait --json)\n"
             "  --wait-timeout S     stop waiting after S seconds, exit 4 (the tests keep\n"
             "                       running)\n"
+            "  --rerun-failures N   a test that fails runs again up to N times, on another\n"
+            "                       worker where there is one; failed then passed is flaky\n"
+            "                       (a test's own \"reruns\" in FILE wins)\n"
             "\n"
             "Ctrl-C cancels the run (its tests stop); a second Ctrl-C detaches and leaves\n"
             "it running.\n"
@@ -116,6 +120,16 @@ static int parse_args(const char *cmd, bool is_run, int argc, char **argv, submi
                 fprintf(stderr,
                         "drover %s: --wait-timeout: expected a number of seconds > 0, "
                         "got \"%s\"\n",
+                        cmd, v);
+                return DRV_EXIT_USAGE;
+            }
+        }
+        if (rc == 0 && (rc = drv_cli_option(cmd, "--rerun-failures", argc, argv, &i, &v)) > 0) {
+            char *end = NULL;
+            a->rerun_failures = strtol(v, &end, 10);
+            if (!*v || *end || a->rerun_failures < 0 || a->rerun_failures > 100) {
+                fprintf(stderr,
+                        "drover %s: --rerun-failures: expected an integer 0..100, got \"%s\"\n",
                         cmd, v);
                 return DRV_EXIT_USAGE;
             }
@@ -220,6 +234,17 @@ static int submit(const char *cmd, submit_args *a, drv_client *c, drv_submit_res
             return DRV_EXIT_USAGE;
         }
     }
+    if (a->rerun_failures >= 0) { /* each test without reruns of its own gets N */
+        size_t n = 0;
+        char *with = drv_submission_with_reruns(body, len, (uint32_t)a->rerun_failures, &n, &err);
+        free(body);
+        if (!with) {
+            fprintf(stderr, "drover %s: %s\n", cmd, err.msg);
+            return DRV_EXIT_USAGE;
+        }
+        body = with;
+        len = n;
+    }
     int rc = drv_client_submit(c, body, len, source, a->run, out, &err);
     free(body);
     if (rc < 0) {
@@ -292,7 +317,7 @@ static void cancel_on_interrupt(const submit_args *a, uint64_t run_id)
 /* submit (is_run false) and run. */
 static int submit_command(const char *cmd, bool is_run, int argc, char **argv)
 {
-    submit_args a = {0};
+    submit_args a = {.rerun_failures = -1};
     drv_test_builder_init(&a.test);
     int code = parse_args(cmd, is_run, argc, argv, &a);
     if (code >= 0)

@@ -81,6 +81,44 @@ static int print_not_passed(drv_client *c, const char *cmd, uint64_t run_id,
     return 0;
 }
 
+/* suite2: prints the tests of run run_id that passed only when rerun after failing by
+ * themselves (flaky), each with the workers of its attempts. Returns how many. */
+static size_t print_flaky(drv_client *c, uint64_t run_id)
+{
+    drv_error err = {{0}};
+    json_t *passed = drv_client_run_tests(c, run_id, "passed", 0, &err);
+    json_t *rerun = json_array(); /* those that took more than one attempt */
+    size_t i, n = 0;
+    json_t *t;
+    json_array_foreach(passed, i, t) if (drv_api_int(t, "attempts", 0) > 1)
+        json_array_append(rerun, t);
+    json_decref(passed);
+    if (json_array_size(rerun) && drv_client_add_details(c, rerun, &err) == 0) {
+        json_array_foreach(rerun, i, t)
+        {
+            if (!drv_api_true(t, "flaky"))
+                continue;
+            if (n++ == 0)
+                printf("flaky (failed, then passed when rerun):\n");
+            printf("  %s (test %lld):", drv_api_string(t, "name"),
+                   (long long)drv_api_int(t, "id", 0));
+            size_t k;
+            const json_t *a;
+            json_array_foreach(json_object_get(t, "attempts"), k, a)
+            {
+                const char *w = drv_api_string(a, "worker");
+                bool ok = drv_api_int(a, "exit_code", -1) == 0 && !drv_api_true(a, "timed_out");
+                printf(" %s on %s", ok ? "passed" : "failed", w ? w : "?");
+                if (k + 1 < json_array_size(json_object_get(t, "attempts")))
+                    printf(",");
+            }
+            printf("\n");
+        }
+    }
+    json_decref(rerun);
+    return n;
+}
+
 /* Prints a run's summary line and, when not every test passed, those tests. Returns
  * DRV_EXIT_OK when every test passed, DRV_EXIT_FAILURE otherwise. */
 static int print_run_result(drv_client *c, const char *cmd, const json_t *run)
@@ -94,6 +132,7 @@ static int print_run_result(drv_client *c, const char *cmd, const json_t *run)
     printf("run %llu%s%s%s: %llu test%s: %s\n", (unsigned long long)id, name ? " (" : "",
            name ? name : "", name ? ")" : "", (unsigned long long)rc.submitted,
            rc.submitted == 1 ? "" : "s", counts);
+    print_flaky(c, id);
     if (print_not_passed(c, cmd, id, &rc) < 0)
         return DRV_EXIT_FAILURE;
     return drv_run_counts_all_passed(&rc) ? DRV_EXIT_OK : DRV_EXIT_FAILURE;

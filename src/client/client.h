@@ -78,6 +78,12 @@ typedef struct drv_submit_result {
  * naming the test and field ("line 7: priority: must be an integer 0..1000, got 5000"). */
 long drv_submission_check(const char *buf, size_t len, drv_error *err);
 
+/* A copy of a valid submission (as drv_submission_check() accepts) in which every test
+ * without "reruns" of its own has reruns (`--rerun-failures N`): a new string the caller
+ * frees, its length in *out_len; NULL with err when it cannot be read. (suite2) */
+char *drv_submission_with_reruns(const char *buf, size_t len, uint32_t reruns, size_t *out_len,
+                                 drv_error *err);
+
 /* Checks the submission in buf with drv_submission_check(); when it is valid, POSTs it to
  * /api/v1/tests (with run=run_name when run_name is not NULL or "") and fills *out from
  * the coordinator's answer. A bad submission returns -1 with err ("SOURCE: line 3:

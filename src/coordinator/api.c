@@ -444,6 +444,29 @@ static void explain(drv_coordinator *c, uint64_t id, char *buf, size_t len)
     snprintf(buf, len, "it is not waiting for anything");
 }
 
+/* suite2 (issue 13): "flaky" (it passed after failing by itself: a rerun passed) and
+ * "flakiness", what the tests of its name did over their last FLAKY_WINDOW final runs. */
+#define FLAKY_WINDOW 200
+static void test_flakiness(drv_coordinator *c, const drv_store_task_detail *d, json_t *o)
+{
+    bool flaky = false;
+    for (size_t i = 0; d->task.state == DRV_TASK_PASSED && i < d->n_attempts; i++) {
+        const drv_store_attempt *a = &d->attempts[i];
+        flaky |= a->has_result && !a->infra_failure &&
+                 (a->exit_code != 0 || a->signal != 0 || a->timed_out);
+    }
+    json_object_set_new(o, "flaky", json_boolean(flaky));
+    drv_store_flakiness_t f;
+    drv_error err;
+    if (!d->task.name || drv_store_flakiness(c->store, d->task.name, FLAKY_WINDOW, &f, &err) < 0)
+        return;
+    json_t *k = json_object();
+    json_object_set_new(k, "runs", json_integer((json_int_t)f.runs));
+    json_object_set_new(k, "flaky", json_integer((json_int_t)f.flaky));
+    json_object_set_new(k, "rate", json_real(f.runs ? (double)f.flaky / (double)f.runs : 0));
+    json_object_set_new(o, "flakiness", k);
+}
+
 static void test_get(drv_coordinator *c, drv_hsession *h, uint64_t id, bool only_explain)
 {
     drv_store_task_detail d;
@@ -495,6 +518,7 @@ static void test_get(drv_coordinator *c, drv_hsession *h, uint64_t id, bool only
             json_array_append_new(atts, attempt_json(&d.attempts[i]));
         json_object_set_new(o, "attempt_count", json_integer(d.task.attempts));
         json_object_set_new(o, "attempts", atts);
+        test_flakiness(c, &d, o);
         json_object_set_new(o, "explain", waiting ? json_string(why) : json_null());
         drv_tref t;
         const drv_ctask *ct = waiting ? drv_coord_task_by_id(c, id, &t) : NULL;

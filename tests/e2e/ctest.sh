@@ -38,6 +38,9 @@ n=$("$DROVER" ctest --build-dir "$WORK/proj" --dry-run -R '^chain' -E chain3 | g
 [[ $n -eq 2 ]] || fail "-R ^chain -E chain3 gave $n tests, expected 2"
 n=$("$DROVER" ctest --build-dir "$WORK/proj" --dry-run -L fast | grep -o '"name"' | wc -l)
 [[ $n -eq 1 ]] || fail "-L fast gave $n tests, expected 1"
+# --rerun-failures N: every test gets reruns N (the coordinator reruns a failed one).
+n=$("$DROVER" ctest --build-dir "$WORK/proj" --dry-run -R '^chain' --rerun-failures 2 | grep -o '"reruns": *2' | wc -l)
+[[ $n -eq 3 ]] || fail "--rerun-failures 2 gave $n tests reruns 2, expected 3"
 
 start_coordinator
 start_worker w1 --slots 2
