@@ -156,9 +156,11 @@ int64_t drv_balancer_submit(drv_balancer *b, const drv_task *t, double now, drv_
  * test is placed only when none of its locks is held (checked at placement: the best
  * queued test whose lock is taken is parked off the queue until the lock's last holder
  * leaves, then queued again in its old place). Lock names are the balancer's, across
- * every test it holds. t->exclusive is one lock over everything: such a test is placed
- * only when no test is assigned or running, and while it waits for that or runs, no
- * other test is placed. */
+ * every test it holds. A counted lock "NAME#N" (N 1..100000; suite2) has N slots: up to
+ * N tests hold NAME at once (`drover ctest -j N` caps its run so); the latest test
+ * submitted with NAME sets N, and "NAME" alone is "NAME#1". t->exclusive is one lock over
+ * everything: such a test is placed only when no test is assigned or running, and while it waits
+ * for that or runs, no other test is placed. */
 
 /* Like drv_balancer_submit(), and t runs after the live tests `after` (n_after of them),
  * and after after_not_passed tests that are already final and did not pass (a caller

@@ -65,6 +65,7 @@ typedef struct drv_order_rec {
 typedef struct drv_lock {
     char *name;
     uint32_t holders;
+    uint32_t slots; /* suite2: how many may hold it at once ("NAME#N"); 1 for "NAME" */
     drv_task_link *parked;
     uint32_t n_parked, cap_parked;
 } drv_lock;

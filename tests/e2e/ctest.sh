@@ -101,6 +101,13 @@ open=$(head -n "$((s - 1))" "$DRV_CTEST_LOG" | grep -v ' timeout$' |
     awk '/^start/ { open[$2] = 1 } /^end/ { delete open[$2] } END { for (n in open) printf "%s ", n }')
 [[ -z "$open" ]] || fail "running when the RUN_SERIAL test started: $open"
 
+# -j 1: one at a time of tests that would otherwise all start at once (a counted lock).
+: >"$DRV_CTEST_LOG"
+"$DROVER" ctest --build-dir "$WORK/proj" -R '^(chain1|srv_setup|lock1|plain)$' -j 1 --quiet >"$WORK/j.out" 2>&1 ||
+    { cat "$WORK/j.out"; fail "drover ctest -j 1 failed"; }
+[[ $(grep -c '^start' "$DRV_CTEST_LOG") -eq 4 ]] || fail "-j 1 did not run 4 tests: $(cat "$DRV_CTEST_LOG")"
+awk '/^start/ { if (n++) bad = 1 } /^end/ { n-- } END { exit bad }' "$DRV_CTEST_LOG" ||
+    fail "-j 1: two tests ran at once: $(cat "$DRV_CTEST_LOG")"
 [[ -s "$WORK/junit.xml" ]] || fail "no JUnit file"
 [[ $(grep -c '<testcase ' "$WORK/junit.xml") -eq 25 ]] || fail "expected 25 testcases in the JUnit file"
 echo ok
