@@ -46,6 +46,11 @@ grep -q 'a\\\\x00b\\n' <<<"$t" || fail "the NUL cut or lost the output: $t"
 # Without a run id, report says which run it picked (another job's may be the latest).
 code 0 "$DROVER" report --junit "$WORK/r2.xml"
 grep -q 'no RUN given: reporting run 3, the most recent' "$WORK/last.out" || fail "report did not say: $(cat "$WORK/last.out")"
+junit_valid "$WORK/r.xml" "$WORK/r2.xml"
+# The schema refuses what CI readers would not take: a property inside a testcase.
+sed 's|<system-out>|<properties/><system-out>|' "$WORK/r.xml" >"$WORK/bad.xml"
+xmllint --noout --schema "$DRV_SOURCE_DIR/tests/data/junit.xsd" "$WORK/bad.xml" 2>/dev/null &&
+    fail "the schema accepts properties inside a testcase"
 
 # Ctrl-C cancels the run (run 4).
 "$DROVER" run --quiet -- sleep 30 >"$WORK/int.out" 2>&1 &
@@ -103,6 +108,7 @@ w2=$(grep -o '"worker":"w[12]"' <<<"$t" | sed -n 2p)
 [[ -n $w1 && $w1 != "$w2" ]] || fail "the rerun did not go to the other worker: $t"
 code 0 "$DROVER" report 8 --junit "$WORK/flaky.xml"
 grep -q '<flakyFailure message="exit 3 on w[12]" type="failed">first' "$WORK/flaky.xml" || fail "no flakyFailure: $(cat "$WORK/flaky.xml")"
+junit_valid "$WORK/flaky.xml"
 code 0 "$DROVER" run --quiet --rerun-failures 2 --name flaky -- "${flaky[@]}"
 code 0 "$DROVER" status --test 9
 grep -q '^flakiness: 50% (1 flaky of its last 2 runs by this name)' "$WORK/last.out" || fail "flakiness: $(cat "$WORK/last.out")"

@@ -110,4 +110,5 @@ awk '/^start/ { if (n++) bad = 1 } /^end/ { n-- } END { exit bad }' "$DRV_CTEST_
     fail "-j 1: two tests ran at once: $(cat "$DRV_CTEST_LOG")"
 [[ -s "$WORK/junit.xml" ]] || fail "no JUnit file"
 [[ $(grep -c '<testcase ' "$WORK/junit.xml") -eq 25 ]] || fail "expected 25 testcases in the JUnit file"
+junit_valid "$WORK/junit.xml"
 echo ok
