@@ -156,9 +156,11 @@ int64_t drv_balancer_submit(drv_balancer *b, const drv_task *t, double now, drv_
  * test is placed only when none of its locks is held (checked at placement: the best
  * queued test whose lock is taken is parked off the queue until the lock's last holder
  * leaves, then queued again in its old place). Lock names are the balancer's, across
- * every test it holds. t->exclusive is one lock over everything: such a test is placed
- * only when no test is assigned or running, and while it waits for that or runs, no
- * other test is placed. */
+ * every test it holds. A counted lock "NAME#N" (N 1..100000; suite2) has N slots: up to
+ * N tests hold NAME at once (`drover ctest -j N` caps its run so); the latest test
+ * submitted with NAME sets N, and "NAME" alone is "NAME#1". t->exclusive is one lock over
+ * everything: such a test is placed only when no test is assigned or running, and while it waits
+ * for that or runs, no other test is placed. */
 
 /* Like drv_balancer_submit(), and t runs after the live tests `after` (n_after of them),
  * and after after_not_passed tests that are already final and did not pass (a caller
@@ -335,6 +337,9 @@ drv_tref drv_balancer_held_first(const drv_balancer *b, drv_wref w);
 drv_tref drv_balancer_held_next(const drv_balancer *b, drv_tref t);
 /* Predicted duration of t on worker w (mean and p90), as the policies see it. */
 drv_prediction drv_balancer_predict(const drv_balancer *b, drv_tref t, drv_wref w);
+/* t's predicted run in seconds as the balancer last judged it (suite2, issue 13): on its
+ * holder while assigned or running, at reference speed while queued. For the CLI's ETA. */
+double drv_balancer_predicted_run(const drv_balancer *b, drv_tref t);
 /* Worker w's learned pace (learning.c): how much slower than its class it runs (> 1
  * slower, 1 until known); drv_balancer_predict() includes it. For the monitor, which
  * compares a worker with its class's prediction without it. */

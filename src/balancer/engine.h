@@ -30,6 +30,7 @@ typedef struct drv_btask {
     uint8_t flags;
     uint8_t kind;      /* drv_analyzer_type_kind of its test type */
     double started_at; /* when it started running (speculation.c) */
+    drv_wref avoid;    /* suite2: the worker its own failure was on; a rerun prefers another */
 } drv_btask;
 
 #define TASK_FREE         0xFF
@@ -64,6 +65,7 @@ typedef struct drv_order_rec {
 typedef struct drv_lock {
     char *name;
     uint32_t holders;
+    uint32_t slots; /* suite2: how many may hold it at once ("NAME#N"); 1 for "NAME" */
     drv_task_link *parked;
     uint32_t n_parked, cap_parked;
 } drv_lock;
@@ -243,6 +245,10 @@ bool drv_fleet_fits(const drv_balancer *b, const drv_bworker *w, const drv_requi
 /* The best available worker of class c under ordering o that fits req, or POS_NONE. */
 uint32_t drv_fleet_candidate(const drv_balancer *b, uint32_t c, drv_ordering o,
                              const drv_requirements *req);
+/* The same among the top of the class's ordering without worker except (suite2: a rerun
+ * prefers another worker than the one it failed on), or POS_NONE. */
+uint32_t drv_fleet_candidate_except(const drv_balancer *b, uint32_t c, drv_ordering o,
+                                    const drv_requirements *req, drv_wref except);
 /* Computes the eligibility bitset of shape s against every class. */
 void drv_fleet_shape_added(drv_balancer *b, uint32_t s);
 bool drv_fleet_worker_available(const drv_bworker *w);

@@ -321,6 +321,21 @@ uint32_t drv_fleet_candidate(const drv_balancer *b, uint32_t c, drv_ordering o,
     return best;
 }
 
+uint32_t drv_fleet_candidate_except(const drv_balancer *b, uint32_t c, drv_ordering o,
+                                    const drv_requirements *req, drv_wref except)
+{
+    const drv_wclass *cl = &b->classes[c];
+    uint32_t best = POS_NONE;
+    uint32_t n = cl->n[o] < CANDIDATE_LOOKAHEAD ? cl->n[o] : CANDIDATE_LOOKAHEAD;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t w = cl->heap[o][i];
+        if (w != except && drv_fleet_fits(b, &b->workers[w], req) &&
+            (best == POS_NONE || worker_before(b, o, w, best)))
+            best = w;
+    }
+    return best;
+}
+
 /* ---- classes ---- */
 
 static const int backend_preference[] = {DRV_TAG_CUDA,  DRV_TAG_ROCM,     DRV_TAG_MPS,

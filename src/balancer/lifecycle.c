@@ -137,6 +137,7 @@ int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_res
         drv_engine_free_task(b, t);
     } else if (r->reruns_left > 0) {
         r->reruns_left--;
+        r->avoid = wi; /* its rerun prefers another worker */
         drv_engine_enqueue(b, t);
         b->requeued++;
         drv_engine_decision(b, d, DRV_D_REQUEUED, DRV_R_EXIT_FAILURE_RETRY, t, DRV_REF_NONE, wi);

@@ -15,7 +15,10 @@
  * held is taken off the queue and parked on that lock (TF_PARKED); when the lock's last
  * holder leaves its worker, the tests parked on it go back to the queue with their key
  * and sequence (so in their old order) and compete again: a held lock costs each
- * waiter one park and one push, not a scan.
+ * waiter one park and one push, not a scan. A counted lock ("NAME#N", suite2) has N
+ * slots: a test parks when all N are held, and every release that frees one wakes the
+ * parked tests to compete again (the losers park again: a cap of N over M tests costs
+ * O(M) per release, fine for a CTest-sized run).
  *
  * exclusive: an exclusive test is placed only when no test is assigned or running. Once
  * one has surfaced (excl_pending) or is held (excl_held), the gate is closed: every
@@ -163,6 +166,29 @@ static uint32_t lock_id(drv_balancer *b, const char *name)
     return id;
 }
 
+/* The lock a locks entry names, interned: "NAME#N" is lock NAME with N slots (N a
+ * number 1..100000, set by the latest use); anything else is a lock of one slot. */
+static uint32_t lock_of_entry(drv_balancer *b, const char *entry)
+{
+    const char *hash = strrchr(entry, '#');
+    char *end = NULL;
+    long n =
+        hash && hash != entry && hash[1] >= '0' && hash[1] <= '9' ? strtol(hash + 1, &end, 10) : 0;
+    if (!end || *end || n < 1 || n > 100000)
+        return lock_id(b, entry);
+    char name[272];
+    snprintf(name, sizeof name, "%.*s", (int)(hash - entry), entry);
+    uint32_t id = lock_id(b, name);
+    b->locks[id].slots = (uint32_t)n;
+    return id;
+}
+
+/* How many tests may hold lock l at once. */
+static uint32_t lock_slots(const drv_lock *l)
+{
+    return l->slots ? l->slots : 1;
+}
+
 /* ---- submission ---- */
 
 int drv_order_attach(drv_balancer *b, drv_tref t, const drv_task *task, const drv_tref *after,
@@ -186,7 +212,7 @@ int drv_order_attach(drv_balancer *b, drv_tref t, const drv_task *task, const dr
         size_t n = drv_strv_len(task->locks);
         r->locks = n ? drv_xmalloc(n * sizeof *r->locks) : NULL;
         for (size_t i = 0; i < n; i++) {
-            uint32_t id = lock_id(b, task->locks[i]);
+            uint32_t id = lock_of_entry(b, task->locks[i]);
             bool seen = false;
             for (uint32_t k = 0; k < r->n_locks && !seen; k++)
                 seen = r->locks[k] == id;
@@ -321,7 +347,7 @@ bool drv_order_admit(drv_balancer *b, drv_tref t)
     }
     for (uint32_t i = 0; r && i < r->n_locks; i++) {
         drv_lock *l = &b->locks[r->locks[i]];
-        if (l->holders > 0) {
+        if (l->holders >= lock_slots(l)) {
             park(b, t, &l->parked, &l->n_parked, &l->cap_parked);
             return false;
         }
@@ -351,7 +377,8 @@ void drv_order_release(drv_balancer *b, drv_tref t)
     const drv_order_rec *r = (b->tasks[t].flags & TF_LOCKING) ? rec_of(b, t) : NULL;
     for (uint32_t i = 0; r && i < r->n_locks; i++) {
         drv_lock *l = &b->locks[r->locks[i]];
-        if (--l->holders == 0 && l->n_parked)
+        /* A slot is free: the parked tests compete again (those that lose park again). */
+        if (--l->holders < lock_slots(l) && l->n_parked)
             wake(b, l->parked, &l->n_parked);
     }
     if (r && r->exclusive)
@@ -384,8 +411,12 @@ void drv_order_explain(const drv_balancer *b, drv_tref t, char *buf, size_t len)
     }
     for (uint32_t i = 0; r && i < r->n_locks; i++) {
         const drv_lock *l = &b->locks[r->locks[i]];
-        if (l->holders > 0) {
-            snprintf(buf, len, "It waits for lock \"%s\", which another test holds.", l->name);
+        if (l->holders >= lock_slots(l)) {
+            if (lock_slots(l) > 1)
+                snprintf(buf, len, "It waits for lock \"%s\", whose %u slots other tests hold.",
+                         l->name, lock_slots(l));
+            else
+                snprintf(buf, len, "It waits for lock \"%s\", which another test holds.", l->name);
             return;
         }
     }

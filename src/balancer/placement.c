@@ -185,6 +185,7 @@ static int64_t task_record_new(drv_balancer *b, const drv_task *t, double now, d
     r->seq = b->seq++;
     r->shape = shape;
     r->worker = DRV_REF_NONE;
+    r->avoid = DRV_REF_NONE;
     r->prev = r->next = DRV_REF_NONE;
     double est = drv_analyzer_estimate_s(family, t->test_type);
     drv_prediction p = b->pred ? drv_predictor_predict_reference(b->pred, r->test_key, family, est)
@@ -291,6 +292,8 @@ static inline void consider(const drv_policy_ops *ops, const drv_place_ctx *ctx,
 {
     const drv_wclass *c = &b->classes[b->workers[w].w.wclass];
     double s = ops->score(ctx, &b->workers[w], c);
+    if (w == ctx->t->avoid)
+        s -= 1e6; /* a rerun goes there only when no other worker can take it */
     if (s > *best_s || (s == *best_s && w < *best)) {
         *best_s = s;
         *best = w;
@@ -333,13 +336,18 @@ drv_wref drv_engine_choose(const drv_balancer *b, const drv_btask *t, double now
     const uint64_t *elig = b->shapes[t->shape].elig;
     ctx.best_speed = best_eligible_speed(b, t);
     drv_wref best = DRV_REF_NONE;
-    double best_s = -1;
+    double best_s = -1e300; /* below any score, a rerun's avoided worker's too */
     for (uint32_t i = 0; i < b->class_words; i++) {
         uint64_t m = elig[i] & b->avail[i];
         while (m) {
             uint32_t c = i * 64 + (uint32_t)__builtin_ctzll(m);
             m &= m - 1;
             uint32_t w = drv_fleet_candidate(b, c, o, req);
+            if (w != POS_NONE && w == t->avoid) { /* a rerun: the class's next best too */
+                uint32_t other = drv_fleet_candidate_except(b, c, o, req, w);
+                if (other != POS_NONE)
+                    consider(ops, &ctx, b, other, &best, &best_s);
+            }
             if (w != POS_NONE)
                 consider(ops, &ctx, b, w, &best, &best_s);
         }
@@ -620,6 +628,13 @@ drv_tref drv_balancer_held_first(const drv_balancer *b, drv_wref w)
 drv_tref drv_balancer_held_next(const drv_balancer *b, drv_tref t)
 {
     return task_live(b, t) && b->tasks[t].worker != DRV_REF_NONE ? b->tasks[t].next : DRV_REF_NONE;
+}
+
+double drv_balancer_predicted_run(const drv_balancer *b, drv_tref t)
+{
+    const drv_btask *r = &b->tasks[t];
+    bool held = r->state == DRV_TASK_ASSIGNED || r->state == DRV_TASK_RUNNING;
+    return held && r->pred_held_s > 0 ? (double)r->pred_held_s : (double)r->pred_ref_s;
 }
 
 drv_prediction drv_balancer_predict(const drv_balancer *b, drv_tref t, drv_wref w)

@@ -135,10 +135,12 @@ void drv_cli_print_json(const json_t *j);
  * it for up to a minute). Progress goes to stderr: one line rewritten in place on a
  * terminal, a line now and then otherwise, nothing when quiet. Then the run's summary and
  * its tests that did not pass (with the end of their output) go to stdout. timeout_s 0
- * waits without limit. Returns DRV_EXIT_OK when every test passed, DRV_EXIT_FAILURE
- * otherwise, on timeout (after saying so) and when the coordinator is gone. (cmd_wait.c) */
+ * waits without limit. With json the result is the run's answer (GET /api/v1/runs/ID) on
+ * stdout instead, with "timed_out" when the wait ran out. Returns DRV_EXIT_OK when every
+ * test passed, DRV_EXIT_FAILURE when one did not, DRV_EXIT_TIMEOUT after timeout_s (after
+ * saying so; the run goes on), DRV_EXIT_INFRA when the coordinator is gone. (cmd_wait.c) */
 int drv_cli_wait_run(struct drv_client *c, const char *cmd, uint64_t run_id, double timeout_s,
-                     bool quiet);
+                     bool quiet, bool json);
 
 /* ---- the table-driven option parser (options.c) ---- */
 
@@ -174,6 +176,12 @@ typedef struct drv_opt {
  * wrong ("drover CMD: --x: expected an integer 1..64, got \"y\""). */
 int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, drv_cli_conn *conn,
                   int argc, char **argv, int *rest);
+/* As drv_opt_parse, with options and words in any order: the words (not options; every
+ * word after "--") go to words[0..*n_words), at most max_words (one more is refused as
+ * unexpected). Returns -1 when the command line is right, else the exit code. */
+int drv_opt_parse_words(const char *cmd, const drv_opt *opts, size_t n, void *args,
+                        drv_cli_conn *conn, int argc, char **argv, const char **words,
+                        size_t max_words, size_t *n_words);
 /* The usage lines of a table: "  -L, --label REGEX        help". */
 void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n);
 

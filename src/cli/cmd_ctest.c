@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -38,6 +39,8 @@ typedef struct ctest_args {
     const char *run, *junit, *ctest;
     bool dry_run, quiet, verbose;
     double wait_timeout;
+    uint64_t rerun_failures;
+    uint64_t jobs; /* -j N: at most N of this invocation's tests at once; 0 no cap */
 } ctest_args;
 
 #define C(f) offsetof(ctest_args, f)
@@ -55,6 +58,10 @@ static const drv_opt ctest_opts[] = {
      "write the run's JUnit XML report when it is done (- is stdout)"},
     {"--wait-timeout", NULL, DRV_OPT_DOUBLE, C(wait_timeout), 0.001, 1e9, "S",
      "stop waiting after S seconds (the tests keep running)"},
+    {"--parallel", "-j", DRV_OPT_UINT, C(jobs), 1, 100000, "N",
+     "at most N of these tests run at once (a counted lock, docs/protocol.md)"},
+    {"--rerun-failures", NULL, DRV_OPT_UINT, C(rerun_failures), 0, 100, "N",
+     "a failed test runs again up to N times, on another worker where there is one"},
     {"--quiet", NULL, DRV_OPT_FLAG, C(quiet), 0, 0, NULL, "no progress lines"},
     {"--verbose", "-v", DRV_OPT_FLAG, C(verbose), 0, 0, NULL,
      "a line per test as it finishes, with its worker"},
@@ -415,6 +422,24 @@ int drv_cmd_ctest(int argc, char **argv)
         json_decref(suite);
         return DRV_EXIT_USAGE;
     }
+    for (size_t i = 0; a.rerun_failures && i < json_array_size(suite); i++)
+        json_object_set_new(json_array_get(suite, i), "reruns",
+                            json_integer((json_int_t)a.rerun_failures));
+    if (a.jobs) { /* one counted lock of N slots, named for this invocation alone */
+        char host[64] = "", lock[160];
+        gethostname(host, sizeof host - 1);
+        snprintf(lock, sizeof lock, "drover-ctest-j:%s:%ld:%lld#%llu", host, (long)getpid(),
+                 (long long)time(NULL), (unsigned long long)a.jobs);
+        for (size_t i = 0; i < json_array_size(suite); i++) {
+            json_t *t = json_array_get(suite, i);
+            json_t *locks = json_object_get(t, "locks");
+            if (!json_is_array(locks)) {
+                locks = json_array();
+                json_object_set_new(t, "locks", locks);
+            }
+            json_array_append_new(locks, json_string(lock));
+        }
+    }
     char *body = json_dumps(suite, JSON_COMPACT);
     json_decref(suite);
     if (a.dry_run) {
@@ -439,7 +464,8 @@ int drv_cmd_ctest(int argc, char **argv)
         fflush(stdout);
         code = a.verbose ? drv_cli_follow_run(c, "ctest", r.run_id, a.wait_timeout) : DRV_EXIT_OK;
         if (code == DRV_EXIT_OK) /* the summary (at once when followed to the end) */
-            code = drv_cli_wait_run(c, "ctest", r.run_id, a.wait_timeout, a.quiet || a.verbose);
+            code =
+                drv_cli_wait_run(c, "ctest", r.run_id, a.wait_timeout, a.quiet || a.verbose, false);
         if (a.junit && drv_cli_write_reports(c, "ctest", r.run_id, a.junit, NULL) < 0 &&
             code == DRV_EXIT_OK)
             code = DRV_EXIT_FAILURE;

@@ -69,7 +69,14 @@ static int show_test(const json_t *t)
         drv_task_state_final((drv_task_state)drv_task_state_parse(state)) &&
         strcmp(outcome, state) != 0)
         printf(", %s", outcome);
+    if (drv_api_true(t, "flaky"))
+        printf(", flaky (failed, then passed when rerun)");
     printf("\n");
+    const json_t *fl = json_object_get(t, "flakiness");
+    if (drv_api_int(fl, "runs", 0) > 0) /* suite2: across runs, by the test's name */
+        printf("flakiness: %.0f%% (%lld flaky of its last %lld runs by this name)\n",
+               100 * drv_api_number(fl, "rate", 0), (long long)drv_api_int(fl, "flaky", 0),
+               (long long)drv_api_int(fl, "runs", 0));
     const json_t *spec = json_object_get(t, "test");
     if (spec) {
         print_command(spec);

@@ -25,6 +25,7 @@ typedef struct submit_args {
     bool quiet;          /* --quiet */
     bool json;           /* submit: --json */
     double wait_timeout; /* run: --wait-timeout S; 0 none */
+    long rerun_failures; /* --rerun-failures N; -1 not given */
     const char *first_test_flag;
     drv_test_builder test; /* the test flags given */
 } submit_args;
@@ -68,27 +69,33 @@ void drv_cmd_submit_usage(FILE *out)
 
 void drv_cmd_run_usage(FILE *out)
 {
-    fprintf(out, "usage: drover run [--run NAME] [--quiet] [--wait-timeout S] [options] FILE|-\n"
-                 "       drover run [--run NAME] [--quiet] [--wait-timeout S] [test flags]\n"
-                 "                  [options] -- PROGRAM ARGS...\n"
-                 "\n"
-                 "Submits tests like `drover submit`, then waits for the run like `drover wait`:\n"
-                 "its progress on stderr (\"run 4: 37/40 done, 1 running, 1 assigned, 1 queued,\n"
-                 "1 failed, 12.3 s\", one line rewritten in place on a terminal), then its counts\n"
-                 "and the tests that did not pass, with the end of their output.\n"
-                 "\n"
-                 "  --run NAME           name the run\n"
-                 "  --quiet              no progress lines, only the result\n"
-                 "  --wait-timeout S     stop waiting after S seconds (the tests keep running)\n"
-                 "\n"
-                 "Ctrl-C cancels the run (its tests stop); a second Ctrl-C detaches and leaves\n"
-                 "it running.\n"
-                 "\n");
+    fprintf(out,
+            "usage: drover run [--run NAME] [--quiet] [--wait-timeout S] [options] FILE|-\n"
+            "       drover run [--run NAME] [--quiet] [--wait-timeout S] [test flags]\n"
+            "                  [options] -- PROGRAM ARGS...\n"
+            "\n"
+            "Submits tests like `drover submit`, then waits for the run like `drover wait`:\n"
+            "its progress on stderr (\"run 4: 37/40 done, 1 running, 1 assigned, 1 queued,\n"
+            "1 failed, 12.3 s, ETA 8 s\", one line rewritten in place on a terminal), then\n"
+            "its counts and the tests that did not pass, with the end of their output.\n"
+            "\n"
+            "  --run NAME           name the run\n"
+            "  --quiet              no progress lines, only the result\n"
+            "  --json               the result as the run's JSON answer (as drover wait --json)\n"
+            "  --wait-timeout S     stop waiting after S seconds, exit 4 (the tests keep\n"
+            "                       running)\n"
+            "  --rerun-failures N   a test that fails runs again up to N times, on another\n"
+            "                       worker where there is one; failed then passed is flaky\n"
+            "                       (a test's own \"reruns\" in FILE wins)\n"
+            "\n"
+            "Ctrl-C cancels the run (its tests stop); a second Ctrl-C detaches and leaves\n"
+            "it running.\n"
+            "\n");
     test_flags_usage(out);
     fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
-                 "Exits 0 only if every test passed (or skipped itself); 1 when one did not or\n"
-                 "the wait stopped; 2 on a wrong command line or a bad file; 3 when the\n"
-                 "coordinator cannot be reached.\n");
+                 "Exits 0 only if every test passed (or skipped itself); 1 when one did not; 2\n"
+                 "on a wrong command line or a bad file; 3 when the coordinator cannot be\n"
+                 "reached; 4 when --wait-timeout ran out.\n");
 }
 
 /* Reads the command line of submit (is_run false) or run into a. Returns -1 when it is
@@ -117,6 +124,16 @@ static int parse_args(const char *cmd, bool is_run, int argc, char **argv, submi
                 return DRV_EXIT_USAGE;
             }
         }
+        if (rc == 0 && (rc = drv_cli_option(cmd, "--rerun-failures", argc, argv, &i, &v)) > 0) {
+            char *end = NULL;
+            a->rerun_failures = strtol(v, &end, 10);
+            if (!*v || *end || a->rerun_failures < 0 || a->rerun_failures > 100) {
+                fprintf(stderr,
+                        "drover %s: --rerun-failures: expected an integer 0..100, got \"%s\"\n",
+                        cmd, v);
+                return DRV_EXIT_USAGE;
+            }
+        }
         if (rc < 0)
             return DRV_EXIT_USAGE;
         if (rc > 0)
@@ -125,7 +142,7 @@ static int parse_args(const char *cmd, bool is_run, int argc, char **argv, submi
             a->quiet = true;
             continue;
         }
-        if (!is_run && strcmp(arg, "--json") == 0) {
+        if (strcmp(arg, "--json") == 0) {
             a->json = true;
             continue;
         }
@@ -217,6 +234,17 @@ static int submit(const char *cmd, submit_args *a, drv_client *c, drv_submit_res
             return DRV_EXIT_USAGE;
         }
     }
+    if (a->rerun_failures >= 0) { /* each test without reruns of its own gets N */
+        size_t n = 0;
+        char *with = drv_submission_with_reruns(body, len, (uint32_t)a->rerun_failures, &n, &err);
+        free(body);
+        if (!with) {
+            fprintf(stderr, "drover %s: %s\n", cmd, err.msg);
+            return DRV_EXIT_USAGE;
+        }
+        body = with;
+        len = n;
+    }
     int rc = drv_client_submit(c, body, len, source, a->run, out, &err);
     free(body);
     if (rc < 0) {
@@ -289,7 +317,7 @@ static void cancel_on_interrupt(const submit_args *a, uint64_t run_id)
 /* submit (is_run false) and run. */
 static int submit_command(const char *cmd, bool is_run, int argc, char **argv)
 {
-    submit_args a = {0};
+    submit_args a = {.rerun_failures = -1};
     drv_test_builder_init(&a.test);
     int code = parse_args(cmd, is_run, argc, argv, &a);
     if (code >= 0)
@@ -302,7 +330,9 @@ static int submit_command(const char *cmd, bool is_run, int argc, char **argv)
     drv_submit_result r;
     code = submit(cmd, &a, c, &r);
     if (code == 0) {
-        if (a.json)
+        if (a.json && is_run)
+            ; /* the run's answer comes when it is done */
+        else if (a.json)
             printf("{\"run_id\": %llu, \"count\": %zu}\n", (unsigned long long)r.run_id, r.count);
         else if (a.quiet && !is_run)
             printf("%llu\n", (unsigned long long)r.run_id);
@@ -313,7 +343,7 @@ static int submit_command(const char *cmd, bool is_run, int argc, char **argv)
         fflush(stdout);
         if (is_run) {
             cancel_on_interrupt(&a, r.run_id);
-            code = drv_cli_wait_run(c, cmd, r.run_id, a.wait_timeout, a.quiet);
+            code = drv_cli_wait_run(c, cmd, r.run_id, a.wait_timeout, a.quiet, a.json);
         }
     }
     drv_client_close(c);

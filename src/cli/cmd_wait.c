@@ -81,6 +81,44 @@ static int print_not_passed(drv_client *c, const char *cmd, uint64_t run_id,
     return 0;
 }
 
+/* suite2: prints the tests of run run_id that passed only when rerun after failing by
+ * themselves (flaky), each with the workers of its attempts. Returns how many. */
+static size_t print_flaky(drv_client *c, uint64_t run_id)
+{
+    drv_error err = {{0}};
+    json_t *passed = drv_client_run_tests(c, run_id, "passed", 0, &err);
+    json_t *rerun = json_array(); /* those that took more than one attempt */
+    size_t i, n = 0;
+    json_t *t;
+    json_array_foreach(passed, i, t) if (drv_api_int(t, "attempts", 0) > 1)
+        json_array_append(rerun, t);
+    json_decref(passed);
+    if (json_array_size(rerun) && drv_client_add_details(c, rerun, &err) == 0) {
+        json_array_foreach(rerun, i, t)
+        {
+            if (!drv_api_true(t, "flaky"))
+                continue;
+            if (n++ == 0)
+                printf("flaky (failed, then passed when rerun):\n");
+            printf("  %s (test %lld):", drv_api_string(t, "name"),
+                   (long long)drv_api_int(t, "id", 0));
+            size_t k;
+            const json_t *a;
+            json_array_foreach(json_object_get(t, "attempts"), k, a)
+            {
+                const char *w = drv_api_string(a, "worker");
+                bool ok = drv_api_int(a, "exit_code", -1) == 0 && !drv_api_true(a, "timed_out");
+                printf(" %s on %s", ok ? "passed" : "failed", w ? w : "?");
+                if (k + 1 < json_array_size(json_object_get(t, "attempts")))
+                    printf(",");
+            }
+            printf("\n");
+        }
+    }
+    json_decref(rerun);
+    return n;
+}
+
 /* Prints a run's summary line and, when not every test passed, those tests. Returns
  * DRV_EXIT_OK when every test passed, DRV_EXIT_FAILURE otherwise. */
 static int print_run_result(drv_client *c, const char *cmd, const json_t *run)
@@ -94,12 +132,14 @@ static int print_run_result(drv_client *c, const char *cmd, const json_t *run)
     printf("run %llu%s%s%s: %llu test%s: %s\n", (unsigned long long)id, name ? " (" : "",
            name ? name : "", name ? ")" : "", (unsigned long long)rc.submitted,
            rc.submitted == 1 ? "" : "s", counts);
+    print_flaky(c, id);
     if (print_not_passed(c, cmd, id, &rc) < 0)
         return DRV_EXIT_FAILURE;
     return drv_run_counts_all_passed(&rc) ? DRV_EXIT_OK : DRV_EXIT_FAILURE;
 }
 
-int drv_cli_wait_run(drv_client *c, const char *cmd, uint64_t run_id, double timeout_s, bool quiet)
+int drv_cli_wait_run(drv_client *c, const char *cmd, uint64_t run_id, double timeout_s, bool quiet,
+                     bool json)
 {
     bool tty = !quiet && isatty(STDERR_FILENO);
     double start = now_s(), last_print = -1e9, unreachable_since = -1, delay = 0.05;
@@ -118,7 +158,7 @@ int drv_cli_wait_run(drv_client *c, const char *cmd, uint64_t run_id, double tim
                     fputc('\n', stderr);
                 fprintf(stderr, "drover %s: %s\n", cmd, err.msg);
                 json_decref(run);
-                return DRV_EXIT_FAILURE;
+                return drv_cli_request_failure_code(c);
             }
             if (unreachable_since < 0) {
                 if (tty && line[0])
@@ -149,10 +189,14 @@ int drv_cli_wait_run(drv_client *c, const char *cmd, uint64_t run_id, double tim
         if (timeout_s > 0 && t >= timeout_s) {
             if (tty)
                 fputc('\n', stderr);
-            fprintf(stderr, "drover %s: gave up waiting after %g s%s%s\n", cmd, timeout_s,
-                    line[0] ? "; " : "", line);
+            fprintf(stderr, "drover %s: gave up waiting after %g s (the run goes on)%s%s\n", cmd,
+                    timeout_s, line[0] ? "; " : "", line);
+            if (json && run) {
+                json_object_set_new(run, "timed_out", json_true());
+                drv_cli_print_json(run);
+            }
             json_decref(run);
-            return DRV_EXIT_FAILURE;
+            return DRV_EXIT_TIMEOUT;
         }
         double left = timeout_s > 0 ? timeout_s - t : delay;
         sleep_s(delay < left ? delay : left);
@@ -160,64 +204,74 @@ int drv_cli_wait_run(drv_client *c, const char *cmd, uint64_t run_id, double tim
     }
     if (tty)
         fputc('\n', stderr);
-    int code = print_run_result(c, cmd, run);
+    int code;
+    if (json) {
+        drv_run_counts rc;
+        drv_run_counts_read(run, &rc);
+        drv_cli_print_json(run);
+        code = drv_run_counts_all_passed(&rc) ? DRV_EXIT_OK : DRV_EXIT_FAILURE;
+    } else {
+        code = print_run_result(c, cmd, run);
+    }
     json_decref(run);
     return code;
 }
 
+typedef struct wait_args {
+    double timeout;
+    bool quiet, json;
+} wait_args;
+
+#define W(f) offsetof(wait_args, f)
+static const drv_opt wait_opts[] = {
+    {"--timeout", NULL, DRV_OPT_DOUBLE, W(timeout), 0, 1e9, "S",
+     "give up after S seconds, exit 4 (default 0: as long as it takes)"},
+    {"--quiet", NULL, DRV_OPT_FLAG, W(quiet), 0, 0, NULL, "no progress lines, only the result"},
+    {"--json", NULL, DRV_OPT_FLAG, W(json), 0, 0, NULL,
+     "the result as the run's JSON answer (GET /api/v1/runs/ID)"},
+};
+#define N_WAIT_OPTS (sizeof wait_opts / sizeof wait_opts[0])
+
 void drv_cmd_wait_usage(FILE *out)
 {
-    fprintf(out, "usage: drover wait [RUN] [--timeout S] [--quiet] [options]\n"
+    fprintf(out, "usage: drover wait [RUN] [--timeout S] [--quiet] [--json] [options]\n"
                  "\n"
                  "Waits until every test of run RUN (default: the most recent run) is final,\n"
-                 "showing its progress on stderr (one line rewritten in place on a terminal),\n"
-                 "then prints the run's counts and the tests that did not pass, with the end\n"
-                 "of their output.\n"
-                 "\n"
-                 "  --timeout S     give up after S seconds (default: wait as long as it takes)\n"
-                 "  --quiet         no progress lines, only the result\n"
-                 "\n" DRV_CLI_CONN_USAGE "\n"
-                 "Exits 0 only if every test of the run passed; 1 when one did not, on timeout,\n"
-                 "or when the coordinator cannot be reached; 2 on a wrong command line.\n");
+                 "showing its progress on stderr (done/total, failures so far, ETA from the\n"
+                 "coordinator's predictions; one line rewritten in place on a terminal), then\n"
+                 "prints the run's counts and the tests that did not pass, with the end of\n"
+                 "their output.\n"
+                 "\n");
+    drv_opt_usage(out, wait_opts, N_WAIT_OPTS);
+    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+                 "Exits 0 only if every test of the run passed; 1 when one did not; 2 on a\n"
+                 "wrong command line; 3 when the coordinator cannot be reached; 4 on timeout.\n");
 }
 
 int drv_cmd_wait(int argc, char **argv)
 {
     const char *cmd = "wait";
     drv_cli_conn conn = {0};
-    double timeout_s = 0;
-    bool quiet = false;
-    const char *run_arg = NULL, *v = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int rc = drv_cli_conn_option(&conn, cmd, argc, argv, &i);
-        if (rc == 0 && (rc = drv_cli_option(cmd, "--timeout", argc, argv, &i, &v)) > 0)
-            rc = drv_cli_parse_seconds(cmd, "--timeout", v, &timeout_s) < 0 ? -1 : 1;
-        if (rc < 0)
-            return DRV_EXIT_USAGE;
-        if (rc > 0)
-            continue;
-        if (strcmp(a, "--quiet") == 0)
-            quiet = true;
-        else if (a[0] == '-')
-            return drv_cli_usage_error(cmd, "unknown option", a);
-        else if (run_arg)
-            return drv_cli_usage_error(cmd, "one RUN at most, got another", a);
-        else
-            run_arg = a;
-    }
+    wait_args a = {0};
+    const char *words[1];
+    size_t n_words;
+    int code =
+        drv_opt_parse_words(cmd, wait_opts, N_WAIT_OPTS, &a, &conn, argc, argv, words, 1, &n_words);
+    if (code >= 0)
+        return code;
     uint64_t run_id = 0;
-    if (run_arg && drv_cli_parse_id(cmd, "run", run_arg, &run_id) < 0)
+    if (n_words && drv_cli_parse_id(cmd, "run", words[0], &run_id) < 0)
         return DRV_EXIT_USAGE;
     drv_client *c = drv_cli_connect(&conn, cmd);
     if (!c)
         return DRV_EXIT_USAGE;
     drv_error err = {{0}};
-    int code;
-    if (!run_arg && drv_client_latest_run(c, &run_id, &err) < 0)
-        code = drv_cli_request_failed(cmd, &err);
-    else
-        code = drv_cli_wait_run(c, cmd, run_id, timeout_s, quiet);
+    if (!n_words && drv_client_latest_run(c, &run_id, &err) < 0) {
+        drv_cli_request_failed(cmd, &err);
+        code = drv_cli_request_failure_code(c);
+    } else {
+        code = drv_cli_wait_run(c, cmd, run_id, a.timeout, a.quiet, a.json);
+    }
     drv_client_close(c);
     return code;
 }

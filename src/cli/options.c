@@ -127,6 +127,35 @@ int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, dr
     return -1;
 }
 
+int drv_opt_parse_words(const char *cmd, const drv_opt *opts, size_t n, void *args,
+                        drv_cli_conn *conn, int argc, char **argv, const char **words,
+                        size_t max_words, size_t *n_words)
+{
+    *n_words = 0;
+    int at = 0; /* argv[at] is taken as the command's name by drv_opt_parse */
+    for (;;) {
+        int rest;
+        int code = drv_opt_parse(cmd, opts, n, args, conn, argc - at, argv + at, &rest);
+        if (code >= 0)
+            return code;
+        at += rest;
+        bool after_dashes = at > 0 && strcmp(argv[at - 1], "--") == 0;
+        if (at >= argc)
+            return -1;
+        do {
+            if (*n_words == max_words) {
+                fprintf(stderr, "drover %s: unexpected argument \"%s\" (see drover %s --help)\n",
+                        cmd, argv[at], cmd);
+                return DRV_EXIT_USAGE;
+            }
+            words[(*n_words)++] = argv[at++];
+        } while (after_dashes && at < argc);
+        if (at >= argc)
+            return -1;
+        at--; /* the word just taken stands for the command's name of the next call */
+    }
+}
+
 void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n)
 {
     for (size_t k = 0; k < n; k++) {

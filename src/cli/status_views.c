@@ -13,8 +13,9 @@
 void drv_cli_format_counts(const drv_run_counts *rc, char *buf, size_t len)
 {
     static const drv_task_state order[] = {
-        DRV_TASK_PASSED,    DRV_TASK_FAILED, DRV_TASK_TIMED_OUT, DRV_TASK_UNSCHEDULABLE,
-        DRV_TASK_CANCELLED, DRV_TASK_QUEUED, DRV_TASK_ASSIGNED,  DRV_TASK_RUNNING};
+        DRV_TASK_PASSED,        DRV_TASK_FAILED,    DRV_TASK_TIMED_OUT,
+        DRV_TASK_UNSCHEDULABLE, DRV_TASK_CANCELLED, DRV_TASK_SKIPPED,
+        DRV_TASK_QUEUED,        DRV_TASK_ASSIGNED,  DRV_TASK_RUNNING};
     size_t off = 0;
     buf[0] = '\0';
     for (size_t k = 0; k < sizeof order / sizeof order[0] && off < len; k++) {

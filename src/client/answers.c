@@ -46,6 +46,7 @@ void drv_run_counts_read(const json_t *run, drv_run_counts *out)
     }
     out->submitted = (uint64_t)submitted;
     out->done = drv_api_true(run, "done");
+    out->eta_s = drv_api_number(run, "eta_s", -1);
 }
 
 bool drv_run_counts_all_passed(const drv_run_counts *rc)
@@ -83,8 +84,12 @@ void drv_run_progress_format(uint64_t run_id, const drv_run_counts *rc, double e
     add_count(buf, len, &off, s[DRV_TASK_UNSCHEDULABLE], "unschedulable");
     add_count(buf, len, &off, s[DRV_TASK_CANCELLED], "cancelled");
     add_count(buf, len, &off, s[DRV_TASK_SKIPPED], "skipped");
-    if (elapsed_s >= 0 && off < len)
-        snprintf(buf + off, len - off, ", %.1f s", elapsed_s);
+    if (elapsed_s >= 0 && off < len) {
+        int e = snprintf(buf + off, len - off, ", %.1f s", elapsed_s);
+        off += e > 0 ? (size_t)e : 0;
+    }
+    if (!rc->done && rc->eta_s >= 0 && off < len)
+        snprintf(buf + off, len - off, ", ETA %.0f s", ceil(rc->eta_s));
 }
 
 /* The last element of test's "attempts" array, or NULL. */

@@ -78,6 +78,12 @@ typedef struct drv_submit_result {
  * naming the test and field ("line 7: priority: must be an integer 0..1000, got 5000"). */
 long drv_submission_check(const char *buf, size_t len, drv_error *err);
 
+/* A copy of a valid submission (as drv_submission_check() accepts) in which every test
+ * without "reruns" of its own has reruns (`--rerun-failures N`): a new string the caller
+ * frees, its length in *out_len; NULL with err when it cannot be read. (suite2) */
+char *drv_submission_with_reruns(const char *buf, size_t len, uint32_t reruns, size_t *out_len,
+                                 drv_error *err);
+
 /* Checks the submission in buf with drv_submission_check(); when it is valid, POSTs it to
  * /api/v1/tests (with run=run_name when run_name is not NULL or "") and fills *out from
  * the coordinator's answer. A bad submission returns -1 with err ("SOURCE: line 3:
@@ -121,6 +127,7 @@ typedef struct drv_run_counts {
     uint64_t submitted;
     uint64_t final; /* passed + failed + timed_out + cancelled + unschedulable */
     bool done;
+    double eta_s; /* the coordinator's estimate of the time left (eta_s); < 0: not given */
 } drv_run_counts;
 
 /* Reads a run summary (GET /api/v1/runs/ID) into *out; missing counts are 0. */
@@ -128,8 +135,9 @@ void drv_run_counts_read(const json_t *run, drv_run_counts *out);
 /* True when every test of the run passed or skipped itself (and there is at least one). */
 bool drv_run_counts_all_passed(const drv_run_counts *rc);
 /* The progress line of a run: "run 4: 37/40 done, 1 running, 1 assigned, 1 queued, 1 failed,
- * 12.3 s" (zero counts left out; "failed" counts failed and timed out; elapsed_s < 0
- * leaves the time out). Always NUL-terminates buf (len > 0). */
+ * 12.3 s, ETA 8 s" (zero counts left out; "failed" counts failed and timed out; elapsed_s < 0
+ * leaves the time out; the ETA only while not done and when the coordinator gave one). Always
+ * NUL-terminates buf (len > 0). */
 void drv_run_progress_format(uint64_t run_id, const drv_run_counts *rc, double elapsed_s, char *buf,
                              size_t len);
 /* The outcome of a finished test in a few words: "exit 3", "signal 9", "timed out after

@@ -48,6 +48,38 @@ static const json_t *last_attempt(const json_t *t)
     return n ? json_array_get(a, n - 1) : NULL;
 }
 
+/* suite2: a flakyFailure / rerunFailure element (elem) for each attempt of t but the last
+ * that failed by itself (a rerun by the coordinator's reruns budget), with its exit. */
+static void own_failures(FILE *out, const json_t *t, const char *elem)
+{
+    const json_t *atts = json_object_get(t, "attempts");
+    for (size_t k = 0; k + 1 < json_array_size(atts); k++) {
+        const json_t *a = json_array_get(atts, k);
+        const char *st = drv_api_string(a, "state");
+        if (!st || strcmp(st, "finished") != 0 || drv_api_true(a, "infra_failure"))
+            continue;
+        int64_t code = drv_api_int(a, "exit_code", 0), sig = drv_api_int(a, "signal", 0);
+        bool to = drv_api_true(a, "timed_out");
+        if (!code && !sig && !to)
+            continue;
+        char msg[160];
+        const char *w = drv_api_string(a, "worker");
+        if (to)
+            snprintf(msg, sizeof msg, "timed out on %s", w ? w : "?");
+        else if (sig)
+            snprintf(msg, sizeof msg, "signal %lld on %s", (long long)sig, w ? w : "?");
+        else
+            snprintf(msg, sizeof msg, "exit %lld on %s", (long long)code, w ? w : "?");
+        fprintf(out, "      <%s", elem);
+        xml_attr(out, "message", msg);
+        fputs(" type=\"failed\">", out);
+        size_t tl = json_string_length(json_object_get(a, "output_tail"));
+        if (tl)
+            drv_markup_escape_n(out, drv_api_string(a, "output_tail"), tl, false);
+        fprintf(out, "</%s>\n", elem);
+    }
+}
+
 /* What a test is in the report, with the message its element carries in msg. */
 static case_kind classify(const json_t *t, char *msg, size_t len)
 {
@@ -265,6 +297,8 @@ int drv_report_junit(FILE *out, const json_t *run, const json_t *tests, drv_erro
             xml_attr(out, "message", pm ? pm : "failed");
             fputs(" type=\"failed\"/>\n", out);
         }
+        if (!prior) /* suite2: reruns by the coordinator, from the attempts */
+            own_failures(out, t, kind == CASE_PASSED ? "flakyFailure" : "rerunFailure");
         if (worker || spec.speculated) {
             /* Where it ran, and which copy's result this is (the JUnit XSD has no testcase
              * properties). */

@@ -337,3 +337,64 @@ json_t *drv_test_builder_finish(const drv_test_builder *b, char *const *command,
     }
     return t;
 }
+
+/* Sets "reruns" to reruns on test (an object) unless it has its own. */
+static void default_reruns(json_t *test, uint32_t reruns)
+{
+    if (json_is_object(test) && !json_object_get(test, "reruns"))
+        json_object_set_new(test, "reruns", json_integer(reruns));
+}
+
+char *drv_submission_with_reruns(const char *buf, size_t len, uint32_t reruns, size_t *out_len,
+                                 drv_error *err)
+{
+    json_error_t je;
+    json_t *root = json_loadb(buf, len, 0, &je);
+    char *out = NULL;
+    if (root) { /* one test, or an array of them */
+        if (json_is_array(root)) {
+            size_t i;
+            json_t *t;
+            json_array_foreach(root, i, t) default_reruns(t, reruns);
+        } else {
+            default_reruns(root, reruns);
+        }
+        out = json_dumps(root, JSON_COMPACT);
+        json_decref(root);
+    } else { /* JSON lines: one test per line */
+        size_t cap = len * 2 + 64, off = 0;
+        out = drv_xmalloc(cap);
+        for (const char *p = buf, *end = buf + len; p < end;) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+            json_t *t = n ? json_loadb(p, n, 0, &je) : NULL;
+            if (n && !t) {
+                free(out);
+                drv_error_set(err, "a test is not JSON: %s", je.text);
+                return NULL;
+            }
+            if (t) {
+                default_reruns(t, reruns);
+                char *line = json_dumps(t, JSON_COMPACT);
+                json_decref(t);
+                size_t ln = strlen(line);
+                if (off + ln + 2 > cap) {
+                    cap = (off + ln + 2) * 2;
+                    out = drv_xrealloc(out, cap);
+                }
+                memcpy(out + off, line, ln);
+                off += ln;
+                out[off++] = '\n';
+                free(line);
+            }
+            p += n + 1;
+        }
+        out[off] = '\0';
+    }
+    if (!out) {
+        drv_error_set(err, "cannot write the submission");
+        return NULL;
+    }
+    *out_len = strlen(out);
+    return out;
+}

@@ -453,6 +453,29 @@ static void explain(drv_coordinator *c, uint64_t id, char *buf, size_t len)
     snprintf(buf, len, "it is not waiting for anything");
 }
 
+/* suite2 (issue 13): "flaky" (it passed after failing by itself: a rerun passed) and
+ * "flakiness", what the tests of its name did over their last FLAKY_WINDOW final runs. */
+#define FLAKY_WINDOW 200
+static void test_flakiness(drv_coordinator *c, const drv_store_task_detail *d, json_t *o)
+{
+    bool flaky = false;
+    for (size_t i = 0; d->task.state == DRV_TASK_PASSED && i < d->n_attempts; i++) {
+        const drv_store_attempt *a = &d->attempts[i];
+        flaky |= a->has_result && !a->infra_failure &&
+                 (a->exit_code != 0 || a->signal != 0 || a->timed_out);
+    }
+    json_object_set_new(o, "flaky", json_boolean(flaky));
+    drv_store_flakiness_t f;
+    drv_error err;
+    if (!d->task.name || drv_store_flakiness(c->store, d->task.name, FLAKY_WINDOW, &f, &err) < 0)
+        return;
+    json_t *k = json_object();
+    json_object_set_new(k, "runs", json_integer((json_int_t)f.runs));
+    json_object_set_new(k, "flaky", json_integer((json_int_t)f.flaky));
+    json_object_set_new(k, "rate", json_real(f.runs ? (double)f.flaky / (double)f.runs : 0));
+    json_object_set_new(o, "flakiness", k);
+}
+
 static void test_get(drv_coordinator *c, drv_hsession *h, uint64_t id, bool only_explain)
 {
     drv_store_task_detail d;
@@ -504,6 +527,7 @@ static void test_get(drv_coordinator *c, drv_hsession *h, uint64_t id, bool only
             json_array_append_new(atts, attempt_json(&d.attempts[i]));
         json_object_set_new(o, "attempt_count", json_integer(d.task.attempts));
         json_object_set_new(o, "attempts", atts);
+        test_flakiness(c, &d, o);
         json_object_set_new(o, "explain", waiting ? json_string(why) : json_null());
         drv_tref t;
         const drv_ctask *ct = waiting ? drv_coord_task_by_id(c, id, &t) : NULL;
@@ -603,6 +627,37 @@ static json_t *run_json(const drv_store_run_summary *r)
     return o;
 }
 
+/* suite2 (issue 13): the ETA of run id from the balancer's predictions of its tests
+ * not final: left_s is the predicted seconds of work left (a held test's prediction less
+ * the time since it was placed), eta_s that work spread over the connected workers'
+ * slots, and never less than the longest test left. One pass over the live tests. */
+static void run_prediction(const drv_coordinator *c, int64_t id, double now, double *left_s,
+                           double *eta_s)
+{
+    double work = 0, longest = 0;
+    for (size_t t = 0; t < c->cap_tasks; t++) {
+        const drv_ctask *ct = &c->tasks[t];
+        if (!ct->live || ct->run_id != id ||
+            drv_task_state_final(drv_balancer_task_state(c->bal, (drv_tref)t)))
+            continue;
+        double p = drv_balancer_predicted_run(c->bal, (drv_tref)t);
+        drv_task_state st = drv_balancer_task_state(c->bal, (drv_tref)t);
+        if ((st == DRV_TASK_ASSIGNED || st == DRV_TASK_RUNNING) && ct->placed_at > 0)
+            p -= now - ct->placed_at;
+        p = p > 0 ? p : 0;
+        work += p;
+        longest = p > longest ? p : longest;
+    }
+    uint64_t slots = 0;
+    uint32_t n = drv_balancer_worker_count(c->bal);
+    for (drv_wref w = 0; w < n && w < c->cap_workers; w++)
+        if (c->workers[w].known && c->workers[w].session && !c->workers[w].lost)
+            slots += drv_balancer_worker(c->bal, w)->slots;
+    *left_s = work;
+    *eta_s = slots ? work / (double)slots : work;
+    *eta_s = *eta_s > longest ? *eta_s : longest;
+}
+
 static void run_get(drv_coordinator *c, drv_hsession *h, uint64_t id)
 {
     drv_store_run_summary r;
@@ -616,6 +671,10 @@ static void run_get(drv_coordinator *c, drv_hsession *h, uint64_t id)
     }
     json_t *o = run_json(&r);
     drv_store_run_summary_clear(&r);
+    double left_s, eta_s;
+    run_prediction(c, (int64_t)id, drv_coord_now(), &left_s, &eta_s);
+    json_object_set_new(o, "predicted_left_s", json_real(left_s));
+    json_object_set_new(o, "eta_s", json_real(eta_s));
     respond(h, 200, o);
     /* A run's counts are kept in memory as the writes are made: they are told once those
      * writes are durable (a run shown done stays done after a crash). */

@@ -528,6 +528,16 @@ void drv_store_run_summary_clear(drv_store_run_summary *r);
 int drv_store_run_summary_get(drv_store *s, int64_t run_id, drv_store_run_summary *out,
                               drv_error *err);
 
+/* suite2 (issue 13): how flaky the tests named name were over their last limit final
+ * runs (passed, failed, timed out): runs counted, and of them those that passed after
+ * an own failure (a failed attempt that was not the infrastructure's). Tasks have no
+ * index on name: the newest are scanned first and the scan stops at limit matches. */
+typedef struct drv_store_flakiness_t {
+    uint64_t runs, flaky;
+} drv_store_flakiness_t;
+int drv_store_flakiness(drv_store *s, const char *name, uint32_t limit, drv_store_flakiness_t *out,
+                        drv_error *err);
+
 /* Writes the ids of the most recent runs (at most limit, newest first) into out, which
  * holds limit ids. Returns how many, or -1 with err filled. */
 int64_t drv_store_run_ids(drv_store *s, uint32_t limit, int64_t *out, drv_error *err);

@@ -492,3 +492,29 @@ int64_t drv_store_run_ids(drv_store *s, uint32_t limit, int64_t *out, drv_error 
     sqlite3_finalize(st);
     return n;
 }
+
+int drv_store_flakiness(drv_store *s, const char *name, uint32_t limit, drv_store_flakiness_t *out,
+                        drv_error *err)
+{
+    /* An own failure: a result that is not the infrastructure's and not a pass. */
+    static const char sql[] =
+        "SELECT COUNT(*), COALESCE(SUM(t.state = 'passed' AND EXISTS (SELECT 1 FROM attempts a"
+        " WHERE a.task_id = t.id AND a.state = 'finished' AND COALESCE(a.infra_failure, 0) = 0"
+        " AND (COALESCE(a.exit_code, 0) != 0 OR COALESCE(a.signal, 0) != 0"
+        " OR COALESCE(a.timed_out, 0) != 0))), 0)"
+        " FROM (SELECT id, state FROM tasks WHERE name = ?1"
+        " AND state IN ('passed', 'failed', 'timed_out') ORDER BY id DESC LIMIT ?2) AS t";
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->rd->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return drv_store_fail(s, err, "cannot count flaky runs");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, limit);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->runs = (uint64_t)sqlite3_column_int64(st, 0);
+        out->flaky = (uint64_t)sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : drv_store_fail(s, err, "cannot count flaky runs");
+}

@@ -38,6 +38,9 @@ n=$("$DROVER" ctest --build-dir "$WORK/proj" --dry-run -R '^chain' -E chain3 | g
 [[ $n -eq 2 ]] || fail "-R ^chain -E chain3 gave $n tests, expected 2"
 n=$("$DROVER" ctest --build-dir "$WORK/proj" --dry-run -L fast | grep -o '"name"' | wc -l)
 [[ $n -eq 1 ]] || fail "-L fast gave $n tests, expected 1"
+# --rerun-failures N: every test gets reruns N (the coordinator reruns a failed one).
+n=$("$DROVER" ctest --build-dir "$WORK/proj" --dry-run -R '^chain' --rerun-failures 2 | grep -o '"reruns": *2' | wc -l)
+[[ $n -eq 3 ]] || fail "--rerun-failures 2 gave $n tests reruns 2, expected 3"
 
 start_coordinator
 start_worker w1 --slots 2
@@ -98,6 +101,14 @@ open=$(head -n "$((s - 1))" "$DRV_CTEST_LOG" | grep -v ' timeout$' |
     awk '/^start/ { open[$2] = 1 } /^end/ { delete open[$2] } END { for (n in open) printf "%s ", n }')
 [[ -z "$open" ]] || fail "running when the RUN_SERIAL test started: $open"
 
+# -j 1: one at a time of tests that would otherwise all start at once (a counted lock).
+: >"$DRV_CTEST_LOG"
+"$DROVER" ctest --build-dir "$WORK/proj" -R '^(chain1|srv_setup|lock1|plain)$' -j 1 --quiet >"$WORK/j.out" 2>&1 ||
+    { cat "$WORK/j.out"; fail "drover ctest -j 1 failed"; }
+[[ $(grep -c '^start' "$DRV_CTEST_LOG") -eq 4 ]] || fail "-j 1 did not run 4 tests: $(cat "$DRV_CTEST_LOG")"
+awk '/^start/ { if (n++) bad = 1 } /^end/ { n-- } END { exit bad }' "$DRV_CTEST_LOG" ||
+    fail "-j 1: two tests ran at once: $(cat "$DRV_CTEST_LOG")"
 [[ -s "$WORK/junit.xml" ]] || fail "no JUnit file"
 [[ $(grep -c '<testcase ' "$WORK/junit.xml") -eq 25 ]] || fail "expected 25 testcases in the JUnit file"
+junit_valid "$WORK/junit.xml"
 echo ok

@@ -59,6 +59,16 @@ fail() {
     exit 1
 }
 
+# junit_valid FILE...: each FILE is valid against drover's JUnit schema (tests/data/junit.xsd,
+# the structure CI readers accept; suite2, issue 13).
+junit_valid() {
+    local f
+    for f in "$@"; do
+        xmllint --noout --schema "$DRV_SOURCE_DIR/tests/data/junit.xsd" "$f" >"$WORK/xsd.out" 2>&1 ||
+            fail "$f is not valid JUnit (tests/data/junit.xsd): $(cat "$WORK/xsd.out")"
+    done
+}
+
 # wait_until SECONDS CMD...: runs CMD every 50 ms until it succeeds; fails after SECONDS.
 # CMD is run anew each time: pass a command or a function, not "$(...)" (that would be
 # expanded once, before the first try).

@@ -41,6 +41,7 @@ api GET /metrics | grep -q '^drover_speculations_total 1$' || fail "drover_specu
 "$DROVER" report 2 --junit "$WORK/report.xml" --json "$WORK/report.json" 2>/dev/null || fail "drover report failed"
 grep -q 'drover: speculation: the speculative copy won: attempt 2 on fast' "$WORK/report.xml" ||
     fail "the JUnit report does not say which copy won: $(cat "$WORK/report.xml")"
+junit_valid "$WORK/report.xml"
 tr -d ' \n' <"$WORK/report.json" | grep -q '"speculation":{"winner_attempt":2,"winner_worker":"fast","copy_won":true}' ||
     fail "the JSON report does not say which copy won: $(cat "$WORK/report.json")"
 echo "ok (run 2: $took s)"

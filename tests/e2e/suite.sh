@@ -43,6 +43,7 @@ wait_until 5 bash -c "! kill -0 $child 2>/dev/null"
 # The JUnit report: one testcase per test, the failure with its output.
 "$DROVER" report 1 --junit "$WORK/report.xml"
 [[ $(grep -c '<testcase ' "$WORK/report.xml") -eq 23 ]] || fail "expected 23 testcases in the report"
+junit_valid "$WORK/report.xml"
 grep -q 'AssertionError: expected 30522 tokens' "$WORK/report.xml" || fail "the failure's output is not in the report"
 grep -q '<skipped' "$WORK/report.xml" || fail "the unschedulable test is not reported as skipped"
 echo ok

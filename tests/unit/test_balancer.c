@@ -52,6 +52,41 @@ static void test_cuda_tests_only_go_to_the_cuda_worker(void **state)
     fx_close(&f);
 }
 
+/* suite2: a test rerun after its own failure prefers another worker than the one it
+ * failed on, also within one class (two identical workers); with one worker left it
+ * still reruns there. */
+static void test_rerun_prefers_another_worker(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        fx f;
+        fx_open(&f);
+        fx_start(&f);
+        drv_wref a = fx_cpu_worker(&f, "a", 1, 0);
+        drv_wref b = round == 0 ? fx_cpu_worker(&f, "b", 1, 0) : DRV_REF_NONE;
+        fx_test s = {.id = 1, .max_retries = 3, .retry_on_failure = true};
+        drv_tref t = fx_submit_spec(&f, &s, 0);
+        drv_wref first = fx_place_one(&f, 0);
+        assert_int_equal(drv_balancer_started(f.b, t, 0), 0);
+        if (round == 0) { /* the other worker is used last: by itself it would come next */
+            drv_tref t2 = fx_submit(&f, 2, 0);
+            assert_int_equal(fx_place_one(&f, 0), first == a ? b : a);
+            drv_result ok = fx_exit(0, 0.5);
+            assert_int_equal(drv_balancer_finished(f.b, t2, 0.5, &ok, NULL), 0);
+        }
+        drv_result bad = fx_exit(1, 1);
+        drv_decision d;
+        assert_int_equal(drv_balancer_finished(f.b, t, 1, &bad, &d), 0);
+        assert_int_equal(d.kind, DRV_D_REQUEUED);
+        drv_wref second = fx_place_one(&f, 1);
+        if (round == 0)
+            assert_int_equal(second, first == a ? b : a);
+        else
+            assert_int_equal(second, a);
+        fx_close(&f);
+    }
+}
+
 static void test_tag_sets_route_tests(void **state)
 {
     (void)state;
@@ -1506,6 +1541,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cuda_tests_only_go_to_the_cuda_worker),
         cmocka_unit_test(test_tag_sets_route_tests),
+        cmocka_unit_test(test_rerun_prefers_another_worker),
         cmocka_unit_test(test_unschedulable_names_the_unmet_requirement),
         cmocka_unit_test(test_unschedulable_waits_for_the_grace),
         cmocka_unit_test(test_a_worker_joining_within_the_grace_takes_it),

@@ -742,6 +742,12 @@ static void test_outcomes_and_progress(void **state)
     /* "running" counts only started tests; one given to a worker is "assigned". */
     assert_string_equal(line,
                         "run 4: 37/40 done, 1 running, 1 assigned, 1 queued, 1 failed, 12.3 s");
+    /* The coordinator's ETA (rounded up) follows while the run is not done. */
+    json_object_set_new(live, "eta_s", json_real(7.2));
+    drv_run_counts_read(live, &rc);
+    drv_run_progress_format(4, &rc, 12.34, line, sizeof line);
+    assert_string_equal(
+        line, "run 4: 37/40 done, 1 running, 1 assigned, 1 queued, 1 failed, 12.3 s, ETA 8 s");
     json_decref(live);
     json_decref(run);
     json_decref(tests);

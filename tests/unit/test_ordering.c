@@ -199,6 +199,44 @@ static void test_tests_sharing_a_lock_never_run_together(void **state)
     fx_close(&f);
 }
 
+/* suite2: a counted lock "cap#2" lets two of its tests run at once (drover ctest -j 2):
+ * of five, two are placed on a fleet with eight free slots; each that finishes lets the
+ * next one in; "cap" without a count shares the lock's name and its two slots. */
+static void test_a_counted_lock_caps_how_many_run_at_once(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f);
+    fx_start(&f);
+    fx_cpu_worker(&f, "w1", 4, 0);
+    fx_cpu_worker(&f, "w2", 4, 0);
+    ord cap = {.locks = {"cap#2"}};
+    drv_tref t[5];
+    for (int i = 0; i < 5; i++)
+        t[i] = submit_ordered(&f, (uint64_t)i + 1, NULL, 0, 0, &cap, 0);
+    drv_decision p[FX_MAX_DECISIONS], fin[FX_MAX_DECISIONS];
+    size_t nf;
+    assert_int_equal(place(&f, 0, p, fin, &nf), 2);
+    drv_tref first = p[0].task;
+    drv_tref held[5] = {p[0].task, p[1].task};
+    size_t n_held = 2;
+    char why[256];
+    for (int i = 0; i < 5; i++)
+        if (t[i] != p[0].task && t[i] != p[1].task) {
+            assert_int_equal(drv_balancer_explain(f.b, t[i], 0, why, sizeof why), 0);
+            fx_assert_contains(why, "lock \"cap\", whose 2 slots other tests hold");
+            break;
+        }
+    assert_int_equal(place(&f, 1, p, fin, &nf), 0);
+    for (int k = 0; k < 3; k++) { /* one leaves, one more comes in */
+        fx_run(&f, held[k], 1 + k, fx_exit(0, 1));
+        assert_int_equal(place(&f, 2 + k, p, fin, &nf), 1);
+        held[n_held++] = p[0].task;
+        assert_true(p[0].task != first);
+    }
+    fx_close(&f);
+}
+
 static void test_an_exclusive_test_runs_alone(void **state)
 {
     (void)state;
@@ -268,6 +306,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_chain_runs_in_order),
+        cmocka_unit_test(test_a_counted_lock_caps_how_many_run_at_once),
         cmocka_unit_test(test_a_failed_dependency_skips_the_chain_unless_run_anyway),
         cmocka_unit_test(test_dependencies_already_final_count),
         cmocka_unit_test(test_tests_sharing_a_lock_never_run_together),
