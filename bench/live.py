@@ -27,6 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HELPER = os.path.join(ROOT, "bench", "live_task.sh")
 CLIENT_TOKEN = "bench-client"
 WORKER_TOKEN = "bench-worker"
+KEEP = None  # --keep DIR: the logs stay there, the coordinator's not quiet
 
 MIXED = [(2, 2, 1.0, 0.0), (2, 2, 3.0, 0.0)]  # (count, slots, slowdown, join after s)
 SCENARIOS = {
@@ -118,7 +119,9 @@ class Live:
 
     def start_coordinator(self):
         cmd = [self.drover, "coordinator", "--listen", f"127.0.0.1:{self.port}", "--db", self.db,
-               "--client-token", CLIENT_TOKEN, "--worker-token", WORKER_TOKEN, "--quiet"]
+               "--client-token", CLIENT_TOKEN, "--worker-token", WORKER_TOKEN]
+        if not KEEP:
+            cmd += ["--quiet"]
         if self.config:
             cmd += ["--config", self.config]
         logf = open(os.path.join(self.work, "coordinator.log"), "a")
@@ -314,8 +317,14 @@ def main():
     ap.add_argument("--target", type=float, default=15.0, help="work bound per run, s")
     ap.add_argument("--thermal", choices=["off", "default"], default="off")
     ap.add_argument("--no-queue", action="store_true")
+    ap.add_argument("--keep", metavar="DIR",
+                    help="keep the logs in DIR (new); the coordinator logs every decision")
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="drover-live.")
+    global KEEP
+    KEEP = args.keep
+    if KEEP:
+        os.makedirs(KEEP)
+    work = KEEP or tempfile.mkdtemp(prefix="drover-live.")
     config = None
     if args.thermal == "off":
         # Thermal management off: no ramp, no pressure limit a loaded machine can reach,
@@ -369,7 +378,8 @@ def main():
                   "in the last run: " + ", ".join(f"{w} {n}" for w, n in sorted(on.items())),
                   flush=True)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not KEEP:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

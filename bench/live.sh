@@ -33,7 +33,7 @@
 # to measure placement, prefetch and stealing apart from it.
 #
 # Usage: bench/live.sh [BUILD_DIR] [--scenarios LIST] [--tests N] [--seed S]
-#        [--target S] [--thermal off|default] [--no-queue]
+#        [--target S] [--thermal off|default] [--no-queue] [--keep DIR]
 # About a minute per scenario. Prints figures; asserts nothing (shared, noisy machines).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

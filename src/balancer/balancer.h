@@ -253,7 +253,10 @@ typedef struct drv_straggler {
  * class first; its own worker never), when that run is shorter than what the test has
  * run already. Each target's free slots are used at most once per call. Nothing when
  * settings.speculation is off. Call it right after drv_balancer_place() placed all it
- * could: slots still free then would otherwise idle. Pure: changes nothing. */
+ * could: slots still free then would otherwise idle. While tests are queued, a copy
+ * goes to a worker with room for one beyond what placement fills it to, only when the
+ * other slots finish the rest of the work before the straggler's predicted finish
+ * (docs/balancer.md, Stragglers). Pure: changes nothing. */
 size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler *out, size_t max);
 /* A copy of running test t was started: t is not proposed again. Returns -1 if t is
  * not a live running test. */

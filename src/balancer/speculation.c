@@ -30,16 +30,72 @@ static uint32_t copies_to(const drv_straggler *out, size_t n, drv_wref w)
     return k;
 }
 
+/* How many tests w may hold when a copy joins while tests are queued: what placement
+ * fills it to (its admitted slots and prefetch) and one more, the copy. */
+static uint32_t copy_room(const drv_bworker *w)
+{
+    return (w->cap_limit > w->w.slots ? w->cap_limit : w->w.slots) + 1;
+}
+
+/* Whether the work still to do besides straggler t (queued, and held by the workers)
+ * is done by the fleet's other slots before `until` seconds from now: then a slot taken
+ * by a copy of t for that long costs the suite nothing. The rate is every available
+ * worker's admitted slots x its class speed for t's family, less one slot of the copy's
+ * target; the work is the queue's reference predictions plus each worker's held
+ * predictions (at its speed). Walks the tasks: called only for a straggler found while
+ * tests wait, which is rare. */
+static bool others_absorb(const drv_balancer *b, const drv_btask *t, const drv_bworker *target,
+                          double until, double now)
+{
+    double rate = 0, work = 0;
+    for (drv_wref wi = 0; wi < b->n_workers; wi++) {
+        const drv_bworker *w = &b->workers[wi];
+        if (!w->live || !drv_fleet_worker_available(w))
+            continue;
+        double sp = b->speed[(size_t)w->w.wclass * 64 + t->family];
+        uint32_t admitted =
+            drv_thermal_admitted(&w->w.thermal, &b->cfg.settings.thermal, w->w.slots, now);
+        rate += admitted * sp;
+        work += w->w.predicted_load_s * sp;
+    }
+    rate -= b->speed[(size_t)target->w.wclass * 64 + t->family];
+    for (drv_tref q = 0; q < b->n_tasks; q++)
+        if (b->tasks[q].state == DRV_TASK_QUEUED)
+            work += b->tasks[q].pred_ref_s;
+    return rate > 0 && work / rate <= until;
+}
+
 /* The best worker for a copy of t (running on holder) among those with a free slot and
  * not already given one by out[0..n): the shortest predicted run, ties to the lower
- * index. DRV_REF_NONE when none. */
+ * index. While tests are queued (`queued`), placement keeps every slot busy: then any
+ * worker with room for one test beyond what placement fills it to, by the predicted
+ * finish there (its wait included). DRV_REF_NONE when none. */
 static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref holder,
-                            const drv_straggler *out, size_t n, double now, double *run)
+                            const drv_straggler *out, size_t n, double now, bool queued,
+                            double *run)
 {
     const drv_requirements *req = drv_queue_shape_req(b->queue, t->shape);
     const uint64_t *elig = b->shapes[t->shape].elig;
     drv_wref best = DRV_REF_NONE;
     double best_run = 0;
+    if (queued) { /* every worker is full: placement's candidates have none to give */
+        for (drv_wref w = 0; w < b->n_workers; w++) {
+            const drv_bworker *bw = &b->workers[w];
+            if (w == holder || !bw->live || bw->w.health != DRV_HEALTH_OK ||
+                !drv_fleet_worker_available(bw) || !drv_bit_get(elig, bw->w.wclass) ||
+                !drv_fleet_fits(b, bw, req) ||
+                bw->w.running + bw->w.assigned + copies_to(out, n, w) >= copy_room(bw))
+                continue;
+            drv_place_ctx ctx = {.b = b, .t = t, .req = req, .now = now};
+            double r = drv_place_predicted_finish(&ctx, bw);
+            if (best == DRV_REF_NONE || r < best_run) {
+                best = w;
+                best_run = r;
+            }
+        }
+        *run = best_run;
+        return best;
+    }
     for (uint32_t i = 0; i < b->class_words; i++) {
         uint64_t m = elig[i] & b->avail[i];
         while (m) {
@@ -83,12 +139,18 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
                 (r->flags & (TF_NOT_IDEMPOTENT | TF_SPECULATED | TF_ORDERED | TF_LOCKING)))
                 continue;
             double running = now - r->started_at;
-            if (!(running > s->speculation_min_s))
+            if (!(running > s->speculation_min_s / 4))
                 continue; /* cheap: most running tests stop here, before a prediction */
-            double high = drv_balancer_predict(b, t, wi).high_s;
+            drv_prediction p = drv_balancer_predict(b, t, wi);
+            double high = p.high_s;
+            /* With the test's own history its p90 is tight: the floor against jitter is
+             * a quarter of speculation_min_s. */
+            double floor_s = s->speculation_min_s;
+            if (p.samples > 0 && (p.source == DRV_PRED_TEST_CLASS || p.source == DRV_PRED_TEST))
+                floor_s /= 4;
             double extra = s->speculation_margin * high;
-            if (extra < s->speculation_min_s)
-                extra = s->speculation_min_s;
+            if (extra < floor_s)
+                extra = floor_s;
             if (!(running > high + extra))
                 continue;
             double overdue = high > 0 ? running / high : running;
@@ -116,12 +178,19 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
     }
     /* Then a place for each, in that order; a test without one (or only a slower one
      * than what it has run already) is dropped. */
+    bool queued = b->n_queued > 0;
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         drv_straggler st = out[i];
+        const drv_btask *t = &b->tasks[st.task];
         double run = 0;
-        st.target = copy_target(b, &b->tasks[st.task], st.holder, out, kept, now, &run);
+        st.target = copy_target(b, t, st.holder, out, kept, now, queued, &run);
         if (st.target == DRV_REF_NONE || !(run < st.running_s))
+            continue;
+        /* While tests wait, the straggler is predicted to run at least as long again as
+         * it has (nothing says when a hung test ends): a copy goes ahead of the queue
+         * when the other slots finish the rest of the work before then. */
+        if (queued && !others_absorb(b, t, &b->workers[st.target], st.running_s, now))
             continue;
         st.copy_s = run;
         out[kept++] = st;
@@ -148,7 +217,7 @@ int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double n
         return drv_error_set(err, "copy of test %llu: worker %u is not another live worker",
                              (unsigned long long)b->tasks[t].id, target);
     const drv_bworker *w = &b->workers[target];
-    if (w->w.running + w->w.assigned >= w->w.slots ||
+    if (w->w.running + w->w.assigned >= copy_room(w) ||
         !drv_fleet_fits(b, w, drv_queue_shape_req(b->queue, b->tasks[t].shape)))
         return drv_error_set(err, "copy of test %llu: %s has no room for it",
                              (unsigned long long)b->tasks[t].id, w->w.name);
