@@ -61,7 +61,7 @@
 #define ENTRY_CALIBRATE 2u   /* by_test only: the reference is at reference speed */
 #define ENTRY_DIRTY     4u   /* by_test only: changed since drv_predictor_export_tests() */
 #define RATIO_MIN       8u   /* paired first runs behind a speed from first runs */
-#define PRIOR_PAIRS     32.0 /* paired first runs the configured speed counts as */
+#define PRIOR_PAIRS     28.0 /* paired first runs the configured speed counts as */
 
 typedef struct stat_entry {
     uint64_t k1;
