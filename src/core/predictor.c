@@ -37,7 +37,11 @@
  * the order in which tests start (longest predicted first) gives classes different
  * mixes of kinds. drv_predictor_observe_first() collects these samples; until a class
  * has a calibrated sample for a family, that estimate replaces the prior once
- * RATIO_MIN pairs back it. */
+ * RATIO_MIN pairs back it, shrunk toward the prior: log speed ratio = (sum of the pairs'
+ * log ratios + PRIOR_PAIRS x the prior's) / (pairs + PRIOR_PAIRS). Durations of a family
+ * spread so widely (log-normal) that 8 pairs alone left speeds off by a third
+ * (second_run seed 8 sent its longest test to the slower of two browser classes); the
+ * measurements behind PRIOR_PAIRS are in docs/balancer.md. */
 #include "core/predictor.h"
 
 #include <math.h>
@@ -54,9 +58,10 @@
 #define TABLE_MIN_CAP   64u
 #define FAMILY_ALL      (1ULL << 32) /* or-ed into the by_family key of a family-wide mean */
 #define ENTRY_USED      1u
-#define ENTRY_CALIBRATE 2u /* by_test only: the reference is at reference speed */
-#define ENTRY_DIRTY     4u /* by_test only: changed since drv_predictor_export_tests() */
-#define RATIO_MIN       8u /* paired first runs behind a speed from first runs */
+#define ENTRY_CALIBRATE 2u   /* by_test only: the reference is at reference speed */
+#define ENTRY_DIRTY     4u   /* by_test only: changed since drv_predictor_export_tests() */
+#define RATIO_MIN       8u   /* paired first runs behind a speed from first runs */
+#define PRIOR_PAIRS     28.0 /* paired first runs the configured speed counts as */
 
 typedef struct stat_entry {
     uint64_t k1;
@@ -365,7 +370,9 @@ static void speed_from_first(drv_predictor *p, uint32_t f, uint32_t r)
     }
     if (weight < RATIO_MIN)
         return;
-    double sp = p->speed[ai] * exp(sum / weight);
+    /* Shrunk toward the configured speeds' ratio, which counts as PRIOR_PAIRS pairs. */
+    double prior = log(p->prior[r] / p->prior[a]);
+    double sp = p->speed[ai] * exp((sum + PRIOR_PAIRS * prior) / (weight + PRIOR_PAIRS));
     p->speed[si] = sp < SPEED_MIN ? SPEED_MIN : sp > SPEED_MAX ? SPEED_MAX : sp;
 }
 
