@@ -36,7 +36,10 @@ grep -q '"copy_of":1' <<<"$t" || fail "the winner is not marked a copy of attemp
 # The copy on stuck was killed, with its process group.
 [[ -s "$WORK/pid-1" ]] || fail "hang never started on stuck"
 wait_until 10 bash -c "! kill -0 $(cat "$WORK/pid-1") 2>/dev/null"
-api GET /metrics | grep -q '^drover_speculations_total 1$' || fail "drover_speculations_total is not 1: $(api GET /metrics | grep speculations)"
+# Read whole first: grep -q closing the pipe early fails curl under pipefail.
+metrics=$(api GET /metrics)
+grep -q '^drover_speculations_total 1$' <<<"$metrics" ||
+    fail "drover_speculations_total is not 1: $(grep speculations <<<"$metrics")"
 # The report says which copy won.
 "$DROVER" report 2 --junit "$WORK/report.xml" --json "$WORK/report.json" 2>/dev/null || fail "drover report failed"
 grep -q 'drover: speculation: the speculative copy won: attempt 2 on fast' "$WORK/report.xml" ||
