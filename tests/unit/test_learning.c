@@ -108,6 +108,16 @@ static void test_class_speeds_come_back_after_a_restart(void **state)
         assert_true(fabs(p_slow.mean_s - 8) < 0.01);
         (void)on_slow_before;
     }
+    /* For the worker detail (speed_by_family): each worker's class speed for the
+     * family, 4x apart; no affinity slot held; out of range: nothing known. */
+    double cs_fast, cs_slow, aff;
+    drv_balancer_family_learned(f.b, fast, 0, &cs_fast, &aff);
+    drv_balancer_family_learned(f.b, slow, 0, &cs_slow, &aff);
+    assert_true(fabs(cs_fast / cs_slow - 4) < 0.05);
+    assert_true(aff < 0);
+    drv_balancer_family_learned(f.b, 999, 0, &cs_fast, &aff);
+    assert_true(cs_fast == 1 && aff < 0);
+    assert_int_equal(drv_balancer_task_family(f.b, probe), 0);
     /* A second export writes the same facts (nothing was forgotten on the way). */
     saved again;
     save(&f, &again);
