@@ -30,6 +30,22 @@ static uint32_t copies_to(const drv_straggler *out, size_t n, drv_wref w)
     return k;
 }
 
+/* Whether w runs tests: live, healthy, not overloaded (full or not, unlike
+ * drv_fleet_worker_available: while tests are queued every worker is full). */
+static bool working(const drv_bworker *w)
+{
+    return w->live && w->w.health == DRV_HEALTH_OK && !w->overloaded;
+}
+
+/* Whether req fits what w's running and assigned tests leave of its resources. */
+static bool resources_fit(const drv_bworker *w, const drv_requirements *req)
+{
+    const drv_capabilities *c = &w->w.caps;
+    return w->w.used_cpu + req->cpu_cores <= c->cpu_cores &&
+           w->w.used_gpu + req->gpu_count <= c->gpu_count &&
+           w->w.used_memory_mb + req->memory_mb <= c->memory_mb;
+}
+
 /* How many tests w may hold when a copy joins while tests are queued: what placement
  * fills it to (its admitted slots and prefetch) and one more, the copy. */
 static uint32_t copy_room(const drv_bworker *w)
@@ -50,7 +66,7 @@ static bool others_absorb(const drv_balancer *b, const drv_btask *t, const drv_b
     double rate = 0, work = 0;
     for (drv_wref wi = 0; wi < b->n_workers; wi++) {
         const drv_bworker *w = &b->workers[wi];
-        if (!w->live || !drv_fleet_worker_available(w))
+        if (!working(w))
             continue;
         double sp = b->speed[(size_t)w->w.wclass * 64 + t->family];
         uint32_t admitted =
@@ -81,9 +97,8 @@ static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref 
     if (queued) { /* every worker is full: placement's candidates have none to give */
         for (drv_wref w = 0; w < b->n_workers; w++) {
             const drv_bworker *bw = &b->workers[w];
-            if (w == holder || !bw->live || bw->w.health != DRV_HEALTH_OK ||
-                !drv_fleet_worker_available(bw) || !drv_bit_get(elig, bw->w.wclass) ||
-                !drv_fleet_fits(b, bw, req) ||
+            if (w == holder || !working(bw) || !drv_bit_get(elig, bw->w.wclass) ||
+                !resources_fit(bw, req) ||
                 bw->w.running + bw->w.assigned + copies_to(out, n, w) >= copy_room(bw))
                 continue;
             drv_place_ctx ctx = {.b = b, .t = t, .req = req, .now = now};
