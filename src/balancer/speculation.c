@@ -225,6 +225,9 @@ int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double n
 {
     if (t >= b->n_tasks || b->tasks[t].state != DRV_TASK_RUNNING)
         return drv_error_set(err, "copy of test %u: it is not running", t);
+    if (b->tasks[t].flags & TF_SPECULATED)
+        return drv_error_set(err, "copy of test %llu: it has a copy already",
+                             (unsigned long long)b->tasks[t].id);
     if (b->tasks[t].flags & (TF_ORDERED | TF_LOCKING))
         return drv_error_set(err, "copy of test %llu: it runs in order or under locks",
                              (unsigned long long)b->tasks[t].id);
@@ -232,8 +235,8 @@ int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double n
         return drv_error_set(err, "copy of test %llu: worker %u is not another live worker",
                              (unsigned long long)b->tasks[t].id, target);
     const drv_bworker *w = &b->workers[target];
-    if (w->w.running + w->w.assigned >= copy_room(w) ||
-        !drv_fleet_fits(b, w, drv_queue_shape_req(b->queue, b->tasks[t].shape)))
+    if (!working(w) || w->w.running + w->w.assigned >= copy_room(w) ||
+        !resources_fit(w, drv_queue_shape_req(b->queue, b->tasks[t].shape)))
         return drv_error_set(err, "copy of test %llu: %s has no room for it",
                              (unsigned long long)b->tasks[t].id, w->w.name);
     drv_tref c = drv_engine_task_alloc(b); /* b->tasks may move */
