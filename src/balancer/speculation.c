@@ -55,9 +55,9 @@ static uint32_t copy_room(const drv_bworker *w)
 
 /* Whether the work still to do besides straggler t (queued, and held by the workers)
  * is done by the fleet's other slots before `until` seconds from now: then a slot taken
- * by a copy of t for that long costs the suite nothing. The rate is every available
- * worker's admitted slots x its class speed for t's family, less one slot of the copy's
- * target; the work is the queue's reference predictions plus each worker's held
+ * by a copy of t for that long costs the suite nothing. The rate is every working
+ * worker's admitted slots (or what it runs, when more) x its class speed for t's family, less one
+ * slot of the copy's target; the work is the queue's reference predictions plus each worker's held
  * predictions (at its speed). Walks the tasks: called only for a straggler found while
  * tests wait, which is rare. */
 static bool others_absorb(const drv_balancer *b, const drv_btask *t, const drv_bworker *target,
@@ -71,7 +71,7 @@ static bool others_absorb(const drv_balancer *b, const drv_btask *t, const drv_b
         double sp = b->speed[(size_t)w->w.wclass * 64 + t->family];
         uint32_t admitted =
             drv_thermal_admitted(&w->w.thermal, &b->cfg.settings.thermal, w->w.slots, now);
-        rate += admitted * sp;
+        rate += (w->w.running > admitted ? w->w.running : admitted) * sp;
         work += w->w.predicted_load_s * sp;
     }
     rate -= b->speed[(size_t)target->w.wclass * 64 + t->family];
