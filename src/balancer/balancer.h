@@ -268,7 +268,7 @@ int drv_balancer_speculated(drv_balancer *b, drv_tref t);
  * the caller finishes it (drv_balancer_finished) and drops the other with
  * drv_balancer_cancel(), which uses no retry (a copy lost with its worker is dropped the
  * same way by the caller: the other copy's budgets are untouched). Returns the copy's reference, or
- * -1 with err filled (t not running, target not live, full or t's own). */
+ * -1 with err filled (t not running or copied already, target not live, full or t's own). */
 int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double now, drv_error *err);
 
 /* ---- what outlives the process ---- */

@@ -30,6 +30,22 @@ static uint32_t copies_to(const drv_straggler *out, size_t n, drv_wref w)
     return k;
 }
 
+/* Whether w runs tests: live, healthy, not overloaded (full or not, unlike
+ * drv_fleet_worker_available: while tests are queued every worker is full). */
+static bool working(const drv_bworker *w)
+{
+    return w->live && w->w.health == DRV_HEALTH_OK && !w->overloaded;
+}
+
+/* Whether req fits what w's running and assigned tests leave of its resources. */
+static bool resources_fit(const drv_bworker *w, const drv_requirements *req)
+{
+    const drv_capabilities *c = &w->w.caps;
+    return w->w.used_cpu + req->cpu_cores <= c->cpu_cores &&
+           w->w.used_gpu + req->gpu_count <= c->gpu_count &&
+           w->w.used_memory_mb + req->memory_mb <= c->memory_mb;
+}
+
 /* How many tests w may hold when a copy joins while tests are queued: what placement
  * fills it to (its admitted slots and prefetch) and one more, the copy. */
 static uint32_t copy_room(const drv_bworker *w)
@@ -39,9 +55,9 @@ static uint32_t copy_room(const drv_bworker *w)
 
 /* Whether the work still to do besides straggler t (queued, and held by the workers)
  * is done by the fleet's other slots before `until` seconds from now: then a slot taken
- * by a copy of t for that long costs the suite nothing. The rate is every available
- * worker's admitted slots x its class speed for t's family, less one slot of the copy's
- * target; the work is the queue's reference predictions plus each worker's held
+ * by a copy of t for that long costs the suite nothing. The rate is every working
+ * worker's admitted slots (or what it runs, when more) x its class speed for t's family, less one
+ * slot of the copy's target; the work is the queue's reference predictions plus each worker's held
  * predictions (at its speed). Walks the tasks: called only for a straggler found while
  * tests wait, which is rare. */
 static bool others_absorb(const drv_balancer *b, const drv_btask *t, const drv_bworker *target,
@@ -50,12 +66,12 @@ static bool others_absorb(const drv_balancer *b, const drv_btask *t, const drv_b
     double rate = 0, work = 0;
     for (drv_wref wi = 0; wi < b->n_workers; wi++) {
         const drv_bworker *w = &b->workers[wi];
-        if (!w->live || !drv_fleet_worker_available(w))
+        if (!working(w))
             continue;
         double sp = b->speed[(size_t)w->w.wclass * 64 + t->family];
         uint32_t admitted =
             drv_thermal_admitted(&w->w.thermal, &b->cfg.settings.thermal, w->w.slots, now);
-        rate += admitted * sp;
+        rate += (w->w.running > admitted ? w->w.running : admitted) * sp;
         work += w->w.predicted_load_s * sp;
     }
     rate -= b->speed[(size_t)target->w.wclass * 64 + t->family];
@@ -81,9 +97,8 @@ static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref 
     if (queued) { /* every worker is full: placement's candidates have none to give */
         for (drv_wref w = 0; w < b->n_workers; w++) {
             const drv_bworker *bw = &b->workers[w];
-            if (w == holder || !bw->live || bw->w.health != DRV_HEALTH_OK ||
-                !drv_fleet_worker_available(bw) || !drv_bit_get(elig, bw->w.wclass) ||
-                !drv_fleet_fits(b, bw, req) ||
+            if (w == holder || !working(bw) || !drv_bit_get(elig, bw->w.wclass) ||
+                !resources_fit(bw, req) ||
                 bw->w.running + bw->w.assigned + copies_to(out, n, w) >= copy_room(bw))
                 continue;
             drv_place_ctx ctx = {.b = b, .t = t, .req = req, .now = now};
@@ -210,6 +225,9 @@ int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double n
 {
     if (t >= b->n_tasks || b->tasks[t].state != DRV_TASK_RUNNING)
         return drv_error_set(err, "copy of test %u: it is not running", t);
+    if (b->tasks[t].flags & TF_SPECULATED)
+        return drv_error_set(err, "copy of test %llu: it has a copy already",
+                             (unsigned long long)b->tasks[t].id);
     if (b->tasks[t].flags & (TF_ORDERED | TF_LOCKING))
         return drv_error_set(err, "copy of test %llu: it runs in order or under locks",
                              (unsigned long long)b->tasks[t].id);
@@ -217,8 +235,8 @@ int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double n
         return drv_error_set(err, "copy of test %llu: worker %u is not another live worker",
                              (unsigned long long)b->tasks[t].id, target);
     const drv_bworker *w = &b->workers[target];
-    if (w->w.running + w->w.assigned >= copy_room(w) ||
-        !drv_fleet_fits(b, w, drv_queue_shape_req(b->queue, b->tasks[t].shape)))
+    if (!working(w) || w->w.running + w->w.assigned >= copy_room(w) ||
+        !resources_fit(w, drv_queue_shape_req(b->queue, b->tasks[t].shape)))
         return drv_error_set(err, "copy of test %llu: %s has no room for it",
                              (unsigned long long)b->tasks[t].id, w->w.name);
     drv_tref c = drv_engine_task_alloc(b); /* b->tasks may move */

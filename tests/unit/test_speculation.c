@@ -164,7 +164,7 @@ static void test_a_copy_holds_a_slot_and_uses_no_retry(void **state)
     assert_int_equal(drv_balancer_task_id(r.f.b, (drv_tref)copy), 50);
     assert_int_equal(drv_balancer_task_worker(r.f.b, (drv_tref)copy), r.b);
     assert_int_equal(fx_held(&r.f, r.b), 1);
-    assert_true(drv_balancer_copy(r.f.b, orig, r.b, 15, &err) < 0); /* b is full now */
+    assert_true(drv_balancer_copy(r.f.b, orig, r.b, 15, &err) < 0); /* copied already */
     drv_straggler s[8];
     assert_int_equal(stragglers(&r, 100, s), 0); /* copied: never again */
     /* The copy finishes first: it is the test; the original is cancelled. */
@@ -185,6 +185,39 @@ static void test_a_copy_holds_a_slot_and_uses_no_retry(void **state)
     fx_close(&r.f);
 }
 
+/* While tests are queued every slot is kept busy: a copy still goes ahead of the queue,
+ * to a full worker (one beyond what placement fills it to), once the other slots would
+ * finish the rest of the work before the straggler's predicted finish (now + what it has
+ * run); not before. */
+static void test_a_copy_while_tests_are_queued(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, true);
+    drv_tref t = start_k(&r, 10, false);
+    /* Four more "k" (2 s each): b takes what placement gives it, the rest waits. */
+    for (int i = 0; i < 4; i++) {
+        fx_test k = {.id = 100 + (uint64_t)i, .name = "k"};
+        fx_submit_spec(&r.f, &k, 10);
+    }
+    drv_decision d[FX_MAX_DECISIONS];
+    assert_true(fx_place(&r.f, 10, d) >= 1);
+    drv_balancer_stats st;
+    drv_balancer_stats_get(r.f.b, &st);
+    assert_true(st.queued > 0);
+    /* Work besides it: 5 x 2 s for one other slot (a's is the straggler's, b's the
+     * copy's rate is taken out): 10 s. Past its p90 and margin at 4 s, but not yet. */
+    drv_straggler s[8];
+    assert_int_equal(stragglers(&r, 10 + 4.05, s), 0);
+    assert_int_equal(stragglers(&r, 10 + 9.5, s), 0);
+    assert_int_equal(stragglers(&r, 10 + 10.5, s), 1);
+    assert_int_equal(s[0].task, t);
+    assert_int_equal(s[0].target, r.b);
+    drv_error err = {{0}};
+    assert_true(drv_balancer_copy(r.f.b, t, r.b, 10 + 10.5, &err) >= 0);
+    fx_close(&r.f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_no_free_slot_no_copy),
         cmocka_unit_test(test_fastest_free_place_first_and_never_a_slower_one),
         cmocka_unit_test(test_a_copy_holds_a_slot_and_uses_no_retry),
+        cmocka_unit_test(test_a_copy_while_tests_are_queued),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
