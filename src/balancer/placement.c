@@ -292,8 +292,8 @@ static inline void consider(const drv_policy_ops *ops, const drv_place_ctx *ctx,
 {
     const drv_wclass *c = &b->classes[b->workers[w].w.wclass];
     double s = ops->score(ctx, &b->workers[w], c);
-    if (w == ctx->t->avoid)
-        s -= 1e6; /* a rerun goes there only when no other worker can take it */
+    if (w == ctx->t->avoid) /* a rerun goes there only when no other worker can take it: */
+        s = (s - 3.6) / 4;  /* a score in [0, 1] falls to [-0.9, -0.65], below the others */
     if (s > *best_s || (s == *best_s && w < *best)) {
         *best_s = s;
         *best = w;
@@ -336,7 +336,7 @@ drv_wref drv_engine_choose(const drv_balancer *b, const drv_btask *t, double now
     const uint64_t *elig = b->shapes[t->shape].elig;
     ctx.best_speed = best_eligible_speed(b, t);
     drv_wref best = DRV_REF_NONE;
-    double best_s = -1e300; /* below any score, a rerun's avoided worker's too */
+    double best_s = -1;
     for (uint32_t i = 0; i < b->class_words; i++) {
         uint64_t m = elig[i] & b->avail[i];
         while (m) {
