@@ -55,6 +55,9 @@ cat "$DRV_CTEST_LOG"
 grep -q '^passed    widget (.*, on w2)$' "$WORK/run.out" || fail "-v has no line for widget on w2"
 grep -q '^skipped   db_user .*a test it runs after did not pass' "$WORK/run.out" || fail "-v: db_user"
 grep -q '^failed    regex_fail .*exit 1' "$WORK/run.out" || fail "-v: regex_fail"
+# The summary lines count the skipped tests (skip code, skip regex, disabled, db_user).
+grep -q '^run 1 (ctest): 25 tests: .*, 4 skipped' "$WORK/run.out" || fail "the summary has no skipped: $(cat "$WORK/run.out")"
+"$DROVER" status 1 | grep -q ', 4 skipped' || fail "drover status 1 does not count skipped: $("$DROVER" status 1)"
 
 state() { api GET "/api/v1/tests?name=$1&run=1" | head -n 1 | grep -o '"state":"[a-z_]*"' | head -n 1 | cut -d'"' -f4; }
 expect() { [[ "$(state "$1")" == "$2" ]] || fail "$1 is $(state "$1"), expected $2"; }

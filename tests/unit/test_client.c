@@ -699,6 +699,37 @@ static void test_json_report(void **state)
     json_decref(tests);
 }
 
+/* suite2: --rerun-failures N gives reruns N to every test of a submission (one object, an
+ * array, JSON lines) that has none of its own; a test's own reruns stays. */
+static void test_submission_with_reruns(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"{\"name\":\"a\",\"argv\":[\"true\"]}",
+         "{\"name\":\"a\",\"argv\":[\"true\"],\"reruns\":2}"},
+        {"[{\"name\":\"a\"},{\"name\":\"b\",\"reruns\":0}]",
+         "[{\"name\":\"a\",\"reruns\":2},{\"name\":\"b\",\"reruns\":0}]"},
+        {"{\"name\":\"a\"}\n\n{\"name\":\"b\"}\n",
+         "{\"name\":\"a\",\"reruns\":2}\n{\"name\":\"b\",\"reruns\":2}\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        drv_error err = {{0}};
+        size_t len = 0;
+        char *out = drv_submission_with_reruns(cases[i].in, strlen(cases[i].in), 2, &len, &err);
+        assert_non_null(out);
+        assert_string_equal(out, cases[i].out);
+        assert_int_equal(len, strlen(cases[i].out));
+        free(out);
+    }
+    drv_error err = {{0}};
+    size_t len = 0;
+    const char *bad = "{\"name\":\"a\"}\n{oops\n";
+    assert_null(drv_submission_with_reruns(bad, strlen(bad), 2, &len, &err));
+    assert_non_null(strstr(err.msg, "not JSON"));
+}
+
 static void test_outcomes_and_progress(void **state)
 {
     (void)state;
@@ -770,6 +801,7 @@ int main(void)
         cmocka_unit_test(test_builder_every_flag_and_shell),
         cmocka_unit_test(test_builder_refuses_bad_values),
         cmocka_unit_test(test_junit_report),
+        cmocka_unit_test(test_submission_with_reruns),
         cmocka_unit_test(test_json_report),
         cmocka_unit_test(test_outcomes_and_progress),
     };
