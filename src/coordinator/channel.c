@@ -97,6 +97,16 @@ static void on_hello(drv_coordinator *c, drv_wsession *s, const drv_msg_hello *h
     drv_coord_log(c, "worker %s %s: %u slots, %u cores, %llu MB, %u GPUs, tags %s", h->name,
                   back ? "is back" : "joined", k->slots, k->caps.cpu_cores,
                   (unsigned long long)k->caps.memory_mb, k->caps.gpu_count, tags);
+    /* Another process under this name (or one that does not say which): what was sent
+     * to the old one and is not listed may have started there (recovery.c, exec3). The
+     * last one is kept in the store too, for the first hello after a restart. */
+    if (!cw->instance[0] && drv_store_worker_instance_get(c->store, h->name, cw->instance,
+                                                          sizeof cw->instance, &err) < 0)
+        drv_coord_fatal(c, &err);
+    cw->restarted = !h->instance || strcmp(h->instance, cw->instance) != 0;
+    snprintf(cw->instance, sizeof cw->instance, "%s", h->instance ? h->instance : "");
+    if (drv_store_worker_instance(c->store, h->name, h->instance, &err) < 0)
+        drv_coord_fatal(c, &err);
     drv_recovery_hello(c, (drv_wref)w, h->running, h->running_count, now);
     cw->welcome = true;
     drv_coord_mark_send(c, (drv_wref)w);

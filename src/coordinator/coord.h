@@ -164,6 +164,9 @@ typedef struct drv_cworker {
     bool probe_pending;   /* sent, no result yet */
     double probe_sent_at; /* when the pending probe was sent */
     double probe_next;    /* when the next probe is due; 0: not scheduled */
+    /* The worker process of its last hello (exec3; also in the store); "" unknown. */
+    char instance[DRV_INSTANCE_MAX];
+    bool restarted; /* its last hello came from another process, or did not say */
 } drv_cworker;
 
 /* The monitor's state (sampler.c); opaque. */

@@ -291,18 +291,31 @@ void drv_recovery_settle(drv_coordinator *c, drv_wref w, double now)
         drv_tref t = lost[i];
         drv_ctask *ct = &c->tasks[t];
         ct->unconfirmed = false;
-        if (drv_balancer_task_state(c->bal, (drv_tref)t) == DRV_TASK_ASSIGNED) {
-            /* Its assign never reached the worker (sent while it was away): send again. */
-            drv_dispatch_queue_assign(c, w, (drv_tref)t);
-            continue;
+        drv_error err;
+        bool maybe = drv_balancer_task_state(c->bal, (drv_tref)t) == DRV_TASK_ASSIGNED;
+        if (maybe) {
+            if (!cw->restarted || !ct->sent || !ct->attempt_open) {
+                /* The same process: its assign never reached it (sent while it was away,
+                 * or dropped unstarted at the loss): send again. */
+                drv_dispatch_queue_assign(c, w, (drv_tref)t);
+                continue;
+            }
+            /* Another process: the one that was sent it may have started it before it
+             * died. Charged like a loss (a new attempt), never sent again (exec3). */
+            drv_balancer_started(c->bal, (drv_tref)t, now);
+            if (drv_store_attempt_started(c->store, ct->task.id, ct->task.attempts, now, &err) < 0)
+                drv_coord_fatal(c, &err);
         }
-        /* It was running there and the worker no longer has it: lost by the worker. */
+        /* It was running there (or may have been) and the worker no longer has it: lost
+         * by the worker. */
         drv_store_result r = {.finished_at = now,
                               .exit_code = -1,
                               .infra_failure = true,
-                              .output_tail = "the worker no longer had this test after"
-                                             " reconnecting"};
-        drv_error err;
+                              .output_tail = maybe ? "the worker restarted (a new process) and did"
+                                                     " not list this test, which it may have"
+                                                     " started"
+                                                   : "the worker no longer had this test after"
+                                                     " reconnecting"};
         if (drv_store_attempt_finish(c->store, ct->task.id, ct->task.attempts, &r, NULL, &err) < 0)
             drv_coord_fatal(c, &err);
         ct->attempt_open = false;

@@ -136,7 +136,7 @@
 #include "core/task.h"
 #include "core/worker.h"
 
-#define DRV_STORE_SCHEMA_VERSION 7
+#define DRV_STORE_SCHEMA_VERSION 8
 
 typedef struct drv_store drv_store;
 
@@ -336,6 +336,15 @@ int drv_store_worker_upsert(drv_store *s, const drv_worker *w, const drv_tag_tab
  * Returns 0, or -1 with err filled when there is no such worker or SQLite fails. */
 int drv_store_worker_health(drv_store *s, const char *name, drv_health health, const char *reason,
                             double now, drv_error *err);
+
+/* exec3 (issue 11): keeps instance (NULL stores NULL), the process of worker name's last
+ * hello. Returns 0, or -1 with err filled. */
+int drv_store_worker_instance(drv_store *s, const char *name, const char *instance, drv_error *err);
+
+/* Reads the stored instance of worker name into buf (len bytes, "" when none or no such
+ * worker). Returns 0, or -1 with err filled (SQLite failure). */
+int drv_store_worker_instance_get(drv_store *s, const char *name, char *buf, size_t len,
+                                  drv_error *err);
 
 /* Reads the stored health of worker name into *health and its reason into reason
  * (len bytes, "" when none). Returns 1, 0 when there is no such worker, or -1 with err

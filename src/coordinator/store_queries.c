@@ -475,6 +475,28 @@ int drv_store_worker_health_get(drv_store *s, const char *name, drv_health *heal
     return out;
 }
 
+/* One worker's stored instance (exec3); see store.h. Prepared per call: it runs at a
+ * worker's first hello since the coordinator started. */
+int drv_store_worker_instance_get(drv_store *s, const char *name, char *buf, size_t len,
+                                  drv_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    buf[0] = 0;
+    if (sqlite3_prepare_v2(s->rd->db, "SELECT instance FROM workers WHERE name = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return drv_store_fail(s, err, "cannot read a worker's instance");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), out = 0;
+    if (rc == SQLITE_ROW) {
+        const char *v = col_text(st, 0);
+        snprintf(buf, len, "%s", v ? v : "");
+    } else if (rc != SQLITE_DONE) {
+        out = drv_store_fail(s, err, "cannot read a worker's instance");
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
 /* Lists run ids, most recent first; see store.h. */
 int64_t drv_store_run_ids(drv_store *s, uint32_t limit, int64_t *out, drv_error *err)
 {

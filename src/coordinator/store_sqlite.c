@@ -154,6 +154,10 @@
  * too: ATTEMPTS_TABLE also builds version 2's table, which a migration copies into. */
 #define ATTEMPTS_REASON "ALTER TABLE attempts ADD COLUMN reason TEXT;"
 
+/* exec3 (issue 11): the worker process of each worker's last hello, so that after a
+ * coordinator restart a hello from another process is still told from a reconnect. */
+#define WORKERS_INSTANCE "ALTER TABLE workers ADD COLUMN instance TEXT;"
+
 /* spec (issue 10, stragglers): a speculative copy of a running test is an attempt of
  * its own, begun while the test's attempt still runs: copy_of names the attempt it
  * copies (NULL for any other), and such an insert does not abandon the open attempts
@@ -196,7 +200,7 @@ static const char schema[] =
     "  worker TEXT,"
     "  message TEXT);"
     "CREATE INDEX events_t ON events(t);" LEARNED_TABLE EPOCHS_TABLE LEARNED_FLEET_TABLE
-        SAMPLES_TABLES ATTEMPTS_REASON ATTEMPT_COPIES;
+        SAMPLES_TABLES ATTEMPTS_REASON ATTEMPT_COPIES WORKERS_INSTANCE;
 
 /* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
  * that opens it. A new file gets `schema` at once instead. */
@@ -253,6 +257,8 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
     /* 6 -> 7 (spec, issue 10): speculative copies (copy_of, superseded_by, the trigger
      * that leaves a copied attempt open) and tasks.not_idempotent. */
     ATTEMPT_COPIES,
+    /* 7 -> 8 (exec3, issue 11): workers.instance. */
+    WORKERS_INSTANCE,
 };
 
 /* ---- the statement cache ---- */
@@ -324,6 +330,7 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
     [ST_PRUNE_EVENTS] = "DELETE FROM events WHERE id IN"
                         " (SELECT id FROM events WHERE t < ?1 ORDER BY t LIMIT ?2)",
     [ST_VACUUM_STEP] = "PRAGMA incremental_vacuum(" DRV_STORE_VACUUM_PAGES_TEXT ")",
+    [ST_WORKER_INSTANCE] = "UPDATE workers SET instance = ?2 WHERE name = ?1",
     [ST_LEARNED_SAVE] = "INSERT OR REPLACE INTO learned (key, mean_s, var, n)"
                         " VALUES (?1, ?2, ?3, ?4)",
     [ST_LEARNED_LOAD] = "SELECT key, mean_s, var, n FROM learned",
@@ -1531,6 +1538,17 @@ int drv_store_worker_health(drv_store *s, const char *name, drv_health health, c
     if (!s->writer && sqlite3_changes(s->wr.db) == 0)
         return drv_error_set(err, "worker %s: no such worker", name);
     return 0;
+}
+
+/* Keeps a worker's process instance (exec3). */
+int drv_store_worker_instance(drv_store *s, const char *name, const char *instance, drv_error *err)
+{
+    if (!name)
+        return drv_error_set(err, "worker instance: no worker name");
+    drv_store_rec_begin(s, ST_WORKER_INSTANCE, "cannot keep a worker's instance");
+    drv_store_rec_text(s, name);
+    drv_store_rec_text(s, instance);
+    return drv_store_rec_end(s, err) != SQLITE_DONE ? -1 : 0;
 }
 
 /* Appends an event. */

@@ -45,6 +45,7 @@ typedef enum drv_store_stmt_id {
     ST_PRUNE_RUN,
     ST_PRUNE_EVENTS,
     ST_VACUUM_STEP,
+    ST_WORKER_INSTANCE, /* exec3: writes */
     ST_LEARNED_SAVE,
     ST_LEARNED_LOAD,
     ST_LEARNED_FLEET_LOAD,

@@ -484,6 +484,7 @@ void drv_msg_free(drv_msg *m)
         free(m->hello.caps.os);
         free(m->hello.caps.arch);
         free(m->hello.running);
+        free(m->hello.instance);
         break;
     case DRV_MSG_HEARTBEAT:
         free(m->heartbeat.running);
@@ -688,8 +689,8 @@ static int check_tag_names(char **v, const char *path, drv_error *err)
 
 static int dec_hello(const json_t *o, drv_msg_hello *h, drv_error *err)
 {
-    static const char *const known[] = {"type",  "v",     "token",   "name", "capabilities",
-                                        "slots", "speed", "running", NULL};
+    static const char *const known[] = {"type",  "v",     "token",   "name",     "capabilities",
+                                        "slots", "speed", "running", "instance", NULL};
     static const char *const caps_known[] = {
         "cpu_cores",      "memory_mb", "gpu_count", "gpu_memory_mb", "cuda_cc",
         "driver_version", "tags",      "os",        "arch",          NULL};
@@ -697,7 +698,9 @@ static int dec_hello(const json_t *o, drv_msg_hello *h, drv_error *err)
         dup_string(o, "hello", "token", DRV_JSON_REQUIRED | DRV_JSON_NONEMPTY, DRV_STRING_MAX,
                    &h->token, err) < 0 ||
         dup_string(o, "hello", "name", DRV_JSON_REQUIRED | DRV_JSON_NONEMPTY,
-                   DRV_WORKER_NAME_MAX - 1, &h->name, err) < 0)
+                   DRV_WORKER_NAME_MAX - 1, &h->name, err) < 0 ||
+        dup_string(o, "hello", "instance", DRV_JSON_NONEMPTY, DRV_INSTANCE_MAX - 1, &h->instance,
+                   err) < 0)
         return -1;
     const json_t *c = json_object_get(o, "capabilities");
     if (!c || json_is_null(c))
@@ -1538,6 +1541,7 @@ static void enc_hello(json_t *o, const drv_msg_hello *h)
     set(o, "slots", json_integer(h->slots));
     set(o, "speed", jreal(h->speed));
     set(o, "running", enc_refs(h->running, h->running_count));
+    set_opt_str(o, "instance", h->instance);
 }
 
 static void enc_test(json_t *a, const drv_msg_test *t)

@@ -43,6 +43,7 @@
 #define DRV_ARG_MAX_BYTES    131072             /* one argument or env value (Linux's) */
 #define DRV_ENV_MAX          1024               /* env entries of one test */
 #define DRV_RUNNING_MAX      4096               /* entries of hello/heartbeat "running" */
+#define DRV_INSTANCE_MAX     65                 /* hello "instance": 1..64 bytes and its NUL */
 #define DRV_OUTPUT_CHUNK_MAX (256u * 1024)      /* bytes of one output chunk's data */
 #define DRV_OUTPUT_TAIL_MAX  (64u * 1024)       /* bytes of finished.output_tail */
 #define DRV_STDERR_TAIL_MAX  (16u * 1024)       /* bytes of finished.stderr_tail */
@@ -110,6 +111,7 @@ typedef struct drv_msg_hello {
     double speed;             /* > 0; 1 when absent */
     drv_attempt_ref *running; /* what it still runs after a reconnect */
     size_t running_count;
+    char *instance; /* this worker process (random, 1..64 bytes); NULL: not said (older) */
 } drv_msg_hello;
 
 /* The output of a test that could not start because of itself (its program missing or

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "core/worker.h"
@@ -216,7 +217,8 @@ struct drv_agent {
     unsigned failures;      /* connection attempts failed since the last welcome */
     char drain_reason[128]; /* sent again after a reconnect while draining */
     uint64_t rng;
-    uint64_t sim_rng; /* simulated durations (seeded by cfg.sim_seed) */
+    uint64_t sim_rng;  /* simulated durations (seeded by cfg.sim_seed) */
+    char instance[17]; /* this process, in every hello: 64 random bits in hex (exec3) */
 
     agent_mode mode;
     bool deliver_phase; /* worker drain: the runs' deadline passed, delivery time left */
@@ -1437,6 +1439,7 @@ static void make_hello(drv_agent *a)
     m.hello.caps = a->caps; /* borrowed: m is not freed */
     m.hello.slots = a->cfg.slots;
     m.hello.speed = a->cfg.speed;
+    m.hello.instance = a->instance;
     m.hello.running = held_refs(a, true, &m.hello.running_count);
     size_t len = 0;
     drv_error err;
@@ -1967,6 +1970,12 @@ int drv_agent_start(drv_agent_hub *hub, const drv_agent_config *cfg, drv_agent *
     a->rng = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)a;
     if (a->rng == 0)
         a->rng = 0x9E3779B97F4A7C15ull;
+    /* Another process under this name says another instance: the coordinator then
+     * counts what it had sent here as possibly started (docs/protocol.md, hello). */
+    uint64_t inst;
+    if (getrandom(&inst, sizeof inst, GRND_NONBLOCK) != (ssize_t)sizeof inst)
+        inst = a->rng * 0x2545F4914F6CDD1Dull;
+    snprintf(a->instance, sizeof a->instance, "%016llx", (unsigned long long)inst);
     /* splitmix64 of the seed: nearby seeds give unrelated sequences. */
     uint64_t z = cfg->sim_seed + 0x9E3779B97F4A7C15ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

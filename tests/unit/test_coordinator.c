@@ -376,15 +376,17 @@ static void send_msg(int fd, const drv_msg *m)
     free(text);
 }
 
-/* Connects a worker and reads its welcome. running (may be NULL) is its hello list. */
-static int worker_join(const server *s, const char *name, uint32_t slots, drv_attempt_ref *running,
-                       size_t n_running)
+/* Connects a worker process called instance (NULL: one that does not say) and reads its
+ * welcome. running (may be NULL) is its hello list. */
+static int worker_join_as(const server *s, const char *name, const char *instance, uint32_t slots,
+                          drv_attempt_ref *running, size_t n_running)
 {
     int fd = ws_open(s);
     drv_msg m;
     drv_msg_init(&m, DRV_MSG_HELLO);
     m.hello.token = "worker-t";
     m.hello.name = (char *)name;
+    m.hello.instance = (char *)instance;
     m.hello.caps.cpu_cores = 4;
     m.hello.caps.memory_mb = 8192;
     m.hello.slots = slots;
@@ -395,6 +397,13 @@ static int worker_join(const server *s, const char *name, uint32_t slots, drv_at
     ws_expect(fd, DRV_MSG_WELCOME, &w);
     drv_msg_free(&w);
     return fd;
+}
+
+/* worker_join_as one process that stays the same across reconnects. */
+static int worker_join(const server *s, const char *name, uint32_t slots, drv_attempt_ref *running,
+                       size_t n_running)
+{
+    return worker_join_as(s, name, "0123456789abcdef", slots, running, n_running);
 }
 
 static void heartbeat(int fd, drv_attempt_ref *running, size_t n)
@@ -849,6 +858,70 @@ static void test_reconnect_reconciles(void **state)
     json_t *first = json_array_get(json_object_get(t, "attempts"), 0);
     assert_true(json_is_true(json_object_get(first, "infra_failure")));
     json_decref(t);
+    close(w);
+}
+
+/* Reads assigns on fd until one carries a test; returns its attempt (task id in *task). */
+static uint32_t next_assigned(int fd, uint64_t *task)
+{
+    for (;;) {
+        drv_msg m;
+        ws_expect(fd, DRV_MSG_ASSIGN, &m);
+        if (m.assign.count > 0) {
+            *task = m.assign.tests[0].task_id;
+            uint32_t att = m.assign.tests[0].attempt;
+            drv_msg_free(&m);
+            return att;
+        }
+        drv_msg_free(&m);
+    }
+}
+
+/* A worker restarted under the same name within the heartbeat timeout (exec3): an assign
+ * sent to the old process that the new one does not list may have started there, so it
+ * is never sent again: it costs one of max_retries and comes back as a new attempt. The
+ * same process reconnecting gets the same attempt again, charged nothing. */
+static void test_restarted_worker_never_reruns_an_attempt(void **state)
+{
+    server *s = *state;
+    server_start(s, 3.0, 10.0);
+    submit(s, "[{\"name\":\"a\",\"argv\":[\"true\"],\"max_retries\":2}]", 1);
+    int w = worker_join_as(s, "w", "aaaa", 1, NULL, 0);
+    uint64_t id;
+    assert_int_equal(next_assigned(w, &id), 1);
+    close(w);
+
+    /* The same process again, not listing it: the same attempt is sent again. */
+    w = worker_join_as(s, "w", "aaaa", 1, NULL, 0);
+    heartbeat(w, NULL, 0);
+    uint64_t again;
+    assert_int_equal(next_assigned(w, &again), 1);
+    assert_int_equal(again, id);
+    close(w);
+
+    /* Another process under the same name, not listing it: attempt 2, one retry used. */
+    w = worker_join_as(s, "w", "bbbb", 1, NULL, 0);
+    heartbeat(w, NULL, 0);
+    assert_int_equal(next_assigned(w, &again), 2);
+    assert_int_equal(again, id);
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/tests/%llu", (unsigned long long)id);
+    json_t *t = get_json(s, path);
+    const char *why = json_string_value(json_object_get(t, "explain"));
+    assert_non_null(why);
+    if (!strstr(why, "Used 1 of max_retries 2"))
+        fail_msg("explain: %s", why);
+    json_t *first = json_array_get(json_object_get(t, "attempts"), 0);
+    assert_true(json_is_true(json_object_get(first, "infra_failure")));
+    json_decref(t);
+    close(w);
+
+    /* A worker that does not say which process it is counts as another one. */
+    w = worker_join_as(s, "w", NULL, 1, NULL, 0);
+    heartbeat(w, NULL, 0);
+    assert_int_equal(next_assigned(w, &again), 3);
+    finish(w, id, 3, 0);
+    wait_state(s, (int)id, "passed");
     close(w);
 }
 
@@ -1329,6 +1402,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_adopts_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_reconciles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restarted_worker_never_reruns_an_attempt, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_and_clear, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_outlives_and_probe_clears, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_hands_back, setup, teardown),

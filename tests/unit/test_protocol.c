@@ -77,7 +77,9 @@ static void test_round_trip_hello(void **state)
     m.hello.running[0] = (drv_attempt_ref){7, 1};
     m.hello.running[1] = (drv_attempt_ref){9, 3};
     m.hello.running_count = 2;
+    m.hello.instance = drv_xstrdup("9f2c4e01b7a35d68");
     round_trip(&m, &b);
+    assert_string_equal(b.hello.instance, "9f2c4e01b7a35d68");
     assert_string_equal(b.hello.token, "s3cret");
     assert_string_equal(b.hello.caps.driver_version, "535.104.05");
     assert_string_equal(b.hello.caps.tags[2], "zone-a");
@@ -461,6 +463,9 @@ static const bad_frame bad_frames[] = {
     {"{\"type\":\"hello\",\"v\":1,\"token\":\"t\",\"name\":\"w\",\"capabilities\":{"
      "\"cpu_cores\":1,\"memory_mb\":1},\"slots\":1,\"running\":[{\"task_id\":1}]}",
      "hello.running[0].attempt: required"},
+    {"{\"type\":\"hello\",\"v\":1,\"token\":\"t\",\"name\":\"w\",\"capabilities\":{"
+     "\"cpu_cores\":1,\"memory_mb\":1},\"slots\":1,\"instance\":\"\"}",
+     "hello.instance: must not be empty"},
     {"{\"type\":\"heartbeat\",\"v\":1,\"load\":-0.5,\"free_slots\":0}",
      "heartbeat.load: must be a number 0..1e+06, got -0.5"},
     {"{\"type\":\"drain\",\"v\":1}", "drain.reason: required"},
