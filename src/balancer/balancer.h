@@ -134,7 +134,13 @@ void drv_balancer_worker_set_health(drv_balancer *b, drv_wref w, drv_health h, c
 const drv_worker *drv_balancer_worker(const drv_balancer *b, drv_wref w);
 /* Index of the worker with this name, or -1. */
 int64_t drv_balancer_worker_find(const drv_balancer *b, const char *name);
+/* How many workers are registered now (forgotten ones are not counted). */
 uint32_t drv_balancer_worker_count(const drv_balancer *b);
+/* The bound of worker references: every reference ever returned by
+ * drv_balancer_worker_add() is below it, a forgotten worker's too (its slot is not
+ * reused). Loops over workers by reference go up to this, not up to the count: once a
+ * worker is forgotten the count is smaller than the highest reference. */
+uint32_t drv_balancer_worker_refs(const drv_balancer *b);
 
 /* ---- the queue ---- */
 

@@ -693,3 +693,8 @@ uint32_t drv_balancer_worker_count(const drv_balancer *b)
 {
     return b->n_live_workers;
 }
+
+uint32_t drv_balancer_worker_refs(const drv_balancer *b)
+{
+    return b->n_workers;
+}

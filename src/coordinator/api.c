@@ -649,7 +649,7 @@ static void run_prediction(const drv_coordinator *c, int64_t id, double now, dou
         longest = p > longest ? p : longest;
     }
     uint64_t slots = 0;
-    uint32_t n = drv_balancer_worker_count(c->bal);
+    uint32_t n = drv_balancer_worker_refs(c->bal);
     for (drv_wref w = 0; w < n && w < c->cap_workers; w++)
         if (c->workers[w].known && c->workers[w].session && !c->workers[w].lost)
             slots += drv_balancer_worker(c->bal, w)->slots;
@@ -861,7 +861,7 @@ static int64_t find_worker(drv_coordinator *c, drv_hsession *h, const char *name
 json_t *drv_api_workers_json(drv_coordinator *c)
 {
     json_t *arr = json_array();
-    uint32_t n = drv_balancer_worker_count(c->bal);
+    uint32_t n = drv_balancer_worker_refs(c->bal);
     for (drv_wref w = 0; w < n && w < c->cap_workers; w++)
         if (c->workers[w].known)
             json_array_append_new(arr, worker_json(c, w));
@@ -947,7 +947,7 @@ json_t *drv_api_status_json(drv_coordinator *c, drv_error *err)
     if (drv_store_count(c->store, &k, err) < 0)
         return NULL;
     uint32_t connected = 0, lost = 0, left = 0, quarantined = 0;
-    uint32_t n = drv_balancer_worker_count(c->bal);
+    uint32_t n = drv_balancer_worker_refs(c->bal);
     for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
         if (!c->workers[w].known)
             continue;

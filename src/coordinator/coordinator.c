@@ -262,7 +262,7 @@ static void on_tick(uv_timer_t *timer)
     if (c->stopping)
         return;
     double now = drv_coord_now();
-    uint32_t n = drv_balancer_worker_count(c->bal);
+    uint32_t n = drv_balancer_worker_refs(c->bal);
     for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
         drv_cworker *cw = &c->workers[w];
         if (!cw->known || cw->lost)

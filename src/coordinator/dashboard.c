@@ -86,7 +86,7 @@ static json_t *fleet_json(drv_coordinator *c)
     uint32_t by_health[5] = {0}, by_thermal[DRV_THERMAL_STATE_COUNT] = {0};
     uint64_t slots = 0, running = 0, assigned = 0, known = 0, connected = 0;
     double load = 0, busy = 0, busy_of = 0;
-    uint32_t n = drv_balancer_worker_count(c->bal);
+    uint32_t n = drv_balancer_worker_refs(c->bal);
     for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
         if (!c->workers[w].known)
             continue;
@@ -260,7 +260,7 @@ static json_t *row_json(drv_coordinator *c, drv_wref w)
 /* The page of the workers table view v asks for. */
 static json_t *workers_page(drv_coordinator *c, const drv_dview *v)
 {
-    uint32_t n = drv_balancer_worker_count(c->bal), known = 0, matched = 0;
+    uint32_t n = drv_balancer_worker_refs(c->bal), known = 0, matched = 0;
     drv_drow *rows = drv_xcalloc(n ? n : 1, sizeof *rows);
     for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
         if (!c->workers[w].known)

@@ -110,7 +110,7 @@ void drv_health_tick(drv_coordinator *c, double now)
 {
     if (c->opt.probe_interval_s <= 0)
         return;
-    uint32_t n = drv_balancer_worker_count(c->bal);
+    uint32_t n = drv_balancer_worker_refs(c->bal);
     for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
         drv_cworker *cw = &c->workers[w];
         if (!cw->known || cw->lost || !cw->session || cw->welcome)

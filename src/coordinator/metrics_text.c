@@ -38,7 +38,7 @@ static void per_worker(FILE *out, drv_coordinator *c, const char *name, const ch
                        const char *help, double (*value)(drv_coordinator *, drv_wref))
 {
     head(out, name, type, help);
-    uint32_t n = drv_balancer_worker_count(c->bal);
+    uint32_t n = drv_balancer_worker_refs(c->bal);
     for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
         if (!c->workers[w].known)
             continue;
@@ -139,7 +139,7 @@ void drv_metrics_text(drv_coordinator *c, drv_hsession *h)
     fprintf(out, "drover_balancer_bytes %zu\n", b.bytes);
 
     unsigned by_health[DRV_HEALTH_COUNT] = {0}, connected = 0;
-    uint32_t n = drv_balancer_worker_count(c->bal);
+    uint32_t n = drv_balancer_worker_refs(c->bal);
     for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
         if (!c->workers[w].known)
             continue;

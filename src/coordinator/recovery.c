@@ -419,7 +419,7 @@ void drv_recovery_forget_workers(drv_coordinator *c, double now)
 {
     if (c->opt.forget_workers_s < 0)
         return;
-    uint32_t n = drv_balancer_worker_count(c->bal);
+    uint32_t n = drv_balancer_worker_refs(c->bal);
     for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
         drv_cworker *cw = &c->workers[w];
         if (!cw->known || !cw->lost || cw->session || now - cw->gone_at < c->opt.forget_workers_s)

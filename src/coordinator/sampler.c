@@ -582,7 +582,7 @@ static void record_finding(drv_sampler *s, const drv_finding *f, const char *wor
 static void detect(drv_coordinator *c, double now)
 {
     drv_sampler *s = c->sampler;
-    uint32_t nw = drv_balancer_worker_count(c->bal);
+    uint32_t nw = drv_balancer_worker_refs(c->bal);
     size_t n = 0;
     drv_worker_window *win = drv_xmalloc((nw ? nw : 1) * sizeof *win);
     drv_wref *ref = drv_xmalloc((nw ? nw : 1) * sizeof *ref);
@@ -691,7 +691,7 @@ static void sample(drv_coordinator *c, double now, double dt)
     double by_health[DRV_HEALTH_COUNT] = {0}, by_thermal[DRV_THERMAL_STATE_COUNT] = {0};
     double connected = 0, busy = 0, slots = 0;
     uint64_t free_slots = 0;
-    uint32_t nw = drv_balancer_worker_count(c->bal);
+    uint32_t nw = drv_balancer_worker_refs(c->bal);
     size_t n_cls = 0;
     double *cls_busy = NULL, *cls_slots = NULL;
     for (drv_wref w = 0; w < nw && w < c->cap_workers; w++) {
@@ -1105,7 +1105,7 @@ json_t *drv_sampler_speed_by_family_json(drv_coordinator *c, drv_wref w)
          * mean log(measured/predicted); without any, the prediction itself (0). */
         double class_log = 0;
         uint32_t others = 0;
-        for (drv_wref v = 0; v < s->cap_mw && v < drv_balancer_worker_count(c->bal); v++) {
+        for (drv_wref v = 0; v < s->cap_mw && v < drv_balancer_worker_refs(c->bal); v++) {
             if (v == w || !s->mw[v].n_fam || drv_balancer_worker(c->bal, v)->wclass != wclass)
                 continue;
             for (uint32_t j = 0; j < s->mw[v].n_fam; j++)
@@ -1171,7 +1171,7 @@ void drv_sampler_prometheus(drv_coordinator *c, FILE *out)
     fputs("# HELP drover_worker_thermal_state The worker's thermal state (1 for the state it is "
           "in).\n# TYPE drover_worker_thermal_state gauge\n",
           out);
-    uint32_t nw = drv_balancer_worker_count(c->bal);
+    uint32_t nw = drv_balancer_worker_refs(c->bal);
     for (drv_wref w = 0; w < nw && w < c->cap_workers; w++) {
         if (!c->workers[w].known)
             continue;

@@ -28,9 +28,8 @@ out=$(api POST '/api/v1/tests?run=h' --data-binary \
 grep -q '"count":1' <<<"$out" || fail "submit: $out"
 sleep 0.5
 [[ $(count_in queued) -eq 1 ]] || fail "the test did not wait for the worker that left"
-# Forgotten 3 s after it went, then unschedulable after the balancer's grace (5 s): on a
-# loaded machine that is more than 10 s after the submission.
-wait_until 25 at_least 1 unschedulable
+# Forgotten 3 s after it went, then unschedulable after the balancer's grace (5 s).
+wait_until 20 at_least 1 unschedulable
 t=$(api GET /api/v1/tests/1 | head -n 1)
 grep -q 'cuda' <<<"$t" || fail "no reason: $t"
 code=$(api GET /api/v1/workers/gpu | tail -n 1)
