@@ -350,59 +350,15 @@ static int check_names(const json_t *o, const char *where, const char *key, char
 static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *where, bool record,
                       drv_error *err)
 {
-    static const char *const known[] = {"name",
-                                        "argv",
-                                        "command",
-                                        "shell",
-                                        "env",
-                                        "cwd",
-                                        "requirements",
-                                        "priority",
-                                        "timeout_s",
-                                        "max_retries",
-                                        "retry_on_failure",
-                                        "model_id",
-                                        "family",
-                                        "test_type",
-                                        "batch_size",
-                                        "labels",
-                                        "after",
-                                        "run_anyway",
-                                        "locks",
-                                        "exclusive",
-                                        "skip_exit_code",
-                                        "disabled",
-                                        "reruns",
-                                        "idempotent",
-                                        NULL};
-    static const char *const known_record[] = {"name",
-                                               "argv",
-                                               "command",
-                                               "shell",
-                                               "env",
-                                               "cwd",
-                                               "requirements",
-                                               "priority",
-                                               "timeout_s",
-                                               "max_retries",
-                                               "retry_on_failure",
-                                               "model_id",
-                                               "family",
-                                               "test_type",
-                                               "batch_size",
-                                               "labels",
-                                               "reruns",
-                                               "after",
-                                               "run_anyway",
-                                               "locks",
-                                               "exclusive",
-                                               "skip_exit_code",
-                                               "disabled",
-                                               "id",
-                                               "state",
-                                               "attempts",
-                                               "idempotent",
-                                               NULL};
+    /* What a submission may say; a stored record adds what only the store sets. */
+#define SUBMISSION_KEYS                                                                            \
+    "name", "argv", "command", "shell", "env", "cwd", "requirements", "priority", "timeout_s",     \
+        "max_retries", "retry_on_failure", "model_id", "family", "test_type", "batch_size",        \
+        "labels", "after", "run_anyway", "locks", "exclusive", "skip_exit_code", "disabled",       \
+        "reruns", "idempotent"
+    static const char *const known[] = {SUBMISSION_KEYS, NULL};
+    static const char *const known_record[] = {SUBMISSION_KEYS, "id", "state", "attempts", NULL};
+#undef SUBMISSION_KEYS
     drv_task_init(t);
     if (!where)
         where = "";
