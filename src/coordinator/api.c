@@ -115,8 +115,7 @@ const char *drv_api_version(void)
     return DRV_VERSION_STR;
 }
 
-/* Parses a non-negative integer query parameter; -1 with a 400 response when bad. */
-static int query_uint(drv_hsession *h, const char *name, uint64_t max, uint64_t *out)
+int drv_api_query_uint(drv_hsession *h, const char *name, uint64_t min, uint64_t max, uint64_t *out)
 {
     char buf[64];
     const char *v = query_get(h, name, buf, sizeof buf);
@@ -125,15 +124,20 @@ static int query_uint(drv_hsession *h, const char *name, uint64_t max, uint64_t 
     char *end = NULL;
     errno = 0;
     unsigned long long x = strtoull(v, &end, 10);
-    if (errno || !end || *end || end == v || v[0] == '-' || x > max) {
+    if (errno || !end || *end || end == v || v[0] == '-' || x < min || x > max) {
         char msg[160];
-        snprintf(msg, sizeof msg, "%s: must be an integer 0..%llu, got \"%s\"", name,
-                 (unsigned long long)max, v);
+        snprintf(msg, sizeof msg, "%s: must be an integer %llu..%llu, got \"%.40s\"", name,
+                 (unsigned long long)min, (unsigned long long)max, v);
         drv_api_error(h, 400, msg, name);
         return -1;
     }
     *out = x;
     return 1;
+}
+
+static int query_uint(drv_hsession *h, const char *name, uint64_t max, uint64_t *out)
+{
+    return drv_api_query_uint(h, name, 0, max, out);
 }
 
 /* Parses "123" (the whole segment) into *id. */

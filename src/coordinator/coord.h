@@ -410,6 +410,10 @@ void drv_dispatch_moves_drop_for(drv_coordinator *c, drv_wref w, const char *why
 const char *drv_api_version(void);
 /* The value of query parameter name (NULL when absent), copied into buf (len bytes). */
 const char *drv_api_query(const drv_hsession *h, const char *name, char *buf, size_t len);
+/* Reads query parameter name as a whole number min..max into *out. Returns 1 when read,
+ * 0 when absent (*out untouched), -1 after answering 400 naming the parameter. */
+int drv_api_query_uint(drv_hsession *h, const char *name, uint64_t min, uint64_t max,
+                       uint64_t *out);
 /* Whether the Authorization header auth lets a request through: the client token, or
  * for a read (write false) the read token or --open-read. */
 bool drv_api_authorized(const drv_coordinator *c, const char *auth, bool write);

@@ -299,26 +299,15 @@ static json_t *workers_page(drv_coordinator *c, const drv_dview *v)
 
 #define API_PAGE_MAX 10000
 
-/* Reads parameter name as a whole number 0..max into *out (kept when absent). Returns
+/* Reads parameter name as a whole number min..max into *out (kept when absent). Returns
  * -1 after answering 400 naming it. */
 static int query_count(drv_hsession *h, const char *name, uint32_t min, uint32_t max, uint32_t *out)
 {
-    char buf[32];
-    const char *v = drv_api_query(h, name, buf, sizeof buf);
-    if (!v)
-        return 0;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long n = strtoull(v, &end, 10);
-    if (!*v || *end || errno || v[0] == '-' || n < min || n > max) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "%s: expected a whole number %u..%u, got \"%.40s\"", name, min,
-                 max, v);
-        drv_api_error(h, 400, msg, name);
-        return -1;
-    }
-    *out = (uint32_t)n;
-    return 0;
+    uint64_t n;
+    int r = drv_api_query_uint(h, name, min, max, &n);
+    if (r > 0)
+        *out = (uint32_t)n;
+    return r < 0 ? -1 : 0;
 }
 
 bool drv_dashboard_workers_api(drv_coordinator *c, drv_hsession *h)
