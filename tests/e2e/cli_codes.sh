@@ -51,6 +51,11 @@ junit_valid "$WORK/r.xml" "$WORK/r2.xml"
 sed 's|<system-out>|<properties/><system-out>|' "$WORK/r.xml" >"$WORK/bad.xml"
 xmllint --noout --schema "$DRV_SOURCE_DIR/tests/data/junit.xsd" "$WORK/bad.xml" 2>/dev/null &&
     fail "the schema accepts properties inside a testcase"
+# Jenkins' junit-4.xsd refuses a testsuite without its required tests count.
+sed 's|<testsuite name="run 3" tests="1"|<testsuite name="run 3"|' "$WORK/r.xml" >"$WORK/bad4.xml"
+grep -q '<testsuite name="run 3" failures' "$WORK/bad4.xml" || fail "bad4.xml was not made: $(head -3 "$WORK/bad4.xml")"
+xmllint --noout --schema "$DRV_SOURCE_DIR/tests/data/jenkins-junit/junit-4.xsd" "$WORK/bad4.xml" 2>/dev/null &&
+    fail "junit-4.xsd accepts a testsuite without tests"
 
 # Ctrl-C cancels the run (run 4).
 "$DROVER" run --quiet -- sleep 30 >"$WORK/int.out" 2>&1 &
