@@ -65,15 +65,19 @@ kill -INT "$pid"
 wait_until 10 at_least 1 cancelled
 wait "$pid" || true
 grep -q 'Ctrl-C: cancelling the run' "$WORK/int.out" || fail "Ctrl-C said nothing: $(cat "$WORK/int.out")"
-# A second Ctrl-C detaches at once, saying so (run 5).
+# A second Ctrl-C detaches at once, saying so (run 5). The coordinator is stopped
+# between the two, so the first one's cancel cannot end the run (and `run` with it)
+# before the second arrives.
 "$DROVER" run --quiet -- sleep 30 >"$WORK/int2.out" 2>&1 &
 pid=$!
 wait_until 10 at_least 1 running
+kill -STOP "$COORD_PID"
 kill -INT "$pid"
 sleep 0.05
 kill -INT "$pid"
 status=0
 wait "$pid" || status=$?
+kill -CONT "$COORD_PID"
 [[ $status -eq 130 ]] || fail "a second Ctrl-C exited $status, expected 130"
 grep -q 'detached' "$WORK/int2.out" || fail "the second Ctrl-C said nothing: $(cat "$WORK/int2.out")"
 
@@ -117,4 +121,14 @@ junit_valid "$WORK/flaky.xml"
 code 0 "$DROVER" run --quiet --rerun-failures 2 --name flaky -- "${flaky[@]}"
 code 0 "$DROVER" status --test 9
 grep -q '^flakiness: 50% (1 flaky of its last 2 runs by this name)' "$WORK/last.out" || fail "flakiness: $(cat "$WORK/last.out")"
+
+# GET /runs/ID?wait=S holds the answer until the run is done (run 10): asked at once after
+# the submission, it still says done; a bad S is refused, naming `wait`.
+echo '{"name":"slow","argv":["sleep","1"]}' >"$WORK/slow.json"
+code 0 "$DROVER" submit --json "$WORK/slow.json"
+grep -q '"run_id": 10' "$WORK/last.out" || fail "submit: $(cat "$WORK/last.out")"
+r=$(api GET "/api/v1/runs/10?wait=20")
+grep -q '"done":true' <<<"$r" || fail "?wait=20 answered before the run was done: $r"
+r=$(api GET "/api/v1/runs/10?wait=61")
+grep -q '"field":"wait"' <<<"$r" && grep -q '^400$' <<<"$r" || fail "?wait=61 not refused: $r"
 echo ok
