@@ -150,6 +150,7 @@ typedef enum drv_opt_kind {
     DRV_OPT_LIST,   /* drv_opt_list: every one given, in order */
     DRV_OPT_UINT,   /* uint64_t within [min, max] */
     DRV_OPT_DOUBLE, /* double within [min, max] */
+    DRV_OPT_PARSE,  /* the option's own parse function reads the value into its field */
 } drv_opt_kind;
 
 #define DRV_OPT_LIST_MAX 32
@@ -157,6 +158,12 @@ typedef struct drv_opt_list {
     const char *v[DRV_OPT_LIST_MAX];
     size_t n;
 } drv_opt_list;
+
+struct drv_opt;
+/* A DRV_OPT_PARSE option's reader: stores value into the field at `at`. Returns 0, or -1
+ * after printing "drover CMD: --name: expected ..., got \"value\"" to stderr. */
+typedef int (*drv_opt_parse_fn)(const char *cmd, const struct drv_opt *o, const char *value,
+                                void *at);
 
 /* One option of a command: "--name VALUE", "--name=VALUE" or "ALIAS VALUE". */
 typedef struct drv_opt {
@@ -167,7 +174,16 @@ typedef struct drv_opt {
     double min, max;   /* numbers: the accepted range */
     const char *value; /* the value's name in the usage ("DIR"); NULL for a flag */
     const char *help;
+    drv_opt_parse_fn parse; /* DRV_OPT_PARSE: reads the value; NULL for the other kinds */
 } drv_opt;
+
+/* Readers for DRV_OPT_PARSE options that several commands share (options.c): */
+/* seconds > 0 (at most o->max when it is > 0) into a double */
+int drv_opt_seconds(const char *cmd, const drv_opt *o, const char *value, void *at);
+/* seconds > 0 into a double, or "never": -1 */
+int drv_opt_seconds_or_never(const char *cmd, const drv_opt *o, const char *value, void *at);
+/* "text" or "json" into a bool (true for json) */
+int drv_opt_log_format(const char *cmd, const drv_opt *o, const char *value, void *at);
 
 /* Reads options from argv[1..] into args by the table (and the connection options into
  * conn when not NULL) until "--" or the first word that is not an option; *rest is the

@@ -14,9 +14,10 @@ typedef struct cancel_args {
 
 #define C(f) offsetof(cancel_args, f)
 static const drv_opt cancel_opts[] = {
-    {"--run", NULL, DRV_OPT_STRING, C(run), 0, 0, "RUN", "every test of run RUN not final"},
+    {"--run", NULL, DRV_OPT_STRING, C(run), 0, 0, "RUN", "every test of run RUN not final", NULL},
     {"--json", NULL, DRV_OPT_FLAG, C(json), 0, 0, NULL,
-     "print {\"run\": {..}, \"tests\": [{\"id\": N, \"state\": S} | {\"id\": N, \"error\": E}]}"},
+     "print {\"run\": {..}, \"tests\": [{\"id\": N, \"state\": S} | {\"id\": N, \"error\": E}]}",
+     NULL},
 };
 #define N_CANCEL_OPTS (sizeof cancel_opts / sizeof cancel_opts[0])
 

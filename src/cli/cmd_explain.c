@@ -10,7 +10,7 @@ typedef struct explain_args {
 
 static const drv_opt explain_opts[] = {
     {"--json", NULL, DRV_OPT_FLAG, offsetof(explain_args, json), 0, 0, NULL,
-     "the API's answer (GET /api/v1/tests/ID/explain), as JSON"},
+     "the API's answer (GET /api/v1/tests/ID/explain), as JSON", NULL},
 };
 #define N_EXPLAIN_OPTS (sizeof explain_opts / sizeof explain_opts[0])
 

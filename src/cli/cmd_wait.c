@@ -238,10 +238,11 @@ typedef struct wait_args {
 #define W(f) offsetof(wait_args, f)
 static const drv_opt wait_opts[] = {
     {"--timeout", NULL, DRV_OPT_DOUBLE, W(timeout), 0, 1e9, "S",
-     "give up after S seconds, exit 4 (default 0: as long as it takes)"},
-    {"--quiet", NULL, DRV_OPT_FLAG, W(quiet), 0, 0, NULL, "no progress lines, only the result"},
+     "give up after S seconds, exit 4 (default 0: as long as it takes)", NULL},
+    {"--quiet", NULL, DRV_OPT_FLAG, W(quiet), 0, 0, NULL, "no progress lines, only the result",
+     NULL},
     {"--json", NULL, DRV_OPT_FLAG, W(json), 0, 0, NULL,
-     "the result as the run's JSON answer (GET /api/v1/runs/ID)"},
+     "the result as the run's JSON answer (GET /api/v1/runs/ID)", NULL},
 };
 #define N_WAIT_OPTS (sizeof wait_opts / sizeof wait_opts[0])
 

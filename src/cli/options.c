@@ -77,8 +77,51 @@ static int store(const char *cmd, const drv_opt *o, void *args, const char *valu
         *(double *)(void *)at = v;
         return 0;
     }
+    case DRV_OPT_PARSE:
+        return o->parse(cmd, o, value, at);
     }
     return -1;
+}
+
+int drv_opt_seconds(const char *cmd, const drv_opt *o, const char *value, void *at)
+{
+    char *end = NULL;
+    errno = 0;
+    double x = strtod(value, &end);
+    if (!*value || *end || errno || !isfinite(x) || x <= 0 || (o->max > 0 && x > o->max)) {
+        fprintf(stderr, "drover %s: %s: expected seconds > 0, got \"%s\"\n", cmd, o->name, value);
+        return -1;
+    }
+    *(double *)at = x;
+    return 0;
+}
+
+int drv_opt_seconds_or_never(const char *cmd, const drv_opt *o, const char *value, void *at)
+{
+    if (strcmp(value, "never") == 0) {
+        *(double *)at = -1;
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    double x = strtod(value, &end);
+    if (!*value || *end || errno || !isfinite(x) || x <= 0 || (o->max > 0 && x > o->max)) {
+        fprintf(stderr, "drover %s: %s: expected seconds > 0 or never, got \"%s\"\n", cmd, o->name,
+                value);
+        return -1;
+    }
+    *(double *)at = x;
+    return 0;
+}
+
+int drv_opt_log_format(const char *cmd, const drv_opt *o, const char *value, void *at)
+{
+    if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0) {
+        fprintf(stderr, "drover %s: %s: expected text or json, got \"%s\"\n", cmd, o->name, value);
+        return -1;
+    }
+    *(bool *)at = strcmp(value, "json") == 0;
+    return 0;
 }
 
 int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, drv_cli_conn *conn,
@@ -156,6 +199,10 @@ int drv_opt_parse_words(const char *cmd, const drv_opt *opts, size_t n, void *ar
     }
 }
 
+/* The usage lines' width, and where an option's help starts. */
+#define USAGE_WIDTH   88
+#define USAGE_HELP_AT 27
+
 void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n)
 {
     for (size_t k = 0; k < n; k++) {
@@ -163,6 +210,19 @@ void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n)
         snprintf(left, sizeof left, "%s%s%s%s%s", opts[k].alias ? opts[k].alias : "",
                  opts[k].alias ? ", " : "", opts[k].name, opts[k].value ? " " : "",
                  opts[k].value ? opts[k].value : "");
-        fprintf(out, "  %-24s %s\n", left, opts[k].help);
+        fprintf(out, "  %-24s", left);
+        int col = 2 + (strlen(left) > 24 ? (int)strlen(left) : 24);
+        /* The help, word by word, wrapped under its own column. */
+        const char *p = opts[k].help;
+        while (*p) {
+            size_t w = strcspn(p, " ");
+            if (col + 1 + (int)w > USAGE_WIDTH && col > USAGE_HELP_AT)
+                col = fprintf(out, "\n%*s", USAGE_HELP_AT - 1, "") - 1;
+            col += fprintf(out, " %.*s", (int)w, p);
+            p += w;
+            while (*p == ' ')
+                p++;
+        }
+        fputc('\n', out);
     }
 }
