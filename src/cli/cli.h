@@ -160,7 +160,8 @@ typedef struct drv_opt_list {
 } drv_opt_list;
 
 struct drv_opt;
-/* A DRV_OPT_PARSE option's reader: stores value into the field at `at`. Returns 0, or -1
+/* A DRV_OPT_PARSE option's reader: stores value into the field at `at` (an option
+ * without a value name is a switch: value is NULL). Returns 0, or -1
  * after printing "drover CMD: --name: expected ..., got \"value\"" to stderr. */
 typedef int (*drv_opt_parse_fn)(const char *cmd, const struct drv_opt *o, const char *value,
                                 void *at);
@@ -198,6 +199,11 @@ int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, dr
 int drv_opt_parse_words(const char *cmd, const drv_opt *opts, size_t n, void *args,
                         drv_cli_conn *conn, int argc, char **argv, const char **words,
                         size_t max_words, size_t *n_words);
+/* As drv_opt_parse_words, but "--" ends drover's words: *command is the index of the word
+ * after it (argc when there is no "--"). */
+int drv_opt_parse_command(const char *cmd, const drv_opt *opts, size_t n, void *args,
+                          drv_cli_conn *conn, int argc, char **argv, const char **words,
+                          size_t max_words, size_t *n_words, int *command);
 /* The usage lines of a table: "  -L, --label REGEX        help". */
 void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n);
 

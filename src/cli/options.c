@@ -152,11 +152,13 @@ int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, dr
             *rest = i; /* the first word that is not an option */
             return -1;
         }
-        if (o->kind == DRV_OPT_FLAG && value) {
+        /* a DRV_OPT_PARSE option without a value name is a switch its reader is told of */
+        bool takes_value = o->kind != DRV_OPT_FLAG && (o->kind != DRV_OPT_PARSE || o->value);
+        if (!takes_value && value) {
             fprintf(stderr, "drover %s: %s takes no value\n", cmd, o->name);
             return DRV_EXIT_USAGE;
         }
-        if (o->kind != DRV_OPT_FLAG && !value) {
+        if (takes_value && !value) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "drover %s: %s needs a value (%s)\n", cmd, o->name,
                         o->value ? o->value : "VALUE");
@@ -202,6 +204,35 @@ int drv_opt_parse_words(const char *cmd, const drv_opt *opts, size_t n, void *ar
 /* The usage lines' width, and where an option's help starts. */
 #define USAGE_WIDTH   88
 #define USAGE_HELP_AT 27
+
+int drv_opt_parse_command(const char *cmd, const drv_opt *opts, size_t n, void *args,
+                          drv_cli_conn *conn, int argc, char **argv, const char **words,
+                          size_t max_words, size_t *n_words, int *command)
+{
+    *n_words = 0;
+    *command = argc;
+    int at = 0; /* argv[at] is taken as the command's name by drv_opt_parse */
+    for (;;) {
+        int rest;
+        int code = drv_opt_parse(cmd, opts, n, args, conn, argc - at, argv + at, &rest);
+        if (code >= 0)
+            return code;
+        int k = at + rest; /* the first word left */
+        if (k > at + 1 && k <= argc && strcmp(argv[k - 1], "--") == 0) {
+            *command = k; /* what follows "--" is a program's command line */
+            return -1;
+        }
+        if (k >= argc)
+            return -1;
+        if (*n_words == max_words) {
+            fprintf(stderr, "drover %s: unexpected argument \"%s\" (see drover %s --help)\n", cmd,
+                    argv[k], cmd);
+            return DRV_EXIT_USAGE;
+        }
+        words[(*n_words)++] = argv[k];
+        at = k; /* the word just taken stands for the command's name of the next call */
+    }
+}
 
 void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n)
 {
