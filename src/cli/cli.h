@@ -107,23 +107,12 @@ typedef struct drv_cli_conn {
     "  --request-timeout S  give up on one request after S seconds (default 60)\n"                 \
     "  --ca FILE            PEM certificate authority of an https:// coordinator ($DROVER_CA)\n"
 
-/* Reads option name at argv[*i], given as `name VALUE` or `name=VALUE`. Returns 1 with
- * *value set and *i on the option's last word; 0 when argv[*i] is not that option; -1
- * after printing "drover CMD: NAME needs a value" to stderr. (client_args.c, as the
- * functions below up to drv_cli_print_json) */
-int drv_cli_option(const char *cmd, const char *name, int argc, char **argv, int *i,
-                   const char **value);
-/* Reads a connection option at argv[*i] into conn: 1 read (*i advanced over its value),
- * 0 not one, -1 after printing the problem (a missing value, a bad timeout). */
-int drv_cli_conn_option(drv_cli_conn *conn, const char *cmd, int argc, char **argv, int *i);
-/* Opens the client for conn. NULL after printing "drover CMD: ..." (a bad URL). */
+/* Opens the client for conn. NULL after printing "drover CMD: ..." (a bad URL).
+ * (client_args.c, as the functions below up to drv_cli_print_json) */
 struct drv_client *drv_cli_connect(const drv_cli_conn *conn, const char *cmd);
 /* Parses a test or run id (a positive integer) into *out. -1 after printing
  * "drover CMD: WHAT \"x\": expected a positive integer". */
 int drv_cli_parse_id(const char *cmd, const char *what, const char *s, uint64_t *out);
-/* Parses a number of seconds > 0 (at most 1e9) given for option name into *out. -1 after
- * printing "drover CMD: NAME: expected a number of seconds > 0, got \"x\"". */
-int drv_cli_parse_seconds(const char *cmd, const char *name, const char *s, double *out);
 /* Prints "drover CMD: WHAT \"ARG\" (see drover CMD --help)" (ARG may be NULL) to stderr
  * and returns DRV_EXIT_USAGE. */
 int drv_cli_usage_error(const char *cmd, const char *what, const char *arg);

@@ -157,9 +157,18 @@ static int parse_test_flag(const char *cmd, const drv_opt *o, const char *v, voi
     const drv_test_flag *f = drv_test_flag_find(o->name);
     drv_error err = {{0}};
     if (!f || drv_test_builder_set(&a->test, f, v, &err) < 0) {
-        fprintf(stderr, "drover %s: %s\n", cmd, f ? err.msg : o->name);
+        fprintf(stderr, "drover %s: %s: %s\n", cmd, o->name, f ? err.msg : "not a test flag");
         return -1;
     }
+    /* Ranges are checked when the test is made: made now (the builder is left as it is),
+     * so a value out of range is told with the option that gave it. */
+    char *probe[] = {"true", NULL};
+    json_t *t = drv_test_builder_finish(&a->test, probe, &err);
+    if (!t) {
+        fprintf(stderr, "drover %s: %s: %s\n", cmd, o->name, err.msg);
+        return -1;
+    }
+    json_decref(t);
     if (!a->first_test_flag)
         a->first_test_flag = f->name;
     return 0;

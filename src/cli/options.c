@@ -124,6 +124,20 @@ int drv_opt_log_format(const char *cmd, const drv_opt *o, const char *value, voi
     return 0;
 }
 
+/* The connection options (drv_cli_conn), read by every command that passes a conn. */
+#define CO(f) offsetof(drv_cli_conn, f)
+static const drv_opt conn_opts[] = {
+    {"--url", NULL, DRV_OPT_STRING, CO(url), 0, 0, "URL",
+     "the coordinator (default: $DROVER_URL, else http://127.0.0.1:7070)", NULL},
+    {"--token", NULL, DRV_OPT_STRING, CO(token), 0, 0, "T",
+     "the client token (default: $DROVER_TOKEN)", NULL},
+    {"--request-timeout", NULL, DRV_OPT_PARSE, CO(request_timeout_s), 0, 1e9, "S",
+     "give up on one request after S seconds (default 60)", drv_opt_seconds},
+    {"--ca", NULL, DRV_OPT_STRING, CO(ca_file), 0, 0, "FILE",
+     "PEM certificate authority of an https:// coordinator ($DROVER_CA)", NULL},
+};
+#define N_CONN_OPTS (sizeof conn_opts / sizeof conn_opts[0])
+
 int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, drv_cli_conn *conn,
                   int argc, char **argv, int *rest)
 {
@@ -134,15 +148,13 @@ int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, dr
             *rest = i + 1;
             return -1;
         }
-        if (conn) {
-            int rc = drv_cli_conn_option(conn, cmd, argc, argv, &i);
-            if (rc < 0)
-                return DRV_EXIT_USAGE;
-            if (rc > 0)
-                continue;
-        }
         const char *value;
+        void *into = args;
         const drv_opt *o = find(opts, n, arg, &value);
+        if (!o && conn) { /* the connection options of every client command */
+            o = find(conn_opts, N_CONN_OPTS, arg, &value);
+            into = conn;
+        }
         if (!o) {
             if (arg[0] == '-' && arg[1] != '\0') {
                 fprintf(stderr, "drover %s: unknown option \"%s\" (see drover %s --help)\n", cmd,
@@ -166,7 +178,7 @@ int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, dr
             }
             value = argv[++i];
         }
-        if (store(cmd, o, args, value) < 0)
+        if (store(cmd, o, into, value) < 0)
             return DRV_EXIT_USAGE;
     }
     return -1;
