@@ -98,15 +98,6 @@ typedef struct drv_cli_conn {
     const char *ca_file;      /* NULL: $DROVER_CA, else the system's CAs */
 } drv_cli_conn;
 
-/* The usage lines of the connection options, for every client command's --help. */
-#define DRV_CLI_CONN_USAGE                                                                         \
-    "connection:\n"                                                                                \
-    "  --url URL            the coordinator (default: $DROVER_URL, else\n"                         \
-    "                       http://127.0.0.1:7070)\n"                                              \
-    "  --token T            the client token (default: $DROVER_TOKEN)\n"                           \
-    "  --request-timeout S  give up on one request after S seconds (default 60)\n"                 \
-    "  --ca FILE            PEM certificate authority of an https:// coordinator ($DROVER_CA)\n"
-
 /* Opens the client for conn. NULL after printing "drover CMD: ..." (a bad URL).
  * (client_args.c, as the functions below up to drv_cli_print_json) */
 struct drv_client *drv_cli_connect(const drv_cli_conn *conn, const char *cmd);
@@ -195,6 +186,9 @@ int drv_opt_parse_command(const char *cmd, const drv_opt *opts, size_t n, void *
                           size_t max_words, size_t *n_words, int *command);
 /* The usage lines of a table: "  -L, --label REGEX        help". */
 void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n);
+/* "connection:" and the usage lines of the connection options (every client command's
+ * --help). */
+void drv_opt_conn_usage(FILE *out);
 
 /* The exit code of a request to the coordinator that failed: DRV_EXIT_INFRA when it did
  * not answer, failed itself or refused the token, DRV_EXIT_USAGE when it refused the

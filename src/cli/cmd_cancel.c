@@ -30,7 +30,9 @@ void drv_cmd_cancel_usage(FILE *out)
                  "worker. With --run, every test of run RUN that is not final.\n"
                  "\n");
     drv_opt_usage(out, cancel_opts, N_CANCEL_OPTS);
-    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when everything named was cancelled, 1 when a test could not be\n"
                  "(already final, unknown) or the coordinator refused, 2 on a wrong command\n"
                  "line.\n");

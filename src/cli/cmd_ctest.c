@@ -85,7 +85,9 @@ void drv_cmd_ctest_usage(FILE *out)
             "like drover run.\n"
             "\n");
     drv_opt_usage(out, ctest_opts, N_CTEST_OPTS);
-    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when every test passed or was skipped, 1 when one did not, 2 on a wrong\n"
                  "command line or a build directory without tests, 3 when ctest or the\n"
                  "coordinator cannot be used.\n");

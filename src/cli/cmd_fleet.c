@@ -18,7 +18,9 @@ void drv_cmd_fleet_usage(FILE *out)
                  "finishes what it holds. clear: lifts a quarantine (or a drain) so the\n"
                  "worker takes work again; `drover status --workers` shows who is\n"
                  "quarantined and why.\n"
-                 "\n" DRV_CLI_CONN_USAGE "\n"
+                 "\n");
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when every worker named was changed, 1 when one is unknown or the\n"
                  "coordinator refused, 2 on a wrong command line.\n");
 }

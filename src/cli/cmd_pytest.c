@@ -114,7 +114,9 @@ void drv_cmd_pytest_usage(FILE *out)
             "The batches run in this directory's path on the workers.\n"
             "\n");
     drv_opt_usage(out, pytest_opts, N_PYTEST_OPTS);
-    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when no test failed or errored, 1 when one did, 2 on a wrong command\n"
                  "line, 3 when pytest cannot collect or the coordinator cannot be used.\n");
 }

@@ -37,7 +37,9 @@ void drv_cmd_report_usage(FILE *out)
                  "Writes the report of run RUN (default: the most recent run); at least one of:\n");
     drv_opt_usage(out, report_opts, N_REPORT_OPTS);
     fprintf(out, "FILE - is stdout (for one of the two). Both may be given at once.\n"
-                 "\n" DRV_CLI_CONN_USAGE "\n"
+                 "\n");
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when the reports were written, whatever the tests' outcome (drover wait\n"
                  "tells that); 1 when the coordinator cannot be reached or a file cannot be\n"
                  "written; 2 on a wrong command line.\n");

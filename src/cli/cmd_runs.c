@@ -33,7 +33,9 @@ void drv_cmd_runs_usage(FILE *out)
                  "tests, done, passed, not passed.\n"
                  "\n");
     drv_opt_usage(out, runs_opts, N_RUNS_OPTS);
-    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when listed, 2 on a wrong command line, 3 when the coordinator cannot\n"
                  "be reached.\n");
 }

@@ -41,7 +41,9 @@ void drv_cmd_status_usage(FILE *out)
                  "runs, its output so far).\n"
                  "\n");
     drv_opt_usage(out, status_opts, N_STATUS_OPTS);
-    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when shown, 1 when the coordinator cannot be reached or refuses,\n"
                  "2 on a wrong command line.\n");
 }

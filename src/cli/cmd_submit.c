@@ -107,7 +107,9 @@ void drv_cmd_submit_usage(FILE *out)
     own_usage(out, false);
     fprintf(out, "\n");
     test_flags_usage(out, false);
-    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when the coordinator accepted the tests; 2 on a wrong command line, a\n"
                  "bad file or tests the coordinator refuses; 3 when the coordinator cannot be\n"
                  "reached.\n");
@@ -130,7 +132,9 @@ void drv_cmd_run_usage(FILE *out)
                  "it running.\n"
                  "\n");
     test_flags_usage(out, true);
-    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 only if every test passed (or skipped itself); 1 when one did not; 2\n"
                  "on a wrong command line or a bad file; 3 when the coordinator cannot be\n"
                  "reached; 4 when --wait-timeout ran out.\n");

@@ -69,7 +69,9 @@ void drv_cmd_top_usage(FILE *out)
             "      r redraw now   ? help   q quit\n"
             "\n");
     drv_opt_usage(out, top_opts, N_TOP_OPTS);
-    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when quit (or printed), 1 when --once cannot reach the coordinator,\n"
                  "2 on a wrong command line.\n");
 }

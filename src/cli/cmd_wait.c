@@ -257,7 +257,9 @@ void drv_cmd_wait_usage(FILE *out)
                  "their output.\n"
                  "\n");
     drv_opt_usage(out, wait_opts, N_WAIT_OPTS);
-    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 only if every test of the run passed; 1 when one did not; 2 on a\n"
                  "wrong command line; 3 when the coordinator cannot be reached; 4 on timeout.\n");
 }

@@ -1,6 +1,8 @@
-/* options.c - the table-driven option parser of the commands that use it (cli.h,
- * drv_opt): each command lists its options once, with where each goes in its argument
- * struct, its kind, range and help; parsing and the usage lines come from that table. */
+/* options.c - the table-driven option parser of every `drover` command (cli.h, drv_opt):
+ * each command lists its options once, with where each goes in its argument struct, its
+ * kind, range and help (an option with a value of its own kind names its reader); the
+ * connection options of the client commands are one more table here. Parsing, the
+ * errors (each naming its option) and the usage lines all come from those tables. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -253,8 +255,9 @@ void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n)
         snprintf(left, sizeof left, "%s%s%s%s%s", opts[k].alias ? opts[k].alias : "",
                  opts[k].alias ? ", " : "", opts[k].name, opts[k].value ? " " : "",
                  opts[k].value ? opts[k].value : "");
-        fprintf(out, "  %-24s", left);
-        int col = 2 + (strlen(left) > 24 ? (int)strlen(left) : 24);
+        int col = fprintf(out, "  %-24s", left);
+        if (col > USAGE_HELP_AT - 1) /* a long name: its help starts on the next line */
+            col = fprintf(out, "\n%*s", USAGE_HELP_AT - 1, "") - 1;
         /* The help, word by word, wrapped under its own column. */
         const char *p = opts[k].help;
         while (*p) {
@@ -268,4 +271,10 @@ void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n)
         }
         fputc('\n', out);
     }
+}
+
+void drv_opt_conn_usage(FILE *out)
+{
+    fprintf(out, "connection:\n");
+    drv_opt_usage(out, conn_opts, N_CONN_OPTS);
 }
