@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "core/json_words.h"
+#include "json/json_fields.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -343,50 +344,11 @@ typedef struct drv_tasks_plan {
 int drv_tasks_check(const drv_task *tasks, size_t n, drv_tasks_plan *plan, drv_error *err);
 void drv_tasks_plan_free(drv_tasks_plan *plan);
 
-/* ---- JSON field readers (shared by the protocol and the REST API) ---------------- */
+/* ---- JSON field readers: json/json_fields.h ------------------------------------ */
 
-/* Field flags. */
-#define DRV_JSON_REQUIRED 1u /* absent (or null) is an error */
-#define DRV_JSON_NONEMPTY 2u /* strings: not ""; arrays: at least one item */
-
-#define DRV_JSON_PATH_MAX 160
-
-/* The value as shown in an error: the number, a quoted string (cut after 40 bytes), or
- * its kind. */
-void drv_json_describe(const json_t *v, char *buf, size_t len);
-/* "base.key" ("key" when base is NULL or empty), cut with "..." when too long. */
-void drv_json_path_key(char out[DRV_JSON_PATH_MAX], const char *base, const char *key);
-/* "base[index]". */
-void drv_json_path_index(char out[DRV_JSON_PATH_MAX], const char *base, size_t index);
-
-/* Each reader looks up key in obj (an object) and returns 1 with *out set when it is
- * present and valid, 0 when absent or null and not DRV_JSON_REQUIRED (*out untouched),
- * -1 with err "path.key: must be ..., got ..." otherwise. Strings must not hold NUL
- * bytes; *out points into obj. */
-int drv_json_string(const json_t *obj, const char *path, const char *key, unsigned flags,
-                    size_t max_len, const char **out, drv_error *err);
-int drv_json_uint(const json_t *obj, const char *path, const char *key, unsigned flags,
-                  uint64_t min, uint64_t max, uint64_t *out, drv_error *err);
-int drv_json_int(const json_t *obj, const char *path, const char *key, unsigned flags, int64_t min,
-                 int64_t max, int64_t *out, drv_error *err);
-int drv_json_number(const json_t *obj, const char *path, const char *key, unsigned flags,
-                    double min, double max, double *out, drv_error *err);
-int drv_json_bool(const json_t *obj, const char *path, const char *key, unsigned flags, bool *out,
-                  drv_error *err);
-/* An array of at most max_items strings of at most max_len bytes; *out is a new
- * NULL-terminated vector (free with drv_strv_free). */
-int drv_json_strv(const json_t *obj, const char *path, const char *key, unsigned flags,
-                  size_t max_items, size_t max_len, char ***out, drv_error *err);
 /* An object of strings {"KEY": "VALUE"} (at most DRV_ENV_MAX; names non-empty, without
  * '=') into a new NULL-terminated vector of "KEY=VALUE" (free with drv_strv_free). */
 int drv_json_env(const json_t *obj, const char *path, const char *key, unsigned flags, char ***out,
                  drv_error *err);
-/* A JSON string of the n bytes at s (a new reference), each byte that is not part of
- * valid UTF-8 replaced by U+FFFD; NULL gives JSON null. Never fails. */
-json_t *drv_json_text(const char *s, size_t n);
-/* Checks that obj holds only keys of the NULL-terminated list known. -1 with err
- * "path.key: unknown field (known: a, b)" otherwise. */
-int drv_json_check_keys(const json_t *obj, const char *path, const char *const *known,
-                        drv_error *err);
 
 #endif
