@@ -73,12 +73,16 @@
  * JSON columns (written by the store, NULL where the C value is NULL):
  *   argv, env, labels: arrays of strings (env entries are "KEY=VALUE"); strings must be
  *     valid UTF-8, anything else is refused at insert.
- *   requirements: {"cpu":N,"memory_mb":N,"gpus":N,"gpu_memory_mb":N,"cuda_cc":N,
- *     "driver_version":N,"all_of":[tag names],"any_of":[...],"none_of":[...]}; a member
- *     that is 0 or empty is left out. Tags are stored by name, not id, and re-interned
- *     into the caller's drv_tag_table when read, so ids may differ between runs.
+ *   requirements: {"cpu":N,"memory_mb":N,"gpus":N,"gpu_memory_mb":N,"cuda_cc":"8.6",
+ *     "driver_version":"535.104.5","all_of":[tag names],"any_of":[...],"none_of":[...]};
+ *     a member that is 0 or empty is left out. Written and read by the one codec of
+ *     requirements and capabilities (protocol/requirements_json.c), so the store holds
+ *     what the API shows; files written before it hold cuda_cc and driver_version as
+ *     integers (86, 535104005), still read. Tags are stored by name, not id, and
+ *     re-interned into the caller's drv_tag_table when read, so ids may differ.
  *   workers.capabilities: {"cpu","memory_mb","gpus","gpu_memory_mb","cuda_cc",
- *     "driver_version","tags":[every tag name]}, zeros and no tags left out as above;
+ *     "driver_version","tags":[every tag name]}, the same codec (cpu, memory_mb, gpus,
+ *     gpu_memory_mb and tags always; cuda_cc and driver_version when known);
  *     workers.labels: a JSON array of the tags that are not well-known back-ends or
  *     browsers (id >= DRV_TAG_WELL_KNOWN_COUNT), for display.
  *

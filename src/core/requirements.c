@@ -307,6 +307,24 @@ int drv_cuda_cc_parse(const char *s, uint32_t *out, drv_error *err)
     return 0;
 }
 
+/* See requirements.h. */
+void drv_cuda_cc_format(uint32_t cc, char *buf, size_t len)
+{
+    snprintf(buf, len, "%u.%u", (unsigned)(cc / 10), (unsigned)(cc % 10));
+}
+
+/* See requirements.h. */
+void drv_version_format(uint32_t v, char *buf, size_t len)
+{
+    unsigned major = v / 1000000, minor = v / 1000 % 1000, patch = v % 1000;
+    if (patch)
+        snprintf(buf, len, "%u.%u.%u", major, minor, patch);
+    else if (minor)
+        snprintf(buf, len, "%u.%u", major, minor);
+    else
+        snprintf(buf, len, "%u", major);
+}
+
 /* A whole clause for an unmet predicate that no worker of the fleet meets:
  * "no worker in the fleet has a GPU with at least 24 GiB of memory", or for a forbidden
  * tag "every worker in the fleet that could run it has the tag edge, which it must not

@@ -344,6 +344,48 @@ typedef struct drv_tasks_plan {
 int drv_tasks_check(const drv_task *tasks, size_t n, drv_tasks_plan *plan, drv_error *err);
 void drv_tasks_plan_free(drv_tasks_plan *plan);
 
+/* ---- requirements and capabilities as JSON (requirements_json.c) ---------------- */
+
+/* Tag names read but not yet interned: each gets the id it will have once committed, so
+ * input found bad later leaves the tag table as it was. {tags, NULL} starts one. */
+typedef struct drv_tag_stage {
+    drv_tag_table *tags;  /* the real table: only read until drv_tag_stage_commit() */
+    drv_tag_table *fresh; /* names new to tags, created on first need; owned here */
+} drv_tag_stage;
+/* Gives name its id (real or provisional) in *id. -1 with err "path: ..." for an invalid
+ * name or one that would not fit in the table. */
+int drv_tag_stage_id(drv_tag_stage *st, const char *name, const char *path, int *id,
+                     drv_error *err);
+/* Interns the staged names into the real table. -1 with err if it changed meanwhile. */
+int drv_tag_stage_commit(drv_tag_stage *st, drv_error *err);
+void drv_tag_stage_free(drv_tag_stage *st);
+
+/* Reader flag: integer cuda_cc and driver_version are the parsed form (86, 535104005),
+ * as store files written before the one codec hold them; "cores" is not taken. */
+#define DRV_RES_STORED 1u
+
+/* Reads requirements at path from object o into *r (only the members present change
+ * it): cpu, memory_mb (or memory_gb), gpus, gpu_memory_mb (or gpu_memory_gb), cuda_cc
+ * ("8.6"), driver_version ("535.104.05"), all_of (or tags), any_of, none_of, browser,
+ * backend. o may hold the caller's keys also_known (NULL-terminated; may be NULL);
+ * any other key is an error naming the known ones. Tags are staged in st. Returns 0, or
+ * -1 with err "path.key: ..." */
+int drv_requirements_read(const json_t *o, const char *path, unsigned flags,
+                          const char *const *also_known, drv_tag_stage *st, drv_requirements *r,
+                          drv_error *err);
+/* Reads capabilities the same way: cpu (or cores), memory_mb (or memory_gb), gpus,
+ * gpu_memory_mb (or gpu_memory_gb), cuda_cc, driver_version, tags. */
+int drv_capabilities_read(const json_t *o, const char *path, unsigned flags,
+                          const char *const *also_known, drv_tag_stage *st, drv_capabilities *c,
+                          drv_error *err);
+/* Requirements as a new JSON object holding only what differs from "no requirement"
+ * ({} for none); capabilities with cpu, memory_mb, gpus, gpu_memory_mb and tags always.
+ * NULL with err ("path: ...") when a tag id is not in tags or a size does not fit. */
+json_t *drv_requirements_json(const drv_requirements *r, const drv_tag_table *tags,
+                              const char *path, drv_error *err);
+json_t *drv_capabilities_json(const drv_capabilities *c, const drv_tag_table *tags,
+                              const char *path, drv_error *err);
+
 /* ---- JSON field readers: json/json_fields.h ------------------------------------ */
 
 /* An object of strings {"KEY": "VALUE"} (at most DRV_ENV_MAX; names non-empty, without
