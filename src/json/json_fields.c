@@ -92,7 +92,7 @@ const json_t *drv_json_field(const json_t *obj, const char *path, const char *ke
 {
     drv_json_path_key(sub, path, key);
     const json_t *v = json_object_get(obj, key);
-    if (v && !json_is_null(v)) {
+    if (v && (!json_is_null(v) || (flags & DRV_JSON_NULL_WRONG))) {
         *rc = 1;
         return v;
     }
@@ -140,7 +140,8 @@ int drv_json_string(const json_t *obj, const char *path, const char *key, unsign
     return 1;
 }
 
-/* Reads an integer field in min..max (JSON integers only, not 1.0). */
+/* Reads an integer field in min..max (JSON integers only, not 1.0, unless
+ * DRV_JSON_WHOLE_REAL). */
 int drv_json_int(const json_t *obj, const char *path, const char *key, unsigned flags, int64_t min,
                  int64_t max, int64_t *out, drv_error *err)
 {
@@ -149,12 +150,22 @@ int drv_json_int(const json_t *obj, const char *path, const char *key, unsigned 
     const json_t *v = drv_json_field(obj, path, key, flags, sub, &rc, err);
     if (rc <= 0)
         return rc;
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+    int64_t i = 0;
+    bool ok = json_is_integer(v);
+    if (ok) {
+        i = json_integer_value(v);
+    } else if ((flags & DRV_JSON_WHOLE_REAL) && json_is_real(v)) {
+        double d = json_real_value(v);
+        /* Whole and inside int64_t's range (2^63 is the first double outside it). */
+        ok = d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0;
+        i = ok ? (int64_t)d : 0;
+    }
+    if (!ok || i < min || i > max) {
         char expected[96];
         snprintf(expected, sizeof expected, "an integer %" PRId64 "..%" PRId64, min, max);
         return drv_json_wrong(err, sub, expected, v);
     }
-    *out = json_integer_value(v);
+    *out = i;
     return 1;
 }
 
@@ -174,7 +185,8 @@ int drv_json_uint(const json_t *obj, const char *path, const char *key, unsigned
     return rc;
 }
 
-/* Reads a number field (integer or real) in min..max; max may be INFINITY. */
+/* Reads a number field (integer or real) in min..max (above min with
+ * DRV_JSON_ABOVE_MIN); max may be INFINITY. */
 int drv_json_number(const json_t *obj, const char *path, const char *key, unsigned flags,
                     double min, double max, double *out, drv_error *err)
 {
@@ -184,10 +196,13 @@ int drv_json_number(const json_t *obj, const char *path, const char *key, unsign
     if (rc <= 0)
         return rc;
     double d = json_is_number(v) ? json_number_value(v) : NAN;
-    if (!json_is_number(v) || !(d >= min && d <= max)) {
+    bool above = flags & DRV_JSON_ABOVE_MIN;
+    if (!json_is_number(v) || !(above ? d > min : d >= min) || !(d <= max)) {
         char expected[96];
         if (isinf(max))
-            snprintf(expected, sizeof expected, "a number >= %g", min);
+            snprintf(expected, sizeof expected, "a number %s %g", above ? ">" : ">=", min);
+        else if (above)
+            snprintf(expected, sizeof expected, "a number > %g and <= %g", min, max);
         else
             snprintf(expected, sizeof expected, "a number %g..%g", min, max);
         return drv_json_wrong(err, sub, expected, v);

@@ -14,8 +14,11 @@
 #include "core/json_words.h"
 
 /* Field flags. */
-#define DRV_JSON_REQUIRED 1u /* absent (or null) is an error */
-#define DRV_JSON_NONEMPTY 2u /* strings: not ""; arrays: at least one item */
+#define DRV_JSON_REQUIRED   1u  /* absent (or null) is an error */
+#define DRV_JSON_NONEMPTY   2u  /* strings: not ""; arrays: at least one item */
+#define DRV_JSON_NULL_WRONG 4u  /* null is a wrong value ("got null"), not an absent one */
+#define DRV_JSON_ABOVE_MIN  8u  /* numbers: more than min, not equal ("a number > 0") */
+#define DRV_JSON_WHOLE_REAL 16u /* integers: a real without fraction (4.0) is taken too */
 
 #define DRV_JSON_PATH_MAX 160
 
