@@ -781,18 +781,8 @@ static void run_cancel(drv_coordinator *c, drv_hsession *h, uint64_t id)
 
 static json_t *caps_json(drv_coordinator *c, const drv_capabilities *k)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "cpu", json_integer(k->cpu_cores));
-    json_object_set_new(o, "memory_mb", json_integer((json_int_t)k->memory_mb));
-    json_object_set_new(o, "gpus", json_integer(k->gpu_count));
-    json_object_set_new(o, "gpu_memory_mb", json_integer((json_int_t)k->gpu_memory_mb));
-    json_t *tags = json_array();
-    int n = drv_tag_count(c->tags);
-    for (int t = 0; t < n; t++)
-        if (drv_tagset_has(&k->tags, t))
-            json_array_append_new(tags, json_string(drv_tag_name(c->tags, t)));
-    json_object_set_new(o, "tags", tags);
-    return o;
+    json_t *o = drv_capabilities_json(k, c->tags, "capabilities", NULL);
+    return o ? o : json_object(); /* a tag id outside the table: never, the table grows only */
 }
 
 /* The thermal state's last transition and what it admits, as drv_thermal_describe
