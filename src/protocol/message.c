@@ -833,12 +833,27 @@ static json_t *enc_refs(const drv_attempt_ref *refs, size_t n)
     return a;
 }
 
-static json_t *enc_strv(char *const *v)
+/* See protocol.h. */
+json_t *drv_json_strv_value(char *const *v)
 {
     json_t *a = json_array();
     for (size_t i = 0; v && v[i]; i++)
         json_array_append_new(a, jstr(v[i]));
     return a;
+}
+
+/* See protocol.h. */
+json_t *drv_json_env_value(char *const *env)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; env && env[i]; i++) {
+        const char *eq = strchr(env[i], '=');
+        size_t kn = eq ? (size_t)(eq - env[i]) : strlen(env[i]);
+        json_t *key = drv_json_text(env[i], kn);
+        json_object_set_new(o, json_string_value(key), jstr(eq ? eq + 1 : ""));
+        json_decref(key);
+    }
+    return o;
 }
 
 static void enc_hello(json_t *o, const drv_msg_hello *h)
@@ -852,7 +867,7 @@ static void enc_hello(json_t *o, const drv_msg_hello *h)
     set(c, "gpu_memory_mb", json_integer((json_int_t)h->caps.gpu_memory_mb));
     set_opt_str(c, "cuda_cc", h->caps.cuda_cc);
     set_opt_str(c, "driver_version", h->caps.driver_version);
-    set(c, "tags", enc_strv(h->caps.tags));
+    set(c, "tags", drv_json_strv_value(h->caps.tags));
     set_opt_str(c, "os", h->caps.os);
     set_opt_str(c, "arch", h->caps.arch);
     set(o, "capabilities", c);
@@ -868,18 +883,9 @@ static void enc_test(json_t *a, const drv_msg_test *t)
     set(o, "task_id", json_integer((json_int_t)t->task_id));
     set(o, "attempt", json_integer(t->attempt));
     set(o, "name", jstr(t->name ? t->name : ""));
-    set(o, "argv", enc_strv(t->argv));
-    if (t->env) {
-        json_t *env = json_object();
-        for (size_t i = 0; t->env[i]; i++) {
-            const char *eq = strchr(t->env[i], '=');
-            size_t kn = eq ? (size_t)(eq - t->env[i]) : strlen(t->env[i]);
-            json_t *key = drv_json_text(t->env[i], kn);
-            json_object_set_new(env, json_string_value(key), jstr(eq ? eq + 1 : ""));
-            json_decref(key);
-        }
-        set(o, "env", env);
-    }
+    set(o, "argv", drv_json_strv_value(t->argv));
+    if (t->env)
+        set(o, "env", drv_json_env_value(t->env));
     set_opt_str(o, "cwd", t->cwd);
     set(o, "timeout_s", jreal(t->timeout_s));
     set(o, "output_cap_bytes", json_integer((json_int_t)t->output_cap_bytes));

@@ -392,5 +392,10 @@ json_t *drv_capabilities_json(const drv_capabilities *c, const drv_tag_table *ta
  * '=') into a new NULL-terminated vector of "KEY=VALUE" (free with drv_strv_free). */
 int drv_json_env(const json_t *obj, const char *path, const char *key, unsigned flags, char ***out,
                  drv_error *err);
+/* The writers of the same shapes, as new references: an array of the strings of v
+ * (NULL: empty) and an object {"KEY": "VALUE"} of env's "KEY=VALUE" entries, every string
+ * through drv_json_text. */
+json_t *drv_json_strv_value(char *const *v);
+json_t *drv_json_env_value(char *const *env);
 
 #endif

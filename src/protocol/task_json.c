@@ -275,14 +275,6 @@ static json_t *text(const char *s)
     return drv_json_text(s, strlen(s));
 }
 
-static json_t *strv_json(char *const *v)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; v && v[i]; i++)
-        json_array_append_new(a, text(v[i]));
-    return a;
-}
-
 static json_t *task_json(const drv_task *t, const drv_tag_table *tags, bool record)
 {
     json_t *o = json_object();
@@ -291,19 +283,10 @@ static json_t *task_json(const drv_task *t, const drv_tag_table *tags, bool reco
         set(o, "command", text(t->argv[2]));
         set(o, "shell", json_true());
     } else {
-        set(o, "argv", strv_json(t->argv));
+        set(o, "argv", drv_json_strv_value(t->argv));
     }
-    if (t->env) {
-        json_t *env = json_object();
-        for (size_t i = 0; t->env[i]; i++) {
-            const char *eq = strchr(t->env[i], '=');
-            size_t kn = eq ? (size_t)(eq - t->env[i]) : strlen(t->env[i]);
-            json_t *key = drv_json_text(t->env[i], kn);
-            json_object_set_new(env, json_string_value(key), text(eq ? eq + 1 : ""));
-            json_decref(key);
-        }
-        set(o, "env", env);
-    }
+    if (t->env)
+        set(o, "env", drv_json_env_value(t->env));
     if (t->cwd)
         set(o, "cwd", text(t->cwd));
     json_t *req = drv_requirements_json(&t->req, tags, "requirements", NULL);
@@ -328,13 +311,13 @@ static json_t *task_json(const drv_task *t, const drv_tag_table *tags, bool reco
     if (t->batch_size)
         set(o, "batch_size", json_integer(t->batch_size));
     if (t->labels)
-        set(o, "labels", strv_json(t->labels));
+        set(o, "labels", drv_json_strv_value(t->labels));
     if (t->after)
-        set(o, "after", strv_json(t->after));
+        set(o, "after", drv_json_strv_value(t->after));
     if (t->run_anyway)
         set(o, "run_anyway", json_true());
     if (t->locks)
-        set(o, "locks", strv_json(t->locks));
+        set(o, "locks", drv_json_strv_value(t->locks));
     if (t->exclusive)
         set(o, "exclusive", json_true());
     if (t->skip_exit_code)
