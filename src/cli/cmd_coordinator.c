@@ -50,6 +50,9 @@ void drv_cmd_coordinator_usage(FILE *out)
             "  --retention DAYS|forever  remove finished runs (their tests, attempts and\n"
             "                            output), events and metrics samples older than\n"
             "                            DAYS (default 14; fractions allowed)\n"
+            "  --tails-retention D       remove the output of attempts older than D, also\n"
+            "                            in runs still open (e.g. 3d, 12h; forever: keep;\n"
+            "                            default: as --retention)\n"
             "  --auth-timeout S          close a worker or dashboard connection that has not\n"
             "                            authenticated after S seconds (default 10)\n"
             "  --sync-full               fsync every commit (survives power loss; slower)\n"
@@ -167,7 +170,10 @@ int drv_cmd_coordinator(int argc, char **argv)
             o.worker_token = v;
         else if (strcmp(a, "--read-token") == 0)
             o.read_token = v;
-        else if (strcmp(a, "--metrics-retention") == 0) {
+        else if (strcmp(a, "--tails-retention") == 0) {
+            if (parse_retention(a, v, &o.tails_retention_s) < 0)
+                return DRV_EXIT_USAGE;
+        } else if (strcmp(a, "--metrics-retention") == 0) {
             if (parse_retention(a, v, &o.metrics_retention_s) < 0)
                 return DRV_EXIT_USAGE;
         } else if (strcmp(a, "--tls-cert") == 0)

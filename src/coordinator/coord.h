@@ -195,9 +195,10 @@ typedef struct drv_listener {
 
 /* Store retention's progress (retention.c). */
 typedef struct drv_retention {
-    int64_t run;                  /* the run being removed (0: none found yet) */
-    uint64_t wait_seq;            /* the commit holding the last step's deletions */
-    double next;                  /* when the next step is due */
+    uint64_t tails;    /* attempts whose output tails were removed since the last log line */
+    int64_t run;       /* the run being removed (0: none found yet) */
+    uint64_t wait_seq; /* the commit holding the last step's deletions */
+    double next;       /* when the next step is due */
     uint64_t runs, tasks, events; /* removed since the last log line */
 } drv_retention;
 

@@ -53,7 +53,9 @@
  * of its fleet besides test durations), and replaces the metrics table with the metrics history
  * (sample_series, samples). Version 7 adds tasks.not_idempotent, attempts.copy_of and
  * .superseded_by (a speculative copy, which does not abandon the attempt it copies; the loser is
- * superseded).
+ * superseded). Version 8 adds workers.instance. Version 9 (codec) adds the partial index
+ * attempts_tails (attempts with an output or stderr tail, by finished_at) for the tails
+ * retention.
  *
  * Retry budgets. What a test used of max_retries and reruns is not stored as a number:
  * drv_store_recover() derives it from the attempts (store_sqlite.h,
@@ -140,7 +142,7 @@
 #include "core/task.h"
 #include "core/worker.h"
 
-#define DRV_STORE_SCHEMA_VERSION 8
+#define DRV_STORE_SCHEMA_VERSION 9
 
 typedef struct drv_store drv_store;
 
@@ -594,6 +596,13 @@ typedef struct drv_store_pruned {
  * more to do, 0 when not, -1 with err filled. */
 int drv_store_prune_step(drv_store *s, double cutoff, uint32_t limit, int64_t *run,
                          drv_store_pruned *out, drv_error *err);
+
+/* One step of the tails retention: removes the output and stderr tails of up to limit
+ * attempts that finished before cutoff, oldest first, whether their run is finished or
+ * not (the attempt rows stay: only their output goes). *count says how many. Returns 1
+ * when there may be more, 0 when not, -1 with err filled. */
+int drv_store_prune_tails_step(drv_store *s, double cutoff, uint32_t limit, uint64_t *count,
+                               drv_error *err);
 
 /* Records an incremental vacuum step (pages freed by earlier deletions go back to the
  * file system). Returns 0 or -1 with err filled. */

@@ -175,6 +175,13 @@
     " UPDATE attempts SET state = 'abandoned' WHERE task_id = NEW.task_id"                         \
     "  AND attempt < NEW.attempt AND (state = 'assigned' OR state = 'running'); END;"
 
+/* codec (issue 11): output tails are removed by age even while their run is open
+ * (store_retention.c); this partial index finds the attempts that still have one by when
+ * they finished, without reading the others. Schema version 9. */
+#define DRV_STORE_HAS_TAIL "(output_tail IS NOT NULL OR stderr_tail IS NOT NULL)"
+#define ATTEMPTS_TAILS_INDEX                                                                       \
+    "CREATE INDEX attempts_tails ON attempts(finished_at) WHERE " DRV_STORE_HAS_TAIL ";"
+
 /* The current schema, for a new file. */
 static const char schema[] =
     "CREATE TABLE runs ("
@@ -200,7 +207,7 @@ static const char schema[] =
     "  worker TEXT,"
     "  message TEXT);"
     "CREATE INDEX events_t ON events(t);" LEARNED_TABLE EPOCHS_TABLE LEARNED_FLEET_TABLE
-        SAMPLES_TABLES ATTEMPTS_REASON ATTEMPT_COPIES WORKERS_INSTANCE;
+        SAMPLES_TABLES ATTEMPTS_REASON ATTEMPT_COPIES WORKERS_INSTANCE ATTEMPTS_TAILS_INDEX;
 
 /* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
  * that opens it. A new file gets `schema` at once instead. */
@@ -259,6 +266,8 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
     ATTEMPT_COPIES,
     /* 7 -> 8 (exec3, issue 11): workers.instance. */
     WORKERS_INSTANCE,
+    /* 8 -> 9 (codec, issue 11): the partial index of attempts that have output tails. */
+    ATTEMPTS_TAILS_INDEX,
 };
 
 /* ---- the statement cache ---- */
@@ -331,6 +340,12 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
                         " (SELECT id FROM events WHERE t < ?1 ORDER BY t LIMIT ?2)",
     [ST_VACUUM_STEP] = "PRAGMA incremental_vacuum(" DRV_STORE_VACUUM_PAGES_TEXT ")",
     [ST_WORKER_INSTANCE] = "UPDATE workers SET instance = ?2 WHERE name = ?1",
+    /* codec (issue 11): output tails of attempts finished before ?1, in runs open or
+     * not, oldest first, ?2 at a time (the partial index attempts_tails finds them). */
+    [ST_PRUNE_TAILS] = "UPDATE attempts SET output_tail = NULL, stderr_tail = NULL"
+                       " WHERE (task_id, attempt) IN (SELECT task_id, attempt FROM attempts"
+                       " WHERE " DRV_STORE_HAS_TAIL " AND finished_at < ?1"
+                       " ORDER BY finished_at LIMIT ?2)",
     [ST_LEARNED_SAVE] = "INSERT OR REPLACE INTO learned (key, mean_s, var, n)"
                         " VALUES (?1, ?2, ?3, ?4)",
     [ST_LEARNED_LOAD] = "SELECT key, mean_s, var, n FROM learned",
@@ -367,6 +382,8 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
                        " WHERE run_id = ?1 ORDER BY id LIMIT ?2) GROUP BY state",
     [ST_PRUNE_OLD_EVENTS] =
         "SELECT count(*) FROM (SELECT 1 FROM events WHERE t < ?1 ORDER BY t LIMIT ?2)",
+    [ST_PRUNE_OLD_TAILS] = "SELECT count(*) FROM (SELECT 1 FROM attempts WHERE " DRV_STORE_HAS_TAIL
+                           " AND finished_at < ?1 ORDER BY finished_at LIMIT ?2)",
 };
 
 /* Builds the listing query for the filter combination mask (DRV_STORE_LIST_* bits). */
