@@ -48,9 +48,11 @@ typedef struct drv_wsession {
     struct lws *wsi;
     drv_wref worker; /* DRV_REF_NONE + 1 == 0 means no hello yet: see has_worker */
     bool has_worker;
-    bool closing; /* an error frame was queued; close once it is out */
-    bool lines;   /* DRV_PROTOCOL_SUBPROTOCOL_LINES: several messages per frame */
-    char *rx;     /* the frame being received, across fragments (owned) */
+    bool closing;           /* an error frame was queued; close once it is out */
+    uint16_t close_status;  /* with closing: the WebSocket close status (1008, 1003, 1009) */
+    char close_reason[124]; /* with closing: the close frame's reason (at most 123 bytes) */
+    bool lines;             /* DRV_PROTOCOL_SUBPROTOCOL_LINES: several messages per frame */
+    char *rx;               /* the frame being received, across fragments (owned) */
     size_t rx_len, rx_cap;
     drv_frame *out_head, *out_tail; /* frames to send */
     bool blocked; /* on the coordinator's list of sessions whose next frame waits for
