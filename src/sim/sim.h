@@ -104,6 +104,8 @@ typedef struct drv_sim_options {
     double test_overhead_s; /* added to every run: what starting a process and reporting
                              * its end costs a live worker (0; bench/live.sh measures it) */
     const struct drv_sim_observer *observer; /* told what happens (drover demo); NULL: none */
+    unsigned baseline_run; /* greedy, static_split: the run (1..runs) whose durations they
+                            * take; 0: the last. drv_sim_run_all() runs them once per run */
 } drv_sim_options;
 
 void drv_sim_options_default(drv_sim_options *o);
