@@ -117,7 +117,9 @@ void drv_cmd_sim_usage(FILE *out)
     fprintf(
         out,
         "\n  and \"config\": the --config file's schedulers as they are. greedy: each test to\n"
-        "  the eligible slot free first, true durations, no balancer. static_split:\n"
+        "  the eligible worker that can start it first with its slot, cores, GPUs and\n"
+        "  memory held, true durations, no balancer (the baselines run once per run, each\n"
+        "  on that run's durations). static_split:\n"
         "  pytest-split style shares packed on recorded durations (meant for identical\n"
         "  workers; it shows what a static split loses on a heterogeneous fleet).\n"
         "\n"
