@@ -91,6 +91,11 @@ typedef struct drv_bworker {
     uint32_t warm_pos;                  /* in the warming heap, or POS_NONE */
     double warm_due;                    /* when its admission may next grow; INFINITY: never */
     bool overloaded;                    /* reported overload */
+    /* Speculation (speculation.c): when a straggler of its was last copied, and whether
+     * one ever was. A worker whose test hung is suspect for a while: its other tests are
+     * copied once past their mean, not their p90 and margin. */
+    bool suspect;
+    double suspect_at;
     /* Its own pace against its class (learning.c): log of its runs over its class's mean
      * for the same tests, EWMA, and the samples behind it; `pace` multiplies its class's
      * predictions once there are enough (1 before). */

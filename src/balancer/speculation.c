@@ -10,6 +10,8 @@
  * Cost: one walk of the workers' held lists (running tests only count), then per chosen
  * test one candidate per eligible class, as placement does: it never scans the fleet per
  * test. The coordinator calls it once per tick, not per placement. */
+#include <math.h>
+
 #include "balancer/engine.h"
 #include "core/thermal.h"
 
@@ -46,11 +48,12 @@ static bool resources_fit(const drv_bworker *w, const drv_requirements *req)
            w->w.used_memory_mb + req->memory_mb <= c->memory_mb;
 }
 
-/* How many tests w may hold when a copy joins while tests are queued: what placement
- * fills it to (its admitted slots and prefetch) and one more, the copy. */
+/* How many tests w may hold when copies join while tests are queued: what placement
+ * fills it to (its admitted slots and prefetch) and one more per slot, the copies (a
+ * worker starts them before the tests it holds: copy_wait). */
 static uint32_t copy_room(const drv_bworker *w)
 {
-    return (w->cap_limit > w->w.slots ? w->cap_limit : w->w.slots) + 1;
+    return (w->cap_limit > w->w.slots ? w->cap_limit : w->w.slots) + w->w.slots;
 }
 
 /* Whether the work still to do besides straggler t (queued, and held by the workers)
@@ -81,11 +84,32 @@ static bool others_absorb(const drv_balancer *b, const drv_btask *t, const drv_b
     return rate > 0 && work / rate <= until;
 }
 
+/* How long a copy sent to w now waits for a slot: none when w runs fewer tests than its
+ * slots, else until the first of its running tests is predicted to end. A worker starts
+ * later attempts (a copy is one) before the first attempts it holds (worker/agent.c), so
+ * its prefetched tests are not waited for. */
+static double copy_wait(const drv_balancer *b, const drv_bworker *w, double now)
+{
+    if (w->w.running < w->w.slots)
+        return 0;
+    double wait = INFINITY;
+    for (drv_tref q = w->held; q != DRV_REF_NONE; q = b->tasks[q].next) {
+        const drv_btask *r = &b->tasks[q];
+        if (r->state != DRV_TASK_RUNNING)
+            continue;
+        double left =
+            drv_engine_predict_worker(b, r, (drv_wref)(w - b->workers)) - (now - r->started_at);
+        if (left < wait)
+            wait = left > 0 ? left : 0;
+    }
+    return isfinite(wait) ? wait : 0;
+}
+
 /* The best worker for a copy of t (running on holder) among those with a free slot and
  * not already given one by out[0..n): the shortest predicted run, ties to the lower
  * index. While tests are queued (`queued`), placement keeps every slot busy: then any
  * worker with room for one test beyond what placement fills it to, by the predicted
- * finish there (its wait included). DRV_REF_NONE when none. */
+ * finish there (its wait for a slot included: copy_wait). DRV_REF_NONE when none. */
 static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref holder,
                             const drv_straggler *out, size_t n, double now, bool queued,
                             double *run)
@@ -101,8 +125,7 @@ static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref 
                 !resources_fit(bw, req) ||
                 bw->w.running + bw->w.assigned + copies_to(out, n, w) >= copy_room(bw))
                 continue;
-            drv_place_ctx ctx = {.b = b, .t = t, .req = req, .now = now};
-            double r = drv_place_predicted_finish(&ctx, bw);
+            double r = copy_wait(b, bw, now) + drv_engine_predict_worker(b, t, w);
             if (best == DRV_REF_NONE || r < best_run) {
                 best = w;
                 best_run = r;
@@ -134,6 +157,47 @@ static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref 
     return best;
 }
 
+/* How long a worker stays suspect after a straggler of its was copied: hangs come in
+ * runs on one machine (a stuck device, a full disk, a throttled host) more often than
+ * alone. */
+#define SUSPECT_S 30.0
+
+/* How far running test t on wi, running for `running` s, is past the point where it
+ * deserves a copy (> 0: it does); its predicted p90 in *high. That point is its p90 plus
+ * speculation_margin x the p90 and at least speculation_min_s (a quarter of it when the
+ * p90 comes from the test's own history, which is tight); on a suspect worker its mean
+ * plus that floor. */
+static double past_due(const drv_balancer *b, drv_tref t, drv_wref wi, double running, bool suspect,
+                       double *high)
+{
+    const drv_balancer_settings *s = &b->cfg.settings;
+    drv_prediction p = drv_balancer_predict(b, t, wi);
+    *high = p.high_s;
+    double floor_s = s->speculation_min_s;
+    if (p.samples > 0 && (p.source == DRV_PRED_TEST_CLASS || p.source == DRV_PRED_TEST))
+        floor_s /= 4;
+    if (suspect)
+        return running - (p.mean_s + floor_s);
+    double extra = s->speculation_margin * p.high_s;
+    if (extra < floor_s)
+        extra = floor_s;
+    return running - (p.high_s + extra);
+}
+
+/* How many of worker wi's running tests (copied or not) are past the point where they
+ * deserve a copy. */
+static uint32_t overdue_on(const drv_balancer *b, drv_wref wi, double now)
+{
+    uint32_t n = 0;
+    for (drv_tref t = b->workers[wi].held; t != DRV_REF_NONE; t = b->tasks[t].next) {
+        const drv_btask *r = &b->tasks[t];
+        double running = now - r->started_at, high;
+        n += r->state == DRV_TASK_RUNNING && running > b->cfg.settings.speculation_min_s / 4 &&
+             past_due(b, t, wi, running, false, &high) > 0;
+    }
+    return n;
+}
+
 size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler *out, size_t max)
 {
     const drv_balancer_settings *s = &b->cfg.settings;
@@ -145,6 +209,10 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
         const drv_bworker *w = &b->workers[wi];
         if (!w->live || w->w.running == 0)
             continue;
+        /* Suspect: a straggler of its was copied in the last SUSPECT_S, or another of its
+         * running tests is overdue. */
+        bool recent = w->suspect && now - w->suspect_at < SUSPECT_S;
+        uint32_t overdue_n = recent ? 0 : overdue_on(b, wi, now);
         for (drv_tref t = w->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
             const drv_btask *r = &b->tasks[t];
             /* Not a test that must not run twice, nor one copied already, nor one with
@@ -156,17 +224,10 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
             double running = now - r->started_at;
             if (!(running > s->speculation_min_s / 4))
                 continue; /* cheap: most running tests stop here, before a prediction */
-            drv_prediction p = drv_balancer_predict(b, t, wi);
-            double high = p.high_s;
-            /* With the test's own history its p90 is tight: the floor against jitter is
-             * a quarter of speculation_min_s. */
-            double floor_s = s->speculation_min_s;
-            if (p.samples > 0 && (p.source == DRV_PRED_TEST_CLASS || p.source == DRV_PRED_TEST))
-                floor_s /= 4;
-            double extra = s->speculation_margin * high;
-            if (extra < floor_s)
-                extra = floor_s;
-            if (!(running > high + extra))
+            double high;
+            bool suspect = recent || overdue_n > 1 ||
+                           (overdue_n == 1 && !(past_due(b, t, wi, running, false, &high) > 0));
+            if (!(past_due(b, t, wi, running, suspect, &high) > 0))
                 continue;
             double overdue = high > 0 ? running / high : running;
             size_t at = n < max ? n : max;
@@ -186,7 +247,8 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
                                       .holder = wi,
                                       .target = DRV_REF_NONE,
                                       .running_s = running,
-                                      .high_s = high};
+                                      .high_s = high,
+                                      .suspect = suspect};
             if (n < max)
                 n++;
         }
@@ -204,8 +266,14 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
             continue;
         /* While tests wait, the straggler is predicted to run at least as long again as
          * it has (nothing says when a hung test ends): a copy goes ahead of the queue
-         * when the other slots finish the rest of the work before then. */
-        if (queued && !others_absorb(b, t, &b->workers[st.target], st.running_s, now))
+         * when the other slots finish the rest of the work before then, or when it
+         * pays in slot time: the copy's finish there (its wait included) plus the slot
+         * it holds for its run is less than the holder's slot the straggler is expected
+         * to go on holding. A hung test is copied a few of its runs past its p90, not
+         * when the queue has drained. */
+        if (queued && !st.suspect &&
+            !others_absorb(b, t, &b->workers[st.target], st.running_s, now) &&
+            !(run + drv_engine_predict_worker(b, t, st.target) < st.running_s))
             continue;
         st.copy_s = run;
         out[kept++] = st;
@@ -239,6 +307,9 @@ int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double n
         !resources_fit(w, drv_queue_shape_req(b->queue, b->tasks[t].shape)))
         return drv_error_set(err, "copy of test %llu: %s has no room for it",
                              (unsigned long long)b->tasks[t].id, w->w.name);
+    drv_bworker *holder = &b->workers[b->tasks[t].worker];
+    holder->suspect = true; /* its other tests are copied sooner for a while */
+    holder->suspect_at = now;
     drv_tref c = drv_engine_task_alloc(b); /* b->tasks may move */
     b->tasks[t].flags |= TF_SPECULATED;
     drv_btask *r = &b->tasks[c];
