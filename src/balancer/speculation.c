@@ -157,45 +157,32 @@ static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref 
     return best;
 }
 
-/* How long a worker stays suspect after a straggler of its was copied: hangs come in
+/* How long a worker stays suspect after a test of its was superseded: hangs come in
  * runs on one machine (a stuck device, a full disk, a throttled host) more often than
  * alone. */
 #define SUSPECT_S 30.0
 
 /* How far running test t on wi, running for `running` s, is past the point where it
- * deserves a copy (> 0: it does); its predicted p90 in *high. That point is its p90 plus
+ * deserves a copy (> 0: it does); its predicted p90 in *high, and in *tight whether that
+ * comes from the test's own runs on wi's class. That point is its p90 plus
  * speculation_margin x the p90 and at least speculation_min_s (a quarter of it when the
- * p90 comes from the test's own history, which is tight); on a suspect worker its mean
- * plus that floor. */
+ * p90 comes from the test's own history, which is tight); on a suspect worker its p90. */
 static double past_due(const drv_balancer *b, drv_tref t, drv_wref wi, double running, bool suspect,
-                       double *high)
+                       double *high, bool *tight)
 {
     const drv_balancer_settings *s = &b->cfg.settings;
     drv_prediction p = drv_balancer_predict(b, t, wi);
     *high = p.high_s;
+    *tight = p.samples > 0 && p.source == DRV_PRED_TEST_CLASS;
+    if (suspect)
+        return running - p.high_s;
     double floor_s = s->speculation_min_s;
     if (p.samples > 0 && (p.source == DRV_PRED_TEST_CLASS || p.source == DRV_PRED_TEST))
         floor_s /= 4;
-    if (suspect)
-        return running - (p.mean_s + floor_s);
     double extra = s->speculation_margin * p.high_s;
     if (extra < floor_s)
         extra = floor_s;
     return running - (p.high_s + extra);
-}
-
-/* How many of worker wi's running tests (copied or not) are past the point where they
- * deserve a copy. */
-static uint32_t overdue_on(const drv_balancer *b, drv_wref wi, double now)
-{
-    uint32_t n = 0;
-    for (drv_tref t = b->workers[wi].held; t != DRV_REF_NONE; t = b->tasks[t].next) {
-        const drv_btask *r = &b->tasks[t];
-        double running = now - r->started_at, high;
-        n += r->state == DRV_TASK_RUNNING && running > b->cfg.settings.speculation_min_s / 4 &&
-             past_due(b, t, wi, running, false, &high) > 0;
-    }
-    return n;
 }
 
 size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler *out, size_t max)
@@ -209,10 +196,10 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
         const drv_bworker *w = &b->workers[wi];
         if (!w->live || w->w.running == 0)
             continue;
-        /* Suspect: a straggler of its was copied in the last SUSPECT_S, or another of its
-         * running tests is overdue. */
-        bool recent = w->suspect && now - w->suspect_at < SUSPECT_S;
-        uint32_t overdue_n = recent ? 0 : overdue_on(b, wi, now);
+        /* Suspect: a test of its was superseded in the last SUSPECT_S. (Two of its tests
+         * overdue at once is no proof: a family the balancer has the speed of wrong on
+         * this class makes every test of it overdue there.) */
+        bool suspect = w->suspect && now - w->suspect_at < SUSPECT_S;
         for (drv_tref t = w->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
             const drv_btask *r = &b->tasks[t];
             /* Not a test that must not run twice, nor one copied already, nor one with
@@ -225,9 +212,8 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
             if (!(running > s->speculation_min_s / 4))
                 continue; /* cheap: most running tests stop here, before a prediction */
             double high;
-            bool suspect = recent || overdue_n > 1 ||
-                           (overdue_n == 1 && !(past_due(b, t, wi, running, false, &high) > 0));
-            if (!(past_due(b, t, wi, running, suspect, &high) > 0))
+            bool tight;
+            if (!(past_due(b, t, wi, running, suspect, &high, &tight) > 0))
                 continue;
             double overdue = high > 0 ? running / high : running;
             size_t at = n < max ? n : max;
@@ -248,7 +234,8 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
                                       .target = DRV_REF_NONE,
                                       .running_s = running,
                                       .high_s = high,
-                                      .suspect = suspect};
+                                      .suspect = suspect,
+                                      .tight = tight};
             if (n < max)
                 n++;
         }
@@ -266,14 +253,15 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
             continue;
         /* While tests wait, the straggler is predicted to run at least as long again as
          * it has (nothing says when a hung test ends): a copy goes ahead of the queue
-         * when the other slots finish the rest of the work before then, or when it
-         * pays in slot time: the copy's finish there (its wait included) plus the slot
-         * it holds for its run is less than the holder's slot the straggler is expected
-         * to go on holding. A hung test is copied a few of its runs past its p90, not
-         * when the queue has drained. */
+         * when its worker is suspect; or when the other slots finish the rest of the
+         * work before then; or, when its p90 comes from its own runs on this class (a
+         * misprediction is unlikely), when it pays in slot time: the copy's finish there
+         * (its wait included) plus the slot it holds for its run is less than the
+         * holder's slot the straggler is expected to go on holding. A hung test is then
+         * copied a few of its runs past its p90, not when the queue has drained. */
         if (queued && !st.suspect &&
-            !others_absorb(b, t, &b->workers[st.target], st.running_s, now) &&
-            !(run + drv_engine_predict_worker(b, t, st.target) < st.running_s))
+            !(st.tight && run + drv_engine_predict_worker(b, t, st.target) < st.running_s) &&
+            !others_absorb(b, t, &b->workers[st.target], st.running_s, now))
             continue;
         st.copy_s = run;
         out[kept++] = st;
@@ -307,13 +295,12 @@ int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double n
         !resources_fit(w, drv_queue_shape_req(b->queue, b->tasks[t].shape)))
         return drv_error_set(err, "copy of test %llu: %s has no room for it",
                              (unsigned long long)b->tasks[t].id, w->w.name);
-    drv_bworker *holder = &b->workers[b->tasks[t].worker];
-    holder->suspect = true; /* its other tests are copied sooner for a while */
-    holder->suspect_at = now;
     drv_tref c = drv_engine_task_alloc(b); /* b->tasks may move */
     b->tasks[t].flags |= TF_SPECULATED;
+    b->tasks[t].copy_role = COPY_ORIGINAL;
     drv_btask *r = &b->tasks[c];
     *r = b->tasks[t];
+    r->copy_role = COPY_COPY;
     r->worker = DRV_REF_NONE;
     r->prev = r->next = DRV_REF_NONE;
     r->seq = b->seq++;
