@@ -214,6 +214,12 @@ int drv_balancer_cancel(drv_balancer *b, drv_tref t, double now, drv_decision *o
             drv_engine_free_task(b, t);
         return 0;
     }
+    /* The original of a speculative pair killed while it runs: its copy finished first,
+     * so its worker is suspect for a while (speculation.c). */
+    if (r->copy_role == COPY_ORIGINAL && r->state == DRV_TASK_RUNNING && from != DRV_REF_NONE) {
+        b->workers[from].suspect = true;
+        b->workers[from].suspect_at = now;
+    }
     drv_engine_release(b, t, now);
     r->state = DRV_TASK_CANCELLED;
     drv_engine_decision(b, out, DRV_D_FINAL, DRV_R_CANCELLED, t, DRV_REF_NONE, from);

@@ -36,7 +36,7 @@ typedef struct sim_args {
     const char *config;
     const char *html; /* --html FILE */
     bool json, no_timing;
-    double ramp_s, heartbeat_s, rebalance_s, max_time_s, test_overhead_s;
+    double ramp_s, heartbeat_s, rebalance_s, max_time_s, test_overhead_s, speculate_s;
     drv_sim_params p;
     /* real traces */
     const char *trace, *machines, *durations, *gpu_nodes, *gpu_pods, *fleet;
@@ -77,6 +77,9 @@ static const opt_rule rules[] = {
     {"--flaky-p", OPT_DOUBLE, PAR(flaky_p), 0, 1},
     {"--spread", OPT_DOUBLE, PAR(spread), 0, 0.95},
     {"--sigma", OPT_DOUBLE, PAR(sigma), 0, 5},
+    {"--hangs", OPT_SIZE, PAR(hangs), 0, 1e6},
+    {"--hang-s", OPT_DOUBLE, PAR(hang_s), 0, 1e9},
+    {"--speculate", OPT_DOUBLE, ARG(speculate_s), 0, 1e6},
     {"--ramp", OPT_DOUBLE, ARG(ramp_s), 0, 1e6},
     {"--heartbeat", OPT_DOUBLE, ARG(heartbeat_s), 0, 1e6},
     {"--rebalance", OPT_DOUBLE, ARG(rebalance_s), 0, 1e6},
@@ -149,6 +152,10 @@ void drv_cmd_sim_usage(FILE *out)
         "  --flaky-p F        failure probability of a flaky test per run (%g)\n"
         "  --spread F         run-to-run variation of true durations (second_run 0.15)\n"
         "  --sigma F          lognormal shape of test durations (%g)\n"
+        "  --hangs N          stragglers: in the last run the first N tests the first\n"
+        "                     worker starts hang (stragglers 3)\n"
+        "  --hang-s S         stragglers: each takes S s more (stragglers 10)\n"
+        "  --speculate S      speculation period, s (0.5, as the coordinator); 0 never\n"
         "  --ramp S           thermal warm-up ramp of cold workers, s (config's ramp_s;\n"
         "                     used when thermal.initial_share < 1; default 1: no ramp)\n"
         "  --heartbeat S      worker heartbeat period, s (1); 0 none\n"
@@ -157,7 +164,7 @@ void drv_cmd_sim_usage(FILE *out)
         "  --test-overhead S  seconds added to every test's run: a live worker's cost of\n"
         "                     starting a process and reporting its end (0)\n"
         "\n"
-        "Real traces (arrivals as recorded; --scenario burst or second_run):\n"
+        "Real traces (arrivals as recorded; --scenario burst, second_run or stragglers):\n"
         "  --trace FILE[.gz]  Standard Workload Format log (--machines FILE: an Alea\n"
         "                     .machines fleet; else --workers identical nodes as large\n"
         "                     as the largest job, 1 by default)\n"
@@ -345,6 +352,7 @@ int drv_cmd_sim(int argc, char **argv)
     a.ramp_s = -1;
     a.heartbeat_s = -1;
     a.rebalance_s = -1;
+    a.speculate_s = -1;
     a.max_time_s = -1;
     drv_sim_params_default(&a.p);
     if (parse_pass(argc, argv, &a, true) != 0)
@@ -387,10 +395,11 @@ int drv_cmd_sim(int argc, char **argv)
     if (a.trace || a.durations || a.gpu_nodes) {
         /* A real trace brings its own arrivals: burst means "as recorded", second_run
          * replays it twice; the other scenarios generate arrivals and do not apply. */
-        if (strcmp(sc->name, "burst") != 0 && strcmp(sc->name, "second_run") != 0) {
+        if (strcmp(sc->name, "burst") != 0 && strcmp(sc->name, "second_run") != 0 &&
+            strcmp(sc->name, "stragglers") != 0) {
             fprintf(stderr,
                     "drover sim: --scenario %s generates its own arrivals; with a trace use "
-                    "burst (as recorded) or second_run\n",
+                    "burst (as recorded), second_run or stragglers\n",
                     sc->name);
             drv_workload_free(&w);
             return DRV_EXIT_USAGE;
@@ -416,7 +425,7 @@ int drv_cmd_sim(int argc, char **argv)
         drv_sim_options_default(&opt);
         opt.seed = a.p.seed;
         opt.spread = a.p.spread;
-        opt.runs = strcmp(sc->name, "second_run") == 0 ? 2 : 1;
+        opt.runs = strcmp(sc->name, "burst") == 0 ? 1 : 2;
         /* A log spans months: heartbeats and rebalancing every virtual second would be
          * billions of events. Unless set, they come about 100,000 times over the span. */
         double span = 0;
@@ -427,6 +436,8 @@ int drv_cmd_sim(int argc, char **argv)
             opt.heartbeat_s = span / 1e5;
         if (span / 1e5 > opt.rebalance_s)
             opt.rebalance_s = span / 1e5;
+        if (span / 1e5 > opt.speculate_s)
+            opt.speculate_s = span / 1e5;
         if (opt.max_time_s > 0 && opt.max_time_s < 4 * span)
             opt.max_time_s = 4 * span; /* room for the recorded span and the queueing */
     } else {
@@ -436,6 +447,10 @@ int drv_cmd_sim(int argc, char **argv)
         opt.heartbeat_s = a.heartbeat_s;
     if (a.rebalance_s >= 0)
         opt.rebalance_s = a.rebalance_s;
+    if (a.speculate_s >= 0)
+        opt.speculate_s = a.speculate_s;
+    opt.hang_count = (uint32_t)a.p.hangs; /* the scenario's default, or --hangs */
+    opt.hang_s = a.p.hang_s;
     if (a.max_time_s > 0)
         opt.max_time_s = a.max_time_s;
     opt.timing = !a.no_timing;

@@ -54,6 +54,7 @@ void drv_sim_options_default(drv_sim_options *o)
     o->retry_failures = true;
     o->max_time_s = 1e7;
     o->timing = true;
+    o->speculate_s = 0.5; /* as the coordinator (SPECULATE_EVERY_S) */
 }
 
 double drv_sim_true_duration(const drv_workload *w, size_t i, unsigned run, double spread,
@@ -87,7 +88,17 @@ static double run_time(const drv_sim_worker *sw, const drv_sim_test *t, double d
 
 /* ---- the event heap ----------------------------------------------------------------- */
 
-enum ev_kind { EV_ARRIVAL, EV_FINISH, EV_JOIN, EV_LEAVE, EV_CRASH, EV_BACK, EV_TICK, EV_REBALANCE };
+enum ev_kind {
+    EV_ARRIVAL,
+    EV_FINISH,
+    EV_JOIN,
+    EV_LEAVE,
+    EV_CRASH,
+    EV_BACK,
+    EV_TICK,
+    EV_REBALANCE,
+    EV_SPECULATE
+};
 
 typedef struct sim_event {
     double t;
@@ -150,7 +161,9 @@ static sim_event heap_pop(event_heap *h)
 /* ---- simulation state --------------------------------------------------------------- */
 
 enum w_status { W_ABSENT = 0, W_PRESENT, W_LOST, W_GONE };
-enum t_status { T_PENDING = 0, T_QUEUED, T_HELD, T_RUNNING, T_FINAL };
+/* T_DROPPED: one of a speculative pair that lost (killed) or went away; its twin is the
+ * test. */
+enum t_status { T_PENDING = 0, T_QUEUED, T_HELD, T_RUNNING, T_FINAL, T_DROPPED };
 
 typedef struct sim_worker {
     drv_wref ref; /* while registered */
@@ -176,6 +189,14 @@ typedef struct sim_test {
     uint8_t status;
     uint8_t final;
     bool fails; /* the current attempt exits 1 */
+    /* A later attempt (a retry, a moved test, a copy): a worker starts it before the
+     * first attempts it holds, as `drover worker` does. */
+    bool later;
+    /* Records 0..n_tests-1 are the workload's tests; a speculative copy is a record after
+     * them. src: the workload test it runs (itself for the first ones); twin: the other
+     * record of a speculative pair, or DRV_SIM_NONE. The result goes to record src. */
+    uint32_t src;
+    uint32_t twin;
 } sim_test;
 
 typedef struct sim {
@@ -185,7 +206,10 @@ typedef struct sim {
     drv_predictor *pred;
     sim_worker *ws;
     sim_test *ts;
-    uint32_t *order; /* tests by arrival */
+    size_t n_ts, cap_ts; /* records: the tests, then this run's copies */
+    uint32_t hangs_left; /* of opt->hang_count, in the last run */
+    bool speculate_due;  /* a speculation tick came: after the next placement round */
+    uint32_t *order;     /* tests by arrival */
     size_t next_arrival;
     uint32_t *test_of; /* by tref */
     size_t cap_test_of;
@@ -270,8 +294,11 @@ static void observe_decision(const sim *s, const drv_decision *d, uint32_t from,
     const drv_sim_observer *o = s->opt->observer;
     if (!o || !o->decision)
         return;
-    drv_sim_decision sd = {
-        .d = d, .test = s->test_of[d->task], .worker = DRV_SIM_NONE, .from = from, .ran_s = ran_s};
+    drv_sim_decision sd = {.d = d,
+                           .test = s->ts[s->test_of[d->task]].src,
+                           .worker = DRV_SIM_NONE,
+                           .from = from,
+                           .ran_s = ran_s};
     if (d->kind == DRV_D_PLACED || d->kind == DRV_D_MOVED)
         sd.worker = s->worker_of[d->worker];
     if ((d->kind == DRV_D_MOVED || d->kind == DRV_D_REQUEUED) && d->from_worker != DRV_REF_NONE)
@@ -319,10 +346,36 @@ static void hold(sim *s, uint32_t i, uint32_t j)
     sim_worker *sw = &s->ws[j];
     s->ts[i].worker = j;
     s->ts[i].status = T_HELD;
-    if (sw->running < sw->slots && sw->n_wait == 0)
+    if (sw->running < sw->slots && sw->n_wait == 0) {
         start_test(s, i, j);
-    else
-        wait_push(sw, i);
+        return;
+    }
+    wait_push(sw, i);
+    if (s->ts[i].later) { /* ahead of the first attempts, after the later ones */
+        uint32_t at = 0;
+        while (at < sw->n_wait - 1 && s->ts[sw->wait[at]].later)
+            at++;
+        memmove(&sw->wait[at + 1], &sw->wait[at], (sw->n_wait - 1 - at) * sizeof *sw->wait);
+        sw->wait[at] = i;
+    }
+}
+
+/* Record i's final state, written to its test's record too (a copy that won). */
+static void record_final(sim *s, uint32_t i, uint8_t state)
+{
+    sim_test *t = &s->ts[i];
+    t->status = T_FINAL;
+    t->final = state;
+    t->end = s->now;
+    if (t->src != i) {
+        sim_test *o = &s->ts[t->src];
+        o->status = T_FINAL;
+        o->final = state;
+        o->end = s->now;
+        o->last_run = t->last_run;
+    }
+    s->n_final++;
+    s->last_progress = s->now;
 }
 
 /* Applies d to the simulated fleet; the observer was told already (apply()). */
@@ -337,24 +390,66 @@ static void apply_unseen(sim *s, const drv_decision *d)
     case DRV_D_MOVED:
         wait_remove(&s->ws[s->worker_of[d->from_worker]], i);
         s->res->steals++;
+        t->later = true; /* a new attempt on the thief */
         hold(s, i, s->worker_of[d->worker]);
         break;
     case DRV_D_REQUEUED:
         t->status = T_QUEUED;
+        t->later = true;
         s->res->retries++;
         break;
     case DRV_D_FINAL:
-        t->status = T_FINAL;
-        t->final = (uint8_t)d->state;
-        t->end = s->now;
-        s->n_final++;
-        s->last_progress = s->now;
+        record_final(s, i, (uint8_t)d->state);
         break;
+    }
+}
+
+static void start_waiting(sim *s, uint32_t j);
+static void remove_from_run(sim_worker *sw, uint32_t i);
+static void maybe_remove(sim *s, uint32_t j);
+
+/* Drops record x of a speculative pair, as the coordinator does (coordinator/speculate.c):
+ * killed when it runs (its slot freed: the worker starts what it holds), taken off its
+ * worker when held, released by the balancer with no retry used. Its twin is the test
+ * from now on. */
+static void drop_copy(sim *s, uint32_t x)
+{
+    sim_test *t = &s->ts[x];
+    uint32_t y = t->twin;
+    uint32_t j = t->worker;
+    uint8_t was = t->status;
+    drv_decision d;
+    (void)drv_balancer_cancel(s->b, t->ref, s->now, &d); /* -1: final or released already */
+    t->twin = DRV_SIM_NONE;
+    t->status = T_DROPPED;
+    if (y != DRV_SIM_NONE) {
+        s->ts[y].twin = DRV_SIM_NONE;
+        if (t->src == x) /* the view of the test follows the copy that goes on */
+            t->ref = s->ts[y].ref;
+    }
+    s->changed = true;
+    if (was == T_RUNNING) {
+        sim_worker *sw = &s->ws[j];
+        remove_from_run(sw, x);
+        s->n_running--;
+        sw->busy_s += s->now - t->start;
+        start_waiting(s, j);
+        maybe_remove(s, j);
+    } else if (was == T_HELD) {
+        wait_remove(&s->ws[j], x);
+        maybe_remove(s, j);
     }
 }
 
 static void apply(sim *s, const drv_decision *d)
 {
+    uint32_t i = s->test_of[d->task];
+    if (s->ts[i].twin != DRV_SIM_NONE && d->kind != DRV_D_PLACED) {
+        /* One of a pair lost with its worker, moved or handed back: it goes, with no
+         * retry used; the other copy is the test. */
+        drop_copy(s, i); /* a moved one is still on its old worker's list here */
+        return;
+    }
     observe_decision(s, d, DRV_SIM_NONE, -1);
     apply_unseen(s, d);
 }
@@ -386,11 +481,11 @@ static void start_test(sim *s, uint32_t i, uint32_t j)
 {
     sim_test *t = &s->ts[i];
     sim_worker *sw = &s->ws[j];
-    const drv_sim_test *wt = &s->w->tests[i];
+    const drv_sim_test *wt = &s->w->tests[t->src];
     const drv_sim_observer *o = s->opt->observer;
     if (o && o->started) {
         drv_sim_view v = view_of(s);
-        o->started(o->ctx, &v, i, j);
+        o->started(o->ctx, &v, t->src, j);
     }
     if (drv_balancer_started(s->b, t->ref, s->now) != 0) {
         s->failed = drv_error_set(s->err, "the balancer refused to start test \"%s\" on %s",
@@ -401,9 +496,13 @@ static void start_test(sim *s, uint32_t i, uint32_t j)
     t->start = s->now;
     t->attempt++;
     t->fails = wt->flaky_p > 0 &&
-               drv_sim_hash01(s->opt->seed ^ 0xF1A4, i, s->run, t->attempt) < wt->flaky_p;
-    double d = drv_sim_true_duration(s->w, i, s->run, s->opt->spread, s->opt->seed);
+               drv_sim_hash01(s->opt->seed ^ 0xF1A4, t->src, s->run, t->attempt) < wt->flaky_p;
+    double d = drv_sim_true_duration(s->w, t->src, s->run, s->opt->spread, s->opt->seed);
     double run = run_time(&s->w->workers[j], wt, d) + s->opt->test_overhead_s;
+    if (s->hangs_left > 0 && j == s->opt->hang_worker) { /* a hang, as bench/live.sh's */
+        s->hangs_left--;
+        run += s->opt->hang_s;
+    }
     heap_push(&s->heap, s->now + run, EV_FINISH, i, t->attempt);
     sw->run[sw->running++] = i;
     s->n_running++;
@@ -495,14 +594,17 @@ static void on_finish(sim *s, uint32_t i, uint32_t attempt)
     s->n_running--;
     sw->busy_s += took;
     t->last_run = (float)took;
-    int code = s->w->tests[i].exit_code ? s->w->tests[i].exit_code : 1;
+    const drv_sim_test *wt = &s->w->tests[t->src];
+    int code = wt->exit_code ? wt->exit_code : 1;
     drv_result r = {.exit_code = t->fails ? code : 0, .duration_s = took};
     drv_decision d;
     if (drv_balancer_finished(s->b, t->ref, s->now, &r, &d) != 0) {
         s->failed = drv_error_set(s->err, "the balancer refused the result of test \"%s\"",
-                                  s->w->tests[i].name ? s->w->tests[i].name : "?");
+                                  wt->name ? wt->name : "?");
         return;
     }
+    if (t->twin != DRV_SIM_NONE) /* first to finish: the other copy is killed */
+        drop_copy(s, t->twin);
     observe_decision(s, &d, j, took);
     apply_unseen(s, &d);
     start_waiting(s, j);
@@ -651,6 +753,41 @@ static void on_rebalance(sim *s)
         apply(s, &s->dec[k]);
 }
 
+#define STRAGGLERS_PER_TICK 16 /* as coordinator/speculate.c */
+
+/* Starts the copies the balancer asks for now, as the coordinator's speculation tick:
+ * each a record of its own (after the workload's tests) held by its target, which starts
+ * it before the first attempts it holds. */
+static void speculate(sim *s)
+{
+    drv_straggler st[STRAGGLERS_PER_TICK];
+    size_t n = drv_balancer_stragglers(s->b, s->now, st, STRAGGLERS_PER_TICK);
+    for (size_t k = 0; k < n && !s->failed; k++) {
+        uint32_t i = s->test_of[st[k].task];
+        if (s->ts[i].status != T_RUNNING || s->ts[i].twin != DRV_SIM_NONE)
+            continue;
+        drv_error err;
+        int64_t u = drv_balancer_copy(s->b, st[k].task, st[k].target, s->now, &err);
+        if (u < 0)
+            continue; /* as live: perhaps next time */
+        if (s->n_ts == s->cap_ts) {
+            s->cap_ts *= 2;
+            s->ts = drv_xrealloc(s->ts, s->cap_ts * sizeof *s->ts);
+        }
+        uint32_t c = (uint32_t)s->n_ts++;
+        s->ts[c] = (sim_test){.ref = (drv_tref)u,
+                              .status = T_QUEUED,
+                              .attempt = s->ts[i].attempt, /* its own flaky draw */
+                              .later = true,
+                              .src = s->ts[i].src,
+                              .twin = i};
+        s->ts[i].twin = c;
+        map_test(s, (drv_tref)u, c);
+        s->res->copies++;
+        hold(s, c, s->worker_of[st[k].target]);
+    }
+}
+
 static void handle(sim *s, const sim_event *e)
 {
     s->res->events++;
@@ -685,6 +822,10 @@ static void handle(sim *s, const sim_event *e)
         break;
     case EV_REBALANCE:
         on_rebalance(s);
+        break;
+    case EV_SPECULATE:
+        s->speculate_due = true;
+        heap_push(&s->heap, s->now + s->opt->speculate_s, EV_SPECULATE, 0, 0);
         break;
     }
 }
@@ -784,7 +925,12 @@ static void run_once(sim *s, drv_sim_result *res)
     for (size_t j = 0; j < w->n_workers; j++)
         s->fleet_slots += w->workers[j].slots;
     for (size_t i = 0; i < w->n_tests; i++)
-        s->ts[i] = (sim_test){.ref = DRV_REF_NONE, .status = T_PENDING};
+        s->ts[i] = (sim_test){
+            .ref = DRV_REF_NONE, .status = T_PENDING, .src = (uint32_t)i, .twin = DRV_SIM_NONE};
+    s->n_ts = w->n_tests;
+    s->speculate_due = false;
+    unsigned runs = s->opt->runs ? s->opt->runs : 1;
+    s->hangs_left = s->run + 1 == runs ? s->opt->hang_count : 0;
     const drv_sim_observer *obs = s->opt->observer;
     drv_sim_view v = view_of(s);
     if (obs && obs->run_start)
@@ -796,6 +942,8 @@ static void run_once(sim *s, drv_sim_result *res)
         heap_push(&s->heap, s->t0 + s->opt->heartbeat_s, EV_TICK, 0, 0);
     if (s->opt->rebalance_s > 0)
         heap_push(&s->heap, s->t0 + s->opt->rebalance_s, EV_REBALANCE, 0, 0);
+    if (s->opt->speculate_s > 0)
+        heap_push(&s->heap, s->t0 + s->opt->speculate_s, EV_SPECULATE, 0, 0);
     s->changed = true;
     bool first_round = true;
 
@@ -815,6 +963,10 @@ static void run_once(sim *s, drv_sim_result *res)
         if (s->changed) {
             s->changed = false;
             place_all(s);
+        }
+        if (s->speculate_due) { /* right after a placement round, as live */
+            s->speculate_due = false;
+            speculate(s);
         }
         if (first_round && s->next_arrival > 0) {
             first_round = false;
@@ -924,7 +1076,8 @@ int drv_sim_run_policy(const drv_workload *w, const drv_balancer_config *base, c
         uint64_t seed = opt->seed ^ 0xC2A5;
         s.ws[j].crash_rng = drv_sim_rand(&seed) ^ (j * 0x9E3779B97F4A7C15ULL);
     }
-    s.ts = drv_xcalloc(w->n_tests + 1, sizeof *s.ts);
+    s.cap_ts = w->n_tests + 16;
+    s.ts = drv_xcalloc(s.cap_ts, sizeof *s.ts);
     s.order = drv_xmalloc((w->n_tests + 1) * sizeof *s.order);
     drv_sim_arrival_order(w, s.order);
     for (unsigned r = 0; r < runs && !s.failed; r++) {

@@ -106,6 +106,15 @@ typedef struct drv_sim_options {
     const struct drv_sim_observer *observer; /* told what happens (drover demo); NULL: none */
     unsigned baseline_run; /* greedy, static_split: the run (1..runs) whose durations they
                             * take; 0: the last. drv_sim_run_all() runs them once per run */
+    /* Stragglers (spec3): speculative copies as the coordinator starts them, right after a
+     * placement round every speculate_s (0.5, as live; <= 0: never). A copy is a record of
+     * its own; the first to finish is the result, the other is killed and its slot freed.
+     * Hangs as bench/live.sh makes them: in the last run, the first hang_count tests that
+     * worker hang_worker (a workload index, 0) starts take hang_s seconds more (0: none). */
+    double speculate_s;
+    uint32_t hang_count;
+    double hang_s;
+    uint32_t hang_worker;
 } drv_sim_options;
 
 void drv_sim_options_default(drv_sim_options *o);
@@ -188,6 +197,7 @@ typedef struct drv_sim_result {
     uint64_t steals;  /* MOVED decisions (stealing and rebalancing) */
     uint64_t retries; /* REQUEUED decisions */
     uint64_t crashes; /* workers lost */
+    uint64_t copies;  /* speculative copies started */
     uint64_t placements;
     double place_wall_s;     /* wall time inside drv_balancer_place */
     double placements_per_s; /* placements / place_wall_s; 0 without timing */
@@ -328,6 +338,8 @@ typedef struct drv_sim_params {
     double flaky_share, flaky_p;
     double spread;
     double sigma;
+    size_t hangs;  /* stragglers: tests of the first worker that hang in the last run (3) */
+    double hang_s; /* stragglers: how much longer each takes (10) */
 } drv_sim_params;
 
 typedef struct drv_sim_scenario {
@@ -342,7 +354,8 @@ typedef struct drv_sim_scenario {
 void drv_sim_params_default(drv_sim_params *p);
 /* The scenario called name, or NULL. */
 const drv_sim_scenario *drv_sim_scenario_find(const char *name);
-/* The scenarios in order (steady, burst, spike, worker_churn, failures, second_run);
+/* The scenarios in order (steady, burst, spike, worker_churn, failures, second_run,
+ * stragglers);
  * *n receives their count. */
 const drv_sim_scenario *drv_sim_scenarios(size_t *n);
 

@@ -140,7 +140,7 @@ static int durations_pass(durations_text *t, const char *name, json_t *root, drv
         test.name = (char *)key; /* copied by drv_workload_add_test() */
         test.arrival_s = 0;
         test.duration_s = seconds;
-        test.req.cpu_cores = 1;
+        test.req.cpu_cores = 0; /* as a live submission that states none (bench/live.sh) */
         test.priority = DURATIONS_PRIORITY;
         test.family = 0;
         test.max_retries = DURATIONS_RETRIES;
