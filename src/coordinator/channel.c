@@ -130,7 +130,9 @@ static void on_heartbeat(drv_coordinator *c, drv_wsession *s, const drv_msg_hear
                               .memory_pressure = hb->memory_pressure,
                               .freq_ratio = hb->freq_ratio,
                               .temperature_c = hb->temperature_c,
-                              .throttled = hb->throttled};
+                              .throttled = hb->throttled,
+                              .tests_cpu = hb->tests_cpu,
+                              .tests_cpu_known = hb->tests_cpu >= 0};
     drv_balancer_worker_signal(c->bal, s->worker, now, &sig, hb->overloaded);
     drv_sampler_heartbeat(c, s->worker, now);
     if (cw->reconciling)

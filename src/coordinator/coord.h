@@ -99,6 +99,11 @@ typedef struct drv_hsession {
     bool chunk_over;        /* the decoder finished (the end, an error or too large) */
     const char *body_error; /* static: the body is malformed (400 with this) */
     bool close_after;       /* answered before its body: close after the answer */
+    /* ct3 (issue 13): GET /api/v1/runs/ID?wait=S, a run not done yet: the request is
+     * parked (in the deferred list, read_seq 0) and handled again as writes become
+     * durable and on each tick, until the run is done or wait_until has passed. */
+    bool parked;
+    double wait_until; /* 0: not waiting yet */
 } drv_hsession;
 
 /* A test the coordinator holds (by balancer reference). */

@@ -135,6 +135,9 @@ typedef struct drv_msg_heartbeat {
     double cpu_pressure;    /* 0..1 */
     double memory_pressure; /* 0..1 */
     double freq_ratio;      /* CPU clock / maximum, 0..1 */
+    /* ct3 (issue 13): the share 0..1 of the machine's CPU time (cores x the time since
+     * the last heartbeat) that the worker's own tests used; < 0 unknown (not sent). */
+    double tests_cpu;
     bool throttled;
     bool overloaded;
     drv_attempt_ref *running;
