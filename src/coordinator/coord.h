@@ -437,6 +437,10 @@ void drv_sampler_result(drv_coordinator *c, drv_wref w, drv_tref t, const drv_re
 void drv_sampler_heartbeat(drv_coordinator *c, drv_wref w, double now);
 void drv_sampler_loss(drv_coordinator *c, drv_wref w, double now);
 void drv_sampler_speculation(drv_coordinator *c);
+/* A move of ct is done (its next attempt begins on the new worker): counted in the moves
+ * (and the steals when reason is DRV_R_STOLEN) only now, so a two-phase move that was
+ * dropped is not counted. */
+void drv_sampler_moved(drv_coordinator *c, drv_ctask *ct, drv_reason reason, double now);
 /* Tests queued now by priority band: [0] high (>= 500), [1] normal (1..499), [2] low (0). */
 void drv_sampler_queue_bands(drv_coordinator *c, uint64_t band[3]);
 /* Adds loop CPU seconds spent on the sampler (which 0) or the dashboard feed (1). */

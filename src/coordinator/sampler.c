@@ -428,10 +428,7 @@ void drv_sampler_decision(drv_coordinator *c, const drv_decision *d, drv_ctask *
             (*band)--;
         break;
     case DRV_D_MOVED:
-        ct->placed_at = now;
-        s->moves++;
-        s->steals += d->reason == DRV_R_STOLEN;
-        break;
+        break; /* counted when done (drv_sampler_moved): a two-phase move may be dropped */
     case DRV_D_REQUEUED:
         ct->queued_at = now;
         (*band)++;
@@ -455,6 +452,13 @@ void drv_sampler_queue_bands(drv_coordinator *c, uint64_t band[3])
 void drv_sampler_speculation(drv_coordinator *c)
 {
     c->sampler->speculations++;
+}
+
+void drv_sampler_moved(drv_coordinator *c, drv_ctask *ct, drv_reason reason, double now)
+{
+    ct->placed_at = now;
+    c->sampler->moves++;
+    c->sampler->steals += reason == DRV_R_STOLEN;
 }
 
 void drv_sampler_started(drv_coordinator *c, drv_ctask *ct, double now)
@@ -694,6 +698,7 @@ static void sample(drv_coordinator *c, double now, double dt)
     uint32_t nw = drv_balancer_worker_refs(c->bal);
     size_t n_cls = 0;
     double *cls_busy = NULL, *cls_slots = NULL;
+    uint8_t *cls_runs = NULL;
     for (drv_wref w = 0; w < nw && w < c->cap_workers; w++) {
         const drv_cworker *cw = &c->workers[w];
         if (!cw->known)
@@ -712,8 +717,6 @@ static void sample(drv_coordinator *c, double now, double dt)
         drv_worker_busy_slots(k, &run, &sl);
         busy += run;
         slots += sl;
-        if (k->health == DRV_HEALTH_OK && held < sl)
-            free_slots += (uint64_t)(sl - held);
         emit(c, &mon(c, w)->util, M_WORKER_UTILIZATION, k->name, t, run / sl);
         if (k->wclass >= n_cls) {
             size_t cap = n_cls ? n_cls : 16;
@@ -721,12 +724,24 @@ static void sample(drv_coordinator *c, double now, double dt)
                 cap *= 2;
             cls_busy = drv_xrealloc(cls_busy, cap * sizeof *cls_busy);
             cls_slots = drv_xrealloc(cls_slots, cap * sizeof *cls_slots);
-            for (size_t j = n_cls; j < cap; j++)
+            cls_runs = drv_xrealloc(cls_runs, cap);
+            for (size_t j = n_cls; j < cap; j++) {
                 cls_busy[j] = cls_slots[j] = 0;
+                cls_runs[j] = 0;
+            }
             n_cls = cap;
         }
         cls_busy[k->wclass] += run;
         cls_slots[k->wclass] += sl;
+        /* Free slots count for the stall detector only where what waits could run
+         * (a queue of cuda tests is not stalled by idle CPU workers): asked once per
+         * class (cls_runs: 0 not asked, 1 no, 2 yes). */
+        if (k->health == DRV_HEALTH_OK && held < sl) {
+            if (!cls_runs[k->wclass])
+                cls_runs[k->wclass] = drv_balancer_worker_runs_queued(c->bal, w) ? 2 : 1;
+            if (cls_runs[k->wclass] == 2)
+                free_slots += (uint64_t)(sl - held);
+        }
     }
     for (size_t j = 0; j < n_cls; j++)
         if (cls_slots[j] > 0) {
@@ -737,6 +752,7 @@ static void sample(drv_coordinator *c, double now, double dt)
         }
     free(cls_busy);
     free(cls_slots);
+    free(cls_runs);
 
     v[M_WORKERS_CONNECTED] = connected;
     for (int h = 0; h < DRV_HEALTH_COUNT; h++)
