@@ -29,19 +29,10 @@ for n in ${WORKERS:-1000 10000}; do
     for _ in $(seq 1 100); do [[ -s $work/port ]] && break; sleep 0.05; done
     url="http://127.0.0.1:$(cat "$work/port")"
     # Tests of 60 s each, two per worker: the fleet stays connected and busy while
-    # measured. One stress process connects up to 4,000 workers in time: more take several.
-    left=$n
-    part=0
-    while ((left > 0)); do
-        m=$((left > 4000 ? 4000 : left))
-        "$drover" stress --url "$url" --token C --worker-token W --workers "$m" --tests $((2 * m)) \
-            --worker-prefix "p$part" --duration-mean 60 --sigma 0 --time-limit 300 \
-            >"$work/stress-$n-$part.log" 2>&1 &
-        pids+=("$!")
-        left=$((left - m))
-        part=$((part + 1))
-        sleep 5
-    done
+    # measured. One stress process holds every worker (drv_agent_hub_quiet).
+    "$drover" stress --url "$url" --token C --worker-token W --workers "$n" --tests $((2 * n)) \
+        --duration-mean 60 --sigma 0 --time-limit 300 >"$work/stress-$n.log" 2>&1 &
+    pids+=("$!")
     for _ in $(seq 1 600); do
         k=$(curl -s --max-time 10 "$url/api/v1/status" | sed -n 's/.*"connected": *\([0-9]*\).*/\1/p') || true
         kill -0 "$coord" 2>/dev/null || { tail -5 "$work/coord-$n.log"; exit 1; }
