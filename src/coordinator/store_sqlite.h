@@ -46,6 +46,10 @@ typedef enum drv_store_stmt_id {
     ST_PRUNE_EVENTS,
     ST_VACUUM_STEP,
     ST_WORKER_INSTANCE, /* exec3: writes */
+    ST_SERIES_REMOVE,   /* mon3: writes */
+    ST_SERIES_SAMPLES_REMOVE,
+    ST_ANOMALY_SAVE,
+    ST_ANOMALY_PRUNE,
     ST_LEARNED_SAVE,
     ST_LEARNED_LOAD,
     ST_LEARNED_FLEET_LOAD,
@@ -61,6 +65,9 @@ typedef enum drv_store_stmt_id {
     ST_PRUNE_FIND_RUN, /* srv: retention, reads */
     ST_PRUNE_BATCH,
     ST_PRUNE_OLD_EVENTS,
+    ST_SAMPLE_PARTIAL, /* mon3: reads */
+    ST_ANOMALY_LIST,
+    ST_ANOMALY_MAX,
     ST_LIST_FIRST,
     ST_COUNT = ST_LIST_FIRST + 64
 } drv_store_stmt_id;
