@@ -351,6 +351,13 @@ typedef struct drv_balancer_stats {
 } drv_balancer_stats;
 void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s);
 
+/* Whether worker w's class meets the requirements of a test waiting in the queue (the
+ * eligibility placement uses, per requirement shape). For the monitor's queue_stalled,
+ * which counts free slots only on workers that could run what waits. False for a worker
+ * not live or an empty queue. Cost: one bit test per shape holding queued tests (a test
+ * cancelled while queued may keep its shape counted until the next placement). */
+bool drv_balancer_worker_runs_queued(const drv_balancer *b, drv_wref w);
+
 /* Live task record accessors. */
 drv_task_state drv_balancer_task_state(const drv_balancer *b, drv_tref t);
 uint64_t drv_balancer_task_id(const drv_balancer *b, drv_tref t);

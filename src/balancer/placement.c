@@ -656,6 +656,17 @@ drv_prediction drv_balancer_predict(const drv_balancer *b, drv_tref t, drv_wref 
                             .source = DRV_PRED_ESTIMATE};
 }
 
+bool drv_balancer_worker_runs_queued(const drv_balancer *b, drv_wref w)
+{
+    if (w >= b->n_workers || !b->workers[w].live || b->n_queued == 0)
+        return false;
+    uint32_t c = b->workers[w].w.wclass;
+    for (uint32_t s = 0; s < b->n_shapes; s++)
+        if (drv_queue_shape_len(b->queue, s) > 0 && (b->shapes[s].elig[c / 64] >> (c % 64) & 1))
+            return true;
+    return false;
+}
+
 void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s)
 {
     memset(s, 0, sizeof *s);

@@ -1141,7 +1141,7 @@ void drv_api_handle(drv_coordinator *c, drv_hsession *h)
         }
     } else if (seg_is(seg[0], len[0], "anomalies") && n == 1) {
         if (method_is(h, DRV_HTTP_GET))
-            respond_read(h, 200, drv_sampler_anomalies_json(c));
+            drv_sampler_anomalies(c, h);
     } else if (seg_is(seg[0], len[0], "workers")) {
         char name[DRV_WORKER_NAME_MAX + 1] = "";
         if (n >= 2) {

@@ -445,8 +445,16 @@ void drv_sampler_result(drv_coordinator *c, drv_wref w, drv_tref t, const drv_re
 void drv_sampler_heartbeat(drv_coordinator *c, drv_wref w, double now);
 void drv_sampler_loss(drv_coordinator *c, drv_wref w, double now);
 void drv_sampler_speculation(drv_coordinator *c);
+/* A move of ct is done (its next attempt begins on the new worker): counted in the moves
+ * (and the steals when reason is DRV_R_STOLEN) only now, so a two-phase move that was
+ * dropped is not counted. */
+void drv_sampler_moved(drv_coordinator *c, drv_ctask *ct, drv_reason reason, double now);
 /* Tests queued now by priority band: [0] high (>= 500), [1] normal (1..499), [2] low (0). */
 void drv_sampler_queue_bands(drv_coordinator *c, uint64_t band[3]);
+/* mon3: worker w (named name) is forgotten (--forget-workers-after): its monitoring
+ * record goes, and its utilization series with its samples, so that the store does not
+ * grow with the fleet's churn. */
+void drv_sampler_forget_worker(drv_coordinator *c, drv_wref w, const char *name);
 /* Adds loop CPU seconds spent on the sampler (which 0) or the dashboard feed (1). */
 void drv_sampler_loop_cpu(drv_coordinator *c, int which, double seconds);
 /* GET /api/v1/metrics, GET /api/v1/anomalies (new references), a worker's score (JSON
@@ -461,6 +469,10 @@ json_t *drv_sampler_speed_by_family_json(drv_coordinator *c, drv_wref w);
  * feed): figures rounded when built print as such (0.1513, not 0.15129999999999999);
  * times keep 10 us. */
 #define DRV_JSON_REAL_DIGITS 15
+/* GET /api/v1/anomalies: without from/to, drv_sampler_anomalies_json(); with them
+ * (mon3), the stored anomalies open at some time in [from, to] (from the store: they
+ * survive a restart and are kept like the metrics history). Sets the response. */
+void drv_sampler_anomalies(drv_coordinator *c, drv_hsession *h);
 /* GET /api/v1/metrics/history: parses h's query and sets the response. */
 void drv_sampler_history(drv_coordinator *c, drv_hsession *h);
 /* The monitoring families of /metrics: histograms, thermal states, scores, anomalies. */
