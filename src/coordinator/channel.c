@@ -229,6 +229,8 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
         c->place_needed = true;
         return; /* a copy that failed to run: the other goes on */
     }
+    if (ct->task.members) /* py3: a batch's members get results of their own */
+        drv_members_finished(c, ct, s->worker, &r, now);
     if (drv_balancer_task_state(c->bal, t) == DRV_TASK_ASSIGNED)
         drv_balancer_started(c->bal, t, now); /* its started frame never came */
     drv_result res = {.exit_code = r.exit_code,
