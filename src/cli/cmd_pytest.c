@@ -37,16 +37,18 @@
 
 #include "cli/cli.h"
 #include "client/client.h"
+#include "protocol/protocol.h"
 
 #define DEFAULT_PYTHON   "/usr/bin/python3"
 #define ROUNDS_MAX       3   /* batches of unfinished tests after a crash */
-#define BATCHES_PER_SLOT 2.0 /* auto, durations known: batches per slot */
+#define BATCHES_PER_SLOT 1.0 /* auto, durations known: batches per slot */
 #define BATCH_S_MIN      0.5 /* auto: the shortest batch target (s) */
 
 typedef struct pytest_args {
     const char *by, *run, *junit, *python, *durations;
-    double batch_s;
+    double batch_s, per_slot;
     uint64_t batch_size, rerun_failures;
+    size_t n_batches; /* auto: this many batches, balanced (from the slots); 0: first fit */
     bool verbose, quiet, dry_run;
     double wait_timeout;
 } pytest_args;
@@ -56,7 +58,8 @@ static const drv_opt pytest_opts[] = {
     {"--by", NULL, DRV_OPT_STRING, P(by), 0, 0, "test|file|auto",
      "how tests are put in batches (default auto)"},
     {"--batch-size", NULL, DRV_OPT_UINT, P(batch_size), 1, 100000, "N",
-     "most tests in one batch (default 50)"},
+     "most tests in one batch (default 50 while durations are unknown; none once "
+     "they are known: --batch-seconds sizes the batches)"},
     {"--rerun-failures", NULL, DRV_OPT_UINT, P(rerun_failures), 0, 100, "N",
      "run a failed test again up to N times; failed then passed is flaky"},
     {"--run", NULL, DRV_OPT_STRING, P(run), 0, 0, "NAME", "name the run"},
@@ -67,6 +70,8 @@ static const drv_opt pytest_opts[] = {
      "stop waiting after S seconds"},
     {"--batch-seconds", NULL, DRV_OPT_DOUBLE, P(batch_s), 0.01, 3600, "S",
      "auto: fill a batch up to S seconds of predicted run (default 2)"},
+    {"--batches-per-slot", NULL, DRV_OPT_DOUBLE, P(per_slot), 0.1, 100, "X",
+     "auto, durations known: X batches per connected slot, balanced (default 1)"},
     {"--durations", NULL, DRV_OPT_STRING, P(durations), 0, 0, "FILE",
      "auto: the tests' measured durations, read and then updated (default "
      ".drover-pytest-durations.json here)"},
@@ -281,6 +286,50 @@ static int chunk_longest_first(const void *x, const void *y)
     return a->first < b->first ? -1 : a->first > b->first;
 }
 
+/* Gives batch o the priority of its predicted run: longer ones first. */
+static void set_length_priority(json_t *arr, double sum)
+{
+    json_t *o = json_array_get(arr, json_array_size(arr) - 1);
+    int prio = 100 + (int)(sum * 10 < 900 ? sum * 10 : 900);
+    json_object_set_new(o, "priority", json_integer(prio));
+}
+
+/* The pieces (chunks of order[], longest first) dealt into a->n_batches batches, each
+ * to the batch with the least predicted run so far (longest processing time first):
+ * batches of equal predicted runs, one round of interpreters per slot. */
+static json_t *lpt_batches(const pytest_args *a, const suite *s, const by_pred *order,
+                           const chunk *chunks, size_t n_chunks, size_t n, const char *cwd,
+                           int round)
+{
+    size_t nb = a->n_batches < n_chunks ? a->n_batches : n_chunks;
+    double *sum = drv_xcalloc(nb ? nb : 1, sizeof *sum);
+    size_t *bin = drv_xmalloc((n_chunks ? n_chunks : 1) * sizeof *bin);
+    for (size_t c = 0; c < n_chunks; c++) {
+        size_t best = 0;
+        for (size_t b = 1; b < nb; b++)
+            if (sum[b] < sum[best])
+                best = b;
+        bin[c] = best;
+        sum[best] += chunks[c].sum;
+    }
+    json_t *arr = json_array();
+    size_t *batch = drv_xmalloc(n * sizeof *batch);
+    for (size_t b = 0; b < nb; b++) {
+        size_t m = 0;
+        for (size_t c = 0; c < n_chunks; c++)
+            for (size_t k = 0; bin[c] == b && k < chunks[c].count; k++)
+                batch[m++] = order[chunks[c].first + k].i;
+        if (m == 0)
+            continue;
+        add_batch(arr, a, s, batch, m, cwd, round);
+        set_length_priority(arr, sum[b]);
+    }
+    free(batch);
+    free(bin);
+    free(sum);
+    return arr;
+}
+
 /* --by auto with predictions: the tests of each file, longest first, packed first fit
  * into pieces of at most --batch-seconds of predicted run (a longer test alone) and
  * --batch-size tests, then those pieces packed first fit into batches the same way: a
@@ -335,6 +384,12 @@ static json_t *pack_batches(const pytest_args *a, const suite *s, size_t *idx, s
         f = fe;
     }
     qsort(chunks, n_chunks, sizeof *chunks, chunk_longest_first);
+    if (a->n_batches > 0) {
+        json_t *arr = lpt_batches(a, s, order, chunks, n_chunks, n, cwd, round);
+        free(chunks);
+        free(order);
+        return arr;
+    }
     /* Short files' chunks share a batch (first fit again): a few files per interpreter,
      * each collected once, instead of an interpreter per small file. */
     json_t *arr = json_array();
@@ -355,9 +410,7 @@ static json_t *pack_batches(const pytest_args *a, const suite *s, size_t *idx, s
             sum += chunks[d].sum;
         }
         add_batch(arr, a, s, batch, m, cwd, round);
-        json_t *o = json_array_get(arr, json_array_size(arr) - 1);
-        int prio = 100 + (int)(sum * 10 < 900 ? sum * 10 : 900);
-        json_object_set_new(o, "priority", json_integer(prio));
+        set_length_priority(arr, sum);
     }
     free(used);
     free(batch);
@@ -741,7 +794,7 @@ static void fetch_fail_messages(drv_client *c, suite *s)
 
 int drv_cmd_pytest(int argc, char **argv)
 {
-    pytest_args a = {.batch_size = 50};
+    pytest_args a = {0};
     drv_cli_conn conn = {0};
     int rest;
     int code = drv_opt_parse("pytest", pytest_opts, N_PYTEST_OPTS, &a, &conn, argc, argv, &rest);
@@ -790,10 +843,20 @@ int drv_cmd_pytest(int argc, char **argv)
             total += s.t[i].predicted > 0 ? s.t[i].predicted : 0;
             all &= s.t[i].predicted >= 0;
         }
-        if (a.batch_s <= 0 && slots > 0 && all)
-            a.batch_s = total / (double)slots / BATCHES_PER_SLOT;
+        if (a.batch_s <= 0 && a.batch_size == 0 && slots > 0 && all) {
+            double per = a.per_slot > 0 ? a.per_slot : BATCHES_PER_SLOT;
+            a.n_batches = (size_t)((double)slots * per + 0.5);
+            a.n_batches = a.n_batches ? a.n_batches : 1;
+            a.batch_s = total / (double)a.n_batches;
+        }
         if (a.batch_s > 0 && a.batch_s < BATCH_S_MIN)
             a.batch_s = BATCH_S_MIN;
+    }
+    if (a.batch_size == 0) {
+        bool known = false;
+        for (size_t i = 0; i < s.n && !known; i++)
+            known = s.t[i].predicted >= 0;
+        a.batch_size = known ? DRV_MEMBERS_MAX : 50;
     }
     json_t *batches = make_batches(&a, &s, idx, s.n, cwd, 0);
     if (a.dry_run) {
