@@ -40,9 +40,11 @@
 #include "protocol/protocol.h"
 
 #define DEFAULT_PYTHON   "/usr/bin/python3"
-#define ROUNDS_MAX       3   /* batches of unfinished tests after a crash */
-#define BATCHES_PER_SLOT 1.0 /* auto, durations known: batches per slot */
-#define BATCH_S_MIN      0.5 /* auto: the shortest batch target (s) */
+#define ROUNDS_MAX       3            /* batches of unfinished tests after a crash */
+#define BATCHES_PER_SLOT 1.0          /* auto, durations known: batches per slot */
+#define BATCH_S_MIN      0.5          /* auto: the shortest batch target (s) */
+#define TAIL_BUDGET      (48u * 1024) /* of the 64 KiB output tail: the members' end lines */
+#define LINE_BYTES       64u /* an end line besides its node id: outcome, seconds, message */
 
 typedef struct pytest_args {
     const char *by, *run, *junit, *python, *durations;
@@ -109,8 +111,12 @@ static const char plugin_code[] =
     "        msg = ' '.join(msg.split())[:300]\n"
     "        d = self.res.get(report.nodeid)\n"
     "        if d and d[0] in ('failed', 'error'): return\n"
-    "        self.res[report.nodeid] = (o, report.duration)\n"
-    "        out('%s %.6f %s\\t%s' % (o, report.duration, report.nodeid, msg))\n"
+    "        line = '%s %.6f %s\\t%s' % (o, report.duration, report.nodeid, msg)\n"
+    "        self.res[report.nodeid] = (o, line)\n"
+    "        out(line)\n"
+    "    def pytest_unconfigure(self, config):\n"
+    "        sys.__stdout__.write(''.join('\\n@@drover@@ ' + v[1] for v in self.res.values()) +"
+    " '\\n'); sys.__stdout__.flush()\n"
     "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '--tb=short', '-rN'] + sys.argv[1:],"
     " plugins=[DroverReport()]))\n";
 
@@ -847,6 +853,14 @@ int drv_cmd_pytest(int argc, char **argv)
             double per = a.per_slot > 0 ? a.per_slot : BATCHES_PER_SLOT;
             a.n_batches = (size_t)((double)slots * per + 0.5);
             a.n_batches = a.n_batches ? a.n_batches : 1;
+            /* The coordinator reads the members' lines from the batch's output tail
+             * (64 KiB; the plugin repeats the end lines last): keep them within it. */
+            size_t name_bytes = 0;
+            for (size_t i = 0; i < s.n; i++)
+                name_bytes += strlen(s.t[i].id);
+            size_t most = TAIL_BUDGET / (name_bytes / s.n + LINE_BYTES);
+            if (s.n / a.n_batches > most)
+                a.n_batches = (s.n + most - 1) / most;
             a.batch_s = total / (double)a.n_batches;
         }
         if (a.batch_s > 0 && a.batch_s < BATCH_S_MIN)

@@ -77,7 +77,7 @@ PY
 flaky_id=$(/usr/bin/python3 -c 'import json,sys; print([r["id"] for r in json.load(open(sys.argv[1]))["tests"] if r["name"] == "test_outcomes.py::test_flaky"][0])' "$WORK/rows.json")
 api GET "/api/v1/tests/$flaky_id" | head -n 1 | grep -q '"flakiness": *{"runs": *1, *"flaky": *1' ||
     fail "the flaky member test has no flakiness of its own: $(api GET /api/v1/tests/$flaky_id | head -c 600)"
-"$DROVER" status --test "$flaky_id" | grep -q 'flakiness: 100%' || fail "status --test shows no flakiness"
+"$DROVER" status --test test_outcomes.py::test_flaky | grep -q "flakiness: 100%" || fail "status --test NAME shows no flakiness"
 # drover report: the member tests, not the batches that ran them.
 "$DROVER" report 1 --junit "$WORK/report.xml" --json "$WORK/report.json" 2>"$WORK/report.err" ||
     fail "drover report failed: $(cat "$WORK/report.err")"
