@@ -51,6 +51,7 @@ typedef struct pytest_args {
     double batch_s, per_slot;
     uint64_t batch_size, rerun_failures;
     size_t n_batches; /* auto: this many batches, balanced (from the slots); 0: first fit */
+    double *speed;    /* auto: each batch's worker slot speed (n_batches of them); NULL: 1 */
     bool verbose, quiet, dry_run;
     double wait_timeout;
 } pytest_args;
@@ -310,11 +311,20 @@ static json_t *lpt_batches(const pytest_args *a, const suite *s, const by_pred *
     size_t nb = a->n_batches < n_chunks ? a->n_batches : n_chunks;
     double *sum = drv_xcalloc(nb ? nb : 1, sizeof *sum);
     size_t *bin = drv_xmalloc((n_chunks ? n_chunks : 1) * sizeof *bin);
+    /* Each piece to the batch that would end first with it, on its slot's speed: a
+     * faster worker's slots get longer batches (the balancer places the longest first,
+     * on the fastest). */
     for (size_t c = 0; c < n_chunks; c++) {
         size_t best = 0;
-        for (size_t b = 1; b < nb; b++)
-            if (sum[b] < sum[best])
+        double best_end = 0;
+        for (size_t b = 0; b < nb; b++) {
+            double v = a->speed && a->speed[b] > 0 ? a->speed[b] : 1;
+            double end = (sum[b] + chunks[c].sum) / v;
+            if (b == 0 || end < best_end) {
                 best = b;
+                best_end = end;
+            }
+        }
         bin[c] = best;
         sum[best] += chunks[c].sum;
     }
@@ -599,7 +609,9 @@ static int wait_done(drv_client *c, uint64_t run_id, const pytest_args *a, suite
         json_decref(run);
         if (reread) /* a rerun adds an attempt to its test's row: read them all again */
             seen = 0;
-        if (take_new_rows(c, run_id, &seen, s, x, a->verbose, &err) < 0) {
+        /* Without -v the rows are read once, at the end: fewer requests to the loop. */
+        if ((a->verbose || rc.done) &&
+            take_new_rows(c, run_id, &seen, s, x, a->verbose, &err) < 0) {
             fprintf(stderr, "drover pytest: %s\n", err.msg);
             return DRV_EXIT_INFRA;
         }
@@ -617,7 +629,7 @@ static int wait_done(drv_client *c, uint64_t run_id, const pytest_args *a, suite
                     (unsigned long long)run_id, a->wait_timeout);
             return DRV_EXIT_TIMEOUT;
         }
-        struct timespec ts = {0, 50 * 1000 * 1000};
+        struct timespec ts = {0, (a->verbose ? 100 : 50) * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
 }
@@ -656,8 +668,10 @@ static int run_batches(drv_client *c, const pytest_args *a, json_t *batches, sui
 
 /* Asks the coordinator what it learned of the tests (POST /api/v1/predictions): sets
  * each test's prediction it knows. Returns the slots of the connected workers (0 when
- * unknown). A coordinator that cannot answer leaves the predictions as they were. */
-static uint64_t coordinator_predictions(drv_client *c, suite *s)
+ * unknown), and in *speeds (owned by the caller) each slot's worker speed, per_slot
+ * times each. A coordinator that cannot answer leaves the predictions as they were. */
+static uint64_t coordinator_predictions(drv_client *c, suite *s, double per_slot, double **speeds,
+                                        size_t *n_speeds)
 {
     json_t *names = json_array();
     for (size_t i = 0; i < s->n; i++)
@@ -675,6 +689,16 @@ static uint64_t coordinator_predictions(drv_client *c, suite *s)
             s->t[i].predicted = json_number_value(v);
     }
     uint64_t slots = (uint64_t)drv_api_int(ans, "slots", 0);
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(ans, "workers"), i, w)
+    {
+        double v = drv_api_number(w, "speed", 1);
+        size_t k = (size_t)((double)drv_api_int(w, "slots", 0) * per_slot + 0.5);
+        *speeds = drv_xrealloc(*speeds, (*n_speeds + k + 1) * sizeof **speeds);
+        for (size_t j = 0; j < k; j++)
+            (*speeds)[(*n_speeds)++] = v > 0 ? v : 1;
+    }
     json_decref(ans);
     return slots;
 }
@@ -842,7 +866,9 @@ int drv_cmd_pytest(int argc, char **argv)
         /* What the coordinator learned of each test wins over the local file; with the
          * fleet's slots known, a batch is about a BATCHES_PER_SLOT-th of a slot's share
          * (few interpreters, still balanced), unless --batch-seconds says. */
-        uint64_t slots = coordinator_predictions(c, &s);
+        double per = a.per_slot > 0 ? a.per_slot : BATCHES_PER_SLOT;
+        size_t n_speeds = 0;
+        uint64_t slots = coordinator_predictions(c, &s, per, &a.speed, &n_speeds);
         double total = 0;
         bool all = true;
         for (size_t i = 0; i < s.n; i++) {
@@ -850,7 +876,6 @@ int drv_cmd_pytest(int argc, char **argv)
             all &= s.t[i].predicted >= 0;
         }
         if (a.batch_s <= 0 && a.batch_size == 0 && slots > 0 && all) {
-            double per = a.per_slot > 0 ? a.per_slot : BATCHES_PER_SLOT;
             a.n_batches = (size_t)((double)slots * per + 0.5);
             a.n_batches = a.n_batches ? a.n_batches : 1;
             /* The coordinator reads the members' lines from the batch's output tail
@@ -862,6 +887,10 @@ int drv_cmd_pytest(int argc, char **argv)
             if (s.n / a.n_batches > most)
                 a.n_batches = (s.n + most - 1) / most;
             a.batch_s = total / (double)a.n_batches;
+        }
+        if (n_speeds != a.n_batches) { /* batches not one per slot: sized alike */
+            free(a.speed);
+            a.speed = NULL;
         }
         if (a.batch_s > 0 && a.batch_s < BATCH_S_MIN)
             a.batch_s = BATCH_S_MIN;
@@ -924,6 +953,7 @@ int drv_cmd_pytest(int argc, char **argv)
     }
     free(idx);
     free(x.slot);
+    free(a.speed);
     if (code == DRV_EXIT_OK)
         fetch_fail_messages(c, &s);
     drv_client_close(c);
