@@ -427,8 +427,9 @@ int drv_sampler_start(drv_coordinator *c, double retention_s, drv_error *err);
 void drv_sampler_free(drv_coordinator *c);
 
 /* members.c (py3, issue 13): a batch's result came in (res, from worker w): records each
- * member test's result as a test of its own and learns its duration. */
-void drv_members_finished(drv_coordinator *c, const drv_ctask *batch, drv_wref w,
+ * member test's result as a test of its own and learns its duration. Returns true when
+ * every member reported its end. */
+bool drv_members_finished(drv_coordinator *c, const drv_ctask *batch, drv_wref w,
                           const drv_store_result *res, double now);
 void drv_members_free(drv_coordinator *c);
 /* Samples every second (called by the tick), runs the anomaly detectors and, once a

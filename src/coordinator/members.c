@@ -13,9 +13,11 @@
  * batch's worker, its own duration and outcome, and the predictor learns its duration
  * under its own name. A member that started and has no end line crashed (or hung) the
  * process: it is recorded failed. A member that never started gets no result: whoever
- * submitted the batch runs it again. A member submitted again in the same run (a rerun
- * of a failure) gets a new attempt on the same test, so a failure then a pass is flaky
- * as for any test. */
+ * submitted the batch runs it again. A batch all of whose members reported passes
+ * (channel.c): the failures are its members'; one that left any without a result (it
+ * crashed, timed out, or collected nothing) keeps its own outcome. A member submitted again in the
+ * same run (a rerun of a failure) gets a new attempt on the same test, so a failure then a pass is
+ * flaky as for any test. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,13 +201,14 @@ static void record(drv_coordinator *c, const drv_ctask *batch, const char *worke
         fail_add(c, batch->run_id, x->key, id, attempt);
 }
 
-void drv_members_finished(drv_coordinator *c, const drv_ctask *batch, drv_wref w,
+bool drv_members_finished(drv_coordinator *c, const drv_ctask *batch, drv_wref w,
                           const drv_store_result *res, double now)
 {
     char *const *names = batch->task.members;
     size_t n = drv_strv_len(names);
     if (n == 0)
-        return;
+        return false;
+    bool all = true;
     member *m = drv_xcalloc(n, sizeof *m);
     size_t n_slots = 2 * n + 1;
     uint32_t *slot = drv_xcalloc(n_slots, sizeof *slot);
@@ -222,6 +225,7 @@ void drv_members_finished(drv_coordinator *c, const drv_ctask *batch, drv_wref w
     const char *worker = k ? k->name : NULL;
     for (size_t i = 0; i < n; i++) {
         member *x = &m[i];
+        all &= x->ended;
         if (!x->started)
             continue; /* never ran: its submitter runs it again */
         char reason[DRV_STRING_MAX];
@@ -242,4 +246,5 @@ void drv_members_finished(drv_coordinator *c, const drv_ctask *batch, drv_wref w
     }
     free(slot);
     free(m);
+    return all;
 }

@@ -58,6 +58,10 @@ members = {r["name"]: r for r in rows if r.get("batch")}
 batches = [r for r in rows if r.get("members")]
 assert len(members) == 13, sorted(members)
 assert len(batches) == 2 + 1 + 4, [b["name"] for b in batches]
+# A batch that reported all its members passed (their failures are theirs); the two that
+# crashed (first round, and test_crash's rerun) keep their own failure.
+failed = [b["name"] for b in batches if b["state"] != "passed"]
+assert len(failed) == 2 and all(n.startswith("test_crash.py") for n in failed), failed
 want = {"test_outcomes.py::test_pass": ("passed", "passed"),
         "test_outcomes.py::test_fail": ("failed", "failed: AssertionError: the answer was wrong"),
         "test_outcomes.py::test_error": ("failed", "error: RuntimeError: the fixture broke"),
