@@ -223,6 +223,11 @@ typedef struct drv_result {
 
 /* A test finished on its worker. Writes the decision (FINAL, or REQUEUED for a retry)
  * to *out. Returns -1 if tref is not a live assigned or running task. */
+/* py3 (issue 13): learns that the member test name of a batch (docs/api.md, "Batches")
+ * ran duration_s on worker w, as a test of its own: the next batch naming it is
+ * predicted from it (the sum of its members), and GET /api/v1/predictions answers it. */
+void drv_balancer_learn_member(drv_balancer *b, drv_wref w, const char *name, int family,
+                               double duration_s);
 int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_result *r,
                           drv_decision *out);
 

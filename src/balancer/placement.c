@@ -188,6 +188,19 @@ static int64_t task_record_new(drv_balancer *b, const drv_task *t, double now, d
     r->avoid = DRV_REF_NONE;
     r->prev = r->next = DRV_REF_NONE;
     double est = drv_analyzer_estimate_s(family, t->test_type);
+    if (t->members && b->pred) {
+        /* py3 (issue 13): a batch runs its members one after the other: until the batch
+         * itself is known (its name is new each run), it is predicted as the sum of its
+         * members' learned runs (drv_balancer_learn_member), each unknown one as the
+         * analyzer's estimate shared out. */
+        double sum = 0,
+               each = est / (double)(drv_strv_len(t->members) ? drv_strv_len(t->members) : 1);
+        for (size_t i = 0; t->members[i]; i++)
+            sum +=
+                drv_predictor_predict_reference(b->pred, drv_test_key(t->members[i]), family, each)
+                    .mean_s;
+        est = sum;
+    }
     drv_prediction p = b->pred ? drv_predictor_predict_reference(b->pred, r->test_key, family, est)
                                : (drv_prediction){.mean_s = est, .high_s = est * 1.25};
     r->pred_ref_s = (float)p.mean_s;

@@ -238,6 +238,9 @@ struct drv_coordinator {
     size_t n_send, cap_send;
     drv_orphan *orphans;
     size_t n_orphans, orphans_left;
+    /* py3 (members.c): members that failed in a run, so a rerun adds an attempt. */
+    struct drv_member_fail *member_fails;
+    size_t n_member_fails, cap_member_fails;
     double recovery_deadline;
     /* suite: tests found queued at start whose after names a test not in the balancer
      * yet (an orphan, or another of these): submitted once those are (recovery.c). */
@@ -430,6 +433,13 @@ bool drv_api_authorized(const drv_coordinator *c, const char *auth, bool write);
 /* Creates c->sampler, reading the series the store has. Returns 0 or -1 with err. */
 int drv_sampler_start(drv_coordinator *c, double retention_s, drv_error *err);
 void drv_sampler_free(drv_coordinator *c);
+
+/* members.c (py3, issue 13): a batch's result came in (res, from worker w): records each
+ * member test's result as a test of its own and learns its duration. Returns true when
+ * every member reported its end. */
+bool drv_members_finished(drv_coordinator *c, const drv_ctask *batch, drv_wref w,
+                          const drv_store_result *res, double now);
+void drv_members_free(drv_coordinator *c);
 /* Samples every second (called by the tick), runs the anomaly detectors and, once a
  * minute, deletes samples past their resolution's keep time. */
 void drv_sampler_tick(drv_coordinator *c, double now);

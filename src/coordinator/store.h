@@ -260,6 +260,9 @@ typedef struct drv_store_task_update {
  * SQLite fails. */
 int drv_store_task_update_state(drv_store *s, uint64_t id, const drv_store_task_update *u,
                                 drv_error *err);
+/* py3 (issue 13): member test id's latest result came from batch (its rerun's): the
+ * batch's row is then reported through it. Returns 0, or -1 with err filled. */
+int drv_store_task_batch_of(drv_store *s, uint64_t id, uint64_t batch, drv_error *err);
 
 typedef enum drv_store_attempt_state {
     DRV_ATTEMPT_ASSIGNED = 0, /* sent to its worker, not started */
@@ -498,6 +501,8 @@ typedef struct drv_store_task_row {
     int exit_code;
     int signal;
     double duration_s;
+    uint64_t batch_of; /* py3: the batch that ran this member test; 0: none */
+    uint32_t members;  /* py3: how many member tests this batch runs; 0: not a batch */
 } drv_store_task_row;
 
 typedef int (*drv_store_row_fn)(void *ctx, const drv_store_task_row *row, drv_error *err);

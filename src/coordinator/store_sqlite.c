@@ -196,6 +196,14 @@
 #define DRV_STORE_HAS_TAIL "(output_tail IS NOT NULL OR stderr_tail IS NOT NULL)"
 #define ATTEMPTS_TAILS_INDEX                                                                       \
     "CREATE INDEX attempts_tails ON attempts(finished_at) WHERE " DRV_STORE_HAS_TAIL ";"
+/* py3 (issue 13): batches and their members' results (docs/api.md, "Batches"): a batch's
+ * member names (JSON array), and on each member's result the batch that ran it; the
+ * index on name serves a test's history and flakiness (newest first by name) without
+ * scanning every task. Schema version 9. */
+#define TASK_MEMBERS                                                                               \
+    "ALTER TABLE tasks ADD COLUMN members TEXT;"                                                   \
+    "ALTER TABLE tasks ADD COLUMN batch_of INTEGER;"                                               \
+    "CREATE INDEX IF NOT EXISTS tasks_name ON tasks(name);"
 
 /* The current schema, for a new file. */
 static const char schema[] =
@@ -223,7 +231,7 @@ static const char schema[] =
     "  message TEXT);"
     "CREATE INDEX events_t ON events(t);" LEARNED_TABLE EPOCHS_TABLE LEARNED_FLEET_TABLE
         SAMPLES_TABLES ATTEMPTS_REASON ATTEMPT_COPIES WORKERS_INSTANCE ATTEMPTS_TAILS_INDEX
-            ANOMALIES_TABLE;
+            ANOMALIES_TABLE TASK_MEMBERS;
 
 /* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
  * that opens it. A new file gets `schema` at once instead. */
@@ -283,8 +291,9 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
     /* 7 -> 8 (exec3, issue 11): workers.instance. */
     WORKERS_INSTANCE,
     /* 8 -> 9 (codec, issue 11): the partial index of attempts that have output tails;
-     * (mon3, issue 12): the anomalies the monitor found. */
-    ATTEMPTS_TAILS_INDEX ANOMALIES_TABLE,
+     * (mon3, issue 12): the anomalies the monitor found; (py3, issue 13):
+     * tasks.members, tasks.batch_of, the index on tasks.name. */
+    ATTEMPTS_TAILS_INDEX ANOMALIES_TABLE TASK_MEMBERS,
 };
 
 /* ---- the statement cache ---- */
@@ -302,8 +311,9 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
         "INSERT INTO tasks (id, run_id, name, argv, env, cwd, requirements, priority, timeout_s,"
         " max_retries, retry_on_failure, model_id, family, test_type, batch_size, labels, state,"
         " attempts, submitted_at, after_tests, run_anyway, lock_names, run_alone, skip_exit_code,"
-        " disabled, not_idempotent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-        " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+        " disabled, not_idempotent, members, batch_of) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+        " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
+        " ?27, ?28)",
     [ST_TASK_UPDATE] = "UPDATE tasks SET state = ?1, attempts = ?2, worker = ?3, reason = ?4,"
                        " finished_at = ?5, exit_code = ?6, signal = ?7, duration_s = ?8"
                        " WHERE id = ?9",
@@ -370,6 +380,7 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
                        " WHERE (task_id, attempt) IN (SELECT task_id, attempt FROM attempts"
                        " WHERE " DRV_STORE_HAS_TAIL " AND finished_at < ?1"
                        " ORDER BY finished_at LIMIT ?2)",
+    [ST_TASK_BATCH_OF] = "UPDATE tasks SET batch_of = ?2 WHERE id = ?1",
     [ST_LEARNED_SAVE] = "INSERT OR REPLACE INTO learned (key, mean_s, var, n)"
                         " VALUES (?1, ?2, ?3, ?4)",
     [ST_LEARNED_LOAD] = "SELECT key, mean_s, var, n FROM learned",
@@ -432,7 +443,8 @@ static void list_sql(int mask, char *buf, size_t len)
              "SELECT tasks.id, tasks.run_id, tasks.name, " DRV_STORE_LIVE_STATE
              ", " DRV_STORE_LIVE_ATTEMPTS ", tasks.priority, " DRV_STORE_LIVE_WORKER
              ", " DRV_STORE_LIVE_REASON ", tasks.submitted_at, tasks.finished_at,"
-             " tasks.exit_code, tasks.signal, tasks.duration_s FROM" DRV_STORE_TASKS_JOIN
+             " tasks.exit_code, tasks.signal, tasks.duration_s, tasks.batch_of,"
+             " json_array_length(tasks.members) FROM" DRV_STORE_TASKS_JOIN
              " WHERE 1%s%s%s%s ORDER BY tasks.id%s LIMIT :limit OFFSET :offset",
              !(mask & DRV_STORE_LIST_STATE) ? ""
              : (mask & DRV_STORE_LIST_LIVE)
@@ -1122,13 +1134,15 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
         return drv_error_set(err, "%s: the id may be used by another task", what);
     }
 
-    char *argv = NULL, *env = NULL, *labels = NULL, *req = NULL, *after = NULL, *locks = NULL;
+    char *argv = NULL, *env = NULL, *labels = NULL, *req = NULL, *after = NULL, *locks = NULL,
+         *members = NULL;
     int64_t id = -1;
     if (drv_store_strv_encode(t->argv, &argv, "argv", err) < 0 ||
         drv_store_strv_encode(t->env, &env, "env", err) < 0 ||
         drv_store_strv_encode(t->labels, &labels, "labels", err) < 0 ||
         drv_store_strv_encode(t->after, &after, "after", err) < 0 ||
         drv_store_strv_encode(t->locks, &locks, "locks", err) < 0 ||
+        drv_store_strv_encode(t->members, &members, "members", err) < 0 ||
         drv_store_req_encode(&t->req, tags, &req, "requirements", err) < 0) {
         task_what(t, what, sizeof what);
         drv_error_prefix(err, "%s", what);
@@ -1162,6 +1176,8 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
     drv_store_rec_int(s, t->skip_exit_code);
     drv_store_rec_int(s, t->disabled);
     drv_store_rec_int(s, t->not_idempotent);
+    drv_store_rec_text(s, members);
+    rec_id(s, (int64_t)t->batch_of);
     int rc = drv_store_rec_end(s, err);
     if (rc == SQLITE_DONE && run_id && bump_run(s, run_id, err) < 0) {
         /* Synchronous only (with the writer it is queued): the insert is in SQLite's
@@ -1192,6 +1208,7 @@ out:
     free(req);
     free(after);
     free(locks);
+    free(members);
     return id;
 }
 
@@ -1471,6 +1488,15 @@ int drv_store_worker_instance(drv_store *s, const char *name, const char *instan
     drv_store_rec_begin(s, ST_WORKER_INSTANCE, "cannot keep a worker's instance");
     drv_store_rec_text(s, name);
     drv_store_rec_text(s, instance);
+    return drv_store_rec_end(s, err) != SQLITE_DONE ? -1 : 0;
+}
+
+/* py3: member test id's latest result came from batch (a rerun's). */
+int drv_store_task_batch_of(drv_store *s, uint64_t id, uint64_t batch, drv_error *err)
+{
+    drv_store_rec_begin(s, ST_TASK_BATCH_OF, "cannot record a member test's batch");
+    drv_store_rec_int(s, (int64_t)id);
+    drv_store_rec_int(s, (int64_t)batch);
     return drv_store_rec_end(s, err) != SQLITE_DONE ? -1 : 0;
 }
 

@@ -51,6 +51,7 @@ typedef enum drv_store_stmt_id {
     ST_SERIES_SAMPLES_REMOVE,
     ST_ANOMALY_SAVE,
     ST_ANOMALY_PRUNE,
+    ST_TASK_BATCH_OF, /* py3: writes */
     ST_LEARNED_SAVE,
     ST_LEARNED_LOAD,
     ST_LEARNED_FLEET_LOAD,
@@ -122,7 +123,7 @@ enum {
     ", tasks.submitted_at, tasks.finished_at, " DRV_STORE_LIVE_WORKER                              \
     ", tasks.exit_code, tasks.signal, tasks.duration_s, " DRV_STORE_LIVE_REASON                    \
     ", tasks.after_tests, tasks.run_anyway, tasks.lock_names, tasks.run_alone,"                    \
-    " tasks.skip_exit_code, tasks.disabled, tasks.not_idempotent"
+    " tasks.skip_exit_code, tasks.disabled, tasks.not_idempotent, tasks.members, tasks.batch_of"
 
 /* exec (issue 11): the budgets a test used, derived from its attempts (store.h, "Retry
  * budgets"): an attempt whose runner failed, or that was given up after it started
@@ -172,8 +173,10 @@ enum drv_store_task_col {
     TC_SKIP_EXIT_CODE,
     TC_DISABLED,
     TC_NOT_IDEMPOTENT, /* spec: schema 7 */
-    TC_RETRIES_USED,   /* ST_RECOVER only */
-    TC_RERUNS_USED,    /* ST_RECOVER only */
+    TC_MEMBERS,        /* py3: schema 9 */
+    TC_BATCH_OF,
+    TC_RETRIES_USED, /* ST_RECOVER only */
+    TC_RERUNS_USED,  /* ST_RECOVER only */
 };
 
 typedef struct drv_store_live drv_store_live;

@@ -320,6 +320,83 @@ static void test_task_round_trip(void **state)
     drv_task_clear(&min);
 }
 
+/* py3 (issue 13): a batch keeps its member names, a member's result the batch that ran
+ * it; a listing says which row is which; the flakiness query finds a name through the
+ * index on tasks.name (no scan of every task). */
+typedef struct batch_rows {
+    uint64_t batch_of[4];
+    uint32_t members[4];
+    int n;
+} batch_rows;
+
+static int on_batch_row(void *ctx, const drv_store_task_row *row, drv_error *err)
+{
+    (void)err;
+    batch_rows *b = ctx;
+    b->batch_of[b->n] = row->batch_of;
+    b->members[b->n++] = row->members;
+    return 0;
+}
+
+static void test_batch_members_round_trip(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    char *const members[] = {"t.py::a", "t.py::b", NULL};
+    drv_task batch, member;
+    minimal_task(&batch, "t.py [batch 1, 2 tests]");
+    batch.members = drv_strv_dup(members);
+    minimal_task(&member, "t.py::a");
+    drv_store *s = open_ok(f->path);
+    int64_t run = drv_store_run_create(s, "py", 1000, &err);
+    int64_t bid = drv_store_task_insert(s, run, &batch, f->tags, 1001, &err);
+    assert_true(bid > 0);
+    member.batch_of = (uint64_t)bid;
+    member.state = DRV_TASK_PASSED;
+    int64_t mid = drv_store_task_insert(s, run, &member, f->tags, 1002, &err);
+    assert_true(mid > bid);
+    commit_ok(s);
+
+    drv_store_task_detail d = {0};
+    assert_int_equal(drv_store_task_get(s, (uint64_t)bid, f->tags, &d, &err), 1);
+    assert_strv_equal(members, d.task.members);
+    assert_int_equal(d.task.batch_of, 0);
+    drv_store_task_detail_clear(&d);
+    assert_int_equal(drv_store_task_get(s, (uint64_t)mid, f->tags, &d, &err), 1);
+    assert_null(d.task.members);
+    assert_int_equal(d.task.batch_of, (uint64_t)bid);
+    drv_store_task_detail_clear(&d);
+    /* A rerun's batch takes over. */
+    assert_int_equal(drv_store_task_batch_of(s, (uint64_t)mid, 4242, &err), 0);
+    commit_ok(s);
+
+    batch_rows rows = {0};
+    drv_store_filter flt = {.state = -1, .run_id = run};
+    assert_int_equal(drv_store_task_list(s, &flt, on_batch_row, &rows, &err), 2);
+    assert_int_equal(rows.batch_of[0], 0);
+    assert_int_equal(rows.members[0], 2);
+    assert_int_equal(rows.batch_of[1], 4242);
+    assert_int_equal(rows.members[1], 0);
+    drv_store_close(s);
+
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN SELECT id FROM tasks WHERE name = 'x'"
+                                        " ORDER BY id DESC LIMIT 200",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    bool by_index = false;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        by_index |= strstr((const char *)sqlite3_column_text(st, 3), "INDEX tasks_name") != NULL;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_true(by_index);
+    drv_task_clear(&batch);
+    drv_task_clear(&member);
+}
+
 /* What an insert refuses writes nothing and says which field of which task. */
 static void test_insert_refusals(void **state)
 {
@@ -1981,6 +2058,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_task_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requirements_codec_old_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_members_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grouped_commit_visibility, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_keeps_exactly_the_committed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attempts_count_once, setup, teardown),
