@@ -44,6 +44,10 @@ static const drv_opt coordinator_opts[] = {
     {"--metrics-retention", NULL, DRV_OPT_PARSE, CA(o.metrics_retention_s), 0, 0, "D",
      "keep the metrics history D (e.g. 7d, 12h, 3600; 0 or forever: no limit; default 30d)",
      parse_retention},
+    {"--tails-retention", NULL, DRV_OPT_PARSE, CA(o.tails_retention_s), 0, 0, "D",
+     "remove the output of attempts older than D, also in runs still open (e.g. 3d, 12h; "
+     "forever: keep; default: as --retention)",
+     parse_retention},
     {"--tls-cert", NULL, DRV_OPT_STRING, CA(o.tls_cert), 0, 0, "FILE",
      "serve HTTPS and WSS with this PEM certificate (with --tls-key)", NULL},
     {"--tls-key", NULL, DRV_OPT_STRING, CA(o.tls_key), 0, 0, "FILE", "the PEM key of --tls-cert",

@@ -34,7 +34,7 @@ typedef struct sim_args {
     const char *config;
     const char *html; /* --html FILE */
     bool json, no_timing;
-    double ramp_s, heartbeat_s, rebalance_s, max_time_s, test_overhead_s;
+    double ramp_s, heartbeat_s, rebalance_s, max_time_s, test_overhead_s, speculate_s;
     drv_sim_params p;
     /* real traces */
     const char *trace, *machines, *durations, *gpu_nodes, *gpu_pods, *fleet;
@@ -95,6 +95,14 @@ static const drv_opt sim_opts[] = {
      "run-to-run variation of true durations (second_run 0.15)", NULL},
     {"--sigma", NULL, DRV_OPT_DOUBLE, PAR(sigma), 0, 5, "F", "lognormal shape of test durations",
      NULL},
+    {"--hangs", NULL, DRV_OPT_PARSE, PAR(hangs), 0, 1e6, "N",
+     "stragglers: in the last run the first N tests the first worker starts hang "
+     "(stragglers 3)",
+     parse_size},
+    {"--hang-s", NULL, DRV_OPT_DOUBLE, PAR(hang_s), 0, 1e9, "S",
+     "stragglers: each takes S s more (stragglers 10)", NULL},
+    {"--speculate", NULL, DRV_OPT_DOUBLE, ARG(speculate_s), 0, 1e6, "S",
+     "speculation period, s (0.5, as the coordinator); 0 never", NULL},
     {"--ramp", NULL, DRV_OPT_DOUBLE, ARG(ramp_s), 0, 1e6, "S",
      "thermal warm-up ramp of cold workers, s (config's ramp_s; used when "
      "thermal.initial_share < 1; default 1: no ramp)",
@@ -291,6 +299,7 @@ int drv_cmd_sim(int argc, char **argv)
     a.ramp_s = -1;
     a.heartbeat_s = -1;
     a.rebalance_s = -1;
+    a.speculate_s = -1;
     a.max_time_s = -1;
     drv_sim_params_default(&a.p);
     /* First the scenario alone (a scratch copy takes the rest), then every option on top
@@ -338,10 +347,11 @@ int drv_cmd_sim(int argc, char **argv)
     if (a.trace || a.durations || a.gpu_nodes) {
         /* A real trace brings its own arrivals: burst means "as recorded", second_run
          * replays it twice; the other scenarios generate arrivals and do not apply. */
-        if (strcmp(sc->name, "burst") != 0 && strcmp(sc->name, "second_run") != 0) {
+        if (strcmp(sc->name, "burst") != 0 && strcmp(sc->name, "second_run") != 0 &&
+            strcmp(sc->name, "stragglers") != 0) {
             fprintf(stderr,
                     "drover sim: --scenario %s generates its own arrivals; with a trace use "
-                    "burst (as recorded) or second_run\n",
+                    "burst (as recorded), second_run or stragglers\n",
                     sc->name);
             drv_workload_free(&w);
             return DRV_EXIT_USAGE;
@@ -367,7 +377,7 @@ int drv_cmd_sim(int argc, char **argv)
         drv_sim_options_default(&opt);
         opt.seed = a.p.seed;
         opt.spread = a.p.spread;
-        opt.runs = strcmp(sc->name, "second_run") == 0 ? 2 : 1;
+        opt.runs = strcmp(sc->name, "burst") == 0 ? 1 : 2;
         /* A log spans months: heartbeats and rebalancing every virtual second would be
          * billions of events. Unless set, they come about 100,000 times over the span. */
         double span = 0;
@@ -378,6 +388,8 @@ int drv_cmd_sim(int argc, char **argv)
             opt.heartbeat_s = span / 1e5;
         if (span / 1e5 > opt.rebalance_s)
             opt.rebalance_s = span / 1e5;
+        if (span / 1e5 > opt.speculate_s)
+            opt.speculate_s = span / 1e5;
         if (opt.max_time_s > 0 && opt.max_time_s < 4 * span)
             opt.max_time_s = 4 * span; /* room for the recorded span and the queueing */
     } else {
@@ -387,6 +399,10 @@ int drv_cmd_sim(int argc, char **argv)
         opt.heartbeat_s = a.heartbeat_s;
     if (a.rebalance_s >= 0)
         opt.rebalance_s = a.rebalance_s;
+    if (a.speculate_s >= 0)
+        opt.speculate_s = a.speculate_s;
+    opt.hang_count = (uint32_t)a.p.hangs; /* the scenario's default, or --hangs */
+    opt.hang_s = a.p.hang_s;
     if (a.max_time_s > 0)
         opt.max_time_s = a.max_time_s;
     opt.timing = !a.no_timing;

@@ -105,6 +105,11 @@ static void on_hello(drv_coordinator *c, drv_wsession *s, const drv_msg_hello *h
         drv_coord_fatal(c, &err);
     cw->restarted = !h->instance || strcmp(h->instance, cw->instance) != 0;
     snprintf(cw->instance, sizeof cw->instance, "%s", h->instance ? h->instance : "");
+    if (back) { /* a loss while it ran tests counts towards quarantine unless restarted */
+        drv_health before = k->health;
+        drv_balancer_worker_hello(c->bal, (drv_wref)w, cw->restarted, now);
+        drv_health_changed(c, (drv_wref)w, before, now);
+    }
     if (drv_store_worker_instance(c->store, h->name, h->instance, &err) < 0)
         drv_coord_fatal(c, &err);
     drv_recovery_hello(c, (drv_wref)w, h->running, h->running_count, now);
@@ -231,9 +236,13 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
         c->place_needed = true;
         return; /* a copy that failed to run: the other goes on */
     }
+    /* py3: a batch's members get results of their own; a batch that reported every one
+     * did its job (their failures are theirs): it passes, whatever its exit code. */
+    bool reported = ct->task.members && drv_members_finished(c, ct, s->worker, &r, now) &&
+                    !m->timed_out && !m->infra_failure && r.signal == 0;
     if (drv_balancer_task_state(c->bal, t) == DRV_TASK_ASSIGNED)
         drv_balancer_started(c->bal, t, now); /* its started frame never came */
-    drv_result res = {.exit_code = r.exit_code,
+    drv_result res = {.exit_code = reported ? 0 : r.exit_code,
                       .signal = r.signal,
                       .timed_out = m->timed_out,
                       .infra_failure = m->infra_failure,
