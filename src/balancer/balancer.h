@@ -223,6 +223,11 @@ typedef struct drv_result {
 
 /* A test finished on its worker. Writes the decision (FINAL, or REQUEUED for a retry)
  * to *out. Returns -1 if tref is not a live assigned or running task. */
+/* py3 (issue 13): learns that the member test name of a batch (docs/api.md, "Batches")
+ * ran duration_s on worker w, as a test of its own: the next batch naming it is
+ * predicted from it (the sum of its members), and GET /api/v1/predictions answers it. */
+void drv_balancer_learn_member(drv_balancer *b, drv_wref w, const char *name, int family,
+                               double duration_s);
 int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_result *r,
                           drv_decision *out);
 
@@ -258,6 +263,9 @@ typedef struct drv_straggler {
     double running_s; /* how long it has run */
     double high_s;    /* its predicted p90 on holder */
     double copy_s;    /* the copy's predicted run on target */
+    bool suspect;     /* holder is suspect (a test of its was superseded in the last
+                       * 30 s): copied past its p90, without the margin */
+    bool tight;       /* its p90 comes from its own runs on the holder's class */
 } drv_straggler;
 
 /* Which running tests to copy now, most overdue first (at most max, written to out):
@@ -270,8 +278,12 @@ typedef struct drv_straggler {
  * settings.speculation is off. Call it right after drv_balancer_place() placed all it
  * could: slots still free then would otherwise idle. While tests are queued, a copy
  * goes to a worker with room for one beyond what placement fills it to, only when the
- * other slots finish the rest of the work before the straggler's predicted finish
- * (docs/balancer.md, Stragglers). Pure: changes nothing. */
+ * other slots finish the rest of the work before the straggler's predicted finish, or
+ * when (its p90 from its own runs on that class) the copy's finish there plus its run
+ * is shorter than what the straggler has run. On a suspect worker (a test of its was
+ * superseded, killed running because its copy finished first, in the last 30 s) a test
+ * qualifies once past its p90, and goes ahead of the queue whenever its copy would
+ * finish before what it has run (docs/balancer.md, Stragglers). Pure: changes nothing. */
 size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler *out, size_t max);
 /* A copy of running test t was started: t is not proposed again. Returns -1 if t is
  * not a live running test. */
@@ -343,6 +355,13 @@ typedef struct drv_balancer_stats {
     size_t bytes_per_worker; /* per live worker: its record, heap slots, name index */
 } drv_balancer_stats;
 void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s);
+
+/* Whether worker w's class meets the requirements of a test waiting in the queue (the
+ * eligibility placement uses, per requirement shape). For the monitor's queue_stalled,
+ * which counts free slots only on workers that could run what waits. False for a worker
+ * not live or an empty queue. Cost: one bit test per shape holding queued tests (a test
+ * cancelled while queued may keep its shape counted until the next placement). */
+bool drv_balancer_worker_runs_queued(const drv_balancer *b, drv_wref w);
 
 /* Live task record accessors. */
 drv_task_state drv_balancer_task_state(const drv_balancer *b, drv_tref t);

@@ -94,6 +94,20 @@ void drv_balancer_worker_hello(drv_balancer *b, drv_wref wi, bool new_process, d
         count_towards_quarantine(b, wi, "lost while running tests");
 }
 
+/* py3 (issue 13): one member test of a batch ran duration_s on worker w (see
+ * balancer.h). */
+void drv_balancer_learn_member(drv_balancer *b, drv_wref w, const char *name, int family,
+                               double duration_s)
+{
+    if (!b->pred || w >= b->n_workers || !name || !(duration_s > 0))
+        return;
+    uint32_t c = b->workers[w].w.wclass;
+    if (family < 0 || family >= 64)
+        family = 0;
+    drv_predictor_observe(b->pred, drv_test_key(name), family, b->classes[c].backend, c,
+                          duration_s);
+}
+
 int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_result *res,
                           drv_decision *out)
 {
@@ -213,6 +227,12 @@ int drv_balancer_cancel(drv_balancer *b, drv_tref t, double now, drv_decision *o
         if (r->flags & (TF_WAITING | TF_PARKED)) /* off the queue: no entry will surface */
             drv_engine_free_task(b, t);
         return 0;
+    }
+    /* The original of a speculative pair killed while it runs: its copy finished first,
+     * so its worker is suspect for a while (speculation.c). */
+    if (r->copy_role == COPY_ORIGINAL && r->state == DRV_TASK_RUNNING && from != DRV_REF_NONE) {
+        b->workers[from].suspect = true;
+        b->workers[from].suspect_at = now;
     }
     drv_engine_release(b, t, now);
     r->state = DRV_TASK_CANCELLED;

@@ -188,6 +188,19 @@ static int64_t task_record_new(drv_balancer *b, const drv_task *t, double now, d
     r->avoid = DRV_REF_NONE;
     r->prev = r->next = DRV_REF_NONE;
     double est = drv_analyzer_estimate_s(family, t->test_type);
+    if (t->members && b->pred) {
+        /* py3 (issue 13): a batch runs its members one after the other: until the batch
+         * itself is known (its name is new each run), it is predicted as the sum of its
+         * members' learned runs (drv_balancer_learn_member), each unknown one as the
+         * analyzer's estimate shared out. */
+        double sum = 0,
+               each = est / (double)(drv_strv_len(t->members) ? drv_strv_len(t->members) : 1);
+        for (size_t i = 0; t->members[i]; i++)
+            sum +=
+                drv_predictor_predict_reference(b->pred, drv_test_key(t->members[i]), family, each)
+                    .mean_s;
+        est = sum;
+    }
     drv_prediction p = b->pred ? drv_predictor_predict_reference(b->pred, r->test_key, family, est)
                                : (drv_prediction){.mean_s = est, .high_s = est * 1.25};
     r->pred_ref_s = (float)p.mean_s;
@@ -654,6 +667,17 @@ drv_prediction drv_balancer_predict(const drv_balancer *b, drv_tref t, drv_wref 
     return (drv_prediction){.mean_s = pace * r->pred_ref_s / sp,
                             .high_s = pace * r->pred_high_s / sp,
                             .source = DRV_PRED_ESTIMATE};
+}
+
+bool drv_balancer_worker_runs_queued(const drv_balancer *b, drv_wref w)
+{
+    if (w >= b->n_workers || !b->workers[w].live || b->n_queued == 0)
+        return false;
+    uint32_t c = b->workers[w].w.wclass;
+    for (uint32_t s = 0; s < b->n_shapes; s++)
+        if (drv_queue_shape_len(b->queue, s) > 0 && (b->shapes[s].elig[c / 64] >> (c % 64) & 1))
+            return true;
+    return false;
 }
 
 void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s)

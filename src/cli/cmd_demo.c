@@ -560,92 +560,67 @@ static void demo_free(demo *d)
     free(d->eligible);
 }
 
+/* The command line: the three files (config, fleet, suite) in that order. */
+typedef struct demo_args {
+    const char *paths[3];
+    uint64_t seed;
+    bool quiet;
+} demo_args;
+
+#define DA(f) offsetof(demo_args, f)
+static const drv_opt demo_opts[] = {
+    {"--config", NULL, DRV_OPT_STRING, DA(paths[0]), 0, 0, "FILE",
+     "balancer config (default examples/balancer.json)", NULL},
+    {"--fleet", NULL, DRV_OPT_STRING, DA(paths[1]), 0, 0, "FILE",
+     "{\"workers\": [{name, cores, memory_gb, gpus, gpu_memory_gb, cuda_cc, tags, slots, "
+     "speed}, ...]} (default examples/fleet.json)",
+     NULL},
+    {"--suite", NULL, DRV_OPT_STRING, DA(paths[2]), 0, 0, "FILE",
+     "{\"tests\": [{name, model_id, test_type, priority, requirements: {cpu, memory_gb, gpus, "
+     "gpu_memory_gb, cuda_cc, tags, any_of, none_of}, duration_s, max_retries, exit_code, "
+     "retry_on_failure}, ...]} (default examples/suite.json); duration_s is the true duration "
+     "at speed 1, exit_code what the test exits with (0)",
+     NULL},
+    {"--seed", NULL, DRV_OPT_UINT, DA(seed), 0, 1.9e19, "N",
+     "seed of the duration jitter (default 1); same seed, same output", NULL},
+    {"--quiet", NULL, DRV_OPT_FLAG, DA(quiet), 0, 0, NULL,
+     "print only the run results and the summary", NULL},
+};
+#define N_DEMO_OPTS (sizeof demo_opts / sizeof demo_opts[0])
+
 void drv_cmd_demo_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: drover demo [--config FILE] [--fleet FILE] [--suite FILE] [--seed N] "
-            "[--quiet]\n"
-            "\n"
-            "Runs the simulator's engine (as drover sim does) on a sample fleet and suite\n"
-            "on a virtual clock, twice: the first run from the analyzer's duration\n"
-            "estimates (one worker crashes midway), the second with the durations learned\n"
-            "in the first. Prints the placements as they happen, why the first queued tests\n"
-            "wait, each run's makespan against its lower bound (the simulator's) with a\n"
-            "per-worker utilization table, and a summary.\n"
-            "\n"
-            "  --config FILE  balancer config (default examples/balancer.json)\n"
-            "  --fleet FILE   {\"workers\": [{name, cores, memory_gb, gpus, gpu_memory_gb,\n"
-            "                 cuda_cc, tags, slots, speed}, ...]} (default examples/fleet.json)\n"
-            "  --suite FILE   {\"tests\": [{name, model_id, test_type, priority, requirements:\n"
-            "                 {cpu, memory_gb, gpus, gpu_memory_gb, cuda_cc, tags, any_of,\n"
-            "                 none_of}, duration_s, max_retries, exit_code, retry_on_failure},\n"
-            "                 ...]} (default examples/suite.json); duration_s is the true\n"
-            "                 duration at speed 1, exit_code what the test exits with (0)\n"
-            "  --seed N       seed of the duration jitter (default 1); same seed, same output\n"
-            "  --quiet        print only the run results and the summary\n"
-            "\n"
-            "Default files are looked for under examples/ in the current directory, then\n"
-            "next to the executable's parent directory. Exits 0 when both runs finish, 1 on\n"
-            "a bad input file, 2 on a wrong command line.\n");
-}
-
-/* Matches option name at argv[*i] as "NAME VALUE" or "NAME=VALUE". Returns 1 and sets
- * *value on a match, 0 when argv[*i] is another option, -1 when the value is missing. */
-static int option_value(int argc, char **argv, int *i, const char *name, const char **value)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0)
-        return 0;
-    if (argv[*i][n] == '=') {
-        *value = argv[*i] + n + 1;
-        return 1;
-    }
-    if (argv[*i][n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *value = argv[++*i];
-    return 1;
+    fprintf(out, "usage: drover demo [--config FILE] [--fleet FILE] [--suite FILE] [--seed N] "
+                 "[--quiet]\n"
+                 "\n"
+                 "Runs the simulator's engine (as drover sim does) on a sample fleet and suite\n"
+                 "on a virtual clock, twice: the first run from the analyzer's duration\n"
+                 "estimates (one worker crashes midway), the second with the durations learned\n"
+                 "in the first. Prints the placements as they happen, why the first queued tests\n"
+                 "wait, each run's makespan against its lower bound (the simulator's) with a\n"
+                 "per-worker utilization table, and a summary.\n"
+                 "\n");
+    drv_opt_usage(out, demo_opts, N_DEMO_OPTS);
+    fprintf(out, "\n"
+                 "Default files are looked for under examples/ in the current directory, then\n"
+                 "next to the executable's parent directory. Exits 0 when both runs finish, 1 on\n"
+                 "a bad input file, 2 on a wrong command line.\n");
 }
 
 int drv_cmd_demo(int argc, char **argv)
 {
-    const char *paths[3] = {NULL, NULL, NULL}; /* config, fleet, suite */
     static const char *const options[3] = {"--config", "--fleet", "--suite"};
     static const char *const files[3] = {"balancer.json", "fleet.json", "suite.json"};
-    const char *seed_arg = NULL;
-    bool quiet = false;
-    for (int i = 1; i < argc; i++) {
-        int m = 0;
-        for (int k = 0; k < 3 && m == 0; k++)
-            m = option_value(argc, argv, &i, options[k], &paths[k]);
-        if (m == 0)
-            m = option_value(argc, argv, &i, "--seed", &seed_arg);
-        if (m == 0 && strcmp(argv[i], "--quiet") == 0) {
-            quiet = true;
-            m = 1;
-        }
-        if (m < 0) {
-            fprintf(stderr, "drover demo: %s needs a value\n", argv[i]);
-            return DRV_EXIT_USAGE;
-        }
-        if (m == 0) {
-            fprintf(stderr, "drover demo: unknown argument \"%s\" (see drover demo --help)\n",
-                    argv[i]);
-            return DRV_EXIT_USAGE;
-        }
-    }
-    uint64_t seed = 1;
-    if (seed_arg) {
-        char *end = NULL;
-        unsigned long long v = strtoull(seed_arg, &end, 10);
-        if (!*seed_arg || *end || seed_arg[0] == '-') {
-            fprintf(stderr, "drover demo: --seed: expected a non-negative integer, got \"%s\"\n",
-                    seed_arg);
-            return DRV_EXIT_USAGE;
-        }
-        seed = v;
-    }
+    demo_args o = {.seed = 1};
+    int rest;
+    int code = drv_opt_parse("demo", demo_opts, N_DEMO_OPTS, &o, NULL, argc, argv, &rest);
+    if (code >= 0)
+        return code;
+    if (rest < argc)
+        return drv_cli_usage_error("demo", "unexpected argument", argv[rest]);
+    const char **paths = o.paths;
+    uint64_t seed = o.seed;
+    bool quiet = o.quiet;
     char found[3][4096];
     for (int k = 0; k < 3; k++) {
         if (paths[k])

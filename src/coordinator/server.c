@@ -60,6 +60,8 @@ static void http_reset(drv_hsession *h)
     h->chunk_over = false;
     h->body_error = NULL;
     h->close_after = false;
+    h->parked = false;
+    h->wait_until = 0;
     h->path[0] = h->query[0] = h->auth[0] = '\0';
 }
 
@@ -104,7 +106,16 @@ static void http_handle(drv_coordinator *c, drv_hsession *h)
     } else {
         drv_api_handle(c, h);
     }
-    if (h->waiting_commit) {
+    if (h->parked) { /* handled again by drv_server_run_deferred */
+        h->parked = false;
+        h->read_seq = 0;
+        h->deferred = true;
+        h->defer_prev = NULL;
+        h->defer_next = c->deferred;
+        if (c->deferred)
+            c->deferred->defer_prev = h;
+        c->deferred = h;
+    } else if (h->waiting_commit) {
         h->pend_prev = NULL;
         h->pend_next = c->pending;
         if (c->pending)

@@ -121,6 +121,7 @@ void drv_msg_init(drv_msg *m, drv_msg_type type)
         m->heartbeat.cpu_pressure = -1;
         m->heartbeat.memory_pressure = -1;
         m->heartbeat.freq_ratio = -1;
+        m->heartbeat.tests_cpu = -1;
     }
 }
 
@@ -435,8 +436,9 @@ static int dec_welcome(const json_t *o, drv_msg_welcome *w, drv_error *err)
 static int dec_heartbeat(const json_t *o, drv_msg_heartbeat *hb, drv_error *err)
 {
     static const char *const known[] = {
-        "type",    "v",          "load",         "temperature_c",   "throttled",  "overloaded",
-        "running", "free_slots", "cpu_pressure", "memory_pressure", "freq_ratio", NULL};
+        "type",       "v",         "load",       "temperature_c", "throttled",
+        "overloaded", "running",   "free_slots", "cpu_pressure",  "memory_pressure",
+        "freq_ratio", "tests_cpu", NULL};
     uint64_t u = 0;
     if (drv_json_check_keys(o, "heartbeat", known, err) < 0 ||
         drv_json_number(o, "heartbeat", "load", DRV_JSON_REQUIRED, 0, 1e6, &hb->load, err) < 0 ||
@@ -448,6 +450,7 @@ static int dec_heartbeat(const json_t *o, drv_msg_heartbeat *hb, drv_error *err)
         drv_json_number(o, "heartbeat", "memory_pressure", 0, 0, 1, &hb->memory_pressure, err) <
             0 ||
         drv_json_number(o, "heartbeat", "freq_ratio", 0, 0, 1, &hb->freq_ratio, err) < 0 ||
+        drv_json_number(o, "heartbeat", "tests_cpu", 0, 0, 1, &hb->tests_cpu, err) < 0 ||
         drv_json_uint(o, "heartbeat", "free_slots", DRV_JSON_REQUIRED, 0, 1u << 16, &u, err) < 0)
         return -1;
     hb->free_slots = (uint32_t)u;
@@ -944,6 +947,8 @@ char *drv_msg_encode(const drv_msg *m, size_t *len, drv_error *err)
             set(o, "memory_pressure", jreal(m->heartbeat.memory_pressure));
         if (m->heartbeat.freq_ratio >= 0)
             set(o, "freq_ratio", jreal(m->heartbeat.freq_ratio));
+        if (m->heartbeat.tests_cpu >= 0)
+            set(o, "tests_cpu", jreal(m->heartbeat.tests_cpu));
         set(o, "running", enc_refs(m->heartbeat.running, m->heartbeat.running_count));
         set(o, "free_slots", json_integer(m->heartbeat.free_slots));
         break;

@@ -51,6 +51,7 @@
 #define DRV_STRING_MAX       4096               /* names, tokens, paths, messages */
 #define DRV_LABELS_MAX       64                 /* labels of one test */
 #define DRV_AFTER_MAX        4096               /* tests one test runs after */
+#define DRV_MEMBERS_MAX      10000              /* tests of one batch (py3) */
 #define DRV_LOCKS_MAX        64                 /* locks one test holds */
 #define DRV_SUBMIT_MAX_TESTS 1000000            /* tests in one submission */
 #define DRV_SHELL_PATH       "/bin/sh"          /* the one shell a test may ask for */
@@ -135,6 +136,9 @@ typedef struct drv_msg_heartbeat {
     double cpu_pressure;    /* 0..1 */
     double memory_pressure; /* 0..1 */
     double freq_ratio;      /* CPU clock / maximum, 0..1 */
+    /* ct3 (issue 13): the share 0..1 of the machine's CPU time (cores x the time since
+     * the last heartbeat) that the worker's own tests used; < 0 unknown (not sent). */
+    double tests_cpu;
     bool throttled;
     bool overloaded;
     drv_attempt_ref *running;

@@ -5,7 +5,9 @@
 # The two-phase move asks the holder to release it first; the holder answers that it runs,
 # and the move is dropped. Every test appends its id to an execution log: each id must be
 # there once, every test must pass, and drover_moves_dropped_total must show the race was
-# hit (else this test could not fail). Moves of unstarted tests: e2e_stealing.
+# hit (else this test could not fail). The history's moves series counts the moves done
+# only, as drover_moves_total does: a dropped move is in neither. Moves of unstarted
+# tests: e2e_stealing.
 source "$(dirname "$0")/lib.sh"
 cat >"$WORK/balancer.json" <<'JSON'
 {"settings": {"prefetch_max": 1024, "batch_target_s": 10, "migration_cost_s": 0.05,
@@ -44,6 +46,13 @@ moves=$(grep '^drover_moves_total ' <<<"$metrics" | cut -d' ' -f2)
 pending=$(grep '^drover_moves_pending ' <<<"$metrics" | cut -d' ' -f2)
 ((dropped >= 1)) || fail "no move was dropped: the race was not hit ($moves moves)"
 ((pending == 0)) || fail "$pending moves still pending after the run"
+# The moves of the last 5 minutes, second by second (a rate per second, so about one
+# per move), once the sampler has seen the last one.
+sleep 2
+hist=$(api GET '/api/v1/metrics/history?metric=moves&from=-300&step=1' | head -n 1)
+counted=$(/usr/bin/python3 -c 'import json,sys; print(round(sum(v for t,v in json.load(sys.stdin)["points"])))' <<<"$hist") ||
+    fail "history: $hist"
+((counted == moves)) || fail "the history counts $counted moves, /metrics $moves done ($dropped dropped)"
 rows=$(api GET '/api/v1/tests?run=2&limit=100' | head -n 1)
 passed=$(grep -o '"state":"passed"' <<<"$rows" | wc -l)
 ((passed == 6)) || fail "$passed of 6 passed: $rows"

@@ -1585,6 +1585,52 @@ static void test_worker_add_and_submit_reject_bad_input(void **state)
     fx_close(&f);
 }
 
+/* A test that fits only one worker of a large class finds it even when that worker sits
+ * deep in the class's ordering and nothing about it changed since it last took work: 39
+ * workers have every core busy with short tests, the 40th holds one long test (the most
+ * loaded, last in the least-loaded ordering) and has 7 cores free. A candidate search
+ * that stopped 15 places into the heap left such tests waiting while the cores were free
+ * (the MetaCentrum trace's jobs waited hours for one). */
+static void test_wide_test_finds_the_one_worker_that_fits(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f);
+    fx_start(&f);
+    char name[32];
+    for (int k = 0; k < 39; k++) {
+        snprintf(name, sizeof name, "busy-%02d", k);
+        fx_worker(&f, name, fx_cpu_caps(&f, 8, 32, NULL), 16, 1.0f, 0);
+    }
+    drv_requirements one = fx_req(&f, NULL, NULL, NULL);
+    one.cpu_cores = 1;
+    drv_decision d[FX_MAX_DECISIONS];
+    uint64_t id = 1;
+    for (int k = 0; k < 39 * 8; k++) {
+        fx_test t = {.id = id++, .req = &one, .test_type = "unit"};
+        fx_submit_spec(&f, &t, 0);
+    }
+    size_t placed = 0;
+    for (size_t n; (n = fx_place(&f, 0, d)) > 0;)
+        placed += n;
+    assert_int_equal(placed, 39 * 8);
+    drv_wref last = fx_worker(&f, "last", fx_cpu_caps(&f, 8, 32, NULL), 16, 1.0f, 1);
+    fx_test longest = {.id = id++,
+                       .req = &one,
+                       .test_type = "performance",
+                       .model_id = "meta-llama/Llama-2-7b-hf"};
+    fx_submit_spec(&f, &longest, 1);
+    assert_int_equal(fx_place_one(&f, 1), last);
+    drv_requirements seven = one;
+    seven.cpu_cores = 7;
+    fx_test wide = {.id = id++, .req = &seven, .test_type = "unit"};
+    fx_submit_spec(&f, &wide, 2);
+    drv_wref w = fx_place_one(&f, 2);
+    if (w != last)
+        fail_msg("the 7-core test went to %s, not to \"last\"", fx_wname(&f, w));
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1624,6 +1670,7 @@ int main(void)
         cmocka_unit_test(test_same_calls_same_decisions),
         cmocka_unit_test(test_worker_remove_refuses_a_worker_holding_tests),
         cmocka_unit_test(test_worker_add_and_submit_reject_bad_input),
+        cmocka_unit_test(test_wide_test_finds_the_one_worker_that_fits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
