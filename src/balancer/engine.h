@@ -229,7 +229,8 @@ struct drv_balancer {
     uint8_t resv_dims;
     uint32_t resv_cpu, resv_gpu;
     uint64_t resv_memory_mb;
-    double resv_scan_at; /* when blocked shapes are next looked at for one */
+    double resv_scan_at;  /* when blocked shapes are next looked at for one */
+    double newest_placed; /* the latest submission time of a placed test */
     drv_task_link *gate_parked, *excl_parked;
     uint32_t n_gate_parked, cap_gate_parked, n_excl_parked, cap_excl_parked;
     uint64_t skipped;

@@ -55,6 +55,7 @@ drv_balancer *drv_balancer_new(const drv_balancer_config *cfg, drv_tag_table *ta
     b->free_task = DRV_REF_NONE;
     b->resv_shape = DRV_SHAPE_NONE;
     b->resv_worker = DRV_REF_NONE;
+    b->newest_placed = -INFINITY;
     b->class_words = 1;
     b->avail = drv_xcalloc(1, sizeof(uint64_t));
     drv_policies_init(b);
@@ -503,8 +504,9 @@ static bool fresh_match(drv_balancer *b, drv_wref *worker, uint32_t *shape)
 
 /* ---- a worker kept for a starved test ---- */
 
-/* How long a test waits, unplaceable while workers that can run it have free slots (they
- * lack the cores, GPUs or memory it needs), before one of them is kept for it. */
+/* How much later than a test unplaceable while workers that can run it have free slots
+ * (they lack the cores, GPUs or memory it needs) a test placed before it was submitted,
+ * before one of those workers is kept for it. */
 #define RESERVE_AFTER_S 30.0
 
 /* Ends the reservation: its worker takes any test that fits again. */
@@ -545,16 +547,17 @@ static void reservation_keep(drv_balancer *b, drv_worker *x)
 
 /* Test r (of shape s) found no worker: smaller tests keep taking the cores, GPUs or memory
  * it waits for, so it could wait for ever (a whole-machine job behind one-core jobs: the
- * MetaCentrum trace's 80-core jobs waited days). Once it has waited RESERVE_AFTER_S while
- * workers that can run it have free slots, the one of those with the most of what it needs
- * free now is kept for it (one reservation at a time, as EASY backfilling keeps one): it
- * keeps what it has free of those resources and what its tests free of them
+ * MetaCentrum trace's 80-core jobs waited days). Once a test submitted RESERVE_AFTER_S
+ * after it was placed before it (it is being overtaken, not merely waiting in a burst
+ * where everything waits) while workers that can run it have free slots, the one of those with the
+ * most of what it needs free now is kept for it (one reservation at a time, as EASY backfilling
+ * keeps one): it keeps what it has free of those resources and what its tests free of them
  * (reservation_keep), so no other test needing them fits there and what it holds drains
  * until the test fits; tests that need none of them still run there. Costs a scan of
  * those workers once per reservation, nothing per placement. */
-static void reservation_make(drv_balancer *b, const drv_btask *r, uint32_t s, double now)
+static void reservation_make(drv_balancer *b, const drv_btask *r, uint32_t s)
 {
-    if (now - r->enqueued < RESERVE_AFTER_S || (r->flags & TF_LOCKING) ||
+    if (b->newest_placed - r->enqueued < RESERVE_AFTER_S || (r->flags & TF_LOCKING) ||
         (b->excl_held | b->excl_pending))
         return;
     const uint64_t *elig = b->shapes[s].elig;
@@ -596,7 +599,7 @@ static void reservation_make(drv_balancer *b, const drv_btask *r, uint32_t s, do
 /* Blocked shapes are looked at again only when a worker that can take them frees
  * something, so a starved test is found here: at most once a second of the clock while no
  * reservation is held, the blocked shape whose best test comes first in queue order and
- * has waited RESERVE_AFTER_S gets one (O(shapes) then). */
+ * is being overtaken gets one (O(shapes) then). */
 static void reservation_scan(drv_balancer *b, double now)
 {
     if (b->resv_shape != DRV_SHAPE_NONE || now < b->resv_scan_at)
@@ -607,7 +610,7 @@ static void reservation_scan(drv_balancer *b, double now)
     for (uint32_t s = 0; s < b->n_shapes; s++) {
         if (!drv_queue_shape_blocked(b->queue, s) || b->shapes[s].reachable == 0 ||
             !drv_queue_shape_peek(b->queue, s, &e) || b->tasks[e.ref].state != DRV_TASK_QUEUED ||
-            now - b->tasks[e.ref].enqueued < RESERVE_AFTER_S)
+            b->newest_placed - b->tasks[e.ref].enqueued < RESERVE_AFTER_S)
             continue;
         if (best == DRV_SHAPE_NONE || e.key < be.key || (e.key == be.key && e.seq < be.seq)) {
             best = s;
@@ -615,7 +618,7 @@ static void reservation_scan(drv_balancer *b, double now)
         }
     }
     if (best != DRV_SHAPE_NONE)
-        reservation_make(b, &b->tasks[be.ref], best, now);
+        reservation_make(b, &b->tasks[be.ref], best);
 }
 
 /* The reserved worker takes its shape's best test once that fits; a reservation whose
@@ -727,7 +730,7 @@ size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t
         drv_wref w = drv_engine_choose(b, r, now, hint);
         if (w == DRV_REF_NONE) {
             if (b->resv_shape == DRV_SHAPE_NONE)
-                reservation_make(b, r, s, now);
+                reservation_make(b, r, s);
             drv_queue_shape_block(b->queue, s);
             continue;
         }
@@ -739,6 +742,8 @@ size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t
             __builtin_prefetch(&b->tasks[ahead->ref]);
         b->n_queued--;
         drv_engine_assign(b, e.ref, w, now);
+        if (r->enqueued > b->newest_placed)
+            b->newest_placed = r->enqueued;
         b->placed++;
         drv_engine_decision(b, &out[n++], DRV_D_PLACED, DRV_R_POLICY, e.ref, w, DRV_REF_NONE);
     }

@@ -1589,9 +1589,10 @@ static void test_wide_test_finds_the_one_worker_that_fits(void **state)
 }
 
 /* A test that needs a whole worker is not passed over for ever by one-core tests that keep
- * taking each core it frees: once it has waited 30 s with the worker's slots free, the
- * worker is kept for it (takes no more tests that need cores) and it runs when the cores
- * it holds drain. Without the reservation it waited as long as one-core tests came. */
+ * taking each core it frees: once tests submitted 30 s after it are placed before it while
+ * the worker has free slots, the worker is kept for it (takes no more tests that need
+ * cores) and it runs when the cores it holds drain. Without the reservation it waited as
+ * long as one-core tests came. */
 static void test_whole_worker_test_is_not_starved(void **state)
 {
     (void)state;
