@@ -245,7 +245,13 @@ static void move(drv_coordinator *c, const drv_decision *d, drv_ctask *ct, doubl
         return;
     }
     drv_wsession *s = c->workers[from].session;
-    if (!s) { /* it cannot be asked: the test stays, as if never moved */
+    /* Unconfirmed: its holder said hello and has not yet been reconciled (recovery.c).
+     * When that is another process (a worker restarted under its name), "not here"
+     * says nothing of the process that was sent the assign, which may have started it:
+     * only drv_recovery_settle() may decide (a loss, charged). So no release is asked
+     * until then. (chaos_short: attempt 1 ran, the new process answered dropped, the
+     * attempt was recorded as never started and run again uncharged.) */
+    if (!s || ct->unconfirmed) { /* it cannot be asked: the test stays, as if never moved */
         drv_balancer_unmove(c->bal, d->task, from, now);
         c->moves_dropped++;
         return;

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1303,6 +1304,84 @@ static void test_move_holder_lost(void **state)
     close(h);
 }
 
+/* Whether fd has a frame to read within ms milliseconds. */
+static bool readable_within(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, ms) > 0;
+}
+
+/* A worker restarted under its name while its tests' assigns were out (chaos_short, seed
+ * 7): the new process holds none of them, but the old one may have started them. No
+ * release may be asked of the new process before its hello is reconciled (its "dropped"
+ * would say nothing of the old one); at its heartbeat each attempt is charged as a loss
+ * (infra failure), never abandoned as "stolen" and run again for free. */
+static void test_move_waits_for_a_restarted_holder(void **state)
+{
+    server *s = *state;
+    steal_eagerly = true;
+    server_start(s, 30.0, 10.0);
+    steal_eagerly = false;
+    submit(s,
+           "[{\"name\":\"a\",\"argv\":[\"x\"],\"max_retries\":1},"
+           "{\"name\":\"b\",\"argv\":[\"x\"],\"max_retries\":1}]",
+           2);
+    int h = worker_join_as(s, "holder", "aaaa", 1, NULL, 0);
+    uint64_t ids[2];
+    for (size_t n = 0; n < 2;) {
+        drv_msg m;
+        ws_expect(h, DRV_MSG_ASSIGN, &m);
+        for (size_t i = 0; i < m.assign.count && n < 2; i++)
+            ids[n++] = m.assign.tests[i].task_id;
+        drv_msg_free(&m);
+    }
+    close(h); /* killed: it may have started either */
+    nap_ms(100);
+    h = worker_join_as(s, "holder", "bbbb", 1, NULL, 0); /* a new process, no heartbeat yet */
+    int th = worker_join(s, "thief", 2, NULL, 0);
+    /* Before the fix a release came here at once; answered as the new process truly
+     * would ("not here"), the attempt moved uncharged. */
+    unsigned releases = 0;
+    while (readable_within(h, 500)) {
+        drv_msg m;
+        char *text = ws_recv(h);
+        assert_non_null(text);
+        drv_error err;
+        assert_int_equal(drv_msg_decode(text, strlen(text), &m, &err), 0);
+        free(text);
+        if (m.type == DRV_MSG_RELEASE) {
+            releases++;
+            drv_msg a;
+            drv_msg_init(&a, DRV_MSG_RELEASED);
+            a.release.ref = m.release.ref;
+            a.release.dropped = true;
+            send_msg(h, &a);
+        }
+        drv_msg_free(&m);
+    }
+    assert_int_equal(releases, 0);
+    heartbeat(h, NULL, 0); /* reconciled: neither is listed */
+    for (size_t k = 0; k < 2; k++) {
+        char path[64];
+        snprintf(path, sizeof path, "/api/v1/tests/%llu", (unsigned long long)ids[k]);
+        json_t *first = NULL, *j = NULL;
+        for (int i = 0; i < 250; i++) {
+            json_decref(j);
+            j = get_json(s, path);
+            first = json_array_get(json_object_get(j, "attempts"), 0);
+            const char *st = json_string_value(json_object_get(first, "state"));
+            if (st && strcmp(st, "assigned") != 0 && strcmp(st, "running") != 0)
+                break;
+            nap_ms(20);
+        }
+        assert_string_equal(json_string_value(json_object_get(first, "state")), "finished");
+        assert_true(json_is_true(json_object_get(first, "infra_failure")));
+        json_decref(j);
+    }
+    close(th);
+    close(h);
+}
+
 /* Durations learned before a restart are kept in the store: after it, the test known
  * to be long is placed before the short one submitted ahead of it. */
 static void test_restart_keeps_learned_durations(void **state)
@@ -1409,6 +1488,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drain_hands_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_move_waits_for_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_move_holder_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_move_waits_for_a_restarted_holder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_keeps_learned_durations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dashboard_feed, setup, teardown),
     };
