@@ -118,6 +118,22 @@ class Proxy:
         self.sock.close()
 
 
+def gave_up_story(atts, gave_up, tid, ran_on):
+    """Says for each attempt in gave_up where it was sent, when, when and why it was given
+    up (a move begins the next attempt at once: its assigned_at) and which worker process
+    ran it ("w4/1": the first process named w4; a restart under the name is w4/2)."""
+    by = {x["attempt"]: x for x in atts}
+    parts = []
+    for n in sorted(gave_up):
+        x = by[n]
+        nxt = by.get(n + 1)
+        when = f"{nxt['assigned_at']:.3f}" if nxt else "?"
+        parts.append(f"attempt {n} sent to {x.get('worker')} at {x['assigned_at']:.3f}, "
+                     f"given up ({x.get('reason') or '-'}) at {when}, ran on "
+                     f"{ran_on.get((tid, n), '?')}")
+    return "; ".join(parts)
+
+
 class Chaos:
     def __init__(self, a):
         self.a = a
@@ -133,6 +149,7 @@ class Chaos:
         self.frozen = {}  # name -> resume time
         self.all_procs = []
         self.serial = 0
+        self.procs_by_name = {}  # worker name -> processes started under it
         self.faults = {}
         self.accepted = {}  # id -> (max_retries, reruns, kind)
         self.unacknowledged = 0
@@ -146,6 +163,9 @@ class Chaos:
     # ---- processes ----
 
     def log(self, msg):
+        # Kept in the run's directory too (chaos.log), beside the processes' logs.
+        with open(os.path.join(self.dir, "chaos.log"), "a") as f:
+            f.write(f"{time.time():.3f} {msg}\n")
         if not self.a.quiet:
             print(f"chaos: {time.strftime('%H:%M:%S')} {msg}", flush=True)
 
@@ -232,7 +252,11 @@ class Chaos:
             self.serial += 1
             name = f"w{self.serial}"
         url = f"http://127.0.0.1:{self.proxy.port if proxied else self.port}"
-        env = dict(os.environ, DROVER_WORKER_TOKEN=WORKER_TOKEN)
+        # Which process ran a test (tests inherit it; execution log): "w4/2" is the
+        # second process started as w4.
+        self.procs_by_name[name] = self.procs_by_name.get(name, 0) + 1
+        env = dict(os.environ, DROVER_WORKER_TOKEN=WORKER_TOKEN,
+                   CHAOS_WORKER=f"{name}/{self.procs_by_name[name]}")
         out = open(os.path.join(self.dir, f"worker-{name}.log"), "a")
         p = subprocess.Popen([self.a.drover, "worker", "--url", url, "--name", name, "--no-detect",
                               "--slots", str(self.a.slots)], stdout=out, stderr=out,
@@ -257,7 +281,7 @@ class Chaos:
 
     def make_test(self, i):
         log = self.execlog
-        head = f'echo "$DROVER_TEST_ID $DROVER_ATTEMPT $EPOCHREALTIME" >> {log}; '
+        head = f'echo "$DROVER_TEST_ID $DROVER_ATTEMPT $EPOCHREALTIME $CHAOS_WORKER" >> {log}; '
         kind = self.rng.choices(["pass", "fail", "flaky", "timeout", "long"],
                                 [70, 8, 10, 4, 8])[0]
         t = {"name": f"chaos/{i}", "max_retries": self.rng.choice([0, 1, 2, 2, 2, 3])}
@@ -458,12 +482,15 @@ class Chaos:
 
     def check(self):
         executions = {}  # id -> list of (attempt, t)
+        ran_on = {}  # (id, attempt) -> worker process ("w4/2"), when the log says
         for line in open(self.execlog):
             parts = line.split()
-            if len(parts) != 3:
+            if len(parts) not in (3, 4):
                 self.violations.append(f"execution log: bad line {line.strip()!r}")
                 continue
             executions.setdefault(int(parts[0]), []).append((int(parts[1]), float(parts[2])))
+            if len(parts) == 4:
+                ran_on[(int(parts[0]), int(parts[1]))] = parts[3]
         states = {}
         duplicates = 0
         total_exec = 0
@@ -511,7 +538,7 @@ class Chaos:
             if moved and not self.a.lenient_moves:
                 self.violations.append(
                     f"test {tid}: {moved} run(s) of an attempt given up before it started: "
-                    f"{sorted(ex)}")
+                    f"{sorted(ex)}; {gave_up_story(atts, gave_up, tid, ran_on)}")
             budget = 1 + max_retries + reruns
             if len(ex) - moved - copied > budget:
                 self.violations.append(
