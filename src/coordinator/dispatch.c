@@ -37,6 +37,10 @@ void drv_dispatch_queue_assign(drv_coordinator *c, drv_wref w, drv_tref t)
         cw->cap_batch = cw->cap_batch ? cw->cap_batch * 2 : 16;
         cw->batch = drv_xrealloc(cw->batch, cw->cap_batch * sizeof *cw->batch);
     }
+    /* The attempt's assign in effect is this one, which has not left: a move before it
+     * leaves takes it out of the batch, never asks for a release the assign would follow
+     * (an assign sent again after a reconnect; a copy in a task slot used before). */
+    c->tasks[t].sent = false;
     const drv_task *task = &c->tasks[t].task;
     drv_msg_test *m = &cw->batch[cw->n_batch++];
     drv_msg_test_from_task(m, task, task->attempts, 0);

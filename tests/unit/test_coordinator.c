@@ -1382,6 +1382,75 @@ static void test_move_waits_for_a_restarted_holder(void **state)
     close(h);
 }
 
+/* The same worker process reconnecting, its queue dropped at the loss (fencing): what
+ * it does not list is sent again at its heartbeat, and a move of such a test must not ask
+ * for a release before that assign has left. A release sent first overtakes it: "not
+ * here", the attempt is given up, and the assign that follows starts it anyway. So every
+ * release on the new connection comes after the assign of its attempt, or none at all. */
+static void test_release_never_overtakes_a_resent_assign(void **state)
+{
+    server *s = *state;
+    steal_eagerly = true;
+    server_start(s, 30.0, 10.0);
+    steal_eagerly = false;
+    submit(s,
+           "[{\"name\":\"a\",\"argv\":[\"x\"],\"max_retries\":1},"
+           "{\"name\":\"b\",\"argv\":[\"x\"],\"max_retries\":1},"
+           "{\"name\":\"c\",\"argv\":[\"x\"],\"max_retries\":1}]",
+           3);
+    int h = worker_join_as(s, "holder", "aaaa", 1, NULL, 0);
+    for (size_t n = 0; n < 3;) {
+        drv_msg m;
+        ws_expect(h, DRV_MSG_ASSIGN, &m);
+        n += m.assign.count;
+        drv_msg_free(&m);
+    }
+    close(h); /* the connection only: the process drops its queue and comes back */
+    nap_ms(100);
+    h = worker_join_as(s, "holder", "aaaa", 1, NULL, 0);
+    int th = worker_join(s, "thief", 3, NULL, 0);
+    heartbeat(h, NULL, 0); /* none listed: sent again, and the thief steals */
+    drv_attempt_ref seen[16];
+    size_t n_seen = 0;
+    unsigned releases = 0;
+    while (readable_within(h, 700)) {
+        drv_msg m;
+        char *text = ws_recv(h);
+        assert_non_null(text);
+        drv_error err;
+        assert_int_equal(drv_msg_decode(text, strlen(text), &m, &err), 0);
+        free(text);
+        if (m.type == DRV_MSG_ASSIGN) {
+            for (size_t i = 0; i < m.assign.count && n_seen < 16; i++)
+                seen[n_seen++] =
+                    (drv_attempt_ref){m.assign.tests[i].task_id, m.assign.tests[i].attempt};
+        } else if (m.type == DRV_MSG_RELEASE) {
+            releases++;
+            bool assigned = false;
+            for (size_t i = 0; i < n_seen; i++)
+                assigned |= seen[i].task_id == m.release.ref.task_id &&
+                            seen[i].attempt == m.release.ref.attempt;
+            if (!assigned)
+                fail_msg("release of test %llu attempt %u before its assign was sent again",
+                         (unsigned long long)m.release.ref.task_id, m.release.ref.attempt);
+            drv_msg a;
+            drv_msg_init(&a, DRV_MSG_RELEASED);
+            a.release.ref = m.release.ref;
+            a.release.dropped = true;
+            send_msg(h, &a);
+        }
+        drv_msg_free(&m);
+    }
+    /* The thief got work: the steal happened (this is not a test of nothing). */
+    drv_msg m;
+    ws_expect(th, DRV_MSG_ASSIGN, &m);
+    assert_true(m.assign.count > 0);
+    drv_msg_free(&m);
+    (void)releases;
+    close(th);
+    close(h);
+}
+
 /* Durations learned before a restart are kept in the store: after it, the test known
  * to be long is placed before the short one submitted ahead of it. */
 static void test_restart_keeps_learned_durations(void **state)
@@ -1489,6 +1558,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_move_waits_for_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_move_holder_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_move_waits_for_a_restarted_holder, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_never_overtakes_a_resent_assign, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_restart_keeps_learned_durations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dashboard_feed, setup, teardown),
     };
