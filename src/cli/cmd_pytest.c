@@ -8,13 +8,15 @@
  * 2. Submits batches (one drover test each, naming its node ids in "members"): several
  *    node ids in one interpreter, so the start of Python and pytest is paid once per
  *    batch, not per test. --by test: one id per batch; file: one file per batch; auto
- *    (default): with no durations known, a file per batch (files of more than
- *    --batch-size tests split); once durations are known (the coordinator's, learned per
- *    member test: POST /api/v1/predictions; else the local .drover-pytest-durations.json
- *    written after each auto run, like pytest-split's), tests longest first packed into
- *    batches of about --batch-seconds of predicted run (default: the connected slots'
- *    share of the whole, BATCHES_PER_SLOT batches per slot), each batch's priority
- *    growing with its length so the long ones start first.
+ *    (default): with no durations known, FIRST_RUN_PER_SLOT batches per connected slot
+ *    of equal test counts, whole files where they fit (without the slots: a file per
+ *    batch, files of more than --batch-size tests split); once durations are known (the
+ *    coordinator's, learned per member test: POST /api/v1/predictions; else the local
+ *    .drover-pytest-durations.json written after each auto run, like pytest-split's),
+ *    tests longest first dealt into BATCHES_PER_SLOT (--batches-per-slot) batches per
+ *    slot of equal predicted run on that slot's worker speed (or, with --batch-seconds,
+ *    batches of about that many seconds), each batch's priority growing with its length
+ *    so the long ones start first.
  * 3. Each batch runs pytest in-process with a small plugin that prints one line per test
  *    as it starts and as it ends: "@@drover@@ start ID" and "@@drover@@ OUTCOME SECONDS
  *    ID<TAB>MESSAGE" (OUTCOME: passed failed error skipped xfailed xpassed). The
@@ -39,12 +41,14 @@
 #include "client/client.h"
 #include "protocol/protocol.h"
 
-#define DEFAULT_PYTHON   "/usr/bin/python3"
-#define ROUNDS_MAX       3            /* batches of unfinished tests after a crash */
-#define BATCHES_PER_SLOT 1.0          /* auto, durations known: batches per slot */
-#define BATCH_S_MIN      0.5          /* auto: the shortest batch target (s) */
-#define TAIL_BUDGET      (48u * 1024) /* of the 64 KiB output tail: the members' end lines */
-#define LINE_BYTES       64u /* an end line besides its node id: outcome, seconds, message */
+#define DEFAULT_PYTHON     "/usr/bin/python3"
+#define ROUNDS_MAX         3            /* batches of unfinished tests after a crash */
+#define BATCHES_PER_SLOT   1.0          /* auto, durations known: batches per slot */
+#define BATCH_S_MIN        0.5          /* auto: the shortest batch target (s) */
+#define FIRST_RUN_PER_SLOT 4.0          /* auto, nothing known: batches per slot, of equal counts */
+#define UNKNOWN_S          0.05         /* auto: a test never measured, when none was (s) */
+#define TAIL_BUDGET        (48u * 1024) /* of the 64 KiB output tail: the members' end lines */
+#define LINE_BYTES         64u /* an end line besides its node id: outcome, seconds, message */
 
 typedef struct pytest_args {
     const char *by, *run, *junit, *python, *durations;
@@ -61,8 +65,8 @@ static const drv_opt pytest_opts[] = {
     {"--by", NULL, DRV_OPT_STRING, P(by), 0, 0, "test|file|auto",
      "how tests are put in batches (default auto)"},
     {"--batch-size", NULL, DRV_OPT_UINT, P(batch_size), 1, 100000, "N",
-     "most tests in one batch (default 50 while durations are unknown; none once "
-     "they are known: --batch-seconds sizes the batches)"},
+     "most tests in one batch (default: batches sized by the slots and predictions; "
+     "without the slots, 50)"},
     {"--rerun-failures", NULL, DRV_OPT_UINT, P(rerun_failures), 0, 100, "N",
      "run a failed test again up to N times; failed then passed is flaky"},
     {"--run", NULL, DRV_OPT_STRING, P(run), 0, 0, "NAME", "name the run"},
@@ -357,7 +361,7 @@ static json_t *lpt_batches(const pytest_args *a, const suite *s, const by_pred *
 static json_t *pack_batches(const pytest_args *a, const suite *s, size_t *idx, size_t n,
                             const char *cwd, int round)
 {
-    double known = 0, mean = 0.05;
+    double known = 0, mean = UNKNOWN_S;
     size_t n_known = 0;
     for (size_t i = 0; i < n; i++)
         if (s->t[idx[i]].predicted >= 0) {
@@ -444,7 +448,7 @@ static json_t *make_batches(const pytest_args *a, const suite *s, size_t *idx, s
         bool any = false;
         for (size_t i = 0; i < n && !any; i++)
             any = s->t[idx[i]].predicted >= 0;
-        if (any)
+        if (any || a->n_batches)
             return pack_batches(a, s, idx, n, cwd, round);
     }
     json_t *arr = json_array();
@@ -870,13 +874,19 @@ int drv_cmd_pytest(int argc, char **argv)
         size_t n_speeds = 0;
         uint64_t slots = coordinator_predictions(c, &s, per, &a.speed, &n_speeds);
         double total = 0;
-        bool all = true;
+        bool all = true, none = true;
         for (size_t i = 0; i < s.n; i++) {
             total += s.t[i].predicted > 0 ? s.t[i].predicted : 0;
             all &= s.t[i].predicted >= 0;
+            none &= s.t[i].predicted < 0;
         }
-        if (a.batch_s <= 0 && a.batch_size == 0 && slots > 0 && all) {
-            a.n_batches = (size_t)((double)slots * per + 0.5);
+        bool by_auto = !a.by || strcmp(a.by, "auto") == 0;
+        if (by_auto && a.batch_s <= 0 && a.batch_size == 0 && slots > 0 && (all || none)) {
+            /* Nothing known yet: FIRST_RUN_PER_SLOT batches per slot of equal test counts
+             * (whole files where they fit), for balance against unknown long tests. */
+            if (none)
+                total = (double)s.n * UNKNOWN_S;
+            a.n_batches = (size_t)((double)slots * (none ? FIRST_RUN_PER_SLOT : per) + 0.5);
             a.n_batches = a.n_batches ? a.n_batches : 1;
             /* The coordinator reads the members' lines from the batch's output tail
              * (64 KiB; the plugin repeats the end lines last): keep them within it. */
@@ -887,6 +897,7 @@ int drv_cmd_pytest(int argc, char **argv)
             if (s.n / a.n_batches > most)
                 a.n_batches = (s.n + most - 1) / most;
             a.batch_s = total / (double)a.n_batches;
+            a.batch_size = DRV_MEMBERS_MAX;
         }
         if (n_speeds != a.n_batches) { /* batches not one per slot: sized alike */
             free(a.speed);
