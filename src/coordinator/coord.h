@@ -441,6 +441,9 @@ void drv_members_output(drv_coordinator *c, drv_ctask *ct, drv_wref w, const cha
                         double now);
 /* Frees what ct kept of its members' lines. */
 void drv_members_live_free(drv_ctask *ct);
+/* ct, a batch taken back from the store at start: its members whose results were stored
+ * before the restart keep them (their lines, seen again, are not recorded twice). */
+void drv_members_recovered(drv_coordinator *c, drv_ctask *ct);
 void drv_members_free(drv_coordinator *c);
 /* Samples every second (called by the tick), runs the anomaly detectors and, once a
  * minute, deletes samples past their resolution's keep time. */

@@ -135,6 +135,24 @@ static drv_batch_live *live_of(drv_ctask *ct)
     return b;
 }
 
+static void mark_recorded(void *ctx, const char *name)
+{
+    drv_batch_live *b = ctx;
+    member *x = find(b->m, b->slot, b->n_slots, name, strlen(name));
+    if (x)
+        x->recorded = true;
+}
+
+void drv_members_recovered(drv_coordinator *c, drv_ctask *ct)
+{
+    if (!ct->task.members)
+        return;
+    drv_error err;
+    if (drv_store_batch_members(c->store, ct->run_id, ct->task.id, mark_recorded, live_of(ct),
+                                &err) < 0)
+        drv_coord_fatal(c, &err);
+}
+
 void drv_members_live_free(drv_ctask *ct)
 {
     drv_batch_live *b = ct->batch_live;

@@ -270,6 +270,12 @@ static void test_task_round_trip(void **state)
 /* py3 (issue 13): a batch keeps its member names, a member's result the batch that ran
  * it; a listing says which row is which; the flakiness query finds a name through the
  * index on tasks.name (no scan of every task). */
+static void count_member(void *ctx, const char *name)
+{
+    assert_string_equal(name, "t.py::a");
+    (*(int *)ctx)++;
+}
+
 typedef struct batch_rows {
     uint64_t batch_of[4];
     uint32_t members[4];
@@ -324,6 +330,11 @@ static void test_batch_members_round_trip(void **state)
     assert_int_equal(rows.members[0], 2);
     assert_int_equal(rows.batch_of[1], 4242);
     assert_int_equal(rows.members[1], 0);
+    /* What a recovered batch reads back: the member results that name it. */
+    int named = 0;
+    assert_int_equal(drv_store_batch_members(s, run, 4242, count_member, &named, &err), 1);
+    assert_int_equal(named, 1);
+    assert_int_equal(drv_store_batch_members(s, run, (uint64_t)bid, count_member, &named, &err), 0);
     drv_store_close(s);
 
     sqlite3 *db;
