@@ -113,7 +113,7 @@ static const char plugin_code[] =
     "        elif isinstance(report.longrepr, tuple): msg = str(report.longrepr[2])\n"
     "        elif report.longrepr: msg = str(report.longrepr).strip().splitlines()[-1]\n"
     "        if xf and (o == 'xfailed' or not msg): msg = str(report.wasxfail)\n"
-    "        msg = ' '.join(msg.split())[:300]\n"
+    "        msg = ' '.join(msg.split())[:300].encode('utf-8', 'backslashreplace').decode()\n"
     "        d = self.res.get(report.nodeid)\n"
     "        if d and d[0] in ('failed', 'error'): return\n"
     "        line = '%s %.6f %s\\t%s' % (o, report.duration, report.nodeid, msg)\n"

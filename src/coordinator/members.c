@@ -293,7 +293,12 @@ static void store_member(drv_coordinator *c, const drv_ctask *batch, drv_wref w,
                  timed_out ? "the batch timed out while it ran"
                            : "crashed the batch's process (no result came back)");
     } else if (x->msg_len) {
-        snprintf(reason, sizeof reason, "%s: %.*s", x->outcome, (int)x->msg_len, x->msg);
+        /* The message is the test's output: invalid UTF-8 becomes U+FFFD (as the API
+         * shows output), so the reason stays a JSON string. */
+        json_t *text = drv_json_text(x->msg, x->msg_len);
+        snprintf(reason, sizeof reason, "%s: %s", x->outcome,
+                 text && json_string_value(text) ? json_string_value(text) : "?");
+        json_decref(text);
     } else {
         snprintf(reason, sizeof reason, "%s", x->outcome);
     }
