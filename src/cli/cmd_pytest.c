@@ -613,17 +613,28 @@ static int wait_done(drv_client *c, uint64_t run_id, const pytest_args *a, suite
         json_decref(run);
         if (reread) /* a rerun adds an attempt to its test's row: read them all again */
             seen = 0;
-        /* Without -v the rows are read once, at the end: fewer requests to the loop. */
-        if ((a->verbose || rc.done) &&
+        double t = now_s() - start;
+        bool progress = !a->quiet && !a->verbose && (rc.done || t - last >= 2);
+        /* Without -v the rows are read for a progress line and at the end: fewer
+         * requests to the coordinator's loop. */
+        if ((a->verbose || progress || rc.done) &&
             take_new_rows(c, run_id, &seen, s, x, a->verbose, &err) < 0) {
             fprintf(stderr, "drover pytest: %s\n", err.msg);
             return DRV_EXIT_INFRA;
         }
-        double t = now_s() - start;
-        if (!a->quiet && !a->verbose && (rc.done || t - last >= 2)) {
-            char line[256];
-            drv_run_progress_format(run_id, &rc, t, line, sizeof line);
-            fprintf(stderr, "%s\n", line);
+        if (progress) { /* the tests' own counts: the run's also count the batches */
+            size_t done = 0, bad = 0;
+            for (size_t i = 0; i < s->n; i++) {
+                done += s->t[i].outcome[0] != '\0';
+                bad +=
+                    strcmp(s->t[i].outcome, "failed") == 0 || strcmp(s->t[i].outcome, "error") == 0;
+            }
+            char span[32];
+            drv_cli_format_span(t, span, sizeof span);
+            fprintf(stderr, "run %llu: %zu/%zu tests done, %zu failed, %llu batch%s running, %s\n",
+                    (unsigned long long)run_id, done, s->n, bad,
+                    (unsigned long long)rc.by_state[DRV_TASK_RUNNING],
+                    rc.by_state[DRV_TASK_RUNNING] == 1 ? "" : "es", span);
             last = t;
         }
         if (rc.done)
