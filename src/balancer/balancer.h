@@ -116,6 +116,12 @@ size_t drv_balancer_worker_lost(drv_balancer *b, drv_wref w, double now, drv_dec
                                 size_t max);
 /* A lost worker came back (reconnected within the grace period). */
 void drv_balancer_worker_back(drv_balancer *b, drv_wref w, double now);
+/* A known worker said hello (after drv_balancer_worker_back when it was lost). A loss
+ * while it ran tests is judged now: when the same process came back, its machine or
+ * network failed those tests (one infrastructure failure towards quarantine_after);
+ * when a new process says hello under the name (new_process: it was restarted), the
+ * loss was the old process's end and counts nothing towards quarantine. */
+void drv_balancer_worker_hello(drv_balancer *b, drv_wref w, bool new_process, double now);
 /* Forgets a worker that holds nothing (after lost or drained). Returns -1 if it still
  * holds tests. */
 int drv_balancer_worker_remove(drv_balancer *b, drv_wref w, drv_error *err);
@@ -208,6 +214,9 @@ typedef struct drv_result {
     int signal;    /* when killed by a signal, else 0 */
     bool timed_out;
     bool infra_failure; /* the runner failed, not the test (spawn failure, crash) */
+    bool restart;       /* with infra_failure: the worker restarted (a new process under its
+                         * name) and lost it: charged to the test's retries, but not a
+                         * failure of the machine (not counted towards quarantine) */
     bool skipped;       /* it exited with the code that says it skipped itself */
     double duration_s;  /* run time; learned by the predictor when the test exited */
 } drv_result;
@@ -254,6 +263,9 @@ typedef struct drv_straggler {
     double running_s; /* how long it has run */
     double high_s;    /* its predicted p90 on holder */
     double copy_s;    /* the copy's predicted run on target */
+    bool suspect;     /* holder is suspect (a test of its was superseded in the last
+                       * 30 s): copied past its p90, without the margin */
+    bool tight;       /* its p90 comes from its own runs on the holder's class */
 } drv_straggler;
 
 /* Which running tests to copy now, most overdue first (at most max, written to out):
@@ -266,8 +278,12 @@ typedef struct drv_straggler {
  * settings.speculation is off. Call it right after drv_balancer_place() placed all it
  * could: slots still free then would otherwise idle. While tests are queued, a copy
  * goes to a worker with room for one beyond what placement fills it to, only when the
- * other slots finish the rest of the work before the straggler's predicted finish
- * (docs/balancer.md, Stragglers). Pure: changes nothing. */
+ * other slots finish the rest of the work before the straggler's predicted finish, or
+ * when (its p90 from its own runs on that class) the copy's finish there plus its run
+ * is shorter than what the straggler has run. On a suspect worker (a test of its was
+ * superseded, killed running because its copy finished first, in the last 30 s) a test
+ * qualifies once past its p90, and goes ahead of the queue whenever its copy would
+ * finish before what it has run (docs/balancer.md, Stragglers). Pure: changes nothing. */
 size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler *out, size_t max);
 /* A copy of running test t was started: t is not proposed again. Returns -1 if t is
  * not a live running test. */
@@ -339,6 +355,13 @@ typedef struct drv_balancer_stats {
     size_t bytes_per_worker; /* per live worker: its record, heap slots, name index */
 } drv_balancer_stats;
 void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s);
+
+/* Whether worker w's class meets the requirements of a test waiting in the queue (the
+ * eligibility placement uses, per requirement shape). For the monitor's queue_stalled,
+ * which counts free slots only on workers that could run what waits. False for a worker
+ * not live or an empty queue. Cost: one bit test per shape holding queued tests (a test
+ * cancelled while queued may keep its shape counted until the next placement). */
+bool drv_balancer_worker_runs_queued(const drv_balancer *b, drv_wref w);
 
 /* Live task record accessors. */
 drv_task_state drv_balancer_task_state(const drv_balancer *b, drv_tref t);

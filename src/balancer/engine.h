@@ -29,6 +29,7 @@ typedef struct drv_btask {
     uint8_t reruns_left;  /* of reruns: the test's own failures */
     uint8_t flags;
     uint8_t kind;      /* drv_analyzer_type_kind of its test type */
+    uint8_t copy_role; /* speculation.c: COPY_ORIGINAL or COPY_COPY of a pair, else 0 */
     double started_at; /* when it started running (speculation.c) */
     drv_wref avoid;    /* suite2: the worker its own failure was on; a rerun prefers another */
 } drv_btask;
@@ -42,6 +43,8 @@ typedef struct drv_btask {
 #define TF_EXCL_PENDING   0x40 /* an exclusive test that waits for the fleet to empty */
 #define TF_NOT_IDEMPOTENT 0x01 /* never two copies at once (speculation.c) */
 #define TF_SPECULATED     0x80 /* a copy of it was started (speculation.c) */
+#define COPY_ORIGINAL     1    /* copy_role: the record that ran first */
+#define COPY_COPY         2    /* copy_role: the copy drv_balancer_copy() started */
 
 /* What ordering.c keeps of a test that uses after or locks (see balancer.h). */
 typedef struct drv_task_link {
@@ -91,6 +94,13 @@ typedef struct drv_bworker {
     uint32_t warm_pos;                  /* in the warming heap, or POS_NONE */
     double warm_due;                    /* when its admission may next grow; INFINITY: never */
     bool overloaded;                    /* reported overload */
+    bool reserved;                      /* kept for the reserved shape's next test (placement.c) */
+    /* Speculation (speculation.c): when a test of its was last superseded (its copy
+     * elsewhere finished first, so it was killed running), and whether one ever was. A
+     * worker whose test hung is suspect for a while: its other tests are copied once past
+     * their p90, without the margin, and ahead of the queue. */
+    bool suspect;
+    double suspect_at;
     /* Its own pace against its class (learning.c): log of its runs over its class's mean
      * for the same tests, EWMA, and the samples behind it; `pace` multiplies its class's
      * predictions once there are enough (1 before). */
@@ -217,6 +227,19 @@ struct drv_balancer {
     /* Exclusive tests: held ones, waiting ones (which close the gate to everything else),
      * and the tests parked behind that gate or until the fleet is empty. */
     uint32_t excl_held, excl_pending;
+    /* A worker kept for the next test of a starved shape (placement.c, reservation_*):
+     * DRV_SHAPE_NONE / DRV_REF_NONE when none. */
+    uint32_t resv_shape;
+    drv_wref resv_worker;
+    /* What the reserved worker holds for it beyond its tests, counted in its used cores,
+     * GPUs and memory (so no other test needing them fits, at no cost per placement):
+     * what was free when it was made and what its tests free since, of each resource the
+     * starved test needs (resv_dims: 1 cores, 2 GPUs, 4 memory). */
+    uint8_t resv_dims;
+    uint32_t resv_cpu, resv_gpu;
+    uint64_t resv_memory_mb;
+    double resv_scan_at;  /* when blocked shapes are next looked at for one */
+    double newest_placed; /* the latest submission time of a placed test */
     drv_task_link *gate_parked, *excl_parked;
     uint32_t n_gate_parked, cap_gate_parked, n_excl_parked, cap_excl_parked;
     uint64_t skipped;

@@ -10,6 +10,8 @@
  * Cost: one walk of the workers' held lists (running tests only count), then per chosen
  * test one candidate per eligible class, as placement does: it never scans the fleet per
  * test. The coordinator calls it once per tick, not per placement. */
+#include <math.h>
+
 #include "balancer/engine.h"
 #include "core/thermal.h"
 
@@ -46,11 +48,12 @@ static bool resources_fit(const drv_bworker *w, const drv_requirements *req)
            w->w.used_memory_mb + req->memory_mb <= c->memory_mb;
 }
 
-/* How many tests w may hold when a copy joins while tests are queued: what placement
- * fills it to (its admitted slots and prefetch) and one more, the copy. */
+/* How many tests w may hold when copies join while tests are queued: what placement
+ * fills it to (its admitted slots and prefetch) and one more per slot, the copies (a
+ * worker starts them before the tests it holds: copy_wait). */
 static uint32_t copy_room(const drv_bworker *w)
 {
-    return (w->cap_limit > w->w.slots ? w->cap_limit : w->w.slots) + 1;
+    return (w->cap_limit > w->w.slots ? w->cap_limit : w->w.slots) + w->w.slots;
 }
 
 /* Whether the work still to do besides straggler t (queued, and held by the workers)
@@ -81,11 +84,32 @@ static bool others_absorb(const drv_balancer *b, const drv_btask *t, const drv_b
     return rate > 0 && work / rate <= until;
 }
 
+/* How long a copy sent to w now waits for a slot: none when w runs fewer tests than its
+ * slots, else until the first of its running tests is predicted to end. A worker starts
+ * later attempts (a copy is one) before the first attempts it holds (worker/agent.c), so
+ * its prefetched tests are not waited for. */
+static double copy_wait(const drv_balancer *b, const drv_bworker *w, double now)
+{
+    if (w->w.running < w->w.slots)
+        return 0;
+    double wait = INFINITY;
+    for (drv_tref q = w->held; q != DRV_REF_NONE; q = b->tasks[q].next) {
+        const drv_btask *r = &b->tasks[q];
+        if (r->state != DRV_TASK_RUNNING)
+            continue;
+        double left =
+            drv_engine_predict_worker(b, r, (drv_wref)(w - b->workers)) - (now - r->started_at);
+        if (left < wait)
+            wait = left > 0 ? left : 0;
+    }
+    return isfinite(wait) ? wait : 0;
+}
+
 /* The best worker for a copy of t (running on holder) among those with a free slot and
  * not already given one by out[0..n): the shortest predicted run, ties to the lower
  * index. While tests are queued (`queued`), placement keeps every slot busy: then any
  * worker with room for one test beyond what placement fills it to, by the predicted
- * finish there (its wait included). DRV_REF_NONE when none. */
+ * finish there (its wait for a slot included: copy_wait). DRV_REF_NONE when none. */
 static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref holder,
                             const drv_straggler *out, size_t n, double now, bool queued,
                             double *run)
@@ -101,8 +125,7 @@ static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref 
                 !resources_fit(bw, req) ||
                 bw->w.running + bw->w.assigned + copies_to(out, n, w) >= copy_room(bw))
                 continue;
-            drv_place_ctx ctx = {.b = b, .t = t, .req = req, .now = now};
-            double r = drv_place_predicted_finish(&ctx, bw);
+            double r = copy_wait(b, bw, now) + drv_engine_predict_worker(b, t, w);
             if (best == DRV_REF_NONE || r < best_run) {
                 best = w;
                 best_run = r;
@@ -134,6 +157,34 @@ static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref 
     return best;
 }
 
+/* How long a worker stays suspect after a test of its was superseded: hangs come in
+ * runs on one machine (a stuck device, a full disk, a throttled host) more often than
+ * alone. */
+#define SUSPECT_S 30.0
+
+/* How far running test t on wi, running for `running` s, is past the point where it
+ * deserves a copy (> 0: it does); its predicted p90 in *high, and in *tight whether that
+ * comes from the test's own runs on wi's class. That point is its p90 plus
+ * speculation_margin x the p90 and at least speculation_min_s (a quarter of it when the
+ * p90 comes from the test's own history, which is tight); on a suspect worker its p90. */
+static double past_due(const drv_balancer *b, drv_tref t, drv_wref wi, double running, bool suspect,
+                       double *high, bool *tight)
+{
+    const drv_balancer_settings *s = &b->cfg.settings;
+    drv_prediction p = drv_balancer_predict(b, t, wi);
+    *high = p.high_s;
+    *tight = p.samples > 0 && p.source == DRV_PRED_TEST_CLASS;
+    if (suspect)
+        return running - p.high_s;
+    double floor_s = s->speculation_min_s;
+    if (p.samples > 0 && (p.source == DRV_PRED_TEST_CLASS || p.source == DRV_PRED_TEST))
+        floor_s /= 4;
+    double extra = s->speculation_margin * p.high_s;
+    if (extra < floor_s)
+        extra = floor_s;
+    return running - (p.high_s + extra);
+}
+
 size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler *out, size_t max)
 {
     const drv_balancer_settings *s = &b->cfg.settings;
@@ -145,6 +196,10 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
         const drv_bworker *w = &b->workers[wi];
         if (!w->live || w->w.running == 0)
             continue;
+        /* Suspect: a test of its was superseded in the last SUSPECT_S. (Two of its tests
+         * overdue at once is no proof: a family the balancer has the speed of wrong on
+         * this class makes every test of it overdue there.) */
+        bool suspect = w->suspect && now - w->suspect_at < SUSPECT_S;
         for (drv_tref t = w->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
             const drv_btask *r = &b->tasks[t];
             /* Not a test that must not run twice, nor one copied already, nor one with
@@ -156,17 +211,9 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
             double running = now - r->started_at;
             if (!(running > s->speculation_min_s / 4))
                 continue; /* cheap: most running tests stop here, before a prediction */
-            drv_prediction p = drv_balancer_predict(b, t, wi);
-            double high = p.high_s;
-            /* With the test's own history its p90 is tight: the floor against jitter is
-             * a quarter of speculation_min_s. */
-            double floor_s = s->speculation_min_s;
-            if (p.samples > 0 && (p.source == DRV_PRED_TEST_CLASS || p.source == DRV_PRED_TEST))
-                floor_s /= 4;
-            double extra = s->speculation_margin * high;
-            if (extra < floor_s)
-                extra = floor_s;
-            if (!(running > high + extra))
+            double high;
+            bool tight;
+            if (!(past_due(b, t, wi, running, suspect, &high, &tight) > 0))
                 continue;
             double overdue = high > 0 ? running / high : running;
             size_t at = n < max ? n : max;
@@ -186,7 +233,9 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
                                       .holder = wi,
                                       .target = DRV_REF_NONE,
                                       .running_s = running,
-                                      .high_s = high};
+                                      .high_s = high,
+                                      .suspect = suspect,
+                                      .tight = tight};
             if (n < max)
                 n++;
         }
@@ -204,8 +253,15 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
             continue;
         /* While tests wait, the straggler is predicted to run at least as long again as
          * it has (nothing says when a hung test ends): a copy goes ahead of the queue
-         * when the other slots finish the rest of the work before then. */
-        if (queued && !others_absorb(b, t, &b->workers[st.target], st.running_s, now))
+         * when its worker is suspect; or when the other slots finish the rest of the
+         * work before then; or, when its p90 comes from its own runs on this class (a
+         * misprediction is unlikely), when it pays in slot time: the copy's finish there
+         * (its wait included) plus the slot it holds for its run is less than the
+         * holder's slot the straggler is expected to go on holding. A hung test is then
+         * copied a few of its runs past its p90, not when the queue has drained. */
+        if (queued && !st.suspect &&
+            !(st.tight && run + drv_engine_predict_worker(b, t, st.target) < st.running_s) &&
+            !others_absorb(b, t, &b->workers[st.target], st.running_s, now))
             continue;
         st.copy_s = run;
         out[kept++] = st;
@@ -241,8 +297,10 @@ int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double n
                              (unsigned long long)b->tasks[t].id, w->w.name);
     drv_tref c = drv_engine_task_alloc(b); /* b->tasks may move */
     b->tasks[t].flags |= TF_SPECULATED;
+    b->tasks[t].copy_role = COPY_ORIGINAL;
     drv_btask *r = &b->tasks[c];
     *r = b->tasks[t];
+    r->copy_role = COPY_COPY;
     r->worker = DRV_REF_NONE;
     r->prev = r->next = DRV_REF_NONE;
     r->seq = b->seq++;

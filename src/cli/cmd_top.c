@@ -17,6 +17,7 @@
  * end); each frame's text is freed before the next. */
 #include <curses.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,30 +34,54 @@
 #define BAR_WIDTH  10
 #define ALERTS_MAX 3
 
+typedef struct top_args {
+    double interval;
+    bool once;
+    uint64_t rows, offset;
+    const char *sort, *filter;
+} top_args;
+
+#define T(f) offsetof(top_args, f)
+static const drv_opt top_opts[] = {
+    {"--interval", NULL, DRV_OPT_DOUBLE, T(interval), 0.1, 3600, "S",
+     "seconds between redraws (default 1)", NULL},
+    {"--once", NULL, DRV_OPT_FLAG, T(once), 0, 0, NULL,
+     "print one frame as text and exit (also when stdout is not a terminal); it shows one "
+     "page of workers:",
+     NULL},
+    {"--rows", NULL, DRV_OPT_UINT, T(rows), 1, 10000, "N", "workers on that page (default 50)",
+     NULL},
+    {"--offset", NULL, DRV_OPT_UINT, T(offset), 0, 2147483647, "N",
+     "the page starts at the N+1th worker (default 0)", NULL},
+    {"--sort", NULL, DRV_OPT_STRING, T(sort), 0, 0, "KEY",
+     "sort the workers by name, health, thermal, load, score or finished (default name; "
+     "-KEY reverses)",
+     NULL},
+    {"--filter", NULL, DRV_OPT_STRING, T(filter), 0, 0, "TEXT",
+     "only workers whose name, health, thermal state or a tag hold every word of TEXT", NULL},
+};
+#define N_TOP_OPTS (sizeof top_opts / sizeof top_opts[0])
+
 void drv_cmd_top_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: drover top [--interval S] [--once] [--sort KEY] [--filter TEXT] [options]\n"
-            "\n"
-            "The terminal dashboard: the coordinator's totals and a sparkline of tests\n"
-            "finishing per second, the queue by priority, active anomalies, the runs in\n"
-            "progress, and the workers with load bars, thermal state and score, redrawn\n"
-            "every S seconds.\n"
-            "\n"
-            "keys: s sort by the next column (S: reverse)   / filter (Enter applies,\n"
-            "      Esc clears)   p or space pause   arrows, PgUp/PgDn, Home/End scroll\n"
-            "      r redraw now   ? help   q quit\n"
-            "\n"
-            "  --interval S   seconds between redraws (default 1; 0.1..3600)\n"
-            "  --once         print one frame as text and exit (also when stdout is not a\n"
-            "                 terminal)\n"
-            "  --sort KEY     sort the workers by name, health, thermal, load, score or\n"
-            "                 finished (default name; -KEY reverses)\n"
-            "  --filter TEXT  only workers whose name, health, thermal state or a tag hold\n"
-            "                 every word of TEXT\n"
-            "\n" DRV_CLI_CONN_USAGE "\n"
-            "Exits 0 when quit (or printed), 1 when --once cannot reach the coordinator,\n"
-            "2 on a wrong command line.\n");
+    fprintf(out, "usage: drover top [--interval S] [--once [--rows N] [--offset N]]\n"
+                 "                  [--sort KEY] [--filter TEXT] [options]\n"
+                 "\n"
+                 "The terminal dashboard: the coordinator's totals and a sparkline of tests\n"
+                 "finishing per second, the queue by priority, active anomalies, the runs in\n"
+                 "progress, and the workers with load bars, thermal state and score, redrawn\n"
+                 "every S seconds.\n"
+                 "\n"
+                 "keys: s sort by the next column (S: reverse)   / filter (Enter applies,\n"
+                 "      Esc clears)   p or space pause   arrows, PgUp/PgDn, Home/End scroll\n"
+                 "      r redraw now   ? help   q quit\n"
+                 "\n");
+    drv_opt_usage(out, top_opts, N_TOP_OPTS);
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
+                 "Exits 0 when quit (or printed), 1 when --once cannot reach the coordinator,\n"
+                 "2 on a wrong command line.\n");
 }
 
 static double now_s(void)
@@ -82,7 +107,8 @@ typedef struct top_state {
     bool desc;
     char filter[FILTER_MAX + 1];
     int scroll;             /* first worker row shown: the page's offset */
-    int page;               /* rows the page asks for: one screen (--once: every worker) */
+    int page;               /* rows the page asks for: one screen (--once: --rows) */
+    bool once;              /* printing one frame as text */
     int64_t matched, total; /* of the last page: workers the filter kept, all */
     bool paused, help;
     bool anomalies_missing; /* the coordinator answered 404: do not ask again */
@@ -220,7 +246,7 @@ static void data_free(top_data *d)
     memset(d, 0, sizeof *d);
 }
 
-#define ONCE_PAGE 10000 /* --once: every worker (the coordinator's largest page) */
+#define ONCE_ROWS 50 /* --once: the page of workers printed unless --rows says */
 
 /* Appends text to buf (at *off, len bytes) percent-encoded for a query string. */
 static void query_escape(char *buf, size_t len, size_t *off, const char *text)
@@ -248,7 +274,7 @@ static int fetch_workers(drv_client *c, top_state *st, json_t **out, drv_error *
         char path[64 + 3 * FILTER_MAX];
         int n = snprintf(path, sizeof path, "/api/v1/workers?sort=%s&dir=%s&offset=%d&limit=%d",
                          sort_keys[st->sort], st->desc ? "desc" : "asc", st->scroll,
-                         st->page > 0 ? st->page : ONCE_PAGE);
+                         st->page > 0 ? st->page : ONCE_ROWS);
         size_t off = (size_t)n;
         if (st->filter[0]) {
             snprintf(path + off, sizeof path - off, "&filter=");
@@ -261,7 +287,7 @@ static int fetch_workers(drv_client *c, top_state *st, json_t **out, drv_error *
         st->matched = drv_api_int(w, "matched", 0);
         st->total = drv_api_int(w, "total", 0);
         int last = st->page > 0 && st->matched > st->page ? (int)(st->matched - st->page) : 0;
-        if (pass == 0 && st->scroll > last &&
+        if (pass == 0 && !st->once && st->scroll > last &&
             json_array_size(json_object_get(w, "workers")) <
                 (size_t)(st->page > 0 ? st->page : 1)) {
             st->scroll = last; /* scrolled past the end: the last page instead */
@@ -377,9 +403,14 @@ static void frame(drv_client *c, const top_state *st, const top_data *d, FILE *o
                 (long long)st->total);
     else
         rows = workers_table(out, d->workers);
-    if (st->page <= 0 && (int64_t)rows < st->matched)
-        fprintf(out, "... and %lld more workers (--sort and --filter choose them)\n",
-                (long long)(st->matched - (int64_t)rows));
+    if (st->once && rows == 0 && st->matched > 0)
+        fprintf(out, "no workers past --offset %d (of %lld)\n", st->scroll, (long long)st->matched);
+    else if (st->once && (int64_t)rows < st->matched)
+        fprintf(out,
+                "workers %lld-%lld of %lld shown (--offset and --rows page them; --sort and "
+                "--filter choose them)\n",
+                (long long)(rows ? st->scroll + 1 : 0), (long long)(st->scroll + (int64_t)rows),
+                (long long)st->matched);
 }
 
 /* ---- the terminal ---- */
@@ -608,54 +639,37 @@ int drv_cmd_top(int argc, char **argv)
 {
     const char *cmd = "top";
     drv_cli_conn conn = {0};
-    bool once = false;
-    double interval_s = 1;
+    top_args o = {.interval = 1, .rows = ONCE_ROWS};
     top_state st = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-        int rc = drv_cli_conn_option(&conn, cmd, argc, argv, &i);
-        if (rc < 0)
-            return DRV_EXIT_USAGE;
-        if (rc > 0)
-            continue;
-        if ((rc = drv_cli_option(cmd, "--interval", argc, argv, &i, &v)) != 0) {
-            if (rc < 0)
-                return DRV_EXIT_USAGE;
-            char *end = NULL;
-            errno = 0;
-            interval_s = strtod(v, &end);
-            if (!*v || *end || errno || !isfinite(interval_s) || interval_s < 0.1 ||
-                interval_s > 3600) {
-                fprintf(stderr, "drover top: --interval: expected seconds 0.1..3600, got \"%s\"\n",
-                        v);
-                return DRV_EXIT_USAGE;
-            }
-        } else if ((rc = drv_cli_option(cmd, "--sort", argc, argv, &i, &v)) != 0) {
-            if (rc < 0)
-                return DRV_EXIT_USAGE;
-            st.desc = v[0] == '-';
-            const char *k = v + st.desc;
-            unsigned found = SORT_KEYS;
-            for (unsigned s = 0; s < SORT_KEYS; s++)
-                if (strcmp(k, sort_keys[s]) == 0)
-                    found = s;
-            if (found == SORT_KEYS)
-                return drv_cli_usage_error(cmd,
-                                           "--sort: expected name, health, thermal, load, "
-                                           "score or finished (-KEY reverses), got",
-                                           v);
-            st.sort = found;
-        } else if ((rc = drv_cli_option(cmd, "--filter", argc, argv, &i, &v)) != 0) {
-            if (rc < 0)
-                return DRV_EXIT_USAGE;
-            if (strlen(v) > FILTER_MAX)
-                return drv_cli_usage_error(cmd, "--filter: longer than 64 characters", v);
-            snprintf(st.filter, sizeof st.filter, "%s", v);
-        } else if (strcmp(a, "--once") == 0) {
-            once = true;
-        } else {
-            return drv_cli_usage_error(cmd, "unknown argument", a);
-        }
+    int rest;
+    int parsed = drv_opt_parse(cmd, top_opts, N_TOP_OPTS, &o, &conn, argc, argv, &rest);
+    if (parsed >= 0)
+        return parsed;
+    if (rest < argc)
+        return drv_cli_usage_error(cmd, "unexpected argument", argv[rest]);
+    bool once = o.once;
+    double interval_s = o.interval;
+    int once_rows = (int)o.rows;
+    st.scroll = (int)o.offset;
+    const char *v = o.sort;
+    if (v) {
+        st.desc = v[0] == '-';
+        const char *k = v + st.desc;
+        unsigned found = SORT_KEYS;
+        for (unsigned s = 0; s < SORT_KEYS; s++)
+            if (strcmp(k, sort_keys[s]) == 0)
+                found = s;
+        if (found == SORT_KEYS)
+            return drv_cli_usage_error(cmd,
+                                       "--sort: expected name, health, thermal, load, score or "
+                                       "finished (-KEY reverses), got",
+                                       v);
+        st.sort = found;
+    }
+    if ((v = o.filter) != NULL) {
+        if (strlen(v) > FILTER_MAX)
+            return drv_cli_usage_error(cmd, "--filter: longer than 64 characters", v);
+        snprintf(st.filter, sizeof st.filter, "%s", v);
     }
     drv_client *c = drv_cli_connect(&conn, cmd);
     if (!c)
@@ -663,6 +677,8 @@ int drv_cmd_top(int argc, char **argv)
     int code;
     if (once || !isatty(STDOUT_FILENO)) {
         top_data d = {0};
+        st.once = true;
+        st.page = once_rows; /* one page, as the terminal asks for one screen */
         drv_error err = {{0}};
         size_t table_at = 0;
         code = fetch(c, &st, &d, &err) == 0 ? DRV_EXIT_OK : DRV_EXIT_FAILURE;

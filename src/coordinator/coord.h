@@ -48,9 +48,11 @@ typedef struct drv_wsession {
     struct lws *wsi;
     drv_wref worker; /* DRV_REF_NONE + 1 == 0 means no hello yet: see has_worker */
     bool has_worker;
-    bool closing; /* an error frame was queued; close once it is out */
-    bool lines;   /* DRV_PROTOCOL_SUBPROTOCOL_LINES: several messages per frame */
-    char *rx;     /* the frame being received, across fragments (owned) */
+    bool closing;           /* an error frame was queued; close once it is out */
+    uint16_t close_status;  /* with closing: the WebSocket close status (1008, 1003, 1009) */
+    char close_reason[124]; /* with closing: the close frame's reason (at most 123 bytes) */
+    bool lines;             /* DRV_PROTOCOL_SUBPROTOCOL_LINES: several messages per frame */
+    char *rx;               /* the frame being received, across fragments (owned) */
     size_t rx_len, rx_cap;
     drv_frame *out_head, *out_tail; /* frames to send */
     bool blocked; /* on the coordinator's list of sessions whose next frame waits for
@@ -97,6 +99,11 @@ typedef struct drv_hsession {
     bool chunk_over;        /* the decoder finished (the end, an error or too large) */
     const char *body_error; /* static: the body is malformed (400 with this) */
     bool close_after;       /* answered before its body: close after the answer */
+    /* ct3 (issue 13): GET /api/v1/runs/ID?wait=S, a run not done yet: the request is
+     * parked (in the deferred list, read_seq 0) and handled again as writes become
+     * durable and on each tick, until the run is done or wait_until has passed. */
+    bool parked;
+    double wait_until; /* 0: not waiting yet */
 } drv_hsession;
 
 /* A test the coordinator holds (by balancer reference). */
@@ -199,9 +206,10 @@ typedef struct drv_listener {
 
 /* Store retention's progress (retention.c). */
 typedef struct drv_retention {
-    int64_t run;                  /* the run being removed (0: none found yet) */
-    uint64_t wait_seq;            /* the commit holding the last step's deletions */
-    double next;                  /* when the next step is due */
+    uint64_t tails;    /* attempts whose output tails were removed since the last log line */
+    int64_t run;       /* the run being removed (0: none found yet) */
+    uint64_t wait_seq; /* the commit holding the last step's deletions */
+    double next;       /* when the next step is due */
     uint64_t runs, tasks, events; /* removed since the last log line */
 } drv_retention;
 
@@ -460,8 +468,16 @@ void drv_sampler_result(drv_coordinator *c, drv_wref w, drv_tref t, const drv_re
 void drv_sampler_heartbeat(drv_coordinator *c, drv_wref w, double now);
 void drv_sampler_loss(drv_coordinator *c, drv_wref w, double now);
 void drv_sampler_speculation(drv_coordinator *c);
+/* A move of ct is done (its next attempt begins on the new worker): counted in the moves
+ * (and the steals when reason is DRV_R_STOLEN) only now, so a two-phase move that was
+ * dropped is not counted. */
+void drv_sampler_moved(drv_coordinator *c, drv_ctask *ct, drv_reason reason, double now);
 /* Tests queued now by priority band: [0] high (>= 500), [1] normal (1..499), [2] low (0). */
 void drv_sampler_queue_bands(drv_coordinator *c, uint64_t band[3]);
+/* mon3: worker w (named name) is forgotten (--forget-workers-after): its monitoring
+ * record goes, and its utilization series with its samples, so that the store does not
+ * grow with the fleet's churn. */
+void drv_sampler_forget_worker(drv_coordinator *c, drv_wref w, const char *name);
 /* Adds loop CPU seconds spent on the sampler (which 0) or the dashboard feed (1). */
 void drv_sampler_loop_cpu(drv_coordinator *c, int which, double seconds);
 /* GET /api/v1/metrics, GET /api/v1/anomalies (new references), a worker's score (JSON
@@ -476,6 +492,10 @@ json_t *drv_sampler_speed_by_family_json(drv_coordinator *c, drv_wref w);
  * feed): figures rounded when built print as such (0.1513, not 0.15129999999999999);
  * times keep 10 us. */
 #define DRV_JSON_REAL_DIGITS 15
+/* GET /api/v1/anomalies: without from/to, drv_sampler_anomalies_json(); with them
+ * (mon3), the stored anomalies open at some time in [from, to] (from the store: they
+ * survive a restart and are kept like the metrics history). Sets the response. */
+void drv_sampler_anomalies(drv_coordinator *c, drv_hsession *h);
 /* GET /api/v1/metrics/history: parses h's query and sets the response. */
 void drv_sampler_history(drv_coordinator *c, drv_hsession *h);
 /* The monitoring families of /metrics: histograms, thermal states, scores, anomalies. */

@@ -99,11 +99,12 @@ void drv_speculate_tick(drv_coordinator *c, double now)
         cu->placed_at = now;
         drv_sampler_speculation(c); /* drover_speculations_total */
         drv_coord_log(c,
-                      "test %llu (%s) has run %.1f s on %s, past its p90 of %.1f s: a copy "
+                      "test %llu (%s) has run %.1f s on %s, past its p90 of %.1f s%s: a copy "
                       "(attempt %u) on %s, predicted %.1f s",
                       (unsigned long long)ct->task.id, ct->task.name, s[i].running_s,
-                      name_of(c, s[i].holder), s[i].high_s, cu->task.attempts, name_of(c, target),
-                      s[i].copy_s);
+                      name_of(c, s[i].holder), s[i].high_s,
+                      s[i].suspect ? " (a suspect worker: past its mean)" : "", cu->task.attempts,
+                      name_of(c, target), s[i].copy_s);
     }
 }
 

@@ -36,6 +36,8 @@
  *         first_seen, last_seen)
  *   events(id, t, kind, task_id, worker, message)
  *   sample_series(id, name, key), samples(series, res, t, value)   the metrics history
+ *   anomalies(id, kind, severity, worker, summary, evidence, start_t, end_t)   anomalies
+ *         found by the monitor, open (end_t 0) and ended (version 9, mon3)
  *   learned(key INTEGER PRIMARY KEY, mean_s, var, n)   the predictor's per-test estimates
  *   learned_fleet(kind, key, family, value, n; PRIMARY KEY (kind, key, family), WITHOUT
  *         ROWID)   what the balancer learned of its fleet (drv_learned_fact)
@@ -53,7 +55,9 @@
  * of its fleet besides test durations), and replaces the metrics table with the metrics history
  * (sample_series, samples). Version 7 adds tasks.not_idempotent, attempts.copy_of and
  * .superseded_by (a speculative copy, which does not abandon the attempt it copies; the loser is
- * superseded).
+ * superseded). Version 8 adds workers.instance. Version 9 (codec) adds the partial index
+ * attempts_tails (attempts with an output or stderr tail, by finished_at) for the tails
+ * retention, and (mon3, issue 12) anomalies.
  *
  * Retry budgets. What a test used of max_retries and reruns is not stored as a number:
  * drv_store_recover() derives it from the attempts (store_sqlite.h,
@@ -73,12 +77,16 @@
  * JSON columns (written by the store, NULL where the C value is NULL):
  *   argv, env, labels: arrays of strings (env entries are "KEY=VALUE"); strings must be
  *     valid UTF-8, anything else is refused at insert.
- *   requirements: {"cpu":N,"memory_mb":N,"gpus":N,"gpu_memory_mb":N,"cuda_cc":N,
- *     "driver_version":N,"all_of":[tag names],"any_of":[...],"none_of":[...]}; a member
- *     that is 0 or empty is left out. Tags are stored by name, not id, and re-interned
- *     into the caller's drv_tag_table when read, so ids may differ between runs.
+ *   requirements: {"cpu":N,"memory_mb":N,"gpus":N,"gpu_memory_mb":N,"cuda_cc":"8.6",
+ *     "driver_version":"535.104.5","all_of":[tag names],"any_of":[...],"none_of":[...]};
+ *     a member that is 0 or empty is left out. Written and read by the one codec of
+ *     requirements and capabilities (protocol/requirements_json.c), so the store holds
+ *     what the API shows; files written before it hold cuda_cc and driver_version as
+ *     integers (86, 535104005), still read. Tags are stored by name, not id, and
+ *     re-interned into the caller's drv_tag_table when read, so ids may differ.
  *   workers.capabilities: {"cpu","memory_mb","gpus","gpu_memory_mb","cuda_cc",
- *     "driver_version","tags":[every tag name]}, zeros and no tags left out as above;
+ *     "driver_version","tags":[every tag name]}, the same codec (cpu, memory_mb, gpus,
+ *     gpu_memory_mb and tags always; cuda_cc and driver_version when known);
  *     workers.labels: a JSON array of the tags that are not well-known back-ends or
  *     browsers (id >= DRV_TAG_WELL_KNOWN_COUNT), for display.
  *
@@ -132,6 +140,7 @@
 #include "balancer/balancer.h" /* drv_learned_fact */
 #include "core/error.h"
 #include "core/predictor.h"
+#include "core/series.h"
 #include "core/tags.h"
 #include "core/task.h"
 #include "core/worker.h"
@@ -402,6 +411,40 @@ typedef int (*drv_store_point_fn)(void *ctx, int64_t t, double value);
 int64_t drv_store_sample_query(drv_store *s, int64_t series, int res, int64_t from, int64_t to,
                                int64_t step, drv_store_point_fn fn, void *ctx, drv_error *err);
 
+/* mon3 (issue 12): the unfinished coarser buckets of series, which a restart would
+ * otherwise lose: out[r - 1] for each resolution r >= 1 (drv_series_steps) holds the
+ * bucket of that resolution holding the series' newest 1 s sample, with the sum and
+ * count of the 1 s samples in it (n 0: no 1 s sample). Returns 0, or -1 with err. */
+int drv_store_sample_partial(drv_store *s, int64_t series,
+                             drv_rollup out[DRV_SERIES_RESOLUTIONS - 1], drv_error *err);
+/* mon3: forgets series id, its samples and its row (a forgotten worker's series).
+ * Returns 0, or -1 with err filled. */
+int drv_store_series_remove(drv_store *s, int64_t id, drv_error *err);
+
+/* ---- anomalies (mon3, issue 12; sampler.c) ----
+ * One row per anomaly the monitor found, under the id the monitor gives: written when
+ * found, when its severity changes and when it ends (end_t 0 while open). Kind and
+ * severity are their names (drv_anomaly_kind_name), worker "" for the fleet, evidence
+ * a JSON object as GET /api/v1/anomalies shows it. */
+typedef struct drv_store_anomaly {
+    int64_t id;
+    const char *kind, *severity, *worker, *summary, *evidence;
+    double start, end; /* end 0: open */
+} drv_store_anomaly;
+/* Writes (or rewrites) anomaly a. Returns 0, or -1 with err filled. */
+int drv_store_anomaly_save(drv_store *s, const drv_store_anomaly *a, drv_error *err);
+/* Deletes the anomalies that ended before `before`. Returns 0, or -1 with err filled. */
+int drv_store_anomaly_prune(drv_store *s, double before, drv_error *err);
+/* Calls fn for the anomalies open at some time in [from, to] (started by to, open or
+ * ended from from on), open ones first, then newest start first, at most limit; the
+ * strings are the store's for the call only. fn returns 0 to go on, 1 to stop, -1 to
+ * fail. Returns how many were passed, or -1 with err filled. */
+typedef int (*drv_store_anomaly_fn)(void *ctx, const drv_store_anomaly *a, drv_error *err);
+int64_t drv_store_anomaly_list(drv_store *s, double from, double to, int64_t limit,
+                               drv_store_anomaly_fn fn, void *ctx, drv_error *err);
+/* The highest anomaly id stored (0: none), or -1 with err filled. */
+int64_t drv_store_anomaly_max_id(drv_store *s, drv_error *err);
+
 /* ---- queries (see the open transaction's writes too; with the writer, what is
  * committed) ---- */
 
@@ -599,6 +642,13 @@ typedef struct drv_store_pruned {
  * more to do, 0 when not, -1 with err filled. */
 int drv_store_prune_step(drv_store *s, double cutoff, uint32_t limit, int64_t *run,
                          drv_store_pruned *out, drv_error *err);
+
+/* One step of the tails retention: removes the output and stderr tails of up to limit
+ * attempts that finished before cutoff, oldest first, whether their run is finished or
+ * not (the attempt rows stay: only their output goes). *count says how many. Returns 1
+ * when there may be more, 0 when not, -1 with err filled. */
+int drv_store_prune_tails_step(drv_store *s, double cutoff, uint32_t limit, uint64_t *count,
+                               drv_error *err);
 
 /* Records an incremental vacuum step (pages freed by earlier deletions go back to the
  * file system). Returns 0 or -1 with err filled. */

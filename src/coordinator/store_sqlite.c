@@ -158,6 +158,21 @@
  * coordinator restart a hello from another process is still told from a reconnect. */
 #define WORKERS_INSTANCE "ALTER TABLE workers ADD COLUMN instance TEXT;"
 
+/* mon3 (issue 12): the anomalies the monitor found (sampler.c), open (end_t 0) and
+ * ended, kept like the metrics history (--metrics-retention); by start for the
+ * history's ranges. */
+#define ANOMALIES_TABLE                                                                            \
+    "CREATE TABLE anomalies ("                                                                     \
+    "  id INTEGER PRIMARY KEY,"                                                                    \
+    "  kind TEXT NOT NULL,"                                                                        \
+    "  severity TEXT NOT NULL,"                                                                    \
+    "  worker TEXT NOT NULL DEFAULT '',"                                                           \
+    "  summary TEXT NOT NULL,"                                                                     \
+    "  evidence TEXT NOT NULL,"                                                                    \
+    "  start_t REAL NOT NULL,"                                                                     \
+    "  end_t REAL NOT NULL DEFAULT 0);"                                                            \
+    "CREATE INDEX anomalies_start ON anomalies(start_t);"
+
 /* spec (issue 10, stragglers): a speculative copy of a running test is an attempt of
  * its own, begun while the test's attempt still runs: copy_of names the attempt it
  * copies (NULL for any other), and such an insert does not abandon the open attempts
@@ -175,6 +190,12 @@
     " UPDATE attempts SET state = 'abandoned' WHERE task_id = NEW.task_id"                         \
     "  AND attempt < NEW.attempt AND (state = 'assigned' OR state = 'running'); END;"
 
+/* codec (issue 11): output tails are removed by age even while their run is open
+ * (store_retention.c); this partial index finds the attempts that still have one by when
+ * they finished, without reading the others. Schema version 9. */
+#define DRV_STORE_HAS_TAIL "(output_tail IS NOT NULL OR stderr_tail IS NOT NULL)"
+#define ATTEMPTS_TAILS_INDEX                                                                       \
+    "CREATE INDEX attempts_tails ON attempts(finished_at) WHERE " DRV_STORE_HAS_TAIL ";"
 /* py3 (issue 13): batches and their members' results (docs/api.md, "Batches"): a batch's
  * member names (JSON array), and on each member's result the batch that ran it; the
  * index on name serves a test's history and flakiness (newest first by name) without
@@ -209,7 +230,8 @@ static const char schema[] =
     "  worker TEXT,"
     "  message TEXT);"
     "CREATE INDEX events_t ON events(t);" LEARNED_TABLE EPOCHS_TABLE LEARNED_FLEET_TABLE
-        SAMPLES_TABLES ATTEMPTS_REASON ATTEMPT_COPIES WORKERS_INSTANCE TASK_MEMBERS;
+        SAMPLES_TABLES ATTEMPTS_REASON ATTEMPT_COPIES WORKERS_INSTANCE ATTEMPTS_TAILS_INDEX
+            ANOMALIES_TABLE TASK_MEMBERS;
 
 /* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
  * that opens it. A new file gets `schema` at once instead. */
@@ -268,8 +290,10 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
     ATTEMPT_COPIES,
     /* 7 -> 8 (exec3, issue 11): workers.instance. */
     WORKERS_INSTANCE,
-    /* 8 -> 9 (py3, issue 13): tasks.members, tasks.batch_of, the index on tasks.name. */
-    TASK_MEMBERS,
+    /* 8 -> 9 (codec, issue 11): the partial index of attempts that have output tails;
+     * (mon3, issue 12): the anomalies the monitor found; (py3, issue 13):
+     * tasks.members, tasks.batch_of, the index on tasks.name. */
+    ATTEMPTS_TAILS_INDEX ANOMALIES_TABLE TASK_MEMBERS,
 };
 
 /* ---- the statement cache ---- */
@@ -331,6 +355,13 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
         " WHERE task_id = ?1 AND attempt = ?2 AND superseded_by IS NULL",
     [ST_LEARNED_FLEET_SAVE] = "INSERT OR REPLACE INTO learned_fleet (kind, key, family, value, n)"
                               " VALUES (?1, ?2, ?3, ?4, ?5)",
+    /* mon3: a forgotten worker's series; the anomalies (sampler.c). */
+    [ST_SERIES_REMOVE] = "DELETE FROM sample_series WHERE id = ?1",
+    [ST_SERIES_SAMPLES_REMOVE] = "DELETE FROM samples WHERE series = ?1",
+    [ST_ANOMALY_SAVE] = "INSERT OR REPLACE INTO anomalies"
+                        " (id, kind, severity, worker, summary, evidence, start_t, end_t)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_ANOMALY_PRUNE] = "DELETE FROM anomalies WHERE end_t > 0 AND end_t < ?1",
     /* srv: retention (store_retention.c). A finished run goes in batches of its tests
      * (ids up to ?2), attempts first (they refer to their test), then the run. Events by
      * time (the metrics history has its own retention: sampler.c). */
@@ -343,6 +374,12 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
                         " (SELECT id FROM events WHERE t < ?1 ORDER BY t LIMIT ?2)",
     [ST_VACUUM_STEP] = "PRAGMA incremental_vacuum(" DRV_STORE_VACUUM_PAGES_TEXT ")",
     [ST_WORKER_INSTANCE] = "UPDATE workers SET instance = ?2 WHERE name = ?1",
+    /* codec (issue 11): output tails of attempts finished before ?1, in runs open or
+     * not, oldest first, ?2 at a time (the partial index attempts_tails finds them). */
+    [ST_PRUNE_TAILS] = "UPDATE attempts SET output_tail = NULL, stderr_tail = NULL"
+                       " WHERE (task_id, attempt) IN (SELECT task_id, attempt FROM attempts"
+                       " WHERE " DRV_STORE_HAS_TAIL " AND finished_at < ?1"
+                       " ORDER BY finished_at LIMIT ?2)",
     [ST_TASK_BATCH_OF] = "UPDATE tasks SET batch_of = ?2 WHERE id = ?1",
     [ST_LEARNED_SAVE] = "INSERT OR REPLACE INTO learned (key, mean_s, var, n)"
                         " VALUES (?1, ?2, ?3, ?4)",
@@ -380,6 +417,20 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
                        " WHERE run_id = ?1 ORDER BY id LIMIT ?2) GROUP BY state",
     [ST_PRUNE_OLD_EVENTS] =
         "SELECT count(*) FROM (SELECT 1 FROM events WHERE t < ?1 ORDER BY t LIMIT ?2)",
+    [ST_PRUNE_OLD_TAILS] = "SELECT count(*) FROM (SELECT 1 FROM attempts WHERE " DRV_STORE_HAS_TAIL
+                           " AND finished_at < ?1 ORDER BY finished_at LIMIT ?2)",
+    /* mon3: the 1 s samples of series ?1 from the start of the ?3-second bucket (the
+     * coarsest) holding its newest one, summed over it and over the ?2-second bucket
+     * holding the newest. */
+    [ST_SAMPLE_PARTIAL] =
+        "SELECT (m / ?3) * ?3, sum(value), count(*), (m / ?2) * ?2,"
+        " sum(value) FILTER (WHERE t >= (m / ?2) * ?2), count(*) FILTER (WHERE t >= (m / ?2) * ?2)"
+        " FROM samples, (SELECT max(t) AS m FROM samples WHERE series = ?1 AND res = 1)"
+        " WHERE series = ?1 AND res = 1 AND t >= (m / ?3) * ?3",
+    [ST_ANOMALY_LIST] = "SELECT id, kind, severity, worker, summary, evidence, start_t, end_t"
+                        " FROM anomalies WHERE start_t <= ?2 AND (end_t = 0 OR end_t >= ?1)"
+                        " ORDER BY end_t = 0 DESC, start_t DESC, id DESC LIMIT ?3",
+    [ST_ANOMALY_MAX] = "SELECT coalesce(max(id), 0) FROM anomalies",
 };
 
 /* Builds the listing query for the filter combination mask (DRV_STORE_LIST_* bits). */
@@ -888,111 +939,16 @@ int drv_store_strv_decode(const char *text, char ***out, const char *what, drv_e
     return 0;
 }
 
-/* The numbers shared by requirements and capabilities. */
-typedef struct numbers {
-    uint32_t cpu, gpus, cuda_cc, driver_version;
-    uint64_t memory_mb, gpu_memory_mb;
-} numbers;
+/* Requirements and capabilities are written and read by the one codec
+ * (protocol/requirements_json.c); DRV_RES_STORED also takes the integer cuda_cc and
+ * driver_version of files written before it. */
 
-/* Adds the non-zero numbers to o. Returns 0, or -1 when one does not fit a JSON
- * integer. */
-static int numbers_encode(json_t *o, const numbers *n, const char *what, drv_error *err)
-{
-    if (n->memory_mb > INT64_MAX || n->gpu_memory_mb > INT64_MAX)
-        return drv_error_set(err, "%s: a memory size is too large", what);
-    const struct {
-        const char *key;
-        uint64_t v;
-    } f[] = {
-        {"cpu", n->cpu},         {"memory_mb", n->memory_mb},
-        {"gpus", n->gpus},       {"gpu_memory_mb", n->gpu_memory_mb},
-        {"cuda_cc", n->cuda_cc}, {"driver_version", n->driver_version},
-    };
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        if (f[i].v)
-            json_object_set_new(o, f[i].key, json_integer((json_int_t)f[i].v));
-    return 0;
-}
-
-/* Reads member key of o into *out: absent gives 0; anything but an integer in
- * 0..max is an error. */
-static int get_uint(const json_t *o, const char *key, uint64_t max, uint64_t *out, const char *what,
-                    drv_error *err)
-{
-    json_t *v = json_object_get(o, key);
-    *out = 0;
-    if (!v)
-        return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
-        return drv_error_set(err, "%s.%s: not an integer in 0..%" PRIu64, what, key, max);
-    *out = (uint64_t)json_integer_value(v);
-    return 0;
-}
-
-static int numbers_decode(const json_t *o, numbers *n, const char *what, drv_error *err)
-{
-    uint64_t cpu = 0, gpus = 0, cc = 0, drv = 0;
-    if (get_uint(o, "cpu", UINT32_MAX, &cpu, what, err) < 0 ||
-        get_uint(o, "gpus", UINT32_MAX, &gpus, what, err) < 0 ||
-        get_uint(o, "cuda_cc", UINT32_MAX, &cc, what, err) < 0 ||
-        get_uint(o, "driver_version", UINT32_MAX, &drv, what, err) < 0 ||
-        get_uint(o, "memory_mb", INT64_MAX, &n->memory_mb, what, err) < 0 ||
-        get_uint(o, "gpu_memory_mb", INT64_MAX, &n->gpu_memory_mb, what, err) < 0)
-        return -1;
-    n->cpu = (uint32_t)cpu;
-    n->gpus = (uint32_t)gpus;
-    n->cuda_cc = (uint32_t)cc;
-    n->driver_version = (uint32_t)drv;
-    return 0;
-}
-
-/* Adds set as an array of tag names under key (nothing when set is empty). Returns 0,
- * or -1 when a tag id is not in tags. */
-static int tagset_encode(json_t *o, const char *key, const drv_tagset *set,
-                         const drv_tag_table *tags, const char *what, drv_error *err)
-{
-    if (drv_tagset_empty(set))
-        return 0;
-    json_t *a = json_array();
-    int count = drv_tag_count(tags);
-    for (int id = 0; id < DRV_TAGS_MAX; id++) {
-        if (!drv_tagset_has(set, id))
-            continue;
-        if (id >= count) {
-            json_decref(a);
-            return drv_error_set(err, "%s.%s: tag id %d is not in the tag table", what, key, id);
-        }
-        json_array_append_new(a, json_string(drv_tag_name(tags, id)));
-    }
-    json_object_set_new(o, key, a);
-    return 0;
-}
-
-/* Reads the array of tag names under key (absent: empty) into set, interning them. */
-static int tagset_decode(const json_t *o, const char *key, drv_tag_table *tags, drv_tagset *set,
-                         const char *what, drv_error *err)
-{
-    drv_tagset_clear(set);
-    json_t *a = json_object_get(o, key);
-    if (!a)
-        return 0;
-    if (!json_is_array(a))
-        return drv_error_set(err, "%s.%s: not an array of tag names", what, key);
-    for (size_t i = 0; i < json_array_size(a); i++) {
-        const char *name = json_string_value(json_array_get(a, i));
-        if (!name)
-            return drv_error_set(err, "%s.%s[%zu]: not a string", what, key, i);
-        int id = drv_tag_intern(tags, name, err);
-        if (id < 0)
-            return drv_error_prefix(err, "%s.%s[%zu]", what, key, i);
-        drv_tagset_add(set, id);
-    }
-    return 0;
-}
-
-/* Dumps o into *out (caller frees) and drops o. */
+/* Dumps o into *out (caller frees) and drops o; o NULL (the codec failed and said why
+ * in err) is -1. */
 static int dump(json_t *o, char **out, const char *what, drv_error *err)
 {
+    if (!o)
+        return -1;
     *out = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return *out ? 0 : drv_error_set(err, "%s: cannot encode as JSON", what);
@@ -1002,24 +958,14 @@ static int dump(json_t *o, char **out, const char *what, drv_error *err)
 int drv_store_req_encode(const drv_requirements *r, const drv_tag_table *tags, char **out,
                          const char *what, drv_error *err)
 {
-    numbers n = {r->cpu_cores,      r->gpu_count, r->cuda_cc,
-                 r->driver_version, r->memory_mb, r->gpu_memory_mb};
     *out = NULL;
-    if (!n.cpu && !n.gpus && !n.cuda_cc && !n.driver_version && !n.memory_mb && !n.gpu_memory_mb &&
-        drv_tagset_empty(&r->all_of) && drv_tagset_empty(&r->any_of) &&
+    if (!r->cpu_cores && !r->gpu_count && !r->cuda_cc && !r->driver_version && !r->memory_mb &&
+        !r->gpu_memory_mb && drv_tagset_empty(&r->all_of) && drv_tagset_empty(&r->any_of) &&
         drv_tagset_empty(&r->none_of)) {
         *out = drv_xstrdup("{}"); /* most tests ask for nothing: what dump() would write */
         return 0;
     }
-    json_t *o = json_object();
-    if (numbers_encode(o, &n, what, err) < 0 ||
-        tagset_encode(o, "all_of", &r->all_of, tags, what, err) < 0 ||
-        tagset_encode(o, "any_of", &r->any_of, tags, what, err) < 0 ||
-        tagset_encode(o, "none_of", &r->none_of, tags, what, err) < 0) {
-        json_decref(o);
-        return -1;
-    }
-    return dump(o, out, what, err);
+    return dump(drv_requirements_json(r, tags, what, err), out, what, err);
 }
 
 /* Parses text (may be NULL) as a JSON object. Returns it (the caller decrefs), or NULL
@@ -1044,21 +990,14 @@ int drv_store_req_decode(const char *text, drv_tag_table *tags, drv_requirements
     json_t *o = load_object(text, what, err);
     if (!o)
         return -1;
-    numbers n = {0};
-    int rc = -1;
-    if (numbers_decode(o, &n, what, err) == 0 &&
-        tagset_decode(o, "all_of", tags, &r->all_of, what, err) == 0 &&
-        tagset_decode(o, "any_of", tags, &r->any_of, what, err) == 0 &&
-        tagset_decode(o, "none_of", tags, &r->none_of, what, err) == 0) {
-        r->cpu_cores = n.cpu;
-        r->gpu_count = n.gpus;
-        r->memory_mb = n.memory_mb;
-        r->gpu_memory_mb = n.gpu_memory_mb;
-        r->cuda_cc = n.cuda_cc;
-        r->driver_version = n.driver_version;
-        rc = 0;
-    }
+    drv_tag_stage st = {tags, NULL};
+    int rc = drv_requirements_read(o, what, DRV_RES_STORED, NULL, &st, r, err);
+    if (rc == 0)
+        rc = drv_tag_stage_commit(&st, err);
+    drv_tag_stage_free(&st);
     json_decref(o);
+    if (rc < 0)
+        drv_requirements_init(r);
     return rc;
 }
 
@@ -1067,37 +1006,24 @@ int drv_store_req_decode(const char *text, drv_tag_table *tags, drv_requirements
 static int caps_encode(const drv_capabilities *c, const drv_tag_table *tags, char **caps_out,
                        char **labels_out, const char *what, drv_error *err)
 {
-    numbers n = {c->cpu_cores,      c->gpu_count, c->cuda_cc,
-                 c->driver_version, c->memory_mb, c->gpu_memory_mb};
     *caps_out = *labels_out = NULL;
-    json_t *o = json_object();
-    if (numbers_encode(o, &n, what, err) < 0 ||
-        tagset_encode(o, "tags", &c->tags, tags, what, err) < 0) {
-        json_decref(o);
-        return -1;
-    }
-    drv_tagset labels = c->tags;
+    drv_capabilities labels;
+    drv_capabilities_init(&labels);
+    labels.tags = c->tags;
     for (int id = 0; id < DRV_TAG_WELL_KNOWN_COUNT; id++)
-        drv_tagset_remove(&labels, id);
-    json_t *l = json_object();
-    if (tagset_encode(l, "labels", &labels, tags, what, err) < 0) {
-        json_decref(o);
+        drv_tagset_remove(&labels.tags, id);
+    json_t *l = drv_capabilities_json(&labels, tags, what, err);
+    if (!l || dump(drv_capabilities_json(c, tags, what, err), caps_out, what, err) < 0) {
         json_decref(l);
         return -1;
     }
-    json_t *arr = json_object_get(l, "labels");
-    if (dump(o, caps_out, what, err) < 0) {
-        json_decref(l);
-        return -1;
-    }
-    if (dump(arr ? json_incref(arr) : json_array(), labels_out, what, err) < 0) {
-        json_decref(l);
+    int rc = dump(json_incref(json_object_get(l, "tags")), labels_out, what, err);
+    json_decref(l);
+    if (rc < 0) {
         free(*caps_out);
         *caps_out = NULL;
-        return -1;
     }
-    json_decref(l);
-    return 0;
+    return rc;
 }
 
 /* Decodes capabilities text into *c, interning tags. */
@@ -1108,19 +1034,14 @@ int drv_store_caps_decode(const char *text, drv_tag_table *tags, drv_capabilitie
     json_t *o = load_object(text, what, err);
     if (!o)
         return -1;
-    numbers n = {0};
-    int rc = -1;
-    if (numbers_decode(o, &n, what, err) == 0 &&
-        tagset_decode(o, "tags", tags, &c->tags, what, err) == 0) {
-        c->cpu_cores = n.cpu;
-        c->gpu_count = n.gpus;
-        c->memory_mb = n.memory_mb;
-        c->gpu_memory_mb = n.gpu_memory_mb;
-        c->cuda_cc = n.cuda_cc;
-        c->driver_version = n.driver_version;
-        rc = 0;
-    }
+    drv_tag_stage st = {tags, NULL};
+    int rc = drv_capabilities_read(o, what, DRV_RES_STORED, NULL, &st, c, err);
+    if (rc == 0)
+        rc = drv_tag_stage_commit(&st, err);
+    drv_tag_stage_free(&st);
     json_decref(o);
+    if (rc < 0)
+        drv_capabilities_init(c);
     return rc;
 }
 
@@ -1675,6 +1596,117 @@ int64_t drv_store_sample_query(drv_store *s, int64_t series, int res, int64_t fr
         n = drv_store_fail(s, err, "cannot read the metrics history");
     drv_store_reset(st);
     return n;
+}
+
+/* ---- mon3 (issue 12): partial buckets, removed series, anomalies ---- */
+
+int drv_store_sample_partial(drv_store *s, int64_t series,
+                             drv_rollup out[DRV_SERIES_RESOLUTIONS - 1], drv_error *err)
+{
+    memset(out, 0, (DRV_SERIES_RESOLUTIONS - 1) * sizeof *out);
+    sqlite3_stmt *st = drv_store_stmt(s, ST_SAMPLE_PARTIAL, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, series);
+    sqlite3_bind_int(st, 2, drv_series_steps[1]);
+    sqlite3_bind_int(st, 3, drv_series_steps[2]);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        for (int r = 0; r < 2; r++) {
+            /* columns: coarsest bucket, sum, count, then the finer one's */
+            int col = r == 0 ? 3 : 0;
+            out[r] = (drv_rollup){.bucket = sqlite3_column_int64(st, col),
+                                  .sum = sqlite3_column_double(st, col + 1),
+                                  .n = (uint32_t)sqlite3_column_int64(st, col + 2)};
+        }
+    int out_rc = rc == SQLITE_ROW || rc == SQLITE_DONE
+                     ? 0
+                     : drv_store_fail(s, err, "cannot read the newest metrics samples");
+    drv_store_reset(st);
+    return out_rc;
+}
+
+int drv_store_series_remove(drv_store *s, int64_t id, drv_error *err)
+{
+    drv_store_rec_begin(s, ST_SERIES_SAMPLES_REMOVE, "cannot delete a series' samples");
+    drv_store_rec_int(s, id);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
+        return -1;
+    drv_store_rec_begin(s, ST_SERIES_REMOVE, "cannot delete a metrics series");
+    drv_store_rec_int(s, id);
+    return drv_store_rec_end(s, err) == SQLITE_DONE ? 0 : -1;
+}
+
+int drv_store_anomaly_save(drv_store *s, const drv_store_anomaly *a, drv_error *err)
+{
+    drv_store_rec_begin(s, ST_ANOMALY_SAVE, "cannot keep an anomaly");
+    drv_store_rec_int(s, a->id);
+    drv_store_rec_text(s, a->kind);
+    drv_store_rec_text(s, a->severity);
+    drv_store_rec_text(s, a->worker ? a->worker : "");
+    drv_store_rec_text(s, a->summary ? a->summary : "");
+    drv_store_rec_text(s, a->evidence ? a->evidence : "{}");
+    drv_store_rec_double(s, a->start);
+    drv_store_rec_double(s, a->end);
+    return drv_store_rec_end(s, err) == SQLITE_DONE ? 0 : -1;
+}
+
+int drv_store_anomaly_prune(drv_store *s, double before, drv_error *err)
+{
+    drv_store_rec_begin(s, ST_ANOMALY_PRUNE, "cannot delete old anomalies");
+    drv_store_rec_double(s, before);
+    return drv_store_rec_end(s, err) == SQLITE_DONE ? 0 : -1;
+}
+
+int64_t drv_store_anomaly_list(drv_store *s, double from, double to, int64_t limit,
+                               drv_store_anomaly_fn fn, void *ctx, drv_error *err)
+{
+    sqlite3_stmt *st = drv_store_stmt(s, ST_ANOMALY_LIST, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_double(st, 1, from);
+    sqlite3_bind_double(st, 2, to);
+    sqlite3_bind_int64(st, 3, limit);
+    int rc;
+    int64_t n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *col[5];
+        for (int i = 0; i < 5; i++) {
+            col[i] = (const char *)sqlite3_column_text(st, 1 + i);
+            if (!col[i])
+                col[i] = "";
+        }
+        drv_store_anomaly a = {.id = sqlite3_column_int64(st, 0),
+                               .kind = col[0],
+                               .severity = col[1],
+                               .worker = col[2],
+                               .summary = col[3],
+                               .evidence = col[4],
+                               .start = sqlite3_column_double(st, 6),
+                               .end = sqlite3_column_double(st, 7)};
+        int r = fn(ctx, &a, err);
+        if (r < 0)
+            n = -1;
+        if (r != 0)
+            break;
+        n++;
+    }
+    if (n >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        n = drv_store_fail(s, err, "cannot read the anomalies");
+    drv_store_reset(st);
+    return n;
+}
+
+int64_t drv_store_anomaly_max_id(drv_store *s, drv_error *err)
+{
+    sqlite3_stmt *st = drv_store_stmt(s, ST_ANOMALY_MAX, err);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0)
+                                  : drv_store_fail(s, err, "cannot read the anomalies");
+    drv_store_reset(st);
+    return id;
 }
 
 /* Keeps one learned duration; see store.h. */

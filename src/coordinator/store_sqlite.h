@@ -46,7 +46,12 @@ typedef enum drv_store_stmt_id {
     ST_PRUNE_EVENTS,
     ST_VACUUM_STEP,
     ST_WORKER_INSTANCE, /* exec3: writes */
-    ST_TASK_BATCH_OF,   /* py3: writes */
+    ST_PRUNE_TAILS,     /* codec: tails retention, writes */
+    ST_SERIES_REMOVE,   /* mon3: writes */
+    ST_SERIES_SAMPLES_REMOVE,
+    ST_ANOMALY_SAVE,
+    ST_ANOMALY_PRUNE,
+    ST_TASK_BATCH_OF, /* py3: writes */
     ST_LEARNED_SAVE,
     ST_LEARNED_LOAD,
     ST_LEARNED_FLEET_LOAD,
@@ -62,6 +67,10 @@ typedef enum drv_store_stmt_id {
     ST_PRUNE_FIND_RUN, /* srv: retention, reads */
     ST_PRUNE_BATCH,
     ST_PRUNE_OLD_EVENTS,
+    ST_PRUNE_OLD_TAILS, /* codec: tails retention, reads */
+    ST_SAMPLE_PARTIAL,  /* mon3: reads */
+    ST_ANOMALY_LIST,
+    ST_ANOMALY_MAX,
     ST_LIST_FIRST,
     ST_COUNT = ST_LIST_FIRST + 64
 } drv_store_stmt_id;

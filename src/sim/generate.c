@@ -484,6 +484,27 @@ static void second_run_build(const drv_sim_params *p, drv_workload *w, drv_sim_o
              100 * p->spread, (unsigned long long)p->seed);
 }
 
+/* Stragglers (spec3): the suite twice, and in run 2 the first tests one worker starts
+ * hang (bench/live.sh's stragglers scenario): what speculative copies recover. */
+static void stragglers_defaults(drv_sim_params *p)
+{
+    p->hangs = 3;
+    p->hang_s = 10;
+}
+
+static void stragglers_build(const drv_sim_params *p, drv_workload *w, drv_sim_options *o)
+{
+    build_base(p, w, o);
+    o->runs = 2;
+    o->hang_count = (uint32_t)p->hangs;
+    o->hang_s = p->hang_s;
+    snprintf(w->source, sizeof w->source,
+             "generated: burst run twice, in run 2 the first %zu tests %s starts take %g s more, "
+             "seed %llu",
+             p->hangs, w->n_workers ? w->workers[0].name : "the first worker", p->hang_s,
+             (unsigned long long)p->seed);
+}
+
 static const drv_sim_scenario scenarios[] = {
     {"steady", "Poisson arrivals at --load x the fleet's capacity", steady_defaults, steady_build},
     {"burst", "the whole suite submitted at t=0", burst_defaults, burst_build},
@@ -495,6 +516,8 @@ static const drv_sim_scenario scenarios[] = {
      failures_defaults, failures_build},
     {"second_run", "the suite twice through one balancer: run 1 learns, run 2 is measured",
      second_run_defaults, second_run_build},
+    {"stragglers", "second_run where the first --hangs tests one worker starts in run 2 hang",
+     stragglers_defaults, stragglers_build},
 };
 
 const drv_sim_scenario *drv_sim_scenarios(size_t *n)

@@ -14,7 +14,7 @@
 /* The row's label: the policy, with the run when the policy made several. */
 static void row_label(const drv_sim_result *r, char *buf, size_t len)
 {
-    if (r->runs > 1 && !r->baseline)
+    if (r->runs > 1)
         snprintf(buf, len, "%s #%u", r->policy, r->run);
     else
         snprintf(buf, len, "%s", r->policy);
@@ -110,6 +110,7 @@ char *drv_sim_report_json(const drv_sim_report *rep, bool timing)
         json_object_set_new(o, "utilization", u);
         json_object_set_new(o, "utilization_all", real(r->utilization_all));
         json_object_set_new(o, "steals", json_integer((json_int_t)r->steals));
+        json_object_set_new(o, "copies", json_integer((json_int_t)r->copies));
         json_object_set_new(o, "retries", json_integer((json_int_t)r->retries));
         json_object_set_new(o, "unschedulable", json_integer((json_int_t)r->unschedulable));
         json_object_set_new(o, "submitted", json_integer((json_int_t)r->submitted));

@@ -1,7 +1,7 @@
 /* agent.c - the worker's connection to the coordinator (see agent.h for the contract).
  *
  * One drv_agent is one lws client connection plus what the worker holds: the tests
- * waiting for a slot (queue, in arrival order), the tests whose process runs
+ * waiting for a slot (queue, in arrival order, later attempts first), the tests whose process runs
  * (running), and the frames waiting to be written (outq). Frames are stored in a byte
  * queue, each record a header, LWS_PRE bytes of room for lws and the JSON text, so a
  * frame costs no allocation of its own. The `finished` frames written on the current
@@ -33,6 +33,7 @@
 #include "worker/guardian.h"
 #include "worker/agent.h"
 #include "worker/probe.h"
+#include "sys/proc_status.h"
 #include "worker/runner.h"
 
 /* The WebSocket subprotocols offered, best first: a coordinator that knows the lines
@@ -186,6 +187,7 @@ struct drv_agent_hub {
     void *loops[1];
     drv_agent *connecting; /* the agent inside lws_client_connect_via_info() */
     uv_idle_t reaper;      /* finishes the context's destruction (drv_agent_hub_free) */
+    bool quiet;            /* drv_agent_hub_quiet(): connections without validity pings */
 };
 
 struct drv_agent {
@@ -197,6 +199,9 @@ struct drv_agent {
     bool has_throttles;     /* throttles was read */
     double gpu_checked;     /* loop time the last nvidia-smi query started; 0 = never */
     double gpu_temperature; /* the last answer, kept between queries (< 0 unknown) */
+    /* ct3 (issue 13): the CPU seconds its tests had used, and when, at the last
+     * heartbeat (tests_cpu_at 0: not measured yet). */
+    double tests_cpu_s, tests_cpu_at;
     bool gpu_throttled;
     struct gpu_query *gpu_query; /* the query in flight, or NULL (at most one) */
     char *tags_text;             /* "cpu, cuda" */
@@ -278,6 +283,33 @@ static void list_append(test_list *l, agent_test *t)
     else
         l->head = t;
     l->tail = t;
+    l->n++;
+}
+
+/* Queues t to wait for a slot: a first attempt at the end; a later one (a retry, a
+ * moved test, a speculative copy racing a straggler) ahead of the first attempts, after
+ * the later ones already waiting: it has waited once already, or it is there because a
+ * copy of it is overdue elsewhere, and behind prefetched tests it would wait for all of
+ * them. */
+static void queue_test(test_list *l, agent_test *t)
+{
+    agent_test *at = l->head;
+    if (t->t.attempt > 1)
+        while (at && at->t.attempt > 1)
+            at = at->next;
+    else
+        at = NULL;
+    if (!at) {
+        list_append(l, t);
+        return;
+    }
+    t->next = at;
+    t->prev = at->prev;
+    if (at->prev)
+        at->prev->next = t;
+    else
+        l->head = t;
+    at->prev = t;
     l->n++;
 }
 
@@ -1111,6 +1143,33 @@ static void gpu_query_detach(drv_agent *a)
     gpu_query_abort(q);
 }
 
+/* The CPU seconds this worker's tests used so far: those reaped (RUSAGE_CHILDREN) and
+ * those running (their main process and the children it reaped). */
+static double tests_cpu_s(const drv_agent *a)
+{
+    double s = drv_proc_children_cpu_s();
+    for (const agent_test *t = a->running.head; t; t = t->next) {
+        int pid = t->run ? drv_run_pid(t->run) : 0;
+        double c = pid > 0 ? drv_proc_cpu_s(pid) : -1;
+        s += c > 0 ? c : 0;
+    }
+    return s;
+}
+
+/* Fills hb->tests_cpu: the share of the machine's CPU the tests used since the last
+ * heartbeat (unknown at the first, and when the clock did not move). */
+static void measure_tests_cpu(drv_agent *a, drv_msg_heartbeat *hb)
+{
+    double now = mono_now(), used = tests_cpu_s(a);
+    double span = now - a->tests_cpu_at, cores = a->cfg.caps->cpu_cores;
+    if (a->tests_cpu_at > 0 && span > 0.05 && cores >= 1) {
+        double share = (used - a->tests_cpu_s) / (span * cores);
+        hb->tests_cpu = share < 0 ? 0 : share > 1 ? 1 : share;
+    }
+    a->tests_cpu_s = used;
+    a->tests_cpu_at = now;
+}
+
 /* Fills hb's measurements (docs/protocol.md): pressures, clock, the hottest sensor, and
  * throttled when the CPU throttle counters rose since the last heartbeat or a GPU
  * slows down for heat or power. A simulated agent measures nothing (it has no machine
@@ -1132,6 +1191,7 @@ static void measure(drv_agent *a, drv_msg_heartbeat *hb)
             p.temperature_c = a->gpu_temperature;
     }
     hb->cpu_pressure = p.cpu;
+    measure_tests_cpu(a, hb);
     hb->memory_pressure = p.memory;
     hb->freq_ratio = p.freq_ratio;
     hb->temperature_c = p.temperature_c;
@@ -1253,7 +1313,7 @@ static void on_assign(drv_agent *a, drv_msg_assign *as)
         memset(&as->tests[i], 0, sizeof as->tests[i]); /* moved: the message frees nothing */
         if (a->cfg.simulate)
             t->sim_s = sim_draw(a, &t->t);
-        list_append(&a->queue, t);
+        queue_test(&a->queue, t);
     }
     pump(a);
 }
@@ -1532,6 +1592,8 @@ static void agent_connect(drv_agent *a)
         .secs_since_valid_ping = 3,
         .secs_since_valid_hangup = 10,
     };
+    /* A hub of many agents (drover stress): no pings on silence (drv_agent_hub_quiet). */
+    static const lws_retry_bo_t quiet_policy = {0};
     struct lws_client_connect_info i;
     memset(&i, 0, sizeof i);
     i.context = a->hub->ctx;
@@ -1544,7 +1606,7 @@ static void agent_connect(drv_agent *a)
     i.protocol = AGENT_PROTOCOLS; /* Sec-WebSocket-Protocol */
     i.local_protocol_name = AGENT_PROTOCOL_NAME;
     i.userdata = a;
-    i.retry_and_idle_policy = &idle_policy;
+    i.retry_and_idle_policy = a->hub->quiet ? &quiet_policy : &idle_policy;
     a->connect_failed = false;
     a->conn_error[0] = '\0';
     a->close_reason[0] = '\0';
@@ -1838,6 +1900,11 @@ drv_agent_hub *drv_agent_hub_new(uv_loop_t *loop, const char *ca_file, drv_error
         return NULL;
     }
     return hub;
+}
+
+void drv_agent_hub_quiet(drv_agent_hub *hub)
+{
+    hub->quiet = true;
 }
 
 /* Sets *busy when h is being closed. */

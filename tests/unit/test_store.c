@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "coordinator/store.h"
+#include "coordinator/store_sqlite.h"
 
 typedef struct fixture {
     char dir[64];
@@ -209,6 +210,58 @@ static void assert_task_equal(const drv_task *a, const drv_tag_table *ta, const 
     assert_strv_equal(a->labels, b->labels);
     assert_int_equal(a->state, b->state);
     assert_int_equal(a->attempts, b->attempts);
+}
+
+/* Requirements and capabilities are stored in the one codec's form (cuda_cc "8.6",
+ * driver_version "535.104.5", what the API shows), and rows written before it, with
+ * the integers 86 and 535104005, still read to the same values. */
+static void test_requirements_codec_old_rows(void **state)
+{
+    fixture *f = *state;
+    drv_requirements r;
+    drv_requirements_init(&r);
+    r.cuda_cc = 86;
+    r.driver_version = 535104005;
+    r.gpu_memory_mb = 24576;
+    drv_tagset_add(&r.all_of, drv_tag_intern(f->tags, "zone-a", NULL));
+    char *text = NULL;
+    drv_error err = {{0}};
+    assert_int_equal(drv_store_req_encode(&r, f->tags, &text, "requirements", &err), 0);
+    assert_string_equal(text, "{\"gpu_memory_mb\":24576,\"cuda_cc\":\"8.6\","
+                              "\"driver_version\":\"535.104.5\",\"all_of\":[\"zone-a\"]}");
+    static const char *const rows[] = {
+        NULL, /* the text just written */
+        "{\"gpu_memory_mb\":24576,\"cuda_cc\":86,\"driver_version\":535104005,"
+        "\"all_of\":[\"zone-a\"]}",
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        drv_requirements back;
+        assert_int_equal(
+            drv_store_req_decode(rows[i] ? rows[i] : text, f->tags, &back, "requirements", &err),
+            0);
+        assert_true(drv_requirements_equal(&r, &back));
+    }
+    free(text);
+    /* Capabilities: an old row's integers, the same values as the new form's strings. */
+    drv_capabilities old, now;
+    assert_int_equal(drv_store_caps_decode("{\"cpu\":8,\"memory_mb\":1024,\"cuda_cc\":80,"
+                                           "\"driver_version\":550000000,\"tags\":[\"cuda\"]}",
+                                           f->tags, &old, "capabilities", &err),
+                     0);
+    assert_int_equal(drv_store_caps_decode("{\"cpu\":8,\"memory_mb\":1024,\"cuda_cc\":\"8.0\","
+                                           "\"driver_version\":\"550\",\"tags\":[\"cuda\"]}",
+                                           f->tags, &now, "capabilities", &err),
+                     0);
+    assert_int_equal(old.cuda_cc, 80);
+    assert_int_equal(old.driver_version, 550000000);
+    assert_true(drv_capabilities_equal(&old, &now));
+    /* A bad stored value names its field and changes nothing. */
+    int before = drv_tag_count(f->tags);
+    assert_int_equal(drv_store_req_decode("{\"all_of\":[\"new-tag\"],\"cuda_cc\":\"eight\"}",
+                                          f->tags, &r, "task 7 requirements", &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "task 7 requirements.cuda_cc: "));
+    assert_int_equal(drv_tag_count(f->tags), before);
 }
 
 static void test_task_round_trip(void **state)
@@ -1226,6 +1279,98 @@ static void test_metrics_history(void **state)
     drv_store_close(s);
 }
 
+/* mon3: the unfinished 1 min and 10 min buckets read back from the 1 s samples (a
+ * restart continues them), a series removed with its samples. */
+static void test_metrics_partial_buckets(void **state)
+{
+    fixture *f = *state;
+    drv_store *s = open_ok(f->path);
+    drv_error err;
+    drv_rollup part[DRV_SERIES_RESOLUTIONS - 1];
+    assert_int_equal(drv_store_series_add(s, 1, "tests_queued", "", &err), 0);
+    assert_int_equal(drv_store_series_add(s, 2, "worker_utilization", "w1", &err), 0);
+    commit_ok(s);
+    assert_int_equal(drv_store_sample_partial(s, 1, part, &err), 0);
+    assert_true(part[0].n == 0 && part[1].n == 0); /* no sample yet */
+    /* 1 s samples at 1190..1205 (value t - 1000): the newest is in the minute from 1200
+     * and the ten minutes from 1200; 1190..1199 belong to earlier buckets. A 60 s row
+     * is not a 1 s sample. */
+    for (int t = 1190; t <= 1205; t++)
+        assert_int_equal(drv_store_sample_append(s, 1, 1, t, t - 1000, &err), 0);
+    assert_int_equal(drv_store_sample_append(s, 1, 60, 1200, 999, &err), 0);
+    assert_int_equal(drv_store_sample_append(s, 2, 1, 1250, 0.5, &err), 0);
+    commit_ok(s);
+    assert_int_equal(drv_store_sample_partial(s, 1, part, &err), 0);
+    assert_true(part[0].bucket == 1200 && part[0].n == 6 &&
+                part[0].sum == 200 + 201 + 202 + 203 + 204 + 205);
+    assert_true(part[1].bucket == 1200 && part[1].n == 6 && part[1].sum == part[0].sum);
+    /* a sample at 1261: a new minute begins, the ten minutes from 1200 go on */
+    assert_int_equal(drv_store_sample_append(s, 1, 1, 1261, 10, &err), 0);
+    commit_ok(s);
+    assert_int_equal(drv_store_sample_partial(s, 1, part, &err), 0);
+    assert_true(part[0].bucket == 1260 && part[0].n == 1 && part[0].sum == 10);
+    assert_true(part[1].bucket == 1200 && part[1].n == 7 && part[1].sum == 1215 + 10);
+    assert_int_equal(drv_store_sample_partial(s, 2, part, &err), 0);
+    assert_true(part[0].bucket == 1200 && part[0].n == 1 && part[0].sum == 0.5);
+
+    assert_int_equal(drv_store_series_remove(s, 2, &err), 0);
+    commit_ok(s);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM samples WHERE series = 2"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sample_series"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM samples WHERE series = 1"), 18);
+    drv_store_close(s);
+}
+
+static int collect_anomaly(void *ctx, const drv_store_anomaly *a, drv_error *err)
+{
+    (void)err;
+    char *out = ctx;
+    size_t len = strlen(out);
+    snprintf(out + len, 512 - len, "%lld:%s:%s:%s:%s:%g:%g;", (long long)a->id, a->kind,
+             a->severity, a->worker, a->evidence, a->start, a->end);
+    return 0;
+}
+
+/* mon3: anomalies kept, rewritten by id, listed by the range they were open in (open
+ * ones first, then newest first), the ended ones pruned by their end. */
+static void test_anomalies_kept(void **state)
+{
+    fixture *f = *state;
+    drv_store *s = open_ok(f->path);
+    drv_error err;
+    char got[512] = "";
+    assert_int_equal(drv_store_anomaly_max_id(s, &err), 0);
+    drv_store_anomaly a = {1, "slow_worker", "warning", "w1", "w1 is slow", "{\"slower\":5}", 100,
+                           0};
+    assert_int_equal(drv_store_anomaly_save(s, &a, &err), 0);
+    a.severity = "critical"; /* the same anomaly, its severity changed */
+    assert_int_equal(drv_store_anomaly_save(s, &a, &err), 0);
+    drv_store_anomaly b = {2, "queue_stalled", "warning", "", "stalled", "{}", 150, 160};
+    drv_store_anomaly c = {3, "flapping", "warning", "w2", "flaps", "{}", 200, 210};
+    assert_int_equal(drv_store_anomaly_save(s, &b, &err), 0);
+    assert_int_equal(drv_store_anomaly_save(s, &c, &err), 0);
+    commit_ok(s);
+    assert_int_equal(drv_store_anomaly_max_id(s, &err), 3);
+    assert_int_equal(drv_store_anomaly_list(s, 0, 1000, 10, collect_anomaly, got, &err), 3);
+    assert_string_equal(got,
+                        "1:slow_worker:critical:w1:{\"slower\":5}:100:0;"
+                        "3:flapping:warning:w2:{}:200:210;2:queue_stalled:warning::{}:150:160;");
+    got[0] = '\0';
+    /* [170, 190]: only the open one; [155, 170]: the open one and the stall */
+    assert_int_equal(drv_store_anomaly_list(s, 170, 190, 10, collect_anomaly, got, &err), 1);
+    got[0] = '\0';
+    assert_int_equal(drv_store_anomaly_list(s, 155, 170, 10, collect_anomaly, got, &err), 2);
+    got[0] = '\0';
+    assert_int_equal(drv_store_anomaly_list(s, 0, 50, 10, collect_anomaly, got, &err), 0);
+    assert_int_equal(drv_store_anomaly_list(s, 0, 1000, 1, collect_anomaly, got, &err), 1);
+    /* ended before 205: the stall goes; the open one and the flapping stay */
+    assert_int_equal(drv_store_anomaly_prune(s, 205, &err), 0);
+    commit_ok(s);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM anomalies"), 2);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM anomalies WHERE id = 2"), 0);
+    drv_store_close(s);
+}
+
 static void test_workers_events_metrics(void **state)
 {
     fixture *f = *state;
@@ -1922,6 +2067,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_task_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requirements_codec_old_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_members_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grouped_commit_visibility, setup, teardown),
@@ -1946,6 +2092,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_corrupt_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked_store_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_rate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_partial_buckets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_anomalies_kept, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
