@@ -1119,7 +1119,7 @@ static const bad_submission bad_submissions[] = {
     {"{\"name\":\"a\",\"argv\":[\"x\"],\"exclusive\":1}", "exclusive"},
 };
 
-/* JSON lines of the common shape are read on a fast path (task_json.c); the same
+/* JSON lines of the common shape are read on a fast path (task_decode_fast.c); the same
  * tests as a JSON array go through jansson. Both must give the same tasks, and lines
  * the fast path does not take must still parse or fail the general way. */
 static void test_task_lines_fast_path_agrees(void **state)
