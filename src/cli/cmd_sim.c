@@ -263,16 +263,6 @@ static int parse_policies(const char *list, char *buf, size_t len, const char **
     return n;
 }
 
-/* True when --workers appears on the command line (a trace's fleet size defaults
- * differently from the generators'). */
-static bool workers_given(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--workers") == 0 || strncmp(argv[i], "--workers=", 10) == 0)
-            return true;
-    return false;
-}
-
 /* Writes the HTML report of rep to path (replacing the file). Returns 0, or -1 after
  * printing what failed. */
 static int write_html(const char *path, const drv_sim_report *rep, bool timing)
@@ -305,10 +295,12 @@ int drv_cmd_sim(int argc, char **argv)
     /* First the scenario alone (a scratch copy takes the rest), then every option on top
      * of its defaults. */
     sim_args first = a;
+    first.p.workers = 0; /* --workers takes 1 or more: still 0 when it was not given */
     int code = parse_all(argc, argv, &first);
     if (code >= 0)
         return code;
     a.scenario = first.scenario;
+    bool workers_given = first.p.workers != 0; /* a trace's fleet defaults differently */
     const drv_sim_scenario *sc = drv_sim_scenario_find(a.scenario);
     if (!sc) {
         size_t n = 0;
@@ -361,7 +353,7 @@ int drv_cmd_sim(int argc, char **argv)
                                  .durations = a.durations,
                                  .gpu_nodes = a.gpu_nodes,
                                  .gpu_pods = a.gpu_pods,
-                                 .workers = workers_given(argc, argv) ? a.p.workers : 0,
+                                 .workers = workers_given ? a.p.workers : 0,
                                  .slots = (uint32_t)a.slots,
                                  .fleet = a.fleet};
         drv_trace_options topt = {.strict = a.strict, .max_tests = a.max_tests};

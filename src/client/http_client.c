@@ -22,6 +22,7 @@ struct drv_client {
     size_t body_len, body_cap;
     bool body_too_large;
     char errbuf[CURL_ERROR_SIZE];
+    double request_timeout_s; /* what one request may take (a held answer must fit) */
 };
 
 /* libcurl's write callback: appends to the client's body buffer, refusing (which makes
@@ -133,6 +134,8 @@ drv_client *drv_client_open(const drv_client_options *opt, drv_error *err)
                      timeout_ms(opt->connect_timeout_s, DRV_CLIENT_CONNECT_TIMEOUT_S));
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
                      timeout_ms(opt->request_timeout_s, DRV_CLIENT_REQUEST_TIMEOUT_S));
+    c->request_timeout_s =
+        opt->request_timeout_s > 0 ? opt->request_timeout_s : DRV_CLIENT_REQUEST_TIMEOUT_S;
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
     const char *ca = opt->ca_file ? opt->ca_file : getenv("DROVER_CA");
     if (ca && *ca)
@@ -354,6 +357,9 @@ json_t *drv_client_run(drv_client *c, uint64_t run_id, drv_error *err)
 json_t *drv_client_run_wait(drv_client *c, uint64_t run_id, unsigned wait_s, drv_error *err)
 {
     char path[80];
+    double room = c->request_timeout_s - 1; /* the held answer must come before curl gives up */
+    if (room < wait_s)
+        wait_s = room >= 1 ? (unsigned)room : 0;
     snprintf(path, sizeof path, "/api/v1/runs/%llu?wait=%u", (unsigned long long)run_id, wait_s);
     return drv_client_get(c, path, err);
 }

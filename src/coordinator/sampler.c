@@ -10,7 +10,13 @@
  * utilization) and per worker class, through the store's writer thread like every
  * write (the loop only records the values); rows older than their resolution's keep
  * time are deleted once a minute, series by series. The anomaly detectors run once a
- * second over at most DRV_ANOM_WINDOW_TESTS results per worker.
+ * second over at most DRV_ANOM_WINDOW_TESTS results per worker; an anomaly is written to
+ * the store when found, when its severity changes and when it ends (mon3).
+ *
+ * Restarts (mon3): at start the series' unfinished 1 min / 10 min buckets are rebuilt
+ * from their 1 s samples, and the anomalies open or ended within the hour are read back
+ * (an open one stays open RESUME_GRACE_S unless found again). A forgotten worker's
+ * utilization series is deleted with its samples.
  *
  * Ownership: the sampler (c->sampler) is the coordinator's; everything it holds is its
  * own. Runs on the loop thread only. */
