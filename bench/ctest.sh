@@ -49,6 +49,7 @@ awk -v n="$TESTS" -v seed="$SEED" 'BEGIN {
 }' >"$work/proj/CMakeLists.txt"
 total=$(tail -n 1 "$work/proj/CMakeLists.txt" | awk '{print $3}')
 cmake -S "$work/proj" -B "$work/build" >/dev/null
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "bench/ctest: $TESTS tests, $total s of work in all, parallelism $P (lower bound $(calc "$total / $P") s)"
 
 for k in 1 2; do
@@ -83,3 +84,4 @@ done
 printf "ctest -j%d:        run 1 %6.2f s, run 2 %6.2f s\n" "$P" "${ctest_s[1]}" "${ctest_s[2]}"
 printf "drover ctest (%dx%d): run 1 %6.2f s, run 2 %6.2f s\n" "$WORKERS" "$SLOTS" "${drover_s[1]}" "${drover_s[2]}"
 printf "drover run 2 / ctest run 2: %.3f (bar: <= 1)\n" "$(calc "${drover_s[2]} / ${ctest_s[2]}")"
+echo "load average at the start: $load0; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -34,6 +34,7 @@ packages=(
     python3-pytest        # suite: drover pytest and its tests
     python3-pytest-xdist  # suite: bench/pytest.sh compares with pytest -n
     libxml2-utils         # suite: xmllint, the JUnit report checked in the tests
+    jq                    # suite: cli_sim checks values; bench/sim_seeds.sh
 )
 
 # `setup.sh --fuzz` also installs clang and its libFuzzer runtime (make fuzz).

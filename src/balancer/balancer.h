@@ -116,6 +116,12 @@ size_t drv_balancer_worker_lost(drv_balancer *b, drv_wref w, double now, drv_dec
                                 size_t max);
 /* A lost worker came back (reconnected within the grace period). */
 void drv_balancer_worker_back(drv_balancer *b, drv_wref w, double now);
+/* A known worker said hello (after drv_balancer_worker_back when it was lost). A loss
+ * while it ran tests is judged now: when the same process came back, its machine or
+ * network failed those tests (one infrastructure failure towards quarantine_after);
+ * when a new process says hello under the name (new_process: it was restarted), the
+ * loss was the old process's end and counts nothing towards quarantine. */
+void drv_balancer_worker_hello(drv_balancer *b, drv_wref w, bool new_process, double now);
 /* Forgets a worker that holds nothing (after lost or drained). Returns -1 if it still
  * holds tests. */
 int drv_balancer_worker_remove(drv_balancer *b, drv_wref w, drv_error *err);
@@ -208,6 +214,9 @@ typedef struct drv_result {
     int signal;    /* when killed by a signal, else 0 */
     bool timed_out;
     bool infra_failure; /* the runner failed, not the test (spawn failure, crash) */
+    bool restart;       /* with infra_failure: the worker restarted (a new process under its
+                         * name) and lost it: charged to the test's retries, but not a
+                         * failure of the machine (not counted towards quarantine) */
     bool skipped;       /* it exited with the code that says it skipped itself */
     double duration_s;  /* run time; learned by the predictor when the test exited */
 } drv_result;

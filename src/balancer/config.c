@@ -5,7 +5,6 @@
  * stopping at the first one, so a user fixes a config in one round. It fills a local
  * copy and only hands it to the caller when there was no problem at all. */
 #include "balancer/config.h"
-#include "core/json_words.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -15,6 +14,7 @@
 #include <strings.h>
 
 #include "core/analyzer.h"
+#include "json/json_fields.h"
 
 _Static_assert(DRV_FAMILY_MAX <= 64, "drv_balancer_config.family_set holds 64 families");
 
@@ -32,9 +32,6 @@ static const char *const policy_names[DRV_POLICY_KIND_COUNT] = {
 #define KNOWN_POLICIES                                                                             \
     "round_robin, weighted_round_robin, resource_aware, priority, affinity, "                      \
     "performance_based, composite"
-
-/* Longest key path shown in a message; longer ones end in "...". */
-#define PATH_MAX_LEN 160
 
 /* ---- problem list ---------------------------------------------------------------- */
 
@@ -85,39 +82,6 @@ __attribute__((format(printf, 2, 3))) static void problem(problems *p, const cha
     }
 }
 
-/* ---- helpers --------------------------------------------------------------------- */
-
-/* Writes "base.key" (or "key" when base is empty) into out; a path that does not fit
- * ends in "...". */
-static void path_key(char out[PATH_MAX_LEN], const char *base, const char *key)
-{
-    int n = snprintf(out, PATH_MAX_LEN, "%s%s%s", base, *base ? "." : "", key);
-    if (n >= PATH_MAX_LEN)
-        memcpy(out + PATH_MAX_LEN - 4, "...", 4);
-}
-
-/* Writes "base[index]" into out, truncated like path_key. */
-static void path_index(char out[PATH_MAX_LEN], const char *base, size_t index)
-{
-    int n = snprintf(out, PATH_MAX_LEN, "%s[%zu]", base, index);
-    if (n >= PATH_MAX_LEN)
-        memcpy(out + PATH_MAX_LEN - 4, "...", 4);
-}
-
-/* Describes the value v that was given: the number itself, a quoted string (cut after
- * 40 characters), or its JSON type for anything else. */
-static void describe_value(const json_t *v, char *buf, size_t len)
-{
-    if (json_is_number(v)) {
-        snprintf(buf, len, "%.17g", json_number_value(v));
-    } else if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        snprintf(buf, len, "\"%.40s%s\"", s, strlen(s) > 40 ? "..." : "");
-    } else {
-        snprintf(buf, len, "%s", drv_json_kind(v));
-    }
-}
-
 /* ---- schedulers ------------------------------------------------------------------ */
 
 /* Reads the policy name of the string value v at path into *kind. Records a problem
@@ -142,7 +106,7 @@ static int parse_kind(problems *p, const char *path, const json_t *v, drv_policy
  * at path, adding its weight to spec. Problems are recorded; nothing is returned. */
 static void parse_algorithm(problems *p, const char *path, const json_t *v, drv_policy_spec *spec)
 {
-    char sub[PATH_MAX_LEN];
+    char sub[DRV_JSON_PATH_MAX];
     if (!json_is_object(v)) {
         problem(p, "%s: must be an object {\"type\": ..., \"weight\": ...}, got %s", path,
                 drv_json_kind(v));
@@ -153,7 +117,7 @@ static void parse_algorithm(problems *p, const char *path, const json_t *v, drv_
     json_object_foreach((json_t *)v, key, val)
     {
         if (strcmp(key, "type") != 0 && strcmp(key, "weight") != 0) {
-            path_key(sub, path, key);
+            drv_json_path_key(sub, path, key);
             problem(p, "%s: unknown key", sub);
         }
     }
@@ -161,7 +125,7 @@ static void parse_algorithm(problems *p, const char *path, const json_t *v, drv_
     drv_policy_kind kind = DRV_POLICY_COMPOSITE;
     int kind_ok = 0;
     const json_t *type = json_object_get(v, "type");
-    path_key(sub, path, "type");
+    drv_json_path_key(sub, path, "type");
     if (!type) {
         problem(p, "%s: required", sub);
     } else if (parse_kind(p, sub, type, &kind) == 0) {
@@ -173,27 +137,23 @@ static void parse_algorithm(problems *p, const char *path, const json_t *v, drv_
             kind_ok = 1;
     }
 
-    const json_t *weight = json_object_get(v, "weight");
-    path_key(sub, path, "weight");
-    if (!weight) {
-        problem(p, "%s: required", sub);
-        return;
-    }
-    if (!json_is_number(weight) || !(json_number_value(weight) > 0)) {
-        char got[64];
-        describe_value(weight, got, sizeof got);
-        problem(p, "%s: must be a number > 0, got %s", sub, got);
+    double weight = 0;
+    drv_error err = {{0}};
+    if (drv_json_number(v, path, "weight",
+                        DRV_JSON_REQUIRED | DRV_JSON_NULL_WRONG | DRV_JSON_ABOVE_MIN, 0, INFINITY,
+                        &weight, &err) < 0) {
+        problem(p, "%s", err.msg);
         return;
     }
     if (kind_ok)
-        spec->weights[kind] = json_number_value(weight);
+        spec->weights[kind] = weight;
 }
 
 /* Parses a scheduler at path: a bare policy name, or {"type": NAME} with "algorithms"
  * for a composite. On any problem *out is left as it was. */
 static void parse_scheduler(problems *p, const char *path, const json_t *v, drv_policy_spec *out)
 {
-    char sub[PATH_MAX_LEN];
+    char sub[DRV_JSON_PATH_MAX];
     drv_policy_spec spec;
     memset(&spec, 0, sizeof spec);
     unsigned before = p->count;
@@ -202,7 +162,7 @@ static void parse_scheduler(problems *p, const char *path, const json_t *v, drv_
         if (parse_kind(p, path, v, &spec.kind) != 0)
             return;
         if (spec.kind == DRV_POLICY_COMPOSITE) {
-            path_key(sub, path, "algorithms");
+            drv_json_path_key(sub, path, "algorithms");
             problem(p, "%s: required for type composite", sub);
             return;
         }
@@ -219,14 +179,14 @@ static void parse_scheduler(problems *p, const char *path, const json_t *v, drv_
     json_object_foreach((json_t *)v, key, val)
     {
         if (strcmp(key, "type") != 0 && strcmp(key, "algorithms") != 0) {
-            path_key(sub, path, key);
+            drv_json_path_key(sub, path, key);
             problem(p, "%s: unknown key", sub);
         }
     }
 
     const json_t *type = json_object_get(v, "type");
     const json_t *algorithms = json_object_get(v, "algorithms");
-    path_key(sub, path, "type");
+    drv_json_path_key(sub, path, "type");
     if (!type) {
         problem(p, "%s: required", sub);
         return;
@@ -234,7 +194,7 @@ static void parse_scheduler(problems *p, const char *path, const json_t *v, drv_
     if (parse_kind(p, sub, type, &spec.kind) != 0)
         return;
 
-    path_key(sub, path, "algorithms");
+    drv_json_path_key(sub, path, "algorithms");
     if (spec.kind != DRV_POLICY_COMPOSITE) {
         if (algorithms)
             problem(p, "%s: only allowed for type composite, not %s", sub,
@@ -246,9 +206,9 @@ static void parse_scheduler(problems *p, const char *path, const json_t *v, drv_
     } else if (json_array_size(algorithms) == 0) {
         problem(p, "%s: must list at least one algorithm", sub);
     } else {
-        char item[PATH_MAX_LEN];
+        char item[DRV_JSON_PATH_MAX];
         for (size_t i = 0; i < json_array_size(algorithms); i++) {
-            path_index(item, sub, i);
+            drv_json_path_index(item, sub, i);
             parse_algorithm(p, item, json_array_get(algorithms, i), &spec);
         }
     }
@@ -262,7 +222,7 @@ static void parse_scheduler(problems *p, const char *path, const json_t *v, drv_
 static void parse_test_types(problems *p, const char *path, const json_t *v,
                              drv_balancer_config *cfg)
 {
-    char sub[PATH_MAX_LEN];
+    char sub[DRV_JSON_PATH_MAX];
     if (!json_is_object(v)) {
         problem(p, "%s: must be an object, got %s", path, drv_json_kind(v));
         return;
@@ -276,7 +236,7 @@ static void parse_test_types(problems *p, const char *path, const json_t *v,
     json_t *val;
     json_object_foreach((json_t *)v, key, val)
     {
-        path_key(sub, path, key);
+        drv_json_path_key(sub, path, key);
         if (key[0] == '\0') {
             problem(p, "%s: test type name must not be empty", path);
             continue;
@@ -334,7 +294,7 @@ static void unknown_family(problems *p, const char *path, const char *key)
  * object does not name itself: a specific family wins over its group, in any order. */
 static void parse_families(problems *p, const char *path, const json_t *v, drv_balancer_config *cfg)
 {
-    char sub[PATH_MAX_LEN];
+    char sub[DRV_JSON_PATH_MAX];
     if (!json_is_object(v)) {
         problem(p, "%s: must be an object, got %s", path, drv_json_kind(v));
         return;
@@ -346,7 +306,7 @@ static void parse_families(problems *p, const char *path, const json_t *v, drv_b
     json_t *val;
     json_object_foreach((json_t *)v, key, val)
     {
-        path_key(sub, path, key);
+        drv_json_path_key(sub, path, key);
         drv_modality group = modality_group(key);
         if (group != DRV_MODALITY_UNKNOWN) {
             unsigned before = p->count;
@@ -428,60 +388,35 @@ static const field_rule thermal_rules[] = {
     THERMAL(idle_cold_s, FIELD_DOUBLE, 0, -1, 0),
 };
 
-/* Writes the accepted range of rule r as a user reads it: "an integer 0..1024",
- * "a number > 0", "a number >= 0", "a number > 0 and <= 1". */
-static void describe_rule(const field_rule *r, char *buf, size_t len)
+/* Reads member key of obj (at path) by rule r into base + r->offset; records a problem
+ * and stores nothing when it is not a value in range (null included; an integer field
+ * also takes a whole real such as 4.0). */
+static void parse_field(problems *p, const char *path, const field_rule *r, const json_t *obj,
+                        const char *key, void *base)
 {
-    if (r->kind == FIELD_BOOL)
-        snprintf(buf, len, "true or false");
-    else if (r->kind == FIELD_U32)
-        snprintf(buf, len, "an integer %.0f..%.0f", r->min, r->max);
-    else if (r->max < 0)
-        snprintf(buf, len, "a number %s %g", r->min_open ? ">" : ">=", r->min);
-    else
-        snprintf(buf, len, "a number %s %g and <= %g", r->min_open ? ">" : ">=", r->min, r->max);
-}
-
-/* Checks v against rule r and stores it at base + r->offset; records a problem and
- * stores nothing when v is not a number in range (an integer field also accepts a
- * whole real such as 4.0). */
-static void parse_field(problems *p, const char *path, const field_rule *r, const json_t *v,
-                        void *base)
-{
-    if (r->kind == FIELD_BOOL) {
-        if (!json_is_boolean(v)) {
-            char got[64];
-            describe_value(v, got, sizeof got);
-            problem(p, "%s: must be true or false, got %s", path, got);
-            return;
-        }
-        bool on = json_is_true(v);
-        memcpy((char *)base + r->offset, &on, sizeof on);
-        return;
-    }
-    int ok = json_is_number(v);
-    double x = ok ? json_number_value(v) : 0;
-    if (ok) {
-        ok = r->min_open ? x > r->min : x >= r->min;
-        if (r->max >= 0 && !(x <= r->max))
-            ok = 0;
-        if (r->kind == FIELD_U32 && x != floor(x))
-            ok = 0;
-    }
-    if (!ok) {
-        char want[64], got[64];
-        describe_rule(r, want, sizeof want);
-        describe_value(v, got, sizeof got);
-        problem(p, "%s: must be %s, got %s", path, want, got);
-        return;
-    }
+    drv_error err = {{0}};
+    unsigned flags = DRV_JSON_NULL_WRONG | (r->min_open ? DRV_JSON_ABOVE_MIN : 0);
     char *at = (char *)base + r->offset;
-    if (r->kind == FIELD_U32) {
-        uint32_t u = (uint32_t)x;
-        memcpy(at, &u, sizeof u);
+    int rc;
+    if (r->kind == FIELD_BOOL) {
+        bool on = false;
+        if ((rc = drv_json_bool(obj, path, key, flags, &on, &err)) > 0)
+            memcpy(at, &on, sizeof on);
+    } else if (r->kind == FIELD_U32) {
+        uint64_t u = 0;
+        if ((rc = drv_json_uint(obj, path, key, flags | DRV_JSON_WHOLE_REAL, (uint64_t)r->min,
+                                (uint64_t)r->max, &u, &err)) > 0) {
+            uint32_t v = (uint32_t)u;
+            memcpy(at, &v, sizeof v);
+        }
     } else {
-        memcpy(at, &x, sizeof x);
+        double x = 0;
+        if ((rc = drv_json_number(obj, path, key, flags, r->min, r->max < 0 ? INFINITY : r->max, &x,
+                                  &err)) > 0)
+            memcpy(at, &x, sizeof x);
     }
+    if (rc < 0)
+        problem(p, "%s", err.msg);
 }
 
 /* Parses an object of numeric fields described by rules[0..n) into base. "extra",
@@ -489,7 +424,7 @@ static void parse_field(problems *p, const char *path, const field_rule *r, cons
 static void parse_fields(problems *p, const char *path, const json_t *v, const field_rule *rules,
                          size_t n, void *base, const char *extra, const json_t **extra_v)
 {
-    char sub[PATH_MAX_LEN];
+    char sub[DRV_JSON_PATH_MAX];
     if (!json_is_object(v)) {
         problem(p, "%s: must be an object, got %s", path, drv_json_kind(v));
         return;
@@ -498,7 +433,7 @@ static void parse_fields(problems *p, const char *path, const json_t *v, const f
     json_t *val;
     json_object_foreach((json_t *)v, key, val)
     {
-        path_key(sub, path, key);
+        drv_json_path_key(sub, path, key);
         if (extra && strcmp(key, extra) == 0) {
             *extra_v = val;
             continue;
@@ -509,7 +444,7 @@ static void parse_fields(problems *p, const char *path, const json_t *v, const f
         if (i == n)
             problem(p, "%s: unknown key", sub);
         else
-            parse_field(p, sub, &rules[i], val, base);
+            parse_field(p, path, &rules[i], v, key, base);
     }
 }
 
@@ -520,8 +455,8 @@ static void parse_settings(problems *p, const char *path, const json_t *v, drv_b
     parse_fields(p, path, v, settings_rules, sizeof settings_rules / sizeof settings_rules[0], s,
                  "thermal", &thermal);
     if (thermal) {
-        char sub[PATH_MAX_LEN];
-        path_key(sub, path, "thermal");
+        char sub[DRV_JSON_PATH_MAX];
+        drv_json_path_key(sub, path, "thermal");
         parse_fields(p, sub, thermal, thermal_rules, sizeof thermal_rules / sizeof thermal_rules[0],
                      &s->thermal, NULL, NULL);
     }
@@ -609,8 +544,8 @@ int drv_balancer_config_parse(const char *json, size_t len, drv_balancer_config 
         } else if (strcmp(key, "settings") == 0) {
             parse_settings(&p, key, val, &next.settings);
         } else {
-            char sub[PATH_MAX_LEN];
-            path_key(sub, "", key);
+            char sub[DRV_JSON_PATH_MAX];
+            drv_json_path_key(sub, "", key);
             problem(&p, "%s: unknown key", sub);
         }
     }

@@ -10,7 +10,8 @@
  * both is set at submission from what the task says it used (retries_used, reruns_used:
  * the coordinator derives them from the stored attempts after a restart), so a restart
  * charges nothing twice and forgets nothing. A worker with quarantine_after
- * infrastructure failures in a row is quarantined. */
+ * infrastructure failures in a row is quarantined; a restart of the worker (a new
+ * process under its name) is not one (drv_balancer_worker_hello). */
 #include <stdio.h>
 #include <string.h>
 
@@ -61,12 +62,11 @@ static void retry_or_fail(drv_balancer *b, drv_tref t, bool costs, drv_reason wh
     drv_engine_free_task(b, t);
 }
 
-static void note_infra_failure(drv_balancer *b, drv_wref wi, double now, const char *what)
+/* Counts one infrastructure failure of the machine towards quarantine_after. */
+static void count_towards_quarantine(drv_balancer *b, drv_wref wi, const char *what)
 {
     drv_bworker *w = &b->workers[wi];
-    w->w.history.infra_failures++;
     w->w.history.infra_failure_run++;
-    drv_thermal_on_result(&w->w.thermal, &b->cfg.settings.thermal, now, true);
     uint32_t q = b->cfg.settings.quarantine_after;
     if (q > 0 && w->w.history.infra_failure_run >= q && w->w.health == DRV_HEALTH_OK) {
         w->w.health = DRV_HEALTH_QUARANTINED;
@@ -74,6 +74,24 @@ static void note_infra_failure(drv_balancer *b, drv_wref wi, double now, const c
                  "%u infrastructure failures in a row (last: %s)", w->w.history.infra_failure_run,
                  what);
     }
+}
+
+static void note_infra_failure(drv_balancer *b, drv_wref wi, double now, const char *what)
+{
+    drv_bworker *w = &b->workers[wi];
+    w->w.history.infra_failures++;
+    drv_thermal_on_result(&w->w.thermal, &b->cfg.settings.thermal, now, true);
+    count_towards_quarantine(b, wi, what);
+}
+
+void drv_balancer_worker_hello(drv_balancer *b, drv_wref wi, bool new_process, double now)
+{
+    (void)now;
+    if (wi >= b->n_workers || !b->workers[wi].live || !b->workers[wi].w.history.loss_pending)
+        return;
+    b->workers[wi].w.history.loss_pending = false;
+    if (!new_process)
+        count_towards_quarantine(b, wi, "lost while running tests");
 }
 
 int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_result *res,
@@ -97,7 +115,10 @@ int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_res
     b->finished++;
 
     if (res->infra_failure) {
-        note_infra_failure(b, wi, now, "the runner failed");
+        if (res->restart) /* the old process's end, not the machine's failure */
+            w->w.history.infra_failures++;
+        else
+            note_infra_failure(b, wi, now, "the runner failed");
         retry_or_fail(b, t, true, DRV_R_INFRA_FAILURE, wi, d);
         drv_fleet_update(b, wi, now);
         return 0;
@@ -168,8 +189,10 @@ size_t drv_balancer_worker_lost(drv_balancer *b, drv_wref wi, double now, drv_de
         retry_or_fail(b, t, running, DRV_R_WORKER_LOST, wi, &out[n++]);
     }
     if (w->held == DRV_REF_NONE) {
-        if (was_running)
-            note_infra_failure(b, wi, now, "lost while running tests");
+        if (was_running) { /* towards quarantine once its next hello says whose end it was */
+            w->w.history.infra_failures++;
+            w->w.history.loss_pending = true;
+        }
         drv_fleet_mark_lost(b, wi, now);
     }
     return n;

@@ -98,32 +98,12 @@ typedef struct drv_cli_conn {
     const char *ca_file;      /* NULL: $DROVER_CA, else the system's CAs */
 } drv_cli_conn;
 
-/* The usage lines of the connection options, for every client command's --help. */
-#define DRV_CLI_CONN_USAGE                                                                         \
-    "connection:\n"                                                                                \
-    "  --url URL            the coordinator (default: $DROVER_URL, else\n"                         \
-    "                       http://127.0.0.1:7070)\n"                                              \
-    "  --token T            the client token (default: $DROVER_TOKEN)\n"                           \
-    "  --request-timeout S  give up on one request after S seconds (default 60)\n"                 \
-    "  --ca FILE            PEM certificate authority of an https:// coordinator ($DROVER_CA)\n"
-
-/* Reads option name at argv[*i], given as `name VALUE` or `name=VALUE`. Returns 1 with
- * *value set and *i on the option's last word; 0 when argv[*i] is not that option; -1
- * after printing "drover CMD: NAME needs a value" to stderr. (client_args.c, as the
- * functions below up to drv_cli_print_json) */
-int drv_cli_option(const char *cmd, const char *name, int argc, char **argv, int *i,
-                   const char **value);
-/* Reads a connection option at argv[*i] into conn: 1 read (*i advanced over its value),
- * 0 not one, -1 after printing the problem (a missing value, a bad timeout). */
-int drv_cli_conn_option(drv_cli_conn *conn, const char *cmd, int argc, char **argv, int *i);
-/* Opens the client for conn. NULL after printing "drover CMD: ..." (a bad URL). */
+/* Opens the client for conn. NULL after printing "drover CMD: ..." (a bad URL).
+ * (client_args.c, as the functions below up to drv_cli_print_json) */
 struct drv_client *drv_cli_connect(const drv_cli_conn *conn, const char *cmd);
 /* Parses a test or run id (a positive integer) into *out. -1 after printing
  * "drover CMD: WHAT \"x\": expected a positive integer". */
 int drv_cli_parse_id(const char *cmd, const char *what, const char *s, uint64_t *out);
-/* Parses a number of seconds > 0 (at most 1e9) given for option name into *out. -1 after
- * printing "drover CMD: NAME: expected a number of seconds > 0, got \"x\"". */
-int drv_cli_parse_seconds(const char *cmd, const char *name, const char *s, double *out);
 /* Prints "drover CMD: WHAT \"ARG\" (see drover CMD --help)" (ARG may be NULL) to stderr
  * and returns DRV_EXIT_USAGE. */
 int drv_cli_usage_error(const char *cmd, const char *what, const char *arg);
@@ -150,6 +130,7 @@ typedef enum drv_opt_kind {
     DRV_OPT_LIST,   /* drv_opt_list: every one given, in order */
     DRV_OPT_UINT,   /* uint64_t within [min, max] */
     DRV_OPT_DOUBLE, /* double within [min, max] */
+    DRV_OPT_PARSE,  /* the option's own parse function reads the value into its field */
 } drv_opt_kind;
 
 #define DRV_OPT_LIST_MAX 32
@@ -157,6 +138,13 @@ typedef struct drv_opt_list {
     const char *v[DRV_OPT_LIST_MAX];
     size_t n;
 } drv_opt_list;
+
+struct drv_opt;
+/* A DRV_OPT_PARSE option's reader: stores value into the field at `at` (an option
+ * without a value name is a switch: value is NULL). Returns 0, or -1
+ * after printing "drover CMD: --name: expected ..., got \"value\"" to stderr. */
+typedef int (*drv_opt_parse_fn)(const char *cmd, const struct drv_opt *o, const char *value,
+                                void *at);
 
 /* One option of a command: "--name VALUE", "--name=VALUE" or "ALIAS VALUE". */
 typedef struct drv_opt {
@@ -167,7 +155,16 @@ typedef struct drv_opt {
     double min, max;   /* numbers: the accepted range */
     const char *value; /* the value's name in the usage ("DIR"); NULL for a flag */
     const char *help;
+    drv_opt_parse_fn parse; /* DRV_OPT_PARSE: reads the value; NULL for the other kinds */
 } drv_opt;
+
+/* Readers for DRV_OPT_PARSE options that several commands share (options.c): */
+/* seconds > 0 (at most o->max when it is > 0) into a double */
+int drv_opt_seconds(const char *cmd, const drv_opt *o, const char *value, void *at);
+/* seconds > 0 into a double, or "never": -1 */
+int drv_opt_seconds_or_never(const char *cmd, const drv_opt *o, const char *value, void *at);
+/* "text" or "json" into a bool (true for json) */
+int drv_opt_log_format(const char *cmd, const drv_opt *o, const char *value, void *at);
 
 /* Reads options from argv[1..] into args by the table (and the connection options into
  * conn when not NULL) until "--" or the first word that is not an option; *rest is the
@@ -182,8 +179,16 @@ int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, dr
 int drv_opt_parse_words(const char *cmd, const drv_opt *opts, size_t n, void *args,
                         drv_cli_conn *conn, int argc, char **argv, const char **words,
                         size_t max_words, size_t *n_words);
+/* As drv_opt_parse_words, but "--" ends drover's words: *command is the index of the word
+ * after it (argc when there is no "--"). */
+int drv_opt_parse_command(const char *cmd, const drv_opt *opts, size_t n, void *args,
+                          drv_cli_conn *conn, int argc, char **argv, const char **words,
+                          size_t max_words, size_t *n_words, int *command);
 /* The usage lines of a table: "  -L, --label REGEX        help". */
 void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n);
+/* "connection:" and the usage lines of the connection options (every client command's
+ * --help). */
+void drv_opt_conn_usage(FILE *out);
 
 /* The exit code of a request to the coordinator that failed: DRV_EXIT_INFRA when it did
  * not answer, failed itself or refused the token, DRV_EXIT_USAGE when it refused the

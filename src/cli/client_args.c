@@ -1,77 +1,12 @@
-/* client_args.c - what every client command of the `drover` binary shares (cli.h): the
- * connection options (--url, --token, --ca, --request-timeout), opening the client, ids
- * and seconds on the command line, and the messages for a wrong command line and a
- * failed request. */
+/* client_args.c - what every client command of the `drover` binary shares (cli.h):
+ * opening the client for the connection options (options.c reads them), ids on the
+ * command line, and the messages for a wrong command line and a failed request. */
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "client/client.h"
-
-int drv_cli_option(const char *cmd, const char *name, int argc, char **argv, int *i,
-                   const char **value)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *value = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "drover %s: %s needs a value (see drover %s --help)\n", cmd, name, cmd);
-        return -1;
-    }
-    *value = argv[++*i];
-    return 1;
-}
-
-int drv_cli_parse_seconds(const char *cmd, const char *name, const char *s, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !isfinite(v) || v <= 0 || v > 1e9) {
-        fprintf(stderr, "drover %s: %s: expected a number of seconds > 0, got \"%s\"\n", cmd, name,
-                s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-int drv_cli_conn_option(drv_cli_conn *conn, const char *cmd, int argc, char **argv, int *i)
-{
-    const char *v = NULL;
-    int rc;
-    if ((rc = drv_cli_option(cmd, "--url", argc, argv, i, &v)) != 0) {
-        if (rc > 0)
-            conn->url = v;
-        return rc;
-    }
-    if ((rc = drv_cli_option(cmd, "--token", argc, argv, i, &v)) != 0) {
-        if (rc > 0)
-            conn->token = v;
-        return rc;
-    }
-    if ((rc = drv_cli_option(cmd, "--ca", argc, argv, i, &v)) != 0) {
-        if (rc > 0)
-            conn->ca_file = v;
-        return rc;
-    }
-    if ((rc = drv_cli_option(cmd, "--request-timeout", argc, argv, i, &v)) != 0) {
-        if (rc > 0 &&
-            drv_cli_parse_seconds(cmd, "--request-timeout", v, &conn->request_timeout_s) < 0)
-            return -1;
-        return rc;
-    }
-    return 0;
-}
 
 drv_client *drv_cli_connect(const drv_cli_conn *conn, const char *cmd)
 {

@@ -14,9 +14,10 @@ typedef struct cancel_args {
 
 #define C(f) offsetof(cancel_args, f)
 static const drv_opt cancel_opts[] = {
-    {"--run", NULL, DRV_OPT_STRING, C(run), 0, 0, "RUN", "every test of run RUN not final"},
+    {"--run", NULL, DRV_OPT_STRING, C(run), 0, 0, "RUN", "every test of run RUN not final", NULL},
     {"--json", NULL, DRV_OPT_FLAG, C(json), 0, 0, NULL,
-     "print {\"run\": {..}, \"tests\": [{\"id\": N, \"state\": S} | {\"id\": N, \"error\": E}]}"},
+     "print {\"run\": {..}, \"tests\": [{\"id\": N, \"state\": S} | {\"id\": N, \"error\": E}]}",
+     NULL},
 };
 #define N_CANCEL_OPTS (sizeof cancel_opts / sizeof cancel_opts[0])
 
@@ -29,7 +30,9 @@ void drv_cmd_cancel_usage(FILE *out)
                  "worker. With --run, every test of run RUN that is not final.\n"
                  "\n");
     drv_opt_usage(out, cancel_opts, N_CANCEL_OPTS);
-    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when everything named was cancelled, 1 when a test could not be\n"
                  "(already final, unknown) or the coordinator refused, 2 on a wrong command\n"
                  "line.\n");

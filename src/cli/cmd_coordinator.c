@@ -14,50 +14,136 @@
 /* The heap grows in steps of this much (core/heap.h). */
 #define HEAP_PAD (256u * 1024u * 1024u)
 
+/* The command line: the coordinator's options plus what only the command uses. */
+typedef struct coordinator_args {
+    drv_coordinator_options o;
+    const char *config, *port_file;
+} coordinator_args;
+
+static int parse_retention(const char *cmd, const drv_opt *opt, const char *v, void *at);
+static int parse_days(const char *cmd, const drv_opt *opt, const char *v, void *at);
+static int parse_max_body(const char *cmd, const drv_opt *opt, const char *v, void *at);
+static int parse_program(const char *cmd, const drv_opt *opt, const char *v, void *at);
+
+#define CA(f) offsetof(coordinator_args, f)
+static const drv_opt coordinator_opts[] = {
+    {"--listen", NULL, DRV_OPT_STRING, CA(o.listen), 0, 0, "HOST:PORT",
+     "address to serve (default " DRV_COORDINATOR_DEFAULT_LISTEN "; port 0: any free port)", NULL},
+    {"--db", NULL, DRV_OPT_STRING, CA(o.db_path), 0, 0, "FILE",
+     "the store (default ./" DRV_COORDINATOR_DEFAULT_DB ")", NULL},
+    {"--config", NULL, DRV_OPT_STRING, CA(config), 0, 0, "FILE",
+     "balancer configuration (see drover explain-config)", NULL},
+    {"--client-token", NULL, DRV_OPT_STRING, CA(o.client_token), 0, 0, "T",
+     "token for submitting and cancelling (env DROVER_CLIENT_TOKEN)", NULL},
+    {"--worker-token", NULL, DRV_OPT_STRING, CA(o.worker_token), 0, 0, "T",
+     "token workers present (env DROVER_WORKER_TOKEN)", NULL},
+    {"--open-read", NULL, DRV_OPT_FLAG, CA(o.open_read), 0, 0, NULL, "reading (GET) needs no token",
+     NULL},
+    {"--read-token", NULL, DRV_OPT_STRING, CA(o.read_token), 0, 0, "T",
+     "token for reading only (GET, /metrics, the dashboard); env DROVER_READ_TOKEN", NULL},
+    {"--metrics-retention", NULL, DRV_OPT_PARSE, CA(o.metrics_retention_s), 0, 0, "D",
+     "keep the metrics history D (e.g. 7d, 12h, 3600; 0 or forever: no limit; default 30d)",
+     parse_retention},
+    {"--tails-retention", NULL, DRV_OPT_PARSE, CA(o.tails_retention_s), 0, 0, "D",
+     "remove the output of attempts older than D, also in runs still open (e.g. 3d, 12h; "
+     "forever: keep; default: as --retention)",
+     parse_retention},
+    {"--tls-cert", NULL, DRV_OPT_STRING, CA(o.tls_cert), 0, 0, "FILE",
+     "serve HTTPS and WSS with this PEM certificate (with --tls-key)", NULL},
+    {"--tls-key", NULL, DRV_OPT_STRING, CA(o.tls_key), 0, 0, "FILE", "the PEM key of --tls-cert",
+     NULL},
+    {"--heartbeat-interval", NULL, DRV_OPT_PARSE, CA(o.heartbeat_interval_s), 0, 86400, "S",
+     "heartbeat period told to workers (default 1)", drv_opt_seconds},
+    {"--heartbeat-timeout", NULL, DRV_OPT_PARSE, CA(o.heartbeat_timeout_s), 0, 86400, "S",
+     "a silent worker is lost after S seconds (default 3)", drv_opt_seconds},
+    {"--recovery-grace", NULL, DRV_OPT_PARSE, CA(o.recovery_grace_s), 0, 86400, "S",
+     "after a restart, wait S seconds for workers to report what they still run (default "
+     "10)",
+     drv_opt_seconds},
+    {"--forget-workers-after", NULL, DRV_OPT_PARSE, CA(o.forget_workers_s), 0, 86400, "S|never",
+     "forget a lost or left worker S seconds after it went (default 3600)",
+     drv_opt_seconds_or_never},
+    {"--probe-interval", NULL, DRV_OPT_PARSE, CA(o.probe_interval_s), 0, 86400, "S|never",
+     "probe a quarantined worker every S seconds; a probe that passes clears the quarantine "
+     "(default 30)",
+     drv_opt_seconds_or_never},
+    {"--probe-command", NULL, DRV_OPT_PARSE, CA(o.probe_command), 0, 0, "PROGRAM",
+     "what the probe runs on the worker, without arguments; exit status 0 passes (default: "
+     "true)",
+     parse_program},
+    {"--max-body", NULL, DRV_OPT_PARSE, CA(o.max_body), 0, 0, "BYTES",
+     "largest request body (default 64 MiB; at least 1024)", parse_max_body},
+    {"--retention", NULL, DRV_OPT_PARSE, CA(o.retention_days), 0, 0, "DAYS|forever",
+     "remove finished runs (their tests, attempts and output), events and metrics samples "
+     "older than DAYS (default 14; fractions allowed)",
+     parse_days},
+    {"--auth-timeout", NULL, DRV_OPT_PARSE, CA(o.auth_timeout_s), 0, 86400, "S",
+     "close a worker or dashboard connection that has not authenticated after S seconds "
+     "(default 10)",
+     drv_opt_seconds},
+    {"--sync-full", NULL, DRV_OPT_FLAG, CA(o.sync_full), 0, 0, NULL,
+     "fsync every commit (survives power loss; slower)", NULL},
+    {"--port-file", NULL, DRV_OPT_STRING, CA(port_file), 0, 0, "FILE",
+     "write the port once listening (for scripts)", NULL},
+    {"--quiet", NULL, DRV_OPT_FLAG, CA(o.quiet), 0, 0, NULL,
+     "no info lines (warnings and errors still)", NULL},
+    {"--log-format", NULL, DRV_OPT_PARSE, CA(o.log_json), 0, 0, "text|json",
+     "log lines as text (default) or one JSON object each (time, level, source, msg)",
+     drv_opt_log_format},
+};
+#define N_COORDINATOR_OPTS (sizeof coordinator_opts / sizeof coordinator_opts[0])
+
 void drv_cmd_coordinator_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: drover coordinator [OPTIONS]\n"
-            "\n"
-            "Runs the coordinator: the queue, the balancer, the REST API (docs/api.md) and\n"
-            "the worker channel (docs/protocol.md), with every state change kept in an\n"
-            "SQLite file. Stops on SIGINT or SIGTERM; a restart on the same file recovers\n"
-            "every accepted test.\n"
-            "\n"
-            "  --listen HOST:PORT        address to serve (default %s; port 0: any free port)\n"
-            "  --db FILE                 the store (default ./%s)\n"
-            "  --config FILE             balancer configuration (see drover explain-config)\n"
-            "  --client-token T          token for submitting and cancelling\n"
-            "                            (env DROVER_CLIENT_TOKEN)\n"
-            "  --worker-token T          token workers present (env DROVER_WORKER_TOKEN)\n"
-            "  --open-read               reading (GET) needs no token\n"
-            "  --read-token T            token for reading only (GET, /metrics, the\n"
-            "                            dashboard); env DROVER_READ_TOKEN\n"
-            "  --metrics-retention D     keep the metrics history D (e.g. 7d, 12h, 3600;\n"
-            "                            0 or forever: no limit; default 30d)\n"
-            "  --tls-cert FILE --tls-key FILE   serve HTTPS and WSS\n"
-            "  --heartbeat-interval S    heartbeat period told to workers (default 1)\n"
-            "  --heartbeat-timeout S     a silent worker is lost after S seconds (default 3)\n"
-            "  --recovery-grace S        after a restart, wait S seconds for workers to\n"
-            "                            report what they still run (default 10)\n"
-            "  --forget-workers-after S|never   forget a lost or left worker S seconds\n"
-            "                            after it went (default 3600)\n"
-            "  --probe-interval S|never  probe a quarantined worker every S seconds; a probe\n"
-            "                            that passes clears the quarantine (default 30)\n"
-            "  --probe-command PROGRAM   what the probe runs on the worker, without\n"
-            "                            arguments; exit status 0 passes (default: true)\n"
-            "  --max-body BYTES          largest request body (default %u)\n"
-            "  --retention DAYS|forever  remove finished runs (their tests, attempts and\n"
-            "                            output), events and metrics samples older than\n"
-            "                            DAYS (default 14; fractions allowed)\n"
-            "  --auth-timeout S          close a worker or dashboard connection that has not\n"
-            "                            authenticated after S seconds (default 10)\n"
-            "  --sync-full               fsync every commit (survives power loss; slower)\n"
-            "  --port-file FILE          write the port once listening (for scripts)\n"
-            "  --quiet                   no info lines (warnings and errors still)\n"
-            "  --log-format text|json    log lines as text (default) or one JSON object\n"
-            "                            each (time, level, source, msg)\n",
-            DRV_COORDINATOR_DEFAULT_LISTEN, DRV_COORDINATOR_DEFAULT_DB, DRV_COORDINATOR_MAX_BODY);
+    fprintf(out, "usage: drover coordinator [OPTIONS]\n"
+                 "\n"
+                 "Runs the coordinator: the queue, the balancer, the REST API (docs/api.md) and\n"
+                 "the worker channel (docs/protocol.md), with every state change kept in an\n"
+                 "SQLite file. Stops on SIGINT or SIGTERM; a restart on the same file recovers\n"
+                 "every accepted test.\n"
+                 "\n");
+    drv_opt_usage(out, coordinator_opts, N_COORDINATOR_OPTS);
+}
+
+/* --retention: days > 0 (fractions allowed, at most 100 years), or "forever" (0). */
+static int parse_days(const char *cmd, const drv_opt *opt, const char *v, void *at)
+{
+    char *end = NULL;
+    double d = strtod(v, &end);
+    if (strcmp(v, "forever") == 0) {
+        d = 0;
+    } else if (!*v || *end || !isfinite(d) || d <= 0 || d > 36500) {
+        fprintf(stderr, "drover %s: %s: expected days > 0 or \"forever\", got \"%s\"\n", cmd,
+                opt->name, v);
+        return -1;
+    }
+    *(double *)at = d;
+    return 0;
+}
+
+/* --max-body: bytes, at least 1024. */
+static int parse_max_body(const char *cmd, const drv_opt *opt, const char *v, void *at)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (!*v || *end || errno || v[0] == '-' || n < 1024) {
+        fprintf(stderr, "drover %s: %s: expected bytes >= 1024, got \"%s\"\n", cmd, opt->name, v);
+        return -1;
+    }
+    *(size_t *)at = (size_t)n;
+    return 0;
+}
+
+/* --probe-command: a program, not empty. */
+static int parse_program(const char *cmd, const drv_opt *opt, const char *v, void *at)
+{
+    if (!*v) {
+        fprintf(stderr, "drover %s: %s: expected a program\n", cmd, opt->name);
+        return -1;
+    }
+    *(const char **)at = v;
+    return 0;
 }
 
 typedef struct run_state {
@@ -82,23 +168,11 @@ static void on_signal(uv_signal_t *h, int signum)
     drv_coordinator_stop(r->c, on_stopped, r);
 }
 
-static int parse_seconds(const char *opt, const char *v, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (!*v || *end || errno || !isfinite(x) || x <= 0 || x > 86400) {
-        fprintf(stderr, "drover coordinator: %s: expected seconds > 0, got \"%s\"\n", opt, v);
-        return -1;
-    }
-    *out = x;
-    return 0;
-}
-
 /* A retention: a number with an optional unit (s, m, h, d); 0 or "forever": no limit
  * (stored as -1). */
-static int parse_retention(const char *opt, const char *v, double *out)
+static int parse_retention(const char *cmd, const drv_opt *opt, const char *v, void *at)
 {
+    double *out = at;
     if (strcmp(v, "forever") == 0) {
         *out = -1;
         return 0;
@@ -114,9 +188,9 @@ static int parse_retention(const char *opt, const char *v, double *out)
                                           : 0;
     if (!*v || end == v || errno || unit == 0 || !isfinite(x) || x < 0) {
         fprintf(stderr,
-                "drover coordinator: %s: expected a duration such as 7d, 12h, 90m or 3600 (or "
+                "drover %s: %s: expected a duration such as 7d, 12h, 90m or 3600 (or "
                 "forever), got \"%s\"\n",
-                opt, v);
+                cmd, opt->name, v);
         return -1;
     }
     *out = x == 0 ? -1 : x * unit;
@@ -131,121 +205,16 @@ int drv_cmd_coordinator(int argc, char **argv)
     o.client_token = getenv("DROVER_CLIENT_TOKEN");
     o.worker_token = getenv("DROVER_WORKER_TOKEN");
     o.read_token = getenv("DROVER_READ_TOKEN");
-    const char *config = NULL, *port_file = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool flag = strcmp(a, "--open-read") == 0 || strcmp(a, "--sync-full") == 0 ||
-                    strcmp(a, "--quiet") == 0;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            drv_cmd_coordinator_usage(stdout);
-            return DRV_EXIT_OK;
-        }
-        if (flag) {
-            if (strcmp(a, "--open-read") == 0)
-                o.open_read = true;
-            else if (strcmp(a, "--sync-full") == 0)
-                o.sync_full = true;
-            else
-                o.quiet = true;
-            continue;
-        }
-        if (strncmp(a, "--", 2) != 0 || i + 1 >= argc) {
-            fprintf(stderr, "drover coordinator: %s \"%s\" (see drover coordinator --help)\n",
-                    strncmp(a, "--", 2) == 0 ? "missing value for" : "unexpected argument", a);
-            return DRV_EXIT_USAGE;
-        }
-        const char *v = argv[++i];
-        if (strcmp(a, "--listen") == 0)
-            o.listen = v;
-        else if (strcmp(a, "--db") == 0)
-            o.db_path = v;
-        else if (strcmp(a, "--config") == 0)
-            config = v;
-        else if (strcmp(a, "--client-token") == 0)
-            o.client_token = v;
-        else if (strcmp(a, "--worker-token") == 0)
-            o.worker_token = v;
-        else if (strcmp(a, "--read-token") == 0)
-            o.read_token = v;
-        else if (strcmp(a, "--metrics-retention") == 0) {
-            if (parse_retention(a, v, &o.metrics_retention_s) < 0)
-                return DRV_EXIT_USAGE;
-        } else if (strcmp(a, "--tls-cert") == 0)
-            o.tls_cert = v;
-        else if (strcmp(a, "--tls-key") == 0)
-            o.tls_key = v;
-        else if (strcmp(a, "--port-file") == 0)
-            port_file = v;
-        else if (strcmp(a, "--log-format") == 0) {
-            if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0) {
-                fprintf(stderr,
-                        "drover coordinator: --log-format: expected text or json, got"
-                        " \"%s\"\n",
-                        v);
-                return DRV_EXIT_USAGE;
-            }
-            o.log_json = strcmp(v, "json") == 0;
-        } else if (strcmp(a, "--heartbeat-interval") == 0) {
-            if (parse_seconds(a, v, &o.heartbeat_interval_s) < 0)
-                return DRV_EXIT_USAGE;
-        } else if (strcmp(a, "--heartbeat-timeout") == 0) {
-            if (parse_seconds(a, v, &o.heartbeat_timeout_s) < 0)
-                return DRV_EXIT_USAGE;
-        } else if (strcmp(a, "--probe-interval") == 0) {
-            if (strcmp(v, "never") == 0)
-                o.probe_interval_s = -1;
-            else if (parse_seconds(a, v, &o.probe_interval_s) < 0)
-                return DRV_EXIT_USAGE;
-        } else if (strcmp(a, "--probe-command") == 0) {
-            if (!*v) {
-                fprintf(stderr, "drover coordinator: --probe-command: expected a program\n");
-                return DRV_EXIT_USAGE;
-            }
-            o.probe_command = v;
-        } else if (strcmp(a, "--retention") == 0) {
-            char *end = NULL;
-            double d = strtod(v, &end);
-            if (strcmp(v, "forever") == 0) {
-                o.retention_days = 0;
-            } else if (!*v || *end || !isfinite(d) || d <= 0 || d > 36500) {
-                fprintf(stderr,
-                        "drover coordinator: --retention: expected days > 0 or \"forever\", got"
-                        " \"%s\"\n",
-                        v);
-                return DRV_EXIT_USAGE;
-            } else {
-                o.retention_days = d;
-            }
-        } else if (strcmp(a, "--auth-timeout") == 0) {
-            if (parse_seconds(a, v, &o.auth_timeout_s) < 0)
-                return DRV_EXIT_USAGE;
-        } else if (strcmp(a, "--forget-workers-after") == 0) {
-            if (strcmp(v, "never") == 0)
-                o.forget_workers_s = -1;
-            else if (parse_seconds(a, v, &o.forget_workers_s) < 0)
-                return DRV_EXIT_USAGE;
-        } else if (strcmp(a, "--recovery-grace") == 0) {
-            if (parse_seconds(a, v, &o.recovery_grace_s) < 0)
-                return DRV_EXIT_USAGE;
-        } else if (strcmp(a, "--max-body") == 0) {
-            char *end = NULL;
-            unsigned long long n = strtoull(v, &end, 10);
-            if (!*v || *end || v[0] == '-' || n < 1024) {
-                fprintf(stderr,
-                        "drover coordinator: --max-body: expected bytes >= 1024, got"
-                        " \"%s\"\n",
-                        v);
-                return DRV_EXIT_USAGE;
-            }
-            o.max_body = (size_t)n;
-        } else {
-            fprintf(stderr,
-                    "drover coordinator: unknown option \"%s\" (see drover coordinator"
-                    " --help)\n",
-                    a);
-            return DRV_EXIT_USAGE;
-        }
-    }
+    coordinator_args a = {.o = o};
+    int rest;
+    int code = drv_opt_parse("coordinator", coordinator_opts, N_COORDINATOR_OPTS, &a, NULL, argc,
+                             argv, &rest);
+    if (code >= 0)
+        return code;
+    if (rest < argc)
+        return drv_cli_usage_error("coordinator", "unexpected argument", argv[rest]);
+    o = a.o;
+    const char *config = a.config, *port_file = a.port_file;
     drv_error err = {{0}};
     if (config && drv_cli_load_config(config, &o.balancer, &err) < 0) {
         fprintf(stderr, "drover coordinator: %s\n", err.msg);

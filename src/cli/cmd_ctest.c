@@ -46,28 +46,30 @@ typedef struct ctest_args {
 #define C(f) offsetof(ctest_args, f)
 static const drv_opt ctest_opts[] = {
     {"--build-dir", NULL, DRV_OPT_STRING, C(build_dir), 0, 0, "DIR",
-     "the CMake build directory (required)"},
-    {"--label-regex", "-L", DRV_OPT_LIST, C(label), 0, 0, "R", "tests with a label matching R"},
+     "the CMake build directory (required)", NULL},
+    {"--label-regex", "-L", DRV_OPT_LIST, C(label), 0, 0, "R", "tests with a label matching R",
+     NULL},
     {"--label-exclude", "-LE", DRV_OPT_LIST, C(label_exclude), 0, 0, "R",
-     "not tests with a label matching R"},
-    {"--tests-regex", "-R", DRV_OPT_LIST, C(regex), 0, 0, "R", "tests whose name matches R"},
-    {"--exclude-regex", "-E", DRV_OPT_LIST, C(exclude), 0, 0, "R",
-     "not tests whose name matches R"},
-    {"--run", NULL, DRV_OPT_STRING, C(run), 0, 0, "NAME", "name the run"},
+     "not tests with a label matching R", NULL},
+    {"--tests-regex", "-R", DRV_OPT_LIST, C(regex), 0, 0, "R", "tests whose name matches R", NULL},
+    {"--exclude-regex", "-E", DRV_OPT_LIST, C(exclude), 0, 0, "R", "not tests whose name matches R",
+     NULL},
+    {"--run", NULL, DRV_OPT_STRING, C(run), 0, 0, "NAME", "name the run", NULL},
     {"--junit", NULL, DRV_OPT_STRING, C(junit), 0, 0, "FILE",
-     "write the run's JUnit XML report when it is done (- is stdout)"},
+     "write the run's JUnit XML report when it is done (- is stdout)", NULL},
     {"--wait-timeout", NULL, DRV_OPT_DOUBLE, C(wait_timeout), 0.001, 1e9, "S",
-     "stop waiting after S seconds (the tests keep running)"},
+     "stop waiting after S seconds (the tests keep running)", NULL},
     {"--parallel", "-j", DRV_OPT_UINT, C(jobs), 1, 100000, "N",
-     "at most N of these tests run at once (a counted lock, docs/protocol.md)"},
+     "at most N of these tests run at once (a counted lock, docs/protocol.md)", NULL},
     {"--rerun-failures", NULL, DRV_OPT_UINT, C(rerun_failures), 0, 100, "N",
-     "a failed test runs again up to N times, on another worker where there is one"},
-    {"--quiet", NULL, DRV_OPT_FLAG, C(quiet), 0, 0, NULL, "no progress lines"},
+     "a failed test runs again up to N times, on another worker where there is one", NULL},
+    {"--quiet", NULL, DRV_OPT_FLAG, C(quiet), 0, 0, NULL, "no progress lines", NULL},
     {"--verbose", "-v", DRV_OPT_FLAG, C(verbose), 0, 0, NULL,
-     "a line per test as it finishes, with its worker"},
+     "a line per test as it finishes, with its worker", NULL},
     {"--dry-run", NULL, DRV_OPT_FLAG, C(dry_run), 0, 0, NULL,
-     "print the tests as drover JSON (an array) and submit nothing"},
-    {"--ctest", NULL, DRV_OPT_STRING, C(ctest), 0, 0, "PATH", "the ctest program (default ctest)"},
+     "print the tests as drover JSON (an array) and submit nothing", NULL},
+    {"--ctest", NULL, DRV_OPT_STRING, C(ctest), 0, 0, "PATH", "the ctest program (default ctest)",
+     NULL},
 };
 #define N_CTEST_OPTS (sizeof ctest_opts / sizeof ctest_opts[0])
 
@@ -83,7 +85,9 @@ void drv_cmd_ctest_usage(FILE *out)
             "like drover run.\n"
             "\n");
     drv_opt_usage(out, ctest_opts, N_CTEST_OPTS);
-    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when every test passed or was skipped, 1 when one did not, 2 on a wrong\n"
                  "command line or a build directory without tests, 3 when ctest or the\n"
                  "coordinator cannot be used.\n");

@@ -30,6 +30,7 @@
 #include "balancer/balancer.h"
 #include "cli/cli.h"
 #include "core/analyzer.h"
+#include "protocol/protocol.h"
 #include "sim/sim.h"
 
 #define RUN_LIMIT_S     3600.0 /* a run not finished after this much virtual time fails */
@@ -60,153 +61,13 @@ __attribute__((format(printf, 2, 3))) static void bad(input_ctx *in, const char 
     fprintf(stderr, "%s: %s\n", in->file, msg);
 }
 
-/* Reports every key of obj (at path) that is not in the NULL-terminated list allowed. */
-static void check_keys(input_ctx *in, const char *path, json_t *obj, const char *const *allowed)
+/* Reports err when a reader (json/json_fields.h, the requirements codec) failed (rc < 0).
+ * Returns whether it read a value (rc > 0). */
+static bool took(input_ctx *in, int rc, const drv_error *err)
 {
-    const char *key;
-    json_t *val;
-    json_object_foreach(obj, key, val)
-    {
-        size_t i = 0;
-        while (allowed[i] && strcmp(allowed[i], key) != 0)
-            i++;
-        if (!allowed[i])
-            bad(in, "%s.%s: unknown key", path, key);
-    }
-}
-
-/* Reads integer field key of obj into *out when present and in min..max. Absent:
- * reported when required, else *out is left alone. Returns true when *out was set. */
-static bool read_int(input_ctx *in, const char *path, json_t *obj, const char *key, bool required,
-                     long long min, long long max, long long *out)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v) {
-        if (required)
-            bad(in, "%s.%s: required", path, key);
-        return false;
-    }
-    double x = json_is_number(v) ? json_number_value(v) : NAN;
-    if (!json_is_number(v) || x != floor(x) || x < (double)min || x > (double)max) {
-        if (json_is_number(v))
-            bad(in, "%s.%s: must be an integer %lld..%lld, got %g", path, key, min, max, x);
-        else
-            bad(in, "%s.%s: must be an integer %lld..%lld, got %s", path, key, min, max,
-                drv_json_kind_a(v));
-        return false;
-    }
-    *out = (long long)x;
-    return true;
-}
-
-/* Reads number field key of obj into *out when present and > min (min_open) or >= min,
- * and <= max. Absent: as read_int. Returns true when *out was set. */
-static bool read_number(input_ctx *in, const char *path, json_t *obj, const char *key,
-                        bool required, double min, bool min_open, double max, double *out)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v) {
-        if (required)
-            bad(in, "%s.%s: required", path, key);
-        return false;
-    }
-    double x = json_is_number(v) ? json_number_value(v) : NAN;
-    bool ok = json_is_number(v) && (min_open ? x > min : x >= min) && x <= max;
-    if (!ok) {
-        char got[64];
-        if (json_is_number(v))
-            snprintf(got, sizeof got, "%g", x);
-        else
-            snprintf(got, sizeof got, "%s", drv_json_kind_a(v));
-        bad(in, "%s.%s: must be a number %s %g and <= %g, got %s", path, key,
-            min_open ? ">" : ">=", min, max, got);
-        return false;
-    }
-    *out = x;
-    return true;
-}
-
-/* Reads string field key of obj (non-empty). The string belongs to the JSON document.
- * Returns NULL when absent (reported when required) or not a non-empty string. */
-static const char *read_string(input_ctx *in, const char *path, json_t *obj, const char *key,
-                               bool required)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v) {
-        if (required)
-            bad(in, "%s.%s: required", path, key);
-        return NULL;
-    }
-    if (!json_is_string(v) || json_string_length(v) == 0) {
-        bad(in, "%s.%s: must be a non-empty string, got %s", path, key,
-            json_is_string(v) ? "an empty string" : drv_json_kind_a(v));
-        return NULL;
-    }
-    return json_string_value(v);
-}
-
-/* Reads the optional boolean field key of obj into *out. */
-static void read_bool(input_ctx *in, const char *path, json_t *obj, const char *key, bool *out)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v)
-        return;
-    if (!json_is_boolean(v)) {
-        bad(in, "%s.%s: must be true or false, got %s", path, key, drv_json_kind_a(v));
-        return;
-    }
-    *out = json_is_true(v);
-}
-
-/* Reads the optional list of tag names at key of obj into *set, interning them. */
-static void read_tags(input_ctx *in, drv_tag_table *tags, const char *path, json_t *obj,
-                      const char *key, drv_tagset *set)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v)
-        return;
-    if (!json_is_array(v)) {
-        bad(in, "%s.%s: must be a list of tag names, got %s", path, key, drv_json_kind_a(v));
-        return;
-    }
-    size_t i;
-    json_t *item;
-    json_array_foreach(v, i, item)
-    {
-        if (!json_is_string(item)) {
-            bad(in, "%s.%s[%zu]: must be a tag name (a string), got %s", path, key, i,
-                drv_json_kind_a(item));
-            continue;
-        }
-        drv_error err = {{0}};
-        int id = drv_tag_intern(tags, json_string_value(item), &err);
-        if (id < 0)
-            bad(in, "%s.%s[%zu]: %s", path, key, i, err.msg);
-        else
-            drv_tagset_add(set, id);
-    }
-}
-
-/* Reads the optional CUDA compute capability at key ("8.6" or "86") into *out. */
-static void read_cuda_cc(input_ctx *in, const char *path, json_t *obj, const char *key,
-                         uint32_t *out)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v)
-        return;
-    if (!json_is_string(v)) {
-        bad(in, "%s.%s: must be a string such as \"8.6\", got %s", path, key, drv_json_kind_a(v));
-        return;
-    }
-    drv_error err = {{0}};
-    if (drv_cuda_cc_parse(json_string_value(v), out, &err) != 0)
-        bad(in, "%s.%s: %s", path, key, err.msg);
-}
-
-/* Gigabytes to megabytes (GiB to MiB), rounded. */
-static uint64_t gb_to_mb(double gb)
-{
-    return (uint64_t)llround(gb * 1024.0);
+    if (rc < 0)
+        bad(in, "%s", err->msg);
+    return rc > 0;
 }
 
 /* Parses the file text at path as JSON; returns the document's member `member`, which
@@ -273,8 +134,9 @@ typedef struct demo {
  * configured worker's is). Returns 0, or -1 after reporting every problem on stderr. */
 static int parse_fleet(demo *d, const char *path, const char *text, size_t len)
 {
-    static const char *const keys[] = {"name",    "cores", "memory_gb", "gpus",  "gpu_memory_gb",
-                                       "cuda_cc", "tags",  "slots",     "speed", NULL};
+    /* The capabilities are the codec's (cores, memory_gb, gpus, gpu_memory_gb, cuda_cc,
+     * tags, ...); these are the fleet file's own. */
+    static const char *const own[] = {"name", "slots", "speed", NULL};
     input_ctx in = {.file = path, .problems = 0};
     json_t *root = NULL;
     json_t *list = load_list(&in, text, len, "workers", &root);
@@ -283,44 +145,51 @@ static int parse_fleet(demo *d, const char *path, const char *text, size_t len)
         json_t *o;
         json_array_foreach(list, i, o)
         {
-            char p[64];
-            snprintf(p, sizeof p, "workers[%zu]", i);
+            char p[DRV_JSON_PATH_MAX];
+            drv_json_path_index(p, "workers", i);
             if (!json_is_object(o)) {
                 bad(&in, "%s: must be an object, got %s", p, drv_json_kind_a(o));
                 continue;
             }
-            check_keys(&in, p, o, keys);
             drv_sim_worker sw;
             memset(&sw, 0, sizeof sw);
             drv_capabilities_init(&sw.caps);
             sw.leave_at = -1;
-            long long v = 0;
-            double x = 0;
-            const char *name = read_string(&in, p, o, "name", true);
-            if (name && strlen(name) >= sizeof sw.name)
-                bad(&in, "%s.name: longer than %zu characters", p, sizeof sw.name - 1);
-            if (name) {
+            drv_error err = {{0}};
+            const char *name = NULL;
+            if (took(&in,
+                     drv_json_string(o, p, "name", DRV_JSON_REQUIRED | DRV_JSON_NONEMPTY,
+                                     sizeof sw.name - 1, &name, &err),
+                     &err)) {
                 for (size_t k = 0; k < d->w.n_workers; k++)
                     if (strcmp(d->w.workers[k].name, name) == 0)
                         bad(&in, "%s.name: \"%s\" is already the name of workers[%zu]", p, name, k);
             }
             snprintf(sw.name, sizeof sw.name, "%s", name ? name : "?");
             snprintf(sw.kind, sizeof sw.kind, "%.*s", (int)sizeof sw.kind - 1, sw.name);
-            if (read_int(&in, p, o, "cores", true, 1, 1 << 20, &v))
-                sw.caps.cpu_cores = (uint32_t)v;
-            if (read_number(&in, p, o, "memory_gb", true, 0, true, 1 << 24, &x))
-                sw.caps.memory_mb = gb_to_mb(x);
-            if (read_int(&in, p, o, "gpus", false, 0, 1024, &v))
-                sw.caps.gpu_count = (uint32_t)v;
-            if (read_number(&in, p, o, "gpu_memory_gb", false, 0, false, 1 << 20, &x))
-                sw.caps.gpu_memory_mb = gb_to_mb(x);
-            read_cuda_cc(&in, p, o, "cuda_cc", &sw.caps.cuda_cc);
-            read_tags(&in, d->w.tags, p, o, "tags", &sw.caps.tags);
-            if (read_int(&in, p, o, "slots", false, 0, 1 << 16, &v))
-                sw.slots = (uint32_t)v;
-            sw.speed = 1.0f;
-            if (read_number(&in, p, o, "speed", false, 0, true, 1000, &x))
-                sw.speed = (float)x;
+            drv_tag_stage st = {d->w.tags, NULL};
+            int rc = drv_capabilities_read(o, p, 0, own, &st, &sw.caps, &err);
+            if (rc == 0)
+                rc = drv_tag_stage_commit(&st, &err);
+            drv_tag_stage_free(&st);
+            if (!took(&in, rc, &err)) {
+                if (rc == 0 && sw.caps.cpu_cores == 0)
+                    bad(&in, "%s.cores: required, at least 1", p);
+                if (rc == 0 && sw.caps.memory_mb == 0)
+                    bad(&in, "%s.memory_gb: required, more than 0", p);
+            }
+            uint64_t u = 0;
+            if (took(&in,
+                     drv_json_uint(o, p, "slots", DRV_JSON_NULL_WRONG | DRV_JSON_WHOLE_REAL, 0,
+                                   1 << 16, &u, &err),
+                     &err))
+                sw.slots = (uint32_t)u;
+            double x = 1.0;
+            took(&in,
+                 drv_json_number(o, p, "speed", DRV_JSON_NULL_WRONG | DRV_JSON_ABOVE_MIN, 0, 1000,
+                                 &x, &err),
+                 &err);
+            sw.speed = (float)x;
             drv_workload_add_worker(&d->w, &sw);
         }
     }
@@ -328,33 +197,6 @@ static int parse_fleet(demo *d, const char *path, const char *text, size_t len)
     if (in.problems > PROBLEMS_SHOWN)
         fprintf(stderr, "%s: ... and %u more problems\n", path, in.problems - PROBLEMS_SHOWN);
     return in.problems ? -1 : 0;
-}
-
-/* Parses the "requirements" object of a test at path into *req. */
-static void parse_requirements(input_ctx *in, drv_tag_table *tags, const char *path, json_t *o,
-                               drv_requirements *req)
-{
-    static const char *const keys[] = {
-        "cpu", "memory_gb", "gpus", "gpu_memory_gb", "cuda_cc", "tags", "any_of", "none_of", NULL};
-    if (!json_is_object(o)) {
-        bad(in, "%s: must be an object, got %s", path, drv_json_kind_a(o));
-        return;
-    }
-    check_keys(in, path, o, keys);
-    long long v = 0;
-    double x = 0;
-    if (read_int(in, path, o, "cpu", false, 0, 1 << 20, &v))
-        req->cpu_cores = (uint32_t)v;
-    if (read_number(in, path, o, "memory_gb", false, 0, false, 1 << 24, &x))
-        req->memory_mb = gb_to_mb(x);
-    if (read_int(in, path, o, "gpus", false, 0, 1024, &v))
-        req->gpu_count = (uint32_t)v;
-    if (read_number(in, path, o, "gpu_memory_gb", false, 0, false, 1 << 20, &x))
-        req->gpu_memory_mb = gb_to_mb(x);
-    read_cuda_cc(in, path, o, "cuda_cc", &req->cuda_cc);
-    read_tags(in, tags, path, o, "tags", &req->all_of);
-    read_tags(in, tags, path, o, "any_of", &req->any_of);
-    read_tags(in, tags, path, o, "none_of", &req->none_of);
 }
 
 /* Parses the suite file text into d->w's tests, all arriving at 0. A test with a
@@ -373,46 +215,74 @@ static int parse_suite(demo *d, const char *path, const char *text, size_t len)
         json_t *o;
         json_array_foreach(list, i, o)
         {
-            char p[64];
-            snprintf(p, sizeof p, "tests[%zu]", i);
+            char p[DRV_JSON_PATH_MAX];
+            drv_json_path_index(p, "tests", i);
             if (!json_is_object(o)) {
                 bad(&in, "%s: must be an object, got %s", p, drv_json_kind_a(o));
                 continue;
             }
-            check_keys(&in, p, o, keys);
+            drv_error err = {{0}};
+            took(&in, drv_json_check_keys(o, p, keys, &err), &err);
             drv_sim_test t;
             memset(&t, 0, sizeof t);
             drv_requirements_init(&t.req);
             t.id = d->w.n_tests + 1;
             t.priority = DRV_PRIORITY_DEFAULT;
             t.max_retries = 1;
-            long long v = 0;
-            const char *name = read_string(&in, p, o, "name", true);
-            if (name) {
+            const unsigned num = DRV_JSON_NULL_WRONG | DRV_JSON_WHOLE_REAL;
+            int64_t v = 0;
+            const char *name = NULL, *model_id = NULL, *test_type = NULL;
+            if (took(&in,
+                     drv_json_string(o, p, "name", DRV_JSON_REQUIRED | DRV_JSON_NONEMPTY,
+                                     DRV_STRING_MAX, &name, &err),
+                     &err)) {
                 for (size_t k = 0; k < d->w.n_tests; k++)
                     if (strcmp(d->w.tests[k].name, name) == 0)
                         bad(&in, "%s.name: \"%s\" is already the name of tests[%zu]", p, name, k);
             }
             t.name = (char *)(name ? name : "?"); /* copied by drv_workload_add_test */
-            t.model_id = (char *)read_string(&in, p, o, "model_id", false);
-            t.test_type = (char *)read_string(&in, p, o, "test_type", false);
+            took(&in,
+                 drv_json_string(o, p, "model_id", DRV_JSON_NONEMPTY, DRV_STRING_MAX, &model_id,
+                                 &err),
+                 &err);
+            took(&in,
+                 drv_json_string(o, p, "test_type", DRV_JSON_NONEMPTY, DRV_STRING_MAX, &test_type,
+                                 &err),
+                 &err);
+            t.model_id = (char *)model_id;
+            t.test_type = (char *)test_type;
             t.family = drv_analyzer_family(t.model_id);
-            if (read_int(&in, p, o, "priority", false, DRV_PRIORITY_MIN, DRV_PRIORITY_MAX, &v))
+            if (took(&in,
+                     drv_json_int(o, p, "priority", num, DRV_PRIORITY_MIN, DRV_PRIORITY_MAX, &v,
+                                  &err),
+                     &err))
                 t.priority = (int32_t)v;
             json_t *req = json_object_get(o, "requirements");
             if (req) {
-                char rp[96];
-                snprintf(rp, sizeof rp, "%s.requirements", p);
-                parse_requirements(&in, d->w.tags, rp, req, &t.req);
+                char rp[DRV_JSON_PATH_MAX];
+                drv_json_path_key(rp, p, "requirements");
+                drv_tag_stage st = {d->w.tags, NULL};
+                int rc = drv_requirements_read(req, rp, 0, NULL, &st, &t.req, &err);
+                if (rc == 0)
+                    rc = drv_tag_stage_commit(&st, &err);
+                drv_tag_stage_free(&st);
+                took(&in, rc, &err);
             }
-            read_number(&in, p, o, "duration_s", true, 0, true, RUN_LIMIT_S / 4, &t.duration_s);
-            if (read_int(&in, p, o, "max_retries", false, 0, 255, &v))
+            took(&in,
+                 drv_json_number(o, p, "duration_s",
+                                 DRV_JSON_REQUIRED | DRV_JSON_NULL_WRONG | DRV_JSON_ABOVE_MIN, 0,
+                                 RUN_LIMIT_S / 4, &t.duration_s, &err),
+                 &err);
+            if (took(&in, drv_json_int(o, p, "max_retries", num, 0, 255, &v, &err), &err))
                 t.max_retries = (uint32_t)v;
-            if (read_int(&in, p, o, "exit_code", false, 0, 255, &v)) {
+            if (took(&in, drv_json_int(o, p, "exit_code", num, 0, 255, &v, &err), &err)) {
                 t.exit_code = (int)v;
                 t.flaky_p = v != 0 ? 1 : 0;
             }
-            read_bool(&in, p, o, "retry_on_failure", &t.retry_on_failure);
+            took(&in,
+                 drv_json_bool(o, p, "retry_on_failure", DRV_JSON_NULL_WRONG, &t.retry_on_failure,
+                               &err),
+                 &err);
             drv_workload_add_test(&d->w, &t);
         }
     }
@@ -690,92 +560,67 @@ static void demo_free(demo *d)
     free(d->eligible);
 }
 
+/* The command line: the three files (config, fleet, suite) in that order. */
+typedef struct demo_args {
+    const char *paths[3];
+    uint64_t seed;
+    bool quiet;
+} demo_args;
+
+#define DA(f) offsetof(demo_args, f)
+static const drv_opt demo_opts[] = {
+    {"--config", NULL, DRV_OPT_STRING, DA(paths[0]), 0, 0, "FILE",
+     "balancer config (default examples/balancer.json)", NULL},
+    {"--fleet", NULL, DRV_OPT_STRING, DA(paths[1]), 0, 0, "FILE",
+     "{\"workers\": [{name, cores, memory_gb, gpus, gpu_memory_gb, cuda_cc, tags, slots, "
+     "speed}, ...]} (default examples/fleet.json)",
+     NULL},
+    {"--suite", NULL, DRV_OPT_STRING, DA(paths[2]), 0, 0, "FILE",
+     "{\"tests\": [{name, model_id, test_type, priority, requirements: {cpu, memory_gb, gpus, "
+     "gpu_memory_gb, cuda_cc, tags, any_of, none_of}, duration_s, max_retries, exit_code, "
+     "retry_on_failure}, ...]} (default examples/suite.json); duration_s is the true duration "
+     "at speed 1, exit_code what the test exits with (0)",
+     NULL},
+    {"--seed", NULL, DRV_OPT_UINT, DA(seed), 0, 1.9e19, "N",
+     "seed of the duration jitter (default 1); same seed, same output", NULL},
+    {"--quiet", NULL, DRV_OPT_FLAG, DA(quiet), 0, 0, NULL,
+     "print only the run results and the summary", NULL},
+};
+#define N_DEMO_OPTS (sizeof demo_opts / sizeof demo_opts[0])
+
 void drv_cmd_demo_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: drover demo [--config FILE] [--fleet FILE] [--suite FILE] [--seed N] "
-            "[--quiet]\n"
-            "\n"
-            "Runs the simulator's engine (as drover sim does) on a sample fleet and suite\n"
-            "on a virtual clock, twice: the first run from the analyzer's duration\n"
-            "estimates (one worker crashes midway), the second with the durations learned\n"
-            "in the first. Prints the placements as they happen, why the first queued tests\n"
-            "wait, each run's makespan against its lower bound (the simulator's) with a\n"
-            "per-worker utilization table, and a summary.\n"
-            "\n"
-            "  --config FILE  balancer config (default examples/balancer.json)\n"
-            "  --fleet FILE   {\"workers\": [{name, cores, memory_gb, gpus, gpu_memory_gb,\n"
-            "                 cuda_cc, tags, slots, speed}, ...]} (default examples/fleet.json)\n"
-            "  --suite FILE   {\"tests\": [{name, model_id, test_type, priority, requirements:\n"
-            "                 {cpu, memory_gb, gpus, gpu_memory_gb, cuda_cc, tags, any_of,\n"
-            "                 none_of}, duration_s, max_retries, exit_code, retry_on_failure},\n"
-            "                 ...]} (default examples/suite.json); duration_s is the true\n"
-            "                 duration at speed 1, exit_code what the test exits with (0)\n"
-            "  --seed N       seed of the duration jitter (default 1); same seed, same output\n"
-            "  --quiet        print only the run results and the summary\n"
-            "\n"
-            "Default files are looked for under examples/ in the current directory, then\n"
-            "next to the executable's parent directory. Exits 0 when both runs finish, 1 on\n"
-            "a bad input file, 2 on a wrong command line.\n");
-}
-
-/* Matches option name at argv[*i] as "NAME VALUE" or "NAME=VALUE". Returns 1 and sets
- * *value on a match, 0 when argv[*i] is another option, -1 when the value is missing. */
-static int option_value(int argc, char **argv, int *i, const char *name, const char **value)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0)
-        return 0;
-    if (argv[*i][n] == '=') {
-        *value = argv[*i] + n + 1;
-        return 1;
-    }
-    if (argv[*i][n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *value = argv[++*i];
-    return 1;
+    fprintf(out, "usage: drover demo [--config FILE] [--fleet FILE] [--suite FILE] [--seed N] "
+                 "[--quiet]\n"
+                 "\n"
+                 "Runs the simulator's engine (as drover sim does) on a sample fleet and suite\n"
+                 "on a virtual clock, twice: the first run from the analyzer's duration\n"
+                 "estimates (one worker crashes midway), the second with the durations learned\n"
+                 "in the first. Prints the placements as they happen, why the first queued tests\n"
+                 "wait, each run's makespan against its lower bound (the simulator's) with a\n"
+                 "per-worker utilization table, and a summary.\n"
+                 "\n");
+    drv_opt_usage(out, demo_opts, N_DEMO_OPTS);
+    fprintf(out, "\n"
+                 "Default files are looked for under examples/ in the current directory, then\n"
+                 "next to the executable's parent directory. Exits 0 when both runs finish, 1 on\n"
+                 "a bad input file, 2 on a wrong command line.\n");
 }
 
 int drv_cmd_demo(int argc, char **argv)
 {
-    const char *paths[3] = {NULL, NULL, NULL}; /* config, fleet, suite */
     static const char *const options[3] = {"--config", "--fleet", "--suite"};
     static const char *const files[3] = {"balancer.json", "fleet.json", "suite.json"};
-    const char *seed_arg = NULL;
-    bool quiet = false;
-    for (int i = 1; i < argc; i++) {
-        int m = 0;
-        for (int k = 0; k < 3 && m == 0; k++)
-            m = option_value(argc, argv, &i, options[k], &paths[k]);
-        if (m == 0)
-            m = option_value(argc, argv, &i, "--seed", &seed_arg);
-        if (m == 0 && strcmp(argv[i], "--quiet") == 0) {
-            quiet = true;
-            m = 1;
-        }
-        if (m < 0) {
-            fprintf(stderr, "drover demo: %s needs a value\n", argv[i]);
-            return DRV_EXIT_USAGE;
-        }
-        if (m == 0) {
-            fprintf(stderr, "drover demo: unknown argument \"%s\" (see drover demo --help)\n",
-                    argv[i]);
-            return DRV_EXIT_USAGE;
-        }
-    }
-    uint64_t seed = 1;
-    if (seed_arg) {
-        char *end = NULL;
-        unsigned long long v = strtoull(seed_arg, &end, 10);
-        if (!*seed_arg || *end || seed_arg[0] == '-') {
-            fprintf(stderr, "drover demo: --seed: expected a non-negative integer, got \"%s\"\n",
-                    seed_arg);
-            return DRV_EXIT_USAGE;
-        }
-        seed = v;
-    }
+    demo_args o = {.seed = 1};
+    int rest;
+    int code = drv_opt_parse("demo", demo_opts, N_DEMO_OPTS, &o, NULL, argc, argv, &rest);
+    if (code >= 0)
+        return code;
+    if (rest < argc)
+        return drv_cli_usage_error("demo", "unexpected argument", argv[rest]);
+    const char **paths = o.paths;
+    uint64_t seed = o.seed;
+    bool quiet = o.quiet;
     char found[3][4096];
     for (int k = 0; k < 3; k++) {
         if (paths[k])

@@ -10,7 +10,7 @@ typedef struct explain_args {
 
 static const drv_opt explain_opts[] = {
     {"--json", NULL, DRV_OPT_FLAG, offsetof(explain_args, json), 0, 0, NULL,
-     "the API's answer (GET /api/v1/tests/ID/explain), as JSON"},
+     "the API's answer (GET /api/v1/tests/ID/explain), as JSON", NULL},
 };
 #define N_EXPLAIN_OPTS (sizeof explain_opts / sizeof explain_opts[0])
 
@@ -22,7 +22,9 @@ void drv_cmd_explain_usage(FILE *out)
                  "or that the workers that could run it are busy, draining or quarantined.\n"
                  "\n");
     drv_opt_usage(out, explain_opts, N_EXPLAIN_OPTS);
-    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when explained, 2 when the test is unknown or on a wrong command\n"
                  "line, 3 when the coordinator cannot be reached.\n");
 }

@@ -5,6 +5,10 @@
 #include "cli/cli.h"
 #include "client/client.h"
 
+/* fleet has no options of its own: the table gives the connection options and the
+ * errors naming an unknown one. */
+static const drv_opt fleet_opts[1];
+
 void drv_cmd_fleet_usage(FILE *out)
 {
     fprintf(out, "usage: drover fleet drain NAME... [options]\n"
@@ -14,7 +18,9 @@ void drv_cmd_fleet_usage(FILE *out)
                  "finishes what it holds. clear: lifts a quarantine (or a drain) so the\n"
                  "worker takes work again; `drover status --workers` shows who is\n"
                  "quarantined and why.\n"
-                 "\n" DRV_CLI_CONN_USAGE "\n"
+                 "\n");
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when every worker named was changed, 1 when one is unknown or the\n"
                  "coordinator refused, 2 on a wrong command line.\n");
 }
@@ -24,23 +30,17 @@ int drv_cmd_fleet(int argc, char **argv)
     const char *cmd = "fleet";
     drv_cli_conn conn = {0};
     const char *action = NULL;
-    const char **names = drv_xcalloc((size_t)argc, sizeof *names); /* freed at the end */
+    const char **words = drv_xcalloc((size_t)argc, sizeof *words); /* freed at the end */
+    const char **names = words + 1;
     size_t n = 0;
-    int code = DRV_EXIT_USAGE;
-    for (int i = 1; i < argc; i++) {
-        int rc = drv_cli_conn_option(&conn, cmd, argc, argv, &i);
-        if (rc < 0)
-            goto out;
-        if (rc > 0)
-            continue;
-        if (argv[i][0] == '-') {
-            code = drv_cli_usage_error(cmd, "unknown option", argv[i]);
-            goto out;
-        }
-        if (!action)
-            action = argv[i];
-        else
-            names[n++] = argv[i];
+    int code =
+        drv_opt_parse_words(cmd, fleet_opts, 0, NULL, &conn, argc, argv, words, (size_t)argc, &n);
+    if (code >= 0)
+        goto out;
+    code = DRV_EXIT_USAGE;
+    if (n > 0) {
+        action = words[0];
+        n--;
     }
     if (!action || (strcmp(action, "drain") != 0 && strcmp(action, "clear") != 0)) {
         code = drv_cli_usage_error(cmd, "expected drain or clear", action);
@@ -69,6 +69,6 @@ int drv_cmd_fleet(int argc, char **argv)
     }
     drv_client_close(c);
 out:
-    free(names);
+    free(words);
     return code;
 }

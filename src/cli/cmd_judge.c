@@ -35,17 +35,18 @@ typedef struct judge_args {
 
 #define J(f) offsetof(judge_args, f)
 static const drv_opt judge_opts[] = {
-    {"--will-fail", NULL, DRV_OPT_FLAG, J(will_fail), 0, 0, NULL, "WILL_FAIL: invert the result"},
+    {"--will-fail", NULL, DRV_OPT_FLAG, J(will_fail), 0, 0, NULL, "WILL_FAIL: invert the result",
+     NULL},
     {"--pass-regex", NULL, DRV_OPT_LIST, J(pass), 0, 0, "R",
-     "PASS_REGULAR_EXPRESSION: passed when the output matches one"},
+     "PASS_REGULAR_EXPRESSION: passed when the output matches one", NULL},
     {"--fail-regex", NULL, DRV_OPT_LIST, J(fail), 0, 0, "R",
-     "FAIL_REGULAR_EXPRESSION: failed when the output matches one"},
+     "FAIL_REGULAR_EXPRESSION: failed when the output matches one", NULL},
     {"--skip-code", NULL, DRV_OPT_UINT, J(skip_code), 1, 255, "N",
-     "SKIP_RETURN_CODE: exit code N means skipped"},
+     "SKIP_RETURN_CODE: exit code N means skipped", NULL},
     {"--skip-regex", NULL, DRV_OPT_LIST, J(skip_regex), 0, 0, "R",
-     "SKIP_REGULAR_EXPRESSION: skipped when the output matches one"},
+     "SKIP_REGULAR_EXPRESSION: skipped when the output matches one", NULL},
     {"--exit-skip", NULL, DRV_OPT_UINT, J(exit_skip), 2, 255, "N",
-     "the exit code that says skipped (default 77)"},
+     "the exit code that says skipped (default 77)", NULL},
 };
 #define N_JUDGE_OPTS (sizeof judge_opts / sizeof judge_opts[0])
 

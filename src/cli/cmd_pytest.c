@@ -47,26 +47,27 @@ typedef struct pytest_args {
 #define P(f) offsetof(pytest_args, f)
 static const drv_opt pytest_opts[] = {
     {"--by", NULL, DRV_OPT_STRING, P(by), 0, 0, "test|file|auto",
-     "how tests are put in batches (default auto)"},
+     "how tests are put in batches (default auto)", NULL},
     {"--batch-size", NULL, DRV_OPT_UINT, P(batch_size), 1, 100000, "N",
-     "most tests in one batch (default 50)"},
+     "most tests in one batch (default 50)", NULL},
     {"--rerun-failures", NULL, DRV_OPT_UINT, P(rerun_failures), 0, 100, "N",
-     "run a failed test again up to N times; failed then passed is flaky"},
-    {"--run", NULL, DRV_OPT_STRING, P(run), 0, 0, "NAME", "name the run"},
-    {"--junit", NULL, DRV_OPT_STRING, P(junit), 0, 0, "FILE", "write a JUnit XML report"},
-    {"--verbose", "-v", DRV_OPT_FLAG, P(verbose), 0, 0, NULL, "a line per test"},
-    {"--quiet", NULL, DRV_OPT_FLAG, P(quiet), 0, 0, NULL, "no progress lines"},
+     "run a failed test again up to N times; failed then passed is flaky", NULL},
+    {"--run", NULL, DRV_OPT_STRING, P(run), 0, 0, "NAME", "name the run", NULL},
+    {"--junit", NULL, DRV_OPT_STRING, P(junit), 0, 0, "FILE", "write a JUnit XML report", NULL},
+    {"--verbose", "-v", DRV_OPT_FLAG, P(verbose), 0, 0, NULL, "a line per test", NULL},
+    {"--quiet", NULL, DRV_OPT_FLAG, P(quiet), 0, 0, NULL, "no progress lines", NULL},
     {"--wait-timeout", NULL, DRV_OPT_DOUBLE, P(wait_timeout), 0.001, 1e9, "S",
-     "stop waiting after S seconds"},
+     "stop waiting after S seconds", NULL},
     {"--batch-seconds", NULL, DRV_OPT_DOUBLE, P(batch_s), 0.01, 3600, "S",
-     "auto: fill a batch up to S seconds of predicted run (default 2)"},
+     "auto: fill a batch up to S seconds of predicted run (default 2)", NULL},
     {"--durations", NULL, DRV_OPT_STRING, P(durations), 0, 0, "FILE",
      "auto: the tests' measured durations, read and then updated (default "
-     ".drover-pytest-durations.json here)"},
+     ".drover-pytest-durations.json here)",
+     NULL},
     {"--python", NULL, DRV_OPT_STRING, P(python), 0, 0, "PATH",
-     "the Python that runs pytest (default " DEFAULT_PYTHON ")"},
+     "the Python that runs pytest (default " DEFAULT_PYTHON ")", NULL},
     {"--dry-run", NULL, DRV_OPT_FLAG, P(dry_run), 0, 0, NULL,
-     "print the batches as drover JSON and submit nothing"},
+     "print the batches as drover JSON and submit nothing", NULL},
 };
 #define N_PYTEST_OPTS (sizeof pytest_opts / sizeof pytest_opts[0])
 
@@ -113,7 +114,9 @@ void drv_cmd_pytest_usage(FILE *out)
             "The batches run in this directory's path on the workers.\n"
             "\n");
     drv_opt_usage(out, pytest_opts, N_PYTEST_OPTS);
-    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when no test failed or errored, 1 when one did, 2 on a wrong command\n"
                  "line, 3 when pytest cannot collect or the coordinator cannot be used.\n");
 }

@@ -12,23 +12,37 @@
 #include "cli/cli.h"
 #include "client/client.h"
 
+typedef struct report_args {
+    const char *junit, *json;
+} report_args;
+
+#define RA(f) offsetof(report_args, f)
+static const drv_opt report_opts[] = {
+    {"--junit", NULL, DRV_OPT_STRING, RA(junit), 0, 0, "FILE",
+     "JUnit XML: a <testsuite> for the run, a <testcase> per test; failed and timed out "
+     "tests carry a <failure> with the end of their output, infrastructure failures an "
+     "<error>, cancelled, unschedulable and unfinished tests <skipped>",
+     NULL},
+    {"--json", NULL, DRV_OPT_STRING, RA(json), 0, 0, "FILE",
+     "JSON: {\"run\": the run's summary, \"tests\": every test, those that failed with "
+     "their attempts and output}",
+     NULL},
+};
+#define N_REPORT_OPTS (sizeof report_opts / sizeof report_opts[0])
+
 void drv_cmd_report_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: drover report [RUN] [--junit FILE] [--json FILE] [options]\n"
-            "\n"
-            "Writes the report of run RUN (default: the most recent run); at least one of:\n"
-            "  --junit FILE   JUnit XML: a <testsuite> for the run, a <testcase> per test;\n"
-            "                 failed and timed out tests carry a <failure> with the end of\n"
-            "                 their output, infrastructure failures an <error>, cancelled,\n"
-            "                 unschedulable and unfinished tests <skipped>\n"
-            "  --json FILE    JSON: {\"run\": the run's summary, \"tests\": every test, those\n"
-            "                 that failed with their attempts and output}\n"
-            "FILE - is stdout (for one of the two). Both may be given at once.\n"
-            "\n" DRV_CLI_CONN_USAGE "\n"
-            "Exits 0 when the reports were written, whatever the tests' outcome (drover wait\n"
-            "tells that); 1 when the coordinator cannot be reached or a file cannot be\n"
-            "written; 2 on a wrong command line.\n");
+    fprintf(out, "usage: drover report [RUN] [--junit FILE] [--json FILE] [options]\n"
+                 "\n"
+                 "Writes the report of run RUN (default: the most recent run); at least one of:\n");
+    drv_opt_usage(out, report_opts, N_REPORT_OPTS);
+    fprintf(out, "FILE - is stdout (for one of the two). Both may be given at once.\n"
+                 "\n");
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
+                 "Exits 0 when the reports were written, whatever the tests' outcome (drover wait\n"
+                 "tells that); 1 when the coordinator cannot be reached or a file cannot be\n"
+                 "written; 2 on a wrong command line.\n");
 }
 
 typedef int (*report_writer)(FILE *out, const json_t *run, const json_t *tests, drv_error *err);
@@ -66,29 +80,14 @@ int drv_cmd_report(int argc, char **argv)
 {
     const char *cmd = "report";
     drv_cli_conn conn = {0};
-    const char *junit = NULL, *json_path = NULL, *run_arg = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int rc = drv_cli_conn_option(&conn, cmd, argc, argv, &i);
-        if (rc == 0)
-            rc = drv_cli_option(cmd, "--junit", argc, argv, &i, &junit);
-        if (rc == 0)
-            rc = drv_cli_option(cmd, "--json", argc, argv, &i, &json_path);
-        if (rc < 0)
-            return DRV_EXIT_USAGE;
-        if (rc > 0)
-            continue;
-        if (a[0] == '-') {
-            fprintf(stderr, "drover %s: unknown option \"%s\" (see drover %s --help)\n", cmd, a,
-                    cmd);
-            return DRV_EXIT_USAGE;
-        }
-        if (run_arg) {
-            fprintf(stderr, "drover %s: one RUN at most, got \"%s\" and \"%s\"\n", cmd, run_arg, a);
-            return DRV_EXIT_USAGE;
-        }
-        run_arg = a;
-    }
+    report_args o = {0};
+    const char *words[1];
+    size_t n_words;
+    int parsed = drv_opt_parse_words(cmd, report_opts, N_REPORT_OPTS, &o, &conn, argc, argv, words,
+                                     1, &n_words);
+    if (parsed >= 0)
+        return parsed;
+    const char *junit = o.junit, *json_path = o.json, *run_arg = n_words ? words[0] : NULL;
     if (!junit && !json_path) {
         fprintf(stderr,
                 "drover %s: expected --junit FILE, --json FILE or both (see drover %s "

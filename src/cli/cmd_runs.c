@@ -19,8 +19,9 @@ typedef struct runs_args {
 
 #define R(f) offsetof(runs_args, f)
 static const drv_opt runs_opts[] = {
-    {"--limit", NULL, DRV_OPT_UINT, R(limit), 1, 100000, "N", "the N most recent (default 20)"},
-    {"--json", NULL, DRV_OPT_FLAG, R(json), 0, 0, NULL, "the API's answer, as JSON"},
+    {"--limit", NULL, DRV_OPT_UINT, R(limit), 1, 100000, "N", "the N most recent (default 20)",
+     NULL},
+    {"--json", NULL, DRV_OPT_FLAG, R(json), 0, 0, NULL, "the API's answer, as JSON", NULL},
 };
 #define N_RUNS_OPTS (sizeof runs_opts / sizeof runs_opts[0])
 
@@ -32,7 +33,9 @@ void drv_cmd_runs_usage(FILE *out)
                  "tests, done, passed, not passed.\n"
                  "\n");
     drv_opt_usage(out, runs_opts, N_RUNS_OPTS);
-    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when listed, 2 on a wrong command line, 3 when the coordinator cannot\n"
                  "be reached.\n");
 }

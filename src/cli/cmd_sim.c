@@ -27,8 +27,6 @@
 
 #define POLICIES_MAX 32
 
-typedef enum opt_kind { OPT_SIZE, OPT_U64, OPT_DOUBLE, OPT_STRING, OPT_FLAG } opt_kind;
-
 /* Everything the command line sets. */
 typedef struct sim_args {
     const char *scenario;
@@ -44,57 +42,108 @@ typedef struct sim_args {
     size_t max_tests, slots;
 } sim_args;
 
-typedef struct opt_rule {
-    const char *name;
-    opt_kind kind;
-    size_t offset;   /* in sim_args */
-    double min, max; /* numbers: accepted range */
-} opt_rule;
+static int parse_size(const char *cmd, const drv_opt *o, const char *v, void *at);
 
 #define ARG(field) offsetof(sim_args, field)
 #define PAR(field) (offsetof(sim_args, p) + offsetof(drv_sim_params, field))
 
-static const opt_rule rules[] = {
-    {"--scenario", OPT_STRING, ARG(scenario), 0, 0},
-    {"--policies", OPT_STRING, ARG(policies), 0, 0},
-    {"--config", OPT_STRING, ARG(config), 0, 0},
-    {"--json", OPT_FLAG, ARG(json), 0, 0},
-    {"--html", OPT_STRING, ARG(html), 0, 0},
-    {"--no-timing", OPT_FLAG, ARG(no_timing), 0, 0},
-    {"--workers", OPT_SIZE, PAR(workers), 1, 1e6},
-    {"--tests", OPT_SIZE, PAR(tests), 0, 1e8},
-    {"--seed", OPT_U64, PAR(seed), 0, 0},
-    {"--load", OPT_DOUBLE, PAR(load), 1e-6, 100},
-    {"--spike-factor", OPT_DOUBLE, PAR(spike_factor), 1, 1e4},
-    {"--spike-at", OPT_DOUBLE, PAR(spike_at_s), 0, 1e9},
-    {"--spike-len", OPT_DOUBLE, PAR(spike_len_s), 0, 1e9},
-    {"--late-share", OPT_DOUBLE, PAR(late_share), 0, 1},
-    {"--join-rate", OPT_DOUBLE, PAR(join_rate_per_h), 0, 1e6},
-    {"--leave-rate", OPT_DOUBLE, PAR(leave_rate_per_h), 0, 1e6},
-    {"--crash-rate", OPT_DOUBLE, PAR(crash_rate_per_h), 0, 1e6},
-    {"--crash-down", OPT_DOUBLE, PAR(crash_down_s), -1, 1e9},
-    {"--flaky-share", OPT_DOUBLE, PAR(flaky_share), 0, 1},
-    {"--flaky-p", OPT_DOUBLE, PAR(flaky_p), 0, 1},
-    {"--spread", OPT_DOUBLE, PAR(spread), 0, 0.95},
-    {"--sigma", OPT_DOUBLE, PAR(sigma), 0, 5},
-    {"--hangs", OPT_SIZE, PAR(hangs), 0, 1e6},
-    {"--hang-s", OPT_DOUBLE, PAR(hang_s), 0, 1e9},
-    {"--speculate", OPT_DOUBLE, ARG(speculate_s), 0, 1e6},
-    {"--ramp", OPT_DOUBLE, ARG(ramp_s), 0, 1e6},
-    {"--heartbeat", OPT_DOUBLE, ARG(heartbeat_s), 0, 1e6},
-    {"--rebalance", OPT_DOUBLE, ARG(rebalance_s), 0, 1e6},
-    {"--max-time", OPT_DOUBLE, ARG(max_time_s), 1, 1e12},
-    {"--test-overhead", OPT_DOUBLE, ARG(test_overhead_s), 0, 1e6},
-    {"--trace", OPT_STRING, ARG(trace), 0, 0},
-    {"--machines", OPT_STRING, ARG(machines), 0, 0},
-    {"--durations", OPT_STRING, ARG(durations), 0, 0},
-    {"--fleet", OPT_STRING, ARG(fleet), 0, 0},
-    {"--gpu-trace", OPT_STRING, ARG(gpu_nodes), 0, 0},
-    {"--strict", OPT_FLAG, ARG(strict), 0, 0},
-    {"--max-tests", OPT_SIZE, ARG(max_tests), 0, 1e9},
-    {"--slots", OPT_SIZE, ARG(slots), 1, 4096},
+static const drv_opt sim_opts[] = {
+    {"--scenario", NULL, DRV_OPT_STRING, ARG(scenario), 0, 0, "NAME",
+     "one of the above (default burst)", NULL},
+    {"--workers", NULL, DRV_OPT_PARSE, PAR(workers), 1, 1e6, "N", "fleet size", parse_size},
+    {"--tests", NULL, DRV_OPT_PARSE, PAR(tests), 0, 1e8, "N", "suite size", parse_size},
+    {"--seed", NULL, DRV_OPT_UINT, PAR(seed), 0, 1.9e19, "S",
+     "seed of everything random; same seed, same report", NULL},
+    {"--policies", NULL, DRV_OPT_STRING, ARG(policies), 0, 0, "LIST",
+     "all, or a comma-separated list (default all)", NULL},
+    {"--config", NULL, DRV_OPT_STRING, ARG(config), 0, 0, "FILE",
+     "balancer config (default: the built-in defaults)", NULL},
+    {"--json", NULL, DRV_OPT_FLAG, ARG(json), 0, 0, NULL,
+     "print a JSON array, one object per policy and run", NULL},
+    {"--html", NULL, DRV_OPT_STRING, ARG(html), 0, 0, "FILE",
+     "also write a self-contained HTML report (charts inlined: comparison, utilization and "
+     "queue length over time)",
+     NULL},
+    {"--no-timing", NULL, DRV_OPT_FLAG, ARG(no_timing), 0, 0, NULL,
+     "leave wall-clock figures out (placements/s, events/s)", NULL},
+    {"--load", NULL, DRV_OPT_DOUBLE, PAR(load), 1e-6, 100, "F",
+     "steady, spike: arrival rate as a share of capacity: reference seconds of work per "
+     "second over sum(slots x speed); hidden family speed-ups leave the slots less busy than "
+     "that",
+     NULL},
+    {"--spike-factor", NULL, DRV_OPT_DOUBLE, PAR(spike_factor), 1, 1e4, "F",
+     "spike: rate multiplier in the window", NULL},
+    {"--spike-at", NULL, DRV_OPT_DOUBLE, PAR(spike_at_s), 0, 1e9, "S",
+     "spike: window start, s (default 30% of the arrival span)", NULL},
+    {"--spike-len", NULL, DRV_OPT_DOUBLE, PAR(spike_len_s), 0, 1e9, "S",
+     "spike: window length, s (default 10% of the span)", NULL},
+    {"--late-share", NULL, DRV_OPT_DOUBLE, PAR(late_share), 0, 1, "F",
+     "worker_churn: share of workers joining late", NULL},
+    {"--join-rate", NULL, DRV_OPT_DOUBLE, PAR(join_rate_per_h), 0, 1e6, "R",
+     "late workers join at R per hour each", NULL},
+    {"--leave-rate", NULL, DRV_OPT_DOUBLE, PAR(leave_rate_per_h), 0, 1e6, "R",
+     "workers leave at R per hour each (worker_churn 2)", NULL},
+    {"--crash-rate", NULL, DRV_OPT_DOUBLE, PAR(crash_rate_per_h), 0, 1e6, "R",
+     "workers crash at R per hour each (worker_churn 2, failures 3)", NULL},
+    {"--crash-down", NULL, DRV_OPT_DOUBLE, PAR(crash_down_s), -1, 1e9, "S",
+     "a crashed worker is back after S s; -1 never", NULL},
+    {"--flaky-share", NULL, DRV_OPT_DOUBLE, PAR(flaky_share), 0, 1, "F",
+     "share of flaky tests (failures 0.05)", NULL},
+    {"--flaky-p", NULL, DRV_OPT_DOUBLE, PAR(flaky_p), 0, 1, "F",
+     "failure probability of a flaky test per run", NULL},
+    {"--spread", NULL, DRV_OPT_DOUBLE, PAR(spread), 0, 0.95, "F",
+     "run-to-run variation of true durations (second_run 0.15)", NULL},
+    {"--sigma", NULL, DRV_OPT_DOUBLE, PAR(sigma), 0, 5, "F", "lognormal shape of test durations",
+     NULL},
+    {"--hangs", NULL, DRV_OPT_PARSE, PAR(hangs), 0, 1e6, "N",
+     "stragglers: in the last run the first N tests the first worker starts hang "
+     "(stragglers 3)",
+     parse_size},
+    {"--hang-s", NULL, DRV_OPT_DOUBLE, PAR(hang_s), 0, 1e9, "S",
+     "stragglers: each takes S s more (stragglers 10)", NULL},
+    {"--speculate", NULL, DRV_OPT_DOUBLE, ARG(speculate_s), 0, 1e6, "S",
+     "speculation period, s (0.5, as the coordinator); 0 never", NULL},
+    {"--ramp", NULL, DRV_OPT_DOUBLE, ARG(ramp_s), 0, 1e6, "S",
+     "thermal warm-up ramp of cold workers, s (config's ramp_s; used when "
+     "thermal.initial_share < 1; default 1: no ramp)",
+     NULL},
+    {"--heartbeat", NULL, DRV_OPT_DOUBLE, ARG(heartbeat_s), 0, 1e6, "S",
+     "worker heartbeat period, s (1); 0 none", NULL},
+    {"--rebalance", NULL, DRV_OPT_DOUBLE, ARG(rebalance_s), 0, 1e6, "S",
+     "rebalancing period, s (1, as the coordinator); 0 never", NULL},
+    {"--max-time", NULL, DRV_OPT_DOUBLE, ARG(max_time_s), 1, 1e12, "S",
+     "virtual time limit per run (1e7 s)", NULL},
+    {"--test-overhead", NULL, DRV_OPT_DOUBLE, ARG(test_overhead_s), 0, 1e6, "S",
+     "seconds added to every test's run: a live worker's cost of starting a process and "
+     "reporting its end (0)",
+     NULL},
+    /* real traces (N_TRACE_OPTS, last) */
+    {"--trace", NULL, DRV_OPT_STRING, ARG(trace), 0, 0, "FILE[.gz]",
+     "Standard Workload Format log (--machines FILE: an Alea .machines fleet; else --workers "
+     "identical nodes as large as the largest job, 1 by default)",
+     NULL},
+    {"--machines", NULL, DRV_OPT_STRING, ARG(machines), 0, 0, "FILE",
+     "the Alea .machines fleet of --trace", NULL},
+    {"--durations", NULL, DRV_OPT_STRING, ARG(durations), 0, 0, "FILE",
+     "test id -> seconds (pytest-split, knapsack) on --workers identical workers (8) of "
+     "--slots slots (1)",
+     NULL},
+    {"--fleet", NULL, DRV_OPT_STRING, ARG(fleet), 0, 0, "GROUPS",
+     "with --durations, this fleet instead: COUNTxSLOTS@SPEED[+JOIN] groups, comma-separated "
+     "(\"2x2@1,2x2@0.333\"); each group a class of its own; workers announce speed 1 "
+     "(bench/live.sh)",
+     NULL},
+    {"--gpu-trace", NULL, DRV_OPT_STRING, ARG(gpu_nodes), 0, 0, "NODES.csv PODS.csv",
+     "the Alibaba GPU cluster trace (two files)", NULL},
+    {"--strict", NULL, DRV_OPT_FLAG, ARG(strict), 0, 0, NULL,
+     "refuse a file with a bad line (else skip and count them)", NULL},
+    {"--max-tests", NULL, DRV_OPT_PARSE, ARG(max_tests), 0, 1e9, "N", "read at most N tests",
+     parse_size},
+    {"--slots", NULL, DRV_OPT_PARSE, ARG(slots), 1, 4096, "N",
+     "slots of each --durations worker (1)", parse_size},
 };
-#define N_RULES (sizeof rules / sizeof rules[0])
+#define N_SIM_OPTS   (sizeof sim_opts / sizeof sim_opts[0])
+#define N_TRACE_OPTS 8
 
 void drv_cmd_sim_usage(FILE *out)
 {
@@ -117,161 +166,61 @@ void drv_cmd_sim_usage(FILE *out)
     fprintf(out, "\npolicies (--policies all runs these):\n ");
     for (size_t i = 0; i < n_pol; i++)
         fprintf(out, " %s", pol[i]);
-    fprintf(
-        out,
-        "\n  and \"config\": the --config file's schedulers as they are. greedy: each test to\n"
-        "  the eligible slot free first, true durations, no balancer. static_split:\n"
-        "  pytest-split style shares packed on recorded durations (meant for identical\n"
-        "  workers; it shows what a static split loses on a heterogeneous fleet).\n"
-        "\n"
-        "options (NAME VALUE or NAME=VALUE):\n"
-        "  --scenario NAME    one of the above (default burst)\n"
-        "  --workers N        fleet size (default %zu)\n"
-        "  --tests N          suite size (default %zu)\n"
-        "  --seed S           seed of everything random (default %llu); same seed, same report\n"
-        "  --policies LIST    all, or a comma-separated list (default all)\n"
-        "  --config FILE      balancer config (default: the built-in defaults)\n"
-        "  --json             print a JSON array, one object per policy and run\n"
-        "  --html FILE        also write a self-contained HTML report (charts inlined:\n"
-        "                     comparison, utilization and queue length over time)\n"
-        "  --no-timing        leave wall-clock figures out (placements/s, events/s)\n"
-        "  --load F           steady, spike: arrival rate as a share of capacity (%g):\n"
-        "                     reference seconds of work per second over sum(slots x speed);\n"
-        "                     hidden family speed-ups leave the slots less busy than that\n"
-        "  --spike-factor F   spike: rate multiplier in the window (%g)\n"
-        "  --spike-at S       spike: window start, s (default 30%% of the arrival span)\n"
-        "  --spike-len S      spike: window length, s (default 10%% of the span)\n"
-        "  --late-share F     worker_churn: share of workers joining late (%g)\n"
-        "  --join-rate R      late workers join at R per hour each (worker_churn %g)\n"
-        "  --leave-rate R     workers leave at R per hour each (worker_churn 2)\n"
-        "  --crash-rate R     workers crash at R per hour each (worker_churn 2, failures 3)\n"
-        "  --crash-down S     a crashed worker is back after S s; -1 never (%g)\n"
-        "  --flaky-share F    share of flaky tests (failures 0.05)\n"
-        "  --flaky-p F        failure probability of a flaky test per run (%g)\n"
-        "  --spread F         run-to-run variation of true durations (second_run 0.15)\n"
-        "  --sigma F          lognormal shape of test durations (%g)\n"
-        "  --hangs N          stragglers: in the last run the first N tests the first\n"
-        "                     worker starts hang (stragglers 3)\n"
-        "  --hang-s S         stragglers: each takes S s more (stragglers 10)\n"
-        "  --speculate S      speculation period, s (0.5, as the coordinator); 0 never\n"
-        "  --ramp S           thermal warm-up ramp of cold workers, s (config's ramp_s;\n"
-        "                     used when thermal.initial_share < 1; default 1: no ramp)\n"
-        "  --heartbeat S      worker heartbeat period, s (1); 0 none\n"
-        "  --rebalance S      rebalancing period, s (1, as the coordinator); 0 never\n"
-        "  --max-time S       virtual time limit per run (1e7 s)\n"
-        "  --test-overhead S  seconds added to every test's run: a live worker's cost of\n"
-        "                     starting a process and reporting its end (0)\n"
-        "\n"
-        "Real traces (arrivals as recorded; --scenario burst, second_run or stragglers):\n"
-        "  --trace FILE[.gz]  Standard Workload Format log (--machines FILE: an Alea\n"
-        "                     .machines fleet; else --workers identical nodes as large\n"
-        "                     as the largest job, 1 by default)\n"
-        "  --durations FILE   test id -> seconds (pytest-split, knapsack) on --workers\n"
-        "                     identical workers (8) of --slots slots (1)\n"
-        "  --fleet GROUPS     with --durations, this fleet instead: COUNTxSLOTS@SPEED[+JOIN]\n"
-        "                     groups, comma-separated (\"2x2@1,2x2@0.333\"); each group a\n"
-        "                     class of its own; workers announce speed 1 (bench/live.sh)\n"
-        "  --gpu-trace NODES.csv PODS.csv  the Alibaba GPU cluster trace\n"
-        "  --strict           refuse a file with a bad line (else skip and count them)\n"
-        "  --max-tests N      read at most N tests\n"
-        "Exits 0 when every run finished, 1 when one did not or failed, 2 on a wrong\n"
-        "command line.\n",
-        d.workers, d.tests, (unsigned long long)d.seed, d.load, d.spike_factor, d.late_share,
-        d.join_rate_per_h, d.crash_down_s, d.flaky_p, d.sigma);
+    fprintf(out,
+            "\n  and \"config\": the --config file's schedulers as they are. greedy: each test to\n"
+            "  the eligible slot free first, true durations, no balancer. static_split:\n"
+            "  pytest-split style shares packed on recorded durations (meant for identical\n"
+            "  workers; it shows what a static split loses on a heterogeneous fleet).\n"
+            "\n"
+            "options (NAME VALUE or NAME=VALUE):\n");
+    drv_opt_usage(out, sim_opts, N_SIM_OPTS - N_TRACE_OPTS);
+    fprintf(out,
+            "defaults: --workers %zu --tests %zu --seed %llu --load %g --spike-factor %g\n"
+            "  --late-share %g --join-rate %g --crash-down %g --flaky-p %g --sigma %g\n"
+            "  (a scenario changes some of them)\n"
+            "\n"
+            "Real traces (arrivals as recorded; --scenario burst or second_run):\n",
+            d.workers, d.tests, (unsigned long long)d.seed, d.load, d.spike_factor, d.late_share,
+            d.join_rate_per_h, d.crash_down_s, d.flaky_p, d.sigma);
+    drv_opt_usage(out, sim_opts + N_SIM_OPTS - N_TRACE_OPTS, N_TRACE_OPTS);
+    fprintf(out, "Exits 0 when every run finished, 1 when one did not or failed, 2 on a wrong\n"
+                 "command line.\n");
 }
 
-/* Parses value for rule r into a. Returns 0, or -1 after printing why. */
-static int set_value(sim_args *a, const opt_rule *r, const char *value)
+/* A whole number o->min..o->max into a size_t. */
+static int parse_size(const char *cmd, const drv_opt *o, const char *v, void *at)
 {
-    char *base = (char *)a + r->offset;
-    if (r->kind == OPT_STRING) {
-        *(const char **)(void *)base = value;
-        return 0;
-    }
     char *end = NULL;
     errno = 0;
-    if (r->kind == OPT_U64 || r->kind == OPT_SIZE) {
-        unsigned long long v = strtoull(value, &end, 10);
-        if (!*value || *end || value[0] == '-' || errno != 0 ||
-            (r->kind == OPT_SIZE && (v < r->min || v > r->max))) {
-            if (r->kind == OPT_SIZE)
-                fprintf(stderr, "drover sim: %s: expected an integer %.0f..%.0f, got \"%s\"\n",
-                        r->name, r->min, r->max, value);
-            else
-                fprintf(stderr, "drover sim: %s: expected a non-negative integer, got \"%s\"\n",
-                        r->name, value);
-            return -1;
-        }
-        if (r->kind == OPT_SIZE)
-            *(size_t *)(void *)base = (size_t)v;
-        else
-            *(uint64_t *)(void *)base = (uint64_t)v;
-        return 0;
-    }
-    double v = strtod(value, &end);
-    if (!*value || *end || errno != 0 || !isfinite(v) || v < r->min || v > r->max) {
-        fprintf(stderr, "drover sim: %s: expected a number %g..%g, got \"%s\"\n", r->name, r->min,
-                r->max, value);
+    unsigned long long n = strtoull(v, &end, 10);
+    if (!*v || *end || v[0] == '-' || errno != 0 || (double)n < o->min || (double)n > o->max) {
+        fprintf(stderr, "drover %s: %s: expected an integer %.0f..%.0f, got \"%s\"\n", cmd, o->name,
+                o->min, o->max, v);
         return -1;
     }
-    *(double *)(void *)base = v;
+    *(size_t *)at = (size_t)n;
     return 0;
 }
 
-/* One pass over argv: with only_scenario, reads --scenario alone; otherwise everything
- * but --scenario. Returns 0, or -1 after printing the problem. */
-static int parse_pass(int argc, char **argv, sim_args *a, bool only_scenario)
+/* Reads the command line into a: the --gpu-trace's second file is the one word it may
+ * have. Returns -1 when it is right, else the exit code after printing the problem. */
+static int parse_all(int argc, char **argv, sim_args *a)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const opt_rule *r = NULL;
-        const char *value = NULL;
-        for (size_t k = 0; k < N_RULES && !r; k++) {
-            size_t n = strlen(rules[k].name);
-            if (strncmp(arg, rules[k].name, n) != 0)
-                continue;
-            if (arg[n] == '=') {
-                r = &rules[k];
-                value = arg + n + 1;
-            } else if (arg[n] == '\0') {
-                r = &rules[k];
-            }
-        }
-        if (!r) {
-            fprintf(stderr, "drover sim: unknown argument \"%s\" (see drover sim --help)\n", arg);
-            return -1;
-        }
-        if (r->kind == OPT_FLAG) {
-            if (value) {
-                fprintf(stderr, "drover sim: %s takes no value\n", r->name);
-                return -1;
-            }
-        } else if (!value) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "drover sim: %s needs a value\n", r->name);
-                return -1;
-            }
-            value = argv[++i];
-        }
-        const char *second = NULL; /* --gpu-trace NODES.csv PODS.csv */
-        if (strcmp(r->name, "--gpu-trace") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "drover sim: --gpu-trace needs two files: NODES.csv PODS.csv\n");
-                return -1;
-            }
-            second = argv[++i];
-        }
-        bool is_scenario = strcmp(r->name, "--scenario") == 0;
-        if (is_scenario != only_scenario)
-            continue;
-        if (r->kind == OPT_FLAG)
-            *(bool *)(void *)((char *)a + r->offset) = true;
-        else if (set_value(a, r, value) != 0)
-            return -1;
-        if (second)
-            a->gpu_pods = second;
+    const char *words[1];
+    size_t n_words;
+    int code =
+        drv_opt_parse_words("sim", sim_opts, N_SIM_OPTS, a, NULL, argc, argv, words, 1, &n_words);
+    if (code >= 0)
+        return code;
+    if (n_words && !a->gpu_nodes)
+        return drv_cli_usage_error("sim", "unexpected argument", words[0]);
+    if (a->gpu_nodes && !n_words) {
+        fprintf(stderr, "drover sim: --gpu-trace needs two files: NODES.csv PODS.csv\n");
+        return DRV_EXIT_USAGE;
     }
-    return 0;
+    if (n_words)
+        a->gpu_pods = words[0];
+    return -1;
 }
 
 /* Splits the --policies list into names (pointers into buf). Returns the count, or -1
@@ -353,8 +302,13 @@ int drv_cmd_sim(int argc, char **argv)
     a.speculate_s = -1;
     a.max_time_s = -1;
     drv_sim_params_default(&a.p);
-    if (parse_pass(argc, argv, &a, true) != 0)
-        return DRV_EXIT_USAGE;
+    /* First the scenario alone (a scratch copy takes the rest), then every option on top
+     * of its defaults. */
+    sim_args first = a;
+    int code = parse_all(argc, argv, &first);
+    if (code >= 0)
+        return code;
+    a.scenario = first.scenario;
     const drv_sim_scenario *sc = drv_sim_scenario_find(a.scenario);
     if (!sc) {
         size_t n = 0;
@@ -366,8 +320,8 @@ int drv_cmd_sim(int argc, char **argv)
         return DRV_EXIT_USAGE;
     }
     sc->defaults(&a.p);
-    if (parse_pass(argc, argv, &a, false) != 0)
-        return DRV_EXIT_USAGE;
+    if ((code = parse_all(argc, argv, &a)) >= 0)
+        return code;
     char polbuf[1024];
     const char *names[POLICIES_MAX];
     int n_names = parse_policies(a.policies, polbuf, sizeof polbuf, names);

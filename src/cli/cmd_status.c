@@ -13,6 +13,20 @@
 /* Lines of output shown under each attempt. */
 #define ATTEMPT_OUTPUT_LINES 10
 
+typedef struct status_args {
+    const char *test;
+    bool workers, json;
+} status_args;
+
+#define S(f) offsetof(status_args, f)
+static const drv_opt status_opts[] = {
+    {"--workers", NULL, DRV_OPT_FLAG, S(workers), 0, 0, NULL, "the workers", NULL},
+    {"--test", NULL, DRV_OPT_STRING, S(test), 0, 0, "ID", "one test", NULL},
+    {"--json", NULL, DRV_OPT_FLAG, S(json), 0, 0, NULL, "print the API's answer as JSON instead",
+     NULL},
+};
+#define N_STATUS_OPTS (sizeof status_opts / sizeof status_opts[0])
+
 void drv_cmd_status_usage(FILE *out)
 {
     fprintf(out, "usage: drover status [--json] [options]           the coordinator\n"
@@ -25,11 +39,11 @@ void drv_cmd_status_usage(FILE *out)
                  "health, thermal state, slots, tests running, load, tags); or one test with\n"
                  "each attempt (worker, outcome, duration, the end of its output; while it\n"
                  "runs, its output so far).\n"
-                 "\n"
-                 "  --workers       the workers\n"
-                 "  --test ID       one test\n"
-                 "  --json          print the API's answer as JSON instead\n"
-                 "\n" DRV_CLI_CONN_USAGE "\n"
+                 "\n");
+    drv_opt_usage(out, status_opts, N_STATUS_OPTS);
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when shown, 1 when the coordinator cannot be reached or refuses,\n"
                  "2 on a wrong command line.\n");
 }
@@ -126,30 +140,15 @@ int drv_cmd_status(int argc, char **argv)
 {
     const char *cmd = "status";
     drv_cli_conn conn = {0};
-    bool workers = false, json = false;
-    const char *test_arg = NULL, *run_arg = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int rc = drv_cli_conn_option(&conn, cmd, argc, argv, &i);
-        if (rc < 0)
-            return DRV_EXIT_USAGE;
-        if (rc > 0)
-            continue;
-        if ((rc = drv_cli_option(cmd, "--test", argc, argv, &i, &test_arg)) != 0) {
-            if (rc < 0)
-                return DRV_EXIT_USAGE;
-        } else if (strcmp(a, "--workers") == 0) {
-            workers = true;
-        } else if (strcmp(a, "--json") == 0) {
-            json = true;
-        } else if (a[0] == '-') {
-            return drv_cli_usage_error(cmd, "unknown option", a);
-        } else if (run_arg) {
-            return drv_cli_usage_error(cmd, "one RUN at most, got another", a);
-        } else {
-            run_arg = a;
-        }
-    }
+    status_args o = {0};
+    const char *words[1];
+    size_t n_words;
+    int code = drv_opt_parse_words(cmd, status_opts, N_STATUS_OPTS, &o, &conn, argc, argv, words, 1,
+                                   &n_words);
+    if (code >= 0)
+        return code;
+    bool workers = o.workers, json = o.json;
+    const char *test_arg = o.test, *run_arg = n_words ? words[0] : NULL;
     if ((run_arg != NULL) + (test_arg != NULL) + workers > 1)
         return drv_cli_usage_error(cmd, "give one of RUN, --workers and --test", NULL);
     uint64_t id = 0;
@@ -165,7 +164,6 @@ int drv_cmd_status(int argc, char **argv)
                   : test_arg ? drv_client_test(c, id, &err)
                   : workers  ? drv_client_get(c, "/api/v1/workers", &err)
                              : drv_client_get(c, "/api/v1/status", &err);
-    int code;
     if (!ans)
         code = drv_cli_request_failed(cmd, &err);
     else if (json)

@@ -69,54 +69,6 @@
 #define STRESS_WAVE_MS        20    /* at once gets none through), one wave per period */
 #define STRESS_GRID_MAX       8     /* sizes in each list of --benchmark */
 
-void drv_cmd_stress_usage(FILE *out)
-{
-    fprintf(out,
-            "usage: drover stress [--url URL | --start] [--workers N] [--tests M]\n"
-            "                     [--scenario steady|burst|spike|worker_churn]\n"
-            "                     [--duration-mean S] [--sigma X] [--rate T] [--seed N]\n"
-            "                     [--time-limit S] [--slots K] [--away S] [--keep] [--json]\n"
-            "       drover stress --benchmark [--grid-workers N,N,...] [--grid-tests M,M,...]\n"
-            "                     [other options as above]\n"
-            "\n"
-            "Load-tests a coordinator through the real path: N fake workers connect over\n"
-            "WebSocket from this process (each test \"runs\" for a drawn duration, no\n"
-            "process), M tests (argv [\"true\"]) are submitted through the REST API, and\n"
-            "the run's throughput, assign latency and the coordinator's memory are printed.\n"
-            "\n"
-            "  --start            start a coordinator (this binary, a fresh temporary store,\n"
-            "                     a free port on 127.0.0.1) and stop it at the end; its\n"
-            "                     dashboard's address is printed first\n"
-            "  --keep             with --start: after the run keep the coordinator and the\n"
-            "                     workers up (to look at the dashboard) until Ctrl-C\n"
-            "  --url URL          attach to this coordinator instead (default: $DROVER_URL)\n"
-            "  --token T          client token (default: $DROVER_TOKEN)\n"
-            "  --worker-token T   worker token (default: $DROVER_WORKER_TOKEN)\n"
-            "  --workers N        fake workers (default 20)\n"
-            "  --tests M          tests to submit (default 1000)\n"
-            "  --scenario S       burst (all at once; default), steady (at --rate), spike\n"
-            "                     (steady, the middle 40%% at 10x), worker_churn (steady while\n"
-            "                     workers disconnect, reconnect, are killed and rejoin)\n"
-            "  --away S           worker_churn: a killed worker stays away S seconds before it\n"
-            "                     rejoins (default 0.3; past the coordinator's heartbeat\n"
-            "                     timeout, 3 s by default, it is lost and the fleet shrinks)\n"
-            "  --rate T           tests/s of steady, spike, worker_churn (default M / 5 s)\n"
-            "  --duration-mean S  mean simulated test duration (default 0.05; 0: at once)\n"
-            "  --sigma X          lognormal sigma of the durations (default 0.5; 0: fixed)\n"
-            "  --seed N           seeds the durations and the churn (default 1)\n"
-            "  --slots K          slots per worker (default 4)\n"
-            "  --worker-prefix P  the workers are named P-0, P-1, ... (default stress; two\n"
-            "                     attached stress processes need different ones)\n"
-            "  --time-limit S     give up after S seconds (default 120)\n"
-            "  --json             print the figures as one JSON object\n"
-            "  --benchmark        run every pair of --grid-workers and --grid-tests, each on a\n"
-            "                     coordinator of its own (--start), and print one table\n"
-            "  --grid-workers L   fleet sizes (default 10,100,1000)\n"
-            "  --grid-tests L     test counts (default 1000,10000)\n"
-            "\n"
-            "Exit status: 0 every test passed in time, 1 otherwise, 2 a wrong command line.\n");
-}
-
 typedef enum stress_scenario {
     SC_BURST = 0,
     SC_STEADY,
@@ -138,6 +90,90 @@ typedef struct stress_opts {
     long grid_workers[STRESS_GRID_MAX], grid_tests[STRESS_GRID_MAX];
     size_t n_grid_workers, n_grid_tests;
 } stress_opts;
+
+static int parse_whole(const char *cmd, const drv_opt *o, const char *v, void *at);
+static int parse_scenario(const char *cmd, const drv_opt *o, const char *v, void *at);
+static int parse_prefix(const char *cmd, const drv_opt *o, const char *v, void *at);
+static int parse_grid(const char *cmd, const drv_opt *o, const char *v, void *at);
+
+#define SO(f) offsetof(stress_opts, f)
+static const drv_opt stress_opts_table[] = {
+    {"--start", NULL, DRV_OPT_FLAG, SO(start), 0, 0, NULL,
+     "start a coordinator (this binary, a fresh temporary store, a free port on 127.0.0.1) "
+     "and stop it at the end; its dashboard's address is printed first",
+     NULL},
+    {"--keep", NULL, DRV_OPT_FLAG, SO(keep), 0, 0, NULL,
+     "with --start: after the run keep the coordinator and the workers up (to look at the "
+     "dashboard) until Ctrl-C",
+     NULL},
+    {"--url", NULL, DRV_OPT_STRING, SO(url), 0, 0, "URL",
+     "attach to this coordinator instead (default: $DROVER_URL)", NULL},
+    {"--token", NULL, DRV_OPT_STRING, SO(token), 0, 0, "T", "client token (default: $DROVER_TOKEN)",
+     NULL},
+    {"--worker-token", NULL, DRV_OPT_STRING, SO(worker_token), 0, 0, "T",
+     "worker token (default: $DROVER_WORKER_TOKEN)", NULL},
+    {"--workers", NULL, DRV_OPT_PARSE, SO(workers), 1, STRESS_WORKERS_MAX, "N",
+     "fake workers (default 20)", parse_whole},
+    {"--tests", NULL, DRV_OPT_PARSE, SO(tests), 1, STRESS_TESTS_MAX, "M",
+     "tests to submit (default 1000)", parse_whole},
+    {"--scenario", NULL, DRV_OPT_PARSE, SO(scenario), 0, 0, "S",
+     "burst (all at once; default), steady (at --rate), spike (steady, the middle 40% at "
+     "10x), worker_churn (steady while workers disconnect, reconnect, are killed and rejoin)",
+     parse_scenario},
+    {"--away", NULL, DRV_OPT_DOUBLE, SO(away), 0, 3600, "S",
+     "worker_churn: a killed worker stays away S seconds before it rejoins (default 0.3; "
+     "past the coordinator's heartbeat timeout, 3 s by default, it is lost and the fleet "
+     "shrinks)",
+     NULL},
+    {"--rate", NULL, DRV_OPT_DOUBLE, SO(rate), 0.001, 1e9, "T",
+     "tests/s of steady, spike, worker_churn (default M / 5 s)", NULL},
+    {"--duration-mean", NULL, DRV_OPT_DOUBLE, SO(mean), 0, 86400, "S",
+     "mean simulated test duration (default 0.05; 0: at once)", NULL},
+    {"--sigma", NULL, DRV_OPT_DOUBLE, SO(sigma), 0, 10, "X",
+     "lognormal sigma of the durations (default 0.5; 0: fixed)", NULL},
+    {"--seed", NULL, DRV_OPT_UINT, SO(seed), 0, 1e18, "N",
+     "seeds the durations and the churn (default 1)", NULL},
+    {"--slots", NULL, DRV_OPT_PARSE, SO(slots), 1, DRV_PROBE_SLOTS_MAX, "K",
+     "slots per worker (default 4)", parse_whole},
+    {"--worker-prefix", NULL, DRV_OPT_PARSE, SO(worker_prefix), 0, 0, "P",
+     "the workers are named P-0, P-1, ... (default stress; two attached stress processes need "
+     "different ones)",
+     parse_prefix},
+    {"--time-limit", NULL, DRV_OPT_DOUBLE, SO(time_limit), 0.1, 86400 * 7, "S",
+     "give up after S seconds (default 120)", NULL},
+    {"--json", NULL, DRV_OPT_FLAG, SO(json), 0, 0, NULL, "print the figures as one JSON object",
+     NULL},
+    {"--benchmark", NULL, DRV_OPT_FLAG, SO(benchmark), 0, 0, NULL,
+     "run every pair of --grid-workers and --grid-tests, each on a coordinator of its own "
+     "(--start), and print one table",
+     NULL},
+    {"--grid-workers", NULL, DRV_OPT_PARSE, SO(grid_workers), 1, STRESS_WORKERS_MAX, "L",
+     "fleet sizes (default 10,100,1000)", parse_grid},
+    {"--grid-tests", NULL, DRV_OPT_PARSE, SO(grid_tests), 1, STRESS_TESTS_MAX, "L",
+     "test counts (default 1000,10000)", parse_grid},
+};
+#define N_STRESS_OPTS (sizeof stress_opts_table / sizeof stress_opts_table[0])
+
+void drv_cmd_stress_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: drover stress [--url URL | --start] [--workers N] [--tests M]\n"
+            "                     [--scenario steady|burst|spike|worker_churn]\n"
+            "                     [--duration-mean S] [--sigma X] [--rate T] [--seed N]\n"
+            "                     [--time-limit S] [--slots K] [--away S] [--keep] [--json]\n"
+            "       drover stress --benchmark [--grid-workers N,N,...] [--grid-tests M,M,...]\n"
+            "                     [other options as above]\n"
+            "\n"
+            "Load-tests a coordinator through the real path: N fake workers connect over\n"
+            "WebSocket from this process (each test \"runs\" for a drawn duration, no\n"
+            "process), M tests (argv [\"true\"]) are submitted through the REST API, and\n"
+            "the run's throughput, assign latency and the coordinator's memory are printed.\n"
+            "\n");
+    drv_opt_usage(out, stress_opts_table, N_STRESS_OPTS);
+    fprintf(out,
+            "\n"
+            "Exit status: 0 every test passed in time, 1 otherwise, 2 a wrong command line.\n");
+}
 
 /* One fake worker. */
 typedef struct stress_worker {
@@ -235,6 +271,59 @@ static int parse_list(const char *v, double min, double max, long *out, size_t *
     return 0;
 }
 
+/* A whole number o->min..o->max into a long. */
+static int parse_whole(const char *cmd, const drv_opt *o, const char *v, void *at)
+{
+    double d = 0;
+    if (parse_double(v, o->min, o->max, &d) < 0 || d != floor(d)) {
+        fprintf(stderr, "drover %s: %s: expected a whole number %.0f..%.0f, got \"%s\"\n", cmd,
+                o->name, o->min, o->max, v);
+        return -1;
+    }
+    *(long *)at = (long)d;
+    return 0;
+}
+
+static int parse_scenario(const char *cmd, const drv_opt *o, const char *v, void *at)
+{
+    for (int k = 0; k < 4; k++)
+        if (strcmp(v, scenario_names[k]) == 0) {
+            *(stress_scenario *)at = (stress_scenario)k;
+            return 0;
+        }
+    fprintf(stderr, "drover %s: %s: expected burst, steady, spike or worker_churn, got \"%s\"\n",
+            cmd, o->name, v);
+    return -1;
+}
+
+static int parse_prefix(const char *cmd, const drv_opt *o, const char *v, void *at)
+{
+    if (!*v || strlen(v) > 20 || strchr(v, '/')) {
+        fprintf(stderr, "drover %s: %s: expected 1..20 characters, no /, got \"%s\"\n", cmd,
+                o->name, v);
+        return -1;
+    }
+    *(const char **)at = v;
+    return 0;
+}
+
+/* --grid-workers / --grid-tests: the list into its array and its count. */
+static int parse_grid(const char *cmd, const drv_opt *o, const char *v, void *at)
+{
+    bool w = strcmp(o->name, "--grid-workers") == 0;
+    stress_opts *so = (stress_opts *)(void *)((char *)at - (w ? offsetof(stress_opts, grid_workers)
+                                                              : offsetof(stress_opts, grid_tests)));
+    if (parse_list(v, o->min, o->max, w ? so->grid_workers : so->grid_tests,
+                   w ? &so->n_grid_workers : &so->n_grid_tests) < 0) {
+        fprintf(stderr,
+                "drover %s: %s: expected up to 8 whole numbers %.0f..%.0f, comma separated, got "
+                "\"%s\"\n",
+                cmd, o->name, o->min, o->max, v);
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads the command line into *o. Returns 0, or DRV_EXIT_USAGE after printing why. */
 static int parse_args(int argc, char **argv, stress_opts *o)
 {
@@ -251,113 +340,14 @@ static int parse_args(int argc, char **argv, stress_opts *o)
                        .grid_tests = {1000, 10000},
                        .n_grid_tests = 2,
                        .seed = 1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-        double d = 0;
-        if (strcmp(a, "--start") == 0) {
-            o->start = true;
-            continue;
-        }
-        if (strcmp(a, "--json") == 0) {
-            o->json = true;
-            continue;
-        }
-        if (strcmp(a, "--keep") == 0) {
-            o->keep = true;
-            continue;
-        }
-        if (strcmp(a, "--benchmark") == 0) {
-            o->benchmark = true;
-            continue;
-        }
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            drv_cmd_stress_usage(stdout);
-            exit(DRV_EXIT_OK);
-        }
-        static const char *const valued[] = {
-            "--url",           "--token", "--worker-token", "--workers",       "--tests",
-            "--scenario",      "--rate",  "--seed",         "--duration-mean", "--sigma",
-            "--time-limit",    "--slots", "--away",         "--grid-workers",  "--grid-tests",
-            "--worker-prefix", NULL};
-        const char *opt = NULL;
-        for (int k = 0; valued[k] && !opt; k++) {
-            int r = drv_cli_option("stress", valued[k], argc, argv, &i, &v);
-            if (r < 0)
-                return DRV_EXIT_USAGE;
-            if (r > 0)
-                opt = valued[k];
-        }
-        if (!opt) {
-            fprintf(stderr, "drover stress: unknown option \"%s\" (see drover stress --help)\n", a);
-            return DRV_EXIT_USAGE;
-        }
-        a = opt;
-        size_t an = strlen(a);
-        const char *bad = NULL;
-#define IS(x) (strcmp(a, x) == 0)
-        if (IS("--url")) {
-            o->url = v;
-        } else if (IS("--token")) {
-            o->token = v;
-        } else if (IS("--worker-token")) {
-            o->worker_token = v;
-        } else if (IS("--workers")) {
-            if (parse_double(v, 1, STRESS_WORKERS_MAX, &d) < 0 || d != floor(d))
-                bad = "expected a whole number 1..10000";
-            o->workers = (long)d;
-        } else if (IS("--tests")) {
-            if (parse_double(v, 1, STRESS_TESTS_MAX, &d) < 0 || d != floor(d))
-                bad = "expected a whole number 1..10000000";
-            o->tests = (long)d;
-        } else if (IS("--slots")) {
-            if (parse_double(v, 1, DRV_PROBE_SLOTS_MAX, &d) < 0 || d != floor(d))
-                bad = "expected a whole number of slots";
-            o->slots = (long)d;
-        } else if (IS("--scenario")) {
-            bad = "expected burst, steady, spike or worker_churn";
-            for (int k = 0; k < 4; k++)
-                if (strcmp(v, scenario_names[k]) == 0) {
-                    o->scenario = (stress_scenario)k;
-                    bad = NULL;
-                }
-        } else if (IS("--rate")) {
-            if (parse_double(v, 0.001, 1e9, &o->rate) < 0)
-                bad = "expected tests per second > 0";
-            o->rate_given = true;
-        } else if (IS("--worker-prefix")) {
-            if (!*v || strlen(v) > 20 || strchr(v, '/'))
-                bad = "expected 1..20 characters, no /";
-            o->worker_prefix = v;
-        } else if (IS("--away")) {
-            if (parse_double(v, 0, 3600, &o->away) < 0)
-                bad = "expected seconds, 0..3600";
-        } else if (IS("--grid-workers") || IS("--grid-tests")) {
-            bool w = IS("--grid-workers");
-            if (parse_list(v, 1, w ? STRESS_WORKERS_MAX : STRESS_TESTS_MAX,
-                           w ? o->grid_workers : o->grid_tests,
-                           w ? &o->n_grid_workers : &o->n_grid_tests) < 0)
-                bad = w ? "expected up to 8 whole numbers 1..10000, comma separated"
-                        : "expected up to 8 whole numbers 1..10000000, comma separated";
-        } else if (IS("--seed")) {
-            if (parse_double(v, 0, 1e18, &d) < 0 || d != floor(d))
-                bad = "expected a whole number >= 0";
-            o->seed = (uint64_t)d;
-        } else if (IS("--duration-mean")) {
-            if (parse_double(v, 0, 86400, &o->mean) < 0)
-                bad = "expected seconds, 0..86400";
-        } else if (IS("--sigma")) {
-            if (parse_double(v, 0, 10, &o->sigma) < 0)
-                bad = "expected 0..10";
-        } else if (IS("--time-limit")) {
-            if (parse_double(v, 0.1, 86400 * 7, &o->time_limit) < 0)
-                bad = "expected seconds > 0";
-        }
-#undef IS
-        if (bad) {
-            fprintf(stderr, "drover stress: %.*s \"%s\": %s\n", (int)an, a, v, bad);
-            return DRV_EXIT_USAGE;
-        }
-    }
+    int rest;
+    int code =
+        drv_opt_parse("stress", stress_opts_table, N_STRESS_OPTS, o, NULL, argc, argv, &rest);
+    if (code >= 0)
+        return code;
+    if (rest < argc)
+        return drv_cli_usage_error("stress", "unexpected argument", argv[rest]);
+    o->rate_given = o->rate > 0;
     if (o->start && o->url) {
         fprintf(stderr, "drover stress: give --start or --url, not both\n");
         return DRV_EXIT_USAGE;

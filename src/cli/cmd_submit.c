@@ -30,17 +30,65 @@ typedef struct submit_args {
     drv_test_builder test; /* the test flags given */
 } submit_args;
 
-/* Prints the lines of the test flags for a usage text. */
-static void test_flags_usage(FILE *out)
+static int parse_reruns(const char *cmd, const drv_opt *o, const char *v, void *at);
+static int parse_test_flag(const char *cmd, const drv_opt *o, const char *v, void *at);
+
+#define SA(f) offsetof(submit_args, f)
+/* The options of submit and run; run's own last. */
+static const drv_opt own_opts[] = {
+    {"--run", NULL, DRV_OPT_STRING, SA(run), 0, 0, "NAME", "name the run", NULL},
+    {"--quiet", NULL, DRV_OPT_FLAG, SA(quiet), 0, 0, NULL, "print only the run id (for scripts)",
+     NULL},
+    {"--json", NULL, DRV_OPT_FLAG, SA(json), 0, 0, NULL, "print {\"run_id\": R, \"count\": N}",
+     NULL},
+    {"--rerun-failures", NULL, DRV_OPT_PARSE, SA(rerun_failures), 0, 100, "N",
+     "a test that fails runs again up to N times, on another worker where there is one; "
+     "failed then passed is flaky (a test's own \"reruns\" in FILE wins)",
+     parse_reruns},
+    {"--wait-timeout", NULL, DRV_OPT_PARSE, SA(wait_timeout), 0, 1e9, "S",
+     "stop waiting after S seconds, exit 4 (the tests keep running)", drv_opt_seconds},
+};
+#define N_OWN_OPTS     (sizeof own_opts / sizeof own_opts[0])
+#define TEST_FLAGS_MAX 48
+
+/* The table of submit (is_run false: without --wait-timeout) or run: its options, then
+ * the test flags (client.h, drv_test_flag_at) from *first_flag on. */
+static const drv_opt *options(bool is_run, size_t *n, size_t *first_flag)
 {
-    fprintf(out, "test flags (with -- PROGRAM ARGS...):\n");
-    for (size_t i = 0; drv_test_flag_at(i); i++) {
-        const drv_test_flag *f = drv_test_flag_at(i);
-        char left[40];
-        snprintf(left, sizeof left, "%s%s%s", f->name, f->value ? " " : "",
-                 f->value ? f->value : "");
-        fprintf(out, "  %-20s %s\n", left, f->help);
+    static drv_opt table[N_OWN_OPTS + TEST_FLAGS_MAX];
+    size_t k = 0;
+    for (size_t i = 0; i < N_OWN_OPTS; i++)
+        if (is_run || strcmp(own_opts[i].name, "--wait-timeout") != 0)
+            table[k++] = own_opts[i];
+    if (is_run) {
+        table[1].help = "no progress lines, only the result";
+        table[2].help = "the result as the run's JSON answer (as drover wait --json)";
     }
+    *first_flag = k;
+    for (size_t i = 0; drv_test_flag_at(i) && k < N_OWN_OPTS + TEST_FLAGS_MAX; i++) {
+        const drv_test_flag *f = drv_test_flag_at(i);
+        table[k++] = (drv_opt){f->name, NULL,     DRV_OPT_PARSE, SA(test),       0,
+                               0,       f->value, f->help,       parse_test_flag};
+    }
+    *n = k;
+    return table;
+}
+
+/* Prints the lines of the test flags for a usage text. */
+static void test_flags_usage(FILE *out, bool is_run)
+{
+    size_t n, first;
+    const drv_opt *t = options(is_run, &n, &first);
+    fprintf(out, "test flags (with -- PROGRAM ARGS...):\n");
+    drv_opt_usage(out, t + first, n - first);
+}
+
+/* The usage lines of submit's or run's own options. */
+static void own_usage(FILE *out, bool is_run)
+{
+    size_t n, first;
+    const drv_opt *t = options(is_run, &n, &first);
+    drv_opt_usage(out, t, first);
 }
 
 void drv_cmd_submit_usage(FILE *out)
@@ -55,13 +103,13 @@ void drv_cmd_submit_usage(FILE *out)
                  "--shell). A file is checked first: a bad test is reported with its index or\n"
                  "line and the field, and nothing is submitted.\n"
                  "Prints \"submitted N tests as run R\".\n"
-                 "\n"
-                 "  --run NAME           name the run\n"
-                 "  --quiet              print only the run id (for scripts)\n"
-                 "  --json               print {\"run_id\": R, \"count\": N}\n"
                  "\n");
-    test_flags_usage(out);
-    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+    own_usage(out, false);
+    fprintf(out, "\n");
+    test_flags_usage(out, false);
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 when the coordinator accepted the tests; 2 on a wrong command line, a\n"
                  "bad file or tests the coordinator refuses; 3 when the coordinator cannot be\n"
                  "reached.\n");
@@ -69,115 +117,82 @@ void drv_cmd_submit_usage(FILE *out)
 
 void drv_cmd_run_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: drover run [--run NAME] [--quiet] [--wait-timeout S] [options] FILE|-\n"
-            "       drover run [--run NAME] [--quiet] [--wait-timeout S] [test flags]\n"
-            "                  [options] -- PROGRAM ARGS...\n"
-            "\n"
-            "Submits tests like `drover submit`, then waits for the run like `drover wait`:\n"
-            "its progress on stderr (\"run 4: 37/40 done, 1 running, 1 assigned, 1 queued,\n"
-            "1 failed, 12.3 s, ETA 8 s\", one line rewritten in place on a terminal), then\n"
-            "its counts and the tests that did not pass, with the end of their output.\n"
-            "\n"
-            "  --run NAME           name the run\n"
-            "  --quiet              no progress lines, only the result\n"
-            "  --json               the result as the run's JSON answer (as drover wait --json)\n"
-            "  --wait-timeout S     stop waiting after S seconds, exit 4 (the tests keep\n"
-            "                       running)\n"
-            "  --rerun-failures N   a test that fails runs again up to N times, on another\n"
-            "                       worker where there is one; failed then passed is flaky\n"
-            "                       (a test's own \"reruns\" in FILE wins)\n"
-            "\n"
-            "Ctrl-C cancels the run (its tests stop); a second Ctrl-C detaches and leaves\n"
-            "it running.\n"
-            "\n");
-    test_flags_usage(out);
-    fprintf(out, "\n" DRV_CLI_CONN_USAGE "\n"
+    fprintf(out, "usage: drover run [--run NAME] [--quiet] [--wait-timeout S] [options] FILE|-\n"
+                 "       drover run [--run NAME] [--quiet] [--wait-timeout S] [test flags]\n"
+                 "                  [options] -- PROGRAM ARGS...\n"
+                 "\n"
+                 "Submits tests like `drover submit`, then waits for the run like `drover wait`:\n"
+                 "its progress on stderr (\"run 4: 37/40 done, 1 running, 1 assigned, 1 queued,\n"
+                 "1 failed, 12.3 s, ETA 8 s\", one line rewritten in place on a terminal), then\n"
+                 "its counts and the tests that did not pass, with the end of their output.\n"
+                 "\n");
+    own_usage(out, true);
+    fprintf(out, "\n"
+                 "Ctrl-C cancels the run (its tests stop); a second Ctrl-C detaches and leaves\n"
+                 "it running.\n"
+                 "\n");
+    test_flags_usage(out, true);
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
                  "Exits 0 only if every test passed (or skipped itself); 1 when one did not; 2\n"
                  "on a wrong command line or a bad file; 3 when the coordinator cannot be\n"
                  "reached; 4 when --wait-timeout ran out.\n");
+}
+
+/* --rerun-failures N: 0..100 into a long (-1: not given). */
+static int parse_reruns(const char *cmd, const drv_opt *o, const char *v, void *at)
+{
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 0 || n > 100) {
+        fprintf(stderr, "drover %s: %s: expected an integer 0..100, got \"%s\"\n", cmd, o->name, v);
+        return -1;
+    }
+    *(long *)at = n;
+    return 0;
+}
+
+/* A test flag (client.h, drv_test_flag_find) into the test builder at `at`, the first
+ * one given remembered (a file's tests cannot take them). */
+static int parse_test_flag(const char *cmd, const drv_opt *o, const char *v, void *at)
+{
+    submit_args *a = (submit_args *)(void *)((char *)at - offsetof(submit_args, test));
+    const drv_test_flag *f = drv_test_flag_find(o->name);
+    drv_error err = {{0}};
+    if (!f || drv_test_builder_set(&a->test, f, v, &err) < 0) {
+        fprintf(stderr, "drover %s: %s: %s\n", cmd, o->name, f ? err.msg : "not a test flag");
+        return -1;
+    }
+    /* Ranges are checked when the test is made: made now (the builder is left as it is),
+     * so a value out of range is told with the option that gave it. */
+    char *probe[] = {"true", NULL};
+    json_t *t = drv_test_builder_finish(&a->test, probe, &err);
+    if (!t) {
+        fprintf(stderr, "drover %s: %s: %s\n", cmd, o->name, err.msg);
+        return -1;
+    }
+    json_decref(t);
+    if (!a->first_test_flag)
+        a->first_test_flag = f->name;
+    return 0;
 }
 
 /* Reads the command line of submit (is_run false) or run into a. Returns -1 when it is
  * right, else the exit code after printing the problem. */
 static int parse_args(const char *cmd, bool is_run, int argc, char **argv, submit_args *a)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const char *v = NULL;
-        if (strcmp(arg, "--") == 0) {
-            a->command = argv + i + 1;
-            break;
-        }
-        int rc = drv_cli_conn_option(&a->conn, cmd, argc, argv, &i);
-        if (rc == 0)
-            rc = drv_cli_option(cmd, "--run", argc, argv, &i, &a->run);
-        if (rc == 0 && is_run &&
-            (rc = drv_cli_option(cmd, "--wait-timeout", argc, argv, &i, &v)) > 0) {
-            char *end = NULL;
-            a->wait_timeout = strtod(v, &end);
-            if (!*v || *end || !(a->wait_timeout > 0) || a->wait_timeout > 1e9) {
-                fprintf(stderr,
-                        "drover %s: --wait-timeout: expected a number of seconds > 0, "
-                        "got \"%s\"\n",
-                        cmd, v);
-                return DRV_EXIT_USAGE;
-            }
-        }
-        if (rc == 0 && (rc = drv_cli_option(cmd, "--rerun-failures", argc, argv, &i, &v)) > 0) {
-            char *end = NULL;
-            a->rerun_failures = strtol(v, &end, 10);
-            if (!*v || *end || a->rerun_failures < 0 || a->rerun_failures > 100) {
-                fprintf(stderr,
-                        "drover %s: --rerun-failures: expected an integer 0..100, got \"%s\"\n",
-                        cmd, v);
-                return DRV_EXIT_USAGE;
-            }
-        }
-        if (rc < 0)
-            return DRV_EXIT_USAGE;
-        if (rc > 0)
-            continue;
-        if (strcmp(arg, "--quiet") == 0) {
-            a->quiet = true;
-            continue;
-        }
-        if (strcmp(arg, "--json") == 0) {
-            a->json = true;
-            continue;
-        }
-        char name[32];
-        size_t n = strcspn(arg, "=");
-        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : 0), arg);
-        const drv_test_flag *f = drv_test_flag_find(name);
-        if (f) {
-            if (f->value && drv_cli_option(cmd, f->name, argc, argv, &i, &v) < 0)
-                return DRV_EXIT_USAGE;
-            if (!f->value && arg[n] == '=') {
-                fprintf(stderr, "drover %s: %s takes no value\n", cmd, f->name);
-                return DRV_EXIT_USAGE;
-            }
-            drv_error err = {{0}};
-            if (drv_test_builder_set(&a->test, f, f->value ? v : NULL, &err) < 0) {
-                fprintf(stderr, "drover %s: %s\n", cmd, err.msg);
-                return DRV_EXIT_USAGE;
-            }
-            if (!a->first_test_flag)
-                a->first_test_flag = f->name;
-            continue;
-        }
-        if (arg[0] == '-' && arg[1] != '\0') {
-            fprintf(stderr, "drover %s: unknown option \"%s\" (see drover %s --help)\n", cmd, arg,
-                    cmd);
-            return DRV_EXIT_USAGE;
-        }
-        if (a->file) {
-            fprintf(stderr, "drover %s: one FILE at most, got \"%s\" and \"%s\"\n", cmd, a->file,
-                    arg);
-            return DRV_EXIT_USAGE;
-        }
-        a->file = arg;
-    }
+    size_t n, first, n_words;
+    const drv_opt *t = options(is_run, &n, &first);
+    const char *words[1];
+    int command;
+    int code =
+        drv_opt_parse_command(cmd, t, n, a, &a->conn, argc, argv, words, 1, &n_words, &command);
+    if (code >= 0)
+        return code;
+    a->file = n_words ? words[0] : NULL;
+    if (command < argc || (command == argc && strcmp(argv[argc - 1], "--") == 0))
+        a->command = argv + command;
     if (a->command && !a->command[0]) {
         fprintf(stderr, "drover %s: expected a PROGRAM after -- (see drover %s --help)\n", cmd,
                 cmd);

@@ -33,6 +33,27 @@
 #define BAR_WIDTH  10
 #define ALERTS_MAX 3
 
+typedef struct top_args {
+    double interval;
+    bool once;
+    const char *sort, *filter;
+} top_args;
+
+#define T(f) offsetof(top_args, f)
+static const drv_opt top_opts[] = {
+    {"--interval", NULL, DRV_OPT_DOUBLE, T(interval), 0.1, 3600, "S",
+     "seconds between redraws (default 1)", NULL},
+    {"--once", NULL, DRV_OPT_FLAG, T(once), 0, 0, NULL,
+     "print one frame as text and exit (also when stdout is not a terminal)", NULL},
+    {"--sort", NULL, DRV_OPT_STRING, T(sort), 0, 0, "KEY",
+     "sort the workers by name, health, thermal, load, score or finished (default name; "
+     "-KEY reverses)",
+     NULL},
+    {"--filter", NULL, DRV_OPT_STRING, T(filter), 0, 0, "TEXT",
+     "only workers whose name, health, thermal state or a tag hold every word of TEXT", NULL},
+};
+#define N_TOP_OPTS (sizeof top_opts / sizeof top_opts[0])
+
 void drv_cmd_top_usage(FILE *out)
 {
     fprintf(out,
@@ -46,17 +67,13 @@ void drv_cmd_top_usage(FILE *out)
             "keys: s sort by the next column (S: reverse)   / filter (Enter applies,\n"
             "      Esc clears)   p or space pause   arrows, PgUp/PgDn, Home/End scroll\n"
             "      r redraw now   ? help   q quit\n"
-            "\n"
-            "  --interval S   seconds between redraws (default 1; 0.1..3600)\n"
-            "  --once         print one frame as text and exit (also when stdout is not a\n"
-            "                 terminal)\n"
-            "  --sort KEY     sort the workers by name, health, thermal, load, score or\n"
-            "                 finished (default name; -KEY reverses)\n"
-            "  --filter TEXT  only workers whose name, health, thermal state or a tag hold\n"
-            "                 every word of TEXT\n"
-            "\n" DRV_CLI_CONN_USAGE "\n"
-            "Exits 0 when quit (or printed), 1 when --once cannot reach the coordinator,\n"
-            "2 on a wrong command line.\n");
+            "\n");
+    drv_opt_usage(out, top_opts, N_TOP_OPTS);
+    fputc('\n', out);
+    drv_opt_conn_usage(out);
+    fprintf(out, "\n"
+                 "Exits 0 when quit (or printed), 1 when --once cannot reach the coordinator,\n"
+                 "2 on a wrong command line.\n");
 }
 
 static double now_s(void)
@@ -608,54 +625,35 @@ int drv_cmd_top(int argc, char **argv)
 {
     const char *cmd = "top";
     drv_cli_conn conn = {0};
-    bool once = false;
-    double interval_s = 1;
+    top_args o = {.interval = 1};
     top_state st = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-        int rc = drv_cli_conn_option(&conn, cmd, argc, argv, &i);
-        if (rc < 0)
-            return DRV_EXIT_USAGE;
-        if (rc > 0)
-            continue;
-        if ((rc = drv_cli_option(cmd, "--interval", argc, argv, &i, &v)) != 0) {
-            if (rc < 0)
-                return DRV_EXIT_USAGE;
-            char *end = NULL;
-            errno = 0;
-            interval_s = strtod(v, &end);
-            if (!*v || *end || errno || !isfinite(interval_s) || interval_s < 0.1 ||
-                interval_s > 3600) {
-                fprintf(stderr, "drover top: --interval: expected seconds 0.1..3600, got \"%s\"\n",
-                        v);
-                return DRV_EXIT_USAGE;
-            }
-        } else if ((rc = drv_cli_option(cmd, "--sort", argc, argv, &i, &v)) != 0) {
-            if (rc < 0)
-                return DRV_EXIT_USAGE;
-            st.desc = v[0] == '-';
-            const char *k = v + st.desc;
-            unsigned found = SORT_KEYS;
-            for (unsigned s = 0; s < SORT_KEYS; s++)
-                if (strcmp(k, sort_keys[s]) == 0)
-                    found = s;
-            if (found == SORT_KEYS)
-                return drv_cli_usage_error(cmd,
-                                           "--sort: expected name, health, thermal, load, "
-                                           "score or finished (-KEY reverses), got",
-                                           v);
-            st.sort = found;
-        } else if ((rc = drv_cli_option(cmd, "--filter", argc, argv, &i, &v)) != 0) {
-            if (rc < 0)
-                return DRV_EXIT_USAGE;
-            if (strlen(v) > FILTER_MAX)
-                return drv_cli_usage_error(cmd, "--filter: longer than 64 characters", v);
-            snprintf(st.filter, sizeof st.filter, "%s", v);
-        } else if (strcmp(a, "--once") == 0) {
-            once = true;
-        } else {
-            return drv_cli_usage_error(cmd, "unknown argument", a);
-        }
+    int rest;
+    int parsed = drv_opt_parse(cmd, top_opts, N_TOP_OPTS, &o, &conn, argc, argv, &rest);
+    if (parsed >= 0)
+        return parsed;
+    if (rest < argc)
+        return drv_cli_usage_error(cmd, "unexpected argument", argv[rest]);
+    bool once = o.once;
+    double interval_s = o.interval;
+    const char *v = o.sort;
+    if (v) {
+        st.desc = v[0] == '-';
+        const char *k = v + st.desc;
+        unsigned found = SORT_KEYS;
+        for (unsigned s = 0; s < SORT_KEYS; s++)
+            if (strcmp(k, sort_keys[s]) == 0)
+                found = s;
+        if (found == SORT_KEYS)
+            return drv_cli_usage_error(cmd,
+                                       "--sort: expected name, health, thermal, load, score or "
+                                       "finished (-KEY reverses), got",
+                                       v);
+        st.sort = found;
+    }
+    if ((v = o.filter) != NULL) {
+        if (strlen(v) > FILTER_MAX)
+            return drv_cli_usage_error(cmd, "--filter: longer than 64 characters", v);
+        snprintf(st.filter, sizeof st.filter, "%s", v);
     }
     drv_client *c = drv_cli_connect(&conn, cmd);
     if (!c)

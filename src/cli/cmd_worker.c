@@ -33,168 +33,105 @@
 #include "worker/probe.h"
 #include "worker/runner.h"
 
-void drv_cmd_worker_usage(FILE *out)
-{
-    fprintf(out,
-            "usage: drover worker [--url URL] [--token T] [--name N] [--label TAG]...\n"
-            "                     [--slots N] [--ack-only] [--output-cap BYTES]\n"
-            "                     [--drain-timeout S] [--ca FILE] [--no-detect]\n"
-            "                     [--pressure-root DIR] [--log-format text|json]\n"
-            "       drover worker --probe [--label TAG]... [--slots N] [--no-detect]\n"
-            "                     [--compact]\n"
-            "\n"
-            "Connects to a coordinator, registers this machine's capabilities, and runs the\n"
-            "tests it is given, each as a child process in its own process group. Keeps\n"
-            "running what it holds when the coordinator goes away and reconnects with\n"
-            "backoff. SIGTERM or SIGINT drains (no new tests, running ones finish, results\n"
-            "delivered, exit 0); a second signal stops at once.\n"
-            "\n"
-            "  --url URL          coordinator, ws://HOST:PORT (also wss://, http://, https://);\n"
-            "                     default: $DROVER_URL\n"
-            "  --token T          worker token; default: $DROVER_WORKER_TOKEN, else $DROVER_TOKEN\n"
-            "  --name N           worker name (1..63 bytes); default: the host name\n"
-            "  --ca FILE          PEM certificate authority for a wss:// coordinator ($DROVER_CA)\n"
-            "                     (default: the system's)\n"
-            "  --label TAG        add TAG (lower-case [a-z0-9._:/-]) to the worker's tags, e.g.\n"
-            "                     cuda or webgpu to offer a back-end by hand; repeatable, or\n"
-            "                     comma-separated\n"
-            "  --slots N          tests run at once (1..%d; default: one per core)\n"
-            "  --ack-only         run nothing: report every test passed at once (benchmarks)\n"
-            "  --output-cap BYTES output streamed and kept per test when the test does not\n"
-            "                     say (default %u)\n"
-            "  --drain-timeout S  on SIGTERM, how long running tests may take before they\n"
-            "                     are killed (default %g)\n"
-            "  --no-detect        offer no GPU or browser found on this machine: only cores,\n"
-            "                     memory and --label tags (to hide a device; tests)\n"
-            "  --pressure-root DIR read the pressure, temperature and clock sent with every\n"
-            "                     heartbeat from DIR/proc and DIR/sys instead of /proc and\n"
-            "                     /sys (tests; an empty directory measures nothing)\n"
-            "  --log-format F     log lines as text (default: RFC 3339 UTC time, level,\n"
-            "                     source, message) or json (one object per line)\n"
-            "  --probe            print what this machine offers (and the pressure it would\n"
-            "                     report) as JSON and exit\n"
-            "  --compact          with --probe: one line of JSON instead of indented\n"
-            "\n"
-            "Exit status: 0 drained (or probed), 1 refused by the coordinator, results not\n"
-            "delivered, or the probe failed, 2 a wrong command line.\n",
-            DRV_PROBE_SLOTS_MAX, DRV_RUN_OUTPUT_CAP_DEFAULT, DRV_AGENT_DRAIN_TIMEOUT_S);
-}
-
-/* Parses a slot count 1..DRV_PROBE_SLOTS_MAX; -1 on anything else. */
-static long parse_slots(const char *s)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 1 || v > DRV_PROBE_SLOTS_MAX)
-        return -1;
-    return v;
-}
-
-/* Parses a non-negative number of at most max into *out; -1 on anything else. */
-static int parse_number(const char *s, double max, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= 0) || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* What `drover worker` was asked to do. */
 typedef struct worker_opts {
     bool probe, compact, ack_only, no_detect;
-    long slots;
+    uint64_t slots; /* 0: one per core */
     const char *url, *token, *name, *ca, *pressure_root;
     bool token_from_client_env; /* the token is $DROVER_TOKEN: tests must not see it */
     bool log_json;              /* --log-format json */
     double output_cap, drain_timeout;
-    char **labels; /* NULL-terminated, owned (split at commas) */
+    drv_opt_list label; /* as given (each may hold several, comma-separated) */
+    char **labels;      /* NULL-terminated, owned (split at commas) */
     size_t n_labels;
 } worker_opts;
+
+#define WO(f) offsetof(worker_opts, f)
+static const drv_opt worker_opts_table[] = {
+    {"--url", NULL, DRV_OPT_STRING, WO(url), 0, 0, "URL",
+     "coordinator, ws://HOST:PORT (also wss://, http://, https://); default: $DROVER_URL", NULL},
+    {"--token", NULL, DRV_OPT_STRING, WO(token), 0, 0, "T",
+     "worker token; default: $DROVER_WORKER_TOKEN, else $DROVER_TOKEN", NULL},
+    {"--name", NULL, DRV_OPT_STRING, WO(name), 0, 0, "N",
+     "worker name (1..63 bytes); default: the host name", NULL},
+    {"--ca", NULL, DRV_OPT_STRING, WO(ca), 0, 0, "FILE",
+     "PEM certificate authority for a wss:// coordinator ($DROVER_CA; default: the system's)",
+     NULL},
+    {"--label", NULL, DRV_OPT_LIST, WO(label), 0, 0, "TAG",
+     "add TAG (lower-case [a-z0-9._:/-]) to the worker's tags, e.g. cuda or webgpu to offer a "
+     "back-end by hand; repeatable, or comma-separated",
+     NULL},
+    {"--slots", NULL, DRV_OPT_UINT, WO(slots), 1, DRV_PROBE_SLOTS_MAX, "N",
+     "tests run at once (default: one per core)", NULL},
+    {"--ack-only", NULL, DRV_OPT_FLAG, WO(ack_only), 0, 0, NULL,
+     "run nothing: report every test passed at once (benchmarks)", NULL},
+    {"--output-cap", NULL, DRV_OPT_DOUBLE, WO(output_cap), 1, 1e12, "BYTES",
+     "output streamed and kept per test when the test does not say (default 1 MiB)", NULL},
+    {"--drain-timeout", NULL, DRV_OPT_PARSE, WO(drain_timeout), 0, 86400, "S",
+     "on SIGTERM, how long running tests may take before they are killed (default 30)",
+     drv_opt_seconds},
+    {"--no-detect", NULL, DRV_OPT_FLAG, WO(no_detect), 0, 0, NULL,
+     "offer no GPU or browser found on this machine: only cores, memory and --label tags (to "
+     "hide a device; tests)",
+     NULL},
+    {"--pressure-root", NULL, DRV_OPT_STRING, WO(pressure_root), 0, 0, "DIR",
+     "read the pressure, temperature and clock sent with every heartbeat from DIR/proc and "
+     "DIR/sys instead of /proc and /sys (tests; an empty directory measures nothing)",
+     NULL},
+    {"--log-format", NULL, DRV_OPT_PARSE, WO(log_json), 0, 0, "text|json",
+     "log lines as text (default: RFC 3339 UTC time, level, source, message) or json (one "
+     "object per line)",
+     drv_opt_log_format},
+    {"--probe", NULL, DRV_OPT_FLAG, WO(probe), 0, 0, NULL,
+     "print what this machine offers (and the pressure it would report) as JSON and exit", NULL},
+    {"--compact", NULL, DRV_OPT_FLAG, WO(compact), 0, 0, NULL,
+     "with --probe: one line of JSON instead of indented", NULL},
+};
+#define N_WORKER_OPTS (sizeof worker_opts_table / sizeof worker_opts_table[0])
+
+void drv_cmd_worker_usage(FILE *out)
+{
+    fprintf(out, "usage: drover worker [--url URL] [--token T] [--name N] [--label TAG]...\n"
+                 "                     [--slots N] [--ack-only] [--output-cap BYTES]\n"
+                 "                     [--drain-timeout S] [--ca FILE] [--no-detect]\n"
+                 "                     [--pressure-root DIR] [--log-format text|json]\n"
+                 "       drover worker --probe [--label TAG]... [--slots N] [--no-detect]\n"
+                 "                     [--compact]\n"
+                 "\n"
+                 "Connects to a coordinator, registers this machine's capabilities, and runs the\n"
+                 "tests it is given, each as a child process in its own process group. Keeps\n"
+                 "running what it holds when the coordinator goes away and reconnects with\n"
+                 "backoff. SIGTERM or SIGINT drains (no new tests, running ones finish, results\n"
+                 "delivered, exit 0); a second signal stops at once.\n"
+                 "\n");
+    drv_opt_usage(out, worker_opts_table, N_WORKER_OPTS);
+    fprintf(out, "\n"
+                 "Exit status: 0 drained (or probed), 1 refused by the coordinator, results not\n"
+                 "delivered, or the probe failed, 2 a wrong command line.\n");
+}
 
 /* Reads the command line into *o. Returns 0, or DRV_EXIT_USAGE after printing why. */
 static int parse_args(int argc, char **argv, worker_opts *o)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        static const char *const valued[] = {
-            "--label",         "--slots",      "--url", "--token",
-            "--name",          "--output-cap", "--ca",  "--drain-timeout",
-            "--pressure-root", "--log-format", NULL};
-        bool needs_value = false;
-        for (int k = 0; valued[k]; k++)
-            needs_value |= strcmp(a, valued[k]) == 0;
-        if (needs_value && i + 1 >= argc) {
-            fprintf(stderr, "drover worker: %s needs a value\n", a);
-            return DRV_EXIT_USAGE;
-        }
-        if (strcmp(a, "--probe") == 0) {
-            o->probe = true;
-        } else if (strcmp(a, "--compact") == 0) {
-            o->compact = true;
-        } else if (strcmp(a, "--ack-only") == 0) {
-            o->ack_only = true;
-        } else if (strcmp(a, "--no-detect") == 0) {
-            o->no_detect = true;
-        } else if (strcmp(a, "--url") == 0) {
-            o->url = argv[++i];
-        } else if (strcmp(a, "--token") == 0) {
-            o->token = argv[++i];
-        } else if (strcmp(a, "--name") == 0) {
-            o->name = argv[++i];
-        } else if (strcmp(a, "--ca") == 0) {
-            o->ca = argv[++i];
-        } else if (strcmp(a, "--pressure-root") == 0) {
-            o->pressure_root = argv[++i];
-        } else if (strcmp(a, "--log-format") == 0) {
-            const char *f = argv[++i];
-            if (strcmp(f, "text") != 0 && strcmp(f, "json") != 0) {
-                fprintf(stderr, "drover worker: --log-format \"%s\": expected text or json\n", f);
-                return DRV_EXIT_USAGE;
-            }
-            o->log_json = strcmp(f, "json") == 0;
-        } else if (strcmp(a, "--output-cap") == 0) {
-            if (parse_number(argv[++i], 1e12, &o->output_cap) < 0 || o->output_cap < 1) {
-                fprintf(stderr,
-                        "drover worker: --output-cap \"%s\": expected a number of bytes >= 1\n",
-                        argv[i]);
-                return DRV_EXIT_USAGE;
-            }
-        } else if (strcmp(a, "--drain-timeout") == 0) {
-            if (parse_number(argv[++i], 86400, &o->drain_timeout) < 0 || o->drain_timeout <= 0) {
-                fprintf(stderr,
-                        "drover worker: --drain-timeout \"%s\": expected seconds, 0 < S <= 86400\n",
-                        argv[i]);
-                return DRV_EXIT_USAGE;
-            }
-        } else if (strcmp(a, "--slots") == 0) {
-            o->slots = parse_slots(argv[++i]);
-            if (o->slots < 0) {
-                fprintf(stderr, "drover worker: --slots \"%s\": expected a number 1..%d\n", argv[i],
-                        DRV_PROBE_SLOTS_MAX);
-                return DRV_EXIT_USAGE;
-            }
-        } else if (strcmp(a, "--label") == 0) {
-            const char *list = argv[++i];
-            /* "a,b" is two labels; an empty item is passed on so the probe names it. */
-            for (const char *p = list;;) {
-                size_t len = strcspn(p, ",");
-                o->labels = drv_xrealloc(o->labels, (o->n_labels + 2) * sizeof *o->labels);
-                o->labels[o->n_labels] = drv_xmalloc(len + 1);
-                memcpy(o->labels[o->n_labels], p, len);
-                o->labels[o->n_labels][len] = '\0';
-                o->labels[++o->n_labels] = NULL;
-                if (p[len] != ',')
-                    break;
-                p += len + 1;
-            }
-        } else {
-            fprintf(stderr, "drover worker: unknown option \"%s\"\n", a);
-            drv_cmd_worker_usage(stderr);
-            return DRV_EXIT_USAGE;
+    int rest;
+    int code =
+        drv_opt_parse("worker", worker_opts_table, N_WORKER_OPTS, o, NULL, argc, argv, &rest);
+    if (code >= 0)
+        return code;
+    if (rest < argc)
+        return drv_cli_usage_error("worker", "unexpected argument", argv[rest]);
+    /* "a,b" is two labels; an empty item is passed on so the probe names it. */
+    for (size_t i = 0; i < o->label.n; i++) {
+        for (const char *p = o->label.v[i];;) {
+            size_t len = strcspn(p, ",");
+            o->labels = drv_xrealloc(o->labels, (o->n_labels + 2) * sizeof *o->labels);
+            o->labels[o->n_labels] = drv_xmalloc(len + 1);
+            memcpy(o->labels[o->n_labels], p, len);
+            o->labels[o->n_labels][len] = '\0';
+            o->labels[++o->n_labels] = NULL;
+            if (p[len] != ',')
+                break;
+            p += len + 1;
         }
     }
     return 0;

@@ -143,12 +143,19 @@ static void print_settings(const drv_balancer_settings *s)
  * problems (one per line on stderr), or 2 without exactly one FILE argument. */
 static int cmd_explain_config(int argc, char **argv)
 {
-    if (argc != 2 || argv[1][0] == '-') {
+    static const drv_opt no_options[1]; /* none: the parser names an unknown one */
+    const char *words[1];
+    size_t n_words;
+    int code = drv_opt_parse_words("explain-config", no_options, 0, NULL, NULL, argc, argv, words,
+                                   1, &n_words);
+    if (code >= 0)
+        return code;
+    if (n_words != 1) {
         fprintf(stderr, "drover explain-config: expected exactly one FILE argument\n");
         explain_config_usage(stderr);
         return DRV_EXIT_USAGE;
     }
-    const char *path = argv[1];
+    const char *path = words[0];
     drv_balancer_config cfg;
     drv_error err = {{0}};
     size_t len = 0;

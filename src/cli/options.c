@@ -1,6 +1,8 @@
-/* options.c - the table-driven option parser of the commands that use it (cli.h,
- * drv_opt): each command lists its options once, with where each goes in its argument
- * struct, its kind, range and help; parsing and the usage lines come from that table. */
+/* options.c - the table-driven option parser of every `drover` command (cli.h, drv_opt):
+ * each command lists its options once, with where each goes in its argument struct, its
+ * kind, range and help (an option with a value of its own kind names its reader); the
+ * connection options of the client commands are one more table here. Parsing, the
+ * errors (each naming its option) and the usage lines all come from those tables. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -77,9 +79,66 @@ static int store(const char *cmd, const drv_opt *o, void *args, const char *valu
         *(double *)(void *)at = v;
         return 0;
     }
+    case DRV_OPT_PARSE:
+        return o->parse(cmd, o, value, at);
     }
     return -1;
 }
+
+int drv_opt_seconds(const char *cmd, const drv_opt *o, const char *value, void *at)
+{
+    char *end = NULL;
+    errno = 0;
+    double x = strtod(value, &end);
+    if (!*value || *end || errno || !isfinite(x) || x <= 0 || (o->max > 0 && x > o->max)) {
+        fprintf(stderr, "drover %s: %s: expected seconds > 0, got \"%s\"\n", cmd, o->name, value);
+        return -1;
+    }
+    *(double *)at = x;
+    return 0;
+}
+
+int drv_opt_seconds_or_never(const char *cmd, const drv_opt *o, const char *value, void *at)
+{
+    if (strcmp(value, "never") == 0) {
+        *(double *)at = -1;
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    double x = strtod(value, &end);
+    if (!*value || *end || errno || !isfinite(x) || x <= 0 || (o->max > 0 && x > o->max)) {
+        fprintf(stderr, "drover %s: %s: expected seconds > 0 or never, got \"%s\"\n", cmd, o->name,
+                value);
+        return -1;
+    }
+    *(double *)at = x;
+    return 0;
+}
+
+int drv_opt_log_format(const char *cmd, const drv_opt *o, const char *value, void *at)
+{
+    if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0) {
+        fprintf(stderr, "drover %s: %s: expected text or json, got \"%s\"\n", cmd, o->name, value);
+        return -1;
+    }
+    *(bool *)at = strcmp(value, "json") == 0;
+    return 0;
+}
+
+/* The connection options (drv_cli_conn), read by every command that passes a conn. */
+#define CO(f) offsetof(drv_cli_conn, f)
+static const drv_opt conn_opts[] = {
+    {"--url", NULL, DRV_OPT_STRING, CO(url), 0, 0, "URL",
+     "the coordinator (default: $DROVER_URL, else http://127.0.0.1:7070)", NULL},
+    {"--token", NULL, DRV_OPT_STRING, CO(token), 0, 0, "T",
+     "the client token (default: $DROVER_TOKEN)", NULL},
+    {"--request-timeout", NULL, DRV_OPT_PARSE, CO(request_timeout_s), 0, 1e9, "S",
+     "give up on one request after S seconds (default 60)", drv_opt_seconds},
+    {"--ca", NULL, DRV_OPT_STRING, CO(ca_file), 0, 0, "FILE",
+     "PEM certificate authority of an https:// coordinator ($DROVER_CA)", NULL},
+};
+#define N_CONN_OPTS (sizeof conn_opts / sizeof conn_opts[0])
 
 int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, drv_cli_conn *conn,
                   int argc, char **argv, int *rest)
@@ -91,15 +150,13 @@ int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, dr
             *rest = i + 1;
             return -1;
         }
-        if (conn) {
-            int rc = drv_cli_conn_option(conn, cmd, argc, argv, &i);
-            if (rc < 0)
-                return DRV_EXIT_USAGE;
-            if (rc > 0)
-                continue;
-        }
         const char *value;
+        void *into = args;
         const drv_opt *o = find(opts, n, arg, &value);
+        if (!o && conn) { /* the connection options of every client command */
+            o = find(conn_opts, N_CONN_OPTS, arg, &value);
+            into = conn;
+        }
         if (!o) {
             if (arg[0] == '-' && arg[1] != '\0') {
                 fprintf(stderr, "drover %s: unknown option \"%s\" (see drover %s --help)\n", cmd,
@@ -109,11 +166,13 @@ int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, dr
             *rest = i; /* the first word that is not an option */
             return -1;
         }
-        if (o->kind == DRV_OPT_FLAG && value) {
+        /* a DRV_OPT_PARSE option without a value name is a switch its reader is told of */
+        bool takes_value = o->kind != DRV_OPT_FLAG && (o->kind != DRV_OPT_PARSE || o->value);
+        if (!takes_value && value) {
             fprintf(stderr, "drover %s: %s takes no value\n", cmd, o->name);
             return DRV_EXIT_USAGE;
         }
-        if (o->kind != DRV_OPT_FLAG && !value) {
+        if (takes_value && !value) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "drover %s: %s needs a value (%s)\n", cmd, o->name,
                         o->value ? o->value : "VALUE");
@@ -121,7 +180,7 @@ int drv_opt_parse(const char *cmd, const drv_opt *opts, size_t n, void *args, dr
             }
             value = argv[++i];
         }
-        if (store(cmd, o, args, value) < 0)
+        if (store(cmd, o, into, value) < 0)
             return DRV_EXIT_USAGE;
     }
     return -1;
@@ -156,6 +215,39 @@ int drv_opt_parse_words(const char *cmd, const drv_opt *opts, size_t n, void *ar
     }
 }
 
+/* The usage lines' width, and where an option's help starts. */
+#define USAGE_WIDTH   88
+#define USAGE_HELP_AT 27
+
+int drv_opt_parse_command(const char *cmd, const drv_opt *opts, size_t n, void *args,
+                          drv_cli_conn *conn, int argc, char **argv, const char **words,
+                          size_t max_words, size_t *n_words, int *command)
+{
+    *n_words = 0;
+    *command = argc;
+    int at = 0; /* argv[at] is taken as the command's name by drv_opt_parse */
+    for (;;) {
+        int rest;
+        int code = drv_opt_parse(cmd, opts, n, args, conn, argc - at, argv + at, &rest);
+        if (code >= 0)
+            return code;
+        int k = at + rest; /* the first word left */
+        if (k > at + 1 && k <= argc && strcmp(argv[k - 1], "--") == 0) {
+            *command = k; /* what follows "--" is a program's command line */
+            return -1;
+        }
+        if (k >= argc)
+            return -1;
+        if (*n_words == max_words) {
+            fprintf(stderr, "drover %s: unexpected argument \"%s\" (see drover %s --help)\n", cmd,
+                    argv[k], cmd);
+            return DRV_EXIT_USAGE;
+        }
+        words[(*n_words)++] = argv[k];
+        at = k; /* the word just taken stands for the command's name of the next call */
+    }
+}
+
 void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n)
 {
     for (size_t k = 0; k < n; k++) {
@@ -163,6 +255,26 @@ void drv_opt_usage(FILE *out, const drv_opt *opts, size_t n)
         snprintf(left, sizeof left, "%s%s%s%s%s", opts[k].alias ? opts[k].alias : "",
                  opts[k].alias ? ", " : "", opts[k].name, opts[k].value ? " " : "",
                  opts[k].value ? opts[k].value : "");
-        fprintf(out, "  %-24s %s\n", left, opts[k].help);
+        int col = fprintf(out, "  %-24s", left);
+        if (col > USAGE_HELP_AT - 1) /* a long name: its help starts on the next line */
+            col = fprintf(out, "\n%*s", USAGE_HELP_AT - 1, "") - 1;
+        /* The help, word by word, wrapped under its own column. */
+        const char *p = opts[k].help;
+        while (*p) {
+            size_t w = strcspn(p, " ");
+            if (col + 1 + (int)w > USAGE_WIDTH && col > USAGE_HELP_AT)
+                col = fprintf(out, "\n%*s", USAGE_HELP_AT - 1, "") - 1;
+            col += fprintf(out, " %.*s", (int)w, p);
+            p += w;
+            while (*p == ' ')
+                p++;
+        }
+        fputc('\n', out);
     }
+}
+
+void drv_opt_conn_usage(FILE *out)
+{
+    fprintf(out, "connection:\n");
+    drv_opt_usage(out, conn_opts, N_CONN_OPTS);
 }

@@ -94,6 +94,10 @@ int drv_client_submit(drv_client *c, const char *buf, size_t len, const char *so
 
 /* GET /api/v1/runs/ID: the run summary, or NULL with err. */
 json_t *drv_client_run(drv_client *c, uint64_t run_id, drv_error *err);
+/* GET /api/v1/runs/ID?wait=S: the same, answered as soon as the run is done or after
+ * wait_s seconds, whichever is first (a coordinator that does not know `wait` answers
+ * at once). */
+json_t *drv_client_run_wait(drv_client *c, uint64_t run_id, unsigned wait_s, drv_error *err);
 /* The id of the most recent run (GET /api/v1/runs?limit=1) in *run_id. Returns 0, or -1
  * with err ("no runs on the coordinator at URL yet" when there is none). */
 int drv_client_latest_run(drv_client *c, uint64_t *run_id, drv_error *err);

@@ -351,6 +351,13 @@ json_t *drv_client_run(drv_client *c, uint64_t run_id, drv_error *err)
     return drv_client_get(c, path, err);
 }
 
+json_t *drv_client_run_wait(drv_client *c, uint64_t run_id, unsigned wait_s, drv_error *err)
+{
+    char path[80];
+    snprintf(path, sizeof path, "/api/v1/runs/%llu?wait=%u", (unsigned long long)run_id, wait_s);
+    return drv_client_get(c, path, err);
+}
+
 int drv_client_latest_run(drv_client *c, uint64_t *run_id, drv_error *err)
 {
     json_t *ans = drv_client_get(c, "/api/v1/runs?limit=1", err);

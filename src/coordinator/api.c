@@ -614,6 +614,17 @@ static json_t *counts_json(const drv_store_counts *k)
     return o;
 }
 
+/* The longest GET /api/v1/runs/ID?wait=S may hold its answer back. */
+#define RUN_WAIT_MAX_S 60
+
+static bool run_done(const drv_store_run_summary *r)
+{
+    uint64_t final = 0;
+    for (int s = DRV_TASK_PASSED; s < DRV_TASK_STATE_COUNT; s++)
+        final += r->counts.by_state[s];
+    return final >= r->submitted;
+}
+
 static json_t *run_json(const drv_store_run_summary *r)
 {
     uint64_t final = 0;
@@ -664,6 +675,9 @@ static void run_prediction(const drv_coordinator *c, int64_t id, double now, dou
 
 static void run_get(drv_coordinator *c, drv_hsession *h, uint64_t id)
 {
+    uint64_t wait_s = 0; /* ct3 (issue 13): answer when the run is done, or after wait_s */
+    if (drv_api_query_uint(h, "wait", 0, RUN_WAIT_MAX_S, &wait_s) < 0)
+        return;
     drv_store_run_summary r;
     drv_error err;
     int found = drv_store_run_summary_get(c->store, (int64_t)id, &r, &err);
@@ -672,6 +686,16 @@ static void run_get(drv_coordinator *c, drv_hsession *h, uint64_t id)
         snprintf(msg, sizeof msg, "no run %llu", (unsigned long long)id);
         drv_api_error(h, found < 0 ? 503 : 404, found < 0 ? err.msg : msg, NULL);
         return;
+    }
+    if (wait_s && !run_done(&r)) {
+        double now = drv_coord_now();
+        if (h->wait_until == 0)
+            h->wait_until = now + (double)wait_s;
+        if (now < h->wait_until) {
+            h->parked = true;
+            drv_store_run_summary_clear(&r);
+            return;
+        }
     }
     json_t *o = run_json(&r);
     drv_store_run_summary_clear(&r);
@@ -781,18 +805,8 @@ static void run_cancel(drv_coordinator *c, drv_hsession *h, uint64_t id)
 
 static json_t *caps_json(drv_coordinator *c, const drv_capabilities *k)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "cpu", json_integer(k->cpu_cores));
-    json_object_set_new(o, "memory_mb", json_integer((json_int_t)k->memory_mb));
-    json_object_set_new(o, "gpus", json_integer(k->gpu_count));
-    json_object_set_new(o, "gpu_memory_mb", json_integer((json_int_t)k->gpu_memory_mb));
-    json_t *tags = json_array();
-    int n = drv_tag_count(c->tags);
-    for (int t = 0; t < n; t++)
-        if (drv_tagset_has(&k->tags, t))
-            json_array_append_new(tags, json_string(drv_tag_name(c->tags, t)));
-    json_object_set_new(o, "tags", tags);
-    return o;
+    json_t *o = drv_capabilities_json(k, c->tags, "capabilities", NULL);
+    return o ? o : json_object(); /* a tag id outside the table: never, the table grows only */
 }
 
 /* The thermal state's last transition and what it admits, as drv_thermal_describe

@@ -105,6 +105,11 @@ static void on_hello(drv_coordinator *c, drv_wsession *s, const drv_msg_hello *h
         drv_coord_fatal(c, &err);
     cw->restarted = !h->instance || strcmp(h->instance, cw->instance) != 0;
     snprintf(cw->instance, sizeof cw->instance, "%s", h->instance ? h->instance : "");
+    if (back) { /* a loss while it ran tests counts towards quarantine unless restarted */
+        drv_health before = k->health;
+        drv_balancer_worker_hello(c->bal, (drv_wref)w, cw->restarted, now);
+        drv_health_changed(c, (drv_wref)w, before, now);
+    }
     if (drv_store_worker_instance(c->store, h->name, h->instance, &err) < 0)
         drv_coord_fatal(c, &err);
     drv_recovery_hello(c, (drv_wref)w, h->running, h->running_count, now);
@@ -125,7 +130,9 @@ static void on_heartbeat(drv_coordinator *c, drv_wsession *s, const drv_msg_hear
                               .memory_pressure = hb->memory_pressure,
                               .freq_ratio = hb->freq_ratio,
                               .temperature_c = hb->temperature_c,
-                              .throttled = hb->throttled};
+                              .throttled = hb->throttled,
+                              .tests_cpu = hb->tests_cpu,
+                              .tests_cpu_known = hb->tests_cpu >= 0};
     drv_balancer_worker_signal(c->bal, s->worker, now, &sig, hb->overloaded);
     drv_sampler_heartbeat(c, s->worker, now);
     if (cw->reconciling)

@@ -48,9 +48,11 @@ typedef struct drv_wsession {
     struct lws *wsi;
     drv_wref worker; /* DRV_REF_NONE + 1 == 0 means no hello yet: see has_worker */
     bool has_worker;
-    bool closing; /* an error frame was queued; close once it is out */
-    bool lines;   /* DRV_PROTOCOL_SUBPROTOCOL_LINES: several messages per frame */
-    char *rx;     /* the frame being received, across fragments (owned) */
+    bool closing;           /* an error frame was queued; close once it is out */
+    uint16_t close_status;  /* with closing: the WebSocket close status (1008, 1003, 1009) */
+    char close_reason[124]; /* with closing: the close frame's reason (at most 123 bytes) */
+    bool lines;             /* DRV_PROTOCOL_SUBPROTOCOL_LINES: several messages per frame */
+    char *rx;               /* the frame being received, across fragments (owned) */
     size_t rx_len, rx_cap;
     drv_frame *out_head, *out_tail; /* frames to send */
     bool blocked; /* on the coordinator's list of sessions whose next frame waits for
@@ -97,6 +99,11 @@ typedef struct drv_hsession {
     bool chunk_over;        /* the decoder finished (the end, an error or too large) */
     const char *body_error; /* static: the body is malformed (400 with this) */
     bool close_after;       /* answered before its body: close after the answer */
+    /* ct3 (issue 13): GET /api/v1/runs/ID?wait=S, a run not done yet: the request is
+     * parked (in the deferred list, read_seq 0) and handled again as writes become
+     * durable and on each tick, until the run is done or wait_until has passed. */
+    bool parked;
+    double wait_until; /* 0: not waiting yet */
 } drv_hsession;
 
 /* A test the coordinator holds (by balancer reference). */
@@ -195,9 +202,10 @@ typedef struct drv_listener {
 
 /* Store retention's progress (retention.c). */
 typedef struct drv_retention {
-    int64_t run;                  /* the run being removed (0: none found yet) */
-    uint64_t wait_seq;            /* the commit holding the last step's deletions */
-    double next;                  /* when the next step is due */
+    uint64_t tails;    /* attempts whose output tails were removed since the last log line */
+    int64_t run;       /* the run being removed (0: none found yet) */
+    uint64_t wait_seq; /* the commit holding the last step's deletions */
+    double next;       /* when the next step is due */
     uint64_t runs, tasks, events; /* removed since the last log line */
 } drv_retention;
 

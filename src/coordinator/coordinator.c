@@ -281,6 +281,7 @@ static void on_tick(uv_timer_t *timer)
     drv_dashboard_tick(c, now);
     drv_sampler_loop_cpu(c, 1, drv_coord_thread_cpu() - feed_t0);
     drv_retention_tick(c, now);
+    drv_server_run_deferred(c); /* parked waits whose time is up (GET /runs/ID?wait=S) */
     if (now - c->last_rebalance >= REBALANCE_EVERY_S) {
         c->last_rebalance = now;
         drv_decision d[DECISIONS_PER_CALL];

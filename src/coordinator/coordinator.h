@@ -77,6 +77,9 @@ typedef struct drv_coordinator_options {
     double retention_days;      /* finished runs and events older than this are removed
                                    (the metrics history has its own); 0: kept forever;
                                    options_default: 14 (srv) */
+    double tails_retention_s;   /* output tails of attempts finished longer ago are removed,
+                                   also in runs still open; 0: retention_days; < 0: kept
+                                   (codec) */
     double forget_workers_s;    /* a lost or left worker holding nothing is forgotten this
                                    long after it went (tests only it could run become
                                    unschedulable); 0: 3600 s; < 0: never */

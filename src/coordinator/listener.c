@@ -159,7 +159,9 @@ static void on_readable(uv_poll_t *p, int status, int events);
  * without an answer. On a plain HTTP connection the request line is looked at first
  * (with MSG_PEEK: it stays for lws) and such a request gets a 400 naming the query
  * parameter. Returns true when fd was answered and closed. Best effort: a request line
- * not in the first bytes received is left to lws. */
+ * not in the first bytes received is left to lws. Over HTTPS the bytes are TLS records
+ * and the request exists only inside lws's SSL_read: such a connection is closed by lws
+ * without an answer (docs/api.md says why nothing here can change that). */
 static bool refuse_nul(int fd)
 {
     char buf[PEEK_MAX + 1];

@@ -319,7 +319,7 @@ void drv_recovery_settle(drv_coordinator *c, drv_wref w, double now)
         if (drv_store_attempt_finish(c->store, ct->task.id, ct->task.attempts, &r, NULL, &err) < 0)
             drv_coord_fatal(c, &err);
         ct->attempt_open = false;
-        drv_result res = {.exit_code = -1, .infra_failure = true};
+        drv_result res = {.exit_code = -1, .infra_failure = true, .restart = cw->restarted};
         drv_decision d;
         drv_health before = drv_balancer_worker(c->bal, w)->health;
         if (drv_balancer_finished(c->bal, (drv_tref)t, now, &res, &d) == 0)

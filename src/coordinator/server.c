@@ -60,6 +60,8 @@ static void http_reset(drv_hsession *h)
     h->chunk_over = false;
     h->body_error = NULL;
     h->close_after = false;
+    h->parked = false;
+    h->wait_until = 0;
     h->path[0] = h->query[0] = h->auth[0] = '\0';
 }
 
@@ -104,7 +106,16 @@ static void http_handle(drv_coordinator *c, drv_hsession *h)
     } else {
         drv_api_handle(c, h);
     }
-    if (h->waiting_commit) {
+    if (h->parked) { /* handled again by drv_server_run_deferred */
+        h->parked = false;
+        h->read_seq = 0;
+        h->deferred = true;
+        h->defer_prev = NULL;
+        h->defer_next = c->deferred;
+        if (c->deferred)
+            c->deferred->defer_prev = h;
+        c->deferred = h;
+    } else if (h->waiting_commit) {
         h->pend_prev = NULL;
         h->pend_next = c->pending;
         if (c->pending)
@@ -412,10 +423,50 @@ void drv_server_send_error(drv_wsession *s, const char *message, const char *fie
     free(text);
 }
 
-void drv_server_refuse(drv_wsession *s, const char *message, const char *field)
+/* Refuses with close status status: the error frame, then the close frame. */
+static void refuse_with(drv_wsession *s, uint16_t status, const char *message, const char *field)
 {
     drv_server_send_error(s, message, field);
+    if (s->closing)
+        return; /* the first refusal's status and reason stand */
     s->closing = true;
+    s->close_status = status;
+    /* The reason of a close frame is at most 123 bytes: the message, cut on a UTF-8
+     * boundary (messages name fields and values, which may be any text). */
+    size_t n = strlen(message);
+    if (n > sizeof s->close_reason - 1) {
+        n = sizeof s->close_reason - 1;
+        while (n > 0 && ((unsigned char)message[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(s->close_reason, message, n);
+    s->close_reason[n] = '\0';
+}
+
+void drv_server_refuse(drv_wsession *s, const char *message, const char *field)
+{
+    refuse_with(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, message, field);
+}
+
+/* Ends a refused session from its receive callback, where lws 4.1 sends the close frame
+ * (from the writeable callback it drops it and only ends the TCP connection): writes
+ * the frames queued (the error frame last), sets the close status and reason, and
+ * returns -1 for the callback to return. A frame that waits for a commit is written
+ * too: a refused peer gets nothing more, so nothing it could act on is early. */
+static int close_refused(drv_wsession *s, struct lws *wsi)
+{
+    while (s->out_head) {
+        drv_frame *f = s->out_head;
+        if (lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) < (int)f->len)
+            break;
+        s->out_head = f->next;
+        free(f);
+    }
+    if (!s->out_head)
+        s->out_tail = NULL;
+    lws_close_reason(wsi, (enum lws_close_status)s->close_status, (unsigned char *)s->close_reason,
+                     strlen(s->close_reason));
+    return -1;
 }
 
 static void free_frames(drv_wsession *s)
@@ -435,13 +486,14 @@ static int ws_receive(drv_coordinator *c, drv_wsession *s, struct lws *wsi, cons
                       size_t len)
 {
     if (lws_frame_is_binary(wsi)) {
-        drv_server_refuse(s, "binary frames are refused: send JSON text frames", NULL);
+        refuse_with(s, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+                    "binary frames are refused: send JSON text frames", NULL);
         return 0;
     }
     if (s->rx_len + len > DRV_MSG_MAX_BYTES) {
         char msg[128];
         snprintf(msg, sizeof msg, "frame larger than the limit of %u bytes", DRV_MSG_MAX_BYTES);
-        drv_server_refuse(s, msg, NULL);
+        refuse_with(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, msg, NULL);
         return 0;
     }
     bool whole = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
@@ -520,10 +572,8 @@ static int ws_write(drv_coordinator *c, drv_wsession *s, struct lws *wsi)
         lws_callback_on_writable(wsi);
         return 0;
     }
-    if (s->closing) {
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, NULL, 0);
-        return -1;
-    }
+    if (s->closing) /* refused outside a receive callback: lws 4.1 sends no close frame */
+        return close_refused(s, wsi);
     return 0;
 }
 
@@ -552,6 +602,8 @@ static int cb_worker(struct lws *wsi, enum lws_callback_reasons reason, void *us
         int rc = ws_receive(drv_server_coord(wsi), s, wsi, in, len);
         if (!had && s->has_worker)
             lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* hello accepted */
+        if (s->closing) /* refused: the error frame and a close frame with its reason */
+            return close_refused(s, wsi);
         return rc;
     }
     case LWS_CALLBACK_SERVER_WRITEABLE:

@@ -53,7 +53,9 @@
  * of its fleet besides test durations), and replaces the metrics table with the metrics history
  * (sample_series, samples). Version 7 adds tasks.not_idempotent, attempts.copy_of and
  * .superseded_by (a speculative copy, which does not abandon the attempt it copies; the loser is
- * superseded).
+ * superseded). Version 8 adds workers.instance. Version 9 (codec) adds the partial index
+ * attempts_tails (attempts with an output or stderr tail, by finished_at) for the tails
+ * retention.
  *
  * Retry budgets. What a test used of max_retries and reruns is not stored as a number:
  * drv_store_recover() derives it from the attempts (store_sqlite.h,
@@ -73,12 +75,16 @@
  * JSON columns (written by the store, NULL where the C value is NULL):
  *   argv, env, labels: arrays of strings (env entries are "KEY=VALUE"); strings must be
  *     valid UTF-8, anything else is refused at insert.
- *   requirements: {"cpu":N,"memory_mb":N,"gpus":N,"gpu_memory_mb":N,"cuda_cc":N,
- *     "driver_version":N,"all_of":[tag names],"any_of":[...],"none_of":[...]}; a member
- *     that is 0 or empty is left out. Tags are stored by name, not id, and re-interned
- *     into the caller's drv_tag_table when read, so ids may differ between runs.
+ *   requirements: {"cpu":N,"memory_mb":N,"gpus":N,"gpu_memory_mb":N,"cuda_cc":"8.6",
+ *     "driver_version":"535.104.5","all_of":[tag names],"any_of":[...],"none_of":[...]};
+ *     a member that is 0 or empty is left out. Written and read by the one codec of
+ *     requirements and capabilities (protocol/requirements_json.c), so the store holds
+ *     what the API shows; files written before it hold cuda_cc and driver_version as
+ *     integers (86, 535104005), still read. Tags are stored by name, not id, and
+ *     re-interned into the caller's drv_tag_table when read, so ids may differ.
  *   workers.capabilities: {"cpu","memory_mb","gpus","gpu_memory_mb","cuda_cc",
- *     "driver_version","tags":[every tag name]}, zeros and no tags left out as above;
+ *     "driver_version","tags":[every tag name]}, the same codec (cpu, memory_mb, gpus,
+ *     gpu_memory_mb and tags always; cuda_cc and driver_version when known);
  *     workers.labels: a JSON array of the tags that are not well-known back-ends or
  *     browsers (id >= DRV_TAG_WELL_KNOWN_COUNT), for display.
  *
@@ -136,7 +142,7 @@
 #include "core/task.h"
 #include "core/worker.h"
 
-#define DRV_STORE_SCHEMA_VERSION 8
+#define DRV_STORE_SCHEMA_VERSION 9
 
 typedef struct drv_store drv_store;
 
@@ -590,6 +596,13 @@ typedef struct drv_store_pruned {
  * more to do, 0 when not, -1 with err filled. */
 int drv_store_prune_step(drv_store *s, double cutoff, uint32_t limit, int64_t *run,
                          drv_store_pruned *out, drv_error *err);
+
+/* One step of the tails retention: removes the output and stderr tails of up to limit
+ * attempts that finished before cutoff, oldest first, whether their run is finished or
+ * not (the attempt rows stay: only their output goes). *count says how many. Returns 1
+ * when there may be more, 0 when not, -1 with err filled. */
+int drv_store_prune_tails_step(drv_store *s, double cutoff, uint32_t limit, uint64_t *count,
+                               drv_error *err);
 
 /* Records an incremental vacuum step (pages freed by earlier deletions go back to the
  * file system). Returns 0 or -1 with err filled. */

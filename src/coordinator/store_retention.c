@@ -1,5 +1,6 @@
 /* store_retention.c - the store forgets what is older than the retention (store.h,
- * "retention"): finished runs with their tests, attempts and output tails, and events
+ * "retention"): finished runs with their tests, attempts and output tails, events, and
+ * (drv_store_prune_tails_step) the output tails of old attempts of runs still open
  * (the metrics history has its own retention: sampler.c). Each step reads what it will remove on
  * the read connection (what is committed), then records the deletions as writes, which the writer
  * thread executes in the turn's commit: the loop thread only reads a few index pages per step. */
@@ -115,6 +116,16 @@ int drv_store_prune_step(drv_store *s, double cutoff, uint32_t limit, int64_t *r
         return -1;
     /* A run found may have tests left, or be left itself, or be followed by another. */
     return out->run_id != 0 || out->events == limit;
+}
+
+int drv_store_prune_tails_step(drv_store *s, double cutoff, uint32_t limit, uint64_t *count,
+                               drv_error *err)
+{
+    if (limit == 0)
+        limit = 1;
+    if (prune_rows(s, ST_PRUNE_OLD_TAILS, ST_PRUNE_TAILS, cutoff, limit, count, err) < 0)
+        return -1;
+    return *count == limit;
 }
 
 int drv_store_vacuum_step(drv_store *s, drv_error *err)

@@ -175,6 +175,13 @@
     " UPDATE attempts SET state = 'abandoned' WHERE task_id = NEW.task_id"                         \
     "  AND attempt < NEW.attempt AND (state = 'assigned' OR state = 'running'); END;"
 
+/* codec (issue 11): output tails are removed by age even while their run is open
+ * (store_retention.c); this partial index finds the attempts that still have one by when
+ * they finished, without reading the others. Schema version 9. */
+#define DRV_STORE_HAS_TAIL "(output_tail IS NOT NULL OR stderr_tail IS NOT NULL)"
+#define ATTEMPTS_TAILS_INDEX                                                                       \
+    "CREATE INDEX attempts_tails ON attempts(finished_at) WHERE " DRV_STORE_HAS_TAIL ";"
+
 /* The current schema, for a new file. */
 static const char schema[] =
     "CREATE TABLE runs ("
@@ -200,7 +207,7 @@ static const char schema[] =
     "  worker TEXT,"
     "  message TEXT);"
     "CREATE INDEX events_t ON events(t);" LEARNED_TABLE EPOCHS_TABLE LEARNED_FLEET_TABLE
-        SAMPLES_TABLES ATTEMPTS_REASON ATTEMPT_COPIES WORKERS_INSTANCE;
+        SAMPLES_TABLES ATTEMPTS_REASON ATTEMPT_COPIES WORKERS_INSTANCE ATTEMPTS_TAILS_INDEX;
 
 /* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
  * that opens it. A new file gets `schema` at once instead. */
@@ -259,6 +266,8 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
     ATTEMPT_COPIES,
     /* 7 -> 8 (exec3, issue 11): workers.instance. */
     WORKERS_INSTANCE,
+    /* 8 -> 9 (codec, issue 11): the partial index of attempts that have output tails. */
+    ATTEMPTS_TAILS_INDEX,
 };
 
 /* ---- the statement cache ---- */
@@ -331,6 +340,12 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
                         " (SELECT id FROM events WHERE t < ?1 ORDER BY t LIMIT ?2)",
     [ST_VACUUM_STEP] = "PRAGMA incremental_vacuum(" DRV_STORE_VACUUM_PAGES_TEXT ")",
     [ST_WORKER_INSTANCE] = "UPDATE workers SET instance = ?2 WHERE name = ?1",
+    /* codec (issue 11): output tails of attempts finished before ?1, in runs open or
+     * not, oldest first, ?2 at a time (the partial index attempts_tails finds them). */
+    [ST_PRUNE_TAILS] = "UPDATE attempts SET output_tail = NULL, stderr_tail = NULL"
+                       " WHERE (task_id, attempt) IN (SELECT task_id, attempt FROM attempts"
+                       " WHERE " DRV_STORE_HAS_TAIL " AND finished_at < ?1"
+                       " ORDER BY finished_at LIMIT ?2)",
     [ST_LEARNED_SAVE] = "INSERT OR REPLACE INTO learned (key, mean_s, var, n)"
                         " VALUES (?1, ?2, ?3, ?4)",
     [ST_LEARNED_LOAD] = "SELECT key, mean_s, var, n FROM learned",
@@ -367,6 +382,8 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
                        " WHERE run_id = ?1 ORDER BY id LIMIT ?2) GROUP BY state",
     [ST_PRUNE_OLD_EVENTS] =
         "SELECT count(*) FROM (SELECT 1 FROM events WHERE t < ?1 ORDER BY t LIMIT ?2)",
+    [ST_PRUNE_OLD_TAILS] = "SELECT count(*) FROM (SELECT 1 FROM attempts WHERE " DRV_STORE_HAS_TAIL
+                           " AND finished_at < ?1 ORDER BY finished_at LIMIT ?2)",
 };
 
 /* Builds the listing query for the filter combination mask (DRV_STORE_LIST_* bits). */
@@ -874,111 +891,16 @@ int drv_store_strv_decode(const char *text, char ***out, const char *what, drv_e
     return 0;
 }
 
-/* The numbers shared by requirements and capabilities. */
-typedef struct numbers {
-    uint32_t cpu, gpus, cuda_cc, driver_version;
-    uint64_t memory_mb, gpu_memory_mb;
-} numbers;
+/* Requirements and capabilities are written and read by the one codec
+ * (protocol/requirements_json.c); DRV_RES_STORED also takes the integer cuda_cc and
+ * driver_version of files written before it. */
 
-/* Adds the non-zero numbers to o. Returns 0, or -1 when one does not fit a JSON
- * integer. */
-static int numbers_encode(json_t *o, const numbers *n, const char *what, drv_error *err)
-{
-    if (n->memory_mb > INT64_MAX || n->gpu_memory_mb > INT64_MAX)
-        return drv_error_set(err, "%s: a memory size is too large", what);
-    const struct {
-        const char *key;
-        uint64_t v;
-    } f[] = {
-        {"cpu", n->cpu},         {"memory_mb", n->memory_mb},
-        {"gpus", n->gpus},       {"gpu_memory_mb", n->gpu_memory_mb},
-        {"cuda_cc", n->cuda_cc}, {"driver_version", n->driver_version},
-    };
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        if (f[i].v)
-            json_object_set_new(o, f[i].key, json_integer((json_int_t)f[i].v));
-    return 0;
-}
-
-/* Reads member key of o into *out: absent gives 0; anything but an integer in
- * 0..max is an error. */
-static int get_uint(const json_t *o, const char *key, uint64_t max, uint64_t *out, const char *what,
-                    drv_error *err)
-{
-    json_t *v = json_object_get(o, key);
-    *out = 0;
-    if (!v)
-        return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
-        return drv_error_set(err, "%s.%s: not an integer in 0..%" PRIu64, what, key, max);
-    *out = (uint64_t)json_integer_value(v);
-    return 0;
-}
-
-static int numbers_decode(const json_t *o, numbers *n, const char *what, drv_error *err)
-{
-    uint64_t cpu = 0, gpus = 0, cc = 0, drv = 0;
-    if (get_uint(o, "cpu", UINT32_MAX, &cpu, what, err) < 0 ||
-        get_uint(o, "gpus", UINT32_MAX, &gpus, what, err) < 0 ||
-        get_uint(o, "cuda_cc", UINT32_MAX, &cc, what, err) < 0 ||
-        get_uint(o, "driver_version", UINT32_MAX, &drv, what, err) < 0 ||
-        get_uint(o, "memory_mb", INT64_MAX, &n->memory_mb, what, err) < 0 ||
-        get_uint(o, "gpu_memory_mb", INT64_MAX, &n->gpu_memory_mb, what, err) < 0)
-        return -1;
-    n->cpu = (uint32_t)cpu;
-    n->gpus = (uint32_t)gpus;
-    n->cuda_cc = (uint32_t)cc;
-    n->driver_version = (uint32_t)drv;
-    return 0;
-}
-
-/* Adds set as an array of tag names under key (nothing when set is empty). Returns 0,
- * or -1 when a tag id is not in tags. */
-static int tagset_encode(json_t *o, const char *key, const drv_tagset *set,
-                         const drv_tag_table *tags, const char *what, drv_error *err)
-{
-    if (drv_tagset_empty(set))
-        return 0;
-    json_t *a = json_array();
-    int count = drv_tag_count(tags);
-    for (int id = 0; id < DRV_TAGS_MAX; id++) {
-        if (!drv_tagset_has(set, id))
-            continue;
-        if (id >= count) {
-            json_decref(a);
-            return drv_error_set(err, "%s.%s: tag id %d is not in the tag table", what, key, id);
-        }
-        json_array_append_new(a, json_string(drv_tag_name(tags, id)));
-    }
-    json_object_set_new(o, key, a);
-    return 0;
-}
-
-/* Reads the array of tag names under key (absent: empty) into set, interning them. */
-static int tagset_decode(const json_t *o, const char *key, drv_tag_table *tags, drv_tagset *set,
-                         const char *what, drv_error *err)
-{
-    drv_tagset_clear(set);
-    json_t *a = json_object_get(o, key);
-    if (!a)
-        return 0;
-    if (!json_is_array(a))
-        return drv_error_set(err, "%s.%s: not an array of tag names", what, key);
-    for (size_t i = 0; i < json_array_size(a); i++) {
-        const char *name = json_string_value(json_array_get(a, i));
-        if (!name)
-            return drv_error_set(err, "%s.%s[%zu]: not a string", what, key, i);
-        int id = drv_tag_intern(tags, name, err);
-        if (id < 0)
-            return drv_error_prefix(err, "%s.%s[%zu]", what, key, i);
-        drv_tagset_add(set, id);
-    }
-    return 0;
-}
-
-/* Dumps o into *out (caller frees) and drops o. */
+/* Dumps o into *out (caller frees) and drops o; o NULL (the codec failed and said why
+ * in err) is -1. */
 static int dump(json_t *o, char **out, const char *what, drv_error *err)
 {
+    if (!o)
+        return -1;
     *out = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return *out ? 0 : drv_error_set(err, "%s: cannot encode as JSON", what);
@@ -988,24 +910,14 @@ static int dump(json_t *o, char **out, const char *what, drv_error *err)
 int drv_store_req_encode(const drv_requirements *r, const drv_tag_table *tags, char **out,
                          const char *what, drv_error *err)
 {
-    numbers n = {r->cpu_cores,      r->gpu_count, r->cuda_cc,
-                 r->driver_version, r->memory_mb, r->gpu_memory_mb};
     *out = NULL;
-    if (!n.cpu && !n.gpus && !n.cuda_cc && !n.driver_version && !n.memory_mb && !n.gpu_memory_mb &&
-        drv_tagset_empty(&r->all_of) && drv_tagset_empty(&r->any_of) &&
+    if (!r->cpu_cores && !r->gpu_count && !r->cuda_cc && !r->driver_version && !r->memory_mb &&
+        !r->gpu_memory_mb && drv_tagset_empty(&r->all_of) && drv_tagset_empty(&r->any_of) &&
         drv_tagset_empty(&r->none_of)) {
         *out = drv_xstrdup("{}"); /* most tests ask for nothing: what dump() would write */
         return 0;
     }
-    json_t *o = json_object();
-    if (numbers_encode(o, &n, what, err) < 0 ||
-        tagset_encode(o, "all_of", &r->all_of, tags, what, err) < 0 ||
-        tagset_encode(o, "any_of", &r->any_of, tags, what, err) < 0 ||
-        tagset_encode(o, "none_of", &r->none_of, tags, what, err) < 0) {
-        json_decref(o);
-        return -1;
-    }
-    return dump(o, out, what, err);
+    return dump(drv_requirements_json(r, tags, what, err), out, what, err);
 }
 
 /* Parses text (may be NULL) as a JSON object. Returns it (the caller decrefs), or NULL
@@ -1030,21 +942,14 @@ int drv_store_req_decode(const char *text, drv_tag_table *tags, drv_requirements
     json_t *o = load_object(text, what, err);
     if (!o)
         return -1;
-    numbers n = {0};
-    int rc = -1;
-    if (numbers_decode(o, &n, what, err) == 0 &&
-        tagset_decode(o, "all_of", tags, &r->all_of, what, err) == 0 &&
-        tagset_decode(o, "any_of", tags, &r->any_of, what, err) == 0 &&
-        tagset_decode(o, "none_of", tags, &r->none_of, what, err) == 0) {
-        r->cpu_cores = n.cpu;
-        r->gpu_count = n.gpus;
-        r->memory_mb = n.memory_mb;
-        r->gpu_memory_mb = n.gpu_memory_mb;
-        r->cuda_cc = n.cuda_cc;
-        r->driver_version = n.driver_version;
-        rc = 0;
-    }
+    drv_tag_stage st = {tags, NULL};
+    int rc = drv_requirements_read(o, what, DRV_RES_STORED, NULL, &st, r, err);
+    if (rc == 0)
+        rc = drv_tag_stage_commit(&st, err);
+    drv_tag_stage_free(&st);
     json_decref(o);
+    if (rc < 0)
+        drv_requirements_init(r);
     return rc;
 }
 
@@ -1053,37 +958,24 @@ int drv_store_req_decode(const char *text, drv_tag_table *tags, drv_requirements
 static int caps_encode(const drv_capabilities *c, const drv_tag_table *tags, char **caps_out,
                        char **labels_out, const char *what, drv_error *err)
 {
-    numbers n = {c->cpu_cores,      c->gpu_count, c->cuda_cc,
-                 c->driver_version, c->memory_mb, c->gpu_memory_mb};
     *caps_out = *labels_out = NULL;
-    json_t *o = json_object();
-    if (numbers_encode(o, &n, what, err) < 0 ||
-        tagset_encode(o, "tags", &c->tags, tags, what, err) < 0) {
-        json_decref(o);
-        return -1;
-    }
-    drv_tagset labels = c->tags;
+    drv_capabilities labels;
+    drv_capabilities_init(&labels);
+    labels.tags = c->tags;
     for (int id = 0; id < DRV_TAG_WELL_KNOWN_COUNT; id++)
-        drv_tagset_remove(&labels, id);
-    json_t *l = json_object();
-    if (tagset_encode(l, "labels", &labels, tags, what, err) < 0) {
-        json_decref(o);
+        drv_tagset_remove(&labels.tags, id);
+    json_t *l = drv_capabilities_json(&labels, tags, what, err);
+    if (!l || dump(drv_capabilities_json(c, tags, what, err), caps_out, what, err) < 0) {
         json_decref(l);
         return -1;
     }
-    json_t *arr = json_object_get(l, "labels");
-    if (dump(o, caps_out, what, err) < 0) {
-        json_decref(l);
-        return -1;
-    }
-    if (dump(arr ? json_incref(arr) : json_array(), labels_out, what, err) < 0) {
-        json_decref(l);
+    int rc = dump(json_incref(json_object_get(l, "tags")), labels_out, what, err);
+    json_decref(l);
+    if (rc < 0) {
         free(*caps_out);
         *caps_out = NULL;
-        return -1;
     }
-    json_decref(l);
-    return 0;
+    return rc;
 }
 
 /* Decodes capabilities text into *c, interning tags. */
@@ -1094,19 +986,14 @@ int drv_store_caps_decode(const char *text, drv_tag_table *tags, drv_capabilitie
     json_t *o = load_object(text, what, err);
     if (!o)
         return -1;
-    numbers n = {0};
-    int rc = -1;
-    if (numbers_decode(o, &n, what, err) == 0 &&
-        tagset_decode(o, "tags", tags, &c->tags, what, err) == 0) {
-        c->cpu_cores = n.cpu;
-        c->gpu_count = n.gpus;
-        c->memory_mb = n.memory_mb;
-        c->gpu_memory_mb = n.gpu_memory_mb;
-        c->cuda_cc = n.cuda_cc;
-        c->driver_version = n.driver_version;
-        rc = 0;
-    }
+    drv_tag_stage st = {tags, NULL};
+    int rc = drv_capabilities_read(o, what, DRV_RES_STORED, NULL, &st, c, err);
+    if (rc == 0)
+        rc = drv_tag_stage_commit(&st, err);
+    drv_tag_stage_free(&st);
     json_decref(o);
+    if (rc < 0)
+        drv_capabilities_init(c);
     return rc;
 }
 

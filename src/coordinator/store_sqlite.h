@@ -46,6 +46,7 @@ typedef enum drv_store_stmt_id {
     ST_PRUNE_EVENTS,
     ST_VACUUM_STEP,
     ST_WORKER_INSTANCE, /* exec3: writes */
+    ST_PRUNE_TAILS,     /* codec: tails retention, writes */
     ST_LEARNED_SAVE,
     ST_LEARNED_LOAD,
     ST_LEARNED_FLEET_LOAD,
@@ -61,6 +62,7 @@ typedef enum drv_store_stmt_id {
     ST_PRUNE_FIND_RUN, /* srv: retention, reads */
     ST_PRUNE_BATCH,
     ST_PRUNE_OLD_EVENTS,
+    ST_PRUNE_OLD_TAILS, /* codec: tails retention, reads */
     ST_LIST_FIRST,
     ST_COUNT = ST_LIST_FIRST + 64
 } drv_store_stmt_id;

@@ -126,19 +126,6 @@ static void format_mb(uint64_t mb, char *buf, size_t len)
         snprintf(buf, len, "%llu MiB", (unsigned long long)mb);
 }
 
-/* Writes a drv_version_parse() value back as "535.104.5", "12.2" or "535": trailing
- * zero components are left out. */
-static void format_version(uint32_t v, char *buf, size_t len)
-{
-    unsigned major = v / 1000000, minor = v / 1000 % 1000, patch = v % 1000;
-    if (patch)
-        snprintf(buf, len, "%u.%u.%u", major, minor, patch);
-    else if (minor)
-        snprintf(buf, len, "%u.%u", major, minor);
-    else
-        snprintf(buf, len, "%u", major);
-}
-
 /* Writes "the tag a" or "the tags a, b" for set into buf. */
 static void format_tags(const drv_tag_table *tags, const drv_tagset *set, char *buf, size_t len)
 {
@@ -202,7 +189,7 @@ void drv_unmet_describe(drv_unmet what, const drv_requirements *req, int tag,
                  (unsigned)req->cuda_cc % 10);
         return;
     case DRV_UNMET_DRIVER:
-        format_version(req->driver_version, part, sizeof part);
+        drv_version_format(req->driver_version, part, sizeof part);
         snprintf(buf, len, "driver version %s or newer", part);
         return;
     case DRV_UNMET_TAG_MISSING:
@@ -305,6 +292,24 @@ int drv_cuda_cc_parse(const char *s, uint32_t *out, drv_error *err)
                              s);
     *out = parts[0];
     return 0;
+}
+
+/* See requirements.h. */
+void drv_cuda_cc_format(uint32_t cc, char *buf, size_t len)
+{
+    snprintf(buf, len, "%u.%u", (unsigned)(cc / 10), (unsigned)(cc % 10));
+}
+
+/* See requirements.h: trailing zero components are left out. */
+void drv_version_format(uint32_t v, char *buf, size_t len)
+{
+    unsigned major = v / 1000000, minor = v / 1000 % 1000, patch = v % 1000;
+    if (patch)
+        snprintf(buf, len, "%u.%u.%u", major, minor, patch);
+    else if (minor)
+        snprintf(buf, len, "%u.%u", major, minor);
+    else
+        snprintf(buf, len, "%u", major);
 }
 
 /* A whole clause for an unmet predicate that no worker of the fleet meets:

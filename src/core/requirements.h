@@ -92,5 +92,9 @@ void drv_unmet_sentence(drv_unmet what, const drv_requirements *req, int tag,
 int drv_version_parse(const char *s, uint32_t *out, drv_error *err);
 /* Parses a compute capability "8.6" or "86" into 86. */
 int drv_cuda_cc_parse(const char *s, uint32_t *out, drv_error *err);
+/* Write what the parsers read: 86 as "8.6"; 535104005 as "535.104.5", 535104000 as
+ * "535.104", 535000000 as "535". */
+void drv_cuda_cc_format(uint32_t cc, char *buf, size_t len);
+void drv_version_format(uint32_t v, char *buf, size_t len);
 
 #endif

@@ -137,7 +137,8 @@ static drv_thermal_reason pressure_over(const drv_thermal_config *cfg,
 {
     if (sig->memory_pressure >= 0 && sig->memory_pressure >= cfg->memory_pressure_limit)
         return DRV_THERMAL_R_MEMORY_PRESSURE;
-    if (sig->cpu_pressure >= 0 && sig->cpu_pressure >= cfg->cpu_pressure_limit)
+    if (sig->cpu_pressure >= 0 && sig->cpu_pressure >= cfg->cpu_pressure_limit &&
+        !(sig->tests_cpu_known && sig->tests_cpu < DRV_THERMAL_TESTS_CPU_MIN))
         return DRV_THERMAL_R_CPU_PRESSURE;
     if (sig->busy && sig->freq_ratio >= 0 && sig->freq_ratio < cfg->freq_ratio_limit)
         return DRV_THERMAL_R_SLOW_CLOCK;

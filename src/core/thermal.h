@@ -75,7 +75,16 @@ typedef struct drv_thermal_signal {
     double temperature_c;   /* hottest sensor (CPU zones, GPUs); < 0 when unknown */
     bool throttled;         /* throttle counters rose, or a GPU throttles for heat/power */
     bool busy;              /* it runs or holds at least one test */
+    /* ct3 (issue 13): the share 0..1 of the machine's CPU its own tests used, when the
+     * worker measured it (tests_cpu_known). CPU pressure is an overload only while they
+     * use at least DRV_THERMAL_TESTS_CPU_MIN of it: fewer slots cannot relieve a machine
+     * loaded by other processes, and would only slow the worker's tests. */
+    double tests_cpu;
+    bool tests_cpu_known;
 } drv_thermal_signal;
+
+/* The least share of the machine's CPU a worker's tests use for CPU pressure to count. */
+#define DRV_THERMAL_TESTS_CPU_MIN 0.5
 
 /* A signal that says nothing: every measurement unknown, not throttled, not busy. */
 #define DRV_THERMAL_SIGNAL_UNKNOWN                                                                 \

@@ -30,6 +30,7 @@ typedef struct drv_worker_history {
     uint32_t passed;
     uint32_t infra_failures;    /* runner crash, spawn failure, lost connection */
     uint32_t infra_failure_run; /* consecutive infrastructure failures */
+    bool loss_pending;          /* lost while running tests; judged at its next hello */
     double busy_s;              /* summed run time of finished tests */
 } drv_worker_history;
 

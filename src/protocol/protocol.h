@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "core/json_words.h"
+#include "json/json_fields.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -134,6 +135,9 @@ typedef struct drv_msg_heartbeat {
     double cpu_pressure;    /* 0..1 */
     double memory_pressure; /* 0..1 */
     double freq_ratio;      /* CPU clock / maximum, 0..1 */
+    /* ct3 (issue 13): the share 0..1 of the machine's CPU time (cores x the time since
+     * the last heartbeat) that the worker's own tests used; < 0 unknown (not sent). */
+    double tests_cpu;
     bool throttled;
     bool overloaded;
     drv_attempt_ref *running;
@@ -343,50 +347,58 @@ typedef struct drv_tasks_plan {
 int drv_tasks_check(const drv_task *tasks, size_t n, drv_tasks_plan *plan, drv_error *err);
 void drv_tasks_plan_free(drv_tasks_plan *plan);
 
-/* ---- JSON field readers (shared by the protocol and the REST API) ---------------- */
+/* ---- requirements and capabilities as JSON (requirements_json.c) ---------------- */
 
-/* Field flags. */
-#define DRV_JSON_REQUIRED 1u /* absent (or null) is an error */
-#define DRV_JSON_NONEMPTY 2u /* strings: not ""; arrays: at least one item */
+/* Tag names read but not yet interned: each gets the id it will have once committed, so
+ * input found bad later leaves the tag table as it was. {tags, NULL} starts one. */
+typedef struct drv_tag_stage {
+    drv_tag_table *tags;  /* the real table: only read until drv_tag_stage_commit() */
+    drv_tag_table *fresh; /* names new to tags, created on first need; owned here */
+} drv_tag_stage;
+/* Gives name its id (real or provisional) in *id. -1 with err "path: ..." for an invalid
+ * name or one that would not fit in the table. */
+int drv_tag_stage_id(drv_tag_stage *st, const char *name, const char *path, int *id,
+                     drv_error *err);
+/* Interns the staged names into the real table. -1 with err if it changed meanwhile. */
+int drv_tag_stage_commit(drv_tag_stage *st, drv_error *err);
+void drv_tag_stage_free(drv_tag_stage *st);
 
-#define DRV_JSON_PATH_MAX 160
+/* Reader flag: integer cuda_cc and driver_version are the parsed form (86, 535104005),
+ * as store files written before the one codec hold them; "cores" is not taken. */
+#define DRV_RES_STORED 1u
 
-/* The value as shown in an error: the number, a quoted string (cut after 40 bytes), or
- * its kind. */
-void drv_json_describe(const json_t *v, char *buf, size_t len);
-/* "base.key" ("key" when base is NULL or empty), cut with "..." when too long. */
-void drv_json_path_key(char out[DRV_JSON_PATH_MAX], const char *base, const char *key);
-/* "base[index]". */
-void drv_json_path_index(char out[DRV_JSON_PATH_MAX], const char *base, size_t index);
+/* Reads requirements at path from object o into *r (only the members present change
+ * it): cpu, memory_mb (or memory_gb), gpus, gpu_memory_mb (or gpu_memory_gb), cuda_cc
+ * ("8.6"), driver_version ("535.104.05"), all_of (or tags), any_of, none_of, browser,
+ * backend. o may hold the caller's keys also_known (NULL-terminated; may be NULL);
+ * any other key is an error naming the known ones. Tags are staged in st. Returns 0, or
+ * -1 with err "path.key: ..." */
+int drv_requirements_read(const json_t *o, const char *path, unsigned flags,
+                          const char *const *also_known, drv_tag_stage *st, drv_requirements *r,
+                          drv_error *err);
+/* Reads capabilities the same way: cpu (or cores), memory_mb (or memory_gb), gpus,
+ * gpu_memory_mb (or gpu_memory_gb), cuda_cc, driver_version, tags. */
+int drv_capabilities_read(const json_t *o, const char *path, unsigned flags,
+                          const char *const *also_known, drv_tag_stage *st, drv_capabilities *c,
+                          drv_error *err);
+/* Requirements as a new JSON object holding only what differs from "no requirement"
+ * ({} for none); capabilities with cpu, memory_mb, gpus, gpu_memory_mb and tags always.
+ * NULL with err ("path: ...") when a tag id is not in tags or a size does not fit. */
+json_t *drv_requirements_json(const drv_requirements *r, const drv_tag_table *tags,
+                              const char *path, drv_error *err);
+json_t *drv_capabilities_json(const drv_capabilities *c, const drv_tag_table *tags,
+                              const char *path, drv_error *err);
 
-/* Each reader looks up key in obj (an object) and returns 1 with *out set when it is
- * present and valid, 0 when absent or null and not DRV_JSON_REQUIRED (*out untouched),
- * -1 with err "path.key: must be ..., got ..." otherwise. Strings must not hold NUL
- * bytes; *out points into obj. */
-int drv_json_string(const json_t *obj, const char *path, const char *key, unsigned flags,
-                    size_t max_len, const char **out, drv_error *err);
-int drv_json_uint(const json_t *obj, const char *path, const char *key, unsigned flags,
-                  uint64_t min, uint64_t max, uint64_t *out, drv_error *err);
-int drv_json_int(const json_t *obj, const char *path, const char *key, unsigned flags, int64_t min,
-                 int64_t max, int64_t *out, drv_error *err);
-int drv_json_number(const json_t *obj, const char *path, const char *key, unsigned flags,
-                    double min, double max, double *out, drv_error *err);
-int drv_json_bool(const json_t *obj, const char *path, const char *key, unsigned flags, bool *out,
-                  drv_error *err);
-/* An array of at most max_items strings of at most max_len bytes; *out is a new
- * NULL-terminated vector (free with drv_strv_free). */
-int drv_json_strv(const json_t *obj, const char *path, const char *key, unsigned flags,
-                  size_t max_items, size_t max_len, char ***out, drv_error *err);
+/* ---- JSON field readers: json/json_fields.h ------------------------------------ */
+
 /* An object of strings {"KEY": "VALUE"} (at most DRV_ENV_MAX; names non-empty, without
  * '=') into a new NULL-terminated vector of "KEY=VALUE" (free with drv_strv_free). */
 int drv_json_env(const json_t *obj, const char *path, const char *key, unsigned flags, char ***out,
                  drv_error *err);
-/* A JSON string of the n bytes at s (a new reference), each byte that is not part of
- * valid UTF-8 replaced by U+FFFD; NULL gives JSON null. Never fails. */
-json_t *drv_json_text(const char *s, size_t n);
-/* Checks that obj holds only keys of the NULL-terminated list known. -1 with err
- * "path.key: unknown field (known: a, b)" otherwise. */
-int drv_json_check_keys(const json_t *obj, const char *path, const char *const *known,
-                        drv_error *err);
+/* The writers of the same shapes, as new references: an array of the strings of v
+ * (NULL: empty) and an object {"KEY": "VALUE"} of env's "KEY=VALUE" entries, every string
+ * through drv_json_text. */
+json_t *drv_json_strv_value(char *const *v);
+json_t *drv_json_env_value(char *const *env);
 
 #endif

@@ -17,213 +17,16 @@
 #include "core/predictor.h"
 #include "protocol/flat_json.h"
 
-/* ---- staged tags ----------------------------------------------------------------- */
-
-typedef struct tag_stage {
-    drv_tag_table *tags;  /* the real table: only read until stage_commit() */
-    drv_tag_table *fresh; /* names new to tags, created on first need; owned here */
-} tag_stage;
-
-/* Gives name the id it has, or will have once committed, in *id. Returns 0, or -1 with
- * err "path: ..." for an invalid name or one that would not fit in the table. */
-static int stage_tag(tag_stage *st, const char *name, const char *path, int *id, drv_error *err)
-{
-    int real = drv_tag_lookup(st->tags, name);
-    if (real >= 0) {
-        *id = real;
-        return 0;
-    }
-    if (!st->fresh)
-        st->fresh = drv_tag_table_new();
-    int f = drv_tag_intern(st->fresh, name, err);
-    if (f < 0)
-        return drv_error_prefix(err, "%s", path);
-    int provisional = drv_tag_count(st->tags) + (f - DRV_TAG_WELL_KNOWN_COUNT);
-    if (f < DRV_TAG_WELL_KNOWN_COUNT || provisional >= DRV_TAGS_MAX)
-        return drv_error_set(err,
-                             "%s: tag \"%s\" does not fit: the tag table holds %d of %d tags "
-                             "and this input adds %d more",
-                             path, name, drv_tag_count(st->tags), DRV_TAGS_MAX,
-                             drv_tag_count(st->fresh) - DRV_TAG_WELL_KNOWN_COUNT);
-    *id = provisional;
-    return 0;
-}
-
-/* Interns the staged names into the real table, in staging order so each gets its
- * provisional id. Returns 0, or -1 with err if the table changed under the stage. */
-static int stage_commit(tag_stage *st, drv_error *err)
-{
-    if (!st->fresh)
-        return 0;
-    int base = drv_tag_count(st->tags);
-    for (int f = DRV_TAG_WELL_KNOWN_COUNT; f < drv_tag_count(st->fresh); f++) {
-        const char *name = drv_tag_name(st->fresh, f);
-        int id = drv_tag_intern(st->tags, name, err);
-        if (id != base + (f - DRV_TAG_WELL_KNOWN_COUNT))
-            return drv_error_set(err, "tag \"%s\": the tag table changed while parsing", name);
-    }
-    return 0;
-}
-
-static void stage_free(tag_stage *st)
-{
-    drv_tag_table_free(st->fresh);
-    st->fresh = NULL;
-}
-
-/* ---- requirements ------------------------------------------------------------------ */
-
-/* Reads a version-like field (string, or a number written as one) at key into *out
- * with parse(). Returns 1, 0 when absent, -1 with err. */
-static int read_dotted(const json_t *o, const char *path, const char *key,
-                       int (*parse)(const char *, uint32_t *, drv_error *), const char *example,
-                       uint32_t *out, drv_error *err)
-{
-    char sub[DRV_JSON_PATH_MAX];
-    drv_json_path_key(sub, path, key);
-    const json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v))
-        return 0;
-    char text[64];
-    if (json_is_string(v)) {
-        const char *s = NULL;
-        if (drv_json_string(o, path, key, DRV_JSON_NONEMPTY, 32, &s, err) < 0)
-            return -1;
-        snprintf(text, sizeof text, "%s", s);
-    } else if (json_is_number(v)) {
-        snprintf(text, sizeof text, "%g", json_number_value(v));
-    } else {
-        char got[64];
-        drv_json_describe(v, got, sizeof got);
-        return drv_error_set(err, "%s: must be a string such as \"%s\", got %s", sub, example, got);
-    }
-    if (parse(text, out, err) < 0)
-        return drv_error_prefix(err, "%s", sub);
-    return 1;
-}
-
-/* Reads a memory amount given as key_mb (integer) or key_gb (number, GiB) into *out. */
-static int read_memory(const json_t *o, const char *path, const char *mb_key, const char *gb_key,
-                       uint64_t *out, drv_error *err)
-{
-    uint64_t mb = 0;
-    double gb = 0;
-    int has_mb = drv_json_uint(o, path, mb_key, 0, 0, (uint64_t)1 << 40, &mb, err);
-    if (has_mb < 0)
-        return -1;
-    int has_gb = drv_json_number(o, path, gb_key, 0, 0, 1 << 30, &gb, err);
-    if (has_gb < 0)
-        return -1;
-    if (has_mb && has_gb) {
-        char sub[DRV_JSON_PATH_MAX];
-        drv_json_path_key(sub, path, gb_key);
-        return drv_error_set(err, "%s: give %s or %s, not both", sub, mb_key, gb_key);
-    }
-    if (has_mb)
-        *out = mb;
-    else if (has_gb)
-        *out = (uint64_t)llround(gb * 1024);
-    return 0;
-}
-
-/* Reads an array of tag names at key, staging each, into *set (added to it). */
-static int read_tag_list(const json_t *o, const char *path, const char *key, tag_stage *st,
-                         drv_tagset *set, drv_error *err)
-{
-    char **names = NULL;
-    int rc = drv_json_strv(o, path, key, 0, DRV_TAGS_MAX, DRV_STRING_MAX, &names, err);
-    if (rc <= 0)
-        return rc;
-    char sub[DRV_JSON_PATH_MAX], item[DRV_JSON_PATH_MAX];
-    drv_json_path_key(sub, path, key);
-    for (size_t i = 0; names[i]; i++) {
-        int id = -1;
-        drv_json_path_index(item, sub, i);
-        if (stage_tag(st, names[i], item, &id, err) < 0) {
-            drv_strv_free(names);
-            return -1;
-        }
-        drv_tagset_add(set, id);
-    }
-    drv_strv_free(names);
-    return 1;
-}
-
-/* Reads a single well-known tag (a browser or a back-end) at key into all_of. */
-static int read_known_tag(const json_t *o, const char *path, const char *key, int first, int last,
-                          const drv_tag_table *tags, drv_tagset *all_of, drv_error *err)
-{
-    const char *name = NULL;
-    int rc = drv_json_string(o, path, key, 0, 64, &name, err);
-    if (rc <= 0)
-        return rc;
-    int id = drv_tag_lookup(tags, name);
-    if (id < first || id > last) {
-        char sub[DRV_JSON_PATH_MAX], known[256];
-        size_t used = 0;
-        for (int k = first; k <= last; k++)
-            used += (size_t)snprintf(known + used, sizeof known - used, "%s%s",
-                                     k > first ? ", " : "", drv_tag_name(tags, k));
-        drv_json_path_key(sub, path, key);
-        return drv_error_set(err, "%s: unknown %s \"%.40s\" (known: %s)", sub, key, name, known);
-    }
-    drv_tagset_add(all_of, id);
-    return 1;
-}
-
-static int read_requirements(const json_t *task, const char *where, tag_stage *st,
+/* Reads the optional requirements object of a test into *r. */
+static int read_requirements(const json_t *task, const char *where, drv_tag_stage *st,
                              drv_requirements *r, drv_error *err)
 {
-    static const char *const known[] = {
-        "cpu",           "memory_mb", "memory_gb",      "gpus",    "gpu_memory_mb",
-        "gpu_memory_gb", "cuda_cc",   "driver_version", "tags",    "all_of",
-        "any_of",        "none_of",   "browser",        "backend", NULL};
-    char path[DRV_JSON_PATH_MAX];
-    drv_json_path_key(path, where, "requirements");
     const json_t *o = json_object_get(task, "requirements");
     if (!o || json_is_null(o))
         return 0;
-    if (!json_is_object(o)) {
-        char got[64];
-        drv_json_describe(o, got, sizeof got);
-        return drv_error_set(err, "%s: must be an object, got %s", path, got);
-    }
-    uint64_t u = 0;
-    if (drv_json_check_keys(o, path, known, err) < 0 ||
-        drv_json_uint(o, path, "cpu", 0, 0, 1u << 20, &u, err) < 0)
-        return -1;
-    r->cpu_cores = (uint32_t)u;
-    u = 0;
-    if (drv_json_uint(o, path, "gpus", 0, 0, 4096, &u, err) < 0)
-        return -1;
-    r->gpu_count = (uint32_t)u;
-    if (read_memory(o, path, "memory_mb", "memory_gb", &r->memory_mb, err) < 0 ||
-        read_memory(o, path, "gpu_memory_mb", "gpu_memory_gb", &r->gpu_memory_mb, err) < 0 ||
-        read_dotted(o, path, "cuda_cc", drv_cuda_cc_parse, "8.6", &r->cuda_cc, err) < 0 ||
-        read_dotted(o, path, "driver_version", drv_version_parse, "535.104.05", &r->driver_version,
-                    err) < 0)
-        return -1;
-    if (json_object_get(o, "tags") && json_object_get(o, "all_of")) {
-        char sub[DRV_JSON_PATH_MAX];
-        drv_json_path_key(sub, path, "all_of");
-        return drv_error_set(err, "%s: give tags or all_of (the same list), not both", sub);
-    }
-    if (read_tag_list(o, path, "tags", st, &r->all_of, err) < 0 ||
-        read_tag_list(o, path, "all_of", st, &r->all_of, err) < 0 ||
-        read_tag_list(o, path, "any_of", st, &r->any_of, err) < 0 ||
-        read_tag_list(o, path, "none_of", st, &r->none_of, err) < 0 ||
-        read_known_tag(o, path, "browser", DRV_TAG_FIRST_BROWSER, DRV_TAG_LAST_BROWSER, st->tags,
-                       &r->all_of, err) < 0 ||
-        read_known_tag(o, path, "backend", DRV_TAG_FIRST_BACKEND, DRV_TAG_LAST_BACKEND, st->tags,
-                       &r->all_of, err) < 0)
-        return -1;
-    int clash = drv_tagset_first_common(&r->all_of, &r->none_of);
-    if (clash >= 0) {
-        char sub[DRV_JSON_PATH_MAX];
-        drv_json_path_key(sub, path, "none_of");
-        return drv_error_set(err, "%s: a tag both required and forbidden can never be met", sub);
-    }
-    return 0;
+    char path[DRV_JSON_PATH_MAX];
+    drv_json_path_key(path, where, "requirements");
+    return drv_requirements_read(o, path, 0, NULL, st, r, err);
 }
 
 /* ---- one test ------------------------------------------------------------------- */
@@ -347,8 +150,8 @@ static int check_names(const json_t *o, const char *where, const char *key, char
 
 /* Parses one test object into t (initialised here). On -1, t may hold part of the test:
  * the caller clears it. */
-static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *where, bool record,
-                      drv_error *err)
+static int parse_task(const json_t *o, drv_task *t, drv_tag_stage *st, const char *where,
+                      bool record, drv_error *err)
 {
     /* What a submission may say; a stored record adds what only the store sets. */
 #define SUBMISSION_KEYS                                                                            \
@@ -436,11 +239,11 @@ static int parse_task(const json_t *o, drv_task *t, tag_stage *st, const char *w
 static int from_json(const json_t *obj, drv_task *out, drv_tag_table *tags, const char *where,
                      bool record, drv_error *err)
 {
-    tag_stage st = {tags, NULL};
+    drv_tag_stage st = {tags, NULL};
     int rc = parse_task(obj, out, &st, where, record, err);
     if (rc == 0)
-        rc = stage_commit(&st, err);
-    stage_free(&st);
+        rc = drv_tag_stage_commit(&st, err);
+    drv_tag_stage_free(&st);
     if (rc < 0)
         drv_task_clear(out);
     return rc;
@@ -472,64 +275,6 @@ static json_t *text(const char *s)
     return drv_json_text(s, strlen(s));
 }
 
-static json_t *strv_json(char *const *v)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; v && v[i]; i++)
-        json_array_append_new(a, text(v[i]));
-    return a;
-}
-
-static json_t *tagset_json(const drv_tagset *set_, const drv_tag_table *tags)
-{
-    json_t *a = json_array();
-    for (int id = 0; id < DRV_TAGS_MAX; id++)
-        if (drv_tagset_has(set_, id))
-            json_array_append_new(a, text(drv_tag_name(tags, id)));
-    return a;
-}
-
-/* The requirements as JSON, only what differs from "no requirement"; NULL when none. */
-static json_t *requirements_json(const drv_requirements *r, const drv_tag_table *tags)
-{
-    json_t *o = json_object();
-    char buf[32];
-    if (r->cpu_cores)
-        set(o, "cpu", json_integer(r->cpu_cores));
-    if (r->memory_mb)
-        set(o, "memory_mb", json_integer((json_int_t)r->memory_mb));
-    if (r->gpu_count)
-        set(o, "gpus", json_integer(r->gpu_count));
-    if (r->gpu_memory_mb)
-        set(o, "gpu_memory_mb", json_integer((json_int_t)r->gpu_memory_mb));
-    if (r->cuda_cc) {
-        snprintf(buf, sizeof buf, "%u.%u", r->cuda_cc / 10, r->cuda_cc % 10);
-        set(o, "cuda_cc", json_string(buf));
-    }
-    if (r->driver_version) {
-        unsigned v = r->driver_version;
-        unsigned major = v / 1000000, minor = v / 1000 % 1000, patch = v % 1000;
-        if (patch)
-            snprintf(buf, sizeof buf, "%u.%u.%u", major, minor, patch);
-        else if (minor)
-            snprintf(buf, sizeof buf, "%u.%u", major, minor);
-        else
-            snprintf(buf, sizeof buf, "%u", major);
-        set(o, "driver_version", json_string(buf));
-    }
-    if (!drv_tagset_empty(&r->all_of))
-        set(o, "all_of", tagset_json(&r->all_of, tags));
-    if (!drv_tagset_empty(&r->any_of))
-        set(o, "any_of", tagset_json(&r->any_of, tags));
-    if (!drv_tagset_empty(&r->none_of))
-        set(o, "none_of", tagset_json(&r->none_of, tags));
-    if (json_object_size(o) == 0) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
 static json_t *task_json(const drv_task *t, const drv_tag_table *tags, bool record)
 {
     json_t *o = json_object();
@@ -538,24 +283,17 @@ static json_t *task_json(const drv_task *t, const drv_tag_table *tags, bool reco
         set(o, "command", text(t->argv[2]));
         set(o, "shell", json_true());
     } else {
-        set(o, "argv", strv_json(t->argv));
+        set(o, "argv", drv_json_strv_value(t->argv));
     }
-    if (t->env) {
-        json_t *env = json_object();
-        for (size_t i = 0; t->env[i]; i++) {
-            const char *eq = strchr(t->env[i], '=');
-            size_t kn = eq ? (size_t)(eq - t->env[i]) : strlen(t->env[i]);
-            json_t *key = drv_json_text(t->env[i], kn);
-            json_object_set_new(env, json_string_value(key), text(eq ? eq + 1 : ""));
-            json_decref(key);
-        }
-        set(o, "env", env);
-    }
+    if (t->env)
+        set(o, "env", drv_json_env_value(t->env));
     if (t->cwd)
         set(o, "cwd", text(t->cwd));
-    json_t *req = requirements_json(&t->req, tags);
-    if (req)
+    json_t *req = drv_requirements_json(&t->req, tags, "requirements", NULL);
+    if (req && json_object_size(req))
         set(o, "requirements", req);
+    else
+        json_decref(req);
     set(o, "priority", json_integer(t->priority));
     if (t->timeout_s > 0 && isfinite(t->timeout_s))
         set(o, "timeout_s", json_real(t->timeout_s));
@@ -573,13 +311,13 @@ static json_t *task_json(const drv_task *t, const drv_tag_table *tags, bool reco
     if (t->batch_size)
         set(o, "batch_size", json_integer(t->batch_size));
     if (t->labels)
-        set(o, "labels", strv_json(t->labels));
+        set(o, "labels", drv_json_strv_value(t->labels));
     if (t->after)
-        set(o, "after", strv_json(t->after));
+        set(o, "after", drv_json_strv_value(t->after));
     if (t->run_anyway)
         set(o, "run_anyway", json_true());
     if (t->locks)
-        set(o, "locks", strv_json(t->locks));
+        set(o, "locks", drv_json_strv_value(t->locks));
     if (t->exclusive)
         set(o, "exclusive", json_true());
     if (t->skip_exit_code)
@@ -641,7 +379,7 @@ static bool blank(char c)
 }
 
 /* Parses the array form. */
-static int parse_array(const char *buf, size_t len, tag_stage *st, task_list *l, drv_error *err)
+static int parse_array(const char *buf, size_t len, drv_tag_stage *st, task_list *l, drv_error *err)
 {
     json_error_t jerr;
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -799,7 +537,7 @@ fail:
 }
 
 /* Parses JSON lines: one test object per line, blank lines ignored. */
-static int parse_lines(const char *buf, size_t len, tag_stage *st, task_list *l, drv_error *err)
+static int parse_lines(const char *buf, size_t len, drv_tag_stage *st, task_list *l, drv_error *err)
 {
     size_t line = 0;
     const char *p = buf, *end = buf + len;
@@ -849,7 +587,7 @@ int drv_tasks_parse(const char *buf, size_t len, drv_tag_table *tags, drv_task *
         skip++;
     if (skip == len)
         return drv_error_set(err, "tests: the input is empty; no tests given");
-    tag_stage st = {tags, NULL};
+    drv_tag_stage st = {tags, NULL};
     task_list l = {NULL, 0, 0};
     int rc;
     if (buf[skip] == '[') {
@@ -867,8 +605,8 @@ int drv_tasks_parse(const char *buf, size_t len, drv_tag_table *tags, drv_task *
     if (rc == 0)
         rc = drv_tasks_check(l.v, l.n, NULL, err);
     if (rc == 0)
-        rc = stage_commit(&st, err);
-    stage_free(&st);
+        rc = drv_tag_stage_commit(&st, err);
+    drv_tag_stage_free(&st);
     if (rc < 0) {
         drv_tasks_free(l.v, l.n);
         return -1;

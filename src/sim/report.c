@@ -14,7 +14,7 @@
 /* The row's label: the policy, with the run when the policy made several. */
 static void row_label(const drv_sim_result *r, char *buf, size_t len)
 {
-    if (r->runs > 1 && !r->baseline)
+    if (r->runs > 1)
         snprintf(buf, len, "%s #%u", r->policy, r->run);
     else
         snprintf(buf, len, "%s", r->policy);

@@ -46,7 +46,7 @@ static json_t *rounded(double v, double scale)
  * made several. */
 static void row_label(const drv_sim_result *r, char *buf, size_t len)
 {
-    if (r->runs > 1 && !r->baseline)
+    if (r->runs > 1)
         snprintf(buf, len, "%s #%u", r->policy, r->run);
     else
         snprintf(buf, len, "%s", r->policy);

@@ -104,6 +104,8 @@ typedef struct drv_sim_options {
     double test_overhead_s; /* added to every run: what starting a process and reporting
                              * its end costs a live worker (0; bench/live.sh measures it) */
     const struct drv_sim_observer *observer; /* told what happens (drover demo); NULL: none */
+    unsigned baseline_run; /* greedy, static_split: the run (1..runs) whose durations they
+                            * take; 0: the last. drv_sim_run_all() runs them once per run */
     /* Stragglers (spec3): speculative copies as the coordinator starts them, right after a
      * placement round every speculate_s (0.5, as live; <= 0: never). A copy is a record of
      * its own; the first to finish is the result, the other is killed and its slot freed.
@@ -222,20 +224,23 @@ int drv_sim_run_policy(const drv_workload *w, const drv_balancer_config *base, c
                        const drv_sim_options *opt, drv_sim_result *out, drv_error *err);
 
 /* Baseline "greedy": list scheduling on the true fleet, no balancer. Tests in arrival
- * order, each to the eligible worker slot that is free first (ties: the faster worker for
- * its family), with true durations. Each worker has `slots` lanes, the first
- * min(slots, gpus) of them with a GPU: a test that needs GPUs takes a GPU lane (one,
- * whatever it asks for), any other test any lane; cores and memory are not reserved. Crashes,
- * leaves and retries are not simulated (workers are usable from join_at); a flaky test fails once
- * and is not rerun. The run-to-run spread applies as in the engine (the result is that of the last
- * run). */
+ * order, each to the eligible worker where it can start first (ties: the faster worker for
+ * its family, then the lower index), with true durations, holding what the balancer holds
+ * for it: a slot, and its cores, GPUs and memory. A worker starts its tests in the order
+ * greedy gives them (no test starts before one given earlier), so a test that needs a
+ * whole machine is not passed over for ever by smaller ones. Before, greedy held only a
+ * slot (a GPU test a GPU lane): on the MetaCentrum trace it started an 80-core job on a
+ * node whose cores were taken and "waited 0 s" where the balancer, reserving cores, could
+ * not. Crashes, leaves and retries are not simulated (workers are usable from join_at); a
+ * flaky test fails once and is not rerun. The run-to-run spread applies as in the engine
+ * (the run is opt->baseline_run, else the last). */
 void drv_sim_run_greedy(const drv_workload *w, const drv_sim_options *opt, drv_sim_result *out);
 
 /* Baseline "static_split" (pytest-split's least-duration groups): every slot of the
  * fleet is a share; tests sorted by their known duration (the workload's, i.e. recorded
  * in an earlier run) longest first, each to the eligible share with the least known work;
  * then each share runs its tests one after the other in arrival order at its worker's
- * true speed. Shares are greedy's lanes: tests that need GPUs only go to GPU lanes. Known durations
+ * true speed. Shares are lanes: tests that need GPUs only go to GPU lanes. Known durations
  * ignore worker speeds and the spread: it is meant for identical workers and tests without
  * requirements, and shows what a static split loses on a heterogeneous fleet. Same simplifications
  * as greedy. */

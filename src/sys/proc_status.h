@@ -11,6 +11,14 @@
  * not. */
 int drv_proc_memory_kb(int pid, long long *rss_kb, long long *hwm_kb);
 
+/* The CPU seconds process pid used so far, itself and its children it has waited for
+ * (utime + stime + cutime + cstime of /proc/PID/stat), or -1 when it cannot be read. */
+double drv_proc_cpu_s(int pid);
+
+/* The CPU seconds of this process's children it has waited for (getrusage
+ * RUSAGE_CHILDREN, user + system). */
+double drv_proc_children_cpu_s(void);
+
 /* The number of file descriptors this process has open (/proc/self/fd), or -1 when it
  * cannot be read. */
 int drv_proc_open_fds(void);

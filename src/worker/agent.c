@@ -33,6 +33,7 @@
 #include "worker/guardian.h"
 #include "worker/agent.h"
 #include "worker/probe.h"
+#include "sys/proc_status.h"
 #include "worker/runner.h"
 
 /* The WebSocket subprotocols offered, best first: a coordinator that knows the lines
@@ -197,6 +198,9 @@ struct drv_agent {
     bool has_throttles;     /* throttles was read */
     double gpu_checked;     /* loop time the last nvidia-smi query started; 0 = never */
     double gpu_temperature; /* the last answer, kept between queries (< 0 unknown) */
+    /* ct3 (issue 13): the CPU seconds its tests had used, and when, at the last
+     * heartbeat (tests_cpu_at 0: not measured yet). */
+    double tests_cpu_s, tests_cpu_at;
     bool gpu_throttled;
     struct gpu_query *gpu_query; /* the query in flight, or NULL (at most one) */
     char *tags_text;             /* "cpu, cuda" */
@@ -1138,6 +1142,33 @@ static void gpu_query_detach(drv_agent *a)
     gpu_query_abort(q);
 }
 
+/* The CPU seconds this worker's tests used so far: those reaped (RUSAGE_CHILDREN) and
+ * those running (their main process and the children it reaped). */
+static double tests_cpu_s(const drv_agent *a)
+{
+    double s = drv_proc_children_cpu_s();
+    for (const agent_test *t = a->running.head; t; t = t->next) {
+        int pid = t->run ? drv_run_pid(t->run) : 0;
+        double c = pid > 0 ? drv_proc_cpu_s(pid) : -1;
+        s += c > 0 ? c : 0;
+    }
+    return s;
+}
+
+/* Fills hb->tests_cpu: the share of the machine's CPU the tests used since the last
+ * heartbeat (unknown at the first, and when the clock did not move). */
+static void measure_tests_cpu(drv_agent *a, drv_msg_heartbeat *hb)
+{
+    double now = mono_now(), used = tests_cpu_s(a);
+    double span = now - a->tests_cpu_at, cores = a->cfg.caps->cpu_cores;
+    if (a->tests_cpu_at > 0 && span > 0.05 && cores >= 1) {
+        double share = (used - a->tests_cpu_s) / (span * cores);
+        hb->tests_cpu = share < 0 ? 0 : share > 1 ? 1 : share;
+    }
+    a->tests_cpu_s = used;
+    a->tests_cpu_at = now;
+}
+
 /* Fills hb's measurements (docs/protocol.md): pressures, clock, the hottest sensor, and
  * throttled when the CPU throttle counters rose since the last heartbeat or a GPU
  * slows down for heat or power. A simulated agent measures nothing (it has no machine
@@ -1159,6 +1190,7 @@ static void measure(drv_agent *a, drv_msg_heartbeat *hb)
             p.temperature_c = a->gpu_temperature;
     }
     hb->cpu_pressure = p.cpu;
+    measure_tests_cpu(a, hb);
     hb->memory_pressure = p.memory;
     hb->freq_ratio = p.freq_ratio;
     hb->temperature_c = p.temperature_c;

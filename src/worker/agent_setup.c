@@ -93,12 +93,11 @@ void drv_agent_caps_from_probe(const drv_probe_result *r, const drv_tag_table *t
     out->gpu_count = c->gpu_count;
     out->gpu_memory_mb = c->gpu_memory_mb;
     if (c->cuda_cc) {
-        snprintf(buf, sizeof buf, "%u.%u", c->cuda_cc / 10, c->cuda_cc % 10);
+        drv_cuda_cc_format(c->cuda_cc, buf, sizeof buf);
         out->cuda_cc = drv_xstrdup(buf);
     }
     if (c->driver_version) {
-        snprintf(buf, sizeof buf, "%u.%u.%u", c->driver_version / 1000000,
-                 c->driver_version / 1000 % 1000, c->driver_version % 1000);
+        drv_version_format(c->driver_version, buf, sizeof buf);
         out->driver_version = drv_xstrdup(buf);
     }
     int n = drv_tag_count(tags), k = 0;

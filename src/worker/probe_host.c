@@ -264,12 +264,15 @@ json_t *drv_probe_to_json(const drv_probe_result *r, const drv_tag_table *tags)
     json_t *gpus = json_array();
     for (unsigned i = 0; i < r->n_gpus; i++) {
         const drv_gpu_info *g = &r->gpus[i];
+        /* cuda_cc as the requirements codec writes it everywhere ("8.6"; null: none). */
+        char cc[16];
+        drv_cuda_cc_format(g->cuda_cc, cc, sizeof cc);
         json_array_append_new(gpus,
-                              json_pack("{s:s, s:s, s:I, s:I, s:s, s:s}", "vendor",
+                              json_pack("{s:s, s:s, s:I, s:o, s:s, s:s}", "vendor",
                                         g->vendor == DRV_GPU_NVIDIA ? "nvidia" : "amd", "name",
                                         g->name, "memory_mb", (json_int_t)g->memory_mb, "cuda_cc",
-                                        (json_int_t)g->cuda_cc, "driver", g->driver, "source",
-                                        g->source ? g->source : ""));
+                                        g->cuda_cc ? json_string(cc) : json_null(), "driver",
+                                        g->driver, "source", g->source ? g->source : ""));
     }
     json_t *browsers = json_array();
     for (unsigned i = 0; i < r->n_browsers; i++)
@@ -279,13 +282,17 @@ json_t *drv_probe_to_json(const drv_probe_result *r, const drv_tag_table *tags)
     json_t *warnings = json_array();
     for (unsigned i = 0; i < r->n_warnings; i++)
         json_array_append_new(warnings, json_string(r->warnings[i]));
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, "
-        "s:o, s:o}",
-        "hostname", r->hostname, "os", r->os, "os_release", r->os_release, "arch", r->arch,
-        "cpu_cores", (json_int_t)c->cpu_cores, "memory_mb", (json_int_t)c->memory_mb, "slots",
-        (json_int_t)r->slots, "gpu_count", (json_int_t)c->gpu_count, "gpu_memory_mb",
-        (json_int_t)c->gpu_memory_mb, "cuda_cc", (json_int_t)c->cuda_cc, "driver_version",
-        (json_int_t)c->driver_version, "tags", tags_json(&c->tags, tags), "labels",
-        tags_json(&r->labels, tags), "gpus", gpus, "browsers", browsers, "warnings", warnings);
+    char cc[16], version[32];
+    drv_cuda_cc_format(c->cuda_cc, cc, sizeof cc);
+    drv_version_format(c->driver_version, version, sizeof version);
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, "
+                     "s:o, s:o}",
+                     "hostname", r->hostname, "os", r->os, "os_release", r->os_release, "arch",
+                     r->arch, "cpu_cores", (json_int_t)c->cpu_cores, "memory_mb",
+                     (json_int_t)c->memory_mb, "slots", (json_int_t)r->slots, "gpu_count",
+                     (json_int_t)c->gpu_count, "gpu_memory_mb", (json_int_t)c->gpu_memory_mb,
+                     "cuda_cc", c->cuda_cc ? json_string(cc) : json_null(), "driver_version",
+                     c->driver_version ? json_string(version) : json_null(), "tags",
+                     tags_json(&c->tags, tags), "labels", tags_json(&r->labels, tags), "gpus", gpus,
+                     "browsers", browsers, "warnings", warnings);
 }

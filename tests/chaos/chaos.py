@@ -9,9 +9,12 @@ and meanwhile injects faults drawn from the seed: workers killed with SIGKILL an
 replaced (some under the same name), workers frozen (SIGSTOP) past the heartbeat
 timeout and resumed, the coordinator killed with SIGKILL and restarted on the same
 store and port, workers drained (SIGTERM) and replaced, the proxy's connections cut,
-and the coordinator restarted under a file size limit a little above its store's size
-(a disk that fills): it must stop with exit status 3, acknowledging nothing it could not
-store, and is started again with room.
+and a store that fills: run as root with mount(8), the store lives on a tmpfs of its
+own (mount -t tmpfs), shrunk while the coordinator runs to 512 KiB above what it holds
+(a real full file system: ENOSPC); otherwise the coordinator is restarted under a file
+size limit a little above its store's size (SIGXFSZ ignored: EFBIG). Either way it must
+stop with exit status 3, acknowledging nothing it could not store, and is started again
+with room; the output says which of the two was used.
 
 Every test appends "ID ATTEMPT START_TIME" to one execution log when it starts
 (DROVER_TEST_ID and DROVER_ATTEMPT come from the worker). At the end it checks:
@@ -137,6 +140,8 @@ class Chaos:
         self.rss_max_kb = 0
         self.store_full = False  # the coordinator runs on a store that fills
         self.store_full_stops = 0
+        self.tmpfs = None  # the store's own tmpfs mount point, when one could be mounted
+        self.fill_way = "file size limit"
 
     # ---- processes ----
 
@@ -144,9 +149,48 @@ class Chaos:
         if not self.a.quiet:
             print(f"chaos: {time.strftime('%H:%M:%S')} {msg}", flush=True)
 
+    TMPFS_ROOM = "1g"  # the tmpfs's size while the store has room (a limit, not memory)
+
+    def mount_store(self):
+        """Puts the store on a tmpfs of its own when this runs as root with mount(8), so
+        that it can fill for real; says which way the store will fill."""
+        if self.a.store_fulls <= 0:
+            return
+        why = "not root" if os.geteuid() != 0 else "--no-tmpfs" if self.a.no_tmpfs else None
+        if why is None and not shutil.which("mount"):
+            why = "no mount(8)"
+        if why is None:
+            point = os.path.join(self.dir, "store")
+            os.mkdir(point)
+            r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.TMPFS_ROOM}", "tmpfs",
+                                point], capture_output=True, text=True)
+            if r.returncode == 0:
+                self.tmpfs = point
+                self.fill_way = "tmpfs"
+                self.db = os.path.join(point, "drover.db")
+                print(f"chaos: the store that fills: a tmpfs of its own ({point}), shrunk to "
+                      f"512 KiB above its use", flush=True)
+                return
+            why = f"mount -t tmpfs failed: {r.stderr.strip() or r.returncode}"
+        print(f"chaos: the store that fills: a file size limit (RLIMIT_FSIZE), since {why}",
+              flush=True)
+
+    def tmpfs_size(self, size):
+        """Remounts the store's tmpfs with size (bytes or "1g"). Returns True on success."""
+        return subprocess.run(["mount", "-o", f"remount,size={size}", self.tmpfs],
+                              capture_output=True).returncode == 0
+
+    def unmount_store(self):
+        if self.tmpfs:
+            subprocess.run(["umount", "-l", self.tmpfs], capture_output=True)
+            self.tmpfs = None
+
     def start_coordinator(self, fsize_limit=None):
         """Starts the coordinator on the store and port; with fsize_limit (bytes), under
-        that file size limit (SIGXFSZ ignored): its store fills as a full disk would."""
+        that file size limit (SIGXFSZ ignored): its store fills as a full disk would. A
+        store on its tmpfs gets its room back first (unless it is meant to be full)."""
+        if self.tmpfs and not self.store_full:
+            self.tmpfs_size(self.TMPFS_ROOM)
         port_file = os.path.join(self.dir, "port")
         if os.path.exists(port_file):
             os.unlink(port_file)
@@ -283,6 +327,22 @@ class Chaos:
             self.start_coordinator()
             self.log("kill -9 coordinator; restarted")
             self.fault("coordinator kill -9 and restart")
+        elif kind == "store_full" and self.tmpfs:
+            # The store's file system shrinks to 512 KiB above what it holds, under the
+            # running coordinator: the next commits fail (ENOSPC), and it must stop (exit
+            # 3) acknowledging nothing it could not store. It is then started with room.
+            for _ in range(5):  # it grows meanwhile: a size under its use is refused
+                st = os.statvfs(self.tmpfs)
+                used = (st.f_blocks - st.f_bfree) * st.f_frsize
+                size = used + 512 * 1024
+                if self.tmpfs_size(size):
+                    break
+            else:
+                self.log("the store's tmpfs could not be shrunk")
+                return
+            self.store_full = True
+            self.log(f"the store's tmpfs shrunk to {size // 1024} KiB ({used // 1024} KiB used)")
+            self.fault("store full (its tmpfs shrunk under the running coordinator)")
         elif kind == "store_full":
             # Restarted with room for 512 KiB more in each store file: the next
             # commits fail, and the coordinator must stop (exit 3) acknowledging nothing
@@ -336,6 +396,7 @@ class Chaos:
 
     def run(self):
         a = self.a
+        self.mount_store()
         self.start_coordinator()
         self.proxy = Proxy(self.port)
         for _ in range(a.workers):
@@ -500,7 +561,8 @@ class Chaos:
         print(f"chaos: moves done {moves_done}, moves dropped (two-phase) {dropped}")
         print(f"chaos: faults injected {sum(self.faults.values())}: " +
               ", ".join(f"{v} {k}" for k, v in sorted(self.faults.items())) +
-              f"; the full store stopped the coordinator {self.store_full_stops} time(s)")
+              f"; the full store ({self.fill_way}) stopped the coordinator "
+              f"{self.store_full_stops} time(s)")
         for v in self.violations[:30]:
             print(f"chaos: VIOLATION: {v}")
         if len(self.violations) > 30:
@@ -523,6 +585,10 @@ class Chaos:
                 pass
         if self.proxy:
             self.proxy.close()
+        if keep and self.tmpfs:  # the store leaves its tmpfs with the logs
+            for f in os.listdir(self.tmpfs):
+                shutil.copy(os.path.join(self.tmpfs, f), self.dir)
+        self.unmount_store()
         if keep:
             print(f"chaos: logs kept in {self.dir}")
         else:
@@ -548,6 +614,8 @@ def main():
     ap.add_argument("--cuts", type=int, default=2)
     ap.add_argument("--store-fulls", type=int, default=1,
                     help="restarts of the coordinator on a store that fills (exit 3 expected)")
+    ap.add_argument("--no-tmpfs", action="store_true",
+                    help="fill the store by a file size limit even where a tmpfs could be mounted")
     ap.add_argument("--max-rss-mb", type=int, default=256)
     ap.add_argument("--keep", action="store_true", help="keep the logs and the store")
     ap.add_argument("--lenient-moves", action="store_true",

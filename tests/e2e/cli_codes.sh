@@ -51,6 +51,11 @@ junit_valid "$WORK/r.xml" "$WORK/r2.xml"
 sed 's|<system-out>|<properties/><system-out>|' "$WORK/r.xml" >"$WORK/bad.xml"
 xmllint --noout --schema "$DRV_SOURCE_DIR/tests/data/junit.xsd" "$WORK/bad.xml" 2>/dev/null &&
     fail "the schema accepts properties inside a testcase"
+# Jenkins' junit-4.xsd refuses a testsuite without its required tests count.
+sed 's|<testsuite name="run 3" tests="1"|<testsuite name="run 3"|' "$WORK/r.xml" >"$WORK/bad4.xml"
+grep -q '<testsuite name="run 3" failures' "$WORK/bad4.xml" || fail "bad4.xml was not made: $(head -3 "$WORK/bad4.xml")"
+xmllint --noout --schema "$DRV_SOURCE_DIR/tests/data/jenkins-junit/junit-4.xsd" "$WORK/bad4.xml" 2>/dev/null &&
+    fail "junit-4.xsd accepts a testsuite without tests"
 
 # Ctrl-C cancels the run (run 4).
 "$DROVER" run --quiet -- sleep 30 >"$WORK/int.out" 2>&1 &
@@ -60,15 +65,19 @@ kill -INT "$pid"
 wait_until 10 at_least 1 cancelled
 wait "$pid" || true
 grep -q 'Ctrl-C: cancelling the run' "$WORK/int.out" || fail "Ctrl-C said nothing: $(cat "$WORK/int.out")"
-# A second Ctrl-C detaches at once, saying so (run 5).
+# A second Ctrl-C detaches at once, saying so (run 5). The coordinator is stopped
+# between the two, so the first one's cancel cannot end the run (and `run` with it)
+# before the second arrives.
 "$DROVER" run --quiet -- sleep 30 >"$WORK/int2.out" 2>&1 &
 pid=$!
 wait_until 10 at_least 1 running
+kill -STOP "$COORD_PID"
 kill -INT "$pid"
 sleep 0.05
 kill -INT "$pid"
 status=0
 wait "$pid" || status=$?
+kill -CONT "$COORD_PID"
 [[ $status -eq 130 ]] || fail "a second Ctrl-C exited $status, expected 130"
 grep -q 'detached' "$WORK/int2.out" || fail "the second Ctrl-C said nothing: $(cat "$WORK/int2.out")"
 
@@ -112,4 +121,14 @@ junit_valid "$WORK/flaky.xml"
 code 0 "$DROVER" run --quiet --rerun-failures 2 --name flaky -- "${flaky[@]}"
 code 0 "$DROVER" status --test 9
 grep -q '^flakiness: 50% (1 flaky of its last 2 runs by this name)' "$WORK/last.out" || fail "flakiness: $(cat "$WORK/last.out")"
+
+# GET /runs/ID?wait=S holds the answer until the run is done (run 10): asked at once after
+# the submission, it still says done; a bad S is refused, naming `wait`.
+echo '{"name":"slow","argv":["sleep","1"]}' >"$WORK/slow.json"
+code 0 "$DROVER" submit --json "$WORK/slow.json"
+grep -q '"run_id": 10' "$WORK/last.out" || fail "submit: $(cat "$WORK/last.out")"
+r=$(api GET "/api/v1/runs/10?wait=20")
+grep -q '"done":true' <<<"$r" || fail "?wait=20 answered before the run was done: $r"
+r=$(api GET "/api/v1/runs/10?wait=61")
+grep -q '"field":"wait"' <<<"$r" && grep -q '^400$' <<<"$r" || fail "?wait=61 not refused: $r"
 echo ok

@@ -4,7 +4,8 @@
 #   dashboard socket without its token, half a frame) are closed after --auth-timeout,
 #   while a real worker and an authenticated dashboard stay;
 # - a dashboard's wrong token gets the WebSocket close status 1008, not a dropped TCP
-#   connection (which a browser reports as 1006);
+#   connection (which a browser reports as 1006); so does a refused worker hello, after
+#   its error frame, with the reason in the close frame (a binary frame: 1003);
 # - a body sent with Transfer-Encoding: chunked is read (extensions, trailers, several
 #   chunks), a malformed one is a 400;
 # - a query value that is not UTF-8 once decoded, or holds %00, is a 400 naming the
@@ -18,6 +19,19 @@ wait_workers 1
 # A wrong dashboard token: close 1008.
 out=$($WS "$PORT" /ws/dashboard/v1 drover-dashboard --send '{"token":"nope"}' --wait 5)
 [[ "$out" == "close 1008 wrong token" ]] || fail "dashboard, wrong token: $out"
+# A refused worker hello (here a wrong worker token): the error frame, then a close frame
+# with 1008 and the reason (lws 4.1 drops a close sent from the writeable callback: the
+# coordinator closes from the receive callback).
+out=$($WS "$PORT" /ws/worker/v1 drover-worker --texts --wait 5 --send \
+    '{"type":"hello","v":1,"token":"nope","name":"intruder","capabilities":{"cpu_cores":1,"memory_mb":1},"slots":1}')
+[[ "$out" == *'text {"type":"error","v":1,"message":"hello.token: bad worker token","field":"hello.token"}'* ]] ||
+    fail "worker, wrong token, error frame: $out"
+[[ "$(tail -n 1 <<<"$out")" == "close 1008 hello.token: bad worker token" ]] ||
+    fail "worker, wrong token, close frame: $out"
+# A binary frame: 1003 with the reason.
+out=$($WS "$PORT" /ws/worker/v1 drover-worker --binary --wait 5 --send 'x')
+[[ "$(tail -n 1 <<<"$out")" == "close 1003 binary frames are refused: send JSON text frames" ]] ||
+    fail "worker, binary frame: $out"
 # The right one: still open after three auth timeouts.
 out=$($WS "$PORT" /ws/dashboard/v1 drover-dashboard --send "{\"token\":\"$DROVER_TOKEN\"}" --wait 3)
 [[ "$out" == "open" ]] || fail "dashboard, right token: $out"

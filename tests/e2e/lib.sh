@@ -60,12 +60,19 @@ fail() {
 }
 
 # junit_valid FILE...: each FILE is valid against drover's JUnit schema (tests/data/junit.xsd,
-# the structure CI readers accept; suite2, issue 13).
+# the structure CI readers accept; suite2, issue 13) and against Jenkins' junit-4.xsd as
+# published (tests/data/jenkins-junit/), less the two things junit-10 added to it
+# (skipped@message, Surefire's rerun elements: junit4_view.py, SOURCE.md there).
 junit_valid() {
     local f
     for f in "$@"; do
         xmllint --noout --schema "$DRV_SOURCE_DIR/tests/data/junit.xsd" "$f" >"$WORK/xsd.out" 2>&1 ||
             fail "$f is not valid JUnit (tests/data/junit.xsd): $(cat "$WORK/xsd.out")"
+        /usr/bin/python3 "$DRV_SOURCE_DIR/tests/e2e/junit4_view.py" "$f" "$WORK/junit4.xml" ||
+            fail "$f: could not be read as XML by junit4_view.py"
+        xmllint --noout --schema "$DRV_SOURCE_DIR/tests/data/jenkins-junit/junit-4.xsd" \
+            "$WORK/junit4.xml" >"$WORK/xsd.out" 2>&1 ||
+            fail "$f is not valid JUnit against Jenkins' junit-4.xsd: $(cat "$WORK/xsd.out")"
     done
 }
 

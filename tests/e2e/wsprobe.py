@@ -1,6 +1,6 @@
 """wsprobe.py - a minimal WebSocket client for the end-to-end tests (no package needed).
 
-    wsprobe.py PORT PATH PROTOCOL [--send TEXT] [--half] [--wait S]
+    wsprobe.py PORT PATH PROTOCOL [--send TEXT] [--half] [--binary] [--wait S] [--texts]
 
 Connects to 127.0.0.1:PORT, upgrades PATH with Sec-WebSocket-Protocol PROTOCOL, sends
 TEXT as one text frame (or, with --half, only the first half of that frame), then reads
@@ -9,6 +9,7 @@ until the server closes or S seconds pass. Prints one line:
     eof                 the connection ended without a close frame (a browser's 1006)
     open                still open after S seconds
     refused STATUS      the upgrade was answered with HTTP STATUS
+--binary sends TEXT as a binary frame. With --texts, each text frame received before that is printed first as "text PAYLOAD".
 """
 import base64
 import os
@@ -34,7 +35,7 @@ def frame(payload, opcode=1):
 def main():
     port, path, proto = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     args = sys.argv[4:]
-    send, half, wait = None, False, 5.0
+    send, half, wait, texts, binary = None, False, 5.0, False, False
     while args:
         a = args.pop(0)
         if a == "--send":
@@ -43,6 +44,10 @@ def main():
             half = True
         elif a == "--wait":
             wait = float(args.pop(0))
+        elif a == "--texts":
+            texts = True
+        elif a == "--binary":
+            binary = True
     s = socket.create_connection(("127.0.0.1", port), timeout=wait)
     key = base64.b64encode(os.urandom(16)).decode()
     s.sendall(
@@ -65,7 +70,7 @@ def main():
         print("refused", status)
         return
     if send is not None:
-        f = frame(send)
+        f = frame(send, 2 if binary else 1)
         s.sendall(f[: len(f) // 2] if half else f)
     end = time.time() + wait
     while True:
@@ -83,6 +88,8 @@ def main():
             if len(buf) < off + n:
                 break
             payload, buf = buf[off : off + n], buf[off + n :]
+            if op == 1 and texts:
+                print("text", payload.decode(errors="replace"))
             if op == 8:
                 code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
                 print("close", code, payload[2:].decode(errors="replace"))

@@ -1043,6 +1043,49 @@ static void test_infra_failures_quarantine_a_worker(void **state)
     fx_close(&f);
 }
 
+/* A worker restarted (a new process under its name) is not a failing machine: neither
+ * the loss of what its old process ran nor what the new one no longer lists counts
+ * towards quarantine_after; the same losses with the same process coming back do. */
+static void test_restarts_do_not_quarantine(void **state)
+{
+    (void)state;
+    for (int same_process = 0; same_process < 2; same_process++) {
+        fx f;
+        fx_open(&f);
+        fx_start(&f); /* quarantine_after 3 */
+        drv_wref w = fx_cpu_worker(&f, "w0", 1, 0);
+        fx_test s = {.id = 1, .max_retries = 20};
+        drv_tref t = fx_submit_spec(&f, &s, 0);
+        drv_decision d[4];
+        double now = 0;
+        for (int k = 0; k < 3; k++, now += 1) {
+            assert_int_equal(fx_place_one(&f, now), w);
+            assert_int_equal(drv_balancer_started(f.b, t, now), 0);
+            assert_int_equal(drv_balancer_worker_lost(f.b, w, now + 0.5, d, 4), 1);
+            drv_balancer_worker_back(f.b, w, now + 0.7);
+            drv_balancer_worker_hello(f.b, w, !same_process, now + 0.7);
+        }
+        const drv_worker *x = drv_balancer_worker(f.b, w);
+        assert_int_equal(x->history.infra_failures, 3); /* counted, whatever the cause */
+        if (same_process) {
+            assert_int_equal(x->health, DRV_HEALTH_QUARANTINED);
+            fx_assert_contains(x->health_reason, "lost while running tests");
+        } else {
+            assert_int_equal(x->health, DRV_HEALTH_OK);
+            assert_int_equal(x->history.infra_failure_run, 0);
+            /* What a new process did not list is charged to the test, not the machine. */
+            drv_result gone = {.exit_code = -1, .infra_failure = true, .restart = true};
+            for (int k = 0; k < 3; k++, now += 1) {
+                assert_int_equal(fx_place_one(&f, now), w);
+                assert_int_equal(fx_run(&f, t, now, gone).reason, DRV_R_INFRA_FAILURE);
+            }
+            assert_int_equal(x->health, DRV_HEALTH_OK);
+            assert_int_equal(x->history.infra_failure_run, 0);
+        }
+        fx_close(&f);
+    }
+}
+
 /* ---- work stealing ---- */
 
 /* w0 (one slot, may prefetch 4) holds tests A..E (priorities 500..100, 10 s each) and
@@ -1542,6 +1585,52 @@ static void test_worker_add_and_submit_reject_bad_input(void **state)
     fx_close(&f);
 }
 
+/* A test that fits only one worker of a large class finds it even when that worker sits
+ * deep in the class's ordering and nothing about it changed since it last took work: 39
+ * workers have every core busy with short tests, the 40th holds one long test (the most
+ * loaded, last in the least-loaded ordering) and has 7 cores free. A candidate search
+ * that stopped 15 places into the heap left such tests waiting while the cores were free
+ * (the MetaCentrum trace's jobs waited hours for one). */
+static void test_wide_test_finds_the_one_worker_that_fits(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f);
+    fx_start(&f);
+    char name[32];
+    for (int k = 0; k < 39; k++) {
+        snprintf(name, sizeof name, "busy-%02d", k);
+        fx_worker(&f, name, fx_cpu_caps(&f, 8, 32, NULL), 16, 1.0f, 0);
+    }
+    drv_requirements one = fx_req(&f, NULL, NULL, NULL);
+    one.cpu_cores = 1;
+    drv_decision d[FX_MAX_DECISIONS];
+    uint64_t id = 1;
+    for (int k = 0; k < 39 * 8; k++) {
+        fx_test t = {.id = id++, .req = &one, .test_type = "unit"};
+        fx_submit_spec(&f, &t, 0);
+    }
+    size_t placed = 0;
+    for (size_t n; (n = fx_place(&f, 0, d)) > 0;)
+        placed += n;
+    assert_int_equal(placed, 39 * 8);
+    drv_wref last = fx_worker(&f, "last", fx_cpu_caps(&f, 8, 32, NULL), 16, 1.0f, 1);
+    fx_test longest = {.id = id++,
+                       .req = &one,
+                       .test_type = "performance",
+                       .model_id = "meta-llama/Llama-2-7b-hf"};
+    fx_submit_spec(&f, &longest, 1);
+    assert_int_equal(fx_place_one(&f, 1), last);
+    drv_requirements seven = one;
+    seven.cpu_cores = 7;
+    fx_test wide = {.id = id++, .req = &seven, .test_type = "unit"};
+    fx_submit_spec(&f, &wide, 2);
+    drv_wref w = fx_place_one(&f, 2);
+    if (w != last)
+        fail_msg("the 7-core test went to %s, not to \"last\"", fx_wname(&f, w));
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1568,6 +1657,7 @@ int main(void)
         cmocka_unit_test(test_lost_worker_hands_back_everything_in_pieces),
         cmocka_unit_test(test_exit_status_decides_the_outcome),
         cmocka_unit_test(test_infra_failures_quarantine_a_worker),
+        cmocka_unit_test(test_restarts_do_not_quarantine),
         cmocka_unit_test(test_idle_worker_steals_when_it_pays),
         cmocka_unit_test(test_steals_highest_priority_first),
         cmocka_unit_test(test_unmove_gives_the_test_back),
@@ -1580,6 +1670,7 @@ int main(void)
         cmocka_unit_test(test_same_calls_same_decisions),
         cmocka_unit_test(test_worker_remove_refuses_a_worker_holding_tests),
         cmocka_unit_test(test_worker_add_and_submit_reject_bad_input),
+        cmocka_unit_test(test_wide_test_finds_the_one_worker_that_fits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -511,13 +511,13 @@ static void test_json_shape(void **state)
         "\"cpu_cores\":16",
         "\"slots\":4",
         "\"gpu_memory_mb\":24576",
-        "\"cuda_cc\":86",
-        "\"driver_version\":535104005",
+        "\"cuda_cc\":\"8.6\"",
+        "\"driver_version\":\"535.104.5\"",
         "\"tags\":[\"cpu\",\"cuda\",\"zone-a\"]",
         "\"labels\":[\"zone-a\"]",
         ("\"gpus\":[{\"vendor\":\"nvidia\",\"name\":\"NVIDIA GeForce RTX "
          "3090\",\"memory_mb\":24576,"
-         "\"cuda_cc\":86,\"driver\":\"535.104.05\",\"source\":\"nvidia-smi\"}]"),
+         "\"cuda_cc\":\"8.6\",\"driver\":\"535.104.05\",\"source\":\"nvidia-smi\"}]"),
         "\"browsers\":[{\"name\":\"chromium\",\"path\":\"/usr/bin/chromium\"}]",
         "\"warnings\":[\"rocm-smi: exited with status 2\"]",
     };

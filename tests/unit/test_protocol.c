@@ -246,17 +246,18 @@ static void test_round_trip_worker_messages(void **state)
     round_trip(&m, &b);
     assert_true(b.heartbeat.temperature_c < 0);
     assert_true(b.heartbeat.cpu_pressure < 0 && b.heartbeat.memory_pressure < 0);
-    assert_true(b.heartbeat.freq_ratio < 0);
+    assert_true(b.heartbeat.freq_ratio < 0 && b.heartbeat.tests_cpu < 0);
     drv_msg_free(&b);
 
-    /* Measured pressures and clock travel. */
+    /* Measured pressures, clock and the tests' share of the CPU travel. */
     drv_msg_init(&m, DRV_MSG_HEARTBEAT);
     m.heartbeat.cpu_pressure = 0.25;
     m.heartbeat.memory_pressure = 0;
     m.heartbeat.freq_ratio = 0.875;
+    m.heartbeat.tests_cpu = 0.125;
     round_trip(&m, &b);
     assert_true(b.heartbeat.cpu_pressure == 0.25 && b.heartbeat.memory_pressure == 0);
-    assert_true(b.heartbeat.freq_ratio == 0.875);
+    assert_true(b.heartbeat.freq_ratio == 0.875 && b.heartbeat.tests_cpu == 0.125);
     drv_msg_free(&b);
 
     /* An older worker's heartbeat (no measurements) is accepted: all unknown. A pressure

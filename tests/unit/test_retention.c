@@ -208,12 +208,58 @@ static void test_nothing_to_remove(void **state)
     drv_store_close(s);
 }
 
+/* Output tails go by age even while their run is open (a run that never ends must not
+ * keep every tail it ever wrote): the old attempts of an open run lose their output,
+ * their rows stay, and newer output is kept. */
+static void test_tails_of_open_runs(void **state)
+{
+    fixture *f = *state;
+    drv_error err;
+    drv_store *s = drv_store_open(f->path, &err);
+    assert_non_null(s);
+    int64_t open = drv_store_run_create(s, "open for ever", NOW - 30 * DAY, &err);
+    add_tests(s, f->tags, open, 3, NOW - 30 * DAY, NOW - 20 * DAY); /* old output */
+    add_tests(s, f->tags, open, 2, NOW - 2 * DAY, NOW - DAY);       /* recent output */
+    add_tests(s, f->tags, open, 1, NOW - 30 * DAY, 0);              /* still queued */
+    assert_int_equal(drv_store_commit(s, &err), 0);
+    uint64_t n = 0, total = 0;
+    int more = 1;
+    for (int i = 0; i < 10 && more; i++) {
+        more = drv_store_prune_tails_step(s, CUTOFF, 2, &n, &err);
+        assert_true(more >= 0);
+        assert_true(n <= 2);
+        total += n;
+        assert_int_equal(drv_store_commit(s, &err), 0);
+    }
+    assert_int_equal(more, 0);
+    assert_int_equal(total, 3);
+    /* Nothing left to do: a step records nothing. */
+    assert_int_equal(drv_store_prune_tails_step(s, CUTOFF, 2, &n, &err), 0);
+    assert_int_equal(n, 0);
+    int64_t run = 0;
+    drv_store_pruned p;
+    assert_int_equal(drv_store_prune_step(s, CUTOFF, 100, &run, &p, &err), 0);
+    assert_int_equal(p.tasks + p.run_gone, 0); /* the run is open: its tests stay */
+    drv_store_close(s);
+    assert_int_equal(rows(f->path, "SELECT count(*) FROM attempts"), 6);
+    assert_int_equal(rows(f->path, "SELECT count(*) FROM attempts WHERE output_tail IS NOT NULL"),
+                     2);
+    assert_int_equal(rows(f->path, "SELECT count(*) FROM attempts WHERE output_tail IS NOT NULL"
+                                   " AND finished_at < 86400 * 86"),
+                     0);
+    /* The step's query uses the partial index, not a scan of every attempt. */
+    assert_int_equal(rows(f->path, "SELECT count(*) FROM pragma_index_list('attempts')"
+                                   " WHERE name = 'attempts_tails' AND partial = 1"),
+                     1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_retention_without_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_with_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_to_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tails_of_open_runs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "coordinator/store.h"
+#include "coordinator/store_sqlite.h"
 
 typedef struct fixture {
     char dir[64];
@@ -209,6 +210,58 @@ static void assert_task_equal(const drv_task *a, const drv_tag_table *ta, const 
     assert_strv_equal(a->labels, b->labels);
     assert_int_equal(a->state, b->state);
     assert_int_equal(a->attempts, b->attempts);
+}
+
+/* Requirements and capabilities are stored in the one codec's form (cuda_cc "8.6",
+ * driver_version "535.104.5", what the API shows), and rows written before it, with
+ * the integers 86 and 535104005, still read to the same values. */
+static void test_requirements_codec_old_rows(void **state)
+{
+    fixture *f = *state;
+    drv_requirements r;
+    drv_requirements_init(&r);
+    r.cuda_cc = 86;
+    r.driver_version = 535104005;
+    r.gpu_memory_mb = 24576;
+    drv_tagset_add(&r.all_of, drv_tag_intern(f->tags, "zone-a", NULL));
+    char *text = NULL;
+    drv_error err = {{0}};
+    assert_int_equal(drv_store_req_encode(&r, f->tags, &text, "requirements", &err), 0);
+    assert_string_equal(text, "{\"gpu_memory_mb\":24576,\"cuda_cc\":\"8.6\","
+                              "\"driver_version\":\"535.104.5\",\"all_of\":[\"zone-a\"]}");
+    static const char *const rows[] = {
+        NULL, /* the text just written */
+        "{\"gpu_memory_mb\":24576,\"cuda_cc\":86,\"driver_version\":535104005,"
+        "\"all_of\":[\"zone-a\"]}",
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        drv_requirements back;
+        assert_int_equal(
+            drv_store_req_decode(rows[i] ? rows[i] : text, f->tags, &back, "requirements", &err),
+            0);
+        assert_true(drv_requirements_equal(&r, &back));
+    }
+    free(text);
+    /* Capabilities: an old row's integers, the same values as the new form's strings. */
+    drv_capabilities old, now;
+    assert_int_equal(drv_store_caps_decode("{\"cpu\":8,\"memory_mb\":1024,\"cuda_cc\":80,"
+                                           "\"driver_version\":550000000,\"tags\":[\"cuda\"]}",
+                                           f->tags, &old, "capabilities", &err),
+                     0);
+    assert_int_equal(drv_store_caps_decode("{\"cpu\":8,\"memory_mb\":1024,\"cuda_cc\":\"8.0\","
+                                           "\"driver_version\":\"550\",\"tags\":[\"cuda\"]}",
+                                           f->tags, &now, "capabilities", &err),
+                     0);
+    assert_int_equal(old.cuda_cc, 80);
+    assert_int_equal(old.driver_version, 550000000);
+    assert_true(drv_capabilities_equal(&old, &now));
+    /* A bad stored value names its field and changes nothing. */
+    int before = drv_tag_count(f->tags);
+    assert_int_equal(drv_store_req_decode("{\"all_of\":[\"new-tag\"],\"cuda_cc\":\"eight\"}",
+                                          f->tags, &r, "task 7 requirements", &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "task 7 requirements.cuda_cc: "));
+    assert_int_equal(drv_tag_count(f->tags), before);
 }
 
 static void test_task_round_trip(void **state)
@@ -1834,6 +1887,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_task_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requirements_codec_old_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grouped_commit_visibility, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_keeps_exactly_the_committed, setup, teardown),

@@ -648,6 +648,38 @@ static void test_default_no_ramp_busy_is_not_overload(void **state)
     assert_int_equal(drv_thermal_admitted(&th, &cfg, 8, 10), 4);
 }
 
+/* ct3 (issue 13): CPU pressure cools a worker only when its own tests use at least half
+ * of the machine's CPU: a machine loaded by others is not relieved by fewer slots. */
+static void test_cpu_pressure_of_others(void **state)
+{
+    (void)state;
+    drv_thermal_config cfg;
+    drv_thermal_config_default(&cfg);
+    const struct {
+        double tests_cpu;
+        bool known, cools;
+    } rows[] = {{0.02, true, false},
+                {0.49, true, false},
+                {0.5, true, true},
+                {0.9, true, true},
+                {0, false, true}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        drv_thermal th;
+        drv_thermal_init(&th, 0);
+        drv_thermal_on_work(&th, &cfg, 0);
+        drv_thermal_signal sig = DRV_THERMAL_SIGNAL_UNKNOWN;
+        sig.busy = true;
+        sig.load = 1;
+        sig.cpu_pressure = 0.97;
+        sig.tests_cpu = rows[i].tests_cpu;
+        sig.tests_cpu_known = rows[i].known;
+        for (int t = 1; t <= 20; t++)
+            drv_thermal_observe(&th, &cfg, t, &sig);
+        assert_int_equal(th.state, rows[i].cools ? DRV_THERMAL_COOLING : DRV_THERMAL_WARM);
+        assert_int_equal(drv_thermal_admitted(&th, &cfg, 8, 20), rows[i].cools ? 4 : 8);
+    }
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -708,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_next_growth),
         cmocka_unit_test(test_describe),
         cmocka_unit_test(test_default_no_ramp_busy_is_not_overload),
+        cmocka_unit_test(test_cpu_pressure_of_others),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_error_threshold_zero_disables),

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# sim_seeds.sh - the simulator's quality bars across seeds (issue 10): `drover sim
+# --scenario second_run` per seed, one line each:
+#   composite run 2 / lower bound (bar <= 1.05), the best single policy's run 2 / bound
+#   and composite against it (bar: at most 1 % worse), composite run 1 against greedy on
+#   run 1's durations (bar: no worse).
+# A line ends "ok" or names the bars it misses; the last line counts them. Deterministic
+# (the simulator is): a figure changes only when the code does.
+#
+# Usage: bench/sim_seeds.sh [BUILD_DIR]; env WORKERS (100), TESTS (10000), SEEDS
+# ("1 2 3 4 5 6 7 8 9 10"). The issue's second size: WORKERS=1000 TESTS=100000 (a
+# Release build makes it faster: cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+drover=${1:-$root/build}/drover
+[[ -x "$drover" ]] || { echo "bench/sim_seeds: $drover not found: make build first" >&2; exit 1; }
+command -v jq >/dev/null || { echo "bench/sim_seeds: jq not found (scripts/setup.sh installs it)" >&2; exit 1; }
+workers=${WORKERS:-100}
+tests=${TESTS:-10000}
+seeds=${SEEDS:-1 2 3 4 5 6 7 8 9 10}
+singles=round_robin,weighted_round_robin,resource_aware,priority,affinity,performance_based
+
+echo "second_run, $workers workers, $tests tests"
+printf '%4s %9s %8s %8s %-20s %8s %8s %8s  %s\n' seed bound_s comp_r2 best_r2 best_single \
+    comp_r1 greedy "r1/gr" verdict
+missed=0
+for seed in $seeds; do
+    json=$("$drover" sim --scenario second_run --workers "$workers" --tests "$tests" \
+        --seed "$seed" --no-timing --json --policies "composite,greedy,$singles")
+    line=$(jq -r '
+        def r2(p): map(select(.policy == p and .run == 2))[0];
+        (r2("composite")) as $c
+        | (map(select(.run == 2 and .policy != "composite" and .policy != "greedy"
+                      and .policy != "static_split")) | min_by(.makespan_s)) as $b
+        | (map(select(.policy == "composite" and .run == 1))[0]) as $c1
+        | (map(select(.policy == "greedy" and .run == 1))[0]) as $g
+        | [$c.lower_bound_s, $c.ratio_to_bound, $b.ratio_to_bound, $b.policy,
+           $c1.makespan_s, $g.makespan_s, $c1.makespan_s / $g.makespan_s,
+           $c.makespan_s / $b.makespan_s] | @tsv' <<<"$json")
+    IFS=$'\t' read -r bound c2 b2 bp c1 g r1g vs_best <<<"$line"
+    verdict=""
+    awk -v x="$c2" 'BEGIN { exit !(x > 1.05) }' && verdict+=" run2>1.05"
+    awk -v x="$vs_best" 'BEGIN { exit !(x > 1.01) }' && verdict+=" >1%-worse-than-$bp"
+    awk -v x="$r1g" 'BEGIN { exit !(x > 1.0) }' && verdict+=" run1>greedy"
+    [[ -n "$verdict" ]] && missed=$((missed + 1))
+    printf '%4s %9.1f %8.3f %8.3f %-20s %8.1f %8.1f %8.3f  %s\n' "$seed" "$bound" "$c2" "$b2" \
+        "$bp" "$c1" "$g" "$r1g" "${verdict:- ok}"
+done
+echo "seeds missing a bar: $missed"
