@@ -308,6 +308,7 @@ typedef enum drv_learned_kind {
     DRV_LEARNED_WORKER_AFFINITY = 3, /* worker, family: 0..1, how well the worker ran it */
     DRV_LEARNED_WORKER_PACE = 4,     /* worker, family -1: log(its runs / its class's) */
 } drv_learned_kind;
+#define DRV_LEARNED_KIND_MAX 4
 
 typedef struct drv_learned_fact {
     uint32_t kind;  /* drv_learned_kind */
