@@ -4,7 +4,9 @@
 //
 //   [SORT=COLUMN] node bench/dashboard_feed.mjs URL [SECONDS] [PAGE_SIZE]
 //
-// Prints one line: "frames N, bytes B, B/s X, rows R, workers known K".
+// Prints one line: "frames N, bytes B, B/s X, rows R, workers known K"; with TIMINGS=1
+// a second one, whether the page stays usable: how long it took to go live, to show the
+// next page of workers after a click, and to open a worker's detail.
 import { chromium } from "playwright-core";
 
 const [url, seconds = "10", size = ""] = process.argv.slice(2);
@@ -18,8 +20,10 @@ try {
     bytes += Buffer.byteLength(f.payload);
     last = f.payload;
   }));
+  const tGoto = Date.now();
   await page.goto(url);
   await page.waitForFunction(() => document.getElementById("conn").textContent === "live", null, { timeout: 60000 });
+  const liveMs = Date.now() - tGoto;
   if (size) {
     await page.selectOption("#page-size", size);
     await page.waitForTimeout(1500);
@@ -34,6 +38,19 @@ try {
   const s = (Date.now() - t0) / 1000;
   const m = last ? JSON.parse(last) : { workers: {} };
   console.log(`frames ${frames}, bytes ${bytes}, B/s ${Math.round(bytes / s)}, rows ${(m.workers.workers || []).length}, workers known ${m.workers.total}`);
+  if (process.env.TIMINGS) {
+    const info = await page.textContent("#page-info");
+    let t = Date.now();
+    await page.click("#page-next");
+    await page.waitForFunction((before) => document.getElementById("page-info").textContent !== before, info, { timeout: 30000 });
+    const nextMs = Date.now() - t;
+    t = Date.now();
+    await page.click("#workers tbody tr");
+    await page.waitForFunction(() => /score/.test(document.getElementById("worker-body").textContent) &&
+                               /capabilities/.test(document.getElementById("worker-body").textContent), null, { timeout: 30000 });
+    const detailMs = Date.now() - t;
+    console.log(`usable: live in ${liveMs} ms, next page in ${nextMs} ms (${await page.textContent("#page-info")}), worker detail in ${detailMs} ms`);
+  }
 } finally {
   await browser.close();
 }

@@ -3,7 +3,7 @@
 # workers (drover stress, attached, holding tests that run for a while), one page open
 # in chromium; prints the bytes per second the page receives, what GET /api/v1/workers
 # (the whole fleet) weighs for comparison, and the coordinator's CPU per second with the
-# page open.
+# page open, and whether the page stays usable (live, next page, a worker's detail).
 #
 # Usage: bench/dashboard_feed.sh [BUILD_DIR]; env WORKERS (default "1000 10000"),
 # SECONDS_MEASURED (10). Prints figures; asserts nothing.
@@ -29,19 +29,10 @@ for n in ${WORKERS:-1000 10000}; do
     for _ in $(seq 1 100); do [[ -s $work/port ]] && break; sleep 0.05; done
     url="http://127.0.0.1:$(cat "$work/port")"
     # Tests of 60 s each, two per worker: the fleet stays connected and busy while
-    # measured. One stress process connects up to 4,000 workers in time: more take several.
-    left=$n
-    part=0
-    while ((left > 0)); do
-        m=$((left > 4000 ? 4000 : left))
-        "$drover" stress --url "$url" --token C --worker-token W --workers "$m" --tests $((2 * m)) \
-            --worker-prefix "p$part" --duration-mean 60 --sigma 0 --time-limit 300 \
-            >"$work/stress-$n-$part.log" 2>&1 &
-        pids+=("$!")
-        left=$((left - m))
-        part=$((part + 1))
-        sleep 5
-    done
+    # measured. One stress process holds every worker (drv_agent_hub_quiet).
+    "$drover" stress --url "$url" --token C --worker-token W --workers "$n" --tests $((2 * n)) \
+        --duration-mean 60 --sigma 0 --time-limit 300 >"$work/stress-$n.log" 2>&1 &
+    pids+=("$!")
     for _ in $(seq 1 600); do
         k=$(curl -s --max-time 10 "$url/api/v1/status" | sed -n 's/.*"connected": *\([0-9]*\).*/\1/p') || true
         kill -0 "$coord" 2>/dev/null || { tail -5 "$work/coord-$n.log"; exit 1; }
@@ -52,7 +43,7 @@ for n in ${WORKERS:-1000 10000}; do
     full=$(curl -s "$url/api/v1/workers" | wc -c)
     t0=$(cpu_ticks "$coord")
     idle=$(sleep "${SECONDS_MEASURED:-10}"; echo $(( $(cpu_ticks "$coord") - t0 )))
-    page=$(node "$root/bench/dashboard_feed.mjs" "$url" "${SECONDS_MEASURED:-10}")
+    page=$(TIMINGS=1 node "$root/bench/dashboard_feed.mjs" "$url" "${SECONDS_MEASURED:-10}")
     t1=$(cpu_ticks "$coord")
     page200=$(node "$root/bench/dashboard_feed.mjs" "$url" "${SECONDS_MEASURED:-10}" 200)
     with=$(( $(cpu_ticks "$coord") - t1 ))
@@ -60,7 +51,8 @@ for n in ${WORKERS:-1000 10000}; do
     byscore=$(SORT=score node "$root/bench/dashboard_feed.mjs" "$url" "${SECONDS_MEASURED:-10}")
     scored=$(( $(cpu_ticks "$coord") - t2 ))
     hz=$(getconf CLK_TCK)
-    echo "workers $n (connected ${k:-?}): page of 50 rows: $page"
+    echo "workers $n (connected ${k:-?}): page of 50 rows: ${page%%$'\n'*}"
+    echo "workers $n: ${page#*$'\n'}"
     echo "workers $n: page of 200 rows: $page200"
     echo "workers $n: page of 50 rows sorted by score: $byscore; coordinator CPU $(awk -v t="$scored" -v h="$(getconf CLK_TCK)" -v s="${SECONDS_MEASURED:-10}" 'BEGIN{printf "%.3f", t/h/(s+5.5)}') s/s"
     echo "workers $n: GET /api/v1/workers (the whole fleet, what each snapshot carried before): $full bytes"

@@ -615,6 +615,12 @@
       if (spec.requirements) lines.push("requirements: " + JSON.stringify(spec.requirements));
       if (t.explain) lines.push("why not running: " + t.explain);
       if (t.reason && t.state !== "passed") lines.push("outcome: " + t.reason);
+      // py3 (issue 13): flaky (failed, then passed when rerun) and the name's flakiness rate.
+      if (t.flaky) lines.push("flaky: failed, then passed when rerun");
+      var fl = t.flakiness;
+      if (fl) lines.push("flakiness: " + Math.round(100 * fl.rate) + "% (" + fl.flaky + " flaky of its last " +
+                         fl.runs + " runs by this name)");
+      if (t.batch) lines.push("ran in batch " + t.batch + " (its own result, read from the batch's output)");
       var att = t.attempts || [];
       att.forEach(function (a, i) {
         lines.push(describeAttempt(a));

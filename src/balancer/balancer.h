@@ -223,6 +223,11 @@ typedef struct drv_result {
 
 /* A test finished on its worker. Writes the decision (FINAL, or REQUEUED for a retry)
  * to *out. Returns -1 if tref is not a live assigned or running task. */
+/* py3 (issue 13): learns that the member test name of a batch (docs/api.md, "Batches")
+ * ran duration_s on worker w, as a test of its own: the next batch naming it is
+ * predicted from it (the sum of its members), and GET /api/v1/predictions answers it. */
+void drv_balancer_learn_member(drv_balancer *b, drv_wref w, const char *name, int family,
+                               double duration_s);
 int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_result *r,
                           drv_decision *out);
 
@@ -351,6 +356,13 @@ typedef struct drv_balancer_stats {
     size_t bytes_per_worker; /* per live worker: its record, heap slots, name index */
 } drv_balancer_stats;
 void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s);
+
+/* Whether worker w's class meets the requirements of a test waiting in the queue (the
+ * eligibility placement uses, per requirement shape). For the monitor's queue_stalled,
+ * which counts free slots only on workers that could run what waits. False for a worker
+ * not live or an empty queue. Cost: one bit test per shape holding queued tests (a test
+ * cancelled while queued may keep its shape counted until the next placement). */
+bool drv_balancer_worker_runs_queued(const drv_balancer *b, drv_wref w);
 
 /* Live task record accessors. */
 drv_task_state drv_balancer_task_state(const drv_balancer *b, drv_tref t);

@@ -94,6 +94,7 @@ typedef struct drv_bworker {
     uint32_t warm_pos;                  /* in the warming heap, or POS_NONE */
     double warm_due;                    /* when its admission may next grow; INFINITY: never */
     bool overloaded;                    /* reported overload */
+    bool reserved;                      /* kept for the reserved shape's next test (placement.c) */
     /* Speculation (speculation.c): when a test of its was last superseded (its copy
      * elsewhere finished first, so it was killed running), and whether one ever was. A
      * worker whose test hung is suspect for a while: its other tests are copied once past
@@ -226,6 +227,19 @@ struct drv_balancer {
     /* Exclusive tests: held ones, waiting ones (which close the gate to everything else),
      * and the tests parked behind that gate or until the fleet is empty. */
     uint32_t excl_held, excl_pending;
+    /* A worker kept for the next test of a starved shape (placement.c, reservation_*):
+     * DRV_SHAPE_NONE / DRV_REF_NONE when none. */
+    uint32_t resv_shape;
+    drv_wref resv_worker;
+    /* What the reserved worker holds for it beyond its tests, counted in its used cores,
+     * GPUs and memory (so no other test needing them fits, at no cost per placement):
+     * what was free when it was made and what its tests free since, of each resource the
+     * starved test needs (resv_dims: 1 cores, 2 GPUs, 4 memory). */
+    uint8_t resv_dims;
+    uint32_t resv_cpu, resv_gpu;
+    uint64_t resv_memory_mb;
+    double resv_scan_at;  /* when blocked shapes are next looked at for one */
+    double newest_placed; /* the latest submission time of a placed test */
     drv_task_link *gate_parked, *excl_parked;
     uint32_t n_gate_parked, cap_gate_parked, n_excl_parked, cap_excl_parked;
     uint64_t skipped;

@@ -94,6 +94,20 @@ void drv_balancer_worker_hello(drv_balancer *b, drv_wref wi, bool new_process, d
         count_towards_quarantine(b, wi, "lost while running tests");
 }
 
+/* py3 (issue 13): one member test of a batch ran duration_s on worker w (see
+ * balancer.h). */
+void drv_balancer_learn_member(drv_balancer *b, drv_wref w, const char *name, int family,
+                               double duration_s)
+{
+    if (!b->pred || w >= b->n_workers || !name || !(duration_s > 0))
+        return;
+    uint32_t c = b->workers[w].w.wclass;
+    if (family < 0 || family >= 64)
+        family = 0;
+    drv_predictor_observe(b->pred, drv_test_key(name), family, b->classes[c].backend, c,
+                          duration_s);
+}
+
 int drv_balancer_finished(drv_balancer *b, drv_tref t, double now, const drv_result *res,
                           drv_decision *out)
 {

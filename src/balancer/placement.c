@@ -53,6 +53,9 @@ drv_balancer *drv_balancer_new(const drv_balancer_config *cfg, drv_tag_table *ta
     b->pred = pred;
     b->queue = drv_queue_new();
     b->free_task = DRV_REF_NONE;
+    b->resv_shape = DRV_SHAPE_NONE;
+    b->resv_worker = DRV_REF_NONE;
+    b->newest_placed = -INFINITY;
     b->class_words = 1;
     b->avail = drv_xcalloc(1, sizeof(uint64_t));
     drv_policies_init(b);
@@ -188,6 +191,19 @@ static int64_t task_record_new(drv_balancer *b, const drv_task *t, double now, d
     r->avoid = DRV_REF_NONE;
     r->prev = r->next = DRV_REF_NONE;
     double est = drv_analyzer_estimate_s(family, t->test_type);
+    if (t->members && b->pred) {
+        /* py3 (issue 13): a batch runs its members one after the other: until the batch
+         * itself is known (its name is new each run), it is predicted as the sum of its
+         * members' learned runs (drv_balancer_learn_member), each unknown one as the
+         * analyzer's estimate shared out. */
+        double sum = 0,
+               each = est / (double)(drv_strv_len(t->members) ? drv_strv_len(t->members) : 1);
+        for (size_t i = 0; t->members[i]; i++)
+            sum +=
+                drv_predictor_predict_reference(b->pred, drv_test_key(t->members[i]), family, each)
+                    .mean_s;
+        est = sum;
+    }
     drv_prediction p = b->pred ? drv_predictor_predict_reference(b->pred, r->test_key, family, est)
                                : (drv_prediction){.mean_s = est, .high_s = est * 1.25};
     r->pred_ref_s = (float)p.mean_s;
@@ -405,6 +421,8 @@ void drv_engine_assign(drv_balancer *b, drv_tref t, drv_wref wi, double now)
     drv_fleet_update(b, wi, now);
 }
 
+static void reservation_keep(drv_balancer *b, drv_worker *x);
+
 void drv_engine_release(drv_balancer *b, drv_tref t, double now)
 {
     drv_btask *r = &b->tasks[t];
@@ -428,6 +446,8 @@ void drv_engine_release(drv_balancer *b, drv_tref t, double now)
     w->w.used_cpu -= req->cpu_cores;
     w->w.used_gpu -= req->gpu_count;
     w->w.used_memory_mb -= req->memory_mb;
+    if (w->reserved)
+        reservation_keep(b, &w->w);
     w->w.predicted_load_s -= r->pred_held_s;
     if (w->w.predicted_load_s < 1e-9 || w->held == DRV_REF_NONE)
         w->w.predicted_load_s = 0;
@@ -495,6 +515,163 @@ static bool fresh_match(drv_balancer *b, drv_wref *worker, uint32_t *shape)
     return false;
 }
 
+/* ---- a worker kept for a starved test ---- */
+
+/* How much later than a test unplaceable while workers that can run it have free slots
+ * (they lack the cores, GPUs or memory it needs) a test placed before it was submitted,
+ * before one of those workers is kept for it. */
+#define RESERVE_AFTER_S 30.0
+
+/* Ends the reservation: its worker takes any test that fits again. */
+static void reservation_release(drv_balancer *b)
+{
+    drv_wref wi = b->resv_worker;
+    b->resv_shape = DRV_SHAPE_NONE;
+    b->resv_worker = DRV_REF_NONE;
+    if (wi < b->n_workers) {
+        drv_worker *x = &b->workers[wi].w;
+        b->workers[wi].reserved = false;
+        x->used_cpu -= b->resv_cpu;
+        x->used_gpu -= b->resv_gpu;
+        x->used_memory_mb -= b->resv_memory_mb;
+    }
+    b->resv_dims = 0;
+    b->resv_cpu = b->resv_gpu = 0;
+    b->resv_memory_mb = 0;
+}
+
+/* The reserved worker keeps what is free of what the starved test needs (its used counts
+ * include it): called when the reservation is made and whenever one of its tests lets go. */
+static void reservation_keep(drv_balancer *b, drv_worker *x)
+{
+    if (b->resv_dims & 1) {
+        b->resv_cpu += x->caps.cpu_cores - x->used_cpu;
+        x->used_cpu = x->caps.cpu_cores;
+    }
+    if (b->resv_dims & 2) {
+        b->resv_gpu += x->caps.gpu_count - x->used_gpu;
+        x->used_gpu = x->caps.gpu_count;
+    }
+    if (b->resv_dims & 4) {
+        b->resv_memory_mb += x->caps.memory_mb - x->used_memory_mb;
+        x->used_memory_mb = x->caps.memory_mb;
+    }
+}
+
+/* Test r (of shape s) found no worker: smaller tests keep taking the cores, GPUs or memory
+ * it waits for, so it could wait for ever (a whole-machine job behind one-core jobs: the
+ * MetaCentrum trace's 80-core jobs waited days). Once a test submitted RESERVE_AFTER_S
+ * after it was placed before it (it is being overtaken, not merely waiting in a burst
+ * where everything waits) while workers that can run it have free slots, the one of those with the
+ * most of what it needs free now is kept for it (one reservation at a time, as EASY backfilling
+ * keeps one): it keeps what it has free of those resources and what its tests free of them
+ * (reservation_keep), so no other test needing them fits there and what it holds drains
+ * until the test fits; tests that need none of them still run there. Costs a scan of
+ * those workers once per reservation, nothing per placement. */
+static void reservation_make(drv_balancer *b, const drv_btask *r, uint32_t s)
+{
+    if (b->newest_placed - r->enqueued < RESERVE_AFTER_S || (r->flags & TF_LOCKING) ||
+        (b->excl_held | b->excl_pending))
+        return;
+    const uint64_t *elig = b->shapes[s].elig;
+    const drv_requirements *req = drv_queue_shape_req(b->queue, s);
+    drv_wref best = DRV_REF_NONE;
+    double best_room = -1;
+    for (uint32_t i = 0; i < b->class_words; i++) {
+        for (uint64_t m = elig[i] & b->avail[i]; m; m &= m - 1) {
+            const drv_wclass *cl = &b->classes[i * 64 + (uint32_t)__builtin_ctzll(m)];
+            for (uint32_t k = 0; k < cl->n[DRV_ORDER_LEAST_LOADED]; k++) {
+                drv_wref wi = cl->heap[DRV_ORDER_LEAST_LOADED][k];
+                const drv_worker *x = &b->workers[wi].w;
+                /* the share of its need it has free, on the scarcest resource */
+                double room = 1;
+                if (req->cpu_cores)
+                    room = fmin(room, (double)(x->caps.cpu_cores - x->used_cpu) / req->cpu_cores);
+                if (req->gpu_count)
+                    room = fmin(room, (double)(x->caps.gpu_count - x->used_gpu) / req->gpu_count);
+                if (req->memory_mb)
+                    room = fmin(room, (double)(x->caps.memory_mb - x->used_memory_mb) /
+                                          (double)req->memory_mb);
+                if (room > best_room || (room == best_room && wi < best)) {
+                    best_room = room;
+                    best = wi;
+                }
+            }
+        }
+    }
+    if (best == DRV_REF_NONE)
+        return; /* every worker that can run it is full: it waits its turn for a slot */
+    b->resv_shape = s;
+    b->resv_worker = best;
+    b->workers[best].reserved = true;
+    b->resv_dims =
+        (uint8_t)((req->cpu_cores ? 1 : 0) | (req->gpu_count ? 2 : 0) | (req->memory_mb ? 4 : 0));
+    reservation_keep(b, &b->workers[best].w);
+}
+
+/* Blocked shapes are looked at again only when a worker that can take them frees
+ * something, so a starved test is found here: at most once a second of the clock while no
+ * reservation is held, the blocked shape whose best test comes first in queue order and
+ * is being overtaken gets one (O(shapes) then). */
+static void reservation_scan(drv_balancer *b, double now)
+{
+    if (b->resv_shape != DRV_SHAPE_NONE || now < b->resv_scan_at)
+        return;
+    b->resv_scan_at = now + 1;
+    uint32_t best = DRV_SHAPE_NONE;
+    drv_queue_entry be = {0}, e;
+    for (uint32_t s = 0; s < b->n_shapes; s++) {
+        if (!drv_queue_shape_blocked(b->queue, s) || b->shapes[s].reachable == 0 ||
+            !drv_queue_shape_peek(b->queue, s, &e) || b->tasks[e.ref].state != DRV_TASK_QUEUED ||
+            b->newest_placed - b->tasks[e.ref].enqueued < RESERVE_AFTER_S)
+            continue;
+        if (best == DRV_SHAPE_NONE || e.key < be.key || (e.key == be.key && e.seq < be.seq)) {
+            best = s;
+            be = e;
+        }
+    }
+    if (best != DRV_SHAPE_NONE)
+        reservation_make(b, &b->tasks[be.ref], best);
+}
+
+/* The reserved worker takes its shape's best test once that fits; a reservation whose
+ * worker left, or whose shape has no test left, ends. Returns the decisions in out. */
+static size_t reservation_place(drv_balancer *b, double now, drv_decision *out, size_t n,
+                                size_t max)
+{
+    if (b->resv_shape == DRV_SHAPE_NONE || n >= max)
+        return n;
+    uint32_t s = b->resv_shape;
+    drv_wref wi = b->resv_worker;
+    drv_bworker *w = &b->workers[wi];
+    drv_queue_entry e;
+    bool any = false;
+    while ((any = drv_queue_shape_peek(b->queue, s, &e)) &&
+           b->tasks[e.ref].state != DRV_TASK_QUEUED) { /* cancelled while queued */
+        drv_queue_shape_pop(b->queue, s);
+        drv_engine_free_task(b, e.ref);
+    }
+    /* ends too when its worker left, or the shape's best test is not a starved one (the
+     * one it was made for went elsewhere, and the next has just come) */
+    if (!any || !w->live || w->w.health != DRV_HEALTH_OK || (b->tasks[e.ref].flags & TF_LOCKING) ||
+        now - b->tasks[e.ref].enqueued < RESERVE_AFTER_S) {
+        reservation_release(b);
+        return n;
+    }
+    const drv_requirements *req = drv_queue_shape_req(b->queue, s);
+    if (b->resv_cpu < req->cpu_cores || b->resv_gpu < req->gpu_count ||
+        b->resv_memory_mb < req->memory_mb || !drv_fleet_worker_available(w))
+        return n; /* what it needs has not drained yet, or no slot is free */
+    reservation_release(b);
+    drv_queue_shape_unblock(b->queue, s);
+    drv_queue_shape_pop(b->queue, s);
+    b->n_queued--;
+    drv_engine_assign(b, e.ref, wi, now);
+    b->placed++;
+    drv_engine_decision(b, &out[n++], DRV_D_PLACED, DRV_R_POLICY, e.ref, wi, DRV_REF_NONE);
+    return n;
+}
+
 /* Warming workers admit more as time passes; blocked shapes that no worker could ever
  * run become reportable once their grace has passed. */
 static void advance_time(drv_balancer *b, double now)
@@ -515,6 +692,8 @@ size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t
     advance_time(b, now);
     if (b->settled_head < b->n_settled)
         n = drv_order_settle(b, out, max);
+    reservation_scan(b, now);
+    n = reservation_place(b, now, out, n, max);
     while (n < max) {
         drv_queue_entry e;
         uint32_t s;
@@ -563,6 +742,8 @@ size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t
         }
         drv_wref w = drv_engine_choose(b, r, now, hint);
         if (w == DRV_REF_NONE) {
+            if (b->resv_shape == DRV_SHAPE_NONE)
+                reservation_make(b, r, s);
             drv_queue_shape_block(b->queue, s);
             continue;
         }
@@ -574,6 +755,8 @@ size_t drv_balancer_place(drv_balancer *b, double now, drv_decision *out, size_t
             __builtin_prefetch(&b->tasks[ahead->ref]);
         b->n_queued--;
         drv_engine_assign(b, e.ref, w, now);
+        if (r->enqueued > b->newest_placed)
+            b->newest_placed = r->enqueued;
         b->placed++;
         drv_engine_decision(b, &out[n++], DRV_D_PLACED, DRV_R_POLICY, e.ref, w, DRV_REF_NONE);
     }
@@ -654,6 +837,17 @@ drv_prediction drv_balancer_predict(const drv_balancer *b, drv_tref t, drv_wref 
     return (drv_prediction){.mean_s = pace * r->pred_ref_s / sp,
                             .high_s = pace * r->pred_high_s / sp,
                             .source = DRV_PRED_ESTIMATE};
+}
+
+bool drv_balancer_worker_runs_queued(const drv_balancer *b, drv_wref w)
+{
+    if (w >= b->n_workers || !b->workers[w].live || b->n_queued == 0)
+        return false;
+    uint32_t c = b->workers[w].w.wclass;
+    for (uint32_t s = 0; s < b->n_shapes; s++)
+        if (drv_queue_shape_len(b->queue, s) > 0 && (b->shapes[s].elig[c / 64] >> (c % 64) & 1))
+            return true;
+    return false;
 }
 
 void drv_balancer_stats_get(const drv_balancer *b, drv_balancer_stats *s)

@@ -5,23 +5,28 @@
  *                 [--junit FILE] [-v] [options] [--] [PYTEST ARGS...]
  *
  * 1. Collects node ids with `python3 -m pytest --collect-only -q PYTEST ARGS` here.
- * 2. Submits batches (one drover test each): several node ids in one interpreter, so the
- *    start of Python and pytest is paid once per batch, not per test. --by test: one id
- *    per batch; file: one file per batch; auto (default): with no durations known, a
- *    file per batch (files of more than --batch-size tests split); once the durations
- *    file (.drover-pytest-durations.json, written after each auto run like
- *    pytest-split's) knows them, tests longest first packed into batches of about
- *    --batch-seconds of predicted run, each batch's priority growing with its length
- *    so the long ones start first.
+ * 2. Submits batches (one drover test each, naming its node ids in "members"): several
+ *    node ids in one interpreter, so the start of Python and pytest is paid once per
+ *    batch, not per test. --by test: one id per batch; file: one file per batch; auto
+ *    (default): with no durations known, a file per batch (files of more than
+ *    --batch-size tests split); once durations are known (the coordinator's, learned per
+ *    member test: POST /api/v1/predictions; else the local .drover-pytest-durations.json
+ *    written after each auto run, like pytest-split's), tests longest first packed into
+ *    batches of about --batch-seconds of predicted run (default: the connected slots'
+ *    share of the whole, BATCHES_PER_SLOT batches per slot), each batch's priority
+ *    growing with its length so the long ones start first.
  * 3. Each batch runs pytest in-process with a small plugin that prints one line per test
  *    as it starts and as it ends: "@@drover@@ start ID" and "@@drover@@ OUTCOME SECONDS
- *    ID<TAB>MESSAGE" (OUTCOME: passed failed error skipped xfailed xpassed). The lines
- *    come back in the batch's output (the worker's output tail), and this command splits
- *    them into one result per test. A batch that crashed (its process died) leaves the
- *    test that was running without a result: that test is an error ("crashed the
- *    pytest process"), and the tests never started are submitted again in new batches.
- * 4. --rerun-failures N submits each failed test again, alone, up to N times: one that
- *    fails and then passes is flaky (counted, and a pass in the exit code).
+ *    ID<TAB>MESSAGE" (OUTCOME: passed failed error skipped xfailed xpassed). The
+ *    coordinator reads them from the batch's output and stores one result per member
+ *    test (docs/api.md, "Batches"): its history, flakiness and learned duration are its
+ *    own. This command follows the run's rows as they come in (-v prints each test's
+ *    line then). A batch that crashed leaves the test that was running an error
+ *    (recorded by the coordinator), and the tests never started are submitted again, in
+ *    the same run.
+ * 4. --rerun-failures N submits each failed test again, alone, up to N times, in the same
+ *    run: its result is one more attempt of the same test, so one that fails and then
+ *    passes is flaky (counted, and a pass in the exit code).
  * Exit 0 when no test failed or errored, 1 otherwise, 2 on a wrong command line, 3 when
  * pytest or the coordinator cannot be used. */
 #include <errno.h>
@@ -32,14 +37,21 @@
 
 #include "cli/cli.h"
 #include "client/client.h"
+#include "protocol/protocol.h"
 
-#define DEFAULT_PYTHON "/usr/bin/python3"
-#define ROUNDS_MAX     3 /* batches of unfinished tests after a crash */
+#define DEFAULT_PYTHON   "/usr/bin/python3"
+#define ROUNDS_MAX       3            /* batches of unfinished tests after a crash */
+#define BATCHES_PER_SLOT 1.0          /* auto, durations known: batches per slot */
+#define BATCH_S_MIN      0.5          /* auto: the shortest batch target (s) */
+#define TAIL_BUDGET      (48u * 1024) /* of the 64 KiB output tail: the members' end lines */
+#define LINE_BYTES       64u /* an end line besides its node id: outcome, seconds, message */
 
 typedef struct pytest_args {
     const char *by, *run, *junit, *python, *durations;
-    double batch_s;
+    double batch_s, per_slot;
     uint64_t batch_size, rerun_failures;
+    size_t n_batches; /* auto: this many batches, balanced (from the slots); 0: first fit */
+    double *speed;    /* auto: each batch's worker slot speed (n_batches of them); NULL: 1 */
     bool verbose, quiet, dry_run;
     double wait_timeout;
 } pytest_args;
@@ -49,7 +61,9 @@ static const drv_opt pytest_opts[] = {
     {"--by", NULL, DRV_OPT_STRING, P(by), 0, 0, "test|file|auto",
      "how tests are put in batches (default auto)", NULL},
     {"--batch-size", NULL, DRV_OPT_UINT, P(batch_size), 1, 100000, "N",
-     "most tests in one batch (default 50)", NULL},
+     "most tests in one batch (default 50 while durations are unknown; none once "
+     "they are known: --batch-seconds sizes the batches)",
+     NULL},
     {"--rerun-failures", NULL, DRV_OPT_UINT, P(rerun_failures), 0, 100, "N",
      "run a failed test again up to N times; failed then passed is flaky", NULL},
     {"--run", NULL, DRV_OPT_STRING, P(run), 0, 0, "NAME", "name the run", NULL},
@@ -60,6 +74,8 @@ static const drv_opt pytest_opts[] = {
      "stop waiting after S seconds", NULL},
     {"--batch-seconds", NULL, DRV_OPT_DOUBLE, P(batch_s), 0.01, 3600, "S",
      "auto: fill a batch up to S seconds of predicted run (default 2)", NULL},
+    {"--batches-per-slot", NULL, DRV_OPT_DOUBLE, P(per_slot), 0.1, 100, "X",
+     "auto, durations known: X batches per connected slot, balanced (default 1)", NULL},
     {"--durations", NULL, DRV_OPT_STRING, P(durations), 0, 0, "FILE",
      "auto: the tests' measured durations, read and then updated (default "
      ".drover-pytest-durations.json here)",
@@ -98,8 +114,12 @@ static const char plugin_code[] =
     "        msg = ' '.join(msg.split())[:300]\n"
     "        d = self.res.get(report.nodeid)\n"
     "        if d and d[0] in ('failed', 'error'): return\n"
-    "        self.res[report.nodeid] = (o, report.duration)\n"
-    "        out('%s %.6f %s\\t%s' % (o, report.duration, report.nodeid, msg))\n"
+    "        line = '%s %.6f %s\\t%s' % (o, report.duration, report.nodeid, msg)\n"
+    "        self.res[report.nodeid] = (o, line)\n"
+    "        out(line)\n"
+    "    def pytest_unconfigure(self, config):\n"
+    "        sys.__stdout__.write(''.join('\\n@@drover@@ ' + v[1] for v in self.res.values()) +"
+    " '\\n'); sys.__stdout__.flush()\n"
     "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '--tb=short', '-rN'] + sys.argv[1:],"
     " plugins=[DroverReport()]))\n";
 
@@ -129,9 +149,11 @@ typedef struct pyresult {
     double predicted; /* from the durations file; < 0 unknown */
     char *message;
     char *worker;
-    bool started;
-    uint32_t fails; /* failed runs before the last (flaky when it then passed) */
-    char *fail_msg; /* the message of the last of those (owned; NULL when none) */
+    uint64_t task_id; /* its result in the coordinator (a member test); 0: none yet */
+    bool shown;       /* its line was printed (-v) */
+    uint32_t want;    /* the attempt whose result is awaited (a rerun: the next one) */
+    uint32_t fails;   /* failed runs before the last (flaky when it then passed) */
+    char *fail_msg;   /* the message of the last of those (owned; NULL when none) */
 } pyresult;
 
 typedef struct suite {
@@ -148,15 +170,6 @@ static void suite_free(suite *s)
         free(s->t[i].fail_msg);
     }
     free(s->t);
-}
-
-/* Index of the test with id, or -1. Linear: suites are thousands, batches few. */
-static long find_test(const suite *s, const char *id, size_t len)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strlen(s->t[i].id) == len && memcmp(s->t[i].id, id, len) == 0)
-            return (long)i;
-    return -1;
 }
 
 /* Collects the node ids. Returns 0, or -1 after printing why. */
@@ -244,6 +257,10 @@ static void add_batch(json_t *arr, const pytest_args *a, const suite *s, const s
     json_object_set_new(o, "cwd", json_string(cwd));
     json_object_set_new(o, "test_type", json_string("unit"));
     json_object_set_new(o, "env", json_pack("{s:s}", "PYTHONDONTWRITEBYTECODE", "1"));
+    json_t *members = json_array(); /* each gets its own result in the coordinator */
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(members, json_string(s->t[idx[i]].id));
+    json_object_set_new(o, "members", members);
     json_array_append_new(arr, o);
 }
 
@@ -278,6 +295,59 @@ static int chunk_longest_first(const void *x, const void *y)
     if (a->sum != b->sum)
         return a->sum > b->sum ? -1 : 1;
     return a->first < b->first ? -1 : a->first > b->first;
+}
+
+/* Gives batch o the priority of its predicted run: longer ones first. */
+static void set_length_priority(json_t *arr, double sum)
+{
+    json_t *o = json_array_get(arr, json_array_size(arr) - 1);
+    int prio = 100 + (int)(sum * 10 < 900 ? sum * 10 : 900);
+    json_object_set_new(o, "priority", json_integer(prio));
+}
+
+/* The pieces (chunks of order[], longest first) dealt into a->n_batches batches, each
+ * to the batch with the least predicted run so far (longest processing time first):
+ * batches of equal predicted runs, one round of interpreters per slot. */
+static json_t *lpt_batches(const pytest_args *a, const suite *s, const by_pred *order,
+                           const chunk *chunks, size_t n_chunks, size_t n, const char *cwd,
+                           int round)
+{
+    size_t nb = a->n_batches < n_chunks ? a->n_batches : n_chunks;
+    double *sum = drv_xcalloc(nb ? nb : 1, sizeof *sum);
+    size_t *bin = drv_xmalloc((n_chunks ? n_chunks : 1) * sizeof *bin);
+    /* Each piece to the batch that would end first with it, on its slot's speed: a
+     * faster worker's slots get longer batches (the balancer places the longest first,
+     * on the fastest). */
+    for (size_t c = 0; c < n_chunks; c++) {
+        size_t best = 0;
+        double best_end = 0;
+        for (size_t b = 0; b < nb; b++) {
+            double v = a->speed && a->speed[b] > 0 ? a->speed[b] : 1;
+            double end = (sum[b] + chunks[c].sum) / v;
+            if (b == 0 || end < best_end) {
+                best = b;
+                best_end = end;
+            }
+        }
+        bin[c] = best;
+        sum[best] += chunks[c].sum;
+    }
+    json_t *arr = json_array();
+    size_t *batch = drv_xmalloc(n * sizeof *batch);
+    for (size_t b = 0; b < nb; b++) {
+        size_t m = 0;
+        for (size_t c = 0; c < n_chunks; c++)
+            for (size_t k = 0; bin[c] == b && k < chunks[c].count; k++)
+                batch[m++] = order[chunks[c].first + k].i;
+        if (m == 0)
+            continue;
+        add_batch(arr, a, s, batch, m, cwd, round);
+        set_length_priority(arr, sum[b]);
+    }
+    free(batch);
+    free(bin);
+    free(sum);
+    return arr;
 }
 
 /* --by auto with predictions: the tests of each file, longest first, packed first fit
@@ -334,6 +404,12 @@ static json_t *pack_batches(const pytest_args *a, const suite *s, size_t *idx, s
         f = fe;
     }
     qsort(chunks, n_chunks, sizeof *chunks, chunk_longest_first);
+    if (a->n_batches > 0) {
+        json_t *arr = lpt_batches(a, s, order, chunks, n_chunks, n, cwd, round);
+        free(chunks);
+        free(order);
+        return arr;
+    }
     /* Short files' chunks share a batch (first fit again): a few files per interpreter,
      * each collected once, instead of an interpreter per small file. */
     json_t *arr = json_array();
@@ -354,9 +430,7 @@ static json_t *pack_batches(const pytest_args *a, const suite *s, size_t *idx, s
             sum += chunks[d].sum;
         }
         add_batch(arr, a, s, batch, m, cwd, round);
-        json_t *o = json_array_get(arr, json_array_size(arr) - 1);
-        int prio = 100 + (int)(sum * 10 < 900 ? sum * 10 : 900);
-        json_object_set_new(o, "priority", json_integer(prio));
+        set_length_priority(arr, sum);
     }
     free(used);
     free(batch);
@@ -393,57 +467,125 @@ static json_t *make_batches(const pytest_args *a, const suite *s, size_t *idx, s
     return arr;
 }
 
-/* Reads the report lines of one batch's output into the suite. */
-static void read_lines(suite *s, const char *text, const char *worker)
+/* The outcome words a member's result carries (its reason: "OUTCOME" or "OUTCOME: why";
+ * docs/api.md, "Batches"). */
+static const char *const kinds[] = {"passed",  "failed",  "error", "skipped",
+                                    "xfailed", "xpassed", NULL};
+
+/* Index of the test named name in the suite, or -1 (a hash of the ids, built once). */
+typedef struct name_index {
+    uint32_t *slot; /* test index + 1; 0: empty */
+    size_t n_slots;
+} name_index;
+
+static uint64_t name_hash(const char *s)
 {
-    static const char mark[] = "@@drover@@ ";
-    for (const char *p = text ? strstr(text, mark) : NULL; p; p = strstr(p, mark)) {
-        p += sizeof mark - 1;
-        const char *eol = strchr(p, '\n');
-        size_t l = eol ? (size_t)(eol - p) : strlen(p);
-        if (l > 6 && strncmp(p, "start ", 6) == 0) {
-            long i = find_test(s, p + 6, l - 6);
-            if (i >= 0)
-                s->t[i].started = true;
-        } else {
-            char outcome[16];
-            double dur = 0;
-            int used = 0;
-            if (sscanf(p, "%15s %lf %n", outcome, &dur, &used) == 2 && used > 0 &&
-                (size_t)used < l) {
-                const char *id = p + used;
-                const char *tab = memchr(id, '\t', l - (size_t)used);
-                size_t idl = tab ? (size_t)(tab - id) : l - (size_t)used;
-                long i = find_test(s, id, idl);
-                if (i >= 0) {
-                    pyresult *r = &s->t[i];
-                    if (strcmp(r->outcome, "failed") == 0 || strcmp(r->outcome, "error") == 0) {
-                        r->fails++; /* this is a rerun of a failed test */
-                        free(r->fail_msg);
-                        r->fail_msg = r->message;
-                        r->message = NULL;
-                    }
-                    snprintf(r->outcome, sizeof r->outcome, "%s", outcome);
-                    r->duration = dur;
-                    free(r->message);
-                    r->message = NULL;
-                    if (tab) {
-                        size_t ml = (size_t)(p + l - tab - 1);
-                        r->message = drv_xmalloc(ml + 1);
-                        memcpy(r->message, tab + 1, ml);
-                        r->message[ml] = '\0';
-                    }
-                    free(r->worker);
-                    r->worker = worker ? drv_xstrdup(worker) : NULL;
-                }
-            }
-        }
-        p += l;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static void index_build(name_index *x, const suite *s)
+{
+    x->n_slots = 2 * s->n + 1;
+    x->slot = drv_xcalloc(x->n_slots, sizeof *x->slot);
+    for (size_t i = 0; i < s->n; i++) {
+        size_t k = (size_t)(name_hash(s->t[i].id) % x->n_slots);
+        while (x->slot[k])
+            k = (k + 1) % x->n_slots;
+        x->slot[k] = (uint32_t)i + 1;
     }
 }
 
-/* Waits until run run_id is done, with a progress line on stderr unless --quiet.
- * Returns DRV_EXIT_OK, DRV_EXIT_TIMEOUT or DRV_EXIT_INFRA after saying why. */
+static long index_find(const name_index *x, const suite *s, const char *name)
+{
+    for (size_t k = (size_t)(name_hash(name) % x->n_slots); x->slot[k]; k = (k + 1) % x->n_slots)
+        if (strcmp(s->t[x->slot[k] - 1].id, name) == 0)
+            return (long)x->slot[k] - 1;
+    return -1;
+}
+
+/* Prints test r's line: "passed   ID (0.012 s, on w1)" and its message. */
+static void print_result(const pyresult *r)
+{
+    bool is_flaky = strcmp(r->outcome, "passed") == 0 && r->fails > 0;
+    printf("%-8s %s (%.3f s%s%s)%s%s%s\n", is_flaky ? "FLAKY" : r->outcome, r->id, r->duration,
+           r->worker ? ", on " : "", r->worker ? r->worker : "",
+           r->message && *r->message ? ": " : "", r->message ? r->message : "",
+           is_flaky ? " (failed first)" : "");
+    fflush(stdout);
+}
+
+/* Takes one row of the run's tests: a member test's result (it has "batch") updates its
+ * test; batches themselves are skipped. */
+static void take_row(suite *s, const name_index *x, const json_t *row, bool verbose)
+{
+    const char *name = drv_api_string(row, "name");
+    if (drv_api_int(row, "batch", 0) <= 0 || !name)
+        return;
+    long i = index_find(x, s, name);
+    if (i < 0)
+        return;
+    pyresult *r = &s->t[i];
+    const char *reason = drv_api_string(row, "reason");
+    reason = reason ? reason : "";
+    size_t k = 0;
+    while (kinds[k] && !(strncmp(reason, kinds[k], strlen(kinds[k])) == 0 &&
+                         (reason[strlen(kinds[k])] == '\0' || reason[strlen(kinds[k])] == ':')))
+        k++;
+    if (!kinds[k])
+        return; /* not final yet */
+    uint32_t attempts = (uint32_t)drv_api_int(row, "attempts", 1);
+    if (attempts < r->want)
+        return; /* the result before its rerun */
+    snprintf(r->outcome, sizeof r->outcome, "%s", kinds[k]);
+    r->fails = attempts > 1 ? attempts - 1 : 0;
+    r->task_id = (uint64_t)drv_api_int(row, "id", 0);
+    r->duration = drv_api_number(row, "duration_s", 0);
+    free(r->message);
+    const char *msg = reason + strlen(kinds[k]);
+    r->message = drv_xstrdup(*msg == ':' ? msg + 2 - (msg[1] != ' ') : "");
+    free(r->worker);
+    const char *w = drv_api_string(row, "worker");
+    r->worker = w ? drv_xstrdup(w) : NULL;
+    if (verbose && !r->shown) {
+        print_result(r);
+        r->shown = true;
+    }
+}
+
+/* Reads the run's rows from *seen on (in id order: a member's result is a new row, added
+ * as its batch ends) and takes them; *seen grows. Returns 0, or -1 with err. */
+static int take_new_rows(drv_client *c, uint64_t run_id, size_t *seen, suite *s,
+                         const name_index *x, bool verbose, drv_error *err)
+{
+    for (;;) {
+        char path[128];
+        snprintf(path, sizeof path, "/api/v1/tests?run=%llu&offset=%zu&limit=1000",
+                 (unsigned long long)run_id, *seen);
+        json_t *ans = drv_client_get(c, path, err);
+        if (!ans)
+            return -1;
+        json_t *rows = json_object_get(ans, "tests");
+        size_t n = json_array_size(rows), i;
+        json_t *row;
+        json_array_foreach(rows, i, row)
+        {
+            const char *state = drv_api_string(row, "state");
+            bool final = state && strcmp(state, "queued") != 0 && strcmp(state, "assigned") != 0 &&
+                         strcmp(state, "running") != 0;
+            if (drv_api_int(row, "batch", 0) > 0 && !final)
+                break; /* written, not yet final: read again next time */
+            take_row(s, x, row, verbose);
+            (*seen)++;
+        }
+        json_decref(ans);
+        if (n < 1000 || i < n)
+            return 0;
+    }
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -451,8 +593,13 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int wait_done(drv_client *c, uint64_t run_id, const pytest_args *a)
+/* Waits until run run_id is done, with a progress line on stderr unless --quiet (or -v,
+ * which prints each test's line as its result comes in instead). Returns DRV_EXIT_OK,
+ * DRV_EXIT_TIMEOUT or DRV_EXIT_INFRA after saying why. */
+static int wait_done(drv_client *c, uint64_t run_id, const pytest_args *a, suite *s,
+                     const name_index *x, bool reread)
 {
+    size_t seen = 0;
     double start = now_s(), last = -1e9;
     for (;;) {
         drv_error err = {{0}};
@@ -464,8 +611,16 @@ static int wait_done(drv_client *c, uint64_t run_id, const pytest_args *a)
         drv_run_counts rc;
         drv_run_counts_read(run, &rc);
         json_decref(run);
+        if (reread) /* a rerun adds an attempt to its test's row: read them all again */
+            seen = 0;
+        /* Without -v the rows are read once, at the end: fewer requests to the loop. */
+        if ((a->verbose || rc.done) &&
+            take_new_rows(c, run_id, &seen, s, x, a->verbose, &err) < 0) {
+            fprintf(stderr, "drover pytest: %s\n", err.msg);
+            return DRV_EXIT_INFRA;
+        }
         double t = now_s() - start;
-        if (!a->quiet && (rc.done || t - last >= 2)) {
+        if (!a->quiet && !a->verbose && (rc.done || t - last >= 2)) {
             char line[256];
             drv_run_progress_format(run_id, &rc, t, line, sizeof line);
             fprintf(stderr, "%s\n", line);
@@ -478,51 +633,78 @@ static int wait_done(drv_client *c, uint64_t run_id, const pytest_args *a)
                     (unsigned long long)run_id, a->wait_timeout);
             return DRV_EXIT_TIMEOUT;
         }
-        struct timespec ts = {0, 100 * 1000 * 1000};
+        struct timespec ts = {0, (a->verbose ? 100 : 50) * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
 }
 
-/* Submits batches, waits, reads every batch's lines. Returns the exit code of the wait
- * part (DRV_EXIT_OK even when tests failed), or DRV_EXIT_INFRA after printing why. */
+/* Submits batches (the first round makes the run, *run_id 0; later rounds join it),
+ * waits, and takes every member test's result from the coordinator. Returns the exit
+ * code of the wait part (DRV_EXIT_OK even when tests failed), or another after printing
+ * why. */
 static int run_batches(drv_client *c, const pytest_args *a, json_t *batches, suite *s,
-                       uint64_t *run_id)
+                       const name_index *x, uint64_t *run_id, bool reread)
 {
     char *body = json_dumps(batches, JSON_COMPACT);
-    drv_submit_result r;
     drv_error err = {{0}};
-    int rc = drv_client_submit(c, body, strlen(body), "pytest batches", a->run, &r, &err);
+    int rc;
+    size_t count = json_array_size(batches);
+    if (*run_id == 0) {
+        drv_submit_result r;
+        rc = drv_client_submit(c, body, strlen(body), "pytest batches", a->run, &r, &err);
+        *run_id = r.run_id;
+    } else {
+        char path[96];
+        json_t *ans = NULL;
+        snprintf(path, sizeof path, "/api/v1/tests?run_id=%llu", (unsigned long long)*run_id);
+        rc = drv_client_request(c, "POST", path, body, strlen(body), &ans, &err);
+        json_decref(ans);
+    }
     free(body);
     if (rc < 0) {
         fprintf(stderr, "drover pytest: %s\n", err.msg);
         return drv_cli_request_failure_code(c);
     }
-    *run_id = r.run_id;
-    fprintf(stderr, "submitted %zu batch%s as run %llu\n", r.count, r.count == 1 ? "" : "es",
-            (unsigned long long)r.run_id);
-    int code = wait_done(c, r.run_id, a);
-    if (code != DRV_EXIT_OK)
-        return code;
-    json_t *tests = drv_client_run_tests(c, r.run_id, NULL, 0, &err);
-    if (!tests) {
-        fprintf(stderr, "drover pytest: %s\n", err.msg);
-        return DRV_EXIT_INFRA;
+    fprintf(stderr, "submitted %zu batch%s as run %llu\n", count, count == 1 ? "" : "es",
+            (unsigned long long)*run_id);
+    return wait_done(c, *run_id, a, s, x, reread);
+}
+
+/* Asks the coordinator what it learned of the tests (POST /api/v1/predictions): sets
+ * each test's prediction it knows. Returns the slots of the connected workers (0 when
+ * unknown), and in *speeds (owned by the caller) each slot's worker speed, per_slot
+ * times each. A coordinator that cannot answer leaves the predictions as they were. */
+static uint64_t coordinator_predictions(drv_client *c, suite *s, double per_slot, double **speeds,
+                                        size_t *n_speeds)
+{
+    json_t *names = json_array();
+    for (size_t i = 0; i < s->n; i++)
+        json_array_append_new(names, json_string(s->t[i].id));
+    json_t *body = json_pack("{s:o}", "names", names);
+    drv_error err = {{0}};
+    json_t *ans = drv_client_post(c, "/api/v1/predictions", body, &err);
+    json_decref(body);
+    if (!ans)
+        return 0;
+    json_t *pred = json_object_get(ans, "predicted_s");
+    for (size_t i = 0; i < s->n && i < json_array_size(pred); i++) {
+        const json_t *v = json_array_get(pred, i);
+        if (json_is_number(v) && json_number_value(v) >= 0)
+            s->t[i].predicted = json_number_value(v);
     }
+    uint64_t slots = (uint64_t)drv_api_int(ans, "slots", 0);
     size_t i;
-    json_t *t;
-    json_array_foreach(tests, i, t)
+    json_t *w;
+    json_array_foreach(json_object_get(ans, "workers"), i, w)
     {
-        json_t *full = drv_client_test(c, (uint64_t)drv_api_int(t, "id", 0), &err);
-        if (!full) {
-            fprintf(stderr, "drover pytest: %s\n", err.msg);
-            json_decref(tests);
-            return DRV_EXIT_INFRA;
-        }
-        read_lines(s, drv_test_output_tail(full, NULL), drv_api_string(full, "worker"));
-        json_decref(full);
+        double v = drv_api_number(w, "speed", 1);
+        size_t k = (size_t)((double)drv_api_int(w, "slots", 0) * per_slot + 0.5);
+        *speeds = drv_xrealloc(*speeds, (*n_speeds + k + 1) * sizeof **speeds);
+        for (size_t j = 0; j < k; j++)
+            (*speeds)[(*n_speeds)++] = v > 0 ? v : 1;
     }
-    json_decref(tests);
-    return DRV_EXIT_OK;
+    json_decref(ans);
+    return slots;
 }
 
 /* The durations file: {"NODE ID": seconds, ...}. */
@@ -626,9 +808,27 @@ static int write_junit(const char *path, const suite *s, uint64_t run_id, const 
     return rc;
 }
 
+/* A flaky test's failed attempts' messages, for JUnit's flakyFailure: the first
+ * attempt's reason from the coordinator (one request per flaky test). */
+static void fetch_fail_messages(drv_client *c, suite *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        pyresult *r = &s->t[i];
+        if (!r->fails || !r->task_id)
+            continue;
+        drv_error err = {{0}};
+        json_t *full = drv_client_test(c, r->task_id, &err);
+        json_t *first = json_array_get(json_object_get(full, "attempts"), 0);
+        const char *tail = drv_api_string(first, "output_tail");
+        free(r->fail_msg);
+        r->fail_msg = tail ? drv_xstrdup(tail) : NULL;
+        json_decref(full);
+    }
+}
+
 int drv_cmd_pytest(int argc, char **argv)
 {
-    pytest_args a = {.batch_size = 50};
+    pytest_args a = {0};
     drv_cli_conn conn = {0};
     int rest;
     int code = drv_opt_parse("pytest", pytest_opts, N_PYTEST_OPTS, &a, &conn, argc, argv, &rest);
@@ -659,6 +859,52 @@ int drv_cmd_pytest(int argc, char **argv)
     size_t *idx = drv_xmalloc(s.n * sizeof *idx);
     for (size_t i = 0; i < s.n; i++)
         idx[i] = i;
+    drv_client *c = NULL;
+    if (!a.dry_run) {
+        c = drv_cli_connect(&conn, "pytest");
+        if (!c) {
+            free(idx);
+            suite_free(&s);
+            return DRV_EXIT_USAGE;
+        }
+        /* What the coordinator learned of each test wins over the local file; with the
+         * fleet's slots known, a batch is about a BATCHES_PER_SLOT-th of a slot's share
+         * (few interpreters, still balanced), unless --batch-seconds says. */
+        double per = a.per_slot > 0 ? a.per_slot : BATCHES_PER_SLOT;
+        size_t n_speeds = 0;
+        uint64_t slots = coordinator_predictions(c, &s, per, &a.speed, &n_speeds);
+        double total = 0;
+        bool all = true;
+        for (size_t i = 0; i < s.n; i++) {
+            total += s.t[i].predicted > 0 ? s.t[i].predicted : 0;
+            all &= s.t[i].predicted >= 0;
+        }
+        if (a.batch_s <= 0 && a.batch_size == 0 && slots > 0 && all) {
+            a.n_batches = (size_t)((double)slots * per + 0.5);
+            a.n_batches = a.n_batches ? a.n_batches : 1;
+            /* The coordinator reads the members' lines from the batch's output tail
+             * (64 KiB; the plugin repeats the end lines last): keep them within it. */
+            size_t name_bytes = 0;
+            for (size_t i = 0; i < s.n; i++)
+                name_bytes += strlen(s.t[i].id);
+            size_t most = TAIL_BUDGET / (name_bytes / s.n + LINE_BYTES);
+            if (s.n / a.n_batches > most)
+                a.n_batches = (s.n + most - 1) / most;
+            a.batch_s = total / (double)a.n_batches;
+        }
+        if (n_speeds != a.n_batches) { /* batches not one per slot: sized alike */
+            free(a.speed);
+            a.speed = NULL;
+        }
+        if (a.batch_s > 0 && a.batch_s < BATCH_S_MIN)
+            a.batch_s = BATCH_S_MIN;
+    }
+    if (a.batch_size == 0) {
+        bool known = false;
+        for (size_t i = 0; i < s.n && !known; i++)
+            known = s.t[i].predicted >= 0;
+        a.batch_size = known ? DRV_MEMBERS_MAX : 50;
+    }
     json_t *batches = make_batches(&a, &s, idx, s.n, cwd, 0);
     if (a.dry_run) {
         char *text = json_dumps(batches, JSON_COMPACT);
@@ -669,44 +915,36 @@ int drv_cmd_pytest(int argc, char **argv)
         suite_free(&s);
         return DRV_EXIT_OK;
     }
-    drv_client *c = drv_cli_connect(&conn, "pytest");
-    if (!c) {
-        json_decref(batches);
-        free(idx);
-        suite_free(&s);
-        return DRV_EXIT_USAGE;
-    }
     fprintf(stderr, "collected %zu tests\n", s.n);
+    name_index x;
+    index_build(&x, &s);
     uint64_t run_id = 0;
-    code = run_batches(c, &a, batches, &s, &run_id);
+    code = run_batches(c, &a, batches, &s, &x, &run_id, false);
     json_decref(batches);
-    /* Crashed batches: the test that was running is an error; the rest runs again. */
+    /* Tests of a crashed batch that never started run again (the one that was running
+     * is an error, recorded by the coordinator). */
     for (int round = 1; code == DRV_EXIT_OK && round <= ROUNDS_MAX; round++) {
         size_t n = 0;
-        for (size_t i = 0; i < s.n; i++) {
-            pyresult *r = &s.t[i];
-            if (r->outcome[0])
-                continue;
-            if (r->started) {
-                snprintf(r->outcome, sizeof r->outcome, "error");
-                r->message = drv_xstrdup("crashed the pytest process (no result came back)");
-            } else {
+        for (size_t i = 0; i < s.n; i++)
+            if (!s.t[i].outcome[0])
                 idx[n++] = i;
-            }
-        }
         if (n == 0)
             break;
         fprintf(stderr, "%zu tests did not run (a batch crashed): submitting them again\n", n);
         batches = make_batches(&a, &s, idx, n, cwd, round);
-        code = run_batches(c, &a, batches, &s, &run_id);
+        code = run_batches(c, &a, batches, &s, &x, &run_id, false);
         json_decref(batches);
     }
-    /* Failed tests run again, alone, up to --rerun-failures times. */
+    /* Failed tests run again, alone, up to --rerun-failures times (in the same run: the
+     * coordinator adds an attempt to the test, so failed-then-passed is flaky there). */
     for (uint64_t k = 1; code == DRV_EXIT_OK && k <= a.rerun_failures; k++) {
         size_t n = 0;
         for (size_t i = 0; i < s.n; i++)
-            if (strcmp(s.t[i].outcome, "failed") == 0 || strcmp(s.t[i].outcome, "error") == 0)
+            if (strcmp(s.t[i].outcome, "failed") == 0 || strcmp(s.t[i].outcome, "error") == 0) {
                 idx[n++] = i;
+                s.t[i].shown = false; /* its new result is shown again */
+                s.t[i].want = s.t[i].fails + 2;
+            }
         if (n == 0)
             break;
         fprintf(stderr, "running %zu failed test%s again (%llu of %llu)\n", n, n == 1 ? "" : "s",
@@ -714,10 +952,14 @@ int drv_cmd_pytest(int argc, char **argv)
         pytest_args one = a;
         one.by = "test";
         batches = make_batches(&one, &s, idx, n, cwd, (int)k);
-        code = run_batches(c, &a, batches, &s, &run_id);
+        code = run_batches(c, &a, batches, &s, &x, &run_id, true);
         json_decref(batches);
     }
     free(idx);
+    free(x.slot);
+    free(a.speed);
+    if (code == DRV_EXIT_OK)
+        fetch_fail_messages(c, &s);
     drv_client_close(c);
     if (code == DRV_EXIT_OK && (!a.by || strcmp(a.by, "auto") == 0))
         save_durations(&a, &s);
@@ -725,37 +967,37 @@ int drv_cmd_pytest(int argc, char **argv)
         suite_free(&s);
         return code;
     }
-    static const char *const kinds[] = {"passed",  "failed",  "error", "skipped",
-                                        "xfailed", "xpassed", NULL};
-    size_t count[7] = {0}, flaky = 0, unknown = 0;
+    size_t count[7] = {0}, flaky = 0, failures = 0;
     for (size_t i = 0; i < s.n; i++) {
         pyresult *r = &s.t[i];
         size_t k = 0;
         while (kinds[k] && strcmp(kinds[k], r->outcome) != 0)
             k++;
         if (!kinds[k]) {
-            unknown++;
             snprintf(r->outcome, sizeof r->outcome, "error");
             free(r->message);
             r->message = drv_xstrdup("no result came back from its batch");
             k = 2;
         }
         count[k]++;
-        bool is_flaky = k == 0 && r->fails > 0;
-        flaky += is_flaky;
-        if (a.verbose || k == 1 || k == 2)
-            printf("%-8s %s (%.3f s%s%s)%s%s%s\n", is_flaky ? "FLAKY" : r->outcome, r->id,
-                   r->duration, r->worker ? ", on " : "", r->worker ? r->worker : "",
-                   r->message && *r->message ? ": " : "", r->message ? r->message : "",
-                   is_flaky ? " (failed first)" : "");
+        flaky += k == 0 && r->fails > 0;
+        failures += k == 1 || k == 2;
+        if (a.verbose && !r->shown)
+            print_result(r);
+    }
+    if (failures) { /* the failures again, together, with the worker that ran each */
+        if (a.verbose)
+            printf("failures:\n");
+        for (size_t i = 0; i < s.n; i++)
+            if (strcmp(s.t[i].outcome, "failed") == 0 || strcmp(s.t[i].outcome, "error") == 0)
+                print_result(&s.t[i]);
     }
     printf("%zu tests: %zu passed, %zu failed, %zu errors, %zu skipped, %zu xfailed, %zu xpassed"
            "%s",
            s.n, count[0], count[1], count[2], count[3], count[4], count[5], flaky ? ", " : "");
     if (flaky)
         printf("%zu flaky", flaky);
-    printf("\n");
-    (void)unknown;
+    printf(" (run %llu)\n", (unsigned long long)run_id);
     if (a.junit && write_junit(a.junit, &s, run_id, a.run) < 0) {
         suite_free(&s);
         return DRV_EXIT_FAILURE;

@@ -21,7 +21,8 @@ typedef struct status_args {
 #define S(f) offsetof(status_args, f)
 static const drv_opt status_opts[] = {
     {"--workers", NULL, DRV_OPT_FLAG, S(workers), 0, 0, NULL, "the workers", NULL},
-    {"--test", NULL, DRV_OPT_STRING, S(test), 0, 0, "ID", "one test", NULL},
+    {"--test", NULL, DRV_OPT_STRING, S(test), 0, 0, "ID|NAME",
+     "one test (by name: the newest of that name)", NULL},
     {"--json", NULL, DRV_OPT_FLAG, S(json), 0, 0, NULL, "print the API's answer as JSON instead",
      NULL},
 };
@@ -29,17 +30,18 @@ static const drv_opt status_opts[] = {
 
 void drv_cmd_status_usage(FILE *out)
 {
-    fprintf(out, "usage: drover status [--json] [options]           the coordinator\n"
-                 "       drover status RUN [--json] [options]       one run\n"
-                 "       drover status --workers [--json] [options] the workers\n"
-                 "       drover status --test ID [--json] [options] one test and its attempts\n"
-                 "\n"
-                 "Shows what the coordinator holds: tests by state and workers connected, lost\n"
-                 "and quarantined; a run's counts and progress; a table of the workers (name,\n"
-                 "health, thermal state, slots, tests running, load, tags); or one test with\n"
-                 "each attempt (worker, outcome, duration, the end of its output; while it\n"
-                 "runs, its output so far).\n"
-                 "\n");
+    fprintf(out,
+            "usage: drover status [--json] [options]           the coordinator\n"
+            "       drover status RUN [--json] [options]       one run\n"
+            "       drover status --workers [--json] [options] the workers\n"
+            "       drover status --test ID|NAME [--json] [options] one test and its attempts\n"
+            "\n"
+            "Shows what the coordinator holds: tests by state and workers connected, lost\n"
+            "and quarantined; a run's counts and progress; a table of the workers (name,\n"
+            "health, thermal state, slots, tests running, load, tags); or one test with\n"
+            "each attempt (worker, outcome, duration, the end of its output; while it\n"
+            "runs, its output so far).\n"
+            "\n");
     drv_opt_usage(out, status_opts, N_STATUS_OPTS);
     fputc('\n', out);
     drv_opt_conn_usage(out);
@@ -152,14 +154,21 @@ int drv_cmd_status(int argc, char **argv)
     if ((run_arg != NULL) + (test_arg != NULL) + workers > 1)
         return drv_cli_usage_error(cmd, "give one of RUN, --workers and --test", NULL);
     uint64_t id = 0;
+    /* py3: --test takes a test's id or its name (the newest test of that name). */
+    bool by_name = test_arg && strspn(test_arg, "0123456789") != strlen(test_arg);
     if ((run_arg && drv_cli_parse_id(cmd, "run", run_arg, &id) < 0) ||
-        (test_arg && drv_cli_parse_id(cmd, "test id", test_arg, &id) < 0))
+        (test_arg && !by_name && drv_cli_parse_id(cmd, "test id", test_arg, &id) < 0))
         return DRV_EXIT_USAGE;
 
     drv_client *c = drv_cli_connect(&conn, cmd);
     if (!c)
         return DRV_EXIT_USAGE;
     drv_error err = {{0}};
+    if (by_name && drv_client_test_by_name(c, test_arg, &id, &err) < 0) {
+        code = drv_cli_request_failed(cmd, &err);
+        drv_client_close(c);
+        return code;
+    }
     json_t *ans = run_arg    ? drv_client_run(c, id, &err)
                   : test_arg ? drv_client_test(c, id, &err)
                   : workers  ? drv_client_get(c, "/api/v1/workers", &err)

@@ -1018,6 +1018,7 @@ static int run_stress(stress *s, const char *url, const char *token)
         fprintf(stderr, "drover stress: %s\n", err.msg);
         goto out;
     }
+    drv_agent_hub_quiet(s->hub); /* thousands of agents: see drv_agent_hub_quiet() */
     drv_agent_caps_make((uint32_t)s->o.slots, 16384, 0, NULL, &s->caps);
     s->workers = drv_xcalloc((size_t)s->o.workers, sizeof *s->workers); /* freed below */
     s->sent_at = drv_xcalloc((size_t)s->o.tests, sizeof *s->sent_at);   /* freed by caller */

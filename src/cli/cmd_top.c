@@ -17,6 +17,7 @@
  * end); each frame's text is freed before the next. */
 #include <curses.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@
 typedef struct top_args {
     double interval;
     bool once;
+    uint64_t rows, offset;
     const char *sort, *filter;
 } top_args;
 
@@ -44,7 +46,13 @@ static const drv_opt top_opts[] = {
     {"--interval", NULL, DRV_OPT_DOUBLE, T(interval), 0.1, 3600, "S",
      "seconds between redraws (default 1)", NULL},
     {"--once", NULL, DRV_OPT_FLAG, T(once), 0, 0, NULL,
-     "print one frame as text and exit (also when stdout is not a terminal)", NULL},
+     "print one frame as text and exit (also when stdout is not a terminal); it shows one "
+     "page of workers:",
+     NULL},
+    {"--rows", NULL, DRV_OPT_UINT, T(rows), 1, 10000, "N", "workers on that page (default 50)",
+     NULL},
+    {"--offset", NULL, DRV_OPT_UINT, T(offset), 0, 2147483647, "N",
+     "the page starts at the N+1th worker (default 0)", NULL},
     {"--sort", NULL, DRV_OPT_STRING, T(sort), 0, 0, "KEY",
      "sort the workers by name, health, thermal, load, score or finished (default name; "
      "-KEY reverses)",
@@ -56,18 +64,18 @@ static const drv_opt top_opts[] = {
 
 void drv_cmd_top_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: drover top [--interval S] [--once] [--sort KEY] [--filter TEXT] [options]\n"
-            "\n"
-            "The terminal dashboard: the coordinator's totals and a sparkline of tests\n"
-            "finishing per second, the queue by priority, active anomalies, the runs in\n"
-            "progress, and the workers with load bars, thermal state and score, redrawn\n"
-            "every S seconds.\n"
-            "\n"
-            "keys: s sort by the next column (S: reverse)   / filter (Enter applies,\n"
-            "      Esc clears)   p or space pause   arrows, PgUp/PgDn, Home/End scroll\n"
-            "      r redraw now   ? help   q quit\n"
-            "\n");
+    fprintf(out, "usage: drover top [--interval S] [--once [--rows N] [--offset N]]\n"
+                 "                  [--sort KEY] [--filter TEXT] [options]\n"
+                 "\n"
+                 "The terminal dashboard: the coordinator's totals and a sparkline of tests\n"
+                 "finishing per second, the queue by priority, active anomalies, the runs in\n"
+                 "progress, and the workers with load bars, thermal state and score, redrawn\n"
+                 "every S seconds.\n"
+                 "\n"
+                 "keys: s sort by the next column (S: reverse)   / filter (Enter applies,\n"
+                 "      Esc clears)   p or space pause   arrows, PgUp/PgDn, Home/End scroll\n"
+                 "      r redraw now   ? help   q quit\n"
+                 "\n");
     drv_opt_usage(out, top_opts, N_TOP_OPTS);
     fputc('\n', out);
     drv_opt_conn_usage(out);
@@ -99,7 +107,8 @@ typedef struct top_state {
     bool desc;
     char filter[FILTER_MAX + 1];
     int scroll;             /* first worker row shown: the page's offset */
-    int page;               /* rows the page asks for: one screen (--once: every worker) */
+    int page;               /* rows the page asks for: one screen (--once: --rows) */
+    bool once;              /* printing one frame as text */
     int64_t matched, total; /* of the last page: workers the filter kept, all */
     bool paused, help;
     bool anomalies_missing; /* the coordinator answered 404: do not ask again */
@@ -237,7 +246,7 @@ static void data_free(top_data *d)
     memset(d, 0, sizeof *d);
 }
 
-#define ONCE_PAGE 10000 /* --once: every worker (the coordinator's largest page) */
+#define ONCE_ROWS 50 /* --once: the page of workers printed unless --rows says */
 
 /* Appends text to buf (at *off, len bytes) percent-encoded for a query string. */
 static void query_escape(char *buf, size_t len, size_t *off, const char *text)
@@ -265,7 +274,7 @@ static int fetch_workers(drv_client *c, top_state *st, json_t **out, drv_error *
         char path[64 + 3 * FILTER_MAX];
         int n = snprintf(path, sizeof path, "/api/v1/workers?sort=%s&dir=%s&offset=%d&limit=%d",
                          sort_keys[st->sort], st->desc ? "desc" : "asc", st->scroll,
-                         st->page > 0 ? st->page : ONCE_PAGE);
+                         st->page > 0 ? st->page : ONCE_ROWS);
         size_t off = (size_t)n;
         if (st->filter[0]) {
             snprintf(path + off, sizeof path - off, "&filter=");
@@ -278,7 +287,7 @@ static int fetch_workers(drv_client *c, top_state *st, json_t **out, drv_error *
         st->matched = drv_api_int(w, "matched", 0);
         st->total = drv_api_int(w, "total", 0);
         int last = st->page > 0 && st->matched > st->page ? (int)(st->matched - st->page) : 0;
-        if (pass == 0 && st->scroll > last &&
+        if (pass == 0 && !st->once && st->scroll > last &&
             json_array_size(json_object_get(w, "workers")) <
                 (size_t)(st->page > 0 ? st->page : 1)) {
             st->scroll = last; /* scrolled past the end: the last page instead */
@@ -394,9 +403,14 @@ static void frame(drv_client *c, const top_state *st, const top_data *d, FILE *o
                 (long long)st->total);
     else
         rows = workers_table(out, d->workers);
-    if (st->page <= 0 && (int64_t)rows < st->matched)
-        fprintf(out, "... and %lld more workers (--sort and --filter choose them)\n",
-                (long long)(st->matched - (int64_t)rows));
+    if (st->once && rows == 0 && st->matched > 0)
+        fprintf(out, "no workers past --offset %d (of %lld)\n", st->scroll, (long long)st->matched);
+    else if (st->once && (int64_t)rows < st->matched)
+        fprintf(out,
+                "workers %lld-%lld of %lld shown (--offset and --rows page them; --sort and "
+                "--filter choose them)\n",
+                (long long)(rows ? st->scroll + 1 : 0), (long long)(st->scroll + (int64_t)rows),
+                (long long)st->matched);
 }
 
 /* ---- the terminal ---- */
@@ -625,7 +639,7 @@ int drv_cmd_top(int argc, char **argv)
 {
     const char *cmd = "top";
     drv_cli_conn conn = {0};
-    top_args o = {.interval = 1};
+    top_args o = {.interval = 1, .rows = ONCE_ROWS};
     top_state st = {0};
     int rest;
     int parsed = drv_opt_parse(cmd, top_opts, N_TOP_OPTS, &o, &conn, argc, argv, &rest);
@@ -635,6 +649,8 @@ int drv_cmd_top(int argc, char **argv)
         return drv_cli_usage_error(cmd, "unexpected argument", argv[rest]);
     bool once = o.once;
     double interval_s = o.interval;
+    int once_rows = (int)o.rows;
+    st.scroll = (int)o.offset;
     const char *v = o.sort;
     if (v) {
         st.desc = v[0] == '-';
@@ -661,6 +677,8 @@ int drv_cmd_top(int argc, char **argv)
     int code;
     if (once || !isatty(STDOUT_FILENO)) {
         top_data d = {0};
+        st.once = true;
+        st.page = once_rows; /* one page, as the terminal asks for one screen */
         drv_error err = {{0}};
         size_t table_at = 0;
         code = fetch(c, &st, &d, &err) == 0 ? DRV_EXIT_OK : DRV_EXIT_FAILURE;

@@ -101,6 +101,9 @@ json_t *drv_client_run_wait(drv_client *c, uint64_t run_id, unsigned wait_s, drv
 /* The id of the most recent run (GET /api/v1/runs?limit=1) in *run_id. Returns 0, or -1
  * with err ("no runs on the coordinator at URL yet" when there is none). */
 int drv_client_latest_run(drv_client *c, uint64_t *run_id, drv_error *err);
+/* py3: the id of the newest test named exactly name (GET /api/v1/tests?name=...) in
+ * *test_id. Returns 0, or -1 with err ("no test named ..."). */
+int drv_client_test_by_name(drv_client *c, const char *name, uint64_t *test_id, drv_error *err);
 /* GET /api/v1/tests/ID: the test with its attempts, or NULL with err. */
 json_t *drv_client_test(drv_client *c, uint64_t test_id, drv_error *err);
 /* Every test of run run_id (state NULL) or only those in state (a state name), in id

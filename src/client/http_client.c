@@ -379,6 +379,37 @@ json_t *drv_client_test(drv_client *c, uint64_t test_id, drv_error *err)
     return drv_client_get(c, path, err);
 }
 
+int drv_client_test_by_name(drv_client *c, const char *name, uint64_t *test_id, drv_error *err)
+{
+    char *q = curl_easy_escape(c->curl, name, 0);
+    if (!q)
+        return drv_error_set(err, "test name \"%.80s\" could not be encoded", name);
+    size_t n = strlen(q) + 64;
+    char *path = drv_xmalloc(n);
+    snprintf(path, n, "/api/v1/tests?name=%s&order=desc&limit=1000", q);
+    curl_free(q);
+    json_t *ans = drv_client_get(c, path, err);
+    free(path);
+    if (!ans)
+        return -1;
+    size_t i;
+    json_t *t;
+    int found = -1; /* the name is a prefix filter: the newest test of exactly this name */
+    json_array_foreach(json_object_get(ans, "tests"), i, t)
+    {
+        const char *got = drv_api_string(t, "name");
+        if (got && strcmp(got, name) == 0) {
+            *test_id = (uint64_t)drv_api_int(t, "id", 0);
+            found = 0;
+            break;
+        }
+    }
+    json_decref(ans);
+    if (found < 0)
+        drv_error_set(err, "no test named \"%.200s\" on the coordinator at %s", name, c->url);
+    return found;
+}
+
 json_t *drv_client_run_tests(drv_client *c, uint64_t run_id, const char *state, size_t max,
                              drv_error *err)
 {

@@ -183,6 +183,10 @@ static json_t *row_json(const drv_store_task_row *r)
     json_object_set_new(o, "reason", str_or_null(r->reason));
     json_object_set_new(o, "submitted_at", json_real(r->submitted_at));
     json_object_set_new(o, "finished_at", num_or_null(r->finished_at > 0, r->finished_at));
+    if (r->batch_of) /* py3: a member test's result, and the batch that ran it */
+        json_object_set_new(o, "batch", json_integer((json_int_t)r->batch_of));
+    if (r->members) /* py3: a batch, and how many member tests it runs */
+        json_object_set_new(o, "members", json_integer(r->members));
     return o;
 }
 
@@ -344,11 +348,34 @@ static void tests_submit(drv_coordinator *c, drv_hsession *h)
     }
     char name[256];
     const char *run_name = query_get(h, "run", name, sizeof name);
+    /* py3 (issue 13): run_id=N adds the tests to run N (a client's later rounds: the
+     * tests a crashed batch did not start, reruns), so one invocation is one run. */
+    uint64_t into = 0;
+    int has_into = query_uint(h, "run_id", INT64_MAX, &into);
+    if (has_into < 0) {
+        drv_tasks_free(tasks, n);
+        return;
+    }
+    if (has_into) {
+        drv_store_run_summary sum;
+        int found = drv_store_run_summary_get(c->store, (int64_t)into, &sum, &err);
+        drv_store_run_summary_clear(&sum);
+        if (found <= 0) {
+            drv_tasks_free(tasks, n);
+            char msg[96];
+            snprintf(msg, sizeof msg, "run_id: no run %llu", (unsigned long long)into);
+            if (found < 0)
+                drv_api_error(h, 503, err.msg, NULL);
+            else
+                drv_api_error(h, 404, msg, "run_id");
+            return;
+        }
+    }
     double now = drv_coord_now();
     int64_t run_id = -1;
     if (drv_store_mark(c->store, &err) < 0)
         goto store_failed;
-    run_id = drv_store_run_create(c->store, run_name, now, &err);
+    run_id = has_into ? (int64_t)into : drv_store_run_create(c->store, run_name, now, &err);
     for (size_t i = 0; run_id > 0 && i < n; i++) {
         tasks[i].id = 0;
         tasks[i].state = tasks[i].disabled ? DRV_TASK_SKIPPED : DRV_TASK_QUEUED;
@@ -948,6 +975,51 @@ static json_t *memory_json(void)
     return o;
 }
 
+/* POST /api/v1/predictions (py3, issue 13; docs/api.md): what the coordinator learned
+ * of the named tests (members of batches included), for a client that packs tests into
+ * batches: each one's predicted run at reference speed (null when never seen), and the
+ * slots of the connected workers with each one's speed. */
+static void predictions(drv_coordinator *c, drv_hsession *h)
+{
+    json_error_t je;
+    json_t *body = h->body ? json_loadb(h->body, h->body_len, 0, &je) : NULL;
+    json_t *names = json_object_get(body, "names");
+    if (!json_is_array(names)) {
+        json_decref(body);
+        drv_api_error(h, 400, "expected {\"names\": [test names]}", "names");
+        return;
+    }
+    json_t *pred = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(names, i, v)
+    {
+        const char *name = json_string_value(v);
+        drv_prediction p = {0};
+        if (name)
+            p = drv_predictor_predict_reference(c->pred, drv_test_key(name), 0, 0);
+        json_array_append_new(pred, name && p.source == DRV_PRED_TEST ? json_real(p.mean_s)
+                                                                      : json_null());
+    }
+    json_decref(body);
+    json_t *workers = json_array();
+    uint32_t slots = 0, n = drv_balancer_worker_refs(c->bal);
+    for (drv_wref w = 0; w < n && w < c->cap_workers; w++) {
+        const drv_worker *k = drv_balancer_worker(c->bal, w);
+        if (!c->workers[w].known || !c->workers[w].session || k->health != DRV_HEALTH_OK)
+            continue;
+        slots += k->slots;
+        json_array_append_new(workers,
+                              json_pack("{s:s,s:i,s:f}", "name", k->name, "slots", (int)k->slots,
+                                        "speed", drv_predictor_speed(c->pred, 0, k->wclass)));
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "predicted_s", pred);
+    json_object_set_new(o, "slots", json_integer(slots));
+    json_object_set_new(o, "workers", workers);
+    respond(h, 200, o);
+}
+
 static void status(drv_coordinator *c, drv_hsession *h)
 {
     drv_error err;
@@ -1139,9 +1211,12 @@ void drv_api_handle(drv_coordinator *c, drv_hsession *h)
             else
                 drv_sampler_history(c, h);
         }
+    } else if (seg_is(seg[0], len[0], "predictions") && n == 1) {
+        if (method_is(h, DRV_HTTP_POST))
+            predictions(c, h);
     } else if (seg_is(seg[0], len[0], "anomalies") && n == 1) {
         if (method_is(h, DRV_HTTP_GET))
-            respond_read(h, 200, drv_sampler_anomalies_json(c));
+            drv_sampler_anomalies(c, h);
     } else if (seg_is(seg[0], len[0], "workers")) {
         char name[DRV_WORKER_NAME_MAX + 1] = "";
         if (n >= 2) {

@@ -236,9 +236,13 @@ static void on_finished(drv_coordinator *c, drv_wsession *s, const drv_msg_finis
         c->place_needed = true;
         return; /* a copy that failed to run: the other goes on */
     }
+    /* py3: a batch's members get results of their own; a batch that reported every one
+     * did its job (their failures are theirs): it passes, whatever its exit code. */
+    bool reported = ct->task.members && drv_members_finished(c, ct, s->worker, &r, now) &&
+                    !m->timed_out && !m->infra_failure && r.signal == 0;
     if (drv_balancer_task_state(c->bal, t) == DRV_TASK_ASSIGNED)
         drv_balancer_started(c->bal, t, now); /* its started frame never came */
-    drv_result res = {.exit_code = r.exit_code,
+    drv_result res = {.exit_code = reported ? 0 : r.exit_code,
                       .signal = r.signal,
                       .timed_out = m->timed_out,
                       .infra_failure = m->infra_failure,

@@ -238,6 +238,9 @@ struct drv_coordinator {
     size_t n_send, cap_send;
     drv_orphan *orphans;
     size_t n_orphans, orphans_left;
+    /* py3 (members.c): members that failed in a run, so a rerun adds an attempt. */
+    struct drv_member_fail *member_fails;
+    size_t n_member_fails, cap_member_fails;
     double recovery_deadline;
     /* suite: tests found queued at start whose after names a test not in the balancer
      * yet (an orphan, or another of these): submitted once those are (recovery.c). */
@@ -430,6 +433,13 @@ bool drv_api_authorized(const drv_coordinator *c, const char *auth, bool write);
 /* Creates c->sampler, reading the series the store has. Returns 0 or -1 with err. */
 int drv_sampler_start(drv_coordinator *c, double retention_s, drv_error *err);
 void drv_sampler_free(drv_coordinator *c);
+
+/* members.c (py3, issue 13): a batch's result came in (res, from worker w): records each
+ * member test's result as a test of its own and learns its duration. Returns true when
+ * every member reported its end. */
+bool drv_members_finished(drv_coordinator *c, const drv_ctask *batch, drv_wref w,
+                          const drv_store_result *res, double now);
+void drv_members_free(drv_coordinator *c);
 /* Samples every second (called by the tick), runs the anomaly detectors and, once a
  * minute, deletes samples past their resolution's keep time. */
 void drv_sampler_tick(drv_coordinator *c, double now);
@@ -445,8 +455,16 @@ void drv_sampler_result(drv_coordinator *c, drv_wref w, drv_tref t, const drv_re
 void drv_sampler_heartbeat(drv_coordinator *c, drv_wref w, double now);
 void drv_sampler_loss(drv_coordinator *c, drv_wref w, double now);
 void drv_sampler_speculation(drv_coordinator *c);
+/* A move of ct is done (its next attempt begins on the new worker): counted in the moves
+ * (and the steals when reason is DRV_R_STOLEN) only now, so a two-phase move that was
+ * dropped is not counted. */
+void drv_sampler_moved(drv_coordinator *c, drv_ctask *ct, drv_reason reason, double now);
 /* Tests queued now by priority band: [0] high (>= 500), [1] normal (1..499), [2] low (0). */
 void drv_sampler_queue_bands(drv_coordinator *c, uint64_t band[3]);
+/* mon3: worker w (named name) is forgotten (--forget-workers-after): its monitoring
+ * record goes, and its utilization series with its samples, so that the store does not
+ * grow with the fleet's churn. */
+void drv_sampler_forget_worker(drv_coordinator *c, drv_wref w, const char *name);
 /* Adds loop CPU seconds spent on the sampler (which 0) or the dashboard feed (1). */
 void drv_sampler_loop_cpu(drv_coordinator *c, int which, double seconds);
 /* GET /api/v1/metrics, GET /api/v1/anomalies (new references), a worker's score (JSON
@@ -461,6 +479,10 @@ json_t *drv_sampler_speed_by_family_json(drv_coordinator *c, drv_wref w);
  * feed): figures rounded when built print as such (0.1513, not 0.15129999999999999);
  * times keep 10 us. */
 #define DRV_JSON_REAL_DIGITS 15
+/* GET /api/v1/anomalies: without from/to, drv_sampler_anomalies_json(); with them
+ * (mon3), the stored anomalies open at some time in [from, to] (from the store: they
+ * survive a restart and are kept like the metrics history). Sets the response. */
+void drv_sampler_anomalies(drv_coordinator *c, drv_hsession *h);
 /* GET /api/v1/metrics/history: parses h's query and sets the response. */
 void drv_sampler_history(drv_coordinator *c, drv_hsession *h);
 /* The monitoring families of /metrics: histograms, thermal states, scores, anomalies. */

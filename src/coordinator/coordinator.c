@@ -543,6 +543,7 @@ void drv_coordinator_free(drv_coordinator *c)
     free(c->worker_token);
     free(c->read_token);
     drv_sampler_free(c);
+    drv_members_free(c);
     free(c->tls_cert);
     free(c->tls_key);
     free(c->probe_command);

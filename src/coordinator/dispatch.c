@@ -229,6 +229,7 @@ static void move_done(drv_coordinator *c, drv_tref t, drv_wref from, drv_wref to
                                &err) < 0)
         drv_coord_fatal(c, &err);
     abandon_attempt_why(c, ct, cancel ? from : DRV_REF_NONE, drv_reason_name(reason));
+    drv_sampler_moved(c, ct, reason, now);
     begin_attempt(c, t, to, now);
     c->moves_done++;
 }

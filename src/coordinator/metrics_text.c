@@ -99,6 +99,9 @@ void drv_metrics_text(drv_coordinator *c, drv_hsession *h)
 
     drv_balancer_stats b;
     drv_balancer_stats_get(c->bal, &b);
+    /* Moves done, as the history counts them: the balancer's count also holds the
+     * two-phase moves still waiting for the old holder's answer. */
+    b.moved = c->moves_done;
     static const struct {
         const char *name, *help;
         size_t off;

@@ -430,6 +430,7 @@ void drv_recovery_forget_workers(drv_coordinator *c, double now)
         if (drv_balancer_worker_remove(c->bal, w, &err) < 0)
             continue; /* it still holds tests: they are settled first */
         cw->known = false;
+        drv_sampler_forget_worker(c, w, name);
         drv_coord_log(c, "worker %s forgotten: %s %.0f s ago", name, cw->gone_reason,
                       now - cw->gone_at);
         c->place_needed = true; /* tests only it could run may be unschedulable now */

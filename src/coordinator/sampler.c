@@ -10,7 +10,13 @@
  * utilization) and per worker class, through the store's writer thread like every
  * write (the loop only records the values); rows older than their resolution's keep
  * time are deleted once a minute, series by series. The anomaly detectors run once a
- * second over at most DRV_ANOM_WINDOW_TESTS results per worker.
+ * second over at most DRV_ANOM_WINDOW_TESTS results per worker; an anomaly is written to
+ * the store when found, when its severity changes and when it ends (mon3).
+ *
+ * Restarts (mon3): at start the series' unfinished 1 min / 10 min buckets are rebuilt
+ * from their 1 s samples, and the anomalies open or ended within the hour are read back
+ * (an open one stays open RESUME_GRACE_S unless found again). A forgotten worker's
+ * utilization series is deleted with its samples.
  *
  * Ownership: the sampler (c->sampler) is the coordinator's; everything it holds is its
  * own. Runs on the loop thread only. */
@@ -33,6 +39,7 @@
 #define LOSSES_KEPT      8
 #define ANOMALIES_MAX    1000
 #define ENDED_KEEP_S     3600.0
+#define RESUME_GRACE_S   60.0 /* an anomaly open at a restart stays open this long unseen */
 #define FINDINGS_PER_RUN 4096
 
 /* ---- the fleet-wide series ---- */
@@ -177,8 +184,11 @@ typedef struct series {
 typedef struct known_series {
     int64_t id;
     int metric;
-    char *key;         /* owned */
+    char *key;         /* owned; NULL: a removed series' free entry (metric -1) */
     double last_write; /* its newest sample (or when the store was opened) */
+    /* mon3: the unfinished coarser buckets read back at start (drv_store_sample_partial),
+     * handed to the series when it is first written again */
+    drv_rollup seed[DRV_SERIES_RESOLUTIONS - 1];
 } known_series;
 
 /* A worker's measured speed on one model family: its runs against its class's
@@ -217,6 +227,8 @@ typedef struct anomaly_rec {
     char summary[200];
     double start, end; /* end 0: active */
     bool seen;         /* found again by this run of the detectors */
+    bool resumed;      /* read back from the store at start, not found again yet */
+    char *ev_json;     /* owned: its evidence as stored, while ev is empty (resumed) */
 } anomaly_rec;
 
 struct drv_sampler {
@@ -230,8 +242,12 @@ struct drv_sampler {
     known_series *known;
     size_t n_known, cap_known;
     drv_idmap known_by_hash; /* series_hash() -> index into known */
+    uint32_t *free_known;    /* entries of removed series, reused first */
+    size_t n_free_known, cap_free_known;
+    double started; /* when the sampler started (the coordinator's clock) */
     int64_t next_id;
-    mon_worker *mw; /* by wref */
+    uint32_t last_known; /* the entry load_series() filled last */
+    mon_worker *mw;      /* by wref */
     size_t cap_mw;
     /* counters since start, and their values at the last sample */
     uint64_t outcome[DRV_TASK_STATE_COUNT], steals, moves, speculations, retries, placements;
@@ -288,11 +304,11 @@ static int64_t find_known(const drv_sampler *s, int metric, const char *key)
     uint32_t i;
     if (!drv_idmap_get(&s->known_by_hash, series_hash(metric, key), &i))
         return -1;
-    if (s->known[i].metric == metric && strcmp(s->known[i].key, key) == 0)
+    if (s->known[i].metric == metric && s->known[i].key && strcmp(s->known[i].key, key) == 0)
         return i;
     /* Another series with the same hash (the map holds the first): a scan finds it. */
     for (size_t k = 0; k < s->n_known; k++)
-        if (s->known[k].metric == metric && strcmp(s->known[k].key, key) == 0)
+        if (s->known[k].metric == metric && s->known[k].key && strcmp(s->known[k].key, key) == 0)
             return (int64_t)k;
     return -1;
 }
@@ -306,17 +322,52 @@ static int load_series(void *ctx, int64_t id, const char *name, const char *key,
     int m = metric_by_name(name);
     if (m < 0)
         return 0; /* a series of another drover version: left alone */
-    if (s->n_known == s->cap_known) {
-        s->cap_known = s->cap_known ? s->cap_known * 2 : 64;
-        s->known = drv_xrealloc(s->known, s->cap_known * sizeof *s->known);
+    uint32_t k;
+    if (s->n_free_known > 0) {
+        k = s->free_known[--s->n_free_known];
+    } else {
+        if (s->n_known == s->cap_known) {
+            s->cap_known = s->cap_known ? s->cap_known * 2 : 64;
+            s->known = drv_xrealloc(s->known, s->cap_known * sizeof *s->known);
+        }
+        k = (uint32_t)s->n_known++;
     }
     uint32_t i;
     uint64_t h = series_hash(m, key);
     if (!drv_idmap_get(&s->known_by_hash, h, &i))
-        drv_idmap_put(&s->known_by_hash, h, (uint32_t)s->n_known);
-    s->known[s->n_known++] = (known_series){id, m, drv_xstrdup(key), drv_coord_now()};
+        drv_idmap_put(&s->known_by_hash, h, k);
+    s->known[k] = (known_series){id, m, drv_xstrdup(key), drv_coord_now(), {{0}}};
+    s->last_known = k;
     return 0;
 }
+
+/* mon3: reads back the unfinished 1 min and 10 min buckets of every series from its 1 s
+ * samples (a restart would lose them): a bucket already over is written at once, the
+ * current one waits in the series' seed for its next sample. */
+static int seed_partials(drv_coordinator *c, double now, drv_error *err)
+{
+    drv_sampler *s = c->sampler;
+    for (size_t k = 0; k < s->n_known; k++) {
+        drv_rollup part[DRV_SERIES_RESOLUTIONS - 1];
+        if (drv_store_sample_partial(c->store, s->known[k].id, part, err) < 0)
+            return -1;
+        for (int r = 1; r < DRV_SERIES_RESOLUTIONS; r++) {
+            drv_rollup *p = &part[r - 1];
+            if (p->n == 0)
+                continue;
+            if ((double)(p->bucket + drv_series_steps[r]) <= floor(now)) {
+                if (drv_store_sample_append(c->store, s->known[k].id, drv_series_steps[r],
+                                            p->bucket, p->sum / p->n, err) < 0)
+                    return -1;
+            } else {
+                s->known[k].seed[r - 1] = *p;
+            }
+        }
+    }
+    return 0;
+}
+
+static int load_anomaly(void *ctx, const drv_store_anomaly *a, drv_error *err);
 
 int drv_sampler_start(drv_coordinator *c, double retention_s, drv_error *err)
 {
@@ -325,9 +376,23 @@ int drv_sampler_start(drv_coordinator *c, double retention_s, drv_error *err)
     s->next_id = 1;
     drv_idmap_init(&s->known_by_hash);
     s->last_cpu = process_cpu();
+    s->started = drv_coord_now();
     c->sampler = s;
-    if (drv_store_series_list(c->store, load_series, s, err) < 0)
+    if (drv_store_series_list(c->store, load_series, s, err) < 0 ||
+        seed_partials(c, s->started, err) < 0)
         return -1;
+    /* The anomalies open, or ended within the hour, before the restart. */
+    int64_t max_id = drv_store_anomaly_max_id(c->store, err);
+    if (max_id < 0 || drv_store_anomaly_list(c->store, s->started - ENDED_KEEP_S, s->started,
+                                             ANOMALIES_MAX, load_anomaly, s, err) < 0)
+        return -1;
+    s->next_anomaly = (uint64_t)max_id;
+    /* Read newest first: oldest first in memory, as found. */
+    for (size_t i = 0, j = s->n_anoms; i + 1 < j; i++, j--) {
+        anomaly_rec t = s->anoms[i];
+        s->anoms[i] = s->anoms[j - 1];
+        s->anoms[j - 1] = t;
+    }
     return 0;
 }
 
@@ -339,6 +404,9 @@ void drv_sampler_free(drv_coordinator *c)
     for (size_t i = 0; i < s->n_known; i++)
         free(s->known[i].key);
     free(s->known);
+    free(s->free_known);
+    for (size_t i = 0; i < s->n_anoms; i++)
+        free(s->anoms[i].ev_json);
     drv_idmap_clear(&s->known_by_hash);
     free(s->classes);
     for (size_t i = 0; i < s->cap_mw; i++)
@@ -361,7 +429,7 @@ static uint32_t series_index(drv_coordinator *c, int metric, const char *key)
     if (drv_store_series_add(c->store, id, metrics[metric].name, key, &err) < 0)
         drv_coord_fatal(c, &err);
     load_series(s, id, metrics[metric].name, key, NULL);
-    return (uint32_t)(s->n_known - 1);
+    return s->last_known;
 }
 
 /* Writes sample (t, v) of series x (metric, key) and the coarser averages it completes. */
@@ -373,6 +441,9 @@ static void emit(drv_coordinator *c, series *x, int metric, const char *key, int
     if (!x->id) {
         x->known = series_index(c, metric, key);
         x->id = s->known[x->known].id;
+        /* what the last process had of its unfinished buckets */
+        memcpy(x->roll, s->known[x->known].seed, sizeof x->roll);
+        memset(s->known[x->known].seed, 0, sizeof s->known[x->known].seed);
     }
     s->known[x->known].last_write = (double)t;
     drv_error err;
@@ -428,10 +499,7 @@ void drv_sampler_decision(drv_coordinator *c, const drv_decision *d, drv_ctask *
             (*band)--;
         break;
     case DRV_D_MOVED:
-        ct->placed_at = now;
-        s->moves++;
-        s->steals += d->reason == DRV_R_STOLEN;
-        break;
+        break; /* counted when done (drv_sampler_moved): a two-phase move may be dropped */
     case DRV_D_REQUEUED:
         ct->queued_at = now;
         (*band)++;
@@ -455,6 +523,13 @@ void drv_sampler_queue_bands(drv_coordinator *c, uint64_t band[3])
 void drv_sampler_speculation(drv_coordinator *c)
 {
     c->sampler->speculations++;
+}
+
+void drv_sampler_moved(drv_coordinator *c, drv_ctask *ct, drv_reason reason, double now)
+{
+    ct->placed_at = now;
+    c->sampler->moves++;
+    c->sampler->steals += reason == DRV_R_STOLEN;
 }
 
 void drv_sampler_started(drv_coordinator *c, drv_ctask *ct, double now)
@@ -522,6 +597,34 @@ void drv_sampler_loss(drv_coordinator *c, drv_wref w, double now)
     m->last_beat = 0; /* the gap across a reconnection is not jitter */
 }
 
+void drv_sampler_forget_worker(drv_coordinator *c, drv_wref w, const char *name)
+{
+    drv_sampler *s = c->sampler;
+    if (!s)
+        return;
+    if (w < s->cap_mw) {
+        free(s->mw[w].fam);
+        memset(&s->mw[w], 0, sizeof s->mw[w]);
+    }
+    int64_t k = find_known(s, M_WORKER_UTILIZATION, name);
+    if (k < 0)
+        return;
+    drv_error err;
+    if (drv_store_series_remove(c->store, s->known[k].id, &err) < 0)
+        drv_coord_fatal(c, &err);
+    uint32_t i;
+    uint64_t h = series_hash(M_WORKER_UTILIZATION, name);
+    if (drv_idmap_get(&s->known_by_hash, h, &i) && i == (uint32_t)k)
+        drv_idmap_del(&s->known_by_hash, h);
+    free(s->known[k].key);
+    s->known[k] = (known_series){.metric = -1};
+    if (s->n_free_known == s->cap_free_known) {
+        s->cap_free_known = s->cap_free_known ? 2 * s->cap_free_known : 16;
+        s->free_known = drv_xrealloc(s->free_known, s->cap_free_known * sizeof *s->free_known);
+    }
+    s->free_known[s->n_free_known++] = (uint32_t)k;
+}
+
 void drv_sampler_loop_cpu(drv_coordinator *c, int which, double seconds)
 {
     if (c->sampler && (which == 0 || which == 1))
@@ -537,16 +640,97 @@ void drv_sampler_loop_cpu(drv_coordinator *c, int which, double seconds)
             (out)[i_] = (r)[((head) + (cap) - (n) + i_) % (cap)];                                  \
     } while (0)
 
-static void record_finding(drv_sampler *s, const drv_finding *f, const char *worker, double now)
+/* a's evidence as a JSON object: whole numbers as integers, the rest to 4 significant
+ * digits; a resumed record's as stored. */
+static json_t *evidence_json(const anomaly_rec *a)
 {
+    if (a->n_ev == 0 && a->ev_json) {
+        json_t *o = json_loads(a->ev_json, 0, NULL);
+        if (json_is_object(o))
+            return o;
+        json_decref(o);
+    }
+    json_t *ev = json_object();
+    for (uint32_t i = 0; i < a->n_ev; i++) {
+        double v = a->ev[i].value;
+        json_object_set_new(ev, a->ev[i].name,
+                            v == floor(v) && fabs(v) < 1e15 ? json_integer((json_int_t)v)
+                                                            : json_real(sig4(v)));
+    }
+    return ev;
+}
+
+/* mon3: writes a to the store (when found, when its severity changes, when it ends). */
+static void save_anomaly(drv_coordinator *c, const anomaly_rec *a)
+{
+    json_t *ev = evidence_json(a);
+    char *text = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(DRV_JSON_REAL_DIGITS));
+    json_decref(ev);
+    drv_store_anomaly r = {.id = (int64_t)a->id,
+                           .kind = drv_anomaly_kind_name(a->kind),
+                           .severity = drv_anomaly_severity_name(a->severity),
+                           .worker = a->worker,
+                           .summary = a->summary,
+                           .evidence = text ? text : "{}",
+                           .start = a->start,
+                           .end = a->end};
+    drv_error err;
+    if (drv_store_anomaly_save(c->store, &r, &err) < 0)
+        drv_coord_fatal(c, &err);
+    free(text);
+}
+
+/* An anomaly of the store, read back at start (drv_sampler_start). */
+static int load_anomaly(void *ctx, const drv_store_anomaly *a, drv_error *err)
+{
+    (void)err;
+    drv_sampler *s = ctx;
+    int kind = -1;
+    for (int k = 0; k < DRV_ANOM_KIND_COUNT; k++)
+        if (strcmp(a->kind, drv_anomaly_kind_name((drv_anomaly_kind)k)) == 0)
+            kind = k;
+    if (kind < 0)
+        return 0; /* a kind of another drover version */
+    if (s->n_anoms == s->cap_anoms) {
+        s->cap_anoms = s->cap_anoms ? s->cap_anoms * 2 : 16;
+        s->anoms = drv_xrealloc(s->anoms, s->cap_anoms * sizeof *s->anoms);
+    }
+    anomaly_rec *r = &s->anoms[s->n_anoms++];
+    memset(r, 0, sizeof *r);
+    r->id = (uint64_t)a->id;
+    r->kind = (drv_anomaly_kind)kind;
+    r->severity = strcmp(a->severity, drv_anomaly_severity_name(DRV_ANOM_CRITICAL)) == 0
+                      ? DRV_ANOM_CRITICAL
+                      : DRV_ANOM_WARNING;
+    snprintf(r->worker, sizeof r->worker, "%s", a->worker);
+    snprintf(r->summary, sizeof r->summary, "%s", a->summary);
+    r->ev_json = drv_xstrdup(a->evidence);
+    r->start = a->start;
+    r->end = a->end;
+    r->resumed = a->end == 0;
+    return 0;
+}
+
+/* Records f (about worker, "" for the fleet) as found at now: the active record of the
+ * same kind and worker takes its figures, else a new record begins (written to the
+ * store, as is a change of severity). */
+static void record_finding(drv_coordinator *c, const drv_finding *f, const char *worker, double now)
+{
+    drv_sampler *s = c->sampler;
     for (size_t i = 0; i < s->n_anoms; i++) {
         anomaly_rec *a = &s->anoms[i];
         if (a->end == 0 && a->kind == f->kind && strcmp(a->worker, worker) == 0) {
+            bool changed = a->severity != f->severity || a->resumed;
             a->seen = true;
+            a->resumed = false;
             a->severity = f->severity;
             memcpy(a->ev, f->ev, sizeof a->ev);
             a->n_ev = f->n_ev;
             memcpy(a->summary, f->summary, sizeof a->summary);
+            free(a->ev_json);
+            a->ev_json = NULL;
+            if (changed)
+                save_anomaly(c, a);
             return;
         }
     }
@@ -558,6 +742,7 @@ static void record_finding(drv_sampler *s, const drv_finding *f, const char *wor
                 drop = i;
                 break;
             }
+        free(s->anoms[drop].ev_json);
         memmove(&s->anoms[drop], &s->anoms[drop + 1], (s->n_anoms - drop - 1) * sizeof *s->anoms);
         s->n_anoms--;
     }
@@ -576,6 +761,7 @@ static void record_finding(drv_sampler *s, const drv_finding *f, const char *wor
     memcpy(a->summary, f->summary, sizeof a->summary);
     a->start = now;
     a->seen = true;
+    save_anomaly(c, a);
 }
 
 /* Runs the detectors over what was recorded, updates the anomalies and the scores. */
@@ -629,14 +815,20 @@ static void detect(drv_coordinator *c, double now)
     for (size_t i = 0; i < s->n_anoms; i++)
         s->anoms[i].seen = false;
     for (size_t i = 0; i < nf; i++)
-        record_finding(s, &f[i], f[i].worker == UINT32_MAX ? "" : win[f[i].worker].name, now);
+        record_finding(c, &f[i], f[i].worker == UINT32_MAX ? "" : win[f[i].worker].name, now);
     size_t keep = 0;
     for (size_t i = 0; i < s->n_anoms; i++) {
         anomaly_rec *x = &s->anoms[i];
-        if (x->end == 0 && !x->seen)
+        /* One open before a restart gets RESUME_GRACE_S for the detectors to see it
+         * again (their windows start empty). */
+        if (x->end == 0 && !x->seen && !(x->resumed && now < s->started + RESUME_GRACE_S)) {
             x->end = now;
-        if (x->end > 0 && x->end < now - ENDED_KEEP_S)
+            save_anomaly(c, x);
+        }
+        if (x->end > 0 && x->end < now - ENDED_KEEP_S) {
+            free(x->ev_json);
             continue;
+        }
         s->anoms[keep++] = *x;
     }
     s->n_anoms = keep;
@@ -653,8 +845,12 @@ static void prune(drv_coordinator *c, double now)
 {
     drv_sampler *s = c->sampler;
     drv_error err;
+    /* mon3: the anomalies kept like the coarsest resolution */
+    double keep_anoms = drv_series_keep_s(DRV_SERIES_RESOLUTIONS - 1, s->retention_s);
+    if (keep_anoms > 0 && drv_store_anomaly_prune(c->store, now - keep_anoms, &err) < 0)
+        drv_coord_fatal(c, &err);
     for (size_t i = 0; i < s->n_known; i++)
-        for (int r = 0; r < DRV_SERIES_RESOLUTIONS; r++) {
+        for (int r = 0; r < DRV_SERIES_RESOLUTIONS && s->known[i].key; r++) {
             /* A series not written for longer than the keep time (and two prunes) has no
              * rows left there: a fleet that came and went costs nothing after that. */
             double keep = drv_series_keep_s(r, s->retention_s);
@@ -694,6 +890,7 @@ static void sample(drv_coordinator *c, double now, double dt)
     uint32_t nw = drv_balancer_worker_refs(c->bal);
     size_t n_cls = 0;
     double *cls_busy = NULL, *cls_slots = NULL;
+    uint8_t *cls_runs = NULL;
     for (drv_wref w = 0; w < nw && w < c->cap_workers; w++) {
         const drv_cworker *cw = &c->workers[w];
         if (!cw->known)
@@ -712,8 +909,6 @@ static void sample(drv_coordinator *c, double now, double dt)
         drv_worker_busy_slots(k, &run, &sl);
         busy += run;
         slots += sl;
-        if (k->health == DRV_HEALTH_OK && held < sl)
-            free_slots += (uint64_t)(sl - held);
         emit(c, &mon(c, w)->util, M_WORKER_UTILIZATION, k->name, t, run / sl);
         if (k->wclass >= n_cls) {
             size_t cap = n_cls ? n_cls : 16;
@@ -721,12 +916,24 @@ static void sample(drv_coordinator *c, double now, double dt)
                 cap *= 2;
             cls_busy = drv_xrealloc(cls_busy, cap * sizeof *cls_busy);
             cls_slots = drv_xrealloc(cls_slots, cap * sizeof *cls_slots);
-            for (size_t j = n_cls; j < cap; j++)
+            cls_runs = drv_xrealloc(cls_runs, cap);
+            for (size_t j = n_cls; j < cap; j++) {
                 cls_busy[j] = cls_slots[j] = 0;
+                cls_runs[j] = 0;
+            }
             n_cls = cap;
         }
         cls_busy[k->wclass] += run;
         cls_slots[k->wclass] += sl;
+        /* Free slots count for the stall detector only where what waits could run
+         * (a queue of cuda tests is not stalled by idle CPU workers): asked once per
+         * class (cls_runs: 0 not asked, 1 no, 2 yes). */
+        if (k->health == DRV_HEALTH_OK && held < sl) {
+            if (!cls_runs[k->wclass])
+                cls_runs[k->wclass] = drv_balancer_worker_runs_queued(c->bal, w) ? 2 : 1;
+            if (cls_runs[k->wclass] == 2)
+                free_slots += (uint64_t)(sl - held);
+        }
     }
     for (size_t j = 0; j < n_cls; j++)
         if (cls_slots[j] > 0) {
@@ -737,6 +944,7 @@ static void sample(drv_coordinator *c, double now, double dt)
         }
     free(cls_busy);
     free(cls_slots);
+    free(cls_runs);
 
     v[M_WORKERS_CONNECTED] = connected;
     for (int h = 0; h < DRV_HEALTH_COUNT; h++)
@@ -1033,19 +1241,83 @@ static json_t *anomaly_json(const anomaly_rec *a)
     json_object_set_new(o, "worker", a->worker[0] ? json_string(a->worker) : json_null());
     json_object_set_new(o, "severity", json_string(drv_anomaly_severity_name(a->severity)));
     json_object_set_new(o, "summary", json_string(a->summary));
-    json_t *ev = json_object();
-    for (uint32_t i = 0; i < a->n_ev; i++) {
-        double v = a->ev[i].value;
-        /* whole numbers as integers, the rest to 4 significant digits */
-        json_object_set_new(ev, a->ev[i].name,
-                            v == floor(v) && fabs(v) < 1e15 ? json_integer((json_int_t)v)
-                                                            : json_real(sig4(v)));
-    }
-    json_object_set_new(o, "evidence", ev);
+    json_object_set_new(o, "evidence", evidence_json(a));
     json_object_set_new(o, "start", json_real(a->start));
     json_object_set_new(o, "end", a->end > 0 ? json_real(a->end) : json_null());
     json_object_set_new(o, "active", json_boolean(a->end == 0));
     return o;
+}
+
+typedef struct anomaly_page {
+    drv_sampler *s;
+    json_t *arr;
+} anomaly_page;
+
+/* One anomaly of the store for GET /api/v1/anomalies?from=&to=: the record in memory
+ * when it is there (an open one's evidence is newer than the stored one). */
+static int anomaly_row(void *ctx, const drv_store_anomaly *a, drv_error *err)
+{
+    (void)err;
+    anomaly_page *p = ctx;
+    for (size_t i = 0; p->s && i < p->s->n_anoms; i++)
+        if (p->s->anoms[i].id == (uint64_t)a->id) {
+            json_array_append_new(p->arr, anomaly_json(&p->s->anoms[i]));
+            return 0;
+        }
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer((json_int_t)a->id));
+    json_object_set_new(o, "kind", json_string(a->kind));
+    json_object_set_new(o, "worker", a->worker[0] ? json_string(a->worker) : json_null());
+    json_object_set_new(o, "severity", json_string(a->severity));
+    json_object_set_new(o, "summary", json_string(a->summary));
+    json_t *ev = json_loads(a->evidence, 0, NULL);
+    json_object_set_new(o, "evidence", json_is_object(ev) ? ev : json_object());
+    if (ev && !json_is_object(ev))
+        json_decref(ev);
+    json_object_set_new(o, "start", json_real(a->start));
+    json_object_set_new(o, "end", a->end > 0 ? json_real(a->end) : json_null());
+    json_object_set_new(o, "active", json_boolean(a->end == 0));
+    json_array_append_new(p->arr, o);
+    return 0;
+}
+
+void drv_sampler_anomalies(drv_coordinator *c, drv_hsession *h)
+{
+    double now = drv_coord_now(), from = now - ENDED_KEEP_S, to = now;
+    int hf = time_param(h, "from", now, &from);
+    if (hf < 0)
+        return;
+    int ht = time_param(h, "to", now, &to);
+    if (ht < 0)
+        return;
+    if (hf == 0 && ht == 0) { /* what the feed shows: the record in memory */
+        json_t *o = drv_sampler_anomalies_json(c);
+        char *body = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(DRV_JSON_REAL_DIGITS));
+        json_decref(o);
+        drv_api_respond_text(h, 200, NULL, body ? body : "{}", body ? strlen(body) : 2);
+        free(body);
+        return;
+    }
+    if (from > to) {
+        drv_api_error(h, 400, "from: must not be after to", "from");
+        return;
+    }
+    anomaly_page p = {c->sampler, json_array()};
+    drv_error err;
+    if (drv_store_anomaly_list(c->store, from, to, ANOMALIES_MAX, anomaly_row, &p, &err) < 0) {
+        json_decref(p.arr);
+        drv_api_error(h, 503, err.msg, NULL);
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "anomalies", p.arr);
+    json_object_set_new(o, "from", json_real(from));
+    json_object_set_new(o, "to", json_real(to));
+    json_object_set_new(o, "t", json_real(now));
+    char *body = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(DRV_JSON_REAL_DIGITS));
+    json_decref(o);
+    drv_api_respond_text(h, 200, NULL, body ? body : "{}", body ? strlen(body) : 2);
+    free(body);
 }
 
 json_t *drv_sampler_anomalies_json(drv_coordinator *c)

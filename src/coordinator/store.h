@@ -36,6 +36,8 @@
  *         first_seen, last_seen)
  *   events(id, t, kind, task_id, worker, message)
  *   sample_series(id, name, key), samples(series, res, t, value)   the metrics history
+ *   anomalies(id, kind, severity, worker, summary, evidence, start_t, end_t)   anomalies
+ *         found by the monitor, open (end_t 0) and ended (version 9, mon3)
  *   learned(key INTEGER PRIMARY KEY, mean_s, var, n)   the predictor's per-test estimates
  *   learned_fleet(kind, key, family, value, n; PRIMARY KEY (kind, key, family), WITHOUT
  *         ROWID)   what the balancer learned of its fleet (drv_learned_fact)
@@ -55,7 +57,7 @@
  * .superseded_by (a speculative copy, which does not abandon the attempt it copies; the loser is
  * superseded). Version 8 adds workers.instance. Version 9 (codec) adds the partial index
  * attempts_tails (attempts with an output or stderr tail, by finished_at) for the tails
- * retention.
+ * retention, and (mon3, issue 12) anomalies.
  *
  * Retry budgets. What a test used of max_retries and reruns is not stored as a number:
  * drv_store_recover() derives it from the attempts (store_sqlite.h,
@@ -138,6 +140,7 @@
 #include "balancer/balancer.h" /* drv_learned_fact */
 #include "core/error.h"
 #include "core/predictor.h"
+#include "core/series.h"
 #include "core/tags.h"
 #include "core/task.h"
 #include "core/worker.h"
@@ -257,6 +260,9 @@ typedef struct drv_store_task_update {
  * SQLite fails. */
 int drv_store_task_update_state(drv_store *s, uint64_t id, const drv_store_task_update *u,
                                 drv_error *err);
+/* py3 (issue 13): member test id's latest result came from batch (its rerun's): the
+ * batch's row is then reported through it. Returns 0, or -1 with err filled. */
+int drv_store_task_batch_of(drv_store *s, uint64_t id, uint64_t batch, drv_error *err);
 
 typedef enum drv_store_attempt_state {
     DRV_ATTEMPT_ASSIGNED = 0, /* sent to its worker, not started */
@@ -405,6 +411,40 @@ typedef int (*drv_store_point_fn)(void *ctx, int64_t t, double value);
 int64_t drv_store_sample_query(drv_store *s, int64_t series, int res, int64_t from, int64_t to,
                                int64_t step, drv_store_point_fn fn, void *ctx, drv_error *err);
 
+/* mon3 (issue 12): the unfinished coarser buckets of series, which a restart would
+ * otherwise lose: out[r - 1] for each resolution r >= 1 (drv_series_steps) holds the
+ * bucket of that resolution holding the series' newest 1 s sample, with the sum and
+ * count of the 1 s samples in it (n 0: no 1 s sample). Returns 0, or -1 with err. */
+int drv_store_sample_partial(drv_store *s, int64_t series,
+                             drv_rollup out[DRV_SERIES_RESOLUTIONS - 1], drv_error *err);
+/* mon3: forgets series id, its samples and its row (a forgotten worker's series).
+ * Returns 0, or -1 with err filled. */
+int drv_store_series_remove(drv_store *s, int64_t id, drv_error *err);
+
+/* ---- anomalies (mon3, issue 12; sampler.c) ----
+ * One row per anomaly the monitor found, under the id the monitor gives: written when
+ * found, when its severity changes and when it ends (end_t 0 while open). Kind and
+ * severity are their names (drv_anomaly_kind_name), worker "" for the fleet, evidence
+ * a JSON object as GET /api/v1/anomalies shows it. */
+typedef struct drv_store_anomaly {
+    int64_t id;
+    const char *kind, *severity, *worker, *summary, *evidence;
+    double start, end; /* end 0: open */
+} drv_store_anomaly;
+/* Writes (or rewrites) anomaly a. Returns 0, or -1 with err filled. */
+int drv_store_anomaly_save(drv_store *s, const drv_store_anomaly *a, drv_error *err);
+/* Deletes the anomalies that ended before `before`. Returns 0, or -1 with err filled. */
+int drv_store_anomaly_prune(drv_store *s, double before, drv_error *err);
+/* Calls fn for the anomalies open at some time in [from, to] (started by to, open or
+ * ended from from on), open ones first, then newest start first, at most limit; the
+ * strings are the store's for the call only. fn returns 0 to go on, 1 to stop, -1 to
+ * fail. Returns how many were passed, or -1 with err filled. */
+typedef int (*drv_store_anomaly_fn)(void *ctx, const drv_store_anomaly *a, drv_error *err);
+int64_t drv_store_anomaly_list(drv_store *s, double from, double to, int64_t limit,
+                               drv_store_anomaly_fn fn, void *ctx, drv_error *err);
+/* The highest anomaly id stored (0: none), or -1 with err filled. */
+int64_t drv_store_anomaly_max_id(drv_store *s, drv_error *err);
+
 /* ---- queries (see the open transaction's writes too; with the writer, what is
  * committed) ---- */
 
@@ -461,6 +501,8 @@ typedef struct drv_store_task_row {
     int exit_code;
     int signal;
     double duration_s;
+    uint64_t batch_of; /* py3: the batch that ran this member test; 0: none */
+    uint32_t members;  /* py3: how many member tests this batch runs; 0: not a batch */
 } drv_store_task_row;
 
 typedef int (*drv_store_row_fn)(void *ctx, const drv_store_task_row *row, drv_error *err);

@@ -98,6 +98,10 @@ static int row_to_task(sqlite3_stmt *st, drv_tag_table *tags, drv_task *t, drv_e
     int skip = sqlite3_column_int(st, TC_SKIP_EXIT_CODE);
     t->skip_exit_code = (uint8_t)(skip > 0 && skip < 256 ? skip : 0);
     t->disabled = sqlite3_column_int(st, TC_DISABLED) != 0;
+    snprintf(field, sizeof field, "%s: members", what);
+    if (drv_store_strv_decode(col_text(st, TC_MEMBERS), &t->members, field, err) < 0)
+        return -1;
+    t->batch_of = (uint64_t)sqlite3_column_int64(st, TC_BATCH_OF);
     snprintf(field, sizeof field, "%s: requirements", what);
     return drv_store_req_decode(col_text(st, TC_REQUIREMENTS), tags, &t->req, field, err);
 }
@@ -202,6 +206,8 @@ int64_t drv_store_task_list(drv_store *s, const drv_store_filter *f, drv_store_r
             .exit_code = sqlite3_column_int(st, 10),
             .signal = sqlite3_column_int(st, 11),
             .duration_s = sqlite3_column_double(st, 12),
+            .batch_of = (uint64_t)sqlite3_column_int64(st, 13),
+            .members = (uint32_t)sqlite3_column_int64(st, 14),
         };
         int cb = fn(ctx, &row, err);
         if (cb < 0) {

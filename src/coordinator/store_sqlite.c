@@ -158,6 +158,21 @@
  * coordinator restart a hello from another process is still told from a reconnect. */
 #define WORKERS_INSTANCE "ALTER TABLE workers ADD COLUMN instance TEXT;"
 
+/* mon3 (issue 12): the anomalies the monitor found (sampler.c), open (end_t 0) and
+ * ended, kept like the metrics history (--metrics-retention); by start for the
+ * history's ranges. */
+#define ANOMALIES_TABLE                                                                            \
+    "CREATE TABLE anomalies ("                                                                     \
+    "  id INTEGER PRIMARY KEY,"                                                                    \
+    "  kind TEXT NOT NULL,"                                                                        \
+    "  severity TEXT NOT NULL,"                                                                    \
+    "  worker TEXT NOT NULL DEFAULT '',"                                                           \
+    "  summary TEXT NOT NULL,"                                                                     \
+    "  evidence TEXT NOT NULL,"                                                                    \
+    "  start_t REAL NOT NULL,"                                                                     \
+    "  end_t REAL NOT NULL DEFAULT 0);"                                                            \
+    "CREATE INDEX anomalies_start ON anomalies(start_t);"
+
 /* spec (issue 10, stragglers): a speculative copy of a running test is an attempt of
  * its own, begun while the test's attempt still runs: copy_of names the attempt it
  * copies (NULL for any other), and such an insert does not abandon the open attempts
@@ -181,6 +196,14 @@
 #define DRV_STORE_HAS_TAIL "(output_tail IS NOT NULL OR stderr_tail IS NOT NULL)"
 #define ATTEMPTS_TAILS_INDEX                                                                       \
     "CREATE INDEX attempts_tails ON attempts(finished_at) WHERE " DRV_STORE_HAS_TAIL ";"
+/* py3 (issue 13): batches and their members' results (docs/api.md, "Batches"): a batch's
+ * member names (JSON array), and on each member's result the batch that ran it; the
+ * index on name serves a test's history and flakiness (newest first by name) without
+ * scanning every task. Schema version 9. */
+#define TASK_MEMBERS                                                                               \
+    "ALTER TABLE tasks ADD COLUMN members TEXT;"                                                   \
+    "ALTER TABLE tasks ADD COLUMN batch_of INTEGER;"                                               \
+    "CREATE INDEX IF NOT EXISTS tasks_name ON tasks(name);"
 
 /* The current schema, for a new file. */
 static const char schema[] =
@@ -207,7 +230,8 @@ static const char schema[] =
     "  worker TEXT,"
     "  message TEXT);"
     "CREATE INDEX events_t ON events(t);" LEARNED_TABLE EPOCHS_TABLE LEARNED_FLEET_TABLE
-        SAMPLES_TABLES ATTEMPTS_REASON ATTEMPT_COPIES WORKERS_INSTANCE ATTEMPTS_TAILS_INDEX;
+        SAMPLES_TABLES ATTEMPTS_REASON ATTEMPT_COPIES WORKERS_INSTANCE ATTEMPTS_TAILS_INDEX
+            ANOMALIES_TABLE TASK_MEMBERS;
 
 /* migrations[v - 1] takes a store from schema version v to v + 1, in the transaction
  * that opens it. A new file gets `schema` at once instead. */
@@ -266,8 +290,10 @@ static const char *const migrations[DRV_STORE_SCHEMA_VERSION - 1] = {
     ATTEMPT_COPIES,
     /* 7 -> 8 (exec3, issue 11): workers.instance. */
     WORKERS_INSTANCE,
-    /* 8 -> 9 (codec, issue 11): the partial index of attempts that have output tails. */
-    ATTEMPTS_TAILS_INDEX,
+    /* 8 -> 9 (codec, issue 11): the partial index of attempts that have output tails;
+     * (mon3, issue 12): the anomalies the monitor found; (py3, issue 13):
+     * tasks.members, tasks.batch_of, the index on tasks.name. */
+    ATTEMPTS_TAILS_INDEX ANOMALIES_TABLE TASK_MEMBERS,
 };
 
 /* ---- the statement cache ---- */
@@ -285,8 +311,9 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
         "INSERT INTO tasks (id, run_id, name, argv, env, cwd, requirements, priority, timeout_s,"
         " max_retries, retry_on_failure, model_id, family, test_type, batch_size, labels, state,"
         " attempts, submitted_at, after_tests, run_anyway, lock_names, run_alone, skip_exit_code,"
-        " disabled, not_idempotent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-        " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+        " disabled, not_idempotent, members, batch_of) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+        " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
+        " ?27, ?28)",
     [ST_TASK_UPDATE] = "UPDATE tasks SET state = ?1, attempts = ?2, worker = ?3, reason = ?4,"
                        " finished_at = ?5, exit_code = ?6, signal = ?7, duration_s = ?8"
                        " WHERE id = ?9",
@@ -328,6 +355,13 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
         " WHERE task_id = ?1 AND attempt = ?2 AND superseded_by IS NULL",
     [ST_LEARNED_FLEET_SAVE] = "INSERT OR REPLACE INTO learned_fleet (kind, key, family, value, n)"
                               " VALUES (?1, ?2, ?3, ?4, ?5)",
+    /* mon3: a forgotten worker's series; the anomalies (sampler.c). */
+    [ST_SERIES_REMOVE] = "DELETE FROM sample_series WHERE id = ?1",
+    [ST_SERIES_SAMPLES_REMOVE] = "DELETE FROM samples WHERE series = ?1",
+    [ST_ANOMALY_SAVE] = "INSERT OR REPLACE INTO anomalies"
+                        " (id, kind, severity, worker, summary, evidence, start_t, end_t)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_ANOMALY_PRUNE] = "DELETE FROM anomalies WHERE end_t > 0 AND end_t < ?1",
     /* srv: retention (store_retention.c). A finished run goes in batches of its tests
      * (ids up to ?2), attempts first (they refer to their test), then the run. Events by
      * time (the metrics history has its own retention: sampler.c). */
@@ -346,6 +380,7 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
                        " WHERE (task_id, attempt) IN (SELECT task_id, attempt FROM attempts"
                        " WHERE " DRV_STORE_HAS_TAIL " AND finished_at < ?1"
                        " ORDER BY finished_at LIMIT ?2)",
+    [ST_TASK_BATCH_OF] = "UPDATE tasks SET batch_of = ?2 WHERE id = ?1",
     [ST_LEARNED_SAVE] = "INSERT OR REPLACE INTO learned (key, mean_s, var, n)"
                         " VALUES (?1, ?2, ?3, ?4)",
     [ST_LEARNED_LOAD] = "SELECT key, mean_s, var, n FROM learned",
@@ -384,6 +419,18 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
         "SELECT count(*) FROM (SELECT 1 FROM events WHERE t < ?1 ORDER BY t LIMIT ?2)",
     [ST_PRUNE_OLD_TAILS] = "SELECT count(*) FROM (SELECT 1 FROM attempts WHERE " DRV_STORE_HAS_TAIL
                            " AND finished_at < ?1 ORDER BY finished_at LIMIT ?2)",
+    /* mon3: the 1 s samples of series ?1 from the start of the ?3-second bucket (the
+     * coarsest) holding its newest one, summed over it and over the ?2-second bucket
+     * holding the newest. */
+    [ST_SAMPLE_PARTIAL] =
+        "SELECT (m / ?3) * ?3, sum(value), count(*), (m / ?2) * ?2,"
+        " sum(value) FILTER (WHERE t >= (m / ?2) * ?2), count(*) FILTER (WHERE t >= (m / ?2) * ?2)"
+        " FROM samples, (SELECT max(t) AS m FROM samples WHERE series = ?1 AND res = 1)"
+        " WHERE series = ?1 AND res = 1 AND t >= (m / ?3) * ?3",
+    [ST_ANOMALY_LIST] = "SELECT id, kind, severity, worker, summary, evidence, start_t, end_t"
+                        " FROM anomalies WHERE start_t <= ?2 AND (end_t = 0 OR end_t >= ?1)"
+                        " ORDER BY end_t = 0 DESC, start_t DESC, id DESC LIMIT ?3",
+    [ST_ANOMALY_MAX] = "SELECT coalesce(max(id), 0) FROM anomalies",
 };
 
 /* Builds the listing query for the filter combination mask (DRV_STORE_LIST_* bits). */
@@ -396,7 +443,8 @@ static void list_sql(int mask, char *buf, size_t len)
              "SELECT tasks.id, tasks.run_id, tasks.name, " DRV_STORE_LIVE_STATE
              ", " DRV_STORE_LIVE_ATTEMPTS ", tasks.priority, " DRV_STORE_LIVE_WORKER
              ", " DRV_STORE_LIVE_REASON ", tasks.submitted_at, tasks.finished_at,"
-             " tasks.exit_code, tasks.signal, tasks.duration_s FROM" DRV_STORE_TASKS_JOIN
+             " tasks.exit_code, tasks.signal, tasks.duration_s, tasks.batch_of,"
+             " json_array_length(tasks.members) FROM" DRV_STORE_TASKS_JOIN
              " WHERE 1%s%s%s%s ORDER BY tasks.id%s LIMIT :limit OFFSET :offset",
              !(mask & DRV_STORE_LIST_STATE) ? ""
              : (mask & DRV_STORE_LIST_LIVE)
@@ -1086,13 +1134,15 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
         return drv_error_set(err, "%s: the id may be used by another task", what);
     }
 
-    char *argv = NULL, *env = NULL, *labels = NULL, *req = NULL, *after = NULL, *locks = NULL;
+    char *argv = NULL, *env = NULL, *labels = NULL, *req = NULL, *after = NULL, *locks = NULL,
+         *members = NULL;
     int64_t id = -1;
     if (drv_store_strv_encode(t->argv, &argv, "argv", err) < 0 ||
         drv_store_strv_encode(t->env, &env, "env", err) < 0 ||
         drv_store_strv_encode(t->labels, &labels, "labels", err) < 0 ||
         drv_store_strv_encode(t->after, &after, "after", err) < 0 ||
         drv_store_strv_encode(t->locks, &locks, "locks", err) < 0 ||
+        drv_store_strv_encode(t->members, &members, "members", err) < 0 ||
         drv_store_req_encode(&t->req, tags, &req, "requirements", err) < 0) {
         task_what(t, what, sizeof what);
         drv_error_prefix(err, "%s", what);
@@ -1126,6 +1176,8 @@ int64_t drv_store_task_insert(drv_store *s, int64_t run_id, const drv_task *t,
     drv_store_rec_int(s, t->skip_exit_code);
     drv_store_rec_int(s, t->disabled);
     drv_store_rec_int(s, t->not_idempotent);
+    drv_store_rec_text(s, members);
+    rec_id(s, (int64_t)t->batch_of);
     int rc = drv_store_rec_end(s, err);
     if (rc == SQLITE_DONE && run_id && bump_run(s, run_id, err) < 0) {
         /* Synchronous only (with the writer it is queued): the insert is in SQLite's
@@ -1156,6 +1208,7 @@ out:
     free(req);
     free(after);
     free(locks);
+    free(members);
     return id;
 }
 
@@ -1438,6 +1491,15 @@ int drv_store_worker_instance(drv_store *s, const char *name, const char *instan
     return drv_store_rec_end(s, err) != SQLITE_DONE ? -1 : 0;
 }
 
+/* py3: member test id's latest result came from batch (a rerun's). */
+int drv_store_task_batch_of(drv_store *s, uint64_t id, uint64_t batch, drv_error *err)
+{
+    drv_store_rec_begin(s, ST_TASK_BATCH_OF, "cannot record a member test's batch");
+    drv_store_rec_int(s, (int64_t)id);
+    drv_store_rec_int(s, (int64_t)batch);
+    return drv_store_rec_end(s, err) != SQLITE_DONE ? -1 : 0;
+}
+
 /* Appends an event. */
 int64_t drv_store_event_append(drv_store *s, double t, const char *kind, uint64_t task_id,
                                const char *worker, const char *message, drv_error *err)
@@ -1534,6 +1596,117 @@ int64_t drv_store_sample_query(drv_store *s, int64_t series, int res, int64_t fr
         n = drv_store_fail(s, err, "cannot read the metrics history");
     drv_store_reset(st);
     return n;
+}
+
+/* ---- mon3 (issue 12): partial buckets, removed series, anomalies ---- */
+
+int drv_store_sample_partial(drv_store *s, int64_t series,
+                             drv_rollup out[DRV_SERIES_RESOLUTIONS - 1], drv_error *err)
+{
+    memset(out, 0, (DRV_SERIES_RESOLUTIONS - 1) * sizeof *out);
+    sqlite3_stmt *st = drv_store_stmt(s, ST_SAMPLE_PARTIAL, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, series);
+    sqlite3_bind_int(st, 2, drv_series_steps[1]);
+    sqlite3_bind_int(st, 3, drv_series_steps[2]);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        for (int r = 0; r < 2; r++) {
+            /* columns: coarsest bucket, sum, count, then the finer one's */
+            int col = r == 0 ? 3 : 0;
+            out[r] = (drv_rollup){.bucket = sqlite3_column_int64(st, col),
+                                  .sum = sqlite3_column_double(st, col + 1),
+                                  .n = (uint32_t)sqlite3_column_int64(st, col + 2)};
+        }
+    int out_rc = rc == SQLITE_ROW || rc == SQLITE_DONE
+                     ? 0
+                     : drv_store_fail(s, err, "cannot read the newest metrics samples");
+    drv_store_reset(st);
+    return out_rc;
+}
+
+int drv_store_series_remove(drv_store *s, int64_t id, drv_error *err)
+{
+    drv_store_rec_begin(s, ST_SERIES_SAMPLES_REMOVE, "cannot delete a series' samples");
+    drv_store_rec_int(s, id);
+    if (drv_store_rec_end(s, err) != SQLITE_DONE)
+        return -1;
+    drv_store_rec_begin(s, ST_SERIES_REMOVE, "cannot delete a metrics series");
+    drv_store_rec_int(s, id);
+    return drv_store_rec_end(s, err) == SQLITE_DONE ? 0 : -1;
+}
+
+int drv_store_anomaly_save(drv_store *s, const drv_store_anomaly *a, drv_error *err)
+{
+    drv_store_rec_begin(s, ST_ANOMALY_SAVE, "cannot keep an anomaly");
+    drv_store_rec_int(s, a->id);
+    drv_store_rec_text(s, a->kind);
+    drv_store_rec_text(s, a->severity);
+    drv_store_rec_text(s, a->worker ? a->worker : "");
+    drv_store_rec_text(s, a->summary ? a->summary : "");
+    drv_store_rec_text(s, a->evidence ? a->evidence : "{}");
+    drv_store_rec_double(s, a->start);
+    drv_store_rec_double(s, a->end);
+    return drv_store_rec_end(s, err) == SQLITE_DONE ? 0 : -1;
+}
+
+int drv_store_anomaly_prune(drv_store *s, double before, drv_error *err)
+{
+    drv_store_rec_begin(s, ST_ANOMALY_PRUNE, "cannot delete old anomalies");
+    drv_store_rec_double(s, before);
+    return drv_store_rec_end(s, err) == SQLITE_DONE ? 0 : -1;
+}
+
+int64_t drv_store_anomaly_list(drv_store *s, double from, double to, int64_t limit,
+                               drv_store_anomaly_fn fn, void *ctx, drv_error *err)
+{
+    sqlite3_stmt *st = drv_store_stmt(s, ST_ANOMALY_LIST, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_double(st, 1, from);
+    sqlite3_bind_double(st, 2, to);
+    sqlite3_bind_int64(st, 3, limit);
+    int rc;
+    int64_t n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *col[5];
+        for (int i = 0; i < 5; i++) {
+            col[i] = (const char *)sqlite3_column_text(st, 1 + i);
+            if (!col[i])
+                col[i] = "";
+        }
+        drv_store_anomaly a = {.id = sqlite3_column_int64(st, 0),
+                               .kind = col[0],
+                               .severity = col[1],
+                               .worker = col[2],
+                               .summary = col[3],
+                               .evidence = col[4],
+                               .start = sqlite3_column_double(st, 6),
+                               .end = sqlite3_column_double(st, 7)};
+        int r = fn(ctx, &a, err);
+        if (r < 0)
+            n = -1;
+        if (r != 0)
+            break;
+        n++;
+    }
+    if (n >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        n = drv_store_fail(s, err, "cannot read the anomalies");
+    drv_store_reset(st);
+    return n;
+}
+
+int64_t drv_store_anomaly_max_id(drv_store *s, drv_error *err)
+{
+    sqlite3_stmt *st = drv_store_stmt(s, ST_ANOMALY_MAX, err);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0)
+                                  : drv_store_fail(s, err, "cannot read the anomalies");
+    drv_store_reset(st);
+    return id;
 }
 
 /* Keeps one learned duration; see store.h. */

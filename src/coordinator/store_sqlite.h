@@ -47,6 +47,11 @@ typedef enum drv_store_stmt_id {
     ST_VACUUM_STEP,
     ST_WORKER_INSTANCE, /* exec3: writes */
     ST_PRUNE_TAILS,     /* codec: tails retention, writes */
+    ST_SERIES_REMOVE,   /* mon3: writes */
+    ST_SERIES_SAMPLES_REMOVE,
+    ST_ANOMALY_SAVE,
+    ST_ANOMALY_PRUNE,
+    ST_TASK_BATCH_OF, /* py3: writes */
     ST_LEARNED_SAVE,
     ST_LEARNED_LOAD,
     ST_LEARNED_FLEET_LOAD,
@@ -63,6 +68,9 @@ typedef enum drv_store_stmt_id {
     ST_PRUNE_BATCH,
     ST_PRUNE_OLD_EVENTS,
     ST_PRUNE_OLD_TAILS, /* codec: tails retention, reads */
+    ST_SAMPLE_PARTIAL,  /* mon3: reads */
+    ST_ANOMALY_LIST,
+    ST_ANOMALY_MAX,
     ST_LIST_FIRST,
     ST_COUNT = ST_LIST_FIRST + 64
 } drv_store_stmt_id;
@@ -115,7 +123,7 @@ enum {
     ", tasks.submitted_at, tasks.finished_at, " DRV_STORE_LIVE_WORKER                              \
     ", tasks.exit_code, tasks.signal, tasks.duration_s, " DRV_STORE_LIVE_REASON                    \
     ", tasks.after_tests, tasks.run_anyway, tasks.lock_names, tasks.run_alone,"                    \
-    " tasks.skip_exit_code, tasks.disabled, tasks.not_idempotent"
+    " tasks.skip_exit_code, tasks.disabled, tasks.not_idempotent, tasks.members, tasks.batch_of"
 
 /* exec (issue 11): the budgets a test used, derived from its attempts (store.h, "Retry
  * budgets"): an attempt whose runner failed, or that was given up after it started
@@ -165,8 +173,10 @@ enum drv_store_task_col {
     TC_SKIP_EXIT_CODE,
     TC_DISABLED,
     TC_NOT_IDEMPOTENT, /* spec: schema 7 */
-    TC_RETRIES_USED,   /* ST_RECOVER only */
-    TC_RERUNS_USED,    /* ST_RECOVER only */
+    TC_MEMBERS,        /* py3: schema 9 */
+    TC_BATCH_OF,
+    TC_RETRIES_USED, /* ST_RECOVER only */
+    TC_RERUNS_USED,  /* ST_RECOVER only */
 };
 
 typedef struct drv_store_live drv_store_live;

@@ -9,7 +9,8 @@
  *                     class; 1 when it is alone); critical from DRV_ANOM_SLOW_CRITICAL.
  *   failure_rate      >= DRV_ANOM_FAIL_MIN_TESTS results, rate >= 0.5, >= 3x the rest of
  *                     the fleet's and 0.3 above it; critical at 100 %.
- *   queue_stalled     tests queued, free slots, nothing placed for DRV_ANOM_STALL_S.
+ *   queue_stalled     tests queued, free slots that could run them, nothing placed for
+ *                     DRV_ANOM_STALL_S.
  *   heartbeat_jitter  over the last heartbeats: spread p90-p10 > half the median (and
  *                     > 0.5 s), or a gap > 3x the median (and > 1 s more than it).
  *   flapping          >= DRV_ANOM_FLAP_LOSSES connection losses in the window.
@@ -120,8 +121,9 @@ typedef struct drv_finding {
 size_t drv_anomaly_workers(const drv_worker_window *w, const drv_worker_assessment *a, size_t n,
                            drv_finding *out, size_t max);
 
-/* One sample of the queue: tests queued, free slots of connected workers taking work,
- * tests placed so far (a counter). */
+/* One sample of the queue: tests queued, free slots of connected workers taking work
+ * that could run a queued test (the caller judges eligibility: the coordinator asks the
+ * balancer, drv_balancer_worker_runs_queued), tests placed so far (a counter). */
 typedef struct drv_queue_obs {
     double t;
     uint64_t queued;

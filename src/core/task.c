@@ -53,6 +53,7 @@ void drv_task_clear(drv_task *t)
     drv_strv_free(t->labels);
     drv_strv_free(t->after);
     drv_strv_free(t->locks);
+    drv_strv_free(t->members);
     drv_task_init(t);
 }
 
@@ -78,6 +79,7 @@ void drv_task_copy(drv_task *dst, const drv_task *src)
     dst->labels = drv_strv_dup(src->labels);
     dst->after = drv_strv_dup(src->after);
     dst->locks = drv_strv_dup(src->locks);
+    dst->members = drv_strv_dup(src->members);
 }
 
 /* Returns a deep copy of the NULL-terminated vector v, owned by the caller (free it

@@ -64,6 +64,12 @@ typedef struct drv_task {
     bool exclusive;         /* runs alone: nothing else is placed while it is held (RUN_SERIAL) */
     uint8_t skip_exit_code; /* 1..255: this exit code means "skipped" (automake's 77); 0 none */
     bool disabled;          /* not run: final skipped at submission (CTest's DISABLED) */
+    /* py3 (issue 13, docs/api.md "Batches"): a batch names the tests it runs inside its
+     * one process; each gets a result of its own, recorded from the batch's output. A
+     * member's result is a task of its own with batch_of the batch's id (set by the
+     * coordinator, never submitted). */
+    char **members;    /* names of the tests this batch runs; may be NULL */
+    uint64_t batch_of; /* 0, or the batch that ran this member test */
     drv_task_state state;
     uint32_t attempts; /* attempts started so far */
     /* Charged so far (from the stored attempts at a restart): an attempt lost while it

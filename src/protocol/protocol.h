@@ -51,6 +51,7 @@
 #define DRV_STRING_MAX       4096               /* names, tokens, paths, messages */
 #define DRV_LABELS_MAX       64                 /* labels of one test */
 #define DRV_AFTER_MAX        4096               /* tests one test runs after */
+#define DRV_MEMBERS_MAX      10000              /* tests of one batch (py3) */
 #define DRV_LOCKS_MAX        64                 /* locks one test holds */
 #define DRV_SUBMIT_MAX_TESTS 1000000            /* tests in one submission */
 #define DRV_SHELL_PATH       "/bin/sh"          /* the one shell a test may ask for */

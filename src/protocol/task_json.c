@@ -158,7 +158,7 @@ static int parse_task(const json_t *o, drv_task *t, drv_tag_stage *st, const cha
     "name", "argv", "command", "shell", "env", "cwd", "requirements", "priority", "timeout_s",     \
         "max_retries", "retry_on_failure", "model_id", "family", "test_type", "batch_size",        \
         "labels", "after", "run_anyway", "locks", "exclusive", "skip_exit_code", "disabled",       \
-        "reruns", "idempotent"
+        "reruns", "idempotent", "members"
     static const char *const known[] = {SUBMISSION_KEYS, NULL};
     static const char *const known_record[] = {SUBMISSION_KEYS, "id", "state", "attempts", NULL};
 #undef SUBMISSION_KEYS
@@ -198,7 +198,10 @@ static int parse_task(const json_t *o, drv_task *t, drv_tag_stage *st, const cha
         drv_json_bool(o, where, "exclusive", 0, &t->exclusive, err) < 0 ||
         drv_json_bool(o, where, "disabled", 0, &t->disabled, err) < 0 ||
         check_names(o, where, "after", t->after, err) < 0 ||
-        check_names(o, where, "locks", t->locks, err) < 0)
+        check_names(o, where, "locks", t->locks, err) < 0 ||
+        drv_json_strv(o, where, "members", 0, DRV_MEMBERS_MAX, DRV_STRING_MAX, &t->members, err) <
+            0 ||
+        check_names(o, where, "members", t->members, err) < 0)
         return -1;
     t->priority = (int32_t)prio;
     t->max_retries = (uint32_t)u;
@@ -324,6 +327,8 @@ static json_t *task_json(const drv_task *t, const drv_tag_table *tags, bool reco
         set(o, "skip_exit_code", json_integer(t->skip_exit_code));
     if (t->disabled)
         set(o, "disabled", json_true());
+    if (t->members)
+        set(o, "members", drv_json_strv_value(t->members));
     if (record) {
         set(o, "id", json_integer((json_int_t)t->id));
         set(o, "state", json_string(drv_task_state_name(t->state)));

@@ -1311,8 +1311,10 @@ static void greedy_hold_add(greedy_worker *g, double st, double end, const drv_r
     uint32_t k = 0; /* what ended by the last start no longer matters */
     while (k < g->n && g->v[k].end <= g->last_start)
         k++;
-    memmove(g->v, g->v + k, (g->n - k) * sizeof *g->v);
-    g->n -= k;
+    if (k > 0) {
+        memmove(g->v, g->v + k, (g->n - k) * sizeof *g->v);
+        g->n -= k;
+    }
     if (g->n == g->cap) {
         g->cap = g->cap ? 2 * g->cap : 8;
         g->v = drv_xrealloc(g->v, g->cap * sizeof *g->v);
@@ -1320,7 +1322,8 @@ static void greedy_hold_add(greedy_worker *g, double st, double end, const drv_r
     uint32_t at = g->n;
     while (at > 0 && g->v[at - 1].end > end)
         at--;
-    memmove(g->v + at + 1, g->v + at, (g->n - at) * sizeof *g->v);
+    if (at < g->n)
+        memmove(g->v + at + 1, g->v + at, (g->n - at) * sizeof *g->v);
     g->v[at] = (greedy_hold){
         .end = end, .memory_mb = req->memory_mb, .cpu = req->cpu_cores, .gpu = req->gpu_count};
     g->n++;

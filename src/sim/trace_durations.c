@@ -3,7 +3,7 @@
  *
  * The file is one JSON object of test id -> seconds, plain or gzip. Each entry becomes a
  * test named by its key, in file order: arrival 0 (a batch: the makespan problem),
- * duration = the value, cpu 1 (each entry is one serial process), no other
+ * duration = the value, no cpu stated (as a live submission of one serial process), no other
  * requirement, priority 100, family 0, max_retries 2, id = its index in w->tests. The
  * fleet is not in the file.
  *

@@ -187,6 +187,7 @@ struct drv_agent_hub {
     void *loops[1];
     drv_agent *connecting; /* the agent inside lws_client_connect_via_info() */
     uv_idle_t reaper;      /* finishes the context's destruction (drv_agent_hub_free) */
+    bool quiet;            /* drv_agent_hub_quiet(): connections without validity pings */
 };
 
 struct drv_agent {
@@ -1591,6 +1592,8 @@ static void agent_connect(drv_agent *a)
         .secs_since_valid_ping = 3,
         .secs_since_valid_hangup = 10,
     };
+    /* A hub of many agents (drover stress): no pings on silence (drv_agent_hub_quiet). */
+    static const lws_retry_bo_t quiet_policy = {0};
     struct lws_client_connect_info i;
     memset(&i, 0, sizeof i);
     i.context = a->hub->ctx;
@@ -1603,7 +1606,7 @@ static void agent_connect(drv_agent *a)
     i.protocol = AGENT_PROTOCOLS; /* Sec-WebSocket-Protocol */
     i.local_protocol_name = AGENT_PROTOCOL_NAME;
     i.userdata = a;
-    i.retry_and_idle_policy = &idle_policy;
+    i.retry_and_idle_policy = a->hub->quiet ? &quiet_policy : &idle_policy;
     a->connect_failed = false;
     a->conn_error[0] = '\0';
     a->close_reason[0] = '\0';
@@ -1897,6 +1900,11 @@ drv_agent_hub *drv_agent_hub_new(uv_loop_t *loop, const char *ca_file, drv_error
         return NULL;
     }
     return hub;
+}
+
+void drv_agent_hub_quiet(drv_agent_hub *hub)
+{
+    hub->quiet = true;
 }
 
 /* Sets *busy when h is being closed. */

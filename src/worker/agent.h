@@ -118,6 +118,15 @@ typedef struct drv_agent drv_agent;
  * system's. Returns NULL with err filled when loop is NULL, ca_file cannot be read, or
  * lws refuses to create the context. */
 drv_agent_hub *drv_agent_hub_new(uv_loop_t *loop, const char *ca_file, drv_error *err);
+/* For a hub of thousands of agents (drover stress): their connections do without
+ * WebSocket pings on silence (lws's validity check: ping after 3 s without a frame,
+ * close after 10 s). lws keeps every connection's validity timer in one list per
+ * context sorted by due time and moves it at each frame received, a walk of the list:
+ * with 6,000 agents in one process those walks took its whole CPU, the heartbeats
+ * fell behind and the coordinator lost them all. Without pings an agent learns of a
+ * dead coordinator when the connection closes (on 127.0.0.1 it always does). Call
+ * before the first agent starts. */
+void drv_agent_hub_quiet(drv_agent_hub *hub);
 /* Destroys the hub's lws context and frees the hub; both finish on the loop, so run it
  * until it is empty before closing it. Free every agent of the hub first, and do not
  * call this from inside an agent event (an lws callback of the hub may be on the

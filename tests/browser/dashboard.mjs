@@ -8,9 +8,10 @@
 // 100%); the workers table sorts and filters through the feed; a suite submitted while
 // the page is open moves the counters and the throughput chart within seconds; the
 // worker KILL_NAME (process KILL_PID, killed here) shows as lost; a worker's detail and
-// a passed test's detail open; the run's tests and the throughput series export as CSV
-// files that parse; at 390 px wide nothing scrolls sideways; no script error. Keeps
-// desktop and phone screenshots in SHOT_DIR. Prints "dashboard ok" and exits 0, else 1.
+// a passed test's detail open (with its name's flakiness rate); the run's tests and the
+// throughput series export as CSV files that parse; at 390 px wide nothing scrolls
+// sideways; no script error. Keeps desktop and phone screenshots in SHOT_DIR. Prints
+// "dashboard ok" and exits 0, else 1.
 import { chromium } from "playwright-core";
 import { existsSync, readFileSync } from "node:fs";
 
@@ -204,7 +205,8 @@ try {
   await page.locator("#tests tbody tr").first().click();
   await check("a passed test's detail", () =>
     page.waitForFunction(() => /\(passed\)/.test(document.getElementById("test-title").textContent) &&
-      /attempt \d+ on dash-[a-c]: exit 0/.test(document.getElementById("test-body").textContent))
+      /attempt \d+ on dash-[a-c]: exit 0/.test(document.getElementById("test-body").textContent) &&
+      /flakiness: 0% \(0 flaky of its last [1-9]\d* runs by this name\)/.test(document.getElementById("test-body").textContent))
       .catch(async (e) => { throw new Error(`${e.message}: ${await page.locator("#test-title").textContent()} / ${(await page.locator("#test-body").textContent()).replace(/\n/g, " | ")}`); }));
   await page.selectOption("#detail-state", "");
   await check("the run's tests export", async () => {

@@ -36,7 +36,7 @@ refused '--priority' submit --priority 5000 -- true
 refused '--shell' submit --shell=yes -- true
 refused '--request-timeout' runs --request-timeout 0
 # --help comes from the tables: an option of each, with its value and help.
-for pair in "status:--test ID" "top:--interval S" "report:--junit FILE" "worker:--slots N" \
+for pair in "status:--test ID|NAME" "top:--interval S" "report:--junit FILE" "worker:--slots N" \
     "coordinator:--auth-timeout S" "stress:--grid-workers L" "demo:--seed N" \
     "sim:--max-time S" "run:--wait-timeout S" "submit:--priority N"; do
     "$DROVER" "${pair%%:*}" --help >"$WORK/help" || fail "${pair%%:*} --help failed"

@@ -5,7 +5,9 @@
 # The two-phase move asks the holder to release it first; the holder answers that it runs,
 # and the move is dropped. Every test appends its id to an execution log: each id must be
 # there once, every test must pass, and drover_moves_dropped_total must show the race was
-# hit (else this test could not fail). Moves of unstarted tests: e2e_stealing.
+# hit (else this test could not fail). The history's moves series counts the moves done
+# only, as drover_moves_total does: a dropped move is in neither. Moves of unstarted
+# tests: e2e_stealing.
 source "$(dirname "$0")/lib.sh"
 cat >"$WORK/balancer.json" <<'JSON'
 {"settings": {"prefetch_max": 1024, "batch_target_s": 10, "migration_cost_s": 0.05,
@@ -44,6 +46,17 @@ moves=$(grep '^drover_moves_total ' <<<"$metrics" | cut -d' ' -f2)
 pending=$(grep '^drover_moves_pending ' <<<"$metrics" | cut -d' ' -f2)
 ((dropped >= 1)) || fail "no move was dropped: the race was not hit ($moves moves)"
 ((pending == 0)) || fail "$pending moves still pending after the run"
+# The moves of the last 5 minutes, second by second, once the sampler has seen the last
+# one: each sample is moves over the seconds since the one before (at least 1 s), so the
+# sum is at most the moves done, and above 0 when there were some. A dropped move
+# counted (dropped >= 1 here) would push it over.
+sleep 2
+hist=$(api GET '/api/v1/metrics/history?metric=moves&from=-300&step=1' | head -n 1)
+/usr/bin/python3 -c '
+import json, sys
+moves, s = int(sys.argv[1]), sum(v for t, v in json.loads(sys.argv[2])["points"])
+assert s <= moves + 0.5 and (moves == 0 or s > 0), (s, moves)' "$moves" "$hist" ||
+    fail "the history counts other moves than the $moves done ($dropped dropped): $hist"
 rows=$(api GET '/api/v1/tests?run=2&limit=100' | head -n 1)
 passed=$(grep -o '"state":"passed"' <<<"$rows" | wc -l)
 ((passed == 6)) || fail "$passed of 6 passed: $rows"

@@ -37,14 +37,59 @@ has '^xfailed  test_outcomes.py::test_xfail .*known bug 12'
 has '^xpassed  test_outcomes.py::test_xpass'
 has '^FLAKY    test_outcomes.py::test_flaky .*(failed first)'
 has '^passed   test_outcomes.py::test_param\[3\]'
-has '^error    test_crash.py::test_crash .*crashed the pytest process'
+has '^error    test_crash.py::test_crash .*crashed the batch.s process'
 has '^passed   test_crash.py::test_after_crash'
 has '^passed   test_crash.py::test_before_crash'
 has 'did not run (a batch crashed): submitting them again'
 has '^13 tests: 7 passed, 1 failed, 2 errors, 1 skipped, 1 xfailed, 1 xpassed, 1 flaky'
-# One interpreter per batch: the first round was two drover tests for 13 pytest tests.
-[[ $(api GET /api/v1/runs/1 | head -n 1 | grep -o '"submitted":[0-9]*') == '"submitted":2' ]] ||
-    fail "the first round was not two batches"
+# One interpreter per batch: the first round was two drover tests for 13 pytest tests;
+# the later rounds (the crashed batch's unstarted test, the reruns) joined the same run.
+has '^submitted 2 batches as run 1$'
+[[ $(grep -c '^submitted .* as run 1$' "$WORK/out") -eq 3 ]] || fail "the rounds did not share run 1"
+
+# Each test has its own result in the coordinator: a row of run 1 with the batch that ran
+# it, its state, worker and outcome; the flaky test is one test with two attempts (failed,
+# then passed) and the flakiness of its name; the crashed one failed as an error.
+api GET "/api/v1/tests?run=1&limit=100" | head -n 1 >"$WORK/rows.json"
+/usr/bin/python3 - "$WORK/rows.json" <<'PY' || fail "the member tests' stored results are wrong"
+import json, sys
+rows = json.load(open(sys.argv[1]))["tests"]
+members = {r["name"]: r for r in rows if r.get("batch")}
+batches = [r for r in rows if r.get("members")]
+assert len(members) == 13, sorted(members)
+assert len(batches) == 2 + 1 + 4, [b["name"] for b in batches]
+# A batch that reported all its members passed (their failures are theirs); the two that
+# crashed (first round, and test_crash's rerun) keep their own failure.
+failed = [b["name"] for b in batches if b["state"] != "passed"]
+assert len(failed) == 2 and all(n.startswith("test_crash.py") for n in failed), failed
+want = {"test_outcomes.py::test_pass": ("passed", "passed"),
+        "test_outcomes.py::test_fail": ("failed", "failed: AssertionError: the answer was wrong"),
+        "test_outcomes.py::test_error": ("failed", "error: RuntimeError: the fixture broke"),
+        "test_outcomes.py::test_skip": ("skipped", "skipped: "),
+        "test_outcomes.py::test_xfail": ("skipped", "xfailed: "),
+        "test_outcomes.py::test_xpass": ("passed", "xpassed"),
+        "test_outcomes.py::test_flaky": ("passed", "passed"),
+        "test_crash.py::test_crash": ("failed", "error: crashed the batch's process")}
+for name, (state, reason) in want.items():
+    r = members[name]
+    assert r["state"] == state and r["reason"].startswith(reason), r
+    assert r["worker"] in ("w1", "w2") and r["duration_s"] is not None, r
+assert members["test_outcomes.py::test_flaky"]["attempts"] == 2, members["test_outcomes.py::test_flaky"]
+assert members["test_outcomes.py::test_fail"]["attempts"] == 2
+print("stored per test:", len(members), "members of", len(batches), "batches")
+PY
+flaky_id=$(/usr/bin/python3 -c 'import json,sys; print([r["id"] for r in json.load(open(sys.argv[1]))["tests"] if r["name"] == "test_outcomes.py::test_flaky"][0])' "$WORK/rows.json")
+api GET "/api/v1/tests/$flaky_id" | head -n 1 | grep -q '"flakiness": *{"runs": *1, *"flaky": *1' ||
+    fail "the flaky member test has no flakiness of its own: $(api GET /api/v1/tests/$flaky_id | head -c 600)"
+"$DROVER" status --test test_outcomes.py::test_flaky | grep -q "flakiness: 100%" || fail "status --test NAME shows no flakiness"
+# drover report: the member tests, not the batches that ran them.
+"$DROVER" report 1 --junit "$WORK/report.xml" --json "$WORK/report.json" 2>"$WORK/report.err" ||
+    fail "drover report failed: $(cat "$WORK/report.err")"
+grep -q '^run 1: 13 tests reported' "$WORK/report.err" || fail "report: $(cat "$WORK/report.err")"
+grep -q '<testcase name="test_flaky" classname="test_outcomes"' "$WORK/report.xml" ||
+    fail "the report's JUnit lacks the member test"
+if grep -q '\[batch [0-9]' "$WORK/report.xml"; then fail "the report's JUnit lists a batch"; fi
+junit_valid "$WORK/report.xml"
 
 [[ -s "$WORK/junit.xml" ]] || fail "no JUnit file"
 grep -q '<testcase name="test_fail" classname="test_outcomes"' "$WORK/junit.xml" ||
@@ -64,4 +109,26 @@ grep -A3 '<testcase name="test_flaky"' "$WORK/junit.xml" | grep -q '<flakyFailur
 grep -A3 '<testcase name="test_fail"' "$WORK/junit.xml" | grep -q '<rerunFailure' ||
     fail "the failed test run again has no rerunFailure"
 junit_valid "$WORK/junit.xml"
+
+# -v prints each test as its result comes in: test_waits (first in collection) waits for a
+# file this script writes only once the line of test_pass (its own batch) was printed.
+cat >test_a_wait.py <<'PY'
+import os, time
+def test_waits():
+    go = os.path.join(os.environ["DRV_PYTEST_STATE"], "go")
+    for _ in range(600):
+        if os.path.exists(go):
+            return
+        time.sleep(0.05)
+    raise AssertionError("no -v line for test_pass while this test ran")
+PY
+"$DROVER" pytest -v --by file --run stream -- test_a_wait.py test_outcomes.py::test_pass 2>&1 |
+    while IFS= read -r line; do
+        printf '%s\n' "$line" >>"$WORK/stream"
+        if [[ $line == passed*test_outcomes.py::test_pass* ]]; then touch "$DRV_PYTEST_STATE/go"; fi
+    done
+cat "$WORK/stream"
+grep -q '^passed   test_a_wait.py::test_waits' "$WORK/stream" || fail "-v did not print test_pass while the run went on"
+[[ $(grep -n 'test_pass' "$WORK/stream" | head -n 1 | cut -d: -f1) -lt $(grep -n 'test_waits' "$WORK/stream" | head -n 1 | cut -d: -f1) ]] ||
+    fail "-v printed the lines in collection order, not as they came"
 echo ok

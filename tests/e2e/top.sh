@@ -4,7 +4,8 @@
 # (drover stress, attached, holding tests that run for a while) and a real one; then
 # keys sent with send-keys change what capture-pane shows: S reverses the order, s sorts
 # by the next column, / filters, p pauses (a new suite does not show) and unpauses,
-# Down and PgDn scroll, ? shows the help; q quits.
+# Down and PgDn scroll, ? shows the help; q quits. `top --once` prints one page of the
+# workers (--rows, --offset), not the whole fleet.
 source "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || fail "tmux is missing (scripts/setup.sh installs it)"
 start_coordinator
@@ -54,6 +55,15 @@ assert [w["name"] for w in page["workers"]] == names[1:6], (page["workers"], nam
 assert [w["name"] for w in cuda["workers"]] == ["real-gpu"] and cuda["matched"] == 1, cuda
 assert bad["field"] == "limit", bad
 PYEOF
+
+# --once: one page, as the terminal asks for one screen; the line under it says which.
+"$DROVER" top --once --sort -name --rows 5 --offset 1 >"$WORK/once.out" 2>&1 ||
+    fail "top --once: $(cat "$WORK/once.out")"
+once_rows=$(awk '/^NAME /{on=1; next} on && /^[a-z]/ && !/^workers /{print $1}' "$WORK/once.out" | tr '\n' ' ')
+[[ "$once_rows" == "stress-8 stress-7 stress-6 stress-5 stress-4 " ]] ||
+    fail "top --once --rows 5 --offset 1 showed: $once_rows"
+grep -q '^workers 2-6 of 31 shown' "$WORK/once.out" || fail "top --once: no page line: $(cat "$WORK/once.out")"
+"$DROVER" top --once --rows 0 >/dev/null 2>&1 && fail "top --once --rows 0 was accepted"
 
 wait_until 10 shows '^NAME '
 

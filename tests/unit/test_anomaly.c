@@ -2,7 +2,9 @@
  * recorded series: a healthy fleet raises nothing; a worker 5x slower than its class, a
  * worker failing 19 of 19 while the rest pass, irregular heartbeats, a flapping
  * connection and a queue that stops draining with free slots are each flagged with
- * their evidence, and the score drops for the worker at fault only.
+ * their evidence, and the score drops for the worker at fault only. The free slots the
+ * queue detector sees are those of workers that could run what waits (a real balancer
+ * decides: a queue of cuda tests with only CPU workers free is no stall).
  *
  * The healthy fleet is a recording: durations over predictions as a live coordinator
  * measured them (tests/e2e/monitoring.sh's suite of `sleep 1` on four local workers,
@@ -19,7 +21,9 @@
 
 #include <cmocka.h>
 
+#include "balancer_fixture.h"
 #include "core/anomaly.h"
+#include "core/worker.h"
 
 #define WORKERS 8
 #define RUNS    20
@@ -324,6 +328,72 @@ static void test_queue_stalled(void **state)
     assert_false(drv_anomaly_queue(q, 0, &f));
 }
 
+/* The queue's free slots as the sampler counts them (coordinator/sampler.c): slots
+ * neither running nor promised of workers taking work whose class meets the
+ * requirements of a queued test (drv_balancer_worker_runs_queued); with any_worker,
+ * of every worker taking work (the definition before: any free slot). */
+static uint64_t free_slots(const drv_balancer *b, bool any_worker)
+{
+    uint64_t n = 0;
+    for (drv_wref w = 0; w < drv_balancer_worker_refs(b); w++) {
+        const drv_worker *k = drv_balancer_worker(b, w);
+        double run, sl, held = k->running + k->assigned;
+        drv_worker_busy_slots(k, &run, &sl);
+        if (k->health == DRV_HEALTH_OK && held < sl &&
+            (any_worker || drv_balancer_worker_runs_queued(b, w)))
+            n += (uint64_t)(sl - held);
+    }
+    return n;
+}
+
+/* Records 40 s of the queue a second at a time, as the sampler does (nothing is placed
+ * meanwhile), with the free slots counted one way or the other. */
+static void record_queue(const drv_balancer *b, double t0, bool any_worker, drv_queue_obs *q)
+{
+    drv_balancer_stats st;
+    drv_balancer_stats_get(b, &st);
+    for (int i = 0; i < 40; i++)
+        q[i] = (drv_queue_obs){t0 + i, st.queued, free_slots(b, any_worker), st.placed};
+}
+
+/* A queue of cuda tests behind the one busy cuda worker, with two idle CPU workers: not
+ * a stall (they cannot run what waits), though any free slot would have raised one. A
+ * second cuda worker, idle while nothing is placed for 40 s: a stall. */
+static void test_queue_stalled_only_where_it_could_run(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f);
+    fx_start(&f);
+    double now = 1000;
+    fx_cpu_worker(&f, "cpu-1", 4, now);
+    fx_cpu_worker(&f, "cpu-2", 4, now);
+    fx_worker(&f, "gpu-1", fx_gpu_caps(&f, 8, 1, 16, NULL), 1, 1, now);
+    drv_requirements cuda = fx_req(&f, "cuda", NULL, NULL);
+    for (uint64_t id = 1; id <= 20; id++)
+        fx_submit_spec(&f, &(fx_test){.id = id, .req = &cuda}, now);
+    drv_decision d[FX_MAX_DECISIONS];
+    assert_int_equal(fx_place(&f, now, d), 1); /* on gpu-1; 19 wait */
+    assert_int_equal(d[0].worker, (drv_wref)drv_balancer_worker_find(f.b, "gpu-1"));
+
+    drv_queue_obs q[40];
+    drv_finding fd;
+    record_queue(f.b, now + 1, false, q);
+    assert_true(q[39].queued == 19 && q[39].free_slots == 0);
+    assert_false(drv_anomaly_queue(q, 40, &fd));
+    record_queue(f.b, now + 1, true, q); /* any free slot: the false alarm */
+    assert_true(q[39].free_slots == 8);
+    assert_true(drv_anomaly_queue(q, 40, &fd));
+
+    fx_worker(&f, "gpu-2", fx_gpu_caps(&f, 8, 1, 16, NULL), 1, 1, now + 41);
+    record_queue(f.b, now + 41, false, q);
+    assert_true(q[39].free_slots == 1);
+    assert_true(drv_anomaly_queue(q, 40, &fd));
+    assert_int_equal(fd.kind, DRV_ANOM_QUEUE_STALLED);
+    assert_true(ev(&fd, "queued") == 19 && ev(&fd, "free_slots") == 1);
+    fx_close(&f);
+}
+
 /* A worker alone in its class has nothing to be compared with. */
 static void test_alone_in_class(void **state)
 {
@@ -351,6 +421,7 @@ int main(void)
         cmocka_unit_test(test_heartbeat_jitter),
         cmocka_unit_test(test_flapping),
         cmocka_unit_test(test_queue_stalled),
+        cmocka_unit_test(test_queue_stalled_only_where_it_could_run),
         cmocka_unit_test(test_alone_in_class),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1631,6 +1631,64 @@ static void test_wide_test_finds_the_one_worker_that_fits(void **state)
     fx_close(&f);
 }
 
+/* A test that needs a whole worker is not passed over for ever by one-core tests that keep
+ * taking each core it frees: once tests submitted 30 s after it are placed before it while
+ * the worker has free slots, the worker is kept for it (takes no more tests that need
+ * cores) and it runs when the cores it holds drain. Without the reservation it waited as
+ * long as one-core tests came. */
+static void test_whole_worker_test_is_not_starved(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f);
+    fx_start(&f);
+    drv_wref w = fx_worker(&f, "box", fx_cpu_caps(&f, 8, 32, NULL), 16, 1.0f, 0);
+    drv_requirements one = fx_req(&f, NULL, NULL, NULL);
+    one.cpu_cores = 1;
+    drv_requirements all = one;
+    all.cpu_cores = 8;
+    drv_decision d[FX_MAX_DECISIONS];
+    drv_tref running[64];
+    size_t n_running = 0, first = 0;
+    uint64_t id = 1;
+    for (int k = 0; k < 8; k++) {
+        fx_test t = {.id = id++, .req = &one, .test_type = "unit"};
+        running[n_running++] = fx_submit_spec(&f, &t, 0);
+    }
+    fx_test wide_spec = {.id = id++, .req = &all, .test_type = "unit"};
+    drv_tref wide = fx_submit_spec(&f, &wide_spec, 0);
+    assert_int_equal(fx_place(&f, 0, d), 8);
+    for (size_t k = 0; k < n_running; k++)
+        assert_int_equal(drv_balancer_started(f.b, running[k], 0), 0);
+    /* every 10 s the oldest one-core test ends and a new one comes */
+    double placed_at = -1;
+    for (int step = 1; step <= 40 && placed_at < 0; step++) {
+        double now = step * 10.0;
+        if (first < n_running) {
+            drv_result res = fx_exit(0, 10);
+            drv_decision fin;
+            assert_int_equal(drv_balancer_finished(f.b, running[first++], now, &res, &fin), 0);
+        }
+        fx_test t = {.id = id++, .req = &one, .test_type = "unit"};
+        fx_submit_spec(&f, &t, now);
+        size_t n = fx_place(&f, now, d);
+        for (size_t k = 0; k < n; k++) {
+            assert_int_equal(d[k].kind, DRV_D_PLACED);
+            assert_int_equal(d[k].worker, w);
+            if (d[k].task == wide)
+                placed_at = now;
+            else if (n_running < 64) {
+                assert_int_equal(drv_balancer_started(f.b, d[k].task, now), 0);
+                running[n_running++] = d[k].task;
+            }
+        }
+    }
+    print_message("the 8-core test was placed at %.0f s\n", placed_at);
+    if (!(placed_at > 0 && placed_at <= 120))
+        fail_msg("the 8-core test was placed at %g s (never: -1)", placed_at);
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1671,6 +1729,7 @@ int main(void)
         cmocka_unit_test(test_worker_remove_refuses_a_worker_holding_tests),
         cmocka_unit_test(test_worker_add_and_submit_reject_bad_input),
         cmocka_unit_test(test_wide_test_finds_the_one_worker_that_fits),
+        cmocka_unit_test(test_whole_worker_test_is_not_starved),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

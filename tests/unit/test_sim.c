@@ -481,7 +481,8 @@ static void test_second_run_learns(void **state)
  * 10,000 tests), seeds 1-10: composite run 2 within 1.05 x the lower bound and at most
  * 1 % slower than the best single policy's run 2; composite run 1 no slower than greedy on
  * run 1's durations (drv_sim_options.baseline_run). Seed 6 meets neither the first nor
- * the last yet (browser workers are the bottleneck, docs/balancer.md), so its current
+ * the last yet (its browser workers are the bottleneck and the balancer does not trade
+ * tests between browser kinds by relative speed; docs/balancer.md), so its current
  * values are its ceilings. Seed 8 failed (1.226) while a class's first-run speed came from 8 pairs
  * alone (core/predictor.c, PRIOR_PAIRS). bench/sim_seeds.sh prints the same table. */
 static void second_run_bars(size_t workers, size_t tests, uint64_t seed, double bar,

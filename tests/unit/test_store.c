@@ -320,6 +320,83 @@ static void test_task_round_trip(void **state)
     drv_task_clear(&min);
 }
 
+/* py3 (issue 13): a batch keeps its member names, a member's result the batch that ran
+ * it; a listing says which row is which; the flakiness query finds a name through the
+ * index on tasks.name (no scan of every task). */
+typedef struct batch_rows {
+    uint64_t batch_of[4];
+    uint32_t members[4];
+    int n;
+} batch_rows;
+
+static int on_batch_row(void *ctx, const drv_store_task_row *row, drv_error *err)
+{
+    (void)err;
+    batch_rows *b = ctx;
+    b->batch_of[b->n] = row->batch_of;
+    b->members[b->n++] = row->members;
+    return 0;
+}
+
+static void test_batch_members_round_trip(void **state)
+{
+    fixture *f = *state;
+    drv_error err = {{0}};
+    char *const members[] = {"t.py::a", "t.py::b", NULL};
+    drv_task batch, member;
+    minimal_task(&batch, "t.py [batch 1, 2 tests]");
+    batch.members = drv_strv_dup(members);
+    minimal_task(&member, "t.py::a");
+    drv_store *s = open_ok(f->path);
+    int64_t run = drv_store_run_create(s, "py", 1000, &err);
+    int64_t bid = drv_store_task_insert(s, run, &batch, f->tags, 1001, &err);
+    assert_true(bid > 0);
+    member.batch_of = (uint64_t)bid;
+    member.state = DRV_TASK_PASSED;
+    int64_t mid = drv_store_task_insert(s, run, &member, f->tags, 1002, &err);
+    assert_true(mid > bid);
+    commit_ok(s);
+
+    drv_store_task_detail d = {0};
+    assert_int_equal(drv_store_task_get(s, (uint64_t)bid, f->tags, &d, &err), 1);
+    assert_strv_equal(members, d.task.members);
+    assert_int_equal(d.task.batch_of, 0);
+    drv_store_task_detail_clear(&d);
+    assert_int_equal(drv_store_task_get(s, (uint64_t)mid, f->tags, &d, &err), 1);
+    assert_null(d.task.members);
+    assert_int_equal(d.task.batch_of, (uint64_t)bid);
+    drv_store_task_detail_clear(&d);
+    /* A rerun's batch takes over. */
+    assert_int_equal(drv_store_task_batch_of(s, (uint64_t)mid, 4242, &err), 0);
+    commit_ok(s);
+
+    batch_rows rows = {0};
+    drv_store_filter flt = {.state = -1, .run_id = run};
+    assert_int_equal(drv_store_task_list(s, &flt, on_batch_row, &rows, &err), 2);
+    assert_int_equal(rows.batch_of[0], 0);
+    assert_int_equal(rows.members[0], 2);
+    assert_int_equal(rows.batch_of[1], 4242);
+    assert_int_equal(rows.members[1], 0);
+    drv_store_close(s);
+
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN SELECT id FROM tasks WHERE name = 'x'"
+                                        " ORDER BY id DESC LIMIT 200",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    bool by_index = false;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        by_index |= strstr((const char *)sqlite3_column_text(st, 3), "INDEX tasks_name") != NULL;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_true(by_index);
+    drv_task_clear(&batch);
+    drv_task_clear(&member);
+}
+
 /* What an insert refuses writes nothing and says which field of which task. */
 static void test_insert_refusals(void **state)
 {
@@ -1191,6 +1268,98 @@ static void test_metrics_history(void **state)
     drv_store_close(s);
 }
 
+/* mon3: the unfinished 1 min and 10 min buckets read back from the 1 s samples (a
+ * restart continues them), a series removed with its samples. */
+static void test_metrics_partial_buckets(void **state)
+{
+    fixture *f = *state;
+    drv_store *s = open_ok(f->path);
+    drv_error err;
+    drv_rollup part[DRV_SERIES_RESOLUTIONS - 1];
+    assert_int_equal(drv_store_series_add(s, 1, "tests_queued", "", &err), 0);
+    assert_int_equal(drv_store_series_add(s, 2, "worker_utilization", "w1", &err), 0);
+    commit_ok(s);
+    assert_int_equal(drv_store_sample_partial(s, 1, part, &err), 0);
+    assert_true(part[0].n == 0 && part[1].n == 0); /* no sample yet */
+    /* 1 s samples at 1190..1205 (value t - 1000): the newest is in the minute from 1200
+     * and the ten minutes from 1200; 1190..1199 belong to earlier buckets. A 60 s row
+     * is not a 1 s sample. */
+    for (int t = 1190; t <= 1205; t++)
+        assert_int_equal(drv_store_sample_append(s, 1, 1, t, t - 1000, &err), 0);
+    assert_int_equal(drv_store_sample_append(s, 1, 60, 1200, 999, &err), 0);
+    assert_int_equal(drv_store_sample_append(s, 2, 1, 1250, 0.5, &err), 0);
+    commit_ok(s);
+    assert_int_equal(drv_store_sample_partial(s, 1, part, &err), 0);
+    assert_true(part[0].bucket == 1200 && part[0].n == 6 &&
+                part[0].sum == 200 + 201 + 202 + 203 + 204 + 205);
+    assert_true(part[1].bucket == 1200 && part[1].n == 6 && part[1].sum == part[0].sum);
+    /* a sample at 1261: a new minute begins, the ten minutes from 1200 go on */
+    assert_int_equal(drv_store_sample_append(s, 1, 1, 1261, 10, &err), 0);
+    commit_ok(s);
+    assert_int_equal(drv_store_sample_partial(s, 1, part, &err), 0);
+    assert_true(part[0].bucket == 1260 && part[0].n == 1 && part[0].sum == 10);
+    assert_true(part[1].bucket == 1200 && part[1].n == 7 && part[1].sum == 1215 + 10);
+    assert_int_equal(drv_store_sample_partial(s, 2, part, &err), 0);
+    assert_true(part[0].bucket == 1200 && part[0].n == 1 && part[0].sum == 0.5);
+
+    assert_int_equal(drv_store_series_remove(s, 2, &err), 0);
+    commit_ok(s);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM samples WHERE series = 2"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sample_series"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM samples WHERE series = 1"), 18);
+    drv_store_close(s);
+}
+
+static int collect_anomaly(void *ctx, const drv_store_anomaly *a, drv_error *err)
+{
+    (void)err;
+    char *out = ctx;
+    size_t len = strlen(out);
+    snprintf(out + len, 512 - len, "%lld:%s:%s:%s:%s:%g:%g;", (long long)a->id, a->kind,
+             a->severity, a->worker, a->evidence, a->start, a->end);
+    return 0;
+}
+
+/* mon3: anomalies kept, rewritten by id, listed by the range they were open in (open
+ * ones first, then newest first), the ended ones pruned by their end. */
+static void test_anomalies_kept(void **state)
+{
+    fixture *f = *state;
+    drv_store *s = open_ok(f->path);
+    drv_error err;
+    char got[512] = "";
+    assert_int_equal(drv_store_anomaly_max_id(s, &err), 0);
+    drv_store_anomaly a = {1, "slow_worker", "warning", "w1", "w1 is slow", "{\"slower\":5}", 100,
+                           0};
+    assert_int_equal(drv_store_anomaly_save(s, &a, &err), 0);
+    a.severity = "critical"; /* the same anomaly, its severity changed */
+    assert_int_equal(drv_store_anomaly_save(s, &a, &err), 0);
+    drv_store_anomaly b = {2, "queue_stalled", "warning", "", "stalled", "{}", 150, 160};
+    drv_store_anomaly c = {3, "flapping", "warning", "w2", "flaps", "{}", 200, 210};
+    assert_int_equal(drv_store_anomaly_save(s, &b, &err), 0);
+    assert_int_equal(drv_store_anomaly_save(s, &c, &err), 0);
+    commit_ok(s);
+    assert_int_equal(drv_store_anomaly_max_id(s, &err), 3);
+    assert_int_equal(drv_store_anomaly_list(s, 0, 1000, 10, collect_anomaly, got, &err), 3);
+    assert_string_equal(got,
+                        "1:slow_worker:critical:w1:{\"slower\":5}:100:0;"
+                        "3:flapping:warning:w2:{}:200:210;2:queue_stalled:warning::{}:150:160;");
+    got[0] = '\0';
+    /* [170, 190]: only the open one; [155, 170]: the open one and the stall */
+    assert_int_equal(drv_store_anomaly_list(s, 170, 190, 10, collect_anomaly, got, &err), 1);
+    got[0] = '\0';
+    assert_int_equal(drv_store_anomaly_list(s, 155, 170, 10, collect_anomaly, got, &err), 2);
+    got[0] = '\0';
+    assert_int_equal(drv_store_anomaly_list(s, 0, 50, 10, collect_anomaly, got, &err), 0);
+    assert_int_equal(drv_store_anomaly_list(s, 0, 1000, 1, collect_anomaly, got, &err), 1);
+    /* ended before 205: the stall goes; the open one and the flapping stay */
+    assert_int_equal(drv_store_anomaly_prune(s, 205, &err), 0);
+    commit_ok(s);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM anomalies"), 2);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM anomalies WHERE id = 2"), 0);
+    drv_store_close(s);
+}
+
 static void test_workers_events_metrics(void **state)
 {
     fixture *f = *state;
@@ -1889,6 +2058,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_task_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requirements_codec_old_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_members_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grouped_commit_visibility, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_keeps_exactly_the_committed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attempts_count_once, setup, teardown),
@@ -1911,6 +2081,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_corrupt_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked_store_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_rate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_partial_buckets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_anomalies_kept, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

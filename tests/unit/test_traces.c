@@ -308,7 +308,7 @@ static void test_knapsack_durations(void **state)
         assert_int_equal(w.tests[i].id, i);
     }
     assert_true(big->duration_s > 337 && big->duration_s < 339);
-    assert_int_equal(big->req.cpu_cores, 0); /* none stated, as a live submission */
+    assert_int_equal(big->req.cpu_cores, 0); /* states none, as a live submission */
     drv_workload_free(&w);
 }
 
