@@ -10,8 +10,6 @@
  * Cost: one walk of the workers' held lists (running tests only count), then per chosen
  * test one candidate per eligible class, as placement does: it never scans the fleet per
  * test. The coordinator calls it once per tick, not per placement. */
-#include <math.h>
-
 #include "balancer/engine.h"
 #include "core/thermal.h"
 
@@ -48,12 +46,11 @@ static bool resources_fit(const drv_bworker *w, const drv_requirements *req)
            w->w.used_memory_mb + req->memory_mb <= c->memory_mb;
 }
 
-/* How many tests w may hold when copies join while tests are queued: what placement
- * fills it to (its admitted slots and prefetch) and one more per slot, the copies (a
- * worker starts them before the tests it holds: copy_wait). */
+/* How many tests w may hold when a copy joins while tests are queued: what placement
+ * fills it to (its admitted slots and prefetch) and one more, the copy. */
 static uint32_t copy_room(const drv_bworker *w)
 {
-    return (w->cap_limit > w->w.slots ? w->cap_limit : w->w.slots) + w->w.slots;
+    return (w->cap_limit > w->w.slots ? w->cap_limit : w->w.slots) + 1;
 }
 
 /* Whether the work still to do besides straggler t (queued, and held by the workers)
@@ -84,32 +81,11 @@ static bool others_absorb(const drv_balancer *b, const drv_btask *t, const drv_b
     return rate > 0 && work / rate <= until;
 }
 
-/* How long a copy sent to w now waits for a slot: none when w runs fewer tests than its
- * slots, else until the first of its running tests is predicted to end. A worker starts
- * later attempts (a copy is one) before the first attempts it holds (worker/agent.c), so
- * its prefetched tests are not waited for. */
-static double copy_wait(const drv_balancer *b, const drv_bworker *w, double now)
-{
-    if (w->w.running < w->w.slots)
-        return 0;
-    double wait = INFINITY;
-    for (drv_tref q = w->held; q != DRV_REF_NONE; q = b->tasks[q].next) {
-        const drv_btask *r = &b->tasks[q];
-        if (r->state != DRV_TASK_RUNNING)
-            continue;
-        double left =
-            drv_engine_predict_worker(b, r, (drv_wref)(w - b->workers)) - (now - r->started_at);
-        if (left < wait)
-            wait = left > 0 ? left : 0;
-    }
-    return isfinite(wait) ? wait : 0;
-}
-
 /* The best worker for a copy of t (running on holder) among those with a free slot and
  * not already given one by out[0..n): the shortest predicted run, ties to the lower
  * index. While tests are queued (`queued`), placement keeps every slot busy: then any
  * worker with room for one test beyond what placement fills it to, by the predicted
- * finish there (its wait for a slot included: copy_wait). DRV_REF_NONE when none. */
+ * finish there (its wait included). DRV_REF_NONE when none. */
 static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref holder,
                             const drv_straggler *out, size_t n, double now, bool queued,
                             double *run)
@@ -125,7 +101,8 @@ static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref 
                 !resources_fit(bw, req) ||
                 bw->w.running + bw->w.assigned + copies_to(out, n, w) >= copy_room(bw))
                 continue;
-            double r = copy_wait(b, bw, now) + drv_engine_predict_worker(b, t, w);
+            drv_place_ctx ctx = {.b = b, .t = t, .req = req, .now = now};
+            double r = drv_place_predicted_finish(&ctx, bw);
             if (best == DRV_REF_NONE || r < best_run) {
                 best = w;
                 best_run = r;
