@@ -8,7 +8,8 @@
 # (the simulator is): a figure changes only when the code does.
 #
 # Usage: bench/sim_seeds.sh [BUILD_DIR]; env WORKERS (100), TESTS (10000), SEEDS
-# ("1 2 3 4 5 6 7 8 9 10"). The issue's second size: WORKERS=1000 TESTS=100000 (a
+# ("1 2 3 4 5 6 7 8 9 10"), SPECULATE (the simulator's default; 0 = no speculative
+# copies, as test_sim's bars run). The issue's second size: WORKERS=1000 TESTS=100000 (a
 # Release build makes it faster: cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +19,8 @@ command -v jq >/dev/null || { echo "bench/sim_seeds: jq not found (scripts/setup
 workers=${WORKERS:-100}
 tests=${TESTS:-10000}
 seeds=${SEEDS:-1 2 3 4 5 6 7 8 9 10}
+spec=()
+[[ -n "${SPECULATE:-}" ]] && spec=(--speculate "$SPECULATE")
 singles=round_robin,weighted_round_robin,resource_aware,priority,affinity,performance_based
 
 echo "second_run, $workers workers, $tests tests"
@@ -26,7 +29,7 @@ printf '%4s %9s %8s %8s %-20s %8s %8s %8s  %s\n' seed bound_s comp_r2 best_r2 be
 missed=0
 for seed in $seeds; do
     json=$("$drover" sim --scenario second_run --workers "$workers" --tests "$tests" \
-        --seed "$seed" --no-timing --json --policies "composite,greedy,$singles")
+        --seed "$seed" --no-timing --json "${spec[@]}" --policies "composite,greedy,$singles")
     line=$(jq -r '
         def r2(p): map(select(.policy == p and .run == 2))[0];
         (r2("composite")) as $c

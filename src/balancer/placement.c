@@ -217,7 +217,7 @@ static int64_t task_record_new(drv_balancer *b, const drv_task *t, double now, d
         (uint8_t)(t->max_retries > t->retries_used ? t->max_retries - t->retries_used : 0);
     r->reruns_left = (uint8_t)(reruns > t->reruns_used ? reruns - t->reruns_used : 0);
     r->flags = 0;
-    if (t->not_idempotent)
+    if (t->not_idempotent || t->members) /* py3: a batch's members report as they run */
         r->flags |= TF_NOT_IDEMPOTENT;
     if (p.source != DRV_PRED_TEST)
         r->flags |= TF_FIRST_RUN;

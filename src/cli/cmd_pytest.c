@@ -8,13 +8,15 @@
  * 2. Submits batches (one drover test each, naming its node ids in "members"): several
  *    node ids in one interpreter, so the start of Python and pytest is paid once per
  *    batch, not per test. --by test: one id per batch; file: one file per batch; auto
- *    (default): with no durations known, a file per batch (files of more than
- *    --batch-size tests split); once durations are known (the coordinator's, learned per
- *    member test: POST /api/v1/predictions; else the local .drover-pytest-durations.json
- *    written after each auto run, like pytest-split's), tests longest first packed into
- *    batches of about --batch-seconds of predicted run (default: the connected slots'
- *    share of the whole, BATCHES_PER_SLOT batches per slot), each batch's priority
- *    growing with its length so the long ones start first.
+ *    (default): with no durations known, FIRST_RUN_PER_SLOT batches per connected slot
+ *    of equal test counts, whole files where they fit (without the slots: a file per
+ *    batch, files of more than --batch-size tests split); once durations are known (the
+ *    coordinator's, learned per member test: POST /api/v1/predictions; else the local
+ *    .drover-pytest-durations.json written after each auto run, like pytest-split's),
+ *    tests longest first dealt into BATCHES_PER_SLOT (--batches-per-slot) batches per
+ *    slot of equal predicted run on that slot's worker speed (or, with --batch-seconds,
+ *    batches of about that many seconds), each batch's priority growing with its length
+ *    so the long ones start first.
  * 3. Each batch runs pytest in-process with a small plugin that prints one line per test
  *    as it starts and as it ends: "@@drover@@ start ID" and "@@drover@@ OUTCOME SECONDS
  *    ID<TAB>MESSAGE" (OUTCOME: passed failed error skipped xfailed xpassed). The
@@ -39,12 +41,14 @@
 #include "client/client.h"
 #include "protocol/protocol.h"
 
-#define DEFAULT_PYTHON   "/usr/bin/python3"
-#define ROUNDS_MAX       3            /* batches of unfinished tests after a crash */
-#define BATCHES_PER_SLOT 1.0          /* auto, durations known: batches per slot */
-#define BATCH_S_MIN      0.5          /* auto: the shortest batch target (s) */
-#define TAIL_BUDGET      (48u * 1024) /* of the 64 KiB output tail: the members' end lines */
-#define LINE_BYTES       64u /* an end line besides its node id: outcome, seconds, message */
+#define DEFAULT_PYTHON     "/usr/bin/python3"
+#define ROUNDS_MAX         3            /* batches of unfinished tests after a crash */
+#define BATCHES_PER_SLOT   1.0          /* auto, durations known: batches per slot */
+#define BATCH_S_MIN        0.5          /* auto: the shortest batch target (s) */
+#define FIRST_RUN_PER_SLOT 4.0          /* auto, nothing known: batches per slot, of equal counts */
+#define UNKNOWN_S          0.05         /* auto: a test never measured, when none was (s) */
+#define TAIL_BUDGET        (48u * 1024) /* of the 64 KiB output tail: the members' end lines */
+#define LINE_BYTES         64u /* an end line besides its node id: outcome, seconds, message */
 
 typedef struct pytest_args {
     const char *by, *run, *junit, *python, *durations;
@@ -61,8 +65,8 @@ static const drv_opt pytest_opts[] = {
     {"--by", NULL, DRV_OPT_STRING, P(by), 0, 0, "test|file|auto",
      "how tests are put in batches (default auto)", NULL},
     {"--batch-size", NULL, DRV_OPT_UINT, P(batch_size), 1, 100000, "N",
-     "most tests in one batch (default 50 while durations are unknown; none once "
-     "they are known: --batch-seconds sizes the batches)",
+     "most tests in one batch (default: batches sized by the slots and predictions; "
+     "without the slots, 50)",
      NULL},
     {"--rerun-failures", NULL, DRV_OPT_UINT, P(rerun_failures), 0, 100, "N",
      "run a failed test again up to N times; failed then passed is flaky", NULL},
@@ -111,7 +115,7 @@ static const char plugin_code[] =
     "        elif isinstance(report.longrepr, tuple): msg = str(report.longrepr[2])\n"
     "        elif report.longrepr: msg = str(report.longrepr).strip().splitlines()[-1]\n"
     "        if xf and (o == 'xfailed' or not msg): msg = str(report.wasxfail)\n"
-    "        msg = ' '.join(msg.split())[:300]\n"
+    "        msg = ' '.join(msg.split())[:300].encode('utf-8', 'backslashreplace').decode()\n"
     "        d = self.res.get(report.nodeid)\n"
     "        if d and d[0] in ('failed', 'error'): return\n"
     "        line = '%s %.6f %s\\t%s' % (o, report.duration, report.nodeid, msg)\n"
@@ -152,6 +156,7 @@ typedef struct pyresult {
     uint64_t task_id; /* its result in the coordinator (a member test); 0: none yet */
     bool shown;       /* its line was printed (-v) */
     uint32_t want;    /* the attempt whose result is awaited (a rerun: the next one) */
+    uint32_t in_file; /* how many collected tests its file has */
     uint32_t fails;   /* failed runs before the last (flaky when it then passed) */
     char *fail_msg;   /* the message of the last of those (owned; NULL when none) */
 } pyresult;
@@ -159,6 +164,9 @@ typedef struct pyresult {
 typedef struct suite {
     pyresult *t;
     size_t n;
+    /* No PYTEST ARGS: a file's collected tests are all its tests, so a batch holding all
+     * of them names the file (pytest resolves each node id given, ~0.7 ms apiece). */
+    bool whole_files;
 } suite;
 
 static void suite_free(suite *s)
@@ -230,6 +238,35 @@ static size_t file_len(const char *id)
     return c ? (size_t)(c - id) : strlen(id);
 }
 
+static int by_file(const void *x, const void *y)
+{
+    const char *a = *(const char *const *)x, *b = *(const char *const *)y;
+    size_t la = file_len(a), lb = file_len(b);
+    int c = memcmp(a, b, la < lb ? la : lb);
+    return c ? c : (la > lb) - (la < lb);
+}
+
+/* Sets each test's in_file, and whether whole files may be named (no PYTEST ARGS). */
+static void count_files(suite *s, bool no_args)
+{
+    s->whole_files = no_args;
+    const char **ids = drv_xmalloc((s->n ? s->n : 1) * sizeof *ids);
+    for (size_t i = 0; i < s->n; i++)
+        ids[i] = s->t[i].id;
+    qsort(ids, s->n, sizeof *ids, by_file);
+    for (size_t i = 0; i < s->n;) {
+        size_t j = i + 1;
+        while (j < s->n && by_file(&ids[i], &ids[j]) == 0)
+            j++;
+        for (size_t k = 0; k < s->n; k++) /* its count on each of its tests: tests x files */
+            if (file_len(s->t[k].id) == file_len(ids[i]) &&
+                memcmp(s->t[k].id, ids[i], file_len(ids[i])) == 0)
+                s->t[k].in_file = (uint32_t)(j - i);
+        i = j;
+    }
+    free(ids);
+}
+
 /* Appends a batch of the tests idx[0..n) to arr. */
 static void add_batch(json_t *arr, const pytest_args *a, const suite *s, const size_t *idx,
                       size_t n, const char *cwd, int round)
@@ -238,8 +275,25 @@ static void add_batch(json_t *arr, const pytest_args *a, const suite *s, const s
     json_array_append_new(argv, json_string(a->python ? a->python : DEFAULT_PYTHON));
     json_array_append_new(argv, json_string("-c"));
     json_array_append_new(argv, json_string(plugin_code));
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(argv, json_string(s->t[idx[i]].id));
+    bool *whole = drv_xcalloc(n, sizeof *whole);
+    for (size_t i = 0; i < n; i++) {
+        const char *id = s->t[idx[i]].id;
+        size_t fl = file_len(id);
+        size_t j = 0; /* the first test of its file in this batch */
+        while (j < i && !(file_len(s->t[idx[j]].id) == fl && memcmp(s->t[idx[j]].id, id, fl) == 0))
+            j++;
+        if (j < i) {
+            if (!whole[j])
+                json_array_append_new(argv, json_string(id));
+            continue;
+        }
+        uint32_t same = 0;
+        for (size_t k = i; k < n && s->whole_files; k++)
+            same += file_len(s->t[idx[k]].id) == fl && memcmp(s->t[idx[k]].id, id, fl) == 0;
+        whole[i] = s->whole_files && same == s->t[idx[i]].in_file;
+        json_array_append_new(argv, whole[i] ? json_stringn(id, fl) : json_string(id));
+    }
+    free(whole);
     char name[512];
     const char *first = s->t[idx[0]].id;
     if (n == 1)
@@ -361,7 +415,7 @@ static json_t *lpt_batches(const pytest_args *a, const suite *s, const by_pred *
 static json_t *pack_batches(const pytest_args *a, const suite *s, size_t *idx, size_t n,
                             const char *cwd, int round)
 {
-    double known = 0, mean = 0.05;
+    double known = 0, mean = UNKNOWN_S;
     size_t n_known = 0;
     for (size_t i = 0; i < n; i++)
         if (s->t[idx[i]].predicted >= 0) {
@@ -448,7 +502,7 @@ static json_t *make_batches(const pytest_args *a, const suite *s, size_t *idx, s
         bool any = false;
         for (size_t i = 0; i < n && !any; i++)
             any = s->t[idx[i]].predicted >= 0;
-        if (any)
+        if (any || a->n_batches)
             return pack_batches(a, s, idx, n, cwd, round);
     }
     json_t *arr = json_array();
@@ -613,17 +667,28 @@ static int wait_done(drv_client *c, uint64_t run_id, const pytest_args *a, suite
         json_decref(run);
         if (reread) /* a rerun adds an attempt to its test's row: read them all again */
             seen = 0;
-        /* Without -v the rows are read once, at the end: fewer requests to the loop. */
-        if ((a->verbose || rc.done) &&
+        double t = now_s() - start;
+        bool progress = !a->quiet && !a->verbose && (rc.done || t - last >= 2);
+        /* Without -v the rows are read for a progress line and at the end: fewer
+         * requests to the coordinator's loop. */
+        if ((a->verbose || progress || rc.done) &&
             take_new_rows(c, run_id, &seen, s, x, a->verbose, &err) < 0) {
             fprintf(stderr, "drover pytest: %s\n", err.msg);
             return DRV_EXIT_INFRA;
         }
-        double t = now_s() - start;
-        if (!a->quiet && !a->verbose && (rc.done || t - last >= 2)) {
-            char line[256];
-            drv_run_progress_format(run_id, &rc, t, line, sizeof line);
-            fprintf(stderr, "%s\n", line);
+        if (progress) { /* the tests' own counts: the run's also count the batches */
+            size_t done = 0, bad = 0;
+            for (size_t i = 0; i < s->n; i++) {
+                done += s->t[i].outcome[0] != '\0';
+                bad +=
+                    strcmp(s->t[i].outcome, "failed") == 0 || strcmp(s->t[i].outcome, "error") == 0;
+            }
+            char span[32];
+            drv_cli_format_span(t, span, sizeof span);
+            fprintf(stderr, "run %llu: %zu/%zu tests done, %zu failed, %llu batch%s running, %s\n",
+                    (unsigned long long)run_id, done, s->n, bad,
+                    (unsigned long long)rc.by_state[DRV_TASK_RUNNING],
+                    rc.by_state[DRV_TASK_RUNNING] == 1 ? "" : "es", span);
             last = t;
         }
         if (rc.done)
@@ -850,6 +915,7 @@ int drv_cmd_pytest(int argc, char **argv)
         suite_free(&s);
         return DRV_EXIT_INFRA;
     }
+    count_files(&s, rest == argc);
     if (s.n == 0) {
         fprintf(stderr, "drover pytest: pytest collected no tests\n");
         suite_free(&s);
@@ -874,13 +940,19 @@ int drv_cmd_pytest(int argc, char **argv)
         size_t n_speeds = 0;
         uint64_t slots = coordinator_predictions(c, &s, per, &a.speed, &n_speeds);
         double total = 0;
-        bool all = true;
+        bool all = true, none = true;
         for (size_t i = 0; i < s.n; i++) {
             total += s.t[i].predicted > 0 ? s.t[i].predicted : 0;
             all &= s.t[i].predicted >= 0;
+            none &= s.t[i].predicted < 0;
         }
-        if (a.batch_s <= 0 && a.batch_size == 0 && slots > 0 && all) {
-            a.n_batches = (size_t)((double)slots * per + 0.5);
+        bool by_auto = !a.by || strcmp(a.by, "auto") == 0;
+        if (by_auto && a.batch_s <= 0 && a.batch_size == 0 && slots > 0 && (all || none)) {
+            /* Nothing known yet: FIRST_RUN_PER_SLOT batches per slot of equal test counts
+             * (whole files where they fit), for balance against unknown long tests. */
+            if (none)
+                total = (double)s.n * UNKNOWN_S;
+            a.n_batches = (size_t)((double)slots * (none ? FIRST_RUN_PER_SLOT : per) + 0.5);
             a.n_batches = a.n_batches ? a.n_batches : 1;
             /* The coordinator reads the members' lines from the batch's output tail
              * (64 KiB; the plugin repeats the end lines last): keep them within it. */
@@ -891,6 +963,7 @@ int drv_cmd_pytest(int argc, char **argv)
             if (s.n / a.n_batches > most)
                 a.n_batches = (s.n + most - 1) / most;
             a.batch_s = total / (double)a.n_batches;
+            a.batch_size = DRV_MEMBERS_MAX;
         }
         if (n_speeds != a.n_batches) { /* batches not one per slot: sized alike */
             free(a.speed);

@@ -363,8 +363,12 @@ static void channel_message(drv_coordinator *c, drv_wsession *s, const char *tex
             c->workers[s->worker].last_seen = drv_coord_now();
             drv_tref t;
             drv_ctask *ct = current(c, s, &m.output.ref, &t);
-            if (ct) /* else: a given-up attempt's output, dropped */
+            if (ct) { /* else: a given-up attempt's output, dropped */
                 drv_dispatch_live_output(ct, m.output.data, m.output.len);
+                if (ct->task.members && m.output.stream == DRV_STREAM_STDOUT)
+                    drv_members_output(c, ct, s->worker, m.output.data, m.output.len,
+                                       drv_coord_now());
+            }
             break;
         }
         case DRV_MSG_FINISHED:

@@ -107,6 +107,8 @@ typedef struct drv_hsession {
 } drv_hsession;
 
 /* A test the coordinator holds (by balancer reference). */
+typedef struct drv_batch_live drv_batch_live;
+
 typedef struct drv_ctask {
     drv_task task; /* everything a worker needs; task.attempts = current attempt */
     int64_t run_id;
@@ -130,6 +132,8 @@ typedef struct drv_ctask {
      * of one test, each with its own attempt; the first result counts. */
     bool paired;
     drv_tref twin;
+    /* py3 (members.c): a batch's member lines read so far; owned, NULL until any. */
+    struct drv_batch_live *batch_live;
     uint32_t attempts_used; /* the highest attempt number begun (a copy's too) */
     /* A move waits for its old holder's answer (exec2, two-phase move, dispatch.c): the
      * balancer holds the test on the thief already; its open attempt is still the one
@@ -435,10 +439,19 @@ int drv_sampler_start(drv_coordinator *c, double retention_s, drv_error *err);
 void drv_sampler_free(drv_coordinator *c);
 
 /* members.c (py3, issue 13): a batch's result came in (res, from worker w): records each
- * member test's result as a test of its own and learns its duration. Returns true when
- * every member reported its end. */
-bool drv_members_finished(drv_coordinator *c, const drv_ctask *batch, drv_wref w,
+ * member test's result not recorded yet as a test of its own and learns its duration.
+ * Returns true when every member reported its end. */
+bool drv_members_finished(drv_coordinator *c, drv_ctask *batch, drv_wref w,
                           const drv_store_result *res, double now);
+/* A batch's output as it streams in from worker w: a member's end line records its
+ * result at once (drover pytest -v prints it then). */
+void drv_members_output(drv_coordinator *c, drv_ctask *ct, drv_wref w, const char *data, size_t len,
+                        double now);
+/* Frees what ct kept of its members' lines. */
+void drv_members_live_free(drv_ctask *ct);
+/* ct, a batch taken back from the store at start: its members whose results were stored
+ * before the restart keep them (their lines, seen again, are not recorded twice). */
+void drv_members_recovered(drv_coordinator *c, drv_ctask *ct);
 void drv_members_free(drv_coordinator *c);
 /* Samples every second (called by the tick), runs the anomaly detectors and, once a
  * minute, deletes samples past their resolution's keep time. */

@@ -504,6 +504,7 @@ void drv_coordinator_free(drv_coordinator *c)
         if (c->tasks[t].live)
             drv_task_clear(&c->tasks[t].task);
         free(c->tasks[t].live_out);
+        drv_members_live_free(&c->tasks[t]);
     }
     free(c->tasks);
     for (size_t w = 0; w < c->cap_workers; w++) {

@@ -72,7 +72,7 @@ typedef struct drv_coordinator_options {
                                     this long; 0: 10 s (srv) */
     /* monitoring (part "mon"; docs/api.md, "Monitoring") */
     const char *read_token;     /* NULL or "": none; else reads (GET) accept it too */
-    double metrics_retention_s; /* 10 min samples kept this long; 0: default (30 days);
+    double metrics_retention_s; /* 10 min samples kept this long; 0: default (14 days, as --retention);
                                    < 0: for ever */
     double retention_days;      /* finished runs and events older than this are removed
                                    (the metrics history has its own); 0: kept forever;

@@ -100,6 +100,7 @@ void drv_dispatch_forget(drv_coordinator *c, drv_tref t)
 {
     drv_ctask *ct = &c->tasks[t];
     drv_dispatch_live_output(ct, NULL, 0);
+    drv_members_live_free(ct); /* py3 */
     if (ct->move_pending)
         move_unlist(c, ct, t);
     if (!ct->live)

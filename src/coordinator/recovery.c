@@ -21,6 +21,7 @@ static void hold(drv_coordinator *c, int64_t ref, drv_task *t, int64_t run_id, b
     ct->attempt_open = open;
     ct->sent = open; /* an adopted attempt's assign went out before the restart */
     drv_idmap_put(&c->by_id, ct->task.id, (uint32_t)ref);
+    drv_members_recovered(c, ct); /* py3: a batch's members stored before the restart */
 }
 
 /* Queues t again (a new attempt will be begun when it is placed) with reason why, after

@@ -627,14 +627,19 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-/* Says whether path can be opened for reading (err names the option and the reason). */
+/* Says whether path can be read (err names the option and the reason): opened and its
+ * first byte read, so a directory (which opens) is "cannot read: Is a directory". */
 static int check_readable(const char *option, const char *path, drv_error *err)
 {
     FILE *f = fopen(path, "r");
     if (!f)
         return drv_error_set(err, "%s %s: cannot read: %s", option, path, strerror(errno));
+    errno = 0;
+    int rc = 0;
+    if (fgetc(f) == EOF && ferror(f))
+        rc = drv_error_set(err, "%s %s: cannot read: %s", option, path, strerror(errno));
     fclose(f);
-    return 0;
+    return rc;
 }
 
 /* Loads the certificate chain and key as lws will, so that a file that is not PEM or a

@@ -592,6 +592,10 @@ int drv_store_run_summary_get(drv_store *s, int64_t run_id, drv_store_run_summar
 typedef struct drv_store_flakiness_t {
     uint64_t runs, flaky;
 } drv_store_flakiness_t;
+/* py3: calls fn with the name of each member result of batch in run_id (tests with
+ * batch_of = batch) committed so far. Returns how many, or -1 with err filled. */
+int drv_store_batch_members(drv_store *s, int64_t run_id, uint64_t batch,
+                            void (*fn)(void *ctx, const char *name), void *ctx, drv_error *err);
 int drv_store_flakiness(drv_store *s, const char *name, uint32_t limit, drv_store_flakiness_t *out,
                         drv_error *err);
 

@@ -521,6 +521,27 @@ int64_t drv_store_run_ids(drv_store *s, uint32_t limit, int64_t *out, drv_error 
     return n;
 }
 
+int drv_store_batch_members(drv_store *s, int64_t run_id, uint64_t batch,
+                            void (*fn)(void *ctx, const char *name), void *ctx, drv_error *err)
+{
+    static const char sql[] = "SELECT name FROM tasks WHERE run_id = ?1 AND batch_of = ?2";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->rd->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return drv_store_fail(s, err, "cannot read a batch's member results");
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, (int64_t)batch);
+    int rc, n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        if (name) {
+            fn(ctx, name);
+            n++;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? n : drv_store_fail(s, err, "cannot read a batch's member results");
+}
+
 int drv_store_flakiness(drv_store *s, const char *name, uint32_t limit, drv_store_flakiness_t *out,
                         drv_error *err)
 {

@@ -16,7 +16,7 @@
 #define DRV_SERIES_RESOLUTIONS         3
 #define DRV_SERIES_RAW_KEEP_S          3600.0
 #define DRV_SERIES_MINUTE_KEEP_S       86400.0
-#define DRV_SERIES_DEFAULT_RETENTION_S (30 * 86400.0)
+#define DRV_SERIES_DEFAULT_RETENTION_S (14 * 86400.0)
 #define DRV_SERIES_MAX_POINTS          10000
 
 /* The resolutions' steps in seconds: 1, 60, 600. */

@@ -221,34 +221,23 @@ int drv_msg_caps_to_capabilities(const drv_msg_caps *caps, drv_tag_table *tags,
         return drv_error_prefix(err, "hello.capabilities.cuda_cc");
     if (caps->driver_version && drv_version_parse(caps->driver_version, &c.driver_version, err) < 0)
         return drv_error_prefix(err, "hello.capabilities.driver_version");
-    /* Check every name and the room they need before interning any. */
-    size_t fresh = 0;
-    size_t n = drv_strv_len(caps->tags);
-    drv_tag_table *probe = NULL; /* new names, counted once each; freed below */
-    for (size_t i = 0; i < n; i++) {
-        if (drv_tag_lookup(tags, caps->tags[i]) >= 0)
-            continue;
-        if (!probe)
-            probe = drv_tag_table_new();
-        int before = drv_tag_count(probe);
-        if (drv_tag_intern(probe, caps->tags[i], err) < 0) {
-            drv_tag_table_free(probe);
-            return drv_error_prefix(err, "hello.capabilities.tags[%zu]", i);
-        }
-        fresh += drv_tag_count(probe) > before;
+    /* Staged as the codec stages a submission's: every name and the room they need are
+     * checked before any is interned. */
+    drv_tag_stage st = {tags, NULL};
+    int rc = 0;
+    for (size_t i = 0; caps->tags && caps->tags[i] && rc == 0; i++) {
+        char path[DRV_JSON_PATH_MAX];
+        int id = -1;
+        drv_json_path_index(path, "hello.capabilities.tags", i);
+        rc = drv_tag_stage_id(&st, caps->tags[i], path, &id, err);
+        if (rc == 0)
+            drv_tagset_add(&c.tags, id);
     }
-    drv_tag_table_free(probe);
-    if ((size_t)drv_tag_count(tags) + fresh > DRV_TAGS_MAX)
-        return drv_error_set(err,
-                             "hello.capabilities.tags: %zu new tags do not fit in the tag table "
-                             "(%d of %d used)",
-                             fresh, drv_tag_count(tags), DRV_TAGS_MAX);
-    for (size_t i = 0; i < n; i++) {
-        int id = drv_tag_intern(tags, caps->tags[i], err);
-        if (id < 0)
-            return drv_error_prefix(err, "hello.capabilities.tags[%zu]", i);
-        drv_tagset_add(&c.tags, id);
-    }
+    if (rc == 0)
+        rc = drv_tag_stage_commit(&st, err);
+    drv_tag_stage_free(&st);
+    if (rc < 0)
+        return -1;
     *out = c;
     return 0;
 }
@@ -337,21 +326,57 @@ static int read_refs(const json_t *o, const char *path, const char *key, drv_att
     return 1;
 }
 
-/* Checks that every name of a tag vector is a valid tag name. */
-static int check_tag_names(char **v, const char *path, drv_error *err)
+/* A version the codec read (parsed) into *out as the worker wrote it: its string, or the
+ * codec's words for a number. Nothing when absent. */
+static void hello_version(const json_t *c, const char *key, uint32_t parsed,
+                          void (*format)(uint32_t, char *, size_t), char **out)
 {
-    if (!v)
-        return 0;
-    drv_tag_table *probe = drv_tag_table_new();
-    int rc = 0;
-    for (size_t i = 0; v[i] && rc == 0; i++) {
-        if (drv_tag_intern(probe, v[i], err) < 0) {
-            char item[DRV_JSON_PATH_MAX];
-            drv_json_path_index(item, path, i);
-            rc = drv_error_prefix(err, "%s", item);
-        }
+    const json_t *v = json_object_get(c, key);
+    char buf[32];
+    if (json_is_string(v)) {
+        *out = drv_xstrdup(json_string_value(v));
+    } else if (parsed) {
+        format(parsed, buf, sizeof buf);
+        *out = drv_xstrdup(buf);
     }
-    drv_tag_table_free(probe);
+}
+
+/* Reads a hello's capabilities through the one codec (requirements_json.c, with the
+ * hello's v1 spellings cpu_cores and gpu_count beside cpu and gpus) into k: the numbers,
+ * cuda_cc and driver_version as written (checked by the codec), the tags as names. The
+ * codec stages the tags on a table of their own, which checks every name; the
+ * coordinator interns them later (drv_msg_caps_to_capabilities). */
+static int dec_hello_caps(const json_t *c, drv_msg_caps *k, drv_error *err)
+{
+    static const char *const also_known[] = {"os", "arch", NULL};
+    const char *cp = "hello.capabilities";
+    drv_tag_table *own = drv_tag_table_new();
+    drv_tag_stage st = {own, NULL};
+    drv_capabilities caps;
+    drv_capabilities_init(&caps);
+    int rc = drv_capabilities_read(c, cp, DRV_RES_HELLO, also_known, &st, &caps, err);
+    if (rc == 0 && caps.cpu_cores == 0)
+        rc = drv_error_set(err, "%s.cpu_cores: required, at least 1 (or cpu)", cp);
+    const json_t *mb = json_object_get(c, "memory_mb"), *gb = json_object_get(c, "memory_gb");
+    if (rc == 0 && (!mb || json_is_null(mb)) && (!gb || json_is_null(gb)))
+        rc = drv_error_set(err, "%s.memory_mb: required (or memory_gb)", cp);
+    if (rc == 0 && (dup_string(c, cp, "os", 0, 64, &k->os, err) < 0 ||
+                    dup_string(c, cp, "arch", 0, 64, &k->arch, err) < 0))
+        rc = -1;
+    if (rc == 0) {
+        k->cpu_cores = caps.cpu_cores;
+        k->memory_mb = caps.memory_mb;
+        k->gpu_count = caps.gpu_count;
+        k->gpu_memory_mb = caps.gpu_memory_mb;
+        hello_version(c, "cuda_cc", caps.cuda_cc, drv_cuda_cc_format, &k->cuda_cc);
+        hello_version(c, "driver_version", caps.driver_version, drv_version_format,
+                      &k->driver_version);
+        /* The names as given (the codec checked each): the coordinator interns them. */
+        rc = drv_json_strv(c, cp, "tags", 0, DRV_TAGS_MAX, DRV_STRING_MAX, &k->tags, err) < 0 ? -1
+                                                                                              : 0;
+    }
+    drv_tag_stage_free(&st);
+    drv_tag_table_free(own);
     return rc;
 }
 
@@ -359,9 +384,6 @@ static int dec_hello(const json_t *o, drv_msg_hello *h, drv_error *err)
 {
     static const char *const known[] = {"type",  "v",     "token",   "name",     "capabilities",
                                         "slots", "speed", "running", "instance", NULL};
-    static const char *const caps_known[] = {
-        "cpu_cores",      "memory_mb", "gpu_count", "gpu_memory_mb", "cuda_cc",
-        "driver_version", "tags",      "os",        "arch",          NULL};
     if (drv_json_check_keys(o, "hello", known, err) < 0 ||
         dup_string(o, "hello", "token", DRV_JSON_REQUIRED | DRV_JSON_NONEMPTY, DRV_STRING_MAX,
                    &h->token, err) < 0 ||
@@ -373,42 +395,9 @@ static int dec_hello(const json_t *o, drv_msg_hello *h, drv_error *err)
     const json_t *c = json_object_get(o, "capabilities");
     if (!c || json_is_null(c))
         return drv_error_set(err, "hello.capabilities: required");
-    if (!json_is_object(c))
-        return drv_json_wrong(err, "hello.capabilities", "an object", c);
-    const char *cp = "hello.capabilities";
+    if (dec_hello_caps(c, &h->caps, err) < 0)
+        return -1;
     uint64_t u = 0;
-    drv_msg_caps *k = &h->caps;
-    if (drv_json_check_keys(c, cp, caps_known, err) < 0)
-        return -1;
-    if (drv_json_uint(c, cp, "cpu_cores", DRV_JSON_REQUIRED, 1, 1u << 20, &u, err) < 0)
-        return -1;
-    k->cpu_cores = (uint32_t)u;
-    u = 0;
-    if (drv_json_uint(c, cp, "memory_mb", DRV_JSON_REQUIRED, 0, (uint64_t)1 << 40, &u, err) < 0)
-        return -1;
-    k->memory_mb = u;
-    u = 0;
-    if (drv_json_uint(c, cp, "gpu_count", 0, 0, 4096, &u, err) < 0)
-        return -1;
-    k->gpu_count = (uint32_t)u;
-    u = 0;
-    if (drv_json_uint(c, cp, "gpu_memory_mb", 0, 0, (uint64_t)1 << 40, &u, err) < 0)
-        return -1;
-    k->gpu_memory_mb = u;
-    if (dup_string(c, cp, "cuda_cc", DRV_JSON_NONEMPTY, 16, &k->cuda_cc, err) < 0 ||
-        dup_string(c, cp, "driver_version", DRV_JSON_NONEMPTY, 64, &k->driver_version, err) < 0 ||
-        drv_json_strv(c, cp, "tags", 0, DRV_TAGS_MAX, DRV_STRING_MAX, &k->tags, err) < 0 ||
-        dup_string(c, cp, "os", 0, 64, &k->os, err) < 0 ||
-        dup_string(c, cp, "arch", 0, 64, &k->arch, err) < 0)
-        return -1;
-    uint32_t parsed;
-    if (k->cuda_cc && drv_cuda_cc_parse(k->cuda_cc, &parsed, err) < 0)
-        return drv_error_prefix(err, "hello.capabilities.cuda_cc");
-    if (k->driver_version && drv_version_parse(k->driver_version, &parsed, err) < 0)
-        return drv_error_prefix(err, "hello.capabilities.driver_version");
-    if (check_tag_names(k->tags, "hello.capabilities.tags", err) < 0)
-        return -1;
-    u = 0;
     if (drv_json_uint(o, "hello", "slots", DRV_JSON_REQUIRED, 1, 1u << 16, &u, err) < 0)
         return -1;
     h->slots = (uint32_t)u;

@@ -367,6 +367,9 @@ void drv_tag_stage_free(drv_tag_stage *st);
 /* Reader flag: integer cuda_cc and driver_version are the parsed form (86, 535104005),
  * as store files written before the one codec hold them; "cores" is not taken. */
 #define DRV_RES_STORED 1u
+/* Reader flag: a worker's hello (protocol v1), whose capabilities also spell cpu as
+ * cpu_cores and gpus as gpu_count (either name, not both); see docs/protocol.md. */
+#define DRV_RES_HELLO 2u
 
 /* Reads requirements at path from object o into *r (only the members present change
  * it): cpu, memory_mb (or memory_gb), gpus, gpu_memory_mb (or gpu_memory_gb), cuda_cc
@@ -377,8 +380,9 @@ void drv_tag_stage_free(drv_tag_stage *st);
 int drv_requirements_read(const json_t *o, const char *path, unsigned flags,
                           const char *const *also_known, drv_tag_stage *st, drv_requirements *r,
                           drv_error *err);
-/* Reads capabilities the same way: cpu (or cores), memory_mb (or memory_gb), gpus,
- * gpu_memory_mb (or gpu_memory_gb), cuda_cc, driver_version, tags. */
+/* Reads capabilities the same way: cpu (or cores; with DRV_RES_HELLO also cpu_cores),
+ * memory_mb (or memory_gb), gpus (with DRV_RES_HELLO also gpu_count), gpu_memory_mb (or
+ * gpu_memory_gb), cuda_cc, driver_version, tags. */
 int drv_capabilities_read(const json_t *o, const char *path, unsigned flags,
                           const char *const *also_known, drv_tag_stage *st, drv_capabilities *c,
                           drv_error *err);

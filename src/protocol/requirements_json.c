@@ -176,40 +176,68 @@ static int read_known_tag(const json_t *o, const char *path, const char *key, in
     return 1;
 }
 
-/* Checks o's keys against own (NULL-terminated) and the caller's also_known (may be
- * NULL). */
+/* Checks o's keys against own (NULL-terminated), the spellings its flags add (may be
+ * NULL) and the caller's also_known (may be NULL). */
 static int check_keys(const json_t *o, const char *path, const char *const *own,
-                      const char *const *also_known, drv_error *err)
+                      const char *const *spellings, const char *const *also_known, drv_error *err)
 {
     const char *known[48];
     size_t n = 0;
     for (size_t i = 0; own[i] && n < 47; i++)
         known[n++] = own[i];
+    for (size_t i = 0; spellings && spellings[i] && n < 47; i++)
+        known[n++] = spellings[i];
     for (size_t i = 0; also_known && also_known[i] && n < 47; i++)
         known[n++] = also_known[i];
     known[n] = NULL;
     return drv_json_check_keys(o, path, known, err);
 }
 
-/* Reads cpu (or, where a person writes it, cores: not both) at path into *out. */
+/* Reads a count written under one of several names (NULL-terminated; the first is the
+ * one the codec writes) into *out: not two of them. Returns 1, 0 when none is given, -1
+ * with err. */
+static int read_spelled_count(const json_t *o, const char *path, const char *const *names,
+                              uint64_t max, uint32_t *out, drv_error *err)
+{
+    const char *given = NULL;
+    for (size_t i = 0; names[i]; i++) {
+        const json_t *v = json_object_get(o, names[i]);
+        if (!v || json_is_null(v))
+            continue;
+        if (given) {
+            char sub[DRV_JSON_PATH_MAX];
+            drv_json_path_key(sub, path, names[i]);
+            return drv_error_set(err, "%s: give %s or %s (the same number), not both", sub, given,
+                                 names[i]);
+        }
+        given = names[i];
+    }
+    uint64_t u = 0;
+    if (!given || drv_json_uint(o, path, given, 0, 0, max, &u, err) < 0)
+        return given ? -1 : 0;
+    *out = (uint32_t)u;
+    return 1;
+}
+
+/* Reads cpu (or, where a person writes it, cores; in a hello, cpu_cores) at path. */
 static int read_cpu(const json_t *o, const char *path, unsigned flags, uint32_t *out,
                     drv_error *err)
 {
-    uint64_t u = 0;
-    int rc = drv_json_uint(o, path, "cpu", 0, 0, 1u << 20, &u, err);
-    if (rc < 0)
-        return -1;
-    if (!(flags & DRV_RES_STORED) && json_object_get(o, "cores")) {
-        char sub[DRV_JSON_PATH_MAX];
-        drv_json_path_key(sub, path, "cores");
-        if (rc)
-            return drv_error_set(err, "%s: give cpu or cores (the same number), not both", sub);
-        if ((rc = drv_json_uint(o, path, "cores", 0, 0, 1u << 20, &u, err)) < 0)
-            return -1;
-    }
-    if (rc)
-        *out = (uint32_t)u;
-    return 0;
+    const char *names[4] = {"cpu", NULL, NULL, NULL};
+    size_t n = 1;
+    if (!(flags & DRV_RES_STORED))
+        names[n++] = "cores";
+    if (flags & DRV_RES_HELLO)
+        names[n++] = "cpu_cores";
+    return read_spelled_count(o, path, names, 1u << 20, out, err) < 0 ? -1 : 0;
+}
+
+/* Reads gpus (in a hello also gpu_count) at path. */
+static int read_gpus(const json_t *o, const char *path, unsigned flags, uint32_t *out,
+                     drv_error *err)
+{
+    const char *names[3] = {"gpus", (flags & DRV_RES_HELLO) ? "gpu_count" : NULL, NULL};
+    return read_spelled_count(o, path, names, 4096, out, err) < 0 ? -1 : 0;
 }
 
 /* Reads the members requirements and capabilities share. */
@@ -217,15 +245,8 @@ static int read_shared(const json_t *o, const char *path, unsigned flags, uint32
                        uint32_t *gpus, uint64_t *memory_mb, uint64_t *gpu_memory_mb,
                        uint32_t *cuda_cc, uint32_t *driver_version, drv_error *err)
 {
-    uint64_t u = 0;
-    if (read_cpu(o, path, flags, cpu, err) < 0)
-        return -1;
-    int rc = drv_json_uint(o, path, "gpus", 0, 0, 4096, &u, err);
-    if (rc < 0)
-        return -1;
-    if (rc)
-        *gpus = (uint32_t)u;
-    if (read_memory(o, path, "memory_mb", "memory_gb", memory_mb, err) < 0 ||
+    if (read_cpu(o, path, flags, cpu, err) < 0 || read_gpus(o, path, flags, gpus, err) < 0 ||
+        read_memory(o, path, "memory_mb", "memory_gb", memory_mb, err) < 0 ||
         read_memory(o, path, "gpu_memory_mb", "gpu_memory_gb", gpu_memory_mb, err) < 0 ||
         read_dotted(o, path, "cuda_cc", flags, drv_cuda_cc_parse, "8.6", cuda_cc, err) < 0 ||
         read_dotted(o, path, "driver_version", flags, drv_version_parse, "535.104.05",
@@ -253,7 +274,7 @@ int drv_requirements_read(const json_t *o, const char *path, unsigned flags,
         "cpu",           "cores",   "memory_mb",      "memory_gb", "gpus",   "gpu_memory_mb",
         "gpu_memory_gb", "cuda_cc", "driver_version", "tags",      "all_of", "any_of",
         "none_of",       "browser", "backend",        NULL};
-    if (need_object(o, path, err) < 0 || check_keys(o, path, known, also_known, err) < 0 ||
+    if (need_object(o, path, err) < 0 || check_keys(o, path, known, NULL, also_known, err) < 0 ||
         read_shared(o, path, flags, &r->cpu_cores, &r->gpu_count, &r->memory_mb, &r->gpu_memory_mb,
                     &r->cuda_cc, &r->driver_version, err) < 0)
         return -1;
@@ -288,7 +309,10 @@ int drv_capabilities_read(const json_t *o, const char *path, unsigned flags,
     static const char *const known[] = {
         "cpu",           "cores",   "memory_mb",      "memory_gb", "gpus", "gpu_memory_mb",
         "gpu_memory_gb", "cuda_cc", "driver_version", "tags",      NULL};
-    if (need_object(o, path, err) < 0 || check_keys(o, path, known, also_known, err) < 0 ||
+    static const char *const hello_known[] = {"cpu_cores", "gpu_count", NULL};
+    if (need_object(o, path, err) < 0 ||
+        check_keys(o, path, known, (flags & DRV_RES_HELLO) ? hello_known : NULL, also_known, err) <
+            0 ||
         read_shared(o, path, flags, &c->cpu_cores, &c->gpu_count, &c->memory_mb, &c->gpu_memory_mb,
                     &c->cuda_cc, &c->driver_version, err) < 0 ||
         read_tag_list(o, path, "tags", st, &c->tags, err) < 0)

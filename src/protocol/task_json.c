@@ -5,7 +5,10 @@
  * New tag names are not interned while parsing; they are staged in a scratch table and
  * given the ids they will get (the real table hands out ids in order), and interned
  * only once every test is valid. So a bad submission leaves the tag table as it was,
- * and a submission whose tags would not fit is refused as a whole. */
+ * and a submission whose tags would not fit is refused as a whole.
+ *
+ * The common JSON line is read by a hand-written decoder first (task_decode_fast.c);
+ * jansson here reads everything else and words every error. */
 #include "protocol/protocol.h"
 
 #include <math.h>
@@ -15,7 +18,7 @@
 
 #include "core/analyzer.h"
 #include "core/predictor.h"
-#include "protocol/flat_json.h"
+#include "protocol/task_fast.h"
 
 /* Reads the optional requirements object of a test into *r. */
 static int read_requirements(const json_t *task, const char *where, drv_tag_stage *st,
@@ -407,140 +410,6 @@ static int parse_array(const char *buf, size_t len, drv_tag_stage *st, task_list
     return rc;
 }
 
-/* The fast path of a JSON line (flat_json.h says why): a test object with only name,
- * argv and scalar fields (no command, env, requirements, family or labels) in plain
- * strings, read exactly as parse_task reads it. Returns true with t filled, or false
- * with t empty (drv_task_clear): the general path then reads the line and words any
- * error. */
-static bool parse_task_fast(const char *buf, size_t len, drv_task *t)
-{
-    enum {
-        K_NAME = 1,
-        K_ARGV = 2,
-        K_CWD = 4,
-        K_PRIO = 8,
-        K_TMO = 16,
-        K_RETRIES = 32,
-        K_ROF = 64,
-        K_MODEL = 128,
-        K_TYPE = 256,
-        K_BATCH = 512,
-        K_RERUNS = 1024
-    };
-    static const struct {
-        const char *key;
-        unsigned bit;
-    } keys[] = {{"name", K_NAME},
-                {"argv", K_ARGV},
-                {"cwd", K_CWD},
-                {"priority", K_PRIO},
-                {"timeout_s", K_TMO},
-                {"max_retries", K_RETRIES},
-                {"retry_on_failure", K_ROF},
-                {"model_id", K_MODEL},
-                {"test_type", K_TYPE},
-                {"batch_size", K_BATCH},
-                {"reruns", K_RERUNS}};
-    drv_task_init(t);
-    t->max_retries = DRV_MAX_RETRIES_DEFAULT;
-    drv_flat_cursor c = {buf, buf + len};
-    unsigned seen = 0;
-    if (!drv_flat_take(&c, '{'))
-        return false;
-    if (drv_flat_take(&c, '}'))
-        goto fail; /* no name: the general path says so */
-    do {
-        const char *key;
-        size_t kn;
-        if (!drv_flat_string(&c, &key, &kn) || !drv_flat_take(&c, ':'))
-            goto fail;
-        unsigned bit = 0;
-        for (size_t i = 0; i < sizeof keys / sizeof keys[0] && !bit; i++)
-            if (strlen(keys[i].key) == kn && memcmp(keys[i].key, key, kn) == 0)
-                bit = keys[i].bit;
-        if (!bit || (seen & bit))
-            goto fail; /* another member, or a repeated one */
-        seen |= bit;
-        if (bit == K_ARGV) {
-            if (!drv_flat_strv(&c, DRV_ARGV_MAX, DRV_ARG_MAX_BYTES, &t->argv) || !t->argv[0] ||
-                !t->argv[0][0])
-                goto fail;
-            continue;
-        }
-        drv_flat_member m = {0};
-        if (!drv_flat_scalar(&c, &m))
-            goto fail;
-        if (m.kind == DRV_FLAT_NULL) { /* as if absent, except where required */
-            if (bit == K_NAME)
-                goto fail;
-            continue;
-        }
-        bool str = m.kind == DRV_FLAT_STRING,
-             num = m.kind == DRV_FLAT_INT || m.kind == DRV_FLAT_REAL;
-        char **dst = NULL;
-        size_t max = 0;
-        switch (bit) {
-        case K_NAME:
-            dst = &t->name, max = DRV_STRING_MAX;
-            break;
-        case K_CWD:
-            dst = &t->cwd, max = DRV_STRING_MAX;
-            break;
-        case K_MODEL:
-            dst = &t->model_id, max = 256;
-            break;
-        case K_TYPE:
-            dst = &t->test_type, max = 64;
-            break;
-        case K_PRIO:
-            if (m.kind != DRV_FLAT_INT || m.i < DRV_PRIORITY_MIN || m.i > DRV_PRIORITY_MAX)
-                goto fail;
-            t->priority = (int32_t)m.i;
-            continue;
-        case K_TMO:
-            if (!num || !(m.d >= 0 && m.d <= 1e9))
-                goto fail;
-            t->timeout_s = m.d;
-            continue;
-        case K_RETRIES:
-            if (m.kind != DRV_FLAT_INT || m.i < 0 || m.i > 100)
-                goto fail;
-            t->max_retries = (uint32_t)m.i;
-            continue;
-        case K_RERUNS:
-            if (m.kind != DRV_FLAT_INT || m.i < 0 || m.i > 100)
-                goto fail;
-            t->reruns = (uint32_t)m.i;
-            continue;
-        case K_ROF:
-            if (m.kind != DRV_FLAT_TRUE && m.kind != DRV_FLAT_FALSE)
-                goto fail;
-            t->retry_on_failure = m.kind == DRV_FLAT_TRUE;
-            continue;
-        case K_BATCH:
-            if (m.kind != DRV_FLAT_INT || m.i < 0 || m.i > 1000000)
-                goto fail;
-            t->batch_size = (uint32_t)m.i;
-            continue;
-        default:
-            goto fail;
-        }
-        if (!str || m.str_len == 0 || m.str_len > max)
-            goto fail;
-        *dst = drv_xmalloc(m.str_len + 1); /* owned by the task */
-        memcpy(*dst, m.str, m.str_len);
-        (*dst)[m.str_len] = '\0';
-    } while (drv_flat_take(&c, ','));
-    if (!drv_flat_take(&c, '}') || !drv_flat_at_end(&c) || !t->name || !(seen & K_ARGV))
-        goto fail;
-    t->family = drv_analyzer_family(t->model_id);
-    drv_task_apply_retry_alias(t);
-    return true;
-fail:
-    drv_task_clear(t);
-    return false;
-}
-
 /* Parses JSON lines: one test object per line, blank lines ignored. */
 static int parse_lines(const char *buf, size_t len, drv_tag_stage *st, task_list *l, drv_error *err)
 {
@@ -561,7 +430,7 @@ static int parse_lines(const char *buf, size_t len, drv_tag_stage *st, task_list
             return drv_error_set(err, "line %zu: more than the limit of %d tests per submission",
                                  line, DRV_SUBMIT_MAX_TESTS);
         drv_task *t = list_push(l);
-        if (drv_protocol_fast_paths && parse_task_fast(a, (size_t)(e - a), t))
+        if (drv_protocol_fast_paths && drv_task_decode_fast(a, (size_t)(e - a), t))
             continue;
         json_error_t jerr;
         json_t *obj = json_loadb(a, (size_t)(e - a), JSON_REJECT_DUPLICATES, &jerr);

@@ -283,6 +283,71 @@ static uint64_t *class_sets(const drv_sim_index *x, size_t *n_sets)
     return v;
 }
 
+/* The fluid program over slots (drv_sim_fluid_makespan): one group per (eligibility
+ * set, family) with its tests' reference work, each class at its own family speed, so a
+ * family is charged on the class it is relatively best at rather than at its best speed
+ * anywhere. cap: per class, RES_COUNT capacities (slots first). Returns 0 when the
+ * program is too big to be worth solving (GROUPS_MAX groups) or has no work. */
+#define GROUPS_MAX 2048
+static double fluid_bound(const drv_workload *w, const drv_sim_index *x, const double *dur,
+                          const double *cap)
+{
+    size_t nc = x->n_classes, ns = x->n_shapes, wd = x->words;
+    /* per shape: the first shape with the same eligibility set */
+    uint32_t *set_of = drv_xmalloc((ns + 1) * sizeof *set_of);
+    for (size_t s = 0; s < ns; s++) {
+        set_of[s] = (uint32_t)s;
+        for (size_t r = 0; r < s; r++) {
+            if (set_of[r] == r &&
+                memcmp(&x->elig[r * wd], &x->elig[s * wd], wd * sizeof *x->elig) == 0) {
+                set_of[s] = (uint32_t)r;
+                break;
+            }
+        }
+    }
+    /* group id per (set, family), assigned when first seen */
+    uint32_t *gid = drv_xmalloc((ns * DRV_FAMILY_MAX + 1) * sizeof *gid);
+    for (size_t k = 0; k < ns * DRV_FAMILY_MAX; k++)
+        gid[k] = UINT32_MAX;
+    double *gwork = drv_xcalloc(GROUPS_MAX, sizeof *gwork);
+    double *rate = drv_xcalloc((size_t)GROUPS_MAX * (nc ? nc : 1), sizeof *rate);
+    double *ccap = drv_xcalloc(nc ? nc : 1, sizeof *ccap);
+    for (size_t c = 0; c < nc; c++)
+        ccap[c] = cap[c * RES_COUNT + RES_SLOTS];
+    size_t ng = 0;
+    bool too_big = false;
+    for (size_t i = 0; i < w->n_tests && !too_big; i++) {
+        uint32_t s = x->shape_of[i];
+        if (x->elig_start[s + 1] == x->elig_start[s])
+            continue; /* unschedulable */
+        double d = dur ? dur[i] : w->tests[i].duration_s;
+        if (!(d > 0))
+            continue;
+        int f = test_family(&w->tests[i]);
+        size_t k = (size_t)set_of[s] * DRV_FAMILY_MAX + (size_t)f;
+        if (gid[k] == UINT32_MAX) {
+            if (ng == GROUPS_MAX) {
+                too_big = true;
+                break;
+            }
+            gid[k] = (uint32_t)ng;
+            for (uint32_t e = x->elig_start[s]; e < x->elig_start[s + 1]; e++) {
+                uint32_t c = x->elig_list[e];
+                rate[ng * nc + c] = worker_family_speed(&w->workers[x->class_first[c]], f);
+            }
+            ng++;
+        }
+        gwork[gid[k]] += d;
+    }
+    double t = too_big ? 0 : drv_sim_fluid_makespan(ng, nc, gwork, rate, ccap);
+    free(ccap);
+    free(rate);
+    free(gwork);
+    free(gid);
+    free(set_of);
+    return t;
+}
+
 double drv_sim_lower_bound(const drv_workload *w, const double *dur)
 {
     if (w->n_tests == 0 || w->n_workers == 0)
@@ -387,6 +452,10 @@ double drv_sim_lower_bound(const drv_workload *w, const double *dur)
                 bound = wsum[r] / csum[r];
         }
     }
+
+    double fluid = fluid_bound(w, &x, dur, cap);
+    if (fluid > bound)
+        bound = fluid;
 
     free(sets);
     free(order);

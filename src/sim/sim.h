@@ -267,12 +267,26 @@ double drv_sim_true_duration(const drv_workload *w, size_t i, unsigned run, doub
  *     work of every test that only E can run over E's capacity, for each resource
  *     (slots, cores, GPUs, memory: a test that reserves 1 of a worker's 2 GPUs uses half
  *     of that worker's GPU capacity while it runs).
+ *   - the fluid program (drv_sim_fluid_makespan): each test's work split over its eligible
+ *     classes at each class's own family speed, the least T every class's share fits in.
  * Each is a valid bound: a worker of speed s running a test of family f needs
  * d / (s x family_speed_f) of one slot, so in time T it does at most slots x s x T
  * reference seconds of work divided by family_speed_f. The fleet is taken as present
  * from 0 to the end (joins, leaves and crashes only make the best schedule slower).
  * Returns 0 for a workload without schedulable tests. */
 double drv_sim_lower_bound(const drv_workload *w, const double *dur);
+
+/* The fractional relaxation of the makespan (fluid_bound.c): n_groups groups of work
+ * (work[g] reference seconds each) over n_classes worker classes of capacity cap[c]
+ * (sum of slots x speed), class c doing group g's work at rate[g * n_classes + c] (its
+ * family speed; 0 = cannot run it). Returns the least T such that each group's work can
+ * be split over its classes with every class's share, at its rates, fitting cap[c] x T:
+ * a lower bound on any schedule's makespan (tests cut into fractions, every class busy
+ * from 0 to T). Solved exactly by a dense simplex. 0 when there is no work, or some
+ * group's work has no class. drv_sim_lower_bound takes it over (eligibility set, family)
+ * groups and slots. */
+double drv_sim_fluid_makespan(size_t n_groups, size_t n_classes, const double *work,
+                              const double *rate, const double *cap);
 
 /* The fleet's classes and the suite's shapes: workers with equal capabilities, speed and
  * family speeds form a class; tests with equal requirements a shape. Built in

@@ -74,6 +74,9 @@ drv_guardian *drv_guardian_start(drv_error *err)
         return NULL;
     }
     if (pid == 0) {
+        /* A session and process group of its own: a kill -9 of the worker's whole group
+         * (a supervisor's, a shell's kill -9 -PGID) must not take the guardian with it. */
+        setsid();
         /* Only the read end stays open: nothing else of the worker is held here. */
         int fd = p[0];
         if (fd != 3) {

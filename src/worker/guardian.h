@@ -8,8 +8,9 @@
  * to the worker by a pipe. The worker tells it the process group of every test it
  * starts and of every test that ended; when the pipe closes - the worker exited,
  * however it ended, kill -9 included - the guardian sends SIGKILL to every group still
- * listed and exits. It ignores SIGINT, SIGTERM and SIGHUP (a Ctrl-C in a terminal
- * reaches the whole foreground group): only the end of its worker ends it.
+ * listed and exits. It runs in a session and process group of its own, so a signal to
+ * the worker's whole group (kill -9 -PGID) does not reach it, and it ignores SIGINT,
+ * SIGTERM and SIGHUP: only the end of its worker ends it.
  *
  * What it cannot do: a test process that left its group (setsid, setpgid) is not
  * followed, and a kill -9 of the guardian itself leaves nothing behind to clean up. */

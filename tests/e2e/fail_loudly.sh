@@ -34,6 +34,8 @@ cannot_start "10\.1\.2\.3:0: not an address of this machine" --listen 10.1.2.3:0
 cannot_start 'host "no-such-host\.invalid" does not resolve' --listen no-such-host.invalid:0
 cannot_start "--tls-cert $WORK/missing\.pem: cannot read" --listen 127.0.0.1:0 \
     --tls-cert "$WORK/missing.pem" --tls-key "$WORK/missing.pem"
+cannot_start "--tls-cert $WORK: cannot read: Is a directory" --listen 127.0.0.1:0 \
+    --tls-cert "$WORK" --tls-key "$WORK/bad.pem"
 echo "not a certificate" >"$WORK/bad.pem"
 cannot_start "TLS file $WORK/bad\.pem: not a PEM certificate" --listen 127.0.0.1:0 \
     --tls-cert "$WORK/bad.pem" --tls-key "$WORK/bad.pem"

@@ -110,25 +110,59 @@ grep -A3 '<testcase name="test_fail"' "$WORK/junit.xml" | grep -q '<rerunFailure
     fail "the failed test run again has no rerunFailure"
 junit_valid "$WORK/junit.xml"
 
-# -v prints each test as its result comes in: test_waits (first in collection) waits for a
-# file this script writes only once the line of test_pass (its own batch) was printed.
+# -v prints each test as its result comes in, not when its batch ends: test_waits, in
+# the same batch (one file) after test_a_quick, waits for a file this script writes only
+# once the line of test_a_quick was printed.
 cat >test_a_wait.py <<'PY'
 import os, time
+def test_a_quick():
+    pass
 def test_waits():
     go = os.path.join(os.environ["DRV_PYTEST_STATE"], "go")
     for _ in range(600):
         if os.path.exists(go):
             return
         time.sleep(0.05)
-    raise AssertionError("no -v line for test_pass while this test ran")
+    raise AssertionError("no -v line for test_a_quick while its batch ran")
 PY
-"$DROVER" pytest -v --by file --run stream -- test_a_wait.py test_outcomes.py::test_pass 2>&1 |
+"$DROVER" pytest -v --by file --run stream -- test_a_wait.py 2>&1 |
     while IFS= read -r line; do
         printf '%s\n' "$line" >>"$WORK/stream"
-        if [[ $line == passed*test_outcomes.py::test_pass* ]]; then touch "$DRV_PYTEST_STATE/go"; fi
+        if [[ $line == passed*test_a_wait.py::test_a_quick* ]]; then touch "$DRV_PYTEST_STATE/go"; fi
     done
 cat "$WORK/stream"
-grep -q '^passed   test_a_wait.py::test_waits' "$WORK/stream" || fail "-v did not print test_pass while the run went on"
-[[ $(grep -n 'test_pass' "$WORK/stream" | head -n 1 | cut -d: -f1) -lt $(grep -n 'test_waits' "$WORK/stream" | head -n 1 | cut -d: -f1) ]] ||
-    fail "-v printed the lines in collection order, not as they came"
+grep -q '^submitted 1 batch as run' "$WORK/stream" || fail "the two tests were not one batch"
+grep -q '^passed   test_a_wait.py::test_waits' "$WORK/stream" ||
+    fail "-v did not print test_a_quick while its batch went on"
+# A coordinator killed and restarted while a batch runs: the member it stored before
+# keeps its one result (its lines, seen again in the batch's tail, are not stored twice),
+# and the member that ends after the restart gets its own.
+cat >test_b_restart.py <<'PY'
+import os, time
+def test_1_first():
+    pass
+def test_2_waits():
+    go = os.path.join(os.environ["DRV_PYTEST_STATE"], "go2")
+    for _ in range(600):
+        if os.path.exists(go):
+            return
+        time.sleep(0.05)
+    raise AssertionError("not released")
+PY
+rows_named() { api GET "/api/v1/tests?name=$1" | head -n 1 | grep -o "\"name\": *\"$1\"" | wc -l; }
+first_stored() { [[ $(rows_named test_b_restart.py::test_1_first) -eq 1 ]]; }
+"$DROVER" pytest --quiet --by file --run restart -- test_b_restart.py >"$WORK/restart.out" 2>&1 &
+cli=$!
+PIDS+=("$cli")
+wait_until 20 first_stored
+COORD_PORT=$PORT
+kill -9 "$COORD_PID"
+start_coordinator
+touch "$DRV_PYTEST_STATE/go2"
+second_stored() { [[ $(rows_named test_b_restart.py::test_2_waits) -ge 1 ]]; }
+wait_until 30 second_stored
+wait "$cli" || true # it lost its coordinator for a moment (it says so and stops)
+[[ $(rows_named test_b_restart.py::test_1_first) -eq 1 ]] ||
+    fail "a member stored before the restart was stored again: $(api GET '/api/v1/tests?name=test_b_restart' | head -c 800)"
+[[ $(rows_named test_b_restart.py::test_2_waits) -eq 1 ]] || fail "the member after the restart is not stored once"
 echo ok

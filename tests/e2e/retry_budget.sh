@@ -4,7 +4,8 @@
 # coordinator (kill -9 of both during the second attempt) ends failed with
 # retries_exhausted after the restart. It ran exactly twice (its own execution log says
 # so), not a third time on a fresh budget. No orphans: the test process (sleep 30) of
-# the worker killed with SIGKILL is gone within 5 s (the worker's guardian).
+# the worker killed with SIGKILL is gone within 5 s (the worker's guardian), and so is
+# the second one's when its worker's whole process group is killed.
 source "$(dirname "$0")/lib.sh"
 start_coordinator --heartbeat-timeout 1 --recovery-grace 1
 COORD_PORT=$PORT
@@ -25,13 +26,21 @@ kill -0 "$orphan" || fail "the test process $orphan is not running"
 kill -9 "$w1"
 gone() { ! kill -0 "$orphan" 2>/dev/null; }
 wait_until 5 gone
-start_worker w2 --slots 1
-w2=$WORKER_PID
+# The second worker runs in a process group of its own (setsid execs in place: the same
+# PID), which is killed as a whole, as a supervisor or a shell's kill -9 -PGID does: its
+# guardian lives in a session of its own and still kills the test.
+setsid "$DROVER" worker --url "$URL" --name w2 --no-detect --pressure-root "$WORK/unmeasured" \
+    --slots 1 >>"$WORK/worker-w2.log" 2>&1 &
+w2=$!
+PIDS+=("$w2")
+[[ $(ps -o pgid= -p "$w2" | tr -d ' ') == "$w2" ]] || fail "setup: w2 does not lead its group"
 wait_until 15 runs_are 2
 wait_until 10 at_least 1 running
-# The second worker and the coordinator die together.
-kill -9 "$w2" "$COORD_PID"
-sleep 0.2
+orphan=$(sed -n 2p "$LOG")
+kill -0 "$orphan" || fail "the second test process $orphan is not running"
+# The second worker (its whole group) and the coordinator die together.
+kill -9 -- "-$w2" "$COORD_PID"
+wait_until 5 gone
 start_coordinator --heartbeat-timeout 1 --recovery-grace 1
 start_worker w3 --slots 1
 wait_until 15 at_least 1 failed

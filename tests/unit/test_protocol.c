@@ -104,6 +104,72 @@ static void test_round_trip_hello(void **state)
     assert_int_equal(b.type, DRV_MSG_NONE);
 }
 
+/* A hello's capabilities are read by the one codec (requirements_json.c): the spellings
+ * of a submission (cpu, gpus, memory_gb) are taken beside protocol v1's (cpu_cores,
+ * gpu_count) and give the same worker, one name per number; the encoder keeps writing
+ * v1's names, which every coordinator takes (docs/protocol.md, hello). */
+static void test_hello_capabilities_spellings(void **state)
+{
+    (void)state;
+#define HELLO_CAPS(C)                                                                              \
+    "{\"type\":\"hello\",\"v\":1,\"token\":\"t\",\"name\":\"w\",\"capabilities\":{" C              \
+    "},\"slots\":2}"
+    static const char *const same[] = {
+        HELLO_CAPS("\"cpu_cores\":8,\"memory_mb\":2048,\"gpu_count\":2,\"cuda_cc\":\"8.6\""),
+        HELLO_CAPS("\"cpu\":8,\"memory_mb\":2048,\"gpus\":2,\"cuda_cc\":\"8.6\""),
+        HELLO_CAPS("\"cpu\":8,\"memory_gb\":2,\"gpu_count\":2,\"cuda_cc\":\"8.6\""),
+        HELLO_CAPS("\"cores\":8,\"memory_mb\":2048,\"gpus\":2,\"cuda_cc\":8.6"),
+    };
+    char *first = NULL;
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        drv_msg m;
+        drv_error err = {{0}};
+        if (drv_msg_decode(same[i], strlen(same[i]), &m, &err) != 0)
+            fail_msg("%s: %s", same[i], err.msg);
+        assert_int_equal(m.hello.caps.cpu_cores, 8);
+        assert_int_equal(m.hello.caps.gpu_count, 2);
+        assert_int_equal(m.hello.caps.memory_mb, 2048);
+        assert_string_equal(m.hello.caps.cuda_cc, "8.6");
+        char *text = drv_msg_encode(&m, NULL, &err);
+        assert_non_null(text);
+        assert_non_null(strstr(text, "\"cpu_cores\":8")); /* v1's names on the wire */
+        assert_non_null(strstr(text, "\"gpu_count\":2"));
+        assert_null(strstr(text, "\"cpu\":"));
+        if (!first)
+            first = text;
+        else {
+            assert_string_equal(text, first);
+            free(text);
+        }
+        drv_msg_free(&m);
+    }
+    free(first);
+    static const struct {
+        const char *frame, *want;
+    } refused[] = {
+        {HELLO_CAPS("\"cpu\":8,\"cpu_cores\":8,\"memory_mb\":1"),
+         "hello.capabilities.cpu_cores: give cpu or cpu_cores (the same number), not both"},
+        {HELLO_CAPS("\"cpu_cores\":8,\"memory_mb\":1,\"gpus\":1,\"gpu_count\":1"),
+         "hello.capabilities.gpu_count: give gpus or gpu_count (the same number), not both"},
+        {HELLO_CAPS("\"memory_mb\":1"), "hello.capabilities.cpu_cores: required"},
+        {HELLO_CAPS("\"cpu\":0,\"memory_mb\":1"), "hello.capabilities.cpu_cores: required"},
+        {HELLO_CAPS("\"cpu\":1"), "hello.capabilities.memory_mb: required"},
+        {HELLO_CAPS("\"cpu\":1,\"memory_mb\":1,\"any_of\":[]"),
+         "hello.capabilities.any_of: unknown field"},
+        {HELLO_CAPS("\"cpu\":1,\"memory_mb\":1,\"driver_version\":\"x\""),
+         "hello.capabilities.driver_version: "},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        drv_msg m;
+        drv_error err = {{0}};
+        if (drv_msg_decode(refused[i].frame, strlen(refused[i].frame), &m, &err) == 0)
+            fail_msg("%s: decoded", refused[i].frame);
+        if (!strstr(err.msg, refused[i].want))
+            fail_msg("%s: got \"%s\", want \"%s\"", refused[i].frame, err.msg, refused[i].want);
+    }
+#undef HELLO_CAPS
+}
+
 static void test_round_trip_coordinator_messages(void **state)
 {
     (void)state;
@@ -1119,7 +1185,7 @@ static const bad_submission bad_submissions[] = {
     {"{\"name\":\"a\",\"argv\":[\"x\"],\"exclusive\":1}", "exclusive"},
 };
 
-/* JSON lines of the common shape are read on a fast path (task_json.c); the same
+/* JSON lines of the common shape are read on a fast path (task_decode_fast.c); the same
  * tests as a JSON array go through jansson. Both must give the same tasks, and lines
  * the fast path does not take must still parse or fail the general way. */
 static void test_task_lines_fast_path_agrees(void **state)
@@ -1338,6 +1404,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_hello),
+        cmocka_unit_test(test_hello_capabilities_spellings),
         cmocka_unit_test(test_round_trip_coordinator_messages),
         cmocka_unit_test(test_round_trip_worker_messages),
         cmocka_unit_test(test_output_invalid_utf8_replaced),

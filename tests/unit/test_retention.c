@@ -18,50 +18,15 @@
 #include <sqlite3.h>
 
 #include "coordinator/store.h"
+#include "store_fixture.h"
 
 #define DAY    86400.0
 #define NOW    (100 * DAY)
 #define CUTOFF (NOW - 14 * DAY)
 
-typedef struct fixture {
-    char dir[64];
-    char path[128];
-    drv_tag_table *tags;
-} fixture;
-
 static int setup(void **state)
 {
-    fixture *f = drv_xcalloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/drv_retention_XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof f->path, "%s/drover.db", f->dir);
-    f->tags = drv_tag_table_new();
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (e->d_name[0] == '.')
-                continue;
-            char p[512];
-            snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
-    drv_tag_table_free(f->tags);
-    free(f);
-    return 0;
+    return store_fx_setup(state, "drv_retention");
 }
 
 /* Adds n tests to run, each with one attempt; those with finished_at > 0 pass then. */
@@ -89,20 +54,6 @@ static void add_tests(drv_store *s, drv_tag_table *tags, int64_t run, int n, dou
     }
 }
 
-/* count(*) of a table, read with a connection of the test's own. */
-static int64_t rows(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-}
-
 static void noop_notify(void *ctx)
 {
     (void)ctx;
@@ -110,7 +61,7 @@ static void noop_notify(void *ctx)
 
 static void run_retention(void **state, bool writer)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err;
     drv_store *s = drv_store_open(f->path, &err);
     assert_non_null(s);
@@ -172,12 +123,12 @@ static void run_retention(void **state, bool writer)
     assert_int_equal(c.by_state[DRV_TASK_PASSED], 7);
     drv_store_close(s);
 
-    assert_int_equal(rows(f->path, "SELECT count(*) FROM tasks"), 8);
-    assert_int_equal(rows(f->path, "SELECT count(*) FROM attempts"), 8);
-    assert_int_equal(rows(f->path, "SELECT count(*) FROM runs"), 3);
-    assert_int_equal(rows(f->path, "SELECT count(*) FROM events"), 3);
-    assert_int_equal(rows(f->path, "SELECT count(*) FROM events WHERE t < 86400 * 86"), 0);
-    assert_int_equal(rows(f->path, "PRAGMA auto_vacuum"), 2); /* incremental */
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM tasks"), 8);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM attempts"), 8);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM runs"), 3);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM events"), 3);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM events WHERE t < 86400 * 86"), 0);
+    assert_int_equal(store_fx_int(f->path, "PRAGMA auto_vacuum"), 2); /* incremental */
 }
 
 static void test_retention_without_writer(void **state)
@@ -193,7 +144,7 @@ static void test_retention_with_writer(void **state)
 /* Nothing older than the cutoff: a step records nothing and says there is no more. */
 static void test_nothing_to_remove(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err;
     drv_store *s = drv_store_open(f->path, &err);
     assert_non_null(s);
@@ -213,7 +164,7 @@ static void test_nothing_to_remove(void **state)
  * their rows stay, and newer output is kept. */
 static void test_tails_of_open_runs(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err;
     drv_store *s = drv_store_open(f->path, &err);
     assert_non_null(s);
@@ -241,25 +192,26 @@ static void test_tails_of_open_runs(void **state)
     assert_int_equal(drv_store_prune_step(s, CUTOFF, 100, &run, &p, &err), 0);
     assert_int_equal(p.tasks + p.run_gone, 0); /* the run is open: its tests stay */
     drv_store_close(s);
-    assert_int_equal(rows(f->path, "SELECT count(*) FROM attempts"), 6);
-    assert_int_equal(rows(f->path, "SELECT count(*) FROM attempts WHERE output_tail IS NOT NULL"),
-                     2);
-    assert_int_equal(rows(f->path, "SELECT count(*) FROM attempts WHERE output_tail IS NOT NULL"
-                                   " AND finished_at < 86400 * 86"),
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM attempts"), 6);
+    assert_int_equal(
+        store_fx_int(f->path, "SELECT count(*) FROM attempts WHERE output_tail IS NOT NULL"), 2);
+    assert_int_equal(store_fx_int(f->path,
+                                  "SELECT count(*) FROM attempts WHERE output_tail IS NOT NULL"
+                                  " AND finished_at < 86400 * 86"),
                      0);
     /* The step's query uses the partial index, not a scan of every attempt. */
-    assert_int_equal(rows(f->path, "SELECT count(*) FROM pragma_index_list('attempts')"
-                                   " WHERE name = 'attempts_tails' AND partial = 1"),
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM pragma_index_list('attempts')"
+                                           " WHERE name = 'attempts_tails' AND partial = 1"),
                      1);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_retention_without_writer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_retention_with_writer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nothing_to_remove, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tails_of_open_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_without_writer, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_retention_with_writer, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_nothing_to_remove, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_tails_of_open_runs, setup, store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

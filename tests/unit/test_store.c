@@ -22,47 +22,11 @@
 
 #include "coordinator/store.h"
 #include "coordinator/store_sqlite.h"
-
-typedef struct fixture {
-    char dir[64];
-    char path[128];
-    drv_tag_table *tags;
-} fixture;
+#include "store_fixture.h"
 
 static int setup(void **state)
 {
-    fixture *f = drv_xcalloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/drv_store_XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof f->path, "%s/drover.db", f->dir);
-    f->tags = drv_tag_table_new();
-    *state = f;
-    return 0;
-}
-
-/* Removes every file of the test's directory (the store, its -wal and -shm) and it. */
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char p[512];
-            snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
-    drv_tag_table_free(f->tags);
-    free(f);
-    return 0;
+    return store_fx_setup(state, "drv_store");
 }
 
 static drv_store *open_ok(const char *path)
@@ -79,22 +43,6 @@ static void commit_ok(drv_store *s)
     drv_error err = {{0}};
     if (drv_store_commit(s, &err) != 0)
         fail_msg("commit: %s", err.msg);
-}
-
-/* One integer from a second, read-only connection that bypasses the store. */
-static int64_t raw_int(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    else
-        fail_msg("raw query %s: %s", sql, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
 }
 
 /* Runs sql on the file directly (to tamper with it as a user or another program). */
@@ -217,7 +165,7 @@ static void assert_task_equal(const drv_task *a, const drv_tag_table *ta, const 
  * the integers 86 and 535104005, still read to the same values. */
 static void test_requirements_codec_old_rows(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_requirements r;
     drv_requirements_init(&r);
     r.cuda_cc = 86;
@@ -266,7 +214,7 @@ static void test_requirements_codec_old_rows(void **state)
 
 static void test_task_round_trip(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err = {{0}};
     drv_task full, min;
     full_task(&full, f->tags);
@@ -323,6 +271,12 @@ static void test_task_round_trip(void **state)
 /* py3 (issue 13): a batch keeps its member names, a member's result the batch that ran
  * it; a listing says which row is which; the flakiness query finds a name through the
  * index on tasks.name (no scan of every task). */
+static void count_member(void *ctx, const char *name)
+{
+    assert_string_equal(name, "t.py::a");
+    (*(int *)ctx)++;
+}
+
 typedef struct batch_rows {
     uint64_t batch_of[4];
     uint32_t members[4];
@@ -340,7 +294,7 @@ static int on_batch_row(void *ctx, const drv_store_task_row *row, drv_error *err
 
 static void test_batch_members_round_trip(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err = {{0}};
     char *const members[] = {"t.py::a", "t.py::b", NULL};
     drv_task batch, member;
@@ -377,6 +331,11 @@ static void test_batch_members_round_trip(void **state)
     assert_int_equal(rows.members[0], 2);
     assert_int_equal(rows.batch_of[1], 4242);
     assert_int_equal(rows.members[1], 0);
+    /* What a recovered batch reads back: the member results that name it. */
+    int named = 0;
+    assert_int_equal(drv_store_batch_members(s, run, 4242, count_member, &named, &err), 1);
+    assert_int_equal(named, 1);
+    assert_int_equal(drv_store_batch_members(s, run, (uint64_t)bid, count_member, &named, &err), 0);
     drv_store_close(s);
 
     sqlite3 *db;
@@ -400,7 +359,7 @@ static void test_batch_members_round_trip(void **state)
 /* What an insert refuses writes nothing and says which field of which task. */
 static void test_insert_refusals(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     static const struct {
         const char *case_name;
         int breaks; /* 0 bad UTF-8 in argv, 1 tag id unknown to the table, 2 no such run */
@@ -439,12 +398,13 @@ static void test_insert_refusals(void **state)
 
 static void test_grouped_commit_visibility(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err = {{0}};
     drv_store *s = open_ok(f->path);
     assert_false(drv_store_pending(s));
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), DRV_STORE_SCHEMA_VERSION);
-    assert_int_equal(raw_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+    assert_int_equal(store_fx_int(f->path, "PRAGMA user_version"), DRV_STORE_SCHEMA_VERSION);
+    assert_int_equal(store_fx_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"),
+                     1);
     for (int i = 0; i < 3; i++) {
         drv_task t;
         minimal_task(&t, "a");
@@ -456,10 +416,10 @@ static void test_grouped_commit_visibility(void **state)
     drv_store_counts c;
     assert_int_equal(drv_store_count(s, &c, &err), 0);
     assert_int_equal(c.total, 3);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks"), 0);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM tasks"), 0);
     commit_ok(s);
     assert_false(drv_store_pending(s));
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks"), 3);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM tasks"), 3);
 
     /* Rolled back: gone for everyone. */
     drv_task t;
@@ -481,8 +441,9 @@ static void test_grouped_commit_visibility(void **state)
     assert_int_equal(drv_store_mark_release(s, &err), -1);
     assert_non_null(strstr(err.msg, "not set"));
     commit_ok(s);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks"), 5);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks WHERE submitted_at = 11"), 0);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM tasks"), 5);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM tasks WHERE submitted_at = 11"),
+                     0);
     assert_int_equal(drv_store_commit(s, &err), 0); /* nothing open: nothing to do */
     drv_task_clear(&t);
     drv_store_close(s);
@@ -538,7 +499,7 @@ static void crash_child(const char *path)
 
 static void test_kill9_keeps_exactly_the_committed(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
@@ -576,9 +537,9 @@ static void test_kill9_keeps_exactly_the_committed(void **state)
     assert_int_equal(d.n_attempts, 1);
     assert_int_equal(d.attempts[0].state, DRV_ATTEMPT_ASSIGNED);
     drv_store_task_detail_clear(&d);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM events"), 0);
-    assert_int_equal(raw_int(f->path, "SELECT integrity_check = 'ok' FROM pragma_integrity_check"),
-                     1);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM events"), 0);
+    assert_int_equal(
+        store_fx_int(f->path, "SELECT integrity_check = 'ok' FROM pragma_integrity_check"), 1);
     /* The result that was never committed can be reported again and counts once. */
     drv_store_result res = {.finished_at = 6, .exit_code = 0};
     assert_int_equal(drv_store_attempt_finish(s, 1, 1, &res, NULL, &err), 1);
@@ -590,7 +551,7 @@ enum op { BEGIN, STARTED, FINISH, ABANDON };
 
 static void test_attempts_count_once(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     static const struct {
         enum op op;
         uint32_t attempt;
@@ -712,7 +673,7 @@ static void keep_fact(void *ctx, const drv_learned_fact *fact)
 
 static void test_speculative_copies_and_learning_kept(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err = {{0}};
     drv_store *s = open_ok(f->path);
     drv_task t;
@@ -814,7 +775,7 @@ static int on_copy_recovered(void *ctx, drv_store_recovered *r, drv_error *err)
  * the latest attempt's; the original, superseded after it started, uses no retry. */
 static void test_recovery_sees_one_row_per_copied_test(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err = {{0}};
     drv_store *s = open_ok(f->path);
     drv_task t;
@@ -852,7 +813,7 @@ static int fail_recover(void *ctx, drv_store_recovered *r, drv_error *err)
 
 static void test_recovery_lists_unfinished(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err = {{0}};
     drv_store *s = open_ok(f->path);
     /* One task in each state, in enum order; ids 1..8. */
@@ -927,7 +888,7 @@ static int on_row(void *ctx, const drv_store_task_row *row, drv_error *err)
 
 static void test_list_filters_and_counts(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err = {{0}};
     drv_store *s = open_ok(f->path);
     int64_t ra = drv_store_run_create(s, "A", 10, &err);
@@ -1079,7 +1040,7 @@ static void assert_live_counts(drv_store *s, uint64_t q, uint64_t a, uint64_t r,
  * with the test; an attempt abandoned for no given reason has none. */
 static void test_moved_attempt_keeps_its_reason(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err = {{0}};
     drv_store *s = open_ok(f->path);
     assert_int_equal(drv_store_run_create(s, "moves", 1, &err), 1);
@@ -1111,7 +1072,7 @@ static void test_moved_attempt_keeps_its_reason(void **state)
  * them when it was written at each assignment and start. */
 static void test_live_state_from_attempts(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err = {{0}};
     drv_store *s = open_ok(f->path);
     assert_int_equal(drv_store_run_create(s, "live", 1, &err), 1);
@@ -1148,7 +1109,7 @@ static void test_live_state_from_attempts(void **state)
     assert_int_equal(drv_store_mark_undo(s, &err), 0);
     assert_live_counts(s, 1, 2, 1, 1);
     commit_ok(s);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks WHERE state = 'queued'"), 4);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM tasks WHERE state = 'queued'"), 4);
 
     static const struct {
         drv_task_state state;
@@ -1235,7 +1196,7 @@ static int collect_series(void *ctx, int64_t id, const char *name, const char *k
  * resolution at a time, a repeated sample replacing the first, old samples pruned. */
 static void test_metrics_history(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_store *s = open_ok(f->path);
     drv_error err;
     assert_int_equal(drv_store_series_add(s, 1, "tests_queued", "", &err), 0);
@@ -1262,9 +1223,9 @@ static void test_metrics_history(void **state)
     assert_int_equal(drv_store_sample_query(s, 1, 1, 0, 1000, 0, collect_point, pts, &err), -1);
     assert_int_equal(drv_store_sample_prune(s, 1, 1, 104, &err), 0);
     commit_ok(s);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM samples WHERE series = 1 AND res = 1"),
-                     2);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM samples"), 4);
+    assert_int_equal(
+        store_fx_int(f->path, "SELECT count(*) FROM samples WHERE series = 1 AND res = 1"), 2);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM samples"), 4);
     drv_store_close(s);
 }
 
@@ -1272,7 +1233,7 @@ static void test_metrics_history(void **state)
  * restart continues them), a series removed with its samples. */
 static void test_metrics_partial_buckets(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_store *s = open_ok(f->path);
     drv_error err;
     drv_rollup part[DRV_SERIES_RESOLUTIONS - 1];
@@ -1304,9 +1265,9 @@ static void test_metrics_partial_buckets(void **state)
 
     assert_int_equal(drv_store_series_remove(s, 2, &err), 0);
     commit_ok(s);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM samples WHERE series = 2"), 0);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sample_series"), 1);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM samples WHERE series = 1"), 18);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM samples WHERE series = 2"), 0);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM sample_series"), 1);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM samples WHERE series = 1"), 18);
     drv_store_close(s);
 }
 
@@ -1324,7 +1285,7 @@ static int collect_anomaly(void *ctx, const drv_store_anomaly *a, drv_error *err
  * ones first, then newest first), the ended ones pruned by their end. */
 static void test_anomalies_kept(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_store *s = open_ok(f->path);
     drv_error err;
     char got[512] = "";
@@ -1355,14 +1316,14 @@ static void test_anomalies_kept(void **state)
     /* ended before 205: the stall goes; the open one and the flapping stay */
     assert_int_equal(drv_store_anomaly_prune(s, 205, &err), 0);
     commit_ok(s);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM anomalies"), 2);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM anomalies WHERE id = 2"), 0);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM anomalies"), 2);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM anomalies WHERE id = 2"), 0);
     drv_store_close(s);
 }
 
 static void test_workers_events_metrics(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err = {{0}};
     drv_store *s = open_ok(f->path);
     drv_worker w;
@@ -1393,9 +1354,10 @@ static void test_workers_events_metrics(void **state)
     assert_int_equal(drv_store_sample_append(s, 1, 1, 2, 9, &err), 0);
     commit_ok(s);
     assert_string_equal(
-        (raw_int(f->path, "SELECT labels = '[\"zone-b\"]' FROM workers") ? "ok" : "bad"), "ok");
-    assert_int_equal(raw_int(f->path, "SELECT sum(value) FROM samples"), 21);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM events WHERE task_id IS NULL"), 1);
+        (store_fx_int(f->path, "SELECT labels = '[\"zone-b\"]' FROM workers") ? "ok" : "bad"),
+        "ok");
+    assert_int_equal(store_fx_int(f->path, "SELECT sum(value) FROM samples"), 21);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM events WHERE task_id IS NULL"), 1);
 
     drv_tag_table *fresh = drv_tag_table_new();
     drv_worker got;
@@ -1500,7 +1462,7 @@ static const char schema_v1[] =
  * row kept, and behaves like a new one afterwards. */
 static void test_migrates_version_1(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     raw_exec(f->path, schema_v1);
     raw_exec(f->path,
              "PRAGMA user_version = 1;"
@@ -1518,21 +1480,24 @@ static void test_migrates_version_1(void **state)
              " exit_code) VALUES (1, 1, 'w1', 'finished', 2, 3, 0);"
              "INSERT INTO attempts (task_id, attempt, worker, state, assigned_at) VALUES"
              " (2, 1, 'w1', 'assigned', 2), (2, 2, 'w2', 'running', 3);");
-    assert_int_equal(raw_int(f->path, "SELECT state = 'abandoned' FROM attempts WHERE task_id = 2"
-                                      " AND attempt = 1"),
+    assert_int_equal(store_fx_int(f->path,
+                                  "SELECT state = 'abandoned' FROM attempts WHERE task_id = 2"
+                                  " AND attempt = 1"),
                      1);
     drv_error err = {{0}};
     drv_store *s = open_ok(f->path);
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), DRV_STORE_SCHEMA_VERSION);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name IN"
-                                      " ('tasks_v2', 'attempts_v2', 'tasks_state')"),
+    assert_int_equal(store_fx_int(f->path, "PRAGMA user_version"), DRV_STORE_SCHEMA_VERSION);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                                           " ('tasks_v2', 'attempts_v2', 'tasks_state')"),
                      0);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
     /* Version 5: a run's tasks are counted by the store, the run index is on run_id. */
     assert_int_equal(
-        raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'tasks_count_in_run'"),
+        store_fx_int(f->path,
+                     "SELECT count(*) FROM sqlite_master WHERE name = 'tasks_count_in_run'"),
         0);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_index_info('tasks_run')"), 1);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM pragma_index_info('tasks_run')"),
+                     1);
 
     drv_store_run_summary r = {0};
     assert_int_equal(drv_store_run_summary_get(s, 1, &r, &err), 1);
@@ -1552,7 +1517,7 @@ static void test_migrates_version_1(void **state)
     assert_int_equal(d.task.state, DRV_TASK_RUNNING);
     assert_int_equal(d.task.attempts, 2);
     assert_string_equal(d.worker, "w2");
-    assert_int_equal(raw_int(f->path, "SELECT state = 'queued' FROM tasks WHERE id = 2"), 1);
+    assert_int_equal(store_fx_int(f->path, "SELECT state = 'queued' FROM tasks WHERE id = 2"), 1);
     drv_store_task_detail_clear(&d);
 
     /* The open attempt still takes its result once; the abandoned one's is not counted;
@@ -1569,7 +1534,7 @@ static void test_migrates_version_1(void **state)
     assert_int_equal(drv_store_task_insert(s, 1, &t, f->tags, 7, &err), 4);
     drv_task_clear(&t);
     commit_ok(s);
-    assert_int_equal(raw_int(f->path, "SELECT submitted FROM runs WHERE id = 1"), 4);
+    assert_int_equal(store_fx_int(f->path, "SELECT submitted FROM runs WHERE id = 1"), 4);
     drv_store_close(s);
 }
 
@@ -1607,7 +1572,7 @@ static void writer_ok(drv_store *s, int *notes)
  * a second connection. A run with a task inserted under an explicit id far ahead of the
  * others falls back to the count by query, and must be right too. with_writer: the same
  * through the writer thread (a commit is checked once the writer has written it). */
-static void run_counts_follow_writes(fixture *f, bool with_writer)
+static void run_counts_follow_writes(store_fixture *f, bool with_writer)
 {
     drv_error err = {{0}};
     drv_store *s = open_ok(f->path);
@@ -1665,7 +1630,7 @@ static void run_counts_follow_writes(fixture *f, bool with_writer)
                 char sql[96];
                 snprintf(sql, sizeof sql, "SELECT count(*) FROM runs WHERE id = %lld",
                          (long long)runs[n_runs - 1]);
-                if (raw_int(f->path, sql))
+                if (store_fx_int(f->path, sql))
                     break;
                 n_runs--;
             }
@@ -1681,11 +1646,11 @@ static void run_counts_follow_writes(fixture *f, bool with_writer)
                     snprintf(sql, sizeof sql,
                              "SELECT count(*) FROM tasks WHERE run_id = %lld AND state = '%s'",
                              (long long)runs[r], drv_task_state_name((drv_task_state)k));
-                    if ((int64_t)sum.counts.by_state[k] != raw_int(f->path, sql))
+                    if ((int64_t)sum.counts.by_state[k] != store_fx_int(f->path, sql))
                         fail_msg("step %d run %lld %s: counted %llu, the file has %lld", step,
                                  (long long)runs[r], drv_task_state_name((drv_task_state)k),
                                  (unsigned long long)sum.counts.by_state[k],
-                                 (long long)raw_int(f->path, sql));
+                                 (long long)store_fx_int(f->path, sql));
                 }
                 assert_int_equal(sum.counts.total, sum.submitted);
                 drv_store_run_summary_clear(&sum);
@@ -1698,10 +1663,11 @@ static void run_counts_follow_writes(fixture *f, bool with_writer)
                 char sql[128];
                 snprintf(sql, sizeof sql, "SELECT count(*) FROM tasks WHERE state = '%s'",
                          drv_task_state_name((drv_task_state)k));
-                if ((int64_t)all.by_state[k] != raw_int(f->path, sql))
+                if ((int64_t)all.by_state[k] != store_fx_int(f->path, sql))
                     fail_msg("step %d: %s: counted %llu in all, the file has %lld", step,
                              drv_task_state_name((drv_task_state)k),
-                             (unsigned long long)all.by_state[k], (long long)raw_int(f->path, sql));
+                             (unsigned long long)all.by_state[k],
+                             (long long)store_fx_int(f->path, sql));
             }
         }
     }
@@ -1724,7 +1690,7 @@ static void test_run_counts_follow_writes_with_writer(void **state)
  * was handed before a close is in the file after it. */
 static void test_writer_thread(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err = {{0}};
     drv_store *s = open_ok(f->path);
     /* Something committed before the writer: its ids go on from there. */
@@ -1794,8 +1760,8 @@ static void test_writer_thread(void **state)
     assert_int_equal(drv_store_count(s, &c, &err), 0);
     assert_int_equal(c.total, 4);
     assert_int_equal(c.by_state[DRV_TASK_PASSED], 1);
-    assert_int_equal(raw_int(f->path, "SELECT exit_code FROM attempts WHERE attempt = 1"), 0);
-    assert_int_equal(raw_int(f->path, "SELECT submitted FROM runs WHERE name = 'r'"), 3);
+    assert_int_equal(store_fx_int(f->path, "SELECT exit_code FROM attempts WHERE attempt = 1"), 0);
+    assert_int_equal(store_fx_int(f->path, "SELECT submitted FROM runs WHERE name = 'r'"), 3);
     drv_store_run_summary sum = {0};
     assert_int_equal(drv_store_run_summary_get(s, run, &sum, &err), 1);
     assert_int_equal(sum.counts.by_state[DRV_TASK_PASSED], 1);
@@ -1813,8 +1779,8 @@ static void test_writer_thread(void **state)
     /* Handed, not waited for: the close writes it. */
     commit_ok(s);
     drv_store_close(s);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks WHERE name = 'undone'"), 1);
-    assert_int_equal(raw_int(f->path, "SELECT submitted FROM runs WHERE name = 'r'"), 4);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM tasks WHERE name = 'undone'"), 1);
+    assert_int_equal(store_fx_int(f->path, "SELECT submitted FROM runs WHERE name = 'r'"), 4);
 
     /* Reopened, the ids go on after what the file holds. */
     s = open_ok(f->path);
@@ -1823,7 +1789,7 @@ static void test_writer_thread(void **state)
     assert_int_equal(drv_store_task_insert(s, 0, &t, f->tags, 8, &err), again + 1);
     drv_task_clear(&t);
     drv_store_close(s); /* never handed: not in the file */
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks WHERE name = 'after'"), 0);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM tasks WHERE name = 'after'"), 0);
 }
 
 /* The file's count of tasks shown in each state (a 'queued' row with an open attempt
@@ -1842,7 +1808,7 @@ static void check_counts(drv_store *s, const char *path)
                  " (a.state = 'assigned' OR a.state = 'running')), 'queued') ELSE state END)"
                  " = '%s'",
                  drv_task_state_name((drv_task_state)k));
-        int64_t want = raw_int(path, sql);
+        int64_t want = store_fx_int(path, sql);
         if ((int64_t)c.by_state[k] != want)
             fail_msg("%s: counted %llu, the file has %lld", drv_task_state_name((drv_task_state)k),
                      (unsigned long long)c.by_state[k], (long long)want);
@@ -1862,7 +1828,7 @@ static int count_recovered(void *ctx, drv_store_recovered *r, drv_error *err)
  * always equal to a count of the file. */
 static void test_counts_follow_recovered_tests(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err = {{0}};
     drv_store *s = open_ok(f->path);
     int64_t run = drv_store_run_create(s, "r", 1, &err);
@@ -1937,7 +1903,7 @@ static void test_counts_follow_recovered_tests(void **state)
  * writer; every later commit and durability query says why. */
 static void test_writer_failure_is_reported(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err = {{0}};
     drv_store *s = open_ok(f->path);
     writer_ok(s, NULL);
@@ -1957,12 +1923,12 @@ static void test_writer_failure_is_reported(void **state)
     drv_task_clear(&t);
     assert_int_equal(drv_store_commit(s, &err), -1);
     drv_store_close(s);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tasks"), 0);
+    assert_int_equal(store_fx_int(f->path, "SELECT count(*) FROM tasks"), 0);
 }
 
 static void test_refuses_newer_schema(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_store_close(open_ok(f->path));
     raw_exec(f->path, "PRAGMA user_version = 999");
     drv_error err = {{0}};
@@ -1981,7 +1947,7 @@ static void test_refuses_newer_schema(void **state)
 
 static void test_refuses_corrupt_file(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     FILE *fp = fopen(f->path, "w");
     assert_non_null(fp);
     for (int i = 0; i < 400; i++)
@@ -2003,7 +1969,7 @@ static void test_refuses_corrupt_file(void **state)
  * reason and leaves no transaction open. */
 static void test_locked_store_reports(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     drv_error err = {{0}};
     drv_store_options opt = {.busy_timeout_ms = 20};
     drv_store *s = drv_store_open_with(f->path, &opt, &err);
@@ -2027,7 +1993,7 @@ static void test_locked_store_reports(void **state)
 /* Not a check: prints how many full tasks one grouped commit stores per second. */
 static void test_insert_rate(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     enum { N = 10000 };
     drv_error err = {{0}};
     drv_store *s = open_ok(f->path);
@@ -2055,34 +2021,39 @@ static void test_insert_rate(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_task_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_requirements_codec_old_rows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_insert_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batch_members_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_grouped_commit_visibility, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kill9_keeps_exactly_the_committed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_attempts_count_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_speculative_copies_and_learning_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_task_round_trip, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_requirements_codec_old_rows, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_insert_refusals, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_members_round_trip, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_grouped_commit_visibility, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_keeps_exactly_the_committed, setup,
+                                        store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_attempts_count_once, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_speculative_copies_and_learning_kept, setup,
+                                        store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_recovery_sees_one_row_per_copied_test, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_recovery_lists_unfinished, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list_filters_and_counts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_live_state_from_attempts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_moved_attempt_keeps_its_reason, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_workers_events_metrics, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metrics_history, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_migrates_version_1, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_run_counts_follow_writes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_run_counts_follow_writes_with_writer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_writer_failure_is_reported, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_counts_follow_recovered_tests, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refuses_corrupt_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_locked_store_reports, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_insert_rate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metrics_partial_buckets, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_anomalies_kept, setup, teardown),
+                                        store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_lists_unfinished, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_list_filters_and_counts, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_live_state_from_attempts, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_moved_attempt_keeps_its_reason, setup,
+                                        store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_workers_events_metrics, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_history, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_version_1, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_run_counts_follow_writes, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_run_counts_follow_writes_with_writer, setup,
+                                        store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_writer_thread, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_writer_failure_is_reported, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_counts_follow_recovered_tests, setup,
+                                        store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refuses_corrupt_file, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_locked_store_reports, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_insert_rate, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_partial_buckets, setup, store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_anomalies_kept, setup, store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
