@@ -212,8 +212,12 @@
       // Once a series is read for this range, only what is newer than its last point.
       var have = hist[name], last = have && have.length ? have[have.length - 1][0] : null;
       var from = last != null && range.to == null ? last + step : Math.floor(b[0]);
+      var to = Math.ceil(b[1]);
+      // The newest point can be ahead of this browser's clock (the coordinator's clock,
+      // or a sample taken in the same second): nothing newer to ask for yet.
+      if (from > to) return Promise.resolve(true);
       return get("/api/v1/metrics/history?metric=" + name + "&from=" + from +
-                 "&to=" + Math.ceil(b[1]) + "&step=" + step)
+                 "&to=" + to + "&step=" + step)
         .then(function (a) {
           var pts = a.points || [];
           hist[name] = last != null && range.to == null

@@ -5,8 +5,9 @@
  * (running), and the frames waiting to be written (outq). Frames are stored in a byte
  * queue, each record a header, LWS_PRE bytes of room for lws and the JSON text, so a
  * frame costs no allocation of its own. The `finished` frames written on the current
- * connection are copied to a second queue (sent) for DRV_AGENT_RESEND_WINDOW_S, so that
- * a connection lost right after a write does not lose a result.
+ * connection are copied to a second queue (sent) for DRV_AGENT_RESEND_WINDOW_S from
+ * their first write, so that a connection lost right after a write does not lose a
+ * result.
  *
  * Life of a connection: connect (lws) -> ESTABLISHED: hello is written -> welcome:
  * heartbeats start and the outbox is written, up to FRAMES_PER_WRITEABLE frames per
@@ -1671,7 +1672,12 @@ static unsigned char *outbox_take(drv_agent *a, frame_hdr *h)
     unsigned char *p = fq_at(&a->outq, a->outq.head, h);
     if (h->type == DRV_MSG_FINISHED) {
         double now = mono_now();
-        h->t = now;
+        /* When it was first written: a frame sent again after a reconnect keeps that time,
+         * so it is sent again only within the window of its first write (resetting it at
+         * every write kept results going round for as long as reconnects came faster
+         * than the window: more resends than executions in the chaos suite). */
+        if (h->t == 0)
+            h->t = now;
         fq_push(&a->sent, h, p);
         frame_hdr old;
         while (a->sent.count > 0) {
