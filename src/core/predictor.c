@@ -18,7 +18,12 @@
  * first worker class that reported a test of that family (its "anchor"): the anchor's
  * speed is its prior (the configured speed of its class, drv_predictor_set_class_speed,
  * 1 by default) and is never learned, which fixes the scale (otherwise the references and
- * the speeds could drift together, as only their ratios are observable). A class's
+ * the speeds could drift together, as only their ratios are observable). A speed sample
+ * is paired evidence: a test ran on class A last (by_test's cls) and now on class B, so
+ * speed(B) = speed(A) x its mean on A / its duration on B, when A's speed is known; a
+ * rerun on the class it ran on last is no sample (its reference was normalised by that
+ * class's own speed, so the sample would only repeat it). Samples are averaged in
+ * logarithms over a window of PAIR_WINDOW, a hung run clamped (speed_pair). A class's
  * first speed sample for a family replaces the prior instead of being blended
  * with it, so one run of a test on two classes already gives the right ratio, and the
  * test's reference is updated with a speed that is already close. A test's reference
@@ -62,6 +67,8 @@
 #define ENTRY_DIRTY     4u   /* by_test only: changed since drv_predictor_export_tests() */
 #define RATIO_MIN       8u   /* paired first runs behind a speed from first runs */
 #define PRIOR_PAIRS     28.0 /* paired first runs the configured speed counts as */
+#define PAIR_WINDOW     32u  /* paired samples a class's speed averages over, at most */
+#define PAIR_CLAMP      0.5  /* largest log deviation of one paired sample counted */
 
 typedef struct stat_entry {
     uint64_t k1;
@@ -70,6 +77,7 @@ typedef struct stat_entry {
     double mean;
     double var;
     uint32_t n;
+    uint32_t cls; /* by_test only: worker class + 1 of its last run, 0 = none */
 } stat_entry;
 
 typedef struct stat_table {
@@ -304,6 +312,27 @@ void drv_predictor_free(drv_predictor *p)
     free(p);
 }
 
+/* Adds one paired sample (a speed measured from one test's runs on two classes) to the
+ * speed of cell si: the first replaces the prior or the estimate from first runs, later
+ * ones are averaged in logarithms over the last PAIR_WINDOW or so (a moving average of a
+ * few samples follows whichever tests finished last), and from the fourth on each moves
+ * the mean by at most PAIR_CLAMP / n: a run that hung (a straggler) is not a speed. */
+static void speed_pair(drv_predictor *p, size_t si, double sample)
+{
+    sample = sample < SPEED_MIN ? SPEED_MIN : sample > SPEED_MAX ? SPEED_MAX : sample;
+    uint32_t n = p->speed_n[si] < PAIR_WINDOW ? p->speed_n[si] + 1 : PAIR_WINDOW;
+    if (n == 1) {
+        p->speed[si] = sample;
+    } else {
+        double d = log(sample) - log(p->speed[si]);
+        if (n > 3)
+            d = d > PAIR_CLAMP ? PAIR_CLAMP : d < -PAIR_CLAMP ? -PAIR_CLAMP : d;
+        p->speed[si] *= exp(d / n);
+    }
+    if (p->speed_n[si] < UINT32_MAX)
+        p->speed_n[si]++;
+}
+
 void drv_predictor_observe(drv_predictor *p, uint64_t test_key, int family, int backend,
                            uint32_t wclass, double duration_s)
 {
@@ -321,21 +350,19 @@ void drv_predictor_observe(drv_predictor *p, uint64_t test_key, int family, int 
 
     stat_entry *ref = table_upsert(&p->by_test, test_key, 0);
     bool first_speed = false;
-    /* Learn the class's speed from a calibrated reference. */
-    if (!is_anchor && ref->n > 0 && (ref->flags & ENTRY_CALIBRATE)) {
-        double sample = ref->mean / duration_s;
-        if (sample < SPEED_MIN)
-            sample = SPEED_MIN;
-        if (sample > SPEED_MAX)
-            sample = SPEED_MAX;
-        first_speed = p->speed_n[si] == 0;
-        if (first_speed)
-            p->speed[si] = sample;
-        else
-            p->speed[si] += p->alpha * (sample - p->speed[si]);
-        if (p->speed_n[si] < UINT32_MAX)
-            p->speed_n[si]++;
+    /* Learn a class's speed from this test's runs on two classes (see the top). */
+    uint32_t prev = ref->n > 0 && ref->cls > 0 ? ref->cls - 1 : wclass;
+    const stat_entry *on_prev = prev != wclass ? table_find(&p->by_class, test_key, prev) : NULL;
+    if (on_prev && on_prev->n > 0 && prev < p->speed_rows) {
+        size_t pi = (size_t)prev * DRV_FAMILY_MAX + f;
+        bool prev_anchor = p->anchor[f] == prev + 1;
+        bool prev_known = prev_anchor || p->speed_n[pi] > 0;
+        if (!is_anchor && prev_known) {
+            first_speed = p->speed_n[si] == 0;
+            speed_pair(p, si, p->speed[pi] * on_prev->mean / duration_s);
+        }
     }
+    ref->cls = wclass + 1;
     bool known = is_anchor || p->speed_n[si] > 0;
     double normalised = duration_s * p->speed[si];
     if (known && !(ref->flags & ENTRY_CALIBRATE)) {

@@ -6,8 +6,9 @@
  *   - per test, normalised to reference speed: the same, so a test that ran on one
  *     class has an estimate on another;
  *   - per (family, back-end): the same, for tests never seen;
- *   - per (family, worker class): the class's relative speed for that family
- *     (reference / observed, EWMA; the class's configured speed until learned).
+ *   - per (family, worker class): the class's relative speed for that family, from
+ *     tests that ran on two classes (the ratio of one test's durations on them; the
+ *     class's configured speed, or an estimate from first runs, until learned).
  * A prediction falls back in that order and finally to the caller's estimate (the
  * analyzer's). It gives the mean and a high quantile (mean + 1.2816 sigma, p90 under
  * a normal approximation; never below the mean), and which level it came from.

@@ -292,6 +292,45 @@ static void test_class_speed_transfers(void **state)
     }
 }
 
+/* Paired evidence (pred, issue 10): a class's speed comes from tests that ran on two
+ * classes, averaged over many. Constructed where the old estimator (a moving average of
+ * reference / duration, weight 0.3) went wrong: the slow class is truly 3x slower; 20
+ * tests ran on both classes, then one test hung on the slow class (30x its run on the
+ * fast one) and the last five paired tests happened to be 30 % slower than 3x there
+ * (the long tests finish last). The old average ended ~0.25 (4x slower: the hang alone
+ * took it to 0.24, the last five kept it there); the average over the window stays
+ * within 8 % of 1/3. A rerun on the class a test ran on last is no pair: it changes no
+ * speed. */
+static void test_speed_from_pairs_ignores_hang_and_recent(void **state)
+{
+    (void)state;
+    drv_predictor *p = drv_predictor_new(0.3);
+    char name[32];
+    for (int i = 0; i < 26; i++) {
+        snprintf(name, sizeof name, "paired %d", i);
+        uint64_t key = drv_test_key(name);
+        double d = 1.0 + 0.1 * (i % 7);
+        drv_predictor_observe(p, key, FAM, DRV_TAG_CUDA, FAST, d);
+        double slow = i == 20 ? 30 * d : i > 20 ? 3.9 * d : 3 * d;
+        drv_predictor_observe(p, key, FAM, DRV_TAG_CUDA, SLOW, slow);
+    }
+    double sp = drv_predictor_speed(p, FAM, SLOW);
+    print_message("slow class speed from 26 pairs (one hung, five slower): %.3f\n", sp);
+    assert_true(fabs(sp * 3 - 1) < 0.08);
+
+    /* Reruns on the slow class alone, however long, are not pairs. */
+    uint64_t key = drv_test_key("slow only twice");
+    drv_predictor_observe(p, key, FAM, DRV_TAG_CUDA, SLOW, 3);
+    drv_predictor_observe(p, key, FAM, DRV_TAG_CUDA, SLOW, 30);
+    assert_true(drv_predictor_speed(p, FAM, SLOW) == sp);
+    /* Back on the fast class and again on the slow one: a pair against its last run. */
+    drv_predictor_observe(p, key, FAM, DRV_TAG_CUDA, FAST, 1);
+    drv_predictor_observe(p, key, FAM, DRV_TAG_CUDA, SLOW, 3);
+    assert_true(drv_predictor_speed(p, FAM, SLOW) != sp);
+    assert_true(fabs(drv_predictor_speed(p, FAM, SLOW) * 3 - 1) < 0.08);
+    drv_predictor_free(p);
+}
+
 /* First runs only (no test runs twice): the anchor class (the first to report) gets
  * mostly short unit tests, the other class mostly long performance tests at half the
  * anchor's durations. Compared kind by kind, the other class is twice as fast; pooled
@@ -529,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_export_import),
         cmocka_unit_test(test_bad_durations_ignored),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_speed_from_pairs_ignores_hang_and_recent),
         cmocka_unit_test(test_many_tests_and_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
