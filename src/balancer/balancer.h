@@ -263,9 +263,9 @@ typedef struct drv_straggler {
     double running_s; /* how long it has run */
     double high_s;    /* its predicted p90 on holder */
     double copy_s;    /* the copy's predicted run on target */
-    bool suspect;     /* holder is suspect (a test of its was superseded in the last
-                       * 30 s): copied past its p90, without the margin */
-    bool tight;       /* its p90 comes from its own runs on the holder's class */
+    bool suspect;     /* holder is suspect (a test of its was superseded in the last 30 s,
+                       * or one is overdue against its own runs on that class): copied
+                       * past its p90, without the margin, and ahead of the queue */
 } drv_straggler;
 
 /* Which running tests to copy now, most overdue first (at most max, written to out):
@@ -279,11 +279,11 @@ typedef struct drv_straggler {
  * could: slots still free then would otherwise idle. While tests are queued, a copy
  * goes to a worker with room for one beyond what placement fills it to, only when the
  * other slots finish the rest of the work before the straggler's predicted finish, or
- * when (its p90 from its own runs on that class) the copy's finish there plus its run
- * is shorter than what the straggler has run. On a suspect worker (a test of its was
- * superseded, killed running because its copy finished first, in the last 30 s) a test
- * qualifies once past its p90, and goes ahead of the queue whenever its copy would
- * finish before what it has run (docs/balancer.md, Stragglers). Pure: changes nothing. */
+ * when its worker is suspect: a test of its was superseded (killed running because its
+ * copy finished first) in the last 30 s, or one of its running tests is overdue against
+ * a p90 from its own runs on that class (then the margin is the floor alone). On a
+ * suspect worker a test qualifies once past its p90 (docs/balancer.md, Stragglers).
+ * Pure: changes nothing. */
 size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler *out, size_t max);
 /* A copy of running test t was started: t is not proposed again. Returns -1 if t is
  * not a live running test. */
@@ -313,6 +313,7 @@ typedef enum drv_learned_kind {
     DRV_LEARNED_WORKER_AFFINITY = 3, /* worker, family: 0..1, how well the worker ran it */
     DRV_LEARNED_WORKER_PACE = 4,     /* worker, family -1: log(its runs / its class's) */
 } drv_learned_kind;
+#define DRV_LEARNED_KIND_MAX 4
 
 typedef struct drv_learned_fact {
     uint32_t kind;  /* drv_learned_kind */

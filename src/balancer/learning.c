@@ -118,6 +118,27 @@ static bool same(const drv_balancer *b, const struct drv_learned_entry *e, uint3
     return e && e < b->learned + b->n_learned && e->f.kind == kind && e->f.key == key;
 }
 
+/* Offers every stored fact of `kind` under key to the policies' learned_import hooks
+ * (class c or worker w, the other DRV_REF_NONE); a fact one of them takes is taken. */
+static void offer_to_policies(drv_balancer *b, uint32_t kind, uint64_t key, uint32_t c, drv_wref w)
+{
+    struct drv_learned_entry *e = facts_of(b, kind, key);
+    for (; same(b, e, kind, key); e++)
+        for (int k = 0; k < DRV_POLICY_KIND_COUNT; k++) {
+            const drv_policy_ops *ops = drv_policies[k];
+            if (ops && ops->learned_import && ops->learned_import(b, &e->f, c, w)) {
+                e->taken = true;
+                break;
+            }
+        }
+}
+
+/* The kinds of fact policies keep (learning.c keeps class speeds and paces itself). */
+static bool policy_kind(uint32_t kind)
+{
+    return kind != DRV_LEARNED_CLASS_SPEED && kind != DRV_LEARNED_WORKER_PACE;
+}
+
 void drv_learning_class_added(drv_balancer *b, uint32_t c)
 {
     drv_wclass *cl = &b->classes[c];
@@ -131,11 +152,9 @@ void drv_learning_class_added(drv_balancer *b, uint32_t c)
         b->speed[(size_t)c * 64 + (uint32_t)e->f.family] =
             (float)drv_predictor_speed(b->pred, e->f.family, c);
     }
-    e = facts_of(b, DRV_LEARNED_CLASS_AFFINITY, cl->key);
-    for (; same(b, e, DRV_LEARNED_CLASS_AFFINITY, cl->key); e++) {
-        e->taken = true;
-        b->class_affinity[(size_t)c * 64 + (uint32_t)e->f.family] = (float)e->f.value;
-    }
+    for (uint32_t kind = 1; kind <= DRV_LEARNED_KIND_MAX; kind++)
+        if (policy_kind(kind))
+            offer_to_policies(b, kind, cl->key, c, DRV_REF_NONE);
 }
 
 static void pace_set(drv_bworker *w)
@@ -156,20 +175,9 @@ void drv_learning_worker_added(drv_balancer *b, drv_wref wi)
         w->pace_n = e->f.n;
     }
     pace_set(w);
-    /* Its affinity: into the family's row where it beats the weakest there. */
-    e = facts_of(b, DRV_LEARNED_WORKER_AFFINITY, key);
-    for (; same(b, e, DRV_LEARNED_WORKER_AFFINITY, key); e++) {
-        e->taken = true;
-        drv_affinity_row *row = &b->affinity[e->f.family];
-        int weakest = 0;
-        for (int k = 1; k < AFFINITY_SLOTS; k++)
-            if (row->score[k] < row->score[weakest])
-                weakest = k;
-        if (e->f.value > row->score[weakest]) {
-            row->worker[weakest] = wi;
-            row->score[weakest] = (float)e->f.value;
-        }
-    }
+    for (uint32_t kind = 1; kind <= DRV_LEARNED_KIND_MAX; kind++)
+        if (policy_kind(kind))
+            offer_to_policies(b, kind, key, UINT32_MAX, wi);
 }
 
 void drv_learning_free(drv_balancer *b)
@@ -193,14 +201,6 @@ size_t drv_balancer_export_learned(const drv_balancer *b, drv_learned_fact_fn fn
                 fn(ctx, &fact);
                 n++;
             }
-            float a = b->class_affinity[(size_t)c * 64 + (uint32_t)f];
-            if (f > 0 && a > 0) {
-                fact.kind = DRV_LEARNED_CLASS_AFFINITY;
-                fact.value = a;
-                fact.n = 1;
-                fn(ctx, &fact);
-                n++;
-            }
         }
     }
     for (uint32_t wi = 0; wi < b->n_workers; wi++) {
@@ -215,20 +215,10 @@ size_t drv_balancer_export_learned(const drv_balancer *b, drv_learned_fact_fn fn
         fn(ctx, &fact);
         n++;
     }
-    for (int f = 1; f < 64; f++)
-        for (int k = 0; k < AFFINITY_SLOTS; k++) {
-            drv_wref wi = b->affinity[f].worker[k];
-            float score = b->affinity[f].score[k];
-            if (score <= 0 || wi >= b->n_workers || !b->workers[wi].live)
-                continue;
-            drv_learned_fact fact = {.kind = DRV_LEARNED_WORKER_AFFINITY,
-                                     .key = drv_test_key(b->workers[wi].w.name),
-                                     .family = f,
-                                     .value = score,
-                                     .n = 1};
-            fn(ctx, &fact);
-            n++;
-        }
+    /* What the policies learned: each policy owns its state. */
+    for (int k = 0; k < DRV_POLICY_KIND_COUNT; k++)
+        if (drv_policies[k] && drv_policies[k]->learned_export)
+            n += drv_policies[k]->learned_export(b, fn, ctx);
     /* What earlier processes learned of classes and workers that have not joined this
      * one: kept, so a restart before they come back does not forget them. */
     for (uint32_t i = 0; i < b->n_learned; i++)

@@ -110,6 +110,13 @@ typedef struct drv_policy_ops {
     /* Optional: a test ran to an exit status on w (learning policies). */
     void (*task_finished)(drv_balancer *b, const struct drv_btask *t, drv_wref w,
                           const drv_result *r);
+    /* Optional: what the policy learned, kept in the store across restarts (learning.c
+     * asks, the policy owns its state). learned_export calls fn for each fact of its own
+     * (of the live classes and workers) and returns how many; learned_import is offered
+     * each stored fact of class c or worker w (DRV_REF_NONE for the other) that just
+     * joined and returns whether the fact is one of its own (taken). */
+    size_t (*learned_export)(const drv_balancer *b, drv_learned_fact_fn fn, void *ctx);
+    bool (*learned_import)(drv_balancer *b, const drv_learned_fact *f, uint32_t c, drv_wref w);
 } drv_policy_ops;
 
 extern const drv_policy_ops drv_policy_round_robin;

@@ -11,8 +11,9 @@
  * least loaded one.
  *
  * State: the per-family rows (drv_balancer.affinity) and the per (class, family) scores
- * (drv_balancer.class_affinity), written by its hooks and, at start, by learning.c with
- * what earlier processes learned. */
+ * (drv_balancer.class_affinity), written by its hooks only: at start what earlier
+ * processes learned comes in through learned_import, and goes to the store through
+ * learned_export (learning.c keys the facts by class and worker names). */
 #include "balancer/engine.h"
 
 #define AFFINITY_ALPHA 0.3f
@@ -112,6 +113,65 @@ static void affinity_worker_removed(drv_balancer *b, drv_wref wi)
                 b->affinity[f].score[k] = 0;
 }
 
+/* Its facts: per class and family the class's score, per worker and family the worker's
+ * (the live workers of every row). */
+static size_t affinity_export(const drv_balancer *b, drv_learned_fact_fn fn, void *ctx)
+{
+    size_t n = 0;
+    for (uint32_t c = 0; c < b->n_classes; c++)
+        for (int f = 1; f < 64; f++) {
+            float a = b->class_affinity[(size_t)c * 64 + (uint32_t)f];
+            if (a <= 0)
+                continue;
+            drv_learned_fact fact = {.kind = DRV_LEARNED_CLASS_AFFINITY,
+                                     .key = b->classes[c].key,
+                                     .family = f,
+                                     .value = a,
+                                     .n = 1};
+            fn(ctx, &fact);
+            n++;
+        }
+    for (int f = 1; f < 64; f++)
+        for (int k = 0; k < AFFINITY_SLOTS; k++) {
+            drv_wref wi = b->affinity[f].worker[k];
+            float score = b->affinity[f].score[k];
+            if (score <= 0 || wi >= b->n_workers || !b->workers[wi].live)
+                continue;
+            drv_learned_fact fact = {.kind = DRV_LEARNED_WORKER_AFFINITY,
+                                     .key = drv_test_key(b->workers[wi].w.name),
+                                     .family = f,
+                                     .value = score,
+                                     .n = 1};
+            fn(ctx, &fact);
+            n++;
+        }
+    return n;
+}
+
+/* A class's score is taken as it was; a worker's goes into its family's row where it
+ * beats the weakest there. */
+static bool affinity_import(drv_balancer *b, const drv_learned_fact *f, uint32_t c, drv_wref wi)
+{
+    if (f->family <= 0 || f->family >= 64)
+        return false;
+    if (f->kind == DRV_LEARNED_CLASS_AFFINITY && c < b->n_classes) {
+        b->class_affinity[(size_t)c * 64 + (uint32_t)f->family] = (float)f->value;
+        return true;
+    }
+    if (f->kind != DRV_LEARNED_WORKER_AFFINITY || wi >= b->n_workers)
+        return false;
+    drv_affinity_row *row = &b->affinity[f->family];
+    int weakest = 0;
+    for (int k = 1; k < AFFINITY_SLOTS; k++)
+        if (row->score[k] < row->score[weakest])
+            weakest = k;
+    if (f->value > row->score[weakest]) {
+        row->worker[weakest] = wi;
+        row->score[weakest] = (float)f->value;
+    }
+    return true;
+}
+
 const drv_policy_ops drv_policy_affinity = {
     .name = "affinity",
     .kind = DRV_POLICY_AFFINITY,
@@ -121,4 +181,6 @@ const drv_policy_ops drv_policy_affinity = {
     .init = affinity_init,
     .task_finished = affinity_finished,
     .worker_removed = affinity_worker_removed,
+    .learned_export = affinity_export,
+    .learned_import = affinity_import,
 };

@@ -10,8 +10,6 @@
  * Cost: one walk of the workers' held lists (running tests only count), then per chosen
  * test one candidate per eligible class, as placement does: it never scans the fleet per
  * test. The coordinator calls it once per tick, not per placement. */
-#include <math.h>
-
 #include "balancer/engine.h"
 #include "core/thermal.h"
 
@@ -48,12 +46,11 @@ static bool resources_fit(const drv_bworker *w, const drv_requirements *req)
            w->w.used_memory_mb + req->memory_mb <= c->memory_mb;
 }
 
-/* How many tests w may hold when copies join while tests are queued: what placement
- * fills it to (its admitted slots and prefetch) and one more per slot, the copies (a
- * worker starts them before the tests it holds: copy_wait). */
+/* How many tests w may hold when a copy joins while tests are queued: what placement
+ * fills it to (its admitted slots and prefetch) and one more, the copy. */
 static uint32_t copy_room(const drv_bworker *w)
 {
-    return (w->cap_limit > w->w.slots ? w->cap_limit : w->w.slots) + w->w.slots;
+    return (w->cap_limit > w->w.slots ? w->cap_limit : w->w.slots) + 1;
 }
 
 /* Whether the work still to do besides straggler t (queued, and held by the workers)
@@ -84,32 +81,11 @@ static bool others_absorb(const drv_balancer *b, const drv_btask *t, const drv_b
     return rate > 0 && work / rate <= until;
 }
 
-/* How long a copy sent to w now waits for a slot: none when w runs fewer tests than its
- * slots, else until the first of its running tests is predicted to end. A worker starts
- * later attempts (a copy is one) before the first attempts it holds (worker/agent.c), so
- * its prefetched tests are not waited for. */
-static double copy_wait(const drv_balancer *b, const drv_bworker *w, double now)
-{
-    if (w->w.running < w->w.slots)
-        return 0;
-    double wait = INFINITY;
-    for (drv_tref q = w->held; q != DRV_REF_NONE; q = b->tasks[q].next) {
-        const drv_btask *r = &b->tasks[q];
-        if (r->state != DRV_TASK_RUNNING)
-            continue;
-        double left =
-            drv_engine_predict_worker(b, r, (drv_wref)(w - b->workers)) - (now - r->started_at);
-        if (left < wait)
-            wait = left > 0 ? left : 0;
-    }
-    return isfinite(wait) ? wait : 0;
-}
-
 /* The best worker for a copy of t (running on holder) among those with a free slot and
  * not already given one by out[0..n): the shortest predicted run, ties to the lower
  * index. While tests are queued (`queued`), placement keeps every slot busy: then any
  * worker with room for one test beyond what placement fills it to, by the predicted
- * finish there (its wait for a slot included: copy_wait). DRV_REF_NONE when none. */
+ * finish there (its wait included). DRV_REF_NONE when none. */
 static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref holder,
                             const drv_straggler *out, size_t n, double now, bool queued,
                             double *run)
@@ -125,7 +101,8 @@ static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref 
                 !resources_fit(bw, req) ||
                 bw->w.running + bw->w.assigned + copies_to(out, n, w) >= copy_room(bw))
                 continue;
-            double r = copy_wait(b, bw, now) + drv_engine_predict_worker(b, t, w);
+            drv_place_ctx ctx = {.b = b, .t = t, .req = req, .now = now};
+            double r = drv_place_predicted_finish(&ctx, bw);
             if (best == DRV_REF_NONE || r < best_run) {
                 best = w;
                 best_run = r;
@@ -180,9 +157,26 @@ static double past_due(const drv_balancer *b, drv_tref t, drv_wref wi, double ru
     if (p.samples > 0 && (p.source == DRV_PRED_TEST_CLASS || p.source == DRV_PRED_TEST))
         floor_s /= 4;
     double extra = s->speculation_margin * p.high_s;
-    if (extra < floor_s)
+    if (extra < floor_s || *tight) /* its own runs here: the p90 is the margin */
         extra = floor_s;
     return running - (p.high_s + extra);
+}
+
+/* Counts worker wi's running tests (copied or not) past the point where they deserve a
+ * copy into *overdue, those among them with a tight p90 into *tight_overdue. */
+static void overdue_on(const drv_balancer *b, drv_wref wi, double now, uint32_t *overdue,
+                       uint32_t *tight_overdue)
+{
+    for (drv_tref t = b->workers[wi].held; t != DRV_REF_NONE; t = b->tasks[t].next) {
+        const drv_btask *r = &b->tasks[t];
+        double running = now - r->started_at, high;
+        bool tight;
+        if (r->state == DRV_TASK_RUNNING && running > b->cfg.settings.speculation_min_s / 4 &&
+            past_due(b, t, wi, running, false, &high, &tight) > 0) {
+            (*overdue)++;
+            *tight_overdue += tight;
+        }
+    }
 }
 
 size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler *out, size_t max)
@@ -196,10 +190,18 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
         const drv_bworker *w = &b->workers[wi];
         if (!w->live || w->w.running == 0)
             continue;
-        /* Suspect: a test of its was superseded in the last SUSPECT_S. (Two of its tests
-         * overdue at once is no proof: a family the balancer has the speed of wrong on
-         * this class makes every test of it overdue there.) */
+        /* Suspect: a test of its was superseded in the last SUSPECT_S, or one of its
+         * running tests is overdue against its own runs on this class (a tight p90: no
+         * misprediction of a class's speed for a family, which makes every test of it
+         * overdue there, but a machine that stopped). */
         bool suspect = w->suspect && now - w->suspect_at < SUSPECT_S;
+        if (!suspect) {
+            uint32_t overdue = 0, tight_overdue = 0;
+            overdue_on(b, wi, now, &overdue, &tight_overdue);
+            if (overdue == 0)
+                continue; /* none is past its point, none suspect: the common case */
+            suspect = tight_overdue > 0;
+        }
         for (drv_tref t = w->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
             const drv_btask *r = &b->tasks[t];
             /* Not a test that must not run twice, nor one copied already, nor one with
@@ -234,8 +236,7 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
                                       .target = DRV_REF_NONE,
                                       .running_s = running,
                                       .high_s = high,
-                                      .suspect = suspect,
-                                      .tight = tight};
+                                      .suspect = suspect};
             if (n < max)
                 n++;
         }
@@ -253,14 +254,10 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
             continue;
         /* While tests wait, the straggler is predicted to run at least as long again as
          * it has (nothing says when a hung test ends): a copy goes ahead of the queue
-         * when its worker is suspect; or when the other slots finish the rest of the
-         * work before then; or, when its p90 comes from its own runs on this class (a
-         * misprediction is unlikely), when it pays in slot time: the copy's finish there
-         * (its wait included) plus the slot it holds for its run is less than the
-         * holder's slot the straggler is expected to go on holding. A hung test is then
-         * copied a few of its runs past its p90, not when the queue has drained. */
+         * when its worker is suspect (a hang there is likely, and each second it holds
+         * the slot is lost), or when the other slots finish the rest of the work before
+         * then. */
         if (queued && !st.suspect &&
-            !(st.tight && run + drv_engine_predict_worker(b, t, st.target) < st.running_s) &&
             !others_absorb(b, t, &b->workers[st.target], st.running_s, now))
             continue;
         st.copy_s = run;

@@ -102,7 +102,9 @@ static const drv_opt sim_opts[] = {
     {"--hang-s", NULL, DRV_OPT_DOUBLE, PAR(hang_s), 0, 1e9, "S",
      "stragglers: each takes S s more (stragglers 10)", NULL},
     {"--speculate", NULL, DRV_OPT_DOUBLE, ARG(speculate_s), 0, 1e6, "S",
-     "speculation period, s (0.5, as the coordinator); 0 never", NULL},
+     "speculation period, s (0.5, as the coordinator; none on --trace and "
+     "--gpu-trace logs); 0 never",
+     NULL},
     {"--ramp", NULL, DRV_OPT_DOUBLE, ARG(ramp_s), 0, 1e6, "S",
      "thermal warm-up ramp of cold workers, s (config's ramp_s; used when "
      "thermal.initial_share < 1; default 1: no ramp)",
@@ -382,6 +384,11 @@ int drv_cmd_sim(int argc, char **argv)
             opt.rebalance_s = span / 1e5;
         if (span / 1e5 > opt.speculate_s)
             opt.speculate_s = span / 1e5;
+        /* A cluster log's jobs arrive over its span: a copy holds cores its later jobs
+         * would have had (speculation sees the queue, not what is still to arrive), and a
+         * batch job is not a test to run twice. No copies there unless --speculate. */
+        if (a.trace || a.gpu_nodes)
+            opt.speculate_s = 0;
         if (opt.max_time_s > 0 && opt.max_time_s < 4 * span)
             opt.max_time_s = 4 * span; /* room for the recorded span and the queueing */
     } else {

@@ -103,7 +103,7 @@ void drv_speculate_tick(drv_coordinator *c, double now)
                       "(attempt %u) on %s, predicted %.1f s",
                       (unsigned long long)ct->task.id, ct->task.name, s[i].running_s,
                       name_of(c, s[i].holder), s[i].high_s,
-                      s[i].suspect ? " (a suspect worker: past its mean)" : "", cu->task.attempts,
+                      s[i].suspect ? " (a suspect worker: no margin)" : "", cu->task.attempts,
                       name_of(c, target), s[i].copy_s);
     }
 }

@@ -189,9 +189,6 @@ typedef struct sim_test {
     uint8_t status;
     uint8_t final;
     bool fails; /* the current attempt exits 1 */
-    /* A later attempt (a retry, a moved test, a copy): a worker starts it before the
-     * first attempts it holds, as `drover worker` does. */
-    bool later;
     /* Records 0..n_tests-1 are the workload's tests; a speculative copy is a record after
      * them. src: the workload test it runs (itself for the first ones); twin: the other
      * record of a speculative pair, or DRV_SIM_NONE. The result goes to record src. */
@@ -351,13 +348,6 @@ static void hold(sim *s, uint32_t i, uint32_t j)
         return;
     }
     wait_push(sw, i);
-    if (s->ts[i].later) { /* ahead of the first attempts, after the later ones */
-        uint32_t at = 0;
-        while (at < sw->n_wait - 1 && s->ts[sw->wait[at]].later)
-            at++;
-        memmove(&sw->wait[at + 1], &sw->wait[at], (sw->n_wait - 1 - at) * sizeof *sw->wait);
-        sw->wait[at] = i;
-    }
 }
 
 /* Record i's final state, written to its test's record too (a copy that won). */
@@ -390,12 +380,10 @@ static void apply_unseen(sim *s, const drv_decision *d)
     case DRV_D_MOVED:
         wait_remove(&s->ws[s->worker_of[d->from_worker]], i);
         s->res->steals++;
-        t->later = true; /* a new attempt on the thief */
         hold(s, i, s->worker_of[d->worker]);
         break;
     case DRV_D_REQUEUED:
         t->status = T_QUEUED;
-        t->later = true;
         s->res->retries++;
         break;
     case DRV_D_FINAL:
@@ -757,7 +745,7 @@ static void on_rebalance(sim *s)
 
 /* Starts the copies the balancer asks for now, as the coordinator's speculation tick:
  * each a record of its own (after the workload's tests) held by its target, which starts
- * it before the first attempts it holds. */
+ * it after what it holds already, as `drover worker` does. */
 static void speculate(sim *s)
 {
     drv_straggler st[STRAGGLERS_PER_TICK];
@@ -778,7 +766,6 @@ static void speculate(sim *s)
         s->ts[c] = (sim_test){.ref = (drv_tref)u,
                               .status = T_QUEUED,
                               .attempt = s->ts[i].attempt, /* its own flaky draw */
-                              .later = true,
                               .src = s->ts[i].src,
                               .twin = i};
         s->ts[i].twin = c;

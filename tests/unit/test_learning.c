@@ -125,6 +125,48 @@ static void test_class_speeds_come_back_after_a_restart(void **state)
     fx_close(&f);
 }
 
+/* Affinity is the affinity policy's state, kept through its learned_export and
+ * learned_import hooks: a worker that ran a family's test well holds a slot of the
+ * family's row after a restart in which it joined second (its index changed); the worker
+ * that never ran it holds none. A second export writes the same facts. */
+static void test_affinity_comes_back_through_its_policy(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open_pred(&f);
+    fx_start(&f);
+    drv_wref a = fx_worker(&f, "a", fx_cpu_caps(&f, 8, 32, NULL), 1, 0, 0);
+    double now = 0;
+    fx_test t = {.id = 1, .name = "vision", .model_id = "google/vit-base-patch16-224"};
+    drv_tref ref = fx_submit_spec(&f, &t, now);
+    int family = drv_balancer_task_family(f.b, ref);
+    assert_true(family > 0);
+    assert_int_equal(fx_place_one(&f, now), a);
+    fx_run(&f, ref, now, fx_exit(0, 1));
+    double cs, aff;
+    drv_balancer_family_learned(f.b, a, family, &cs, &aff);
+    assert_true(aff > 0);
+    saved s;
+    save(&f, &s);
+    bool exported = false;
+    for (size_t i = 0; i < s.n_facts; i++)
+        exported |= s.facts[i].kind == DRV_LEARNED_WORKER_AFFINITY && s.facts[i].family == family;
+    assert_true(exported);
+
+    restart(&f, &s);
+    drv_wref b = fx_worker(&f, "b", fx_cpu_caps(&f, 8, 32, NULL), 1, 0, 0);
+    a = fx_worker(&f, "a", fx_cpu_caps(&f, 8, 32, NULL), 1, 0, 0);
+    double aff_a, aff_b;
+    drv_balancer_family_learned(f.b, a, family, &cs, &aff_a);
+    drv_balancer_family_learned(f.b, b, family, &cs, &aff_b);
+    assert_true(fabs(aff_a - aff) < 1e-6);
+    assert_true(aff_b < 0);
+    saved again;
+    save(&f, &again);
+    assert_int_equal(again.n_facts, s.n_facts);
+    fx_close(&f);
+}
+
 /* Two workers of one class, one of them 4x slower: after a few runs each, the slower
  * one is predicted slower and a test both could take goes to the faster one, although
  * the slower one has the lower index. A restart keeps it (by the worker's name). */
@@ -207,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_class_speeds_come_back_after_a_restart),
         cmocka_unit_test(test_a_worker_slower_than_its_class_is_scored_as_itself),
         cmocka_unit_test(test_bad_facts_are_refused),
+        cmocka_unit_test(test_affinity_comes_back_through_its_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
