@@ -269,21 +269,19 @@ typedef struct drv_straggler {
 } drv_straggler;
 
 /* Which running tests to copy now, most overdue first (at most max, written to out):
- * a test that has run longer than its predicted p90 on its worker plus
- * settings.speculation_margin x that p90 and at least settings.speculation_min_s more,
- * that allows copies (not "idempotent": false) and was not copied yet, gets a copy on
- * the eligible worker with a free slot where it is predicted to run shortest (a faster
- * class first; its own worker never), when that run is shorter than what the test has
- * run already. Each target's free slots are used at most once per call. Nothing when
- * settings.speculation is off. Call it right after drv_balancer_place() placed all it
- * could: slots still free then would otherwise idle. While tests are queued, a copy
- * goes to a worker with room for one beyond what placement fills it to, only when the
- * other slots finish the rest of the work before the straggler's predicted finish, or
- * when its worker is suspect: a test of its was superseded (killed running because its
- * copy finished first) in the last 30 s, or one of its running tests is overdue against
- * a p90 from its own runs on that class (then the margin is the floor alone). On a
- * suspect worker a test qualifies once past its p90 (docs/balancer.md, Stragglers).
- * Pure: changes nothing. */
+ * a test with runs of its own (a p90 from anything else is no basis: spec4) that has
+ * run longer than its predicted p90 on its worker plus settings.speculation_margin x
+ * that p90 and at least a quarter of settings.speculation_min_s more, that allows copies (not
+ * "idempotent": false) and was not copied yet, gets a copy on the eligible worker with a free slot
+ * where it is predicted to run shortest (a faster class first; its own worker never), when that run
+ * is shorter than what the test has run already. Each target's free slots are used at most once per
+ * call. Nothing when settings.speculation is off. Call it right after drv_balancer_place() placed
+ * all it could: slots still free then would otherwise idle. While tests are queued, a copy goes to
+ * a worker with room for one beyond what placement fills it to, only when its worker is suspect: a
+ * test of its was superseded (killed running because its copy finished first) in the last 30 s, or
+ * one of its running tests is overdue against a p90 from its own runs on that class (then the
+ * margin is the floor alone). On a suspect worker a test qualifies once past its p90
+ * (docs/balancer.md, Stragglers). Pure: changes nothing. */
 size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler *out, size_t max);
 /* A copy of running test t was started: t is not proposed again. Returns -1 if t is
  * not a live running test. */
@@ -297,6 +295,16 @@ int drv_balancer_speculated(drv_balancer *b, drv_tref t);
  * same way by the caller: the other copy's budgets are untouched). Returns the copy's reference, or
  * -1 with err filled (t not running or copied already, target not live, full or t's own). */
 int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double now, drv_error *err);
+
+/* spec4: the copies that should yield now (at most max, written to out): a copy uses
+ * only capacity that would otherwise idle. A copy started while nothing was queued yields
+ * when a test its worker holds cannot start for want of the slot it runs in, or when a
+ * queued test placement could not place (call it right after drv_balancer_place()) is
+ * eligible on its worker and would fit there without it. The caller kills each (its
+ * original goes on) and drops it with drv_balancer_cancel(), as a losing copy. Copies
+ * started while tests were queued (suspect workers, or the other slots absorb the rest:
+ * drv_balancer_stragglers) went ahead of the queue on purpose and do not yield. Pure. */
+size_t drv_balancer_yielding(const drv_balancer *b, double now, drv_tref *out, size_t max);
 
 /* ---- what outlives the process ---- */
 

@@ -32,6 +32,7 @@ typedef struct drv_btask {
     uint8_t copy_role; /* speculation.c: COPY_ORIGINAL or COPY_COPY of a pair, else 0 */
     double started_at; /* when it started running (speculation.c) */
     drv_wref avoid;    /* suite2: the worker its own failure was on; a rerun prefers another */
+    drv_tref twin;     /* spec4: a copy's original (speculation.c; checked by id when used) */
 } drv_btask;
 
 #define TASK_FREE         0xFF
@@ -45,6 +46,7 @@ typedef struct drv_btask {
 #define TF_SPECULATED     0x80 /* a copy of it was started (speculation.c) */
 #define COPY_ORIGINAL     1    /* copy_role: the record that ran first */
 #define COPY_COPY         2    /* copy_role: the copy drv_balancer_copy() started */
+#define COPY_AHEAD        3    /* copy_role: a copy started while tests were queued */
 
 /* What ordering.c keeps of a test that uses after or locks (see balancer.h). */
 typedef struct drv_task_link {

@@ -384,11 +384,6 @@ int drv_cmd_sim(int argc, char **argv)
             opt.rebalance_s = span / 1e5;
         if (span / 1e5 > opt.speculate_s)
             opt.speculate_s = span / 1e5;
-        /* A cluster log's jobs arrive over its span: a copy holds cores its later jobs
-         * would have had (speculation sees the queue, not what is still to arrive), and a
-         * batch job is not a test to run twice. No copies there unless --speculate. */
-        if (a.trace || a.gpu_nodes)
-            opt.speculate_s = 0;
         if (opt.max_time_s > 0 && opt.max_time_s < 4 * span)
             opt.max_time_s = 4 * span; /* room for the recorded span and the queueing */
     } else {

@@ -61,8 +61,33 @@ drv_ctask *drv_speculate_task(drv_coordinator *c, uint64_t id, uint32_t attempt,
     return ct;
 }
 
+/* spec4: copies that stand in the way of waiting work yield (drv_balancer_yielding):
+ * killed on their worker and recorded superseded by the original, which goes on. Returns
+ * how many yielded. */
+static size_t yield_copies(drv_coordinator *c, double now)
+{
+    drv_tref y[STRAGGLERS_PER_TICK];
+    size_t n = drv_balancer_yielding(c->bal, now, y, STRAGGLERS_PER_TICK), done = 0;
+    for (size_t i = 0; i < n; i++) {
+        drv_tref x = y[i];
+        if (x >= c->cap_tasks || !c->tasks[x].live || !c->tasks[x].paired)
+            continue;
+        drv_wref w = drv_balancer_task_worker(c->bal, x);
+        drv_coord_log(c,
+                      "test %llu: copy (attempt %u) on %s yields its slot to waiting work; "
+                      "attempt %u goes on",
+                      (unsigned long long)c->tasks[x].task.id, c->tasks[x].task.attempts,
+                      name_of(c, w), c->tasks[c->tasks[x].twin].task.attempts);
+        drop(c, x, w);
+        done++;
+    }
+    return done;
+}
+
 void drv_speculate_tick(drv_coordinator *c, double now)
 {
+    if (yield_copies(c, now) > 0)
+        return; /* placement first: the freed slots are the waiting work's */
     drv_straggler s[STRAGGLERS_PER_TICK];
     size_t n = drv_balancer_stragglers(c->bal, now, s, STRAGGLERS_PER_TICK);
     for (size_t i = 0; i < n; i++) {

@@ -748,6 +748,20 @@ static void on_rebalance(sim *s)
  * it after what it holds already, as `drover worker` does. */
 static void speculate(sim *s)
 {
+    /* spec4: copies in the way of waiting work yield first, as coordinator/speculate.c. */
+    drv_tref y[STRAGGLERS_PER_TICK];
+    size_t ny = drv_balancer_yielding(s->b, s->now, y, STRAGGLERS_PER_TICK);
+    for (size_t k = 0; k < ny; k++) {
+        uint32_t i = s->test_of[y[k]];
+        if (s->ts[i].twin != DRV_SIM_NONE) {
+            drop_copy(s, i);
+            s->res->yields++;
+        }
+    }
+    if (ny > 0) {
+        place_all(s); /* the freed slots are the waiting work's */
+        return;
+    }
     drv_straggler st[STRAGGLERS_PER_TICK];
     size_t n = drv_balancer_stragglers(s->b, s->now, st, STRAGGLERS_PER_TICK);
     for (size_t k = 0; k < n && !s->failed; k++) {

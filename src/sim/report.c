@@ -111,6 +111,7 @@ char *drv_sim_report_json(const drv_sim_report *rep, bool timing)
         json_object_set_new(o, "utilization_all", real(r->utilization_all));
         json_object_set_new(o, "steals", json_integer((json_int_t)r->steals));
         json_object_set_new(o, "copies", json_integer((json_int_t)r->copies));
+        json_object_set_new(o, "copies_yielded", json_integer((json_int_t)r->yields));
         json_object_set_new(o, "retries", json_integer((json_int_t)r->retries));
         json_object_set_new(o, "unschedulable", json_integer((json_int_t)r->unschedulable));
         json_object_set_new(o, "submitted", json_integer((json_int_t)r->submitted));

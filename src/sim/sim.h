@@ -198,6 +198,7 @@ typedef struct drv_sim_result {
     uint64_t retries; /* REQUEUED decisions */
     uint64_t crashes; /* workers lost */
     uint64_t copies;  /* speculative copies started */
+    uint64_t yields;  /* spec4: copies killed to give their slot to waiting work */
     uint64_t placements;
     double place_wall_s;     /* wall time inside drv_balancer_place */
     double placements_per_s; /* placements / place_wall_s; 0 without timing */

@@ -547,10 +547,8 @@ static void second_run_bars(size_t workers, size_t tests, uint64_t seed, double 
     drv_workload_init(&w);
     sc->build(&p, &w, &opt);
     opt.timing = false;
-    /* Without speculative copies for now (merge of simq and spec3): with them run 2 is
-     * 1.190 on seed 6, 1.226 on seed 8 (copies of mispredicted long tests hold slots that
-     * stealing would use). */
-    opt.speculate_s = 0;
+    /* With the default speculative copies (spec4: a copy yields its slot to waiting
+     * work, and goes ahead of the queue only for a likely hang). */
     drv_balancer_config cfg;
     drv_balancer_config_default(&cfg);
     drv_sim_result r[2], single[2], greedy;
@@ -681,9 +679,9 @@ static void test_stragglers_copies_win(void **state)
         }
         made[spec] = r[1].makespan_s;
         copies[spec] = r[1].copies;
-        print_message("speculation %s: run 2 %.2f s (bound %.2f s), %llu copies\n",
+        print_message("speculation %s: run 2 %.2f s (bound %.2f s), %llu copies (%llu yielded)\n",
                       spec ? "on" : "off", r[1].makespan_s, r[1].lower_bound_s,
-                      (unsigned long long)r[1].copies);
+                      (unsigned long long)r[1].copies, (unsigned long long)r[1].yields);
         drv_workload_free(&w);
     }
     assert_int_equal(copies[0], 0);
@@ -691,6 +689,47 @@ static void test_stragglers_copies_win(void **state)
     assert_true(made[0] > 10);
     if (!(made[1] < 0.7 * made[0]))
         fail_msg("run 2 %g s with copies, %g s without", made[1], made[0]);
+}
+
+/* spec4: a copy uses only capacity that would otherwise idle. On 2 one-slot workers, in
+ * run 2 the first test on worker 0 hangs 30 s; worker 1, idle, gets its copy; tests that
+ * arrive while the copy runs need that slot, so the copy yields (killed; the original
+ * goes on) and they run at once: every test ends once, and they are done long before
+ * the copy would have finished. */
+static void test_a_copy_yields_to_arrivals(void **state)
+{
+    (void)state;
+    drv_workload w;
+    drv_workload_init(&w);
+    drv_error err = {{0}};
+    assert_int_equal(drv_sim_fleet_parse("2x1@1", &w, &err), 0);
+    add_test(&w, 5, 0, 0, 0, false);
+    add_test(&w, 5, 0, 0, 0, false);
+    for (int k = 0; k < 3; k++)
+        add_test(&w, 0.5, 8, 0, 0, false);
+    drv_balancer_config cfg;
+    drv_balancer_config_default(&cfg);
+    drv_sim_options opt;
+    drv_sim_options_default(&opt);
+    opt.timing = false;
+    opt.runs = 2;
+    opt.hang_count = 1;
+    opt.hang_s = 30;
+    drv_sim_result r[2];
+    assert_int_equal(drv_sim_run_policy(&w, &cfg, "composite", &opt, r, &err), 0);
+    print_message("run 2: %.2f s, %llu copies, %llu yielded, wait p95 %.2f s\n", r[1].makespan_s,
+                  (unsigned long long)r[1].copies, (unsigned long long)r[1].yields,
+                  r[1].wait_p95_s);
+    assert_int_equal(r[1].submitted, 5);
+    assert_int_equal(r[1].passed, 5);
+    assert_int_equal(r[1].unfinished, 0);
+    assert_true(r[1].copies >= 1);
+    assert_true(r[1].yields >= 1);
+    /* The arrivals run one after another on worker 1 (the last waits 1 s), within a
+     * speculation tick of their arrival; a copy kept until its end (about 11 s) would make
+     * them wait 3 s and more. */
+    assert_true(r[1].wait_p95_s < 2);
+    drv_workload_free(&w);
 }
 
 /* The simulator's clock ticks as the coordinator's: a heartbeat and a rebalancing pass
@@ -934,6 +973,7 @@ int main(void)
         cmocka_unit_test(test_second_run_bar),
         cmocka_unit_test(test_fleet_groups),
         cmocka_unit_test(test_stragglers_copies_win),
+        cmocka_unit_test(test_a_copy_yields_to_arrivals),
         cmocka_unit_test(test_options_default_as_live),
         cmocka_unit_test(test_crash_requeues),
         cmocka_unit_test(test_observer_sees_a_planned_crash),

@@ -185,6 +185,38 @@ static void test_a_copy_holds_a_slot_and_uses_no_retry(void **state)
     fx_close(&r.f);
 }
 
+/* spec4: a copy uses only capacity that would otherwise idle. Started while nothing
+ * waits, it stays while nothing waits; once a test is submitted that has nowhere to start
+ * but the copy's slot (held behind a full slot, or queued), the copy yields (the caller
+ * kills it: its original goes on). A copy whose original is gone is the test: never. */
+static void test_a_copy_yields_to_waiting_work(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, true);
+    drv_tref orig = start_k(&r, 10, false);
+    drv_error err = {{0}};
+    int64_t copy = drv_balancer_copy(r.f.b, orig, r.b, 15, &err);
+    assert_true(copy >= 0);
+    assert_int_equal(drv_balancer_started(r.f.b, (drv_tref)copy, 15), 0);
+    drv_tref y[4];
+    assert_int_equal(drv_balancer_yielding(r.f.b, 15, y, 4), 0); /* nothing waits */
+    fx_test t = {.id = 90, .name = "other"};
+    drv_tref other = fx_submit_spec(&r.f, &t, 16);
+    drv_decision pd[FX_MAX_DECISIONS];
+    (void)fx_place(&r.f, 16, pd); /* a and b full: queued, or held behind a full slot */
+    assert_true(drv_balancer_task_state(r.f.b, other) != DRV_TASK_RUNNING);
+    assert_int_equal(drv_balancer_yielding(r.f.b, 16, y, 4), 1);
+    assert_int_equal(y[0], (drv_tref)copy);
+    /* The original finishes first: the copy is cancelled as a loser, nothing yields. */
+    drv_decision d;
+    drv_result ok = fx_exit(0, 7);
+    assert_int_equal(drv_balancer_finished(r.f.b, orig, 17, &ok, &d), 0);
+    assert_int_equal(drv_balancer_yielding(r.f.b, 17, y, 4), 0);
+    assert_int_equal(drv_balancer_cancel(r.f.b, (drv_tref)copy, 17, &d), 0);
+    fx_close(&r.f);
+}
+
 /* While tests are queued every slot is kept busy: a copy still goes ahead of the queue,
  * to a full worker (one beyond what placement fills it to), when its worker is suspect:
  * here the straggler is overdue against its own runs on that class. A test predicted
@@ -268,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_no_free_slot_no_copy),
         cmocka_unit_test(test_fastest_free_place_first_and_never_a_slower_one),
         cmocka_unit_test(test_a_copy_holds_a_slot_and_uses_no_retry),
+        cmocka_unit_test(test_a_copy_yields_to_waiting_work),
         cmocka_unit_test(test_a_copy_while_tests_are_queued),
         cmocka_unit_test(test_a_suspect_worker_gets_copies_sooner),
     };
