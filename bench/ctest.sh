@@ -84,4 +84,5 @@ done
 printf "ctest -j%d:        run 1 %6.2f s, run 2 %6.2f s\n" "$P" "${ctest_s[1]}" "${ctest_s[2]}"
 printf "drover ctest (%dx%d): run 1 %6.2f s, run 2 %6.2f s\n" "$WORKERS" "$SLOTS" "${drover_s[1]}" "${drover_s[2]}"
 printf "drover run 2 / ctest run 2: %.3f (bar: <= 1)\n" "$(calc "${drover_s[2]} / ${ctest_s[2]}")"
+echo "moves (both drover runs): $(curl -s "$DROVER_URL/metrics" | awk '/^drover_moves_total / {m = $2} /^drover_moves_dropped_total / {d = $2} END {printf "%d, dropped %d", m, d}')"
 echo "load average at the start: $load0; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -367,6 +367,7 @@ static const field_rule settings_rules[] = {
     SETTING(batch_target_s, FIELD_DOUBLE, 0, -1, 1),
     SETTING(migration_cost_s, FIELD_DOUBLE, 0, -1, 0),
     SETTING(steal_holdoff_s, FIELD_DOUBLE, 0, -1, 0),
+    SETTING(idle_move_cost_s, FIELD_DOUBLE, 0, -1, 0),
     SETTING(unschedulable_grace_s, FIELD_DOUBLE, 0, -1, 0),
     SETTING(quarantine_after, FIELD_U32, 1, 1000000, 0),
     SETTING(speculation, FIELD_BOOL, 0, 1, 0),
@@ -486,6 +487,11 @@ void drv_balancer_config_default(drv_balancer_config *cfg)
     s->batch_target_s = 2;
     s->migration_cost_s = 1;
     s->steal_holdoff_s = 30;
+    /* With the queue empty a free slot is idle until the run ends: an unstarted test's
+     * move costs a release/released round trip and an assign, measured at 0.6-16 ms from
+     * decision to start on the thief (bench/ctest.sh on loopback); 50 ms leaves room for
+     * a LAN's round trips. */
+    s->idle_move_cost_s = 0.05;
     /* Workers join over time: a test nobody can run yet waits a little before it is
      * called unschedulable. */
     s->unschedulable_grace_s = 5;

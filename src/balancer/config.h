@@ -62,6 +62,8 @@ typedef struct drv_balancer_settings {
     double batch_target_s;        /* work to hand a worker at once, in predicted seconds (2) */
     double migration_cost_s;      /* predicted gain a steal must exceed (1) */
     double steal_holdoff_s;       /* a moved test is not moved again for this long (30) */
+    double idle_move_cost_s;      /* the gain a steal must exceed once the queue is empty,
+                                     when lower than migration_cost_s (0.05) */
     double unschedulable_grace_s; /* how long a test no worker can run waits first (0) */
     uint32_t quarantine_after;    /* consecutive infra failures that quarantine a worker (3) */
     /* Stragglers (drv_balancer_stragglers): a running test past its predicted p90 by

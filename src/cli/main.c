@@ -128,6 +128,7 @@ static void print_settings(const drv_balancer_settings *s)
            "%u\n",
            s->aging_interval_s, s->length_aging, s->prefetch_max, s->batch_target_s,
            s->migration_cost_s, s->steal_holdoff_s, s->unschedulable_grace_s, s->quarantine_after);
+    printf("  idle_move_cost_s %g\n", s->idle_move_cost_s);
     printf("  speculation %s, speculation_margin %g, speculation_min_s %g\n",
            s->speculation ? "true" : "false", s->speculation_margin, s->speculation_min_s);
     printf("  thermal: ramp_s %g, initial_share %g, cpu_pressure_limit %g,\n"

@@ -1096,13 +1096,14 @@ typedef struct steal_scene {
     drv_tref t[5]; /* A..E */
 } steal_scene;
 
-static void steal_setup(steal_scene *s, double migration_cost, uint32_t thief_slots,
-                        float thief_speed)
+static void steal_setup_costs(steal_scene *s, double migration_cost, double idle_move_cost,
+                              uint32_t thief_slots, float thief_speed)
 {
     fx_open(&s->f);
     s->f.cfg.settings.prefetch_max = 4;
     s->f.cfg.settings.batch_target_s = 100;
     s->f.cfg.settings.migration_cost_s = migration_cost;
+    s->f.cfg.settings.idle_move_cost_s = idle_move_cost;
     fx_start_policy(&s->f, DRV_POLICY_PERFORMANCE);
     s->w0 = fx_cpu_worker(&s->f, "w0", 1, 0);
     for (int k = 0; k < 5; k++)
@@ -1114,6 +1115,13 @@ static void steal_setup(steal_scene *s, double migration_cost, uint32_t thief_sl
     assert_int_equal(drv_balancer_started(s->f.b, s->t[0], 0), 0);
     s->thief =
         fx_worker(&s->f, "thief", fx_cpu_caps(&s->f, 8, 32, "x"), thief_slots, thief_speed, 1);
+}
+
+/* The scene with one cost for every move (the queue is empty in it). */
+static void steal_setup(steal_scene *s, double migration_cost, uint32_t thief_slots,
+                        float thief_speed)
+{
+    steal_setup_costs(s, migration_cost, migration_cost, thief_slots, thief_speed);
 }
 
 static void test_idle_worker_steals_when_it_pays(void **state)
@@ -1155,6 +1163,25 @@ static void test_idle_worker_steals_when_it_pays(void **state)
         }
         /* The running test never moves. */
         assert_int_equal(drv_balancer_task_worker(s.f.b, s.t[0]), s.w0);
+        fx_close(&s.f);
+    }
+}
+
+/* Once the queue is empty a move need only beat idle_move_cost_s (an unstarted test's
+ * move is a round trip, no cold start); while tests wait in the queue, migration_cost_s
+ * holds. The gain here is 40 s (test_idle_worker_steals_when_it_pays). */
+static void test_idle_move_cost_applies_when_queue_is_empty(void **state)
+{
+    (void)state;
+    for (int queued = 0; queued <= 1; queued++) {
+        steal_scene s;
+        steal_setup_costs(&s, 40.5, 0.05, 1, 1);
+        if (queued) /* a test submitted and not placed yet */
+            fx_submit_prio(&s.f, 99, 0, NULL, 0);
+        drv_decision d[8];
+        size_t n = drv_balancer_steal(s.f.b, s.thief, 1, d, 8);
+        if (n != (queued ? 0u : 1u))
+            fail_msg("queued %d: %zu steals", queued, n);
         fx_close(&s.f);
     }
 }
@@ -1717,6 +1744,7 @@ int main(void)
         cmocka_unit_test(test_infra_failures_quarantine_a_worker),
         cmocka_unit_test(test_restarts_do_not_quarantine),
         cmocka_unit_test(test_idle_worker_steals_when_it_pays),
+        cmocka_unit_test(test_idle_move_cost_applies_when_queue_is_empty),
         cmocka_unit_test(test_steals_highest_priority_first),
         cmocka_unit_test(test_unmove_gives_the_test_back),
         cmocka_unit_test(test_rebalance_moves_to_idle_workers),

@@ -52,6 +52,7 @@ static void test_defaults(void **state)
     assert_int_equal(s->prefetch_max, 4);
     assert_true(s->batch_target_s == 2);
     assert_true(s->migration_cost_s == 1);
+    assert_true(s->idle_move_cost_s == 0.05);
     assert_true(s->steal_holdoff_s == 30);
     assert_true(s->unschedulable_grace_s == 5);
     assert_int_equal(s->quarantine_after, 3);
