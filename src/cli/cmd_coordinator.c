@@ -42,7 +42,8 @@ static const drv_opt coordinator_opts[] = {
     {"--read-token", NULL, DRV_OPT_STRING, CA(o.read_token), 0, 0, "T",
      "token for reading only (GET, /metrics, the dashboard); env DROVER_READ_TOKEN", NULL},
     {"--metrics-retention", NULL, DRV_OPT_PARSE, CA(o.metrics_retention_s), 0, 0, "D",
-     "keep the metrics history D (e.g. 7d, 12h, 3600; 0 or forever: no limit; default 14d, as --retention)",
+     "keep the metrics history D (e.g. 7d, 12h, 3600; 0 or forever: no limit; default 14d, as "
+     "--retention)",
      parse_retention},
     {"--tails-retention", NULL, DRV_OPT_PARSE, CA(o.tails_retention_s), 0, 0, "D",
      "remove the output of attempts older than D, also in runs still open (e.g. 3d, 12h; "

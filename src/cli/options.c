@@ -202,11 +202,8 @@ int drv_opt_parse_words(const char *cmd, const drv_opt *opts, size_t n, void *ar
         if (at >= argc)
             return -1;
         do {
-            if (*n_words == max_words) {
-                fprintf(stderr, "drover %s: unexpected argument \"%s\" (see drover %s --help)\n",
-                        cmd, argv[at], cmd);
-                return DRV_EXIT_USAGE;
-            }
+            if (*n_words == max_words)
+                return drv_cli_usage_error(cmd, "unexpected argument", argv[at]);
             words[(*n_words)++] = argv[at++];
         } while (after_dashes && at < argc);
         if (at >= argc)
@@ -238,11 +235,8 @@ int drv_opt_parse_command(const char *cmd, const drv_opt *opts, size_t n, void *
         }
         if (k >= argc)
             return -1;
-        if (*n_words == max_words) {
-            fprintf(stderr, "drover %s: unexpected argument \"%s\" (see drover %s --help)\n", cmd,
-                    argv[k], cmd);
-            return DRV_EXIT_USAGE;
-        }
+        if (*n_words == max_words)
+            return drv_cli_usage_error(cmd, "unexpected argument", argv[k]);
         words[(*n_words)++] = argv[k];
         at = k; /* the word just taken stands for the command's name of the next call */
     }

@@ -93,6 +93,17 @@ static void unlink_deferred(drv_coordinator *c, drv_hsession *h)
     h->deferred = false;
 }
 
+/* Puts h at the head of the deferred list (handled again by drv_server_run_deferred). */
+static void push_deferred(drv_coordinator *c, drv_hsession *h)
+{
+    h->deferred = true;
+    h->defer_prev = NULL;
+    h->defer_next = c->deferred;
+    if (c->deferred)
+        c->deferred->defer_prev = h;
+    c->deferred = h;
+}
+
 /* Handles the complete request in h, then answers now or after the commit. */
 static void http_handle(drv_coordinator *c, drv_hsession *h)
 {
@@ -109,12 +120,7 @@ static void http_handle(drv_coordinator *c, drv_hsession *h)
     if (h->parked) { /* handled again by drv_server_run_deferred */
         h->parked = false;
         h->read_seq = 0;
-        h->deferred = true;
-        h->defer_prev = NULL;
-        h->defer_next = c->deferred;
-        if (c->deferred)
-            c->deferred->defer_prev = h;
-        c->deferred = h;
+        push_deferred(c, h);
     } else if (h->waiting_commit) {
         h->pend_prev = NULL;
         h->pend_next = c->pending;
@@ -138,12 +144,7 @@ static void http_dispatch(drv_coordinator *c, drv_hsession *h)
         return;
     }
     h->read_seq = need;
-    h->deferred = true;
-    h->defer_prev = NULL;
-    h->defer_next = c->deferred;
-    if (c->deferred)
-        c->deferred->defer_prev = h;
-    c->deferred = h;
+    push_deferred(c, h);
 }
 
 void drv_server_run_deferred(drv_coordinator *c)
