@@ -18,21 +18,9 @@ WORKERS=${WORKERS:-2}
 SLOTS=${SLOTS:-2}
 SEED=${SEED:-1}
 P=$((WORKERS * SLOTS))
-work=$(mktemp -d "${TMPDIR:-/tmp}/drover-bench-ctest.XXXXXX")
-pids=()
-stop_all() {
-    disown -a 2>/dev/null || true
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-        kill -9 "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap stop_all EXIT
-trap "exit 143" TERM INT
-now() { date +%s.%N; }
-calc() { awk "BEGIN { print $1 }"; }
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+bench_begin ctest
 
 # The project: test i sleeps d_i seconds (90% 0.01-0.2 s, 8% 0.5-2 s, 2% 4-8 s).
 mkdir -p "$work/proj"
@@ -59,22 +47,9 @@ for k in 1 2; do
     ctest_s[$k]=$(calc "$t1 - $t0")
 done
 
-"$drover" coordinator --listen 127.0.0.1:0 --db "$work/drover.db" --port-file "$work/port" \
-    --quiet --worker-token bench --config "$root/bench/e2e-balancer.json" >"$work/coordinator.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 200); do [[ -s "$work/port" ]] && break; sleep 0.02; done
-export DROVER_URL=http://127.0.0.1:$(cat "$work/port")
-for w in $(seq 1 "$WORKERS"); do
-    "$drover" worker --url "$DROVER_URL" --token bench --name "w$w" --slots "$SLOTS" --no-detect \
-        >"$work/worker$w.log" 2>&1 &
-    pids+=($!)
-done
-ok=""
-for _ in $(seq 1 500); do
-    curl -s "$DROVER_URL/api/v1/status" | grep -q "\"connected\":$WORKERS" && ok=1 && break
-    sleep 0.02
-done
-[[ -n "$ok" ]] || { echo "bench: the workers did not connect:" >&2; cat "$work"/*.log >&2; exit 1; }
+coordinator_opts=(--config "$root/bench/e2e-balancer.json")
+start_fleet "$work" --no-detect
+export DROVER_URL=$url
 for k in 1 2; do
     t0=$(now)
     "$drover" ctest --build-dir "$work/build" --quiet >"$work/drover$k.out" 2>&1 || true
@@ -84,5 +59,5 @@ done
 printf "ctest -j%d:        run 1 %6.2f s, run 2 %6.2f s\n" "$P" "${ctest_s[1]}" "${ctest_s[2]}"
 printf "drover ctest (%dx%d): run 1 %6.2f s, run 2 %6.2f s\n" "$WORKERS" "$SLOTS" "${drover_s[1]}" "${drover_s[2]}"
 printf "drover run 2 / ctest run 2: %.3f (bar: <= 1)\n" "$(calc "${drover_s[2]} / ${ctest_s[2]}")"
-echo "moves (both drover runs): $(curl -s "$DROVER_URL/metrics" | awk '/^drover_moves_total / {m = $2} /^drover_moves_dropped_total / {d = $2} END {printf "%d, dropped %d", m, d}')"
+echo "moves (both drover runs): $(moves_line)"
 echo "load average at the start: $load0; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

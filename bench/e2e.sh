@@ -25,27 +25,9 @@ SLOTS=${SLOTS:-2}
 WARMUP=${WARMUP:-200}
 POLL_S=${POLL_S:-0.02}
 P=$((WORKERS * SLOTS))
-work=$(mktemp -d "${TMPDIR:-/tmp}/drover-bench.XXXXXX")
-pids=()
-# SIGTERM (workers drain, the coordinator commits), up to 5 s, then SIGKILL; disowned
-# first so bash reports no "Killed" lines.
-stop_started() {
-    disown -a 2>/dev/null || true
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-        kill -9 "$pid" 2>/dev/null || true
-    done
-    pids=()
-}
-stop_all() {
-    stop_started
-    rm -rf "$work"
-}
-trap stop_all EXIT
-trap "exit 143" TERM INT
-now() { date +%s.%N; }
-calc() { awk "BEGIN { print $1 }"; }
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+bench_begin e2e
 
 # run_done URL RUN: true once GET /api/v1/runs/RUN says "done":true. Polled every POLL_S
 # seconds (default 0.02: under 1% of a 2 s run; each poll makes the coordinator count the
@@ -91,23 +73,9 @@ run_through_drover() {
     shift
     local dir
     dir=$(mktemp -d "$work/run.XXXX")
-    "$drover" coordinator --listen 127.0.0.1:0 --db "$dir/drover.db" --port-file "$dir/port" \
-        --quiet --max-body $((256 * 1024 * 1024)) --worker-token bench \
-        --config "$root/bench/e2e-balancer.json" >"$dir/coordinator.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 1 200); do [[ -s "$dir/port" ]] && break; sleep 0.02; done
-    local url=http://127.0.0.1:$(cat "$dir/port")
-    for w in $(seq 1 "$WORKERS"); do
-        "$drover" worker --url "$url" --token bench --name "w$w" --slots "$SLOTS" "$@" \
-            >"$dir/worker$w.log" 2>&1 &
-        pids+=($!)
-    done
-    local ok=""
-    for _ in $(seq 1 500); do
-        curl -s "$url/api/v1/status" | grep -q "\"connected\":$WORKERS" && ok=1 && break
-        sleep 0.02
-    done
-    [[ -n "$ok" ]] || { echo "bench/e2e: the workers did not connect:" >&2; cat "$dir"/*.log >&2; exit 1; }
+    local url coordinator_opts=(--max-body $((256 * 1024 * 1024))
+                                --config "$root/bench/e2e-balancer.json")
+    start_fleet "$dir" "$@"
     submit_and_wait "$url" "$WARMUP" 1 "$dir"
     local coord=${pids[-$((WORKERS + 1))]} workers=("${pids[@]: -$WORKERS}")
     local c0 w0

@@ -17,7 +17,7 @@
 # then batches sized by predicted seconds).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-drover=${1:-$root/build}/drover
+drover=$(cd "${1:-$root/build}" && pwd)/drover # absolute: the suite runs from its own directory
 TESTS=${TESTS:-1000}
 FILES=${FILES:-40}
 WORKERS=${WORKERS:-2}
@@ -27,21 +27,9 @@ BY=${BY:-auto}
 BATCH=${BATCH:-}
 P=$((WORKERS * SLOTS))
 py=/usr/bin/python3
-work=$(mktemp -d "${TMPDIR:-/tmp}/drover-bench-pytest.XXXXXX")
-pids=()
-stop_all() {
-    disown -a 2>/dev/null || true
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-        kill -9 "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap stop_all EXIT
-trap "exit 143" TERM INT
-now() { date +%s.%N; }
-calc() { awk "BEGIN { print $1 }"; }
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+bench_begin pytest
 $py -c 'import xdist' 2>/dev/null || { echo "bench/pytest: python3-pytest-xdist is needed (scripts/setup.sh)" >&2; exit 1; }
 
 mkdir -p "$work/suite"
@@ -75,22 +63,9 @@ xdist_s=$(calc "$t1 - $t0")
     "thermal": {"initial_share": 1, "ramp_s": 0, "cpu_pressure_limit": 1e9, "memory_pressure_limit": 1e9,
                 "freq_ratio_limit": 0, "temperature_limit_c": 1e9}}}, open(sys.argv[1], "w"))' "$work/balancer.json"
 mkdir -p "$work/unmeasured"
-"$drover" coordinator --listen 127.0.0.1:0 --db "$work/drover.db" --port-file "$work/port" \
-    --quiet --worker-token bench --config "$work/balancer.json" >"$work/coordinator.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 200); do [[ -s "$work/port" ]] && break; sleep 0.02; done
-export DROVER_URL=http://127.0.0.1:$(cat "$work/port")
-for w in $(seq 1 "$WORKERS"); do
-    "$drover" worker --url "$DROVER_URL" --token bench --name "w$w" --slots "$SLOTS" --no-detect \
-        --pressure-root "$work/unmeasured" >"$work/worker$w.log" 2>&1 &
-    pids+=($!)
-done
-ok=""
-for _ in $(seq 1 500); do
-    curl -s "$DROVER_URL/api/v1/status" | grep -q "\"connected\":$WORKERS" && ok=1 && break
-    sleep 0.02
-done
-[[ -n "$ok" ]] || { echo "bench: the workers did not connect:" >&2; cat "$work"/*.log >&2; exit 1; }
+coordinator_opts=(--config "$work/balancer.json")
+start_fleet "$work" --no-detect --pressure-root "$work/unmeasured"
+export DROVER_URL=$url
 for k in 1 2; do
     t0=$(now)
     "$drover" pytest --quiet --by "$BY" ${BATCH:+--batch-size "$BATCH"} >"$work/drover$k.out" 2>&1 || true
@@ -101,5 +76,5 @@ tail -n 1 "$work/drover2.out"
 printf "pytest -n %d --dist load: %6.2f s\n" "$P" "$xdist_s"
 printf "drover pytest (%dx%d, --by %s): run 1 %6.2f s, run 2 %6.2f s\n" "$WORKERS" "$SLOTS" "$BY" "${drover_s[1]}" "${drover_s[2]}"
 printf "drover run 2 / xdist: %.3f (bar: <= 1)\n" "$(calc "${drover_s[2]} / $xdist_s")"
-echo "moves (both drover runs): $(curl -s "$DROVER_URL/metrics" | awk '/^drover_moves_total / {m = $2} /^drover_moves_dropped_total / {d = $2} END {printf "%d, dropped %d", m, d}')"
+echo "moves (both drover runs): $(moves_line)"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
