@@ -20,7 +20,7 @@
  * (channel.c): the failures are its members'; one that left any without a result (it
  * crashed, timed out, or collected nothing) keeps its own outcome. A member submitted again in the
  * same run (a rerun of a failure) gets a new attempt on the same test, so a failure then a pass is
- * flaky as for any test. */
+ * flaky as for any test, also when the coordinator restarted between the two. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +34,9 @@ typedef struct drv_member_fail {
     uint32_t attempts;
 } drv_member_fail;
 
-#define FAILS_MAX 4096 /* the oldest are forgotten beyond (a rerun then gets a new test) */
+/* The oldest are forgotten beyond: a rerun then gets a new test. A run created before
+ * this process started finds its failures in the store (drv_store_member_failed). */
+#define FAILS_MAX 4096
 
 void drv_members_free(drv_coordinator *c)
 {
@@ -231,6 +233,18 @@ static void record(drv_coordinator *c, const drv_ctask *batch, const char *worke
     drv_task_state state = outcome_state(x->outcome, &failed);
     drv_error err;
     drv_member_fail *f = fail_find(c, batch->run_id, x->key);
+    if (!f) { /* a failure of a run begun before a restart is in the store only */
+        uint64_t old_id;
+        uint32_t old_attempts;
+        int got =
+            drv_store_member_failed(c->store, batch->run_id, x->name, &old_id, &old_attempts, &err);
+        if (got < 0)
+            drv_coord_fatal(c, &err);
+        if (got > 0) {
+            fail_add(c, batch->run_id, x->key, old_id, old_attempts);
+            f = fail_find(c, batch->run_id, x->key);
+        }
+    }
     uint64_t id;
     uint32_t attempt;
     if (f) {

@@ -598,6 +598,13 @@ int drv_store_batch_members(drv_store *s, int64_t run_id, uint64_t batch,
                             void (*fn)(void *ctx, const char *name), void *ctx, drv_error *err);
 int drv_store_flakiness(drv_store *s, const char *name, uint32_t limit, drv_store_flakiness_t *out,
                         drv_error *err);
+/* The member test called name that failed in run_id, when that run was created before
+ * this store was opened (an earlier coordinator process): its id and attempts. A run of
+ * this process is not looked up (the coordinator keeps its member failures in memory:
+ * members.c), so the lookup costs nothing in the common case. Returns 1 found, 0 none,
+ * -1 with err filled. */
+int drv_store_member_failed(drv_store *s, int64_t run_id, const char *name, uint64_t *id,
+                            uint32_t *attempts, drv_error *err);
 
 /* Writes the ids of the most recent runs (at most limit, newest first) into out, which
  * holds limit ids. Returns how many, or -1 with err filled. */

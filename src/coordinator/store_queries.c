@@ -542,6 +542,32 @@ int drv_store_batch_members(drv_store *s, int64_t run_id, uint64_t batch,
     return rc == SQLITE_DONE ? n : drv_store_fail(s, err, "cannot read a batch's member results");
 }
 
+int drv_store_member_failed(drv_store *s, int64_t run_id, const char *name, uint64_t *id,
+                            uint32_t *attempts, drv_error *err)
+{
+    if (run_id >= s->runs_at_open)
+        return 0;
+    /* tasks_name finds the name's few rows; the rest is a filter on them */
+    static const char sql[] = "SELECT id, attempts FROM tasks WHERE name = ?2 AND run_id = ?1"
+                              " AND batch_of IS NOT NULL AND state = 'failed'"
+                              " ORDER BY id DESC LIMIT 1";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->rd->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return drv_store_fail(s, err, "cannot look up a failed member test");
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), out = 0;
+    if (rc == SQLITE_ROW) {
+        *id = (uint64_t)sqlite3_column_int64(st, 0);
+        *attempts = (uint32_t)sqlite3_column_int64(st, 1);
+        out = 1;
+    } else if (rc != SQLITE_DONE) {
+        out = drv_store_fail(s, err, "cannot look up a failed member test");
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
 int drv_store_flakiness(drv_store *s, const char *name, uint32_t limit, drv_store_flakiness_t *out,
                         drv_error *err)
 {

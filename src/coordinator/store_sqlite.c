@@ -744,6 +744,7 @@ drv_store *drv_store_open_with(const char *path, const drv_store_options *opt, d
                   "cannot read the runs", err) < 0)
         goto err;
     s->ids_committed = s->ids;
+    s->runs_at_open = s->ids.run;
     drv_store_counts c; /* the one count of every row; writes keep it from here */
     if (drv_store_count(s, &c, err) < 0)
         goto err;

@@ -242,11 +242,12 @@ struct drv_store {
     drv_store_mark_at *marks; /* open marks, innermost last */
     size_t n_marks, cap_marks;
     drv_store_ids ids, ids_committed;
-    uint64_t commits;  /* commits made (synchronous) or handed to the writer */
-    drv_store_log log; /* the writes being built (synchronous: the one being built) */
-    size_t op_start;   /* where the write being built starts in log */
-    size_t bump_op;    /* with the writer: the ST_RUN_BUMP op of log that the next
-                          insert into bump_run adds to; SIZE_MAX: none */
+    int64_t runs_at_open; /* the first run id of this process: runs below are older */
+    uint64_t commits;     /* commits made (synchronous) or handed to the writer */
+    drv_store_log log;    /* the writes being built (synchronous: the one being built) */
+    size_t op_start;      /* where the write being built starts in log */
+    size_t bump_op;       /* with the writer: the ST_RUN_BUMP op of log that the next
+                             insert into bump_run adds to; SIZE_MAX: none */
     int64_t bump_run;
     drv_store_writer *writer; /* NULL: writes are executed at once (synchronous) */
     drv_store_live *live;     /* owned; store_counts.c; NULL until the first write */

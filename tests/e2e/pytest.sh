@@ -165,4 +165,26 @@ wait "$cli" || true # it lost its coordinator for a moment (it says so and stops
 [[ $(rows_named test_b_restart.py::test_1_first) -eq 1 ]] ||
     fail "a member stored before the restart was stored again: $(api GET '/api/v1/tests?name=test_b_restart' | head -c 800)"
 [[ $(rows_named test_b_restart.py::test_2_waits) -eq 1 ]] || fail "the member after the restart is not stored once"
+# A member that failed in a run begun before a coordinator restart, submitted again in
+# that run after it: one more attempt of the same test (flaky), not a test of its own.
+# The batches print the member lines themselves (protocol.md "Member result lines").
+batch() { # NAME OUTCOME
+    jq -cn --arg name "$1" --arg out "$(printf '@@drover@@ start rr::m1\n@@drover@@ %s 0.01 rr::m1\tround' "$2")" \
+        '[{name: $name, members: ["rr::m1"], argv: ["/bin/sh", "-c", "printf \"%s\\n\" \"$1\"", "x", $out]}]'
+}
+run_id=$(api POST "/api/v1/tests?run=rerun" --data-binary "$(batch rr-1 failed)" | head -n 1 |
+    grep -o '"run_id": *[0-9]*' | grep -o '[0-9]*$')
+[[ -n $run_id ]] || fail "the first batch was not accepted"
+m1_failed() { api GET "/api/v1/tests?name=rr::m1" | head -n 1 | grep -q '"state": *"failed"'; }
+wait_until 20 m1_failed
+kill -9 "$COORD_PID"
+start_coordinator
+api POST "/api/v1/tests?run_id=$run_id" --data-binary "$(batch rr-2 passed)" | tail -n 1 | grep -q "^20[0-9]$" ||
+    fail "the rerun batch was not accepted into run $run_id"
+m1_passed() { api GET "/api/v1/tests?name=rr::m1" | head -n 1 | grep -q '"state": *"passed"'; }
+wait_until 30 m1_passed
+[[ $(rows_named rr::m1) -eq 1 ]] ||
+    fail "the rerun after a restart is a test of its own: $(api GET '/api/v1/tests?name=rr::m1' | head -c 800)"
+api GET "/api/v1/tests?name=rr::m1" | head -n 1 | grep -q '"attempts": *2' ||
+    fail "the rerun after a restart is not the test's second attempt: $(api GET '/api/v1/tests?name=rr::m1' | head -c 800)"
 echo ok
