@@ -4,12 +4,16 @@
 #   composite run 2 / lower bound (bar <= 1.05), the best single policy's run 2 / bound
 #   and composite against it (bar: at most 1 % worse), composite run 1 against greedy on
 #   run 1's durations (bar: no worse).
-# A line ends "ok" or names the bars it misses; the last line counts them. Deterministic
-# (the simulator is): a figure changes only when the code does.
+# A line ends "ok" or names the bars it misses; then the mean of composite run 2 / bound
+# and how many seeds are within 1.05 (over many seeds, SEEDS="$(seq 11 100)", the figure
+# to compare builds by: single seeds swing by several % on any change to placement), and
+# the count of seeds missing a bar. Deterministic (the simulator is): a figure changes
+# only when the code does.
 #
 # Usage: bench/sim_seeds.sh [BUILD_DIR]; env WORKERS (100), TESTS (10000), SEEDS
 # ("1 2 3 4 5 6 7 8 9 10"), SPECULATE (the simulator's default; 0 = no speculative
-# copies, as test_sim's bars run). The issue's second size: WORKERS=1000 TESTS=100000 (a
+# copies, as test_sim's bars run), CONFIG (a balancer config file for every policy, e.g.
+# one setting settings.backend_speed_prior). The issue's second size: WORKERS=1000 TESTS=100000 (a
 # Release build makes it faster: cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,12 +25,16 @@ tests=${TESTS:-10000}
 seeds=${SEEDS:-1 2 3 4 5 6 7 8 9 10}
 spec=()
 [[ -n "${SPECULATE:-}" ]] && spec=(--speculate "$SPECULATE")
+[[ -n "${CONFIG:-}" ]] && spec+=(--config "$CONFIG")
 singles=round_robin,weighted_round_robin,resource_aware,priority,affinity,performance_based
 
 echo "second_run, $workers workers, $tests tests"
 printf '%4s %9s %8s %8s %-20s %8s %8s %8s  %s\n' seed bound_s comp_r2 best_r2 best_single \
     comp_r1 greedy "r1/gr" verdict
 missed=0
+sum_r2=0
+within=0
+count=0
 for seed in $seeds; do
     json=$("$drover" sim --scenario second_run --workers "$workers" --tests "$tests" \
         --seed "$seed" --no-timing --json "${spec[@]}" --policies "composite,greedy,$singles")
@@ -46,7 +54,12 @@ for seed in $seeds; do
     awk -v x="$vs_best" 'BEGIN { exit !(x > 1.01) }' && verdict+=" >1%-worse-than-$bp"
     awk -v x="$r1g" 'BEGIN { exit !(x > 1.0) }' && verdict+=" run1>greedy"
     [[ -n "$verdict" ]] && missed=$((missed + 1))
+    sum_r2=$(awk -v a="$sum_r2" -v x="$c2" 'BEGIN { printf "%.6f", a + x }')
+    awk -v x="$c2" 'BEGIN { exit !(x <= 1.05) }' && within=$((within + 1))
+    count=$((count + 1))
     printf '%4s %9.1f %8.3f %8.3f %-20s %8.1f %8.1f %8.3f  %s\n' "$seed" "$bound" "$c2" "$b2" \
         "$bp" "$c1" "$g" "$r1g" "${verdict:- ok}"
 done
+awk -v s="$sum_r2" -v n="$count" -v k="$within" \
+    'BEGIN { printf "composite run 2 / bound: mean %.4f, within 1.05 on %d of %d seeds\n", s / n, k, n }'
 echo "seeds missing a bar: $missed"

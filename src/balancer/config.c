@@ -373,6 +373,7 @@ static const field_rule settings_rules[] = {
     SETTING(speculation, FIELD_BOOL, 0, 1, 0),
     SETTING(speculation_margin, FIELD_DOUBLE, 0, -1, 0),
     SETTING(speculation_min_s, FIELD_DOUBLE, 0, -1, 0),
+    SETTING(backend_speed_prior, FIELD_BOOL, 0, 1, 0),
 };
 
 static const field_rule thermal_rules[] = {
@@ -499,6 +500,7 @@ void drv_balancer_config_default(drv_balancer_config *cfg)
     s->speculation = true;
     s->speculation_margin = 0.5;
     s->speculation_min_s = 2;
+    s->backend_speed_prior = false; /* speed_prior.c: it costs second_run seed 6 its bar */
     drv_thermal_config_default(&s->thermal);
 }
 

@@ -71,6 +71,9 @@ typedef struct drv_balancer_settings {
     bool speculation;          /* on (true) */
     double speculation_margin; /* 0.5 */
     double speculation_min_s;  /* 2 */
+    /* A class offering a family's preferred back-ends is expected faster at that family
+     * before runs say (speed_prior.c; false). */
+    bool backend_speed_prior;
     drv_thermal_config thermal;
 } drv_balancer_settings;
 

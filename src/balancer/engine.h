@@ -314,6 +314,11 @@ double drv_place_finish_score(const drv_place_ctx *ctx, const drv_bworker *w);
 void drv_engine_decision(drv_balancer *b, drv_decision *d, drv_decision_kind kind,
                          drv_reason reason, drv_tref t, drv_wref w, drv_wref from);
 
+/* ---- speed_prior.c ---- */
+/* Tells the predictor what class c (of configured speed `speed`) is expected to be worth
+ * at each family whose preferred back-ends it offers, before any run says. */
+void drv_speed_prior_class(drv_balancer *b, uint32_t c, float speed);
+
 /* ---- ordering.c ---- */
 /* Makes t's ordering record from its after list (live references) and what it locks;
  * sets t's flags. Returns 0, or -1 with err filled (a reference that is not live). */

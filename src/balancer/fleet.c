@@ -429,8 +429,10 @@ static uint32_t class_intern(drv_balancer *b, const drv_capabilities *caps, floa
             drv_tagset_add(&cl->special_tags, t);
     cl->special = !drv_tagset_empty(&cl->special_tags);
     preferred_families(caps, &cl->hw_families, &cl->browser_families);
-    if (b->pred)
+    if (b->pred) {
         drv_predictor_set_class_speed(b->pred, id, speed);
+        drv_speed_prior_class(b, id, speed);
+    }
     for (int f = 0; f < 64; f++) {
         b->speed[(size_t)id * 64 + f] =
             b->pred ? (float)drv_predictor_speed(b->pred, f, id) : speed;

@@ -131,6 +131,7 @@ static void print_settings(const drv_balancer_settings *s)
     printf("  idle_move_cost_s %g\n", s->idle_move_cost_s);
     printf("  speculation %s, speculation_margin %g, speculation_min_s %g\n",
            s->speculation ? "true" : "false", s->speculation_margin, s->speculation_min_s);
+    printf("  backend_speed_prior %s\n", s->backend_speed_prior ? "true" : "false");
     printf("  thermal: ramp_s %g, initial_share %g, cpu_pressure_limit %g,\n"
            "  memory_pressure_limit %g, freq_ratio_limit %g, overload_sustain_s %g,\n"
            "  error_threshold %u, temperature_limit_c %g, cooling_share %g, cooldown_s %g,\n"

@@ -92,7 +92,7 @@ struct drv_predictor {
     stat_table by_test;
     stat_table by_family;
     double *speed;       /* [speed_rows][DRV_FAMILY_MAX], the prior when unknown */
-    double *prior;       /* [speed_rows]: configured speed of each class, 1 */
+    double *prior;       /* [speed_rows][DRV_FAMILY_MAX]: configured speed, 1 */
     uint32_t *speed_n;   /* samples behind each speed */
     double *first;       /* [speed_rows][DRV_FAMILY_MAX][DRV_TYPE_KINDS]: mean log duration */
     uint32_t *first_n;   /* first runs behind each mean */
@@ -250,7 +250,7 @@ static void speed_reserve(drv_predictor *p, uint32_t wclass)
     size_t n = (size_t)rows * DRV_FAMILY_MAX;
     p->speed = drv_xrealloc(p->speed, n * sizeof *p->speed);
     p->speed_n = drv_xrealloc(p->speed_n, n * sizeof *p->speed_n);
-    p->prior = drv_xrealloc(p->prior, rows * sizeof *p->prior);
+    p->prior = drv_xrealloc(p->prior, n * sizeof *p->prior);
     p->first = drv_xrealloc(p->first, n * DRV_TYPE_KINDS * sizeof *p->first);
     p->first_n = drv_xrealloc(p->first_n, n * DRV_TYPE_KINDS * sizeof *p->first_n);
     memset(p->first + (size_t)p->speed_rows * DRV_FAMILY_MAX * DRV_TYPE_KINDS, 0,
@@ -260,9 +260,8 @@ static void speed_reserve(drv_predictor *p, uint32_t wclass)
     for (size_t i = (size_t)p->speed_rows * DRV_FAMILY_MAX; i < n; i++) {
         p->speed[i] = 1.0;
         p->speed_n[i] = 0;
+        p->prior[i] = 1.0;
     }
-    for (uint32_t r = p->speed_rows; r < rows; r++)
-        p->prior[r] = 1.0;
     p->speed_rows = rows;
 }
 
@@ -271,12 +270,23 @@ void drv_predictor_set_class_speed(drv_predictor *p, uint32_t wclass, double spe
     if (!p || wclass >= DRV_PREDICTOR_CLASSES_MAX || !(speed >= SPEED_MIN) || speed > SPEED_MAX)
         return;
     speed_reserve(p, wclass);
-    p->prior[wclass] = speed;
     for (int f = 0; f < DRV_FAMILY_MAX; f++) {
         size_t si = (size_t)wclass * DRV_FAMILY_MAX + (size_t)f;
+        p->prior[si] = speed;
         if (p->speed_n[si] == 0)
             p->speed[si] = speed;
     }
+}
+
+void drv_predictor_set_family_prior(drv_predictor *p, uint32_t wclass, int family, double speed)
+{
+    if (!p || wclass >= DRV_PREDICTOR_CLASSES_MAX || !(speed >= SPEED_MIN) || speed > SPEED_MAX)
+        return;
+    speed_reserve(p, wclass);
+    size_t si = (size_t)wclass * DRV_FAMILY_MAX + family_index(family);
+    p->prior[si] = speed;
+    if (p->speed_n[si] == 0)
+        p->speed[si] = speed;
 }
 
 double drv_predictor_speed(const drv_predictor *p, int family, uint32_t wclass)
@@ -398,7 +408,7 @@ static void speed_from_first(drv_predictor *p, uint32_t f, uint32_t r)
     if (weight < RATIO_MIN)
         return;
     /* Shrunk toward the configured speeds' ratio, which counts as PRIOR_PAIRS pairs. */
-    double prior = log(p->prior[r] / p->prior[a]);
+    double prior = log(p->prior[si] / p->prior[ai]);
     double sp = p->speed[ai] * exp((sum + PRIOR_PAIRS * prior) / (weight + PRIOR_PAIRS));
     p->speed[si] = sp < SPEED_MIN ? SPEED_MIN : sp > SPEED_MAX ? SPEED_MAX : sp;
 }
@@ -485,7 +495,7 @@ size_t drv_predictor_bytes(const drv_predictor *p)
     return sizeof *p + (p->by_class.cap + p->by_test.cap + p->by_family.cap) * sizeof(stat_entry) +
            cells * (sizeof *p->speed + sizeof *p->speed_n +
                     DRV_TYPE_KINDS * (sizeof *p->first + sizeof *p->first_n)) +
-           p->speed_rows * sizeof *p->prior;
+           (size_t)p->speed_rows * DRV_FAMILY_MAX * sizeof *p->prior;
 }
 
 size_t drv_predictor_tests(const drv_predictor *p)
@@ -531,7 +541,7 @@ bool drv_predictor_speed_learned(const drv_predictor *p, int family, uint32_t wc
     if (!p || wclass >= p->speed_rows)
         return false;
     size_t si = (size_t)wclass * DRV_FAMILY_MAX + family_index(family);
-    if (p->speed_n[si] == 0 && p->speed[si] == p->prior[wclass])
+    if (p->speed_n[si] == 0 && p->speed[si] == p->prior[si])
         return false;
     *speed = p->speed[si];
     *n = p->speed_n[si];

@@ -76,6 +76,10 @@ double drv_predictor_speed(const drv_predictor *p, int family, uint32_t wclass);
  * drv_predictor_speed() answers for a family until runs teach otherwise, and the scale
  * of reference durations. Ignored for a speed outside [0.01, 100]. */
 void drv_predictor_set_class_speed(drv_predictor *p, uint32_t wclass, double speed);
+/* The same for one family (after drv_predictor_set_class_speed, which sets every
+ * family's): the class is expected that fast at this family before its runs say (the
+ * balancer's guess from the back-ends the family prefers). */
+void drv_predictor_set_family_prior(drv_predictor *p, uint32_t wclass, int family, double speed);
 
 /* What the predictor knows of one test, at reference speed: what a coordinator keeps in
  * its store so that a restart does not forget how long each test takes. */

@@ -243,6 +243,34 @@ static void test_bad_facts_are_refused(void **state)
     fx_close(&f);
 }
 
+/* settings.backend_speed_prior: before anything ran, a bert test (cuda first in its
+ * family's back-ends) is predicted 1.5 x faster on a CUDA machine than on a CPU machine
+ * of the same configured speed, and a test of no family the same on both; with the
+ * setting off (the default) the two machines tie. */
+static void test_backend_speed_prior(void **state)
+{
+    (void)state;
+    for (int on = 0; on < 2; on++) {
+        fx f;
+        fx_open_pred(&f);
+        assert_false(f.cfg.settings.backend_speed_prior);
+        f.cfg.settings.backend_speed_prior = on;
+        fx_start(&f);
+        drv_wref cpu = fx_worker(&f, "cpu", fx_cpu_caps(&f, 8, 32, NULL), 1, 0, 0);
+        drv_wref gpu = fx_worker(&f, "gpu", fx_gpu_caps(&f, 8, 1, 16, NULL), 1, 0, 0);
+        fx_test bert = {.id = 1, .model_id = "bert-base-uncased"};
+        fx_test plain = {.id = 2, .name = "plain"};
+        drv_tref tb = fx_submit_spec(&f, &bert, 0), tp = fx_submit_spec(&f, &plain, 0);
+        double ratio =
+            drv_balancer_predict(f.b, tb, cpu).mean_s / drv_balancer_predict(f.b, tb, gpu).mean_s;
+        if (fabs(ratio - (on ? 1.5 : 1.0)) > 1e-6)
+            fail_msg("prior %s: bert on cpu / on cuda %g", on ? "on" : "off", ratio);
+        assert_true(fabs(drv_balancer_predict(f.b, tp, cpu).mean_s -
+                         drv_balancer_predict(f.b, tp, gpu).mean_s) < 1e-9);
+        fx_close(&f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -250,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_a_worker_slower_than_its_class_is_scored_as_itself),
         cmocka_unit_test(test_bad_facts_are_refused),
         cmocka_unit_test(test_affinity_comes_back_through_its_policy),
+        cmocka_unit_test(test_backend_speed_prior),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -552,6 +552,30 @@ static void test_many_tests_and_memory(void **state)
     drv_predictor_free(p);
 }
 
+/* A family's prior replaces the class speed for that family only, is no learned speed,
+ * and gives way to the first paired sample. */
+static void test_family_prior(void **state)
+{
+    (void)state;
+    drv_predictor *p = drv_predictor_new(0.3);
+    drv_predictor_set_class_speed(p, 1, 2.0);
+    drv_predictor_set_family_prior(p, 1, 3, 3.0);
+    assert_true(drv_predictor_speed(p, 3, 1) == 3.0);
+    assert_true(drv_predictor_speed(p, 4, 1) == 2.0);
+    double sp;
+    uint32_t n;
+    assert_false(drv_predictor_speed_learned(p, 3, 1, &sp, &n));
+    drv_predictor_set_family_prior(p, 1, 3, 1000); /* outside [0.01, 100]: ignored */
+    assert_true(drv_predictor_speed(p, 3, 1) == 3.0);
+    /* "t" runs 4 s on class 0 (the family's anchor, speed 1), then 1 s on class 1: a
+     * paired sample of speed 4 replaces the prior of 3. */
+    drv_predictor_observe(p, drv_test_key("t"), 3, DRV_TAG_CPU, 0, 4);
+    drv_predictor_observe(p, drv_test_key("t"), 3, DRV_TAG_CPU, 1, 1);
+    assert_true(fabs(drv_predictor_speed(p, 3, 1) - 4.0) < 1e-9);
+    assert_true(drv_predictor_speed_learned(p, 3, 1, &sp, &n) && n == 1);
+    drv_predictor_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -570,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_speed_from_pairs_ignores_hang_and_recent),
         cmocka_unit_test(test_many_tests_and_memory),
+        cmocka_unit_test(test_family_prior),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
