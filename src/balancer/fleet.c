@@ -26,6 +26,7 @@
  * speed in cache misses (1.10 -> 0.90 M/s, instructions unchanged): a fruitless look is
  * remembered per class and ordering (drv_wclass.miss) until it could find something. */
 #define CANDIDATE_LOOKAHEAD 64
+_Static_assert(CANDIDATE_LOOKAHEAD <= 64, "drv_fleet_candidate marks places in one uint64_t");
 
 static bool worker_before(const drv_balancer *b, drv_ordering o, uint32_t x, uint32_t y)
 {
@@ -335,11 +336,24 @@ uint32_t drv_fleet_candidate(const drv_balancer *b, uint32_t c, drv_ordering o,
      * is found when its capacity grows (it becomes fresh and is offered as a hint). */
     uint32_t best = POS_NONE;
     uint32_t n = cl->n[o] < CANDIDATE_LOOKAHEAD ? cl->n[o] : CANDIDATE_LOOKAHEAD;
+    /* The best that fits among those places, reading fewer workers: in a heap every worker
+     * comes after its parent, so below one that fits, or one after the best so far, none
+     * can be better (bit i of `after`: place i and all below it come after the best). */
+    uint64_t after = 0;
     for (uint32_t i = 1; i < n; i++) {
+        if (after >> ((i - 1) / 2) & 1) {
+            after |= (uint64_t)1 << i;
+            continue;
+        }
         uint32_t w = cl->heap[o][i];
-        if (drv_fleet_fits(b, &b->workers[w], req) &&
-            (best == POS_NONE || worker_before(b, o, w, best)))
+        if (best != POS_NONE && worker_before(b, o, best, w)) {
+            after |= (uint64_t)1 << i;
+            continue;
+        }
+        if (drv_fleet_fits(b, &b->workers[w], req)) {
             best = w;
+            after |= (uint64_t)1 << i;
+        }
     }
     /* Remembers the least request that found nothing (a larger one is answered by it). */
     if (best == POS_NONE &&
