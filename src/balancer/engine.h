@@ -138,6 +138,15 @@ typedef struct drv_wclass {
     /* Bit f: it offers one of family f's preferred back-ends other than cpu (the
      * analyzer's table), or family f's preferred browser (counted for web tests). */
     uint64_t hw_families, browser_families;
+    /* drv_fleet_candidate's last fruitless look past the top, per ordering (fleet.c):
+     * no worker in the heap's first CANDIDATE_LOOKAHEAD places had these cores, GPUs and
+     * memory free. Forgotten when a worker of the class can take more (drv_fleet_update,
+     * reservation_release) or a worker comes into those places from below or from
+     * outside the heap (heap_place): until then a test asking as much or more finds
+     * nothing there either, and the look is not paid again. */
+    bool miss[DRV_ORDER_COUNT];
+    uint32_t miss_cpu[DRV_ORDER_COUNT], miss_gpu[DRV_ORDER_COUNT];
+    uint64_t miss_memory_mb[DRV_ORDER_COUNT];
 } drv_wclass;
 
 /* Per shape: which classes can run it. */
@@ -277,6 +286,9 @@ uint32_t drv_fleet_candidate_except(const drv_balancer *b, uint32_t c, drv_order
 /* Computes the eligibility bitset of shape s against every class. */
 void drv_fleet_shape_added(drv_balancer *b, uint32_t s);
 bool drv_fleet_worker_available(const drv_bworker *w);
+/* A worker of class c has more cores, GPUs or memory free than before, without
+ * drv_fleet_update (a reservation ended): drv_fleet_candidate looks past the top again. */
+void drv_fleet_class_grew(drv_balancer *b, uint32_t c);
 
 /* Re-derives whether w is a victim for stealing (after its held counts changed). */
 void drv_fleet_victim_update(drv_balancer *b, drv_wref w);

@@ -534,6 +534,7 @@ static void reservation_release(drv_balancer *b)
         x->used_cpu -= b->resv_cpu;
         x->used_gpu -= b->resv_gpu;
         x->used_memory_mb -= b->resv_memory_mb;
+        drv_fleet_class_grew(b, x->wclass); /* what it kept is free again */
     }
     b->resv_dims = 0;
     b->resv_cpu = b->resv_gpu = 0;

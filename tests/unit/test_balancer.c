@@ -1612,6 +1612,41 @@ static void test_worker_add_and_submit_reject_bad_input(void **state)
     fx_close(&f);
 }
 
+/* A class of n workers of `cores` cores (2 x cores slots, 32 GiB), each running `tests`
+ * one-core unit tests placed at 0 (the workers into busy[] unless NULL), then one more
+ * worker of the class, `last`, given one long one-core test at 1: the most loaded, last
+ * in the class's least-loaded ordering. Returns it; *id is the next test id. */
+static drv_wref busy_class_and_last(fx *f, int n, uint32_t cores, int tests, drv_wref *busy,
+                                    const char *last_name, uint64_t *id)
+{
+    char name[32];
+    for (int k = 0; k < n; k++) {
+        snprintf(name, sizeof name, "busy-%03d", k);
+        drv_wref w = fx_worker(f, name, fx_cpu_caps(f, cores, 32, NULL), 2 * cores, 1.0f, 0);
+        if (busy)
+            busy[k] = w;
+    }
+    drv_requirements one = fx_req(f, NULL, NULL, NULL);
+    one.cpu_cores = 1;
+    drv_decision d[FX_MAX_DECISIONS];
+    for (int k = 0; k < n * tests; k++) {
+        fx_test t = {.id = (*id)++, .req = &one, .test_type = "unit"};
+        fx_submit_spec(f, &t, 0);
+    }
+    size_t placed = 0;
+    for (size_t m; (m = fx_place(f, 0, d)) > 0;)
+        placed += m;
+    assert_int_equal(placed, (size_t)(n * tests));
+    drv_wref last = fx_worker(f, last_name, fx_cpu_caps(f, cores, 32, NULL), 2 * cores, 1.0f, 1);
+    fx_test longest = {.id = (*id)++,
+                       .req = &one,
+                       .test_type = "performance",
+                       .model_id = "meta-llama/Llama-2-7b-hf"};
+    fx_submit_spec(f, &longest, 1);
+    assert_int_equal(fx_place_one(f, 1), last);
+    return last;
+}
+
 /* A test that fits only one worker of a large class finds it even when that worker sits
  * deep in the class's ordering and nothing about it changed since it last took work: 39
  * workers have every core busy with short tests, the 40th holds one long test (the most
@@ -1624,30 +1659,10 @@ static void test_wide_test_finds_the_one_worker_that_fits(void **state)
     fx f;
     fx_open(&f);
     fx_start(&f);
-    char name[32];
-    for (int k = 0; k < 39; k++) {
-        snprintf(name, sizeof name, "busy-%02d", k);
-        fx_worker(&f, name, fx_cpu_caps(&f, 8, 32, NULL), 16, 1.0f, 0);
-    }
+    uint64_t id = 1;
+    drv_wref last = busy_class_and_last(&f, 39, 8, 8, NULL, "last", &id);
     drv_requirements one = fx_req(&f, NULL, NULL, NULL);
     one.cpu_cores = 1;
-    drv_decision d[FX_MAX_DECISIONS];
-    uint64_t id = 1;
-    for (int k = 0; k < 39 * 8; k++) {
-        fx_test t = {.id = id++, .req = &one, .test_type = "unit"};
-        fx_submit_spec(&f, &t, 0);
-    }
-    size_t placed = 0;
-    for (size_t n; (n = fx_place(&f, 0, d)) > 0;)
-        placed += n;
-    assert_int_equal(placed, 39 * 8);
-    drv_wref last = fx_worker(&f, "last", fx_cpu_caps(&f, 8, 32, NULL), 16, 1.0f, 1);
-    fx_test longest = {.id = id++,
-                       .req = &one,
-                       .test_type = "performance",
-                       .model_id = "meta-llama/Llama-2-7b-hf"};
-    fx_submit_spec(&f, &longest, 1);
-    assert_int_equal(fx_place_one(&f, 1), last);
     drv_requirements seven = one;
     seven.cpu_cores = 7;
     fx_test wide = {.id = id++, .req = &seven, .test_type = "unit"};
@@ -1655,6 +1670,43 @@ static void test_wide_test_finds_the_one_worker_that_fits(void **state)
     drv_wref w = fx_place_one(&f, 2);
     if (w != last)
         fail_msg("the 7-core test went to %s, not to \"last\"", fx_wname(&f, w));
+    fx_close(&f);
+}
+
+/* meta: a look past the top of a class's ordering that found nothing is remembered, so
+ * the next test asking as much or more does not look again; a worker that comes into the
+ * places looked at without growing (others leaving the ordering) voids it. 127 workers
+ * with one core free each and one ("deep") with three free, last in the least-loaded
+ * ordering of 128 (a leaf, 64 places or more down): a 2-core test finds nothing; once 64
+ * of the others drain, deep is within the places looked at, and a 2-core test asking a
+ * little memory too goes there. Remembering the miss until a worker can take more sent
+ * it nowhere. */
+static void test_a_remembered_miss_ends_when_a_fit_comes_into_view(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f);
+    fx_start(&f);
+    drv_wref busy[127];
+    uint64_t id = 1;
+    drv_wref deep = busy_class_and_last(&f, 127, 4, 3, busy, "deep", &id);
+    drv_requirements one = fx_req(&f, NULL, NULL, NULL);
+    one.cpu_cores = 1;
+    drv_decision d[FX_MAX_DECISIONS];
+    drv_requirements two = one;
+    two.cpu_cores = 2;
+    fx_test first = {.id = id++, .req = &two, .test_type = "unit"};
+    fx_submit_spec(&f, &first, 2);
+    assert_int_equal(fx_place(&f, 2, d), 0); /* deep is out of sight: remembered */
+    for (int k = 0; k < 64; k++)
+        drv_balancer_worker_set_health(f.b, busy[k], DRV_HEALTH_DRAINING, "leaving", 3);
+    drv_requirements two_mem = two;
+    two_mem.memory_mb = 1;
+    fx_test second = {.id = id++, .req = &two_mem, .test_type = "unit"};
+    fx_submit_spec(&f, &second, 3);
+    drv_wref w = fx_place_one(&f, 3);
+    if (w != deep)
+        fail_msg("the 2-core test went to %s, not to \"deep\"", fx_wname(&f, w));
     fx_close(&f);
 }
 
@@ -1758,6 +1810,7 @@ int main(void)
         cmocka_unit_test(test_worker_add_and_submit_reject_bad_input),
         cmocka_unit_test(test_wide_test_finds_the_one_worker_that_fits),
         cmocka_unit_test(test_whole_worker_test_is_not_starved),
+        cmocka_unit_test(test_a_remembered_miss_ends_when_a_fit_comes_into_view),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
