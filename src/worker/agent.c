@@ -685,22 +685,31 @@ static void send_finished(drv_agent *a, const drv_msg_test *t, const drv_run_res
     enqueue(a, &m, f->ref);
 }
 
-/* A run is over: its last output, its finished, then the next queued test. */
-static void on_run_exit(drv_run *run, const drv_run_result *res, void *data)
+/* Reports the run of t that is over (its last output, its finished) and frees both. */
+static void report_run(drv_agent *a, agent_test *t, drv_run *run, const drv_run_result *res)
 {
-    agent_test *t = data;
-    drv_agent *a = t->agent;
     flush_output(t, true);
     char why[160];
     snprintf(why, sizeof why, "killed: the worker %s",
              a->mode == MODE_WORKER_DRAIN ? "was draining and its drain timeout passed"
                                           : "was stopping");
     send_finished(a, &t->t, res, t->stopped ? why : NULL, t->err_tail, t->err_len);
-    drv_guardian_forget(a->cfg.guardian, drv_run_pid(run));
-    list_remove(&a->running, t);
     drv_run_free(run);
     test_free(t);
+}
+
+/* A run is over: the next held test starts first (its slot idles no longer than the
+ * start takes), then the run is reported. The guardian hears of the ended group together
+ * with the next start (one write), or at the flush when nothing started. */
+static void on_run_exit(drv_run *run, const drv_run_result *res, void *data)
+{
+    agent_test *t = data;
+    drv_agent *a = t->agent;
+    list_remove(&a->running, t);
+    drv_guardian_forget(a->cfg.guardian, drv_run_pid(run));
+    report_run(a, t, run, res);
     pump(a);
+    drv_guardian_flush(a->cfg.guardian);
     check_done(a);
 }
 

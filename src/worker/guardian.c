@@ -1,8 +1,10 @@
 /* guardian.c - the process that kills a dead worker's test groups (see guardian.h).
  *
  * The pipe carries one int per message: +pgid when a group starts, -pgid when it ended.
- * Writes of that size are atomic. The guardian keeps the live groups in a small array
- * (grown as needed) and, at end of file, kills each with SIGKILL. */
+ * Ended groups are held back and written together with the next message (one write, one
+ * wake-up of the guardian per test instead of two); writes of up to PIPE_BUF are atomic,
+ * so the guardian's 4-byte reads never see half a message. The guardian keeps the live groups in a
+ * small array (grown as needed) and, at end of file, kills each with SIGKILL. */
 #define _GNU_SOURCE /* closefrom */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,9 +17,14 @@
 
 #include "worker/guardian.h"
 
+/* Messages held back by drv_guardian_forget() until the next write (at most this many). */
+#define PENDING_MAX 16
+
 struct drv_guardian {
-    int fd;    /* write end of the pipe */
-    pid_t pid; /* the guardian */
+    int fd;                   /* write end of the pipe */
+    pid_t pid;                /* the guardian */
+    int pending[PENDING_MAX]; /* ended groups not yet told (-pgid), oldest first */
+    size_t n_pending;
 };
 
 /* The guardian's life: read until end of file, then kill what is listed. Never returns. */
@@ -96,37 +103,56 @@ drv_guardian *drv_guardian_start(drv_error *err)
     return g;
 }
 
-/* Writes one message; a guardian that is gone is not written to again. */
-static void tell(drv_guardian *g, int msg)
+/* Writes the pending messages in one write (at most PENDING_MAX * 4 bytes: below PIPE_BUF, so
+ * atomic); a guardian that is gone is not written to again. */
+static void flush_pending(drv_guardian *g)
 {
-    if (!g || g->fd < 0)
+    size_t len = g->n_pending * sizeof g->pending[0];
+    g->n_pending = 0;
+    if (g->fd < 0 || len == 0)
         return;
     ssize_t k;
     do
-        k = write(g->fd, &msg, sizeof msg);
+        k = write(g->fd, g->pending, len);
     while (k < 0 && errno == EINTR);
-    if (k != (ssize_t)sizeof msg) {
+    if (k != (ssize_t)len) {
         close(g->fd);
         g->fd = -1;
     }
 }
 
+static void hold(drv_guardian *g, int msg)
+{
+    if (g->n_pending == PENDING_MAX)
+        flush_pending(g);
+    g->pending[g->n_pending++] = msg;
+}
+
 void drv_guardian_watch(drv_guardian *g, int pgid)
 {
-    if (pgid > 0)
-        tell(g, pgid);
+    if (!g || pgid <= 0)
+        return;
+    hold(g, pgid);
+    flush_pending(g); /* a started group is guarded before the caller goes on */
 }
 
 void drv_guardian_forget(drv_guardian *g, int pgid)
 {
-    if (pgid > 0)
-        tell(g, -pgid);
+    if (g && pgid > 0)
+        hold(g, -pgid);
+}
+
+void drv_guardian_flush(drv_guardian *g)
+{
+    if (g)
+        flush_pending(g);
 }
 
 void drv_guardian_stop(drv_guardian *g)
 {
     if (!g)
         return;
+    flush_pending(g);
     if (g->fd >= 0)
         close(g->fd);
     while (waitpid(g->pid, NULL, 0) < 0 && errno == EINTR)

@@ -26,9 +26,17 @@ typedef struct drv_guardian drv_guardian;
  * filled (pipe or fork failed). */
 drv_guardian *drv_guardian_start(drv_error *err);
 
-/* Process group pgid (> 0) runs a test now / has ended. NULL g is a no-op. */
+/* Process group pgid (> 0) runs a test now: told at once, with the ended groups held
+ * back. NULL g is a no-op. */
 void drv_guardian_watch(drv_guardian *g, int pgid);
+/* Process group pgid (> 0) has ended: held back until the next drv_guardian_watch() or
+ * drv_guardian_flush() (each wake-up of the guardian takes the CPU from the worker on a
+ * busy machine, so a test's end and the next start share one). Until then the guardian
+ * would still kill that group at the worker's death: call flush before waiting for
+ * anything. NULL g is a no-op. */
 void drv_guardian_forget(drv_guardian *g, int pgid);
+/* Tells the guardian the ended groups held back. NULL g is a no-op. */
+void drv_guardian_flush(drv_guardian *g);
 
 /* Closes the pipe (the guardian kills what is still listed and exits), reaps the
  * guardian and frees g. NULL is a no-op. */
