@@ -128,8 +128,18 @@ void drv_speculate_tick(drv_coordinator *c, double now)
                       "(attempt %u) on %s, predicted %.1f s",
                       (unsigned long long)ct->task.id, ct->task.name, s[i].running_s,
                       name_of(c, s[i].holder), s[i].high_s,
-                      s[i].suspect ? " (a suspect worker: no margin)" : "", cu->task.attempts,
-                      name_of(c, target), s[i].copy_s);
+                      s[i].suspect ? " (a suspect worker: no margin)"
+                      : s[i].hang  ? " (twice its p90: a likely hang)"
+                                   : "",
+                      cu->task.attempts, name_of(c, target), s[i].copy_s);
+        if (s[i].replace) { /* spec5: its worker is stuck: the copy is the test now */
+            drv_coord_log(c,
+                          "test %llu: %s looks stuck (its tests overdue against their own runs "
+                          "there): attempt %u superseded at once by attempt %u",
+                          (unsigned long long)c->tasks[t].task.id, name_of(c, s[i].holder),
+                          c->tasks[t].task.attempts, c->tasks[u].task.attempts);
+            drop(c, t, s[i].holder);
+        }
     }
 }
 

@@ -72,6 +72,13 @@ drv_prediction drv_predictor_predict_reference(const drv_predictor *p, uint64_t 
  * with reference duration d is predicted to take d / speed on that class. */
 double drv_predictor_speed(const drv_predictor *p, int family, uint32_t wclass);
 
+/* spec5: whether test_key's prediction on class wclass rests on measured speeds: it ran
+ * on wclass, or wclass's speed for family and that of the class its reference comes
+ * from are each the family's anchor or learned from paired runs (not a guess from
+ * first runs or the configured prior). */
+bool drv_predictor_speed_known(const drv_predictor *p, uint64_t test_key, int family,
+                               uint32_t wclass);
+
 /* The configured relative speed of worker class wclass (1 by default): what
  * drv_predictor_speed() answers for a family until runs teach otherwise, and the scale
  * of reference durations. Ignored for a speed outside [0.01, 100]. */
