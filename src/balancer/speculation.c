@@ -227,16 +227,23 @@ static bool own_runs(const drv_balancer *b, drv_tref t, drv_wref wi)
     return p.samples > 0 && (p.source == DRV_PRED_TEST_CLASS || p.source == DRV_PRED_TEST);
 }
 
-/* Whether test t on wi, running for `running` s against its p90 `high`, is past
- * HANG_P90S x a p90 from its own runs that rests on measured speeds (run on wi's class,
- * or scaled between classes whose speeds are measured, not guessed: a guessed class
- * speed made every test of a slow worker look hung in test_sim's fleet_groups): a likely
- * hang. */
-static bool likely_hang(const drv_balancer *b, drv_tref t, drv_wref wi, double running, double high)
+/* Whether test t's p90 on wi comes from its own runs resting on speeds of at least
+ * `basis` (drv_predictor_speed_basis: a slow worker's tests scaled from a faster class
+ * with its speed guessed all looked hung in test_sim's fleet_groups). */
+static bool own_basis(const drv_balancer *b, drv_tref t, drv_wref wi, drv_speed_basis basis)
 {
     const drv_btask *r = &b->tasks[t];
-    return running > HANG_P90S * high && own_runs(b, t, wi) &&
-           drv_predictor_speed_known(b->pred, r->test_key, r->family, b->workers[wi].w.wclass);
+    return own_runs(b, t, wi) && drv_predictor_speed_basis(b->pred, r->test_key, r->family,
+                                                           b->workers[wi].w.wclass) >= basis;
+}
+
+/* Whether test t on wi, running for `running` s against its p90 `high`, is past
+ * HANG_P90S x a p90 from its own runs resting on speeds of at least `basis`: a likely
+ * hang. */
+static bool likely_hang(const drv_balancer *b, drv_tref t, drv_wref wi, double running, double high,
+                        drv_speed_basis basis)
+{
+    return running > HANG_P90S * high && own_basis(b, t, wi, basis);
 }
 
 /* Counts worker wi's running tests (copied or not) past the point where they deserve a
@@ -253,7 +260,7 @@ static void overdue_on(const drv_balancer *b, drv_wref wi, double now, uint32_t 
             past_due(b, t, wi, running, false, &high, &tight) > 0) {
             (*overdue)++;
             *tight_overdue += tight;
-            *hung += tight || likely_hang(b, t, wi, running, high);
+            *hung += tight || likely_hang(b, t, wi, running, high, DRV_SPEED_UP);
         }
     }
 }
@@ -282,11 +289,14 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
             suspect = tight_overdue > 0;
         }
         /* spec5: stuck (the copies of its tests replace them): every test it runs, two
-         * or more, looks hung (overdue against its own runs on this class, or a likely
-         * hang), or a test of its was superseded lately. A class speed the balancer has
-         * wrong for a family makes no test overdue against its runs on that class, and
-         * a test at twice its p90 is no run-to-run spread. */
-        bool stuck = proven || (w->w.running >= 2 && hung == w->w.running);
+         * or more, is overdue, one of them against its own runs on this class or past
+         * twice a p90 from its own runs that a guessed speed cannot have made short; or
+         * a test of its was superseded lately (then a test is replaced once past a p90
+         * from its own runs on such speeds). A class speed the balancer has wrong for a
+         * family makes no test overdue against its runs on that class, and a test at
+         * twice its p90 is no run-to-run spread. */
+        bool stuck = proven || (w->w.running >= 2 && n_overdue == w->w.running &&
+                                (tight_overdue > 0 || hung > 0));
         for (drv_tref t = w->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
             const drv_btask *r = &b->tasks[t];
             /* Not a test that must not run twice, nor one copied already, nor one with
@@ -316,15 +326,16 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
             size_t last = n < max ? n : max - 1;
             for (size_t k = last; k > at; k--)
                 out[k] = out[k - 1];
-            out[at] = (drv_straggler){.task = t,
-                                      .holder = wi,
-                                      .target = DRV_REF_NONE,
-                                      .running_s = running,
-                                      .high_s = high,
-                                      .suspect = suspect,
-                                      .hang = likely_hang(b, t, wi, running, high),
-                                      .replace = false};
-            out[at].replace = stuck && (tight || out[at].hang);
+            out[at] =
+                (drv_straggler){.task = t,
+                                .holder = wi,
+                                .target = DRV_REF_NONE,
+                                .running_s = running,
+                                .high_s = high,
+                                .suspect = suspect,
+                                .hang = likely_hang(b, t, wi, running, high, DRV_SPEED_MEASURED),
+                                .replace = false};
+            out[at].replace = stuck && (tight || !proven || own_basis(b, t, wi, DRV_SPEED_UP));
             if (n < max)
                 n++;
         }
@@ -353,7 +364,7 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
          * first is then too late (live stragglers: a fast worker's two slots hung 10 s
          * from the run's start, never copied). */
         bool own = own_runs(b, st.task, st.holder);
-        if (queued && !st.suspect && !st.hang &&
+        if (queued && !st.suspect && !st.hang && !st.replace &&
             !(st.running_s > 1.5 * st.high_s && own &&
               others_absorb(b, t, &b->workers[st.target], st.running_s, now)))
             continue;

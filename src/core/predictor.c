@@ -293,18 +293,23 @@ static bool speed_measured(const drv_predictor *p, uint32_t f, uint32_t c)
            (c < p->speed_rows && p->speed_n[(size_t)c * DRV_FAMILY_MAX + f] > 0);
 }
 
-bool drv_predictor_speed_known(const drv_predictor *p, uint64_t test_key, int family,
-                               uint32_t wclass)
+drv_speed_basis drv_predictor_speed_basis(const drv_predictor *p, uint64_t test_key, int family,
+                                          uint32_t wclass)
 {
     if (!p)
-        return false;
+        return DRV_SPEED_GUESSED;
     const stat_entry *e = table_find(&p->by_class, test_key, wclass);
     if (e && e->n > 0)
-        return true;
+        return DRV_SPEED_MEASURED;
     e = table_find(&p->by_test, test_key, 0);
-    uint32_t f = family_index(family);
-    return e && e->n > 0 && e->cls > 0 && speed_measured(p, f, wclass) &&
-           speed_measured(p, f, e->cls - 1);
+    if (!e || e->n == 0 || e->cls == 0)
+        return DRV_SPEED_GUESSED;
+    uint32_t f = family_index(family), from = e->cls - 1;
+    if (speed_measured(p, f, wclass) && speed_measured(p, f, from))
+        return DRV_SPEED_MEASURED;
+    return drv_predictor_speed(p, family, wclass) > drv_predictor_speed(p, family, from)
+               ? DRV_SPEED_UP
+               : DRV_SPEED_GUESSED;
 }
 
 /* ---- public ---- */
