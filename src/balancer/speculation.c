@@ -246,18 +246,22 @@ static bool likely_hang(const drv_balancer *b, drv_tref t, drv_wref wi, double r
     return running > HANG_P90S * high && own_basis(b, t, wi, basis);
 }
 
-/* Counts worker wi's running tests (copied or not) past the point where they deserve a
- * copy into *overdue, those among them with a tight p90 into *tight_overdue, and those
- * that look hung (overdue against a tight p90, or a likely hang) into *hung. */
-static void overdue_on(const drv_balancer *b, drv_wref wi, double now, uint32_t *overdue,
-                       uint32_t *tight_overdue, uint32_t *hung)
+/* Counts worker wi's running tests (copied or not) past their p90 into *past_p90, those
+ * past the point where they deserve a copy into *overdue, those among them with a tight
+ * p90 into *tight_overdue, and those that look hung (overdue against a tight p90, or a
+ * likely hang) into *hung. */
+static void overdue_on(const drv_balancer *b, drv_wref wi, double now, uint32_t *past_p90,
+                       uint32_t *overdue, uint32_t *tight_overdue, uint32_t *hung)
 {
     for (drv_tref t = b->workers[wi].held; t != DRV_REF_NONE; t = b->tasks[t].next) {
         const drv_btask *r = &b->tasks[t];
         double running = now - r->started_at, high;
         bool tight;
-        if (r->state == DRV_TASK_RUNNING && running > b->cfg.settings.speculation_min_s / 4 &&
-            past_due(b, t, wi, running, false, &high, &tight) > 0) {
+        if (r->state != DRV_TASK_RUNNING || !(running > b->cfg.settings.speculation_min_s / 4))
+            continue;
+        double due = past_due(b, t, wi, running, false, &high, &tight);
+        *past_p90 += running > high;
+        if (due > 0) {
             (*overdue)++;
             *tight_overdue += tight;
             *hung += tight || likely_hang(b, t, wi, running, high, DRV_SPEED_UP);
@@ -281,21 +285,22 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
          * misprediction of a class's speed for a family, which makes every test of it
          * overdue there, but a machine that stopped). */
         bool proven = w->suspect && now - w->suspect_at < SUSPECT_S, suspect = proven;
-        uint32_t n_overdue = 0, tight_overdue = 0, hung = 0;
-        overdue_on(b, wi, now, &n_overdue, &tight_overdue, &hung);
+        uint32_t past_p90 = 0, n_overdue = 0, tight_overdue = 0, hung = 0;
+        overdue_on(b, wi, now, &past_p90, &n_overdue, &tight_overdue, &hung);
         if (!suspect) {
             if (n_overdue == 0)
                 continue; /* none is past its point, none suspect: the common case */
             suspect = tight_overdue > 0;
         }
         /* spec5: stuck (the copies of its tests replace them): every test it runs, two
-         * or more, is overdue, one of them against its own runs on this class or past
-         * twice a p90 from its own runs that a guessed speed cannot have made short; or
+         * or more, is past its p90, one of them overdue against its own runs on this
+         * class or past twice a p90 from its own runs that a guessed speed cannot have
+         * made short; or
          * a test of its was superseded lately (then a test is replaced once past a p90
          * from its own runs on such speeds). A class speed the balancer has wrong for a
          * family makes no test overdue against its runs on that class, and a test at
          * twice its p90 is no run-to-run spread. */
-        bool stuck = proven || (w->w.running >= 2 && n_overdue == w->w.running &&
+        bool stuck = proven || (w->w.running >= 2 && past_p90 == w->w.running &&
                                 (tight_overdue > 0 || hung > 0));
         for (drv_tref t = w->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
             const drv_btask *r = &b->tasks[t];
