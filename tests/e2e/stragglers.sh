@@ -84,5 +84,7 @@ t=$(gate_test)
 grep -q '"state":"passed"' <<<"$t" || fail "gate did not pass: $t"
 grep -q '"worker":"fast","state":"finished"' <<<"$t" || fail "the original's result was not kept: $t"
 [[ $(grep -o '"state":"finished"' <<<"$t" | wc -l) -eq 1 ]] || fail "not exactly one result: $t"
+grep -q '"worker":"stuck","state":"superseded"[^}]*"reason":"yielded"' <<<"$t" ||
+    fail "the yielded copy is not recorded yielded: $t"
 grep -q 'yields its slot to waiting work' "$WORK/coordinator.log" || fail "no yield in the log"
 echo "ok (run 2: $took s; run 3: the copy yielded)"
