@@ -248,8 +248,10 @@ static bool likely_hang(const drv_balancer *b, drv_tref t, drv_wref wi, double r
 
 /* Counts worker wi's running tests (copied or not) past their p90 into *past_p90, those
  * past the point where they deserve a copy into *overdue, those among them with a tight
- * p90 into *tight_overdue, and those that look hung (overdue against a tight p90, or a
- * likely hang) into *hung. */
+ * p90 into *tight_overdue, and those that look hung into *hung: overdue against a p90
+ * from its own runs on this class, or on speeds a guess cannot make short (then the p90
+ * is already too long: the simulated stragglers' hung tests, predicted from the slow
+ * class at a guessed speed, had p90s of 2.2 x their runs). */
 static void overdue_on(const drv_balancer *b, drv_wref wi, double now, uint32_t *past_p90,
                        uint32_t *overdue, uint32_t *tight_overdue, uint32_t *hung)
 {
@@ -264,7 +266,7 @@ static void overdue_on(const drv_balancer *b, drv_wref wi, double now, uint32_t 
         if (due > 0) {
             (*overdue)++;
             *tight_overdue += tight;
-            *hung += tight || likely_hang(b, t, wi, running, high, DRV_SPEED_UP);
+            *hung += tight || own_basis(b, t, wi, DRV_SPEED_UP);
         }
     }
 }
@@ -294,12 +296,11 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
         }
         /* spec5: stuck (the copies of its tests replace them): every test it runs, two
          * or more, is past its p90, one of them overdue against its own runs on this
-         * class or past twice a p90 from its own runs that a guessed speed cannot have
-         * made short; or
-         * a test of its was superseded lately (then a test is replaced once past a p90
-         * from its own runs on such speeds). A class speed the balancer has wrong for a
-         * family makes no test overdue against its runs on that class, and a test at
-         * twice its p90 is no run-to-run spread. */
+         * class or on speeds a guess cannot have made short; or a test of its was
+         * superseded lately (then a test is replaced once past a p90 from its own runs
+         * on such speeds). A class speed the balancer has wrong for a family makes no
+         * test overdue against its runs on that class, nor one scaled to a class
+         * believed faster. */
         bool stuck = proven || (w->w.running >= 2 && past_p90 == w->w.running &&
                                 (tight_overdue > 0 || hung > 0));
         for (drv_tref t = w->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
