@@ -266,6 +266,9 @@ typedef struct drv_straggler {
     bool suspect;     /* holder is suspect (a test of its was superseded in the last 30 s,
                        * or one is overdue against its own runs on that class): copied
                        * past its p90, without the margin, and ahead of the queue */
+    bool hang;        /* spec5: past twice a p90 from its own runs: ahead of the queue too */
+    bool replace;     /* spec5: holder stuck (below): the copy replaces the test, which the
+                       * caller kills at once (recorded superseded by the copy) */
 } drv_straggler;
 
 /* Which running tests to copy now, most overdue first (at most max, written to out):

@@ -46,11 +46,55 @@ static bool resources_fit(const drv_bworker *w, const drv_requirements *req)
            w->w.used_memory_mb + req->memory_mb <= c->memory_mb;
 }
 
-/* How many tests w may hold when a copy joins while tests are queued: what placement
- * fills it to (its admitted slots and prefetch) and one more, the copy. */
+/* How many tests w may hold when copies join while tests are queued: what placement
+ * fills it to (its admitted slots and prefetch) and one more per slot, the copies (a
+ * worker starts them before the first attempts it holds: copy_wait). */
 static uint32_t copy_room(const drv_bworker *w)
 {
-    return (w->cap_limit > w->w.slots ? w->cap_limit : w->w.slots) + 1;
+    return (w->cap_limit > w->w.slots ? w->cap_limit : w->w.slots) + w->w.slots;
+}
+
+/* How long a copy sent to w now waits for a slot. A worker starts later attempts (a
+ * copy is one) before the first attempts it holds (worker/agent.c, queue_test; the
+ * simulator alike), so its prefetched tests are not waited for, only the `ahead` copies
+ * that go before it: none when w runs fewer tests than its slots less those, else until
+ * the (ahead + 1)-th of its running tests is predicted to end (an overdue one: now). */
+static double copy_wait(const drv_balancer *b, const drv_bworker *w, uint32_t ahead, double now)
+{
+    if (w->w.running + ahead < w->w.slots)
+        return 0;
+    enum { KEEP = 16 };
+    uint32_t want = w->w.running + ahead + 1 - w->w.slots; /* the want-th end frees it */
+    if (want > KEEP)
+        want = KEEP;
+    double ends[KEEP]; /* the `want` smallest times left, ascending */
+    uint32_t n = 0;
+    for (drv_tref q = w->held; q != DRV_REF_NONE; q = b->tasks[q].next) {
+        const drv_btask *r = &b->tasks[q];
+        if (r->state != DRV_TASK_RUNNING)
+            continue;
+        double left =
+            drv_engine_predict_worker(b, r, (drv_wref)(w - b->workers)) - (now - r->started_at);
+        left = left > 0 ? left : 0;
+        if (n == want && left >= ends[n - 1])
+            continue;
+        uint32_t at = n < want ? n++ : n - 1;
+        while (at > 0 && ends[at - 1] > left) {
+            ends[at] = ends[at - 1];
+            at--;
+        }
+        ends[at] = left;
+    }
+    return n > 0 ? ends[n - 1] : 0;
+}
+
+/* How many copies w holds that have not started (they start before a new one). */
+static uint32_t copies_waiting(const drv_balancer *b, const drv_bworker *w)
+{
+    uint32_t k = 0;
+    for (drv_tref q = w->held; q != DRV_REF_NONE; q = b->tasks[q].next)
+        k += b->tasks[q].state == DRV_TASK_ASSIGNED && b->tasks[q].copy_role >= COPY_COPY;
+    return k;
 }
 
 /* Whether the work still to do besides straggler t (queued, and held by the workers)
@@ -84,8 +128,8 @@ static bool others_absorb(const drv_balancer *b, const drv_btask *t, const drv_b
 /* The best worker for a copy of t (running on holder) among those with a free slot and
  * not already given one by out[0..n): the shortest predicted run, ties to the lower
  * index. While tests are queued (`queued`), placement keeps every slot busy: then any
- * worker with room for one test beyond what placement fills it to, by the predicted
- * finish there (its wait included). DRV_REF_NONE when none. */
+ * worker with room for copies beyond what placement fills it to, by the predicted finish
+ * there (its wait for a slot included: copy_wait). DRV_REF_NONE when none. */
 static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref holder,
                             const drv_straggler *out, size_t n, double now, bool queued,
                             double *run)
@@ -101,8 +145,8 @@ static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref 
                 !resources_fit(bw, req) ||
                 bw->w.running + bw->w.assigned + copies_to(out, n, w) >= copy_room(bw))
                 continue;
-            drv_place_ctx ctx = {.b = b, .t = t, .req = req, .now = now};
-            double r = drv_place_predicted_finish(&ctx, bw);
+            uint32_t ahead = copies_waiting(b, bw) + copies_to(out, n, w);
+            double r = copy_wait(b, bw, ahead, now) + drv_engine_predict_worker(b, t, w);
             if (best == DRV_REF_NONE || r < best_run) {
                 best = w;
                 best_run = r;
@@ -162,6 +206,13 @@ static double past_due(const drv_balancer *b, drv_tref t, drv_wref wi, double ru
     return running - (p.high_s + extra);
 }
 
+/* spec5: a test past this many times its p90 from its own runs is taken as hung: its
+ * copy goes ahead of the queue. A p90 from one run is 1.32 x that run, so this is 2.6 x
+ * the run: far past what run-to-run spread or a class speed learned from paired runs
+ * explain, and the copy (at most what the test has run already) costs less than the
+ * slot a hang holds. */
+#define HANG_P90S 2.0
+
 /* spec4: a copy of a test with no runs of its own, off a suspect worker, must be
  * predicted to run at most this share of its run where it is. */
 #define FASTER 0.8
@@ -176,19 +227,46 @@ static bool own_runs(const drv_balancer *b, drv_tref t, drv_wref wi)
     return p.samples > 0 && (p.source == DRV_PRED_TEST_CLASS || p.source == DRV_PRED_TEST);
 }
 
-/* Counts worker wi's running tests (copied or not) past the point where they deserve a
- * copy into *overdue, those among them with a tight p90 into *tight_overdue. */
-static void overdue_on(const drv_balancer *b, drv_wref wi, double now, uint32_t *overdue,
-                       uint32_t *tight_overdue)
+/* Whether test t's p90 on wi comes from its own runs resting on speeds of at least
+ * `basis` (drv_predictor_speed_basis: a slow worker's tests scaled from a faster class
+ * with its speed guessed all looked hung in test_sim's fleet_groups). */
+static bool own_basis(const drv_balancer *b, drv_tref t, drv_wref wi, drv_speed_basis basis)
+{
+    const drv_btask *r = &b->tasks[t];
+    return own_runs(b, t, wi) && drv_predictor_speed_basis(b->pred, r->test_key, r->family,
+                                                           b->workers[wi].w.wclass) >= basis;
+}
+
+/* Whether test t on wi, running for `running` s against its p90 `high`, is past
+ * HANG_P90S x a p90 from its own runs resting on speeds of at least `basis`: a likely
+ * hang. */
+static bool likely_hang(const drv_balancer *b, drv_tref t, drv_wref wi, double running, double high,
+                        drv_speed_basis basis)
+{
+    return running > HANG_P90S * high && own_basis(b, t, wi, basis);
+}
+
+/* Counts worker wi's running tests (copied or not) past their p90 into *past_p90, those
+ * past the point where they deserve a copy into *overdue, those among them with a tight
+ * p90 into *tight_overdue, and those that look hung into *hung: overdue against a p90
+ * from its own runs on this class, or on speeds a guess cannot make short (then the p90
+ * is already too long: the simulated stragglers' hung tests, predicted from the slow
+ * class at a guessed speed, had p90s of 2.2 x their runs). */
+static void overdue_on(const drv_balancer *b, drv_wref wi, double now, uint32_t *past_p90,
+                       uint32_t *overdue, uint32_t *tight_overdue, uint32_t *hung)
 {
     for (drv_tref t = b->workers[wi].held; t != DRV_REF_NONE; t = b->tasks[t].next) {
         const drv_btask *r = &b->tasks[t];
         double running = now - r->started_at, high;
         bool tight;
-        if (r->state == DRV_TASK_RUNNING && running > b->cfg.settings.speculation_min_s / 4 &&
-            past_due(b, t, wi, running, false, &high, &tight) > 0) {
+        if (r->state != DRV_TASK_RUNNING || !(running > b->cfg.settings.speculation_min_s / 4))
+            continue;
+        double due = past_due(b, t, wi, running, false, &high, &tight);
+        *past_p90 += running > high;
+        if (due > 0) {
             (*overdue)++;
             *tight_overdue += tight;
+            *hung += tight || own_basis(b, t, wi, DRV_SPEED_UP);
         }
     }
 }
@@ -208,14 +286,23 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
          * running tests is overdue against its own runs on this class (a tight p90: no
          * misprediction of a class's speed for a family, which makes every test of it
          * overdue there, but a machine that stopped). */
-        bool suspect = w->suspect && now - w->suspect_at < SUSPECT_S;
+        bool proven = w->suspect && now - w->suspect_at < SUSPECT_S, suspect = proven;
+        uint32_t past_p90 = 0, n_overdue = 0, tight_overdue = 0, hung = 0;
+        overdue_on(b, wi, now, &past_p90, &n_overdue, &tight_overdue, &hung);
         if (!suspect) {
-            uint32_t overdue = 0, tight_overdue = 0;
-            overdue_on(b, wi, now, &overdue, &tight_overdue);
-            if (overdue == 0)
+            if (n_overdue == 0)
                 continue; /* none is past its point, none suspect: the common case */
             suspect = tight_overdue > 0;
         }
+        /* spec5: stuck (the copies of its tests replace them): every test it runs, two
+         * or more, is past its p90, one of them overdue against its own runs on this
+         * class or on speeds a guess cannot have made short; or a test of its was
+         * superseded lately (then a test is replaced once past a p90 from its own runs
+         * on such speeds). A class speed the balancer has wrong for a family makes no
+         * test overdue against its runs on that class, nor one scaled to a class
+         * believed faster. */
+        bool stuck = proven || (w->w.running >= 2 && past_p90 == w->w.running &&
+                                (tight_overdue > 0 || hung > 0));
         for (drv_tref t = w->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
             const drv_btask *r = &b->tasks[t];
             /* Not a test that must not run twice, nor one copied already, nor one with
@@ -245,12 +332,16 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
             size_t last = n < max ? n : max - 1;
             for (size_t k = last; k > at; k--)
                 out[k] = out[k - 1];
-            out[at] = (drv_straggler){.task = t,
-                                      .holder = wi,
-                                      .target = DRV_REF_NONE,
-                                      .running_s = running,
-                                      .high_s = high,
-                                      .suspect = suspect};
+            out[at] =
+                (drv_straggler){.task = t,
+                                .holder = wi,
+                                .target = DRV_REF_NONE,
+                                .running_s = running,
+                                .high_s = high,
+                                .suspect = suspect,
+                                .hang = likely_hang(b, t, wi, running, high, DRV_SPEED_MEASURED),
+                                .replace = false};
+            out[at].replace = stuck && (tight || !proven || own_basis(b, t, wi, DRV_SPEED_UP));
             if (n < max)
                 n++;
         }
@@ -264,7 +355,8 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
         const drv_btask *t = &b->tasks[st.task];
         double run = 0;
         st.target = copy_target(b, t, st.holder, out, kept, now, queued, &run);
-        if (st.target == DRV_REF_NONE || !(run < st.running_s))
+        /* A stuck holder's test is not expected to end: any place will do (the best). */
+        if (st.target == DRV_REF_NONE || !(run < st.running_s || st.replace))
             continue;
         /* While tests wait, a copy goes ahead of the queue (its slot is then not idle
          * capacity, and it does not yield) only for a likely hang: on a suspect worker
@@ -273,13 +365,16 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
          * other slots finish the rest of the work before then. (Without those two
          * conditions a copy ahead of the queue cost the generated second_run up to 13 %,
          * seed 10 run 2 1.000 -> 1.135 x the bound: tests a little past their p90 by
-         * chance; spec4.) */
-        if (queued && !st.suspect &&
-            !(st.running_s > 1.5 * st.high_s && own_runs(b, st.task, st.holder) &&
+         * chance; spec4.) spec5: or a likely hang, past twice a p90 from its own runs
+         * (on any class, at the holder's speed): that the rest of the work is absorbed
+         * first is then too late (live stragglers: a fast worker's two slots hung 10 s
+         * from the run's start, never copied). */
+        bool own = own_runs(b, st.task, st.holder);
+        if (queued && !st.suspect && !st.hang && !st.replace &&
+            !(st.running_s > 1.5 * st.high_s && own &&
               others_absorb(b, t, &b->workers[st.target], st.running_s, now)))
             continue;
-        if (!st.suspect && !own_runs(b, st.task, st.holder) &&
-            !(run < FASTER * drv_engine_predict_worker(b, t, st.holder)))
+        if (!st.suspect && !own && !(run < FASTER * drv_engine_predict_worker(b, t, st.holder)))
             continue;
         st.copy_s = run;
         out[kept++] = st;

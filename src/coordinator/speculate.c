@@ -24,15 +24,17 @@ static const char *name_of(drv_coordinator *c, drv_wref w)
 /* Gives up x, one of a pair: its attempt superseded by the twin's (abandoned if open, so
  * it charges no retry budget, and a result it has does not count), its process
  * cancelled on `worker` (DRV_REF_NONE: none to tell), its balancer record released (no
- * retry used), its record forgotten. The twin is the test from now on. */
-static void drop(drv_coordinator *c, drv_tref x, drv_wref worker)
+ * retry used), its record forgotten; why (NULL: none) is kept as the attempt's reason.
+ * The twin is the test from now on. */
+static void drop(drv_coordinator *c, drv_tref x, drv_wref worker, const char *why)
 {
     drv_ctask *cx = &c->tasks[x];
     drv_tref y = cx->twin;
     drv_ctask *cy = &c->tasks[y];
     uint64_t id = cx->task.id;
     drv_error err;
-    if (drv_store_attempt_supersede(c->store, id, cx->task.attempts, cy->task.attempts, &err) < 0)
+    if (drv_store_attempt_supersede_why(c->store, id, cx->task.attempts, cy->task.attempts, why,
+                                        &err) < 0)
         drv_coord_fatal(c, &err);
     if (cx->attempt_open) {
         cx->attempt_open = false;
@@ -78,7 +80,7 @@ static size_t yield_copies(drv_coordinator *c, double now)
                       "attempt %u goes on",
                       (unsigned long long)c->tasks[x].task.id, c->tasks[x].task.attempts,
                       name_of(c, w), c->tasks[c->tasks[x].twin].task.attempts);
-        drop(c, x, w);
+        drop(c, x, w, "yielded");
         done++;
     }
     return done;
@@ -128,8 +130,18 @@ void drv_speculate_tick(drv_coordinator *c, double now)
                       "(attempt %u) on %s, predicted %.1f s",
                       (unsigned long long)ct->task.id, ct->task.name, s[i].running_s,
                       name_of(c, s[i].holder), s[i].high_s,
-                      s[i].suspect ? " (a suspect worker: no margin)" : "", cu->task.attempts,
-                      name_of(c, target), s[i].copy_s);
+                      s[i].suspect ? " (a suspect worker: no margin)"
+                      : s[i].hang  ? " (twice its p90: a likely hang)"
+                                   : "",
+                      cu->task.attempts, name_of(c, target), s[i].copy_s);
+        if (s[i].replace) { /* spec5: its worker is stuck: the copy is the test now */
+            drv_coord_log(c,
+                          "test %llu: %s looks stuck (its tests overdue against their own runs "
+                          "there): attempt %u superseded at once by attempt %u",
+                          (unsigned long long)c->tasks[t].task.id, name_of(c, s[i].holder),
+                          c->tasks[t].task.attempts, c->tasks[u].task.attempts);
+            drop(c, t, s[i].holder, "replaced");
+        }
     }
 }
 
@@ -143,14 +155,14 @@ bool drv_speculate_finished(drv_coordinator *c, drv_tref t, bool infra_failure)
         drv_coord_log(c, "test %llu: attempt %u failed to run; attempt %u goes on",
                       (unsigned long long)ct->task.id, ct->task.attempts,
                       c->tasks[y].task.attempts);
-        drop(c, t, DRV_REF_NONE);
+        drop(c, t, DRV_REF_NONE, NULL);
         return true;
     }
     drv_coord_log(c, "test %llu: attempt %u on %s finished first; attempt %u on %s superseded",
                   (unsigned long long)ct->task.id, ct->task.attempts,
                   name_of(c, drv_balancer_task_worker(c->bal, t)), c->tasks[y].task.attempts,
                   name_of(c, drv_balancer_task_worker(c->bal, y)));
-    drop(c, y, drv_balancer_task_worker(c->bal, y));
+    drop(c, y, drv_balancer_task_worker(c->bal, y), NULL);
     return false;
 }
 
@@ -165,7 +177,7 @@ bool drv_speculate_decision(drv_coordinator *c, const drv_decision *d)
     case DRV_D_FINAL:
         if (d->reason == DRV_R_CANCELLED) { /* the test is cancelled: both copies go */
             drv_tref y = cx->twin;
-            drop(c, y, drv_balancer_task_worker(c->bal, y));
+            drop(c, y, drv_balancer_task_worker(c->bal, y), NULL);
             return false;
         }
         break;
@@ -178,6 +190,6 @@ bool drv_speculate_decision(drv_coordinator *c, const drv_decision *d)
     drv_coord_log(c, "test %llu: attempt %u dropped (%s); attempt %u goes on",
                   (unsigned long long)cx->task.id, cx->task.attempts, drv_reason_name(d->reason),
                   c->tasks[cx->twin].task.attempts);
-    drop(c, d->task, d->from_worker);
+    drop(c, d->task, d->from_worker, NULL);
     return true;
 }

@@ -294,6 +294,11 @@ int drv_store_attempt_begin_copy(drv_store *s, uint64_t task_id, uint32_t attemp
  * filled. */
 int drv_store_attempt_supersede(drv_store *s, uint64_t task_id, uint32_t attempt, uint32_t by,
                                 drv_error *err);
+/* spec5: drv_store_attempt_supersede() with why, kept as the attempt's reason ("yielded":
+ * a copy killed for waiting work; "replaced": a stuck worker's test killed when its copy
+ * started); NULL keeps the reason it has. */
+int drv_store_attempt_supersede_why(drv_store *s, uint64_t task_id, uint32_t attempt, uint32_t by,
+                                    const char *reason, drv_error *err);
 
 /* Records that the attempt's process started at started_at. Returns 1 when recorded, 0
  * when the attempt is no longer 'assigned' (already running, finished or abandoned:

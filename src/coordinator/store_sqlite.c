@@ -350,8 +350,8 @@ static const char *const stmt_sql[ST_LIST_FIRST] = {
         "INSERT INTO attempts (task_id, attempt, worker, state, assigned_at, copy_of)"
         " VALUES (?1, ?2, ?3, 'assigned', ?4, ?5)",
     [ST_ATTEMPT_SUPERSEDE] =
-        "UPDATE attempts SET superseded_by = ?3, state = CASE WHEN state = 'assigned'"
-        " OR state = 'running' THEN 'abandoned' ELSE state END"
+        "UPDATE attempts SET superseded_by = ?3, reason = COALESCE(?4, reason),"
+        " state = CASE WHEN state = 'assigned' OR state = 'running' THEN 'abandoned' ELSE state END"
         " WHERE task_id = ?1 AND attempt = ?2 AND superseded_by IS NULL",
     [ST_LEARNED_FLEET_SAVE] = "INSERT OR REPLACE INTO learned_fleet (kind, key, family, value, n)"
                               " VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1809,10 +1809,20 @@ int drv_store_attempt_begin_copy(drv_store *s, uint64_t task_id, uint32_t attemp
 int drv_store_attempt_supersede(drv_store *s, uint64_t task_id, uint32_t attempt, uint32_t by,
                                 drv_error *err)
 {
+    return drv_store_attempt_supersede_why(s, task_id, attempt, by, NULL, err);
+}
+
+int drv_store_attempt_supersede_why(drv_store *s, uint64_t task_id, uint32_t attempt, uint32_t by,
+                                    const char *reason, drv_error *err)
+{
     drv_store_rec_begin(s, ST_ATTEMPT_SUPERSEDE, "cannot supersede an attempt");
     drv_store_rec_int(s, (int64_t)task_id);
     drv_store_rec_int(s, attempt);
     drv_store_rec_int(s, by);
+    if (reason)
+        drv_store_rec_text(s, reason);
+    else
+        drv_store_rec_null(s);
     if (drv_store_rec_end(s, err) != SQLITE_DONE)
         return -1;
     return s->writer || sqlite3_changes(s->wr.db) == 1 ? 1 : 0;

@@ -296,6 +296,32 @@ double drv_predictor_speed(const drv_predictor *p, int family, uint32_t wclass)
     return p->speed[(size_t)wclass * DRV_FAMILY_MAX + family_index(family)];
 }
 
+/* Whether class c's speed for family index f is the anchor's or learned from pairs. */
+static bool speed_measured(const drv_predictor *p, uint32_t f, uint32_t c)
+{
+    return p->anchor[f] == c + 1 ||
+           (c < p->speed_rows && p->speed_n[(size_t)c * DRV_FAMILY_MAX + f] > 0);
+}
+
+drv_speed_basis drv_predictor_speed_basis(const drv_predictor *p, uint64_t test_key, int family,
+                                          uint32_t wclass)
+{
+    if (!p)
+        return DRV_SPEED_GUESSED;
+    const stat_entry *e = table_find(&p->by_class, test_key, wclass);
+    if (e && e->n > 0)
+        return DRV_SPEED_MEASURED;
+    e = table_find(&p->by_test, test_key, 0);
+    if (!e || e->n == 0 || e->cls == 0)
+        return DRV_SPEED_GUESSED;
+    uint32_t f = family_index(family), from = e->cls - 1;
+    if (speed_measured(p, f, wclass) && speed_measured(p, f, from))
+        return DRV_SPEED_MEASURED;
+    return drv_predictor_speed(p, family, wclass) > drv_predictor_speed(p, family, from)
+               ? DRV_SPEED_UP
+               : DRV_SPEED_GUESSED;
+}
+
 /* ---- public ---- */
 
 drv_predictor *drv_predictor_new(double alpha)
@@ -465,8 +491,20 @@ drv_prediction drv_predictor_predict(const drv_predictor *p, uint64_t test_key, 
     if (e && e->n > 0)
         return prediction_of(e, 1.0, DRV_PRED_TEST_CLASS);
     e = table_find(&p->by_test, test_key, 0);
-    if (e && e->n > 0)
-        return prediction_of(e, drv_predictor_speed(p, family, wclass), DRV_PRED_TEST);
+    if (e && e->n > 0) {
+        /* spec5: a reference built on a class whose speed was still a guess (before
+         * paired runs: not calibrated) is scaled again with the speeds known now, from
+         * the test's runs on that class (a class of 3x could be guessed 1.45x after one
+         * run of the suite, and its tests predicted twice their run on the fast class). */
+        const stat_entry *on = !(e->flags & ENTRY_CALIBRATE) && e->cls > 0
+                                   ? table_find(&p->by_class, test_key, e->cls - 1)
+                                   : NULL;
+        double sp = drv_predictor_speed(p, family, wclass);
+        if (on && on->n > 0)
+            return prediction_of(on, sp / drv_predictor_speed(p, family, e->cls - 1),
+                                 DRV_PRED_TEST);
+        return prediction_of(e, sp, DRV_PRED_TEST);
+    }
     e = table_find(&p->by_family, family_index(family), (uint32_t)backend);
     if (family_informative(family_index(family), e))
         return prediction_of(e, 1.0, DRV_PRED_FAMILY);

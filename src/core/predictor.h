@@ -72,6 +72,20 @@ drv_prediction drv_predictor_predict_reference(const drv_predictor *p, uint64_t 
  * with reference duration d is predicted to take d / speed on that class. */
 double drv_predictor_speed(const drv_predictor *p, int family, uint32_t wclass);
 
+/* spec5: what test_key's prediction on class wclass rests on, as to class speeds. */
+typedef enum drv_speed_basis {
+    DRV_SPEED_GUESSED = 0, /* no run of its own, or scaled with a guessed speed: it may
+                            * fall short of its run */
+    DRV_SPEED_UP,          /* scaled from the class it ran on to one believed faster, a
+                            * speed guessed from first runs: a guess is shrunk toward the
+                            * configured speed, so it is predicted longer than it runs for
+                            * that reason, never shorter (equal speeds may be two priors) */
+    DRV_SPEED_MEASURED,    /* it ran on wclass, or both speeds are measured (the
+                            * family's anchor, or learned from paired runs) */
+} drv_speed_basis;
+drv_speed_basis drv_predictor_speed_basis(const drv_predictor *p, uint64_t test_key, int family,
+                                          uint32_t wclass);
+
 /* The configured relative speed of worker class wclass (1 by default): what
  * drv_predictor_speed() answers for a family until runs teach otherwise, and the scale
  * of reference durations. Ignored for a speed outside [0.01, 100]. */

@@ -189,6 +189,9 @@ typedef struct sim_test {
     uint8_t status;
     uint8_t final;
     bool fails; /* the current attempt exits 1 */
+    /* A later attempt (a retry, a moved test, a copy): a worker starts it before the
+     * first attempts it holds, as `drover worker` does (agent.c, queue_test). */
+    bool later;
     /* Records 0..n_tests-1 are the workload's tests; a speculative copy is a record after
      * them. src: the workload test it runs (itself for the first ones); twin: the other
      * record of a speculative pair, or DRV_SIM_NONE. The result goes to record src. */
@@ -348,6 +351,13 @@ static void hold(sim *s, uint32_t i, uint32_t j)
         return;
     }
     wait_push(sw, i);
+    if (s->ts[i].later) { /* ahead of the first attempts, after the later ones */
+        uint32_t at = 0;
+        while (at < sw->n_wait - 1 && s->ts[sw->wait[at]].later)
+            at++;
+        memmove(&sw->wait[at + 1], &sw->wait[at], (sw->n_wait - 1 - at) * sizeof *sw->wait);
+        sw->wait[at] = i;
+    }
 }
 
 /* Record i's final state, written to its test's record too (a copy that won). */
@@ -380,10 +390,12 @@ static void apply_unseen(sim *s, const drv_decision *d)
     case DRV_D_MOVED:
         wait_remove(&s->ws[s->worker_of[d->from_worker]], i);
         s->res->steals++;
+        t->later = true; /* a new attempt on the thief */
         hold(s, i, s->worker_of[d->worker]);
         break;
     case DRV_D_REQUEUED:
         t->status = T_QUEUED;
+        t->later = true;
         s->res->retries++;
         break;
     case DRV_D_FINAL:
@@ -745,7 +757,7 @@ static void on_rebalance(sim *s)
 
 /* Starts the copies the balancer asks for now, as the coordinator's speculation tick:
  * each a record of its own (after the workload's tests) held by its target, which starts
- * it after what it holds already, as `drover worker` does. */
+ * it before the first attempts it holds, as `drover worker` does. */
 static void speculate(sim *s)
 {
     /* spec4: copies in the way of waiting work yield first, as coordinator/speculate.c. */
@@ -780,12 +792,15 @@ static void speculate(sim *s)
         s->ts[c] = (sim_test){.ref = (drv_tref)u,
                               .status = T_QUEUED,
                               .attempt = s->ts[i].attempt, /* its own flaky draw */
+                              .later = true,
                               .src = s->ts[i].src,
                               .twin = i};
         s->ts[i].twin = c;
         map_test(s, (drv_tref)u, c);
         s->res->copies++;
         hold(s, c, s->worker_of[st[k].target]);
+        if (st[k].replace) /* spec5: its worker is stuck: killed at once, as live */
+            drop_copy(s, i);
     }
 }
 

@@ -1,7 +1,7 @@
 /* agent.c - the worker's connection to the coordinator (see agent.h for the contract).
  *
  * One drv_agent is one lws client connection plus what the worker holds: the tests
- * waiting for a slot (queue, in arrival order), the tests whose process runs
+ * waiting for a slot (queue, in arrival order, later attempts first), the tests whose process runs
  * (running), and the frames waiting to be written (outq). Frames are stored in a byte
  * queue, each record a header, LWS_PRE bytes of room for lws and the JSON text, so a
  * frame costs no allocation of its own. The `finished` frames written on the current
@@ -284,6 +284,34 @@ static void list_append(test_list *l, agent_test *t)
     else
         l->head = t;
     l->tail = t;
+    l->n++;
+}
+
+/* spec5: the worker's start order of what it holds, in this one function. Queues t to
+ * wait for a slot: a first attempt at the end; a later one (a speculative copy racing a
+ * hung test elsewhere, a retry, a moved test) ahead of the first attempts, after the
+ * later ones already waiting: a copy is there because its test is overdue elsewhere,
+ * and behind this worker's prefetched tests it would wait for all of them. The
+ * simulator starts what it holds the same way (sim/engine.c, hold). */
+static void queue_test(test_list *l, agent_test *t)
+{
+    agent_test *at = l->head;
+    if (t->t.attempt > 1)
+        while (at && at->t.attempt > 1)
+            at = at->next;
+    else
+        at = NULL;
+    if (!at) {
+        list_append(l, t);
+        return;
+    }
+    t->next = at;
+    t->prev = at->prev;
+    if (at->prev)
+        at->prev->next = t;
+    else
+        l->head = t;
+    at->prev = t;
     l->n++;
 }
 
@@ -1296,7 +1324,7 @@ static void on_assign(drv_agent *a, drv_msg_assign *as)
         memset(&as->tests[i], 0, sizeof as->tests[i]); /* moved: the message frees nothing */
         if (a->cfg.simulate)
             t->sim_s = sim_draw(a, &t->t);
-        list_append(&a->queue, t);
+        queue_test(&a->queue, t);
     }
     pump(a);
 }

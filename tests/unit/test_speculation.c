@@ -239,16 +239,17 @@ static void test_a_copy_while_tests_are_queued(void **state)
     drv_balancer_stats_get(r.f.b, &st);
     assert_true(st.queued > 0);
     drv_straggler s[8];
-    /* Past its p90 and floor at 3.14 s, but a copy on b would finish after 2 s of
-     * waiting behind what b holds and its 2 s run: not before the straggler has run 4 s. */
+    /* Past its p90 and floor at 3.14 s. b starts a copy (a later attempt) before the
+     * first attempts it holds (spec5, worker/agent.c queue_test): it waits only for b's
+     * running test, overdue already, not for what placement gave b behind it. */
     assert_int_equal(stragglers(&r, 10 + 3.1, s), 0);
-    assert_int_equal(stragglers(&r, 10 + 3.9, s), 0);
-    assert_int_equal(stragglers(&r, 10 + 4.1, s), 1);
+    assert_int_equal(stragglers(&r, 10 + 3.2, s), 1);
     assert_int_equal(s[0].task, t);
     assert_int_equal(s[0].target, r.b);
     assert_true(s[0].suspect);
+    assert_false(s[0].replace); /* one test running on a: not a stuck worker */
     drv_error err = {{0}};
-    assert_true(drv_balancer_copy(r.f.b, t, r.b, 10 + 4.1, &err) >= 0);
+    assert_true(drv_balancer_copy(r.f.b, t, r.b, 10 + 3.2, &err) >= 0);
     fx_close(&r.f);
 }
 
@@ -292,6 +293,48 @@ static void test_a_suspect_worker_gets_copies_sooner(void **state)
     fx_close(&r.f);
 }
 
+/* spec5: a worker all of whose running tests (two or more) are overdue against their
+ * own runs on its class looks stuck: the copies of its tests replace them (the caller
+ * kills them at once). One overdue test beside one on time is no such proof. */
+static void test_a_stuck_worker_s_copies_replace_its_tests(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open_pred(&f);
+    fx_start(&f);
+    drv_wref a = fx_cpu_worker(&f, "a", 2, 0);
+    /* Learn "k" (2 s) and "j" (1 s) on a's class. */
+    const char *names[2] = {"k", "j"};
+    for (int i = 0; i < 2; i++) {
+        fx_test t = {.id = 1 + (uint64_t)i, .name = names[i]};
+        drv_tref ref = fx_submit_spec(&f, &t, 0);
+        assert_int_equal(fx_place_one(&f, 0), a);
+        fx_run(&f, ref, 0, fx_exit(0, i == 0 ? 2 : 1));
+    }
+    drv_tref run[2];
+    for (int i = 0; i < 2; i++) {
+        fx_test t = {.id = 10 + (uint64_t)i, .name = names[i]};
+        run[i] = fx_submit_spec(&f, &t, 10);
+        assert_int_equal(fx_place_one(&f, 10), a);
+        assert_int_equal(drv_balancer_started(f.b, run[i], 10), 0);
+    }
+    drv_wref b = fx_cpu_worker(&f, "b", 2, 10);
+    drv_straggler s[8];
+    /* "j" is past its p90 (1.32 s) and floor (0.5 s); "k" (p90 2.64 s) is not. */
+    assert_int_equal(drv_balancer_stragglers(f.b, 10 + 2.0, s, 8), 1);
+    assert_int_equal(s[0].task, run[1]);
+    assert_int_equal(s[0].target, b);
+    assert_false(s[0].replace);
+    /* Both overdue: a looks stuck; each copy replaces its test. */
+    assert_int_equal(drv_balancer_stragglers(f.b, 10 + 3.2, s, 8), 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(s[i].holder, a);
+        assert_int_equal(s[i].target, b);
+        assert_true(s[i].replace);
+    }
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_a_copy_yields_to_waiting_work),
         cmocka_unit_test(test_a_copy_while_tests_are_queued),
         cmocka_unit_test(test_a_suspect_worker_gets_copies_sooner),
+        cmocka_unit_test(test_a_stuck_worker_s_copies_replace_its_tests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
