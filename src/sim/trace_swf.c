@@ -37,12 +37,13 @@
 #include <string.h>
 #include <strings.h>
 
-#define SWF_FIELDS      18
-#define SWF_ALEA_FIELDS 21
-#define SWF_MAX_FIELDS  32
-#define SWF_PRIORITY    100
-#define SWF_RETRIES     2
-#define SWF_MAX_CORES   1000000.0 /* a processor count above this is not believable */
+#define SWF_FIELDS        18
+#define SWF_ALEA_FIELDS   21
+#define SWF_MAX_FIELDS    32
+#define SWF_PRIORITY      100
+#define SWF_RETRIES       2
+#define SWF_MAX_CORES     1000000.0       /* a processor count above this is not believable */
+#define SWF_MAX_MEMORY_MB 1099511627776.0 /* 1 EiB a job: a larger request is not believable */
 
 /* Properties every node of the MetaCentrum log (zewura, zegox) offers: the log's jobs
  * ask for these (1:ppn=12:x86_64:brno:nfs4, :nfs4:debian, :linux, 2:infiniband) and all
@@ -274,6 +275,18 @@ static const char *const SWF_FIELD_NAMES[SWF_FIELDS + 1] = {
     "think time",
 };
 
+/* Sets *out to a job's memory request of mb MB (field 10, written text); a request no
+ * machine could have is an error, not a wrapped integer. */
+static int memory_request(const drv_lines *l, const char *text, double mb, uint64_t *out,
+                          drv_error *why)
+{
+    if (mb > SWF_MAX_MEMORY_MB)
+        return drv_lines_error(l, why, "field 10 (%s) %s is out of range", SWF_FIELD_NAMES[10],
+                               text);
+    *out = (uint64_t)mb;
+    return 0;
+}
+
 /* Parses the current line. Returns 1 for a job (in *job), 0 for a comment or blank
  * line, -1 for a bad line with why "FILE:LINE: reason". Tags are interned into tags;
  * in the build pass hosts named by the job are also tagged on their workers. */
@@ -316,8 +329,11 @@ static int swf_parse(swf_reader *r, drv_tag_table *tags, swf_job *job, drv_error
                                v[4] > 0 ? f[4] : f[7]);
     if (n == SWF_FIELDS) {
         job->req.cpu_cores = (uint32_t)ceil(procs);
-        if (v[9] > 0)
-            job->req.memory_mb = (uint64_t)ceil(v[9] * (procs > 0 ? procs : 1) / 1024.0);
+        if (v[9] > 0) {
+            if (memory_request(l, f[9], ceil(v[9] * (procs > 0 ? procs : 1) / 1024.0),
+                               &job->req.memory_mb, why) < 0)
+                return -1;
+        }
         static const struct {
             int field;
             const char *prefix;
@@ -338,7 +354,9 @@ static int swf_parse(swf_reader *r, drv_tag_table *tags, swf_job *job, drv_error
         if (nodes < 0)
             return -1;
         if (v[9] > 0) {
-            job->req.memory_mb = (uint64_t)ceil(v[9] / (1024.0 * 1024.0) / nodes);
+            if (memory_request(l, f[9], ceil(v[9] / (1024.0 * 1024.0) / nodes), &job->req.memory_mb,
+                               why) < 0)
+                return -1;
             /* The log's biggest request (job 8687: 512 GiB) ran on a zewura node the
              * machines file gives 505 GiB; the file reads low, so cap at the largest. */
             if (r->max_node_mb && job->req.memory_mb > r->max_node_mb)
