@@ -191,6 +191,11 @@ int64_t drv_balancer_adopt(drv_balancer *b, const drv_task *t, drv_wref w, bool 
  * NULL). A running test is released from its worker: stopping its process is the
  * caller's job. Returns -1 if tref is not a live task. */
 int drv_balancer_cancel(drv_balancer *b, drv_tref t, double now, drv_decision *out);
+/* Drops t, one record of a speculative pair that lost (its twin finished first, replaced
+ * it, or it yields): as drv_balancer_cancel(), and an original dropped while it runs makes
+ * its worker suspect for a while (speculation.c). A user's cancel of a run is
+ * drv_balancer_cancel(): no evidence against the worker. */
+int drv_balancer_drop_copy(drv_balancer *b, drv_tref t, double now, drv_decision *out);
 /* t's worker gives it back without having run it (the worker is stopping): t is queued
  * again without using a retry, and the REQUEUED decision (reason DRV_R_HANDED_BACK) is
  * written to *out. Returns -1, changing nothing, when t is not assigned (a running test
@@ -294,7 +299,7 @@ int drv_balancer_speculated(drv_balancer *b, drv_tref t);
  * the same id and t's retry budgets, assigned to target like a placement and not stolen
  * within steal_holdoff_s; t is marked copied. Whichever finishes first is the result:
  * the caller finishes it (drv_balancer_finished) and drops the other with
- * drv_balancer_cancel(), which uses no retry (a copy lost with its worker is dropped the
+ * drv_balancer_drop_copy(), which uses no retry (a copy lost with its worker is dropped the
  * same way by the caller: the other copy's budgets are untouched). Returns the copy's reference, or
  * -1 with err filled (t not running or copied already, target not live, full or t's own). */
 int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double now, drv_error *err);
@@ -304,7 +309,7 @@ int64_t drv_balancer_copy(drv_balancer *b, drv_tref t, drv_wref target, double n
  * when a test its worker holds cannot start for want of the slot it runs in, or when a
  * queued test placement could not place (call it right after drv_balancer_place()) is
  * eligible on its worker and would fit there without it. The caller kills each (its
- * original goes on) and drops it with drv_balancer_cancel(), as a losing copy. Copies
+ * original goes on) and drops it with drv_balancer_drop_copy(), as a losing copy. Copies
  * started while tests were queued (suspect workers, or the other slots absorb the rest:
  * drv_balancer_stragglers) went ahead of the queue on purpose and do not yield. Pure. */
 size_t drv_balancer_yielding(const drv_balancer *b, double now, drv_tref *out, size_t max);

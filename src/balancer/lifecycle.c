@@ -228,17 +228,27 @@ int drv_balancer_cancel(drv_balancer *b, drv_tref t, double now, drv_decision *o
             drv_engine_free_task(b, t);
         return 0;
     }
-    /* The original of a speculative pair killed while it runs: its copy finished first,
-     * so its worker is suspect for a while (speculation.c). */
-    if (r->copy_role == COPY_ORIGINAL && r->state == DRV_TASK_RUNNING && from != DRV_REF_NONE) {
-        b->workers[from].suspect = true;
-        b->workers[from].suspect_at = now;
-    }
     drv_engine_release(b, t, now);
     r->state = DRV_TASK_CANCELLED;
     drv_engine_decision(b, out, DRV_D_FINAL, DRV_R_CANCELLED, t, DRV_REF_NONE, from);
     drv_engine_free_task(b, t);
     return 0;
+}
+
+int drv_balancer_drop_copy(drv_balancer *b, drv_tref t, double now, drv_decision *out)
+{
+    if (t >= b->n_tasks || b->tasks[t].state == TASK_FREE ||
+        drv_task_state_final((drv_task_state)b->tasks[t].state))
+        return -1;
+    const drv_btask *r = &b->tasks[t];
+    /* The original of a speculative pair dropped while it runs: its copy finished first
+     * or replaced it on a stuck worker, so its worker is suspect for a while. */
+    if (r->copy_role == COPY_ORIGINAL && r->state == DRV_TASK_RUNNING &&
+        r->worker != DRV_REF_NONE) {
+        b->workers[r->worker].suspect = true;
+        b->workers[r->worker].suspect_at = now;
+    }
+    return drv_balancer_cancel(b, t, now, out);
 }
 
 int drv_balancer_handback(drv_balancer *b, drv_tref t, double now, drv_decision *out)

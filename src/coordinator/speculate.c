@@ -42,7 +42,7 @@ static void drop(drv_coordinator *c, drv_tref x, drv_wref worker, const char *wh
             drv_dispatch_queue_cancel(c, worker, id, cx->task.attempts);
     }
     drv_decision d;
-    (void)drv_balancer_cancel(c->bal, x, drv_coord_now(), &d); /* -1: released already */
+    (void)drv_balancer_drop_copy(c->bal, x, drv_coord_now(), &d); /* -1: released already */
     uint32_t used = drv_ctask_attempts(cx);
     if (used > cy->attempts_used)
         cy->attempts_used = used;

@@ -419,7 +419,7 @@ static void drop_copy(sim *s, uint32_t x)
     uint32_t j = t->worker;
     uint8_t was = t->status;
     drv_decision d;
-    (void)drv_balancer_cancel(s->b, t->ref, s->now, &d); /* -1: final or released already */
+    (void)drv_balancer_drop_copy(s->b, t->ref, s->now, &d); /* -1: final or released already */
     t->twin = DRV_SIM_NONE;
     t->status = T_DROPPED;
     if (y != DRV_SIM_NONE) {

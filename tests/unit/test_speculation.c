@@ -175,7 +175,7 @@ static void test_a_copy_holds_a_slot_and_uses_no_retry(void **state)
     assert_int_equal(d.kind, DRV_D_FINAL);
     assert_int_equal(d.state, DRV_TASK_PASSED);
     assert_int_equal(d.task_id, 50);
-    assert_int_equal(drv_balancer_cancel(r.f.b, orig, 17, &d), 0);
+    assert_int_equal(drv_balancer_drop_copy(r.f.b, orig, 17, &d), 0);
     assert_int_equal(fx_held(&r.f, r.a), 0);
     assert_int_equal(fx_held(&r.f, r.b), 0);
     drv_balancer_stats st;
@@ -213,7 +213,7 @@ static void test_a_copy_yields_to_waiting_work(void **state)
     drv_result ok = fx_exit(0, 7);
     assert_int_equal(drv_balancer_finished(r.f.b, orig, 17, &ok, &d), 0);
     assert_int_equal(drv_balancer_yielding(r.f.b, 17, y, 4), 0);
-    assert_int_equal(drv_balancer_cancel(r.f.b, (drv_tref)copy, 17, &d), 0);
+    assert_int_equal(drv_balancer_drop_copy(r.f.b, (drv_tref)copy, 17, &d), 0);
     fx_close(&r.f);
 }
 
@@ -257,9 +257,8 @@ static void test_a_copy_while_tests_are_queued(void **state)
  * is suspect for a while (hangs come in runs on one machine): its next test gets a copy
  * once past its p90 (2 s: two runs of exactly 2 s), not its p90 and floor (2.5 s); a test
  * of the same kind elsewhere does not. */
-static void test_a_suspect_worker_gets_copies_sooner(void **state)
+static void suspect_after(bool by_user)
 {
-    (void)state;
     rig r;
     rig_open(&r, true);
     drv_tref orig = start_k(&r, 10, false);
@@ -270,7 +269,11 @@ static void test_a_suspect_worker_gets_copies_sooner(void **state)
     assert_int_equal(drv_balancer_started(r.f.b, (drv_tref)copy, 15), 0);
     drv_result ok = fx_exit(0, 2);
     assert_int_equal(drv_balancer_finished(r.f.b, (drv_tref)copy, 17, &ok, &d), 0);
-    assert_int_equal(drv_balancer_cancel(r.f.b, orig, 17, &d), 0);
+    /* the loser dropped as a copy; or a user cancels the run's original instead */
+    if (by_user)
+        assert_int_equal(drv_balancer_cancel(r.f.b, orig, 17, &d), 0);
+    else
+        assert_int_equal(drv_balancer_drop_copy(r.f.b, orig, 17, &d), 0);
     /* Two more "k", one on a and one on b, and a free worker c for copies. */
     drv_tref k[2];
     for (int i = 0; i < 2; i++) {
@@ -286,11 +289,29 @@ static void test_a_suspect_worker_gets_copies_sooner(void **state)
     drv_wref c = fx_cpu_worker(&r.f, "c", 1, 17);
     drv_straggler s[8];
     assert_int_equal(stragglers(&r, 17 + 1.9, s), 0);
-    assert_int_equal(stragglers(&r, 17 + 2.1, s), 1);
-    assert_int_equal(s[0].task, on_a);
-    assert_int_equal(s[0].target, c);
-    assert_true(s[0].suspect);
+    if (by_user) { /* a user's cancel is no evidence against a: p90 and floor as usual */
+        assert_int_equal(stragglers(&r, 17 + 2.1, s), 0);
+    } else {
+        assert_int_equal(stragglers(&r, 17 + 2.1, s), 1);
+        assert_int_equal(s[0].task, on_a);
+        assert_int_equal(s[0].target, c);
+        assert_true(s[0].suspect);
+    }
     fx_close(&r.f);
+}
+
+static void test_a_suspect_worker_gets_copies_sooner(void **state)
+{
+    (void)state;
+    suspect_after(false);
+}
+
+/* A user's cancel of an original whose copy had finished is not a superseded test: its
+ * worker is not suspect. */
+static void test_a_users_cancel_makes_no_suspect(void **state)
+{
+    (void)state;
+    suspect_after(true);
 }
 
 /* spec5: a worker all of whose running tests (two or more) are overdue against their
@@ -346,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_a_copy_yields_to_waiting_work),
         cmocka_unit_test(test_a_copy_while_tests_are_queued),
         cmocka_unit_test(test_a_suspect_worker_gets_copies_sooner),
+        cmocka_unit_test(test_a_users_cancel_makes_no_suspect),
         cmocka_unit_test(test_a_stuck_worker_s_copies_replace_its_tests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
