@@ -53,6 +53,16 @@ static drv_tref start_k(rig *r, double now, bool not_idempotent)
     return (drv_tref)ref;
 }
 
+/* A copy of orig started on b at now (start_k's test, running on a). */
+static drv_tref copy_on_b(rig *r, drv_tref orig, double now)
+{
+    drv_error err = {{0}};
+    int64_t copy = drv_balancer_copy(r->f.b, orig, r->b, now, &err);
+    assert_true(copy >= 0);
+    assert_int_equal(drv_balancer_started(r->f.b, (drv_tref)copy, now), 0);
+    return (drv_tref)copy;
+}
+
 static size_t stragglers(rig *r, double now, drv_straggler *out)
 {
     return drv_balancer_stragglers(r->f.b, now, out, 8);
@@ -195,10 +205,7 @@ static void test_a_copy_yields_to_waiting_work(void **state)
     rig r;
     rig_open(&r, true);
     drv_tref orig = start_k(&r, 10, false);
-    drv_error err = {{0}};
-    int64_t copy = drv_balancer_copy(r.f.b, orig, r.b, 15, &err);
-    assert_true(copy >= 0);
-    assert_int_equal(drv_balancer_started(r.f.b, (drv_tref)copy, 15), 0);
+    drv_tref copy = copy_on_b(&r, orig, 15);
     drv_tref y[4];
     assert_int_equal(drv_balancer_yielding(r.f.b, 15, y, 4), 0); /* nothing waits */
     fx_test t = {.id = 90, .name = "other"};
@@ -207,13 +214,13 @@ static void test_a_copy_yields_to_waiting_work(void **state)
     (void)fx_place(&r.f, 16, pd); /* a and b full: queued, or held behind a full slot */
     assert_true(drv_balancer_task_state(r.f.b, other) != DRV_TASK_RUNNING);
     assert_int_equal(drv_balancer_yielding(r.f.b, 16, y, 4), 1);
-    assert_int_equal(y[0], (drv_tref)copy);
+    assert_int_equal(y[0], copy);
     /* The original finishes first: the copy is cancelled as a loser, nothing yields. */
     drv_decision d;
     drv_result ok = fx_exit(0, 7);
     assert_int_equal(drv_balancer_finished(r.f.b, orig, 17, &ok, &d), 0);
     assert_int_equal(drv_balancer_yielding(r.f.b, 17, y, 4), 0);
-    assert_int_equal(drv_balancer_drop_copy(r.f.b, (drv_tref)copy, 17, &d), 0);
+    assert_int_equal(drv_balancer_drop_copy(r.f.b, copy, 17, &d), 0);
     fx_close(&r.f);
 }
 
@@ -262,13 +269,10 @@ static void suspect_after(bool by_user)
     rig r;
     rig_open(&r, true);
     drv_tref orig = start_k(&r, 10, false);
-    drv_error err = {{0}};
-    int64_t copy = drv_balancer_copy(r.f.b, orig, r.b, 15, &err);
-    assert_true(copy >= 0);
+    drv_tref copy = copy_on_b(&r, orig, 15);
     drv_decision d;
-    assert_int_equal(drv_balancer_started(r.f.b, (drv_tref)copy, 15), 0);
     drv_result ok = fx_exit(0, 2);
-    assert_int_equal(drv_balancer_finished(r.f.b, (drv_tref)copy, 17, &ok, &d), 0);
+    assert_int_equal(drv_balancer_finished(r.f.b, copy, 17, &ok, &d), 0);
     /* the loser dropped as a copy; or a user cancels the run's original instead */
     if (by_user)
         assert_int_equal(drv_balancer_cancel(r.f.b, orig, 17, &d), 0);
