@@ -58,8 +58,8 @@ static void fail_forget(drv_coordinator *c, drv_member_fail *f)
     *f = c->member_fails[--c->n_member_fails];
 }
 
-static void fail_add(drv_coordinator *c, int64_t run_id, uint64_t key, uint64_t id,
-                     uint32_t attempts)
+static drv_member_fail *fail_add(drv_coordinator *c, int64_t run_id, uint64_t key, uint64_t id,
+                                 uint32_t attempts)
 {
     if (c->n_member_fails == FAILS_MAX) {
         memmove(c->member_fails, c->member_fails + 1, (FAILS_MAX - 1) * sizeof *c->member_fails);
@@ -70,7 +70,8 @@ static void fail_add(drv_coordinator *c, int64_t run_id, uint64_t key, uint64_t 
         c->member_fails =
             drv_xrealloc(c->member_fails, c->cap_member_fails * sizeof *c->member_fails);
     }
-    c->member_fails[c->n_member_fails++] = (drv_member_fail){run_id, key, id, attempts};
+    c->member_fails[c->n_member_fails] = (drv_member_fail){run_id, key, id, attempts};
+    return &c->member_fails[c->n_member_fails++];
 }
 
 /* One member's end as read from the batch's output. */
@@ -240,10 +241,8 @@ static void record(drv_coordinator *c, const drv_ctask *batch, const char *worke
             drv_store_member_failed(c->store, batch->run_id, x->name, &old_id, &old_attempts, &err);
         if (got < 0)
             drv_coord_fatal(c, &err);
-        if (got > 0) {
-            fail_add(c, batch->run_id, x->key, old_id, old_attempts);
-            f = fail_find(c, batch->run_id, x->key);
-        }
+        if (got > 0)
+            f = fail_add(c, batch->run_id, x->key, old_id, old_attempts);
     }
     uint64_t id;
     uint32_t attempt;
