@@ -332,16 +332,15 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
             size_t last = n < max ? n : max - 1;
             for (size_t k = last; k > at; k--)
                 out[k] = out[k - 1];
-            out[at] =
-                (drv_straggler){.task = t,
-                                .holder = wi,
-                                .target = DRV_REF_NONE,
-                                .running_s = running,
-                                .high_s = high,
-                                .suspect = suspect,
-                                .hang = likely_hang(b, t, wi, running, high, DRV_SPEED_MEASURED),
-                                .replace = false};
-            out[at].replace = stuck && (tight || !proven || own_basis(b, t, wi, DRV_SPEED_UP));
+            out[at] = (drv_straggler){
+                .task = t,
+                .holder = wi,
+                .target = DRV_REF_NONE,
+                .running_s = running,
+                .high_s = high,
+                .suspect = suspect,
+                .hang = likely_hang(b, t, wi, running, high, DRV_SPEED_MEASURED),
+                .replace = stuck && (tight || !proven || own_basis(b, t, wi, DRV_SPEED_UP))};
             if (n < max)
                 n++;
         }
