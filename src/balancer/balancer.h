@@ -274,6 +274,10 @@ typedef struct drv_straggler {
     bool hang;        /* spec5: past twice a p90 from its own runs: ahead of the queue too */
     bool replace;     /* spec5: holder stuck (below): the copy replaces the test, which the
                        * caller kills at once (recorded superseded by the copy) */
+    bool misplaced;   /* not overdue but misplaced: what was learned since it started says
+                       * it runs far longer on holder than predicted when placed, it ends
+                       * after the rest of the work, and its copy on target ends well
+                       * before it (below): a copy ahead of the queue, racing it */
 } drv_straggler;
 
 /* Which running tests to copy now, most overdue first (at most max, written to out):
@@ -289,7 +293,12 @@ typedef struct drv_straggler {
  * test of its was superseded (killed running because its copy finished first) in the last 30 s, or
  * one of its running tests is overdue against a p90 from its own runs on that class (then the
  * margin is the floor alone). On a suspect worker a test qualifies once past its p90
- * (docs/balancer.md, Stragglers). Pure: changes nothing. */
+ * (docs/balancer.md, Stragglers). After the overdue ones, a misplaced test (LATE's
+ * "longest approximate time to end" on a faster node): its predicted run on its worker
+ * has grown by a quarter or more since it was placed, on a class speed measured from
+ * paired runs, the rest of the work ends before it, and a copy elsewhere is predicted to
+ * end in at most three quarters of the time it has left (docs/balancer.md, Misplaced
+ * tests). Pure: changes nothing. */
 size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler *out, size_t max);
 /* A copy of running test t was started: t is not proposed again. Returns -1 if t is
  * not a live running test. */

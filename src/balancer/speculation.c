@@ -97,20 +97,25 @@ static uint32_t copies_waiting(const drv_balancer *b, const drv_bworker *w)
     return k;
 }
 
-/* Whether the work still to do besides straggler t (queued, and held by the workers)
- * is done by the fleet's other slots before `until` seconds from now: then a slot taken
- * by a copy of t for that long costs the suite nothing. The rate is every working
- * worker's admitted slots (or what it runs, when more) x its class speed for t's family, less one
- * slot of the copy's target; the work is the queue's reference predictions plus each worker's held
- * predictions (at its speed). Walks the tasks: called only for a straggler found while
- * tests wait, which is rare. */
+/* Whether the work still to do besides straggler t that competes with it (queued, and
+ * held by the workers) is done by the other slots that can run t before `until` seconds
+ * from now: then a slot taken by a copy of t for that long costs the suite nothing. The
+ * rate is every working worker's admitted slots (or what it runs, when more) x its class
+ * speed for t's family, over the workers whose class can run t, less one slot of the
+ * copy's target; the work is what those workers hold (at their speed) and the queue's
+ * reference predictions of the tests that can run on one of their classes (all of them:
+ * a test that could go elsewhere too counts, so the answer errs toward no copy; a
+ * browser test's copy on a browser machine competes with the browser tests alone, not
+ * with the whole fleet). Walks the tasks: called only for a straggler found while tests
+ * wait, which is rare. */
 static bool others_absorb(const drv_balancer *b, const drv_btask *t, const drv_bworker *target,
                           double until, double now)
 {
+    const uint64_t *elig = b->shapes[t->shape].elig;
     double rate = 0, work = 0;
     for (drv_wref wi = 0; wi < b->n_workers; wi++) {
         const drv_bworker *w = &b->workers[wi];
-        if (!working(w))
+        if (!working(w) || !drv_bit_get(elig, w->w.wclass))
             continue;
         double sp = b->speed[(size_t)w->w.wclass * 64 + t->family];
         uint32_t admitted =
@@ -119,9 +124,17 @@ static bool others_absorb(const drv_balancer *b, const drv_btask *t, const drv_b
         work += w->w.predicted_load_s * sp;
     }
     rate -= b->speed[(size_t)target->w.wclass * 64 + t->family];
-    for (drv_tref q = 0; q < b->n_tasks; q++)
-        if (b->tasks[q].state == DRV_TASK_QUEUED)
-            work += b->tasks[q].pred_ref_s;
+    for (drv_tref q = 0; q < b->n_tasks; q++) {
+        const drv_btask *r = &b->tasks[q];
+        if (r->state != DRV_TASK_QUEUED)
+            continue;
+        const uint64_t *e = b->shapes[r->shape].elig;
+        bool shared = false;
+        for (uint32_t i = 0; i < b->class_words && !shared; i++)
+            shared = (e[i] & elig[i]) != 0;
+        if (shared)
+            work += r->pred_ref_s;
+    }
     return rate > 0 && work / rate <= until;
 }
 
@@ -271,6 +284,87 @@ static void overdue_on(const drv_balancer *b, drv_wref wi, double now, uint32_t 
     }
 }
 
+/* Misplaced tests (LATE, Zaharia et al., OSDI 2008: copy the task with the longest
+ * approximate time to end onto a fast node). Placement chose a test's worker by the
+ * predictions of the moment; a class speed learned since from paired runs (a test that
+ * ran on two classes) may say the test runs far longer there: on the generated
+ * second_run, speeds from first runs alone are off by up to a third on the classes with
+ * few workers, and a long test sent at the start of run 2 to a class believed faster than
+ * it is ended the run 5 % late (1,000 workers, seed 6: 509 s predicted on cpu-small, 725 s
+ * taken, 106 s on the cuda-a100 it ran on in run 1). Such a test gets a copy ahead of the
+ * queue where it ends first, when:
+ * - its predicted run on its worker is MISPLACED_GROWTH x what it was when placed, on a
+ *   speed for its family backed by MISPLACED_PAIRS paired runs or on the worker's own
+ *   measured pace (a guess that changed is no evidence);
+ * - it has at least MISPLACED_MIN x speculation_min_s left, predicted;
+ * - (then, in drv_balancer_stragglers) the copy, its wait for a slot included, is predicted
+ *   to end within MISPLACED_GAIN of that time left, and the rest of the work (queued and
+ *   held) is done by the other slots before the test would end: it is what ends the run.
+ * The original runs on: whichever ends first is the result (a wrong speed costs the
+ * copy's slot, not the test). */
+#define MISPLACED_GROWTH 1.25
+#define MISPLACED_PAIRS  4u
+#define MISPLACED_MIN    4.0
+#define MISPLACED_GAIN   0.75
+#define MISPLACED_CHECKS 2 /* others_absorb walks every task: at most this many per call */
+
+/* Appends misplaced running tests to out[0..n) (at most max in all), the largest growth
+ * first; high_s holds the test's predicted run on its worker now. Returns the new n. */
+static size_t misplaced(const drv_balancer *b, double now, drv_straggler *out, size_t n, size_t max)
+{
+    const drv_balancer_settings *s = &b->cfg.settings;
+    size_t first = n;
+    double growth_of[64];
+    if (max - first > 64)
+        max = first + 64;
+    for (drv_wref wi = 0; wi < b->n_workers && n <= max; wi++) {
+        const drv_bworker *w = &b->workers[wi];
+        if (!w->live || w->w.running == 0)
+            continue;
+        for (drv_tref t = w->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
+            const drv_btask *r = &b->tasks[t];
+            if (r->state != DRV_TASK_RUNNING || r->copy_role != 0 ||
+                (r->flags & (TF_NOT_IDEMPOTENT | TF_SPECULATED | TF_ORDERED | TF_LOCKING)))
+                continue;
+            drv_prediction p = drv_balancer_predict(b, t, wi);
+            if (!(p.samples > 0 && (p.source == DRV_PRED_TEST_CLASS || p.source == DRV_PRED_TEST)))
+                continue; /* a test new to the balancer: its prediction is a guess anyway */
+            double pred = p.mean_s, running = now - r->started_at;
+            if (!(pred >= MISPLACED_GROWTH * r->pred_held_s) ||
+                !(pred - running >= MISPLACED_MIN * s->speculation_min_s))
+                continue;
+            double sp;
+            uint32_t pairs = 0;
+            if (!(w->pace > 0) &&
+                !(b->pred &&
+                  drv_predictor_speed_learned(b->pred, r->family, w->w.wclass, &sp, &pairs) &&
+                  pairs >= MISPLACED_PAIRS))
+                continue;
+            double growth = pred / (r->pred_held_s > 1e-3 ? r->pred_held_s : 1e-3);
+            size_t at = n < max ? n : max;
+            while (at > first && growth_of[at - 1 - first] < growth)
+                at--;
+            if (at >= max)
+                continue;
+            size_t last = n < max ? n : max - 1;
+            for (size_t k = last; k > at; k--) {
+                out[k] = out[k - 1];
+                growth_of[k - first] = growth_of[k - 1 - first];
+            }
+            out[at] = (drv_straggler){.task = t,
+                                      .holder = wi,
+                                      .target = DRV_REF_NONE,
+                                      .running_s = running,
+                                      .high_s = pred,
+                                      .misplaced = true};
+            growth_of[at - first] = growth;
+            if (n < max)
+                n++;
+        }
+    }
+    return n;
+}
+
 size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler *out, size_t max)
 {
     const drv_balancer_settings *s = &b->cfg.settings;
@@ -302,7 +396,7 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
          * test overdue against its runs on that class, nor one scaled to a class
          * believed faster. */
         bool stuck = proven || (w->w.running >= 2 && past_p90 == w->w.running &&
-                                (tight_overdue > 0 || hung > 0));
+                                tight_overdue > 0);
         for (drv_tref t = w->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
             const drv_btask *r = &b->tasks[t];
             /* Not a test that must not run twice, nor one copied already, nor one with
@@ -345,15 +439,32 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
                 n++;
         }
     }
+    n = misplaced(b, now, out, n, max);
     /* Then a place for each, in that order; a test without one (or only a slower one
      * than what it has run already) is dropped. */
     bool queued = b->n_queued > 0;
-    size_t kept = 0;
+    size_t kept = 0, absorb_checks = 0;
     for (size_t i = 0; i < n; i++) {
         drv_straggler st = out[i];
         const drv_btask *t = &b->tasks[st.task];
         double run = 0;
         st.target = copy_target(b, t, st.holder, out, kept, now, queued, &run);
+        if (st.misplaced) {
+            /* Its copy must end well before it, and the rest of the work before it (else
+             * it is not what ends the run late, and the copy's slot is the rest's); both
+             * ends from the same predictions (the test's own runs where it has some). */
+            double left = st.high_s - st.running_s;
+            if (st.target != DRV_REF_NONE)
+                run += drv_balancer_predict(b, st.task, st.target).mean_s -
+                       drv_engine_predict_worker(b, t, st.target);
+            if (st.target == DRV_REF_NONE || !(run <= MISPLACED_GAIN * left) ||
+                absorb_checks++ >= MISPLACED_CHECKS ||
+                !others_absorb(b, t, &b->workers[st.target], left, now))
+                continue;
+            st.copy_s = run;
+            out[kept++] = st;
+            continue;
+        }
         /* A stuck holder's test is not expected to end: any place will do (the best). */
         if (st.target == DRV_REF_NONE || !(run < st.running_s || st.replace))
             continue;
