@@ -318,6 +318,73 @@ static void test_a_users_cancel_makes_no_suspect(void **state)
     suspect_after(true);
 }
 
+/* Stop 17, misplaced tests (LATE): "long" ran 40 s on fast; placed on slow while fast was
+ * busy (slow's speed was still its configured 1: 40 s predicted), it then turns out slow
+ * runs the family at a quarter (four tests paired with their runs on fast). Once fast is
+ * free it gets a copy there (40 s against the 120 s it has left on slow), marked
+ * misplaced, not overdue; not while fast is busy, and not before four paired runs back
+ * slow's speed. */
+static void test_a_misplaced_test_gets_a_copy_where_it_ends_first(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open_pred(&f);
+    fx_start(&f);
+    drv_wref fast = fx_worker(&f, "fast", fx_cpu_caps(&f, 8, 32, "fast"), 1, 1.0f, 0);
+    double now = 0;
+    const char *pairs[] = {"p1", "p2", "p3", "p4", "p5"};
+    fx_test lt = {.id = 1, .name = "long"};
+    drv_tref first = fx_submit_spec(&f, &lt, now);
+    assert_int_equal(fx_place_one(&f, now), fast);
+    fx_run(&f, first, now, fx_exit(0, 40));
+    now += 40;
+    for (int i = 0; i < 5; i++) {
+        fx_test p = {.id = 10 + (uint64_t)i, .name = pairs[i]};
+        drv_tref t = fx_submit_spec(&f, &p, now);
+        assert_int_equal(fx_place_one(&f, now), fast);
+        fx_run(&f, t, now, fx_exit(0, 2));
+        now += 2;
+    }
+    drv_wref slow = fx_worker(&f, "slow", fx_cpu_caps(&f, 8, 32, "slow"), 2, 1.0f, now);
+    /* fast busy with a blocker; "long" goes to slow, predicted 40 s there */
+    drv_requirements on_fast = fx_req(&f, "fast", NULL, NULL);
+    fx_test bt = {.id = 20, .name = "blocker", .req = &on_fast};
+    drv_tref blocker = fx_submit_spec(&f, &bt, now);
+    assert_int_equal(fx_place_one(&f, now), fast);
+    assert_int_equal(drv_balancer_started(f.b, blocker, now), 0);
+    lt.id = 2;
+    drv_tref t = fx_submit_spec(&f, &lt, now);
+    assert_int_equal(fx_place_one(&f, now), slow);
+    assert_int_equal(drv_balancer_started(f.b, t, now), 0);
+    double started = now;
+    /* slow's speed from paired runs: 8 s against 2 s on fast */
+    drv_requirements on_slow = fx_req(&f, "slow", NULL, NULL);
+    drv_straggler s[8];
+    for (int i = 0; i < 5; i++) {
+        fx_test p = {.id = 30 + (uint64_t)i, .name = pairs[i], .req = &on_slow};
+        drv_tref q = fx_submit_spec(&f, &p, now);
+        assert_int_equal(fx_place_one(&f, now), slow);
+        fx_run(&f, q, now, fx_exit(0, 8));
+        now += 8;
+        if (i == 2) /* three pairs: not enough to call the placement wrong */
+            assert_int_equal(drv_balancer_stragglers(f.b, now, s, 8), 0);
+    }
+    assert_true(drv_balancer_predict(f.b, t, slow).mean_s > 150);
+    /* fast still busy: no place that ends first */
+    assert_int_equal(drv_balancer_stragglers(f.b, now, s, 8), 0);
+    drv_decision d;
+    drv_result r = fx_exit(0, now - started);
+    assert_int_equal(drv_balancer_finished(f.b, blocker, now, &r, &d), 0);
+    assert_int_equal(drv_balancer_stragglers(f.b, now, s, 8), 1);
+    assert_int_equal(s[0].task, t);
+    assert_int_equal(s[0].holder, slow);
+    assert_int_equal(s[0].target, fast);
+    assert_true(s[0].misplaced);
+    assert_false(s[0].replace);
+    assert_true(s[0].copy_s < 0.75 * (s[0].high_s - s[0].running_s));
+    fx_close(&f);
+}
+
 /* spec5: a worker all of whose running tests (two or more) are overdue against their
  * own runs on its class looks stuck: the copies of its tests replace them (the caller
  * kills them at once). One overdue test beside one on time is no such proof. */
@@ -373,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_a_suspect_worker_gets_copies_sooner),
         cmocka_unit_test(test_a_users_cancel_makes_no_suspect),
         cmocka_unit_test(test_a_stuck_worker_s_copies_replace_its_tests),
+        cmocka_unit_test(test_a_misplaced_test_gets_a_copy_where_it_ends_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
