@@ -260,10 +260,17 @@ static bool likely_hang(const drv_balancer *b, drv_tref t, drv_wref wi, double r
 }
 
 /* Counts worker wi's running tests (copied or not) past their p90 into *past_p90, those
- * past the point where they deserve a copy into *overdue, and those among them with a
- * tight p90 (from its own runs on this class) into *tight_overdue. */
+ * past the point where they deserve a copy into *overdue, those among them with a tight
+ * p90 into *tight_overdue, and those that look hung into *hung: overdue against a p90
+ * from its own runs on this class, or a likely hang (past HANG_P90S x its p90) on speeds
+ * a guess cannot make short (then the p90 is already too long: the simulated stragglers'
+ * hung tests, predicted from the slow class at a guessed speed, had p90s of 2.2 x their
+ * runs). Merely overdue there is no hang: a class believed faster may not be (second_run
+ * seed 99, 100 workers: a 454 s test on a firefox worker taken for stuck 388 s in, its p90
+ * 318 s from chromium at a speed guessed 1.5 x, truly 0.8 x: killed, run 2 1.008 -> 1.344
+ * x the bound). */
 static void overdue_on(const drv_balancer *b, drv_wref wi, double now, uint32_t *past_p90,
-                       uint32_t *overdue, uint32_t *tight_overdue)
+                       uint32_t *overdue, uint32_t *tight_overdue, uint32_t *hung)
 {
     for (drv_tref t = b->workers[wi].held; t != DRV_REF_NONE; t = b->tasks[t].next) {
         const drv_btask *r = &b->tasks[t];
@@ -276,6 +283,7 @@ static void overdue_on(const drv_balancer *b, drv_wref wi, double now, uint32_t 
         if (due > 0) {
             (*overdue)++;
             *tight_overdue += tight;
+            *hung += tight || likely_hang(b, t, wi, running, high, DRV_SPEED_UP);
         }
     }
 }
@@ -377,8 +385,8 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
          * misprediction of a class's speed for a family, which makes every test of it
          * overdue there, but a machine that stopped). */
         bool proven = w->suspect && now - w->suspect_at < SUSPECT_S, suspect = proven;
-        uint32_t past_p90 = 0, n_overdue = 0, tight_overdue = 0;
-        overdue_on(b, wi, now, &past_p90, &n_overdue, &tight_overdue);
+        uint32_t past_p90 = 0, n_overdue = 0, tight_overdue = 0, hung = 0;
+        overdue_on(b, wi, now, &past_p90, &n_overdue, &tight_overdue, &hung);
         if (!suspect) {
             if (n_overdue == 0)
                 continue; /* none is past its point, none suspect: the common case */
@@ -386,13 +394,13 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
         }
         /* spec5: stuck (the copies of its tests replace them): every test it runs, two
          * or more, is past its p90, one of them overdue against its own runs on this
-         * class; or a test of its was superseded lately (then a test is replaced once
-         * past a p90 from its own runs on speeds a guess cannot have made short). A class
-         * speed the balancer has wrong for a family makes no test overdue against its
-         * runs on that class. (Scaled to a class believed faster counted too until stop
-         * 17: believed is not known; second_run seed 99 killed a 454 s test 388 s in on
-         * a firefox worker taken for stuck: docs/balancer.md.) */
-        bool stuck = proven || (w->w.running >= 2 && past_p90 == w->w.running && tight_overdue > 0);
+         * class or a likely hang on speeds a guess cannot have made short; or a test of
+         * its was superseded lately (then a test is replaced once past a p90 from its own
+         * runs on such speeds). A class speed the balancer has wrong for a family makes
+         * no test overdue against its runs on that class, nor twice past one scaled to a
+         * class believed faster. */
+        bool stuck = proven || (w->w.running >= 2 && past_p90 == w->w.running &&
+                                (tight_overdue > 0 || hung > 0));
         for (drv_tref t = w->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
             const drv_btask *r = &b->tasks[t];
             /* Not a test that must not run twice, nor one copied already, nor one with
