@@ -278,6 +278,10 @@ typedef struct drv_straggler {
                        * it runs far longer on holder than predicted when placed, it ends
                        * after the rest of the work, and its copy on target ends well
                        * before it (below): a copy ahead of the queue, racing it */
+    bool hedge;       /* a close call: among the last tests to end, on a class whose speed
+                       * for its family against another's is still a guess from first runs,
+                       * and a copy on that other class ends about as soon: a copy racing it
+                       * (docs/balancer.md, Close calls) */
 } drv_straggler;
 
 /* Which running tests to copy now, most overdue first (at most max, written to out):
@@ -293,12 +297,16 @@ typedef struct drv_straggler {
  * test of its was superseded (killed running because its copy finished first) in the last 30 s, or
  * one of its running tests is overdue against a p90 from its own runs on that class (then the
  * margin is the floor alone). On a suspect worker a test qualifies once past its p90
- * (docs/balancer.md, Stragglers). After the overdue ones, a misplaced test (LATE's
- * "longest approximate time to end" on a faster node): its predicted run on its worker
- * has grown by a quarter or more since it was placed, on a class speed measured from
- * paired runs, the rest of the work ends before it, and a copy elsewhere is predicted to
- * end in at most three quarters of the time it has left (docs/balancer.md, Misplaced
- * tests). Pure: changes nothing. */
+ * (docs/balancer.md, Stragglers). After the overdue ones, in the room left (at most 64 in
+ * all), tests late though not overdue, whose copy goes ahead of the queue when the rest of
+ * the work ends before them: close calls, among the last to end (within a tenth of the
+ * latest predicted end), on a class whose speed for their family against another's is
+ * not measured from paired runs, copied to that other class when the copy is predicted
+ * to end at most a quarter later (docs/balancer.md, Close calls); then misplaced tests
+ * (LATE's "longest approximate time to end" on a faster node): the predicted run on
+ * their worker has grown by a quarter or more since placed, on a class speed measured
+ * from paired runs, and a copy elsewhere is predicted to end in at most three quarters
+ * of the time left (docs/balancer.md, Misplaced tests). Pure: changes nothing. */
 size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler *out, size_t max);
 /* A copy of running test t was started: t is not proposed again. Returns -1 if t is
  * not a live running test. */

@@ -12,6 +12,8 @@
  * test. The coordinator calls it once per tick, not per placement. */
 #include "balancer/engine.h"
 #include "core/thermal.h"
+#include <stdlib.h>
+#include <string.h>
 
 /* Whether worker w has a slot its thermal state admits and nothing holds. */
 static bool has_free_slot(const drv_balancer *b, const drv_bworker *w, double now)
@@ -97,72 +99,159 @@ static uint32_t copies_waiting(const drv_balancer *b, const drv_bworker *w)
     return k;
 }
 
-/* Whether the work still to do besides straggler t that competes with it (queued, and
- * held by the workers) is done by the other slots that can run t before `until` seconds
- * from now: then a slot taken by a copy of t for that long costs the suite nothing. The
- * rate is every working worker's admitted slots (or what it runs, when more) x its class
- * speed for t's family, over the workers whose class can run t, less one slot of the
- * copy's target; the work is what those workers hold (at their speed) and the queue's
- * reference predictions of the tests that can run on one of their classes (all of them:
- * a test that could go elsewhere too counts, so the answer errs toward no copy; a
- * browser test's copy on a browser machine competes with the browser tests alone, not
- * with the whole fleet). Walks the tasks: called only for a straggler found while tests
- * wait, which is rare. */
-static bool others_absorb(const drv_balancer *b, const drv_btask *t, const drv_bworker *target,
-                          double until, double now)
+/* A shape is restricted when its eligible classes hold less than this share of the
+ * fleet's slots: its tests have nowhere else to go. */
+#define RESTRICTED_SHARE 0.5
+
+/* Straggler shape ts's group (see others_absorb) into group (class_words words, zeroed),
+ * from the slots by class cls (slots_all in all); alone[s] (n_shapes, zeroed) is set for
+ * the restricted shapes within it: work only the group can do. */
+static void group_of(const drv_balancer *b, uint32_t ts, const double *cls, double slots_all,
+                     uint64_t *group, bool *alone)
 {
-    const uint64_t *elig = b->shapes[t->shape].elig;
-    double rate = 0, work = 0;
+    memcpy(group, b->shapes[ts].elig, b->class_words * sizeof *group);
+    for (uint32_t sh = 0; sh < b->n_shapes; sh++) {
+        double in = 0;
+        for (uint32_t c = 0; c < b->n_classes; c++)
+            in += drv_bit_get(b->shapes[sh].elig, c) ? cls[c] : 0;
+        alone[sh] = in < RESTRICTED_SHARE * slots_all; /* restricted, for now */
+    }
+    for (bool grew = true; grew;) {
+        grew = false;
+        for (uint32_t sh = 0; sh < b->n_shapes; sh++) {
+            const uint64_t *e = b->shapes[sh].elig;
+            bool shares = false, within = true;
+            for (uint32_t i = 0; i < b->class_words; i++) {
+                shares = shares || (e[i] & group[i]) != 0;
+                within = within && (e[i] & ~group[i]) == 0;
+            }
+            if (!alone[sh] || !shares || within)
+                continue;
+            for (uint32_t i = 0; i < b->class_words; i++)
+                group[i] |= e[i];
+            grew = true;
+        }
+    }
+    for (uint32_t sh = 0; sh < b->n_shapes; sh++)
+        for (uint32_t i = 0; i < b->class_words && alone[sh]; i++)
+            alone[sh] = (b->shapes[sh].elig[i] & ~group[i]) == 0;
+}
+
+/* Whether the work still to do besides straggler t is done by the other slots before
+ * `until` seconds from now: then a slot taken by a copy of t for that long costs the
+ * suite nothing. Two fluid checks in slot-seconds, both must hold:
+ * - t's group: its eligible classes, and those of every restricted shape (one whose
+ *   classes hold less than half the fleet's slots) that shares a class with the group,
+ *   repeated until none is added (the browser machines, for a browser test: tests that
+ *   need chromium or edge compete with those that need chromium or firefox). The work
+ *   only the group can do, what its workers hold (predicted whole, as placement counts
+ *   it: `predicted_load_s`, t's own less) and the queued tests of restricted shapes
+ *   within it, by the group's slots less the copy's;
+ * - the fleet: all the work, held and queued, by every slot less one.
+ * A slot is a working worker's admitted one (or a running test, when it runs more); a
+ * queued test runs at its family's mean speed over its shape's slots (a webgpu test
+ * never runs on edge, where webgpu families are slow: the mean over the whole group
+ * made the browser work 10 % more than it was). (Stop 17 counted every queued test that
+ * can run on one of t's classes against those alone: no copy could start at a run's
+ * start, when a close call matters. t's classes alone, without the group, let close
+ * calls take browser slots the browser tests needed: 100 workers seed 7, 1.043 ->
+ * 1.060.) Walks the shapes, the workers and the tasks: called at most MISPLACED_CHECKS
+ * times per call of drv_balancer_stragglers. */
+static bool others_absorb(const drv_balancer *b, const drv_btask *t, double until, double now)
+{
+    double *cls = drv_xcalloc(b->n_classes + 1, sizeof *cls); /* slots by class */
+    double slots_all = 0, work_all = 0, slots = 0, work = 0;
     for (drv_wref wi = 0; wi < b->n_workers; wi++) {
         const drv_bworker *w = &b->workers[wi];
-        if (!working(w) || !drv_bit_get(elig, w->w.wclass))
+        if (!working(w))
             continue;
-        double sp = b->speed[(size_t)w->w.wclass * 64 + t->family];
         uint32_t admitted =
             drv_thermal_admitted(&w->w.thermal, &b->cfg.settings.thermal, w->w.slots, now);
-        rate += (w->w.running > admitted ? w->w.running : admitted) * sp;
-        work += w->w.predicted_load_s * sp;
+        double n = w->w.running > admitted ? w->w.running : admitted;
+        cls[w->w.wclass] += n;
+        slots_all += n;
+        work_all += w->w.predicted_load_s;
     }
-    rate -= b->speed[(size_t)target->w.wclass * 64 + t->family];
+    uint64_t *group = drv_xcalloc(b->class_words, sizeof *group);
+    bool *alone = drv_xcalloc(b->n_shapes + 1, sizeof *alone);
+    group_of(b, t->shape, cls, slots_all, group, alone);
+    for (drv_wref wi = 0; wi < b->n_workers; wi++)
+        if (working(&b->workers[wi]) && drv_bit_get(group, b->workers[wi].w.wclass))
+            work += b->workers[wi].w.predicted_load_s;
+    for (uint32_t c = 0; c < b->n_classes; c++)
+        slots += drv_bit_get(group, c) ? cls[c] : 0;
+    if (t->worker < b->n_workers && working(&b->workers[t->worker])) { /* besides t */
+        work -= t->pred_held_s;
+        work_all -= t->pred_held_s;
+    }
+    /* A queued test's slot-seconds: its reference over the mean speed of its shape's
+     * slots for its family (made on first need: per[shape x 64 + family], 0 = not yet,
+     * < 0 = no slot). */
+    double *per = drv_xcalloc((size_t)b->n_shapes * 64 + 1, sizeof *per);
     for (drv_tref q = 0; q < b->n_tasks; q++) {
         const drv_btask *r = &b->tasks[q];
         if (r->state != DRV_TASK_QUEUED)
             continue;
-        const uint64_t *e = b->shapes[r->shape].elig;
-        bool shared = false;
-        for (uint32_t i = 0; i < b->class_words && !shared; i++)
-            shared = (e[i] & elig[i]) != 0;
-        if (shared)
-            work += r->pred_ref_s;
+        double *k = &per[(size_t)r->shape * 64 + r->family];
+        if (*k == 0) {
+            double n = 0, rate = 0;
+            for (uint32_t c = 0; c < b->n_classes; c++)
+                if (drv_bit_get(b->shapes[r->shape].elig, c)) {
+                    n += cls[c];
+                    rate += cls[c] * b->speed[(size_t)c * 64 + r->family];
+                }
+            *k = rate > 0 ? n / rate : -1;
+        }
+        if (*k < 0)
+            continue;
+        work_all += r->pred_ref_s * *k;
+        if (alone[r->shape])
+            work += r->pred_ref_s * *k;
     }
-    return rate > 0 && work / rate <= until;
+    free(per);
+    free(alone);
+    free(group);
+    free(cls);
+    return slots > 1 && work / (slots - 1) <= until && work_all / (slots_all - 1) <= until;
+}
+
+/* What a copy of test t on worker w is predicted to run: by its own runs where it has some
+ * (`own`: drv_balancer_predict, as a misplaced test's time left is) or as placement
+ * predicts it (its reference at w's class speed and pace). */
+static double copy_run(const drv_balancer *b, drv_tref t, drv_wref w, bool own)
+{
+    return own ? drv_balancer_predict(b, t, w).mean_s
+               : drv_engine_predict_worker(b, &b->tasks[t], w);
 }
 
 /* The best worker for a copy of t (running on holder) among those with a free slot and
- * not already given one by out[0..n): the shortest predicted run, ties to the lower
- * index. While tests are queued (`queued`), placement keeps every slot busy: then any
- * worker with room for copies beyond what placement fills it to, by the predicted finish
- * there (its wait for a slot included: copy_wait). DRV_REF_NONE when none. */
-static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref holder,
-                            const drv_straggler *out, size_t n, double now, bool queued,
-                            double *run)
+ * not already given one by out[0..n): the shortest predicted run (copy_run, `own`), ties
+ * to the lower index; none of holder's class when `other_class`. While tests are queued
+ * (`queued`), placement keeps every slot busy: then any worker with room for copies
+ * beyond what placement fills it to, by the predicted finish there (its wait for a slot
+ * included: copy_wait). DRV_REF_NONE when none. */
+static drv_wref copy_target(const drv_balancer *b, drv_tref t, drv_wref holder,
+                            const drv_straggler *out, size_t n, double now, bool queued, bool own,
+                            bool other_class, double *run)
 {
-    const drv_requirements *req = drv_queue_shape_req(b->queue, t->shape);
-    const uint64_t *elig = b->shapes[t->shape].elig;
+    const drv_btask *r = &b->tasks[t];
+    const drv_requirements *req = drv_queue_shape_req(b->queue, r->shape);
+    const uint64_t *elig = b->shapes[r->shape].elig;
+    uint32_t skip = other_class ? b->workers[holder].w.wclass : UINT32_MAX;
     drv_wref best = DRV_REF_NONE;
     double best_run = 0;
     if (queued) { /* every worker is full: placement's candidates have none to give */
         for (drv_wref w = 0; w < b->n_workers; w++) {
             const drv_bworker *bw = &b->workers[w];
-            if (w == holder || !working(bw) || !drv_bit_get(elig, bw->w.wclass) ||
-                !resources_fit(bw, req) ||
+            if (w == holder || bw->w.wclass == skip || !working(bw) ||
+                !drv_bit_get(elig, bw->w.wclass) || !resources_fit(bw, req) ||
                 bw->w.running + bw->w.assigned + copies_to(out, n, w) >= copy_room(bw))
                 continue;
             uint32_t ahead = copies_waiting(b, bw) + copies_to(out, n, w);
-            double r = copy_wait(b, bw, ahead, now) + drv_engine_predict_worker(b, t, w);
-            if (best == DRV_REF_NONE || r < best_run) {
+            double x = copy_wait(b, bw, ahead, now) + copy_run(b, t, w, own);
+            if (best == DRV_REF_NONE || x < best_run) {
                 best = w;
-                best_run = r;
+                best_run = x;
             }
         }
         *run = best_run;
@@ -173,6 +262,8 @@ static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref 
         while (m) {
             uint32_t c = i * 64 + (uint32_t)__builtin_ctzll(m);
             m &= m - 1;
+            if (c == skip)
+                continue;
             uint32_t w = drv_fleet_candidate(b, c, DRV_ORDER_LEAST_LOADED, req);
             if (w == POS_NONE || w == holder)
                 continue;
@@ -180,15 +271,53 @@ static drv_wref copy_target(const drv_balancer *b, const drv_btask *t, drv_wref 
             if (bw->w.health != DRV_HEALTH_OK || !has_free_slot(b, bw, now) ||
                 bw->w.running + bw->w.assigned + copies_to(out, n, w) >= bw->w.slots)
                 continue;
-            double r = drv_engine_predict_worker(b, t, w);
-            if (best == DRV_REF_NONE || r < best_run || (r == best_run && w < best)) {
+            double x = copy_run(b, t, w, own);
+            if (best == DRV_REF_NONE || x < best_run || (x == best_run && w < best)) {
                 best = w;
-                best_run = r;
+                best_run = x;
             }
         }
     }
     *run = best_run;
     return best;
+}
+
+/* Whether prediction p rests on the test's own runs (here or elsewhere). */
+static bool from_own_runs(drv_prediction p)
+{
+    return p.samples > 0 && (p.source == DRV_PRED_TEST_CLASS || p.source == DRV_PRED_TEST);
+}
+
+/* Whether r may get a copy: it runs, and it is not a test that must not run twice, nor
+ * one copied already (original or copy), nor one with ordering (after, locks, exclusive:
+ * ordering.c keeps one record per test, and a copy would run outside its locks). */
+static bool may_copy(const drv_btask *r)
+{
+    return r->state == DRV_TASK_RUNNING &&
+           !(r->flags & (TF_NOT_IDEMPOTENT | TF_SPECULATED | TF_ORDERED | TF_LOCKING));
+}
+
+/* The most stragglers one call proposes (keys of a ranking are kept on the stack). */
+#define STRAGGLERS_CAP 64
+
+/* Puts st into out[first..*n), kept by descending key (key[] parallel to out; an equal
+ * key goes after), at most max entries: past that the lowest falls off. */
+static void insert_ranked(drv_straggler *out, double *key, size_t first, size_t *n, size_t max,
+                          drv_straggler st, double k)
+{
+    size_t at = *n < max ? *n : max;
+    while (at > first && key[at - 1] < k)
+        at--;
+    if (at >= max)
+        return;
+    for (size_t i = *n < max ? *n : max - 1; i > at; i--) {
+        out[i] = out[i - 1];
+        key[i] = key[i - 1];
+    }
+    out[at] = st;
+    key[at] = k;
+    if (*n < max)
+        (*n)++;
 }
 
 /* How long a worker stays suspect after a test of its was superseded: hangs come in
@@ -211,7 +340,7 @@ static double past_due(const drv_balancer *b, drv_tref t, drv_wref wi, double ru
     if (suspect)
         return running - p.high_s;
     double floor_s = s->speculation_min_s;
-    if (p.samples > 0 && (p.source == DRV_PRED_TEST_CLASS || p.source == DRV_PRED_TEST))
+    if (from_own_runs(p))
         floor_s /= 4;
     double extra = s->speculation_margin * p.high_s;
     if (extra < floor_s || *tight) /* its own runs here: the p90 is the margin */
@@ -236,8 +365,7 @@ static double past_due(const drv_balancer *b, drv_tref t, drv_wref wi, double ru
  * cluster log's jobs, each new, drew 1,268 copies on metacentrum; spec4). */
 static bool own_runs(const drv_balancer *b, drv_tref t, drv_wref wi)
 {
-    drv_prediction p = drv_balancer_predict(b, t, wi);
-    return p.samples > 0 && (p.source == DRV_PRED_TEST_CLASS || p.source == DRV_PRED_TEST);
+    return from_own_runs(drv_balancer_predict(b, t, wi));
 }
 
 /* Whether test t's p90 on wi comes from its own runs resting on speeds of at least
@@ -312,60 +440,74 @@ static void overdue_on(const drv_balancer *b, drv_wref wi, double now, uint32_t 
 #define MISPLACED_GAIN   0.75
 #define MISPLACED_CHECKS 2 /* others_absorb walks every task: at most this many per call */
 
-/* Appends misplaced running tests to out[0..n) (at most max in all), the largest growth
- * first; high_s holds the test's predicted run on its worker now. Returns the new n. */
-static size_t misplaced(const drv_balancer *b, double now, drv_straggler *out, size_t n, size_t max)
+/* Close calls (stop 18). At the start of a run whose end is its longest tests, which
+ * class runs each of them fastest decides the run, and before tests ran on two classes
+ * the class speeds for a family are guesses from first runs (off by 5-10 % between
+ * classes of like speed even at 1,000 workers: second_run seed 7, a 600 s test kept on
+ * firefox, where it had run, took 730 s; chromium, believed no faster, 705 s; 100
+ * workers seed 5, a test moved from firefox to chromium believed faster took 654 s
+ * against 624 s). A running test among the last to end (its predicted time left within
+ * HEDGE_BAND of the longest of any running test's, with own runs) gets a copy racing it
+ * on another class when the two classes' speeds for its family are not both backed by
+ * MISPLACED_PAIRS paired runs, the copy (its wait for a slot included) is predicted to
+ * end at most HEDGE_SLACK later than it, and the rest of the work ends before it (so the
+ * copy's slot costs the suite nothing). Whichever ends first is the result: the run
+ * ends at the better of two guesses. */
+#define HEDGE_BAND  0.10
+#define HEDGE_SLACK 0.25
+
+/* Whether class c's speed for family is backed by paired runs (or is the anchor). */
+static bool speed_backed(const drv_balancer *b, int family, uint32_t c)
+{
+    return b->pred && drv_predictor_speed_pairs(b->pred, family, c) >= MISPLACED_PAIRS;
+}
+
+/* Appends to out[0..n) (at most max in all, and STRAGGLERS_CAP) the running tests with
+ * runs of their own that deserve a copy while they are not overdue: close calls, the
+ * latest to end first, then misplaced ones, the largest growth first (high_s: the test's
+ * predicted run on its worker now). Returns the new n. */
+static size_t late_tests(const drv_balancer *b, double now, drv_straggler *out, size_t n,
+                         size_t max)
 {
     const drv_balancer_settings *s = &b->cfg.settings;
-    size_t first = n;
-    double growth_of[64];
-    if (max - first > 64)
-        max = first + 64;
-    for (drv_wref wi = 0; wi < b->n_workers && n <= max; wi++) {
+    double mkey[STRAGGLERS_CAP], hkey[STRAGGLERS_CAP], latest = 0;
+    drv_straggler mis[STRAGGLERS_CAP], hedge[STRAGGLERS_CAP];
+    size_t n_mis = 0, n_hedge = 0, room = max - n;
+    for (drv_wref wi = 0; wi < b->n_workers; wi++) {
         const drv_bworker *w = &b->workers[wi];
         if (!w->live || w->w.running == 0)
             continue;
         for (drv_tref t = w->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
             const drv_btask *r = &b->tasks[t];
-            if (r->state != DRV_TASK_RUNNING || r->copy_role != 0 ||
-                (r->flags & (TF_NOT_IDEMPOTENT | TF_SPECULATED | TF_ORDERED | TF_LOCKING)))
+            if (r->state != DRV_TASK_RUNNING)
                 continue;
             drv_prediction p = drv_balancer_predict(b, t, wi);
-            if (!(p.samples > 0 && (p.source == DRV_PRED_TEST_CLASS || p.source == DRV_PRED_TEST)))
+            if (!from_own_runs(p))
                 continue; /* a test new to the balancer: its prediction is a guess anyway */
-            double pred = p.mean_s, running = now - r->started_at;
-            if (!(pred >= MISPLACED_GROWTH * r->pred_held_s) ||
-                !(pred - running >= MISPLACED_MIN * s->speculation_min_s))
+            double pred = p.mean_s, running = now - r->started_at, left = pred - running;
+            latest = left > latest ? left : latest;
+            if (!may_copy(r) || !(left >= MISPLACED_MIN * s->speculation_min_s))
                 continue;
-            double sp;
-            uint32_t pairs = 0;
-            if (!(w->pace > 0) &&
-                !(b->pred &&
-                  drv_predictor_speed_learned(b->pred, r->family, w->w.wclass, &sp, &pairs) &&
-                  pairs >= MISPLACED_PAIRS))
-                continue;
-            double growth = pred / (r->pred_held_s > 1e-3 ? r->pred_held_s : 1e-3);
-            size_t at = n < max ? n : max;
-            while (at > first && growth_of[at - 1 - first] < growth)
-                at--;
-            if (at >= max)
-                continue;
-            size_t last = n < max ? n : max - 1;
-            for (size_t k = last; k > at; k--) {
-                out[k] = out[k - 1];
-                growth_of[k - first] = growth_of[k - 1 - first];
+            drv_straggler st = {.task = t,
+                                .holder = wi,
+                                .target = DRV_REF_NONE,
+                                .running_s = running,
+                                .high_s = pred};
+            if (pred >= MISPLACED_GROWTH * r->pred_held_s &&
+                (w->pace > 0 || speed_backed(b, r->family, w->w.wclass))) {
+                st.misplaced = true;
+                insert_ranked(mis, mkey, 0, &n_mis, room, st,
+                              pred / (r->pred_held_s > 1e-3 ? r->pred_held_s : 1e-3));
+            } else {
+                st.hedge = true;
+                insert_ranked(hedge, hkey, 0, &n_hedge, room, st, left);
             }
-            out[at] = (drv_straggler){.task = t,
-                                      .holder = wi,
-                                      .target = DRV_REF_NONE,
-                                      .running_s = running,
-                                      .high_s = pred,
-                                      .misplaced = true};
-            growth_of[at - first] = growth;
-            if (n < max)
-                n++;
         }
     }
+    for (size_t i = 0; i < n_hedge && n < max && hkey[i] >= (1 - HEDGE_BAND) * latest; i++)
+        out[n++] = hedge[i];
+    for (size_t i = 0; i < n_mis && n < max; i++)
+        out[n++] = mis[i];
     return n;
 }
 
@@ -374,7 +516,10 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
     const drv_balancer_settings *s = &b->cfg.settings;
     if (!s->speculation || max == 0 || b->n_running == 0)
         return 0;
+    if (max > STRAGGLERS_CAP)
+        max = STRAGGLERS_CAP;
     /* The most overdue first: keep the max with the highest running / p90, in order. */
+    double key[STRAGGLERS_CAP];
     size_t n = 0;
     for (drv_wref wi = 0; wi < b->n_workers; wi++) {
         const drv_bworker *w = &b->workers[wi];
@@ -403,11 +548,7 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
                                 (tight_overdue > 0 || hung > 0));
         for (drv_tref t = w->held; t != DRV_REF_NONE; t = b->tasks[t].next) {
             const drv_btask *r = &b->tasks[t];
-            /* Not a test that must not run twice, nor one copied already, nor one with
-             * ordering (after, locks, exclusive: ordering.c keeps one record per test,
-             * and a copy would run outside its locks). */
-            if (r->state != DRV_TASK_RUNNING ||
-                (r->flags & (TF_NOT_IDEMPOTENT | TF_SPECULATED | TF_ORDERED | TF_LOCKING)))
+            if (!may_copy(r))
                 continue;
             double running = now - r->started_at;
             if (!(running > s->speculation_min_s / 4))
@@ -416,59 +557,27 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
             bool tight;
             if (!(past_due(b, t, wi, running, suspect, &high, &tight) > 0))
                 continue;
-            double overdue = high > 0 ? running / high : running;
-            size_t at = n < max ? n : max;
-            while (at > 0) {
-                const drv_straggler *o = &out[at - 1];
-                double o_overdue = o->high_s > 0 ? o->running_s / o->high_s : o->running_s;
-                if (o_overdue >= overdue)
-                    break;
-                at--;
-            }
-            if (at >= max)
-                continue;
-            size_t last = n < max ? n : max - 1;
-            for (size_t k = last; k > at; k--)
-                out[k] = out[k - 1];
-            out[at] = (drv_straggler){
-                .task = t,
-                .holder = wi,
-                .target = DRV_REF_NONE,
-                .running_s = running,
-                .high_s = high,
-                .suspect = suspect,
-                .hang = likely_hang(b, t, wi, running, high, DRV_SPEED_MEASURED),
-                .replace = stuck && (tight || !proven || own_basis(b, t, wi, DRV_SPEED_UP))};
-            if (n < max)
-                n++;
+            drv_straggler st = {.task = t,
+                                .holder = wi,
+                                .target = DRV_REF_NONE,
+                                .running_s = running,
+                                .high_s = high,
+                                .suspect = suspect,
+                                .hang = likely_hang(b, t, wi, running, high, DRV_SPEED_MEASURED),
+                                .replace = stuck &&
+                                           (tight || !proven || own_basis(b, t, wi, DRV_SPEED_UP))};
+            insert_ranked(out, key, 0, &n, max, st, high > 0 ? running / high : running);
         }
     }
-    n = misplaced(b, now, out, n, max);
     /* Then a place for each, in that order; a test without one (or only a slower one
      * than what it has run already) is dropped. */
     bool queued = b->n_queued > 0;
-    size_t kept = 0, absorb_checks = 0;
+    size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         drv_straggler st = out[i];
         const drv_btask *t = &b->tasks[st.task];
         double run = 0;
-        st.target = copy_target(b, t, st.holder, out, kept, now, queued, &run);
-        if (st.misplaced) {
-            /* Its copy must end well before it, and the rest of the work before it (else
-             * it is not what ends the run late, and the copy's slot is the rest's); both
-             * ends from the same predictions (the test's own runs where it has some). */
-            double left = st.high_s - st.running_s;
-            if (st.target != DRV_REF_NONE)
-                run += drv_balancer_predict(b, st.task, st.target).mean_s -
-                       drv_engine_predict_worker(b, t, st.target);
-            if (st.target == DRV_REF_NONE || !(run <= MISPLACED_GAIN * left) ||
-                absorb_checks++ >= MISPLACED_CHECKS ||
-                !others_absorb(b, t, &b->workers[st.target], left, now))
-                continue;
-            st.copy_s = run;
-            out[kept++] = st;
-            continue;
-        }
+        st.target = copy_target(b, st.task, st.holder, out, kept, now, queued, false, false, &run);
         /* A stuck holder's test is not expected to end: any place will do (the best). */
         if (st.target == DRV_REF_NONE || !(run < st.running_s || st.replace))
             continue;
@@ -485,10 +594,32 @@ size_t drv_balancer_stragglers(const drv_balancer *b, double now, drv_straggler 
          * from the run's start, never copied). */
         bool own = own_runs(b, st.task, st.holder);
         if (queued && !st.suspect && !st.hang && !st.replace &&
-            !(st.running_s > 1.5 * st.high_s && own &&
-              others_absorb(b, t, &b->workers[st.target], st.running_s, now)))
+            !(st.running_s > 1.5 * st.high_s && own && others_absorb(b, t, st.running_s, now)))
             continue;
         if (!st.suspect && !own && !(run < FASTER * drv_engine_predict_worker(b, t, st.holder)))
+            continue;
+        st.copy_s = run;
+        out[kept++] = st;
+    }
+    /* Then, in the room left, the tests late though not overdue (misplaced, close
+     * calls). Each copy must end well before its test (a close call's: not much after),
+     * and the rest of the work before it (else it is not what ends the run late, and the
+     * copy's slot is the rest's); both ends from the same predictions (the test's own
+     * runs). A close call's two classes must not both have speeds measured from paired
+     * runs: then the choice was no guess. */
+    size_t absorb_checks = 0;
+    n = late_tests(b, now, out, kept, max);
+    for (size_t i = kept; i < n; i++) {
+        drv_straggler st = out[i];
+        const drv_btask *t = &b->tasks[st.task];
+        double run = 0, left = st.high_s - st.running_s;
+        st.target =
+            copy_target(b, st.task, st.holder, out, kept, now, queued, true, st.hedge, &run);
+        if (st.target == DRV_REF_NONE ||
+            !(run <= (st.hedge ? 1 + HEDGE_SLACK : MISPLACED_GAIN) * left) ||
+            (st.hedge && speed_backed(b, t->family, b->workers[st.holder].w.wclass) &&
+             speed_backed(b, t->family, b->workers[st.target].w.wclass)) ||
+            absorb_checks++ >= MISPLACED_CHECKS || !others_absorb(b, t, left, now))
             continue;
         st.copy_s = run;
         out[kept++] = st;

@@ -125,24 +125,28 @@ void drv_speculate_tick(drv_coordinator *c, double now)
         drv_dispatch_queue_assign(c, target, (drv_tref)u);
         cu->placed_at = now;
         drv_sampler_speculation(c); /* drover_speculations_total */
+        char why[160];
         if (s[i].misplaced)
-            drv_coord_log(c,
-                          "test %llu (%s) has run %.1f s on %s, now predicted to take %.1f s "
-                          "there (more than when placed) and to end after the rest of the "
-                          "work: a copy (attempt %u) on %s, predicted to end in %.1f s",
-                          (unsigned long long)ct->task.id, ct->task.name, s[i].running_s,
-                          name_of(c, s[i].holder), s[i].high_s, cu->task.attempts,
-                          name_of(c, target), s[i].copy_s);
+            snprintf(why, sizeof why,
+                     "now predicted to take %.1f s there (more than when placed) and to end "
+                     "after the rest of the work",
+                     s[i].high_s);
+        else if (s[i].hedge)
+            snprintf(why, sizeof why,
+                     "predicted to take %.1f s there and to end last, on a class speed for its "
+                     "family still guessed from first runs",
+                     s[i].high_s);
         else
-            drv_coord_log(c,
-                          "test %llu (%s) has run %.1f s on %s, past its p90 of %.1f s%s: a "
-                          "copy (attempt %u) on %s, predicted %.1f s",
-                          (unsigned long long)ct->task.id, ct->task.name, s[i].running_s,
-                          name_of(c, s[i].holder), s[i].high_s,
-                          s[i].suspect ? " (a suspect worker: no margin)"
-                          : s[i].hang  ? " (twice its p90: a likely hang)"
-                                       : "",
-                          cu->task.attempts, name_of(c, target), s[i].copy_s);
+            snprintf(why, sizeof why, "past its p90 of %.1f s%s", s[i].high_s,
+                     s[i].suspect ? " (a suspect worker: no margin)"
+                     : s[i].hang  ? " (twice its p90: a likely hang)"
+                                  : "");
+        drv_coord_log(c,
+                      "test %llu (%s) has run %.1f s on %s, %s: a copy (attempt %u) on %s, "
+                      "predicted to end in %.1f s",
+                      (unsigned long long)ct->task.id, ct->task.name, s[i].running_s,
+                      name_of(c, s[i].holder), why, cu->task.attempts, name_of(c, target),
+                      s[i].copy_s);
         if (s[i].replace) { /* spec5: its worker is stuck: the copy is the test now */
             drv_coord_log(c,
                           "test %llu: %s looks stuck (its tests overdue against their own runs "

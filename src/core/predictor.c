@@ -586,6 +586,16 @@ bool drv_predictor_speed_learned(const drv_predictor *p, int family, uint32_t wc
     return true;
 }
 
+uint32_t drv_predictor_speed_pairs(const drv_predictor *p, int family, uint32_t wclass)
+{
+    if (!p)
+        return 0;
+    uint32_t f = family_index(family);
+    if (p->anchor[f] == wclass + 1)
+        return UINT32_MAX;
+    return wclass < p->speed_rows ? p->speed_n[(size_t)wclass * DRV_FAMILY_MAX + f] : 0;
+}
+
 void drv_predictor_seed_speed(drv_predictor *p, int family, uint32_t wclass, double speed,
                               uint32_t n)
 {

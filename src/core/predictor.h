@@ -122,6 +122,10 @@ void drv_predictor_import_test(drv_predictor *p, const drv_learned_test *t);
  * from calibrated runs, or from first runs, n 0). */
 bool drv_predictor_speed_learned(const drv_predictor *p, int family, uint32_t wclass, double *speed,
                                  uint32_t *n);
+/* How many calibrated samples (paired runs) stand behind class wclass's speed for
+ * family in this process: UINT32_MAX for the family's anchor (the class the others are
+ * measured against), 0 for a speed from first runs or the configured one. */
+uint32_t drv_predictor_speed_pairs(const drv_predictor *p, int family, uint32_t wclass);
 /* Seeds class wclass's speed for family from a previous process (n: the samples behind
  * it, at least 1 is counted): the class counts as of known speed, so a test's reference
  * built from a run on it is calibrated. Ignored when this process has learned that speed

@@ -385,6 +385,79 @@ static void test_a_misplaced_test_gets_a_copy_where_it_ends_first(void **state)
     fx_close(&f);
 }
 
+/* Close calls: test "long" ran 40 s on class a; its next run went to class b (a busy),
+ * where it is predicted from that run at a speed for b that is a guess (b's first runs
+ * of the family, none paired). Once a is free, it is the last test to end and a copy on
+ * a, predicted to end about as soon, races it; with `pairs` tests run on a and then on b,
+ * b's speed is measured, the choice was no guess, and no copy starts. Returns how many
+ * stragglers the balancer proposes then (the first in *out). */
+static size_t close_call(int pairs, drv_straggler *out, drv_tref *t_out, drv_wref *a_out,
+                         drv_wref *b_out)
+{
+    fx f;
+    fx_open_pred(&f);
+    fx_start(&f);
+    drv_wref a = fx_worker(&f, "a", fx_cpu_caps(&f, 8, 32, "a"), 1, 1.0f, 0);
+    drv_wref b = fx_worker(&f, "b", fx_cpu_caps(&f, 8, 32, "b"), 1, 1.0f, 0);
+    double now = 0;
+    fx_test lt = {.id = 1, .name = "long"};
+    drv_requirements on_a = fx_req(&f, "a", NULL, NULL), on_b = fx_req(&f, "b", NULL, NULL);
+    drv_tref first = fx_submit_spec(&f, &lt, now);
+    assert_int_equal(fx_place_one(&f, now), a);
+    fx_run(&f, first, now, fx_exit(0, 40));
+    now += 40;
+    const char *names[] = {"p1", "p2", "p3", "p4"};
+    for (int i = 0; i < pairs; i++)
+        for (int k = 0; k < 2; k++) {
+            fx_test p = {.id = 10 + 2 * (uint64_t)i + (uint64_t)k,
+                         .name = names[i],
+                         .req = k == 0 ? &on_a : &on_b};
+            drv_tref q = fx_submit_spec(&f, &p, now);
+            assert_int_equal(fx_place_one(&f, now), k == 0 ? a : b);
+            fx_run(&f, q, now, fx_exit(0, 2));
+            now += 2;
+        }
+    /* a busy with a blocker: "long" goes to b */
+    fx_test bt = {.id = 20, .name = "blocker", .req = &on_a};
+    drv_tref blocker = fx_submit_spec(&f, &bt, now);
+    assert_int_equal(fx_place_one(&f, now), a);
+    assert_int_equal(drv_balancer_started(f.b, blocker, now), 0);
+    lt.id = 2;
+    drv_tref t = fx_submit_spec(&f, &lt, now);
+    assert_int_equal(fx_place_one(&f, now), b);
+    assert_int_equal(drv_balancer_started(f.b, t, now), 0);
+    now += 1;
+    /* a still busy: no place for a copy */
+    assert_int_equal(drv_balancer_stragglers(f.b, now, out, 8), 0);
+    drv_decision d;
+    drv_result r = fx_exit(0, 1);
+    assert_int_equal(drv_balancer_finished(f.b, blocker, now, &r, &d), 0);
+    size_t n = drv_balancer_stragglers(f.b, now, out, 8);
+    *t_out = t;
+    *a_out = a;
+    *b_out = b;
+    fx_close(&f);
+    return n;
+}
+
+static void test_a_close_call_gets_a_copy_on_the_other_class(void **state)
+{
+    (void)state;
+    drv_straggler s[8];
+    drv_tref t;
+    drv_wref a, b;
+    assert_int_equal(close_call(0, s, &t, &a, &b), 1);
+    assert_int_equal(s[0].task, t);
+    assert_int_equal(s[0].holder, b);
+    assert_int_equal(s[0].target, a);
+    assert_true(s[0].hedge);
+    assert_false(s[0].misplaced);
+    assert_false(s[0].replace);
+    assert_true(s[0].copy_s <= 1.25 * (s[0].high_s - s[0].running_s));
+    /* speeds measured from four paired runs: no guess to hedge */
+    assert_int_equal(close_call(4, s, &t, &a, &b), 0);
+}
+
 /* spec5: a worker all of whose running tests (two or more) are overdue against their
  * own runs on its class looks stuck: the copies of its tests replace them (the caller
  * kills them at once). One overdue test beside one on time is no such proof. */
@@ -441,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_a_users_cancel_makes_no_suspect),
         cmocka_unit_test(test_a_stuck_worker_s_copies_replace_its_tests),
         cmocka_unit_test(test_a_misplaced_test_gets_a_copy_where_it_ends_first),
+        cmocka_unit_test(test_a_close_call_gets_a_copy_on_the_other_class),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
