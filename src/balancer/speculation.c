@@ -104,18 +104,15 @@ static uint32_t copies_waiting(const drv_balancer *b, const drv_bworker *w)
 #define RESTRICTED_SHARE 0.5
 
 /* Straggler shape ts's group (see others_absorb) into group (class_words words, zeroed),
- * from the slots by class cls (slots_all in all); alone[s] (n_shapes, zeroed) is set for
- * the restricted shapes within it: work only the group can do. */
-static void group_of(const drv_balancer *b, uint32_t ts, const double *cls, double slots_all,
-                     uint64_t *group, bool *alone)
+ * from the slots of each shape's classes shape_slots (slots_all in all); alone[s]
+ * (n_shapes, zeroed) is set for the restricted shapes within it: work only the group can
+ * do. */
+static void group_of(const drv_balancer *b, uint32_t ts, const double *shape_slots,
+                     double slots_all, uint64_t *group, bool *alone)
 {
     memcpy(group, b->shapes[ts].elig, b->class_words * sizeof *group);
-    for (uint32_t sh = 0; sh < b->n_shapes; sh++) {
-        double in = 0;
-        for (uint32_t c = 0; c < b->n_classes; c++)
-            in += drv_bit_get(b->shapes[sh].elig, c) ? cls[c] : 0;
-        alone[sh] = in < RESTRICTED_SHARE * slots_all; /* restricted, for now */
-    }
+    for (uint32_t sh = 0; sh < b->n_shapes; sh++) /* restricted, for now */
+        alone[sh] = shape_slots[sh] < RESTRICTED_SHARE * slots_all;
     for (bool grew = true; grew;) {
         grew = false;
         for (uint32_t sh = 0; sh < b->n_shapes; sh++) {
@@ -159,7 +156,9 @@ static void group_of(const drv_balancer *b, uint32_t ts, const double *cls, doub
  * times per call of drv_balancer_stragglers. */
 static bool others_absorb(const drv_balancer *b, const drv_btask *t, double until, double now)
 {
-    double *cls = drv_xcalloc(b->n_classes + 1, sizeof *cls); /* slots by class */
+    /* slots by class, slots of each shape's classes */
+    double *cls = drv_xcalloc(b->n_classes + 1, sizeof *cls);
+    double *shape_slots = drv_xcalloc(b->n_shapes + 1, sizeof *shape_slots);
     double slots_all = 0, work_all = 0, slots = 0, work = 0;
     for (drv_wref wi = 0; wi < b->n_workers; wi++) {
         const drv_bworker *w = &b->workers[wi];
@@ -172,14 +171,17 @@ static bool others_absorb(const drv_balancer *b, const drv_btask *t, double unti
         slots_all += n;
         work_all += w->w.predicted_load_s;
     }
+    for (uint32_t sh = 0; sh < b->n_shapes; sh++)
+        for (uint32_t c = 0; c < b->n_classes; c++)
+            shape_slots[sh] += drv_bit_get(b->shapes[sh].elig, c) ? cls[c] : 0;
     uint64_t *group = drv_xcalloc(b->class_words, sizeof *group);
     bool *alone = drv_xcalloc(b->n_shapes + 1, sizeof *alone);
-    group_of(b, t->shape, cls, slots_all, group, alone);
-    for (drv_wref wi = 0; wi < b->n_workers; wi++)
-        if (working(&b->workers[wi]) && drv_bit_get(group, b->workers[wi].w.wclass))
-            work += b->workers[wi].w.predicted_load_s;
+    group_of(b, t->shape, shape_slots, slots_all, group, alone);
     for (uint32_t c = 0; c < b->n_classes; c++)
         slots += drv_bit_get(group, c) ? cls[c] : 0;
+    for (drv_wref wi = 0; wi < b->n_workers; wi++) /* in worker order, as work_all */
+        if (working(&b->workers[wi]) && drv_bit_get(group, b->workers[wi].w.wclass))
+            work += b->workers[wi].w.predicted_load_s;
     if (t->worker < b->n_workers && working(&b->workers[t->worker])) { /* besides t */
         work -= t->pred_held_s;
         work_all -= t->pred_held_s;
@@ -194,13 +196,11 @@ static bool others_absorb(const drv_balancer *b, const drv_btask *t, double unti
             continue;
         double *k = &per[(size_t)r->shape * 64 + r->family];
         if (*k == 0) {
-            double n = 0, rate = 0;
+            double rate = 0;
             for (uint32_t c = 0; c < b->n_classes; c++)
-                if (drv_bit_get(b->shapes[r->shape].elig, c)) {
-                    n += cls[c];
+                if (drv_bit_get(b->shapes[r->shape].elig, c))
                     rate += cls[c] * b->speed[(size_t)c * 64 + r->family];
-                }
-            *k = rate > 0 ? n / rate : -1;
+            *k = rate > 0 ? shape_slots[r->shape] / rate : -1;
         }
         if (*k < 0)
             continue;
@@ -211,6 +211,7 @@ static bool others_absorb(const drv_balancer *b, const drv_btask *t, double unti
     free(per);
     free(alone);
     free(group);
+    free(shape_slots);
     free(cls);
     return slots > 1 && work / (slots - 1) <= until && work_all / (slots_all - 1) <= until;
 }

@@ -229,6 +229,16 @@ static inline drv_wref fx_place_one(fx *f, double now)
     return d[0].worker;
 }
 
+/* Submits s, places it alone (on worker expect, or the test fails) and starts it there;
+ * returns its reference. */
+static inline drv_tref fx_start_on(fx *f, const fx_test *s, double now, drv_wref expect)
+{
+    drv_tref t = fx_submit_spec(f, s, now);
+    assert_int_equal(fx_place_one(f, now), expect);
+    assert_int_equal(drv_balancer_started(f->b, t, now), 0);
+    return t;
+}
+
 /* The worker's name, for readable failures. */
 static inline const char *fx_wname(const fx *f, drv_wref w)
 {

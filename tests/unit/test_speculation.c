@@ -349,13 +349,9 @@ static void test_a_misplaced_test_gets_a_copy_where_it_ends_first(void **state)
     /* fast busy with a blocker; "long" goes to slow, predicted 40 s there */
     drv_requirements on_fast = fx_req(&f, "fast", NULL, NULL);
     fx_test bt = {.id = 20, .name = "blocker", .req = &on_fast};
-    drv_tref blocker = fx_submit_spec(&f, &bt, now);
-    assert_int_equal(fx_place_one(&f, now), fast);
-    assert_int_equal(drv_balancer_started(f.b, blocker, now), 0);
+    drv_tref blocker = fx_start_on(&f, &bt, now, fast);
     lt.id = 2;
-    drv_tref t = fx_submit_spec(&f, &lt, now);
-    assert_int_equal(fx_place_one(&f, now), slow);
-    assert_int_equal(drv_balancer_started(f.b, t, now), 0);
+    drv_tref t = fx_start_on(&f, &lt, now, slow);
     double started = now;
     /* slow's speed from paired runs: 8 s against 2 s on fast */
     drv_requirements on_slow = fx_req(&f, "slow", NULL, NULL);
@@ -419,13 +415,9 @@ static size_t close_call(int pairs, drv_straggler *out, drv_tref *t_out, drv_wre
         }
     /* a busy with a blocker: "long" goes to b */
     fx_test bt = {.id = 20, .name = "blocker", .req = &on_a};
-    drv_tref blocker = fx_submit_spec(&f, &bt, now);
-    assert_int_equal(fx_place_one(&f, now), a);
-    assert_int_equal(drv_balancer_started(f.b, blocker, now), 0);
+    drv_tref blocker = fx_start_on(&f, &bt, now, a);
     lt.id = 2;
-    drv_tref t = fx_submit_spec(&f, &lt, now);
-    assert_int_equal(fx_place_one(&f, now), b);
-    assert_int_equal(drv_balancer_started(f.b, t, now), 0);
+    drv_tref t = fx_start_on(&f, &lt, now, b);
     now += 1;
     /* a still busy: no place for a copy */
     assert_int_equal(drv_balancer_stragglers(f.b, now, out, 8), 0);
